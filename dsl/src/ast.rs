@@ -1,0 +1,761 @@
+//! The typed syntax tree of one `.accord` file. Every node carries a byte [`Span`].
+//! It records what was written (including the order of clauses, for the formatter) and
+//! nothing that needs name resolution: that is the compiler's job.
+
+use crate::span::Span;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A string literal: `value` is unescaped, `raw` is the text between the quotes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrLit {
+    pub value: String,
+    pub raw: String,
+    pub span: Span,
+}
+
+/// A token kept as written (versions, dates, message types, percentiles).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duration {
+    pub text: String,
+    pub millis: u64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub docs: Vec<String>,
+    pub span: Span,
+    pub kind: ItemKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemKind {
+    Estate(Estate),
+    Import(Import),
+    Environment(Environment),
+    System(System),
+    Endpoint(Endpoint),
+    Record(Record),
+    Codeset(Codeset),
+    Codemap(Codemap),
+    Ownership(Ownership),
+    Profile(Profile),
+    Mapping(Mapping),
+    Interface(Interface),
+    Route(Route),
+    Flow(Flow),
+    Test(Test),
+}
+
+impl ItemKind {
+    /// The keyword that introduces the item.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            ItemKind::Estate(_) => "estate",
+            ItemKind::Import(_) => "import",
+            ItemKind::Environment(_) => "environment",
+            ItemKind::System(_) => "system",
+            ItemKind::Endpoint(_) => "endpoint",
+            ItemKind::Record(_) => "record",
+            ItemKind::Codeset(_) => "codeset",
+            ItemKind::Codemap(_) => "codemap",
+            ItemKind::Ownership(_) => "ownership",
+            ItemKind::Profile(_) => "profile",
+            ItemKind::Mapping(_) => "mapping",
+            ItemKind::Interface(_) => "interface",
+            ItemKind::Route(_) => "route",
+            ItemKind::Flow(_) => "flow",
+            ItemKind::Test(_) => "test",
+        }
+    }
+}
+
+/// Keywords that start a top-level item (used for error recovery and help lines).
+pub const ITEM_KEYWORDS: &[&str] = &[
+    "estate", "import", "environment", "system", "endpoint", "record", "codeset", "codemap",
+    "ownership", "profile", "mapping", "interface", "route", "flow", "test",
+];
+
+// ---- simple items --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estate {
+    pub name: StrLit,
+    pub version: Token,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    pub path: StrLit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub name: Ident,
+    pub props: Vec<Prop>,
+    pub braces: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct System {
+    pub name: Ident,
+    pub props: Vec<Prop>,
+}
+
+/// `key: value` with a literal value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prop {
+    pub docs: Vec<String>,
+    pub key: Ident,
+    pub value: Lit,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lit {
+    pub kind: LitKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LitKind {
+    Str(StrLit),
+    Int(i64),
+    Decimal(String),
+    Bool(bool),
+    Date(String),
+    Duration(Duration),
+    Semver(String),
+    Ident(String),
+}
+
+// ---- endpoints -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub name: Ident,
+    pub settings: Vec<Setting>,
+}
+
+/// `host: env("H") in prod, "localhost" in dev`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub docs: Vec<String>,
+    pub key: Ident,
+    pub values: Vec<EnvValue>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvValue {
+    pub value: SettingValue,
+    pub env: Option<Ident>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    Env(StrLit),
+    Secret(StrLit),
+    Lit(Lit),
+}
+
+// ---- records -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub name: Ident,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub docs: Vec<String>,
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub constraints: Vec<Constraint>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub optional: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    /// A built-in type (`Text`, `Date`...) or a record name.
+    Named(Ident),
+    List(Box<TypeExpr>),
+    Code(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    pub kind: ConstraintKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConstraintKind {
+    Check(Ident),
+    Length(RangeLit),
+    Range(RangeLit),
+    Pattern(StrLit),
+}
+
+/// `lo..hi`, either end optional; numbers kept as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeLit {
+    pub lo: Option<String>,
+    pub hi: Option<String>,
+}
+
+// ---- codesets and code maps ----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codeset {
+    pub name: Ident,
+    pub props: Vec<(Ident, StrLit)>,
+    pub codes: Vec<CodeEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeEntry {
+    pub docs: Vec<String>,
+    pub code: CodeName,
+    pub display: Option<StrLit>,
+    pub span: Span,
+}
+
+/// A code written bare (`male`) or quoted (`"M"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeName {
+    pub value: String,
+    pub quoted: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Codemap {
+    pub name: Ident,
+    pub from: TypeExpr,
+    pub to: TypeExpr,
+    pub rules: Vec<CodemapRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodemapRule {
+    Entry(CodemapEntry),
+    Default(CodemapDefault),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodemapEntry {
+    pub docs: Vec<String>,
+    pub sources: Vec<CodeName>,
+    pub target: CodeName,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodemapDefault {
+    pub docs: Vec<String>,
+    pub action: DefaultAction,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultAction {
+    Reject(Option<StrLit>),
+    Pass,
+    Value(CodeName),
+}
+
+// ---- ownership matrix ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ownership {
+    pub record: Ident,
+    pub stages: Vec<Ident>,
+    pub fields: Vec<OwnershipField>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnershipField {
+    pub docs: Vec<String>,
+    pub path: Vec<Ident>,
+    pub clauses: Vec<OwnClause>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnClause {
+    pub kind: OwnClauseKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnClauseKind {
+    Owner(Vec<Ident>),
+    Accept { systems: Vec<Ident>, when: Option<AcceptCond> },
+    Conflict(ConflictRule),
+    Lock(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AcceptCond {
+    Absent,
+    StageBefore(Ident),
+    StageIn(Vec<Ident>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictRule {
+    /// `owner_wins`, `newest`, `reject` (validated by the checker).
+    Named(Ident),
+    Review(Option<StrLit>),
+}
+
+// ---- HL7 v2 profiles and paths -------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: Ident,
+    pub version: Token,
+    pub messages: Vec<Token>,
+    pub items: Vec<ProfileItem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileItem {
+    Rule(ProfileRule),
+    Segment(ProfileSegment),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileRule {
+    pub docs: Vec<String>,
+    pub path: Hl7Path,
+    pub usage: Token,
+    pub card: Option<Cardinality>,
+    pub len: Option<u32>,
+    pub table: Option<Token>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileSegment {
+    pub docs: Vec<String>,
+    pub id: Token,
+    pub after: Option<Token>,
+    pub usage: Option<Token>,
+    pub card: Option<Cardinality>,
+    pub fields: Vec<ZField>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZField {
+    pub docs: Vec<String>,
+    pub position: u32,
+    pub datatype: Ident,
+    pub name: StrLit,
+    pub usage: Option<Token>,
+    pub card: Option<Cardinality>,
+    pub len: Option<u32>,
+    pub table: Option<Token>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cardinality {
+    pub min: u32,
+    /// `None` is `*`.
+    pub max: Option<u32>,
+    pub span: Span,
+}
+
+/// `SEG[occurrence]-field[repetition].component.subcomponent`, 1-based.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hl7Path {
+    pub segment: String,
+    pub occurrence: Option<u32>,
+    pub field: u32,
+    pub repetition: Option<Repetition>,
+    pub component: Option<u32>,
+    pub subcomponent: Option<u32>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repetition {
+    Index(u32),
+    All,
+    /// `[where 5 = "MR"]`: the repetition whose component (and subcomponent) equals the value.
+    Where { component: u32, subcomponent: Option<u32>, value: StrLit },
+}
+
+impl fmt::Display for Hl7Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.segment)?;
+        if let Some(o) = self.occurrence {
+            write!(f, "[{o}]")?;
+        }
+        write!(f, "-{}", self.field)?;
+        match &self.repetition {
+            None => {}
+            Some(Repetition::Index(i)) => write!(f, "[{i}]")?,
+            Some(Repetition::All) => write!(f, "[*]")?,
+            Some(Repetition::Where { component, subcomponent, value }) => {
+                write!(f, "[where {component}")?;
+                if let Some(s) = subcomponent {
+                    write!(f, ".{s}")?;
+                }
+                write!(f, " = \"{}\"]", value.raw)?;
+            }
+        }
+        if let Some(c) = self.component {
+            write!(f, ".{c}")?;
+        }
+        if let Some(s) = self.subcomponent {
+            write!(f, ".{s}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- paths into records and FHIR -----------------------------------------------------------
+
+/// `name[0].family` or `Patient.sex`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRef {
+    pub segments: Vec<PathSeg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathSeg {
+    pub name: Ident,
+    pub index: Option<u32>,
+}
+
+impl fmt::Display for PathRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.segments.iter().enumerate() {
+            if i > 0 {
+                write!(f, ".")?;
+            }
+            write!(f, "{}", s.name.name)?;
+            if let Some(ix) = s.index {
+                write!(f, "[{ix}]")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- expressions ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Lit(Lit),
+    Hl7(Hl7Path),
+    Path(PathRef),
+    Call { func: Ident, args: Vec<Expr> },
+    Via { expr: Box<Expr>, map: Ident },
+    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Not(Box<Expr>),
+    Paren(Box<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl BinOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+        }
+    }
+}
+
+// ---- mappings ------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub name: Ident,
+    pub source: SchemaRef,
+    pub target: SchemaRef,
+    pub body: Vec<MapStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaRef {
+    pub kind: SchemaKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemaKind {
+    /// `hl7v2 2.4 ADT^A01`
+    Hl7 { version: Token, message: Token },
+    /// `hl7v2 trakcare_adt` (a profile)
+    Hl7Profile(Ident),
+    /// `fhir r4 Patient`
+    Fhir(Ident),
+    /// A canonical record.
+    Record(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapStmt {
+    pub docs: Vec<String>,
+    pub kind: MapStmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapStmtKind {
+    Assign { target: MapTarget, values: Vec<Expr> },
+    For { target: MapTarget, source: IterSource, body: Vec<MapStmt> },
+    When { cond: Expr, then: Vec<MapStmt>, otherwise: Option<Vec<MapStmt>> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapTarget {
+    Hl7(Hl7Path),
+    Segment(Token),
+    Path(PathRef),
+}
+
+impl MapTarget {
+    pub fn span(&self) -> Span {
+        match self {
+            MapTarget::Hl7(p) => p.span,
+            MapTarget::Segment(t) => t.span,
+            MapTarget::Path(p) => p.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IterSource {
+    Segment(Token),
+    Group(Token),
+    Path(PathRef),
+}
+
+// ---- interfaces ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interface {
+    pub name: Ident,
+    pub version: Token,
+    pub clauses: Vec<IfaceClause>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IfaceClause {
+    pub docs: Vec<String>,
+    pub kind: IfaceClauseKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IfaceClauseKind {
+    Route { from: Ident, to: Ident, via: Option<Ident> },
+    Messages(Vec<Token>),
+    Ack { mode: Ident, within: Option<Duration> },
+    On { classes: Vec<Token>, actions: Vec<Action>, then: Vec<Action> },
+    Idempotency(Vec<KeyExpr>),
+    Ordering(KeyExpr),
+    SendsOnly { record: Ident, fields: Vec<Ident> },
+    Sla(Vec<SlaItem>),
+    Status { status: Ident, sunset: Option<Token> },
+    Transform(Vec<Ident>),
+    Retain(Duration),
+    Prop(Prop),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub kind: ActionKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    Retry { count: RetryCount, timing: Option<RetryTiming> },
+    Alert(StrLit),
+    Send(Ident),
+    /// `dead_letter`, `complete`, `suspend`, `warn`, `fail`.
+    Simple(Token),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryCount {
+    /// `retry` with no count: infinite, which the checker rejects unless `forever`.
+    Unbounded,
+    Times(u32),
+    Forever,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryTiming {
+    Backoff(Duration, Duration),
+    Every(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyExpr {
+    Hl7(Hl7Path),
+    Path(PathRef),
+}
+
+impl KeyExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            KeyExpr::Hl7(p) => p.span,
+            KeyExpr::Path(p) => p.span,
+        }
+    }
+}
+
+impl fmt::Display for KeyExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyExpr::Hl7(p) => p.fmt(f),
+            KeyExpr::Path(p) => p.fmt(f),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlaItem {
+    Delivered { percentile: Token, under: Duration },
+    Backlog(u32),
+}
+
+// ---- routes, flows, tests ------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: Ident,
+    pub from: Ident,
+    pub rules: Vec<RouteRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRule {
+    pub docs: Vec<String>,
+    pub kind: RouteRuleKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteRuleKind {
+    Match { types: Option<RuleTypes>, when: Option<Expr>, targets: Vec<Ident> },
+    Otherwise { targets: Vec<Ident> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleTypes {
+    Any(Span),
+    List(Vec<Token>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    pub name: Ident,
+    pub clauses: Vec<FlowClause>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowClause {
+    pub docs: Vec<String>,
+    pub kind: FlowClauseKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowClauseKind {
+    Start(Ident),
+    Correlate(KeyExpr),
+    Wait { interface: Ident, within: Duration },
+    On { event: Token, actions: Vec<Action> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Test {
+    pub name: StrLit,
+    pub stmts: Vec<TestStmt>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestStmt {
+    pub kind: TestStmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestStmtKind {
+    Given { source: GivenSource, at: Option<Ident> },
+    Expect(Expectation),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GivenSource {
+    File(StrLit),
+    Inline(StrLit),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expectation {
+    Routed { negated: bool, word: String, to: Ident },
+    Ack(Token),
+    Rejected(Option<StrLit>),
+    Value { path: KeyExpr, value: Expr },
+}

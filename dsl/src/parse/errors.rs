@@ -1,0 +1,131 @@
+//! Syntax-error factories: turn a pest error into a [`Diagnostic`] with code `E0001`, a
+//! span on the offending token, what was expected in words an analyst knows, and a hint.
+
+use crate::ast::ITEM_KEYWORDS;
+use crate::diag::Diagnostic;
+use crate::grammar::Rule;
+use crate::span::{FileId, Span};
+use pest::error::{ErrorVariant, InputLocation};
+
+pub(crate) fn syntax_error(file: FileId, slice: &str, offset: usize, e: pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let pos = pos.min(slice.len());
+    let found = found_token(&slice[pos..]);
+    let end = pos + found.len().max(1).min(slice.len() - pos);
+    let span = Span::new(file, offset + pos, offset + end.max(pos));
+    let expected: Vec<String> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<String> = vec![];
+            for name in positives.iter().map(|r| rule_name(*r)) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    let found_text = if found.is_empty() { "end of file".to_string() } else { format!("`{found}`") };
+    let message = if expected.is_empty() {
+        format!("syntax error: unexpected {found_text}")
+    } else {
+        format!("syntax error: expected {}, found {found_text}", one_of(&expected))
+    };
+    let help = help_for(&expected, found);
+    Diagnostic::error("E0001", message, span, "unexpected here").with_help(help)
+}
+
+fn one_of(names: &[String]) -> String {
+    match names {
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+        [] => String::new(),
+    }
+}
+
+/// The token at the start of `rest`: a word, a quoted string start, or one character.
+fn found_token(rest: &str) -> &str {
+    let mut chars = rest.char_indices();
+    match chars.next() {
+        None => "",
+        Some((_, c)) if c.is_alphanumeric() || c == '_' => {
+            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            &rest[..end]
+        }
+        Some((_, c)) => &rest[..c.len_utf8()],
+    }
+}
+
+fn help_for(expected: &[String], found: &str) -> String {
+    if expected.iter().any(|e| e.starts_with("an item")) {
+        return format!("each top-level item starts with one of: {}", ITEM_KEYWORDS.join(", "));
+    }
+    if found == "\"" {
+        return "strings are written on one line between double quotes; escape a quote inside as \\\"".into();
+    }
+    if expected.iter().any(|e| e == "`}`") {
+        return "check that every `{` has a matching `}` and that each line inside is a clause this item accepts".into();
+    }
+    if expected.iter().any(|e| e == "a name") {
+        return "names start with a letter and contain letters, digits and `_` (keywords such as `if` or `each` cannot be names)".into();
+    }
+    "see the language reference in the book for the form this construct takes".into()
+}
+
+/// How a rule reads in "expected ..." messages.
+fn rule_name(rule: Rule) -> String {
+    let name = format!("{rule:?}");
+    if let Some(word) = name.strip_prefix("k_").or(name.strip_prefix("kw_")) {
+        return format!("`{word}`");
+    }
+    rule_phrase(rule).to_string()
+}
+
+fn rule_phrase(rule: Rule) -> &'static str {
+    use Rule::*;
+    match rule {
+        EOI | item => "an item (estate, system, record, interface, ...)",
+        ident => "a name",
+        string | string_inner => "a string",
+        integer | pos_int => "a number",
+        decimal => "a decimal number",
+        semver => "a version such as `1.0.0`",
+        date => "a date such as `2027-03-01`",
+        duration => "a duration such as `30s` or `5m`",
+        boolean => "`true` or `false`",
+        hl7_version => "an HL7 version such as `2.4`",
+        message_type => "a message type such as `ADT^A01`",
+        seg_id | seg_id_raw => "a segment id such as `PID`",
+        hl7_path => "an HL7 path such as `PID-3.1`",
+        path_ref | field_path => "a field path",
+        expr | or_expr | and_expr | not_expr | cmp_expr | via_expr | primary => "an expression",
+        cmp_op => "a comparison",
+        type_expr => "a type",
+        usage => "a usage (R, RE, O, C or X)",
+        cardinality => "a cardinality such as `1..*`",
+        reply_class => "a reply class (AA, AE, AR, CA, CE, CR, timeout, refused, no_msa, mismatch)",
+        action | act_simple => "an action (retry, dead_letter, complete, suspend, warn, fail, alert, send)",
+        own_clause => "`owner`, `accept`, `conflict` or `lock`",
+        iface_clause => "an interface clause",
+        map_stmt => "a mapping line (`target <- source`)",
+        route_rule => "a route rule",
+        flow_clause => "a flow clause",
+        test_stmt => "`given` or `expect`",
+        field_decl => "a field",
+        code_entry | code_name => "a code",
+        codemap_entry => "a code map entry (`\"M\" => male`)",
+        codemap_default => "a default (`_ => ...`)",
+        setting => "a setting",
+        prop => "a property (`key: value`)",
+        constraint => "a constraint",
+        schema_ref => "a schema (`hl7v2 ...`, `fhir r4 ...` or a record)",
+        _ => punct_or_keyword(rule),
+    }
+}
+
+fn punct_or_keyword(_rule: Rule) -> &'static str {
+    "a valid token"
+}

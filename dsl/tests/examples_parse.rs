@@ -1,0 +1,35 @@
+//! Every `.accord` file under `examples/` parses without syntax errors.
+
+use accord_dsl::{parse_file, FileId};
+use std::path::Path;
+
+fn accord_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            accord_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "accord") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn examples_parse() {
+    let mut files = vec![];
+    accord_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &mut files);
+    assert!(!files.is_empty());
+    let mut failures = vec![];
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let (ast, diags) = parse_file(FileId(0), &text);
+        for d in &diags {
+            let off = d.span().start as usize;
+            let line = text[..off].matches('\n').count() + 1;
+            failures.push(format!("{}:{line}: {} | help: {}", f.display(), d.message, d.help));
+        }
+        assert!(!ast.items.is_empty() || !diags.is_empty());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
