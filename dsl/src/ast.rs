@@ -89,8 +89,21 @@ impl ItemKind {
 
 /// Keywords that start a top-level item (used for error recovery and help lines).
 pub const ITEM_KEYWORDS: &[&str] = &[
-    "estate", "import", "environment", "system", "endpoint", "record", "codeset", "codemap",
-    "ownership", "profile", "mapping", "interface", "route", "flow", "test",
+    "estate",
+    "import",
+    "environment",
+    "system",
+    "endpoint",
+    "record",
+    "codeset",
+    "codemap",
+    "ownership",
+    "profile",
+    "mapping",
+    "interface",
+    "route",
+    "flow",
+    "test",
 ];
 
 // ---- simple items --------------------------------------------------------------------------
@@ -317,7 +330,10 @@ pub struct OwnClause {
 #[derive(Debug, Clone, PartialEq)]
 pub enum OwnClauseKind {
     Owner(Vec<Ident>),
-    Accept { systems: Vec<Ident>, when: Option<AcceptCond> },
+    Accept {
+        systems: Vec<Ident>,
+        when: Option<AcceptCond>,
+    },
     Conflict(ConflictRule),
     Lock(Ident),
 }
@@ -412,7 +428,11 @@ pub enum Repetition {
     Index(u32),
     All,
     /// `[where 5 = "MR"]`: the repetition whose component (and subcomponent) equals the value.
-    Where { component: u32, subcomponent: Option<u32>, value: StrLit },
+    Where {
+        component: u32,
+        subcomponent: Option<u32>,
+        value: StrLit,
+    },
 }
 
 impl fmt::Display for Hl7Path {
@@ -426,7 +446,11 @@ impl fmt::Display for Hl7Path {
             None => {}
             Some(Repetition::Index(i)) => write!(f, "[{i}]")?,
             Some(Repetition::All) => write!(f, "[*]")?,
-            Some(Repetition::Where { component, subcomponent, value }) => {
+            Some(Repetition::Where {
+                component,
+                subcomponent,
+                value,
+            }) => {
                 write!(f, "[where {component}")?;
                 if let Some(s) = subcomponent {
                     write!(f, ".{s}")?;
@@ -487,10 +511,24 @@ pub enum ExprKind {
     Lit(Lit),
     Hl7(Hl7Path),
     Path(PathRef),
-    Call { func: Ident, args: Vec<Expr> },
-    Via { expr: Box<Expr>, map: Ident },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
+    Via {
+        expr: Box<Expr>,
+        map: Ident,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     Not(Box<Expr>),
     Paren(Box<Expr>),
 }
@@ -559,9 +597,20 @@ pub struct MapStmt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum MapStmtKind {
-    Assign { target: MapTarget, values: Vec<Expr> },
-    For { target: MapTarget, source: IterSource, body: Vec<MapStmt> },
-    When { cond: Expr, then: Vec<MapStmt>, otherwise: Option<Vec<MapStmt>> },
+    Assign {
+        target: MapTarget,
+        values: Vec<Expr>,
+    },
+    For {
+        target: MapTarget,
+        source: IterSource,
+        body: Vec<MapStmt>,
+    },
+    When {
+        cond: Expr,
+        then: Vec<MapStmt>,
+        otherwise: Option<Vec<MapStmt>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -606,15 +655,32 @@ pub struct IfaceClause {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum IfaceClauseKind {
-    Route { from: Ident, to: Ident, via: Option<Ident> },
+    Route {
+        from: Ident,
+        to: Ident,
+        via: Option<Ident>,
+    },
     Messages(Vec<Token>),
-    Ack { mode: Ident, within: Option<Duration> },
-    On { classes: Vec<Token>, actions: Vec<Action>, then: Vec<Action> },
+    Ack {
+        mode: Ident,
+        within: Option<Duration>,
+    },
+    On {
+        classes: Vec<Token>,
+        actions: Vec<Action>,
+        then: Vec<Action>,
+    },
     Idempotency(Vec<KeyExpr>),
     Ordering(KeyExpr),
-    SendsOnly { record: Ident, fields: Vec<Ident> },
+    SendsOnly {
+        record: Ident,
+        fields: Vec<Ident>,
+    },
     Sla(Vec<SlaItem>),
-    Status { status: Ident, sunset: Option<Token> },
+    Status {
+        status: Ident,
+        sunset: Option<Token>,
+    },
     Transform(Vec<Ident>),
     Retain(Duration),
     Prop(Prop),
@@ -628,7 +694,10 @@ pub struct Action {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionKind {
-    Retry { count: RetryCount, timing: Option<RetryTiming> },
+    Retry {
+        count: RetryCount,
+        timing: Option<RetryTiming>,
+    },
     Alert(StrLit),
     Send(Ident),
     /// `dead_letter`, `complete`, `suspend`, `warn`, `fail`.
@@ -697,8 +766,14 @@ pub struct RouteRule {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouteRuleKind {
-    Match { types: Option<RuleTypes>, when: Option<Expr>, targets: Vec<Ident> },
-    Otherwise { targets: Vec<Ident> },
+    Match {
+        types: Option<RuleTypes>,
+        when: Option<Expr>,
+        targets: Vec<Ident>,
+    },
+    Otherwise {
+        targets: Vec<Ident>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -742,7 +817,10 @@ pub struct TestStmt {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestStmtKind {
-    Given { source: GivenSource, at: Option<Ident> },
+    Given {
+        source: GivenSource,
+        at: Option<Ident>,
+    },
     Expect(Expectation),
 }
 
@@ -754,8 +832,15 @@ pub enum GivenSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expectation {
-    Routed { negated: bool, word: String, to: Ident },
+    Routed {
+        negated: bool,
+        word: String,
+        to: Ident,
+    },
     Ack(Token),
     Rejected(Option<StrLit>),
-    Value { path: KeyExpr, value: Expr },
+    Value {
+        path: KeyExpr,
+        value: Expr,
+    },
 }

@@ -4,7 +4,9 @@ use accord_dsl::{parse_file, FileId};
 use std::path::Path;
 
 fn accord_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -18,7 +20,10 @@ fn accord_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn examples_parse() {
     let mut files = vec![];
-    accord_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"), &mut files);
+    accord_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"),
+        &mut files,
+    );
     assert!(!files.is_empty());
     let mut failures = vec![];
     for f in &files {
@@ -27,7 +32,12 @@ fn examples_parse() {
         for d in &diags {
             let off = d.span().start as usize;
             let line = text[..off].matches('\n').count() + 1;
-            failures.push(format!("{}:{line}: {} | help: {}", f.display(), d.message, d.help));
+            failures.push(format!(
+                "{}:{line}: {} | help: {}",
+                f.display(),
+                d.message,
+                d.help
+            ));
         }
         assert!(!ast.items.is_empty() || !diags.is_empty());
     }

@@ -1,4 +1,4 @@
-//! Syntax-error factories: turn a pest error into a [`Diagnostic`] with code `E0001`, a
+//! Syntax-error factories: turn a pest error into a [`Diagnostic`] with code `E0100`, a
 //! span on the offending token, what was expected in words an analyst knows, and a hint.
 
 use crate::ast::ITEM_KEYWORDS;
@@ -7,7 +7,12 @@ use crate::grammar::Rule;
 use crate::span::{FileId, Span};
 use pest::error::{ErrorVariant, InputLocation};
 
-pub(crate) fn syntax_error(file: FileId, slice: &str, offset: usize, e: pest::error::Error<Rule>) -> Diagnostic {
+pub(crate) fn syntax_error(
+    file: FileId,
+    slice: &str,
+    offset: usize,
+    e: pest::error::Error<Rule>,
+) -> Diagnostic {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -28,14 +33,21 @@ pub(crate) fn syntax_error(file: FileId, slice: &str, offset: usize, e: pest::er
         }
         ErrorVariant::CustomError { .. } => vec![],
     };
-    let found_text = if found.is_empty() { "end of file".to_string() } else { format!("`{found}`") };
+    let found_text = if found.is_empty() {
+        "end of file".to_string()
+    } else {
+        format!("`{found}`")
+    };
     let message = if expected.is_empty() {
         format!("syntax error: unexpected {found_text}")
     } else {
-        format!("syntax error: expected {}, found {found_text}", one_of(&expected))
+        format!(
+            "syntax error: expected {}, found {found_text}",
+            one_of(&expected)
+        )
     };
     let help = help_for(&expected, found);
-    Diagnostic::error("E0001", message, span, "unexpected here").with_help(help)
+    Diagnostic::error("E0100", message, span, "unexpected here").with_help(help)
 }
 
 fn one_of(names: &[String]) -> String {
@@ -52,7 +64,9 @@ fn found_token(rest: &str) -> &str {
     match chars.next() {
         None => "",
         Some((_, c)) if c.is_alphanumeric() || c == '_' => {
-            let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
             &rest[..end]
         }
         Some((_, c)) => &rest[..c.len_utf8()],
@@ -61,7 +75,10 @@ fn found_token(rest: &str) -> &str {
 
 fn help_for(expected: &[String], found: &str) -> String {
     if expected.iter().any(|e| e.starts_with("an item")) {
-        return format!("each top-level item starts with one of: {}", ITEM_KEYWORDS.join(", "));
+        return format!(
+            "each top-level item starts with one of: {}",
+            ITEM_KEYWORDS.join(", ")
+        );
     }
     if found == "\"" {
         return "strings are written on one line between double quotes; escape a quote inside as \\\"".into();
@@ -107,7 +124,9 @@ fn rule_phrase(rule: Rule) -> &'static str {
         usage => "a usage (R, RE, O, C or X)",
         cardinality => "a cardinality such as `1..*`",
         reply_class => "a reply class (AA, AE, AR, CA, CE, CR, timeout, refused, no_msa, mismatch)",
-        action | act_simple => "an action (retry, dead_letter, complete, suspend, warn, fail, alert, send)",
+        action | act_simple => {
+            "an action (retry, dead_letter, complete, suspend, warn, fail, alert, send)"
+        }
         own_clause => "`owner`, `accept`, `conflict` or `lock`",
         iface_clause => "an interface clause",
         map_stmt => "a mapping line (`target <- source`)",

@@ -63,7 +63,9 @@ pub fn unescape(raw: &str) -> String {
 
 /// Milliseconds of a duration token such as `30s` or `5m`.
 pub fn duration_millis(text: &str) -> u64 {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let n: u64 = text[..split].parse().unwrap_or(u64::MAX / 1_000_000);
     let unit = match &text[split..] {
         "ms" => 1,
@@ -83,24 +85,44 @@ impl Lower {
     }
 
     fn ident(&self, p: P) -> Ident {
-        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn idents(&self, p: &P) -> Vec<Ident> {
-        all(p, Rule::ident).into_iter().map(|i| self.ident(i)).collect()
+        all(p, Rule::ident)
+            .into_iter()
+            .map(|i| self.ident(i))
+            .collect()
     }
 
     fn token(&self, p: P) -> Token {
-        Token { text: p.as_str().to_string(), span: self.span(&p) }
+        Token {
+            text: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn string(&self, p: P) -> StrLit {
-        let raw = first(&p, Rule::string_inner).map(|i| i.as_str()).unwrap_or("").to_string();
-        StrLit { value: unescape(&raw), raw, span: self.span(&p) }
+        let raw = first(&p, Rule::string_inner)
+            .map(|i| i.as_str())
+            .unwrap_or("")
+            .to_string();
+        StrLit {
+            value: unescape(&raw),
+            raw,
+            span: self.span(&p),
+        }
     }
 
     fn duration(&self, p: P) -> Duration {
-        Duration { text: p.as_str().to_string(), millis: duration_millis(p.as_str()), span: self.span(&p) }
+        Duration {
+            text: p.as_str().to_string(),
+            millis: duration_millis(p.as_str()),
+            span: self.span(&p),
+        }
     }
 
     fn docs(&self, p: &P) -> Vec<String> {
@@ -115,19 +137,28 @@ impl Lower {
     }
 
     pub fn file(&self, p: P) -> File {
-        File { items: all(&p, Rule::item).into_iter().map(|i| self.item(i)).collect() }
+        File {
+            items: all(&p, Rule::item)
+                .into_iter()
+                .map(|i| self.item(i))
+                .collect(),
+        }
     }
 
     fn item(&self, p: P) -> Item {
         let docs = self.docs(&p);
         let span = self.span(&p);
-        let decl = kids(&p).find(|c| c.as_rule() != Rule::docs).unwrap_or_else(|| p.clone());
+        let decl = kids(&p)
+            .find(|c| c.as_rule() != Rule::docs)
+            .unwrap_or_else(|| p.clone());
         let kind = match decl.as_rule() {
             Rule::estate_decl => ItemKind::Estate(Estate {
                 name: self.string(only_rule(&decl, Rule::string)),
                 version: self.token(only_rule(&decl, Rule::semver)),
             }),
-            Rule::import_decl => ItemKind::Import(Import { path: self.string(only_rule(&decl, Rule::string)) }),
+            Rule::import_decl => ItemKind::Import(Import {
+                path: self.string(only_rule(&decl, Rule::string)),
+            }),
             Rule::environment_decl => ItemKind::Environment(Environment {
                 name: self.ident(only_rule(&decl, Rule::ident)),
                 props: self.props(&decl),
@@ -153,7 +184,10 @@ impl Lower {
     }
 
     fn props(&self, p: &P) -> Vec<Prop> {
-        all(p, Rule::prop).into_iter().map(|pr| self.prop(pr)).collect()
+        all(p, Rule::prop)
+            .into_iter()
+            .map(|pr| self.prop(pr))
+            .collect()
     }
 
     fn prop(&self, p: P) -> Prop {
@@ -186,7 +220,10 @@ impl Lower {
     fn endpoint(&self, p: P) -> Endpoint {
         Endpoint {
             name: self.ident(only_rule(&p, Rule::ident)),
-            settings: all(&p, Rule::setting).into_iter().map(|s| self.setting(s)).collect(),
+            settings: all(&p, Rule::setting)
+                .into_iter()
+                .map(|s| self.setting(s))
+                .collect(),
         }
     }
 
@@ -197,13 +234,24 @@ impl Lower {
                 let sv = only(&only_rule(&ev, Rule::setting_value));
                 let value = match sv.as_rule() {
                     Rule::env_ref => SettingValue::Env(self.string(only_rule(&sv, Rule::string))),
-                    Rule::secret_ref => SettingValue::Secret(self.string(only_rule(&sv, Rule::string))),
+                    Rule::secret_ref => {
+                        SettingValue::Secret(self.string(only_rule(&sv, Rule::string)))
+                    }
                     _ => SettingValue::Lit(self.lit(sv)),
                 };
-                EnvValue { value, env: first(&ev, Rule::ident).map(|i| self.ident(i)), span: self.span(&ev) }
+                EnvValue {
+                    value,
+                    env: first(&ev, Rule::ident).map(|i| self.ident(i)),
+                    span: self.span(&ev),
+                }
             })
             .collect();
-        Setting { docs: self.docs(&p), key: self.ident(only_rule(&p, Rule::ident)), values, span: self.span(&p) }
+        Setting {
+            docs: self.docs(&p),
+            key: self.ident(only_rule(&p, Rule::ident)),
+            values,
+            span: self.span(&p),
+        }
     }
 
     // ---- records -----------------------------------------------------------------------------
@@ -211,7 +259,10 @@ impl Lower {
     fn record(&self, p: P) -> Record {
         Record {
             name: self.ident(only_rule(&p, Rule::ident)),
-            fields: all(&p, Rule::field_decl).into_iter().map(|f| self.field(f)).collect(),
+            fields: all(&p, Rule::field_decl)
+                .into_iter()
+                .map(|f| self.field(f))
+                .collect(),
         }
     }
 
@@ -220,7 +271,10 @@ impl Lower {
             docs: self.docs(&p),
             name: self.ident(only_rule(&p, Rule::ident)),
             ty: self.type_expr(only_rule(&p, Rule::type_expr)),
-            constraints: all(&p, Rule::constraint).into_iter().map(|c| self.constraint(c)).collect(),
+            constraints: all(&p, Rule::constraint)
+                .into_iter()
+                .map(|c| self.constraint(c))
+                .collect(),
             span: self.span(&p),
         }
     }
@@ -230,11 +284,17 @@ impl Lower {
         let optional = first(&p, Rule::optional_mark).is_some();
         let inner = only(&p);
         let kind = match inner.as_rule() {
-            Rule::list_type => TypeKind::List(Box::new(self.type_expr(only_rule(&inner, Rule::type_expr)))),
+            Rule::list_type => {
+                TypeKind::List(Box::new(self.type_expr(only_rule(&inner, Rule::type_expr))))
+            }
             Rule::code_type => TypeKind::Code(self.ident(only_rule(&inner, Rule::ident))),
             _ => TypeKind::Named(self.ident(inner)),
         };
-        TypeExpr { kind, optional, span }
+        TypeExpr {
+            kind,
+            optional,
+            span,
+        }
     }
 
     fn constraint(&self, p: P) -> Constraint {
@@ -242,8 +302,12 @@ impl Lower {
         let inner = only(&p);
         let kind = match inner.as_rule() {
             Rule::c_check => ConstraintKind::Check(self.ident(only_rule(&inner, Rule::ident))),
-            Rule::c_length => ConstraintKind::Length(self.range_lit(only_rule(&inner, Rule::range_lit))),
-            Rule::c_range => ConstraintKind::Range(self.range_lit(only_rule(&inner, Rule::range_lit))),
+            Rule::c_length => {
+                ConstraintKind::Length(self.range_lit(only_rule(&inner, Rule::range_lit)))
+            }
+            Rule::c_range => {
+                ConstraintKind::Range(self.range_lit(only_rule(&inner, Rule::range_lit)))
+            }
             _ => ConstraintKind::Pattern(self.string(only_rule(&inner, Rule::string))),
         };
         Constraint { kind, span }
@@ -263,7 +327,12 @@ impl Lower {
             name: self.ident(only_rule(&p, Rule::ident)),
             props: all(&p, Rule::codeset_prop)
                 .into_iter()
-                .map(|cp| (self.ident(only_rule(&cp, Rule::ident)), self.string(only_rule(&cp, Rule::string))))
+                .map(|cp| {
+                    (
+                        self.ident(only_rule(&cp, Rule::ident)),
+                        self.string(only_rule(&cp, Rule::string)),
+                    )
+                })
                 .collect(),
             codes: all(&p, Rule::code_entry)
                 .into_iter()
@@ -281,8 +350,16 @@ impl Lower {
         let span = self.span(&p);
         let inner = only(&p);
         match inner.as_rule() {
-            Rule::string => CodeName { value: self.string(inner).value, quoted: true, span },
-            _ => CodeName { value: inner.as_str().to_string(), quoted: false, span },
+            Rule::string => CodeName {
+                value: self.string(inner).value,
+                quoted: true,
+                span,
+            },
+            _ => CodeName {
+                value: inner.as_str().to_string(),
+                quoted: false,
+                span,
+            },
         }
     }
 
@@ -291,8 +368,10 @@ impl Lower {
         let rules = kids(&p)
             .filter_map(|r| match r.as_rule() {
                 Rule::codemap_entry => {
-                    let mut names: Vec<CodeName> =
-                        all(&r, Rule::code_name).into_iter().map(|c| self.code_name(c)).collect();
+                    let mut names: Vec<CodeName> = all(&r, Rule::code_name)
+                        .into_iter()
+                        .map(|c| self.code_name(c))
+                        .collect();
                     let target = names.pop()?;
                     Some(CodemapRule::Entry(CodemapEntry {
                         docs: self.docs(&r),
@@ -304,11 +383,17 @@ impl Lower {
                 Rule::codemap_default => {
                     let act = kids(&r).find(|c| c.as_rule() != Rule::docs)?;
                     let action = match act.as_rule() {
-                        Rule::default_reject => DefaultAction::Reject(first(&act, Rule::string).map(|s| self.string(s))),
+                        Rule::default_reject => {
+                            DefaultAction::Reject(first(&act, Rule::string).map(|s| self.string(s)))
+                        }
                         Rule::default_pass => DefaultAction::Pass,
                         _ => DefaultAction::Value(self.code_name(act)),
                     };
-                    Some(CodemapRule::Default(CodemapDefault { docs: self.docs(&r), action, span: self.span(&r) }))
+                    Some(CodemapRule::Default(CodemapDefault {
+                        docs: self.docs(&r),
+                        action,
+                        span: self.span(&r),
+                    }))
                 }
                 _ => None,
             })
@@ -317,8 +402,17 @@ impl Lower {
         let from = types.next().map(|t| self.type_expr(t));
         let to = types.next().map(|t| self.type_expr(t));
         let name = self.ident(only_rule(&p, Rule::ident));
-        let fallback = TypeExpr { kind: TypeKind::Named(name.clone()), optional: false, span: name.span };
-        Codemap { from: from.unwrap_or(fallback.clone()), to: to.unwrap_or(fallback), name, rules }
+        let fallback = TypeExpr {
+            kind: TypeKind::Named(name.clone()),
+            optional: false,
+            span: name.span,
+        };
+        Codemap {
+            from: from.unwrap_or(fallback.clone()),
+            to: to.unwrap_or(fallback),
+            name,
+            rules,
+        }
     }
 
     // ---- ownership ---------------------------------------------------------------------------
@@ -326,8 +420,13 @@ impl Lower {
     fn ownership(&self, p: P) -> Ownership {
         Ownership {
             record: self.ident(only_rule(&p, Rule::ident)),
-            stages: first(&p, Rule::stages).map(|s| self.idents(&s)).unwrap_or_default(),
-            fields: all(&p, Rule::ownership_field).into_iter().map(|f| self.ownership_field(f)).collect(),
+            stages: first(&p, Rule::stages)
+                .map(|s| self.idents(&s))
+                .unwrap_or_default(),
+            fields: all(&p, Rule::ownership_field)
+                .into_iter()
+                .map(|f| self.ownership_field(f))
+                .collect(),
         }
     }
 
@@ -346,9 +445,9 @@ impl Lower {
                             let cond = only(&ac);
                             match cond.as_rule() {
                                 Rule::cond_absent => AcceptCond::Absent,
-                                Rule::cond_stage_before => {
-                                    AcceptCond::StageBefore(self.ident(only_rule(&cond, Rule::ident)))
-                                }
+                                Rule::cond_stage_before => AcceptCond::StageBefore(
+                                    self.ident(only_rule(&cond, Rule::ident)),
+                                ),
                                 _ => AcceptCond::StageIn(self.idents(&cond)),
                             }
                         }),
@@ -356,9 +455,9 @@ impl Lower {
                     Rule::own_conflict => {
                         let rule = only(&inner);
                         OwnClauseKind::Conflict(match rule.as_rule() {
-                            Rule::conflict_review => {
-                                ConflictRule::Review(first(&rule, Rule::string).map(|s| self.string(s)))
-                            }
+                            Rule::conflict_review => ConflictRule::Review(
+                                first(&rule, Rule::string).map(|s| self.string(s)),
+                            ),
                             _ => ConflictRule::Named(self.ident(only_rule(&rule, Rule::ident))),
                         })
                     }
@@ -367,7 +466,12 @@ impl Lower {
                 OwnClause { kind, span }
             })
             .collect();
-        OwnershipField { docs: self.docs(&p), path, clauses, span: self.span(&p) }
+        OwnershipField {
+            docs: self.docs(&p),
+            path,
+            clauses,
+            span: self.span(&p),
+        }
     }
 
     // ---- profiles and HL7 paths --------------------------------------------------------------
@@ -393,7 +497,10 @@ impl Lower {
                         after: segs.next().map(|s| self.token(s)),
                         usage: first(&i, Rule::usage).map(|u| self.token(u)),
                         card: first(&i, Rule::cardinality).map(|c| self.cardinality(c)),
-                        fields: all(&i, Rule::zfield).into_iter().map(|z| self.zfield(z)).collect(),
+                        fields: all(&i, Rule::zfield)
+                            .into_iter()
+                            .map(|z| self.zfield(z))
+                            .collect(),
                         span: self.span(&i),
                     }))
                 }
@@ -403,7 +510,10 @@ impl Lower {
         Profile {
             name: self.ident(only_rule(&p, Rule::ident)),
             version: self.token(only_rule(&p, Rule::hl7_version)),
-            messages: all(&p, Rule::message_type).into_iter().map(|m| self.token(m)).collect(),
+            messages: all(&p, Rule::message_type)
+                .into_iter()
+                .map(|m| self.token(m))
+                .collect(),
             items,
         }
     }
@@ -426,7 +536,11 @@ impl Lower {
         let ints = all(&p, Rule::pos_int);
         Cardinality {
             min: ints.first().map(num).unwrap_or(0),
-            max: if first(&p, Rule::card_many).is_some() { None } else { ints.get(1).map(num) },
+            max: if first(&p, Rule::card_many).is_some() {
+                None
+            } else {
+                ints.get(1).map(num)
+            },
             span: self.span(&p),
         }
     }
@@ -497,25 +611,44 @@ impl Lower {
     pub(crate) fn expr(&self, p: P) -> Expr {
         let span = self.span(&p);
         match p.as_rule() {
-            Rule::primary if p.as_str().starts_with('(') => {
-                Expr { kind: ExprKind::Paren(Box::new(self.expr(only(&p)))), span }
-            }
+            Rule::primary if p.as_str().starts_with('(') => Expr {
+                kind: ExprKind::Paren(Box::new(self.expr(only(&p)))),
+                span,
+            },
             Rule::expr | Rule::primary => self.expr(only(&p)),
             Rule::or_expr | Rule::and_expr => {
-                let op = if p.as_rule() == Rule::or_expr { BinOp::Or } else { BinOp::And };
-                let mut operands = kids(&p).filter(|c| !matches!(c.as_rule(), Rule::kw_or | Rule::kw_and));
+                let op = if p.as_rule() == Rule::or_expr {
+                    BinOp::Or
+                } else {
+                    BinOp::And
+                };
+                let mut operands =
+                    kids(&p).filter(|c| !matches!(c.as_rule(), Rule::kw_or | Rule::kw_and));
                 let mut acc = operands.next().map(|o| self.expr(o));
                 for rhs in operands {
                     let rhs = self.expr(rhs);
                     acc = acc.map(|lhs| Expr {
                         span: lhs.span.to(rhs.span),
-                        kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) },
+                        kind: ExprKind::Binary {
+                            op,
+                            lhs: Box::new(lhs),
+                            rhs: Box::new(rhs),
+                        },
                     });
                 }
-                acc.unwrap_or(Expr { kind: ExprKind::Lit(Lit { kind: LitKind::Bool(false), span }), span })
+                acc.unwrap_or(Expr {
+                    kind: ExprKind::Lit(Lit {
+                        kind: LitKind::Bool(false),
+                        span,
+                    }),
+                    span,
+                })
             }
             Rule::not_expr => match first(&p, Rule::not_expr) {
-                Some(inner) => Expr { kind: ExprKind::Not(Box::new(self.expr(inner))), span },
+                Some(inner) => Expr {
+                    kind: ExprKind::Not(Box::new(self.expr(inner))),
+                    span,
+                },
                 None => self.expr(only(&p)),
             },
             Rule::cmp_expr => {
@@ -544,32 +677,68 @@ impl Lower {
             Rule::via_expr => {
                 let mut parts = kids(&p).filter(|c| c.as_rule() != Rule::kw_via);
                 let mut acc = parts.next().map(|e| self.expr(e)).unwrap_or(Expr {
-                    kind: ExprKind::Lit(Lit { kind: LitKind::Bool(false), span }),
+                    kind: ExprKind::Lit(Lit {
+                        kind: LitKind::Bool(false),
+                        span,
+                    }),
                     span,
                 });
                 for map in parts {
                     let map = self.ident(map);
-                    acc = Expr { span: acc.span.to(map.span), kind: ExprKind::Via { expr: Box::new(acc), map } };
+                    acc = Expr {
+                        span: acc.span.to(map.span),
+                        kind: ExprKind::Via {
+                            expr: Box::new(acc),
+                            map,
+                        },
+                    };
                 }
                 acc
             }
             Rule::if_expr => {
-                let mut es = all(&p, Rule::expr).into_iter().map(|e| Box::new(self.expr(e)));
+                let mut es = all(&p, Rule::expr)
+                    .into_iter()
+                    .map(|e| Box::new(self.expr(e)));
                 match (es.next(), es.next(), es.next()) {
-                    (Some(cond), Some(then), Some(otherwise)) => Expr { kind: ExprKind::If { cond, then, otherwise }, span },
-                    _ => Expr { kind: ExprKind::Lit(Lit { kind: LitKind::Bool(false), span }), span },
+                    (Some(cond), Some(then), Some(otherwise)) => Expr {
+                        kind: ExprKind::If {
+                            cond,
+                            then,
+                            otherwise,
+                        },
+                        span,
+                    },
+                    _ => Expr {
+                        kind: ExprKind::Lit(Lit {
+                            kind: LitKind::Bool(false),
+                            span,
+                        }),
+                        span,
+                    },
                 }
             }
             Rule::call => Expr {
                 kind: ExprKind::Call {
                     func: self.ident(only_rule(&p, Rule::ident)),
-                    args: all(&p, Rule::expr).into_iter().map(|e| self.expr(e)).collect(),
+                    args: all(&p, Rule::expr)
+                        .into_iter()
+                        .map(|e| self.expr(e))
+                        .collect(),
                 },
                 span,
             },
-            Rule::literal => Expr { kind: ExprKind::Lit(self.lit(only(&p))), span },
-            Rule::hl7_path => Expr { kind: ExprKind::Hl7(self.hl7_path(p)), span },
-            Rule::path_ref => Expr { kind: ExprKind::Path(self.path_ref(p)), span },
+            Rule::literal => Expr {
+                kind: ExprKind::Lit(self.lit(only(&p))),
+                span,
+            },
+            Rule::hl7_path => Expr {
+                kind: ExprKind::Hl7(self.hl7_path(p)),
+                span,
+            },
+            Rule::path_ref => Expr {
+                kind: ExprKind::Path(self.path_ref(p)),
+                span,
+            },
             _ => self.expr(only(&p)),
         }
     }
@@ -577,13 +746,21 @@ impl Lower {
     // ---- mappings ----------------------------------------------------------------------------
 
     fn mapping(&self, p: P) -> Mapping {
-        let mut schemas = all(&p, Rule::schema_ref).into_iter().map(|s| self.schema_ref(s));
+        let mut schemas = all(&p, Rule::schema_ref)
+            .into_iter()
+            .map(|s| self.schema_ref(s));
         let name = self.ident(only_rule(&p, Rule::ident));
-        let fallback = SchemaRef { kind: SchemaKind::Record(name.clone()), span: name.span };
+        let fallback = SchemaRef {
+            kind: SchemaKind::Record(name.clone()),
+            span: name.span,
+        };
         Mapping {
             source: schemas.next().unwrap_or(fallback.clone()),
             target: schemas.next().unwrap_or(fallback),
-            body: all(&p, Rule::map_stmt).into_iter().map(|s| self.map_stmt(s)).collect(),
+            body: all(&p, Rule::map_stmt)
+                .into_iter()
+                .map(|s| self.map_stmt(s))
+                .collect(),
             name,
         }
     }
@@ -608,11 +785,16 @@ impl Lower {
     fn map_stmt(&self, p: P) -> MapStmt {
         let docs = self.docs(&p);
         let span = self.span(&p);
-        let inner = kids(&p).find(|c| c.as_rule() != Rule::docs).unwrap_or_else(|| p.clone());
+        let inner = kids(&p)
+            .find(|c| c.as_rule() != Rule::docs)
+            .unwrap_or_else(|| p.clone());
         let kind = match inner.as_rule() {
             Rule::map_assign => MapStmtKind::Assign {
                 target: self.map_target(only_rule(&inner, Rule::map_target)),
-                values: all(&inner, Rule::expr).into_iter().map(|e| self.expr(e)).collect(),
+                values: all(&inner, Rule::expr)
+                    .into_iter()
+                    .map(|e| self.expr(e))
+                    .collect(),
             },
             Rule::map_for => {
                 let src = only(&only_rule(&inner, Rule::iter_source));
@@ -623,7 +805,10 @@ impl Lower {
                         Rule::group_name => IterSource::Group(self.token(src)),
                         _ => IterSource::Path(self.path_ref(src)),
                     },
-                    body: all(&inner, Rule::map_stmt).into_iter().map(|s| self.map_stmt(s)).collect(),
+                    body: all(&inner, Rule::map_stmt)
+                        .into_iter()
+                        .map(|s| self.map_stmt(s))
+                        .collect(),
                 }
             }
             _ => {
@@ -642,9 +827,18 @@ impl Lower {
                         _ => {}
                     }
                 }
-                let cond =
-                    cond.unwrap_or(Expr { kind: ExprKind::Lit(Lit { kind: LitKind::Bool(true), span }), span });
-                MapStmtKind::When { cond, then, otherwise }
+                let cond = cond.unwrap_or(Expr {
+                    kind: ExprKind::Lit(Lit {
+                        kind: LitKind::Bool(true),
+                        span,
+                    }),
+                    span,
+                });
+                MapStmtKind::When {
+                    cond,
+                    then,
+                    otherwise,
+                }
             }
         };
         MapStmt { docs, kind, span }
@@ -665,31 +859,52 @@ impl Lower {
         Interface {
             name: self.ident(only_rule(&p, Rule::ident)),
             version: self.token(only_rule(&p, Rule::semver)),
-            clauses: all(&p, Rule::iface_clause).into_iter().map(|c| self.iface_clause(c)).collect(),
+            clauses: all(&p, Rule::iface_clause)
+                .into_iter()
+                .map(|c| self.iface_clause(c))
+                .collect(),
         }
     }
 
     fn iface_clause(&self, p: P) -> IfaceClause {
         let docs = self.docs(&p);
         let span = self.span(&p);
-        let c = kids(&p).find(|c| c.as_rule() != Rule::docs).unwrap_or_else(|| p.clone());
+        let c = kids(&p)
+            .find(|c| c.as_rule() != Rule::docs)
+            .unwrap_or_else(|| p.clone());
         let kind = match c.as_rule() {
             Rule::iface_route => {
                 let ids = self.idents(&c);
                 let mut ids = ids.into_iter();
-                let from = ids.next().unwrap_or(Ident { name: String::new(), span });
-                let to = ids.next().unwrap_or(Ident { name: String::new(), span });
-                IfaceClauseKind::Route { from, to, via: ids.next() }
+                let from = ids.next().unwrap_or(Ident {
+                    name: String::new(),
+                    span,
+                });
+                let to = ids.next().unwrap_or(Ident {
+                    name: String::new(),
+                    span,
+                });
+                IfaceClauseKind::Route {
+                    from,
+                    to,
+                    via: ids.next(),
+                }
             }
-            Rule::iface_messages => {
-                IfaceClauseKind::Messages(all(&c, Rule::message_type).into_iter().map(|m| self.token(m)).collect())
-            }
+            Rule::iface_messages => IfaceClauseKind::Messages(
+                all(&c, Rule::message_type)
+                    .into_iter()
+                    .map(|m| self.token(m))
+                    .collect(),
+            ),
             Rule::iface_ack => IfaceClauseKind::Ack {
                 mode: self.ident(only_rule(&c, Rule::ident)),
                 within: first(&c, Rule::duration).map(|d| self.duration(d)),
             },
             Rule::iface_on => {
-                let classes = all(&c, Rule::reply_class).into_iter().map(|r| self.token(r)).collect();
+                let classes = all(&c, Rule::reply_class)
+                    .into_iter()
+                    .map(|r| self.token(r))
+                    .collect();
                 let mut actions = vec![];
                 let mut then = vec![];
                 let mut after_then = false;
@@ -701,16 +916,31 @@ impl Lower {
                         _ => {}
                     }
                 }
-                IfaceClauseKind::On { classes, actions, then }
+                IfaceClauseKind::On {
+                    classes,
+                    actions,
+                    then,
+                }
             }
-            Rule::iface_idem => {
-                IfaceClauseKind::Idempotency(all(&c, Rule::key_expr).into_iter().map(|k| self.key_expr(k)).collect())
+            Rule::iface_idem => IfaceClauseKind::Idempotency(
+                all(&c, Rule::key_expr)
+                    .into_iter()
+                    .map(|k| self.key_expr(k))
+                    .collect(),
+            ),
+            Rule::iface_order => {
+                IfaceClauseKind::Ordering(self.key_expr(only_rule(&c, Rule::key_expr)))
             }
-            Rule::iface_order => IfaceClauseKind::Ordering(self.key_expr(only_rule(&c, Rule::key_expr))),
             Rule::iface_sends => {
                 let mut ids = self.idents(&c).into_iter();
-                let record = ids.next().unwrap_or(Ident { name: String::new(), span });
-                IfaceClauseKind::SendsOnly { record, fields: ids.collect() }
+                let record = ids.next().unwrap_or(Ident {
+                    name: String::new(),
+                    span,
+                });
+                IfaceClauseKind::SendsOnly {
+                    record,
+                    fields: ids.collect(),
+                }
             }
             Rule::iface_sla => IfaceClauseKind::Sla(
                 all(&c, Rule::sla_item)
@@ -732,7 +962,9 @@ impl Lower {
                 sunset: first(&c, Rule::date).map(|d| self.token(d)),
             },
             Rule::iface_transform => IfaceClauseKind::Transform(self.idents(&c)),
-            Rule::iface_retain => IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration))),
+            Rule::iface_retain => {
+                IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
+            }
             _ => IfaceClauseKind::Prop(self.prop(c)),
         };
         IfaceClause { docs, kind, span }
@@ -753,11 +985,15 @@ impl Lower {
                 timing: if let Some(b) = first(&a, Rule::retry_backoff) {
                     let ds = all(&b, Rule::duration);
                     match (ds.first(), ds.get(1)) {
-                        (Some(lo), Some(hi)) => Some(RetryTiming::Backoff(self.duration(lo.clone()), self.duration(hi.clone()))),
+                        (Some(lo), Some(hi)) => Some(RetryTiming::Backoff(
+                            self.duration(lo.clone()),
+                            self.duration(hi.clone()),
+                        )),
                         _ => None,
                     }
                 } else {
-                    first(&a, Rule::retry_every).map(|e| RetryTiming::Every(self.duration(only_rule(&e, Rule::duration))))
+                    first(&a, Rule::retry_every)
+                        .map(|e| RetryTiming::Every(self.duration(only_rule(&e, Rule::duration))))
                 },
             },
             Rule::act_alert => ActionKind::Alert(self.string(only_rule(&a, Rule::string))),
@@ -772,22 +1008,39 @@ impl Lower {
     fn route(&self, p: P) -> Route {
         let ids = self.idents(&p);
         let mut ids = ids.into_iter();
-        let name = ids.next().unwrap_or(Ident { name: String::new(), span: self.span(&p) });
+        let name = ids.next().unwrap_or(Ident {
+            name: String::new(),
+            span: self.span(&p),
+        });
         let from = ids.next().unwrap_or(name.clone());
-        Route { name, from, rules: all(&p, Rule::route_rule).into_iter().map(|r| self.route_rule(r)).collect() }
+        Route {
+            name,
+            from,
+            rules: all(&p, Rule::route_rule)
+                .into_iter()
+                .map(|r| self.route_rule(r))
+                .collect(),
+        }
     }
 
     fn route_rule(&self, p: P) -> RouteRule {
         let docs = self.docs(&p);
         let span = self.span(&p);
-        let r = kids(&p).find(|c| c.as_rule() != Rule::docs).unwrap_or_else(|| p.clone());
+        let r = kids(&p)
+            .find(|c| c.as_rule() != Rule::docs)
+            .unwrap_or_else(|| p.clone());
         let targets = self.idents(&r);
         let kind = match r.as_rule() {
             Rule::otherwise_rule => RouteRuleKind::Otherwise { targets },
             _ => RouteRuleKind::Match {
                 types: first(&r, Rule::rule_types).map(|t| match first(&t, Rule::rule_any) {
                     Some(any) => RuleTypes::Any(self.span(&any)),
-                    None => RuleTypes::List(all(&t, Rule::message_type).into_iter().map(|m| self.token(m)).collect()),
+                    None => RuleTypes::List(
+                        all(&t, Rule::message_type)
+                            .into_iter()
+                            .map(|m| self.token(m))
+                            .collect(),
+                    ),
                 }),
                 when: first(&r, Rule::expr).map(|e| self.expr(e)),
                 targets,
@@ -804,17 +1057,26 @@ impl Lower {
                 .map(|fc| {
                     let docs = self.docs(&fc);
                     let span = self.span(&fc);
-                    let c = kids(&fc).find(|c| c.as_rule() != Rule::docs).unwrap_or_else(|| fc.clone());
+                    let c = kids(&fc)
+                        .find(|c| c.as_rule() != Rule::docs)
+                        .unwrap_or_else(|| fc.clone());
                     let kind = match c.as_rule() {
-                        Rule::flow_start => FlowClauseKind::Start(self.ident(only_rule(&c, Rule::ident))),
-                        Rule::flow_correlate => FlowClauseKind::Correlate(self.key_expr(only_rule(&c, Rule::key_expr))),
+                        Rule::flow_start => {
+                            FlowClauseKind::Start(self.ident(only_rule(&c, Rule::ident)))
+                        }
+                        Rule::flow_correlate => {
+                            FlowClauseKind::Correlate(self.key_expr(only_rule(&c, Rule::key_expr)))
+                        }
                         Rule::flow_wait => FlowClauseKind::Wait {
                             interface: self.ident(only_rule(&c, Rule::ident)),
                             within: self.duration(only_rule(&c, Rule::duration)),
                         },
                         _ => FlowClauseKind::On {
                             event: self.token(only_rule(&c, Rule::flow_event)),
-                            actions: all(&c, Rule::action).into_iter().map(|a| self.action(a)).collect(),
+                            actions: all(&c, Rule::action)
+                                .into_iter()
+                                .map(|a| self.action(a))
+                                .collect(),
                         },
                     };
                     FlowClause { docs, kind, span }
@@ -834,8 +1096,12 @@ impl Lower {
                     let kind = match s.as_rule() {
                         Rule::test_given => TestStmtKind::Given {
                             source: match first(&s, Rule::file_ref) {
-                                Some(f) => GivenSource::File(self.string(only_rule(&f, Rule::string))),
-                                None => GivenSource::Inline(self.string(only_rule(&s, Rule::string))),
+                                Some(f) => {
+                                    GivenSource::File(self.string(only_rule(&f, Rule::string)))
+                                }
+                                None => {
+                                    GivenSource::Inline(self.string(only_rule(&s, Rule::string)))
+                                }
                             },
                             at: first(&s, Rule::ident).map(|i| self.ident(i)),
                         },
@@ -851,22 +1117,40 @@ impl Lower {
         match e.as_rule() {
             Rule::exp_routed => Expectation::Routed {
                 negated: first(&e, Rule::exp_not).is_some(),
-                word: if e.as_str().contains("delivered") { "delivered" } else { "routed" }.to_string(),
+                word: if e.as_str().contains("delivered") {
+                    "delivered"
+                } else {
+                    "routed"
+                }
+                .to_string(),
                 to: self.ident(only_rule(&e, Rule::ident)),
             },
             Rule::exp_ack => Expectation::Ack(self.token(only_rule(&e, Rule::reply_class))),
-            Rule::exp_rejected => Expectation::Rejected(first(&e, Rule::string).map(|s| self.string(s))),
+            Rule::exp_rejected => {
+                Expectation::Rejected(first(&e, Rule::string).map(|s| self.string(s)))
+            }
             _ => {
                 let mut parts = kids(&e);
                 let path = parts.next().map(|p| match p.as_rule() {
                     Rule::hl7_path => KeyExpr::Hl7(self.hl7_path(p)),
                     _ => KeyExpr::Path(self.path_ref(p)),
                 });
-                let value = parts.find(|p| p.as_rule() == Rule::expr).map(|x| self.expr(x));
+                let value = parts
+                    .find(|p| p.as_rule() == Rule::expr)
+                    .map(|x| self.expr(x));
                 let span = self.span(&e);
                 Expectation::Value {
-                    path: path.unwrap_or(KeyExpr::Path(PathRef { segments: vec![], span })),
-                    value: value.unwrap_or(Expr { kind: ExprKind::Lit(Lit { kind: LitKind::Bool(true), span }), span }),
+                    path: path.unwrap_or(KeyExpr::Path(PathRef {
+                        segments: vec![],
+                        span,
+                    })),
+                    value: value.unwrap_or(Expr {
+                        kind: ExprKind::Lit(Lit {
+                            kind: LitKind::Bool(true),
+                            span,
+                        }),
+                        span,
+                    }),
                 }
             }
         }

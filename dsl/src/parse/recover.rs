@@ -25,18 +25,27 @@ pub(crate) fn parse_in_chunks(file: FileId, text: &str) -> (File, Vec<Diagnostic
 /// followed by a space, moved up over the doc comment lines directly above it.
 fn chunk_starts(text: &str) -> Vec<usize> {
     let mut line_starts = vec![0];
-    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1).filter(|&i| i < text.len()));
+    line_starts.extend(
+        text.match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .filter(|&i| i < text.len()),
+    );
     let mut starts = vec![0];
     for (n, &ls) in line_starts.iter().enumerate() {
         let line = &text[ls..];
         let is_item = ITEM_KEYWORDS.iter().any(|kw| {
-            line.starts_with(kw) && line[kw.len()..].starts_with(|c: char| c == ' ' || c == '\t' || c == '"')
+            line.starts_with(kw)
+                && line[kw.len()..].starts_with(|c: char| c == ' ' || c == '\t' || c == '"')
         });
         if !is_item {
             continue;
         }
         let mut first = n;
-        while first > 0 && text[line_starts[first - 1]..].trim_start().starts_with("///") {
+        while first > 0
+            && text[line_starts[first - 1]..]
+                .trim_start()
+                .starts_with("///")
+        {
             first -= 1;
         }
         let start = line_starts[first];

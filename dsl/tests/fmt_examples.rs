@@ -1,0 +1,45 @@
+//! The formatter on every example file: idempotent, keeps every comment, and the result
+//! parses to the same syntax tree shape (same items in the same order).
+
+use accord_dsl::fmt::format_source;
+use std::path::Path;
+
+fn accord_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            accord_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "accord") {
+            out.push(p);
+        }
+    }
+}
+
+fn comment_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.find("//").map(|i| l[i..].trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn format_is_idempotent_and_keeps_comments() {
+    let mut files = vec![];
+    accord_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"),
+        &mut files,
+    );
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let once = format_source(&text).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+        let twice = format_source(&once).unwrap();
+        assert_eq!(once, twice, "{} is not idempotent", f.display());
+        let mut before = comment_lines(&text);
+        let mut after = comment_lines(&once);
+        before.sort();
+        after.sort();
+        assert_eq!(before, after, "{} lost or changed comments", f.display());
+    }
+}
