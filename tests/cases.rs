@@ -1,1 +1,111 @@
-fn main() {}
+//! Data-driven compiler tests, one trial per folder:
+//!
+//! - `cases/ok/<name>/`: the `.accord` files check with no error; `ir.json` is the IR;
+//!   formatting is idempotent and leaves the IR unchanged.
+//! - `cases/err/<CODE>-<name>/`: the files produce at least one error (or warning, for
+//!   W codes), including the folder's code; `diagnostics.txt` is the rendered output.
+//!
+//! `UPDATE_EXPECT=1 cargo test -p accord-tests --test cases` rewrites the golden files.
+
+use accord_compiler::{compile, render, Options, SourceMap};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+/// Review dates are compared with this, so goldens do not age.
+const TODAY: &str = "2026-06-01";
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut trials = vec![];
+    for (kind, run) in [("ok", run_ok as fn(&Path) -> Result<(), Failed>), ("err", run_err)] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(kind)).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+        dirs.sort();
+        for dir in dirs {
+            let name = format!("{kind}::{}", dir.file_name().unwrap_or_default().to_string_lossy());
+            trials.push(Trial::test(name, move || run(&dir)));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn load(dir: &Path) -> SourceMap {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "accord"));
+    files.sort();
+    let mut sources = SourceMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        sources.add(f.file_name().unwrap_or_default().to_string_lossy().into_owned(), text);
+    }
+    sources
+}
+
+fn options(dir: &Path) -> Options {
+    let dir = dir.to_path_buf();
+    Options { today: TODAY.into(), file_exists: Some(Box::new(move |_, rel: &str| dir.join(rel).is_file())) }
+}
+
+fn golden(path: &Path, actual: &str) -> Result<(), Failed> {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(path, actual).map_err(|e| Failed::from(e.to_string()))?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(path).map_err(|_| Failed::from(format!("missing {}; run with UPDATE_EXPECT=1", path.display())))?;
+    if expected != actual {
+        return Err(format!("{} differs.\n--- expected\n{expected}\n--- actual\n{actual}", path.display()).into());
+    }
+    Ok(())
+}
+
+fn run_ok(dir: &Path) -> Result<(), Failed> {
+    let sources = load(dir);
+    let result = compile(&sources, &options(dir));
+    if result.has_errors() {
+        return Err(render::human(&result.diagnostics, &sources, "", false).into());
+    }
+    let ir = result.ir.ok_or("no IR")?;
+    let json = serde_json::to_string_pretty(&ir).map_err(|e| e.to_string())? + "\n";
+    golden(&dir.join("ir.json"), &json)?;
+    // Formatting: idempotent, and the IR of the formatted files is the same (locations aside).
+    let mut formatted = SourceMap::new();
+    for (_, f) in sources.files() {
+        let once = accord_dsl::fmt::format_source(&f.text).map_err(|d| format!("{}: {d:?}", f.name))?;
+        let twice = accord_dsl::fmt::format_source(&once).map_err(|d| format!("{}: {d:?}", f.name))?;
+        if once != twice {
+            return Err(format!("formatting {} is not idempotent:\n{once}\n---\n{twice}", f.name).into());
+        }
+        formatted.add(f.name.clone(), once);
+    }
+    let again = compile(&formatted, &options(dir)).ir.ok_or("formatted files do not compile")?;
+    if strip_locs(serde_json::to_value(&ir).unwrap_or_default()) != strip_locs(serde_json::to_value(&again).unwrap_or_default()) {
+        return Err("formatting changed the IR".into());
+    }
+    Ok(())
+}
+
+fn strip_locs(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => map.into_iter().filter(|(k, _)| k != "loc").map(|(k, v)| (k, strip_locs(v))).collect(),
+        serde_json::Value::Array(a) => a.into_iter().map(strip_locs).collect(),
+        other => other,
+    }
+}
+
+fn run_err(dir: &Path) -> Result<(), Failed> {
+    let code = dir.file_name().unwrap_or_default().to_string_lossy().split('-').next().unwrap_or("").to_string();
+    let sources = load(dir);
+    let result = compile(&sources, &options(dir));
+    if !result.diagnostics.iter().any(|d| d.code == code) {
+        return Err(format!("expected a {code} diagnostic, got:\n{}", render::human(&result.diagnostics, &sources, "", false)).into());
+    }
+    if code.starts_with('E') && !result.has_errors() {
+        return Err("an err case must produce an error".into());
+    }
+    let mut text = render::human(&result.diagnostics, &sources, "", false);
+    if let Some(s) = render::summary(&result.diagnostics) {
+        text.push_str(&s);
+        text.push('\n');
+    }
+    golden(&dir.join("diagnostics.txt"), &text)
+}

@@ -7,32 +7,63 @@ use crate::grammar::Rule;
 use crate::span::{FileId, Span};
 use pest::error::{ErrorVariant, InputLocation};
 
+/// For the (unexpected) case where the detailed re-parse succeeds.
+pub(crate) fn syntax_error_unknown(file: FileId, offset: usize) -> Diagnostic {
+    Diagnostic::error("E0100", "syntax error", Span::new(file, offset, offset), "here")
+        .with_help("see the language reference in the book for the form this construct takes")
+}
+
 pub(crate) fn syntax_error(
     file: FileId,
     slice: &str,
     offset: usize,
     e: pest::error::Error<Rule>,
 ) -> Diagnostic {
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
+    let attempts = e.parse_attempts();
+    let pos = match (&attempts, e.location) {
+        (Some(a), _) => a.max_position,
+        (None, InputLocation::Pos(p)) => p,
+        (None, InputLocation::Span((s, _))) => s,
     };
     let pos = pos.min(slice.len());
     let found = found_token(&slice[pos..]);
     let end = pos + found.len().max(1).min(slice.len() - pos);
     let span = Span::new(file, offset + pos, offset + end.max(pos));
-    let expected: Vec<String> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<String> = vec![];
-            for name in positives.iter().map(|r| rule_name(*r)) {
-                if !names.contains(&name) {
-                    names.push(name);
+    let mut expected: Vec<String> = vec![];
+    fn push(expected: &mut Vec<String>, name: String) {
+        if !expected.contains(&name) {
+            expected.push(name);
+        }
+    }
+    if let Some(a) = &attempts {
+        for t in a.expected_tokens() {
+            let shown = match t.to_string().as_str() {
+                "a..z" | "A..Z" | "_" => "a name".to_string(),
+                "0..9" => "a number".to_string(),
+                "\"" => "a string".to_string(),
+                t if t.trim().is_empty() || t.starts_with("//") => continue,
+                t => format!("`{t}`"),
+            };
+            push(&mut expected, shown);
+        }
+        // `ParseAttempt` is not exported by pest; its Debug form names the rule.
+        for stack in &a.call_stacks {
+            let deepest = format!("{:?}", stack.deepest);
+            let rule = deepest.strip_prefix("Rule(").and_then(|r| r.strip_suffix(')'));
+            if let Some(r) = rule.and_then(rule_by_name) {
+                if !matches!(r, Rule::docs | Rule::doc_line | Rule::WHITESPACE | Rule::COMMENT) {
+                    push(&mut expected, rule_name(r));
                 }
             }
-            names
         }
-        ErrorVariant::CustomError { .. } => vec![],
-    };
+    }
+    if expected.is_empty() {
+        if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
+            for r in positives.iter().filter(|r| !matches!(r, Rule::docs | Rule::doc_line)) {
+                push(&mut expected, rule_name(*r));
+            }
+        }
+    }
     let found_text = if found.is_empty() {
         "end of file".to_string()
     } else {
@@ -48,6 +79,20 @@ pub(crate) fn syntax_error(
     };
     let help = help_for(&expected, found);
     Diagnostic::error("E0100", message, span, "unexpected here").with_help(help)
+}
+
+/// The rule whose Debug name is `name` (only the rules worth naming in messages).
+fn rule_by_name(name: &str) -> Option<Rule> {
+    use Rule::*;
+    [
+        ident, string, integer, pos_int, decimal, semver, date, duration, boolean, hl7_version,
+        message_type, seg_id, hl7_path, path_ref, field_path, expr, type_expr, usage, cardinality,
+        reply_class, action, own_clause, iface_clause, map_stmt, route_rule, flow_clause, test_stmt,
+        field_decl, code_entry, codemap_entry, codemap_default, setting, prop, constraint,
+        schema_ref, item, docs, doc_line,
+    ]
+    .into_iter()
+    .find(|r| format!("{r:?}") == name)
 }
 
 fn one_of(names: &[String]) -> String {
@@ -98,7 +143,10 @@ fn rule_name(rule: Rule) -> String {
     if let Some(word) = name.strip_prefix("k_").or(name.strip_prefix("kw_")) {
         return format!("`{word}`");
     }
-    rule_phrase(rule).to_string()
+    match rule_phrase(rule) {
+        "a valid token" => name.replace('_', " "),
+        phrase => phrase.to_string(),
+    }
 }
 
 fn rule_phrase(rule: Rule) -> &'static str {

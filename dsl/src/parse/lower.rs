@@ -37,6 +37,37 @@ fn num(p: &P) -> u32 {
     p.as_str().parse().unwrap_or(u32::MAX)
 }
 
+/// Length of `text` without trailing whitespace and `//` comments.
+fn trimmed_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        match comment_start(&t[line_start..]) {
+            Some(c) if line_start + c > 0 => t = t[..line_start + c].trim_end(),
+            _ => return t.len(),
+        }
+    }
+}
+
+/// Where a `//` comment (not `///`, not inside a string) starts in one line.
+fn comment_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && b.get(i + 1) == Some(&b'/') => {
+                return if b.get(i + 2) == Some(&b'/') { None } else { Some(i) };
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Unescapes `\"`, `\\`, `\n`, `\t`; any other escape is kept as written.
 pub fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -79,9 +110,12 @@ pub fn duration_millis(text: &str) -> u64 {
 }
 
 impl Lower {
+    /// The node's span without the whitespace and comments pest's implicit skipping
+    /// leaves at its end.
     fn span(&self, p: &P) -> Span {
         let s = p.as_span();
-        Span::new(self.file, s.start() + self.offset, s.end() + self.offset)
+        let len = trimmed_len(p.as_str());
+        Span::new(self.file, s.start() + self.offset, s.start() + len + self.offset)
     }
 
     fn ident(&self, p: P) -> Ident {

@@ -34,6 +34,16 @@ pub(crate) fn parse_slice(file: FileId, slice: &str, offset: usize) -> Result<Fi
                 None => Ok(File { items: vec![] }),
             }
         }
-        Err(e) => Err(errors::syntax_error(file, slice, offset, e)),
+        Err(_) => {
+            // Parse again with attempt tracking, which names the literal tokens expected
+            // at the failure (`:` rather than "a field"). Only failing input pays for it.
+            pest::set_error_detail(true);
+            let detailed = AccordParser::parse(Rule::file, slice);
+            pest::set_error_detail(false);
+            match detailed {
+                Err(e) => Err(errors::syntax_error(file, slice, offset, e)),
+                Ok(_) => Err(errors::syntax_error_unknown(file, offset)),
+            }
+        }
     }
 }

@@ -1,0 +1,268 @@
+//! Typing of expressions (mapping sources, conditions, route rules, test values) in a
+//! [`Scope`] that says what may be read: an HL7 v2 message, a source record, the element
+//! of a `for each`, or records by name. Records every record field it reads, for the
+//! `sends only` check.
+
+use super::Checker;
+use crate::builtins::{call_type, CallError, FUNCTIONS};
+use crate::diagnostics as diag;
+use crate::model::Kind;
+use crate::suggest::did_you_mean;
+use crate::types::Ty;
+use accord_dsl::ast::{BinOp, Expr, ExprKind, Hl7Path, LitKind, PathRef, PathSeg, Repetition};
+use accord_dsl::Span;
+
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// HL7 v2 paths read the message.
+    pub hl7: bool,
+    /// The record that bare field paths read.
+    pub record: Option<usize>,
+    /// The element record of the innermost `for each` over a record list.
+    pub element: Option<usize>,
+    /// `Record.field` paths read a canonical record by name (routes, keys).
+    pub record_heads: bool,
+    /// Paths read a FHIR resource (not typed until the FHIR dictionary lands).
+    pub fhir: bool,
+}
+
+/// A record field read by an expression: record, top-level field, where.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub record: usize,
+    pub field: String,
+    pub span: Span,
+}
+
+impl Checker<'_, '_> {
+    pub fn type_of(&mut self, e: &Expr, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
+        match &e.kind {
+            ExprKind::Lit(l) => match &l.kind {
+                LitKind::Str(_) | LitKind::Ident(_) => Ty::Text,
+                LitKind::Int(_) => Ty::Integer,
+                LitKind::Decimal(_) => Ty::Decimal,
+                LitKind::Bool(_) => Ty::Boolean,
+                LitKind::Date(_) => Ty::Date,
+                LitKind::Duration(_) | LitKind::Semver(_) => Ty::Text,
+            },
+            ExprKind::Hl7(p) => self.type_hl7_path(p, scope),
+            ExprKind::Path(p) => self.type_path(p, scope, reads),
+            ExprKind::Paren(inner) => self.type_of(inner, scope, reads),
+            ExprKind::Not(inner) => {
+                let t = self.type_of(inner, scope, reads);
+                self.expect_boolean(&t, inner.span);
+                Ty::Boolean
+            }
+            ExprKind::Call { func, args } => {
+                let tys: Vec<Ty> = args.iter().map(|a| self.type_of(a, scope, reads)).collect();
+                match call_type(&func.name, &tys) {
+                    Ok(t) => t,
+                    Err(CallError::Unknown) => {
+                        self.push(diag::unknown_function(func, did_you_mean(&func.name, FUNCTIONS.iter().map(|f| f.0))));
+                        Ty::Unknown
+                    }
+                    Err(CallError::Arity(expected)) => {
+                        self.push(diag::call_arity(func, e.span, expected, signature(&func.name)));
+                        Ty::Unknown
+                    }
+                    Err(CallError::Argument { index, expected }) => {
+                        let found = self.ty_name(&tys[index]);
+                        self.push(diag::call_argument(func, args[index].span, expected, &found, signature(&func.name)));
+                        Ty::Unknown
+                    }
+                }
+            }
+            ExprKind::Via { expr, map } => {
+                let t = self.type_of(expr, scope, reads);
+                let Some(id) = self.lookup(map, Kind::Codemap) else { return Ty::Unknown };
+                let (from, to) = self.m.codemap_types[id].clone();
+                let element = t.list_element().cloned();
+                let input = element.clone().unwrap_or(t.clone());
+                if !input.assignable_to(&from) {
+                    let (found, wanted) = (self.ty_name(&input), self.ty_name(&from));
+                    self.push(diag::via_type_mismatch(expr.span, map, &found, &wanted));
+                }
+                if element.is_some() {
+                    Ty::List(Box::new(to))
+                } else {
+                    to
+                }
+            }
+            ExprKind::If { cond, then, otherwise } => {
+                let c = self.type_of(cond, scope, reads);
+                self.expect_boolean(&c, cond.span);
+                let a = self.type_of(then, scope, reads);
+                let b = self.type_of(otherwise, scope, reads);
+                if a.assignable_to(&b) {
+                    b.base().clone()
+                } else if b.assignable_to(&a) {
+                    a.base().clone()
+                } else {
+                    let (ta, tb) = (self.ty_name(&a), self.ty_name(&b));
+                    self.push(diag::branch_mismatch(then.span, otherwise.span, &ta, &tb));
+                    Ty::Unknown
+                }
+            }
+            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+                let _ = op;
+                for side in [lhs, rhs] {
+                    let t = self.type_of(side, scope, reads);
+                    self.expect_boolean(&t, side.span);
+                }
+                Ty::Boolean
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.type_of_operand(lhs, rhs, scope, reads);
+                let r = self.type_of_operand(rhs, lhs, scope, reads);
+                let ordered = !matches!(op, BinOp::Eq | BinOp::Ne);
+                let ok = l.comparable(&r)
+                    && !(ordered && matches!(l.base(), Ty::Boolean | Ty::Code(_) | Ty::Record(_) | Ty::List(_)));
+                if !ok {
+                    let (tl, tr) = (self.ty_name(&l), self.ty_name(&r));
+                    self.push(diag::comparison_mismatch(lhs.span, rhs.span, op.as_str(), &tl, &tr));
+                }
+                Ty::Boolean
+            }
+        }
+    }
+
+    /// One side of a comparison. A bare name compared with a code is a code of that
+    /// codeset (`sex == male`), not a field.
+    fn type_of_operand(&mut self, side: &Expr, other: &Expr, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
+        if let ExprKind::Path(p) = &side.kind {
+            if p.segments.len() == 1 && p.segments[0].index.is_none() {
+                let mut probe = Checker { m: self.m, opts: self.opts, diags: vec![] };
+                let other_ty = probe.type_of(other, scope, &mut vec![]);
+                if let Ty::Code(cs) = other_ty.base() {
+                    let name = &p.segments[0].name;
+                    if self.m.has_code(*cs, &name.name) {
+                        return other_ty.base().clone();
+                    }
+                    if self.resolve_in_scope(p, scope).is_none() {
+                        let set = self.m.codesets.get(*cs).name.name.clone();
+                        let hint = did_you_mean(&name.name, self.m.codeset_codes[*cs].iter().copied());
+                        self.push(diag::unknown_code(name, &set, hint));
+                        return Ty::Unknown;
+                    }
+                }
+            }
+        }
+        self.type_of(side, scope, reads)
+    }
+
+    pub fn expect_boolean(&mut self, t: &Ty, span: Span) {
+        if !matches!(t.base(), Ty::Boolean | Ty::Unknown) {
+            let found = self.ty_name(t);
+            self.push(diag::condition_not_boolean(span, &found));
+        }
+    }
+
+    pub fn type_hl7_path(&mut self, p: &Hl7Path, scope: &Scope) -> Ty {
+        if !scope.hl7 {
+            self.push(diag::hl7_path_without_message(p.span));
+            return Ty::Unknown;
+        }
+        if matches!(p.repetition, Some(Repetition::All)) {
+            Ty::List(Box::new(Ty::Text))
+        } else {
+            Ty::Text
+        }
+    }
+
+    /// Which record a path reads, and from which segment on, without reporting.
+    fn resolve_in_scope<'p>(&self, p: &'p PathRef, scope: &Scope) -> Option<(usize, &'p [PathSeg])> {
+        let head = &p.segments.first()?.name.name;
+        if let Some(el) = scope.element {
+            if self.m.field(el, head).is_some() {
+                return Some((el, &p.segments));
+            }
+        }
+        if let Some(r) = scope.record {
+            if self.m.field(r, head).is_some() {
+                return Some((r, &p.segments));
+            }
+            if *head == self.m.records.get(r).name.name && p.segments.len() > 1 {
+                return Some((r, &p.segments[1..]));
+            }
+        }
+        if scope.record_heads && p.segments.len() > 1 {
+            if let Some(r) = self.m.id(Kind::Record, head) {
+                return Some((r, &p.segments[1..]));
+            }
+        }
+        None
+    }
+
+    pub fn type_path(&mut self, p: &PathRef, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
+        if scope.fhir && scope.record.is_none() && scope.element.is_none() {
+            return Ty::Unknown;
+        }
+        match self.resolve_in_scope(p, scope) {
+            Some((record, segs)) => {
+                if let Some(first) = segs.first() {
+                    reads.push(Read { record, field: first.name.name.clone(), span: p.span });
+                }
+                self.walk_fields(record, segs).unwrap_or(Ty::Unknown)
+            }
+            None => {
+                let head = &p.segments[0].name;
+                let record = scope.element.or(scope.record);
+                match record {
+                    Some(r) if !(scope.record_heads && p.segments.len() > 1) => {
+                        let fields: Vec<&str> = self.m.record_fields[r].iter().map(|f| f.name).collect();
+                        let rname = self.record_name(r).to_string();
+                        self.push(diag::unknown_field(head, &rname, did_you_mean(&head.name, fields)));
+                    }
+                    _ if scope.record_heads && p.segments.len() > 1 => {
+                        self.lookup(head, Kind::Record);
+                    }
+                    _ => self.push(diag::path_outside_scope(p, scope.hl7)),
+                }
+                Ty::Unknown
+            }
+        }
+    }
+
+    /// The type at the end of a field path that starts in `record`. Reports the first
+    /// segment that does not exist.
+    pub fn walk_fields(&mut self, record: usize, segs: &[PathSeg]) -> Option<Ty> {
+        let mut current = Ty::Record(record);
+        for seg in segs {
+            let rec = match current.base() {
+                Ty::Record(r) => *r,
+                Ty::List(inner) if seg.index.is_none() => match inner.base() {
+                    Ty::Record(r) => *r,
+                    _ => return Some(Ty::Unknown),
+                },
+                Ty::Unknown => return Some(Ty::Unknown),
+                _ => {
+                    let found = self.ty_name(&current);
+                    self.push(diag::not_a_record(&seg.name, &found));
+                    return None;
+                }
+            };
+            let Some(f) = self.m.field(rec, &seg.name.name) else {
+                let fields: Vec<&str> = self.m.record_fields[rec].iter().map(|f| f.name).collect();
+                let rname = self.record_name(rec).to_string();
+                self.push(diag::unknown_field(&seg.name, &rname, did_you_mean(&seg.name.name, fields)));
+                return None;
+            };
+            current = f.ty.clone();
+            if seg.index.is_some() {
+                current = match current.list_element() {
+                    Some(e) => e.clone(),
+                    None => {
+                        let found = self.ty_name(&current);
+                        self.push(diag::index_on_non_list(&seg.name, &found));
+                        return None;
+                    }
+                };
+            }
+        }
+        Some(current)
+    }
+}
+
+fn signature(name: &str) -> &'static str {
+    FUNCTIONS.iter().find(|f| f.0 == name).map(|f| f.1).unwrap_or("")
+}

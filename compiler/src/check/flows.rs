@@ -1,0 +1,54 @@
+//! Stateful flows: a start interface, a correlation key, a wait with a timeout on a known
+//! interface, a timeout action, and retries that end.
+
+use super::Checker;
+use crate::diagnostics as diag;
+use crate::model::Kind;
+use accord_dsl::ast::{ActionKind, FlowClauseKind, KeyExpr, RetryCount};
+
+pub(super) fn check(c: &mut Checker) {
+    for (_, d) in c.m.flows.iter() {
+        let (mut start, mut wait, mut correlate, mut timeout) = (false, false, false, false);
+        for cl in &d.node.clauses {
+            match &cl.kind {
+                FlowClauseKind::Start(i) => {
+                    start = true;
+                    c.lookup(i, Kind::Interface);
+                }
+                FlowClauseKind::Wait { interface, .. } => {
+                    wait = true;
+                    c.lookup(interface, Kind::Interface);
+                }
+                FlowClauseKind::Correlate(k) => {
+                    correlate = true;
+                    if let KeyExpr::Path(p) = k {
+                        let scope = super::exprs::Scope { record_heads: true, ..Default::default() };
+                        c.type_path(p, &scope, &mut vec![]);
+                    }
+                }
+                FlowClauseKind::On { event, actions } => {
+                    timeout |= event.text == "timeout";
+                    for a in actions {
+                        match &a.kind {
+                            ActionKind::Retry { count: RetryCount::Unbounded, .. } => c.push(diag::unbounded_retry(a.span)),
+                            ActionKind::Send(i) => {
+                                c.lookup(i, Kind::Interface);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        for (present, clause, example) in [
+            (start, "start on", "start on orders_to_lims"),
+            (correlate, "correlate by", "correlate by ORC-2"),
+            (wait, "wait for", "wait for results_to_trakcare within 24h"),
+            (timeout, "on timeout", "on timeout: alert \"lab-oncall\""),
+        ] {
+            if !present {
+                c.push(diag::missing_clause(d.name.span, "flow", clause, example));
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Routes (routing rules): a known source interface and targets, boolean conditions over
+//! the message, no rule that can never fire (shadowed by an earlier rule, after
+//! `otherwise`, or for a message type the source never receives), an `otherwise` on every
+//! route, and no cycle between routes.
+
+use super::exprs::Scope;
+use super::Checker;
+use crate::diagnostics as diag;
+use crate::model::Kind;
+use accord_dsl::ast::{IfaceClauseKind, Ident, Route, RouteRuleKind, RuleTypes, Token};
+use accord_dsl::Span;
+
+pub(super) fn check(c: &mut Checker) {
+    let mut edges: Vec<Vec<(usize, Span)>> = vec![vec![]; c.m.routes.len()];
+    for (rid, d) in c.m.routes.iter() {
+        let received = c.lookup(&d.node.from, Kind::Interface).map(|i| received_types(c, i));
+        check_rules(c, d.node, received.flatten());
+        for rule in &d.node.rules {
+            let targets = match &rule.kind {
+                RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => targets,
+            };
+            for t in targets {
+                if let Some((Kind::Route, to)) = lookup_target(c, t) {
+                    edges[rid].push((to, t.span));
+                }
+            }
+        }
+        if !d.node.rules.iter().any(|r| matches!(r.kind, RouteRuleKind::Otherwise { .. })) {
+            c.push(diag::route_without_otherwise(d.name, d.span));
+        }
+    }
+    report_cycles(c, &edges);
+}
+
+fn lookup_target(c: &mut Checker, t: &Ident) -> Option<(Kind, usize)> {
+    if t.name == "discard" && c.m.names.get("discard").is_none() {
+        return None;
+    }
+    c.lookup_any(t, &[Kind::Interface, Kind::Route, Kind::Flow])
+}
+
+/// The message types an interface declares it receives (trigger level), if it lists any.
+fn received_types(c: &Checker, iface: usize) -> Option<Vec<String>> {
+    c.m.interfaces.get(iface).node.clauses.iter().find_map(|cl| match &cl.kind {
+        IfaceClauseKind::Messages(ms) => Some(ms.iter().map(|m| trigger(&m.text)).collect()),
+        _ => None,
+    })
+}
+
+/// `ADT^A01^ADT_A01` -> `ADT^A01`.
+fn trigger(t: &str) -> String {
+    t.split('^').take(2).collect::<Vec<_>>().join("^")
+}
+
+/// What an earlier, unconditional rule already takes: all types, or these.
+enum Taken {
+    All(Span),
+    Types(Vec<(String, Span)>),
+}
+
+fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
+    let scope = Scope { hl7: true, record_heads: true, ..Scope::default() };
+    let mut taken = Taken::Types(vec![]);
+    for rule in &r.rules {
+        match &rule.kind {
+            RouteRuleKind::Otherwise { .. } => {
+                if let Taken::All(prev) = taken {
+                    c.push(diag::unreachable_rule(rule.span, prev, "an earlier rule already takes every message"));
+                }
+                taken = Taken::All(rule.span);
+            }
+            RouteRuleKind::Match { types, when, .. } => {
+                if let Some(w) = when {
+                    let t = c.type_of(w, &scope, &mut vec![]);
+                    c.expect_boolean(&t, w.span);
+                }
+                let list: Option<&Vec<Token>> = match types {
+                    Some(RuleTypes::List(ts)) => Some(ts),
+                    _ => None,
+                };
+                match (&taken, list) {
+                    (Taken::All(prev), _) => {
+                        c.push(diag::unreachable_rule(rule.span, *prev, "an earlier rule already takes every message"));
+                        continue;
+                    }
+                    (Taken::Types(prev), Some(ts)) => {
+                        let shadowed: Vec<Span> = ts.iter().filter_map(|t| prev.iter().find(|(p, _)| *p == trigger(&t.text)).map(|(_, s)| *s)).collect();
+                        if shadowed.len() == ts.len() && !ts.is_empty() {
+                            c.push(diag::unreachable_rule(rule.span, shadowed[0], "an earlier rule without a condition already takes these message types"));
+                            continue;
+                        }
+                        if let Some(recv) = &received {
+                            let never: Vec<&Token> = ts.iter().filter(|t| !recv.contains(&trigger(&t.text))).collect();
+                            if never.len() == ts.len() {
+                                c.push(diag::unreachable_rule(rule.span, r.from.span, &format!("the interface `{}` never receives {}", r.from.name, never.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" or "))));
+                                continue;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if when.is_none() {
+                    match list {
+                        None => taken = Taken::All(rule.span),
+                        Some(ts) => {
+                            if let Taken::Types(prev) = &mut taken {
+                                prev.extend(ts.iter().map(|t| (trigger(&t.text), rule.span)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depth-first search over route -> route edges; each cycle is reported once, at the
+/// edge that closes it.
+fn report_cycles(c: &mut Checker, edges: &[Vec<(usize, Span)>]) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Active,
+        Done,
+    }
+    let mut state = vec![State::New; edges.len()];
+    let mut stack: Vec<usize> = vec![];
+    fn visit(n: usize, edges: &[Vec<(usize, Span)>], state: &mut Vec<State>, stack: &mut Vec<usize>, found: &mut Vec<(Vec<usize>, Span)>) {
+        state[n] = State::Active;
+        stack.push(n);
+        for &(to, span) in &edges[n] {
+            match state[to] {
+                State::New => visit(to, edges, state, stack, found),
+                State::Active => {
+                    let start = stack.iter().position(|&x| x == to).unwrap_or(0);
+                    found.push((stack[start..].to_vec(), span));
+                }
+                State::Done => {}
+            }
+        }
+        stack.pop();
+        state[n] = State::Done;
+    }
+    let mut found = vec![];
+    for n in 0..edges.len() {
+        if state[n] == State::New {
+            visit(n, edges, &mut state, &mut stack, &mut found);
+        }
+    }
+    for (cycle, span) in found {
+        let names: Vec<String> = cycle.iter().map(|&r| c.m.routes.get(r).name.name.clone()).collect();
+        let first = c.m.routes.get(cycle[0]).name.span;
+        c.push(diag::route_cycle(span, first, &names));
+    }
+}

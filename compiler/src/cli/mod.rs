@@ -1,0 +1,198 @@
+//! The `accord` command line (clap). Thin: it reads files, calls the library, prints, and
+//! chooses the exit code (0 success, 1 errors or changes found, 2 usage or IO problems).
+
+mod load;
+mod today;
+
+use crate::{codes, compile, ir, render, Compilation, Options};
+use clap::{Parser, Subcommand, ValueEnum};
+use load::Loaded;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "accord", version, about = "Contract-first compiler for healthcare interfaces")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check an estate: files or estate folders. Exit 0 clean, 1 errors, 2 usage/IO.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// The date review dates are compared with (YYYY-MM-DD); default today, or $ACCORD_TODAY.
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Format files in the canonical layout; `--check` lists files that would change.
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
+    /// The long explanation of a diagnostic code, with an example.
+    Explain { code: String },
+    /// Print the estate's IR as JSON.
+    Ir {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Print the JSON Schema of the IR.
+    Schema,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { paths, format, deny_warnings, today } => check(&paths, format, deny_warnings, today),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Explain { code } => explain(&code),
+        Command::Ir { paths, today } => print_ir(&paths, today),
+        Command::Schema => {
+            let schema = schemars::schema_for!(ir::Estate);
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn compile_paths(paths: &[PathBuf], today: Option<String>) -> Result<(Loaded, Compilation), ExitCode> {
+    let loaded = load::load(paths).map_err(|e| usage_error(&e))?;
+    let today = match today.or_else(|| std::env::var("ACCORD_TODAY").ok()) {
+        Some(t) => t,
+        None => today::today(),
+    };
+    let root = loaded.root.clone();
+    let names: Vec<String> = loaded.sources.files().map(|(_, f)| f.name.clone()).collect();
+    let file_exists = move |file: crate::FileId, rel: &str| {
+        let base = names.get(file.0 as usize).cloned().unwrap_or_default();
+        root.join(crate::resolve::join_relative(&base, rel)).is_file()
+    };
+    let options = Options { today, file_exists: Some(Box::new(file_exists)) };
+    let result = compile(&loaded.sources, &options);
+    Ok((loaded, result))
+}
+
+fn print_human(loaded: &Loaded, result: &Compilation) {
+    let color = std::io::stderr().is_terminal();
+    eprint!("{}", render::human(&result.diagnostics, &loaded.sources, &loaded.display_prefix, color));
+    if let Some(s) = render::summary(&result.diagnostics) {
+        eprintln!("{s}");
+    }
+}
+
+fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, today: Option<String>) -> ExitCode {
+    let (loaded, result) = match compile_paths(paths, today) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match format {
+        Format::Json => println!("{}", render::json(&result.diagnostics, &loaded.sources, &loaded.display_prefix)),
+        Format::Human => {
+            print_human(&loaded, &result);
+            if result.diagnostics.is_empty() {
+                eprintln!("ok: {} files checked, no problems", loaded.sources.len());
+            }
+        }
+    }
+    let failed = result.has_errors() || (deny_warnings && !result.diagnostics.is_empty());
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_ir(paths: &[PathBuf], today: Option<String>) -> ExitCode {
+    let (loaded, result) = match compile_paths(paths, today) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match &result.ir {
+        Some(ir) => {
+            println!("{}", serde_json::to_string_pretty(ir).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        None => {
+            print_human(&loaded, &result);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+    let loaded = match load::load(paths) {
+        Ok(l) => l,
+        Err(e) => return usage_error(&e),
+    };
+    let mut changed = vec![];
+    let mut broken = false;
+    for (_, f) in loaded.sources.files() {
+        let path = loaded.root.join(&f.name);
+        match accord_dsl::fmt::format_source(&f.text) {
+            Ok(formatted) if formatted != f.text => {
+                if check {
+                    changed.push(format!("{}{}", loaded.display_prefix, f.name));
+                } else if let Err(e) = std::fs::write(&path, formatted) {
+                    return usage_error(&format!("cannot write `{}`: {e}", path.display()));
+                }
+            }
+            Ok(_) => {}
+            Err(diags) => {
+                broken = true;
+                let mut one = accord_dsl::SourceMap::new();
+                let id = one.add(f.name.clone(), f.text.clone());
+                let diags: Vec<_> = diags.into_iter().map(|mut d| {
+                    d.labels.iter_mut().for_each(|l| l.span.file = id);
+                    d
+                }).collect();
+                eprint!("{}", render::human(&diags, &one, &loaded.display_prefix, std::io::stderr().is_terminal()));
+            }
+        }
+    }
+    for c in &changed {
+        println!("would reformat {c}");
+    }
+    if broken || !changed.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn explain(code: &str) -> ExitCode {
+    let Some(info) = codes::lookup(code) else {
+        return usage_error(&format!("`{code}` is not a diagnostic code; codes look like E0401 or W0501"));
+    };
+    println!("{}: {}\n\n{}", info.code, info.title, info.explanation);
+    if let Some(example) = codes::example(info.code) {
+        println!("\nFor example, this estate triggers {}:\n", info.code);
+        for line in example.lines() {
+            println!("    {line}");
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,148 @@
+//! The registry of diagnostic codes: title and long explanation of each, for
+//! `accord explain CODE` and the book's diagnostics index. An example that triggers each
+//! code is its case under `tests/cases/err/`, embedded by the build script.
+
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub title: &'static str,
+    pub explanation: &'static str,
+}
+
+macro_rules! codes {
+    ($($code:literal, $title:literal, $text:literal;)*) => {
+        pub const CODES: &[CodeInfo] = &[$(CodeInfo { code: $code, title: $title, explanation: $text }),*];
+    };
+}
+
+codes! {
+    "E0100", "syntax error",
+        "The file does not follow the grammar. The message names what was expected at the marked place. Parsing resumes at the next top-level item, so several syntax errors are reported at once; items that parsed are still checked.";
+    "E0101", "unknown name",
+        "A name refers to no item of the expected kind: a system, endpoint, record, codeset, code map, profile, mapping, interface, route, flow or environment. Either the item is not declared, its name is misspelled, or it is an item of another kind.";
+    "E0102", "defined more than once",
+        "Two items of an estate share a name, or a record lists a field twice, or a codeset lists a code twice. All items share one namespace so that a name in a route or test is never ambiguous.";
+    "E0103", "import not found",
+        "An `import` names a file that is not part of the estate. Paths are relative to the importing file.";
+    "E0104", "estate declaration missing or repeated",
+        "An estate has exactly one `estate \"Name\" version X.Y.Z` declaration. Its version is the estate's release, which `accord diff` compares.";
+    "E0105", "unknown property",
+        "A `key: value` line uses a key that this kind of item does not accept. The help line lists the keys it does accept.";
+    "E0106", "no such field",
+        "A path names a field that the record does not have.";
+    "E0107", "name cannot be read here",
+        "An expression names something that is not in scope: in a mapping from HL7 v2, values are read with HL7 paths; in a mapping from a record, with that record's fields.";
+    "E0108", "clause given more than once",
+        "A clause that takes one value (an ACK mode, a status, an ownership row, a reply handler for one reply class, a profile rule for one path...) appears twice. Two values would leave the contract ambiguous.";
+    "E0109", "invalid value",
+        "A clause takes one of a fixed set of words (pattern, ACK mode, status, transport, conflict rule) and this is not one of them.";
+    "E0110", "unknown HL7 v2 version",
+        "Profiles and mappings name the HL7 v2 version they follow; it must be a published version from 2.1 to 2.8.2.";
+    "E0111", "local segment not named Z",
+        "A profile declares local segments with `segment Zxx { ... }`. Standard segments are constrained with rules instead, and local segments must start with Z so they never collide with a standard one.";
+    "E0112", "required clause missing",
+        "An item lacks a clause it cannot work without: an interface needs `from ... to ...`, `pattern` and `ack`; an endpoint needs `transport`; a flow needs `start on`, `correlate by`, `wait for` and `on timeout`; a test needs `given`.";
+    "E0113", "unknown code",
+        "A bare name is compared with, or expected as, a code of a codeset, but the codeset has no such code.";
+    "E0201", "unknown type",
+        "A field or code map names a type that is neither built in (Text, Integer, Decimal, Boolean, Date, DateTime, Identifier) nor a declared record or codeset.";
+    "E0202", "type mismatch in a mapping",
+        "A mapping writes a value whose type does not fit the target: text into a date without `date(...)`, text into a code without a code map, a code into an HL7 field without a code map, several values into a single field. Caught here, it would otherwise fail per message in production.";
+    "E0203", "condition is not Boolean",
+        "`when`, `if` and route conditions need a Boolean: a comparison, `exists(...)`, or `and`/`or`/`not` of those.";
+    "E0204", "incomparable values",
+        "A comparison puts values of different types side by side (text and a number, a code and a date). Convert one side first. Ordering operators need numbers, dates or text.";
+    "E0205", "if branches differ",
+        "Both branches of `if ... then ... else ...` must produce the same type.";
+    "E0206", "unknown function",
+        "A mapping calls a function that is not built in. `accord explain E0206` and the language reference list the functions.";
+    "E0207", "wrong arguments",
+        "A built-in function is called with the wrong number or types of arguments.";
+    "E0208", "path does not fit the type",
+        "A path reads a field of something that is not a record, or indexes (`[n]`) something that is not a list.";
+    "E0209", "constraint does not fit the field",
+        "`length` applies to text and lists, `range` to numbers and dates, `pattern` and `check` to text.";
+    "E0210", "unknown check",
+        "`check` names a built-in validator (nhs_modulus11, luhn, email, uuid, ascii).";
+    "E0211", "empty range",
+        "A range or cardinality whose lower bound exceeds its upper bound admits no value.";
+    "E0212", "invalid date",
+        "Dates are written YYYY-MM-DD and must exist in the calendar.";
+    "E0213", "code map reads another type",
+        "`value via codemap` passes the value to a code map whose source type is different.";
+    "E0214", "usage contradicts cardinality",
+        "In a profile, `R` (required) needs a minimum of at least one, and `X` (not supported) allows none.";
+    "E0301", "two owners for one field",
+        "The source-of-truth matrix names one owner per field. Other systems that may write it are listed with `accept`, optionally with a condition, and conflicts are settled by the field's conflict rule.";
+    "E0302", "write not allowed by the matrix",
+        "An interface's transforms set a record field with data from a system that neither owns the field nor is accepted as a writer. In production this is how a secondary system silently overwrites the source of truth.";
+    "E0303", "field without owner",
+        "Every field listed in the matrix names its owner.";
+    "E0304", "unknown workflow stage",
+        "`accept ... when stage ...` and `lock from ...` name a stage declared on the ownership block with `stages [...]`.";
+    "E0401", "code map without default",
+        "Every code map says what happens to a code it does not list: `_ => reject \"reason\"` (the message is rejected with that reason), `_ => <code>` (a fixed target code) or `_ => pass` (the value passes unchanged). Lookup tables without a default are how unknown codes silently become empty fields.";
+    "E0402", "code outside the codeset",
+        "A code map maps from or to a code that is not in the codeset on that side.";
+    "E0403", "pass-through default cannot be total",
+        "`_ => pass` keeps the source value, which is only a valid result when the target is text or the same codeset as the source.";
+    "E0404", "payload outside `sends only`",
+        "The interface declares the fields it may send (data minimisation), but its outbound mapping reads another field of that record into the payload.";
+    "E0405", "target not in the target schema",
+        "A mapping writes to a place that does not belong to its target: an HL7 path in a mapping to a record, a record field in a mapping to HL7 v2.";
+    "E0406", "HL7 path without a message",
+        "An HL7 v2 path is read where no HL7 v2 message is in scope, such as a mapping whose source is a record.";
+    "E0407", "code mapped twice",
+        "A source code appears on two lines of a code map; a code maps to one target.";
+    "E0408", "entry after the default",
+        "The default (`_ =>`) takes every code not yet listed, so entries after it are never used.";
+    "E0409", "code map over a non-code type",
+        "Code maps translate codes: each side is Text or a codeset.";
+    "E0410", "for each over something that is not a list",
+        "`target <- for each source { ... }` builds one element per repetition: the target is a list of records and the source a repeating segment, a group or a list of records.";
+    "E0411", "transforms do not compose",
+        "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
+    "E0501", "literal secret",
+        "Credentials are never written in contracts. Reference them with `secret(\"NAME\")` (or `env(\"NAME\")`); the production reads them from its configuration, the environment or a file.";
+    "E0502", "literal production address",
+        "Production hosts, ports and URLs come from configuration, so the contract can be promoted between environments and reviewed without leaking addresses.";
+    "E0503", "governance field missing",
+        "Every interface names its `owner`, its `purpose` and its next `review` date, so the governance board can see who answers for it and when it is due.";
+    "E0504", "deprecated without sunset",
+        "A deprecated interface says when it will be retired: `status: deprecated sunset YYYY-MM-DD`.";
+    "E0505", "retry without end",
+        "A retry policy without a count retries forever, which is how a single bad message blocks a queue for days. Give a count, or write `retry forever` to say it is intended.";
+    "E0506", "application ACK cannot be delivered",
+        "An application ACK reports the downstream outcome back to the sender. It needs a timeout (`within 30s`), a conversational pattern (not batch or API) and a transport that carries replies (not a file drop).";
+    "E0507", "reply handler for a reply that never comes",
+        "With `ack: never` no reply is read, so handlers for AA/AE/AR/CA/CE/CR, no_msa or mismatch never run; only `timeout` and `refused` can occur.";
+    "E0508", "setting missing for an environment",
+        "An endpoint setting given per environment must have a value for every declared environment, or promotion to the missing one fails at start-up.";
+    "E0509", "unreachable route rule",
+        "A route rule can never match: an earlier rule without a condition takes the same message types, it follows `otherwise`, or its source interface never receives those message types.";
+    "E0510", "cycle between routes",
+        "Routes that send to each other in a loop would route a message forever.";
+    "E0511", "test names something unknown",
+        "A test's `at`, `routed to` or `mapping.field` names something that is not in the estate.";
+    "E0512", "test message file missing",
+        "`given hl7 file(\"...\")` names a file that does not exist, relative to the `.accord` file.";
+    "W0401", "required field never set",
+        "A mapping to a record never sets a required (non-optional, non-list) field, so every record it produces fails validation.";
+    "W0501", "review date passed",
+        "The interface's review date is in the past. It is a warning so that builds keep working; `--deny-warnings` makes it fail.";
+    "W0502", "route without otherwise",
+        "A route without `otherwise` silently drops messages that match no rule. Say where they go, or `otherwise -> discard` to drop them on purpose.";
+}
+
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    let code = code.to_ascii_uppercase();
+    CODES.iter().find(|c| c.code == code)
+}
+
+/// The example input for a code: its `tests/cases/err/` case, embedded at build time.
+pub fn example(code: &str) -> Option<&'static str> {
+    let table: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/examples.rs"));
+    table
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, text)| *text)
+}

@@ -1,0 +1,488 @@
+//! The intermediate representation: the one thing code generation, documentation and diff
+//! read. Names are resolved (references are by the referent's unique name), defaults are
+//! explicit, durations are milliseconds, and every item keeps its docs and source location.
+//! Versioned by [`IR_VERSION`]; serialised with serde, described by a JSON Schema.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped on any change that an IR consumer could notice.
+pub const IR_VERSION: &str = "1.0.0";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Estate {
+    pub ir_version: String,
+    pub name: String,
+    pub version: String,
+    pub docs: String,
+    pub environments: Vec<Environment>,
+    pub systems: Vec<System>,
+    pub endpoints: Vec<Endpoint>,
+    pub records: Vec<Record>,
+    pub codesets: Vec<Codeset>,
+    pub codemaps: Vec<Codemap>,
+    pub ownership: Vec<OwnershipRow>,
+    pub profiles: Vec<Profile>,
+    pub mappings: Vec<Mapping>,
+    pub interfaces: Vec<Interface>,
+    pub routes: Vec<Route>,
+    pub flows: Vec<Flow>,
+    pub tests: Vec<Test>,
+}
+
+/// Where an item or line was written: file (relative to the estate) and 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Loc {
+    pub file: String,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Environment {
+    pub name: String,
+    pub production: bool,
+    pub docs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct System {
+    pub name: String,
+    pub docs: String,
+    /// `name`, `role`, `owner`, ... as written.
+    pub properties: BTreeMap<String, String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Endpoint {
+    pub name: String,
+    pub docs: String,
+    pub transport: String,
+    pub settings: Vec<Setting>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Setting {
+    pub key: String,
+    /// Values in the order written; `env: None` applies to every environment.
+    pub values: Vec<EnvValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvValue {
+    pub env: Option<String>,
+    pub value: SettingValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum SettingValue {
+    Literal(String),
+    /// Read from the environment variable or configuration key of this name.
+    Env(String),
+    /// Read from the secret store (configuration, environment variable or file).
+    Secret(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Type {
+    Text,
+    Integer,
+    Decimal,
+    Boolean,
+    Date,
+    DateTime,
+    Identifier,
+    Code { codeset: String },
+    Record { record: String },
+    List { of: Box<Type> },
+    Optional { of: Box<Type> },
+    /// Typed later (FHIR elements until the FHIR dictionary lands).
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Record {
+    pub name: String,
+    pub docs: String,
+    pub fields: Vec<Field>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Field {
+    pub name: String,
+    pub docs: String,
+    pub ty: Type,
+    pub constraints: Vec<Constraint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Constraint {
+    Check { validator: String },
+    Length { min: Option<u64>, max: Option<u64> },
+    Range { min: Option<String>, max: Option<String> },
+    Pattern { regex: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Codeset {
+    pub name: String,
+    pub docs: String,
+    pub system: Option<String>,
+    pub codes: Vec<Code>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Code {
+    pub code: String,
+    pub display: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Codemap {
+    pub name: String,
+    pub docs: String,
+    pub from: Type,
+    pub to: Type,
+    pub entries: Vec<CodemapEntry>,
+    pub default: CodemapDefault,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CodemapEntry {
+    pub from: Vec<String>,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CodemapDefault {
+    Reject { message: Option<String> },
+    Value { code: String },
+    Pass,
+}
+
+/// One row of the source-of-truth matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OwnershipRow {
+    pub record: String,
+    /// Field path, `.`-separated for nested records.
+    pub field: String,
+    pub docs: String,
+    pub owner: String,
+    pub accept: Vec<Accept>,
+    pub conflict: Conflict,
+    pub lock_from: Option<String>,
+    /// The workflow stages of the record, in order.
+    pub stages: Vec<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Accept {
+    pub system: String,
+    pub when: Option<AcceptWhen>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AcceptWhen {
+    /// Only while the field has no value.
+    Absent,
+    StageBefore { stage: String },
+    StageIn { stages: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Conflict {
+    OwnerWins,
+    Newest,
+    Reject,
+    Review { queue: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Profile {
+    pub name: String,
+    pub docs: String,
+    pub version: String,
+    pub messages: Vec<String>,
+    pub rules: Vec<ProfileRule>,
+    pub segments: Vec<LocalSegment>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProfileRule {
+    pub path: Hl7Path,
+    pub usage: String,
+    pub min: Option<u32>,
+    /// `None` with `min` set is `*`.
+    pub max: Option<u32>,
+    pub length: Option<u32>,
+    pub table: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalSegment {
+    pub id: String,
+    pub docs: String,
+    pub after: Option<String>,
+    pub usage: Option<String>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub fields: Vec<LocalField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalField {
+    pub position: u32,
+    pub datatype: String,
+    pub name: String,
+    pub usage: Option<String>,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub length: Option<u32>,
+    pub table: Option<String>,
+}
+
+/// `SEG[occurrence]-field[repetition].component.subcomponent`, 1-based.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hl7Path {
+    /// The path as written in canonical form, e.g. `PID-3[where 5 = "MR"].1`.
+    pub text: String,
+    pub segment: String,
+    pub occurrence: Option<u32>,
+    pub field: u32,
+    pub repetition: Option<Repetition>,
+    pub component: Option<u32>,
+    pub subcomponent: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Repetition {
+    Index { index: u32 },
+    All,
+    Where { component: u32, subcomponent: Option<u32>, value: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Mapping {
+    pub name: String,
+    pub docs: String,
+    pub source: Schema,
+    pub target: Schema,
+    pub body: Vec<Stmt>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schema {
+    Hl7 { version: String, message: Option<String>, profile: Option<String> },
+    Fhir { resource: String },
+    Record { record: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stmt {
+    Assign { target: Target, values: Vec<Expr>, docs: String, loc: Loc },
+    For { target: Target, source: IterSource, body: Vec<Stmt>, docs: String, loc: Loc },
+    When { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt>, docs: String, loc: Loc },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Hl7 { path: Hl7Path },
+    Segment { segment: String },
+    /// A record field (or FHIR element) path; `index` picks a list element.
+    Field { path: Vec<PathStep> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PathStep {
+    pub name: String,
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IterSource {
+    Segment { segment: String },
+    Group { group: String },
+    Field { path: Vec<PathStep> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expr {
+    Text { value: String },
+    Integer { value: i64 },
+    Decimal { value: String },
+    Boolean { value: bool },
+    Date { value: String },
+    Hl7 { path: Hl7Path },
+    /// A field of the source record (or of the current `for each` element).
+    Field { path: Vec<PathStep> },
+    Code { codeset: String, code: String },
+    Call { function: String, args: Vec<Expr> },
+    Lookup { codemap: String, value: Box<Expr> },
+    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Binary { op: String, lhs: Box<Expr>, rhs: Box<Expr> },
+    Not { value: Box<Expr> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Interface {
+    pub name: String,
+    pub version: String,
+    pub docs: String,
+    pub purpose: String,
+    pub owner: String,
+    pub review: String,
+    pub status: String,
+    pub sunset: Option<String>,
+    pub clinical_impact: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub endpoint: Option<String>,
+    pub pattern: String,
+    pub profile: Option<String>,
+    pub messages: Vec<String>,
+    pub transforms: Vec<String>,
+    pub ack: Ack,
+    pub replies: Vec<ReplyPolicy>,
+    pub idempotency: Vec<Key>,
+    pub ordering: Option<Key>,
+    pub sends_only: Option<SendsOnly>,
+    pub sla: Vec<Sla>,
+    pub retain_ms: Option<u64>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ack {
+    /// `never`, `commit`, `application` or `msh` (`immediate` is lowered to `commit`).
+    pub mode: String,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplyPolicy {
+    pub classes: Vec<String>,
+    pub actions: Vec<Action>,
+    /// What happens when the retries of `actions` are exhausted.
+    pub then: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Retry { times: Option<u32>, forever: bool, backoff_min_ms: Option<u64>, backoff_max_ms: Option<u64>, every_ms: Option<u64> },
+    DeadLetter,
+    Complete,
+    Suspend,
+    Warn,
+    Fail,
+    Alert { target: String },
+    Send { interface: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Key {
+    Hl7 { path: Hl7Path },
+    Field { record: Option<String>, path: Vec<PathStep> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendsOnly {
+    pub record: String,
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Sla {
+    Delivered { percentile: u32, under_ms: u64 },
+    Backlog { under: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Route {
+    pub name: String,
+    pub docs: String,
+    pub from: String,
+    pub rules: Vec<RouteRule>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RouteRule {
+    /// Message types at trigger level; empty matches every type.
+    pub messages: Vec<String>,
+    pub when: Option<Expr>,
+    pub targets: Vec<RouteTarget>,
+    pub otherwise: bool,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum RouteTarget {
+    Interface(String),
+    Route(String),
+    Flow(String),
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Flow {
+    pub name: String,
+    pub docs: String,
+    pub start: String,
+    pub correlate: Key,
+    pub wait_for: String,
+    pub within_ms: u64,
+    pub on_timeout: Vec<Action>,
+    pub on_reply: Vec<Action>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Test {
+    pub name: String,
+    pub docs: String,
+    pub given: Vec<Given>,
+    pub expect: Vec<Expect>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Given {
+    /// The message file, relative to the estate root.
+    pub file: Option<String>,
+    pub inline: Option<String>,
+    /// The interface or route the message enters at.
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expect {
+    Routed { to: String, negated: bool },
+    Ack { code: String },
+    Rejected { reason: Option<String> },
+    Value { path: Key, equals: Expr, loc: Loc },
+}
