@@ -12,13 +12,22 @@ fn main() {
         let mut dirs: Vec<_> = dirs.flatten().map(|d| d.path()).collect();
         dirs.sort();
         for dir in dirs {
-            let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let code = name.split('-').next().unwrap_or("").to_string();
             if entries.iter().any(|(c, _)| *c == code) {
                 continue;
             }
-            let mut files: Vec<_> = std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|f| f.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "accord")).collect();
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "accord"))
+                .collect();
             files.sort();
             if let Some(f) = files.first() {
                 println!("cargo:rerun-if-changed={}", f.display());

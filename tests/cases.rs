@@ -18,32 +18,131 @@ fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     let mut trials = vec![];
-    for (kind, run) in [("ok", run_ok as fn(&Path) -> Result<(), Failed>), ("err", run_err)] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(kind)).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+    for (kind, run) in [
+        ("ok", run_ok as fn(&Path) -> Result<(), Failed>),
+        ("err", run_err),
+    ] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(kind))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
         dirs.sort();
         for dir in dirs {
-            let name = format!("{kind}::{}", dir.file_name().unwrap_or_default().to_string_lossy());
+            let name = format!(
+                "{kind}::{}",
+                dir.file_name().unwrap_or_default().to_string_lossy()
+            );
             trials.push(Trial::test(name, move || run(&dir)));
         }
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    for dir in dirs {
+        let name = format!(
+            "example::{}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        trials.push(Trial::test(name, move || run_example(&dir)));
     }
     libtest_mimic::run(&args, trials).exit();
 }
 
+/// An example estate: no error and no warning, formatting is stable, the IR is golden.
+fn run_example(dir: &Path) -> Result<(), Failed> {
+    let sources = load_tree(dir);
+    let result = compile(&sources, &options(dir));
+    if !result.diagnostics.is_empty() {
+        return Err(render::human(&result.diagnostics, &sources, "", false).into());
+    }
+    for (_, f) in sources.files() {
+        let formatted =
+            accord_dsl::fmt::format_source(&f.text).map_err(|d| format!("{}: {d:?}", f.name))?;
+        if formatted != f.text {
+            return Err(format!("{} is not in canonical layout: run `accord fmt`", f.name).into());
+        }
+    }
+    let ir = result.ir.ok_or("no IR")?;
+    let name = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let json = serde_json::to_string_pretty(&ir).map_err(|e| e.to_string())? + "\n";
+    golden(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("cases/examples")
+            .join(format!("{name}.ir.json")),
+        &json,
+    )
+}
+
+/// Every `.accord` file below `dir`, named relative to it.
+fn load_tree(dir: &Path) -> SourceMap {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if p.extension().is_some_and(|e| e == "accord") {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, p));
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(dir, dir, &mut files);
+    let mut sources = SourceMap::new();
+    for (name, path) in files {
+        sources.add(name, std::fs::read_to_string(&path).unwrap_or_default());
+    }
+    sources
+}
+
 fn load(dir: &Path) -> SourceMap {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "accord"));
     files.sort();
     let mut sources = SourceMap::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
-        sources.add(f.file_name().unwrap_or_default().to_string_lossy().into_owned(), text);
+        sources.add(
+            f.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            text,
+        );
     }
     sources
 }
 
 fn options(dir: &Path) -> Options {
     let dir = dir.to_path_buf();
-    Options { today: TODAY.into(), file_exists: Some(Box::new(move |_, rel: &str| dir.join(rel).is_file())) }
+    Options {
+        today: TODAY.into(),
+        file_exists: Some(Box::new(move |_, rel: &str| dir.join(rel).is_file())),
+    }
 }
 
 fn golden(path: &Path, actual: &str) -> Result<(), Failed> {
@@ -51,9 +150,18 @@ fn golden(path: &Path, actual: &str) -> Result<(), Failed> {
         std::fs::write(path, actual).map_err(|e| Failed::from(e.to_string()))?;
         return Ok(());
     }
-    let expected = std::fs::read_to_string(path).map_err(|_| Failed::from(format!("missing {}; run with UPDATE_EXPECT=1", path.display())))?;
+    let expected = std::fs::read_to_string(path).map_err(|_| {
+        Failed::from(format!(
+            "missing {}; run with UPDATE_EXPECT=1",
+            path.display()
+        ))
+    })?;
     if expected != actual {
-        return Err(format!("{} differs.\n--- expected\n{expected}\n--- actual\n{actual}", path.display()).into());
+        return Err(format!(
+            "{} differs.\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        )
+        .into());
     }
     Ok(())
 }
@@ -70,15 +178,25 @@ fn run_ok(dir: &Path) -> Result<(), Failed> {
     // Formatting: idempotent, and the IR of the formatted files is the same (locations aside).
     let mut formatted = SourceMap::new();
     for (_, f) in sources.files() {
-        let once = accord_dsl::fmt::format_source(&f.text).map_err(|d| format!("{}: {d:?}", f.name))?;
-        let twice = accord_dsl::fmt::format_source(&once).map_err(|d| format!("{}: {d:?}", f.name))?;
+        let once =
+            accord_dsl::fmt::format_source(&f.text).map_err(|d| format!("{}: {d:?}", f.name))?;
+        let twice =
+            accord_dsl::fmt::format_source(&once).map_err(|d| format!("{}: {d:?}", f.name))?;
         if once != twice {
-            return Err(format!("formatting {} is not idempotent:\n{once}\n---\n{twice}", f.name).into());
+            return Err(format!(
+                "formatting {} is not idempotent:\n{once}\n---\n{twice}",
+                f.name
+            )
+            .into());
         }
         formatted.add(f.name.clone(), once);
     }
-    let again = compile(&formatted, &options(dir)).ir.ok_or("formatted files do not compile")?;
-    if strip_locs(serde_json::to_value(&ir).unwrap_or_default()) != strip_locs(serde_json::to_value(&again).unwrap_or_default()) {
+    let again = compile(&formatted, &options(dir))
+        .ir
+        .ok_or("formatted files do not compile")?;
+    if strip_locs(serde_json::to_value(&ir).unwrap_or_default())
+        != strip_locs(serde_json::to_value(&again).unwrap_or_default())
+    {
         return Err("formatting changed the IR".into());
     }
     Ok(())
@@ -86,18 +204,33 @@ fn run_ok(dir: &Path) -> Result<(), Failed> {
 
 fn strip_locs(v: serde_json::Value) -> serde_json::Value {
     match v {
-        serde_json::Value::Object(map) => map.into_iter().filter(|(k, _)| k != "loc").map(|(k, v)| (k, strip_locs(v))).collect(),
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(k, _)| k != "loc")
+            .map(|(k, v)| (k, strip_locs(v)))
+            .collect(),
         serde_json::Value::Array(a) => a.into_iter().map(strip_locs).collect(),
         other => other,
     }
 }
 
 fn run_err(dir: &Path) -> Result<(), Failed> {
-    let code = dir.file_name().unwrap_or_default().to_string_lossy().split('-').next().unwrap_or("").to_string();
+    let code = dir
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .split('-')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let sources = load(dir);
     let result = compile(&sources, &options(dir));
     if !result.diagnostics.iter().any(|d| d.code == code) {
-        return Err(format!("expected a {code} diagnostic, got:\n{}", render::human(&result.diagnostics, &sources, "", false)).into());
+        return Err(format!(
+            "expected a {code} diagnostic, got:\n{}",
+            render::human(&result.diagnostics, &sources, "", false)
+        )
+        .into());
     }
     if code.starts_with('E') && !result.has_errors() {
         return Err("an err case must produce an error".into());

@@ -7,12 +7,18 @@ use crate::types::Ty;
 pub enum CallError {
     Unknown,
     Arity(&'static str),
-    Argument { index: usize, expected: &'static str },
+    Argument {
+        index: usize,
+        expected: &'static str,
+    },
 }
 
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("date", "date(Text) -> Date: an HL7 DT/DTM value to a date"),
-    ("datetime", "datetime(Text) -> DateTime: an HL7 DTM value to a date and time"),
+    (
+        "datetime",
+        "datetime(Text) -> DateTime: an HL7 DTM value to a date and time",
+    ),
     ("integer", "integer(Text) -> Integer"),
     ("decimal", "decimal(Text) -> Decimal"),
     ("identifier", "identifier(Text) -> Identifier"),
@@ -21,21 +27,33 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("lower", "lower(Text) -> Text"),
     ("trim", "trim(Text) -> Text"),
     ("concat", "concat(Text, Text, ...) -> Text"),
-    ("substring", "substring(Text, Integer, Integer) -> Text: start (1-based) and length"),
+    (
+        "substring",
+        "substring(Text, Integer, Integer) -> Text: start (1-based) and length",
+    ),
     ("replace", "replace(Text, Text, Text) -> Text"),
     ("exists", "exists(value) -> Boolean: present and not empty"),
     ("first", "first([T]) -> T"),
     ("last", "last([T]) -> T"),
     ("count", "count([T]) -> Integer"),
-    ("coalesce", "coalesce(T, T, ...) -> T: the first present value"),
-    ("format_date", "format_date(Date or DateTime, Text) -> Text: e.g. \"YYYYMMDD\""),
+    (
+        "coalesce",
+        "coalesce(T, T, ...) -> T: the first present value",
+    ),
+    (
+        "format_date",
+        "format_date(Date or DateTime, Text) -> Text: e.g. \"YYYYMMDD\"",
+    ),
     ("join", "join([Text], Text) -> Text"),
     ("now", "now() -> DateTime"),
     ("today", "today() -> Date"),
 ];
 
 pub const VALIDATORS: &[(&str, &str)] = &[
-    ("nhs_modulus11", "a 10-digit NHS number with a valid modulus 11 check digit"),
+    (
+        "nhs_modulus11",
+        "a 10-digit NHS number with a valid modulus 11 check digit",
+    ),
     ("luhn", "digits with a valid Luhn check digit"),
     ("email", "an e-mail address"),
     ("uuid", "a UUID"),
@@ -44,11 +62,31 @@ pub const VALIDATORS: &[(&str, &str)] = &[
 
 pub const SYSTEM_PROPS: &[&str] = &["name", "role", "owner", "description", "vendor", "contact"];
 pub const ENVIRONMENT_PROPS: &[&str] = &["kind", "description"];
-pub const INTERFACE_PROPS: &[&str] =
-    &["purpose", "owner", "review", "pattern", "profile", "clinical_impact", "description", "contact"];
+pub const INTERFACE_PROPS: &[&str] = &[
+    "purpose",
+    "owner",
+    "review",
+    "pattern",
+    "profile",
+    "clinical_impact",
+    "description",
+    "contact",
+];
 pub const ENDPOINT_SETTINGS: &[&str] = &[
-    "transport", "host", "port", "path", "url", "tls", "user", "password", "token", "certificate",
-    "private_key", "timeout", "max_frame", "charset",
+    "transport",
+    "host",
+    "port",
+    "path",
+    "url",
+    "tls",
+    "user",
+    "password",
+    "token",
+    "certificate",
+    "private_key",
+    "timeout",
+    "max_frame",
+    "charset",
 ];
 /// Settings whose value is a credential: never a literal.
 pub const SECRET_SETTINGS: &[&str] = &["password", "token", "private_key"];
@@ -59,8 +97,10 @@ pub const PATTERNS: &[&str] = &["event", "request_response", "batch", "query", "
 pub const ACK_MODES: &[&str] = &["never", "commit", "immediate", "application", "msh"];
 pub const STATUSES: &[&str] = &["draft", "active", "deprecated", "retired"];
 pub const CONFLICT_RULES: &[&str] = &["owner_wins", "newest", "reject", "review"];
-pub const HL7_VERSIONS: &[&str] =
-    &["2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"];
+pub const HL7_VERSIONS: &[&str] = &[
+    "2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1",
+    "2.8.2",
+];
 
 fn text(t: &Ty) -> bool {
     t.is_textual()
@@ -68,7 +108,13 @@ fn text(t: &Ty) -> bool {
 
 /// The result type of `name(args)`.
 pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
-    let arity = |n: usize, sig: &'static str| if args.len() == n { Ok(()) } else { Err(CallError::Arity(sig)) };
+    let arity = |n: usize, sig: &'static str| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(CallError::Arity(sig))
+        }
+    };
     let want = |i: usize, ok: bool, expected: &'static str| {
         if ok || args[i].is_unknown() {
             Ok(())
@@ -91,7 +137,11 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
         }
         "text" => {
             arity(1, "one argument")?;
-            want(0, !matches!(args[0].base(), Ty::Record(_) | Ty::List(_)), "a scalar")?;
+            want(
+                0,
+                !matches!(args[0].base(), Ty::Record(_) | Ty::List(_)),
+                "a scalar",
+            )?;
             Ok(Ty::Text)
         }
         "concat" => {
@@ -127,7 +177,12 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
                 Some(e) => e.clone(),
                 // An HL7 value may repeat: `first(PID-5)` is its first repetition.
                 None if text(&args[0]) => args[0].base().clone(),
-                None => return Err(CallError::Argument { index: 0, expected: "a list" }),
+                None => {
+                    return Err(CallError::Argument {
+                        index: 0,
+                        expected: "a list",
+                    })
+                }
             };
             Ok(if name == "count" { Ty::Integer } else { elem })
         }
@@ -135,21 +190,37 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
             if args.is_empty() {
                 return Err(CallError::Arity("one or more arguments"));
             }
-            let first = args.iter().find(|a| !a.is_unknown()).cloned().unwrap_or(Ty::Unknown);
+            let first = args
+                .iter()
+                .find(|a| !a.is_unknown())
+                .cloned()
+                .unwrap_or(Ty::Unknown);
             for i in 0..args.len() {
-                want(i, args[i].assignable_to(&first), "the same type as the first argument")?;
+                want(
+                    i,
+                    args[i].assignable_to(&first),
+                    "the same type as the first argument",
+                )?;
             }
             Ok(first.base().clone())
         }
         "format_date" => {
             arity(2, "two arguments")?;
-            want(0, matches!(args[0].base(), Ty::Date | Ty::DateTime | Ty::Unknown), "Date or DateTime")?;
+            want(
+                0,
+                matches!(args[0].base(), Ty::Date | Ty::DateTime | Ty::Unknown),
+                "Date or DateTime",
+            )?;
             want(1, text(&args[1]), "Text")?;
             Ok(Ty::Text)
         }
         "join" => {
             arity(2, "two arguments")?;
-            want(0, args[0].list_element().is_some_and(text) || args[0].is_unknown(), "[Text]")?;
+            want(
+                0,
+                args[0].list_element().is_some_and(text) || args[0].is_unknown(),
+                "[Text]",
+            )?;
             want(1, text(&args[1]), "Text")?;
             Ok(Ty::Text)
         }

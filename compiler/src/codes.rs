@@ -74,7 +74,7 @@ codes! {
     "E0301", "two owners for one field",
         "The source-of-truth matrix names one owner per field. Other systems that may write it are listed with `accept`, optionally with a condition, and conflicts are settled by the field's conflict rule.";
     "E0302", "write not allowed by the matrix",
-        "An interface's transforms set a record field with data from a system that neither owns the field nor is accepted as a writer. In production this is how a secondary system silently overwrites the source of truth.";
+        "An interface's transforms set a record field with data from a system that neither owns the field nor is accepted as a writer. In production this is how a secondary system silently overwrites the source of truth. Fields marked `key` identify the record and are carried to match it, so setting them is not a write.";
     "E0303", "field without owner",
         "Every field listed in the matrix names its owner.";
     "E0304", "unknown workflow stage",

@@ -15,18 +15,44 @@ fn hint_or(hint: Option<String>, otherwise: impl Into<String>) -> String {
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---- E01xx: names and structure -------------------------------------------------------------
 
-pub fn unknown_name(name: &Ident, wanted: Kind, found: Option<Kind>, hint: Option<String>) -> Diagnostic {
+pub fn unknown_name(
+    name: &Ident,
+    wanted: Kind,
+    found: Option<Kind>,
+    hint: Option<String>,
+) -> Diagnostic {
     let noun = wanted.noun();
     match found {
-        Some(k) => Diagnostic::error("E0101", format!("`{}` is a {}, not a {noun}", name.name, k.noun()), name.span, format!("expected a {noun}"))
-            .with_help(hint_or(hint, format!("name a {noun} here"))),
-        None => Diagnostic::error("E0101", format!("unknown {noun} `{}`", name.name), name.span, format!("no {noun} has this name"))
-            .with_help(hint_or(hint, format!("declare it with `{} {} {{ ... }}` or fix the name", keyword(wanted), name.name))),
+        Some(k) => Diagnostic::error(
+            "E0101",
+            format!("`{}` is a {}, not a {noun}", name.name, k.noun()),
+            name.span,
+            format!("expected a {noun}"),
+        )
+        .with_help(hint_or(hint, format!("name a {noun} here"))),
+        None => Diagnostic::error(
+            "E0101",
+            format!("unknown {noun} `{}`", name.name),
+            name.span,
+            format!("no {noun} has this name"),
+        )
+        .with_help(hint_or(
+            hint,
+            format!(
+                "declare it with `{} {} {{ ... }}` or fix the name",
+                keyword(wanted),
+                name.name
+            ),
+        )),
     }
 }
 
@@ -38,21 +64,42 @@ fn keyword(k: Kind) -> &'static str {
 }
 
 pub fn duplicate_definition(name: &Ident, prev: Span) -> Diagnostic {
-    Diagnostic::error("E0102", format!("`{}` is defined more than once", name.name), name.span, "defined again here")
-        .with_label(prev, "first defined here")
-        .with_help("every item of an estate shares one namespace: rename one of them")
+    Diagnostic::error(
+        "E0102",
+        format!("`{}` is defined more than once", name.name),
+        name.span,
+        "defined again here",
+    )
+    .with_label(prev, "first defined here")
+    .with_help("every item of an estate shares one namespace: rename one of them")
 }
 
 pub fn duplicate_field(name: &Ident, prev: Span, record: &str) -> Diagnostic {
-    Diagnostic::error("E0102", format!("field `{}` is defined more than once in record `{record}`", name.name), name.span, "defined again here")
-        .with_label(prev, "first defined here")
-        .with_help("remove or rename one of the fields")
+    Diagnostic::error(
+        "E0102",
+        format!(
+            "field `{}` is defined more than once in record `{record}`",
+            name.name
+        ),
+        name.span,
+        "defined again here",
+    )
+    .with_label(prev, "first defined here")
+    .with_help("remove or rename one of the fields")
 }
 
 pub fn duplicate_code(code: &CodeName, prev: Span, set: &str) -> Diagnostic {
-    Diagnostic::error("E0102", format!("code `{}` appears more than once in codeset `{set}`", code.value), code.span, "listed again here")
-        .with_label(prev, "first listed here")
-        .with_help("each code of a codeset is listed once")
+    Diagnostic::error(
+        "E0102",
+        format!(
+            "code `{}` appears more than once in codeset `{set}`",
+            code.value
+        ),
+        code.span,
+        "listed again here",
+    )
+    .with_label(prev, "first listed here")
+    .with_help("each code of a codeset is listed once")
 }
 
 pub fn import_not_found(path: &StrLit, resolved: &str) -> Diagnostic {
@@ -61,24 +108,52 @@ pub fn import_not_found(path: &StrLit, resolved: &str) -> Diagnostic {
 }
 
 pub fn missing_estate(span: Span) -> Diagnostic {
-    Diagnostic::error("E0104", "the estate has no `estate` declaration", span, "expected `estate \"Name\" version 1.0.0` in one file")
-        .with_help("add `estate \"My estate\" version 1.0.0` at the top of the estate's main file")
+    Diagnostic::error(
+        "E0104",
+        "the estate has no `estate` declaration",
+        span,
+        "expected `estate \"Name\" version 1.0.0` in one file",
+    )
+    .with_help("add `estate \"My estate\" version 1.0.0` at the top of the estate's main file")
 }
 
 pub fn duplicate_estate(span: Span, prev: Span) -> Diagnostic {
-    Diagnostic::error("E0104", "the estate is declared more than once", span, "declared again here")
-        .with_label(prev, "first declared here")
-        .with_help("keep one `estate` declaration; other files are brought in with `import`")
+    Diagnostic::error(
+        "E0104",
+        "the estate is declared more than once",
+        span,
+        "declared again here",
+    )
+    .with_label(prev, "first declared here")
+    .with_help("keep one `estate` declaration; other files are brought in with `import`")
 }
 
-pub fn unknown_property(key: &Ident, item: &str, known: &[&str], hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0105", format!("unknown {item} property `{}`", key.name), key.span, "not a property of this item")
-        .with_help(hint_or(hint, format!("a {item} accepts {}", list(known))))
+pub fn unknown_property(
+    key: &Ident,
+    item: &str,
+    known: &[&str],
+    hint: Option<String>,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0105",
+        format!("unknown {item} property `{}`", key.name),
+        key.span,
+        "not a property of this item",
+    )
+    .with_help(hint_or(hint, format!("a {item} accepts {}", list(known))))
 }
 
 pub fn unknown_field(name: &Ident, record: &str, hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0106", format!("record `{record}` has no field `{}`", name.name), name.span, "no such field")
-        .with_help(hint_or(hint, format!("add the field to `record {record}` or fix the name")))
+    Diagnostic::error(
+        "E0106",
+        format!("record `{record}` has no field `{}`", name.name),
+        name.span,
+        "no such field",
+    )
+    .with_help(hint_or(
+        hint,
+        format!("add the field to `record {record}` or fix the name"),
+    ))
 }
 
 pub fn path_outside_scope(p: &PathRef, hl7: bool) -> Diagnostic {
@@ -87,38 +162,90 @@ pub fn path_outside_scope(p: &PathRef, hl7: bool) -> Diagnostic {
     } else {
         "read a field of the source record, or a `Record.field` path where records are named"
     };
-    Diagnostic::error("E0107", format!("`{p}` cannot be read here"), p.span, "nothing in scope has this name").with_help(help)
+    Diagnostic::error(
+        "E0107",
+        format!("`{p}` cannot be read here"),
+        p.span,
+        "nothing in scope has this name",
+    )
+    .with_help(help)
 }
 
 pub fn duplicate_clause(span: Span, prev: Span, what: &str) -> Diagnostic {
-    Diagnostic::error("E0108", format!("`{what}` is given more than once"), span, "given again here")
-        .with_label(prev, "first given here")
-        .with_help("keep one of them; two values would leave the meaning ambiguous")
+    Diagnostic::error(
+        "E0108",
+        format!("`{what}` is given more than once"),
+        span,
+        "given again here",
+    )
+    .with_label(prev, "first given here")
+    .with_help("keep one of them; two values would leave the meaning ambiguous")
 }
 
-pub fn invalid_value(span: Span, what: &str, value: &str, allowed: &[&str], hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0109", format!("`{value}` is not a valid {what}"), span, format!("unknown {what}"))
-        .with_help(hint_or(hint, format!("use one of {}", list(allowed))))
+pub fn invalid_value(
+    span: Span,
+    what: &str,
+    value: &str,
+    allowed: &[&str],
+    hint: Option<String>,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0109",
+        format!("`{value}` is not a valid {what}"),
+        span,
+        format!("unknown {what}"),
+    )
+    .with_help(hint_or(hint, format!("use one of {}", list(allowed))))
 }
 
 pub fn unknown_hl7_version(v: &Token, hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0110", format!("unknown HL7 v2 version `{}`", v.text), v.span, "not an HL7 v2 version")
-        .with_help(hint_or(hint, format!("use one of {}", list(crate::builtins::HL7_VERSIONS))))
+    Diagnostic::error(
+        "E0110",
+        format!("unknown HL7 v2 version `{}`", v.text),
+        v.span,
+        "not an HL7 v2 version",
+    )
+    .with_help(hint_or(
+        hint,
+        format!("use one of {}", list(crate::builtins::HL7_VERSIONS)),
+    ))
 }
 
 pub fn local_segment_not_z(id: &Token) -> Diagnostic {
-    Diagnostic::error("E0111", format!("local segment `{}` does not start with Z", id.text), id.span, "local segments are Z-segments")
-        .with_help(format!("rename it `Z{}`; standard segments are constrained with rules such as `{}-1 R`", &id.text[1..], id.text))
+    Diagnostic::error(
+        "E0111",
+        format!("local segment `{}` does not start with Z", id.text),
+        id.span,
+        "local segments are Z-segments",
+    )
+    .with_help(format!(
+        "rename it `Z{}`; standard segments are constrained with rules such as `{}-1 R`",
+        &id.text[1..],
+        id.text
+    ))
 }
 
 pub fn missing_clause(span: Span, item: &str, clause: &str, example: &str) -> Diagnostic {
-    Diagnostic::error("E0112", format!("this {item} has no `{clause}`"), span, format!("`{clause}` is required"))
-        .with_help(format!("add, for example: `{example}`"))
+    Diagnostic::error(
+        "E0112",
+        format!("this {item} has no `{clause}`"),
+        span,
+        format!("`{clause}` is required"),
+    )
+    .with_help(format!("add, for example: `{example}`"))
 }
 
 pub fn unknown_code(name: &Ident, set: &str, hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0113", format!("`{}` is not a code of `{set}`", name.name), name.span, "unknown code")
-        .with_help(hint_or(hint, format!("use one of the codes listed in `codeset {set}`")))
+    Diagnostic::error(
+        "E0113",
+        format!("`{}` is not a code of `{set}`", name.name),
+        name.span,
+        "unknown code",
+    )
+    .with_help(hint_or(
+        hint,
+        format!("use one of the codes listed in `codeset {set}`"),
+    ))
 }
 
 // ---- E02xx: types ---------------------------------------------------------------------------
@@ -128,8 +255,19 @@ pub fn unknown_type(name: &Ident, hint: Option<String>) -> Diagnostic {
         .with_help(hint_or(hint, "use a built-in type (Text, Integer, Decimal, Boolean, Date, DateTime, Identifier), a record or a codeset"))
 }
 
-pub fn assign_mismatch(value: Span, target: Span, found: &str, wanted: &str, help: &str) -> Diagnostic {
-    let mut d = Diagnostic::error("E0202", format!("type mismatch: cannot write {found} to {wanted}"), value, format!("this is {found}"));
+pub fn assign_mismatch(
+    value: Span,
+    target: Span,
+    found: &str,
+    wanted: &str,
+    help: &str,
+) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        "E0202",
+        format!("type mismatch: cannot write {found} to {wanted}"),
+        value,
+        format!("this is {found}"),
+    );
     if target != value {
         d = d.with_label(target, format!("this expects {wanted}"));
     }
@@ -137,13 +275,23 @@ pub fn assign_mismatch(value: Span, target: Span, found: &str, wanted: &str, hel
 }
 
 pub fn several_values_single_target(span: Span, n: usize, ty: &str) -> Diagnostic {
-    Diagnostic::error("E0202", format!("{n} values are written to a single {ty}"), span, "holds one value")
-        .with_help("make the field a list (`[Text]`), or combine the values with `concat(...)`")
+    Diagnostic::error(
+        "E0202",
+        format!("{n} values are written to a single {ty}"),
+        span,
+        "holds one value",
+    )
+    .with_help("make the field a list (`[Text]`), or combine the values with `concat(...)`")
 }
 
 pub fn condition_not_boolean(span: Span, found: &str) -> Diagnostic {
-    Diagnostic::error("E0203", format!("a condition must be Boolean, but this is {found}"), span, "not a condition")
-        .with_help("compare the value, e.g. `PV1-2 == \"I\"`, or test presence with `exists(...)`")
+    Diagnostic::error(
+        "E0203",
+        format!("a condition must be Boolean, but this is {found}"),
+        span,
+        "not a condition",
+    )
+    .with_help("compare the value, e.g. `PV1-2 == \"I\"`, or test presence with `exists(...)`")
 }
 
 pub fn comparison_mismatch(l: Span, r: Span, op: &str, tl: &str, tr: &str) -> Diagnostic {
@@ -154,82 +302,182 @@ pub fn comparison_mismatch(l: Span, r: Span, op: &str, tl: &str, tr: &str) -> Di
 }
 
 pub fn branch_mismatch(a: Span, b: Span, ta: &str, tb: &str) -> Diagnostic {
-    Diagnostic::error("E0205", format!("the branches of `if` differ: {ta} and {tb}"), a, format!("this is {ta}"))
-        .with_label(b, format!("this is {tb}"))
-        .with_help("both branches must produce the same type")
+    Diagnostic::error(
+        "E0205",
+        format!("the branches of `if` differ: {ta} and {tb}"),
+        a,
+        format!("this is {ta}"),
+    )
+    .with_label(b, format!("this is {tb}"))
+    .with_help("both branches must produce the same type")
 }
 
 pub fn unknown_function(f: &Ident, hint: Option<String>) -> Diagnostic {
     let all: Vec<&str> = crate::builtins::FUNCTIONS.iter().map(|f| f.0).collect();
-    Diagnostic::error("E0206", format!("unknown function `{}`", f.name), f.span, "not a built-in function")
-        .with_help(hint_or(hint, format!("the functions are {}", list(&all))))
+    Diagnostic::error(
+        "E0206",
+        format!("unknown function `{}`", f.name),
+        f.span,
+        "not a built-in function",
+    )
+    .with_help(hint_or(hint, format!("the functions are {}", list(&all))))
 }
 
 pub fn call_arity(f: &Ident, span: Span, expected: &str, signature: &str) -> Diagnostic {
-    Diagnostic::error("E0207", format!("`{}` takes {expected}", f.name), span, "wrong number of arguments")
-        .with_help(format!("the signature is {signature}"))
+    Diagnostic::error(
+        "E0207",
+        format!("`{}` takes {expected}", f.name),
+        span,
+        "wrong number of arguments",
+    )
+    .with_help(format!("the signature is {signature}"))
 }
 
-pub fn call_argument(f: &Ident, span: Span, expected: &str, found: &str, signature: &str) -> Diagnostic {
-    Diagnostic::error("E0207", format!("`{}` expects {expected} here, found {found}", f.name), span, format!("this is {found}"))
-        .with_help(format!("the signature is {signature}"))
+pub fn call_argument(
+    f: &Ident,
+    span: Span,
+    expected: &str,
+    found: &str,
+    signature: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0207",
+        format!("`{}` expects {expected} here, found {found}", f.name),
+        span,
+        format!("this is {found}"),
+    )
+    .with_help(format!("the signature is {signature}"))
 }
 
 pub fn not_a_record(seg: &Ident, found: &str) -> Diagnostic {
-    Diagnostic::error("E0208", format!("`{}` reads into {found}, which has no fields", seg.name), seg.span, "not a record")
-        .with_help("only record-typed fields have fields of their own")
+    Diagnostic::error(
+        "E0208",
+        format!("`{}` reads into {found}, which has no fields", seg.name),
+        seg.span,
+        "not a record",
+    )
+    .with_help("only record-typed fields have fields of their own")
 }
 
 pub fn index_on_non_list(seg: &Ident, found: &str) -> Diagnostic {
-    Diagnostic::error("E0208", format!("`{}` is {found}, not a list: it cannot be indexed", seg.name), seg.span, "not a list")
-        .with_help("remove the `[n]`, or make the field a list")
+    Diagnostic::error(
+        "E0208",
+        format!(
+            "`{}` is {found}, not a list: it cannot be indexed",
+            seg.name
+        ),
+        seg.span,
+        "not a list",
+    )
+    .with_help("remove the `[n]`, or make the field a list")
 }
 
-pub fn constraint_type_mismatch(c: &Constraint, field: &str, ty: &str, ty_span: Span) -> Diagnostic {
+pub fn constraint_type_mismatch(
+    c: &Constraint,
+    field: &str,
+    ty: &str,
+    ty_span: Span,
+) -> Diagnostic {
     Diagnostic::error("E0209", format!("this constraint does not apply to field `{field}` of type {ty}"), c.span, "does not fit the type")
         .with_label(ty_span, format!("the field is {ty}"))
-        .with_help("`length` fits text and lists, `range` numbers and dates, `pattern` and `check` text")
+        .with_help("`length` fits text and lists, `range` numbers and dates, `pattern` and `check` text; `key` a required scalar")
 }
 
 pub fn unknown_validator(v: &Ident, hint: Option<String>) -> Diagnostic {
     let all: Vec<&str> = crate::builtins::VALIDATORS.iter().map(|v| v.0).collect();
-    Diagnostic::error("E0210", format!("unknown check `{}`", v.name), v.span, "not a built-in check")
-        .with_help(hint_or(hint, format!("the checks are {}", list(&all))))
+    Diagnostic::error(
+        "E0210",
+        format!("unknown check `{}`", v.name),
+        v.span,
+        "not a built-in check",
+    )
+    .with_help(hint_or(hint, format!("the checks are {}", list(&all))))
 }
 
 pub fn empty_range(span: Span, lo: &str, hi: &str) -> Diagnostic {
-    Diagnostic::error("E0211", format!("the range {lo}..{hi} is empty"), span, "no value fits")
-        .with_help("write the lower bound first, e.g. `1..80`")
+    Diagnostic::error(
+        "E0211",
+        format!("the range {lo}..{hi} is empty"),
+        span,
+        "no value fits",
+    )
+    .with_help("write the lower bound first, e.g. `1..80`")
 }
 
 pub fn invalid_date(span: Span, text: &str) -> Diagnostic {
-    Diagnostic::error("E0212", format!("`{text}` is not a valid date"), span, "not a calendar date")
-        .with_help("write dates as YYYY-MM-DD, e.g. `2027-03-01`")
+    Diagnostic::error(
+        "E0212",
+        format!("`{text}` is not a valid date"),
+        span,
+        "not a calendar date",
+    )
+    .with_help("write dates as YYYY-MM-DD, e.g. `2027-03-01`")
 }
 
 pub fn via_type_mismatch(span: Span, map: &Ident, found: &str, wanted: &str) -> Diagnostic {
-    Diagnostic::error("E0213", format!("code map `{}` reads {wanted}, but this is {found}", map.name), span, format!("this is {found}"))
-        .with_label(map.span, format!("expects {wanted}"))
-        .with_help("use a code map whose source type matches the value")
+    Diagnostic::error(
+        "E0213",
+        format!(
+            "code map `{}` reads {wanted}, but this is {found}",
+            map.name
+        ),
+        span,
+        format!("this is {found}"),
+    )
+    .with_label(map.span, format!("expects {wanted}"))
+    .with_help("use a code map whose source type matches the value")
 }
 
 pub fn usage_contradicts_cardinality(usage: &Token, card: Span, help: &str) -> Diagnostic {
-    Diagnostic::error("E0214", format!("usage `{}` contradicts the cardinality", usage.text), card, "contradicts the usage")
-        .with_label(usage.span, "usage")
-        .with_help(help)
+    Diagnostic::error(
+        "E0214",
+        format!("usage `{}` contradicts the cardinality", usage.text),
+        card,
+        "contradicts the usage",
+    )
+    .with_label(usage.span, "usage")
+    .with_help(help)
 }
 
 // ---- E03xx: the ownership matrix ------------------------------------------------------------
 
 pub fn two_owners(field: &str, a: &Ident, b: &Ident) -> Diagnostic {
-    Diagnostic::error("E0301", format!("field `{field}` has two owners"), b.span, format!("`{}` is named owner here", b.name))
-        .with_label(a.span, format!("`{}` is named owner here", a.name))
-        .with_help(format!("a field has one source of truth: keep one owner and let the other write with `accept {}`", b.name))
+    Diagnostic::error(
+        "E0301",
+        format!("field `{field}` has two owners"),
+        b.span,
+        format!("`{}` is named owner here", b.name),
+    )
+    .with_label(a.span, format!("`{}` is named owner here", a.name))
+    .with_help(format!(
+        "a field has one source of truth: keep one owner and let the other write with `accept {}`",
+        b.name
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn write_not_allowed(span: Span, field: &str, from: &str, iface: &str, from_span: Span, row: Span, owner: &str, accepted: &[String]) -> Diagnostic {
-    let who = if accepted.is_empty() { format!("only `{owner}`") } else { format!("`{owner}` and {}", accepted.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")) };
+pub fn write_not_allowed(
+    span: Span,
+    field: &str,
+    from: &str,
+    iface: &str,
+    from_span: Span,
+    row: Span,
+    owner: &str,
+    accepted: &[String],
+) -> Diagnostic {
+    let who = if accepted.is_empty() {
+        format!("only `{owner}`")
+    } else {
+        format!(
+            "`{owner}` and {}",
+            accepted
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     Diagnostic::error("E0302", format!("interface `{iface}` writes `{field}`, which `{from}` may not write"), span, format!("writes `{field}` with data from `{from}`"))
         .with_label(from_span, format!("the data comes from `{from}`"))
         .with_label(row, format!("the matrix lets {who} write it"))
@@ -237,8 +485,13 @@ pub fn write_not_allowed(span: Span, field: &str, from: &str, iface: &str, from_
 }
 
 pub fn field_without_owner(span: Span, field: &str) -> Diagnostic {
-    Diagnostic::error("E0303", format!("field `{field}` is in the matrix without an owner"), span, "no `owner` clause")
-        .with_help("name its source of truth: `owner <system>`")
+    Diagnostic::error(
+        "E0303",
+        format!("field `{field}` is in the matrix without an owner"),
+        span,
+        "no `owner` clause",
+    )
+    .with_help("name its source of truth: `owner <system>`")
 }
 
 pub fn unknown_stage(st: &Ident, stages: &[&str], hint: Option<String>) -> Diagnostic {
@@ -247,7 +500,13 @@ pub fn unknown_stage(st: &Ident, stages: &[&str], hint: Option<String>) -> Diagn
     } else {
         hint_or(hint, format!("the stages are {}", list(stages)))
     };
-    Diagnostic::error("E0304", format!("unknown workflow stage `{}`", st.name), st.span, "not a declared stage").with_help(help)
+    Diagnostic::error(
+        "E0304",
+        format!("unknown workflow stage `{}`", st.name),
+        st.span,
+        "not a declared stage",
+    )
+    .with_help(help)
 }
 
 // ---- E04xx: code maps and mappings ----------------------------------------------------------
@@ -258,15 +517,34 @@ pub fn codemap_without_default(name: &Ident, item: Span) -> Diagnostic {
         .with_help("say what happens to unlisted codes: `_ => reject \"reason\"`, `_ => <code>` or `_ => pass`")
 }
 
-pub fn code_not_in_codeset(code: &CodeName, set: &str, side: &str, hint: Option<String>, set_span: Span) -> Diagnostic {
-    Diagnostic::error("E0402", format!("`{}` is not a code of `{set}`", code.value), code.span, format!("not in the {side} codeset"))
-        .with_label(set_span, format!("`{set}` is declared here"))
-        .with_help(hint_or(hint, format!("add the code to `codeset {set}` or map to one of its codes")))
+pub fn code_not_in_codeset(
+    code: &CodeName,
+    set: &str,
+    side: &str,
+    hint: Option<String>,
+    set_span: Span,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0402",
+        format!("`{}` is not a code of `{set}`", code.value),
+        code.span,
+        format!("not in the {side} codeset"),
+    )
+    .with_label(set_span, format!("`{set}` is declared here"))
+    .with_help(hint_or(
+        hint,
+        format!("add the code to `codeset {set}` or map to one of its codes"),
+    ))
 }
 
 pub fn codemap_pass_not_total(span: Span, from: &str, to: &str) -> Diagnostic {
-    Diagnostic::error("E0403", format!("`_ => pass` cannot pass {from} through as {to}"), span, "the value may not be a target code")
-        .with_help("reject unlisted codes (`_ => reject \"...\"`) or map them to a fixed target code")
+    Diagnostic::error(
+        "E0403",
+        format!("`_ => pass` cannot pass {from} through as {to}"),
+        span,
+        "the value may not be a target code",
+    )
+    .with_help("reject unlisted codes (`_ => reject \"...\"`) or map them to a fixed target code")
 }
 
 pub fn sends_outside_minimum(span: Span, record: &str, field: &str, clause: Span) -> Diagnostic {
@@ -276,8 +554,13 @@ pub fn sends_outside_minimum(span: Span, record: &str, field: &str, clause: Span
 }
 
 pub fn target_not_in_schema(span: Span, schema: &str, expected: &str) -> Diagnostic {
-    Diagnostic::error("E0405", format!("this target is not part of the mapping's target, {schema}"), span, "not a place in the target")
-        .with_help(format!("write to {expected}"))
+    Diagnostic::error(
+        "E0405",
+        format!("this target is not part of the mapping's target, {schema}"),
+        span,
+        "not a place in the target",
+    )
+    .with_help(format!("write to {expected}"))
 }
 
 pub fn hl7_path_without_message(span: Span) -> Diagnostic {
@@ -286,20 +569,35 @@ pub fn hl7_path_without_message(span: Span) -> Diagnostic {
 }
 
 pub fn codemap_duplicate_source(code: &CodeName, prev: Span) -> Diagnostic {
-    Diagnostic::error("E0407", format!("code `{}` is mapped more than once", code.value), code.span, "mapped again here")
-        .with_label(prev, "first mapped here")
-        .with_help("a source code maps to one target: remove one of the lines")
+    Diagnostic::error(
+        "E0407",
+        format!("code `{}` is mapped more than once", code.value),
+        code.span,
+        "mapped again here",
+    )
+    .with_label(prev, "first mapped here")
+    .with_help("a source code maps to one target: remove one of the lines")
 }
 
 pub fn codemap_entry_after_default(span: Span, default: Span) -> Diagnostic {
-    Diagnostic::error("E0408", "this entry comes after the default and is never used", span, "never reached")
-        .with_label(default, "the default takes every code")
-        .with_help("move the `_ =>` line to the end of the code map")
+    Diagnostic::error(
+        "E0408",
+        "this entry comes after the default and is never used",
+        span,
+        "never reached",
+    )
+    .with_label(default, "the default takes every code")
+    .with_help("move the `_ =>` line to the end of the code map")
 }
 
 pub fn codemap_bad_type(span: Span, side: &str, ty: &str) -> Diagnostic {
-    Diagnostic::error("E0409", format!("a code map's {side} must be Text or a codeset, not {ty}"), span, "not a code type")
-        .with_help("code maps translate codes: use `Text` or a codeset name on each side")
+    Diagnostic::error(
+        "E0409",
+        format!("a code map's {side} must be Text or a codeset, not {ty}"),
+        span,
+        "not a code type",
+    )
+    .with_help("code maps translate codes: use `Text` or a codeset name on each side")
 }
 
 pub fn for_each_not_record_list(span: Span, ty: &str) -> Diagnostic {
@@ -308,7 +606,12 @@ pub fn for_each_not_record_list(span: Span, ty: &str) -> Diagnostic {
 }
 
 pub fn transform_chain_mismatch(span: Span, prev: Option<Span>, why: &str) -> Diagnostic {
-    let mut d = Diagnostic::error("E0411", "the transforms of this interface do not fit together", span, why.to_string());
+    let mut d = Diagnostic::error(
+        "E0411",
+        "the transforms of this interface do not fit together",
+        span,
+        why.to_string(),
+    );
     if let Some(p) = prev {
         d = d.with_label(p, "the previous transform");
     }
@@ -318,23 +621,49 @@ pub fn transform_chain_mismatch(span: Span, prev: Option<Span>, why: &str) -> Di
 // ---- E05xx: endpoints, interfaces, routes, flows, tests -------------------------------------
 
 pub fn literal_secret(span: Span, key: &str) -> Diagnostic {
-    Diagnostic::error("E0501", format!("`{key}` is a credential written as a literal"), span, "a secret in the source")
-        .with_help(format!("reference it instead: `{key}: secret(\"NAME\")`, supplied per environment at run time"))
+    Diagnostic::error(
+        "E0501",
+        format!("`{key}` is a credential written as a literal"),
+        span,
+        "a secret in the source",
+    )
+    .with_help(format!(
+        "reference it instead: `{key}: secret(\"NAME\")`, supplied per environment at run time"
+    ))
 }
 
 pub fn literal_production_address(span: Span, key: &str, env: &str) -> Diagnostic {
-    Diagnostic::error("E0502", format!("`{key}` is a literal in the production environment `{env}`"), span, "a production address in the source")
-        .with_help(format!("supply production addresses from configuration: `env(\"NAME\") in {env}`"))
+    Diagnostic::error(
+        "E0502",
+        format!("`{key}` is a literal in the production environment `{env}`"),
+        span,
+        "a production address in the source",
+    )
+    .with_help(format!(
+        "supply production addresses from configuration: `env(\"NAME\") in {env}`"
+    ))
 }
 
 pub fn missing_governance(span: Span, key: &str, example: &str) -> Diagnostic {
-    Diagnostic::error("E0503", format!("this interface has no `{key}`"), span, format!("`{key}` is required for governance"))
-        .with_help(format!("every interface names its owner, purpose and next review: add `{example}`"))
+    Diagnostic::error(
+        "E0503",
+        format!("this interface has no `{key}`"),
+        span,
+        format!("`{key}` is required for governance"),
+    )
+    .with_help(format!(
+        "every interface names its owner, purpose and next review: add `{example}`"
+    ))
 }
 
 pub fn deprecated_without_sunset(span: Span) -> Diagnostic {
-    Diagnostic::error("E0504", "a deprecated interface has no sunset date", span, "deprecated without a sunset")
-        .with_help("say when it goes: `status: deprecated sunset 2027-06-30`")
+    Diagnostic::error(
+        "E0504",
+        "a deprecated interface has no sunset date",
+        span,
+        "deprecated without a sunset",
+    )
+    .with_help("say when it goes: `status: deprecated sunset 2027-06-30`")
 }
 
 pub fn unbounded_retry(span: Span) -> Diagnostic {
@@ -342,7 +671,12 @@ pub fn unbounded_retry(span: Span) -> Diagnostic {
         .with_help("give a count (`retry 5 times backoff 2s..5m then dead_letter`), or say `retry forever` if that is really meant")
 }
 
-pub fn application_ack_impossible(span: Span, because: Option<(Span, String)>, message: &str, help: &str) -> Diagnostic {
+pub fn application_ack_impossible(
+    span: Span,
+    because: Option<(Span, String)>,
+    message: &str,
+    help: &str,
+) -> Diagnostic {
     let mut d = Diagnostic::error("E0506", message.to_string(), span, "application ACK");
     if let Some((s, why)) = because {
         d = d.with_label(s, why);
@@ -351,9 +685,19 @@ pub fn application_ack_impossible(span: Span, because: Option<(Span, String)>, m
 }
 
 pub fn reply_handler_never_used(class: &Token, ack: Span) -> Diagnostic {
-    Diagnostic::error("E0507", format!("`on {}` can never happen: this interface waits for no reply", class.text), class.span, "never received")
-        .with_label(ack, "`ack: never` means no reply is read")
-        .with_help("remove the handler, or choose an ACK mode that reads replies (`commit` or `application`)")
+    Diagnostic::error(
+        "E0507",
+        format!(
+            "`on {}` can never happen: this interface waits for no reply",
+            class.text
+        ),
+        class.span,
+        "never received",
+    )
+    .with_label(ack, "`ack: never` means no reply is read")
+    .with_help(
+        "remove the handler, or choose an ACK mode that reads replies (`commit` or `application`)",
+    )
 }
 
 pub fn setting_missing_environment(s: &Setting, missing: &[&str]) -> Diagnostic {
@@ -376,8 +720,20 @@ pub fn route_cycle(span: Span, first: Span, names: &[String]) -> Diagnostic {
 }
 
 pub fn test_unknown_reference(name: &Ident, nouns: &[&str], hint: Option<String>) -> Diagnostic {
-    Diagnostic::error("E0511", format!("the test names `{}`, which is not a {}", name.name, nouns.join(" or ")), name.span, "unknown in this estate")
-        .with_help(hint_or(hint, format!("name an existing {}", nouns.join(" or "))))
+    Diagnostic::error(
+        "E0511",
+        format!(
+            "the test names `{}`, which is not a {}",
+            name.name,
+            nouns.join(" or ")
+        ),
+        name.span,
+        "unknown in this estate",
+    )
+    .with_help(hint_or(
+        hint,
+        format!("name an existing {}", nouns.join(" or ")),
+    ))
 }
 
 pub fn test_file_missing(path: &StrLit) -> Diagnostic {
@@ -388,13 +744,33 @@ pub fn test_file_missing(path: &StrLit) -> Diagnostic {
 // ---- warnings --------------------------------------------------------------------------------
 
 pub fn required_fields_not_set(span: Span, record: &str, missing: &[String]) -> Diagnostic {
-    Diagnostic::warning("W0401", format!("required field{} of `{record}` never set: {}", if missing.len() > 1 { "s" } else { "" }, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), span, "this mapping")
-        .with_help("set the fields, or make them optional in the record (`Text?`) if the source may lack them")
+    Diagnostic::warning(
+        "W0401",
+        format!(
+            "required field{} of `{record}` never set: {}",
+            if missing.len() > 1 { "s" } else { "" },
+            missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        span,
+        "this mapping",
+    )
+    .with_help(
+        "set the fields, or make them optional in the record (`Text?`) if the source may lack them",
+    )
 }
 
 pub fn review_overdue(span: Span, date: &str, today: &str) -> Diagnostic {
-    Diagnostic::warning("W0501", format!("the review date {date} has passed (today is {today})"), span, "review overdue")
-        .with_help("review the interface with its owner and set the next review date")
+    Diagnostic::warning(
+        "W0501",
+        format!("the review date {date} has passed (today is {today})"),
+        span,
+        "review overdue",
+    )
+    .with_help("review the interface with its owner and set the next review date")
 }
 
 pub fn route_without_otherwise(name: &Ident, item: Span) -> Diagnostic {

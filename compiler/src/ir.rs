@@ -96,10 +96,18 @@ pub enum Type {
     Date,
     DateTime,
     Identifier,
-    Code { codeset: String },
-    Record { record: String },
-    List { of: Box<Type> },
-    Optional { of: Box<Type> },
+    Code {
+        codeset: String,
+    },
+    Record {
+        record: String,
+    },
+    List {
+        of: Box<Type>,
+    },
+    Optional {
+        of: Box<Type>,
+    },
     /// Typed later (FHIR elements until the FHIR dictionary lands).
     Unknown,
 }
@@ -123,10 +131,22 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Constraint {
-    Check { validator: String },
-    Length { min: Option<u64>, max: Option<u64> },
-    Range { min: Option<String>, max: Option<String> },
-    Pattern { regex: String },
+    /// Identifies the record; carried to match, never an update.
+    Key,
+    Check {
+        validator: String,
+    },
+    Length {
+        min: Option<u64>,
+        max: Option<u64>,
+    },
+    Range {
+        min: Option<String>,
+        max: Option<String>,
+    },
+    Pattern {
+        regex: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -196,8 +216,12 @@ pub struct Accept {
 pub enum AcceptWhen {
     /// Only while the field has no value.
     Absent,
-    StageBefore { stage: String },
-    StageIn { stages: Vec<String> },
+    StageBefore {
+        stage: String,
+    },
+    StageIn {
+        stages: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -270,9 +294,15 @@ pub struct Hl7Path {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Repetition {
-    Index { index: u32 },
+    Index {
+        index: u32,
+    },
     All,
-    Where { component: u32, subcomponent: Option<u32>, value: String },
+    Where {
+        component: u32,
+        subcomponent: Option<u32>,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -288,26 +318,57 @@ pub struct Mapping {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schema {
-    Hl7 { version: String, message: Option<String>, profile: Option<String> },
-    Fhir { resource: String },
-    Record { record: String },
+    Hl7 {
+        version: String,
+        message: Option<String>,
+        profile: Option<String>,
+    },
+    Fhir {
+        resource: String,
+    },
+    Record {
+        record: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Stmt {
-    Assign { target: Target, values: Vec<Expr>, docs: String, loc: Loc },
-    For { target: Target, source: IterSource, body: Vec<Stmt>, docs: String, loc: Loc },
-    When { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt>, docs: String, loc: Loc },
+    Assign {
+        target: Target,
+        values: Vec<Expr>,
+        docs: String,
+        loc: Loc,
+    },
+    For {
+        target: Target,
+        source: IterSource,
+        body: Vec<Stmt>,
+        docs: String,
+        loc: Loc,
+    },
+    When {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+        docs: String,
+        loc: Loc,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
-    Hl7 { path: Hl7Path },
-    Segment { segment: String },
+    Hl7 {
+        path: Hl7Path,
+    },
+    Segment {
+        segment: String,
+    },
     /// A record field (or FHIR element) path; `index` picks a list element.
-    Field { path: Vec<PathStep> },
+    Field {
+        path: Vec<PathStep>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -327,20 +388,53 @@ pub enum IterSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Expr {
-    Text { value: String },
-    Integer { value: i64 },
-    Decimal { value: String },
-    Boolean { value: bool },
-    Date { value: String },
-    Hl7 { path: Hl7Path },
+    Text {
+        value: String,
+    },
+    Integer {
+        value: i64,
+    },
+    Decimal {
+        value: String,
+    },
+    Boolean {
+        value: bool,
+    },
+    Date {
+        value: String,
+    },
+    Hl7 {
+        path: Hl7Path,
+    },
     /// A field of the source record (or of the current `for each` element).
-    Field { path: Vec<PathStep> },
-    Code { codeset: String, code: String },
-    Call { function: String, args: Vec<Expr> },
-    Lookup { codemap: String, value: Box<Expr> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
-    Binary { op: String, lhs: Box<Expr>, rhs: Box<Expr> },
-    Not { value: Box<Expr> },
+    Field {
+        path: Vec<PathStep>,
+    },
+    Code {
+        codeset: String,
+        code: String,
+    },
+    Call {
+        function: String,
+        args: Vec<Expr>,
+    },
+    Lookup {
+        codemap: String,
+        value: Box<Expr>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    Binary {
+        op: String,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Not {
+        value: Box<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -389,21 +483,36 @@ pub struct ReplyPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    Retry { times: Option<u32>, forever: bool, backoff_min_ms: Option<u64>, backoff_max_ms: Option<u64>, every_ms: Option<u64> },
+    Retry {
+        times: Option<u32>,
+        forever: bool,
+        backoff_min_ms: Option<u64>,
+        backoff_max_ms: Option<u64>,
+        every_ms: Option<u64>,
+    },
     DeadLetter,
     Complete,
     Suspend,
     Warn,
     Fail,
-    Alert { target: String },
-    Send { interface: String },
+    Alert {
+        target: String,
+    },
+    Send {
+        interface: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Key {
-    Hl7 { path: Hl7Path },
-    Field { record: Option<String>, path: Vec<PathStep> },
+    Hl7 {
+        path: Hl7Path,
+    },
+    Field {
+        record: Option<String>,
+        path: Vec<PathStep>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -32,7 +32,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { today: "1970-01-01".into(), file_exists: None }
+        Options {
+            today: "1970-01-01".into(),
+            file_exists: None,
+        }
     }
 }
 
@@ -64,6 +67,10 @@ pub fn compile(sources: &SourceMap, options: &Options) -> Compilation {
     diagnostics.extend(diags);
     diagnostics.sort_by_key(|d| (d.span().file, d.span().start, d.code));
     diagnostics.dedup();
-    let ir = if diagnostics.iter().any(|d| d.is_error()) { None } else { Some(lower::lower(&model, sources)) };
+    let ir = if diagnostics.iter().any(|d| d.is_error()) {
+        None
+    } else {
+        Some(lower::lower(&model, sources))
+    };
     Compilation { ir, diagnostics }
 }

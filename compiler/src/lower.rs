@@ -12,7 +12,11 @@ use std::collections::BTreeMap;
 pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
     let l = Lower { m, sources };
     let (name, version, docs) = match &m.estate {
-        Some((e, docs, _)) => (e.name.value.clone(), e.version.text.clone(), join_docs(docs)),
+        Some((e, docs, _)) => (
+            e.name.value.clone(),
+            e.version.text.clone(),
+            join_docs(docs),
+        ),
         None => (String::new(), String::new(), String::new()),
     };
     let prod = m.production_envs();
@@ -25,7 +29,11 @@ pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
             .environments
             .decls
             .iter()
-            .map(|d| ir::Environment { name: d.name.name.clone(), production: prod.contains(&d.name.name.as_str()), docs: join_docs(d.docs) })
+            .map(|d| ir::Environment {
+                name: d.name.name.clone(),
+                production: prod.contains(&d.name.name.as_str()),
+                docs: join_docs(d.docs),
+            })
             .collect(),
         systems: m
             .systems
@@ -34,33 +42,82 @@ pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
             .map(|d| ir::System {
                 name: d.name.name.clone(),
                 docs: join_docs(d.docs),
-                properties: d.node.props.iter().map(|p| (p.key.name.clone(), lit_text(&p.value))).collect::<BTreeMap<_, _>>(),
+                properties: d
+                    .node
+                    .props
+                    .iter()
+                    .map(|p| (p.key.name.clone(), lit_text(&p.value)))
+                    .collect::<BTreeMap<_, _>>(),
                 loc: l.loc(d.span),
             })
             .collect(),
-        endpoints: m.endpoints.decls.iter().map(|d| l.endpoint(d.node, d.docs, d.span)).collect(),
+        endpoints: m
+            .endpoints
+            .decls
+            .iter()
+            .map(|d| l.endpoint(d.node, d.docs, d.span))
+            .collect(),
         records: (0..m.records.len()).map(|r| l.record(r)).collect(),
-        codesets: m.codesets.decls.iter().map(|d| l.codeset(d.node, d.docs, d.span)).collect(),
+        codesets: m
+            .codesets
+            .decls
+            .iter()
+            .map(|d| l.codeset(d.node, d.docs, d.span))
+            .collect(),
         codemaps: (0..m.codemaps.len()).map(|c| l.codemap(c)).collect(),
         ownership: l.ownership(),
-        profiles: m.profiles.decls.iter().map(|d| l.profile(d.node, d.docs, d.span)).collect(),
-        mappings: m.mappings.decls.iter().map(|d| l.mapping(d.node, d.docs, d.span)).collect(),
-        interfaces: m.interfaces.decls.iter().map(|d| l.interface(d.node, d.docs, d.span)).collect(),
-        routes: m.routes.decls.iter().map(|d| l.route(d.node, d.docs, d.span)).collect(),
-        flows: m.flows.decls.iter().map(|d| l.flow(d.node, d.docs, d.span)).collect(),
-        tests: m.tests.iter().map(|(t, docs, span)| l.test(t, docs, *span)).collect(),
+        profiles: m
+            .profiles
+            .decls
+            .iter()
+            .map(|d| l.profile(d.node, d.docs, d.span))
+            .collect(),
+        mappings: m
+            .mappings
+            .decls
+            .iter()
+            .map(|d| l.mapping(d.node, d.docs, d.span))
+            .collect(),
+        interfaces: m
+            .interfaces
+            .decls
+            .iter()
+            .map(|d| l.interface(d.node, d.docs, d.span))
+            .collect(),
+        routes: m
+            .routes
+            .decls
+            .iter()
+            .map(|d| l.route(d.node, d.docs, d.span))
+            .collect(),
+        flows: m
+            .flows
+            .decls
+            .iter()
+            .map(|d| l.flow(d.node, d.docs, d.span))
+            .collect(),
+        tests: m
+            .tests
+            .iter()
+            .map(|(t, docs, span)| l.test(t, docs, *span))
+            .collect(),
     }
 }
 
 fn join_docs(docs: &[String]) -> String {
-    docs.iter().map(|d| d.strip_prefix(' ').unwrap_or(d)).collect::<Vec<_>>().join("\n")
+    docs.iter()
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn lit_text(l: &ast::Lit) -> String {
     match &l.kind {
         LitKind::Str(s) => s.value.clone(),
         LitKind::Int(i) => i.to_string(),
-        LitKind::Decimal(s) | LitKind::Date(s) | LitKind::Semver(s) | LitKind::Ident(s) => s.clone(),
+        LitKind::Decimal(s) | LitKind::Date(s) | LitKind::Semver(s) | LitKind::Ident(s) => {
+            s.clone()
+        }
         LitKind::Bool(b) => b.to_string(),
         LitKind::Duration(d) => d.text.clone(),
     }
@@ -81,7 +138,10 @@ struct Scope {
 impl Lower<'_, '_> {
     fn loc(&self, span: Span) -> ir::Loc {
         let f = self.sources.get(span.file);
-        ir::Loc { file: f.name.clone(), line: f.line_col(span.start as usize).0 as u32 }
+        ir::Loc {
+            file: f.name.clone(),
+            line: f.line_col(span.start as usize).0 as u32,
+        }
     }
 
     fn ty(&self, t: &Ty) -> ir::Type {
@@ -93,10 +153,18 @@ impl Lower<'_, '_> {
             Ty::Date => ir::Type::Date,
             Ty::DateTime => ir::Type::DateTime,
             Ty::Identifier => ir::Type::Identifier,
-            Ty::Code(c) => ir::Type::Code { codeset: self.m.codesets.get(*c).name.name.clone() },
-            Ty::Record(r) => ir::Type::Record { record: self.m.records.get(*r).name.name.clone() },
-            Ty::List(inner) => ir::Type::List { of: Box::new(self.ty(inner)) },
-            Ty::Optional(inner) => ir::Type::Optional { of: Box::new(self.ty(inner)) },
+            Ty::Code(c) => ir::Type::Code {
+                codeset: self.m.codesets.get(*c).name.name.clone(),
+            },
+            Ty::Record(r) => ir::Type::Record {
+                record: self.m.records.get(*r).name.name.clone(),
+            },
+            Ty::List(inner) => ir::Type::List {
+                of: Box::new(self.ty(inner)),
+            },
+            Ty::Optional(inner) => ir::Type::Optional {
+                of: Box::new(self.ty(inner)),
+            },
             Ty::Unknown => ir::Type::Unknown,
         }
     }
@@ -114,7 +182,9 @@ impl Lower<'_, '_> {
                         env: v.env.as_ref().map(|e| e.name.clone()),
                         value: match &v.value {
                             ast::SettingValue::Env(n) => ir::SettingValue::Env(n.value.clone()),
-                            ast::SettingValue::Secret(n) => ir::SettingValue::Secret(n.value.clone()),
+                            ast::SettingValue::Secret(n) => {
+                                ir::SettingValue::Secret(n.value.clone())
+                            }
                             ast::SettingValue::Lit(l) => ir::SettingValue::Literal(lit_text(l)),
                         },
                     })
@@ -134,7 +204,10 @@ impl Lower<'_, '_> {
             name: e.name.name.clone(),
             docs: join_docs(docs),
             transport,
-            settings: settings.into_iter().filter(|s| s.key != "transport").collect(),
+            settings: settings
+                .into_iter()
+                .filter(|s| s.key != "transport")
+                .collect(),
             loc: self.loc(span),
         }
     }
@@ -161,11 +234,18 @@ impl Lower<'_, '_> {
         ir::Codeset {
             name: c.name.name.clone(),
             docs: join_docs(docs),
-            system: c.props.iter().find(|(k, _)| k.name == "system").map(|(_, v)| v.value.clone()),
+            system: c
+                .props
+                .iter()
+                .find(|(k, _)| k.name == "system")
+                .map(|(_, v)| v.value.clone()),
             codes: c
                 .codes
                 .iter()
-                .map(|e| ir::Code { code: e.code.value.clone(), display: e.display.as_ref().map(|d| d.value.clone()) })
+                .map(|e| ir::Code {
+                    code: e.code.value.clone(),
+                    display: e.display.as_ref().map(|d| d.value.clone()),
+                })
                 .collect(),
             loc: self.loc(span),
         }
@@ -184,9 +264,13 @@ impl Lower<'_, '_> {
                 }),
                 ast::CodemapRule::Default(def) => {
                     default = match &def.action {
-                        ast::DefaultAction::Reject(msg) => ir::CodemapDefault::Reject { message: msg.as_ref().map(|m| m.value.clone()) },
+                        ast::DefaultAction::Reject(msg) => ir::CodemapDefault::Reject {
+                            message: msg.as_ref().map(|m| m.value.clone()),
+                        },
                         ast::DefaultAction::Pass => ir::CodemapDefault::Pass,
-                        ast::DefaultAction::Value(v) => ir::CodemapDefault::Value { code: v.value.clone() },
+                        ast::DefaultAction::Value(v) => ir::CodemapDefault::Value {
+                            code: v.value.clone(),
+                        },
                     }
                 }
             }
@@ -209,7 +293,12 @@ impl Lower<'_, '_> {
             for f in &o.fields {
                 let mut row = ir::OwnershipRow {
                     record: o.record.name.clone(),
-                    field: f.path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."),
+                    field: f
+                        .path
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("."),
                     docs: join_docs(&f.docs),
                     owner: String::new(),
                     accept: vec![],
@@ -220,18 +309,29 @@ impl Lower<'_, '_> {
                 };
                 for c in &f.clauses {
                     match &c.kind {
-                        ast::OwnClauseKind::Owner(o) => row.owner = o.first().map(|i| i.name.clone()).unwrap_or_default(),
+                        ast::OwnClauseKind::Owner(o) => {
+                            row.owner = o.first().map(|i| i.name.clone()).unwrap_or_default()
+                        }
                         ast::OwnClauseKind::Accept { systems, when } => {
                             let when = when.as_ref().map(|w| match w {
                                 ast::AcceptCond::Absent => ir::AcceptWhen::Absent,
-                                ast::AcceptCond::StageBefore(s) => ir::AcceptWhen::StageBefore { stage: s.name.clone() },
-                                ast::AcceptCond::StageIn(s) => ir::AcceptWhen::StageIn { stages: s.iter().map(|i| i.name.clone()).collect() },
+                                ast::AcceptCond::StageBefore(s) => ir::AcceptWhen::StageBefore {
+                                    stage: s.name.clone(),
+                                },
+                                ast::AcceptCond::StageIn(s) => ir::AcceptWhen::StageIn {
+                                    stages: s.iter().map(|i| i.name.clone()).collect(),
+                                },
                             });
-                            row.accept.extend(systems.iter().map(|s| ir::Accept { system: s.name.clone(), when: when.clone() }));
+                            row.accept.extend(systems.iter().map(|s| ir::Accept {
+                                system: s.name.clone(),
+                                when: when.clone(),
+                            }));
                         }
                         ast::OwnClauseKind::Conflict(rule) => {
                             row.conflict = match rule {
-                                ast::ConflictRule::Review(q) => ir::Conflict::Review { queue: q.as_ref().map(|q| q.value.clone()) },
+                                ast::ConflictRule::Review(q) => ir::Conflict::Review {
+                                    queue: q.as_ref().map(|q| q.value.clone()),
+                                },
                                 ast::ConflictRule::Named(n) => match n.name.as_str() {
                                     "newest" => ir::Conflict::Newest,
                                     "reject" => ir::Conflict::Reject,
@@ -299,15 +399,29 @@ impl Lower<'_, '_> {
 
     fn schema(&self, s: &ast::SchemaRef) -> ir::Schema {
         match &s.kind {
-            ast::SchemaKind::Hl7 { version, message } => {
-                ir::Schema::Hl7 { version: version.text.clone(), message: Some(message.text.clone()), profile: None }
-            }
+            ast::SchemaKind::Hl7 { version, message } => ir::Schema::Hl7 {
+                version: version.text.clone(),
+                message: Some(message.text.clone()),
+                profile: None,
+            },
             ast::SchemaKind::Hl7Profile(p) => {
-                let version = self.m.id(Kind::Profile, &p.name).map(|id| self.m.profiles.get(id).node.version.text.clone()).unwrap_or_default();
-                ir::Schema::Hl7 { version, message: None, profile: Some(p.name.clone()) }
+                let version = self
+                    .m
+                    .id(Kind::Profile, &p.name)
+                    .map(|id| self.m.profiles.get(id).node.version.text.clone())
+                    .unwrap_or_default();
+                ir::Schema::Hl7 {
+                    version,
+                    message: None,
+                    profile: Some(p.name.clone()),
+                }
             }
-            ast::SchemaKind::Fhir(r) => ir::Schema::Fhir { resource: r.name.clone() },
-            ast::SchemaKind::Record(r) => ir::Schema::Record { record: r.name.clone() },
+            ast::SchemaKind::Fhir(r) => ir::Schema::Fhir {
+                resource: r.name.clone(),
+            },
+            ast::SchemaKind::Record(r) => ir::Schema::Record {
+                record: r.name.clone(),
+            },
         }
     }
 
@@ -321,7 +435,13 @@ impl Lower<'_, '_> {
             docs: join_docs(docs),
             source: self.schema(&mp.source),
             target: self.schema(&mp.target),
-            body: self.stmts(&mp.body, Scope { record, element: None }),
+            body: self.stmts(
+                &mp.body,
+                Scope {
+                    record,
+                    element: None,
+                },
+            ),
             loc: self.loc(span),
         }
     }
@@ -331,27 +451,65 @@ impl Lower<'_, '_> {
             .map(|s| {
                 let (docs, loc) = (join_docs(&s.docs), self.loc(s.span));
                 match &s.kind {
-                    ast::MapStmtKind::Assign { target, values } => {
-                        ir::Stmt::Assign { target: map_target(target), values: values.iter().map(|v| self.expr(v, scope)).collect(), docs, loc }
-                    }
-                    ast::MapStmtKind::For { target, source, body } => {
+                    ast::MapStmtKind::Assign { target, values } => ir::Stmt::Assign {
+                        target: map_target(target),
+                        values: values.iter().map(|v| self.expr(v, scope)).collect(),
+                        docs,
+                        loc,
+                    },
+                    ast::MapStmtKind::For {
+                        target,
+                        source,
+                        body,
+                    } => {
                         let (src, inner) = match source {
-                            ast::IterSource::Segment(t) => (ir::IterSource::Segment { segment: t.text.clone() }, scope),
-                            ast::IterSource::Group(t) => (ir::IterSource::Group { group: t.text.clone() }, scope),
+                            ast::IterSource::Segment(t) => (
+                                ir::IterSource::Segment {
+                                    segment: t.text.clone(),
+                                },
+                                scope,
+                            ),
+                            ast::IterSource::Group(t) => (
+                                ir::IterSource::Group {
+                                    group: t.text.clone(),
+                                },
+                                scope,
+                            ),
                             ast::IterSource::Path(p) => {
-                                let element = match self.path_type(p, scope).as_ref().and_then(|t| t.list_element().cloned()).map(|t| t.base().clone()) {
+                                let element = match self
+                                    .path_type(p, scope)
+                                    .as_ref()
+                                    .and_then(|t| t.list_element().cloned())
+                                    .map(|t| t.base().clone())
+                                {
                                     Some(Ty::Record(e)) => Some(e),
                                     _ => None,
                                 };
-                                (ir::IterSource::Field { path: steps(p) }, Scope { element, ..scope })
+                                (
+                                    ir::IterSource::Field { path: steps(p) },
+                                    Scope { element, ..scope },
+                                )
                             }
                         };
-                        ir::Stmt::For { target: map_target(target), source: src, body: self.stmts(body, inner), docs, loc }
+                        ir::Stmt::For {
+                            target: map_target(target),
+                            source: src,
+                            body: self.stmts(body, inner),
+                            docs,
+                            loc,
+                        }
                     }
-                    ast::MapStmtKind::When { cond, then, otherwise } => ir::Stmt::When {
+                    ast::MapStmtKind::When {
+                        cond,
+                        then,
+                        otherwise,
+                    } => ir::Stmt::When {
                         cond: self.expr(cond, scope),
                         then: self.stmts(then, scope),
-                        otherwise: otherwise.as_ref().map(|o| self.stmts(o, scope)).unwrap_or_default(),
+                        otherwise: otherwise
+                            .as_ref()
+                            .map(|o| self.stmts(o, scope))
+                            .unwrap_or_default(),
                         docs,
                         loc,
                     },
@@ -363,15 +521,16 @@ impl Lower<'_, '_> {
     /// The type of a field path in scope, if it resolves (no diagnostics here).
     fn path_type(&self, p: &ast::PathRef, scope: Scope) -> Option<Ty> {
         let head = &p.segments.first()?.name.name;
-        let (record, segs) = if let Some(e) = scope.element.filter(|e| self.m.field(*e, head).is_some()) {
-            (e, &p.segments[..])
-        } else if let Some(r) = scope.record.filter(|r| self.m.field(*r, head).is_some()) {
-            (r, &p.segments[..])
-        } else if let Some(r) = self.m.id(Kind::Record, head) {
-            (r, &p.segments[1..])
-        } else {
-            return None;
-        };
+        let (record, segs) =
+            if let Some(e) = scope.element.filter(|e| self.m.field(*e, head).is_some()) {
+                (e, &p.segments[..])
+            } else if let Some(r) = scope.record.filter(|r| self.m.field(*r, head).is_some()) {
+                (r, &p.segments[..])
+            } else if let Some(r) = self.m.id(Kind::Record, head) {
+                (r, &p.segments[1..])
+            } else {
+                return None;
+            };
         let mut ty = Ty::Record(record);
         for s in segs {
             let rec = match ty.base() {
@@ -393,29 +552,50 @@ impl Lower<'_, '_> {
     fn expr(&self, e: &ast::Expr, scope: Scope) -> ir::Expr {
         match &e.kind {
             ast::ExprKind::Lit(l) => match &l.kind {
-                LitKind::Str(s) => ir::Expr::Text { value: s.value.clone() },
+                LitKind::Str(s) => ir::Expr::Text {
+                    value: s.value.clone(),
+                },
                 LitKind::Int(i) => ir::Expr::Integer { value: *i },
                 LitKind::Decimal(d) => ir::Expr::Decimal { value: d.clone() },
                 LitKind::Bool(b) => ir::Expr::Boolean { value: *b },
                 LitKind::Date(d) => ir::Expr::Date { value: d.clone() },
-                other => ir::Expr::Text { value: lit_text(&ast::Lit { kind: other.clone(), span: l.span }) },
+                other => ir::Expr::Text {
+                    value: lit_text(&ast::Lit {
+                        kind: other.clone(),
+                        span: l.span,
+                    }),
+                },
             },
             ast::ExprKind::Hl7(p) => ir::Expr::Hl7 { path: hl7_path(p) },
             ast::ExprKind::Path(p) => ir::Expr::Field { path: steps(p) },
             ast::ExprKind::Paren(inner) => self.expr(inner, scope),
-            ast::ExprKind::Not(inner) => ir::Expr::Not { value: Box::new(self.expr(inner, scope)) },
-            ast::ExprKind::Call { func, args } => {
-                ir::Expr::Call { function: func.name.clone(), args: args.iter().map(|a| self.expr(a, scope)).collect() }
-            }
-            ast::ExprKind::Via { expr, map } => ir::Expr::Lookup { codemap: map.name.clone(), value: Box::new(self.expr(expr, scope)) },
-            ast::ExprKind::If { cond, then, otherwise } => ir::Expr::If {
+            ast::ExprKind::Not(inner) => ir::Expr::Not {
+                value: Box::new(self.expr(inner, scope)),
+            },
+            ast::ExprKind::Call { func, args } => ir::Expr::Call {
+                function: func.name.clone(),
+                args: args.iter().map(|a| self.expr(a, scope)).collect(),
+            },
+            ast::ExprKind::Via { expr, map } => ir::Expr::Lookup {
+                codemap: map.name.clone(),
+                value: Box::new(self.expr(expr, scope)),
+            },
+            ast::ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => ir::Expr::If {
                 cond: Box::new(self.expr(cond, scope)),
                 then: Box::new(self.expr(then, scope)),
                 otherwise: Box::new(self.expr(otherwise, scope)),
             },
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.operand(lhs, rhs, scope), self.operand(rhs, lhs, scope));
-                ir::Expr::Binary { op: op.as_str().to_string(), lhs: Box::new(l), rhs: Box::new(r) }
+                ir::Expr::Binary {
+                    op: op.as_str().to_string(),
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                }
             }
         }
     }
@@ -425,7 +605,10 @@ impl Lower<'_, '_> {
         if let (ast::ExprKind::Path(p), ast::ExprKind::Path(o)) = (&side.kind, &other.kind) {
             if p.segments.len() == 1 && self.path_type(p, scope).is_none() {
                 if let Some(Ty::Code(cs)) = self.path_type(o, scope).map(|t| t.base().clone()) {
-                    return ir::Expr::Code { codeset: self.m.codesets.get(cs).name.name.clone(), code: p.segments[0].name.name.clone() };
+                    return ir::Expr::Code {
+                        codeset: self.m.codesets.get(cs).name.name.clone(),
+                        code: p.segments[0].name.name.clone(),
+                    };
                 }
             }
         }
@@ -450,7 +633,10 @@ impl Lower<'_, '_> {
             profile: None,
             messages: vec![],
             transforms: vec![],
-            ack: ir::Ack { mode: "never".into(), timeout_ms: None },
+            ack: ir::Ack {
+                mode: "never".into(),
+                timeout_ms: None,
+            },
             replies: vec![],
             idempotency: vec![],
             ordering: None,
@@ -466,27 +652,49 @@ impl Lower<'_, '_> {
                     out.to = to.name.clone();
                     out.endpoint = via.as_ref().map(|v| v.name.clone());
                 }
-                ast::IfaceClauseKind::Messages(ms) => out.messages = ms.iter().map(|m| m.text.clone()).collect(),
-                ast::IfaceClauseKind::Ack { mode, within } => {
-                    let mode = if mode.name == "immediate" { "commit".to_string() } else { mode.name.clone() };
-                    out.ack = ir::Ack { mode, timeout_ms: within.as_ref().map(|d| d.millis) };
+                ast::IfaceClauseKind::Messages(ms) => {
+                    out.messages = ms.iter().map(|m| m.text.clone()).collect()
                 }
-                ast::IfaceClauseKind::On { classes, actions, then } => out.replies.push(ir::ReplyPolicy {
+                ast::IfaceClauseKind::Ack { mode, within } => {
+                    let mode = if mode.name == "immediate" {
+                        "commit".to_string()
+                    } else {
+                        mode.name.clone()
+                    };
+                    out.ack = ir::Ack {
+                        mode,
+                        timeout_ms: within.as_ref().map(|d| d.millis),
+                    };
+                }
+                ast::IfaceClauseKind::On {
+                    classes,
+                    actions,
+                    then,
+                } => out.replies.push(ir::ReplyPolicy {
                     classes: classes.iter().map(|c| c.text.clone()).collect(),
                     actions: actions.iter().map(action).collect(),
                     then: then.iter().map(action).collect(),
                 }),
-                ast::IfaceClauseKind::Idempotency(keys) => out.idempotency = keys.iter().map(key).collect(),
+                ast::IfaceClauseKind::Idempotency(keys) => {
+                    out.idempotency = keys.iter().map(key).collect()
+                }
                 ast::IfaceClauseKind::Ordering(k) => out.ordering = Some(key(k)),
                 ast::IfaceClauseKind::SendsOnly { record, fields } => {
-                    out.sends_only = Some(ir::SendsOnly { record: record.name.clone(), fields: fields.iter().map(|f| f.name.clone()).collect() })
+                    out.sends_only = Some(ir::SendsOnly {
+                        record: record.name.clone(),
+                        fields: fields.iter().map(|f| f.name.clone()).collect(),
+                    })
                 }
                 ast::IfaceClauseKind::Sla(items) => {
                     out.sla = items
                         .iter()
                         .map(|s| match s {
                             ast::SlaItem::Delivered { percentile, under } => ir::Sla::Delivered {
-                                percentile: percentile.text.trim_start_matches('p').parse().unwrap_or(95),
+                                percentile: percentile
+                                    .text
+                                    .trim_start_matches('p')
+                                    .parse()
+                                    .unwrap_or(95),
                                 under_ms: under.millis,
                             },
                             ast::SlaItem::Backlog(n) => ir::Sla::Backlog { under: *n },
@@ -497,7 +705,9 @@ impl Lower<'_, '_> {
                     out.status = status.name.clone();
                     out.sunset = sunset.as_ref().map(|s| s.text.clone());
                 }
-                ast::IfaceClauseKind::Transform(ms) => out.transforms = ms.iter().map(|m| m.name.clone()).collect(),
+                ast::IfaceClauseKind::Transform(ms) => {
+                    out.transforms = ms.iter().map(|m| m.name.clone()).collect()
+                }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
                 ast::IfaceClauseKind::Prop(p) => {
                     let v = lit_text(&p.value);
@@ -523,7 +733,10 @@ impl Lower<'_, '_> {
             Some(_) => ir::RouteTarget::Interface(t.name.clone()),
             None => ir::RouteTarget::Discard,
         };
-        let scope = Scope { record: None, element: None };
+        let scope = Scope {
+            record: None,
+            element: None,
+        };
         ir::Route {
             name: r.name.name.clone(),
             docs: join_docs(docs),
@@ -539,9 +752,15 @@ impl Lower<'_, '_> {
                         otherwise: true,
                         loc: self.loc(rule.span),
                     },
-                    ast::RouteRuleKind::Match { types, when, targets } => ir::RouteRule {
+                    ast::RouteRuleKind::Match {
+                        types,
+                        when,
+                        targets,
+                    } => ir::RouteRule {
                         messages: match types {
-                            Some(ast::RuleTypes::List(ts)) => ts.iter().map(|t| t.text.clone()).collect(),
+                            Some(ast::RuleTypes::List(ts)) => {
+                                ts.iter().map(|t| t.text.clone()).collect()
+                            }
                             _ => vec![],
                         },
                         when: when.as_ref().map(|w| self.expr(w, scope)),
@@ -560,7 +779,10 @@ impl Lower<'_, '_> {
             name: f.name.name.clone(),
             docs: join_docs(docs),
             start: String::new(),
-            correlate: ir::Key::Field { record: None, path: vec![] },
+            correlate: ir::Key::Field {
+                record: None,
+                path: vec![],
+            },
             wait_for: String::new(),
             within_ms: 0,
             on_timeout: vec![],
@@ -600,48 +822,100 @@ impl Lower<'_, '_> {
                         inline: None,
                         at: at.as_ref().map(|a| a.name.clone()),
                     },
-                    ast::GivenSource::Inline(s) => ir::Given { file: None, inline: Some(s.value.clone()), at: at.as_ref().map(|a| a.name.clone()) },
+                    ast::GivenSource::Inline(s) => ir::Given {
+                        file: None,
+                        inline: Some(s.value.clone()),
+                        at: at.as_ref().map(|a| a.name.clone()),
+                    },
                 }),
                 ast::TestStmtKind::Expect(e) => expect.push(match e {
-                    ast::Expectation::Routed { negated, to, .. } => ir::Expect::Routed { to: to.name.clone(), negated: *negated },
-                    ast::Expectation::Ack(c) => ir::Expect::Ack { code: c.text.clone() },
-                    ast::Expectation::Rejected(r) => ir::Expect::Rejected { reason: r.as_ref().map(|r| r.value.clone()) },
-                    ast::Expectation::Value { path, value } => ir::Expect::Value { path: key(path), equals: self.test_value(path, value), loc: self.loc(s.span) },
+                    ast::Expectation::Routed { negated, to, .. } => ir::Expect::Routed {
+                        to: to.name.clone(),
+                        negated: *negated,
+                    },
+                    ast::Expectation::Ack(c) => ir::Expect::Ack {
+                        code: c.text.clone(),
+                    },
+                    ast::Expectation::Rejected(r) => ir::Expect::Rejected {
+                        reason: r.as_ref().map(|r| r.value.clone()),
+                    },
+                    ast::Expectation::Value { path, value } => ir::Expect::Value {
+                        path: key(path),
+                        equals: self.test_value(path, value),
+                        loc: self.loc(s.span),
+                    },
                 }),
             }
         }
-        ir::Test { name: t.name.value.clone(), docs: join_docs(docs), given, expect, loc: self.loc(span) }
+        ir::Test {
+            name: t.name.value.clone(),
+            docs: join_docs(docs),
+            given,
+            expect,
+            loc: self.loc(span),
+        }
     }
 
     /// An expected value; a bare name expected of a code field is that code.
     fn test_value(&self, path: &ast::KeyExpr, value: &ast::Expr) -> ir::Expr {
         if let (ast::KeyExpr::Path(p), ast::ExprKind::Path(v)) = (path, &value.kind) {
-            let record = p.segments.first().and_then(|h| self.m.id(Kind::Mapping, &h.name.name)).and_then(|mid| {
-                match &self.m.mappings.get(mid).node.target.kind {
+            let record = p
+                .segments
+                .first()
+                .and_then(|h| self.m.id(Kind::Mapping, &h.name.name))
+                .and_then(|mid| match &self.m.mappings.get(mid).node.target.kind {
                     ast::SchemaKind::Record(r) => self.m.id(Kind::Record, &r.name),
                     _ => None,
-                }
-            });
+                });
             if let (Some(r), true) = (record, v.segments.len() == 1) {
-                let rest = ast::PathRef { segments: p.segments[1..].to_vec(), span: p.span };
-                if let Some(Ty::Code(cs)) = self.path_type(&rest, Scope { record: Some(r), element: None }).map(|t| t.base().clone()) {
-                    return ir::Expr::Code { codeset: self.m.codesets.get(cs).name.name.clone(), code: v.segments[0].name.name.clone() };
+                let rest = ast::PathRef {
+                    segments: p.segments[1..].to_vec(),
+                    span: p.span,
+                };
+                if let Some(Ty::Code(cs)) = self
+                    .path_type(
+                        &rest,
+                        Scope {
+                            record: Some(r),
+                            element: None,
+                        },
+                    )
+                    .map(|t| t.base().clone())
+                {
+                    return ir::Expr::Code {
+                        codeset: self.m.codesets.get(cs).name.name.clone(),
+                        code: v.segments[0].name.name.clone(),
+                    };
                 }
             }
         }
-        self.expr(value, Scope { record: None, element: None })
+        self.expr(
+            value,
+            Scope {
+                record: None,
+                element: None,
+            },
+        )
     }
 }
 
 fn constraint(c: &ast::Constraint) -> ir::Constraint {
     match &c.kind {
-        ast::ConstraintKind::Check(v) => ir::Constraint::Check { validator: v.name.clone() },
+        ast::ConstraintKind::Key => ir::Constraint::Key,
+        ast::ConstraintKind::Check(v) => ir::Constraint::Check {
+            validator: v.name.clone(),
+        },
         ast::ConstraintKind::Length(r) => ir::Constraint::Length {
             min: r.lo.as_deref().and_then(|s| s.parse().ok()),
             max: r.hi.as_deref().and_then(|s| s.parse().ok()),
         },
-        ast::ConstraintKind::Range(r) => ir::Constraint::Range { min: r.lo.clone(), max: r.hi.clone() },
-        ast::ConstraintKind::Pattern(p) => ir::Constraint::Pattern { regex: p.value.clone() },
+        ast::ConstraintKind::Range(r) => ir::Constraint::Range {
+            min: r.lo.clone(),
+            max: r.hi.clone(),
+        },
+        ast::ConstraintKind::Pattern(p) => ir::Constraint::Pattern {
+            regex: p.value.clone(),
+        },
     }
 }
 
@@ -654,9 +928,15 @@ pub(crate) fn hl7_path(p: &ast::Hl7Path) -> ir::Hl7Path {
         repetition: p.repetition.as_ref().map(|r| match r {
             ast::Repetition::Index(i) => ir::Repetition::Index { index: *i },
             ast::Repetition::All => ir::Repetition::All,
-            ast::Repetition::Where { component, subcomponent, value } => {
-                ir::Repetition::Where { component: *component, subcomponent: *subcomponent, value: value.value.clone() }
-            }
+            ast::Repetition::Where {
+                component,
+                subcomponent,
+                value,
+            } => ir::Repetition::Where {
+                component: *component,
+                subcomponent: *subcomponent,
+                value: value.value.clone(),
+            },
         }),
         component: p.component,
         subcomponent: p.subcomponent,
@@ -664,13 +944,21 @@ pub(crate) fn hl7_path(p: &ast::Hl7Path) -> ir::Hl7Path {
 }
 
 fn steps(p: &ast::PathRef) -> Vec<ir::PathStep> {
-    p.segments.iter().map(|s| ir::PathStep { name: s.name.name.clone(), index: s.index }).collect()
+    p.segments
+        .iter()
+        .map(|s| ir::PathStep {
+            name: s.name.name.clone(),
+            index: s.index,
+        })
+        .collect()
 }
 
 fn map_target(t: &ast::MapTarget) -> ir::Target {
     match t {
         ast::MapTarget::Hl7(p) => ir::Target::Hl7 { path: hl7_path(p) },
-        ast::MapTarget::Segment(s) => ir::Target::Segment { segment: s.text.clone() },
+        ast::MapTarget::Segment(s) => ir::Target::Segment {
+            segment: s.text.clone(),
+        },
         ast::MapTarget::Path(p) => ir::Target::Field { path: steps(p) },
     }
 }
@@ -678,7 +966,10 @@ fn map_target(t: &ast::MapTarget) -> ir::Target {
 fn key(k: &ast::KeyExpr) -> ir::Key {
     match k {
         ast::KeyExpr::Hl7(p) => ir::Key::Hl7 { path: hl7_path(p) },
-        ast::KeyExpr::Path(p) => ir::Key::Field { record: None, path: steps(p) },
+        ast::KeyExpr::Path(p) => ir::Key::Field {
+            record: None,
+            path: steps(p),
+        },
     }
 }
 
@@ -701,8 +992,12 @@ fn action(a: &ast::Action) -> ir::Action {
                 every_ms,
             }
         }
-        ast::ActionKind::Alert(t) => ir::Action::Alert { target: t.value.clone() },
-        ast::ActionKind::Send(i) => ir::Action::Send { interface: i.name.clone() },
+        ast::ActionKind::Alert(t) => ir::Action::Alert {
+            target: t.value.clone(),
+        },
+        ast::ActionKind::Send(i) => ir::Action::Send {
+            interface: i.name.clone(),
+        },
         ast::ActionKind::Simple(t) => match t.text.as_str() {
             "dead_letter" => ir::Action::DeadLetter,
             "complete" => ir::Action::Complete,

@@ -132,17 +132,27 @@ impl<'a> Model<'a> {
 
     /// Names of one kind, for "did you mean" suggestions.
     pub fn names_of(&self, kind: Kind) -> Vec<&'a str> {
-        let mut v: Vec<&str> = self.names.iter().filter(|(_, (k, _))| *k == kind).map(|(n, _)| *n).collect();
+        let mut v: Vec<&str> = self
+            .names
+            .iter()
+            .filter(|(_, (k, _))| *k == kind)
+            .map(|(n, _)| *n)
+            .collect();
         v.sort_unstable();
         v
     }
 
     pub fn field(&self, record: usize, name: &str) -> Option<&FieldInfo<'a>> {
-        self.record_fields.get(record)?.iter().find(|f| f.name == name)
+        self.record_fields
+            .get(record)?
+            .iter()
+            .find(|f| f.name == name)
     }
 
     pub fn has_code(&self, codeset: usize, code: &str) -> bool {
-        self.codeset_codes.get(codeset).is_some_and(|c| c.contains(&code))
+        self.codeset_codes
+            .get(codeset)
+            .is_some_and(|c| c.contains(&code))
     }
 
     /// Environments that are production: `kind: production`, or, when no environment
@@ -152,13 +162,29 @@ impl<'a> Model<'a> {
             .environments
             .decls
             .iter()
-            .filter(|d| d.node.props.iter().any(|p| p.key.name == "kind" && lit_word(&p.value) == Some("production")))
+            .filter(|d| {
+                d.node
+                    .props
+                    .iter()
+                    .any(|p| p.key.name == "kind" && lit_word(&p.value) == Some("production"))
+            })
             .map(|d| d.name.name.as_str())
             .collect();
-        if !kinded.is_empty() || self.environments.decls.iter().any(|d| d.node.props.iter().any(|p| p.key.name == "kind")) {
+        if !kinded.is_empty()
+            || self
+                .environments
+                .decls
+                .iter()
+                .any(|d| d.node.props.iter().any(|p| p.key.name == "kind"))
+        {
             return kinded;
         }
-        self.environments.decls.iter().map(|d| d.name.name.as_str()).filter(|n| *n == "prod" || *n == "production").collect()
+        self.environments
+            .decls
+            .iter()
+            .map(|d| d.name.name.as_str())
+            .filter(|n| *n == "prod" || *n == "production")
+            .collect()
     }
 }
 

@@ -8,13 +8,22 @@ use codespan_reporting::term::{self, termcolor};
 use serde::Serialize;
 
 /// Renders for a terminal (`color`) or for golden files (no color).
-pub fn human(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str, color: bool) -> String {
+pub fn human(
+    diags: &[Diagnostic],
+    sources: &SourceMap,
+    display_prefix: &str,
+    color: bool,
+) -> String {
     let mut files = SimpleFiles::new();
     for (_, f) in sources.files() {
         files.add(format!("{display_prefix}{}", f.name), f.text.clone());
     }
     let config = term::Config::default();
-    let mut buf = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
+    let mut buf = if color {
+        termcolor::Buffer::ansi()
+    } else {
+        termcolor::Buffer::no_color()
+    };
     for d in diags {
         let cs = match d.severity {
             Severity::Error => CsDiagnostic::error(),
@@ -24,7 +33,11 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str, co
             .labels
             .iter()
             .map(|l| {
-                let label = if l.primary { CsLabel::primary(l.span.file.0 as usize, l.span.range()) } else { CsLabel::secondary(l.span.file.0 as usize, l.span.range()) };
+                let label = if l.primary {
+                    CsLabel::primary(l.span.file.0 as usize, l.span.range())
+                } else {
+                    CsLabel::secondary(l.span.file.0 as usize, l.span.range())
+                };
                 label.with_message(l.message.clone())
             })
             .collect();
@@ -32,7 +45,11 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str, co
         if !d.help.is_empty() {
             notes.push(format!("help: {}", d.help));
         }
-        let cs = cs.with_code(d.code).with_message(d.message.clone()).with_labels(labels).with_notes(notes);
+        let cs = cs
+            .with_code(d.code)
+            .with_message(d.message.clone())
+            .with_labels(labels)
+            .with_notes(notes);
         // Writing to an in-memory buffer only fails on a bad span; show the message anyway.
         if term::emit(&mut buf, &config, &files, &cs).is_err() {
             buf_plain(&mut buf, d);
@@ -43,7 +60,14 @@ pub fn human(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str, co
 
 fn buf_plain(buf: &mut termcolor::Buffer, d: &Diagnostic) {
     use std::io::Write;
-    let _ = writeln!(buf, "{}[{}]: {}\n  = help: {}\n", if d.is_error() { "error" } else { "warning" }, d.code, d.message, d.help);
+    let _ = writeln!(
+        buf,
+        "{}[{}]: {}\n  = help: {}\n",
+        if d.is_error() { "error" } else { "warning" },
+        d.code,
+        d.message,
+        d.help
+    );
 }
 
 /// The closing line: `3 errors, 1 warning` or nothing.
@@ -54,8 +78,15 @@ pub fn summary(diags: &[Diagnostic]) -> Option<String> {
     match (errors, warnings) {
         (0, 0) => None,
         (0, w) => Some(format!("warning: {} emitted", plural(w, "warning"))),
-        (e, 0) => Some(format!("error: could not compile the estate due to {}", plural(e, "error"))),
-        (e, w) => Some(format!("error: could not compile the estate due to {}; {} emitted", plural(e, "error"), plural(w, "warning"))),
+        (e, 0) => Some(format!(
+            "error: could not compile the estate due to {}",
+            plural(e, "error")
+        )),
+        (e, w) => Some(format!(
+            "error: could not compile the estate due to {}; {} emitted",
+            plural(e, "error"),
+            plural(w, "warning")
+        )),
     }
 }
 
@@ -110,7 +141,14 @@ pub fn json(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str) -> 
                         let lf = sources.get(l.span.file);
                         let (line, column) = lf.line_col(l.span.start as usize);
                         let (end_line, end_column) = lf.line_col(l.span.end as usize);
-                        JsonLabel { line, column, end_line, end_column, message: l.message.clone(), primary: l.primary }
+                        JsonLabel {
+                            line,
+                            column,
+                            end_line,
+                            end_column,
+                            message: l.message.clone(),
+                            primary: l.primary,
+                        }
                     })
                     .collect(),
             }

@@ -33,7 +33,12 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
                     } else {
                         first_def.insert(&name.name, name.span);
                         m.names.insert(&name.name, ($kind, m.$table.decls.len()));
-                        m.$table.decls.push(Decl { name, node, docs, span });
+                        m.$table.decls.push(Decl {
+                            name,
+                            node,
+                            docs,
+                            span,
+                        });
                     }
                 }};
             }
@@ -61,8 +66,16 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
     }
     if m.estate.is_none() {
         if let Some(f) = files.first() {
-            let span = f.ast.items.first().map(|i| i.span).unwrap_or(Span::new(f.id, 0, 0));
-            diags.push(diag::missing_estate(Span { end: span.start, ..span }));
+            let span = f
+                .ast
+                .items
+                .first()
+                .map(|i| i.span)
+                .unwrap_or(Span::new(f.id, 0, 0));
+            diags.push(diag::missing_estate(Span {
+                end: span.start,
+                ..span
+            }));
         }
     }
 
@@ -88,11 +101,19 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
         let mut fields: Vec<FieldInfo> = vec![];
         for f in &d.node.fields {
             if let Some(prev) = fields.iter().find(|p| p.name == f.name.name) {
-                diags.push(diag::duplicate_field(&f.name, prev.decl.name.span, &d.name.name));
+                diags.push(diag::duplicate_field(
+                    &f.name,
+                    prev.decl.name.span,
+                    &d.name.name,
+                ));
                 continue;
             }
             let ty = resolve_type(&m, &f.ty, &mut diags);
-            fields.push(FieldInfo { name: &f.name.name, ty, decl: f });
+            fields.push(FieldInfo {
+                name: &f.name.name,
+                ty,
+                decl: f,
+            });
         }
         record_fields.push(fields);
     }
@@ -102,7 +123,12 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
         .codemaps
         .decls
         .iter()
-        .map(|d| (resolve_type(&m, &d.node.from, &mut diags), resolve_type(&m, &d.node.to, &mut diags)))
+        .map(|d| {
+            (
+                resolve_type(&m, &d.node.from, &mut diags),
+                resolve_type(&m, &d.node.to, &mut diags),
+            )
+        })
         .collect();
 
     (m, diags)
@@ -115,7 +141,12 @@ pub fn resolve_type(m: &Model, t: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Ty 
         TypeKind::Code(cs) => match m.id(Kind::Codeset, &cs.name) {
             Some(id) => Ty::Code(id),
             None => {
-                diags.push(diag::unknown_name(cs, Kind::Codeset, m.names.get(cs.name.as_str()).map(|x| x.0), did_you_mean(&cs.name, m.names_of(Kind::Codeset))));
+                diags.push(diag::unknown_name(
+                    cs,
+                    Kind::Codeset,
+                    m.names.get(cs.name.as_str()).map(|x| x.0),
+                    did_you_mean(&cs.name, m.names_of(Kind::Codeset)),
+                ));
                 Ty::Unknown
             }
         },
@@ -142,7 +173,12 @@ pub fn resolve_type(m: &Model, t: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Ty 
     }
 }
 
-fn check_import(sources: &SourceMap, from: FileId, import: &ast::Import, diags: &mut Vec<Diagnostic>) {
+fn check_import(
+    sources: &SourceMap,
+    from: FileId,
+    import: &ast::Import,
+    diags: &mut Vec<Diagnostic>,
+) {
     let target = join_relative(&sources.get(from).name, &import.path.value);
     if sources.find(&target).is_none() {
         diags.push(diag::import_not_found(&import.path, &target));

@@ -24,7 +24,15 @@ pub enum Ty {
     Unknown,
 }
 
-pub const BUILTIN_TYPES: &[&str] = &["Text", "Integer", "Decimal", "Boolean", "Date", "DateTime", "Identifier"];
+pub const BUILTIN_TYPES: &[&str] = &[
+    "Text",
+    "Integer",
+    "Decimal",
+    "Boolean",
+    "Date",
+    "DateTime",
+    "Identifier",
+];
 
 impl Ty {
     pub fn builtin(name: &str) -> Option<Ty> {
@@ -93,7 +101,9 @@ impl Ty {
 
     /// Can two values be compared with `==`?
     pub fn comparable(&self, other: &Ty) -> bool {
-        self.assignable_to(other) || other.assignable_to(self) || (self.is_numeric() && other.is_numeric())
+        self.assignable_to(other)
+            || other.assignable_to(self)
+            || (self.is_numeric() && other.is_numeric())
     }
 }
 
@@ -106,7 +116,14 @@ pub struct TyName<'a> {
 
 impl fmt::Display for TyName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sub = |ty: &Ty| TyName { ty, codesets: self.codesets, records: self.records }.to_string();
+        let sub = |ty: &Ty| {
+            TyName {
+                ty,
+                codesets: self.codesets,
+                records: self.records,
+            }
+            .to_string()
+        };
         match self.ty {
             Ty::Text => write!(f, "Text"),
             Ty::Integer => write!(f, "Integer"),

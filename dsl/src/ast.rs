@@ -230,6 +230,8 @@ pub struct Constraint {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConstraintKind {
+    /// The field identifies the record: mappings carry it to match, not to update.
+    Key,
     Check(Ident),
     Length(RangeLit),
     Range(RangeLit),

@@ -11,8 +11,14 @@ use accord_dsl::ast::{CodeName, CodemapRule, DefaultAction};
 pub(super) fn check(c: &mut Checker) {
     for (id, d) in c.m.codemaps.iter() {
         let (from, to) = c.m.codemap_types[id].clone();
-        for (side, ty, span) in [("source", &from, d.node.from.span), ("target", &to, d.node.to.span)] {
-            if !matches!(ty.base(), Ty::Text | Ty::Identifier | Ty::Code(_) | Ty::Unknown) {
+        for (side, ty, span) in [
+            ("source", &from, d.node.from.span),
+            ("target", &to, d.node.to.span),
+        ] {
+            if !matches!(
+                ty.base(),
+                Ty::Text | Ty::Identifier | Ty::Code(_) | Ty::Unknown
+            ) {
                 let name = c.ty_name(ty);
                 c.push(diag::codemap_bad_type(span, side, &name));
             }
@@ -71,7 +77,13 @@ fn check_member(c: &mut Checker, code: &CodeName, side_ty: &Ty, side: &str) {
         if !c.m.has_code(*cs, &code.value) {
             let set = &c.m.codesets.get(*cs).name.name;
             let hint = did_you_mean(&code.value, c.m.codeset_codes[*cs].iter().copied());
-            c.push(diag::code_not_in_codeset(code, set, side, hint, c.m.codesets.get(*cs).name.span));
+            c.push(diag::code_not_in_codeset(
+                code,
+                set,
+                side,
+                hint,
+                c.m.codesets.get(*cs).name.span,
+            ));
         }
     }
 }

@@ -10,14 +10,24 @@ use crate::suggest::did_you_mean;
 use accord_dsl::ast::{Setting, SettingValue};
 
 pub(super) fn check(c: &mut Checker) {
-    let envs: Vec<&str> = c.m.environments.decls.iter().map(|d| d.name.name.as_str()).collect();
+    let envs: Vec<&str> =
+        c.m.environments
+            .decls
+            .iter()
+            .map(|d| d.name.name.as_str())
+            .collect();
     let prod = c.m.production_envs();
     for (_, d) in c.m.endpoints.iter() {
         let mut seen: Vec<&Setting> = vec![];
         for s in &d.node.settings {
             let key = s.key.name.as_str();
             if !ENDPOINT_SETTINGS.contains(&key) {
-                c.push(diag::unknown_property(&s.key, "endpoint", ENDPOINT_SETTINGS, did_you_mean(key, ENDPOINT_SETTINGS.iter().copied())));
+                c.push(diag::unknown_property(
+                    &s.key,
+                    "endpoint",
+                    ENDPOINT_SETTINGS,
+                    did_you_mean(key, ENDPOINT_SETTINGS.iter().copied()),
+                ));
                 continue;
             }
             if let Some(prev) = seen.iter().find(|p| p.key.name == key) {
@@ -37,7 +47,11 @@ pub(super) fn check(c: &mut Checker) {
                     Some(e) => prod.contains(&e.name.as_str()),
                     None => !prod.is_empty(),
                 };
-                if literal && applies_to_prod && ADDRESS_SETTINGS.contains(&key) && !is_bind_all(&v.value) {
+                if literal
+                    && applies_to_prod
+                    && ADDRESS_SETTINGS.contains(&key)
+                    && !is_bind_all(&v.value)
+                {
                     let env = v.env.as_ref().map(|e| e.name.as_str()).unwrap_or(prod[0]);
                     c.push(diag::literal_production_address(v.span, key, env));
                 }
@@ -45,7 +59,13 @@ pub(super) fn check(c: &mut Checker) {
                     if let SettingValue::Lit(l) = &v.value {
                         let t = lit_word(l).unwrap_or("");
                         if !TRANSPORTS.contains(&t) {
-                            c.push(diag::invalid_value(l.span, "transport", t, TRANSPORTS, did_you_mean(t, TRANSPORTS.iter().copied())));
+                            c.push(diag::invalid_value(
+                                l.span,
+                                "transport",
+                                t,
+                                TRANSPORTS,
+                                did_you_mean(t, TRANSPORTS.iter().copied()),
+                            ));
                         }
                     }
                 }
@@ -55,7 +75,11 @@ pub(super) fn check(c: &mut Checker) {
                 let missing: Vec<&str> = envs
                     .iter()
                     .copied()
-                    .filter(|e| !s.values.iter().any(|v| v.env.as_ref().is_some_and(|x| x.name == *e)))
+                    .filter(|e| {
+                        !s.values
+                            .iter()
+                            .any(|v| v.env.as_ref().is_some_and(|x| x.name == *e))
+                    })
                     .collect();
                 if !missing.is_empty() {
                     c.push(diag::setting_missing_environment(s, &missing));
@@ -63,7 +87,12 @@ pub(super) fn check(c: &mut Checker) {
             }
         }
         if !seen.iter().any(|s| s.key.name == "transport") {
-            c.push(diag::missing_clause(d.name.span, "endpoint", "transport", "transport: mllp"));
+            c.push(diag::missing_clause(
+                d.name.span,
+                "endpoint",
+                "transport",
+                "transport: mllp",
+            ));
         }
     }
 }

@@ -58,23 +58,39 @@ impl Checker<'_, '_> {
                 match call_type(&func.name, &tys) {
                     Ok(t) => t,
                     Err(CallError::Unknown) => {
-                        self.push(diag::unknown_function(func, did_you_mean(&func.name, FUNCTIONS.iter().map(|f| f.0))));
+                        self.push(diag::unknown_function(
+                            func,
+                            did_you_mean(&func.name, FUNCTIONS.iter().map(|f| f.0)),
+                        ));
                         Ty::Unknown
                     }
                     Err(CallError::Arity(expected)) => {
-                        self.push(diag::call_arity(func, e.span, expected, signature(&func.name)));
+                        self.push(diag::call_arity(
+                            func,
+                            e.span,
+                            expected,
+                            signature(&func.name),
+                        ));
                         Ty::Unknown
                     }
                     Err(CallError::Argument { index, expected }) => {
                         let found = self.ty_name(&tys[index]);
-                        self.push(diag::call_argument(func, args[index].span, expected, &found, signature(&func.name)));
+                        self.push(diag::call_argument(
+                            func,
+                            args[index].span,
+                            expected,
+                            &found,
+                            signature(&func.name),
+                        ));
                         Ty::Unknown
                     }
                 }
             }
             ExprKind::Via { expr, map } => {
                 let t = self.type_of(expr, scope, reads);
-                let Some(id) = self.lookup(map, Kind::Codemap) else { return Ty::Unknown };
+                let Some(id) = self.lookup(map, Kind::Codemap) else {
+                    return Ty::Unknown;
+                };
                 let (from, to) = self.m.codemap_types[id].clone();
                 let element = t.list_element().cloned();
                 let input = element.clone().unwrap_or(t.clone());
@@ -88,7 +104,11 @@ impl Checker<'_, '_> {
                     to
                 }
             }
-            ExprKind::If { cond, then, otherwise } => {
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = self.type_of(cond, scope, reads);
                 self.expect_boolean(&c, cond.span);
                 let a = self.type_of(then, scope, reads);
@@ -103,7 +123,11 @@ impl Checker<'_, '_> {
                     Ty::Unknown
                 }
             }
-            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+            ExprKind::Binary {
+                op: op @ (BinOp::And | BinOp::Or),
+                lhs,
+                rhs,
+            } => {
                 let _ = op;
                 for side in [lhs, rhs] {
                     let t = self.type_of(side, scope, reads);
@@ -116,10 +140,20 @@ impl Checker<'_, '_> {
                 let r = self.type_of_operand(rhs, lhs, scope, reads);
                 let ordered = !matches!(op, BinOp::Eq | BinOp::Ne);
                 let ok = l.comparable(&r)
-                    && !(ordered && matches!(l.base(), Ty::Boolean | Ty::Code(_) | Ty::Record(_) | Ty::List(_)));
+                    && !(ordered
+                        && matches!(
+                            l.base(),
+                            Ty::Boolean | Ty::Code(_) | Ty::Record(_) | Ty::List(_)
+                        ));
                 if !ok {
                     let (tl, tr) = (self.ty_name(&l), self.ty_name(&r));
-                    self.push(diag::comparison_mismatch(lhs.span, rhs.span, op.as_str(), &tl, &tr));
+                    self.push(diag::comparison_mismatch(
+                        lhs.span,
+                        rhs.span,
+                        op.as_str(),
+                        &tl,
+                        &tr,
+                    ));
                 }
                 Ty::Boolean
             }
@@ -128,10 +162,20 @@ impl Checker<'_, '_> {
 
     /// One side of a comparison. A bare name compared with a code is a code of that
     /// codeset (`sex == male`), not a field.
-    fn type_of_operand(&mut self, side: &Expr, other: &Expr, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
+    fn type_of_operand(
+        &mut self,
+        side: &Expr,
+        other: &Expr,
+        scope: &Scope,
+        reads: &mut Vec<Read>,
+    ) -> Ty {
         if let ExprKind::Path(p) = &side.kind {
             if p.segments.len() == 1 && p.segments[0].index.is_none() {
-                let mut probe = Checker { m: self.m, opts: self.opts, diags: vec![] };
+                let mut probe = Checker {
+                    m: self.m,
+                    opts: self.opts,
+                    diags: vec![],
+                };
                 let other_ty = probe.type_of(other, scope, &mut vec![]);
                 if let Ty::Code(cs) = other_ty.base() {
                     let name = &p.segments[0].name;
@@ -140,7 +184,8 @@ impl Checker<'_, '_> {
                     }
                     if self.resolve_in_scope(p, scope).is_none() {
                         let set = self.m.codesets.get(*cs).name.name.clone();
-                        let hint = did_you_mean(&name.name, self.m.codeset_codes[*cs].iter().copied());
+                        let hint =
+                            did_you_mean(&name.name, self.m.codeset_codes[*cs].iter().copied());
                         self.push(diag::unknown_code(name, &set, hint));
                         return Ty::Unknown;
                     }
@@ -170,7 +215,11 @@ impl Checker<'_, '_> {
     }
 
     /// Which record a path reads, and from which segment on, without reporting.
-    fn resolve_in_scope<'p>(&self, p: &'p PathRef, scope: &Scope) -> Option<(usize, &'p [PathSeg])> {
+    fn resolve_in_scope<'p>(
+        &self,
+        p: &'p PathRef,
+        scope: &Scope,
+    ) -> Option<(usize, &'p [PathSeg])> {
         let head = &p.segments.first()?.name.name;
         if let Some(el) = scope.element {
             if self.m.field(el, head).is_some() {
@@ -200,7 +249,11 @@ impl Checker<'_, '_> {
         match self.resolve_in_scope(p, scope) {
             Some((record, segs)) => {
                 if let Some(first) = segs.first() {
-                    reads.push(Read { record, field: first.name.name.clone(), span: p.span });
+                    reads.push(Read {
+                        record,
+                        field: first.name.name.clone(),
+                        span: p.span,
+                    });
                 }
                 self.walk_fields(record, segs).unwrap_or(Ty::Unknown)
             }
@@ -209,9 +262,14 @@ impl Checker<'_, '_> {
                 let record = scope.element.or(scope.record);
                 match record {
                     Some(r) if !(scope.record_heads && p.segments.len() > 1) => {
-                        let fields: Vec<&str> = self.m.record_fields[r].iter().map(|f| f.name).collect();
+                        let fields: Vec<&str> =
+                            self.m.record_fields[r].iter().map(|f| f.name).collect();
                         let rname = self.record_name(r).to_string();
-                        self.push(diag::unknown_field(head, &rname, did_you_mean(&head.name, fields)));
+                        self.push(diag::unknown_field(
+                            head,
+                            &rname,
+                            did_you_mean(&head.name, fields),
+                        ));
                     }
                     _ if scope.record_heads && p.segments.len() > 1 => {
                         self.lookup(head, Kind::Record);
@@ -244,7 +302,11 @@ impl Checker<'_, '_> {
             let Some(f) = self.m.field(rec, &seg.name.name) else {
                 let fields: Vec<&str> = self.m.record_fields[rec].iter().map(|f| f.name).collect();
                 let rname = self.record_name(rec).to_string();
-                self.push(diag::unknown_field(&seg.name, &rname, did_you_mean(&seg.name.name, fields)));
+                self.push(diag::unknown_field(
+                    &seg.name,
+                    &rname,
+                    did_you_mean(&seg.name.name, fields),
+                ));
                 return None;
             };
             current = f.ty.clone();
@@ -264,5 +326,9 @@ impl Checker<'_, '_> {
 }
 
 fn signature(name: &str) -> &'static str {
-    FUNCTIONS.iter().find(|f| f.0 == name).map(|f| f.1).unwrap_or("")
+    FUNCTIONS
+        .iter()
+        .find(|f| f.0 == name)
+        .map(|f| f.1)
+        .unwrap_or("")
 }

@@ -22,7 +22,10 @@ pub(super) fn check(c: &mut Checker) {
                 FlowClauseKind::Correlate(k) => {
                     correlate = true;
                     if let KeyExpr::Path(p) = k {
-                        let scope = super::exprs::Scope { record_heads: true, ..Default::default() };
+                        let scope = super::exprs::Scope {
+                            record_heads: true,
+                            ..Default::default()
+                        };
                         c.type_path(p, &scope, &mut vec![]);
                     }
                 }
@@ -30,7 +33,10 @@ pub(super) fn check(c: &mut Checker) {
                     timeout |= event.text == "timeout";
                     for a in actions {
                         match &a.kind {
-                            ActionKind::Retry { count: RetryCount::Unbounded, .. } => c.push(diag::unbounded_retry(a.span)),
+                            ActionKind::Retry {
+                                count: RetryCount::Unbounded,
+                                ..
+                            } => c.push(diag::unbounded_retry(a.span)),
                             ActionKind::Send(i) => {
                                 c.lookup(i, Kind::Interface);
                             }

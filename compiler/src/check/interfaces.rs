@@ -10,7 +10,8 @@ use crate::diagnostics as diag;
 use crate::model::{lit_word, Kind};
 use crate::suggest::did_you_mean;
 use accord_dsl::ast::{
-    Action, ActionKind, IfaceClause, IfaceClauseKind, Interface, KeyExpr, LitKind, Prop, RetryCount, SettingValue,
+    Action, ActionKind, IfaceClause, IfaceClauseKind, Interface, KeyExpr, LitKind, Prop,
+    RetryCount, SettingValue,
 };
 use accord_dsl::Span;
 
@@ -66,29 +67,56 @@ fn check_interface(c: &mut Checker, i: &Interface, name_span: Span, facts: &[Map
     }
     let has = |k: &str| seen.iter().any(|(s, _)| *s == k);
     if !has("from/to") {
-        c.push(diag::missing_clause(name_span, "interface", "from ... to ...", "from trakcare to winpath via winpath_mllp"));
+        c.push(diag::missing_clause(
+            name_span,
+            "interface",
+            "from ... to ...",
+            "from trakcare to winpath via winpath_mllp",
+        ));
     }
     if !has("ack") {
-        c.push(diag::missing_clause(name_span, "interface", "ack", "ack: application within 30s"));
+        c.push(diag::missing_clause(
+            name_span,
+            "interface",
+            "ack",
+            "ack: application within 30s",
+        ));
     }
     check_governance(c, i, name_span);
 
     let pattern = match prop(i, "pattern") {
         None => {
-            c.push(diag::missing_clause(name_span, "interface", "pattern", "pattern: event"));
+            c.push(diag::missing_clause(
+                name_span,
+                "interface",
+                "pattern",
+                "pattern: event",
+            ));
             None
         }
         Some(p) => {
             let v = lit_word(&p.value).unwrap_or("");
             if !PATTERNS.contains(&v) {
-                c.push(diag::invalid_value(p.value.span, "pattern", v, PATTERNS, did_you_mean(v, PATTERNS.iter().copied())));
+                c.push(diag::invalid_value(
+                    p.value.span,
+                    "pattern",
+                    v,
+                    PATTERNS,
+                    did_you_mean(v, PATTERNS.iter().copied()),
+                ));
             }
             Some((v.to_string(), p.span))
         }
     };
     if let Some(p) = prop(i, "profile") {
         if let LitKind::Ident(name) = &p.value.kind {
-            c.lookup(&accord_dsl::ast::Ident { name: name.clone(), span: p.value.span }, Kind::Profile);
+            c.lookup(
+                &accord_dsl::ast::Ident {
+                    name: name.clone(),
+                    span: p.value.span,
+                },
+                Kind::Profile,
+            );
         }
     }
 
@@ -107,13 +135,25 @@ fn check_interface(c: &mut Checker, i: &Interface, name_span: Span, facts: &[Map
             }
             IfaceClauseKind::Ack { mode, within } => {
                 if !ACK_MODES.contains(&mode.name.as_str()) {
-                    c.push(diag::invalid_value(mode.span, "ack mode", &mode.name, ACK_MODES, did_you_mean(&mode.name, ACK_MODES.iter().copied())));
+                    c.push(diag::invalid_value(
+                        mode.span,
+                        "ack mode",
+                        &mode.name,
+                        ACK_MODES,
+                        did_you_mean(&mode.name, ACK_MODES.iter().copied()),
+                    ));
                 }
                 ack = Some((mode.name.as_str(), within.as_ref(), cl.span));
             }
             IfaceClauseKind::Status { status, sunset } => {
                 if !STATUSES.contains(&status.name.as_str()) {
-                    c.push(diag::invalid_value(status.span, "status", &status.name, STATUSES, did_you_mean(&status.name, STATUSES.iter().copied())));
+                    c.push(diag::invalid_value(
+                        status.span,
+                        "status",
+                        &status.name,
+                        STATUSES,
+                        did_you_mean(&status.name, STATUSES.iter().copied()),
+                    ));
                 }
                 if status.name == "deprecated" && sunset.is_none() {
                     c.push(diag::deprecated_without_sunset(cl.span));
@@ -137,7 +177,11 @@ fn check_interface(c: &mut Checker, i: &Interface, name_span: Span, facts: &[Map
 }
 
 fn check_governance(c: &mut Checker, i: &Interface, name_span: Span) {
-    for (key, example) in [("owner", "owner: \"Integration Team\""), ("purpose", "purpose: \"...\""), ("review", "review: 2027-03-01")] {
+    for (key, example) in [
+        ("owner", "owner: \"Integration Team\""),
+        ("purpose", "purpose: \"...\""),
+        ("review", "review: 2027-03-01"),
+    ] {
         if prop(i, key).is_none() {
             c.push(diag::missing_governance(name_span, key, example));
         }
@@ -163,7 +207,9 @@ impl ValueText for Prop {
         match &self.value.kind {
             LitKind::Str(s) => s.value.clone(),
             LitKind::Int(n) => n.to_string(),
-            LitKind::Decimal(s) | LitKind::Date(s) | LitKind::Semver(s) | LitKind::Ident(s) => s.clone(),
+            LitKind::Decimal(s) | LitKind::Date(s) | LitKind::Semver(s) | LitKind::Ident(s) => {
+                s.clone()
+            }
             LitKind::Bool(b) => b.to_string(),
             LitKind::Duration(d) => d.text.clone(),
         }
@@ -176,7 +222,20 @@ fn check_date(c: &mut Checker, d: &str, span: Span) -> bool {
     let valid = match parts.as_slice() {
         [y, m, day] => {
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let days = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
             (1..=12).contains(m) && *day >= 1 && *day <= days[(*m - 1) as usize]
         }
         _ => false,
@@ -189,7 +248,10 @@ fn check_date(c: &mut Checker, d: &str, span: Span) -> bool {
 
 fn check_action(c: &mut Checker, a: &Action) {
     match &a.kind {
-        ActionKind::Retry { count: RetryCount::Unbounded, .. } => c.push(diag::unbounded_retry(a.span)),
+        ActionKind::Retry {
+            count: RetryCount::Unbounded,
+            ..
+        } => c.push(diag::unbounded_retry(a.span)),
         ActionKind::Send(i) => {
             c.lookup(i, Kind::Interface);
         }
@@ -199,7 +261,10 @@ fn check_action(c: &mut Checker, a: &Action) {
 
 fn check_key(c: &mut Checker, k: &KeyExpr) {
     if let KeyExpr::Path(p) = k {
-        let scope = Scope { record_heads: true, ..Scope::default() };
+        let scope = Scope {
+            record_heads: true,
+            ..Scope::default()
+        };
         c.type_path(p, &scope, &mut vec![]);
     }
 }
@@ -222,19 +287,39 @@ fn check_ack(
     pattern: Option<&(String, Span)>,
     transport: Option<&(String, Span)>,
 ) {
-    let Some((mode, within, span)) = ack else { return };
+    let Some((mode, within, span)) = ack else {
+        return;
+    };
     if mode == "application" {
         if within.is_none() {
-            c.push(diag::application_ack_impossible(span, None, "an application ACK needs a timeout", "add `within 30s` (how long to wait for the downstream outcome)"));
+            c.push(diag::application_ack_impossible(
+                span,
+                None,
+                "an application ACK needs a timeout",
+                "add `within 30s` (how long to wait for the downstream outcome)",
+            ));
         }
         if let Some((p, pspan)) = pattern {
             if p == "batch" || p == "api" {
-                c.push(diag::application_ack_impossible(span, Some((*pspan, format!("pattern `{p}` has no per-message reply"))), "an application ACK cannot be delivered on this pattern", "use `ack: commit` (or `never`) for batch and API interfaces"));
+                c.push(diag::application_ack_impossible(
+                    span,
+                    Some((*pspan, format!("pattern `{p}` has no per-message reply"))),
+                    "an application ACK cannot be delivered on this pattern",
+                    "use `ack: commit` (or `never`) for batch and API interfaces",
+                ));
             }
         }
         if let Some((t, tspan)) = transport {
             if t == "file" || t == "sftp" {
-                c.push(diag::application_ack_impossible(span, Some((*tspan, format!("this endpoint's transport is `{t}`, which carries no reply"))), "an application ACK cannot be delivered over this transport", "use `ack: never` for file transports, or deliver over MLLP"));
+                c.push(diag::application_ack_impossible(
+                    span,
+                    Some((
+                        *tspan,
+                        format!("this endpoint's transport is `{t}`, which carries no reply"),
+                    )),
+                    "an application ACK cannot be delivered over this transport",
+                    "use `ack: never` for file transports, or deliver over MLLP",
+                ));
             }
         }
     }
@@ -254,7 +339,11 @@ fn check_ack(
         if let IfaceClauseKind::On { classes, .. } = &cl.kind {
             for class in classes {
                 if let Some(prev) = handled.iter().find(|p| p.text == class.text) {
-                    c.push(diag::duplicate_clause(class.span, prev.span, &format!("on {}", class.text)));
+                    c.push(diag::duplicate_clause(
+                        class.span,
+                        prev.span,
+                        &format!("on {}", class.text),
+                    ));
                 } else {
                     handled.push(class);
                 }
@@ -266,27 +355,53 @@ fn check_ack(
 /// The transforms compose (each one's output is the next one's input); the first reads
 /// the inbound message; only `sends only` fields leave in the outbound payload.
 fn check_transforms(c: &mut Checker, i: &Interface, facts: &[MappingFacts]) {
-    let Some(cl) = i.clauses.iter().find(|cl| matches!(cl.kind, IfaceClauseKind::Transform(_))) else { return };
-    let IfaceClauseKind::Transform(maps) = &cl.kind else { return };
+    let Some(cl) = i
+        .clauses
+        .iter()
+        .find(|cl| matches!(cl.kind, IfaceClauseKind::Transform(_)))
+    else {
+        return;
+    };
+    let IfaceClauseKind::Transform(maps) = &cl.kind else {
+        return;
+    };
     let ids: Vec<Option<usize>> = maps.iter().map(|m| c.lookup(m, Kind::Mapping)).collect();
     if let (Some(Some(first)), Some(name)) = (ids.first(), maps.first()) {
         if matches!(facts[*first].source, SchemaTy::Record(_)) {
             let src = schema_name(c, &facts[*first].source);
-            c.push(diag::transform_chain_mismatch(name.span, None, &format!("the first transform must read the inbound message, but `{}` reads {src}", name.name)));
+            c.push(diag::transform_chain_mismatch(
+                name.span,
+                None,
+                &format!(
+                    "the first transform must read the inbound message, but `{}` reads {src}",
+                    name.name
+                ),
+            ));
         }
     }
     for w in 0..maps.len().saturating_sub(1) {
-        let (Some(a), Some(b)) = (ids[w], ids[w + 1]) else { continue };
+        let (Some(a), Some(b)) = (ids[w], ids[w + 1]) else {
+            continue;
+        };
         let (out, inp) = (&facts[a].target, &facts[b].source);
         let composes = match (out, inp) {
             (SchemaTy::Record(x), SchemaTy::Record(y)) => x == y,
-            (SchemaTy::Hl7 { .. }, SchemaTy::Hl7 { .. }) | (SchemaTy::Fhir(_), SchemaTy::Fhir(_)) => true,
+            (SchemaTy::Hl7 { .. }, SchemaTy::Hl7 { .. })
+            | (SchemaTy::Fhir(_), SchemaTy::Fhir(_)) => true,
             (SchemaTy::Unknown, _) | (_, SchemaTy::Unknown) => true,
             _ => false,
         };
         if !composes {
             let (o, n) = (schema_name(c, out), schema_name(c, inp));
-            c.push(diag::transform_chain_mismatch(maps[w + 1].span, Some(maps[w].span), &format!("`{}` produces {o} but `{}` reads {n}", maps[w].name, maps[w + 1].name)));
+            c.push(diag::transform_chain_mismatch(
+                maps[w + 1].span,
+                Some(maps[w].span),
+                &format!(
+                    "`{}` produces {o} but `{}` reads {n}",
+                    maps[w].name,
+                    maps[w + 1].name
+                ),
+            ));
         }
     }
     check_sends_only(c, i, &ids, facts);
@@ -302,17 +417,27 @@ fn schema_name(c: &Checker, s: &SchemaTy) -> String {
 }
 
 fn check_sends_only(c: &mut Checker, i: &Interface, ids: &[Option<usize>], facts: &[MappingFacts]) {
-    let Some((clause, record, fields)) = i.clauses.iter().find_map(|cl: &IfaceClause| match &cl.kind {
-        IfaceClauseKind::SendsOnly { record, fields } => Some((cl, record, fields)),
-        _ => None,
-    }) else {
+    let Some((clause, record, fields)) =
+        i.clauses
+            .iter()
+            .find_map(|cl: &IfaceClause| match &cl.kind {
+                IfaceClauseKind::SendsOnly { record, fields } => Some((cl, record, fields)),
+                _ => None,
+            })
+    else {
         return;
     };
-    let Some(rid) = c.lookup(record, Kind::Record) else { return };
+    let Some(rid) = c.lookup(record, Kind::Record) else {
+        return;
+    };
     for f in fields {
         if c.m.field(rid, &f.name).is_none() {
             let names: Vec<&str> = c.m.record_fields[rid].iter().map(|x| x.name).collect();
-            c.push(diag::unknown_field(f, &record.name, did_you_mean(&f.name, names)));
+            c.push(diag::unknown_field(
+                f,
+                &record.name,
+                did_you_mean(&f.name, names),
+            ));
         }
     }
     let allowed: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
@@ -323,9 +448,17 @@ fn check_sends_only(c: &mut Checker, i: &Interface, ids: &[Option<usize>], facts
         }
         let mut reported: Vec<&str> = vec![];
         for r in &f.reads {
-            if r.record == rid && !allowed.contains(&r.field.as_str()) && !reported.contains(&r.field.as_str()) {
+            if r.record == rid
+                && !allowed.contains(&r.field.as_str())
+                && !reported.contains(&r.field.as_str())
+            {
                 reported.push(&r.field);
-                c.push(diag::sends_outside_minimum(r.span, &record.name, &r.field, clause.span));
+                c.push(diag::sends_outside_minimum(
+                    r.span,
+                    &record.name,
+                    &r.field,
+                    clause.span,
+                ));
             }
         }
     }

@@ -14,7 +14,11 @@ use accord_dsl::Span;
 /// What a mapping reads or produces.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SchemaTy {
-    Hl7 { version: String, message: Option<String>, profile: Option<usize> },
+    Hl7 {
+        version: String,
+        message: Option<String>,
+        profile: Option<usize>,
+    },
     Fhir(String),
     Record(usize),
     Unknown,
@@ -51,7 +55,11 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
         let target = schema(c, &d.node.target);
         let scope = Scope {
             hl7: matches!(source, SchemaTy::Hl7 { .. }),
-            record: if let SchemaTy::Record(r) = source { Some(r) } else { None },
+            record: if let SchemaTy::Record(r) = source {
+                Some(r)
+            } else {
+                None
+            },
             element: None,
             record_heads: false,
             fhir: matches!(source, SchemaTy::Fhir(_)),
@@ -62,7 +70,12 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             SchemaTy::Fhir(_) => Target::Fhir,
             SchemaTy::Unknown => Target::Unknown,
         };
-        let mut facts = MappingFacts { source, target, writes: vec![], reads: vec![] };
+        let mut facts = MappingFacts {
+            source,
+            target,
+            writes: vec![],
+            reads: vec![],
+        };
         body(c, &d.node.body, tgt, &scope, &mut facts, d.name.span);
         out.push(facts);
     }
@@ -73,12 +86,20 @@ fn schema(c: &mut Checker, s: &SchemaRef) -> SchemaTy {
     match &s.kind {
         SchemaKind::Hl7 { version, message } => {
             check_version(c, version);
-            SchemaTy::Hl7 { version: version.text.clone(), message: Some(message.text.clone()), profile: None }
+            SchemaTy::Hl7 {
+                version: version.text.clone(),
+                message: Some(message.text.clone()),
+                profile: None,
+            }
         }
         SchemaKind::Hl7Profile(p) => match c.lookup(p, Kind::Profile) {
             Some(id) => {
                 let prof = c.m.profiles.get(id).node;
-                SchemaTy::Hl7 { version: prof.version.text.clone(), message: None, profile: Some(id) }
+                SchemaTy::Hl7 {
+                    version: prof.version.text.clone(),
+                    message: None,
+                    profile: Some(id),
+                }
             }
             None => SchemaTy::Unknown,
         },
@@ -90,13 +111,23 @@ fn schema(c: &mut Checker, s: &SchemaRef) -> SchemaTy {
     }
 }
 
-fn body(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, facts: &mut MappingFacts, owner: Span) {
+fn body(
+    c: &mut Checker,
+    stmts: &[MapStmt],
+    tgt: Target,
+    scope: &Scope,
+    facts: &mut MappingFacts,
+    owner: Span,
+) {
     let mut written: Vec<String> = vec![];
     body_inner(c, stmts, tgt, scope, facts, &mut written);
     if let Target::Record(r) = tgt {
         let missing: Vec<String> = c.m.record_fields[r]
             .iter()
-            .filter(|f| !matches!(f.ty, Ty::Optional(_) | Ty::List(_)) && !written.iter().any(|w| w == f.name))
+            .filter(|f| {
+                !matches!(f.ty, Ty::Optional(_) | Ty::List(_))
+                    && !written.iter().any(|w| w == f.name)
+            })
             .map(|f| f.name.to_string())
             .collect();
         if !missing.is_empty() {
@@ -106,7 +137,14 @@ fn body(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, facts: &
     }
 }
 
-fn body_inner(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, facts: &mut MappingFacts, written: &mut Vec<String>) {
+fn body_inner(
+    c: &mut Checker,
+    stmts: &[MapStmt],
+    tgt: Target,
+    scope: &Scope,
+    facts: &mut MappingFacts,
+    written: &mut Vec<String>,
+) {
     for s in stmts {
         match &s.kind {
             MapStmtKind::Assign { target, values } => {
@@ -123,7 +161,11 @@ fn body_inner(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, fa
                         None if hl7 || place.is_unknown() => place.clone(),
                         None => {
                             let t = c.ty_name(&place);
-                            c.push(diag::several_values_single_target(target.span(), values.len(), &t));
+                            c.push(diag::several_values_single_target(
+                                target.span(),
+                                values.len(),
+                                &t,
+                            ));
                             Ty::Unknown
                         }
                     };
@@ -134,13 +176,18 @@ fn body_inner(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, fa
                 } else if let Some(v) = values.first() {
                     let t = c.type_of(v, scope, &mut facts.reads);
                     // A single value may fill a list of one.
-                    let ok_as_element = place.list_element().is_some_and(|e| t.assignable_to(e)) && t.list_element().is_none();
+                    let ok_as_element = place.list_element().is_some_and(|e| t.assignable_to(e))
+                        && t.list_element().is_none();
                     if !ok_as_element {
                         check_assign(c, &t, &place, hl7, v.span, target.span());
                     }
                 }
             }
-            MapStmtKind::For { target, source, body: inner } => {
+            MapStmtKind::For {
+                target,
+                source,
+                body: inner,
+            } => {
                 let place = target_type(c, target, tgt, facts, written);
                 let inner_tgt = match (tgt, place.as_ref().map(|p| p.base().clone())) {
                     (Target::Record(_), Some(Ty::List(el))) => match el.base() {
@@ -184,7 +231,11 @@ fn body_inner(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, fa
                     _ => body_inner(c, inner, inner_tgt, &inner_scope, facts, &mut vec![]),
                 }
             }
-            MapStmtKind::When { cond, then, otherwise } => {
+            MapStmtKind::When {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let t = c.type_of(cond, scope, &mut facts.reads);
                 c.expect_boolean(&t, cond.span);
                 // Fields set only under a condition do not count as always set.
@@ -205,7 +256,13 @@ fn body_inner(c: &mut Checker, stmts: &[MapStmt], tgt: Target, scope: &Scope, fa
 }
 
 /// The type of the place a statement writes, recording record writes.
-fn target_type(c: &mut Checker, target: &MapTarget, tgt: Target, facts: &mut MappingFacts, written: &mut Vec<String>) -> Option<Ty> {
+fn target_type(
+    c: &mut Checker,
+    target: &MapTarget,
+    tgt: Target,
+    facts: &mut MappingFacts,
+    written: &mut Vec<String>,
+) -> Option<Ty> {
     match (tgt, target) {
         (Target::Record(r), MapTarget::Path(p)) => {
             let ty = c.walk_fields(r, &p.segments)?;
@@ -213,7 +270,11 @@ fn target_type(c: &mut Checker, target: &MapTarget, tgt: Target, facts: &mut Map
             // and Patient.mrn.
             let mut rec = r;
             for seg in &p.segments {
-                facts.writes.push(Write { record: rec, field: seg.name.name.clone(), span: p.span });
+                facts.writes.push(Write {
+                    record: rec,
+                    field: seg.name.name.clone(),
+                    span: p.span,
+                });
                 match c.m.field(rec, &seg.name.name).map(|f| f.ty.base().clone()) {
                     Some(Ty::Record(next)) => rec = next,
                     _ => break,
@@ -228,28 +289,64 @@ fn target_type(c: &mut Checker, target: &MapTarget, tgt: Target, facts: &mut Map
         (Target::Fhir, MapTarget::Path(_)) | (Target::Unknown, _) => Some(Ty::Unknown),
         (Target::Record(r), other) => {
             let rname = c.record_name(r).to_string();
-            c.push(diag::target_not_in_schema(other.span(), &format!("the record {rname}"), "a field of the record, such as `family_name`"));
+            c.push(diag::target_not_in_schema(
+                other.span(),
+                &format!("the record {rname}"),
+                "a field of the record, such as `family_name`",
+            ));
             None
         }
         (Target::Hl7, other) => {
-            c.push(diag::target_not_in_schema(other.span(), "an HL7 v2 message", "an HL7 path such as `PID-5.1`"));
+            c.push(diag::target_not_in_schema(
+                other.span(),
+                "an HL7 v2 message",
+                "an HL7 path such as `PID-5.1`",
+            ));
             None
         }
         (Target::Fhir, other) => {
-            c.push(diag::target_not_in_schema(other.span(), "a FHIR resource", "an element path such as `name[0].family`"));
+            c.push(diag::target_not_in_schema(
+                other.span(),
+                "a FHIR resource",
+                "an element path such as `name[0].family`",
+            ));
             None
         }
     }
 }
 
-fn check_assign(c: &mut Checker, value: &Ty, place: &Ty, hl7: bool, value_span: Span, target_span: Span) {
-    let ok = if hl7 { value.writable_to_hl7() } else { value.assignable_to(place) };
+fn check_assign(
+    c: &mut Checker,
+    value: &Ty,
+    place: &Ty,
+    hl7: bool,
+    value_span: Span,
+    target_span: Span,
+) {
+    let ok = if hl7 {
+        value.writable_to_hl7()
+    } else {
+        value.assignable_to(place)
+    };
     if ok {
         return;
     }
-    let (found, wanted) = (c.ty_name(value), if hl7 { "an HL7 v2 field".to_string() } else { c.ty_name(place) });
+    let (found, wanted) = (
+        c.ty_name(value),
+        if hl7 {
+            "an HL7 v2 field".to_string()
+        } else {
+            c.ty_name(place)
+        },
+    );
     let help = assign_help(c, value, place, hl7);
-    c.push(diag::assign_mismatch(value_span, target_span, &found, &wanted, &help));
+    c.push(diag::assign_mismatch(
+        value_span,
+        target_span,
+        &found,
+        &wanted,
+        &help,
+    ));
 }
 
 /// A hint that names the conversion that would fix a mismatch.
@@ -282,7 +379,9 @@ fn assign_help(c: &Checker, value: &Ty, place: &Ty, hl7: bool) -> String {
             }
         }
         (Ty::Text | Ty::Identifier, Ty::Date) => "convert the HL7 value with `date(...)`".into(),
-        (Ty::Text | Ty::Identifier, Ty::DateTime) => "convert the HL7 value with `datetime(...)`".into(),
+        (Ty::Text | Ty::Identifier, Ty::DateTime) => {
+            "convert the HL7 value with `datetime(...)`".into()
+        }
         (Ty::Text | Ty::Identifier, Ty::Integer) => "convert the value with `integer(...)`".into(),
         (Ty::Text | Ty::Identifier, Ty::Decimal) => "convert the value with `decimal(...)`".into(),
         (Ty::Date | Ty::DateTime | Ty::Integer | Ty::Decimal | Ty::Boolean, Ty::Text) => {

@@ -36,7 +36,11 @@ pub struct Facts {
 }
 
 pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
-    let mut c = Checker { m, opts, diags: vec![] };
+    let mut c = Checker {
+        m,
+        opts,
+        diags: vec![],
+    };
     records::check(&mut c);
     codemaps::check(&mut c);
     endpoints::check(&mut c);
@@ -69,7 +73,12 @@ impl Checker<'_, '_> {
                 for k in kinds {
                     candidates.extend(self.m.names_of(*k));
                 }
-                let d = diag::unknown_name(ident, kinds[0], found.map(|f| f.0), did_you_mean(&ident.name, candidates));
+                let d = diag::unknown_name(
+                    ident,
+                    kinds[0],
+                    found.map(|f| f.0),
+                    did_you_mean(&ident.name, candidates),
+                );
                 self.push(d);
                 None
             }
@@ -77,9 +86,28 @@ impl Checker<'_, '_> {
     }
 
     pub fn ty_name(&self, ty: &Ty) -> String {
-        let codesets = |i: usize| self.m.codesets.decls.get(i).map(|d| d.name.name.clone()).unwrap_or_default();
-        let records = |i: usize| self.m.records.decls.get(i).map(|d| d.name.name.clone()).unwrap_or_default();
-        TyName { ty, codesets: &codesets, records: &records }.to_string()
+        let codesets = |i: usize| {
+            self.m
+                .codesets
+                .decls
+                .get(i)
+                .map(|d| d.name.name.clone())
+                .unwrap_or_default()
+        };
+        let records = |i: usize| {
+            self.m
+                .records
+                .decls
+                .get(i)
+                .map(|d| d.name.name.clone())
+                .unwrap_or_default()
+        };
+        TyName {
+            ty,
+            codesets: &codesets,
+            records: &records,
+        }
+        .to_string()
     }
 
     pub fn record_name(&self, id: usize) -> &str {

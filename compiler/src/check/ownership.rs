@@ -7,7 +7,7 @@ use crate::builtins::CONFLICT_RULES;
 use crate::diagnostics as diag;
 use crate::model::Kind;
 use crate::suggest::did_you_mean;
-use accord_dsl::ast::{AcceptCond, ConflictRule, IfaceClauseKind, Ident, OwnClauseKind};
+use accord_dsl::ast::{AcceptCond, ConflictRule, Ident, IfaceClauseKind, OwnClauseKind};
 use accord_dsl::Span;
 use std::collections::HashMap;
 
@@ -21,13 +21,33 @@ pub struct Row {
 pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
     let mut rows: HashMap<(usize, String), Row> = HashMap::new();
     for (o, _, _) in c.m.ownerships.clone() {
-        let Some(rid) = c.lookup(&o.record, Kind::Record) else { continue };
+        let Some(rid) = c.lookup(&o.record, Kind::Record) else {
+            continue;
+        };
         let stages: Vec<&str> = o.stages.iter().map(|s| s.name.as_str()).collect();
         for f in &o.fields {
-            if c.walk_fields(rid, &f.path.iter().map(|i| accord_dsl::ast::PathSeg { name: i.clone(), index: None }).collect::<Vec<_>>()).is_none() {
+            if c.walk_fields(
+                rid,
+                &f.path
+                    .iter()
+                    .map(|i| accord_dsl::ast::PathSeg {
+                        name: i.clone(),
+                        index: None,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .is_none()
+            {
                 continue;
             }
-            let key = (rid, f.path.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("."));
+            let key = (
+                rid,
+                f.path
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
             let mut owners: Vec<&Ident> = vec![];
             let mut accepted = vec![];
             for clause in &f.clauses {
@@ -45,12 +65,22 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
                         }
                         match when {
                             Some(AcceptCond::StageBefore(st)) => check_stage(c, st, &stages),
-                            Some(AcceptCond::StageIn(sts)) => sts.iter().for_each(|st| check_stage(c, st, &stages)),
+                            Some(AcceptCond::StageIn(sts)) => {
+                                sts.iter().for_each(|st| check_stage(c, st, &stages))
+                            }
                             _ => {}
                         }
                     }
-                    OwnClauseKind::Conflict(ConflictRule::Named(n)) if !CONFLICT_RULES.contains(&n.name.as_str()) => {
-                        c.push(diag::invalid_value(n.span, "conflict rule", &n.name, CONFLICT_RULES, did_you_mean(&n.name, CONFLICT_RULES.iter().copied())));
+                    OwnClauseKind::Conflict(ConflictRule::Named(n))
+                        if !CONFLICT_RULES.contains(&n.name.as_str()) =>
+                    {
+                        c.push(diag::invalid_value(
+                            n.span,
+                            "conflict rule",
+                            &n.name,
+                            CONFLICT_RULES,
+                            did_you_mean(&n.name, CONFLICT_RULES.iter().copied()),
+                        ));
                     }
                     OwnClauseKind::Lock(st) => check_stage(c, st, &stages),
                     _ => {}
@@ -65,7 +95,10 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
             if let Some(prev) = rows.get(&key) {
                 match (&prev.owner, owners.first()) {
                     (Some((prev_owner, prev_span)), Some(o)) if prev_owner != &o.name => {
-                        let prev_ident = Ident { name: prev_owner.clone(), span: *prev_span };
+                        let prev_ident = Ident {
+                            name: prev_owner.clone(),
+                            span: *prev_span,
+                        };
                         c.push(diag::two_owners(&key.1, &prev_ident, o));
                     }
                     _ => c.push(diag::duplicate_clause(f.span, prev.span, &key.1)),
@@ -74,7 +107,11 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
             }
             rows.insert(
                 key,
-                Row { owner: owners.first().map(|o| (o.name.clone(), o.span)), accepted, span: f.span },
+                Row {
+                    owner: owners.first().map(|o| (o.name.clone(), o.span)),
+                    accepted,
+                    span: f.span,
+                },
             );
         }
     }
@@ -83,13 +120,21 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
 
 fn check_stage(c: &mut Checker, st: &Ident, stages: &[&str]) {
     if !stages.contains(&st.name.as_str()) {
-        c.push(diag::unknown_stage(st, stages, did_you_mean(&st.name, stages.iter().copied())));
+        c.push(diag::unknown_stage(
+            st,
+            stages,
+            did_you_mean(&st.name, stages.iter().copied()),
+        ));
     }
 }
 
 /// Every record field that an interface's transforms set must be one its sending system
 /// owns or is accepted for.
-fn check_interface_writes(c: &mut Checker, facts: &[MappingFacts], rows: &HashMap<(usize, String), Row>) {
+fn check_interface_writes(
+    c: &mut Checker,
+    facts: &[MappingFacts],
+    rows: &HashMap<(usize, String), Row>,
+) {
     for (_, d) in c.m.interfaces.iter() {
         let Some((from, from_span)) = d.node.clauses.iter().find_map(|cl| match &cl.kind {
             IfaceClauseKind::Route { from, .. } => Some((from.name.clone(), from.span)),
@@ -109,16 +154,37 @@ fn check_interface_writes(c: &mut Checker, facts: &[MappingFacts], rows: &HashMa
             .collect();
         let mut reported: Vec<(usize, String)> = vec![];
         for t in transforms {
-            let Some(mid) = c.m.id(Kind::Mapping, &t.name) else { continue };
+            let Some(mid) = c.m.id(Kind::Mapping, &t.name) else {
+                continue;
+            };
             for w in &facts[mid].writes {
                 let key = (w.record, w.field.clone());
                 let Some(row) = rows.get(&key) else { continue };
-                let allowed = row.owner.as_ref().is_some_and(|(o, _)| *o == from) || row.accepted.contains(&from);
+                let is_key = c.m.field(w.record, &w.field).is_some_and(|f| {
+                    f.decl
+                        .constraints
+                        .iter()
+                        .any(|k| matches!(k.kind, accord_dsl::ast::ConstraintKind::Key))
+                });
+                if is_key {
+                    continue;
+                }
+                let allowed = row.owner.as_ref().is_some_and(|(o, _)| *o == from)
+                    || row.accepted.contains(&from);
                 if !allowed && !reported.contains(&key) {
                     reported.push(key.clone());
                     let field = format!("{}.{}", c.record_name(w.record), w.field);
                     let owner = row.owner.as_ref().map(|o| o.0.clone()).unwrap_or_default();
-                    c.push(diag::write_not_allowed(w.span, &field, &from, &d.name.name, from_span, row.span, &owner, &row.accepted));
+                    c.push(diag::write_not_allowed(
+                        w.span,
+                        &field,
+                        &from,
+                        &d.name.name,
+                        from_span,
+                        row.span,
+                        &owner,
+                        &row.accepted,
+                    ));
                 }
             }
         }

@@ -38,7 +38,11 @@ pub(super) fn check(c: &mut Checker) {
                     let mut positions: Vec<(u32, accord_dsl::Span)> = vec![];
                     for z in &s.fields {
                         if let Some((_, prev)) = positions.iter().find(|(p, _)| *p == z.position) {
-                            c.push(diag::duplicate_clause(z.span, *prev, &format!("{}-{}", s.id.text, z.position)));
+                            c.push(diag::duplicate_clause(
+                                z.span,
+                                *prev,
+                                &format!("{}-{}", s.id.text, z.position),
+                            ));
                         }
                         positions.push((z.position, z.span));
                         if let Some(u) = &z.usage {
@@ -53,17 +57,34 @@ pub(super) fn check(c: &mut Checker) {
 
 pub(super) fn check_version(c: &mut Checker, v: &Token) {
     if !HL7_VERSIONS.contains(&v.text.as_str()) {
-        c.push(diag::unknown_hl7_version(v, did_you_mean(&v.text, HL7_VERSIONS.iter().copied())));
+        c.push(diag::unknown_hl7_version(
+            v,
+            did_you_mean(&v.text, HL7_VERSIONS.iter().copied()),
+        ));
     }
 }
 
 fn check_card(c: &mut Checker, card: Option<Cardinality>, usage: &Token) {
     let Some(card) = card else { return };
-    if card.max.is_some_and(|m| m < card.min) || card.max == Some(0) && card.min == 0 && usage.text != "X" {
-        c.push(diag::empty_range(card.span, &card.min.to_string(), &card.max.map(|m| m.to_string()).unwrap_or("*".into())));
+    if card.max.is_some_and(|m| m < card.min)
+        || card.max == Some(0) && card.min == 0 && usage.text != "X"
+    {
+        c.push(diag::empty_range(
+            card.span,
+            &card.min.to_string(),
+            &card.max.map(|m| m.to_string()).unwrap_or("*".into()),
+        ));
     } else if usage.text == "R" && card.min == 0 {
-        c.push(diag::usage_contradicts_cardinality(usage, card.span, "R (required) needs at least one occurrence; write `1..` or use RE"));
+        c.push(diag::usage_contradicts_cardinality(
+            usage,
+            card.span,
+            "R (required) needs at least one occurrence; write `1..` or use RE",
+        ));
     } else if usage.text == "X" && card.max != Some(0) {
-        c.push(diag::usage_contradicts_cardinality(usage, card.span, "X (not supported) allows no occurrence; drop the cardinality"));
+        c.push(diag::usage_contradicts_cardinality(
+            usage,
+            card.span,
+            "X (not supported) allows no occurrence; drop the cardinality",
+        ));
     }
 }

@@ -16,20 +16,36 @@ pub(super) fn check(c: &mut Checker) {
                 let base = f.ty.base();
                 let fits = match &con.kind {
                     ConstraintKind::Length(_) => base.is_textual() || matches!(base, Ty::List(_)),
-                    ConstraintKind::Range(_) => base.is_numeric() || matches!(base, Ty::Date | Ty::DateTime),
+                    ConstraintKind::Range(_) => {
+                        base.is_numeric() || matches!(base, Ty::Date | Ty::DateTime)
+                    }
                     ConstraintKind::Pattern(_) => base.is_textual(),
                     ConstraintKind::Check(_) => base.is_textual(),
+                    ConstraintKind::Key => {
+                        !matches!(base, Ty::List(_) | Ty::Record(_))
+                            && !matches!(f.ty, Ty::Optional(_))
+                    }
                 };
                 if !fits {
                     let ty = c.ty_name(&f.ty);
-                    c.push(diag::constraint_type_mismatch(con, &f.decl.name.name, &ty, f.decl.ty.span));
+                    c.push(diag::constraint_type_mismatch(
+                        con,
+                        &f.decl.name.name,
+                        &ty,
+                        f.decl.ty.span,
+                    ));
                     continue;
                 }
                 match &con.kind {
                     ConstraintKind::Check(v) if !VALIDATORS.iter().any(|(n, _)| *n == v.name) => {
-                        c.push(diag::unknown_validator(v, did_you_mean(&v.name, VALIDATORS.iter().map(|x| x.0))));
+                        c.push(diag::unknown_validator(
+                            v,
+                            did_you_mean(&v.name, VALIDATORS.iter().map(|x| x.0)),
+                        ));
                     }
-                    ConstraintKind::Length(r) | ConstraintKind::Range(r) => check_range(c, r, con.span),
+                    ConstraintKind::Length(r) | ConstraintKind::Range(r) => {
+                        check_range(c, r, con.span)
+                    }
                     _ => {}
                 }
             }
@@ -57,7 +73,12 @@ fn check_range(c: &mut Checker, r: &RangeLit, span: accord_dsl::Span) {
 pub(super) fn check_props(c: &mut Checker, props: &[Prop], known: &[&str], item: &str) {
     for (i, p) in props.iter().enumerate() {
         if !known.contains(&p.key.name.as_str()) {
-            c.push(diag::unknown_property(&p.key, item, known, did_you_mean(&p.key.name, known.iter().copied())));
+            c.push(diag::unknown_property(
+                &p.key,
+                item,
+                known,
+                did_you_mean(&p.key.name, known.iter().copied()),
+            ));
         } else if let Some(prev) = props[..i].iter().find(|q| q.key.name == p.key.name) {
             c.push(diag::duplicate_clause(p.span, prev.span, &p.key.name));
         }

@@ -7,17 +7,21 @@ use super::exprs::Scope;
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
-use accord_dsl::ast::{IfaceClauseKind, Ident, Route, RouteRuleKind, RuleTypes, Token};
+use accord_dsl::ast::{Ident, IfaceClauseKind, Route, RouteRuleKind, RuleTypes, Token};
 use accord_dsl::Span;
 
 pub(super) fn check(c: &mut Checker) {
     let mut edges: Vec<Vec<(usize, Span)>> = vec![vec![]; c.m.routes.len()];
     for (rid, d) in c.m.routes.iter() {
-        let received = c.lookup(&d.node.from, Kind::Interface).map(|i| received_types(c, i));
+        let received = c
+            .lookup(&d.node.from, Kind::Interface)
+            .map(|i| received_types(c, i));
         check_rules(c, d.node, received.flatten());
         for rule in &d.node.rules {
             let targets = match &rule.kind {
-                RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => targets,
+                RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => {
+                    targets
+                }
             };
             for t in targets {
                 if let Some((Kind::Route, to)) = lookup_target(c, t) {
@@ -25,7 +29,12 @@ pub(super) fn check(c: &mut Checker) {
                 }
             }
         }
-        if !d.node.rules.iter().any(|r| matches!(r.kind, RouteRuleKind::Otherwise { .. })) {
+        if !d
+            .node
+            .rules
+            .iter()
+            .any(|r| matches!(r.kind, RouteRuleKind::Otherwise { .. }))
+        {
             c.push(diag::route_without_otherwise(d.name, d.span));
         }
     }
@@ -41,10 +50,15 @@ fn lookup_target(c: &mut Checker, t: &Ident) -> Option<(Kind, usize)> {
 
 /// The message types an interface declares it receives (trigger level), if it lists any.
 fn received_types(c: &Checker, iface: usize) -> Option<Vec<String>> {
-    c.m.interfaces.get(iface).node.clauses.iter().find_map(|cl| match &cl.kind {
-        IfaceClauseKind::Messages(ms) => Some(ms.iter().map(|m| trigger(&m.text)).collect()),
-        _ => None,
-    })
+    c.m.interfaces
+        .get(iface)
+        .node
+        .clauses
+        .iter()
+        .find_map(|cl| match &cl.kind {
+            IfaceClauseKind::Messages(ms) => Some(ms.iter().map(|m| trigger(&m.text)).collect()),
+            _ => None,
+        })
 }
 
 /// `ADT^A01^ADT_A01` -> `ADT^A01`.
@@ -59,13 +73,21 @@ enum Taken {
 }
 
 fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
-    let scope = Scope { hl7: true, record_heads: true, ..Scope::default() };
+    let scope = Scope {
+        hl7: true,
+        record_heads: true,
+        ..Scope::default()
+    };
     let mut taken = Taken::Types(vec![]);
     for rule in &r.rules {
         match &rule.kind {
             RouteRuleKind::Otherwise { .. } => {
                 if let Taken::All(prev) = taken {
-                    c.push(diag::unreachable_rule(rule.span, prev, "an earlier rule already takes every message"));
+                    c.push(diag::unreachable_rule(
+                        rule.span,
+                        prev,
+                        "an earlier rule already takes every message",
+                    ));
                 }
                 taken = Taken::All(rule.span);
             }
@@ -80,19 +102,45 @@ fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
                 };
                 match (&taken, list) {
                     (Taken::All(prev), _) => {
-                        c.push(diag::unreachable_rule(rule.span, *prev, "an earlier rule already takes every message"));
+                        c.push(diag::unreachable_rule(
+                            rule.span,
+                            *prev,
+                            "an earlier rule already takes every message",
+                        ));
                         continue;
                     }
                     (Taken::Types(prev), Some(ts)) => {
-                        let shadowed: Vec<Span> = ts.iter().filter_map(|t| prev.iter().find(|(p, _)| *p == trigger(&t.text)).map(|(_, s)| *s)).collect();
+                        let shadowed: Vec<Span> = ts
+                            .iter()
+                            .filter_map(|t| {
+                                prev.iter()
+                                    .find(|(p, _)| *p == trigger(&t.text))
+                                    .map(|(_, s)| *s)
+                            })
+                            .collect();
                         if shadowed.len() == ts.len() && !ts.is_empty() {
                             c.push(diag::unreachable_rule(rule.span, shadowed[0], "an earlier rule without a condition already takes these message types"));
                             continue;
                         }
                         if let Some(recv) = &received {
-                            let never: Vec<&Token> = ts.iter().filter(|t| !recv.contains(&trigger(&t.text))).collect();
+                            let never: Vec<&Token> = ts
+                                .iter()
+                                .filter(|t| !recv.contains(&trigger(&t.text)))
+                                .collect();
                             if never.len() == ts.len() {
-                                c.push(diag::unreachable_rule(rule.span, r.from.span, &format!("the interface `{}` never receives {}", r.from.name, never.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" or "))));
+                                c.push(diag::unreachable_rule(
+                                    rule.span,
+                                    r.from.span,
+                                    &format!(
+                                        "the interface `{}` never receives {}",
+                                        r.from.name,
+                                        never
+                                            .iter()
+                                            .map(|t| t.text.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(" or ")
+                                    ),
+                                ));
                                 continue;
                             }
                         }
@@ -125,7 +173,13 @@ fn report_cycles(c: &mut Checker, edges: &[Vec<(usize, Span)>]) {
     }
     let mut state = vec![State::New; edges.len()];
     let mut stack: Vec<usize> = vec![];
-    fn visit(n: usize, edges: &[Vec<(usize, Span)>], state: &mut Vec<State>, stack: &mut Vec<usize>, found: &mut Vec<(Vec<usize>, Span)>) {
+    fn visit(
+        n: usize,
+        edges: &[Vec<(usize, Span)>],
+        state: &mut Vec<State>,
+        stack: &mut Vec<usize>,
+        found: &mut Vec<(Vec<usize>, Span)>,
+    ) {
         state[n] = State::Active;
         stack.push(n);
         for &(to, span) in &edges[n] {
@@ -148,7 +202,10 @@ fn report_cycles(c: &mut Checker, edges: &[Vec<(usize, Span)>]) {
         }
     }
     for (cycle, span) in found {
-        let names: Vec<String> = cycle.iter().map(|&r| c.m.routes.get(r).name.name.clone()).collect();
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&r| c.m.routes.get(r).name.name.clone())
+            .collect();
         let first = c.m.routes.get(cycle[0]).name.span;
         c.push(diag::route_cycle(span, first, &names));
     }

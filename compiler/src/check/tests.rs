@@ -20,7 +20,9 @@ pub(super) fn check(c: &mut Checker) {
                     if let Some(a) = at {
                         test_ref(c, a, &[Kind::Interface, Kind::Route]);
                     }
-                    if let (GivenSource::File(f), Some(exists)) = (source, c.opts.file_exists.as_ref()) {
+                    if let (GivenSource::File(f), Some(exists)) =
+                        (source, c.opts.file_exists.as_ref())
+                    {
                         if !exists(span.file, &f.value) {
                             c.push(diag::test_file_missing(f));
                         }
@@ -29,23 +31,37 @@ pub(super) fn check(c: &mut Checker) {
                 TestStmtKind::Expect(Expectation::Routed { to, .. }) => {
                     test_ref(c, to, &[Kind::Interface, Kind::Route, Kind::Flow]);
                 }
-                TestStmtKind::Expect(Expectation::Value { path: KeyExpr::Path(p), value }) => {
+                TestStmtKind::Expect(Expectation::Value {
+                    path: KeyExpr::Path(p),
+                    value,
+                }) => {
                     let head = &p.segments[0].name;
-                    let Some(mid) = test_ref(c, head, &[Kind::Mapping]) else { continue };
+                    let Some(mid) = test_ref(c, head, &[Kind::Mapping]) else {
+                        continue;
+                    };
                     let target = &c.m.mappings.get(mid).node.target;
                     let rid = match &target.kind {
                         accord_dsl::ast::SchemaKind::Record(r) => c.m.id(Kind::Record, &r.name),
                         _ => None,
                     };
-                    let (Some(rid), true) = (rid, p.segments.len() > 1) else { continue };
-                    let Some(ty) = c.walk_fields(rid, &p.segments[1..]) else { continue };
+                    let (Some(rid), true) = (rid, p.segments.len() > 1) else {
+                        continue;
+                    };
+                    let Some(ty) = c.walk_fields(rid, &p.segments[1..]) else {
+                        continue;
+                    };
                     check_value(c, &ty, value);
                 }
                 TestStmtKind::Expect(_) => {}
             }
         }
         if !given {
-            c.push(diag::missing_clause(t.name.span, "test", "given", "given hl7 file(\"samples/adt_a01.hl7\") at trakcare_adt_in"));
+            c.push(diag::missing_clause(
+                t.name.span,
+                "test",
+                "given",
+                "given hl7 file(\"samples/adt_a01.hl7\") at trakcare_adt_in",
+            ));
         }
     }
 }
@@ -59,7 +75,11 @@ fn test_ref(c: &mut Checker, i: &accord_dsl::ast::Ident, kinds: &[Kind]) -> Opti
                 candidates.extend(c.m.names_of(*k));
             }
             let nouns: Vec<&str> = kinds.iter().map(|k| k.noun()).collect();
-            c.push(diag::test_unknown_reference(i, &nouns, did_you_mean(&i.name, candidates)));
+            c.push(diag::test_unknown_reference(
+                i,
+                &nouns,
+                did_you_mean(&i.name, candidates),
+            ));
             None
         }
     }
@@ -81,6 +101,12 @@ fn check_value(c: &mut Checker, ty: &Ty, value: &accord_dsl::ast::Expr) {
     let vt = c.type_of(value, &Scope::default(), &mut vec![]);
     if !vt.assignable_to(ty) {
         let (found, wanted) = (c.ty_name(&vt), c.ty_name(ty));
-        c.push(diag::assign_mismatch(value.span, value.span, &found, &wanted, "expect a value of the field's type"));
+        c.push(diag::assign_mismatch(
+            value.span,
+            value.span,
+            &found,
+            &wanted,
+            "expect a value of the field's type",
+        ));
     }
 }

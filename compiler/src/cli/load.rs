@@ -16,7 +16,11 @@ pub struct Loaded {
 
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
     let first = paths.first().ok_or("no path given")?;
-    let root = if first.is_dir() { first.clone() } else { first.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let root = if first.is_dir() {
+        first.clone()
+    } else {
+        first.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
     let display_prefix = match root.to_string_lossy().trim_end_matches('/') {
         "" | "." => String::new(),
         r => format!("{r}/"),
@@ -24,7 +28,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
     let mut files: Vec<PathBuf> = vec![];
     for p in paths {
         if p.is_dir() {
-            collect_dir(p, &mut files).map_err(|e| format!("cannot read folder `{}`: {e}", p.display()))?;
+            collect_dir(p, &mut files)
+                .map_err(|e| format!("cannot read folder `{}`: {e}", p.display()))?;
         } else if p.exists() {
             files.push(p.clone());
         } else {
@@ -41,7 +46,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
         if sources.find(&name).is_some() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let (ast, _) = accord_dsl::parse_file(FileId(0), &text);
         for item in &ast.items {
             if let ItemKind::Import(imp) = &item.kind {
@@ -53,11 +59,17 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
         }
         sources.add(name, text);
     }
-    Ok(Loaded { root, display_prefix, sources })
+    Ok(Loaded {
+        root,
+        display_prefix,
+        sources,
+    })
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -102,8 +114,17 @@ mod tests {
 
     #[test]
     fn names_are_relative_to_the_root() {
-        assert_eq!(relative_name(Path::new("ex/lab"), Path::new("ex/lab/a.accord")), "a.accord");
-        assert_eq!(relative_name(Path::new("ex/lab"), Path::new("ex/lab/./sub/../b.accord")), "b.accord");
-        assert_eq!(relative_name(Path::new("ex/lab"), Path::new("ex/common/c.accord")), "../common/c.accord");
+        assert_eq!(
+            relative_name(Path::new("ex/lab"), Path::new("ex/lab/a.accord")),
+            "a.accord"
+        );
+        assert_eq!(
+            relative_name(Path::new("ex/lab"), Path::new("ex/lab/./sub/../b.accord")),
+            "b.accord"
+        );
+        assert_eq!(
+            relative_name(Path::new("ex/lab"), Path::new("ex/common/c.accord")),
+            "../common/c.accord"
+        );
     }
 }

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "accord", version, about = "Contract-first compiler for healthcare interfaces")]
+#[command(
+    name = "accord",
+    version,
+    about = "Contract-first compiler for healthcare interfaces"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,13 +66,21 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { paths, format, deny_warnings, today } => check(&paths, format, deny_warnings, today),
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+            today,
+        } => check(&paths, format, deny_warnings, today),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Schema => {
             let schema = schemars::schema_for!(ir::Estate);
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
     }
@@ -79,38 +91,65 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn compile_paths(paths: &[PathBuf], today: Option<String>) -> Result<(Loaded, Compilation), ExitCode> {
+fn compile_paths(
+    paths: &[PathBuf],
+    today: Option<String>,
+) -> Result<(Loaded, Compilation), ExitCode> {
     let loaded = load::load(paths).map_err(|e| usage_error(&e))?;
     let today = match today.or_else(|| std::env::var("ACCORD_TODAY").ok()) {
         Some(t) => t,
         None => today::today(),
     };
     let root = loaded.root.clone();
-    let names: Vec<String> = loaded.sources.files().map(|(_, f)| f.name.clone()).collect();
+    let names: Vec<String> = loaded
+        .sources
+        .files()
+        .map(|(_, f)| f.name.clone())
+        .collect();
     let file_exists = move |file: crate::FileId, rel: &str| {
         let base = names.get(file.0 as usize).cloned().unwrap_or_default();
-        root.join(crate::resolve::join_relative(&base, rel)).is_file()
+        root.join(crate::resolve::join_relative(&base, rel))
+            .is_file()
     };
-    let options = Options { today, file_exists: Some(Box::new(file_exists)) };
+    let options = Options {
+        today,
+        file_exists: Some(Box::new(file_exists)),
+    };
     let result = compile(&loaded.sources, &options);
     Ok((loaded, result))
 }
 
 fn print_human(loaded: &Loaded, result: &Compilation) {
     let color = std::io::stderr().is_terminal();
-    eprint!("{}", render::human(&result.diagnostics, &loaded.sources, &loaded.display_prefix, color));
+    eprint!(
+        "{}",
+        render::human(
+            &result.diagnostics,
+            &loaded.sources,
+            &loaded.display_prefix,
+            color
+        )
+    );
     if let Some(s) = render::summary(&result.diagnostics) {
         eprintln!("{s}");
     }
 }
 
-fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, today: Option<String>) -> ExitCode {
+fn check(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    today: Option<String>,
+) -> ExitCode {
     let (loaded, result) = match compile_paths(paths, today) {
         Ok(r) => r,
         Err(code) => return code,
     };
     match format {
-        Format::Json => println!("{}", render::json(&result.diagnostics, &loaded.sources, &loaded.display_prefix)),
+        Format::Json => println!(
+            "{}",
+            render::json(&result.diagnostics, &loaded.sources, &loaded.display_prefix)
+        ),
         Format::Human => {
             print_human(&loaded, &result);
             if result.diagnostics.is_empty() {
@@ -165,11 +204,22 @@ fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
                 broken = true;
                 let mut one = accord_dsl::SourceMap::new();
                 let id = one.add(f.name.clone(), f.text.clone());
-                let diags: Vec<_> = diags.into_iter().map(|mut d| {
-                    d.labels.iter_mut().for_each(|l| l.span.file = id);
-                    d
-                }).collect();
-                eprint!("{}", render::human(&diags, &one, &loaded.display_prefix, std::io::stderr().is_terminal()));
+                let diags: Vec<_> = diags
+                    .into_iter()
+                    .map(|mut d| {
+                        d.labels.iter_mut().for_each(|l| l.span.file = id);
+                        d
+                    })
+                    .collect();
+                eprint!(
+                    "{}",
+                    render::human(
+                        &diags,
+                        &one,
+                        &loaded.display_prefix,
+                        std::io::stderr().is_terminal()
+                    )
+                );
             }
         }
     }
@@ -185,7 +235,9 @@ fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
 
 fn explain(code: &str) -> ExitCode {
     let Some(info) = codes::lookup(code) else {
-        return usage_error(&format!("`{code}` is not a diagnostic code; codes look like E0401 or W0501"));
+        return usage_error(&format!(
+            "`{code}` is not a diagnostic code; codes look like E0401 or W0501"
+        ));
     };
     println!("{}: {}\n\n{}", info.code, info.title, info.explanation);
     if let Some(example) = codes::example(info.code) {

@@ -9,8 +9,13 @@ use pest::error::{ErrorVariant, InputLocation};
 
 /// For the (unexpected) case where the detailed re-parse succeeds.
 pub(crate) fn syntax_error_unknown(file: FileId, offset: usize) -> Diagnostic {
-    Diagnostic::error("E0100", "syntax error", Span::new(file, offset, offset), "here")
-        .with_help("see the language reference in the book for the form this construct takes")
+    Diagnostic::error(
+        "E0100",
+        "syntax error",
+        Span::new(file, offset, offset),
+        "here",
+    )
+    .with_help("see the language reference in the book for the form this construct takes")
 }
 
 pub(crate) fn syntax_error(
@@ -49,9 +54,14 @@ pub(crate) fn syntax_error(
         // `ParseAttempt` is not exported by pest; its Debug form names the rule.
         for stack in &a.call_stacks {
             let deepest = format!("{:?}", stack.deepest);
-            let rule = deepest.strip_prefix("Rule(").and_then(|r| r.strip_suffix(')'));
+            let rule = deepest
+                .strip_prefix("Rule(")
+                .and_then(|r| r.strip_suffix(')'));
             if let Some(r) = rule.and_then(rule_by_name) {
-                if !matches!(r, Rule::docs | Rule::doc_line | Rule::WHITESPACE | Rule::COMMENT) {
+                if !matches!(
+                    r,
+                    Rule::docs | Rule::doc_line | Rule::WHITESPACE | Rule::COMMENT
+                ) {
                     push(&mut expected, rule_name(r));
                 }
             }
@@ -59,7 +69,10 @@ pub(crate) fn syntax_error(
     }
     if expected.is_empty() {
         if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
-            for r in positives.iter().filter(|r| !matches!(r, Rule::docs | Rule::doc_line)) {
+            for r in positives
+                .iter()
+                .filter(|r| !matches!(r, Rule::docs | Rule::doc_line))
+            {
                 push(&mut expected, rule_name(*r));
             }
         }
@@ -85,11 +98,44 @@ pub(crate) fn syntax_error(
 fn rule_by_name(name: &str) -> Option<Rule> {
     use Rule::*;
     [
-        ident, string, integer, pos_int, decimal, semver, date, duration, boolean, hl7_version,
-        message_type, seg_id, hl7_path, path_ref, field_path, expr, type_expr, usage, cardinality,
-        reply_class, action, own_clause, iface_clause, map_stmt, route_rule, flow_clause, test_stmt,
-        field_decl, code_entry, codemap_entry, codemap_default, setting, prop, constraint,
-        schema_ref, item, docs, doc_line,
+        ident,
+        string,
+        integer,
+        pos_int,
+        decimal,
+        semver,
+        date,
+        duration,
+        boolean,
+        hl7_version,
+        message_type,
+        seg_id,
+        hl7_path,
+        path_ref,
+        field_path,
+        expr,
+        type_expr,
+        usage,
+        cardinality,
+        reply_class,
+        action,
+        own_clause,
+        iface_clause,
+        map_stmt,
+        route_rule,
+        flow_clause,
+        test_stmt,
+        field_decl,
+        code_entry,
+        codemap_entry,
+        codemap_default,
+        setting,
+        prop,
+        constraint,
+        schema_ref,
+        item,
+        docs,
+        doc_line,
     ]
     .into_iter()
     .find(|r| format!("{r:?}") == name)

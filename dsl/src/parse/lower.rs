@@ -59,7 +59,11 @@ fn comment_start(line: &str) -> Option<usize> {
             b'\\' if in_string => i += 1,
             b'"' => in_string = !in_string,
             b'/' if !in_string && b.get(i + 1) == Some(&b'/') => {
-                return if b.get(i + 2) == Some(&b'/') { None } else { Some(i) };
+                return if b.get(i + 2) == Some(&b'/') {
+                    None
+                } else {
+                    Some(i)
+                };
             }
             _ => {}
         }
@@ -115,7 +119,11 @@ impl Lower {
     fn span(&self, p: &P) -> Span {
         let s = p.as_span();
         let len = trimmed_len(p.as_str());
-        Span::new(self.file, s.start() + self.offset, s.start() + len + self.offset)
+        Span::new(
+            self.file,
+            s.start() + self.offset,
+            s.start() + len + self.offset,
+        )
     }
 
     fn ident(&self, p: P) -> Ident {
@@ -335,6 +343,7 @@ impl Lower {
         let span = self.span(&p);
         let inner = only(&p);
         let kind = match inner.as_rule() {
+            Rule::c_key => ConstraintKind::Key,
             Rule::c_check => ConstraintKind::Check(self.ident(only_rule(&inner, Rule::ident))),
             Rule::c_length => {
                 ConstraintKind::Length(self.range_lit(only_rule(&inner, Rule::range_lit)))
