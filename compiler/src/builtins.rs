@@ -148,8 +148,8 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
             if args.len() < 2 {
                 return Err(CallError::Arity("two or more arguments"));
             }
-            for i in 0..args.len() {
-                want(i, text(&args[i]), "Text")?;
+            for (i, a) in args.iter().enumerate() {
+                want(i, text(a), "Text")?;
             }
             Ok(Ty::Text)
         }
@@ -162,8 +162,8 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
         }
         "replace" => {
             arity(3, "three arguments")?;
-            for i in 0..3 {
-                want(i, text(&args[i]), "Text")?;
+            for (i, a) in args.iter().enumerate() {
+                want(i, text(a), "Text")?;
             }
             Ok(Ty::Text)
         }
@@ -195,10 +195,10 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
                 .find(|a| !a.is_unknown())
                 .cloned()
                 .unwrap_or(Ty::Unknown);
-            for i in 0..args.len() {
+            for (i, a) in args.iter().enumerate() {
                 want(
                     i,
-                    args[i].assignable_to(&first),
+                    a.assignable_to(&first),
                     "the same type as the first argument",
                 )?;
             }

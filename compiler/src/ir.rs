@@ -590,8 +590,19 @@ pub struct Given {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Expect {
-    Routed { to: String, negated: bool },
-    Ack { code: String },
-    Rejected { reason: Option<String> },
-    Value { path: Key, equals: Expr, loc: Loc },
+    Routed {
+        to: String,
+        negated: bool,
+    },
+    Ack {
+        code: String,
+    },
+    Rejected {
+        reason: Option<String>,
+    },
+    Value {
+        path: Key,
+        equals: Box<Expr>,
+        loc: Loc,
+    },
 }

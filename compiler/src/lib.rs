@@ -12,6 +12,7 @@ pub mod lower;
 pub mod model;
 pub mod resolve;
 pub mod suggest;
+pub mod synth;
 pub mod types;
 
 #[cfg(feature = "cli")]
@@ -21,13 +22,16 @@ pub mod render;
 
 pub use accord_dsl::{Diagnostic, FileId, Severity, SourceMap, Span};
 
+/// Answers whether a file named relative to an estate file exists.
+pub type FileExists = Box<dyn Fn(FileId, &str) -> bool>;
+
 /// What the caller knows that the compiler cannot find out without IO.
 pub struct Options {
     /// Today's date, `YYYY-MM-DD`, for review-date checks. Fixed in tests for determinism.
     pub today: String,
     /// Whether a file named relative to an estate file exists (test message files).
     /// `None` skips that check.
-    pub file_exists: Option<Box<dyn Fn(FileId, &str) -> bool>>,
+    pub file_exists: Option<FileExists>,
 }
 
 impl Default for Options {

@@ -841,7 +841,7 @@ impl Lower<'_, '_> {
                     },
                     ast::Expectation::Value { path, value } => ir::Expect::Value {
                         path: key(path),
-                        equals: self.test_value(path, value),
+                        equals: Box::new(self.test_value(path, value)),
                         loc: self.loc(s.span),
                     },
                 }),

@@ -843,6 +843,6 @@ pub enum Expectation {
     Rejected(Option<StrLit>),
     Value {
         path: KeyExpr,
-        value: Expr,
+        value: Box<Expr>,
     },
 }

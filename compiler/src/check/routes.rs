@@ -42,7 +42,7 @@ pub(super) fn check(c: &mut Checker) {
 }
 
 fn lookup_target(c: &mut Checker, t: &Ident) -> Option<(Kind, usize)> {
-    if t.name == "discard" && c.m.names.get("discard").is_none() {
+    if t.name == "discard" && !c.m.names.contains_key("discard") {
         return None;
     }
     c.lookup_any(t, &[Kind::Interface, Kind::Route, Kind::Flow])

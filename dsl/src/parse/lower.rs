@@ -1187,13 +1187,13 @@ impl Lower {
                         segments: vec![],
                         span,
                     })),
-                    value: value.unwrap_or(Expr {
+                    value: Box::new(value.unwrap_or(Expr {
                         kind: ExprKind::Lit(Lit {
                             kind: LitKind::Bool(true),
                             span,
                         }),
                         span,
-                    }),
+                    })),
                 }
             }
         }

@@ -33,10 +33,9 @@ fn chunk_starts(text: &str) -> Vec<usize> {
     let mut starts = vec![0];
     for (n, &ls) in line_starts.iter().enumerate() {
         let line = &text[ls..];
-        let is_item = ITEM_KEYWORDS.iter().any(|kw| {
-            line.starts_with(kw)
-                && line[kw.len()..].starts_with(|c: char| c == ' ' || c == '\t' || c == '"')
-        });
+        let is_item = ITEM_KEYWORDS
+            .iter()
+            .any(|kw| line.starts_with(kw) && line[kw.len()..].starts_with([' ', '\t', '"']));
         if !is_item {
             continue;
         }
