@@ -117,24 +117,9 @@ fn load_tree(dir: &Path) -> SourceMap {
     sources
 }
 
+/// The case's files; cases are flat folders, so this is `load_tree`.
 fn load(dir: &Path) -> SourceMap {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|e| e == "accord"));
-    files.sort();
-    let mut sources = SourceMap::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        sources.add(
-            f.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            text,
-        );
-    }
-    sources
+    load_tree(dir)
 }
 
 fn options(dir: &Path) -> Options {

@@ -1,10 +1,11 @@
 //! Stateful flows: a start interface, a correlation key, a wait with a timeout on a known
 //! interface, a timeout action, and retries that end.
 
+use super::interfaces::check_action;
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
-use accord_dsl::ast::{ActionKind, FlowClauseKind, KeyExpr, RetryCount};
+use accord_dsl::ast::{FlowClauseKind, KeyExpr};
 
 pub(super) fn check(c: &mut Checker) {
     for (_, d) in c.m.flows.iter() {
@@ -32,16 +33,7 @@ pub(super) fn check(c: &mut Checker) {
                 FlowClauseKind::On { event, actions } => {
                     timeout |= event.text == "timeout";
                     for a in actions {
-                        match &a.kind {
-                            ActionKind::Retry {
-                                count: RetryCount::Unbounded,
-                                ..
-                            } => c.push(diag::unbounded_retry(a.span)),
-                            ActionKind::Send(i) => {
-                                c.lookup(i, Kind::Interface);
-                            }
-                            _ => {}
-                        }
+                        check_action(c, a);
                     }
                 }
             }

@@ -246,7 +246,8 @@ fn check_date(c: &mut Checker, d: &str, span: Span) -> bool {
     valid
 }
 
-fn check_action(c: &mut Checker, a: &Action) {
+/// Retries end (or say `forever`) and `send` names an interface.
+pub(super) fn check_action(c: &mut Checker, a: &Action) {
     match &a.kind {
         ActionKind::Retry {
             count: RetryCount::Unbounded,
