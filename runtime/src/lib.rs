@@ -1,5 +1,13 @@
 //! The Accord runtime: what generated productions link against.
 //!
-//! It will own the HL7 v2 engine (zero-copy parser, serialiser, ACK/NACK, MLLP), the
-//! journal, the engine and admin HTTP, and a `__private` module that generated code names.
-//! It never depends on `accord-dsl` or `accord-compiler`. Empty until the HL7 v2 engine lands.
+//! It owns the HL7 v2 engine ([`hl7`]) and MLLP ([`mllp`]); the journal, the engine and
+//! admin HTTP come with the production issue. It never depends on `accord-dsl` or
+//! `accord-compiler`. Generated code names it only through [`__private`].
+
+pub mod hl7;
+
+/// The one door generated code uses; its contents may change without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::hl7;
+}
