@@ -1,1 +1,243 @@
-//! builder (in progress)
+//! Building outbound messages: set values by path (escaped as they go in), start from an
+//! existing message to change only some fields, and serialise with CR terminators. A
+//! well-formed message taken into a builder and serialised comes back byte for byte
+//! (after terminator normalisation): fields are kept as raw text until a path reaches
+//! into them.
+
+use super::delims::Delimiters;
+use super::error::{ErrorKind, ParseError};
+use super::escape::escape;
+use super::message::Message;
+use super::path::{Path, Repetition};
+
+#[derive(Debug, Clone)]
+struct SegmentBuf {
+    id: String,
+    /// Raw (escaped) fields 1..; for MSH, fields 1 and 2 are the delimiters.
+    fields: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageBuilder {
+    delims: Delimiters,
+    segments: Vec<SegmentBuf>,
+}
+
+fn bad(why: impl Into<String>) -> ParseError {
+    ParseError::new(ErrorKind::BadPath(why.into()), 0)
+}
+
+impl MessageBuilder {
+    /// A message with only `MSH|^~\&` (or the given delimiters).
+    pub fn new(delims: Delimiters) -> MessageBuilder {
+        let msh = SegmentBuf {
+            id: "MSH".into(),
+            fields: vec![
+                (delims.field as char).to_string(),
+                delims.encoding_characters(),
+            ],
+        };
+        MessageBuilder {
+            delims,
+            segments: vec![msh],
+        }
+    }
+
+    /// A builder holding a copy of `msg`, raw fields as they are.
+    pub fn from_message(msg: &Message) -> MessageBuilder {
+        let delims = msg.delimiters();
+        let segments = msg
+            .segments()
+            .map(|s| SegmentBuf {
+                id: s.id().to_string(),
+                fields: (1..=s.field_count())
+                    .map(|n| {
+                        s.field(n)
+                            .map(|f| String::from_utf8_lossy(f.raw()).into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            })
+            .collect();
+        MessageBuilder { delims, segments }
+    }
+
+    pub fn delimiters(&self) -> Delimiters {
+        self.delims
+    }
+
+    /// Appends a new segment and returns its occurrence number for that id.
+    pub fn add_segment(&mut self, id: &str) -> usize {
+        self.segments.push(SegmentBuf {
+            id: id.to_string(),
+            fields: vec![],
+        });
+        self.segments.iter().filter(|s| s.id == id).count()
+    }
+
+    /// Sets the value at `path` (unescaped text; it is escaped here). Missing segments,
+    /// repetitions and components are created. `[*]` and `[where ...]` are not places.
+    pub fn set(&mut self, path: &Path, text: &str) -> Result<(), ParseError> {
+        let escaped = escape(text, &self.delims).into_owned();
+        self.set_raw(path, &escaped)
+    }
+
+    /// Sets an already-escaped value (a value copied from another message).
+    pub fn set_raw(&mut self, path: &Path, raw: &str) -> Result<(), ParseError> {
+        if path.segment == "MSH" && path.field <= 2 {
+            return Err(bad(
+                "MSH-1 and MSH-2 are the delimiters; choose them with MessageBuilder::new",
+            ));
+        }
+        let rep = match &path.repetition {
+            None => 1,
+            Some(Repetition::Index(i)) => *i,
+            Some(_) => {
+                return Err(bad(
+                    "`[*]` and `[where ...]` select values to read, not a place to write",
+                ))
+            }
+        };
+        let occurrence = path.occurrence.unwrap_or(1);
+        let d = self.delims;
+        let seg = self.segment_mut(&path.segment, occurrence);
+        if seg.fields.len() < path.field {
+            seg.fields.resize(path.field, String::new());
+        }
+        let field = &mut seg.fields[path.field - 1];
+        *field = replace_part(field, d.repetition, rep, |r| match path.component {
+            None => raw.to_string(),
+            Some(c) => replace_part(r, d.component, c, |comp| match path.subcomponent {
+                None => raw.to_string(),
+                Some(s) => replace_part(comp, d.subcomponent, s, |_| raw.to_string()),
+            }),
+        });
+        Ok(())
+    }
+
+    fn segment_mut(&mut self, id: &str, occurrence: usize) -> &mut SegmentBuf {
+        let existing = self.segments.iter().filter(|s| s.id == id).count();
+        for _ in existing..occurrence {
+            self.segments.push(SegmentBuf {
+                id: id.to_string(),
+                fields: vec![],
+            });
+        }
+        let index = self
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.id == id)
+            .nth(occurrence - 1)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        &mut self.segments[index]
+    }
+
+    /// The message with CR segment terminators (and a CR after the last segment).
+    pub fn serialize(&self) -> String {
+        let sep = self.delims.field as char;
+        let mut out = String::with_capacity(self.segments.len() * 64);
+        for s in &self.segments {
+            out.push_str(&s.id);
+            if s.id == "MSH" || s.id == "FHS" || s.id == "BHS" {
+                out.push(sep);
+                out.push_str(s.fields.get(1).map(String::as_str).unwrap_or(""));
+                for f in s.fields.iter().skip(2) {
+                    out.push(sep);
+                    out.push_str(f);
+                }
+            } else {
+                for f in &s.fields {
+                    out.push(sep);
+                    out.push_str(f);
+                }
+            }
+            out.push('\r');
+        }
+        out
+    }
+}
+
+/// `raw` split on `sep`, part `n` (1-based) replaced by `f(old part)`, parts added as needed.
+fn replace_part(raw: &str, sep: u8, n: usize, f: impl FnOnce(&str) -> String) -> String {
+    let sep = sep as char;
+    let mut parts: Vec<&str> = if raw.is_empty() {
+        vec![""]
+    } else {
+        raw.split(sep).collect()
+    };
+    if parts.len() < n {
+        parts.resize(n, "");
+    }
+    let new = f(parts[n - 1]);
+    let mut out = String::with_capacity(raw.len() + new.len() + n);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        out.push_str(if i == n - 1 { &new } else { p });
+    }
+    out
+}
+
+impl Message<'_> {
+    /// The message with CR terminators, each segment as received.
+    pub fn to_normalized(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes().len() + 1);
+        for s in self.segments() {
+            out.extend_from_slice(s.raw());
+            out.push(b'\r');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn builds_and_escapes() {
+        let mut b = MessageBuilder::new(Delimiters::default());
+        b.set(&p("MSH-9.1"), "ADT").unwrap();
+        b.set(&p("MSH-9.2"), "A01").unwrap();
+        b.set(&p("PID-5.1"), "O'NEIL|SMITH").unwrap();
+        b.set(&p("PID-5.2"), "ANN").unwrap();
+        b.set(&p("PID-3[2].1"), "X^Y").unwrap();
+        b.set(&p("PID-5.3.2"), "B&C").unwrap();
+        let s = b.serialize();
+        assert_eq!(
+            s,
+            "MSH|^~\\&|||||||ADT^A01\rPID|||~X\\S\\Y||O'NEIL\\F\\SMITH^ANN^&B\\T\\C\r"
+        );
+        let m = Message::parse(s.as_bytes()).unwrap();
+        assert_eq!(
+            m.get_text("PID-5.1").unwrap().as_deref(),
+            Some("O'NEIL|SMITH")
+        );
+        assert_eq!(m.get_text("PID-3[2].1").unwrap().as_deref(), Some("X^Y"));
+        assert_eq!(m.get_text("PID-5.3.2").unwrap().as_deref(), Some("B&C"));
+    }
+
+    #[test]
+    fn from_message_round_trips_and_changes_only_what_is_set() {
+        let text = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.4\rPID|1||123^^^H^MR~9^^^N^NH||DOE^JOHN||19800101|M\r";
+        let m = Message::parse(text.as_bytes()).unwrap();
+        let mut b = MessageBuilder::from_message(&m);
+        assert_eq!(b.serialize(), text);
+        b.set(&p("PID-8"), "F").unwrap();
+        assert_eq!(b.serialize(), text.replace("|M\r", "|F\r"));
+    }
+
+    #[test]
+    fn delimiters_and_selections_are_not_places() {
+        let mut b = MessageBuilder::new(Delimiters::default());
+        assert!(b.set(&p("MSH-2"), "x").is_err());
+        assert!(b.set(&p("PID-3[*]"), "x").is_err());
+    }
+}
