@@ -5,6 +5,8 @@
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
 pub mod hl7;
+#[cfg(feature = "mllp")]
+pub mod mllp;
 
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]
