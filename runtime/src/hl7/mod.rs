@@ -7,6 +7,7 @@ pub mod batch;
 pub mod builder;
 pub mod charset;
 pub mod delims;
+pub mod dict;
 pub mod error;
 pub mod escape;
 pub mod message;
