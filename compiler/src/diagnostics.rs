@@ -605,6 +605,44 @@ pub fn for_each_not_record_list(span: Span, ty: &str) -> Diagnostic {
         .with_help("iterate from a repeating segment or group (`for each OBX`) into a field of type `[Record]`")
 }
 
+pub fn hl7_path_missing(
+    p: &accord_dsl::ast::Hl7Path,
+    why: &str,
+    help: String,
+    schema: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0412",
+        format!("HL7 path `{p}` does not exist in {schema}"),
+        p.span,
+        why.to_string(),
+    )
+    .with_help(help)
+}
+
+pub fn hl7_group_missing(
+    group: &Token,
+    structures: &str,
+    hint: Option<String>,
+    groups: &[&str],
+) -> Diagnostic {
+    let known = if groups.is_empty() {
+        "it has no groups".to_string()
+    } else {
+        format!("its groups are {}", list(groups))
+    };
+    Diagnostic::error(
+        "E0413",
+        format!("`{}` is not a segment group of {structures}", group.text),
+        group.span,
+        "no such group",
+    )
+    .with_help(hint_or(
+        hint,
+        format!("iterate over a group of the message structure: {known}"),
+    ))
+}
+
 pub fn transform_chain_mismatch(span: Span, prev: Option<Span>, why: &str) -> Diagnostic {
     let mut d = Diagnostic::error(
         "E0411",

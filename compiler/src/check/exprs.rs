@@ -24,6 +24,10 @@ pub struct Scope {
     pub record_heads: bool,
     /// Paths read a FHIR resource (not typed until the FHIR dictionary lands).
     pub fhir: bool,
+    /// What HL7 paths are checked against, when the version and message are known.
+    pub hl7_ctx: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
+    /// The same for the HL7 paths a mapping writes.
+    pub target_hl7: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
 }
 
 /// A record field read by an expression: record, top-level field, where.
@@ -206,6 +210,9 @@ impl Checker<'_, '_> {
         if !scope.hl7 {
             self.push(diag::hl7_path_without_message(p.span));
             return Ty::Unknown;
+        }
+        if let Some(ctx) = scope.hl7_ctx.clone() {
+            self.check_hl7_path(&ctx, p);
         }
         if matches!(p.repetition, Some(Repetition::All)) {
             Ty::List(Box::new(Ty::Text))

@@ -1,7 +1,7 @@
 //! Stateful flows: a start interface, a correlation key, a wait with a timeout on a known
 //! interface, a timeout action, and retries that end.
 
-use super::interfaces::check_action;
+use super::interfaces::{check_action, check_key};
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
@@ -10,6 +10,10 @@ use accord_dsl::ast::{FlowClauseKind, KeyExpr};
 pub(super) fn check(c: &mut Checker) {
     for (_, d) in c.m.flows.iter() {
         let (mut start, mut wait, mut correlate, mut timeout) = (false, false, false, false);
+        let start_iface = d.node.clauses.iter().find_map(|cl| match &cl.kind {
+            FlowClauseKind::Start(i) => c.m.id(Kind::Interface, &i.name),
+            _ => None,
+        });
         for cl in &d.node.clauses {
             match &cl.kind {
                 FlowClauseKind::Start(i) => {
@@ -22,12 +26,17 @@ pub(super) fn check(c: &mut Checker) {
                 }
                 FlowClauseKind::Correlate(k) => {
                     correlate = true;
-                    if let KeyExpr::Path(p) = k {
-                        let scope = super::exprs::Scope {
-                            record_heads: true,
-                            ..Default::default()
-                        };
-                        c.type_path(p, &scope, &mut vec![]);
+                    match start_iface {
+                        Some(i) => check_key(c, i, k),
+                        None => {
+                            if let KeyExpr::Path(p) = k {
+                                let scope = super::exprs::Scope {
+                                    record_heads: true,
+                                    ..Default::default()
+                                };
+                                c.type_path(p, &scope, &mut vec![]);
+                            }
+                        }
                     }
                 }
                 FlowClauseKind::On { event, actions } => {

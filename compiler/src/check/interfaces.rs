@@ -16,8 +16,8 @@ use accord_dsl::ast::{
 use accord_dsl::Span;
 
 pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
-    for (_, d) in c.m.interfaces.iter() {
-        check_interface(c, d.node, d.name.span, facts);
+    for (id, d) in c.m.interfaces.iter() {
+        check_interface(c, id, d.node, d.name.span, facts);
     }
 }
 
@@ -45,7 +45,13 @@ fn clause_key(k: &IfaceClauseKind) -> Option<&'static str> {
     })
 }
 
-fn check_interface(c: &mut Checker, i: &Interface, name_span: Span, facts: &[MappingFacts]) {
+fn check_interface(
+    c: &mut Checker,
+    id: usize,
+    i: &Interface,
+    name_span: Span,
+    facts: &[MappingFacts],
+) {
     let props: Vec<Prop> = i
         .clauses
         .iter()
@@ -167,8 +173,8 @@ fn check_interface(c: &mut Checker, i: &Interface, name_span: Span, facts: &[Map
                     check_action(c, a);
                 }
             }
-            IfaceClauseKind::Idempotency(keys) => keys.iter().for_each(|k| check_key(c, k)),
-            IfaceClauseKind::Ordering(k) => check_key(c, k),
+            IfaceClauseKind::Idempotency(keys) => keys.iter().for_each(|k| check_key(c, id, k)),
+            IfaceClauseKind::Ordering(k) => check_key(c, id, k),
             _ => {}
         }
     }
@@ -260,13 +266,22 @@ pub(super) fn check_action(c: &mut Checker, a: &Action) {
     }
 }
 
-fn check_key(c: &mut Checker, k: &KeyExpr) {
-    if let KeyExpr::Path(p) = k {
-        let scope = Scope {
-            record_heads: true,
-            ..Scope::default()
-        };
-        c.type_path(p, &scope, &mut vec![]);
+/// A key reads the inbound message (an HL7 path, checked against the interface's
+/// profile or first transform) or a canonical record field.
+pub(super) fn check_key(c: &mut Checker, interface: usize, k: &KeyExpr) {
+    match k {
+        KeyExpr::Path(p) => {
+            let scope = Scope {
+                record_heads: true,
+                ..Scope::default()
+            };
+            c.type_path(p, &scope, &mut vec![]);
+        }
+        KeyExpr::Hl7(p) => {
+            if let Some(ctx) = c.hl7_ctx_for_interface(interface) {
+                c.check_hl7_path(&ctx, p);
+            }
+        }
     }
 }
 

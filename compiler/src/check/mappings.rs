@@ -63,7 +63,10 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             element: None,
             record_heads: false,
             fhir: matches!(source, SchemaTy::Fhir(_)),
+            hl7_ctx: c.hl7_ctx_for_schema(&d.node.source.kind),
+            target_hl7: None,
         };
+        let target_ctx = c.hl7_ctx_for_schema(&d.node.target.kind);
         let tgt = match target {
             SchemaTy::Record(r) => Target::Record(r),
             SchemaTy::Hl7 { .. } => Target::Hl7,
@@ -75,6 +78,10 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             target,
             writes: vec![],
             reads: vec![],
+        };
+        let scope = Scope {
+            target_hl7: target_ctx,
+            ..scope
         };
         body(c, &d.node.body, tgt, &scope, &mut facts, d.name.span);
         out.push(facts);
@@ -148,7 +155,7 @@ fn body_inner(
     for s in stmts {
         match &s.kind {
             MapStmtKind::Assign { target, values } => {
-                let Some(place) = target_type(c, target, tgt, facts, written) else {
+                let Some(place) = target_type(c, target, tgt, scope, facts, written) else {
                     for v in values {
                         c.type_of(v, scope, &mut facts.reads);
                     }
@@ -188,7 +195,7 @@ fn body_inner(
                 source,
                 body: inner,
             } => {
-                let place = target_type(c, target, tgt, facts, written);
+                let place = target_type(c, target, tgt, scope, facts, written);
                 let inner_tgt = match (tgt, place.as_ref().map(|p| p.base().clone())) {
                     (Target::Record(_), Some(Ty::List(el))) => match el.base() {
                         Ty::Record(e) => Target::Record(*e),
@@ -212,6 +219,13 @@ fn body_inner(
                     IterSource::Segment(t) | IterSource::Group(t) => {
                         if !scope.hl7 {
                             c.push(diag::hl7_path_without_message(t.span));
+                        } else if let Some(ctx) = scope.hl7_ctx.clone() {
+                            match source {
+                                IterSource::Group(g) => c.check_hl7_group(&ctx, g),
+                                _ => {
+                                    c.check_hl7_path(&ctx, &segment_path(t));
+                                }
+                            }
                         }
                     }
                     IterSource::Path(p) => {
@@ -260,6 +274,7 @@ fn target_type(
     c: &mut Checker,
     target: &MapTarget,
     tgt: Target,
+    scope: &Scope,
     facts: &mut MappingFacts,
     written: &mut Vec<String>,
 ) -> Option<Ty> {
@@ -285,7 +300,18 @@ fn target_type(
             }
             Some(ty)
         }
-        (Target::Hl7, MapTarget::Hl7(_)) | (Target::Hl7, MapTarget::Segment(_)) => Some(Ty::Text),
+        (Target::Hl7, MapTarget::Hl7(p)) => {
+            if let Some(ctx) = scope.target_hl7.clone() {
+                c.check_hl7_path(&ctx, p);
+            }
+            Some(Ty::Text)
+        }
+        (Target::Hl7, MapTarget::Segment(seg)) => {
+            if let Some(ctx) = scope.target_hl7.clone() {
+                c.check_hl7_path(&ctx, &segment_path(seg));
+            }
+            Some(Ty::Text)
+        }
         (Target::Fhir, MapTarget::Path(_)) | (Target::Unknown, _) => Some(Ty::Unknown),
         (Target::Record(r), other) => {
             let rname = c.record_name(r).to_string();
@@ -312,6 +338,19 @@ fn target_type(
             ));
             None
         }
+    }
+}
+
+/// `SEG-1`, standing for the segment itself in existence checks.
+fn segment_path(seg: &accord_dsl::ast::Token) -> accord_dsl::ast::Hl7Path {
+    accord_dsl::ast::Hl7Path {
+        segment: seg.text.clone(),
+        occurrence: None,
+        field: 1,
+        repetition: None,
+        component: None,
+        subcomponent: None,
+        span: seg.span,
     }
 }
 

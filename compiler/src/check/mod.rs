@@ -6,6 +6,7 @@ mod codemaps;
 mod endpoints;
 mod exprs;
 mod flows;
+pub mod hl7paths;
 mod interfaces;
 mod mappings;
 mod ownership;

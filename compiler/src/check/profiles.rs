@@ -9,8 +9,15 @@ use crate::suggest::did_you_mean;
 use accord_dsl::ast::{Cardinality, ProfileItem, Token};
 
 pub(super) fn check(c: &mut Checker) {
-    for (_, d) in c.m.profiles.iter() {
+    for (id, d) in c.m.profiles.iter() {
         check_version(c, &d.node.version);
+        if let Some(ctx) = c.hl7_ctx_for_profile(id) {
+            for item in &d.node.items {
+                if let ProfileItem::Rule(r) = item {
+                    c.check_hl7_path(&ctx, &r.path);
+                }
+            }
+        }
         let mut rules: Vec<(String, accord_dsl::Span)> = vec![];
         let mut segments: Vec<&Token> = vec![];
         for item in &d.node.items {

@@ -47,8 +47,17 @@ pub struct ComponentDef {
 
 #[derive(Debug, Clone)]
 pub enum Element {
-    Segment { id: &'static str, min: u32, max: Option<u32> },
-    Group { name: &'static str, min: u32, max: Option<u32>, children: Vec<Element> },
+    Segment {
+        id: &'static str,
+        min: u32,
+        max: Option<u32>,
+    },
+    Group {
+        name: &'static str,
+        min: u32,
+        max: Option<u32>,
+        children: Vec<Element>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -78,17 +87,27 @@ fn card(mark: &str) -> (u32, Option<u32>) {
 }
 
 fn parse(version: &'static str, text: &'static str) -> Dictionary {
-    let mut d = Dictionary { version, ..Dictionary::default() };
+    let mut d = Dictionary {
+        version,
+        ..Dictionary::default()
+    };
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let mut cols = line.splitn(3, '\t');
-        let (Some(kind), Some(name), Some(rest)) = (cols.next(), cols.next(), cols.next()) else { continue };
+        let (Some(kind), Some(name), Some(rest)) = (cols.next(), cols.next(), cols.next()) else {
+            continue;
+        };
         match kind {
             "D" => {
                 let comps = rest
                     .split(';')
                     .filter_map(|c| {
                         let f: Vec<&'static str> = c.split('|').collect();
-                        Some(ComponentDef { position: f.first()?.parse().ok()?, datatype: f.get(1)?, name: f.get(2)?, table: f.get(3).filter(|t| !t.is_empty()).copied() })
+                        Some(ComponentDef {
+                            position: f.first()?.parse().ok()?,
+                            datatype: f.get(1)?,
+                            name: f.get(2)?,
+                            table: f.get(3).filter(|t| !t.is_empty()).copied(),
+                        })
                     })
                     .collect();
                 d.datatypes.insert(name, comps);
@@ -140,7 +159,9 @@ impl Tokens {
                 self.pos = (self.pos + 1).min(self.s.len());
                 return out;
             }
-            let len = self.s[self.pos..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(self.s.len() - self.pos);
+            let len = self.s[self.pos..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(self.s.len() - self.pos);
             let name = &self.s[self.pos..self.pos + len];
             self.pos += len;
             let mark = match self.s[self.pos..].chars().next() {
@@ -154,7 +175,12 @@ impl Tokens {
             if self.s[self.pos..].starts_with('(') {
                 self.pos += 1;
                 let children = self.elements();
-                out.push(Element::Group { name, min, max, children });
+                out.push(Element::Group {
+                    name,
+                    min,
+                    max,
+                    children,
+                });
             } else if len == 0 {
                 self.pos += 1; // skip an unexpected character
             } else {
@@ -167,11 +193,27 @@ impl Tokens {
 /// Why a path does not exist in a version and message structure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathProblem {
-    UnknownSegment { suggestion: Option<String> },
-    SegmentNotInStructure { structures: Vec<String>, suggestion: Option<String> },
-    NoSuchField { segment: String, fields: usize },
-    NoSuchComponent { field: String, datatype: String, components: usize },
-    NoSuchSubcomponent { component: String, datatype: String, subcomponents: usize },
+    UnknownSegment {
+        suggestion: Option<String>,
+    },
+    SegmentNotInStructure {
+        structures: Vec<String>,
+        suggestion: Option<String>,
+    },
+    NoSuchField {
+        segment: String,
+        fields: usize,
+    },
+    NoSuchComponent {
+        field: String,
+        datatype: String,
+        components: usize,
+    },
+    NoSuchSubcomponent {
+        component: String,
+        datatype: String,
+        subcomponents: usize,
+    },
 }
 
 impl Dictionary {
@@ -180,7 +222,9 @@ impl Dictionary {
     }
 
     pub fn field(&self, segment: &str, position: usize) -> Option<&FieldDef> {
-        self.segment(segment)?.iter().find(|f| f.position == position)
+        self.segment(segment)?
+            .iter()
+            .find(|f| f.position == position)
     }
 
     pub fn components(&self, datatype: &str) -> Option<&[ComponentDef]> {
@@ -247,36 +291,77 @@ impl Dictionary {
             }
             if !allowed.is_empty() && !allowed.contains(&path.segment.as_str()) {
                 let suggestion = closest(&path.segment, allowed.iter().copied());
-                return Err(PathProblem::SegmentNotInStructure { structures: structures.iter().map(|s| s.to_string()).collect(), suggestion });
+                return Err(PathProblem::SegmentNotInStructure {
+                    structures: structures.iter().map(|s| s.to_string()).collect(),
+                    suggestion,
+                });
             }
         }
         let Some(field) = fields.iter().find(|f| f.position == path.field) else {
-            return Err(PathProblem::NoSuchField { segment: path.segment.clone(), fields: fields.len() });
+            return Err(PathProblem::NoSuchField {
+                segment: path.segment.clone(),
+                fields: fields.len(),
+            });
         };
-        let mut desc = format!("{}-{} is \"{}\" ({})", path.segment, path.field, field.name, field.datatype);
-        let Some(c) = path.component else { return Ok(desc) };
+        let mut desc = format!(
+            "{}-{} is \"{}\" ({})",
+            path.segment, path.field, field.name, field.datatype
+        );
+        let Some(c) = path.component else {
+            return Ok(desc);
+        };
         let comps = self.components(field.datatype);
         let comp = match comps {
             Some(list) => match list.iter().find(|x| x.position == c) {
                 Some(x) => Some(x),
                 None => {
-                    return Err(PathProblem::NoSuchComponent { field: format!("{}-{} ({})", path.segment, path.field, field.name), datatype: field.datatype.into(), components: list.len() })
+                    return Err(PathProblem::NoSuchComponent {
+                        field: format!("{}-{} ({})", path.segment, path.field, field.name),
+                        datatype: field.datatype.into(),
+                        components: list.len(),
+                    })
                 }
             },
             // A primitive (or `varies`) type: component 1 is the value itself.
             None if c == 1 || field.datatype == "varies" => None,
-            None => return Err(PathProblem::NoSuchComponent { field: format!("{}-{} ({})", path.segment, path.field, field.name), datatype: field.datatype.into(), components: 1 }),
+            None => {
+                return Err(PathProblem::NoSuchComponent {
+                    field: format!("{}-{} ({})", path.segment, path.field, field.name),
+                    datatype: field.datatype.into(),
+                    components: 1,
+                })
+            }
         };
         if let Some(comp) = comp {
-            desc = format!("{}-{}.{c} is \"{}\" ({})", path.segment, path.field, comp.name, comp.datatype);
+            desc = format!(
+                "{}-{}.{c} is \"{}\" ({})",
+                path.segment, path.field, comp.name, comp.datatype
+            );
             if let Some(s) = path.subcomponent {
                 match self.components(comp.datatype) {
                     Some(subs) => match subs.iter().find(|x| x.position == s) {
-                        Some(sub) => desc = format!("{}-{}.{c}.{s} is \"{}\" ({})", path.segment, path.field, sub.name, sub.datatype),
-                        None => return Err(PathProblem::NoSuchSubcomponent { component: comp.name.into(), datatype: comp.datatype.into(), subcomponents: subs.len() }),
+                        Some(sub) => {
+                            desc = format!(
+                                "{}-{}.{c}.{s} is \"{}\" ({})",
+                                path.segment, path.field, sub.name, sub.datatype
+                            )
+                        }
+                        None => {
+                            return Err(PathProblem::NoSuchSubcomponent {
+                                component: comp.name.into(),
+                                datatype: comp.datatype.into(),
+                                subcomponents: subs.len(),
+                            })
+                        }
                     },
                     None if s == 1 => {}
-                    None => return Err(PathProblem::NoSuchSubcomponent { component: comp.name.into(), datatype: comp.datatype.into(), subcomponents: 1 }),
+                    None => {
+                        return Err(PathProblem::NoSuchSubcomponent {
+                            component: comp.name.into(),
+                            datatype: comp.datatype.into(),
+                            subcomponents: 1,
+                        })
+                    }
                 }
             }
         }
@@ -292,13 +377,22 @@ pub fn closest<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> Opt
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != *cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
         prev[b.len()]
     }
-    candidates.filter(|c| *c != name).map(|c| (distance(name, c), c)).filter(|(d, _)| *d <= 2).min().map(|(_, c)| c.to_string())
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (distance(name, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c.to_string())
 }
 
 #[cfg(test)]
@@ -324,14 +418,37 @@ mod tests {
     fn paths_are_described_and_problems_named() {
         let d = dictionary("2.5.1").unwrap();
         let adt = d.structure_for("ADT^A01").unwrap();
-        assert_eq!(d.check_path(&p("PID-5.1"), &[adt]).unwrap(), "PID-5.1 is \"Family Name\" (FN)");
-        assert_eq!(d.check_path(&p("PID-5.1.1"), &[adt]).unwrap(), "PID-5.1.1 is \"Surname\" (ST)");
-        assert_eq!(d.check_path(&p("PID-8"), &[adt]).unwrap(), "PID-8 is \"Administrative Sex\" (IS)");
-        assert!(matches!(d.check_path(&p("PXD-5"), &[adt]), Err(PathProblem::UnknownSegment { suggestion: Some(s) }) if s == "PID" || s == "PD1" || s.len() == 3));
-        assert!(matches!(d.check_path(&p("OBR-4"), &[adt]), Err(PathProblem::SegmentNotInStructure { .. })));
-        assert!(matches!(d.check_path(&p("PID-99"), &[adt]), Err(PathProblem::NoSuchField { .. })));
-        assert!(matches!(d.check_path(&p("PID-5.40"), &[adt]), Err(PathProblem::NoSuchComponent { .. })));
-        assert!(matches!(d.check_path(&p("PID-8.2"), &[adt]), Err(PathProblem::NoSuchComponent { .. })));
+        assert_eq!(
+            d.check_path(&p("PID-5.1"), &[adt]).unwrap(),
+            "PID-5.1 is \"Family Name\" (FN)"
+        );
+        assert_eq!(
+            d.check_path(&p("PID-5.1.1"), &[adt]).unwrap(),
+            "PID-5.1.1 is \"Surname\" (ST)"
+        );
+        assert_eq!(
+            d.check_path(&p("PID-8"), &[adt]).unwrap(),
+            "PID-8 is \"Administrative Sex\" (IS)"
+        );
+        assert!(
+            matches!(d.check_path(&p("PXD-5"), &[adt]), Err(PathProblem::UnknownSegment { suggestion: Some(s) }) if s == "PID" || s == "PD1" || s.len() == 3)
+        );
+        assert!(matches!(
+            d.check_path(&p("OBR-4"), &[adt]),
+            Err(PathProblem::SegmentNotInStructure { .. })
+        ));
+        assert!(matches!(
+            d.check_path(&p("PID-99"), &[adt]),
+            Err(PathProblem::NoSuchField { .. })
+        ));
+        assert!(matches!(
+            d.check_path(&p("PID-5.40"), &[adt]),
+            Err(PathProblem::NoSuchComponent { .. })
+        ));
+        assert!(matches!(
+            d.check_path(&p("PID-8.2"), &[adt]),
+            Err(PathProblem::NoSuchComponent { .. })
+        ));
         assert!(d.check_path(&p("OBX-5.3"), &[]).is_ok(), "OBX-5 varies");
         let oru = d.structure_for("ORU^R01").unwrap();
         let (_, groups) = d.members(oru);
