@@ -1,6 +1,8 @@
 //! The `accord` command line (clap). Thin: it reads files, calls the library, prints, and
 //! chooses the exit code (0 success, 1 errors or changes found, 2 usage or IO problems).
 
+mod hl7;
+mod hl7_validate;
 mod load;
 mod today;
 
@@ -61,6 +63,11 @@ enum Command {
     },
     /// Print the JSON Schema of the IR.
     Schema,
+    /// HL7 v2 tools: get, inspect, validate, ack, send, listen.
+    Hl7 {
+        #[command(subcommand)]
+        command: hl7::Hl7Command,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -75,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
+        Command::Hl7 { command } => hl7::run(command),
         Command::Schema => {
             let schema = schemars::schema_for!(ir::Estate);
             println!(
@@ -84,6 +92,14 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Writes to stdout; a closed pipe (`accord ... | head`) ends the output quietly instead
+/// of panicking.
+pub(crate) fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -172,7 +188,7 @@ fn print_ir(paths: &[PathBuf], today: Option<String>) -> ExitCode {
     };
     match &result.ir {
         Some(ir) => {
-            println!("{}", serde_json::to_string_pretty(ir).unwrap_or_default());
+            emit(&(serde_json::to_string_pretty(ir).unwrap_or_default() + "\n"));
             ExitCode::SUCCESS
         }
         None => {
