@@ -70,9 +70,10 @@ impl Delimiters {
                 4,
             ));
         }
-        let mut seen = vec![field];
+        // At most six delimiters: a fixed array, no allocation on the hot path.
+        let mut seen = [field, 0, 0, 0, 0, 0];
         for (i, &c) in enc.iter().enumerate() {
-            if !is_delimiter(c) || seen.contains(&c) {
+            if !is_delimiter(c) || seen[..=i].contains(&c) {
                 return Err(err(
                     ErrorKind::BadEncodingCharacters(format!(
                         "encoding character {:?} is repeated or not punctuation",
@@ -81,7 +82,7 @@ impl Delimiters {
                     4 + i,
                 ));
             }
-            seen.push(c);
+            seen[i + 1] = c;
         }
         let d = Delimiters {
             field,

@@ -80,7 +80,8 @@ impl<'a> Message<'a> {
         Ok(msg)
     }
 
-    /// One pass over the bytes: every field separator and segment terminator.
+    /// One pass over the bytes: every field separator and segment terminator. The common
+    /// case (a field inside a segment) is one push; segment ids take the slower path.
     fn index(&mut self, start: usize) -> Result<(), ParseError> {
         let bytes = self.bytes;
         let sep = self.delims.field;
@@ -88,15 +89,16 @@ impl<'a> Message<'a> {
         let mut field_start = start;
         let mut first_field = 0u32;
         for pos in memchr::memchr3_iter(sep, b'\r', b'\n', &bytes[start..]).map(|p| p + start) {
-            if pos < seg_start {
-                continue;
-            }
             if bytes[pos] == sep {
-                self.push_field(seg_start, field_start, pos, first_field)?;
+                if field_start == seg_start {
+                    self.push_id(seg_start, pos)?;
+                } else {
+                    self.fields.push((field_start as u32, pos as u32));
+                }
                 field_start = pos + 1;
             } else {
                 if pos > seg_start {
-                    self.push_field(seg_start, field_start, pos, first_field)?;
+                    self.push_last(seg_start, field_start, pos)?;
                     self.close_segment(seg_start, pos, first_field);
                 }
                 seg_start = pos + 1;
@@ -105,47 +107,51 @@ impl<'a> Message<'a> {
             }
         }
         if bytes.len() > seg_start {
-            self.push_field(seg_start, field_start, bytes.len(), first_field)?;
+            self.push_last(seg_start, field_start, bytes.len())?;
             self.close_segment(seg_start, bytes.len(), first_field);
         }
         Ok(())
     }
 
+    /// The last field of a segment (or its id, when it has no fields).
     #[inline]
-    fn push_field(
+    fn push_last(
         &mut self,
         seg_start: usize,
         field_start: usize,
         end: usize,
-        first_field: u32,
     ) -> Result<(), ParseError> {
         if field_start == seg_start {
-            // The segment id: three characters, a letter first.
-            let id = &self.bytes[seg_start..end];
-            if id.len() != 3
-                || !id[0].is_ascii_uppercase()
-                || !id
-                    .iter()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            {
-                let index = self.segments.len();
-                return Err(ParseError::new(
-                    ErrorKind::BadSegmentId(
-                        String::from_utf8_lossy(&id[..id.len().min(16)]).into_owned(),
-                    ),
-                    seg_start,
-                )
-                .in_segment(index, &id[..id.len().min(3)]));
-            }
-            self.fields.push((seg_start as u32, end as u32));
-            if is_header(id) && end < self.bytes.len() && self.bytes[end] == self.delims.field {
-                // MSH-1 is the field separator itself.
-                self.fields.push((end as u32, end as u32 + 1));
-            }
-            return Ok(());
+            self.push_id(seg_start, end)
+        } else {
+            self.fields.push((field_start as u32, end as u32));
+            Ok(())
         }
-        let _ = first_field;
-        self.fields.push((field_start as u32, end as u32));
+    }
+
+    /// A segment id: three characters, a letter first. For MSH, MSH-1 follows.
+    fn push_id(&mut self, seg_start: usize, end: usize) -> Result<(), ParseError> {
+        let id = &self.bytes[seg_start..end];
+        if id.len() != 3
+            || !id[0].is_ascii_uppercase()
+            || !id
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            let index = self.segments.len();
+            return Err(ParseError::new(
+                ErrorKind::BadSegmentId(
+                    String::from_utf8_lossy(&id[..id.len().min(16)]).into_owned(),
+                ),
+                seg_start,
+            )
+            .in_segment(index, &id[..id.len().min(3)]));
+        }
+        self.fields.push((seg_start as u32, end as u32));
+        if is_header(id) && end < self.bytes.len() && self.bytes[end] == self.delims.field {
+            // MSH-1 is the field separator itself.
+            self.fields.push((end as u32, end as u32 + 1));
+        }
         Ok(())
     }
 
