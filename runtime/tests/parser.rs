@@ -207,7 +207,7 @@ fn every_corpus_message_round_trips_through_the_builder() {
         let m = Message::parse(&bytes).unwrap();
         let rebuilt = MessageBuilder::from_message(&m).serialize();
         assert_eq!(
-            rebuilt.as_bytes(),
+            rebuilt.as_slice(),
             m.to_normalized().as_slice(),
             "{}",
             f.display()
@@ -252,7 +252,7 @@ proptest! {
             expected.insert(path.to_string(), text);
         }
         let wire = b.serialize();
-        let m = Message::parse(wire.as_bytes()).unwrap();
+        let m = Message::parse(&wire).unwrap();
         for (path, text) in expected {
             let got = m.get_text(&path).unwrap();
             prop_assert_eq!(got.as_deref(), Some(text.as_str()), "{} in {:?}", path, wire);

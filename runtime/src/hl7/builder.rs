@@ -4,6 +4,7 @@
 //! (after terminator normalisation): fields are kept as raw text until a path reaches
 //! into them.
 
+use super::charset::Charset;
 use super::delims::Delimiters;
 use super::error::{ErrorKind, ParseError};
 use super::escape::escape;
@@ -13,13 +14,16 @@ use super::path::{Path, Repetition};
 #[derive(Debug, Clone)]
 struct SegmentBuf {
     id: String,
-    /// Raw (escaped) fields 1..; for MSH, fields 1 and 2 are the delimiters.
-    fields: Vec<String>,
+    /// Raw (escaped, encoded) fields 1..; for MSH, fields 1 and 2 are the delimiters.
+    fields: Vec<Vec<u8>>,
 }
 
+/// Fields are bytes in the message's character set, never re-decoded, so a Latin-1 (or
+/// any) message comes back exactly; text that is set is escaped, then encoded.
 #[derive(Debug, Clone)]
 pub struct MessageBuilder {
     delims: Delimiters,
+    charset: Charset,
     segments: Vec<SegmentBuf>,
 }
 
@@ -28,17 +32,18 @@ fn bad(why: impl Into<String>) -> ParseError {
 }
 
 impl MessageBuilder {
-    /// A message with only `MSH|^~\&` (or the given delimiters).
+    /// A message with only `MSH|^~\&` (or the given delimiters), encoded as UTF-8.
     pub fn new(delims: Delimiters) -> MessageBuilder {
         let msh = SegmentBuf {
             id: "MSH".into(),
             fields: vec![
-                (delims.field as char).to_string(),
-                delims.encoding_characters(),
+                vec![delims.field],
+                delims.encoding_characters().into_bytes(),
             ],
         };
         MessageBuilder {
             delims,
+            charset: Charset::Utf8,
             segments: vec![msh],
         }
     }
@@ -51,15 +56,15 @@ impl MessageBuilder {
             .map(|s| SegmentBuf {
                 id: s.id().to_string(),
                 fields: (1..=s.field_count())
-                    .map(|n| {
-                        s.field(n)
-                            .map(|f| String::from_utf8_lossy(f.raw()).into_owned())
-                            .unwrap_or_default()
-                    })
+                    .map(|n| s.field(n).map(|f| f.raw().to_vec()).unwrap_or_default())
                     .collect(),
             })
             .collect();
-        MessageBuilder { delims, segments }
+        MessageBuilder {
+            delims,
+            charset: msg.charset(),
+            segments,
+        }
     }
 
     pub fn delimiters(&self) -> Delimiters {
@@ -75,15 +80,17 @@ impl MessageBuilder {
         self.segments.iter().filter(|s| s.id == id).count()
     }
 
-    /// Sets the value at `path` (unescaped text; it is escaped here). Missing segments,
-    /// repetitions and components are created. `[*]` and `[where ...]` are not places.
+    /// Sets the value at `path` (unescaped text; it is escaped and encoded here). Missing
+    /// segments, repetitions and components are created. `[*]` and `[where ...]` are not
+    /// places.
     pub fn set(&mut self, path: &Path, text: &str) -> Result<(), ParseError> {
-        let escaped = escape(text, &self.delims).into_owned();
-        self.set_raw(path, &escaped)
+        let escaped = escape(text, &self.delims);
+        let encoded = self.charset.encode(&escaped).into_owned();
+        self.set_raw(path, &encoded)
     }
 
-    /// Sets an already-escaped value (a value copied from another message).
-    pub fn set_raw(&mut self, path: &Path, raw: &str) -> Result<(), ParseError> {
+    /// Sets an already-escaped, already-encoded value (one copied from another message).
+    pub fn set_raw(&mut self, path: &Path, raw: &[u8]) -> Result<(), ParseError> {
         if path.segment == "MSH" && path.field <= 2 {
             return Err(bad(
                 "MSH-1 and MSH-2 are the delimiters; choose them with MessageBuilder::new",
@@ -102,14 +109,14 @@ impl MessageBuilder {
         let d = self.delims;
         let seg = self.segment_mut(&path.segment, occurrence);
         if seg.fields.len() < path.field {
-            seg.fields.resize(path.field, String::new());
+            seg.fields.resize(path.field, vec![]);
         }
         let field = &mut seg.fields[path.field - 1];
         *field = replace_part(field, d.repetition, rep, |r| match path.component {
-            None => raw.to_string(),
+            None => raw.to_vec(),
             Some(c) => replace_part(r, d.component, c, |comp| match path.subcomponent {
-                None => raw.to_string(),
-                Some(s) => replace_part(comp, d.subcomponent, s, |_| raw.to_string()),
+                None => raw.to_vec(),
+                Some(s) => replace_part(comp, d.subcomponent, s, |_| raw.to_vec()),
             }),
         });
         Ok(())
@@ -135,48 +142,46 @@ impl MessageBuilder {
     }
 
     /// The message with CR segment terminators (and a CR after the last segment).
-    pub fn serialize(&self) -> String {
-        let sep = self.delims.field as char;
-        let mut out = String::with_capacity(self.segments.len() * 64);
+    pub fn serialize(&self) -> Vec<u8> {
+        let sep = self.delims.field;
+        let mut out = Vec::with_capacity(
+            self.segments
+                .iter()
+                .map(|s| s.fields.iter().map(|f| f.len() + 1).sum::<usize>() + 4)
+                .sum(),
+        );
         for s in &self.segments {
-            out.push_str(&s.id);
-            if s.id == "MSH" || s.id == "FHS" || s.id == "BHS" {
+            out.extend_from_slice(s.id.as_bytes());
+            let header = s.id == "MSH" || s.id == "FHS" || s.id == "BHS";
+            // MSH-1 is the separator written after the id: skip it as a field.
+            for f in s.fields.iter().skip(usize::from(header)) {
                 out.push(sep);
-                out.push_str(s.fields.get(1).map(String::as_str).unwrap_or(""));
-                for f in s.fields.iter().skip(2) {
-                    out.push(sep);
-                    out.push_str(f);
-                }
-            } else {
-                for f in &s.fields {
-                    out.push(sep);
-                    out.push_str(f);
-                }
+                out.extend_from_slice(f);
             }
-            out.push('\r');
+            out.push(b'\r');
         }
         out
+    }
+
+    /// `serialize` as text, for messages in ASCII or UTF-8.
+    pub fn serialize_string(&self) -> String {
+        String::from_utf8_lossy(&self.serialize()).into_owned()
     }
 }
 
 /// `raw` split on `sep`, part `n` (1-based) replaced by `f(old part)`, parts added as needed.
-fn replace_part(raw: &str, sep: u8, n: usize, f: impl FnOnce(&str) -> String) -> String {
-    let sep = sep as char;
-    let mut parts: Vec<&str> = if raw.is_empty() {
-        vec![""]
-    } else {
-        raw.split(sep).collect()
-    };
+fn replace_part(raw: &[u8], sep: u8, n: usize, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = raw.split(|&b| b == sep).collect();
     if parts.len() < n {
-        parts.resize(n, "");
+        parts.resize(n, b"");
     }
     let new = f(parts[n - 1]);
-    let mut out = String::with_capacity(raw.len() + new.len() + n);
+    let mut out = Vec::with_capacity(raw.len() + new.len() + n);
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             out.push(sep);
         }
-        out.push_str(if i == n - 1 { &new } else { p });
+        out.extend_from_slice(if i == n - 1 { &new } else { p });
     }
     out
 }
@@ -210,7 +215,7 @@ mod tests {
         b.set(&p("PID-5.2"), "ANN").unwrap();
         b.set(&p("PID-3[2].1"), "X^Y").unwrap();
         b.set(&p("PID-5.3.2"), "B&C").unwrap();
-        let s = b.serialize();
+        let s = b.serialize_string();
         assert_eq!(
             s,
             "MSH|^~\\&|||||||ADT^A01\rPID|||~X\\S\\Y||O'NEIL\\F\\SMITH^ANN^&B\\T\\C\r"
@@ -229,9 +234,29 @@ mod tests {
         let text = "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.4\rPID|1||123^^^H^MR~9^^^N^NH||DOE^JOHN||19800101|M\r";
         let m = Message::parse(text.as_bytes()).unwrap();
         let mut b = MessageBuilder::from_message(&m);
-        assert_eq!(b.serialize(), text);
+        assert_eq!(b.serialize_string(), text);
         b.set(&p("PID-8"), "F").unwrap();
-        assert_eq!(b.serialize(), text.replace("|M\r", "|F\r"));
+        assert_eq!(b.serialize_string(), text.replace("|M\r", "|F\r"));
+    }
+
+    #[test]
+    fn latin1_messages_round_trip_and_set_values_are_encoded() {
+        let text: &[u8] =
+            b"MSH|^~\\&|A|B|C|D|2026||ADT^A08|1|P|2.5|||||GBR|8859/1\rPID|1||1||M\xdcLLER\r";
+        let m = Message::parse(text).unwrap();
+        let mut b = MessageBuilder::from_message(&m);
+        assert_eq!(b.serialize(), text);
+        b.set(&p("PID-5.2"), "J\u{d6}RG").unwrap();
+        let again = b.serialize();
+        assert!(again.ends_with(b"M\xdcLLER^J\xd6RG\r"), "{again:?}");
+        assert_eq!(
+            Message::parse(&again)
+                .unwrap()
+                .get_text("PID-5.2")
+                .unwrap()
+                .as_deref(),
+            Some("J\u{d6}RG")
+        );
     }
 
     #[test]
