@@ -202,6 +202,7 @@ fn rule_phrase(rule: Rule) -> &'static str {
         ident => "a name",
         string | string_inner => "a string",
         integer | pos_int => "a number",
+        path_int => "a position (1 or more)",
         decimal => "a decimal number",
         semver => "a version such as `1.0.0`",
         date => "a date such as `2027-03-01`",

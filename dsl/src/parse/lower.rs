@@ -598,13 +598,13 @@ impl Lower {
             match c.as_rule() {
                 Rule::seg_id_raw => segment = c.as_str().to_string(),
                 Rule::occurrence => occurrence = Some(num(&only(&c))),
-                Rule::pos_int => numbers.push(num(&c)),
+                Rule::path_int => numbers.push(num(&c)),
                 Rule::repetition => {
                     let r = only(&c);
                     repetition = Some(match r.as_rule() {
                         Rule::rep_all => Repetition::All,
                         Rule::rep_filter => {
-                            let comp = all(&only_rule(&r, Rule::comp_ref), Rule::pos_int);
+                            let comp = all(&only_rule(&r, Rule::comp_ref), Rule::path_int);
                             Repetition::Where {
                                 component: comp.first().map(num).unwrap_or(1),
                                 subcomponent: comp.get(1).map(num),
