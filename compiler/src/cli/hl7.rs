@@ -138,42 +138,52 @@ pub(super) fn messages<'a>(
     }
 }
 
+/// Reads a file, splits it into messages, and hands both to `f`; read and parse failures
+/// become exit code 2 with a located message.
+pub(super) fn with_messages(
+    file: &std::path::Path,
+    f: impl FnOnce(&[u8], &[Message]) -> ExitCode,
+) -> ExitCode {
+    let bytes = match read(file) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    match messages(file, &bytes) {
+        Ok(msgs) => f(&bytes, &msgs),
+        Err(code) => code,
+    }
+}
+
 fn get(file: &std::path::Path, path: &str) -> ExitCode {
     let path = match Path::parse(path) {
         Ok(p) => p,
         Err(e) => return fail(2, &format!("{e} ({})", e.hint())),
     };
-    let bytes = match read(file) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let msgs = match messages(file, &bytes) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let m = &msgs[0];
-    match m.get(&path) {
-        Err(e) => fail(2, &parse_error(file, &bytes, &e)),
-        Ok(None) => {
-            let why = match m.segment(&path.segment, path.occurrence.unwrap_or(1)) {
-                None => format!("the message has no {}", path.segment),
-                Some(s) => format!("{} has {} fields", path.segment, s.field_count()),
-            };
-            eprintln!("{path} is absent: {why}");
-            ExitCode::from(1)
-        }
-        Ok(Some(v)) if v.is_null() => {
-            super::emit("\"\"\n");
-            ExitCode::SUCCESS
-        }
-        Ok(Some(v)) => match v.text_at(v.offset_in(m.bytes())) {
-            Ok(t) => {
-                super::emit(&format!("{t}\n"));
+    with_messages(file, |bytes, msgs| {
+        let m = &msgs[0];
+        match m.get(&path) {
+            Err(e) => fail(2, &parse_error(file, bytes, &e)),
+            Ok(None) => {
+                let why = match m.segment(&path.segment, path.occurrence.unwrap_or(1)) {
+                    None => format!("the message has no {}", path.segment),
+                    Some(s) => format!("{} has {} fields", path.segment, s.field_count()),
+                };
+                eprintln!("{path} is absent: {why}");
+                ExitCode::from(1)
+            }
+            Ok(Some(v)) if v.is_null() => {
+                super::emit("\"\"\n");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(2, &parse_error(file, &bytes, &e)),
-        },
-    }
+            Ok(Some(v)) => match v.text_at(v.offset_in(m.bytes())) {
+                Ok(t) => {
+                    super::emit(&format!("{t}\n"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(2, &parse_error(file, bytes, &e)),
+            },
+        }
+    })
 }
 
 fn dictionary_for(m: &Message) -> Option<&'static dict::Dictionary> {
@@ -183,84 +193,78 @@ fn dictionary_for(m: &Message) -> Option<&'static dict::Dictionary> {
 }
 
 fn inspect(file: &std::path::Path, format: &str) -> ExitCode {
-    let bytes = match read(file) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let msgs = match messages(file, &bytes) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let mut json = vec![];
-    let mut text_out = String::new();
-    for m in &msgs {
-        let d = dictionary_for(m);
-        for s in m.segments() {
-            let mut fields = vec![];
-            if format != "json" {
-                text_out.push_str(&format!("{} (segment {})\n", s.id(), s.index() + 1));
-            }
-            for n in 1..=s.field_count() {
-                let Some(f) = s.field(n) else { continue };
-                if f.is_empty() {
-                    continue;
+    with_messages(file, |_bytes, msgs| {
+        let mut json = vec![];
+        let mut text_out = String::new();
+        for m in msgs {
+            let d = dictionary_for(m);
+            for s in m.segments() {
+                let mut fields = vec![];
+                if format != "json" {
+                    text_out.push_str(&format!("{} (segment {})\n", s.id(), s.index() + 1));
                 }
-                let def = d.and_then(|d| d.field(s.id(), n));
-                let (name, dt) = def.map(|f| (f.name, f.datatype)).unwrap_or(("", ""));
-                let comps = d.and_then(|d| d.components(dt));
-                let text = f
-                    .text()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_else(|_| String::from_utf8_lossy(f.raw()).into_owned());
-                let mut components = vec![];
-                for (ri, rep) in f.repetitions().enumerate() {
-                    for (ci, comp) in rep.components().enumerate() {
-                        if comp.is_empty() || rep.components().count() < 2 {
-                            continue;
+                for n in 1..=s.field_count() {
+                    let Some(f) = s.field(n) else { continue };
+                    if f.is_empty() {
+                        continue;
+                    }
+                    let def = d.and_then(|d| d.field(s.id(), n));
+                    let (name, dt) = def.map(|f| (f.name, f.datatype)).unwrap_or(("", ""));
+                    let comps = d.and_then(|d| d.components(dt));
+                    let text = f
+                        .text()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_else(|_| String::from_utf8_lossy(f.raw()).into_owned());
+                    let mut components = vec![];
+                    for (ri, rep) in f.repetitions().enumerate() {
+                        for (ci, comp) in rep.components().enumerate() {
+                            if comp.is_empty() || rep.components().count() < 2 {
+                                continue;
+                            }
+                            let cname = comps
+                                .and_then(|c| c.iter().find(|x| x.position == ci + 1))
+                                .map(|x| x.name)
+                                .unwrap_or("");
+                            let ctext = comp.text().map(|t| t.into_owned()).unwrap_or_default();
+                            components.push(serde_json::json!({"repetition": ri + 1, "component": ci + 1, "name": cname, "value": ctext}));
                         }
-                        let cname = comps
-                            .and_then(|c| c.iter().find(|x| x.position == ci + 1))
-                            .map(|x| x.name)
-                            .unwrap_or("");
-                        let ctext = comp.text().map(|t| t.into_owned()).unwrap_or_default();
-                        components.push(serde_json::json!({"repetition": ri + 1, "component": ci + 1, "name": cname, "value": ctext}));
+                    }
+                    if format == "json" {
+                        fields.push(serde_json::json!({"field": n, "name": name, "datatype": dt, "value": text, "components": components}));
+                    } else {
+                        let label = if name.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {name} ({dt})")
+                        };
+                        text_out.push_str(&format!("  {}-{n}{label}: {text}\n", s.id()));
+                        for c in &components {
+                            let rep = if f.repetitions().count() > 1 {
+                                format!("[{}]", c["repetition"])
+                            } else {
+                                String::new()
+                            };
+                            text_out.push_str(&format!(
+                                "    {}-{n}{rep}.{} {}: {}\n",
+                                s.id(),
+                                c["component"],
+                                c["name"].as_str().unwrap_or(""),
+                                c["value"].as_str().unwrap_or("")
+                            ));
+                        }
                     }
                 }
                 if format == "json" {
-                    fields.push(serde_json::json!({"field": n, "name": name, "datatype": dt, "value": text, "components": components}));
-                } else {
-                    let label = if name.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {name} ({dt})")
-                    };
-                    text_out.push_str(&format!("  {}-{n}{label}: {text}\n", s.id()));
-                    for c in &components {
-                        let rep = if f.repetitions().count() > 1 {
-                            format!("[{}]", c["repetition"])
-                        } else {
-                            String::new()
-                        };
-                        text_out.push_str(&format!(
-                            "    {}-{n}{rep}.{} {}: {}\n",
-                            s.id(),
-                            c["component"],
-                            c["name"].as_str().unwrap_or(""),
-                            c["value"].as_str().unwrap_or("")
-                        ));
-                    }
+                    json.push(serde_json::json!({"segment": s.id(), "index": s.index() + 1, "fields": fields}));
                 }
             }
-            if format == "json" {
-                json.push(serde_json::json!({"segment": s.id(), "index": s.index() + 1, "fields": fields}));
-            }
         }
-    }
-    if format == "json" {
-        text_out = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
-    }
-    super::emit(&text_out);
-    ExitCode::SUCCESS
+        if format == "json" {
+            text_out = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+        }
+        super::emit(&text_out);
+        ExitCode::SUCCESS
+    })
 }
 
 fn now_stamp() -> String {
@@ -313,18 +317,12 @@ fn ack(
             &format!("`{code}` is not an ACK code: use AA, AE, AR, CA, CE or CR"),
         );
     };
-    let bytes = match read(file) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let msgs = match messages(file, &bytes) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    for m in &msgs {
-        super::emit(&ack_text(m, code, text, error_code).replace('\r', "\n"));
-    }
-    ExitCode::SUCCESS
+    with_messages(file, |_bytes, msgs| {
+        for m in msgs {
+            super::emit(&ack_text(m, code, text, error_code).replace('\r', "\n"));
+        }
+        ExitCode::SUCCESS
+    })
 }
 
 fn runtime() -> tokio::runtime::Runtime {

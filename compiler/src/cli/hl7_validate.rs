@@ -3,7 +3,7 @@
 //! `--profile ESTATE:NAME`, against a conformance profile of an estate (usage, cardinality,
 //! length, local Z-segments). Each problem is printed with its file position.
 
-use super::hl7::{messages, read};
+use super::hl7::with_messages;
 use crate::ir;
 use accord_runtime::hl7::dict::{self, Dictionary, Element};
 use accord_runtime::hl7::{Message, Path, Value};
@@ -19,58 +19,52 @@ pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&
         Ok(p) => p,
         Err(code) => return code,
     };
-    let bytes = match read(file) {
-        Ok(b) => b,
-        Err(c) => return c,
-    };
-    let msgs = match messages(file, &bytes) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
-    let mut problems = vec![];
-    let base = bytes.as_ptr() as usize;
-    for m in &msgs {
-        let origin = m.bytes().as_ptr() as usize - base;
-        let v = version
-            .map(str::to_string)
-            .or_else(|| profile.as_ref().map(|p| p.version.clone()))
-            .or_else(|| m.version().map(str::to_string))
-            .unwrap_or_default();
-        let Some(d) = dict::dictionary(&v) else {
-            eprintln!(
-                "error: no HL7 v2 dictionary for version `{v}`; pass --version (one of {})",
-                dict::versions().collect::<Vec<_>>().join(", ")
-            );
-            return ExitCode::from(2);
-        };
-        let mut found = vec![];
-        check_dictionary(m, d, profile.as_ref(), &mut found);
-        if let Some(p) = &profile {
-            check_profile(m, p, &mut found);
+    with_messages(file, |bytes, msgs| {
+        let mut problems = vec![];
+        let base = bytes.as_ptr() as usize;
+        for m in msgs {
+            let origin = m.bytes().as_ptr() as usize - base;
+            let v = version
+                .map(str::to_string)
+                .or_else(|| profile.as_ref().map(|p| p.version.clone()))
+                .or_else(|| m.version().map(str::to_string))
+                .unwrap_or_default();
+            let Some(d) = dict::dictionary(&v) else {
+                eprintln!(
+                    "error: no HL7 v2 dictionary for version `{v}`; pass --version (one of {})",
+                    dict::versions().collect::<Vec<_>>().join(", ")
+                );
+                return ExitCode::from(2);
+            };
+            let mut found = vec![];
+            check_dictionary(m, d, profile.as_ref(), &mut found);
+            if let Some(p) = &profile {
+                check_profile(m, p, &mut found);
+            }
+            problems.extend(found.into_iter().map(|p| Problem {
+                offset: p.offset + origin,
+                ..p
+            }));
         }
-        problems.extend(found.into_iter().map(|p| Problem {
-            offset: p.offset + origin,
-            ..p
-        }));
-    }
-    for p in &problems {
-        let before = &bytes[..p.offset.min(bytes.len())];
-        let line = before.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
-        let col = before
-            .iter()
-            .rev()
-            .take_while(|&&b| b != b'\n' && b != b'\r')
-            .count()
-            + 1;
-        println!("{}:{line}:{col}: error: {}", file.display(), p.what);
-    }
-    if problems.is_empty() {
-        eprintln!("ok: {} message(s) valid", msgs.len());
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{} problem(s) in {} message(s)", problems.len(), msgs.len());
-        ExitCode::from(1)
-    }
+        for p in &problems {
+            let before = &bytes[..p.offset.min(bytes.len())];
+            let line = before.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
+            let col = before
+                .iter()
+                .rev()
+                .take_while(|&&b| b != b'\n' && b != b'\r')
+                .count()
+                + 1;
+            println!("{}:{line}:{col}: error: {}", file.display(), p.what);
+        }
+        if problems.is_empty() {
+            eprintln!("ok: {} message(s) valid", msgs.len());
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("{} problem(s) in {} message(s)", problems.len(), msgs.len());
+            ExitCode::from(1)
+        }
+    })
 }
 
 /// `ESTATE:NAME`: the profile NAME of the estate at path ESTATE, which must compile.
