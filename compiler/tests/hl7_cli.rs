@@ -254,3 +254,14 @@ fn python_hl7_mllp_send_talks_to_accord_listen() {
         "{heard}"
     );
 }
+
+#[test]
+fn validate_warns_of_withdrawn_fields_and_an_unknown_structure() {
+    let corpus = "../shared/corpus/hl7v2/fhir-converter/ADT-A04-02.hl7";
+    let o = accord(&["hl7", "validate", corpus]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "warnings do not fail: {out}");
+    assert!(out.contains("warning: MSH-9.3 names `ADT_A04`, which HL7 v2.8 does not define"), "{out}");
+    assert!(out.contains("warning: PID-19 (SSN Number) is withdrawn in HL7 v2.8"), "{out}");
+    assert!(!out.contains(": error:"), "{out}");
+}

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 struct Problem {
     offset: usize,
     what: String,
+    /// Warnings are printed but do not fail validation.
+    warning: bool,
 }
 
 pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&str>) -> ExitCode {
@@ -42,6 +44,7 @@ pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&
                 check_profile(m, p, &mut found);
             }
             problems.extend(found.into_iter().map(|p| Problem {
+                warning: p.warning,
                 offset: p.offset + origin,
                 ..p
             }));
@@ -55,13 +58,19 @@ pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&
                 .take_while(|&&b| b != b'\n' && b != b'\r')
                 .count()
                 + 1;
-            println!("{}:{line}:{col}: error: {}", file.display(), p.what);
+            let level = if p.warning { "warning" } else { "error" };
+            println!("{}:{line}:{col}: {level}: {}", file.display(), p.what);
         }
-        if problems.is_empty() {
-            eprintln!("ok: {} message(s) valid", msgs.len());
+        let errors = problems.iter().filter(|p| !p.warning).count();
+        let warnings = problems.len() - errors;
+        if errors == 0 {
+            eprintln!("ok: {} message(s) valid, {warnings} warning(s)", msgs.len());
             ExitCode::SUCCESS
         } else {
-            eprintln!("{} problem(s) in {} message(s)", problems.len(), msgs.len());
+            eprintln!(
+                "{errors} error(s), {warnings} warning(s) in {} message(s)",
+                msgs.len()
+            );
             ExitCode::from(1)
         }
     })
@@ -102,8 +111,19 @@ fn check_dictionary(
     let local: Vec<&str> = profile
         .map(|p| p.segments.iter().map(|s| s.id.as_str()).collect())
         .unwrap_or_default();
+    if let Some(st) = structure.filter(|st| d.structure(st).is_none()) {
+        out.push(Problem {
+            warning: true,
+            offset: m.segment_at(0).and_then(|s| s.field_offset(9)).unwrap_or(0),
+            what: format!(
+                "MSH-9.3 names `{st}`, which HL7 v{} does not define; read by its trigger event",
+                d.version
+            ),
+        });
+    }
     match d.structure_for(mt.trim_end_matches('^')) {
         None => out.push(Problem {
+            warning: false,
             offset: m.segment_at(0).and_then(|s| s.field_offset(9)).unwrap_or(0),
             what: format!(
                 "MSH-9: message type `{}` has no structure in HL7 v{}",
@@ -118,6 +138,7 @@ fn check_dictionary(
         if id.starts_with('Z') {
             if !local.is_empty() && !local.contains(&id) {
                 out.push(Problem {
+                    warning: false,
                     offset: seg.offset(),
                     what: format!(
                         "{id} (segment {}): local segment not declared in the profile",
@@ -129,6 +150,7 @@ fn check_dictionary(
         }
         let Some(fields) = d.segment(id) else {
             out.push(Problem {
+                warning: false,
                 offset: seg.offset(),
                 what: format!(
                     "{id} (segment {}): not a segment of HL7 v{}",
@@ -152,6 +174,7 @@ fn check_dictionary(
             let offset = seg.field_offset(f.position).unwrap_or(seg.offset());
             if f.min > 0 && reps == 0 {
                 out.push(Problem {
+                    warning: false,
                     offset,
                     what: format!(
                         "{id}-{} ({}) is required but missing [HL7 0357 code 101]",
@@ -160,8 +183,18 @@ fn check_dictionary(
                 });
             }
             if let Some(max) = f.max {
-                if id != "MSH" && reps > max as usize {
+                if max == 0 && reps > 0 {
                     out.push(Problem {
+                        warning: true,
+                        offset,
+                        what: format!(
+                            "{id}-{} ({}) is withdrawn in HL7 v{}; receivers ignore it",
+                            f.position, f.name, d.version
+                        ),
+                    });
+                } else if id != "MSH" && reps > max as usize {
+                    out.push(Problem {
+                        warning: false,
                         offset,
                         what: format!(
                             "{id}-{} ({}) repeats {reps} times; at most {max} allowed",
@@ -188,6 +221,7 @@ fn check_structure(m: &Message, d: &Dictionary, structure: &str, out: &mut Vec<P
     match_elements(elements, &segs, &mut pos, structure, out);
     for (id, offset) in &segs[pos..] {
         out.push(Problem {
+            warning: false,
             offset: *offset,
             what: format!("{id}: segment not expected here in {structure}"),
         });
@@ -245,7 +279,11 @@ fn match_elements(
                     format!("{name}: required segment group missing in {context}")
                 }
             };
-            out.push(Problem { offset, what });
+            out.push(Problem {
+                warning: false,
+                offset,
+                what,
+            });
         }
     }
 }
@@ -281,6 +319,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
         let path = &rule.path.text;
         match rule.usage.as_str() {
             "R" if vals.is_empty() => out.push(Problem {
+                warning: false,
                 offset,
                 what: format!(
                     "{path} is required (R) by profile `{}` but missing or empty",
@@ -288,6 +327,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
                 ),
             }),
             "X" if !vals.is_empty() => out.push(Problem {
+                warning: false,
                 offset,
                 what: format!(
                     "{path} is not supported (X) by profile `{}` but has a value",
@@ -299,6 +339,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
         if let Some(min) = rule.min {
             if !vals.is_empty() && (vals.len() as u32) < min {
                 out.push(Problem {
+                    warning: false,
                     offset,
                     what: format!(
                         "{path} has {} repetition(s); profile `{}` needs at least {min}",
@@ -311,6 +352,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
         if let Some(max) = rule.max {
             if vals.len() as u32 > max {
                 out.push(Problem {
+                    warning: false,
                     offset,
                     what: format!(
                         "{path} has {} repetition(s); profile `{}` allows at most {max}",
@@ -324,7 +366,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
             for v in &vals {
                 let n = v.text().map(|t| t.chars().count()).unwrap_or(v.raw().len());
                 if n > len as usize {
-                    out.push(Problem { offset, what: format!("{path} is {n} characters; profile `{}` allows {len} [HL7 0357 code 104]", p.name) });
+                    out.push(Problem { warning: false,  offset, what: format!("{path} is {n} characters; profile `{}` allows {len} [HL7 0357 code 104]", p.name) });
                 }
             }
         }
@@ -333,6 +375,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
         let present = m.segment(&z.id, 1);
         if z.usage.as_deref() == Some("R") && present.is_none() {
             out.push(Problem {
+                warning: false,
                 offset: 0,
                 what: format!(
                     "{} is required (R) by profile `{}` but missing",
@@ -345,6 +388,7 @@ fn check_profile(m: &Message, p: &ir::Profile, out: &mut Vec<Problem>) {
             let empty = seg.field(f.position as usize).is_none_or(|v| v.is_empty());
             if f.usage.as_deref() == Some("R") && empty {
                 out.push(Problem {
+                    warning: false,
                     offset: seg.offset(),
                     what: format!(
                         "{}-{} ({}) is required (R) by profile `{}` but missing",

@@ -240,11 +240,15 @@ impl Dictionary {
     }
 
     /// The structure of a message type: `ADT^A08` -> `ADT_A01`; `ADT^A08^ADT_A01` and
-    /// `ADT_A01` name it directly; `ACK` is `ACK`.
+    /// `ADT_A01` name it directly (an unknown third component falls back to the
+    /// trigger event); `ACK` is `ACK`.
     pub fn structure_for(&self, message_type: &str) -> Option<&'static str> {
         let parts: Vec<&str> = message_type.split('^').collect();
         if let Some(explicit) = parts.get(2).filter(|s| !s.is_empty()) {
-            return self.structures.get_key_value(*explicit).map(|(k, _)| *k);
+            if let Some((k, _)) = self.structures.get_key_value(*explicit) {
+                return Some(k);
+            }
+            // A structure this version does not define: fall back to the trigger event.
         }
         if let Some((k, _)) = self.structures.get_key_value(message_type) {
             return Some(k);
