@@ -261,7 +261,13 @@ fn validate_warns_of_withdrawn_fields_and_an_unknown_structure() {
     let o = accord(&["hl7", "validate", corpus]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "warnings do not fail: {out}");
-    assert!(out.contains("warning: MSH-9.3 names `ADT_A04`, which HL7 v2.8 does not define"), "{out}");
-    assert!(out.contains("warning: PID-19 (SSN Number) is withdrawn in HL7 v2.8"), "{out}");
+    assert!(
+        out.contains("warning: MSH-9.3 names `ADT_A04`, which HL7 v2.8 does not define"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: PID-19 (SSN Number) is withdrawn in HL7 v2.8"),
+        "{out}"
+    );
     assert!(!out.contains(": error:"), "{out}");
 }

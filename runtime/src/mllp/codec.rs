@@ -9,7 +9,8 @@ use tokio_util::codec::{Decoder, Encoder};
 pub const START: u8 = 0x0B;
 pub const END: [u8; 2] = [0x1C, 0x0D];
 
-/// How much of an oversized frame is kept for the NACK.
+/// How much of an oversized frame is kept for the NACK (at most the frame limit, so the
+/// head is the same however the stream was cut into reads).
 const HEAD_KEPT: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,10 @@ pub struct MllpCodec {
 }
 
 impl MllpCodec {
+    fn head_len(&self) -> usize {
+        HEAD_KEPT.min(self.max_frame)
+    }
+
     pub fn new(max_frame: usize) -> MllpCodec {
         MllpCodec {
             max_frame,
@@ -98,7 +103,7 @@ impl Decoder for MllpCodec {
                 Ok(Some(Frame::Message(frame.freeze().slice(1..end))))
             }
             Some(end) => {
-                let head = Bytes::copy_from_slice(&buf[1..HEAD_KEPT.min(end)]);
+                let head = Bytes::copy_from_slice(&buf[1..1 + self.head_len().min(end - 1)]);
                 buf.advance(end + 2);
                 Ok(Some(Frame::Oversized {
                     head,
@@ -106,7 +111,8 @@ impl Decoder for MllpCodec {
                 }))
             }
             None if buf.len() - 1 > self.max_frame => {
-                let head = Bytes::copy_from_slice(&buf[1..HEAD_KEPT.min(buf.len())]);
+                // More than `max_frame` bytes are buffered, so the whole head is here.
+                let head = Bytes::copy_from_slice(&buf[1..1 + self.head_len()]);
                 let drop = buf.len() - 1;
                 buf.advance(drop);
                 self.discarding = Some((drop - 1, head));
@@ -213,6 +219,15 @@ mod tests {
             matches!(frames[0], Frame::Oversized { size: 54, .. }),
             "{frames:?}"
         );
+    }
+
+    #[test]
+    fn the_head_of_an_oversized_frame_does_not_depend_on_reads() {
+        let big = format!("\x0bMSH|{}\x1c\r", "Y".repeat(300));
+        let whole = decode_all(&mut MllpCodec::new(100), &[big.as_bytes()]);
+        let pieces: Vec<&[u8]> = big.as_bytes().chunks(7).collect();
+        assert_eq!(decode_all(&mut MllpCodec::new(100), &pieces), whole);
+        assert!(matches!(&whole[0], Frame::Oversized { head, size: 304 } if head.len() == 100));
     }
 
     #[test]
