@@ -110,7 +110,8 @@ impl Decoder for MllpCodec {
                     size: end - 1,
                 }))
             }
-            None if buf.len() - 1 > self.max_frame => {
+            // A trailing 0x1C may be the first half of the end marker: it does not count yet.
+            None if buf.len() - 1 - usize::from(buf.last() == Some(&END[0])) > self.max_frame => {
                 // More than `max_frame` bytes are buffered, so the whole head is here.
                 let head = Bytes::copy_from_slice(&buf[1..1 + self.head_len()]);
                 let drop = buf.len() - 1;
@@ -228,6 +229,18 @@ mod tests {
         let pieces: Vec<&[u8]> = big.as_bytes().chunks(7).collect();
         assert_eq!(decode_all(&mut MllpCodec::new(100), &pieces), whole);
         assert!(matches!(&whole[0], Frame::Oversized { head, size: 304 } if head.len() == 100));
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_limit_with_a_split_end_marker_is_not_oversized() {
+        let frame = format!("\x0b{}\x1c\r", "Z".repeat(100));
+        let bytes = frame.as_bytes();
+        let split = bytes.len() - 1; // the 0x0D arrives in a read of its own
+        let frames = decode_all(
+            &mut MllpCodec::new(100),
+            &[&bytes[..split], &bytes[split..]],
+        );
+        assert_eq!(frames, vec![msg(&"Z".repeat(100))]);
     }
 
     #[test]
