@@ -14,47 +14,27 @@ use std::path::{Path, PathBuf};
 /// Review dates are compared with this, so goldens do not age.
 const TODAY: &str = "2026-06-01";
 
+/// Runs one case folder.
+type Runner = fn(&Path) -> Result<(), Failed>;
+
 fn main() {
     let args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     let mut trials = vec![];
-    for (kind, run) in [
-        ("ok", run_ok as fn(&Path) -> Result<(), Failed>),
-        ("err", run_err),
-    ] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(kind))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        dirs.sort();
-        for dir in dirs {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let suites: [(&str, PathBuf, Runner); 3] = [
+        ("ok", root.join("ok"), run_ok),
+        ("err", root.join("err"), run_err),
+        ("example", examples, run_example),
+    ];
+    for (kind, dir, run) in suites {
+        for case in subdirs(&dir) {
             let name = format!(
                 "{kind}::{}",
-                dir.file_name().unwrap_or_default().to_string_lossy()
+                case.file_name().unwrap_or_default().to_string_lossy()
             );
-            trials.push(Trial::test(name, move || run(&dir)));
+            trials.push(Trial::test(name, move || run(&case)));
         }
-    }
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&examples)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    for dir in dirs {
-        let name = format!(
-            "example::{}",
-            dir.file_name().unwrap_or_default().to_string_lossy()
-        );
-        trials.push(Trial::test(name, move || run_example(&dir)));
     }
     libtest_mimic::run(&args, trials).exit();
 }
@@ -89,6 +69,20 @@ fn run_example(dir: &Path) -> Result<(), Failed> {
 }
 
 /// Every `.accord` file below `dir`, named relative to it.
+/// The folders directly below `dir`, sorted.
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
 fn load_tree(dir: &Path) -> SourceMap {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)

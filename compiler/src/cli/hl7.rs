@@ -109,9 +109,9 @@ pub(super) fn read(file: &std::path::Path) -> Result<Vec<u8>, ExitCode> {
     std::fs::read(file).map_err(|e| fail(2, &format!("cannot read `{}`: {e}", file.display())))
 }
 
-/// A parse error as `file:line:col: error: ... (hint)`.
-pub(super) fn parse_error(file: &std::path::Path, bytes: &[u8], e: &ParseError) -> String {
-    let before = &bytes[..e.offset.min(bytes.len())];
+/// 1-based line and column of a byte offset, counting CR and LF as line ends.
+pub(super) fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
     let col = before
         .iter()
@@ -119,6 +119,12 @@ pub(super) fn parse_error(file: &std::path::Path, bytes: &[u8], e: &ParseError) 
         .take_while(|&&b| b != b'\n' && b != b'\r')
         .count()
         + 1;
+    (line, col)
+}
+
+/// A parse error as `file:line:col: error: ... (hint)`.
+pub(super) fn parse_error(file: &std::path::Path, bytes: &[u8], e: &ParseError) -> String {
+    let (line, col) = line_col(bytes, e.offset);
     format!(
         "{}:{line}:{col}: {e}\n  = help: {}",
         file.display(),

@@ -3,7 +3,7 @@
 //! `--profile ESTATE:NAME`, against a conformance profile of an estate (usage, cardinality,
 //! length, local Z-segments). Each problem is printed with its file position.
 
-use super::hl7::with_messages;
+use super::hl7::{line_col, with_messages};
 use crate::ir;
 use accord_runtime::hl7::dict::{self, Dictionary, Element};
 use accord_runtime::hl7::{Message, Path, Value};
@@ -50,14 +50,7 @@ pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&
             }));
         }
         for p in &problems {
-            let before = &bytes[..p.offset.min(bytes.len())];
-            let line = before.iter().filter(|&&b| b == b'\n' || b == b'\r').count() + 1;
-            let col = before
-                .iter()
-                .rev()
-                .take_while(|&&b| b != b'\n' && b != b'\r')
-                .count()
-                + 1;
+            let (line, col) = line_col(bytes, p.offset);
             let level = if p.warning { "warning" } else { "error" };
             println!("{}:{line}:{col}: {level}: {}", file.display(), p.what);
         }
