@@ -1,6 +1,7 @@
 //! Data-driven compiler tests, one trial per folder:
 //!
-//! - `cases/ok/<name>/`: the `.accord` files check with no error; `ir.json` is the IR;
+//! - `cases/ok/<name>/`: the `.accord` files check with no error; `ir.json` is the IR and
+//!   `generated.rs` the generated code (compiled by `compiler/tests/codegen.rs`);
 //!   formatting is idempotent and leaves the IR unchanged.
 //! - `cases/err/<CODE>-<name>/`: the files produce at least one error (or warning, for
 //!   W codes), including the folder's code; `diagnostics.txt` is the rendered output.
@@ -60,12 +61,12 @@ fn run_example(dir: &Path) -> Result<(), Failed> {
         .to_string_lossy()
         .into_owned();
     let json = serde_json::to_string_pretty(&ir).map_err(|e| e.to_string())? + "\n";
+    let goldens = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/examples");
     golden(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("cases/examples")
-            .join(format!("{name}.ir.json")),
-        &json,
-    )
+        &goldens.join(format!("{name}.lib.rs")),
+        &accord_compiler::codegen::gen_lib(&ir),
+    )?;
+    golden(&goldens.join(format!("{name}.ir.json")), &json)
 }
 
 /// Every `.accord` file below `dir`, named relative to it.
@@ -154,6 +155,10 @@ fn run_ok(dir: &Path) -> Result<(), Failed> {
     let ir = result.ir.ok_or("no IR")?;
     let json = serde_json::to_string_pretty(&ir).map_err(|e| e.to_string())? + "\n";
     golden(&dir.join("ir.json"), &json)?;
+    golden(
+        &dir.join("generated.rs"),
+        &accord_compiler::codegen::gen_lib(&ir),
+    )?;
     // Formatting: idempotent, and the IR of the formatted files is the same (locations aside).
     let mut formatted = SourceMap::new();
     for (_, f) in sources.files() {

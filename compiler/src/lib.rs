@@ -5,6 +5,7 @@
 
 pub mod builtins;
 pub mod check;
+pub mod codegen;
 pub mod codes;
 pub mod diagnostics;
 pub mod ir;

@@ -5,6 +5,7 @@
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
 pub mod hl7;
+pub mod mapping;
 #[cfg(feature = "mllp")]
 pub mod mllp;
 
@@ -12,4 +13,10 @@ pub mod mllp;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::hl7;
+    pub use crate::hl7::builder::MessageBuilder;
+    pub use crate::hl7::{Message, Path};
+    pub use crate::mapping::functions as f;
+    pub use crate::mapping::{
+        json_set, Date, DateTime, Decimal, JsonStep, MapError, MapErrorKind, Scope, ToHl7, ToJson,
+    };
 }

@@ -1,6 +1,7 @@
 //! The `accord` command line (clap). Thin: it reads files, calls the library, prints, and
 //! chooses the exit code (0 success, 1 errors or changes found, 2 usage or IO problems).
 
+mod build;
 mod hl7;
 mod hl7_validate;
 mod load;
@@ -63,6 +64,19 @@ enum Command {
     },
     /// Print the JSON Schema of the IR.
     Schema,
+    /// Generate the estate's Rust crate and compile it with cargo.
+    Build {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where to write the crate (default: target/accord/<estate>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        release: bool,
+        /// Write the crate but do not run cargo.
+        #[arg(long)]
+        no_cargo: bool,
+    },
     /// HL7 v2 tools: get, inspect, validate, ack, send, listen.
     Hl7 {
         #[command(subcommand)]
@@ -83,6 +97,12 @@ pub fn main() -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Hl7 { command } => hl7::run(command),
+        Command::Build {
+            paths,
+            out,
+            release,
+            no_cargo,
+        } => build::build(&paths, out, release, no_cargo),
         Command::Schema => {
             let schema = schemars::schema_for!(ir::Estate);
             println!(

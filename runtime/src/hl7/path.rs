@@ -181,6 +181,26 @@ impl Path {
     }
 }
 
+/// `path` at another segment occurrence (generated code writing the k-th segment of a
+/// `for each`); `None` keeps it as it is.
+pub fn at_occurrence(path: &Path, occurrence: Option<usize>) -> Path {
+    match occurrence {
+        Some(o) => Path {
+            occurrence: Some(o),
+            ..path.clone()
+        },
+        None => path.clone(),
+    }
+}
+
+/// `path` at repetition `n` (writing the n-th value of a list).
+pub fn at_repetition(path: &Path, n: usize) -> Path {
+    Path {
+        repetition: Some(Repetition::Index(n)),
+        ..path.clone()
+    }
+}
+
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.segment)?;

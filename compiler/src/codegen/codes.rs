@@ -1,0 +1,152 @@
+//! Codesets as enums (with their code text and display), and code maps as functions
+//! whose `match` is total because the checker required a default.
+
+use super::{names, types};
+use crate::ir::{Codemap, CodemapDefault, Codeset, Estate, Type};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub fn gen_codeset(c: &Codeset) -> TokenStream {
+    let name = names::ty(&c.name);
+    let codes: Vec<&str> = c.codes.iter().map(|x| x.code.as_str()).collect();
+    let variants = names::variants(&codes);
+    let displays: Vec<String> = c
+        .codes
+        .iter()
+        .map(|x| x.display.clone().unwrap_or_else(|| x.code.clone()))
+        .collect();
+    let docs: Vec<String> = c.docs.lines().map(|l| format!(" {l}")).collect();
+    let system = match &c.system {
+        Some(s) => quote!(Some(#s)),
+        None => quote!(None),
+    };
+    quote! {
+        #(#[doc = #docs])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum #name { #(#variants,)* }
+
+        impl #name {
+            /// The code system URI, when the codeset names one.
+            pub const SYSTEM: Option<&'static str> = #system;
+            /// Every code, in the order of the codeset.
+            pub const ALL: &'static [#name] = &[#(#name::#variants,)*];
+
+            pub fn code(self) -> &'static str {
+                match self { #(#name::#variants => #codes,)* }
+            }
+
+            pub fn display(self) -> &'static str {
+                match self { #(#name::#variants => #displays,)* }
+            }
+
+            pub fn from_code(code: &str) -> Option<#name> {
+                match code { #(#codes => Some(#name::#variants),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for #name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.code())
+            }
+        }
+
+        impl rt::ToJson for #name {
+            fn to_json(&self) -> serde_json::Value {
+                serde_json::Value::String(String::from(self.code()))
+            }
+        }
+    }
+}
+
+/// The Rust pattern or value for a code on one side of a code map.
+fn code_value(ir: &Estate, side: &Type, code: &str) -> TokenStream {
+    match types::base(side) {
+        Type::Code { codeset } => {
+            let cs = ir.codesets.iter().find(|c| &c.name == codeset);
+            let codes: Vec<&str> = cs
+                .map(|c| c.codes.iter().map(|x| x.code.as_str()).collect())
+                .unwrap_or_default();
+            let variants = names::variants(&codes);
+            let i = codes.iter().position(|c| *c == code).unwrap_or(0);
+            let (t, v) = (
+                names::ty(codeset),
+                &variants[i.min(variants.len().saturating_sub(1))],
+            );
+            quote!(#t::#v)
+        }
+        _ => quote!(#code),
+    }
+}
+
+pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
+    let name = names::snake(&m.name);
+    let from = types::rust(types::base(&m.from));
+    let to = types::rust(types::base(&m.to));
+    let cm = m.name.as_str();
+    let textual_from = !matches!(types::base(&m.from), Type::Code { .. });
+    let scrutinee = if textual_from {
+        quote!(value.as_str())
+    } else {
+        quote!(value)
+    };
+    let arms = m.entries.iter().map(|e| {
+        let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
+        let target = code_value(ir, &m.to, &e.to);
+        let target = if matches!(types::base(&m.to), Type::Code { .. }) {
+            target
+        } else {
+            quote!(String::from(#target))
+        };
+        quote! { #(#pats)|* => Ok(#target) }
+    });
+    let default = match &m.default {
+        CodemapDefault::Reject { message } => {
+            let reason = message
+                .clone()
+                .unwrap_or_else(|| "no mapping for this code".into());
+            let shown = if textual_from {
+                quote!(value.clone())
+            } else {
+                quote!(value.code().to_string())
+            };
+            quote! { _ => Err(rt::MapError { at, kind: rt::MapErrorKind::Rejected { codemap: #cm, value: #shown, reason: String::from(#reason) } }) }
+        }
+        CodemapDefault::Value { code } => {
+            let v = code_value(ir, &m.to, code);
+            let v = if matches!(types::base(&m.to), Type::Code { .. }) {
+                v
+            } else {
+                quote!(String::from(#v))
+            };
+            quote! { _ => Ok(#v) }
+        }
+        CodemapDefault::Pass => {
+            if textual_from {
+                quote! { _ => Ok(value.clone()) }
+            } else if matches!(types::base(&m.to), Type::Code { .. }) {
+                quote! { other => Ok(other) }
+            } else {
+                quote! { other => Ok(other.code().to_string()) }
+            }
+        }
+    };
+    let docs: Vec<String> = m.docs.lines().map(|l| format!(" {l}")).collect();
+    let by_ref = if textual_from {
+        quote!(&#from)
+    } else {
+        quote!(#from)
+    };
+    // Only a rejecting default reports where it failed.
+    let at_param = if matches!(m.default, CodemapDefault::Reject { .. }) {
+        quote!(at)
+    } else {
+        quote!(_at)
+    };
+    quote! {
+        #(#[doc = #docs])*
+        pub fn #name(value: #by_ref, #at_param: &'static str) -> Result<#to, rt::MapError> {
+            #[allow(clippy::match_single_binding, unreachable_patterns)]
+            match #scrutinee { #(#arms,)* #default }
+        }
+    }
+}

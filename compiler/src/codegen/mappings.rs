@@ -1,0 +1,820 @@
+//! Mappings as Rust functions over the zero-copy message (or a record), with no
+//! interpretation at run time. Every expression is typed here into one of three shapes:
+//! an optional value (`Option<T>`: absent stays absent), a list (`Vec<T>`), or a condition
+//! (`bool`). Record targets are filled as drafts and finished (required fields checked);
+//! HL7 targets go through the builder; FHIR targets are JSON.
+
+use super::{names, types};
+use crate::ir::{
+    Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target, Type,
+};
+use accord_runtime::hl7::dict::{self, Element};
+use proc_macro2::TokenStream;
+use quote::quote;
+use std::cell::RefCell;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    Opt(Type),
+    List(Type),
+    Bool,
+}
+
+/// What field paths read: the source record, or the element of a `for each`.
+#[derive(Clone)]
+struct RecordScope {
+    var: TokenStream,
+    record: String,
+}
+
+pub struct Gen<'a> {
+    ir: &'a Estate,
+    /// Every HL7 path of the crate, built once (`PATHS[i]`).
+    pub paths: RefCell<Vec<Hl7Path>>,
+}
+
+fn loc(at: &crate::ir::Loc) -> String {
+    format!("{}:{}", at.file, at.line)
+}
+
+impl<'a> Gen<'a> {
+    pub fn new(ir: &'a Estate) -> Gen<'a> {
+        Gen {
+            ir,
+            paths: RefCell::new(vec![]),
+        }
+    }
+
+    fn path_ref(&self, p: &Hl7Path) -> TokenStream {
+        let mut paths = self.paths.borrow_mut();
+        let i = match paths.iter().position(|q| q == p) {
+            Some(i) => i,
+            None => {
+                paths.push(p.clone());
+                paths.len() - 1
+            }
+        };
+        quote!(PATHS[#i])
+    }
+
+    fn record(&self, name: &str) -> Option<&crate::ir::Record> {
+        self.ir.records.iter().find(|r| r.name == name)
+    }
+
+    fn field_type(&self, record: &str, field: &str) -> Type {
+        self.record(record)
+            .and_then(|r| r.fields.iter().find(|f| f.name == field))
+            .map(|f| f.ty.clone())
+            .unwrap_or(Type::Unknown)
+    }
+
+    pub fn gen_mapping(&self, m: &Mapping) -> TokenStream {
+        let name = names::snake(&m.name);
+        let docs: Vec<String> = m.docs.lines().map(|l| format!(" {l}")).collect();
+        let at = loc(&m.loc);
+        let (param, scope, rscope) = match &m.source {
+            Schema::Hl7 { .. } => (
+                quote!(msg: &rt::Message),
+                quote!(let scope = rt::Scope::whole(msg);),
+                None,
+            ),
+            Schema::Record { record } => {
+                let t = names::ty(record);
+                (
+                    quote!(src: &#t),
+                    quote!(),
+                    Some(RecordScope {
+                        var: quote!(src),
+                        record: record.clone(),
+                    }),
+                )
+            }
+            Schema::Fhir { .. } => (quote!(src: &serde_json::Value), quote!(), None),
+        };
+        let source_ctx = SourceCtx {
+            structure: self.structure(&m.source),
+            rscope,
+        };
+        match &m.target {
+            Schema::Record { record } => {
+                let t = names::ty(record);
+                let d = names::suffixed(record, "Draft");
+                let body = self.stmts_record(&m.body, record, &quote!(out), &source_ctx);
+                quote! {
+                    #(#[doc = #docs])*
+                    #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+                    pub fn #name(#param) -> Result<#t, rt::MapError> {
+                        #scope
+                        let mut out = #d::default();
+                        #(#body)*
+                        out.finish(#at)
+                    }
+                }
+            }
+            Schema::Hl7 {
+                version,
+                message,
+                profile,
+            } => {
+                let message = message
+                    .clone()
+                    .or_else(|| {
+                        profile
+                            .as_ref()
+                            .and_then(|p| self.ir.profiles.iter().find(|x| &x.name == p))
+                            .and_then(|p| p.messages.first().cloned())
+                    })
+                    .unwrap_or_default();
+                let mut parts = message.split('^');
+                let (code, trigger) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let header = [("MSH-9.1", code), ("MSH-9.2", trigger), ("MSH-12", version.as_str())]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(p, v)| {
+                        let path = self.path_ref(&parse_ir_path(p));
+                        quote! { b.set(&#path, #v).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?; }
+                    });
+                let body = self.stmts_hl7(&m.body, &source_ctx, &quote!(None));
+                quote! {
+                    #(#[doc = #docs])*
+                    #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+                    pub fn #name(#param) -> Result<Vec<u8>, rt::MapError> {
+                        #scope
+                        let mut b = rt::MessageBuilder::new(Default::default());
+                        #(#header)*
+                        #(#body)*
+                        Ok(b.serialize())
+                    }
+                }
+            }
+            Schema::Fhir { resource } => {
+                let body = self.stmts_fhir(&m.body, &source_ctx);
+                quote! {
+                    #(#[doc = #docs])*
+                    #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+                    pub fn #name(#param) -> Result<serde_json::Value, rt::MapError> {
+                        #scope
+                        let mut out = serde_json::json!({ "resourceType": #resource });
+                        #(#body)*
+                        Ok(out)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The message structure of an HL7 source, for `for each GROUP`.
+    fn structure(&self, s: &Schema) -> Option<(String, String)> {
+        let Schema::Hl7 {
+            version,
+            message,
+            profile,
+        } = s
+        else {
+            return None;
+        };
+        let message = message.clone().or_else(|| {
+            profile
+                .as_ref()
+                .and_then(|p| self.ir.profiles.iter().find(|x| &x.name == p))
+                .and_then(|p| p.messages.first().cloned())
+        })?;
+        let d = dict::dictionary(version)?;
+        Some((version.clone(), d.structure_for(&message)?.to_string()))
+    }
+
+    /// The segment that leads a group of the source structure.
+    fn group_leader(&self, ctx: &SourceCtx, group: &str) -> String {
+        fn find<'e>(els: &'e [Element], group: &str) -> Option<&'e [Element]> {
+            for e in els {
+                if let Element::Group { name, children, .. } = e {
+                    if *name == group {
+                        return Some(children);
+                    }
+                    if let Some(found) = find(children, group) {
+                        return Some(found);
+                    }
+                }
+            }
+            None
+        }
+        fn first(els: &[Element]) -> Option<&'static str> {
+            match els.first()? {
+                Element::Segment { id, .. } => Some(id),
+                Element::Group { children, .. } => first(children),
+            }
+        }
+        ctx.structure
+            .as_ref()
+            .and_then(|(v, s)| {
+                dict::dictionary(v)
+                    .and_then(|d| d.structure(s))
+                    .and_then(|els| find(els, group))
+                    .and_then(first)
+            })
+            .unwrap_or("MSH")
+            .to_string()
+    }
+
+    // ---- statements -------------------------------------------------------------------------
+
+    fn stmts_record(
+        &self,
+        body: &[Stmt],
+        record: &str,
+        out: &TokenStream,
+        ctx: &SourceCtx,
+    ) -> Vec<TokenStream> {
+        body.iter()
+            .map(|s| self.stmt_record(s, record, out, ctx))
+            .collect()
+    }
+
+    fn stmt_record(
+        &self,
+        s: &Stmt,
+        record: &str,
+        out: &TokenStream,
+        ctx: &SourceCtx,
+    ) -> TokenStream {
+        match s {
+            Stmt::Assign {
+                target: Target::Field { path },
+                values,
+                loc: l,
+                ..
+            } => {
+                let at = loc(l);
+                let (place, ty) = self.draft_place(out, record, path);
+                let is_list = matches!(types::base(&ty), Type::List { .. });
+                let vals: Vec<(TokenStream, Shape)> =
+                    values.iter().map(|v| self.expr(v, ctx, &at)).collect();
+                if is_list {
+                    let elem = match types::base(&ty) {
+                        Type::List { of } => (**of).clone(),
+                        _ => Type::Unknown,
+                    };
+                    if vals.len() == 1 && matches!(vals[0].1, Shape::List(_)) {
+                        let v = &vals[0].0;
+                        return quote! { #place = #v; };
+                    }
+                    let pushes = vals.iter().map(|(v, shape)| {
+                        let v = convert(v, shape, &elem);
+                        quote! { #place.extend(#v); }
+                    });
+                    quote! { #(#pushes)* }
+                } else {
+                    let (v, shape) = &vals[0];
+                    let v = convert(v, shape, types::base(&ty));
+                    quote! { if let Some(v) = #v { #place = Some(v); } }
+                }
+            }
+            Stmt::For {
+                target: Target::Field { path },
+                source,
+                body,
+                loc: l,
+                ..
+            } => {
+                let at = loc(l);
+                let (place, ty) = self.draft_place(out, record, path);
+                let Type::List { of } = types::base(&ty).clone() else {
+                    return quote!();
+                };
+                let Type::Record { record: elem } = types::base(&of).clone() else {
+                    return quote!();
+                };
+                let d = names::suffixed(&elem, "Draft");
+                let (pat, iter, inner_ctx) = self.iteration(source, ctx);
+                let inner = self.stmts_record(body, &elem, &quote!(el), &inner_ctx);
+                quote! {
+                    for #pat in #iter {
+                        let mut el = #d::default();
+                        #(#inner)*
+                        #place.push(el.finish(#at)?);
+                    }
+                }
+            }
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                loc: l,
+                ..
+            } => {
+                let (c, _) = self.expr(cond, ctx, &loc(l));
+                let t = self.stmts_record(then, record, out, ctx);
+                let o = self.stmts_record(otherwise, record, out, ctx);
+                quote! { if #c { #(#t)* } else { #(#o)* } }
+            }
+            _ => quote!(),
+        }
+    }
+
+    /// `out.a.b` as a place in drafts (nested records are drafts created on first write),
+    /// and the field's type.
+    fn draft_place(
+        &self,
+        out: &TokenStream,
+        record: &str,
+        path: &[PathStep],
+    ) -> (TokenStream, Type) {
+        let mut place = out.clone();
+        let mut rec = record.to_string();
+        let mut ty = Type::Unknown;
+        for (i, step) in path.iter().enumerate() {
+            let f = names::snake(&step.name);
+            ty = self.field_type(&rec, &step.name);
+            place = quote!(#place.#f);
+            if i + 1 < path.len() {
+                if let Type::Record { record: next } = types::base(&ty) {
+                    rec = next.clone();
+                    place = quote!(#place.get_or_insert_with(Default::default));
+                }
+            }
+        }
+        (place, ty)
+    }
+
+    /// What a `for each` binds and iterates, and the context inside it.
+    fn iteration(
+        &self,
+        source: &IterSource,
+        ctx: &SourceCtx,
+    ) -> (TokenStream, TokenStream, SourceCtx) {
+        match source {
+            IterSource::Segment { segment } => (
+                quote!(scope),
+                quote!(scope.each_segment(#segment).into_iter()),
+                ctx.clone(),
+            ),
+            IterSource::Group { group } => {
+                let leader = self.group_leader(ctx, group);
+                (
+                    quote!(scope),
+                    quote!(scope.each(#leader).into_iter()),
+                    ctx.clone(),
+                )
+            }
+            IterSource::Field { path } => {
+                let rs = ctx.rscope.clone();
+                let (access, elem) = match &rs {
+                    Some(r) => {
+                        let var = &r.var;
+                        let fields = path.iter().map(|s| names::snake(&s.name));
+                        let mut rec = r.record.clone();
+                        let mut ty = Type::Unknown;
+                        for s in path {
+                            ty = self.field_type(&rec, &s.name);
+                            if let Type::Record { record } = types::base(&ty) {
+                                rec = record.clone();
+                            }
+                        }
+                        let elem = match types::base(&ty) {
+                            Type::List { of } => match types::base(of) {
+                                Type::Record { record } => record.clone(),
+                                _ => String::new(),
+                            },
+                            _ => String::new(),
+                        };
+                        (quote!(#var.#(#fields).*.iter()), elem)
+                    }
+                    None => (quote!(std::iter::empty::<()>()), String::new()),
+                };
+                let inner = SourceCtx {
+                    rscope: Some(RecordScope {
+                        var: quote!(item),
+                        record: elem,
+                    }),
+                    ..ctx.clone()
+                };
+                (quote!(item), quote!(#access), inner)
+            }
+        }
+    }
+
+    fn stmts_hl7(
+        &self,
+        body: &[Stmt],
+        ctx: &SourceCtx,
+        occurrence: &TokenStream,
+    ) -> Vec<TokenStream> {
+        body.iter()
+            .map(|s| self.stmt_hl7(s, ctx, occurrence))
+            .collect()
+    }
+
+    fn stmt_hl7(&self, s: &Stmt, ctx: &SourceCtx, occurrence: &TokenStream) -> TokenStream {
+        match s {
+            Stmt::Assign {
+                target: Target::Hl7 { path },
+                values,
+                loc: l,
+                ..
+            } => {
+                let at = loc(l);
+                let p = self.path_ref(path);
+                let place = quote!(rt::hl7::path::at_occurrence(&#p, #occurrence));
+                let vals: Vec<(TokenStream, Shape)> =
+                    values.iter().map(|v| self.expr(v, ctx, &at)).collect();
+                let writes = vals.iter().enumerate().map(|(k, (v, shape))| match shape {
+                    Shape::List(_) => quote! {
+                        for (rep, v) in #v.iter().enumerate() {
+                            b.set(&rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v)).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                        }
+                    },
+                    Shape::Bool => quote! {
+                        b.set(&#place, if #v { "Y" } else { "N" }).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                    },
+                    Shape::Opt(_) => {
+                        let target = if vals.len() > 1 { quote!(rt::hl7::path::at_repetition(&#place, #k + 1)) } else { place.clone() };
+                        quote! {
+                            if let Some(v) = #v {
+                                b.set(&#target, &rt::ToHl7::to_hl7(&v)).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                            }
+                        }
+                    }
+                });
+                quote! { #(#writes)* }
+            }
+            Stmt::For {
+                target: Target::Segment { .. },
+                source,
+                body,
+                ..
+            } => {
+                let (pat, iter, inner_ctx) = self.iteration(source, ctx);
+                let inner = self.stmts_hl7(body, &inner_ctx, &quote!(Some(k + 1)));
+                quote! {
+                    for (k, #pat) in #iter.enumerate() {
+                        #(#inner)*
+                    }
+                }
+            }
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                loc: l,
+                ..
+            } => {
+                let (c, _) = self.expr(cond, ctx, &loc(l));
+                let t = self.stmts_hl7(then, ctx, occurrence);
+                let o = self.stmts_hl7(otherwise, ctx, occurrence);
+                quote! { if #c { #(#t)* } else { #(#o)* } }
+            }
+            _ => quote!(),
+        }
+    }
+
+    fn stmts_fhir(&self, body: &[Stmt], ctx: &SourceCtx) -> Vec<TokenStream> {
+        body.iter()
+            .map(|s| match s {
+                Stmt::Assign { target: Target::Field { path }, values, loc: l, .. } => {
+                    let at = loc(l);
+                    let steps = path.iter().map(|p| {
+                        let n = &p.name;
+                        match p.index {
+                            Some(i) => quote!(rt::JsonStep::Index(#n, #i as usize)),
+                            None => quote!(rt::JsonStep::Key(#n)),
+                        }
+                    });
+                    let (v, shape) = self.expr(&values[0], ctx, &at);
+                    match shape {
+                        Shape::Bool => quote! { rt::json_set(&mut out, &[#(#steps),*], serde_json::Value::Bool(#v)); },
+                        Shape::List(_) => quote! { rt::json_set(&mut out, &[#(#steps),*], serde_json::Value::Array(#v.iter().map(rt::ToJson::to_json).collect())); },
+                        Shape::Opt(_) => quote! { if let Some(v) = #v { rt::json_set(&mut out, &[#(#steps),*], rt::ToJson::to_json(&v)); } },
+                    }
+                }
+                Stmt::When { cond, then, otherwise, loc: l, .. } => {
+                    let (c, _) = self.expr(cond, ctx, &loc(l));
+                    let t = self.stmts_fhir(then, ctx);
+                    let o = self.stmts_fhir(otherwise, ctx);
+                    quote! { if #c { #(#t)* } else { #(#o)* } }
+                }
+                _ => quote!(),
+            })
+            .collect()
+    }
+
+    // ---- expressions ------------------------------------------------------------------------
+
+    fn expr(&self, e: &Expr, ctx: &SourceCtx, at: &str) -> (TokenStream, Shape) {
+        match e {
+            Expr::Text { value } => (quote!(Some(String::from(#value))), Shape::Opt(Type::Text)),
+            Expr::Integer { value } => (quote!(Some(#value as i64)), Shape::Opt(Type::Integer)),
+            Expr::Decimal { value } => (
+                quote!(rt::Decimal::parse(#value)),
+                Shape::Opt(Type::Decimal),
+            ),
+            Expr::Boolean { value } => (quote!(#value), Shape::Bool),
+            Expr::Date { value } => (quote!(rt::Date::parse(#value)), Shape::Opt(Type::Date)),
+            Expr::Code { codeset, code } => {
+                let t = names::ty(codeset);
+                let codes: Vec<&str> = self
+                    .ir
+                    .codesets
+                    .iter()
+                    .find(|c| &c.name == codeset)
+                    .map(|c| c.codes.iter().map(|x| x.code.as_str()).collect())
+                    .unwrap_or_default();
+                let v = names::variants(&codes);
+                let i = codes
+                    .iter()
+                    .position(|c| c == code)
+                    .unwrap_or(0)
+                    .min(v.len().saturating_sub(1));
+                let var = &v[i];
+                (
+                    quote!(Some(#t::#var)),
+                    Shape::Opt(Type::Code {
+                        codeset: codeset.clone(),
+                    }),
+                )
+            }
+            Expr::Hl7 { path } => {
+                let p = self.path_ref(path);
+                if matches!(path.repetition, Some(Repetition::All)) {
+                    (quote!(scope.texts(&#p, #at)?), Shape::List(Type::Text))
+                } else {
+                    (quote!(scope.text(&#p, #at)?), Shape::Opt(Type::Text))
+                }
+            }
+            Expr::Field { path } => self.field_expr(path, ctx),
+            Expr::Lookup { codemap, value } => {
+                let (v, shape) = self.expr(value, ctx, at);
+                let cm = self.ir.codemaps.iter().find(|c| &c.name == codemap);
+                let to = cm.map(|c| types::base(&c.to).clone()).unwrap_or(Type::Text);
+                let textual =
+                    cm.is_some_and(|c| !matches!(types::base(&c.from), Type::Code { .. }));
+                let f = names::snake(codemap);
+                let arg = if textual { quote!(&x) } else { quote!(x) };
+                match shape {
+                    Shape::List(_) => (
+                        quote!(#v.into_iter().map(|x| #f(#arg, #at)).collect::<Result<Vec<_>, _>>()?),
+                        Shape::List(to),
+                    ),
+                    _ => (
+                        quote!(match #v { Some(x) => Some(#f(#arg, #at)?), None => None }),
+                        Shape::Opt(to),
+                    ),
+                }
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let (c, _) = self.expr(cond, ctx, at);
+                let (a, sa) = self.expr(then, ctx, at);
+                let (b, sb) = self.expr(otherwise, ctx, at);
+                let b = if sa != sb {
+                    convert(&b, &sb, shape_type(&sa))
+                } else {
+                    b
+                };
+                (quote!(if #c { #a } else { #b }), sa)
+            }
+            Expr::Not { value } => {
+                let (v, _) = self.expr(value, ctx, at);
+                (quote!(!(#v)), Shape::Bool)
+            }
+            Expr::Binary { op, lhs, rhs } => {
+                let (a, sa) = self.expr(lhs, ctx, at);
+                let (b, sb) = self.expr(rhs, ctx, at);
+                let b = if sa != sb && sb != Shape::Bool {
+                    convert(&b, &sb, shape_type(&sa))
+                } else {
+                    b
+                };
+                let t = match op.as_str() {
+                    "and" => quote!((#a) && (#b)),
+                    "or" => quote!((#a) || (#b)),
+                    "==" => quote!((#a) == (#b)),
+                    "!=" => quote!((#a) != (#b)),
+                    "<" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x < y)),
+                    "<=" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x <= y)),
+                    ">" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x > y)),
+                    _ => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x >= y)),
+                };
+                (t, Shape::Bool)
+            }
+            Expr::Call { function, args } => self.call(function, args, ctx, at),
+        }
+    }
+
+    fn field_expr(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Shape) {
+        let Some(rs) = &ctx.rscope else {
+            return (quote!(None::<String>), Shape::Opt(Type::Text));
+        };
+        let mut steps = path.to_vec();
+        if steps.len() > 1
+            && steps[0].name == rs.record
+            && self
+                .record(&rs.record)
+                .is_some_and(|r| !r.fields.iter().any(|f| f.name == steps[0].name))
+        {
+            steps.remove(0);
+        }
+        // Walk the path: `cur` is an expression of type Option<&T> once anything optional
+        // was crossed, else a plain place.
+        let mut rec = rs.record.clone();
+        let var = &rs.var;
+        let mut cur = quote!(Some(&#var));
+        let mut ty = Type::Record {
+            record: rec.clone(),
+        };
+        for s in &steps {
+            let f = names::snake(&s.name);
+            ty = self.field_type(&rec, &s.name);
+            cur = match &ty {
+                Type::Optional { .. } => quote!(#cur.and_then(|r| r.#f.as_ref())),
+                _ => quote!(#cur.map(|r| &r.#f)),
+            };
+            if let Some(i) = s.index {
+                let ix = (i as usize).saturating_sub(1);
+                cur = quote!(#cur.and_then(|l| l.get(#ix)));
+                if let Type::List { of } = types::base(&ty) {
+                    ty = (**of).clone();
+                }
+            }
+            if let Type::Record { record } = types::base(&ty) {
+                rec = record.clone();
+            }
+        }
+        match types::base(&ty).clone() {
+            Type::List { of } => (
+                quote!(#cur.cloned().unwrap_or_default()),
+                Shape::List(types::base(&of).clone()),
+            ),
+            Type::Boolean => (quote!(#cur.copied().unwrap_or(false)), Shape::Bool),
+            other => (quote!(#cur.cloned()), Shape::Opt(other)),
+        }
+    }
+
+    fn call(
+        &self,
+        function: &str,
+        args: &[Expr],
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> (TokenStream, Shape) {
+        let a: Vec<(TokenStream, Shape)> = args.iter().map(|x| self.expr(x, ctx, at)).collect();
+        let v = |i: usize| a.get(i).map(|x| x.0.clone()).unwrap_or(quote!(None));
+        let text = |i: usize| {
+            a.get(i)
+                .map(|(t, s)| convert(t, s, &Type::Text))
+                .unwrap_or(quote!(None::<String>))
+        };
+        let f = names::snake(function);
+        match function {
+            "date" | "datetime" | "integer" | "decimal" => {
+                let ty = match function {
+                    "date" => Type::Date,
+                    "datetime" => Type::DateTime,
+                    "integer" => Type::Integer,
+                    _ => Type::Decimal,
+                };
+                let arg = text(0);
+                (quote!(rt::f::#f(#arg, #at)?), Shape::Opt(ty))
+            }
+            "upper" | "lower" | "trim" => {
+                let arg = text(0);
+                (quote!(rt::f::#f(#arg)), Shape::Opt(Type::Text))
+            }
+            "identifier" => (text(0), Shape::Opt(Type::Identifier)),
+            "text" => match &a[0].1 {
+                Shape::Bool => {
+                    let x = v(0);
+                    (
+                        quote!(Some(String::from(if #x { "true" } else { "false" }))),
+                        Shape::Opt(Type::Text),
+                    )
+                }
+                _ => {
+                    let x = v(0);
+                    (quote!(#x.map(|x| x.to_string())), Shape::Opt(Type::Text))
+                }
+            },
+            "concat" => {
+                let parts = (0..a.len()).map(text);
+                (
+                    quote!(rt::f::concat(vec![#(#parts),*])),
+                    Shape::Opt(Type::Text),
+                )
+            }
+            "substring" => {
+                let (s, b, c) = (text(0), v(1), v(2));
+                (quote!(rt::f::substring(#s, #b, #c)), Shape::Opt(Type::Text))
+            }
+            "replace" => {
+                let (s, b, c) = (text(0), text(1), text(2));
+                (quote!(rt::f::replace(#s, #b, #c)), Shape::Opt(Type::Text))
+            }
+            "exists" => {
+                let x = v(0);
+                match &a[0].1 {
+                    Shape::List(_) => (quote!(!#x.is_empty()), Shape::Bool),
+                    Shape::Bool => (x, Shape::Bool),
+                    Shape::Opt(_) => (quote!(#x.is_some()), Shape::Bool),
+                }
+            }
+            "first" | "last" => {
+                let x = v(0);
+                match &a[0].1 {
+                    Shape::List(t) => {
+                        let m = names::snake(function);
+                        (quote!(#x.#m().cloned()), Shape::Opt(t.clone()))
+                    }
+                    other => (x, other.clone()),
+                }
+            }
+            "count" => {
+                let x = v(0);
+                match &a[0].1 {
+                    Shape::List(_) => (quote!(Some(#x.len() as i64)), Shape::Opt(Type::Integer)),
+                    _ => (
+                        quote!(Some(i64::from(#x.is_some()))),
+                        Shape::Opt(Type::Integer),
+                    ),
+                }
+            }
+            "coalesce" => {
+                let first = v(0);
+                let rest = (1..a.len()).map(|i| {
+                    let t = convert(&a[i].0, &a[i].1, shape_type(&a[0].1));
+                    quote!(.or(#t))
+                });
+                (quote!(#first #(#rest)*), a[0].1.clone())
+            }
+            "format_date" => {
+                let (d, p) = (v(0), text(1));
+                match &a[0].1 {
+                    Shape::Opt(Type::DateTime) => (
+                        quote!(rt::f::format_datetime(#d, #p)),
+                        Shape::Opt(Type::Text),
+                    ),
+                    _ => (quote!(rt::f::format_date(#d, #p)), Shape::Opt(Type::Text)),
+                }
+            }
+            "join" => {
+                let (l, s) = (v(0), text(1));
+                (quote!(rt::f::join(#l, #s)), Shape::Opt(Type::Text))
+            }
+            "now" => (quote!(Some(rt::f::now())), Shape::Opt(Type::DateTime)),
+            "today" => (quote!(Some(rt::f::today())), Shape::Opt(Type::Date)),
+            _ => (quote!(None::<String>), Shape::Opt(Type::Text)),
+        }
+    }
+}
+
+/// Where HL7 paths and field paths read, inside a mapping.
+#[derive(Clone)]
+struct SourceCtx {
+    structure: Option<(String, String)>,
+    rscope: Option<RecordScope>,
+}
+
+fn shape_type(s: &Shape) -> &Type {
+    match s {
+        Shape::Opt(t) | Shape::List(t) => t,
+        Shape::Bool => &Type::Boolean,
+    }
+}
+
+/// A value of `shape` as an `Option` of `target`: identifiers and text are one type,
+/// a bool becomes `Some(bool)`.
+fn convert(v: &TokenStream, shape: &Shape, target: &Type) -> TokenStream {
+    match (shape, target) {
+        (Shape::Bool, _) => quote!(Some(#v)),
+        (Shape::List(_), _) => quote!(#v.into_iter().next()),
+        (Shape::Opt(Type::Integer), Type::Decimal) => {
+            quote!(#v.and_then(|n| rt::Decimal::parse(&n.to_string())))
+        }
+        (Shape::Opt(Type::Date), Type::DateTime) => {
+            quote!(#v.map(|d| rt::DateTime { date: d, hour: 0, minute: 0, second: 0, offset_minutes: None }))
+        }
+        _ => v.clone(),
+    }
+}
+
+/// An IR path from text (the header fields the generator sets itself).
+fn parse_ir_path(text: &str) -> Hl7Path {
+    let p = accord_runtime::hl7::Path::parse(text).unwrap_or(accord_runtime::hl7::Path {
+        segment: "MSH".into(),
+        occurrence: None,
+        field: 9,
+        repetition: None,
+        component: None,
+        subcomponent: None,
+    });
+    Hl7Path {
+        text: text.to_string(),
+        segment: p.segment,
+        occurrence: p.occurrence.map(|o| o as u32),
+        field: p.field as u32,
+        repetition: None,
+        component: p.component.map(|c| c as u32),
+        subcomponent: p.subcomponent.map(|s| s as u32),
+    }
+}

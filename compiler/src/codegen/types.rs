@@ -1,0 +1,108 @@
+//! IR types as Rust types: the record structs, and the drafts a mapping fills before it
+//! checks that every required field is set.
+
+use super::names;
+use crate::ir::{Record, Type};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// The Rust type of a value of `t`.
+pub fn rust(t: &Type) -> TokenStream {
+    match t {
+        Type::Text | Type::Identifier => quote!(String),
+        Type::Integer => quote!(i64),
+        Type::Decimal => quote!(rt::Decimal),
+        Type::Boolean => quote!(bool),
+        Type::Date => quote!(rt::Date),
+        Type::DateTime => quote!(rt::DateTime),
+        Type::Code { codeset } => {
+            let n = names::ty(codeset);
+            quote!(#n)
+        }
+        Type::Record { record } => {
+            let n = names::ty(record);
+            quote!(#n)
+        }
+        Type::List { of } => {
+            let inner = rust(of);
+            quote!(Vec<#inner>)
+        }
+        Type::Optional { of } => {
+            let inner = rust(of);
+            quote!(Option<#inner>)
+        }
+        Type::Unknown => quote!(String),
+    }
+}
+
+/// The type without its `Optional` wrapper.
+pub fn base(t: &Type) -> &Type {
+    match t {
+        Type::Optional { of } => base(of),
+        other => other,
+    }
+}
+
+/// The draft of a field: a list stays a list, a record is a draft, anything else is
+/// `Option` until the mapping finishes.
+pub fn draft(t: &Type) -> TokenStream {
+    match base(t) {
+        Type::List { of } => {
+            let inner = rust(of);
+            quote!(Vec<#inner>)
+        }
+        Type::Record { record } => {
+            let d = names::suffixed(record, "Draft");
+            quote!(Option<#d>)
+        }
+        other => {
+            let inner = rust(other);
+            quote!(Option<#inner>)
+        }
+    }
+}
+
+/// `struct Record`, `struct RecordDraft` and `RecordDraft::finish`.
+pub fn gen_record(r: &Record) -> TokenStream {
+    let name = names::ty(&r.name);
+    let draft_name = names::suffixed(&r.name, "Draft");
+    let docs: Vec<String> = r.docs.lines().map(|l| format!(" {l}")).collect();
+    let fields = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let t = rust(&f.ty);
+        let fdocs: Vec<String> = f.docs.lines().map(|l| format!(" {l}")).collect();
+        quote! { #(#[doc = #fdocs])* pub #n: #t }
+    });
+    let draft_fields = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let t = draft(&f.ty);
+        quote! { pub #n: #t }
+    });
+    let finish = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let fname = format!("{}.{}", r.name, f.name);
+        match (&f.ty, base(&f.ty)) {
+            (_, Type::List { .. }) => quote! { #n: self.#n },
+            (Type::Optional { .. }, Type::Record { .. }) => quote! { #n: self.#n.map(|d| d.finish(at)).transpose()? },
+            (_, Type::Record { .. }) => quote! { #n: self.#n.ok_or(rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })?.finish(at)? },
+            (Type::Optional { .. }, _) => quote! { #n: self.#n },
+            _ => quote! { #n: self.#n.ok_or(rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })? },
+        }
+    });
+    quote! {
+        #(#[doc = #docs])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #name { #(#fields,)* }
+
+        /// A record being filled by a mapping.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct #draft_name { #(#draft_fields,)* }
+
+        impl #draft_name {
+            /// The record, or the first required field left unset.
+            pub fn finish(self, at: &'static str) -> Result<#name, rt::MapError> {
+                Ok(#name { #(#finish,)* })
+            }
+        }
+    }
+}

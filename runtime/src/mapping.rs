@@ -1,0 +1,657 @@
+//! What generated mappings use at run time: the canonical scalar types (`Date`,
+//! `DateTime`, `Decimal`), `MapError` (which mapping line failed and why), reading HL7 v2
+//! values inside a scope (the whole message, or one repetition of a segment or group in a
+//! `for each`), and the built-in functions of the language.
+
+use crate::hl7::{Message, Path, Value};
+use std::fmt;
+
+/// Why a mapping could not produce its output, and where in the estate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapError {
+    /// `file:line` of the mapping line that failed.
+    pub at: &'static str,
+    pub kind: MapErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapErrorKind {
+    /// A code map's `_ => reject "reason"`.
+    Rejected {
+        codemap: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// A value that does not convert (`date("tomorrow")`).
+    Conversion {
+        function: &'static str,
+        value: String,
+    },
+    /// A required field that the mapping left empty.
+    Missing { field: &'static str },
+    /// The message could not be read (bad escape, bad character set).
+    Read(String),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            MapErrorKind::Rejected {
+                codemap,
+                value,
+                reason,
+            } => write!(
+                f,
+                "{}: code map `{codemap}` rejects {value:?}: {reason}",
+                self.at
+            ),
+            MapErrorKind::Conversion { function, value } => {
+                write!(f, "{}: {function}({value:?}) is not valid", self.at)
+            }
+            MapErrorKind::Missing { field } => {
+                write!(f, "{}: required field `{field}` was not set", self.at)
+            }
+            MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
+        }
+    }
+}
+
+impl std::error::Error for MapError {}
+
+/// A calendar date (HL7 DT, or the date part of DTM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+}
+
+/// A date and time to the second, with the UTC offset in minutes when the message gave one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DateTime {
+    pub date: Date,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub offset_minutes: Option<i16>,
+}
+
+fn digits(s: &str, from: usize, len: usize) -> Option<u32> {
+    let part = s.get(from..from + len)?;
+    part.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| part.parse().ok())
+        .flatten()
+}
+
+fn days_in(year: i32, month: u8) -> u8 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+impl Date {
+    /// From HL7 `YYYYMMDD` (or the first eight digits of a DTM), or ISO `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Date> {
+        let t = text.trim();
+        let compact: String = if t.len() >= 10 && t.as_bytes()[4] == b'-' {
+            t[..10].replace('-', "")
+        } else {
+            t.to_string()
+        };
+        let (year, month, day) = (
+            digits(&compact, 0, 4)? as i32,
+            digits(&compact, 4, 2)? as u8,
+            digits(&compact, 6, 2)? as u8,
+        );
+        ((1..=12).contains(&month) && day >= 1 && day <= days_in(year, month)).then_some(Date {
+            year,
+            month,
+            day,
+        })
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl DateTime {
+    /// From HL7 DTM: `YYYYMMDD[HH[MM[SS[.S+]]]][+/-ZZZZ]`.
+    pub fn parse(text: &str) -> Option<DateTime> {
+        let t = text.trim();
+        let (body, offset) = match t.rfind(['+', '-']) {
+            Some(i) if i >= 8 => {
+                let sign: i16 = if t.as_bytes()[i] == b'-' { -1 } else { 1 };
+                let z = &t[i + 1..];
+                let (h, m) = (digits(z, 0, 2)? as i16, digits(z, 2, 2)? as i16);
+                (&t[..i], Some(sign * (h * 60 + m)))
+            }
+            _ => (t, None),
+        };
+        let date = Date::parse(body.get(..8)?)?;
+        let part = |from: usize| {
+            if body.len() > from {
+                digits(body, from, 2)
+            } else {
+                Some(0)
+            }
+        };
+        let (hour, minute, second) = (part(8)? as u8, part(10)? as u8, part(12)? as u8);
+        (hour < 24 && minute < 60 && second < 61).then_some(DateTime {
+            date,
+            hour,
+            minute,
+            second,
+            offset_minutes: offset,
+        })
+    }
+}
+
+impl fmt::Display for DateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}T{:02}:{:02}:{:02}",
+            self.date, self.hour, self.minute, self.second
+        )?;
+        if let Some(o) = self.offset_minutes {
+            write!(
+                f,
+                "{}{:02}:{:02}",
+                if o < 0 { '-' } else { '+' },
+                o.abs() / 60,
+                o.abs() % 60
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A decimal number kept as its canonical text, so values are never rounded.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Decimal(String);
+
+impl Decimal {
+    pub fn parse(text: &str) -> Option<Decimal> {
+        let t = text.trim();
+        let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
+        let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+        let ok = !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| Decimal(t.trim_start_matches('+').to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where HL7 paths read: the whole message, or segments `start..end` of it (one
+/// repetition of a `for each` segment or group).
+#[derive(Clone, Copy)]
+pub struct Scope<'m, 'a> {
+    pub msg: &'m Message<'a>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl<'m, 'a> Scope<'m, 'a> {
+    pub fn whole(msg: &'m Message<'a>) -> Scope<'m, 'a> {
+        Scope {
+            msg,
+            start: 0,
+            end: msg.segment_count(),
+        }
+    }
+
+    /// One scope per occurrence of `segment` in this scope: each runs to the next
+    /// occurrence (a group is led by its first segment).
+    pub fn each(&self, segment: &str) -> Vec<Scope<'m, 'a>> {
+        let starts: Vec<usize> = (self.start..self.end)
+            .filter(|&i| self.msg.segment_at(i).is_some_and(|s| s.id() == segment))
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| Scope {
+                msg: self.msg,
+                start: s,
+                end: starts.get(k + 1).copied().unwrap_or(self.end),
+            })
+            .collect()
+    }
+
+    /// One scope per occurrence, each only that segment (for `for each OBX`).
+    pub fn each_segment(&self, segment: &str) -> Vec<Scope<'m, 'a>> {
+        (self.start..self.end)
+            .filter(|&i| self.msg.segment_at(i).is_some_and(|s| s.id() == segment))
+            .map(|i| Scope {
+                msg: self.msg,
+                start: i,
+                end: i + 1,
+            })
+            .collect()
+    }
+
+    fn values(&self, path: &Path) -> Result<Vec<Value<'a>>, crate::hl7::ParseError> {
+        let occurrence = path.occurrence.unwrap_or(1);
+        let Some(seg) = (self.start..self.end)
+            .filter_map(|i| self.msg.segment_at(i))
+            .filter(|s| s.id() == path.segment)
+            .nth(occurrence - 1)
+        else {
+            return Ok(vec![]);
+        };
+        // Reuse the message-level lookup on a path that points at this exact segment.
+        let nth = self
+            .msg
+            .segments()
+            .take(seg.index() + 1)
+            .filter(|s| s.id() == path.segment)
+            .count();
+        let exact = Path {
+            occurrence: Some(nth),
+            ..path.clone()
+        };
+        self.msg.get_all(&exact)
+    }
+
+    /// The unescaped text at `path`, `None` when absent or empty.
+    pub fn text(&self, path: &Path, at: &'static str) -> Result<Option<String>, MapError> {
+        Ok(self.texts(path, at)?.into_iter().next())
+    }
+
+    /// Every non-empty unescaped text at `path` (`[*]` gives all repetitions).
+    pub fn texts(&self, path: &Path, at: &'static str) -> Result<Vec<String>, MapError> {
+        let read = |e: crate::hl7::ParseError| MapError {
+            at,
+            kind: MapErrorKind::Read(e.to_string()),
+        };
+        let mut out = vec![];
+        for v in self.values(path).map_err(read)? {
+            if v.is_empty() || v.is_null() {
+                continue;
+            }
+            out.push(
+                v.text_at(v.offset_in(self.msg.bytes()))
+                    .map_err(read)?
+                    .into_owned(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A value written into an HL7 v2 field: text as is, dates as DT/DTM, booleans Y/N.
+pub trait ToHl7 {
+    fn to_hl7(&self) -> String;
+}
+
+impl ToHl7 for String {
+    fn to_hl7(&self) -> String {
+        self.clone()
+    }
+}
+
+impl ToHl7 for i64 {
+    fn to_hl7(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ToHl7 for bool {
+    fn to_hl7(&self) -> String {
+        String::from(if *self { "Y" } else { "N" })
+    }
+}
+
+impl ToHl7 for Decimal {
+    fn to_hl7(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl ToHl7 for Date {
+    fn to_hl7(&self) -> String {
+        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl ToHl7 for DateTime {
+    fn to_hl7(&self) -> String {
+        let mut s = format!(
+            "{}{:02}{:02}{:02}",
+            self.date.to_hl7(),
+            self.hour,
+            self.minute,
+            self.second
+        );
+        if let Some(o) = self.offset_minutes {
+            s.push_str(&format!(
+                "{}{:02}{:02}",
+                if o < 0 { '-' } else { '+' },
+                o.abs() / 60,
+                o.abs() % 60
+            ));
+        }
+        s
+    }
+}
+
+/// A value written into FHIR JSON: dates in ISO form, decimals as JSON numbers.
+pub trait ToJson {
+    fn to_json(&self) -> serde_json::Value;
+}
+
+impl ToJson for String {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.clone())
+    }
+}
+
+impl ToJson for i64 {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::from(*self)
+    }
+}
+
+impl ToJson for bool {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Bool(*self)
+    }
+}
+
+impl ToJson for Decimal {
+    fn to_json(&self) -> serde_json::Value {
+        self.0
+            .parse::<serde_json::Number>()
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|_| serde_json::Value::String(self.0.clone()))
+    }
+}
+
+impl ToJson for Date {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.to_string())
+    }
+}
+
+impl ToJson for DateTime {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(self.to_string())
+    }
+}
+
+/// One step of a FHIR element path: `name` or `name[i]` (0-based).
+#[derive(Debug, Clone, Copy)]
+pub enum JsonStep {
+    Key(&'static str),
+    Index(&'static str, usize),
+}
+
+/// Sets `value` at `path` in `root`, creating objects and arrays on the way.
+pub fn json_set(root: &mut serde_json::Value, path: &[JsonStep], value: serde_json::Value) {
+    let mut cur = root;
+    for (i, step) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        if !cur.is_object() {
+            *cur = serde_json::Value::Object(Default::default());
+        }
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        match *step {
+            JsonStep::Key(k) => {
+                if last {
+                    obj.insert(k.to_string(), value);
+                    return;
+                }
+                cur = obj.entry(k.to_string()).or_insert(serde_json::Value::Null);
+            }
+            JsonStep::Index(k, ix) => {
+                let arr = obj
+                    .entry(k.to_string())
+                    .or_insert_with(|| serde_json::Value::Array(vec![]));
+                if !arr.is_array() {
+                    *arr = serde_json::Value::Array(vec![]);
+                }
+                let Some(items) = arr.as_array_mut() else {
+                    return;
+                };
+                while items.len() <= ix {
+                    items.push(serde_json::Value::Null);
+                }
+                if last {
+                    items[ix] = value;
+                    return;
+                }
+                cur = &mut items[ix];
+            }
+        }
+    }
+}
+
+/// The built-in functions of the language, as generated code calls them.
+pub mod functions {
+    use super::{Date, DateTime, Decimal, MapError, MapErrorKind};
+
+    fn conversion(function: &'static str, value: &str, at: &'static str) -> MapError {
+        MapError {
+            at,
+            kind: MapErrorKind::Conversion {
+                function,
+                value: value.to_string(),
+            },
+        }
+    }
+
+    pub fn date(v: Option<String>, at: &'static str) -> Result<Option<Date>, MapError> {
+        v.map(|s| Date::parse(&s).ok_or_else(|| conversion("date", &s, at)))
+            .transpose()
+    }
+
+    pub fn datetime(v: Option<String>, at: &'static str) -> Result<Option<DateTime>, MapError> {
+        v.map(|s| DateTime::parse(&s).ok_or_else(|| conversion("datetime", &s, at)))
+            .transpose()
+    }
+
+    pub fn integer(v: Option<String>, at: &'static str) -> Result<Option<i64>, MapError> {
+        v.map(|s| {
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| conversion("integer", &s, at))
+        })
+        .transpose()
+    }
+
+    pub fn decimal(v: Option<String>, at: &'static str) -> Result<Option<Decimal>, MapError> {
+        v.map(|s| Decimal::parse(&s).ok_or_else(|| conversion("decimal", &s, at)))
+            .transpose()
+    }
+
+    pub fn upper(v: Option<String>) -> Option<String> {
+        v.map(|s| s.to_uppercase())
+    }
+
+    pub fn lower(v: Option<String>) -> Option<String> {
+        v.map(|s| s.to_lowercase())
+    }
+
+    pub fn trim(v: Option<String>) -> Option<String> {
+        v.map(|s| s.trim().to_string())
+    }
+
+    pub fn concat(parts: Vec<Option<String>>) -> Option<String> {
+        let present: Vec<String> = parts.into_iter().flatten().collect();
+        (!present.is_empty()).then(|| present.concat())
+    }
+
+    /// `start` is 1-based; characters, not bytes.
+    pub fn substring(v: Option<String>, start: Option<i64>, len: Option<i64>) -> Option<String> {
+        let (s, start, len) = (
+            v?,
+            start.unwrap_or(1).max(1) as usize,
+            len.unwrap_or(i64::MAX).max(0) as usize,
+        );
+        Some(s.chars().skip(start - 1).take(len).collect())
+    }
+
+    pub fn replace(v: Option<String>, from: Option<String>, to: Option<String>) -> Option<String> {
+        let s = v?;
+        match from.filter(|f| !f.is_empty()) {
+            Some(f) => Some(s.replace(&f, &to.unwrap_or_default())),
+            None => Some(s),
+        }
+    }
+
+    pub fn format_date(d: Option<Date>, pattern: Option<String>) -> Option<String> {
+        let d = d?;
+        let p = pattern.unwrap_or_else(|| "YYYYMMDD".into());
+        Some(
+            p.replace("YYYY", &format!("{:04}", d.year))
+                .replace("MM", &format!("{:02}", d.month))
+                .replace("DD", &format!("{:02}", d.day)),
+        )
+    }
+
+    pub fn format_datetime(d: Option<DateTime>, pattern: Option<String>) -> Option<String> {
+        let t = d?;
+        let p = pattern.unwrap_or_else(|| "YYYYMMDDhhmmss".into());
+        let date = format_date(Some(t.date), Some(p))?;
+        Some(
+            date.replace("hh", &format!("{:02}", t.hour))
+                .replace("mm", &format!("{:02}", t.minute))
+                .replace("ss", &format!("{:02}", t.second)),
+        )
+    }
+
+    pub fn join(v: Vec<String>, sep: Option<String>) -> Option<String> {
+        (!v.is_empty()).then(|| v.join(&sep.unwrap_or_default()))
+    }
+
+    /// Now, in UTC.
+    pub fn now() -> DateTime {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        DateTime {
+            date: civil(days),
+            hour: (rem / 3600) as u8,
+            minute: (rem / 60 % 60) as u8,
+            second: (rem % 60) as u8,
+            offset_minutes: Some(0),
+        }
+    }
+
+    /// Today, in UTC.
+    pub fn today() -> Date {
+        now().date
+    }
+
+    /// Days since 1970-01-01 to a Gregorian date (Howard Hinnant's civil_from_days).
+    fn civil(z: i64) -> Date {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Date { year, month, day }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_times_from_hl7() {
+        assert_eq!(
+            Date::parse("19800314"),
+            Some(Date {
+                year: 1980,
+                month: 3,
+                day: 14
+            })
+        );
+        assert_eq!(
+            Date::parse("198003141230"),
+            Some(Date {
+                year: 1980,
+                month: 3,
+                day: 14
+            })
+        );
+        assert_eq!(
+            Date::parse("2024-02-29"),
+            Some(Date {
+                year: 2024,
+                month: 2,
+                day: 29
+            })
+        );
+        assert_eq!(Date::parse("20230229"), None);
+        assert_eq!(Date::parse("tomorrow"), None);
+        let t = DateTime::parse("20261102135900+0100").unwrap();
+        assert_eq!(t.to_string(), "2026-11-02T13:59:00+01:00");
+        assert_eq!(
+            DateTime::parse("20261102").unwrap().to_string(),
+            "2026-11-02T00:00:00"
+        );
+        assert_eq!(DateTime::parse("2026110225"), None);
+    }
+
+    #[test]
+    fn decimals_keep_their_text() {
+        assert_eq!(
+            Decimal::parse("6.10").map(|d| d.to_string()).as_deref(),
+            Some("6.10")
+        );
+        assert_eq!(Decimal::parse("-1"), Some(Decimal("-1".into())));
+        assert_eq!(Decimal::parse("1e3"), None);
+    }
+
+    #[test]
+    fn scopes_read_within_their_segments() {
+        let m = Message::parse(b"MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5\rOBR|1|A\rOBX|1||HB||135\rOBX|2||K||6.1\rOBR|2|B\rOBX|1||NA||140\r").unwrap();
+        let whole = Scope::whole(&m);
+        let orders = whole.each("OBR");
+        assert_eq!(orders.len(), 2);
+        let obx5 = Path::parse("OBX-5").unwrap();
+        assert_eq!(
+            orders[1].text(&obx5, "t:1").unwrap().as_deref(),
+            Some("140")
+        );
+        let obs: Vec<String> = orders[0]
+            .each_segment("OBX")
+            .iter()
+            .filter_map(|s| s.text(&obx5, "t:1").unwrap())
+            .collect();
+        assert_eq!(obs, ["135", "6.1"]);
+        assert_eq!(
+            whole
+                .text(&Path::parse("OBX[2]-5").unwrap(), "t:1")
+                .unwrap()
+                .as_deref(),
+            Some("6.1")
+        );
+    }
+}
