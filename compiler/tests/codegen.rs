@@ -93,3 +93,61 @@ fn every_ok_case_generates_a_crate_that_compiles() {
         );
     }
 }
+
+fn accord_map(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("map")
+        .args(args)
+        .env("CARGO_TARGET_DIR", target())
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
+    let o = accord_map(&[
+        "examples/trakcare-lab",
+        "trakcare_adt_to_patient",
+        "examples/trakcare-lab/samples/adt_a01.hl7",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let patient: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(patient["family_name"], "EVERYWOMAN");
+    assert_eq!(patient["sex"], "female");
+    assert_eq!(patient["birth_date"], "1980-03-14");
+
+    let o = accord_map(&[
+        "examples/trakcare-lab",
+        "winpath_oru_to_result,result_to_trakcare",
+        "examples/trakcare-lab/samples/oru_r01.hl7",
+    ]);
+    let hl7 = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && hl7.contains("\nOBX|||K||6.1|mmol/L"),
+        "{hl7}"
+    );
+
+    let o = accord_map(&[
+        "examples/trakcare-lab",
+        "trakcare_adt_to_patient",
+        "examples/trakcare-lab/samples/adt_a01_bad_sex.hl7",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("mappings.accord:10: code map `trakcare_sex` rejects \"Q\": unknown sex code"),
+        "{err}"
+    );
+
+    let o = accord_map(&[
+        "examples/trakcare-lab",
+        "no_such_mapping",
+        "examples/trakcare-lab/samples/adt_a01.hl7",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("trakcare_adt_to_patient"),
+        "lists the mappings"
+    );
+}

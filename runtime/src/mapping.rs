@@ -395,6 +395,26 @@ impl ToJson for DateTime {
     }
 }
 
+impl ToJson for serde_json::Value {
+    fn to_json(&self) -> serde_json::Value {
+        self.clone()
+    }
+}
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn to_json(&self) -> serde_json::Value {
+        self.as_ref()
+            .map(ToJson::to_json)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.iter().map(ToJson::to_json).collect())
+    }
+}
+
 /// One step of a FHIR element path: `name` or `name[i]` (0-based).
 #[derive(Debug, Clone, Copy)]
 pub enum JsonStep {

@@ -15,14 +15,19 @@ fn runtime_dependency() -> String {
     format!("{{ path = {:?} }}", path.to_string_lossy())
 }
 
-pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: bool) -> ExitCode {
-    let (loaded, result) = match super::compile_paths(paths, None) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+/// The target directory generated crates share: `$CARGO_TARGET_DIR`, else `target/accord-target`.
+pub fn shared_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/accord-target"))
+}
+
+/// Writes the crate of an estate; returns its folder and crate name, or an exit code.
+fn write_crate(paths: &[PathBuf], out: Option<PathBuf>) -> Result<(PathBuf, String), ExitCode> {
+    let (loaded, result) = super::compile_paths(paths, None)?;
     let Some(ir) = &result.ir else {
         super::print_human(&loaded, &result);
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     };
     if !result.diagnostics.is_empty() {
         super::print_human(&loaded, &result);
@@ -40,20 +45,26 @@ pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: b
             continue;
         }
         if let Some(parent) = path.parent() {
-            if let Err(e) = std::fs::create_dir_all(parent) {
+            std::fs::create_dir_all(parent).map_err(|e| {
                 eprintln!("error: cannot create `{}`: {e}", parent.display());
-                return ExitCode::from(2);
-            }
+                ExitCode::from(2)
+            })?;
         }
-        if let Err(e) = std::fs::write(&path, text) {
+        std::fs::write(&path, text).map_err(|e| {
             eprintln!("error: cannot write `{}`: {e}", path.display());
-            return ExitCode::from(2);
-        }
+            ExitCode::from(2)
+        })?;
     }
-    eprintln!("wrote the crate `{}` to {}", krate.name, dir.display());
-    if no_cargo {
-        return ExitCode::SUCCESS;
-    }
+    Ok((dir, krate.name))
+}
+
+/// `cargo build` of a generated crate; cargo's own output goes to stderr.
+fn cargo_build(
+    dir: &Path,
+    release: bool,
+    quiet: bool,
+    target: Option<&Path>,
+) -> Result<(), ExitCode> {
     let mut cmd =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.arg("build")
@@ -62,18 +73,68 @@ pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: b
     if release {
         cmd.arg("--release");
     }
+    if quiet {
+        cmd.arg("--quiet");
+    }
+    if let Some(t) = target {
+        cmd.env("CARGO_TARGET_DIR", t);
+    }
     match cmd.status() {
-        Ok(s) if s.success() => {
-            eprintln!("built {}", dir.display());
-            ExitCode::SUCCESS
-        }
+        Ok(s) if s.success() => Ok(()),
         Ok(_) => {
             eprintln!("error: cargo could not build the generated crate; this is a bug in accord's code generation, please report it");
-            ExitCode::from(1)
+            Err(ExitCode::from(1))
         }
         Err(e) => {
             eprintln!("error: cannot run cargo: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// `accord map`: build the estate's tool (cached by cargo) and run a mapping with it.
+pub fn map(paths: &[PathBuf], mapping: &str, file: &Path, format: &str) -> ExitCode {
+    let (dir, name) = match write_crate(paths, None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let target = shared_target();
+    if let Err(code) = cargo_build(&dir, false, true, Some(&target)) {
+        return code;
+    }
+    let tool = target
+        .join("debug")
+        .join(crate::codegen::tool_binary(&name));
+    match std::process::Command::new(&tool)
+        .arg("map")
+        .arg(mapping)
+        .arg(file)
+        .arg("--format")
+        .arg(format)
+        .status()
+    {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(2).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: cannot run `{}`: {e}", tool.display());
             ExitCode::from(2)
         }
+    }
+}
+
+pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: bool) -> ExitCode {
+    let (dir, name) = match write_crate(paths, out) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    eprintln!("wrote the crate `{name}` to {}", dir.display());
+    if no_cargo {
+        return ExitCode::SUCCESS;
+    }
+    match cargo_build(&dir, release, false, None) {
+        Ok(()) => {
+            eprintln!("built {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
     }
 }

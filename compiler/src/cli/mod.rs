@@ -77,6 +77,15 @@ enum Command {
         #[arg(long)]
         no_cargo: bool,
     },
+    /// Run one mapping of the estate (or a chain `a,b`) on a sample message, through the
+    /// generated code, and print the result.
+    Map {
+        estate: PathBuf,
+        mapping: String,
+        file: PathBuf,
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
     /// HL7 v2 tools: get, inspect, validate, ack, send, listen.
     Hl7 {
         #[command(subcommand)]
@@ -97,6 +106,12 @@ pub fn main() -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Hl7 { command } => hl7::run(command),
+        Command::Map {
+            estate,
+            mapping,
+            file,
+            format,
+        } => build::map(&[estate], &mapping, &file, &format),
         Command::Build {
             paths,
             out,

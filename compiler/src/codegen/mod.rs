@@ -6,6 +6,7 @@
 mod codes;
 mod mappings;
 mod names;
+mod tool;
 mod types;
 
 use crate::ir::{Estate, Repetition};
@@ -17,6 +18,11 @@ use std::collections::BTreeMap;
 pub struct CodegenOptions {
     /// The `accord-runtime` dependency line, e.g. `{ path = "/abs/runtime" }`.
     pub runtime_dependency: String,
+}
+
+/// The name of the tool binary of a generated crate (runs its mappings, for `accord map`).
+pub fn tool_binary(crate_name: &str) -> String {
+    format!("{crate_name}-tool")
 }
 
 /// The files of a generated crate, by relative path.
@@ -59,6 +65,11 @@ pub fn gen_crate(ir: &Estate, opts: &CodegenOptions) -> GeneratedCrate {
         ),
     );
     files.insert("src/lib.rs".to_string(), gen_lib(ir));
+    // Named after the crate: generated crates share a target directory.
+    files.insert(
+        format!("src/bin/{}.rs", tool_binary(&name)),
+        tool::gen_tool(ir, &name.replace('-', "_")),
+    );
     GeneratedCrate { name, files }
 }
 

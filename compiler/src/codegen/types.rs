@@ -89,10 +89,23 @@ pub fn gen_record(r: &Record) -> TokenStream {
             _ => quote! { #n: self.#n.ok_or(rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })? },
         }
     });
+    let json_fields = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let key = f.name.as_str();
+        quote! { obj.insert(String::from(#key), rt::ToJson::to_json(&self.#n)); }
+    });
     quote! {
         #(#[doc = #docs])*
         #[derive(Debug, Clone, PartialEq)]
         pub struct #name { #(#fields,)* }
+
+        impl rt::ToJson for #name {
+            fn to_json(&self) -> serde_json::Value {
+                let mut obj = serde_json::Map::new();
+                #(#json_fields)*
+                serde_json::Value::Object(obj)
+            }
+        }
 
         /// A record being filled by a mapping.
         #[derive(Debug, Clone, Default, PartialEq)]
