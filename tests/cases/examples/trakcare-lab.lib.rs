@@ -18,6 +18,23 @@ pub struct Patient {
     pub patient_class: Option<PatientClass>,
     pub postcode: Option<String>,
 }
+impl rt::ToJson for Patient {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
+        obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
+        obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
+        obj.insert(String::from("given_names"), rt::ToJson::to_json(&self.given_names));
+        obj.insert(String::from("birth_date"), rt::ToJson::to_json(&self.birth_date));
+        obj.insert(String::from("sex"), rt::ToJson::to_json(&self.sex));
+        obj.insert(
+            String::from("patient_class"),
+            rt::ToJson::to_json(&self.patient_class),
+        );
+        obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
+        serde_json::Value::Object(obj)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -81,6 +98,19 @@ pub struct LabOrder {
     pub priority: Option<String>,
     pub patient: Patient,
 }
+impl rt::ToJson for LabOrder {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            String::from("placer_order"),
+            rt::ToJson::to_json(&self.placer_order),
+        );
+        obj.insert(String::from("test_code"), rt::ToJson::to_json(&self.test_code));
+        obj.insert(String::from("priority"), rt::ToJson::to_json(&self.priority));
+        obj.insert(String::from("patient"), rt::ToJson::to_json(&self.patient));
+        serde_json::Value::Object(obj)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabOrderDraft {
@@ -132,6 +162,21 @@ pub struct Observation {
     pub flag: Option<AbnormalFlag>,
     /// Number of the OBX segment in the message, for traceability.
     pub sequence: i64,
+}
+impl rt::ToJson for Observation {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("code"), rt::ToJson::to_json(&self.code));
+        obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
+        obj.insert(String::from("units"), rt::ToJson::to_json(&self.units));
+        obj.insert(
+            String::from("reference_range"),
+            rt::ToJson::to_json(&self.reference_range),
+        );
+        obj.insert(String::from("flag"), rt::ToJson::to_json(&self.flag));
+        obj.insert(String::from("sequence"), rt::ToJson::to_json(&self.sequence));
+        serde_json::Value::Object(obj)
+    }
 }
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -185,6 +230,26 @@ pub struct LabResult {
     pub status: String,
     pub observed_at: Option<rt::DateTime>,
     pub observations: Vec<Observation>,
+}
+impl rt::ToJson for LabResult {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            String::from("placer_order"),
+            rt::ToJson::to_json(&self.placer_order),
+        );
+        obj.insert(
+            String::from("filler_order"),
+            rt::ToJson::to_json(&self.filler_order),
+        );
+        obj.insert(String::from("status"), rt::ToJson::to_json(&self.status));
+        obj.insert(String::from("observed_at"), rt::ToJson::to_json(&self.observed_at));
+        obj.insert(
+            String::from("observations"),
+            rt::ToJson::to_json(&self.observations),
+        );
+        serde_json::Value::Object(obj)
+    }
 }
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -20,6 +20,24 @@ pub struct Patient {
     pub postcode: Option<String>,
     pub contacts: Vec<Contact>,
 }
+impl rt::ToJson for Patient {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
+        obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
+        obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
+        obj.insert(String::from("given_names"), rt::ToJson::to_json(&self.given_names));
+        obj.insert(String::from("birth_date"), rt::ToJson::to_json(&self.birth_date));
+        obj.insert(String::from("born_at"), rt::ToJson::to_json(&self.born_at));
+        obj.insert(String::from("sex"), rt::ToJson::to_json(&self.sex));
+        obj.insert(String::from("weight_kg"), rt::ToJson::to_json(&self.weight_kg));
+        obj.insert(String::from("deceased"), rt::ToJson::to_json(&self.deceased));
+        obj.insert(String::from("visits"), rt::ToJson::to_json(&self.visits));
+        obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
+        obj.insert(String::from("contacts"), rt::ToJson::to_json(&self.contacts));
+        serde_json::Value::Object(obj)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -88,6 +106,18 @@ pub struct Contact {
     pub name: String,
     pub relationship: Option<String>,
     pub phone: Option<String>,
+}
+impl rt::ToJson for Contact {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("name"), rt::ToJson::to_json(&self.name));
+        obj.insert(
+            String::from("relationship"),
+            rt::ToJson::to_json(&self.relationship),
+        );
+        obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
+        serde_json::Value::Object(obj)
+    }
 }
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -12,6 +12,17 @@ pub struct Patient {
     pub email: Option<String>,
     pub address: Option<Address>,
 }
+impl rt::ToJson for Patient {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
+        obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
+        obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
+        obj.insert(String::from("email"), rt::ToJson::to_json(&self.email));
+        obj.insert(String::from("address"), rt::ToJson::to_json(&self.address));
+        serde_json::Value::Object(obj)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -44,6 +55,14 @@ impl PatientDraft {
 pub struct Address {
     pub line1: String,
     pub postcode: String,
+}
+impl rt::ToJson for Address {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("line1"), rt::ToJson::to_json(&self.line1));
+        obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
+        serde_json::Value::Object(obj)
+    }
 }
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
