@@ -151,3 +151,59 @@ fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
         "lists the mappings"
     );
 }
+
+#[test]
+fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["test", "examples/trakcare-lab"])
+        .env("CARGO_TARGET_DIR", target())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+
+    // A copy of the example whose test expects the wrong sex must fail, saying where.
+    let copy = target().join("crates/trakcare-lab-wrong");
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(copy.join("samples")).unwrap();
+    for e in std::fs::read_dir(root().join("examples/trakcare-lab"))
+        .unwrap()
+        .flatten()
+    {
+        let p = e.path();
+        if p.is_file() {
+            let text = std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("sex == female", "sex == male");
+            std::fs::write(copy.join(p.file_name().unwrap()), text).unwrap();
+        }
+    }
+    for e in std::fs::read_dir(root().join("examples/trakcare-lab/samples"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), copy.join("samples").join(e.file_name())).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("test")
+        .arg(&copy)
+        .env("CARGO_TARGET_DIR", target())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "tests.accord:5: expected trakcare_adt_to_patient.sex == \"male\", found \"female\""
+        ),
+        "{out}"
+    );
+    assert!(out.contains("3 passed, 1 failed"), "{out}");
+}

@@ -92,8 +92,23 @@ fn cargo_build(
     }
 }
 
-/// `accord map`: build the estate's tool (cached by cargo) and run a mapping with it.
-pub fn map(paths: &[PathBuf], mapping: &str, file: &Path, format: &str) -> ExitCode {
+/// `accord test`: build the estate's tool and run the estate's tests with it.
+pub fn test(paths: &[PathBuf]) -> ExitCode {
+    let root = paths
+        .first()
+        .map(|p| {
+            if p.is_dir() {
+                p.clone()
+            } else {
+                p.parent().map(Path::to_path_buf).unwrap_or_default()
+            }
+        })
+        .unwrap_or_default();
+    run_tool(paths, &["test".as_ref(), root.as_os_str()])
+}
+
+/// Writes and builds the estate's crate, then runs its tool binary with `args`.
+fn run_tool(paths: &[PathBuf], args: &[&std::ffi::OsStr]) -> ExitCode {
     let (dir, name) = match write_crate(paths, None) {
         Ok(x) => x,
         Err(code) => return code,
@@ -105,20 +120,27 @@ pub fn map(paths: &[PathBuf], mapping: &str, file: &Path, format: &str) -> ExitC
     let tool = target
         .join("debug")
         .join(crate::codegen::tool_binary(&name));
-    match std::process::Command::new(&tool)
-        .arg("map")
-        .arg(mapping)
-        .arg(file)
-        .arg("--format")
-        .arg(format)
-        .status()
-    {
+    match std::process::Command::new(&tool).args(args).status() {
         Ok(s) => ExitCode::from(s.code().unwrap_or(2).clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("error: cannot run `{}`: {e}", tool.display());
             ExitCode::from(2)
         }
     }
+}
+
+/// `accord map`: build the estate's tool (cached by cargo) and run a mapping with it.
+pub fn map(paths: &[PathBuf], mapping: &str, file: &Path, format: &str) -> ExitCode {
+    run_tool(
+        paths,
+        &[
+            "map".as_ref(),
+            mapping.as_ref(),
+            file.as_os_str(),
+            "--format".as_ref(),
+            format.as_ref(),
+        ],
+    )
 }
 
 pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: bool) -> ExitCode {

@@ -86,6 +86,11 @@ enum Command {
         #[arg(long, default_value = "json")]
         format: String,
     },
+    /// Run the estate's tests against its generated code (no sockets needed).
+    Test {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// HL7 v2 tools: get, inspect, validate, ack, send, listen.
     Hl7 {
         #[command(subcommand)]
@@ -106,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Hl7 { command } => hl7::run(command),
+        Command::Test { paths } => build::test(&paths),
         Command::Map {
             estate,
             mapping,

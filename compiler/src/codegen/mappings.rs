@@ -497,6 +497,36 @@ impl<'a> Gen<'a> {
             .collect()
     }
 
+    /// A route rule's condition over the whole message.
+    pub fn condition(&self, e: &Expr, at: &str) -> TokenStream {
+        let ctx = SourceCtx {
+            structure: None,
+            rscope: None,
+        };
+        let (t, shape) = self.expr(e, &ctx, at);
+        match shape {
+            Shape::Bool => t,
+            Shape::Opt(_) => quote!((#t).is_some()),
+            Shape::List(_) => quote!(!(#t).is_empty()),
+        }
+    }
+
+    /// An expected value in a test, as JSON (codes by their code text).
+    pub fn test_value(&self, e: &Expr, at: &str) -> TokenStream {
+        let ctx = SourceCtx {
+            structure: None,
+            rscope: None,
+        };
+        let (t, _) = self.expr(e, &ctx, at);
+        quote!(rt::ToJson::to_json(&(#t)))
+    }
+
+    /// An HL7 value of the test message, as JSON.
+    pub fn test_hl7(&self, p: &Hl7Path, at: &str) -> TokenStream {
+        let r = self.path_ref(p);
+        quote!(rt::ToJson::to_json(&scope.text(&#r, #at).map_err(|e| e.to_string())?))
+    }
+
     // ---- expressions ------------------------------------------------------------------------
 
     fn expr(&self, e: &Expr, ctx: &SourceCtx, at: &str) -> (TokenStream, Shape) {

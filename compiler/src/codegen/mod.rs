@@ -6,6 +6,7 @@
 mod codes;
 mod mappings;
 mod names;
+mod routes;
 mod tool;
 mod types;
 
@@ -80,6 +81,7 @@ pub fn gen_lib(ir: &Estate) -> String {
     let codesets = ir.codesets.iter().map(codes::gen_codeset);
     let codemaps = ir.codemaps.iter().map(|c| codes::gen_codemap(ir, c));
     let maps: Vec<TokenStream> = ir.mappings.iter().map(|m| gen.gen_mapping(m)).collect();
+    let routing = routes::gen_routes(ir, &gen);
     let paths = gen
         .paths
         .borrow()
@@ -107,6 +109,7 @@ pub fn gen_lib(ir: &Estate) -> String {
         #(#codesets)*
         #(#codemaps)*
         #(#maps)*
+        #routing
 
         #paths_static
     };
@@ -126,7 +129,7 @@ fn opt_u(v: Option<u32>) -> TokenStream {
     }
 }
 
-fn path_literal(p: &crate::ir::Hl7Path) -> TokenStream {
+pub(crate) fn path_literal(p: &crate::ir::Hl7Path) -> TokenStream {
     let seg = &p.segment;
     let field = p.field as usize;
     let (occ, comp, sub) = (

@@ -2,10 +2,101 @@
 //! whose types meet (HL7 -> record -> HL7/FHIR), on a message file, printing the result.
 //! `accord map` builds and runs it, so what an analyst tries is the generated code itself.
 
+use super::mappings::Gen;
 use super::names;
-use crate::ir::{Estate, Schema};
+use crate::ir::{Estate, Expect, Key, Schema, Test};
 use proc_macro2::TokenStream;
 use quote::quote;
+
+/// One in-language test as a function: the message enters at its interface or route,
+/// every routed interface's transforms run, then each expectation is checked.
+fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Test) -> TokenStream {
+    let f = names::snake(&format!("test_{i}"));
+    let at = format!("{}:{}", t.loc.file, t.loc.line);
+    let Some(given) = t.given.first() else {
+        return quote! { fn #f(_root: &str) -> Result<(), String> { Ok(()) } };
+    };
+    let read = match (&given.file, &given.inline) {
+        (Some(file), _) => {
+            quote! { let bytes = std::fs::read(format!("{}/{}", root, #file)).map_err(|e| format!("cannot read {}: {e}", #file))?; }
+        }
+        (None, Some(text)) => quote! { let bytes = #text.as_bytes().to_vec(); },
+        _ => quote! { let bytes: Vec<u8> = vec![]; },
+    };
+    let entry = match &given.at {
+        Some(name) if ir.routes.iter().any(|r| &r.name == name) => {
+            let r = names::snake(&format!("route_{name}"));
+            quote! { let routed: Vec<&str> = #krate::#r(&msg).map_err(|e| e.to_string())?; }
+        }
+        Some(name) => {
+            quote! { let routed: Vec<&str> = #krate::inbound(#name, &msg).map_err(|e| e.to_string())?.unwrap_or_default(); }
+        }
+        None => quote! { let routed: Vec<&str> = vec![]; },
+    };
+    let checks = t.expect.iter().map(|e| match e {
+        Expect::Routed { to, negated: false } => quote! {
+            if !routed.contains(&#to) { return Err(format!("expected the message to be routed to `{}`; it went to {:?}", #to, routed)); }
+        },
+        Expect::Routed { to, negated: true } => quote! {
+            if routed.contains(&#to) { return Err(format!("expected the message not to be routed to `{}`; it went to {:?}", #to, routed)); }
+        },
+        Expect::Ack { code } => quote! {
+            let ack = if rejected.is_some() { "AR" } else { "AA" };
+            if ack != #code { return Err(format!("expected ACK {}, the production would answer {ack} ({})", #code, rejected.clone().unwrap_or_default())); }
+        },
+        Expect::Rejected { reason } => {
+            let reason = reason.clone().unwrap_or_default();
+            quote! {
+                match &rejected {
+                    Some(r) if r.contains(#reason) => {}
+                    Some(r) => return Err(format!("expected a rejection with {:?}, got: {r}", #reason)),
+                    None => return Err(format!("expected a rejection with {:?}; the message was accepted", #reason)),
+                }
+            }
+        }
+        Expect::Value { path: Key::Field { path, .. }, equals, loc } => {
+            let at = format!("{}:{}", loc.file, loc.line);
+            let mapping = path.first().map(|p| p.name.clone()).unwrap_or_default();
+            let m = names::snake(&mapping);
+            let fields = path.iter().skip(1).map(|p| names::snake(&p.name));
+            let shown = path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
+            let expected = gen.test_value(equals, &at);
+            quote! {
+                let out = #krate::#m(&msg).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
+                let (actual, expected) = (rt::ToJson::to_json(&out.#(#fields).*), #expected);
+                if actual != expected { return Err(format!("{}: expected {} == {expected}, found {actual}", #at, #shown)); }
+            }
+        }
+        Expect::Value { path: Key::Hl7 { path }, equals, loc } => {
+            let at = format!("{}:{}", loc.file, loc.line);
+            let actual = gen.test_hl7(path, &at);
+            let expected = gen.test_value(equals, &at);
+            let shown = path.text.as_str();
+            quote! {
+                let (actual, expected) = (#actual, #expected);
+                if actual != expected { return Err(format!("{}: expected {} == {expected}, found {actual}", #at, #shown)); }
+            }
+        }
+    });
+    let _ = at;
+    quote! {
+        #[allow(unused_variables)]
+        fn #f(root: &str) -> Result<(), String> {
+            #read
+            let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
+            let scope = rt::Scope::whole(&msg);
+            #entry
+            let mut rejected: Option<String> = None;
+            for target in &routed {
+                if let Err(e) = #krate::deliver(target, &msg) {
+                    rejected.get_or_insert(e.to_string());
+                }
+            }
+            #(#checks)*
+            Ok(())
+        }
+    }
+}
 
 pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
     let krate = names::snake(crate_ident);
@@ -44,9 +135,40 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
         .map(|m| m.name.clone())
         .collect();
     let known = known.join(", ");
+    let gen = Gen::new(ir);
+    let test_fns: Vec<TokenStream> = ir
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| gen_test(ir, &gen, &krate, i, t))
+        .collect();
+    let test_runs = ir.tests.iter().enumerate().map(|(i, t)| {
+        let f = names::snake(&format!("test_{i}"));
+        let (name, at) = (t.name.as_str(), format!("{}:{}", t.loc.file, t.loc.line));
+        quote! {
+            match #f(root) {
+                Ok(()) => { passed += 1; println!("test {:?} ... ok", #name); }
+                Err(e) => { failed += 1; println!("test {:?} ... FAILED\n  --> {}\n  {e}", #name, #at); }
+            }
+        }
+    });
+    let paths = gen
+        .paths
+        .borrow()
+        .iter()
+        .map(super::path_literal)
+        .collect::<Vec<_>>();
+    let paths_static = if paths.is_empty() {
+        quote!()
+    } else {
+        quote! { static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| vec![#(#paths),*]); }
+    };
     let tokens = quote! {
-        //! Runs the estate's mappings on message files (used by `accord map`).
+        //! Runs the estate's mappings on message files (`accord map`) and its tests (`accord test`).
+        #![allow(clippy::all, unused_mut, unused_variables, unused_imports, dead_code, unreachable_code)]
         use accord_runtime::__private as rt;
+        #[allow(unused_imports)]
+        use #krate::*;
         use std::process::ExitCode;
 
         enum Output {
@@ -54,10 +176,24 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             Json(serde_json::Value),
         }
 
+        #(#test_fns)*
+        #paths_static
+
+        /// Runs the estate's tests; the estate root resolves their message files.
+        fn run_tests(root: &str) -> ExitCode {
+            let (mut passed, mut failed) = (0usize, 0usize);
+            #(#test_runs)*
+            println!("{passed} passed, {failed} failed");
+            if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+
         fn main() -> ExitCode {
             let args: Vec<String> = std::env::args().collect();
+            if args.len() == 3 && args[1] == "test" {
+                return run_tests(&args[2]);
+            }
             if args.len() < 4 || args[1] != "map" {
-                eprintln!("usage: accord-tool map MAPPING[,MAPPING] FILE [--format json|hl7]");
+                eprintln!("usage: accord-tool map MAPPING[,MAPPING] FILE [--format json|hl7] | accord-tool test ESTATE_ROOT");
                 return ExitCode::from(2);
             }
             let format = args.get(5).cloned().unwrap_or_default();

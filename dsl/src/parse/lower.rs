@@ -72,7 +72,7 @@ fn comment_start(line: &str) -> Option<usize> {
     None
 }
 
-/// Unescapes `\"`, `\\`, `\n`, `\t`; any other escape is kept as written.
+/// Unescapes `\"`, `\\`, `\n`, `\r`, `\t`; any other escape is kept as written.
 pub fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -83,6 +83,7 @@ pub fn unescape(raw: &str) -> String {
         }
         match chars.next() {
             Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
             Some('t') => out.push('\t'),
             Some('"') => out.push('"'),
             Some('\\') => out.push('\\'),

@@ -1175,6 +1175,145 @@ pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     }
     out.finish("mappings.accord:90")
 }
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_adt_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if ["ADT^A01", "ADT^A08"].contains(&message_type.as_str()) && (true) {
+        out.push("adt_to_lims");
+        out.push("adt_to_pharmacy");
+        return Ok(out);
+    }
+    if ["ADT^A02", "ADT^A03"].contains(&message_type.as_str())
+        && ((scope.text(&PATHS[7usize], "interfaces.accord:176")?)
+            == (Some(String::from("I"))))
+    {
+        out.push("adt_to_lims");
+        return Ok(out);
+    }
+    if ["ADT^A40"].contains(&message_type.as_str()) && (true) {
+        out.push("merge_to_lims");
+        return Ok(out);
+    }
+    if true && (true) {
+        out.push("archive");
+        return Ok(out);
+    }
+    Ok(out)
+}
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_orders_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if ["ORM^O01"].contains(&message_type.as_str()) && (true) {
+        out.push("orders_to_lims");
+        return Ok(out);
+    }
+    if true && (true) {
+        out.push("archive");
+        return Ok(out);
+    }
+    Ok(out)
+}
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if ["ORU^R01"].contains(&message_type.as_str())
+        && (((scope.text(&PATHS[18usize], "interfaces.accord:189")?)
+            == (Some(String::from("F"))))
+            || ((scope.text(&PATHS[18usize], "interfaces.accord:189")?)
+                == (Some(String::from("C")))))
+    {
+        out.push("results_to_trakcare");
+        return Ok(out);
+    }
+    if ["ORU^R01"].contains(&message_type.as_str()) && (true) {
+        out.push("results_to_trakcare");
+        return Ok(out);
+    }
+    if true && (true) {
+        out.push("archive");
+        return Ok(out);
+    }
+    Ok(out)
+}
+/// The targets of a message received on interface `interface` (its routes), or
+/// `None` when no route takes messages from it.
+#[allow(unused_variables)]
+pub fn inbound(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<Vec<&'static str>>, rt::MapError> {
+    match interface {
+        "trakcare_adt_in" => {
+            let mut out = vec![];
+            out.extend(route_adt_hub(msg)?);
+            Ok(Some(out))
+        }
+        "orders_in" => {
+            let mut out = vec![];
+            out.extend(route_orders_hub(msg)?);
+            Ok(Some(out))
+        }
+        "results_in" => {
+            let mut out = vec![];
+            out.extend(route_results_hub(msg)?);
+            Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
+}
+/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
+#[allow(clippy::let_unit_value, unused_variables)]
+pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+    match interface {
+        "adt_to_lims" => {
+            let v = trakcare_adt_to_patient(msg)?;
+            let v = patient_to_winpath(&v)?;
+            let _ = v;
+            Ok(true)
+        }
+        "adt_to_pharmacy" => {
+            let v = trakcare_adt_to_patient(msg)?;
+            let v = patient_to_pharmacy(&v)?;
+            let _ = v;
+            Ok(true)
+        }
+        "merge_to_lims" => {
+            let v = merge_to_winpath(msg)?;
+            let _ = v;
+            Ok(true)
+        }
+        "mpi_updates" => {
+            let v = mpi_to_patient(msg)?;
+            let _ = v;
+            Ok(true)
+        }
+        "orders_to_lims" => {
+            let v = trakcare_orm_to_order(msg)?;
+            let v = order_to_winpath(&v)?;
+            let _ = v;
+            Ok(true)
+        }
+        "results_to_trakcare" => {
+            let v = winpath_oru_to_result(msg)?;
+            let v = result_to_trakcare(&v)?;
+            let _ = v;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
 /// Every HL7 v2 path the mappings read or write, built once.
 static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     vec![

@@ -439,6 +439,24 @@ pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError>
     }
     Ok(out)
 }
+/// The targets of a message received on interface `interface` (its routes), or
+/// `None` when no route takes messages from it.
+#[allow(unused_variables)]
+pub fn inbound(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<Vec<&'static str>>, rt::MapError> {
+    match interface {
+        _ => Ok(None),
+    }
+}
+/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
+#[allow(clippy::let_unit_value, unused_variables)]
+pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+    match interface {
+        _ => Ok(false),
+    }
+}
 /// Every HL7 v2 path the mappings read or write, built once.
 static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     vec![

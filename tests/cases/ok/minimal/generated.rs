@@ -4,3 +4,21 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// The targets of a message received on interface `interface` (its routes), or
+/// `None` when no route takes messages from it.
+#[allow(unused_variables)]
+pub fn inbound(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<Vec<&'static str>>, rt::MapError> {
+    match interface {
+        _ => Ok(None),
+    }
+}
+/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
+#[allow(clippy::let_unit_value, unused_variables)]
+pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+    match interface {
+        _ => Ok(false),
+    }
+}

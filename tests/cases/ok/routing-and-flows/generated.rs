@@ -4,3 +4,83 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_orders(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if ["ORM^O01"].contains(&message_type.as_str())
+        && (((scope.text(&PATHS[0usize], "main.accord:78")?)
+            == (Some(String::from("NW"))))
+            || ((scope.text(&PATHS[0usize], "main.accord:78")?)
+                == (Some(String::from("XO")))))
+    {
+        out.push("orders_to_lab");
+        return Ok(out);
+    }
+    if ["ORM^O01"].contains(&message_type.as_str()) && (true) {
+        out.push("order_result");
+        return Ok(out);
+    }
+    if ["OML^O21"].contains(&message_type.as_str()) && (true) {
+        out.extend(route_specimen_route(msg)?);
+        return Ok(out);
+    }
+    if true && (true) {
+        return Ok(out);
+    }
+    Ok(out)
+}
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_specimen_route(
+    msg: &rt::Message,
+) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if true && (scope.text(&PATHS[1usize], "main.accord:85")?.is_some()) {
+        out.push("orders_to_lab");
+        return Ok(out);
+    }
+    if true && (true) {
+        return Ok(out);
+    }
+    Ok(out)
+}
+/// The targets of a message received on interface `interface` (its routes), or
+/// `None` when no route takes messages from it.
+#[allow(unused_variables)]
+pub fn inbound(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<Vec<&'static str>>, rt::MapError> {
+    match interface {
+        "orders_in" => {
+            let mut out = vec![];
+            out.extend(route_orders(msg)?);
+            out.extend(route_specimen_route(msg)?);
+            Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
+}
+/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
+#[allow(clippy::let_unit_value, unused_variables)]
+pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+    match interface {
+        _ => Ok(false),
+    }
+}
+/// Every HL7 v2 path the mappings read or write, built once.
+static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
+    vec![
+        rt::Path { segment : String::from("ORC"), occurrence : None, field : 1usize,
+        repetition : None, component : None, subcomponent : None }, rt::Path { segment :
+        String::from("SPM"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }
+    ]
+});
