@@ -212,3 +212,24 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
     );
     assert!(out.contains("3 passed, 1 failed"), "{out}");
 }
+
+#[test]
+fn build_refuses_what_it_cannot_generate_yet_with_the_line() {
+    let dir = target().join("crates/record-condition");
+    std::fs::create_dir_all(&dir).unwrap();
+    let estate = dir.join("estate.accord");
+    std::fs::write(&estate, "estate \"Record condition\" version 1.0.0\n\nsystem a {\n  name: \"A\"\n}\n\nrecord P {\n  s: Text\n}\n\ninterface i version 1.0.0 {\n  purpose: \"p\"\n  owner: \"o\"\n  review: 2099-01-01\n  from a to a\n  pattern: event\n  ack: commit\n}\n\nroute r from i {\n  when P.s == \"x\" -> i\n  otherwise -> discard\n}\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "--no-cargo"])
+        .arg(&estate)
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("estate.accord:21: route `r` has a condition on a canonical record"),
+        "{err}"
+    );
+}

@@ -32,6 +32,13 @@ fn write_crate(paths: &[PathBuf], out: Option<PathBuf>) -> Result<(PathBuf, Stri
     if !result.diagnostics.is_empty() {
         super::print_human(&loaded, &result);
     }
+    let unsupported = crate::codegen::unsupported(ir);
+    if !unsupported.is_empty() {
+        for u in &unsupported {
+            eprintln!("error: {u}");
+        }
+        return Err(ExitCode::from(1));
+    }
     let krate = gen_crate(
         ir,
         &CodegenOptions {

@@ -21,6 +21,22 @@ pub struct CodegenOptions {
     pub runtime_dependency: String,
 }
 
+/// What this version of the generator cannot produce yet, as messages with locations.
+pub fn unsupported(ir: &Estate) -> Vec<String> {
+    let mut out = vec![];
+    for r in &ir.routes {
+        for rule in &r.rules {
+            if rule.when.as_ref().is_some_and(routes::reads_records) {
+                out.push(format!(
+                    "{}:{}: route `{}` has a condition on a canonical record; such conditions are generated with the production wiring (for now, test the message with HL7 paths)",
+                    rule.loc.file, rule.loc.line, r.name
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The name of the tool binary of a generated crate (runs its mappings, for `accord map`).
 pub fn tool_binary(crate_name: &str) -> String {
     format!("{crate_name}-tool")

@@ -12,7 +12,7 @@ use quote::quote;
 
 /// Route conditions may read the message (HL7 paths) only; a condition on a canonical
 /// record needs the inbound transform, which the production wiring will provide.
-fn reads_records(e: &Expr) -> bool {
+pub(crate) fn reads_records(e: &Expr) -> bool {
     match e {
         Expr::Field { .. } => true,
         Expr::Call { args, .. } => args.iter().any(reads_records),
