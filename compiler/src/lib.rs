@@ -16,8 +16,12 @@ pub mod suggest;
 pub mod synth;
 pub mod types;
 
+#[cfg(feature = "build")]
+pub mod build_script;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "build")]
+pub mod load;
 #[cfg(feature = "cli")]
 pub mod render;
 

@@ -4,12 +4,11 @@
 mod build;
 mod hl7;
 mod hl7_validate;
-mod load;
 mod today;
 
+use crate::load::{self, Loaded};
 use crate::{codes, compile, ir, render, Compilation, Options};
 use clap::{Parser, Subcommand, ValueEnum};
-use load::Loaded;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Reading an estate from disk: the files and folders named on the command line, every
+//! Reading an estate from disk (for the CLI and build scripts; the compiler proper does no IO): the files and folders named on the command line, every
 //! `.accord` file below a folder, and, transitively, every file they `import`. Files are
 //! named relative to the estate root so that the IR does not depend on where `accord` runs.
 
