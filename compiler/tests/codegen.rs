@@ -233,3 +233,24 @@ fn build_refuses_what_it_cannot_generate_yet_with_the_line() {
         "{err}"
     );
 }
+
+#[test]
+fn build_refuses_mappings_from_fhir_instead_of_generating_empty_fields() {
+    let dir = target().join("crates/from-fhir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let estate = dir.join("estate.accord");
+    std::fs::write(&estate, "estate \"From FHIR\" version 1.0.0\n\nrecord P {\n  family: Text\n}\n\nmapping from_portal: fhir r4 Patient -> P {\n  family <- name[0].family\n}\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "--no-cargo"])
+        .arg(&estate)
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("estate.accord:7: mapping `from_portal` reads FHIR"),
+        "{err}"
+    );
+}

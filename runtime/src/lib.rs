@@ -17,6 +17,7 @@ pub mod __private {
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        json_set, Date, DateTime, Decimal, JsonStep, MapError, MapErrorKind, Scope, ToHl7, ToJson,
+        json_set, write, Date, DateTime, Decimal, JsonStep, MapError, MapErrorKind, Scope, ToHl7,
+        ToJson,
     };
 }

@@ -295,6 +295,20 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 }
 
+/// Writes `text` at `path` of an outbound message; a path that is not a place (the
+/// checker rules these out) is reported at the mapping line `at`.
+pub fn write(
+    b: &mut crate::hl7::builder::MessageBuilder,
+    path: &Path,
+    text: &str,
+    at: &'static str,
+) -> Result<(), MapError> {
+    b.set(path, text).map_err(|e| MapError {
+        at,
+        kind: MapErrorKind::Read(e.to_string()),
+    })
+}
+
 /// A value written into an HL7 v2 field: text as is, dates as DT/DTM, booleans Y/N.
 pub trait ToHl7 {
     fn to_hl7(&self) -> String;

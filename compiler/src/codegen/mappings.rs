@@ -127,13 +127,17 @@ impl<'a> Gen<'a> {
                     .unwrap_or_default();
                 let mut parts = message.split('^');
                 let (code, trigger) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                let header = [("MSH-9.1", code), ("MSH-9.2", trigger), ("MSH-12", version.as_str())]
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .map(|(p, v)| {
-                        let path = self.path_ref(&parse_ir_path(p));
-                        quote! { b.set(&#path, #v).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?; }
-                    });
+                let header = [
+                    ("MSH-9.1", code),
+                    ("MSH-9.2", trigger),
+                    ("MSH-12", version.as_str()),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(p, v)| {
+                    let path = self.path_ref(&parse_ir_path(p));
+                    quote! { rt::write(&mut b, &#path, #v, #at)?; }
+                });
                 let body = self.stmts_hl7(&m.body, &source_ctx, &quote!(None));
                 quote! {
                     #(#[doc = #docs])*
@@ -420,17 +424,17 @@ impl<'a> Gen<'a> {
                 let writes = vals.iter().enumerate().map(|(k, (v, shape))| match shape {
                     Shape::List(_) => quote! {
                         for (rep, v) in #v.iter().enumerate() {
-                            b.set(&rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v)).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                            rt::write(&mut b, &rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v), #at)?;
                         }
                     },
                     Shape::Bool => quote! {
-                        b.set(&#place, if #v { "Y" } else { "N" }).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                        rt::write(&mut b, &#place, if #v { "Y" } else { "N" }, #at)?;
                     },
                     Shape::Opt(_) => {
                         let target = if vals.len() > 1 { quote!(rt::hl7::path::at_repetition(&#place, #k + 1)) } else { place.clone() };
                         quote! {
                             if let Some(v) = #v {
-                                b.set(&#target, &rt::ToHl7::to_hl7(&v)).map_err(|e| rt::MapError { at: #at, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                                rt::write(&mut b, &#target, &rt::ToHl7::to_hl7(&v), #at)?;
                             }
                         }
                     }
@@ -793,7 +797,11 @@ impl<'a> Gen<'a> {
             }
             "now" => (quote!(Some(rt::f::now())), Shape::Opt(Type::DateTime)),
             "today" => (quote!(Some(rt::f::today())), Shape::Opt(Type::Date)),
-            _ => (quote!(None::<String>), Shape::Opt(Type::Text)),
+            other => {
+                // The checker only lets built-in functions through.
+                let msg = format!("unknown function `{other}`");
+                (quote!(compile_error!(#msg)), Shape::Opt(Type::Text))
+            }
         }
     }
 }

@@ -684,50 +684,32 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[13usize], "ADT")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:17",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[14usize], "A01")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:17",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[15usize], "2.4")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:17",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:17")?;
+    rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:17")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:17")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:19",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:19",
+        )?;
     }
     if let Some(v) = Some(String::from("MR")) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[10usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:20",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[10usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:20",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:21",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:21",
+        )?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -736,40 +718,34 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[12usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:22",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[12usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:22",
+        )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:23",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:23",
+        )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_to_winpath(x, "mappings.accord:24")?),
         None => None,
     } {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:24",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:24",
+        )?;
     }
     Ok(b.serialize())
 }
@@ -777,53 +753,35 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[13usize], "ADT")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:27",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[14usize], "A01")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:27",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[15usize], "2.5")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:27",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:27")?;
+    rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:27")?;
+    rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:27")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:29",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:29",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:30",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:30",
+        )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:31",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:31",
+        )?;
     }
     Ok(b.serialize())
 }
@@ -890,40 +848,24 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[13usize], "ORU")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:50",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[14usize], "R01")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:50",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[15usize], "2.4")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:50",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[13usize], "ORU", "mappings.accord:50")?;
+    rt::write(&mut b, &PATHS[14usize], "R01", "mappings.accord:50")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:50")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[16usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:52",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[16usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:52",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.filler_order).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[17usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:53",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[17usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:53",
+        )?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).cloned())
         == (Some(String::from("final")))
@@ -932,48 +874,40 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } else {
         Some(String::from("P"))
     } {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:54",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:54",
+        )?;
     }
     for (k, item) in src.observations.iter().enumerate() {
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
             Some(x) => Some(test_to_winpath(x, "mappings.accord:56")?),
             None => None,
         } {
-            b.set(
-                    &rt::hl7::path::at_occurrence(&PATHS[20usize], Some(k + 1)),
-                    &rt::ToHl7::to_hl7(&v),
-                )
-                .map_err(|e| rt::MapError {
-                    at: "mappings.accord:56",
-                    kind: rt::MapErrorKind::Read(e.to_string()),
-                })?;
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[20usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "mappings.accord:56",
+            )?;
         }
         if let Some(v) = Some(&item).map(|r| &r.value).cloned() {
-            b.set(
-                    &rt::hl7::path::at_occurrence(&PATHS[21usize], Some(k + 1)),
-                    &rt::ToHl7::to_hl7(&v),
-                )
-                .map_err(|e| rt::MapError {
-                    at: "mappings.accord:57",
-                    kind: rt::MapErrorKind::Read(e.to_string()),
-                })?;
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[21usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "mappings.accord:57",
+            )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()).cloned() {
-            b.set(
-                    &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
-                    &rt::ToHl7::to_hl7(&v),
-                )
-                .map_err(|e| rt::MapError {
-                    at: "mappings.accord:58",
-                    kind: rt::MapErrorKind::Read(e.to_string()),
-                })?;
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "mappings.accord:58",
+            )?;
         }
     }
     Ok(b.serialize())
@@ -1023,73 +957,51 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[13usize], "ORM")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:74",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[14usize], "O01")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:74",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[15usize], "2.4")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:74",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[13usize], "ORM", "mappings.accord:74")?;
+    rt::write(&mut b, &PATHS[14usize], "O01", "mappings.accord:74")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:74")?;
     if let Some(v) = Some(String::from("NW")) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[29usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:76",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[29usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:76",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[26usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:77",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[26usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:77",
+        )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
         Some(x) => Some(test_to_winpath(x, "mappings.accord:78")?),
         None => None,
     } {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[27usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:78",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[27usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:78",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:79",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:79",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:80",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:80",
+        )?;
     }
     Ok(b.serialize())
 }
@@ -1098,50 +1010,32 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
 pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[13usize], "ADT")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:83",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[14usize], "A40")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:83",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[15usize], "2.4")
-        .map_err(|e| rt::MapError {
-            at: "mappings.accord:83",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:83")?;
+    rt::write(&mut b, &PATHS[14usize], "A40", "mappings.accord:83")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:83")?;
     if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:85")? {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:85",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:85",
+        )?;
     }
     if let Some(v) = scope.text(&PATHS[11usize], "mappings.accord:86")? {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:86",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:86",
+        )?;
     }
     if let Some(v) = scope.text(&PATHS[31usize], "mappings.accord:87")? {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[30usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "mappings.accord:87",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[30usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:87",
+        )?;
     }
     Ok(b.serialize())
 }

@@ -298,50 +298,32 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    b.set(&PATHS[22usize], "ADT")
-        .map_err(|e| rt::MapError {
-            at: "main.accord:45",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[23usize], "A08")
-        .map_err(|e| rt::MapError {
-            at: "main.accord:45",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
-    b.set(&PATHS[24usize], "2.4")
-        .map_err(|e| rt::MapError {
-            at: "main.accord:45",
-            kind: rt::MapErrorKind::Read(e.to_string()),
-        })?;
+    rt::write(&mut b, &PATHS[22usize], "ADT", "main.accord:45")?;
+    rt::write(&mut b, &PATHS[23usize], "A08", "main.accord:45")?;
+    rt::write(&mut b, &PATHS[24usize], "2.4", "main.accord:45")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:47",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:47",
+        )?;
     }
     if let Some(v) = Some(String::from("MR")) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[19usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:48",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[19usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:48",
+        )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[20usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:49",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[20usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:49",
+        )?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -350,61 +332,51 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[21usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:50",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[21usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:50",
+        )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:51",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:51",
+        )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_out(x, "main.accord:52")?),
         None => None,
     } {
-        b.set(
-                &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
-                &rt::ToHl7::to_hl7(&v),
-            )
-            .map_err(|e| rt::MapError {
-                at: "main.accord:52",
-                kind: rt::MapErrorKind::Read(e.to_string()),
-            })?;
+        rt::write(
+            &mut b,
+            &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
+            &rt::ToHl7::to_hl7(&v),
+            "main.accord:52",
+        )?;
     }
     for (k, item) in src.contacts.iter().enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name).cloned() {
-            b.set(
-                    &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
-                    &rt::ToHl7::to_hl7(&v),
-                )
-                .map_err(|e| rt::MapError {
-                    at: "main.accord:54",
-                    kind: rt::MapErrorKind::Read(e.to_string()),
-                })?;
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "main.accord:54",
+            )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()).cloned() {
-            b.set(
-                    &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
-                    &rt::ToHl7::to_hl7(&v),
-                )
-                .map_err(|e| rt::MapError {
-                    at: "main.accord:55",
-                    kind: rt::MapErrorKind::Read(e.to_string()),
-                })?;
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "main.accord:55",
+            )?;
         }
     }
     Ok(b.serialize())
