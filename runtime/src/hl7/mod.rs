@@ -12,6 +12,7 @@ pub mod error;
 pub mod escape;
 pub mod message;
 pub mod path;
+pub mod validate;
 pub mod value;
 
 pub use charset::Charset;
