@@ -366,6 +366,33 @@ impl ToHl7 for DateTime {
 }
 
 /// A value written into FHIR JSON: dates in ISO form, decimals as JSON numbers.
+/// What an interface's transform chain produces for the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// An HL7 v2 message (ER7 bytes).
+    Hl7(Vec<u8>),
+    /// A canonical record or a FHIR resource.
+    Json(serde_json::Value),
+}
+
+impl Output {
+    /// The bytes to send or store.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Output::Hl7(b) => b,
+            Output::Json(v) => serde_json::to_vec(&v).unwrap_or_default(),
+        }
+    }
+
+    /// The MIME type of [`Output::into_bytes`].
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Output::Hl7(_) => "x-application/hl7-v2+er7",
+            Output::Json(_) => "application/json",
+        }
+    }
+}
+
 pub trait ToJson {
     fn to_json(&self) -> serde_json::Value;
 }

@@ -1,0 +1,136 @@
+//! The production's metrics in Prometheus form (`/metrics`): messages received and sent,
+//! ACK codes, dead letters, duplicates, alerts, queue depth and end-to-end latency, per
+//! interface. Counting is lock-free; encoding happens only when scraped.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Iface {
+    pub interface: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AckLabel {
+    pub interface: String,
+    /// `sent` (our reply to a sender) or `received` (a peer's reply to us).
+    pub direction: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub interface: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabel {
+    pub target: String,
+}
+
+fn latency() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub received: Family<Iface, Counter>,
+    pub sent: Family<Iface, Counter>,
+    pub acks: Family<AckLabel, Counter>,
+    pub dead: Family<ReasonLabel, Counter>,
+    pub rejected: Family<ReasonLabel, Counter>,
+    pub duplicates: Family<Iface, Counter>,
+    pub alerts: Family<AlertLabel, Counter>,
+    pub queue_depth: Family<Iface, Gauge>,
+    pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("accord");
+        let m = Metrics {
+            received: Family::default(),
+            sent: Family::default(),
+            acks: Family::default(),
+            dead: Family::default(),
+            rejected: Family::default(),
+            duplicates: Family::default(),
+            alerts: Family::default(),
+            queue_depth: Family::default(),
+            end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "messages_received",
+            "Messages received by an inbound service",
+            m.received.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Messages delivered by an outbound operation (positive reply)",
+            m.sent.clone(),
+        );
+        registry.register(
+            "acks",
+            "ACK codes sent to senders and received from peers",
+            m.acks.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Messages moved to the dead letter, by reason",
+            m.dead.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Inbound messages rejected with a NACK, by reason",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "duplicates",
+            "Inbound messages recognised as duplicates",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "alerts",
+            "Alerts raised by reply policies and flows",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Messages waiting to be delivered",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "end_to_end_seconds",
+            "From receipt by the production to the peer's positive reply",
+            m.end_to_end.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn iface(name: &str) -> Iface {
+        Iface {
+            interface: name.to_string(),
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

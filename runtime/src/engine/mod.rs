@@ -1,0 +1,172 @@
+//! The production engine: what a generated production binary runs. The generated crate
+//! hands it a [`Production`] (the wiring as a [`Spec`] and its generated route and mapping
+//! functions); the engine checks the configuration, opens the journal and runs:
+//!
+//! ```text
+//! MLLP/file --> inbound (parse, pick contract, validate, dedupe, journal, ACK)
+//!           --> process (route, map, queue per operation, start/match flows)
+//!           --> outbound (send, classify the reply, apply the contract's policy)
+//! flows (timeouts) . admin HTTP (/health /ready /metrics) . gauges
+//! ```
+//!
+//! Every step is a journal transaction, so a restart resumes where the process stopped:
+//! received messages are routed, queued ones delivered, waits keep their deadlines.
+
+mod acks;
+mod admin;
+mod cli;
+pub mod config;
+mod envelope;
+mod flows;
+mod http;
+mod inbound;
+pub mod journal;
+mod metrics;
+mod outbound;
+mod process;
+mod query;
+mod replies;
+pub mod time;
+
+pub use cli::main;
+
+use crate::hl7::Message;
+use crate::mapping::{MapError, Output};
+use crate::spec::{Interface, Role, Spec};
+use config::Config;
+use journal::Journal;
+use metrics::Metrics;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{oneshot, Notify};
+
+/// Routes: the targets of a message received on an interface (`None`: it has no routes).
+pub type InboundFn = fn(&str, &Message) -> Result<Option<Vec<&'static str>>, MapError>;
+/// Transforms: what an interface's chain makes of a message (`None`: it has none).
+pub type DeliverFn = fn(&str, &Message) -> Result<Option<Output>, MapError>;
+
+/// What the generated crate gives the engine.
+#[derive(Clone, Copy)]
+pub struct Production {
+    /// The [`Spec`] as JSON.
+    pub spec: &'static str,
+    /// The configuration's JSON Schema per environment.
+    pub config_schemas: &'static [(&'static str, &'static str)],
+    pub inbound: InboundFn,
+    pub deliver: DeliverFn,
+}
+
+/// How a message's downstream processing ended, for application-level ACKs.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub positive: bool,
+    pub text: String,
+}
+
+/// The running production, shared by its tasks.
+pub struct Engine {
+    pub spec: Spec,
+    pub functions: Production,
+    pub config: Config,
+    pub journal: Journal,
+    pub metrics: Metrics,
+    /// Wakes the processor when messages are received.
+    pub received: Notify,
+    /// Wakes an operation's sender when messages are queued for it.
+    pub queued: HashMap<String, Arc<Notify>>,
+    /// Services waiting for a message's outcome to send an application ACK.
+    pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
+    pub ready: AtomicBool,
+    seq: AtomicU64,
+    run_id: String,
+}
+
+impl Engine {
+    pub fn new(spec: Spec, functions: Production, config: Config, journal: Journal) -> Engine {
+        let queued = spec
+            .interfaces
+            .iter()
+            .filter(|i| i.role == Role::Operation)
+            .map(|i| (i.name.clone(), Arc::new(Notify::new())))
+            .collect();
+        Engine {
+            spec,
+            functions,
+            config,
+            journal,
+            metrics: Metrics::new(),
+            received: Notify::new(),
+            queued,
+            waiting: Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
+            seq: AtomicU64::new(0),
+            run_id: format!("{:x}", time::now_ms()),
+        }
+    }
+
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.spec.interfaces.iter().find(|i| i.name == name)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A correlation id that follows a message across every hop: unique across restarts.
+    pub fn correlation_id(&self) -> String {
+        format!("{}-{}", self.run_id, self.next_seq())
+    }
+
+    pub fn wake_operation(&self, interface: &str) {
+        if let Some(n) = self.queued.get(interface) {
+            n.notify_one();
+        }
+    }
+
+    /// Tells a service waiting on `inbound` how its message ended.
+    pub fn settle(&self, inbound: i64, outcome: Outcome) {
+        let waiter = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&inbound));
+        if let Some(tx) = waiter {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    pub fn is_waiting(&self, inbound: i64) -> bool {
+        self.waiting
+            .lock()
+            .map(|w| w.contains_key(&inbound))
+            .unwrap_or(false)
+    }
+}
+
+/// Values of HL7 paths in a message, for keys: the first value of each, joined by `|`.
+pub fn key_of(msg: &Message, paths: &[String]) -> Option<String> {
+    if paths.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            crate::hl7::Path::parse(p)
+                .ok()
+                .and_then(|path| msg.get(&path).ok().flatten())
+                .and_then(|v| v.text().ok().map(|t| t.into_owned()))
+                .unwrap_or_default()
+        })
+        .collect();
+    if parts.iter().all(String::is_empty) {
+        None
+    } else {
+        Some(parts.join("|"))
+    }
+}
+
+/// The patient identifier used to search the journal: PID-3.1 of the first repetition.
+pub fn patient_of(msg: &Message) -> Option<String> {
+    key_of(msg, &["PID-3[1].1".to_string()])
+}

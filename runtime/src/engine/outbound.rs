@@ -1,0 +1,393 @@
+//! Outbound operations: one sender per interface that delivers, in queue order, what the
+//! processor queued for it: over MLLP (waiting for the peer's ACK within the contract's
+//! timeout), to a folder (written atomically), or as an HTTP POST. Each reply is classified
+//! and the contract's policy applied (see `replies`); the result is journalled before the
+//! next message goes, so after a crash the message whose reply was not recorded is sent
+//! again with the same control id, which lets the peer discard it.
+
+use super::replies::{self, Decision};
+use super::{config::ResolvedEndpoint, metrics, time, Engine, Outcome};
+use crate::mllp::client::{ClientOptions, MllpClient};
+use crate::mllp::MllpError;
+use crate::spec::Interface;
+use rusqlite::{params, OptionalExtension};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Next {
+    id: i64,
+    parent: Option<i64>,
+    payload: Vec<u8>,
+    attempts: u32,
+    next_at: i64,
+    received_at: i64,
+    control_id: Option<String>,
+}
+
+/// The result of one attempt: the reply's class, its detail, the raw reply.
+pub(super) struct Attempt {
+    pub(super) class: String,
+    pub(super) detail: Option<String>,
+    pub(super) reply: Option<Vec<u8>>,
+}
+
+enum Transport {
+    Mllp {
+        address: String,
+        client: Option<Box<MllpClient>>,
+        options: ClientOptions,
+    },
+    File {
+        dir: std::path::PathBuf,
+    },
+    Http {
+        url: String,
+    },
+    Unsupported(String),
+}
+
+impl Transport {
+    fn of(endpoint: Option<&ResolvedEndpoint>, iface: &Interface) -> Transport {
+        let Some(e) = endpoint else {
+            return Transport::Unsupported(format!("interface `{}` has no endpoint", iface.name));
+        };
+        match e.transport.as_str() {
+            "mllp" => match e.address() {
+                Ok(address) => Transport::Mllp {
+                    address,
+                    client: None,
+                    options: ClientOptions {
+                        connect_timeout: Duration::from_secs(10),
+                        read_timeout: Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
+                        ..ClientOptions::default()
+                    },
+                },
+                Err(err) => Transport::Unsupported(err.message),
+            },
+            "file" => Transport::File {
+                dir: e.get("path").unwrap_or("./var/out").into(),
+            },
+            "http" | "https" => match e.get("url") {
+                Some(u) => Transport::Http { url: u.to_string() },
+                None => Transport::Unsupported(format!("endpoint `{}` has no url", e.name)),
+            },
+            other => Transport::Unsupported(format!(
+                "transport `{other}` of endpoint `{}` cannot send yet",
+                e.name
+            )),
+        }
+    }
+
+    async fn send(&mut self, iface: &Interface, next: &Next) -> Attempt {
+        match self {
+            Transport::Mllp {
+                address,
+                client,
+                options,
+            } => {
+                if client.is_none() {
+                    match MllpClient::connect(address, options.clone()).await {
+                        Ok(c) => *client = Some(Box::new(c)),
+                        Err(e) => {
+                            return Attempt {
+                                class: "refused".into(),
+                                detail: Some(e.to_string()),
+                                reply: None,
+                            }
+                        }
+                    }
+                }
+                let Some(c) = client.as_mut() else {
+                    return Attempt {
+                        class: "refused".into(),
+                        detail: None,
+                        reply: None,
+                    };
+                };
+                if iface.ack.mode == "never" {
+                    return match c.send_only(&next.payload).await {
+                        Ok(()) => Attempt {
+                            class: "AA".into(),
+                            detail: None,
+                            reply: None,
+                        },
+                        Err(e) => {
+                            *client = None;
+                            Attempt {
+                                class: "refused".into(),
+                                detail: Some(e.to_string()),
+                                reply: None,
+                            }
+                        }
+                    };
+                }
+                match c.send(&next.payload).await {
+                    Ok(reply) => {
+                        let (class, detail) = replies::classify(&reply, next.control_id.as_deref());
+                        Attempt {
+                            class,
+                            detail,
+                            reply: Some(reply.to_vec()),
+                        }
+                    }
+                    Err(e) => {
+                        // A late reply must not be read as the next message's: reconnect.
+                        *client = None;
+                        let class = if matches!(e, MllpError::ReplyTimeout { .. }) {
+                            "timeout"
+                        } else {
+                            "refused"
+                        };
+                        Attempt {
+                            class: class.into(),
+                            detail: Some(e.to_string()),
+                            reply: None,
+                        }
+                    }
+                }
+            }
+            Transport::File { dir } => {
+                let name = format!(
+                    "{}-{:010}.{}",
+                    iface.name,
+                    next.id,
+                    if next.payload.starts_with(b"MSH") {
+                        "hl7"
+                    } else {
+                        "json"
+                    }
+                );
+                let write = || -> std::io::Result<()> {
+                    std::fs::create_dir_all(&*dir)?;
+                    let tmp = dir.join(format!(".{name}.tmp"));
+                    std::fs::write(&tmp, &next.payload)?;
+                    std::fs::File::open(&tmp)?.sync_all()?;
+                    std::fs::rename(&tmp, dir.join(&name))
+                };
+                match write() {
+                    Ok(()) => Attempt {
+                        class: "AA".into(),
+                        detail: Some(format!("written to {}", dir.join(&name).display())),
+                        reply: None,
+                    },
+                    Err(e) => Attempt {
+                        class: "refused".into(),
+                        detail: Some(format!("cannot write to {}: {e}", dir.display())),
+                        reply: None,
+                    },
+                }
+            }
+            Transport::Http { url } => {
+                super::http::post(
+                    url,
+                    &next.payload,
+                    Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
+                )
+                .await
+            }
+            Transport::Unsupported(why) => Attempt {
+                class: "refused".into(),
+                detail: Some(why.clone()),
+                reply: None,
+            },
+        }
+    }
+}
+
+pub(super) fn http_attempt(status: Option<u16>, detail: String) -> Attempt {
+    let class = match status {
+        Some(200..=299) => "AA",
+        Some(400..=499) => "AR",
+        Some(_) => "AE",
+        None => "refused",
+    };
+    Attempt {
+        class: class.into(),
+        detail: Some(detail),
+        reply: None,
+    }
+}
+
+pub(super) use Attempt as SendAttempt;
+
+pub async fn run(engine: Arc<Engine>, name: String) {
+    let Some(iface) = engine.interface(&name).cloned() else {
+        return;
+    };
+    let endpoint = iface
+        .endpoint
+        .as_ref()
+        .and_then(|e| engine.config.endpoints.get(e));
+    let mut transport = Transport::of(endpoint, &iface);
+    let wake = engine.queued.get(&name).cloned().unwrap_or_default();
+    let mut suspended = false;
+    loop {
+        if suspended {
+            tracing::error!(interface = %name, "operation suspended by its reply policy; restart the production to resume");
+            std::future::pending::<()>().await;
+        }
+        let n = name.clone();
+        let next = engine
+            .journal
+            .write(move |c| {
+                c.prepare_cached(
+                    "SELECT m.id, m.parent, m.payload, m.attempts, m.next_at, COALESCE(p.received_at, m.received_at), m.control_id
+                     FROM messages m LEFT JOIN messages p ON p.id = m.parent
+                     WHERE m.direction = 'out' AND m.interface = ?1 AND m.state IN ('queued', 'retrying')
+                     ORDER BY m.id LIMIT 1",
+                )?
+                .query_row(params![n], |r| {
+                    Ok(Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, next_at: r.get(4)?, received_at: r.get(5)?, control_id: r.get(6)? })
+                })
+                .optional()
+            })
+            .await;
+        let next = match next {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let wait = next.next_at - time::now_ms();
+        if wait > 0 {
+            let _ = tokio::time::timeout(Duration::from_millis(wait as u64), wake.notified()).await;
+            continue;
+        }
+        let attempt = transport.send(&iface, &next).await;
+        let attempts = next.attempts + 1;
+        let decision = replies::decide(&iface, &attempt.class, attempts);
+        suspended = decision.suspend;
+        record(&engine, &iface, &next, &attempt, &decision, attempts).await;
+    }
+}
+
+async fn record(
+    engine: &Arc<Engine>,
+    iface: &Interface,
+    next: &Next,
+    attempt: &Attempt,
+    d: &Decision,
+    attempts: u32,
+) {
+    let now = time::now_ms();
+    let label = metrics::Metrics::iface(&iface.name);
+    if crate::hl7::ack::AckCode::parse(&attempt.class).is_some() {
+        engine
+            .metrics
+            .acks
+            .get_or_create(&metrics::AckLabel {
+                interface: iface.name.clone(),
+                direction: "received".into(),
+                code: attempt.class.clone(),
+            })
+            .inc();
+    }
+    match d.state {
+        "completed" => {
+            engine.metrics.sent.get_or_create(&label).inc();
+            engine
+                .metrics
+                .end_to_end
+                .get_or_create(&label)
+                .observe((now - next.received_at).max(0) as f64 / 1000.0);
+        }
+        "dead" => {
+            engine
+                .metrics
+                .dead
+                .get_or_create(&metrics::ReasonLabel {
+                    interface: iface.name.clone(),
+                    reason: d.reason.unwrap_or("nack").into(),
+                })
+                .inc();
+            tracing::warn!(interface = %iface.name, id = next.id, class = %attempt.class, "message moved to the dead letter");
+        }
+        "retrying" => {
+            tracing::info!(interface = %iface.name, id = next.id, class = %attempt.class, retry_in_ms = d.retry_in_ms.unwrap_or(0), "delivery will be retried")
+        }
+        _ => {}
+    }
+    for target in &d.alerts {
+        engine
+            .metrics
+            .alerts
+            .get_or_create(&metrics::AlertLabel {
+                target: target.clone(),
+            })
+            .inc();
+        tracing::warn!(alert = %target, interface = %iface.name, id = next.id, class = %attempt.class, "ALERT");
+    }
+    let (id, state, reason) = (next.id, d.state, d.reason);
+    let next_at = d.retry_in_ms.map(|ms| now + ms as i64).unwrap_or(0);
+    let detail = attempt.detail.clone();
+    let reply = attempt.reply.clone();
+    let class = attempt.class.clone();
+    let alerts = d.alerts.clone();
+    let send: Vec<(String, String)> = d
+        .send
+        .iter()
+        .filter_map(|s| {
+            engine
+                .interface(s)
+                .map(|i| (i.name.clone(), i.version.clone()))
+        })
+        .collect();
+    let parent = next.parent.filter(|p| engine.is_waiting(*p));
+    let settled = engine
+        .journal
+        .write(move |c| {
+            c.prepare_cached(
+                "UPDATE messages SET state = ?1, attempts = ?2, next_at = ?3, ack_code = ?4, ack = ?5,
+                   reason = ?6, detail = ?7, updated_at = ?8 WHERE id = ?9",
+            )?
+            .execute(params![state, attempts, next_at, class, reply, reason, detail, now, id])?;
+            let what = format!("{class}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
+                if alerts.is_empty() { String::new() } else { format!(" (alert {})", alerts.join(", ")) });
+            c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![id, now, state, what])?;
+            for (iface, version) in &send {
+                c.prepare_cached(
+                    "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                       message_type, control_id, patient_id, order_key, received_at, updated_at, payload)
+                     SELECT correlation, parent, ?2, ?3, 'out', 'queued', message_type, control_id, patient_id,
+                       order_key, ?4, ?4, payload FROM messages WHERE id = ?1",
+                )?
+                .execute(params![id, iface, version, now])?;
+            }
+            let Some(parent) = parent else { return Ok(None) };
+            let (pending, dead): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(state NOT IN ('completed', 'dead')), 0), COALESCE(SUM(state = 'dead'), 0)
+                     FROM messages WHERE parent = ?1 AND direction = 'out'",
+                )?
+                .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((pending == 0).then_some((parent, dead)))
+        })
+        .await;
+    for (target, _) in d.send.iter().zip(0..) {
+        engine.wake_operation(target);
+    }
+    match settled {
+        Ok(Some((parent, dead))) => engine.settle(
+            parent,
+            Outcome {
+                positive: dead == 0,
+                text: if dead == 0 {
+                    "delivered".into()
+                } else {
+                    format!("{dead} delivery(ies) failed; see the dead letter")
+                },
+            },
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(interface = %iface.name, error = %e, "cannot record a delivery outcome")
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The processor: takes received messages from the journal in arrival order, runs their
+//! routes and each target's transform chain (the generated functions), and in one
+//! transaction queues the results for the operations, starts or completes flow waits, and
+//! marks the message processed. A crash before the commit leaves the message `received`,
+//! so it is processed again after restart, exactly once in the journal.
+
+use super::{key_of, patient_of, time, Engine, Outcome};
+use crate::hl7::Message;
+use crate::mapping::Output;
+use crate::spec::Role;
+use rusqlite::params;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Received {
+    id: i64,
+    correlation: String,
+    interface: String,
+    payload: Vec<u8>,
+}
+
+/// A message queued for an operation (or dead on arrival: its mapping failed).
+struct Queued {
+    interface: String,
+    version: String,
+    state: &'static str,
+    reason: Option<&'static str>,
+    detail: Option<String>,
+    message_type: Option<String>,
+    control_id: Option<String>,
+    patient_id: Option<String>,
+    order_key: Option<String>,
+    payload: Vec<u8>,
+}
+
+/// Everything processing one message changes, applied in one transaction.
+struct Change {
+    inbound: i64,
+    correlation: String,
+    state: &'static str,
+    reason: Option<&'static str>,
+    detail: Option<String>,
+    queued: Vec<Queued>,
+    /// A canonical record the inbound transform produced (stored with the message).
+    record: Option<Vec<u8>>,
+    /// (flow, key, deadline) waits to start; (flow, key) waits that this message ends.
+    starts: Vec<(String, String, i64)>,
+    ends: Vec<(String, String)>,
+}
+
+pub async fn run(engine: Arc<Engine>) {
+    loop {
+        let batch = engine
+            .journal
+            .write(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, correlation, interface, payload FROM messages
+                     WHERE direction = 'in' AND state = 'received' ORDER BY id LIMIT 256",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok(Received {
+                        id: r.get(0)?,
+                        correlation: r.get(1)?,
+                        interface: r.get(2)?,
+                        payload: r.get(3)?,
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await;
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "processor cannot read the journal; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), engine.received.notified()).await;
+            continue;
+        }
+        let changes: Vec<Change> = batch.iter().map(|m| process(&engine, m)).collect();
+        let settled: Vec<(i64, Outcome)> = changes
+            .iter()
+            .filter(|c| c.queued.iter().all(|q| q.state == "dead"))
+            .map(|c| {
+                let positive = c.state != "dead" && c.queued.is_empty();
+                let text = c.detail.clone().unwrap_or_else(|| "processed".into());
+                (c.inbound, Outcome { positive, text })
+            })
+            .collect();
+        let targets: Vec<String> = changes
+            .iter()
+            .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
+            .collect();
+        let applied = engine.journal.write(move |c| apply(c, &changes)).await;
+        if let Err(e) = applied {
+            tracing::error!(error = %e, "processor cannot write the journal; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        for t in targets {
+            engine.wake_operation(&t);
+        }
+        for (id, outcome) in settled {
+            engine.settle(id, outcome);
+        }
+    }
+}
+
+fn map_to_queued(
+    engine: &Engine,
+    target: &str,
+    hop: usize,
+    msg: &Message,
+    m: &Received,
+) -> Option<Queued> {
+    let iface = engine.interface(target)?;
+    if iface.role != Role::Operation {
+        return None;
+    }
+    let mut q = Queued {
+        interface: iface.name.clone(),
+        version: iface.version.clone(),
+        state: "queued",
+        reason: None,
+        detail: None,
+        message_type: None,
+        control_id: None,
+        patient_id: None,
+        order_key: None,
+        payload: vec![],
+    };
+    match (engine.functions.deliver)(target, msg) {
+        Err(e) => {
+            q.state = "dead";
+            q.reason = Some("map");
+            q.detail = Some(e.to_string());
+            q.payload = m.payload.clone();
+        }
+        Ok(out) => {
+            let bytes = match out {
+                None => m.payload.clone(),
+                Some(Output::Hl7(b)) => {
+                    // One control id per hop: the inbound's journal id and the target's place.
+                    let control_id = format!("AC{}.{}", m.id, hop + 1);
+                    super::envelope::complete_header(b, msg, iface, &control_id, time::now_ms())
+                }
+                Some(o @ Output::Json(_)) => o.into_bytes(),
+            };
+            // Keys and ids from what is sent when it is HL7, else from what was received.
+            let sent = Message::parse(&bytes).ok();
+            let from = sent.as_ref().unwrap_or(msg);
+            let (code, trigger, _) = from.message_type();
+            q.message_type = Some(format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or("")));
+            q.control_id = from.control_id().map(str::to_string);
+            q.patient_id = patient_of(from);
+            q.order_key = iface
+                .ordering
+                .as_ref()
+                .and_then(|p| key_of(from, std::slice::from_ref(p)));
+            q.payload = bytes;
+        }
+    }
+    Some(q)
+}
+
+fn process(engine: &Engine, m: &Received) -> Change {
+    let mut change = Change {
+        inbound: m.id,
+        correlation: m.correlation.clone(),
+        state: "processed",
+        reason: None,
+        detail: None,
+        queued: vec![],
+        record: None,
+        starts: vec![],
+        ends: vec![],
+    };
+    let msg = match Message::parse(&m.payload) {
+        Ok(msg) => msg,
+        Err(e) => {
+            change.state = "dead";
+            change.reason = Some("parse");
+            change.detail = Some(e.to_string());
+            return change;
+        }
+    };
+    match (engine.functions.inbound)(&m.interface, &msg) {
+        Err(e) => {
+            change.state = "dead";
+            change.reason = Some("route");
+            change.detail = Some(e.to_string());
+        }
+        Ok(Some(targets)) => {
+            if targets.is_empty() {
+                change.detail = Some("no route target: discarded".into());
+            }
+            for (hop, t) in targets.into_iter().enumerate() {
+                if let Some(q) = map_to_queued(engine, t, hop, &msg, m) {
+                    if q.state == "dead" {
+                        change.detail =
+                            Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
+                    }
+                    change.queued.push(q);
+                }
+            }
+        }
+        Ok(None) => match (engine.functions.deliver)(&m.interface, &msg) {
+            Err(e) => {
+                change.state = "dead";
+                change.reason = Some("map");
+                change.detail = Some(e.to_string());
+            }
+            Ok(Some(out)) => change.record = Some(out.into_bytes()),
+            Ok(None) => {}
+        },
+    }
+    let now = time::now_ms();
+    for f in &engine.spec.flows {
+        let Some(key) = key_of(&msg, std::slice::from_ref(&f.correlate)) else {
+            continue;
+        };
+        for q in change.queued.iter().filter(|q| q.state == "queued") {
+            if q.interface == f.start {
+                change
+                    .starts
+                    .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
+            }
+            if q.interface == f.wait_for {
+                change.ends.push((f.name.clone(), key.clone()));
+            }
+        }
+    }
+    change
+}
+
+fn event(
+    c: &rusqlite::Connection,
+    message: i64,
+    at: i64,
+    kind: &str,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![message, at, kind, detail])?;
+    Ok(())
+}
+
+fn apply(c: &rusqlite::Connection, changes: &[Change]) -> rusqlite::Result<()> {
+    let now = time::now_ms();
+    for ch in changes {
+        c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
+            .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
+        let summary = if ch.queued.is_empty() {
+            ch.detail.clone()
+        } else {
+            Some(
+                ch.queued
+                    .iter()
+                    .map(|q| format!("{} ({})", q.interface, q.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
+        event(c, ch.inbound, now, ch.state, summary.as_deref())?;
+        if let Some(record) = &ch.record {
+            c.prepare_cached(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                   received_at, updated_at, payload)
+                 SELECT correlation, id, interface, contract_version, 'record', 'completed', ?2, ?2, ?3
+                 FROM messages WHERE id = ?1",
+            )?
+            .execute(params![ch.inbound, now, record])?;
+        }
+        for q in &ch.queued {
+            c.prepare_cached(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                   message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload)
+                 VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
+                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload
+            ])?;
+            let id = c.last_insert_rowid();
+            event(c, id, now, q.state, q.detail.as_deref())?;
+        }
+        for (flow, key, deadline) in &ch.starts {
+            c.prepare_cached(
+                "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting')
+                 ON CONFLICT (flow, key) DO UPDATE SET start_message = excluded.start_message,
+                   correlation = excluded.correlation, started_at = excluded.started_at,
+                   deadline = excluded.deadline, state = 'waiting'",
+            )?
+            .execute(params![flow, key, ch.inbound, ch.correlation, now, deadline])?;
+            event(
+                c,
+                ch.inbound,
+                now,
+                "flow-started",
+                Some(&format!("{flow} waits for key {key}")),
+            )?;
+        }
+        for (flow, key) in &ch.ends {
+            let n = c
+                .prepare_cached("UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'")?
+                .execute(params![flow, key])?;
+            if n > 0 {
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-completed",
+                    Some(&format!("{flow} key {key}")),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! What an operator asks the journal of a production, running or not: `status` (counts
+//! per interface), `messages` (search by control id, patient, state, interface, time) and
+//! `trace` (every hop and event of one message, across interfaces, by correlation id).
+//! Patient identifiers are shown only when asked for by `messages --patient`.
+
+use super::journal::{open_read, JournalError};
+use super::time;
+use rusqlite::{params_from_iter, types::Value as Sql, Connection};
+use serde_json::json;
+use std::path::Path;
+
+pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let mut st = c.prepare(
+        "SELECT interface, direction,
+           SUM(direction = 'in' AND state NOT IN ('rejected', 'duplicate')),
+           SUM(direction = 'out' AND state = 'completed'),
+           SUM(direction = 'out' AND state = 'queued'),
+           SUM(direction = 'out' AND state = 'retrying'),
+           SUM(state = 'dead'),
+           SUM(state = 'rejected'),
+           SUM(state = 'duplicate')
+         FROM messages WHERE direction IN ('in', 'out') GROUP BY interface, direction ORDER BY interface",
+    )?;
+    let rows: Vec<(String, String, [i64; 7])> = st
+        .query_map([], |r| {
+            let mut n = [0i64; 7];
+            for (i, v) in n.iter_mut().enumerate() {
+                *v = r.get::<_, Option<i64>>(i + 2)?.unwrap_or(0);
+            }
+            Ok((r.get(0)?, r.get(1)?, n))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let flows: Vec<(String, String, i64)> = c
+        .prepare(
+            "SELECT flow, state, COUNT(*) FROM flows GROUP BY flow, state ORDER BY flow, state",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if as_json {
+        let v = json!({
+            "interfaces": rows.iter().map(|(i, d, n)| json!({
+                "interface": i, "direction": d, "received": n[0], "sent": n[1], "queued": n[2],
+                "failed": n[3], "dead": n[4], "rejected": n[5], "duplicates": n[6],
+            })).collect::<Vec<_>>(),
+            "flows": flows.iter().map(|(f, s, n)| json!({"flow": f, "state": s, "count": n})).collect::<Vec<_>>(),
+        });
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = format!(
+        "{:<28} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6}\n",
+        "interface", "dir", "received", "sent", "queued", "failed", "dead", "rejected", "dups"
+    );
+    for (i, d, n) in &rows {
+        out.push_str(&format!(
+            "{i:<28} {d:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6}\n",
+            n[0], n[1], n[2], n[3], n[4], n[5], n[6]
+        ));
+    }
+    for (f, s, n) in &flows {
+        out.push_str(&format!("flow {f}: {n} {s}\n"));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+pub struct Filter {
+    pub control_id: Option<String>,
+    pub patient: Option<String>,
+    pub state: Option<String>,
+    pub interface: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: u32,
+}
+
+pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let mut sql = String::from(
+        "SELECT id, received_at, interface, direction, state, message_type, control_id, correlation, reason FROM messages WHERE 1 = 1",
+    );
+    let mut args: Vec<Sql> = vec![];
+    let mut add = |clause: &str, v: Sql| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(v) = &f.control_id {
+        add("control_id =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.patient {
+        add("patient_id =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.state {
+        add("state =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.interface {
+        add("interface =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = f.since_ms {
+        add("received_at >=", Sql::Integer(time::now_ms() - v));
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.max(1)));
+    let mut st = c.prepare(&sql)?;
+    let rows: Vec<[String; 9]> = st
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok([
+                r.get::<_, i64>(0)?.to_string(),
+                time::iso(r.get(1)?),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                r.get(7)?,
+                r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            ])
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if as_json {
+        let keys = [
+            "id",
+            "received_at",
+            "interface",
+            "direction",
+            "state",
+            "message_type",
+            "control_id",
+            "correlation",
+            "reason",
+        ];
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                keys.iter()
+                    .zip(r.iter())
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>()
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = format!(
+        "{:>7} {:<24} {:<24} {:<4} {:<10} {:<8} {:<20} {}\n",
+        "id", "received", "interface", "dir", "state", "type", "control id", "reason"
+    );
+    for r in &rows {
+        out.push_str(&format!(
+            "{:>7} {:<24} {:<24} {:<4} {:<10} {:<8} {:<20} {}\n",
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8]
+        ));
+    }
+    if rows.is_empty() {
+        out.push_str("(no messages match)\n");
+    }
+    Ok(out)
+}
+
+fn correlation_of(c: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    if let Ok(n) = id.parse::<i64>() {
+        if let Some(corr) = c
+            .query_row("SELECT correlation FROM messages WHERE id = ?1", [n], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            return Ok(Some(corr));
+        }
+    }
+    c.query_row(
+        "SELECT correlation FROM messages WHERE correlation = ?1 OR control_id = ?1 ORDER BY id LIMIT 1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Every hop of one message: ID is a journal id, a control id (MSH-10) or a correlation id.
+pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
+    let c = open_read(journal)?;
+    let Some(corr) = correlation_of(&c, id)? else {
+        return Ok(None);
+    };
+    let mut out = format!("correlation {corr}\n");
+    let mut st = c.prepare(
+        "SELECT id, interface, contract_version, direction, state, message_type, control_id, attempts, ack_code, reason, detail
+         FROM messages WHERE correlation = ?1 ORDER BY id",
+    )?;
+    let hops: Vec<(i64, String)> = st
+        .query_map([&corr], |r| {
+            let id: i64 = r.get(0)?;
+            let line = format!(
+                "#{id} {} {} v{} {} {} control id {} attempts {}{}{}{}",
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(6)?.unwrap_or_else(|| "-".into()),
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?
+                    .map(|a| format!(" ack {a}"))
+                    .unwrap_or_default(),
+                r.get::<_, Option<String>>(9)?
+                    .map(|a| format!(" reason {a}"))
+                    .unwrap_or_default(),
+                r.get::<_, Option<String>>(10)?
+                    .map(|a| format!(": {a}"))
+                    .unwrap_or_default(),
+            );
+            Ok((id, line))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ev = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
+    for (id, line) in hops {
+        out.push_str(&line);
+        out.push('\n');
+        let events: Vec<String> = ev
+            .query_map([id], |r| {
+                Ok(format!(
+                    "    {} {}{}",
+                    time::iso(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for e in events {
+            out.push_str(&e);
+            out.push('\n');
+        }
+    }
+    Ok(Some(out))
+}

@@ -1,0 +1,204 @@
+//! The wiring of a production, as data: which services listen where, which operations send
+//! where, how replies are handled, which flows wait for what, and which settings each
+//! environment needs. The compiler builds a [`Spec`] from the IR and embeds it (as JSON) in
+//! the generated crate; the engine reads it once at start. Mappings and routes are not here:
+//! they are generated functions, handed to the engine as function pointers.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the engine needs to know about an estate besides its generated functions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub estate: String,
+    pub version: String,
+    pub environments: Vec<String>,
+    /// The system whose role is `engine` (the production itself), if declared.
+    pub engine_system: Option<String>,
+    pub endpoints: Vec<Endpoint>,
+    pub interfaces: Vec<Interface>,
+    pub profiles: Vec<Profile>,
+    pub flows: Vec<Flow>,
+}
+
+/// `file:line` of the `.accord` source that declared something.
+pub type Loc = String;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    /// `mllp`, `http`, `file`, ...
+    pub transport: String,
+    pub settings: Vec<Setting>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    pub key: String,
+    /// In source order; `env: None` applies to every environment.
+    pub values: Vec<EnvValue>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvValue {
+    pub env: Option<String>,
+    pub value: SettingValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum SettingValue {
+    Literal(String),
+    /// `env("NAME")`: from the configuration's `[settings]` or the environment variable NAME.
+    Env(String),
+    /// `secret("NAME")`: from `[secrets]`, a file, or the environment variable NAME.
+    Secret(String),
+}
+
+impl Endpoint {
+    /// The value of setting `key` in environment `env`, as written in the contract.
+    pub fn setting(&self, key: &str, env: &str) -> Option<(&SettingValue, &Loc)> {
+        let s = self.settings.iter().find(|s| s.key == key)?;
+        let v = s
+            .values
+            .iter()
+            .find(|v| v.env.as_deref() == Some(env))
+            .or_else(|| s.values.iter().find(|v| v.env.is_none()))?;
+        Some((&v.value, &s.loc))
+    }
+}
+
+/// What part an interface plays in the production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Receives messages from a system (an inbound service).
+    Service,
+    /// Sends messages to a system (an outbound operation, a route's target).
+    Operation,
+    /// Declared but not wired (no route reaches it and it receives nothing).
+    Unwired,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    pub name: String,
+    pub version: String,
+    pub role: Role,
+    pub from: String,
+    pub to: String,
+    pub endpoint: Option<String>,
+    pub status: String,
+    /// Message types (`ADT^A01`) this interface carries; empty means any.
+    pub messages: Vec<String>,
+    pub profile: Option<String>,
+    /// Whether the interface has a transform chain (`deliver` returns its output).
+    pub transforms: bool,
+    pub ack: Ack,
+    pub replies: Vec<ReplyPolicy>,
+    /// HL7 paths whose values, joined, identify a message for duplicate detection.
+    pub idempotency: Vec<String>,
+    /// The HL7 path whose value assigns a message to its ordering lane.
+    pub ordering: Option<String>,
+    pub retain_ms: Option<u64>,
+    pub loc: Loc,
+}
+
+impl Interface {
+    /// Whether this interface carries messages of type `code^trigger`.
+    pub fn accepts(&self, message_type: &str) -> bool {
+        self.messages.is_empty()
+            || self
+                .messages
+                .iter()
+                .any(|m| m.split('^').take(2).collect::<Vec<_>>().join("^") == message_type)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    /// `never`, `commit`, `application` or `msh`.
+    pub mode: String,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyPolicy {
+    /// `AA`, `AE`, `AR`, `CA`, `CE`, `CR`, `timeout`, `refused`, ...
+    pub classes: Vec<String>,
+    pub actions: Vec<Action>,
+    /// What happens when the retries of `actions` are exhausted.
+    pub then: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Retry {
+        times: Option<u32>,
+        forever: bool,
+        backoff_min_ms: Option<u64>,
+        backoff_max_ms: Option<u64>,
+        every_ms: Option<u64>,
+    },
+    DeadLetter,
+    Complete,
+    Suspend,
+    Warn,
+    Fail,
+    Alert {
+        target: String,
+    },
+    Send {
+        interface: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    pub name: String,
+    /// The interface whose messages start a wait.
+    pub start: String,
+    /// The HL7 path whose value correlates the start with what it waits for.
+    pub correlate: String,
+    pub wait_for: String,
+    pub within_ms: u64,
+    pub on_timeout: Vec<Action>,
+    pub loc: Loc,
+}
+
+/// A conformance profile: usage, cardinality and length rules over HL7 paths, and local
+/// (Z) segments.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub version: String,
+    pub rules: Vec<ProfileRule>,
+    pub segments: Vec<LocalSegment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRule {
+    /// The path as written, e.g. `PID-3`.
+    pub path: String,
+    /// `R`, `RE`, `O`, `C`, `X`.
+    pub usage: String,
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    pub length: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalSegment {
+    pub id: String,
+    pub usage: Option<String>,
+    pub fields: Vec<LocalField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalField {
+    pub position: u32,
+    pub name: String,
+    pub usage: Option<String>,
+}
