@@ -159,11 +159,71 @@ pub fn build(paths: &[PathBuf], out: Option<PathBuf>, release: bool, no_cargo: b
     if no_cargo {
         return ExitCode::SUCCESS;
     }
-    match cargo_build(&dir, release, false, None) {
+    let target = shared_target();
+    match cargo_build(&dir, release, false, Some(&target)) {
         Ok(()) => {
-            eprintln!("built {}", dir.display());
+            println!("{}", binary(&target, &name, release).display());
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+/// The production binary of crate `name` in the target directory.
+fn binary(target: &Path, name: &str, release: bool) -> PathBuf {
+    target
+        .join(if release { "release" } else { "debug" })
+        .join(name)
+}
+
+/// What `accord run` passes on to the production binary.
+pub struct RunOptions<'a> {
+    pub env: &'a str,
+    pub config: Option<&'a Path>,
+    pub store: &'a Path,
+    pub release: bool,
+}
+
+/// `accord run`: build the production (cached by cargo) and replace this process with it,
+/// so signals (Ctrl-C, SIGTERM) reach the production directly.
+pub fn run(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
+    let (dir, name) = match write_crate(paths, None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let target = shared_target();
+    if let Err(code) = cargo_build(&dir, opts.release, true, Some(&target)) {
+        return code;
+    }
+    let bin = binary(&target, &name, opts.release);
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg("run")
+        .arg("--env")
+        .arg(opts.env)
+        .arg("--store")
+        .arg(opts.store);
+    if let Some(c) = opts.config {
+        cmd.arg("--config").arg(c);
+    }
+    eprintln!(
+        "running {} (environment {}, store {})",
+        bin.display(),
+        opts.env,
+        opts.store.display()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let e = cmd.exec();
+        eprintln!("error: cannot run `{}`: {e}", bin.display());
+        ExitCode::from(2)
+    }
+    #[cfg(not(unix))]
+    match cmd.status() {
+        Ok(s) => ExitCode::from(s.code().unwrap_or(2).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: cannot run `{}`: {e}", bin.display());
+            ExitCode::from(2)
+        }
     }
 }

@@ -85,6 +85,21 @@ enum Command {
         #[arg(long, default_value = "json")]
         format: String,
     },
+    /// Build the estate's production and run it in an environment (Ctrl-C stops it).
+    Run {
+        estate: PathBuf,
+        /// The environment (`dev`, `test`, `prod`, ... as the estate declares them).
+        #[arg(long)]
+        env: String,
+        /// The environment's TOML configuration (settings, secrets, endpoint overrides).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where the embedded journal lives.
+        #[arg(long, default_value = "var")]
+        store: PathBuf,
+        #[arg(long)]
+        release: bool,
+    },
     /// Run the estate's tests against its generated code (no sockets needed).
     Test {
         #[arg(required = true)]
@@ -117,6 +132,21 @@ pub fn main() -> ExitCode {
             file,
             format,
         } => build::map(&[estate], &mapping, &file, &format),
+        Command::Run {
+            estate,
+            env,
+            config,
+            store,
+            release,
+        } => build::run(
+            &[estate],
+            &build::RunOptions {
+                env: &env,
+                config: config.as_deref(),
+                store: &store,
+                release,
+            },
+        ),
         Command::Build {
             paths,
             out,

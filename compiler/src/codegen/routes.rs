@@ -102,7 +102,12 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
             });
             first = false;
         }
-        Some(quote! { #n => { #(#steps)* let _ = v; Ok(true) } })
+        let last = ir.mappings.iter().find(|m| Some(&m.name) == i.transforms.last())?;
+        let output = match &last.target {
+            Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
+            _ => quote!(rt::Output::Json(rt::ToJson::to_json(&v))),
+        };
+        Some(quote! { #n => { #(#steps)* Ok(Some(#output)) } })
     });
     quote! {
         #(#routes)*
@@ -117,12 +122,13 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
             }
         }
 
-        /// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
-        #[allow(clippy::let_unit_value, unused_variables)]
-        pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+        /// Runs the transform chain of `interface` on `msg` and returns what it produces:
+        /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+        #[allow(unused_variables)]
+        pub fn deliver(interface: &str, msg: &rt::Message) -> Result<Option<rt::Output>, rt::MapError> {
             match interface {
                 #(#deliver_arms,)*
-                _ => Ok(false),
+                _ => Ok(None),
             }
         }
     }

@@ -422,11 +422,15 @@ pub fn inbound(
         _ => Ok(None),
     }
 }
-/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
-#[allow(clippy::let_unit_value, unused_variables)]
-pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+/// Runs the transform chain of `interface` on `msg` and returns what it produces:
+/// `Ok(None)` when the interface has no transform (the message passes unchanged).
+#[allow(unused_variables)]
+pub fn deliver(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 /// Every HL7 v2 path the mappings read or write, built once.
@@ -488,3 +492,16 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         None, component : None, subcomponent : None }
     ]
 });
+/// The production's wiring (services, operations, flows, settings), read by the engine.
+pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[]}";
+/// The JSON Schema of the configuration file, per environment.
+pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
+/// The production: the wiring and the generated functions, for `rt::engine::main`.
+pub fn production() -> rt::engine::Production {
+    rt::engine::Production {
+        spec: SPEC,
+        config_schemas: CONFIG_SCHEMAS,
+        inbound,
+        deliver,
+    }
+}

@@ -119,16 +119,19 @@ pub fn inbound(
         _ => Ok(None),
     }
 }
-/// Runs the transform chain of `interface` on `msg`: `Ok(false)` when it has none.
-#[allow(clippy::let_unit_value, unused_variables)]
-pub fn deliver(interface: &str, msg: &rt::Message) -> Result<bool, rt::MapError> {
+/// Runs the transform chain of `interface` on `msg` and returns what it produces:
+/// `Ok(None)` when the interface has no transform (the message passes unchanged).
+#[allow(unused_variables)]
+pub fn deliver(
+    interface: &str,
+    msg: &rt::Message,
+) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         "portal_updates" => {
             let v = portal_contact(msg)?;
-            let _ = v;
-            Ok(true)
+            Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
         }
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 /// Every HL7 v2 path the mappings read or write, built once.
@@ -145,3 +148,16 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         None }
     ]
 });
+/// The production's wiring (services, operations, flows, settings), read by the engine.
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[]}";
+/// The JSON Schema of the configuration file, per environment.
+pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
+/// The production: the wiring and the generated functions, for `rt::engine::main`.
+pub fn production() -> rt::engine::Production {
+    rt::engine::Production {
+        spec: SPEC,
+        config_schemas: CONFIG_SCHEMAS,
+        inbound,
+        deliver,
+    }
+}

@@ -1,0 +1,130 @@
+//! The JSON Schema of a production's configuration file, one per environment: which
+//! `env(...)` settings and `secret(...)` values that environment needs (required), which
+//! endpoint settings may be overridden, and the journal and admin sections. Each setting's
+//! description names the endpoint and the contract line that uses it, so the engine's
+//! error for a missing or wrong setting can point back at the `.accord` source.
+
+use crate::ir::{Estate, SettingValue};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Who uses a setting: `endpoint winpath_mllp (host) at estate.accord:66`.
+fn users(ir: &Estate, env: Option<&str>, secret: bool) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &ir.endpoints {
+        for s in &e.settings {
+            for v in &s.values {
+                if env.is_some() && v.env.is_some() && v.env.as_deref() != env {
+                    continue;
+                }
+                // A value for this environment written explicitly hides the catch-all one.
+                if v.env.is_none()
+                    && env.is_some()
+                    && s.values.iter().any(|o| o.env.as_deref() == env)
+                {
+                    continue;
+                }
+                let name = match (&v.value, secret) {
+                    (SettingValue::Env(n), false) | (SettingValue::Secret(n), true) => n,
+                    _ => continue,
+                };
+                out.entry(name.clone()).or_default().push(format!(
+                    "endpoint {} ({}) at {}:{}",
+                    e.name, s.key, e.loc.file, e.loc.line
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn section(
+    all: &BTreeMap<String, Vec<String>>,
+    needed: &BTreeMap<String, Vec<String>>,
+    what: &str,
+    value_schema: Value,
+) -> Value {
+    let mut props = Map::new();
+    for (name, used) in all {
+        let mut schema = value_schema.clone();
+        schema["description"] = json!(format!("{what}(\"{name}\"): {}", used.join("; ")));
+        props.insert(name.clone(), schema);
+    }
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": props,
+        "required": needed.keys().collect::<Vec<_>>(),
+    })
+}
+
+/// The schema of the configuration file for environment `env`.
+pub fn config_schema(ir: &Estate, env: &str) -> Value {
+    let settings = section(
+        &users(ir, None, false),
+        &users(ir, Some(env), false),
+        "env",
+        json!({ "type": ["string", "integer"] }),
+    );
+    let secrets = section(
+        &users(ir, None, true),
+        &users(ir, Some(env), true),
+        "secret",
+        json!({ "oneOf": [
+            { "type": "string" },
+            { "type": "object", "additionalProperties": false, "required": ["env"],
+              "properties": { "env": { "type": "string" } } },
+            { "type": "object", "additionalProperties": false, "required": ["file"],
+              "properties": { "file": { "type": "string" } } }
+        ] }),
+    );
+    let mut endpoints = Map::new();
+    for e in &ir.endpoints {
+        let mut props = Map::new();
+        for s in &e.settings {
+            props.insert(
+                s.key.clone(),
+                json!({ "type": ["string", "integer"], "description": format!("overrides {}.{} ({}:{})", e.name, s.key, e.loc.file, e.loc.line) }),
+            );
+        }
+        endpoints.insert(
+            e.name.clone(),
+            json!({ "type": "object", "additionalProperties": false, "properties": props }),
+        );
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": format!("Configuration of the production \"{}\" {} for environment {env}", ir.name, ir.version),
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "settings": settings,
+            "secrets": secrets,
+            "endpoints": {
+                "description": "Endpoint settings that replace the contract's values in this deployment (e.g. a port).",
+                "type": "object", "additionalProperties": false, "properties": endpoints
+            },
+            "journal": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "path": { "type": "string", "description": "The SQLite journal file (default: STORE/journal.sqlite)." },
+                    "sync": { "enum": ["full", "normal", "off"], "description": "fsync policy: full syncs every commit (default), normal syncs at checkpoints, off never." }
+                }
+            },
+            "admin": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." }
+                }
+            },
+            "limits": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "max_frame_bytes": { "type": "integer", "minimum": 1024 },
+                    "max_connections": { "type": "integer", "minimum": 1 },
+                    "idle_timeout_s": { "type": "integer", "minimum": 1 }
+                }
+            }
+        }
+    })
+}

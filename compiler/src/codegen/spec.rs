@@ -1,0 +1,202 @@
+//! The production's wiring as the runtime's [`Spec`]: which interfaces are inbound services
+//! and which outbound operations, their ACK modes, reply policies, keys and profiles, the
+//! flows, and every endpoint setting per environment. Built from the IR only; embedded in
+//! the generated crate as JSON and read once by the engine at start.
+
+use crate::ir::{self, Estate, Key, RouteTarget};
+use accord_runtime::spec::{self, Role, Spec};
+
+fn loc(l: &ir::Loc) -> String {
+    format!("{}:{}", l.file, l.line)
+}
+
+/// The system whose role is `engine`: interfaces to it are received by the production.
+pub fn engine_system(ir: &Estate) -> Option<&str> {
+    ir.systems
+        .iter()
+        .find(|s| s.properties.get("role").map(String::as_str) == Some("engine"))
+        .map(|s| s.name.as_str())
+}
+
+/// What part interface `i` plays: a route's source (or an interface into the engine
+/// system) is a service; a route's target is an operation; anything else is unwired.
+pub fn role(ir: &Estate, i: &ir::Interface) -> Role {
+    let targeted = ir.routes.iter().any(|r| {
+        r.rules.iter().any(|rule| {
+            rule.targets
+                .iter()
+                .any(|t| matches!(t, RouteTarget::Interface(n) if n == &i.name))
+        })
+    });
+    if targeted {
+        Role::Operation
+    } else if ir.routes.iter().any(|r| r.from == i.name) || Some(i.to.as_str()) == engine_system(ir)
+    {
+        Role::Service
+    } else {
+        Role::Unwired
+    }
+}
+
+fn hl7_key(k: &Key) -> Option<String> {
+    match k {
+        Key::Hl7 { path } => Some(path.text.clone()),
+        Key::Field { .. } => None,
+    }
+}
+
+fn action(a: &ir::Action) -> spec::Action {
+    match a {
+        ir::Action::Retry {
+            times,
+            forever,
+            backoff_min_ms,
+            backoff_max_ms,
+            every_ms,
+        } => spec::Action::Retry {
+            times: *times,
+            forever: *forever,
+            backoff_min_ms: *backoff_min_ms,
+            backoff_max_ms: *backoff_max_ms,
+            every_ms: *every_ms,
+        },
+        ir::Action::DeadLetter => spec::Action::DeadLetter,
+        ir::Action::Complete => spec::Action::Complete,
+        ir::Action::Suspend => spec::Action::Suspend,
+        ir::Action::Warn => spec::Action::Warn,
+        ir::Action::Fail => spec::Action::Fail,
+        ir::Action::Alert { target } => spec::Action::Alert {
+            target: target.clone(),
+        },
+        ir::Action::Send { interface } => spec::Action::Send {
+            interface: interface.clone(),
+        },
+    }
+}
+
+/// A profile as the runtime's validator reads it.
+pub fn profile(p: &ir::Profile) -> spec::Profile {
+    spec::Profile {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        rules: p
+            .rules
+            .iter()
+            .map(|r| spec::ProfileRule {
+                path: r.path.text.clone(),
+                usage: r.usage.clone(),
+                min: r.min,
+                max: r.max,
+                length: r.length,
+            })
+            .collect(),
+        segments: p
+            .segments
+            .iter()
+            .map(|s| spec::LocalSegment {
+                id: s.id.clone(),
+                usage: s.usage.clone(),
+                fields: s
+                    .fields
+                    .iter()
+                    .map(|f| spec::LocalField {
+                        position: f.position,
+                        name: f.name.clone(),
+                        usage: f.usage.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+pub fn production_spec(ir: &Estate) -> Spec {
+    Spec {
+        estate: ir.name.clone(),
+        version: ir.version.clone(),
+        environments: ir.environments.iter().map(|e| e.name.clone()).collect(),
+        engine_system: engine_system(ir).map(str::to_string),
+        endpoints: ir
+            .endpoints
+            .iter()
+            .map(|e| spec::Endpoint {
+                name: e.name.clone(),
+                transport: e.transport.clone(),
+                settings: e
+                    .settings
+                    .iter()
+                    .map(|s| spec::Setting {
+                        key: s.key.clone(),
+                        values: s
+                            .values
+                            .iter()
+                            .map(|v| spec::EnvValue {
+                                env: v.env.clone(),
+                                value: match &v.value {
+                                    ir::SettingValue::Literal(x) => {
+                                        spec::SettingValue::Literal(x.clone())
+                                    }
+                                    ir::SettingValue::Env(x) => spec::SettingValue::Env(x.clone()),
+                                    ir::SettingValue::Secret(x) => {
+                                        spec::SettingValue::Secret(x.clone())
+                                    }
+                                },
+                            })
+                            .collect(),
+                        loc: loc(&e.loc),
+                    })
+                    .collect(),
+                loc: loc(&e.loc),
+            })
+            .collect(),
+        interfaces: ir
+            .interfaces
+            .iter()
+            .map(|i| spec::Interface {
+                name: i.name.clone(),
+                version: i.version.clone(),
+                role: role(ir, i),
+                from: i.from.clone(),
+                to: i.to.clone(),
+                endpoint: i.endpoint.clone(),
+                status: i.status.clone(),
+                messages: i.messages.clone(),
+                profile: i.profile.clone(),
+                transforms: !i.transforms.is_empty(),
+                ack: spec::Ack {
+                    mode: i.ack.mode.clone(),
+                    timeout_ms: i.ack.timeout_ms,
+                },
+                replies: i
+                    .replies
+                    .iter()
+                    .map(|r| spec::ReplyPolicy {
+                        classes: r.classes.clone(),
+                        actions: r.actions.iter().map(action).collect(),
+                        then: r.then.iter().map(action).collect(),
+                    })
+                    .collect(),
+                idempotency: i.idempotency.iter().filter_map(hl7_key).collect(),
+                ordering: i.ordering.as_ref().and_then(hl7_key),
+                retain_ms: i.retain_ms,
+                loc: loc(&i.loc),
+            })
+            .collect(),
+        profiles: ir.profiles.iter().map(profile).collect(),
+        flows: ir
+            .flows
+            .iter()
+            .filter_map(|f| {
+                Some(spec::Flow {
+                    name: f.name.clone(),
+                    start: f.start.clone(),
+                    correlate: hl7_key(&f.correlate)?,
+                    wait_for: f.wait_for.clone(),
+                    within_ms: f.within_ms,
+                    on_timeout: f.on_timeout.iter().map(action).collect(),
+                    loc: loc(&f.loc),
+                })
+            })
+            .collect(),
+    }
+}
