@@ -1,0 +1,461 @@
+//! The production end to end, with real processes and real sockets: `accord build` the
+//! example estate, start its binary with a configuration that points every endpoint at
+//! loopback ports, start the downstream systems (WinPath, the pharmacy, TrakCare's results
+//! listener) as MLLP peers written here over std TCP, and send the example messages from
+//! python-hl7's `mllp_send` and from `accord hl7 send`. Then assert what the peers received,
+//! the ACKs the senders got, the NACKs for broken input, the journal (`status`, `trace`),
+//! the metrics, and that a SIGKILL loses nothing that was acknowledged.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("generated")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+    .replace('\r', "\n")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads one MLLP frame (VT ... FS CR).
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = vec![];
+    let mut byte = [0u8; 1];
+    loop {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        match byte[0] {
+            0x0b => buf.clear(),
+            0x1c => {
+                let _ = s.read(&mut byte);
+                return Some(buf);
+            }
+            b => buf.push(b),
+        }
+    }
+}
+
+fn write_frame(s: &mut TcpStream, m: &[u8]) {
+    let mut f = vec![0x0b];
+    f.extend_from_slice(m);
+    f.extend_from_slice(&[0x1c, 0x0d]);
+    let _ = s.write_all(&f);
+}
+
+fn field(msg: &str, seg: &str, n: usize) -> String {
+    msg.split(['\r', '\n'])
+        .map(|l| l.trim_start_matches(|c: char| c.is_control()))
+        .find(|l| l.starts_with(seg))
+        .and_then(|l| l.split('|').nth(if seg == "MSH" { n - 1 } else { n }))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A downstream system: records every message and answers with the code `reply` picks.
+struct Peer {
+    port: u16,
+    got: Arc<Mutex<Vec<String>>>,
+}
+
+impl Peer {
+    fn start(reply: fn(&str, usize) -> &'static str) -> Peer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<String>>> = Arc::default();
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    while let Some(frame) = read_frame(&mut s) {
+                        let m = String::from_utf8_lossy(&frame).into_owned();
+                        let seen = {
+                            let mut v = g.lock().unwrap();
+                            v.push(m.clone());
+                            v.iter()
+                                .filter(|x| field(x, "MSH", 10) == field(&m, "MSH", 10))
+                                .count()
+                        };
+                        let code = reply(&m, seen);
+                        let ack = format!(
+                            "MSH|^~\\&|PEER|PEER|HUB|HUB|20261122000000||ACK|P{}|P|2.4\rMSA|{code}|{}\r",
+                            seen,
+                            field(&m, "MSH", 10)
+                        );
+                        write_frame(&mut s, ack.as_bytes());
+                    }
+                });
+            }
+        });
+        Peer { port, got }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages arrived (or 30 s passed) and returns them.
+    fn wait_for(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        while self.messages().len() < n && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.messages()
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+struct Production {
+    child: Child,
+}
+
+impl Drop for Production {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(bin: &Path, config: &Path, store: &Path, admin: u16) -> Production {
+    let mut child = Command::new(bin)
+        .args(["run", "--env", "dev", "--config"])
+        .arg(config)
+        .arg("--store")
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(store.with_extension("log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if http_get(admin, "/ready").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            return Production { child };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the production did not become ready: {}",
+        std::fs::read_to_string(store.with_extension("log")).unwrap_or_default()
+    );
+}
+
+fn accord_send(port: u16, file: &Path) -> String {
+    text(
+        &Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["hl7", "send", &format!("127.0.0.1:{port}")])
+            .arg(file)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join("examples/trakcare-lab/samples").join(name)).unwrap()
+}
+
+#[test]
+fn the_example_production_moves_real_messages_and_loses_nothing() {
+    // Build the production binary of the example estate.
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "examples/trakcare-lab"])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let bin = root().join(String::from_utf8_lossy(&o.stdout).trim());
+    assert!(bin.exists(), "{}", bin.display());
+
+    // WinPath answers AE the first time it sees patient 100002, then AA; everyone else AA.
+    let winpath = Peer::start(|m, seen| {
+        if field(m, "PID", 3).starts_with("100002") && seen == 1 {
+            "AE"
+        } else {
+            "AA"
+        }
+    });
+    let pharmacy = Peer::start(|_, _| "CA");
+    let results = Peer::start(|_, _| "AA");
+    let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = target().join(format!("e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[secrets]\nPHARMACY_MLLP_PASSWORD = {{ env = \"E2E_PHARMACY_PASSWORD\" }}\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
+             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
+             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
+             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.archive_dir]\npath = \"{}\"\n",
+            winpath.port,
+            pharmacy.port,
+            results.port,
+            dir.join("archive").display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("var");
+
+    // The configuration is checked: the secret's variable is not set yet.
+    let o = Command::new(&bin)
+        .args(["check-config", "--env", "dev", "--config"])
+        .arg(&config)
+        .env_remove("E2E_PHARMACY_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("E2E_PHARMACY_PASSWORD") && text(&o).contains("PHARMACY_MLLP_PASSWORD"),
+        "{}",
+        text(&o)
+    );
+    std::env::set_var("E2E_PHARMACY_PASSWORD", "e2e-only");
+    let prod = start(&bin, &config, &store, admin);
+
+    // 1. python-hl7's mllp_send, an outside client: A01 gets a commit ACK.
+    let o = Command::new("mllp_send")
+        .args(["--port", &adt_in.to_string(), "--loose", "--file"])
+        .arg(root().join("examples/trakcare-lab/samples/adt_a01.hl7"))
+        .arg("127.0.0.1")
+        .output()
+        .expect("mllp_send from python-hl7 (bash .ci/run installs it)");
+    let first_ack = text(&o);
+    assert!(first_ack.contains("MSA|AA|MSG00001"), "{first_ack}");
+
+    // 2. The same message again: a duplicate, answered with the very same ACK.
+    let file = |name: &str, content: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    };
+    let again = accord_send(
+        adt_in,
+        &root().join("examples/trakcare-lab/samples/adt_a01.hl7"),
+    );
+    assert_eq!(
+        field(&again.replace('\n', "\r"), "MSH", 10),
+        field(&first_ack.replace('\n', "\r"), "MSH", 10),
+        "{again}"
+    );
+
+    // 3. An A08 update: published to WinPath (AE, then AA on retry) and the pharmacy.
+    let a08 = sample("adt_a01.hl7")
+        .replace("ADT^A01^ADT_A01", "ADT^A08^ADT_A01")
+        .replace("EVN|A01", "EVN|A08")
+        .replace("100001^^^TRAK", "100002^^^TRAK")
+        .replace("MSG00001", "MSG00011");
+    assert!(accord_send(adt_in, &file("a08.hl7", a08)).contains("MSA|AA|MSG00011"));
+
+    // 4. A code-set mismatch (sex Q): accepted, then dead-lettered by the mapping.
+    assert!(accord_send(
+        adt_in,
+        &root().join("examples/trakcare-lab/samples/adt_a01_bad_sex.hl7")
+    )
+    .contains("MSA|AA|MSG00002"));
+
+    // 5. A profile violation (no PID-3): AR with an ERR naming the field, kept as rejected.
+    let no_mrn = sample("adt_a01.hl7")
+        .replace("100001^^^TRAK^MR~9434765919^^^NHS^NH", "")
+        .replace("MSG00001", "MSG00013");
+    let nack = accord_send(adt_in, &file("no_mrn.hl7", no_mrn));
+    assert!(nack.contains("MSA|AR|MSG00013"), "{nack}");
+    assert!(
+        nack.contains("ERR|PID^1^3") && nack.contains("PID-3"),
+        "{nack}"
+    );
+
+    // 6. Bytes that are not HL7, on a raw socket: AR, the connection stays usable.
+    let mut raw = TcpStream::connect(("127.0.0.1", adt_in)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write_frame(&mut raw, b"this is not HL7\r");
+    let reply = String::from_utf8(read_frame(&mut raw).unwrap()).unwrap();
+    assert!(
+        reply.contains("MSA|AR|") && reply.contains("ERR|"),
+        "{reply}"
+    );
+    write_frame(&mut raw, sample("adt_a40.hl7").as_bytes());
+    let reply = String::from_utf8(read_frame(&mut raw).unwrap()).unwrap();
+    assert!(reply.contains("MSA|AA|MSG00003"), "{reply}");
+
+    // 7. A result from WinPath to TrakCare, on the other listener.
+    assert!(accord_send(
+        lab_in,
+        &root().join("examples/trakcare-lab/samples/oru_r01.hl7")
+    )
+    .contains("MSA|AA|LAB0001"));
+
+    // What the peers received: mapped, with headers completed by the engine.
+    let lims = winpath.wait_for(4); // A01, A08 (AE), A08 again (AA), A40
+    let types: Vec<String> = lims.iter().map(|m| field(m, "MSH", 9)).collect();
+    let of = |lims: &[String], mrn: &str| -> Vec<String> {
+        lims.iter()
+            .filter(|m| {
+                field(m, "PID", 3).starts_with(mrn) && !field(m, "MSH", 9).starts_with("ADT^A40")
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(types.iter().any(|t| t.starts_with("ADT^A40")), "{types:?}");
+    let a01 = &of(&lims, "100001")[0];
+    assert!(field(a01, "PID", 3).starts_with("100001"), "{a01}");
+    assert_eq!(field(a01, "MSH", 3), "TRAKCARE", "{a01}");
+    assert!(field(a01, "MSH", 10).starts_with("AC"), "{a01}");
+    let a08s = of(&lims, "100002");
+    assert_eq!(
+        a08s.len(),
+        2,
+        "the update is sent twice (AE, then AA): {lims:?}"
+    );
+    assert_eq!(
+        field(&a08s[0], "MSH", 10),
+        field(&a08s[1], "MSH", 10),
+        "a retry keeps its control id"
+    );
+    assert!(
+        lims.iter().all(|m| !m.contains("MSG00002")),
+        "the bad code must not reach WinPath"
+    );
+    let pharm = pharmacy.wait_for(2);
+    assert_eq!(pharm.len(), 2, "{pharm:?}");
+    let res = results.wait_for(1);
+    assert!(field(&res[0], "MSH", 9).starts_with("ORU^R01"), "{res:?}");
+
+    // The journal, through the production binary's own commands.
+    let journal = store.join("journal.sqlite");
+    let status = |bin: &Path| -> serde_json::Value {
+        let o = Command::new(bin)
+            .args(["status", "--json", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)))
+    };
+    let row = |s: &serde_json::Value, iface: &str| {
+        s["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["interface"] == iface)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {iface} in {s}"))
+    };
+    let settled = Instant::now();
+    let mut before = status(&bin);
+    while row(&before, "adt_to_lims")["sent"].as_i64() != Some(2)
+        && settled.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        before = status(&bin);
+    }
+    let adt = row(&before, "trakcare_adt_in");
+    assert_eq!(
+        (
+            adt["received"].as_i64(),
+            adt["rejected"].as_i64(),
+            adt["duplicates"].as_i64()
+        ),
+        (Some(4), Some(1), Some(1)),
+        "{before}"
+    );
+    let lims_row = row(&before, "adt_to_lims");
+    assert_eq!(
+        (lims_row["sent"].as_i64(), lims_row["dead"].as_i64()),
+        (Some(2), Some(1)),
+        "{before}"
+    );
+    let o = Command::new(&bin)
+        .args(["trace", "MSG00002", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("reason map") && text(&o).contains("trakcare_sex"),
+        "{}",
+        text(&o)
+    );
+    let o = Command::new(&bin)
+        .args(["messages", "--state", "rejected", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("MSG00013") && text(&o).contains("parse"),
+        "{}",
+        text(&o)
+    );
+
+    let metrics = http_get(admin, "/metrics").unwrap();
+    assert!(
+        metrics.contains("accord_messages_received_total{interface=\"trakcare_adt_in\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "accord_acks_total{interface=\"adt_to_lims\",direction=\"received\",code=\"AE\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    // SIGKILL, restart on the same store: everything acknowledged is still there and the
+    // production carries on.
+    drop(prod);
+    let prod = start(&bin, &config, &store, admin);
+    let after = status(&bin);
+    assert_eq!(row(&after, "trakcare_adt_in"), adt, "{after}");
+    let a03 = sample("adt_a01.hl7")
+        .replace("ADT^A01^ADT_A01", "ADT^A08^ADT_A01")
+        .replace("100001^^^TRAK", "100003^^^TRAK")
+        .replace("MSG00001", "MSG00021");
+    assert!(accord_send(adt_in, &file("a08b.hl7", a03)).contains("MSA|AA|MSG00021"));
+    let lims = winpath.wait_for(5);
+    assert_eq!(of(&lims, "100003").len(), 1, "{lims:?}");
+    drop(prod);
+}
