@@ -191,15 +191,10 @@ fn accord_send(port: u16, file: &Path) -> String {
     )
 }
 
-fn sample(name: &str) -> String {
-    std::fs::read_to_string(root().join("examples/trakcare-lab/samples").join(name)).unwrap()
-}
-
-#[test]
-fn the_example_production_moves_real_messages_and_loses_nothing() {
-    // Build the production binary of the example estate.
+/// Builds the estate at `estate` (relative to the repository) and returns its binary.
+fn build(estate: &str) -> PathBuf {
     let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["build", "examples/trakcare-lab"])
+        .args(["build", estate])
         .current_dir(root())
         .env("CARGO_TARGET_DIR", target())
         .output()
@@ -207,6 +202,16 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     assert!(o.status.success(), "{}", text(&o));
     let bin = root().join(String::from_utf8_lossy(&o.stdout).trim());
     assert!(bin.exists(), "{}", bin.display());
+    bin
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join("examples/trakcare-lab/samples").join(name)).unwrap()
+}
+
+#[test]
+fn the_example_production_moves_real_messages_and_loses_nothing() {
+    let bin = build("examples/trakcare-lab");
 
     // WinPath answers AE the first time it sees patient 100002, then AA; everyone else AA.
     let winpath = Peer::start(|m, seen| {
@@ -457,5 +462,123 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     assert!(accord_send(adt_in, &file("a08b.hl7", a03)).contains("MSA|AA|MSG00021"));
     let lims = winpath.wait_for(5);
     assert_eq!(of(&lims, "100003").len(), 1, "{lims:?}");
+    drop(prod);
+}
+
+fn order(control: &str, order: &str, action: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|H|HUB|H|20261122090000||ORM^O01^ORM_O01|{control}|P|2.4\rPID|1||200001^^^HIS^MR||DOE^JANE\rORC|{action}|{order}\rOBR|1|{order}||FBC^Full blood count\r"
+    )
+}
+
+#[test]
+fn application_acks_wait_for_the_lab_and_flows_time_out() {
+    let bin = build("compiler/tests/production/app-ack");
+    // The lab accepts ORD1, rejects ORD3 and answers AE to ORD2 every time.
+    let lab = Peer::start(|m, _| match field(m, "ORC", 2).as_str() {
+        "ORD2" => "AE",
+        "ORD3" => "AR",
+        _ => "AA",
+    });
+    let (hub, admin) = (free_port(), free_port());
+    let dir = target().join(format!("e2e-app-ack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let drop_dir = dir.join("drop");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.lab_out]\nport = {}\n[endpoints.drop]\npath = \"{}\"\n",
+            lab.port,
+            drop_dir.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("var");
+    let prod = start(&bin, &config, &store, admin);
+    let send = |name: &str, content: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        accord_send(hub, &p)
+    };
+
+    // Accepted by the lab: AA, and a copy is written to the drop folder.
+    let ack = send("ord1.hl7", order("C1", "ORD1", "NW"));
+    assert!(ack.contains("MSA|AA|C1"), "{ack}");
+    let copies: Vec<_> = std::fs::read_dir(&drop_dir).unwrap().flatten().collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(std::fs::read_to_string(copies[0].path())
+        .unwrap()
+        .contains("ORD1"));
+
+    // AE from the lab, retried once after a second, then dead-lettered: the sender gets AE.
+    let started = Instant::now();
+    let ack = send("ord2.hl7", order("C2", "ORD2", "NW"));
+    assert!(ack.contains("MSA|AE|C2"), "{ack}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the retry waits its backoff"
+    );
+    assert_eq!(
+        lab.messages().iter().filter(|m| m.contains("ORD2")).count(),
+        2
+    );
+
+    // AR from the lab: dead letter at once, AE to the sender.
+    let ack = send("ord3.hl7", order("C3", "ORD3", "NW"));
+    assert!(ack.contains("MSA|AE|C3"), "{ack}");
+
+    // A cancel is routed nowhere (`otherwise -> discard`): positive, nothing sent.
+    let ack = send("ord4.hl7", order("C4", "ORD4", "CA"));
+    assert!(ack.contains("MSA|AA|C4"), "{ack}");
+    assert!(!lab.messages().iter().any(|m| m.contains("ORD4")));
+
+    // The result for ORD1 ends its wait; ORD2 and ORD3 time out after 3 s.
+    let result = "MSH|^~\\&|LAB|L|HUB|H|20261122091000||ORU^R01^ORU_R01|R1|P|2.4\rPID|1||200001^^^HIS^MR\rORC|RE|ORD1\rOBR|1|ORD1||FBC\rOBX|1|NM|HB||135|g/L|||||F\r";
+    assert!(send("r1.hl7", result.to_string()).contains("MSA|AA|R1"));
+    let journal = store.join("journal.sqlite");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let flows = loop {
+        let o = Command::new(&bin)
+            .args(["status", "--json", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let count = |state: &str| {
+            s["flows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["state"] == state)
+                .and_then(|f| f["count"].as_i64())
+                .unwrap_or(0)
+        };
+        if (count("completed"), count("dead")) == (1, 2) || Instant::now() > deadline {
+            break (count("completed"), count("dead"), count("waiting"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(flows, (1, 2, 0));
+    let metrics = http_get(admin, "/metrics").unwrap();
+    // One from ORD2's dead letter, two from the flow timeouts.
+    assert!(
+        metrics.contains("accord_alerts_total{target=\"oncall\"} 3"),
+        "{metrics}"
+    );
+    let o = Command::new(&bin)
+        .args(["trace", "C2", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let trace = text(&o);
+    assert!(
+        trace.contains("retrying")
+            && trace.contains("reason nack")
+            && trace.contains("flow-timeout"),
+        "{trace}"
+    );
     drop(prod);
 }
