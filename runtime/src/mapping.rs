@@ -97,15 +97,16 @@ impl Date {
     /// From HL7 `YYYYMMDD` (or the first eight digits of a DTM), or ISO `YYYY-MM-DD`.
     pub fn parse(text: &str) -> Option<Date> {
         let t = text.trim();
-        let compact: String = if t.len() >= 10 && t.as_bytes()[4] == b'-' {
-            t[..10].replace('-', "")
+        // `YYYYMMDD` or `YYYY-MM-DD`, read in place.
+        let (m, d) = if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' {
+            (5, 8)
         } else {
-            t.to_string()
+            (4, 6)
         };
         let (year, month, day) = (
-            digits(&compact, 0, 4)? as i32,
-            digits(&compact, 4, 2)? as u8,
-            digits(&compact, 6, 2)? as u8,
+            digits(t, 0, 4)? as i32,
+            digits(t, m, 2)? as u8,
+            digits(t, d, 2)? as u8,
         );
         ((1..=12).contains(&month) && day >= 1 && day <= days_in(year, month)).then_some(Date {
             year,
@@ -247,6 +248,9 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     fn values(&self, path: &Path) -> Result<Vec<Value<'a>>, crate::hl7::ParseError> {
+        if self.start == 0 && self.end >= self.msg.segment_count() {
+            return self.msg.get_all(path);
+        }
         let occurrence = path.occurrence.unwrap_or(1);
         let Some(seg) = (self.start..self.end)
             .filter_map(|i| self.msg.segment_at(i))
@@ -271,7 +275,32 @@ impl<'m, 'a> Scope<'m, 'a> {
 
     /// The unescaped text at `path`, `None` when absent or empty.
     pub fn text(&self, path: &Path, at: &'static str) -> Result<Option<String>, MapError> {
-        Ok(self.texts(path, at)?.into_iter().next())
+        let read = |e: crate::hl7::ParseError| MapError {
+            at,
+            kind: MapErrorKind::Read(e.to_string()),
+        };
+        let whole = self.start == 0 && self.end >= self.msg.segment_count();
+        if whole && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
+            return match self.msg.get(path).map_err(read)? {
+                Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
+                    v.text_at(v.offset_in(self.msg.bytes()))
+                        .map_err(read)?
+                        .into_owned(),
+                )),
+                _ => Ok(None),
+            };
+        }
+        for v in self.values(path).map_err(read)? {
+            if v.is_empty() || v.is_null() {
+                continue;
+            }
+            return Ok(Some(
+                v.text_at(v.offset_in(self.msg.bytes()))
+                    .map_err(read)?
+                    .into_owned(),
+            ));
+        }
+        Ok(None)
     }
 
     /// Every non-empty unescaped text at `path` (`[*]` gives all repetitions).
@@ -310,45 +339,75 @@ pub fn write(
 }
 
 /// A value written into an HL7 v2 field: text as is, dates as DT/DTM, booleans Y/N.
+/// The owned text of values that must be formatted.
+trait PrivateHl7 {
+    fn to_hl7_string(&self) -> String;
+}
+
 pub trait ToHl7 {
-    fn to_hl7(&self) -> String;
+    /// Borrowed when the value already is its text (no copy on the hot path).
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str>;
 }
 
 impl ToHl7 for String {
-    fn to_hl7(&self) -> String {
-        self.clone()
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self)
     }
 }
 
 impl ToHl7 for i64 {
-    fn to_hl7(&self) -> String {
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.to_hl7_string())
+    }
+}
+
+impl PrivateHl7 for i64 {
+    fn to_hl7_string(&self) -> String {
         self.to_string()
     }
 }
 
 impl ToHl7 for bool {
-    fn to_hl7(&self) -> String {
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.to_hl7_string())
+    }
+}
+
+impl PrivateHl7 for bool {
+    fn to_hl7_string(&self) -> String {
         String::from(if *self { "Y" } else { "N" })
     }
 }
 
 impl ToHl7 for Decimal {
-    fn to_hl7(&self) -> String {
-        self.0.clone()
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.0)
     }
 }
 
 impl ToHl7 for Date {
-    fn to_hl7(&self) -> String {
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.to_hl7_string())
+    }
+}
+
+impl PrivateHl7 for Date {
+    fn to_hl7_string(&self) -> String {
         format!("{:04}{:02}{:02}", self.year, self.month, self.day)
     }
 }
 
 impl ToHl7 for DateTime {
-    fn to_hl7(&self) -> String {
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.to_hl7_string())
+    }
+}
+
+impl PrivateHl7 for DateTime {
+    fn to_hl7_string(&self) -> String {
         let mut s = format!(
             "{}{:02}{:02}{:02}",
-            self.date.to_hl7(),
+            self.date.to_hl7_string(),
             self.hour,
             self.minute,
             self.second

@@ -418,7 +418,11 @@ impl<'a> Gen<'a> {
             } => {
                 let at = loc(l);
                 let p = self.path_ref(path);
-                let place = quote!(rt::hl7::path::at_occurrence(&#p, #occurrence));
+                let place = if occurrence.to_string() == "None" {
+                    quote!(#p)
+                } else {
+                    quote!(rt::hl7::path::at_occurrence(&#p, #occurrence))
+                };
                 let vals: Vec<(TokenStream, Shape)> =
                     values.iter().map(|v| self.expr(v, ctx, &at)).collect();
                 let writes = vals.iter().enumerate().map(|(k, (v, shape))| match shape {

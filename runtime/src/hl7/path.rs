@@ -234,56 +234,76 @@ impl fmt::Display for Path {
     }
 }
 
+/// The first repetition of `field` whose component (and subcomponent) reads `value`.
+fn where_match<'a>(
+    field: &Value<'a>,
+    component: usize,
+    subcomponent: Option<usize>,
+    value: &str,
+) -> Result<Option<Value<'a>>, ParseError> {
+    for rep in field.repetitions() {
+        let probe = rep.component(component).and_then(|c| match subcomponent {
+            Some(s) => c.subcomponent(s),
+            None => Some(c),
+        });
+        if let Some(p) = probe {
+            if p.raw() == value.as_bytes() || p.text()? == value {
+                return Ok(Some(rep));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The component and subcomponent of a repetition that `path` names.
+fn narrow<'a>(rep: Value<'a>, path: &Path) -> Option<Value<'a>> {
+    match path.component {
+        None => Some(rep),
+        Some(c) => rep.component(c).and_then(|comp| match path.subcomponent {
+            None => Some(comp),
+            Some(s) => comp.subcomponent(s),
+        }),
+    }
+}
+
 impl<'a> Message<'a> {
     /// The value at `path`; `Ok(None)` when absent (the segment, field, repetition or
     /// component is not there). A present but empty value is `Some`. With `[*]` this is
     /// the first repetition; use [`Message::get_all`] for all.
     pub fn get(&self, path: &Path) -> Result<Option<Value<'a>>, ParseError> {
-        Ok(self.get_all(path)?.into_iter().next())
+        // At most one value unless `[*]`: found without collecting (the mapping hot path).
+        let Some(seg) = self.segment(&path.segment, path.occurrence.unwrap_or(1)) else {
+            return Ok(None);
+        };
+        let Some(field) = seg.field(path.field) else {
+            return Ok(None);
+        };
+        let rep = match &path.repetition {
+            None | Some(Repetition::All) => field.repetition(1),
+            Some(Repetition::Index(i)) => field.repetition(*i),
+            Some(Repetition::Where {
+                component,
+                subcomponent,
+                value,
+            }) => where_match(&field, *component, *subcomponent, value)?,
+        };
+        Ok(rep.and_then(|rep| narrow(rep, path)))
     }
 
     /// Every value at `path`: one per repetition for `[*]`, else at most one.
     pub fn get_all(&self, path: &Path) -> Result<Vec<Value<'a>>, ParseError> {
+        if !matches!(path.repetition, Some(Repetition::All)) {
+            return Ok(self.get(path)?.into_iter().collect());
+        }
         let Some(seg) = self.segment(&path.segment, path.occurrence.unwrap_or(1)) else {
             return Ok(vec![]);
         };
         let Some(field) = seg.field(path.field) else {
             return Ok(vec![]);
         };
-        let reps: Vec<Value<'a>> = match &path.repetition {
-            None => field.repetition(1).into_iter().collect(),
-            Some(Repetition::Index(i)) => field.repetition(*i).into_iter().collect(),
-            Some(Repetition::All) => field.repetitions().collect(),
-            Some(Repetition::Where {
-                component,
-                subcomponent,
-                value,
-            }) => {
-                let mut found = vec![];
-                for rep in field.repetitions() {
-                    let probe = rep.component(*component).and_then(|c| match subcomponent {
-                        Some(s) => c.subcomponent(*s),
-                        None => Some(c),
-                    });
-                    if let Some(p) = probe {
-                        if p.text()? == value.as_str() {
-                            found.push(rep);
-                            break;
-                        }
-                    }
-                }
-                found
-            }
-        };
-        Ok(reps
-            .into_iter()
-            .filter_map(|rep| match path.component {
-                None => Some(rep),
-                Some(c) => rep.component(c).and_then(|comp| match path.subcomponent {
-                    None => Some(comp),
-                    Some(s) => comp.subcomponent(s),
-                }),
-            })
+        Ok(field
+            .repetitions()
+            .filter_map(|rep| narrow(rep, path))
             .collect())
     }
 

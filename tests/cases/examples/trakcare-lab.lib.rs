@@ -688,17 +688,12 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:17")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:17")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:19",
-        )?;
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:19")?;
     }
     if let Some(v) = Some(String::from("MR")) {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[10usize], None),
+            &PATHS[10usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:20",
         )?;
@@ -706,7 +701,7 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &PATHS[11usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:21",
         )?;
@@ -720,7 +715,7 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[12usize], None),
+            &PATHS[12usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:22",
         )?;
@@ -729,23 +724,13 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:23",
-        )?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:23")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_to_winpath(x, "mappings.accord:24")?),
         None => None,
     } {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:24",
-        )?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:24")?;
     }
     Ok(b.serialize())
 }
@@ -757,17 +742,12 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:27")?;
     rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:27")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:29",
-        )?;
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:29")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &PATHS[11usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:30",
         )?;
@@ -776,12 +756,7 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:31",
-        )?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:31")?;
     }
     Ok(b.serialize())
 }
@@ -854,7 +829,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[16usize], None),
+            &PATHS[16usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:52",
         )?;
@@ -862,7 +837,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(&src).map(|r| &r.filler_order).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[17usize], None),
+            &PATHS[17usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:53",
         )?;
@@ -876,7 +851,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
+            &PATHS[18usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:54",
         )?;
@@ -963,7 +938,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(String::from("NW")) {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[29usize], None),
+            &PATHS[29usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:76",
         )?;
@@ -971,7 +946,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[26usize], None),
+            &PATHS[26usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:77",
         )?;
@@ -982,23 +957,18 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[27usize], None),
+            &PATHS[27usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:78",
         )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn).cloned() {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:79",
-        )?;
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:79")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name).cloned() {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &PATHS[11usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:80",
         )?;
@@ -1014,17 +984,12 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[14usize], "A40", "mappings.accord:83")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:83")?;
     if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:85")? {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[9usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:85",
-        )?;
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:85")?;
     }
     if let Some(v) = scope.text(&PATHS[11usize], "mappings.accord:86")? {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[11usize], None),
+            &PATHS[11usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:86",
         )?;
@@ -1032,7 +997,7 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = scope.text(&PATHS[31usize], "mappings.accord:87")? {
         rt::write(
             &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[30usize], None),
+            &PATHS[30usize],
             &rt::ToHl7::to_hl7(&v),
             "mappings.accord:87",
         )?;
@@ -1298,12 +1263,3 @@ pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[
         "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"additionalProperties\":false,\"properties\":{\"admin\":{\"additionalProperties\":false,\"properties\":{\"listen\":{\"description\":\"Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464.\",\"type\":\"string\"}},\"type\":\"object\"},\"endpoints\":{\"additionalProperties\":false,\"description\":\"Endpoint settings that replace the contract's values in this deployment (e.g. a port).\",\"properties\":{\"archive_dir\":{\"additionalProperties\":false,\"properties\":{\"path\":{\"description\":\"overrides archive_dir.path (estate.accord:94)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"hub_trakcare_in\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides hub_trakcare_in.host (estate.accord:54)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides hub_trakcare_in.port (estate.accord:54)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"hub_winpath_in\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides hub_winpath_in.host (estate.accord:61)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides hub_winpath_in.port (estate.accord:61)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"mpi_feed\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides mpi_feed.host (estate.accord:88)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides mpi_feed.port (estate.accord:88)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"pharmacy_mllp\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides pharmacy_mllp.host (estate.accord:81)\",\"type\":[\"string\",\"integer\"]},\"password\":{\"description\":\"overrides pharmacy_mllp.password (estate.accord:81)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides pharmacy_mllp.port (estate.accord:81)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"trakcare_results\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides trakcare_results.host (estate.accord:75)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides trakcare_results.port (estate.accord:75)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"},\"winpath_mllp\":{\"additionalProperties\":false,\"properties\":{\"host\":{\"description\":\"overrides winpath_mllp.host (estate.accord:68)\",\"type\":[\"string\",\"integer\"]},\"port\":{\"description\":\"overrides winpath_mllp.port (estate.accord:68)\",\"type\":[\"string\",\"integer\"]},\"tls\":{\"description\":\"overrides winpath_mllp.tls (estate.accord:68)\",\"type\":[\"string\",\"integer\"]}},\"type\":\"object\"}},\"type\":\"object\"},\"journal\":{\"additionalProperties\":false,\"properties\":{\"path\":{\"description\":\"The SQLite journal file (default: STORE/journal.sqlite).\",\"type\":\"string\"},\"sync\":{\"description\":\"fsync policy: full syncs every commit (default), normal syncs at checkpoints, off never.\",\"enum\":[\"full\",\"normal\",\"off\"]}},\"type\":\"object\"},\"limits\":{\"additionalProperties\":false,\"properties\":{\"idle_timeout_s\":{\"minimum\":1,\"type\":\"integer\"},\"max_connections\":{\"minimum\":1,\"type\":\"integer\"},\"max_frame_bytes\":{\"minimum\":1024,\"type\":\"integer\"}},\"type\":\"object\"},\"secrets\":{\"additionalProperties\":false,\"properties\":{\"PHARMACY_MLLP_PASSWORD\":{\"description\":\"secret(\\\"PHARMACY_MLLP_PASSWORD\\\"): endpoint pharmacy_mllp (password) at estate.accord:81\",\"oneOf\":[{\"type\":\"string\"},{\"additionalProperties\":false,\"properties\":{\"env\":{\"type\":\"string\"}},\"required\":[\"env\"],\"type\":\"object\"},{\"additionalProperties\":false,\"properties\":{\"file\":{\"type\":\"string\"}},\"required\":[\"file\"],\"type\":\"object\"}]}},\"required\":[\"PHARMACY_MLLP_PASSWORD\"],\"type\":\"object\"},\"settings\":{\"additionalProperties\":false,\"properties\":{\"ARCHIVE_DIR\":{\"description\":\"env(\\\"ARCHIVE_DIR\\\"): endpoint archive_dir (path) at estate.accord:94\",\"type\":[\"string\",\"integer\"]},\"HUB_TRAKCARE_PORT\":{\"description\":\"env(\\\"HUB_TRAKCARE_PORT\\\"): endpoint hub_trakcare_in (port) at estate.accord:54\",\"type\":[\"string\",\"integer\"]},\"HUB_WINPATH_PORT\":{\"description\":\"env(\\\"HUB_WINPATH_PORT\\\"): endpoint hub_winpath_in (port) at estate.accord:61\",\"type\":[\"string\",\"integer\"]},\"MPI_HOST\":{\"description\":\"env(\\\"MPI_HOST\\\"): endpoint mpi_feed (host) at estate.accord:88\",\"type\":[\"string\",\"integer\"]},\"MPI_PORT\":{\"description\":\"env(\\\"MPI_PORT\\\"): endpoint mpi_feed (port) at estate.accord:88\",\"type\":[\"string\",\"integer\"]},\"PHARMACY_HOST\":{\"description\":\"env(\\\"PHARMACY_HOST\\\"): endpoint pharmacy_mllp (host) at estate.accord:81\",\"type\":[\"string\",\"integer\"]},\"PHARMACY_PORT\":{\"description\":\"env(\\\"PHARMACY_PORT\\\"): endpoint pharmacy_mllp (port) at estate.accord:81\",\"type\":[\"string\",\"integer\"]},\"TRAKCARE_HOST\":{\"description\":\"env(\\\"TRAKCARE_HOST\\\"): endpoint trakcare_results (host) at estate.accord:75\",\"type\":[\"string\",\"integer\"]},\"TRAKCARE_RESULTS_PORT\":{\"description\":\"env(\\\"TRAKCARE_RESULTS_PORT\\\"): endpoint trakcare_results (port) at estate.accord:75\",\"type\":[\"string\",\"integer\"]},\"WINPATH_HOST\":{\"description\":\"env(\\\"WINPATH_HOST\\\"): endpoint winpath_mllp (host) at estate.accord:68\",\"type\":[\"string\",\"integer\"]},\"WINPATH_PORT\":{\"description\":\"env(\\\"WINPATH_PORT\\\"): endpoint winpath_mllp (port) at estate.accord:68\",\"type\":[\"string\",\"integer\"]}},\"required\":[\"ARCHIVE_DIR\",\"HUB_TRAKCARE_PORT\",\"HUB_WINPATH_PORT\",\"MPI_HOST\",\"MPI_PORT\",\"PHARMACY_HOST\",\"PHARMACY_PORT\",\"TRAKCARE_HOST\",\"TRAKCARE_RESULTS_PORT\",\"WINPATH_HOST\",\"WINPATH_PORT\"],\"type\":\"object\"}},\"title\":\"Configuration of the production \\\"Lothian TrakCare laboratory estate\\\" 3.2.0 for environment prod\",\"type\":\"object\"}",
     ),
 ];
-/// The production: the wiring and the generated functions, for `rt::engine::main`.
-pub fn production() -> rt::engine::Production {
-    rt::engine::Production {
-        spec: SPEC,
-        config_schemas: CONFIG_SCHEMAS,
-        inbound,
-        deliver,
-    }
-}

@@ -302,28 +302,13 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[23usize], "A08", "main.accord:45")?;
     rt::write(&mut b, &PATHS[24usize], "2.4", "main.accord:45")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[18usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:47",
-        )?;
+        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(&v), "main.accord:47")?;
     }
     if let Some(v) = Some(String::from("MR")) {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[19usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:48",
-        )?;
+        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(&v), "main.accord:48")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[20usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:49",
-        )?;
+        rt::write(&mut b, &PATHS[20usize], &rt::ToHl7::to_hl7(&v), "main.accord:49")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -332,34 +317,19 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[21usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:50",
-        )?;
+        rt::write(&mut b, &PATHS[21usize], &rt::ToHl7::to_hl7(&v), "main.accord:50")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some(String::from("YYYYMMDD")),
     ) {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[5usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:51",
-        )?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:51")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_out(x, "main.accord:52")?),
         None => None,
     } {
-        rt::write(
-            &mut b,
-            &rt::hl7::path::at_occurrence(&PATHS[6usize], None),
-            &rt::ToHl7::to_hl7(&v),
-            "main.accord:52",
-        )?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(&v), "main.accord:52")?;
     }
     for (k, item) in src.contacts.iter().enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name).cloned() {
@@ -496,12 +466,3 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
 pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
-/// The production: the wiring and the generated functions, for `rt::engine::main`.
-pub fn production() -> rt::engine::Production {
-    rt::engine::Production {
-        spec: SPEC,
-        config_schemas: CONFIG_SCHEMAS,
-        inbound,
-        deliver,
-    }
-}

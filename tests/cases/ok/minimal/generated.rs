@@ -30,12 +30,3 @@ pub fn deliver(
 pub const SPEC: &str = "{\"estate\":\"Smallest useful estate\",\"version\":\"0.1.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[{\"name\":\"lims_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_HOST\"}}],\"loc\":\"main.accord:11\"},{\"key\":\"port\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_PORT\"}}],\"loc\":\"main.accord:11\"}],\"loc\":\"main.accord:11\"}],\"interfaces\":[{\"name\":\"adt_to_lims\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"trakcare\",\"to\":\"lims\",\"endpoint\":\"lims_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"loc\":\"main.accord:17\"}],\"profiles\":[],\"flows\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
-/// The production: the wiring and the generated functions, for `rt::engine::main`.
-pub fn production() -> rt::engine::Production {
-    rt::engine::Production {
-        spec: SPEC,
-        config_schemas: CONFIG_SCHEMAS,
-        inbound,
-        deliver,
-    }
-}
