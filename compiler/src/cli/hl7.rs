@@ -56,6 +56,23 @@ pub enum Hl7Command {
         #[arg(long)]
         tls_ca: Option<PathBuf>,
     },
+    /// Drive a running production: several connections send FILE with unique control ids;
+    /// reports msg/s in (and out, with --peer) and ACK latency percentiles.
+    Load {
+        /// HOST:PORT of the production's inbound service.
+        addr: String,
+        file: PathBuf,
+        #[arg(long, default_value = "4")]
+        connections: usize,
+        #[arg(long, default_value = "10000")]
+        messages: usize,
+        /// Stand in for a downstream system on this loopback port: ACK and count (repeatable).
+        #[arg(long)]
+        peer: Vec<u16>,
+        /// Seconds to wait for the peers to go quiet after the last ACK.
+        #[arg(long, default_value = "2")]
+        drain: u64,
+    },
     /// Listen for MLLP on PORT, print what arrives, reply with an ACK.
     Listen {
         port: u16,
@@ -97,6 +114,21 @@ pub fn run(cmd: Hl7Command) -> ExitCode {
             reply,
             count,
         } => listen(&host, port, &reply, count),
+        Hl7Command::Load {
+            addr,
+            file,
+            connections,
+            messages,
+            peer,
+            drain,
+        } => super::hl7_load::load(&super::hl7_load::LoadOptions {
+            addr: &addr,
+            file: &file,
+            connections,
+            messages,
+            peers: &peer,
+            drain: Duration::from_secs(drain),
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod build;
 mod hl7;
+mod hl7_load;
 mod hl7_validate;
 mod today;
 

@@ -81,7 +81,10 @@ CREATE TABLE IF NOT EXISTS messages (
   detail TEXT,
   payload BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS messages_work ON messages (direction, state, interface, id);
+-- The work queues, as partial indexes so finished messages never slow them down.
+CREATE INDEX IF NOT EXISTS messages_inbox ON messages (id) WHERE direction = 'in' AND state = 'received';
+CREATE INDEX IF NOT EXISTS messages_outbox ON messages (interface, id)
+  WHERE direction = 'out' AND state IN ('queued', 'retrying');
 CREATE INDEX IF NOT EXISTS messages_control ON messages (control_id);
 CREATE INDEX IF NOT EXISTS messages_patient ON messages (patient_id);
 CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation);
@@ -130,6 +133,8 @@ impl Journal {
             SyncPolicy::Off => "OFF",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // 8 MiB of page cache: the hot pages of the queues and indexes, not the payloads.
+        conn.pragma_update(None, "cache_size", -8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         let (tx, rx) = mpsc::channel::<Job>();
