@@ -490,9 +490,11 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.lab_out]\nport = {}\n[endpoints.drop]\npath = \"{}\"\n",
+             [endpoints.lab_out]\nport = {}\n[endpoints.drop]\npath = \"{}\"\n\
+             [endpoints.inbox]\npath = \"{}\"\n",
             lab.port,
-            drop_dir.display()
+            drop_dir.display(),
+            dir.join("inbox").display()
         ),
     )
     .unwrap();

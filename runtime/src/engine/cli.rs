@@ -4,7 +4,7 @@
 
 use super::config::{self, ConfigError};
 use super::journal::Journal;
-use super::{admin, flows, inbound, outbound, process, query, time, Engine, Production};
+use super::{admin, flows, folder, inbound, outbound, process, query, time, Engine, Production};
 use crate::spec::{Role, Spec};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -277,6 +277,7 @@ async fn start(
         .map_err(|e| e.to_string())?;
     // Bind everything before starting anything, so a port in use fails the start cleanly.
     let mut listeners = vec![];
+    let mut folders = vec![];
     let mut endpoints: Vec<&str> = spec
         .interfaces
         .iter()
@@ -289,9 +290,16 @@ async fn start(
         let Some(e) = config.endpoints.get(name) else {
             continue;
         };
-        if e.transport != "mllp" {
-            tracing::warn!(endpoint = name, transport = %e.transport, "inbound over this transport is not served yet");
+        if e.transport == "file" {
+            let dir = std::path::PathBuf::from(e.get("path").unwrap_or("./var/in"));
+            folders.push((name.to_string(), dir));
             continue;
+        }
+        if e.transport != "mllp" {
+            return Err(format!(
+                "endpoint `{name}` receives over `{}`, which the engine cannot serve yet\n  = help: receive over mllp or from a file folder",
+                e.transport
+            ));
         }
         let addr = e
             .address()
@@ -307,6 +315,9 @@ async fn start(
     let engine = Arc::new(Engine::new(spec, production, config, journal));
     for (name, l) in listeners {
         tokio::spawn(inbound::run(engine.clone(), name, l));
+    }
+    for (name, dir) in folders {
+        tokio::spawn(folder::run(engine.clone(), name, dir));
     }
     if let Some(l) = admin {
         tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin HTTP: /health /ready /metrics");

@@ -109,7 +109,7 @@ fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> 
 }
 
 /// Stores a message that will not be processed, counting it; the journal keeps it.
-async fn store_rejected(engine: &Engine, row: Row) {
+async fn store_rejected(engine: &Engine, row: Row) -> Fate {
     let reason = row.reason.unwrap_or("parse");
     engine
         .metrics
@@ -120,13 +120,25 @@ async fn store_rejected(engine: &Engine, row: Row) {
         })
         .inc();
     tracing::warn!(interface = %row.interface, reason, control_id = row.control_id.as_deref().unwrap_or(""), "message rejected");
-    if let Err(e) = engine
+    match engine
         .journal
         .write(move |c| insert(c, &row, time::now_ms()))
         .await
     {
-        tracing::error!(error = %e, "could not journal a rejected message");
+        Ok(_) => Fate::Rejected,
+        Err(e) => {
+            tracing::error!(error = %e, "could not journal a rejected message");
+            Fate::NotStored
+        }
     }
+}
+
+/// What became of a message: the file poller moves a file only once all of it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Stored,
+    Rejected,
+    NotStored,
 }
 
 fn reply_or_nothing(bytes: Vec<u8>, wanted: bool) -> Reply {
@@ -138,6 +150,16 @@ fn reply_or_nothing(bytes: Vec<u8>, wanted: bool) -> Reply {
 }
 
 pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: SocketAddr) -> Reply {
+    receive(engine, endpoint, frame, &peer.to_string()).await.0
+}
+
+/// One message from any transport: its reply (for MLLP) and whether it is in the journal.
+pub async fn receive(
+    engine: &Arc<Engine>,
+    endpoint: &str,
+    frame: Frame,
+    peer: &str,
+) -> (Reply, Fate) {
     let now = time::now_ms();
     let ack_id = acks::ack_control_id(engine.next_seq());
     let unnamed = format!("{endpoint}?");
@@ -169,16 +191,16 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
             bytes.len()
         );
         let nack = acks::reject_unparsed(&bytes, &why, 207, &ack_id, now);
-        store_rejected(engine, base("rejected", "frame", why, &nack)).await;
-        return Reply::Frame(nack);
+        let fate = store_rejected(engine, base("rejected", "frame", why, &nack)).await;
+        return (Reply::Frame(nack), fate);
     }
     let msg = match Message::parse(&bytes) {
         Ok(m) => m,
         Err(e) => {
             let why = e.to_string();
             let nack = acks::reject_unparsed(&bytes, &why, 102, &ack_id, now);
-            store_rejected(engine, base("rejected", "parse", why, &nack)).await;
-            return Reply::Frame(nack);
+            let fate = store_rejected(engine, base("rejected", "parse", why, &nack)).await;
+            return (Reply::Frame(nack), fate);
         }
     };
     let (code, trigger, _) = msg.message_type();
@@ -214,8 +236,8 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
         let mut row = base("rejected", "validate", why, &nack);
         row.message_type = Some(message_type);
         row.control_id = msg.control_id().map(str::to_string);
-        store_rejected(engine, row).await;
-        return Reply::Frame(nack);
+        let fate = store_rejected(engine, row).await;
+        return (Reply::Frame(nack), fate);
     };
     let mut row = base("received", "received", String::new(), &[]);
     row.interface = iface.name.clone();
@@ -272,8 +294,8 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
             row.detail = Some(detail);
             row.ack_code = Some(acks::commit_code(&msg, false).to_string());
             row.ack = Some(nack.clone());
-            store_rejected(engine, row).await;
-            return Reply::Frame(nack);
+            let fate = store_rejected(engine, row).await;
+            return (Reply::Frame(nack), fate);
         }
     }
 
@@ -345,7 +367,7 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
                     now,
                 )
             });
-            return Reply::Frame(ack);
+            return (Reply::Frame(ack), Fate::Stored);
         }
         Err(e) => {
             // Not durable: say so, so the sender keeps the message and retries.
@@ -361,14 +383,15 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
                 location: None,
                 message: "the journal could not store the message; send it again".into(),
             };
-            return Reply::Frame(acks::ack(
+            let nack = acks::ack(
                 &msg,
                 code,
                 Some("not stored; retry"),
                 vec![err],
                 &ack_id,
                 now,
-            ));
+            );
+            return (Reply::Frame(nack), Fate::NotStored);
         }
     };
     engine
@@ -388,7 +411,10 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
                 code: acks::commit_code(&msg, true).to_string(),
             })
             .inc();
-        return reply_or_nothing(commit_ack.unwrap_or_default(), wanted);
+        return (
+            reply_or_nothing(commit_ack.unwrap_or_default(), wanted),
+            Fate::Stored,
+        );
     }
     // Application ACK: wait for the downstream outcome within the contract's timeout.
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -447,5 +473,5 @@ pub async fn handle(engine: &Arc<Engine>, endpoint: &str, frame: Frame, peer: So
             code: code.to_string(),
         })
         .inc();
-    Reply::Frame(ack)
+    (Reply::Frame(ack), Fate::Stored)
 }

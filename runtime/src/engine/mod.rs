@@ -18,6 +18,7 @@ mod cli;
 pub mod config;
 mod envelope;
 mod flows;
+mod folder;
 mod http;
 mod inbound;
 pub mod journal;
