@@ -69,6 +69,14 @@ impl Endpoint {
     }
 }
 
+/// `code^trigger` of a message type written with or without its structure.
+fn trigger_level(m: &str) -> &str {
+    match m.match_indices('^').nth(1) {
+        Some((i, _)) => &m[..i],
+        None => m,
+    }
+}
+
 /// What part an interface plays in the production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,11 +116,12 @@ pub struct Interface {
 impl Interface {
     /// Whether this interface carries messages of type `code^trigger`.
     pub fn accepts(&self, message_type: &str) -> bool {
+        // `ADT^A01^ADT_A01` in the contract matches `ADT^A01` on the wire.
         self.messages.is_empty()
             || self
                 .messages
                 .iter()
-                .any(|m| m.split('^').take(2).collect::<Vec<_>>().join("^") == message_type)
+                .any(|m| trigger_level(m) == message_type)
     }
 }
 
@@ -201,4 +210,16 @@ pub struct LocalField {
     pub position: u32,
     pub name: String,
     pub usage: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trigger_level;
+
+    #[test]
+    fn message_types_compare_at_trigger_level() {
+        assert_eq!(trigger_level("ADT^A01^ADT_A01"), "ADT^A01");
+        assert_eq!(trigger_level("ADT^A01"), "ADT^A01");
+        assert_eq!(trigger_level("ACK"), "ACK");
+    }
 }

@@ -7,7 +7,7 @@ use super::journal::Journal;
 use super::{admin, flows, folder, inbound, outbound, process, query, time, Engine, Production};
 use crate::spec::{Role, Spec};
 use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -236,7 +236,7 @@ fn run(spec: Spec, production: Production, at: Where) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        match start(spec, production, config, &at.store).await {
+        match start(spec, production, config).await {
             Ok(engine) => {
                 tracing::info!(estate = %engine.spec.estate, version = %engine.spec.version, env = %engine.config.env, "production ready");
                 let _ = tokio::signal::ctrl_c().await;
@@ -261,9 +261,7 @@ async fn start(
     spec: Spec,
     production: Production,
     config: config::Config,
-    store: &Path,
 ) -> Result<Arc<Engine>, String> {
-    let _ = store;
     let journal = Journal::open(&config.journal_path, config.sync).map_err(|e| e.to_string())?;
     let (estate, version) = (spec.estate.clone(), spec.version.clone());
     journal

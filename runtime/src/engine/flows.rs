@@ -71,11 +71,11 @@ pub async fn run(engine: Arc<Engine>) {
                 flow.name, flow.within_ms, flow.wait_for, e.key
             );
             // A follow-up is the start message mapped for the named interface.
-            let queued: Vec<(String, String, Vec<u8>)> = follow_ups
+            let queued: Vec<(String, String)> = follow_ups
                 .iter()
                 .filter_map(|name| {
                     let iface = engine.interface(name)?;
-                    Some((iface.name.clone(), iface.version.clone(), vec![]))
+                    Some((iface.name.clone(), iface.version.clone()))
                 })
                 .collect();
             let (flow_name, key, start) = (e.flow.clone(), e.key.clone(), e.start);
@@ -88,7 +88,7 @@ pub async fn run(engine: Arc<Engine>) {
                         .execute(params![state, flow_name, key])?;
                     c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, 'flow-timeout', ?3)")?
                         .execute(params![start, now, detail])?;
-                    for (iface, version, _) in &queued {
+                    for (iface, version) in &queued {
                         let payload: Vec<u8> = c.query_row("SELECT payload FROM messages WHERE id = ?1", params![start], |r| r.get(0))?;
                         let out = crate::hl7::Message::parse(&payload)
                             .ok()

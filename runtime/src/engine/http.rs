@@ -8,7 +8,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-pub(super) async fn post(url: &str, body: &[u8], timeout: Duration) -> SendAttempt {
+pub(super) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// A client with its own connection pool, kept for the life of an operation.
+pub(super) fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>()
+}
+
+pub(super) async fn post(
+    client: &HttpClient,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> SendAttempt {
     let content_type = if body.starts_with(b"MSH") {
         "x-application/hl7-v2+er7"
     } else {
@@ -21,7 +34,6 @@ pub(super) async fn post(url: &str, body: &[u8], timeout: Duration) -> SendAttem
         Ok(r) => r,
         Err(e) => return http_attempt(None, format!("bad request for {url}: {e}")),
     };
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     match tokio::time::timeout(timeout, client.request(request)).await {
         Err(_) => {
             let mut a = http_attempt(

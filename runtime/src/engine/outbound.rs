@@ -42,6 +42,8 @@ enum Transport {
     },
     Http {
         url: String,
+        /// One client (and its connection pool) per operation.
+        client: super::http::HttpClient,
     },
     Unsupported(String),
 }
@@ -68,7 +70,10 @@ impl Transport {
                 dir: e.get("path").unwrap_or("./var/out").into(),
             },
             "http" | "https" => match e.get("url") {
-                Some(u) => Transport::Http { url: u.to_string() },
+                Some(u) => Transport::Http {
+                    url: u.to_string(),
+                    client: super::http::client(),
+                },
                 None => Transport::Unsupported(format!("endpoint `{}` has no url", e.name)),
             },
             other => Transport::Unsupported(format!(
@@ -177,8 +182,9 @@ impl Transport {
                     },
                 }
             }
-            Transport::Http { url } => {
+            Transport::Http { url, client } => {
                 super::http::post(
+                    client,
                     url,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
@@ -370,7 +376,7 @@ async fn record(
             Ok((pending == 0).then_some((parent, dead)))
         })
         .await;
-    for (target, _) in d.send.iter().zip(0..) {
+    for target in &d.send {
         engine.wake_operation(target);
     }
     match settled {
