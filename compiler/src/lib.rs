@@ -22,7 +22,7 @@ pub mod build_script;
 pub mod cli;
 #[cfg(feature = "build")]
 pub mod load;
-#[cfg(feature = "cli")]
+#[cfg(feature = "build")]
 pub mod render;
 
 pub use accord_dsl::{Diagnostic, FileId, Severity, SourceMap, Span};

@@ -210,6 +210,7 @@ pub struct Scope<'m, 'a> {
 }
 
 impl<'m, 'a> Scope<'m, 'a> {
+    #[inline]
     pub fn whole(msg: &'m Message<'a>) -> Scope<'m, 'a> {
         Scope {
             msg,
@@ -274,7 +275,19 @@ impl<'m, 'a> Scope<'m, 'a> {
     }
 
     /// The unescaped text at `path`, `None` when absent or empty.
+    #[inline]
     pub fn text(&self, path: &Path, at: &'static str) -> Result<Option<String>, MapError> {
+        Ok(self.str(path, at)?.map(std::borrow::Cow::into_owned))
+    }
+
+    /// [`Scope::text`] borrowed from the message when it needs no unescaping or decoding
+    /// (what code maps and conversions read: no copy on the hot path).
+    #[inline]
+    pub fn str(
+        &self,
+        path: &Path,
+        at: &'static str,
+    ) -> Result<Option<std::borrow::Cow<'a, str>>, MapError> {
         let read = |e: crate::hl7::ParseError| MapError {
             at,
             kind: MapErrorKind::Read(e.to_string()),
@@ -283,9 +296,7 @@ impl<'m, 'a> Scope<'m, 'a> {
         if whole && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
             return match self.msg.get(path).map_err(read)? {
                 Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
-                    v.text_at(v.offset_in(self.msg.bytes()))
-                        .map_err(read)?
-                        .into_owned(),
+                    v.text_at(v.offset_in(self.msg.bytes())).map_err(read)?,
                 )),
                 _ => Ok(None),
             };
@@ -295,9 +306,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 continue;
             }
             return Ok(Some(
-                v.text_at(v.offset_in(self.msg.bytes()))
-                    .map_err(read)?
-                    .into_owned(),
+                v.text_at(v.offset_in(self.msg.bytes())).map_err(read)?,
             ));
         }
         Ok(None)
@@ -326,6 +335,7 @@ impl<'m, 'a> Scope<'m, 'a> {
 
 /// Writes `text` at `path` of an outbound message; a path that is not a place (the
 /// checker rules these out) is reported at the mapping line `at`.
+#[inline]
 pub fn write(
     b: &mut crate::hl7::builder::MessageBuilder,
     path: &Path,
@@ -347,6 +357,12 @@ trait PrivateHl7 {
 pub trait ToHl7 {
     /// Borrowed when the value already is its text (no copy on the hot path).
     fn to_hl7(&self) -> std::borrow::Cow<'_, str>;
+}
+
+impl ToHl7 for str {
+    fn to_hl7(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self)
+    }
 }
 
 impl ToHl7 for String {
@@ -578,27 +594,35 @@ pub mod functions {
         }
     }
 
-    pub fn date(v: Option<String>, at: &'static str) -> Result<Option<Date>, MapError> {
-        v.map(|s| Date::parse(&s).ok_or_else(|| conversion("date", &s, at)))
+    #[inline]
+    pub fn date<S: AsRef<str>>(v: Option<S>, at: &'static str) -> Result<Option<Date>, MapError> {
+        v.map(|s| Date::parse(s.as_ref()).ok_or_else(|| conversion("date", s.as_ref(), at)))
             .transpose()
     }
 
-    pub fn datetime(v: Option<String>, at: &'static str) -> Result<Option<DateTime>, MapError> {
-        v.map(|s| DateTime::parse(&s).ok_or_else(|| conversion("datetime", &s, at)))
+    pub fn datetime<S: AsRef<str>>(
+        v: Option<S>,
+        at: &'static str,
+    ) -> Result<Option<DateTime>, MapError> {
+        v.map(|s| DateTime::parse(s.as_ref()).ok_or_else(|| conversion("datetime", s.as_ref(), at)))
             .transpose()
     }
 
-    pub fn integer(v: Option<String>, at: &'static str) -> Result<Option<i64>, MapError> {
+    pub fn integer<S: AsRef<str>>(v: Option<S>, at: &'static str) -> Result<Option<i64>, MapError> {
         v.map(|s| {
-            s.trim()
+            s.as_ref()
+                .trim()
                 .parse::<i64>()
-                .map_err(|_| conversion("integer", &s, at))
+                .map_err(|_| conversion("integer", s.as_ref(), at))
         })
         .transpose()
     }
 
-    pub fn decimal(v: Option<String>, at: &'static str) -> Result<Option<Decimal>, MapError> {
-        v.map(|s| Decimal::parse(&s).ok_or_else(|| conversion("decimal", &s, at)))
+    pub fn decimal<S: AsRef<str>>(
+        v: Option<S>,
+        at: &'static str,
+    ) -> Result<Option<Decimal>, MapError> {
+        v.map(|s| Decimal::parse(s.as_ref()).ok_or_else(|| conversion("decimal", s.as_ref(), at)))
             .transpose()
     }
 
@@ -637,25 +661,56 @@ pub mod functions {
         }
     }
 
-    pub fn format_date(d: Option<Date>, pattern: Option<String>) -> Option<String> {
+    /// `YYYY`, `MM`, `DD`, `hh`, `mm` and `ss` in `pattern` replaced by the parts of the
+    /// date (and time); anything else is copied.
+    pub fn format_date<S: AsRef<str>>(d: Option<Date>, pattern: Option<S>) -> Option<String> {
         let d = d?;
-        let p = pattern.unwrap_or_else(|| "YYYYMMDD".into());
-        Some(
-            p.replace("YYYY", &format!("{:04}", d.year))
-                .replace("MM", &format!("{:02}", d.month))
-                .replace("DD", &format!("{:02}", d.day)),
-        )
+        Some(format_parts(
+            pattern.as_ref().map_or("YYYYMMDD", |p| p.as_ref()),
+            &d,
+            None,
+        ))
     }
 
-    pub fn format_datetime(d: Option<DateTime>, pattern: Option<String>) -> Option<String> {
+    pub fn format_datetime<S: AsRef<str>>(
+        d: Option<DateTime>,
+        pattern: Option<S>,
+    ) -> Option<String> {
         let t = d?;
-        let p = pattern.unwrap_or_else(|| "YYYYMMDDhhmmss".into());
-        let date = format_date(Some(t.date), Some(p))?;
-        Some(
-            date.replace("hh", &format!("{:02}", t.hour))
-                .replace("mm", &format!("{:02}", t.minute))
-                .replace("ss", &format!("{:02}", t.second)),
-        )
+        Some(format_parts(
+            pattern.as_ref().map_or("YYYYMMDDhhmmss", |p| p.as_ref()),
+            &t.date,
+            Some(&t),
+        ))
+    }
+
+    fn format_parts(pattern: &str, d: &Date, t: Option<&DateTime>) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(pattern.len() + 2);
+        let mut rest = pattern;
+        while !rest.is_empty() {
+            let (n, taken) = if rest.starts_with("YYYY") {
+                (d.year as u32, 4)
+            } else if rest.starts_with("MM") {
+                (u32::from(d.month), 2)
+            } else if rest.starts_with("DD") {
+                (u32::from(d.day), 2)
+            } else if let (true, Some(t)) = (rest.starts_with("hh"), t) {
+                (u32::from(t.hour), 2)
+            } else if let (true, Some(t)) = (rest.starts_with("mm"), t) {
+                (u32::from(t.minute), 2)
+            } else if let (true, Some(t)) = (rest.starts_with("ss"), t) {
+                (u32::from(t.second), 2)
+            } else {
+                let c = rest.chars().next().unwrap_or(' ');
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue;
+            };
+            let _ = write!(out, "{n:0width$}", width = taken);
+            rest = &rest[taken..];
+        }
+        out
     }
 
     pub fn join(v: Vec<String>, sep: Option<String>) -> Option<String> {

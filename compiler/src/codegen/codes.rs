@@ -4,7 +4,7 @@
 use super::{names, types};
 use crate::ir::{Codemap, CodemapDefault, Codeset, Estate, Type};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 pub fn gen_codeset(c: &Codeset) -> TokenStream {
     let name = names::ty(&c.name);
@@ -84,11 +84,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
     let to = types::rust(types::base(&m.to));
     let cm = m.name.as_str();
     let textual_from = !matches!(types::base(&m.from), Type::Code { .. });
-    let scrutinee = if textual_from {
-        quote!(value.as_str())
-    } else {
-        quote!(value)
-    };
+    let scrutinee = quote!(value);
     let arms = m.entries.iter().map(|e| {
         let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
         let target = code_value(ir, &m.to, &e.to);
@@ -105,7 +101,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
                 .clone()
                 .unwrap_or_else(|| "no mapping for this code".into());
             let shown = if textual_from {
-                quote!(value.clone())
+                quote!(value.to_string())
             } else {
                 quote!(value.code().to_string())
             };
@@ -122,7 +118,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
         }
         CodemapDefault::Pass => {
             if textual_from {
-                quote! { _ => Ok(value.clone()) }
+                quote! { _ => Ok(value.to_string()) }
             } else if matches!(types::base(&m.to), Type::Code { .. }) {
                 quote! { other => Ok(other) }
             } else {
@@ -131,8 +127,9 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
         }
     };
     let docs: Vec<String> = m.docs.lines().map(|l| format!(" {l}")).collect();
+    // Text is taken borrowed, so a value read from a message needs no copy to be looked up.
     let by_ref = if textual_from {
-        quote!(&#from)
+        quote!(&str)
     } else {
         quote!(#from)
     };
@@ -142,6 +139,32 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
     } else {
         quote!(_at)
     };
+    if let Some(name_str) = static_text_variant(m) {
+        // Text results that are all literals: a `&'static str` variant for writes (no
+        // allocation), and the owned one built on it.
+        let arms = m.entries.iter().map(|e| {
+            let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
+            let target = e.to.as_str();
+            quote! { #(#pats)|* => Ok(#target) }
+        });
+        let default = match &m.default {
+            CodemapDefault::Value { code } => quote! { _ => Ok(#code) },
+            CodemapDefault::Pass => quote! { other => Ok(other.code()) },
+            CodemapDefault::Reject { .. } => default,
+        };
+        let name_str = format_ident!("{name_str}");
+        return quote! {
+            #(#[doc = #docs])*
+            pub fn #name(value: #by_ref, at: &'static str) -> Result<#to, rt::MapError> {
+                #name_str(value, at).map(String::from)
+            }
+            /// The same code map, borrowing its literal results.
+            pub fn #name_str(value: #by_ref, #at_param: &'static str) -> Result<&'static str, rt::MapError> {
+                #[allow(clippy::match_single_binding, unreachable_patterns)]
+                match #scrutinee { #(#arms,)* #default }
+            }
+        };
+    }
     quote! {
         #(#[doc = #docs])*
         pub fn #name(value: #by_ref, #at_param: &'static str) -> Result<#to, rt::MapError> {
@@ -149,4 +172,13 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             match #scrutinee { #(#arms,)* #default }
         }
     }
+}
+
+/// The name of the `&'static str` variant of a code map whose results are all literal
+/// text (a text target, and no `pass` of text input), or `None`.
+pub fn static_text_variant(m: &Codemap) -> Option<String> {
+    let text_to = matches!(types::base(&m.to), Type::Text | Type::Identifier);
+    let textual_from = !matches!(types::base(&m.from), Type::Code { .. });
+    let passes_text = matches!(m.default, CodemapDefault::Pass) && textual_from;
+    (text_to && !passes_text).then(|| format!("{}_str", m.name))
 }

@@ -4,13 +4,13 @@
 //! (`bool`). Record targets are filled as drafts and finished (required fields checked);
 //! HL7 targets go through the builder; FHIR targets are JSON.
 
-use super::{names, types};
+use super::{codes, names, types};
 use crate::ir::{
     Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target, Type,
 };
 use accord_runtime::hl7::dict::{self, Element};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 use std::cell::RefCell;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -436,6 +436,23 @@ impl<'a> Gen<'a> {
                     },
                     Shape::Opt(_) => {
                         let target = if vals.len() > 1 { quote!(rt::hl7::path::at_repetition(&#place, #k + 1)) } else { place.clone() };
+                        // Literals, message text and record fields are written from where
+                        // they are, without a copy.
+                        if let Expr::Text { value } = &values[k] {
+                            return quote! { rt::write(&mut b, &#target, #value, #at)?; };
+                        }
+                        let borrowed = match &values[k] {
+                            Expr::Field { path } => self.field_place(path, ctx).map(|(cur, _)| cur),
+                            Expr::Lookup { codemap, value } => self.lookup_static(codemap, value, ctx, &at),
+                            other => self.text_ref(other, ctx, &at),
+                        };
+                        if let Some(r) = borrowed {
+                            return quote! {
+                                if let Some(v) = #r {
+                                    rt::write(&mut b, &#target, &rt::ToHl7::to_hl7(v), #at)?;
+                                }
+                            };
+                        }
                         quote! {
                             if let Some(v) = #v {
                                 rt::write(&mut b, &#target, &rt::ToHl7::to_hl7(&v), #at)?;
@@ -587,6 +604,12 @@ impl<'a> Gen<'a> {
                     cm.is_some_and(|c| !matches!(types::base(&c.from), Type::Code { .. }));
                 let f = names::snake(codemap);
                 let arg = if textual { quote!(&x) } else { quote!(x) };
+                if let (true, Some(r)) = (textual, self.text_ref(value, ctx, at)) {
+                    return (
+                        quote!(match #r { Some(x) => Some(#f(x, #at)?), None => None }),
+                        Shape::Opt(to),
+                    );
+                }
                 match shape {
                     Shape::List(_) => (
                         quote!(#v.into_iter().map(|x| #f(#arg, #at)).collect::<Result<Vec<_>, _>>()?),
@@ -641,9 +664,86 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// `e` as an `Option<&str>`-like value read without copying (`Option<Cow<str>>`,
+    /// `Option<&str>` or `Option<&String>`; callers use `.as_deref()` / deref coercion),
+    /// when `e` is text that can be borrowed: an HL7 value, a text literal, or a text
+    /// field of the source record. `None` when it must be computed.
+    fn text_ref(&self, e: &Expr, ctx: &SourceCtx, at: &str) -> Option<TokenStream> {
+        match e {
+            Expr::Text { value } => Some(quote!(Some(#value))),
+            Expr::Hl7 { path } if !matches!(path.repetition, Some(Repetition::All)) => {
+                let p = self.path_ref(path);
+                Some(quote!(scope.str(&#p, #at)?.as_deref()))
+            }
+            Expr::Field { path } => {
+                let (cur, ty) = self.field_place(path, ctx)?;
+                matches!(ty, Type::Text | Type::Identifier)
+                    .then(|| quote!(#cur.map(|s| s.as_str())))
+            }
+            _ => None,
+        }
+    }
+
+    /// A code map lookup as `Option<&'static str>`, when the code map only gives literal
+    /// text (its `_str` variant) and its input is a single value.
+    fn lookup_static(
+        &self,
+        codemap: &str,
+        value: &Expr,
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> Option<TokenStream> {
+        let cm = self.ir.codemaps.iter().find(|c| c.name == codemap)?;
+        let f = format_ident!("{}", codes::static_text_variant(cm)?);
+        let textual = !matches!(types::base(&cm.from), Type::Code { .. });
+        let arg = match (textual, self.text_ref(value, ctx, at)) {
+            (true, Some(r)) => r,
+            _ => {
+                let (v, shape) = self.expr(value, ctx, at);
+                if !matches!(shape, Shape::Opt(_)) {
+                    return None;
+                }
+                if textual {
+                    quote!(#v.as_deref())
+                } else {
+                    v
+                }
+            }
+        };
+        Some(quote!(match #arg { Some(x) => Some(#f(x, #at)?), None => None }))
+    }
+
+    /// A field of the source record as `Option<&T>` (no clone), with its type; `None`
+    /// outside a record scope or for lists.
+    fn field_place(&self, path: &[PathStep], ctx: &SourceCtx) -> Option<(TokenStream, Type)> {
+        ctx.rscope.as_ref()?;
+        let (cur, ty) = self.field_walk(path, ctx);
+        match ty {
+            Type::List { .. } | Type::Boolean => None,
+            other => Some((cur, other)),
+        }
+    }
+
     fn field_expr(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Shape) {
-        let Some(rs) = &ctx.rscope else {
+        if ctx.rscope.is_none() {
             return (quote!(None::<String>), Shape::Opt(Type::Text));
+        }
+        let (cur, ty) = self.field_walk(path, ctx);
+        match ty {
+            Type::List { of } => (
+                quote!(#cur.cloned().unwrap_or_default()),
+                Shape::List(types::base(&of).clone()),
+            ),
+            Type::Boolean => (quote!(#cur.copied().unwrap_or(false)), Shape::Bool),
+            other => (quote!(#cur.cloned()), Shape::Opt(other)),
+        }
+    }
+
+    /// A field path of the record in scope as an `Option<&T>` expression and the base type
+    /// of `T`.
+    fn field_walk(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Type) {
+        let Some(rs) = &ctx.rscope else {
+            return (quote!(None::<&String>), Type::Text);
         };
         let mut steps = path.to_vec();
         if steps.len() > 1
@@ -680,14 +780,7 @@ impl<'a> Gen<'a> {
                 rec = record.clone();
             }
         }
-        match types::base(&ty).clone() {
-            Type::List { of } => (
-                quote!(#cur.cloned().unwrap_or_default()),
-                Shape::List(types::base(&of).clone()),
-            ),
-            Type::Boolean => (quote!(#cur.copied().unwrap_or(false)), Shape::Bool),
-            other => (quote!(#cur.cloned()), Shape::Opt(other)),
-        }
+        (cur, types::base(&ty).clone())
     }
 
     fn call(
@@ -704,6 +797,12 @@ impl<'a> Gen<'a> {
                 .map(|(t, s)| convert(t, s, &Type::Text))
                 .unwrap_or(quote!(None::<String>))
         };
+        // Text arguments that functions only read are passed borrowed where possible.
+        let borrowed = |i: usize| {
+            args.get(i)
+                .and_then(|e| self.text_ref(e, ctx, at))
+                .unwrap_or_else(|| text(i))
+        };
         let f = names::snake(function);
         match function {
             "date" | "datetime" | "integer" | "decimal" => {
@@ -713,7 +812,7 @@ impl<'a> Gen<'a> {
                     "integer" => Type::Integer,
                     _ => Type::Decimal,
                 };
-                let arg = text(0);
+                let arg = borrowed(0);
                 (quote!(rt::f::#f(#arg, #at)?), Shape::Opt(ty))
             }
             "upper" | "lower" | "trim" => {
@@ -786,7 +885,7 @@ impl<'a> Gen<'a> {
                 (quote!(#first #(#rest)*), a[0].1.clone())
             }
             "format_date" => {
-                let (d, p) = (v(0), text(1));
+                let (d, p) = (v(0), borrowed(1));
                 match &a[0].1 {
                     Shape::Opt(Type::DateTime) => (
                         quote!(rt::f::format_datetime(#d, #p)),

@@ -85,11 +85,13 @@ impl MessageBuilder {
     /// places.
     pub fn set(&mut self, path: &Path, text: &str) -> Result<(), ParseError> {
         let escaped = escape(text, &self.delims);
-        let encoded = self.charset.encode(&escaped).into_owned();
-        self.set_raw(path, &encoded)
+        let charset = self.charset;
+        self.set_raw(path, &charset.encode(&escaped))
     }
 
     /// Sets an already-escaped, already-encoded value (one copied from another message).
+    /// The field is edited in place: the bytes of the repetition, component and
+    /// subcomponent named are found and replaced, separators added where missing.
     pub fn set_raw(&mut self, path: &Path, raw: &[u8]) -> Result<(), ParseError> {
         if path.segment == "MSH" && path.field <= 2 {
             return Err(bad(
@@ -112,13 +114,14 @@ impl MessageBuilder {
             seg.fields.resize(path.field, vec![]);
         }
         let field = &mut seg.fields[path.field - 1];
-        *field = replace_part(field, d.repetition, rep, |r| match path.component {
-            None => raw.to_vec(),
-            Some(c) => replace_part(r, d.component, c, |comp| match path.subcomponent {
-                None => raw.to_vec(),
-                Some(s) => replace_part(comp, d.subcomponent, s, |_| raw.to_vec()),
-            }),
-        });
+        let mut range = part_range(field, 0..field.len(), d.repetition, rep);
+        if let Some(c) = path.component {
+            range = part_range(field, range, d.component, c);
+            if let Some(s) = path.subcomponent {
+                range = part_range(field, range, d.subcomponent, s);
+            }
+        }
+        field.splice(range, raw.iter().copied());
         Ok(())
     }
 
@@ -169,21 +172,31 @@ impl MessageBuilder {
     }
 }
 
-/// `raw` split on `sep`, part `n` (1-based) replaced by `f(old part)`, parts added as needed.
-fn replace_part(raw: &[u8], sep: u8, n: usize, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = raw.split(|&b| b == sep).collect();
-    if parts.len() < n {
-        parts.resize(n, b"");
-    }
-    let new = f(parts[n - 1]);
-    let mut out = Vec::with_capacity(raw.len() + new.len() + n);
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push(sep);
+/// The byte range of part `n` (1-based) of `within`, split on `sep`; when the value has
+/// fewer parts, separators are appended at the end of `within` and the (empty) range of
+/// the new last part is returned.
+fn part_range(
+    field: &mut Vec<u8>,
+    within: std::ops::Range<usize>,
+    sep: u8,
+    n: usize,
+) -> std::ops::Range<usize> {
+    let mut start = within.start;
+    let mut index = 1;
+    for pos in memchr::memchr_iter(sep, &field[within.clone()]) {
+        if index == n {
+            return start..within.start + pos;
         }
-        out.extend_from_slice(if i == n - 1 { &new } else { p });
+        start = within.start + pos + 1;
+        index += 1;
     }
-    out
+    if index == n {
+        return start..within.end;
+    }
+    let missing = n - index;
+    field.splice(within.end..within.end, std::iter::repeat_n(sep, missing));
+    let end = within.end + missing;
+    end..end
 }
 
 impl Message<'_> {
@@ -256,6 +269,21 @@ mod tests {
                 .unwrap()
                 .as_deref(),
             Some("J\u{d6}RG")
+        );
+    }
+
+    #[test]
+    fn parts_are_edited_in_place_and_padded_inside_their_parent() {
+        let m = Message::parse(b"MSH|^~\\&|A\rPID|1||A~B^C&D~E\r").unwrap();
+        let mut b = MessageBuilder::from_message(&m);
+        b.set(&p("PID-3[1].3"), "X").unwrap();
+        b.set(&p("PID-3[2].2.3"), "Y").unwrap();
+        b.set(&p("PID-3[2].1"), "").unwrap();
+        b.set(&p("PID-3[5]"), "Z").unwrap();
+        b.set(&p("PID-1"), "22").unwrap();
+        assert_eq!(
+            b.serialize_string(),
+            "MSH|^~\\&|A\rPID|22||A^^X~^C&D&Y~E~~Z\r"
         );
     }
 

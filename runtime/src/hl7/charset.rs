@@ -27,6 +27,7 @@ impl Charset {
     }
 
     /// Decodes bytes to text. `origin` is the bytes' offset in the message, for errors.
+    #[inline]
     pub fn decode<'a>(self, bytes: &'a [u8], origin: usize) -> Result<Cow<'a, str>, ParseError> {
         match self {
             Charset::Latin1 => {
@@ -53,6 +54,7 @@ impl Charset {
     }
 
     /// Encodes text for a message in this character set (outbound).
+    #[inline]
     pub fn encode(self, text: &str) -> Cow<'_, [u8]> {
         match self {
             Charset::Latin1 if !text.is_ascii() => Cow::Owned(

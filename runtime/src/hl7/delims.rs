@@ -4,7 +4,10 @@
 
 use super::error::{ErrorKind, ParseError};
 
+/// Aligned to 8 bytes so a copy is one machine word: values carry their delimiters, and
+/// byte-wise copies of this struct stalled store forwarding on every path read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
 pub struct Delimiters {
     pub field: u8,
     pub component: u8,

@@ -36,6 +36,15 @@ pub struct Segment<'m, 'a> {
     index: usize,
 }
 
+/// Segment ids are three bytes: compared inline rather than through `memcmp`.
+#[inline]
+fn same_id(a: &[u8], b: &[u8]) -> bool {
+    match (a, b) {
+        ([a0, a1, a2], [b0, b1, b2]) => a0 == b0 && a1 == b1 && a2 == b2,
+        _ => a == b,
+    }
+}
+
 fn is_header(id: &[u8]) -> bool {
     matches!(id, b"MSH" | b"FHS" | b"BHS")
 }
@@ -173,29 +182,44 @@ impl<'a> Message<'a> {
         self.charset
     }
 
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
+    #[inline]
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
 
+    #[inline]
     pub fn segments(&self) -> impl Iterator<Item = Segment<'_, 'a>> + '_ {
         (0..self.segments.len()).map(move |index| Segment { msg: self, index })
     }
 
+    #[inline]
     pub fn segment_at(&self, index: usize) -> Option<Segment<'_, 'a>> {
         (index < self.segments.len()).then_some(Segment { msg: self, index })
     }
 
     /// The `occurrence`-th (1-based) segment with this id.
+    #[inline]
     pub fn segment(&self, id: &str, occurrence: usize) -> Option<Segment<'_, 'a>> {
-        self.segments()
-            .filter(|s| s.id() == id)
-            .nth(occurrence.checked_sub(1)?)
+        let id = id.as_bytes();
+        let mut skip = occurrence.checked_sub(1)?;
+        for (index, span) in self.segments.iter().enumerate() {
+            let (a, b) = self.fields[span.first_field as usize];
+            if same_id(&self.bytes[a as usize..b as usize], id) {
+                if skip == 0 {
+                    return Some(Segment { msg: self, index });
+                }
+                skip -= 1;
+            }
+        }
+        None
     }
 
+    #[inline]
     fn segment_field_raw(&self, seg: usize, n: usize) -> Option<&'a [u8]> {
         let s = self.segments.get(seg)?;
         if n >= s.field_count as usize {
@@ -205,6 +229,7 @@ impl<'a> Message<'a> {
         Some(&self.bytes[a as usize..b as usize])
     }
 
+    #[inline]
     fn value(&self, raw: &'a [u8]) -> Value<'a> {
         Value::new(raw, self.delims, self.charset)
     }
@@ -249,6 +274,14 @@ impl<'m, 'a> Segment<'m, 'a> {
         self.index
     }
 
+    /// The id as bytes (no UTF-8 check: what lookups compare).
+    #[inline]
+    pub fn id_bytes(&self) -> &'a [u8] {
+        self.msg
+            .segment_field_raw(self.index, 0)
+            .unwrap_or_default()
+    }
+
     pub fn id(&self) -> &'a str {
         // Checked ASCII at parse time.
         self.msg
@@ -274,13 +307,14 @@ impl<'m, 'a> Segment<'m, 'a> {
     }
 
     /// Field `n` (1-based), all repetitions; `None` when the segment ends before it.
+    #[inline]
     pub fn field(&self, n: usize) -> Option<Value<'a>> {
         if n == 0 {
             return None;
         }
         let raw = self.msg.segment_field_raw(self.index, n)?;
         let v = self.msg.value(raw);
-        Some(if is_header(self.id().as_bytes()) && n <= 2 {
+        Some(if n <= 2 && is_header(self.id_bytes()) {
             v.verbatim()
         } else {
             v

@@ -235,6 +235,7 @@ impl fmt::Display for Path {
 }
 
 /// The first repetition of `field` whose component (and subcomponent) reads `value`.
+#[inline]
 fn where_match<'a>(
     field: &Value<'a>,
     component: usize,
@@ -247,7 +248,12 @@ fn where_match<'a>(
             None => Some(c),
         });
         if let Some(p) = probe {
-            if p.raw() == value.as_bytes() || p.text()? == value {
+            // Raw bytes decide unless the value has escapes or non-ASCII to decode.
+            let raw = p.raw();
+            let decoded = || raw.contains(&field.delimiters().escape) || !raw.is_ascii();
+            let same =
+                raw.len() == value.len() && raw.iter().zip(value.bytes()).all(|(a, b)| *a == b);
+            if same || (decoded() && p.text()? == value) {
                 return Ok(Some(rep));
             }
         }
@@ -256,6 +262,7 @@ fn where_match<'a>(
 }
 
 /// The component and subcomponent of a repetition that `path` names.
+#[inline]
 fn narrow<'a>(rep: Value<'a>, path: &Path) -> Option<Value<'a>> {
     match path.component {
         None => Some(rep),
@@ -270,6 +277,7 @@ impl<'a> Message<'a> {
     /// The value at `path`; `Ok(None)` when absent (the segment, field, repetition or
     /// component is not there). A present but empty value is `Some`. With `[*]` this is
     /// the first repetition; use [`Message::get_all`] for all.
+    #[inline]
     pub fn get(&self, path: &Path) -> Result<Option<Value<'a>>, ParseError> {
         // At most one value unless `[*]`: found without collecting (the mapping hot path).
         let Some(seg) = self.segment(&path.segment, path.occurrence.unwrap_or(1)) else {

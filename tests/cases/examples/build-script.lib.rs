@@ -38,7 +38,7 @@ impl PatientDraft {
         Ok(Patient {
             mrn: self
                 .mrn
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.mrn",
@@ -46,7 +46,7 @@ impl PatientDraft {
                 })?,
             family_name: self
                 .family_name
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.family_name",
@@ -56,7 +56,7 @@ impl PatientDraft {
             birth_date: self.birth_date,
             sex: self
                 .sex
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.sex",
@@ -105,9 +105,9 @@ impl rt::ToJson for Sex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
-pub fn sex_in(value: &String, at: &'static str) -> Result<Sex, rt::MapError> {
+pub fn sex_in(value: &str, at: &'static str) -> Result<Sex, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "M" => Ok(Sex::Male),
         "F" => Ok(Sex::Female),
         _ => {
@@ -115,7 +115,7 @@ pub fn sex_in(value: &String, at: &'static str) -> Result<Sex, rt::MapError> {
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "sex_in",
-                    value: value.clone(),
+                    value: value.to_string(),
                     reason: String::from("unknown sex code"),
                 },
             })
@@ -123,10 +123,14 @@ pub fn sex_in(value: &String, at: &'static str) -> Result<Sex, rt::MapError> {
     }
 }
 pub fn sex_out(value: Sex, at: &'static str) -> Result<String, rt::MapError> {
+    sex_out_str(value, at).map(String::from)
+}
+/// The same code map, borrowing its literal results.
+pub fn sex_out_str(value: Sex, at: &'static str) -> Result<&'static str, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
-        Sex::Male => Ok(String::from("M")),
-        Sex::Female => Ok(String::from("F")),
+        Sex::Male => Ok("M"),
+        Sex::Female => Ok("F"),
         _ => {
             Err(rt::MapError {
                 at,
@@ -153,13 +157,16 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         out.given_name = Some(v);
     }
     if let Some(v) = rt::f::date(
-        scope.text(&PATHS[3usize], "estate/estate.accord:43")?,
+        scope.str(&PATHS[3usize], "estate/estate.accord:43")?.as_deref(),
         "estate/estate.accord:43",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[4usize], "estate/estate.accord:44")? {
-        Some(x) => Some(sex_in(&x, "estate/estate.accord:44")?),
+    if let Some(v) = match scope
+        .str(&PATHS[4usize], "estate/estate.accord:44")?
+        .as_deref()
+    {
+        Some(x) => Some(sex_in(x, "estate/estate.accord:44")?),
         None => None,
     } {
         out.sex = Some(v);
@@ -174,41 +181,34 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[7usize], "ADT", "estate/estate.accord:47")?;
     rt::write(&mut b, &PATHS[8usize], "A01", "estate/estate.accord:47")?;
     rt::write(&mut b, &PATHS[9usize], "2.5.1", "estate/estate.accord:47")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
         rt::write(
             &mut b,
             &PATHS[5usize],
-            &rt::ToHl7::to_hl7(&v),
+            &rt::ToHl7::to_hl7(v),
             "estate/estate.accord:50",
         )?;
     }
-    if let Some(v) = Some(String::from("MR")) {
-        rt::write(
-            &mut b,
-            &PATHS[6usize],
-            &rt::ToHl7::to_hl7(&v),
-            "estate/estate.accord:51",
-        )?;
-    }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
+    rt::write(&mut b, &PATHS[6usize], "MR", "estate/estate.accord:51")?;
+    if let Some(v) = Some(&src).map(|r| &r.family_name) {
         rt::write(
             &mut b,
             &PATHS[1usize],
-            &rt::ToHl7::to_hl7(&v),
+            &rt::ToHl7::to_hl7(v),
             "estate/estate.accord:52",
         )?;
     }
-    if let Some(v) = Some(&src).and_then(|r| r.given_name.as_ref()).cloned() {
+    if let Some(v) = Some(&src).and_then(|r| r.given_name.as_ref()) {
         rt::write(
             &mut b,
             &PATHS[2usize],
-            &rt::ToHl7::to_hl7(&v),
+            &rt::ToHl7::to_hl7(v),
             "estate/estate.accord:53",
         )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).and_then(|r| r.birth_date.as_ref()).cloned(),
-        Some(String::from("YYYYMMDD")),
+        Some("YYYYMMDD"),
     ) {
         rt::write(
             &mut b,
@@ -218,13 +218,13 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out(x, "estate/estate.accord:55")?),
+        Some(x) => Some(sex_out_str(x, "estate/estate.accord:55")?),
         None => None,
     } {
         rt::write(
             &mut b,
             &PATHS[4usize],
-            &rt::ToHl7::to_hl7(&v),
+            &rt::ToHl7::to_hl7(v),
             "estate/estate.accord:55",
         )?;
     }

@@ -53,7 +53,7 @@ impl PatientDraft {
         Ok(Patient {
             mrn: self
                 .mrn
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.mrn",
@@ -62,7 +62,7 @@ impl PatientDraft {
             nhs_number: self.nhs_number,
             family_name: self
                 .family_name
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.family_name",
@@ -71,7 +71,7 @@ impl PatientDraft {
             given_names: self.given_names,
             birth_date: self
                 .birth_date
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.birth_date",
@@ -79,7 +79,7 @@ impl PatientDraft {
                 })?,
             sex: self
                 .sex
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.sex",
@@ -125,7 +125,7 @@ impl LabOrderDraft {
         Ok(LabOrder {
             placer_order: self
                 .placer_order
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabOrder.placer_order",
@@ -133,7 +133,7 @@ impl LabOrderDraft {
                 })?,
             test_code: self
                 .test_code
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabOrder.test_code",
@@ -142,7 +142,7 @@ impl LabOrderDraft {
             priority: self.priority,
             patient: self
                 .patient
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabOrder.patient",
@@ -194,7 +194,7 @@ impl ObservationDraft {
         Ok(Observation {
             code: self
                 .code
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Observation.code",
@@ -202,7 +202,7 @@ impl ObservationDraft {
                 })?,
             value: self
                 .value
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Observation.value",
@@ -213,7 +213,7 @@ impl ObservationDraft {
             flag: self.flag,
             sequence: self
                 .sequence
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Observation.sequence",
@@ -266,7 +266,7 @@ impl LabResultDraft {
         Ok(LabResult {
             placer_order: self
                 .placer_order
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabResult.placer_order",
@@ -274,7 +274,7 @@ impl LabResultDraft {
                 })?,
             filler_order: self
                 .filler_order
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabResult.filler_order",
@@ -282,7 +282,7 @@ impl LabResultDraft {
                 })?,
             status: self
                 .status
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "LabResult.status",
@@ -532,11 +532,11 @@ impl rt::ToJson for LabTest {
 }
 /// TrakCare sends M/F/O/U in PID-8.
 pub fn trakcare_sex(
-    value: &String,
+    value: &str,
     at: &'static str,
 ) -> Result<AdministrativeSex, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "M" => Ok(AdministrativeSex::Male),
         "F" => Ok(AdministrativeSex::Female),
         "O" | "A" => Ok(AdministrativeSex::Other),
@@ -546,7 +546,7 @@ pub fn trakcare_sex(
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "trakcare_sex",
-                    value: value.clone(),
+                    value: value.to_string(),
                     reason: String::from("unknown sex code"),
                 },
             })
@@ -556,23 +556,30 @@ pub fn trakcare_sex(
 /// WinPath expects M/F/U.
 pub fn sex_to_winpath(
     value: AdministrativeSex,
-    _at: &'static str,
+    at: &'static str,
 ) -> Result<String, rt::MapError> {
+    sex_to_winpath_str(value, at).map(String::from)
+}
+/// The same code map, borrowing its literal results.
+pub fn sex_to_winpath_str(
+    value: AdministrativeSex,
+    _at: &'static str,
+) -> Result<&'static str, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
-        AdministrativeSex::Male => Ok(String::from("M")),
-        AdministrativeSex::Female => Ok(String::from("F")),
-        AdministrativeSex::Other => Ok(String::from("U")),
-        AdministrativeSex::Unknown => Ok(String::from("U")),
-        _ => Ok(String::from("U")),
+        AdministrativeSex::Male => Ok("M"),
+        AdministrativeSex::Female => Ok("F"),
+        AdministrativeSex::Other => Ok("U"),
+        AdministrativeSex::Unknown => Ok("U"),
+        _ => Ok("U"),
     }
 }
 pub fn trakcare_class(
-    value: &String,
+    value: &str,
     _at: &'static str,
 ) -> Result<PatientClass, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "I" => Ok(PatientClass::Inpatient),
         "O" => Ok(PatientClass::Outpatient),
         "E" => Ok(PatientClass::Emergency),
@@ -581,11 +588,11 @@ pub fn trakcare_class(
 }
 /// WinPath abnormal flags are already HL7 table 0078 codes; anything else is rejected.
 pub fn winpath_flag(
-    value: &String,
+    value: &str,
     at: &'static str,
 ) -> Result<AbnormalFlag, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "H" => Ok(AbnormalFlag::H),
         "L" => Ok(AbnormalFlag::L),
         "HH" | ">" => Ok(AbnormalFlag::Hh),
@@ -597,7 +604,7 @@ pub fn winpath_flag(
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "winpath_flag",
-                    value: value.clone(),
+                    value: value.to_string(),
                     reason: String::from("abnormal flag not in table 0078"),
                 },
             })
@@ -605,9 +612,9 @@ pub fn winpath_flag(
     }
 }
 /// WinPath test codes to the agreed local set; unknown codes go to the dead letter.
-pub fn winpath_test(value: &String, at: &'static str) -> Result<LabTest, rt::MapError> {
+pub fn winpath_test(value: &str, at: &'static str) -> Result<LabTest, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "FBC" => Ok(LabTest::Fbc),
         "U&E" | "UE" => Ok(LabTest::Ue),
         "LFT" => Ok(LabTest::Lft),
@@ -620,7 +627,7 @@ pub fn winpath_test(value: &String, at: &'static str) -> Result<LabTest, rt::Map
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "winpath_test",
-                    value: value.clone(),
+                    value: value.to_string(),
                     reason: String::from("unknown WinPath test code"),
                 },
             })
@@ -629,12 +636,19 @@ pub fn winpath_test(value: &String, at: &'static str) -> Result<LabTest, rt::Map
 }
 pub fn test_to_winpath(
     value: LabTest,
-    _at: &'static str,
+    at: &'static str,
 ) -> Result<String, rt::MapError> {
+    test_to_winpath_str(value, at).map(String::from)
+}
+/// The same code map, borrowing its literal results.
+pub fn test_to_winpath_str(
+    value: LabTest,
+    _at: &'static str,
+) -> Result<&'static str, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
-        LabTest::Ue => Ok(String::from("U&E")),
-        other => Ok(other.code().to_string()),
+        LabTest::Ue => Ok("U&E"),
+        other => Ok(other.code()),
     }
 }
 /// TrakCare ADT to the canonical patient.
@@ -654,19 +668,19 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
     out.given_names.extend(scope.text(&PATHS[3usize], "mappings.accord:8")?);
     out.given_names.extend(scope.text(&PATHS[4usize], "mappings.accord:8")?);
     if let Some(v) = rt::f::date(
-        scope.text(&PATHS[5usize], "mappings.accord:9")?,
+        scope.str(&PATHS[5usize], "mappings.accord:9")?.as_deref(),
         "mappings.accord:9",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[6usize], "mappings.accord:10")? {
-        Some(x) => Some(trakcare_sex(&x, "mappings.accord:10")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:10")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:10")?),
         None => None,
     } {
         out.sex = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[7usize], "mappings.accord:11")? {
-        Some(x) => Some(trakcare_class(&x, "mappings.accord:11")?),
+    if let Some(v) = match scope.str(&PATHS[7usize], "mappings.accord:11")?.as_deref() {
+        Some(x) => Some(trakcare_class(x, "mappings.accord:11")?),
         None => None,
     } {
         out.patient_class = Some(v);
@@ -687,24 +701,12 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:17")?;
     rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:17")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:17")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:19")?;
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:19")?;
     }
-    if let Some(v) = Some(String::from("MR")) {
-        rt::write(
-            &mut b,
-            &PATHS[10usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:20",
-        )?;
-    }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[11usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:21",
-        )?;
+    rt::write(&mut b, &PATHS[10usize], "MR", "mappings.accord:20")?;
+    if let Some(v) = Some(&src).map(|r| &r.family_name) {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:21")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -722,15 +724,15 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
-        Some(String::from("YYYYMMDD")),
+        Some("YYYYMMDD"),
     ) {
         rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:23")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_to_winpath(x, "mappings.accord:24")?),
+        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:24")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:24")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:24")?;
     }
     Ok(b.serialize())
 }
@@ -741,20 +743,15 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:27")?;
     rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:27")?;
     rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:27")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:29")?;
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:29")?;
     }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[11usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:30",
-        )?;
+    if let Some(v) = Some(&src).map(|r| &r.family_name) {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
-        Some(String::from("YYYYMMDD")),
+        Some("YYYYMMDD"),
     ) {
         rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:31")?;
     }
@@ -781,15 +778,18 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         out.status = Some(v);
     }
     if let Some(v) = rt::f::datetime(
-        scope.text(&PATHS[19usize], "mappings.accord:39")?,
+        scope.str(&PATHS[19usize], "mappings.accord:39")?.as_deref(),
         "mappings.accord:39",
     )? {
         out.observed_at = Some(v);
     }
     for scope in scope.each_segment("OBX").into_iter() {
         let mut el = ObservationDraft::default();
-        if let Some(v) = match scope.text(&PATHS[20usize], "mappings.accord:41")? {
-            Some(x) => Some(winpath_test(&x, "mappings.accord:41")?),
+        if let Some(v) = match scope
+            .str(&PATHS[20usize], "mappings.accord:41")?
+            .as_deref()
+        {
+            Some(x) => Some(winpath_test(x, "mappings.accord:41")?),
             None => None,
         } {
             el.code = Some(v);
@@ -803,14 +803,17 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         if let Some(v) = scope.text(&PATHS[23usize], "mappings.accord:44")? {
             el.reference_range = Some(v);
         }
-        if let Some(v) = match scope.text(&PATHS[24usize], "mappings.accord:45")? {
-            Some(x) => Some(winpath_flag(&x, "mappings.accord:45")?),
+        if let Some(v) = match scope
+            .str(&PATHS[24usize], "mappings.accord:45")?
+            .as_deref()
+        {
+            Some(x) => Some(winpath_flag(x, "mappings.accord:45")?),
             None => None,
         } {
             el.flag = Some(v);
         }
         if let Some(v) = rt::f::integer(
-            scope.text(&PATHS[25usize], "mappings.accord:46")?,
+            scope.str(&PATHS[25usize], "mappings.accord:46")?.as_deref(),
             "mappings.accord:46",
         )? {
             el.sequence = Some(v);
@@ -826,21 +829,11 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[13usize], "ORU", "mappings.accord:50")?;
     rt::write(&mut b, &PATHS[14usize], "R01", "mappings.accord:50")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:50")?;
-    if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[16usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:52",
-        )?;
+    if let Some(v) = Some(&src).map(|r| &r.placer_order) {
+        rt::write(&mut b, &PATHS[16usize], &rt::ToHl7::to_hl7(v), "mappings.accord:52")?;
     }
-    if let Some(v) = Some(&src).map(|r| &r.filler_order).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[17usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:53",
-        )?;
+    if let Some(v) = Some(&src).map(|r| &r.filler_order) {
+        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:53")?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).cloned())
         == (Some(String::from("final")))
@@ -858,29 +851,29 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     }
     for (k, item) in src.observations.iter().enumerate() {
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
-            Some(x) => Some(test_to_winpath(x, "mappings.accord:56")?),
+            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:56")?),
             None => None,
         } {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[20usize], Some(k + 1)),
-                &rt::ToHl7::to_hl7(&v),
+                &rt::ToHl7::to_hl7(v),
                 "mappings.accord:56",
             )?;
         }
-        if let Some(v) = Some(&item).map(|r| &r.value).cloned() {
+        if let Some(v) = Some(&item).map(|r| &r.value) {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[21usize], Some(k + 1)),
-                &rt::ToHl7::to_hl7(&v),
+                &rt::ToHl7::to_hl7(v),
                 "mappings.accord:57",
             )?;
         }
-        if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()).cloned() {
+        if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
-                &rt::ToHl7::to_hl7(&v),
+                &rt::ToHl7::to_hl7(v),
                 "mappings.accord:58",
             )?;
         }
@@ -895,8 +888,8 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
     if let Some(v) = scope.text(&PATHS[26usize], "mappings.accord:64")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[27usize], "mappings.accord:65")? {
-        Some(x) => Some(winpath_test(&x, "mappings.accord:65")?),
+    if let Some(v) = match scope.str(&PATHS[27usize], "mappings.accord:65")?.as_deref() {
+        Some(x) => Some(winpath_test(x, "mappings.accord:65")?),
         None => None,
     } {
         out.test_code = Some(v);
@@ -915,13 +908,13 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
         .given_names
         .extend(scope.text(&PATHS[12usize], "mappings.accord:69")?);
     if let Some(v) = rt::f::date(
-        scope.text(&PATHS[5usize], "mappings.accord:70")?,
+        scope.str(&PATHS[5usize], "mappings.accord:70")?.as_deref(),
         "mappings.accord:70",
     )? {
         out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[6usize], "mappings.accord:71")? {
-        Some(x) => Some(trakcare_sex(&x, "mappings.accord:71")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:71")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:71")?),
         None => None,
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
@@ -935,43 +928,21 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[13usize], "ORM", "mappings.accord:74")?;
     rt::write(&mut b, &PATHS[14usize], "O01", "mappings.accord:74")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:74")?;
-    if let Some(v) = Some(String::from("NW")) {
-        rt::write(
-            &mut b,
-            &PATHS[29usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:76",
-        )?;
-    }
-    if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[26usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:77",
-        )?;
+    rt::write(&mut b, &PATHS[29usize], "NW", "mappings.accord:76")?;
+    if let Some(v) = Some(&src).map(|r| &r.placer_order) {
+        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(v), "mappings.accord:77")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
-        Some(x) => Some(test_to_winpath(x, "mappings.accord:78")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:78")?),
         None => None,
     } {
-        rt::write(
-            &mut b,
-            &PATHS[27usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:78",
-        )?;
+        rt::write(&mut b, &PATHS[27usize], &rt::ToHl7::to_hl7(v), "mappings.accord:78")?;
     }
-    if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn).cloned() {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:79")?;
+    if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:79")?;
     }
-    if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name).cloned() {
-        rt::write(
-            &mut b,
-            &PATHS[11usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:80",
-        )?;
+    if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:80")?;
     }
     Ok(b.serialize())
 }
@@ -983,24 +954,14 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:83")?;
     rt::write(&mut b, &PATHS[14usize], "A40", "mappings.accord:83")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:83")?;
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:85")? {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:85")?;
+    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:85")?.as_deref() {
+        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:85")?;
     }
-    if let Some(v) = scope.text(&PATHS[11usize], "mappings.accord:86")? {
-        rt::write(
-            &mut b,
-            &PATHS[11usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:86",
-        )?;
+    if let Some(v) = scope.str(&PATHS[11usize], "mappings.accord:86")?.as_deref() {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:86")?;
     }
-    if let Some(v) = scope.text(&PATHS[31usize], "mappings.accord:87")? {
-        rt::write(
-            &mut b,
-            &PATHS[30usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:87",
-        )?;
+    if let Some(v) = scope.str(&PATHS[31usize], "mappings.accord:87")?.as_deref() {
+        rt::write(&mut b, &PATHS[30usize], &rt::ToHl7::to_hl7(v), "mappings.accord:87")?;
     }
     Ok(b.serialize())
 }
@@ -1021,13 +982,13 @@ pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     out.given_names.extend(scope.text(&PATHS[12usize], "mappings.accord:95")?);
     out.given_names.extend(scope.text(&PATHS[32usize], "mappings.accord:95")?);
     if let Some(v) = rt::f::date(
-        scope.text(&PATHS[5usize], "mappings.accord:96")?,
+        scope.str(&PATHS[5usize], "mappings.accord:96")?.as_deref(),
         "mappings.accord:96",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[6usize], "mappings.accord:97")? {
-        Some(x) => Some(trakcare_sex(&x, "mappings.accord:97")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:97")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:97")?),
         None => None,
     } {
         out.sex = Some(v);

@@ -60,7 +60,7 @@ impl PatientDraft {
         Ok(Patient {
             mrn: self
                 .mrn
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.mrn",
@@ -69,7 +69,7 @@ impl PatientDraft {
             nhs_number: self.nhs_number,
             family_name: self
                 .family_name
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.family_name",
@@ -78,7 +78,7 @@ impl PatientDraft {
             given_names: self.given_names,
             birth_date: self
                 .birth_date
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.birth_date",
@@ -87,7 +87,7 @@ impl PatientDraft {
             born_at: self.born_at,
             sex: self
                 .sex
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.sex",
@@ -132,7 +132,7 @@ impl ContactDraft {
         Ok(Contact {
             name: self
                 .name
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Contact.name",
@@ -189,20 +189,24 @@ impl rt::ToJson for Sex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
-pub fn sex_in(value: &String, _at: &'static str) -> Result<Sex, rt::MapError> {
+pub fn sex_in(value: &str, _at: &'static str) -> Result<Sex, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
-    match value.as_str() {
+    match value {
         "M" => Ok(Sex::Male),
         "F" => Ok(Sex::Female),
         _ => Ok(Sex::Unknown),
     }
 }
-pub fn sex_out(value: Sex, _at: &'static str) -> Result<String, rt::MapError> {
+pub fn sex_out(value: Sex, at: &'static str) -> Result<String, rt::MapError> {
+    sex_out_str(value, at).map(String::from)
+}
+/// The same code map, borrowing its literal results.
+pub fn sex_out_str(value: Sex, _at: &'static str) -> Result<&'static str, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
-        Sex::Male => Ok(String::from("M")),
-        Sex::Female => Ok(String::from("F")),
-        _ => Ok(String::from("U")),
+        Sex::Male => Ok("M"),
+        Sex::Female => Ok("F"),
+        _ => Ok("U"),
     }
 }
 /// Paths with repetitions and filters, functions, conditionals, iteration.
@@ -224,25 +228,25 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:26")?);
     out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:26")?);
     if let Some(v) = rt::f::date(
-        scope.text(&PATHS[5usize], "main.accord:27")?,
+        scope.str(&PATHS[5usize], "main.accord:27")?.as_deref(),
         "main.accord:27",
     )? {
         out.birth_date = Some(v);
     }
     if let Some(v) = rt::f::datetime(
-        scope.text(&PATHS[5usize], "main.accord:28")?,
+        scope.str(&PATHS[5usize], "main.accord:28")?.as_deref(),
         "main.accord:28",
     )? {
         out.born_at = Some(v);
     }
-    if let Some(v) = match scope.text(&PATHS[6usize], "main.accord:29")? {
-        Some(x) => Some(sex_in(&x, "main.accord:29")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:29")?.as_deref() {
+        Some(x) => Some(sex_in(x, "main.accord:29")?),
         None => None,
     } {
         out.sex = Some(v);
     }
     if let Some(v) = rt::f::decimal(
-        scope.text(&PATHS[7usize], "main.accord:30")?,
+        scope.str(&PATHS[7usize], "main.accord:30")?.as_deref(),
         "main.accord:30",
     )? {
         out.weight_kg = Some(v);
@@ -301,14 +305,12 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[22usize], "ADT", "main.accord:45")?;
     rt::write(&mut b, &PATHS[23usize], "A08", "main.accord:45")?;
     rt::write(&mut b, &PATHS[24usize], "2.4", "main.accord:45")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(&v), "main.accord:47")?;
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(v), "main.accord:47")?;
     }
-    if let Some(v) = Some(String::from("MR")) {
-        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(&v), "main.accord:48")?;
-    }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::write(&mut b, &PATHS[20usize], &rt::ToHl7::to_hl7(&v), "main.accord:49")?;
+    rt::write(&mut b, &PATHS[19usize], "MR", "main.accord:48")?;
+    if let Some(v) = Some(&src).map(|r| &r.family_name) {
+        rt::write(&mut b, &PATHS[20usize], &rt::ToHl7::to_hl7(v), "main.accord:49")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -321,30 +323,30 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
-        Some(String::from("YYYYMMDD")),
+        Some("YYYYMMDD"),
     ) {
         rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:51")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out(x, "main.accord:52")?),
+        Some(x) => Some(sex_out_str(x, "main.accord:52")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(&v), "main.accord:52")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:52")?;
     }
     for (k, item) in src.contacts.iter().enumerate() {
-        if let Some(v) = Some(&item).map(|r| &r.name).cloned() {
+        if let Some(v) = Some(&item).map(|r| &r.name) {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
-                &rt::ToHl7::to_hl7(&v),
+                &rt::ToHl7::to_hl7(v),
                 "main.accord:54",
             )?;
         }
-        if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()).cloned() {
+        if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
-                &rt::ToHl7::to_hl7(&v),
+                &rt::ToHl7::to_hl7(v),
                 "main.accord:55",
             )?;
         }

@@ -38,7 +38,7 @@ impl PatientDraft {
         Ok(Patient {
             mrn: self
                 .mrn
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.mrn",
@@ -76,7 +76,7 @@ impl AddressDraft {
         Ok(Address {
             line1: self
                 .line1
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Address.line1",
@@ -84,7 +84,7 @@ impl AddressDraft {
                 })?,
             postcode: self
                 .postcode
-                .ok_or(rt::MapError {
+                .ok_or_else(|| rt::MapError {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Address.postcode",
