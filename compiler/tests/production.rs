@@ -582,5 +582,225 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
             && trace.contains("flow-timeout"),
         "{trace}"
     );
+    operators_work_the_dead_letter_and_replay(&bin, &journal, &dir, &lab);
     drop(prod);
+}
+
+/// Runs the production binary on the journal and returns (success, output).
+fn operate(bin: &Path, journal: &Path, args: &[&str]) -> (bool, String) {
+    let o = Command::new(bin)
+        .args(args)
+        .arg("--journal")
+        .arg(journal)
+        .output()
+        .unwrap();
+    (o.status.success(), text(&o))
+}
+
+/// ORD2 (AE) and ORD3 (AR) are in the dead letter: an operator corrects and resends
+/// one, resends the other as it is (rejected again), discards it, and replays ORD1.
+fn operators_work_the_dead_letter_and_replay(bin: &Path, journal: &Path, dir: &Path, lab: &Peer) {
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "dead-letters",
+            "list",
+            "--interface",
+            "orders_to_lab",
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let dead: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id_of = |order: &str| -> String {
+        let payloads = dead.as_array().unwrap();
+        let found = payloads.iter().find(|d| {
+            let (_, shown) = operate(
+                bin,
+                journal,
+                &["dead-letters", "show", &d["id"].to_string()],
+            );
+            shown.contains(&format!("ORC|NW|{order}"))
+        });
+        found.map(|d| d["id"].to_string()).unwrap_or_default()
+    };
+    assert_eq!(dead.as_array().unwrap().len(), 2, "{out}");
+    assert!(
+        dead.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["reason"] == "nack"),
+        "{out}"
+    );
+    let (ord2, ord3) = (id_of("ORD2"), id_of("ORD3"));
+    let (_, shown) = operate(bin, journal, &["dead-letters", "show", &ord2]);
+    assert!(
+        shown.contains("reason nack") && shown.contains("MSA|AE") && shown.contains("history:"),
+        "{shown}"
+    );
+
+    // An edit must say why, and must parse; nothing changes otherwise.
+    let edited = dir.join("ord2-edited.hl7");
+    let original = shown
+        .split("message:\n")
+        .nth(1)
+        .and_then(|m| m.split("last reply:").next())
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("\r");
+    std::fs::write(&edited, original.replace("ORD2", "ORD2A")).unwrap();
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "dead-letters",
+            "resend",
+            &ord2,
+            "--edit",
+            edited.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && out.contains("--why"), "{out}");
+    std::fs::write(dir.join("junk.hl7"), "not hl7").unwrap();
+    let junk = dir.join("junk.hl7");
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "dead-letters",
+            "resend",
+            &ord2,
+            "--edit",
+            junk.to_str().unwrap(),
+            "--why",
+            "x",
+        ],
+    );
+    assert!(!ok && out.contains("does not parse"), "{out}");
+
+    // The corrected order goes to the lab, which accepts it; the original stays, `resent`.
+    let before = lab.messages().len();
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "dead-letters",
+            "resend",
+            &ord2,
+            "--edit",
+            edited.to_str().unwrap(),
+            "--why",
+            "lab renumbered the order",
+            "--by",
+            "analyst",
+        ],
+    );
+    assert!(ok && out.contains("edited (ORC, OBR)"), "{out}");
+    let got = lab.wait_for(before + 1);
+    assert!(
+        got[before..].iter().any(|m| m.contains("ORC|NW|ORD2A")),
+        "{got:?}"
+    );
+
+    // ORD3 resent as it is: the lab rejects it again, so it is dead again.
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &["dead-letters", "resend", &ord3, "--by", "analyst"],
+    );
+    assert!(ok && out.contains("queued on orders_to_lab"), "{out}");
+    let got = lab.wait_for(before + 2);
+    assert!(
+        got[before + 1..].iter().any(|m| m.contains("ORD3")),
+        "{got:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, out) = operate(
+            bin,
+            journal,
+            &["dead-letters", "list", "--interface", "orders_to_lab"],
+        );
+        if out.contains(&format!("{ord3:>7} ")) && !out.contains(&format!("{ord2:>7} ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ORD3 is not dead again: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Discarding takes a reason; then the dead letter is empty.
+    let (ok, _) = operate(bin, journal, &["dead-letters", "discard", &ord3]);
+    assert!(!ok);
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "dead-letters",
+            "discard",
+            &ord3,
+            "--why",
+            "order cancelled by ward",
+            "--by",
+            "analyst",
+        ],
+    );
+    assert!(ok && out.contains("discarded 1"), "{out}");
+    let (_, out) = operate(bin, journal, &["dead-letters", "list", "--all"]);
+    assert!(!out.contains(&format!("{ord3:>7} ")), "{out}");
+
+    // ORD1 delivered again: same content, a control id of its own.
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &["replay", "orders_to_lab", "--key", "ORD1", "--dry-run"],
+    );
+    assert!(ok && out.contains("would replay 1 message"), "{out}");
+    let (ok, out) = operate(bin, journal, &["replay", "orders_to_lab", "--key", "ORD1"]);
+    assert!(!ok && out.contains("--why"), "{out}");
+    let before = lab.messages().len();
+    let (ok, out) = operate(
+        bin,
+        journal,
+        &[
+            "replay",
+            "orders_to_lab",
+            "--key",
+            "ORD1",
+            "--since",
+            "1h",
+            "--why",
+            "lab lost a day",
+            "--by",
+            "analyst",
+        ],
+    );
+    assert!(ok && out.contains("replayed 1 message"), "{out}");
+    let got = lab.wait_for(before + 1);
+    let again = got[before..]
+        .iter()
+        .find(|m| m.contains("ORD1"))
+        .expect("ORD1 replayed");
+    assert!(field(again, "MSH", 10).contains('R'), "{again}");
+    let (ok, out) = operate(bin, journal, &["replay", "no_such_interface", "--why", "x"]);
+    assert!(!ok && out.contains("orders_to_lab"), "{out}");
+
+    // Every action is in the audit, with who and why.
+    let (ok, audit) = operate(bin, journal, &["audit"]);
+    assert!(ok, "{audit}");
+    for what in [
+        "edit-resend",
+        "resend",
+        "discard",
+        "replay",
+        "lab renumbered the order",
+        "analyst",
+    ] {
+        assert!(
+            audit.contains(what),
+            "{what} missing from the audit: {audit}"
+        );
+    }
 }

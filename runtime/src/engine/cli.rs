@@ -1,9 +1,10 @@
 //! The production binary's command line: `run`, `check-config`, `status`, `messages`,
-//! `trace`. `run` checks the configuration, opens the journal, binds every listener (a
+//! `trace`, and the operator's actions: `dead-letters`, `replay`, `audit`. `run` checks the configuration, opens the journal, binds every listener (a
 //! port in use is an error naming the endpoint), then starts the workers and reports ready.
 
 use super::config::{self, ConfigError};
 use super::journal::Journal;
+use super::operator::{self, Actor, Selection};
 use super::{admin, flows, folder, inbound, outbound, process, query, time, Engine, Production};
 use crate::spec::{Role, Spec};
 use clap::{Parser, Subcommand};
@@ -80,6 +81,143 @@ enum Command {
         #[arg(long, default_value = "var/journal.sqlite")]
         journal: PathBuf,
     },
+    /// The dead letter: list, show, resend (as is, mapped again, or edited), discard.
+    #[command(subcommand)]
+    DeadLetters(DeadLetters),
+    /// Send again what an interface received (processed again) or delivered (sent again),
+    /// by time window or key; audited.
+    Replay {
+        interface: String,
+        /// Only messages received in this last period: `15m`, `2h`, `7d`.
+        #[arg(long)]
+        since: Option<String>,
+        /// From this instant (UTC): `2026-11-22` or `2026-11-22T10:15`.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this instant (UTC), exclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only messages with this ordering key, patient identifier or control id.
+        #[arg(long)]
+        key: Option<String>,
+        /// Replay messages first processed by another contract version under this one.
+        #[arg(long)]
+        version: Option<String>,
+        /// Show what would be replayed and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// What operators did: resends, edits, discards, replays.
+    Audit {
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct Who {
+    /// Who acts (recorded in the audit); the login name by default.
+    #[arg(long)]
+    by: Option<String>,
+    /// Why (recorded in the audit).
+    #[arg(long)]
+    why: Option<String>,
+    #[arg(long, default_value = "var/journal.sqlite")]
+    journal: PathBuf,
+}
+
+#[derive(clap::Args, Clone)]
+struct Pick {
+    /// Journal ids of dead letters.
+    ids: Vec<i64>,
+    /// Every dead letter matching the filters (instead of ids).
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+    #[arg(long)]
+    interface: Option<String>,
+    /// parse, validate, map, route, ownership, transport, nack, timeout.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Only messages received in this last period: `15m`, `2h`, `7d`.
+    #[arg(long)]
+    since: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DeadLetters {
+    /// Dead letters, oldest first, with their reason.
+    List {
+        #[command(flatten)]
+        pick: Pick,
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter: reason, history, the message and the last reply.
+    Show {
+        id: i64,
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+    },
+    /// Queue dead letters again (a mapping failure is mapped again first).
+    Resend {
+        #[command(flatten)]
+        pick: Pick,
+        /// Resend this file instead (one message): the original is kept, the edit audited.
+        #[arg(long)]
+        edit: Option<PathBuf>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Take dead letters out of the dead letter (kept in the journal as `discarded`).
+    Discard {
+        #[command(flatten)]
+        pick: Pick,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+fn selection(p: &Pick) -> Result<Selection, ExitCode> {
+    if p.ids.is_empty() && !p.all && p.interface.is_none() && p.reason.is_none() {
+        eprintln!("error: name dead letters by id, or pass --all (with --interface/--reason/--since to narrow)");
+        return Err(ExitCode::from(2));
+    }
+    Ok(Selection {
+        ids: p.ids.clone(),
+        interface: p.interface.clone(),
+        reason: p.reason.clone(),
+        since_ms: since(p.since.as_deref())?,
+    })
+}
+
+fn since(s: Option<&str>) -> Result<Option<i64>, ExitCode> {
+    match s.map(time::parse_duration) {
+        Some(None) => {
+            eprintln!("error: --since takes a period such as 15m, 2h or 7d");
+            Err(ExitCode::from(2))
+        }
+        Some(v) => Ok(v),
+        None => Ok(None),
+    }
+}
+
+fn instant(flag: &str, s: Option<&str>) -> Result<Option<i64>, ExitCode> {
+    match s.map(time::parse_instant) {
+        Some(None) => {
+            eprintln!(
+                "error: --{flag} takes a UTC date or time such as 2026-11-22 or 2026-11-22T10:15"
+            );
+            Err(ExitCode::from(2))
+        }
+        Some(v) => Ok(v),
+        None => Ok(None),
+    }
 }
 
 fn print_errors(errors: &[ConfigError]) -> ExitCode {
@@ -186,6 +324,50 @@ pub fn main(production: Production) -> ExitCode {
             };
             print(query::messages(&journal, &f, json))
         }
+        Command::DeadLetters(d) => dead_letters(&spec, &production, d, print),
+        Command::Replay {
+            interface,
+            since: window,
+            from,
+            to,
+            key,
+            version,
+            dry_run,
+            who,
+        } => {
+            let from_ms = match (since(window.as_deref()), instant("from", from.as_deref())) {
+                (Ok(Some(w)), Ok(None)) => Some(time::now_ms() - w),
+                (Ok(None), Ok(f)) => f,
+                (Ok(Some(_)), Ok(Some(_))) => {
+                    eprintln!("error: give --since or --from, not both");
+                    return ExitCode::from(2);
+                }
+                (Err(code), _) | (_, Err(code)) => return code,
+            };
+            let to_ms = match instant("to", to.as_deref()) {
+                Ok(v) => v,
+                Err(code) => return code,
+            };
+            if who.why.is_none() && !dry_run {
+                eprintln!("error: a replay is audited: say why with --why \"...\"");
+                return ExitCode::from(2);
+            }
+            let r = operator::Replay {
+                interface,
+                from_ms,
+                to_ms,
+                key,
+                version,
+                dry_run,
+            };
+            print(operator::replay(
+                &who.journal,
+                &spec,
+                &r,
+                &Actor::new(who.by, who.why),
+            ))
+        }
+        Command::Audit { journal, json } => print(operator::audit_log(&journal, json)),
         Command::Trace { id, journal } => match query::trace(&journal, &id) {
             Ok(Some(s)) => {
                 print!("{s}");
@@ -368,5 +550,75 @@ async fn gauges(engine: Arc<Engine>) {
                 .set(depth);
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+fn dead_letters(
+    spec: &Spec,
+    production: &Production,
+    d: DeadLetters,
+    print: impl Fn(Result<String, super::journal::JournalError>) -> ExitCode,
+) -> ExitCode {
+    match d {
+        DeadLetters::List {
+            pick,
+            journal,
+            json,
+        } => {
+            let s = match since(pick.since.as_deref()) {
+                Ok(since_ms) => Selection {
+                    ids: pick.ids.clone(),
+                    interface: pick.interface.clone(),
+                    reason: pick.reason.clone(),
+                    since_ms,
+                },
+                Err(code) => return code,
+            };
+            print(operator::list(&journal, &s, json))
+        }
+        DeadLetters::Show { id, journal } => print(operator::show(&journal, id)),
+        DeadLetters::Resend { pick, edit, who } => {
+            let s = match selection(&pick) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let edited = match &edit {
+                None => None,
+                Some(path) => match std::fs::read(path) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", path.display());
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            if edited.is_some() && who.why.is_none() {
+                eprintln!("error: an edit is audited: say why with --why \"...\"");
+                return ExitCode::from(2);
+            }
+            print(operator::resend(
+                &who.journal,
+                spec,
+                production.deliver,
+                &s,
+                edited.as_deref(),
+                &Actor::new(who.by, who.why),
+            ))
+        }
+        DeadLetters::Discard { pick, who } => {
+            let s = match selection(&pick) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            if who.why.is_none() {
+                eprintln!("error: a discard is audited: say why with --why \"...\"");
+                return ExitCode::from(2);
+            }
+            print(operator::discard(
+                &who.journal,
+                &s,
+                &Actor::new(who.by, who.why),
+            ))
+        }
     }
 }

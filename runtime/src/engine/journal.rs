@@ -109,6 +109,16 @@ CREATE TABLE IF NOT EXISTS flows (
   PRIMARY KEY (flow, key)
 );
 CREATE INDEX IF NOT EXISTS flows_deadline ON flows (state, deadline);
+-- What operators did (resend, edit, discard, replay): who, when, to which messages, why.
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  messages TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_dead ON messages (interface, id) WHERE state = 'dead';
 ";
 
 /// The write side of the journal; cheap to clone.
@@ -211,6 +221,21 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             done(result.clone());
         }
     }
+}
+
+/// A connection for operator actions on a journal that a running production may be
+/// writing: waits for the production's writer rather than failing.
+pub fn open_write(path: &Path) -> Result<Connection, JournalError> {
+    if !path.exists() {
+        return Err(JournalError(format!(
+            "no journal at {} (has the production run with this store?)",
+            path.display()
+        )));
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
 }
 
 /// A read-only connection for queries (`status`, `messages`, `trace`).

@@ -23,6 +23,7 @@ mod http;
 mod inbound;
 pub mod journal;
 mod metrics;
+mod operator;
 mod outbound;
 mod process;
 mod query;

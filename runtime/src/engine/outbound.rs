@@ -251,7 +251,8 @@ pub async fn run(engine: Arc<Engine>, name: String) {
         let next = match next {
             Ok(Some(n)) => n,
             Ok(None) => {
-                let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+                // Idle: look again each second, for what operators requeue from outside.
+                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
                 continue;
             }
             Err(e) => {

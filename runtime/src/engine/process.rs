@@ -7,7 +7,7 @@
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
 use crate::mapping::Output;
-use crate::spec::Role;
+use crate::spec::{Interface, Role};
 use rusqlite::params;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +20,17 @@ struct Received {
 }
 
 /// A message queued for an operation (or dead on arrival: its mapping failed).
-struct Queued {
-    interface: String,
-    version: String,
-    state: &'static str,
-    reason: Option<&'static str>,
-    detail: Option<String>,
-    message_type: Option<String>,
-    control_id: Option<String>,
-    patient_id: Option<String>,
-    order_key: Option<String>,
-    payload: Vec<u8>,
+pub(super) struct Queued {
+    pub(super) interface: String,
+    pub(super) version: String,
+    pub(super) state: &'static str,
+    pub(super) reason: Option<&'static str>,
+    pub(super) detail: Option<String>,
+    pub(super) message_type: Option<String>,
+    pub(super) control_id: Option<String>,
+    pub(super) patient_id: Option<String>,
+    pub(super) order_key: Option<String>,
+    pub(super) payload: Vec<u8>,
 }
 
 /// Everything processing one message changes, applied in one transaction.
@@ -77,7 +77,8 @@ pub async fn run(engine: Arc<Engine>) {
             }
         };
         if batch.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), engine.received.notified()).await;
+            // Idle: look again each second, for what operators resend or replay from outside.
+            let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
             continue;
         }
         let changes: Vec<Change> = batch.iter().map(|m| process(&engine, m)).collect();
@@ -120,6 +121,26 @@ fn map_to_queued(
     if iface.role != Role::Operation {
         return None;
     }
+    // One control id per hop: the inbound's journal id and the target's place.
+    let control_id = format!("AC{}.{}", m.id, hop + 1);
+    Some(map_for(
+        engine.functions.deliver,
+        iface,
+        msg,
+        &m.payload,
+        &control_id,
+    ))
+}
+
+/// What `iface`'s transform chain makes of `msg`, ready to queue (or dead, reason `map`,
+/// holding the inbound payload). Also used to resend a dead letter after a mapping fix.
+pub(super) fn map_for(
+    deliver: super::DeliverFn,
+    iface: &Interface,
+    msg: &Message,
+    inbound_payload: &[u8],
+    control_id: &str,
+) -> Queued {
     let mut q = Queued {
         interface: iface.name.clone(),
         version: iface.version.clone(),
@@ -132,20 +153,18 @@ fn map_to_queued(
         order_key: None,
         payload: vec![],
     };
-    match (engine.functions.deliver)(target, msg) {
+    match deliver(&iface.name, msg) {
         Err(e) => {
             q.state = "dead";
             q.reason = Some("map");
             q.detail = Some(e.to_string());
-            q.payload = m.payload.clone();
+            q.payload = inbound_payload.to_vec();
         }
         Ok(out) => {
             let bytes = match out {
-                None => m.payload.clone(),
+                None => inbound_payload.to_vec(),
                 Some(Output::Hl7(b)) => {
-                    // One control id per hop: the inbound's journal id and the target's place.
-                    let control_id = format!("AC{}.{}", m.id, hop + 1);
-                    super::envelope::complete_header(b, msg, iface, &control_id, time::now_ms())
+                    super::envelope::complete_header(b, msg, iface, control_id, time::now_ms())
                 }
                 Some(o @ Output::Json(_)) => o.into_bytes(),
             };
@@ -163,7 +182,7 @@ fn map_to_queued(
             q.payload = bytes;
         }
     }
-    Some(q)
+    q
 }
 
 fn process(engine: &Engine, m: &Received) -> Change {

@@ -57,6 +57,33 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     )
 }
 
+/// An instant given on the command line, in UTC: `2026-11-22`, `2026-11-22T10:15` or
+/// `2026-11-22T10:15:30` (a trailing `Z` is accepted).
+pub fn parse_instant(s: &str) -> Option<i64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, clock) = s.split_once(['T', ' ']).unwrap_or((s, "00:00"));
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut c = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi) = (c.next()??, c.next()??);
+    let sec = c.next().map_or(Some(0), |v| v)?;
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Howard Hinnant's civil-to-days.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +95,13 @@ mod tests {
         assert_eq!(hl7(1_795_345_200_123), "20261122110000");
         assert_eq!(parse_duration("15m"), Some(900_000));
         assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_instant("2026-11-22T11:00"), Some(1_795_345_200_000));
+        assert_eq!(
+            parse_instant("2026-11-22T11:00:00Z"),
+            Some(1_795_345_200_000)
+        );
+        assert_eq!(parse_instant("1970-01-01"), Some(0));
+        assert_eq!(parse_instant("2026-13-01"), None);
+        assert_eq!(parse_instant("yesterday"), None);
     }
 }

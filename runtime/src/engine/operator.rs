@@ -1,0 +1,814 @@
+//! What operators do to messages, on the journal of a production that may be running:
+//! list and show dead letters, resend them (as they are, after a mapping fix, or edited),
+//! discard them, and replay what an interface received or delivered. Every action is
+//! recorded in the `audit` table (who, when, which messages, why) and as an event on each
+//! message, so `trace` shows it. An edit never overwrites: the edited message is a new
+//! row and the original stays, marked `resent`. The running production picks the changes
+//! up from the journal within a few seconds (its queues poll when idle).
+
+use super::journal::{open_read, open_write, JournalError};
+use super::{process, time, DeliverFn};
+use crate::hl7::builder::MessageBuilder;
+use crate::hl7::{Message, Path as Hl7Path};
+use crate::spec::{Interface, Role, Spec};
+use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
+use serde_json::json;
+use std::path::Path;
+
+/// Which dead letters an action applies to: explicit ids, or every one matching filters.
+#[derive(Default, Clone)]
+pub struct Selection {
+    pub ids: Vec<i64>,
+    pub interface: Option<String>,
+    pub reason: Option<String>,
+    pub since_ms: Option<i64>,
+}
+
+/// Who acts, and why (both go into the audit).
+pub struct Actor {
+    pub name: String,
+    pub why: Option<String>,
+}
+
+impl Actor {
+    /// `--by` when given, else the login name.
+    pub fn new(by: Option<String>, why: Option<String>) -> Actor {
+        let name = by
+            .or_else(|| std::env::var("USER").ok())
+            .or_else(|| std::env::var("LOGNAME").ok())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        Actor { name, why }
+    }
+}
+
+struct Dead {
+    id: i64,
+    parent: Option<i64>,
+    correlation: String,
+    interface: String,
+    direction: String,
+    reason: Option<String>,
+    detail: Option<String>,
+    control_id: Option<String>,
+    message_type: Option<String>,
+    received_at: i64,
+    attempts: i64,
+    payload: Vec<u8>,
+}
+
+const DEAD_COLUMNS: &str =
+    "id, parent, correlation, interface, direction, reason, detail, control_id,
+  message_type, received_at, attempts, payload";
+
+fn dead_row(r: &rusqlite::Row) -> rusqlite::Result<Dead> {
+    Ok(Dead {
+        id: r.get(0)?,
+        parent: r.get(1)?,
+        correlation: r.get(2)?,
+        interface: r.get(3)?,
+        direction: r.get(4)?,
+        reason: r.get(5)?,
+        detail: r.get(6)?,
+        control_id: r.get(7)?,
+        message_type: r.get(8)?,
+        received_at: r.get(9)?,
+        attempts: r.get(10)?,
+        payload: r.get(11)?,
+    })
+}
+
+fn select_dead(c: &Connection, s: &Selection) -> Result<Vec<Dead>, JournalError> {
+    let mut sql = format!("SELECT {DEAD_COLUMNS} FROM messages WHERE state = 'dead'");
+    let mut args: Vec<Sql> = vec![];
+    if !s.ids.is_empty() {
+        let marks: Vec<String> = s
+            .ids
+            .iter()
+            .map(|id| {
+                args.push(Sql::Integer(*id));
+                format!("?{}", args.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND id IN ({})", marks.join(", ")));
+    }
+    if let Some(v) = &s.interface {
+        args.push(Sql::Text(v.clone()));
+        sql.push_str(&format!(" AND interface = ?{}", args.len()));
+    }
+    if let Some(v) = &s.reason {
+        args.push(Sql::Text(v.clone()));
+        sql.push_str(&format!(" AND reason = ?{}", args.len()));
+    }
+    if let Some(v) = s.since_ms {
+        args.push(Sql::Integer(time::now_ms() - v));
+        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
+    }
+    sql.push_str(" ORDER BY id");
+    let rows = c
+        .prepare(&sql)?
+        .query_map(params_from_iter(args.iter()), dead_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if let Some(missing) = s.ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
+        return Err(JournalError(format!(
+            "message {missing} is not in the dead letter (see `dead-letters list`)"
+        )));
+    }
+    Ok(rows)
+}
+
+pub fn list(journal: &Path, s: &Selection, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let rows = select_dead(&c, s)?;
+    if as_json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id, "interface": d.interface, "direction": d.direction,
+                    "reason": d.reason, "detail": d.detail, "control_id": d.control_id,
+                    "message_type": d.message_type, "received_at": time::iso(d.received_at),
+                    "attempts": d.attempts, "correlation": d.correlation,
+                })
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = format!(
+        "{:>7} {:<24} {:<24} {:<4} {:<10} {:>8} {:<20} {}\n",
+        "id", "received", "interface", "dir", "reason", "attempts", "control id", "detail"
+    );
+    for d in &rows {
+        out.push_str(&format!(
+            "{:>7} {:<24} {:<24} {:<4} {:<10} {:>8} {:<20} {}\n",
+            d.id,
+            time::iso(d.received_at),
+            d.interface,
+            d.direction,
+            d.reason.as_deref().unwrap_or(""),
+            d.attempts,
+            d.control_id.as_deref().unwrap_or(""),
+            d.detail.as_deref().unwrap_or("")
+        ));
+    }
+    if rows.is_empty() {
+        out.push_str("(the dead letter is empty)\n");
+    }
+    Ok(out)
+}
+
+/// One dead letter: why it is there, its history and the message itself.
+pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let sel = Selection {
+        ids: vec![id],
+        ..Selection::default()
+    };
+    let d = select_dead(&c, &sel)?.remove(0);
+    let ack: Option<Vec<u8>> = c
+        .query_row("SELECT ack FROM messages WHERE id = ?1", params![id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    let mut out = format!(
+        "dead letter {id}: {} ({}), reason {}\n  {}\n  received {}, {} attempt(s), correlation {}\n",
+        d.interface,
+        d.direction,
+        d.reason.as_deref().unwrap_or("?"),
+        d.detail.as_deref().unwrap_or("(no detail)"),
+        time::iso(d.received_at),
+        d.attempts,
+        d.correlation
+    );
+    if let Some(p) = d.parent {
+        out.push_str(&format!("  from message {p}\n"));
+    }
+    out.push_str("history:\n");
+    let mut st = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
+    let events = st.query_map(params![id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    for e in events {
+        let (at, kind, detail) = e?;
+        out.push_str(&format!(
+            "  {} {kind} {}\n",
+            time::iso(at),
+            detail.unwrap_or_default()
+        ));
+    }
+    out.push_str("message:\n");
+    out.push_str(&segments(&d.payload));
+    if let Some(a) = ack {
+        out.push_str("last reply:\n");
+        out.push_str(&segments(&a));
+    }
+    Ok(out)
+}
+
+fn segments(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .split(['\r', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("  {s}\n"))
+        .collect()
+}
+
+fn audit(
+    c: &Connection,
+    actor: &Actor,
+    action: &str,
+    ids: &[i64],
+    detail: &str,
+) -> rusqlite::Result<i64> {
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let detail = match &actor.why {
+        Some(why) => format!("{detail}; why: {why}"),
+        None => detail.to_string(),
+    };
+    c.execute(
+        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![time::now_ms(), actor.name, action, ids.join(","), detail],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+fn event(c: &Connection, message: i64, kind: &str, detail: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![message, time::now_ms(), kind, detail],
+    )?;
+    Ok(())
+}
+
+/// The segments that differ between two messages (`PID`, `OBX[2]`), for the audit of an edit.
+fn changed_segments(old: &[u8], new: &[u8]) -> Vec<String> {
+    let split = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .split(['\r', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (split(old), split(new));
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut out = vec![];
+    for i in 0..a.len().max(b.len()) {
+        let seg = b.get(i).or(a.get(i)).map(String::as_str).unwrap_or("");
+        let id = seg.get(..3).unwrap_or(seg).to_string();
+        let n = seen.entry(id.clone()).or_default();
+        *n += 1;
+        if a.get(i) != b.get(i) {
+            out.push(if *n > 1 { format!("{id}[{n}]") } else { id });
+        }
+    }
+    out
+}
+
+/// Resends dead letters. Outbound ones go back on their operation's queue (reason `map`:
+/// the mapping runs again first, with this binary's contracts); inbound ones are processed
+/// again. With `edit`, the edited message replaces the payload in a new row.
+pub fn resend(
+    journal: &Path,
+    spec: &Spec,
+    deliver: DeliverFn,
+    s: &Selection,
+    edit: Option<&[u8]>,
+    actor: &Actor,
+) -> Result<String, JournalError> {
+    let mut c = open_write(journal)?;
+    let tx = c.transaction()?;
+    let rows = select_dead(&tx, s)?;
+    if rows.is_empty() {
+        return Ok("nothing to resend: no dead letter matches\n".into());
+    }
+    if edit.is_some() && rows.len() != 1 {
+        return Err(JournalError(format!(
+            "--edit applies to one message; {} match (name one id)",
+            rows.len()
+        )));
+    }
+    if let Some(e) = edit {
+        if let Err(err) = Message::parse(e) {
+            return Err(JournalError(format!(
+                "the edited message does not parse: {err}; nothing was changed"
+            )));
+        }
+    }
+    let mut out = String::new();
+    let mut done = vec![];
+    for d in &rows {
+        let iface = spec.interfaces.iter().find(|i| i.name == d.interface);
+        let payload = edit.unwrap_or(&d.payload);
+        let line = if d.direction == "out" {
+            let Some(iface) = iface else {
+                out.push_str(&format!(
+                    "{}: interface `{}` is not in this production; left dead\n",
+                    d.id, d.interface
+                ));
+                continue;
+            };
+            match resend_out(&tx, d, iface, deliver, edit.map(|_| payload))? {
+                Ok(line) => line,
+                Err(why) => {
+                    out.push_str(&format!("{}: {why}; left dead\n", d.id));
+                    continue;
+                }
+            }
+        } else {
+            resend_in(&tx, d, edit.map(|_| payload))?
+        };
+        out.push_str(&format!("{}: {line}\n", d.id));
+        done.push(d.id);
+    }
+    if !done.is_empty() {
+        let action = if edit.is_some() {
+            "edit-resend"
+        } else {
+            "resend"
+        };
+        audit(
+            &tx,
+            actor,
+            action,
+            &done,
+            &format!("{} message(s)", done.len()),
+        )?;
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn resend_out(
+    c: &Connection,
+    d: &Dead,
+    iface: &Interface,
+    deliver: DeliverFn,
+    edited: Option<&[u8]>,
+) -> Result<Result<String, String>, JournalError> {
+    let now = time::now_ms();
+    // A mapping failure holds the inbound message: map it again (after an edit of it).
+    let (payload, message_type, control_id, patient, order_key, how) =
+        if d.reason.as_deref() == Some("map") {
+            let source = edited.unwrap_or(&d.payload);
+            let msg = match Message::parse(source) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(format!("the source message does not parse: {e}"))),
+            };
+            let control = format!("AC{}.r{}", d.parent.unwrap_or(d.id), d.id);
+            let q = process::map_for(deliver, iface, &msg, source, &control);
+            if q.state == "dead" {
+                return Ok(Err(format!(
+                    "the mapping still fails: {}",
+                    q.detail.unwrap_or_default()
+                )));
+            }
+            (
+                q.payload,
+                q.message_type,
+                q.control_id,
+                q.patient_id,
+                q.order_key,
+                "mapped again and queued",
+            )
+        } else {
+            let payload = edited.unwrap_or(&d.payload).to_vec();
+            let msg = Message::parse(&payload).ok();
+            let message_type = msg.as_ref().map(|m| {
+                let (code, trigger, _) = m.message_type();
+                format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""))
+            });
+            let control = msg
+                .as_ref()
+                .and_then(|m| m.control_id().map(str::to_string));
+            let patient = msg.as_ref().and_then(super::patient_of);
+            let order = msg.as_ref().and_then(|m| {
+                iface
+                    .ordering
+                    .as_ref()
+                    .and_then(|p| super::key_of(m, std::slice::from_ref(p)))
+            });
+            (payload, message_type, control, patient, order, "queued")
+        };
+    match edited {
+        None => {
+            c.execute(
+                "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
+                   detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
+                   control_id = ?3, patient_id = ?4, order_key = ?5, updated_at = ?6 WHERE id = ?7",
+                params![
+                    payload,
+                    message_type,
+                    control_id,
+                    patient,
+                    order_key,
+                    now,
+                    d.id
+                ],
+            )?;
+            event(c, d.id, "resend", how)?;
+            Ok(Ok(format!("{how} on {}", d.interface)))
+        }
+        Some(original_edit) => {
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                   message_type, control_id, patient_id, order_key, received_at, updated_at, payload)
+                 SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7
+                 FROM messages WHERE id = ?8",
+                params![iface.version, message_type, control_id, patient, order_key, now, payload, d.id],
+            )?;
+            let new = c.last_insert_rowid();
+            let changed = changed_segments(&d.payload, original_edit).join(", ");
+            c.execute(
+                "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
+                params![now, d.id],
+            )?;
+            event(
+                c,
+                d.id,
+                "edited",
+                &format!("resent as message {new}; changed: {changed}"),
+            )?;
+            event(
+                c,
+                new,
+                "queued",
+                &format!("edited copy of message {}", d.id),
+            )?;
+            Ok(Ok(format!(
+                "edited ({changed}) and {how} on {} as message {new}",
+                d.interface
+            )))
+        }
+    }
+}
+
+fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, JournalError> {
+    let now = time::now_ms();
+    match edited {
+        None => {
+            c.execute(
+                "UPDATE messages SET state = 'received', reason = NULL, detail = NULL, updated_at = ?1
+                 WHERE id = ?2",
+                params![now, d.id],
+            )?;
+            event(c, d.id, "resend", "processed again")?;
+            Ok("processed again".into())
+        }
+        Some(payload) => {
+            let msg = Message::parse(payload).ok();
+            let control = msg
+                .as_ref()
+                .and_then(|m| m.control_id().map(str::to_string));
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                   message_type, control_id, patient_id, received_at, updated_at, payload)
+                 SELECT correlation, id, interface, contract_version, 'in', 'received', message_type, ?1,
+                   patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4",
+                params![control, now, payload, d.id],
+            )?;
+            let new = c.last_insert_rowid();
+            let changed = changed_segments(&d.payload, payload).join(", ");
+            c.execute(
+                "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
+                params![now, d.id],
+            )?;
+            event(
+                c,
+                d.id,
+                "edited",
+                &format!("processed again as message {new}; changed: {changed}"),
+            )?;
+            event(
+                c,
+                new,
+                "received",
+                &format!("edited copy of message {}", d.id),
+            )?;
+            Ok(format!(
+                "edited ({changed}) and processed again as message {new}"
+            ))
+        }
+    }
+}
+
+/// Takes dead letters out of the dead letter for good (they stay in the journal, `discarded`).
+pub fn discard(journal: &Path, s: &Selection, actor: &Actor) -> Result<String, JournalError> {
+    let mut c = open_write(journal)?;
+    let tx = c.transaction()?;
+    let rows = select_dead(&tx, s)?;
+    let now = time::now_ms();
+    for d in &rows {
+        tx.execute(
+            "UPDATE messages SET state = 'discarded', updated_at = ?1 WHERE id = ?2",
+            params![now, d.id],
+        )?;
+        event(
+            &tx,
+            d.id,
+            "discarded",
+            &format!(
+                "by {}{}",
+                actor.name,
+                actor
+                    .why
+                    .as_deref()
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
+            ),
+        )?;
+    }
+    let ids: Vec<i64> = rows.iter().map(|d| d.id).collect();
+    if !ids.is_empty() {
+        audit(
+            &tx,
+            actor,
+            "discard",
+            &ids,
+            &format!("{} message(s)", ids.len()),
+        )?;
+    }
+    tx.commit()?;
+    Ok(format!("discarded {} dead letter(s)\n", ids.len()))
+}
+
+/// What a replay takes: an interface, a time window, a key; and which contract version.
+pub struct Replay {
+    pub interface: String,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// The ordering key, patient identifier or control id of the messages.
+    pub key: Option<String>,
+    /// Replay messages first processed by another version under this binary's version.
+    pub version: Option<String>,
+    pub dry_run: bool,
+}
+
+struct Original {
+    id: i64,
+    version: String,
+    control_id: Option<String>,
+    payload: Vec<u8>,
+}
+
+/// Replays what an interface received (processed again: routes, maps and deliveries run as
+/// new hops) or delivered (sent again, with a control id marking the replay). Each message
+/// is pinned to the contract version that first processed it: a different version is
+/// refused unless chosen with `version`.
+pub fn replay(
+    journal: &Path,
+    spec: &Spec,
+    r: &Replay,
+    actor: &Actor,
+) -> Result<String, JournalError> {
+    let Some(iface) = spec.interfaces.iter().find(|i| i.name == r.interface) else {
+        let names: Vec<&str> = spec.interfaces.iter().map(|i| i.name.as_str()).collect();
+        return Err(JournalError(format!(
+            "no interface `{}` in this production (it has: {})",
+            r.interface,
+            names.join(", ")
+        )));
+    };
+    let (direction, states) = match iface.role {
+        Role::Service => ("in", "'processed', 'dead', 'resent'"),
+        Role::Operation => ("out", "'completed'"),
+        Role::Unwired => {
+            return Err(JournalError(format!(
+                "interface `{}` is not wired in this production: nothing to replay",
+                iface.name
+            )))
+        }
+    };
+    let mut c = open_write(journal)?;
+    let tx = c.transaction()?;
+    let mut sql = format!(
+        "SELECT id, contract_version, control_id, payload FROM messages
+         WHERE interface = ?1 AND direction = '{direction}' AND state IN ({states})"
+    );
+    let mut args: Vec<Sql> = vec![Sql::Text(iface.name.clone())];
+    if let Some(v) = r.from_ms {
+        args.push(Sql::Integer(v));
+        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
+    }
+    if let Some(v) = r.to_ms {
+        args.push(Sql::Integer(v));
+        sql.push_str(&format!(" AND received_at < ?{}", args.len()));
+    }
+    if let Some(k) = &r.key {
+        args.push(Sql::Text(k.clone()));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (order_key = ?{n} OR patient_id = ?{n} OR control_id = ?{n})"
+        ));
+    }
+    sql.push_str(" ORDER BY id");
+    let rows = tx
+        .prepare(&sql)?
+        .query_map(params_from_iter(args.iter()), |row| {
+            Ok(Original {
+                id: row.get(0)?,
+                version: row.get(1)?,
+                control_id: row.get(2)?,
+                payload: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if rows.is_empty() {
+        return Ok(format!("nothing to replay on `{}`\n", iface.name));
+    }
+    let other: Vec<&Original> = rows.iter().filter(|o| o.version != iface.version).collect();
+    if !other.is_empty() {
+        match r.version.as_deref() {
+            Some(v) if v == iface.version => {}
+            Some(v) => {
+                return Err(JournalError(format!(
+                    "this production runs `{}` {}, not {v}: run the production built from {v} to replay under it",
+                    iface.name, iface.version
+                )))
+            }
+            None => {
+                let mut versions: Vec<&str> = other.iter().map(|o| o.version.as_str()).collect();
+                versions.sort_unstable();
+                versions.dedup();
+                return Err(JournalError(format!(
+                    "{} of {} message(s) were first processed by `{}` {} and this production runs {}; \
+                     replays are pinned to the version that processed them: pass --version {} to replay them under it",
+                    other.len(),
+                    rows.len(),
+                    iface.name,
+                    versions.join(", "),
+                    iface.version,
+                    iface.version
+                )));
+            }
+        }
+    }
+    let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+    if r.dry_run {
+        return Ok(format!(
+            "would replay {} message(s) on `{}`: {}\n",
+            ids.len(),
+            iface.name,
+            ids.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let audit_id = audit(
+        &tx,
+        actor,
+        "replay",
+        &ids,
+        &format!(
+            "{} message(s) on {} under {} {}",
+            ids.len(),
+            iface.name,
+            iface.name,
+            iface.version
+        ),
+    )?;
+    let now = time::now_ms();
+    for o in &rows {
+        let (payload, control) = if direction == "out" {
+            marked_control_id(&o.payload, o.control_id.as_deref(), audit_id)
+        } else {
+            (o.payload.clone(), o.control_id.clone())
+        };
+        let state = if direction == "out" {
+            "queued"
+        } else {
+            "received"
+        };
+        tx.execute(
+            "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+               message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload)
+             SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
+               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6 FROM messages WHERE id = ?7",
+            params![direction, iface.version, state, control, now, payload, o.id],
+        )?;
+        let new = tx.last_insert_rowid();
+        event(
+            &tx,
+            o.id,
+            "replayed",
+            &format!("as message {new} (audit {audit_id})"),
+        )?;
+        event(
+            &tx,
+            new,
+            state,
+            &format!("replay of message {} by {}", o.id, actor.name),
+        )?;
+    }
+    tx.commit()?;
+    Ok(format!(
+        "replayed {} message(s) on `{}` (audit {audit_id})\n",
+        ids.len(),
+        iface.name
+    ))
+}
+
+/// A delivered message sent again gets MSH-10 `<original>R<audit>`: the peer sees a new
+/// message, and the journal can tell the replay from the first delivery.
+fn marked_control_id(
+    payload: &[u8],
+    control: Option<&str>,
+    audit: i64,
+) -> (Vec<u8>, Option<String>) {
+    let Ok(msg) = Message::parse(payload) else {
+        return (payload.to_vec(), control.map(str::to_string));
+    };
+    let new = format!("{}R{audit}", control.unwrap_or(""));
+    let mut b = MessageBuilder::from_message(&msg);
+    let Ok(path) = Hl7Path::parse("MSH-10") else {
+        return (payload.to_vec(), control.map(str::to_string));
+    };
+    if b.set(&path, &new).is_err() {
+        return (payload.to_vec(), control.map(str::to_string));
+    }
+    (b.serialize(), Some(new))
+}
+
+/// The audit trail, newest first.
+pub fn audit_log(journal: &Path, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let has: bool = c
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'audit'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(false);
+    if !has {
+        return Ok(if as_json {
+            "[]\n"
+        } else {
+            "(no audit entries)\n"
+        }
+        .into());
+    }
+    let rows = c
+        .prepare("SELECT id, at, actor, action, messages, detail FROM audit ORDER BY id DESC")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if as_json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(id, at, actor, action, messages, detail)| {
+                json!({"id": id, "at": time::iso(*at), "actor": actor, "action": action,
+                       "messages": messages, "detail": detail})
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = String::new();
+    for (id, at, actor, action, messages, detail) in &rows {
+        out.push_str(&format!(
+            "{id:>5} {} {actor} {action} [{messages}] {}\n",
+            time::iso(*at),
+            detail.as_deref().unwrap_or("")
+        ));
+    }
+    if rows.is_empty() {
+        out.push_str("(no audit entries)\n");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_name_the_segments_they_change() {
+        let a = b"MSH|^~\\&|A\rPID|1||1\rOBX|1||X\rOBX|2||Y\r";
+        let b = b"MSH|^~\\&|A\rPID|1||2\rOBX|1||X\rOBX|2||Z\r";
+        assert_eq!(changed_segments(a, b), vec!["PID", "OBX[2]"]);
+        assert_eq!(changed_segments(a, a), Vec::<String>::new());
+    }
+
+    #[test]
+    fn replays_get_a_control_id_of_their_own() {
+        let (bytes, id) = marked_control_id(
+            b"MSH|^~\\&|A|B|C|D|2026||ADT^A01|AC1.1|P|2.5\r",
+            Some("AC1.1"),
+            7,
+        );
+        assert_eq!(id.as_deref(), Some("AC1.1R7"));
+        assert!(String::from_utf8_lossy(&bytes).contains("|AC1.1R7|"));
+    }
+}
