@@ -129,6 +129,8 @@ codes! {
         "A test's `at`, `routed to` or `mapping.field` names something that is not in the estate.";
     "E0512", "test message file missing",
         "`given hl7 file(\"...\")` names a file that does not exist, relative to the `.accord` file.";
+    "E0513", "retries outlast the application ACK",
+        "A service with `ack: application within T` answers its sender once the downstream outcome is known, or when T runs out. An operation its routes deliver to must reach an outcome within T: its worst case is every attempt waiting its full reply timeout (the operation's `ack ... within`, 30s by default) plus every wait between retries at its longest. A retry policy that can outlast T (or `retry forever`) means the sender is answered before the retries end.";
     "W0401", "required field never set",
         "A mapping to a record never sets a required (non-optional, non-list) field, so every record it produces fails validation.";
     "W0501", "review date passed",

@@ -722,6 +722,30 @@ pub fn application_ack_impossible(
     d.with_help(help)
 }
 
+pub fn retries_outlast_application_ack(
+    retry: Span,
+    budget: Option<String>,
+    operation: &str,
+    service: &str,
+    within: &str,
+    ack: Span,
+) -> Diagnostic {
+    let label = match &budget {
+        Some(b) => format!("up to {b} of attempts and waits"),
+        None => "retries without end".to_string(),
+    };
+    Diagnostic::error(
+        "E0513",
+        format!("`{operation}` may still be retrying when `{service}` must answer its sender"),
+        retry,
+        label,
+    )
+    .with_label(ack, format!("`{service}` answers its sender within {within}"))
+    .with_help(format!(
+        "retry fewer times or wait less between attempts so the outcome is known within {within}, let the sender wait longer (`ack: application within ...`), or answer at commit (`ack: commit`)"
+    ))
+}
+
 pub fn reply_handler_never_used(class: &Token, ack: Span) -> Diagnostic {
     Diagnostic::error(
         "E0507",

@@ -2,6 +2,7 @@
 //! diagnostics into the shared [`Checker`]; none stops at the first error. Facts that one
 //! area computes for another (what each mapping reads and writes) are returned, not stored.
 
+mod ackbudget;
 mod codemaps;
 mod endpoints;
 mod exprs;
@@ -50,6 +51,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     ownership::check(&mut c, &facts);
     interfaces::check(&mut c, &facts);
     routes::check(&mut c);
+    ackbudget::check(&mut c);
     flows::check(&mut c);
     tests::check(&mut c);
     (c.diags, Facts { mappings: facts })
