@@ -801,6 +801,69 @@ mod tests {
         assert_eq!(changed_segments(a, a), Vec::<String>::new());
     }
 
+    fn spec(version: &str) -> Spec {
+        serde_json::from_value(json!({
+            "estate": "E", "version": "1.0.0", "environments": ["dev"], "engine_system": "hub",
+            "endpoints": [], "profiles": [], "flows": [],
+            "interfaces": [{
+                "name": "adt_in", "version": version, "role": "service", "from": "pas",
+                "to": "hub", "endpoint": null, "status": "active", "messages": ["ADT^A01"],
+                "profile": null, "transforms": false, "ack": {"mode": "commit", "timeout_ms": null},
+                "replies": [], "idempotency": [], "ordering": null, "retain_ms": null,
+                "loc": "estate.accord:1"
+            }]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn replays_are_pinned_to_the_version_that_processed_them() {
+        let dir = std::env::temp_dir().join(format!("accord-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = dir.join("journal.sqlite");
+        let c = Connection::open(&journal).unwrap();
+        c.execute_batch(super::super::journal::SCHEMA).unwrap();
+        c.execute(
+            "INSERT INTO messages (correlation, interface, contract_version, direction, state,
+               control_id, received_at, updated_at, payload)
+             VALUES ('c1', 'adt_in', '1.0.0', 'in', 'processed', 'M1', 0, 0, x'4d5348')",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let actor = Actor::new(Some("tester".into()), Some("test".into()));
+        let replay = |version: Option<&str>| Replay {
+            interface: "adt_in".into(),
+            from_ms: None,
+            to_ms: None,
+            key: None,
+            version: version.map(str::to_string),
+            dry_run: false,
+        };
+        // This binary runs 1.1.0: refused unless chosen, and only this binary's version.
+        let newer = spec("1.1.0");
+        let err = replay_err(&journal, &newer, &replay(None), &actor);
+        assert!(err.contains("pass --version 1.1.0"), "{err}");
+        let err = replay_err(&journal, &newer, &replay(Some("1.0.0")), &actor);
+        assert!(err.contains("run the production built from 1.0.0"), "{err}");
+        let done = super::replay(&journal, &newer, &replay(Some("1.1.0")), &actor).unwrap();
+        assert!(done.contains("replayed 1 message"), "{done}");
+        // Under the version that processed it, no choice is needed.
+        let done = super::replay(&journal, &spec("1.0.0"), &replay(None), &actor).unwrap();
+        assert!(done.contains("replayed 1 message"), "{done}");
+        let log = audit_log(&journal, false).unwrap();
+        assert_eq!(log.matches("tester replay [1]").count(), 2, "{log}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn replay_err(journal: &Path, spec: &Spec, r: &Replay, actor: &Actor) -> String {
+        match super::replay(journal, spec, r, actor) {
+            Ok(s) => panic!("replayed: {s}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
     fn replays_get_a_control_id_of_their_own() {
         let (bytes, id) = marked_control_id(
