@@ -122,7 +122,8 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 "properties": {
                     "max_frame_bytes": { "type": "integer", "minimum": 1024 },
                     "max_connections": { "type": "integer", "minimum": 1 },
-                    "idle_timeout_s": { "type": "integer", "minimum": 1 }
+                    "idle_timeout_s": { "type": "integer", "minimum": 1 },
+                    "lanes": { "type": "integer", "minimum": 1, "maximum": 64, "description": "Parallel lanes of each operation that has an ordering key, one connection each (default 4). One key's messages always take the same lane, in order; a crash re-sends at most one message per lane." }
                 }
             }
         }

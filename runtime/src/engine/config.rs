@@ -72,6 +72,8 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_connections: usize,
     pub idle_timeout_s: u64,
+    /// Parallel lanes of an operation with an ordering key (one connection each).
+    pub lanes: u32,
 }
 
 /// The checked configuration of a production in one environment.
@@ -249,6 +251,7 @@ pub fn load(
             max_frame_bytes: limit("max_frame_bytes", 16 << 20) as usize,
             max_connections: limit("max_connections", 256) as usize,
             idle_timeout_s: limit("idle_timeout_s", 300),
+            lanes: limit("lanes", 4).clamp(1, 64) as u32,
         },
     })
 }

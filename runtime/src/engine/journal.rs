@@ -147,6 +147,7 @@ impl Journal {
         conn.pragma_update(None, "cache_size", -8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        register_lane_function(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("accord-journal".into())
@@ -221,6 +222,36 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
             done(result.clone());
         }
     }
+}
+
+/// The lane of an ordering key among `lanes`: FNV-1a of the key, so a key always takes
+/// the same lane (a message without a key takes lane 0).
+pub fn lane_of(key: Option<&str>, lanes: u32) -> u32 {
+    let Some(key) = key else { return 0 };
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % lanes.max(1)
+}
+
+/// `accord_lane(order_key, lanes)` in SQL, for the operations' lane queries.
+fn register_lane_function(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "accord_lane",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let key: Option<String> = ctx.get(0)?;
+            let lanes: i64 = ctx.get(1)?;
+            Ok(i64::from(lane_of(
+                key.as_deref(),
+                lanes.clamp(1, 1024) as u32,
+            )))
+        },
+    )
 }
 
 /// A connection for operator actions on a journal that a running production may be

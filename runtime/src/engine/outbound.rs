@@ -10,7 +10,8 @@ use super::{config::ResolvedEndpoint, metrics, time, Engine, Outcome};
 use crate::mllp::client::{ClientOptions, MllpClient};
 use crate::mllp::MllpError;
 use crate::spec::Interface;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,60 +217,145 @@ pub(super) fn http_attempt(status: Option<u16>, detail: String) -> Attempt {
 
 pub(super) use Attempt as SendAttempt;
 
+/// Runs an operation: one lane when it has no ordering key (strict arrival order), else
+/// `limits.lanes` lanes, each with its own connection, a key always in the same lane.
 pub async fn run(engine: Arc<Engine>, name: String) {
     let Some(iface) = engine.interface(&name).cloned() else {
         return;
     };
+    let lanes = if iface.ordering.is_some() {
+        engine.config.limits.lanes.max(1)
+    } else {
+        1
+    };
+    let suspended = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            tokio::spawn(run_lane(
+                engine.clone(),
+                iface.clone(),
+                lane,
+                lanes,
+                suspended.clone(),
+            ))
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// A pending message as a lane sees it.
+struct Pending {
+    next: Next,
+    key: Option<String>,
+}
+
+/// What a lane does next with the first pending messages of its keys, in arrival order.
+#[derive(Debug, PartialEq)]
+enum Choice {
+    /// Send the message at this index.
+    Send(usize),
+    /// Everything is waiting for a retry: look again in this many milliseconds.
+    Wait(i64),
+    Idle,
+}
+
+/// The first message whose key has nothing earlier still pending: a message waiting for
+/// its retry holds back the later messages of its key only.
+fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Choice {
+    let mut blocked: Vec<Option<&str>> = vec![];
+    let mut soonest: Option<i64> = None;
+    for (i, (key, next_at)) in pending.iter().enumerate() {
+        if blocked.contains(key) {
+            continue;
+        }
+        if *next_at > now {
+            blocked.push(*key);
+            soonest = Some(soonest.map_or(*next_at, |s: i64| s.min(*next_at)));
+            continue;
+        }
+        return Choice::Send(i);
+    }
+    match soonest {
+        Some(t) => Choice::Wait(t - now),
+        None => Choice::Idle,
+    }
+}
+
+async fn run_lane(
+    engine: Arc<Engine>,
+    iface: Interface,
+    lane: u32,
+    lanes: u32,
+    suspended: Arc<AtomicBool>,
+) {
+    let name = iface.name.clone();
     let endpoint = iface
         .endpoint
         .as_ref()
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
     let wake = engine.queued.get(&name).cloned().unwrap_or_default();
-    let mut suspended = false;
     loop {
-        if suspended {
-            tracing::error!(interface = %name, "operation suspended by its reply policy; restart the production to resume");
+        if suspended.load(Ordering::Acquire) {
+            if lane == 0 {
+                tracing::error!(interface = %name, "operation suspended by its reply policy; restart the production to resume");
+            }
             std::future::pending::<()>().await;
         }
         let n = name.clone();
-        let next = engine
+        let pending = engine
             .journal
             .write(move |c| {
                 c.prepare_cached(
-                    "SELECT m.id, m.parent, m.payload, m.attempts, m.next_at, COALESCE(p.received_at, m.received_at), m.control_id
+                    "SELECT m.id, m.parent, m.payload, m.attempts, m.next_at, COALESCE(p.received_at, m.received_at),
+                       m.control_id, m.order_key
                      FROM messages m LEFT JOIN messages p ON p.id = m.parent
                      WHERE m.direction = 'out' AND m.interface = ?1 AND m.state IN ('queued', 'retrying')
-                     ORDER BY m.id LIMIT 1",
+                       AND accord_lane(m.order_key, ?2) = ?3
+                     ORDER BY m.id LIMIT 64",
                 )?
-                .query_row(params![n], |r| {
-                    Ok(Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, next_at: r.get(4)?, received_at: r.get(5)?, control_id: r.get(6)? })
-                })
-                .optional()
+                .query_map(params![n, lanes, lane], |r| {
+                    Ok(Pending {
+                        next: Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, next_at: r.get(4)?, received_at: r.get(5)?, control_id: r.get(6)? },
+                        key: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await;
-        let next = match next {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                // Idle: look again each second, for what operators requeue from outside.
-                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
-                continue;
-            }
+        let mut pending = match pending {
+            Ok(p) => p,
             Err(e) => {
                 tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        let wait = next.next_at - time::now_ms();
-        if wait > 0 {
-            let _ = tokio::time::timeout(Duration::from_millis(wait as u64), wake.notified()).await;
-            continue;
-        }
+        let view: Vec<(Option<&str>, i64)> = pending
+            .iter()
+            .map(|p| (p.key.as_deref(), p.next.next_at))
+            .collect();
+        let next = match choose(&view, time::now_ms()) {
+            Choice::Send(i) => pending.swap_remove(i).next,
+            Choice::Wait(ms) => {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(ms as u64), wake.notified()).await;
+                continue;
+            }
+            Choice::Idle => {
+                // Idle: look again each second, for what operators requeue from outside.
+                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                continue;
+            }
+        };
         let attempt = transport.send(&iface, &next).await;
         let attempts = next.attempts + 1;
         let decision = replies::decide(&iface, &attempt.class, attempts);
-        suspended = decision.suspend;
+        if decision.suspend {
+            suspended.store(true, Ordering::Release);
+        }
         record(&engine, &iface, &next, &attempt, &decision, attempts).await;
     }
 }
@@ -396,5 +482,25 @@ async fn record(
         Err(e) => {
             tracing::error!(interface = %iface.name, error = %e, "cannot record a delivery outcome")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_message_holds_back_only_its_own_key() {
+        let now = 1_000;
+        // A waits for its retry: B goes first; A's later message waits behind it.
+        let p = [(Some("A"), 5_000), (Some("A"), 0), (Some("B"), 0)];
+        assert_eq!(choose(&p, now), Choice::Send(2));
+        // Only A pending: wait for the retry.
+        assert_eq!(choose(&p[..2], now), Choice::Wait(4_000));
+        // No key: one queue, strict order.
+        let p = [(None, 5_000), (None, 0)];
+        assert_eq!(choose(&p, now), Choice::Wait(4_000));
+        assert_eq!(choose(&[(None, 0), (None, 0)], now), Choice::Send(0));
+        assert_eq!(choose(&[], now), Choice::Idle);
     }
 }
