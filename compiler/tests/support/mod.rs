@@ -1,0 +1,210 @@
+//! What the end-to-end tests of productions share: building an estate with `accord
+//! build` into the shared target, starting its binary and waiting until it is ready,
+//! MLLP framing over std TCP, and `Peer`, a downstream system that records what it
+//! receives and answers with the code the test picks.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("generated")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+    .replace('\r', "\n")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads one MLLP frame (VT ... FS CR).
+pub fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = vec![];
+    let mut byte = [0u8; 1];
+    loop {
+        if s.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        match byte[0] {
+            0x0b => buf.clear(),
+            0x1c => {
+                let _ = s.read(&mut byte);
+                return Some(buf);
+            }
+            b => buf.push(b),
+        }
+    }
+}
+
+pub fn write_frame(s: &mut TcpStream, m: &[u8]) {
+    let mut f = vec![0x0b];
+    f.extend_from_slice(m);
+    f.extend_from_slice(&[0x1c, 0x0d]);
+    let _ = s.write_all(&f);
+}
+
+pub fn field(msg: &str, seg: &str, n: usize) -> String {
+    msg.split(['\r', '\n'])
+        .map(|l| l.trim_start_matches(|c: char| c.is_control()))
+        .find(|l| l.starts_with(seg))
+        .and_then(|l| l.split('|').nth(if seg == "MSH" { n - 1 } else { n }))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A downstream system: records every message and answers with the code `reply` picks.
+pub struct Peer {
+    pub port: u16,
+    got: Arc<Mutex<Vec<String>>>,
+}
+
+impl Peer {
+    pub fn start(reply: fn(&str, usize) -> &'static str) -> Peer {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<String>>> = Arc::default();
+        let g = got.clone();
+        // How often each control id arrived (the reply may depend on it).
+        let counts: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let (g, c) = (g.clone(), counts.clone());
+                std::thread::spawn(move || {
+                    while let Some(frame) = read_frame(&mut s) {
+                        let m = String::from_utf8_lossy(&frame).into_owned();
+                        let seen = {
+                            let (mut v, mut counts) = (g.lock().unwrap(), c.lock().unwrap());
+                            v.push(m.clone());
+                            let n = counts.entry(field(&m, "MSH", 10)).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        let code = reply(&m, seen);
+                        let ack = format!(
+                            "MSH|^~\\&|PEER|PEER|HUB|HUB|20261122000000||ACK|P{}|P|2.4\rMSA|{code}|{}\r",
+                            seen,
+                            field(&m, "MSH", 10)
+                        );
+                        write_frame(&mut s, ack.as_bytes());
+                    }
+                });
+            }
+        });
+        Peer { port, got }
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages arrived (or 30 s passed) and returns them.
+    pub fn wait_for(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        while self.messages().len() < n && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.messages()
+    }
+}
+
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+pub struct Production {
+    pub child: Child,
+}
+
+impl Drop for Production {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(bin: &Path, config: &Path, store: &Path, admin: u16) -> Production {
+    let mut child = Command::new(bin)
+        .args(["run", "--env", "dev", "--config"])
+        .arg(config)
+        .arg("--store")
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(store.with_extension("log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if http_get(admin, "/ready").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            return Production { child };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the production did not become ready: {}",
+        std::fs::read_to_string(store.with_extension("log")).unwrap_or_default()
+    );
+}
+
+pub fn accord_send(port: u16, file: &Path) -> String {
+    text(
+        &Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["hl7", "send", &format!("127.0.0.1:{port}")])
+            .arg(file)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Builds the estate at `estate` (relative to the repository) and returns its binary.
+pub fn build(estate: &str) -> PathBuf {
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", estate])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let bin = root().join(String::from_utf8_lossy(&o.stdout).trim());
+    assert!(bin.exists(), "{}", bin.display());
+    bin
+}
+
+pub fn sample(name: &str) -> String {
+    std::fs::read_to_string(root().join("examples/trakcare-lab/samples").join(name)).unwrap()
+}
