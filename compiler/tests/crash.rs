@@ -72,9 +72,7 @@ fn sigkill_at_random_moments_loses_nothing_and_keeps_each_patients_order() {
     const LANES: usize = 4;
     let lab = Peer::start(|_, _| "CA");
     let (hub, admin) = (free_port(), free_port());
-    let dir = target().join(format!("e2e-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("e2e-crash");
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,

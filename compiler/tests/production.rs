@@ -30,9 +30,7 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     let pharmacy = Peer::start(|_, _| "CA");
     let results = Peer::start(|_, _| "AA");
     let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
-    let dir = target().join(format!("e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("e2e");
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,
@@ -287,9 +285,7 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
         _ => "AA",
     });
     let (hub, admin) = (free_port(), free_port());
-    let dir = target().join(format!("e2e-app-ack-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("e2e-app-ack");
     let drop_dir = dir.join("drop");
     let config = dir.join("dev.toml");
     std::fs::write(

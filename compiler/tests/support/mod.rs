@@ -208,3 +208,12 @@ pub fn build(estate: &str) -> PathBuf {
 pub fn sample(name: &str) -> String {
     std::fs::read_to_string(root().join("examples/trakcare-lab/samples").join(name)).unwrap()
 }
+
+/// An empty folder for one test's files under the shared target, named for the test and
+/// this process.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = target().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -423,21 +423,12 @@ fn resend_out(
             )?;
             let new = c.last_insert_rowid();
             let changed = changed_segments(&d.payload, original_edit).join(", ");
-            c.execute(
-                "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
-                params![now, d.id],
-            )?;
-            event(
+            supersede(
                 c,
                 d.id,
-                "edited",
-                &format!("resent as message {new}; changed: {changed}"),
-            )?;
-            event(
-                c,
                 new,
                 "queued",
-                &format!("edited copy of message {}", d.id),
+                &format!("resent as message {new}; changed: {changed}"),
             )?;
             Ok(Ok(format!(
                 "edited ({changed}) and {how} on {} as message {new}",
@@ -473,27 +464,35 @@ fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, 
             )?;
             let new = c.last_insert_rowid();
             let changed = changed_segments(&d.payload, payload).join(", ");
-            c.execute(
-                "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
-                params![now, d.id],
-            )?;
-            event(
+            supersede(
                 c,
                 d.id,
-                "edited",
-                &format!("processed again as message {new}; changed: {changed}"),
-            )?;
-            event(
-                c,
                 new,
                 "received",
-                &format!("edited copy of message {}", d.id),
+                &format!("processed again as message {new}; changed: {changed}"),
             )?;
             Ok(format!(
                 "edited ({changed}) and processed again as message {new}"
             ))
         }
     }
+}
+
+/// The original of an edit: kept, marked `resent`, with events on both rows naming the
+/// other (`new` enters `state`).
+fn supersede(
+    c: &Connection,
+    original: i64,
+    new: i64,
+    state: &str,
+    what: &str,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
+        params![time::now_ms(), original],
+    )?;
+    event(c, original, "edited", what)?;
+    event(c, new, state, &format!("edited copy of message {original}"))
 }
 
 /// Takes dead letters out of the dead letter for good (they stay in the journal, `discarded`).
