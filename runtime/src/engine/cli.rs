@@ -183,8 +183,10 @@ enum DeadLetters {
     },
 }
 
-fn selection(p: &Pick) -> Result<Selection, ExitCode> {
-    if p.ids.is_empty() && !p.all && p.interface.is_none() && p.reason.is_none() {
+/// The dead letters an action names: ids, or `--all` (narrowed by the filters). Listing
+/// needs neither.
+fn selection(p: &Pick, acting: bool) -> Result<Selection, ExitCode> {
+    if acting && p.ids.is_empty() && !p.all && p.interface.is_none() && p.reason.is_none() {
         eprintln!("error: name dead letters by id, or pass --all (with --interface/--reason/--since to narrow)");
         return Err(ExitCode::from(2));
     }
@@ -194,6 +196,15 @@ fn selection(p: &Pick) -> Result<Selection, ExitCode> {
         reason: p.reason.clone(),
         since_ms: since(p.since.as_deref())?,
     })
+}
+
+/// Actions that change what the peers get are audited with a reason.
+fn require_why(who: &Who, action: &str) -> Result<(), ExitCode> {
+    if who.why.is_none() {
+        eprintln!("error: {action} is audited: say why with --why \"...\"");
+        return Err(ExitCode::from(2));
+    }
+    Ok(())
 }
 
 fn since(s: Option<&str>) -> Result<Option<i64>, ExitCode> {
@@ -302,17 +313,13 @@ pub fn main(production: Production) -> ExitCode {
             patient,
             state,
             interface,
-            since,
+            since: period,
             limit,
             json,
         } => {
-            let since_ms = match since.as_deref().map(time::parse_duration) {
-                Some(None) => {
-                    eprintln!("error: --since takes a period such as 15m, 2h or 7d");
-                    return ExitCode::from(2);
-                }
-                Some(v) => v,
-                None => None,
+            let since_ms = match since(period.as_deref()) {
+                Ok(v) => v,
+                Err(code) => return code,
             };
             let f = query::Filter {
                 control_id,
@@ -348,9 +355,10 @@ pub fn main(production: Production) -> ExitCode {
                 Ok(v) => v,
                 Err(code) => return code,
             };
-            if who.why.is_none() && !dry_run {
-                eprintln!("error: a replay is audited: say why with --why \"...\"");
-                return ExitCode::from(2);
+            if !dry_run {
+                if let Err(code) = require_why(&who, "a replay") {
+                    return code;
+                }
             }
             let r = operator::Replay {
                 interface,
@@ -565,20 +573,15 @@ fn dead_letters(
             journal,
             json,
         } => {
-            let s = match since(pick.since.as_deref()) {
-                Ok(since_ms) => Selection {
-                    ids: pick.ids.clone(),
-                    interface: pick.interface.clone(),
-                    reason: pick.reason.clone(),
-                    since_ms,
-                },
+            let s = match selection(&pick, false) {
+                Ok(s) => s,
                 Err(code) => return code,
             };
             print(operator::list(&journal, &s, json))
         }
         DeadLetters::Show { id, journal } => print(operator::show(&journal, id)),
         DeadLetters::Resend { pick, edit, who } => {
-            let s = match selection(&pick) {
+            let s = match selection(&pick, true) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -592,9 +595,10 @@ fn dead_letters(
                     }
                 },
             };
-            if edited.is_some() && who.why.is_none() {
-                eprintln!("error: an edit is audited: say why with --why \"...\"");
-                return ExitCode::from(2);
+            if edited.is_some() {
+                if let Err(code) = require_why(&who, "an edit") {
+                    return code;
+                }
             }
             print(operator::resend(
                 &who.journal,
@@ -606,13 +610,12 @@ fn dead_letters(
             ))
         }
         DeadLetters::Discard { pick, who } => {
-            let s = match selection(&pick) {
+            let s = match selection(&pick, true) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            if who.why.is_none() {
-                eprintln!("error: a discard is audited: say why with --why \"...\"");
-                return ExitCode::from(2);
+            if let Err(code) = require_why(&who, "a discard") {
+                return code;
             }
             print(operator::discard(
                 &who.journal,

@@ -20,7 +20,6 @@ struct Next {
     parent: Option<i64>,
     payload: Vec<u8>,
     attempts: u32,
-    next_at: i64,
     received_at: i64,
     control_id: Option<String>,
 }
@@ -245,12 +244,6 @@ pub async fn run(engine: Arc<Engine>, name: String) {
     }
 }
 
-/// A pending message as a lane sees it.
-struct Pending {
-    next: Next,
-    key: Option<String>,
-}
-
 /// What a lane does next with the first pending messages of its keys, in arrival order.
 #[derive(Debug, PartialEq)]
 enum Choice {
@@ -305,48 +298,55 @@ async fn run_lane(
             std::future::pending::<()>().await;
         }
         let n = name.clone();
-        let pending = engine
+        // Choose on keys and retry times only; read the chosen message's payload alone.
+        let chosen = engine
             .journal
             .write(move |c| {
-                c.prepare_cached(
-                    "SELECT m.id, m.parent, m.payload, m.attempts, m.next_at, COALESCE(p.received_at, m.received_at),
-                       m.control_id, m.order_key
-                     FROM messages m LEFT JOIN messages p ON p.id = m.parent
-                     WHERE m.direction = 'out' AND m.interface = ?1 AND m.state IN ('queued', 'retrying')
-                       AND accord_lane(m.order_key, ?2) = ?3
-                     ORDER BY m.id LIMIT 64",
-                )?
-                .query_map(params![n, lanes, lane], |r| {
-                    Ok(Pending {
-                        next: Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, next_at: r.get(4)?, received_at: r.get(5)?, control_id: r.get(6)? },
-                        key: r.get(7)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                let pending = c
+                    .prepare_cached(
+                        "SELECT id, order_key, next_at FROM messages
+                         WHERE direction = 'out' AND interface = ?1 AND state IN ('queued', 'retrying')
+                           AND accord_lane(order_key, ?2) = ?3
+                         ORDER BY id LIMIT 64",
+                    )?
+                    .query_map(params![n, lanes, lane], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let view: Vec<(Option<&str>, i64)> =
+                    pending.iter().map(|(_, k, at)| (k.as_deref(), *at)).collect();
+                let choice = choose(&view, time::now_ms());
+                let next = match choice {
+                    Choice::Send(i) => Some(
+                        c.prepare_cached(
+                            "SELECT m.id, m.parent, m.payload, m.attempts,
+                               COALESCE(p.received_at, m.received_at), m.control_id
+                             FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
+                        )?
+                        .query_row(params![pending[i].0], |r| {
+                            Ok(Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, received_at: r.get(4)?, control_id: r.get(5)? })
+                        })?,
+                    ),
+                    _ => None,
+                };
+                Ok((choice, next))
             })
             .await;
-        let mut pending = match pending {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let view: Vec<(Option<&str>, i64)> = pending
-            .iter()
-            .map(|p| (p.key.as_deref(), p.next.next_at))
-            .collect();
-        let next = match choose(&view, time::now_ms()) {
-            Choice::Send(i) => pending.swap_remove(i).next,
-            Choice::Wait(ms) => {
+        let next = match chosen {
+            Ok((_, Some(next))) => next,
+            Ok((Choice::Wait(ms), None)) => {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(ms as u64), wake.notified()).await;
                 continue;
             }
-            Choice::Idle => {
+            Ok(_) => {
                 // Idle: look again each second, for what operators requeue from outside.
                 let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };

@@ -207,9 +207,8 @@ impl<'a> Message<'a> {
     pub fn segment(&self, id: &str, occurrence: usize) -> Option<Segment<'_, 'a>> {
         let id = id.as_bytes();
         let mut skip = occurrence.checked_sub(1)?;
-        for (index, span) in self.segments.iter().enumerate() {
-            let (a, b) = self.fields[span.first_field as usize];
-            if same_id(&self.bytes[a as usize..b as usize], id) {
+        for index in 0..self.segments.len() {
+            if same_id(self.segment_field_raw(index, 0).unwrap_or_default(), id) {
                 if skip == 0 {
                     return Some(Segment { msg: self, index });
                 }
