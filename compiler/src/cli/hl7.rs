@@ -72,6 +72,15 @@ pub enum Hl7Command {
         /// Seconds to wait for the peers to go quiet after the last ACK.
         #[arg(long, default_value = "2")]
         drain: u64,
+        /// Spread the messages over this many patients (PID-3), so ordering keys vary.
+        #[arg(long, default_value = "1000")]
+        patients: usize,
+        /// Pace the sending at this many messages per second in total (default: flat out).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Report the peak memory (RSS) of this process, e.g. the production's.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Listen for MLLP on PORT, print what arrives, reply with an ACK.
     Listen {
@@ -121,6 +130,9 @@ pub fn run(cmd: Hl7Command) -> ExitCode {
             messages,
             peer,
             drain,
+            patients,
+            rate,
+            pid,
         } => super::hl7_load::load(&super::hl7_load::LoadOptions {
             addr: &addr,
             file: &file,
@@ -128,6 +140,9 @@ pub fn run(cmd: Hl7Command) -> ExitCode {
             messages,
             peers: &peer,
             drain: Duration::from_secs(drain),
+            patients,
+            rate,
+            pid,
         }),
     }
 }

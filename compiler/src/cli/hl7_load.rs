@@ -2,7 +2,10 @@
 //! counted as IRIS counts it (messages in + messages out per second), and the latency of
 //! its ACKs. Several connections each send the sample with a unique control id (MSH-10) and
 //! wait for each ACK; optional peers (`--peer PORT`) stand in for the downstream systems,
-//! ACK everything and count what the production delivers to them.
+//! ACK everything and count what the production delivers to them. Messages are spread over
+//! `--patients` PID-3 values so the production's per-key lanes all work; `--rate` paces the
+//! sending (latency is then measured from each message's scheduled time, so a stall is not
+//! hidden by the sender waiting it out); `--pid` reports the production's peak RSS.
 
 use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions};
 use accord_runtime::hl7::builder::MessageBuilder;
@@ -23,14 +26,36 @@ pub struct LoadOptions<'a> {
     pub peers: &'a [u16],
     /// How long to wait, after the last ACK, for the peers to receive what is still queued.
     pub drain: Duration,
+    /// How many distinct patients (PID-3) the messages are spread over.
+    pub patients: usize,
+    /// Messages per second in total across the connections; `None` sends flat out.
+    pub rate: Option<u64>,
+    /// A process whose peak RSS is reported at the end.
+    pub pid: Option<u32>,
 }
 
-fn with_control_id(template: &Message, id: &str) -> Vec<u8> {
+/// The template with its own control id and, if it has a PID segment, patient.
+fn personalise(template: &Message, id: &str, patient: Option<&str>) -> Vec<u8> {
     let mut b = MessageBuilder::from_message(template);
     if let Ok(p) = Path::parse("MSH-10") {
         let _ = b.set(&p, id);
     }
+    if let (Some(patient), Ok(p)) = (patient, Path::parse("PID-3.1")) {
+        let _ = b.set(&p, patient);
+    }
     b.serialize()
+}
+
+/// Peak and current resident memory of a process, from `/proc/PID/status` (Linux).
+fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((kib("VmHWM:")?, kib("VmRSS:")?))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -100,27 +125,61 @@ pub fn load(o: &LoadOptions) -> ExitCode {
                 },
             ));
         }
-        let per_conn = o.messages.div_ceil(o.connections.max(1));
+        let connections = o.connections.max(1);
+        let per_conn = o.messages.div_ceil(connections);
+        let has_pid = Message::parse(&bytes).is_ok_and(|m| m.segment("PID", 0).is_some());
+        let patients = o.patients.max(1);
+        // Six hex digits that differ per run keep control ids unique and short (profiles
+        // often cap MSH-10 at 20 characters).
+        let run = format!(
+            "{:06x}",
+            (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+                ^ std::process::id() as u128)
+                & 0xff_ffff
+        );
+        // Every payload is built before the clock starts.
+        let mut per_connection: Vec<Vec<Vec<u8>>> = vec![];
+        if let Ok(template) = Message::parse(&bytes) {
+            for c in 0..connections {
+                per_connection.push(
+                    (0..per_conn)
+                        .map(|i| {
+                            let n = i * connections + c;
+                            let patient = has_pid.then(|| format!("LP{:06}", n % patients));
+                            personalise(&template, &format!("L{run}-{c}-{i}"), patient.as_deref())
+                        })
+                        .collect(),
+                );
+            }
+        }
+        // Each connection's share of the rate: one message every `interval`.
+        let interval = o
+            .rate
+            .filter(|r| *r > 0)
+            .map(|r| Duration::from_secs_f64(connections as f64 / r as f64));
         let start = Instant::now();
         let mut tasks = vec![];
-        for c in 0..o.connections.max(1) {
-            let (addr, bytes) = (o.addr.to_string(), bytes.clone());
-            let run = format!(
-                "{:x}",
-                start.elapsed().as_nanos() ^ std::process::id() as u128
-            );
+        for payloads in per_connection {
+            let addr = o.addr.to_string();
             tasks.push(tokio::spawn(async move {
-                let template = Message::parse(&bytes).map_err(|e| e.to_string())?;
-                let payloads: Vec<Vec<u8>> = (0..per_conn)
-                    .map(|i| with_control_id(&template, &format!("L{run}-{c}-{i}")))
-                    .collect();
                 let mut client = MllpClient::connect(&addr, ClientOptions::default())
                     .await
                     .map_err(|e| e.to_string())?;
-                let mut latencies = Vec::with_capacity(per_conn);
+                let mut latencies = Vec::with_capacity(payloads.len());
                 let mut positive = 0usize;
-                for p in &payloads {
-                    let t = Instant::now();
+                let began = tokio::time::Instant::now();
+                for (i, p) in payloads.iter().enumerate() {
+                    let t = match interval {
+                        Some(every) => {
+                            let due = began + every * i as u32;
+                            tokio::time::sleep_until(due).await;
+                            due.into_std()
+                        }
+                        None => Instant::now(),
+                    };
                     let ack = client.send(p).await.map_err(|e| e.to_string())?;
                     latencies.push(t.elapsed());
                     if Message::parse(&ack)
@@ -194,6 +253,16 @@ pub fn load(o: &LoadOptions) -> ExitCode {
             percentile(&latencies, 0.99).as_secs_f64() * 1e3,
             latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
         );
+        if let Some(pid) = o.pid {
+            match memory_of(pid) {
+                Some((peak, now)) => println!(
+                    "memory of process {pid}: peak RSS {:.1} MiB, now {:.1} MiB",
+                    peak as f64 / 1024.0,
+                    now as f64 / 1024.0
+                ),
+                None => eprintln!("warning: cannot read the memory of process {pid}"),
+            }
+        }
         if positive == n {
             ExitCode::SUCCESS
         } else {

@@ -452,7 +452,8 @@ async fn start(
     production: Production,
     config: config::Config,
 ) -> Result<Arc<Engine>, String> {
-    let journal = Journal::open(&config.journal_path, config.sync).map_err(|e| e.to_string())?;
+    let journal = Journal::open(&config.journal_path, config.sync, config.limits.lanes)
+        .map_err(|e| e.to_string())?;
     let (estate, version) = (spec.estate.clone(), spec.version.clone());
     journal
         .write(move |c| {
@@ -531,7 +532,7 @@ async fn gauges(engine: Arc<Engine>) {
     loop {
         let depths = engine
             .journal
-            .write(|c| {
+            .write_redoable(|c| {
                 let mut st = c.prepare_cached(
                     "SELECT interface, COUNT(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') GROUP BY interface",
                 )?;

@@ -24,7 +24,7 @@ pub async fn run(engine: Arc<Engine>) {
         let now = time::now_ms();
         let expired = engine
             .journal
-            .write(move |c| {
+            .write_redoable(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT flow, key, start_message FROM flows WHERE state = 'waiting' AND deadline <= ?1 ORDER BY deadline LIMIT 256",
                 )?;

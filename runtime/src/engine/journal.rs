@@ -1,9 +1,17 @@
 //! The journal: every message and every state change, in SQLite (WAL). One writer thread
 //! owns the write connection; callers send it closures and await their results. The writer
 //! runs every job waiting in its queue inside one transaction (each in a savepoint, so one
-//! failing job does not undo the others) and answers only after the commit: a caller that
-//! got `Ok` knows its change is durable under the configured sync policy (group commit:
-//! one fsync for a burst of messages). Readers (the CLI's `status`, `messages`, `trace`)
+//! failing job does not undo the others) and answers only after the commit.
+//!
+//! Durability is per job. `write` is durable: under `sync = "full"` its caller is answered
+//! only once the WAL has been fsynced (group commit: one fsync for a burst of messages).
+//! `write_redoable` is for changes whose loss on power failure only makes the production
+//! redo safe work: process a received message again, or send a message again with the same
+//! control id (which the peer discards). Its caller is answered at the commit, which
+//! survives a crash of the process (the WAL is in the operating system's cache) but not of
+//! the machine. The writer connection itself runs `synchronous = NORMAL`, and the writer
+//! fsyncs the WAL file itself when a batch holds a durable job; a later fsync covers every
+//! earlier commit. Readers (the CLI's `status`, `messages`, `trace`, the operations' lanes)
 //! open their own connections; WAL lets them read while the production writes.
 
 use rusqlite::{Connection, OpenFlags};
@@ -50,7 +58,13 @@ impl From<rusqlite::Error> for JournalError {
 }
 
 type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+type Work = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+
+struct Job {
+    /// Answer only after the WAL is on disk (under `sync = "full"`).
+    durable: bool,
+    work: Work,
+}
 
 /// The most jobs committed together.
 const MAX_BATCH: usize = 1024;
@@ -79,12 +93,13 @@ CREATE TABLE IF NOT EXISTS messages (
   ack BLOB,
   reason TEXT,
   detail TEXT,
-  payload BLOB NOT NULL
+  payload BLOB NOT NULL,
+  lane INTEGER NOT NULL DEFAULT 0
 );
 -- The work queues, as partial indexes so finished messages never slow them down.
 CREATE INDEX IF NOT EXISTS messages_inbox ON messages (id) WHERE direction = 'in' AND state = 'received';
-CREATE INDEX IF NOT EXISTS messages_outbox ON messages (interface, id)
-  WHERE direction = 'out' AND state IN ('queued', 'retrying');
+-- (The outbox, per interface and lane, is created by `prepare` once `lane` exists.)
+DROP INDEX IF EXISTS messages_outbox;
 CREATE INDEX IF NOT EXISTS messages_control ON messages (control_id);
 CREATE INDEX IF NOT EXISTS messages_patient ON messages (patient_id);
 CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation);
@@ -121,6 +136,62 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS messages_dead ON messages (interface, id) WHERE state = 'dead';
 ";
 
+/// The outbox of each operation lane, covering what a lane chooses on (key, retry time),
+/// so choosing the next message reads no table rows.
+const LANE_INDEX: &str = "
+CREATE INDEX IF NOT EXISTS messages_lanes ON messages (interface, lane, id, order_key, next_at)
+  WHERE direction = 'out' AND state IN ('queued', 'retrying');
+";
+
+/// The lane of an outbound row whose ordering key is the SQL expression `key`, for
+/// statements that queue outside the production (operators): under the lane count the
+/// production last started with, from `meta`.
+pub fn lane_sql(key: &str) -> String {
+    format!("accord_lane({key}, COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lanes'), 1))")
+}
+
+/// Creates or upgrades the schema (journals written before lanes get the `lane` column)
+/// and registers `accord_lane`.
+pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_lane: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'lane'")?
+        .exists([])?;
+    if !has_lane {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN lane INTEGER NOT NULL DEFAULT 0")?;
+        // Every pending row must be placed again.
+        conn.execute("DELETE FROM meta WHERE key = 'lanes'", [])?;
+    }
+    conn.execute_batch(LANE_INDEX)?;
+    register_lane_function(conn)
+}
+
+/// Records the lane count this production runs with; when it differs from the last run's,
+/// places every pending outbound message in its lane under the new count.
+pub fn set_lanes(conn: &Connection, lanes: u32) -> rusqlite::Result<usize> {
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lanes'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if last == Some(i64::from(lanes)) {
+        return Ok(0);
+    }
+    let moved = conn.execute(
+        "UPDATE messages SET lane = accord_lane(order_key, ?1)
+         WHERE direction = 'out' AND state IN ('queued', 'retrying')",
+        [lanes],
+    )?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('lanes', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [lanes.to_string()],
+    )?;
+    Ok(moved)
+}
+
 /// The write side of the journal; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
@@ -130,28 +201,33 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and starts its writer thread.
-    pub fn open(path: &Path, sync: SyncPolicy) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path, sync: SyncPolicy, lanes: u32) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| JournalError(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let sync = match sync {
-            SyncPolicy::Full => "FULL",
-            SyncPolicy::Normal => "NORMAL",
+        // Under `full`, the writer fsyncs the WAL itself for durable jobs (see `writer`).
+        let level = match sync {
+            SyncPolicy::Full | SyncPolicy::Normal => "NORMAL",
             SyncPolicy::Off => "OFF",
         };
-        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "synchronous", level)?;
         // 8 MiB of page cache: the hot pages of the queues and indexes, not the payloads.
         conn.pragma_update(None, "cache_size", -8192)?;
+        // Each job's savepoint keeps its undo in memory, never in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
-        register_lane_function(&conn)?;
+        prepare(&conn)?;
+        set_lanes(&conn, lanes)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         std::thread::Builder::new()
             .name("accord-journal".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, wal, sync == SyncPolicy::Full))
             .map_err(|e| JournalError(e.to_string()))?;
         Ok(Journal {
             jobs: tx,
@@ -163,14 +239,32 @@ impl Journal {
         &self.path
     }
 
-    /// Runs `f` in the writer's transaction; resolves after the commit.
+    /// Runs `f` in the writer's transaction; resolves once the change is durable.
     pub async fn write<T, F>(&self, f: F) -> Result<T, JournalError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
+        self.submit(true, f).await
+    }
+
+    /// Runs `f` in the writer's transaction; resolves at the commit, before any fsync.
+    /// Only for changes the production can safely redo if a power failure loses them.
+    pub async fn write_redoable<T, F>(&self, f: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    async fn submit<T, F>(&self, durable: bool, f: F) -> Result<T, JournalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, String>>();
-        let job: Job = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let r = f(conn);
             let ok = r.is_ok();
             let done: Done = Box::new(move |commit| {
@@ -178,6 +272,7 @@ impl Journal {
             });
             (ok, done)
         });
+        let job = Job { durable, work };
         self.jobs
             .send(job)
             .map_err(|_| JournalError("the writer has stopped".into()))?;
@@ -187,7 +282,10 @@ impl Journal {
     }
 }
 
-fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer(conn: Connection, rx: mpsc::Receiver<Job>, wal_path: PathBuf, fsync: bool) {
+    // Opened after the first commit (the WAL file exists from then on); SQLite truncates
+    // it but never unlinks it while this connection is open.
+    let mut wal: Option<std::fs::File> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -196,21 +294,27 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut dones = Vec::with_capacity(jobs.len());
+        let mut now = Vec::with_capacity(jobs.len());
+        let mut after_sync = vec![];
         let begun = conn.execute_batch("BEGIN IMMEDIATE");
         for job in jobs {
-            if begun.is_err() {
-                let (_, done) = job(&conn);
-                dones.push(done);
-                continue;
+            let durable = job.durable && fsync;
+            let done = if begun.is_err() {
+                (job.work)(&conn).1
+            } else {
+                let _ = conn.execute_batch("SAVEPOINT job");
+                let (ok, done) = (job.work)(&conn);
+                if !ok {
+                    let _ = conn.execute_batch("ROLLBACK TO job");
+                }
+                let _ = conn.execute_batch("RELEASE job");
+                done
+            };
+            if durable {
+                after_sync.push(done);
+            } else {
+                now.push(done);
             }
-            let _ = conn.execute_batch("SAVEPOINT job");
-            let (ok, done) = job(&conn);
-            if !ok {
-                let _ = conn.execute_batch("ROLLBACK TO job");
-            }
-            let _ = conn.execute_batch("RELEASE job");
-            dones.push(done);
         }
         let result = begun
             .and_then(|_| conn.execute_batch("COMMIT"))
@@ -218,9 +322,39 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>) {
         if result.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for done in dones {
+        for done in now {
             done(result.clone());
         }
+        if after_sync.is_empty() {
+            continue;
+        }
+        let synced = result.clone().and_then(|_| sync_wal(&mut wal, &wal_path));
+        for done in after_sync {
+            done(synced.clone());
+        }
+    }
+}
+
+/// fsyncs the WAL file: every commit so far is then on disk.
+fn sync_wal(wal: &mut Option<std::fs::File>, path: &Path) -> Result<(), String> {
+    if wal.is_none() {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Ok(f) => *wal = Some(f),
+            // Nothing was ever written: nothing to make durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+    match wal.as_ref().map(|f| f.sync_data()) {
+        Some(Err(e)) => {
+            *wal = None;
+            Err(format!("cannot fsync {}: {e}", path.display()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -265,7 +399,7 @@ pub fn open_write(path: &Path) -> Result<Connection, JournalError> {
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.execute_batch(SCHEMA)?;
+    prepare(&conn)?;
     Ok(conn)
 }
 

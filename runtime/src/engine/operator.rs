@@ -6,7 +6,7 @@
 //! row and the original stays, marked `resent`. The running production picks the changes
 //! up from the journal within a few seconds (its queues poll when idle).
 
-use super::journal::{open_read, open_write, JournalError};
+use super::journal::{lane_sql, open_read, open_write, JournalError};
 use super::{process, time, DeliverFn};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
@@ -397,9 +397,13 @@ fn resend_out(
     match edited {
         None => {
             c.execute(
-                "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
-                   detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
-                   control_id = ?3, patient_id = ?4, order_key = ?5, updated_at = ?6 WHERE id = ?7",
+                &format!(
+                    "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
+                       detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
+                       control_id = ?3, patient_id = ?4, order_key = ?5, lane = {}, updated_at = ?6
+                     WHERE id = ?7",
+                    lane_sql("?5")
+                ),
                 params![
                     payload,
                     message_type,
@@ -415,10 +419,13 @@ fn resend_out(
         }
         Some(original_edit) => {
             c.execute(
-                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   message_type, control_id, patient_id, order_key, received_at, updated_at, payload)
-                 SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7
-                 FROM messages WHERE id = ?8",
+                &format!(
+                    "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                       message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
+                     SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7, {}
+                     FROM messages WHERE id = ?8",
+                    lane_sql("?5")
+                ),
                 params![iface.version, message_type, control_id, patient, order_key, now, payload, d.id],
             )?;
             let new = c.last_insert_rowid();
@@ -684,10 +691,13 @@ pub fn replay(
             "received"
         };
         tx.execute(
-            "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-               message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload)
-             SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
-               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6 FROM messages WHERE id = ?7",
+            &format!(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+                   message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload, lane)
+                 SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
+                   message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7",
+                lane_sql("order_key")
+            ),
             params![direction, iface.version, state, control, now, payload, o.id],
         )?;
         let new = tx.last_insert_rowid();
@@ -822,7 +832,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let journal = dir.join("journal.sqlite");
         let c = Connection::open(&journal).unwrap();
-        c.execute_batch(super::super::journal::SCHEMA).unwrap();
+        super::super::journal::prepare(&c).unwrap();
         c.execute(
             "INSERT INTO messages (correlation, interface, contract_version, direction, state,
                control_id, received_at, updated_at, payload)

@@ -22,6 +22,7 @@ struct Next {
     attempts: u32,
     received_at: i64,
     control_id: Option<String>,
+    order_key: Option<String>,
 }
 
 /// The result of one attempt: the reply's class, its detail, the raw reply.
@@ -234,7 +235,6 @@ pub async fn run(engine: Arc<Engine>, name: String) {
                 engine.clone(),
                 iface.clone(),
                 lane,
-                lanes,
                 suspended.clone(),
             ))
         })
@@ -254,35 +254,149 @@ enum Choice {
     Idle,
 }
 
-/// The first message whose key has nothing earlier still pending: a message waiting for
-/// its retry holds back the later messages of its key only.
-fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Choice {
-    let mut blocked: Vec<Option<&str>> = vec![];
-    let mut soonest: Option<i64> = None;
-    for (i, (key, next_at)) in pending.iter().enumerate() {
-        if blocked.contains(key) {
-            continue;
+/// Walks a lane's pending messages in arrival order and stops at the first whose key has
+/// nothing earlier still pending: a message waiting for its retry holds back the later
+/// messages of its key only.
+#[derive(Default)]
+struct Chooser {
+    blocked: Vec<Option<String>>,
+    soonest: Option<i64>,
+}
+
+impl Chooser {
+    /// Whether the message with this key and retry time goes now.
+    fn offer(&mut self, key: Option<&str>, next_at: i64, now: i64) -> bool {
+        if self.blocked.iter().any(|b| b.as_deref() == key) {
+            return false;
         }
-        if *next_at > now {
-            blocked.push(*key);
-            soonest = Some(soonest.map_or(*next_at, |s: i64| s.min(*next_at)));
-            continue;
+        if next_at > now {
+            self.blocked.push(key.map(str::to_string));
+            self.soonest = Some(self.soonest.map_or(next_at, |s| s.min(next_at)));
+            return false;
         }
-        return Choice::Send(i);
+        true
     }
-    match soonest {
-        Some(t) => Choice::Wait(t - now),
-        None => Choice::Idle,
+
+    fn nothing_sendable(&self, now: i64) -> Choice {
+        match self.soonest {
+            Some(t) => Choice::Wait(t - now),
+            None => Choice::Idle,
+        }
     }
 }
 
-async fn run_lane(
-    engine: Arc<Engine>,
-    iface: Interface,
+#[cfg(test)]
+fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Choice {
+    let mut chooser = Chooser::default();
+    for (i, (key, next_at)) in pending.iter().enumerate() {
+        if chooser.offer(*key, *next_at, now) {
+            return Choice::Send(i);
+        }
+    }
+    chooser.nothing_sendable(now)
+}
+
+/// The most pending messages a lane looks at to find one it may send; past that, every
+/// key seen is waiting for a retry and the lane waits too.
+const LOOK_AHEAD: usize = 4096;
+
+/// The most messages a lane takes from the journal at once. It sends them one by one,
+/// recording each outcome before the next send, so taking several costs no safety: if one
+/// must wait for a retry, the rest of its key in the batch is left for later.
+const BATCH: usize = 64;
+
+/// Chooses a lane's next messages on its own read connection (off the writer thread),
+/// from the lane's covering index (ids, keys and retry times), then reads the chosen
+/// messages' payloads alone.
+fn choose_batch(
+    c: &rusqlite::Connection,
+    interface: &str,
     lane: u32,
-    lanes: u32,
-    suspended: Arc<AtomicBool>,
-) {
+) -> rusqlite::Result<(Choice, Vec<Next>)> {
+    let now = time::now_ms();
+    let mut chooser = Chooser::default();
+    let mut chosen = vec![];
+    {
+        let mut st = c.prepare_cached(
+            "SELECT id, order_key, next_at FROM messages
+             WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
+             ORDER BY id",
+        )?;
+        let mut rows = st.query(params![interface, lane])?;
+        let mut seen = 0;
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(1)?.as_str_or_null()?;
+            if chooser.offer(key, r.get(2)?, now) {
+                chosen.push(r.get::<_, i64>(0)?);
+                if chosen.len() == BATCH {
+                    break;
+                }
+            }
+            seen += 1;
+            if seen >= LOOK_AHEAD {
+                break;
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Ok((chooser.nothing_sendable(now), vec![]));
+    }
+    let mut st = c.prepare_cached(
+        "SELECT m.id, m.parent, m.payload, m.attempts,
+           COALESCE(p.received_at, m.received_at), m.control_id, m.order_key
+         FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
+    )?;
+    let batch = chosen
+        .into_iter()
+        .map(|id| {
+            st.query_row(params![id], |r| {
+                Ok(Next {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get(3)?,
+                    received_at: r.get(4)?,
+                    control_id: r.get(5)?,
+                    order_key: r.get(6)?,
+                })
+            })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((Choice::Send(0), batch))
+}
+
+/// A lane's read connection, moved into a blocking task for each query.
+struct LaneReader {
+    path: std::path::PathBuf,
+    conn: Option<rusqlite::Connection>,
+}
+
+impl LaneReader {
+    async fn next(&mut self, interface: &str, lane: u32) -> Result<(Choice, Vec<Next>), String> {
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                let c = super::journal::open_read(&self.path).map_err(|e| e.to_string())?;
+                // A lane reads its index and one payload at a time: a small cache is enough,
+                // and memory stays flat however many lanes run.
+                c.pragma_update(None, "cache_size", -512)
+                    .map_err(|e| e.to_string())?;
+                c
+            }
+        };
+        let interface = interface.to_string();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = choose_batch(&conn, &interface, lane).map_err(|e| e.to_string());
+            (conn, r)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: Arc<AtomicBool>) {
     let name = iface.name.clone();
     let endpoint = iface
         .endpoint
@@ -290,6 +404,10 @@ async fn run_lane(
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
     let wake = engine.queued.get(&name).cloned().unwrap_or_default();
+    let mut reader = LaneReader {
+        path: engine.journal.path().to_path_buf(),
+        conn: None,
+    };
     loop {
         if suspended.load(Ordering::Acquire) {
             if lane == 0 {
@@ -297,44 +415,10 @@ async fn run_lane(
             }
             std::future::pending::<()>().await;
         }
-        let n = name.clone();
-        // Choose on keys and retry times only; read the chosen message's payload alone.
-        let chosen = engine
-            .journal
-            .write(move |c| {
-                let pending = c
-                    .prepare_cached(
-                        "SELECT id, order_key, next_at FROM messages
-                         WHERE direction = 'out' AND interface = ?1 AND state IN ('queued', 'retrying')
-                           AND accord_lane(order_key, ?2) = ?3
-                         ORDER BY id LIMIT 64",
-                    )?
-                    .query_map(params![n, lanes, lane], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let view: Vec<(Option<&str>, i64)> =
-                    pending.iter().map(|(_, k, at)| (k.as_deref(), *at)).collect();
-                let choice = choose(&view, time::now_ms());
-                let next = match choice {
-                    Choice::Send(i) => Some(
-                        c.prepare_cached(
-                            "SELECT m.id, m.parent, m.payload, m.attempts,
-                               COALESCE(p.received_at, m.received_at), m.control_id
-                             FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
-                        )?
-                        .query_row(params![pending[i].0], |r| {
-                            Ok(Next { id: r.get(0)?, parent: r.get(1)?, payload: r.get(2)?, attempts: r.get(3)?, received_at: r.get(4)?, control_id: r.get(5)? })
-                        })?,
-                    ),
-                    _ => None,
-                };
-                Ok((choice, next))
-            })
-            .await;
-        let next = match chosen {
-            Ok((_, Some(next))) => next,
-            Ok((Choice::Wait(ms), None)) => {
+        let chosen = reader.next(&name, lane).await;
+        let batch = match chosen {
+            Ok((_, batch)) if !batch.is_empty() => batch,
+            Ok((Choice::Wait(ms), _)) => {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(ms as u64), wake.notified()).await;
                 continue;
@@ -350,13 +434,29 @@ async fn run_lane(
                 continue;
             }
         };
-        let attempt = transport.send(&iface, &next).await;
-        let attempts = next.attempts + 1;
-        let decision = replies::decide(&iface, &attempt.class, attempts);
-        if decision.suspend {
-            suspended.store(true, Ordering::Release);
+        // Keys whose message in this batch must wait: their later messages wait too.
+        let mut held: Vec<Option<String>> = vec![];
+        for next in &batch {
+            if suspended.load(Ordering::Acquire) {
+                break;
+            }
+            if held.contains(&next.order_key) {
+                continue;
+            }
+            let attempt = transport.send(&iface, next).await;
+            let attempts = next.attempts + 1;
+            let decision = replies::decide(&iface, &attempt.class, attempts);
+            if decision.suspend {
+                suspended.store(true, Ordering::Release);
+            }
+            if !record(&engine, &iface, next, &attempt, &decision, attempts).await {
+                // The outcome is not known to be stored: read the queue again.
+                break;
+            }
+            if !matches!(decision.state, "completed" | "dead") {
+                held.push(next.order_key.clone());
+            }
         }
-        record(&engine, &iface, &next, &attempt, &decision, attempts).await;
     }
 }
 
@@ -367,7 +467,7 @@ async fn record(
     attempt: &Attempt,
     d: &Decision,
     attempts: u32,
-) {
+) -> bool {
     let now = time::now_ms();
     let label = metrics::Metrics::iface(&iface.name);
     if crate::hl7::ack::AckCode::parse(&attempt.class).is_some() {
@@ -432,9 +532,12 @@ async fn record(
         })
         .collect();
     let parent = next.parent.filter(|p| engine.is_waiting(*p));
+    let lanes = engine.config.limits.lanes;
+    // Lost to a power failure, the outcome only makes the lane send the message again,
+    // with the same control id: redoable.
     let settled = engine
         .journal
-        .write(move |c| {
+        .write_redoable(move |c| {
             c.prepare_cached(
                 "UPDATE messages SET state = ?1, attempts = ?2, next_at = ?3, ack_code = ?4, ack = ?5,
                    reason = ?6, detail = ?7, updated_at = ?8 WHERE id = ?9",
@@ -447,11 +550,11 @@ async fn record(
             for (iface, version) in &send {
                 c.prepare_cached(
                     "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                       message_type, control_id, patient_id, order_key, received_at, updated_at, payload)
+                       message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
                      SELECT correlation, parent, ?2, ?3, 'out', 'queued', message_type, control_id, patient_id,
-                       order_key, ?4, ?4, payload FROM messages WHERE id = ?1",
+                       order_key, ?4, ?4, payload, accord_lane(order_key, ?5) FROM messages WHERE id = ?1",
                 )?
-                .execute(params![id, iface, version, now])?;
+                .execute(params![id, iface, version, now, lanes])?;
             }
             let Some(parent) = parent else { return Ok(None) };
             let (pending, dead): (i64, i64) = c
@@ -480,9 +583,11 @@ async fn record(
         ),
         Ok(None) => {}
         Err(e) => {
-            tracing::error!(interface = %iface.name, error = %e, "cannot record a delivery outcome")
+            tracing::error!(interface = %iface.name, error = %e, "cannot record a delivery outcome");
+            return false;
         }
     }
+    true
 }
 
 #[cfg(test)]

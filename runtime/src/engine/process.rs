@@ -52,7 +52,7 @@ pub async fn run(engine: Arc<Engine>) {
     loop {
         let batch = engine
             .journal
-            .write(|c| {
+            .write_redoable(|c| {
                 let mut st = c.prepare_cached(
                     "SELECT id, correlation, interface, payload FROM messages
                      WHERE direction = 'in' AND state = 'received' ORDER BY id LIMIT 256",
@@ -95,7 +95,12 @@ pub async fn run(engine: Arc<Engine>) {
             .iter()
             .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
             .collect();
-        let applied = engine.journal.write(move |c| apply(c, &changes)).await;
+        let lanes = engine.config.limits.lanes;
+        let applied = engine
+            .journal
+            // Lost to a power failure, the messages are simply processed again.
+            .write_redoable(move |c| apply(c, &changes, lanes))
+            .await;
         if let Err(e) = applied {
             tracing::error!(error = %e, "processor cannot write the journal; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -267,7 +272,7 @@ fn event(
     Ok(())
 }
 
-fn apply(c: &rusqlite::Connection, changes: &[Change]) -> rusqlite::Result<()> {
+fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::Result<()> {
     let now = time::now_ms();
     for ch in changes {
         c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
@@ -296,12 +301,13 @@ fn apply(c: &rusqlite::Connection, changes: &[Change]) -> rusqlite::Result<()> {
         for q in &ch.queued {
             c.prepare_cached(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload)
-                 VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+                   message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
+                 VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
-                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload
+                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload,
+                super::journal::lane_of(q.order_key.as_deref(), lanes)
             ])?;
             let id = c.last_insert_rowid();
             event(c, id, now, q.state, q.detail.as_deref())?;
