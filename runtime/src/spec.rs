@@ -110,6 +110,9 @@ pub struct Interface {
     /// The HL7 path whose value assigns a message to its ordering lane.
     pub ordering: Option<String>,
     pub retain_ms: Option<u64>,
+    /// The contract's `sla: backlog < N`: more waiting than this raises an alert.
+    #[serde(default)]
+    pub backlog_under: Option<u32>,
     pub loc: Loc,
 }
 

@@ -179,6 +179,10 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 idempotency: i.idempotency.iter().filter_map(hl7_key).collect(),
                 ordering: i.ordering.as_ref().and_then(hl7_key),
                 retain_ms: i.retain_ms,
+                backlog_under: i.sla.iter().find_map(|s| match s {
+                    ir::Sla::Backlog { under } => Some(*under),
+                    _ => None,
+                }),
                 loc: loc(&i.loc),
             })
             .collect(),

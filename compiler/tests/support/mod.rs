@@ -82,7 +82,12 @@ pub struct Peer {
 
 impl Peer {
     pub fn start(reply: fn(&str, usize) -> &'static str) -> Peer {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Peer::start_on(0, reply)
+    }
+
+    /// A peer on a port chosen beforehand (0: any), e.g. one that comes up late.
+    pub fn start_on(port: u16, reply: fn(&str, usize) -> &'static str) -> Peer {
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = l.local_addr().unwrap().port();
         let got: Arc<Mutex<Vec<String>>> = Arc::default();
         let g = got.clone();

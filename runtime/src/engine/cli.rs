@@ -523,12 +523,16 @@ async fn start(
     }
     tokio::spawn(flows::run(engine.clone()));
     tokio::spawn(gauges(engine.clone()));
+    tokio::spawn(super::retention::run(engine.clone()));
     engine.ready.store(true, Ordering::Release);
     Ok(engine)
 }
 
-/// Refreshes the queue-depth gauges from the journal once a second.
+/// Refreshes the queue-depth gauges from the journal once a second, and raises an alert
+/// when an operation's queue grows past its contract's `sla: backlog < N` (once per
+/// breach; the recovery is logged too).
 async fn gauges(engine: Arc<Engine>) {
+    let mut breached: std::collections::BTreeSet<String> = Default::default();
     loop {
         let depths = engine
             .journal
@@ -552,11 +556,28 @@ async fn gauges(engine: Arc<Engine>) {
                 .find(|(n, _)| n == &i.name)
                 .map(|(_, d)| *d)
                 .unwrap_or(0);
+            let label = super::metrics::Metrics::iface(&i.name);
+            engine.metrics.queue_depth.get_or_create(&label).set(depth);
+            let Some(limit) = i.backlog_under else {
+                continue;
+            };
+            let over = depth >= i64::from(limit);
             engine
                 .metrics
-                .queue_depth
-                .get_or_create(&super::metrics::Metrics::iface(&i.name))
-                .set(depth);
+                .backlog_breached
+                .get_or_create(&label)
+                .set(i64::from(over));
+            if over && breached.insert(i.name.clone()) {
+                let target = format!("backlog:{}", i.name);
+                engine
+                    .metrics
+                    .alerts
+                    .get_or_create(&super::metrics::AlertLabel { target })
+                    .inc();
+                tracing::warn!(alert = "backlog", interface = %i.name, depth, limit, "ALERT: the queue is over its contract's `sla: backlog < {limit}`; is the peer down?");
+            } else if !over && breached.remove(&i.name) {
+                tracing::info!(interface = %i.name, depth, limit, "backlog back under its SLA");
+            }
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }

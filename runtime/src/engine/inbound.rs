@@ -10,7 +10,7 @@ use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
 use crate::hl7::{dict, validate, Message};
 use crate::mllp::codec::Frame;
-use crate::mllp::server::{serve, Reply, ServerOptions};
+use crate::mllp::server::{serve, ConnectionEvent, Reply, ServerOptions};
 use crate::spec::{Interface, Role};
 use rusqlite::{params, OptionalExtension};
 use std::net::SocketAddr;
@@ -30,9 +30,37 @@ pub fn services<'e>(engine: &'e Engine, endpoint: &str) -> Vec<&'e Interface> {
 
 /// Serves `endpoint` on an already bound listener until the process ends.
 pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
+    let limit = engine.config.limits.max_connections;
+    let observer = engine.clone();
+    let name = endpoint.clone();
+    let on_event = move |e: ConnectionEvent| {
+        let label = super::metrics::EndpointLabel {
+            endpoint: name.clone(),
+        };
+        match e {
+            ConnectionEvent::Opened(peer) => {
+                observer.metrics.connections.get_or_create(&label).inc();
+                tracing::debug!(endpoint = %name, %peer, "connection opened");
+            }
+            ConnectionEvent::Closed(peer) => {
+                observer.metrics.connections.get_or_create(&label).dec();
+                tracing::debug!(endpoint = %name, %peer, "connection closed");
+            }
+            ConnectionEvent::Refused(peer) => {
+                observer
+                    .metrics
+                    .connections_refused
+                    .get_or_create(&label)
+                    .inc();
+                tracing::warn!(endpoint = %name, %peer, limit, "connection refused: the endpoint already serves limits.max_connections connections");
+            }
+        }
+    };
     let opts = ServerOptions {
         idle_timeout: Duration::from_secs(engine.config.limits.idle_timeout_s),
         max_frame: engine.config.limits.max_frame_bytes,
+        max_connections: limit,
+        on_event: Some(Arc::new(on_event)),
         ..ServerOptions::default()
     };
     let served = serve(listener, opts, move |frame, peer| {

@@ -134,6 +134,8 @@ CREATE TABLE IF NOT EXISTS audit (
   detail TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_dead ON messages (interface, id) WHERE state = 'dead';
+-- Retention purges each interface's oldest messages through this index.
+CREATE INDEX IF NOT EXISTS messages_age ON messages (interface, received_at);
 ";
 
 /// The outbox of each operation lane, covering what a lane chooses on (key, retry time),
@@ -414,4 +416,49 @@ pub fn open_read(path: &Path) -> Result<Connection, JournalError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(c: &Connection, key: &str, lanes: u32) {
+        c.execute(
+            "INSERT INTO messages (correlation, interface, contract_version, direction, state,
+               order_key, received_at, updated_at, payload, lane)
+             VALUES ('c', 'lab', '1.0.0', 'out', 'queued', ?1, 0, 0, x'00', ?2)",
+            rusqlite::params![key, lane_of(Some(key), lanes)],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_new_lane_count_places_every_pending_message_again() {
+        let c = Connection::open_in_memory().unwrap();
+        prepare(&c).unwrap();
+        assert_eq!(set_lanes(&c, 4).unwrap(), 0);
+        let keys: Vec<String> = (0..50).map(|i| format!("MRN{i}")).collect();
+        for k in &keys {
+            queue(&c, k, 4);
+        }
+        // Same count: nothing moves.
+        assert_eq!(set_lanes(&c, 4).unwrap(), 0);
+        // A new count: every pending message is placed under it, as new ones will be.
+        assert_eq!(set_lanes(&c, 3).unwrap(), keys.len());
+        let placed: Vec<(String, u32)> = c
+            .prepare("SELECT order_key, lane FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for (key, lane) in placed {
+            assert_eq!(lane, lane_of(Some(&key), 3), "{key}");
+        }
+        // Operators' statements compute the same lane from `meta`.
+        let by_sql: u32 = c
+            .query_row(&format!("SELECT {}", lane_sql("'MRN7'")), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(by_sql, lane_of(Some("MRN7"), 3));
+    }
 }

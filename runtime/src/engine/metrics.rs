@@ -1,6 +1,7 @@
 //! The production's metrics in Prometheus form (`/metrics`): messages received and sent,
-//! ACK codes, dead letters, duplicates, alerts, queue depth and end-to-end latency, per
-//! interface. Counting is lock-free; encoding happens only when scraped.
+//! ACK codes, dead letters, duplicates, alerts, queue depth (and whether it breaks the
+//! contract's backlog SLA) and end-to-end latency, per interface; connections open and
+//! refused, per listening endpoint. Counting is lock-free; encoding happens only when scraped.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +30,11 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabel {
     pub target: String,
 }
@@ -49,6 +55,11 @@ pub struct Metrics {
     pub duplicates: Family<Iface, Counter>,
     pub alerts: Family<AlertLabel, Counter>,
     pub queue_depth: Family<Iface, Gauge>,
+    /// 1 while an operation's queue is over its contract's `sla: backlog < N`.
+    pub backlog_breached: Family<Iface, Gauge>,
+    pub purged: Family<Iface, Counter>,
+    pub connections: Family<EndpointLabel, Gauge>,
+    pub connections_refused: Family<EndpointLabel, Counter>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
 }
 
@@ -70,6 +81,10 @@ impl Metrics {
             duplicates: Family::default(),
             alerts: Family::default(),
             queue_depth: Family::default(),
+            backlog_breached: Family::default(),
+            purged: Family::default(),
+            connections: Family::default(),
+            connections_refused: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
             registry: Registry::default(),
         };
@@ -112,6 +127,26 @@ impl Metrics {
             "queue_depth",
             "Messages waiting to be delivered",
             m.queue_depth.clone(),
+        );
+        registry.register(
+            "backlog_breached",
+            "1 while an operation's queue is over its contract's `sla: backlog < N`",
+            m.backlog_breached.clone(),
+        );
+        registry.register(
+            "purged",
+            "Finished messages removed by the interface's `retain` period",
+            m.purged.clone(),
+        );
+        registry.register(
+            "connections",
+            "MLLP connections open, per listening endpoint",
+            m.connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "MLLP connections closed on arrival because limits.max_connections were open",
+            m.connections_refused.clone(),
         );
         registry.register(
             "end_to_end_seconds",

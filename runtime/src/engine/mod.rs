@@ -28,6 +28,7 @@ mod outbound;
 mod process;
 mod query;
 mod replies;
+mod retention;
 pub mod time;
 
 pub use cli::main;

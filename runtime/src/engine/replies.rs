@@ -212,6 +212,7 @@ mod tests {
             idempotency: vec![],
             ordering: None,
             retain_ms: None,
+            backlog_under: None,
             loc: "x:1".into(),
         }
     }

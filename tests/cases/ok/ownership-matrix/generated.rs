@@ -149,6 +149,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

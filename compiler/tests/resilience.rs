@@ -1,0 +1,306 @@
+//! What goes wrong around a production, with real processes and sockets: the lab is down
+//! for 30 seconds during traffic (the backlog grows, the queue-depth metric and the
+//! backlog alert show it, and it drains in order on recovery); malformed input arrives on
+//! the live listener next to good traffic; a storm of connections exceeds the limit. A
+//! test binary of its own, so the outage's 30 seconds run beside the other tests.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn adt(patient: u32, seq: u32) -> String {
+    format!(
+        "MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^A08^ADT_A01|R{patient}S{seq}|P|2.5.1\r\
+         EVN|A08|20261122090000\rPID|1||{patient}^^^PAS^MR||DOE^JANE||19800101|F\rPV1|1|I|W{seq}\r"
+    )
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends `m` and returns the reply's MSA-1 (empty if there was no reply).
+fn send(s: &mut TcpStream, m: &str) -> String {
+    write_frame(s, m.as_bytes());
+    read_frame(s)
+        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
+        .unwrap_or_default()
+}
+
+/// The value of a metric line that starts with `prefix` (name and labels), if present.
+fn metric(admin: u16, prefix: &str) -> Option<f64> {
+    let body = http_get(admin, "/metrics")?;
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Setup {
+    production: Production,
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    hub: u16,
+    admin: u16,
+}
+
+fn start_production(name: &str, lab: u16, extra: &str) -> Setup {
+    let bin = build("compiler/tests/production/resilience");
+    let (hub, admin) = (free_port(), free_port());
+    let dir = fresh_dir(name);
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[journal]\nsync = \"full\"\n{extra}\n\
+             [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n"
+        ),
+    )
+    .unwrap();
+    let production = start(&bin, &config, &dir.join("store"), admin);
+    Setup {
+        production,
+        bin,
+        dir,
+        hub,
+        admin,
+    }
+}
+
+fn log_of(s: &Setup) -> String {
+    std::fs::read_to_string(s.dir.join("store").with_extension("log")).unwrap_or_default()
+}
+
+#[test]
+fn a_30_second_outage_backs_up_raises_the_alert_and_drains_in_order() {
+    // The lab's port is chosen, but nothing listens there yet: the lab is down.
+    let lab_port = free_port();
+    let s = start_production("e2e-outage", lab_port, "");
+    let down_since = Instant::now();
+    let (patients, per_patient) = (20u32, 15u32);
+    let mut conn = connect(s.hub);
+    for seq in 0..per_patient {
+        for p in 0..patients {
+            assert_eq!(send(&mut conn, &adt(1000 + p, seq)), "AA");
+        }
+    }
+    let sent = (patients * per_patient) as f64;
+    // Everything is journalled and acknowledged, and waits for the lab.
+    wait_until(
+        "the queue-depth metric shows the backlog",
+        Duration::from_secs(10),
+        || metric(s.admin, "accord_queue_depth{interface=\"adt_to_lab\"}") == Some(sent),
+    );
+    wait_until("the backlog alert fires", Duration::from_secs(10), || {
+        metric(s.admin, "accord_backlog_breached{interface=\"adt_to_lab\"}") == Some(1.0)
+            && metric(
+                s.admin,
+                "accord_alerts_total{target=\"backlog:adt_to_lab\"}",
+            ) == Some(1.0)
+    });
+    assert!(log_of(&s).contains("ALERT"), "{}", log_of(&s));
+
+    // The lab comes back after 30 seconds.
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down_since.elapsed()));
+    assert_eq!(
+        metric(s.admin, "accord_queue_depth{interface=\"adt_to_lab\"}"),
+        Some(sent),
+        "nothing may be lost or given up during the outage"
+    );
+    let lab = Peer::start_on(lab_port, |_, _| "CA");
+    let got = lab.wait_for(sent as usize);
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<String> = got
+        .iter()
+        .map(|m| field(m, "MSH", 10))
+        .filter(|c| seen.insert(c.clone()))
+        .collect();
+    assert_eq!(unique.len(), sent as usize, "every message reaches the lab");
+    // Each patient's updates arrive in the order they were sent.
+    for p in 0..patients {
+        let order: Vec<&String> = unique
+            .iter()
+            .filter(|c| c.starts_with(&format!("R{}S", 1000 + p)))
+            .collect();
+        let expected: Vec<String> = (0..per_patient)
+            .map(|seq| format!("R{}S{seq}", 1000 + p))
+            .collect();
+        assert_eq!(
+            order,
+            expected.iter().collect::<Vec<_>>(),
+            "patient {p} out of order"
+        );
+    }
+    wait_until(
+        "the backlog drains and the alert clears",
+        Duration::from_secs(10),
+        || {
+            metric(s.admin, "accord_queue_depth{interface=\"adt_to_lab\"}") == Some(0.0)
+                && metric(s.admin, "accord_backlog_breached{interface=\"adt_to_lab\"}") == Some(0.0)
+        },
+    );
+    assert!(log_of(&s).contains("backlog back under its SLA"));
+}
+
+/// A bad input, and what the sender must see.
+struct Bad {
+    what: &'static str,
+    bytes: Vec<u8>,
+}
+
+fn bad_inputs() -> Vec<Bad> {
+    let mut oversized =
+        b"MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^A08|BIG1|P|2.5.1\rNTE|1||".to_vec();
+    oversized.extend(std::iter::repeat_n(b'x', 80 * 1024));
+    vec![
+        Bad {
+            what: "not HL7 at all",
+            bytes: b"hello, is this the lab?".to_vec(),
+        },
+        Bad {
+            what: "a header cut short",
+            bytes: b"MSH|^~".to_vec(),
+        },
+        Bad {
+            what: "binary noise",
+            bytes: (0u8..=255).filter(|b| ![0x0b, 0x1c].contains(b)).collect(),
+        },
+        Bad {
+            what: "a message type the contract does not carry",
+            bytes:
+                b"MSH|^~\\&|PAS|H|HUB|H|20261122090000||ORU^R01|BAD4|P|2.5.1\rPID|1||1^^^PAS^MR\r"
+                    .to_vec(),
+        },
+        Bad {
+            what: "a frame over limits.max_frame_bytes",
+            bytes: oversized,
+        },
+    ]
+}
+
+#[test]
+fn malformed_input_is_nacked_and_stored_while_good_traffic_flows() {
+    let lab = Peer::start(|_, _| "CA");
+    let s = start_production(
+        "e2e-malformed",
+        lab.port,
+        "[limits]\nmax_frame_bytes = 65536",
+    );
+    let hub = s.hub;
+    // Good traffic on its own connection, all the while.
+    let good = std::thread::spawn(move || {
+        let mut conn = connect(hub);
+        (0..300)
+            .map(|i| send(&mut conn, &adt(2000 + i % 10, i / 10)))
+            .filter(|code| code == "AA")
+            .count()
+    });
+    let bad = bad_inputs();
+    for round in 0..3 {
+        for b in &bad {
+            let mut conn = connect(s.hub);
+            write_frame(&mut conn, &b.bytes);
+            let reply = read_frame(&mut conn)
+                .map(|r| String::from_utf8_lossy(&r).into_owned())
+                .unwrap_or_else(|| panic!("no reply to {} (round {round})", b.what));
+            let code = field(&reply, "MSA", 1);
+            assert!(
+                ["AR", "AE", "CR", "CE"].contains(&code.as_str()),
+                "{}: {reply}",
+                b.what
+            );
+            assert!(
+                reply.contains("\rERR|"),
+                "{}: no ERR segment: {reply}",
+                b.what
+            );
+        }
+        // Half a frame, then the sender vanishes.
+        let mut conn = connect(s.hub);
+        conn.write_all(b"\x0bMSH|^~\\&|PAS|H|HUB|H|2026").unwrap();
+        drop(conn);
+    }
+    assert_eq!(good.join().unwrap(), 300, "good traffic is unaffected");
+    assert_eq!(lab.wait_for(300).len(), 300);
+
+    // Every bad message is in the journal as rejected.
+    let o = Command::new(&s.bin)
+        .args([
+            "messages",
+            "--state",
+            "rejected",
+            "--json",
+            "--limit",
+            "100",
+            "--journal",
+        ])
+        .arg(s.dir.join("store/journal.sqlite"))
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&o.stdout);
+    let rejected = listed.matches("\"state\":\"rejected\"").count()
+        + listed.matches("\"state\": \"rejected\"").count();
+    assert_eq!(rejected, 3 * bad.len(), "{listed}");
+    assert!(
+        metric(s.admin, "accord_rejected_total{").is_some(),
+        "rejections are counted"
+    );
+    let mut production = s.production;
+    assert!(
+        production.child.try_wait().unwrap().is_none(),
+        "the production must keep running"
+    );
+}
+
+#[test]
+fn a_connection_storm_is_refused_past_the_limit_and_served_within_it() {
+    let lab = Peer::start(|_, _| "CA");
+    let s = start_production("e2e-storm", lab.port, "[limits]\nmax_connections = 8");
+    let mut held: Vec<TcpStream> = (0..8).map(|_| connect(s.hub)).collect();
+    // The first eight are served; wait until the production counts them.
+    wait_until(
+        "eight connections are open",
+        Duration::from_secs(10),
+        || metric(s.admin, "accord_connections{endpoint=\"hub_in\"}") == Some(8.0),
+    );
+    for _ in 0..12 {
+        let mut extra = connect(s.hub);
+        let mut buf = [0u8; 1];
+        // Closed on arrival: the read ends at once (0 bytes or a reset).
+        assert!(matches!(extra.read(&mut buf), Ok(0) | Err(_)));
+    }
+    wait_until("the refusals are counted", Duration::from_secs(10), || {
+        metric(
+            s.admin,
+            "accord_connections_refused_total{endpoint=\"hub_in\"}",
+        ) == Some(12.0)
+    });
+    for (i, conn) in held.iter_mut().enumerate() {
+        assert_eq!(send(conn, &adt(3000 + i as u32, 0)), "AA");
+    }
+    assert!(log_of(&s).contains("limits.max_connections"));
+    // Once they close, new connections are served again.
+    held.clear();
+    wait_until(
+        "the connections are released",
+        Duration::from_secs(10),
+        || metric(s.admin, "accord_connections{endpoint=\"hub_in\"}") == Some(0.0),
+    );
+    let mut again = connect(s.hub);
+    assert_eq!(send(&mut again, &adt(3100, 0)), "AA");
+    assert_eq!(lab.wait_for(9).len(), 9);
+}
