@@ -120,9 +120,9 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
             "limits": {
                 "type": "object", "additionalProperties": false,
                 "properties": {
-                    "max_frame_bytes": { "type": "integer", "minimum": 1024 },
-                    "max_connections": { "type": "integer", "minimum": 1 },
-                    "idle_timeout_s": { "type": "integer", "minimum": 1 },
+                    "max_frame_bytes": { "type": "integer", "minimum": 1024, "description": "The largest MLLP frame accepted (default 16 MiB); a bigger one is NACKed and stored as rejected with its first bytes." },
+                    "max_connections": { "type": "integer", "minimum": 1, "description": "Connections served at once per listening endpoint (default 256); more are closed on arrival, logged and counted in accord_connections_refused_total." },
+                    "idle_timeout_s": { "type": "integer", "minimum": 1, "description": "A connection that sends nothing, or does not read its reply, for this many seconds is closed (default 300)." },
                     "lanes": { "type": "integer", "minimum": 1, "maximum": 64, "description": "Parallel lanes of each operation that has an ordering key, one connection each (default 4). One key's messages always take the same lane, in order; a crash re-sends at most one message per lane." }
                 }
             }
