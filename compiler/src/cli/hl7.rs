@@ -56,7 +56,8 @@ pub enum Hl7Command {
         #[arg(long)]
         tls_ca: Option<PathBuf>,
     },
-    /// Drive a running production: several connections send FILE with unique control ids;
+    /// Drive a running production: several connections send FILE with unique control ids,
+    /// spread over --patients PID-3 values, flat out or paced with --rate;
     /// reports msg/s in (and out, with --peer) and ACK latency percentiles.
     Load {
         /// HOST:PORT of the production's inbound service.

@@ -70,10 +70,13 @@ pub fn load(o: &LoadOptions) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    if Message::parse(&bytes).is_err() {
-        eprintln!("error: `{}` is not an HL7 v2 message", o.file.display());
-        return ExitCode::from(2);
-    }
+    let template = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(_) => {
+            eprintln!("error: `{}` is not an HL7 v2 message", o.file.display());
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,7 +130,7 @@ pub fn load(o: &LoadOptions) -> ExitCode {
         }
         let connections = o.connections.max(1);
         let per_conn = o.messages.div_ceil(connections);
-        let has_pid = Message::parse(&bytes).is_ok_and(|m| m.segment("PID", 0).is_some());
+        let has_pid = template.segment("PID", 0).is_some();
         let patients = o.patients.max(1);
         // Six hex digits that differ per run keep control ids unique and short (profiles
         // often cap MSH-10 at 20 characters).
@@ -142,18 +145,16 @@ pub fn load(o: &LoadOptions) -> ExitCode {
         );
         // Every payload is built before the clock starts.
         let mut per_connection: Vec<Vec<Vec<u8>>> = vec![];
-        if let Ok(template) = Message::parse(&bytes) {
-            for c in 0..connections {
-                per_connection.push(
-                    (0..per_conn)
-                        .map(|i| {
-                            let n = i * connections + c;
-                            let patient = has_pid.then(|| format!("LP{:06}", n % patients));
-                            personalise(&template, &format!("L{run}-{c}-{i}"), patient.as_deref())
-                        })
-                        .collect(),
-                );
-            }
+        for c in 0..connections {
+            per_connection.push(
+                (0..per_conn)
+                    .map(|i| {
+                        let n = i * connections + c;
+                        let patient = has_pid.then(|| format!("LP{:06}", n % patients));
+                        personalise(&template, &format!("L{run}-{c}-{i}"), patient.as_deref())
+                    })
+                    .collect(),
+            );
         }
         // Each connection's share of the rate: one message every `interval`.
         let interval = o

@@ -568,12 +568,7 @@ async fn gauges(engine: Arc<Engine>) {
                 .get_or_create(&label)
                 .set(i64::from(over));
             if over && breached.insert(i.name.clone()) {
-                let target = format!("backlog:{}", i.name);
-                engine
-                    .metrics
-                    .alerts
-                    .get_or_create(&super::metrics::AlertLabel { target })
-                    .inc();
+                engine.metrics.alert(&format!("backlog:{}", i.name));
                 tracing::warn!(alert = "backlog", interface = %i.name, depth, limit, "ALERT: the queue is over its contract's `sla: backlog < {limit}`; is the peer down?");
             } else if !over && breached.remove(&i.name) {
                 tracing::info!(interface = %i.name, depth, limit, "backlog back under its SLA");

@@ -42,13 +42,7 @@ pub async fn run(engine: Arc<Engine>) {
             for a in &flow.on_timeout {
                 match a {
                     Action::Alert { target } => {
-                        engine
-                            .metrics
-                            .alerts
-                            .get_or_create(&metrics::AlertLabel {
-                                target: target.clone(),
-                            })
-                            .inc();
+                        engine.metrics.alert(target);
                         tracing::warn!(alert = %target, flow = %flow.name, key = %e.key, "ALERT: flow timed out waiting for {}", flow.wait_for);
                     }
                     Action::DeadLetter | Action::Fail => {

@@ -156,6 +156,15 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Counts an alert raised for `target` (who is told: an on-call group, a backlog).
+    pub fn alert(&self, target: &str) {
+        self.alerts
+            .get_or_create(&AlertLabel {
+                target: target.to_string(),
+            })
+            .inc();
+    }
+
     pub fn iface(name: &str) -> Iface {
         Iface {
             interface: name.to_string(),

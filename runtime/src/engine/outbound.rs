@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, PartialEq)]
 struct Next {
     id: i64,
     parent: Option<i64>,
@@ -247,8 +248,8 @@ pub async fn run(engine: Arc<Engine>, name: String) {
 /// What a lane does next with the first pending messages of its keys, in arrival order.
 #[derive(Debug, PartialEq)]
 enum Choice {
-    /// Send the message at this index.
-    Send(usize),
+    /// Send these, in order.
+    Send(Vec<Next>),
     /// Everything is waiting for a retry: look again in this many milliseconds.
     Wait(i64),
     Idle,
@@ -285,17 +286,6 @@ impl Chooser {
     }
 }
 
-#[cfg(test)]
-fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Choice {
-    let mut chooser = Chooser::default();
-    for (i, (key, next_at)) in pending.iter().enumerate() {
-        if chooser.offer(*key, *next_at, now) {
-            return Choice::Send(i);
-        }
-    }
-    chooser.nothing_sendable(now)
-}
-
 /// The most pending messages a lane looks at to find one it may send; past that, every
 /// key seen is waiting for a retry and the lane waits too.
 const LOOK_AHEAD: usize = 4096;
@@ -308,11 +298,7 @@ const BATCH: usize = 64;
 /// Chooses a lane's next messages on its own read connection (off the writer thread),
 /// from the lane's covering index (ids, keys and retry times), then reads the chosen
 /// messages' payloads alone.
-fn choose_batch(
-    c: &rusqlite::Connection,
-    interface: &str,
-    lane: u32,
-) -> rusqlite::Result<(Choice, Vec<Next>)> {
+fn choose_batch(c: &rusqlite::Connection, interface: &str, lane: u32) -> rusqlite::Result<Choice> {
     let now = time::now_ms();
     let mut chooser = Chooser::default();
     let mut chosen = vec![];
@@ -339,7 +325,7 @@ fn choose_batch(
         }
     }
     if chosen.is_empty() {
-        return Ok((chooser.nothing_sendable(now), vec![]));
+        return Ok(chooser.nothing_sendable(now));
     }
     let mut st = c.prepare_cached(
         "SELECT m.id, m.parent, m.payload, m.attempts,
@@ -362,7 +348,7 @@ fn choose_batch(
             })
         })
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((Choice::Send(0), batch))
+    Ok(Choice::Send(batch))
 }
 
 /// A lane's read connection, moved into a blocking task for each query.
@@ -372,7 +358,7 @@ struct LaneReader {
 }
 
 impl LaneReader {
-    async fn next(&mut self, interface: &str, lane: u32) -> Result<(Choice, Vec<Next>), String> {
+    async fn next(&mut self, interface: &str, lane: u32) -> Result<Choice, String> {
         let conn = match self.conn.take() {
             Some(c) => c,
             None => {
@@ -417,13 +403,13 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         }
         let chosen = reader.next(&name, lane).await;
         let batch = match chosen {
-            Ok((_, batch)) if !batch.is_empty() => batch,
-            Ok((Choice::Wait(ms), _)) => {
+            Ok(Choice::Send(batch)) => batch,
+            Ok(Choice::Wait(ms)) => {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(ms as u64), wake.notified()).await;
                 continue;
             }
-            Ok(_) => {
+            Ok(Choice::Idle) => {
                 // Idle: look again each second, for what operators requeue from outside.
                 let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
                 continue;
@@ -507,13 +493,7 @@ async fn record(
         _ => {}
     }
     for target in &d.alerts {
-        engine
-            .metrics
-            .alerts
-            .get_or_create(&metrics::AlertLabel {
-                target: target.clone(),
-            })
-            .inc();
+        engine.metrics.alert(target);
         tracing::warn!(alert = %target, interface = %iface.name, id = next.id, class = %attempt.class, "ALERT");
     }
     let (id, state, reason) = (next.id, d.state, d.reason);
@@ -594,18 +574,30 @@ async fn record(
 mod tests {
     use super::*;
 
+    /// The index of the first message a lane may send, or what it does instead.
+    fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Result<usize, Choice> {
+        let mut chooser = Chooser::default();
+        match pending
+            .iter()
+            .position(|(key, next_at)| chooser.offer(*key, *next_at, now))
+        {
+            Some(i) => Ok(i),
+            None => Err(chooser.nothing_sendable(now)),
+        }
+    }
+
     #[test]
     fn a_waiting_message_holds_back_only_its_own_key() {
         let now = 1_000;
         // A waits for its retry: B goes first; A's later message waits behind it.
         let p = [(Some("A"), 5_000), (Some("A"), 0), (Some("B"), 0)];
-        assert_eq!(choose(&p, now), Choice::Send(2));
+        assert_eq!(choose(&p, now), Ok(2));
         // Only A pending: wait for the retry.
-        assert_eq!(choose(&p[..2], now), Choice::Wait(4_000));
+        assert_eq!(choose(&p[..2], now), Err(Choice::Wait(4_000)));
         // No key: one queue, strict order.
         let p = [(None, 5_000), (None, 0)];
-        assert_eq!(choose(&p, now), Choice::Wait(4_000));
-        assert_eq!(choose(&[(None, 0), (None, 0)], now), Choice::Send(0));
-        assert_eq!(choose(&[], now), Choice::Idle);
+        assert_eq!(choose(&p, now), Err(Choice::Wait(4_000)));
+        assert_eq!(choose(&[(None, 0), (None, 0)], now), Ok(0));
+        assert_eq!(choose(&[], now), Err(Choice::Idle));
     }
 }

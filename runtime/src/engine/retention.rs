@@ -7,7 +7,6 @@
 //! a message whose deliveries are still pending.
 
 use super::{time, Engine};
-use crate::spec::Interface;
 use rusqlite::{params, Connection};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,25 +48,22 @@ pub fn purge_batch(
 
 /// Purges every interface with a retention period, then again each minute.
 pub async fn run(engine: Arc<Engine>) {
-    let retained: Vec<Interface> = engine
+    let retained: Vec<(String, u64)> = engine
         .spec
         .interfaces
         .iter()
-        .filter(|i| i.retain_ms.is_some())
-        .cloned()
+        .filter_map(|i| Some((i.name.clone(), i.retain_ms?)))
         .collect();
     if retained.is_empty() {
         return;
     }
     loop {
-        for iface in &retained {
-            let Some(retain) = iface.retain_ms else {
-                continue;
-            };
+        for (interface, retain) in &retained {
+            let retain = *retain;
             let cutoff = time::now_ms() - retain as i64;
             let mut total = 0;
             loop {
-                let name = iface.name.clone();
+                let name = interface.clone();
                 // A purge lost to a power failure is simply done again.
                 let done = engine
                     .journal
@@ -81,7 +77,7 @@ pub async fn run(engine: Arc<Engine>) {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(interface = %iface.name, error = %e, "cannot purge expired messages; trying again later");
+                        tracing::error!(interface = %interface, error = %e, "cannot purge expired messages; trying again later");
                         break;
                     }
                 }
@@ -90,9 +86,9 @@ pub async fn run(engine: Arc<Engine>) {
                 engine
                     .metrics
                     .purged
-                    .get_or_create(&super::metrics::Metrics::iface(&iface.name))
+                    .get_or_create(&super::metrics::Metrics::iface(interface))
                     .inc_by(total as u64);
-                tracing::info!(interface = %iface.name, purged = total, retain_days = retain / 86_400_000, "expired messages purged");
+                tracing::info!(interface = %interface, purged = total, retain_days = retain / 86_400_000, "expired messages purged");
             }
         }
         tokio::time::sleep(EVERY).await;
