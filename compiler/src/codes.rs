@@ -79,6 +79,8 @@ codes! {
         "Every field listed in the matrix names its owner.";
     "E0304", "unknown workflow stage",
         "`accept ... when stage ...` and `lock from ...` name a stage declared on the ownership block with `stages [...]`.";
+    "E0305", "stage field cannot hold the stages",
+        "`ownership R stages [...] from field` names the record field whose value is the record's current workflow stage; the production reads it from the stored record to decide `when stage` and `lock from` rules. It must be `Text` or a code whose codeset lists every stage.";
     "E0401", "code map without default",
         "Every code map says what happens to a code it does not list: `_ => reject \"reason\"` (the message is rejected with that reason), `_ => <code>` (a fixed target code) or `_ => pass` (the value passes unchanged). Lookup tables without a default are how unknown codes silently become empty fields.";
     "E0402", "code outside the codeset",
@@ -131,6 +133,10 @@ codes! {
         "`given hl7 file(\"...\")` names a file that does not exist, relative to the `.accord` file.";
     "E0513", "retries outlast the application ACK",
         "A service with `ack: application within T` answers its sender once the downstream outcome is known, or when T runs out. An operation its routes deliver to must reach an outcome within T: its worst case is every attempt waiting its full reply timeout (the operation's `ack ... within`, 30s by default) plus every wait between retries at its longest. A retry policy that can outlast T (or `retry forever`) means the sender is answered before the retries end.";
+    "W0301", "stage rules without a stage field",
+        "`accept ... when stage ...` and `lock from ...` depend on the record's current stage, which the production reads from the field named by `from <field>` on the ownership block. Without it, the production cannot apply these rules and treats them as not met: the write goes to the field's conflict rule.";
+    "W0302", "matrix on a record without a key",
+        "The production enforces the matrix against the stored copy of each record, found by the record's `key` fields. A record without a key has its matrix checked at compile time only.";
     "W0401", "required field never set",
         "A mapping to a record never sets a required (non-optional, non-list) field, so every record it produces fails validation.";
     "W0501", "review date passed",

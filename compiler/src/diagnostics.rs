@@ -509,6 +509,53 @@ pub fn unknown_stage(st: &Ident, stages: &[&str], hint: Option<String>) -> Diagn
     .with_help(help)
 }
 
+pub fn stage_field_type(field: &Ident, found: &str, missing: &[&str]) -> Diagnostic {
+    let (label, help) = if missing.is_empty() {
+        (
+            format!("this field is {found}"),
+            "the stage field holds the stage's name: make it `Text` or a `Code<...>` whose codeset lists the stages".to_string(),
+        )
+    } else {
+        (
+            format!("its codeset has no code {}", list(missing)),
+            format!("add {} to the field's codeset, or rename the stages to its codes", list(missing)),
+        )
+    };
+    Diagnostic::error(
+        "E0305",
+        format!("`{}` cannot hold the record's workflow stage", field.name),
+        field.span,
+        label,
+    )
+    .with_help(help)
+}
+
+pub fn stages_without_source(record: &Ident, used: Span) -> Diagnostic {
+    Diagnostic::warning(
+        "W0301",
+        format!("the run time cannot know the stage of a `{}`", record.name),
+        used,
+        "this rule depends on the stage",
+    )
+    .with_label(record.span, "no `from <field>` names where the stage is kept")
+    .with_help(format!(
+        "name the field that holds the stage: `ownership {} stages [...] from <field> {{`; until then, stage rules are only documentation",
+        record.name
+    ))
+}
+
+pub fn matrix_without_key(record: &Ident, record_name: &str) -> Diagnostic {
+    Diagnostic::warning(
+        "W0302",
+        format!("record `{record_name}` has no key, so its matrix cannot be enforced at run time"),
+        record.span,
+        "the production cannot find the stored record to compare with",
+    )
+    .with_help(format!(
+        "mark the fields that identify each `{record_name}` with `key`, as in `mrn: Identifier key`"
+    ))
+}
+
 // ---- E04xx: code maps and mappings ----------------------------------------------------------
 
 pub fn codemap_without_default(name: &Ident, item: Span) -> Diagnostic {

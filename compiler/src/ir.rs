@@ -202,6 +202,9 @@ pub struct OwnershipRow {
     pub lock_from: Option<String>,
     /// The workflow stages of the record, in order.
     pub stages: Vec<String>,
+    /// The record field that holds the record's current stage (`from field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_field: Option<String>,
     pub loc: Loc,
 }
 

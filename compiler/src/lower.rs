@@ -305,6 +305,7 @@ impl Lower<'_, '_> {
                     conflict: ir::Conflict::OwnerWins,
                     lock_from: None,
                     stages: stages.clone(),
+                    stage_field: o.stage_field.as_ref().map(|f| f.name.clone()),
                     loc: self.loc(f.span),
                 };
                 for c in &f.clauses {

@@ -312,6 +312,8 @@ pub enum DefaultAction {
 pub struct Ownership {
     pub record: Ident,
     pub stages: Vec<Ident>,
+    /// `from field`: the record field whose value is the record's current stage.
+    pub stage_field: Option<Ident>,
     pub fields: Vec<OwnershipField>,
 }
 

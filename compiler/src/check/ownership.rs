@@ -7,7 +7,8 @@ use crate::builtins::CONFLICT_RULES;
 use crate::diagnostics as diag;
 use crate::model::Kind;
 use crate::suggest::did_you_mean;
-use accord_dsl::ast::{AcceptCond, ConflictRule, Ident, IfaceClauseKind, OwnClauseKind};
+use crate::types::Ty;
+use accord_dsl::ast::{AcceptCond, ConflictRule, Ident, IfaceClauseKind, OwnClauseKind, Ownership};
 use accord_dsl::Span;
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
             continue;
         };
         let stages: Vec<&str> = o.stages.iter().map(|s| s.name.as_str()).collect();
+        check_stage_source(c, &o, rid, &stages);
+        check_record_key(c, &o, rid);
         for f in &o.fields {
             if c.walk_fields(
                 rid,
@@ -116,6 +119,64 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
         }
     }
     check_interface_writes(c, facts, &rows);
+}
+
+/// `from field` names a field that can hold the stages; stage rules without it warn.
+fn check_stage_source(c: &mut Checker, o: &Ownership, rid: usize, stages: &[&str]) {
+    let Some(sf) = &o.stage_field else {
+        let first_use = o.fields.iter().flat_map(|f| &f.clauses).find(|cl| {
+            matches!(
+                cl.kind,
+                OwnClauseKind::Lock(_)
+                    | OwnClauseKind::Accept {
+                        when: Some(AcceptCond::StageBefore(_) | AcceptCond::StageIn(_)),
+                        ..
+                    }
+            )
+        });
+        if let Some(cl) = first_use {
+            c.push(diag::stages_without_source(&o.record, cl.span));
+        }
+        return;
+    };
+    let Some(field) = c.m.field(rid, &sf.name) else {
+        let fields: Vec<&str> = c.m.record_fields[rid].iter().map(|f| f.name).collect();
+        let hint = did_you_mean(&sf.name, fields);
+        c.push(diag::unknown_field(sf, &o.record.name, hint));
+        return;
+    };
+    let ty = field.ty.base().clone();
+    match ty {
+        Ty::Text | Ty::Identifier | Ty::Unknown => {}
+        Ty::Code(cs) => {
+            let missing: Vec<&str> = stages
+                .iter()
+                .copied()
+                .filter(|st| !c.m.has_code(cs, st))
+                .collect();
+            if !missing.is_empty() {
+                c.push(diag::stage_field_type(sf, "", &missing));
+            }
+        }
+        other => {
+            let found = c.ty_name(&other);
+            c.push(diag::stage_field_type(sf, &found, &[]));
+        }
+    }
+}
+
+/// The production finds the stored record by its key; without one the matrix is
+/// compile-time only.
+fn check_record_key(c: &mut Checker, o: &Ownership, rid: usize) {
+    let has_key = c.m.record_fields[rid].iter().any(|f| {
+        f.decl
+            .constraints
+            .iter()
+            .any(|k| matches!(k.kind, accord_dsl::ast::ConstraintKind::Key))
+    });
+    if !has_key {
+        c.push(diag::matrix_without_key(&o.record, &o.record.name));
+    }
 }
 
 fn check_stage(c: &mut Checker, st: &Ident, stages: &[&str]) {

@@ -299,6 +299,10 @@ fn print_ownership(p: &mut Printer, o: &Ownership, close: usize) {
             .map(|s| end(s.span) + 1)
             .unwrap_or(header_end);
     }
+    if let Some(f) = &o.stage_field {
+        header.push_str(&format!(" from {}", f.name));
+        header_end = end(f.span);
+    }
     p.open(&header, header_end);
     children(
         p,

@@ -17,6 +17,8 @@ pub struct Patient {
     pub sex: AdministrativeSex,
     pub patient_class: Option<PatientClass>,
     pub postcode: Option<String>,
+    /// Where the patient is in their stay; the matrix's stage rules read it.
+    pub stage: Option<PatientStage>,
 }
 impl rt::ToJson for Patient {
     fn to_json(&self) -> serde_json::Value {
@@ -32,6 +34,7 @@ impl rt::ToJson for Patient {
             rt::ToJson::to_json(&self.patient_class),
         );
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
+        obj.insert(String::from("stage"), rt::ToJson::to_json(&self.stage));
         serde_json::Value::Object(obj)
     }
 }
@@ -46,6 +49,7 @@ pub struct PatientDraft {
     pub sex: Option<AdministrativeSex>,
     pub patient_class: Option<PatientClass>,
     pub postcode: Option<String>,
+    pub stage: Option<PatientStage>,
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
@@ -87,12 +91,14 @@ impl PatientDraft {
                 })?,
             patient_class: self.patient_class,
             postcode: self.postcode,
+            stage: self.stage,
         })
     }
 }
 /// A laboratory order placed in TrakCare.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabOrder {
+    /// TrakCare's order number, which identifies the order everywhere.
     pub placer_order: String,
     pub test_code: LabTest,
     pub priority: Option<String>,
@@ -396,6 +402,55 @@ impl rt::ToJson for PatientClass {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+/// The workflow stages of a patient's stay, as the ownership matrix names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PatientStage {
+    Registered,
+    Admitted,
+    Discharged,
+}
+impl PatientStage {
+    /// The code system URI, when the codeset names one.
+    pub const SYSTEM: Option<&'static str> = None;
+    /// Every code, in the order of the codeset.
+    pub const ALL: &'static [PatientStage] = &[
+        PatientStage::Registered,
+        PatientStage::Admitted,
+        PatientStage::Discharged,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            PatientStage::Registered => "registered",
+            PatientStage::Admitted => "admitted",
+            PatientStage::Discharged => "discharged",
+        }
+    }
+    pub fn display(self) -> &'static str {
+        match self {
+            PatientStage::Registered => "Registered",
+            PatientStage::Admitted => "Admitted",
+            PatientStage::Discharged => "Discharged",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<PatientStage> {
+        match code {
+            "registered" => Some(PatientStage::Registered),
+            "admitted" => Some(PatientStage::Admitted),
+            "discharged" => Some(PatientStage::Discharged),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for PatientStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+impl rt::ToJson for PatientStage {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(String::from(self.code()))
+    }
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AbnormalFlag {
     H,
@@ -528,6 +583,30 @@ impl std::fmt::Display for LabTest {
 impl rt::ToJson for LabTest {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+/// The stage each TrakCare ADT event moves the patient to.
+pub fn trakcare_event_stage(
+    value: &str,
+    at: &'static str,
+) -> Result<PatientStage, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        "A04" | "A05" => Ok(PatientStage::Registered),
+        "A01" | "A02" => Ok(PatientStage::Admitted),
+        "A03" => Ok(PatientStage::Discharged),
+        _ => {
+            Err(rt::MapError {
+                at,
+                kind: rt::MapErrorKind::Rejected {
+                    codemap: "trakcare_event_stage",
+                    value: value.to_string(),
+                    reason: String::from(
+                        "this event does not move the patient to a stage",
+                    ),
+                },
+            })
+        }
     }
 }
 /// TrakCare sends M/F/O/U in PID-8.
@@ -685,9 +764,21 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
     } {
         out.patient_class = Some(v);
     }
-    if scope.text(&PATHS[8usize], "mappings.accord:12")?.is_some() {
+    if (scope.text(&PATHS[8usize], "mappings.accord:13")?) != (Some(String::from("A08")))
+    {
+        if let Some(v) = match scope
+            .str(&PATHS[8usize], "mappings.accord:14")?
+            .as_deref()
+        {
+            Some(x) => Some(trakcare_event_stage(x, "mappings.accord:14")?),
+            None => None,
+        } {
+            out.stage = Some(v);
+        }
+    } else {}
+    if scope.text(&PATHS[9usize], "mappings.accord:16")?.is_some() {
         if let Some(v) = rt::f::upper(
-            rt::f::trim(scope.text(&PATHS[8usize], "mappings.accord:13")?),
+            rt::f::trim(scope.text(&PATHS[9usize], "mappings.accord:17")?),
         ) {
             out.postcode = Some(v);
         }
@@ -698,15 +789,15 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:17")?;
-    rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:17")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:17")?;
+    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:21")?;
+    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:21")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:21")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:19")?;
+        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:23")?;
     }
-    rt::write(&mut b, &PATHS[10usize], "MR", "mappings.accord:20")?;
+    rt::write(&mut b, &PATHS[11usize], "MR", "mappings.accord:24")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:21")?;
+        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:25")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -717,22 +808,22 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     {
         rt::write(
             &mut b,
-            &PATHS[12usize],
+            &PATHS[13usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:22",
+            "mappings.accord:26",
         )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:23")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:27")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:24")?),
+        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:28")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:24")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:28")?;
     }
     Ok(b.serialize())
 }
@@ -740,20 +831,20 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:27")?;
-    rt::write(&mut b, &PATHS[14usize], "A01", "mappings.accord:27")?;
-    rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:27")?;
+    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:31")?;
+    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:31")?;
+    rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:31")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:29")?;
+        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:33")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
+        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:34")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:31")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:35")?;
     }
     Ok(b.serialize())
 }
@@ -762,13 +853,13 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = LabResultDraft::default();
-    if let Some(v) = scope.text(&PATHS[16usize], "mappings.accord:36")? {
+    if let Some(v) = scope.text(&PATHS[16usize], "mappings.accord:40")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:37")? {
+    if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:41")? {
         out.filler_order = Some(v);
     }
-    if let Some(v) = if (scope.text(&PATHS[18usize], "mappings.accord:38")?)
+    if let Some(v) = if (scope.text(&PATHS[18usize], "mappings.accord:42")?)
         == (Some(String::from("F")))
     {
         Some(String::from("final"))
@@ -778,62 +869,62 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         out.status = Some(v);
     }
     if let Some(v) = rt::f::datetime(
-        scope.str(&PATHS[19usize], "mappings.accord:39")?.as_deref(),
-        "mappings.accord:39",
+        scope.str(&PATHS[19usize], "mappings.accord:43")?.as_deref(),
+        "mappings.accord:43",
     )? {
         out.observed_at = Some(v);
     }
     for scope in scope.each_segment("OBX").into_iter() {
         let mut el = ObservationDraft::default();
         if let Some(v) = match scope
-            .str(&PATHS[20usize], "mappings.accord:41")?
+            .str(&PATHS[20usize], "mappings.accord:45")?
             .as_deref()
         {
-            Some(x) => Some(winpath_test(x, "mappings.accord:41")?),
+            Some(x) => Some(winpath_test(x, "mappings.accord:45")?),
             None => None,
         } {
             el.code = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[21usize], "mappings.accord:42")? {
+        if let Some(v) = scope.text(&PATHS[21usize], "mappings.accord:46")? {
             el.value = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[22usize], "mappings.accord:43")? {
+        if let Some(v) = scope.text(&PATHS[22usize], "mappings.accord:47")? {
             el.units = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[23usize], "mappings.accord:44")? {
+        if let Some(v) = scope.text(&PATHS[23usize], "mappings.accord:48")? {
             el.reference_range = Some(v);
         }
         if let Some(v) = match scope
-            .str(&PATHS[24usize], "mappings.accord:45")?
+            .str(&PATHS[24usize], "mappings.accord:49")?
             .as_deref()
         {
-            Some(x) => Some(winpath_flag(x, "mappings.accord:45")?),
+            Some(x) => Some(winpath_flag(x, "mappings.accord:49")?),
             None => None,
         } {
             el.flag = Some(v);
         }
         if let Some(v) = rt::f::integer(
-            scope.str(&PATHS[25usize], "mappings.accord:46")?.as_deref(),
-            "mappings.accord:46",
+            scope.str(&PATHS[25usize], "mappings.accord:50")?.as_deref(),
+            "mappings.accord:50",
         )? {
             el.sequence = Some(v);
         }
-        out.observations.push(el.finish("mappings.accord:40")?);
+        out.observations.push(el.finish("mappings.accord:44")?);
     }
-    out.finish("mappings.accord:34")
+    out.finish("mappings.accord:38")
 }
 /// The canonical result back to TrakCare as ORU^R01 2.4.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    rt::write(&mut b, &PATHS[13usize], "ORU", "mappings.accord:50")?;
-    rt::write(&mut b, &PATHS[14usize], "R01", "mappings.accord:50")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:50")?;
+    rt::write(&mut b, &PATHS[14usize], "ORU", "mappings.accord:54")?;
+    rt::write(&mut b, &PATHS[8usize], "R01", "mappings.accord:54")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:54")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[16usize], &rt::ToHl7::to_hl7(v), "mappings.accord:52")?;
+        rt::write(&mut b, &PATHS[16usize], &rt::ToHl7::to_hl7(v), "mappings.accord:56")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.filler_order) {
-        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:53")?;
+        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:57")?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).cloned())
         == (Some(String::from("final")))
@@ -846,19 +937,19 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[18usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:54",
+            "mappings.accord:58",
         )?;
     }
     for (k, item) in src.observations.iter().enumerate() {
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
-            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:56")?),
+            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:60")?),
             None => None,
         } {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[20usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:56",
+                "mappings.accord:60",
             )?;
         }
         if let Some(v) = Some(&item).map(|r| &r.value) {
@@ -866,7 +957,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[21usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:57",
+                "mappings.accord:61",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
@@ -874,7 +965,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:58",
+                "mappings.accord:62",
             )?;
         }
     }
@@ -885,64 +976,64 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
 pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = LabOrderDraft::default();
-    if let Some(v) = scope.text(&PATHS[26usize], "mappings.accord:64")? {
+    if let Some(v) = scope.text(&PATHS[26usize], "mappings.accord:68")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[27usize], "mappings.accord:65")?.as_deref() {
-        Some(x) => Some(winpath_test(x, "mappings.accord:65")?),
+    if let Some(v) = match scope.str(&PATHS[27usize], "mappings.accord:69")?.as_deref() {
+        Some(x) => Some(winpath_test(x, "mappings.accord:69")?),
         None => None,
     } {
         out.test_code = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[28usize], "mappings.accord:66")? {
+    if let Some(v) = scope.text(&PATHS[28usize], "mappings.accord:70")? {
         out.priority = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:67")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:71")? {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[11usize], "mappings.accord:68")? {
+    if let Some(v) = scope.text(&PATHS[12usize], "mappings.accord:72")? {
         out.patient.get_or_insert_with(Default::default).family_name = Some(v);
     }
     out.patient
         .get_or_insert_with(Default::default)
         .given_names
-        .extend(scope.text(&PATHS[12usize], "mappings.accord:69")?);
+        .extend(scope.text(&PATHS[13usize], "mappings.accord:73")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:70")?.as_deref(),
-        "mappings.accord:70",
+        scope.str(&PATHS[5usize], "mappings.accord:74")?.as_deref(),
+        "mappings.accord:74",
     )? {
         out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:71")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:71")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:75")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:75")?),
         None => None,
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
     }
-    out.finish("mappings.accord:62")
+    out.finish("mappings.accord:66")
 }
 /// The canonical order to WinPath's ORM.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     let mut b = rt::MessageBuilder::new(Default::default());
-    rt::write(&mut b, &PATHS[13usize], "ORM", "mappings.accord:74")?;
-    rt::write(&mut b, &PATHS[14usize], "O01", "mappings.accord:74")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:74")?;
-    rt::write(&mut b, &PATHS[29usize], "NW", "mappings.accord:76")?;
+    rt::write(&mut b, &PATHS[14usize], "ORM", "mappings.accord:78")?;
+    rt::write(&mut b, &PATHS[8usize], "O01", "mappings.accord:78")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:78")?;
+    rt::write(&mut b, &PATHS[29usize], "NW", "mappings.accord:80")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(v), "mappings.accord:77")?;
+        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(v), "mappings.accord:81")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
-        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:78")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:82")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[27usize], &rt::ToHl7::to_hl7(v), "mappings.accord:78")?;
+        rt::write(&mut b, &PATHS[27usize], &rt::ToHl7::to_hl7(v), "mappings.accord:82")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:79")?;
+        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:83")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:80")?;
+        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:84")?;
     }
     Ok(b.serialize())
 }
@@ -951,17 +1042,17 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
 pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut b = rt::MessageBuilder::new(Default::default());
-    rt::write(&mut b, &PATHS[13usize], "ADT", "mappings.accord:83")?;
-    rt::write(&mut b, &PATHS[14usize], "A40", "mappings.accord:83")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:83")?;
-    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:85")?.as_deref() {
-        rt::write(&mut b, &PATHS[9usize], &rt::ToHl7::to_hl7(v), "mappings.accord:85")?;
+    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:87")?;
+    rt::write(&mut b, &PATHS[8usize], "A40", "mappings.accord:87")?;
+    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:87")?;
+    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:89")?.as_deref() {
+        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
     }
-    if let Some(v) = scope.str(&PATHS[11usize], "mappings.accord:86")?.as_deref() {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:86")?;
+    if let Some(v) = scope.str(&PATHS[12usize], "mappings.accord:90")?.as_deref() {
+        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
     }
-    if let Some(v) = scope.str(&PATHS[31usize], "mappings.accord:87")?.as_deref() {
-        rt::write(&mut b, &PATHS[30usize], &rt::ToHl7::to_hl7(v), "mappings.accord:87")?;
+    if let Some(v) = scope.str(&PATHS[31usize], "mappings.accord:91")?.as_deref() {
+        rt::write(&mut b, &PATHS[30usize], &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
     }
     Ok(b.serialize())
 }
@@ -970,30 +1061,30 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
 pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:92")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:96")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:93")? {
+    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:97")? {
         out.nhs_number = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[11usize], "mappings.accord:94")? {
+    if let Some(v) = scope.text(&PATHS[12usize], "mappings.accord:98")? {
         out.family_name = Some(v);
     }
-    out.given_names.extend(scope.text(&PATHS[12usize], "mappings.accord:95")?);
-    out.given_names.extend(scope.text(&PATHS[32usize], "mappings.accord:95")?);
+    out.given_names.extend(scope.text(&PATHS[13usize], "mappings.accord:99")?);
+    out.given_names.extend(scope.text(&PATHS[32usize], "mappings.accord:99")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:96")?.as_deref(),
-        "mappings.accord:96",
+        scope.str(&PATHS[5usize], "mappings.accord:100")?.as_deref(),
+        "mappings.accord:100",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:97")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:97")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:101")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:101")?),
         None => None,
     } {
         out.sex = Some(v);
     }
-    out.finish("mappings.accord:90")
+    out.finish("mappings.accord:94")
 }
 /// The targets of a message under this route (first matching rule wins).
 #[allow(unused_variables, clippy::needless_borrow)]
@@ -1154,6 +1245,8 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         None, field : 8usize, repetition : None, component : None, subcomponent : None },
         rt::Path { segment : String::from("PV1"), occurrence : None, field : 2usize,
         repetition : None, component : None, subcomponent : None }, rt::Path { segment :
+        String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
+        component : Some(2usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 11usize, repetition : None,
         component : Some(5usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition :
@@ -1166,10 +1259,8 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         None, field : 5usize, repetition : None, component : Some(2usize), subcomponent :
         None }, rt::Path { segment : String::from("MSH"), occurrence : None, field :
         9usize, repetition : None, component : Some(1usize), subcomponent : None },
-        rt::Path { segment : String::from("MSH"), occurrence : None, field : 9usize,
-        repetition : None, component : Some(2usize), subcomponent : None }, rt::Path {
-        segment : String::from("MSH"), occurrence : None, field : 12usize, repetition :
-        None, component : None, subcomponent : None }, rt::Path { segment :
+        rt::Path { segment : String::from("MSH"), occurrence : None, field : 12usize,
+        repetition : None, component : None, subcomponent : None }, rt::Path { segment :
         String::from("OBR"), occurrence : None, field : 2usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("OBR"), occurrence : None, field : 3usize, repetition : None,
