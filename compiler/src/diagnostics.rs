@@ -518,7 +518,10 @@ pub fn stage_field_type(field: &Ident, found: &str, missing: &[&str]) -> Diagnos
     } else {
         (
             format!("its codeset has no code {}", list(missing)),
-            format!("add {} to the field's codeset, or rename the stages to its codes", list(missing)),
+            format!(
+                "add {} to the field's codeset, or rename the stages to its codes",
+                list(missing)
+            ),
         )
     };
     Diagnostic::error(

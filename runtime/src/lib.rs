@@ -11,6 +11,7 @@ pub mod mapping;
 #[cfg(feature = "mllp")]
 pub mod mllp;
 pub mod spec;
+pub mod steward;
 
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]
@@ -22,7 +23,8 @@ pub mod __private {
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        json_set, write, Date, DateTime, Decimal, JsonStep, MapError, MapErrorKind, Output, Scope,
-        ToHl7, ToJson,
+        json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError, MapErrorKind,
+        Output, Scope, ToHl7, ToJson,
     };
+    pub use crate::steward::{govern, Steward, Unsupervised};
 }

@@ -31,6 +31,8 @@ pub enum MapErrorKind {
     Missing { field: &'static str },
     /// The message could not be read (bad escape, bad character set).
     Read(String),
+    /// The source-of-truth matrix holds the message back.
+    Ownership(crate::steward::Hold),
 }
 
 impl fmt::Display for MapError {
@@ -52,6 +54,7 @@ impl fmt::Display for MapError {
                 write!(f, "{}: required field `{field}` was not set", self.at)
             }
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
+            MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
         }
     }
 }
@@ -151,6 +154,20 @@ impl DateTime {
             second,
             offset_minutes: offset,
         })
+    }
+}
+
+impl DateTime {
+    /// From the ISO form [`Display`](fmt::Display) writes: `YYYY-MM-DDTHH:MM:SS[+HH:MM]`.
+    pub fn parse_iso(text: &str) -> Option<DateTime> {
+        let t = text.trim();
+        let (date, time) = t.split_once('T').unwrap_or((t, ""));
+        let hl7: String = date
+            .chars()
+            .filter(|c| *c != '-')
+            .chain(time.chars().filter(|c| *c != ':'))
+            .collect();
+        DateTime::parse(&hl7)
     }
 }
 
@@ -531,6 +548,74 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
+/// The inverse of [`ToJson`]: reads a value back from the JSON a record was stored as
+/// (the ownership matrix puts a stored value back into a record). `None` when it does not
+/// fit the type.
+pub trait FromJson: Sized {
+    fn from_json(v: &serde_json::Value) -> Option<Self>;
+}
+
+impl FromJson for String {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        v.as_str().map(str::to_string)
+    }
+}
+
+impl FromJson for i64 {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        v.as_i64()
+    }
+}
+
+impl FromJson for bool {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        v.as_bool()
+    }
+}
+
+impl FromJson for Decimal {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        match v {
+            serde_json::Value::Number(n) => Decimal::parse(&n.to_string()),
+            serde_json::Value::String(s) => Decimal::parse(s),
+            _ => None,
+        }
+    }
+}
+
+impl FromJson for Date {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Date::parse(v.as_str()?)
+    }
+}
+
+impl FromJson for DateTime {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        DateTime::parse_iso(v.as_str()?)
+    }
+}
+
+impl FromJson for serde_json::Value {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Some(v.clone())
+    }
+}
+
+impl<T: FromJson> FromJson for Option<T> {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        match v {
+            serde_json::Value::Null => Some(None),
+            other => T::from_json(other).map(Some),
+        }
+    }
+}
+
+impl<T: FromJson> FromJson for Vec<T> {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        v.as_array()?.iter().map(T::from_json).collect()
+    }
+}
+
 /// One step of a FHIR element path: `name` or `name[i]` (0-based).
 #[derive(Debug, Clone, Copy)]
 pub enum JsonStep {
@@ -756,6 +841,28 @@ pub mod functions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the ownership matrix stores comes back as the same value.
+    #[test]
+    fn values_round_trip_through_json() {
+        fn back<T: ToJson + FromJson + PartialEq + fmt::Debug>(v: T) {
+            assert_eq!(T::from_json(&v.to_json()), Some(v));
+        }
+        back(String::from("Smith"));
+        back(42i64);
+        back(true);
+        // JSON numbers keep the value, not trailing zeros.
+        back(Decimal::parse("-12.5").unwrap());
+        back(Date::parse("19800314").unwrap());
+        back(DateTime::parse("20261122091503+0100").unwrap());
+        back(DateTime::parse("20261122091503-0530").unwrap());
+        back(DateTime::parse("202611220915").unwrap());
+        back(Some(Date::parse("20000229").unwrap()));
+        back(None::<String>);
+        back(vec![String::from("a"), String::from("b")]);
+        assert_eq!(i64::from_json(&serde_json::json!("x")), None);
+        assert_eq!(Date::from_json(&serde_json::json!("1980-02-30")), None);
+    }
 
     #[test]
     fn dates_and_times_from_hl7() {

@@ -18,6 +18,69 @@ pub struct Spec {
     pub interfaces: Vec<Interface>,
     pub profiles: Vec<Profile>,
     pub flows: Vec<Flow>,
+    /// The source-of-truth matrix of each record that has one and a key.
+    #[serde(default)]
+    pub matrices: Vec<Matrix>,
+}
+
+/// One record's rows of the source-of-truth matrix, enforced when a transform produces
+/// that record from a system's message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Matrix {
+    pub record: String,
+    /// The fields whose values identify one record (`key`), in declaration order.
+    pub keys: Vec<String>,
+    /// Workflow stages, in order.
+    pub stages: Vec<String>,
+    /// The field that holds the record's current stage.
+    pub stage_field: Option<String>,
+    pub fields: Vec<OwnedField>,
+}
+
+/// One field of the matrix: who owns it, who else may write it and when, and how a
+/// conflict is settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnedField {
+    /// `.`-separated for nested records.
+    pub field: String,
+    pub owner: String,
+    pub accept: Vec<Acceptance>,
+    pub conflict: Conflict,
+    /// No writes from this stage on.
+    pub lock_from: Option<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acceptance {
+    pub system: String,
+    pub when: Option<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Condition {
+    /// Only while the field has no value.
+    Absent,
+    StageBefore {
+        stage: String,
+    },
+    StageIn {
+        stages: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Conflict {
+    /// The owner's value stays; the other system's change is not applied.
+    OwnerWins,
+    /// The latest write is applied.
+    Newest,
+    /// The message is not delivered: dead letter with reason `ownership`.
+    Reject,
+    /// The message waits in a review queue until someone approves or rejects it.
+    Review { queue: Option<String> },
 }
 
 /// `file:line` of the `.accord` source that declared something.

@@ -26,8 +26,8 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
             continue;
         };
         let stages: Vec<&str> = o.stages.iter().map(|s| s.name.as_str()).collect();
-        check_stage_source(c, &o, rid, &stages);
-        check_record_key(c, &o, rid);
+        check_stage_source(c, o, rid, &stages);
+        check_record_key(c, o, rid);
         for f in &o.fields {
             if c.walk_fields(
                 rid,

@@ -55,6 +55,12 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
                 serde_json::Value::String(String::from(self.code()))
             }
         }
+
+        impl rt::FromJson for #name {
+            fn from_json(v: &serde_json::Value) -> Option<Self> {
+                #name::from_code(v.as_str()?)
+            }
+        }
     }
 }
 

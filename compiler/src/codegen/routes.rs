@@ -100,6 +100,13 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                 (_, true) => return None,
                 (_, false) => quote! { let v = #f(&v)?; },
             });
+            // A record the matrix governs passes the steward before the next step.
+            if let Schema::Record { record } = &m.target {
+                if ir.ownership.iter().any(|o| &o.record == record) {
+                    let at = format!("{}:{}", m.loc.file, m.loc.line);
+                    steps.push(quote! { let v = rt::govern(steward, #record, #at, v)?; });
+                }
+            }
             first = false;
         }
         let last = ir.mappings.iter().find(|m| Some(&m.name) == i.transforms.last())?;
@@ -124,8 +131,9 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
 
         /// Runs the transform chain of `interface` on `msg` and returns what it produces:
         /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+        /// Each record the ownership matrix governs passes `steward` on the way.
         #[allow(unused_variables)]
-        pub fn deliver(interface: &str, msg: &rt::Message) -> Result<Option<rt::Output>, rt::MapError> {
+        pub fn deliver(interface: &str, msg: &rt::Message, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
             match interface {
                 #(#deliver_arms,)*
                 _ => Ok(None),

@@ -202,5 +202,69 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 })
             })
             .collect(),
+        matrices: matrices(ir),
     }
+}
+
+/// The matrix rows grouped per record, for records that have a key (W0302 otherwise).
+fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
+    let mut out: Vec<spec::Matrix> = vec![];
+    for row in &ir.ownership {
+        let Some(record) = ir.records.iter().find(|r| r.name == row.record) else {
+            continue;
+        };
+        let keys: Vec<String> = record
+            .fields
+            .iter()
+            .filter(|f| f.constraints.contains(&ir::Constraint::Key))
+            .map(|f| f.name.clone())
+            .collect();
+        if keys.is_empty() || keys.contains(&row.field) {
+            continue;
+        }
+        let i = match out.iter().position(|m| m.record == row.record) {
+            Some(i) => i,
+            None => {
+                out.push(spec::Matrix {
+                    record: row.record.clone(),
+                    keys,
+                    stages: row.stages.clone(),
+                    stage_field: row.stage_field.clone(),
+                    fields: vec![],
+                });
+                out.len() - 1
+            }
+        };
+        out[i].fields.push(spec::OwnedField {
+            field: row.field.clone(),
+            owner: row.owner.clone(),
+            accept: row
+                .accept
+                .iter()
+                .map(|a| spec::Acceptance {
+                    system: a.system.clone(),
+                    when: a.when.as_ref().map(|w| match w {
+                        ir::AcceptWhen::Absent => spec::Condition::Absent,
+                        ir::AcceptWhen::StageBefore { stage } => spec::Condition::StageBefore {
+                            stage: stage.clone(),
+                        },
+                        ir::AcceptWhen::StageIn { stages } => spec::Condition::StageIn {
+                            stages: stages.clone(),
+                        },
+                    }),
+                })
+                .collect(),
+            conflict: match &row.conflict {
+                ir::Conflict::OwnerWins => spec::Conflict::OwnerWins,
+                ir::Conflict::Newest => spec::Conflict::Newest,
+                ir::Conflict::Reject => spec::Conflict::Reject,
+                ir::Conflict::Review { queue } => spec::Conflict::Review {
+                    queue: queue.clone(),
+                },
+            },
+            lock_from: row.lock_from.clone(),
+            loc: loc(&row.loc),
+        });
+    }
+    out
 }

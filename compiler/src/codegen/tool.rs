@@ -88,7 +88,7 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             #entry
             let mut rejected: Option<String> = None;
             for target in &routed {
-                if let Err(e) = #krate::deliver(target, &msg) {
+                if let Err(e) = #krate::deliver(target, &msg, &mut rt::Unsupervised) {
                     rejected.get_or_insert(e.to_string());
                 }
             }

@@ -94,10 +94,22 @@ pub fn gen_record(r: &Record) -> TokenStream {
         let key = f.name.as_str();
         quote! { obj.insert(String::from(#key), rt::ToJson::to_json(&self.#n)); }
     });
+    let from_json_fields = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let key = f.name.as_str();
+        quote! { #n: rt::FromJson::from_json(obj.get(#key).unwrap_or(&serde_json::Value::Null))? }
+    });
     quote! {
         #(#[doc = #docs])*
         #[derive(Debug, Clone, PartialEq)]
         pub struct #name { #(#fields,)* }
+
+        impl rt::FromJson for #name {
+            fn from_json(v: &serde_json::Value) -> Option<Self> {
+                let obj = v.as_object()?;
+                Some(#name { #(#from_json_fields,)* })
+            }
+        }
 
         impl rt::ToJson for #name {
             fn to_json(&self) -> serde_json::Value {

@@ -467,7 +467,8 @@ impl Lower {
             stages: first(&p, Rule::stages)
                 .map(|s| self.idents(&s))
                 .unwrap_or_default(),
-            stage_field: first(&p, Rule::stage_source).map(|s| self.ident(only_rule(&s, Rule::ident))),
+            stage_field: first(&p, Rule::stage_source)
+                .map(|s| self.ident(only_rule(&s, Rule::ident))),
             fields: all(&p, Rule::ownership_field)
                 .into_iter()
                 .map(|f| self.ownership_field(f))

@@ -5,7 +5,9 @@
 use super::config::{self, ConfigError};
 use super::journal::Journal;
 use super::operator::{self, Actor, Selection};
-use super::{admin, flows, folder, inbound, outbound, process, query, time, Engine, Production};
+use super::{
+    admin, flows, folder, inbound, outbound, process, query, review, time, Engine, Production,
+};
 use crate::spec::{Role, Spec};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -109,7 +111,21 @@ enum Command {
         #[command(flatten)]
         who: Who,
     },
-    /// What operators did: resends, edits, discards, replays.
+    /// The ownership matrix's review queue: list, approve, reject held deliveries.
+    #[command(subcommand)]
+    Review(Review),
+    /// The stored copy of a record the matrix governs: each field, its writer and message.
+    Records {
+        /// The record type, e.g. `Patient`.
+        record: String,
+        /// Its key (key fields joined by `|`), e.g. the MRN.
+        key: String,
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What operators did: resends, edits, discards, replays, reviews.
     Audit {
         #[arg(long, default_value = "var/journal.sqlite")]
         journal: PathBuf,
@@ -181,6 +197,97 @@ enum DeadLetters {
         #[command(flatten)]
         who: Who,
     },
+}
+
+#[derive(clap::Args, Clone)]
+struct PickHeld {
+    /// Journal ids of held deliveries.
+    ids: Vec<i64>,
+    /// Every held delivery of this review queue (instead of ids).
+    #[arg(long, conflicts_with = "ids")]
+    queue: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Review {
+    /// Deliveries waiting for a person, oldest first, with the matrix's reason.
+    List {
+        /// Only this review queue.
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply the held change to the stored record and queue the delivery.
+    Approve {
+        #[command(flatten)]
+        pick: PickHeld,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Keep the stored record as it is and send nothing (kept as `discarded`).
+    Reject {
+        #[command(flatten)]
+        pick: PickHeld,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+fn held(p: &PickHeld) -> Result<review::Held, ExitCode> {
+    if p.ids.is_empty() && p.queue.is_none() {
+        eprintln!("error: name held deliveries by id, or a whole queue with --queue");
+        return Err(ExitCode::from(2));
+    }
+    Ok(review::Held {
+        ids: p.ids.clone(),
+        queue: p.queue.clone(),
+    })
+}
+
+fn review_command(
+    spec: &Spec,
+    production: &Production,
+    r: Review,
+    print: impl Fn(Result<String, super::journal::JournalError>) -> ExitCode,
+) -> ExitCode {
+    match r {
+        Review::List {
+            queue,
+            journal,
+            json,
+        } => print(review::list(
+            &journal,
+            &review::Held { ids: vec![], queue },
+            json,
+        )),
+        Review::Approve { pick, who } => match held(&pick) {
+            Err(code) => code,
+            Ok(h) => print(review::approve(
+                &who.journal,
+                spec,
+                production.deliver,
+                &h,
+                &Actor::new(who.by, who.why),
+            )),
+        },
+        Review::Reject { pick, who } => {
+            let h = match held(&pick) {
+                Ok(h) => h,
+                Err(code) => return code,
+            };
+            if let Err(code) = require_why(&who, "a review rejection") {
+                return code;
+            }
+            print(review::reject(
+                &who.journal,
+                &h,
+                &Actor::new(who.by, who.why),
+            ))
+        }
+    }
 }
 
 /// The dead letters an action names: ids, or `--all` (narrowed by the filters). Listing
@@ -332,6 +439,13 @@ pub fn main(production: Production) -> ExitCode {
             print(query::messages(&journal, &f, json))
         }
         Command::DeadLetters(d) => dead_letters(&spec, &production, d, print),
+        Command::Review(r) => review_command(&spec, &production, r, print),
+        Command::Records {
+            record,
+            key,
+            journal,
+            json,
+        } => print(review::show_record(&journal, &record, &key, json)),
         Command::Replay {
             interface,
             since: window,

@@ -86,7 +86,11 @@ pub async fn run(engine: Arc<Engine>) {
                         let payload: Vec<u8> = c.query_row("SELECT payload FROM messages WHERE id = ?1", params![start], |r| r.get(0))?;
                         let out = crate::hl7::Message::parse(&payload)
                             .ok()
-                            .and_then(|m| deliver(iface, &m).ok())
+                            .and_then(|m| {
+                                // The start message's records were governed when it was
+                                // first processed; the follow-up only re-maps it.
+                                deliver(iface, &m, &mut crate::steward::Unsupervised).ok()
+                            })
                             .flatten()
                             .map(|o| o.into_bytes())
                             .unwrap_or(payload);

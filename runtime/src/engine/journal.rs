@@ -136,6 +136,20 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS messages_dead ON messages (interface, id) WHERE state = 'dead';
 -- Retention purges each interface's oldest messages through this index.
 CREATE INDEX IF NOT EXISTS messages_age ON messages (interface, received_at);
+-- The stored copy of each record the ownership matrix governs, one row per field: its
+-- value (JSON), the system that wrote it and the message that carried it.
+CREATE TABLE IF NOT EXISTS records (
+  record TEXT NOT NULL,
+  key TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  writer TEXT NOT NULL,
+  message INTEGER,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (record, key, field)
+) WITHOUT ROWID;
+-- Messages held for review by the matrix, per queue.
+CREATE INDEX IF NOT EXISTS messages_review ON messages (interface, id) WHERE state = 'review';
 ";
 
 /// The outbox of each operation lane, covering what a lane chooses on (key, retry time),

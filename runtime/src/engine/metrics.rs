@@ -30,6 +30,13 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    pub interface: String,
+    /// `applied` (by an accepted writer), `kept-stored`, `rejected` or `review`.
+    pub decision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabel {
     pub endpoint: String,
 }
@@ -58,6 +65,7 @@ pub struct Metrics {
     /// 1 while an operation's queue is over its contract's `sla: backlog < N`.
     pub backlog_breached: Family<Iface, Gauge>,
     pub purged: Family<Iface, Counter>,
+    pub ownership: Family<DecisionLabel, Counter>,
     pub connections: Family<EndpointLabel, Gauge>,
     pub connections_refused: Family<EndpointLabel, Counter>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
@@ -83,6 +91,7 @@ impl Metrics {
             queue_depth: Family::default(),
             backlog_breached: Family::default(),
             purged: Family::default(),
+            ownership: Family::default(),
             connections: Family::default(),
             connections_refused: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
@@ -132,6 +141,11 @@ impl Metrics {
             "backlog_breached",
             "1 while an operation's queue is over its contract's `sla: backlog < N`",
             m.backlog_breached.clone(),
+        );
+        registry.register(
+            "ownership_decisions",
+            "Decisions of the source-of-truth matrix other than an owner's write, by kind",
+            m.ownership.clone(),
         );
         registry.register(
             "purged",

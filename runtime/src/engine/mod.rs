@@ -27,8 +27,10 @@ mod operator;
 mod outbound;
 mod process;
 mod query;
+mod records;
 mod replies;
 mod retention;
+mod review;
 pub mod time;
 
 pub use cli::main;
@@ -46,8 +48,10 @@ use tokio::sync::{oneshot, Notify};
 
 /// Routes: the targets of a message received on an interface (`None`: it has no routes).
 pub type InboundFn = fn(&str, &Message) -> Result<Option<Vec<&'static str>>, MapError>;
-/// Transforms: what an interface's chain makes of a message (`None`: it has none).
-pub type DeliverFn = fn(&str, &Message) -> Result<Option<Output>, MapError>;
+/// Transforms: what an interface's chain makes of a message (`None`: it has none); each
+/// record the ownership matrix governs passes the steward on the way.
+pub type DeliverFn =
+    fn(&str, &Message, &mut dyn crate::steward::Steward) -> Result<Option<Output>, MapError>;
 
 /// What the generated crate gives the engine.
 #[derive(Clone, Copy)]

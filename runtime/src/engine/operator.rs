@@ -7,10 +7,11 @@
 //! up from the journal within a few seconds (its queues poll when idle).
 
 use super::journal::{lane_sql, open_read, open_write, JournalError};
+use super::records::{self, JournalSteward, RecordStore};
 use super::{process, time, DeliverFn};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
-use crate::spec::{Interface, Role, Spec};
+use crate::spec::{Interface, Matrix, Role, Spec};
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
 use serde_json::json;
 use std::path::Path;
@@ -218,7 +219,7 @@ fn segments(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn audit(
+pub(super) fn audit(
     c: &Connection,
     actor: &Actor,
     action: &str,
@@ -237,7 +238,12 @@ fn audit(
     Ok(c.last_insert_rowid())
 }
 
-fn event(c: &Connection, message: i64, kind: &str, detail: &str) -> rusqlite::Result<()> {
+pub(super) fn event(
+    c: &Connection,
+    message: i64,
+    kind: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
         params![message, time::now_ms(), kind, detail],
@@ -312,7 +318,13 @@ pub fn resend(
                 ));
                 continue;
             };
-            match resend_out(&tx, d, iface, deliver, edit.map(|_| payload))? {
+            let mut store = RecordStore::new(journal);
+            let mapper = Mapper {
+                deliver,
+                matrices: &spec.matrices,
+                store: &mut store,
+            };
+            match resend_out(&tx, d, iface, mapper, edit.map(|_| payload))? {
                 Ok(line) => line,
                 Err(why) => {
                     out.push_str(&format!("{}: {why}; left dead\n", d.id));
@@ -343,25 +355,95 @@ pub fn resend(
     Ok(out)
 }
 
+/// What re-mapping a held inbound message needs: the transforms, and the matrix with the
+/// stored records it is checked against.
+pub(super) struct Mapper<'a> {
+    pub deliver: DeliverFn,
+    pub matrices: &'a [Matrix],
+    pub store: &'a mut RecordStore,
+}
+
+impl Mapper<'_> {
+    /// Maps `source` for `iface` again; `approved` applies `review` conflicts. The writes
+    /// the matrix allows are stored with message `id` when the result is queued.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn map(
+        self,
+        c: &Connection,
+        id: i64,
+        iface: &Interface,
+        msg: &Message,
+        source: &[u8],
+        control: &str,
+        approved: bool,
+    ) -> rusqlite::Result<process::Queued> {
+        let mut steward = JournalSteward::new(self.matrices, &iface.from, self.store, approved);
+        let q = process::map_for(self.deliver, iface, msg, source, control, &mut steward);
+        let (writes, notes) = (steward.writes, steward.notes);
+        for n in &notes {
+            event(c, id, "ownership", &n.text)?;
+        }
+        if q.state == "queued" {
+            records::store(c, &writes, id, time::now_ms())?;
+            // Later messages of the same command see these values.
+            self.store.stage(&writes);
+        }
+        Ok(q)
+    }
+}
+
+/// Puts message `id` back on its operation's queue with a newly mapped payload.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn requeue(
+    c: &Connection,
+    id: i64,
+    payload: &[u8],
+    message_type: Option<&str>,
+    control_id: Option<&str>,
+    patient: Option<&str>,
+    order_key: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        &format!(
+            "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
+               detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
+               control_id = ?3, patient_id = ?4, order_key = ?5, lane = {}, updated_at = ?6
+             WHERE id = ?7",
+            lane_sql("?5")
+        ),
+        params![
+            payload,
+            message_type,
+            control_id,
+            patient,
+            order_key,
+            time::now_ms(),
+            id
+        ],
+    )?;
+    Ok(())
+}
+
 fn resend_out(
     c: &Connection,
     d: &Dead,
     iface: &Interface,
-    deliver: DeliverFn,
+    mapper: Mapper,
     edited: Option<&[u8]>,
 ) -> Result<Result<String, String>, JournalError> {
     let now = time::now_ms();
-    // A mapping failure holds the inbound message: map it again (after an edit of it).
+    // A mapping failure or the matrix holds the inbound message: map it again (after an
+    // edit of it), checked against the stored records as they are now.
     let (payload, message_type, control_id, patient, order_key, how) =
-        if d.reason.as_deref() == Some("map") {
+        if matches!(d.reason.as_deref(), Some("map" | "ownership")) {
             let source = edited.unwrap_or(&d.payload);
             let msg = match Message::parse(source) {
                 Ok(m) => m,
                 Err(e) => return Ok(Err(format!("the source message does not parse: {e}"))),
             };
             let control = format!("AC{}.r{}", d.parent.unwrap_or(d.id), d.id);
-            let q = process::map_for(deliver, iface, &msg, source, &control);
-            if q.state == "dead" {
+            let q = mapper.map(c, d.id, iface, &msg, source, &control, false)?;
+            if q.state != "queued" {
                 return Ok(Err(format!(
                     "the mapping still fails: {}",
                     q.detail.unwrap_or_default()
@@ -396,23 +478,14 @@ fn resend_out(
         };
     match edited {
         None => {
-            c.execute(
-                &format!(
-                    "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
-                       detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
-                       control_id = ?3, patient_id = ?4, order_key = ?5, lane = {}, updated_at = ?6
-                     WHERE id = ?7",
-                    lane_sql("?5")
-                ),
-                params![
-                    payload,
-                    message_type,
-                    control_id,
-                    patient,
-                    order_key,
-                    now,
-                    d.id
-                ],
+            requeue(
+                c,
+                d.id,
+                &payload,
+                message_type.as_deref(),
+                control_id.as_deref(),
+                patient.as_deref(),
+                order_key.as_deref(),
             )?;
             event(c, d.id, "resend", how)?;
             Ok(Ok(format!("{how} on {}", d.interface)))

@@ -539,7 +539,7 @@ async fn record(
             let Some(parent) = parent else { return Ok(None) };
             let (pending, dead): (i64, i64) = c
                 .prepare_cached(
-                    "SELECT COALESCE(SUM(state NOT IN ('completed', 'dead')), 0), COALESCE(SUM(state = 'dead'), 0)
+                    "SELECT COALESCE(SUM(state NOT IN ('completed', 'dead', 'review', 'discarded')), 0), COALESCE(SUM(state = 'dead'), 0)
                      FROM messages WHERE parent = ?1 AND direction = 'out'",
                 )?
                 .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -4,10 +4,12 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
+use super::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
-use crate::mapping::Output;
+use crate::mapping::{MapErrorKind, Output};
 use crate::spec::{Interface, Role};
+use crate::steward::{Hold, Steward};
 use rusqlite::params;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,11 +33,16 @@ pub(super) struct Queued {
     pub(super) patient_id: Option<String>,
     pub(super) order_key: Option<String>,
     pub(super) payload: Vec<u8>,
+    /// Record fields the matrix lets this delivery change, stored when it is queued.
+    pub(super) writes: Vec<Write>,
+    /// The matrix's notable decisions, recorded as events on the delivery.
+    pub(super) notes: Vec<Note>,
 }
 
 /// Everything processing one message changes, applied in one transaction.
 struct Change {
     inbound: i64,
+    interface: String,
     correlation: String,
     state: &'static str,
     reason: Option<&'static str>,
@@ -43,12 +50,16 @@ struct Change {
     queued: Vec<Queued>,
     /// A canonical record the inbound transform produced (stored with the message).
     record: Option<Vec<u8>>,
+    /// The matrix's changes and decisions for that record.
+    writes: Vec<Write>,
+    notes: Vec<Note>,
     /// (flow, key, deadline) waits to start; (flow, key) waits that this message ends.
     starts: Vec<(String, String, i64)>,
     ends: Vec<(String, String)>,
 }
 
 pub async fn run(engine: Arc<Engine>) {
+    let mut store = RecordStore::new(engine.journal.path());
     loop {
         let batch = engine
             .journal
@@ -81,14 +92,40 @@ pub async fn run(engine: Arc<Engine>) {
             let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
             continue;
         }
-        let changes: Vec<Change> = batch.iter().map(|m| process(&engine, m)).collect();
+        let changes: Vec<Change> = batch
+            .iter()
+            .map(|m| process(&engine, &mut store, m))
+            .collect();
         let settled: Vec<(i64, Outcome)> = changes
             .iter()
-            .filter(|c| c.queued.iter().all(|q| q.state == "dead"))
+            .filter(|c| {
+                c.queued
+                    .iter()
+                    .all(|q| q.state == "dead" || q.state == "review")
+            })
             .map(|c| {
-                let positive = c.state != "dead" && c.queued.is_empty();
+                // Held for review is accepted: a person decides, not the sender.
+                let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
                 let text = c.detail.clone().unwrap_or_else(|| "processed".into());
                 (c.inbound, Outcome { positive, text })
+            })
+            .collect();
+        let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
+            .iter()
+            .flat_map(|c| {
+                let own = (
+                    c.interface.clone(),
+                    (c.state == "dead").then_some(c.reason).flatten(),
+                    c.notes.iter().map(|n| n.verdict).collect(),
+                );
+                let hops = c.queued.iter().map(|q| {
+                    (
+                        q.interface.clone(),
+                        (q.state == "dead").then_some(q.reason).flatten(),
+                        q.notes.iter().map(|n| n.verdict).collect(),
+                    )
+                });
+                std::iter::once(own).chain(hops)
             })
             .collect();
         let targets: Vec<String> = changes
@@ -101,10 +138,29 @@ pub async fn run(engine: Arc<Engine>) {
             // Lost to a power failure, the messages are simply processed again.
             .write_redoable(move |c| apply(c, &changes, lanes))
             .await;
+        // Either way the overlay goes: committed, it is in the journal; failed, the batch
+        // is processed again from the journal.
+        store.committed();
         if let Err(e) = applied {
             tracing::error!(error = %e, "processor cannot write the journal; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
+        }
+        for (interface, dead, decisions) in counted {
+            if let Some(reason) = dead {
+                let label = super::metrics::ReasonLabel {
+                    interface: interface.clone(),
+                    reason: reason.into(),
+                };
+                engine.metrics.dead.get_or_create(&label).inc();
+            }
+            for decision in decisions {
+                let label = super::metrics::DecisionLabel {
+                    interface: interface.clone(),
+                    decision: decision.into(),
+                };
+                engine.metrics.ownership.get_or_create(&label).inc();
+            }
         }
         for t in targets {
             engine.wake_operation(&t);
@@ -117,6 +173,7 @@ pub async fn run(engine: Arc<Engine>) {
 
 fn map_to_queued(
     engine: &Engine,
+    store: &mut RecordStore,
     target: &str,
     hop: usize,
     msg: &Message,
@@ -128,13 +185,21 @@ fn map_to_queued(
     }
     // One control id per hop: the inbound's journal id and the target's place.
     let control_id = format!("AC{}.{}", m.id, hop + 1);
-    Some(map_for(
+    let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
+    let mut q = map_for(
         engine.functions.deliver,
         iface,
         msg,
         &m.payload,
         &control_id,
-    ))
+        &mut steward,
+    );
+    q.notes = std::mem::take(&mut steward.notes);
+    if q.state == "queued" {
+        q.writes = std::mem::take(&mut steward.writes);
+        store.stage(&q.writes);
+    }
+    Some(q)
 }
 
 /// What `iface`'s transform chain makes of `msg`, ready to queue (or dead, reason `map`,
@@ -145,6 +210,7 @@ pub(super) fn map_for(
     msg: &Message,
     inbound_payload: &[u8],
     control_id: &str,
+    steward: &mut dyn Steward,
 ) -> Queued {
     let mut q = Queued {
         interface: iface.name.clone(),
@@ -157,8 +223,32 @@ pub(super) fn map_for(
         patient_id: None,
         order_key: None,
         payload: vec![],
+        writes: vec![],
+        notes: vec![],
     };
-    match deliver(&iface.name, msg) {
+    match deliver(&iface.name, msg, steward) {
+        Err(e) if matches!(e.kind, MapErrorKind::Ownership(_)) => {
+            let MapErrorKind::Ownership(hold) = e.kind else {
+                unreachable!("matched above")
+            };
+            // Held by the matrix: the inbound payload waits, to be mapped again when a
+            // person approves it (review) or an operator resends it (reject).
+            q.reason = Some("ownership");
+            q.payload = inbound_payload.to_vec();
+            match hold {
+                Hold::Reject { detail } => {
+                    q.state = "dead";
+                    q.detail = Some(detail);
+                }
+                Hold::Review { queue, detail } => {
+                    q.state = "review";
+                    q.detail = Some(format!(
+                        "[{}] {detail}",
+                        queue.as_deref().unwrap_or("review")
+                    ));
+                }
+            }
+        }
         Err(e) => {
             q.state = "dead";
             q.reason = Some("map");
@@ -190,9 +280,12 @@ pub(super) fn map_for(
     q
 }
 
-fn process(engine: &Engine, m: &Received) -> Change {
+fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
     let mut change = Change {
         inbound: m.id,
+        interface: m.interface.clone(),
+        writes: vec![],
+        notes: vec![],
         correlation: m.correlation.clone(),
         state: "processed",
         reason: None,
@@ -222,8 +315,8 @@ fn process(engine: &Engine, m: &Received) -> Change {
                 change.detail = Some("no route target: discarded".into());
             }
             for (hop, t) in targets.into_iter().enumerate() {
-                if let Some(q) = map_to_queued(engine, t, hop, &msg, m) {
-                    if q.state == "dead" {
+                if let Some(q) = map_to_queued(engine, store, t, hop, &msg, m) {
+                    if q.state == "dead" || q.state == "review" {
                         change.detail =
                             Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
                     }
@@ -231,15 +324,32 @@ fn process(engine: &Engine, m: &Received) -> Change {
                 }
             }
         }
-        Ok(None) => match (engine.functions.deliver)(&m.interface, &msg) {
-            Err(e) => {
-                change.state = "dead";
-                change.reason = Some("map");
-                change.detail = Some(e.to_string());
+        Ok(None) => {
+            let from = engine.interface(&m.interface).map(|i| i.from.as_str());
+            let mut steward = JournalSteward::new(
+                &engine.spec.matrices,
+                from.unwrap_or_default(),
+                store,
+                false,
+            );
+            let result = (engine.functions.deliver)(&m.interface, &msg, &mut steward);
+            change.notes = std::mem::take(&mut steward.notes);
+            match result {
+                Err(e) => {
+                    change.state = "dead";
+                    change.reason = Some(match e.kind {
+                        MapErrorKind::Ownership(_) => "ownership",
+                        _ => "map",
+                    });
+                    change.detail = Some(e.to_string());
+                }
+                Ok(out) => {
+                    change.writes = std::mem::take(&mut steward.writes);
+                    store.stage(&change.writes);
+                    change.record = out.map(Output::into_bytes);
+                }
             }
-            Ok(Some(out)) => change.record = Some(out.into_bytes()),
-            Ok(None) => {}
-        },
+        }
     }
     let now = time::now_ms();
     for f in &engine.spec.flows {
@@ -289,6 +399,10 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             )
         };
         event(c, ch.inbound, now, ch.state, summary.as_deref())?;
+        records::store(c, &ch.writes, ch.inbound, now)?;
+        for n in &ch.notes {
+            event(c, ch.inbound, now, "ownership", Some(&n.text))?;
+        }
         if let Some(record) = &ch.record {
             c.prepare_cached(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
@@ -311,6 +425,10 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             ])?;
             let id = c.last_insert_rowid();
             event(c, id, now, q.state, q.detail.as_deref())?;
+            for n in &q.notes {
+                event(c, id, now, "ownership", Some(&n.text))?;
+            }
+            records::store(c, &q.writes, id, now)?;
         }
         for (flow, key, deadline) in &ch.starts {
             c.prepare_cached(

@@ -19,12 +19,13 @@ pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
            SUM(direction = 'out' AND state = 'retrying'),
            SUM(state = 'dead'),
            SUM(state = 'rejected'),
-           SUM(state = 'duplicate')
+           SUM(state = 'duplicate'),
+           SUM(state = 'review')
          FROM messages WHERE direction IN ('in', 'out') GROUP BY interface, direction ORDER BY interface",
     )?;
-    let rows: Vec<(String, String, [i64; 7])> = st
+    let rows: Vec<(String, String, [i64; 8])> = st
         .query_map([], |r| {
-            let mut n = [0i64; 7];
+            let mut n = [0i64; 8];
             for (i, v) in n.iter_mut().enumerate() {
                 *v = r.get::<_, Option<i64>>(i + 2)?.unwrap_or(0);
             }
@@ -41,20 +42,29 @@ pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
         let v = json!({
             "interfaces": rows.iter().map(|(i, d, n)| json!({
                 "interface": i, "direction": d, "received": n[0], "sent": n[1], "queued": n[2],
-                "failed": n[3], "dead": n[4], "rejected": n[5], "duplicates": n[6],
+                "failed": n[3], "dead": n[4], "rejected": n[5], "duplicates": n[6], "review": n[7],
             })).collect::<Vec<_>>(),
             "flows": flows.iter().map(|(f, s, n)| json!({"flow": f, "state": s, "count": n})).collect::<Vec<_>>(),
         });
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
     let mut out = format!(
-        "{:<28} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6}\n",
-        "interface", "dir", "received", "sent", "queued", "failed", "dead", "rejected", "dups"
+        "{:<28} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6} {:>7}\n",
+        "interface",
+        "dir",
+        "received",
+        "sent",
+        "queued",
+        "failed",
+        "dead",
+        "rejected",
+        "dups",
+        "review"
     );
     for (i, d, n) in &rows {
         out.push_str(&format!(
-            "{i:<28} {d:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6}\n",
-            n[0], n[1], n[2], n[3], n[4], n[5], n[6]
+            "{i:<28} {d:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6} {:>7}\n",
+            n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]
         ));
     }
     for (f, s, n) in &flows {

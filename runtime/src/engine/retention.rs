@@ -18,7 +18,7 @@ const BATCH: usize = 1000;
 const EVERY: Duration = Duration::from_secs(60);
 
 /// States in which a message still has work ahead of it.
-const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead')";
+const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead', 'review')";
 
 /// Removes up to `limit` of `interface`'s finished messages received before `cutoff`
 /// (milliseconds since the epoch), with their events. Returns how many went.

@@ -12,6 +12,28 @@ pub struct Patient {
     pub birth_date: Option<rt::Date>,
     pub sex: Sex,
 }
+impl rt::FromJson for Patient {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Patient {
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            family_name: rt::FromJson::from_json(
+                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            given_name: rt::FromJson::from_json(
+                obj.get("given_name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            birth_date: rt::FromJson::from_json(
+                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+            )?,
+            sex: rt::FromJson::from_json(
+                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for Patient {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -103,6 +125,11 @@ impl std::fmt::Display for Sex {
 impl rt::ToJson for Sex {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for Sex {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Sex::from_code(v.as_str()?)
     }
 }
 pub fn sex_in(value: &str, at: &'static str) -> Result<Sex, rt::MapError> {
@@ -243,10 +270,12 @@ pub fn inbound(
 }
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+/// Each record the ownership matrix governs passes `steward` on the way.
 #[allow(unused_variables)]
 pub fn deliver(
     interface: &str,
     msg: &rt::Message,
+    steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         "adt_to_app" => {
@@ -283,6 +312,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"estate/estate.accord:58\"}],\"profiles\":[],\"flows\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"estate/estate.accord:58\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

@@ -20,6 +20,40 @@ pub struct Patient {
     /// Where the patient is in their stay; the matrix's stage rules read it.
     pub stage: Option<PatientStage>,
 }
+impl rt::FromJson for Patient {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Patient {
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            nhs_number: rt::FromJson::from_json(
+                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+            )?,
+            family_name: rt::FromJson::from_json(
+                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            given_names: rt::FromJson::from_json(
+                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+            )?,
+            birth_date: rt::FromJson::from_json(
+                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+            )?,
+            sex: rt::FromJson::from_json(
+                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+            )?,
+            patient_class: rt::FromJson::from_json(
+                obj.get("patient_class").unwrap_or(&serde_json::Value::Null),
+            )?,
+            postcode: rt::FromJson::from_json(
+                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+            )?,
+            stage: rt::FromJson::from_json(
+                obj.get("stage").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for Patient {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -104,6 +138,25 @@ pub struct LabOrder {
     pub priority: Option<String>,
     pub patient: Patient,
 }
+impl rt::FromJson for LabOrder {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(LabOrder {
+            placer_order: rt::FromJson::from_json(
+                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+            )?,
+            test_code: rt::FromJson::from_json(
+                obj.get("test_code").unwrap_or(&serde_json::Value::Null),
+            )?,
+            priority: rt::FromJson::from_json(
+                obj.get("priority").unwrap_or(&serde_json::Value::Null),
+            )?,
+            patient: rt::FromJson::from_json(
+                obj.get("patient").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for LabOrder {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -168,6 +221,31 @@ pub struct Observation {
     pub flag: Option<AbnormalFlag>,
     /// Number of the OBX segment in the message, for traceability.
     pub sequence: i64,
+}
+impl rt::FromJson for Observation {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Observation {
+            code: rt::FromJson::from_json(
+                obj.get("code").unwrap_or(&serde_json::Value::Null),
+            )?,
+            value: rt::FromJson::from_json(
+                obj.get("value").unwrap_or(&serde_json::Value::Null),
+            )?,
+            units: rt::FromJson::from_json(
+                obj.get("units").unwrap_or(&serde_json::Value::Null),
+            )?,
+            reference_range: rt::FromJson::from_json(
+                obj.get("reference_range").unwrap_or(&serde_json::Value::Null),
+            )?,
+            flag: rt::FromJson::from_json(
+                obj.get("flag").unwrap_or(&serde_json::Value::Null),
+            )?,
+            sequence: rt::FromJson::from_json(
+                obj.get("sequence").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
 }
 impl rt::ToJson for Observation {
     fn to_json(&self) -> serde_json::Value {
@@ -236,6 +314,28 @@ pub struct LabResult {
     pub status: String,
     pub observed_at: Option<rt::DateTime>,
     pub observations: Vec<Observation>,
+}
+impl rt::FromJson for LabResult {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(LabResult {
+            placer_order: rt::FromJson::from_json(
+                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+            )?,
+            filler_order: rt::FromJson::from_json(
+                obj.get("filler_order").unwrap_or(&serde_json::Value::Null),
+            )?,
+            status: rt::FromJson::from_json(
+                obj.get("status").unwrap_or(&serde_json::Value::Null),
+            )?,
+            observed_at: rt::FromJson::from_json(
+                obj.get("observed_at").unwrap_or(&serde_json::Value::Null),
+            )?,
+            observations: rt::FromJson::from_json(
+                obj.get("observations").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
 }
 impl rt::ToJson for LabResult {
     fn to_json(&self) -> serde_json::Value {
@@ -354,6 +454,11 @@ impl rt::ToJson for AdministrativeSex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+impl rt::FromJson for AdministrativeSex {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        AdministrativeSex::from_code(v.as_str()?)
+    }
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PatientClass {
     Inpatient,
@@ -400,6 +505,11 @@ impl std::fmt::Display for PatientClass {
 impl rt::ToJson for PatientClass {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for PatientClass {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        PatientClass::from_code(v.as_str()?)
     }
 }
 /// The workflow stages of a patient's stay, as the ownership matrix names them.
@@ -449,6 +559,11 @@ impl std::fmt::Display for PatientStage {
 impl rt::ToJson for PatientStage {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for PatientStage {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        PatientStage::from_code(v.as_str()?)
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -514,6 +629,11 @@ impl std::fmt::Display for AbnormalFlag {
 impl rt::ToJson for AbnormalFlag {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for AbnormalFlag {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        AbnormalFlag::from_code(v.as_str()?)
     }
 }
 /// Local laboratory test codes agreed between TrakCare and WinPath.
@@ -583,6 +703,11 @@ impl std::fmt::Display for LabTest {
 impl rt::ToJson for LabTest {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for LabTest {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        LabTest::from_code(v.as_str()?)
     }
 }
 /// The stage each TrakCare ADT event moves the patient to.
@@ -1186,19 +1311,23 @@ pub fn inbound(
 }
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+/// Each record the ownership matrix governs passes `steward` on the way.
 #[allow(unused_variables)]
 pub fn deliver(
     interface: &str,
     msg: &rt::Message,
+    steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         "adt_to_lims" => {
             let v = trakcare_adt_to_patient(msg)?;
+            let v = rt::govern(steward, "Patient", "mappings.accord:3", v)?;
             let v = patient_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "adt_to_pharmacy" => {
             let v = trakcare_adt_to_patient(msg)?;
+            let v = rt::govern(steward, "Patient", "mappings.accord:3", v)?;
             let v = patient_to_pharmacy(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1208,15 +1337,18 @@ pub fn deliver(
         }
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
+            let v = rt::govern(steward, "Patient", "mappings.accord:94", v)?;
             Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;
+            let v = rt::govern(steward, "LabOrder", "mappings.accord:66", v)?;
             let v = order_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "results_to_trakcare" => {
             let v = winpath_oru_to_result(msg)?;
+            let v = rt::govern(steward, "LabResult", "mappings.accord:38", v)?;
             let v = result_to_trakcare(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1299,7 +1431,7 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:54\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:54\"}],\"loc\":\"estate.accord:54\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:61\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:61\"}],\"loc\":\"estate.accord:61\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:68\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:68\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:68\"}],\"loc\":\"estate.accord:68\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:75\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:75\"}],\"loc\":\"estate.accord:75\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:81\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:81\"},{\"key\":\"password\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"secret\",\"name\":\"PHARMACY_MLLP_PASSWORD\"}}],\"loc\":\"estate.accord:81\"}],\"loc\":\"estate.accord:81\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:88\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:88\"}],\"loc\":\"estate.accord:88\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:94\"}],\"loc\":\"estate.accord:94\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"retain_ms\":2592000000,\"backlog_under\":500,\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"2.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3\",\"retain_ms\":null,\"backlog_under\":100,\"loc\":\"interfaces.accord:21\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:44\"},{\"name\":\"merge_to_lims\",\"version\":\"1.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:59\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:75\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:88\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:102\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:120\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:134\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":31536000000,\"backlog_under\":null,\"loc\":\"interfaces.accord:153\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:165\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"loc\":\"interfaces.accord:195\"}]}";
+pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:54\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:54\"}],\"loc\":\"estate.accord:54\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:61\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:61\"}],\"loc\":\"estate.accord:61\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:68\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:68\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:68\"}],\"loc\":\"estate.accord:68\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:75\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:75\"}],\"loc\":\"estate.accord:75\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:81\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:81\"},{\"key\":\"password\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"secret\",\"name\":\"PHARMACY_MLLP_PASSWORD\"}}],\"loc\":\"estate.accord:81\"}],\"loc\":\"estate.accord:81\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:88\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:88\"}],\"loc\":\"estate.accord:88\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:94\"}],\"loc\":\"estate.accord:94\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"retain_ms\":2592000000,\"backlog_under\":500,\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"2.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3\",\"retain_ms\":null,\"backlog_under\":100,\"loc\":\"interfaces.accord:21\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:44\"},{\"name\":\"merge_to_lims\",\"version\":\"1.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:59\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:75\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:88\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:102\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:120\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:134\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":31536000000,\"backlog_under\":null,\"loc\":\"interfaces.accord:153\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"interfaces.accord:165\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"loc\":\"interfaces.accord:195\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:103\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:104\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:105\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:106\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:107\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:108\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:109\"}]},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:115\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:116\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:117\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:122\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:123\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[
     (

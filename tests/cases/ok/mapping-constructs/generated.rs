@@ -20,6 +20,49 @@ pub struct Patient {
     pub postcode: Option<String>,
     pub contacts: Vec<Contact>,
 }
+impl rt::FromJson for Patient {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Patient {
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            nhs_number: rt::FromJson::from_json(
+                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+            )?,
+            family_name: rt::FromJson::from_json(
+                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            given_names: rt::FromJson::from_json(
+                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+            )?,
+            birth_date: rt::FromJson::from_json(
+                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+            )?,
+            born_at: rt::FromJson::from_json(
+                obj.get("born_at").unwrap_or(&serde_json::Value::Null),
+            )?,
+            sex: rt::FromJson::from_json(
+                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+            )?,
+            weight_kg: rt::FromJson::from_json(
+                obj.get("weight_kg").unwrap_or(&serde_json::Value::Null),
+            )?,
+            deceased: rt::FromJson::from_json(
+                obj.get("deceased").unwrap_or(&serde_json::Value::Null),
+            )?,
+            visits: rt::FromJson::from_json(
+                obj.get("visits").unwrap_or(&serde_json::Value::Null),
+            )?,
+            postcode: rt::FromJson::from_json(
+                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+            )?,
+            contacts: rt::FromJson::from_json(
+                obj.get("contacts").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for Patient {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -107,6 +150,22 @@ pub struct Contact {
     pub relationship: Option<String>,
     pub phone: Option<String>,
 }
+impl rt::FromJson for Contact {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Contact {
+            name: rt::FromJson::from_json(
+                obj.get("name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            relationship: rt::FromJson::from_json(
+                obj.get("relationship").unwrap_or(&serde_json::Value::Null),
+            )?,
+            phone: rt::FromJson::from_json(
+                obj.get("phone").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for Contact {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -187,6 +246,11 @@ impl std::fmt::Display for Sex {
 impl rt::ToJson for Sex {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FromJson for Sex {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Sex::from_code(v.as_str()?)
     }
 }
 pub fn sex_in(value: &str, _at: &'static str) -> Result<Sex, rt::MapError> {
@@ -396,10 +460,12 @@ pub fn inbound(
 }
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+/// Each record the ownership matrix governs passes `steward` on the way.
 #[allow(unused_variables)]
 pub fn deliver(
     interface: &str,
     msg: &rt::Message,
+    steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         _ => Ok(None),
@@ -465,6 +531,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

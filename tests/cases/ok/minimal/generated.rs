@@ -17,16 +17,18 @@ pub fn inbound(
 }
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+/// Each record the ownership matrix governs passes `steward` on the way.
 #[allow(unused_variables)]
 pub fn deliver(
     interface: &str,
     msg: &rt::Message,
+    steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         _ => Ok(None),
     }
 }
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Smallest useful estate\",\"version\":\"0.1.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[{\"name\":\"lims_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_HOST\"}}],\"loc\":\"main.accord:11\"},{\"key\":\"port\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_PORT\"}}],\"loc\":\"main.accord:11\"}],\"loc\":\"main.accord:11\"}],\"interfaces\":[{\"name\":\"adt_to_lims\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"trakcare\",\"to\":\"lims\",\"endpoint\":\"lims_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"main.accord:17\"}],\"profiles\":[],\"flows\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Smallest useful estate\",\"version\":\"0.1.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[{\"name\":\"lims_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_HOST\"}}],\"loc\":\"main.accord:11\"},{\"key\":\"port\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_PORT\"}}],\"loc\":\"main.accord:11\"}],\"loc\":\"main.accord:11\"}],\"interfaces\":[{\"name\":\"adt_to_lims\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"trakcare\",\"to\":\"lims\",\"endpoint\":\"lims_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"main.accord:17\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

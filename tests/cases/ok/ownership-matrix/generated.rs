@@ -12,6 +12,28 @@ pub struct Patient {
     pub email: Option<String>,
     pub address: Option<Address>,
 }
+impl rt::FromJson for Patient {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Patient {
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            nhs_number: rt::FromJson::from_json(
+                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+            )?,
+            phone: rt::FromJson::from_json(
+                obj.get("phone").unwrap_or(&serde_json::Value::Null),
+            )?,
+            email: rt::FromJson::from_json(
+                obj.get("email").unwrap_or(&serde_json::Value::Null),
+            )?,
+            address: rt::FromJson::from_json(
+                obj.get("address").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
 impl rt::ToJson for Patient {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
@@ -55,6 +77,19 @@ impl PatientDraft {
 pub struct Address {
     pub line1: String,
     pub postcode: String,
+}
+impl rt::FromJson for Address {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Address {
+            line1: rt::FromJson::from_json(
+                obj.get("line1").unwrap_or(&serde_json::Value::Null),
+            )?,
+            postcode: rt::FromJson::from_json(
+                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
 }
 impl rt::ToJson for Address {
     fn to_json(&self) -> serde_json::Value {
@@ -121,14 +156,17 @@ pub fn inbound(
 }
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
+/// Each record the ownership matrix governs passes `steward` on the way.
 #[allow(unused_variables)]
 pub fn deliver(
     interface: &str,
     msg: &rt::Message,
+    steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
         "portal_updates" => {
             let v = portal_contact(msg)?;
+            let v = rt::govern(steward, "Patient", "main.accord:38", v)?;
             Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
         }
         _ => Ok(None),
@@ -149,6 +187,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"retain_ms\":null,\"backlog_under\":null,\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:31\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:34\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:35\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

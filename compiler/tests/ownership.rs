@@ -1,0 +1,269 @@
+//! The source-of-truth matrix enforced by a running production, over real sockets: the PAS
+//! and the MPI both write a patient, and each field's owner, accepted writers, stage
+//! conditions, lock and conflict rule decide what is applied (and sent on to the lab),
+//! what keeps the stored value, what waits for a person and what is rejected. Every
+//! decision is in the journal (`trace`, `records`) and in the metrics.
+
+mod support;
+
+use serde_json::Value;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+const MRN: &str = "OWN001";
+
+fn pas(control: &str, event: &str, nhs: &str, family: &str, sex: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^{event}^ADT_A01|{control}|P|2.5\r\
+         EVN|{event}|20261122090000\r\
+         PID|1||{MRN}^^^PAS^MR~{nhs}^^^NHS^NH||{family}^JANE||19800101|{sex}\rPV1|1|I\r"
+    )
+}
+
+fn mpi(control: &str, nhs: &str, family: &str, birth: &str) -> String {
+    format!(
+        "MSH|^~\\&|MPI|N|HUB|H|20261122090000||ADT^A31^ADT_A05|{control}|P|2.5\r\
+         EVN|A31|20261122090000\r\
+         PID|1||{MRN}^^^PAS^MR~{nhs}^^^NHS^NH||{family}^JANE||{birth}|F\rPV1|1|N\r"
+    )
+}
+
+/// Sends `m` on a new connection and returns the reply's MSA-1.
+fn send(port: u16, m: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write_frame(&mut s, m.as_bytes());
+    read_frame(&mut s)
+        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
+        .unwrap_or_default()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Setup {
+    _production: Production,
+    bin: std::path::PathBuf,
+    journal: std::path::PathBuf,
+    hub: u16,
+    mpi: u16,
+    admin: u16,
+}
+
+impl Setup {
+    /// Runs an operator command of the production binary on its journal.
+    fn cli(&self, args: &[&str]) -> (bool, String) {
+        let o = Command::new(&self.bin)
+            .args(args)
+            .arg("--journal")
+            .arg(&self.journal)
+            .output()
+            .unwrap();
+        (o.status.success(), text(&o))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let (ok, out) = self.cli(args);
+        assert!(ok, "{args:?}: {out}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// The stored patient's field: (value, writer).
+    fn stored(&self, field: &str) -> (Value, String) {
+        let r = self.json(&["records", "Patient", MRN, "--json"]);
+        let f = &r["fields"][field];
+        (
+            f["value"].clone(),
+            f["writer"].as_str().unwrap_or("").into(),
+        )
+    }
+
+    /// How many messages the processor has finished with (not `received`).
+    fn processed(&self) -> usize {
+        let c = rusqlite::Connection::open(&self.journal).unwrap();
+        c.query_row(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'received'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    }
+
+    fn metric(&self, prefix: &str) -> Option<f64> {
+        let body = http_get(self.admin, "/metrics")?;
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// Sends one message and waits until the production has processed it.
+fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
+    assert_eq!(send(port, m), "AA");
+    wait_until("the message is processed", || s.processed() > done_before);
+}
+
+#[test]
+fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
+    let bin = build("compiler/tests/production/ownership");
+    let lab = Peer::start(|_, _| "CA");
+    let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-ownership");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n",
+            lab.port
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let production = start(&bin, &config, &store, admin);
+    let s = Setup {
+        _production: production,
+        bin,
+        journal: store.join("journal.sqlite"),
+        hub,
+        mpi: mpi_port,
+        admin,
+    };
+    let n1 = "9434765919";
+
+    // 1. The MPI speaks first: it owns the NHS number, and may set the name and the birth
+    //    date while nothing else has (the patient has no stage yet).
+    step(&s, s.mpi, &mpi("M1", n1, "MPINAME", "19800101"), 0);
+    assert_eq!(s.stored("nhs_number"), (Value::from(n1), "mpi".into()));
+    assert_eq!(
+        s.stored("family_name"),
+        (Value::from("MPINAME"), "mpi".into())
+    );
+
+    // 2. The PAS admits the patient: it owns the name (applied over the MPI's) and the
+    //    stage; the same NHS number needs no decision. The lab gets the admission.
+    step(&s, s.hub, &pas("P1", "A01", n1, "SMITH", "F"), 1);
+    let got = lab.wait_for(1);
+    assert_eq!(field(&got[0], "PID", 5), "SMITH");
+    assert_eq!(field(&got[0], "PID", 19), n1);
+    assert_eq!(
+        s.stored("family_name"),
+        (Value::from("SMITH"), "pas".into())
+    );
+    assert_eq!(s.stored("stage"), (Value::from("admitted"), "pas".into()));
+
+    // 3. The MPI renames the patient: accepted, but not over the owner's value (owner_wins).
+    step(&s, s.mpi, &mpi("M2", n1, "SMYTHE", "19800101"), 2);
+    assert_eq!(
+        s.stored("family_name"),
+        (Value::from("SMITH"), "pas".into())
+    );
+
+    // 4. The MPI changes the birth date after admission: only accepted before the
+    //    `admitted` stage, and the conflict rule is `reject`: a dead letter (ownership).
+    step(&s, s.mpi, &mpi("M3", n1, "SMITH", "19790101"), 3);
+    let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]["detail"].as_str().unwrap().contains("birth_date"),
+        "{dead:?}"
+    );
+    assert_eq!(s.stored("birth_date").0, Value::from("1980-01-01"));
+
+    // 5. The PAS sends another NHS number: it may only fill an empty one, and the conflict
+    //    rule is `review "demographics"`. The update waits; the lab gets nothing yet.
+    let n2 = "4010232137";
+    step(&s, s.hub, &pas("P2", "A08", n2, "SMITH", "F"), 4);
+    let held = s.json(&["review", "list", "--json"]);
+    let held = held.as_array().unwrap().clone();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["queue"], "demographics");
+    assert_eq!(s.stored("nhs_number").0, Value::from(n1));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.messages().len(), 1, "a held update is not sent");
+    //    A person approves it: the stored number changes and the lab gets the update.
+    let id = held[0]["id"].as_i64().unwrap().to_string();
+    let (ok, out) = s.cli(&["review", "approve", &id, "--by", "alice"]);
+    assert!(ok && out.contains("approved"), "{out}");
+    let got = lab.wait_for(2);
+    assert_eq!(field(&got[1], "PID", 19), n2);
+    assert_eq!(s.stored("nhs_number"), (Value::from(n2), "pas".into()));
+
+    // 6. Another number from the PAS, rejected on review: nothing changes, nothing is sent.
+    step(&s, s.hub, &pas("P3", "A08", "1111111111", "SMITH", "F"), 5);
+    let held = s.json(&["review", "list", "--queue", "demographics", "--json"]);
+    let id = held[0]["id"].as_i64().unwrap().to_string();
+    let (ok, out) = s.cli(&["review", "reject", &id]);
+    assert!(!ok && out.contains("--why"), "a rejection says why: {out}");
+    let (ok, out) = s.cli(&[
+        "review",
+        "reject",
+        &id,
+        "--why",
+        "not this patient's number",
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(s.stored("nhs_number").0, Value::from(n2));
+    assert!(s
+        .json(&["review", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // 7. Discharge, then a sex change: the field is locked from `discharged`, and the rule
+    //    is `reject`. The next update still gets through: one held field does not block
+    //    the patient's lane.
+    step(&s, s.hub, &pas("P4", "A03", n2, "SMITH", "F"), 6);
+    lab.wait_for(3);
+    step(&s, s.hub, &pas("P5", "A08", n2, "SMITH", "M"), 7);
+    step(&s, s.hub, &pas("P6", "A08", n2, "SMITH-JONES", "F"), 8);
+    let got = lab.wait_for(4);
+    assert_eq!(got.len(), 4, "the locked change is not sent");
+    assert_eq!(field(&got[3], "PID", 5), "SMITH-JONES");
+    assert_eq!(field(&got[3], "PID", 8), "F");
+    assert_eq!(s.stored("sex"), (Value::from("F"), "pas".into()));
+    let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
+    assert_eq!(dead.as_array().unwrap().len(), 2, "{dead}");
+
+    // Every decision is recorded: the events on the messages, the audit and the metrics.
+    let (_, audit) = s.cli(&["audit"]);
+    assert!(
+        audit.contains("review-approve") && audit.contains("review-reject"),
+        "{audit}"
+    );
+    let c = rusqlite::Connection::open(&s.journal).unwrap();
+    let events: Vec<String> = c
+        .prepare("SELECT detail FROM events WHERE kind = 'ownership' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let has = |needle: &str| events.iter().any(|e| e.contains(needle));
+    assert!(has("family_name: mpi may not overwrite"), "{events:#?}");
+    assert!(has("kept the stored value"), "{events:#?}");
+    assert!(has("locked from stage discharged"), "{events:#?}");
+    assert!(has("approved on review"), "{events:#?}");
+    assert_eq!(
+        s.metric(
+            "accord_ownership_decisions_total{interface=\"mpi_updates\",decision=\"kept-stored\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.metric("accord_dead_letters_total{interface=\"adt_to_lab\",reason=\"ownership\"}"),
+        Some(1.0)
+    );
+}

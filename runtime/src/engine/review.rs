@@ -1,0 +1,262 @@
+//! The human-review queue of the ownership matrix: deliveries a `conflict review` field
+//! held back (state `review`, holding the inbound message), and what a person does with
+//! them. `approve` maps the message again with the review conflicts applied, stores the
+//! record's new values and queues the delivery; `reject` keeps the stored record as it is
+//! and takes the delivery out (`discarded`). Both are audited and appear in `trace`.
+//! Also `records show`: the stored copy of a governed record, field by field, with who
+//! wrote each value.
+
+use super::journal::{open_read, open_write, JournalError};
+use super::operator::{audit, event, requeue, Actor, Mapper};
+use super::records::RecordStore;
+use super::{time, DeliverFn};
+use crate::hl7::Message;
+use crate::spec::Spec;
+use rusqlite::{params, Connection};
+use serde_json::json;
+use std::path::Path;
+
+/// Which held deliveries an action names: ids, or every one in a queue.
+#[derive(Default, Clone)]
+pub struct Held {
+    pub ids: Vec<i64>,
+    pub queue: Option<String>,
+}
+
+struct Row {
+    id: i64,
+    parent: Option<i64>,
+    interface: String,
+    received_at: i64,
+    detail: String,
+    payload: Vec<u8>,
+}
+
+/// `[queue] why` as the processor writes it.
+fn queue_of(detail: &str) -> &str {
+    detail
+        .strip_prefix('[')
+        .and_then(|d| d.split_once(']'))
+        .map(|(q, _)| q)
+        .unwrap_or("review")
+}
+
+fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
+    let rows: Vec<Row> = c
+        .prepare(
+            "SELECT id, parent, interface, received_at, COALESCE(detail, ''), payload
+             FROM messages WHERE state = 'review' ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                parent: r.get(1)?,
+                interface: r.get(2)?,
+                received_at: r.get(3)?,
+                detail: r.get(4)?,
+                payload: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let picked: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| h.ids.is_empty() || h.ids.contains(&r.id))
+        .filter(|r| h.queue.as_deref().is_none_or(|q| queue_of(&r.detail) == q))
+        .collect();
+    if let Some(missing) = h.ids.iter().find(|id| !picked.iter().any(|r| r.id == **id)) {
+        return Err(JournalError(format!(
+            "message {missing} is not waiting for review (see `review list`)"
+        )));
+    }
+    Ok(picked)
+}
+
+pub fn list(journal: &Path, h: &Held, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let rows = select(&c, h)?;
+    if as_json {
+        let items: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "interface": r.interface, "queue": queue_of(&r.detail),
+                    "received": time::iso(r.received_at), "detail": r.detail,
+                })
+            })
+            .collect();
+        return Ok(format!("{}\n", serde_json::Value::Array(items)));
+    }
+    if rows.is_empty() {
+        return Ok("nothing is waiting for review\n".into());
+    }
+    let mut out = String::new();
+    for r in &rows {
+        out.push_str(&format!(
+            "{:>8}  {:<20} {:<22} {}\n          {}\n",
+            r.id,
+            r.interface,
+            queue_of(&r.detail),
+            time::iso(r.received_at),
+            r.detail
+        ));
+    }
+    Ok(out)
+}
+
+/// Approves held deliveries: the review conflicts are applied and the deliveries queued.
+pub fn approve(
+    journal: &Path,
+    spec: &Spec,
+    deliver: DeliverFn,
+    h: &Held,
+    actor: &Actor,
+) -> Result<String, JournalError> {
+    let mut c = open_write(journal)?;
+    let tx = c.transaction()?;
+    let rows = select(&tx, h)?;
+    let mut store = RecordStore::new(journal);
+    let (mut out, mut done) = (String::new(), vec![]);
+    for r in &rows {
+        let Some(iface) = spec.interfaces.iter().find(|i| i.name == r.interface) else {
+            out.push_str(&format!(
+                "{}: interface `{}` is not in this production; left for review\n",
+                r.id, r.interface
+            ));
+            continue;
+        };
+        let msg = match Message::parse(&r.payload) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push_str(&format!("{}: the held message does not parse: {e}\n", r.id));
+                continue;
+            }
+        };
+        let control = format!("AC{}.v{}", r.parent.unwrap_or(r.id), r.id);
+        let mapper = Mapper {
+            deliver,
+            matrices: &spec.matrices,
+            store: &mut store,
+        };
+        let q = mapper.map(&tx, r.id, iface, &msg, &r.payload, &control, true)?;
+        if q.state != "queued" {
+            out.push_str(&format!(
+                "{}: still held: {}; left for review\n",
+                r.id,
+                q.detail.unwrap_or_default()
+            ));
+            continue;
+        }
+        requeue(
+            &tx,
+            r.id,
+            &q.payload,
+            q.message_type.as_deref(),
+            q.control_id.as_deref(),
+            q.patient_id.as_deref(),
+            q.order_key.as_deref(),
+        )?;
+        event(&tx, r.id, "review-approved", &by(actor))?;
+        out.push_str(&format!(
+            "{}: approved and queued on {}\n",
+            r.id, r.interface
+        ));
+        done.push(r.id);
+    }
+    if !done.is_empty() {
+        audit(
+            &tx,
+            actor,
+            "review-approve",
+            &done,
+            &format!("{} message(s)", done.len()),
+        )?;
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Rejects held deliveries: the stored record keeps its values; nothing is sent.
+pub fn reject(journal: &Path, h: &Held, actor: &Actor) -> Result<String, JournalError> {
+    let mut c = open_write(journal)?;
+    let tx = c.transaction()?;
+    let rows = select(&tx, h)?;
+    let now = time::now_ms();
+    for r in &rows {
+        tx.execute(
+            "UPDATE messages SET state = 'discarded', updated_at = ?1 WHERE id = ?2",
+            params![now, r.id],
+        )?;
+        event(&tx, r.id, "review-rejected", &by(actor))?;
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    if !ids.is_empty() {
+        audit(
+            &tx,
+            actor,
+            "review-reject",
+            &ids,
+            &format!("{} message(s)", ids.len()),
+        )?;
+    }
+    tx.commit()?;
+    Ok(format!(
+        "rejected {} held message(s); nothing was sent\n",
+        ids.len()
+    ))
+}
+
+fn by(actor: &Actor) -> String {
+    match &actor.why {
+        Some(w) => format!("by {}: {w}", actor.name),
+        None => format!("by {}", actor.name),
+    }
+}
+
+/// The stored copy of one record: each field's value, writer and the message that set it.
+pub fn show_record(
+    journal: &Path,
+    record: &str,
+    key: &str,
+    as_json: bool,
+) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let rows: Vec<(String, String, String, Option<i64>, i64)> = c
+        .prepare(
+            "SELECT field, value, writer, message, updated_at FROM records
+             WHERE record = ?1 AND key = ?2 ORDER BY field",
+        )?
+        .query_map(params![record, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.is_empty() {
+        return Err(JournalError(format!(
+            "no stored {record} with key {key:?} (the key is the record's key fields joined by `|`)"
+        )));
+    }
+    if as_json {
+        let fields: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(f, v, w, m, at)| {
+                let value: serde_json::Value = serde_json::from_str(v).unwrap_or_default();
+                (
+                    f.clone(),
+                    json!({"value": value, "writer": w, "message": m, "updated": time::iso(*at)}),
+                )
+            })
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            json!({"record": record, "key": key, "fields": fields})
+        ));
+    }
+    let mut out = format!("{record} {key}\n");
+    for (f, v, w, m, at) in rows {
+        out.push_str(&format!(
+            "  {f:<16} {v:<28} by {w:<10} message {} at {}\n",
+            m.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+            time::iso(at)
+        ));
+    }
+    Ok(out)
+}

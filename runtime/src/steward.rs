@@ -1,0 +1,423 @@
+//! The source-of-truth matrix at run time: what happens when a transform produces a
+//! canonical record from a system's message. Generated transform chains hand each record
+//! that has a matrix to a [`Steward`]; the engine's steward compares it with the stored
+//! copy of that record and, field by field, applies the change, keeps the stored value
+//! (`owner_wins`), or holds the whole message back ([`Hold`]: `reject` or `review`).
+//!
+//! [`decide`] is the rule itself, a pure function of the matrix row, the writer, the new
+//! and stored values and the record's stage, so it is tested without a journal.
+
+use crate::mapping::{FromJson, MapError, MapErrorKind, ToJson};
+use crate::spec::{Condition, Conflict, OwnedField};
+use serde_json::Value;
+
+/// Why the matrix holds a message back instead of letting it through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// A `conflict reject` field: the message goes to the dead letter (reason `ownership`).
+    Reject { detail: String },
+    /// A `conflict review` field: the message waits for a person in this queue.
+    Review {
+        queue: Option<String>,
+        detail: String,
+    },
+}
+
+impl Hold {
+    pub fn detail(&self) -> &str {
+        match self {
+            Hold::Reject { detail } | Hold::Review { detail, .. } => detail,
+        }
+    }
+}
+
+/// What a transform chain calls with each record it produces.
+pub trait Steward {
+    /// Governs `value`, a `record` just produced. May change fields (returns `true` when
+    /// it did) or hold the message back.
+    fn govern(&mut self, record: &str, value: &mut Value) -> Result<bool, Hold>;
+}
+
+/// The steward of tests and `accord map`: no stored records, everything passes.
+pub struct Unsupervised;
+
+impl Steward for Unsupervised {
+    fn govern(&mut self, _record: &str, _value: &mut Value) -> Result<bool, Hold> {
+        Ok(false)
+    }
+}
+
+/// Generated chains call this between their steps.
+pub fn govern<T: ToJson + FromJson>(
+    steward: &mut dyn Steward,
+    record: &'static str,
+    at: &'static str,
+    value: T,
+) -> Result<T, MapError> {
+    let mut json = value.to_json();
+    match steward.govern(record, &mut json) {
+        Ok(false) => Ok(value),
+        Ok(true) => T::from_json(&json).ok_or_else(|| MapError {
+            at,
+            kind: MapErrorKind::Read(format!(
+                "the stored `{record}` kept by the ownership matrix does not fit the record any more"
+            )),
+        }),
+        Err(hold) => Err(MapError {
+            at,
+            kind: MapErrorKind::Ownership(hold),
+        }),
+    }
+}
+
+/// What the matrix does with one field's new value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Same value as stored: nothing to decide.
+    Unchanged,
+    /// The writer may set it: the stored record takes the new value.
+    Apply,
+    /// `owner_wins`: the stored value stays and replaces the new one in the record.
+    KeepStored,
+    Reject,
+    Review(Option<String>),
+}
+
+/// A decision with its reason, in words for the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// Why, e.g. "mpi is accepted only while the field is empty".
+    pub why: String,
+    /// A write by someone other than the owner, or a conflict: worth an event.
+    pub notable: bool,
+}
+
+/// The stored state of a field: its value and the system that wrote it.
+pub struct Stored<'a> {
+    pub value: &'a Value,
+    pub writer: &'a str,
+}
+
+/// The record's stage, for `when stage` and `lock from`.
+pub struct Stage<'a> {
+    pub stages: &'a [String],
+    /// `None`: not known yet (a new record, or no stage field).
+    pub current: Option<&'a str>,
+}
+
+impl Stage<'_> {
+    fn index(&self, s: &str) -> Option<usize> {
+        self.stages.iter().position(|x| x == s)
+    }
+
+    fn current_index(&self) -> Option<usize> {
+        self.current.and_then(|c| self.index(c))
+    }
+}
+
+/// The matrix's rule for a write of `new` to `row.field` by `writer`.
+pub fn decide(
+    row: &OwnedField,
+    writer: &str,
+    new: &Value,
+    stored: Option<Stored>,
+    stage: &Stage,
+) -> Decision {
+    let stored_value = stored.as_ref().map(|s| s.value).filter(|v| !v.is_null());
+    if stored_value == Some(new) {
+        return Decision {
+            verdict: Verdict::Unchanged,
+            why: "same value as stored".into(),
+            notable: false,
+        };
+    }
+    let locked = row.lock_from.as_deref().and_then(|l| {
+        let (at, from) = (stage.current_index()?, stage.index(l)?);
+        (at >= from).then(|| format!("the field is locked from stage {l}"))
+    });
+    let allowed: Result<String, String> = if let Some(why) = locked {
+        Err(why)
+    } else if writer == row.owner {
+        Ok(format!("{writer} owns the field"))
+    } else if let Some(acc) = row.accept.iter().find(|a| a.system == writer) {
+        match &acc.when {
+            None => match &stored {
+                Some(s) if stored_value.is_some() && s.writer == row.owner => Err(format!(
+                    "{writer} may not overwrite the value {} set",
+                    row.owner
+                )),
+                _ => Ok(format!("{writer} is an accepted writer")),
+            },
+            Some(Condition::Absent) => match stored_value {
+                None => Ok(format!("{writer} is accepted while the field is empty")),
+                Some(_) => Err(format!(
+                    "{writer} is accepted only while the field is empty"
+                )),
+            },
+            Some(Condition::StageBefore { stage: before }) => {
+                match (stage.current_index(), stage.index(before)) {
+                    (Some(at), Some(limit)) if at >= limit => Err(format!(
+                        "{writer} is accepted only before stage {before}, and the record is {}",
+                        stage.current.unwrap_or_default()
+                    )),
+                    _ => Ok(format!("{writer} is accepted before stage {before}")),
+                }
+            }
+            Some(Condition::StageIn { stages }) => match stage.current {
+                Some(c) if stages.iter().any(|s| s == c) => {
+                    Ok(format!("{writer} is accepted in stage {c}"))
+                }
+                other => Err(format!(
+                    "{writer} is accepted only in stage {}, and the record is {}",
+                    stages.join(" or "),
+                    other.unwrap_or("at no stage yet")
+                )),
+            },
+        }
+    } else {
+        Err(format!(
+            "{writer} is neither the owner nor an accepted writer"
+        ))
+    };
+    match allowed {
+        Ok(why) => Decision {
+            notable: writer != row.owner,
+            verdict: Verdict::Apply,
+            why,
+        },
+        Err(why) => {
+            let verdict = match &row.conflict {
+                // Nothing stored to protect: the write is the only value there is.
+                Conflict::OwnerWins if stored_value.is_none() => Verdict::Apply,
+                Conflict::OwnerWins => Verdict::KeepStored,
+                Conflict::Newest => Verdict::Apply,
+                Conflict::Reject => Verdict::Reject,
+                Conflict::Review { queue } => Verdict::Review(queue.clone()),
+            };
+            let settled = match &verdict {
+                Verdict::Apply => "applied (conflict newest, or nothing stored)",
+                Verdict::KeepStored => "kept the stored value (conflict owner_wins)",
+                Verdict::Reject => "rejected the message (conflict reject)",
+                _ => "sent the message for review (conflict review)",
+            };
+            Decision {
+                verdict,
+                why: format!("{why}: {settled}"),
+                notable: true,
+            }
+        }
+    }
+}
+
+/// The value at a `.`-separated path of a JSON object (`Null` when absent).
+pub fn get_path<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.')
+        .try_fold(v, |v, k| v.get(k))
+        .unwrap_or(&Value::Null)
+}
+
+/// Sets the value at a `.`-separated path, creating objects on the way.
+pub fn set_path(v: &mut Value, path: &str, new: Value) {
+    let mut cur = v;
+    let mut parts = path.split('.').peekable();
+    while let Some(k) = parts.next() {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Value::Object(map) = cur else { return };
+        if parts.peek().is_none() {
+            map.insert(k.to_string(), new);
+            return;
+        }
+        cur = map.entry(k.to_string()).or_insert(Value::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Acceptance;
+    use serde_json::json;
+
+    fn row(conflict: Conflict, accept: Vec<Acceptance>, lock: Option<&str>) -> OwnedField {
+        OwnedField {
+            field: "f".into(),
+            owner: "trakcare".into(),
+            accept,
+            conflict,
+            lock_from: lock.map(str::to_string),
+            loc: "x:1".into(),
+        }
+    }
+
+    fn mpi(when: Option<Condition>) -> Vec<Acceptance> {
+        vec![Acceptance {
+            system: "mpi".into(),
+            when,
+        }]
+    }
+
+    const STAGES: &[&str] = &["registered", "admitted", "discharged"];
+
+    fn at(current: Option<&str>) -> (Vec<String>, Option<String>) {
+        (
+            STAGES.iter().map(|s| s.to_string()).collect(),
+            current.map(str::to_string),
+        )
+    }
+
+    fn verdict(
+        r: &OwnedField,
+        writer: &str,
+        new: Value,
+        stored: Option<(Value, &str)>,
+        stage: Option<&str>,
+    ) -> Verdict {
+        let (stages, current) = at(stage);
+        let st = Stage {
+            stages: &stages,
+            current: current.as_deref(),
+        };
+        decide(
+            r,
+            writer,
+            &new,
+            stored.as_ref().map(|(v, w)| Stored {
+                value: v,
+                writer: w,
+            }),
+            &st,
+        )
+        .verdict
+    }
+
+    #[test]
+    fn the_owner_writes_and_equal_values_need_no_decision() {
+        let r = row(Conflict::Reject, vec![], None);
+        assert_eq!(
+            verdict(&r, "trakcare", json!("a"), Some((json!("b"), "mpi")), None),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&r, "mpi", json!("a"), Some((json!("a"), "trakcare")), None),
+            Verdict::Unchanged
+        );
+    }
+
+    #[test]
+    fn an_accepted_writer_may_not_overwrite_the_owner() {
+        let r = row(Conflict::OwnerWins, mpi(None), None);
+        assert_eq!(verdict(&r, "mpi", json!("a"), None, None), Verdict::Apply);
+        assert_eq!(
+            verdict(&r, "mpi", json!("a"), Some((json!("b"), "mpi")), None),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&r, "mpi", json!("a"), Some((json!("b"), "trakcare")), None),
+            Verdict::KeepStored
+        );
+    }
+
+    #[test]
+    fn when_absent_holds_only_while_the_field_is_empty() {
+        let r = row(
+            Conflict::Review {
+                queue: Some("q".into()),
+            },
+            mpi(Some(Condition::Absent)),
+            None,
+        );
+        assert_eq!(
+            verdict(&r, "mpi", json!("a"), Some((Value::Null, "trakcare")), None),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&r, "mpi", json!("a"), Some((json!("b"), "trakcare")), None),
+            Verdict::Review(Some("q".into()))
+        );
+    }
+
+    #[test]
+    fn stage_conditions_read_the_current_stage() {
+        let before = row(
+            Conflict::Reject,
+            mpi(Some(Condition::StageBefore {
+                stage: "admitted".into(),
+            })),
+            None,
+        );
+        let stored = || Some((json!("b"), "trakcare"));
+        assert_eq!(
+            verdict(&before, "mpi", json!("a"), stored(), None),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&before, "mpi", json!("a"), stored(), Some("registered")),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&before, "mpi", json!("a"), stored(), Some("admitted")),
+            Verdict::Reject
+        );
+        let within = row(
+            Conflict::Newest,
+            mpi(Some(Condition::StageIn {
+                stages: vec!["registered".into()],
+            })),
+            None,
+        );
+        // Outside the stages the conflict rule decides; `newest` applies it anyway.
+        assert_eq!(
+            verdict(&within, "mpi", json!("a"), stored(), Some("discharged")),
+            Verdict::Apply
+        );
+        let within = row(
+            Conflict::Reject,
+            mpi(Some(Condition::StageIn {
+                stages: vec!["registered".into()],
+            })),
+            None,
+        );
+        assert_eq!(
+            verdict(&within, "mpi", json!("a"), stored(), None),
+            Verdict::Reject
+        );
+    }
+
+    #[test]
+    fn a_lock_stops_even_the_owner() {
+        let r = row(Conflict::Review { queue: None }, vec![], Some("discharged"));
+        let stored = || Some((json!("b"), "trakcare"));
+        assert_eq!(
+            verdict(&r, "trakcare", json!("a"), stored(), Some("admitted")),
+            Verdict::Apply
+        );
+        assert_eq!(
+            verdict(&r, "trakcare", json!("a"), stored(), Some("discharged")),
+            Verdict::Review(None)
+        );
+    }
+
+    #[test]
+    fn a_stranger_meets_the_conflict_rule() {
+        let r = row(Conflict::OwnerWins, mpi(None), None);
+        assert_eq!(
+            verdict(&r, "winpath", json!("a"), Some((json!("b"), "mpi")), None),
+            Verdict::KeepStored
+        );
+    }
+
+    #[test]
+    fn paths_reach_into_nested_records() {
+        let mut v = json!({"address": {"postcode": "EH1 1AA"}, "name": "x"});
+        assert_eq!(get_path(&v, "address.postcode"), &json!("EH1 1AA"));
+        assert_eq!(get_path(&v, "address.city"), &Value::Null);
+        set_path(&mut v, "address.postcode", json!("EH2 2BB"));
+        set_path(&mut v, "contact.phone", json!("1"));
+        assert_eq!(
+            v,
+            json!({"address": {"postcode": "EH2 2BB"}, "name": "x", "contact": {"phone": "1"}})
+        );
+    }
+}
