@@ -191,6 +191,9 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["queue"], "demographics");
     assert_eq!(s.stored("nhs_number").0, Value::from(n1));
+    wait_until("the review gauge shows it", || {
+        s.metric("accord_review_pending{interface=\"adt_to_lab\"}") == Some(1.0)
+    });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lab.messages().len(), 1, "a held update is not sent");
     //    A person approves it: the stored number changes and the lab gets the update.

@@ -46,6 +46,29 @@ fn personalise(template: &Message, id: &str, patient: Option<&str>) -> Vec<u8> {
     b.serialize()
 }
 
+/// The messages each connection sends: the template with a unique control id and, when
+/// it has a PID segment, PID-3.1 spread over `patients` identifiers.
+fn payloads(
+    template: &Message,
+    run: &str,
+    connections: usize,
+    per_conn: usize,
+    patients: usize,
+) -> Vec<Vec<Vec<u8>>> {
+    let has_pid = template.segment("PID", 1).is_some();
+    (0..connections)
+        .map(|c| {
+            (0..per_conn)
+                .map(|i| {
+                    let n = i * connections + c;
+                    let patient = has_pid.then(|| format!("LP{:06}", n % patients));
+                    personalise(template, &format!("L{run}-{c}-{i}"), patient.as_deref())
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Peak and current resident memory of a process, from `/proc/PID/status` (Linux).
 fn memory_of(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -130,7 +153,6 @@ pub fn load(o: &LoadOptions) -> ExitCode {
         }
         let connections = o.connections.max(1);
         let per_conn = o.messages.div_ceil(connections);
-        let has_pid = template.segment("PID", 0).is_some();
         let patients = o.patients.max(1);
         // Six hex digits that differ per run keep control ids unique and short (profiles
         // often cap MSH-10 at 20 characters).
@@ -144,18 +166,7 @@ pub fn load(o: &LoadOptions) -> ExitCode {
                 & 0xff_ffff
         );
         // Every payload is built before the clock starts.
-        let mut per_connection: Vec<Vec<Vec<u8>>> = vec![];
-        for c in 0..connections {
-            per_connection.push(
-                (0..per_conn)
-                    .map(|i| {
-                        let n = i * connections + c;
-                        let patient = has_pid.then(|| format!("LP{:06}", n % patients));
-                        personalise(&template, &format!("L{run}-{c}-{i}"), patient.as_deref())
-                    })
-                    .collect(),
-            );
-        }
+        let per_connection = payloads(&template, &run, connections, per_conn, patients);
         // Each connection's share of the rate: one message every `interval`.
         let interval = o
             .rate
@@ -270,4 +281,37 @@ pub fn load(o: &LoadOptions) -> ExitCode {
             ExitCode::from(1)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patients_spread_over_pid_3_and_control_ids_stay_unique() {
+        let text = "MSH|^~\\&|A|B|C|D|20261122||ADT^A01|X|P|2.4\rPID|1||100001^^^TRAK^MR~943^^^NHS^NH||DOE\r";
+        let template = Message::parse(text.as_bytes()).unwrap();
+        let all: Vec<Vec<u8>> = payloads(&template, "abc123", 3, 4, 5)
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(all.len(), 12);
+        let read = |b: &[u8], p: &str| {
+            let m = Message::parse(b).unwrap();
+            m.get(&Path::parse(p).unwrap())
+                .unwrap()
+                .map(|v| v.text().unwrap().into_owned())
+                .unwrap_or_default()
+        };
+        let ids: std::collections::HashSet<String> =
+            all.iter().map(|b| read(b, "PID-3.1")).collect();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        assert!(ids.contains("LP000004"));
+        // The rest of PID-3 (type MR, the NHS repetition) is kept.
+        assert_eq!(read(&all[0], "PID-3[1].5"), "MR");
+        assert_eq!(read(&all[0], "PID-3[2].1"), "943");
+        let controls: std::collections::HashSet<String> =
+            all.iter().map(|b| read(b, "MSH-10")).collect();
+        assert_eq!(controls.len(), 12);
+    }
 }

@@ -642,7 +642,7 @@ async fn start(
     Ok(engine)
 }
 
-/// Refreshes the queue-depth gauges from the journal once a second, and raises an alert
+/// Refreshes the queue-depth and review gauges from the journal once a second, and raises an alert
 /// when an operation's queue grows past its contract's `sla: backlog < N` (once per
 /// breach; the recovery is logged too).
 async fn gauges(engine: Arc<Engine>) {
@@ -655,10 +655,16 @@ async fn gauges(engine: Arc<Engine>) {
                     "SELECT interface, COUNT(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') GROUP BY interface",
                 )?;
                 let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
+                let depths = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut st = c.prepare_cached(
+                    "SELECT interface, COUNT(*) FROM messages WHERE state = 'review' GROUP BY interface",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+                Ok((depths, rows.collect::<rusqlite::Result<Vec<_>>>()?))
             })
             .await
             .unwrap_or_default();
+        let (depths, held) = depths;
         for i in engine
             .spec
             .interfaces
@@ -672,6 +678,12 @@ async fn gauges(engine: Arc<Engine>) {
                 .unwrap_or(0);
             let label = super::metrics::Metrics::iface(&i.name);
             engine.metrics.queue_depth.get_or_create(&label).set(depth);
+            let waiting = held.iter().find(|(n, _)| n == &i.name).map(|(_, d)| *d);
+            engine
+                .metrics
+                .review_pending
+                .get_or_create(&label)
+                .set(waiting.unwrap_or(0));
             let Some(limit) = i.backlog_under else {
                 continue;
             };

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub backlog_breached: Family<Iface, Gauge>,
     pub purged: Family<Iface, Counter>,
     pub ownership: Family<DecisionLabel, Counter>,
+    /// Deliveries held by the matrix for a person to decide.
+    pub review_pending: Family<Iface, Gauge>,
     pub connections: Family<EndpointLabel, Gauge>,
     pub connections_refused: Family<EndpointLabel, Counter>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
@@ -92,6 +94,7 @@ impl Metrics {
             backlog_breached: Family::default(),
             purged: Family::default(),
             ownership: Family::default(),
+            review_pending: Family::default(),
             connections: Family::default(),
             connections_refused: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
@@ -146,6 +149,11 @@ impl Metrics {
             "ownership_decisions",
             "Decisions of the source-of-truth matrix other than an owner's write, by kind",
             m.ownership.clone(),
+        );
+        registry.register(
+            "review_pending",
+            "Deliveries the ownership matrix holds for review",
+            m.review_pending.clone(),
         );
         registry.register(
             "purged",
