@@ -171,16 +171,25 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
     );
 
     // 4. The MPI changes the birth date after admission: only accepted before the
-    //    `admitted` stage, and the conflict rule is `reject`: a dead letter (ownership).
+    //    `admitted` stage, and the conflict rule is `review "dates"`. The MPI feed stores
+    //    records only, so its message itself waits; approved, the date is stored.
     step(&s, s.mpi, &mpi("M3", n1, "SMITH", "19790101"), 3);
-    let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
-    let dead = dead.as_array().unwrap();
-    assert_eq!(dead.len(), 1, "{dead:?}");
+    let held = s.json(&["review", "list", "--queue", "dates", "--json"]);
+    let held = held.as_array().unwrap().clone();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["interface"], "mpi_updates");
     assert!(
-        dead[0]["detail"].as_str().unwrap().contains("birth_date"),
-        "{dead:?}"
+        held[0]["detail"].as_str().unwrap().contains("birth_date"),
+        "{held:?}"
     );
     assert_eq!(s.stored("birth_date").0, Value::from("1980-01-01"));
+    let id = held[0]["id"].as_i64().unwrap().to_string();
+    let (ok, out) = s.cli(&["review", "approve", &id, "--by", "bob"]);
+    assert!(ok && out.contains("approved and stored"), "{out}");
+    assert_eq!(
+        s.stored("birth_date"),
+        (Value::from("1979-01-01"), "mpi".into())
+    );
 
     // 5. The PAS sends another NHS number: it may only fill an empty one, and the conflict
     //    rule is `review "demographics"`. The update waits; the lab gets nothing yet.
@@ -238,7 +247,12 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
     assert_eq!(field(&got[3], "PID", 8), "F");
     assert_eq!(s.stored("sex"), (Value::from("F"), "pas".into()));
     let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
-    assert_eq!(dead.as_array().unwrap().len(), 2, "{dead}");
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]["detail"].as_str().unwrap().contains("sex"),
+        "{dead:?}"
+    );
 
     // Every decision is recorded: the events on the messages, the audit and the metrics.
     let (_, audit) = s.cli(&["audit"]);

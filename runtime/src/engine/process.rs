@@ -242,10 +242,7 @@ pub(super) fn map_for(
                 }
                 Hold::Review { queue, detail } => {
                     q.state = "review";
-                    q.detail = Some(format!(
-                        "[{}] {detail}",
-                        queue.as_deref().unwrap_or("review")
-                    ));
+                    q.detail = Some(review_detail(queue.as_deref(), &detail));
                 }
             }
         }
@@ -278,6 +275,23 @@ pub(super) fn map_for(
         }
     }
     q
+}
+
+/// A held message's detail: `[queue] why`, as `review list` reads it.
+pub(super) fn review_detail(queue: Option<&str>, why: &str) -> String {
+    format!("[{}] {why}", queue.unwrap_or("review"))
+}
+
+impl Change {
+    /// Says why a mapping failed or the matrix held the message.
+    fn reason_detail(&mut self, e: crate::mapping::MapError) {
+        self.detail = Some(match e.kind {
+            MapErrorKind::Ownership(Hold::Review { queue, detail }) => {
+                review_detail(queue.as_deref(), &detail)
+            }
+            _ => e.to_string(),
+        });
+    }
 }
 
 fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
@@ -336,12 +350,14 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
             change.notes = std::mem::take(&mut steward.notes);
             match result {
                 Err(e) => {
-                    change.state = "dead";
-                    change.reason = Some(match e.kind {
-                        MapErrorKind::Ownership(_) => "ownership",
-                        _ => "map",
-                    });
-                    change.detail = Some(e.to_string());
+                    (change.state, change.reason) = match &e.kind {
+                        MapErrorKind::Ownership(Hold::Review { .. }) => {
+                            ("review", Some("ownership"))
+                        }
+                        MapErrorKind::Ownership(_) => ("dead", Some("ownership")),
+                        _ => ("dead", Some("map")),
+                    };
+                    change.reason_detail(e);
                 }
                 Ok(out) => {
                     change.writes = std::mem::take(&mut steward.writes);
@@ -382,6 +398,23 @@ fn event(
     Ok(())
 }
 
+/// Keeps the canonical record an inbound transform produced, as a child of the message.
+pub(super) fn store_record(
+    c: &rusqlite::Connection,
+    inbound: i64,
+    now: i64,
+    record: &[u8],
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+           received_at, updated_at, payload)
+         SELECT correlation, id, interface, contract_version, 'record', 'completed', ?2, ?2, ?3
+         FROM messages WHERE id = ?1",
+    )?
+    .execute(params![inbound, now, record])?;
+    Ok(())
+}
+
 fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::Result<()> {
     let now = time::now_ms();
     for ch in changes {
@@ -404,13 +437,7 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             event(c, ch.inbound, now, "ownership", Some(&n.text))?;
         }
         if let Some(record) = &ch.record {
-            c.prepare_cached(
-                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   received_at, updated_at, payload)
-                 SELECT correlation, id, interface, contract_version, 'record', 'completed', ?2, ?2, ?3
-                 FROM messages WHERE id = ?1",
-            )?
-            .execute(params![ch.inbound, now, record])?;
+            store_record(c, ch.inbound, now, record)?;
         }
         for q in &ch.queued {
             c.prepare_cached(

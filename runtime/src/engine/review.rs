@@ -8,10 +8,10 @@
 
 use super::journal::{open_read, open_write, JournalError};
 use super::operator::{audit, event, requeue, Actor, Mapper};
-use super::records::RecordStore;
-use super::{time, DeliverFn};
+use super::records::{self, JournalSteward, RecordStore};
+use super::{process, time, DeliverFn};
 use crate::hl7::Message;
-use crate::spec::Spec;
+use crate::spec::{Interface, Spec};
 use rusqlite::{params, Connection};
 use serde_json::json;
 use std::path::Path;
@@ -26,6 +26,8 @@ pub struct Held {
 struct Row {
     id: i64,
     parent: Option<i64>,
+    /// `in`: a store-only inbound message whose record is held; `out`: a delivery.
+    direction: String,
     interface: String,
     received_at: i64,
     detail: String,
@@ -44,7 +46,7 @@ fn queue_of(detail: &str) -> &str {
 fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
     let rows: Vec<Row> = c
         .prepare(
-            "SELECT id, parent, interface, received_at, COALESCE(detail, ''), payload
+            "SELECT id, parent, interface, received_at, COALESCE(detail, ''), payload, direction
              FROM messages WHERE state = 'review' ORDER BY id",
         )?
         .query_map([], |r| {
@@ -55,6 +57,7 @@ fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
                 received_at: r.get(3)?,
                 detail: r.get(4)?,
                 payload: r.get(5)?,
+                direction: r.get(6)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -131,33 +134,23 @@ pub fn approve(
                 continue;
             }
         };
-        let control = format!("AC{}.v{}", r.parent.unwrap_or(r.id), r.id);
-        let mapper = Mapper {
-            deliver,
-            matrices: &spec.matrices,
-            store: &mut store,
+        let held = if r.direction == "in" {
+            approve_record(&tx, spec, deliver, &mut store, r, iface, &msg)?
+        } else {
+            approve_delivery(&tx, spec, deliver, &mut store, r, iface, &msg)?
         };
-        let q = mapper.map(&tx, r.id, iface, &msg, &r.payload, &control, true)?;
-        if q.state != "queued" {
-            out.push_str(&format!(
-                "{}: still held: {}; left for review\n",
-                r.id,
-                q.detail.unwrap_or_default()
-            ));
+        if let Some(why) = held {
+            out.push_str(&format!("{}: still held: {why}; left for review\n", r.id));
             continue;
         }
-        requeue(
-            &tx,
-            r.id,
-            &q.payload,
-            q.message_type.as_deref(),
-            q.control_id.as_deref(),
-            q.patient_id.as_deref(),
-            q.order_key.as_deref(),
-        )?;
         event(&tx, r.id, "review-approved", &by(actor))?;
+        let what = if r.direction == "in" {
+            "stored"
+        } else {
+            "queued"
+        };
         out.push_str(&format!(
-            "{}: approved and queued on {}\n",
+            "{}: approved and {what} on {}\n",
             r.id, r.interface
         ));
         done.push(r.id);
@@ -173,6 +166,75 @@ pub fn approve(
     }
     tx.commit()?;
     Ok(out)
+}
+
+/// A held delivery, mapped again with the review conflicts applied and queued; or why
+/// it is still held.
+fn approve_delivery(
+    tx: &Connection,
+    spec: &Spec,
+    deliver: DeliverFn,
+    store: &mut RecordStore,
+    r: &Row,
+    iface: &Interface,
+    msg: &Message,
+) -> Result<Option<String>, JournalError> {
+    let control = format!("AC{}.v{}", r.parent.unwrap_or(r.id), r.id);
+    let mapper = Mapper {
+        deliver,
+        matrices: &spec.matrices,
+        store,
+    };
+    let q = mapper.map(tx, r.id, iface, msg, &r.payload, &control, true)?;
+    if q.state != "queued" {
+        return Ok(Some(q.detail.unwrap_or_default()));
+    }
+    requeue(
+        tx,
+        r.id,
+        &q.payload,
+        q.message_type.as_deref(),
+        q.control_id.as_deref(),
+        q.patient_id.as_deref(),
+        q.order_key.as_deref(),
+    )?;
+    Ok(None)
+}
+
+/// A held inbound message of a store-only interface (no routes, e.g. an MPI feed): its
+/// record is made again with the review conflicts applied, stored, and the message
+/// marked processed; or why it is still held.
+fn approve_record(
+    tx: &Connection,
+    spec: &Spec,
+    deliver: DeliverFn,
+    store: &mut RecordStore,
+    r: &Row,
+    iface: &Interface,
+    msg: &Message,
+) -> Result<Option<String>, JournalError> {
+    let mut steward = JournalSteward::new(&spec.matrices, &iface.from, store, true);
+    let result = deliver(&iface.name, msg, &mut steward);
+    let (writes, notes) = (steward.writes, steward.notes);
+    let out = match result {
+        Ok(out) => out,
+        Err(e) => return Ok(Some(e.to_string())),
+    };
+    let now = time::now_ms();
+    for n in &notes {
+        event(tx, r.id, "ownership", &n.text)?;
+    }
+    records::store(tx, &writes, r.id, now)?;
+    store.stage(&writes);
+    if let Some(o) = out {
+        process::store_record(tx, r.id, now, &o.into_bytes())?;
+    }
+    tx.execute(
+        "UPDATE messages SET state = 'processed', reason = NULL, detail = NULL, updated_at = ?1
+         WHERE id = ?2",
+        params![now, r.id],
+    )?;
+    Ok(None)
 }
 
 /// Rejects held deliveries: the stored record keeps its values; nothing is sent.
