@@ -8,6 +8,8 @@ pub mod check;
 pub mod codegen;
 pub mod codes;
 pub mod diagnostics;
+#[cfg(feature = "docs")]
+pub mod docs;
 pub mod ir;
 pub mod lower;
 pub mod model;

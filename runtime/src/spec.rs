@@ -230,6 +230,24 @@ pub enum Action {
     },
 }
 
+/// What the engine does with a reply class that the contract gives no policy: an accept
+/// completes, a timeout or refused connection is retried for ever (1 s to 1 min apart), and
+/// anything else goes to the dead letter. Nothing is lost and nothing waits for hand
+/// clearing. The governance site states these defaults from this one definition.
+pub fn default_actions(class: &str) -> Vec<Action> {
+    match class {
+        "AA" | "CA" => vec![Action::Complete],
+        "timeout" | "refused" => vec![Action::Retry {
+            times: None,
+            forever: true,
+            backoff_min_ms: Some(1_000),
+            backoff_max_ms: Some(60_000),
+            every_ms: None,
+        }],
+        _ => vec![Action::DeadLetter],
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flow {
     pub name: String,

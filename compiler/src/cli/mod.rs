@@ -2,6 +2,7 @@
 //! chooses the exit code (0 success, 1 errors or changes found, 2 usage or IO problems).
 
 mod build;
+mod doc;
 mod hl7;
 mod hl7_load;
 mod hl7_validate;
@@ -29,6 +30,25 @@ pub struct Cli {
 enum Format {
     Human,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DocFormat {
+    Html,
+    Markdown,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Code maps as FHIR R4 ConceptMap JSON: one map on stdout, all of them as a
+    /// `collection` Bundle, or one file per map with `-o DIR`.
+    Conceptmap {
+        estate: PathBuf,
+        /// The code map to export (default: every code map of the estate).
+        codemap: Option<String>,
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,6 +126,25 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Generate the governance site: overview, interface catalogue and pages, the
+    /// source-of-truth matrix, records, code maps and the dependency graph.
+    Doc {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The folder to write the site to.
+        #[arg(short, long, default_value = "target/accord-doc")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "html")]
+        format: DocFormat,
+        /// The date review dates are compared with (YYYY-MM-DD); default today, or $ACCORD_TODAY.
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Export parts of the estate in standard formats.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// HL7 v2 tools: get, inspect, validate, ack, send, listen.
     Hl7 {
         #[command(subcommand)]
@@ -126,6 +165,28 @@ pub fn main() -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Hl7 { command } => hl7::run(command),
+        Command::Doc {
+            paths,
+            out,
+            format,
+            today,
+        } => doc::doc(
+            &paths,
+            &out,
+            match format {
+                DocFormat::Html => crate::docs::Format::Html,
+                DocFormat::Markdown => crate::docs::Format::Markdown,
+            },
+            today,
+        ),
+        Command::Export {
+            command:
+                ExportCommand::Conceptmap {
+                    estate,
+                    codemap,
+                    out,
+                },
+        } => doc::export_conceptmap(&[estate], codemap.as_deref(), out.as_deref()),
         Command::Test { paths } => build::test(&paths),
         Command::Map {
             estate,
@@ -183,10 +244,7 @@ fn compile_paths(
     today: Option<String>,
 ) -> Result<(Loaded, Compilation), ExitCode> {
     let loaded = load::load(paths).map_err(|e| usage_error(&e))?;
-    let today = match today.or_else(|| std::env::var("ACCORD_TODAY").ok()) {
-        Some(t) => t,
-        None => today::today(),
-    };
+    let today = today_or(today);
     let root = loaded.root.clone();
     let names: Vec<String> = loaded
         .sources
@@ -204,6 +262,14 @@ fn compile_paths(
     };
     let result = compile(&loaded.sources, &options);
     Ok((loaded, result))
+}
+
+/// The date given, else `$ACCORD_TODAY`, else the system clock's.
+fn today_or(today: Option<String>) -> String {
+    match today.or_else(|| std::env::var("ACCORD_TODAY").ok()) {
+        Some(t) => t,
+        None => today::today(),
+    }
 }
 
 fn print_human(loaded: &Loaded, result: &Compilation) {

@@ -86,20 +86,6 @@ fn reason_of(class: &str) -> &'static str {
     }
 }
 
-fn default_actions(class: &str) -> Vec<Action> {
-    match class {
-        "AA" | "CA" => vec![Action::Complete],
-        "timeout" | "refused" => vec![Action::Retry {
-            times: None,
-            forever: true,
-            backoff_min_ms: Some(1_000),
-            backoff_max_ms: Some(60_000),
-            every_ms: None,
-        }],
-        _ => vec![Action::DeadLetter],
-    }
-}
-
 /// `attempts`: how many times the message was sent before, this reply included.
 pub fn decide(iface: &Interface, class: &str, attempts: u32) -> Decision {
     let policy = iface
@@ -108,7 +94,7 @@ pub fn decide(iface: &Interface, class: &str, attempts: u32) -> Decision {
         .find(|p| p.classes.iter().any(|c| c == class));
     let (actions, then) = match policy {
         Some(p) => (p.actions.clone(), p.then.clone()),
-        None => (default_actions(class), vec![]),
+        None => (crate::spec::default_actions(class), vec![]),
     };
     let mut d = Decision {
         state: "",

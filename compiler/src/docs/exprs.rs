@@ -1,0 +1,218 @@
+//! IR expressions and paths back to the text an analyst wrote (`date(PID-7)`,
+//! `PID-8 via trakcare_sex`, `OBR-25 == "F" or OBR-25 == "C"`), for mapping tables and
+//! route conditions on the site. Also lists what an expression reads and which code maps it
+//! looks codes up in.
+
+use crate::ir::{Expr, Hl7Path, PathStep};
+
+pub fn steps(path: &[PathStep]) -> String {
+    path.iter()
+        .map(|s| match s.index {
+            Some(i) => format!("{}[{i}]", s.name),
+            None => s.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn precedence(op: &str) -> u8 {
+    match op {
+        "or" => 1,
+        "and" => 2,
+        _ => 3,
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+pub fn expr(e: &Expr) -> String {
+    expr_in(e, 0)
+}
+
+fn expr_in(e: &Expr, parent: u8) -> String {
+    match e {
+        Expr::Text { value } => quote(value),
+        Expr::Integer { value } => value.to_string(),
+        Expr::Decimal { value } | Expr::Date { value } => value.clone(),
+        Expr::Boolean { value } => value.to_string(),
+        Expr::Hl7 { path } => path.text.clone(),
+        Expr::Field { path } => steps(path),
+        Expr::Code { code, .. } if is_ident(code) => code.clone(),
+        Expr::Code { code, .. } => quote(code),
+        Expr::Call { function, args } => {
+            let args: Vec<String> = args.iter().map(expr).collect();
+            format!("{function}({})", args.join(", "))
+        }
+        Expr::Lookup { codemap, value } => format!("{} via {codemap}", expr_in(value, 4)),
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let s = format!(
+                "if {} then {} else {}",
+                expr(cond),
+                expr(then),
+                expr(otherwise)
+            );
+            if parent > 0 {
+                format!("({s})")
+            } else {
+                s
+            }
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            let p = precedence(op);
+            let s = format!("{} {op} {}", expr_in(lhs, p), expr_in(rhs, p + 1));
+            if p < parent {
+                format!("({s})")
+            } else {
+                s
+            }
+        }
+        Expr::Not { value } => format!("not {}", expr_in(value, 4)),
+    }
+}
+
+/// What an expression reads, as written: HL7 paths and record fields, in order, once each.
+pub fn reads(e: &Expr, out: &mut Vec<Read>) {
+    match e {
+        Expr::Hl7 { path } => push(out, Read::Hl7(path.clone())),
+        Expr::Field { path } => push(out, Read::Field(steps(path))),
+        Expr::Call { args, .. } => args.iter().for_each(|a| reads(a, out)),
+        Expr::Lookup { value, .. } | Expr::Not { value } => reads(value, out),
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            reads(cond, out);
+            reads(then, out);
+            reads(otherwise, out);
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            reads(lhs, out);
+            reads(rhs, out);
+        }
+        Expr::Text { .. }
+        | Expr::Integer { .. }
+        | Expr::Decimal { .. }
+        | Expr::Boolean { .. }
+        | Expr::Date { .. }
+        | Expr::Code { .. } => {}
+    }
+}
+
+/// One source of a mapped value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    Hl7(Hl7Path),
+    Field(String),
+}
+
+fn push(out: &mut Vec<Read>, r: Read) {
+    if !out.contains(&r) {
+        out.push(r);
+    }
+}
+
+/// The code maps an expression looks up, in order, once each.
+pub fn codemaps(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Lookup { codemap, value } => {
+            if !out.contains(codemap) {
+                out.push(codemap.clone());
+            }
+            codemaps(value, out);
+        }
+        Expr::Call { args, .. } => args.iter().for_each(|a| codemaps(a, out)),
+        Expr::Not { value } => codemaps(value, out),
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            codemaps(cond, out);
+            codemaps(then, out);
+            codemaps(otherwise, out);
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            codemaps(lhs, out);
+            codemaps(rhs, out);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hl7(text: &str) -> Expr {
+        Expr::Hl7 {
+            path: Hl7Path {
+                text: text.into(),
+                segment: text[..3].into(),
+                occurrence: None,
+                field: 1,
+                repetition: None,
+                component: None,
+                subcomponent: None,
+            },
+        }
+    }
+
+    fn bin(op: &str, l: Expr, r: Expr) -> Expr {
+        Expr::Binary {
+            op: op.into(),
+            lhs: Box::new(l),
+            rhs: Box::new(r),
+        }
+    }
+
+    #[test]
+    fn precedence_keeps_meaning() {
+        let eq = |v: &str| {
+            bin(
+                "==",
+                hl7("OBR-25"),
+                Expr::Text {
+                    value: v.to_string(),
+                },
+            )
+        };
+        let e = bin("and", bin("or", eq("F"), eq("C")), eq("X"));
+        assert_eq!(
+            expr(&e),
+            r#"(OBR-25 == "F" or OBR-25 == "C") and OBR-25 == "X""#
+        );
+        let e = bin("or", eq("F"), bin("and", eq("C"), eq("X")));
+        assert_eq!(
+            expr(&e),
+            r#"OBR-25 == "F" or OBR-25 == "C" and OBR-25 == "X""#
+        );
+    }
+
+    #[test]
+    fn lookups_and_calls() {
+        let e = Expr::Lookup {
+            codemap: "trakcare_sex".into(),
+            value: Box::new(Expr::Call {
+                function: "trim".into(),
+                args: vec![hl7("PID-8")],
+            }),
+        };
+        assert_eq!(expr(&e), "trim(PID-8) via trakcare_sex");
+        let mut maps = vec![];
+        codemaps(&e, &mut maps);
+        assert_eq!(maps, ["trakcare_sex"]);
+    }
+}
