@@ -140,7 +140,18 @@ pub fn unknown_property(
         key.span,
         "not a property of this item",
     )
-    .with_help(hint_or(hint, format!("a {item} accepts {}", list(known))))
+    .with_help(hint_or(
+        hint,
+        format!("{} {item} accepts {}", article(item), list(known)),
+    ))
+}
+
+/// `an endpoint`, `a system`.
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
 }
 
 pub fn unknown_field(name: &Ident, record: &str, hint: Option<String>) -> Diagnostic {

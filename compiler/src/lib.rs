@@ -8,15 +8,19 @@ pub mod check;
 pub mod codegen;
 pub mod codes;
 pub mod diagnostics;
+pub mod diff;
 #[cfg(feature = "docs")]
 pub mod docs;
+pub mod english;
 pub mod ir;
+pub mod ir_text;
 pub mod lower;
 pub mod model;
 pub mod resolve;
 pub mod suggest;
 pub mod synth;
 pub mod types;
+pub mod uses;
 
 #[cfg(feature = "build")]
 pub mod build_script;

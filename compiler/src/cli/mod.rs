@@ -2,6 +2,7 @@
 //! chooses the exit code (0 success, 1 errors or changes found, 2 usage or IO problems).
 
 mod build;
+mod diff;
 mod doc;
 mod hl7;
 mod hl7_load;
@@ -30,6 +31,13 @@ pub struct Cli {
 enum Format {
     Human,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -140,6 +148,16 @@ enum Command {
         #[arg(long)]
         today: Option<String>,
     },
+    /// Classify every change between two versions of an estate as breaking, compatible or
+    /// documentation-only, and check each interface's version bump. Each side is a folder
+    /// or `git:REF[:PATH]` (PATH defaults to the other side's). Exit 0 versions follow the
+    /// changes, 1 a version error, 2 a side cannot be read or has errors.
+    Diff {
+        old: String,
+        new: String,
+        #[arg(long, value_enum, default_value = "human")]
+        format: DiffFormat,
+    },
     /// Export parts of the estate in standard formats.
     Export {
         #[command(subcommand)]
@@ -178,6 +196,15 @@ pub fn main() -> ExitCode {
                 DocFormat::Markdown => crate::docs::Format::Markdown,
             },
             today,
+        ),
+        Command::Diff { old, new, format } => diff::run(
+            &old,
+            &new,
+            match format {
+                DiffFormat::Human => diff::DiffFormat::Human,
+                DiffFormat::Json => diff::DiffFormat::Json,
+                DiffFormat::Markdown => diff::DiffFormat::Markdown,
+            },
         ),
         Command::Export {
             command:

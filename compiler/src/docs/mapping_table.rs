@@ -3,8 +3,8 @@
 //! the target, the code maps it goes through and the conditions it is under (`when`,
 //! `for each`). Reads the IR and the runtime's HL7 dictionary only.
 
-use super::exprs::{self, Read};
 use crate::ir::{self, Estate, Expr, Hl7Path, IterSource, Mapping, Schema, Stmt, Target, Type};
+use crate::ir_text::{self as exprs, Read};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

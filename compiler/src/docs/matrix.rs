@@ -4,7 +4,7 @@
 //! one owns but an interface writes, and fields that several systems write, are flagged.
 
 use super::mapping_table::type_text;
-use crate::ir::{AcceptWhen, Conflict, Estate, Schema, Stmt, Target};
+use crate::ir::{AcceptWhen, Estate, Schema, Stmt, Target};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,16 +49,6 @@ pub struct Cell {
 pub struct Writer {
     pub system: String,
     pub interfaces: Vec<String>,
-}
-
-pub fn conflict_text(c: &Conflict) -> String {
-    match c {
-        Conflict::OwnerWins => "owner wins".into(),
-        Conflict::Newest => "newest wins".into(),
-        Conflict::Reject => "reject (dead letter)".into(),
-        Conflict::Review { queue: Some(q) } => format!("human review ({q})"),
-        Conflict::Review { queue: None } => "human review".into(),
-    }
 }
 
 fn when_text(w: &Option<AcceptWhen>) -> String {
@@ -202,7 +192,9 @@ pub fn grids(estate: &Estate) -> Vec<Grid> {
                     .filter(|d| !d.is_empty())
                     .unwrap_or_else(|| f.docs.clone()),
                 cells,
-                conflict: own.map(|o| conflict_text(&o.conflict)).unwrap_or_default(),
+                conflict: own
+                    .map(|o| crate::english::conflict(&o.conflict))
+                    .unwrap_or_default(),
                 lock: own
                     .and_then(|o| o.lock_from.clone())
                     .map(|s| format!("locked from {s}"))

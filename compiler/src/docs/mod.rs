@@ -6,8 +6,6 @@
 //! Output is deterministic: the same IR and inputs give the same bytes.
 
 pub mod conceptmap;
-pub mod english;
-pub mod exprs;
 pub mod graph;
 pub mod mapping_table;
 pub mod matrix;

@@ -3,14 +3,12 @@
 //! lay these out, so every decision (review due, plain-English policies, shared records)
 //! is made, and tested, here.
 
-use super::english;
 use super::mapping_table::{self, type_text, Row};
 use super::matrix::{self, Grid};
-use crate::ir::{
-    self, CodemapDefault, Constraint, Estate, Interface, RouteTarget, Schema, SettingValue,
-};
+use crate::english;
+use crate::ir::{self, CodemapDefault, Constraint, Estate, Interface, RouteTarget, SettingValue};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// What the site needs besides the IR. The CLI gathers it; the docs stage does no IO.
 #[derive(Debug, Clone, Default)]
@@ -365,54 +363,6 @@ pub fn overview(estate: &Estate, inputs: &DocInputs) -> Overview {
     }
 }
 
-/// The records an interface carries: those its transforms read or produce, and for a
-/// service, those of the interfaces its routes feed.
-pub fn records_of(estate: &Estate, i: &Interface) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut add = |iface: &Interface| {
-        for t in &iface.transforms {
-            if let Some(m) = estate.mappings.iter().find(|m| &m.name == t) {
-                for s in [&m.source, &m.target] {
-                    if let Schema::Record { record } = s {
-                        out.insert(record.clone());
-                    }
-                }
-            }
-        }
-    };
-    add(i);
-    for target in fed_by(estate, &i.name) {
-        if let Some(t) = estate.interfaces.iter().find(|x| x.name == target) {
-            add(t);
-        }
-    }
-    out
-}
-
-/// The interfaces the routes from `service` can send to (following routes into routes).
-fn fed_by(estate: &Estate, service: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut routes: Vec<&ir::Route> = estate.routes.iter().filter(|r| r.from == service).collect();
-    let mut seen = BTreeSet::new();
-    while let Some(r) = routes.pop() {
-        if !seen.insert(r.name.clone()) {
-            continue;
-        }
-        for rule in &r.rules {
-            for t in &rule.targets {
-                match t {
-                    RouteTarget::Interface(n) if !out.contains(n) => out.push(n.clone()),
-                    RouteTarget::Route(n) => {
-                        routes.extend(estate.routes.iter().filter(|x| &x.name == n));
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-    out
-}
-
 fn target_text(t: &RouteTarget) -> String {
     match t {
         RouteTarget::Interface(n) => n.clone(),
@@ -436,7 +386,7 @@ fn rule_view(r: &ir::Route, rule: &ir::RouteRule) -> RuleView {
         when: rule
             .when
             .as_ref()
-            .map(super::exprs::expr)
+            .map(crate::ir_text::expr)
             .unwrap_or_default(),
         targets: rule.targets.iter().map(target_text).collect(),
     }
@@ -581,7 +531,7 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             )
         })
         .collect();
-    let mine = records_of(estate, i);
+    let mine = crate::uses::records_of(estate, i);
     let shares = mine
         .iter()
         .map(|rec| Share {
@@ -589,7 +539,7 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             interfaces: estate
                 .interfaces
                 .iter()
-                .filter(|o| o.name != i.name && records_of(estate, o).contains(rec))
+                .filter(|o| o.name != i.name && crate::uses::records_of(estate, o).contains(rec))
                 .map(|o| o.name.clone())
                 .collect(),
         })
@@ -637,32 +587,11 @@ fn action_word(a: &ir::Action) -> String {
     }
 }
 
-fn lookups_in(body: &[ir::Stmt], out: &mut Vec<String>) {
-    for s in body {
-        match s {
-            ir::Stmt::Assign { values, .. } => {
-                values.iter().for_each(|v| super::exprs::codemaps(v, out))
-            }
-            ir::Stmt::For { body, .. } => lookups_in(body, out),
-            ir::Stmt::When {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => {
-                super::exprs::codemaps(cond, out);
-                lookups_in(then, out);
-                lookups_in(otherwise, out);
-            }
-        }
-    }
-}
-
 pub fn codemap_pages(estate: &Estate) -> Vec<CodemapPage> {
     let mut used: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in &estate.mappings {
         let mut maps = vec![];
-        lookups_in(&m.body, &mut maps);
+        crate::uses::lookups(&m.body, &mut maps);
         for c in maps {
             used.entry(c).or_default().push(m.name.clone());
         }
@@ -766,7 +695,7 @@ pub fn records(estate: &Estate) -> Vec<RecordView> {
             interfaces: estate
                 .interfaces
                 .iter()
-                .filter(|i| records_of(estate, i).contains(&r.name))
+                .filter(|i| crate::uses::records_of(estate, i).contains(&r.name))
                 .map(|i| i.name.clone())
                 .collect(),
             loc: loc(&r.loc),

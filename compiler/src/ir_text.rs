@@ -1,7 +1,7 @@
 //! IR expressions and paths back to the text an analyst wrote (`date(PID-7)`,
-//! `PID-8 via trakcare_sex`, `OBR-25 == "F" or OBR-25 == "C"`), for mapping tables and
-//! route conditions on the site. Also lists what an expression reads and which code maps it
-//! looks codes up in.
+//! `PID-8 via trakcare_sex`, `OBR-25 == "F" or OBR-25 == "C"`), for the site's mapping
+//! tables and route conditions and for `accord diff`'s reports. Also lists what an
+//! expression reads and which code maps it looks codes up in.
 
 use crate::ir::{Expr, Hl7Path, PathStep};
 

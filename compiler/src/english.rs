@@ -1,8 +1,9 @@
-//! Contract clauses in plain English for the governance board: ACK modes, reply policies
-//! ("An AE reply is retried 5 times, 2 s to 5 min apart, then dead-lettered"), keys,
-//! durations and SLAs. Reads IR values only; no markup (templates escape the text).
+//! Contract clauses in plain English for the governance board and `accord diff`: ACK
+//! modes, reply policies ("An AE reply is retried 5 times, 2 s to 5 min apart, then
+//! dead-lettered"), keys, durations and SLAs. Reads IR values only; no markup (the site's
+//! templates escape the text).
 
-use crate::ir::{Ack, Action, Interface, Key, ReplyPolicy, Sla};
+use crate::ir::{Ack, Action, Conflict, Interface, Key, ReplyPolicy, Sla};
 
 /// The reply classes a policy can name, in the order the site lists them.
 const CLASSES: [&str; 10] = [
@@ -263,6 +264,17 @@ pub fn key(k: &Key) -> String {
                 None => steps.join("."),
             }
         }
+    }
+}
+
+/// A matrix conflict rule: `owner wins`, `human review (demographics-queue)`.
+pub fn conflict(c: &Conflict) -> String {
+    match c {
+        Conflict::OwnerWins => "owner wins".into(),
+        Conflict::Newest => "newest wins".into(),
+        Conflict::Reject => "reject (dead letter)".into(),
+        Conflict::Review { queue: Some(q) } => format!("human review ({q})"),
+        Conflict::Review { queue: None } => "human review".into(),
     }
 }
 

@@ -1,0 +1,132 @@
+//! Who uses what, derived from the IR: the mappings of an interface's transform chain, the
+//! records and code maps they touch, and the interfaces a service's routes feed. The site
+//! (which other interfaces share a record) and `accord diff` (which interface's version a
+//! change to a record or code map must bump) both read the estate through these.
+
+use crate::ir::{Estate, Interface, Mapping, RouteTarget, Schema, Stmt};
+use std::collections::BTreeSet;
+
+/// The mappings of `i`'s transform chain, in chain order.
+pub fn mappings_of<'e>(estate: &'e Estate, i: &Interface) -> Vec<&'e Mapping> {
+    i.transforms
+        .iter()
+        .filter_map(|t| estate.mappings.iter().find(|m| &m.name == t))
+        .collect()
+}
+
+/// The interfaces the routes from `service` can send to, following routes into routes.
+pub fn fed_by(estate: &Estate, service: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut routes: Vec<_> = estate.routes.iter().filter(|r| r.from == service).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(r) = routes.pop() {
+        if !seen.insert(r.name.clone()) {
+            continue;
+        }
+        for rule in &r.rules {
+            for t in &rule.targets {
+                match t {
+                    RouteTarget::Interface(n) if !out.contains(n) => out.push(n.clone()),
+                    RouteTarget::Route(n) => {
+                        routes.extend(estate.routes.iter().filter(|x| &x.name == n));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+fn mapping_records(m: &Mapping, out: &mut BTreeSet<String>) {
+    for s in [&m.source, &m.target] {
+        if let Schema::Record { record } = s {
+            out.insert(record.clone());
+        }
+    }
+}
+
+/// The records an interface carries: those its transforms read or produce, and for a
+/// service, those of the interfaces its routes feed.
+pub fn records_of(estate: &Estate, i: &Interface) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for m in mappings_of(estate, i) {
+        mapping_records(m, &mut out);
+    }
+    for target in fed_by(estate, &i.name) {
+        if let Some(t) = estate.interfaces.iter().find(|x| x.name == target) {
+            for m in mappings_of(estate, t) {
+                mapping_records(m, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The code maps a list of statements looks codes up in, in order, once each.
+pub fn lookups(body: &[Stmt], out: &mut Vec<String>) {
+    for s in body {
+        match s {
+            Stmt::Assign { values, .. } => {
+                values.iter().for_each(|v| crate::ir_text::codemaps(v, out))
+            }
+            Stmt::For { body, .. } => lookups(body, out),
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                crate::ir_text::codemaps(cond, out);
+                lookups(then, out);
+                lookups(otherwise, out);
+            }
+        }
+    }
+}
+
+/// The code maps `i`'s transforms and route conditions look up.
+pub fn codemaps_of(estate: &Estate, i: &Interface) -> BTreeSet<String> {
+    let mut list = vec![];
+    for m in mappings_of(estate, i) {
+        lookups(&m.body, &mut list);
+    }
+    for r in estate.routes.iter().filter(|r| r.from == i.name) {
+        for rule in &r.rules {
+            if let Some(w) = &rule.when {
+                crate::ir_text::codemaps(w, &mut list);
+            }
+        }
+    }
+    list.into_iter().collect()
+}
+
+/// The interfaces whose transforms use `mapping`.
+pub fn interfaces_with_mapping(estate: &Estate, mapping: &str) -> Vec<String> {
+    estate
+        .interfaces
+        .iter()
+        .filter(|i| i.transforms.iter().any(|t| t == mapping))
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+/// The interfaces that carry `record` (see [`records_of`]).
+pub fn interfaces_with_record(estate: &Estate, record: &str) -> Vec<String> {
+    estate
+        .interfaces
+        .iter()
+        .filter(|i| records_of(estate, i).contains(record))
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+/// The interfaces whose mappings look codes up in `codemap`.
+pub fn interfaces_with_codemap(estate: &Estate, codemap: &str) -> Vec<String> {
+    estate
+        .interfaces
+        .iter()
+        .filter(|i| codemaps_of(estate, i).contains(codemap))
+        .map(|i| i.name.clone())
+        .collect()
+}
