@@ -167,6 +167,31 @@ fn git_refs_compare_committed_estates() {
     );
     assert!(out.contains("[ack-changed] interface adt_to_lab: ACK application within 30 s -> application within 1 min"), "{out}");
 
+    // The site's change log page is built from the same report.
+    let site = repo.join("site");
+    let o = accord(
+        &[
+            "doc",
+            "estates/lab",
+            "--since",
+            "HEAD",
+            "--today",
+            "2026-12-01",
+            "-o",
+            site.to_str().unwrap(),
+        ],
+        &repo,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(site.join("changes.html")).unwrap();
+    assert!(page.contains("<code>ack-changed</code>"), "{page}");
+    assert!(page.contains("Changes since <code>HEAD</code>"));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(
+        index.contains("href=\"changes.html\""),
+        "the overview links the change log"
+    );
+
     // From a subfolder, with the path given as git names it (from the top).
     let o = accord(
         &["diff", "git:HEAD:estates/lab", "lab"],

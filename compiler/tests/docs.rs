@@ -91,11 +91,12 @@ fn compare_with_golden(format: &str) {
         let g = &got[rel];
         if g != bytes {
             let (a, b) = (String::from_utf8_lossy(bytes), String::from_utf8_lossy(g));
+            // The first differing line, or the first line one of them lacks.
             let line = a
                 .lines()
                 .zip(b.lines())
                 .position(|(x, y)| x != y)
-                .unwrap_or(0);
+                .unwrap_or_else(|| a.lines().count().min(b.lines().count()));
             panic!(
                 "{rel} differs from the golden at line {}:\n  golden: {}\n  now:    {}\n(UPDATE_EXPECT=1 rewrites)",
                 line + 1,

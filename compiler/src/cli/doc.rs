@@ -57,6 +57,7 @@ fn inputs(loaded: &Loaded, result: &Compilation, estate: &ir::Estate, today: &st
         today: today.to_string(),
         warnings,
         examples,
+        changes: None,
     }
 }
 
@@ -73,13 +74,37 @@ fn write_all(out: &Path, files: &docs::Site) -> Result<(), String> {
     Ok(())
 }
 
-pub fn doc(paths: &[PathBuf], out: &Path, format: Format, today: Option<String>) -> ExitCode {
-    let today = super::today_or(today);
+pub struct DocOptions<'a> {
+    pub out: &'a Path,
+    pub format: Format,
+    pub today: Option<String>,
+    /// A git revision: adds the change log page of `accord diff git:REV` against the estate.
+    pub since: Option<&'a str>,
+}
+
+pub fn doc(paths: &[PathBuf], options: &DocOptions) -> ExitCode {
+    let (out, format) = (options.out, options.format);
+    let today = super::today_or(options.today.clone());
     let (loaded, result, estate) = match compiled(paths, Some(today.clone())) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let inputs = inputs(&loaded, &result, &estate, &today);
+    let mut inputs = inputs(&loaded, &result, &estate, &today);
+    if let Some(rev) = options.since {
+        let here = paths
+            .first()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match super::diff::report(&format!("git:{rev}"), &here) {
+            Ok(report) => {
+                inputs.changes = Some(docs::Changelog {
+                    since: rev.to_string(),
+                    report,
+                })
+            }
+            Err(code) => return code,
+        }
+    }
     let site = match docs::site(&estate, &inputs, format) {
         Ok(s) => s,
         Err(e) => {

@@ -147,10 +147,13 @@ enum Command {
         /// The date review dates are compared with (YYYY-MM-DD); default today, or $ACCORD_TODAY.
         #[arg(long)]
         today: Option<String>,
+        /// Add a change log page: what `accord diff` finds since this git revision.
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Classify every change between two versions of an estate as breaking, compatible or
     /// documentation-only, and check each interface's version bump. Each side is a folder
-    /// or `git:REF[:PATH]` (PATH defaults to the other side's). Exit 0 versions follow the
+    /// or `git:REF[:PATH]` (PATH from the top of the repository; default the other side's). Exit 0 versions follow the
     /// changes, 1 a version error, 2 a side cannot be read or has errors.
     Diff {
         old: String,
@@ -188,14 +191,18 @@ pub fn main() -> ExitCode {
             out,
             format,
             today,
+            since,
         } => doc::doc(
             &paths,
-            &out,
-            match format {
-                DocFormat::Html => crate::docs::Format::Html,
-                DocFormat::Markdown => crate::docs::Format::Markdown,
+            &doc::DocOptions {
+                out: &out,
+                format: match format {
+                    DocFormat::Html => crate::docs::Format::Html,
+                    DocFormat::Markdown => crate::docs::Format::Markdown,
+                },
+                today,
+                since: since.as_deref(),
             },
-            today,
         ),
         Command::Diff { old, new, format } => diff::run(
             &old,

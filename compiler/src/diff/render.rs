@@ -11,7 +11,8 @@ const CLASSES: [(Class, &str); 3] = [
     (Class::Documentation, "Documentation-only changes"),
 ];
 
-fn error_text(e: &VersionError) -> (String, String) {
+/// A version error as a message and a help line.
+pub fn error_text(e: &VersionError) -> (String, String) {
     let what = match &e.interface {
         Some(i) => format!("interface {i}"),
         None => "the estate".to_string(),

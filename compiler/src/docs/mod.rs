@@ -14,7 +14,7 @@ pub mod view;
 use crate::ir::Estate;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 use std::collections::BTreeMap;
-pub use view::{DocInputs, Warning};
+pub use view::{Changelog, DocInputs, Warning};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -53,6 +53,7 @@ const HTML: &[(&str, &str)] = &[
     ),
     ("codemap.html", include_str!("templates/html/codemap.html")),
     ("records.html", include_str!("templates/html/records.html")),
+    ("changes.html", include_str!("templates/html/changes.html")),
 ];
 
 const MARKDOWN: &[(&str, &str)] = &[
@@ -63,6 +64,7 @@ const MARKDOWN: &[(&str, &str)] = &[
     ("codemaps.md", include_str!("templates/md/codemaps.md")),
     ("codemap.md", include_str!("templates/md/codemap.md")),
     ("records.md", include_str!("templates/md/records.md")),
+    ("changes.md", include_str!("templates/md/changes.md")),
 ];
 
 const STYLE: &str = include_str!("templates/html/style.css");
@@ -208,6 +210,16 @@ pub fn site(estate: &Estate, inputs: &DocInputs, format: Format) -> Result<Site,
             context! { root => "", ext, estate => overview, records => view::records(estate), page => "records" },
         )?,
     );
+    if let Some(c) = &inputs.changes {
+        out.insert(
+            page("changes"),
+            render(
+                &env,
+                &page("changes"),
+                context! { root => "", ext, estate => overview, log => view::changelog(c), page => "changes" },
+            )?,
+        );
+    }
     if format == Format::Html {
         out.insert("style.css".into(), STYLE.into());
     }

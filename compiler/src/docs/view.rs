@@ -19,6 +19,41 @@ pub struct DocInputs {
     pub warnings: Vec<Warning>,
     /// The text of each test message file, by its name relative to the estate root.
     pub examples: BTreeMap<String, String>,
+    /// `accord doc --since REF`: the changes since REF, for the change log page.
+    pub changes: Option<Changelog>,
+}
+
+/// The change log page: what `accord diff` reports between a revision and this estate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Changelog {
+    /// The revision compared with, as given (`main`, `v3.1.0`).
+    pub since: String,
+    pub report: crate::diff::Report,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangelogPage {
+    pub since: String,
+    pub old_version: String,
+    pub new_version: String,
+    pub groups: Vec<ChangeGroup>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeGroup {
+    pub title: String,
+    pub class: String,
+    pub changes: Vec<ChangeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    pub rule: String,
+    pub subject: String,
+    pub detail: String,
+    pub why: String,
+    pub interfaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +79,8 @@ pub struct Overview {
     pub reviews: Vec<Summary>,
     pub warnings: Vec<Warning>,
     pub counts: BTreeMap<String, usize>,
+    /// The revision of the change log page, when there is one.
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -360,6 +397,7 @@ pub fn overview(estate: &Estate, inputs: &DocInputs) -> Overview {
         reviews,
         warnings: inputs.warnings.clone(),
         counts,
+        since: inputs.changes.as_ref().map(|c| c.since.clone()),
     }
 }
 
@@ -701,6 +739,50 @@ pub fn records(estate: &Estate) -> Vec<RecordView> {
             loc: loc(&r.loc),
         })
         .collect()
+}
+
+pub fn changelog(c: &Changelog) -> ChangelogPage {
+    use crate::diff::{render, rules, Class};
+    let groups = [
+        (Class::Breaking, "Breaking changes"),
+        (Class::Compatible, "Compatible changes"),
+        (Class::Documentation, "Documentation-only changes"),
+    ]
+    .into_iter()
+    .map(|(class, title)| ChangeGroup {
+        title: title.into(),
+        class: class.as_str().into(),
+        changes: c
+            .report
+            .changes
+            .iter()
+            .filter(|ch| ch.class == class)
+            .map(|ch| ChangeRow {
+                rule: ch.rule.into(),
+                subject: ch.subject.clone(),
+                detail: ch.detail.clone(),
+                why: rules::rule(ch.rule).why.into(),
+                interfaces: ch.interfaces.clone(),
+            })
+            .collect(),
+    })
+    .filter(|g| !g.changes.is_empty())
+    .collect();
+    ChangelogPage {
+        since: c.since.clone(),
+        old_version: c.report.old_version.clone(),
+        new_version: c.report.new_version.clone(),
+        groups,
+        errors: c
+            .report
+            .errors
+            .iter()
+            .map(|e| {
+                let (msg, help) = render::error_text(e);
+                format!("{msg}: {help}.")
+            })
+            .collect(),
+    }
 }
 
 pub fn grids(estate: &Estate) -> Vec<Grid> {
