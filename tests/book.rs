@@ -3,7 +3,8 @@
 //! - every ```accord block in `book/src` compiles: plain blocks of a page are compiled
 //!   together with `book/src/prelude.accord` and must have no error; `accord,standalone`
 //!   blocks are compiled alone; `accord,expect=CODE` blocks must produce CODE;
-//! - `book/src/diagnostics.md` is generated from the code registry (UPDATE_EXPECT=1);
+//! - `book/src/diagnostics.md` is generated from the code registry, and the rules table of
+//!   `book/src/governance.md` from `accord diff`'s catalogue (UPDATE_EXPECT=1);
 //! - every link between book pages resolves, anchors included;
 //! - every diagnostic code emitted has a registry entry and an err case, and back;
 //! - tidy: every Rust file starts with `//!` and leaves no debugging macros.
@@ -184,6 +185,31 @@ fn diagnostics_index_is_up_to_date() {
     }
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(current == generated, "book/src/diagnostics.md is stale: run `UPDATE_EXPECT=1 cargo test -p accord-tests --test book`");
+}
+
+/// The table of `accord diff` rules, generated from the catalogue.
+fn diff_rules_table() -> String {
+    let mut s = String::from("| rule | class | why |\n| --- | --- | --- |\n");
+    for r in accord_compiler::diff::rules::RULES {
+        s.push_str(&format!("| `{}` | {} | {} |\n", r.id, r.class.as_str(), r.why));
+    }
+    s
+}
+
+#[test]
+fn governance_rules_table_is_up_to_date() {
+    let path = root().join("book/src/governance.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- rules:start -->\n", "<!-- rules:end -->");
+    let (Some(a), Some(b)) = (page.find(start), page.find(end)) else {
+        panic!("book/src/governance.md lost its rules markers");
+    };
+    let generated = format!("{}{start}{}{}", &page[..a], diff_rules_table(), &page[b..]);
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap();
+    assert!(current == generated, "the rules table in book/src/governance.md is stale: run `UPDATE_EXPECT=1 cargo test -p accord-tests --test book`");
 }
 
 #[test]
