@@ -2,7 +2,10 @@
 //!
 //! - every ```accord block in `book/src` compiles: plain blocks of a page are compiled
 //!   together with `book/src/prelude.accord` and must have no error; `accord,standalone`
-//!   blocks are compiled alone; `accord,expect=CODE` blocks must produce CODE;
+//!   blocks are compiled alone; `accord,tutorial` blocks of a page are one estate,
+//!   compiled together without the prelude (the tutorial also runs them:
+//!   `compiler/tests/tutorial.rs`); `accord,expect=CODE` blocks must produce CODE, against
+//!   the page's tutorial blocks if it has any;
 //! - `book/src/diagnostics.md` is generated from the code registry, and the rules table of
 //!   `book/src/governance.md` from `accord diff`'s catalogue (UPDATE_EXPECT=1);
 //! - every link between book pages resolves, anchors included;
@@ -83,6 +86,7 @@ fn every_accord_block_in_the_book_compiles() {
             .display()
             .to_string();
         let mut plain = vec![("prelude.accord".to_string(), prelude.clone())];
+        let mut tutorial = vec![];
         let mut expects = vec![];
         for (info, code, line) in blocks(&md) {
             let mut words = info.split(',').map(str::trim);
@@ -93,6 +97,7 @@ fn every_accord_block_in_the_book_compiles() {
             let label = format!("{name}:{line}.accord");
             match words.next() {
                 None => plain.push((label, code)),
+                Some("tutorial") => tutorial.push((label, code)),
                 Some("standalone") => {
                     let (result, sources) = compile_blocks(&[(label.clone(), code)]);
                     if result.has_errors() {
@@ -115,8 +120,23 @@ fn every_accord_block_in_the_book_compiles() {
                 render::human(&result.diagnostics, &sources, "", false)
             ));
         }
+        if !tutorial.is_empty() {
+            let (result, sources) = compile_blocks(&tutorial);
+            if result.has_errors() {
+                failures.push(format!(
+                    "{name} (tutorial blocks):\n{}",
+                    render::human(&result.diagnostics, &sources, "", false)
+                ));
+            }
+        }
+        // A page that builds one estate (`tutorial` blocks) shows its mistakes against it.
+        let base = if tutorial.is_empty() {
+            &plain
+        } else {
+            &tutorial
+        };
         for (label, code, expected) in expects {
-            let mut parts = plain.clone();
+            let mut parts = base.clone();
             parts.push((label.clone(), code));
             let (result, sources) = compile_blocks(&parts);
             if !result.diagnostics.iter().any(|d| d.code == expected) {
@@ -191,7 +211,12 @@ fn diagnostics_index_is_up_to_date() {
 fn diff_rules_table() -> String {
     let mut s = String::from("| rule | class | why |\n| --- | --- | --- |\n");
     for r in accord_compiler::diff::rules::RULES {
-        s.push_str(&format!("| `{}` | {} | {} |\n", r.id, r.class.as_str(), r.why));
+        s.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            r.id,
+            r.class.as_str(),
+            r.why
+        ));
     }
     s
 }
