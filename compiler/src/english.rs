@@ -3,7 +3,7 @@
 //! dead-lettered"), keys, durations and SLAs. Reads IR values only; no markup (the site's
 //! templates escape the text).
 
-use crate::ir::{Ack, Action, Conflict, Interface, Key, ReplyPolicy, Sla};
+use crate::ir::{AcceptWhen, Ack, Action, Conflict, Interface, Key, ReplyPolicy, Sla};
 
 /// The reply classes a policy can name, in the order the site lists them.
 const CLASSES: [&str; 10] = [
@@ -264,6 +264,17 @@ pub fn key(k: &Key) -> String {
                 None => steps.join("."),
             }
         }
+    }
+}
+
+/// The condition of an accepted writer: empty, `when absent`, `when stage before admitted`,
+/// `when stage in [registered admitted]`.
+pub fn accept_when(w: &Option<AcceptWhen>) -> String {
+    match w {
+        None => String::new(),
+        Some(AcceptWhen::Absent) => "when absent".into(),
+        Some(AcceptWhen::StageBefore { stage }) => format!("when stage before {stage}"),
+        Some(AcceptWhen::StageIn { stages }) => format!("when stage in [{}]", stages.join(" ")),
     }
 }
 

@@ -3,7 +3,59 @@
 //! tables and route conditions and for `accord diff`'s reports. Also lists what an
 //! expression reads and which code maps it looks codes up in.
 
-use crate::ir::{Expr, Hl7Path, PathStep};
+use crate::ir::{Constraint, Expr, Hl7Path, PathStep, SettingValue, Target, Type};
+
+/// `Code<Sex>`, `[Text]`, `Date?`, as a record field's type is written.
+pub fn type_text(t: &Type) -> String {
+    match t {
+        Type::Text => "Text".into(),
+        Type::Integer => "Integer".into(),
+        Type::Decimal => "Decimal".into(),
+        Type::Boolean => "Boolean".into(),
+        Type::Date => "Date".into(),
+        Type::DateTime => "DateTime".into(),
+        Type::Identifier => "Identifier".into(),
+        Type::Code { codeset } => format!("Code<{codeset}>"),
+        Type::Record { record } => record.clone(),
+        Type::List { of } => format!("[{}]", type_text(of)),
+        Type::Optional { of } => format!("{}?", type_text(of)),
+        Type::Unknown => "?".into(),
+    }
+}
+
+/// `length 1..20`, `check nhs_modulus11`, `pattern "^[A-Z]+$"`.
+pub fn constraint(c: &Constraint) -> String {
+    let bound = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    match c {
+        Constraint::Key => "key".into(),
+        Constraint::Check { validator } => format!("check {validator}"),
+        Constraint::Length { min, max } => format!("length {}..{}", bound(min), bound(max)),
+        Constraint::Range { min, max } => format!(
+            "range {}..{}",
+            min.clone().unwrap_or_default(),
+            max.clone().unwrap_or_default()
+        ),
+        Constraint::Pattern { regex } => format!("pattern {}", quote(regex)),
+    }
+}
+
+/// A mapping line's target: `PID-5.1`, `OBX`, `patient.mrn`.
+pub fn target(t: &Target) -> String {
+    match t {
+        Target::Hl7 { path } => path.text.clone(),
+        Target::Segment { segment } => segment.clone(),
+        Target::Field { path } => steps(path),
+    }
+}
+
+/// An endpoint setting's value as written; a secret shows only the name it is read from.
+pub fn setting_value(v: &SettingValue) -> String {
+    match v {
+        SettingValue::Literal(s) => s.clone(),
+        SettingValue::Env(name) => format!("env({name})"),
+        SettingValue::Secret(name) => format!("secret({name})"),
+    }
+}
 
 pub fn steps(path: &[PathStep]) -> String {
     path.iter()

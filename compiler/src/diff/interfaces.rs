@@ -45,11 +45,7 @@ fn setting_text(s: Option<&ir::Setting>) -> String {
     s.values
         .iter()
         .map(|v| {
-            let value = match &v.value {
-                ir::SettingValue::Literal(l) => l.clone(),
-                ir::SettingValue::Env(n) => format!("env({n})"),
-                ir::SettingValue::Secret(n) => format!("secret({n})"),
-            };
+            let value = ir_text::setting_value(&v.value);
             match &v.env {
                 Some(e) => format!("{value} in {e}"),
                 None => value,
@@ -533,12 +529,7 @@ fn flows(old: &Estate, new: &Estate, out: &mut Changes) {
                     );
                 }
                 if o.docs != n.docs {
-                    out.push(
-                        "docs-changed",
-                        format!("flow {}", n.name),
-                        "doc comment reworded".into(),
-                        vec![],
-                    );
+                    out.docs(format!("flow {}", n.name));
                 }
             }
         }
@@ -593,12 +584,7 @@ fn systems(old: &Estate, new: &Estate, out: &mut Changes) {
         .iter()
         .filter(|s| !old.systems.iter().any(|o| o.name == s.name))
     {
-        out.push(
-            "system-added",
-            format!("system {}", n.name),
-            "added".into(),
-            vec![],
-        );
+        out.added("system-added", format!("system {}", n.name));
     }
 }
 
@@ -651,11 +637,6 @@ pub fn diff(old: &Estate, new: &Estate, out: &mut Changes) {
     flows(old, new, out);
     systems(old, new, out);
     if old.docs != new.docs {
-        out.push(
-            "docs-changed",
-            "estate".into(),
-            "doc comment reworded".into(),
-            vec![],
-        );
+        out.docs("estate".into());
     }
 }

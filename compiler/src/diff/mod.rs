@@ -62,6 +62,21 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
+    /// A doc comment of `subject` reworded (documentation-only, counts against nothing).
+    pub(crate) fn docs(&mut self, subject: String) {
+        self.push(
+            "docs-changed",
+            subject,
+            "doc comment reworded".into(),
+            vec![],
+        );
+    }
+
+    /// Something new that no existing interface depends on (counts against the estate).
+    pub(crate) fn added(&mut self, rule: &'static str, subject: String) {
+        self.push(rule, subject, "added".into(), vec![]);
+    }
+
     pub(crate) fn push(
         &mut self,
         rule: &'static str,

@@ -5,20 +5,10 @@
 
 use super::interfaces::surviving;
 use super::Changes;
-use crate::ir::{self, Constraint, Estate, Stmt, Target, Type};
-use crate::ir_text;
+use crate::ir::{self, Constraint, Estate, Stmt, Type};
+use crate::ir_text::{self, type_text};
 use crate::uses;
 use std::collections::BTreeMap;
-
-fn type_text(t: &Type) -> String {
-    match t {
-        Type::Code { codeset } => format!("Code<{codeset}>"),
-        Type::Record { record } => record.clone(),
-        Type::List { of } => format!("[{}]", type_text(of)),
-        Type::Optional { of } => format!("{}?", type_text(of)),
-        other => format!("{other:?}"),
-    }
-}
 
 fn optional(t: &Type) -> Option<&Type> {
     match t {
@@ -43,24 +33,6 @@ fn tighter(old: &Constraint, new: &Constraint) -> Option<bool> {
     }
 }
 
-fn constraint_text(c: &Constraint) -> String {
-    match c {
-        Constraint::Key => "key".into(),
-        Constraint::Check { validator } => format!("check {validator}"),
-        Constraint::Length { min, max } => format!(
-            "length {}..{}",
-            min.map(|v| v.to_string()).unwrap_or_default(),
-            max.map(|v| v.to_string()).unwrap_or_default()
-        ),
-        Constraint::Range { min, max } => format!(
-            "range {}..{}",
-            min.clone().unwrap_or_default(),
-            max.clone().unwrap_or_default()
-        ),
-        Constraint::Pattern { regex } => format!("pattern \"{regex}\""),
-    }
-}
-
 fn constraints(record: &str, o: &ir::Field, n: &ir::Field, users: &[String], out: &mut Changes) {
     let subject = format!("field {record}.{}", n.name);
     let kind = |c: &Constraint| std::mem::discriminant(c);
@@ -69,7 +41,7 @@ fn constraints(record: &str, o: &ir::Field, n: &ir::Field, users: &[String], out
             None => out.push(
                 "field-constraint-relaxed",
                 subject.clone(),
-                format!("{} removed", constraint_text(oc)),
+                format!("{} removed", ir_text::constraint(oc)),
                 users.to_vec(),
             ),
             Some(nc) if nc != oc => {
@@ -81,7 +53,7 @@ fn constraints(record: &str, o: &ir::Field, n: &ir::Field, users: &[String], out
                 out.push(
                     rule,
                     subject.clone(),
-                    format!("{} -> {}", constraint_text(oc), constraint_text(nc)),
+                    format!("{} -> {}", ir_text::constraint(oc), ir_text::constraint(nc)),
                     users.to_vec(),
                 );
             }
@@ -96,7 +68,7 @@ fn constraints(record: &str, o: &ir::Field, n: &ir::Field, users: &[String], out
         out.push(
             "field-constraint-tightened",
             subject.clone(),
-            format!("{} added", constraint_text(nc)),
+            format!("{} added", ir_text::constraint(nc)),
             users.to_vec(),
         );
     }
@@ -145,12 +117,7 @@ fn records(old: &Estate, new: &Estate, out: &mut Changes) {
             }
             constraints(&o.name, of, nf, &users, out);
             if of.docs != nf.docs {
-                out.push(
-                    "docs-changed",
-                    subject,
-                    "doc comment reworded".into(),
-                    vec![],
-                );
+                out.docs(subject);
             }
         }
         for nf in n
@@ -171,12 +138,7 @@ fn records(old: &Estate, new: &Estate, out: &mut Changes) {
             );
         }
         if o.docs != n.docs {
-            out.push(
-                "docs-changed",
-                format!("record {}", n.name),
-                "doc comment reworded".into(),
-                vec![],
-            );
+            out.docs(format!("record {}", n.name));
         }
     }
     for n in new
@@ -184,12 +146,7 @@ fn records(old: &Estate, new: &Estate, out: &mut Changes) {
         .iter()
         .filter(|r| !old.records.iter().any(|o| o.name == r.name))
     {
-        out.push(
-            "record-added",
-            format!("record {}", n.name),
-            "added".into(),
-            vec![],
-        );
+        out.added("record-added", format!("record {}", n.name));
     }
 }
 
@@ -290,12 +247,7 @@ fn codesets(old: &Estate, new: &Estate, out: &mut Changes) {
         .iter()
         .filter(|c| !old.codesets.iter().any(|o| o.name == c.name))
     {
-        out.push(
-            "codeset-added",
-            format!("codeset {}", n.name),
-            "added".into(),
-            vec![],
-        );
+        out.added("codeset-added", format!("codeset {}", n.name));
     }
 }
 
@@ -400,12 +352,7 @@ fn codemaps(old: &Estate, new: &Estate, out: &mut Changes) {
             );
         }
         if o.docs != n.docs {
-            out.push(
-                "docs-changed",
-                subject,
-                "doc comment reworded".into(),
-                vec![],
-            );
+            out.docs(subject);
         }
     }
     for n in new
@@ -413,23 +360,17 @@ fn codemaps(old: &Estate, new: &Estate, out: &mut Changes) {
         .iter()
         .filter(|c| !old.codemaps.iter().any(|o| o.name == c.name))
     {
-        out.push(
-            "codemap-added",
-            format!("codemap {}", n.name),
-            "added".into(),
-            vec![],
-        );
+        out.added("codemap-added", format!("codemap {}", n.name));
     }
 }
 
-fn when_text(w: &Option<ir::AcceptWhen>) -> String {
-    match w {
-        None => String::new(),
-        Some(ir::AcceptWhen::Absent) => " when absent".into(),
-        Some(ir::AcceptWhen::StageBefore { stage }) => format!(" when stage before {stage}"),
-        Some(ir::AcceptWhen::StageIn { stages }) => {
-            format!(" when stage in [{}]", stages.join(" "))
-        }
+/// ` when absent` after a system's name, or nothing.
+fn accept_when(w: &Option<ir::AcceptWhen>) -> String {
+    let w = crate::english::accept_when(w);
+    if w.is_empty() {
+        w
+    } else {
+        format!(" {w}")
     }
 }
 
@@ -464,7 +405,7 @@ fn matrix(old: &Estate, new: &Estate, out: &mut Changes) {
                 None => out.push(
                     "writer-narrowed",
                     subject.clone(),
-                    format!("accept {}{} removed", acc.system, when_text(&acc.when)),
+                    format!("accept {}{} removed", acc.system, accept_when(&acc.when)),
                     users.clone(),
                 ),
                 Some(x) if x.when != acc.when => {
@@ -480,9 +421,9 @@ fn matrix(old: &Estate, new: &Estate, out: &mut Changes) {
                         format!(
                             "accept {}{} -> {}{}",
                             acc.system,
-                            when_text(&acc.when),
+                            accept_when(&acc.when),
                             x.system,
-                            when_text(&x.when)
+                            accept_when(&x.when)
                         ),
                         users.clone(),
                     );
@@ -498,7 +439,7 @@ fn matrix(old: &Estate, new: &Estate, out: &mut Changes) {
             out.push(
                 "writer-added",
                 subject.clone(),
-                format!("accept {}{} added", acc.system, when_text(&acc.when)),
+                format!("accept {}{} added", acc.system, accept_when(&acc.when)),
                 users.clone(),
             );
         }
@@ -538,12 +479,7 @@ fn matrix(old: &Estate, new: &Estate, out: &mut Changes) {
             );
         }
         if o.docs != n.docs {
-            out.push(
-                "docs-changed",
-                subject,
-                "doc comment reworded".into(),
-                vec![],
-            );
+            out.docs(subject);
         }
     }
     for ((record, field), n) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
@@ -706,7 +642,7 @@ fn outputs(body: &[Stmt], prefix: &str, cond: &str, out: &mut BTreeMap<String, S
     for s in body {
         match s {
             Stmt::Assign { target, values, .. } => {
-                let t = format!("{prefix}{}", target_text(target));
+                let t = format!("{prefix}{}", ir_text::target(target));
                 let v: Vec<String> = values.iter().map(ir_text::expr).collect();
                 out.insert(t, format!("{}{cond}", v.join(", ")));
             }
@@ -721,7 +657,7 @@ fn outputs(body: &[Stmt], prefix: &str, cond: &str, out: &mut BTreeMap<String, S
                     ir::IterSource::Group { group } => group.clone(),
                     ir::IterSource::Field { path } => ir_text::steps(path),
                 };
-                let p = format!("{prefix}{}[each {over}].", target_text(target));
+                let p = format!("{prefix}{}[each {over}].", ir_text::target(target));
                 outputs(body, &p, cond, out);
             }
             Stmt::When {
@@ -735,14 +671,6 @@ fn outputs(body: &[Stmt], prefix: &str, cond: &str, out: &mut BTreeMap<String, S
                 outputs(otherwise, prefix, &format!("{cond} unless {c}"), out);
             }
         }
-    }
-}
-
-fn target_text(t: &Target) -> String {
-    match t {
-        Target::Hl7 { path } => path.text.clone(),
-        Target::Segment { segment } => segment.clone(),
-        Target::Field { path } => ir_text::steps(path),
     }
 }
 
@@ -790,12 +718,7 @@ fn mappings(old: &Estate, new: &Estate, out: &mut Changes) {
             );
         }
         if o.docs != n.docs {
-            out.push(
-                "docs-changed",
-                subject,
-                "doc comment reworded".into(),
-                vec![],
-            );
+            out.docs(subject);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `for each`). Reads the IR and the runtime's HL7 dictionary only.
 
 use crate::ir::{self, Estate, Expr, Hl7Path, IterSource, Mapping, Schema, Stmt, Target, Type};
-use crate::ir_text::{self as exprs, Read};
+use crate::ir_text::{self as exprs, type_text, Read};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,23 +87,6 @@ fn hl7_about(side: Option<&Hl7Side>, path: &Hl7Path) -> String {
         }
     }
     format!("{about} ({datatype})")
-}
-
-pub fn type_text(t: &Type) -> String {
-    match t {
-        Type::Text => "Text".into(),
-        Type::Integer => "Integer".into(),
-        Type::Decimal => "Decimal".into(),
-        Type::Boolean => "Boolean".into(),
-        Type::Date => "Date".into(),
-        Type::DateTime => "DateTime".into(),
-        Type::Identifier => "Identifier".into(),
-        Type::Code { codeset } => format!("Code<{codeset}>"),
-        Type::Record { record } => record.clone(),
-        Type::List { of } => format!("[{}]", type_text(of)),
-        Type::Optional { of } => format!("{}?", type_text(of)),
-        Type::Unknown => "?".into(),
-    }
 }
 
 fn base(t: &Type) -> &Type {
@@ -218,8 +201,8 @@ impl Walk<'_> {
         source_prefix: &[String],
     ) {
         let (target_text, target_about) = match target {
-            Target::Hl7 { path } => (path.text.clone(), hl7_about(self.target.as_ref(), path)),
-            Target::Segment { segment } => (segment.clone(), "segment".into()),
+            Target::Hl7 { path } => (exprs::target(target), hl7_about(self.target.as_ref(), path)),
+            Target::Segment { .. } => (exprs::target(target), "segment".into()),
             Target::Field { path } => {
                 let mut full: Vec<&str> = target_prefix.iter().map(String::as_str).collect();
                 full.extend(path.iter().map(|s| s.name.as_str()));

@@ -3,8 +3,8 @@
 //! which interfaces really write each field (from their transform chains). Fields that no
 //! one owns but an interface writes, and fields that several systems write, are flagged.
 
-use super::mapping_table::type_text;
-use crate::ir::{AcceptWhen, Estate, Schema, Stmt, Target};
+use crate::ir::{Estate, Schema, Stmt, Target};
+use crate::ir_text::type_text;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,15 +49,6 @@ pub struct Cell {
 pub struct Writer {
     pub system: String,
     pub interfaces: Vec<String>,
-}
-
-fn when_text(w: &Option<AcceptWhen>) -> String {
-    match w {
-        None => "accepts".into(),
-        Some(AcceptWhen::Absent) => "accepts when absent".into(),
-        Some(AcceptWhen::StageBefore { stage }) => format!("accepts before {stage}"),
-        Some(AcceptWhen::StageIn { stages }) => format!("accepts in {}", stages.join(", ")),
-    }
 }
 
 fn collect_writes(body: &[Stmt], prefix: &str, out: &mut BTreeSet<String>) {
@@ -167,7 +158,9 @@ pub fn grids(estate: &Estate) -> Vec<Grid> {
                     Some(o) => match o.accept.iter().find(|a| &a.system == s) {
                         Some(a) => Cell {
                             kind: "accepts".into(),
-                            text: when_text(&a.when),
+                            text: format!("accepts {}", crate::english::accept_when(&a.when))
+                                .trim_end()
+                                .to_string(),
                         },
                         None => Cell {
                             kind: String::new(),

@@ -3,10 +3,11 @@
 //! lay these out, so every decision (review due, plain-English policies, shared records)
 //! is made, and tested, here.
 
-use super::mapping_table::{self, type_text, Row};
+use super::mapping_table::{self, Row};
 use super::matrix::{self, Grid};
 use crate::english;
-use crate::ir::{self, CodemapDefault, Constraint, Estate, Interface, RouteTarget, SettingValue};
+use crate::ir::{self, CodemapDefault, Estate, Interface, RouteTarget};
+use crate::ir_text::type_text;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -259,14 +260,6 @@ pub fn review_state(review: &str, today: &str) -> &'static str {
     }
 }
 
-fn setting_text(v: &SettingValue) -> String {
-    match v {
-        SettingValue::Literal(s) => s.clone(),
-        SettingValue::Env(name) => format!("env({name})"),
-        SettingValue::Secret(name) => format!("secret({name})"),
-    }
-}
-
 /// The endpoint's address in each environment: `host:port`, a path or a URL; secrets
 /// appear only as the name they are read from.
 fn addresses(estate: &Estate, endpoint: &str) -> Vec<Address> {
@@ -279,7 +272,7 @@ fn addresses(estate: &Estate, endpoint: &str) -> Vec<Address> {
             .iter()
             .find(|v| v.env.as_deref() == Some(env))
             .or_else(|| s.values.iter().find(|v| v.env.is_none()))
-            .map(|v| setting_text(&v.value))
+            .map(|v| crate::ir_text::setting_value(&v.value))
     };
     estate
         .environments
@@ -690,24 +683,6 @@ pub fn codemap_pages(estate: &Estate) -> Vec<CodemapPage> {
         .collect()
 }
 
-fn constraint_text(c: &Constraint) -> String {
-    match c {
-        Constraint::Key => "key".into(),
-        Constraint::Check { validator } => format!("check {validator}"),
-        Constraint::Length { min, max } => format!(
-            "length {}..{}",
-            min.map(|v| v.to_string()).unwrap_or_default(),
-            max.map(|v| v.to_string()).unwrap_or_default()
-        ),
-        Constraint::Range { min, max } => format!(
-            "range {}..{}",
-            min.clone().unwrap_or_default(),
-            max.clone().unwrap_or_default()
-        ),
-        Constraint::Pattern { regex } => format!("pattern {regex}"),
-    }
-}
-
 pub fn records(estate: &Estate) -> Vec<RecordView> {
     estate
         .records
@@ -724,7 +699,7 @@ pub fn records(estate: &Estate) -> Vec<RecordView> {
                     constraints: f
                         .constraints
                         .iter()
-                        .map(constraint_text)
+                        .map(crate::ir_text::constraint)
                         .collect::<Vec<_>>()
                         .join(", "),
                     docs: f.docs.clone(),
