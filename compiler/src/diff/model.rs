@@ -251,6 +251,43 @@ fn codesets(old: &Estate, new: &Estate, out: &mut Changes) {
     }
 }
 
+/// Compares two keyed maps: a key only in `a` is `rules[0]`, a value that differs is
+/// `rules[1]`, a key only in `b` is `rules[2]`; `detail` words each (key, old, new).
+fn keyed<K: Ord + std::fmt::Display, V: PartialEq>(
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    rules: [&'static str; 3],
+    detail: impl Fn(&K, Option<&V>, Option<&V>) -> String,
+    (subject, users): (&str, &[String]),
+    out: &mut Changes,
+) {
+    for (k, was) in a {
+        match b.get(k) {
+            None => out.push(
+                rules[0],
+                subject.into(),
+                detail(k, Some(was), None),
+                users.to_vec(),
+            ),
+            Some(now) if now != was => out.push(
+                rules[1],
+                subject.into(),
+                detail(k, Some(was), Some(now)),
+                users.to_vec(),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (k, now) in b.iter().filter(|(k, _)| !a.contains_key(*k)) {
+        out.push(
+            rules[2],
+            subject.into(),
+            detail(k, None, Some(now)),
+            users.to_vec(),
+        );
+    }
+}
+
 fn entries(c: &ir::Codemap) -> BTreeMap<&str, &str> {
     c.entries
         .iter()
@@ -281,34 +318,25 @@ fn codemaps(old: &Estate, new: &Estate, out: &mut Changes) {
         };
         let users = uses::interfaces_with_codemap(new, &n.name);
         let (a, b) = (entries(o), entries(n));
-        for (from, to) in &a {
-            match b.get(from) {
-                None => out.push(
-                    "codemap-code-unmapped",
-                    subject.clone(),
-                    format!(
-                        "\"{from}\" => \"{to}\" removed; it now falls to {}",
-                        default_text(&n.default)
-                    ),
-                    users.clone(),
-                ),
-                Some(t) if t != to => out.push(
-                    "codemap-target-changed",
-                    subject.clone(),
-                    format!("\"{from}\" => \"{to}\" is now \"{t}\""),
-                    users.clone(),
-                ),
-                Some(_) => {}
-            }
-        }
-        for (from, to) in b.iter().filter(|(f, _)| !a.contains_key(*f)) {
-            out.push(
+        keyed(
+            &a,
+            &b,
+            [
+                "codemap-code-unmapped",
+                "codemap-target-changed",
                 "codemap-code-added",
-                subject.clone(),
-                format!("\"{from}\" => \"{to}\" added"),
-                users.clone(),
-            );
-        }
+            ],
+            |from, was, now| match (was, now) {
+                (Some(to), None) => format!(
+                    "\"{from}\" => \"{to}\" removed; it now falls to {}",
+                    default_text(&n.default)
+                ),
+                (Some(to), Some(t)) => format!("\"{from}\" => \"{to}\" is now \"{t}\""),
+                (_, to) => format!("\"{from}\" => \"{}\" added", to.unwrap_or(&"")),
+            },
+            (&subject, &users),
+            out,
+        );
         if o.default != n.default {
             let widened = matches!(o.default, ir::CodemapDefault::Reject { .. })
                 && !matches!(n.default, ir::CodemapDefault::Reject { .. });
@@ -692,31 +720,22 @@ fn mappings(old: &Estate, new: &Estate, out: &mut Changes) {
         let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
         outputs(&o.body, "", "", &mut a);
         outputs(&n.body, "", "", &mut b);
-        for (t, src) in &a {
-            match b.get(t) {
-                None => out.push(
-                    "mapping-output-removed",
-                    subject.clone(),
-                    format!("{t} <- {src} removed"),
-                    users.clone(),
-                ),
-                Some(s) if s != src => out.push(
-                    "mapping-source-changed",
-                    subject.clone(),
-                    format!("{t} <- {src} is now {t} <- {s}"),
-                    users.clone(),
-                ),
-                Some(_) => {}
-            }
-        }
-        for (t, src) in b.iter().filter(|(t, _)| !a.contains_key(*t)) {
-            out.push(
+        keyed(
+            &a,
+            &b,
+            [
+                "mapping-output-removed",
+                "mapping-source-changed",
                 "mapping-output-added",
-                subject.clone(),
-                format!("{t} <- {src} added"),
-                users.clone(),
-            );
-        }
+            ],
+            |t, was, now| match (was, now) {
+                (Some(src), None) => format!("{t} <- {src} removed"),
+                (Some(src), Some(s)) => format!("{t} <- {src} is now {t} <- {s}"),
+                (_, s) => format!("{t} <- {} added", s.map(String::as_str).unwrap_or("")),
+            },
+            (&subject, &users),
+            out,
+        );
         if o.docs != n.docs {
             out.docs(subject);
         }
