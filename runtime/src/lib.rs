@@ -1,11 +1,13 @@
 //! The Accord runtime: what generated productions link against.
 //!
-//! It owns the HL7 v2 engine ([`hl7`]) and MLLP ([`mllp`]); and the production
+//! It owns the HL7 v2 engine ([`hl7`]), MLLP ([`mllp`]), the FHIR R4 dictionary ([`fhir`]);
+//! and the production
 //! engine ([`engine`]: journal, services, operations, flows, admin HTTP, the binary's CLI). It never depends on `accord-dsl` or
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
 #[cfg(feature = "engine")]
 pub mod engine;
+pub mod fhir;
 pub mod hl7;
 pub mod mapping;
 #[cfg(feature = "mllp")]
