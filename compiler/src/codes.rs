@@ -105,6 +105,14 @@ codes! {
         "An HL7 v2 path names a segment, field, component or subcomponent that the declared HL7 version and message structure do not have: a segment outside the message structure (OBR in an ADT^A01), a field beyond the segment's last, a component beyond its data type's. Local Z-segments exist when a profile declares them. The check uses the HL7 v2 dictionary (versions 2.3 to 2.8.2).";
     "E0413", "unknown segment group",
         "`for each GROUP` iterates over a segment group of the message structure, such as ORDER_OBSERVATION or OBSERVATION in ORU^R01; the group must exist in the structure of the declared message type and version.";
+    "E0414", "FHIR element does not exist",
+        "A mapping to or from FHIR names a resource or an element that FHIR R4 (4.0.1) does not define, or goes below a primitive value (`gender.code`). Element names are the JSON names: a choice element takes its type (`deceasedBoolean`, `valueQuantity`). The check uses the FHIR R4 dictionary extracted from the official StructureDefinitions.";
+    "E0415", "FHIR list or single element",
+        "FHIR JSON writes a repeating element (`Patient.name`, 0..*) as an array and a single one (`Patient.birthDate`, 0..1) as a value. A path that goes below a repeating element must pick one (`name[0].family`, 0-based) or build the list with `for each`; a single element takes no index.";
+    "E0416", "value does not fit the FHIR element",
+        "The value written to a FHIR element must have the element's type: text to `string`, `code` or `uri`; `Date` to `date` or `dateTime`; `Integer` to `integer` or `decimal`; `Boolean` to `boolean`. A structure (`HumanName`, `CodeableConcept`, a backbone element) is written element by element.";
+    "E0417", "required binding not met",
+        "A FHIR element with a required binding (`Patient.gender`, `Observation.status`) accepts only the codes of its value set. Write a code of a codeset whose `system` is the value set's code system and whose codes are all in it (usually through a code map), or literal codes of the value set. A text value read straight from a message could hold any code, so it is refused.";
     "E0411", "transforms do not compose",
         "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
     "E0501", "literal secret",

@@ -704,6 +704,123 @@ pub fn hl7_group_missing(
     ))
 }
 
+pub fn fhir_unknown_resource(name: &Ident, hint: Option<String>) -> Diagnostic {
+    Diagnostic::error(
+        "E0414",
+        format!("`{}` is not a FHIR R4 resource", name.name),
+        name.span,
+        "not in FHIR R4",
+    )
+    .with_help(hint_or(
+        hint,
+        "name a resource of FHIR R4 (4.0.1), such as `Patient` or `Observation`",
+    ))
+}
+
+/// `hint` is a whole sentence ("did you mean `family`?").
+pub fn fhir_unknown_element(name: &Ident, parent: &str, hint: Option<String>) -> Diagnostic {
+    Diagnostic::error(
+        "E0414",
+        format!("FHIR R4 `{parent}` has no element `{}`", name.name),
+        name.span,
+        "no such element",
+    )
+    .with_help(hint.unwrap_or_else(|| {
+        format!("name an element of `{parent}` as FHIR R4 defines it; a choice element takes its type in the name (`deceasedBoolean`)")
+    }))
+}
+
+pub fn fhir_below_primitive(name: &Ident, ty: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0414",
+        format!(
+            "`{}` goes below a FHIR `{ty}`, which is a primitive value",
+            name.name
+        ),
+        name.span,
+        "a primitive has no elements",
+    )
+    .with_help("end the path at the primitive element")
+}
+
+pub fn fhir_list_needs_index(name: &Ident, path: &str, card: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0415",
+        format!("FHIR `{path}` repeats ({card}): the path must pick one element"),
+        name.span,
+        "a list",
+    )
+    .with_help(format!(
+        "pick one with `{}[0]` (0-based), or go through all of them with `for each`",
+        name.name
+    ))
+}
+
+pub fn fhir_single_has_index(name: &Ident, path: &str, card: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0415",
+        format!("FHIR `{path}` does not repeat ({card}): it takes no index"),
+        name.span,
+        "a single element",
+    )
+    .with_help(format!("write `{}` without `[...]`", name.name))
+}
+
+pub fn fhir_for_each_single(name: &Ident, path: &str, card: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0415",
+        format!("`for each` builds a list, and FHIR `{path}` does not repeat ({card})"),
+        name.span,
+        "a single element",
+    )
+    .with_help(format!(
+        "write the element's parts one by one (`{}.x <- ...`), or iterate into a repeating element",
+        name.name
+    ))
+}
+
+pub fn fhir_value_mismatch(
+    value: Span,
+    target: Span,
+    found: &str,
+    place: &crate::check::fhirpaths::Place,
+    help: String,
+) -> Diagnostic {
+    let wanted = format!("FHIR `{}` ({})", place.path, place.ty);
+    let mut d = Diagnostic::error(
+        "E0416",
+        format!("type mismatch: cannot write {found} to {wanted}"),
+        value,
+        format!("this is {found}"),
+    );
+    if target != value {
+        d = d.with_label(target, format!("this is {}", place.ty));
+    }
+    d.with_help(help)
+}
+
+pub fn fhir_binding_not_met(
+    value: Span,
+    place: &crate::check::fhirpaths::Place,
+    value_set: &str,
+    systems: &[&str],
+    problem: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0417",
+        format!(
+            "FHIR `{}` has a required binding to {value_set}, and this value may be outside it",
+            place.path
+        ),
+        value,
+        problem.to_string(),
+    )
+    .with_help(format!(
+        "map the value with a code map into a codeset with `system: \"{}\"` whose codes are all in the value set",
+        systems.first().copied().unwrap_or("?")
+    ))
+}
+
 pub fn transform_chain_mismatch(span: Span, prev: Option<Span>, why: &str) -> Diagnostic {
     let mut d = Diagnostic::error(
         "E0411",

@@ -22,8 +22,8 @@ pub struct Scope {
     pub element: Option<usize>,
     /// `Record.field` paths read a canonical record by name (routes, keys).
     pub record_heads: bool,
-    /// Paths read a FHIR resource (not typed until the FHIR dictionary lands).
-    pub fhir: bool,
+    /// Paths read this FHIR resource (from the `for each` element, when there is one).
+    pub fhir: Option<super::fhirpaths::FhirCtx>,
     /// What HL7 paths are checked against, when the version and message are known.
     pub hl7_ctx: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
     /// The same for the HL7 paths a mapping writes.
@@ -250,8 +250,8 @@ impl Checker<'_, '_> {
     }
 
     pub fn type_path(&mut self, p: &PathRef, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
-        if scope.fhir && scope.record.is_none() && scope.element.is_none() {
-            return Ty::Unknown;
+        if let (Some(ctx), None, None) = (&scope.fhir, scope.record, scope.element) {
+            return self.type_fhir_read(ctx, p);
         }
         match self.resolve_in_scope(p, scope) {
             Some((record, segs)) => {

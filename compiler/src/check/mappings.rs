@@ -3,6 +3,7 @@
 //! a list, and required record fields are set. Returns what each mapping reads and writes.
 
 use super::exprs::{Read, Scope};
+use super::fhirpaths::FhirCtx;
 use super::profiles::check_version;
 use super::Checker;
 use crate::diagnostics as diag;
@@ -40,12 +41,22 @@ pub struct MappingFacts {
     pub reads: Vec<Read>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Target {
     Record(usize),
     Hl7,
-    Fhir,
+    Fhir(FhirCtx),
     Unknown,
+}
+
+fn fhir_root(s: &SchemaTy) -> Option<FhirCtx> {
+    match s {
+        SchemaTy::Fhir(r) => Some(FhirCtx {
+            root: r.clone(),
+            prefix: vec![],
+        }),
+        _ => None,
+    }
 }
 
 pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
@@ -62,7 +73,7 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             },
             element: None,
             record_heads: false,
-            fhir: matches!(source, SchemaTy::Fhir(_)),
+            fhir: fhir_root(&source),
             hl7_ctx: c.hl7_ctx_for_schema(&d.node.source.kind),
             target_hl7: None,
         };
@@ -70,7 +81,10 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
         let tgt = match target {
             SchemaTy::Record(r) => Target::Record(r),
             SchemaTy::Hl7 { .. } => Target::Hl7,
-            SchemaTy::Fhir(_) => Target::Fhir,
+            SchemaTy::Fhir(_) => Target::Fhir(fhir_root(&target).unwrap_or(FhirCtx {
+                root: String::new(),
+                prefix: vec![],
+            })),
             SchemaTy::Unknown => Target::Unknown,
         };
         let mut facts = MappingFacts {
@@ -83,7 +97,7 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             target_hl7: target_ctx,
             ..scope
         };
-        body(c, &d.node.body, tgt, &scope, &mut facts, d.name.span);
+        body(c, &d.node.body, &tgt, &scope, &mut facts, d.name.span);
         out.push(facts);
     }
     out
@@ -110,7 +124,13 @@ fn schema(c: &mut Checker, s: &SchemaRef) -> SchemaTy {
             }
             None => SchemaTy::Unknown,
         },
-        SchemaKind::Fhir(r) => SchemaTy::Fhir(r.name.clone()),
+        SchemaKind::Fhir(r) => {
+            if c.check_fhir_resource(r) {
+                SchemaTy::Fhir(r.name.clone())
+            } else {
+                SchemaTy::Unknown
+            }
+        }
         SchemaKind::Record(r) => match c.lookup(r, Kind::Record) {
             Some(id) => SchemaTy::Record(id),
             None => SchemaTy::Unknown,
@@ -121,14 +141,14 @@ fn schema(c: &mut Checker, s: &SchemaRef) -> SchemaTy {
 fn body(
     c: &mut Checker,
     stmts: &[MapStmt],
-    tgt: Target,
+    tgt: &Target,
     scope: &Scope,
     facts: &mut MappingFacts,
     owner: Span,
 ) {
     let mut written: Vec<String> = vec![];
     body_inner(c, stmts, tgt, scope, facts, &mut written);
-    if let Target::Record(r) = tgt {
+    if let Target::Record(r) = *tgt {
         let missing: Vec<String> = c.m.record_fields[r]
             .iter()
             .filter(|f| {
@@ -147,7 +167,7 @@ fn body(
 fn body_inner(
     c: &mut Checker,
     stmts: &[MapStmt],
-    tgt: Target,
+    tgt: &Target,
     scope: &Scope,
     facts: &mut MappingFacts,
     written: &mut Vec<String>,
@@ -155,6 +175,10 @@ fn body_inner(
     for s in stmts {
         match &s.kind {
             MapStmtKind::Assign { target, values } => {
+                if let (Target::Fhir(ctx), MapTarget::Path(p)) = (tgt, target) {
+                    assign_fhir(c, ctx, p, values, scope, facts);
+                    continue;
+                }
                 let Some(place) = target_type(c, target, tgt, scope, facts, written) else {
                     for v in values {
                         c.type_of(v, scope, &mut facts.reads);
@@ -195,7 +219,10 @@ fn body_inner(
                 source,
                 body: inner,
             } => {
-                let place = target_type(c, target, tgt, scope, facts, written);
+                let place = match (tgt, target) {
+                    (Target::Fhir(_), MapTarget::Path(_)) => None,
+                    _ => target_type(c, target, tgt, scope, facts, written),
+                };
                 let inner_tgt = match (tgt, place.as_ref().map(|p| p.base().clone())) {
                     (Target::Record(_), Some(Ty::List(el))) => match el.base() {
                         Ty::Record(e) => Target::Record(*e),
@@ -211,7 +238,19 @@ fn body_inner(
                         Target::Unknown
                     }
                     (Target::Hl7, _) => Target::Hl7,
-                    (Target::Fhir, _) => Target::Fhir,
+                    (Target::Fhir(ctx), _) => match target {
+                        MapTarget::Path(p) => fhir_for_each(c, ctx, p)
+                            .map(Target::Fhir)
+                            .unwrap_or(Target::Unknown),
+                        other => {
+                            c.push(diag::target_not_in_schema(
+                                other.span(),
+                                "a FHIR resource",
+                                "an element path such as `name`",
+                            ));
+                            Target::Unknown
+                        }
+                    },
                     _ => Target::Unknown,
                 };
                 let mut inner_scope = scope.clone();
@@ -228,6 +267,15 @@ fn body_inner(
                             }
                         }
                     }
+                    IterSource::Path(p)
+                        if scope.fhir.is_some()
+                            && scope.record.is_none()
+                            && scope.element.is_none() =>
+                    {
+                        if let Some(ctx) = scope.fhir.as_ref() {
+                            inner_scope.fhir = fhir_for_each(c, ctx, p);
+                        }
+                    }
                     IterSource::Path(p) => {
                         let ty = c.type_path(p, scope, &mut facts.reads);
                         match ty.list_element().map(|e| e.base().clone()) {
@@ -241,8 +289,8 @@ fn body_inner(
                     }
                 }
                 match inner_tgt {
-                    Target::Record(_) => body(c, inner, inner_tgt, &inner_scope, facts, s.span),
-                    _ => body_inner(c, inner, inner_tgt, &inner_scope, facts, &mut vec![]),
+                    Target::Record(_) => body(c, inner, &inner_tgt, &inner_scope, facts, s.span),
+                    _ => body_inner(c, inner, &inner_tgt, &inner_scope, facts, &mut vec![]),
                 }
             }
             MapStmtKind::When {
@@ -273,13 +321,13 @@ fn body_inner(
 fn target_type(
     c: &mut Checker,
     target: &MapTarget,
-    tgt: Target,
+    tgt: &Target,
     scope: &Scope,
     facts: &mut MappingFacts,
     written: &mut Vec<String>,
 ) -> Option<Ty> {
     match (tgt, target) {
-        (Target::Record(r), MapTarget::Path(p)) => {
+        (&Target::Record(r), MapTarget::Path(p)) => {
             let ty = c.walk_fields(r, &p.segments)?;
             // Every record along the path is written: `patient.mrn` sets LabOrder.patient
             // and Patient.mrn.
@@ -312,8 +360,8 @@ fn target_type(
             }
             Some(Ty::Text)
         }
-        (Target::Fhir, MapTarget::Path(_)) | (Target::Unknown, _) => Some(Ty::Unknown),
-        (Target::Record(r), other) => {
+        (Target::Fhir(_), MapTarget::Path(_)) | (Target::Unknown, _) => Some(Ty::Unknown),
+        (&Target::Record(r), other) => {
             let rname = c.record_name(r).to_string();
             c.push(diag::target_not_in_schema(
                 other.span(),
@@ -330,7 +378,7 @@ fn target_type(
             ));
             None
         }
-        (Target::Fhir, other) => {
+        (Target::Fhir(_), other) => {
             c.push(diag::target_not_in_schema(
                 other.span(),
                 "a FHIR resource",
@@ -339,6 +387,54 @@ fn target_type(
             None
         }
     }
+}
+
+/// A value (or several, into a repeating element) written to a FHIR element.
+fn assign_fhir(
+    c: &mut Checker,
+    ctx: &FhirCtx,
+    p: &accord_dsl::ast::PathRef,
+    values: &[accord_dsl::ast::Expr],
+    scope: &Scope,
+    facts: &mut MappingFacts,
+) {
+    let place = c.fhir_place(ctx, p);
+    let types: Vec<Ty> = values
+        .iter()
+        .map(|v| c.type_of(v, scope, &mut facts.reads))
+        .collect();
+    let Some(place) = place else { return };
+    if values.len() > 1 && !place.list {
+        c.push(diag::several_values_single_target(
+            p.span,
+            values.len(),
+            &format!("FHIR `{}`", place.path),
+        ));
+        return;
+    }
+    for (v, t) in values.iter().zip(&types) {
+        c.check_fhir_value(&place, t, v, p.span);
+    }
+}
+
+/// The FHIR context inside `for each` over (or into) the repeating element at `p`.
+fn fhir_for_each(c: &mut Checker, ctx: &FhirCtx, p: &accord_dsl::ast::PathRef) -> Option<FhirCtx> {
+    let place = c.fhir_place(ctx, p)?;
+    if !place.list {
+        let last = p.segments.last()?;
+        c.push(diag::fhir_for_each_single(
+            &last.name,
+            place.path,
+            &place.card,
+        ));
+        return None;
+    }
+    let mut prefix = ctx.prefix.clone();
+    prefix.extend(p.segments.iter().map(|s| s.name.name.clone()));
+    Some(FhirCtx {
+        root: ctx.root.clone(),
+        prefix,
+    })
 }
 
 /// `SEG-1`, standing for the segment itself in existence checks.

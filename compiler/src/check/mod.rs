@@ -6,6 +6,7 @@ mod ackbudget;
 mod codemaps;
 mod endpoints;
 mod exprs;
+pub mod fhirpaths;
 mod flows;
 pub mod hl7paths;
 mod interfaces;

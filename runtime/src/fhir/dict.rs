@@ -206,6 +206,23 @@ impl Dictionary {
         out
     }
 
+    /// The JSON names of the choice element of `parent` whose stem `name` starts with
+    /// (`deceasedString` -> `deceasedBoolean`, `deceasedDateTime`).
+    pub fn choices_for(&self, parent: &str, name: &str) -> Vec<String> {
+        let stems: Vec<&str> = self
+            .children
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.strip_suffix("[x]"))
+            .filter(|stem| name.starts_with(stem))
+            .collect();
+        self.child_names(parent)
+            .into_iter()
+            .filter(|n| stems.iter().any(|s| n.starts_with(s)))
+            .collect()
+    }
+
     /// The child of definition path `parent` that JSON name `name` selects, and its type.
     fn child(&self, parent: &str, name: &str) -> Option<Step<'_>> {
         if let Some(e) = self.elements.get(format!("{parent}.{name}").as_str()) {
@@ -360,6 +377,10 @@ mod tests {
             d.resolve("Patient", &["deceasedString"]),
             Err(PathProblem::UnknownElement { at: 0, .. })
         ));
+        assert_eq!(
+            d.choices_for("Patient", "deceasedString"),
+            ["deceasedBoolean", "deceasedDateTime"]
+        );
         assert!(matches!(
             d.resolve("Patient", &["gender", "code"]),
             Err(PathProblem::BelowPrimitive { at: 1, .. })
