@@ -21,9 +21,23 @@ pub fn snake(name: &str) -> Ident {
     }
 }
 
-/// A type name as written (records, codesets).
+/// Names of the Rust prelude and of std types the generated code names unqualified; a
+/// record or codeset called so would shadow them in the generated crate.
+const PRELUDE: &[&str] = &[
+    "Result", "Option", "Vec", "String", "Box", "Some", "None", "Ok", "Err", "Default",
+    "Clone", "Copy", "Send", "Sync", "Sized", "Drop", "Fn", "FnMut", "FnOnce", "Iterator",
+    "IntoIterator", "ToString", "ToOwned", "From", "Into", "PartialEq", "Eq", "PartialOrd",
+    "Ord", "AsRef", "AsMut", "Extend", "Debug", "Self",
+];
+
+/// A type name as written (records, codesets); a name of the prelude gets `Record` after
+/// it in Rust (`record Result` is `ResultRecord`), so the generated code keeps meaning std.
 pub fn ty(name: &str) -> Ident {
-    Ident::new(name, Span::call_site())
+    if PRELUDE.contains(&name) {
+        Ident::new(&format!("{name}Record"), Span::call_site())
+    } else {
+        Ident::new(name, Span::call_site())
+    }
 }
 
 /// An identifier with a suffix, e.g. `PatientDraft`.

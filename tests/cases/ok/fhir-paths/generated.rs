@@ -109,15 +109,15 @@ impl PatientDraft {
     }
 }
 #[derive(Debug, Clone, PartialEq)]
-pub struct Result {
+pub struct ResultRecord {
     pub placer_order: String,
     pub r#final: bool,
     pub value: Option<rt::Decimal>,
 }
-impl rt::FromJson for Result {
+impl rt::FromJson for ResultRecord {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
-        Some(Result {
+        Some(ResultRecord {
             placer_order: rt::FromJson::from_json(
                 obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
             )?,
@@ -130,7 +130,7 @@ impl rt::FromJson for Result {
         })
     }
 }
-impl rt::ToJson for Result {
+impl rt::ToJson for ResultRecord {
     fn to_json(&self) -> serde_json::Value {
         let mut obj = serde_json::Map::new();
         obj.insert(
@@ -151,8 +151,8 @@ pub struct ResultDraft {
 }
 impl ResultDraft {
     /// The record, or the first required field left unset.
-    pub fn finish(self, at: &'static str) -> Result<Result, rt::MapError> {
-        Ok(Result {
+    pub fn finish(self, at: &'static str) -> Result<ResultRecord, rt::MapError> {
+        Ok(ResultRecord {
             placer_order: self
                 .placer_order
                 .ok_or_else(|| rt::MapError {
@@ -316,7 +316,7 @@ pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError>
     Ok(out)
 }
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn result_to_fhir(src: &Result) -> Result<serde_json::Value, rt::MapError> {
+pub fn result_to_fhir(src: &ResultRecord) -> Result<serde_json::Value, rt::MapError> {
     let mut out = serde_json::json!({ "resourceType" : "Observation" });
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
         rt::json_set(
