@@ -232,15 +232,6 @@ fn doc_refuses_an_estate_with_errors() {
     assert!(!out.exists(), "nothing is written for a broken estate");
 }
 
-fn fhir_python() -> String {
-    std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
-        root()
-            .join("target/fhir-venv/bin/python")
-            .to_string_lossy()
-            .into()
-    })
-}
-
 #[test]
 fn concept_maps_are_valid_fhir_r4() {
     let out = support::fresh_dir("conceptmaps");
@@ -254,17 +245,8 @@ fn concept_maps_are_valid_fhir_r4() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let maps: Vec<PathBuf> = files(&out).keys().map(|k| out.join(k)).collect();
     assert_eq!(maps.len(), 7, "one ConceptMap per code map");
-    let v = Command::new(fhir_python())
-        .arg(root().join("tests/tools/fhir_validate.py"))
-        .args(&maps)
-        .output()
-        .expect("the FHIR validator's Python runs (bash .ci/run makes target/fhir-venv)");
-    assert!(
-        v.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&v.stdout),
-        String::from_utf8_lossy(&v.stderr)
-    );
+    let (valid, report) = support::fhir_validate(&maps);
+    assert!(valid, "{report}");
 
     let one = accord(&[
         "export",

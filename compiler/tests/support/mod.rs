@@ -222,3 +222,21 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Validates FHIR R4 JSON files with Python `fhir.resources` (R4 models, no one here wrote
+/// it), installed by `.ci/run` in `target/fhir-venv` (`$ACCORD_FHIR_PYTHON` overrides).
+/// Returns whether all are valid, and the validator's report (a line per file).
+pub fn fhir_validate(files: &[PathBuf]) -> (bool, String) {
+    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
+        root()
+            .join("target/fhir-venv/bin/python")
+            .to_string_lossy()
+            .into()
+    });
+    let o = Command::new(python)
+        .arg(root().join("tests/tools/fhir_validate.py"))
+        .args(files)
+        .output()
+        .expect("the FHIR validator's Python runs (bash .ci/run makes target/fhir-venv)");
+    (o.status.success(), text(&o))
+}

@@ -1,0 +1,51 @@
+//! What mappings to FHIR produce is valid FHIR R4 for an independent validator (Python
+//! `fhir.resources` 6.1, the R4 models, installed by `.ci/run` in `target/fhir-venv`): the
+//! estate `tests/fhir/estate` maps the example's HL7 v2 samples through canonical records
+//! to Patient and DiagnosticReport with `accord map`, and every resource is validated. A
+//! deliberately broken resource must be refused, so the validator is known to be looking.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn mapped_resources_are_valid_fhir_r4() {
+    let out = support::fresh_dir("fhir-output");
+    let cases = [
+        ("adt_to_patient,patient_to_fhir", "adt_a01.hl7", "Patient"),
+        (
+            "oru_to_result,result_to_report",
+            "oru_r01.hl7",
+            "DiagnosticReport",
+        ),
+    ];
+    let mut files = vec![];
+    for (chain, sample, kind) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args(["map", "tests/fhir/estate", chain])
+            .arg(
+                support::root()
+                    .join("examples/trakcare-lab/samples")
+                    .join(sample),
+            )
+            .current_dir(support::root())
+            .env("CARGO_TARGET_DIR", support::target())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{chain}: {}", support::text(&o));
+        let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(json["resourceType"], kind);
+        let file = out.join(format!("{kind}.json"));
+        std::fs::write(&file, &o.stdout).unwrap();
+        files.push(file);
+    }
+    let (ok, report) = support::fhir_validate(&files);
+    assert!(ok, "{report}");
+    assert_eq!(report.matches("ok ").count(), files.len(), "{report}");
+
+    // The validator refuses what FHIR R4 does not define.
+    let broken = out.join("broken.json");
+    std::fs::write(&broken, r#"{"resourceType": "Patient", "gendr": "female"}"#).unwrap();
+    let (ok, report) = support::fhir_validate(&[broken]);
+    assert!(!ok && report.contains("INVALID Patient"), "{report}");
+}
