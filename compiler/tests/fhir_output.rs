@@ -35,6 +35,9 @@ fn mapped_resources_are_valid_fhir_r4() {
         assert!(o.status.success(), "{chain}: {}", support::text(&o));
         let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(json["resourceType"], kind);
+        // The id comes from the record's business key, the same on every run.
+        let id = json["id"].as_str().unwrap_or_default().to_string();
+        assert!(id == "patient-100001" || id == "result-ORD123", "{id}");
         let file = out.join(format!("{kind}.json"));
         std::fs::write(&file, &o.stdout).unwrap();
         files.push(file);

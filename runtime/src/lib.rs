@@ -25,8 +25,8 @@ pub mod __private {
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError, MapErrorKind,
-        Output, Scope, ToHl7, ToJson,
+        fhir_id, json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError,
+        MapErrorKind, Output, Scope, ToHl7, ToJson,
     };
     pub use crate::steward::{govern, Steward, Unsupervised};
 }

@@ -624,6 +624,44 @@ pub enum JsonStep {
 }
 
 /// Sets `value` at `path` in `root`, creating objects and arrays on the way.
+/// A FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`) made from a record's business key, so the
+/// same patient always gets the same id and two patients never share one: `prefix`
+/// (the record's name in lower case), then each key value, joined by `-`. Letters and
+/// digits pass; every other byte becomes `.` and two hex digits (`-` is `.2d`, `.` is
+/// `.2e`), so different keys give different ids. An id that would pass 64 characters
+/// keeps its first 31 and ends in `.` and the 128-bit FNV-1a hash of the whole, in hex.
+pub fn fhir_id(prefix: &str, parts: &[serde_json::Value]) -> String {
+    use std::fmt::Write;
+    let mut id = String::new();
+    for (i, text) in std::iter::once(prefix.to_ascii_lowercase())
+        .chain(parts.iter().map(|p| match p {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+        .enumerate()
+    {
+        if i > 0 {
+            id.push('-');
+        }
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() {
+                id.push(b as char);
+            } else {
+                let _ = write!(id, ".{b:02x}");
+            }
+        }
+    }
+    if id.len() <= 64 {
+        return id;
+    }
+    let mut hash: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in id.bytes() {
+        hash ^= u128::from(b);
+        hash = hash.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    format!("{}.{hash:032x}", &id[..31])
+}
+
 pub fn json_set(root: &mut serde_json::Value, path: &[JsonStep], value: serde_json::Value) {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {
@@ -835,6 +873,35 @@ pub mod functions {
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
         let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
         Date { year, month, day }
+    }
+}
+
+#[cfg(test)]
+mod fhir_id_tests {
+    use super::fhir_id;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_stable_valid_and_distinct() {
+        assert_eq!(fhir_id("Patient", &[json!("100001")]), "patient-100001");
+        assert_eq!(
+            fhir_id("Patient", &[json!("100001")]),
+            fhir_id("Patient", &[json!("100001")])
+        );
+        // Joiners and escapes never make two keys meet.
+        assert_ne!(
+            fhir_id("Order", &[json!("a-b"), json!("c")]),
+            fhir_id("Order", &[json!("a"), json!("b-c")])
+        );
+        assert_eq!(fhir_id("Order", &[json!("A/1")]), "order-A.2f1");
+        let long = fhir_id("Patient", &[json!("x".repeat(100))]);
+        assert_eq!(long.len(), 64);
+        assert_ne!(long, fhir_id("Patient", &[json!("x".repeat(101))]));
+        let valid = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        };
+        assert!(valid(&long) && valid(&fhir_id("P", &[json!("é ü"), json!(7)])));
     }
 }
 

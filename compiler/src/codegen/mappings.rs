@@ -153,17 +153,51 @@ impl<'a> Gen<'a> {
             }
             Schema::Fhir { resource } => {
                 let body = self.stmts_fhir(&m.body, &source_ctx);
+                let id = self.fhir_id(m);
                 quote! {
                     #(#[doc = #docs])*
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name(#param) -> Result<serde_json::Value, rt::MapError> {
                         #scope
                         let mut out = serde_json::json!({ "resourceType": #resource });
+                        #id
                         #(#body)*
                         Ok(out)
                     }
                 }
             }
+        }
+    }
+
+    /// The resource's `id` from the source record's key fields (`patient-100001`), unless
+    /// the mapping sets `id` itself: the same record always gives the same id, so updates
+    /// replace rather than duplicate, and two records never share one.
+    fn fhir_id(&self, m: &Mapping) -> TokenStream {
+        let Schema::Record { record } = &m.source else {
+            return quote!();
+        };
+        let sets_id = m.body.iter().any(|s| {
+            matches!(s, Stmt::Assign { target: Target::Field { path }, .. }
+                if path.len() == 1 && path[0].name == "id")
+        });
+        let Some(r) = self.ir.records.iter().find(|r| &r.name == record) else {
+            return quote!();
+        };
+        let keys: Vec<_> = r
+            .fields
+            .iter()
+            .filter(|f| f.constraints.contains(&crate::ir::Constraint::Key))
+            .map(|f| names::snake(&f.name))
+            .collect();
+        if sets_id || keys.is_empty() {
+            return quote!();
+        }
+        quote! {
+            rt::json_set(
+                &mut out,
+                &[rt::JsonStep::Key("id")],
+                serde_json::Value::String(rt::fhir_id(#record, &[#(rt::ToJson::to_json(&src.#keys)),*])),
+            );
         }
     }
 

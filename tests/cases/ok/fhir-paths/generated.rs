@@ -238,6 +238,13 @@ impl rt::FromJson for AdministrativeSex {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError> {
     let mut out = serde_json::json!({ "resourceType" : "Patient" });
+    rt::json_set(
+        &mut out,
+        &[rt::JsonStep::Key("id")],
+        serde_json::Value::String(
+            rt::fhir_id("Patient", &[rt::ToJson::to_json(&src.mrn)]),
+        ),
+    );
     if let Some(v) = Some(String::from("urn:oid:2.16.840.1.113883.2.1.4.1")) {
         rt::json_set(
             &mut out,
@@ -318,6 +325,13 @@ pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError>
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn result_to_fhir(src: &ResultRecord) -> Result<serde_json::Value, rt::MapError> {
     let mut out = serde_json::json!({ "resourceType" : "Observation" });
+    rt::json_set(
+        &mut out,
+        &[rt::JsonStep::Key("id")],
+        serde_json::Value::String(
+            rt::fhir_id("Result", &[rt::ToJson::to_json(&src.placer_order)]),
+        ),
+    );
     if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
         rt::json_set(
             &mut out,
