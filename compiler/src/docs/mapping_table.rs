@@ -131,7 +131,35 @@ struct Walk<'e> {
     target: Option<Hl7Side<'e>>,
     source_record: Option<&'e str>,
     target_record: Option<&'e str>,
+    /// The FHIR resource a side reads or writes.
+    source_fhir: Option<&'e str>,
+    target_fhir: Option<&'e str>,
     rows: Vec<Row>,
+}
+
+/// What FHIR R4 says of the element at `path` below `resource`: `HumanName.family
+/// (string, 0..1)`, with a required binding's value set.
+fn fhir_about(resource: Option<&str>, path: &[&str]) -> String {
+    let Some(resource) = resource else {
+        return String::new();
+    };
+    let Ok(steps) = accord_runtime::fhir::dict::r4().resolve(resource, path) else {
+        return String::new();
+    };
+    let Some(last) = steps.last() else {
+        return String::new();
+    };
+    let e = last.element;
+    let card = format!(
+        "{}..{}",
+        e.min,
+        e.max.map(|m| m.to_string()).unwrap_or_else(|| "*".into())
+    );
+    let mut about = format!("{} ({}, {card})", e.path, last.ty);
+    if let Some(b) = e.binding.as_ref().filter(|b| b.strength == "required") {
+        about.push_str(&format!("; required codes of {}", b.value_set));
+    }
+    about
 }
 
 impl Walk<'_> {
@@ -211,7 +239,11 @@ impl Walk<'_> {
                 } else {
                     format!("{}[].{}", target_prefix.join("."), exprs::steps(path))
                 };
-                (shown, field_about(self.estate, self.target_record, &full))
+                let about = match self.target_fhir {
+                    Some(_) => fhir_about(self.target_fhir, &full),
+                    None => field_about(self.estate, self.target_record, &full),
+                };
+                (shown, about)
             }
         };
         let mut reads = vec![];
@@ -243,7 +275,10 @@ impl Walk<'_> {
                 Read::Field(f) => {
                     let mut full: Vec<&str> = source_prefix.iter().map(String::as_str).collect();
                     full.extend(f.split('.').map(|s| s.split('[').next().unwrap_or(s)));
-                    let about = field_about(self.estate, self.source_record, &full);
+                    let about = match self.source_fhir {
+                        Some(_) => fhir_about(self.source_fhir, &full),
+                        None => field_about(self.estate, self.source_record, &full),
+                    };
                     if bare && !about.is_empty() && &source == f {
                         about
                     } else if about.is_empty() {
@@ -274,6 +309,13 @@ fn record_of(schema: &Schema) -> Option<&str> {
     }
 }
 
+fn fhir_of(schema: &Schema) -> Option<&str> {
+    match schema {
+        Schema::Fhir { resource } => Some(resource),
+        _ => None,
+    }
+}
+
 /// Every mapped value of `mapping`, in source order.
 pub fn rows(estate: &Estate, mapping: &Mapping) -> Vec<Row> {
     let mut w = Walk {
@@ -283,6 +325,8 @@ pub fn rows(estate: &Estate, mapping: &Mapping) -> Vec<Row> {
         target: hl7_side(estate, &mapping.target),
         source_record: record_of(&mapping.source),
         target_record: record_of(&mapping.target),
+        source_fhir: fhir_of(&mapping.source),
+        target_fhir: fhir_of(&mapping.target),
         rows: vec![],
     };
     w.stmts(&mapping.body, &[], &[], &[]);
@@ -309,5 +353,33 @@ pub fn schema_text(s: &Schema) -> String {
         }
         Schema::Fhir { resource } => format!("FHIR R4 {resource}"),
         Schema::Record { record } => record.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, Options, SourceMap};
+
+    #[test]
+    fn fhir_targets_are_described_from_the_r4_dictionary() {
+        let mut sources = SourceMap::new();
+        sources.add(
+            "main.accord".to_string(),
+            r#"estate "x" version 1.0.0
+record P {
+  mrn: Identifier key
+  family: Text
+}
+mapping p_to_fhir: P -> fhir r4 Patient {
+  identifier[0].value <- mrn
+  name[0].family <- family
+}
+"#
+            .to_string(),
+        );
+        let ir = compile(&sources, &Options::default()).ir.expect("compiles");
+        let rows = super::rows(&ir, &ir.mappings[0]);
+        assert_eq!(rows[0].target_about, "Identifier.value (string, 0..1)");
+        assert_eq!(rows[1].target_about, "HumanName.family (string, 0..1)");
     }
 }
