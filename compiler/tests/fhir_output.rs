@@ -3,6 +3,8 @@
 //! estate `tests/fhir/estate` maps the example's HL7 v2 samples through canonical records
 //! to Patient and DiagnosticReport with `accord map`, and every resource is validated. A
 //! deliberately broken resource must be refused, so the validator is known to be looking.
+//! The reverse direction too: a ServiceRequest from a portal to the canonical order and
+//! on to an HL7 v2 ORM^O01.
 
 mod support;
 
@@ -45,6 +47,41 @@ fn mapped_resources_are_valid_fhir_r4() {
     let (ok, report) = support::fhir_validate(&files);
     assert!(ok, "{report}");
     assert_eq!(report.matches("ok ").count(), files.len(), "{report}");
+
+    // The reverse direction: a portal's ServiceRequest through the canonical order to an
+    // HL7 v2 order for the LIMS.
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["map", "tests/fhir/estate", "servicerequest_to_order"])
+        .arg(support::root().join("tests/fhir/samples/servicerequest.json"))
+        .current_dir(support::root())
+        .env("CARGO_TARGET_DIR", support::target())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", support::text(&o));
+    let order: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(order["placer_order"], "PORTAL-0001");
+    assert_eq!(order["patient_mrn"], "100001");
+    assert_eq!(order["requested_at"], "2026-11-30T09:15:00+00:00");
+    assert_eq!(
+        order["identifiers"][1]["value"], "ORD777",
+        "for each over a FHIR list"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "map",
+            "tests/fhir/estate",
+            "servicerequest_to_order,order_to_lims",
+        ])
+        .arg(support::root().join("tests/fhir/samples/servicerequest.json"))
+        .current_dir(support::root())
+        .env("CARGO_TARGET_DIR", support::target())
+        .output()
+        .unwrap();
+    let hl7 = support::text(&o);
+    assert!(o.status.success(), "{hl7}");
+    assert!(hl7.contains("ORC|NW|PORTAL-0001"), "{hl7}");
+    assert!(hl7.contains("PID|||100001"), "{hl7}");
+    assert!(hl7.contains("^^^^^S"), "urgent becomes priority S: {hl7}");
 
     // The validator refuses what FHIR R4 does not define.
     let broken = out.join("broken.json");

@@ -25,7 +25,7 @@ pub mod __private {
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        fhir_id, json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError,
+        fhir_id, json_get, json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError,
         MapErrorKind, Output, Scope, ToHl7, ToJson,
     };
     pub use crate::steward::{govern, Steward, Unsupervised};

@@ -662,6 +662,21 @@ pub fn fhir_id(prefix: &str, parts: &[serde_json::Value]) -> String {
     format!("{}.{hash:032x}", &id[..31])
 }
 
+/// The value at `path` in a FHIR resource (or any JSON), if every step is there.
+pub fn json_get<'v>(
+    root: &'v serde_json::Value,
+    path: &[JsonStep],
+) -> Option<&'v serde_json::Value> {
+    let mut cur = root;
+    for step in path {
+        cur = match *step {
+            JsonStep::Key(k) => cur.get(k)?,
+            JsonStep::Index(k, ix) => cur.get(k)?.get(ix)?,
+        };
+    }
+    Some(cur)
+}
+
 pub fn json_set(root: &mut serde_json::Value, path: &[JsonStep], value: serde_json::Value) {
     let mut cur = root;
     for (i, step) in path.iter().enumerate() {

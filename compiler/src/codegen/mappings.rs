@@ -91,9 +91,18 @@ impl<'a> Gen<'a> {
             }
             Schema::Fhir { .. } => (quote!(src: &serde_json::Value), quote!(), None),
         };
+        let fscope = match &m.source {
+            Schema::Fhir { resource } => Some(FhirScope {
+                var: quote!(src),
+                root: resource.clone(),
+                prefix: vec![],
+            }),
+            _ => None,
+        };
         let source_ctx = SourceCtx {
             structure: self.structure(&m.source),
             rscope,
+            fscope,
         };
         match &m.target {
             Schema::Record { record } => {
@@ -394,6 +403,27 @@ impl<'a> Gen<'a> {
                     ctx.clone(),
                 )
             }
+            IterSource::Field { path } if ctx.rscope.is_none() && ctx.fscope.is_some() => {
+                let Some(fs) = ctx.fscope.clone() else {
+                    return (quote!(item), quote!(std::iter::empty::<()>()), ctx.clone());
+                };
+                let (var, steps) = (&fs.var, json_steps(path));
+                let mut prefix = fs.prefix.clone();
+                prefix.extend(path.iter().map(|p| p.name.clone()));
+                let inner = SourceCtx {
+                    fscope: Some(FhirScope {
+                        var: quote!(item),
+                        prefix,
+                        ..fs.clone()
+                    }),
+                    ..ctx.clone()
+                };
+                (
+                    quote!(item),
+                    quote!(rt::json_get(#var, &[#(#steps),*]).and_then(|v| v.as_array()).into_iter().flatten()),
+                    inner,
+                )
+            }
             IterSource::Field { path } => {
                 let rs = ctx.rscope.clone();
                 let (access, elem) = match &rs {
@@ -561,6 +591,7 @@ impl<'a> Gen<'a> {
         let ctx = SourceCtx {
             structure: None,
             rscope: None,
+            fscope: None,
         };
         let (t, shape) = self.expr(e, &ctx, at);
         match shape {
@@ -575,6 +606,7 @@ impl<'a> Gen<'a> {
         let ctx = SourceCtx {
             structure: None,
             rscope: None,
+            fscope: None,
         };
         let (t, _) = self.expr(e, &ctx, at);
         quote!(rt::ToJson::to_json(&(#t)))
@@ -758,7 +790,45 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A FHIR element read: its JSON value converted to the canonical type the checker
+    /// gave it (from the R4 dictionary), a list when the path ends at a repeating element.
+    fn fhir_field_expr(&self, path: &[PathStep], fs: &FhirScope) -> (TokenStream, Shape) {
+        let mut names: Vec<&str> = fs.prefix.iter().map(String::as_str).collect();
+        names.extend(path.iter().map(|p| p.name.as_str()));
+        let (ty, list) = match accord_runtime::fhir::dict::r4().resolve(&fs.root, &names) {
+            Ok(steps) => match steps.last() {
+                Some(last) => (
+                    fhir_read_type(last.ty),
+                    last.element.is_list() && path.last().is_some_and(|p| p.index.is_none()),
+                ),
+                None => (Type::Text, false),
+            },
+            // The checker reported the path; the crate is never built from it.
+            Err(_) => (Type::Text, false),
+        };
+        let (var, steps) = (&fs.var, json_steps(path));
+        let get = quote!(rt::json_get(#var, &[#(#steps),*]));
+        let rust = types::rust(&ty);
+        match (list, &ty) {
+            (true, _) => (
+                quote!(#get.and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| <#rust as rt::FromJson>::from_json(x)).collect::<Vec<_>>()).unwrap_or_default()),
+                Shape::List(ty),
+            ),
+            (false, Type::Boolean) => (
+                quote!(#get.and_then(|v| v.as_bool()).unwrap_or(false)),
+                Shape::Bool,
+            ),
+            (false, _) => (
+                quote!(#get.and_then(|v| <#rust as rt::FromJson>::from_json(v))),
+                Shape::Opt(ty),
+            ),
+        }
+    }
+
     fn field_expr(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Shape) {
+        if let (None, Some(fs)) = (&ctx.rscope, &ctx.fscope) {
+            return self.fhir_field_expr(path, fs);
+        }
         if ctx.rscope.is_none() {
             return (quote!(None::<String>), Shape::Opt(Type::Text));
         }
@@ -948,6 +1018,41 @@ impl<'a> Gen<'a> {
 struct SourceCtx {
     structure: Option<(String, String)>,
     rscope: Option<RecordScope>,
+    /// A FHIR resource (or, inside `for each`, one element of it) that paths read.
+    fscope: Option<FhirScope>,
+}
+
+/// A FHIR source: `var` is a `&serde_json::Value`; `prefix` the element names walked from
+/// the resource `root` to it.
+#[derive(Clone)]
+struct FhirScope {
+    var: TokenStream,
+    root: String,
+    prefix: Vec<String>,
+}
+
+/// The canonical type a FHIR element of this type reads as (the checker's rule).
+fn fhir_read_type(ty: &str) -> Type {
+    match ty {
+        "boolean" => Type::Boolean,
+        "integer" | "positiveInt" | "unsignedInt" => Type::Integer,
+        "decimal" => Type::Decimal,
+        "date" => Type::Date,
+        "dateTime" | "instant" => Type::DateTime,
+        _ => Type::Text,
+    }
+}
+
+fn json_steps(path: &[PathStep]) -> Vec<TokenStream> {
+    path.iter()
+        .map(|p| {
+            let n = &p.name;
+            match p.index {
+                Some(i) => quote!(rt::JsonStep::Index(#n, #i as usize)),
+                None => quote!(rt::JsonStep::Key(#n)),
+            }
+        })
+        .collect()
 }
 
 fn shape_type(s: &Shape) -> &Type {

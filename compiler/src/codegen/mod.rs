@@ -12,7 +12,7 @@ pub mod spec;
 mod tool;
 mod types;
 
-use crate::ir::{Estate, Repetition, Schema};
+use crate::ir::{Estate, Repetition};
 use proc_macro2::TokenStream;
 use quote::quote;
 use std::collections::BTreeMap;
@@ -26,16 +26,6 @@ pub struct CodegenOptions {
 /// What this version of the generator cannot produce yet, as messages with locations.
 pub fn unsupported(ir: &Estate) -> Vec<String> {
     let mut out = vec![];
-    for m in ir
-        .mappings
-        .iter()
-        .filter(|m| matches!(m.source, Schema::Fhir { .. }))
-    {
-        out.push(format!(
-            "{}:{}: mapping `{}` reads FHIR; mappings from FHIR are generated with the FHIR work (mappings to FHIR are generated)",
-            m.loc.file, m.loc.line, m.name
-        ));
-    }
     for r in &ir.routes {
         for rule in &r.rules {
             if rule.when.as_ref().is_some_and(routes::reads_records) {

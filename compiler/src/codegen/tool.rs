@@ -1,5 +1,6 @@
 //! `src/bin/accord-tool.rs` of the generated crate: runs a mapping, or a chain of two
-//! whose types meet (HL7 -> record -> HL7/FHIR), on a message file, printing the result.
+//! whose types meet (HL7 or FHIR -> record -> HL7/FHIR), on a message or resource file,
+//! printing the result.
 //! `accord map` builds and runs it, so what an analyst tries is the generated code itself.
 
 use super::mappings::Gen;
@@ -107,14 +108,24 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             _ => quote!(Output::Json(rt::ToJson::to_json(&#value))),
         }
     };
+    // A mapping (or a chain of two whose types meet) from HL7 v2 reads the file as a
+    // message, one from FHIR as JSON.
     for m in ir
         .mappings
         .iter()
-        .filter(|m| matches!(m.source, Schema::Hl7 { .. }))
+        .filter(|m| matches!(m.source, Schema::Hl7 { .. } | Schema::Fhir { .. }))
     {
         let (name, f) = (m.name.as_str(), names::snake(&m.name));
+        let input = match m.source {
+            Schema::Fhir { .. } => quote! {
+                let msg = match input_json(&args[3], &bytes) { Ok(j) => j, Err(code) => return code };
+            },
+            _ => quote! {
+                let msg = match input_hl7(&args[3], &bytes) { Ok(m) => m, Err(code) => return code };
+            },
+        };
         let out = output(&m.target, quote!(v));
-        arms.push(quote! { #name => #krate::#f(&msg).map(|v| #out) });
+        arms.push(quote! { #name => { #input #krate::#f(&msg).map(|v| #out) } });
         if let Schema::Record { record } = &m.target {
             for n in ir
                 .mappings
@@ -124,14 +135,14 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
                 let chain = format!("{},{}", m.name, n.name);
                 let g = names::snake(&n.name);
                 let out = output(&n.target, quote!(v));
-                arms.push(quote! { #chain => #krate::#f(&msg).and_then(|r| #krate::#g(&r)).map(|v| #out) });
+                arms.push(quote! { #chain => { #input #krate::#f(&msg).and_then(|r| #krate::#g(&r)).map(|v| #out) } });
             }
         }
     }
     let known: Vec<String> = ir
         .mappings
         .iter()
-        .filter(|m| matches!(m.source, Schema::Hl7 { .. }))
+        .filter(|m| matches!(m.source, Schema::Hl7 { .. } | Schema::Fhir { .. }))
         .map(|m| m.name.clone())
         .collect();
     let known = known.join(", ");
@@ -179,6 +190,22 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
         #(#test_fns)*
         #paths_static
 
+        /// The file as an HL7 v2 message, or the exit code after saying why it is not one.
+        fn input_hl7<'b>(file: &str, bytes: &'b [u8]) -> Result<rt::Message<'b>, ExitCode> {
+            rt::Message::parse(bytes).map_err(|e| {
+                eprintln!("error: {file}: {e} ({})", e.hint());
+                ExitCode::from(2)
+            })
+        }
+
+        /// The file as JSON (a FHIR resource), or the exit code after saying why it is not.
+        fn input_json(file: &str, bytes: &[u8]) -> Result<serde_json::Value, ExitCode> {
+            serde_json::from_slice(bytes).map_err(|e| {
+                eprintln!("error: {file} is not JSON: {e}");
+                ExitCode::from(2)
+            })
+        }
+
         /// Runs the estate's tests; the estate root resolves their message files.
         fn run_tests(root: &str) -> ExitCode {
             let (mut passed, mut failed) = (0usize, 0usize);
@@ -204,17 +231,10 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
                     return ExitCode::from(2);
                 }
             };
-            let msg = match rt::Message::parse(&bytes) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("error: {}: {e} ({})", args[3], e.hint());
-                    return ExitCode::from(2);
-                }
-            };
             let result: Result<Output, rt::MapError> = match args[2].as_str() {
                 #(#arms,)*
                 other => {
-                    eprintln!("error: `{other}` is not a mapping from HL7 v2 (or a chain `a,b`) of this estate; mappings: {}", #known);
+                    eprintln!("error: `{other}` is not a mapping from HL7 v2 or FHIR (or a chain `a,b`) of this estate; mappings: {}", #known);
                     return ExitCode::from(2);
                 }
             };

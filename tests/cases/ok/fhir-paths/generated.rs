@@ -234,6 +234,18 @@ impl rt::FromJson for AdministrativeSex {
         AdministrativeSex::from_code(v.as_str()?)
     }
 }
+pub fn fhir_sex(
+    value: &str,
+    _at: &'static str,
+) -> Result<AdministrativeSex, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        "male" => Ok(AdministrativeSex::Male),
+        "female" => Ok(AdministrativeSex::Female),
+        "other" => Ok(AdministrativeSex::Other),
+        _ => Ok(AdministrativeSex::Unknown),
+    }
+}
 /// Choice elements by type, lists at the end of a path, required codes as literals.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError> {
@@ -364,6 +376,63 @@ pub fn result_to_fhir(src: &ResultRecord) -> Result<serde_json::Value, rt::MapEr
         );
     }
     Ok(out)
+}
+/// Reads from FHIR are typed by the dictionary and generated as JSON reads.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError> {
+    let mut out = PatientDraft::default();
+    if let Some(v) = rt::json_get(
+            src,
+            &[
+                rt::JsonStep::Index("identifier", 0u32 as usize),
+                rt::JsonStep::Key("value"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.mrn = Some(v);
+    }
+    if let Some(v) = rt::json_get(
+            src,
+            &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("family")],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.family_name = Some(v);
+    }
+    out.given_names = rt::json_get(
+            src,
+            &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("given")],
+        )
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a
+                .iter()
+                .filter_map(|x| <String as rt::FromJson>::from_json(x))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if let Some(v) = rt::json_get(src, &[rt::JsonStep::Key("birthDate")])
+        .and_then(|v| <rt::Date as rt::FromJson>::from_json(v))
+    {
+        out.birth_date = Some(v);
+    }
+    if let Some(v) = match rt::json_get(src, &[rt::JsonStep::Key("gender")])
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        Some(x) => Some(fhir_sex(&x, "main.accord:54")?),
+        None => None,
+    } {
+        out.sex = Some(v);
+    }
+    if let Some(v) = Some(
+        rt::json_get(src, &[rt::JsonStep::Key("deceasedBoolean")])
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+    ) {
+        out.deceased = Some(v);
+    }
+    out.finish("main.accord:48")
 }
 /// The targets of a message received on interface `interface` (its routes), or
 /// `None` when no route takes messages from it.
