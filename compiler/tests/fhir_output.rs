@@ -82,6 +82,9 @@ fn mapped_resources_are_valid_fhir_r4() {
     assert!(hl7.contains("ORC|NW|PORTAL-0001"), "{hl7}");
     assert!(hl7.contains("PID|||100001"), "{hl7}");
     assert!(hl7.contains("^^^^^S"), "urgent becomes priority S: {hl7}");
+    // ORM^O01 puts the patient before the order, whatever order the mapping writes them.
+    let at = |seg: &str| hl7.find(&format!("\n{seg}|")).unwrap_or(usize::MAX);
+    assert!(at("PID") < at("ORC") && at("ORC") < at("OBR"), "{hl7}");
 
     // The validator refuses what FHIR R4 does not define.
     let broken = out.join("broken.json");

@@ -153,7 +153,10 @@ impl<'a> Gen<'a> {
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name(#param) -> Result<Vec<u8>, rt::MapError> {
                         #scope
-                        let mut b = rt::MessageBuilder::new(Default::default());
+                        // Segments in the structure's order, whatever order the lines write them.
+                        static ORDER: std::sync::LazyLock<Vec<&'static str>> =
+                            std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(#version, #message));
+                        let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
                         #(#header)*
                         #(#body)*
                         Ok(b.serialize())

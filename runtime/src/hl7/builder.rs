@@ -16,6 +16,8 @@ struct SegmentBuf {
     id: String,
     /// Raw (escaped, encoded) fields 1..; for MSH, fields 1 and 2 are the delimiters.
     fields: Vec<Vec<u8>>,
+    /// Its place in the message structure (index into `MessageBuilder::order`), if known.
+    rank: Option<usize>,
 }
 
 /// Fields are bytes in the message's character set, never re-decoded, so a Latin-1 (or
@@ -25,6 +27,9 @@ pub struct MessageBuilder {
     delims: Delimiters,
     charset: Charset,
     segments: Vec<SegmentBuf>,
+    /// The structure's segment order (`dict::segment_order`); empty: segments stay in the
+    /// order they are created.
+    order: &'static [&'static str],
 }
 
 fn bad(why: impl Into<String>) -> ParseError {
@@ -40,12 +45,69 @@ impl MessageBuilder {
                 vec![delims.field],
                 delims.encoding_characters().into_bytes(),
             ],
+            rank: Some(0),
         };
         MessageBuilder {
             delims,
             charset: Charset::Utf8,
             segments: vec![msh],
+            order: &[],
         }
+    }
+
+    /// New segments take their place in this structure order (`dict::segment_order`)
+    /// instead of the end: a mapping that writes ORC before PID still sends PID first.
+    /// A segment whose id is already there (another OBX, a second ORDER group) goes at
+    /// the end, so repeated groups keep the order they were written in; so does a segment
+    /// the structure does not list (a Z-segment).
+    pub fn ordered(mut self, order: &'static [&'static str]) -> MessageBuilder {
+        self.order = order;
+        if let Some(msh) = self.segments.first_mut() {
+            msh.rank = order.iter().position(|id| *id == msh.id);
+        }
+        self
+    }
+
+    /// Where a new segment `id` goes, and its rank: among the places `id` may stand, the
+    /// first not before the last segment's; moved before the segments of a later place.
+    fn place_new(&self, id: &str) -> (usize, Option<usize>) {
+        let end = self.segments.len();
+        if self.order.is_empty() {
+            return (end, None);
+        }
+        // Another of the same id (a repeat, or a new instance of a group) goes at the end,
+        // with the rank of the one before it.
+        if let Some(prev) = self.segments.iter().rev().find(|s| s.id == id) {
+            return (end, prev.rank);
+        }
+        let floor = self.segments.last().and_then(|s| s.rank).unwrap_or(0);
+        let places: Vec<usize> = self
+            .order
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s == id)
+            .map(|(i, _)| i)
+            .collect();
+        let Some(&rank) = places.iter().find(|r| **r >= floor).or(places.first()) else {
+            return (end, None);
+        };
+        let mut at = end;
+        while at > 0 && self.segments[at - 1].rank.is_some_and(|r| r > rank) {
+            at -= 1;
+        }
+        (at, Some(rank))
+    }
+
+    fn insert_new(&mut self, id: &str) {
+        let (at, rank) = self.place_new(id);
+        self.segments.insert(
+            at,
+            SegmentBuf {
+                id: id.to_string(),
+                fields: vec![],
+                rank,
+            },
+        );
     }
 
     /// A builder holding a copy of `msg`, raw fields as they are.
@@ -58,12 +120,14 @@ impl MessageBuilder {
                 fields: (1..=s.field_count())
                     .map(|n| s.field(n).map(|f| f.raw().to_vec()).unwrap_or_default())
                     .collect(),
+                rank: None,
             })
             .collect();
         MessageBuilder {
             delims,
             charset: msg.charset(),
             segments,
+            order: &[],
         }
     }
 
@@ -73,10 +137,7 @@ impl MessageBuilder {
 
     /// Appends a new segment and returns its occurrence number for that id.
     pub fn add_segment(&mut self, id: &str) -> usize {
-        self.segments.push(SegmentBuf {
-            id: id.to_string(),
-            fields: vec![],
-        });
+        self.insert_new(id);
         self.segments.iter().filter(|s| s.id == id).count()
     }
 
@@ -128,10 +189,7 @@ impl MessageBuilder {
     fn segment_mut(&mut self, id: &str, occurrence: usize) -> &mut SegmentBuf {
         let existing = self.segments.iter().filter(|s| s.id == id).count();
         for _ in existing..occurrence {
-            self.segments.push(SegmentBuf {
-                id: id.to_string(),
-                fields: vec![],
-            });
+            self.insert_new(id);
         }
         let index = self
             .segments
@@ -292,5 +350,54 @@ mod tests {
         let mut b = MessageBuilder::new(Delimiters::default());
         assert!(b.set(&p("MSH-2"), "x").is_err());
         assert!(b.set(&p("PID-3[*]"), "x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::MessageBuilder;
+    use crate::hl7::dict::segment_order;
+    use crate::hl7::Path;
+
+    fn ids(b: &MessageBuilder) -> Vec<String> {
+        b.serialize_string()
+            .split('\r')
+            .filter(|l| !l.is_empty())
+            .map(|l| l[..3].to_string())
+            .collect()
+    }
+
+    fn set(b: &mut MessageBuilder, path: &str) {
+        b.set(&Path::parse(path).unwrap(), "x").unwrap();
+    }
+
+    #[test]
+    fn segments_follow_the_structure_not_the_writes() {
+        let order: &'static [&'static str] =
+            Box::leak(segment_order("2.4", "ORM^O01").into_boxed_slice());
+        let mut b = MessageBuilder::new(Default::default()).ordered(order);
+        for p in ["ORC-1", "OBR-4", "PID-3", "NTE-3"] {
+            set(&mut b, p);
+        }
+        assert_eq!(ids(&b), ["MSH", "PID", "ORC", "OBR", "NTE"]);
+    }
+
+    #[test]
+    fn repeated_groups_keep_their_written_order() {
+        let order: &'static [&'static str] =
+            Box::leak(segment_order("2.4", "ORU^R01").into_boxed_slice());
+        let mut b = MessageBuilder::new(Default::default()).ordered(order);
+        for p in [
+            "OBR-2", "OBX[1]-5", "OBX[2]-5", "PID-3", "ZZZ-1", "OBX[3]-5",
+        ] {
+            set(&mut b, p);
+        }
+        assert_eq!(ids(&b), ["MSH", "PID", "OBR", "OBX", "OBX", "ZZZ", "OBX"]);
+        // Without an order, segments stay where they were written.
+        let mut plain = MessageBuilder::new(Default::default());
+        for p in ["OBR-2", "PID-3"] {
+            set(&mut plain, p);
+        }
+        assert_eq!(ids(&plain), ["MSH", "OBR", "PID"]);
     }
 }

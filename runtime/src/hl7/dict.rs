@@ -69,6 +69,18 @@ pub struct Dictionary {
     triggers: HashMap<&'static str, &'static str>,
 }
 
+/// The segment ids of a message type's structure in the order the structure lists them
+/// (an id appears once per place it may stand): what `MessageBuilder::ordered` follows.
+/// Empty when the version or the message type is unknown.
+pub fn segment_order(version: &str, message_type: &str) -> Vec<&'static str> {
+    dictionary(version)
+        .and_then(|d| {
+            let s = d.structure_for(message_type)?;
+            Some(d.members(s).0)
+        })
+        .unwrap_or_default()
+}
+
 /// The dictionary of a version, parsed once. `None` for a version it does not cover.
 pub fn dictionary(version: &str) -> Option<&'static Dictionary> {
     static PARSED: OnceLock<Vec<OnceLock<Dictionary>>> = OnceLock::new();

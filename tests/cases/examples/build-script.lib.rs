@@ -204,7 +204,11 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
 /// `cargo bench -p accord-example-build-script --bench mapping`).
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.5.1",
+        "ADT^A01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[7usize], "ADT", "estate/estate.accord:47")?;
     rt::write(&mut b, &PATHS[8usize], "A01", "estate/estate.accord:47")?;
     rt::write(&mut b, &PATHS[9usize], "2.5.1", "estate/estate.accord:47")?;

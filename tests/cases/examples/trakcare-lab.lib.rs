@@ -913,7 +913,11 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
 /// The canonical patient to WinPath's ADT.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.4",
+        "ADT^A01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:21")?;
     rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:21")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:21")?;
@@ -955,7 +959,11 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 /// The canonical patient to the pharmacy (2.5).
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.5",
+        "ADT^A01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:31")?;
     rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:31")?;
     rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:31")?;
@@ -1041,7 +1049,11 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
 /// The canonical result back to TrakCare as ORU^R01 2.4.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.4",
+        "ORU^R01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[14usize], "ORU", "mappings.accord:54")?;
     rt::write(&mut b, &PATHS[8usize], "R01", "mappings.accord:54")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:54")?;
@@ -1140,7 +1152,11 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
 /// The canonical order to WinPath's ORM.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.4",
+        "ORM^O01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[14usize], "ORM", "mappings.accord:78")?;
     rt::write(&mut b, &PATHS[8usize], "O01", "mappings.accord:78")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:78")?;
@@ -1166,7 +1182,11 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
     let scope = rt::Scope::whole(msg);
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.4",
+        "ADT^A40",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:87")?;
     rt::write(&mut b, &PATHS[8usize], "A40", "mappings.accord:87")?;
     rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:87")?;

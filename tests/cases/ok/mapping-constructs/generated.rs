@@ -365,7 +365,11 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
 /// Back to HL7 v2, one NK1 per contact.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
-    let mut b = rt::MessageBuilder::new(Default::default());
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.4",
+        "ADT^A08",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
     rt::write(&mut b, &PATHS[22usize], "ADT", "main.accord:45")?;
     rt::write(&mut b, &PATHS[23usize], "A08", "main.accord:45")?;
     rt::write(&mut b, &PATHS[24usize], "2.4", "main.accord:45")?;
