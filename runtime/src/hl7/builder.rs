@@ -81,14 +81,9 @@ impl MessageBuilder {
             return (end, prev.rank);
         }
         let floor = self.segments.last().and_then(|s| s.rank).unwrap_or(0);
-        let places: Vec<usize> = self
-            .order
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s == id)
-            .map(|(i, _)| i)
-            .collect();
-        let Some(&rank) = places.iter().find(|r| **r >= floor).or(places.first()) else {
+        let mut places = self.order.iter().enumerate().filter(|(_, s)| **s == id);
+        let first = places.clone().next().map(|(i, _)| i);
+        let Some(rank) = places.find(|(i, _)| *i >= floor).map(|(i, _)| i).or(first) else {
             return (end, None);
         };
         let mut at = end;
