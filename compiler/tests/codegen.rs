@@ -249,7 +249,16 @@ fn build_generates_mappings_from_fhir_as_json_reads() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lib = std::fs::read_to_string(dir.join("out/src/lib.rs")).unwrap();
-    assert!(lib.contains("pub fn from_portal(src: &serde_json::Value)"), "{lib}");
-    assert!(lib.contains("rt::JsonStep::Index(\"name\", 0u32 as usize)"), "{lib}");
-    assert!(!lib.contains("None::<String>"), "no placeholder reads: {lib}");
+    assert!(
+        lib.contains("pub fn from_portal(src: &serde_json::Value)"),
+        "{lib}"
+    );
+    assert!(
+        lib.contains("rt::JsonStep::Index(\"name\", 0u32 as usize)"),
+        "{lib}"
+    );
+    assert!(
+        !lib.contains("None::<String>"),
+        "no placeholder reads: {lib}"
+    );
 }

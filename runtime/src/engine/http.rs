@@ -1,5 +1,8 @@
-//! HTTP for operations whose endpoint is `http`: a POST of the message, the status code as
-//! the reply (2xx accepted, 4xx rejected, 5xx application error, no answer refused).
+//! HTTP for operations whose endpoint is `http` (a POST of the message) or `fhir` (the
+//! FHIR REST API of a server: a resource is created or updated under its type, a Bundle is
+//! posted to the base). The status code is the reply (2xx accepted, 4xx rejected, 408,
+//! 429 and 5xx an application error to retry, no answer refused), and a FHIR server's
+//! OperationOutcome says why.
 
 use super::outbound::{http_attempt, SendAttempt};
 use axum::body::Bytes;
@@ -16,23 +19,24 @@ pub(super) fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>()
 }
 
-pub(super) async fn post(
+/// Sends one request; the status and body, or the attempt that says why there are none.
+async fn exchange(
     client: &HttpClient,
+    method: &str,
     url: &str,
+    content_type: &str,
     body: &[u8],
     timeout: Duration,
-) -> SendAttempt {
-    let content_type = if body.starts_with(b"MSH") {
-        "x-application/hl7-v2+er7"
-    } else {
-        "application/json"
-    };
-    let request = match axum::http::Request::post(url)
+) -> Result<(u16, Bytes), SendAttempt> {
+    let request = match axum::http::Request::builder()
+        .method(method)
+        .uri(url)
         .header("content-type", content_type)
+        .header("accept", content_type)
         .body(Full::new(Bytes::copy_from_slice(body)))
     {
         Ok(r) => r,
-        Err(e) => return http_attempt(None, format!("bad request for {url}: {e}")),
+        Err(e) => return Err(http_attempt(None, format!("bad request for {url}: {e}"))),
     };
     match tokio::time::timeout(timeout, client.request(request)).await {
         Err(_) => {
@@ -44,9 +48,9 @@ pub(super) async fn post(
                 ),
             );
             a.class = "timeout".into();
-            a
+            Err(a)
         }
-        Ok(Err(e)) => http_attempt(None, format!("POST {url}: {e}")),
+        Ok(Err(e)) => Err(http_attempt(None, format!("{method} {url}: {e}"))),
         Ok(Ok(resp)) => {
             let status = resp.status().as_u16();
             let text = resp
@@ -55,8 +59,161 @@ pub(super) async fn post(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            Ok((status, text))
+        }
+    }
+}
+
+pub(super) async fn post(
+    client: &HttpClient,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> SendAttempt {
+    let content_type = if body.starts_with(b"MSH") {
+        "x-application/hl7-v2+er7"
+    } else {
+        "application/json"
+    };
+    match exchange(client, "POST", url, content_type, body, timeout).await {
+        Err(a) => a,
+        Ok((status, text)) => {
             let text = String::from_utf8_lossy(&text[..text.len().min(300)]).to_string();
             http_attempt(Some(status), format!("HTTP {status} {text}"))
         }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a search value.
+fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// How a resource goes to a FHIR server: a conditional update on its first identifier
+/// (`PUT Patient?identifier=system|value`: created when no match, updated when one, 412
+/// when several), else an update by its id, else a create; a Bundle (transaction,
+/// batch) is posted to the base.
+pub(super) fn fhir_request(base: &str, body: &[u8]) -> (&'static str, String) {
+    let base = base.trim_end_matches('/');
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return ("POST", base.to_string());
+    };
+    let Some(kind) = v["resourceType"].as_str() else {
+        return ("POST", base.to_string());
+    };
+    if kind == "Bundle" {
+        return ("POST", base.to_string());
+    }
+    let first = &v["identifier"][0];
+    if let (Some(system), Some(value)) = (first["system"].as_str(), first["value"].as_str()) {
+        let search = format!("{}|{}", encode(system), encode(value));
+        return ("PUT", format!("{base}/{kind}?identifier={search}"));
+    }
+    match v["id"].as_str() {
+        Some(id) => ("PUT", format!("{base}/{kind}/{}", encode(id))),
+        None => ("POST", format!("{base}/{kind}")),
+    }
+}
+
+/// The issues of an OperationOutcome: `error invalid: Patient.gender: unknown code`.
+pub(super) fn outcome_text(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if v["resourceType"] != "OperationOutcome" {
+        return None;
+    }
+    let issues: Vec<String> = v["issue"]
+        .as_array()?
+        .iter()
+        .map(|i| {
+            let what = i["diagnostics"]
+                .as_str()
+                .or_else(|| i["details"]["text"].as_str())
+                .unwrap_or("");
+            format!(
+                "{} {}: {what}",
+                i["severity"].as_str().unwrap_or("error"),
+                i["code"].as_str().unwrap_or("unknown")
+            )
+        })
+        .collect();
+    Some(issues.join("; "))
+}
+
+/// Sends a FHIR resource (or Bundle) to the server at `base`. A 408, 429 or 5xx is an AE
+/// (the server may take it later), any other 4xx an AR; the OperationOutcome's issues
+/// are the detail.
+pub(super) async fn fhir(
+    client: &HttpClient,
+    base: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> SendAttempt {
+    let (method, url) = fhir_request(base, body);
+    match exchange(client, method, &url, "application/fhir+json", body, timeout).await {
+        Err(a) => a,
+        Ok((status, text)) => {
+            let why = outcome_text(&text).unwrap_or_else(|| {
+                String::from_utf8_lossy(&text[..text.len().min(300)]).to_string()
+            });
+            let mut a = http_attempt(Some(status), format!("HTTP {status} {method} {url}: {why}"));
+            if matches!(status, 408 | 429) {
+                a.class = "AE".into();
+            }
+            a
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_go_where_fhir_rest_puts_them() {
+        let base = "http://fhir.example/r4/";
+        let p = br#"{"resourceType":"Patient","id":"patient-1","identifier":[{"system":"urn:oid:1.2","value":"100 001"}]}"#;
+        assert_eq!(
+            fhir_request(base, p),
+            (
+                "PUT",
+                "http://fhir.example/r4/Patient?identifier=urn%3Aoid%3A1.2|100%20001".into()
+            )
+        );
+        let by_id = br#"{"resourceType":"Observation","id":"result-ORD1"}"#;
+        assert_eq!(
+            fhir_request(base, by_id),
+            (
+                "PUT",
+                "http://fhir.example/r4/Observation/result-ORD1".into()
+            )
+        );
+        let new = br#"{"resourceType":"Observation"}"#;
+        assert_eq!(
+            fhir_request(base, new),
+            ("POST", "http://fhir.example/r4/Observation".into())
+        );
+        let bundle = br#"{"resourceType":"Bundle","type":"transaction"}"#;
+        assert_eq!(
+            fhir_request(base, bundle),
+            ("POST", "http://fhir.example/r4".into())
+        );
+    }
+
+    #[test]
+    fn operation_outcomes_say_why() {
+        let oo = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"Patient.gender: unknown code 'F'"},{"severity":"warning","code":"informational","details":{"text":"name is empty"}}]}"#;
+        assert_eq!(
+            outcome_text(oo).as_deref(),
+            Some("error invalid: Patient.gender: unknown code 'F'; warning informational: name is empty")
+        );
+        assert_eq!(outcome_text(b"<html>"), None);
     }
 }

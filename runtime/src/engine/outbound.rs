@@ -47,6 +47,11 @@ enum Transport {
         /// One client (and its connection pool) per operation.
         client: super::http::HttpClient,
     },
+    /// A FHIR server's REST API at `base`.
+    Fhir {
+        base: String,
+        client: super::http::HttpClient,
+    },
     Unsupported(String),
 }
 
@@ -70,6 +75,16 @@ impl Transport {
             },
             "file" => Transport::File {
                 dir: e.get("path").unwrap_or("./var/out").into(),
+            },
+            "fhir" => match e.get("url") {
+                Some(u) => Transport::Fhir {
+                    base: u.to_string(),
+                    client: super::http::client(),
+                },
+                None => Transport::Unsupported(format!(
+                    "endpoint `{}` has no url (the FHIR server's base)",
+                    e.name
+                )),
             },
             "http" | "https" => match e.get("url") {
                 Some(u) => Transport::Http {
@@ -188,6 +203,15 @@ impl Transport {
                 super::http::post(
                     client,
                     url,
+                    &next.payload,
+                    Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
+                )
+                .await
+            }
+            Transport::Fhir { base, client } => {
+                super::http::fhir(
+                    client,
+                    base,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
                 )
