@@ -461,7 +461,12 @@ pub struct Interface {
     pub ack: Ack,
     pub replies: Vec<ReplyPolicy>,
     pub idempotency: Vec<Key>,
+    /// Picks the lane; messages with the same value keep their order.
     pub ordering: Option<Key>,
+    /// Further keys a message is ordered by (a merge's retired patient, MRG-1): it waits
+    /// for every earlier message to the same endpoint that shares any of its keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ordering_also: Vec<Key>,
     pub sends_only: Option<SendsOnly>,
     pub sla: Vec<Sla>,
     pub retain_ms: Option<u64>,

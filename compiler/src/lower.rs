@@ -641,6 +641,7 @@ impl Lower<'_, '_> {
             replies: vec![],
             idempotency: vec![],
             ordering: None,
+            ordering_also: vec![],
             sends_only: None,
             sla: vec![],
             retain_ms: None,
@@ -679,7 +680,10 @@ impl Lower<'_, '_> {
                 ast::IfaceClauseKind::Idempotency(keys) => {
                     out.idempotency = keys.iter().map(key).collect()
                 }
-                ast::IfaceClauseKind::Ordering(k) => out.ordering = Some(key(k)),
+                ast::IfaceClauseKind::Ordering(keys) => {
+                    out.ordering = keys.first().map(key);
+                    out.ordering_also = keys.iter().skip(1).map(key).collect();
+                }
                 ast::IfaceClauseKind::SendsOnly { record, fields } => {
                     out.sends_only = Some(ir::SendsOnly {
                         record: record.name.clone(),

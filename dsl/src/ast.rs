@@ -675,7 +675,9 @@ pub enum IfaceClauseKind {
         then: Vec<Action>,
     },
     Idempotency(Vec<KeyExpr>),
-    Ordering(KeyExpr),
+    /// The first key picks the lane; a message waits for every earlier one (to the same
+    /// endpoint) that shares any of its keys (`per PID-3.1, MRG-1.1` for merges).
+    Ordering(Vec<KeyExpr>),
     SendsOnly {
         record: Ident,
         fields: Vec<Ident>,

@@ -172,6 +172,10 @@ pub struct Interface {
     pub idempotency: Vec<String>,
     /// The HL7 path whose value assigns a message to its ordering lane.
     pub ordering: Option<String>,
+    /// Further ordering keys (`ordering: per PID-3.1, MRG-1.1`): a message waits for every
+    /// earlier message to the same endpoint that shares any of its keys.
+    #[serde(default)]
+    pub ordering_also: Vec<String>,
     pub retain_ms: Option<u64>,
     /// The contract's `sla: backlog < N`: more waiting than this raises an alert.
     #[serde(default)]

@@ -174,7 +174,7 @@ fn check_interface(
                 }
             }
             IfaceClauseKind::Idempotency(keys) => keys.iter().for_each(|k| check_key(c, id, k)),
-            IfaceClauseKind::Ordering(k) => check_key(c, id, k),
+            IfaceClauseKind::Ordering(keys) => keys.iter().for_each(|k| check_key(c, id, k)),
             _ => {}
         }
     }

@@ -178,6 +178,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     .collect(),
                 idempotency: i.idempotency.iter().filter_map(hl7_key).collect(),
                 ordering: i.ordering.as_ref().and_then(hl7_key),
+                ordering_also: i.ordering_also.iter().filter_map(hl7_key).collect(),
                 retain_ms: i.retain_ms,
                 backlog_under: i.sla.iter().find_map(|s| match s {
                     ir::Sla::Backlog { under } => Some(*under),

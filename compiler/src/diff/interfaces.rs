@@ -428,16 +428,24 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
             me(),
         );
     }
-    if o.ordering != n.ordering {
-        let k = |x: &Option<ir::Key>| {
-            x.as_ref()
+    if (&o.ordering, &o.ordering_also) != (&n.ordering, &n.ordering_also) {
+        let k = |i: &Interface| {
+            let keys: Vec<String> = i
+                .ordering
+                .iter()
+                .chain(&i.ordering_also)
                 .map(english::key)
-                .unwrap_or_else(|| "(none)".into())
+                .collect();
+            if keys.is_empty() {
+                "(none)".to_string()
+            } else {
+                keys.join(", ")
+            }
         };
         out.push(
             "ordering-key-changed",
             subject(n),
-            format!("ordering per {} -> per {}", k(&o.ordering), k(&n.ordering)),
+            format!("ordering per {} -> per {}", k(o), k(n)),
             me(),
         );
     }

@@ -501,10 +501,18 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
         .ordering
         .as_ref()
         .map(|k| {
-            format!(
+            let mut s = format!(
                 "Messages with the same {} are delivered in arrival order; different values run in parallel lanes.",
                 english::key(k)
-            )
+            );
+            if !i.ordering_also.is_empty() {
+                let also: Vec<String> = i.ordering_also.iter().map(english::key).collect();
+                s.push_str(&format!(
+                    " A message also waits for every earlier delivery to the same endpoint that shares its {} (a merge waits for both patients).",
+                    also.join(" or ")
+                ));
+            }
+            s
         })
         .unwrap_or_default();
     let minimisation = i.sends_only.as_ref().map(|so| {

@@ -251,7 +251,13 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
                     .join(", ")
             )
         }
-        IfaceClauseKind::Ordering(k) => format!("ordering: per {k}"),
+        IfaceClauseKind::Ordering(keys) => format!(
+            "ordering: per {}",
+            keys.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         IfaceClauseKind::SendsOnly { record, fields } => {
             format!("sends only: {}.{{{}}}", record.name, names(fields, " "))
         }

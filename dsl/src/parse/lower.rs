@@ -974,9 +974,12 @@ impl Lower {
                     .map(|k| self.key_expr(k))
                     .collect(),
             ),
-            Rule::iface_order => {
-                IfaceClauseKind::Ordering(self.key_expr(only_rule(&c, Rule::key_expr)))
-            }
+            Rule::iface_order => IfaceClauseKind::Ordering(
+                all(&c, Rule::key_expr)
+                    .into_iter()
+                    .map(|k| self.key_expr(k))
+                    .collect(),
+            ),
             Rule::iface_sends => {
                 let mut ids = self.idents(&c).into_iter();
                 let record = ids.next().unwrap_or(Ident {

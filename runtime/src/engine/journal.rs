@@ -105,6 +105,11 @@ CREATE INDEX IF NOT EXISTS messages_patient ON messages (patient_id);
 CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation);
 CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
 CREATE INDEX IF NOT EXISTS messages_idem ON messages (interface, idem_key) WHERE idem_key IS NOT NULL;
+-- The ordering keys of deliveries that operations to one endpoint share (an A40 carries
+-- both patients'): a delivery waits while an earlier one with any of its keys is pending.
+CREATE TABLE IF NOT EXISTS order_keys (message INTEGER NOT NULL, endpoint TEXT NOT NULL, key TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS order_keys_key ON order_keys (endpoint, key, message);
+CREATE INDEX IF NOT EXISTS order_keys_message ON order_keys (message);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
   message INTEGER NOT NULL,

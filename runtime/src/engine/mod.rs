@@ -85,6 +85,9 @@ pub struct Engine {
     /// Services waiting for a message's outcome to send an application ACK.
     pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
     pub ready: AtomicBool,
+    /// Operations whose ordering keys other operations to the same endpoint share (see
+    /// [`Engine::shares_order_keys`]).
+    shared_order: std::collections::HashSet<String>,
     seq: AtomicU64,
     run_id: String,
 }
@@ -97,6 +100,7 @@ impl Engine {
             .filter(|i| i.role == Role::Operation)
             .map(|i| (i.name.clone(), Arc::new(Notify::new())))
             .collect();
+        let shared_order = shared_order(&spec);
         Engine {
             spec,
             functions,
@@ -107,9 +111,17 @@ impl Engine {
             queued,
             waiting: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            shared_order,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),
         }
+    }
+
+    /// Whether an operation's deliveries are ordered with other operations' by their
+    /// keys: it names further keys (`ordering: per PID-3.1, MRG-1.1`), or another ordered
+    /// operation sends to the same endpoint (an A08 and an A40 for one patient).
+    pub fn shares_order_keys(&self, interface: &str) -> bool {
+        self.shared_order.contains(interface)
     }
 
     pub fn interface(&self, name: &str) -> Option<&Interface> {
@@ -176,4 +188,23 @@ pub fn key_of(msg: &Message, paths: &[String]) -> Option<String> {
 /// The patient identifier used to search the journal: PID-3.1 of the first repetition.
 pub fn patient_of(msg: &Message) -> Option<String> {
     key_of(msg, &["PID-3[1].1".to_string()])
+}
+
+/// The operations [`Engine::shares_order_keys`] is true of.
+fn shared_order(spec: &Spec) -> std::collections::HashSet<String> {
+    let ordered: Vec<&Interface> = spec
+        .interfaces
+        .iter()
+        .filter(|i| i.role == Role::Operation && i.ordering.is_some() && i.endpoint.is_some())
+        .collect();
+    ordered
+        .iter()
+        .filter(|i| {
+            !i.ordering_also.is_empty()
+                || ordered
+                    .iter()
+                    .any(|o| o.name != i.name && o.endpoint == i.endpoint)
+        })
+        .map(|i| i.name.clone())
+        .collect()
 }

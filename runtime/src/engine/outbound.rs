@@ -302,6 +302,14 @@ impl Chooser {
         true
     }
 
+    /// The message with this key may go now as far as this lane knows, but an earlier
+    /// delivery of another operation that shares one of its keys is still pending: it
+    /// waits, and so do the later messages of its key; look again at `again`.
+    fn hold(&mut self, key: Option<&str>, again: i64) {
+        self.blocked.push(key.map(str::to_string));
+        self.soonest = Some(self.soonest.map_or(again, |s| s.min(again)));
+    }
+
     fn nothing_sendable(&self, now: i64) -> Choice {
         match self.soonest {
             Some(t) => Choice::Wait(t - now),
@@ -322,7 +330,35 @@ const BATCH: usize = 64;
 /// Chooses a lane's next messages on its own read connection (off the writer thread),
 /// from the lane's covering index (ids, keys and retry times), then reads the chosen
 /// messages' payloads alone.
-fn choose_batch(c: &rusqlite::Connection, interface: &str, lane: u32) -> rusqlite::Result<Choice> {
+/// How soon a lane looks again at a message held by another operation's delivery.
+const HELD_RECHECK_MS: i64 = 200;
+
+/// Whether an earlier delivery to the same endpoint, of another operation or lane, shares
+/// one of message `id`'s ordering keys and is still pending.
+fn held_by_others(
+    c: &rusqlite::Connection,
+    id: i64,
+    interface: &str,
+    lane: u32,
+) -> rusqlite::Result<bool> {
+    let mut st = c.prepare_cached(
+        "SELECT 1 FROM order_keys mine
+           JOIN order_keys other ON other.endpoint = mine.endpoint AND other.key = mine.key
+                                AND other.message < mine.message
+           JOIN messages p ON p.id = other.message
+         WHERE mine.message = ?1 AND p.state IN ('queued', 'retrying')
+           AND NOT (p.interface = ?2 AND p.lane = ?3)
+         LIMIT 1",
+    )?;
+    st.exists(params![id, interface, lane])
+}
+
+fn choose_batch(
+    c: &rusqlite::Connection,
+    interface: &str,
+    lane: u32,
+    shared: bool,
+) -> rusqlite::Result<Choice> {
     let now = time::now_ms();
     let mut chooser = Chooser::default();
     let mut chosen = vec![];
@@ -337,9 +373,14 @@ fn choose_batch(c: &rusqlite::Connection, interface: &str, lane: u32) -> rusqlit
         while let Some(r) = rows.next()? {
             let key = r.get_ref(1)?.as_str_or_null()?;
             if chooser.offer(key, r.get(2)?, now) {
-                chosen.push(r.get::<_, i64>(0)?);
-                if chosen.len() == BATCH {
-                    break;
+                let id = r.get::<_, i64>(0)?;
+                if shared && held_by_others(c, id, interface, lane)? {
+                    chooser.hold(key, now + HELD_RECHECK_MS);
+                } else {
+                    chosen.push(id);
+                    if chosen.len() == BATCH {
+                        break;
+                    }
                 }
             }
             seen += 1;
@@ -382,7 +423,7 @@ struct LaneReader {
 }
 
 impl LaneReader {
-    async fn next(&mut self, interface: &str, lane: u32) -> Result<Choice, String> {
+    async fn next(&mut self, interface: &str, lane: u32, shared: bool) -> Result<Choice, String> {
         let conn = match self.conn.take() {
             Some(c) => c,
             None => {
@@ -396,7 +437,7 @@ impl LaneReader {
         };
         let interface = interface.to_string();
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = choose_batch(&conn, &interface, lane).map_err(|e| e.to_string());
+            let r = choose_batch(&conn, &interface, lane, shared).map_err(|e| e.to_string());
             (conn, r)
         })
         .await
@@ -414,6 +455,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
     let wake = engine.queued.get(&name).cloned().unwrap_or_default();
+    let shared = engine.shares_order_keys(&name);
     let mut reader = LaneReader {
         path: engine.journal.path().to_path_buf(),
         conn: None,
@@ -425,7 +467,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             }
             std::future::pending::<()>().await;
         }
-        let chosen = reader.next(&name, lane).await;
+        let chosen = reader.next(&name, lane, shared).await;
         let batch = match chosen {
             Ok(Choice::Send(batch)) => batch,
             Ok(Choice::Wait(ms)) => {

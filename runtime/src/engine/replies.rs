@@ -197,6 +197,7 @@ mod tests {
             replies,
             idempotency: vec![],
             ordering: None,
+            ordering_also: vec![],
             retain_ms: None,
             backlog_under: None,
             loc: "x:1".into(),

@@ -38,9 +38,11 @@ pub fn purge_batch(
         .query_map(params![interface, cutoff, limit as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut events = c.prepare_cached("DELETE FROM events WHERE message = ?1")?;
+    let mut keys = c.prepare_cached("DELETE FROM order_keys WHERE message = ?1")?;
     let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
     for id in &ids {
         events.execute([id])?;
+        keys.execute([id])?;
         messages.execute([id])?;
     }
     Ok(ids.len())
