@@ -105,8 +105,9 @@ CREATE INDEX IF NOT EXISTS messages_patient ON messages (patient_id);
 CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation);
 CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
 CREATE INDEX IF NOT EXISTS messages_idem ON messages (interface, idem_key) WHERE idem_key IS NOT NULL;
--- The ordering keys of deliveries that operations to one endpoint share (an A40 carries
--- both patients'): a delivery waits while an earlier one with any of its keys is pending.
+-- The further ordering keys of deliveries (`ordering: per PID-3.1, MRG-1.1`: an A40's
+-- retired patient); a delivery's first key is `messages.order_key`. A delivery waits while
+-- an earlier one to the same endpoint with any of its keys is pending.
 CREATE TABLE IF NOT EXISTS order_keys (message INTEGER NOT NULL, endpoint TEXT NOT NULL, key TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS order_keys_key ON order_keys (endpoint, key, message);
 CREATE INDEX IF NOT EXISTS order_keys_message ON order_keys (message);

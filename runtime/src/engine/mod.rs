@@ -85,9 +85,9 @@ pub struct Engine {
     /// Services waiting for a message's outcome to send an application ACK.
     pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
     pub ready: AtomicBool,
-    /// Operations whose ordering keys other operations to the same endpoint share (see
-    /// [`Engine::shares_order_keys`]).
-    shared_order: std::collections::HashSet<String>,
+    /// Per ordered operation, the operations to the same endpoint it shares ordering keys
+    /// with, itself first when it names further keys (see [`Engine::order_peers`]).
+    order_peers: HashMap<String, Vec<String>>,
     seq: AtomicU64,
     run_id: String,
 }
@@ -100,7 +100,7 @@ impl Engine {
             .filter(|i| i.role == Role::Operation)
             .map(|i| (i.name.clone(), Arc::new(Notify::new())))
             .collect();
-        let shared_order = shared_order(&spec);
+        let order_peers = order_peers(&spec);
         Engine {
             spec,
             functions,
@@ -111,17 +111,22 @@ impl Engine {
             queued,
             waiting: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
-            shared_order,
+            order_peers,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),
         }
     }
 
-    /// Whether an operation's deliveries are ordered with other operations' by their
-    /// keys: it names further keys (`ordering: per PID-3.1, MRG-1.1`), or another ordered
-    /// operation sends to the same endpoint (an A08 and an A40 for one patient).
-    pub fn shares_order_keys(&self, interface: &str) -> bool {
-        self.shared_order.contains(interface)
+    /// The operations whose pending deliveries can hold back one of `interface`'s: those
+    /// to the same endpoint whose ordering keys are read from a path it also reads
+    /// (`per PID-3.1` and `per PID-3.1, MRG-1.1`: an update and a merge of one patient),
+    /// and itself when it names further keys (another merge in another lane). Empty: its
+    /// lanes alone keep its order.
+    pub fn order_peers(&self, interface: &str) -> &[String] {
+        self.order_peers
+            .get(interface)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn interface(&self, name: &str) -> Option<&Interface> {
@@ -190,21 +195,34 @@ pub fn patient_of(msg: &Message) -> Option<String> {
     key_of(msg, &["PID-3[1].1".to_string()])
 }
 
-/// The operations [`Engine::shares_order_keys`] is true of.
-fn shared_order(spec: &Spec) -> std::collections::HashSet<String> {
+/// [`Engine::order_peers`] of every ordered operation.
+fn order_peers(spec: &Spec) -> HashMap<String, Vec<String>> {
     let ordered: Vec<&Interface> = spec
         .interfaces
         .iter()
         .filter(|i| i.role == Role::Operation && i.ordering.is_some() && i.endpoint.is_some())
         .collect();
-    ordered
-        .iter()
-        .filter(|i| {
-            !i.ordering_also.is_empty()
-                || ordered
-                    .iter()
-                    .any(|o| o.name != i.name && o.endpoint == i.endpoint)
-        })
-        .map(|i| i.name.clone())
-        .collect()
+    let paths = |i: &Interface| -> Vec<String> {
+        i.ordering.iter().chain(&i.ordering_also).cloned().collect()
+    };
+    let mut out = HashMap::new();
+    for i in &ordered {
+        let mine = paths(i);
+        let mut peers: Vec<String> = vec![];
+        if !i.ordering_also.is_empty() {
+            peers.push(i.name.clone());
+        }
+        for o in ordered
+            .iter()
+            .filter(|o| o.name != i.name && o.endpoint == i.endpoint)
+        {
+            if paths(o).iter().any(|p| mine.contains(p)) {
+                peers.push(o.name.clone());
+            }
+        }
+        if !peers.is_empty() {
+            out.insert(i.name.clone(), peers);
+        }
+    }
+    out
 }

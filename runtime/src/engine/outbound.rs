@@ -333,31 +333,67 @@ const BATCH: usize = 64;
 /// How soon a lane looks again at a message held by another operation's delivery.
 const HELD_RECHECK_MS: i64 = 200;
 
-/// Whether an earlier delivery to the same endpoint, of another operation or lane, shares
-/// one of message `id`'s ordering keys and is still pending.
+/// The operations whose pending deliveries can hold back a lane's messages
+/// (`Engine::order_peers`), with what finding them needs.
+#[derive(Clone, Default)]
+struct Peers {
+    names: Vec<String>,
+    lanes: u32,
+    endpoint: String,
+}
+
+/// Whether an earlier delivery still pending, of a peer operation or of another lane,
+/// shares one of message `id`'s ordering keys: its first key `key` and the further keys
+/// stored for it. A peer's delivery whose first key is k sits in k's lane, so each probe
+/// is a short walk of one lane's covering index; further keys (merges) are in
+/// `order_keys`.
 fn held_by_others(
     c: &rusqlite::Connection,
     id: i64,
+    key: Option<&str>,
     interface: &str,
     lane: u32,
+    peers: &Peers,
 ) -> rusqlite::Result<bool> {
-    let mut st = c.prepare_cached(
-        "SELECT 1 FROM order_keys mine
-           JOIN order_keys other ON other.endpoint = mine.endpoint AND other.key = mine.key
-                                AND other.message < mine.message
-           JOIN messages p ON p.id = other.message
-         WHERE mine.message = ?1 AND p.state IN ('queued', 'retrying')
-           AND NOT (p.interface = ?2 AND p.lane = ?3)
+    let mut keys: Vec<String> = key.map(str::to_string).into_iter().collect();
+    let mut mine = c.prepare_cached("SELECT key FROM order_keys WHERE message = ?1")?;
+    for k in mine.query_map(params![id], |r| r.get::<_, String>(0))? {
+        keys.push(k?);
+    }
+    let mut first = c.prepare_cached(
+        "SELECT 1 FROM messages
+         WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
+           AND order_key = ?3 AND id < ?4
          LIMIT 1",
     )?;
-    st.exists(params![id, interface, lane])
+    let mut further = c.prepare_cached(
+        "SELECT 1 FROM order_keys o JOIN messages p ON p.id = o.message
+         WHERE o.endpoint = ?1 AND o.key = ?2 AND o.message < ?3
+           AND p.state IN ('queued', 'retrying') AND NOT (p.interface = ?4 AND p.lane = ?5)
+         LIMIT 1",
+    )?;
+    for k in &keys {
+        let k_lane = super::journal::lane_of(Some(k), peers.lanes);
+        for peer in &peers.names {
+            if peer == interface && k_lane == lane {
+                continue; // This lane's own order.
+            }
+            if first.exists(params![peer, k_lane, k, id])? {
+                return Ok(true);
+            }
+        }
+        if further.exists(params![peers.endpoint, k, id, interface, lane])? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn choose_batch(
     c: &rusqlite::Connection,
     interface: &str,
     lane: u32,
-    shared: bool,
+    peers: &Peers,
 ) -> rusqlite::Result<Choice> {
     let now = time::now_ms();
     let mut chooser = Chooser::default();
@@ -374,7 +410,7 @@ fn choose_batch(
             let key = r.get_ref(1)?.as_str_or_null()?;
             if chooser.offer(key, r.get(2)?, now) {
                 let id = r.get::<_, i64>(0)?;
-                if shared && held_by_others(c, id, interface, lane)? {
+                if !peers.names.is_empty() && held_by_others(c, id, key, interface, lane, peers)? {
                     chooser.hold(key, now + HELD_RECHECK_MS);
                 } else {
                     chosen.push(id);
@@ -423,7 +459,7 @@ struct LaneReader {
 }
 
 impl LaneReader {
-    async fn next(&mut self, interface: &str, lane: u32, shared: bool) -> Result<Choice, String> {
+    async fn next(&mut self, interface: &str, lane: u32, peers: &Peers) -> Result<Choice, String> {
         let conn = match self.conn.take() {
             Some(c) => c,
             None => {
@@ -436,8 +472,9 @@ impl LaneReader {
             }
         };
         let interface = interface.to_string();
+        let peers = peers.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = choose_batch(&conn, &interface, lane, shared).map_err(|e| e.to_string());
+            let r = choose_batch(&conn, &interface, lane, &peers).map_err(|e| e.to_string());
             (conn, r)
         })
         .await
@@ -455,7 +492,11 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
     let wake = engine.queued.get(&name).cloned().unwrap_or_default();
-    let shared = engine.shares_order_keys(&name);
+    let peers = Peers {
+        names: engine.order_peers(&name).to_vec(),
+        lanes: engine.config.limits.lanes.max(1),
+        endpoint: iface.endpoint.clone().unwrap_or_default(),
+    };
     let mut reader = LaneReader {
         path: engine.journal.path().to_path_buf(),
         conn: None,
@@ -467,7 +508,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             }
             std::future::pending::<()>().await;
         }
-        let chosen = reader.next(&name, lane, shared).await;
+        let chosen = reader.next(&name, lane, &peers).await;
         let batch = match chosen {
             Ok(Choice::Send(batch)) => batch,
             Ok(Choice::Wait(ms)) => {

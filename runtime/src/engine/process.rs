@@ -32,9 +32,9 @@ pub(super) struct Queued {
     pub(super) control_id: Option<String>,
     pub(super) patient_id: Option<String>,
     pub(super) order_key: Option<String>,
-    /// Every ordering key of the delivery (`ordering: per A, B`), with the endpoint whose
-    /// operations share them, when the engine orders it across operations.
-    pub(super) shared_keys: Option<(String, Vec<String>)>,
+    /// The delivery's further ordering keys (`ordering: per A, B` gives B), with the
+    /// endpoint whose operations share them. Its first key is `order_key`.
+    pub(super) also_keys: Option<(String, Vec<String>)>,
     pub(super) payload: Vec<u8>,
     /// Record fields the matrix lets this delivery change, stored when it is queued.
     pub(super) writes: Vec<Write>,
@@ -198,10 +198,6 @@ fn map_to_queued(
         &mut steward,
     );
     q.notes = std::mem::take(&mut steward.notes);
-    // Keys are shared only where another operation to the endpoint could overtake.
-    if !engine.shares_order_keys(&iface.name) {
-        q.shared_keys = None;
-    }
     if q.state == "queued" {
         q.writes = std::mem::take(&mut steward.writes);
         store.stage(&q.writes);
@@ -229,7 +225,7 @@ pub(super) fn map_for(
         control_id: None,
         patient_id: None,
         order_key: None,
-        shared_keys: None,
+        also_keys: None,
         payload: vec![],
         writes: vec![],
         notes: vec![],
@@ -280,18 +276,14 @@ pub(super) fn map_for(
                 .as_ref()
                 .and_then(|p| key_of(from, std::slice::from_ref(p)));
             if let Some(endpoint) = iface.endpoint.as_ref().filter(|_| iface.ordering.is_some()) {
-                let keys: Vec<String> = q
-                    .order_key
+                let keys: Vec<String> = iface
+                    .ordering_also
                     .iter()
-                    .cloned()
-                    .chain(
-                        iface
-                            .ordering_also
-                            .iter()
-                            .filter_map(|p| key_of(from, std::slice::from_ref(p))),
-                    )
+                    .filter_map(|p| key_of(from, std::slice::from_ref(p)))
                     .collect();
-                q.shared_keys = Some((endpoint.clone(), keys));
+                if !keys.is_empty() {
+                    q.also_keys = Some((endpoint.clone(), keys));
+                }
             }
             q.payload = bytes;
         }
@@ -473,7 +465,7 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
                 super::journal::lane_of(q.order_key.as_deref(), lanes)
             ])?;
             let id = c.last_insert_rowid();
-            if let Some((endpoint, keys)) = &q.shared_keys {
+            if let Some((endpoint, keys)) = &q.also_keys {
                 for k in keys {
                     c.prepare_cached(
                         "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
