@@ -119,15 +119,6 @@ fn adt(control: &str, event: &str, mrn: &str, family: &str) -> String {
     )
 }
 
-fn send(port: u16, m: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write_frame(&mut s, m.as_bytes());
-    read_frame(&mut s)
-        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
-        .unwrap_or_default()
-}
-
 const OUTCOME: &str = r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"business-rule","diagnostics":"Patient REJECT1 is restricted in the portal"}]}"#;
 
 fn reply(req: &Request, seen: usize) -> (u16, String) {
@@ -171,7 +162,10 @@ fn patients_reach_a_fhir_server_as_conditional_updates() {
 
     // An admission creates the patient; an update of the same patient goes to the same
     // conditional URL, so the server updates rather than duplicates.
-    assert_eq!(send(hub, &adt("F1", "A01", "100001", "EVERYWOMAN")), "AA");
+    assert_eq!(
+        send_msa(hub, &adt("F1", "A01", "100001", "EVERYWOMAN")),
+        "AA"
+    );
     let got = server.wait_for(1);
     let first = &got[0];
     assert_eq!(first.method, "PUT");
@@ -183,7 +177,10 @@ fn patients_reach_a_fhir_server_as_conditional_updates() {
     let patient: serde_json::Value = serde_json::from_str(&first.body).unwrap();
     assert_eq!(patient["id"], "patient-100001");
     assert_eq!(patient["gender"], "female");
-    assert_eq!(send(hub, &adt("F2", "A08", "100001", "EVERYPERSON")), "AA");
+    assert_eq!(
+        send_msa(hub, &adt("F2", "A08", "100001", "EVERYPERSON")),
+        "AA"
+    );
     let got = server.wait_for(2);
     assert_eq!(got[1].target, first.target);
     assert!(got[1].body.contains("EVERYPERSON"));
@@ -200,9 +197,12 @@ fn patients_reach_a_fhir_server_as_conditional_updates() {
     assert!(valid, "{report}");
 
     // A 422 with an OperationOutcome is a rejection: dead-lettered with the server's why.
-    assert_eq!(send(hub, &adt("F3", "A01", "REJECT1", "RESTRICTED")), "AA");
+    assert_eq!(
+        send_msa(hub, &adt("F3", "A01", "REJECT1", "RESTRICTED")),
+        "AA"
+    );
     // A 503 is retried (every second, the contract says) until the server takes it.
-    assert_eq!(send(hub, &adt("F4", "A01", "BUSY1", "LATER")), "AA");
+    assert_eq!(send_msa(hub, &adt("F4", "A01", "BUSY1", "LATER")), "AA");
     let journal = store.join("journal.sqlite");
     let start = Instant::now();
     loop {

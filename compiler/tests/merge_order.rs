@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -26,15 +25,6 @@ fn a40(control: &str, survivor: &str, retired: &str) -> String {
          PID|1||{survivor}^^^PAS^MR||MERGED^JANE||19800101|F\r\
          MRG|{retired}^^^PAS^MR\r"
     )
-}
-
-fn send(port: u16, m: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write_frame(&mut s, m.as_bytes());
-    read_frame(&mut s)
-        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
-        .unwrap_or_default()
 }
 
 /// The lab: the first arrival of B's update is refused with AE, everything else accepted.
@@ -66,10 +56,10 @@ fn a_merge_waits_for_both_patients_and_holds_back_what_follows() {
 
     // Back to back: B's update, the merge of B into A, A's update; one more patient, C,
     // whose update shares no key and need not wait.
-    assert_eq!(send(hub, &a08("UPD-B", "PATB", "BEFORE")), "AA");
-    assert_eq!(send(hub, &a40("MRG-AB", "PATA", "PATB")), "AA");
-    assert_eq!(send(hub, &a08("UPD-A", "PATA", "AFTER")), "AA");
-    assert_eq!(send(hub, &a08("UPD-C", "PATC", "OTHER")), "AA");
+    assert_eq!(send_msa(hub, &a08("UPD-B", "PATB", "BEFORE")), "AA");
+    assert_eq!(send_msa(hub, &a40("MRG-AB", "PATA", "PATB")), "AA");
+    assert_eq!(send_msa(hub, &a08("UPD-A", "PATA", "AFTER")), "AA");
+    assert_eq!(send_msa(hub, &a08("UPD-C", "PATC", "OTHER")), "AA");
 
     let got = lab.wait_for(5);
     let order: Vec<String> = got.iter().map(|m| field(m, "MSH", 10)).collect();

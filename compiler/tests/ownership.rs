@@ -7,7 +7,6 @@
 mod support;
 
 use serde_json::Value;
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
@@ -28,16 +27,6 @@ fn mpi(control: &str, nhs: &str, family: &str, birth: &str) -> String {
          EVN|A31|20261122090000\r\
          PID|1||{MRN}^^^PAS^MR~{nhs}^^^NHS^NH||{family}^JANE||{birth}|F\rPV1|1|N\r"
     )
-}
-
-/// Sends `m` on a new connection and returns the reply's MSA-1.
-fn send(port: u16, m: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write_frame(&mut s, m.as_bytes());
-    read_frame(&mut s)
-        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
-        .unwrap_or_default()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -110,7 +99,7 @@ impl Setup {
 
 /// Sends one message and waits until the production has processed it.
 fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
-    assert_eq!(send(port, m), "AA");
+    assert_eq!(send_msa(port, m), "AA");
     wait_until("the message is processed", || s.processed() > done_before);
 }
 

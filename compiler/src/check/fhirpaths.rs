@@ -83,6 +83,18 @@ fn accepts(ty: &str, value: &Ty) -> bool {
     }
 }
 
+/// A few element names of a structure for a hint: `` `family`, `given`, ... ``.
+fn some_children(parent: &str) -> String {
+    dict::r4()
+        .child_names(parent)
+        .into_iter()
+        .filter(|n| !matches!(n.as_str(), "id" | "extension" | "modifierExtension"))
+        .take(6)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How to turn a value into what a FHIR primitive holds.
 fn conversion_hint(ty: &str) -> String {
     let how = match reads_as(ty) {
@@ -242,33 +254,15 @@ impl Checker<'_, '_> {
         if !accepts(place.ty, value) {
             let found = self.ty_name(value);
             let help = match d.definition(place.ty.split('(').next().unwrap_or(place.ty)) {
-                Some(def) if def.kind != Kind::Primitive => {
-                    let children: Vec<String> = d
-                        .child_names(def.name)
-                        .into_iter()
-                        .filter(|n| !matches!(n.as_str(), "id" | "extension" | "modifierExtension"))
-                        .take(6)
-                        .map(|n| format!("`{n}`"))
-                        .collect();
-                    format!(
-                        "{} is a structure: write one of its elements, such as {}",
-                        place.ty,
-                        children.join(", ")
-                    )
-                }
-                _ if place.ty == "BackboneElement" => {
-                    let children: Vec<String> = d
-                        .child_names(place.path)
-                        .into_iter()
-                        .filter(|n| !matches!(n.as_str(), "id" | "extension" | "modifierExtension"))
-                        .take(6)
-                        .map(|n| format!("`{n}`"))
-                        .collect();
-                    format!(
-                        "the element is a structure: write one of its elements, such as {}",
-                        children.join(", ")
-                    )
-                }
+                Some(def) if def.kind != Kind::Primitive => format!(
+                    "{} is a structure: write one of its elements, such as {}",
+                    place.ty,
+                    some_children(def.name)
+                ),
+                _ if place.ty == "BackboneElement" => format!(
+                    "the element is a structure: write one of its elements, such as {}",
+                    some_children(place.path)
+                ),
                 _ => conversion_hint(place.ty),
             };
             self.push(diag::fhir_value_mismatch(

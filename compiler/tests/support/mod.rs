@@ -240,3 +240,14 @@ pub fn fhir_validate(files: &[PathBuf]) -> (bool, String) {
         .expect("the FHIR validator's Python runs (bash .ci/run makes target/fhir-venv)");
     (o.status.success(), text(&o))
 }
+
+/// Sends `m` over MLLP on a new connection and returns the reply's MSA-1 (empty when
+/// there is no reply within 10 s).
+pub fn send_msa(port: u16, m: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write_frame(&mut s, m.as_bytes());
+    read_frame(&mut s)
+        .map(|r| field(&String::from_utf8_lossy(&r), "MSA", 1))
+        .unwrap_or_default()
+}
