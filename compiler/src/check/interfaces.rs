@@ -383,13 +383,15 @@ fn check_transforms(c: &mut Checker, i: &Interface, facts: &[MappingFacts]) {
     };
     let ids: Vec<Option<usize>> = maps.iter().map(|m| c.lookup(m, Kind::Mapping)).collect();
     if let (Some(Some(first)), Some(name)) = (ids.first(), maps.first()) {
-        if matches!(facts[*first].source, SchemaTy::Record(_)) {
+        // Interfaces receive HL7 v2 (MLLP, drop folders): a chain starting from a record
+        // or a FHIR resource has nothing to read.
+        if matches!(facts[*first].source, SchemaTy::Record(_) | SchemaTy::Fhir(_)) {
             let src = schema_name(c, &facts[*first].source);
             c.push(diag::transform_chain_mismatch(
                 name.span,
                 None,
                 &format!(
-                    "the first transform must read the inbound message, but `{}` reads {src}",
+                    "the first transform must read the inbound message (HL7 v2), but `{}` reads {src}",
                     name.name
                 ),
             ));
