@@ -385,7 +385,10 @@ fn check_transforms(c: &mut Checker, i: &Interface, facts: &[MappingFacts]) {
     if let (Some(Some(first)), Some(name)) = (ids.first(), maps.first()) {
         // Interfaces receive HL7 v2 (MLLP, drop folders): a chain starting from a record
         // or a FHIR resource has nothing to read.
-        if matches!(facts[*first].source, SchemaTy::Record(_) | SchemaTy::Fhir(_)) {
+        if matches!(
+            facts[*first].source,
+            SchemaTy::Record(_) | SchemaTy::Fhir(_)
+        ) {
             let src = schema_name(c, &facts[*first].source);
             c.push(diag::transform_chain_mismatch(
                 name.span,
