@@ -3,7 +3,7 @@
 //! tables and route conditions and for `accord diff`'s reports. Also lists what an
 //! expression reads and which code maps it looks codes up in.
 
-use crate::ir::{Constraint, Expr, Hl7Path, PathStep, SettingValue, Target, Type};
+use crate::ir::{Constraint, Expr, Hl7Path, IterSource, PathStep, SettingValue, Target, Type};
 
 /// `Code<Sex>`, `[Text]`, `Date?`, as a record field's type is written.
 pub fn type_text(t: &Type) -> String {
@@ -36,6 +36,15 @@ pub fn constraint(c: &Constraint) -> String {
             max.clone().unwrap_or_default()
         ),
         Constraint::Pattern { regex } => format!("pattern {}", quote(regex)),
+    }
+}
+
+/// What a `for each` walks: `OBX`, `group ORDER_OBSERVATION`, `observations`.
+pub fn iter_source(s: &IterSource) -> String {
+    match s {
+        IterSource::Segment { segment } => segment.clone(),
+        IterSource::Group { group } => format!("group {group}"),
+        IterSource::Field { path } => steps(path),
     }
 }
 

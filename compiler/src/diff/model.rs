@@ -680,11 +680,7 @@ fn outputs(body: &[Stmt], prefix: &str, cond: &str, out: &mut BTreeMap<String, S
                 body,
                 ..
             } => {
-                let over = match source {
-                    ir::IterSource::Segment { segment } => segment.clone(),
-                    ir::IterSource::Group { group } => group.clone(),
-                    ir::IterSource::Field { path } => ir_text::steps(path),
-                };
+                let over = ir_text::iter_source(source);
                 let p = format!("{prefix}{}[each {over}].", ir_text::target(target));
                 outputs(body, &p, cond, out);
             }

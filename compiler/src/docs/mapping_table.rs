@@ -184,11 +184,7 @@ impl Walk<'_> {
                     body,
                     ..
                 } => {
-                    let over = match source {
-                        IterSource::Segment { segment } => segment.clone(),
-                        IterSource::Group { group } => format!("group {group}"),
-                        IterSource::Field { path } => exprs::steps(path),
-                    };
+                    let over = exprs::iter_source(source);
                     let mut conds = outer.to_vec();
                     conds.push(format!("for each {over}"));
                     let mut tp = target_prefix.to_vec();
