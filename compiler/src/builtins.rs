@@ -16,6 +16,10 @@ pub enum CallError {
 pub const FUNCTIONS: &[(&str, &str)] = &[
     ("date", "date(Text) -> Date: an HL7 DT/DTM value to a date"),
     (
+        "reference",
+        "reference(mapping, key, ...) -> Text: `Type/id` of the resource the mapping makes from the record with these keys",
+    ),
+    (
         "datetime",
         "datetime(Text) -> DateTime: an HL7 DTM value to a date and time",
     ),

@@ -113,6 +113,10 @@ codes! {
         "The value written to a FHIR element must have the element's type: text to `string`, `code` or `uri`; `Date` to `date` or `dateTime`; `Integer` to `integer` or `decimal`; `Boolean` to `boolean`. A structure (`HumanName`, `CodeableConcept`, a backbone element) is written element by element.";
     "E0417", "required binding not met",
         "A FHIR element with a required binding (`Patient.gender`, `Observation.status`) accepts only the codes of its value set. Write a code of a codeset whose `system` is the value set's code system and whose codes are all in it (usually through a code map), or literal codes of the value set. A text value read straight from a message could hold any code, so it is refused.";
+    "E0418", "mapping applied to the wrong value",
+        "`value via mapping` runs another mapping on a canonical record and gives what it makes: a FHIR resource (for a Bundle's `entry[0].resource`) or a record. The mapping must read a record of the value's type; a list applies it to each element. Inside a mapping or a `for each` over records, the record in scope is named by its record name (`Allergy via allergy_to_fhir`).";
+    "E0419", "reference that cannot name a resource",
+        "`reference(mapping, key, ...)` is the literal reference `Type/id` to the resource a mapping from a canonical record into FHIR makes, with the id the engine derives from that record's key fields. The mapping must leave `id` to the engine, and the arguments after it are the record's key values, in order and of their types, so the reference and the resource always agree.";
     "E0411", "transforms do not compose",
         "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
     "E0501", "literal secret",

@@ -439,6 +439,30 @@ pub fn via_type_mismatch(span: Span, map: &Ident, found: &str, wanted: &str) -> 
     .with_help("use a code map whose source type matches the value")
 }
 
+pub fn apply_mapping(map: &Ident, value: Span, why: &str, wanted: Option<&str>) -> Diagnostic {
+    Diagnostic::error(
+        "E0418",
+        format!("mapping `{}` cannot be applied here: {why}", map.name),
+        value,
+        "the value given to the mapping",
+    )
+    .with_label(map.span, "the mapping")
+    .with_help(match wanted {
+        Some(w) => format!("apply it to a {w}: a field of that record type, or `{w}` itself inside a mapping or `for each` over {w} records"),
+        None => "`value via mapping` applies a mapping from a canonical record to a FHIR resource or record".to_string(),
+    })
+}
+
+pub fn bad_reference(span: Span, why: String, help: String) -> Diagnostic {
+    Diagnostic::error(
+        "E0419",
+        "this `reference(...)` cannot name a resource",
+        span,
+        why,
+    )
+    .with_help(help)
+}
+
 pub fn usage_contradicts_cardinality(usage: &Token, card: Span, help: &str) -> Diagnostic {
     Diagnostic::error(
         "E0214",

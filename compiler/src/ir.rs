@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.0.0";
+pub const IR_VERSION: &str = "1.1.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -424,6 +424,18 @@ pub enum Expr {
     Lookup {
         codemap: String,
         value: Box<Expr>,
+    },
+    /// `value via mapping`: another mapping applied to a record (to each, for a list),
+    /// giving the FHIR resource or record it makes.
+    Apply {
+        mapping: String,
+        value: Box<Expr>,
+    },
+    /// `reference(mapping, key, ...)`: the literal reference (`Patient/patient-100001`)
+    /// to the resource `mapping` makes from the record with these key values.
+    Reference {
+        mapping: String,
+        keys: Vec<Expr>,
     },
     If {
         cond: Box<Expr>,

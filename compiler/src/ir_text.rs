@@ -113,6 +113,11 @@ fn expr_in(e: &Expr, parent: u8) -> String {
             format!("{function}({})", args.join(", "))
         }
         Expr::Lookup { codemap, value } => format!("{} via {codemap}", expr_in(value, 4)),
+        Expr::Apply { mapping, value } => format!("{} via {mapping}", expr_in(value, 4)),
+        Expr::Reference { mapping, keys } => {
+            let keys: Vec<String> = keys.iter().map(expr).collect();
+            format!("reference({mapping}, {})", keys.join(", "))
+        }
         Expr::If {
             cond,
             then,
@@ -148,8 +153,12 @@ pub fn reads(e: &Expr, out: &mut Vec<Read>) {
     match e {
         Expr::Hl7 { path } => push(out, Read::Hl7(path.clone())),
         Expr::Field { path } => push(out, Read::Field(steps(path))),
-        Expr::Call { args, .. } => args.iter().for_each(|a| reads(a, out)),
-        Expr::Lookup { value, .. } | Expr::Not { value } => reads(value, out),
+        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
+            args.iter().for_each(|a| reads(a, out))
+        }
+        Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
+            reads(value, out)
+        }
         Expr::If {
             cond,
             then,
@@ -185,6 +194,41 @@ fn push(out: &mut Vec<Read>, r: Read) {
     }
 }
 
+/// The other mappings an expression runs (`x via m`) or refers to (`reference(m, ...)`),
+/// in order, once each.
+pub fn mappings_used(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Apply { mapping, value } => {
+            if !out.contains(mapping) {
+                out.push(mapping.clone());
+            }
+            mappings_used(value, out);
+        }
+        Expr::Reference { mapping, keys } => {
+            if !out.contains(mapping) {
+                out.push(mapping.clone());
+            }
+            keys.iter().for_each(|k| mappings_used(k, out));
+        }
+        Expr::Call { args, .. } => args.iter().for_each(|a| mappings_used(a, out)),
+        Expr::Not { value } | Expr::Lookup { value, .. } => mappings_used(value, out),
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            mappings_used(cond, out);
+            mappings_used(then, out);
+            mappings_used(otherwise, out);
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            mappings_used(lhs, out);
+            mappings_used(rhs, out);
+        }
+        _ => {}
+    }
+}
+
 /// The code maps an expression looks up, in order, once each.
 pub fn codemaps(e: &Expr, out: &mut Vec<String>) {
     match e {
@@ -194,8 +238,10 @@ pub fn codemaps(e: &Expr, out: &mut Vec<String>) {
             }
             codemaps(value, out);
         }
-        Expr::Call { args, .. } => args.iter().for_each(|a| codemaps(a, out)),
-        Expr::Not { value } => codemaps(value, out),
+        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
+            args.iter().for_each(|a| codemaps(a, out))
+        }
+        Expr::Not { value } | Expr::Apply { value, .. } => codemaps(value, out),
         Expr::If {
             cond,
             then,

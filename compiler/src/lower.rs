@@ -165,7 +165,8 @@ impl Lower<'_, '_> {
             Ty::Optional(inner) => ir::Type::Optional {
                 of: Box::new(self.ty(inner)),
             },
-            Ty::Unknown => ir::Type::Unknown,
+            // No record field holds a resource; only expressions do.
+            Ty::Resource(_) | Ty::Unknown => ir::Type::Unknown,
         }
     }
 
@@ -573,10 +574,26 @@ impl Lower<'_, '_> {
             ast::ExprKind::Not(inner) => ir::Expr::Not {
                 value: Box::new(self.expr(inner, scope)),
             },
+            ast::ExprKind::Call { func, args } if func.name == "reference" => {
+                let mapping = match args.first().map(|a| &a.kind) {
+                    Some(ast::ExprKind::Path(p)) => p.segments[0].name.name.clone(),
+                    _ => String::new(),
+                };
+                ir::Expr::Reference {
+                    mapping,
+                    keys: args.iter().skip(1).map(|a| self.expr(a, scope)).collect(),
+                }
+            }
             ast::ExprKind::Call { func, args } => ir::Expr::Call {
                 function: func.name.clone(),
                 args: args.iter().map(|a| self.expr(a, scope)).collect(),
             },
+            ast::ExprKind::Via { expr, map } if self.m.id(Kind::Mapping, &map.name).is_some() => {
+                ir::Expr::Apply {
+                    mapping: map.name.clone(),
+                    value: Box::new(self.expr(expr, scope)),
+                }
+            }
             ast::ExprKind::Via { expr, map } => ir::Expr::Lookup {
                 codemap: map.name.clone(),
                 value: Box::new(self.expr(expr, scope)),

@@ -19,6 +19,8 @@ pub enum Ty {
     Record(usize),
     List(Box<Ty>),
     Optional(Box<Ty>),
+    /// A FHIR resource of this type, made by another mapping (`patient via patient_to_fhir`).
+    Resource(String),
     /// Not known (an earlier error, or a FHIR element): accepted everywhere, so one
     /// mistake does not cascade into many diagnostics.
     Unknown,
@@ -93,7 +95,7 @@ impl Ty {
     /// HL7 form (dates as DT/DTM); codes need a code map, records a segment mapping.
     pub fn writable_to_hl7(&self) -> bool {
         match self.base() {
-            Ty::Code(_) | Ty::Record(_) => false,
+            Ty::Code(_) | Ty::Record(_) | Ty::Resource(_) => false,
             Ty::List(inner) => inner.writable_to_hl7(),
             _ => true,
         }
@@ -136,6 +138,7 @@ impl fmt::Display for TyName<'_> {
             Ty::Record(r) => write!(f, "{}", (self.records)(*r)),
             Ty::List(inner) => write!(f, "[{}]", sub(inner)),
             Ty::Optional(inner) => write!(f, "{}?", sub(inner)),
+            Ty::Resource(r) => write!(f, "FHIR {r}"),
             Ty::Unknown => write!(f, "unknown"),
         }
     }

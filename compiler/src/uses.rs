@@ -6,12 +6,51 @@
 use crate::ir::{Estate, Interface, Mapping, RouteTarget, Schema, Stmt};
 use std::collections::BTreeSet;
 
-/// The mappings of `i`'s transform chain, in chain order.
+/// The mappings of `i`'s transform chain, in chain order, each followed by the mappings
+/// it runs or refers to (`patient via patient_to_fhir`, `reference(...)`), once each.
 pub fn mappings_of<'e>(estate: &'e Estate, i: &Interface) -> Vec<&'e Mapping> {
-    i.transforms
+    let mut names: Vec<String> = vec![];
+    for t in &i.transforms {
+        let mut todo = vec![t.clone()];
+        while let Some(n) = todo.pop() {
+            if names.contains(&n) {
+                continue;
+            }
+            let Some(m) = estate.mappings.iter().find(|m| m.name == n) else {
+                continue;
+            };
+            names.push(n);
+            let mut used = vec![];
+            stmt_mappings(&m.body, &mut used);
+            todo.extend(used.into_iter().rev());
+        }
+    }
+    names
         .iter()
-        .filter_map(|t| estate.mappings.iter().find(|m| &m.name == t))
+        .filter_map(|n| estate.mappings.iter().find(|m| &m.name == n))
         .collect()
+}
+
+/// The mappings a list of statements runs or refers to.
+fn stmt_mappings(body: &[Stmt], out: &mut Vec<String>) {
+    for s in body {
+        match s {
+            Stmt::Assign { values, .. } => values
+                .iter()
+                .for_each(|v| crate::ir_text::mappings_used(v, out)),
+            Stmt::For { body, .. } => stmt_mappings(body, out),
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => {
+                crate::ir_text::mappings_used(cond, out);
+                stmt_mappings(then, out);
+                stmt_mappings(otherwise, out);
+            }
+        }
+    }
 }
 
 /// The interfaces the routes from `service` can send to, following routes into routes.
@@ -101,12 +140,12 @@ pub fn codemaps_of(estate: &Estate, i: &Interface) -> BTreeSet<String> {
     list.into_iter().collect()
 }
 
-/// The interfaces whose transforms use `mapping`.
+/// The interfaces whose transforms use `mapping`, directly or through another mapping.
 pub fn interfaces_with_mapping(estate: &Estate, mapping: &str) -> Vec<String> {
     estate
         .interfaces
         .iter()
-        .filter(|i| i.transforms.iter().any(|t| t == mapping))
+        .filter(|i| mappings_of(estate, i).iter().any(|m| m.name == mapping))
         .map(|i| i.name.clone())
         .collect()
 }

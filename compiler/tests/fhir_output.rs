@@ -4,7 +4,8 @@
 //! to Patient and DiagnosticReport with `accord map`, and every resource is validated. A
 //! deliberately broken resource must be refused, so the validator is known to be looking.
 //! The reverse direction too: a ServiceRequest from a portal to the canonical order and
-//! on to an HL7 v2 ORM^O01.
+//! on to an HL7 v2 ORM^O01. And an admission with allergies as one transaction Bundle,
+//! whose references all resolve inside it.
 
 mod support;
 
@@ -91,4 +92,135 @@ fn mapped_resources_are_valid_fhir_r4() {
     std::fs::write(&broken, r#"{"resourceType": "Patient", "gendr": "female"}"#).unwrap();
     let (ok, report) = support::fhir_validate(&[broken]);
     assert!(!ok && report.contains("INVALID Patient"), "{report}");
+}
+
+/// An ADT^A01 with two AL1 segments becomes one transaction Bundle: Patient, Encounter
+/// and two AllergyIntolerances, each updated at its deterministic id, every reference
+/// pointing at an entry of the same Bundle; valid R4; and the same bytes on every run.
+#[test]
+fn an_admission_is_one_transaction_bundle_whose_references_resolve() {
+    let out = support::fresh_dir("fhir-bundle");
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+            .args([
+                "map",
+                "tests/fhir/estate",
+                "adt_to_admission,admission_bundle",
+                "tests/fhir/samples/adt_a01_allergies.hl7",
+            ])
+            .current_dir(support::root())
+            .env("CARGO_TARGET_DIR", support::target())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", support::text(&o));
+        o.stdout
+    };
+    let first = run();
+    assert_eq!(first, run(), "the same message gives the same Bundle");
+    let text = String::from_utf8_lossy(&first).to_string();
+    // Written in the order FHIR's own examples use, not sorted.
+    assert!(
+        text.find("\"resourceType\": \"Bundle\"") < text.find("\"entry\""),
+        "{text}"
+    );
+    let bundle: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(bundle["type"], "transaction");
+    let entries = bundle["entry"].as_array().unwrap();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Patient",
+            "Encounter",
+            "AllergyIntolerance",
+            "AllergyIntolerance"
+        ]
+    );
+    let mut addresses = vec![];
+    let mut full_urls = vec![];
+    for e in entries {
+        let r = &e["resource"];
+        let address = format!(
+            "{}/{}",
+            r["resourceType"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        assert_eq!(e["request"]["method"], "PUT", "{e}");
+        assert_eq!(
+            e["request"]["url"],
+            address.as_str(),
+            "updated at its id: {e}"
+        );
+        let full = e["fullUrl"].as_str().unwrap().to_string();
+        assert!(full.starts_with("urn:uuid:") && full.len() == 45, "{full}");
+        addresses.push(address);
+        full_urls.push(full);
+    }
+    let mut unique = addresses.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        addresses.len(),
+        "no two resources share an id: {addresses:?}"
+    );
+    full_urls.sort();
+    full_urls.dedup();
+    assert_eq!(full_urls.len(), addresses.len());
+    assert_eq!(
+        addresses[2], "AllergyIntolerance/allergy-100001-70618",
+        "an allergy's id comes from its patient and allergen"
+    );
+    // Every reference in the Bundle names a resource of the Bundle.
+    fn references(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(r)) = m.get("reference") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| references(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+            _ => {}
+        }
+    }
+    let mut refs = vec![];
+    references(&bundle, &mut refs);
+    assert_eq!(
+        refs.len(),
+        3,
+        "the Encounter's subject and each allergy's patient: {refs:?}"
+    );
+    for r in &refs {
+        assert!(
+            addresses.contains(r),
+            "{r} resolves inside the Bundle ({addresses:?})"
+        );
+    }
+    assert_eq!(
+        entries[1]["resource"]["subject"]["reference"],
+        "Patient/patient-100001"
+    );
+    // PID read inside `for each AL1` is the message's patient.
+    assert_eq!(
+        entries[3]["resource"]["patient"]["reference"],
+        "Patient/patient-100001"
+    );
+    assert_eq!(entries[3]["resource"]["category"][0], "food");
+    assert_eq!(entries[2]["resource"]["criticality"], "high");
+
+    let file = out.join("admission-bundle.json");
+    std::fs::write(&file, &first).unwrap();
+    let (ok, report) = support::fhir_validate(&[file]);
+    assert!(ok, "{report}");
+    // The validator looks inside the entries too.
+    let broken = out.join("broken-bundle.json");
+    let mut b = bundle.clone();
+    b["entry"][1]["resource"]["period"] = serde_json::json!("yesterday");
+    std::fs::write(&broken, serde_json::to_vec(&b).unwrap()).unwrap();
+    let (ok, report) = support::fhir_validate(&[broken]);
+    assert!(!ok && report.contains("INVALID Bundle"), "{report}");
 }

@@ -20,13 +20,16 @@ pub mod steward;
 pub mod __private {
     #[cfg(feature = "engine")]
     pub use crate::engine;
+    pub use crate::fhir::write as fhir;
+    pub use crate::fhir::write::{Fhir, FhirValue};
     pub use crate::hl7;
     pub use crate::hl7::builder::MessageBuilder;
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        fhir_id, json_get, json_set, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError,
-        MapErrorKind, Output, Scope, ToHl7, ToJson,
+        json_get, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError, MapErrorKind,
+        Output, Scope, ToHl7, ToJson,
     };
     pub use crate::steward::{govern, Steward, Unsupervised};
+    pub use serde;
 }

@@ -463,8 +463,8 @@ impl PrivateHl7 for DateTime {
 pub enum Output {
     /// An HL7 v2 message (ER7 bytes).
     Hl7(Vec<u8>),
-    /// A canonical record or a FHIR resource.
-    Json(serde_json::Value),
+    /// A canonical record or a FHIR resource, as JSON bytes.
+    Json(Vec<u8>),
 }
 
 impl Output {
@@ -472,7 +472,7 @@ impl Output {
     pub fn into_bytes(self) -> Vec<u8> {
         match self {
             Output::Hl7(b) => b,
-            Output::Json(v) => serde_json::to_vec(&v).unwrap_or_default(),
+            Output::Json(b) => b,
         }
     }
 
@@ -623,45 +623,6 @@ pub enum JsonStep {
     Index(&'static str, usize),
 }
 
-/// Sets `value` at `path` in `root`, creating objects and arrays on the way.
-/// A FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`) made from a record's business key, so the
-/// same patient always gets the same id and two patients never share one: `prefix`
-/// (the record's name in lower case), then each key value, joined by `-`. Letters and
-/// digits pass; every other byte becomes `.` and two hex digits (`-` is `.2d`, `.` is
-/// `.2e`), so different keys give different ids. An id that would pass 64 characters
-/// keeps its first 31 and ends in `.` and the 128-bit FNV-1a hash of the whole, in hex.
-pub fn fhir_id(prefix: &str, parts: &[serde_json::Value]) -> String {
-    use std::fmt::Write;
-    let mut id = String::new();
-    for (i, text) in std::iter::once(prefix.to_ascii_lowercase())
-        .chain(parts.iter().map(|p| match p {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))
-        .enumerate()
-    {
-        if i > 0 {
-            id.push('-');
-        }
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() {
-                id.push(b as char);
-            } else {
-                let _ = write!(id, ".{b:02x}");
-            }
-        }
-    }
-    if id.len() <= 64 {
-        return id;
-    }
-    let mut hash: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in id.bytes() {
-        hash ^= u128::from(b);
-        hash = hash.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    format!("{}.{hash:032x}", &id[..31])
-}
-
 /// The value at `path` in a FHIR resource (or any JSON), if every step is there.
 pub fn json_get<'v>(
     root: &'v serde_json::Value,
@@ -675,47 +636,6 @@ pub fn json_get<'v>(
         };
     }
     Some(cur)
-}
-
-pub fn json_set(root: &mut serde_json::Value, path: &[JsonStep], value: serde_json::Value) {
-    let mut cur = root;
-    for (i, step) in path.iter().enumerate() {
-        let last = i + 1 == path.len();
-        if !cur.is_object() {
-            *cur = serde_json::Value::Object(Default::default());
-        }
-        let Some(obj) = cur.as_object_mut() else {
-            return;
-        };
-        match *step {
-            JsonStep::Key(k) => {
-                if last {
-                    obj.insert(k.to_string(), value);
-                    return;
-                }
-                cur = obj.entry(k.to_string()).or_insert(serde_json::Value::Null);
-            }
-            JsonStep::Index(k, ix) => {
-                let arr = obj
-                    .entry(k.to_string())
-                    .or_insert_with(|| serde_json::Value::Array(vec![]));
-                if !arr.is_array() {
-                    *arr = serde_json::Value::Array(vec![]);
-                }
-                let Some(items) = arr.as_array_mut() else {
-                    return;
-                };
-                while items.len() <= ix {
-                    items.push(serde_json::Value::Null);
-                }
-                if last {
-                    items[ix] = value;
-                    return;
-                }
-                cur = &mut items[ix];
-            }
-        }
-    }
 }
 
 /// The built-in functions of the language, as generated code calls them.
@@ -888,35 +808,6 @@ pub mod functions {
         let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
         let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
         Date { year, month, day }
-    }
-}
-
-#[cfg(test)]
-mod fhir_id_tests {
-    use super::fhir_id;
-    use serde_json::json;
-
-    #[test]
-    fn ids_are_stable_valid_and_distinct() {
-        assert_eq!(fhir_id("Patient", &[json!("100001")]), "patient-100001");
-        assert_eq!(
-            fhir_id("Patient", &[json!("100001")]),
-            fhir_id("Patient", &[json!("100001")])
-        );
-        // Joiners and escapes never make two keys meet.
-        assert_ne!(
-            fhir_id("Order", &[json!("a-b"), json!("c")]),
-            fhir_id("Order", &[json!("a"), json!("b-c")])
-        );
-        assert_eq!(fhir_id("Order", &[json!("A/1")]), "order-A.2f1");
-        let long = fhir_id("Patient", &[json!("x".repeat(100))]);
-        assert_eq!(long.len(), 64);
-        assert_ne!(long, fhir_id("Patient", &[json!("x".repeat(101))]));
-        let valid = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        };
-        assert!(valid(&long) && valid(&fhir_id("P", &[json!("é ü"), json!(7)])));
     }
 }
 

@@ -9,7 +9,10 @@ use crate::diagnostics as diag;
 use crate::model::Kind;
 use crate::suggest::did_you_mean;
 use crate::types::Ty;
-use accord_dsl::ast::{BinOp, Expr, ExprKind, Hl7Path, LitKind, PathRef, PathSeg, Repetition};
+use accord_dsl::ast::{
+    BinOp, Expr, ExprKind, Hl7Path, LitKind, MapStmtKind, MapTarget, PathRef, PathSeg, Repetition,
+    SchemaKind,
+};
 use accord_dsl::Span;
 
 #[derive(Debug, Clone, Default)]
@@ -56,6 +59,12 @@ impl Checker<'_, '_> {
                 let t = self.type_of(inner, scope, reads);
                 self.expect_boolean(&t, inner.span);
                 Ty::Boolean
+            }
+            ExprKind::Call { func, args } if func.name == "reference" => {
+                self.type_reference(func, args, e.span, scope, reads)
+            }
+            ExprKind::Via { expr, map } if self.m.id(Kind::Mapping, &map.name).is_some() => {
+                self.type_apply(expr, map, scope, reads)
             }
             ExprKind::Call { func, args } => {
                 let tys: Vec<Ty> = args.iter().map(|a| self.type_of(a, scope, reads)).collect();
@@ -253,6 +262,23 @@ impl Checker<'_, '_> {
         if let (Some(ctx), None, None) = (&scope.fhir, scope.record, scope.element) {
             return self.type_fhir_read(ctx, p);
         }
+        // The record in scope by its own name is the whole record (`Allergy via m`).
+        if let ([only], Some(r)) = (&p.segments[..], scope.element.or(scope.record)) {
+            let name = &only.name.name;
+            if only.index.is_none()
+                && *name == self.m.records.get(r).name.name
+                && self.m.field(r, name).is_none()
+            {
+                for f in &self.m.record_fields[r] {
+                    reads.push(Read {
+                        record: r,
+                        field: f.name.to_string(),
+                        span: p.span,
+                    });
+                }
+                return Ty::Record(r);
+            }
+        }
         match self.resolve_in_scope(p, scope) {
             Some((record, segs)) => {
                 if let Some(first) = segs.first() {
@@ -338,4 +364,183 @@ fn signature(name: &str) -> &'static str {
         .find(|f| f.0 == name)
         .map(|f| f.1)
         .unwrap_or("")
+}
+
+impl Checker<'_, '_> {
+    /// `value via mapping`: the mapping must read a canonical record of the value's type
+    /// and make a FHIR resource or a record; a list applies it to each element.
+    fn type_apply(
+        &mut self,
+        value: &Expr,
+        map: &accord_dsl::ast::Ident,
+        scope: &Scope,
+        reads: &mut Vec<Read>,
+    ) -> Ty {
+        let t = self.type_of(value, scope, reads);
+        let Some(id) = self.m.id(Kind::Mapping, &map.name) else {
+            return Ty::Unknown;
+        };
+        let decl = self.m.mappings.get(id).node;
+        let source = match &decl.source.kind {
+            SchemaKind::Record(r) => self.m.id(Kind::Record, &r.name),
+            _ => None,
+        };
+        let Some(source) = source else {
+            self.push(diag::apply_mapping(
+                map,
+                value.span,
+                "it reads an HL7 v2 message or a FHIR resource",
+                None,
+            ));
+            return Ty::Unknown;
+        };
+        let result = match &decl.target.kind {
+            SchemaKind::Fhir(r) => Ty::Resource(r.name.clone()),
+            SchemaKind::Record(r) => match self.m.id(Kind::Record, &r.name) {
+                Some(r) => Ty::Record(r),
+                None => Ty::Unknown,
+            },
+            _ => {
+                self.push(diag::apply_mapping(
+                    map,
+                    value.span,
+                    "it writes an HL7 v2 message, which is not a value",
+                    None,
+                ));
+                return Ty::Unknown;
+            }
+        };
+        let element = t.list_element().cloned();
+        let input = element.clone().unwrap_or(t.clone());
+        if !input.assignable_to(&Ty::Record(source)) {
+            let found = self.ty_name(&input);
+            let wanted = self.record_name(source).to_string();
+            self.push(diag::apply_mapping(
+                map,
+                value.span,
+                &format!("it reads {wanted}, and this is {found}"),
+                Some(&wanted),
+            ));
+            return Ty::Unknown;
+        }
+        if element.is_some() {
+            Ty::List(Box::new(result))
+        } else {
+            result
+        }
+    }
+
+    /// `reference(mapping, key, ...)`: the mapping makes a FHIR resource from a record
+    /// with key fields and lets the engine give it its id; the keys are that record's,
+    /// in order and of their types.
+    fn type_reference(
+        &mut self,
+        func: &accord_dsl::ast::Ident,
+        args: &[Expr],
+        span: Span,
+        scope: &Scope,
+        reads: &mut Vec<Read>,
+    ) -> Ty {
+        let named = match args.first().map(|a| &a.kind) {
+            Some(ExprKind::Path(p)) if p.segments.len() == 1 => Some(&p.segments[0].name),
+            _ => None,
+        };
+        let Some(name) = named else {
+            self.push(diag::bad_reference(
+                args.first().map(|a| a.span).unwrap_or(span),
+                "the first argument names a mapping into FHIR".into(),
+                "write `reference(patient_to_fhir, mrn)`: the mapping, then the record's key values".into(),
+            ));
+            return Ty::Text;
+        };
+        let Some(id) = self.lookup(name, Kind::Mapping) else {
+            return Ty::Text;
+        };
+        let decl = self.m.mappings.get(id).node;
+        let record = match (&decl.source.kind, &decl.target.kind) {
+            (SchemaKind::Record(r), SchemaKind::Fhir(_)) => self.m.id(Kind::Record, &r.name),
+            _ => None,
+        };
+        let Some(record) = record else {
+            self.push(diag::bad_reference(
+                name.span,
+                format!(
+                    "`{}` does not map a canonical record to a FHIR resource",
+                    name.name
+                ),
+                "a reference points at a resource whose id comes from a record's key fields".into(),
+            ));
+            return Ty::Text;
+        };
+        let sets_id = decl.body.iter().any(|s| {
+            matches!(&s.kind, MapStmtKind::Assign { target: MapTarget::Path(p), .. }
+                if p.segments.len() == 1 && p.segments[0].name.name == "id")
+        });
+        let keys: Vec<(String, Ty)> = self.m.record_fields[record]
+            .iter()
+            .filter(|f| {
+                f.decl
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c.kind, accord_dsl::ast::ConstraintKind::Key))
+            })
+            .map(|f| (f.name.to_string(), f.ty.clone()))
+            .collect();
+        let rname = self.record_name(record).to_string();
+        if sets_id || keys.is_empty() {
+            let (why, help) = if sets_id {
+                (
+                    format!("`{}` sets the resource's `id` itself", name.name),
+                    format!("remove its `id <- ...` line, so the engine makes the id from {rname}'s key fields and references to it agree"),
+                )
+            } else {
+                (
+                    format!("{rname} has no key field to make the resource's id from"),
+                    format!("mark the fields that identify a {rname} with `key`"),
+                )
+            };
+            self.push(diag::bad_reference(name.span, why, help));
+            return Ty::Text;
+        }
+        let given = &args[1..];
+        let list = keys
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if given.len() != keys.len() {
+            self.push(diag::bad_reference(
+                span,
+                format!(
+                    "{rname} has {} ({list}), and this gives {}",
+                    plural(keys.len(), "key field"),
+                    plural(given.len(), "value"),
+                ),
+                format!("give the key values in the order of {rname}'s fields: {list}"),
+            ));
+            return Ty::Text;
+        }
+        for (arg, (field, ty)) in given.iter().zip(&keys) {
+            let t = self.type_of(arg, scope, reads);
+            if !t.assignable_to(ty) {
+                let (found, wanted) = (self.ty_name(&t), self.ty_name(ty));
+                self.push(diag::bad_reference(
+                    arg.span,
+                    format!("this is {found}, and the key `{field}` of {rname} is {wanted}"),
+                    format!("give the value of {rname}'s `{field}` here"),
+                ));
+            }
+        }
+        let _ = func;
+        Ty::Text
+    }
+}
+
+/// `1 key field`, `2 key fields`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

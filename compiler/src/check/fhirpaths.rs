@@ -79,6 +79,13 @@ fn accepts(ty: &str, value: &Ty) -> bool {
         ("decimal", Ty::Integer | Ty::Decimal) => true,
         ("date", Ty::Date) => true,
         ("dateTime" | "instant", Ty::Date | Ty::DateTime) => true,
+        // A resource another mapping makes: into `Bundle.entry.resource` and the like.
+        (t, Ty::Resource(r)) => {
+            t == r
+                || t == "Resource"
+                || (t == "DomainResource"
+                    && !matches!(r.as_str(), "Bundle" | "Binary" | "Parameters"))
+        }
         _ => false,
     }
 }
@@ -353,6 +360,9 @@ mod tests {
         assert!(!accepts("date", &Ty::Text));
         assert!(!accepts("HumanName", &Ty::Text));
         assert!(accepts("string", &Ty::List(Box::new(Ty::Text))));
+        assert!(accepts("Resource", &Ty::Resource("Patient".into())));
+        assert!(!accepts("Reference", &Ty::Resource("Patient".into())));
+        assert!(!accepts("DomainResource", &Ty::Resource("Bundle".into())));
         assert_eq!(reads_as("instant"), Ty::DateTime);
         assert_eq!(reads_as("CodeableConcept"), Ty::Unknown);
     }

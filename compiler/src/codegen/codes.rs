@@ -56,6 +56,12 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
             }
         }
 
+        impl rt::FhirValue for #name {
+            fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.code())
+            }
+        }
+
         impl rt::FromJson for #name {
             fn from_json(v: &serde_json::Value) -> Option<Self> {
                 #name::from_code(v.as_str()?)

@@ -2,8 +2,10 @@
 //! interpretation at run time. Every expression is typed here into one of three shapes:
 //! an optional value (`Option<T>`: absent stays absent), a list (`Vec<T>`), or a condition
 //! (`bool`). Record targets are filled as drafts and finished (required fields checked);
-//! HL7 targets go through the builder; FHIR targets are JSON.
+//! HL7 targets go through the builder; FHIR targets fill the structs `fhir_out` builds
+//! from the paths they write, which serialise themselves.
 
+use super::fhir_out::{self, Final, LeafTy, Place, Tree};
 use super::{codes, names, types};
 use crate::ir::{
     Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target, Type,
@@ -18,6 +20,10 @@ enum Shape {
     Opt(Type),
     List(Type),
     Bool,
+    /// A FHIR resource made by this mapping (`Option` of its struct).
+    Res(String),
+    /// A list of them.
+    ResList(String),
 }
 
 /// What field paths read: the source record, or the element of a `for each`.
@@ -103,6 +109,7 @@ impl<'a> Gen<'a> {
             structure: self.structure(&m.source),
             rscope,
             fscope,
+            hl7: vec![],
         };
         match &m.target {
             Schema::Record { record } => {
@@ -164,16 +171,36 @@ impl<'a> Gen<'a> {
                 }
             }
             Schema::Fhir { resource } => {
-                let body = self.stmts_fhir(&m.body, &source_ctx);
-                let id = self.fhir_id(m);
+                // The first walk builds the output's structs, the second fills them.
+                let mut tree = Tree::new(&m.name, resource);
+                self.fhir_id(m, &mut tree);
+                self.stmts_fhir(&m.body, &source_ctx, &mut tree, 0, &quote!(out), &[]);
+                for (_, _, entry) in tree.bundle_entries() {
+                    tree.ensure_entry_fields(entry);
+                }
+                let id = self.fhir_id(m, &mut tree);
+                let body = self.stmts_fhir(&m.body, &source_ctx, &mut tree, 0, &quote!(out), &[]);
+                let complete = tree.complete_entries();
+                let (root, items) = (tree.root_name(), tree.items());
+                // The resource borrows the source record's text.
+                let param = match &m.source {
+                    Schema::Record { record } => {
+                        let t = names::ty(record);
+                        quote!(src: &'a #t)
+                    }
+                    _ => param,
+                };
                 quote! {
+                    #items
+
                     #(#[doc = #docs])*
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-                    pub fn #name(#param) -> Result<serde_json::Value, rt::MapError> {
+                    pub fn #name<'a>(#param) -> Result<#root<'a>, rt::MapError> {
                         #scope
-                        let mut out = serde_json::json!({ "resourceType": #resource });
+                        let mut out = #root::default();
                         #id
                         #(#body)*
+                        #complete
                         Ok(out)
                     }
                 }
@@ -184,7 +211,7 @@ impl<'a> Gen<'a> {
     /// The resource's `id` from the source record's key fields (`patient-100001`), unless
     /// the mapping sets `id` itself: the same record always gives the same id, so updates
     /// replace rather than duplicate, and two records never share one.
-    fn fhir_id(&self, m: &Mapping) -> TokenStream {
+    fn fhir_id(&self, m: &Mapping, tree: &mut Tree) -> TokenStream {
         let Schema::Record { record } = &m.source else {
             return quote!();
         };
@@ -204,12 +231,19 @@ impl<'a> Gen<'a> {
         if sets_id || keys.is_empty() {
             return quote!();
         }
-        quote! {
-            rt::json_set(
-                &mut out,
-                &[rt::JsonStep::Key("id")],
-                serde_json::Value::String(rt::fhir_id(#record, &[#(rt::ToJson::to_json(&src.#keys)),*])),
-            );
+        let id = PathStep {
+            name: "id".into(),
+            index: None,
+        };
+        let end = Final::Value {
+            ty: LeafTy::text(),
+            list: false,
+        };
+        match tree.place(0, &quote!(out), &[], &[id], end) {
+            Place::Opt { place, .. } => quote! {
+                #place = Some(rt::fhir::Str::Owned(rt::fhir::id(#record, &[#(&src.#keys),*])));
+            },
+            _ => quote!(),
         }
     }
 
@@ -231,6 +265,35 @@ impl<'a> Gen<'a> {
         })?;
         let d = dict::dictionary(version)?;
         Some((version.clone(), d.structure_for(&message)?.to_string()))
+    }
+
+    /// Every segment inside a group of the source structure (nested groups included).
+    fn group_segments(&self, ctx: &SourceCtx, group: &str) -> Vec<String> {
+        fn all(els: &[Element], out: &mut Vec<String>) {
+            for e in els {
+                match e {
+                    Element::Segment { id, .. } => out.push(id.to_string()),
+                    Element::Group { children, .. } => all(children, out),
+                }
+            }
+        }
+        fn find(els: &[Element], group: &str, out: &mut Vec<String>) -> bool {
+            els.iter().any(|e| match e {
+                Element::Group { name, children, .. } if *name == group => {
+                    all(children, out);
+                    true
+                }
+                Element::Group { children, .. } => find(children, group, out),
+                _ => false,
+            })
+        }
+        let mut out = vec![];
+        if let Some((v, s)) = &ctx.structure {
+            if let Some(els) = dict::dictionary(v).and_then(|d| d.structure(s)) {
+                find(els, group, &mut out);
+            }
+        }
+        out
     }
 
     /// The segment that leads a group of the source structure.
@@ -393,17 +456,29 @@ impl<'a> Gen<'a> {
         ctx: &SourceCtx,
     ) -> (TokenStream, TokenStream, SourceCtx) {
         match source {
-            IterSource::Segment { segment } => (
-                quote!(scope),
-                quote!(scope.each_segment(#segment).into_iter()),
-                ctx.clone(),
-            ),
+            IterSource::Segment { segment } => {
+                let outer = hl7_scope(ctx, segment);
+                let var = format_ident!("scope{}", ctx.hl7.len() + 1);
+                let mut inner = ctx.clone();
+                inner.hl7.push((var.clone(), vec![segment.clone()]));
+                (
+                    quote!(#var),
+                    quote!(#outer.each_segment(#segment).into_iter()),
+                    inner,
+                )
+            }
             IterSource::Group { group } => {
                 let leader = self.group_leader(ctx, group);
+                let outer = hl7_scope(ctx, &leader);
+                let var = format_ident!("scope{}", ctx.hl7.len() + 1);
+                let mut inner = ctx.clone();
+                inner
+                    .hl7
+                    .push((var.clone(), self.group_segments(ctx, group)));
                 (
-                    quote!(scope),
-                    quote!(scope.each(#leader).into_iter()),
-                    ctx.clone(),
+                    quote!(#var),
+                    quote!(#outer.each(#leader).into_iter()),
+                    inner,
                 )
             }
             IterSource::Field { path } if ctx.rscope.is_none() && ctx.fscope.is_some() => {
@@ -493,6 +568,8 @@ impl<'a> Gen<'a> {
                 let vals: Vec<(TokenStream, Shape)> =
                     values.iter().map(|v| self.expr(v, ctx, &at)).collect();
                 let writes = vals.iter().enumerate().map(|(k, (v, shape))| match shape {
+                    // The checker lets no FHIR resource into an HL7 field.
+                    Shape::Res(_) | Shape::ResList(_) => quote!(),
                     Shape::List(_) => quote! {
                         for (rep, v) in #v.iter().enumerate() {
                             rt::write(&mut b, &rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v), #at)?;
@@ -559,34 +636,161 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn stmts_fhir(&self, body: &[Stmt], ctx: &SourceCtx) -> Vec<TokenStream> {
+    /// The statements of a mapping into FHIR, writing below object `obj` of `tree`
+    /// (whose Rust place is `base`, and FHIR element path `prefix`).
+    fn stmts_fhir(
+        &self,
+        body: &[Stmt],
+        ctx: &SourceCtx,
+        tree: &mut Tree,
+        obj: usize,
+        base: &TokenStream,
+        prefix: &[String],
+    ) -> Vec<TokenStream> {
         body.iter()
-            .map(|s| match s {
-                Stmt::Assign { target: Target::Field { path }, values, loc: l, .. } => {
-                    let at = loc(l);
-                    let steps = path.iter().map(|p| {
-                        let n = &p.name;
-                        match p.index {
-                            Some(i) => quote!(rt::JsonStep::Index(#n, #i as usize)),
-                            None => quote!(rt::JsonStep::Key(#n)),
+            .map(|s| self.stmt_fhir(s, ctx, tree, obj, base, prefix))
+            .collect()
+    }
+
+    fn stmt_fhir(
+        &self,
+        s: &Stmt,
+        ctx: &SourceCtx,
+        tree: &mut Tree,
+        obj: usize,
+        base: &TokenStream,
+        prefix: &[String],
+    ) -> TokenStream {
+        match s {
+            Stmt::Assign {
+                target: Target::Field { path },
+                values,
+                loc: l,
+                ..
+            } => {
+                let at = loc(l);
+                let vals: Vec<(TokenStream, Shape)> =
+                    values.iter().map(|v| self.expr(v, ctx, &at)).collect();
+                let list =
+                    vals.len() > 1 || matches!(vals[0].1, Shape::List(_) | Shape::ResList(_));
+                let ty = self.leaf_ty(&vals[0].1);
+                let place = tree.place(obj, base, prefix, path, Final::Value { ty, list });
+                match place {
+                    Place::Opt { place, ty } => {
+                        let (v, shape) = &vals[0];
+                        // A literal into text is borrowed, not copied, and so is a text
+                        // field of the source record.
+                        if let (true, Expr::Text { value }) = (ty.is_text(), &values[0]) {
+                            return quote! { #place = Some(rt::fhir::Str::Borrowed(#value)); };
                         }
-                    });
-                    let (v, shape) = self.expr(&values[0], ctx, &at);
-                    match shape {
-                        Shape::Bool => quote! { rt::json_set(&mut out, &[#(#steps),*], serde_json::Value::Bool(#v)); },
-                        Shape::List(_) => quote! { rt::json_set(&mut out, &[#(#steps),*], serde_json::Value::Array(#v.iter().map(rt::ToJson::to_json).collect())); },
-                        Shape::Opt(_) => quote! { if let Some(v) = #v { rt::json_set(&mut out, &[#(#steps),*], rt::ToJson::to_json(&v)); } },
+                        if let (true, Expr::Field { path }) = (ty.is_text(), &values[0]) {
+                            if let Some((cur, Type::Text | Type::Identifier)) =
+                                self.field_place(path, ctx)
+                            {
+                                return quote! {
+                                    if let Some(x) = #cur { #place = Some(rt::fhir::Str::Borrowed(x.as_str())); }
+                                };
+                            }
+                        }
+                        let wrap = |x: TokenStream| {
+                            if ty.any {
+                                quote!(rt::ToJson::to_json(&#x))
+                            } else if ty.is_text() {
+                                quote!(rt::fhir::Str::from(#x))
+                            } else {
+                                x
+                            }
+                        };
+                        match shape {
+                            Shape::Bool => {
+                                let x = wrap(quote!(#v));
+                                quote! { #place = Some(#x); }
+                            }
+                            Shape::List(_) | Shape::ResList(_) => {
+                                let x = wrap(quote!(x));
+                                quote! { if let Some(x) = #v.into_iter().next() { #place = Some(#x); } }
+                            }
+                            _ => {
+                                let x = wrap(quote!(x));
+                                quote! { if let Some(x) = #v { #place = Some(#x); } }
+                            }
+                        }
+                    }
+                    Place::List { place, ty } => {
+                        let parts = vals.iter().map(|(v, shape)| {
+                            let items = match shape {
+                                Shape::Bool => quote!(Some(#v)),
+                                _ => quote!(#v),
+                            };
+                            if ty.any {
+                                quote! { l.extend(#items.into_iter().map(|x| rt::ToJson::to_json(&x))); }
+                            } else {
+                                quote! { l.extend(#items); }
+                            }
+                        });
+                        quote! { #place = { let mut l = Vec::new(); #(#parts)* l }; }
+                    }
+                    Place::Each { .. } => quote!(),
+                }
+            }
+            Stmt::For {
+                target: Target::Field { path },
+                source,
+                body,
+                ..
+            } => {
+                let stmt = s as *const Stmt as usize;
+                let Place::Each { place, obj: child } =
+                    tree.place(obj, base, prefix, path, Final::Each { stmt })
+                else {
+                    return quote!();
+                };
+                let (pat, iter, inner_ctx) = self.iteration(source, ctx);
+                let mut inner_prefix = prefix.to_vec();
+                inner_prefix.extend(path.iter().map(|p| p.name.clone()));
+                let el = format_ident!("el{}", child);
+                let inner =
+                    self.stmts_fhir(body, &inner_ctx, tree, child, &quote!(#el), &inner_prefix);
+                let t = tree.obj_name(child);
+                quote! {
+                    for #pat in #iter {
+                        let mut #el = #t::default();
+                        #(#inner)*
+                        #place.push(#el);
                     }
                 }
-                Stmt::When { cond, then, otherwise, loc: l, .. } => {
-                    let (c, _) = self.expr(cond, ctx, &loc(l));
-                    let t = self.stmts_fhir(then, ctx);
-                    let o = self.stmts_fhir(otherwise, ctx);
-                    quote! { if #c { #(#t)* } else { #(#o)* } }
+            }
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                loc: l,
+                ..
+            } => {
+                let (c, _) = self.expr(cond, ctx, &loc(l));
+                let t = self.stmts_fhir(then, ctx, tree, obj, base, prefix);
+                let o = self.stmts_fhir(otherwise, ctx, tree, obj, base, prefix);
+                quote! { if #c { #(#t)* } else { #(#o)* } }
+            }
+            _ => quote!(),
+        }
+    }
+
+    /// The Rust type a FHIR leaf holds for values of `shape`.
+    fn leaf_ty(&self, shape: &Shape) -> LeafTy {
+        match shape {
+            Shape::Bool => LeafTy::value(quote!(bool)),
+            Shape::Opt(Type::Text | Type::Identifier | Type::Unknown) => LeafTy::text(),
+            Shape::Opt(t) | Shape::List(t) => LeafTy::value(types::rust(types::base(t))),
+            Shape::Res(m) | Shape::ResList(m) => {
+                let s = fhir_out::resource_struct(m);
+                LeafTy {
+                    rust: quote!(#s<'a>),
+                    resource: Some(s),
+                    any: false,
                 }
-                _ => quote!(),
-            })
-            .collect()
+            }
+        }
     }
 
     /// A route rule's condition over the whole message.
@@ -595,12 +799,13 @@ impl<'a> Gen<'a> {
             structure: None,
             rscope: None,
             fscope: None,
+            hl7: vec![],
         };
         let (t, shape) = self.expr(e, &ctx, at);
         match shape {
             Shape::Bool => t,
-            Shape::Opt(_) => quote!((#t).is_some()),
-            Shape::List(_) => quote!(!(#t).is_empty()),
+            Shape::Opt(_) | Shape::Res(_) => quote!((#t).is_some()),
+            Shape::List(_) | Shape::ResList(_) => quote!(!(#t).is_empty()),
         }
     }
 
@@ -610,6 +815,7 @@ impl<'a> Gen<'a> {
             structure: None,
             rscope: None,
             fscope: None,
+            hl7: vec![],
         };
         let (t, _) = self.expr(e, &ctx, at);
         quote!(rt::ToJson::to_json(&(#t)))
@@ -658,13 +864,16 @@ impl<'a> Gen<'a> {
             }
             Expr::Hl7 { path } => {
                 let p = self.path_ref(path);
+                let sc = hl7_scope(ctx, &path.segment);
                 if matches!(path.repetition, Some(Repetition::All)) {
-                    (quote!(scope.texts(&#p, #at)?), Shape::List(Type::Text))
+                    (quote!(#sc.texts(&#p, #at)?), Shape::List(Type::Text))
                 } else {
-                    (quote!(scope.text(&#p, #at)?), Shape::Opt(Type::Text))
+                    (quote!(#sc.text(&#p, #at)?), Shape::Opt(Type::Text))
                 }
             }
             Expr::Field { path } => self.field_expr(path, ctx),
+            Expr::Apply { mapping, value } => self.apply(mapping, value, ctx, at),
+            Expr::Reference { mapping, keys } => self.reference(mapping, keys, ctx, at),
             Expr::Lookup { codemap, value } => {
                 let (v, shape) = self.expr(value, ctx, at);
                 let cm = self.ir.codemaps.iter().find(|c| &c.name == codemap);
@@ -709,6 +918,21 @@ impl<'a> Gen<'a> {
                 let (v, _) = self.expr(value, ctx, at);
                 (quote!(!(#v)), Shape::Bool)
             }
+            Expr::Binary { op, lhs, rhs }
+                if matches!(op.as_str(), "==" | "!=")
+                    && self.borrowed_text_pair(lhs, rhs, ctx, at).is_some() =>
+            {
+                // Text against a literal compares in place, without copying either side.
+                let Some((a, b)) = self.borrowed_text_pair(lhs, rhs, ctx, at) else {
+                    return (quote!(false), Shape::Bool);
+                };
+                let t = if op == "==" {
+                    quote!((#a).as_deref() == #b)
+                } else {
+                    quote!((#a).as_deref() != #b)
+                };
+                (t, Shape::Bool)
+            }
             Expr::Binary { op, lhs, rhs } => {
                 let (a, sa) = self.expr(lhs, ctx, at);
                 let (b, sb) = self.expr(rhs, ctx, at);
@@ -733,6 +957,27 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// A text value read in place (see `text_ref`) and a text literal, on either side of
+    /// a comparison: (`Option<...>` of the value, `Some("literal")`).
+    fn borrowed_text_pair(
+        &self,
+        lhs: &Expr,
+        rhs: &Expr,
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> Option<(TokenStream, TokenStream)> {
+        let (value, lit) = match (lhs, rhs) {
+            (v, Expr::Text { value }) | (Expr::Text { value }, v)
+                if !matches!(v, Expr::Text { .. }) =>
+            {
+                (v, value)
+            }
+            _ => return None,
+        };
+        let r = self.text_ref(value, ctx, at)?;
+        Some((r, quote!(Some(#lit))))
+    }
+
     /// `e` as an `Option<&str>`-like value read without copying (`Option<Cow<str>>`,
     /// `Option<&str>` or `Option<&String>`; callers use `.as_deref()` / deref coercion),
     /// when `e` is text that can be borrowed: an HL7 value, a text literal, or a text
@@ -742,7 +987,8 @@ impl<'a> Gen<'a> {
             Expr::Text { value } => Some(quote!(Some(#value))),
             Expr::Hl7 { path } if !matches!(path.repetition, Some(Repetition::All)) => {
                 let p = self.path_ref(path);
-                Some(quote!(scope.str(&#p, #at)?.as_deref()))
+                let sc = hl7_scope(ctx, &path.segment);
+                Some(quote!(#sc.str(&#p, #at)?.as_deref()))
             }
             Expr::Field { path } => {
                 let (cur, ty) = self.field_place(path, ctx)?;
@@ -828,9 +1074,118 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// `value via mapping`: the mapping's function on the record (or on each).
+    fn apply(
+        &self,
+        mapping: &str,
+        value: &Expr,
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> (TokenStream, Shape) {
+        // A field of the record in scope is borrowed (`Option<&T>`, or an iterator of
+        // `&T`), not copied.
+        let (v, shape) = match value {
+            Expr::Field { path } if ctx.rscope.is_some() && !is_whole_record(path, ctx) => {
+                match self.field_walk(path, ctx) {
+                    (cur, Type::List { of }) => (
+                        quote!(#cur.into_iter().flatten()),
+                        Shape::List(types::base(&of).clone()),
+                    ),
+                    (cur, ty) => (cur, Shape::Opt(ty)),
+                }
+            }
+            _ => self.expr(value, ctx, at),
+        };
+        let f = names::snake(mapping);
+        let target = self
+            .ir
+            .mappings
+            .iter()
+            .find(|m| m.name == mapping)
+            .map(|m| &m.target);
+        let (one, many) = match target {
+            Some(Schema::Record { record }) => {
+                let t = Type::Record {
+                    record: record.clone(),
+                };
+                (Shape::Opt(t.clone()), Shape::List(t))
+            }
+            _ => (
+                Shape::Res(mapping.to_string()),
+                Shape::ResList(mapping.to_string()),
+            ),
+        };
+        match shape {
+            Shape::List(_) => (
+                quote!(#v.into_iter().map(|r| #f(&r)).collect::<Result<Vec<_>, _>>()?),
+                many,
+            ),
+            _ => (
+                quote!(match #v { Some(r) => Some(#f(&r)?), None => None }),
+                one,
+            ),
+        }
+    }
+
+    /// `reference(mapping, keys...)`: `Type/id` with the id the mapping gives the record
+    /// with these keys (`fhir_id` of its record's name and keys), when every key is there.
+    fn reference(
+        &self,
+        mapping: &str,
+        keys: &[Expr],
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> (TokenStream, Shape) {
+        let m = self.ir.mappings.iter().find(|m| m.name == mapping);
+        let (Some(Schema::Record { record }), Some(Schema::Fhir { resource })) =
+            (m.map(|m| &m.source), m.map(|m| &m.target))
+        else {
+            return (quote!(None::<String>), Shape::Opt(Type::Text));
+        };
+        let ks = keys.iter().map(|k| {
+            if let Expr::Field { path } = k {
+                if let Some((cur, _)) = self.field_place(path, ctx) {
+                    return cur;
+                }
+            }
+            let (v, shape) = self.expr(k, ctx, at);
+            match shape {
+                Shape::Bool => quote!(Some(#v)),
+                Shape::List(_) | Shape::ResList(_) => quote!(#v.into_iter().next()),
+                _ => v,
+            }
+        });
+        let vars: Vec<_> = (0..keys.len()).map(|i| format_ident!("k{}", i)).collect();
+        (
+            quote! {
+                match (#(#ks,)*) {
+                    (#(Some(#vars),)*) => Some(rt::fhir::reference_to(#resource, #record, &[#(&#vars),*])),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            },
+            Shape::Opt(Type::Text),
+        )
+    }
+
     fn field_expr(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Shape) {
         if let (None, Some(fs)) = (&ctx.rscope, &ctx.fscope) {
             return self.fhir_field_expr(path, fs);
+        }
+        // The record in scope by its own name: the whole record (`Patient via m`).
+        if let (Some(rs), [only]) = (&ctx.rscope, path) {
+            let is_field = self
+                .record(&rs.record)
+                .is_some_and(|r| r.fields.iter().any(|f| f.name == only.name));
+            if only.name == rs.record && only.index.is_none() && !is_field {
+                let var = &rs.var;
+                return (
+                    quote!(Some(#var)),
+                    Shape::Opt(Type::Record {
+                        record: rs.record.clone(),
+                    }),
+                );
+            }
         }
         if ctx.rscope.is_none() {
             return (quote!(None::<String>), Shape::Opt(Type::Text));
@@ -958,9 +1313,9 @@ impl<'a> Gen<'a> {
             "exists" => {
                 let x = v(0);
                 match &a[0].1 {
-                    Shape::List(_) => (quote!(!#x.is_empty()), Shape::Bool),
+                    Shape::List(_) | Shape::ResList(_) => (quote!(!#x.is_empty()), Shape::Bool),
                     Shape::Bool => (x, Shape::Bool),
-                    Shape::Opt(_) => (quote!(#x.is_some()), Shape::Bool),
+                    Shape::Opt(_) | Shape::Res(_) => (quote!(#x.is_some()), Shape::Bool),
                 }
             }
             "first" | "last" => {
@@ -1020,6 +1375,10 @@ impl<'a> Gen<'a> {
 #[derive(Clone)]
 struct SourceCtx {
     structure: Option<(String, String)>,
+    /// The HL7 scopes of enclosing `for each` over segments or groups, outermost first:
+    /// the variable and the segments it covers. A path reads the innermost scope that
+    /// covers its segment, else the whole message (`PID-3` inside `for each AL1`).
+    hl7: Vec<(proc_macro2::Ident, Vec<String>)>,
     rscope: Option<RecordScope>,
     /// A FHIR resource (or, inside `for each`, one element of it) that paths read.
     fscope: Option<FhirScope>,
@@ -1046,6 +1405,22 @@ fn fhir_read_type(ty: &str) -> Type {
     }
 }
 
+/// Whether a one-step path names the record in scope itself (`Allergy`).
+fn is_whole_record(path: &[PathStep], ctx: &SourceCtx) -> bool {
+    matches!((path, &ctx.rscope), ([only], Some(rs)) if only.name == rs.record && only.index.is_none())
+}
+
+/// The scope an HL7 path into `segment` reads: the innermost `for each` that covers
+/// the segment, else the whole message.
+fn hl7_scope(ctx: &SourceCtx, segment: &str) -> proc_macro2::Ident {
+    ctx.hl7
+        .iter()
+        .rev()
+        .find(|(_, covers)| covers.iter().any(|s| s == segment))
+        .map(|(v, _)| v.clone())
+        .unwrap_or_else(|| format_ident!("scope"))
+}
+
 fn json_steps(path: &[PathStep]) -> Vec<TokenStream> {
     path.iter()
         .map(|p| {
@@ -1062,6 +1437,7 @@ fn shape_type(s: &Shape) -> &Type {
     match s {
         Shape::Opt(t) | Shape::List(t) => t,
         Shape::Bool => &Type::Boolean,
+        Shape::Res(_) | Shape::ResList(_) => &Type::Unknown,
     }
 }
 

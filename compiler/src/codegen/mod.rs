@@ -5,6 +5,7 @@
 
 mod codes;
 mod config;
+mod fhir_out;
 mod mappings;
 mod names;
 mod routes;

@@ -15,8 +15,12 @@ use quote::quote;
 pub(crate) fn reads_records(e: &Expr) -> bool {
     match e {
         Expr::Field { .. } => true,
-        Expr::Call { args, .. } => args.iter().any(reads_records),
-        Expr::Lookup { value, .. } | Expr::Not { value } => reads_records(value),
+        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
+            args.iter().any(reads_records)
+        }
+        Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
+            reads_records(value)
+        }
         Expr::If {
             cond,
             then,
@@ -98,6 +102,11 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                     let v = #f(&parsed)?;
                 },
                 (_, true) => return None,
+                // A resource read by a mapping from FHIR is read as JSON.
+                (Schema::Fhir { .. }, false) => quote! {
+                    let v = rt::ToJson::to_json(&v);
+                    let v = #f(&v)?;
+                },
                 (_, false) => quote! { let v = #f(&v)?; },
             });
             // A record the matrix governs passes the steward before the next step.
@@ -112,7 +121,9 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         let last = ir.mappings.iter().find(|m| Some(&m.name) == i.transforms.last())?;
         let output = match &last.target {
             Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
-            _ => quote!(rt::Output::Json(rt::ToJson::to_json(&v))),
+            // A resource serialises itself, straight to bytes.
+            Schema::Fhir { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&v))),
+            Schema::Record { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))),
         };
         Some(quote! { #n => { #(#steps)* Ok(Some(#output)) } })
     });

@@ -105,7 +105,13 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
     let output = |target: &Schema, value: TokenStream| -> TokenStream {
         match target {
             Schema::Hl7 { .. } => quote!(Output::Hl7(#value)),
-            _ => quote!(Output::Json(rt::ToJson::to_json(&#value))),
+            // A resource prints as it goes on the wire, in its own element order.
+            Schema::Fhir { .. } => {
+                quote!(Output::Json(serde_json::to_string_pretty(&#value).unwrap_or_default()))
+            }
+            Schema::Record { .. } => {
+                quote!(Output::Json(serde_json::to_string_pretty(&rt::ToJson::to_json(&#value)).unwrap_or_default()))
+            }
         }
     };
     // A mapping (or a chain of two whose types meet) from HL7 v2 reads the file as a
@@ -135,7 +141,8 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
                 let chain = format!("{},{}", m.name, n.name);
                 let g = names::snake(&n.name);
                 let out = output(&n.target, quote!(v));
-                arms.push(quote! { #chain => { #input #krate::#f(&msg).and_then(|r| #krate::#g(&r)).map(|v| #out) } });
+                // The second step's output may borrow the record, so it is printed while it lives.
+                arms.push(quote! { #chain => { #input #krate::#f(&msg).and_then(|r| #krate::#g(&r).map(|v| #out)) } });
             }
         }
     }
@@ -184,7 +191,7 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
 
         enum Output {
             Hl7(Vec<u8>),
-            Json(serde_json::Value),
+            Json(String),
         }
 
         #(#test_fns)*
@@ -244,8 +251,8 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
                     if format == "hl7" { print!("{text}"); } else { println!("{}", text.trim_end().replace('\r', "\n")); }
                     ExitCode::SUCCESS
                 }
-                Ok(Output::Json(v)) => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                Ok(Output::Json(text)) => {
+                    println!("{text}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -119,6 +119,12 @@ pub fn gen_record(r: &Record) -> TokenStream {
             }
         }
 
+        impl rt::FhirValue for #name {
+            fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+            }
+        }
+
         /// A record being filled by a mapping.
         #[derive(Debug, Clone, Default, PartialEq)]
         pub struct #draft_name { #(#draft_fields,)* }

@@ -92,10 +92,7 @@ pub fn writes(
     let mut out: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<String>>>> =
         BTreeMap::new();
     for i in &estate.interfaces {
-        for t in &i.transforms {
-            let Some(m) = estate.mappings.iter().find(|m| &m.name == t) else {
-                continue;
-            };
+        for m in crate::uses::mappings_of(estate, i) {
             let Schema::Record { record } = &m.target else {
                 continue;
             };

@@ -528,10 +528,9 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             withheld: all.into_iter().filter(|f| !so.fields.contains(f)).collect(),
         }
     });
-    let transforms = i
-        .transforms
-        .iter()
-        .filter_map(|t| estate.mappings.iter().find(|m| &m.name == t))
+    // The chain's mappings, and those they run (a Bundle's entries).
+    let transforms = crate::uses::mappings_of(estate, i)
+        .into_iter()
         .map(|m| Transform {
             name: m.name.clone(),
             docs: paragraphs(&m.docs),

@@ -45,6 +45,11 @@ impl rt::ToJson for Patient {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Patient {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -82,6 +87,244 @@ impl PatientDraft {
                     at,
                     kind: rt::MapErrorKind::Missing {
                         field: "Patient.sex",
+                    },
+                })?,
+        })
+    }
+}
+/// The patient, the visit and the allergies of one admission message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    pub patient: Patient,
+    pub visit: Visit,
+    pub allergies: Vec<Allergy>,
+}
+impl rt::FromJson for Admission {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Admission {
+            patient: rt::FromJson::from_json(
+                obj.get("patient").unwrap_or(&serde_json::Value::Null),
+            )?,
+            visit: rt::FromJson::from_json(
+                obj.get("visit").unwrap_or(&serde_json::Value::Null),
+            )?,
+            allergies: rt::FromJson::from_json(
+                obj.get("allergies").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for Admission {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("patient"), rt::ToJson::to_json(&self.patient));
+        obj.insert(String::from("visit"), rt::ToJson::to_json(&self.visit));
+        obj.insert(String::from("allergies"), rt::ToJson::to_json(&self.allergies));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for Admission {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdmissionDraft {
+    pub patient: Option<PatientDraft>,
+    pub visit: Option<VisitDraft>,
+    pub allergies: Vec<Allergy>,
+}
+impl AdmissionDraft {
+    /// The record, or the first required field left unset.
+    pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
+        Ok(Admission {
+            patient: self
+                .patient
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Admission.patient",
+                    },
+                })?
+                .finish(at)?,
+            visit: self
+                .visit
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Admission.visit",
+                    },
+                })?
+                .finish(at)?,
+            allergies: self.allergies,
+        })
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    pub visit_number: String,
+    pub patient_mrn: String,
+    pub inpatient: bool,
+    pub ward: Option<String>,
+}
+impl rt::FromJson for Visit {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Visit {
+            visit_number: rt::FromJson::from_json(
+                obj.get("visit_number").unwrap_or(&serde_json::Value::Null),
+            )?,
+            patient_mrn: rt::FromJson::from_json(
+                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            inpatient: rt::FromJson::from_json(
+                obj.get("inpatient").unwrap_or(&serde_json::Value::Null),
+            )?,
+            ward: rt::FromJson::from_json(
+                obj.get("ward").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for Visit {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            String::from("visit_number"),
+            rt::ToJson::to_json(&self.visit_number),
+        );
+        obj.insert(String::from("patient_mrn"), rt::ToJson::to_json(&self.patient_mrn));
+        obj.insert(String::from("inpatient"), rt::ToJson::to_json(&self.inpatient));
+        obj.insert(String::from("ward"), rt::ToJson::to_json(&self.ward));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for Visit {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisitDraft {
+    pub visit_number: Option<String>,
+    pub patient_mrn: Option<String>,
+    pub inpatient: Option<bool>,
+    pub ward: Option<String>,
+}
+impl VisitDraft {
+    /// The record, or the first required field left unset.
+    pub fn finish(self, at: &'static str) -> Result<Visit, rt::MapError> {
+        Ok(Visit {
+            visit_number: self
+                .visit_number
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Visit.visit_number",
+                    },
+                })?,
+            patient_mrn: self
+                .patient_mrn
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Visit.patient_mrn",
+                    },
+                })?,
+            inpatient: self
+                .inpatient
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Visit.inpatient",
+                    },
+                })?,
+            ward: self.ward,
+        })
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allergy {
+    pub patient_mrn: String,
+    pub allergen: String,
+    pub allergen_name: Option<String>,
+    pub category: AllergyCategory,
+}
+impl rt::FromJson for Allergy {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(Allergy {
+            patient_mrn: rt::FromJson::from_json(
+                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            allergen: rt::FromJson::from_json(
+                obj.get("allergen").unwrap_or(&serde_json::Value::Null),
+            )?,
+            allergen_name: rt::FromJson::from_json(
+                obj.get("allergen_name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            category: rt::FromJson::from_json(
+                obj.get("category").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for Allergy {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("patient_mrn"), rt::ToJson::to_json(&self.patient_mrn));
+        obj.insert(String::from("allergen"), rt::ToJson::to_json(&self.allergen));
+        obj.insert(
+            String::from("allergen_name"),
+            rt::ToJson::to_json(&self.allergen_name),
+        );
+        obj.insert(String::from("category"), rt::ToJson::to_json(&self.category));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for Allergy {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AllergyDraft {
+    pub patient_mrn: Option<String>,
+    pub allergen: Option<String>,
+    pub allergen_name: Option<String>,
+    pub category: Option<AllergyCategory>,
+}
+impl AllergyDraft {
+    /// The record, or the first required field left unset.
+    pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
+        Ok(Allergy {
+            patient_mrn: self
+                .patient_mrn
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Allergy.patient_mrn",
+                    },
+                })?,
+            allergen: self
+                .allergen
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Allergy.allergen",
+                    },
+                })?,
+            allergen_name: self.allergen_name,
+            category: self
+                .category
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "Allergy.category",
                     },
                 })?,
         })
@@ -127,9 +370,131 @@ impl rt::ToJson for Sex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+impl rt::FhirValue for Sex {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
 impl rt::FromJson for Sex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AllergyCategory {
+    Food,
+    Medication,
+    Environment,
+    Biologic,
+}
+impl AllergyCategory {
+    /// The code system URI, when the codeset names one.
+    pub const SYSTEM: Option<&'static str> = Some(
+        "http://hl7.org/fhir/allergy-intolerance-category",
+    );
+    /// Every code, in the order of the codeset.
+    pub const ALL: &'static [AllergyCategory] = &[
+        AllergyCategory::Food,
+        AllergyCategory::Medication,
+        AllergyCategory::Environment,
+        AllergyCategory::Biologic,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            AllergyCategory::Food => "food",
+            AllergyCategory::Medication => "medication",
+            AllergyCategory::Environment => "environment",
+            AllergyCategory::Biologic => "biologic",
+        }
+    }
+    pub fn display(self) -> &'static str {
+        match self {
+            AllergyCategory::Food => "Food",
+            AllergyCategory::Medication => "Medication",
+            AllergyCategory::Environment => "Environment",
+            AllergyCategory::Biologic => "Biologic",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<AllergyCategory> {
+        match code {
+            "food" => Some(AllergyCategory::Food),
+            "medication" => Some(AllergyCategory::Medication),
+            "environment" => Some(AllergyCategory::Environment),
+            "biologic" => Some(AllergyCategory::Biologic),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for AllergyCategory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+impl rt::ToJson for AllergyCategory {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for AllergyCategory {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+impl rt::FromJson for AllergyCategory {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        AllergyCategory::from_code(v.as_str()?)
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gender {
+    Male,
+    Female,
+}
+impl Gender {
+    /// The code system URI, when the codeset names one.
+    pub const SYSTEM: Option<&'static str> = Some(
+        "http://hl7.org/fhir/administrative-gender",
+    );
+    /// Every code, in the order of the codeset.
+    pub const ALL: &'static [Gender] = &[Gender::Male, Gender::Female];
+    pub fn code(self) -> &'static str {
+        match self {
+            Gender::Male => "male",
+            Gender::Female => "female",
+        }
+    }
+    pub fn display(self) -> &'static str {
+        match self {
+            Gender::Male => "Male",
+            Gender::Female => "Female",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Gender> {
+        match code {
+            "male" => Some(Gender::Male),
+            "female" => Some(Gender::Female),
+            _ => None,
+        }
+    }
+}
+impl std::fmt::Display for Gender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+impl rt::ToJson for Gender {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for Gender {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+impl rt::FromJson for Gender {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Gender::from_code(v.as_str()?)
     }
 }
 pub fn sex_in(value: &str, at: &'static str) -> Result<Sex, rt::MapError> {
@@ -165,6 +530,45 @@ pub fn sex_out_str(value: Sex, at: &'static str) -> Result<&'static str, rt::Map
                     codemap: "sex_out",
                     value: value.code().to_string(),
                     reason: String::from("no lab code"),
+                },
+            })
+        }
+    }
+}
+/// HL7 table 0127 (allergen type) to the FHIR category.
+pub fn allergen_type(
+    value: &str,
+    at: &'static str,
+) -> Result<AllergyCategory, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        "DA" | "MA" => Ok(AllergyCategory::Medication),
+        "FA" => Ok(AllergyCategory::Food),
+        "EA" | "LA" | "AA" | "PA" => Ok(AllergyCategory::Environment),
+        _ => {
+            Err(rt::MapError {
+                at,
+                kind: rt::MapErrorKind::Rejected {
+                    codemap: "allergen_type",
+                    value: value.to_string(),
+                    reason: String::from("allergen type outside HL7 table 0127"),
+                },
+            })
+        }
+    }
+}
+pub fn gender(value: Sex, at: &'static str) -> Result<Gender, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        Sex::Male => Ok(Gender::Male),
+        Sex::Female => Ok(Gender::Female),
+        _ => {
+            Err(rt::MapError {
+                at,
+                kind: rt::MapErrorKind::Rejected {
+                    codemap: "gender",
+                    value: value.code().to_string(),
+                    reason: String::from("no FHIR gender"),
                 },
             })
         }
@@ -261,6 +665,1127 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     }
     Ok(b.serialize())
 }
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let mut out = AdmissionDraft::default();
+    if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:54")? {
+        out.patient.get_or_insert_with(Default::default).mrn = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[1usize], "estate/fhir.accord:55")? {
+        out.patient.get_or_insert_with(Default::default).family_name = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[2usize], "estate/fhir.accord:56")? {
+        out.patient.get_or_insert_with(Default::default).given_name = Some(v);
+    }
+    if let Some(v) = rt::f::date(
+        scope.str(&PATHS[3usize], "estate/fhir.accord:57")?.as_deref(),
+        "estate/fhir.accord:57",
+    )? {
+        out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
+    }
+    if let Some(v) = match scope.str(&PATHS[4usize], "estate/fhir.accord:58")?.as_deref()
+    {
+        Some(x) => Some(sex_in(x, "estate/fhir.accord:58")?),
+        None => None,
+    } {
+        out.patient.get_or_insert_with(Default::default).sex = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[10usize], "estate/fhir.accord:59")? {
+        out.visit.get_or_insert_with(Default::default).visit_number = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:60")? {
+        out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
+    }
+    if let Some(v) = Some(
+        (scope.str(&PATHS[11usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
+            == Some("I"),
+    ) {
+        out.visit.get_or_insert_with(Default::default).inpatient = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[12usize], "estate/fhir.accord:62")? {
+        out.visit.get_or_insert_with(Default::default).ward = Some(v);
+    }
+    for scope1 in scope.each_segment("AL1").into_iter() {
+        let mut el = AllergyDraft::default();
+        if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:64")? {
+            el.patient_mrn = Some(v);
+        }
+        if let Some(v) = scope1.text(&PATHS[13usize], "estate/fhir.accord:65")? {
+            el.allergen = Some(v);
+        }
+        if let Some(v) = scope1.text(&PATHS[14usize], "estate/fhir.accord:66")? {
+            el.allergen_name = Some(v);
+        }
+        if let Some(v) = match scope1
+            .str(&PATHS[15usize], "estate/fhir.accord:67")?
+            .as_deref()
+        {
+            Some(x) => Some(allergen_type(x, "estate/fhir.accord:67")?),
+            None => None,
+        } {
+            el.category = Some(v);
+        }
+        out.allergies.push(el.finish("estate/fhir.accord:63")?);
+    }
+    out.finish("estate/fhir.accord:53")
+}
+/// The `Patient` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub identifier_0: PatientToFhirResourceIdentifier0<'a>,
+    pub name_0: PatientToFhirResourceName0<'a>,
+    pub gender: Option<Gender>,
+    pub birthDate: Option<rt::Date>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.identifier_0.is_empty() && self.name_0.is_empty()
+            && self.gender.is_none() && self.birthDate.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Patient")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if !(self.identifier_0.is_empty()) {
+            m.serialize_entry("identifier", &PatientToFhirResourceSeqIdentifier(self))?;
+        }
+        if !(self.name_0.is_empty()) {
+            m.serialize_entry("name", &PatientToFhirResourceSeqName(self))?;
+        }
+        if let Some(v) = &self.gender {
+            m.serialize_entry("gender", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.birthDate {
+            m.serialize_entry("birthDate", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+struct PatientToFhirResourceSeqIdentifier<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqIdentifier<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.identifier_0.is_empty() {
+            q.serialize_element(&o.identifier_0)?;
+        }
+        q.end()
+    }
+}
+struct PatientToFhirResourceSeqName<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqName<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.name_0.is_empty() {
+            q.serialize_element(&o.name_0)?;
+        }
+        q.end()
+    }
+}
+/// `Patient.identifier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceIdentifier0<'a> {
+    pub system: Option<rt::fhir::Str<'a>>,
+    pub value: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceIdentifier0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.system.is_none() && self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceIdentifier0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.system {
+            m.serialize_entry("system", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Patient.name`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceName0<'a> {
+    pub family: Option<rt::fhir::Str<'a>>,
+    pub given_0: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceName0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.family.is_none() && self.given_0.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceName0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.family {
+            m.serialize_entry("family", &rt::Fhir(v))?;
+        }
+        if !(self.given_0.is_none()) {
+            m.serialize_entry("given", &PatientToFhirResourceName0SeqGiven(self))?;
+        }
+        m.end()
+    }
+}
+struct PatientToFhirResourceName0SeqGiven<'s, 'a>(&'s PatientToFhirResourceName0<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceName0SeqGiven<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if let Some(v) = &o.given_0 {
+            q.serialize_element(&rt::Fhir(v))?;
+        }
+        q.end()
+    }
+}
+impl rt::fhir::Resource for PatientToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Patient"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for PatientToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for PatientToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn patient_to_fhir<'a>(
+    src: &'a Patient,
+) -> Result<PatientToFhirResource<'a>, rt::MapError> {
+    let mut out = PatientToFhirResource::default();
+    out.id = Some(rt::fhir::Str::Owned(rt::fhir::id("Patient", &[&src.mrn])));
+    out.identifier_0.system = Some(
+        rt::fhir::Str::Borrowed("urn:oid:2.16.840.1.113883.2.1.3.2.4.18.48"),
+    );
+    if let Some(x) = Some(&src).map(|r| &r.mrn) {
+        out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = Some(&src).map(|r| &r.family_name) {
+        out.name_0.family = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = Some(&src).and_then(|r| r.given_name.as_ref()) {
+        out.name_0.given_0 = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = match Some(&src).map(|r| &r.sex).cloned() {
+        Some(x) => Some(gender(x, "estate/fhir.accord:76")?),
+        None => None,
+    } {
+        out.gender = Some(x);
+    }
+    if let Some(x) = Some(&src).and_then(|r| r.birth_date.as_ref()).cloned() {
+        out.birthDate = Some(x);
+    }
+    Ok(out)
+}
+/// The `Encounter` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub identifier_0: VisitToEncounterResourceIdentifier0<'a>,
+    pub status: Option<rt::fhir::Str<'a>>,
+    pub class: VisitToEncounterResourceClass<'a>,
+    pub subject: VisitToEncounterResourceSubject<'a>,
+    pub location_0: VisitToEncounterResourceLocation0<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.identifier_0.is_empty() && self.status.is_none()
+            && self.class.is_empty() && self.subject.is_empty()
+            && self.location_0.is_empty()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Encounter")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if !(self.identifier_0.is_empty()) {
+            m.serialize_entry(
+                "identifier",
+                &VisitToEncounterResourceSeqIdentifier(self),
+            )?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", &rt::Fhir(v))?;
+        }
+        if !self.class.is_empty() {
+            m.serialize_entry("class", &self.class)?;
+        }
+        if !self.subject.is_empty() {
+            m.serialize_entry("subject", &self.subject)?;
+        }
+        if !(self.location_0.is_empty()) {
+            m.serialize_entry("location", &VisitToEncounterResourceSeqLocation(self))?;
+        }
+        m.end()
+    }
+}
+struct VisitToEncounterResourceSeqIdentifier<'s, 'a>(&'s VisitToEncounterResource<'a>);
+impl rt::serde::Serialize for VisitToEncounterResourceSeqIdentifier<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.identifier_0.is_empty() {
+            q.serialize_element(&o.identifier_0)?;
+        }
+        q.end()
+    }
+}
+struct VisitToEncounterResourceSeqLocation<'s, 'a>(&'s VisitToEncounterResource<'a>);
+impl rt::serde::Serialize for VisitToEncounterResourceSeqLocation<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.location_0.is_empty() {
+            q.serialize_element(&o.location_0)?;
+        }
+        q.end()
+    }
+}
+/// `Encounter.identifier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResourceIdentifier0<'a> {
+    pub value: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResourceIdentifier0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResourceIdentifier0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Encounter.class`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResourceClass<'a> {
+    pub system: Option<rt::fhir::Str<'a>>,
+    pub code: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResourceClass<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.system.is_none() && self.code.is_none()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResourceClass<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.system {
+            m.serialize_entry("system", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.code {
+            m.serialize_entry("code", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Encounter.subject`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResourceSubject<'a> {
+    pub reference: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResourceSubject<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.reference.is_none()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResourceSubject<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.reference {
+            m.serialize_entry("reference", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Encounter.location`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResourceLocation0<'a> {
+    pub location: VisitToEncounterResourceLocationLocation<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResourceLocation0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.location.is_empty()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResourceLocation0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if !self.location.is_empty() {
+            m.serialize_entry("location", &self.location)?;
+        }
+        m.end()
+    }
+}
+/// `Encounter.location.location`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct VisitToEncounterResourceLocationLocation<'a> {
+    pub display: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl VisitToEncounterResourceLocationLocation<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.display.is_none()
+    }
+}
+impl rt::serde::Serialize for VisitToEncounterResourceLocationLocation<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.display {
+            m.serialize_entry("display", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for VisitToEncounterResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Encounter"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for VisitToEncounterResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for VisitToEncounterResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn visit_to_encounter<'a>(
+    src: &'a Visit,
+) -> Result<VisitToEncounterResource<'a>, rt::MapError> {
+    let mut out = VisitToEncounterResource::default();
+    out.id = Some(rt::fhir::Str::Owned(rt::fhir::id("Visit", &[&src.visit_number])));
+    if let Some(x) = Some(&src).map(|r| &r.visit_number) {
+        out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    out.status = Some(rt::fhir::Str::Borrowed("in-progress"));
+    out.class.system = Some(
+        rt::fhir::Str::Borrowed("http://terminology.hl7.org/CodeSystem/v3-ActCode"),
+    );
+    if let Some(x) = if Some(&src).map(|r| &r.inpatient).copied().unwrap_or(false) {
+        Some(String::from("IMP"))
+    } else {
+        Some(String::from("AMB"))
+    } {
+        out.class.code = Some(rt::fhir::Str::from(x));
+    }
+    if let Some(x) = match (Some(&src).map(|r| &r.patient_mrn),) {
+        (Some(k0),) => Some(rt::fhir::reference_to("Patient", "Patient", &[&k0])),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    } {
+        out.subject.reference = Some(rt::fhir::Str::from(x));
+    }
+    if let Some(x) = Some(&src).and_then(|r| r.ward.as_ref()) {
+        out.location_0.location.display = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    Ok(out)
+}
+/// The `AllergyIntolerance` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub clinicalStatus: AllergyToFhirResourceClinicalStatus<'a>,
+    pub patient: AllergyToFhirResourcePatient<'a>,
+    pub code: AllergyToFhirResourceCode<'a>,
+    pub category_0: Option<AllergyCategory>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.clinicalStatus.is_empty() && self.patient.is_empty()
+            && self.code.is_empty() && self.category_0.is_none()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "AllergyIntolerance")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if !self.clinicalStatus.is_empty() {
+            m.serialize_entry("clinicalStatus", &self.clinicalStatus)?;
+        }
+        if !self.patient.is_empty() {
+            m.serialize_entry("patient", &self.patient)?;
+        }
+        if !self.code.is_empty() {
+            m.serialize_entry("code", &self.code)?;
+        }
+        if !(self.category_0.is_none()) {
+            m.serialize_entry("category", &AllergyToFhirResourceSeqCategory(self))?;
+        }
+        m.end()
+    }
+}
+struct AllergyToFhirResourceSeqCategory<'s, 'a>(&'s AllergyToFhirResource<'a>);
+impl rt::serde::Serialize for AllergyToFhirResourceSeqCategory<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if let Some(v) = &o.category_0 {
+            q.serialize_element(&rt::Fhir(v))?;
+        }
+        q.end()
+    }
+}
+/// `AllergyIntolerance.clinicalStatus`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResourceClinicalStatus<'a> {
+    pub coding_0: AllergyToFhirResourceClinicalStatusCoding0<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResourceClinicalStatus<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.coding_0.is_empty()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResourceClinicalStatus<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if !(self.coding_0.is_empty()) {
+            m.serialize_entry(
+                "coding",
+                &AllergyToFhirResourceClinicalStatusSeqCoding(self),
+            )?;
+        }
+        m.end()
+    }
+}
+struct AllergyToFhirResourceClinicalStatusSeqCoding<'s, 'a>(
+    &'s AllergyToFhirResourceClinicalStatus<'a>,
+);
+impl rt::serde::Serialize for AllergyToFhirResourceClinicalStatusSeqCoding<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.coding_0.is_empty() {
+            q.serialize_element(&o.coding_0)?;
+        }
+        q.end()
+    }
+}
+/// `AllergyIntolerance.clinicalStatus.coding`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResourceClinicalStatusCoding0<'a> {
+    pub system: Option<rt::fhir::Str<'a>>,
+    pub code: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResourceClinicalStatusCoding0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.system.is_none() && self.code.is_none()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResourceClinicalStatusCoding0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.system {
+            m.serialize_entry("system", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.code {
+            m.serialize_entry("code", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `AllergyIntolerance.patient`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResourcePatient<'a> {
+    pub reference: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResourcePatient<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.reference.is_none()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResourcePatient<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.reference {
+            m.serialize_entry("reference", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `AllergyIntolerance.code`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResourceCode<'a> {
+    pub coding_0: AllergyToFhirResourceCodeCoding0<'a>,
+    pub text: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResourceCode<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.coding_0.is_empty() && self.text.is_none()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResourceCode<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if !(self.coding_0.is_empty()) {
+            m.serialize_entry("coding", &AllergyToFhirResourceCodeSeqCoding(self))?;
+        }
+        if let Some(v) = &self.text {
+            m.serialize_entry("text", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+struct AllergyToFhirResourceCodeSeqCoding<'s, 'a>(&'s AllergyToFhirResourceCode<'a>);
+impl rt::serde::Serialize for AllergyToFhirResourceCodeSeqCoding<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.coding_0.is_empty() {
+            q.serialize_element(&o.coding_0)?;
+        }
+        q.end()
+    }
+}
+/// `AllergyIntolerance.code.coding`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AllergyToFhirResourceCodeCoding0<'a> {
+    pub code: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AllergyToFhirResourceCodeCoding0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.code.is_none()
+    }
+}
+impl rt::serde::Serialize for AllergyToFhirResourceCodeCoding0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.code {
+            m.serialize_entry("code", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for AllergyToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "AllergyIntolerance"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for AllergyToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for AllergyToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn allergy_to_fhir<'a>(
+    src: &'a Allergy,
+) -> Result<AllergyToFhirResource<'a>, rt::MapError> {
+    let mut out = AllergyToFhirResource::default();
+    out.id = Some(
+        rt::fhir::Str::Owned(rt::fhir::id("Allergy", &[&src.patient_mrn, &src.allergen])),
+    );
+    out.clinicalStatus.coding_0.system = Some(
+        rt::fhir::Str::Borrowed(
+            "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+        ),
+    );
+    out.clinicalStatus.coding_0.code = Some(rt::fhir::Str::Borrowed("active"));
+    if let Some(x) = match (Some(&src).map(|r| &r.patient_mrn),) {
+        (Some(k0),) => Some(rt::fhir::reference_to("Patient", "Patient", &[&k0])),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    } {
+        out.patient.reference = Some(rt::fhir::Str::from(x));
+    }
+    if let Some(x) = Some(&src).map(|r| &r.allergen) {
+        out.code.coding_0.code = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = Some(&src).and_then(|r| r.allergen_name.as_ref()) {
+        out.code.text = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = Some(&src).map(|r| &r.category).cloned() {
+        out.category_0 = Some(x);
+    }
+    Ok(out)
+}
+/// The `Bundle` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResource<'a> {
+    pub r#type: Option<rt::fhir::Str<'a>>,
+    pub entry_0: AdmissionBundleResourceEntry0<'a>,
+    pub entry_1: AdmissionBundleResourceEntry1<'a>,
+    pub entry_each1: Vec<AdmissionBundleResourceEntryEach1<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.r#type.is_none() && self.entry_0.is_empty() && self.entry_1.is_empty()
+            && self.entry_each1.iter().all(|e| e.is_empty())
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Bundle")?;
+        if let Some(v) = &self.r#type {
+            m.serialize_entry("type", &rt::Fhir(v))?;
+        }
+        if !(self.entry_0.is_empty() && self.entry_1.is_empty()
+            && self.entry_each1.iter().all(|e| e.is_empty()))
+        {
+            m.serialize_entry("entry", &AdmissionBundleResourceSeqEntry(self))?;
+        }
+        m.end()
+    }
+}
+struct AdmissionBundleResourceSeqEntry<'s, 'a>(&'s AdmissionBundleResource<'a>);
+impl rt::serde::Serialize for AdmissionBundleResourceSeqEntry<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.entry_0.is_empty() {
+            q.serialize_element(&o.entry_0)?;
+        }
+        if !o.entry_1.is_empty() {
+            q.serialize_element(&o.entry_1)?;
+        }
+        for e in o.entry_each1.iter().filter(|e| !e.is_empty()) {
+            q.serialize_element(e)?;
+        }
+        q.end()
+    }
+}
+/// `Bundle.entry`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntry0<'a> {
+    pub fullUrl: Option<rt::fhir::Str<'a>>,
+    pub resource: Option<PatientToFhirResource<'a>>,
+    pub request: AdmissionBundleResourceEntryRequest<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntry0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.fullUrl.is_none() && self.resource.is_none() && self.request.is_empty()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntry0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fullUrl {
+            m.serialize_entry("fullUrl", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.resource {
+            m.serialize_entry("resource", &rt::Fhir(v))?;
+        }
+        if !self.request.is_empty() {
+            m.serialize_entry("request", &self.request)?;
+        }
+        m.end()
+    }
+}
+/// `Bundle.entry`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntry1<'a> {
+    pub fullUrl: Option<rt::fhir::Str<'a>>,
+    pub resource: Option<VisitToEncounterResource<'a>>,
+    pub request: AdmissionBundleResourceEntryRequest2<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntry1<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.fullUrl.is_none() && self.resource.is_none() && self.request.is_empty()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntry1<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fullUrl {
+            m.serialize_entry("fullUrl", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.resource {
+            m.serialize_entry("resource", &rt::Fhir(v))?;
+        }
+        if !self.request.is_empty() {
+            m.serialize_entry("request", &self.request)?;
+        }
+        m.end()
+    }
+}
+/// `Bundle.entry`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntryEach1<'a> {
+    pub fullUrl: Option<rt::fhir::Str<'a>>,
+    pub resource: Option<AllergyToFhirResource<'a>>,
+    pub request: AdmissionBundleResourceEntryRequest3<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntryEach1<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.fullUrl.is_none() && self.resource.is_none() && self.request.is_empty()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntryEach1<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.fullUrl {
+            m.serialize_entry("fullUrl", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.resource {
+            m.serialize_entry("resource", &rt::Fhir(v))?;
+        }
+        if !self.request.is_empty() {
+            m.serialize_entry("request", &self.request)?;
+        }
+        m.end()
+    }
+}
+/// `Bundle.entry.request`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntryRequest<'a> {
+    pub method: Option<rt::fhir::Str<'a>>,
+    pub url: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntryRequest<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.method.is_none() && self.url.is_none()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntryRequest<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.method {
+            m.serialize_entry("method", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.url {
+            m.serialize_entry("url", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Bundle.entry.request`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntryRequest2<'a> {
+    pub method: Option<rt::fhir::Str<'a>>,
+    pub url: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntryRequest2<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.method.is_none() && self.url.is_none()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntryRequest2<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.method {
+            m.serialize_entry("method", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.url {
+            m.serialize_entry("url", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Bundle.entry.request`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct AdmissionBundleResourceEntryRequest3<'a> {
+    pub method: Option<rt::fhir::Str<'a>>,
+    pub url: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl AdmissionBundleResourceEntryRequest3<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.method.is_none() && self.url.is_none()
+    }
+}
+impl rt::serde::Serialize for AdmissionBundleResourceEntryRequest3<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.method {
+            m.serialize_entry("method", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.url {
+            m.serialize_entry("url", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for AdmissionBundleResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Bundle"
+    }
+    fn id(&self) -> Option<&str> {
+        None
+    }
+}
+impl rt::ToJson for AdmissionBundleResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for AdmissionBundleResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+/// One admission as one transaction.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn admission_bundle<'a>(
+    src: &'a Admission,
+) -> Result<AdmissionBundleResource<'a>, rt::MapError> {
+    let mut out = AdmissionBundleResource::default();
+    out.r#type = Some(rt::fhir::Str::Borrowed("transaction"));
+    if let Some(x) = match Some(&src).map(|r| &r.patient) {
+        Some(r) => Some(patient_to_fhir(&r)?),
+        None => None,
+    } {
+        out.entry_0.resource = Some(x);
+    }
+    if let Some(x) = match Some(&src).map(|r| &r.visit) {
+        Some(r) => Some(visit_to_encounter(&r)?),
+        None => None,
+    } {
+        out.entry_1.resource = Some(x);
+    }
+    for item in src.allergies.iter() {
+        let mut el3 = AdmissionBundleResourceEntryEach1::default();
+        if let Some(x) = match Some(item) {
+            Some(r) => Some(allergy_to_fhir(&r)?),
+            None => None,
+        } {
+            el3.resource = Some(x);
+        }
+        out.entry_each1.push(el3);
+    }
+    let requests = rt::fhir::bundle_has_requests(&out.r#type);
+    {
+        let e = &mut out.entry_0;
+        if let Some(r) = &e.resource {
+            let (ty, id) = (
+                rt::fhir::Resource::resource_type(r),
+                rt::fhir::Resource::id(r),
+            );
+            if e.fullUrl.is_none() {
+                e.fullUrl = rt::fhir::entry_full_url(ty, id).map(Into::into);
+            }
+            if requests {
+                let (method, url) = rt::fhir::entry_request(ty, id);
+                if e.request.method.is_none() {
+                    e.request.method = Some(rt::fhir::Str::Borrowed(method));
+                }
+                if e.request.url.is_none() {
+                    e.request.url = Some(url.into());
+                }
+            }
+        }
+    }
+    {
+        let e = &mut out.entry_1;
+        if let Some(r) = &e.resource {
+            let (ty, id) = (
+                rt::fhir::Resource::resource_type(r),
+                rt::fhir::Resource::id(r),
+            );
+            if e.fullUrl.is_none() {
+                e.fullUrl = rt::fhir::entry_full_url(ty, id).map(Into::into);
+            }
+            if requests {
+                let (method, url) = rt::fhir::entry_request(ty, id);
+                if e.request.method.is_none() {
+                    e.request.method = Some(rt::fhir::Str::Borrowed(method));
+                }
+                if e.request.url.is_none() {
+                    e.request.url = Some(url.into());
+                }
+            }
+        }
+    }
+    for e in out.entry_each1.iter_mut() {
+        if let Some(r) = &e.resource {
+            let (ty, id) = (
+                rt::fhir::Resource::resource_type(r),
+                rt::fhir::Resource::id(r),
+            );
+            if e.fullUrl.is_none() {
+                e.fullUrl = rt::fhir::entry_full_url(ty, id).map(Into::into);
+            }
+            if requests {
+                let (method, url) = rt::fhir::entry_request(ty, id);
+                if e.request.method.is_none() {
+                    e.request.method = Some(rt::fhir::Str::Borrowed(method));
+                }
+                if e.request.url.is_none() {
+                    e.request.url = Some(url.into());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 /// The targets of a message received on interface `interface` (its routes), or
 /// `None` when no route takes messages from it.
 #[allow(unused_variables)]
@@ -284,7 +1809,7 @@ pub fn deliver(
     match interface {
         "adt_to_app" => {
             let v = adt_to_patient(msg)?;
-            Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
+            Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         _ => Ok(None),
     }
@@ -312,6 +1837,18 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
         component : Some(2usize), subcomponent : None }, rt::Path { segment :
         String::from("MSH"), occurrence : None, field : 12usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
+        String::from("PV1"), occurrence : None, field : 19usize, repetition : None,
+        component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
+        String::from("PV1"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(2usize), subcomponent : None }, rt::Path { segment :
+        String::from("AL1"), occurrence : None, field : 2usize, repetition : None,
         component : None, subcomponent : None }
     ]
 });

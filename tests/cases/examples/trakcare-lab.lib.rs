@@ -72,6 +72,11 @@ impl rt::ToJson for Patient {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Patient {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -170,6 +175,11 @@ impl rt::ToJson for LabOrder {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for LabOrder {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabOrderDraft {
@@ -260,6 +270,11 @@ impl rt::ToJson for Observation {
         obj.insert(String::from("flag"), rt::ToJson::to_json(&self.flag));
         obj.insert(String::from("sequence"), rt::ToJson::to_json(&self.sequence));
         serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for Observation {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
     }
 }
 /// A record being filled by a mapping.
@@ -355,6 +370,11 @@ impl rt::ToJson for LabResult {
             rt::ToJson::to_json(&self.observations),
         );
         serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for LabResult {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
     }
 }
 /// A record being filled by a mapping.
@@ -454,6 +474,11 @@ impl rt::ToJson for AdministrativeSex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+impl rt::FhirValue for AdministrativeSex {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
 impl rt::FromJson for AdministrativeSex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
@@ -505,6 +530,11 @@ impl std::fmt::Display for PatientClass {
 impl rt::ToJson for PatientClass {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for PatientClass {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
     }
 }
 impl rt::FromJson for PatientClass {
@@ -559,6 +589,11 @@ impl std::fmt::Display for PatientStage {
 impl rt::ToJson for PatientStage {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for PatientStage {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
     }
 }
 impl rt::FromJson for PatientStage {
@@ -629,6 +664,11 @@ impl std::fmt::Display for AbnormalFlag {
 impl rt::ToJson for AbnormalFlag {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for AbnormalFlag {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
     }
 }
 impl rt::FromJson for AbnormalFlag {
@@ -703,6 +743,11 @@ impl std::fmt::Display for LabTest {
 impl rt::ToJson for LabTest {
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(String::from(self.code()))
+    }
+}
+impl rt::FhirValue for LabTest {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
     }
 }
 impl rt::FromJson for LabTest {
@@ -889,7 +934,8 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
     } {
         out.patient_class = Some(v);
     }
-    if (scope.text(&PATHS[8usize], "mappings.accord:13")?) != (Some(String::from("A08")))
+    if (scope.str(&PATHS[8usize], "mappings.accord:13")?.as_deref()).as_deref()
+        != Some("A08")
     {
         if let Some(v) = match scope
             .str(&PATHS[8usize], "mappings.accord:14")?
@@ -992,8 +1038,8 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
     if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:41")? {
         out.filler_order = Some(v);
     }
-    if let Some(v) = if (scope.text(&PATHS[18usize], "mappings.accord:42")?)
-        == (Some(String::from("F")))
+    if let Some(v) = if (scope.str(&PATHS[18usize], "mappings.accord:42")?.as_deref())
+        .as_deref() == Some("F")
     {
         Some(String::from("final"))
     } else {
@@ -1007,9 +1053,9 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
     )? {
         out.observed_at = Some(v);
     }
-    for scope in scope.each_segment("OBX").into_iter() {
+    for scope1 in scope.each_segment("OBX").into_iter() {
         let mut el = ObservationDraft::default();
-        if let Some(v) = match scope
+        if let Some(v) = match scope1
             .str(&PATHS[20usize], "mappings.accord:45")?
             .as_deref()
         {
@@ -1018,16 +1064,16 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         } {
             el.code = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[21usize], "mappings.accord:46")? {
+        if let Some(v) = scope1.text(&PATHS[21usize], "mappings.accord:46")? {
             el.value = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[22usize], "mappings.accord:47")? {
+        if let Some(v) = scope1.text(&PATHS[22usize], "mappings.accord:47")? {
             el.units = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[23usize], "mappings.accord:48")? {
+        if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:48")? {
             el.reference_range = Some(v);
         }
-        if let Some(v) = match scope
+        if let Some(v) = match scope1
             .str(&PATHS[24usize], "mappings.accord:49")?
             .as_deref()
         {
@@ -1037,7 +1083,7 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
             el.flag = Some(v);
         }
         if let Some(v) = rt::f::integer(
-            scope.str(&PATHS[25usize], "mappings.accord:50")?.as_deref(),
+            scope1.str(&PATHS[25usize], "mappings.accord:50")?.as_deref(),
             "mappings.accord:50",
         )? {
             el.sequence = Some(v);
@@ -1063,8 +1109,8 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     if let Some(v) = Some(&src).map(|r| &r.filler_order) {
         rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:57")?;
     }
-    if let Some(v) = if (Some(&src).map(|r| &r.status).cloned())
-        == (Some(String::from("final")))
+    if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str())).as_deref()
+        == Some("final")
     {
         Some(String::from("F"))
     } else {
@@ -1244,8 +1290,8 @@ pub fn route_adt_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapErro
         return Ok(out);
     }
     if ["ADT^A02", "ADT^A03"].contains(&message_type.as_str())
-        && ((scope.text(&PATHS[7usize], "interfaces.accord:177")?)
-            == (Some(String::from("I"))))
+        && ((scope.str(&PATHS[7usize], "interfaces.accord:177")?.as_deref()).as_deref()
+            == Some("I"))
     {
         out.push("adt_to_lims");
         return Ok(out);
@@ -1285,10 +1331,10 @@ pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::Map
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORU^R01"].contains(&message_type.as_str())
-        && (((scope.text(&PATHS[18usize], "interfaces.accord:190")?)
-            == (Some(String::from("F"))))
-            || ((scope.text(&PATHS[18usize], "interfaces.accord:190")?)
-                == (Some(String::from("C")))))
+        && (((scope.str(&PATHS[18usize], "interfaces.accord:190")?.as_deref()).as_deref()
+            == Some("F"))
+            || ((scope.str(&PATHS[18usize], "interfaces.accord:190")?.as_deref())
+                .as_deref() == Some("C")))
     {
         out.push("results_to_trakcare");
         return Ok(out);
@@ -1358,7 +1404,7 @@ pub fn deliver(
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
             let v = rt::govern(steward, "Patient", "mappings.accord:94", v)?;
-            Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
+            Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;

@@ -55,6 +55,11 @@ impl rt::ToJson for Patient {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Patient {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -140,6 +145,11 @@ impl rt::ToJson for ResultRecord {
         obj.insert(String::from("final"), rt::ToJson::to_json(&self.r#final));
         obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
         serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for ResultRecord {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
     }
 }
 /// A record being filled by a mapping.
@@ -229,6 +239,11 @@ impl rt::ToJson for AdministrativeSex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+impl rt::FhirValue for AdministrativeSex {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
 impl rt::FromJson for AdministrativeSex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
@@ -246,134 +261,440 @@ pub fn fhir_sex(
         _ => Ok(AdministrativeSex::Unknown),
     }
 }
+/// The `Patient` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub identifier_0: PatientToFhirResourceIdentifier0<'a>,
+    pub name_0: PatientToFhirResourceName0<'a>,
+    pub gender: Option<AdministrativeSex>,
+    pub birthDate: Option<rt::Date>,
+    pub deceasedBoolean: Option<bool>,
+    pub communication_0: PatientToFhirResourceCommunication0<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.identifier_0.is_empty() && self.name_0.is_empty()
+            && self.gender.is_none() && self.birthDate.is_none()
+            && self.deceasedBoolean.is_none() && self.communication_0.is_empty()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Patient")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if !(self.identifier_0.is_empty()) {
+            m.serialize_entry("identifier", &PatientToFhirResourceSeqIdentifier(self))?;
+        }
+        if !(self.name_0.is_empty()) {
+            m.serialize_entry("name", &PatientToFhirResourceSeqName(self))?;
+        }
+        if let Some(v) = &self.gender {
+            m.serialize_entry("gender", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.birthDate {
+            m.serialize_entry("birthDate", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.deceasedBoolean {
+            m.serialize_entry("deceasedBoolean", &rt::Fhir(v))?;
+        }
+        if !(self.communication_0.is_empty()) {
+            m.serialize_entry(
+                "communication",
+                &PatientToFhirResourceSeqCommunication(self),
+            )?;
+        }
+        m.end()
+    }
+}
+struct PatientToFhirResourceSeqIdentifier<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqIdentifier<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.identifier_0.is_empty() {
+            q.serialize_element(&o.identifier_0)?;
+        }
+        q.end()
+    }
+}
+struct PatientToFhirResourceSeqName<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqName<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.name_0.is_empty() {
+            q.serialize_element(&o.name_0)?;
+        }
+        q.end()
+    }
+}
+struct PatientToFhirResourceSeqCommunication<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqCommunication<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.communication_0.is_empty() {
+            q.serialize_element(&o.communication_0)?;
+        }
+        q.end()
+    }
+}
+/// `Patient.identifier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceIdentifier0<'a> {
+    pub system: Option<rt::fhir::Str<'a>>,
+    pub value: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceIdentifier0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.system.is_none() && self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceIdentifier0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.system {
+            m.serialize_entry("system", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Patient.name`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceName0<'a> {
+    pub family: Option<rt::fhir::Str<'a>>,
+    pub given_list: Vec<String>,
+    pub r#use: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceName0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.family.is_none() && self.given_list.is_empty() && self.r#use.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceName0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.family {
+            m.serialize_entry("family", &rt::Fhir(v))?;
+        }
+        if !(self.given_list.is_empty()) {
+            m.serialize_entry("given", &PatientToFhirResourceName0SeqGiven(self))?;
+        }
+        if let Some(v) = &self.r#use {
+            m.serialize_entry("use", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+struct PatientToFhirResourceName0SeqGiven<'s, 'a>(&'s PatientToFhirResourceName0<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceName0SeqGiven<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        for v in &o.given_list {
+            q.serialize_element(&rt::Fhir(v))?;
+        }
+        q.end()
+    }
+}
+/// `Patient.communication`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceCommunication0<'a> {
+    pub language: PatientToFhirResourceCommunicationLanguage<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceCommunication0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.language.is_empty()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceCommunication0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if !self.language.is_empty() {
+            m.serialize_entry("language", &self.language)?;
+        }
+        m.end()
+    }
+}
+/// `Patient.communication.language`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceCommunicationLanguage<'a> {
+    pub text: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceCommunicationLanguage<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceCommunicationLanguage<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.text {
+            m.serialize_entry("text", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for PatientToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Patient"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for PatientToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for PatientToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
 /// Choice elements by type, lists at the end of a path, required codes as literals.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError> {
-    let mut out = serde_json::json!({ "resourceType" : "Patient" });
-    rt::json_set(
-        &mut out,
-        &[rt::JsonStep::Key("id")],
-        serde_json::Value::String(
-            rt::fhir_id("Patient", &[rt::ToJson::to_json(&src.mrn)]),
-        ),
+pub fn patient_to_fhir<'a>(
+    src: &'a Patient,
+) -> Result<PatientToFhirResource<'a>, rt::MapError> {
+    let mut out = PatientToFhirResource::default();
+    out.id = Some(rt::fhir::Str::Owned(rt::fhir::id("Patient", &[&src.mrn])));
+    out.identifier_0.system = Some(
+        rt::fhir::Str::Borrowed("urn:oid:2.16.840.1.113883.2.1.4.1"),
     );
-    if let Some(v) = Some(String::from("urn:oid:2.16.840.1.113883.2.1.4.1")) {
-        rt::json_set(
-            &mut out,
-            &[
-                rt::JsonStep::Index("identifier", 0u32 as usize),
-                rt::JsonStep::Key("system"),
-            ],
-            rt::ToJson::to_json(&v),
-        );
+    if let Some(x) = Some(&src).map(|r| &r.mrn) {
+        out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
     }
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::json_set(
-            &mut out,
-            &[
-                rt::JsonStep::Index("identifier", 0u32 as usize),
-                rt::JsonStep::Key("value"),
-            ],
-            rt::ToJson::to_json(&v),
-        );
+    if let Some(x) = Some(&src).map(|r| &r.family_name) {
+        out.name_0.family = Some(rt::fhir::Str::Borrowed(x.as_str()));
     }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("family")],
-            rt::ToJson::to_json(&v),
-        );
+    out.name_0.given_list = {
+        let mut l = Vec::new();
+        l.extend(Some(&src).map(|r| &r.given_names).cloned().unwrap_or_default());
+        l
+    };
+    out.name_0.r#use = Some(rt::fhir::Str::Borrowed("official"));
+    if let Some(x) = Some(&src).map(|r| &r.sex).cloned() {
+        out.gender = Some(x);
     }
-    rt::json_set(
-        &mut out,
-        &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("given")],
-        serde_json::Value::Array(
-            Some(&src)
-                .map(|r| &r.given_names)
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(rt::ToJson::to_json)
-                .collect(),
-        ),
+    if let Some(x) = Some(&src).map(|r| &r.birth_date).cloned() {
+        out.birthDate = Some(x);
+    }
+    out.deceasedBoolean = Some(
+        Some(&src).and_then(|r| r.deceased.as_ref()).copied().unwrap_or(false),
     );
-    if let Some(v) = Some(String::from("official")) {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("use")],
-            rt::ToJson::to_json(&v),
-        );
-    }
-    if let Some(v) = Some(&src).map(|r| &r.sex).cloned() {
-        rt::json_set(&mut out, &[rt::JsonStep::Key("gender")], rt::ToJson::to_json(&v));
-    }
-    if let Some(v) = Some(&src).map(|r| &r.birth_date).cloned() {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Key("birthDate")],
-            rt::ToJson::to_json(&v),
-        );
-    }
-    rt::json_set(
-        &mut out,
-        &[rt::JsonStep::Key("deceasedBoolean")],
-        serde_json::Value::Bool(
-            Some(&src).and_then(|r| r.deceased.as_ref()).copied().unwrap_or(false),
-        ),
-    );
-    if let Some(v) = Some(String::from("English")) {
-        rt::json_set(
-            &mut out,
-            &[
-                rt::JsonStep::Index("communication", 0u32 as usize),
-                rt::JsonStep::Key("language"),
-                rt::JsonStep::Key("text"),
-            ],
-            rt::ToJson::to_json(&v),
-        );
-    }
+    out.communication_0.language.text = Some(rt::fhir::Str::Borrowed("English"));
     Ok(out)
 }
-#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn result_to_fhir(src: &ResultRecord) -> Result<serde_json::Value, rt::MapError> {
-    let mut out = serde_json::json!({ "resourceType" : "Observation" });
-    rt::json_set(
-        &mut out,
-        &[rt::JsonStep::Key("id")],
-        serde_json::Value::String(
-            rt::fhir_id("Result", &[rt::ToJson::to_json(&src.placer_order)]),
-        ),
-    );
-    if let Some(v) = Some(&src).map(|r| &r.placer_order).cloned() {
-        rt::json_set(
-            &mut out,
-            &[
-                rt::JsonStep::Index("identifier", 0u32 as usize),
-                rt::JsonStep::Key("value"),
-            ],
-            rt::ToJson::to_json(&v),
-        );
+/// The `Observation` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ResultToFhirResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub identifier_0: ResultToFhirResourceIdentifier0<'a>,
+    pub status: Option<rt::fhir::Str<'a>>,
+    pub code: ResultToFhirResourceCode<'a>,
+    pub valueQuantity: ResultToFhirResourceValueQuantity<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl ResultToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.identifier_0.is_empty() && self.status.is_none()
+            && self.code.is_empty() && self.valueQuantity.is_empty()
     }
-    if let Some(v) = if Some(&src).map(|r| &r.r#final).copied().unwrap_or(false) {
+}
+impl rt::serde::Serialize for ResultToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Observation")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if !(self.identifier_0.is_empty()) {
+            m.serialize_entry("identifier", &ResultToFhirResourceSeqIdentifier(self))?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", &rt::Fhir(v))?;
+        }
+        if !self.code.is_empty() {
+            m.serialize_entry("code", &self.code)?;
+        }
+        if !self.valueQuantity.is_empty() {
+            m.serialize_entry("valueQuantity", &self.valueQuantity)?;
+        }
+        m.end()
+    }
+}
+struct ResultToFhirResourceSeqIdentifier<'s, 'a>(&'s ResultToFhirResource<'a>);
+impl rt::serde::Serialize for ResultToFhirResourceSeqIdentifier<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.identifier_0.is_empty() {
+            q.serialize_element(&o.identifier_0)?;
+        }
+        q.end()
+    }
+}
+/// `Observation.identifier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ResultToFhirResourceIdentifier0<'a> {
+    pub value: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl ResultToFhirResourceIdentifier0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for ResultToFhirResourceIdentifier0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Observation.code`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ResultToFhirResourceCode<'a> {
+    pub text: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl ResultToFhirResourceCode<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none()
+    }
+}
+impl rt::serde::Serialize for ResultToFhirResourceCode<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.text {
+            m.serialize_entry("text", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Observation.valueQuantity`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct ResultToFhirResourceValueQuantity<'a> {
+    pub value: Option<rt::Decimal>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl ResultToFhirResourceValueQuantity<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for ResultToFhirResourceValueQuantity<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for ResultToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Observation"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for ResultToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for ResultToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn result_to_fhir<'a>(
+    src: &'a ResultRecord,
+) -> Result<ResultToFhirResource<'a>, rt::MapError> {
+    let mut out = ResultToFhirResource::default();
+    out.id = Some(rt::fhir::Str::Owned(rt::fhir::id("Result", &[&src.placer_order])));
+    if let Some(x) = Some(&src).map(|r| &r.placer_order) {
+        out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
+    }
+    if let Some(x) = if Some(&src).map(|r| &r.r#final).copied().unwrap_or(false) {
         Some(String::from("final"))
     } else {
         Some(String::from("preliminary"))
     } {
-        rt::json_set(&mut out, &[rt::JsonStep::Key("status")], rt::ToJson::to_json(&v));
+        out.status = Some(rt::fhir::Str::from(x));
     }
-    if let Some(v) = Some(String::from("Haemoglobin")) {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Key("code"), rt::JsonStep::Key("text")],
-            rt::ToJson::to_json(&v),
-        );
-    }
-    if let Some(v) = Some(&src).and_then(|r| r.value.as_ref()).cloned() {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Key("valueQuantity"), rt::JsonStep::Key("value")],
-            rt::ToJson::to_json(&v),
-        );
+    out.code.text = Some(rt::fhir::Str::Borrowed("Haemoglobin"));
+    if let Some(x) = Some(&src).and_then(|r| r.value.as_ref()).cloned() {
+        out.valueQuantity.value = Some(x);
     }
     Ok(out)
 }

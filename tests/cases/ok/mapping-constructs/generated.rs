@@ -81,6 +81,11 @@ impl rt::ToJson for Patient {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Patient {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -178,6 +183,11 @@ impl rt::ToJson for Contact {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Contact {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactDraft {
@@ -248,6 +258,11 @@ impl rt::ToJson for Sex {
         serde_json::Value::String(String::from(self.code()))
     }
 }
+impl rt::FhirValue for Sex {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
 impl rt::FromJson for Sex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
@@ -316,7 +331,7 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         out.weight_kg = Some(v);
     }
     if let Some(v) = Some(
-        (scope.text(&PATHS[8usize], "main.accord:31")?) == (Some(String::from("Y"))),
+        (scope.str(&PATHS[8usize], "main.accord:31")?.as_deref()).as_deref() == Some("Y"),
     ) {
         out.deceased = Some(v);
     }
@@ -324,8 +339,8 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         out.visits = Some(v);
     }
     if (scope.text(&PATHS[10usize], "main.accord:33")?.is_some())
-        && (!((scope.text(&PATHS[10usize], "main.accord:33")?)
-            == (Some(String::from("")))))
+        && (!((scope.str(&PATHS[10usize], "main.accord:33")?.as_deref()).as_deref()
+            == Some("")))
     {
         if let Some(v) = scope.text(&PATHS[10usize], "main.accord:34")? {
             out.postcode = Some(v);
@@ -335,26 +350,27 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
             out.postcode = Some(v);
         }
     }
-    for scope in scope.each_segment("NK1").into_iter() {
+    for scope1 in scope.each_segment("NK1").into_iter() {
         let mut el = ContactDraft::default();
         if let Some(v) = rt::f::concat(
             vec![
-                scope.text(& PATHS[11usize], "main.accord:39") ?,
-                Some(String::from(" ")), scope.text(& PATHS[12usize], "main.accord:39") ?
+                scope1.text(& PATHS[11usize], "main.accord:39") ?,
+                Some(String::from(" ")), scope1.text(& PATHS[12usize], "main.accord:39")
+                ?
             ],
         ) {
             el.name = Some(v);
         }
-        if let Some(v) = scope
+        if let Some(v) = scope1
             .text(&PATHS[13usize], "main.accord:40")?
-            .or(scope.text(&PATHS[14usize], "main.accord:40")?)
+            .or(scope1.text(&PATHS[14usize], "main.accord:40")?)
         {
             el.relationship = Some(v);
         }
-        if let Some(v) = if scope.text(&PATHS[15usize], "main.accord:41")?.is_some() {
-            scope.text(&PATHS[16usize], "main.accord:41")?
+        if let Some(v) = if scope1.text(&PATHS[15usize], "main.accord:41")?.is_some() {
+            scope1.text(&PATHS[16usize], "main.accord:41")?
         } else {
-            scope.text(&PATHS[17usize], "main.accord:41")?
+            scope1.text(&PATHS[17usize], "main.accord:41")?
         } {
             el.phone = Some(v);
         }
@@ -421,33 +437,147 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     }
     Ok(b.serialize())
 }
+/// The `Patient` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResource<'a> {
+    pub identifier_0: PatientToFhirResourceIdentifier0<'a>,
+    pub name_0: PatientToFhirResourceName0<'a>,
+    pub birthDate: Option<rt::Date>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.identifier_0.is_empty() && self.name_0.is_empty()
+            && self.birthDate.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Patient")?;
+        if !(self.identifier_0.is_empty()) {
+            m.serialize_entry("identifier", &PatientToFhirResourceSeqIdentifier(self))?;
+        }
+        if !(self.name_0.is_empty()) {
+            m.serialize_entry("name", &PatientToFhirResourceSeqName(self))?;
+        }
+        if let Some(v) = &self.birthDate {
+            m.serialize_entry("birthDate", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+struct PatientToFhirResourceSeqIdentifier<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqIdentifier<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.identifier_0.is_empty() {
+            q.serialize_element(&o.identifier_0)?;
+        }
+        q.end()
+    }
+}
+struct PatientToFhirResourceSeqName<'s, 'a>(&'s PatientToFhirResource<'a>);
+impl rt::serde::Serialize for PatientToFhirResourceSeqName<'_, '_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeSeq;
+        let o = self.0;
+        let mut q = s.serialize_seq(None)?;
+        if !o.name_0.is_empty() {
+            q.serialize_element(&o.name_0)?;
+        }
+        q.end()
+    }
+}
+/// `Patient.identifier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceIdentifier0<'a> {
+    pub value: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceIdentifier0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceIdentifier0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.value {
+            m.serialize_entry("value", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+/// `Patient.name`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct PatientToFhirResourceName0<'a> {
+    pub family: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl PatientToFhirResourceName0<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.family.is_none()
+    }
+}
+impl rt::serde::Serialize for PatientToFhirResourceName0<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.family {
+            m.serialize_entry("family", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for PatientToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Patient"
+    }
+    fn id(&self) -> Option<&str> {
+        None
+    }
+}
+impl rt::ToJson for PatientToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for PatientToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
 /// FHIR targets are accepted; their paths are checked once the FHIR dictionary lands.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn patient_to_fhir(src: &Patient) -> Result<serde_json::Value, rt::MapError> {
-    let mut out = serde_json::json!({ "resourceType" : "Patient" });
-    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
-        rt::json_set(
-            &mut out,
-            &[
-                rt::JsonStep::Index("identifier", 0u32 as usize),
-                rt::JsonStep::Key("value"),
-            ],
-            rt::ToJson::to_json(&v),
-        );
+pub fn patient_to_fhir<'a>(
+    src: &'a Patient,
+) -> Result<PatientToFhirResource<'a>, rt::MapError> {
+    let mut out = PatientToFhirResource::default();
+    if let Some(x) = Some(&src).map(|r| &r.mrn) {
+        out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
     }
-    if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("family")],
-            rt::ToJson::to_json(&v),
-        );
+    if let Some(x) = Some(&src).map(|r| &r.family_name) {
+        out.name_0.family = Some(rt::fhir::Str::Borrowed(x.as_str()));
     }
-    if let Some(v) = Some(&src).map(|r| &r.birth_date).cloned() {
-        rt::json_set(
-            &mut out,
-            &[rt::JsonStep::Key("birthDate")],
-            rt::ToJson::to_json(&v),
-        );
+    if let Some(x) = Some(&src).map(|r| &r.birth_date).cloned() {
+        out.birthDate = Some(x);
     }
     Ok(out)
 }

@@ -45,6 +45,11 @@ impl rt::ToJson for Patient {
         serde_json::Value::Object(obj)
     }
 }
+impl rt::FhirValue for Patient {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
 /// A record being filled by a mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PatientDraft {
@@ -97,6 +102,11 @@ impl rt::ToJson for Address {
         obj.insert(String::from("line1"), rt::ToJson::to_json(&self.line1));
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
         serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for Address {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
     }
 }
 /// A record being filled by a mapping.
@@ -167,7 +177,7 @@ pub fn deliver(
         "portal_updates" => {
             let v = portal_contact(msg)?;
             let v = rt::govern(steward, "Patient", "main.accord:38", v)?;
-            Ok(Some(rt::Output::Json(rt::ToJson::to_json(&v))))
+            Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         _ => Ok(None),
     }

@@ -12,10 +12,10 @@ pub fn route_orders(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORM^O01"].contains(&message_type.as_str())
-        && (((scope.text(&PATHS[0usize], "main.accord:78")?)
-            == (Some(String::from("NW"))))
-            || ((scope.text(&PATHS[0usize], "main.accord:78")?)
-                == (Some(String::from("XO")))))
+        && (((scope.str(&PATHS[0usize], "main.accord:78")?.as_deref()).as_deref()
+            == Some("NW"))
+            || ((scope.str(&PATHS[0usize], "main.accord:78")?.as_deref()).as_deref()
+                == Some("XO")))
     {
         out.push("orders_to_lab");
         return Ok(out);
