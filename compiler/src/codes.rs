@@ -100,7 +100,7 @@ codes! {
     "E0409", "code map over a non-code type",
         "Code maps translate codes: each side is Text or a codeset.";
     "E0410", "for each over something that is not a list",
-        "`target <- for each source { ... }` builds one element per repetition: the target is a list of records and the source a repeating segment, a group or a list of records.";
+        "`target <- for each source { ... }` builds one element per repetition: the target is a list of records (or a repeating FHIR element, or HL7 segments) and the source a repeating segment, a group, the repetitions of a whole field (`for each PID-3`), or a list of records.";
     "E0412", "HL7 path does not exist",
         "An HL7 v2 path names a segment, field, component or subcomponent that the declared HL7 version and message structure do not have: a segment outside the message structure (OBR in an ADT^A01), a field beyond the segment's last, a component beyond its data type's. Local Z-segments exist when a profile declares them. The check uses the HL7 v2 dictionary (versions 2.3 to 2.8.2).";
     "E0413", "unknown segment group",

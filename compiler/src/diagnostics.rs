@@ -690,6 +690,19 @@ pub fn for_each_not_record_list(span: Span, ty: &str) -> Diagnostic {
         .with_help("iterate from a repeating segment or group (`for each OBX`) into a field of type `[Record]`")
 }
 
+pub fn for_each_field_part(p: &accord_dsl::ast::Hl7Path) -> Diagnostic {
+    Diagnostic::error(
+        "E0410",
+        format!("`for each {p}` iterates over part of a field; it takes a whole field"),
+        p.span,
+        "a component or a chosen repetition",
+    )
+    .with_help(format!(
+        "iterate the field's repetitions with `for each {}-{}` and read `{}-{}.1` inside",
+        p.segment, p.field, p.segment, p.field
+    ))
+}
+
 pub fn hl7_path_missing(
     p: &accord_dsl::ast::Hl7Path,
     why: &str,

@@ -383,9 +383,19 @@ pub struct PathStep {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IterSource {
-    Segment { segment: String },
-    Group { group: String },
-    Field { path: Vec<PathStep> },
+    Segment {
+        segment: String,
+    },
+    Group {
+        group: String,
+    },
+    /// The repetitions of an HL7 field (`for each PID-3`).
+    Repetitions {
+        path: Hl7Path,
+    },
+    Field {
+        path: Vec<PathStep>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

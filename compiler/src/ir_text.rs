@@ -44,6 +44,7 @@ pub fn iter_source(s: &IterSource) -> String {
     match s {
         IterSource::Segment { segment } => segment.clone(),
         IterSource::Group { group } => format!("group {group}"),
+        IterSource::Repetitions { path } => path.text.clone(),
         IterSource::Field { path } => steps(path),
     }
 }

@@ -477,6 +477,9 @@ impl Lower<'_, '_> {
                                 },
                                 scope,
                             ),
+                            ast::IterSource::Repetitions(p) => {
+                                (ir::IterSource::Repetitions { path: hl7_path(p) }, scope)
+                            }
                             ast::IterSource::Path(p) => {
                                 let element = match self
                                     .path_type(p, scope)

@@ -638,6 +638,8 @@ impl MapTarget {
 pub enum IterSource {
     Segment(Token),
     Group(Token),
+    /// The repetitions of an HL7 field: `for each PID-3`.
+    Repetitions(Hl7Path),
     Path(PathRef),
 }
 

@@ -224,6 +224,9 @@ pub struct Scope<'m, 'a> {
     pub msg: &'m Message<'a>,
     pub start: usize,
     pub end: usize,
+    /// Inside `for each PID-3`: the field (of the segment at `start`) and the repetition
+    /// (1-based) that paths into that field read.
+    pub pin: Option<(usize, usize)>,
 }
 
 impl<'m, 'a> Scope<'m, 'a> {
@@ -233,6 +236,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             msg,
             start: 0,
             end: msg.segment_count(),
+            pin: None,
         }
     }
 
@@ -249,6 +253,7 @@ impl<'m, 'a> Scope<'m, 'a> {
                 msg: self.msg,
                 start: s,
                 end: starts.get(k + 1).copied().unwrap_or(self.end),
+                pin: None,
             })
             .collect()
     }
@@ -261,11 +266,56 @@ impl<'m, 'a> Scope<'m, 'a> {
                 msg: self.msg,
                 start: i,
                 end: i + 1,
+                pin: None,
             })
             .collect()
     }
 
+    /// One scope per non-empty repetition of the field `path` names (in the segment
+    /// occurrence it names, within this scope), for `for each PID-3`: inside, paths into
+    /// that field read the current repetition, and paths into the segment read it.
+    pub fn each_repetition(&self, path: &Path) -> Vec<Scope<'m, 'a>> {
+        let occurrence = path.occurrence.unwrap_or(1);
+        let Some(seg) = (self.start..self.end)
+            .filter_map(|i| self.msg.segment_at(i))
+            .filter(|s| s.id() == path.segment)
+            .nth(occurrence.saturating_sub(1))
+        else {
+            return vec![];
+        };
+        let Some(field) = seg.field(path.field) else {
+            return vec![];
+        };
+        field
+            .repetitions()
+            .enumerate()
+            .filter(|(_, r)| !r.is_empty() && !r.is_null())
+            .map(|(k, _)| Scope {
+                msg: self.msg,
+                start: seg.index(),
+                end: seg.index() + 1,
+                pin: Some((path.field, k + 1)),
+            })
+            .collect()
+    }
+
+    /// `path` with the pinned repetition, when it reads the pinned field and picks none.
+    fn pinned(&self, path: &Path) -> Option<Path> {
+        let (field, rep) = self.pin?;
+        (path.field == field && path.repetition.is_none() && path.occurrence.is_none())
+            .then(|| self.msg.segment_at(self.start))
+            .flatten()
+            .filter(|s| s.id() == path.segment)
+            .map(|_| Path {
+                repetition: Some(crate::hl7::path::Repetition::Index(rep)),
+                ..path.clone()
+            })
+    }
+
     fn values(&self, path: &Path) -> Result<Vec<Value<'a>>, crate::hl7::ParseError> {
+        if let Some(p) = self.pinned(path) {
+            return Scope { pin: None, ..*self }.values(&p);
+        }
         if self.start == 0 && self.end >= self.msg.segment_count() {
             return self.msg.get_all(path);
         }
@@ -309,7 +359,7 @@ impl<'m, 'a> Scope<'m, 'a> {
             at,
             kind: MapErrorKind::Read(e.to_string()),
         };
-        let whole = self.start == 0 && self.end >= self.msg.segment_count();
+        let whole = self.pin.is_none() && self.start == 0 && self.end >= self.msg.segment_count();
         if whole && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
             return match self.msg.get(path).map_err(read)? {
                 Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
@@ -814,6 +864,27 @@ pub mod functions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `for each PID-3`: one scope per non-empty repetition, reads of the field pinned to
+    /// it, other fields of the segment and explicit repetitions read as usual.
+    #[test]
+    fn repetitions_of_a_field_are_scopes() {
+        let raw = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5.1\rPID|1||100^^^H^MR~~200^^^NHS^NH||DOE^JANE\r";
+        let msg = Message::parse(raw).unwrap();
+        let whole = Scope::whole(&msg);
+        let p = |s: &str| Path::parse(s).unwrap();
+        let reps = whole.each_repetition(&p("PID-3"));
+        assert_eq!(reps.len(), 2, "the empty repetition is skipped");
+        let at = "test";
+        let read = |sc: &Scope, path: &str| sc.text(&p(path), at).unwrap();
+        assert_eq!(read(&reps[0], "PID-3.1").as_deref(), Some("100"));
+        assert_eq!(read(&reps[1], "PID-3.1").as_deref(), Some("200"));
+        assert_eq!(read(&reps[1], "PID-3.5").as_deref(), Some("NH"));
+        assert_eq!(read(&reps[1], "PID-5.1").as_deref(), Some("DOE"));
+        assert_eq!(read(&reps[0], "PID-3[3].1").as_deref(), Some("200"));
+        assert!(whole.each_repetition(&p("PID-4")).is_empty());
+        assert!(whole.each_repetition(&p("ZZZ-1")).is_empty());
+    }
 
     /// What the ownership matrix stores comes back as the same value.
     #[test]

@@ -267,6 +267,15 @@ fn body_inner(
                             }
                         }
                     }
+                    IterSource::Repetitions(p) => {
+                        if !scope.hl7 {
+                            c.push(diag::hl7_path_without_message(p.span));
+                        } else if p.component.is_some() || p.repetition.is_some() {
+                            c.push(diag::for_each_field_part(p));
+                        } else if let Some(ctx) = scope.hl7_ctx.clone() {
+                            c.check_hl7_path(&ctx, p);
+                        }
+                    }
                     IterSource::Path(p)
                         if scope.fhir.is_some()
                             && scope.record.is_none()

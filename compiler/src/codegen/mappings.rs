@@ -467,6 +467,18 @@ impl<'a> Gen<'a> {
                     inner,
                 )
             }
+            IterSource::Repetitions { path } => {
+                let outer = hl7_scope(ctx, &path.segment);
+                let var = format_ident!("scope{}", ctx.hl7.len() + 1);
+                let mut inner = ctx.clone();
+                inner.hl7.push((var.clone(), vec![path.segment.clone()]));
+                let p = self.path_ref(path);
+                (
+                    quote!(#var),
+                    quote!(#outer.each_repetition(&#p).into_iter()),
+                    inner,
+                )
+            }
             IterSource::Group { group } => {
                 let leader = self.group_leader(ctx, group);
                 let outer = hl7_scope(ctx, &leader);

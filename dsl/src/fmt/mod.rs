@@ -422,10 +422,12 @@ fn print_map_body(p: &mut Printer, body: &[MapStmt]) {
                     let src = match source {
                         IterSource::Segment(t) | IterSource::Group(t) => t.text.clone(),
                         IterSource::Path(pr) => pr.to_string(),
+                        IterSource::Repetitions(p) => p.to_string(),
                     };
                     let src_end = match source {
                         IterSource::Segment(t) | IterSource::Group(t) => end(t.span),
                         IterSource::Path(pr) => end(pr.span),
+                        IterSource::Repetitions(p) => end(p.span),
                     };
                     p.open(
                         &format!("{} <- for each {src}", map_target(target)),

@@ -848,6 +848,7 @@ impl Lower {
                     target: self.map_target(only_rule(&inner, Rule::map_target)),
                     source: match src.as_rule() {
                         Rule::seg_id => IterSource::Segment(self.token(src)),
+                        Rule::hl7_path => IterSource::Repetitions(self.hl7_path(src)),
                         Rule::group_name => IterSource::Group(self.token(src)),
                         _ => IterSource::Path(self.path_ref(src)),
                     },

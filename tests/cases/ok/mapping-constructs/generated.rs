@@ -19,6 +19,7 @@ pub struct Patient {
     pub visits: Option<i64>,
     pub postcode: Option<String>,
     pub contacts: Vec<Contact>,
+    pub identifiers: Vec<PatientId>,
 }
 impl rt::FromJson for Patient {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
@@ -60,6 +61,9 @@ impl rt::FromJson for Patient {
             contacts: rt::FromJson::from_json(
                 obj.get("contacts").unwrap_or(&serde_json::Value::Null),
             )?,
+            identifiers: rt::FromJson::from_json(
+                obj.get("identifiers").unwrap_or(&serde_json::Value::Null),
+            )?,
         })
     }
 }
@@ -78,6 +82,7 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("visits"), rt::ToJson::to_json(&self.visits));
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
         obj.insert(String::from("contacts"), rt::ToJson::to_json(&self.contacts));
+        obj.insert(String::from("identifiers"), rt::ToJson::to_json(&self.identifiers));
         serde_json::Value::Object(obj)
     }
 }
@@ -101,6 +106,7 @@ pub struct PatientDraft {
     pub visits: Option<i64>,
     pub postcode: Option<String>,
     pub contacts: Vec<Contact>,
+    pub identifiers: Vec<PatientId>,
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
@@ -146,6 +152,67 @@ impl PatientDraft {
             visits: self.visits,
             postcode: self.postcode,
             contacts: self.contacts,
+            identifiers: self.identifiers,
+        })
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatientId {
+    pub value: String,
+    pub authority: Option<String>,
+    pub kind: Option<String>,
+}
+impl rt::FromJson for PatientId {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(PatientId {
+            value: rt::FromJson::from_json(
+                obj.get("value").unwrap_or(&serde_json::Value::Null),
+            )?,
+            authority: rt::FromJson::from_json(
+                obj.get("authority").unwrap_or(&serde_json::Value::Null),
+            )?,
+            kind: rt::FromJson::from_json(
+                obj.get("kind").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for PatientId {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
+        obj.insert(String::from("authority"), rt::ToJson::to_json(&self.authority));
+        obj.insert(String::from("kind"), rt::ToJson::to_json(&self.kind));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for PatientId {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatientIdDraft {
+    pub value: Option<String>,
+    pub authority: Option<String>,
+    pub kind: Option<String>,
+}
+impl PatientIdDraft {
+    /// The record, or the first required field left unset.
+    pub fn finish(self, at: &'static str) -> Result<PatientId, rt::MapError> {
+        Ok(PatientId {
+            value: self
+                .value
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "PatientId.value",
+                    },
+                })?,
+            authority: self.authority,
+            kind: self.kind,
         })
     }
 }
@@ -376,6 +443,19 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         }
         out.contacts.push(el.finish("main.accord:38")?);
     }
+    for scope1 in scope.each_repetition(&PATHS[18usize]).into_iter() {
+        let mut el = PatientIdDraft::default();
+        if let Some(v) = scope1.text(&PATHS[19usize], "main.accord:45")? {
+            el.value = Some(v);
+        }
+        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:46")? {
+            el.authority = Some(v);
+        }
+        if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:47")? {
+            el.kind = Some(v);
+        }
+        out.identifiers.push(el.finish("main.accord:43")?);
+    }
     out.finish("main.accord:21")
 }
 /// Back to HL7 v2, one NK1 per contact.
@@ -386,15 +466,15 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A08",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[22usize], "ADT", "main.accord:45")?;
-    rt::write(&mut b, &PATHS[23usize], "A08", "main.accord:45")?;
-    rt::write(&mut b, &PATHS[24usize], "2.4", "main.accord:45")?;
+    rt::write(&mut b, &PATHS[26usize], "ADT", "main.accord:51")?;
+    rt::write(&mut b, &PATHS[27usize], "A08", "main.accord:51")?;
+    rt::write(&mut b, &PATHS[28usize], "2.4", "main.accord:51")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(v), "main.accord:47")?;
+        rt::write(&mut b, &PATHS[22usize], &rt::ToHl7::to_hl7(v), "main.accord:53")?;
     }
-    rt::write(&mut b, &PATHS[19usize], "MR", "main.accord:48")?;
+    rt::write(&mut b, &PATHS[23usize], "MR", "main.accord:54")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[20usize], &rt::ToHl7::to_hl7(v), "main.accord:49")?;
+        rt::write(&mut b, &PATHS[24usize], &rt::ToHl7::to_hl7(v), "main.accord:55")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -403,19 +483,19 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(&mut b, &PATHS[21usize], &rt::ToHl7::to_hl7(&v), "main.accord:50")?;
+        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(&v), "main.accord:56")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:51")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:57")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out_str(x, "main.accord:52")?),
+        Some(x) => Some(sex_out_str(x, "main.accord:58")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:52")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:58")?;
     }
     for (k, item) in src.contacts.iter().enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name) {
@@ -423,7 +503,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:54",
+                "main.accord:60",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
@@ -431,7 +511,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:55",
+                "main.accord:61",
             )?;
         }
     }
@@ -648,6 +728,14 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("NK1"), occurrence : None, field : 6usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
+        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(4usize), subcomponent : Some(1usize) }, rt::Path { segment :
+        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(5usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition :
         Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
         : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
