@@ -107,6 +107,27 @@ pub fn import_not_found(path: &StrLit, resolved: &str) -> Diagnostic {
         .with_help("import paths are relative to the importing file; check the name, or pass the estate folder to `accord`")
 }
 
+pub fn unknown_std_library(path: &StrLit, name: &str) -> Diagnostic {
+    let all: Vec<&str> = crate::stdlib::LIBRARIES.iter().map(|l| l.name).collect();
+    let mut d = Diagnostic::error(
+        "E0103",
+        format!("accord has no standard library `{name}`"),
+        path.span,
+        "not a library shipped with accord",
+    )
+    .with_help(format!(
+        "the standard libraries are: {}",
+        all.iter()
+            .map(|l| format!("`std:{l}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if let Some(s) = crate::suggest::did_you_mean(name, all.iter().copied()) {
+        d = d.with_note(format!("did you mean `std:{s}`?"));
+    }
+    d
+}
+
 pub fn missing_estate(span: Span) -> Diagnostic {
     Diagnostic::error(
         "E0104",

@@ -184,9 +184,15 @@ pub struct CodemapEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CodemapDefault {
-    Reject { message: Option<String> },
-    Value { code: String },
+    Reject {
+        message: Option<String>,
+    },
+    Value {
+        code: String,
+    },
     Pass,
+    /// A code not listed gives no value.
+    Absent,
 }
 
 /// One row of the source-of-truth matrix.

@@ -17,6 +17,7 @@ pub mod ir_text;
 pub mod lower;
 pub mod model;
 pub mod resolve;
+pub mod stdlib;
 pub mod suggest;
 pub mod synth;
 pub mod types;

@@ -51,6 +51,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
         let (ast, _) = accord_dsl::parse_file(FileId(0), &text);
         for item in &ast.items {
             if let ItemKind::Import(imp) = &item.kind {
+                if imp.path.value.starts_with(crate::stdlib::PREFIX) {
+                    continue; // Embedded: added below.
+                }
                 let target = path.parent().unwrap_or(Path::new("")).join(&imp.path.value);
                 if target.is_file() {
                     queue.push(target);
@@ -59,6 +62,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
         }
         sources.add(name, text);
     }
+    crate::stdlib::add_imported(&mut sources);
     Ok(Loaded {
         root,
         display_prefix,

@@ -269,6 +269,7 @@ impl Lower<'_, '_> {
                             message: msg.as_ref().map(|m| m.value.clone()),
                         },
                         ast::DefaultAction::Pass => ir::CodemapDefault::Pass,
+                        ast::DefaultAction::Absent => ir::CodemapDefault::Absent,
                         ast::DefaultAction::Value(v) => ir::CodemapDefault::Value {
                             code: v.value.clone(),
                         },
@@ -572,6 +573,10 @@ impl Lower<'_, '_> {
                 },
             },
             ast::ExprKind::Hl7(p) => ir::Expr::Hl7 { path: hl7_path(p) },
+            ast::ExprKind::Path(p) if self.codeset_code(p, scope).is_some() => ir::Expr::Code {
+                codeset: p.segments[0].name.name.clone(),
+                code: p.segments[1].name.name.clone(),
+            },
             ast::ExprKind::Path(p) => ir::Expr::Field { path: steps(p) },
             ast::ExprKind::Paren(inner) => self.expr(inner, scope),
             ast::ExprKind::Not(inner) => ir::Expr::Not {
@@ -622,6 +627,17 @@ impl Lower<'_, '_> {
     }
 
     /// A bare name compared with a code-typed value is that code.
+    /// `Codeset.code` (see the checker's `codeset_code_path`).
+    fn codeset_code(&self, p: &ast::PathRef, scope: Scope) -> Option<usize> {
+        let [head, code] = &p.segments[..] else {
+            return None;
+        };
+        if head.index.is_some() || code.index.is_some() || self.path_type(p, scope).is_some() {
+            return None;
+        }
+        self.m.id(Kind::Codeset, &head.name.name)
+    }
+
     fn operand(&self, side: &ast::Expr, other: &ast::Expr, scope: Scope) -> ir::Expr {
         if let (ast::ExprKind::Path(p), ast::ExprKind::Path(o)) = (&side.kind, &other.kind) {
             if p.segments.len() == 1 && self.path_type(p, scope).is_none() {

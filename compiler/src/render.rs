@@ -16,7 +16,7 @@ pub fn human(
 ) -> String {
     let mut files = SimpleFiles::new();
     for (_, f) in sources.files() {
-        files.add(format!("{display_prefix}{}", f.name), f.text.clone());
+        files.add(shown_name(display_prefix, &f.name), f.text.clone());
     }
     let config = term::Config::default();
     let mut buf = if color {
@@ -127,7 +127,7 @@ pub fn json(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str) -> 
                 code: d.code,
                 severity: d.severity,
                 message: d.message.clone(),
-                file: format!("{display_prefix}{}", f.name),
+                file: shown_name(display_prefix, &f.name),
                 line,
                 column,
                 end_line,
@@ -155,4 +155,14 @@ pub fn json(diags: &[Diagnostic], sources: &SourceMap, display_prefix: &str) -> 
         })
         .collect();
     serde_json::to_string_pretty(&out).unwrap_or_else(|_| "[]".into())
+}
+
+/// A file's name as diagnostics show it: below the estate folder, except the standard
+/// library's own files (`std:v2-to-fhir/...`), which live in no folder.
+fn shown_name(display_prefix: &str, name: &str) -> String {
+    if name.starts_with(crate::stdlib::PREFIX) {
+        name.to_string()
+    } else {
+        format!("{display_prefix}{name}")
+    }
 }

@@ -179,6 +179,18 @@ fn check_import(
     import: &ast::Import,
     diags: &mut Vec<Diagnostic>,
 ) {
+    if let Some(name) = import.path.value.strip_prefix(crate::stdlib::PREFIX) {
+        match crate::stdlib::library(name) {
+            None => diags.push(diag::unknown_std_library(&import.path, name)),
+            Some(lib) => {
+                let first = crate::stdlib::file_name(lib.name, lib.files[0].0);
+                if sources.find(&first).is_none() {
+                    diags.push(diag::import_not_found(&import.path, &first));
+                }
+            }
+        }
+        return;
+    }
     let target = join_relative(&sources.get(from).name, &import.path.value);
     if sources.find(&target).is_none() {
         diags.push(diag::import_not_found(&import.path, &target));

@@ -303,6 +303,8 @@ pub struct CodemapDefault {
 pub enum DefaultAction {
     Reject(Option<StrLit>),
     Pass,
+    /// `_ => absent`: a code not listed gives no value (the element is left out).
+    Absent,
     Value(CodeName),
 }
 

@@ -60,7 +60,7 @@ pub(super) fn check(c: &mut Checker) {
                                 c.push(diag::codemap_pass_not_total(def.span, &f, &t));
                             }
                         }
-                        DefaultAction::Reject(_) => {}
+                        DefaultAction::Reject(_) | DefaultAction::Absent => {}
                     }
                 }
             }

@@ -262,6 +262,16 @@ impl Checker<'_, '_> {
         if let (Some(ctx), None, None) = (&scope.fhir, scope.record, scope.element) {
             return self.type_fhir_read(ctx, p);
         }
+        // `Codeset.code`: a code written out (`FhirContactPointUse.home`).
+        if let Some(cs) = self.codeset_code_path(p, scope) {
+            let code = &p.segments[1].name;
+            if !self.m.codeset_codes[cs].contains(&code.name.as_str()) {
+                let set = self.m.codesets.get(cs).name.name.clone();
+                let hint = did_you_mean(&code.name, self.m.codeset_codes[cs].iter().copied());
+                self.push(diag::unknown_code(code, &set, hint));
+            }
+            return Ty::Code(cs);
+        }
         // The record in scope by its own name is the whole record (`Allergy via m`).
         if let ([only], Some(r)) = (&p.segments[..], scope.element.or(scope.record)) {
             let name = &only.name.name;
@@ -542,5 +552,26 @@ fn plural(n: usize, noun: &str) -> String {
         format!("1 {noun}")
     } else {
         format!("{n} {noun}s")
+    }
+}
+
+impl Checker<'_, '_> {
+    /// The codeset of a `Codeset.code` path: two plain segments, the first naming a
+    /// codeset and not a field of the record in scope.
+    pub fn codeset_code_path(&self, p: &PathRef, scope: &Scope) -> Option<usize> {
+        let [head, code] = &p.segments[..] else {
+            return None;
+        };
+        if head.index.is_some() || code.index.is_some() {
+            return None;
+        }
+        let in_scope = [scope.element, scope.record]
+            .into_iter()
+            .flatten()
+            .any(|r| self.m.field(r, &head.name.name).is_some());
+        if in_scope {
+            return None;
+        }
+        self.m.id(Kind::Codeset, &head.name.name)
     }
 }

@@ -128,6 +128,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             };
             quote! { _ => Ok(#v) }
         }
+        CodemapDefault::Absent => quote! { _ => Ok(None) },
         CodemapDefault::Pass => {
             if textual_from {
                 quote! { _ => Ok(value.to_string()) }
@@ -162,7 +163,8 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
         let default = match &m.default {
             CodemapDefault::Value { code } => quote! { _ => Ok(#code) },
             CodemapDefault::Pass => quote! { other => Ok(other.code()) },
-            CodemapDefault::Reject { .. } => default,
+            // No static variant has `absent` (see `static_text_variant`).
+            CodemapDefault::Reject { .. } | CodemapDefault::Absent => default,
         };
         let name_str = format_ident!("{name_str}");
         return quote! {
@@ -172,6 +174,26 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             }
             /// The same code map, borrowing its literal results.
             pub fn #name_str(value: #by_ref, #at_param: &'static str) -> Result<&'static str, rt::MapError> {
+                #[allow(clippy::match_single_binding, unreachable_patterns)]
+                match #scrutinee { #(#arms,)* #default }
+            }
+        };
+    }
+    if matches!(m.default, CodemapDefault::Absent) {
+        // A code not listed gives no value: the result is an `Option`.
+        let arms = m.entries.iter().map(|e| {
+            let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
+            let target = code_value(ir, &m.to, &e.to);
+            let target = if matches!(types::base(&m.to), Type::Code { .. }) {
+                target
+            } else {
+                quote!(String::from(#target))
+            };
+            quote! { #(#pats)|* => Ok(Some(#target)) }
+        });
+        return quote! {
+            #(#[doc = #docs])*
+            pub fn #name(value: #by_ref, _at: &'static str) -> Result<Option<#to>, rt::MapError> {
                 #[allow(clippy::match_single_binding, unreachable_patterns)]
                 match #scrutinee { #(#arms,)* #default }
             }
@@ -192,5 +214,6 @@ pub fn static_text_variant(m: &Codemap) -> Option<String> {
     let text_to = matches!(types::base(&m.to), Type::Text | Type::Identifier);
     let textual_from = !matches!(types::base(&m.from), Type::Code { .. });
     let passes_text = matches!(m.default, CodemapDefault::Pass) && textual_from;
-    (text_to && !passes_text).then(|| format!("{}_str", m.name))
+    let absent = matches!(m.default, CodemapDefault::Absent);
+    (text_to && !passes_text && !absent).then(|| format!("{}_str", m.name))
 }

@@ -110,6 +110,7 @@ impl<'a> Gen<'a> {
             rscope,
             fscope,
             hl7: vec![],
+            nesting: 0,
         };
         match &m.target {
             Schema::Record { record } => {
@@ -399,12 +400,14 @@ impl<'a> Gen<'a> {
                 };
                 let d = names::suffixed(&elem, "Draft");
                 let (pat, iter, inner_ctx) = self.iteration(source, ctx);
-                let inner = self.stmts_record(body, &elem, &quote!(el), &inner_ctx);
+                // One name per nesting depth, so an inner element never hides an outer one.
+                let el = format_ident!("el{}", inner_ctx.depth());
+                let inner = self.stmts_record(body, &elem, &quote!(#el), &inner_ctx);
                 quote! {
                     for #pat in #iter {
-                        let mut el = #d::default();
+                        let mut #el = #d::default();
                         #(#inner)*
-                        #place.push(el.finish(#at)?);
+                        #place.push(#el.finish(#at)?);
                     }
                 }
             }
@@ -451,6 +454,16 @@ impl<'a> Gen<'a> {
 
     /// What a `for each` binds and iterates, and the context inside it.
     fn iteration(
+        &self,
+        source: &IterSource,
+        ctx: &SourceCtx,
+    ) -> (TokenStream, TokenStream, SourceCtx) {
+        let (pat, iter, mut inner) = self.iteration_of(source, ctx);
+        inner.nesting = ctx.nesting + 1;
+        (pat, iter, inner)
+    }
+
+    fn iteration_of(
         &self,
         source: &IterSource,
         ctx: &SourceCtx,
@@ -518,24 +531,34 @@ impl<'a> Gen<'a> {
                 let rs = ctx.rscope.clone();
                 let (access, elem) = match &rs {
                     Some(r) => {
+                        // Every element at the end of the path: a list on the way is
+                        // walked too (`reports.observations`: each observation of each
+                        // report), an absent record gives none.
                         let var = &r.var;
-                        let fields = path.iter().map(|s| names::snake(&s.name));
+                        let mut iter = quote!(std::iter::once(#var));
                         let mut rec = r.record.clone();
-                        let mut ty = Type::Unknown;
                         for s in path {
-                            ty = self.field_type(&rec, &s.name);
-                            if let Type::Record { record } = types::base(&ty) {
-                                rec = record.clone();
+                            let f = names::snake(&s.name);
+                            let ty = self.field_type(&rec, &s.name);
+                            match types::base(&ty) {
+                                Type::List { of } => {
+                                    iter = quote!(#iter.flat_map(|r| r.#f.iter()));
+                                    if let Type::Record { record } = types::base(of) {
+                                        rec = record.clone();
+                                    }
+                                }
+                                Type::Record { record } => {
+                                    iter = if matches!(ty, Type::Optional { .. }) {
+                                        quote!(#iter.filter_map(|r| r.#f.as_ref()))
+                                    } else {
+                                        quote!(#iter.map(|r| &r.#f))
+                                    };
+                                    rec = record.clone();
+                                }
+                                _ => {}
                             }
                         }
-                        let elem = match types::base(&ty) {
-                            Type::List { of } => match types::base(of) {
-                                Type::Record { record } => record.clone(),
-                                _ => String::new(),
-                            },
-                            _ => String::new(),
-                        };
-                        (quote!(#var.#(#fields).*.iter()), elem)
+                        (iter, rec)
                     }
                     None => (quote!(std::iter::empty::<()>()), String::new()),
                 };
@@ -812,6 +835,7 @@ impl<'a> Gen<'a> {
             rscope: None,
             fscope: None,
             hl7: vec![],
+            nesting: 0,
         };
         let (t, shape) = self.expr(e, &ctx, at);
         match shape {
@@ -828,6 +852,7 @@ impl<'a> Gen<'a> {
             rscope: None,
             fscope: None,
             hl7: vec![],
+            nesting: 0,
         };
         let (t, _) = self.expr(e, &ctx, at);
         quote!(rt::ToJson::to_json(&(#t)))
@@ -894,21 +919,39 @@ impl<'a> Gen<'a> {
                     cm.is_some_and(|c| !matches!(types::base(&c.from), Type::Code { .. }));
                 let f = names::snake(codemap);
                 let arg = if textual { quote!(&x) } else { quote!(x) };
+                // A code map with `_ => absent` gives an `Option` itself.
+                let absent =
+                    cm.is_some_and(|c| matches!(c.default, crate::ir::CodemapDefault::Absent));
+                let one = |x: TokenStream| {
+                    if absent {
+                        quote!(#f(#x, #at)?)
+                    } else {
+                        quote!(Some(#f(#x, #at)?))
+                    }
+                };
                 if let (true, Some(r)) = (textual, self.text_ref(value, ctx, at)) {
+                    let call = one(quote!(x));
                     return (
-                        quote!(match #r { Some(x) => Some(#f(x, #at)?), None => None }),
+                        quote!(match #r { Some(x) => #call, None => None }),
                         Shape::Opt(to),
                     );
                 }
                 match shape {
+                    Shape::List(_) if absent => (
+                        quote!(#v.into_iter().filter_map(|x| #f(#arg, #at).transpose()).collect::<Result<Vec<_>, _>>()?),
+                        Shape::List(to),
+                    ),
                     Shape::List(_) => (
                         quote!(#v.into_iter().map(|x| #f(#arg, #at)).collect::<Result<Vec<_>, _>>()?),
                         Shape::List(to),
                     ),
-                    _ => (
-                        quote!(match #v { Some(x) => Some(#f(#arg, #at)?), None => None }),
-                        Shape::Opt(to),
-                    ),
+                    _ => {
+                        let call = one(arg.clone());
+                        (
+                            quote!(match #v { Some(x) => #call, None => None }),
+                            Shape::Opt(to),
+                        )
+                    }
                 }
             }
             Expr::If {
@@ -1391,9 +1434,17 @@ struct SourceCtx {
     /// the variable and the segments it covers. A path reads the innermost scope that
     /// covers its segment, else the whole message (`PID-3` inside `for each AL1`).
     hl7: Vec<(proc_macro2::Ident, Vec<String>)>,
+    /// How many `for each` enclose this point.
+    nesting: usize,
     rscope: Option<RecordScope>,
     /// A FHIR resource (or, inside `for each`, one element of it) that paths read.
     fscope: Option<FhirScope>,
+}
+
+impl SourceCtx {
+    fn depth(&self) -> usize {
+        self.nesting
+    }
 }
 
 /// A FHIR source: `var` is a `&serde_json::Value`; `prefix` the element names walked from

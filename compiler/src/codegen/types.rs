@@ -131,6 +131,7 @@ pub fn gen_record(r: &Record) -> TokenStream {
 
         impl #draft_name {
             /// The record, or the first required field left unset.
+            #[allow(unused_variables)]
             pub fn finish(self, at: &'static str) -> Result<#name, rt::MapError> {
                 Ok(#name { #(#finish,)* })
             }

@@ -301,6 +301,7 @@ fn default_text(d: &ir::CodemapDefault) -> String {
         ir::CodemapDefault::Reject { message: None } => "reject".into(),
         ir::CodemapDefault::Value { code } => format!("\"{code}\""),
         ir::CodemapDefault::Pass => "pass".into(),
+        ir::CodemapDefault::Absent => "absent".into(),
     }
 }
 

@@ -103,6 +103,12 @@ pub fn concept_map(estate: &Estate, map: &Codemap) -> Value {
         CodemapDefault::Pass => {
             group.insert("unmapped".into(), json!({ "mode": "provided" }));
         }
+        CodemapDefault::Absent => {
+            if !description.is_empty() {
+                description.push(' ');
+            }
+            description.push_str("Codes not listed map to nothing: the element is left out.");
+        }
         CodemapDefault::Reject { message } => {
             if !description.is_empty() {
                 description.push(' ');

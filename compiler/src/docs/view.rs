@@ -680,6 +680,7 @@ pub fn codemap_pages(estate: &Estate) -> Vec<CodemapPage> {
                     }
                     CodemapDefault::Value { code } => format!("Any other code becomes {code}."),
                     CodemapDefault::Pass => "Any other code passes through unchanged.".into(),
+                    CodemapDefault::Absent => "Any other code gives no value: the element is left out.".into(),
                 },
                 mappings,
                 interfaces,

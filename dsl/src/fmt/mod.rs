@@ -280,6 +280,7 @@ fn print_codemap(p: &mut Printer, c: &Codemap, close: usize) {
                 DefaultAction::Reject(None) => "reject".to_string(),
                 DefaultAction::Reject(Some(m)) => format!("reject {}", quoted(m)),
                 DefaultAction::Pass => "pass".to_string(),
+                DefaultAction::Absent => "absent".to_string(),
                 DefaultAction::Value(v) => code_name(v),
             };
             p.line(&format!("_ => {action}"), end(d.span));

@@ -431,6 +431,7 @@ impl Lower {
                             DefaultAction::Reject(first(&act, Rule::string).map(|s| self.string(s)))
                         }
                         Rule::default_pass => DefaultAction::Pass,
+                        Rule::default_absent => DefaultAction::Absent,
                         _ => DefaultAction::Value(self.code_name(act)),
                     };
                     Some(CodemapRule::Default(CodemapDefault {

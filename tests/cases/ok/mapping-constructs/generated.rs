@@ -343,6 +343,15 @@ pub fn sex_in(value: &str, _at: &'static str) -> Result<Sex, rt::MapError> {
         _ => Ok(Sex::Unknown),
     }
 }
+/// Codes outside the table give no value, so the field stays empty.
+pub fn id_kind(value: &str, _at: &'static str) -> Result<Option<String>, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        "MR" => Ok(Some(String::from("medical record number"))),
+        "NH" | "NHS" => Ok(Some(String::from("NHS number"))),
+        _ => Ok(None),
+    }
+}
 pub fn sex_out(value: Sex, at: &'static str) -> Result<String, rt::MapError> {
     sex_out_str(value, at).map(String::from)
 }
@@ -360,56 +369,56 @@ pub fn sex_out_str(value: Sex, _at: &'static str) -> Result<&'static str, rt::Ma
 pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "main.accord:23")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "main.accord:30")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "main.accord:24")? {
+    if let Some(v) = scope.text(&PATHS[1usize], "main.accord:31")? {
         out.nhs_number = Some(v);
     }
     if let Some(v) = rt::f::upper(
-        rt::f::trim(scope.text(&PATHS[2usize], "main.accord:25")?),
+        rt::f::trim(scope.text(&PATHS[2usize], "main.accord:32")?),
     ) {
         out.family_name = Some(v);
     }
-    out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:26")?);
-    out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:26")?);
+    out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:33")?);
+    out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:33")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "main.accord:27")?.as_deref(),
-        "main.accord:27",
+        scope.str(&PATHS[5usize], "main.accord:34")?.as_deref(),
+        "main.accord:34",
     )? {
         out.birth_date = Some(v);
     }
     if let Some(v) = rt::f::datetime(
-        scope.str(&PATHS[5usize], "main.accord:28")?.as_deref(),
-        "main.accord:28",
+        scope.str(&PATHS[5usize], "main.accord:35")?.as_deref(),
+        "main.accord:35",
     )? {
         out.born_at = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:29")?.as_deref() {
-        Some(x) => Some(sex_in(x, "main.accord:29")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:36")?.as_deref() {
+        Some(x) => Some(sex_in(x, "main.accord:36")?),
         None => None,
     } {
         out.sex = Some(v);
     }
     if let Some(v) = rt::f::decimal(
-        scope.str(&PATHS[7usize], "main.accord:30")?.as_deref(),
-        "main.accord:30",
+        scope.str(&PATHS[7usize], "main.accord:37")?.as_deref(),
+        "main.accord:37",
     )? {
         out.weight_kg = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[8usize], "main.accord:31")?.as_deref()).as_deref() == Some("Y"),
+        (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()).as_deref() == Some("Y"),
     ) {
         out.deceased = Some(v);
     }
-    if let Some(v) = Some(scope.texts(&PATHS[9usize], "main.accord:32")?.len() as i64) {
+    if let Some(v) = Some(scope.texts(&PATHS[9usize], "main.accord:39")?.len() as i64) {
         out.visits = Some(v);
     }
-    if (scope.text(&PATHS[10usize], "main.accord:33")?.is_some())
-        && (!((scope.str(&PATHS[10usize], "main.accord:33")?.as_deref()).as_deref()
+    if (scope.text(&PATHS[10usize], "main.accord:40")?.is_some())
+        && (!((scope.str(&PATHS[10usize], "main.accord:40")?.as_deref()).as_deref()
             == Some("")))
     {
-        if let Some(v) = scope.text(&PATHS[10usize], "main.accord:34")? {
+        if let Some(v) = scope.text(&PATHS[10usize], "main.accord:41")? {
             out.postcode = Some(v);
         }
     } else {
@@ -421,42 +430,46 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         let mut el = ContactDraft::default();
         if let Some(v) = rt::f::concat(
             vec![
-                scope1.text(& PATHS[11usize], "main.accord:39") ?,
-                Some(String::from(" ")), scope1.text(& PATHS[12usize], "main.accord:39")
+                scope1.text(& PATHS[11usize], "main.accord:46") ?,
+                Some(String::from(" ")), scope1.text(& PATHS[12usize], "main.accord:46")
                 ?
             ],
         ) {
             el.name = Some(v);
         }
         if let Some(v) = scope1
-            .text(&PATHS[13usize], "main.accord:40")?
-            .or(scope1.text(&PATHS[14usize], "main.accord:40")?)
+            .text(&PATHS[13usize], "main.accord:47")?
+            .or(scope1.text(&PATHS[14usize], "main.accord:47")?)
         {
             el.relationship = Some(v);
         }
-        if let Some(v) = if scope1.text(&PATHS[15usize], "main.accord:41")?.is_some() {
-            scope1.text(&PATHS[16usize], "main.accord:41")?
+        if let Some(v) = if scope1.text(&PATHS[15usize], "main.accord:48")?.is_some() {
+            scope1.text(&PATHS[16usize], "main.accord:48")?
         } else {
-            scope1.text(&PATHS[17usize], "main.accord:41")?
+            scope1.text(&PATHS[17usize], "main.accord:48")?
         } {
             el.phone = Some(v);
         }
-        out.contacts.push(el.finish("main.accord:38")?);
+        out.contacts.push(el.finish("main.accord:45")?);
     }
     for scope1 in scope.each_repetition(&PATHS[18usize]).into_iter() {
         let mut el = PatientIdDraft::default();
-        if let Some(v) = scope1.text(&PATHS[19usize], "main.accord:45")? {
+        if let Some(v) = scope1.text(&PATHS[19usize], "main.accord:52")? {
             el.value = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:46")? {
+        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
             el.authority = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:47")? {
+        if let Some(v) = match scope1.str(&PATHS[21usize], "main.accord:54")?.as_deref()
+        {
+            Some(x) => id_kind(x, "main.accord:54")?,
+            None => None,
+        } {
             el.kind = Some(v);
         }
-        out.identifiers.push(el.finish("main.accord:43")?);
+        out.identifiers.push(el.finish("main.accord:50")?);
     }
-    out.finish("main.accord:21")
+    out.finish("main.accord:28")
 }
 /// Back to HL7 v2, one NK1 per contact.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -466,15 +479,15 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A08",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[26usize], "ADT", "main.accord:51")?;
-    rt::write(&mut b, &PATHS[27usize], "A08", "main.accord:51")?;
-    rt::write(&mut b, &PATHS[28usize], "2.4", "main.accord:51")?;
+    rt::write(&mut b, &PATHS[26usize], "ADT", "main.accord:58")?;
+    rt::write(&mut b, &PATHS[27usize], "A08", "main.accord:58")?;
+    rt::write(&mut b, &PATHS[28usize], "2.4", "main.accord:58")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[22usize], &rt::ToHl7::to_hl7(v), "main.accord:53")?;
+        rt::write(&mut b, &PATHS[22usize], &rt::ToHl7::to_hl7(v), "main.accord:60")?;
     }
-    rt::write(&mut b, &PATHS[23usize], "MR", "main.accord:54")?;
+    rt::write(&mut b, &PATHS[23usize], "MR", "main.accord:61")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[24usize], &rt::ToHl7::to_hl7(v), "main.accord:55")?;
+        rt::write(&mut b, &PATHS[24usize], &rt::ToHl7::to_hl7(v), "main.accord:62")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -483,19 +496,19 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(&v), "main.accord:56")?;
+        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(&v), "main.accord:63")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:57")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:64")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out_str(x, "main.accord:58")?),
+        Some(x) => Some(sex_out_str(x, "main.accord:65")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:58")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:65")?;
     }
     for (k, item) in src.contacts.iter().enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name) {
@@ -503,7 +516,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:60",
+                "main.accord:67",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
@@ -511,7 +524,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:61",
+                "main.accord:68",
             )?;
         }
     }
