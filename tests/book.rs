@@ -70,6 +70,8 @@ fn compile_blocks(parts: &[(String, String)]) -> (accord_compiler::Compilation, 
     for (name, text) in parts {
         sources.add(name.clone(), text.clone());
     }
+    // As `accord` does: the standard library a block imports comes with it.
+    accord_compiler::stdlib::add_imported(&mut sources);
     (compile(&sources, &options()), sources)
 }
 

@@ -258,6 +258,38 @@ impl<'m, 'a> Scope<'m, 'a> {
             .collect()
     }
 
+    /// One scope per occurrence of a group that may begin with any of `leaders`: the
+    /// group's optional first segments and its first required one, in structure order
+    /// (`ORC`, `OBR` for ORDER_OBSERVATION). A group starts at a leader unless the group
+    /// under way has only seen earlier leaders (an ORC followed by its OBR is one group;
+    /// an OBR with no ORC before it starts one too).
+    pub fn each_group(&self, leaders: &[&str]) -> Vec<Scope<'m, 'a>> {
+        let mut starts = vec![];
+        let mut last: Option<usize> = None;
+        for i in self.start..self.end {
+            let Some(seg) = self.msg.segment_at(i) else {
+                continue;
+            };
+            let Some(rank) = leaders.iter().position(|l| *l == seg.id()) else {
+                continue;
+            };
+            if last.is_none_or(|l| rank <= l) {
+                starts.push(i);
+            }
+            last = Some(rank);
+        }
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| Scope {
+                msg: self.msg,
+                start: s,
+                end: starts.get(k + 1).copied().unwrap_or(self.end),
+                pin: None,
+            })
+            .collect()
+    }
+
     /// One scope per occurrence, each only that segment (for `for each OBX`).
     pub fn each_segment(&self, segment: &str) -> Vec<Scope<'m, 'a>> {
         (self.start..self.end)
@@ -884,6 +916,22 @@ mod tests {
         assert_eq!(read(&reps[0], "PID-3[3].1").as_deref(), Some("200"));
         assert!(whole.each_repetition(&p("PID-4")).is_empty());
         assert!(whole.each_repetition(&p("ZZZ-1")).is_empty());
+    }
+
+    /// A group that may start with an optional segment: ORC then OBR is one order, an
+    /// OBR without an ORC before it is one too.
+    #[test]
+    fn groups_start_at_any_of_their_leading_segments() {
+        let raw = b"MSH|^~\\&|A|B|C|D|20260101||ORU^R01|1|P|2.5.1\rPID|1\rORC|1\rOBR|1\rOBX|1\rOBR|2\rOBX|2\rORC|3\rOBR|3\r";
+        let msg = Message::parse(raw).unwrap();
+        let groups = Scope::whole(&msg).each_group(&["ORC", "OBR"]);
+        let p = Path::parse("OBR-1").unwrap();
+        let ids: Vec<_> = groups
+            .iter()
+            .map(|g| g.text(&p, "t").unwrap().unwrap())
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!((groups[0].start, groups[0].end), (2, 5));
     }
 
     /// What the ownership matrix stores comes back as the same value.

@@ -297,8 +297,10 @@ impl<'a> Gen<'a> {
         out
     }
 
-    /// The segment that leads a group of the source structure.
-    fn group_leader(&self, ctx: &SourceCtx, group: &str) -> String {
+    /// The segments a group of the source structure can begin with: its optional first
+    /// segments (and those of optional groups first in it), up to and including its first
+    /// required one (`ORC`, `OBR` for ORDER_OBSERVATION).
+    fn group_leaders(&self, ctx: &SourceCtx, group: &str) -> Vec<String> {
         fn find<'e>(els: &'e [Element], group: &str) -> Option<&'e [Element]> {
             for e in els {
                 if let Element::Group { name, children, .. } = e {
@@ -312,22 +314,37 @@ impl<'a> Gen<'a> {
             }
             None
         }
-        fn first(els: &[Element]) -> Option<&'static str> {
-            match els.first()? {
-                Element::Segment { id, .. } => Some(id),
-                Element::Group { children, .. } => first(children),
+        /// Pushes the leaders of `els`; true when a required element ends them.
+        fn leaders(els: &[Element], out: &mut Vec<String>) -> bool {
+            for e in els {
+                match e {
+                    Element::Segment { id, min, .. } => {
+                        out.push(id.to_string());
+                        if *min > 0 {
+                            return true;
+                        }
+                    }
+                    Element::Group { children, min, .. } => {
+                        if leaders(children, out) && *min > 0 {
+                            return true;
+                        }
+                    }
+                }
             }
+            false
         }
-        ctx.structure
-            .as_ref()
-            .and_then(|(v, s)| {
-                dict::dictionary(v)
-                    .and_then(|d| d.structure(s))
-                    .and_then(|els| find(els, group))
-                    .and_then(first)
-            })
-            .unwrap_or("MSH")
-            .to_string()
+        let mut out = vec![];
+        if let Some(els) = ctx.structure.as_ref().and_then(|(v, s)| {
+            dict::dictionary(v)
+                .and_then(|d| d.structure(s))
+                .and_then(|els| find(els, group))
+        }) {
+            leaders(els, &mut out);
+        }
+        if out.is_empty() {
+            out.push("MSH".into());
+        }
+        out
     }
 
     // ---- statements -------------------------------------------------------------------------
@@ -493,8 +510,9 @@ impl<'a> Gen<'a> {
                 )
             }
             IterSource::Group { group } => {
-                let leader = self.group_leader(ctx, group);
-                let outer = hl7_scope(ctx, &leader);
+                let leaders = self.group_leaders(ctx, group);
+                let last = leaders.last().map(String::as_str).unwrap_or("MSH");
+                let outer = hl7_scope(ctx, last);
                 let var = format_ident!("scope{}", ctx.hl7.len() + 1);
                 let mut inner = ctx.clone();
                 inner
@@ -502,7 +520,7 @@ impl<'a> Gen<'a> {
                     .push((var.clone(), self.group_segments(ctx, group)));
                 (
                     quote!(#var),
-                    quote!(#outer.each(#leader).into_iter()),
+                    quote!(#outer.each_group(&[#(#leaders),*]).into_iter()),
                     inner,
                 )
             }

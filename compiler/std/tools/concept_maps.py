@@ -22,6 +22,8 @@ MAPS = [
      "http://hl7.org/fhir/encounter-status", "absent", "PV1-2 to `Encounter.status`"),
     ("AllergenType[AllergyIntoleranceCategory]", "v2_0127_category", "0127", "FhirAllergyCategory",
      "http://hl7.org/fhir/allergy-intolerance-category", "absent", "AL1-2 to `AllergyIntolerance.category`"),
+    ("AllergyType", "v2_0127_type", "0127", "FhirAllergyType",
+     "http://hl7.org/fhir/allergy-intolerance-type", "absent", "AL1-2 to `AllergyIntolerance.type`"),
     ("AllergySeverity[AllergyIntolerance.criticality]", "v2_0128_criticality", "0128",
      "FhirAllergyCriticality", "http://hl7.org/fhir/allergy-intolerance-criticality", "absent",
      "AL1-4 to `AllergyIntolerance.criticality`"),

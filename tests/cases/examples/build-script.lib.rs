@@ -61,6 +61,7 @@ pub struct PatientDraft {
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         Ok(Patient {
             mrn: self
@@ -138,6 +139,7 @@ pub struct AdmissionDraft {
 }
 impl AdmissionDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
         Ok(Admission {
             patient: self
@@ -216,6 +218,7 @@ pub struct VisitDraft {
 }
 impl VisitDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Visit, rt::MapError> {
         Ok(Visit {
             visit_number: self
@@ -300,6 +303,7 @@ pub struct AllergyDraft {
 }
 impl AllergyDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
         Ok(Allergy {
             patient_mrn: self
@@ -707,15 +711,15 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
         out.visit.get_or_insert_with(Default::default).ward = Some(v);
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
-        let mut el = AllergyDraft::default();
+        let mut el1 = AllergyDraft::default();
         if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:64")? {
-            el.patient_mrn = Some(v);
+            el1.patient_mrn = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[13usize], "estate/fhir.accord:65")? {
-            el.allergen = Some(v);
+            el1.allergen = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[14usize], "estate/fhir.accord:66")? {
-            el.allergen_name = Some(v);
+            el1.allergen_name = Some(v);
         }
         if let Some(v) = match scope1
             .str(&PATHS[15usize], "estate/fhir.accord:67")?
@@ -724,9 +728,9 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
             Some(x) => Some(allergen_type(x, "estate/fhir.accord:67")?),
             None => None,
         } {
-            el.category = Some(v);
+            el1.category = Some(v);
         }
-        out.allergies.push(el.finish("estate/fhir.accord:63")?);
+        out.allergies.push(el1.finish("estate/fhir.accord:63")?);
     }
     out.finish("estate/fhir.accord:53")
 }
@@ -1711,7 +1715,7 @@ pub fn admission_bundle<'a>(
     } {
         out.entry_1.resource = Some(x);
     }
-    for item in src.allergies.iter() {
+    for item in std::iter::once(src).flat_map(|r| r.allergies.iter()) {
         let mut el3 = AdmissionBundleResourceEntryEach1::default();
         if let Some(x) = match Some(item) {
             Some(r) => Some(allergy_to_fhir(&r)?),

@@ -92,6 +92,7 @@ pub struct PatientDraft {
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         Ok(Patient {
             mrn: self
@@ -190,6 +191,7 @@ pub struct LabOrderDraft {
 }
 impl LabOrderDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabOrder, rt::MapError> {
         Ok(LabOrder {
             placer_order: self
@@ -289,6 +291,7 @@ pub struct ObservationDraft {
 }
 impl ObservationDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Observation, rt::MapError> {
         Ok(Observation {
             code: self
@@ -388,6 +391,7 @@ pub struct LabResultDraft {
 }
 impl LabResultDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabResult, rt::MapError> {
         Ok(LabResult {
             placer_order: self
@@ -1054,7 +1058,7 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         out.observed_at = Some(v);
     }
     for scope1 in scope.each_segment("OBX").into_iter() {
-        let mut el = ObservationDraft::default();
+        let mut el1 = ObservationDraft::default();
         if let Some(v) = match scope1
             .str(&PATHS[20usize], "mappings.accord:45")?
             .as_deref()
@@ -1062,16 +1066,16 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
             Some(x) => Some(winpath_test(x, "mappings.accord:45")?),
             None => None,
         } {
-            el.code = Some(v);
+            el1.code = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[21usize], "mappings.accord:46")? {
-            el.value = Some(v);
+            el1.value = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[22usize], "mappings.accord:47")? {
-            el.units = Some(v);
+            el1.units = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:48")? {
-            el.reference_range = Some(v);
+            el1.reference_range = Some(v);
         }
         if let Some(v) = match scope1
             .str(&PATHS[24usize], "mappings.accord:49")?
@@ -1080,15 +1084,15 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
             Some(x) => Some(winpath_flag(x, "mappings.accord:49")?),
             None => None,
         } {
-            el.flag = Some(v);
+            el1.flag = Some(v);
         }
         if let Some(v) = rt::f::integer(
             scope1.str(&PATHS[25usize], "mappings.accord:50")?.as_deref(),
             "mappings.accord:50",
         )? {
-            el.sequence = Some(v);
+            el1.sequence = Some(v);
         }
-        out.observations.push(el.finish("mappings.accord:44")?);
+        out.observations.push(el1.finish("mappings.accord:44")?);
     }
     out.finish("mappings.accord:38")
 }
@@ -1123,7 +1127,8 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
             "mappings.accord:58",
         )?;
     }
-    for (k, item) in src.observations.iter().enumerate() {
+    for (k, item) in std::iter::once(src).flat_map(|r| r.observations.iter()).enumerate()
+    {
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
             Some(x) => Some(test_to_winpath_str(x, "mappings.accord:60")?),
             None => None,

@@ -73,6 +73,7 @@ pub struct PatientDraft {
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         Ok(Patient {
             mrn: self
@@ -161,6 +162,7 @@ pub struct ResultDraft {
 }
 impl ResultDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ResultRecord, rt::MapError> {
         Ok(ResultRecord {
             placer_order: self

@@ -110,6 +110,7 @@ pub struct PatientDraft {
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         Ok(Patient {
             mrn: self
@@ -201,6 +202,7 @@ pub struct PatientIdDraft {
 }
 impl PatientIdDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<PatientId, rt::MapError> {
         Ok(PatientId {
             value: self
@@ -264,6 +266,7 @@ pub struct ContactDraft {
 }
 impl ContactDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Contact, rt::MapError> {
         Ok(Contact {
             name: self
@@ -427,7 +430,7 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         }
     }
     for scope1 in scope.each_segment("NK1").into_iter() {
-        let mut el = ContactDraft::default();
+        let mut el1 = ContactDraft::default();
         if let Some(v) = rt::f::concat(
             vec![
                 scope1.text(& PATHS[11usize], "main.accord:46") ?,
@@ -435,39 +438,39 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
                 ?
             ],
         ) {
-            el.name = Some(v);
+            el1.name = Some(v);
         }
         if let Some(v) = scope1
             .text(&PATHS[13usize], "main.accord:47")?
             .or(scope1.text(&PATHS[14usize], "main.accord:47")?)
         {
-            el.relationship = Some(v);
+            el1.relationship = Some(v);
         }
         if let Some(v) = if scope1.text(&PATHS[15usize], "main.accord:48")?.is_some() {
             scope1.text(&PATHS[16usize], "main.accord:48")?
         } else {
             scope1.text(&PATHS[17usize], "main.accord:48")?
         } {
-            el.phone = Some(v);
+            el1.phone = Some(v);
         }
-        out.contacts.push(el.finish("main.accord:45")?);
+        out.contacts.push(el1.finish("main.accord:45")?);
     }
     for scope1 in scope.each_repetition(&PATHS[18usize]).into_iter() {
-        let mut el = PatientIdDraft::default();
+        let mut el1 = PatientIdDraft::default();
         if let Some(v) = scope1.text(&PATHS[19usize], "main.accord:52")? {
-            el.value = Some(v);
+            el1.value = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
-            el.authority = Some(v);
+            el1.authority = Some(v);
         }
         if let Some(v) = match scope1.str(&PATHS[21usize], "main.accord:54")?.as_deref()
         {
             Some(x) => id_kind(x, "main.accord:54")?,
             None => None,
         } {
-            el.kind = Some(v);
+            el1.kind = Some(v);
         }
-        out.identifiers.push(el.finish("main.accord:50")?);
+        out.identifiers.push(el1.finish("main.accord:50")?);
     }
     out.finish("main.accord:28")
 }
@@ -510,7 +513,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:65")?;
     }
-    for (k, item) in src.contacts.iter().enumerate() {
+    for (k, item) in std::iter::once(src).flat_map(|r| r.contacts.iter()).enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name) {
             rt::write(
                 &mut b,

@@ -61,6 +61,7 @@ pub struct PatientDraft {
 }
 impl PatientDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         Ok(Patient {
             mrn: self
@@ -117,6 +118,7 @@ pub struct AddressDraft {
 }
 impl AddressDraft {
     /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Address, rt::MapError> {
         Ok(Address {
             line1: self
