@@ -474,6 +474,54 @@ pub fn apply_mapping(map: &Ident, value: Span, why: &str, wanted: Option<&str>) 
     })
 }
 
+pub fn api_without_serves(name: Span) -> Diagnostic {
+    Diagnostic::error("E0420", "an API interface serves nothing", name, "`pattern: api` without `serves:`")
+        .with_help("name the resources it answers with: `serves: patient_to_fhir`, mappings from stored records to FHIR")
+}
+
+pub fn serves_not_api(span: Span, pattern: Option<Span>) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        "E0420",
+        "only an API interface serves resources",
+        span,
+        "`serves:` here",
+    );
+    if let Some(p) = pattern {
+        d = d.with_label(p, "this interface's pattern");
+    }
+    d.with_help("serve FHIR from an interface with `pattern: api`, or remove `serves:`")
+}
+
+pub fn served_not_record_to_fhir(m: &Ident) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("`{}` does not map a record to FHIR, so it cannot serve a resource", m.name),
+        m.span,
+        "not a mapping from a record to a FHIR resource",
+    )
+    .with_help("an API serves the records the production stores: name a mapping `Record -> fhir r4 Resource`")
+}
+
+pub fn served_record_not_stored(m: &Ident, record: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("`{}` serves {record}, which the production never stores", m.name),
+        m.span,
+        format!("{record} has no ownership matrix"),
+    )
+    .with_help(format!("the production keeps a copy of each record the matrix governs: declare `ownership {record} {{ ... }}`"))
+}
+
+pub fn served_twice(m: &Ident, resource: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("the interface serves {resource} twice"),
+        m.span,
+        format!("a second mapping to {resource}"),
+    )
+    .with_help("an API answers each resource type from one mapping: keep one")
+}
+
 pub fn bad_reference(span: Span, why: String, help: String) -> Diagnostic {
     Diagnostic::error(
         "E0419",

@@ -486,6 +486,9 @@ pub struct Interface {
     pub profile: Option<String>,
     pub messages: Vec<String>,
     pub transforms: Vec<String>,
+    /// An API interface's FHIR resources: mappings from stored records to FHIR.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serves: Vec<String>,
     pub ack: Ack,
     pub replies: Vec<ReplyPolicy>,
     pub idempotency: Vec<Key>,

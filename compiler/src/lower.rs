@@ -670,6 +670,7 @@ impl Lower<'_, '_> {
             profile: None,
             messages: vec![],
             transforms: vec![],
+            serves: vec![],
             ack: ir::Ack {
                 mode: "never".into(),
                 timeout_ms: None,
@@ -748,6 +749,9 @@ impl Lower<'_, '_> {
                 }
                 ast::IfaceClauseKind::Transform(ms) => {
                     out.transforms = ms.iter().map(|m| m.name.clone()).collect()
+                }
+                ast::IfaceClauseKind::Serves(ms) => {
+                    out.serves = ms.iter().map(|m| m.name.clone()).collect()
                 }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
                 ast::IfaceClauseKind::Prop(p) => {

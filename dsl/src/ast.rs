@@ -692,6 +692,9 @@ pub enum IfaceClauseKind {
         sunset: Option<Token>,
     },
     Transform(Vec<Ident>),
+    /// `serves: patient_to_fhir, ...`: the FHIR resources an API interface answers with,
+    /// each made by a mapping from a stored record.
+    Serves(Vec<Ident>),
     Retain(Duration),
     Prop(Prop),
 }

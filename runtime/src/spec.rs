@@ -180,7 +180,20 @@ pub struct Interface {
     /// The contract's `sla: backlog < N`: more waiting than this raises an alert.
     #[serde(default)]
     pub backlog_under: Option<u32>,
+    /// An API interface's FHIR resources (`serves:`), each from a stored record.
+    #[serde(default)]
+    pub serves: Vec<Served>,
     pub loc: Loc,
+}
+
+/// One resource type an API interface serves: made by `mapping` from the stored copies
+/// of `record`, whose key fields (in order) give each resource's id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Served {
+    pub resource: String,
+    pub record: String,
+    pub mapping: String,
+    pub keys: Vec<String>,
 }
 
 impl Interface {

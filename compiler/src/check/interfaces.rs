@@ -40,6 +40,7 @@ fn clause_key(k: &IfaceClauseKind) -> Option<&'static str> {
         IfaceClauseKind::Sla(_) => "sla",
         IfaceClauseKind::Status { .. } => "status",
         IfaceClauseKind::Transform(_) => "transform",
+        IfaceClauseKind::Serves(_) => "serves",
         IfaceClauseKind::Retain(_) => "retain",
         IfaceClauseKind::On { .. } | IfaceClauseKind::Prop(_) => return None,
     })
@@ -80,7 +81,9 @@ fn check_interface(
             "from trakcare to winpath via winpath_mllp",
         ));
     }
-    if !has("ack") {
+    // An API answers HTTP requests: it has no ACK to choose.
+    let api = prop(i, "pattern").is_some_and(|p| lit_word(&p.value) == Some("api"));
+    if !has("ack") && !api {
         c.push(diag::missing_clause(
             name_span,
             "interface",
@@ -180,6 +183,7 @@ fn check_interface(
     }
     check_ack(c, i, ack, pattern.as_ref(), endpoint_transport.as_ref());
     check_transforms(c, i, facts);
+    check_serves(c, i, name_span, pattern.as_ref());
 }
 
 fn check_governance(c: &mut Checker, i: &Interface, name_span: Span) {
@@ -364,6 +368,54 @@ fn check_ack(
                     handled.push(class);
                 }
             }
+        }
+    }
+}
+
+/// An API interface (`pattern: api`) serves FHIR resources, each made by a mapping from
+/// a record the ownership matrix governs (the records the production stores); only an
+/// API interface serves.
+fn check_serves(c: &mut Checker, i: &Interface, name_span: Span, pattern: Option<&(String, Span)>) {
+    let serves = i.clauses.iter().find_map(|cl| match &cl.kind {
+        IfaceClauseKind::Serves(ms) => Some((ms, cl.span)),
+        _ => None,
+    });
+    let is_api = pattern.is_some_and(|(p, _)| p == "api");
+    let (maps, span) = match (serves, is_api) {
+        (None, true) => {
+            c.push(diag::api_without_serves(name_span));
+            return;
+        }
+        (None, false) => return,
+        (Some((_, span)), false) => {
+            c.push(diag::serves_not_api(span, pattern.map(|(_, s)| *s)));
+            return;
+        }
+        (Some(x), true) => x,
+    };
+    let _ = span;
+    let governed: Vec<String> =
+        c.m.ownerships
+            .iter()
+            .map(|(o, _, _)| o.record.name.clone())
+            .collect();
+    let mut resources: Vec<String> = vec![];
+    for m in maps {
+        let Some(id) = c.lookup(m, Kind::Mapping) else {
+            continue;
+        };
+        let decl = c.m.mappings.get(id).node;
+        match (&decl.source.kind, &decl.target.kind) {
+            (accord_dsl::ast::SchemaKind::Record(r), accord_dsl::ast::SchemaKind::Fhir(res)) => {
+                if !governed.contains(&r.name) {
+                    c.push(diag::served_record_not_stored(m, &r.name));
+                }
+                if resources.contains(&res.name) {
+                    c.push(diag::served_twice(m, &res.name));
+                }
+                resources.push(res.name.clone());
+            }
+            _ => c.push(diag::served_not_record_to_fhir(m)),
         }
     }
 }

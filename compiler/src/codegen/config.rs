@@ -117,6 +117,23 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." }
                 }
             },
+            "auth": {
+                "description": "How API interfaces (FHIR facades) check bearer tokens: OAuth2 JWTs with SMART v2 scopes.",
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "jwks": { "type": "string", "description": "A JSON Web Key Set file of the authorisation server's RS256 keys." },
+                    "hs256_secret": {
+                        "description": "A shared HS256 secret (tests and development): text, { env = \"VAR\" } or { file = \"path\" }.",
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                        ]
+                    },
+                    "issuer": { "type": "string", "description": "The `iss` every token must carry." },
+                    "audience": { "type": "string", "description": "The `aud` every token must carry." }
+                }
+            },
             "limits": {
                 "type": "object", "additionalProperties": false,
                 "properties": {

@@ -127,8 +127,37 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         };
         Some(quote! { #n => { #(#steps)* Ok(Some(#output)) } })
     });
+    let serve_arms = ir.interfaces.iter().flat_map(|i| {
+        i.serves.iter().filter_map(move |m| {
+            let map = ir.mappings.iter().find(|x| &x.name == m)?;
+            let (Schema::Record { record }, Schema::Fhir { resource }) = (&map.source, &map.target) else {
+                return None;
+            };
+            let (n, f, t) = (i.name.as_str(), names::snake(m), names::ty(record));
+            let at = format!("{}:{}", map.loc.file, map.loc.line);
+            Some(quote! {
+                (#n, #resource) => {
+                    let r = <#t as rt::FromJson>::from_json(record).ok_or(rt::MapError {
+                        at: #at,
+                        kind: rt::MapErrorKind::Read(String::from("the stored record does not fit its type")),
+                    })?;
+                    Ok(Some(rt::fhir::to_vec(&#f(&r)?)))
+                }
+            })
+        })
+    });
     quote! {
         #(#routes)*
+
+        /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
+        /// for `resource`, or `None` when it does not serve that type.
+        #[allow(unused_variables)]
+        pub fn serve(interface: &str, resource: &str, record: &serde_json::Value) -> Result<Option<Vec<u8>>, rt::MapError> {
+            match (interface, resource) {
+                #(#serve_arms,)*
+                _ => Ok(None),
+            }
+        }
 
         /// The targets of a message received on interface `interface` (its routes), or
         /// `None` when no route takes messages from it.

@@ -184,6 +184,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     ir::Sla::Backlog { under } => Some(*under),
                     _ => None,
                 }),
+                serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),
                 loc: loc(&i.loc),
             })
             .collect(),
@@ -268,4 +269,26 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
         });
     }
     out
+}
+
+/// What the engine needs to serve a resource: its type, the record it is made from, the
+/// mapping, and the record's key fields (which make the resource's id).
+fn served(ir: &Estate, mapping: &str) -> Option<spec::Served> {
+    let m = ir.mappings.iter().find(|m| m.name == mapping)?;
+    let (ir::Schema::Record { record }, ir::Schema::Fhir { resource }) = (&m.source, &m.target)
+    else {
+        return None;
+    };
+    let r = ir.records.iter().find(|r| &r.name == record)?;
+    Some(spec::Served {
+        resource: resource.clone(),
+        record: record.clone(),
+        mapping: mapping.to_string(),
+        keys: r
+            .fields
+            .iter()
+            .filter(|f| f.constraints.contains(&ir::Constraint::Key))
+            .map(|f| f.name.clone())
+            .collect(),
+    })
 }

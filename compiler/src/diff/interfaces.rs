@@ -452,6 +452,22 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
     sends_only(o, n, out);
     sla(o, n, out);
     retention(o, n, out);
+    for m in o.serves.iter().filter(|m| !n.serves.contains(m)) {
+        out.push(
+            "api-resource-removed",
+            subject(n),
+            format!("no longer serves {m}"),
+            me(),
+        );
+    }
+    for m in n.serves.iter().filter(|m| !o.serves.contains(m)) {
+        out.push(
+            "api-resource-added",
+            subject(n),
+            format!("now serves {m}"),
+            me(),
+        );
+    }
     if o.transforms != n.transforms {
         out.push(
             "transforms-changed",

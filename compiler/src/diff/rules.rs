@@ -154,6 +154,16 @@ pub const RULES: &[Rule] = &[
         why: "another transform chain produces the outbound message",
     },
     Rule {
+        id: "api-resource-removed",
+        class: B,
+        why: "an API no longer serves a resource type its clients read",
+    },
+    Rule {
+        id: "api-resource-added",
+        class: C,
+        why: "an API serves another resource type; what it served is unchanged",
+    },
+    Rule {
         id: "route-narrowed",
         class: B,
         why: "a routing rule that sent messages here was removed or changed",

@@ -278,6 +278,7 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
             None => format!("status: {}", status.name),
         },
         IfaceClauseKind::Transform(ms) => format!("transform: {}", names(ms, ", ")),
+        IfaceClauseKind::Serves(ms) => format!("serves: {}", names(ms, ", ")),
         IfaceClauseKind::Retain(d) => format!("retain: {}", d.text),
         IfaceClauseKind::Prop(p) => format!("{}: {}", p.key.name, lit(&p.value)),
     }

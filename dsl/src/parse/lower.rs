@@ -1013,6 +1013,7 @@ impl Lower {
                 sunset: first(&c, Rule::date).map(|d| self.token(d)),
             },
             Rule::iface_transform => IfaceClauseKind::Transform(self.idents(&c)),
+            Rule::iface_serves => IfaceClauseKind::Serves(self.idents(&c)),
             Rule::iface_retain => {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }

@@ -581,10 +581,26 @@ async fn start(
     // Bind everything before starting anything, so a port in use fails the start cleanly.
     let mut listeners = vec![];
     let mut folders = vec![];
+    // API interfaces (FHIR facades) listen for HTTP on their endpoint.
+    let mut facades = vec![];
+    for i in spec.interfaces.iter().filter(|i| !i.serves.is_empty()) {
+        let Some(e) = i.endpoint.as_deref().and_then(|n| config.endpoints.get(n)) else {
+            return Err(format!(
+                "API interface `{}` has no endpoint to listen on\n  = help: give it `via ENDPOINT`, an endpoint with a host and port",
+                i.name
+            ));
+        };
+        let addr = e
+            .address()
+            .map_err(|e| format!("{}\n  = help: {}", e.message, e.help))?;
+        let l = bind(&addr, &format!("the FHIR API of `{}`", i.name)).await?;
+        tracing::info!(interface = %i.name, addr = %l.local_addr().map(|a| a.to_string()).unwrap_or(addr), "FHIR API listening");
+        facades.push((i.name.clone(), l));
+    }
     let mut endpoints: Vec<&str> = spec
         .interfaces
         .iter()
-        .filter(|i| i.role == Role::Service)
+        .filter(|i| i.role == Role::Service && i.serves.is_empty())
         .filter_map(|i| i.endpoint.as_deref())
         .collect();
     endpoints.sort();
@@ -621,6 +637,9 @@ async fn start(
     }
     for (name, dir) in folders {
         tokio::spawn(folder::run(engine.clone(), name, dir));
+    }
+    for (name, l) in facades {
+        tokio::spawn(super::api::serve(engine.clone(), name, l));
     }
     if let Some(l) = admin {
         tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin HTTP: /health /ready /metrics");

@@ -85,6 +85,17 @@ pub struct Config {
     pub sync: SyncPolicy,
     pub admin: Option<String>,
     pub limits: Limits,
+    pub auth: Auth,
+}
+
+/// How API interfaces check bearer tokens (`[auth]`): RS256 keys from a JWKS file, or an
+/// HS256 secret; the issuer and audience every token must carry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Auth {
+    pub jwks: Option<PathBuf>,
+    pub hs256_secret: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 fn err(message: impl Into<String>, help: impl Into<String>) -> ConfigError {
@@ -251,6 +262,17 @@ pub fn load(
         .and_then(SyncPolicy::parse)
         .unwrap_or(SyncPolicy::Full);
     let limit = |k: &str, d: u64| config["limits"][k].as_u64().unwrap_or(d);
+    let auth = Auth {
+        jwks: config["auth"]["jwks"].as_str().map(PathBuf::from),
+        hs256_secret: secret(&config["auth"]["hs256_secret"]).map_err(|e| {
+            vec![ConfigError {
+                message: format!("[auth] hs256_secret: {e}"),
+                help: "give the secret as text, { env = \"VAR\" } or { file = \"path\" }".into(),
+            }]
+        })?,
+        issuer: config["auth"]["issuer"].as_str().map(str::to_string),
+        audience: config["auth"]["audience"].as_str().map(str::to_string),
+    };
     Ok(Config {
         env: env.to_string(),
         endpoints,
@@ -263,6 +285,7 @@ pub fn load(
             idle_timeout_s: limit("idle_timeout_s", 300),
             lanes: limit("lanes", 4).clamp(1, 64) as u32,
         },
+        auth,
     })
 }
 

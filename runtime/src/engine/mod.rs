@@ -14,6 +14,7 @@
 
 mod acks;
 mod admin;
+mod api;
 mod cli;
 pub mod config;
 mod envelope;
@@ -53,6 +54,10 @@ pub type InboundFn = fn(&str, &Message) -> Result<Option<Vec<&'static str>>, Map
 pub type DeliverFn =
     fn(&str, &Message, &mut dyn crate::steward::Steward) -> Result<Option<Output>, MapError>;
 
+/// The facade: the FHIR resource (JSON bytes) an API interface makes of a stored record
+/// for a resource type (`None`: it does not serve that type).
+pub type ServeFn = fn(&str, &str, &serde_json::Value) -> Result<Option<Vec<u8>>, MapError>;
+
 /// What the generated crate gives the engine.
 #[derive(Clone, Copy)]
 pub struct Production {
@@ -62,6 +67,7 @@ pub struct Production {
     pub config_schemas: &'static [(&'static str, &'static str)],
     pub inbound: InboundFn,
     pub deliver: DeliverFn,
+    pub serve: ServeFn,
 }
 
 /// How a message's downstream processing ended, for application-level ACKs.

@@ -200,6 +200,7 @@ mod tests {
             ordering_also: vec![],
             retain_ms: None,
             backlog_under: None,
+            serves: vec![],
             loc: "x:1".into(),
         }
     }

@@ -757,6 +757,18 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     }
     out.finish("main.accord:48")
 }
+/// The FHIR resource API interface `interface` makes of a stored record (as JSON)
+/// for `resource`, or `None` when it does not serve that type.
+#[allow(unused_variables)]
+pub fn serve(
+    interface: &str,
+    resource: &str,
+    record: &serde_json::Value,
+) -> Result<Option<Vec<u8>>, rt::MapError> {
+    match (interface, resource) {
+        _ => Ok(None),
+    }
+}
 /// The targets of a message received on interface `interface` (its routes), or
 /// `None` when no route takes messages from it.
 #[allow(unused_variables)]

@@ -1,0 +1,169 @@
+//! The FHIR facade of an API interface, over real sockets: the PAS sends two patients
+//! over MLLP, the production stores them (the ownership matrix governs them), and a
+//! client no one here wrote (Python `requests`, `PyJWT`, `fhir.resources`) reads them as
+//! FHIR R4: the CapabilityStatement, reads and searches with SMART scopes, a patient
+//! scope that keeps to its patient, and the refusals: no token, a broken one, an expired
+//! one, the wrong scope, a signature from a key the JWKS does not have. Every access is
+//! in the journal's audit table.
+
+mod support;
+
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn adt(control: &str, mrn: &str, family: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|H|HUB|H|20261201090000||ADT^A01^ADT_A01|{control}|P|2.5\r\
+         EVN|A01|20261201090000\r\
+         PID|1||{mrn}^^^PAS^MR||{family}^JANE||19800314|F|||||07700900123\rPV1|1|I\r"
+    )
+}
+
+#[test]
+fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
+    let bin = build("compiler/tests/production/fhir-facade");
+    let (hub, api, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-fhir-api");
+    let jwks = dir.join("jwks.json");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.portal_api]\nport = {api}\n\
+             [auth]\nhs256_secret = \"a test secret of enough length\"\njwks = \"{}\"\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let _production = start(&bin, &config, &store, admin);
+    assert_eq!(send_msa(hub, &adt("API1", "API001", "EVERYWOMAN")), "AA");
+    assert_eq!(send_msa(hub, &adt("API2", "API002", "NOBODY")), "AA");
+    let journal = store.join("journal.sqlite");
+    let start_wait = Instant::now();
+    loop {
+        let c = rusqlite::Connection::open(&journal).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        if n == 2 {
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(15),
+            "the patients are not stored"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
+        root()
+            .join("target/fhir-venv/bin/python")
+            .to_string_lossy()
+            .into()
+    });
+    let o = Command::new(python)
+        .arg(root().join("tests/tools/fhir_api_client.py"))
+        .arg(format!("http://127.0.0.1:{api}"))
+        .arg("a test secret of enough length")
+        .arg(&jwks)
+        .args(["patient-API001", "patient-API002", "API001"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |name: &str| r[name]["status"].as_u64().unwrap_or(0);
+
+    // The contract's capabilities, without a token.
+    assert_eq!(status("metadata"), 200);
+    assert_eq!(r["metadata"]["valid"], true, "{}", r["metadata"]);
+    assert_eq!(r["metadata"]["resources"], serde_json::json!(["Patient"]));
+    assert_eq!(r["metadata"]["security"], "SMART-on-FHIR");
+
+    // Refusals: 401 with a Bearer challenge, 403 for a scope that does not cover it.
+    for name in [
+        "no_token",
+        "not_a_jwt",
+        "expired",
+        "rs256_stranger",
+        "rs256_unknown_kid",
+    ] {
+        assert_eq!(status(name), 401, "{name}: {}", r[name]);
+        assert_eq!(r[name]["resourceType"], "OperationOutcome", "{name}");
+        assert!(
+            r[name]["www_authenticate"]
+                .as_str()
+                .unwrap()
+                .starts_with("Bearer"),
+            "{name}"
+        );
+    }
+    assert!(
+        r["expired"]["why"].as_str().unwrap().contains("expired"),
+        "{}",
+        r["expired"]
+    );
+    for name in [
+        "wrong_scope",
+        "read_only_scope_search",
+        "patient_scope_without_claim",
+    ] {
+        assert_eq!(status(name), 403, "{name}: {}", r[name]);
+        assert_eq!(r[name]["valid"], true, "{name}");
+    }
+
+    // A system scope sees every stored patient, and searches by identifier.
+    assert_eq!(status("system_read"), 200, "{}", r["system_read"]);
+    assert_eq!(r["system_read"]["valid"], true, "{}", r["system_read"]);
+    assert_eq!(r["system_read"]["id"], "patient-API001");
+    assert_eq!(r["system_read"]["family"], "EVERYWOMAN");
+    assert_eq!(r["system_search_all"]["total"], 2);
+    assert_eq!(r["system_search_all"]["valid"], true);
+    assert_eq!(
+        r["system_search_identifier"]["ids"],
+        serde_json::json!(["patient-API001"])
+    );
+    assert_eq!(status("system_search_unknown_param"), 400);
+    assert_eq!(status("unknown_id"), 404);
+    assert_eq!(status("unserved_type"), 404);
+
+    // A patient scope keeps to the token's patient; another patient does not exist for it.
+    assert_eq!(status("patient_read_own"), 200);
+    assert_eq!(status("patient_read_other"), 404);
+    assert_eq!(
+        r["patient_search"]["ids"],
+        serde_json::json!(["patient-API001"])
+    );
+
+    // RS256, against the authorisation server's key in the JWKS; a v1 scope works too.
+    assert_eq!(status("rs256_read"), 200, "{}", r["rs256_read"]);
+
+    // Every access is audited: who, what and the outcome.
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    let rows: Vec<(String, String, String)> = c
+        .prepare(
+            "SELECT actor, action, detail FROM audit WHERE action LIKE 'portal_fhir:%' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 18, "every request but /metadata: {rows:#?}");
+    assert!(rows.iter().any(|(who, what, outcome)| who == "anonymous"
+        && what == "portal_fhir: read Patient/patient-API001"
+        && outcome.starts_with("401")));
+    assert!(rows.iter().any(|(who, what, outcome)| who == "portal-app"
+        && what == "portal_fhir: read Patient/patient-API002"
+        && outcome.starts_with("404")));
+    assert!(rows
+        .iter()
+        .any(|(who, _, outcome)| who == "portal-app" && outcome.starts_with("403")));
+}

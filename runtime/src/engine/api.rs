@@ -1,0 +1,627 @@
+//! The FHIR facade of an API interface (`pattern: api`, `serves: ...`): an HTTP server on
+//! the interface's endpoint that answers FHIR R4 reads and searches over the records the
+//! production has stored (the ownership matrix's copies), each made into a resource by
+//! the interface's mapping. `/metadata` is a CapabilityStatement generated from the
+//! contract. Every other request needs an OAuth2 bearer JWT (RS256 against the
+//! configuration's JWKS, or HS256 with its shared secret) whose SMART scopes grant the
+//! interaction (`patient/Patient.rs`, `system/*.read`); a `patient/` scope limits the
+//! answer to the token's patient. Every access, allowed or not, is written to the
+//! journal's `audit` table: who, what, when and the outcome.
+
+use super::config::Auth;
+use super::{time, Engine};
+use crate::spec::{Interface, Served};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use rusqlite::params;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+struct Facade {
+    engine: Arc<Engine>,
+    interface: Interface,
+}
+
+/// Serves the facade of `interface` on `listener` until the process ends.
+pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net::TcpListener) {
+    let Some(i) = engine
+        .spec
+        .interfaces
+        .iter()
+        .find(|i| i.name == interface)
+        .cloned()
+    else {
+        return;
+    };
+    let facade = Arc::new(Facade {
+        engine,
+        interface: i,
+    });
+    let app = Router::new()
+        .route("/metadata", get(metadata))
+        .route("/{resource}", get(search))
+        .route("/{resource}/{id}", get(read))
+        .with_state(facade);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(interface = %interface, error = %e, "FHIR facade stopped");
+    }
+}
+
+// ---- answers -------------------------------------------------------------------------------
+
+fn fhir(status: StatusCode, body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/fhir+json")
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+/// An OperationOutcome with one issue.
+fn outcome(status: StatusCode, code: &str, why: &str) -> Response {
+    let body = json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": "error", "code": code, "diagnostics": why }]
+    });
+    let mut r = fhir(status, serde_json::to_vec(&body).unwrap_or_default());
+    if status == StatusCode::UNAUTHORIZED {
+        let v = format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            why.replace('"', "'")
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&v) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+async fn metadata(State(f): State<Arc<Facade>>) -> Response {
+    let resources: Vec<Value> = f
+        .interface
+        .serves
+        .iter()
+        .map(|s| {
+            json!({
+                "type": s.resource,
+                "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                "searchParam": [
+                    { "name": "_id", "type": "token" },
+                    { "name": "identifier", "type": "token" },
+                    { "name": "patient", "type": "reference" }
+                ]
+            })
+        })
+        .collect();
+    let spec = &f.engine.spec;
+    let body = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": time::iso(time::now_ms()),
+        "kind": "instance",
+        "software": { "name": "accord", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": {
+            "description": format!("{} {}: interface {} {}", spec.estate, spec.version, f.interface.name, f.interface.version)
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "service": [{
+                    "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR" }]
+                }],
+                "description": "OAuth2 bearer JWTs with SMART v2 scopes (patient/, user/ or system/ Resource.rs)"
+            },
+            "resource": resources
+        }]
+    });
+    fhir(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+// ---- tokens and scopes -----------------------------------------------------------------------
+
+/// Who a token speaks for and what it may do.
+struct Token {
+    who: String,
+    scopes: Vec<Scope>,
+    patient: Option<String>,
+}
+
+/// A SMART scope: `patient/Observation.rs` (v2) or `user/Patient.read` (v1).
+#[derive(Debug, PartialEq)]
+struct Scope {
+    context: String,
+    resource: String,
+    perms: String,
+}
+
+fn parse_scope(s: &str) -> Option<Scope> {
+    let (context, rest) = s.split_once('/')?;
+    if !matches!(context, "patient" | "user" | "system") {
+        return None;
+    }
+    let (resource, perms) = rest.split_once('.')?;
+    let perms = match perms {
+        "read" => "rs".to_string(),
+        "write" => "cud".to_string(),
+        "*" => "cruds".to_string(),
+        p if !p.is_empty() && p.chars().all(|c| "cruds".contains(c)) => p.to_string(),
+        _ => return None,
+    };
+    Some(Scope {
+        context: context.into(),
+        resource: resource.into(),
+        perms,
+    })
+}
+
+fn authorize(auth: &Auth, headers: &HeaderMap) -> Result<Token, String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or("no bearer token: send `Authorization: Bearer <JWT>`")?;
+    let head = jsonwebtoken::decode_header(bearer).map_err(|e| format!("not a JWT: {e}"))?;
+    let key = match head.alg {
+        jsonwebtoken::Algorithm::HS256 => {
+            let secret = auth
+                .hs256_secret
+                .as_ref()
+                .ok_or("HS256 tokens are not accepted: [auth] has no hs256_secret")?;
+            jsonwebtoken::DecodingKey::from_secret(secret.as_bytes())
+        }
+        jsonwebtoken::Algorithm::RS256 => {
+            let path = auth
+                .jwks
+                .as_ref()
+                .ok_or("RS256 tokens need [auth] jwks, a JSON Web Key Set file")?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the JWKS {}: {e}", path.display()))?;
+            let set: jsonwebtoken::jwk::JwkSet =
+                serde_json::from_str(&text).map_err(|e| format!("the JWKS is not valid: {e}"))?;
+            let jwk = match &head.kid {
+                Some(kid) => set.find(kid),
+                None => set.keys.first(),
+            }
+            .ok_or("no key of the JWKS matches the token's `kid`")?;
+            jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable JWK: {e}"))?
+        }
+        other => return Err(format!("tokens signed with {other:?} are not accepted")),
+    };
+    let mut v = jsonwebtoken::Validation::new(head.alg);
+    v.leeway = 5;
+    v.set_required_spec_claims(&["exp"]);
+    match &auth.audience {
+        Some(a) => v.set_audience(&[a]),
+        None => v.validate_aud = false,
+    }
+    if let Some(i) = &auth.issuer {
+        v.set_issuer(&[i]);
+    }
+    let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(bearer, &key, &v).map_err(|e| {
+        match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                "the token has expired".to_string()
+            }
+            _ => format!("the token is not valid: {e}"),
+        }
+    })?;
+    let claims = data.claims;
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Token {
+        who: text("sub")
+            .or_else(|| text("client_id"))
+            .unwrap_or_else(|| "unknown".into()),
+        scopes: text("scope")
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(parse_scope)
+            .collect(),
+        patient: text("patient"),
+    })
+}
+
+/// What a token may see of `resource` for interaction `perm` (`r` read, `s` search):
+/// everything, one patient's, or nothing.
+enum Grant {
+    All,
+    Patient(String),
+}
+
+fn grant(token: &Token, resource: &str, perm: char) -> Result<Grant, String> {
+    let fits = |s: &&Scope| (s.resource == resource || s.resource == "*") && s.perms.contains(perm);
+    if token
+        .scopes
+        .iter()
+        .filter(fits)
+        .any(|s| s.context != "patient")
+    {
+        return Ok(Grant::All);
+    }
+    if token
+        .scopes
+        .iter()
+        .filter(fits)
+        .any(|s| s.context == "patient")
+    {
+        return token
+            .patient
+            .clone()
+            .map(Grant::Patient)
+            .ok_or_else(|| "a patient/ scope needs the token's `patient` claim".to_string());
+    }
+    let verb = if perm == 'r' { "read" } else { "search" };
+    Err(format!(
+        "no scope of the token lets it {verb} {resource} (it needs e.g. `patient/{resource}.{}`)",
+        if perm == 'r' { "r" } else { "s" }
+    ))
+}
+
+/// Whether a resource belongs to patient `id`'s compartment.
+fn in_compartment(resource: &Value, id: &str) -> bool {
+    let want = format!("Patient/{id}");
+    if resource["resourceType"] == "Patient" {
+        return resource["id"] == id;
+    }
+    ["subject", "patient"]
+        .iter()
+        .any(|k| resource[*k]["reference"].as_str() == Some(want.as_str()))
+}
+
+// ---- data ------------------------------------------------------------------------------------
+
+/// Every stored record of `served` (or the one whose id is `id`), as (id, record JSON).
+fn records(
+    engine: &Engine,
+    served: &Served,
+    id: Option<&str>,
+) -> Result<Vec<(String, Value)>, String> {
+    let c = super::journal::open_read(&engine.config.journal_path).map_err(|e| e.to_string())?;
+    let mut st = c
+        .prepare_cached("SELECT key, field, value FROM records WHERE record = ?1 ORDER BY key")
+        .map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map(params![served.record], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(|e| e.to_string())?;
+    let mut by_key: BTreeMap<String, Value> = BTreeMap::new();
+    for row in rows {
+        let (key, field, value) = row.map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+        let rec = by_key.entry(key).or_insert_with(|| json!({}));
+        crate::steward::set_path(rec, &field, value);
+    }
+    Ok(by_key
+        .into_iter()
+        .map(|(key, mut rec)| {
+            let parts: Vec<&str> = key.split('|').collect();
+            // The matrix stores the governed fields; the key fields are the row's key.
+            for (field, part) in served.keys.iter().zip(&parts) {
+                if crate::steward::get_path(&rec, field).is_null() {
+                    crate::steward::set_path(&mut rec, field, Value::String(part.to_string()));
+                }
+            }
+            let shown: Vec<&dyn std::fmt::Display> =
+                parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
+            (crate::fhir::write::id(&served.record, &shown), rec)
+        })
+        .filter(|(rid, _)| id.is_none_or(|id| rid == id))
+        .collect())
+}
+
+/// The resources made of the stored records, as JSON.
+fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>, String> {
+    let mut out = vec![];
+    for (_, rec) in records(&f.engine, served, id)? {
+        match (f.engine.functions.serve)(&f.interface.name, &served.resource, &rec) {
+            Ok(Some(bytes)) => {
+                out.push(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?);
+            }
+            Ok(None) => {}
+            // A stored record the mapping cannot make a resource of is left out, said once.
+            Err(e) => {
+                tracing::warn!(interface = %f.interface.name, error = %e, "a stored record gives no resource")
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---- interactions ----------------------------------------------------------------------------
+
+async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail: &str) {
+    let (who, detail) = (who.to_string(), format!("{} {}", status.as_u16(), detail));
+    let name = f.interface.name.clone();
+    let _ = f
+        .engine
+        .journal
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, '', ?4)",
+                params![time::now_ms(), who, format!("{name}: {action}"), detail],
+            )
+        })
+        .await;
+}
+
+/// Checks the token and the scope for `perm` on `resource`; answers and audits a refusal.
+async fn admit(
+    f: &Facade,
+    headers: &HeaderMap,
+    resource: &str,
+    perm: char,
+    action: &str,
+) -> Result<(Token, Grant, Served), Response> {
+    let token = match authorize(&f.engine.config.auth, headers) {
+        Ok(t) => t,
+        Err(why) => {
+            audit(
+                f,
+                "anonymous",
+                action.into(),
+                StatusCode::UNAUTHORIZED,
+                &why,
+            )
+            .await;
+            return Err(outcome(StatusCode::UNAUTHORIZED, "login", &why));
+        }
+    };
+    let Some(served) = f
+        .interface
+        .serves
+        .iter()
+        .find(|s| s.resource == resource)
+        .cloned()
+    else {
+        let why = format!("this API serves no {resource}");
+        audit(f, &token.who, action.into(), StatusCode::NOT_FOUND, &why).await;
+        return Err(outcome(StatusCode::NOT_FOUND, "not-supported", &why));
+    };
+    match grant(&token, resource, perm) {
+        Ok(g) => Ok((token, g, served)),
+        Err(why) => {
+            audit(f, &token.who, action.into(), StatusCode::FORBIDDEN, &why).await;
+            Err(outcome(StatusCode::FORBIDDEN, "forbidden", &why))
+        }
+    }
+}
+
+async fn read(
+    State(f): State<Arc<Facade>>,
+    Path((resource, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let action = format!("read {resource}/{id}");
+    let (token, grant, served) = match admit(&f, &headers, &resource, 'r', &action).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let found = {
+        let f = f.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || resources(&f, &served, Some(&id))).await
+    };
+    let found = match found {
+        Ok(Ok(v)) => v.into_iter().find(|r| r["id"] == id.as_str()),
+        Ok(Err(e)) => {
+            audit(
+                &f,
+                &token.who,
+                action,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e,
+            )
+            .await;
+            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
+        }
+        Err(e) => {
+            let e = e.to_string();
+            audit(
+                &f,
+                &token.who,
+                action,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e,
+            )
+            .await;
+            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
+        }
+    };
+    // Outside the token's patient is answered as not found: its existence is not told.
+    let visible = found.filter(|r| match &grant {
+        Grant::All => true,
+        Grant::Patient(p) => in_compartment(r, p),
+    });
+    match visible {
+        Some(r) => {
+            audit(&f, &token.who, action, StatusCode::OK, "").await;
+            fhir(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default())
+        }
+        None => {
+            let why = format!("no {resource} with id {id}");
+            audit(&f, &token.who, action, StatusCode::NOT_FOUND, &why).await;
+            outcome(StatusCode::NOT_FOUND, "not-found", &why)
+        }
+    }
+}
+
+/// Whether a resource matches the search parameters (`_id`, `identifier` as `value` or
+/// `system|value`, `patient`/`subject` as `id` or `Patient/id`).
+fn matches(r: &Value, params: &BTreeMap<String, String>) -> Result<bool, String> {
+    for (k, v) in params {
+        let ok = match k.as_str() {
+            "_id" => r["id"] == v.as_str(),
+            "identifier" => {
+                let (system, value) = match v.split_once('|') {
+                    Some((s, v)) => (Some(s), v),
+                    None => (None, v.as_str()),
+                };
+                r["identifier"].as_array().into_iter().flatten().any(|i| {
+                    i["value"] == value && system.is_none_or(|s| s.is_empty() || i["system"] == s)
+                })
+            }
+            "patient" | "subject" => {
+                let id = v.strip_prefix("Patient/").unwrap_or(v);
+                in_compartment(r, id)
+            }
+            "_format" | "_count" => true,
+            other => {
+                return Err(format!(
+                "unknown search parameter `{other}`: this API takes _id, identifier and patient"
+            ))
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn search(
+    State(f): State<Arc<Facade>>,
+    Path(resource): Path<String>,
+    Query(params): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let action = format!("search {resource}?{}", query.join("&"));
+    let (token, grant, served) = match admit(&f, &headers, &resource, 's', &action).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let all = {
+        let f = f.clone();
+        tokio::task::spawn_blocking(move || resources(&f, &served, None)).await
+    };
+    let all = match all {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            audit(
+                &f,
+                &token.who,
+                action,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e,
+            )
+            .await;
+            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
+        }
+        Err(e) => {
+            let e = e.to_string();
+            audit(
+                &f,
+                &token.who,
+                action,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &e,
+            )
+            .await;
+            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
+        }
+    };
+    let mut hits = vec![];
+    for r in all {
+        let visible = match &grant {
+            Grant::All => true,
+            Grant::Patient(p) => in_compartment(&r, p),
+        };
+        match matches(&r, &params) {
+            Ok(true) if visible => hits.push(r),
+            Ok(_) => {}
+            Err(why) => {
+                audit(&f, &token.who, action, StatusCode::BAD_REQUEST, &why).await;
+                return outcome(StatusCode::BAD_REQUEST, "not-supported", &why);
+            }
+        }
+    }
+    let entries: Vec<Value> = hits
+        .into_iter()
+        .map(|r| {
+            let full = format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap_or(""),
+                r["id"].as_str().unwrap_or("")
+            );
+            json!({ "fullUrl": full, "resource": r, "search": { "mode": "match" } })
+        })
+        .collect();
+    let body = json!({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": entries.len(),
+        "entry": entries
+    });
+    audit(
+        &f,
+        &token.who,
+        action,
+        StatusCode::OK,
+        &format!("{} found", entries.len()),
+    )
+    .await;
+    fhir(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smart_scopes_parse_in_both_versions() {
+        assert_eq!(
+            parse_scope("patient/Patient.rs"),
+            Some(Scope {
+                context: "patient".into(),
+                resource: "Patient".into(),
+                perms: "rs".into()
+            })
+        );
+        assert_eq!(parse_scope("user/*.read").unwrap().perms, "rs");
+        assert_eq!(
+            parse_scope("system/Observation.cruds").unwrap().perms,
+            "cruds"
+        );
+        assert_eq!(parse_scope("openid"), None);
+        assert_eq!(parse_scope("patient/Patient.x"), None);
+        assert_eq!(parse_scope("launch/patient"), None);
+    }
+
+    #[test]
+    fn patient_scopes_keep_to_the_patient() {
+        let token = Token {
+            who: "portal".into(),
+            scopes: vec![parse_scope("patient/Patient.r").unwrap()],
+            patient: Some("patient-1".into()),
+        };
+        assert!(matches!(grant(&token, "Patient", 'r'), Ok(Grant::Patient(p)) if p == "patient-1"));
+        assert!(
+            grant(&token, "Patient", 's').is_err(),
+            "r does not grant search"
+        );
+        assert!(grant(&token, "Observation", 'r').is_err());
+        let obs = json!({ "resourceType": "Observation", "subject": { "reference": "Patient/patient-1" } });
+        assert!(in_compartment(&obs, "patient-1"));
+        assert!(!in_compartment(&obs, "patient-2"));
+    }
+}
