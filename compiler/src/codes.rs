@@ -118,7 +118,7 @@ codes! {
     "E0419", "reference that cannot name a resource",
         "`reference(mapping, key, ...)` is the literal reference `Type/id` to the resource a mapping from a canonical record into FHIR makes, with the id the engine derives from that record's key fields. The mapping must leave `id` to the engine, and the arguments after it are the record's key values, in order and of their types, so the reference and the resource always agree.";
     "E0420", "API interface serves wrongly",
-        "An interface with `pattern: api` is a FHIR facade: `serves:` names the resources it answers with, each made by a mapping from a record the ownership matrix governs (the production keeps a copy of those records, and the facade serves it), one mapping per resource type. Only an API interface serves, and it serves at least one resource.";
+        "An interface with `pattern: api` is a FHIR facade: `serves:` names the resources it answers with, each made by a mapping from a record the ownership matrix governs (the production keeps a copy of those records, and the facade serves it), one mapping per resource type. Only an API interface serves, and it serves at least one resource. `accepts:` names its write-back: mappings from a FHIR resource into a record it also serves, whose updates the ownership matrix then decides field by field.";
     "E0411", "transforms do not compose",
         "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
     "E0501", "literal secret",

@@ -512,6 +512,26 @@ pub fn served_record_not_stored(m: &Ident, record: &str) -> Diagnostic {
     .with_help(format!("the production keeps a copy of each record the matrix governs: declare `ownership {record} {{ ... }}`"))
 }
 
+pub fn accepted_not_fhir_to_record(m: &Ident) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("`{}` does not map a FHIR resource to a record, so it cannot accept updates", m.name),
+        m.span,
+        "not a mapping from a FHIR resource to a record",
+    )
+    .with_help("an API's write-back reads the client's resource into a stored record: name a mapping `fhir r4 Resource -> Record`")
+}
+
+pub fn accepted_not_served(m: &Ident, resource: &str, record: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("`{}` accepts {resource} into {record}, which the interface does not serve", m.name),
+        m.span,
+        "accepted but not served",
+    )
+    .with_help(format!("serve {resource} from {record} too (`serves:`): an update is answered with the resource as stored"))
+}
+
 pub fn served_twice(m: &Ident, resource: &str) -> Diagnostic {
     Diagnostic::error(
         "E0420",

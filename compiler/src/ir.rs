@@ -489,6 +489,9 @@ pub struct Interface {
     /// An API interface's FHIR resources: mappings from stored records to FHIR.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serves: Vec<String>,
+    /// An API interface's write-back: mappings from FHIR to stored records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts: Vec<String>,
     pub ack: Ack,
     pub replies: Vec<ReplyPolicy>,
     pub idempotency: Vec<Key>,

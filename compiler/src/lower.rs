@@ -671,6 +671,7 @@ impl Lower<'_, '_> {
             messages: vec![],
             transforms: vec![],
             serves: vec![],
+            accepts: vec![],
             ack: ir::Ack {
                 mode: "never".into(),
                 timeout_ms: None,
@@ -752,6 +753,9 @@ impl Lower<'_, '_> {
                 }
                 ast::IfaceClauseKind::Serves(ms) => {
                     out.serves = ms.iter().map(|m| m.name.clone()).collect()
+                }
+                ast::IfaceClauseKind::Accepts(ms) => {
+                    out.accepts = ms.iter().map(|m| m.name.clone()).collect()
                 }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
                 ast::IfaceClauseKind::Prop(p) => {

@@ -3,8 +3,9 @@
 //! client no one here wrote (Python `requests`, `PyJWT`, `fhir.resources`) reads them as
 //! FHIR R4: the CapabilityStatement, reads and searches with SMART scopes, a patient
 //! scope that keeps to its patient, and the refusals: no token, a broken one, an expired
-//! one, the wrong scope, a signature from a key the JWKS does not have. Every access is
-//! in the journal's audit table.
+//! one, the wrong scope, a signature from a key the JWKS does not have. Write-back: the
+//! portal may change the phone number (the matrix accepts it) but not the name. Every
+//! access is in the journal's audit table.
 
 mod support;
 
@@ -145,6 +146,39 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     // RS256, against the authorisation server's key in the JWKS; a v1 scope works too.
     assert_eq!(status("rs256_read"), 200, "{}", r["rs256_read"]);
 
+    // Write-back: the phone number is the portal's to write, the name is not.
+    assert_eq!(status("update_phone"), 200, "{}", r["update_phone"]);
+    assert_eq!(r["update_phone"]["phone"], "07700900999");
+    assert_eq!(r["read_after_update"]["phone"], "07700900999");
+    assert_eq!(status("update_name"), 403, "{}", r["update_name"]);
+    let why = r["update_name"]["why"].as_str().unwrap();
+    assert!(why.contains("family_name"), "{why}");
+    assert_eq!(status("update_without_u_scope"), 403);
+    assert_eq!(status("update_other_patient"), 403);
+    assert_eq!(
+        status("update_wrong_identifier"),
+        400,
+        "{}",
+        r["update_wrong_identifier"]
+    );
+    assert_eq!(
+        r["read_after_refusals"]["family"], "EVERYWOMAN",
+        "refused updates change nothing"
+    );
+    assert_eq!(r["read_after_refusals"]["phone"], "07700900999");
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    let (phone, writer): (String, String) = c
+        .query_row(
+            "SELECT value, writer FROM records WHERE record = 'Patient' AND key = 'API001' AND field = 'phone'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (phone.as_str(), writer.as_str()),
+        ("\"07700900999\"", "portal")
+    );
+
     // Every access is audited: who, what and the outcome.
     let c = rusqlite::Connection::open(&journal).unwrap();
     let rows: Vec<(String, String, String)> = c
@@ -156,7 +190,13 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), 18, "every request but /metadata: {rows:#?}");
+    assert_eq!(rows.len(), 26, "every request but /metadata: {rows:#?}");
+    assert!(rows.iter().any(|(who, what, outcome)| who == "portal-app"
+        && what == "portal_fhir: update Patient/patient-API001"
+        && outcome == "200 wrote phone"));
+    assert!(rows.iter().any(|(_, what, outcome)| what
+        == "portal_fhir: update Patient/patient-API001"
+        && outcome.starts_with("403 ownership")));
     assert!(rows.iter().any(|(who, what, outcome)| who == "anonymous"
         && what == "portal_fhir: read Patient/patient-API001"
         && outcome.starts_with("401")));

@@ -695,6 +695,9 @@ pub enum IfaceClauseKind {
     /// `serves: patient_to_fhir, ...`: the FHIR resources an API interface answers with,
     /// each made by a mapping from a stored record.
     Serves(Vec<Ident>),
+    /// `accepts: fhir_to_patient, ...`: the resources an API interface takes in updates,
+    /// each read into a stored record by a mapping from FHIR.
+    Accepts(Vec<Ident>),
     Retain(Duration),
     Prop(Prop),
 }

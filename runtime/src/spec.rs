@@ -183,6 +183,10 @@ pub struct Interface {
     /// An API interface's FHIR resources (`serves:`), each from a stored record.
     #[serde(default)]
     pub serves: Vec<Served>,
+    /// Its write-back (`accepts:`): resources read into stored records (`mapping` from
+    /// FHIR), decided field by field by the ownership matrix.
+    #[serde(default)]
+    pub accepts: Vec<Served>,
     pub loc: Loc,
 }
 

@@ -51,11 +51,15 @@ MODELS = {
 report = {}
 
 
-def call(name, path, bearer=None):
+def call(name, path, bearer=None, put=None):
     headers = {"Accept": "application/fhir+json"}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
-    r = requests.get(f"{base}{path}", headers=headers, timeout=10)
+    if put is None:
+        r = requests.get(f"{base}{path}", headers=headers, timeout=10)
+    else:
+        headers["Content-Type"] = "application/fhir+json"
+        r = requests.put(f"{base}{path}", headers=headers, data=json.dumps(put), timeout=10)
     out = {"status": r.status_code, "type": r.headers.get("Content-Type", "")}
     try:
         body = r.json()
@@ -78,6 +82,7 @@ def call(name, path, bearer=None):
         elif kind == "Patient":
             out["id"] = body.get("id")
             out["family"] = body.get("name", [{}])[0].get("family")
+            out["phone"] = (body.get("telecom") or [{}])[0].get("value")
         elif kind == "CapabilityStatement":
             rest = body["rest"][0]
             out["resources"] = [r["type"] for r in rest["resource"]]
@@ -107,4 +112,20 @@ call("patient_scope_without_claim", f"/Patient/{patient_a}", token("patient/Pati
 call("rs256_read", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256"))
 call("rs256_stranger", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256", signer=stranger))
 call("rs256_unknown_kid", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256", kid="as-9"))
+
+# Write-back: the patient changes the phone number, which the matrix lets the portal
+# write; a change of name is not the portal's to make.
+me = requests.get(f"{base}/Patient/{patient_a}", headers={"Authorization": f"Bearer {system}"}, timeout=10).json()
+writer = token("patient/Patient.rsu", patient=patient_a)
+new_phone = json.loads(json.dumps(me))
+new_phone["telecom"] = [{"system": "phone", "value": "07700900999"}]
+call("update_phone", f"/Patient/{patient_a}", writer, put=new_phone)
+call("read_after_update", f"/Patient/{patient_a}", system)
+renamed = json.loads(json.dumps(new_phone))
+renamed["name"][0]["family"] = "SOMEONE-ELSE"
+call("update_name", f"/Patient/{patient_a}", writer, put=renamed)
+call("update_without_u_scope", f"/Patient/{patient_a}", mine, put=new_phone)
+call("update_other_patient", f"/Patient/{patient_b}", writer, put=new_phone)
+call("update_wrong_identifier", f"/Patient/{patient_a}", token("system/Patient.u"), put={**new_phone, "id": patient_a, "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.48", "value": "API002"}]})
+call("read_after_refusals", f"/Patient/{patient_a}", system)
 print(json.dumps(report, indent=1, sort_keys=True))

@@ -41,6 +41,7 @@ fn clause_key(k: &IfaceClauseKind) -> Option<&'static str> {
         IfaceClauseKind::Status { .. } => "status",
         IfaceClauseKind::Transform(_) => "transform",
         IfaceClauseKind::Serves(_) => "serves",
+        IfaceClauseKind::Accepts(_) => "accepts",
         IfaceClauseKind::Retain(_) => "retain",
         IfaceClauseKind::On { .. } | IfaceClauseKind::Prop(_) => return None,
     })
@@ -183,7 +184,8 @@ fn check_interface(
     }
     check_ack(c, i, ack, pattern.as_ref(), endpoint_transport.as_ref());
     check_transforms(c, i, facts);
-    check_serves(c, i, name_span, pattern.as_ref());
+    let served = check_serves(c, i, name_span, pattern.as_ref());
+    check_accepts(c, i, pattern.as_ref(), &served);
 }
 
 fn check_governance(c: &mut Checker, i: &Interface, name_span: Span) {
@@ -375,7 +377,12 @@ fn check_ack(
 /// An API interface (`pattern: api`) serves FHIR resources, each made by a mapping from
 /// a record the ownership matrix governs (the records the production stores); only an
 /// API interface serves.
-fn check_serves(c: &mut Checker, i: &Interface, name_span: Span, pattern: Option<&(String, Span)>) {
+fn check_serves(
+    c: &mut Checker,
+    i: &Interface,
+    name_span: Span,
+    pattern: Option<&(String, Span)>,
+) -> Vec<(String, String)> {
     let serves = i.clauses.iter().find_map(|cl| match &cl.kind {
         IfaceClauseKind::Serves(ms) => Some((ms, cl.span)),
         _ => None,
@@ -384,12 +391,12 @@ fn check_serves(c: &mut Checker, i: &Interface, name_span: Span, pattern: Option
     let (maps, span) = match (serves, is_api) {
         (None, true) => {
             c.push(diag::api_without_serves(name_span));
-            return;
+            return vec![];
         }
-        (None, false) => return,
+        (None, false) => return vec![],
         (Some((_, span)), false) => {
             c.push(diag::serves_not_api(span, pattern.map(|(_, s)| *s)));
-            return;
+            return vec![];
         }
         (Some(x), true) => x,
     };
@@ -400,6 +407,7 @@ fn check_serves(c: &mut Checker, i: &Interface, name_span: Span, pattern: Option
             .map(|(o, _, _)| o.record.name.clone())
             .collect();
     let mut resources: Vec<String> = vec![];
+    let mut served = vec![];
     for m in maps {
         let Some(id) = c.lookup(m, Kind::Mapping) else {
             continue;
@@ -414,8 +422,53 @@ fn check_serves(c: &mut Checker, i: &Interface, name_span: Span, pattern: Option
                     c.push(diag::served_twice(m, &res.name));
                 }
                 resources.push(res.name.clone());
+                served.push((res.name.clone(), r.name.clone()));
             }
             _ => c.push(diag::served_not_record_to_fhir(m)),
+        }
+    }
+    served
+}
+
+/// An API interface's write-back (`accepts:`): each mapping reads a FHIR resource into a
+/// governed record that the interface also serves (the answer to an update is the
+/// resource as stored), one per resource type.
+fn check_accepts(
+    c: &mut Checker,
+    i: &Interface,
+    pattern: Option<&(String, Span)>,
+    served: &[(String, String)],
+) {
+    let Some((maps, span)) = i.clauses.iter().find_map(|cl| match &cl.kind {
+        IfaceClauseKind::Accepts(ms) => Some((ms, cl.span)),
+        _ => None,
+    }) else {
+        return;
+    };
+    if pattern.is_none_or(|(p, _)| p != "api") {
+        c.push(diag::serves_not_api(span, pattern.map(|(_, s)| *s)));
+        return;
+    }
+    let mut seen: Vec<String> = vec![];
+    for m in maps {
+        let Some(id) = c.lookup(m, Kind::Mapping) else {
+            continue;
+        };
+        let decl = c.m.mappings.get(id).node;
+        match (&decl.source.kind, &decl.target.kind) {
+            (accord_dsl::ast::SchemaKind::Fhir(res), accord_dsl::ast::SchemaKind::Record(r)) => {
+                if !served
+                    .iter()
+                    .any(|(sr, rec)| sr == &res.name && rec == &r.name)
+                {
+                    c.push(diag::accepted_not_served(m, &res.name, &r.name));
+                }
+                if seen.contains(&res.name) {
+                    c.push(diag::served_twice(m, &res.name));
+                }
+                seen.push(res.name.clone());
+            }
+            _ => c.push(diag::accepted_not_fhir_to_record(m)),
         }
     }
 }

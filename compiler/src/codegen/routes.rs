@@ -146,8 +146,31 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
             })
         })
     });
+    let accept_arms = ir.interfaces.iter().flat_map(|i| {
+        i.accepts.iter().filter_map(move |m| {
+            let map = ir.mappings.iter().find(|x| &x.name == m)?;
+            let (Schema::Fhir { resource }, Schema::Record { .. }) = (&map.source, &map.target)
+            else {
+                return None;
+            };
+            let (n, f) = (i.name.as_str(), names::snake(m));
+            Some(quote! {
+                (#n, #resource) => Ok(Some(rt::ToJson::to_json(&#f(resource_json)?))),
+            })
+        })
+    });
     quote! {
         #(#routes)*
+
+        /// The stored record (as JSON) API interface `interface` reads from a client's
+        /// `resource`, or `None` when it does not accept that type.
+        #[allow(unused_variables)]
+        pub fn accept(interface: &str, resource: &str, resource_json: &serde_json::Value) -> Result<Option<serde_json::Value>, rt::MapError> {
+            match (interface, resource) {
+                #(#accept_arms)*
+                _ => Ok(None),
+            }
+        }
 
         /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
         /// for `resource`, or `None` when it does not serve that type.

@@ -185,6 +185,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     _ => None,
                 }),
                 serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),
+                accepts: i.accepts.iter().filter_map(|m| served(ir, m)).collect(),
                 loc: loc(&i.loc),
             })
             .collect(),
@@ -275,9 +276,10 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
 /// mapping, and the record's key fields (which make the resource's id).
 fn served(ir: &Estate, mapping: &str) -> Option<spec::Served> {
     let m = ir.mappings.iter().find(|m| m.name == mapping)?;
-    let (ir::Schema::Record { record }, ir::Schema::Fhir { resource }) = (&m.source, &m.target)
-    else {
-        return None;
+    let (record, resource) = match (&m.source, &m.target) {
+        (ir::Schema::Record { record }, ir::Schema::Fhir { resource })
+        | (ir::Schema::Fhir { resource }, ir::Schema::Record { record }) => (record, resource),
+        _ => return None,
     };
     let r = ir.records.iter().find(|r| &r.name == record)?;
     Some(spec::Served {

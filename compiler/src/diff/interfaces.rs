@@ -468,6 +468,22 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
             me(),
         );
     }
+    for m in o.accepts.iter().filter(|m| !n.accepts.contains(m)) {
+        out.push(
+            "api-update-removed",
+            subject(n),
+            format!("no longer accepts {m}"),
+            me(),
+        );
+    }
+    for m in n.accepts.iter().filter(|m| !o.accepts.contains(m)) {
+        out.push(
+            "api-update-added",
+            subject(n),
+            format!("now accepts {m}"),
+            me(),
+        );
+    }
     if o.transforms != n.transforms {
         out.push(
             "transforms-changed",

@@ -164,6 +164,16 @@ pub const RULES: &[Rule] = &[
         why: "an API serves another resource type; what it served is unchanged",
     },
     Rule {
+        id: "api-update-removed",
+        class: B,
+        why: "an API no longer takes updates of a resource type its clients write",
+    },
+    Rule {
+        id: "api-update-added",
+        class: C,
+        why: "an API takes updates of another resource type, as the matrix allows",
+    },
+    Rule {
         id: "route-narrowed",
         class: B,
         why: "a routing rule that sent messages here was removed or changed",

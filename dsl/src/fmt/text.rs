@@ -279,6 +279,7 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
         },
         IfaceClauseKind::Transform(ms) => format!("transform: {}", names(ms, ", ")),
         IfaceClauseKind::Serves(ms) => format!("serves: {}", names(ms, ", ")),
+        IfaceClauseKind::Accepts(ms) => format!("accepts: {}", names(ms, ", ")),
         IfaceClauseKind::Retain(d) => format!("retain: {}", d.text),
         IfaceClauseKind::Prop(p) => format!("{}: {}", p.key.name, lit(&p.value)),
     }

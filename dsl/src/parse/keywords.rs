@@ -55,6 +55,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_ownership
             | Rule::k_pass
             | Rule::k_serves
+            | Rule::k_accepts
             | Rule::k_pattern
             | Rule::k_per
             | Rule::k_profile

@@ -1014,6 +1014,7 @@ impl Lower {
             },
             Rule::iface_transform => IfaceClauseKind::Transform(self.idents(&c)),
             Rule::iface_serves => IfaceClauseKind::Serves(self.idents(&c)),
+            Rule::iface_accepts => IfaceClauseKind::Accepts(self.idents(&c)),
             Rule::iface_retain => {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }

@@ -5,8 +5,13 @@
 //! contract. Every other request needs an OAuth2 bearer JWT (RS256 against the
 //! configuration's JWKS, or HS256 with its shared secret) whose SMART scopes grant the
 //! interaction (`patient/Patient.rs`, `system/*.read`); a `patient/` scope limits the
-//! answer to the token's patient. Every access, allowed or not, is written to the
-//! journal's `audit` table: who, what, when and the outcome.
+//! answer to the token's patient. An interface that `accepts:` a resource takes updates
+//! (`PUT`, scope `.u`): the resource is read into its record by the interface's mapping
+//! and the ownership matrix decides each changed field with the client's system as the
+//! writer; a field the matrix does not let it write refuses the whole update (`403`,
+//! which fields and why), a field that waits for review too (`422`). Every access,
+//! allowed or not, is written to the journal's `audit` table: who, what, when and the
+//! outcome.
 
 use super::config::Auth;
 use super::{time, Engine};
@@ -45,7 +50,7 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
     let app = Router::new()
         .route("/metadata", get(metadata))
         .route("/{resource}", get(search))
-        .route("/{resource}/{id}", get(read))
+        .route("/{resource}/{id}", get(read).put(update))
         .with_state(facade);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(interface = %interface, error = %e, "FHIR facade stopped");
@@ -87,9 +92,14 @@ async fn metadata(State(f): State<Arc<Facade>>) -> Response {
         .serves
         .iter()
         .map(|s| {
+            let mut interactions =
+                vec![json!({ "code": "read" }), json!({ "code": "search-type" })];
+            if f.interface.accepts.iter().any(|a| a.resource == s.resource) {
+                interactions.push(json!({ "code": "update" }));
+            }
             json!({
                 "type": s.resource,
-                "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                "interaction": interactions,
                 "searchParam": [
                     { "name": "_id", "type": "token" },
                     { "name": "identifier", "type": "token" },
@@ -262,10 +272,14 @@ fn grant(token: &Token, resource: &str, perm: char) -> Result<Grant, String> {
             .map(Grant::Patient)
             .ok_or_else(|| "a patient/ scope needs the token's `patient` claim".to_string());
     }
-    let verb = if perm == 'r' { "read" } else { "search" };
+    let verb = match perm {
+        'r' => "read",
+        's' => "search",
+        'u' => "update",
+        _ => "create",
+    };
     Err(format!(
-        "no scope of the token lets it {verb} {resource} (it needs e.g. `patient/{resource}.{}`)",
-        if perm == 'r' { "r" } else { "s" }
+        "no scope of the token lets it {verb} {resource} (it needs e.g. `patient/{resource}.{perm}`)"
     ))
 }
 
@@ -581,6 +595,229 @@ async fn search(
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
     )
+}
+
+/// What the matrix made of an update: the writes to store, or why it is refused.
+enum Decided {
+    Apply(Vec<super::records::Write>),
+    Refuse(StatusCode, String),
+}
+
+/// Reads `resource` into the accepted record and lets the matrix decide every field,
+/// with the interface's client system as the writer.
+fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decided {
+    let mut record = match (f.engine.functions.accept)(&f.interface.name, &accepted.resource, body)
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Decided::Refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("this API takes no updates of {}", accepted.resource),
+            )
+        }
+        Err(e) => {
+            return Decided::Refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the resource cannot be read: {e}"),
+            )
+        }
+    };
+    // The resource's own identifiers must name the record the URL names.
+    let parts: Vec<String> = accepted
+        .keys
+        .iter()
+        .map(|k| match crate::steward::get_path(&record, k) {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+        .collect();
+    let shown: Vec<&dyn std::fmt::Display> =
+        parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
+    let own = crate::fhir::write::id(&accepted.record, &shown);
+    if own != id {
+        return Decided::Refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the resource's identifiers are those of {}/{own}, not {id}",
+                accepted.resource
+            ),
+        );
+    }
+    let mut store = super::records::RecordStore::new(&f.engine.config.journal_path);
+    let mut steward = super::records::JournalSteward::new(
+        &f.engine.spec.matrices,
+        &f.interface.from,
+        &mut store,
+        false,
+    );
+    match crate::steward::Steward::govern(&mut steward, &accepted.record, &mut record) {
+        Err(crate::steward::Hold::Reject { detail }) => {
+            return Decided::Refuse(StatusCode::FORBIDDEN, detail)
+        }
+        Err(crate::steward::Hold::Review { detail, .. }) => {
+            return Decided::Refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                "{detail} (the matrix holds this change for a person; an API update is not held)"
+            ),
+            )
+        }
+        Ok(_) => {}
+    }
+    // A field the matrix keeps at its stored value is a field this client may not write.
+    let kept: Vec<&str> = steward
+        .notes
+        .iter()
+        .filter(|n| n.verdict == "kept-stored")
+        .map(|n| n.text.as_str())
+        .collect();
+    if !kept.is_empty() {
+        return Decided::Refuse(
+            StatusCode::FORBIDDEN,
+            format!("ownership: {}", kept.join("; ")),
+        );
+    }
+    Decided::Apply(std::mem::take(&mut steward.writes))
+}
+
+async fn update(
+    State(f): State<Arc<Facade>>,
+    Path((resource, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let action = format!("update {resource}/{id}");
+    let (token, grant, _) = match admit(&f, &headers, &resource, 'u', &action).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let refuse = |status: StatusCode, code: &'static str, why: String| {
+        let f = f.clone();
+        let (who, action) = (token.who.clone(), action.clone());
+        async move {
+            audit(&f, &who, action, status, &why).await;
+            outcome(status, code, &why)
+        }
+    };
+    let Some(accepted) = f
+        .interface
+        .accepts
+        .iter()
+        .find(|a| a.resource == resource)
+        .cloned()
+    else {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!("this API takes no updates of {resource}"),
+        )
+        .await;
+    };
+    let resource_json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("the body is not JSON: {e}"),
+            )
+            .await
+        }
+    };
+    if resource_json["resourceType"] != resource.as_str() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("the body is not a {resource}"),
+        )
+        .await;
+    }
+    if let Grant::Patient(p) = &grant {
+        let mut probe = resource_json.clone();
+        probe["id"] = Value::String(id.clone());
+        if !in_compartment(&probe, p) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("the token's patient scope does not cover {resource}/{id}"),
+            )
+            .await;
+        }
+    }
+    if resource_json.get("id").is_some_and(|v| v != id.as_str()) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("the body's id is not {id}"),
+        )
+        .await;
+    }
+    let decided = {
+        let (f, accepted, id) = (f.clone(), accepted.clone(), id.clone());
+        tokio::task::spawn_blocking(move || decide_update(&f, &accepted, &id, &resource_json)).await
+    };
+    let writes = match decided {
+        Ok(Decided::Apply(w)) => w,
+        Ok(Decided::Refuse(status, why)) => {
+            let code = if status == StatusCode::FORBIDDEN {
+                "forbidden"
+            } else {
+                "business-rule"
+            };
+            return refuse(status, code, why).await;
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "exception",
+                e.to_string(),
+            )
+            .await
+        }
+    };
+    let fields: Vec<String> = writes.iter().map(|w| w.field.clone()).collect();
+    let stored = f
+        .engine
+        .journal
+        .write(move |c| super::records::store(c, &writes, None, time::now_ms()))
+        .await;
+    if let Err(e) = stored {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            e.to_string(),
+        )
+        .await;
+    }
+    // The answer is the resource as now stored.
+    let served = f
+        .interface
+        .serves
+        .iter()
+        .find(|s| s.resource == resource)
+        .cloned();
+    let now = match served {
+        Some(s) => {
+            let (f, id) = (f.clone(), id.clone());
+            tokio::task::spawn_blocking(move || resources(&f, &s, Some(&id)))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|v| v.into_iter().next())
+        }
+        None => None,
+    };
+    let changed = if fields.is_empty() {
+        "nothing changed".to_string()
+    } else {
+        format!("wrote {}", fields.join(", "))
+    };
+    audit(&f, &token.who, action, StatusCode::OK, &changed).await;
+    match now {
+        Some(r) => fhir(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default()),
+        None => outcome(StatusCode::OK, "informational", &changed),
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ pub type DeliverFn =
 /// The facade: the FHIR resource (JSON bytes) an API interface makes of a stored record
 /// for a resource type (`None`: it does not serve that type).
 pub type ServeFn = fn(&str, &str, &serde_json::Value) -> Result<Option<Vec<u8>>, MapError>;
+/// The facade's write-back: the stored record (as JSON) an API interface reads from a
+/// client's resource (`None`: it does not accept that type).
+pub type AcceptFn =
+    fn(&str, &str, &serde_json::Value) -> Result<Option<serde_json::Value>, MapError>;
 
 /// What the generated crate gives the engine.
 #[derive(Clone, Copy)]
@@ -68,6 +72,7 @@ pub struct Production {
     pub inbound: InboundFn,
     pub deliver: DeliverFn,
     pub serve: ServeFn,
+    pub accept: AcceptFn,
 }
 
 /// How a message's downstream processing ended, for application-level ACKs.

@@ -384,7 +384,7 @@ impl Mapper<'_> {
             event(c, id, "ownership", &n.text)?;
         }
         if q.state == "queued" {
-            records::store(c, &writes, id, time::now_ms())?;
+            records::store(c, &writes, Some(id), time::now_ms())?;
             // Later messages of the same command see these values.
             self.store.stage(&writes);
         }

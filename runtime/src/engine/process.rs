@@ -446,7 +446,7 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             )
         };
         event(c, ch.inbound, now, ch.state, summary.as_deref())?;
-        records::store(c, &ch.writes, ch.inbound, now)?;
+        records::store(c, &ch.writes, Some(ch.inbound), now)?;
         for n in &ch.notes {
             event(c, ch.inbound, now, "ownership", Some(&n.text))?;
         }
@@ -477,7 +477,7 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             for n in &q.notes {
                 event(c, id, now, "ownership", Some(&n.text))?;
             }
-            records::store(c, &q.writes, id, now)?;
+            records::store(c, &q.writes, Some(id), now)?;
         }
         for (flow, key, deadline) in &ch.starts {
             c.prepare_cached(

@@ -112,8 +112,14 @@ fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<R
     rows.collect()
 }
 
-/// Stores `writes` for the message `message` (inside the writer's transaction).
-pub fn store(c: &Connection, writes: &[Write], message: i64, now: i64) -> rusqlite::Result<()> {
+/// Stores `writes` for the message `message` (inside the writer's transaction); `None`
+/// for a write that came with no message (an update through a FHIR API).
+pub fn store(
+    c: &Connection,
+    writes: &[Write],
+    message: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<()> {
     for w in writes {
         c.prepare_cached(
             "INSERT INTO records (record, key, field, value, writer, message, updated_at)

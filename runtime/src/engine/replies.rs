@@ -201,6 +201,7 @@ mod tests {
             retain_ms: None,
             backlog_under: None,
             serves: vec![],
+            accepts: vec![],
             loc: "x:1".into(),
         }
     }

@@ -224,7 +224,7 @@ fn approve_record(
     for n in &notes {
         event(tx, r.id, "ownership", &n.text)?;
     }
-    records::store(tx, &writes, r.id, now)?;
+    records::store(tx, &writes, Some(r.id), now)?;
     store.stage(&writes);
     if let Some(o) = out {
         process::store_record(tx, r.id, now, &o.into_bytes())?;

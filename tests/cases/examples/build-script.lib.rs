@@ -1790,6 +1790,18 @@ pub fn admission_bundle<'a>(
     }
     Ok(out)
 }
+/// The stored record (as JSON) API interface `interface` reads from a client's
+/// `resource`, or `None` when it does not accept that type.
+#[allow(unused_variables)]
+pub fn accept(
+    interface: &str,
+    resource: &str,
+    resource_json: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, rt::MapError> {
+    match (interface, resource) {
+        _ => Ok(None),
+    }
+}
 /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
 /// for `resource`, or `None` when it does not serve that type.
 #[allow(unused_variables)]
@@ -1869,6 +1881,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"loc\":\"estate/estate.accord:58\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:58\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

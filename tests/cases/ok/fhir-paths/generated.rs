@@ -757,6 +757,18 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     }
     out.finish("main.accord:48")
 }
+/// The stored record (as JSON) API interface `interface` reads from a client's
+/// `resource`, or `None` when it does not accept that type.
+#[allow(unused_variables)]
+pub fn accept(
+    interface: &str,
+    resource: &str,
+    resource_json: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, rt::MapError> {
+    match (interface, resource) {
+        _ => Ok(None),
+    }
+}
 /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
 /// for `resource`, or `None` when it does not serve that type.
 #[allow(unused_variables)]

@@ -4,6 +4,18 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// The stored record (as JSON) API interface `interface` reads from a client's
+/// `resource`, or `None` when it does not accept that type.
+#[allow(unused_variables)]
+pub fn accept(
+    interface: &str,
+    resource: &str,
+    resource_json: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, rt::MapError> {
+    match (interface, resource) {
+        _ => Ok(None),
+    }
+}
 /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
 /// for `resource`, or `None` when it does not serve that type.
 #[allow(unused_variables)]
@@ -41,6 +53,6 @@ pub fn deliver(
     }
 }
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Smallest useful estate\",\"version\":\"0.1.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[{\"name\":\"lims_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_HOST\"}}],\"loc\":\"main.accord:11\"},{\"key\":\"port\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_PORT\"}}],\"loc\":\"main.accord:11\"}],\"loc\":\"main.accord:11\"}],\"interfaces\":[{\"name\":\"adt_to_lims\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"trakcare\",\"to\":\"lims\",\"endpoint\":\"lims_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"loc\":\"main.accord:17\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Smallest useful estate\",\"version\":\"0.1.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[{\"name\":\"lims_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_HOST\"}}],\"loc\":\"main.accord:11\"},{\"key\":\"port\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"env\",\"name\":\"LIMS_PORT\"}}],\"loc\":\"main.accord:11\"}],\"loc\":\"main.accord:11\"}],\"interfaces\":[{\"name\":\"adt_to_lims\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"trakcare\",\"to\":\"lims\",\"endpoint\":\"lims_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:17\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

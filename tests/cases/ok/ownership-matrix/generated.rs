@@ -155,6 +155,18 @@ pub fn portal_contact(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     }
     out.finish("main.accord:38")
 }
+/// The stored record (as JSON) API interface `interface` reads from a client's
+/// `resource`, or `None` when it does not accept that type.
+#[allow(unused_variables)]
+pub fn accept(
+    interface: &str,
+    resource: &str,
+    resource_json: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, rt::MapError> {
+    match (interface, resource) {
+        _ => Ok(None),
+    }
+}
 /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
 /// for `resource`, or `None` when it does not serve that type.
 #[allow(unused_variables)]
@@ -211,6 +223,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:31\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:34\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:35\"}]}]}";
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:31\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:34\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:35\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
