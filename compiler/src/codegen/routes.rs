@@ -31,7 +31,102 @@ pub(crate) fn reads_records(e: &Expr) -> bool {
     }
 }
 
+/// `govern_lab_order` for record `LabOrder`.
+fn governor(record: &str) -> proc_macro2::Ident {
+    let mut name = String::from("govern");
+    for c in record.chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    if !record.starts_with(|c: char| c.is_ascii_uppercase()) {
+        name.insert(6, '_');
+    }
+    quote::format_ident!("{}", name)
+}
+
+/// Whether `record` is governed by the ownership matrix or holds (in a field, an
+/// optional field or a list) a record that is.
+fn holds_governed(ir: &Estate, record: &str, seen: &mut Vec<String>) -> bool {
+    if ir.ownership.iter().any(|o| o.record == record) {
+        return true;
+    }
+    if seen.iter().any(|s| s == record) {
+        return false;
+    }
+    seen.push(record.to_string());
+    let Some(r) = ir.records.iter().find(|r| r.name == record) else {
+        return false;
+    };
+    r.fields.iter().any(|f| match nested_record(&f.ty) {
+        Some((inner, _)) => holds_governed(ir, &inner, seen),
+        None => false,
+    })
+}
+
+/// The record a field holds, and how: 0 one, 1 an optional one, 2 a list.
+fn nested_record(t: &crate::ir::Type) -> Option<(String, u8)> {
+    use crate::ir::Type;
+    match t {
+        Type::Record { record } => Some((record.clone(), 0)),
+        Type::Optional { of } => match &**of {
+            Type::Record { record } => Some((record.clone(), 1)),
+            _ => None,
+        },
+        Type::List { of } => match super::types::base(of) {
+            Type::Record { record } => Some((record.clone(), 2)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `govern_<record>`: the record through the steward when the matrix governs it, then
+/// each governed record it holds, so an admission's patient and each of its allergies
+/// are kept and decided as records of their own.
+fn gen_governors(ir: &Estate) -> TokenStream {
+    let fns = ir
+        .records
+        .iter()
+        .filter(|r| holds_governed(ir, &r.name, &mut vec![]))
+        .map(|r| {
+            let (f, t, name) = (
+                governor(&r.name),
+                names::ty(&r.name),
+                r.name.as_str(),
+            );
+            let own = if ir.ownership.iter().any(|o| o.record == r.name) {
+                quote! { let mut v = rt::govern(steward, #name, at, v)?; }
+            } else {
+                quote! { let mut v = v; }
+            };
+            let nested = r.fields.iter().filter_map(|field| {
+                let (inner, how) = nested_record(&field.ty)?;
+                if !holds_governed(ir, &inner, &mut vec![]) {
+                    return None;
+                }
+                let (x, g) = (names::snake(&field.name), governor(&inner));
+                Some(match how {
+                    0 => quote! { v.#x = #g(steward, at, v.#x)?; },
+                    1 => quote! { v.#x = match v.#x { Some(e) => Some(#g(steward, at, e)?), None => None }; },
+                    _ => quote! { v.#x = v.#x.into_iter().map(|e| #g(steward, at, e)).collect::<Result<Vec<_>, _>>()?; },
+                })
+            });
+            quote! {
+                #[allow(unused_mut)]
+                fn #f(steward: &mut dyn rt::Steward, at: &'static str, v: #t) -> Result<#t, rt::MapError> {
+                    #own
+                    #(#nested)*
+                    Ok(v)
+                }
+            }
+        });
+    quote! { #(#fns)* }
+}
+
 pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
+    let governors = gen_governors(ir);
     let routes = ir.routes.iter().map(|r| {
         let f = names::suffixed("route_", &r.name);
         let f = names::snake(&f.to_string());
@@ -109,11 +204,13 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                 },
                 (_, false) => quote! { let v = #f(&v)?; },
             });
-            // A record the matrix governs passes the steward before the next step.
+            // A record the matrix governs, or one holding governed records, passes the
+            // steward before the next step.
             if let Schema::Record { record } = &m.target {
-                if ir.ownership.iter().any(|o| &o.record == record) {
+                if holds_governed(ir, record, &mut vec![]) {
                     let at = format!("{}:{}", m.loc.file, m.loc.line);
-                    steps.push(quote! { let v = rt::govern(steward, #record, #at, v)?; });
+                    let g = governor(record);
+                    steps.push(quote! { let v = #g(steward, #at, v)?; });
                 }
             }
             first = false;
@@ -160,6 +257,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         })
     });
     quote! {
+        #governors
         #(#routes)*
 
         /// The stored record (as JSON) API interface `interface` reads from a client's

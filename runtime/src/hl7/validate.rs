@@ -210,9 +210,18 @@ fn check_structure(m: &Message, d: &Dictionary, structure: &str, out: &mut Vec<P
     }
 }
 
+/// A choice in the structure (`ORDER_DETAIL` of ORM^O01: one of OBR, RQD, RQ1, RXO,
+/// ODS, ODT): the dictionary names such a group `CHOICE`, and one child fills it.
+fn is_choice(name: &str) -> bool {
+    name == "CHOICE"
+}
+
 fn first_ids(e: &Element) -> Vec<&'static str> {
     match e {
         Element::Segment { id, .. } => vec![id],
+        Element::Group { name, children, .. } if is_choice(name) => {
+            children.iter().flat_map(first_ids).collect()
+        }
         Element::Group { children, .. } => {
             let mut ids = vec![];
             for c in children {
@@ -245,6 +254,13 @@ fn match_elements(
         while *pos < segs.len() && starts.contains(&segs[*pos].0) && max.is_none_or(|m| count < m) {
             match e {
                 Element::Segment { .. } => *pos += 1,
+                Element::Group { name, children, .. } if is_choice(name) => {
+                    // The one alternative that starts here.
+                    let here = segs[*pos].0;
+                    if let Some(c) = children.iter().find(|c| first_ids(c).contains(&here)) {
+                        match_elements(std::slice::from_ref(c), segs, pos, context, out);
+                    }
+                }
                 Element::Group { name, children, .. } => {
                     match_elements(children, segs, pos, name, out)
                 }
@@ -406,5 +422,27 @@ fn check_profile(m: &Message, p: &Profile, out: &mut Vec<Problem>) {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(raw: &str) -> Vec<String> {
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let d = crate::hl7::dict::dictionary("2.4").unwrap();
+        validate(&m, d, None).into_iter().map(|p| p.what).collect()
+    }
+
+    /// ORM^O01's order detail is a choice: one of OBR, RQD, RQ1, RXO, ODS, ODT fills it.
+    #[test]
+    fn a_choice_is_filled_by_one_of_its_alternatives() {
+        let head = "MSH|^~\\&|A|B|C|D|20260101||ORM^O01^ORM_O01|1|P|2.4\rPID|1||1^^^H^MR||DOE^JANE\rORC|NW|1\r";
+        assert_eq!(
+            problems(&format!("{head}OBR|1|1||FBC\r")),
+            Vec::<String>::new()
+        );
+        assert_eq!(problems(&format!("{head}RXO|1\r")), Vec::<String>::new());
     }
 }

@@ -1282,6 +1282,34 @@ pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     }
     out.finish("mappings.accord:94")
 }
+#[allow(unused_mut)]
+fn govern_patient(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: Patient,
+) -> Result<Patient, rt::MapError> {
+    let mut v = rt::govern(steward, "Patient", at, v)?;
+    Ok(v)
+}
+#[allow(unused_mut)]
+fn govern_lab_order(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: LabOrder,
+) -> Result<LabOrder, rt::MapError> {
+    let mut v = rt::govern(steward, "LabOrder", at, v)?;
+    v.patient = govern_patient(steward, at, v.patient)?;
+    Ok(v)
+}
+#[allow(unused_mut)]
+fn govern_lab_result(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: LabResult,
+) -> Result<LabResult, rt::MapError> {
+    let mut v = rt::govern(steward, "LabResult", at, v)?;
+    Ok(v)
+}
 /// The targets of a message under this route (first matching rule wins).
 #[allow(unused_variables, clippy::needless_borrow)]
 pub fn route_adt_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
@@ -1416,13 +1444,13 @@ pub fn deliver(
     match interface {
         "adt_to_lims" => {
             let v = trakcare_adt_to_patient(msg)?;
-            let v = rt::govern(steward, "Patient", "mappings.accord:3", v)?;
+            let v = govern_patient(steward, "mappings.accord:3", v)?;
             let v = patient_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "adt_to_pharmacy" => {
             let v = trakcare_adt_to_patient(msg)?;
-            let v = rt::govern(steward, "Patient", "mappings.accord:3", v)?;
+            let v = govern_patient(steward, "mappings.accord:3", v)?;
             let v = patient_to_pharmacy(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1432,18 +1460,18 @@ pub fn deliver(
         }
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
-            let v = rt::govern(steward, "Patient", "mappings.accord:94", v)?;
+            let v = govern_patient(steward, "mappings.accord:94", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;
-            let v = rt::govern(steward, "LabOrder", "mappings.accord:66", v)?;
+            let v = govern_lab_order(steward, "mappings.accord:66", v)?;
             let v = order_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "results_to_trakcare" => {
             let v = winpath_oru_to_result(msg)?;
-            let v = rt::govern(steward, "LabResult", "mappings.accord:38", v)?;
+            let v = govern_lab_result(steward, "mappings.accord:38", v)?;
             let v = result_to_trakcare(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }

@@ -155,6 +155,15 @@ pub fn portal_contact(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     }
     out.finish("main.accord:38")
 }
+#[allow(unused_mut)]
+fn govern_patient(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: Patient,
+) -> Result<Patient, rt::MapError> {
+    let mut v = rt::govern(steward, "Patient", at, v)?;
+    Ok(v)
+}
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
 #[allow(unused_variables)]
@@ -202,7 +211,7 @@ pub fn deliver(
     match interface {
         "portal_updates" => {
             let v = portal_contact(msg)?;
-            let v = rt::govern(steward, "Patient", "main.accord:38", v)?;
+            let v = govern_patient(steward, "main.accord:38", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         _ => Ok(None),

@@ -1,0 +1,167 @@
+//! The patient-portal example, run for real: TrakCare's ADT sample arrives over MLLP, the
+//! production stores the patient and both allergies as records of their own, the portal
+//! reads them as FHIR R4 with a patient scope (through Python `requests` and `PyJWT`),
+//! corrects the patient's phone number (the matrix accepts the portal for it) and is
+//! refused a change of date of birth, and the portal's HL7 v2 order reaches a stand-in
+//! WinPath as the LIMS's ORM^O01. The FHIR it reads is valid R4 for `fhir.resources`.
+
+mod support;
+
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+const SECRET: &str = "portal example secret for tests";
+
+fn call(
+    method: &str,
+    url: &str,
+    scope: &str,
+    patient: &str,
+    body: Option<&std::path::Path>,
+) -> Value {
+    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
+        root()
+            .join("target/fhir-venv/bin/python")
+            .to_string_lossy()
+            .into()
+    });
+    let mut c = Command::new(python);
+    c.arg(root().join("tests/tools/fhir_call.py"))
+        .args([method, url, SECRET, scope, patient]);
+    if let Some(b) = body {
+        c.arg(b);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn the_portal_reads_corrects_and_orders() {
+    let bin = build("examples/patient-portal");
+    let winpath = Peer::start(|_, _| "AA");
+    let (trak, portal_in, api, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-patient-portal");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {trak}\n\
+             [endpoints.hub_portal_in]\nhost = \"127.0.0.1\"\nport = {portal_in}\n\
+             [endpoints.portal_api]\nhost = \"127.0.0.1\"\nport = {api}\n\
+             [endpoints.winpath_mllp]\nport = {}\n\
+             [auth]\nhs256_secret = \"{SECRET}\"\n",
+            winpath.port
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let _production = start(&bin, &config, &store, admin);
+    let adt = std::fs::read_to_string(root().join("examples/patient-portal/samples/adt_a01.hl7"))
+        .unwrap();
+    assert_eq!(send_msa(trak, &adt), "AA");
+    let journal = store.join("journal.sqlite");
+    let t = Instant::now();
+    loop {
+        let c = rusqlite::Connection::open(&journal).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT COUNT(DISTINCT record || key) FROM records",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(0);
+        if n == 3 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the patient and both allergies are not stored ({n})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let base = format!("http://127.0.0.1:{api}");
+    let scope = "patient/Patient.rsu patient/AllergyIntolerance.rs";
+    let me = "patient-300001";
+    let patient = call("GET", &format!("{base}/Patient/{me}"), scope, me, None);
+    assert_eq!(patient["status"], 200, "{patient}");
+    assert_eq!(patient["body"]["name"][0]["family"], "EVERYMAN");
+    assert_eq!(
+        patient["body"]["telecom"][1]["value"],
+        "adam.everyman@example.org"
+    );
+    let allergies = call(
+        "GET",
+        &format!("{base}/AllergyIntolerance?patient={me}"),
+        scope,
+        me,
+        None,
+    );
+    assert_eq!(allergies["status"], 200, "{allergies}");
+    assert_eq!(allergies["body"]["total"], 2, "{allergies}");
+    let penicillin = allergies["body"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["code"]["coding"][0]["code"] == "70618")
+        .expect("the penicillin allergy");
+    assert_eq!(penicillin["patient"]["reference"], format!("Patient/{me}"));
+    assert_eq!(penicillin["criticality"], "high");
+    assert_eq!(penicillin["category"][0], "medication");
+    // Another patient's allergies are not this token's.
+    let other = call(
+        "GET",
+        &format!("{base}/AllergyIntolerance?patient=patient-999999"),
+        scope,
+        me,
+        None,
+    );
+    assert_eq!(other["body"]["total"], 0, "{other}");
+    // Allergies are read-only for the portal.
+    let files = [dir.join("patient.json"), dir.join("bundle.json")];
+    std::fs::write(&files[0], patient["body"].to_string()).unwrap();
+    std::fs::write(&files[1], allergies["body"].to_string()).unwrap();
+    let (ok, report) = fhir_validate(&files);
+    assert!(ok, "{report}");
+
+    // A correction the matrix accepts, and one it refuses.
+    let mut body = patient["body"].clone();
+    body["telecom"][0]["value"] = "07700900789".into();
+    let file = dir.join("phone.json");
+    std::fs::write(&file, body.to_string()).unwrap();
+    let put = call(
+        "PUT",
+        &format!("{base}/Patient/{me}"),
+        scope,
+        me,
+        Some(&file),
+    );
+    assert_eq!(put["status"], 200, "{put}");
+    assert_eq!(put["body"]["telecom"][0]["value"], "07700900789");
+    body["birthDate"] = "1975-06-22".into();
+    std::fs::write(&file, body.to_string()).unwrap();
+    let refused = call(
+        "PUT",
+        &format!("{base}/Patient/{me}"),
+        scope,
+        me,
+        Some(&file),
+    );
+    assert_eq!(refused["status"], 403, "{refused}");
+    let why = refused["body"]["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(why.contains("birth_date"), "{why}");
+
+    // The portal's order reaches WinPath as its ORM^O01.
+    let orm = std::fs::read_to_string(root().join("examples/patient-portal/samples/orm_o01.hl7"))
+        .unwrap();
+    assert_eq!(send_msa(portal_in, &orm), "AA");
+    let got = winpath.wait_for(1);
+    assert_eq!(field(&got[0], "ORC", 2), "WEB-0001^PORTAL", "{}", got[0]);
+    assert_eq!(field(&got[0], "PID", 3), "300001^^^^MR");
+    assert!(got[0].contains("FBC^Full blood count"), "{}", got[0]);
+}
