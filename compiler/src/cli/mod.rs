@@ -4,6 +4,7 @@
 mod build;
 mod diff;
 mod doc;
+mod fhir_load;
 mod hl7;
 mod hl7_load;
 mod hl7_validate;
@@ -171,6 +172,27 @@ enum Command {
         #[command(subcommand)]
         command: hl7::Hl7Command,
     },
+    /// FHIR tools: load (drive a running production's FHIR API and report its read throughput).
+    Fhir {
+        #[command(subcommand)]
+        command: FhirCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FhirCommand {
+    /// Send the same GET over several keep-alive connections and report requests/s and latency percentiles.
+    Load {
+        /// The URL to read, e.g. http://127.0.0.1:18080/Patient/patient-300001
+        url: String,
+        /// The bearer token (a JWT the production's [auth] accepts).
+        #[arg(long)]
+        bearer: Option<String>,
+        #[arg(long, default_value = "8")]
+        connections: usize,
+        #[arg(long, default_value = "20000")]
+        requests: usize,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -186,6 +208,20 @@ pub fn main() -> ExitCode {
         Command::Explain { code } => explain(&code),
         Command::Ir { paths, today } => print_ir(&paths, today),
         Command::Hl7 { command } => hl7::run(command),
+        Command::Fhir {
+            command:
+                FhirCommand::Load {
+                    url,
+                    bearer,
+                    connections,
+                    requests,
+                },
+        } => fhir_load::load(&fhir_load::FhirLoadOptions {
+            url: &url,
+            bearer: bearer.as_deref(),
+            connections,
+            requests,
+        }),
         Command::Doc {
             paths,
             out,

@@ -30,6 +30,8 @@ use std::sync::Arc;
 struct Facade {
     engine: Arc<Engine>,
     interface: Interface,
+    /// Read connections to the journal, kept between requests.
+    readers: std::sync::Mutex<Vec<rusqlite::Connection>>,
 }
 
 /// Serves the facade of `interface` on `listener` until the process ends.
@@ -46,6 +48,7 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
     let facade = Arc::new(Facade {
         engine,
         interface: i,
+        readers: std::sync::Mutex::new(vec![]),
     });
     let app = Router::new()
         .route("/metadata", get(metadata))
@@ -297,12 +300,26 @@ fn in_compartment(resource: &Value, id: &str) -> bool {
 // ---- data ------------------------------------------------------------------------------------
 
 /// Every stored record of `served` (or the one whose id is `id`), as (id, record JSON).
-fn records(
-    engine: &Engine,
+fn records(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<(String, Value)>, String> {
+    let pooled = f.readers.lock().ok().and_then(|mut r| r.pop());
+    let c = match pooled {
+        Some(c) => c,
+        None => {
+            super::journal::open_read(&f.engine.config.journal_path).map_err(|e| e.to_string())?
+        }
+    };
+    let out = records_on(&c, served, id);
+    if let Ok(mut r) = f.readers.lock() {
+        r.push(c);
+    }
+    out
+}
+
+fn records_on(
+    c: &rusqlite::Connection,
     served: &Served,
     id: Option<&str>,
 ) -> Result<Vec<(String, Value)>, String> {
-    let c = super::journal::open_read(&engine.config.journal_path).map_err(|e| e.to_string())?;
     let mut st = c
         .prepare_cached("SELECT key, field, value FROM records WHERE record = ?1 ORDER BY key")
         .map_err(|e| e.to_string())?;
@@ -343,7 +360,7 @@ fn records(
 /// The resources made of the stored records, as JSON.
 fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>, String> {
     let mut out = vec![];
-    for (_, rec) in records(&f.engine, served, id)? {
+    for (_, rec) in records(f, served, id)? {
         match (f.engine.functions.serve)(&f.interface.name, &served.resource, &rec) {
             Ok(Some(bytes)) => {
                 out.push(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?);
