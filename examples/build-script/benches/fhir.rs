@@ -10,13 +10,16 @@
 //!
 //! Run: `cargo bench -p accord-example-build-script --bench fhir`
 
+mod common;
+
 use accord_example_build_script::estate;
 use accord_runtime::__private::fhir::entry_full_url;
 use accord_runtime::hl7::{Message, Value};
+use common::measure;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADT: &[u8] = b"MSH|^~\\&|PAS|LOTHIAN|HUB|LOTHIAN|20261102101500||ADT^A01^ADT_A01|MSG00001|P|2.5.1\r\
 EVN|A01|20261102101500\r\
@@ -288,28 +291,6 @@ fn generated(bytes: &[u8]) -> Vec<u8> {
     let admission = estate::adt_to_admission(&msg).unwrap();
     let bundle = estate::admission_bundle(&admission).unwrap();
     accord_runtime::__private::fhir::to_vec(&bundle)
-}
-
-/// Median time per message over 9 samples of ~300 ms.
-fn measure(mut f: impl FnMut() -> Vec<u8>) -> Duration {
-    let t = Instant::now();
-    let mut n = 0u32;
-    while t.elapsed() < Duration::from_millis(50) {
-        black_box(f());
-        n += 1;
-    }
-    let iters = n * 6;
-    let mut samples: Vec<Duration> = (0..9)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                black_box(f());
-            }
-            t.elapsed() / iters
-        })
-        .collect();
-    samples.sort();
-    samples[4]
 }
 
 fn main() {

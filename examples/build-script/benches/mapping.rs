@@ -7,11 +7,14 @@
 //!
 //! Run: `cargo bench -p accord-example-build-script --bench mapping`
 
+mod common;
+
 use accord_example_build_script::estate;
 use accord_runtime::hl7::builder::MessageBuilder;
 use accord_runtime::hl7::{Message, Path};
+use common::measure;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADT: &[u8] = b"MSH|^~\\&|PAS|LOTHIAN|HUB|LOTHIAN|20261102101500||ADT^A01^ADT_A01|MSG00001|P|2.5.1\r\
 EVN|A01|20261102101500\r\
@@ -128,28 +131,6 @@ fn hand(bytes: &[u8], paths: &Paths) -> Vec<u8> {
     let msg = Message::parse(bytes).unwrap();
     let p = hand_in(&msg).unwrap();
     hand_out(&p, paths)
-}
-
-/// Median time per message over 9 samples of ~300 ms.
-fn measure(mut f: impl FnMut() -> Vec<u8>) -> Duration {
-    let t = Instant::now();
-    let mut n = 0u32;
-    while t.elapsed() < Duration::from_millis(50) {
-        black_box(f());
-        n += 1;
-    }
-    let iters = n * 6;
-    let mut samples: Vec<Duration> = (0..9)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                black_box(f());
-            }
-            t.elapsed() / iters
-        })
-        .collect();
-    samples.sort();
-    samples[4]
 }
 
 fn main() {

@@ -377,6 +377,27 @@ fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>
 
 // ---- interactions ----------------------------------------------------------------------------
 
+/// [`resources`] off the async threads (it reads the journal).
+async fn load(f: &Arc<Facade>, served: Served, id: Option<String>) -> Result<Vec<Value>, String> {
+    let f = f.clone();
+    tokio::task::spawn_blocking(move || resources(&f, &served, id.as_deref()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// A request that failed inside: audited, and answered with a 500 and the reason.
+async fn failed(f: &Facade, token: &Token, action: String, why: &str) -> Response {
+    audit(
+        f,
+        &token.who,
+        action,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        why,
+    )
+    .await;
+    outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", why)
+}
+
 async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail: &str) {
     let (who, detail) = (who.to_string(), format!("{} {}", status.as_u16(), detail));
     let name = f.interface.name.clone();
@@ -444,36 +465,9 @@ async fn read(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let found = {
-        let f = f.clone();
-        let id = id.clone();
-        tokio::task::spawn_blocking(move || resources(&f, &served, Some(&id))).await
-    };
-    let found = match found {
-        Ok(Ok(v)) => v.into_iter().find(|r| r["id"] == id.as_str()),
-        Ok(Err(e)) => {
-            audit(
-                &f,
-                &token.who,
-                action,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e,
-            )
-            .await;
-            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
-        }
-        Err(e) => {
-            let e = e.to_string();
-            audit(
-                &f,
-                &token.who,
-                action,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e,
-            )
-            .await;
-            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
-        }
+    let found = match load(&f, served, Some(id.clone())).await {
+        Ok(v) => v.into_iter().find(|r| r["id"] == id.as_str()),
+        Err(e) => return failed(&f, &token, action, &e).await,
     };
     // Outside the token's patient is answered as not found: its existence is not told.
     let visible = found.filter(|r| match &grant {
@@ -538,35 +532,9 @@ async fn search(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let all = {
-        let f = f.clone();
-        tokio::task::spawn_blocking(move || resources(&f, &served, None)).await
-    };
-    let all = match all {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            audit(
-                &f,
-                &token.who,
-                action,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e,
-            )
-            .await;
-            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
-        }
-        Err(e) => {
-            let e = e.to_string();
-            audit(
-                &f,
-                &token.who,
-                action,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e,
-            )
-            .await;
-            return outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", &e);
-        }
+    let all = match load(&f, served, None).await {
+        Ok(v) => v,
+        Err(e) => return failed(&f, &token, action, &e).await,
     };
     let mut hits = vec![];
     for r in all {
