@@ -361,6 +361,13 @@ const SEGMENT_MAPS: &[SegmentMap] = &[
         to_fhir: "v2_patient_to_fhir",
     },
     SegmentMap {
+        csv: "PD1[Patient] - PD1",
+        segment: "PD1",
+        from_hl7: "v2_adt_a01",
+        record_path: "patient",
+        to_fhir: "v2_patient_to_fhir",
+    },
+    SegmentMap {
         csv: "NK1[RelatedPerson] - Sheet1",
         segment: "NK1",
         from_hl7: "v2_adt_a01",
@@ -398,6 +405,13 @@ const SEGMENT_MAPS: &[SegmentMap] = &[
     SegmentMap {
         csv: "OBR[DiagnosticReport] - OBR",
         segment: "OBR",
+        from_hl7: "v2_oru_r01",
+        record_path: "reports",
+        to_fhir: "v2_report_to_fhir",
+    },
+    SegmentMap {
+        csv: "ORC[DiagnosticReport] - ORC",
+        segment: "ORC",
         from_hl7: "v2_oru_r01",
         record_path: "reports",
         to_fhir: "v2_report_to_fhir",
