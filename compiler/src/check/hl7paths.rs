@@ -196,7 +196,15 @@ fn describe(problem: &PathProblem, p: &ast::Hl7Path, version: &str) -> (String, 
             format!("segment `{}` is not part of {}", p.segment, structures.join(" or ")),
             did_you_mean(suggestion, "check the message type, or read the segment in a mapping of a message that carries it".into()),
         ),
-        PathProblem::NoSuchField { segment, fields } => {
+        PathProblem::NoSuchField {
+            segment,
+            fields,
+            withdrawn: true,
+        } => (
+            format!("{segment}-{} is not defined in HL7 v{version}: the field was withdrawn", p.field),
+            format!("fields of {segment} in v{version} run from 1 to {fields}, without {segment}-{}", p.field),
+        ),
+        PathProblem::NoSuchField { segment, fields, .. } => {
             (format!("{segment} has {fields} fields in HL7 v{version}; there is no {segment}-{}", p.field), format!("fields of {segment} are numbered 1 to {fields}"))
         }
         PathProblem::NoSuchComponent { field, datatype, components } => (

@@ -214,7 +214,11 @@ pub enum PathProblem {
     },
     NoSuchField {
         segment: String,
+        /// The segment's last field.
         fields: usize,
+        /// The field would be inside the segment but the version does not define it (it
+        /// was withdrawn, as PV1-52 in v2.8).
+        withdrawn: bool,
     },
     NoSuchComponent {
         field: String,
@@ -314,9 +318,11 @@ impl Dictionary {
             }
         }
         let Some(field) = fields.iter().find(|f| f.position == path.field) else {
+            let last = fields.iter().map(|f| f.position).max().unwrap_or(0);
             return Err(PathProblem::NoSuchField {
                 segment: path.segment.clone(),
-                fields: fields.len(),
+                fields: last,
+                withdrawn: path.field < last,
             });
         };
         let mut desc = format!(
