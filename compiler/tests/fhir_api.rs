@@ -64,12 +64,7 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
-        root()
-            .join("target/fhir-venv/bin/python")
-            .to_string_lossy()
-            .into()
-    });
+    let python = fhir_python();
     let o = Command::new(python)
         .arg(root().join("tests/tools/fhir_api_client.py"))
         .arg(format!("http://127.0.0.1:{api}"))

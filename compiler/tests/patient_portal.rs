@@ -21,12 +21,7 @@ fn call(
     patient: &str,
     body: Option<&std::path::Path>,
 ) -> Value {
-    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
-        root()
-            .join("target/fhir-venv/bin/python")
-            .to_string_lossy()
-            .into()
-    });
+    let python = fhir_python();
     let mut c = Command::new(python);
     c.arg(root().join("tests/tools/fhir_call.py"))
         .args([method, url, SECRET, scope, patient]);

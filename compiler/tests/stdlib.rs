@@ -15,6 +15,7 @@
 mod support;
 
 use accord_compiler::ir::{Estate, Expr, IterSource, Mapping, Schema, Stmt, Target};
+use accord_compiler::ir_text;
 use accord_compiler::{compile, Options, SourceMap};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -138,66 +139,30 @@ fn code_maps_follow_the_igs_concept_maps() {
 
 // ---- lineage: HL7 field -> record field -> FHIR element --------------------------------------
 
-/// The HL7 fields (`PID-5`) an expression reads.
+/// The HL7 fields (`PID-5`) an expression reads (through `ir_text::reads`).
 fn hl7_fields(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::Hl7 { path } => {
-            out.insert(format!("{}-{}", path.segment, path.field));
+    let mut reads = vec![];
+    ir_text::reads(e, &mut reads);
+    for r in reads {
+        if let ir_text::Read::Hl7(p) = r {
+            out.insert(format!("{}-{}", p.segment, p.field));
         }
-        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
-            args.iter().for_each(|a| hl7_fields(a, out))
-        }
-        Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
-            hl7_fields(value, out)
-        }
-        Expr::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            hl7_fields(cond, out);
-            hl7_fields(then, out);
-            hl7_fields(otherwise, out);
-        }
-        Expr::Binary { lhs, rhs, .. } => {
-            hl7_fields(lhs, out);
-            hl7_fields(rhs, out);
-        }
-        _ => {}
     }
 }
 
-/// The record field paths an expression reads (`names.family`, relative to the scope).
+/// The record field paths an expression reads (`names.family`, relative to the scope,
+/// indexes left out).
 fn field_reads(e: &Expr, out: &mut BTreeSet<String>) {
-    match e {
-        Expr::Field { path } => {
-            out.insert(
-                path.iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("."),
-            );
+    let mut reads = vec![];
+    ir_text::reads(e, &mut reads);
+    for r in reads {
+        if let ir_text::Read::Field(path) = r {
+            let names: Vec<&str> = path
+                .split('.')
+                .map(|s| s.split('[').next().unwrap_or(s))
+                .collect();
+            out.insert(names.join("."));
         }
-        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
-            args.iter().for_each(|a| field_reads(a, out))
-        }
-        Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
-            field_reads(value, out)
-        }
-        Expr::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            field_reads(cond, out);
-            field_reads(then, out);
-            field_reads(otherwise, out);
-        }
-        Expr::Binary { lhs, rhs, .. } => {
-            field_reads(lhs, out);
-            field_reads(rhs, out);
-        }
-        _ => {}
     }
 }
 

@@ -240,24 +240,6 @@ impl<'m, 'a> Scope<'m, 'a> {
         }
     }
 
-    /// One scope per occurrence of `segment` in this scope: each runs to the next
-    /// occurrence (a group is led by its first segment).
-    pub fn each(&self, segment: &str) -> Vec<Scope<'m, 'a>> {
-        let starts: Vec<usize> = (self.start..self.end)
-            .filter(|&i| self.msg.segment_at(i).is_some_and(|s| s.id() == segment))
-            .collect();
-        starts
-            .iter()
-            .enumerate()
-            .map(|(k, &s)| Scope {
-                msg: self.msg,
-                start: s,
-                end: starts.get(k + 1).copied().unwrap_or(self.end),
-                pin: None,
-            })
-            .collect()
-    }
-
     /// One scope per occurrence of a group that may begin with any of `leaders`: the
     /// group's optional first segments and its first required one, in structure order
     /// (`ORC`, `OBR` for ORDER_OBSERVATION). A group starts at a leader unless the group
@@ -1007,7 +989,7 @@ mod tests {
     fn scopes_read_within_their_segments() {
         let m = Message::parse(b"MSH|^~\\&|A|B|C|D|2026||ORU^R01|1|P|2.5\rOBR|1|A\rOBX|1||HB||135\rOBX|2||K||6.1\rOBR|2|B\rOBX|1||NA||140\r").unwrap();
         let whole = Scope::whole(&m);
-        let orders = whole.each("OBR");
+        let orders = whole.each_group(&["OBR"]);
         assert_eq!(orders.len(), 2);
         let obx5 = Path::parse("OBX-5").unwrap();
         assert_eq!(

@@ -97,6 +97,8 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
     let cm = m.name.as_str();
     let textual_from = !matches!(types::base(&m.from), Type::Code { .. });
     let scrutinee = quote!(value);
+    // Each entry's patterns and value; `_ => absent` maps make `Option`s of the values.
+    let absent = matches!(m.default, CodemapDefault::Absent);
     let arms = m.entries.iter().map(|e| {
         let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
         let target = code_value(ir, &m.to, &e.to);
@@ -105,7 +107,11 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
         } else {
             quote!(String::from(#target))
         };
-        quote! { #(#pats)|* => Ok(#target) }
+        if absent {
+            quote! { #(#pats)|* => Ok(Some(#target)) }
+        } else {
+            quote! { #(#pats)|* => Ok(#target) }
+        }
     });
     let default = match &m.default {
         CodemapDefault::Reject { message } => {
@@ -179,18 +185,8 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             }
         };
     }
-    if matches!(m.default, CodemapDefault::Absent) {
+    if absent {
         // A code not listed gives no value: the result is an `Option`.
-        let arms = m.entries.iter().map(|e| {
-            let pats = e.from.iter().map(|c| code_value(ir, &m.from, c));
-            let target = code_value(ir, &m.to, &e.to);
-            let target = if matches!(types::base(&m.to), Type::Code { .. }) {
-                target
-            } else {
-                quote!(String::from(#target))
-            };
-            quote! { #(#pats)|* => Ok(Some(#target)) }
-        });
         return quote! {
             #(#[doc = #docs])*
             pub fn #name(value: #by_ref, _at: &'static str) -> Result<Option<#to>, rt::MapError> {

@@ -223,17 +223,22 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Validates FHIR R4 JSON files with Python `fhir.resources` (R4 models, no one here wrote
-/// it), installed by `.ci/run` in `target/fhir-venv` (`$ACCORD_FHIR_PYTHON` overrides).
-/// Returns whether all are valid, and the validator's report (a line per file).
-pub fn fhir_validate(files: &[PathBuf]) -> (bool, String) {
-    let python = std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
+/// The Python of `target/fhir-venv` (`fhir.resources`, `requests`, `PyJWT`), made by
+/// `.ci/run`; `$ACCORD_FHIR_PYTHON` overrides it.
+pub fn fhir_python() -> String {
+    std::env::var("ACCORD_FHIR_PYTHON").unwrap_or_else(|_| {
         root()
             .join("target/fhir-venv/bin/python")
             .to_string_lossy()
             .into()
-    });
-    let o = Command::new(python)
+    })
+}
+
+/// Validates FHIR R4 JSON files with Python `fhir.resources` (R4 models, no one here wrote
+/// it), installed by `.ci/run` in `target/fhir-venv` (`$ACCORD_FHIR_PYTHON` overrides).
+/// Returns whether all are valid, and the validator's report (a line per file).
+pub fn fhir_validate(files: &[PathBuf]) -> (bool, String) {
+    let o = Command::new(fhir_python())
         .arg(root().join("tests/tools/fhir_validate.py"))
         .args(files)
         .output()
