@@ -522,6 +522,38 @@ pub fn accepted_not_fhir_to_record(m: &Ident) -> Diagnostic {
     .with_help("an API's write-back reads the client's resource into a stored record: name a mapping `fhir r4 Resource -> Record`")
 }
 
+pub fn accepted_neither_stored_nor_routed(m: &Ident, resource: &str, record: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0420",
+        format!("`{}` accepts {resource} into {record}, which the production neither stores nor routes", m.name),
+        m.span,
+        "accepted, then nowhere to go",
+    )
+    .with_help(format!("a create is routed on: add `route NAME from THIS_API {{ {resource} -> INTERFACE }}`; an update needs a stored record: `ownership {record} {{ ... }}` and `serves:`"))
+}
+
+pub fn api_route_condition(when: Span, from: Span) -> Diagnostic {
+    Diagnostic::error(
+        "E0421",
+        "a route from an API interface cannot have a condition",
+        when,
+        "a condition over the client's resource",
+    )
+    .with_label(from, "an API interface")
+    .with_help("route what clients create by resource type (`ServiceRequest -> orders_to_lims`); decide inside the mapping instead")
+}
+
+pub fn api_route_target(t: &Ident, kind: crate::model::Kind, from: Span) -> Diagnostic {
+    Diagnostic::error(
+        "E0421",
+        format!("a route from an API interface sends `{}`, a {}", t.name, kind.noun()),
+        t.span,
+        format!("a {}, not an interface", kind.noun()),
+    )
+    .with_label(from, "an API interface")
+    .with_help("send a created resource to the interfaces that deliver it, whose transforms start from that resource")
+}
+
 pub fn accepted_not_served(m: &Ident, resource: &str, record: &str) -> Diagnostic {
     Diagnostic::error(
         "E0420",

@@ -2,12 +2,14 @@
 //! production stores the patient and both allergies as records of their own, the portal
 //! reads them as FHIR R4 with a patient scope (through Python `requests` and `PyJWT`),
 //! corrects the patient's phone number (the matrix accepts the portal for it) and is
-//! refused a change of date of birth, and the portal's HL7 v2 order reaches a stand-in
-//! WinPath as the LIMS's ORM^O01. The FHIR it reads is valid R4 for `fhir.resources`.
+//! refused a change of date of birth, and the portal's orders reach a stand-in WinPath as
+//! the LIMS's ORM^O01: one sent as HL7 v2, one created as a FHIR ServiceRequest through
+//! the API (sent again, it is a duplicate and is not delivered twice). The FHIR it reads
+//! and sends is valid R4 for `fhir.resources`.
 
 mod support;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
@@ -159,4 +161,87 @@ fn the_portal_reads_corrects_and_orders() {
     assert_eq!(field(&got[0], "ORC", 2), "WEB-0001^PORTAL", "{}", got[0]);
     assert_eq!(field(&got[0], "PID", 3), "300001^^^^MR");
     assert!(got[0].contains("FBC^Full blood count"), "{}", got[0]);
+
+    // An order created through the API as a FHIR ServiceRequest reaches WinPath as well.
+    let metadata = call("GET", &format!("{base}/metadata"), scope, me, None);
+    let creates = metadata["body"]["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "ServiceRequest")
+        .map(|r| r["interaction"].to_string());
+    assert_eq!(
+        creates.as_deref(),
+        Some(r#"[{"code":"create"}]"#),
+        "{metadata}"
+    );
+    let order = |number: &str, patient: &str, mrn: &str| {
+        json!({
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "priority": "stat",
+            "identifier": [{ "system": "https://portal.example.org/orders", "value": number }],
+            "code": { "coding": [{ "system": "https://winpath.example.org/tests", "code": "UE", "display": "Urea and electrolytes" }] },
+            "subject": {
+                "reference": format!("Patient/{patient}"),
+                "identifier": { "system": "https://fhir.nhs.uk/Id/local-mrn", "value": mrn }
+            }
+        })
+    };
+    let file = dir.join("order.json");
+    std::fs::write(&file, order("WEB-0002", me, "300001").to_string()).unwrap();
+    let (ok, report) = fhir_validate(std::slice::from_ref(&file));
+    assert!(ok, "{report}");
+    let ordering = "patient/ServiceRequest.c";
+    let orders = format!("{base}/ServiceRequest");
+    let made = call("POST", &orders, ordering, me, Some(&file));
+    assert_eq!(made["status"], 201, "{made}");
+    let location = made["location"].as_str().unwrap().to_string();
+    assert!(location.starts_with("ServiceRequest/"), "{made}");
+    assert_eq!(
+        format!("ServiceRequest/{}", made["body"]["id"].as_str().unwrap()),
+        location
+    );
+    let got = winpath.wait_for(2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(field(&got[1], "ORC", 2), "WEB-0002^PORTAL", "{}", got[1]);
+    assert_eq!(field(&got[1], "PID", 3), "300001^^^^MR");
+    assert!(got[1].contains("UE^Urea and electrolytes"), "{}", got[1]);
+    assert!(field(&got[1], "OBR", 27).ends_with("^S"), "{}", got[1]);
+    // The same order again is the same order: answered with its location, not resent.
+    let again = call("POST", &orders, ordering, me, Some(&file));
+    assert_eq!(again["status"], 200, "{again}");
+    assert_eq!(again["location"], location.as_str());
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM messages WHERE interface = 'fhir_orders_to_winpath'"),
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM messages WHERE interface = 'portal_fhir' AND state = 'duplicate'"
+        ),
+        1
+    );
+    // Another patient's order, an order without a number, and a token that may only read.
+    std::fs::write(
+        &file,
+        order("WEB-0003", "patient-999999", "999999").to_string(),
+    )
+    .unwrap();
+    let stranger = call("POST", &orders, ordering, me, Some(&file));
+    assert_eq!(stranger["status"], 403, "{stranger}");
+    let mut unnumbered = order("WEB-0004", me, "300001");
+    unnumbered.as_object_mut().unwrap().remove("identifier");
+    std::fs::write(&file, unnumbered.to_string()).unwrap();
+    let refused = call("POST", &orders, ordering, me, Some(&file));
+    assert_eq!(refused["status"], 422, "{refused}");
+    let reader = call("POST", &orders, scope, me, Some(&file));
+    assert_eq!(reader["status"], 403, "{reader}");
+    let audited =
+        count("SELECT COUNT(*) FROM audit WHERE action LIKE 'portal_fhir: create ServiceRequest%'");
+    assert_eq!(audited, 5);
+    assert_eq!(winpath.messages().len(), 2);
 }

@@ -2,7 +2,7 @@
 """One FHIR API request through Python `requests`, with an HS256 bearer token made by
 `PyJWT`. Usage: fhir_call.py METHOD URL SECRET SCOPE PATIENT|- [BODY.json]
 
-Prints {"status": N, "body": ...}. Used by compiler/tests/patient_portal.rs."""
+Prints {"status": N, "location": ..., "body": ...}. Used by compiler/tests/patient_portal.rs."""
 
 import json
 import sys
@@ -29,4 +29,4 @@ try:
     body = r.json()
 except ValueError:
     body = r.text
-print(json.dumps({"status": r.status_code, "body": body}))
+print(json.dumps({"status": r.status_code, "location": r.headers.get("Location"), "body": body}))

@@ -457,7 +457,18 @@ fn check_accepts(
         let decl = c.m.mappings.get(id).node;
         match (&decl.source.kind, &decl.target.kind) {
             (accord_dsl::ast::SchemaKind::Fhir(res), accord_dsl::ast::SchemaKind::Record(r)) => {
-                if !served
+                let stored =
+                    c.m.ownerships
+                        .iter()
+                        .any(|(o, _, _)| o.record.name == r.name);
+                if !stored {
+                    // A create: journalled, then sent on by the interface's routes.
+                    if !super::api::routed(c, &i.name.name).contains(&res.name) {
+                        c.push(diag::accepted_neither_stored_nor_routed(
+                            m, &res.name, &r.name,
+                        ));
+                    }
+                } else if !served
                     .iter()
                     .any(|(sr, rec)| sr == &res.name && rec == &r.name)
                 {
@@ -488,21 +499,27 @@ fn check_transforms(c: &mut Checker, i: &Interface, facts: &[MappingFacts]) {
     };
     let ids: Vec<Option<usize>> = maps.iter().map(|m| c.lookup(m, Kind::Mapping)).collect();
     if let (Some(Some(first)), Some(name)) = (ids.first(), maps.first()) {
-        // Interfaces receive HL7 v2 (MLLP, drop folders): a chain starting from a record
-        // or a FHIR resource has nothing to read.
-        if matches!(
-            facts[*first].source,
-            SchemaTy::Record(_) | SchemaTy::Fhir(_)
-        ) {
-            let src = schema_name(c, &facts[*first].source);
-            c.push(diag::transform_chain_mismatch(
-                name.span,
-                None,
-                &format!(
-                    "the first transform must read the inbound message (HL7 v2), but `{}` reads {src}",
-                    name.name
-                ),
-            ));
+        // Interfaces receive HL7 v2 (MLLP, drop folders), or what an API's clients create
+        // when an API route feeds them: the first transform reads that.
+        let fed = super::api::fed(c, &i.name.name);
+        let why = match &facts[*first].source {
+            SchemaTy::Fhir(res) if fed.contains(res) => None,
+            SchemaTy::Fhir(_) | SchemaTy::Record(_) if fed.is_empty() => Some(format!(
+                "the first transform must read the inbound message (HL7 v2), but `{}` reads {}",
+                name.name,
+                schema_name(c, &facts[*first].source)
+            )),
+            SchemaTy::Unknown => None,
+            SchemaTy::Hl7 { .. } if fed.is_empty() => None,
+            other => Some(format!(
+                "an API route sends this interface the FHIR {} its clients create, but `{}` reads {}",
+                fed.join(" or "),
+                name.name,
+                schema_name(c, other)
+            )),
+        };
+        if let Some(why) = why {
+            c.push(diag::transform_chain_mismatch(name.span, None, &why));
         }
     }
     for w in 0..maps.len().saturating_sub(1) {

@@ -3,6 +3,7 @@
 //! area computes for another (what each mapping reads and writes) are returned, not stored.
 
 mod ackbudget;
+mod api;
 mod codemaps;
 mod endpoints;
 mod exprs;

@@ -13,10 +13,13 @@ use accord_dsl::Span;
 pub(super) fn check(c: &mut Checker) {
     let mut edges: Vec<Vec<(usize, Span)>> = vec![vec![]; c.m.routes.len()];
     for (rid, d) in c.m.routes.iter() {
-        let received = c
-            .lookup(&d.node.from, Kind::Interface)
-            .map(|i| received_types(c, i));
-        check_rules(c, d.node, received.flatten());
+        let from = c.lookup(&d.node.from, Kind::Interface);
+        let received = from.map(|i| received_types(c, i));
+        let api = from.is_some_and(|i| super::api::is_api(c, i));
+        check_rules(c, d.node, received.flatten(), api);
+        if api {
+            check_api_rules(c, d.node);
+        }
         for rule in &d.node.rules {
             let targets = match &rule.kind {
                 RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => {
@@ -48,8 +51,17 @@ fn lookup_target(c: &mut Checker, t: &Ident) -> Option<(Kind, usize)> {
     c.lookup_any(t, &[Kind::Interface, Kind::Route, Kind::Flow])
 }
 
-/// The message types an interface declares it receives (trigger level), if it lists any.
+/// The message types an interface declares it receives (trigger level), if it lists any;
+/// for an API interface, the FHIR resource types it accepts.
 fn received_types(c: &Checker, iface: usize) -> Option<Vec<String>> {
+    if super::api::is_api(c, iface) {
+        return Some(
+            super::api::accepted(c, iface)
+                .into_iter()
+                .map(|(res, _)| res)
+                .collect(),
+        );
+    }
     c.m.interfaces
         .get(iface)
         .node
@@ -72,7 +84,7 @@ enum Taken {
     Types(Vec<(String, Span)>),
 }
 
-fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
+fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>, api: bool) {
     let scope = Scope {
         hl7: true,
         record_heads: true,
@@ -92,7 +104,8 @@ fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
                 taken = Taken::All(rule.span);
             }
             RouteRuleKind::Match { types, when, .. } => {
-                if let Some(w) = when {
+                // A condition on an API route is refused as a whole (E0421).
+                if let Some(w) = when.as_ref().filter(|_| !api) {
                     let t = c.type_of(w, &scope, &mut vec![]);
                     c.expect_boolean(&t, w.span);
                 }
@@ -157,6 +170,25 @@ fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// A route from an API interface sends on what clients create, by resource type: its
+/// rules name types (no condition over the resource) and send to interfaces.
+fn check_api_rules(c: &mut Checker, r: &Route) {
+    for rule in &r.rules {
+        let targets = match &rule.kind {
+            RouteRuleKind::Match { when: Some(w), .. } => {
+                c.push(diag::api_route_condition(w.span, r.from.span));
+                continue;
+            }
+            RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => targets,
+        };
+        for t in targets {
+            if let Some(&(k @ (Kind::Route | Kind::Flow), _)) = c.m.names.get(t.name.as_str()) {
+                c.push(diag::api_route_target(t, k, r.from.span));
             }
         }
     }

@@ -125,6 +125,92 @@ fn gen_governors(ir: &Estate) -> TokenStream {
     quote! { #(#fns)* }
 }
 
+/// The arm of `deliver` (from an HL7 v2 message) or `deliver_fhir` (from a resource an
+/// API's client created) for interface `i`: its transform chain, when its first mapping
+/// reads that.
+fn deliver_arm(ir: &Estate, i: &crate::ir::Interface, from_fhir: bool) -> Option<TokenStream> {
+    let n = i.name.as_str();
+    let mut steps = vec![];
+    let mut first = true;
+    for t in &i.transforms {
+        let m = ir.mappings.iter().find(|m| &m.name == t)?;
+        let f = names::snake(t);
+        steps.push(match (&m.source, first) {
+            (Schema::Hl7 { .. }, true) if !from_fhir => quote! { let v = #f(msg)?; },
+            (Schema::Fhir { .. }, true) if from_fhir => quote! { let v = #f(resource_json)?; },
+            (_, true) => return None,
+            (Schema::Hl7 { .. }, false) => quote! {
+                let parsed = rt::Message::parse(&v).map_err(|e| rt::MapError { at: #t, kind: rt::MapErrorKind::Read(e.to_string()) })?;
+                let v = #f(&parsed)?;
+            },
+            // A resource read by a mapping from FHIR is read as JSON.
+            (Schema::Fhir { .. }, false) => quote! {
+                let v = rt::ToJson::to_json(&v);
+                let v = #f(&v)?;
+            },
+            (_, false) => quote! { let v = #f(&v)?; },
+        });
+        // A record the matrix governs, or one holding governed records, passes the
+        // steward before the next step.
+        if let Schema::Record { record } = &m.target {
+            if holds_governed(ir, record, &mut vec![]) {
+                let at = format!("{}:{}", m.loc.file, m.loc.line);
+                let g = governor(record);
+                steps.push(quote! { let v = #g(steward, #at, v)?; });
+            }
+        }
+        first = false;
+    }
+    let last = ir
+        .mappings
+        .iter()
+        .find(|m| Some(&m.name) == i.transforms.last())?;
+    let output = match &last.target {
+        Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
+        // A resource serialises itself, straight to bytes.
+        Schema::Fhir { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&v))),
+        Schema::Record { .. } => {
+            quote!(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v))))
+        }
+    };
+    Some(quote! { #n => { #(#steps)* Ok(Some(#output)) } })
+}
+
+/// The arms of `routed`: for each API interface's routes, the interfaces a created
+/// resource of each type goes to (first matching rule wins).
+fn routed_arms(ir: &Estate) -> Vec<TokenStream> {
+    ir.interfaces
+        .iter()
+        .filter(|i| i.pattern == "api")
+        .filter_map(|i| {
+            let rules: Vec<TokenStream> = ir
+                .routes
+                .iter()
+                .filter(|r| r.from == i.name)
+                .flat_map(|r| &r.rules)
+                .map(|rule| {
+                    let targets = rule.targets.iter().filter_map(|t| match t {
+                        RouteTarget::Interface(n) => Some(quote! { #n, }),
+                        _ => None,
+                    });
+                    let types = &rule.messages;
+                    let test = if types.is_empty() {
+                        quote!(true)
+                    } else {
+                        quote!([#(#types),*].contains(&resource))
+                    };
+                    quote! { if #test { return Some(vec![#(#targets)*]); } }
+                })
+                .collect();
+            if rules.is_empty() {
+                return None;
+            }
+            let n = i.name.as_str();
+            Some(quote! { #n => { #(#rules)* Some(vec![]) } })
+        })
+        .collect()
+}
+
 pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
     let governors = gen_governors(ir);
     let routes = ir.routes.iter().map(|r| {
@@ -170,60 +256,34 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
             }
         }
     });
-    let inbound_arms = ir.interfaces.iter().filter_map(|i| {
-        let rs: Vec<_> = ir
-            .routes
-            .iter()
-            .filter(|r| r.from == i.name)
-            .map(|r| names::snake(&format!("route_{}", r.name)))
-            .collect();
-        if rs.is_empty() {
-            return None;
-        }
-        let n = i.name.as_str();
-        Some(quote! { #n => { let mut out = vec![]; #(out.extend(#rs(msg)?);)* Ok(Some(out)) } })
-    });
-    let deliver_arms = ir.interfaces.iter().filter(|i| !i.transforms.is_empty()).filter_map(|i| {
-        let n = i.name.as_str();
-        let mut steps = vec![];
-        let mut first = true;
-        for t in &i.transforms {
-            let m = ir.mappings.iter().find(|m| &m.name == t)?;
-            let f = names::snake(t);
-            steps.push(match (&m.source, first) {
-                (Schema::Hl7 { .. }, true) => quote! { let v = #f(msg)?; },
-                (Schema::Hl7 { .. }, false) => quote! {
-                    let parsed = rt::Message::parse(&v).map_err(|e| rt::MapError { at: #t, kind: rt::MapErrorKind::Read(e.to_string()) })?;
-                    let v = #f(&parsed)?;
-                },
-                (_, true) => return None,
-                // A resource read by a mapping from FHIR is read as JSON.
-                (Schema::Fhir { .. }, false) => quote! {
-                    let v = rt::ToJson::to_json(&v);
-                    let v = #f(&v)?;
-                },
-                (_, false) => quote! { let v = #f(&v)?; },
-            });
-            // A record the matrix governs, or one holding governed records, passes the
-            // steward before the next step.
-            if let Schema::Record { record } = &m.target {
-                if holds_governed(ir, record, &mut vec![]) {
-                    let at = format!("{}:{}", m.loc.file, m.loc.line);
-                    let g = governor(record);
-                    steps.push(quote! { let v = #g(steward, #at, v)?; });
-                }
+    let inbound_arms = ir
+        .interfaces
+        .iter()
+        .filter(|i| i.pattern != "api")
+        .filter_map(|i| {
+            let rs: Vec<_> = ir
+                .routes
+                .iter()
+                .filter(|r| r.from == i.name)
+                .map(|r| names::snake(&format!("route_{}", r.name)))
+                .collect();
+            if rs.is_empty() {
+                return None;
             }
-            first = false;
-        }
-        let last = ir.mappings.iter().find(|m| Some(&m.name) == i.transforms.last())?;
-        let output = match &last.target {
-            Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
-            // A resource serialises itself, straight to bytes.
-            Schema::Fhir { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&v))),
-            Schema::Record { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))),
-        };
-        Some(quote! { #n => { #(#steps)* Ok(Some(#output)) } })
-    });
+            let n = i.name.as_str();
+            Some(
+                quote! { #n => { let mut out = vec![]; #(out.extend(#rs(msg)?);)* Ok(Some(out)) } },
+            )
+        });
+    let deliver_arms = ir
+        .interfaces
+        .iter()
+        .filter_map(|i| deliver_arm(ir, i, false));
+    let deliver_fhir_arms = ir
+        .interfaces
+        .iter()
+        .filter_map(|i| deliver_arm(ir, i, true));
+    let routed_arms = routed_arms(ir);
     let serve_arms = ir.interfaces.iter().flat_map(|i| {
         i.serves.iter().filter_map(move |m| {
             let map = ir.mappings.iter().find(|x| &x.name == m)?;
@@ -286,6 +346,27 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         pub fn inbound(interface: &str, msg: &rt::Message) -> Result<Option<Vec<&'static str>>, rt::MapError> {
             match interface {
                 #(#inbound_arms,)*
+                _ => Ok(None),
+            }
+        }
+
+        /// The interfaces a resource of type `resource`, created by a client of API
+        /// interface `interface`, is sent to (its routes), or `None` when no route takes
+        /// what that interface's clients create.
+        #[allow(unused_variables)]
+        pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
+            match interface {
+                #(#routed_arms,)*
+                _ => None,
+            }
+        }
+
+        /// Runs the transform chain of `interface` on a resource an API's client created,
+        /// when the chain starts from FHIR: `Ok(None)` when it does not.
+        #[allow(unused_variables)]
+        pub fn deliver_fhir(interface: &str, resource_json: &serde_json::Value, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
+            match interface {
+                #(#deliver_fhir_arms,)*
                 _ => Ok(None),
             }
         }

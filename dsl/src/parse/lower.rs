@@ -1089,8 +1089,10 @@ impl Lower {
                 types: first(&r, Rule::rule_types).map(|t| match first(&t, Rule::rule_any) {
                     Some(any) => RuleTypes::Any(self.span(&any)),
                     None => RuleTypes::List(
-                        all(&t, Rule::message_type)
-                            .into_iter()
+                        kids(&t)
+                            .filter(|m| {
+                                matches!(m.as_rule(), Rule::message_type | Rule::resource_type)
+                            })
                             .map(|m| self.token(m))
                             .collect(),
                     ),

@@ -268,7 +268,7 @@ fn review_command(
             Ok(h) => print(review::approve(
                 &who.journal,
                 spec,
-                production.deliver,
+                production.chains(),
                 &h,
                 &Actor::new(who.by, who.why),
             )),
@@ -765,7 +765,7 @@ fn dead_letters(
             print(operator::resend(
                 &who.journal,
                 spec,
-                production.deliver,
+                production.chains(),
                 &s,
                 edited.as_deref(),
                 &Actor::new(who.by, who.why),

@@ -11,7 +11,7 @@ use crate::spec::Interface;
 /// `bytes` with its empty MSH-3, 5, 7, 10 and 11 filled; unchanged if it is not HL7.
 pub fn complete_header(
     bytes: Vec<u8>,
-    from: &Message,
+    from: Option<&Message>,
     iface: &Interface,
     control_id: &str,
     now_ms: i64,
@@ -24,7 +24,11 @@ pub fn complete_header(
             .and_then(|s| s.field(n))
             .is_none_or(|v| v.is_empty())
     };
-    let processing = from.header_component(11, 1).unwrap_or("P").to_string();
+    // From the message it came from; a resource an API's client created is production.
+    let processing = from
+        .and_then(|m| m.header_component(11, 1))
+        .unwrap_or("P")
+        .to_string();
     let fills: [(usize, String); 5] = [
         (3, iface.from.to_ascii_uppercase()),
         (5, iface.to.to_ascii_uppercase()),

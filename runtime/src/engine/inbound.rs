@@ -75,31 +75,31 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
 }
 
 /// What the journal said about a new message.
-enum Stored {
+pub(super) enum Stored {
     New(i64),
     /// Seen before under the same idempotency key: the first one's id and its ACK.
     Duplicate(i64, Option<Vec<u8>>),
 }
 
-struct Row {
-    correlation: String,
-    interface: String,
-    version: String,
-    state: &'static str,
-    message_type: Option<String>,
-    control_id: Option<String>,
-    patient_id: Option<String>,
-    idem_key: Option<String>,
-    order_key: Option<String>,
-    peer: String,
-    ack_code: Option<String>,
-    ack: Option<Vec<u8>>,
-    reason: Option<&'static str>,
-    detail: Option<String>,
-    payload: Vec<u8>,
+pub(super) struct Row {
+    pub(super) correlation: String,
+    pub(super) interface: String,
+    pub(super) version: String,
+    pub(super) state: &'static str,
+    pub(super) message_type: Option<String>,
+    pub(super) control_id: Option<String>,
+    pub(super) patient_id: Option<String>,
+    pub(super) idem_key: Option<String>,
+    pub(super) order_key: Option<String>,
+    pub(super) peer: String,
+    pub(super) ack_code: Option<String>,
+    pub(super) ack: Option<Vec<u8>>,
+    pub(super) reason: Option<&'static str>,
+    pub(super) detail: Option<String>,
+    pub(super) payload: Vec<u8>,
 }
 
-fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> {
+pub(super) fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> {
     c.prepare_cached(
         "INSERT INTO messages (correlation, interface, contract_version, direction, state,
            message_type, control_id, patient_id, idem_key, order_key, peer, received_at,
@@ -134,6 +134,29 @@ fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> 
                 .map(|x| format!("{x}: {}", r.detail.clone().unwrap_or_default()))
         ])?;
     Ok(id)
+}
+
+/// Stores a received message, or, when its idempotency key was seen before, records it
+/// as a duplicate of the first one (whose ACK answers it).
+pub(super) fn store_once(c: &rusqlite::Connection, row: Row, now: i64) -> rusqlite::Result<Stored> {
+    if let Some(key) = &row.idem_key {
+        let first: Option<(i64, Option<Vec<u8>>)> = c
+            .prepare_cached(
+                "SELECT id, ack FROM messages WHERE interface = ?1 AND idem_key = ?2
+                 AND direction = 'in' AND state NOT IN ('rejected', 'duplicate') ORDER BY id LIMIT 1",
+            )?
+            .query_row(params![row.interface, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((id, ack)) = first {
+            let mut dup = row;
+            dup.state = "duplicate";
+            dup.reason = Some("duplicate");
+            dup.detail = Some(format!("same idempotency key as message {id}"));
+            insert(c, &dup, now)?;
+            return Ok(Stored::Duplicate(id, ack));
+        }
+    }
+    insert(c, &row, now).map(Stored::New)
 }
 
 /// Stores a message that will not be processed, counting it; the journal keeps it.
@@ -352,30 +375,7 @@ pub async fn receive(
         .map(|_| acks::commit_code(&msg, true).to_string());
     row.ack = commit_ack.clone();
     let interface = iface.name.clone();
-    let idem = row.idem_key.clone();
-    let stored = engine
-        .journal
-        .write(move |c| {
-            if let Some(key) = &idem {
-                let first: Option<(i64, Option<Vec<u8>>)> = c
-                    .prepare_cached(
-                        "SELECT id, ack FROM messages WHERE interface = ?1 AND idem_key = ?2
-                         AND direction = 'in' AND state NOT IN ('rejected', 'duplicate') ORDER BY id LIMIT 1",
-                    )?
-                    .query_row(params![row.interface, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                if let Some((id, ack)) = first {
-                    let mut dup = row;
-                    dup.state = "duplicate";
-                    dup.reason = Some("duplicate");
-                    dup.detail = Some(format!("same idempotency key as message {id}"));
-                    insert(c, &dup, now)?;
-                    return Ok(Stored::Duplicate(id, ack));
-                }
-            }
-            insert(c, &row, now).map(Stored::New)
-        })
-        .await;
+    let stored = engine.journal.write(move |c| store_once(c, row, now)).await;
     let id = match stored {
         Ok(Stored::New(id)) => id,
         Ok(Stored::Duplicate(first, ack)) => {

@@ -54,6 +54,17 @@ pub type InboundFn = fn(&str, &Message) -> Result<Option<Vec<&'static str>>, Map
 pub type DeliverFn =
     fn(&str, &Message, &mut dyn crate::steward::Steward) -> Result<Option<Output>, MapError>;
 
+/// Routes of an API interface: the interfaces a resource its client created goes to, by
+/// resource type (`None`: no route takes what that interface's clients create).
+pub type RoutedFn = fn(&str, &str) -> Option<Vec<&'static str>>;
+/// Transforms from FHIR: what an interface's chain makes of a created resource (`None`:
+/// its chain does not start from FHIR).
+pub type DeliverFhirFn = fn(
+    &str,
+    &serde_json::Value,
+    &mut dyn crate::steward::Steward,
+) -> Result<Option<Output>, MapError>;
+
 /// The facade: the FHIR resource (JSON bytes) an API interface makes of a stored record
 /// for a resource type (`None`: it does not serve that type).
 pub type ServeFn = fn(&str, &str, &serde_json::Value) -> Result<Option<Vec<u8>>, MapError>;
@@ -71,8 +82,28 @@ pub struct Production {
     pub config_schemas: &'static [(&'static str, &'static str)],
     pub inbound: InboundFn,
     pub deliver: DeliverFn,
+    pub routed: RoutedFn,
+    pub deliver_fhir: DeliverFhirFn,
     pub serve: ServeFn,
     pub accept: AcceptFn,
+}
+
+impl Production {
+    /// Its transform chains, from HL7 v2 and from FHIR.
+    pub fn chains(&self) -> Chains {
+        Chains {
+            deliver: self.deliver,
+            deliver_fhir: self.deliver_fhir,
+        }
+    }
+}
+
+/// The generated transform chains: from a received HL7 v2 message, and from a resource an
+/// API's client created.
+#[derive(Clone, Copy)]
+pub struct Chains {
+    pub deliver: DeliverFn,
+    pub deliver_fhir: DeliverFhirFn,
 }
 
 /// How a message's downstream processing ended, for application-level ACKs.

@@ -7,8 +7,9 @@
 //! up from the journal within a few seconds (its queues poll when idle).
 
 use super::journal::{lane_sql, open_read, open_write, JournalError};
+use super::process::{Parsed, Source};
 use super::records::{self, JournalSteward, RecordStore};
-use super::{process, time, DeliverFn};
+use super::{process, time, Chains};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
 use crate::spec::{Interface, Matrix, Role, Spec};
@@ -281,7 +282,7 @@ fn changed_segments(old: &[u8], new: &[u8]) -> Vec<String> {
 pub fn resend(
     journal: &Path,
     spec: &Spec,
-    deliver: DeliverFn,
+    chains: Chains,
     s: &Selection,
     edit: Option<&[u8]>,
     actor: &Actor,
@@ -299,7 +300,7 @@ pub fn resend(
         )));
     }
     if let Some(e) = edit {
-        if let Err(err) = Message::parse(e) {
+        if let Err(err) = Parsed::parse(e) {
             return Err(JournalError(format!(
                 "the edited message does not parse: {err}; nothing was changed"
             )));
@@ -320,7 +321,7 @@ pub fn resend(
             };
             let mut store = RecordStore::new(journal);
             let mapper = Mapper {
-                deliver,
+                chains,
                 matrices: &spec.matrices,
                 store: &mut store,
             };
@@ -358,7 +359,7 @@ pub fn resend(
 /// What re-mapping a held inbound message needs: the transforms, and the matrix with the
 /// stored records it is checked against.
 pub(super) struct Mapper<'a> {
-    pub deliver: DeliverFn,
+    pub chains: Chains,
     pub matrices: &'a [Matrix],
     pub store: &'a mut RecordStore,
 }
@@ -372,13 +373,13 @@ impl Mapper<'_> {
         c: &Connection,
         id: i64,
         iface: &Interface,
-        msg: &Message,
+        src: Source,
         source: &[u8],
         control: &str,
         approved: bool,
     ) -> rusqlite::Result<process::Queued> {
         let mut steward = JournalSteward::new(self.matrices, &iface.from, self.store, approved);
-        let q = process::map_for(self.deliver, iface, msg, source, control, &mut steward);
+        let q = process::map_for(self.chains, iface, src, source, control, &mut steward);
         let (writes, notes) = (steward.writes, steward.notes);
         for n in &notes {
             event(c, id, "ownership", &n.text)?;
@@ -437,12 +438,12 @@ fn resend_out(
     let (payload, message_type, control_id, patient, order_key, how) =
         if matches!(d.reason.as_deref(), Some("map" | "ownership")) {
             let source = edited.unwrap_or(&d.payload);
-            let msg = match Message::parse(source) {
+            let parsed = match Parsed::parse(source) {
                 Ok(m) => m,
                 Err(e) => return Ok(Err(format!("the source message does not parse: {e}"))),
             };
             let control = format!("AC{}.r{}", d.parent.unwrap_or(d.id), d.id);
-            let q = mapper.map(c, d.id, iface, &msg, source, &control, false)?;
+            let q = mapper.map(c, d.id, iface, parsed.source(), source, &control, false)?;
             if q.state != "queued" {
                 return Ok(Err(format!(
                     "the mapping still fails: {}",

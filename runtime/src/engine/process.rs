@@ -21,6 +21,52 @@ struct Received {
     payload: Vec<u8>,
 }
 
+/// What a transform chain reads: a received HL7 v2 message, or a resource an API's
+/// client created (journalled as its JSON).
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    Hl7(&'a Message<'a>),
+    Fhir(&'a serde_json::Value),
+}
+
+impl Source<'_> {
+    /// A created resource's type (`ServiceRequest`).
+    fn resource_type(&self) -> Option<String> {
+        match self {
+            Source::Hl7(_) => None,
+            Source::Fhir(v) => v["resourceType"].as_str().map(str::to_string),
+        }
+    }
+}
+
+/// A journalled payload, read as what it is: a JSON object is a created resource,
+/// anything else an HL7 v2 message.
+pub(super) enum Parsed<'a> {
+    Hl7(Message<'a>),
+    Fhir(serde_json::Value),
+}
+
+impl<'a> Parsed<'a> {
+    pub(super) fn parse(payload: &'a [u8]) -> Result<Parsed<'a>, String> {
+        if payload.first() == Some(&b'{') {
+            serde_json::from_slice(payload)
+                .map(Parsed::Fhir)
+                .map_err(|e| format!("the resource is not JSON: {e}"))
+        } else {
+            Message::parse(payload)
+                .map(Parsed::Hl7)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    pub(super) fn source(&self) -> Source<'_> {
+        match self {
+            Parsed::Hl7(m) => Source::Hl7(m),
+            Parsed::Fhir(v) => Source::Fhir(v),
+        }
+    }
+}
+
 /// A message queued for an operation (or dead on arrival: its mapping failed).
 pub(super) struct Queued {
     pub(super) interface: String,
@@ -179,7 +225,7 @@ fn map_to_queued(
     store: &mut RecordStore,
     target: &str,
     hop: usize,
-    msg: &Message,
+    src: Source,
     m: &Received,
 ) -> Option<Queued> {
     let iface = engine.interface(target)?;
@@ -190,9 +236,9 @@ fn map_to_queued(
     let control_id = format!("AC{}.{}", m.id, hop + 1);
     let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
     let mut q = map_for(
-        engine.functions.deliver,
+        engine.functions.chains(),
         iface,
-        msg,
+        src,
         &m.payload,
         &control_id,
         &mut steward,
@@ -208,9 +254,9 @@ fn map_to_queued(
 /// What `iface`'s transform chain makes of `msg`, ready to queue (or dead, reason `map`,
 /// holding the inbound payload). Also used to resend a dead letter after a mapping fix.
 pub(super) fn map_for(
-    deliver: super::DeliverFn,
+    chains: super::Chains,
     iface: &Interface,
-    msg: &Message,
+    src: Source,
     inbound_payload: &[u8],
     control_id: &str,
     steward: &mut dyn Steward,
@@ -230,7 +276,11 @@ pub(super) fn map_for(
         writes: vec![],
         notes: vec![],
     };
-    match deliver(&iface.name, msg, steward) {
+    let (mapped, msg) = match src {
+        Source::Hl7(msg) => ((chains.deliver)(&iface.name, msg, steward), Some(msg)),
+        Source::Fhir(v) => ((chains.deliver_fhir)(&iface.name, v, steward), None),
+    };
+    match mapped {
         Err(e) if matches!(e.kind, MapErrorKind::Ownership(_)) => {
             let MapErrorKind::Ownership(hold) = e.kind else {
                 unreachable!("matched above")
@@ -266,7 +316,11 @@ pub(super) fn map_for(
             };
             // Keys and ids from what is sent when it is HL7, else from what was received.
             let sent = Message::parse(&bytes).ok();
-            let from = sent.as_ref().unwrap_or(msg);
+            let Some(from) = sent.as_ref().or(msg) else {
+                q.message_type = src.resource_type();
+                q.payload = bytes;
+                return q;
+            };
             let (code, trigger, _) = from.message_type();
             q.message_type = Some(format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or("")));
             q.control_id = from.control_id().map(str::to_string);
@@ -323,16 +377,25 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         starts: vec![],
         ends: vec![],
     };
-    let msg = match Message::parse(&m.payload) {
-        Ok(msg) => msg,
+    let parsed = match Parsed::parse(&m.payload) {
+        Ok(p) => p,
         Err(e) => {
             change.state = "dead";
             change.reason = Some("parse");
-            change.detail = Some(e.to_string());
+            change.detail = Some(e);
             return change;
         }
     };
-    match (engine.functions.inbound)(&m.interface, &msg) {
+    let src = parsed.source();
+    let targets = match src {
+        Source::Hl7(msg) => (engine.functions.inbound)(&m.interface, msg),
+        // What an API's client created goes where the API's routes send its type.
+        Source::Fhir(_) => Ok((engine.functions.routed)(
+            &m.interface,
+            &src.resource_type().unwrap_or_default(),
+        )),
+    };
+    match targets {
         Err(e) => {
             change.state = "dead";
             change.reason = Some("route");
@@ -343,7 +406,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 change.detail = Some("no route target: discarded".into());
             }
             for (hop, t) in targets.into_iter().enumerate() {
-                if let Some(q) = map_to_queued(engine, store, t, hop, &msg, m) {
+                if let Some(q) = map_to_queued(engine, store, t, hop, src, m) {
                     if q.state == "dead" || q.state == "review" {
                         change.detail =
                             Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
@@ -360,7 +423,10 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 store,
                 false,
             );
-            let result = (engine.functions.deliver)(&m.interface, &msg, &mut steward);
+            let result = match src {
+                Source::Hl7(msg) => (engine.functions.deliver)(&m.interface, msg, &mut steward),
+                Source::Fhir(v) => (engine.functions.deliver_fhir)(&m.interface, v, &mut steward),
+            };
             change.notes = std::mem::take(&mut steward.notes);
             match result {
                 Err(e) => {
@@ -381,9 +447,12 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
             }
         }
     }
+    let Source::Hl7(msg) = src else {
+        return change;
+    };
     let now = time::now_ms();
     for f in &engine.spec.flows {
-        let Some(key) = key_of(&msg, std::slice::from_ref(&f.correlate)) else {
+        let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
             continue;
         };
         for q in change.queued.iter().filter(|q| q.state == "queued") {

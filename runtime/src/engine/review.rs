@@ -8,8 +8,9 @@
 
 use super::journal::{open_read, open_write, JournalError};
 use super::operator::{audit, event, requeue, Actor, Mapper};
+use super::process::{Parsed, Source};
 use super::records::{self, JournalSteward, RecordStore};
-use super::{process, time, DeliverFn};
+use super::{process, time, Chains};
 use crate::hl7::Message;
 use crate::spec::{Interface, Spec};
 use rusqlite::{params, Connection};
@@ -110,7 +111,7 @@ pub fn list(journal: &Path, h: &Held, as_json: bool) -> Result<String, JournalEr
 pub fn approve(
     journal: &Path,
     spec: &Spec,
-    deliver: DeliverFn,
+    chains: Chains,
     h: &Held,
     actor: &Actor,
 ) -> Result<String, JournalError> {
@@ -127,17 +128,19 @@ pub fn approve(
             ));
             continue;
         };
-        let msg = match Message::parse(&r.payload) {
+        let parsed = match Parsed::parse(&r.payload) {
             Ok(m) => m,
             Err(e) => {
                 out.push_str(&format!("{}: the held message does not parse: {e}\n", r.id));
                 continue;
             }
         };
-        let held = if r.direction == "in" {
-            approve_record(&tx, spec, deliver, &mut store, r, iface, &msg)?
-        } else {
-            approve_delivery(&tx, spec, deliver, &mut store, r, iface, &msg)?
+        let held = match (r.direction == "in", parsed.source()) {
+            (true, Source::Hl7(msg)) => {
+                approve_record(&tx, spec, chains, &mut store, r, iface, msg)?
+            }
+            (true, Source::Fhir(_)) => Some("a created resource is not held as a record".into()),
+            (false, src) => approve_delivery(&tx, spec, chains, &mut store, r, iface, src)?,
         };
         if let Some(why) = held {
             out.push_str(&format!("{}: still held: {why}; left for review\n", r.id));
@@ -173,19 +176,19 @@ pub fn approve(
 fn approve_delivery(
     tx: &Connection,
     spec: &Spec,
-    deliver: DeliverFn,
+    chains: Chains,
     store: &mut RecordStore,
     r: &Row,
     iface: &Interface,
-    msg: &Message,
+    src: Source,
 ) -> Result<Option<String>, JournalError> {
     let control = format!("AC{}.v{}", r.parent.unwrap_or(r.id), r.id);
     let mapper = Mapper {
-        deliver,
+        chains,
         matrices: &spec.matrices,
         store,
     };
-    let q = mapper.map(tx, r.id, iface, msg, &r.payload, &control, true)?;
+    let q = mapper.map(tx, r.id, iface, src, &r.payload, &control, true)?;
     if q.state != "queued" {
         return Ok(Some(q.detail.unwrap_or_default()));
     }
@@ -207,14 +210,14 @@ fn approve_delivery(
 fn approve_record(
     tx: &Connection,
     spec: &Spec,
-    deliver: DeliverFn,
+    chains: Chains,
     store: &mut RecordStore,
     r: &Row,
     iface: &Interface,
     msg: &Message,
 ) -> Result<Option<String>, JournalError> {
     let mut steward = JournalSteward::new(&spec.matrices, &iface.from, store, true);
-    let result = deliver(&iface.name, msg, &mut steward);
+    let result = (chains.deliver)(&iface.name, msg, &mut steward);
     let (writes, notes) = (steward.writes, steward.notes);
     let out = match result {
         Ok(out) => out,

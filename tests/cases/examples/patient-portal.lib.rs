@@ -1460,6 +1460,67 @@ pub fn portal_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
     }
     out.finish("mappings.accord:93")
 }
+/// The portal's order as a FHIR ServiceRequest: the placer's order number is its first
+/// identifier, and the patient is named by MRN in the subject's identifier.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn fhir_to_order(src: &serde_json::Value) -> Result<LabOrder, rt::MapError> {
+    let mut out = LabOrderDraft::default();
+    if let Some(v) = rt::json_get(
+            src,
+            &[
+                rt::JsonStep::Index("identifier", 0u32 as usize),
+                rt::JsonStep::Key("value"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.placer_order = Some(v);
+    }
+    if let Some(v) = rt::json_get(
+            src,
+            &[
+                rt::JsonStep::Key("subject"),
+                rt::JsonStep::Key("identifier"),
+                rt::JsonStep::Key("value"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.patient_mrn = Some(v);
+    }
+    if let Some(v) = rt::json_get(
+            src,
+            &[
+                rt::JsonStep::Key("code"),
+                rt::JsonStep::Index("coding", 0u32 as usize),
+                rt::JsonStep::Key("code"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.test_code = Some(v);
+    }
+    if let Some(v) = rt::json_get(
+            src,
+            &[
+                rt::JsonStep::Key("code"),
+                rt::JsonStep::Index("coding", 0u32 as usize),
+                rt::JsonStep::Key("display"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.test_name = Some(v);
+    }
+    if let Some(v) = Some(
+        (rt::json_get(src, &[rt::JsonStep::Key("priority")])
+            .and_then(|v| <String as rt::FromJson>::from_json(v)))
+            == (Some(String::from("stat"))),
+    ) {
+        out.urgent = Some(v);
+    }
+    out.finish("mappings.accord:102")
+}
 /// The order as WinPath takes it.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
@@ -1468,34 +1529,34 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[23usize], "ORM", "mappings.accord:102")?;
-    rt::write(&mut b, &PATHS[24usize], "O01", "mappings.accord:102")?;
-    rt::write(&mut b, &PATHS[25usize], "2.4", "mappings.accord:102")?;
-    rt::write(&mut b, &PATHS[18usize], "NW", "mappings.accord:104")?;
+    rt::write(&mut b, &PATHS[23usize], "ORM", "mappings.accord:112")?;
+    rt::write(&mut b, &PATHS[24usize], "O01", "mappings.accord:112")?;
+    rt::write(&mut b, &PATHS[25usize], "2.4", "mappings.accord:112")?;
+    rt::write(&mut b, &PATHS[18usize], "NW", "mappings.accord:114")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
         rt::write(
             &mut b,
             &PATHS[14usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:105",
+            "mappings.accord:115",
         )?;
     }
-    rt::write(&mut b, &PATHS[19usize], "PORTAL", "mappings.accord:106")?;
+    rt::write(&mut b, &PATHS[19usize], "PORTAL", "mappings.accord:116")?;
     if let Some(v) = Some(&src).map(|r| &r.patient_mrn) {
         rt::write(
             &mut b,
             &PATHS[20usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:107",
+            "mappings.accord:117",
         )?;
     }
-    rt::write(&mut b, &PATHS[21usize], "MR", "mappings.accord:108")?;
+    rt::write(&mut b, &PATHS[21usize], "MR", "mappings.accord:118")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
         rt::write(
             &mut b,
             &PATHS[22usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:109",
+            "mappings.accord:119",
         )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.test_code) {
@@ -1503,7 +1564,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[15usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:110",
+            "mappings.accord:120",
         )?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.test_name.as_ref()) {
@@ -1511,7 +1572,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[16usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:111",
+            "mappings.accord:121",
         )?;
     }
     if let Some(v) = if Some(&src).map(|r| &r.urgent).copied().unwrap_or(false) {
@@ -1523,7 +1584,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[17usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:112",
+            "mappings.accord:122",
         )?;
     }
     Ok(b.serialize())
@@ -1579,6 +1640,24 @@ pub fn route_portal_orders(
     }
     Ok(out)
 }
+/// The targets of a message under this route (first matching rule wins).
+#[allow(unused_variables, clippy::needless_borrow)]
+pub fn route_portal_fhir_orders(
+    msg: &rt::Message,
+) -> Result<Vec<&'static str>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let (code, trigger, _) = msg.message_type();
+    let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
+    let mut out: Vec<&'static str> = vec![];
+    if ["ServiceRequest"].contains(&message_type.as_str()) && (true) {
+        out.push("fhir_orders_to_winpath");
+        return Ok(out);
+    }
+    if true && (true) {
+        return Ok(out);
+    }
+    Ok(out)
+}
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
 #[allow(unused_variables)]
@@ -1590,6 +1669,9 @@ pub fn accept(
     match (interface, resource) {
         ("portal_fhir", "Patient") => {
             Ok(Some(rt::ToJson::to_json(&fhir_to_patient(resource_json)?)))
+        }
+        ("portal_fhir", "ServiceRequest") => {
+            Ok(Some(rt::ToJson::to_json(&fhir_to_order(resource_json)?)))
         }
         _ => Ok(None),
     }
@@ -1638,6 +1720,41 @@ pub fn inbound(
             let mut out = vec![];
             out.extend(route_portal_orders(msg)?);
             Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
+}
+/// The interfaces a resource of type `resource`, created by a client of API
+/// interface `interface`, is sent to (its routes), or `None` when no route takes
+/// what that interface's clients create.
+#[allow(unused_variables)]
+pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
+    match interface {
+        "portal_fhir" => {
+            if ["ServiceRequest"].contains(&resource) {
+                return Some(vec!["fhir_orders_to_winpath",]);
+            }
+            if true {
+                return Some(vec![]);
+            }
+            Some(vec![])
+        }
+        _ => None,
+    }
+}
+/// Runs the transform chain of `interface` on a resource an API's client created,
+/// when the chain starts from FHIR: `Ok(None)` when it does not.
+#[allow(unused_variables)]
+pub fn deliver_fhir(
+    interface: &str,
+    resource_json: &serde_json::Value,
+    steward: &mut dyn rt::Steward,
+) -> Result<Option<rt::Output>, rt::MapError> {
+    match interface {
+        "fhir_orders_to_winpath" => {
+            let v = fhir_to_order(resource_json)?;
+            let v = order_to_winpath(&v)?;
+            Ok(Some(rt::Output::Hl7(v)))
         }
         _ => Ok(None),
     }
@@ -1727,7 +1844,7 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Lothian patient portal\",\"version\":\"1.0.0\",\"environments\":[\"dev\",\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:37\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17101\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:37\"}],\"loc\":\"estate.accord:37\"},{\"name\":\"portal_api\",\"transport\":\"http\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:44\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"18080\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PORTAL_API_PORT\"}}],\"loc\":\"estate.accord:44\"}],\"loc\":\"estate.accord:44\"},{\"name\":\"hub_portal_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:51\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17102\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_PORTAL_PORT\"}}],\"loc\":\"estate.accord:51\"}],\"loc\":\"estate.accord:51\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:58\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17103\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:58\"}],\"loc\":\"estate.accord:58\"}],\"interfaces\":[{\"name\":\"adt_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A04\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:4\"},{\"name\":\"portal_fhir\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"portal_api\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"patient_to_fhir\",\"keys\":[\"mrn\"]},{\"resource\":\"AllergyIntolerance\",\"record\":\"Allergy\",\"mapping\":\"allergy_to_fhir\",\"keys\":[\"patient_mrn\",\"allergen\"]}],\"accepts\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"fhir_to_patient\",\"keys\":[\"mrn\"]}],\"loc\":\"interfaces.accord:18\"},{\"name\":\"portal_orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"hub_portal_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:32\"},{\"name\":\"orders_to_winpath\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"portal\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"AE\",\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:69\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:70\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:71\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:72\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:73\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:74\"},{\"field\":\"email\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:75\"}]},{\"record\":\"Allergy\",\"keys\":[\"patient_mrn\",\"allergen\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"allergen_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:80\"},{\"field\":\"category\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:81\"},{\"field\":\"criticality\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:82\"},{\"field\":\"reaction\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:83\"}]}]}";
+pub const SPEC: &str = "{\"estate\":\"Lothian patient portal\",\"version\":\"1.0.0\",\"environments\":[\"dev\",\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:37\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17101\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:37\"}],\"loc\":\"estate.accord:37\"},{\"name\":\"portal_api\",\"transport\":\"http\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:44\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"18080\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PORTAL_API_PORT\"}}],\"loc\":\"estate.accord:44\"}],\"loc\":\"estate.accord:44\"},{\"name\":\"hub_portal_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:51\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17102\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_PORTAL_PORT\"}}],\"loc\":\"estate.accord:51\"}],\"loc\":\"estate.accord:51\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:58\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17103\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:58\"}],\"loc\":\"estate.accord:58\"}],\"interfaces\":[{\"name\":\"adt_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A04\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:4\"},{\"name\":\"portal_fhir\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"portal_api\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"patient_to_fhir\",\"keys\":[\"mrn\"]},{\"resource\":\"AllergyIntolerance\",\"record\":\"Allergy\",\"mapping\":\"allergy_to_fhir\",\"keys\":[\"patient_mrn\",\"allergen\"]}],\"accepts\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"fhir_to_patient\",\"keys\":[\"mrn\"]},{\"resource\":\"ServiceRequest\",\"record\":\"LabOrder\",\"mapping\":\"fhir_to_order\",\"keys\":[\"placer_order\"]}],\"loc\":\"interfaces.accord:18\"},{\"name\":\"portal_orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"hub_portal_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:33\"},{\"name\":\"orders_to_winpath\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"portal\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"AE\",\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:45\"},{\"name\":\"fhir_orders_to_winpath\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"portal\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"AE\",\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"backlog_under\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:60\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:69\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:70\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:71\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:72\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:73\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:74\"},{\"field\":\"email\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:75\"}]},{\"record\":\"Allergy\",\"keys\":[\"patient_mrn\",\"allergen\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"allergen_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:80\"},{\"field\":\"category\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:81\"},{\"field\":\"criticality\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:82\"},{\"field\":\"reaction\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:83\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[
     (

@@ -712,6 +712,27 @@ pub fn inbound(
         _ => Ok(None),
     }
 }
+/// The interfaces a resource of type `resource`, created by a client of API
+/// interface `interface`, is sent to (its routes), or `None` when no route takes
+/// what that interface's clients create.
+#[allow(unused_variables)]
+pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
+    match interface {
+        _ => None,
+    }
+}
+/// Runs the transform chain of `interface` on a resource an API's client created,
+/// when the chain starts from FHIR: `Ok(None)` when it does not.
+#[allow(unused_variables)]
+pub fn deliver_fhir(
+    interface: &str,
+    resource_json: &serde_json::Value,
+    steward: &mut dyn rt::Steward,
+) -> Result<Option<rt::Output>, rt::MapError> {
+    match interface {
+        _ => Ok(None),
+    }
+}
 /// Runs the transform chain of `interface` on `msg` and returns what it produces:
 /// `Ok(None)` when the interface has no transform (the message passes unchanged).
 /// Each record the ownership matrix governs passes `steward` on the way.

@@ -13,6 +13,8 @@
 //! allowed or not, is written to the journal's `audit` table: who, what, when and the
 //! outcome.
 
+mod create;
+
 use super::config::Auth;
 use super::{time, Engine};
 use crate::spec::{Interface, Served};
@@ -52,7 +54,7 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
     });
     let app = Router::new()
         .route("/metadata", get(metadata))
-        .route("/{resource}", get(search))
+        .route("/{resource}", get(search).post(create::create))
         .route("/{resource}/{id}", get(read).put(update))
         .with_state(facade);
     if let Err(e) = axum::serve(listener, app).await {
@@ -90,7 +92,7 @@ fn outcome(status: StatusCode, code: &str, why: &str) -> Response {
 }
 
 async fn metadata(State(f): State<Arc<Facade>>) -> Response {
-    let resources: Vec<Value> = f
+    let mut resources: Vec<Value> = f
         .interface
         .serves
         .iter()
@@ -111,6 +113,14 @@ async fn metadata(State(f): State<Arc<Facade>>) -> Response {
             })
         })
         .collect();
+    // What clients create and the routes send on.
+    resources.extend(
+        f.interface
+            .accepts
+            .iter()
+            .filter(|a| create::creates(&f, a))
+            .map(|a| json!({ "type": a.resource, "interaction": [{ "code": "create" }] })),
+    );
     let spec = &f.engine.spec;
     let body = json!({
         "resourceType": "CapabilityStatement",
@@ -420,6 +430,7 @@ async fn admit(
     resource: &str,
     perm: char,
     action: &str,
+    among: &[Served],
 ) -> Result<(Token, Grant, Served), Response> {
     let token = match authorize(&f.engine.config.auth, headers) {
         Ok(t) => t,
@@ -435,14 +446,12 @@ async fn admit(
             return Err(outcome(StatusCode::UNAUTHORIZED, "login", &why));
         }
     };
-    let Some(served) = f
-        .interface
-        .serves
-        .iter()
-        .find(|s| s.resource == resource)
-        .cloned()
-    else {
-        let why = format!("this API serves no {resource}");
+    let Some(served) = among.iter().find(|s| s.resource == resource).cloned() else {
+        let why = if perm == 'c' {
+            format!("this API takes no {resource} from its clients")
+        } else {
+            format!("this API serves no {resource}")
+        };
         audit(f, &token.who, action.into(), StatusCode::NOT_FOUND, &why).await;
         return Err(outcome(StatusCode::NOT_FOUND, "not-supported", &why));
     };
@@ -461,10 +470,11 @@ async fn read(
     headers: HeaderMap,
 ) -> Response {
     let action = format!("read {resource}/{id}");
-    let (token, grant, served) = match admit(&f, &headers, &resource, 'r', &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (token, grant, served) =
+        match admit(&f, &headers, &resource, 'r', &action, &f.interface.serves).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let found = match load(&f, served, Some(id.clone())).await {
         Ok(v) => v.into_iter().find(|r| r["id"] == id.as_str()),
         Err(e) => return failed(&f, &token, action, &e).await,
@@ -528,10 +538,11 @@ async fn search(
 ) -> Response {
     let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let action = format!("search {resource}?{}", query.join("&"));
-    let (token, grant, served) = match admit(&f, &headers, &resource, 's', &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (token, grant, served) =
+        match admit(&f, &headers, &resource, 's', &action, &f.interface.serves).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let all = match load(&f, served, None).await {
         Ok(v) => v,
         Err(e) => return failed(&f, &token, action, &e).await,
@@ -582,6 +593,23 @@ async fn search(
     )
 }
 
+/// The id of the resource made of `record` (the accepted mapping's record, as JSON):
+/// from its key fields, as the engine gives every resource made of such a record.
+fn record_id(accepted: &Served, record: &Value) -> String {
+    let parts: Vec<String> = accepted
+        .keys
+        .iter()
+        .map(|k| match crate::steward::get_path(record, k) {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+        .collect();
+    let shown: Vec<&dyn std::fmt::Display> =
+        parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
+    crate::fhir::write::id(&accepted.record, &shown)
+}
+
 /// What the matrix made of an update: the writes to store, or why it is refused.
 enum Decided {
     Apply(Vec<super::records::Write>),
@@ -608,18 +636,7 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
         }
     };
     // The resource's own identifiers must name the record the URL names.
-    let parts: Vec<String> = accepted
-        .keys
-        .iter()
-        .map(|k| match crate::steward::get_path(&record, k) {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        })
-        .collect();
-    let shown: Vec<&dyn std::fmt::Display> =
-        parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
-    let own = crate::fhir::write::id(&accepted.record, &shown);
+    let own = record_id(accepted, &record);
     if own != id {
         return Decided::Refuse(
             StatusCode::BAD_REQUEST,
@@ -673,10 +690,11 @@ async fn update(
     body: axum::body::Bytes,
 ) -> Response {
     let action = format!("update {resource}/{id}");
-    let (token, grant, _) = match admit(&f, &headers, &resource, 'u', &action).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (token, grant, _) =
+        match admit(&f, &headers, &resource, 'u', &action, &f.interface.serves).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let refuse = |status: StatusCode, code: &'static str, why: String| {
         let f = f.clone();
         let (who, action) = (token.who.clone(), action.clone());

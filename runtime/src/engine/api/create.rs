@@ -1,0 +1,226 @@
+//! Creates through the facade (`POST /{resource}`, scope `.c`): a resource a client of the
+//! API sends, accepted by an `accepts:` mapping into a record the production does not
+//! store, is read by that mapping (a resource it cannot read is refused with `422`, so
+//! nothing unreadable is journalled), given the id its business keys make, journalled as
+//! a message received on the API interface, and answered `201 Created` once it is
+//! durable. The processor then sends it where the interface's routes send its type, like
+//! any received message (transform chains from FHIR, retries, dead letter, replay). The
+//! same resource again (same business keys) is a duplicate: answered `200` with the
+//! first one's location, recorded, and not delivered again.
+
+use super::{admit, audit, fhir, in_compartment, outcome, record_id, Facade, Grant};
+use crate::engine::inbound::{store_once, Row, Stored};
+use crate::engine::time;
+use crate::spec::Served;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Whether the facade takes creates of `accepted`: its record is not one the production
+/// stores (those are updated, never created, by clients) and a route sends it on.
+pub(super) fn creates(f: &Facade, accepted: &Served) -> bool {
+    let stored = f
+        .engine
+        .spec
+        .matrices
+        .iter()
+        .any(|m| m.record == accepted.record);
+    !stored
+        && (f.engine.functions.routed)(&f.interface.name, &accepted.resource)
+            .is_some_and(|to| !to.is_empty())
+}
+
+/// The patient a created resource is about (`subject` or `patient`, `Patient/ID`).
+fn patient_of(resource: &Value) -> Option<String> {
+    ["subject", "patient"].iter().find_map(|k| {
+        resource[*k]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("Patient/"))
+            .map(str::to_string)
+    })
+}
+
+fn created(status: StatusCode, resource: &str, id: &str, body: Vec<u8>) -> Response {
+    let mut r = fhir(status, body);
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{resource}/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+pub(super) async fn create(
+    State(f): State<Arc<Facade>>,
+    Path(resource): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let action = format!("create {resource}");
+    let accepts = f.interface.accepts.clone();
+    let (token, grant, accepted) =
+        match admit(&f, &headers, &resource, 'c', &action, &accepts).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let refuse = |status: StatusCode, code: &'static str, why: String| {
+        let f = f.clone();
+        let (who, action) = (token.who.clone(), action.clone());
+        async move {
+            audit(&f, &who, action, status, &why).await;
+            outcome(status, code, &why)
+        }
+    };
+    if !creates(&f, &accepted) {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!(
+                "{resource} is not created through this API: {} records come from their owner, and a client updates one with PUT",
+                accepted.record
+            ),
+        )
+        .await;
+    }
+    let mut json: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                "the body is not a JSON object".into(),
+            )
+            .await
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("the body is not JSON: {e}"),
+            )
+            .await
+        }
+    };
+    if json["resourceType"] != resource.as_str() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("the body is not a {resource}"),
+        )
+        .await;
+    }
+    if let Grant::Patient(p) = &grant {
+        if !in_compartment(&json, p) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("the token's patient scope covers Patient/{p} only; this {resource} is not about that patient"),
+            )
+            .await;
+        }
+    }
+    // Read it as the routes will: what the mapping cannot read is refused now, not
+    // dead-lettered later.
+    let record = match (f.engine.functions.accept)(&f.interface.name, &resource, &json) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!("this API takes no {resource} from its clients"),
+            )
+            .await
+        }
+        Err(e) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "processing",
+                format!("the resource cannot be read: {e}"),
+            )
+            .await
+        }
+    };
+    if accepted
+        .keys
+        .iter()
+        .all(|k| crate::steward::get_path(&record, k).is_null())
+    {
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "required",
+            format!(
+                "the resource has no business identifier: {} is identified by {}",
+                accepted.record,
+                accepted.keys.join(", ")
+            ),
+        )
+        .await;
+    }
+    // The server names what it creates: the id comes from the business keys, so the same
+    // order sent twice is one order.
+    let id = record_id(&accepted, &record);
+    json["id"] = Value::String(id.clone());
+    let payload = serde_json::to_vec(&json).unwrap_or_default();
+    let row = Row {
+        correlation: f.engine.correlation_id(),
+        interface: f.interface.name.clone(),
+        version: f.interface.version.clone(),
+        state: "received",
+        message_type: Some(resource.clone()),
+        control_id: Some(id.clone()),
+        patient_id: patient_of(&json),
+        idem_key: Some(format!("{resource}/{id}")),
+        order_key: None,
+        peer: token.who.clone(),
+        ack_code: None,
+        ack: None,
+        reason: None,
+        detail: None,
+        payload: payload.clone(),
+    };
+    let now = time::now_ms();
+    let stored = f
+        .engine
+        .journal
+        .write(move |c| store_once(c, row, now))
+        .await;
+    let label = crate::engine::metrics::Metrics::iface(&f.interface.name);
+    match stored {
+        Ok(Stored::New(message)) => {
+            f.engine.metrics.received.get_or_create(&label).inc();
+            f.engine.received.notify_one();
+            let detail = format!("journalled as message {message}");
+            audit(
+                &f,
+                &token.who,
+                format!("{action}/{id}"),
+                StatusCode::CREATED,
+                &detail,
+            )
+            .await;
+            created(StatusCode::CREATED, &resource, &id, payload)
+        }
+        Ok(Stored::Duplicate(first, _)) => {
+            f.engine.metrics.duplicates.get_or_create(&label).inc();
+            let detail = format!("duplicate of message {first}: not sent again");
+            audit(
+                &f,
+                &token.who,
+                format!("{action}/{id}"),
+                StatusCode::OK,
+                &detail,
+            )
+            .await;
+            created(StatusCode::OK, &resource, &id, payload)
+        }
+        // Not durable: the client keeps the resource and sends it again.
+        Err(e) => {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                format!("the journal could not store the resource; send it again: {e}"),
+            )
+            .await
+        }
+    }
+}
