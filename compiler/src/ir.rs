@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.1.0";
+pub const IR_VERSION: &str = "1.2.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -16,6 +16,10 @@ pub struct Estate {
     pub name: String,
     pub version: String,
     pub docs: String,
+    /// The zone of local times (`timezone "Europe/London"`): an HL7 value without a UTC
+    /// offset read by `datetime()` takes the zone's offset at that time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     pub environments: Vec<Environment>,
     pub systems: Vec<System>,
     pub endpoints: Vec<Endpoint>,

@@ -25,6 +25,10 @@ pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
         name,
         version,
         docs,
+        timezone: m
+            .estate
+            .and_then(|(e, _, _)| e.timezone.as_ref())
+            .map(|z| z.value.clone()),
         environments: m
             .environments
             .decls

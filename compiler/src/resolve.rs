@@ -64,6 +64,18 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
             }
         }
     }
+    if let Some(z) = m.estate.and_then(|(e, _, _)| e.timezone.as_ref()) {
+        if !accord_runtime::zone::known(&z.value) {
+            let names = accord_runtime::zone::names();
+            diags.push(diag::invalid_value(
+                z.span,
+                "time zone",
+                &z.value,
+                &["an IANA zone such as \"Europe/London\""],
+                crate::suggest::did_you_mean(&z.value, names.iter().map(String::as_str)),
+            ));
+        }
+    }
     if m.estate.is_none() {
         if let Some(f) = files.first() {
             let span = f

@@ -639,6 +639,27 @@ fn expect_rows(
     problems
 }
 
+/// Every string in `v`.
+fn strings<'v>(v: &'v serde_json::Value, out: &mut Vec<&'v str>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// `2026-03-29T02:30:00...`: a FHIR dateTime or instant with a time of day.
+fn is_time_of_day(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[..4].iter().all(u8::is_ascii_digit)
+}
+
 #[test]
 fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
     let ir = library();
@@ -684,6 +705,14 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
             "{}: {addresses:?}",
             file.display()
         );
+        // FHIR wants an offset on every time of day; the estate's zone gives local ones.
+        let mut times = vec![];
+        strings(b, &mut times);
+        for t in times.iter().filter(|t| is_time_of_day(t)) {
+            let offset =
+                t.ends_with('Z') || t.len() > 6 && matches!(t.as_bytes()[t.len() - 6], b'+' | b'-');
+            assert!(offset, "{}: {t} has no UTC offset", file.display());
+        }
         let text = b.to_string();
         for r in text
             .split("\"reference\":\"")

@@ -112,6 +112,8 @@ pub const ITEM_KEYWORDS: &[&str] = &[
 pub struct Estate {
     pub name: StrLit,
     pub version: Token,
+    /// The time zone of local times (`timezone "Europe/London"`), an IANA name.
+    pub timezone: Option<StrLit>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,7 @@ pub mod mapping;
 pub mod mllp;
 pub mod spec;
 pub mod steward;
+pub mod zone;
 
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]

@@ -70,6 +70,8 @@ pub struct Date {
 }
 
 /// A date and time to the second, with the UTC offset in minutes when the message gave one.
+/// A DTM that gives only a date (`20260115`) keeps that precision: `has_time` is false,
+/// and it is written as a date again, without a time or an offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateTime {
     pub date: Date,
@@ -77,6 +79,7 @@ pub struct DateTime {
     pub minute: u8,
     pub second: u8,
     pub offset_minutes: Option<i16>,
+    pub has_time: bool,
 }
 
 fn digits(s: &str, from: usize, len: usize) -> Option<u32> {
@@ -153,6 +156,7 @@ impl DateTime {
             minute,
             second,
             offset_minutes: offset,
+            has_time: body.len() > 8,
         })
     }
 }
@@ -173,6 +177,9 @@ impl DateTime {
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.has_time {
+            return write!(f, "{}", self.date);
+        }
         write!(
             f,
             "{}T{:02}:{:02}:{:02}",
@@ -502,6 +509,9 @@ impl ToHl7 for DateTime {
 
 impl PrivateHl7 for DateTime {
     fn to_hl7_string(&self) -> String {
+        if !self.has_time {
+            return self.date.to_hl7_string();
+        }
         let mut s = format!(
             "{}{:02}{:02}{:02}",
             self.date.to_hl7_string(),
@@ -722,6 +732,15 @@ pub mod functions {
             .transpose()
     }
 
+    /// [`datetime`] read in the estate's time zone when the value gives no offset.
+    pub fn datetime_in<S: AsRef<str>>(
+        v: Option<S>,
+        zone: &'static str,
+        at: &'static str,
+    ) -> Result<Option<DateTime>, MapError> {
+        Ok(datetime(v, at)?.map(|t| crate::zone::localise(t, zone)))
+    }
+
     pub fn datetime<S: AsRef<str>>(
         v: Option<S>,
         at: &'static str,
@@ -852,6 +871,7 @@ pub mod functions {
             minute: (rem / 60 % 60) as u8,
             second: (rem % 60) as u8,
             offset_minutes: Some(0),
+            has_time: true,
         }
     }
 
@@ -968,9 +988,14 @@ mod tests {
         assert_eq!(Date::parse("tomorrow"), None);
         let t = DateTime::parse("20261102135900+0100").unwrap();
         assert_eq!(t.to_string(), "2026-11-02T13:59:00+01:00");
+        // A date alone keeps its precision, both ways.
+        let day = DateTime::parse("20261102").unwrap();
+        assert_eq!(day.to_string(), "2026-11-02");
+        assert_eq!(day.to_hl7_string(), "20261102");
+        assert_eq!(DateTime::parse_iso("2026-11-02"), Some(day));
         assert_eq!(
-            DateTime::parse("20261102").unwrap().to_string(),
-            "2026-11-02T00:00:00"
+            DateTime::parse("202611021359").unwrap().to_string(),
+            "2026-11-02T13:59:00"
         );
         assert_eq!(DateTime::parse("2026110225"), None);
     }

@@ -1348,7 +1348,14 @@ impl<'a> Gen<'a> {
                     _ => Type::Decimal,
                 };
                 let arg = borrowed(0);
-                (quote!(rt::f::#f(#arg, #at)?), Shape::Opt(ty))
+                match (&self.ir.timezone, function) {
+                    // Local times take the estate's zone.
+                    (Some(zone), "datetime") => (
+                        quote!(rt::f::datetime_in(#arg, #zone, #at)?),
+                        Shape::Opt(ty),
+                    ),
+                    _ => (quote!(rt::f::#f(#arg, #at)?), Shape::Opt(ty)),
+                }
             }
             "upper" | "lower" | "trim" => {
                 let arg = text(0);
@@ -1532,7 +1539,7 @@ fn convert(v: &TokenStream, shape: &Shape, target: &Type) -> TokenStream {
             quote!(#v.and_then(|n| rt::Decimal::parse(&n.to_string())))
         }
         (Shape::Opt(Type::Date), Type::DateTime) => {
-            quote!(#v.map(|d| rt::DateTime { date: d, hour: 0, minute: 0, second: 0, offset_minutes: None }))
+            quote!(#v.map(|d| rt::DateTime { date: d, hour: 0, minute: 0, second: 0, offset_minutes: None, has_time: false }))
         }
         _ => v.clone(),
     }

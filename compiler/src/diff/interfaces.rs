@@ -676,6 +676,19 @@ pub fn diff(old: &Estate, new: &Estate, out: &mut Changes) {
     }
     flows(old, new, out);
     systems(old, new, out);
+    if old.timezone != new.timezone {
+        let zone = |z: &Option<String>| z.clone().unwrap_or_else(|| "none".into());
+        out.push(
+            "timezone-changed",
+            "estate".into(),
+            format!(
+                "local times were read in {}, now in {}",
+                zone(&old.timezone),
+                zone(&new.timezone)
+            ),
+            vec![],
+        );
+    }
     if old.docs != new.docs {
         out.docs("estate".into());
     }

@@ -393,6 +393,11 @@ pub const RULES: &[Rule] = &[
         why: "interfaces to and from the system are gone",
     },
     Rule {
+        id: "timezone-changed",
+        class: B,
+        why: "local times from the estate's systems take another offset: the same message names other instants",
+    },
+    Rule {
         id: "system-added",
         class: C,
         why: "nothing that exists changes",

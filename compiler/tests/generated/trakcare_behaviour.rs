@@ -50,7 +50,7 @@ fn results_map_one_observation_per_obx_and_back() {
     let bytes = sample("oru_r01.hl7");
     let r = estate::winpath_oru_to_result(&rt::Message::parse(&bytes).unwrap()).unwrap();
     assert_eq!((r.placer_order.as_str(), r.filler_order.as_str(), r.status.as_str()), ("ORD123", "LAB987", "final"));
-    assert_eq!(r.observed_at.map(|t| t.to_string()).as_deref(), Some("2026-11-02T12:00:00"));
+    assert_eq!(r.observed_at.map(|t| t.to_string()).as_deref(), Some("2026-11-02T12:00:00+00:00"));
     assert_eq!(r.observations.len(), 2);
     let k = &r.observations[1];
     assert_eq!((k.code, k.value.as_str(), k.units.as_deref(), k.flag, k.sequence), (estate::LabTest::K, "6.1", Some("mmol/L"), Some(estate::AbnormalFlag::H), 2));

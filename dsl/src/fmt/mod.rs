@@ -86,7 +86,15 @@ fn print_item(p: &mut Printer, item: &Item) {
     let close = end(item.span).saturating_sub(1);
     match &item.kind {
         ItemKind::Estate(e) => p.line(
-            &format!("estate {} version {}", quoted(&e.name), e.version.text),
+            &match &e.timezone {
+                Some(z) => format!(
+                    "estate {} version {} timezone {}",
+                    quoted(&e.name),
+                    e.version.text,
+                    quoted(z)
+                ),
+                None => format!("estate {} version {}", quoted(&e.name), e.version.text),
+            },
             end(item.span),
         ),
         ItemKind::Import(i) => p.line(&format!("import {}", quoted(&i.path)), end(item.span)),

@@ -195,10 +195,14 @@ impl Lower {
             .find(|c| c.as_rule() != Rule::docs)
             .unwrap_or_else(|| p.clone());
         let kind = match decl.as_rule() {
-            Rule::estate_decl => ItemKind::Estate(Estate {
-                name: self.string(only_rule(&decl, Rule::string)),
-                version: self.token(only_rule(&decl, Rule::semver)),
-            }),
+            Rule::estate_decl => {
+                let mut strings = all(&decl, Rule::string).into_iter();
+                ItemKind::Estate(Estate {
+                    name: self.string(strings.next().unwrap_or_else(|| decl.clone())),
+                    version: self.token(only_rule(&decl, Rule::semver)),
+                    timezone: strings.next().map(|s| self.string(s)),
+                })
+            }
             Rule::import_decl => ItemKind::Import(Import {
                 path: self.string(only_rule(&decl, Rule::string)),
             }),

@@ -1051,8 +1051,9 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
     } {
         out.status = Some(v);
     }
-    if let Some(v) = rt::f::datetime(
+    if let Some(v) = rt::f::datetime_in(
         scope.str(&PATHS[19usize], "mappings.accord:43")?.as_deref(),
+        "Europe/London",
         "mappings.accord:43",
     )? {
         out.observed_at = Some(v);

@@ -391,8 +391,9 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = rt::f::datetime(
+    if let Some(v) = rt::f::datetime_in(
         scope.str(&PATHS[5usize], "main.accord:35")?.as_deref(),
+        "Europe/London",
         "main.accord:35",
     )? {
         out.born_at = Some(v);
