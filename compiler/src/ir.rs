@@ -470,6 +470,8 @@ pub enum Expr {
     Not {
         value: Box<Expr>,
     },
+    /// `else absent`: no value.
+    Absent,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

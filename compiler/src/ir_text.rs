@@ -146,6 +146,7 @@ fn expr_in(e: &Expr, parent: u8) -> String {
             }
         }
         Expr::Not { value } => format!("not {}", expr_in(value, 4)),
+        Expr::Absent => "absent".into(),
     }
 }
 
@@ -173,7 +174,8 @@ pub fn reads(e: &Expr, out: &mut Vec<Read>) {
             reads(lhs, out);
             reads(rhs, out);
         }
-        Expr::Text { .. }
+        Expr::Absent
+        | Expr::Text { .. }
         | Expr::Integer { .. }
         | Expr::Decimal { .. }
         | Expr::Boolean { .. }

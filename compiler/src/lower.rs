@@ -586,6 +586,7 @@ impl Lower<'_, '_> {
             ast::ExprKind::Not(inner) => ir::Expr::Not {
                 value: Box::new(self.expr(inner, scope)),
             },
+            ast::ExprKind::Absent => ir::Expr::Absent,
             ast::ExprKind::Call { func, args } if func.name == "reference" => {
                 let mapping = match args.first().map(|a| &a.kind) {
                     Some(ast::ExprKind::Path(p)) => p.segments[0].name.name.clone(),

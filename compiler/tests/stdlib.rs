@@ -417,6 +417,13 @@ const SEGMENT_MAPS: &[SegmentMap] = &[
         to_fhir: "v2_admission_message",
     },
     SegmentMap {
+        csv: "RXO[MedicationRequest] - Sheet1",
+        segment: "RXO",
+        from_hl7: "v2_rde_o11",
+        record_path: "orders",
+        to_fhir: "v2_medication_order_to_fhir",
+    },
+    SegmentMap {
         csv: "NTE[Observation] - Sheet1",
         segment: "NTE",
         from_hl7: "v2_oru_r01",
@@ -460,10 +467,8 @@ fn covered(ir: &Estate, s: &SegmentMap) -> BTreeSet<(String, String)> {
                 if path != &full && !path.starts_with(&format!("{full}.")) {
                     break;
                 }
-                for f in fields
-                    .iter()
-                    .filter(|f| f.starts_with(&format!("{}-", s.segment)))
-                {
+                // Any field: a map may name another segment's (RXO's names RXE-19).
+                for f in fields {
                     out.insert((f.clone(), attr.clone()));
                 }
             }
@@ -714,10 +719,14 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
     let adt_bundles = map_all("v2_adt_a01,v2_admission_bundle", &adt, &out);
     let merges = map_all("v2_adt_a40,v2_merge_bundle", &messages("ADT-A40"), &out);
     let results = map_all("v2_oru_r01,v2_results_bundle", &messages("ORU-R01"), &out);
+    let pharmacy: Vec<PathBuf> = messages("RDE-");
+    assert_eq!(pharmacy.len(), 4, "RDE^O11 and RDE^O25 messages");
+    let orders = map_all("v2_rde_o11,v2_pharmacy_bundle", &pharmacy, &out);
     let files: Vec<PathBuf> = adt_bundles
         .iter()
         .chain(&merges)
         .chain(&results)
+        .chain(&orders)
         .map(|(f, _)| f.clone())
         .collect();
     let (ok, report) = support::fhir_validate(&files);
@@ -725,7 +734,12 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
     assert_eq!(report.matches("ok Bundle").count(), files.len(), "{report}");
 
     // References inside each Bundle resolve, and no two entries share an address.
-    for (file, b) in adt_bundles.iter().chain(&merges).chain(&results) {
+    for (file, b) in adt_bundles
+        .iter()
+        .chain(&merges)
+        .chain(&results)
+        .chain(&orders)
+    {
         let addresses: Vec<String> = b["entry"]
             .as_array()
             .unwrap()
@@ -864,6 +878,34 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
         ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Each pharmacy order is a MedicationRequest about the message's patient.
+    for (file, b) in &orders {
+        let requests: Vec<&serde_json::Value> = b["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == "MedicationRequest")
+            .collect();
+        let orcs = std::fs::read_to_string(corpus().join(format!(
+            "hl7v2/fhir-converter/{}.hl7",
+            file.file_stem().unwrap().to_string_lossy()
+        )))
+        .unwrap()
+        .split(['\r', '\n'])
+        .filter(|s| s.starts_with("ORC|"))
+        .count();
+        assert_eq!(requests.len(), orcs, "{}", file.display());
+        for r in requests {
+            assert_eq!(r["intent"], "original-order");
+            assert_eq!(r["subject"]["reference"], b["entry"][0]["request"]["url"]);
+            assert!(
+                r["medicationCodeableConcept"]["coding"][0]["code"].is_string(),
+                "{r}"
+            );
+        }
+    }
 
     // A merge: the surviving record replaces the retired one, which is inactive.
     let (_, m) = &merges[0];

@@ -539,6 +539,8 @@ pub enum ExprKind {
     },
     Not(Box<Expr>),
     Paren(Box<Expr>),
+    /// `absent`, after `else`: no value.
+    Absent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

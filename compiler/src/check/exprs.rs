@@ -44,6 +44,8 @@ pub struct Read {
 impl Checker<'_, '_> {
     pub fn type_of(&mut self, e: &Expr, scope: &Scope, reads: &mut Vec<Read>) -> Ty {
         match &e.kind {
+            // No value: it takes the type of the branch it stands beside.
+            ExprKind::Absent => Ty::Unknown,
             ExprKind::Lit(l) => match &l.kind {
                 LitKind::Str(_) | LitKind::Ident(_) => Ty::Text,
                 LitKind::Int(_) => Ty::Integer,
@@ -126,7 +128,9 @@ impl Checker<'_, '_> {
                 self.expect_boolean(&c, cond.span);
                 let a = self.type_of(then, scope, reads);
                 let b = self.type_of(otherwise, scope, reads);
-                if a.assignable_to(&b) {
+                if matches!(otherwise.kind, ExprKind::Absent) {
+                    a.base().clone()
+                } else if a.assignable_to(&b) {
                     b.base().clone()
                 } else if b.assignable_to(&a) {
                     a.base().clone()

@@ -976,6 +976,26 @@ impl<'a> Gen<'a> {
                 cond,
                 then,
                 otherwise,
+            } if matches!(**otherwise, Expr::Absent) => {
+                // `else absent`: the value when the condition holds, else none.
+                let (c, _) = self.expr(cond, ctx, at);
+                let (a, sa) = self.expr(then, ctx, at);
+                match sa {
+                    Shape::Bool => (
+                        quote!(if #c { Some(#a) } else { None }),
+                        Shape::Opt(Type::Boolean),
+                    ),
+                    Shape::List(_) | Shape::ResList(_) => {
+                        (quote!(if #c { #a } else { Vec::new() }), sa)
+                    }
+                    _ => (quote!(if #c { #a } else { None }), sa),
+                }
+            }
+            Expr::Absent => (quote!(None::<String>), Shape::Opt(Type::Text)),
+            Expr::If {
+                cond,
+                then,
+                otherwise,
             } => {
                 let (c, _) = self.expr(cond, ctx, at);
                 let (a, sa) = self.expr(then, ctx, at);

@@ -175,6 +175,7 @@ pub(super) fn expr(e: &Expr) -> String {
             )
         }
         ExprKind::Binary { op, lhs, rhs } => format!("{} {} {}", expr(lhs), op.as_str(), expr(rhs)),
+        ExprKind::Absent => "absent".to_string(),
         ExprKind::Not(inner) => format!("not {}", expr(inner)),
         ExprKind::Paren(inner) => format!("({})", expr(inner)),
     }

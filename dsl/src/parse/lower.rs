@@ -747,9 +747,17 @@ impl Lower {
                 acc
             }
             Rule::if_expr => {
-                let mut es = all(&p, Rule::expr)
-                    .into_iter()
-                    .map(|e| Box::new(self.expr(e)));
+                let mut es = kids(&p)
+                    .filter(|c| matches!(c.as_rule(), Rule::expr | Rule::absent_expr))
+                    .map(|e| {
+                        Box::new(match e.as_rule() {
+                            Rule::absent_expr => Expr {
+                                kind: ExprKind::Absent,
+                                span: self.span(&e),
+                            },
+                            _ => self.expr(e),
+                        })
+                    });
                 match (es.next(), es.next(), es.next()) {
                     (Some(cond), Some(then), Some(otherwise)) => Expr {
                         kind: ExprKind::If {

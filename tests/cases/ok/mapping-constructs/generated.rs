@@ -441,37 +441,42 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         ) {
             el1.name = Some(v);
         }
-        if let Some(v) = scope1
-            .text(&PATHS[13usize], "main.accord:47")?
-            .or(scope1.text(&PATHS[14usize], "main.accord:47")?)
+        if let Some(v) = if (scope1.str(&PATHS[13usize], "main.accord:47")?.as_deref())
+            .as_deref() == Some("HL70063")
         {
+            scope1
+                .text(&PATHS[14usize], "main.accord:47")?
+                .or(scope1.text(&PATHS[15usize], "main.accord:47")?)
+        } else {
+            None
+        } {
             el1.relationship = Some(v);
         }
-        if let Some(v) = if scope1.text(&PATHS[15usize], "main.accord:48")?.is_some() {
-            scope1.text(&PATHS[16usize], "main.accord:48")?
+        if let Some(v) = if scope1.text(&PATHS[16usize], "main.accord:49")?.is_some() {
+            scope1.text(&PATHS[17usize], "main.accord:49")?
         } else {
-            scope1.text(&PATHS[17usize], "main.accord:48")?
+            scope1.text(&PATHS[18usize], "main.accord:49")?
         } {
             el1.phone = Some(v);
         }
         out.contacts.push(el1.finish("main.accord:45")?);
     }
-    for scope1 in scope.each_repetition(&PATHS[18usize]).into_iter() {
+    for scope1 in scope.each_repetition(&PATHS[19usize]).into_iter() {
         let mut el1 = PatientIdDraft::default();
-        if let Some(v) = scope1.text(&PATHS[19usize], "main.accord:52")? {
+        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
             el1.value = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
+        if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:54")? {
             el1.authority = Some(v);
         }
-        if let Some(v) = match scope1.str(&PATHS[21usize], "main.accord:54")?.as_deref()
+        if let Some(v) = match scope1.str(&PATHS[22usize], "main.accord:55")?.as_deref()
         {
-            Some(x) => id_kind(x, "main.accord:54")?,
+            Some(x) => id_kind(x, "main.accord:55")?,
             None => None,
         } {
             el1.kind = Some(v);
         }
-        out.identifiers.push(el1.finish("main.accord:50")?);
+        out.identifiers.push(el1.finish("main.accord:51")?);
     }
     out.finish("main.accord:28")
 }
@@ -483,15 +488,15 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A08",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[26usize], "ADT", "main.accord:58")?;
-    rt::write(&mut b, &PATHS[27usize], "A08", "main.accord:58")?;
-    rt::write(&mut b, &PATHS[28usize], "2.4", "main.accord:58")?;
+    rt::write(&mut b, &PATHS[27usize], "ADT", "main.accord:59")?;
+    rt::write(&mut b, &PATHS[28usize], "A08", "main.accord:59")?;
+    rt::write(&mut b, &PATHS[29usize], "2.4", "main.accord:59")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[22usize], &rt::ToHl7::to_hl7(v), "main.accord:60")?;
+        rt::write(&mut b, &PATHS[23usize], &rt::ToHl7::to_hl7(v), "main.accord:61")?;
     }
-    rt::write(&mut b, &PATHS[23usize], "MR", "main.accord:61")?;
+    rt::write(&mut b, &PATHS[24usize], "MR", "main.accord:62")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[24usize], &rt::ToHl7::to_hl7(v), "main.accord:62")?;
+        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(v), "main.accord:63")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -500,19 +505,19 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(&v), "main.accord:63")?;
+        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(&v), "main.accord:64")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:64")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:65")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out_str(x, "main.accord:65")?),
+        Some(x) => Some(sex_out_str(x, "main.accord:66")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:65")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:66")?;
     }
     for (k, item) in std::iter::once(src).flat_map(|r| r.contacts.iter()).enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name) {
@@ -520,15 +525,15 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:67",
+                "main.accord:68",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[14usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&PATHS[15usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:68",
+                "main.accord:69",
             )?;
         }
     }
@@ -780,6 +785,8 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : Some(2usize), subcomponent : None }, rt::Path { segment :
         String::from("NK1"), occurrence : None, field : 2usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(3usize), subcomponent : None }, rt::Path { segment :
         String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
         component : Some(2usize), subcomponent : None }, rt::Path { segment :
         String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
