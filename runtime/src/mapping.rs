@@ -122,6 +122,29 @@ impl Date {
     }
 }
 
+impl Date {
+    /// `YYYY-MM-DD` as bytes, for a year of four digits.
+    pub fn iso_bytes(&self) -> Option<[u8; 10]> {
+        if !(0..=9999).contains(&self.year) || self.month > 99 || self.day > 99 {
+            return None;
+        }
+        let d = |n: u32| b'0' + (n % 10) as u8;
+        let (y, m, day) = (self.year as u32, u32::from(self.month), u32::from(self.day));
+        Some([
+            d(y / 1000),
+            d(y / 100),
+            d(y / 10),
+            d(y),
+            b'-',
+            d(m / 10),
+            d(m),
+            b'-',
+            d(day / 10),
+            d(day),
+        ])
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
@@ -282,7 +305,7 @@ impl<'m, 'a> Scope<'m, 'a> {
     /// One scope per occurrence, each only that segment (for `for each OBX`).
     pub fn each_segment(&self, segment: &str) -> Vec<Scope<'m, 'a>> {
         (self.start..self.end)
-            .filter(|&i| self.msg.segment_at(i).is_some_and(|s| s.id() == segment))
+            .filter(|&i| self.msg.segment_at(i).is_some_and(|s| s.is(segment)))
             .map(|i| Scope {
                 msg: self.msg,
                 start: i,
@@ -383,6 +406,22 @@ impl<'m, 'a> Scope<'m, 'a> {
         let whole = self.pin.is_none() && self.start == 0 && self.end >= self.msg.segment_count();
         if whole && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
             return match self.msg.get(path).map_err(read)? {
+                Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
+                    v.text_at(v.offset_in(self.msg.bytes())).map_err(read)?,
+                )),
+                _ => Ok(None),
+            };
+        }
+        // One value in a group's or a segment's scope: found in place, not collected.
+        if self.pin.is_none() && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
+            let seg = (self.start..self.end)
+                .filter_map(|i| self.msg.segment_at(i))
+                .filter(|s| s.is(&path.segment))
+                .nth(path.occurrence.unwrap_or(1).saturating_sub(1));
+            let Some(seg) = seg else {
+                return Ok(None);
+            };
+            return match crate::hl7::path::get_in(&seg, path).map_err(read)? {
                 Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
                     v.text_at(v.offset_in(self.msg.bytes())).map_err(read)?,
                 )),
@@ -710,6 +749,23 @@ pub fn json_get<'v>(
         };
     }
     Some(cur)
+}
+
+/// A whole-message read a mapping makes once per message (generated code keeps one
+/// per path it reads from the whole message).
+pub type Once<'a> = std::cell::OnceCell<Result<Option<std::borrow::Cow<'a, str>>, MapError>>;
+
+/// The value `cell` holds, read by `read` the first time: the text borrowed from the
+/// message (or from the one unescaped copy), or the error the first read gave.
+#[inline]
+pub fn once<'c, 'a>(
+    cell: &'c Once<'a>,
+    read: impl FnOnce() -> Result<Option<std::borrow::Cow<'a, str>>, MapError>,
+) -> Result<Option<&'c str>, MapError> {
+    match cell.get_or_init(read) {
+        Ok(v) => Ok(v.as_deref()),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 /// The built-in functions of the language, as generated code calls them.

@@ -62,6 +62,8 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
             }
         }
 
+        impl rt::fhir::IdPart for #name {}
+
         impl rt::FromJson for #name {
             fn from_json(v: &serde_json::Value) -> Option<Self> {
                 #name::from_code(v.as_str()?)

@@ -37,6 +37,13 @@ pub struct Gen<'a> {
     ir: &'a Estate,
     /// Every HL7 path of the crate, built once (`PATHS[i]`).
     pub paths: RefCell<Vec<Hl7Path>>,
+    /// The whole-message reads of the mapping being generated (`PATHS` indexes): each is
+    /// made once per message, however many statements read it (`reads[k]`).
+    once: RefCell<Vec<usize>>,
+    /// Which whole-message paths the statements of the mapping read, and where (a first,
+    /// counting pass fills it); `cache` is then those read by more than one statement.
+    seen: RefCell<std::collections::BTreeMap<usize, std::collections::BTreeSet<String>>>,
+    cache: RefCell<Option<std::collections::BTreeSet<usize>>>,
 }
 
 fn loc(at: &crate::ir::Loc) -> String {
@@ -48,19 +55,74 @@ impl<'a> Gen<'a> {
         Gen {
             ir,
             paths: RefCell::new(vec![]),
+            once: RefCell::new(vec![]),
+            seen: RefCell::default(),
+            cache: RefCell::new(None),
         }
     }
 
     fn path_ref(&self, p: &Hl7Path) -> TokenStream {
+        let i = self.path_index(p);
+        quote!(PATHS[#i])
+    }
+
+    fn path_index(&self, p: &Hl7Path) -> usize {
         let mut paths = self.paths.borrow_mut();
-        let i = match paths.iter().position(|q| q == p) {
+        match paths.iter().position(|q| q == p) {
             Some(i) => i,
             None => {
                 paths.push(p.clone());
                 paths.len() - 1
             }
+        }
+    }
+
+    /// A single HL7 value read in scope `sc`, as `Option<&str>`-like text borrowed from
+    /// the message. Whole-message reads go through the function's `reads` cache, so a
+    /// value several statements read (the patient's MRN, read for the patient, the visit
+    /// and each allergy) is found and unescaped once per message.
+    /// Also says whether the read goes through the cache.
+    fn read_str(&self, p: &Hl7Path, sc: &proc_macro2::Ident, at: &str) -> (TokenStream, bool) {
+        let i = self.path_index(p);
+        if sc != "scope" {
+            return (quote!(#sc.str(&PATHS[#i], #at)?), false);
+        }
+        let cached = match &*self.cache.borrow() {
+            Some(set) => set.contains(&i),
+            None => {
+                self.seen
+                    .borrow_mut()
+                    .entry(i)
+                    .or_default()
+                    .insert(at.to_string());
+                false
+            }
         };
-        quote!(PATHS[#i])
+        if !cached {
+            return (quote!(scope.str(&PATHS[#i], #at)?), false);
+        }
+        let mut once = self.once.borrow_mut();
+        let k = match once.iter().position(|&j| j == i) {
+            Some(k) => k,
+            None => {
+                once.push(i);
+                once.len() - 1
+            }
+        };
+        (
+            quote!(rt::once(&reads[#k], || scope.str(&PATHS[#i], #at))?),
+            true,
+        )
+    }
+
+    /// The `reads` cache a mapping from HL7 v2 declares after its scope, sized by the
+    /// reads generated since the last call (which starts the next mapping afresh).
+    pub(crate) fn take_reads(&self) -> TokenStream {
+        let n = std::mem::take(&mut *self.once.borrow_mut()).len();
+        if n == 0 {
+            return quote!();
+        }
+        quote!(let reads: [rt::Once<'_>; #n] = Default::default();)
     }
 
     fn record(&self, name: &str) -> Option<&crate::ir::Record> {
@@ -74,7 +136,28 @@ impl<'a> Gen<'a> {
             .unwrap_or(Type::Unknown)
     }
 
+    /// Mapping `m` as a function. It is generated twice: the first pass finds the
+    /// whole-message values that several statements read, and the second reads each of
+    /// those once per message.
     pub fn gen_mapping(&self, m: &Mapping) -> TokenStream {
+        self.seen.borrow_mut().clear();
+        *self.cache.borrow_mut() = None;
+        let _ = self.gen_mapping_pass(m);
+        let shared = self
+            .seen
+            .borrow()
+            .iter()
+            .filter(|(_, at)| at.len() > 1)
+            .map(|(i, _)| *i)
+            .collect();
+        *self.cache.borrow_mut() = Some(shared);
+        self.once.borrow_mut().clear();
+        let out = self.gen_mapping_pass(m);
+        *self.cache.borrow_mut() = None;
+        out
+    }
+
+    fn gen_mapping_pass(&self, m: &Mapping) -> TokenStream {
         let name = names::snake(&m.name);
         let docs: Vec<String> = m.docs.lines().map(|l| format!(" {l}")).collect();
         let at = loc(&m.loc);
@@ -117,11 +200,13 @@ impl<'a> Gen<'a> {
                 let t = names::ty(record);
                 let d = names::suffixed(record, "Draft");
                 let body = self.stmts_record(&m.body, record, &quote!(out), &source_ctx);
+                let reads = self.take_reads();
                 quote! {
                     #(#[doc = #docs])*
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name(#param) -> Result<#t, rt::MapError> {
                         #scope
+                        #reads
                         let mut out = #d::default();
                         #(#body)*
                         out.finish(#at)
@@ -156,11 +241,13 @@ impl<'a> Gen<'a> {
                     quote! { rt::write(&mut b, &#path, #v, #at)?; }
                 });
                 let body = self.stmts_hl7(&m.body, &source_ctx, &quote!(None));
+                let reads = self.take_reads();
                 quote! {
                     #(#[doc = #docs])*
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name(#param) -> Result<Vec<u8>, rt::MapError> {
                         #scope
+                        #reads
                         // Segments in the structure's order, whatever order the lines write them.
                         static ORDER: std::sync::LazyLock<Vec<&'static str>> =
                             std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(#version, #message));
@@ -181,6 +268,7 @@ impl<'a> Gen<'a> {
                 }
                 let id = self.fhir_id(m, &mut tree);
                 let body = self.stmts_fhir(&m.body, &source_ctx, &mut tree, 0, &quote!(out), &[]);
+                let reads = self.take_reads();
                 let complete = tree.complete_entries();
                 let (root, items) = (tree.root_name(), tree.items());
                 // The resource borrows the source record's text.
@@ -198,6 +286,7 @@ impl<'a> Gen<'a> {
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name<'a>(#param) -> Result<#root<'a>, rt::MapError> {
                         #scope
+                        #reads
                         let mut out = #root::default();
                         #id
                         #(#body)*
@@ -736,6 +825,30 @@ impl<'a> Gen<'a> {
                         if let (true, Expr::Text { value }) = (ty.is_text(), &values[0]) {
                             return quote! { #place = Some(rt::fhir::Str::Borrowed(#value)); };
                         }
+                        // So is a choice between literals (`if c then "IMP" else "AMB"`).
+                        if let (
+                            true,
+                            Expr::If {
+                                cond,
+                                then,
+                                otherwise,
+                            },
+                        ) = (ty.is_text(), &values[0])
+                        {
+                            let lit = |e: &Expr| match e {
+                                Expr::Text { value } => {
+                                    Some(quote!(Some(rt::fhir::Str::Borrowed(#value))))
+                                }
+                                Expr::Absent => Some(quote!(None)),
+                                _ => None,
+                            };
+                            if let (Some(a), Some(b)) = (lit(then), lit(otherwise)) {
+                                let (c, _) = self.expr(cond, ctx, &at);
+                                return quote! {
+                                    if let Some(x) = if #c { #a } else { #b } { #place = Some(x); }
+                                };
+                            }
+                        }
                         if let (true, Expr::Field { path }) = (ty.is_text(), &values[0]) {
                             if let Some((cur, Type::Text | Type::Identifier)) =
                                 self.field_place(path, ctx)
@@ -923,7 +1036,13 @@ impl<'a> Gen<'a> {
                 if matches!(path.repetition, Some(Repetition::All)) {
                     (quote!(#sc.texts(&#p, #at)?), Shape::List(Type::Text))
                 } else {
-                    (quote!(#sc.text(&#p, #at)?), Shape::Opt(Type::Text))
+                    let (r, once) = self.read_str(path, &sc, at);
+                    if once {
+                        (quote!(#r.map(String::from)), Shape::Opt(Type::Text))
+                    } else {
+                        // Read by this statement alone: the unescaped copy is kept.
+                        (quote!(#sc.text(&#p, #at)?), Shape::Opt(Type::Text))
+                    }
                 }
             }
             Expr::Field { path } => self.field_expr(path, ctx),
@@ -1079,9 +1198,9 @@ impl<'a> Gen<'a> {
         match e {
             Expr::Text { value } => Some(quote!(Some(#value))),
             Expr::Hl7 { path } if !matches!(path.repetition, Some(Repetition::All)) => {
-                let p = self.path_ref(path);
                 let sc = hl7_scope(ctx, &path.segment);
-                Some(quote!(#sc.str(&#p, #at)?.as_deref()))
+                let (r, _) = self.read_str(path, &sc, at);
+                Some(quote!(#r.as_deref()))
             }
             Expr::Field { path } => {
                 let (cur, ty) = self.field_place(path, ctx)?;

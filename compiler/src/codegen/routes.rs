@@ -217,7 +217,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         let f = names::suffixed("route_", &r.name);
         let f = names::snake(&f.to_string());
         let at = format!("{}:{}", r.loc.file, r.loc.line);
-        let rules = r.rules.iter().map(|rule| {
+        let rules: Vec<TokenStream> = r.rules.iter().map(|rule| {
             let targets = rule.targets.iter().map(|t| match t {
                 RouteTarget::Interface(n) | RouteTarget::Flow(n) => quote! { out.push(#n); },
                 RouteTarget::Route(n) => {
@@ -242,12 +242,14 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                     return Ok(out);
                 }
             }
-        });
+        }).collect();
+        let reads = gen.take_reads();
         quote! {
             /// The targets of a message under this route (first matching rule wins).
             #[allow(unused_variables, clippy::needless_borrow)]
             pub fn #f(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
                 let scope = rt::Scope::whole(msg);
+                #reads
                 let (code, trigger, _) = msg.message_type();
                 let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
                 let mut out: Vec<&'static str> = vec![];

@@ -78,7 +78,11 @@ impl FhirValue for Decimal {
 
 impl FhirValue for Date {
     fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Ten ASCII bytes, written in place rather than through the formatter.
+        match self.iso_bytes() {
+            Some(b) => s.serialize_str(std::str::from_utf8(&b).unwrap_or_default()),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -108,9 +112,92 @@ pub trait Resource: Serialize {
 
 /// The resource as JSON bytes, for the wire.
 pub fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
+    thread_local! {
+        /// The size of the last resource written on this thread: the next buffer starts
+        /// that large, so it is not grown and copied four times on the way.
+        static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(256) };
+    }
+    let mut out = Vec::with_capacity(LAST.get() + LAST.get() / 8);
     // Generated structs only hold strings, numbers and booleans: this cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
+    if serde_json::to_writer(&mut out, value).is_err() {
+        return vec![];
+    }
+    LAST.set(out.len().clamp(256, 1 << 20));
+    out
 }
+
+/// A key value as part of a resource id ([`id`]): text is escaped as it is copied; other
+/// values (numbers, dates, codes) are written as their text first.
+pub trait IdPart: Display {
+    /// Appends the value, escaped: letters and digits pass, every other byte is `.` and
+    /// two hex digits.
+    fn push_escaped(&self, out: &mut String) {
+        let _ = write!(Escaped(out), "{self}");
+    }
+
+    /// About how many bytes it takes, to size the id once.
+    fn len_hint(&self) -> usize {
+        8
+    }
+}
+
+/// Escapes what is written to it, so no key is copied first.
+struct Escaped<'a>(&'a mut String);
+
+impl Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(s, self.0);
+        Ok(())
+    }
+}
+
+fn escape_into(s: &str, out: &mut String) {
+    // Most keys are letters and digits: copied whole.
+    if s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        out.push_str(s);
+        return;
+    }
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, ".{b:02x}");
+        }
+    }
+}
+
+impl IdPart for str {
+    fn push_escaped(&self, out: &mut String) {
+        escape_into(self, out);
+    }
+    fn len_hint(&self) -> usize {
+        self.len()
+    }
+}
+
+impl IdPart for String {
+    fn push_escaped(&self, out: &mut String) {
+        escape_into(self, out);
+    }
+    fn len_hint(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T: IdPart + ?Sized> IdPart for &T {
+    fn push_escaped(&self, out: &mut String) {
+        (**self).push_escaped(out);
+    }
+    fn len_hint(&self) -> usize {
+        (**self).len_hint()
+    }
+}
+
+impl IdPart for i64 {}
+impl IdPart for bool {}
+impl IdPart for Decimal {}
+impl IdPart for Date {}
+impl IdPart for DateTime {}
 
 /// A FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`) made from a record's business key, so
 /// the same patient always gets the same id and two patients never share one: `prefix`
@@ -119,35 +206,29 @@ pub fn to_vec<T: Serialize>(value: &T) -> Vec<u8> {
 /// `.2d`, `.` is `.2e`), so different keys give different ids. An id that would pass 64
 /// characters keeps its first 31 and ends in `.` and the 128-bit FNV-1a hash of the
 /// whole, in hex. Generated resources and `reference(...)` both call this, so they agree.
-pub fn id(prefix: &str, parts: &[&dyn Display]) -> String {
-    write_id(String::with_capacity(prefix.len() + 16), prefix, parts)
+pub fn id(prefix: &str, parts: &[&dyn IdPart]) -> String {
+    write_id(
+        String::with_capacity(capacity(prefix, parts)),
+        prefix,
+        parts,
+    )
 }
 
 /// `Type/id`: the reference to the resource whose id [`id`] makes from these keys, built
 /// in one string.
-pub fn reference_to(resource_type: &str, prefix: &str, parts: &[&dyn Display]) -> String {
-    let mut s = String::with_capacity(resource_type.len() + prefix.len() + 17);
+pub fn reference_to(resource_type: &str, prefix: &str, parts: &[&dyn IdPart]) -> String {
+    let mut s = String::with_capacity(resource_type.len() + 1 + capacity(prefix, parts));
     s.push_str(resource_type);
     s.push('/');
     write_id(s, prefix, parts)
 }
 
+fn capacity(prefix: &str, parts: &[&dyn IdPart]) -> usize {
+    prefix.len() + parts.iter().map(|p| p.len_hint() + 1).sum::<usize>()
+}
+
 /// Appends the id to `out` (which may already hold `Type/`).
-fn write_id(mut out: String, prefix: &str, parts: &[&dyn Display]) -> String {
-    /// Escapes as it is written to, so no key is copied first.
-    struct Escaped<'a>(&'a mut String);
-    impl Write for Escaped<'_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for b in s.bytes() {
-                if b.is_ascii_alphanumeric() {
-                    self.0.push(b as char);
-                } else {
-                    write!(self.0, ".{b:02x}")?;
-                }
-            }
-            Ok(())
-        }
-    }
+fn write_id(mut out: String, prefix: &str, parts: &[&dyn IdPart]) -> String {
     let start = out.len();
     for b in prefix.bytes() {
         if b.is_ascii_alphanumeric() {
@@ -158,7 +239,7 @@ fn write_id(mut out: String, prefix: &str, parts: &[&dyn Display]) -> String {
     }
     for p in parts {
         out.push('-');
-        let _ = write!(Escaped(&mut out), "{p}");
+        p.push_escaped(&mut out);
     }
     if out.len() - start <= 64 {
         return out;
@@ -175,7 +256,11 @@ fn write_id(mut out: String, prefix: &str, parts: &[&dyn Display]) -> String {
 
 /// The literal reference to the resource of `resource_type` with `id`: `Patient/patient-1`.
 pub fn reference(resource_type: &str, id: &str) -> String {
-    format!("{resource_type}/{id}")
+    let mut s = String::with_capacity(resource_type.len() + 1 + id.len());
+    s.push_str(resource_type);
+    s.push('/');
+    s.push_str(id);
+    s
 }
 
 /// A Bundle entry's `fullUrl`: a `urn:uuid:` that is the same for the same resource

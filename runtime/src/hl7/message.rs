@@ -281,6 +281,17 @@ impl<'m, 'a> Segment<'m, 'a> {
             .unwrap_or_default()
     }
 
+    /// Whether this is a segment `id` (`PID`), compared as bytes.
+    #[inline]
+    pub fn is(&self, id: &str) -> bool {
+        same_id(
+            self.msg
+                .segment_field_raw(self.index, 0)
+                .unwrap_or_default(),
+            id.as_bytes(),
+        )
+    }
+
     pub fn id(&self) -> &'a str {
         // Checked ASCII at parse time.
         self.msg

@@ -4,7 +4,7 @@
 //! MSH counts fields as the standard does: MSH-1 is the field separator.
 
 use super::error::{ErrorKind, ParseError};
-use super::message::Message;
+use super::message::{Message, Segment};
 use super::value::Value;
 use std::fmt;
 
@@ -261,6 +261,26 @@ fn where_match<'a>(
     Ok(None)
 }
 
+/// The value `path` names inside `seg`, a segment already found (its segment id and
+/// occurrence are not looked at): the field, repetition (`[*]` is the first),
+/// component and subcomponent.
+#[inline]
+pub fn get_in<'a>(seg: &Segment<'_, 'a>, path: &Path) -> Result<Option<Value<'a>>, ParseError> {
+    let Some(field) = seg.field(path.field) else {
+        return Ok(None);
+    };
+    let rep = match &path.repetition {
+        None | Some(Repetition::All) => field.repetition(1),
+        Some(Repetition::Index(i)) => field.repetition(*i),
+        Some(Repetition::Where {
+            component,
+            subcomponent,
+            value,
+        }) => where_match(&field, *component, *subcomponent, value)?,
+    };
+    Ok(rep.and_then(|rep| narrow(rep, path)))
+}
+
 /// The component and subcomponent of a repetition that `path` names.
 #[inline]
 fn narrow<'a>(rep: Value<'a>, path: &Path) -> Option<Value<'a>> {
@@ -283,19 +303,7 @@ impl<'a> Message<'a> {
         let Some(seg) = self.segment(&path.segment, path.occurrence.unwrap_or(1)) else {
             return Ok(None);
         };
-        let Some(field) = seg.field(path.field) else {
-            return Ok(None);
-        };
-        let rep = match &path.repetition {
-            None | Some(Repetition::All) => field.repetition(1),
-            Some(Repetition::Index(i)) => field.repetition(*i),
-            Some(Repetition::Where {
-                component,
-                subcomponent,
-                value,
-            }) => where_match(&field, *component, *subcomponent, value)?,
-        };
-        Ok(rep.and_then(|rep| narrow(rep, path)))
+        get_in(&seg, path)
     }
 
     /// Every value at `path`: one per repetition for `[*]`, else at most one.

@@ -379,6 +379,7 @@ impl rt::FhirValue for Sex {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for Sex {}
 impl rt::FromJson for Sex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
@@ -444,6 +445,7 @@ impl rt::FhirValue for AllergyCategory {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AllergyCategory {}
 impl rt::FromJson for AllergyCategory {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AllergyCategory::from_code(v.as_str()?)
@@ -496,6 +498,7 @@ impl rt::FhirValue for Gender {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for Gender {}
 impl rt::FromJson for Gender {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Gender::from_code(v.as_str()?)
@@ -672,8 +675,14 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     let scope = rt::Scope::whole(msg);
+    let reads: [rt::Once<'_>; 1usize] = Default::default();
     let mut out = AdmissionDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:54")? {
+    if let Some(v) = rt::once(
+            &reads[0usize],
+            || scope.str(&PATHS[0usize], "estate/fhir.accord:54"),
+        )?
+        .map(String::from)
+    {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
     if let Some(v) = scope.text(&PATHS[1usize], "estate/fhir.accord:55")? {
@@ -698,7 +707,12 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     if let Some(v) = scope.text(&PATHS[10usize], "estate/fhir.accord:59")? {
         out.visit.get_or_insert_with(Default::default).visit_number = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:60")? {
+    if let Some(v) = rt::once(
+            &reads[0usize],
+            || scope.str(&PATHS[0usize], "estate/fhir.accord:60"),
+        )?
+        .map(String::from)
+    {
         out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
     }
     if let Some(v) = Some(
@@ -712,7 +726,12 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
         let mut el1 = AllergyDraft::default();
-        if let Some(v) = scope.text(&PATHS[0usize], "estate/fhir.accord:64")? {
+        if let Some(v) = rt::once(
+                &reads[0usize],
+                || scope.str(&PATHS[0usize], "estate/fhir.accord:64"),
+            )?
+            .map(String::from)
+        {
             el1.patient_mrn = Some(v);
         }
         if let Some(v) = scope1.text(&PATHS[13usize], "estate/fhir.accord:65")? {
@@ -1154,11 +1173,11 @@ pub fn visit_to_encounter<'a>(
         rt::fhir::Str::Borrowed("http://terminology.hl7.org/CodeSystem/v3-ActCode"),
     );
     if let Some(x) = if Some(&src).map(|r| &r.inpatient).copied().unwrap_or(false) {
-        Some(String::from("IMP"))
+        Some(rt::fhir::Str::Borrowed("IMP"))
     } else {
-        Some(String::from("AMB"))
+        Some(rt::fhir::Str::Borrowed("AMB"))
     } {
-        out.class.code = Some(rt::fhir::Str::from(x));
+        out.class.code = Some(x);
     }
     if let Some(x) = match (Some(&src).map(|r| &r.patient_mrn),) {
         (Some(k0),) => Some(rt::fhir::reference_to("Patient", "Patient", &[&k0])),

@@ -419,6 +419,7 @@ impl rt::FhirValue for Gender {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for Gender {}
 impl rt::FromJson for Gender {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Gender::from_code(v.as_str()?)
@@ -484,6 +485,7 @@ impl rt::FhirValue for AllergyCategory {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AllergyCategory {}
 impl rt::FromJson for AllergyCategory {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AllergyCategory::from_code(v.as_str()?)
@@ -544,6 +546,7 @@ impl rt::FhirValue for AllergyCriticality {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AllergyCriticality {}
 impl rt::FromJson for AllergyCriticality {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AllergyCriticality::from_code(v.as_str()?)
@@ -596,8 +599,14 @@ pub fn v2_allergy_severity(
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     let scope = rt::Scope::whole(msg);
+    let reads: [rt::Once<'_>; 1usize] = Default::default();
     let mut out = AdmissionDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:35")? {
+    if let Some(v) = rt::once(
+            &reads[0usize],
+            || scope.str(&PATHS[0usize], "mappings.accord:35"),
+        )?
+        .map(String::from)
+    {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
     if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:36")? {
@@ -634,7 +643,12 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
         let mut el1 = AllergyDraft::default();
-        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:44")? {
+        if let Some(v) = rt::once(
+                &reads[0usize],
+                || scope.str(&PATHS[0usize], "mappings.accord:44"),
+            )?
+            .map(String::from)
+        {
             el1.patient_mrn = Some(v);
         }
         if let Some(v) = scope1

@@ -483,6 +483,7 @@ impl rt::FhirValue for AdministrativeSex {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AdministrativeSex {}
 impl rt::FromJson for AdministrativeSex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
@@ -541,6 +542,7 @@ impl rt::FhirValue for PatientClass {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for PatientClass {}
 impl rt::FromJson for PatientClass {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         PatientClass::from_code(v.as_str()?)
@@ -600,6 +602,7 @@ impl rt::FhirValue for PatientStage {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for PatientStage {}
 impl rt::FromJson for PatientStage {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         PatientStage::from_code(v.as_str()?)
@@ -675,6 +678,7 @@ impl rt::FhirValue for AbnormalFlag {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AbnormalFlag {}
 impl rt::FromJson for AbnormalFlag {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AbnormalFlag::from_code(v.as_str()?)
@@ -754,6 +758,7 @@ impl rt::FhirValue for LabTest {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for LabTest {}
 impl rt::FromJson for LabTest {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         LabTest::from_code(v.as_str()?)
@@ -908,6 +913,7 @@ pub fn test_to_winpath_str(
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
+    let reads: [rt::Once<'_>; 2usize] = Default::default();
     let mut out = PatientDraft::default();
     if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:5")? {
         out.mrn = Some(v);
@@ -938,11 +944,14 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
     } {
         out.patient_class = Some(v);
     }
-    if (scope.str(&PATHS[8usize], "mappings.accord:13")?.as_deref()).as_deref()
-        != Some("A08")
+    if (rt::once(&reads[0usize], || scope.str(&PATHS[8usize], "mappings.accord:13"))?
+        .as_deref())
+        .as_deref() != Some("A08")
     {
-        if let Some(v) = match scope
-            .str(&PATHS[8usize], "mappings.accord:14")?
+        if let Some(v) = match rt::once(
+                &reads[0usize],
+                || scope.str(&PATHS[8usize], "mappings.accord:14"),
+            )?
             .as_deref()
         {
             Some(x) => Some(trakcare_event_stage(x, "mappings.accord:14")?),
@@ -951,9 +960,18 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
             out.stage = Some(v);
         }
     } else {}
-    if scope.text(&PATHS[9usize], "mappings.accord:16")?.is_some() {
+    if rt::once(&reads[1usize], || scope.str(&PATHS[9usize], "mappings.accord:16"))?
+        .map(String::from)
+        .is_some()
+    {
         if let Some(v) = rt::f::upper(
-            rt::f::trim(scope.text(&PATHS[9usize], "mappings.accord:17")?),
+            rt::f::trim(
+                rt::once(
+                        &reads[1usize],
+                        || scope.str(&PATHS[9usize], "mappings.accord:17"),
+                    )?
+                    .map(String::from),
+            ),
         ) {
             out.postcode = Some(v);
         }

@@ -359,8 +359,10 @@ fn records_on(
                     crate::steward::set_path(&mut rec, field, Value::String(part.to_string()));
                 }
             }
-            let shown: Vec<&dyn std::fmt::Display> =
-                parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
+            let shown: Vec<&dyn crate::fhir::write::IdPart> = parts
+                .iter()
+                .map(|p| p as &dyn crate::fhir::write::IdPart)
+                .collect();
             (crate::fhir::write::id(&served.record, &shown), rec)
         })
         .filter(|(rid, _)| id.is_none_or(|id| rid == id))
@@ -605,8 +607,10 @@ fn record_id(accepted: &Served, record: &Value) -> String {
             other => other.to_string(),
         })
         .collect();
-    let shown: Vec<&dyn std::fmt::Display> =
-        parts.iter().map(|p| p as &dyn std::fmt::Display).collect();
+    let shown: Vec<&dyn crate::fhir::write::IdPart> = parts
+        .iter()
+        .map(|p| p as &dyn crate::fhir::write::IdPart)
+        .collect();
     crate::fhir::write::id(&accepted.record, &shown)
 }
 

@@ -246,6 +246,7 @@ impl rt::FhirValue for AdministrativeSex {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for AdministrativeSex {}
 impl rt::FromJson for AdministrativeSex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
@@ -688,11 +689,11 @@ pub fn result_to_fhir<'a>(
         out.identifier_0.value = Some(rt::fhir::Str::Borrowed(x.as_str()));
     }
     if let Some(x) = if Some(&src).map(|r| &r.r#final).copied().unwrap_or(false) {
-        Some(String::from("final"))
+        Some(rt::fhir::Str::Borrowed("final"))
     } else {
-        Some(String::from("preliminary"))
+        Some(rt::fhir::Str::Borrowed("preliminary"))
     } {
-        out.status = Some(rt::fhir::Str::from(x));
+        out.status = Some(x);
     }
     out.code.text = Some(rt::fhir::Str::Borrowed("Haemoglobin"));
     if let Some(x) = Some(&src).and_then(|r| r.value.as_ref()).cloned() {

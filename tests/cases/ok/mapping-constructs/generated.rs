@@ -333,6 +333,7 @@ impl rt::FhirValue for Sex {
         s.serialize_str(self.code())
     }
 }
+impl rt::fhir::IdPart for Sex {}
 impl rt::FromJson for Sex {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
@@ -371,6 +372,7 @@ pub fn sex_out_str(value: Sex, _at: &'static str) -> Result<&'static str, rt::Ma
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
+    let reads: [rt::Once<'_>; 2usize] = Default::default();
     let mut out = PatientDraft::default();
     if let Some(v) = scope.text(&PATHS[0usize], "main.accord:30")? {
         out.mrn = Some(v);
@@ -386,13 +388,15 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:33")?);
     out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:33")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "main.accord:34")?.as_deref(),
+        rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:34"))?
+            .as_deref(),
         "main.accord:34",
     )? {
         out.birth_date = Some(v);
     }
     if let Some(v) = rt::f::datetime_in(
-        scope.str(&PATHS[5usize], "main.accord:35")?.as_deref(),
+        rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:35"))?
+            .as_deref(),
         "Europe/London",
         "main.accord:35",
     )? {
@@ -418,11 +422,19 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     if let Some(v) = Some(scope.texts(&PATHS[9usize], "main.accord:39")?.len() as i64) {
         out.visits = Some(v);
     }
-    if (scope.text(&PATHS[10usize], "main.accord:40")?.is_some())
-        && (!((scope.str(&PATHS[10usize], "main.accord:40")?.as_deref()).as_deref()
-            == Some("")))
+    if (rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
+        .map(String::from)
+        .is_some())
+        && (!((rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
+            .as_deref())
+            .as_deref() == Some("")))
     {
-        if let Some(v) = scope.text(&PATHS[10usize], "main.accord:41")? {
+        if let Some(v) = rt::once(
+                &reads[1usize],
+                || scope.str(&PATHS[10usize], "main.accord:41"),
+            )?
+            .map(String::from)
+        {
             out.postcode = Some(v);
         }
     } else {
