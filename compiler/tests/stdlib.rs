@@ -424,6 +424,20 @@ const SEGMENT_MAPS: &[SegmentMap] = &[
         to_fhir: "v2_medication_order_to_fhir",
     },
     SegmentMap {
+        csv: "ORC[ServiceRequest] - ORC",
+        segment: "ORC",
+        from_hl7: "v2_orm_o01",
+        record_path: "orders",
+        to_fhir: "v2_service_request_to_fhir",
+    },
+    SegmentMap {
+        csv: "OBR[ServiceRequest] - OBR",
+        segment: "OBR",
+        from_hl7: "v2_orm_o01",
+        record_path: "orders",
+        to_fhir: "v2_service_request_to_fhir",
+    },
+    SegmentMap {
         csv: "NTE[Observation] - Sheet1",
         segment: "NTE",
         from_hl7: "v2_oru_r01",
@@ -722,11 +736,16 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
     let pharmacy: Vec<PathBuf> = messages("RDE-");
     assert_eq!(pharmacy.len(), 4, "RDE^O11 and RDE^O25 messages");
     let orders = map_all("v2_rde_o11,v2_pharmacy_bundle", &pharmacy, &out);
+    let mut general: Vec<PathBuf> = messages("ORM-O01");
+    general.extend(messages("LAB-ORM"));
+    assert_eq!(general.len(), 7, "ORM^O01 messages");
+    let requests = map_all("v2_orm_o01,v2_order_bundle", &general, &out);
     let files: Vec<PathBuf> = adt_bundles
         .iter()
         .chain(&merges)
         .chain(&results)
         .chain(&orders)
+        .chain(&requests)
         .map(|(f, _)| f.clone())
         .collect();
     let (ok, report) = support::fhir_validate(&files);
@@ -739,6 +758,7 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
         .chain(&merges)
         .chain(&results)
         .chain(&orders)
+        .chain(&requests)
     {
         let addresses: Vec<String> = b["entry"]
             .as_array()
@@ -879,14 +899,20 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
-    // Each pharmacy order is a MedicationRequest about the message's patient.
-    for (file, b) in &orders {
+    // Each order is a MedicationRequest (RDE) or a ServiceRequest (ORM) about the
+    // message's patient, one per ORC.
+    for (file, b) in orders.iter().chain(&requests) {
         let requests: Vec<&serde_json::Value> = b["entry"]
             .as_array()
             .unwrap()
             .iter()
             .map(|e| &e["resource"])
-            .filter(|r| r["resourceType"] == "MedicationRequest")
+            .filter(|r| {
+                matches!(
+                    r["resourceType"].as_str(),
+                    Some("MedicationRequest" | "ServiceRequest")
+                )
+            })
             .collect();
         let orcs = std::fs::read_to_string(corpus().join(format!(
             "hl7v2/fhir-converter/{}.hl7",
@@ -898,8 +924,13 @@ fn corpus_messages_become_valid_bundles_with_what_the_ig_rows_imply() {
         .count();
         assert_eq!(requests.len(), orcs, "{}", file.display());
         for r in requests {
-            assert_eq!(r["intent"], "original-order");
             assert_eq!(r["subject"]["reference"], b["entry"][0]["request"]["url"]);
+            if r["resourceType"] == "ServiceRequest" {
+                assert_eq!(r["intent"], "order");
+                assert!(r["status"].is_string(), "{r}");
+                continue;
+            }
+            assert_eq!(r["intent"], "original-order");
             assert!(
                 r["medicationCodeableConcept"]["coding"][0]["code"].is_string(),
                 "{r}"

@@ -46,25 +46,40 @@ MAPS = [
      "http://hl7.org/fhir/address-use", "absent", "XAD.7 to `Address.use`"),
     ("MaritalStatus", "v2_0002_marital", "0002", None, None, "absent",
      "PID-16 to `Patient.maritalStatus` codes"),
+    ("OrderStatus", "v2_0038_status", "0038", "FhirRequestStatus",
+     "http://hl7.org/fhir/request-status", "absent", "ORC-5 to `ServiceRequest.status`"),
+    ("OrderControlCode[ServiceRequest.status]", "v2_0119_status", "0119", "FhirRequestStatus",
+     "http://hl7.org/fhir/request-status", "absent",
+     "ORC-1 to `ServiceRequest.status`, when ORC-5 is empty"),
+    ("ExtendedPriorityCodes", "v2_0485_priority", "0485", "FhirRequestPriority",
+     "http://hl7.org/fhir/request-priority", "absent", "OBR-5 to `ServiceRequest.priority`"),
 ]
 
 
 # Codes a codeset needs beyond its concept map's targets: set by other IG rows.
-EXTRA = {"FhirEncounterStatus": {"finished": "Finished"}}
+EXTRA = {
+    "FhirEncounterStatus": {"finished": "Finished"},
+    # A ServiceRequest needs a status: an order neither ORC-5 nor ORC-1 gives one for.
+    "FhirRequestStatus": {"unknown": "Unknown"},
+}
 
 
 def rows(corpus, table):
     path = Path(corpus) / "codesystems" / f"HL7 Concept Map_ {table} - Sheet1.csv"
     with open(path, encoding="utf-8") as f:
         data = list(csv.reader(f))
+    # The FHIR side's columns after its code: the tables differ in which come where.
+    header = data[1]
+    after = {name.strip(): i for i, name in enumerate(header) if i > 6}
+    di, si = after.get("Display", 8), after.get("Code System", 9)
     out = []
     for r in data[2:]:
         if not r or not r[0].strip():
             continue
         code = r[0].strip()
         fhir = r[6].strip() if len(r) > 6 else ""
-        display = r[8].strip() if len(r) > 8 else ""
-        system = r[9].strip() if len(r) > 9 else ""
+        display = r[di].strip() if len(r) > di else ""
+        system = r[si].strip() if len(r) > si else ""
         out.append((code, fhir, display, system))
     return out
 
