@@ -8,7 +8,7 @@
 //! same resource again (same business keys) is a duplicate: answered `200` with the
 //! first one's location, recorded, and not delivered again.
 
-use super::{admit, audit, fhir, in_compartment, outcome, record_id, Facade, Grant};
+use super::{admit, audit, body_resource, fhir, in_compartment, outcome, record_id, Facade, Grant};
 use crate::engine::inbound::{store_once, Row, Stored};
 use crate::engine::time;
 use crate::spec::Served;
@@ -82,33 +82,10 @@ pub(super) async fn create(
         )
         .await;
     }
-    let mut json: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "structure",
-                "the body is not a JSON object".into(),
-            )
-            .await
-        }
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "structure",
-                format!("the body is not JSON: {e}"),
-            )
-            .await
-        }
+    let mut json = match body_resource(&body, &resource) {
+        Ok(v) => v,
+        Err((status, code, why)) => return refuse(status, code, why).await,
     };
-    if json["resourceType"] != resource.as_str() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("the body is not a {resource}"),
-        )
-        .await;
-    }
     if let Grant::Patient(p) = &grant {
         if !in_compartment(&json, p) {
             return refuse(

@@ -595,6 +595,18 @@ async fn search(
     )
 }
 
+/// A client's body as the resource it must be: a JSON object of type `resource`; or the
+/// refusal (status, OperationOutcome code, why).
+fn body_resource(body: &[u8], resource: &str) -> Result<Value, (StatusCode, &'static str, String)> {
+    let bad = |code, why| Err((StatusCode::BAD_REQUEST, code, why));
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) if v["resourceType"] == resource => Ok(v),
+        Ok(Value::Object(_)) => bad("invalid", format!("the body is not a {resource}")),
+        Ok(_) => bad("structure", "the body is not a JSON object".into()),
+        Err(e) => bad("structure", format!("the body is not JSON: {e}")),
+    }
+}
+
 /// The id of the resource made of `record` (the accepted mapping's record, as JSON):
 /// from its key fields, as the engine gives every resource made of such a record.
 fn record_id(accepted: &Served, record: &Value) -> String {
@@ -721,25 +733,10 @@ async fn update(
         )
         .await;
     };
-    let resource_json: Value = match serde_json::from_slice(&body) {
+    let resource_json = match body_resource(&body, &resource) {
         Ok(v) => v,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "structure",
-                format!("the body is not JSON: {e}"),
-            )
-            .await
-        }
+        Err((status, code, why)) => return refuse(status, code, why).await,
     };
-    if resource_json["resourceType"] != resource.as_str() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("the body is not a {resource}"),
-        )
-        .await;
-    }
     if let Grant::Patient(p) = &grant {
         let mut probe = resource_json.clone();
         probe["id"] = Value::String(id.clone());
