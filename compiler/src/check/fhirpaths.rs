@@ -134,7 +134,8 @@ fn cardinality(e: &dict::ElementDef) -> String {
     )
 }
 
-/// Literal codes an expression can only be: `"final"`, `if c then "final" else "amended"`.
+/// Literal codes an expression can only be: `"final"`, `if c then "final" else "amended"`,
+/// `if c then "final" else absent`.
 fn literal_codes(e: &Expr) -> Option<Vec<String>> {
     match &e.kind {
         ExprKind::Lit(l) => match &l.kind {
@@ -142,6 +143,8 @@ fn literal_codes(e: &Expr) -> Option<Vec<String>> {
             _ => None,
         },
         ExprKind::Paren(inner) => literal_codes(inner),
+        // No value at all: no code to check.
+        ExprKind::Absent => Some(vec![]),
         ExprKind::If {
             then, otherwise, ..
         } => {

@@ -701,6 +701,100 @@ pub fn result_to_fhir<'a>(
     }
     Ok(out)
 }
+/// The `Observation` resource this mapping writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct FinalResultToFhirResource<'a> {
+    pub id: Option<rt::fhir::Str<'a>>,
+    pub status: Option<rt::fhir::Str<'a>>,
+    pub code: FinalResultToFhirResourceCode<'a>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl FinalResultToFhirResource<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.id.is_none() && self.status.is_none() && self.code.is_empty()
+    }
+}
+impl rt::serde::Serialize for FinalResultToFhirResource<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("resourceType", "Observation")?;
+        if let Some(v) = &self.id {
+            m.serialize_entry("id", &rt::Fhir(v))?;
+        }
+        if let Some(v) = &self.status {
+            m.serialize_entry("status", &rt::Fhir(v))?;
+        }
+        if !self.code.is_empty() {
+            m.serialize_entry("code", &self.code)?;
+        }
+        m.end()
+    }
+}
+/// `Observation.code`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[allow(non_snake_case)]
+pub struct FinalResultToFhirResourceCode<'a> {
+    pub text: Option<rt::fhir::Str<'a>>,
+    /// What the text borrows from: the mapping's source record.
+    #[doc(hidden)]
+    pub _source: std::marker::PhantomData<&'a ()>,
+}
+impl FinalResultToFhirResourceCode<'_> {
+    /// Whether nothing was written here (an empty object is left out).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none()
+    }
+}
+impl rt::serde::Serialize for FinalResultToFhirResourceCode<'_> {
+    fn serialize<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use rt::serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &self.text {
+            m.serialize_entry("text", &rt::Fhir(v))?;
+        }
+        m.end()
+    }
+}
+impl rt::fhir::Resource for FinalResultToFhirResource<'_> {
+    fn resource_type(&self) -> &'static str {
+        "Observation"
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+impl rt::ToJson for FinalResultToFhirResource<'_> {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+impl rt::FhirValue for FinalResultToFhirResource<'_> {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(self, s)
+    }
+}
+/// A required binding met by a literal, or by no value at all (`else absent`).
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn final_result_to_fhir<'a>(
+    src: &'a ResultRecord,
+) -> Result<FinalResultToFhirResource<'a>, rt::MapError> {
+    let mut out = FinalResultToFhirResource::default();
+    out.id = Some(rt::fhir::Str::Owned(rt::fhir::id("Result", &[&src.placer_order])));
+    if let Some(x) = if Some(&src).map(|r| &r.r#final).copied().unwrap_or(false) {
+        Some(rt::fhir::Str::Borrowed("final"))
+    } else {
+        None
+    } {
+        out.status = Some(x);
+    }
+    out.code.text = Some(rt::fhir::Str::Borrowed("Haemoglobin"));
+    Ok(out)
+}
 /// Reads from FHIR are typed by the dictionary and generated as JSON reads.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError> {
@@ -744,7 +838,7 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     if let Some(v) = match rt::json_get(src, &[rt::JsonStep::Key("gender")])
         .and_then(|v| <String as rt::FromJson>::from_json(v))
     {
-        Some(x) => Some(fhir_sex(&x, "main.accord:54")?),
+        Some(x) => Some(fhir_sex(&x, "main.accord:60")?),
         None => None,
     } {
         out.sex = Some(v);
@@ -756,7 +850,7 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     ) {
         out.deceased = Some(v);
     }
-    out.finish("main.accord:48")
+    out.finish("main.accord:54")
 }
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
