@@ -120,9 +120,7 @@ impl Date {
             day,
         })
     }
-}
 
-impl Date {
     /// `YYYY-MM-DD` as bytes, for a year of four digits.
     pub fn iso_bytes(&self) -> Option<[u8; 10]> {
         if !(0..=9999).contains(&self.year) || self.month > 99 || self.day > 99 {
@@ -403,21 +401,20 @@ impl<'m, 'a> Scope<'m, 'a> {
             at,
             kind: MapErrorKind::Read(e.to_string()),
         };
-        let whole = self.pin.is_none() && self.start == 0 && self.end >= self.msg.segment_count();
-        if whole && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
-            return match self.msg.get(path).map_err(read)? {
-                Some(v) if !v.is_empty() && !v.is_null() => Ok(Some(
-                    v.text_at(v.offset_in(self.msg.bytes())).map_err(read)?,
-                )),
-                _ => Ok(None),
-            };
-        }
-        // One value in a group's or a segment's scope: found in place, not collected.
+        // One value (the whole message's, a group's or a segment's): found in place on its
+        // segment, not collected.
         if self.pin.is_none() && !matches!(path.repetition, Some(crate::hl7::Repetition::All)) {
-            let seg = (self.start..self.end)
-                .filter_map(|i| self.msg.segment_at(i))
-                .filter(|s| s.is(&path.segment))
-                .nth(path.occurrence.unwrap_or(1).saturating_sub(1));
+            let Some(nth) = path.occurrence.unwrap_or(1).checked_sub(1) else {
+                return Ok(None);
+            };
+            let seg = if self.start == 0 && self.end >= self.msg.segment_count() {
+                self.msg.segment(&path.segment, nth + 1)
+            } else {
+                (self.start..self.end)
+                    .filter_map(|i| self.msg.segment_at(i))
+                    .filter(|s| s.is(&path.segment))
+                    .nth(nth)
+            };
             let Some(seg) = seg else {
                 return Ok(None);
             };

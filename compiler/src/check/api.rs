@@ -70,12 +70,12 @@ fn routed_pairs(c: &Checker, name: &str) -> Vec<(String, String)> {
 
 /// The resource types the routes from interface `name` send on somewhere.
 pub(super) fn routed(c: &Checker, name: &str) -> Vec<String> {
-    let mut out: Vec<String> = routed_pairs(c, name)
-        .into_iter()
-        .filter(|(_, target)| target != "discard")
-        .map(|(t, _)| t)
-        .collect();
-    out.dedup();
+    let mut out: Vec<String> = vec![];
+    for (t, target) in routed_pairs(c, name) {
+        if target != "discard" && !out.contains(&t) {
+            out.push(t);
+        }
+    }
     out
 }
 

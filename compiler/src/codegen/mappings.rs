@@ -78,10 +78,9 @@ impl<'a> Gen<'a> {
     }
 
     /// A single HL7 value read in scope `sc`, as `Option<&str>`-like text borrowed from
-    /// the message. Whole-message reads go through the function's `reads` cache, so a
-    /// value several statements read (the patient's MRN, read for the patient, the visit
-    /// and each allergy) is found and unescaped once per message.
-    /// Also says whether the read goes through the cache.
+    /// the message, and whether it goes through the function's `reads` cache: a
+    /// whole-message value several statements read (the patient's MRN, read for the
+    /// patient, the visit and each allergy) is found and unescaped once per message.
     fn read_str(&self, p: &Hl7Path, sc: &proc_macro2::Ident, at: &str) -> (TokenStream, bool) {
         let i = self.path_index(p);
         if sc != "scope" {
