@@ -14,9 +14,12 @@
 //! earlier commit. Readers (the CLI's `status`, `messages`, `trace`, the operations' lanes)
 //! open their own connections; WAL lets them read while the production writes.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Instant;
 
 /// How hard a commit is pushed to disk (`journal.sync` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +67,34 @@ struct Job {
     /// Answer only after the WAL is on disk (under `sync = "full"`).
     durable: bool,
     work: Work,
+}
+
+/// What the writer did, for `/metrics`: how many jobs it ran, in how many transactions,
+/// how many fsyncs it made, and how long each transaction took from its first job to its
+/// answers. Jobs per transaction is how well group commit groups.
+#[derive(Clone)]
+pub struct WriterStats {
+    pub jobs: Counter,
+    pub transactions: Counter,
+    pub fsyncs: Counter,
+    pub jobs_per_transaction: Histogram,
+    pub transaction_seconds: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        WriterStats {
+            jobs: Counter::default(),
+            transactions: Counter::default(),
+            fsyncs: Counter::default(),
+            jobs_per_transaction: Histogram::new([
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
+            transaction_seconds: Histogram::new([
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        }
+    }
 }
 
 /// The most jobs committed together.
@@ -219,6 +250,7 @@ pub fn set_lanes(conn: &Connection, lanes: u32) -> rusqlite::Result<usize> {
 pub struct Journal {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
+    stats: WriterStats,
 }
 
 impl Journal {
@@ -247,18 +279,26 @@ impl Journal {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
+        let stats = WriterStats::default();
+        let counted = stats.clone();
         std::thread::Builder::new()
             .name("accord-journal".into())
-            .spawn(move || writer(conn, rx, wal, sync == SyncPolicy::Full))
+            .spawn(move || writer(conn, rx, wal, sync == SyncPolicy::Full, counted))
             .map_err(|e| JournalError(e.to_string()))?;
         Ok(Journal {
             jobs: tx,
             path: path.to_path_buf(),
+            stats,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The writer's counters, shared with it.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Runs `f` in the writer's transaction; resolves once the change is durable.
@@ -304,7 +344,13 @@ impl Journal {
     }
 }
 
-fn writer(conn: Connection, rx: mpsc::Receiver<Job>, wal_path: PathBuf, fsync: bool) {
+fn writer(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    wal_path: PathBuf,
+    fsync: bool,
+    stats: WriterStats,
+) {
     // Opened after the first commit (the WAL file exists from then on); SQLite truncates
     // it but never unlinks it while this connection is open.
     let mut wal: Option<std::fs::File> = None;
@@ -316,6 +362,10 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>, wal_path: PathBuf, fsync: b
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        stats.jobs.inc_by(jobs.len() as u64);
+        stats.transactions.inc();
+        stats.jobs_per_transaction.observe(jobs.len() as f64);
         let mut now = Vec::with_capacity(jobs.len());
         let mut after_sync = vec![];
         let begun = conn.execute_batch("BEGIN IMMEDIATE");
@@ -347,13 +397,16 @@ fn writer(conn: Connection, rx: mpsc::Receiver<Job>, wal_path: PathBuf, fsync: b
         for done in now {
             done(result.clone());
         }
-        if after_sync.is_empty() {
-            continue;
+        if !after_sync.is_empty() {
+            let synced = result.clone().and_then(|_| sync_wal(&mut wal, &wal_path));
+            stats.fsyncs.inc();
+            for done in after_sync {
+                done(synced.clone());
+            }
         }
-        let synced = result.clone().and_then(|_| sync_wal(&mut wal, &wal_path));
-        for done in after_sync {
-            done(synced.clone());
-        }
+        stats
+            .transaction_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
 }
 

@@ -178,6 +178,32 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Registers the journal writer's counters (they are counted by the writer itself).
+    pub fn register_journal(&mut self, stats: &super::journal::WriterStats) {
+        let r = &mut self.registry;
+        r.register("journal_jobs", "Changes the journal's writer ran", stats.jobs.clone());
+        r.register(
+            "journal_transactions",
+            "Transactions the journal's writer committed (each groups the jobs waiting)",
+            stats.transactions.clone(),
+        );
+        r.register(
+            "journal_fsyncs",
+            "fsyncs of the journal's write-ahead log (`sync = \"full\"`)",
+            stats.fsyncs.clone(),
+        );
+        r.register(
+            "journal_jobs_per_transaction",
+            "Jobs grouped in one journal transaction",
+            stats.jobs_per_transaction.clone(),
+        );
+        r.register(
+            "journal_transaction_seconds",
+            "From a journal transaction's start to its answers, fsync included",
+            stats.transaction_seconds.clone(),
+        );
+    }
+
     /// Counts an alert raised for `target` (who is told: an on-call group, a backlog).
     pub fn alert(&self, target: &str) {
         self.alerts

@@ -143,12 +143,14 @@ impl Engine {
             .map(|i| (i.name.clone(), Arc::new(Notify::new())))
             .collect();
         let order_peers = order_peers(&spec);
+        let mut metrics = Metrics::new();
+        metrics.register_journal(journal.stats());
         Engine {
             spec,
             functions,
             config,
             journal,
-            metrics: Metrics::new(),
+            metrics,
             received: Notify::new(),
             queued,
             waiting: Mutex::new(HashMap::new()),
