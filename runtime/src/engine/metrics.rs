@@ -181,7 +181,11 @@ impl Metrics {
     /// Registers the journal writer's counters (they are counted by the writer itself).
     pub fn register_journal(&mut self, stats: &super::journal::WriterStats) {
         let r = &mut self.registry;
-        r.register("journal_jobs", "Changes the journal's writer ran", stats.jobs.clone());
+        r.register(
+            "journal_jobs",
+            "Changes the journal's writer ran",
+            stats.jobs.clone(),
+        );
         r.register(
             "journal_transactions",
             "Transactions the journal's writer committed (each groups the jobs waiting)",

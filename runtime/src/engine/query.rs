@@ -89,15 +89,29 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
         "SELECT id, received_at, interface, direction, state, message_type, control_id, correlation, reason FROM messages WHERE 1 = 1",
     );
     let mut args: Vec<Sql> = vec![];
+    // A clause ends in its parameter, or names it `?N` wherever it is used.
     let mut add = |clause: &str, v: Sql| {
         args.push(v);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        let n = format!("?{}", args.len());
+        if clause.contains("?N") {
+            sql.push_str(&format!(" AND {}", clause.replace("?N", &n)));
+        } else {
+            sql.push_str(&format!(" AND {clause} {n}"));
+        }
     };
     if let Some(v) = &f.control_id {
         add("control_id =", Sql::Text(v.clone()));
     }
     if let Some(v) = &f.patient {
-        add("patient_id =", Sql::Text(v.clone()));
+        // Through the index of received messages, then the deliveries made from them
+        // (every outbound row's parent is a received one).
+        add(
+            "id IN (SELECT id FROM messages WHERE direction = 'in' AND patient_id = ?N
+               UNION ALL SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
+               WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'
+               AND d.patient_id = ?N)",
+            Sql::Text(v.clone()),
+        );
     }
     if let Some(v) = &f.state {
         add("state =", Sql::Text(v.clone()));
@@ -243,4 +257,85 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
         }
     }
     Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    /// A received message for `patient` and its deliveries, one of them to `patient` too
+    /// and one naming another patient (a mapping may change the identifier).
+    fn received(c: &Connection, patient: &str, deliveries: &[&str]) {
+        let row = |dir: &str, parent: Option<i64>, p: &str| {
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
+                   state, control_id, patient_id, received_at, updated_at, payload)
+                 VALUES ('c', ?1, 'adt', '1.0.0', ?2, 'completed', 'M', ?3, 0, 0, x'00')",
+                params![parent, dir, p],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        let id = row("in", None, patient);
+        for p in deliveries {
+            row("out", Some(id), p);
+        }
+    }
+
+    #[test]
+    fn a_patient_is_found_through_the_messages_received_and_their_deliveries() {
+        let dir = std::env::temp_dir().join(format!("accord-query-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.sqlite");
+        let c = Connection::open(&path).unwrap();
+        crate::engine::journal::prepare(&c).unwrap();
+        received(&c, "MRN1", &["MRN1", "MRN1"]);
+        received(&c, "MRN2", &["MRN2", "MRN1"]);
+        received(&c, "MRN1", &[]);
+        let filter = |p: &str| Filter {
+            patient: Some(p.into()),
+            control_id: Some("M".into()),
+            limit: 100,
+            ..Filter::default()
+        };
+        let ids = |p: &str| -> Vec<i64> {
+            let out = messages(&path, &filter(p), true).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let mut ids: Vec<i64> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().parse().unwrap())
+                .collect();
+            ids.sort();
+            ids
+        };
+        // MRN1: its two received messages and the two deliveries of the first. The second
+        // message's delivery that names MRN1 came from MRN2's message: not found by MRN1.
+        assert_eq!(ids("MRN1"), vec![1, 2, 3, 7]);
+        assert_eq!(ids("MRN2"), vec![4, 5]);
+        assert_eq!(ids("MRN3"), Vec::<i64>::new());
+        // The lookup uses the index of received messages, never a scan of every message.
+        let plan: Vec<String> = c
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE id IN (SELECT id FROM messages
+                   WHERE direction = 'in' AND patient_id = ?1 UNION ALL SELECT d.id FROM messages r
+                   JOIN messages d ON d.parent = r.id WHERE r.direction = 'in' AND r.patient_id = ?1
+                   AND d.direction = 'out' AND d.patient_id = ?1)",
+            )
+            .unwrap()
+            .query_map(["MRN1"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("messages_patient_in")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
