@@ -122,8 +122,11 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Wakes the processor when messages are received.
     pub received: Notify,
-    /// Wakes an operation's sender when messages are queued for it.
-    pub queued: HashMap<String, Arc<Notify>>,
+    /// Wakes an operation's lanes when messages are queued for it: one `Notify` per lane,
+    /// so each lane is woken (or finds the permit) whichever lane the message is in. One
+    /// shared `Notify` woke a single lane, and the lane holding the message could sleep out
+    /// its idle timeout.
+    pub queued: HashMap<String, Arc<Vec<Notify>>>,
     /// Services waiting for a message's outcome to send an application ACK.
     pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
     pub ready: AtomicBool,
@@ -140,7 +143,10 @@ impl Engine {
             .interfaces
             .iter()
             .filter(|i| i.role == Role::Operation)
-            .map(|i| (i.name.clone(), Arc::new(Notify::new())))
+            .map(|i| {
+                let lanes = (0..config.limits.lanes.max(1)).map(|_| Notify::new());
+                (i.name.clone(), Arc::new(lanes.collect()))
+            })
             .collect();
         let order_peers = order_peers(&spec);
         let mut metrics = Metrics::new();
@@ -187,8 +193,13 @@ impl Engine {
     }
 
     pub fn wake_operation(&self, interface: &str) {
-        if let Some(n) = self.queued.get(interface) {
-            n.notify_one();
+        for lane in self
+            .queued
+            .get(interface)
+            .into_iter()
+            .flat_map(|l| l.iter())
+        {
+            lane.notify_one();
         }
     }
 

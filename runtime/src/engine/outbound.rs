@@ -491,7 +491,10 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .as_ref()
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
-    let wake = engine.queued.get(&name).cloned().unwrap_or_default();
+    let lanes = engine.queued.get(&name).cloned().unwrap_or_default();
+    let Some(wake) = lanes.get(lane as usize) else {
+        return;
+    };
     let peers = Peers {
         names: engine.order_peers(&name).to_vec(),
         lanes: engine.config.limits.lanes.max(1),
