@@ -144,7 +144,7 @@ impl Engine {
             .iter()
             .filter(|i| i.role == Role::Operation)
             .map(|i| {
-                let lanes = (0..config.limits.lanes.max(1)).map(|_| Notify::new());
+                let lanes = (0..lanes_of(i, &config)).map(|_| Notify::new());
                 (i.name.clone(), Arc::new(lanes.collect()))
             })
             .collect();
@@ -251,6 +251,16 @@ pub fn patient_of(msg: &Message) -> Option<String> {
 }
 
 /// [`Engine::order_peers`] of every ordered operation.
+/// How many lanes an operation runs: `[limits] lanes` with an ordering key, else one
+/// (strict arrival order).
+pub fn lanes_of(operation: &Interface, config: &Config) -> u32 {
+    if operation.ordering.is_some() {
+        config.limits.lanes.max(1)
+    } else {
+        1
+    }
+}
+
 fn order_peers(spec: &Spec) -> HashMap<String, Vec<String>> {
     let ordered: Vec<&Interface> = spec
         .interfaces

@@ -248,11 +248,7 @@ pub async fn run(engine: Arc<Engine>, name: String) {
     let Some(iface) = engine.interface(&name).cloned() else {
         return;
     };
-    let lanes = if iface.ordering.is_some() {
-        engine.config.limits.lanes.max(1)
-    } else {
-        1
-    };
+    let lanes = super::lanes_of(&iface, &engine.config);
     let suspended = Arc::new(AtomicBool::new(false));
     let tasks: Vec<_> = (0..lanes)
         .map(|lane| {

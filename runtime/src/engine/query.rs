@@ -83,6 +83,14 @@ pub struct Filter {
     pub limit: u32,
 }
 
+/// The messages of one patient (`?N`): through the index of received messages, then the
+/// deliveries made from them (every outbound row's parent is a received one).
+const PATIENT_CLAUSE: &str =
+    "id IN (SELECT id FROM messages WHERE direction = 'in' AND patient_id = ?N
+   UNION ALL SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
+   WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'
+   AND d.patient_id = ?N)";
+
 pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, JournalError> {
     let c = open_read(journal)?;
     let mut sql = String::from(
@@ -103,15 +111,7 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
         add("control_id =", Sql::Text(v.clone()));
     }
     if let Some(v) = &f.patient {
-        // Through the index of received messages, then the deliveries made from them
-        // (every outbound row's parent is a received one).
-        add(
-            "id IN (SELECT id FROM messages WHERE direction = 'in' AND patient_id = ?N
-               UNION ALL SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
-               WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'
-               AND d.patient_id = ?N)",
-            Sql::Text(v.clone()),
-        );
+        add(PATIENT_CLAUSE, Sql::Text(v.clone()));
     }
     if let Some(v) = &f.state {
         add("state =", Sql::Text(v.clone()));
@@ -319,12 +319,10 @@ mod tests {
         assert_eq!(ids("MRN3"), Vec::<i64>::new());
         // The lookup uses the index of received messages, never a scan of every message.
         let plan: Vec<String> = c
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE id IN (SELECT id FROM messages
-                   WHERE direction = 'in' AND patient_id = ?1 UNION ALL SELECT d.id FROM messages r
-                   JOIN messages d ON d.parent = r.id WHERE r.direction = 'in' AND r.patient_id = ?1
-                   AND d.direction = 'out' AND d.patient_id = ?1)",
-            )
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {} ORDER BY id DESC LIMIT 100",
+                PATIENT_CLAUSE.replace("?N", "?1")
+            ))
             .unwrap()
             .query_map(["MRN1"], |r| r.get::<_, String>(3))
             .unwrap()
