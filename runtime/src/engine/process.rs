@@ -109,6 +109,7 @@ struct Change {
 
 pub async fn run(engine: Arc<Engine>) {
     let mut store = RecordStore::new(engine.journal.path());
+    let mut conflicts = 0u64;
     loop {
         let batch = engine
             .journal
@@ -185,15 +186,29 @@ pub async fn run(engine: Arc<Engine>) {
         let applied = engine
             .journal
             // Lost to a power failure, the messages are simply processed again.
-            .write_redoable(move |c| apply(c, &changes, lanes))
+            .write_redoable(move |c| records::guarded(c, |c| apply(c, &changes, lanes)))
             .await;
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
         store.committed();
-        if let Err(e) = applied {
-            tracing::error!(error = %e, "processor cannot write the journal; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        match applied {
+            Ok(Ok(())) => conflicts = 0,
+            // A record changed under the batch (an API update, an operator command): the
+            // batch is decided again against what is stored now.
+            Ok(Err(conflict)) => {
+                conflicts += 1;
+                tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
+                // Another writer keeps winning: let it finish before deciding again.
+                if conflicts > 3 {
+                    tokio::time::sleep(Duration::from_millis(20 * conflicts.min(50))).await;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "processor cannot write the journal; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
         for (interface, dead, decisions) in counted {
             if let Some(reason) = dead {

@@ -4,6 +4,11 @@
 //! batch overlay, so a batch sees its own earlier changes), decides each field with
 //! [`steward::decide`], and keeps the writes and the decisions until the processor
 //! commits them with the message they came from.
+//!
+//! Each write names the stored state its decision read (`expected`), and [`store`] writes
+//! it only if that state is still there: a decision made against a record another
+//! writer changed in the meantime (an API update racing a message, an operator command
+//! racing the processor) is refused as a [`Stale`] and decided again, never lost.
 
 use crate::spec::Matrix;
 use crate::steward::{self, get_path, set_path, Hold, Stage, Steward, Stored, Verdict};
@@ -11,10 +16,12 @@ use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// A field's stored value and the system that wrote it.
+/// A field's stored value, its stored text, and the system that wrote it.
 #[derive(Debug, Clone)]
 struct FieldState {
     value: Value,
+    /// The `records.value` text, compared as stored (no JSON round trip).
+    raw: String,
     writer: String,
 }
 
@@ -28,6 +35,8 @@ pub struct Write {
     pub field: String,
     pub value: Value,
     pub writer: String,
+    /// The stored (value text, writer) the decision read; `None`: the field was not stored.
+    pub expected: Option<(String, String)>,
 }
 
 /// A decision worth recording as an event on the message: who wrote what, and what the
@@ -83,6 +92,7 @@ impl RecordStore {
                 w.field.clone(),
                 FieldState {
                     value: w.value.clone(),
+                    raw: w.value.to_string(),
                     writer: w.writer.clone(),
                 },
             );
@@ -100,11 +110,12 @@ fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<R
         "SELECT field, value, writer FROM records WHERE record = ?1 AND key = ?2",
     )?;
     let rows = st.query_map(params![record, key], |r| {
-        let value: String = r.get(1)?;
+        let raw: String = r.get(1)?;
         Ok((
             r.get::<_, String>(0)?,
             FieldState {
-                value: serde_json::from_str(&value).unwrap_or(Value::Null),
+                value: serde_json::from_str(&raw).unwrap_or(Value::Null),
+                raw,
                 writer: r.get(2)?,
             },
         ))
@@ -112,8 +123,27 @@ fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<R
     rows.collect()
 }
 
+/// A stored field is no longer what the decision that writes it read: another writer
+/// changed it in between. Nothing of the change is stored; decide again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale(pub String);
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} changed while this change was decided; decide it again",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Stale {}
+
 /// Stores `writes` for the message `message` (inside the writer's transaction); `None`
-/// for a write that came with no message (an update through a FHIR API).
+/// for a write that came with no message (an update through a FHIR API). A field whose
+/// stored state is not the one its decision read fails with a [`Stale`] (inside a
+/// `rusqlite::Error`, so the caller's transaction or [`guarded`] undoes the rest).
 pub fn store(
     c: &Connection,
     writes: &[Write],
@@ -121,15 +151,60 @@ pub fn store(
     now: i64,
 ) -> rusqlite::Result<()> {
     for w in writes {
-        c.prepare_cached(
-            "INSERT INTO records (record, key, field, value, writer, message, updated_at)
+        let (value, writer) = match &w.expected {
+            Some((v, by)) => (Some(v.as_str()), Some(by.as_str())),
+            None => (None, None),
+        };
+        // One statement: the update happens only over the state the decision read, and a
+        // row that appeared since (expected none) is not overwritten either.
+        let n = c
+            .prepare_cached(
+                "INSERT INTO records (record, key, field, value, writer, message, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (record, key, field) DO UPDATE SET value = excluded.value,
-               writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at",
-        )?
-        .execute(params![w.record, w.key, w.field, w.value.to_string(), w.writer, message, now])?;
+               writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at
+             WHERE records.value IS ?8 AND records.writer IS ?9",
+            )?
+            .execute(params![
+                w.record,
+                w.key,
+                w.field,
+                w.value.to_string(),
+                w.writer,
+                message,
+                now,
+                value,
+                writer
+            ])?;
+        if n == 0 {
+            let what = format!("{} {} {}", w.record, w.key, w.field);
+            return Err(rusqlite::Error::UserFunctionError(Box::new(Stale(what))));
+        }
     }
     Ok(())
+}
+
+/// Runs `f` inside a savepoint of its own: a [`Stale`] from [`store`] undoes all of
+/// `f`'s changes and is returned as `Ok(Err(_))`, so the caller can decide again; other
+/// errors pass through.
+pub fn guarded<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Result<T, Stale>> {
+    c.prepare_cached("SAVEPOINT guarded")?.execute([])?;
+    let out = f(c);
+    let conflict = match &out {
+        Err(rusqlite::Error::UserFunctionError(e)) => e.downcast_ref::<Stale>().cloned(),
+        _ => None,
+    };
+    if conflict.is_some() || out.is_err() {
+        c.prepare_cached("ROLLBACK TO guarded")?.execute([])?;
+    }
+    c.prepare_cached("RELEASE guarded")?.execute([])?;
+    match (out, conflict) {
+        (_, Some(conflict)) => Ok(Err(conflict)),
+        (out, None) => out.map(Ok),
+    }
 }
 
 /// The steward of one transform chain: `system` is the sending system of the interface.
@@ -229,6 +304,7 @@ impl Steward for JournalSteward<'_> {
                         field: row.field.clone(),
                         value: new,
                         writer: self.system.to_string(),
+                        expected: st.map(|s| (s.raw.clone(), s.writer.clone())),
                     });
                     if !d.notable {
                         continue;
@@ -276,5 +352,114 @@ impl Steward for JournalSteward<'_> {
         }
         self.writes.extend(writes);
         Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Acceptance, Conflict, OwnedField};
+    use serde_json::json;
+
+    fn matrix() -> Vec<Matrix> {
+        let field = |name: &str| OwnedField {
+            field: name.into(),
+            owner: "pas".into(),
+            accept: vec![Acceptance {
+                system: "portal".into(),
+                when: None,
+            }],
+            conflict: Conflict::Newest,
+            lock_from: None,
+            loc: "records.accord:1".into(),
+        };
+        vec![Matrix {
+            record: "Patient".into(),
+            keys: vec!["mrn".into()],
+            stages: vec![],
+            stage_field: None,
+            fields: vec![field("phone"), field("email")],
+        }]
+    }
+
+    /// What `system` would write to patient 1, decided against the journal as it is now.
+    fn decide(path: &std::path::Path, system: &str, value: Value) -> Vec<Write> {
+        let matrices = matrix();
+        let mut store = RecordStore::new(path);
+        let mut steward = JournalSteward::new(&matrices, system, &mut store, false);
+        let mut value = value;
+        steward.govern("Patient", &mut value).unwrap();
+        steward.writes
+    }
+
+    fn stored(c: &Connection, field: &str) -> Option<(String, String)> {
+        c.query_row(
+            "SELECT value, writer FROM records WHERE record = 'Patient' AND key = '1' AND field = ?1",
+            [field],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    fn write(c: &Connection, writes: &[Write]) -> Result<(), Stale> {
+        guarded(c, |c| store(c, writes, None, 0)).unwrap()
+    }
+
+    #[test]
+    fn a_write_decided_against_a_record_that_changed_since_is_refused_whole() {
+        let dir = std::env::temp_dir().join(format!("accord-records-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.sqlite");
+        let c = Connection::open(&path).unwrap();
+        crate::engine::journal::prepare(&c).unwrap();
+
+        // Both decide against an empty record: the portal (an API update) and PAS (a message).
+        let portal = decide(
+            &path,
+            "portal",
+            json!({"mrn": "1", "phone": "222", "email": "p@x"}),
+        );
+        let pas = decide(&path, "pas", json!({"mrn": "1", "email": "pas@x"}));
+        assert_eq!(portal.len(), 2);
+        assert_eq!(write(&c, &pas), Ok(()));
+
+        // The portal's decision read no e-mail, but PAS stored one: nothing of it is stored,
+        // not even the phone its first write would have set.
+        let refused = write(&c, &portal).unwrap_err();
+        assert_eq!(refused.0, "Patient 1 email");
+        assert_eq!(stored(&c, "phone"), None);
+        assert_eq!(
+            stored(&c, "email"),
+            Some(("\"pas@x\"".into(), "pas".into()))
+        );
+
+        // Decided again against what is stored now, it goes through.
+        let again = decide(
+            &path,
+            "portal",
+            json!({"mrn": "1", "phone": "222", "email": "p@x"}),
+        );
+        assert_eq!(write(&c, &again), Ok(()));
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("\"222\"".into(), "portal".into()))
+        );
+        assert_eq!(
+            stored(&c, "email"),
+            Some(("\"p@x\"".into(), "portal".into()))
+        );
+
+        // A write over a value that was replaced in between is refused too, not only a
+        // write over a value that appeared.
+        let late = decide(&path, "pas", json!({"mrn": "1", "phone": "333"}));
+        let sooner = decide(&path, "portal", json!({"mrn": "1", "phone": "444"}));
+        assert_eq!(write(&c, &sooner), Ok(()));
+        assert!(write(&c, &late).is_err());
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("\"444\"".into(), "portal".into()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -626,6 +626,10 @@ fn record_id(accepted: &Served, record: &Value) -> String {
     crate::fhir::write::id(&accepted.record, &shown)
 }
 
+/// How many times an update is decided again when other writes keep changing its record
+/// before it is stored; then it is answered `409 Conflict`.
+const UPDATE_ATTEMPTS: u32 = 5;
+
 /// What the matrix made of an update: the writes to store, or why it is refused.
 enum Decided {
     Apply(Vec<super::records::Write>),
@@ -757,43 +761,68 @@ async fn update(
         )
         .await;
     }
-    let decided = {
-        let (f, accepted, id) = (f.clone(), accepted.clone(), id.clone());
-        tokio::task::spawn_blocking(move || decide_update(&f, &accepted, &id, &resource_json)).await
-    };
-    let writes = match decided {
-        Ok(Decided::Apply(w)) => w,
-        Ok(Decided::Refuse(status, why)) => {
-            let code = if status == StatusCode::FORBIDDEN {
-                "forbidden"
-            } else {
-                "business-rule"
-            };
-            return refuse(status, code, why).await;
+    // Decided against the stored record and stored only if that record is still what was
+    // decided against; a message or another update that changed it in between makes the
+    // decision again, against the new state.
+    let mut attempts = 0;
+    let fields = loop {
+        attempts += 1;
+        let decided = {
+            let (f, accepted, id, body) = (
+                f.clone(),
+                accepted.clone(),
+                id.clone(),
+                resource_json.clone(),
+            );
+            tokio::task::spawn_blocking(move || decide_update(&f, &accepted, &id, &body)).await
+        };
+        let writes = match decided {
+            Ok(Decided::Apply(w)) => w,
+            Ok(Decided::Refuse(status, why)) => {
+                let code = if status == StatusCode::FORBIDDEN {
+                    "forbidden"
+                } else {
+                    "business-rule"
+                };
+                return refuse(status, code, why).await;
+            }
+            Err(e) => {
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    e.to_string(),
+                )
+                .await
+            }
+        };
+        let fields: Vec<String> = writes.iter().map(|w| w.field.clone()).collect();
+        let stored = f
+            .engine
+            .journal
+            .write(move |c| {
+                super::records::guarded(c, |c| {
+                    super::records::store(c, &writes, None, time::now_ms())
+                })
+            })
+            .await;
+        match stored {
+            Ok(Ok(())) => break fields,
+            Ok(Err(conflict)) if attempts < UPDATE_ATTEMPTS => {
+                tracing::debug!(%conflict, "an API update raced another write; deciding it again");
+            }
+            Ok(Err(conflict)) => {
+                return refuse(StatusCode::CONFLICT, "conflict", conflict.to_string()).await;
+            }
+            Err(e) => {
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    e.to_string(),
+                )
+                .await;
+            }
         }
-        Err(e) => {
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "exception",
-                e.to_string(),
-            )
-            .await
-        }
     };
-    let fields: Vec<String> = writes.iter().map(|w| w.field.clone()).collect();
-    let stored = f
-        .engine
-        .journal
-        .write(move |c| super::records::store(c, &writes, None, time::now_ms()))
-        .await;
-    if let Err(e) = stored {
-        return refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "exception",
-            e.to_string(),
-        )
-        .await;
-    }
     // The answer is the resource as now stored.
     let served = f
         .interface
