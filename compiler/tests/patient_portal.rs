@@ -119,6 +119,53 @@ fn the_portal_reads_corrects_and_orders() {
         None,
     );
     assert_eq!(other["body"]["total"], 0, "{other}");
+    // A later admission brings a third allergy and changes the penicillin one: searches
+    // after the first (whose index is kept in the journal) see both changes.
+    let later = adt
+        .replace("PP00001", "PP00002")
+        .replace("|SV|Anaphylaxis", "|MI|Rash")
+        .replace(
+            "AL1|2|FA|256349002^Peanut^SCT|MI|Hives",
+            "AL1|2|FA|256349002^Peanut^SCT|MI|Hives\rAL1|3|DA|7980^Aspirin^RXNORM|MI|Wheeze",
+        );
+    assert_eq!(send_msa(trak, &later), "AA");
+    let t = Instant::now();
+    let allergies = loop {
+        let found = call(
+            "GET",
+            &format!("{base}/AllergyIntolerance?patient={me}"),
+            scope,
+            me,
+            None,
+        );
+        if found["body"]["total"] == 3 {
+            break found;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "the third allergy is not found: {found}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let codes: Vec<(String, String)> = allergies["body"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let r = &e["resource"];
+            let code = r["code"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let criticality = r["criticality"].as_str().unwrap_or("").to_string();
+            (code, criticality)
+        })
+        .collect();
+    assert!(codes.iter().any(|(c, _)| c == "7980"), "{codes:?}");
+    assert!(
+        codes.iter().any(|(c, crit)| c == "70618" && crit == "low"),
+        "the changed allergy is served as now stored: {codes:?}"
+    );
     // Allergies are read-only for the portal.
     let files = [dir.join("patient.json"), dir.join("bundle.json")];
     std::fs::write(&files[0], patient["body"].to_string()).unwrap();

@@ -196,6 +196,26 @@ CREATE TABLE IF NOT EXISTS records (
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (record, key, field)
 ) WITHOUT ROWID;
+-- The FHIR id of each stored record (what a facade reads it by), and its change number:
+-- the highest number of the journal's record changes when it last changed.
+CREATE TABLE IF NOT EXISTS record_ids (
+  record TEXT NOT NULL,
+  id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (record, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_ids_changes ON record_ids (version);
+-- A facade's search index (scope `interface/Resource`): the terms each served resource is
+-- found by (`patient:ID`, `identifier:VALUE`, `identifier:SYSTEM|VALUE`), as of the change
+-- number in meta `terms:SCOPE`.
+CREATE TABLE IF NOT EXISTS record_terms (
+  scope TEXT NOT NULL,
+  term TEXT NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (scope, term, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_terms_id ON record_terms (scope, id);
 -- Messages held for review by the matrix, per queue.
 CREATE INDEX IF NOT EXISTS messages_review ON messages (interface, id) WHERE state = 'review';
 ";
@@ -227,7 +247,36 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM meta WHERE key = 'lanes'", [])?;
     }
     conn.execute_batch(LANE_INDEX)?;
-    register_lane_function(conn)
+    register_lane_function(conn)?;
+    index_stored_records(conn)
+}
+
+/// Journals written before `record_ids` get a row (change number 1) for every record
+/// they store, once.
+fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
+    let done = conn
+        .prepare("SELECT 1 FROM meta WHERE key = 'record_ids'")?
+        .exists([])?;
+    if done {
+        return Ok(());
+    }
+    let keys: Vec<(String, String)> = conn
+        .prepare("SELECT DISTINCT record, key FROM records")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // One transaction (a savepoint works inside the caller's, too).
+    conn.execute_batch("SAVEPOINT record_ids")?;
+    for (record, key) in keys {
+        conn.execute(
+            "INSERT OR IGNORE INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, 1)",
+            rusqlite::params![record, super::records::fhir_id(&record, &key), key],
+        )?;
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('record_ids', '1')",
+        [],
+    )?;
+    conn.execute_batch("RELEASE record_ids")
 }
 
 /// Records the lane count this production runs with; when it differs from the last run's,

@@ -181,6 +181,40 @@ pub fn store(
             return Err(rusqlite::Error::UserFunctionError(Box::new(Stale(what))));
         }
     }
+    // A record's writes come together: one change number per record.
+    let mut last: Option<(&str, &str)> = None;
+    for w in writes {
+        let this = (w.record.as_str(), w.key.as_str());
+        if last != Some(this) {
+            changed(c, this.0, this.1)?;
+            last = Some(this);
+        }
+    }
+    Ok(())
+}
+
+/// The FHIR id a facade serves the stored `record` with `key` under: the record's name
+/// and its key fields' values (`key` is them joined by `|`), as every resource made of
+/// such a record is named ([`crate::fhir::write::id`]).
+pub fn fhir_id(record: &str, key: &str) -> String {
+    let parts: Vec<&str> = key.split('|').collect();
+    let shown: Vec<&dyn crate::fhir::write::IdPart> = parts
+        .iter()
+        .map(|p| p as &dyn crate::fhir::write::IdPart)
+        .collect();
+    crate::fhir::write::id(record, &shown)
+}
+
+/// Notes that `record` `key` changed: its row in `record_ids` (the FHIR id a facade reads
+/// it by) takes the next change number, which tells the facades' search indexes that its
+/// search terms are to be worked out again.
+fn changed(c: &Connection, record: &str, key: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO record_ids (record, id, key, version)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM record_ids))
+         ON CONFLICT (record, id) DO UPDATE SET key = excluded.key, version = excluded.version",
+    )?
+    .execute(params![record, fhir_id(record, key), key])?;
     Ok(())
 }
 
@@ -460,6 +494,45 @@ mod tests {
             stored(&c, "phone"),
             Some(("\"444\"".into(), "portal".into()))
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_stored_record_has_its_fhir_id_and_a_later_change_number_at_each_change() {
+        let dir = std::env::temp_dir().join(format!("accord-record-ids-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.sqlite");
+        let c = Connection::open(&path).unwrap();
+        crate::engine::journal::prepare(&c).unwrap();
+        let version = |key: &str| -> (String, i64) {
+            c.query_row(
+                "SELECT id, version FROM record_ids WHERE record = 'Patient' AND key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "1"}))).unwrap();
+        let (id, first) = version("1");
+        assert_eq!(id, "patient-1");
+        assert_eq!(id, fhir_id("Patient", "1"));
+        write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "2"}))).unwrap();
+        assert!(version("1").1 > first, "a change gives a later number");
+
+        // A journal written before record_ids gets them when it is next opened.
+        c.execute_batch("DELETE FROM record_ids; DELETE FROM meta WHERE key = 'record_ids';")
+            .unwrap();
+        c.execute(
+            "INSERT INTO records (record, key, field, value, writer, updated_at)
+             VALUES ('Patient', 'A B', 'phone', '\"3\"', 'pas', 0)",
+            [],
+        )
+        .unwrap();
+        crate::engine::journal::prepare(&c).unwrap();
+        assert_eq!(version("1"), ("patient-1".into(), 1));
+        assert_eq!(version("A B").0, fhir_id("Patient", "A B"));
+        assert_eq!(version("A B").0, "patient-A.20B");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,6 +14,7 @@
 //! outcome.
 
 mod create;
+mod index;
 
 use super::config::Auth;
 use super::{time, Engine};
@@ -309,8 +310,12 @@ fn in_compartment(resource: &Value, id: &str) -> bool {
 
 // ---- data ------------------------------------------------------------------------------------
 
-/// Every stored record of `served` (or the one whose id is `id`), as (id, record JSON).
-fn records(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<(String, Value)>, String> {
+/// Runs `go` on one of the facade's read connections to the journal (opened if none is
+/// free, kept for the next request).
+fn with_reader<T>(
+    f: &Facade,
+    go: impl FnOnce(&rusqlite::Connection) -> Result<T, String>,
+) -> Result<T, String> {
     let pooled = f.readers.lock().ok().and_then(|mut r| r.pop());
     let c = match pooled {
         Some(c) => c,
@@ -318,18 +323,31 @@ fn records(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<(String,
             super::journal::open_read(&f.engine.config.journal_path).map_err(|e| e.to_string())?
         }
     };
-    let out = records_on(&c, served, id);
+    let out = go(&c);
     if let Ok(mut r) = f.readers.lock() {
         r.push(c);
     }
     out
 }
 
-fn records_on(
-    c: &rusqlite::Connection,
-    served: &Served,
-    id: Option<&str>,
-) -> Result<Vec<(String, Value)>, String> {
+/// A stored record as JSON from its (field, value) rows: the matrix stores the governed
+/// fields, and the key fields are the row's key.
+fn record_from(served: &Served, key: &str, fields: Vec<(String, String)>) -> Value {
+    let mut rec = json!({});
+    for (field, value) in fields {
+        let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+        crate::steward::set_path(&mut rec, &field, value);
+    }
+    for (field, part) in served.keys.iter().zip(key.split('|')) {
+        if crate::steward::get_path(&rec, field).is_null() {
+            crate::steward::set_path(&mut rec, field, Value::String(part.to_string()));
+        }
+    }
+    rec
+}
+
+/// Every stored record of `served`, as (key, record JSON), in key order.
+fn all_records(c: &rusqlite::Connection, served: &Served) -> Result<Vec<(String, Value)>, String> {
     let mut st = c
         .prepare_cached("SELECT key, field, value FROM records WHERE record = ?1 ORDER BY key")
         .map_err(|e| e.to_string())?;
@@ -342,49 +360,146 @@ fn records_on(
             ))
         })
         .map_err(|e| e.to_string())?;
-    let mut by_key: BTreeMap<String, Value> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for row in rows {
         let (key, field, value) = row.map_err(|e| e.to_string())?;
-        let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
-        let rec = by_key.entry(key).or_insert_with(|| json!({}));
-        crate::steward::set_path(rec, &field, value);
+        by_key.entry(key).or_default().push((field, value));
     }
     Ok(by_key
         .into_iter()
-        .map(|(key, mut rec)| {
-            let parts: Vec<&str> = key.split('|').collect();
-            // The matrix stores the governed fields; the key fields are the row's key.
-            for (field, part) in served.keys.iter().zip(&parts) {
-                if crate::steward::get_path(&rec, field).is_null() {
-                    crate::steward::set_path(&mut rec, field, Value::String(part.to_string()));
-                }
-            }
-            let shown: Vec<&dyn crate::fhir::write::IdPart> = parts
-                .iter()
-                .map(|p| p as &dyn crate::fhir::write::IdPart)
-                .collect();
-            (crate::fhir::write::id(&served.record, &shown), rec)
+        .map(|(key, fields)| {
+            let rec = record_from(served, &key, fields);
+            (key, rec)
         })
-        .filter(|(rid, _)| id.is_none_or(|id| rid == id))
         .collect())
 }
 
-/// The resources made of the stored records, as JSON.
-fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>, String> {
-    let mut out = vec![];
-    for (_, rec) in records(f, served, id)? {
-        match (f.engine.functions.serve)(&f.interface.name, &served.resource, &rec) {
-            Ok(Some(bytes)) => {
-                out.push(serde_json::from_slice(&bytes).map_err(|e| e.to_string())?);
-            }
-            Ok(None) => {}
-            // A stored record the mapping cannot make a resource of is left out, said once.
-            Err(e) => {
-                tracing::warn!(interface = %f.interface.name, error = %e, "a stored record gives no resource")
-            }
+/// The stored record of `served` whose key is `key`, if any field of it is stored.
+fn stored_record(
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<Value>, String> {
+    let fields: Vec<(String, String)> = c
+        .prepare_cached("SELECT field, value FROM records WHERE record = ?1 AND key = ?2")
+        .and_then(|mut st| {
+            st.query_map(params![served.record, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((!fields.is_empty()).then(|| record_from(served, key, fields)))
+}
+
+/// The key of the stored record of `served` whose FHIR id is `id` (`record_ids`).
+fn key_of_id(
+    c: &rusqlite::Connection,
+    served: &Served,
+    id: &str,
+) -> Result<Option<String>, String> {
+    c.prepare_cached("SELECT key FROM record_ids WHERE record = ?1 AND id = ?2")
+        .and_then(|mut st| st.query_row(params![served.record, id], |r| r.get(0)))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e.to_string()),
+        })
+}
+
+/// The resource the interface's mapping makes of `rec`; `None` when it makes none (or
+/// cannot: said in the log, and the record left out).
+fn serve_record(f: &Facade, served: &Served, rec: &Value) -> Result<Option<Value>, String> {
+    match (f.engine.functions.serve)(&f.interface.name, &served.resource, rec) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            tracing::warn!(interface = %f.interface.name, error = %e, "a stored record gives no resource");
+            Ok(None)
         }
     }
-    Ok(out)
+}
+
+/// The resource made of the stored record `key` of `served`.
+fn fhir_record(
+    f: &Facade,
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<Value>, String> {
+    match stored_record(c, served, key)? {
+        Some(rec) => serve_record(f, served, &rec),
+        None => Ok(None),
+    }
+}
+
+/// The resources made of the stored records of `served` (or of the one whose id is `id`,
+/// found through `record_ids`), as JSON.
+fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>, String> {
+    with_reader(f, |c| {
+        if let Some(id) = id {
+            let Some(key) = key_of_id(c, served, id)? else {
+                return Ok(vec![]);
+            };
+            return Ok(fhir_record(f, c, served, &key)?.into_iter().collect());
+        }
+        let mut out = vec![];
+        for (_, rec) in all_records(c, served)? {
+            out.extend(serve_record(f, served, &rec)?);
+        }
+        Ok(out)
+    })
+}
+
+/// The resources a search by the indexed `term` can match: the scope's index is brought
+/// up to date first (the records changed since it last was are served now, and their
+/// terms stored), then the resources it finds by `term` are served, with those changed.
+async fn indexed(f: &Arc<Facade>, served: Served, term: String) -> Result<Vec<Value>, String> {
+    let scope = index::scope(f, &served);
+    let pending = {
+        let (f, served) = (f.clone(), served.clone());
+        tokio::task::spawn_blocking(move || with_reader(&f, |c| index::pending(&f, c, &served)))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+    let fresh: Vec<Value> = pending
+        .changed
+        .iter()
+        .filter_map(|(_, _, r)| r.clone())
+        .collect();
+    if !pending.changed.is_empty() {
+        let (scope, record) = (scope.clone(), served.record.clone());
+        // The index is a cache of what the mapping makes: lost, it is made again.
+        let stored = f
+            .engine
+            .journal
+            .write_redoable(move |c| index::store(c, &scope, &record, &pending))
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(interface = %f.interface.name, error = %e, "search index not stored");
+        }
+    }
+    let f = f.clone();
+    tokio::task::spawn_blocking(move || {
+        with_reader(&f, |c| {
+            let mut out = fresh;
+            let mut seen: std::collections::HashSet<String> = out
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect();
+            for id in index::found(c, &scope, &term)? {
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                if let Some(key) = key_of_id(c, &served, &id)? {
+                    out.extend(fhir_record(&f, c, &served, &key)?);
+                }
+            }
+            Ok(out)
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 // ---- interactions ----------------------------------------------------------------------------
@@ -545,7 +660,17 @@ async fn search(
             Ok(x) => x,
             Err(r) => return r,
         };
-    let all = match load(&f, served, None).await {
+    // An id is read through its record's id, and a patient or identifier through the
+    // search index; only a search by neither goes through every stored record.
+    let candidates = match (
+        params.get("_id"),
+        params.iter().find_map(|(k, v)| index::term_of(k, v)),
+    ) {
+        (Some(id), _) => load(&f, served, Some(id.clone())).await,
+        (None, Some(term)) => indexed(&f, served, term).await,
+        (None, None) => load(&f, served, None).await,
+    };
+    let all = match candidates {
         Ok(v) => v,
         Err(e) => return failed(&f, &token, action, &e).await,
     };

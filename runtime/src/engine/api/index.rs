@@ -1,0 +1,197 @@
+//! The facade's search index: which served resources a search by `patient` or
+//! `identifier` can find, without making a resource of every stored record.
+//!
+//! Every stored record has a row in `record_ids` (its FHIR id and its change number, the
+//! journal's highest when it last changed; see `records::store`). A facade keeps, per
+//! interface and resource type (the *scope*), the terms each served resource is found by
+//! in `record_terms` and, in `meta`, the change number they are complete up to. A search
+//! first brings its scope up to date: the records changed since are made into resources
+//! by the interface's mapping (what the index says is always what is served), their terms
+//! are stored, and the mark moves on. The index only narrows the search: every resource
+//! it finds is still matched against the parameters.
+
+use super::{fhir_record, Facade};
+use crate::spec::Served;
+use rusqlite::{params, Connection};
+use serde_json::Value;
+
+/// The scope of a served resource type's terms.
+pub(super) fn scope(f: &Facade, served: &Served) -> String {
+    format!("{}/{}", f.interface.name, served.resource)
+}
+
+/// The terms `resource` is found by: its patient (`patient:ID`; a Patient is its own) and
+/// each identifier, with and without its system.
+pub(super) fn terms_of(resource: &Value) -> Vec<String> {
+    let mut out = vec![];
+    if resource["resourceType"] == "Patient" {
+        if let Some(id) = resource["id"].as_str() {
+            out.push(format!("patient:{id}"));
+        }
+    }
+    for k in ["subject", "patient"] {
+        if let Some(p) = resource[k]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("Patient/"))
+        {
+            out.push(format!("patient:{p}"));
+        }
+    }
+    for i in resource["identifier"].as_array().into_iter().flatten() {
+        let Some(value) = i["value"].as_str() else {
+            continue;
+        };
+        out.push(format!("identifier:{value}"));
+        if let Some(system) = i["system"].as_str() {
+            out.push(format!("identifier:{system}|{value}"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The term a search parameter looks up, for the parameters the index keeps.
+pub(super) fn term_of(param: &str, value: &str) -> Option<String> {
+    match param {
+        "patient" | "subject" => Some(format!(
+            "patient:{}",
+            value.strip_prefix("Patient/").unwrap_or(value)
+        )),
+        // `|value` is any system, as the search matches it.
+        "identifier" => Some(match value.split_once('|') {
+            Some(("", v)) => format!("identifier:{v}"),
+            _ => format!("identifier:{value}"),
+        }),
+        _ => None,
+    }
+}
+
+/// The records of a scope that changed since its terms were last stored, made into
+/// resources.
+pub(super) struct Pending {
+    /// The change number the scope's terms are complete up to once these are stored.
+    pub upto: i64,
+    /// (id, change number, resource; `None` when the mapping makes none of the record).
+    pub changed: Vec<(String, i64, Option<Value>)>,
+}
+
+fn mark(c: &Connection, scope: &str) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+        .query_row([format!("terms:{scope}")], |r| r.get(0))
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(0),
+            e => Err(e),
+        })
+}
+
+/// What changed in `served`'s records since its scope's mark, read in one statement (one
+/// snapshot: every change up to the highest number read is in it).
+pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, String> {
+    let from = mark(c, &scope(f, served)).map_err(|e| e.to_string())?;
+    let rows: Vec<(String, String, String, i64)> = c
+        .prepare_cached(
+            "SELECT record, id, key, version FROM record_ids WHERE version > ?1 ORDER BY version",
+        )
+        .and_then(|mut st| {
+            st.query_map([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| e.to_string())?;
+    let upto = rows.iter().map(|r| r.3).max().unwrap_or(from);
+    let mut changed = vec![];
+    for (record, id, key, version) in rows {
+        if record != served.record {
+            continue;
+        }
+        let resource = fhir_record(f, c, served, &key)?;
+        changed.push((id, version, resource));
+    }
+    Ok(Pending { upto, changed })
+}
+
+/// Stores the terms of what [`pending`] found and moves the scope's mark to its end
+/// (inside the writer's transaction). A record that changed again in between keeps its
+/// old terms: its new change number is past the mark, so the next search takes it.
+pub(super) fn store(
+    c: &Connection,
+    scope: &str,
+    record: &str,
+    p: &Pending,
+) -> rusqlite::Result<()> {
+    for (id, version, resource) in &p.changed {
+        let unchanged = c
+            .prepare_cached(
+                "SELECT 1 FROM record_ids WHERE record = ?1 AND id = ?2 AND version = ?3",
+            )?
+            .exists(params![record, id, version])?;
+        if !unchanged {
+            continue;
+        }
+        c.prepare_cached("DELETE FROM record_terms WHERE scope = ?1 AND id = ?2")?
+            .execute(params![scope, id])?;
+        for term in resource.as_ref().map(terms_of).unwrap_or_default() {
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO record_terms (scope, term, id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![scope, term, id])?;
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET
+           value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
+    )?
+    .execute(params![format!("terms:{scope}"), p.upto.to_string()])?;
+    Ok(())
+}
+
+/// The ids of the scope's resources found by `term`.
+pub(super) fn found(c: &Connection, scope: &str, term: &str) -> Result<Vec<String>, String> {
+    c.prepare_cached("SELECT id FROM record_terms WHERE scope = ?1 AND term = ?2")
+        .and_then(|mut st| {
+            st.query_map(params![scope, term], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resources_are_found_by_their_patient_and_identifiers() {
+        let allergy = json!({
+            "resourceType": "AllergyIntolerance",
+            "id": "allergy-1-x",
+            "patient": { "reference": "Patient/patient-1" },
+            "identifier": [{ "system": "urn:s", "value": "A1" }, { "value": "A2" }]
+        });
+        assert_eq!(
+            terms_of(&allergy),
+            [
+                "identifier:A1",
+                "identifier:A2",
+                "identifier:urn:s|A1",
+                "patient:patient-1"
+            ]
+        );
+        let patient = json!({ "resourceType": "Patient", "id": "patient-1" });
+        assert_eq!(terms_of(&patient), ["patient:patient-1"]);
+        for (param, value) in [
+            ("patient", "Patient/patient-1"),
+            ("subject", "patient-1"),
+            ("identifier", "urn:s|A1"),
+            ("identifier", "|A2"),
+        ] {
+            let term = term_of(param, value).unwrap();
+            assert!(
+                terms_of(&allergy).contains(&term),
+                "{param}={value} looks up {term}"
+            );
+        }
+        assert_eq!(term_of("_count", "10"), None);
+    }
+}
