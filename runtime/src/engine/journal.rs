@@ -251,8 +251,8 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     index_stored_records(conn)
 }
 
-/// Journals written before `record_ids` get a row (change number 1) for every record
-/// they store, once.
+/// Journals written before `record_ids` get a row (change numbers 1, 2, ...) for every
+/// record they store, once.
 fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
     let done = conn
         .prepare("SELECT 1 FROM meta WHERE key = 'record_ids'")?
@@ -266,10 +266,16 @@ fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
         .collect::<rusqlite::Result<_>>()?;
     // One transaction (a savepoint works inside the caller's, too).
     conn.execute_batch("SAVEPOINT record_ids")?;
-    for (record, key) in keys {
+    // Change numbers are distinct: the search indexes catch up in chunks by them.
+    for (n, (record, key)) in keys.into_iter().enumerate() {
         conn.execute(
-            "INSERT OR IGNORE INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, 1)",
-            rusqlite::params![record, super::records::fhir_id(&record, &key), key],
+            "INSERT OR IGNORE INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                record,
+                super::records::fhir_id(&record, &key),
+                key,
+                n as i64 + 1
+            ],
         )?;
     }
     conn.execute(

@@ -531,7 +531,7 @@ mod tests {
         .unwrap();
         crate::engine::journal::prepare(&c).unwrap();
         assert_eq!(version("1"), ("patient-1".into(), 1));
-        assert_eq!(version("A B").0, fhir_id("Patient", "A B"));
+        assert_eq!(version("A B"), (fhir_id("Patient", "A B"), 2));
         assert_eq!(version("A B").0, "patient-A.20B");
         let _ = std::fs::remove_dir_all(&dir);
     }

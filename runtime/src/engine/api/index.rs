@@ -9,11 +9,19 @@
 //! by the interface's mapping (what the index says is always what is served), their terms
 //! are stored, and the mark moves on. The index only narrows the search: every resource
 //! it finds is still matched against the parameters.
+//!
+//! Catching up goes [`CHUNK`] records at a time and one caller at a time per facade, so a
+//! bulk load does not make every concurrent search serve every new record at once; each
+//! facade also catches up in the background, so searches rarely wait for it.
 
-use super::{fhir_record, Facade};
+use super::{fhir_record, with_reader, Facade};
 use crate::spec::Served;
 use rusqlite::{params, Connection};
 use serde_json::Value;
+use std::sync::Arc;
+
+/// How many changed records one catch-up step serves and stores the terms of.
+const CHUNK: usize = 512;
 
 /// The scope of a served resource type's terms.
 pub(super) fn scope(f: &Facade, served: &Served) -> String {
@@ -67,13 +75,17 @@ pub(super) fn term_of(param: &str, value: &str) -> Option<String> {
     }
 }
 
-/// The records of a scope that changed since its terms were last stored, made into
-/// resources.
+/// The next records of a scope that changed since its terms were last stored, with the
+/// terms of the resources the mapping makes of them now.
 pub(super) struct Pending {
     /// The change number the scope's terms are complete up to once these are stored.
     pub upto: i64,
-    /// (id, change number, resource; `None` when the mapping makes none of the record).
-    pub changed: Vec<(String, i64, Option<Value>)>,
+    /// (id, change number, terms; none when the mapping makes no resource of it).
+    pub changed: Vec<(String, i64, Vec<String>)>,
+    /// Whether any change was read (if only of other records, the mark still moves).
+    pub moved: bool,
+    /// Whether more changes follow these.
+    pub more: bool,
 }
 
 fn mark(c: &Connection, scope: &str) -> rusqlite::Result<i64> {
@@ -85,29 +97,71 @@ fn mark(c: &Connection, scope: &str) -> rusqlite::Result<i64> {
         })
 }
 
-/// What changed in `served`'s records since its scope's mark, read in one statement (one
-/// snapshot: every change up to the highest number read is in it).
+/// The next [`CHUNK`] changes of any record since the scope's mark (read in one
+/// statement, one snapshot; change numbers are distinct, each the highest yet plus one),
+/// with the terms of those of `served`'s record.
 pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, String> {
     let from = mark(c, &scope(f, served)).map_err(|e| e.to_string())?;
     let rows: Vec<(String, String, String, i64)> = c
         .prepare_cached(
-            "SELECT record, id, key, version FROM record_ids WHERE version > ?1 ORDER BY version",
+            "SELECT record, id, key, version FROM record_ids WHERE version > ?1
+             ORDER BY version LIMIT ?2",
         )
         .and_then(|mut st| {
-            st.query_map([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            st.query_map(params![from, CHUNK as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| e.to_string())?;
+    let more = rows.len() == CHUNK;
     let upto = rows.iter().map(|r| r.3).max().unwrap_or(from);
     let mut changed = vec![];
     for (record, id, key, version) in rows {
         if record != served.record {
             continue;
         }
-        let resource = fhir_record(f, c, served, &key)?;
-        changed.push((id, version, resource));
+        let terms = fhir_record(f, c, served, &key)?
+            .as_ref()
+            .map(terms_of)
+            .unwrap_or_default();
+        changed.push((id, version, terms));
     }
-    Ok(Pending { upto, changed })
+    Ok(Pending {
+        upto,
+        changed,
+        moved: upto > from,
+        more,
+    })
+}
+
+/// Brings the index of `served` up to date with every record change committed so far,
+/// a chunk at a time, one caller at a time per facade.
+pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), String> {
+    let _one = f.indexing.lock().await;
+    let scope = scope(f, served);
+    loop {
+        let chunk = {
+            let (f, served) = (f.clone(), served.clone());
+            tokio::task::spawn_blocking(move || with_reader(&f, |c| pending(&f, c, &served)))
+                .await
+                .map_err(|e| e.to_string())??
+        };
+        let more = chunk.more;
+        if !chunk.moved {
+            return Ok(());
+        }
+        let (scope, record) = (scope.clone(), served.record.clone());
+        // The index is a cache of what the mapping makes: lost, it is made again.
+        f.engine
+            .journal
+            .write_redoable(move |c| store(c, &scope, &record, &chunk))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !more {
+            return Ok(());
+        }
+    }
 }
 
 /// Stores the terms of what [`pending`] found and moves the scope's mark to its end
@@ -119,7 +173,7 @@ pub(super) fn store(
     record: &str,
     p: &Pending,
 ) -> rusqlite::Result<()> {
-    for (id, version, resource) in &p.changed {
+    for (id, version, terms) in &p.changed {
         let unchanged = c
             .prepare_cached(
                 "SELECT 1 FROM record_ids WHERE record = ?1 AND id = ?2 AND version = ?3",
@@ -130,7 +184,7 @@ pub(super) fn store(
         }
         c.prepare_cached("DELETE FROM record_terms WHERE scope = ?1 AND id = ?2")?
             .execute(params![scope, id])?;
-        for term in resource.as_ref().map(terms_of).unwrap_or_default() {
+        for term in terms {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO record_terms (scope, term, id) VALUES (?1, ?2, ?3)",
             )?

@@ -35,6 +35,8 @@ struct Facade {
     interface: Interface,
     /// Read connections to the journal, kept between requests.
     readers: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    /// Held while the search index catches up (see [`index::catch_up`]).
+    indexing: tokio::sync::Mutex<()>,
 }
 
 /// Serves the facade of `interface` on `listener` until the process ends.
@@ -52,6 +54,20 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
         engine,
         interface: i,
         readers: std::sync::Mutex::new(vec![]),
+        indexing: tokio::sync::Mutex::new(()),
+    });
+    // The search index follows the stored records in the background too, so a search
+    // after a bulk load does not wait for it.
+    let behind = facade.clone();
+    tokio::spawn(async move {
+        loop {
+            for served in &behind.interface.serves {
+                if let Err(e) = index::catch_up(&behind, served).await {
+                    tracing::warn!(interface = %behind.interface.name, error = %e, "search index not brought up to date");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
     });
     let app = Router::new()
         .route("/metadata", get(metadata))
@@ -452,45 +468,16 @@ fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>
 }
 
 /// The resources a search by the indexed `term` can match: the scope's index is brought
-/// up to date first (the records changed since it last was are served now, and their
-/// terms stored), then the resources it finds by `term` are served, with those changed.
+/// up to date first (so it misses no change committed before the search), then the
+/// resources it finds by `term` are served.
 async fn indexed(f: &Arc<Facade>, served: Served, term: String) -> Result<Vec<Value>, String> {
+    index::catch_up(f, &served).await?;
     let scope = index::scope(f, &served);
-    let pending = {
-        let (f, served) = (f.clone(), served.clone());
-        tokio::task::spawn_blocking(move || with_reader(&f, |c| index::pending(&f, c, &served)))
-            .await
-            .map_err(|e| e.to_string())??
-    };
-    let fresh: Vec<Value> = pending
-        .changed
-        .iter()
-        .filter_map(|(_, _, r)| r.clone())
-        .collect();
-    if !pending.changed.is_empty() {
-        let (scope, record) = (scope.clone(), served.record.clone());
-        // The index is a cache of what the mapping makes: lost, it is made again.
-        let stored = f
-            .engine
-            .journal
-            .write_redoable(move |c| index::store(c, &scope, &record, &pending))
-            .await;
-        if let Err(e) = stored {
-            tracing::warn!(interface = %f.interface.name, error = %e, "search index not stored");
-        }
-    }
     let f = f.clone();
     tokio::task::spawn_blocking(move || {
         with_reader(&f, |c| {
-            let mut out = fresh;
-            let mut seen: std::collections::HashSet<String> = out
-                .iter()
-                .filter_map(|r| r["id"].as_str().map(str::to_string))
-                .collect();
+            let mut out = vec![];
             for id in index::found(c, &scope, &term)? {
-                if !seen.insert(id.clone()) {
-                    continue;
-                }
                 if let Some(key) = key_of_id(c, &served, &id)? {
                     out.extend(fhir_record(&f, c, &served, &key)?);
                 }
