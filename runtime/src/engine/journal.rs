@@ -599,7 +599,13 @@ pub fn open_read(path: &Path) -> Result<Connection, JournalError> {
             path.display()
         )));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    // No mutex of its own, as rusqlite opens the writer's: a connection is used by one
+    // thread at a time (it is `Send`, not `Sync`), and the serialized mode's locking cost
+    // every read of the lanes and the processor a mutex round trip.
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
 }
