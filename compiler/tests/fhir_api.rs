@@ -120,12 +120,35 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     assert_eq!(r["system_read"]["valid"], true, "{}", r["system_read"]);
     assert_eq!(r["system_read"]["id"], "patient-API001");
     assert_eq!(r["system_read"]["family"], "EVERYWOMAN");
-    assert_eq!(r["system_search_all"]["total"], 2);
+    assert_eq!(
+        r["system_search_all"]["ids"],
+        serde_json::json!(["patient-API001", "patient-API002"])
+    );
     assert_eq!(r["system_search_all"]["valid"], true);
+    assert_eq!(r["system_search_all"]["next"], Value::Null);
+    // A page at a time, in id order, through the server's next link.
+    assert_eq!(
+        r["system_search_page_1"]["ids"],
+        serde_json::json!(["patient-API001"])
+    );
+    assert_eq!(
+        status("system_search_page_2"),
+        200,
+        "{}",
+        r["system_search_page_2"]
+    );
+    assert_eq!(
+        r["system_search_page_2"]["ids"],
+        serde_json::json!(["patient-API002"])
+    );
+    assert_eq!(r["system_search_page_2"]["next"], Value::Null);
+    assert_eq!(r["system_search_page_2"]["valid"], true);
+    assert_eq!(status("system_search_bad_count"), 400);
     assert_eq!(
         r["system_search_identifier"]["ids"],
         serde_json::json!(["patient-API001"])
     );
+    assert_eq!(r["system_search_identifier"]["total"], 1);
     assert_eq!(status("system_search_unknown_param"), 400);
     assert_eq!(status("unknown_id"), 404);
     assert_eq!(status("unserved_type"), 404);
@@ -185,7 +208,7 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), 26, "every request but /metadata: {rows:#?}");
+    assert_eq!(rows.len(), 29, "every request but /metadata: {rows:#?}");
     assert!(rows.iter().any(|(who, what, outcome)| who == "portal-app"
         && what == "portal_fhir: update Patient/patient-API001"
         && outcome == "200 wrote phone"));

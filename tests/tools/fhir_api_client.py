@@ -77,6 +77,7 @@ def call(name, path, bearer=None, put=None):
         if kind == "Bundle":
             out["total"] = body.get("total")
             out["ids"] = [e["resource"]["id"] for e in body.get("entry", [])]
+            out["next"] = next((l["url"] for l in body.get("link", []) if l["relation"] == "next"), None)
         elif kind == "OperationOutcome":
             out["why"] = body["issue"][0].get("diagnostics", "")
         elif kind == "Patient":
@@ -102,6 +103,11 @@ call("system_read", f"/Patient/{patient_a}", system)
 call("system_search_all", "/Patient", system)
 call("system_search_identifier", f"/Patient?identifier=urn:oid:2.16.840.1.113883.2.1.3.2.4.18.48|{mrn_a}", system)
 call("system_search_unknown_param", "/Patient?name=x", system)
+# Paging: one patient a page, the next page through the link the server gives.
+call("system_search_page_1", "/Patient?_count=1", system)
+page_2 = report["system_search_page_1"].get("next") or ""
+call("system_search_page_2", page_2[len(base):] if page_2.startswith(base) else "/no-next-link", system)
+call("system_search_bad_count", "/Patient?_count=many", system)
 call("unknown_id", "/Patient/patient-nobody", system)
 call("unserved_type", "/Observation", token("system/*.rs"))
 mine = token("patient/Patient.rs", patient=patient_a)

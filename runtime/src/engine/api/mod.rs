@@ -362,34 +362,6 @@ fn record_from(served: &Served, key: &str, fields: Vec<(String, String)>) -> Val
     rec
 }
 
-/// Every stored record of `served`, as (key, record JSON), in key order.
-fn all_records(c: &rusqlite::Connection, served: &Served) -> Result<Vec<(String, Value)>, String> {
-    let mut st = c
-        .prepare_cached("SELECT key, field, value FROM records WHERE record = ?1 ORDER BY key")
-        .map_err(|e| e.to_string())?;
-    let rows = st
-        .query_map(params![served.record], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(|e| e.to_string())?;
-    let mut by_key: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for row in rows {
-        let (key, field, value) = row.map_err(|e| e.to_string())?;
-        by_key.entry(key).or_default().push((field, value));
-    }
-    Ok(by_key
-        .into_iter()
-        .map(|(key, fields)| {
-            let rec = record_from(served, &key, fields);
-            (key, rec)
-        })
-        .collect())
-}
-
 /// The stored record of `served` whose key is `key`, if any field of it is stored.
 fn stored_record(
     c: &rusqlite::Connection,
@@ -449,21 +421,14 @@ fn fhir_record(
     }
 }
 
-/// The resources made of the stored records of `served` (or of the one whose id is `id`,
-/// found through `record_ids`), as JSON.
-fn resources(f: &Facade, served: &Served, id: Option<&str>) -> Result<Vec<Value>, String> {
+/// The resource made of the stored record of `served` whose id is `id` (found through
+/// `record_ids`), as JSON.
+fn resources(f: &Facade, served: &Served, id: &str) -> Result<Vec<Value>, String> {
     with_reader(f, |c| {
-        if let Some(id) = id {
-            let Some(key) = key_of_id(c, served, id)? else {
-                return Ok(vec![]);
-            };
-            return Ok(fhir_record(f, c, served, &key)?.into_iter().collect());
-        }
-        let mut out = vec![];
-        for (_, rec) in all_records(c, served)? {
-            out.extend(serve_record(f, served, &rec)?);
-        }
-        Ok(out)
+        let Some(key) = key_of_id(c, served, id)? else {
+            return Ok(vec![]);
+        };
+        Ok(fhir_record(f, c, served, &key)?.into_iter().collect())
     })
 }
 
@@ -492,9 +457,9 @@ async fn indexed(f: &Arc<Facade>, served: Served, term: String) -> Result<Vec<Va
 // ---- interactions ----------------------------------------------------------------------------
 
 /// [`resources`] off the async threads (it reads the journal).
-async fn load(f: &Arc<Facade>, served: Served, id: Option<String>) -> Result<Vec<Value>, String> {
+async fn load(f: &Arc<Facade>, served: Served, id: String) -> Result<Vec<Value>, String> {
     let f = f.clone();
-    tokio::task::spawn_blocking(move || resources(&f, &served, id.as_deref()))
+    tokio::task::spawn_blocking(move || resources(&f, &served, &id))
         .await
         .map_err(|e| e.to_string())?
 }
@@ -579,7 +544,7 @@ async fn read(
             Ok(x) => x,
             Err(r) => return r,
         };
-    let found = match load(&f, served, Some(id.clone())).await {
+    let found = match load(&f, served, id.clone()).await {
         Ok(v) => v.into_iter().find(|r| r["id"] == id.as_str()),
         Err(e) => return failed(&f, &token, action, &e).await,
     };
@@ -598,6 +563,27 @@ async fn read(
             audit(&f, &token.who, action, StatusCode::NOT_FOUND, &why).await;
             outcome(StatusCode::NOT_FOUND, "not-found", &why)
         }
+    }
+}
+
+/// The search parameters this facade takes.
+const PARAMS: [&str; 7] = [
+    "_id",
+    "identifier",
+    "patient",
+    "subject",
+    "_format",
+    "_count",
+    "_offset",
+];
+
+/// Refuses a search parameter this facade does not take.
+fn known(params: &BTreeMap<String, String>) -> Result<(), String> {
+    match params.keys().find(|k| !PARAMS.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(other) => Err(format!(
+            "unknown search parameter `{other}`: this API takes _id, identifier and patient (and _count, _offset)"
+        )),
     }
 }
 
@@ -620,7 +606,7 @@ fn matches(r: &Value, params: &BTreeMap<String, String>) -> Result<bool, String>
                 let id = v.strip_prefix("Patient/").unwrap_or(v);
                 in_compartment(r, id)
             }
-            "_format" | "_count" => true,
+            "_format" | "_count" | "_offset" => true,
             other => {
                 return Err(format!(
                 "unknown search parameter `{other}`: this API takes _id, identifier and patient"
@@ -632,6 +618,90 @@ fn matches(r: &Value, params: &BTreeMap<String, String>) -> Result<bool, String>
         }
     }
     Ok(true)
+}
+
+/// A page of search results: `_count` of them (default [`PAGE`], at most [`MAX_PAGE`])
+/// from the `_offset`th.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Page {
+    count: usize,
+    offset: usize,
+}
+
+const PAGE: usize = 50;
+const MAX_PAGE: usize = 1000;
+
+fn page_of(params: &BTreeMap<String, String>) -> Result<Page, String> {
+    let number = |k: &str, default: usize| match params.get(k) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("`{k}` must be a whole number, not `{v}`")),
+    };
+    Ok(Page {
+        count: number("_count", PAGE)?.min(MAX_PAGE),
+        offset: number("_offset", 0)?,
+    })
+}
+
+/// The search's URL for the page at `offset`, with the other parameters as they came.
+fn page_url(
+    headers: &HeaderMap,
+    resource: &str,
+    params: &BTreeMap<String, String>,
+    page: Page,
+    offset: usize,
+) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let mut query: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "_count" | "_offset"))
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    query.push(format!("_count={}", page.count));
+    query.push(format!("_offset={offset}"));
+    format!("http://{host}/{resource}?{}", query.join("&"))
+}
+
+/// A query-string value, percent-encoded where it must be.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One window of every stored record of `served`, in id order, made into resources;
+/// and whether more follow.
+fn window(f: &Facade, served: &Served, page: Page) -> Result<(Vec<Value>, bool), String> {
+    with_reader(f, |c| {
+        let rows: Vec<String> = c
+            .prepare_cached(
+                "SELECT key FROM record_ids WHERE record = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+            )
+            .and_then(|mut st| {
+                st.query_map(
+                    params![served.record, page.count as i64 + 1, page.offset as i64],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(|e| e.to_string())?;
+        let more = rows.len() > page.count;
+        let mut out = vec![];
+        for key in rows.iter().take(page.count) {
+            out.extend(fhir_record(f, c, served, key)?);
+        }
+        Ok((out, more))
+    })
 }
 
 async fn search(
@@ -647,15 +717,38 @@ async fn search(
             Ok(x) => x,
             Err(r) => return r,
         };
-    // An id is read through its record's id, and a patient or identifier through the
-    // search index; only a search by neither goes through every stored record.
-    let candidates = match (
-        params.get("_id"),
-        params.iter().find_map(|(k, v)| index::term_of(k, v)),
-    ) {
-        (Some(id), _) => load(&f, served, Some(id.clone())).await,
-        (None, Some(term)) => indexed(&f, served, term).await,
-        (None, None) => load(&f, served, None).await,
+    // Parameters this facade does not know are refused whatever is stored.
+    let page = match known(&params).and_then(|()| page_of(&params)) {
+        Ok(p) => p,
+        Err(why) => {
+            audit(&f, &token.who, action, StatusCode::BAD_REQUEST, &why).await;
+            return outcome(StatusCode::BAD_REQUEST, "not-supported", &why);
+        }
+    };
+    // An id is read through its record's id, a patient or identifier (or a patient
+    // scope's own compartment) through the search index; only a search by none of them,
+    // by a token that sees everyone, goes through the stored records, a page at a time.
+    let term = params
+        .iter()
+        .find_map(|(k, v)| index::term_of(k, v))
+        .or_else(|| match &grant {
+            Grant::Patient(p) => index::term_of("patient", p),
+            Grant::All => None,
+        });
+    let (candidates, paged) = match (params.get("_id"), term) {
+        (Some(id), _) => (load(&f, served, id.clone()).await, None),
+        (None, Some(term)) => (indexed(&f, served, term).await, None),
+        (None, None) => {
+            let f2 = f.clone();
+            let windowed = tokio::task::spawn_blocking(move || window(&f2, &served, page))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            match windowed {
+                Ok((v, more)) => (Ok(v), Some(more)),
+                Err(e) => (Err(e), None),
+            }
+        }
     };
     let all = match candidates {
         Ok(v) => v,
@@ -667,15 +760,25 @@ async fn search(
             Grant::All => true,
             Grant::Patient(p) => in_compartment(&r, p),
         };
-        match matches(&r, &params) {
-            Ok(true) if visible => hits.push(r),
-            Ok(_) => {}
-            Err(why) => {
-                audit(&f, &token.who, action, StatusCode::BAD_REQUEST, &why).await;
-                return outcome(StatusCode::BAD_REQUEST, "not-supported", &why);
-            }
+        if visible && matches(&r, &params).unwrap_or(false) {
+            hits.push(r);
         }
     }
+    // Found whole (by id or index): the page is cut here and the total is known. Read a
+    // window at a time: the page is the window, and no total is counted.
+    let (total, more, hits) = match paged {
+        Some(more) => (None, more, hits),
+        None => {
+            let total = hits.len();
+            let more = total > page.offset.saturating_add(page.count);
+            let hits: Vec<Value> = hits
+                .into_iter()
+                .skip(page.offset)
+                .take(page.count)
+                .collect();
+            (Some(total), more, hits)
+        }
+    };
     let entries: Vec<Value> = hits
         .into_iter()
         .map(|r| {
@@ -687,18 +790,37 @@ async fn search(
             json!({ "fullUrl": full, "resource": r, "search": { "mode": "match" } })
         })
         .collect();
-    let body = json!({
+    let found = entries.len();
+    let mut links = vec![json!({
+        "relation": "self",
+        "url": page_url(&headers, &resource, &params, page, page.offset)
+    })];
+    if more {
+        links.push(json!({
+            "relation": "next",
+            "url": page_url(&headers, &resource, &params, page, page.offset + page.count)
+        }));
+    }
+    let mut body = json!({
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": entries.len(),
+        "link": links,
         "entry": entries
     });
+    if let Some(total) = total {
+        body["total"] = json!(total);
+    }
+    if found == 0 {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("entry");
+        }
+    }
     audit(
         &f,
         &token.who,
         action,
         StatusCode::OK,
-        &format!("{} found", entries.len()),
+        &format!("{found} found"),
     )
     .await;
     fhir(
@@ -945,7 +1067,7 @@ async fn update(
     let now = match served {
         Some(s) => {
             let (f, id) = (f.clone(), id.clone());
-            tokio::task::spawn_blocking(move || resources(&f, &s, Some(&id)))
+            tokio::task::spawn_blocking(move || resources(&f, &s, &id))
                 .await
                 .ok()
                 .and_then(Result::ok)
