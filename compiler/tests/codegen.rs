@@ -105,6 +105,39 @@ fn accord_map(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
+fn inside_for_each_over_records_the_source_record_is_read_where_the_element_has_no_such_field() {
+    let dir = target().join(format!("for-each-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = dir.join("adt.hl7");
+    std::fs::write(
+        &sample,
+        "MSH|^~\\&|PAS|H|HUB|H|20261201090000||ADT^A01^ADT_A01|FE1|P|2.5.1\r\
+         PID|1||MRN7^^^PAS^MR||Everywoman^Eve||19800314|F\r\
+         NK1|1|Everyman^Adam|SPO^Spouse^HL70063|||07700900001\r\
+         NK1|2|Everychild^Ada|CHD^Child^HL70063|||07700900002\r",
+    )
+    .unwrap();
+    let o = accord_map(&[
+        "tests/cases/ok/mapping-constructs",
+        "adt_to_patient,contact_cards",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cards: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        cards,
+        serde_json::json!({
+            "mrn": "MRN7",
+            "cards": [
+                { "name": "Adam Everyman", "mrn": "MRN7", "family": "EVERYWOMAN" },
+                { "name": "Ada Everychild", "mrn": "MRN7", "family": "EVERYWOMAN" }
+            ]
+        })
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
     let o = accord_map(&[
         "examples/trakcare-lab",

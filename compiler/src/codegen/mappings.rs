@@ -189,6 +189,7 @@ impl<'a> Gen<'a> {
         };
         let source_ctx = SourceCtx {
             structure: self.structure(&m.source),
+            source: rscope.clone(),
             rscope,
             fscope,
             hl7: vec![],
@@ -962,6 +963,7 @@ impl<'a> Gen<'a> {
     pub fn condition(&self, e: &Expr, at: &str) -> TokenStream {
         let ctx = SourceCtx {
             structure: None,
+            source: None,
             rscope: None,
             fscope: None,
             hl7: vec![],
@@ -979,6 +981,7 @@ impl<'a> Gen<'a> {
     pub fn test_value(&self, e: &Expr, at: &str) -> TokenStream {
         let ctx = SourceCtx {
             structure: None,
+            source: None,
             rscope: None,
             fscope: None,
             hl7: vec![],
@@ -1415,9 +1418,19 @@ impl<'a> Gen<'a> {
     /// A field path of the record in scope as an `Option<&T>` expression and the base type
     /// of `T`.
     fn field_walk(&self, path: &[PathStep], ctx: &SourceCtx) -> (TokenStream, Type) {
-        let Some(rs) = &ctx.rscope else {
+        let Some(mut rs) = ctx.rscope.as_ref() else {
             return (quote!(None::<&String>), Type::Text);
         };
+        let has = |record: &str, field: &str| {
+            self.record(record)
+                .is_some_and(|r| r.fields.iter().any(|f| f.name == field))
+        };
+        if let (Some(src), Some(first)) = (&ctx.source, path.first()) {
+            let by_name = first.name == src.record && path.len() > 1;
+            if !has(&rs.record, &first.name) && (has(&src.record, &first.name) || by_name) {
+                rs = src;
+            }
+        }
         let mut steps = path.to_vec();
         if steps.len() > 1
             && steps[0].name == rs.record
@@ -1599,7 +1612,13 @@ struct SourceCtx {
     hl7: Vec<(proc_macro2::Ident, Vec<String>)>,
     /// How many `for each` enclose this point.
     nesting: usize,
+    /// The record that bare field paths read: the mapping's source, or inside a `for
+    /// each` over records the current element.
     rscope: Option<RecordScope>,
+    /// The mapping's source record, which a path reads inside a `for each` when the
+    /// element has no such field (the checker's rule: `ward` of the admission, inside
+    /// `for each allergies`), or by its record name (`Admission.ward`).
+    source: Option<RecordScope>,
     /// A FHIR resource (or, inside `for each`, one element of it) that paths read.
     fscope: Option<FhirScope>,
 }

@@ -282,6 +282,129 @@ impl ContactDraft {
         })
     }
 }
+/// A patient's contacts as cards that each carry the patient's identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactCards {
+    pub mrn: String,
+    pub cards: Vec<ContactCard>,
+}
+impl rt::FromJson for ContactCards {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(ContactCards {
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            cards: rt::FromJson::from_json(
+                obj.get("cards").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for ContactCards {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
+        obj.insert(String::from("cards"), rt::ToJson::to_json(&self.cards));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for ContactCards {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactCardsDraft {
+    pub mrn: Option<String>,
+    pub cards: Vec<ContactCard>,
+}
+impl ContactCardsDraft {
+    /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
+    pub fn finish(self, at: &'static str) -> Result<ContactCards, rt::MapError> {
+        Ok(ContactCards {
+            mrn: self
+                .mrn
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "ContactCards.mrn",
+                    },
+                })?,
+            cards: self.cards,
+        })
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactCard {
+    pub name: String,
+    pub mrn: String,
+    pub family: Option<String>,
+}
+impl rt::FromJson for ContactCard {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let obj = v.as_object()?;
+        Some(ContactCard {
+            name: rt::FromJson::from_json(
+                obj.get("name").unwrap_or(&serde_json::Value::Null),
+            )?,
+            mrn: rt::FromJson::from_json(
+                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+            )?,
+            family: rt::FromJson::from_json(
+                obj.get("family").unwrap_or(&serde_json::Value::Null),
+            )?,
+        })
+    }
+}
+impl rt::ToJson for ContactCard {
+    fn to_json(&self) -> serde_json::Value {
+        let mut obj = serde_json::Map::new();
+        obj.insert(String::from("name"), rt::ToJson::to_json(&self.name));
+        obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
+        obj.insert(String::from("family"), rt::ToJson::to_json(&self.family));
+        serde_json::Value::Object(obj)
+    }
+}
+impl rt::FhirValue for ContactCard {
+    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rt::serde::Serialize::serialize(&rt::ToJson::to_json(self), s)
+    }
+}
+/// A record being filled by a mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactCardDraft {
+    pub name: Option<String>,
+    pub mrn: Option<String>,
+    pub family: Option<String>,
+}
+impl ContactCardDraft {
+    /// The record, or the first required field left unset.
+    #[allow(unused_variables)]
+    pub fn finish(self, at: &'static str) -> Result<ContactCard, rt::MapError> {
+        Ok(ContactCard {
+            name: self
+                .name
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "ContactCard.name",
+                    },
+                })?,
+            mrn: self
+                .mrn
+                .ok_or_else(|| rt::MapError {
+                    at,
+                    kind: rt::MapErrorKind::Missing {
+                        field: "ContactCard.mrn",
+                    },
+                })?,
+            family: self.family,
+        })
+    }
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Sex {
     Male,
@@ -694,6 +817,29 @@ pub fn patient_to_fhir<'a>(
         out.birthDate = Some(x);
     }
     Ok(out)
+}
+/// Inside `for each` over a record list, a field the element does not have is the source
+/// record's (`mrn`), and the source record can be named (`Patient.family_name`).
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn contact_cards(src: &Patient) -> Result<ContactCards, rt::MapError> {
+    let mut out = ContactCardsDraft::default();
+    if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
+        out.mrn = Some(v);
+    }
+    for item in std::iter::once(src).flat_map(|r| r.contacts.iter()) {
+        let mut el1 = ContactCardDraft::default();
+        if let Some(v) = Some(&item).map(|r| &r.name).cloned() {
+            el1.name = Some(v);
+        }
+        if let Some(v) = Some(&src).map(|r| &r.mrn).cloned() {
+            el1.mrn = Some(v);
+        }
+        if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
+            el1.family = Some(v);
+        }
+        out.cards.push(el1.finish("main.accord:84")?);
+    }
+    out.finish("main.accord:80")
 }
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
