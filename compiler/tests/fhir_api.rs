@@ -184,6 +184,44 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         "refused updates change nothing"
     );
     assert_eq!(r["read_after_refusals"]["phone"], "07700900999");
+
+    // Every resource carries its version, and the read its ETag; an update made from an
+    // older version is refused and changes nothing, one made from the current is stored.
+    let version = |name: &str| r[name]["version"].as_str().unwrap_or("").to_string();
+    let after = version("read_after_refusals");
+    assert_eq!(
+        r["read_after_refusals"]["etag"],
+        format!("W/\"{after}\""),
+        "{}",
+        r["read_after_refusals"]
+    );
+    assert!(r["read_after_refusals"]["last_updated"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert_ne!(
+        r["tag_before"], r["read_after_refusals"]["etag"],
+        "the update made a version"
+    );
+    assert_eq!(
+        status("update_stale_version"),
+        412,
+        "{}",
+        r["update_stale_version"]
+    );
+    assert!(r["update_stale_version"]["why"]
+        .as_str()
+        .is_some_and(|w| w.contains(&format!("it is now W/\"{after}\""))));
+    assert_eq!(status("update_bad_if_match"), 400);
+    assert_eq!(
+        status("update_current_version"),
+        200,
+        "{}",
+        r["update_current_version"]
+    );
+    assert_eq!(r["update_current_version"]["phone"], "07700900555");
+    let next: i64 = version("update_current_version").parse().unwrap();
+    assert!(next > after.parse::<i64>().unwrap(), "{next} after {after}");
+    assert_eq!(r["update_current_version"]["etag"], format!("W/\"{next}\""));
     let c = rusqlite::Connection::open(&journal).unwrap();
     let (phone, writer): (String, String) = c
         .query_row(
@@ -194,7 +232,7 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         .unwrap();
     assert_eq!(
         (phone.as_str(), writer.as_str()),
-        ("\"07700900999\"", "portal")
+        ("\"07700900555\"", "portal")
     );
 
     // Every access is audited: who, what and the outcome.
@@ -208,7 +246,7 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), 29, "every request but /metadata: {rows:#?}");
+    assert_eq!(rows.len(), 32, "every request but /metadata: {rows:#?}");
     assert!(rows.iter().any(|(who, what, outcome)| who == "portal-app"
         && what == "portal_fhir: update Patient/patient-API001"
         && outcome == "200 wrote phone"));

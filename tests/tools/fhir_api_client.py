@@ -51,10 +51,12 @@ MODELS = {
 report = {}
 
 
-def call(name, path, bearer=None, put=None):
+def call(name, path, bearer=None, put=None, if_match=None):
     headers = {"Accept": "application/fhir+json"}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
+    if if_match:
+        headers["If-Match"] = if_match
     if put is None:
         r = requests.get(f"{base}{path}", headers=headers, timeout=10)
     else:
@@ -89,6 +91,10 @@ def call(name, path, bearer=None, put=None):
             out["resources"] = [r["type"] for r in rest["resource"]]
             out["security"] = rest["security"]["service"][0]["coding"][0]["code"]
     out["www_authenticate"] = r.headers.get("WWW-Authenticate", "")
+    out["etag"] = r.headers.get("ETag")
+    if isinstance(body, dict):
+        out["version"] = (body.get("meta") or {}).get("versionId")
+        out["last_updated"] = (body.get("meta") or {}).get("lastUpdated")
     report[name] = out
 
 
@@ -121,7 +127,9 @@ call("rs256_unknown_kid", f"/Patient/{patient_a}", token("user/Patient.read", al
 
 # Write-back: the patient changes the phone number, which the matrix lets the portal
 # write; a change of name is not the portal's to make.
-me = requests.get(f"{base}/Patient/{patient_a}", headers={"Authorization": f"Bearer {system}"}, timeout=10).json()
+first = requests.get(f"{base}/Patient/{patient_a}", headers={"Authorization": f"Bearer {system}"}, timeout=10)
+me = first.json()
+tag_before = first.headers.get("ETag")
 writer = token("patient/Patient.rsu", patient=patient_a)
 new_phone = json.loads(json.dumps(me))
 new_phone["telecom"] = [{"system": "phone", "value": "07700900999"}]
@@ -134,4 +142,14 @@ call("update_without_u_scope", f"/Patient/{patient_a}", mine, put=new_phone)
 call("update_other_patient", f"/Patient/{patient_b}", writer, put=new_phone)
 call("update_wrong_identifier", f"/Patient/{patient_a}", token("system/Patient.u"), put={**new_phone, "id": patient_a, "identifier": [{"system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.48", "value": "API002"}]})
 call("read_after_refusals", f"/Patient/{patient_a}", system)
+
+# Versioned updates: made from the version read before the phone changed, refused; made
+# from the current one, stored, and answered with the next version.
+new_phone_2 = json.loads(json.dumps(new_phone))
+new_phone_2["telecom"] = [{"system": "phone", "value": "07700900555"}]
+call("update_stale_version", f"/Patient/{patient_a}", writer, put=new_phone_2, if_match=tag_before)
+call("update_bad_if_match", f"/Patient/{patient_a}", writer, put=new_phone_2, if_match="yesterday")
+current = report["read_after_refusals"]["etag"]
+call("update_current_version", f"/Patient/{patient_a}", writer, put=new_phone_2, if_match=current)
+report["tag_before"] = tag_before
 print(json.dumps(report, indent=1, sort_keys=True))

@@ -81,6 +81,15 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
 
 // ---- answers -------------------------------------------------------------------------------
 
+/// A resource with its version as the `ETag`.
+fn versioned(status: StatusCode, resource: &Value) -> Response {
+    let mut r = fhir(status, serde_json::to_vec(resource).unwrap_or_default());
+    if let Some(tag) = etag(resource).and_then(|t| header::HeaderValue::from_str(&t).ok()) {
+        r.headers_mut().insert(header::ETAG, tag);
+    }
+    r
+}
+
 fn fhir(status: StatusCode, body: Vec<u8>) -> Response {
     Response::builder()
         .status(status)
@@ -116,12 +125,16 @@ async fn metadata(State(f): State<Arc<Facade>>) -> Response {
         .map(|s| {
             let mut interactions =
                 vec![json!({ "code": "read" }), json!({ "code": "search-type" })];
-            if f.interface.accepts.iter().any(|a| a.resource == s.resource) {
+            let updated = f.interface.accepts.iter().any(|a| a.resource == s.resource);
+            if updated {
                 interactions.push(json!({ "code": "update" }));
             }
             json!({
                 "type": s.resource,
                 "interaction": interactions,
+                // Every resource has its record's change number as `meta.versionId`, and an
+                // update may name the version it was made from (`If-Match`).
+                "versioning": if updated { "versioned-update" } else { "versioned" },
                 "searchParam": [
                     { "name": "_id", "type": "token" },
                     { "name": "identifier", "type": "token" },
@@ -362,20 +375,56 @@ fn record_from(served: &Served, key: &str, fields: Vec<(String, String)>) -> Val
     rec
 }
 
+/// A stored record as JSON, with its change number and when it last changed (ms).
+struct StoredRecord {
+    value: Value,
+    version: Option<i64>,
+    updated_at: i64,
+}
+
 /// The stored record of `served` whose key is `key`, if any field of it is stored.
 fn stored_record(
     c: &rusqlite::Connection,
     served: &Served,
     key: &str,
-) -> Result<Option<Value>, String> {
-    let fields: Vec<(String, String)> = c
-        .prepare_cached("SELECT field, value FROM records WHERE record = ?1 AND key = ?2")
+) -> Result<Option<StoredRecord>, String> {
+    let fields: Vec<(String, String, i64)> = c
+        .prepare_cached(
+            "SELECT field, value, updated_at FROM records WHERE record = ?1 AND key = ?2",
+        )
         .and_then(|mut st| {
-            st.query_map(params![served.record, key], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            st.query_map(params![served.record, key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| e.to_string())?;
-    Ok((!fields.is_empty()).then(|| record_from(served, key, fields)))
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let updated_at = fields.iter().map(|f| f.2).max().unwrap_or(0);
+    let version = version_of(
+        c,
+        &served.record,
+        &super::records::fhir_id(&served.record, key),
+    )?;
+    let fields = fields.into_iter().map(|(f, v, _)| (f, v)).collect();
+    Ok(Some(StoredRecord {
+        value: record_from(served, key, fields),
+        version,
+        updated_at,
+    }))
+}
+
+/// The change number of the stored record `record` whose FHIR id is `id`.
+fn version_of(c: &rusqlite::Connection, record: &str, id: &str) -> Result<Option<i64>, String> {
+    c.prepare_cached("SELECT version FROM record_ids WHERE record = ?1 AND id = ?2")
+        .and_then(|mut st| st.query_row(params![record, id], |r| r.get(0)))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e.to_string()),
+        })
 }
 
 /// The key of the stored record of `served` whose FHIR id is `id` (`record_ids`).
@@ -408,17 +457,57 @@ fn serve_record(f: &Facade, served: &Served, rec: &Value) -> Result<Option<Value
     }
 }
 
-/// The resource made of the stored record `key` of `served`.
+/// The resource made of the stored record `key` of `served`, its `meta` giving the
+/// record's change number as `versionId` and when it last changed as `lastUpdated`.
 fn fhir_record(
     f: &Facade,
     c: &rusqlite::Connection,
     served: &Served,
     key: &str,
 ) -> Result<Option<Value>, String> {
-    match stored_record(c, served, key)? {
-        Some(rec) => serve_record(f, served, &rec),
-        None => Ok(None),
+    let Some(stored) = stored_record(c, served, key)? else {
+        return Ok(None);
+    };
+    let Some(mut resource) = serve_record(f, served, &stored.value)? else {
+        return Ok(None);
+    };
+    if let Some(meta) = resource
+        .as_object_mut()
+        .map(|o| o.entry("meta").or_insert_with(|| json!({})))
+    {
+        if let Some(version) = stored.version {
+            meta["versionId"] = json!(version.to_string());
+        }
+        if let Some(at) = instant(stored.updated_at) {
+            meta["lastUpdated"] = json!(at);
+        }
     }
+    Ok(Some(resource))
+}
+
+/// Milliseconds since the epoch as a FHIR instant (UTC).
+fn instant(ms: i64) -> Option<String> {
+    let t = jiff::Timestamp::from_millisecond(ms).ok()?;
+    Some(t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// The weak ETag of a resource's version: `W/"N"`.
+fn etag(resource: &Value) -> Option<String> {
+    resource["meta"]["versionId"]
+        .as_str()
+        .map(|v| format!("W/\"{v}\""))
+}
+
+/// The version an `If-Match` header names (`W/"N"` or `"N"`); `Err` when it names none.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, String> {
+    let Some(h) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = h.to_str().unwrap_or_default().trim();
+    let bare = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    bare.parse::<i64>()
+        .map(Some)
+        .map_err(|_| format!("If-Match `{text}` names no version of this server's (W/\"N\")"))
 }
 
 /// The resource made of the stored record of `served` whose id is `id` (found through
@@ -556,7 +645,7 @@ async fn read(
     match visible {
         Some(r) => {
             audit(&f, &token.who, action, StatusCode::OK, "").await;
-            fhir(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default())
+            versioned(StatusCode::OK, &r)
         }
         None => {
             let why = format!("no {resource} with id {id}");
@@ -864,6 +953,14 @@ fn record_id(accepted: &Served, record: &Value) -> String {
 /// before it is stored; then it is answered `409 Conflict`.
 const UPDATE_ATTEMPTS: u32 = 5;
 
+/// Why an update's writes were not stored.
+enum Refused {
+    /// The record is not at the version `If-Match` named (it is at this one, if stored).
+    Version(Option<i64>),
+    /// The record changed while the matrix decided: decide again.
+    Stale(super::records::Stale),
+}
+
 /// What the matrix made of an update: the writes to store, or why it is refused.
 enum Decided {
     Apply(Vec<super::records::Write>),
@@ -995,6 +1092,11 @@ async fn update(
         )
         .await;
     }
+    // A versioned update: made from the version the client names, or refused.
+    let from_version = match if_match(&headers) {
+        Ok(v) => v,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, "invalid", why).await,
+    };
     // Decided against the stored record and stored only if that record is still what was
     // decided against; a message or another update that changed it in between makes the
     // decision again, against the new state.
@@ -1030,21 +1132,38 @@ async fn update(
             }
         };
         let fields: Vec<String> = writes.iter().map(|w| w.field.clone()).collect();
+        let (record, rid) = (accepted.record.clone(), id.clone());
         let stored = f
             .engine
             .journal
             .write(move |c| {
-                super::records::guarded(c, |c| {
+                // Checked in the writer's transaction, so no change slips in between.
+                if let Some(want) = from_version {
+                    let now = version_of(c, &record, &rid)
+                        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                    if now != Some(want) {
+                        return Ok(Err(Refused::Version(now)));
+                    }
+                }
+                let stored = super::records::guarded(c, |c| {
                     super::records::store(c, &writes, None, time::now_ms())
-                })
+                })?;
+                Ok(stored.map_err(Refused::Stale))
             })
             .await;
         match stored {
             Ok(Ok(())) => break fields,
-            Ok(Err(conflict)) if attempts < UPDATE_ATTEMPTS => {
+            Ok(Err(Refused::Version(now))) => {
+                let now = now.map_or("none".to_string(), |v| format!("W/\"{v}\""));
+                let why = format!(
+                    "{resource}/{id} has changed since the version the update names (If-Match); it is now {now}: read it again"
+                );
+                return refuse(StatusCode::PRECONDITION_FAILED, "conflict", why).await;
+            }
+            Ok(Err(Refused::Stale(conflict))) if attempts < UPDATE_ATTEMPTS => {
                 tracing::debug!(%conflict, "an API update raced another write; deciding it again");
             }
-            Ok(Err(conflict)) => {
+            Ok(Err(Refused::Stale(conflict))) => {
                 return refuse(StatusCode::CONFLICT, "conflict", conflict.to_string()).await;
             }
             Err(e) => {
@@ -1082,7 +1201,7 @@ async fn update(
     };
     audit(&f, &token.who, action, StatusCode::OK, &changed).await;
     match now {
-        Some(r) => fhir(StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default()),
+        Some(r) => versioned(StatusCode::OK, &r),
         None => outcome(StatusCode::OK, "informational", &changed),
     }
 }
@@ -1090,6 +1209,24 @@ async fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_instants_and_weak_etags() {
+        assert_eq!(
+            instant(1_764_583_200_123).as_deref(),
+            Some("2025-12-01T10:00:00.123Z")
+        );
+        let r = json!({ "meta": { "versionId": "42" } });
+        assert_eq!(etag(&r).as_deref(), Some("W/\"42\""));
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h), Ok(None));
+        for (sent, want) in [("W/\"42\"", 42), ("\"7\"", 7), ("9", 9)] {
+            h.insert(header::IF_MATCH, sent.parse().unwrap());
+            assert_eq!(if_match(&h), Ok(Some(want)), "{sent}");
+        }
+        h.insert(header::IF_MATCH, "*".parse().unwrap());
+        assert!(if_match(&h).is_err());
+    }
 
     #[test]
     fn smart_scopes_parse_in_both_versions() {
