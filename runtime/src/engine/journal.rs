@@ -610,6 +610,19 @@ pub fn open_read(path: &Path) -> Result<Connection, JournalError> {
     Ok(conn)
 }
 
+/// A new journal in a folder of its own under the temp dir, for unit tests: the folder
+/// (remove it when done), the journal's path, and a connection with the schema.
+#[cfg(test)]
+pub(crate) fn scratch(name: &str) -> (PathBuf, PathBuf, Connection) {
+    let dir = std::env::temp_dir().join(format!("accord-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let path = dir.join("journal.sqlite");
+    let c = Connection::open(&path).expect("a scratch journal");
+    prepare(&c).expect("the schema");
+    (dir, path, c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -901,12 +901,7 @@ mod tests {
 
     #[test]
     fn replays_are_pinned_to_the_version_that_processed_them() {
-        let dir = std::env::temp_dir().join(format!("accord-replay-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let journal = dir.join("journal.sqlite");
-        let c = Connection::open(&journal).unwrap();
-        super::super::journal::prepare(&c).unwrap();
+        let (dir, journal, c) = super::super::journal::scratch("replay");
         c.execute(
             "INSERT INTO messages (correlation, interface, contract_version, direction, state,
                control_id, received_at, updated_at, payload)

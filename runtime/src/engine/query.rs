@@ -285,12 +285,7 @@ mod tests {
 
     #[test]
     fn a_patient_is_found_through_the_messages_received_and_their_deliveries() {
-        let dir = std::env::temp_dir().join(format!("accord-query-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("journal.sqlite");
-        let c = Connection::open(&path).unwrap();
-        crate::engine::journal::prepare(&c).unwrap();
+        let (dir, path, c) = crate::engine::journal::scratch("query");
         received(&c, "MRN1", &["MRN1", "MRN1"]);
         received(&c, "MRN2", &["MRN2", "MRN1"]);
         received(&c, "MRN1", &[]);

@@ -441,12 +441,7 @@ mod tests {
 
     #[test]
     fn a_write_decided_against_a_record_that_changed_since_is_refused_whole() {
-        let dir = std::env::temp_dir().join(format!("accord-records-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("journal.sqlite");
-        let c = Connection::open(&path).unwrap();
-        crate::engine::journal::prepare(&c).unwrap();
+        let (dir, path, c) = crate::engine::journal::scratch("records");
 
         // Both decide against an empty record: the portal (an API update) and PAS (a message).
         let portal = decide(
@@ -499,12 +494,7 @@ mod tests {
 
     #[test]
     fn every_stored_record_has_its_fhir_id_and_a_later_change_number_at_each_change() {
-        let dir = std::env::temp_dir().join(format!("accord-record-ids-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("journal.sqlite");
-        let c = Connection::open(&path).unwrap();
-        crate::engine::journal::prepare(&c).unwrap();
+        let (dir, path, c) = crate::engine::journal::scratch("record-ids");
         let version = |key: &str| -> (String, i64) {
             c.query_row(
                 "SELECT id, version FROM record_ids WHERE record = 'Patient' AND key = ?1",

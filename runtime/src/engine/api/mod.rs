@@ -416,15 +416,24 @@ fn stored_record(
     }))
 }
 
-/// The change number of the stored record `record` whose FHIR id is `id`.
-fn version_of(c: &rusqlite::Connection, record: &str, id: &str) -> Result<Option<i64>, String> {
-    c.prepare_cached("SELECT version FROM record_ids WHERE record = ?1 AND id = ?2")
-        .and_then(|mut st| st.query_row(params![record, id], |r| r.get(0)))
+/// The key and change number of the stored record `record` whose FHIR id is `id`.
+fn id_row(
+    c: &rusqlite::Connection,
+    record: &str,
+    id: &str,
+) -> Result<Option<(String, i64)>, String> {
+    c.prepare_cached("SELECT key, version FROM record_ids WHERE record = ?1 AND id = ?2")
+        .and_then(|mut st| st.query_row(params![record, id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map(Some)
         .or_else(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => Ok(None),
             e => Err(e.to_string()),
         })
+}
+
+/// The change number of the stored record `record` whose FHIR id is `id`.
+fn version_of(c: &rusqlite::Connection, record: &str, id: &str) -> Result<Option<i64>, String> {
+    Ok(id_row(c, record, id)?.map(|(_, version)| version))
 }
 
 /// The key of the stored record of `served` whose FHIR id is `id` (`record_ids`).
@@ -433,13 +442,7 @@ fn key_of_id(
     served: &Served,
     id: &str,
 ) -> Result<Option<String>, String> {
-    c.prepare_cached("SELECT key FROM record_ids WHERE record = ?1 AND id = ?2")
-        .and_then(|mut st| st.query_row(params![served.record, id], |r| r.get(0)))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e.to_string()),
-        })
+    Ok(id_row(c, &served.record, id)?.map(|(key, _)| key))
 }
 
 /// The resource the interface's mapping makes of `rec`; `None` when it makes none (or

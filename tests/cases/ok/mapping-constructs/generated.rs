@@ -282,7 +282,7 @@ impl ContactDraft {
         })
     }
 }
-/// A patient's contacts as cards that each carry the patient's identity.
+/// A patient's contacts as cards, each carrying the patient's identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactCards {
     pub mrn: String,
