@@ -224,3 +224,41 @@ fn an_admission_is_one_transaction_bundle_whose_references_resolve() {
     let (ok, report) = support::fhir_validate(&[broken]);
     assert!(!ok && report.contains("INVALID Bundle"), "{report}");
 }
+
+/// The same admission as a collection Bundle: no requests, and each reference to a
+/// resource of the Bundle is that entry's `fullUrl` (a relative `Patient/id` would not
+/// resolve against a `urn:uuid`); valid R4.
+#[test]
+fn a_collection_refers_to_its_entries_by_their_full_urls() {
+    let out = support::fresh_dir("fhir-collection");
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "map",
+            "tests/fhir/estate",
+            "adt_to_admission,admission_collection",
+            "tests/fhir/samples/adt_a01_allergies.hl7",
+        ])
+        .current_dir(support::root())
+        .env("CARGO_TARGET_DIR", support::target())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", support::text(&o));
+    let bundle: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(bundle["type"], "collection");
+    let entries = bundle["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e.get("request").is_none()));
+    let patient = entries[0]["fullUrl"].as_str().unwrap();
+    assert!(patient.starts_with("urn:uuid:"), "{patient}");
+    for e in &entries[1..] {
+        let r = &e["resource"];
+        let to = r["subject"]["reference"]
+            .as_str()
+            .or(r["patient"]["reference"].as_str());
+        assert_eq!(to, Some(patient), "{r}");
+    }
+    let file = out.join("collection.json");
+    std::fs::write(&file, &o.stdout).unwrap();
+    let (ok, report) = support::fhir_validate(std::slice::from_ref(&file));
+    assert!(ok, "{report}");
+}

@@ -413,6 +413,12 @@ impl Tree {
     /// `Vec`, is a `Vec`, element object). Their `fullUrl` and `request` are completed
     /// after the mapping's own lines run.
     pub fn bundle_entries(&self) -> Vec<(TokenStream, bool, usize)> {
+        self.bundle_entries_of(&quote!(out))
+    }
+
+    /// [`Tree::bundle_entries`], as places of `recv` (`out` in the mapping, `self` in the
+    /// `Resource` impl).
+    fn bundle_entries_of(&self, recv: &TokenStream) -> Vec<(TokenStream, bool, usize)> {
         if self.resource != "Bundle" {
             return vec![];
         }
@@ -429,8 +435,8 @@ impl Tree {
                     field,
                     item: Item::Object(o),
                     ..
-                } => Some((quote!(out.#field), false, *o)),
-                Elem::Each { field, obj, .. } => Some((quote!(out.#field), true, *obj)),
+                } => Some((quote!(#recv.#field), false, *o)),
+                Elem::Each { field, obj, .. } => Some((quote!(#recv.#field), true, *obj)),
                 _ => None,
             })
             .filter(|(_, _, o)| self.resource_leaf(*o).is_some())
@@ -483,14 +489,7 @@ impl Tree {
         if entries.is_empty() {
             return quote!();
         }
-        let requests = match self.objs[0].slots.iter().find(|s| s.key == "type") {
-            Some(Slot {
-                field,
-                kind: SlotKind::Leaf(l),
-                ..
-            }) if !l.any => quote!(rt::fhir::bundle_has_requests(&out.#field)),
-            _ => quote!(false),
-        };
+        let requests = self.has_requests(&quote!(out));
         let fill = entries.iter().map(|(place, many, obj)| {
             let request = self.objs[*obj].slots.iter().find_map(|s| match s.kind {
                 SlotKind::Object(c) if s.key == "request" && c != UNSET => Some((s.field.clone(), c)),
@@ -530,6 +529,54 @@ impl Tree {
         }
     }
 
+    /// Whether the Bundle held by `recv` is a transaction or batch (its `type`, when the
+    /// mapping writes one).
+    fn has_requests(&self, recv: &TokenStream) -> TokenStream {
+        match self.objs[0].slots.iter().find(|s| s.key == "type") {
+            Some(Slot {
+                field,
+                kind: SlotKind::Leaf(l),
+                ..
+            }) if !l.any => quote!(rt::fhir::bundle_has_requests(&#recv.#field)),
+            _ => quote!(false),
+        }
+    }
+
+    /// A Bundle's `Resource::local_entries`: outside a transaction or batch, the type and
+    /// id of each entry's resource (their references are written as the entries'
+    /// `fullUrl`s).
+    fn local_entries(&self) -> TokenStream {
+        let entries = self.bundle_entries_of(&quote!(self));
+        if entries.is_empty() {
+            return quote!();
+        }
+        let requests = self.has_requests(&quote!(self));
+        let each = entries.iter().map(|(place, many, _)| {
+            let body = quote! {
+                if let Some(r) = &e.resource {
+                    if let Some(id) = rt::fhir::Resource::id(r) {
+                        out.push((rt::fhir::Resource::resource_type(r), id));
+                    }
+                }
+            };
+            if *many {
+                quote! { for e in #place.iter() { #body } }
+            } else {
+                quote! { { let e = &#place; #body } }
+            }
+        });
+        quote! {
+            fn local_entries(&self) -> Vec<(&'static str, &str)> {
+                let mut out = vec![];
+                if #requests {
+                    return out;
+                }
+                #(#each)*
+                out
+            }
+        }
+    }
+
     fn text_leaf(&self, obj: usize, key: &str) -> bool {
         self.objs[obj]
             .slots
@@ -547,17 +594,25 @@ impl Tree {
         } else {
             quote!(None)
         };
+        let local = self.local_entries();
+        // A Bundle's JSON is what goes on the wire, its local references included.
+        let to_json = if local.is_empty() {
+            quote!(serde_json::to_value(self).unwrap_or_default())
+        } else {
+            quote!(serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default())
+        };
         quote! {
             #(#structs)*
 
             impl rt::fhir::Resource for #root<'_> {
                 fn resource_type(&self) -> &'static str { #resource }
                 fn id(&self) -> Option<&str> { #id }
+                #local
             }
 
             impl rt::ToJson for #root<'_> {
                 fn to_json(&self) -> serde_json::Value {
-                    serde_json::to_value(self).unwrap_or_default()
+                    #to_json
                 }
             }
 

@@ -168,7 +168,7 @@ fn deliver_arm(ir: &Estate, i: &crate::ir::Interface, from_fhir: bool) -> Option
     let output = match &last.target {
         Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
         // A resource serialises itself, straight to bytes.
-        Schema::Fhir { .. } => quote!(rt::Output::Json(rt::fhir::to_vec(&v))),
+        Schema::Fhir { .. } => quote!(rt::Output::Json(rt::fhir::resource_to_vec(&v))),
         Schema::Record { .. } => {
             quote!(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v))))
         }
@@ -300,7 +300,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                         at: #at,
                         kind: rt::MapErrorKind::Read(String::from("the stored record does not fit its type")),
                     })?;
-                    Ok(Some(rt::fhir::to_vec(&#f(&r)?)))
+                    Ok(Some(rt::fhir::resource_to_vec(&#f(&r)?)))
                 }
             })
         })

@@ -107,7 +107,7 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             Schema::Hl7 { .. } => quote!(Output::Hl7(#value)),
             // A resource prints as it goes on the wire, in its own element order.
             Schema::Fhir { .. } => {
-                quote!(Output::Json(serde_json::to_string_pretty(&#value).unwrap_or_default()))
+                quote!(Output::Json(rt::fhir::resource_to_string_pretty(&#value)))
             }
             Schema::Record { .. } => {
                 quote!(Output::Json(serde_json::to_string_pretty(&rt::ToJson::to_json(&#value)).unwrap_or_default()))

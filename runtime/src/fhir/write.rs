@@ -108,6 +108,74 @@ impl<T: FhirValue> FhirValue for Vec<T> {
 pub trait Resource: Serialize {
     fn resource_type(&self) -> &'static str;
     fn id(&self) -> Option<&str>;
+    /// For a Bundle that is not a transaction or batch: the (type, id) of each entry's
+    /// resource, whose references [`resource_to_vec`] writes as the entry's `fullUrl`.
+    fn local_entries(&self) -> Vec<(&'static str, &str)> {
+        vec![]
+    }
+}
+
+/// A resource as JSON bytes, for the wire. In a Bundle that is not a transaction or batch
+/// (a collection, a message, a document), a reference `Type/id` to a resource of the
+/// Bundle is written as that entry's `fullUrl`: FHIR resolves a relative reference inside
+/// a Bundle only against a RESTful `fullUrl`, and these are `urn:uuid`s. In a transaction
+/// the server resolves `Type/id` through the entries' requests, so nothing changes there.
+pub fn resource_to_vec<T: Resource>(resource: &T) -> Vec<u8> {
+    let bytes = to_vec(resource);
+    match local_of(resource) {
+        Some(local) => local_references(&bytes, &local, COMPACT),
+        None => bytes,
+    }
+}
+
+/// [`resource_to_vec`] indented for people (`accord map`), in the same element order.
+pub fn resource_to_string_pretty<T: Resource>(resource: &T) -> String {
+    let bytes = serde_json::to_vec_pretty(resource).unwrap_or_default();
+    let bytes = match local_of(resource) {
+        Some(local) => local_references(&bytes, &local, PRETTY),
+        None => bytes,
+    };
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+const COMPACT: &[u8] = b"\"reference\":\"";
+const PRETTY: &[u8] = b"\"reference\": \"";
+
+/// `Type/id` to `fullUrl` for the entries of a Bundle whose references are local.
+fn local_of<T: Resource>(resource: &T) -> Option<std::collections::HashMap<String, String>> {
+    let entries = resource.local_entries();
+    (!entries.is_empty()).then(|| {
+        entries
+            .into_iter()
+            .filter_map(|(ty, id)| Some((reference(ty, id), entry_full_url(ty, Some(id))?)))
+            .collect()
+    })
+}
+
+/// `bytes` (JSON) with each reference (`needle` then a string) whose value is a key of
+/// `local` written as its value.
+fn local_references(
+    bytes: &[u8],
+    local: &std::collections::HashMap<String, String>,
+    needle: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+    let mut rest = bytes;
+    while let Some(at) = memchr::memmem::find(rest, needle) {
+        let start = at + needle.len();
+        out.extend_from_slice(&rest[..start]);
+        rest = &rest[start..];
+        // Ids and types have no quotes or escapes: the value ends at the next quote.
+        let end = memchr::memchr(b'"', rest).unwrap_or(rest.len());
+        let value = std::str::from_utf8(&rest[..end]).ok();
+        match value.and_then(|v| local.get(v)) {
+            Some(url) => out.extend_from_slice(url.as_bytes()),
+            None => out.extend_from_slice(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// The resource as JSON bytes, for the wire.
@@ -382,6 +450,16 @@ mod tests {
         );
         assert_eq!(entry_request("Patient", None), ("POST", "Patient".into()));
         assert!(bundle_has_requests(&Some("transaction")));
+        let local: std::collections::HashMap<String, String> =
+            [("Patient/p-1".to_string(), "urn:uuid:1".to_string())].into();
+        assert_eq!(
+            local_references(
+                br#"{"a":{"reference":"Patient/p-1"},"b":{"reference":"Patient/p-2"},"c":"reference"}"#,
+                &local,
+                COMPACT
+            ),
+            br#"{"a":{"reference":"urn:uuid:1"},"b":{"reference":"Patient/p-2"},"c":"reference"}"#
+        );
         assert!(!bundle_has_requests(&Some("collection")));
         assert!(!bundle_has_requests::<String>(&None));
     }

@@ -1704,10 +1704,40 @@ impl rt::fhir::Resource for AdmissionBundleResource<'_> {
     fn id(&self) -> Option<&str> {
         None
     }
+    fn local_entries(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![];
+        if rt::fhir::bundle_has_requests(&self.r#type) {
+            return out;
+        }
+        {
+            let e = &self.entry_0;
+            if let Some(r) = &e.resource {
+                if let Some(id) = rt::fhir::Resource::id(r) {
+                    out.push((rt::fhir::Resource::resource_type(r), id));
+                }
+            }
+        }
+        {
+            let e = &self.entry_1;
+            if let Some(r) = &e.resource {
+                if let Some(id) = rt::fhir::Resource::id(r) {
+                    out.push((rt::fhir::Resource::resource_type(r), id));
+                }
+            }
+        }
+        for e in self.entry_each1.iter() {
+            if let Some(r) = &e.resource {
+                if let Some(id) = rt::fhir::Resource::id(r) {
+                    out.push((rt::fhir::Resource::resource_type(r), id));
+                }
+            }
+        }
+        out
+    }
 }
 impl rt::ToJson for AdmissionBundleResource<'_> {
     fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+        serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default()
     }
 }
 impl rt::FhirValue for AdmissionBundleResource<'_> {

@@ -1707,7 +1707,7 @@ pub fn serve(
                         String::from("the stored record does not fit its type"),
                     ),
                 })?;
-            Ok(Some(rt::fhir::to_vec(&patient_to_fhir(&r)?)))
+            Ok(Some(rt::fhir::resource_to_vec(&patient_to_fhir(&r)?)))
         }
         ("portal_fhir", "AllergyIntolerance") => {
             let r = <Allergy as rt::FromJson>::from_json(record)
@@ -1717,7 +1717,7 @@ pub fn serve(
                         String::from("the stored record does not fit its type"),
                     ),
                 })?;
-            Ok(Some(rt::fhir::to_vec(&allergy_to_fhir(&r)?)))
+            Ok(Some(rt::fhir::resource_to_vec(&allergy_to_fhir(&r)?)))
         }
         _ => Ok(None),
     }
