@@ -5,11 +5,24 @@
 //! deliberately broken resource must be refused, so the validator is known to be looking.
 //! The reverse direction too: a ServiceRequest from a portal to the canonical order and
 //! on to an HL7 v2 ORM^O01. And an admission with allergies as one transaction Bundle,
-//! whose references all resolve inside it.
+//! whose references all resolve inside it, and as a collection Bundle, whose references
+//! name its entries' fullUrls.
 
 mod support;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `accord map tests/fhir/estate CHAIN INPUT`, as the tests run it.
+fn map(chain: &str, input: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["map", "tests/fhir/estate", chain])
+        .arg(input)
+        .current_dir(support::root())
+        .env("CARGO_TARGET_DIR", support::target())
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn mapped_resources_are_valid_fhir_r4() {
@@ -24,17 +37,12 @@ fn mapped_resources_are_valid_fhir_r4() {
     ];
     let mut files = vec![];
     for (chain, sample, kind) in cases {
-        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args(["map", "tests/fhir/estate", chain])
-            .arg(
-                support::root()
-                    .join("examples/trakcare-lab/samples")
-                    .join(sample),
-            )
-            .current_dir(support::root())
-            .env("CARGO_TARGET_DIR", support::target())
-            .output()
-            .unwrap();
+        let o = map(
+            chain,
+            &support::root()
+                .join("examples/trakcare-lab/samples")
+                .join(sample),
+        );
         assert!(o.status.success(), "{chain}: {}", support::text(&o));
         let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(json["resourceType"], kind);
@@ -51,13 +59,8 @@ fn mapped_resources_are_valid_fhir_r4() {
 
     // The reverse direction: a portal's ServiceRequest through the canonical order to an
     // HL7 v2 order for the LIMS.
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["map", "tests/fhir/estate", "servicerequest_to_order"])
-        .arg(support::root().join("tests/fhir/samples/servicerequest.json"))
-        .current_dir(support::root())
-        .env("CARGO_TARGET_DIR", support::target())
-        .output()
-        .unwrap();
+    let request = support::root().join("tests/fhir/samples/servicerequest.json");
+    let o = map("servicerequest_to_order", &request);
     assert!(o.status.success(), "{}", support::text(&o));
     let order: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(order["placer_order"], "PORTAL-0001");
@@ -67,17 +70,7 @@ fn mapped_resources_are_valid_fhir_r4() {
         order["identifiers"][1]["value"], "ORD777",
         "for each over a FHIR list"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args([
-            "map",
-            "tests/fhir/estate",
-            "servicerequest_to_order,order_to_lims",
-        ])
-        .arg(support::root().join("tests/fhir/samples/servicerequest.json"))
-        .current_dir(support::root())
-        .env("CARGO_TARGET_DIR", support::target())
-        .output()
-        .unwrap();
+    let o = map("servicerequest_to_order,order_to_lims", &request);
     let hl7 = support::text(&o);
     assert!(o.status.success(), "{hl7}");
     assert!(hl7.contains("ORC|NW|PORTAL-0001"), "{hl7}");
@@ -101,17 +94,10 @@ fn mapped_resources_are_valid_fhir_r4() {
 fn an_admission_is_one_transaction_bundle_whose_references_resolve() {
     let out = support::fresh_dir("fhir-bundle");
     let run = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-            .args([
-                "map",
-                "tests/fhir/estate",
-                "adt_to_admission,admission_bundle",
-                "tests/fhir/samples/adt_a01_allergies.hl7",
-            ])
-            .current_dir(support::root())
-            .env("CARGO_TARGET_DIR", support::target())
-            .output()
-            .unwrap();
+        let o = map(
+            "adt_to_admission,admission_bundle",
+            &support::root().join("tests/fhir/samples/adt_a01_allergies.hl7"),
+        );
         assert!(o.status.success(), "{}", support::text(&o));
         o.stdout
     };
@@ -231,17 +217,10 @@ fn an_admission_is_one_transaction_bundle_whose_references_resolve() {
 #[test]
 fn a_collection_refers_to_its_entries_by_their_full_urls() {
     let out = support::fresh_dir("fhir-collection");
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args([
-            "map",
-            "tests/fhir/estate",
-            "adt_to_admission,admission_collection",
-            "tests/fhir/samples/adt_a01_allergies.hl7",
-        ])
-        .current_dir(support::root())
-        .env("CARGO_TARGET_DIR", support::target())
-        .output()
-        .unwrap();
+    let o = map(
+        "adt_to_admission,admission_collection",
+        &support::root().join("tests/fhir/samples/adt_a01_allergies.hl7"),
+    );
     assert!(o.status.success(), "{}", support::text(&o));
     let bundle: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(bundle["type"], "collection");
