@@ -14,7 +14,7 @@
 //! bulk load does not make every concurrent search serve every new record at once; each
 //! facade also catches up in the background, so searches rarely wait for it.
 
-use super::{fhir_record, with_reader, Facade};
+use super::{bare_resource, with_reader, Facade};
 use crate::spec::Served;
 use rusqlite::{params, Connection};
 use serde_json::Value;
@@ -121,7 +121,7 @@ pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pen
         if record != served.record {
             continue;
         }
-        let terms = fhir_record(f, c, served, &key)?
+        let terms = bare_resource(f, c, served, &key)?
             .as_ref()
             .map(terms_of)
             .unwrap_or_default();

@@ -375,10 +375,9 @@ fn record_from(served: &Served, key: &str, fields: Vec<(String, String)>) -> Val
     rec
 }
 
-/// A stored record as JSON, with its change number and when it last changed (ms).
+/// A stored record as JSON, and when it last changed (ms).
 struct StoredRecord {
     value: Value,
-    version: Option<i64>,
     updated_at: i64,
 }
 
@@ -403,15 +402,9 @@ fn stored_record(
         return Ok(None);
     }
     let updated_at = fields.iter().map(|f| f.2).max().unwrap_or(0);
-    let version = version_of(
-        c,
-        &served.record,
-        &super::records::fhir_id(&served.record, key),
-    )?;
     let fields = fields.into_iter().map(|(f, v, _)| (f, v)).collect();
     Ok(Some(StoredRecord {
         value: record_from(served, key, fields),
-        version,
         updated_at,
     }))
 }
@@ -460,6 +453,20 @@ fn serve_record(f: &Facade, served: &Served, rec: &Value) -> Result<Option<Value
     }
 }
 
+/// The resource made of the stored record `key` of `served`, without its `meta` (what
+/// the search index works its terms out from).
+fn bare_resource(
+    f: &Facade,
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<Value>, String> {
+    match stored_record(c, served, key)? {
+        Some(stored) => serve_record(f, served, &stored.value),
+        None => Ok(None),
+    }
+}
+
 /// The resource made of the stored record `key` of `served`, its `meta` giving the
 /// record's change number as `versionId` and when it last changed as `lastUpdated`.
 fn fhir_record(
@@ -478,7 +485,8 @@ fn fhir_record(
         .as_object_mut()
         .map(|o| o.entry("meta").or_insert_with(|| json!({})))
     {
-        if let Some(version) = stored.version {
+        let id = super::records::fhir_id(&served.record, key);
+        if let Some(version) = version_of(c, &served.record, &id)? {
             meta["versionId"] = json!(version.to_string());
         }
         if let Some(at) = instant(stored.updated_at) {
@@ -680,36 +688,27 @@ fn known(params: &BTreeMap<String, String>) -> Result<(), String> {
 }
 
 /// Whether a resource matches the search parameters (`_id`, `identifier` as `value` or
-/// `system|value`, `patient`/`subject` as `id` or `Patient/id`).
-fn matches(r: &Value, params: &BTreeMap<String, String>) -> Result<bool, String> {
-    for (k, v) in params {
-        let ok = match k.as_str() {
-            "_id" => r["id"] == v.as_str(),
-            "identifier" => {
-                let (system, value) = match v.split_once('|') {
-                    Some((s, v)) => (Some(s), v),
-                    None => (None, v.as_str()),
-                };
-                r["identifier"].as_array().into_iter().flatten().any(|i| {
-                    i["value"] == value && system.is_none_or(|s| s.is_empty() || i["system"] == s)
-                })
-            }
-            "patient" | "subject" => {
-                let id = v.strip_prefix("Patient/").unwrap_or(v);
-                in_compartment(r, id)
-            }
-            "_format" | "_count" | "_offset" => true,
-            other => {
-                return Err(format!(
-                "unknown search parameter `{other}`: this API takes _id, identifier and patient"
-            ))
-            }
-        };
-        if !ok {
-            return Ok(false);
+/// `system|value`, `patient`/`subject` as `id` or `Patient/id`); [`known`] has refused
+/// any other but the result parameters.
+fn matches(r: &Value, params: &BTreeMap<String, String>) -> bool {
+    params.iter().all(|(k, v)| match k.as_str() {
+        "_id" => r["id"] == v.as_str(),
+        "identifier" => {
+            let (system, value) = match v.split_once('|') {
+                Some((s, v)) => (Some(s), v),
+                None => (None, v.as_str()),
+            };
+            r["identifier"].as_array().into_iter().flatten().any(|i| {
+                i["value"] == value && system.is_none_or(|s| s.is_empty() || i["system"] == s)
+            })
         }
-    }
-    Ok(true)
+        "patient" | "subject" => {
+            let id = v.strip_prefix("Patient/").unwrap_or(v);
+            in_compartment(r, id)
+        }
+        // `_format`, `_count`, `_offset`: they shape the answer, not what matches.
+        _ => true,
+    })
 }
 
 /// A page of search results: `_count` of them (default [`PAGE`], at most [`MAX_PAGE`])
@@ -852,7 +851,7 @@ async fn search(
             Grant::All => true,
             Grant::Patient(p) => in_compartment(&r, p),
         };
-        if visible && matches(&r, &params).unwrap_or(false) {
+        if visible && matches(&r, &params) {
             hits.push(r);
         }
     }
