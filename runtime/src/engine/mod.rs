@@ -23,6 +23,7 @@ mod folder;
 mod http;
 mod inbound;
 pub mod journal;
+mod lanes;
 mod metrics;
 mod operator;
 mod outbound;
@@ -122,11 +123,14 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Wakes the processor when messages are received.
     pub received: Notify,
-    /// Wakes an operation's lanes when messages are queued for it: one `Notify` per lane,
-    /// so each lane is woken (or finds the permit) whichever lane the message is in. One
-    /// shared `Notify` woke a single lane, and the lane holding the message could sleep out
-    /// its idle timeout.
-    pub queued: HashMap<String, Arc<Vec<Notify>>>,
+    /// Each operation's lanes: a wake-up per lane, so each lane is woken (or finds the
+    /// permit) whichever lane the message is in (one shared `Notify` woke a single lane,
+    /// and the lane holding the message could sleep out its idle timeout), and the copy of
+    /// what the processor queued for it (see `lanes`).
+    lanes: HashMap<String, Arc<Vec<lanes::Lane>>>,
+    /// Per operation, the operations that name it among their order peers: a delivery
+    /// queued for it can hold theirs back, so their lanes read the journal again.
+    holds_back: HashMap<String, Vec<String>>,
     /// Services waiting for a message's outcome to send an application ACK.
     pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
     pub ready: AtomicBool,
@@ -139,16 +143,22 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(spec: Spec, functions: Production, config: Config, journal: Journal) -> Engine {
-        let queued = spec
+        let lanes = spec
             .interfaces
             .iter()
             .filter(|i| i.role == Role::Operation)
             .map(|i| {
-                let lanes = (0..lanes_of(i, &config)).map(|_| Notify::new());
+                let lanes = (0..lanes_of(i, &config)).map(|_| lanes::Lane::default());
                 (i.name.clone(), Arc::new(lanes.collect()))
             })
             .collect();
         let order_peers = order_peers(&spec);
+        let mut holds_back: HashMap<String, Vec<String>> = HashMap::new();
+        for (op, peers) in &order_peers {
+            for peer in peers.iter().filter(|p| *p != op) {
+                holds_back.entry(peer.clone()).or_default().push(op.clone());
+            }
+        }
         let mut metrics = Metrics::new();
         metrics.register_journal(journal.stats());
         Engine {
@@ -158,7 +168,8 @@ impl Engine {
             journal,
             metrics,
             received: Notify::new(),
-            queued,
+            lanes,
+            holds_back,
             waiting: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             order_peers,
@@ -192,14 +203,47 @@ impl Engine {
         format!("{}-{}", self.run_id, self.next_seq())
     }
 
+    fn lanes_of(&self, interface: &str) -> impl Iterator<Item = &lanes::Lane> {
+        self.lanes.get(interface).into_iter().flat_map(|l| l.iter())
+    }
+
+    /// Wakes an operation's lanes after something other than the processor's copies
+    /// (`Engine::queued_by_processor`) queued for it: its lanes read the journal again, and so do the
+    /// lanes its deliveries can hold back.
     pub fn wake_operation(&self, interface: &str) {
-        for lane in self
-            .queued
-            .get(interface)
-            .into_iter()
-            .flat_map(|l| l.iter())
-        {
-            lane.notify_one();
+        for lane in self.lanes_of(interface) {
+            lane.stale();
+            lane.wake.notify_one();
+        }
+        self.held_back_by(interface);
+    }
+
+    /// After the processor committed deliveries for `targets`: first the lanes they can
+    /// hold back go stale, then each lane is given its copies (`(operation, lane,
+    /// message)`, in commit order), then the targets' lanes are woken. In that order a
+    /// held-back lane never takes a copy committed after the delivery that holds it.
+    fn queued_by_processor(&self, targets: &[String], copies: Vec<(String, u32, lanes::Next)>) {
+        for t in targets {
+            self.held_back_by(t);
+        }
+        for (op, lane, next) in copies {
+            if let Some(lane) = self.lanes.get(&op).and_then(|l| l.get(lane as usize)) {
+                lane.copy(next);
+            }
+        }
+        for t in targets {
+            for lane in self.lanes_of(t) {
+                lane.wake.notify_one();
+            }
+        }
+    }
+
+    /// A delivery was queued for `interface`: the lanes it can hold back must see it.
+    fn held_back_by(&self, interface: &str) {
+        for op in self.holds_back.get(interface).into_iter().flatten() {
+            for lane in self.lanes_of(op) {
+                lane.stale();
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! next message goes, so after a crash the message whose reply was not recorded is sent
 //! again with the same control id, which lets the peer discard it.
 
+use super::lanes::{Lane, Next};
 use super::replies::{self, Decision};
 use super::{config::ResolvedEndpoint, metrics, time, Engine, Outcome};
 use crate::mllp::client::{ClientOptions, MllpClient};
@@ -14,17 +15,6 @@ use rusqlite::params;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Debug, PartialEq)]
-struct Next {
-    id: i64,
-    parent: Option<i64>,
-    payload: Vec<u8>,
-    attempts: u32,
-    received_at: i64,
-    control_id: Option<String>,
-    order_key: Option<String>,
-}
 
 /// The result of one attempt: the reply's class, its detail, the raw reply.
 pub(super) struct Attempt {
@@ -272,7 +262,10 @@ enum Choice {
     Send(Vec<Next>),
     /// Everything is waiting for a retry: look again in this many milliseconds.
     Wait(i64),
-    Idle,
+    /// Nothing is pending for the lane. `seen` is the highest message id when the lane
+    /// looked; `quiet`, that nothing was pending either for an operation that can hold
+    /// the lane's messages back. Then the lane can send from its copy (`lanes`).
+    Idle { seen: i64, quiet: bool },
 }
 
 /// Walks a lane's pending messages in arrival order and stops at the first whose key has
@@ -306,11 +299,8 @@ impl Chooser {
         self.soonest = Some(self.soonest.map_or(again, |s| s.min(again)));
     }
 
-    fn nothing_sendable(&self, now: i64) -> Choice {
-        match self.soonest {
-            Some(t) => Choice::Wait(t - now),
-            None => Choice::Idle,
-        }
+    fn nothing_sendable(&self, now: i64) -> Option<Choice> {
+        self.soonest.map(|t| Choice::Wait(t - now))
     }
 }
 
@@ -392,6 +382,10 @@ fn choose_batch(
     peers: &Peers,
 ) -> rusqlite::Result<Choice> {
     let now = time::now_ms();
+    // Before the queue is read: every message up to `seen` is in what the read sees.
+    let seen: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
+        .query_row([], |r| r.get(0))?;
     let mut chooser = Chooser::default();
     let mut chosen = vec![];
     {
@@ -422,7 +416,21 @@ fn choose_batch(
         }
     }
     if chosen.is_empty() {
-        return Ok(chooser.nothing_sendable(now));
+        if let Some(wait) = chooser.nothing_sendable(now) {
+            return Ok(wait);
+        }
+        let mut pending = c.prepare_cached(
+            "SELECT 1 FROM messages
+             WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 LIMIT 1",
+        )?;
+        let mut quiet = true;
+        for peer in peers.names.iter().filter(|p| *p != interface) {
+            if pending.exists(params![peer])? {
+                quiet = false;
+                break;
+            }
+        }
+        return Ok(Choice::Idle { seen, quiet });
     }
     let mut st = c.prepare_cached(
         "SELECT m.id, m.parent, m.payload, m.attempts,
@@ -487,8 +495,8 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .as_ref()
         .and_then(|e| engine.config.endpoints.get(e));
     let mut transport = Transport::of(endpoint, &iface);
-    let lanes = engine.queued.get(&name).cloned().unwrap_or_default();
-    let Some(wake) = lanes.get(lane as usize) else {
+    let lanes = engine.lanes.get(&name).cloned().unwrap_or_default();
+    let Some(me) = lanes.get(lane as usize) else {
         return;
     };
     let peers = Peers {
@@ -496,10 +504,15 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         lanes: engine.config.limits.lanes.max(1),
         endpoint: iface.endpoint.clone().unwrap_or_default(),
     };
+    // A delivery with further keys (a merge) is checked against other lanes' queues in the
+    // journal, always: such an operation never sends from its copy.
+    let may_copy = !peers.names.contains(&name);
     let mut reader = LaneReader {
         path: engine.journal.path().to_path_buf(),
         conn: None,
     };
+    // Sending from the copy: the epoch it was entered under, and since when.
+    let mut from_copy: Option<(u64, std::time::Instant)> = None;
     loop {
         if suspended.load(Ordering::Acquire) {
             if lane == 0 {
@@ -507,27 +520,58 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             }
             std::future::pending::<()>().await;
         }
-        let chosen = reader.next(&name, lane, &peers).await;
-        let batch = match chosen {
-            Ok(Choice::Send(batch)) => batch,
-            Ok(Choice::Wait(ms)) => {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(ms as u64), wake.notified()).await;
-                continue;
+        let batch = if let Some((epoch, since)) = from_copy {
+            match me.take(epoch, BATCH) {
+                Some(batch) if !batch.is_empty() => batch,
+                Some(_) => {
+                    // Caught up: now and then, and after a second idle, the journal is read
+                    // again for what operators queue from outside the production.
+                    let woken = if since.elapsed() < REREAD_EVERY {
+                        tokio::time::timeout(Duration::from_secs(1), me.wake.notified())
+                            .await
+                            .is_ok()
+                    } else {
+                        false
+                    };
+                    if !woken {
+                        leave_copy(me, &mut from_copy);
+                    }
+                    continue;
+                }
+                None => {
+                    leave_copy(me, &mut from_copy);
+                    continue;
+                }
             }
-            Ok(Choice::Idle) => {
-                // Idle: look again each second, for what operators requeue from outside.
-                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        } else {
+            let epoch = me.epoch();
+            match reader.next(&name, lane, &peers).await {
+                Ok(Choice::Send(batch)) => batch,
+                Ok(Choice::Wait(ms)) => {
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(ms as u64), me.wake.notified())
+                            .await;
+                    continue;
+                }
+                Ok(Choice::Idle { seen, quiet }) => {
+                    if may_copy && quiet && me.enter(epoch, seen) {
+                        from_copy = Some((epoch, std::time::Instant::now()));
+                        continue;
+                    }
+                    // Idle: look again each second, for what operators requeue from outside.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), me.wake.notified()).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(interface = %name, error = %e, "cannot read the queue; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
         };
         // Keys whose message in this batch must wait: their later messages wait too.
         let mut held: Vec<Option<String>> = vec![];
+        let mut unsure = false;
         for next in &batch {
             if suspended.load(Ordering::Acquire) {
                 break;
@@ -543,12 +587,28 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             }
             if !record(&engine, &iface, next, &attempt, &decision, attempts).await {
                 // The outcome is not known to be stored: read the queue again.
+                unsure = true;
                 break;
             }
             if !matches!(decision.state, "completed" | "dead") {
                 held.push(next.order_key.clone());
             }
         }
+        // What waits for a retry, or was left unsent, is in the journal's queue, not the
+        // copy's: the lane reads the journal again.
+        if unsure || !held.is_empty() {
+            leave_copy(me, &mut from_copy);
+        }
+    }
+}
+
+/// How long a lane sends from its copy before, once it has caught up, it reads the
+/// journal again.
+const REREAD_EVERY: Duration = Duration::from_secs(1);
+
+fn leave_copy(lane: &Lane, from_copy: &mut Option<(u64, std::time::Instant)>) {
+    if from_copy.take().is_some() {
+        lane.leave();
     }
 }
 
@@ -681,7 +741,7 @@ mod tests {
     use super::*;
 
     /// The index of the first message a lane may send, or what it does instead.
-    fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Result<usize, Choice> {
+    fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Result<usize, Option<Choice>> {
         let mut chooser = Chooser::default();
         match pending
             .iter()
@@ -699,11 +759,11 @@ mod tests {
         let p = [(Some("A"), 5_000), (Some("A"), 0), (Some("B"), 0)];
         assert_eq!(choose(&p, now), Ok(2));
         // Only A pending: wait for the retry.
-        assert_eq!(choose(&p[..2], now), Err(Choice::Wait(4_000)));
+        assert_eq!(choose(&p[..2], now), Err(Some(Choice::Wait(4_000))));
         // No key: one queue, strict order.
         let p = [(None, 5_000), (None, 0)];
-        assert_eq!(choose(&p, now), Err(Choice::Wait(4_000)));
+        assert_eq!(choose(&p, now), Err(Some(Choice::Wait(4_000))));
         assert_eq!(choose(&[(None, 0), (None, 0)], now), Ok(0));
-        assert_eq!(choose(&[], now), Err(Choice::Idle));
+        assert_eq!(choose(&[], now), Err(None));
     }
 }

@@ -4,6 +4,7 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
+use super::lanes::Next;
 use super::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
@@ -19,6 +20,7 @@ struct Received {
     correlation: String,
     interface: String,
     payload: Vec<u8>,
+    received_at: i64,
 }
 
 /// What a transform chain reads: a received HL7 v2 message, or a resource an API's
@@ -91,6 +93,8 @@ pub(super) struct Queued {
 /// Everything processing one message changes, applied in one transaction.
 struct Change {
     inbound: i64,
+    /// When the inbound message was received.
+    received_at: i64,
     interface: String,
     correlation: String,
     state: &'static str,
@@ -115,7 +119,7 @@ pub async fn run(engine: Arc<Engine>) {
             .journal
             .write_redoable(|c| {
                 let mut st = c.prepare_cached(
-                    "SELECT id, correlation, interface, payload FROM messages
+                    "SELECT id, correlation, interface, payload, received_at FROM messages
                      WHERE direction = 'in' AND state = 'received' ORDER BY id LIMIT 256",
                 )?;
                 let rows = st.query_map([], |r| {
@@ -124,6 +128,7 @@ pub async fn run(engine: Arc<Engine>) {
                         correlation: r.get(1)?,
                         interface: r.get(2)?,
                         payload: r.get(3)?,
+                        received_at: r.get(4)?,
                     })
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -178,10 +183,12 @@ pub async fn run(engine: Arc<Engine>) {
                 std::iter::once(own).chain(hops)
             })
             .collect();
-        let targets: Vec<String> = changes
+        let mut targets: Vec<String> = changes
             .iter()
             .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
             .collect();
+        targets.sort_unstable();
+        targets.dedup();
         let lanes = engine.config.limits.lanes;
         let applied = engine
             .journal
@@ -191,8 +198,11 @@ pub async fn run(engine: Arc<Engine>) {
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
         store.committed();
-        match applied {
-            Ok(Ok(())) => conflicts = 0,
+        let copies = match applied {
+            Ok(Ok(copies)) => {
+                conflicts = 0;
+                copies
+            }
             // A record changed under the batch (an API update, an operator command): the
             // batch is decided again against what is stored now.
             Ok(Err(conflict)) => {
@@ -209,7 +219,7 @@ pub async fn run(engine: Arc<Engine>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-        }
+        };
         for (interface, dead, decisions) in counted {
             if let Some(reason) = dead {
                 let label = super::metrics::ReasonLabel {
@@ -226,9 +236,7 @@ pub async fn run(engine: Arc<Engine>) {
                 engine.metrics.ownership.get_or_create(&label).inc();
             }
         }
-        for t in targets {
-            engine.wake_operation(&t);
-        }
+        engine.queued_by_processor(&targets, copies);
         for (id, outcome) in settled {
             engine.settle(id, outcome);
         }
@@ -380,6 +388,7 @@ impl Change {
 fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
     let mut change = Change {
         inbound: m.id,
+        received_at: m.received_at,
         interface: m.interface.clone(),
         writes: vec![],
         notes: vec![],
@@ -513,8 +522,15 @@ pub(super) fn store_record(
     Ok(())
 }
 
-fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::Result<()> {
+/// Stores a processed batch; returns what each lane is given a copy of (`lanes`): the
+/// deliveries queued, as `(operation, lane, message)` in id order.
+fn apply(
+    c: &rusqlite::Connection,
+    changes: &[Change],
+    lanes: u32,
+) -> rusqlite::Result<Vec<(String, u32, Next)>> {
     let now = time::now_ms();
+    let mut copies = vec![];
     for ch in changes {
         c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
             .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
@@ -538,6 +554,7 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             store_record(c, ch.inbound, now, record)?;
         }
         for q in &ch.queued {
+            let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
             c.prepare_cached(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                    message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
@@ -545,10 +562,24 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             )?
             .execute(params![
                 ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
-                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload,
-                super::journal::lane_of(q.order_key.as_deref(), lanes)
+                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
             ])?;
             let id = c.last_insert_rowid();
+            if q.state == "queued" {
+                copies.push((
+                    q.interface.clone(),
+                    lane,
+                    Next {
+                        id,
+                        parent: Some(ch.inbound),
+                        payload: q.payload.clone(),
+                        attempts: 0,
+                        received_at: ch.received_at,
+                        control_id: q.control_id.clone(),
+                        order_key: q.order_key.clone(),
+                    },
+                ));
+            }
             if let Some((endpoint, keys)) = &q.also_keys {
                 for k in keys {
                     c.prepare_cached(
@@ -595,5 +626,5 @@ fn apply(c: &rusqlite::Connection, changes: &[Change], lanes: u32) -> rusqlite::
             }
         }
     }
-    Ok(())
+    Ok(copies)
 }
