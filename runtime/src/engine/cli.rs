@@ -573,7 +573,7 @@ async fn start(
         .write(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('estate', ?1), ('version', ?2)",
-                [estate, version],
+                [&estate, &version],
             )
         })
         .await

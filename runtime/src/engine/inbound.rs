@@ -81,6 +81,7 @@ pub(super) enum Stored {
     Duplicate(i64, Option<Vec<u8>>),
 }
 
+#[derive(Clone)]
 pub(super) struct Row {
     pub(super) correlation: String,
     pub(super) interface: String,
@@ -138,7 +139,11 @@ pub(super) fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::R
 
 /// Stores a received message, or, when its idempotency key was seen before, records it
 /// as a duplicate of the first one (whose ACK answers it).
-pub(super) fn store_once(c: &rusqlite::Connection, row: Row, now: i64) -> rusqlite::Result<Stored> {
+pub(super) fn store_once(
+    c: &rusqlite::Connection,
+    row: &Row,
+    now: i64,
+) -> rusqlite::Result<Stored> {
     if let Some(key) = &row.idem_key {
         let first: Option<(i64, Option<Vec<u8>>)> = c
             .prepare_cached(
@@ -148,7 +153,7 @@ pub(super) fn store_once(c: &rusqlite::Connection, row: Row, now: i64) -> rusqli
             .query_row(params![row.interface, key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((id, ack)) = first {
-            let mut dup = row;
+            let mut dup = row.clone();
             dup.state = "duplicate";
             dup.reason = Some("duplicate");
             dup.detail = Some(format!("same idempotency key as message {id}"));
@@ -156,7 +161,7 @@ pub(super) fn store_once(c: &rusqlite::Connection, row: Row, now: i64) -> rusqli
             return Ok(Stored::Duplicate(id, ack));
         }
     }
-    insert(c, &row, now).map(Stored::New)
+    insert(c, row, now).map(Stored::New)
 }
 
 /// Stores a message that will not be processed, counting it; the journal keeps it.
@@ -375,7 +380,10 @@ pub async fn receive(
         .map(|_| acks::commit_code(&msg, true).to_string());
     row.ack = commit_ack.clone();
     let interface = iface.name.clone();
-    let stored = engine.journal.write(move |c| store_once(c, row, now)).await;
+    let stored = engine
+        .journal
+        .write(move |c| store_once(c, &row, now))
+        .await;
     let id = match stored {
         Ok(Stored::New(id)) => id,
         Ok(Stored::Duplicate(first, ack)) => {

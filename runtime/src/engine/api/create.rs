@@ -159,7 +159,7 @@ pub(super) async fn create(
     let stored = f
         .engine
         .journal
-        .write(move |c| store_once(c, row, now))
+        .write(move |c| store_once(c, &row, now))
         .await;
     let label = crate::engine::metrics::Metrics::iface(&f.interface.name);
     match stored {
