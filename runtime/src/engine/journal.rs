@@ -520,9 +520,7 @@ fn run_batch(conn: &Connection, jobs: &mut [Job]) -> Result<(), String> {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| e.to_string())
     };
-    if let Err(e) = begin(conn) {
-        return Err(e);
-    }
+    begin(conn)?;
     if !jobs.iter_mut().all(|job| job.work.run(conn)) {
         let _ = conn.execute_batch("ROLLBACK");
         begin(conn)?;
