@@ -179,7 +179,11 @@ CREATE INDEX IF NOT EXISTS messages_control ON messages (control_id);
 -- every row costs a random page write per delivery, the most expensive write under load.
 DROP INDEX IF EXISTS messages_patient;
 CREATE INDEX IF NOT EXISTS messages_patient_in ON messages (patient_id) WHERE direction = 'in';
-CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation);
+-- Correlation ids are looked up through the messages received (see `query::trace`): every
+-- other row (a delivery, a stored record) is a child of one, with its correlation id. An
+-- index over every row cost a page write per delivery.
+DROP INDEX IF EXISTS messages_correlation;
+CREATE INDEX IF NOT EXISTS messages_correlation_in ON messages (correlation) WHERE direction = 'in';
 CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
 CREATE INDEX IF NOT EXISTS messages_idem ON messages (interface, idem_key) WHERE idem_key IS NOT NULL;
 -- The further ordering keys of deliveries (`ordering: per PID-3.1, MRG-1.1`: an A40's

@@ -190,13 +190,30 @@ fn correlation_of(c: &Connection, id: &str) -> rusqlite::Result<Option<String>> 
             return Ok(Some(corr));
         }
     }
+    // Every hop shares the correlation id of the message received.
+    let received = c
+        .query_row(
+            "SELECT correlation FROM messages WHERE direction = 'in' AND correlation = ?1 LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if received.is_some() {
+        return Ok(received);
+    }
     c.query_row(
-        "SELECT correlation FROM messages WHERE correlation = ?1 OR control_id = ?1 ORDER BY id LIMIT 1",
+        "SELECT correlation FROM messages WHERE control_id = ?1 ORDER BY id LIMIT 1",
         [id],
         |r| r.get(0),
     )
     .optional()
 }
+
+/// The hops of correlation `?1`: the messages received with it (the first, replays,
+/// edits) through their index, and the rows made from each (deliveries, stored records).
+const HOPS: &str = "id IN (SELECT id FROM messages WHERE direction = 'in' AND correlation = ?1
+   UNION SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
+   WHERE r.direction = 'in' AND r.correlation = ?1 AND d.correlation = ?1)";
 
 /// Every hop of one message: ID is a journal id, a control id (MSH-10) or a correlation id.
 pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
@@ -205,10 +222,10 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
         return Ok(None);
     };
     let mut out = format!("correlation {corr}\n");
-    let mut st = c.prepare(
+    let mut st = c.prepare(&format!(
         "SELECT id, interface, contract_version, direction, state, message_type, control_id, attempts, ack_code, reason, detail
-         FROM messages WHERE correlation = ?1 ORDER BY id",
-    )?;
+         FROM messages WHERE {HOPS} ORDER BY id"
+    ))?;
     let hops: Vec<(i64, String)> = st
         .query_map([&corr], |r| {
             let id: i64 = r.get(0)?;
@@ -325,6 +342,61 @@ mod tests {
             .unwrap();
         assert!(
             plan.iter().any(|p| p.contains("messages_patient_in")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_trace_finds_every_hop_through_the_messages_received() {
+        let (dir, path, c) = crate::engine::journal::scratch("trace");
+        let row = |corr: &str, dir: &str, parent: Option<i64>, control: Option<&str>| {
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
+                   state, control_id, received_at, updated_at, payload)
+                 VALUES (?1, ?2, 'adt', '1.0.0', ?3, 'completed', ?4, 0, 0, x'00')",
+                params![corr, parent, dir, control],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        let first = row("run-1", "in", None, Some("MSG1"));
+        let record = row("run-1", "record", Some(first), None);
+        let out = row("run-1", "out", Some(first), Some("AC1.1"));
+        let other = row("run-2", "in", None, Some("MSG2"));
+        row("run-2", "out", Some(other), Some("AC4.1"));
+        // A replay: a new message received, a child of the first, and its delivery.
+        let replay = row("run-1", "in", Some(first), Some("MSG1"));
+        let again = row("run-1", "out", Some(replay), Some("AC1.1R1"));
+        let hops = |id: &str| -> Vec<i64> {
+            let text = trace(&path, id).unwrap().unwrap_or_default();
+            text.lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+                .collect()
+        };
+        let all = vec![first, record, out, replay, again];
+        // By correlation id, by the control id received or sent, and by journal id.
+        assert_eq!(hops("run-1"), all);
+        assert_eq!(hops("MSG1"), all);
+        assert_eq!(hops("AC1.1"), all);
+        assert_eq!(hops(&out.to_string()), all);
+        assert_eq!(hops("MSG2").len(), 2);
+        assert!(trace(&path, "nothing").unwrap().is_none());
+        // The hops come through the index of received messages and the parent index.
+        let plan: Vec<String> = c
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {HOPS}"
+            ))
+            .unwrap()
+            .query_map(["run-1"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("messages_correlation_in")),
             "{plan:?}"
         );
         assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
