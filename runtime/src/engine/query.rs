@@ -300,6 +300,19 @@ mod tests {
         }
     }
 
+    /// `sql` (one parameter) searches through `index` and scans no table or index whole.
+    fn searches_through(c: &Connection, sql: &str, index: &str) {
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(["x"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains(index)), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+    }
+
     #[test]
     fn a_patient_is_found_through_the_messages_received_and_their_deliveries() {
         let (dir, path, c) = crate::engine::journal::scratch("query");
@@ -330,21 +343,11 @@ mod tests {
         assert_eq!(ids("MRN2"), vec![4, 5]);
         assert_eq!(ids("MRN3"), Vec::<i64>::new());
         // The lookup uses the index of received messages, never a scan of every message.
-        let plan: Vec<String> = c
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {} ORDER BY id DESC LIMIT 100",
-                PATIENT_CLAUSE.replace("?N", "?1")
-            ))
-            .unwrap()
-            .query_map(["MRN1"], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(
-            plan.iter().any(|p| p.contains("messages_patient_in")),
-            "{plan:?}"
+        let sql = format!(
+            "SELECT id FROM messages WHERE {} ORDER BY id DESC LIMIT 100",
+            PATIENT_CLAUSE.replace("?N", "?1")
         );
-        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+        searches_through(&c, &sql, "messages_patient_in");
         drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -386,20 +389,8 @@ mod tests {
         assert_eq!(hops("MSG2").len(), 2);
         assert!(trace(&path, "nothing").unwrap().is_none());
         // The hops come through the index of received messages and the parent index.
-        let plan: Vec<String> = c
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT id FROM messages WHERE {HOPS}"
-            ))
-            .unwrap()
-            .query_map(["run-1"], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(
-            plan.iter().any(|p| p.contains("messages_correlation_in")),
-            "{plan:?}"
-        );
-        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+        let sql = format!("SELECT id FROM messages WHERE {HOPS}");
+        searches_through(&c, &sql, "messages_correlation_in");
         drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
