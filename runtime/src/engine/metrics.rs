@@ -37,6 +37,14 @@ pub struct DecisionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TakenLabel {
+    pub interface: String,
+    /// `journal` (read back from the lane's queue) or `copy` (the processor's copy, once
+    /// the lane has caught up).
+    pub from: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabel {
     pub endpoint: String,
 }
@@ -71,6 +79,8 @@ pub struct Metrics {
     pub connections: Family<EndpointLabel, Gauge>,
     pub connections_refused: Family<EndpointLabel, Counter>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
+    /// Messages lanes took to send, by where from.
+    pub taken: Family<TakenLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -98,6 +108,7 @@ impl Metrics {
             connections: Family::default(),
             connections_refused: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
+            taken: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -154,6 +165,11 @@ impl Metrics {
             "review_pending",
             "Deliveries the ownership matrix holds for review",
             m.review_pending.clone(),
+        );
+        registry.register(
+            "lane_messages_taken",
+            "Messages an operation's lanes took to send: read back from the journal, or from the processor's copy once caught up",
+            m.taken.clone(),
         );
         registry.register(
             "purged",

@@ -569,6 +569,19 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
                 }
             }
         };
+        engine
+            .metrics
+            .taken
+            .get_or_create(&metrics::TakenLabel {
+                interface: name.clone(),
+                from: if from_copy.is_some() {
+                    "copy"
+                } else {
+                    "journal"
+                }
+                .into(),
+            })
+            .inc_by(batch.len() as u64);
         // Keys whose message in this batch must wait: their later messages wait too.
         let mut held: Vec<Option<String>> = vec![];
         let mut unsure = false;
