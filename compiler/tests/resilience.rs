@@ -154,6 +154,43 @@ fn a_30_second_outage_backs_up_raises_the_alert_and_drains_in_order() {
         },
     );
     assert!(log_of(&s).contains("backlog back under its SLA"));
+
+    // The backlog was read back from the journal. Caught up again, the lanes send what
+    // comes next from the processor's copy, each patient's still after its backlog.
+    let taken = |from: &str| {
+        let line =
+            format!("accord_lane_messages_taken_total{{interface=\"adt_to_lab\",from=\"{from}\"}}");
+        metric(s.admin, &line).unwrap_or(0.0)
+    };
+    assert!(
+        taken("journal") >= sent,
+        "the backlog comes from the journal"
+    );
+    let copied = taken("copy");
+    std::thread::sleep(Duration::from_millis(300));
+    for p in 0..patients {
+        assert_eq!(send(&mut conn, &adt(1000 + p, per_patient)), "AA");
+    }
+    wait_until("the next messages arrive", Duration::from_secs(10), || {
+        let got = lab.messages();
+        (0..patients).all(|p| {
+            let last = format!("R{}S{per_patient}", 1000 + p);
+            got.iter().any(|m| field(m, "MSH", 10) == last)
+        })
+    });
+    assert!(taken("copy") > copied, "nothing was sent from the copy");
+    let got = lab.messages();
+    for p in 0..patients {
+        let last = format!("R{}S{per_patient}", 1000 + p);
+        let first_of_last = got.iter().position(|m| field(m, "MSH", 10) == last);
+        let backlog_end = got
+            .iter()
+            .rposition(|m| field(m, "MSH", 10) == format!("R{}S{}", 1000 + p, per_patient - 1));
+        assert!(
+            first_of_last > backlog_end,
+            "patient {p}: the new message overtook its backlog"
+        );
+    }
 }
 
 /// A bad input, and what the sender must see.
