@@ -218,6 +218,12 @@ impl Engine {
         self.held_back_by(interface);
     }
 
+    /// Whether `operation`'s lanes can send from a copy: not one with further keys
+    /// (merges), whose deliveries are always checked against other lanes' queues.
+    fn sends_from_copies(&self, operation: &str) -> bool {
+        !self.order_peers(operation).iter().any(|p| p == operation)
+    }
+
     /// After the processor committed deliveries for `targets`: first the lanes they can
     /// hold back go stale, then each lane is given its copies (`(operation, lane,
     /// message)`, in commit order), then the targets' lanes are woken. In that order a

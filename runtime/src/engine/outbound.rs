@@ -504,9 +504,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         lanes: engine.config.limits.lanes.max(1),
         endpoint: iface.endpoint.clone().unwrap_or_default(),
     };
-    // A delivery with further keys (a merge) is checked against other lanes' queues in the
-    // journal, always: such an operation never sends from its copy.
-    let may_copy = !peers.names.contains(&name);
+    let may_copy = engine.sends_from_copies(&name);
     let mut reader = LaneReader {
         path: engine.journal.path().to_path_buf(),
         conn: None,

@@ -190,18 +190,42 @@ pub async fn run(engine: Arc<Engine>) {
         targets.sort_unstable();
         targets.dedup();
         let lanes = engine.config.limits.lanes;
+        // The lanes' copies are made here, off the writer's thread; `apply` gives their ids.
+        let mut copies: Vec<(String, u32, Next)> = changes
+            .iter()
+            .flat_map(|ch| ch.queued.iter().map(move |q| (ch, q)))
+            .filter(|(_, q)| q.state == "queued" && engine.sends_from_copies(&q.interface))
+            .map(|(ch, q)| {
+                let next = Next {
+                    id: 0,
+                    parent: Some(ch.inbound),
+                    payload: q.payload.clone(),
+                    attempts: 0,
+                    received_at: ch.received_at,
+                    control_id: q.control_id.clone(),
+                    order_key: q.order_key.clone(),
+                };
+                let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
+                (q.interface.clone(), lane, next)
+            })
+            .collect();
+        let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
+        copied.dedup();
         let applied = engine
             .journal
             // Lost to a power failure, the messages are simply processed again.
-            .write_redoable(move |c| records::guarded(c, |c| apply(c, &changes, lanes)))
+            .write_redoable(move |c| records::guarded(c, |c| apply(c, &changes, lanes, &copied)))
             .await;
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
         store.committed();
-        let copies = match applied {
-            Ok(Ok(copies)) => {
+        match applied {
+            Ok(Ok(ids)) => {
                 conflicts = 0;
-                copies
+                debug_assert_eq!(ids.len(), copies.len());
+                for ((_, _, next), id) in copies.iter_mut().zip(ids) {
+                    next.id = id;
+                }
             }
             // A record changed under the batch (an API update, an operator command): the
             // batch is decided again against what is stored now.
@@ -219,7 +243,7 @@ pub async fn run(engine: Arc<Engine>) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-        };
+        }
         for (interface, dead, decisions) in counted {
             if let Some(reason) = dead {
                 let label = super::metrics::ReasonLabel {
@@ -522,15 +546,16 @@ pub(super) fn store_record(
     Ok(())
 }
 
-/// Stores a processed batch; returns what each lane is given a copy of (`lanes`): the
-/// deliveries queued, as `(operation, lane, message)` in id order.
+/// Stores a processed batch; returns the ids of the deliveries queued for the operations
+/// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order.
 fn apply(
     c: &rusqlite::Connection,
     changes: &[Change],
     lanes: u32,
-) -> rusqlite::Result<Vec<(String, u32, Next)>> {
+    copied: &[String],
+) -> rusqlite::Result<Vec<i64>> {
     let now = time::now_ms();
-    let mut copies = vec![];
+    let mut ids = Vec::with_capacity(copied.len());
     for ch in changes {
         c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
             .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
@@ -565,20 +590,8 @@ fn apply(
                 q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
             ])?;
             let id = c.last_insert_rowid();
-            if q.state == "queued" {
-                copies.push((
-                    q.interface.clone(),
-                    lane,
-                    Next {
-                        id,
-                        parent: Some(ch.inbound),
-                        payload: q.payload.clone(),
-                        attempts: 0,
-                        received_at: ch.received_at,
-                        control_id: q.control_id.clone(),
-                        order_key: q.order_key.clone(),
-                    },
-                ));
+            if q.state == "queued" && copied.contains(&q.interface) {
+                ids.push(id);
             }
             if let Some((endpoint, keys)) = &q.also_keys {
                 for k in keys {
@@ -626,5 +639,5 @@ fn apply(
             }
         }
     }
-    Ok(copies)
+    Ok(ids)
 }
