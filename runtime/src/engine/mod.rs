@@ -208,8 +208,8 @@ impl Engine {
     }
 
     /// Wakes an operation's lanes after something other than the processor's copies
-    /// (`Engine::queued_by_processor`) queued for it: its lanes read the journal again, and so do the
-    /// lanes its deliveries can hold back.
+    /// (`Engine::queued_by_processor`) queued for it: its lanes read the journal again,
+    /// and so do the lanes its deliveries can hold back.
     pub fn wake_operation(&self, interface: &str) {
         for lane in self.lanes_of(interface) {
             lane.stale();

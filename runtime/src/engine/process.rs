@@ -209,7 +209,9 @@ pub async fn run(engine: Arc<Engine>) {
                 (q.interface.clone(), lane, next)
             })
             .collect();
+        // The operations given copies, for `apply` to return their deliveries' ids.
         let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
+        copied.sort_unstable();
         copied.dedup();
         let applied = engine
             .journal

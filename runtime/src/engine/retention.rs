@@ -1,11 +1,11 @@
 //! Retention: each interface's `retain: 30d` removes its finished messages (and their
 //! events) once they are older than that, each with every row made from it: a received
-//! message goes with its deliveries, its stored record and its replays. Purging deletes through the `messages_age`
-//! index in small transactions, so it touches only the expired rows and never rewrites
-//! the store: SQLite reuses the freed pages for new messages, and the file stops growing
-//! once traffic and retention balance. Work still to do is never purged: a message
-//! waiting to be processed or delivered, a dead letter (an operator decides its fate), or
-//! a message any of whose hops is still pending.
+//! message goes with its deliveries, its stored record and its replays. Purging deletes
+//! through the `messages_age` index in small transactions, so it touches only the expired
+//! rows and never rewrites the store: SQLite reuses the freed pages for new messages, and
+//! the file stops growing once traffic and retention balance. Work still to do is never
+//! purged: a message waiting to be processed or delivered, a dead letter (an operator
+//! decides its fate), or a message any of whose hops is still pending.
 
 use super::{time, Engine};
 use rusqlite::{params, Connection};
