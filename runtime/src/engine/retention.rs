@@ -5,7 +5,9 @@
 //! rows and never rewrites the store: SQLite reuses the freed pages for new messages, and
 //! the file stops growing once traffic and retention balance. Work still to do is never
 //! purged: a message waiting to be processed or delivered, a dead letter (an operator
-//! decides its fate), or a message any of whose hops is still pending.
+//! decides its fate), or a message any of whose hops is still pending. Each pass walks
+//! the age index once with a cursor, so messages passed over never hold up the expired
+//! ones behind them.
 
 use super::{time, Engine};
 use rusqlite::{params, Connection};
@@ -26,24 +28,69 @@ const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead', 'review')";
 const TREE: &str = "WITH RECURSIVE tree(id) AS (SELECT ?1
   UNION SELECT m.id FROM messages m JOIN tree t ON m.parent = t.id)";
 
+/// Where a purge goes on from: the receipt time and id of the last candidate it looked at,
+/// in the age index's order. Messages passed over (a replay of theirs still pending) stay
+/// behind the cursor, so they never hold up the expired messages after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// Before every message.
+    pub const START: Cursor = Cursor {
+        received_at: i64::MIN,
+        id: i64::MIN,
+    };
+}
+
+/// One purge transaction's work.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Purged {
+    /// Messages removed, not counting the rows made from them.
+    pub messages: usize,
+    /// The last candidate looked at, to go on from; `None` when there were none.
+    pub last: Option<Cursor>,
+    /// Whether the batch was full, so more candidates may follow.
+    pub more: bool,
+}
+
+impl Purged {
+    /// Where the next transaction of the same pass goes on from, if there may be more.
+    pub fn next(&self) -> Option<Cursor> {
+        self.last.filter(|_| self.more)
+    }
+}
+
+/// The next expired candidates of an interface after a cursor, in the age index's order.
+fn candidates_sql() -> String {
+    format!(
+        "SELECT m.id, m.received_at FROM messages m
+         WHERE m.interface = ?1 AND m.received_at < ?2 AND (m.received_at, m.id) > (?3, ?4)
+           AND m.state NOT IN {UNFINISHED}
+           AND (m.direction != 'record' OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.id = m.parent))
+           AND NOT EXISTS (SELECT 1 FROM messages k WHERE k.parent = m.id AND k.state IN {UNFINISHED})
+         ORDER BY m.received_at, m.id LIMIT ?5"
+    )
+}
+
 /// Removes up to `limit` of `interface`'s finished messages received before `cutoff`
-/// (milliseconds since the epoch), each with the rows made from it and their events.
-/// Returns how many messages went, not counting the rows made from them.
+/// (milliseconds since the epoch) and after `after`, each with the rows made from it and
+/// their events.
 pub fn purge_batch(
     c: &Connection,
     interface: &str,
     cutoff: i64,
+    after: Cursor,
     limit: usize,
-) -> rusqlite::Result<usize> {
-    let ids: Vec<i64> = c
-        .prepare_cached(&format!(
-            "SELECT m.id FROM messages m
-             WHERE m.interface = ?1 AND m.received_at < ?2 AND m.state NOT IN {UNFINISHED}
-               AND (m.direction != 'record' OR NOT EXISTS (SELECT 1 FROM messages p WHERE p.id = m.parent))
-               AND NOT EXISTS (SELECT 1 FROM messages k WHERE k.parent = m.id AND k.state IN {UNFINISHED})
-             ORDER BY m.received_at LIMIT ?3"
-        ))?
-        .query_map(params![interface, cutoff, limit as i64], |r| r.get(0))?
+) -> rusqlite::Result<Purged> {
+    let candidates: Vec<(i64, i64)> = c
+        .prepare_cached(&candidates_sql())?
+        .query_map(
+            params![interface, cutoff, after.received_at, after.id, limit as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     let mut tree = c.prepare_cached(&format!(
         "{TREE} SELECT m.id, m.state IN {UNFINISHED} FROM tree JOIN messages m ON m.id = tree.id"
@@ -52,7 +99,7 @@ pub fn purge_batch(
     let mut keys = c.prepare_cached("DELETE FROM order_keys WHERE message = ?1")?;
     let mut messages = c.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
     let mut purged = 0;
-    for id in &ids {
+    for (id, _) in &candidates {
         let rows: Vec<(i64, bool)> = tree
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -69,7 +116,13 @@ pub fn purge_batch(
         }
         purged += 1;
     }
-    Ok(purged)
+    Ok(Purged {
+        messages: purged,
+        last: candidates
+            .last()
+            .map(|&(id, received_at)| Cursor { received_at, id }),
+        more: candidates.len() == limit,
+    })
 }
 
 /// Purges every interface with a retention period, then again each minute.
@@ -88,18 +141,21 @@ pub async fn run(engine: Arc<Engine>) {
             let retain = *retain;
             let cutoff = time::now_ms() - retain as i64;
             let mut total = 0;
+            // Each pass walks the age index once, from the oldest message on.
+            let mut after = Cursor::START;
             loop {
                 let name = interface.clone();
                 // A purge lost to a power failure is simply done again.
                 let done = engine
                     .journal
-                    .write_redoable(move |c| purge_batch(c, &name, cutoff, BATCH))
+                    .write_redoable(move |c| purge_batch(c, &name, cutoff, after, BATCH))
                     .await;
                 match done {
-                    Ok(n) => {
-                        total += n;
-                        if n < BATCH {
-                            break;
+                    Ok(batch) => {
+                        total += batch.messages;
+                        match batch.next() {
+                            Some(next) => after = next,
+                            None => break,
                         }
                     }
                     Err(e) => {
@@ -183,9 +239,14 @@ mod tests {
         let replay = insert(&c, "adt_in", "processed", old, Some(replayed));
         let resent = row(&c, "adt_out", "out", "queued", old, Some(replay));
 
-        assert_eq!(purge_batch(&c, "adt_in", cutoff, 1).unwrap(), 1);
-        assert_eq!(purge_batch(&c, "adt_in", cutoff, 100).unwrap(), 2);
-        assert_eq!(purge_batch(&c, "adt_in", cutoff, 100).unwrap(), 0);
+        let purge = |limit| {
+            purge_batch(&c, "adt_in", cutoff, Cursor::START, limit)
+                .unwrap()
+                .messages
+        };
+        assert_eq!(purge(1), 1);
+        assert_eq!(purge(100), 2);
+        assert_eq!(purge(100), 0);
 
         for gone in [done, rejected, whole, record, delivered] {
             assert!(!exists(&c, gone), "message {gone} must be purged");
@@ -193,7 +254,7 @@ mod tests {
         // A stored record whose message is gone (purged before records went with their
         // messages) goes on its own.
         let orphan = row(&c, "adt_in", "record", "completed", old, Some(999_999));
-        assert_eq!(purge_batch(&c, "adt_in", cutoff, 100).unwrap(), 1);
+        assert_eq!(purge(100), 1);
         assert!(!exists(&c, orphan));
         let kept = [waiting, dead, recent, other, parent, child];
         for kept in kept.into_iter().chain([replayed, replay, resent]) {
@@ -207,5 +268,85 @@ mod tests {
             )
             .unwrap();
         assert_eq!(orphans, 0, "a purged message's events go with it");
+    }
+
+    /// Every purge of one pass, as `run` makes them: returns how many went, and how
+    /// many transactions it took.
+    fn pass(c: &Connection, cutoff: i64, limit: usize) -> (usize, usize) {
+        let (mut total, mut transactions, mut after) = (0, 0, Cursor::START);
+        loop {
+            let batch = purge_batch(c, "adt_in", cutoff, after, limit).unwrap();
+            total += batch.messages;
+            transactions += 1;
+            assert!(transactions < 100, "the pass does not move on");
+            match batch.next() {
+                Some(next) => after = next,
+                None => return (total, transactions),
+            }
+        }
+    }
+
+    #[test]
+    fn the_walk_goes_on_from_its_cursor_through_the_age_index() {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::journal::prepare(&c).unwrap();
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", candidates_sql()))
+            .unwrap()
+            .query_map(params!["adt_in", 5_000, 1_000, 7, 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("messages_age") && p.contains("received_at>")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn messages_passed_over_do_not_hold_up_the_ones_after_them() {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::journal::prepare(&c).unwrap();
+        let cutoff = 5_000;
+        // The oldest three were replayed and their replays are still being delivered:
+        // more than a whole batch of candidates that must be passed over.
+        let mut kept = vec![];
+        for at in [1_000, 1_001, 1_002] {
+            let replayed = insert(&c, "adt_in", "processed", at, None);
+            let replay = insert(&c, "adt_in", "processed", 4_000, Some(replayed));
+            let resent = row(&c, "adt_out", "out", "queued", 4_000, Some(replay));
+            kept.extend([replayed, replay, resent]);
+        }
+        // Behind them, five finished messages with the same receipt time (ties are
+        // broken by id) and one more.
+        let expired: Vec<i64> = (0..5)
+            .map(|_| insert(&c, "adt_in", "processed", 2_000, None))
+            .chain([insert(&c, "adt_in", "processed", 3_000, None)])
+            .collect();
+
+        // In batches of two the walk needs several transactions; without the cursor the
+        // first batch would be passed over forever and nothing would go.
+        let (purged, transactions) = pass(&c, cutoff, 2);
+        assert_eq!(purged, expired.len());
+        assert!(transactions > 3, "took {transactions} transaction(s)");
+        for gone in &expired {
+            assert!(!exists(&c, *gone), "message {gone} must be purged");
+        }
+        for kept in kept {
+            assert!(exists(&c, kept), "message {kept} must be kept");
+        }
+        // Once the replays are delivered, the next pass takes them too.
+        c.execute(
+            "UPDATE messages SET state = 'completed' WHERE state = 'queued'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(pass(&c, cutoff, 2).0, 3);
+        assert_eq!(
+            c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
     }
 }
