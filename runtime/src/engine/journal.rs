@@ -184,7 +184,11 @@ CREATE INDEX IF NOT EXISTS messages_patient_in ON messages (patient_id) WHERE di
 -- index over every row cost a page write per delivery.
 DROP INDEX IF EXISTS messages_correlation;
 CREATE INDEX IF NOT EXISTS messages_correlation_in ON messages (correlation) WHERE direction = 'in';
-CREATE INDEX IF NOT EXISTS messages_parent ON messages (parent);
+-- The rows made from each message (deliveries, stored records, replays), found by
+-- `parent = ?`. Received messages have none, so they are left out: one index write less
+-- per message received.
+DROP INDEX IF EXISTS messages_parent;
+CREATE INDEX IF NOT EXISTS messages_children ON messages (parent) WHERE parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_idem ON messages (interface, idem_key) WHERE idem_key IS NOT NULL;
 -- The further ordering keys of deliveries (`ordering: per PID-3.1, MRG-1.1`: an A40's
 -- retired patient); a delivery's first key is `messages.order_key`. A delivery waits while
