@@ -50,17 +50,9 @@ impl Cursor {
 pub struct Purged {
     /// Messages removed, not counting the rows made from them.
     pub messages: usize,
-    /// The last candidate looked at, to go on from; `None` when there were none.
-    pub last: Option<Cursor>,
-    /// Whether the batch was full, so more candidates may follow.
-    pub more: bool,
-}
-
-impl Purged {
-    /// Where the next transaction of the same pass goes on from, if there may be more.
-    pub fn next(&self) -> Option<Cursor> {
-        self.last.filter(|_| self.more)
-    }
+    /// Where the next transaction of the same pass goes on from (the last candidate
+    /// looked at), when the batch was full and more may follow.
+    pub next: Option<Cursor>,
 }
 
 /// The next expired candidates of an interface after a cursor, in the age index's order.
@@ -118,10 +110,10 @@ pub fn purge_batch(
     }
     Ok(Purged {
         messages: purged,
-        last: candidates
+        next: candidates
             .last()
+            .filter(|_| candidates.len() == limit)
             .map(|&(id, received_at)| Cursor { received_at, id }),
-        more: candidates.len() == limit,
     })
 }
 
@@ -153,7 +145,7 @@ pub async fn run(engine: Arc<Engine>) {
                 match done {
                     Ok(batch) => {
                         total += batch.messages;
-                        match batch.next() {
+                        match batch.next {
                             Some(next) => after = next,
                             None => break,
                         }
@@ -279,7 +271,7 @@ mod tests {
             total += batch.messages;
             transactions += 1;
             assert!(transactions < 100, "the pass does not move on");
-            match batch.next() {
+            match batch.next {
                 Some(next) => after = next,
                 None => return (total, transactions),
             }
