@@ -673,6 +673,18 @@ pub(crate) fn scratch(name: &str) -> (PathBuf, PathBuf, Connection) {
     (dir, path, c)
 }
 
+/// How SQLite plans `sql` with `params`, one line per step (`SEARCH m USING INDEX ...`),
+/// for unit tests that check a query reads through its index.
+#[cfg(test)]
+pub(crate) fn query_plan(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("a query to plan")
+        .query_map(params, |r| r.get::<_, String>(3))
+        .expect("its plan")
+        .collect::<rusqlite::Result<_>>()
+        .expect("its plan's steps")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

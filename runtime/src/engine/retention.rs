@@ -282,13 +282,11 @@ mod tests {
     fn the_walk_goes_on_from_its_cursor_through_the_age_index() {
         let c = Connection::open_in_memory().unwrap();
         super::super::journal::prepare(&c).unwrap();
-        let plan: Vec<String> = c
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", candidates_sql()))
-            .unwrap()
-            .query_map(params!["adt_in", 5_000, 1_000, 7, 10], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let plan = super::super::journal::query_plan(
+            &c,
+            &candidates_sql(),
+            params!["adt_in", 5_000, 1_000, 7, 10],
+        );
         assert!(
             plan.iter()
                 .any(|p| p.contains("messages_age") && p.contains("received_at>")),
