@@ -167,7 +167,8 @@ CREATE TABLE IF NOT EXISTS messages (
   reason TEXT,
   detail TEXT,
   payload BLOB NOT NULL,
-  lane INTEGER NOT NULL DEFAULT 0
+  lane INTEGER NOT NULL DEFAULT 0,
+  idem_by_control INTEGER NOT NULL DEFAULT 0
 );
 -- The work queues, as partial indexes so finished messages never slow them down.
 CREATE INDEX IF NOT EXISTS messages_inbox ON messages (id) WHERE direction = 'in' AND state = 'received';
@@ -189,7 +190,7 @@ CREATE INDEX IF NOT EXISTS messages_correlation_in ON messages (correlation) WHE
 -- per message received.
 DROP INDEX IF EXISTS messages_parent;
 CREATE INDEX IF NOT EXISTS messages_children ON messages (parent) WHERE parent IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_idem ON messages (interface, idem_key) WHERE idem_key IS NOT NULL;
+-- (Idempotency keys are indexed by `prepare` once `idem_by_control` exists.)
 -- The further ordering keys of deliveries (`ordering: per PID-3.1, MRG-1.1`: an A40's
 -- retired patient); a delivery's first key is `messages.order_key`. A delivery waits while
 -- an earlier one to the same endpoint with any of its keys is pending.
@@ -270,6 +271,19 @@ CREATE INDEX IF NOT EXISTS messages_lanes ON messages (interface, lane, id, orde
   WHERE direction = 'out' AND state IN ('queued', 'retrying');
 ";
 
+/// The idempotency keys that `messages_control` cannot find. A received message whose
+/// contract's key holds its control id (`idempotency: MSH-4, MSH-10`, the usual key) is
+/// marked `idem_by_control`: an earlier message with the same key has the same control
+/// id, so `inbound::store_once` finds it through the control-id index, and indexing the
+/// key too would cost a second page per message in no useful order (a sixth of each
+/// transaction's pages under load). Every other key (`ORC-2`, a created resource's id,
+/// a row written before the mark) is indexed here.
+const IDEM_INDEX: &str = "
+DROP INDEX IF EXISTS messages_idem;
+CREATE INDEX IF NOT EXISTS messages_idem_rest ON messages (interface, idem_key)
+  WHERE idem_key IS NOT NULL AND idem_by_control = 0;
+";
+
 /// The lane of an outbound row whose ordering key is the SQL expression `key`, for
 /// statements that queue outside the production (operators): under the lane count the
 /// production last started with, from `meta`.
@@ -277,8 +291,8 @@ pub fn lane_sql(key: &str) -> String {
     format!("accord_lane({key}, COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lanes'), 1))")
 }
 
-/// Creates or upgrades the schema (journals written before lanes get the `lane` column)
-/// and registers `accord_lane`.
+/// Creates or upgrades the schema (journals written before lanes get the `lane` column,
+/// and those written before it the `idem_by_control` mark) and registers `accord_lane`.
 pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     let has_lane: bool = conn
@@ -290,6 +304,16 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM meta WHERE key = 'lanes'", [])?;
     }
     conn.execute_batch(LANE_INDEX)?;
+    let has_mark: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'idem_by_control'")?
+        .exists([])?;
+    if !has_mark {
+        // Rows from before the mark stay in the idempotency index, where they always were.
+        conn.execute_batch(
+            "ALTER TABLE messages ADD COLUMN idem_by_control INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    conn.execute_batch(IDEM_INDEX)?;
     register_lane_function(conn)?;
     index_stored_records(conn)
 }

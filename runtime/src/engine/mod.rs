@@ -278,21 +278,31 @@ pub fn key_of(msg: &Message, paths: &[String]) -> Option<String> {
     if paths.is_empty() {
         return None;
     }
-    let parts: Vec<String> = paths
-        .iter()
-        .map(|p| {
-            crate::hl7::Path::parse(p)
-                .ok()
-                .and_then(|path| msg.get(&path).ok().flatten())
-                .and_then(|v| v.text().ok().map(|t| t.into_owned()))
-                .unwrap_or_default()
-        })
-        .collect();
+    let parts: Vec<String> = paths.iter().map(|p| key_part(msg, p)).collect();
     if parts.iter().all(String::is_empty) {
         None
     } else {
         Some(parts.join("|"))
     }
+}
+
+/// One part of a key: the first value of `path`, as text (empty if absent).
+fn key_part(msg: &Message, path: &str) -> String {
+    crate::hl7::Path::parse(path)
+        .ok()
+        .and_then(|path| msg.get(&path).ok().flatten())
+        .and_then(|v| v.text().ok().map(|t| t.into_owned()))
+        .unwrap_or_default()
+}
+
+/// The part of a key made of `paths` that is the control id (MSH-10), when the key has
+/// one and it is not empty: every message with the same key has that control id part.
+pub fn control_part_of(msg: &Message, paths: &[String]) -> Option<String> {
+    paths
+        .iter()
+        .find(|p| matches!(p.trim(), "MSH-10" | "MSH-10.1"))
+        .map(|p| key_part(msg, p))
+        .filter(|v| !v.is_empty())
 }
 
 /// The patient identifier used to search the journal: PID-3.1 of the first repetition.

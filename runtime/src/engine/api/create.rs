@@ -147,6 +147,7 @@ pub(super) async fn create(
         control_id: Some(id.clone()),
         patient_id: patient_of(&json),
         idem_key: Some(format!("{resource}/{id}")),
+        idem_control: None,
         order_key: None,
         peer: token.who.clone(),
         ack_code: None,
