@@ -153,7 +153,7 @@ pub(super) fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::R
 
 /// The first message received on `?1` with idempotency key `?2` among those marked
 /// `idem_by_control`, under the key's control id part `?3`.
-const FIRST_BY_CONTROL: &str = "SELECT id, ack FROM messages INDEXED BY messages_control
+const FIRST_BY_CONTROL: &str = "SELECT id, ack FROM messages INDEXED BY messages_control_keys
      WHERE control_id = ?3 AND interface = ?1 AND idem_key = ?2
      AND direction = 'in' AND state NOT IN ('rejected', 'duplicate') ORDER BY id LIMIT 1";
 
@@ -637,8 +637,21 @@ mod tests {
         // Both lookups search their index, neither scans.
         let by_control = query_plan(&c, FIRST_BY_CONTROL, ["adt_in", "LAB|C1", "C1"]).join("\n");
         assert!(
-            by_control.contains("SEARCH messages USING INDEX messages_control (control_id=?)"),
+            by_control.contains(
+                "SEARCH messages USING INDEX messages_control_keys (control_id=? AND interface=? AND idem_key=?)"
+            ),
             "{by_control}"
+        );
+        // `trace` by control id reads the same index, by its first column.
+        let trace = query_plan(
+            &c,
+            "SELECT correlation FROM messages WHERE control_id = ?1 ORDER BY id LIMIT 1",
+            ["C1"],
+        )
+        .join("\n");
+        assert!(
+            trace.contains("USING INDEX messages_control_keys (control_id=?)"),
+            "{trace}"
         );
         let by_key = query_plan(&c, FIRST_BY_KEY, ["adt_in", "LAB|C1"]).join("\n");
         assert!(

@@ -174,7 +174,11 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_inbox ON messages (id) WHERE direction = 'in' AND state = 'received';
 -- (The outbox, per interface and lane, is created by `prepare` once `lane` exists.)
 DROP INDEX IF EXISTS messages_outbox;
-CREATE INDEX IF NOT EXISTS messages_control ON messages (control_id);
+-- Control ids, for `trace`; with the interface and idempotency key, so a duplicate whose
+-- key holds its control id is found here exactly (see `IDEM_INDEX`), however many
+-- messages share the control id.
+DROP INDEX IF EXISTS messages_control;
+CREATE INDEX IF NOT EXISTS messages_control_keys ON messages (control_id, interface, idem_key);
 -- Patients are looked up through the messages received (see `query::messages`): a
 -- delivery's parent is the message it came from, with the same patient. An index over
 -- every row costs a random page write per delivery, the most expensive write under load.
@@ -271,7 +275,7 @@ CREATE INDEX IF NOT EXISTS messages_lanes ON messages (interface, lane, id, orde
   WHERE direction = 'out' AND state IN ('queued', 'retrying');
 ";
 
-/// The idempotency keys that `messages_control` cannot find. A received message whose
+/// The idempotency keys that `messages_control_keys` cannot find. A received message whose
 /// contract's key holds its control id (`idempotency: MSH-4, MSH-10`, the usual key) is
 /// marked `idem_by_control`: an earlier message with the same key has the same control
 /// id, so `inbound::store_once` finds it through the control-id index, and indexing the
