@@ -9,12 +9,13 @@
 //! on the same machine, in the same session:
 //!
 //! ```console
-//! $ cargo run --release -p accord-runtime --features mllp --example mllp_relay -- \
+//! $ cargo run --release -p accord-runtime --example mllp_relay -- \
 //!     --listen 127.0.0.1:16661 --peer 127.0.0.1:17001 --peer 127.0.0.1:17002 --lanes 8 &
 //! $ accord hl7 load 127.0.0.1:16661 examples/trakcare-lab/samples/adt_a01.hl7 \
 //!     --connections 8 --messages 40000 --patients 1000 --peer 17001 --peer 17002 --pid $!
 //! ```
 
+use accord_runtime::engine::journal;
 use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions};
 use accord_runtime::hl7::Message;
 use accord_runtime::mllp::client::{ClientOptions, MllpClient};
@@ -50,17 +51,10 @@ fn args() -> Result<Args, String> {
     Ok(out)
 }
 
-/// The lane of a message: its PID-3.1 hashed (FNV-1a), as a production spreads keys.
+/// The lane of a message: its PID-3.1 spread as a production spreads ordering keys.
 fn lane_of(message: &Message, lanes: usize) -> usize {
-    let key = message
-        .get_text("PID-3.1")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    (hash % lanes.max(1) as u64) as usize
+    let key = message.get_text("PID-3.1").ok().flatten();
+    journal::lane_of(key.as_deref(), lanes as u32) as usize
 }
 
 /// One lane to one peer: sends what it is given, one message at a time, each waiting
