@@ -6,7 +6,7 @@
 //! ERR segments: nothing is dropped and the sender is never left waiting.
 
 use super::acks;
-use super::{control_part_of, key_of, patient_of, time, Engine, Outcome};
+use super::{control_part, joined_key, key_of, key_parts, patient_of, time, Engine, Outcome};
 use crate::hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
 use crate::hl7::{dict, validate, Message};
 use crate::mllp::codec::Frame;
@@ -92,7 +92,7 @@ pub(super) struct Row {
     pub(super) patient_id: Option<String>,
     pub(super) idem_key: Option<String>,
     /// The control id part of `idem_key`, when the contract's key has one
-    /// ([`control_part_of`]): duplicates are looked for under that control id.
+    /// ([`control_part`]): duplicates are looked for under that control id.
     pub(super) idem_control: Option<String>,
     pub(super) order_key: Option<String>,
     pub(super) peer: String,
@@ -339,8 +339,9 @@ pub async fn receive(
     row.message_type = Some(message_type);
     row.control_id = msg.control_id().map(str::to_string);
     row.patient_id = patient_of(&msg);
-    row.idem_key = key_of(&msg, &iface.idempotency);
-    row.idem_control = control_part_of(&msg, &iface.idempotency);
+    let idem_parts = key_parts(&msg, &iface.idempotency);
+    row.idem_key = joined_key(&idem_parts);
+    row.idem_control = control_part(&iface.idempotency, &idem_parts);
     row.order_key = iface
         .ordering
         .as_ref()
@@ -690,12 +691,16 @@ mod tests {
     fn the_control_id_part_of_a_key_is_its_msh_10() {
         let msg = Message::parse(b"MSH|^~\\&|LAB|X|HUB|Y|20261202||ADT^A01|M42|P|2.5\rORC|NW|P7")
             .unwrap();
-        let paths = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            control_part_of(&msg, &paths(&["MSH-4", "MSH-10"])).as_deref(),
-            Some("M42")
-        );
+        let part = |ps: &[&str]| {
+            let paths: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
+            control_part(&paths, &key_parts(&msg, &paths))
+        };
+        assert_eq!(part(&["MSH-4", "MSH-10"]).as_deref(), Some("M42"));
         assert_eq!(msg.control_id(), Some("M42"));
-        assert_eq!(control_part_of(&msg, &paths(&["ORC-2"])), None);
+        assert_eq!(part(&["ORC-2"]), None);
+        assert_eq!(
+            joined_key(&key_parts(&msg, &["MSH-4".into(), "MSH-10".into()])).as_deref(),
+            Some("X|M42")
+        );
     }
 }

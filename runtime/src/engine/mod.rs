@@ -275,10 +275,25 @@ impl Engine {
 
 /// Values of HL7 paths in a message, for keys: the first value of each, joined by `|`.
 pub fn key_of(msg: &Message, paths: &[String]) -> Option<String> {
-    if paths.is_empty() {
-        return None;
-    }
-    let parts: Vec<String> = paths.iter().map(|p| key_part(msg, p)).collect();
+    joined_key(&key_parts(msg, paths))
+}
+
+/// The parts of a key made of `paths`: the first value of each, as text (empty if absent).
+fn key_parts(msg: &Message, paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| {
+            crate::hl7::Path::parse(p)
+                .ok()
+                .and_then(|path| msg.get(&path).ok().flatten())
+                .and_then(|v| v.text().ok().map(|t| t.into_owned()))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A key's parts joined by `|`; `None` when every part is empty (or there are none).
+fn joined_key(parts: &[String]) -> Option<String> {
     if parts.iter().all(String::is_empty) {
         None
     } else {
@@ -286,23 +301,15 @@ pub fn key_of(msg: &Message, paths: &[String]) -> Option<String> {
     }
 }
 
-/// One part of a key: the first value of `path`, as text (empty if absent).
-fn key_part(msg: &Message, path: &str) -> String {
-    crate::hl7::Path::parse(path)
-        .ok()
-        .and_then(|path| msg.get(&path).ok().flatten())
-        .and_then(|v| v.text().ok().map(|t| t.into_owned()))
-        .unwrap_or_default()
-}
-
-/// The part of a key made of `paths` that is the control id (MSH-10), when the key has
-/// one and it is not empty: every message with the same key has that control id part.
-pub fn control_part_of(msg: &Message, paths: &[String]) -> Option<String> {
+/// Of a key's `parts` (made of `paths`), the one that is the control id (MSH-10), when
+/// the key has one and it is not empty: every message with the same key has that part.
+fn control_part(paths: &[String], parts: &[String]) -> Option<String> {
     paths
         .iter()
-        .find(|p| matches!(p.trim(), "MSH-10" | "MSH-10.1"))
-        .map(|p| key_part(msg, p))
+        .position(|p| matches!(p.trim(), "MSH-10" | "MSH-10.1"))
+        .and_then(|i| parts.get(i))
         .filter(|v| !v.is_empty())
+        .cloned()
 }
 
 /// The patient identifier used to search the journal: PID-3.1 of the first repetition.
