@@ -59,7 +59,7 @@ fn lane_of(message: &Message, lanes: usize) -> usize {
 
 /// One lane to one peer: sends what it is given, one message at a time, each waiting
 /// for the peer's ACK.
-async fn lane(peer: String, mut queue: mpsc::UnboundedReceiver<Bytes>, failed: Arc<AtomicU64>) {
+async fn lane(peer: String, mut queue: mpsc::UnboundedReceiver<Bytes>) {
     let mut client = None;
     while let Some(message) = queue.recv().await {
         loop {
@@ -77,7 +77,6 @@ async fn lane(peer: String, mut queue: mpsc::UnboundedReceiver<Bytes>, failed: A
             match c.send(&message).await {
                 Ok(_) => break,
                 Err(e) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
                     eprintln!("mllp_relay: {peer}: {e}; sending again");
                     client = None;
                 }
@@ -93,7 +92,6 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let failed = Arc::new(AtomicU64::new(0));
         let lanes: Vec<Vec<mpsc::UnboundedSender<Bytes>>> = args
             .peers
             .iter()
@@ -101,7 +99,7 @@ fn main() -> Result<(), String> {
                 (0..args.lanes.max(1))
                     .map(|_| {
                         let (tx, rx) = mpsc::unbounded_channel();
-                        tokio::spawn(lane(peer.clone(), rx, failed.clone()));
+                        tokio::spawn(lane(peer.clone(), rx));
                         tx
                     })
                     .collect()
