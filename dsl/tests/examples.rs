@@ -71,3 +71,17 @@ fn format_is_idempotent_and_keeps_comments() {
         assert_eq!(before, after, "{} lost or changed comments", f.display());
     }
 }
+
+/// Found by `tests/robustness.rs`: a code without a display written before a property.
+/// Printed after the property, it would sit against the next, quoted code and read back
+/// as that code's display; printed where it was written, it keeps its meaning.
+#[test]
+fn a_code_without_a_display_keeps_its_place_among_the_properties() {
+    let text = "codeset Flag {\n  n system: \"http://x\"\n  \"H\" \"High\"\n}\n";
+    let once = format_source(text).unwrap();
+    assert_eq!(
+        once,
+        "codeset Flag {\n  n\n  system: \"http://x\"\n  \"H\" \"High\"\n}\n"
+    );
+    assert_eq!(format_source(&once).unwrap(), once);
+}

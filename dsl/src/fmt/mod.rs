@@ -236,17 +236,33 @@ fn print_props(p: &mut Printer, props: &[Prop]) {
     );
 }
 
+/// A codeset's properties and codes, printed in the order they were written: a code
+/// without a display moved up against a quoted code would take that code as its display
+/// (`n` then `"H" "High"` reads back as `n "H"`).
+enum CodesetMember<'a> {
+    Prop(&'a Ident, &'a StrLit),
+    Code(&'a CodeEntry),
+}
+
 fn print_codeset(p: &mut Printer, c: &Codeset, close: usize) {
     p.open(&format!("codeset {}", c.name.name), end(c.name.span));
-    for (k, v) in &c.props {
-        p.leading(start(k.span));
-        p.line(&format!("{}: {}", k.name, quoted(v)), end(v.span));
-    }
-    children(
-        p,
-        &c.codes,
-        |e| e.span,
-        |p, e| {
+    let mut members: Vec<CodesetMember> = c
+        .props
+        .iter()
+        .map(|(k, v)| CodesetMember::Prop(k, v))
+        .chain(c.codes.iter().map(CodesetMember::Code))
+        .collect();
+    let span_of = |m: &CodesetMember| match m {
+        CodesetMember::Prop(k, v) => crate::span::Span {
+            end: v.span.end,
+            ..k.span
+        },
+        CodesetMember::Code(e) => e.span,
+    };
+    members.sort_by_key(|m| start(span_of(m)));
+    children(p, &members, span_of, |p, m| match m {
+        CodesetMember::Prop(k, v) => p.line(&format!("{}: {}", k.name, quoted(v)), end(v.span)),
+        CodesetMember::Code(e) => {
             p.docs(&e.docs);
             let mut line = code_name(&e.code);
             if let Some(d) = &e.display {
@@ -254,8 +270,8 @@ fn print_codeset(p: &mut Printer, c: &Codeset, close: usize) {
                 line.push_str(&quoted(d));
             }
             p.line(&line, end(e.span));
-        },
-    );
+        }
+    });
     p.close(close);
 }
 
