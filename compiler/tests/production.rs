@@ -157,6 +157,19 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     assert!(field(a01, "PID", 3).starts_with("100001"), "{a01}");
     assert_eq!(field(a01, "MSH", 3), "TRAKCARE", "{a01}");
     assert!(field(a01, "MSH", 10).starts_with("AC"), "{a01}");
+    // Each control id is made of the journal id of the message received: processed at
+    // receipt, before that id existed, a delivery is given it in the same transaction.
+    for m in &lims {
+        let id = field(m, "MSH", 10);
+        let parts = id.strip_prefix("AC").and_then(|s| s.split_once('.'));
+        let Some((parent, hop)) = parts else {
+            panic!("control id {id}")
+        };
+        assert!(
+            parent.parse::<u64>().is_ok_and(|p| p > 0) && hop.parse::<u32>().is_ok(),
+            "control id {id}"
+        );
+    }
     let a08s = of(&lims, "100002");
     assert_eq!(
         a08s.len(),
