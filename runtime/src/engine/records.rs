@@ -53,6 +53,10 @@ pub struct RecordStore {
     path: std::path::PathBuf,
     conn: Option<Connection>,
     overlay: HashMap<(String, String), RecordState>,
+    /// Records read from the journal since the batch began, each read once: a message
+    /// delivered to two operations governs its patient twice. A change made meanwhile by
+    /// another writer is caught at the commit ([`Stale`]), as for a single read.
+    read: HashMap<(String, String), RecordState>,
 }
 
 impl RecordStore {
@@ -61,6 +65,7 @@ impl RecordStore {
             path: path.to_path_buf(),
             conn: None,
             overlay: HashMap::new(),
+            read: HashMap::new(),
         }
     }
 
@@ -73,10 +78,13 @@ impl RecordStore {
     }
 
     fn load(&mut self, record: &str, key: &str) -> Result<RecordState, String> {
-        if let Some(s) = self.overlay.get(&(record.to_string(), key.to_string())) {
+        let k = (record.to_string(), key.to_string());
+        if let Some(s) = self.overlay.get(&k).or_else(|| self.read.get(&k)) {
             return Ok(s.clone());
         }
-        read_record(self.conn()?, record, key).map_err(|e| e.to_string())
+        let stored = read_record(self.conn()?, record, key).map_err(|e| e.to_string())?;
+        self.read.insert(k, stored.clone());
+        Ok(stored)
     }
 
     /// Makes `writes` visible to the rest of the batch.
@@ -102,6 +110,7 @@ impl RecordStore {
     /// The batch is committed: the journal has everything the overlay had.
     pub fn committed(&mut self) {
         self.overlay.clear();
+        self.read.clear();
     }
 }
 
@@ -323,12 +332,13 @@ impl Steward for JournalSteward<'_> {
                 }),
                 &stage,
             );
-            let what = format!("{record} {key} {}: {}", row.field, d.why);
             let on_review = matches!(d.verdict, Verdict::Review(_));
             let verdict = match d.verdict {
                 Verdict::Review(_) if self.approved => Verdict::Apply,
                 v => v,
             };
+            // Said in words only when it is recorded: most fields are unchanged.
+            let what = || format!("{record} {key} {}: {}", row.field, d.why);
             let label = match &verdict {
                 Verdict::Unchanged => continue,
                 Verdict::Apply => {
@@ -352,21 +362,21 @@ impl Steward for JournalSteward<'_> {
                     "kept-stored"
                 }
                 Verdict::Reject => {
-                    rejects.push(what.clone());
+                    rejects.push(what());
                     "rejected"
                 }
                 Verdict::Review(q) => {
                     if queue.is_none() {
                         queue = q.clone();
                     }
-                    reviews.push(what.clone());
+                    reviews.push(what());
                     "review"
                 }
             };
             let text = if self.approved && on_review {
-                format!("{what} (approved on review)")
+                format!("{} (approved on review)", what())
             } else {
-                what
+                what()
             };
             self.notes.push(Note {
                 verdict: label,
