@@ -559,6 +559,8 @@ fn writer(
         stats.transactions.inc();
         stats.jobs_per_transaction.observe(jobs.len() as f64);
         let result = run_batch(&conn, &mut jobs);
+        let ran = started.elapsed();
+        let count = jobs.len();
         let mut after_sync = vec![];
         for job in jobs {
             if job.durable && fsync {
@@ -574,11 +576,23 @@ fn writer(
                 work.answer(synced.clone());
             }
         }
-        stats
-            .transaction_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        stats.transaction_seconds.observe(took.as_secs_f64());
+        if took >= SLOW_TRANSACTION {
+            // Every caller of the batch waited this long: worth a line for whoever looks
+            // at an ACK latency spike.
+            tracing::warn!(
+                jobs = count,
+                run_ms = ran.as_millis() as u64,
+                fsync_ms = (took - ran).as_millis() as u64,
+                "slow journal transaction"
+            );
+        }
     }
 }
+
+/// A transaction that holds its callers this long is logged.
+const SLOW_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Runs a batch of jobs in one transaction and commits it.
 ///
