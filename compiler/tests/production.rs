@@ -157,8 +157,7 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     assert!(field(a01, "PID", 3).starts_with("100001"), "{a01}");
     assert_eq!(field(a01, "MSH", 3), "TRAKCARE", "{a01}");
     assert!(field(a01, "MSH", 10).starts_with("AC"), "{a01}");
-    // Each control id is made of the journal id of the message received: processed at
-    // receipt, before that id existed, a delivery is given it in the same transaction.
+    // Each control id is made of the journal id of the message received and the hop.
     for m in &lims {
         let id = field(m, "MSH", 10);
         let parts = id.strip_prefix("AC").and_then(|s| s.split_once('.'));

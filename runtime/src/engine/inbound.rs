@@ -3,12 +3,9 @@
 //! type, validated against the contract's profile, checked for duplicates by the contract's
 //! idempotency key and journalled; only then is it acknowledged. Whatever is wrong with a
 //! message, it is stored (as `rejected`, with the reason) and answered with a NACK carrying
-//! ERR segments: nothing is dropped and the sender is never left waiting. A message to be
-//! answered with a commit ACK is routed and mapped here first, and journalled processed
-//! when nothing received before it waits for the processor (`process::Early`).
+//! ERR segments: nothing is dropped and the sender is never left waiting.
 
 use super::acks;
-use super::process;
 use super::{control_part, joined_key, key_of, key_parts, patient_of, time, Engine, Outcome};
 use crate::hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
 use crate::hl7::{dict, validate, Message};
@@ -117,27 +114,6 @@ impl Row {
 }
 
 pub(super) fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> {
-    let detail = r.detail.as_deref();
-    let id = insert_as(c, r, (r.state, r.reason, detail), now)?;
-    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![
-            id,
-            now,
-            r.state,
-            r.reason
-                .map(|x| format!("{x}: {}", r.detail.clone().unwrap_or_default()))
-        ])?;
-    Ok(id)
-}
-
-/// Stores `r` in the state, reason and detail `settled`; no event.
-fn insert_as(
-    c: &rusqlite::Connection,
-    r: &Row,
-    settled: (&str, Option<&str>, Option<&str>),
-    now: i64,
-) -> rusqlite::Result<i64> {
-    let (state, reason, detail) = settled;
     c.prepare_cached(
         "INSERT INTO messages (correlation, interface, contract_version, direction, state,
            message_type, control_id, patient_id, idem_key, order_key, peer, received_at,
@@ -148,7 +124,7 @@ fn insert_as(
         r.correlation,
         r.interface,
         r.version,
-        state,
+        r.state,
         r.message_type,
         r.control_id,
         r.patient_id,
@@ -158,12 +134,21 @@ fn insert_as(
         now,
         r.ack_code,
         r.ack,
-        reason,
-        detail,
+        r.reason,
+        r.detail,
         r.payload,
         r.found_by_control()
     ])?;
-    Ok(c.last_insert_rowid())
+    let id = c.last_insert_rowid();
+    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![
+            id,
+            now,
+            r.state,
+            r.reason
+                .map(|x| format!("{x}: {}", r.detail.clone().unwrap_or_default()))
+        ])?;
+    Ok(id)
 }
 
 /// The first message received on `?1` with idempotency key `?2` among those marked
@@ -184,87 +169,36 @@ pub(super) fn store_once(
     row: &Row,
     now: i64,
 ) -> rusqlite::Result<Stored> {
-    if let Some(first) = first_with_key(c, row)? {
-        return store_duplicate(c, row, now, first);
+    if let Some(key) = &row.idem_key {
+        // Marked messages (see `Row::found_by_control`) under the key's control id, and
+        // the rest through their own index; the first of either.
+        let by_control: Option<(i64, Option<Vec<u8>>)> = match &row.idem_control {
+            Some(control) => c
+                .prepare_cached(FIRST_BY_CONTROL)?
+                .query_row(params![row.interface, key, control], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?,
+            None => None,
+        };
+        let rest: Option<(i64, Option<Vec<u8>>)> = c
+            .prepare_cached(FIRST_BY_KEY)?
+            .query_row(params![row.interface, key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let first = match (by_control, rest) {
+            (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        if let Some((id, ack)) = first {
+            let mut dup = row.clone();
+            dup.state = "duplicate";
+            dup.reason = Some("duplicate");
+            dup.detail = Some(format!("same idempotency key as message {id}"));
+            insert(c, &dup, now)?;
+            return Ok(Stored::Duplicate(id, ack));
+        }
     }
     insert(c, row, now).map(Stored::New)
-}
-
-/// A received message as [`store_processed_once`] stored it.
-enum Receipt {
-    Stored(Stored),
-    /// Stored with its processing: its id, and what its lanes and counters get.
-    Processed(i64, process::Applied),
-}
-
-/// As [`store_once`], but a message that `early` processed already (see
-/// [`process::Early`]) is stored processed, when no message received before it waits for
-/// the processor; else it is stored `received`, for the processor.
-fn store_processed_once(
-    c: &rusqlite::Connection,
-    row: &Row,
-    now: i64,
-    early: Option<process::Early>,
-    engine: &Engine,
-) -> rusqlite::Result<Receipt> {
-    if let Some(first) = first_with_key(c, row)? {
-        return store_duplicate(c, row, now, first).map(Receipt::Stored);
-    }
-    match early {
-        Some(early) if process::inbox_empty(c)? => {
-            let id = insert_as(c, row, early.outcome(), now)?;
-            c.prepare_cached("INSERT INTO events (message, at, kind) VALUES (?1, ?2, 'received')")?
-                .execute(params![id, now])?;
-            let applied = early.apply(c, id, engine)?;
-            Ok(Receipt::Processed(id, applied))
-        }
-        _ => insert(c, row, now).map(|id| Receipt::Stored(Stored::New(id))),
-    }
-}
-
-/// The first message received with `row`'s idempotency key, if there is one: its id and
-/// its ACK.
-fn first_with_key(
-    c: &rusqlite::Connection,
-    row: &Row,
-) -> rusqlite::Result<Option<(i64, Option<Vec<u8>>)>> {
-    let Some(key) = &row.idem_key else {
-        return Ok(None);
-    };
-    // Marked messages (see `Row::found_by_control`) under the key's control id, and the
-    // rest through their own index; the first of either.
-    let by_control: Option<(i64, Option<Vec<u8>>)> = match &row.idem_control {
-        Some(control) => c
-            .prepare_cached(FIRST_BY_CONTROL)?
-            .query_row(params![row.interface, key, control], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?,
-        None => None,
-    };
-    let rest: Option<(i64, Option<Vec<u8>>)> = c
-        .prepare_cached(FIRST_BY_KEY)?
-        .query_row(params![row.interface, key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(match (by_control, rest) {
-        (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    })
-}
-
-/// Records `row` as a duplicate of the first message with its key.
-fn store_duplicate(
-    c: &rusqlite::Connection,
-    row: &Row,
-    now: i64,
-    (id, ack): (i64, Option<Vec<u8>>),
-) -> rusqlite::Result<Stored> {
-    let mut dup = row.clone();
-    dup.state = "duplicate";
-    dup.reason = Some("duplicate");
-    dup.detail = Some(format!("same idempotency key as message {id}"));
-    insert(c, &dup, now)?;
-    Ok(Stored::Duplicate(id, ack))
 }
 
 /// Stores a message that will not be processed, counting it; the journal keeps it.
@@ -486,43 +420,13 @@ pub async fn receive(
         .map(|_| acks::commit_code(&msg, true).to_string());
     row.ack = commit_ack.clone();
     let interface = iface.name.clone();
-    // A commit ACK does not wait for processing: the message is processed here, and stored
-    // processed with its receipt when it can be (see `process::Early`).
-    let mut early = (!application).then(|| {
-        let mut store = engine.record_store();
-        let early = process::at_receipt(
-            engine,
-            &mut store,
-            &row.correlation,
-            &interface,
-            &bytes,
-            now,
-        );
-        engine.give_back(store);
-        early
-    });
-    let (storing, handing) = (engine.clone(), engine.clone());
     let stored = engine
         .journal
-        .write_then(
-            true,
-            // Taken: run again (another job of the batch failed), the message is stored
-            // for the processor.
-            move |c| store_processed_once(c, &row, now, early.take(), &storing),
-            Box::new(move |receipt: &mut Receipt| {
-                if let Receipt::Processed(_, applied) = receipt {
-                    applied.hand(&handing);
-                }
-            }),
-        )
+        .write(move |c| store_once(c, &row, now))
         .await;
-    let (id, processed) = match stored {
-        Ok(Receipt::Stored(Stored::New(id))) => (id, false),
-        Ok(Receipt::Processed(id, mut applied)) => {
-            applied.count(engine);
-            (id, true)
-        }
-        Ok(Receipt::Stored(Stored::Duplicate(first, ack))) => {
+    let id = match stored {
+        Ok(Stored::New(id)) => id,
+        Ok(Stored::Duplicate(first, ack)) => {
             engine
                 .metrics
                 .duplicates
@@ -573,9 +477,7 @@ pub async fn receive(
         .inc();
     tracing::debug!(interface = %interface, id, "received");
     if !application {
-        if !processed {
-            engine.received.notify_one();
-        }
+        engine.received.notify_one();
         engine
             .metrics
             .acks

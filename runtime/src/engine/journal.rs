@@ -77,18 +77,10 @@ trait Work: Send {
     fn answer(self: Box<Self>, commit: Result<(), String>);
 }
 
-/// What runs on the writer's thread once a job's change is committed (and, for a durable
-/// job under `sync = "full"`, fsynced), before its caller is answered. Hooks of jobs in
-/// different transactions run in commit order, which callers woken on other threads
-/// cannot promise; within one transaction, those of redoable jobs run at the commit and
-/// those of durable jobs after the fsync, each in job order.
-pub type AfterCommit<T> = Box<dyn FnOnce(&mut T) + Send>;
-
 /// A caller's job and the channel its result goes back on.
 struct Pending<T, F> {
     f: F,
     result: Option<Result<T, String>>,
-    after: Option<AfterCommit<T>>,
     reply: tokio::sync::oneshot::Sender<Result<T, String>>,
 }
 
@@ -108,11 +100,7 @@ where
         let result = self
             .result
             .unwrap_or_else(|| Err("the journal did not run the change".into()));
-        let mut result = commit.and(result);
-        if let (Ok(value), Some(after)) = (&mut result, self.after) {
-            after(value);
-        }
-        let _ = self.reply.send(result);
+        let _ = self.reply.send(commit.and(result));
     }
 }
 
@@ -477,7 +465,7 @@ impl Journal {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit(true, f, None)
+        self.submit(true, f)
     }
 
     /// Runs `f` in the writer's transaction; resolves at the commit, before any fsync.
@@ -488,33 +476,10 @@ impl Journal {
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.submit(false, f, None)
+        self.submit(false, f)
     }
 
-    /// As [`Journal::write`] (`durable`) or [`Journal::write_redoable`], and once the change
-    /// is committed (and made durable, if asked), `after` runs with its result (and may take
-    /// from it) on the writer's thread, in commit order (see [`AfterCommit`]). For what must
-    /// follow the journal's order exactly, such as handing lanes their copies; it must be
-    /// quick.
-    pub fn write_then<T, F>(
-        &self,
-        durable: bool,
-        f: F,
-        after: AfterCommit<T>,
-    ) -> impl Future<Output = Result<T, JournalError>>
-    where
-        T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        self.submit(durable, f, Some(after))
-    }
-
-    fn submit<T, F>(
-        &self,
-        durable: bool,
-        f: F,
-        after: Option<AfterCommit<T>>,
-    ) -> impl Future<Output = Result<T, JournalError>>
+    fn submit<T, F>(&self, durable: bool, f: F) -> impl Future<Output = Result<T, JournalError>>
     where
         T: Send + 'static,
         F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -523,7 +488,6 @@ impl Journal {
         let work = Box::new(Pending {
             f,
             result: None,
-            after,
             reply,
         });
         let sent = self.jobs.send(Job { durable, work });

@@ -1,7 +1,5 @@
 //! The operations' lanes as the rest of the production sees them: each lane's wake-up, and
-//! a copy in memory of what the processor (or a service processing at receipt, see
-//! `process::Early`) has just queued for it, handed on the journal writer's thread after
-//! the commit, so in commit order.
+//! a copy in memory of what the processor has just queued for it.
 //!
 //! A lane that has caught up with the journal (its queue there was empty) sends what the
 //! processor queues next from this copy, without reading it back from the journal. The

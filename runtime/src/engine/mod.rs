@@ -4,8 +4,7 @@
 //!
 //! ```text
 //! MLLP/file --> inbound (parse, pick contract, validate, dedupe, journal, ACK)
-//!           --> process (route, map, queue per operation, start/match flows; for a
-//!               commit ACK usually done by inbound, in the receipt's transaction)
+//!           --> process (route, map, queue per operation, start/match flows)
 //!           --> outbound (send, classify the reply, apply the contract's policy)
 //! flows (timeouts) . admin HTTP (/health /ready /metrics) . gauges
 //! ```
@@ -140,9 +139,6 @@ pub struct Engine {
     order_peers: HashMap<String, Vec<String>>,
     seq: AtomicU64,
     run_id: String,
-    /// Stored records as services processing at receipt read them: one each at a time,
-    /// kept between messages with its read connection.
-    record_stores: Mutex<Vec<records::RecordStore>>,
 }
 
 impl Engine {
@@ -179,7 +175,6 @@ impl Engine {
             order_peers,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),
-            record_stores: Mutex::new(vec![]),
         }
     }
 
@@ -197,18 +192,6 @@ impl Engine {
 
     pub fn interface(&self, name: &str) -> Option<&Interface> {
         self.spec.interfaces.iter().find(|i| i.name == name)
-    }
-
-    /// A view of the stored records for a service processing at receipt; given back after.
-    fn record_store(&self) -> records::RecordStore {
-        let kept = self.record_stores.lock().ok().and_then(|mut s| s.pop());
-        kept.unwrap_or_else(|| records::RecordStore::new(self.journal.path()))
-    }
-
-    fn give_back(&self, store: records::RecordStore) {
-        if let Ok(mut stores) = self.record_stores.lock() {
-            stores.push(store);
-        }
     }
 
     pub fn next_seq(&self) -> u64 {

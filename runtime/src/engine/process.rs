@@ -3,10 +3,6 @@
 //! transaction queues the results for the operations, starts or completes flow waits, and
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
-//!
-//! A message answered with a commit ACK is usually processed before it reaches the
-//! journal, by the service that received it ([`Early`]), and stored processed in its
-//! receipt's transaction; the processor takes what that could not be done for.
 
 use super::lanes::Next;
 use super::records::{self, JournalSteward, Note, RecordStore, Write};
@@ -25,120 +21,6 @@ struct Received {
     interface: String,
     payload: Vec<u8>,
     received_at: i64,
-}
-
-/// The journal id a message processed at receipt is mapped under, before it has one: its
-/// deliveries' control ids read `AC0.1`, `AC0.2`, ... until [`Early::apply`] gives them
-/// the id (journal ids start at 1, so none is ever 0).
-const NOT_YET: i64 = 0;
-
-/// A message processed by the service that received it, before it is journalled
-/// (`inbound::receive`). The service stores it processed, in its receipt's transaction,
-/// when nothing received before it still waits for the processor ([`inbox_empty`]), so
-/// arrival order and per-key order hold; otherwise it is stored `received` and this is
-/// dropped, and the processor processes it from the journal as any other.
-///
-/// Processing at receipt spares the journal the processor's read of the message, a
-/// second write of its row, and its place in the inbox index, and the message's
-/// deliveries reach their lanes without waiting for the processor's turn.
-pub(super) struct Early {
-    change: Change,
-}
-
-/// Processes a message received on `interface` as the processor would, before the
-/// journal has it: stored records are read as they are now (a later change to them makes
-/// [`Early::apply`] fail with a [`records::Stale`], and the message then goes to the
-/// processor).
-pub(super) fn at_receipt(
-    engine: &Engine,
-    store: &mut RecordStore,
-    correlation: &str,
-    interface: &str,
-    payload: &[u8],
-    now: i64,
-) -> Early {
-    let m = Received {
-        id: NOT_YET,
-        correlation: correlation.to_string(),
-        interface: interface.to_string(),
-        payload: payload.to_vec(),
-        received_at: now,
-    };
-    let change = process(engine, store, &m);
-    // The journal, not this message's staged writes, is what the next one reads.
-    store.committed();
-    Early { change }
-}
-
-impl Early {
-    /// The state, reason and detail the received message is stored with.
-    pub(super) fn outcome(&self) -> (&'static str, Option<&'static str>, Option<&str>) {
-        let ch = &self.change;
-        (ch.state, ch.reason, ch.detail.as_deref())
-    }
-
-    /// Stores the rest of the processing (inside the receipt's transaction, the received
-    /// row being stored as `id` in [`Early::outcome`]'s state): its deliveries take their
-    /// control ids from `id`.
-    pub(super) fn apply(
-        mut self,
-        c: &rusqlite::Connection,
-        id: i64,
-        engine: &Engine,
-    ) -> rusqlite::Result<Applied> {
-        self.change.adopt_id(id);
-        let changes = std::slice::from_ref(&self.change);
-        let handoff = Handoff::of(engine, changes);
-        let mut ids = Vec::with_capacity(handoff.copies.len());
-        let lanes = engine.config.limits.lanes;
-        apply_one(
-            c,
-            &self.change,
-            lanes,
-            &handoff.copied,
-            time::now_ms(),
-            &mut ids,
-        )?;
-        Ok(Applied {
-            handoff: Some(handoff),
-            ids,
-            tally: Some(Tally::of(changes)),
-        })
-    }
-}
-
-/// A message processed at receipt, stored: what its lanes are handed once it is
-/// committed ([`Applied::hand`], on the writer's thread), and what is counted then.
-pub(super) struct Applied {
-    handoff: Option<Handoff>,
-    ids: Vec<i64>,
-    tally: Option<Tally>,
-}
-
-impl Applied {
-    pub(super) fn hand(&mut self, engine: &Engine) {
-        if let Some(handoff) = self.handoff.take() {
-            handoff.hand(engine, &self.ids);
-        }
-    }
-
-    pub(super) fn count(&mut self, engine: &Engine) {
-        if let Some(tally) = self.tally.take() {
-            tally.record(engine);
-        }
-    }
-}
-
-/// Whether no received message waits for the processor (one it is processing waits too,
-/// until its batch commits).
-pub(super) fn inbox_empty(c: &rusqlite::Connection) -> rusqlite::Result<bool> {
-    let waiting = c
-        .prepare_cached(
-            "SELECT 1 FROM messages INDEXED BY messages_inbox
-             WHERE direction = 'in' AND state = 'received' LIMIT 1",
-        )?
-        .exists([])?;
-    Ok(!waiting)
 }
 
 /// What a transform chain reads: a received HL7 v2 message, or a resource an API's
@@ -209,7 +91,7 @@ pub(super) struct Queued {
 }
 
 /// Everything processing one message changes, applied in one transaction.
-pub(super) struct Change {
+struct Change {
     inbound: i64,
     /// When the inbound message was received.
     received_at: i64,
@@ -269,137 +151,38 @@ pub async fn run(engine: Arc<Engine>) {
             .iter()
             .map(|m| process(&engine, &mut store, m))
             .collect();
-        let settled = settled(&changes);
-        let tally = Tally::of(&changes);
-        let handoff = Handoff::of(&engine, &changes);
-        let copied = handoff.copied.clone();
-        let lanes = engine.config.limits.lanes;
-        let hand_to = engine.clone();
-        let applied = engine
-            .journal
-            // Lost to a power failure, the messages are simply processed again. The lanes
-            // get their copies on the writer's thread, in commit order (see `Handoff`).
-            .write_then(
-                false,
-                move |c| records::guarded(c, |c| apply(c, &changes, lanes, &copied)),
-                Box::new(move |applied: &mut Result<Vec<i64>, records::Stale>| {
-                    if let Ok(ids) = applied {
-                        handoff.hand(&hand_to, ids);
-                    }
-                }),
-            )
-            .await;
-        // Either way the overlay goes: committed, it is in the journal; failed, the batch
-        // is processed again from the journal.
-        store.committed();
-        match applied {
-            Ok(Ok(_)) => conflicts = 0,
-            // A record changed under the batch (an API update, an operator command): the
-            // batch is decided again against what is stored now.
-            Ok(Err(conflict)) => {
-                conflicts += 1;
-                tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
-                // Another writer keeps winning: let it finish before deciding again.
-                if conflicts > 3 {
-                    tokio::time::sleep(Duration::from_millis(20 * conflicts.min(50))).await;
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "processor cannot write the journal; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        }
-        tally.record(&engine);
-        for (id, outcome) in settled {
-            engine.settle(id, outcome);
-        }
-    }
-}
-
-/// The messages of a batch whose processing ended it (nothing queued to send): how, for
-/// a service waiting to send an application ACK.
-fn settled(changes: &[Change]) -> Vec<(i64, Outcome)> {
-    changes
-        .iter()
-        .filter(|c| {
-            c.queued
-                .iter()
-                .all(|q| q.state == "dead" || q.state == "review")
-        })
-        .map(|c| {
-            // Held for review is accepted: a person decides, not the sender.
-            let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
-            let text = c.detail.clone().unwrap_or_else(|| "processed".into());
-            (c.inbound, Outcome { positive, text })
-        })
-        .collect()
-}
-
-/// What processing counts, per interface: dead letters by reason, and the matrix's
-/// decisions; counted once the batch is committed.
-pub(super) struct Tally(Vec<(String, Option<&'static str>, Vec<&'static str>)>);
-
-impl Tally {
-    fn of(changes: &[Change]) -> Tally {
-        Tally(
-            changes
-                .iter()
-                .flat_map(|c| {
-                    let own = (
-                        c.interface.clone(),
-                        (c.state == "dead").then_some(c.reason).flatten(),
-                        c.notes.iter().map(|n| n.verdict).collect(),
-                    );
-                    let hops = c.queued.iter().map(|q| {
-                        (
-                            q.interface.clone(),
-                            (q.state == "dead").then_some(q.reason).flatten(),
-                            q.notes.iter().map(|n| n.verdict).collect(),
-                        )
-                    });
-                    std::iter::once(own).chain(hops)
-                })
-                .collect(),
-        )
-    }
-
-    pub(super) fn record(self, engine: &Engine) {
-        for (interface, dead, decisions) in self.0 {
-            if let Some(reason) = dead {
-                let label = super::metrics::ReasonLabel {
-                    interface: interface.clone(),
-                    reason: reason.into(),
-                };
-                engine.metrics.dead.get_or_create(&label).inc();
-            }
-            for decision in decisions {
-                let label = super::metrics::DecisionLabel {
-                    interface: interface.clone(),
-                    decision: decision.into(),
-                };
-                engine.metrics.ownership.get_or_create(&label).inc();
-            }
-        }
-    }
-}
-
-/// What the operations learn of committed deliveries: the lanes' copies (see `lanes`) and
-/// their wake-ups. Handed on the writer's thread, after the commit and before the next
-/// transaction ([`super::journal::AfterCommit`]): each lane's copy must be in the
-/// journal's order, and deliveries are committed by the processor and by services that
-/// process at receipt (`inbound`), whose tasks wake in no particular order.
-pub(super) struct Handoff {
-    targets: Vec<String>,
-    /// (operation, lane, message); each message's id is known once committed.
-    copies: Vec<(String, u32, Next)>,
-    /// The operations given copies, for `apply` to return their deliveries' ids.
-    copied: Vec<String>,
-}
-
-impl Handoff {
-    fn of(engine: &Engine, changes: &[Change]) -> Handoff {
+        let settled: Vec<(i64, Outcome)> = changes
+            .iter()
+            .filter(|c| {
+                c.queued
+                    .iter()
+                    .all(|q| q.state == "dead" || q.state == "review")
+            })
+            .map(|c| {
+                // Held for review is accepted: a person decides, not the sender.
+                let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
+                let text = c.detail.clone().unwrap_or_else(|| "processed".into());
+                (c.inbound, Outcome { positive, text })
+            })
+            .collect();
+        let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
+            .iter()
+            .flat_map(|c| {
+                let own = (
+                    c.interface.clone(),
+                    (c.state == "dead").then_some(c.reason).flatten(),
+                    c.notes.iter().map(|n| n.verdict).collect(),
+                );
+                let hops = c.queued.iter().map(|q| {
+                    (
+                        q.interface.clone(),
+                        (q.state == "dead").then_some(q.reason).flatten(),
+                        q.notes.iter().map(|n| n.verdict).collect(),
+                    )
+                });
+                std::iter::once(own).chain(hops)
+            })
+            .collect();
         let mut targets: Vec<String> = changes
             .iter()
             .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
@@ -407,7 +190,8 @@ impl Handoff {
         targets.sort_unstable();
         targets.dedup();
         let lanes = engine.config.limits.lanes;
-        let copies: Vec<(String, u32, Next)> = changes
+        // The lanes' copies are made here, off the writer's thread; `apply` gives their ids.
+        let mut copies: Vec<(String, u32, Next)> = changes
             .iter()
             .flat_map(|ch| ch.queued.iter().map(move |q| (ch, q)))
             .filter(|(_, q)| q.state == "queued" && engine.sends_from_copies(&q.interface))
@@ -425,24 +209,63 @@ impl Handoff {
                 (q.interface.clone(), lane, next)
             })
             .collect();
+        // The operations given copies, for `apply` to return their deliveries' ids.
         let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
         copied.sort_unstable();
         copied.dedup();
-        Handoff {
-            targets,
-            copies,
-            copied,
+        let applied = engine
+            .journal
+            // Lost to a power failure, the messages are simply processed again.
+            .write_redoable(move |c| records::guarded(c, |c| apply(c, &changes, lanes, &copied)))
+            .await;
+        // Either way the overlay goes: committed, it is in the journal; failed, the batch
+        // is processed again from the journal.
+        store.committed();
+        match applied {
+            Ok(Ok(ids)) => {
+                conflicts = 0;
+                debug_assert_eq!(ids.len(), copies.len());
+                for ((_, _, next), id) in copies.iter_mut().zip(ids) {
+                    next.id = id;
+                }
+            }
+            // A record changed under the batch (an API update, an operator command): the
+            // batch is decided again against what is stored now.
+            Ok(Err(conflict)) => {
+                conflicts += 1;
+                tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
+                // Another writer keeps winning: let it finish before deciding again.
+                if conflicts > 3 {
+                    tokio::time::sleep(Duration::from_millis(20 * conflicts.min(50))).await;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "processor cannot write the journal; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
         }
-    }
-
-    /// Gives the lanes their copies, `ids` being the committed deliveries' ids in order.
-    pub(super) fn hand(self, engine: &Engine, ids: &[i64]) {
-        debug_assert_eq!(ids.len(), self.copies.len());
-        let mut copies = self.copies;
-        for ((_, _, next), id) in copies.iter_mut().zip(ids) {
-            next.id = *id;
+        for (interface, dead, decisions) in counted {
+            if let Some(reason) = dead {
+                let label = super::metrics::ReasonLabel {
+                    interface: interface.clone(),
+                    reason: reason.into(),
+                };
+                engine.metrics.dead.get_or_create(&label).inc();
+            }
+            for decision in decisions {
+                let label = super::metrics::DecisionLabel {
+                    interface: interface.clone(),
+                    decision: decision.into(),
+                };
+                engine.metrics.ownership.get_or_create(&label).inc();
+            }
         }
-        engine.queued_by_processor(&self.targets, copies);
+        engine.queued_by_processor(&targets, copies);
+        for (id, outcome) in settled {
+            engine.settle(id, outcome);
+        }
     }
 }
 
@@ -577,26 +400,6 @@ pub(super) fn review_detail(queue: Option<&str>, why: &str) -> String {
 }
 
 impl Change {
-    /// Gives a change made before its message had a journal id ([`NOT_YET`]) the id, and
-    /// its deliveries the control ids made of it (in their MSH-10 too).
-    fn adopt_id(&mut self, id: i64) {
-        self.inbound = id;
-        let placeholder = format!("AC{NOT_YET}.");
-        for q in &mut self.queued {
-            let Some(hop) = q
-                .control_id
-                .as_deref()
-                .and_then(|c| c.strip_prefix(&placeholder))
-            else {
-                continue;
-            };
-            let given = format!("AC{id}.{hop}");
-            let old = format!("{placeholder}{hop}");
-            super::envelope::replace_control_id(&mut q.payload, &old, &given);
-            q.control_id = Some(given);
-        }
-    }
-
     /// Says why a mapping failed or the matrix held the message.
     fn reason_detail(&mut self, e: crate::mapping::MapError) {
         self.detail = Some(match e.kind {
@@ -758,43 +561,28 @@ fn apply(
     for ch in changes {
         c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
             .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
-        apply_one(c, ch, lanes, copied, now, &mut ids)?;
-    }
-    Ok(ids)
-}
-
-/// Stores what processing one message changed, but its own row's state: its events, the
-/// stored records, its deliveries (the ids of those in `copied` pushed to `ids`), flows.
-fn apply_one(
-    c: &rusqlite::Connection,
-    ch: &Change,
-    lanes: u32,
-    copied: &[String],
-    now: i64,
-    ids: &mut Vec<i64>,
-) -> rusqlite::Result<()> {
-    let summary = if ch.queued.is_empty() {
-        ch.detail.clone()
-    } else {
-        Some(
-            ch.queued
-                .iter()
-                .map(|q| format!("{} ({})", q.interface, q.state))
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    };
-    event(c, ch.inbound, now, ch.state, summary.as_deref())?;
-    records::store(c, &ch.writes, Some(ch.inbound), now)?;
-    for n in &ch.notes {
-        event(c, ch.inbound, now, "ownership", Some(&n.text))?;
-    }
-    if let Some(record) = &ch.record {
-        store_record(c, ch.inbound, now, record)?;
-    }
-    for q in &ch.queued {
-        let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
-        c.prepare_cached(
+        let summary = if ch.queued.is_empty() {
+            ch.detail.clone()
+        } else {
+            Some(
+                ch.queued
+                    .iter()
+                    .map(|q| format!("{} ({})", q.interface, q.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
+        event(c, ch.inbound, now, ch.state, summary.as_deref())?;
+        records::store(c, &ch.writes, Some(ch.inbound), now)?;
+        for n in &ch.notes {
+            event(c, ch.inbound, now, "ownership", Some(&n.text))?;
+        }
+        if let Some(record) = &ch.record {
+            store_record(c, ch.inbound, now, record)?;
+        }
+        for q in &ch.queued {
+            let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
+            c.prepare_cached(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                    message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
                  VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
@@ -803,61 +591,55 @@ fn apply_one(
                 ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
                 q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
             ])?;
-        let id = c.last_insert_rowid();
-        if q.state == "queued" && copied.contains(&q.interface) {
-            ids.push(id);
-        }
-        if let Some((endpoint, keys)) = &q.also_keys {
-            for k in keys {
-                c.prepare_cached(
-                    "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![id, endpoint, k])?;
+            let id = c.last_insert_rowid();
+            if q.state == "queued" && copied.contains(&q.interface) {
+                ids.push(id);
             }
+            if let Some((endpoint, keys)) = &q.also_keys {
+                for k in keys {
+                    c.prepare_cached(
+                        "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![id, endpoint, k])?;
+                }
+            }
+            event(c, id, now, q.state, q.detail.as_deref())?;
+            for n in &q.notes {
+                event(c, id, now, "ownership", Some(&n.text))?;
+            }
+            records::store(c, &q.writes, Some(id), now)?;
         }
-        event(c, id, now, q.state, q.detail.as_deref())?;
-        for n in &q.notes {
-            event(c, id, now, "ownership", Some(&n.text))?;
-        }
-        records::store(c, &q.writes, Some(id), now)?;
-    }
-    for (flow, key, deadline) in &ch.starts {
-        c.prepare_cached(
-            "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
+        for (flow, key, deadline) in &ch.starts {
+            c.prepare_cached(
+                "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting')
                  ON CONFLICT (flow, key) DO UPDATE SET start_message = excluded.start_message,
                    correlation = excluded.correlation, started_at = excluded.started_at,
                    deadline = excluded.deadline, state = 'waiting'",
-        )?
-        .execute(params![
-            flow,
-            key,
-            ch.inbound,
-            ch.correlation,
-            now,
-            deadline
-        ])?;
-        event(
-            c,
-            ch.inbound,
-            now,
-            "flow-started",
-            Some(&format!("{flow} waits for key {key}")),
-        )?;
-    }
-    for (flow, key) in &ch.ends {
-        let n = c
-                .prepare_cached("UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'")?
-                .execute(params![flow, key])?;
-        if n > 0 {
+            )?
+            .execute(params![flow, key, ch.inbound, ch.correlation, now, deadline])?;
             event(
                 c,
                 ch.inbound,
                 now,
-                "flow-completed",
-                Some(&format!("{flow} key {key}")),
+                "flow-started",
+                Some(&format!("{flow} waits for key {key}")),
             )?;
         }
+        for (flow, key) in &ch.ends {
+            let n = c
+                .prepare_cached("UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'")?
+                .execute(params![flow, key])?;
+            if n > 0 {
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-completed",
+                    Some(&format!("{flow} key {key}")),
+                )?;
+            }
+        }
     }
-    Ok(())
+    Ok(ids)
 }
