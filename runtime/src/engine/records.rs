@@ -503,6 +503,35 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_reads_a_record_once_and_a_change_in_between_is_still_refused() {
+        let (dir, path, c) = crate::engine::journal::scratch("records-read-once");
+        let matrices = matrix();
+        let mut store = RecordStore::new(&path);
+        let govern = |store: &mut RecordStore, value: Value| {
+            let mut steward = JournalSteward::new(&matrices, "pas", store, false);
+            let mut value = value;
+            steward.govern("Patient", &mut value).unwrap();
+            steward.writes
+        };
+        // The batch reads patient 1 (nothing stored); the portal then stores a phone.
+        let first = govern(&mut store, json!({"mrn": "1", "email": "a@x"}));
+        assert_eq!(first[0].expected, None);
+        let portal = decide(&path, "portal", json!({"mrn": "1", "phone": "222"}));
+        assert_eq!(write(&c, &portal), Ok(()));
+        // Later in the same batch the record comes from what the batch read, so the
+        // decision names the state it read, and its write is refused as stale.
+        let second = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(second[0].expected, None);
+        assert_eq!(write(&c, &second).unwrap_err().0, "Patient 1 phone");
+        // The next batch reads the journal again.
+        store.committed();
+        let third = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(third[0].expected, Some(("\"222\"".into(), "portal".into())));
+        assert_eq!(write(&c, &third), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn every_stored_record_has_its_fhir_id_and_a_later_change_number_at_each_change() {
         let (dir, path, c) = crate::engine::journal::scratch("record-ids");
         let version = |key: &str| -> (String, i64) {
