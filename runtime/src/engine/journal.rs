@@ -525,6 +525,7 @@ fn writer(
         let result = run_batch(&conn, &mut jobs);
         let ran = started.elapsed();
         let count = jobs.len();
+        let mut fsync_took = std::time::Duration::ZERO;
         let mut after_sync = vec![];
         for job in jobs {
             if job.durable && fsync {
@@ -534,7 +535,9 @@ fn writer(
             }
         }
         if !after_sync.is_empty() {
+            let syncing = Instant::now();
             let synced = result.clone().and_then(|_| sync_wal(&mut wal, &wal_path));
+            fsync_took = syncing.elapsed();
             stats.fsyncs.inc();
             for work in after_sync {
                 work.answer(synced.clone());
@@ -548,7 +551,7 @@ fn writer(
             tracing::warn!(
                 jobs = count,
                 run_ms = ran.as_millis() as u64,
-                fsync_ms = (took - ran).as_millis() as u64,
+                fsync_ms = fsync_took.as_millis() as u64,
                 "slow journal transaction"
             );
         }
