@@ -131,11 +131,15 @@ pub async fn run(engine: Arc<Engine>) {
                         received_at: r.get(4)?,
                     })
                 })?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
+                let batch = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((batch, records::change_number(c)?))
             })
             .await;
         let batch = match batch {
-            Ok(b) => b,
+            Ok((b, version)) => {
+                store.begin(version);
+                b
+            }
             Err(e) => {
                 tracing::error!(error = %e, "processor cannot read the journal; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -213,16 +217,35 @@ pub async fn run(engine: Arc<Engine>) {
         let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
         copied.sort_unstable();
         copied.dedup();
+        // The records the batch writes: read afresh by the next batch.
+        let written: Vec<Write> = changes
+            .iter()
+            .flat_map(|ch| {
+                ch.writes
+                    .iter()
+                    .chain(ch.queued.iter().flat_map(|q| q.writes.iter()))
+            })
+            .cloned()
+            .collect();
         let applied = engine
             .journal
             // Lost to a power failure, the messages are simply processed again.
-            .write_redoable(move |c| records::guarded(c, |c| apply(c, &changes, lanes, &copied)))
+            .write_redoable(move |c| {
+                records::guarded(c, |c| {
+                    let before = records::change_number(c)?;
+                    let ids = apply(c, &changes, lanes, &copied)?;
+                    Ok((ids, before, records::change_number(c)?))
+                })
+            })
             .await;
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
-        store.committed();
+        match &applied {
+            Ok(Ok((_, before, after))) => store.committed_at(*before, *after, &written),
+            _ => store.committed(),
+        }
         match applied {
-            Ok(Ok(ids)) => {
+            Ok(Ok((ids, _, _))) => {
                 conflicts = 0;
                 debug_assert_eq!(ids.len(), copies.len());
                 for ((_, _, next), id) in copies.iter_mut().zip(ids) {

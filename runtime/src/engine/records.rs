@@ -53,11 +53,20 @@ pub struct RecordStore {
     path: std::path::PathBuf,
     conn: Option<Connection>,
     overlay: HashMap<(String, String), RecordState>,
-    /// Records read from the journal since the batch began, each read once: a message
-    /// delivered to two operations governs its patient twice. A change made meanwhile by
-    /// another writer is caught at the commit ([`Stale`]), as for a single read.
+    /// Records read from the journal, each read once: a message delivered to two
+    /// operations governs its patient twice, and the processor's next batches govern the
+    /// same patients again. A change made meanwhile by another writer is caught at the
+    /// commit ([`Stale`]), as for a single read; between batches, by the change number.
     read: HashMap<(String, String), RecordState>,
+    /// The journal's change number (`record_ids`) that `read` is known to be current
+    /// at: its records' last changes were this store's own, and no other writer has
+    /// changed a record since. `None`: not known, read afresh.
+    current_at: Option<i64>,
 }
+
+/// The most records a store keeps between batches; past that it starts over, so memory
+/// stays flat however many records the journal holds.
+const READ_LIMIT: usize = 4096;
 
 impl RecordStore {
     pub fn new(path: &std::path::Path) -> RecordStore {
@@ -66,6 +75,7 @@ impl RecordStore {
             conn: None,
             overlay: HashMap::new(),
             read: HashMap::new(),
+            current_at: None,
         }
     }
 
@@ -107,11 +117,48 @@ impl RecordStore {
         }
     }
 
-    /// The batch is committed: the journal has everything the overlay had.
+    /// The batch is over, committed or not: the next one reads the journal afresh.
     pub fn committed(&mut self) {
         self.overlay.clear();
         self.read.clear();
+        self.current_at = None;
     }
+
+    /// A batch begins with the journal's change number at `version`: what was read
+    /// before is still current if no record has changed since this store's last commit.
+    pub fn begin(&mut self, version: i64) {
+        if self.current_at != Some(version) {
+            self.read.clear();
+        }
+        self.current_at = Some(version);
+    }
+
+    /// The batch is committed with its `writes`. Its transaction found the change
+    /// number at `before` and left it at `after`. If `before` is where the batch began,
+    /// no other writer changed a record meanwhile: what the store read is still current
+    /// but for the records the batch wrote, which are read afresh. Otherwise the next
+    /// batch reads everything afresh.
+    pub fn committed_at<'w>(
+        &mut self,
+        before: i64,
+        after: i64,
+        writes: impl IntoIterator<Item = &'w Write>,
+    ) {
+        self.overlay.clear();
+        if self.current_at != Some(before) || self.read.len() > READ_LIMIT {
+            self.read.clear();
+        }
+        for w in writes {
+            self.read.remove(&(w.record.clone(), w.key.clone()));
+        }
+        self.current_at = Some(after);
+    }
+}
+
+/// The journal's change number: the last of its record changes (0 before the first).
+pub fn change_number(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM record_ids")?
+        .query_row([], |r| r.get(0))
 }
 
 fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<RecordState> {
