@@ -218,14 +218,14 @@ pub async fn run(engine: Arc<Engine>) {
         copied.sort_unstable();
         copied.dedup();
         // The records the batch writes: read afresh by the next batch.
-        let written: Vec<Write> = changes
+        let written: Vec<(String, String)> = changes
             .iter()
             .flat_map(|ch| {
                 ch.writes
                     .iter()
                     .chain(ch.queued.iter().flat_map(|q| q.writes.iter()))
             })
-            .cloned()
+            .map(|w| (w.record.clone(), w.key.clone()))
             .collect();
         let applied = engine
             .journal

@@ -133,23 +133,19 @@ impl RecordStore {
         self.current_at = Some(version);
     }
 
-    /// The batch is committed with its `writes`. Its transaction found the change
+    /// The batch is committed, having written the records `written` (record, key). Its
+    /// transaction found the change
     /// number at `before` and left it at `after`. If `before` is where the batch began,
     /// no other writer changed a record meanwhile: what the store read is still current
     /// but for the records the batch wrote, which are read afresh. Otherwise the next
     /// batch reads everything afresh.
-    pub fn committed_at<'w>(
-        &mut self,
-        before: i64,
-        after: i64,
-        writes: impl IntoIterator<Item = &'w Write>,
-    ) {
+    pub fn committed_at(&mut self, before: i64, after: i64, written: &[(String, String)]) {
         self.overlay.clear();
         if self.current_at != Some(before) || self.read.len() > READ_LIMIT {
             self.read.clear();
         }
-        for w in writes {
-            self.read.remove(&(w.record.clone(), w.key.clone()));
+        for k in written {
+            self.read.remove(k);
         }
         self.current_at = Some(after);
     }
@@ -575,6 +571,72 @@ mod tests {
         let third = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
         assert_eq!(third[0].expected, Some(("\"222\"".into(), "portal".into())));
         assert_eq!(write(&c, &third), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_read_stay_cached_across_batches_until_another_writer_changes_one() {
+        let (dir, path, c) = crate::engine::journal::scratch("records-across-batches");
+        let matrices = matrix();
+        let mut store = RecordStore::new(&path);
+        let govern = |store: &mut RecordStore, value: Value| {
+            let mut steward = JournalSteward::new(&matrices, "pas", store, false);
+            let mut value = value;
+            steward.govern("Patient", &mut value).unwrap();
+            steward.writes
+        };
+        write(
+            &c,
+            &decide(&path, "portal", json!({"mrn": "1", "phone": "222"})),
+        )
+        .unwrap();
+        let v = change_number(&c).unwrap();
+        store.begin(v);
+        let first = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(first[0].expected, Some(("\"222\"".into(), "portal".into())));
+        store.committed_at(v, v, &[]);
+        // A change that bypasses the change number is not seen: the next batch used
+        // what the last one read, without reading the journal.
+        c.execute("UPDATE records SET value = '\"999\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(v);
+        let cached = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            cached[0].expected,
+            Some(("\"222\"".into(), "portal".into()))
+        );
+        store.committed_at(v, v, &[]);
+        // Another writer's change moves the number on: read afresh.
+        write(
+            &c,
+            &decide(&path, "portal", json!({"mrn": "1", "phone": "444"})),
+        )
+        .unwrap();
+        let moved = change_number(&c).unwrap();
+        assert!(moved > v);
+        store.begin(moved);
+        let fresh = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(fresh[0].expected, Some(("\"444\"".into(), "portal".into())));
+        // A change made during a batch (its transaction finds another number than the
+        // batch began with) empties the cache too; so does the batch's own write.
+        store.committed_at(moved + 1, moved + 1, &[]);
+        c.execute("UPDATE records SET value = '\"555\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(moved + 1);
+        let after_race = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            after_race[0].expected,
+            Some(("\"555\"".into(), "portal".into()))
+        );
+        store.committed_at(moved + 1, moved + 1, &[("Patient".into(), "1".into())]);
+        c.execute("UPDATE records SET value = '\"666\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(moved + 1);
+        let rewritten = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            rewritten[0].expected,
+            Some(("\"666\"".into(), "portal".into()))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
