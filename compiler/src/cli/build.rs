@@ -68,6 +68,12 @@ fn write_crate(paths: &[PathBuf], out: Option<PathBuf>) -> Result<(PathBuf, Stri
 /// The compile-time options a generated production's SQLite is built with.
 const SQLITE_FLAGS: &str = "-DSQLITE_DEFAULT_MEMSTATUS=0";
 
+/// The C compiler's flags for the rest of a generated production's C code: its allocator
+/// (mimalloc) reserves arenas without committing them up front. Committed eagerly, as
+/// mimalloc does by default on Linux, the pages it has freed stay resident: peak RSS 75 to
+/// 80 MiB against 54 to 56 MiB under the load benchmark (performance page).
+const C_FLAGS: &str = "-DMI_DEFAULT_ARENA_EAGER_COMMIT=0";
+
 /// `cargo build` of a generated crate; cargo's own output goes to stderr.
 fn cargo_build(
     dir: &Path,
@@ -95,6 +101,13 @@ fn cargo_build(
     if std::env::var_os("LIBSQLITE3_FLAGS").is_none() {
         cmd.env("LIBSQLITE3_FLAGS", SQLITE_FLAGS);
     }
+    // Added to the caller's own flags; every C file of the build sees them, and they
+    // define nothing but mimalloc's default.
+    let c_flags = match std::env::var("CFLAGS") {
+        Ok(own) if !own.trim().is_empty() => format!("{own} {C_FLAGS}"),
+        _ => C_FLAGS.to_string(),
+    };
+    cmd.env("CFLAGS", c_flags);
     match cmd.status() {
         Ok(s) if s.success() => Ok(()),
         Ok(_) => {
