@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 /// The most messages a lane's copy holds; past that the lane reads the journal again.
 /// Bounded so that memory stays flat when an operation falls behind.
-const COPY_LIMIT: usize = 256;
+const COPY_LIMIT: usize = 64;
 
 /// A message a lane sends: what it needs from its journal row.
 #[derive(Debug, Clone, PartialEq)]
