@@ -471,10 +471,13 @@ mod tests {
 
     /// What `system` would write to patient 1, decided against the journal as it is now.
     fn decide(path: &std::path::Path, system: &str, value: Value) -> Vec<Write> {
+        decide_with(&mut RecordStore::new(path), system, value)
+    }
+
+    /// What `system` would write to patient 1, decided through `store` (and its cache).
+    fn decide_with(store: &mut RecordStore, system: &str, mut value: Value) -> Vec<Write> {
         let matrices = matrix();
-        let mut store = RecordStore::new(path);
-        let mut steward = JournalSteward::new(&matrices, system, &mut store, false);
-        let mut value = value;
+        let mut steward = JournalSteward::new(&matrices, system, store, false);
         steward.govern("Patient", &mut value).unwrap();
         steward.writes
     }
@@ -548,14 +551,8 @@ mod tests {
     #[test]
     fn a_batch_reads_a_record_once_and_a_change_in_between_is_still_refused() {
         let (dir, path, c) = crate::engine::journal::scratch("records-read-once");
-        let matrices = matrix();
         let mut store = RecordStore::new(&path);
-        let govern = |store: &mut RecordStore, value: Value| {
-            let mut steward = JournalSteward::new(&matrices, "pas", store, false);
-            let mut value = value;
-            steward.govern("Patient", &mut value).unwrap();
-            steward.writes
-        };
+        let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
         // The batch reads patient 1 (nothing stored); the portal then stores a phone.
         let first = govern(&mut store, json!({"mrn": "1", "email": "a@x"}));
         assert_eq!(first[0].expected, None);
@@ -577,14 +574,8 @@ mod tests {
     #[test]
     fn records_read_stay_cached_across_batches_until_another_writer_changes_one() {
         let (dir, path, c) = crate::engine::journal::scratch("records-across-batches");
-        let matrices = matrix();
         let mut store = RecordStore::new(&path);
-        let govern = |store: &mut RecordStore, value: Value| {
-            let mut steward = JournalSteward::new(&matrices, "pas", store, false);
-            let mut value = value;
-            steward.govern("Patient", &mut value).unwrap();
-            steward.writes
-        };
+        let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
         write(
             &c,
             &decide(&path, "portal", json!({"mrn": "1", "phone": "222"})),
