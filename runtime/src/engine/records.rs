@@ -134,11 +134,10 @@ impl RecordStore {
     }
 
     /// The batch is committed, having written the records `written` (record, key). Its
-    /// transaction found the change
-    /// number at `before` and left it at `after`. If `before` is where the batch began,
-    /// no other writer changed a record meanwhile: what the store read is still current
-    /// but for the records the batch wrote, which are read afresh. Otherwise the next
-    /// batch reads everything afresh.
+    /// transaction found the change number at `before` and left it at `after`. If
+    /// `before` is where the batch began, no other writer changed a record meanwhile:
+    /// what the store read is still current but for the records the batch wrote, which
+    /// are read afresh. Otherwise the next batch reads everything afresh.
     pub fn committed_at(&mut self, before: i64, after: i64, written: &[(String, String)]) {
         self.overlay.clear();
         if self.current_at != Some(before) || self.read.len() > READ_LIMIT {
