@@ -62,7 +62,48 @@ fn write_crate(paths: &[PathBuf], out: Option<PathBuf>) -> Result<(PathBuf, Stri
             ExitCode::from(2)
         })?;
     }
+    pin_versions(&dir)?;
     Ok((dir, krate.name))
+}
+
+/// The workspace's `Cargo.lock`: the dependency versions this `accord` was built and
+/// tested with.
+const WORKSPACE_LOCK: &str = include_str!("../../../Cargo.lock");
+
+/// The `(name, version)` of every package a `Cargo.lock` pins.
+fn pinned(lock: &str) -> std::collections::BTreeSet<(&str, &str)> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"'));
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            out.insert((n, v.trim_matches('"')));
+        }
+    }
+    out
+}
+
+/// Gives a generated crate the workspace's dependency versions: its `Cargo.lock` starts
+/// as the workspace's (cargo keeps what the crate uses and drops the rest), and is put
+/// back when it pins a package at a version the workspace does not. So a production is
+/// built from the versions CI tested, not from whatever the registry has newest today.
+fn pin_versions(dir: &Path) -> Result<(), ExitCode> {
+    let path = dir.join("Cargo.lock");
+    let ours = pinned(WORKSPACE_LOCK);
+    let names: std::collections::BTreeSet<&str> = ours.iter().map(|(n, _)| *n).collect();
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let drifted = current.is_empty()
+        || pinned(&current)
+            .iter()
+            .any(|p| names.contains(p.0) && !ours.contains(p));
+    if drifted {
+        std::fs::write(&path, WORKSPACE_LOCK).map_err(|e| {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            ExitCode::from(2)
+        })?;
+    }
+    Ok(())
 }
 
 /// The compile-time options a generated production's SQLite is built with.
@@ -256,6 +297,27 @@ pub fn run(paths: &[PathBuf], opts: &RunOptions) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_crates_take_the_workspace_versions() {
+        let dir = std::env::temp_dir().join(format!("accord-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        pin_versions(&dir).unwrap();
+        let lock = dir.join("Cargo.lock");
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), WORKSPACE_LOCK);
+        // A lock cargo trimmed to the crate's own packages stays as it is.
+        let (name, version) = *pinned(WORKSPACE_LOCK).iter().next().unwrap();
+        let trimmed =
+            format!("version = 4\n\n[[package]]\nname = \"{name}\"\nversion = \"{version}\"\n");
+        std::fs::write(&lock, &trimmed).unwrap();
+        pin_versions(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), trimmed);
+        // One resolved anew, at a version the workspace does not pin, is put back.
+        std::fs::write(&lock, trimmed.replace(version, "999.0.0")).unwrap();
+        pin_versions(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), WORKSPACE_LOCK);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn c_flags_keep_the_callers_own_and_add_the_allocators() {
