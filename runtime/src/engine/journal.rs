@@ -690,6 +690,14 @@ pub fn open_write(path: &Path) -> Result<Connection, JournalError> {
     Ok(conn)
 }
 
+/// An operator action's transaction, which takes the write lock at its start. A deferred
+/// one starts as a reader and, when the running production's writer commits before it
+/// writes, cannot be upgraded: SQLite answers "database is locked" at once, without the
+/// busy timeout. Taking the lock first waits for the writer instead.
+pub fn begin_operator(c: &mut Connection) -> Result<rusqlite::Transaction<'_>, JournalError> {
+    Ok(c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
 /// A read-only connection for queries (`status`, `messages`, `trace`).
 pub fn open_read(path: &Path) -> Result<Connection, JournalError> {
     if !path.exists() {

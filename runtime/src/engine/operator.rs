@@ -9,6 +9,7 @@
 use super::journal::{lane_sql, open_read, open_write, JournalError};
 use super::process::{Parsed, Source};
 use super::records::{self, JournalSteward, RecordStore};
+use super::shown::{shown, shown_or};
 use super::{process, time, Chains};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
@@ -147,10 +148,10 @@ pub fn list(journal: &Path, s: &Selection, as_json: bool) -> Result<String, Jour
             time::iso(d.received_at),
             d.interface,
             d.direction,
-            d.reason.as_deref().unwrap_or(""),
+            shown_or(d.reason.as_deref(), ""),
             d.attempts,
-            d.control_id.as_deref().unwrap_or(""),
-            d.detail.as_deref().unwrap_or("")
+            shown_or(d.control_id.as_deref(), ""),
+            shown_or(d.detail.as_deref(), "")
         ));
     }
     if rows.is_empty() {
@@ -177,8 +178,8 @@ pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
         "dead letter {id}: {} ({}), reason {}\n  {}\n  received {}, {} attempt(s), correlation {}\n",
         d.interface,
         d.direction,
-        d.reason.as_deref().unwrap_or("?"),
-        d.detail.as_deref().unwrap_or("(no detail)"),
+        shown_or(d.reason.as_deref(), "?"),
+        shown_or(d.detail.as_deref(), "(no detail)"),
         time::iso(d.received_at),
         d.attempts,
         d.correlation
@@ -200,7 +201,7 @@ pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
         out.push_str(&format!(
             "  {} {kind} {}\n",
             time::iso(at),
-            detail.unwrap_or_default()
+            shown_or(detail.as_deref(), "")
         ));
     }
     out.push_str("message:\n");
@@ -216,7 +217,7 @@ fn segments(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .split(['\r', '\n'])
         .filter(|s| !s.is_empty())
-        .map(|s| format!("  {s}\n"))
+        .map(|s| format!("  {}\n", shown(s)))
         .collect()
 }
 
@@ -288,7 +289,7 @@ pub fn resend(
     actor: &Actor,
 ) -> Result<String, JournalError> {
     let mut c = open_write(journal)?;
-    let tx = c.transaction()?;
+    let tx = super::journal::begin_operator(&mut c)?;
     let rows = select_dead(&tx, s)?;
     if rows.is_empty() {
         return Ok("nothing to resend: no dead letter matches\n".into());
@@ -579,7 +580,7 @@ fn supersede(
 /// Takes dead letters out of the dead letter for good (they stay in the journal, `discarded`).
 pub fn discard(journal: &Path, s: &Selection, actor: &Actor) -> Result<String, JournalError> {
     let mut c = open_write(journal)?;
-    let tx = c.transaction()?;
+    let tx = super::journal::begin_operator(&mut c)?;
     let rows = select_dead(&tx, s)?;
     let now = time::now_ms();
     for d in &rows {
@@ -664,7 +665,7 @@ pub fn replay(
         }
     };
     let mut c = open_write(journal)?;
-    let tx = c.transaction()?;
+    let tx = super::journal::begin_operator(&mut c)?;
     let mut sql = format!(
         "SELECT id, contract_version, control_id, payload FROM messages
          WHERE interface = ?1 AND direction = '{direction}' AND state IN ({states})"
@@ -861,9 +862,12 @@ pub fn audit_log(journal: &Path, as_json: bool) -> Result<String, JournalError> 
     let mut out = String::new();
     for (id, at, actor, action, messages, detail) in &rows {
         out.push_str(&format!(
-            "{id:>5} {} {actor} {action} [{messages}] {}\n",
+            "{id:>5} {} {} {} [{}] {}\n",
             time::iso(*at),
-            detail.as_deref().unwrap_or("")
+            shown(actor),
+            shown(action),
+            shown(messages),
+            shown_or(detail.as_deref(), "")
         ));
     }
     if rows.is_empty() {

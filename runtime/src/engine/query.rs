@@ -4,6 +4,7 @@
 //! Patient identifiers are shown only when asked for by `messages --patient`.
 
 use super::journal::{open_read, JournalError};
+use super::shown::shown;
 use super::time;
 use rusqlite::{params_from_iter, types::Value as Sql, Connection};
 use serde_json::json;
@@ -169,7 +170,14 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
     for r in &rows {
         out.push_str(&format!(
             "{:>7} {:<24} {:<24} {:<4} {:<10} {:<8} {:<20} {}\n",
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[8]
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            shown(&r[5]),
+            shown(&r[6]),
+            shown(&r[8])
         ));
     }
     if rows.is_empty() {
@@ -234,18 +242,18 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                shown(&r.get::<_, Option<String>>(5)?.unwrap_or_default()),
                 r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(6)?.unwrap_or_else(|| "-".into()),
+                shown(&r.get::<_, Option<String>>(6)?.unwrap_or_else(|| "-".into())),
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?
-                    .map(|a| format!(" ack {a}"))
+                    .map(|a| format!(" ack {}", shown(&a)))
                     .unwrap_or_default(),
                 r.get::<_, Option<String>>(9)?
-                    .map(|a| format!(" reason {a}"))
+                    .map(|a| format!(" reason {}", shown(&a)))
                     .unwrap_or_default(),
                 r.get::<_, Option<String>>(10)?
-                    .map(|a| format!(": {a}"))
+                    .map(|a| format!(": {}", shown(&a)))
                     .unwrap_or_default(),
             );
             Ok((id, line))
@@ -263,7 +271,7 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?
                         .filter(|d| !d.is_empty())
-                        .map(|d| format!(": {d}"))
+                        .map(|d| format!(": {}", shown(&d)))
                         .unwrap_or_default()
                 ))
             })?

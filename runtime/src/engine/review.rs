@@ -10,6 +10,7 @@ use super::journal::{open_read, open_write, JournalError};
 use super::operator::{audit, event, requeue, Actor, Mapper};
 use super::process::{Parsed, Source};
 use super::records::{self, JournalSteward, RecordStore};
+use super::shown::shown;
 use super::{process, time, Chains};
 use crate::hl7::Message;
 use crate::spec::{Interface, Spec};
@@ -99,9 +100,9 @@ pub fn list(journal: &Path, h: &Held, as_json: bool) -> Result<String, JournalEr
             "{:>8}  {:<20} {:<22} {}\n          {}\n",
             r.id,
             r.interface,
-            queue_of(&r.detail),
+            shown(queue_of(&r.detail)),
             time::iso(r.received_at),
-            r.detail
+            shown(&r.detail)
         ));
     }
     Ok(out)
@@ -116,7 +117,7 @@ pub fn approve(
     actor: &Actor,
 ) -> Result<String, JournalError> {
     let mut c = open_write(journal)?;
-    let tx = c.transaction()?;
+    let tx = super::journal::begin_operator(&mut c)?;
     let rows = select(&tx, h)?;
     let mut store = RecordStore::new(journal);
     let (mut out, mut done) = (String::new(), vec![]);
@@ -243,7 +244,7 @@ fn approve_record(
 /// Rejects held deliveries: the stored record keeps its values; nothing is sent.
 pub fn reject(journal: &Path, h: &Held, actor: &Actor) -> Result<String, JournalError> {
     let mut c = open_write(journal)?;
-    let tx = c.transaction()?;
+    let tx = super::journal::begin_operator(&mut c)?;
     let rows = select(&tx, h)?;
     let now = time::now_ms();
     for r in &rows {
@@ -315,8 +316,9 @@ pub fn show_record(
             json!({"record": record, "key": key, "fields": fields})
         ));
     }
-    let mut out = format!("{record} {key}\n");
+    let mut out = format!("{record} {}\n", shown(key));
     for (f, v, w, m, at) in rows {
+        let (v, w) = (shown(&v), shown(&w));
         out.push_str(&format!(
             "  {f:<16} {v:<28} by {w:<10} message {} at {}\n",
             m.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
