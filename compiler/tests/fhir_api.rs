@@ -14,6 +14,22 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 
+/// The HS256 secret of the test's configuration (32 bytes or more, as `check-config` asks).
+const SECRET: &str = "a test secret of enough length for HS256";
+
+/// The authorisation server's RS256 key (PEM, for the clients) and its JWKS (for the
+/// production), made before the production starts.
+fn make_jwks(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (jwks, key) = (dir.join("jwks.json"), dir.join("as-key.pem"));
+    let o = Command::new(fhir_python())
+        .arg(root().join("tests/tools/make_jwks.py"))
+        .args([&key, &jwks])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    (jwks, key)
+}
+
 fn adt(control: &str, mrn: &str, family: &str) -> String {
     format!(
         "MSH|^~\\&|PAS|H|HUB|H|20261201090000||ADT^A01^ADT_A01|{control}|P|2.5\r\
@@ -27,14 +43,15 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     let bin = build("compiler/tests/production/fhir-facade");
     let (hub, api, admin) = (free_port(), free_port(), free_port());
     let dir = fresh_dir("e2e-fhir-api");
-    let jwks = dir.join("jwks.json");
+    let (jwks, key) = make_jwks(&dir);
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
              [endpoints.portal_api]\nport = {api}\n\
-             [auth]\nhs256_secret = \"a test secret of enough length\"\njwks = \"{}\"\n",
+             [auth]\nhs256_secret = \"{SECRET}\"\njwks = \"{}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
             jwks.display()
         ),
     )
@@ -68,8 +85,8 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     let o = Command::new(python)
         .arg(root().join("tests/tools/fhir_api_client.py"))
         .arg(format!("http://127.0.0.1:{api}"))
-        .arg("a test secret of enough length")
-        .arg(&jwks)
+        .arg(SECRET)
+        .arg(&key)
         .args(["patient-API001", "patient-API002", "API001"])
         .output()
         .unwrap();
@@ -246,7 +263,9 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), 32, "every request but /metadata: {rows:#?}");
+    // Every request but /metadata; of the five refused tokens, the first: refused tokens
+    // are audited once per client address a minute, with a count.
+    assert_eq!(rows.len(), 28, "{rows:#?}");
     assert!(rows.iter().any(|(who, what, outcome)| who == "portal-app"
         && what == "portal_fhir: update Patient/patient-API001"
         && outcome == "200 wrote phone"));
@@ -262,4 +281,219 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     assert!(rows
         .iter()
         .any(|(who, _, outcome)| who == "portal-app" && outcome.starts_with("403")));
+}
+
+/// The facade probed as an attacker and a careless client would (`cargo test -- security`):
+/// unsigned and wrongly signed tokens, tokens without or with the wrong issuer and
+/// audience or not valid yet, `user/` scopes, an update to an id that does not exist
+/// and one that fills a field its owner left empty, paging at its edges, a forged Host
+/// header, and a request that would forge a line of the audit log.
+#[test]
+fn security_tokens_updates_paging_and_audit_output_of_the_fhir_facade() {
+    let bin = build("compiler/tests/production/fhir-facade");
+    let (hub, api, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-fhir-security");
+    let (jwks, key) = make_jwks(&dir);
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.portal_api]\nport = {api}\n\
+             [auth]\nhs256_secret = \"{SECRET}\"\njwks = \"{}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let _production = start(&bin, &config, &store, admin);
+    assert_eq!(send_msa(hub, &adt("SEC1", "SEC001", "EVERYWOMAN")), "AA");
+    assert_eq!(send_msa(hub, &adt("SEC2", "SEC002", "NOBODY")), "AA");
+    // The owner leaves this patient's date of birth empty.
+    let undated = adt("SEC3", "SEC003", "UNDATED").replace("|19800314|", "||");
+    assert_eq!(send_msa(hub, &undated), "AA");
+    let journal = store.join("journal.sqlite");
+    let t = Instant::now();
+    while rusqlite::Connection::open(&journal)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(t.elapsed() < Duration::from_secs(15), "patients not stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let o = Command::new(fhir_python())
+        .arg(root().join("tests/tools/fhir_security_client.py"))
+        .arg(format!("http://127.0.0.1:{api}"))
+        .arg(SECRET)
+        .arg(&key)
+        .args(["patient-SEC001", "patient-SEC002", "patient-SEC003"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |name: &str| r[name]["status"].as_u64().unwrap_or(0);
+
+    // Tokens the facade must refuse: a 401 each, with the reason.
+    for (name, why) in [
+        ("hs256_empty_key", "not valid"),
+        ("hs256_public_key_as_secret", "not valid"),
+        ("alg_none", "JWT"),
+        ("alg_None", "JWT"),
+        ("alg_NONE", "JWT"),
+        ("alg_nOnE", "JWT"),
+        ("no_iss", "no issuer"),
+        ("no_aud", "no audience"),
+        ("neither_iss_nor_aud_search", "no issuer"),
+        ("iss_number", "no issuer"),
+        ("aud_number", "no audience"),
+        ("wrong_iss", "issuer"),
+        ("wrong_aud", "not for this API"),
+        ("nbf_in_an_hour", "not valid yet"),
+        ("nbf_in_30_years", "not valid yet"),
+        ("iat_in_an_hour", "issued in the future"),
+    ] {
+        assert_eq!(status(name), 401, "{name}: {}", r[name]);
+        let said = r[name]["why"].as_str().unwrap_or_default();
+        assert!(said.contains(why), "{name}: {said}");
+    }
+    // And those it must take.
+    for name in ["aud_list", "nbf_now", "rs256_good"] {
+        assert_eq!(status(name), 200, "{name}: {}", r[name]);
+    }
+
+    // user/ scopes: a patient user sees their own compartment, anyone else nothing.
+    assert_eq!(status("user_scope_without_fhiruser"), 403);
+    assert_eq!(status("user_scope_practitioner"), 403);
+    assert_eq!(status("user_scope_patient_own"), 200);
+    assert_eq!(status("user_scope_patient_other"), 404);
+    assert_eq!(
+        r["user_scope_patient_search"]["ids"],
+        serde_json::json!(["patient-SEC001"])
+    );
+
+    // No create by update, for a system token or a patient token of the phantom's id.
+    for name in [
+        "put_unknown_id",
+        "put_unknown_id_patient_token",
+        "read_phantom",
+    ] {
+        assert_eq!(status(name), 404, "{name}: {}", r[name]);
+    }
+    // The owner left the date of birth empty: the portal may not fill it.
+    assert_eq!(r["empty_before"]["birthDate"], Value::Null);
+    assert_eq!(
+        status("fill_empty_owned_field"),
+        403,
+        "{}",
+        r["fill_empty_owned_field"]
+    );
+    assert!(r["fill_empty_owned_field"]["why"]
+        .as_str()
+        .is_some_and(|w| w.contains("birth_date")));
+    assert_eq!(r["read_after_fill"]["body"]["birthDate"], Value::Null);
+
+    // Paging at its edges, and links under the facade's own address.
+    assert_eq!(status("count_zero"), 200);
+    assert_eq!(r["count_zero"]["ids"], serde_json::json!([]));
+    assert_eq!(r["count_zero"]["links"]["next"], Value::Null);
+    assert_eq!(status("huge_offset"), 200);
+    assert_eq!(r["huge_offset"]["ids"], serde_json::json!([]));
+    assert_eq!(status("negative_count"), 400);
+    let base = format!("http://127.0.0.1:{api}/");
+    for (relation, url) in r["forged_host"]["links"].as_object().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(url.starts_with(&base), "{relation}: {url}");
+    }
+    assert!(r["forged_host"]["links"]["next"].is_string());
+
+    // The audit log in text: one line per entry, whatever a request carried.
+    assert_eq!(status("forged_audit_line"), 401);
+    let o = Command::new(&bin)
+        .args(["audit", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(!out.contains('\u{1b}'), "{out}");
+    let entries: i64 = rusqlite::Connection::open(&journal)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(out.lines().count() as i64, entries, "{out}");
+    let forged = out.lines().find(|l| l.contains("dr.house")).unwrap();
+    assert!(
+        forged.contains("anonymous") && forged.contains("\\n"),
+        "{forged}"
+    );
+}
+
+/// The HTTP listeners hold under abuse (`cargo test -- security`): half-sent requests from
+/// one address are held only up to its per-address limit and closed at the header
+/// timeout, another address still gets in, the MLLP service still acknowledges, a client
+/// over its rate gets 429 with Retry-After, idle keep-alive connections are closed, and
+/// each refusal is counted in the metrics.
+#[test]
+fn security_http_listeners_hold_under_abuse() {
+    let bin = build("compiler/tests/production/fhir-facade");
+    let (hub, api, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-http-abuse");
+    let (jwks, _) = make_jwks(&dir);
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.portal_api]\nport = {api}\n\
+             [auth]\njwks = \"{}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n\
+             [limits]\nmax_connections_per_address = 4\nheader_timeout_s = 2\n\
+             requests_per_s = 5\nrequest_burst = 10\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let _production = start(&bin, &config, &store, admin);
+    let sample = dir.join("adt.hl7");
+    std::fs::write(&sample, adt("ABUSE1", "ABU001", "FLOODED")).unwrap();
+    let o = Command::new(fhir_python())
+        .arg(root().join("tests/tools/http_abuse.py"))
+        .args([api.to_string(), hub.to_string(), "2".into(), "4".into()])
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let flood = &r["half_sent"];
+    assert_eq!(flood["held"], 4, "{r}");
+    assert_eq!(flood["refused_at_once"], 36, "{r}");
+    assert_eq!(
+        flood["closed_by_server"], 4,
+        "held half-requests closed: {r}"
+    );
+    assert_eq!(r["other_address"]["status"], 200, "{r}");
+    assert_eq!(r["mllp_during_flood"]["msa"], "AA", "{r}");
+    // The burst, then 5 a second for as long as the 40 requests take (under a second on
+    // loopback, a little more on a slow machine).
+    let ok = r["rate"]["ok"].as_u64().unwrap();
+    assert!((10..=16).contains(&ok), "{r}");
+    assert_eq!(r["rate"]["too_many"].as_u64().unwrap(), 40 - ok, "{r}");
+    assert_eq!(r["rate"]["retry_after"], "1", "{r}");
+    assert_eq!(r["idle_keep_alive"]["status"], 200, "{r}");
+    assert_eq!(r["idle_keep_alive"]["closed_by_server"], true, "{r}");
+    let metrics = http_get(admin, "/metrics").unwrap_or_default();
+    for reason in ["per-address", "rate"] {
+        let line =
+            format!("accord_http_refused_total{{listener=\"portal_fhir\",reason=\"{reason}\"}}");
+        assert!(metrics.contains(&line), "{reason}: {metrics}");
+    }
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 
-const SECRET: &str = "portal example secret for tests";
+const SECRET: &str = "portal example secret for the tests, 32 bytes or more";
 
 fn call(
     method: &str,
@@ -50,7 +50,8 @@ fn the_portal_reads_corrects_and_orders() {
              [endpoints.hub_portal_in]\nhost = \"127.0.0.1\"\nport = {portal_in}\n\
              [endpoints.portal_api]\nhost = \"127.0.0.1\"\nport = {api}\n\
              [endpoints.winpath_mllp]\nport = {}\n\
-             [auth]\nhs256_secret = \"{SECRET}\"\n",
+             [auth]\nhs256_secret = \"{SECRET}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
             winpath.port
         ),
     )
@@ -291,4 +292,134 @@ fn the_portal_reads_corrects_and_orders() {
         count("SELECT COUNT(*) FROM audit WHERE action LIKE 'portal_fhir: create ServiceRequest%'");
     assert_eq!(audited, 5);
     assert_eq!(winpath.messages().len(), 2);
+}
+
+/// A patient acts for themselves only (`cargo test -- security`): an order whose
+/// subject's identifier names another patient is refused even when its reference names
+/// the token's own; one patient's order number does not make another's order a
+/// duplicate; and a patient cannot fill a field TrakCare owns and left empty.
+#[test]
+fn security_a_patient_orders_and_corrects_only_for_themselves() {
+    let bin = build("examples/patient-portal");
+    let winpath = Peer::start(|_, _| "AA");
+    let (trak, portal_in, api, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-portal-security");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {trak}\n\
+             [endpoints.hub_portal_in]\nhost = \"127.0.0.1\"\nport = {portal_in}\n\
+             [endpoints.portal_api]\nhost = \"127.0.0.1\"\nport = {api}\n\
+             [endpoints.winpath_mllp]\nport = {}\n\
+             [auth]\nhs256_secret = \"{SECRET}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
+            winpath.port
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let _production = start(&bin, &config, &store, admin);
+    let adt = std::fs::read_to_string(root().join("examples/patient-portal/samples/adt_a01.hl7"))
+        .unwrap();
+    assert_eq!(send_msa(trak, &adt), "AA");
+    // A second patient, whose NHS number TrakCare does not know.
+    let other = adt
+        .replace("PP00001", "PP00009")
+        .replace("300001^^^TRAK^MR~9434765870^^^NHS^NH", "300002^^^TRAK^MR")
+        .replace("EVERYMAN^ADAM", "OTHERMAN^EVE");
+    assert_eq!(send_msa(trak, &other), "AA");
+    let journal = store.join("journal.sqlite");
+    let t = Instant::now();
+    while rusqlite::Connection::open(&journal)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(t.elapsed() < Duration::from_secs(15), "patients not stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let base = format!("http://127.0.0.1:{api}");
+    let orders = format!("{base}/ServiceRequest");
+    let (me, them) = ("patient-300001", "patient-300002");
+    let order = |number: &str, reference: &str, mrn: &str| {
+        json!({
+            "resourceType": "ServiceRequest",
+            "status": "active",
+            "intent": "order",
+            "identifier": [{ "system": "https://portal.example.org/orders", "value": number }],
+            "code": { "coding": [{ "system": "https://winpath.example.org/tests", "code": "UE", "display": "Urea and electrolytes" }] },
+            "subject": {
+                "reference": format!("Patient/{reference}"),
+                "identifier": { "system": "https://fhir.nhs.uk/Id/local-mrn", "value": mrn }
+            }
+        })
+    };
+    let file = dir.join("order.json");
+    let post = |body: Value, patient: &str| {
+        std::fs::write(&file, body.to_string()).unwrap();
+        call(
+            "POST",
+            &orders,
+            "patient/ServiceRequest.c",
+            patient,
+            Some(&file),
+        )
+    };
+    // The reference is mine, the identifier the mapping reads is theirs.
+    let forged = post(order("WEB-0100", me, "300002"), me);
+    assert_eq!(forged["status"], 403, "{forged}");
+    // The identifier is mine, the reference theirs.
+    let forged = post(order("WEB-0100", them, "300001"), me);
+    assert_eq!(forged["status"], 403, "{forged}");
+    // They order first with a number; my order with the same number is still mine.
+    let theirs = post(order("WEB-0100", them, "300002"), them);
+    assert_eq!(theirs["status"], 201, "{theirs}");
+    let mine = post(order("WEB-0100", me, "300001"), me);
+    assert_eq!(mine["status"], 201, "{mine}");
+    let got = winpath.wait_for(2);
+    let mut mrns: Vec<String> = got.iter().map(|m| field(m, "PID", 3)).collect();
+    mrns.sort();
+    assert_eq!(mrns, ["300001^^^^MR", "300002^^^^MR"], "{got:?}");
+
+    // TrakCare left their NHS number empty: the portal may not fill it.
+    let read = call(
+        "GET",
+        &format!("{base}/Patient/{them}"),
+        "patient/Patient.rsu",
+        them,
+        None,
+    );
+    assert_eq!(read["status"], 200, "{read}");
+    let mut body = read["body"].clone();
+    body.as_object_mut().unwrap().remove("meta");
+    body["identifier"][1] =
+        json!({ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765870" });
+    let patient_file = dir.join("patient.json");
+    std::fs::write(&patient_file, body.to_string()).unwrap();
+    let filled = call(
+        "PUT",
+        &format!("{base}/Patient/{them}"),
+        "patient/Patient.rsu",
+        them,
+        Some(&patient_file),
+    );
+    assert_eq!(filled["status"], 403, "{filled}");
+    let why = filled["body"]["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(why.contains("nhs_number"), "{why}");
+    let c = rusqlite::Connection::open(&journal).unwrap();
+    let stored: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE record = 'Patient' AND key = '300002' AND field = 'nhs_number' AND value != 'null'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0);
 }

@@ -12,6 +12,10 @@ pub struct Spec {
     pub estate: String,
     pub version: String,
     pub environments: Vec<String>,
+    /// The environments of kind `production`: where the configuration is held to the
+    /// stricter rules (no HS256 shared secrets for API tokens).
+    #[serde(default)]
+    pub production_environments: Vec<String>,
     /// The system whose role is `engine` (the production itself), if declared.
     pub engine_system: Option<String>,
     pub endpoints: Vec<Endpoint>,
@@ -198,6 +202,35 @@ pub struct Served {
     pub record: String,
     pub mapping: String,
     pub keys: Vec<String>,
+    /// For a resource clients send (`accepts:`): where its mapping reads the patient the
+    /// resource is about, so the facade checks a patient token against that very value.
+    #[serde(default)]
+    pub patient: Option<PatientLink>,
+}
+
+/// Which record field an accepting mapping writes the resource's patient into, and the
+/// FHIR element it reads it from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientLink {
+    pub field: String,
+    /// `subject.reference` (a `Patient/ID` reference) or `subject.identifier.value` (one
+    /// of the patient's identifiers), or the same under `patient`.
+    pub element: String,
+}
+
+impl PatientLink {
+    /// Whether the element is an identifier (else a reference).
+    pub fn by_identifier(&self) -> bool {
+        self.element.ends_with(".identifier.value")
+    }
+
+    /// The element holding the identifier's system, for an identifier.
+    pub fn system_element(&self) -> Option<String> {
+        self.element
+            .strip_suffix(".value")
+            .filter(|_| self.by_identifier())
+            .map(|e| format!("{e}.system"))
+    }
 }
 
 impl Interface {

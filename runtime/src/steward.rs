@@ -125,7 +125,8 @@ pub fn decide(
     stage: &Stage,
 ) -> Decision {
     let stored_value = stored.as_ref().map(|s| s.value).filter(|v| !v.is_null());
-    if stored_value == Some(new) {
+    // Nothing written over nothing stored is no change.
+    if stored_value == Some(new) || (stored_value.is_none() && new.is_null()) {
         return Decision {
             verdict: Verdict::Unchanged,
             why: "same value as stored".into(),
@@ -187,16 +188,16 @@ pub fn decide(
             why,
         },
         Err(why) => {
+            // An empty field is decided as a filled one: a writer the matrix does not
+            // accept fills it only where the matrix says `accept X when absent`.
             let verdict = match &row.conflict {
-                // Nothing stored to protect: the write is the only value there is.
-                Conflict::OwnerWins if stored_value.is_none() => Verdict::Apply,
                 Conflict::OwnerWins => Verdict::KeepStored,
                 Conflict::Newest => Verdict::Apply,
                 Conflict::Reject => Verdict::Reject,
                 Conflict::Review { queue } => Verdict::Review(queue.clone()),
             };
             let settled = match &verdict {
-                Verdict::Apply => "applied (conflict newest, or nothing stored)",
+                Verdict::Apply => "applied (conflict newest)",
                 Verdict::KeepStored => "kept the stored value (conflict owner_wins)",
                 Verdict::Reject => "rejected the message (conflict reject)",
                 _ => "sent the message for review (conflict review)",
@@ -316,6 +317,38 @@ mod tests {
         assert_eq!(
             verdict(&r, "mpi", json!("a"), Some((json!("b"), "trakcare")), None),
             Verdict::KeepStored
+        );
+    }
+
+    #[test]
+    fn security_an_empty_field_is_decided_as_a_filled_one() {
+        // A system the matrix does not accept does not fill what the owner left empty.
+        let r = row(Conflict::OwnerWins, vec![], None);
+        assert_eq!(
+            verdict(&r, "portal", json!("9434765919"), None, None),
+            Verdict::KeepStored
+        );
+        assert_eq!(
+            verdict(
+                &r,
+                "portal",
+                json!("x"),
+                Some((Value::Null, "trakcare")),
+                None
+            ),
+            Verdict::KeepStored
+        );
+        // Unless the matrix says so.
+        let r = row(Conflict::OwnerWins, mpi(Some(Condition::Absent)), None);
+        assert_eq!(verdict(&r, "mpi", json!("x"), None, None), Verdict::Apply);
+        assert_eq!(
+            verdict(&r, "portal", json!("x"), None, None),
+            Verdict::KeepStored
+        );
+        // Nothing over nothing is no change, whoever writes it.
+        assert_eq!(
+            verdict(&r, "portal", Value::Null, None, None),
+            Verdict::Unchanged
         );
     }
 

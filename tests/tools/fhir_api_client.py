@@ -3,7 +3,10 @@
 for the OAuth2 bearer tokens (HS256 with a shared secret, RS256 with a key whose JWKS it
 writes for the server), and `fhir.resources` (R4) to validate what comes back.
 
-Usage: fhir_api_client.py BASE HS256_SECRET JWKS_PATH PATIENT_A PATIENT_B MRN_A
+Usage: fhir_api_client.py BASE HS256_SECRET KEY_PEM PATIENT_A PATIENT_B MRN_A
+
+KEY_PEM is the authorisation server's RS256 private key (tests/tools/make_jwks.py made it
+and the JWKS the production reads, before the production started).
 
 Runs a fixed list of requests and prints one JSON object: for each request, its status,
 its resource type and what the test needs to check. Run by compiler/tests/fhir_api.rs.
@@ -15,25 +18,27 @@ import time
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fhir.resources.bundle import Bundle
 from fhir.resources.capabilitystatement import CapabilityStatement
 from fhir.resources.operationoutcome import OperationOutcome
 from fhir.resources.patient import Patient
 
-base, secret, jwks_path, patient_a, patient_b, mrn_a = sys.argv[1:7]
+base, secret, key_pem, patient_a, patient_b, mrn_a = sys.argv[1:7]
+# The issuer and audience the test's configuration names under [auth].
+ISSUER = "https://auth.accord.test"
+AUDIENCE = "accord-fhir-test"
 
-# The authorisation server's RS256 key, published as a JWKS the production reads.
-key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+# The authorisation server's RS256 key, whose JWKS the production reads; and another.
+with open(key_pem, "rb") as f:
+    key = serialization.load_pem_private_key(f.read(), password=None)
 stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-jwk.update({"kid": "as-1", "use": "sig", "alg": "RS256"})
-with open(jwks_path, "w", encoding="utf-8") as f:
-    json.dump({"keys": [jwk]}, f)
 
 
 def token(scope, patient=None, expires_in=300, alg="HS256", signer=None, kid=None):
-    claims = {"sub": "portal-app", "scope": scope, "exp": int(time.time()) + expires_in}
+    claims = {"sub": "portal-app", "scope": scope, "exp": int(time.time()) + expires_in,
+              "iss": ISSUER, "aud": AUDIENCE}
     if patient:
         claims["patient"] = patient
     if alg == "HS256":
@@ -121,9 +126,9 @@ call("patient_read_own", f"/Patient/{patient_a}", mine)
 call("patient_read_other", f"/Patient/{patient_b}", mine)
 call("patient_search", "/Patient", mine)
 call("patient_scope_without_claim", f"/Patient/{patient_a}", token("patient/Patient.rs"))
-call("rs256_read", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256"))
-call("rs256_stranger", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256", signer=stranger))
-call("rs256_unknown_kid", f"/Patient/{patient_a}", token("user/Patient.read", alg="RS256", kid="as-9"))
+call("rs256_read", f"/Patient/{patient_a}", token("system/Patient.read", alg="RS256"))
+call("rs256_stranger", f"/Patient/{patient_a}", token("system/Patient.read", alg="RS256", signer=stranger))
+call("rs256_unknown_kid", f"/Patient/{patient_a}", token("system/Patient.read", alg="RS256", kid="as-9"))
 
 # Write-back: the patient changes the phone number, which the matrix lets the portal
 # write; a change of name is not the portal's to make.

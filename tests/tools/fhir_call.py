@@ -2,6 +2,8 @@
 """One FHIR API request through Python `requests`, with an HS256 bearer token made by
 `PyJWT`. Usage: fhir_call.py METHOD URL SECRET SCOPE PATIENT|- [BODY.json]
 
+The token names the issuer and audience of the tests' configurations (`[auth]`).
+
 Prints {"status": N, "location": ..., "body": ...}. Used by compiler/tests/patient_portal.rs."""
 
 import json
@@ -12,7 +14,8 @@ import jwt
 import requests
 
 method, url, secret, scope, patient = sys.argv[1:6]
-claims = {"sub": "portal-web", "scope": scope, "exp": int(time.time()) + 300}
+claims = {"sub": "portal-web", "scope": scope, "exp": int(time.time()) + 300,
+          "iss": "https://auth.accord.test", "aud": "accord-fhir-test"}
 if patient != "-":
     claims["patient"] = patient
 headers = {

@@ -130,8 +130,15 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                             { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
                         ]
                     },
-                    "issuer": { "type": "string", "description": "The `iss` every token must carry." },
-                    "audience": { "type": "string", "description": "The `aud` every token must carry." }
+                    "issuer": { "type": "string", "description": "The `iss` every token must carry (required when the estate has an API interface)." },
+                    "audience": { "type": "string", "description": "The `aud` every token must carry (required when the estate has an API interface)." }
+                }
+            },
+            "api": {
+                "description": "The FHIR facades of API interfaces.",
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "base_url": { "type": "string", "description": "The address clients reach the API at (e.g. https://portal-api.example.org/fhir), used in the links of search results; by default the address it listens on. The request's Host header is never used." }
                 }
             },
             "limits": {
@@ -139,6 +146,11 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 "properties": {
                     "max_frame_bytes": { "type": "integer", "minimum": 1024, "description": "The largest MLLP frame accepted (default 16 MiB); a bigger one is NACKed and stored as rejected with its first bytes." },
                     "max_connections": { "type": "integer", "minimum": 1, "description": "Connections served at once per listening endpoint (default 256); more are closed on arrival, logged and counted in accord_connections_refused_total." },
+                    "max_connections_per_address": { "type": "integer", "minimum": 1, "description": "Connections one client address may hold at once on one listener, MLLP or HTTP (default 64), so one client cannot take every slot; more are closed on arrival and counted." },
+                    "header_timeout_s": { "type": "integer", "minimum": 1, "description": "An HTTP client (FHIR API, admin) must send a request's headers within this many seconds, and is closed when idle this long between requests (default 10)." },
+                    "request_timeout_s": { "type": "integer", "minimum": 1, "description": "An HTTP request, body included, must be read and answered within this many seconds (default 30); else 408." },
+                    "requests_per_s": { "type": "integer", "minimum": 0, "description": "Requests per second one client address may make to an HTTP listener (default 500; 0: no limit); more are answered 429 with Retry-After." },
+                    "request_burst": { "type": "integer", "minimum": 1, "description": "How many requests above requests_per_s one client address may make at once (default 1000)." },
                     "idle_timeout_s": { "type": "integer", "minimum": 1, "description": "A connection that sends nothing, or does not read its reply, for this many seconds is closed (default 300)." },
                     "lanes": { "type": "integer", "minimum": 1, "maximum": 64, "description": "Parallel lanes of each operation that has an ordering key, one connection each (default 4). One key's messages always take the same lane, in order; a crash re-sends at most one message per lane." }
                 }

@@ -115,6 +115,12 @@ pub fn production_spec(ir: &Estate) -> Spec {
         estate: ir.name.clone(),
         version: ir.version.clone(),
         environments: ir.environments.iter().map(|e| e.name.clone()).collect(),
+        production_environments: ir
+            .environments
+            .iter()
+            .filter(|e| e.production)
+            .map(|e| e.name.clone())
+            .collect(),
         engine_system: engine_system(ir).map(str::to_string),
         endpoints: ir
             .endpoints
@@ -292,5 +298,41 @@ fn served(ir: &Estate, mapping: &str) -> Option<spec::Served> {
             .filter(|f| f.constraints.contains(&ir::Constraint::Key))
             .map(|f| f.name.clone())
             .collect(),
+        patient: match &m.source {
+            ir::Schema::Fhir { .. } => patient_link(&m.body),
+            _ => None,
+        },
+    })
+}
+
+/// Where a mapping from FHIR reads the resource's patient: the record field a top-level
+/// line fills straight from `subject` or `patient` (`.reference`, or `.identifier.value`).
+fn patient_link(body: &[ir::Stmt]) -> Option<spec::PatientLink> {
+    body.iter().find_map(|stmt| {
+        let ir::Stmt::Assign { target, values, .. } = stmt else {
+            return None;
+        };
+        let (ir::Target::Field { path: to }, [ir::Expr::Field { path: from }]) =
+            (target, values.as_slice())
+        else {
+            return None;
+        };
+        let names: Vec<&str> = from.iter().map(|s| s.name.as_str()).collect();
+        let element = match names.as_slice() {
+            [p @ ("subject" | "patient"), "reference"] => format!("{p}.reference"),
+            [p @ ("subject" | "patient"), "identifier", "value"] => {
+                format!("{p}.identifier.value")
+            }
+            _ => return None,
+        };
+        match to.as_slice() {
+            [field] if field.index.is_none() && from.iter().all(|s| s.index.is_none()) => {
+                Some(spec::PatientLink {
+                    field: field.name.clone(),
+                    element,
+                })
+            }
+            _ => None,
+        }
     })
 }

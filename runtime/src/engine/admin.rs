@@ -38,7 +38,6 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
 
 /// Serves the admin endpoints on `listener` until the process ends.
 pub async fn serve(engine: Arc<Engine>, listener: tokio::net::TcpListener) {
-    if let Err(e) = axum::serve(listener, router(engine)).await {
-        tracing::error!(error = %e, "admin HTTP stopped");
-    }
+    let app = router(engine.clone());
+    super::http_listener::serve(engine, "admin".into(), listener, app).await;
 }

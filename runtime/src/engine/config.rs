@@ -71,7 +71,18 @@ impl ResolvedEndpoint {
 pub struct Limits {
     pub max_frame_bytes: usize,
     pub max_connections: usize,
+    /// Connections one client address may hold at once, per listener.
+    pub max_connections_per_address: usize,
     pub idle_timeout_s: u64,
+    /// An HTTP client must send a request's headers within this (and is closed if idle
+    /// this long between requests).
+    pub header_timeout_s: u64,
+    /// An HTTP request, body included, must be read and answered within this.
+    pub request_timeout_s: u64,
+    /// Requests per second one client address may make to an HTTP listener (0: no limit),
+    /// and how many above that rate it may make at once.
+    pub requests_per_s: u32,
+    pub request_burst: u32,
     /// Parallel lanes of an operation with an ordering key (one connection each).
     pub lanes: u32,
 }
@@ -86,16 +97,107 @@ pub struct Config {
     pub admin: Option<String>,
     pub limits: Limits,
     pub auth: Auth,
+    /// The address clients reach the FHIR facade at (`[api] base_url`), for the links of
+    /// search results; without it, the address the facade listens on. A request's `Host`
+    /// header is never used.
+    pub api_base_url: Option<String>,
 }
 
 /// How API interfaces check bearer tokens (`[auth]`): RS256 keys from a JWKS file, or an
 /// HS256 secret; the issuer and audience every token must carry.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Auth {
     pub jwks: Option<PathBuf>,
     pub hs256_secret: Option<String>,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+}
+
+/// The secret is never printed, in a log line or an error.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("jwks", &self.jwks)
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "***"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+/// The fewest bytes an HS256 secret may have: the hash's own size (RFC 7518 3.2).
+pub const HS256_MIN_BYTES: usize = 32;
+
+/// What `[auth]` must say when the estate has an API interface: a key to check tokens
+/// with, the issuer and audience every token must name, an HS256 secret long enough to
+/// resist guessing, and none at all in a production environment (whoever holds a shared
+/// secret can mint tokens; production takes RS256 keys from the authorisation server's
+/// JWKS).
+fn check_auth(auth: &Auth, spec: &Spec, env: &str) -> Vec<ConfigError> {
+    let Some(api) = spec
+        .interfaces
+        .iter()
+        .find(|i| !i.serves.is_empty() || !i.accepts.is_empty())
+    else {
+        return vec![];
+    };
+    let needed = format!("the API interface `{}` ({})", api.name, api.loc);
+    let mut errors = vec![];
+    if auth.jwks.is_none() && auth.hs256_secret.is_none() {
+        errors.push(err(
+            format!("[auth] has no key to check the bearer tokens of {needed} with"),
+            "set `jwks = \"path\"` to the authorisation server's JSON Web Key Set (RS256)",
+        ));
+    }
+    for (key, value, what) in [
+        ("issuer", &auth.issuer, "`iss`"),
+        ("audience", &auth.audience, "`aud`"),
+    ] {
+        if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+            errors.push(err(
+                format!("[auth] {key} is not set: every token's {what} is checked against it"),
+                format!(
+                    "set `{key} = \"...\"` under [auth] to the value your authorisation server puts in {what} (needed by {needed})"
+                ),
+            ));
+        }
+    }
+    if let Some(path) = &auth.jwks {
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot be read: {e}"))
+            .and_then(|t| {
+                serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&t)
+                    .map_err(|e| format!("is not a JSON Web Key Set: {e}"))
+            });
+        match read {
+            Ok(set) if set.keys.is_empty() => errors.push(err(
+                format!("[auth] jwks {} has no keys", path.display()),
+                "give the file the authorisation server publishes at its jwks_uri",
+            )),
+            Ok(_) => {}
+            Err(why) => errors.push(err(
+                format!("[auth] jwks {} {why}", path.display()),
+                "give the file the authorisation server publishes at its jwks_uri; it is read again when a token names a key it lacks",
+            )),
+        }
+    }
+    if let Some(secret) = &auth.hs256_secret {
+        if spec.production_environments.iter().any(|e| e == env) {
+            errors.push(err(
+                format!("[auth] hs256_secret is set in `{env}`, an environment of kind production"),
+                "anyone who holds a shared secret can mint tokens: in production give the authorisation server's RS256 keys with `jwks = \"path\"` and remove hs256_secret",
+            ));
+        } else if secret.len() < HS256_MIN_BYTES {
+            errors.push(err(
+                format!(
+                    "[auth] hs256_secret is {} bytes long; it must have at least {HS256_MIN_BYTES}",
+                    secret.len()
+                ),
+                "make one with `openssl rand -base64 48`; an empty one is refused too",
+            ));
+        }
+    }
+    errors
 }
 
 fn err(message: impl Into<String>, help: impl Into<String>) -> ConfigError {
@@ -273,6 +375,10 @@ pub fn load(
         issuer: config["auth"]["issuer"].as_str().map(str::to_string),
         audience: config["auth"]["audience"].as_str().map(str::to_string),
     };
+    let errors = check_auth(&auth, spec, env);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(Config {
         env: env.to_string(),
         endpoints,
@@ -282,10 +388,18 @@ pub fn load(
         limits: Limits {
             max_frame_bytes: limit("max_frame_bytes", 16 << 20) as usize,
             max_connections: limit("max_connections", 256) as usize,
+            max_connections_per_address: limit("max_connections_per_address", 64) as usize,
             idle_timeout_s: limit("idle_timeout_s", 300),
+            header_timeout_s: limit("header_timeout_s", 10).max(1),
+            request_timeout_s: limit("request_timeout_s", 30).max(1),
+            requests_per_s: limit("requests_per_s", 500).min(u32::MAX as u64) as u32,
+            request_burst: limit("request_burst", 1000).clamp(1, u32::MAX as u64) as u32,
             lanes: limit("lanes", 4).clamp(1, 64) as u32,
         },
         auth,
+        api_base_url: config["api"]["base_url"]
+            .as_str()
+            .map(|u| u.trim_end_matches('/').to_string()),
     })
 }
 
@@ -350,5 +464,81 @@ fn explain(e: &jsonschema::ValidationError, schema: &Value, env: &str, file: &st
                 format!("fix the value in {file}"),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An estate with one API interface and a production environment `prod`.
+    fn api_spec() -> Spec {
+        serde_json::from_value(json!({
+            "estate": "E", "version": "1.0.0", "environments": ["dev", "prod"],
+            "production_environments": ["prod"], "engine_system": "hub",
+            "endpoints": [], "profiles": [], "flows": [],
+            "interfaces": [{
+                "name": "portal_fhir", "version": "1.0.0", "role": "service", "from": "portal",
+                "to": "hub", "endpoint": "portal_api", "status": "active", "messages": [],
+                "profile": null, "transforms": false, "ack": {"mode": "commit", "timeout_ms": null},
+                "replies": [], "idempotency": [], "ordering": null, "retain_ms": null,
+                "serves": [{ "resource": "Patient", "record": "Patient", "mapping": "m", "keys": ["mrn"] }],
+                "loc": "interfaces.accord:20"
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn auth(secret: Option<&str>) -> Auth {
+        Auth {
+            jwks: None,
+            hs256_secret: secret.map(str::to_string),
+            issuer: Some("https://as.example.org".into()),
+            audience: Some("https://api.example.org".into()),
+        }
+    }
+
+    fn errors(auth: &Auth, env: &str) -> Vec<String> {
+        check_auth(auth, &api_spec(), env)
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+
+    #[test]
+    fn security_hs256_secrets_are_long_enough_and_not_in_production() {
+        let long = "x".repeat(HS256_MIN_BYTES);
+        assert_eq!(errors(&auth(Some(&long)), "dev"), Vec::<String>::new());
+        for short in ["", "k", &"x".repeat(HS256_MIN_BYTES - 1)] {
+            let got = errors(&auth(Some(short)), "dev");
+            assert!(got[0].contains("at least 32"), "{short:?}: {got:?}");
+        }
+        let got = errors(&auth(Some(&long)), "prod");
+        assert!(got[0].contains("kind production"), "{got:?}");
+    }
+
+    #[test]
+    fn security_tokens_need_a_key_an_issuer_and_an_audience() {
+        let none = Auth::default();
+        let got = errors(&none, "dev");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains("no key"));
+        assert!(got[1].contains("issuer"));
+        assert!(got[2].contains("audience"));
+        let mut blank = auth(Some(&"x".repeat(40)));
+        blank.issuer = Some("  ".into());
+        assert!(errors(&blank, "dev")[0].contains("issuer"));
+        // An estate without an API interface needs no [auth].
+        let mut spec = api_spec();
+        spec.interfaces[0].serves.clear();
+        assert!(check_auth(&none, &spec, "dev").is_empty());
+    }
+
+    #[test]
+    fn security_the_secret_is_never_printed() {
+        let shown = format!("{:?}", auth(Some("a very secret shared key of 32 bytes")));
+        assert!(!shown.contains("very secret"), "{shown}");
+        assert!(shown.contains("***"));
     }
 }

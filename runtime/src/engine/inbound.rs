@@ -31,6 +31,7 @@ pub fn services<'e>(engine: &'e Engine, endpoint: &str) -> Vec<&'e Interface> {
 /// Serves `endpoint` on an already bound listener until the process ends.
 pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
     let limit = engine.config.limits.max_connections;
+    let per_address = engine.config.limits.max_connections_per_address;
     let observer = engine.clone();
     let name = endpoint.clone();
     let on_event = move |e: ConnectionEvent| {
@@ -52,7 +53,19 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
                     .connections_refused
                     .get_or_create(&label)
                     .inc();
-                tracing::warn!(endpoint = %name, %peer, limit, "connection refused: the endpoint already serves limits.max_connections connections");
+                if let Some(n) = observer.notices.note(peer.ip(), "connections") {
+                    tracing::warn!(endpoint = %name, %peer, limit, refused = n, "connection refused: the endpoint already serves limits.max_connections connections");
+                }
+            }
+            ConnectionEvent::RefusedAddress(peer) => {
+                observer
+                    .metrics
+                    .connections_refused
+                    .get_or_create(&label)
+                    .inc();
+                if let Some(n) = observer.notices.note(peer.ip(), "per-address") {
+                    tracing::warn!(endpoint = %name, %peer, limit = per_address, refused = n, "connection refused: the address already holds limits.max_connections_per_address connections");
+                }
             }
         }
     };
@@ -60,6 +73,7 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
         idle_timeout: Duration::from_secs(engine.config.limits.idle_timeout_s),
         max_frame: engine.config.limits.max_frame_bytes,
         max_connections: limit,
+        max_per_address: per_address,
         on_event: Some(Arc::new(on_event)),
         ..ServerOptions::default()
     };

@@ -50,6 +50,14 @@ pub struct EndpointLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabel {
+    /// The HTTP listener: the API interface's name, or `admin`.
+    pub listener: String,
+    /// `connections`, `per-address`, `rate`, `request-timeout` or `token`.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabel {
     pub target: String,
 }
@@ -78,6 +86,7 @@ pub struct Metrics {
     pub review_pending: Family<Iface, Gauge>,
     pub connections: Family<EndpointLabel, Gauge>,
     pub connections_refused: Family<EndpointLabel, Counter>,
+    pub http_refused: Family<RefusedLabel, Counter>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
     /// Messages lanes took to send, by where from.
     pub taken: Family<TakenLabel, Counter>,
@@ -107,6 +116,7 @@ impl Metrics {
             review_pending: Family::default(),
             connections: Family::default(),
             connections_refused: Family::default(),
+            http_refused: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
             taken: Family::default(),
             registry: Registry::default(),
@@ -183,8 +193,13 @@ impl Metrics {
         );
         registry.register(
             "connections_refused",
-            "MLLP connections closed on arrival because limits.max_connections were open",
+            "MLLP connections closed on arrival: limits.max_connections were open, or the address held limits.max_connections_per_address",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "http_refused",
+            "HTTP requests and connections refused by a listener's limits, or for a bad token",
+            m.http_refused.clone(),
         );
         registry.register(
             "end_to_end_seconds",

@@ -21,10 +21,12 @@ mod envelope;
 mod flows;
 mod folder;
 mod http;
+mod http_listener;
 mod inbound;
 pub mod journal;
 mod lanes;
 mod metrics;
+mod notices;
 mod operator;
 mod outbound;
 mod process;
@@ -33,6 +35,7 @@ mod records;
 mod replies;
 mod retention;
 mod review;
+mod shown;
 pub mod time;
 
 pub use cli::main;
@@ -141,6 +144,8 @@ pub struct Engine {
     /// Services waiting for a message's outcome to send an application ACK.
     pub waiting: Mutex<HashMap<i64, oneshot::Sender<Outcome>>>,
     pub ready: AtomicBool,
+    /// Refusals of clients, logged once per client and interval.
+    pub notices: notices::Notices,
     /// Per ordered operation, the operations to the same endpoint it shares ordering keys
     /// with, itself first when it names further keys (see [`Engine::order_peers`]).
     order_peers: HashMap<String, Vec<String>>,
@@ -179,6 +184,7 @@ impl Engine {
             holds_back,
             waiting: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            notices: notices::Notices::default(),
             order_peers,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),

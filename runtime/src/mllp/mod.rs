@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod per_address;
 pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;

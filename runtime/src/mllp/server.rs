@@ -4,8 +4,9 @@
 //! waiting; a broken connection ends only that connection. At most `max_connections` are
 //! served at once: one more is closed as soon as it is accepted, so a storm of
 //! connections cannot exhaust memory or file descriptors, and a failed `accept` (out of
-//! descriptors) pauses the listener instead of stopping it. `on_event` lets the caller
-//! count and log connections.
+//! descriptors) pauses the listener instead of stopping it; and at most
+//! `max_per_address` from one client address, so one client cannot take every slot.
+//! `on_event` lets the caller count and log connections.
 
 use super::codec::{Frame, MllpCodec};
 use super::{MllpError, Stream};
@@ -25,6 +26,8 @@ pub struct ServerOptions {
     pub max_frame: usize,
     /// Connections served at once; more are closed on arrival.
     pub max_connections: usize,
+    /// Connections served at once from one client address; more are closed on arrival.
+    pub max_per_address: usize,
     /// Told of every connection opened, closed or refused.
     pub on_event: Option<Arc<dyn Fn(ConnectionEvent) + Send + Sync>>,
     #[cfg(feature = "tls")]
@@ -38,6 +41,8 @@ pub enum ConnectionEvent {
     Closed(SocketAddr),
     /// Closed on arrival: `max_connections` were already open.
     Refused(SocketAddr),
+    /// Closed on arrival: its address already held `max_per_address` connections.
+    RefusedAddress(SocketAddr),
 }
 
 impl Default for ServerOptions {
@@ -46,6 +51,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(300),
             max_frame: 16 << 20,
             max_connections: 256,
+            max_per_address: 64,
             on_event: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -75,6 +81,7 @@ where
 {
     let handler = Arc::new(handler);
     let permits = Arc::new(tokio::sync::Semaphore::new(opts.max_connections.max(1)));
+    let addresses = super::per_address::PerAddress::new(opts.max_per_address);
     let tell = |e: ConnectionEvent| {
         if let Some(f) = &opts.on_event {
             f(e)
@@ -91,6 +98,11 @@ where
                 continue;
             }
         };
+        let Some(slot) = addresses.enter(peer.ip()) else {
+            drop(tcp);
+            tell(ConnectionEvent::RefusedAddress(peer));
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             drop(tcp);
             tell(ConnectionEvent::Refused(peer));
@@ -103,6 +115,7 @@ where
         tokio::spawn(async move {
             serve_connection(tcp, peer, &opts, handler.as_ref()).await;
             drop(permit);
+            drop(slot);
             if let Some(f) = &opts.on_event {
                 f(ConnectionEvent::Closed(peer));
             }

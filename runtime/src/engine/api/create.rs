@@ -5,14 +5,23 @@
 //! a message received on the API interface, and answered `201 Created` once it is
 //! durable. The processor then sends it where the interface's routes send its type, like
 //! any received message (transform chains from FHIR, retries, dead letter, replay). The
-//! same resource again (same business keys) is a duplicate: answered `200` with the
-//! first one's location, recorded, and not delivered again.
+//! same resource again (same business keys, same client, same patient) is a duplicate:
+//! answered `200` with the first one's location, recorded, and not delivered again.
+//!
+//! A patient token creates only for its own patient, checked on what is written: the
+//! patient is read from the record the mapping made, from the field the mapping fills
+//! from `subject`/`patient` (the compiler finds it, `Served::patient`), and must be the
+//! token's patient, by reference or by one of that patient's identifiers; a resource
+//! whose mapping reads no patient cannot be created with a patient token.
 
-use super::{admit, audit, body_resource, fhir, in_compartment, outcome, record_id, Facade, Grant};
+use super::{
+    admit, audit, body_resource, fhir, in_compartment, load, outcome, record_id, Facade, Grant,
+};
+use crate::engine::http_listener::ClientAddr;
 use crate::engine::inbound::{store_once, Row, Stored};
 use crate::engine::time;
 use crate::spec::Served;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
@@ -30,6 +39,71 @@ pub(super) fn creates(f: &Facade, accepted: &Served) -> bool {
     !stored
         && (f.engine.functions.routed)(&f.interface.name, &accepted.resource)
             .is_some_and(|to| !to.is_empty())
+}
+
+/// Why a patient token may not create a resource: the patient its record names is not
+/// the token's, or cannot be told.
+async fn not_own_patient(
+    f: &Arc<Facade>,
+    accepted: &Served,
+    record: &Value,
+    body: &Value,
+    own: &str,
+) -> Option<String> {
+    let Some(link) = &accepted.patient else {
+        return Some(format!(
+            "the mapping of {} reads no patient (`subject` or `patient`), so a patient token cannot create one",
+            accepted.resource
+        ));
+    };
+    let value = match crate::steward::get_path(record, &link.field) {
+        Value::String(s) if !s.is_empty() => s.clone(),
+        _ => {
+            return Some(format!(
+                "the resource names no patient in `{}`",
+                link.element
+            ))
+        }
+    };
+    if !link.by_identifier() {
+        return match value.strip_prefix("Patient/") {
+            Some(id) if id == own => None,
+            _ => Some(format!(
+                "`{}` names {value}; the token's patient scope covers Patient/{own} only",
+                link.element
+            )),
+        };
+    }
+    // An identifier: it must be one of the token's patient's own.
+    let system = link
+        .system_element()
+        .map(|e| {
+            crate::steward::get_path(body, &e)
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let Some(patients) = f.interface.serves.iter().find(|s| s.resource == "Patient") else {
+        return Some(format!(
+            "`{}` names a patient by identifier, and this API serves no Patient to tell whose it is",
+            link.element
+        ));
+    };
+    let mine = match load(f, patients.clone(), own.to_string()).await {
+        Ok(found) => found,
+        Err(e) => return Some(format!("the token's patient cannot be read: {e}")),
+    };
+    let held = mine.iter().any(|p| {
+        p["identifier"].as_array().into_iter().flatten().any(|i| {
+            i["value"] == value.as_str() && system.as_deref().is_none_or(|s| i["system"] == s)
+        })
+    });
+    (!held).then(|| {
+        format!(
+            "`{}` names a patient other than Patient/{own}, the token's patient scope",
+            link.element
+        )
+    })
 }
 
 /// The patient a created resource is about (`subject` or `patient`, `Patient/ID`).
@@ -53,13 +127,14 @@ fn created(status: StatusCode, resource: &str, id: &str, body: Vec<u8>) -> Respo
 pub(super) async fn create(
     State(f): State<Arc<Facade>>,
     Path(resource): Path<String>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let action = format!("create {resource}");
     let accepts = f.interface.accepts.clone();
     let (token, grant, accepted) =
-        match admit(&f, &headers, &resource, 'c', &action, &accepts).await {
+        match admit(&f, client, &headers, &resource, 'c', &action, &accepts).await {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -133,9 +208,25 @@ pub(super) async fn create(
         )
         .await;
     }
+    // Checked on the record as the mapping made it: what reaches the receiver.
+    if let Grant::Patient(p) = &grant {
+        if let Some(why) = not_own_patient(&f, &accepted, &record, &json, p).await {
+            return refuse(StatusCode::FORBIDDEN, "forbidden", why).await;
+        }
+    }
     // The server names what it creates: the id comes from the business keys, so the same
     // order sent twice is one order.
     let id = record_id(&accepted, &record);
+    // A duplicate is the same resource from the same client about the same patient: one
+    // client or patient cannot pre-empt another's by reusing its business identifier.
+    let about = accepted
+        .patient
+        .as_ref()
+        .map(|l| crate::steward::get_path(&record, &l.field))
+        .and_then(|v| v.as_str().map(str::to_string))
+        .or_else(|| patient_of(&json))
+        .unwrap_or_default();
+    let idem_key = format!("{}|{about}|{resource}/{id}", token.who);
     json["id"] = Value::String(id.clone());
     let payload = serde_json::to_vec(&json).unwrap_or_default();
     let row = Row {
@@ -146,7 +237,7 @@ pub(super) async fn create(
         message_type: Some(resource.clone()),
         control_id: Some(id.clone()),
         patient_id: patient_of(&json),
-        idem_key: Some(format!("{resource}/{id}")),
+        idem_key: Some(idem_key),
         idem_control: None,
         order_key: None,
         peer: token.who.clone(),

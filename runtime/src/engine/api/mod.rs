@@ -15,12 +15,13 @@
 
 mod create;
 mod index;
+mod token;
 
-use super::config::Auth;
+use super::http_listener::ClientAddr;
 use super::{time, Engine};
 use crate::spec::{Interface, Served};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -29,14 +30,21 @@ use rusqlite::params;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use token::{Keys, Scope, Token};
 
 struct Facade {
     engine: Arc<Engine>,
     interface: Interface,
+    /// The keys bearer tokens are checked with.
+    keys: Keys,
+    /// The address clients reach the facade at, for links (never the `Host` header).
+    base_url: String,
     /// Read connections to the journal, kept between requests.
     readers: std::sync::Mutex<Vec<rusqlite::Connection>>,
     /// Held while the search index catches up (see [`index::catch_up`]).
     indexing: tokio::sync::Mutex<()>,
+    /// Refused tokens per client address, audited once a minute.
+    refused_logins: super::notices::Notices,
 }
 
 /// Serves the facade of `interface` on `listener` until the process ends.
@@ -50,11 +58,20 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
     else {
         return;
     };
+    let keys = Keys::new(&engine.config.auth);
+    let base_url = match (&engine.config.api_base_url, listener.local_addr()) {
+        (Some(url), _) => url.clone(),
+        (None, Ok(addr)) => format!("http://{addr}"),
+        (None, Err(_)) => String::new(),
+    };
     let facade = Arc::new(Facade {
-        engine,
+        engine: engine.clone(),
         interface: i,
+        keys,
+        base_url,
         readers: std::sync::Mutex::new(vec![]),
         indexing: tokio::sync::Mutex::new(()),
+        refused_logins: super::notices::Notices::default(),
     });
     // The search index follows the stored records in the background too, so a search
     // after a bulk load does not wait for it.
@@ -66,6 +83,7 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
                     tracing::warn!(interface = %behind.interface.name, error = %e, "search index not brought up to date");
                 }
             }
+            audit_refused_logins(&behind).await;
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
     });
@@ -74,9 +92,7 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
         .route("/{resource}", get(search).post(create::create))
         .route("/{resource}/{id}", get(read).put(update))
         .with_state(facade);
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(interface = %interface, error = %e, "FHIR facade stopped");
-    }
+    super::http_listener::serve(engine, interface, listener, app).await;
 }
 
 // ---- answers -------------------------------------------------------------------------------
@@ -182,110 +198,6 @@ async fn metadata(State(f): State<Arc<Facade>>) -> Response {
 
 // ---- tokens and scopes -----------------------------------------------------------------------
 
-/// Who a token speaks for and what it may do.
-struct Token {
-    who: String,
-    scopes: Vec<Scope>,
-    patient: Option<String>,
-}
-
-/// A SMART scope: `patient/Observation.rs` (v2) or `user/Patient.read` (v1).
-#[derive(Debug, PartialEq)]
-struct Scope {
-    context: String,
-    resource: String,
-    perms: String,
-}
-
-fn parse_scope(s: &str) -> Option<Scope> {
-    let (context, rest) = s.split_once('/')?;
-    if !matches!(context, "patient" | "user" | "system") {
-        return None;
-    }
-    let (resource, perms) = rest.split_once('.')?;
-    let perms = match perms {
-        "read" => "rs".to_string(),
-        "write" => "cud".to_string(),
-        "*" => "cruds".to_string(),
-        p if !p.is_empty() && p.chars().all(|c| "cruds".contains(c)) => p.to_string(),
-        _ => return None,
-    };
-    Some(Scope {
-        context: context.into(),
-        resource: resource.into(),
-        perms,
-    })
-}
-
-fn authorize(auth: &Auth, headers: &HeaderMap) -> Result<Token, String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .ok_or("no bearer token: send `Authorization: Bearer <JWT>`")?;
-    let head = jsonwebtoken::decode_header(bearer).map_err(|e| format!("not a JWT: {e}"))?;
-    let key = match head.alg {
-        jsonwebtoken::Algorithm::HS256 => {
-            let secret = auth
-                .hs256_secret
-                .as_ref()
-                .ok_or("HS256 tokens are not accepted: [auth] has no hs256_secret")?;
-            jsonwebtoken::DecodingKey::from_secret(secret.as_bytes())
-        }
-        jsonwebtoken::Algorithm::RS256 => {
-            let path = auth
-                .jwks
-                .as_ref()
-                .ok_or("RS256 tokens need [auth] jwks, a JSON Web Key Set file")?;
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the JWKS {}: {e}", path.display()))?;
-            let set: jsonwebtoken::jwk::JwkSet =
-                serde_json::from_str(&text).map_err(|e| format!("the JWKS is not valid: {e}"))?;
-            let jwk = match &head.kid {
-                Some(kid) => set.find(kid),
-                None => set.keys.first(),
-            }
-            .ok_or("no key of the JWKS matches the token's `kid`")?;
-            jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable JWK: {e}"))?
-        }
-        other => return Err(format!("tokens signed with {other:?} are not accepted")),
-    };
-    let mut v = jsonwebtoken::Validation::new(head.alg);
-    v.leeway = 5;
-    v.set_required_spec_claims(&["exp"]);
-    match &auth.audience {
-        Some(a) => v.set_audience(&[a]),
-        None => v.validate_aud = false,
-    }
-    if let Some(i) = &auth.issuer {
-        v.set_issuer(&[i]);
-    }
-    let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(bearer, &key, &v).map_err(|e| {
-        match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                "the token has expired".to_string()
-            }
-            _ => format!("the token is not valid: {e}"),
-        }
-    })?;
-    let claims = data.claims;
-    let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(Token {
-        who: text("sub")
-            .or_else(|| text("client_id"))
-            .unwrap_or_else(|| "unknown".into()),
-        scopes: text("scope")
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(parse_scope)
-            .collect(),
-        patient: text("patient"),
-    })
-}
-
 /// What a token may see of `resource` for interaction `perm` (`r` read, `s` search):
 /// everything, one patient's, or nothing.
 enum Grant {
@@ -295,25 +207,32 @@ enum Grant {
 
 fn grant(token: &Token, resource: &str, perm: char) -> Result<Grant, String> {
     let fits = |s: &&Scope| (s.resource == resource || s.resource == "*") && s.perms.contains(perm);
-    if token
+    let contexts: Vec<&str> = token
         .scopes
         .iter()
         .filter(fits)
-        .any(|s| s.context != "patient")
-    {
+        .map(|s| s.context.as_str())
+        .collect();
+    if contexts.contains(&"system") {
         return Ok(Grant::All);
     }
-    if token
-        .scopes
-        .iter()
-        .filter(fits)
-        .any(|s| s.context == "patient")
-    {
+    if contexts.contains(&"patient") {
         return token
             .patient
             .clone()
             .map(Grant::Patient)
             .ok_or_else(|| "a patient/ scope needs the token's `patient` claim".to_string());
+    }
+    if contexts.contains(&"user") {
+        // A user sees what that user may see. The only users this API knows the rights
+        // of are patients (`fhirUser` Patient/ID): their own compartment.
+        return match token.fhir_user.as_deref().and_then(|u| u.strip_prefix("Patient/")) {
+            Some(p) if !p.is_empty() => Ok(Grant::Patient(p.to_string())),
+            _ => Err(
+                "a user/ scope is granted to a patient user only (`fhirUser` Patient/ID): this API keeps no access rules for other users; a back-end client uses a system/ scope"
+                    .to_string(),
+            ),
+        };
     }
     let verb = match perm {
         'r' => "read",
@@ -577,8 +496,25 @@ async fn failed(f: &Facade, token: &Token, action: String, why: &str) -> Respons
     outcome(StatusCode::INTERNAL_SERVER_ERROR, "exception", why)
 }
 
+/// Audits the refused tokens no later refusal has reported: one row per client address
+/// with how many since its last row.
+async fn audit_refused_logins(f: &Facade) {
+    for (client, _, n) in f.refused_logins.overdue() {
+        let detail = format!("{n} more requests with a refused token from {client}");
+        audit(
+            f,
+            "anonymous",
+            "refused logins".into(),
+            StatusCode::UNAUTHORIZED,
+            &detail,
+        )
+        .await;
+    }
+}
+
 async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail: &str) {
     let (who, detail) = (who.to_string(), format!("{} {}", status.as_u16(), detail));
+    let action = kept(&action);
     let name = f.interface.name.clone();
     let _ = f
         .engine
@@ -592,26 +528,57 @@ async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail
         .await;
 }
 
+/// The longest action an audit row keeps: a client's query string is theirs to make long.
+const ACTION_KEPT: usize = 512;
+
+/// `action`, cut to [`ACTION_KEPT`] bytes (on a character boundary) and marked when cut.
+fn kept(action: &str) -> String {
+    if action.len() <= ACTION_KEPT {
+        return action.to_string();
+    }
+    let mut end = ACTION_KEPT;
+    while !action.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &action[..end], action.len())
+}
+
 /// Checks the token and the scope for `perm` on `resource`; answers and audits a refusal.
+/// A refused token is counted in the metrics every time and audited once per client
+/// address a minute, with how many were refused since (see [`audit_refused_logins`]): an
+/// anonymous flood cannot grow the journal a row and an fsync per request.
 async fn admit(
     f: &Facade,
+    client: ClientAddr,
     headers: &HeaderMap,
     resource: &str,
     perm: char,
     action: &str,
     among: &[Served],
 ) -> Result<(Token, Grant, Served), Response> {
-    let token = match authorize(&f.engine.config.auth, headers) {
+    let token = match token::authorize(&f.keys, headers) {
         Ok(t) => t,
         Err(why) => {
-            audit(
-                f,
-                "anonymous",
-                action.into(),
-                StatusCode::UNAUTHORIZED,
-                &why,
-            )
-            .await;
+            let label = super::metrics::RefusedLabel {
+                listener: f.interface.name.clone(),
+                reason: "token".into(),
+            };
+            f.engine.metrics.http_refused.get_or_create(&label).inc();
+            if let Some(n) = f.refused_logins.note(client.0.ip(), "token") {
+                let from = format!(
+                    "{why} (from {}; {n} refused from there since the last entry)",
+                    client.0.ip()
+                );
+                audit(
+                    f,
+                    "anonymous",
+                    kept(action),
+                    StatusCode::UNAUTHORIZED,
+                    &from,
+                )
+                .await;
+                tracing::warn!(interface = %f.interface.name, client = %client.0, refused = n, reason = %why, "bearer token refused");
+            }
             return Err(outcome(StatusCode::UNAUTHORIZED, "login", &why));
         }
     };
@@ -636,14 +603,24 @@ async fn admit(
 async fn read(
     State(f): State<Arc<Facade>>,
     Path((resource, id)): Path<(String, String)>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
 ) -> Response {
     let action = format!("read {resource}/{id}");
-    let (token, grant, served) =
-        match admit(&f, &headers, &resource, 'r', &action, &f.interface.serves).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (token, grant, served) = match admit(
+        &f,
+        client,
+        &headers,
+        &resource,
+        'r',
+        &action,
+        &f.interface.serves,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let found = match load(&f, served, id.clone()).await {
         Ok(v) => v.into_iter().find(|r| r["id"] == id.as_str()),
         Err(e) => return failed(&f, &token, action, &e).await,
@@ -721,6 +698,7 @@ struct Page {
 
 const PAGE: usize = 50;
 const MAX_PAGE: usize = 1000;
+const MAX_OFFSET: usize = i64::MAX as usize - MAX_PAGE - 1;
 
 fn page_of(params: &BTreeMap<String, String>) -> Result<Page, String> {
     let number = |k: &str, default: usize| match params.get(k) {
@@ -731,22 +709,21 @@ fn page_of(params: &BTreeMap<String, String>) -> Result<Page, String> {
     };
     Ok(Page {
         count: number("_count", PAGE)?.min(MAX_PAGE),
-        offset: number("_offset", 0)?,
+        // Past the last record is an empty page, however far past (the journal's offsets
+        // are signed 64-bit numbers).
+        offset: number("_offset", 0)?.min(MAX_OFFSET),
     })
 }
 
-/// The search's URL for the page at `offset`, with the other parameters as they came.
+/// The search's URL for the page at `offset`, with the other parameters as they came,
+/// under the facade's configured address (a client's `Host` header is not trusted).
 fn page_url(
-    headers: &HeaderMap,
+    base: &str,
     resource: &str,
     params: &BTreeMap<String, String>,
     page: Page,
     offset: usize,
 ) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
     let mut query: Vec<String> = params
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "_count" | "_offset"))
@@ -754,7 +731,7 @@ fn page_url(
         .collect();
     query.push(format!("_count={}", page.count));
     query.push(format!("_offset={offset}"));
-    format!("http://{host}/{resource}?{}", query.join("&"))
+    format!("{base}/{resource}?{}", query.join("&"))
 }
 
 /// A query-string value, percent-encoded where it must be.
@@ -799,15 +776,25 @@ async fn search(
     State(f): State<Arc<Facade>>,
     Path(resource): Path<String>,
     Query(params): Query<BTreeMap<String, String>>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
 ) -> Response {
     let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let action = format!("search {resource}?{}", query.join("&"));
-    let (token, grant, served) =
-        match admit(&f, &headers, &resource, 's', &action, &f.interface.serves).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (token, grant, served) = match admit(
+        &f,
+        client,
+        &headers,
+        &resource,
+        's',
+        &action,
+        &f.interface.serves,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     // Parameters this facade does not know are refused whatever is stored.
     let page = match known(&params).and_then(|()| page_of(&params)) {
         Ok(p) => p,
@@ -884,12 +871,13 @@ async fn search(
     let found = entries.len();
     let mut links = vec![json!({
         "relation": "self",
-        "url": page_url(&headers, &resource, &params, page, page.offset)
+        "url": page_url(&f.base_url, &resource, &params, page, page.offset)
     })];
-    if more {
+    // `_count=0` asks how many match, not for a page: there is no next one.
+    if more && page.count > 0 {
         links.push(json!({
             "relation": "next",
-            "url": page_url(&headers, &resource, &params, page, page.offset + page.count)
+            "url": page_url(&f.base_url, &resource, &params, page, page.offset + page.count)
         }));
     }
     let mut body = json!({
@@ -999,6 +987,21 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
             ),
         );
     }
+    // An update changes a stored record; it never makes one (the capability statement
+    // offers no update-as-create, and a record's first values come from its owner).
+    match with_reader(f, |c| id_row(c, &accepted.record, id)) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Decided::Refuse(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no {}/{id} to update: this API does not create by update; {} records come from their owner",
+                    accepted.resource, accepted.record
+                ),
+            )
+        }
+        Err(e) => return Decided::Refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
     let mut store = super::records::RecordStore::new(&f.engine.config.journal_path);
     let mut steward = super::records::JournalSteward::new(
         &f.engine.spec.matrices,
@@ -1039,15 +1042,25 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
 async fn update(
     State(f): State<Arc<Facade>>,
     Path((resource, id)): Path<(String, String)>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let action = format!("update {resource}/{id}");
-    let (token, grant, _) =
-        match admit(&f, &headers, &resource, 'u', &action, &f.interface.serves).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+    let (token, grant, _) = match admit(
+        &f,
+        client,
+        &headers,
+        &resource,
+        'u',
+        &action,
+        &f.interface.serves,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let refuse = |status: StatusCode, code: &'static str, why: String| {
         let f = f.clone();
         let (who, action) = (token.who.clone(), action.clone());
@@ -1117,10 +1130,11 @@ async fn update(
         let writes = match decided {
             Ok(Decided::Apply(w)) => w,
             Ok(Decided::Refuse(status, why)) => {
-                let code = if status == StatusCode::FORBIDDEN {
-                    "forbidden"
-                } else {
-                    "business-rule"
+                let code = match status {
+                    StatusCode::FORBIDDEN => "forbidden",
+                    StatusCode::NOT_FOUND => "not-found",
+                    StatusCode::INTERNAL_SERVER_ERROR => "exception",
+                    _ => "business-rule",
                 };
                 return refuse(status, code, why).await;
             }
@@ -1231,31 +1245,12 @@ mod tests {
     }
 
     #[test]
-    fn smart_scopes_parse_in_both_versions() {
-        assert_eq!(
-            parse_scope("patient/Patient.rs"),
-            Some(Scope {
-                context: "patient".into(),
-                resource: "Patient".into(),
-                perms: "rs".into()
-            })
-        );
-        assert_eq!(parse_scope("user/*.read").unwrap().perms, "rs");
-        assert_eq!(
-            parse_scope("system/Observation.cruds").unwrap().perms,
-            "cruds"
-        );
-        assert_eq!(parse_scope("openid"), None);
-        assert_eq!(parse_scope("patient/Patient.x"), None);
-        assert_eq!(parse_scope("launch/patient"), None);
-    }
-
-    #[test]
     fn patient_scopes_keep_to_the_patient() {
         let token = Token {
             who: "portal".into(),
-            scopes: vec![parse_scope("patient/Patient.r").unwrap()],
+            scopes: vec![token::parse_scope("patient/Patient.r").unwrap()],
             patient: Some("patient-1".into()),
+            fhir_user: None,
         };
         assert!(matches!(grant(&token, "Patient", 'r'), Ok(Grant::Patient(p)) if p == "patient-1"));
         assert!(

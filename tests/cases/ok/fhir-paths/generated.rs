@@ -922,6 +922,6 @@ pub fn deliver(
     }
 }
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"FHIR paths\",\"version\":\"1.0.0\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"FHIR paths\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

@@ -980,6 +980,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
