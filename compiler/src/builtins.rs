@@ -64,7 +64,18 @@ pub const VALIDATORS: &[(&str, &str)] = &[
     ("ascii", "printable ASCII only"),
 ];
 
-pub const SYSTEM_PROPS: &[&str] = &["name", "role", "owner", "description", "vendor", "contact"];
+pub const SYSTEM_PROPS: &[&str] = &[
+    "name",
+    "role",
+    "owner",
+    "description",
+    "vendor",
+    "contact",
+    // What the system puts in MSH-3.1 and MSH-4.1: an inbound service from the system
+    // refuses messages that say they come from another.
+    "hl7_application",
+    "hl7_facility",
+];
 pub const ENVIRONMENT_PROPS: &[&str] = &["kind", "description"];
 pub const INTERFACE_PROPS: &[&str] = &[
     "purpose",

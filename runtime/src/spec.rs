@@ -184,6 +184,10 @@ pub struct Interface {
     /// The contract's `sla: backlog < N`: more waiting than this raises an alert.
     #[serde(default)]
     pub backlog_under: Option<u32>,
+    /// Who the sending system says it is in MSH-3/MSH-4 (`hl7_application`,
+    /// `hl7_facility` on the system): an inbound message that says otherwise is refused.
+    #[serde(default)]
+    pub sender: Option<SenderIdentity>,
     /// An API interface's FHIR resources (`serves:`), each from a stored record.
     #[serde(default)]
     pub serves: Vec<Served>,
@@ -191,6 +195,18 @@ pub struct Interface {
     /// FHIR), decided field by field by the ownership matrix.
     #[serde(default)]
     pub accepts: Vec<Served>,
+    pub loc: Loc,
+}
+
+/// The HL7 v2 identity of a sending system, as its declaration gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SenderIdentity {
+    pub system: String,
+    /// MSH-3.1 (namespace id of the sending application).
+    pub application: Option<String>,
+    /// MSH-4.1 (namespace id of the sending facility).
+    pub facility: Option<String>,
+    /// Where the system is declared.
     pub loc: Loc,
 }
 

@@ -190,6 +190,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     ir::Sla::Backlog { under } => Some(*under),
                     _ => None,
                 }),
+                sender: sender_identity(ir, &i.from),
                 serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),
                 accepts: i.accepts.iter().filter_map(|m| served(ir, m)).collect(),
                 loc: loc(&i.loc),
@@ -276,6 +277,20 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
         });
     }
     out
+}
+
+/// What the sending system says it is in MSH-3 and MSH-4, from its `hl7_application` and
+/// `hl7_facility`; `None` when it declares neither.
+fn sender_identity(ir: &Estate, system: &str) -> Option<spec::SenderIdentity> {
+    let s = ir.systems.iter().find(|s| s.name == system)?;
+    let prop = |k: &str| s.properties.get(k).cloned();
+    let (application, facility) = (prop("hl7_application"), prop("hl7_facility"));
+    (application.is_some() || facility.is_some()).then(|| spec::SenderIdentity {
+        system: system.to_string(),
+        application,
+        facility,
+        loc: loc(&s.loc),
+    })
 }
 
 /// What the engine needs to serve a resource: its type, the record it is made from, the

@@ -7,7 +7,7 @@
 
 use super::acks;
 use super::{control_part, joined_key, key_of, key_parts, patient_of, time, Engine, Outcome};
-use crate::hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
+use crate::hl7::ack::{AckCode, AckMode, ErrDetail, ErrLocation, Severity};
 use crate::hl7::{dict, validate, Message};
 use crate::mllp::codec::Frame;
 use crate::mllp::server::{serve, ConnectionEvent, Reply, ServerOptions};
@@ -86,6 +86,45 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
     if let Err(e) = served {
         tracing::error!(error = %e, "listener stopped");
     }
+}
+
+/// Why a message is not from the system its interface receives from: which MSH field
+/// says otherwise.
+struct WrongSender {
+    location: ErrLocation,
+    why: String,
+}
+
+fn not_the_sender(msg: &Message, sender: &crate::spec::SenderIdentity) -> Option<WrongSender> {
+    for (field, want, what) in [
+        (3, &sender.application, "hl7_application"),
+        (4, &sender.facility, "hl7_facility"),
+    ] {
+        let Some(want) = want else { continue };
+        let path = format!("MSH-{field}.1");
+        let got = crate::hl7::Path::parse(&path)
+            .ok()
+            .and_then(|p| msg.get(&p).ok().flatten())
+            .and_then(|v| v.text().ok().map(|t| t.into_owned()))
+            .unwrap_or_default();
+        if !got.eq_ignore_ascii_case(want) {
+            return Some(WrongSender {
+                location: ErrLocation {
+                    segment: "MSH".into(),
+                    sequence: 1,
+                    field: Some(field),
+                    repetition: None,
+                    component: Some(1),
+                    subcomponent: None,
+                },
+                why: format!(
+                    "{path} is `{got}`, but this interface receives from {} whose {what} is `{want}` ({})",
+                    sender.system, sender.loc
+                ),
+            });
+        }
+    }
+    None
 }
 
 /// What the journal said about a new message.
@@ -364,6 +403,31 @@ pub async fn receive(
     row.detail = None;
     row.ack = None;
     row.ack_code = None;
+
+    // The sending system is who the contract says, by its own MSH-3/MSH-4.
+    if let Some(wrong) = iface.sender.as_ref().and_then(|s| not_the_sender(&msg, s)) {
+        let code = acks::commit_code(&msg, false);
+        let nack = acks::ack(
+            &msg,
+            code,
+            Some("the sending application or facility is not the contract's"),
+            vec![ErrDetail {
+                code: 207,
+                severity: Severity::Error,
+                location: Some(wrong.location),
+                message: wrong.why.clone(),
+            }],
+            &ack_id,
+            now,
+        );
+        row.state = "rejected";
+        row.reason = Some("sender");
+        row.detail = Some(wrong.why);
+        row.ack_code = Some(code.to_string());
+        row.ack = Some(nack.clone());
+        let fate = store_rejected(engine, row).await;
+        return (Reply::Frame(nack), fate);
+    }
 
     if let Some(name) = &iface.profile {
         let profile = engine.spec.profiles.iter().find(|p| &p.name == name);

@@ -200,6 +200,7 @@ mod tests {
             ordering_also: vec![],
             retain_ms: None,
             backlog_under: None,
+            sender: None,
             serves: vec![],
             accepts: vec![],
             loc: "x:1".into(),
