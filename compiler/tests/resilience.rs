@@ -341,3 +341,86 @@ fn a_connection_storm_is_refused_past_the_limit_and_served_within_it() {
     assert_eq!(send(&mut again, &adt(3100, 0)), "AA");
     assert_eq!(lab.wait_for(9).len(), 9);
 }
+
+/// Senders that never finish their frame, or trickle the first byte of an end marker
+/// (`cargo test -- security`): 256 connections each holding 1 KB of an unfinished frame
+/// cost the production little memory each (read from `/proc`), and a trickle of 0x1C
+/// bytes neither keeps the cores busy nor delays another sender's ACKs much.
+#[test]
+fn security_unfinished_and_trickled_frames_keep_memory_and_cpu_flat() {
+    let lab = Peer::start(|_, _| "CA");
+    let s = start_production(
+        "e2e-mllp-hold",
+        lab.port,
+        "[limits]\nmax_connections = 300\nmax_connections_per_address = 300",
+    );
+    let sample = s.dir.join("adt.hl7");
+    std::fs::write(&sample, adt(4242, 1)).unwrap();
+    let o = Command::new(fhir_python())
+        .arg(root().join("tests/tools/mllp_hold.py"))
+        .args([
+            s.hub.to_string(),
+            s.production.child.id().to_string(),
+            "256".into(),
+            "1024".into(),
+            "4".into(),
+        ])
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    eprintln!("MLLP hold and trickle: {r}");
+    let held = &r["unfinished"];
+    assert_eq!(held["still_open"], 256, "{r}");
+    // Each held connection: its task, its socket, its read buffer with 1 KB in it. A
+    // debug build, so the bound is loose; the release figures are on the performance page.
+    let per = held["per_connection_kib"].as_f64().unwrap();
+    assert!(per < 64.0, "{per} KiB per held connection: {r}");
+    let t = &r["trickle"];
+    assert!(t["bytes_trickled"].as_u64().unwrap() > 10_000, "{r}");
+    assert_eq!(t["adts"], t["adts_acked"], "{r}");
+    // Three trickling clients may not keep the production's two cores busy.
+    assert!(t["cpu_share"].as_f64().unwrap() < 1.0, "{r}");
+    assert!(t["ack_ms_max"].as_f64().unwrap() < 1000.0, "{r}");
+}
+
+/// The sending system is who the contract says (`cargo test -- security`): a message on
+/// the PAS's port whose MSH-3 names another application, or whose MSH-4 names another
+/// facility, is refused with AR and an ERR at that field, kept as rejected with reason
+/// `sender`, and never reaches the lab; the PAS's own message goes through.
+#[test]
+fn security_a_message_from_another_sending_application_is_refused() {
+    let lab = Peer::start(|_, _| "CA");
+    let s = start_production("e2e-sender", lab.port, "");
+    let mut conn = connect(s.hub);
+    let evil = adt(5150, 1).replacen("|PAS|H|", "|EVILAPP|H|", 1);
+    write_frame(&mut conn, evil.as_bytes());
+    let reply = String::from_utf8_lossy(&read_frame(&mut conn).unwrap()).into_owned();
+    assert_eq!(field(&reply, "MSA", 1), "AR", "{reply}");
+    assert!(reply.contains("ERR|"), "{reply}");
+    assert!(field(&reply, "ERR", 2).starts_with("MSH^1^3"), "{reply}");
+    let elsewhere = adt(5151, 1).replacen("|PAS|H|", "|PAS|ELSEWHERE|", 1);
+    assert_eq!(send(&mut conn, &elsewhere), "AR");
+    assert_eq!(send(&mut conn, &adt(5152, 1)), "AA");
+    let got = lab.wait_for(1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.messages().len(), 1, "{got:?}");
+    assert!(lab.messages()[0].contains("5152"));
+    let journal = s.dir.join("store/journal.sqlite");
+    let c = rusqlite::Connection::open(journal).unwrap();
+    let rejected: Vec<(String, String)> = c
+        .prepare("SELECT reason, detail FROM messages WHERE state = 'rejected' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected.iter().all(|(reason, _)| reason == "sender"));
+    assert!(
+        rejected[0].1.contains("MSH-3.1 is `EVILAPP`"),
+        "{rejected:?}"
+    );
+    assert!(rejected[1].1.contains("hl7_facility"), "{rejected:?}");
+}

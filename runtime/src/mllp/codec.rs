@@ -30,6 +30,10 @@ pub struct MllpCodec {
     discarding: Option<(usize, Bytes)>,
     /// Bytes skipped outside frames since the last frame (for logging).
     pub stray_bytes: usize,
+    /// How much of the frame being read (from its start byte) has been searched for the
+    /// end marker already: each read searches only the bytes it brought, so a frame that
+    /// arrives a byte at a time costs linear time, not quadratic.
+    scanned: usize,
 }
 
 impl MllpCodec {
@@ -42,6 +46,7 @@ impl MllpCodec {
             max_frame,
             discarding: None,
             stray_bytes: 0,
+            scanned: 0,
         }
     }
 }
@@ -91,13 +96,22 @@ impl Decoder for MllpCodec {
         let Some(start) = memchr::memchr(START, buf) else {
             self.stray_bytes += buf.len();
             buf.clear();
+            self.scanned = 0;
             return Ok(None);
         };
         if start > 0 {
             self.stray_bytes += start;
             buf.advance(start);
+            self.scanned = 0;
         }
-        match find_end(buf, 1) {
+        // A 0x1C last searched may be the first half of an end marker whose 0x0D came now.
+        let from = self.scanned.saturating_sub(1).max(1);
+        let found = find_end(buf, from);
+        self.scanned = match found {
+            Some(_) => 0,
+            None => buf.len(),
+        };
+        match found {
             Some(end) if end - 1 <= self.max_frame => {
                 let frame = buf.split_to(end + 2);
                 Ok(Some(Frame::Message(frame.freeze().slice(1..end))))
@@ -117,12 +131,12 @@ impl Decoder for MllpCodec {
                 let drop = buf.len() - 1;
                 buf.advance(drop);
                 self.discarding = Some((drop - 1, head));
+                self.scanned = 0;
                 Ok(None)
             }
-            None => {
-                buf.reserve(4096);
-                Ok(None)
-            }
+            // The read buffer grows with what arrives (the framed reader reserves as it
+            // reads); nothing is reserved here ahead of the bytes.
+            None => Ok(None),
         }
     }
 }
@@ -182,6 +196,30 @@ mod tests {
         let frames = decode_all(&mut c, &[b"\r\n\x0bMSH|A\x1c\r junk \n\x0bMSH|B\x1c\r"]);
         assert_eq!(frames, vec![msg("MSH|A"), msg("MSH|B")]);
         assert_eq!(c.stray_bytes, 2 + 7);
+    }
+
+    #[test]
+    fn security_a_trickled_frame_is_searched_once() {
+        // 0x1C bytes that are not end markers, a byte a read: each read searches only what
+        // it brought (the whole buffer each time was quadratic), and the frames are those
+        // of one read.
+        let stream = format!("\x0bMSH|{}\x1c\r\x0bMSH|B\x1c\r", "\x1cA".repeat(2000));
+        let whole = decode_all(&mut MllpCodec::default(), &[stream.as_bytes()]);
+        let mut c = MllpCodec::default();
+        let mut buf = BytesMut::new();
+        let mut frames = vec![];
+        for b in stream.as_bytes() {
+            buf.extend_from_slice(&[*b]);
+            while let Some(f) = c.decode(&mut buf).unwrap() {
+                frames.push(f);
+            }
+            assert!(c.scanned == buf.len() || c.scanned == 0);
+        }
+        assert_eq!(frames, whole);
+        assert_eq!(frames.len(), 2);
+        // The end marker split over two reads, after a stretch already searched.
+        let split = decode_all(&mut MllpCodec::default(), &[b"\x0bAB\x1c", b"\r"]);
+        assert_eq!(split, vec![msg("AB")]);
     }
 
     #[test]
