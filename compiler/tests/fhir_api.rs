@@ -399,6 +399,20 @@ fn security_tokens_updates_paging_and_audit_output_of_the_fhir_facade() {
         .as_str()
         .is_some_and(|w| w.contains("birth_date")));
     assert_eq!(r["read_after_fill"]["body"]["birthDate"], Value::Null);
+    // Elements FHIR R4 does not define are refused, not dropped unseen.
+    assert_eq!(
+        status("put_unknown_elements"),
+        400,
+        "{}",
+        r["put_unknown_elements"]
+    );
+    let why = r["put_unknown_elements"]["why"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        why.contains("Patient.nickname") && why.contains("Patient.name.nick"),
+        "{why}"
+    );
 
     // Paging at its edges, and links under the facade's own address.
     assert_eq!(status("count_zero"), 200);

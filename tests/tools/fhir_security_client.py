@@ -156,6 +156,11 @@ filled.pop("meta", None)
 filled["birthDate"] = "1999-01-01"
 call("fill_empty_owned_field", f"/Patient/{patient_empty}", writer, method="PUT", body=filled)
 call("read_after_fill", f"/Patient/{patient_empty}", hs256(claims(system)))
+odd = dict(filled)
+odd.pop("birthDate", None)
+odd["nickname"] = "Al"
+odd["name"] = [{**odd["name"][0], "nick": "Al"}]
+call("put_unknown_elements", f"/Patient/{patient_empty}", writer, method="PUT", body=odd)
 
 # 5. Paging: _count=0 is a count, a huge _offset an empty page, links never from Host.
 call("count_zero", "/Patient?_count=0", hs256(claims(system)))

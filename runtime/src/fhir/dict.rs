@@ -303,9 +303,110 @@ impl Dictionary {
     }
 }
 
+impl Dictionary {
+    /// The elements of `value`, a resource of type `root` as JSON, that FHIR R4 does not
+    /// define there, as dotted paths (`Patient.nickname`, `Patient.name.nick`); each with
+    /// the closest name it does define, if any. `resourceType` is the type's own;
+    /// `_name` (a primitive's id and extensions) stands for `name`; a nested resource
+    /// (`contained`, a Bundle entry) is walked as its own type.
+    pub fn unknown_elements(
+        &self,
+        root: &str,
+        value: &serde_json::Value,
+    ) -> Vec<(String, Option<String>)> {
+        let mut out = vec![];
+        self.walk(root, &mut vec![], value, &mut out);
+        out
+    }
+
+    fn walk<'v>(
+        &self,
+        root: &str,
+        names: &mut Vec<&'v str>,
+        value: &'v serde_json::Value,
+        out: &mut Vec<(String, Option<String>)>,
+    ) {
+        match value {
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    self.walk(root, names, item, out);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (key, v) in fields {
+                    if key == "resourceType" && names.is_empty() {
+                        continue;
+                    }
+                    let name = key.strip_prefix('_').unwrap_or(key);
+                    names.push(name);
+                    match self.resolve(root, names) {
+                        // A nested resource is a resource of its own type.
+                        Ok(steps) if steps.last().is_some_and(|s| s.ty == "Resource") => {
+                            let each = match v {
+                                serde_json::Value::Array(items) => items.iter().collect(),
+                                one => vec![one],
+                            };
+                            for r in each {
+                                if let Some(kind) = r["resourceType"]
+                                    .as_str()
+                                    .filter(|k| self.definitions.contains_key(k))
+                                {
+                                    self.walk(kind, &mut vec![], r, out);
+                                }
+                            }
+                        }
+                        Ok(_) if key.starts_with('_') => {}
+                        Ok(_) => self.walk(root, names, v, out),
+                        Err(PathProblem::UnknownElement { suggestion, .. }) => {
+                            out.push((format!("{root}.{}", names.join(".")), suggestion))
+                        }
+                        // Below a primitive (the value is not one): said by the mapping.
+                        Err(_) => {}
+                    }
+                    names.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_elements_r4_does_not_define_are_found() {
+        let d = r4();
+        let patient = serde_json::json!({
+            "resourceType": "Patient",
+            "id": "p1",
+            "meta": { "versionId": "3" },
+            "name": [{ "family": "X", "given": ["A"], "nick": "Al" }],
+            "_birthDate": { "extension": [] },
+            "birthDate": "1980-01-01",
+            "deceasedBoolean": false,
+            "telecom": [{ "system": "phone", "value": "1" }],
+            "nickname": "Al",
+            "contained": [{ "resourceType": "Organization", "name": "O", "colour": "red" }]
+        });
+        let found: Vec<String> = d
+            .unknown_elements("Patient", &patient)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "Organization.colour",
+                "Patient.name.nick",
+                "Patient.nickname"
+            ]
+        );
+        let clean = serde_json::json!({ "resourceType": "ServiceRequest", "status": "active",
+            "intent": "order", "subject": { "reference": "Patient/p1", "identifier": { "value": "1" } } });
+        assert!(d.unknown_elements("ServiceRequest", &clean).is_empty());
+    }
 
     #[test]
     fn the_dictionary_knows_r4() {

@@ -908,12 +908,31 @@ async fn search(
     )
 }
 
-/// A client's body as the resource it must be: a JSON object of type `resource`; or the
-/// refusal (status, OperationOutcome code, why).
+/// A client's body as the resource it must be: a JSON object of type `resource` with only
+/// elements FHIR R4 defines; or the refusal (status, OperationOutcome code, why).
 fn body_resource(body: &[u8], resource: &str) -> Result<Value, (StatusCode, &'static str, String)> {
     let bad = |code, why| Err((StatusCode::BAD_REQUEST, code, why));
     match serde_json::from_slice(body) {
-        Ok(v @ Value::Object(_)) if v["resourceType"] == resource => Ok(v),
+        Ok(v @ Value::Object(_)) if v["resourceType"] == resource => {
+            // What FHIR R4 does not define would be dropped unseen by the mapping: the
+            // client is told instead.
+            let unknown = crate::fhir::dict::r4().unknown_elements(resource, &v);
+            if unknown.is_empty() {
+                return Ok(v);
+            }
+            let named: Vec<String> = unknown
+                .iter()
+                .take(10)
+                .map(|(path, near)| match near {
+                    Some(n) => format!("`{path}` (did you mean `{n}`?)"),
+                    None => format!("`{path}`"),
+                })
+                .collect();
+            bad(
+                "structure",
+                format!("FHIR R4 defines no element {}", named.join(", ")),
+            )
+        }
         Ok(Value::Object(_)) => bad("invalid", format!("the body is not a {resource}")),
         Ok(_) => bad("structure", "the body is not a JSON object".into()),
         Err(e) => bad("structure", format!("the body is not JSON: {e}")),
