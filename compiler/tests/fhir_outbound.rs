@@ -18,6 +18,7 @@ struct Request {
     method: String,
     target: String,
     content_type: String,
+    authorization: String,
     body: String,
 }
 
@@ -35,7 +36,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
     }
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let (mut length, mut content_type) = (0usize, String::new());
+    let (mut length, mut content_type, mut authorization) = (0usize, String::new(), String::new());
     loop {
         let mut h = String::new();
         r.read_line(&mut h).ok()?;
@@ -47,6 +48,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         match name.to_ascii_lowercase().as_str() {
             "content-length" => length = value.trim().parse().ok()?,
             "content-type" => content_type = value.trim().to_string(),
+            "authorization" => authorization = value.trim().to_string(),
             _ => {}
         }
     }
@@ -56,6 +58,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         method,
         target,
         content_type,
+        authorization,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }
@@ -152,7 +155,7 @@ fn patients_reach_a_fhir_server_as_conditional_updates() {
     std::fs::write(
         &config,
         format!(
-            "[settings]\nPORTAL_FHIR_BASE = \"http://127.0.0.1:{}/fhir\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n",
+            "[settings]\nPORTAL_FHIR_BASE = \"http://127.0.0.1:{}/fhir\"\n[secrets]\nPORTAL_FHIR_TOKEN = \"server-token-4711\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n",
             server.port
         ),
     )
@@ -174,6 +177,12 @@ fn patients_reach_a_fhir_server_as_conditional_updates() {
         "/fhir/Patient?identifier=urn%3Aexample%3Atrakcare%3Amrn|100001"
     );
     assert_eq!(first.content_type, "application/fhir+json");
+    // The endpoint's `token: secret(...)` goes with every request.
+    assert!(
+        got.iter()
+            .all(|r| r.authorization == "Bearer server-token-4711"),
+        "{got:?}"
+    );
     let patient: serde_json::Value = serde_json::from_str(&first.body).unwrap();
     assert_eq!(patient["id"], "patient-100001");
     assert_eq!(patient["gender"], "female");

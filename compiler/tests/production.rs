@@ -67,6 +67,39 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
         text(&o)
     );
     std::env::set_var("E2E_PHARMACY_PASSWORD", "e2e-only");
+
+    // In prod WinPath's endpoint says `tls: required`, which the production cannot
+    // speak yet: the configuration is refused, never run in plaintext.
+    let prod_config = dir.join("prod.toml");
+    std::fs::write(
+        &prod_config,
+        "[settings]\nARCHIVE_DIR = \"/tmp\"\nHUB_TRAKCARE_PORT = 1\nHUB_WINPATH_PORT = 2\n\
+         MPI_HOST = \"mpi\"\nMPI_PORT = 3\nPHARMACY_HOST = \"pharmacy\"\nPHARMACY_PORT = 4\n\
+         TRAKCARE_HOST = \"trak\"\nTRAKCARE_RESULTS_PORT = 5\nWINPATH_HOST = \"winpath\"\n\
+         WINPATH_PORT = 6\n[secrets]\nPHARMACY_MLLP_PASSWORD = \"p\"\n",
+    )
+    .unwrap();
+    let o = Command::new(&bin)
+        .args(["check-config", "--env", "prod", "--config"])
+        .arg(&prod_config)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("endpoint `winpath_mllp`") && text(&o).contains("tls: required"),
+        "{}",
+        text(&o)
+    );
+    let o = Command::new(&bin)
+        .args(["run", "--env", "prod", "--config"])
+        .arg(&prod_config)
+        .arg("--store")
+        .arg(dir.join("prod-store"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!dir.join("prod-store/journal.sqlite").exists());
+
     let prod = start(&bin, &config, &store, admin);
 
     // 1. python-hl7's mllp_send, an outside client: A01 gets a commit ACK.

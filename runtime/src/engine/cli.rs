@@ -390,6 +390,9 @@ pub fn main(production: Production) -> ExitCode {
                 Err(errors) => print_errors(&errors),
                 Ok(c) => {
                     println!("configuration for `{}` is valid", c.env);
+                    for w in config::warnings(&spec, &c) {
+                        println!("warning: {}\n  = help: {}", w.message, w.help);
+                    }
                     for (name, e) in &c.endpoints {
                         let shown: Vec<String> = e
                             .values
@@ -529,6 +532,9 @@ fn run(spec: Spec, production: Production, at: Where) -> ExitCode {
         Ok(c) => c,
         Err(errors) => return print_errors(&errors),
     };
+    for w in config::warnings(&spec, &config) {
+        tracing::warn!(help = %w.help, "{}", w.message);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -125,6 +125,86 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// The endpoints the production listens on or sends to: those of its interfaces.
+fn endpoints_in_use<'a>(
+    spec: &'a Spec,
+    endpoints: &'a BTreeMap<String, ResolvedEndpoint>,
+) -> impl Iterator<Item = (&'a crate::spec::Interface, &'a ResolvedEndpoint)> {
+    spec.interfaces.iter().filter_map(move |i| {
+        let e = endpoints.get(i.endpoint.as_deref()?)?;
+        (i.role != crate::spec::Role::Unwired).then_some((i, e))
+    })
+}
+
+/// Where the contract asks for TLS (`tls: required`, an `https` URL), the production
+/// must speak it or not run: it cannot yet, on any transport, so such an endpoint in use
+/// is an error here and the production does not start. Never a plaintext fallback.
+fn check_tls(spec: &Spec, endpoints: &BTreeMap<String, ResolvedEndpoint>) -> Vec<ConfigError> {
+    let mut errors: Vec<ConfigError> = vec![];
+    for (i, e) in endpoints_in_use(spec, endpoints) {
+        let https = e.get("url").is_some_and(|u| u.starts_with("https://"));
+        if !(e.tls() || https)
+            || errors
+                .iter()
+                .any(|x| x.message.contains(&format!("`{}`", e.name)))
+        {
+            continue;
+        }
+        let asks = if https {
+            "an https URL"
+        } else {
+            "tls: required"
+        };
+        errors.push(err(
+            format!(
+                "endpoint `{}` ({}) asks for TLS ({asks}), and this production cannot speak TLS on `{}` endpoints yet; used by interface `{}`",
+                e.name, e.loc, e.transport, i.name
+            ),
+            "the production will not listen or send in plaintext where the contract says TLS: run this environment when TLS is supported, or put a TLS terminator in front and say `tls: off` for this environment in the contract, where the board can read it",
+        ));
+    }
+    errors
+}
+
+/// What `check-config` and `run` warn of without refusing: in a production environment,
+/// a listener bound to every address of the host.
+pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
+    if !spec.production_environments.contains(&config.env) {
+        return vec![];
+    }
+    let mut out: Vec<ConfigError> = vec![];
+    for (i, e) in endpoints_in_use(spec, &config.endpoints) {
+        let listens = i.role == crate::spec::Role::Service || !i.serves.is_empty();
+        let everywhere = matches!(e.get("host"), Some("0.0.0.0" | "::" | "[::]" | "*"));
+        if listens
+            && everywhere
+            && !out
+                .iter()
+                .any(|w| w.message.contains(&format!("`{}`", e.name)))
+        {
+            out.push(err(
+                format!(
+                    "endpoint `{}` ({}) listens on every address of the host in `{}`, without TLS",
+                    e.name, e.loc, config.env
+                ),
+                "anyone who can reach the host can connect: bind it to the address its senders reach (`host = ...` under [endpoints] or in the contract)",
+            ));
+        }
+    }
+    if let Some(a) = &config.admin {
+        if a.starts_with("0.0.0.0:") || a.starts_with("[::]:") {
+            out.push(err(
+                format!(
+                    "[admin] listen = \"{a}\" serves /metrics on every address of the host in `{}`",
+                    config.env
+                ),
+                "bind it to loopback or a management network: it has no authentication",
+            ));
+        }
+    }
+    out
+}
+
 /// The fewest bytes an HS256 secret may have: the hash's own size (RFC 7518 3.2).
 pub const HS256_MIN_BYTES: usize = 32;
 
@@ -375,7 +455,8 @@ pub fn load(
         issuer: config["auth"]["issuer"].as_str().map(str::to_string),
         audience: config["auth"]["audience"].as_str().map(str::to_string),
     };
-    let errors = check_auth(&auth, spec, env);
+    let mut errors = check_auth(&auth, spec, env);
+    errors.extend(check_tls(spec, &endpoints));
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -533,6 +614,74 @@ mod tests {
         let mut spec = api_spec();
         spec.interfaces[0].serves.clear();
         assert!(check_auth(&none, &spec, "dev").is_empty());
+    }
+
+    fn endpoint(host: &str, tls: Option<&str>) -> BTreeMap<String, ResolvedEndpoint> {
+        let mut values = BTreeMap::from([("host".to_string(), host.to_string())]);
+        if let Some(t) = tls {
+            values.insert("tls".into(), t.into());
+        }
+        BTreeMap::from([(
+            "portal_api".to_string(),
+            ResolvedEndpoint {
+                name: "portal_api".into(),
+                transport: "http".into(),
+                values,
+                loc: "estate.accord:9".into(),
+            },
+        )])
+    }
+
+    fn config(env: &str, endpoints: BTreeMap<String, ResolvedEndpoint>) -> Config {
+        Config {
+            env: env.into(),
+            endpoints,
+            journal_path: "j".into(),
+            sync: SyncPolicy::Full,
+            admin: Some("0.0.0.0:9464".into()),
+            limits: Limits {
+                max_frame_bytes: 1 << 20,
+                max_connections: 8,
+                max_connections_per_address: 8,
+                idle_timeout_s: 1,
+                lanes: 1,
+                header_timeout_s: 1,
+                request_timeout_s: 1,
+                requests_per_s: 1,
+                request_burst: 1,
+            },
+            auth: Auth::default(),
+            api_base_url: None,
+        }
+    }
+
+    #[test]
+    fn security_tls_the_production_cannot_speak_is_refused_not_ignored() {
+        let spec = api_spec();
+        assert!(check_tls(&spec, &endpoint("127.0.0.1", Some("off"))).is_empty());
+        let refused = check_tls(&spec, &endpoint("127.0.0.1", Some("required")));
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].message.contains("portal_api"), "{refused:?}");
+        let mut https = endpoint("127.0.0.1", None);
+        https
+            .get_mut("portal_api")
+            .unwrap()
+            .values
+            .insert("url".into(), "https://fhir.example.org".into());
+        assert_eq!(check_tls(&spec, &https).len(), 1);
+    }
+
+    #[test]
+    fn security_listening_everywhere_in_production_is_a_warning() {
+        let spec = api_spec();
+        let w = warnings(&spec, &config("prod", endpoint("0.0.0.0", None)));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].message.contains("every address"));
+        assert!(w[1].message.contains("[admin]"));
+        assert!(warnings(&spec, &config("dev", endpoint("0.0.0.0", None))).is_empty());
+        let mut quiet = config("prod", endpoint("10.1.2.3", None));
+        quiet.admin = Some("127.0.0.1:9464".into());
+        assert!(warnings(&spec, &quiet).is_empty());
     }
 
     #[test]

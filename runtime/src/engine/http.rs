@@ -2,7 +2,8 @@
 //! FHIR REST API of a server: a resource is created or updated under its type, a Bundle is
 //! posted to the base). The status code is the reply (2xx accepted, 4xx rejected, 408,
 //! 429 and 5xx an application error to retry, no answer refused), and a FHIR server's
-//! OperationOutcome says why.
+//! OperationOutcome says why. The endpoint's credentials go with every request: `token`
+//! as a bearer token, `user` and `password` as basic authentication.
 
 use super::outbound::{http_attempt, SendAttempt};
 use axum::body::Bytes;
@@ -14,6 +15,31 @@ use std::time::Duration;
 pub(super) type HttpClient =
     Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// An `Authorization` header's value, which no log line, error or debug output shows.
+#[derive(Clone)]
+pub(super) struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The credentials of endpoint `e` as an `Authorization` header: `Bearer TOKEN` for
+/// `token`, `Basic ...` for `user` and `password`; none when it declares neither.
+pub(super) fn authorization(e: &super::config::ResolvedEndpoint) -> Option<Secret> {
+    use base64::Engine as _;
+    if let Some(token) = e.get("token").filter(|t| !t.is_empty()) {
+        return Some(Secret(format!("Bearer {token}")));
+    }
+    let user = e.get("user")?;
+    let pair = format!("{user}:{}", e.get("password").unwrap_or(""));
+    Some(Secret(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )))
+}
+
 /// A client with its own connection pool, kept for the life of an operation.
 pub(super) fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>()
@@ -22,19 +48,32 @@ pub(super) fn client() -> HttpClient {
 /// Sends one request; the status and body, or the attempt that says why there are none.
 async fn exchange(
     client: &HttpClient,
+    authorization: Option<&Secret>,
     method: &str,
     url: &str,
     content_type: &str,
     body: &[u8],
     timeout: Duration,
 ) -> Result<(u16, Bytes), SendAttempt> {
-    let request = match axum::http::Request::builder()
+    let mut builder = axum::http::Request::builder()
         .method(method)
         .uri(url)
         .header("content-type", content_type)
-        .header("accept", content_type)
-        .body(Full::new(Bytes::copy_from_slice(body)))
-    {
+        .header("accept", content_type);
+    if let Some(Secret(value)) = authorization {
+        let mut v = match axum::http::HeaderValue::from_str(value) {
+            Ok(v) => v,
+            Err(_) => {
+                return Err(http_attempt(
+                    None,
+                    format!("the credentials for {url} cannot be sent in a header"),
+                ))
+            }
+        };
+        v.set_sensitive(true);
+        builder = builder.header("authorization", v);
+    }
+    let request = match builder.body(Full::new(Bytes::copy_from_slice(body))) {
         Ok(r) => r,
         Err(e) => return Err(http_attempt(None, format!("bad request for {url}: {e}"))),
     };
@@ -66,6 +105,7 @@ async fn exchange(
 
 pub(super) async fn post(
     client: &HttpClient,
+    authorization: Option<&Secret>,
     url: &str,
     body: &[u8],
     timeout: Duration,
@@ -75,7 +115,17 @@ pub(super) async fn post(
     } else {
         "application/json"
     };
-    match exchange(client, "POST", url, content_type, body, timeout).await {
+    match exchange(
+        client,
+        authorization,
+        "POST",
+        url,
+        content_type,
+        body,
+        timeout,
+    )
+    .await
+    {
         Err(a) => a,
         Ok((status, text)) => {
             let text = String::from_utf8_lossy(&text[..text.len().min(300)]).to_string();
@@ -152,12 +202,23 @@ pub(super) fn outcome_text(body: &[u8]) -> Option<String> {
 /// are the detail.
 pub(super) async fn fhir(
     client: &HttpClient,
+    authorization: Option<&Secret>,
     base: &str,
     body: &[u8],
     timeout: Duration,
 ) -> SendAttempt {
     let (method, url) = fhir_request(base, body);
-    match exchange(client, method, &url, "application/fhir+json", body, timeout).await {
+    match exchange(
+        client,
+        authorization,
+        method,
+        &url,
+        "application/fhir+json",
+        body,
+        timeout,
+    )
+    .await
+    {
         Err(a) => a,
         Ok((status, text)) => {
             let why = outcome_text(&text).unwrap_or_else(|| {
@@ -175,6 +236,25 @@ pub(super) async fn fhir(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_sent_as_declared_and_never_shown() {
+        let endpoint = |pairs: &[(&str, &str)]| super::super::config::ResolvedEndpoint {
+            name: "e".into(),
+            transport: "fhir".into(),
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            loc: "x:1".into(),
+        };
+        let bearer = authorization(&endpoint(&[("token", "t0ken")])).unwrap();
+        assert_eq!(bearer.0, "Bearer t0ken");
+        assert_eq!(format!("{bearer:?}"), "Secret(***)");
+        let basic = authorization(&endpoint(&[("user", "hub"), ("password", "pw")])).unwrap();
+        assert_eq!(basic.0, "Basic aHViOnB3");
+        assert!(authorization(&endpoint(&[])).is_none());
+    }
 
     #[test]
     fn resources_go_where_fhir_rest_puts_them() {

@@ -36,11 +36,14 @@ enum Transport {
         url: String,
         /// One client (and its connection pool) per operation.
         client: super::http::HttpClient,
+        /// The endpoint's credentials as an `Authorization` header.
+        authorization: Option<super::http::Secret>,
     },
     /// A FHIR server's REST API at `base`.
     Fhir {
         base: String,
         client: super::http::HttpClient,
+        authorization: Option<super::http::Secret>,
     },
     Unsupported(String),
 }
@@ -70,6 +73,7 @@ impl Transport {
                 Some(u) => Transport::Fhir {
                     base: u.to_string(),
                     client: super::http::client(),
+                    authorization: super::http::authorization(e),
                 },
                 None => Transport::Unsupported(format!(
                     "endpoint `{}` has no url (the FHIR server's base)",
@@ -80,6 +84,7 @@ impl Transport {
                 Some(u) => Transport::Http {
                     url: u.to_string(),
                     client: super::http::client(),
+                    authorization: super::http::authorization(e),
                 },
                 None => Transport::Unsupported(format!("endpoint `{}` has no url", e.name)),
             },
@@ -189,18 +194,28 @@ impl Transport {
                     },
                 }
             }
-            Transport::Http { url, client } => {
+            Transport::Http {
+                url,
+                client,
+                authorization,
+            } => {
                 super::http::post(
                     client,
+                    authorization.as_ref(),
                     url,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
                 )
                 .await
             }
-            Transport::Fhir { base, client } => {
+            Transport::Fhir {
+                base,
+                client,
+                authorization,
+            } => {
                 super::http::fhir(
                     client,
+                    authorization.as_ref(),
                     base,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
