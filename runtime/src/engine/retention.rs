@@ -7,7 +7,9 @@
 //! purged: a message waiting to be processed or delivered, a dead letter (an operator
 //! decides its fate), or a message any of whose hops is still pending. Each pass walks
 //! the age index once with a cursor, so messages passed over never hold up the expired
-//! ones behind them.
+//! ones behind them. An API interface's `retain` also covers its facade's access audit
+//! (who read or wrote what, `audit` rows named after the interface); operators' actions
+//! in the audit are kept.
 
 use super::{time, Engine};
 use rusqlite::{params, Connection};
@@ -117,6 +119,22 @@ pub fn purge_batch(
     })
 }
 
+/// Removes up to `limit` of the audit rows of `interface`'s FHIR facade (`INTERFACE: ...`)
+/// written before `cutoff`, oldest first; how many.
+pub fn purge_audit(
+    c: &Connection,
+    interface: &str,
+    cutoff: i64,
+    limit: usize,
+) -> rusqlite::Result<usize> {
+    let prefix = format!("{interface}: ");
+    c.prepare_cached(
+        "DELETE FROM audit WHERE id IN (SELECT id FROM audit
+           WHERE at < ?1 AND substr(action, 1, length(?2)) = ?2 ORDER BY id LIMIT ?3)",
+    )?
+    .execute(params![cutoff, prefix, limit as i64])
+}
+
 /// Purges every interface with a retention period, then again each minute.
 pub async fn run(engine: Arc<Engine>) {
     let retained: Vec<(String, u64)> = engine
@@ -152,6 +170,22 @@ pub async fn run(engine: Arc<Engine>) {
                     }
                     Err(e) => {
                         tracing::error!(interface = %interface, error = %e, "cannot purge expired messages; trying again later");
+                        break;
+                    }
+                }
+            }
+            // The facade's access audit, for an API interface.
+            loop {
+                let name = interface.clone();
+                match engine
+                    .journal
+                    .write_redoable(move |c| purge_audit(c, &name, cutoff, BATCH))
+                    .await
+                {
+                    Ok(n) if n == BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::error!(interface = %interface, error = %e, "cannot purge expired audit rows; trying again later");
                         break;
                     }
                 }
@@ -206,6 +240,42 @@ mod tests {
         })
         .unwrap()
             == 1
+    }
+
+    #[test]
+    fn security_an_api_interfaces_retain_covers_its_access_audit() {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::journal::prepare(&c).unwrap();
+        let audit = |at: i64, action: &str| {
+            c.execute(
+                "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, 'a', ?2, '', '')",
+                params![at, action],
+            )
+            .unwrap();
+        };
+        audit(1_000, "portal_fhir: read Patient/p1");
+        audit(1_000, "portal_fhirx: read Patient/p1");
+        audit(1_000, "dead-letters resend");
+        audit(2_000, "portal_fhir: search Patient?");
+        audit(9_000, "portal_fhir: read Patient/p2");
+        assert_eq!(purge_audit(&c, "portal_fhir", 5_000, 1).unwrap(), 1);
+        assert_eq!(purge_audit(&c, "portal_fhir", 5_000, 10).unwrap(), 1);
+        assert_eq!(purge_audit(&c, "portal_fhir", 5_000, 10).unwrap(), 0);
+        let left: Vec<String> = c
+            .prepare("SELECT action FROM audit ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            left,
+            [
+                "portal_fhirx: read Patient/p1",
+                "dead-letters resend",
+                "portal_fhir: read Patient/p2"
+            ]
+        );
     }
 
     #[test]
