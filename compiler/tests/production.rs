@@ -653,3 +653,94 @@ fn operators_work_the_dead_letter_and_replay(bin: &Path, journal: &Path, dir: &P
         );
     }
 }
+
+/// Record constraints hold at run time (`cargo test -- constraint`): an ADT whose NHS
+/// number has a wrong check digit, or whose postcode is not a postcode, is dead-lettered
+/// with reason `constraint` naming the field, the rule and the line, and reaches no
+/// receiver; a right one (a real check digit) flows.
+#[test]
+fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
+    let bin = build("examples/trakcare-lab");
+    let winpath = Peer::start(|_, _| "AA");
+    let pharmacy = Peer::start(|_, _| "CA");
+    let results = Peer::start(|_, _| "AA");
+    let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-constraints");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[secrets]\nPHARMACY_MLLP_PASSWORD = \"e2e-only\"\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
+             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
+             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
+             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.archive_dir]\npath = \"{}\"\n",
+            winpath.port,
+            pharmacy.port,
+            results.port,
+            dir.join("archive").display()
+        ),
+    )
+    .unwrap();
+    let store = dir.join("var");
+    let _production = start(&bin, &config, &store, admin);
+    let sample =
+        std::fs::read_to_string(root().join("examples/trakcare-lab/samples/adt_a01.hl7")).unwrap();
+    assert!(sample.contains("9434765919") && sample.contains("EH1 1AA"));
+    let cases = [
+        ("CON1", sample.replace("9434765919", "9434765918")),
+        ("CON2", sample.replace("EH1 1AA", "NOT A POSTCODE")),
+        ("CON3", sample.replace("9434765919", "4010232137")),
+    ];
+    for (control, text) in &cases {
+        let text = text.replace("MSG00001", control);
+        assert_eq!(send_msa(adt_in, &text), "AA", "{control}");
+    }
+    // The good one reaches WinPath; the other two never do.
+    let got = winpath.wait_for(1);
+    let journal = store.join("var/journal.sqlite");
+    let journal = if journal.exists() {
+        journal
+    } else {
+        store.join("journal.sqlite")
+    };
+    let t = Instant::now();
+    let dead = loop {
+        let (_, out) = operate(&bin, &journal, &["dead-letters", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let rows = v.as_array().cloned().unwrap_or_default();
+        if rows.len() >= 2 {
+            break rows;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // WinPath's copy carries neither the NHS number nor the address: one message came.
+    assert_eq!(winpath.messages().len(), 1, "{got:?}");
+    let details: Vec<String> = dead
+        .iter()
+        .map(|d| {
+            assert_eq!(d["reason"], "constraint", "{d}");
+            d["detail"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("Patient.nhs_number = \"9434765918\"")
+                && d.contains("check nhs_modulus11")
+                && d.contains("mappings.accord:")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("Patient.postcode = \"NOT A POSTCODE\"") && d.contains("pattern")),
+        "{details:?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! engine ([`engine`]: journal, services, operations, flows, admin HTTP, the binary's CLI). It never depends on `accord-dsl` or
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
+pub mod constraints;
 #[cfg(feature = "engine")]
 pub mod engine;
 pub mod fhir;
@@ -19,6 +20,7 @@ pub mod zone;
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::constraints::{check as constrain, Rule};
     #[cfg(feature = "engine")]
     pub use crate::engine;
     pub use crate::fhir::write as fhir;
@@ -32,5 +34,6 @@ pub mod __private {
         Once, Output, Scope, ToHl7, ToJson,
     };
     pub use crate::steward::{govern, Steward, Unsupervised};
+    pub use regex::Regex;
     pub use serde;
 }

@@ -33,6 +33,13 @@ pub enum MapErrorKind {
     Read(String),
     /// The source-of-truth matrix holds the message back.
     Ownership(crate::steward::Hold),
+    /// A record field's value breaks a constraint of the record (`length`, `range`,
+    /// `pattern`, `check`).
+    Constraint {
+        field: &'static str,
+        rule: String,
+        value: String,
+    },
 }
 
 impl fmt::Display for MapError {
@@ -55,6 +62,11 @@ impl fmt::Display for MapError {
             }
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
+            MapErrorKind::Constraint { field, rule, value } => write!(
+                f,
+                "{}: {field} = {value:?} breaks the contract's `{rule}`",
+                self.at
+            ),
         }
     }
 }

@@ -62,6 +62,35 @@ pub fn draft(t: &Type) -> TokenStream {
     }
 }
 
+/// A constraint as the runtime checks it (`key` is not one it checks).
+fn rule(c: &crate::ir::Constraint) -> Option<TokenStream> {
+    use crate::ir::Constraint;
+    let opt = |v: &Option<String>| match v {
+        Some(s) => quote!(Some(#s)),
+        None => quote!(None),
+    };
+    let num = |v: &Option<u64>| match v {
+        Some(n) => quote!(Some(#n)),
+        None => quote!(None),
+    };
+    Some(match c {
+        Constraint::Key => return None,
+        Constraint::Check { validator } => quote!(rt::Rule::Check(#validator)),
+        Constraint::Length { min, max } => {
+            let (min, max) = (num(min), num(max));
+            quote!(rt::Rule::Length { min: #min, max: #max })
+        }
+        Constraint::Range { min, max } => {
+            let (min, max) = (opt(min), opt(max));
+            quote!(rt::Rule::Range { min: #min, max: #max })
+        }
+        Constraint::Pattern { regex } => quote!({
+            static COMPILED: std::sync::OnceLock<Option<rt::Regex>> = std::sync::OnceLock::new();
+            rt::Rule::Pattern(#regex, &COMPILED)
+        }),
+    })
+}
+
 /// `struct Record`, `struct RecordDraft` and `RecordDraft::finish`.
 pub fn gen_record(r: &Record) -> TokenStream {
     let name = names::ty(&r.name);
@@ -88,6 +117,17 @@ pub fn gen_record(r: &Record) -> TokenStream {
             (Type::Optional { .. }, _) => quote! { #n: self.#n },
             _ => quote! { #n: self.#n.ok_or_else(|| rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })? },
         }
+    });
+    let constrained = r.fields.iter().filter_map(|f| {
+        let rules: Vec<TokenStream> = f.constraints.iter().filter_map(rule).collect();
+        if rules.is_empty() {
+            return None;
+        }
+        let n = names::snake(&f.name);
+        let fname = format!("{}.{}", r.name, f.name);
+        Some(quote! {
+            rt::constrain(at, #fname, &rt::ToJson::to_json(&self.#n), &[#(#rules),*])?;
+        })
     });
     let json_fields = r.fields.iter().map(|f| {
         let n = names::snake(&f.name);
@@ -130,10 +170,22 @@ pub fn gen_record(r: &Record) -> TokenStream {
         pub struct #draft_name { #(#draft_fields,)* }
 
         impl #draft_name {
-            /// The record, or the first required field left unset.
+            /// The record, or the first required field left unset, or the first value
+            /// that breaks a constraint of the record.
             #[allow(unused_variables)]
             pub fn finish(self, at: &'static str) -> Result<#name, rt::MapError> {
-                Ok(#name { #(#finish,)* })
+                let record = #name { #(#finish,)* };
+                record.constrain(at)?;
+                Ok(record)
+            }
+        }
+
+        impl #name {
+            /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+            #[allow(unused_variables)]
+            pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+                #(#constrained)*
+                Ok(())
             }
         }
     }

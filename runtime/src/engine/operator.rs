@@ -436,48 +436,50 @@ fn resend_out(
     let now = time::now_ms();
     // A mapping failure or the matrix holds the inbound message: map it again (after an
     // edit of it), checked against the stored records as they are now.
-    let (payload, message_type, control_id, patient, order_key, how) =
-        if matches!(d.reason.as_deref(), Some("map" | "ownership")) {
-            let source = edited.unwrap_or(&d.payload);
-            let parsed = match Parsed::parse(source) {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(format!("the source message does not parse: {e}"))),
-            };
-            let control = format!("AC{}.r{}", d.parent.unwrap_or(d.id), d.id);
-            let q = mapper.map(c, d.id, iface, parsed.source(), source, &control, false)?;
-            if q.state != "queued" {
-                return Ok(Err(format!(
-                    "the mapping still fails: {}",
-                    q.detail.unwrap_or_default()
-                )));
-            }
-            (
-                q.payload,
-                q.message_type,
-                q.control_id,
-                q.patient_id,
-                q.order_key,
-                "mapped again and queued",
-            )
-        } else {
-            let payload = edited.unwrap_or(&d.payload).to_vec();
-            let msg = Message::parse(&payload).ok();
-            let message_type = msg.as_ref().map(|m| {
-                let (code, trigger, _) = m.message_type();
-                format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""))
-            });
-            let control = msg
-                .as_ref()
-                .and_then(|m| m.control_id().map(str::to_string));
-            let patient = msg.as_ref().and_then(super::patient_of);
-            let order = msg.as_ref().and_then(|m| {
-                iface
-                    .ordering
-                    .as_ref()
-                    .and_then(|p| super::key_of(m, std::slice::from_ref(p)))
-            });
-            (payload, message_type, control, patient, order, "queued")
+    let (payload, message_type, control_id, patient, order_key, how) = if matches!(
+        d.reason.as_deref(),
+        Some("map" | "constraint" | "ownership")
+    ) {
+        let source = edited.unwrap_or(&d.payload);
+        let parsed = match Parsed::parse(source) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(format!("the source message does not parse: {e}"))),
         };
+        let control = format!("AC{}.r{}", d.parent.unwrap_or(d.id), d.id);
+        let q = mapper.map(c, d.id, iface, parsed.source(), source, &control, false)?;
+        if q.state != "queued" {
+            return Ok(Err(format!(
+                "the mapping still fails: {}",
+                q.detail.unwrap_or_default()
+            )));
+        }
+        (
+            q.payload,
+            q.message_type,
+            q.control_id,
+            q.patient_id,
+            q.order_key,
+            "mapped again and queued",
+        )
+    } else {
+        let payload = edited.unwrap_or(&d.payload).to_vec();
+        let msg = Message::parse(&payload).ok();
+        let message_type = msg.as_ref().map(|m| {
+            let (code, trigger, _) = m.message_type();
+            format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""))
+        });
+        let control = msg
+            .as_ref()
+            .and_then(|m| m.control_id().map(str::to_string));
+        let patient = msg.as_ref().and_then(super::patient_of);
+        let order = msg.as_ref().and_then(|m| {
+            iface
+                .ordering
+                .as_ref()
+                .and_then(|p| super::key_of(m, std::slice::from_ref(p)))
+        });
+        (payload, message_type, control, patient, order, "queued")
+    };
     match edited {
         None => {
             requeue(

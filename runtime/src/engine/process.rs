@@ -374,7 +374,7 @@ pub(super) fn map_for(
         }
         Err(e) => {
             q.state = "dead";
-            q.reason = Some("map");
+            q.reason = Some(failure_reason(&e.kind));
             q.detail = Some(e.to_string());
             q.payload = inbound_payload.to_vec();
         }
@@ -508,7 +508,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                             ("review", Some("ownership"))
                         }
                         MapErrorKind::Ownership(_) => ("dead", Some("ownership")),
-                        _ => ("dead", Some("map")),
+                        other => ("dead", Some(failure_reason(other))),
                     };
                     change.reason_detail(e);
                 }
@@ -665,4 +665,13 @@ fn apply(
         }
     }
     Ok(ids)
+}
+
+/// The dead letter's reason for a mapping that failed other than by the matrix: `constraint`
+/// when a value breaks a record's constraint, else `map`.
+pub(super) fn failure_reason(kind: &MapErrorKind) -> &'static str {
+    match kind {
+        MapErrorKind::Constraint { .. } => "constraint",
+        _ => "map",
+    }
 }

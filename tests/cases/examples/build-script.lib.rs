@@ -60,10 +60,11 @@ pub struct PatientDraft {
     pub sex: Option<Sex>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -90,7 +91,16 @@ impl PatientDraft {
                         field: "Patient.sex",
                     },
                 })?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// The patient, the visit and the allergies of one admission message.
@@ -138,10 +148,11 @@ pub struct AdmissionDraft {
     pub allergies: Vec<Allergy>,
 }
 impl AdmissionDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
-        Ok(Admission {
+        let record = Admission {
             patient: self
                 .patient
                 .ok_or_else(|| rt::MapError {
@@ -161,7 +172,16 @@ impl AdmissionDraft {
                 })?
                 .finish(at)?,
             allergies: self.allergies,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Admission {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -217,10 +237,11 @@ pub struct VisitDraft {
     pub ward: Option<String>,
 }
 impl VisitDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Visit, rt::MapError> {
-        Ok(Visit {
+        let record = Visit {
             visit_number: self
                 .visit_number
                 .ok_or_else(|| rt::MapError {
@@ -246,7 +267,16 @@ impl VisitDraft {
                     },
                 })?,
             ward: self.ward,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Visit {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -302,10 +332,11 @@ pub struct AllergyDraft {
     pub category: Option<AllergyCategory>,
 }
 impl AllergyDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
-        Ok(Allergy {
+        let record = Allergy {
             patient_mrn: self
                 .patient_mrn
                 .ok_or_else(|| rt::MapError {
@@ -331,7 +362,16 @@ impl AllergyDraft {
                         field: "Allergy.category",
                     },
                 })?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Allergy {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -80,10 +80,11 @@ pub struct PatientDraft {
     pub email: Option<String>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -106,7 +107,16 @@ impl PatientDraft {
             sex: self.sex,
             phone: self.phone,
             email: self.email,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// An allergy TrakCare holds for a patient.
@@ -175,10 +185,11 @@ pub struct AllergyDraft {
     pub reaction: Option<String>,
 }
 impl AllergyDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
-        Ok(Allergy {
+        let record = Allergy {
             patient_mrn: self
                 .patient_mrn
                 .ok_or_else(|| rt::MapError {
@@ -199,7 +210,16 @@ impl AllergyDraft {
             category: self.category,
             criticality: self.criticality,
             reaction: self.reaction,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Allergy {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// What an ADT message brings: the patient and their allergies, each stored as a record
@@ -242,10 +262,11 @@ pub struct AdmissionDraft {
     pub allergies: Vec<Allergy>,
 }
 impl AdmissionDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
-        Ok(Admission {
+        let record = Admission {
             patient: self
                 .patient
                 .ok_or_else(|| rt::MapError {
@@ -256,7 +277,16 @@ impl AdmissionDraft {
                 })?
                 .finish(at)?,
             allergies: self.allergies,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Admission {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// A lab order from the portal.
@@ -319,10 +349,11 @@ pub struct LabOrderDraft {
     pub urgent: Option<bool>,
 }
 impl LabOrderDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabOrder, rt::MapError> {
-        Ok(LabOrder {
+        let record = LabOrder {
             placer_order: self
                 .placer_order
                 .ok_or_else(|| rt::MapError {
@@ -356,7 +387,16 @@ impl LabOrderDraft {
                         field: "LabOrder.urgent",
                     },
                 })?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl LabOrder {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

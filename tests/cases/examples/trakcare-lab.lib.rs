@@ -91,10 +91,11 @@ pub struct PatientDraft {
     pub stage: Option<PatientStage>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -132,7 +133,58 @@ impl PatientDraft {
             patient_class: self.patient_class,
             postcode: self.postcode,
             stage: self.stage,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        rt::constrain(
+            at,
+            "Patient.mrn",
+            &rt::ToJson::to_json(&self.mrn),
+            &[
+                rt::Rule::Length {
+                    min: Some(1u64),
+                    max: Some(20u64),
+                },
+            ],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.nhs_number",
+            &rt::ToJson::to_json(&self.nhs_number),
+            &[rt::Rule::Check("nhs_modulus11")],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.family_name",
+            &rt::ToJson::to_json(&self.family_name),
+            &[
+                rt::Rule::Length {
+                    min: Some(1u64),
+                    max: Some(80u64),
+                },
+            ],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.postcode",
+            &rt::ToJson::to_json(&self.postcode),
+            &[
+                {
+                    static COMPILED: std::sync::OnceLock<Option<rt::Regex>> = std::sync::OnceLock::new();
+                    rt::Rule::Pattern(
+                        "^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$",
+                        &COMPILED,
+                    )
+                },
+            ],
+        )?;
+        Ok(())
     }
 }
 /// A laboratory order placed in TrakCare.
@@ -190,10 +242,11 @@ pub struct LabOrderDraft {
     pub patient: Option<PatientDraft>,
 }
 impl LabOrderDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabOrder, rt::MapError> {
-        Ok(LabOrder {
+        let record = LabOrder {
             placer_order: self
                 .placer_order
                 .ok_or_else(|| rt::MapError {
@@ -220,7 +273,16 @@ impl LabOrderDraft {
                     },
                 })?
                 .finish(at)?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl LabOrder {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// One observation of a result.
@@ -290,10 +352,11 @@ pub struct ObservationDraft {
     pub sequence: Option<i64>,
 }
 impl ObservationDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Observation, rt::MapError> {
-        Ok(Observation {
+        let record = Observation {
             code: self
                 .code
                 .ok_or_else(|| rt::MapError {
@@ -321,7 +384,27 @@ impl ObservationDraft {
                         field: "Observation.sequence",
                     },
                 })?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Observation {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        rt::constrain(
+            at,
+            "Observation.sequence",
+            &rt::ToJson::to_json(&self.sequence),
+            &[
+                rt::Rule::Range {
+                    min: Some("1"),
+                    max: Some("999"),
+                },
+            ],
+        )?;
+        Ok(())
     }
 }
 /// A laboratory result returned by WinPath.
@@ -390,10 +473,11 @@ pub struct LabResultDraft {
     pub observations: Vec<Observation>,
 }
 impl LabResultDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabResult, rt::MapError> {
-        Ok(LabResult {
+        let record = LabResult {
             placer_order: self
                 .placer_order
                 .ok_or_else(|| rt::MapError {
@@ -420,7 +504,16 @@ impl LabResultDraft {
                 })?,
             observed_at: self.observed_at,
             observations: self.observations,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl LabResult {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -72,10 +72,11 @@ pub struct PatientDraft {
     pub deceased: Option<bool>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -111,7 +112,16 @@ impl PatientDraft {
                     },
                 })?,
             deceased: self.deceased,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -161,10 +171,11 @@ pub struct ResultDraft {
     pub value: Option<rt::Decimal>,
 }
 impl ResultDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ResultRecord, rt::MapError> {
-        Ok(ResultRecord {
+        let record = ResultRecord {
             placer_order: self
                 .placer_order
                 .ok_or_else(|| rt::MapError {
@@ -182,7 +193,16 @@ impl ResultDraft {
                     },
                 })?,
             value: self.value,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl ResultRecord {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// FHIR's own codes: the required binding of Patient.gender is met by this system.

@@ -109,10 +109,11 @@ pub struct PatientDraft {
     pub identifiers: Vec<PatientId>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -154,7 +155,66 @@ impl PatientDraft {
             postcode: self.postcode,
             contacts: self.contacts,
             identifiers: self.identifiers,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        rt::constrain(
+            at,
+            "Patient.mrn",
+            &rt::ToJson::to_json(&self.mrn),
+            &[
+                rt::Rule::Length {
+                    min: Some(1u64),
+                    max: Some(20u64),
+                },
+            ],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.nhs_number",
+            &rt::ToJson::to_json(&self.nhs_number),
+            &[rt::Rule::Check("nhs_modulus11")],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.weight_kg",
+            &rt::ToJson::to_json(&self.weight_kg),
+            &[
+                rt::Rule::Range {
+                    min: Some("0"),
+                    max: Some("500"),
+                },
+            ],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.visits",
+            &rt::ToJson::to_json(&self.visits),
+            &[
+                rt::Rule::Range {
+                    min: Some("0"),
+                    max: None,
+                },
+            ],
+        )?;
+        rt::constrain(
+            at,
+            "Patient.postcode",
+            &rt::ToJson::to_json(&self.postcode),
+            &[
+                {
+                    static COMPILED: std::sync::OnceLock<Option<rt::Regex>> = std::sync::OnceLock::new();
+                    rt::Rule::Pattern("^[A-Z0-9 ]+$", &COMPILED)
+                },
+            ],
+        )?;
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -201,10 +261,11 @@ pub struct PatientIdDraft {
     pub kind: Option<String>,
 }
 impl PatientIdDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<PatientId, rt::MapError> {
-        Ok(PatientId {
+        let record = PatientId {
             value: self
                 .value
                 .ok_or_else(|| rt::MapError {
@@ -215,7 +276,16 @@ impl PatientIdDraft {
                 })?,
             authority: self.authority,
             kind: self.kind,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl PatientId {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -265,10 +335,11 @@ pub struct ContactDraft {
     pub phone: Option<String>,
 }
 impl ContactDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Contact, rt::MapError> {
-        Ok(Contact {
+        let record = Contact {
             name: self
                 .name
                 .ok_or_else(|| rt::MapError {
@@ -279,7 +350,16 @@ impl ContactDraft {
                 })?,
             relationship: self.relationship,
             phone: self.phone,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Contact {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 /// A patient's contacts as cards, each carrying the patient's identity.
@@ -321,10 +401,11 @@ pub struct ContactCardsDraft {
     pub cards: Vec<ContactCard>,
 }
 impl ContactCardsDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ContactCards, rt::MapError> {
-        Ok(ContactCards {
+        let record = ContactCards {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -334,7 +415,16 @@ impl ContactCardsDraft {
                     },
                 })?,
             cards: self.cards,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl ContactCards {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -381,10 +471,11 @@ pub struct ContactCardDraft {
     pub family: Option<String>,
 }
 impl ContactCardDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ContactCard, rt::MapError> {
-        Ok(ContactCard {
+        let record = ContactCard {
             name: self
                 .name
                 .ok_or_else(|| rt::MapError {
@@ -402,7 +493,16 @@ impl ContactCardDraft {
                     },
                 })?,
             family: self.family,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl ContactCard {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

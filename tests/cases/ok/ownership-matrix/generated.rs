@@ -60,10 +60,11 @@ pub struct PatientDraft {
     pub address: Option<AddressDraft>,
 }
 impl PatientDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
-        Ok(Patient {
+        let record = Patient {
             mrn: self
                 .mrn
                 .ok_or_else(|| rt::MapError {
@@ -76,7 +77,16 @@ impl PatientDraft {
             phone: self.phone,
             email: self.email,
             address: self.address.map(|d| d.finish(at)).transpose()?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Patient {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -117,10 +127,11 @@ pub struct AddressDraft {
     pub postcode: Option<String>,
 }
 impl AddressDraft {
-    /// The record, or the first required field left unset.
+    /// The record, or the first required field left unset, or the first value
+    /// that breaks a constraint of the record.
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Address, rt::MapError> {
-        Ok(Address {
+        let record = Address {
             line1: self
                 .line1
                 .ok_or_else(|| rt::MapError {
@@ -137,7 +148,16 @@ impl AddressDraft {
                         field: "Address.postcode",
                     },
                 })?,
-        })
+        };
+        record.constrain(at)?;
+        Ok(record)
+    }
+}
+impl Address {
+    /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
+    #[allow(unused_variables)]
+    pub fn constrain(&self, at: &'static str) -> Result<(), rt::MapError> {
+        Ok(())
     }
 }
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
