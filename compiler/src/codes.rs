@@ -71,6 +71,8 @@ codes! {
         "`value via codemap` passes the value to a code map whose source type is different.";
     "E0214", "usage contradicts cardinality",
         "In a profile, `R` (required) needs a minimum of at least one, and `X` (not supported) allows none.";
+    "E0215", "invalid pattern",
+        "A `pattern` constraint is a regular expression in the Rust `regex` syntax. One that does not compile would refuse every value at run time, so it is refused here.";
     "E0301", "two owners for one field",
         "The source-of-truth matrix names one owner per field. Other systems that may write it are listed with `accept`, optionally with a condition, and conflicts are settled by the field's conflict rule.";
     "E0302", "write not allowed by the matrix",

@@ -436,6 +436,23 @@ pub fn empty_range(span: Span, lo: &str, hi: &str) -> Diagnostic {
     .with_help("write the lower bound first, e.g. `1..80`")
 }
 
+pub fn invalid_pattern(span: Span, why: &str) -> Diagnostic {
+    let first = why
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("not a regular expression")
+        .trim_start_matches("error:")
+        .trim();
+    Diagnostic::error(
+        "E0215",
+        "this pattern is not a valid regular expression",
+        span,
+        first.to_string(),
+    )
+    .with_help("patterns use the Rust `regex` syntax (like Perl's, without look-around or backreferences); escape a literal `\\` as `\\\\`")
+}
+
 pub fn invalid_date(span: Span, text: &str) -> Diagnostic {
     Diagnostic::error(
         "E0212",

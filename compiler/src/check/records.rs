@@ -46,6 +46,11 @@ pub(super) fn check(c: &mut Checker) {
                     ConstraintKind::Length(r) | ConstraintKind::Range(r) => {
                         check_range(c, r, con.span)
                     }
+                    ConstraintKind::Pattern(p) => {
+                        if let Err(e) = regex::Regex::new(&p.value) {
+                            c.push(diag::invalid_pattern(p.span, &e.to_string()));
+                        }
+                    }
                     _ => {}
                 }
             }
