@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
+
 use support::*;
 
 /// The HS256 secret of the test's configuration (32 bytes or more, as `check-config` asks).
@@ -38,11 +38,21 @@ fn adt(control: &str, mrn: &str, family: &str) -> String {
     )
 }
 
-#[test]
-fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
+/// The facade's test production, started with `extra` configuration after `[auth]`'s
+/// issuer and audience: its ports, folder, store and the RS256 key (PEM) of its JWKS.
+struct Facade {
+    _production: Production,
+    hub: u16,
+    api: u16,
+    admin: u16,
+    store: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+fn start_facade(name: &str, auth: &str, extra: &str) -> (std::path::PathBuf, Facade) {
     let bin = build("compiler/tests/production/fhir-facade");
     let (hub, api, admin) = (free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-fhir-api");
+    let dir = fresh_dir(name);
     let (jwks, key) = make_jwks(&dir);
     let config = dir.join("dev.toml");
     std::fs::write(
@@ -50,36 +60,36 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
              [endpoints.portal_api]\nport = {api}\n\
-             [auth]\nhs256_secret = \"{SECRET}\"\njwks = \"{}\"\n\
-             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
+             [auth]\n{auth}jwks = \"{}\"\n\
+             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n{extra}",
             jwks.display()
         ),
     )
     .unwrap();
     let store = dir.join("store");
-    let _production = start(&bin, &config, &store, admin);
+    let production = start(&bin, &config, &store, admin);
+    (
+        bin,
+        Facade {
+            _production: production,
+            hub,
+            api,
+            admin,
+            store,
+            key,
+        },
+    )
+}
+
+#[test]
+fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
+    let hs256 = format!("hs256_secret = \"{SECRET}\"\n");
+    let (_, f) = start_facade("e2e-fhir-api", &hs256, "");
+    let (hub, api, key) = (f.hub, f.api, f.key.clone());
     assert_eq!(send_msa(hub, &adt("API1", "API001", "EVERYWOMAN")), "AA");
     assert_eq!(send_msa(hub, &adt("API2", "API002", "NOBODY")), "AA");
-    let journal = store.join("journal.sqlite");
-    let start_wait = Instant::now();
-    loop {
-        let c = rusqlite::Connection::open(&journal).unwrap();
-        let n: i64 = c
-            .query_row(
-                "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        if n == 2 {
-            break;
-        }
-        assert!(
-            start_wait.elapsed() < Duration::from_secs(15),
-            "the patients are not stored"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let journal = f.store.join("journal.sqlite");
+    wait_for_records(&journal, "Patient", 2);
 
     let python = fhir_python();
     let o = Command::new(python)
@@ -290,44 +300,16 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
 /// header, and a request that would forge a line of the audit log.
 #[test]
 fn security_tokens_updates_paging_and_audit_output_of_the_fhir_facade() {
-    let bin = build("compiler/tests/production/fhir-facade");
-    let (hub, api, admin) = (free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-fhir-security");
-    let (jwks, key) = make_jwks(&dir);
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.portal_api]\nport = {api}\n\
-             [auth]\nhs256_secret = \"{SECRET}\"\njwks = \"{}\"\n\
-             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
-            jwks.display()
-        ),
-    )
-    .unwrap();
-    let store = dir.join("store");
-    let _production = start(&bin, &config, &store, admin);
+    let hs256 = format!("hs256_secret = \"{SECRET}\"\n");
+    let (bin, f) = start_facade("e2e-fhir-security", &hs256, "");
+    let (hub, api, key) = (f.hub, f.api, f.key.clone());
     assert_eq!(send_msa(hub, &adt("SEC1", "SEC001", "EVERYWOMAN")), "AA");
     assert_eq!(send_msa(hub, &adt("SEC2", "SEC002", "NOBODY")), "AA");
     // The owner leaves this patient's date of birth empty.
     let undated = adt("SEC3", "SEC003", "UNDATED").replace("|19800314|", "||");
     assert_eq!(send_msa(hub, &undated), "AA");
-    let journal = store.join("journal.sqlite");
-    let t = Instant::now();
-    while rusqlite::Connection::open(&journal)
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap_or(0)
-        < 3
-    {
-        assert!(t.elapsed() < Duration::from_secs(15), "patients not stored");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let journal = f.store.join("journal.sqlite");
+    wait_for_records(&journal, "Patient", 3);
 
     let o = Command::new(fhir_python())
         .arg(root().join("tests/tools/fhir_security_client.py"))
@@ -457,26 +439,11 @@ fn security_tokens_updates_paging_and_audit_output_of_the_fhir_facade() {
 /// each refusal is counted in the metrics.
 #[test]
 fn security_http_listeners_hold_under_abuse() {
-    let bin = build("compiler/tests/production/fhir-facade");
-    let (hub, api, admin) = (free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-http-abuse");
-    let (jwks, _) = make_jwks(&dir);
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.portal_api]\nport = {api}\n\
-             [auth]\njwks = \"{}\"\n\
-             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n\
-             [limits]\nmax_connections_per_address = 4\nheader_timeout_s = 2\n\
-             requests_per_s = 5\nrequest_burst = 10\n",
-            jwks.display()
-        ),
-    )
-    .unwrap();
-    let store = dir.join("store");
-    let _production = start(&bin, &config, &store, admin);
+    let limits = "[limits]\nmax_connections_per_address = 4\nheader_timeout_s = 2\n\
+                  requests_per_s = 5\nrequest_burst = 10\n";
+    let (_, f) = start_facade("e2e-http-abuse", "", limits);
+    let (hub, api, admin) = (f.hub, f.api, f.admin);
+    let dir = f.store.parent().unwrap().to_path_buf();
     let sample = dir.join("adt.hl7");
     std::fs::write(&sample, adt("ABUSE1", "ABU001", "FLOODED")).unwrap();
     let o = Command::new(fhir_python())

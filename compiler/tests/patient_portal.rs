@@ -35,12 +35,21 @@ fn call(
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-#[test]
-fn the_portal_reads_corrects_and_orders() {
+/// The portal example's production with WinPath played by `winpath`: its ports
+/// (TrakCare's ADT, the portal's orders, the API), folder, store and process.
+struct Portal {
+    trak: u16,
+    portal_in: u16,
+    api: u16,
+    dir: std::path::PathBuf,
+    store: std::path::PathBuf,
+    _production: Production,
+}
+
+fn start_portal(name: &str, winpath: &Peer) -> Portal {
     let bin = build("examples/patient-portal");
-    let winpath = Peer::start(|_, _| "AA");
     let (trak, portal_in, api, admin) = (free_port(), free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-patient-portal");
+    let dir = fresh_dir(name);
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,
@@ -57,7 +66,23 @@ fn the_portal_reads_corrects_and_orders() {
     )
     .unwrap();
     let store = dir.join("store");
-    let _production = start(&bin, &config, &store, admin);
+    let production = start(&bin, &config, &store, admin);
+    Portal {
+        trak,
+        portal_in,
+        api,
+        dir,
+        store,
+        _production: production,
+    }
+}
+
+#[test]
+fn the_portal_reads_corrects_and_orders() {
+    let winpath = Peer::start(|_, _| "AA");
+    let p = start_portal("e2e-patient-portal", &winpath);
+    let (trak, portal_in, api, dir, store) =
+        (p.trak, p.portal_in, p.api, p.dir.clone(), p.store.clone());
     let adt = std::fs::read_to_string(root().join("examples/patient-portal/samples/adt_a01.hl7"))
         .unwrap();
     assert_eq!(send_msa(trak, &adt), "AA");
@@ -300,27 +325,9 @@ fn the_portal_reads_corrects_and_orders() {
 /// duplicate; and a patient cannot fill a field TrakCare owns and left empty.
 #[test]
 fn security_a_patient_orders_and_corrects_only_for_themselves() {
-    let bin = build("examples/patient-portal");
     let winpath = Peer::start(|_, _| "AA");
-    let (trak, portal_in, api, admin) = (free_port(), free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-portal-security");
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {trak}\n\
-             [endpoints.hub_portal_in]\nhost = \"127.0.0.1\"\nport = {portal_in}\n\
-             [endpoints.portal_api]\nhost = \"127.0.0.1\"\nport = {api}\n\
-             [endpoints.winpath_mllp]\nport = {}\n\
-             [auth]\nhs256_secret = \"{SECRET}\"\n\
-             issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
-            winpath.port
-        ),
-    )
-    .unwrap();
-    let store = dir.join("store");
-    let _production = start(&bin, &config, &store, admin);
+    let p = start_portal("e2e-portal-security", &winpath);
+    let (trak, api, dir, store) = (p.trak, p.api, p.dir.clone(), p.store.clone());
     let adt = std::fs::read_to_string(root().join("examples/patient-portal/samples/adt_a01.hl7"))
         .unwrap();
     assert_eq!(send_msa(trak, &adt), "AA");
@@ -331,20 +338,7 @@ fn security_a_patient_orders_and_corrects_only_for_themselves() {
         .replace("EVERYMAN^ADAM", "OTHERMAN^EVE");
     assert_eq!(send_msa(trak, &other), "AA");
     let journal = store.join("journal.sqlite");
-    let t = Instant::now();
-    while rusqlite::Connection::open(&journal)
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(DISTINCT key) FROM records WHERE record = 'Patient'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(t.elapsed() < Duration::from_secs(15), "patients not stored");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_records(&journal, "Patient", 2);
     let base = format!("http://127.0.0.1:{api}");
     let orders = format!("{base}/ServiceRequest");
     let (me, them) = ("patient-300001", "patient-300002");

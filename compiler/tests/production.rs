@@ -31,26 +31,12 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     let results = Peer::start(|_, _| "AA");
     let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
     let dir = fresh_dir("e2e");
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[secrets]\nPHARMACY_MLLP_PASSWORD = {{ env = \"E2E_PHARMACY_PASSWORD\" }}\n\
-             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
-             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
-             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
-             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.archive_dir]\npath = \"{}\"\n",
-            winpath.port,
-            pharmacy.port,
-            results.port,
-            dir.join("archive").display()
-        ),
-    )
-    .unwrap();
+    let config = example_config(
+        &dir,
+        "{ env = \"E2E_PHARMACY_PASSWORD\" }",
+        [adt_in, lab_in, mpi_in, admin],
+        [&winpath, &pharmacy, &results],
+    );
     let store = dir.join("var");
 
     // The configuration is checked: the secret's variable is not set yet.
@@ -666,26 +652,12 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
     let results = Peer::start(|_, _| "AA");
     let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
     let dir = fresh_dir("e2e-constraints");
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[secrets]\nPHARMACY_MLLP_PASSWORD = \"e2e-only\"\n\
-             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
-             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
-             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
-             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.archive_dir]\npath = \"{}\"\n",
-            winpath.port,
-            pharmacy.port,
-            results.port,
-            dir.join("archive").display()
-        ),
-    )
-    .unwrap();
+    let config = example_config(
+        &dir,
+        "\"e2e-only\"",
+        [adt_in, lab_in, mpi_in, admin],
+        [&winpath, &pharmacy, &results],
+    );
     let store = dir.join("var");
     let _production = start(&bin, &config, &store, admin);
     let sample =
@@ -743,4 +715,36 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
             .any(|d| d.contains("Patient.postcode = \"NOT A POSTCODE\"") && d.contains("pattern")),
         "{details:?}"
     );
+}
+
+/// The example estate's configuration in `dir`: the pharmacy's password as `secret` (TOML),
+/// the listeners on `[TrakCare ADT, WinPath results, MPI, admin]` and WinPath, the
+/// pharmacy and TrakCare's results played by `peers`.
+fn example_config(
+    dir: &Path,
+    secret: &str,
+    [adt_in, lab_in, mpi_in, admin]: [u16; 4],
+    [winpath, pharmacy, results]: [&Peer; 3],
+) -> std::path::PathBuf {
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[secrets]\nPHARMACY_MLLP_PASSWORD = {secret}\n\
+             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
+             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
+             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
+             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.archive_dir]\npath = \"{}\"\n",
+            winpath.port,
+            pharmacy.port,
+            results.port,
+            dir.join("archive").display()
+        ),
+    )
+    .unwrap();
+    config
 }
