@@ -261,7 +261,8 @@ fn python_hl7_mllp_send_talks_to_accord_listen() {
 
 #[test]
 fn validate_warns_of_withdrawn_fields_and_an_unknown_structure() {
-    let corpus = "../shared/corpus/hl7v2/fhir-converter/ADT-A04-02.hl7";
+    let corpus = root().join("tests/corpus/hl7v2/fhir-converter/ADT-A04-02.hl7");
+    let corpus = corpus.to_str().unwrap();
     let o = accord(&["hl7", "validate", corpus]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "warnings do not fail: {out}");

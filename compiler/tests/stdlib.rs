@@ -1,5 +1,5 @@
 //! `std:v2-to-fhir` against the HL7 v2-to-FHIR Implementation Guide's own tables
-//! (`../shared/corpus/v2-to-fhir/`, CC0) and the corpus messages:
+//! (`tests/corpus/v2-to-fhir/`, CC0) and the corpus messages:
 //!
 //! - every code map agrees with the IG's concept map it names, row by row;
 //! - every row of the IG's segment maps the library implements is mapped: the library
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus() -> PathBuf {
-    support::root().join("../shared/corpus")
+    support::root().join("tests/corpus")
 }
 
 fn library() -> Estate {

@@ -1,6 +1,6 @@
 //! HL7 v2 engine benchmark (a bench binary, not a timed test): msg/s and MB/s on one
 //! core for parse + index, parse + read ten fields, serialise, and build an ACK, on the
-//! 1.7 KB ADT^A01 of `shared/corpus/bench`, an ORU^R01 of the corpus, and the whole
+//! 1.7 KB ADT^A01 of `tests/corpus/bench`, an ORU^R01 of the corpus, and the whole
 //! corpus. Baselines measured in the same run: a bare `memchr` pass that records segment
 //! and field offsets (the floor), and the `er7` crate (the fastest permissive parser).
 //!
@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn corpus_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus")
 }
 
 /// The floor: one memchr pass over the message, recording every segment and field offset.
@@ -182,8 +182,8 @@ fn run(title: &str, messages: &[Vec<u8>], fields: &[&str]) {
 
 fn main() {
     let dir = corpus_dir();
-    let adt = std::fs::read(dir.join("bench/adt_a01_1764b.hl7"))
-        .expect("shared/corpus beside the repository");
+    let adt =
+        std::fs::read(dir.join("bench/adt_a01_1764b.hl7")).expect("tests/corpus in the repository");
     let oru = std::fs::read(dir.join("hl7v2/fhir-converter/ORU-R01-01.hl7")).expect("corpus ORU");
     let mut corpus = vec![];
     let mut names: Vec<_> = std::fs::read_dir(dir.join("hl7v2/fhir-converter"))
@@ -205,7 +205,7 @@ fn main() {
     }
     println!("HL7 v2 engine, one core; each figure the median of 7 samples of at least 250 ms");
     run(
-        "ADT^A01 (shared/corpus/bench/adt_a01_1764b.hl7)",
+        "ADT^A01 (tests/corpus/bench/adt_a01_1764b.hl7)",
         &[adt],
         &ADT_FIELDS,
     );

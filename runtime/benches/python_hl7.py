@@ -9,7 +9,7 @@ import time
 
 import hl7
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "corpus")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "corpus")
 ADT_FIELDS = ["MSH.F9.R1.C1", "MSH.F10", "PID.F3.R1.C1", "PID.F5.R1.C1", "PID.F5.R1.C2", "PID.F7", "PID.F8", "PV1.F2", "PV1.F3.R1.C1", "PID.F11.R1.C5"]
 
 

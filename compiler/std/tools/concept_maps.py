@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes compiler/std/v2-to-fhir/codes.accord: the codesets and code maps of the HL7
 v2-to-FHIR Implementation Guide's concept maps that the `std:v2-to-fhir` library uses,
-from the IG's own CSV tables (CC0; `../shared/corpus/v2-to-fhir/codesystems/`).
+from the IG's own CSV tables (CC0; `tests/corpus/v2-to-fhir/codesystems/`).
 
-Run from the repository root: python3 compiler/std/tools/concept_maps.py ../shared/corpus/v2-to-fhir
+Run from the repository root: python3 compiler/std/tools/concept_maps.py tests/corpus/v2-to-fhir
 `compiler/tests/stdlib.rs` checks the committed file against the same tables, row by row.
 """
 
@@ -143,4 +143,4 @@ def main(corpus):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/corpus/v2-to-fhir")
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/corpus/v2-to-fhir")

@@ -1,14 +1,14 @@
-//! Helpers shared by the runtime's integration tests: the shared corpus.
+//! Helpers shared by the runtime's integration tests: the corpus in `tests/corpus`.
 
 use std::path::PathBuf;
 
-/// Every `.hl7` file of `../shared/corpus/hl7v2/fhir-converter`, sorted.
+/// Every `.hl7` file of `tests/corpus/hl7v2/fhir-converter`, sorted.
 #[allow(dead_code)]
 pub fn corpus_files() -> Vec<PathBuf> {
     let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/hl7v2/fhir-converter");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/hl7v2/fhir-converter");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("../shared/corpus beside the repository")
+        .expect("tests/corpus/hl7v2/fhir-converter in the repository")
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "hl7"))
@@ -21,8 +21,7 @@ pub fn corpus_files() -> Vec<PathBuf> {
 #[allow(dead_code)]
 pub fn bench_adt() -> Vec<u8> {
     std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/bench/adt_a01_1764b.hl7"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/bench/adt_a01_1764b.hl7"),
     )
     .expect("bench message")
 }
