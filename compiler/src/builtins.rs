@@ -99,12 +99,19 @@ pub const ENDPOINT_SETTINGS: &[&str] = &[
     "token",
     "certificate",
     "private_key",
+    // TLS: the CA a peer's certificate must chain to, and the names it must carry.
+    "ca",
+    "peer_names",
     "timeout",
     "max_frame",
     "charset",
 ];
 /// Settings whose value is a credential: never a literal.
 pub const SECRET_SETTINGS: &[&str] = &["password", "token", "private_key"];
+/// What TLS is made of: needed only where an environment says `tls: required`, so an
+/// environment may go without a value.
+pub const TLS_SETTINGS: &[&str] = &["certificate", "private_key", "ca", "peer_names"];
+pub const TLS_MODES: &[&str] = &["required", "off"];
 /// Settings that name a production address: never a literal in production.
 pub const ADDRESS_SETTINGS: &[&str] = &["host", "port", "url"];
 pub const TRANSPORTS: &[&str] = &["mllp", "tcp", "http", "https", "file", "fhir", "sftp"];

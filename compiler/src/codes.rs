@@ -34,7 +34,7 @@ codes! {
     "E0108", "clause given more than once",
         "A clause that takes one value (an ACK mode, a status, an ownership row, a reply handler for one reply class, a profile rule for one path...) appears twice. Two values would leave the contract ambiguous.";
     "E0109", "invalid value",
-        "A clause takes one of a fixed set of words (pattern, ACK mode, status, transport, conflict rule) and this is not one of them.";
+        "A clause takes one of a fixed set of words (pattern, ACK mode, status, transport, TLS mode, conflict rule) and this is not one of them.";
     "E0110", "unknown HL7 v2 version",
         "Profiles and mappings name the HL7 v2 version they follow; it must be a published version from 2.1 to 2.8.2.";
     "E0111", "local segment not named Z",
@@ -151,6 +151,10 @@ codes! {
         "`given hl7 file(\"...\")` names a file that does not exist, relative to the `.accord` file.";
     "E0513", "retries outlast the application ACK",
         "A service with `ack: application within T` answers its sender once the downstream outcome is known, or when T runs out. An operation its routes deliver to must reach an outcome within T: its worst case is every attempt waiting its full reply timeout (the operation's `ack ... within`, 30s by default) plus every wait between retries at its longest. A retry policy that can outlast T (or `retry forever`) means the sender is answered before the retries end.";
+    "E0514", "setting the transport cannot honour",
+        "Every endpoint setting has an effect at run time, or it is refused here: a contract must not promise what the production does not do. `user`, `password` and `token` are sent by `http`, `https` and `fhir` endpoints only (MLLP carries no credentials: mutual TLS says who a peer is); `max_frame` is MLLP's; `timeout` and the TLS settings (`tls`, `certificate`, `private_key`, `ca`, `peer_names`) need a connection (not a `file` folder); `charset` is refused everywhere, since a message's character set is its MSH-18.";
+    "E0515", "transport not available yet",
+        "`tcp` (raw TCP with a delimiter) and `sftp` are part of the language, and the production cannot send or receive over them yet. An endpoint that names one is refused rather than accepted and then failing at start-up; use `mllp`, `http`, `https`, `fhir` or a `file` folder (an SFTP drop can be a folder that a site's transfer agent syncs).";
     "W0301", "stage rules without a stage field",
         "`accept ... when stage ...` and `lock from ...` depend on the record's current stage, which the production reads from the field named by `from <field>` on the ownership block. Without it, the production cannot apply these rules and treats them as not met: the write goes to the field's conflict rule.";
     "W0302", "matrix on a record without a key",

@@ -1023,6 +1023,34 @@ pub fn literal_secret(span: Span, key: &str) -> Diagnostic {
     ))
 }
 
+pub fn setting_not_honoured(
+    span: Span,
+    key: &str,
+    transport: &str,
+    why: &str,
+    help: &str,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0514",
+        format!("a `{transport}` endpoint cannot honour `{key}`"),
+        span,
+        why.to_string(),
+    )
+    .with_help(help.to_string())
+}
+
+pub fn transport_not_available(span: Span, transport: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0515",
+        format!("the production cannot use `{transport}` endpoints yet"),
+        span,
+        "not available yet",
+    )
+    .with_help(
+        "use `mllp`, `http`, `https`, `fhir`, or a `file` folder that a transfer agent syncs",
+    )
+}
+
 pub fn literal_production_address(span: Span, key: &str, env: &str) -> Diagnostic {
     Diagnostic::error(
         "E0502",

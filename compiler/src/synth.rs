@@ -56,7 +56,9 @@ endpoint out{g} {{
   transport: mllp
   host: "localhost" in dev, "dst{g}.test" in test, env("OUT{g}_HOST") in prod
   port: {q} in dev, {q} in test, env("OUT{g}_PORT") in prod
-  password: secret("OUT{g}_PASSWORD")
+  tls: off in dev, off in test, required in prod
+  certificate: env("OUT{g}_CERT") in prod
+  private_key: secret("OUT{g}_KEY") in prod
 }}
 
 codeset Sex{g} {{

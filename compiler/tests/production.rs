@@ -33,38 +33,39 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     let dir = fresh_dir("e2e");
     let config = example_config(
         &dir,
-        "{ env = \"E2E_PHARMACY_PASSWORD\" }",
         [adt_in, lab_in, mpi_in, admin],
         [&winpath, &pharmacy, &results],
     );
     let store = dir.join("var");
 
-    // The configuration is checked: the secret's variable is not set yet.
-    let o = Command::new(&bin)
-        .args(["check-config", "--env", "dev", "--config"])
-        .arg(&config)
-        .env_remove("E2E_PHARMACY_PASSWORD")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("E2E_PHARMACY_PASSWORD") && text(&o).contains("PHARMACY_MLLP_PASSWORD"),
-        "{}",
-        text(&o)
-    );
-    std::env::set_var("E2E_PHARMACY_PASSWORD", "e2e-only");
-
-    // In prod WinPath's endpoint says `tls: required`, which the production cannot
-    // speak yet: the configuration is refused, never run in plaintext.
+    // In prod the hub's TrakCare listener and WinPath's endpoint say `tls: required`:
+    // without the certificate, key and CA they need, the configuration is refused and
+    // the production does not start, never in plaintext.
     let prod_config = dir.join("prod.toml");
     std::fs::write(
         &prod_config,
         "[settings]\nARCHIVE_DIR = \"/tmp\"\nHUB_TRAKCARE_PORT = 1\nHUB_WINPATH_PORT = 2\n\
          MPI_HOST = \"mpi\"\nMPI_PORT = 3\nPHARMACY_HOST = \"pharmacy\"\nPHARMACY_PORT = 4\n\
          TRAKCARE_HOST = \"trak\"\nTRAKCARE_RESULTS_PORT = 5\nWINPATH_HOST = \"winpath\"\n\
-         WINPATH_PORT = 6\n[secrets]\nPHARMACY_MLLP_PASSWORD = \"p\"\n",
+         WINPATH_PORT = 6\nHUB_CERT = \"/nonexistent/hub.pem\"\nTRUST_CA = \"/nonexistent/ca.pem\"\n\
+         HUB_CLIENT_CERT = \"/nonexistent/client.pem\"\n\
+         [secrets]\nHUB_KEY = { env = \"E2E_HUB_KEY\" }\nHUB_CLIENT_KEY = \"/nonexistent/client.key\"\n",
     )
     .unwrap();
+    // A secret is read from where the configuration says: its variable is not set yet.
+    let o = Command::new(&bin)
+        .args(["check-config", "--env", "prod", "--config"])
+        .arg(&prod_config)
+        .env_remove("E2E_HUB_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("E2E_HUB_KEY") && text(&o).contains("HUB_KEY"),
+        "{}",
+        text(&o)
+    );
+    std::env::set_var("E2E_HUB_KEY", "/nonexistent/hub.key");
     let o = Command::new(&bin)
         .args(["check-config", "--env", "prod", "--config"])
         .arg(&prod_config)
@@ -72,7 +73,9 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("endpoint `winpath_mllp`") && text(&o).contains("tls: required"),
+        text(&o).contains("endpoint `winpath_mllp`")
+            && text(&o).contains("endpoint `hub_trakcare_in`")
+            && text(&o).contains("cannot read `/nonexistent/ca.pem`"),
         "{}",
         text(&o)
     );
@@ -654,7 +657,6 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
     let dir = fresh_dir("e2e-constraints");
     let config = example_config(
         &dir,
-        "\"e2e-only\"",
         [adt_in, lab_in, mpi_in, admin],
         [&winpath, &pharmacy, &results],
     );
@@ -722,7 +724,6 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
 /// pharmacy and TrakCare's results played by `peers`.
 fn example_config(
     dir: &Path,
-    secret: &str,
     [adt_in, lab_in, mpi_in, admin]: [u16; 4],
     [winpath, pharmacy, results]: [&Peer; 3],
 ) -> std::path::PathBuf {
@@ -730,8 +731,7 @@ fn example_config(
     std::fs::write(
         &config,
         format!(
-            "[secrets]\nPHARMACY_MLLP_PASSWORD = {secret}\n\
-             [admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
              [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
              [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
              [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\

@@ -15,6 +15,8 @@ pub mod mapping;
 pub mod mllp;
 pub mod spec;
 pub mod steward;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod zone;
 
 /// The one door generated code uses; its contents may change without notice.

@@ -4,10 +4,10 @@
 
 use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions, ErrDetail, Severity};
 use accord_runtime::hl7::Message;
-use accord_runtime::mllp::tls::{ClientTls, ServerTls};
 use accord_runtime::mllp::{
     serve, ClientOptions, Frame, MllpClient, MllpError, Reply, ServerOptions,
 };
+use accord_runtime::tls::{ClientTls, ServerTls};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -3,7 +3,9 @@
 //! a production environment.
 
 use super::Checker;
-use crate::builtins::{ADDRESS_SETTINGS, ENDPOINT_SETTINGS, SECRET_SETTINGS, TRANSPORTS};
+use crate::builtins::{
+    ADDRESS_SETTINGS, ENDPOINT_SETTINGS, SECRET_SETTINGS, TLS_MODES, TLS_SETTINGS, TRANSPORTS,
+};
 use crate::diagnostics as diag;
 use crate::model::{lit_word, Kind};
 use crate::suggest::did_you_mean;
@@ -35,6 +37,13 @@ pub(super) fn check(c: &mut Checker) {
                 continue;
             }
             seen.push(s);
+            if let Some(transport) = transport_of(&d.node.settings) {
+                if let Some((why, help)) = not_honoured(transport, key) {
+                    c.push(diag::setting_not_honoured(
+                        s.key.span, key, transport, why, help,
+                    ));
+                }
+            }
             for v in &s.values {
                 if let Some(e) = &v.env {
                     c.lookup(e, Kind::Environment);
@@ -55,10 +64,26 @@ pub(super) fn check(c: &mut Checker) {
                     let env = v.env.as_ref().map(|e| e.name.as_str()).unwrap_or(prod[0]);
                     c.push(diag::literal_production_address(v.span, key, env));
                 }
+                if key == "tls" {
+                    if let SettingValue::Lit(l) = &v.value {
+                        let t = lit_word(l).unwrap_or("");
+                        if !TLS_MODES.contains(&t) {
+                            c.push(diag::invalid_value(
+                                l.span,
+                                "tls",
+                                t,
+                                TLS_MODES,
+                                did_you_mean(t, TLS_MODES.iter().copied()),
+                            ));
+                        }
+                    }
+                }
                 if key == "transport" {
                     if let SettingValue::Lit(l) = &v.value {
                         let t = lit_word(l).unwrap_or("");
-                        if !TRANSPORTS.contains(&t) {
+                        if matches!(t, "tcp" | "sftp") {
+                            c.push(diag::transport_not_available(l.span, t));
+                        } else if !TRANSPORTS.contains(&t) {
                             c.push(diag::invalid_value(
                                 l.span,
                                 "transport",
@@ -70,8 +95,12 @@ pub(super) fn check(c: &mut Checker) {
                     }
                 }
             }
-            // Every environment gets a value: one without `in` covers all.
-            if !envs.is_empty() && s.values.iter().all(|v| v.env.is_some()) {
+            // Every environment gets a value: one without `in` covers all. TLS material
+            // is needed only where TLS is required.
+            if !envs.is_empty()
+                && !TLS_SETTINGS.contains(&key)
+                && s.values.iter().all(|v| v.env.is_some())
+            {
                 let missing: Vec<&str> = envs
                     .iter()
                     .copied()
@@ -94,6 +123,43 @@ pub(super) fn check(c: &mut Checker) {
                 "transport: mllp",
             ));
         }
+    }
+}
+
+/// The endpoint's transport, when it is a known literal.
+fn transport_of(settings: &[Setting]) -> Option<&str> {
+    let s = settings.iter().find(|s| s.key.name == "transport")?;
+    match &s.values.first()?.value {
+        SettingValue::Lit(l) => lit_word(l).filter(|t| TRANSPORTS.contains(t)),
+        _ => None,
+    }
+}
+
+/// Why a `transport` endpoint would ignore `key`, and what to do instead; `None` when it
+/// honours it.
+fn not_honoured(transport: &str, key: &str) -> Option<(&'static str, &'static str)> {
+    let http = matches!(transport, "http" | "https" | "fhir");
+    let connected = matches!(transport, "mllp" | "http" | "https" | "fhir");
+    match key {
+        "charset" => Some((
+            "not read by the production",
+            "a message's character set is its MSH-18 (ASCII, UTF-8 and 8859/1 are read, and written back as received); remove `charset`",
+        )),
+        "user" | "password" | "token" if !http => Some((
+            "no credentials are sent on this transport",
+            "MLLP and file transports carry no credentials: say who a peer is with mutual TLS (`tls: required`, `certificate`, `private_key`, `ca`, `peer_names`), and remove this setting",
+        )),
+        "max_frame" if transport != "mllp" => Some((
+            "frames are MLLP's",
+            "remove `max_frame`: only MLLP reads frames",
+        )),
+        "timeout" | "tls" | "certificate" | "private_key" | "ca" | "peer_names" if !connected => {
+            Some((
+                "this transport makes no connection to time or secure",
+                "remove the setting, or use a transport the production connects over (mllp, http, https, fhir)",
+            ))
+        }
+        _ => None,
     }
 }
 

@@ -408,7 +408,7 @@ fn send(addr: &str, files: &[PathBuf], timeout: u64, tls_ca: Option<&std::path::
             Ok(p) => p,
             Err(e) => return fail(2, &format!("cannot read `{}`: {e}", ca.display())),
         };
-        match accord_runtime::mllp::tls::ClientTls::from_ca_pem(&pem) {
+        match accord_runtime::tls::ClientTls::from_ca_pem(&pem) {
             Ok(t) => opts.tls = Some(t),
             Err(e) => return fail(2, &e.to_string()),
         }

@@ -114,7 +114,30 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
             "admin": {
                 "type": "object", "additionalProperties": false,
                 "properties": {
-                    "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." }
+                    "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." },
+                    "certificate": {
+                        "description": "Serve the admin endpoints over HTTPS with this PEM certificate chain: a file's path, { env = \"VAR\" } or { file = \"path\" } (with private_key).",
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                        ]
+                    },
+                    "private_key": {
+                        "description": "The PEM private key of the admin certificate: a file's path, { env = \"VAR\" } or { file = \"path\" }.",
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                        ]
+                    }
+                }
+            },
+            "tls": {
+                "description": "Certificates in use: the endpoints' (tls: required) and the admin listener's.",
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "expiry_warning_days": { "type": "integer", "minimum": 0, "maximum": 3650, "description": "Warn at start and raise an alert while running when a certificate expires within this many days (default 30)." }
                 }
             },
             "auth": {

@@ -39,5 +39,9 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> impl IntoResponse {
 /// Serves the admin endpoints on `listener` until the process ends.
 pub async fn serve(engine: Arc<Engine>, listener: tokio::net::TcpListener) {
     let app = router(engine.clone());
-    super::http_listener::serve(engine, "admin".into(), listener, app).await;
+    let how = super::http_listener::Listening {
+        tls: engine.config.tls.server(super::tls::ADMIN),
+        header_timeout: None,
+    };
+    super::http_listener::serve(engine, "admin".into(), listener, app, how).await;
 }

@@ -398,8 +398,14 @@ pub fn main(production: Production) -> ExitCode {
                             .values
                             .iter()
                             .map(|(k, v)| {
-                                if k == "password" || k.contains("secret") || k.contains("token") {
+                                if k == "password"
+                                    || k == "private_key"
+                                    || k.contains("secret")
+                                    || k.contains("token")
+                                {
                                     format!("{k}=***")
+                                } else if v.trim_start().starts_with("-----BEGIN") {
+                                    format!("{k}=<PEM, {} bytes>", v.len())
                                 } else {
                                     format!("{k}={v}")
                                 }
@@ -546,8 +552,12 @@ fn run(spec: Spec, production: Production, at: Where) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        #[cfg(unix)]
+        let reload = (production, at.clone());
         match start(spec, production, config).await {
             Ok(engine) => {
+                #[cfg(unix)]
+                tokio::spawn(reload_on_hangup(engine.clone(), reload.0, reload.1));
                 tracing::info!(estate = %engine.spec.estate, version = %engine.spec.version, env = %engine.config.env, "production ready");
                 let _ = tokio::signal::ctrl_c().await;
                 tracing::info!("stopping: every acknowledged message is in the journal");
@@ -672,7 +682,9 @@ async fn start(
 /// breach; the recovery is logged too).
 async fn gauges(engine: Arc<Engine>) {
     let mut breached: std::collections::BTreeSet<String> = Default::default();
+    let mut expiring: std::collections::BTreeSet<(String, String)> = Default::default();
     loop {
+        certificate_gauges(&engine, &mut expiring);
         let depths = engine
             .journal
             .write_redoable(|c| {
@@ -726,6 +738,76 @@ async fn gauges(engine: Arc<Engine>) {
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Sets each certificate's seconds-to-expiry gauge, and raises an alert once when one comes
+/// within `[tls] expiry_warning_days` of expiring (again after it is renewed and reloaded).
+fn certificate_gauges(
+    engine: &Engine,
+    expiring: &mut std::collections::BTreeSet<(String, String)>,
+) {
+    let now = jiff::Timestamp::now().as_second();
+    let warn_s = i64::from(engine.config.tls_expiry_warning_days) * 86_400;
+    for c in engine.config.tls.certificates() {
+        let left = c.facts.seconds_left(now);
+        let label = super::metrics::CertificateLabel {
+            endpoint: c.endpoint.clone(),
+            certificate: c.role.to_string(),
+            subject: c.facts.subject.clone(),
+        };
+        engine
+            .metrics
+            .certificate_expiry
+            .get_or_create(&label)
+            .set(left);
+        let key = (c.endpoint.clone(), c.facts.subject.clone());
+        if left < warn_s {
+            if expiring.insert(key) {
+                engine.metrics.alert(&format!("certificate:{}", c.endpoint));
+                tracing::warn!(alert = "certificate", endpoint = %c.endpoint, certificate = c.role, subject = %c.facts.subject, days_left = left / 86_400, "ALERT: a certificate expires within [tls] expiry_warning_days; renew it and send SIGHUP");
+            }
+        } else {
+            expiring.remove(&key);
+        }
+    }
+}
+
+/// On `SIGHUP`, reads the configuration again and takes the endpoints' new certificates,
+/// keys and CAs (files and secrets read anew) for the connections that follow. A
+/// configuration with errors changes nothing; open connections and the journal are
+/// untouched, so no message is lost.
+#[cfg(unix)]
+async fn reload_on_hangup(engine: Arc<Engine>, production: Production, at: Where) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be caught: certificates are reloaded only by a restart");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let loaded = config::load(
+            &engine.spec,
+            production.config_schemas,
+            &at.env,
+            at.config.as_deref(),
+            &at.store,
+        );
+        match loaded {
+            Ok(next) => {
+                for note in engine.config.tls.take_from(&next.tls) {
+                    tracing::warn!("SIGHUP: {note}");
+                }
+                tracing::info!(
+                    certificates = engine.config.tls.certificates().len(),
+                    "SIGHUP: certificates, keys and CAs reloaded"
+                );
+            }
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!(help = %e.help, "SIGHUP: the configuration was not reloaded: {}", e.message);
+                }
+            }
+        }
     }
 }
 

@@ -60,10 +60,50 @@ impl ResolvedEndpoint {
             self.get("host").unwrap_or("127.0.0.1")
         ))
     }
+}
 
-    /// Whether the endpoint asks for TLS (`tls: required`).
-    pub fn tls(&self) -> bool {
-        matches!(self.get("tls"), Some("required" | "on" | "true"))
+impl ResolvedEndpoint {
+    /// `timeout`: how long to wait for a connection (an operation's connect and TLS
+    /// handshake, a listener's idle connection); seconds, or `500ms`, `30s`, `5m`.
+    pub fn timeout(&self) -> Result<Option<std::time::Duration>, ConfigError> {
+        let Some(v) = self.get("timeout").map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let ms = match v.parse::<i64>() {
+            Ok(seconds) => Some(seconds.saturating_mul(1000)),
+            Err(_) => super::time::parse_duration(v),
+        };
+        match ms {
+            Some(ms) if ms > 0 => Ok(Some(std::time::Duration::from_millis(ms as u64))),
+            _ => Err(err(
+                format!(
+                    "endpoint `{}` ({}): timeout `{v}` is not a duration",
+                    self.name, self.loc
+                ),
+                "give a number of seconds, or a duration such as `500ms`, `30s` or `5m`",
+            )),
+        }
+    }
+
+    /// `max_frame`: the largest MLLP frame, in bytes.
+    pub fn max_frame(&self) -> Result<Option<usize>, ConfigError> {
+        let Some(v) = self
+            .get("max_frame")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        else {
+            return Ok(None);
+        };
+        match v.parse::<usize>() {
+            Ok(n) if n >= 1024 => Ok(Some(n)),
+            _ => Err(err(
+                format!(
+                    "endpoint `{}` ({}): max_frame `{v}` is not a number of bytes from 1024 up",
+                    self.name, self.loc
+                ),
+                "give the largest frame in bytes, e.g. `max_frame: 1048576`",
+            )),
+        }
     }
 }
 
@@ -101,6 +141,10 @@ pub struct Config {
     /// search results; without it, the address the facade listens on. A request's `Host`
     /// header is never used.
     pub api_base_url: Option<String>,
+    /// The TLS of the endpoints that ask for it, and of the admin listener.
+    pub tls: std::sync::Arc<super::tls::EndpointTls>,
+    /// A certificate this close to its expiry is warned of and alerted on.
+    pub tls_expiry_warning_days: u32,
 }
 
 /// How API interfaces check bearer tokens (`[auth]`): RS256 keys from a JWKS file, or an
@@ -136,45 +180,20 @@ fn endpoints_in_use<'a>(
     })
 }
 
-/// Where the contract asks for TLS (`tls: required`, an `https` URL), the production
-/// must speak it or not run: it cannot yet, on any transport, so such an endpoint in use
-/// is an error here and the production does not start. Never a plaintext fallback.
-fn check_tls(spec: &Spec, endpoints: &BTreeMap<String, ResolvedEndpoint>) -> Vec<ConfigError> {
-    let mut errors: Vec<ConfigError> = vec![];
-    for (i, e) in endpoints_in_use(spec, endpoints) {
-        let https = e.get("url").is_some_and(|u| u.starts_with("https://"));
-        if !(e.tls() || https)
-            || errors
-                .iter()
-                .any(|x| x.message.contains(&format!("`{}`", e.name)))
-        {
-            continue;
-        }
-        let asks = if https {
-            "an https URL"
-        } else {
-            "tls: required"
-        };
-        errors.push(err(
-            format!(
-                "endpoint `{}` ({}) asks for TLS ({asks}), and this production cannot speak TLS on `{}` endpoints yet; used by interface `{}`",
-                e.name, e.loc, e.transport, i.name
-            ),
-            "the production will not listen or send in plaintext where the contract says TLS: run this environment when TLS is supported, or put a TLS terminator in front and say `tls: off` for this environment in the contract, where the board can read it",
-        ));
-    }
-    errors
-}
-
-/// What `check-config` and `run` warn of without refusing: in a production environment,
-/// a listener bound to every address of the host.
+/// What `check-config` and `run` warn of without refusing: a certificate close to its
+/// expiry; in a production environment, a listener without TLS bound to every address of
+/// the host.
 pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
+    let mut out = config.tls.expiring(
+        config.tls_expiry_warning_days,
+        jiff::Timestamp::now().as_second(),
+    );
     if !spec.production_environments.contains(&config.env) {
-        return vec![];
+        return out;
     }
-    let mut out: Vec<ConfigError> = vec![];
     for (i, e) in endpoints_in_use(spec, &config.endpoints) {
-        let listens = i.role == crate::spec::Role::Service || !i.serves.is_empty();
+        let listens = (i.role == crate::spec::Role::Service || !i.serves.is_empty())
+            && config.tls.server(&e.name).is_none();
         let everywhere = matches!(e.get("host"), Some("0.0.0.0" | "::" | "[::]" | "*"));
         if listens
             && everywhere
@@ -456,7 +475,30 @@ pub fn load(
         audience: config["auth"]["audience"].as_str().map(str::to_string),
     };
     let mut errors = check_auth(&auth, spec, env);
-    errors.extend(check_tls(spec, &endpoints));
+    for (_, e) in endpoints_in_use(spec, &endpoints) {
+        for problem in [e.timeout().err(), e.max_frame().err()]
+            .into_iter()
+            .flatten()
+        {
+            if !errors.contains(&problem) {
+                errors.push(problem);
+            }
+        }
+    }
+    let admin_tls = admin_tls(&config["admin"]).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
+    let tls = super::tls::EndpointTls::build(
+        spec,
+        &endpoints,
+        admin_tls,
+        jiff::Timestamp::now().as_second(),
+    )
+    .unwrap_or_else(|e| {
+        errors.extend(e);
+        Default::default()
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -481,7 +523,47 @@ pub fn load(
         api_base_url: config["api"]["base_url"]
             .as_str()
             .map(|u| u.trim_end_matches('/').to_string()),
+        tls: std::sync::Arc::new(tls),
+        tls_expiry_warning_days: config["tls"]["expiry_warning_days"]
+            .as_u64()
+            .unwrap_or(30)
+            .min(3650) as u32,
     })
+}
+
+/// The admin listener's TLS: `[admin] certificate` and `private_key` (each a PEM file's
+/// path or, as a secret, the PEM), both or neither.
+fn admin_tls(admin: &Value) -> Result<Option<crate::tls::ServerIdentity>, ConfigError> {
+    let pem = |key: &str| -> Result<Option<crate::tls::Pem>, ConfigError> {
+        let value = secret(&admin[key]).map_err(|e| {
+            err(
+                format!("[admin] {key}: {e}"),
+                "give a PEM file's path, { env = \"VAR\" } or { file = \"path\" }",
+            )
+        })?;
+        value
+            .map(|v| crate::tls::Pem::load(&v))
+            .transpose()
+            .map_err(|e| {
+                err(
+                    format!("[admin] {key}: {e}"),
+                    "give the path of a PEM file, or the PEM itself",
+                )
+            })
+    };
+    match (pem("certificate")?, pem("private_key")?) {
+        (None, None) => Ok(None),
+        (Some(certificate), Some(private_key)) => Ok(Some(crate::tls::ServerIdentity {
+            certificate,
+            private_key,
+            client_ca: None,
+            client_names: vec![],
+        })),
+        _ => Err(err(
+            "[admin] has a certificate without its private key, or a key without its certificate",
+            "give both `certificate` and `private_key` under [admin] for HTTPS, or neither",
+        )),
+    }
 }
 
 /// A secret's value: a string, `{ env = "VAR" }` or `{ file = "path" }`.
@@ -616,7 +698,7 @@ mod tests {
         assert!(check_auth(&none, &spec, "dev").is_empty());
     }
 
-    fn endpoint(host: &str, tls: Option<&str>) -> BTreeMap<String, ResolvedEndpoint> {
+    pub(crate) fn endpoint(host: &str, tls: Option<&str>) -> BTreeMap<String, ResolvedEndpoint> {
         let mut values = BTreeMap::from([("host".to_string(), host.to_string())]);
         if let Some(t) = tls {
             values.insert("tls".into(), t.into());
@@ -652,23 +734,9 @@ mod tests {
             },
             auth: Auth::default(),
             api_base_url: None,
+            tls: Default::default(),
+            tls_expiry_warning_days: 30,
         }
-    }
-
-    #[test]
-    fn security_tls_the_production_cannot_speak_is_refused_not_ignored() {
-        let spec = api_spec();
-        assert!(check_tls(&spec, &endpoint("127.0.0.1", Some("off"))).is_empty());
-        let refused = check_tls(&spec, &endpoint("127.0.0.1", Some("required")));
-        assert_eq!(refused.len(), 1);
-        assert!(refused[0].message.contains("portal_api"), "{refused:?}");
-        let mut https = endpoint("127.0.0.1", None);
-        https
-            .get_mut("portal_api")
-            .unwrap()
-            .values
-            .insert("url".into(), "https://fhir.example.org".into());
-        assert_eq!(check_tls(&spec, &https).len(), 1);
     }
 
     #[test]

@@ -6,14 +6,76 @@
 //! as a bearer token, `user` and `password` as basic authentication.
 
 use super::outbound::{http_attempt, SendAttempt};
+use crate::tls::ClientTls;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Mutex;
 use std::time::Duration;
 
-pub(super) type HttpClient =
-    Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An operation's HTTP client and its connection pool: HTTPS only when the endpoint has
+/// TLS (never a plaintext fallback), plain HTTP otherwise. When the endpoint's
+/// certificates are reloaded, the next request gets a new pool with them.
+pub(super) struct HttpClient {
+    tls: Option<ClientTls>,
+    /// How long to wait for a connection (the endpoint's `timeout`).
+    connect: Duration,
+    pool: Mutex<(u64, Pool)>,
+}
+
+impl HttpClient {
+    /// The pool for the endpoint's current certificates.
+    fn pool(&self) -> Result<Pool, SendAttempt> {
+        let Ok(mut pool) = self.pool.lock() else {
+            return Err(http_attempt(None, "the HTTP client is unusable".into()));
+        };
+        if let Some(tls) = &self.tls {
+            if tls.generation() != pool.0 {
+                *pool = (
+                    tls.generation(),
+                    build(Some(tls), self.connect)
+                        .map_err(|e| http_attempt(None, e.to_string()))?,
+                );
+            }
+        }
+        Ok(pool.1.clone())
+    }
+}
+
+fn build(tls: Option<&ClientTls>, connect: Duration) -> Result<Pool, crate::tls::TlsError> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect));
+    http.enforce_http(false);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let connector = match tls {
+        Some(tls) => {
+            let b = builder
+                .with_tls_config((*tls.config()).clone())
+                .https_only();
+            match tls.server_name() {
+                Some(name) => {
+                    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(name)
+                        .map_err(|e| crate::tls::TlsError(e.to_string()))?;
+                    b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+                        .enable_http1()
+                        .wrap_connector(http)
+                }
+                None => b.enable_http1().wrap_connector(http),
+            }
+        }
+        None => builder
+            .with_tls_config(crate::tls::trusting_nobody()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http),
+    };
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
 
 /// An `Authorization` header's value, which no log line, error or debug output shows.
 #[derive(Clone)]
@@ -40,9 +102,18 @@ pub(super) fn authorization(e: &super::config::ResolvedEndpoint) -> Option<Secre
     )))
 }
 
-/// A client with its own connection pool, kept for the life of an operation.
-pub(super) fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>()
+/// A client with its own connection pool, kept for the life of an operation; with `tls`
+/// it speaks HTTPS only.
+pub(super) fn client(
+    tls: Option<ClientTls>,
+    connect: Duration,
+) -> Result<HttpClient, crate::tls::TlsError> {
+    let pool = build(tls.as_ref(), connect)?;
+    Ok(HttpClient {
+        connect,
+        pool: Mutex::new((tls.as_ref().map_or(0, ClientTls::generation), pool)),
+        tls,
+    })
 }
 
 /// Sends one request; the status and body, or the attempt that says why there are none.
@@ -77,7 +148,8 @@ async fn exchange(
         Ok(r) => r,
         Err(e) => return Err(http_attempt(None, format!("bad request for {url}: {e}"))),
     };
-    match tokio::time::timeout(timeout, client.request(request)).await {
+    let pool = client.pool()?;
+    match tokio::time::timeout(timeout, pool.request(request)).await {
         Err(_) => {
             let mut a = http_attempt(
                 None,

@@ -32,13 +32,32 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// How one listener differs from `[limits]`: its TLS, and its endpoint's `timeout`.
+#[derive(Clone, Default)]
+pub struct Listening {
+    /// HTTPS only: a client whose handshake fails or does not finish within the header
+    /// timeout is closed before a request is read.
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Replaces `header_timeout_s`.
+    pub header_timeout: Option<Duration>,
+}
+
 /// Serves `app` on `listener` (named `name` in metrics and logs) until the process ends.
-pub async fn serve(engine: Arc<Engine>, name: String, listener: TcpListener, app: Router) {
+pub async fn serve(
+    engine: Arc<Engine>,
+    name: String,
+    listener: TcpListener,
+    app: Router,
+    how: Listening,
+) {
+    let tls = how.tls;
     let limits = engine.config.limits.clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let addresses = PerAddress::new(limits.max_connections_per_address);
     let buckets = Arc::new(Buckets::new(limits.requests_per_s, limits.request_burst));
-    let header_timeout = Duration::from_secs(limits.header_timeout_s);
+    let header_timeout = how
+        .header_timeout
+        .unwrap_or(Duration::from_secs(limits.header_timeout_s));
     let request_timeout = Duration::from_secs(limits.request_timeout_s);
     let refuse = {
         let (engine, name) = (engine.clone(), name.clone());
@@ -74,7 +93,30 @@ pub async fn serve(engine: Arc<Engine>, name: String, listener: TcpListener, app
             continue;
         };
         let (app, buckets, refuse) = (app.clone(), buckets.clone(), refuse.clone());
+        let (tls, engine, name) = (tls.clone(), engine.clone(), name.clone());
         tokio::spawn(async move {
+            let stream: Box<dyn crate::mllp::Stream> = match &tls {
+                None => Box::new(tcp),
+                Some(tls) => match tokio::time::timeout(header_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(s)) => Box::new(s),
+                    refused => {
+                        let label = super::metrics::EndpointLabel {
+                            endpoint: name.clone(),
+                        };
+                        engine.metrics.tls_refused.get_or_create(&label).inc();
+                        if let Some(n) = engine.notices.note(peer.ip(), "tls") {
+                            let why = match refused {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "the TLS handshake did not finish in time".into(),
+                            };
+                            tracing::warn!(listener = %name, %peer, refused = n, "TLS handshake refused: {}", super::shown::shown(&why));
+                        }
+                        drop(permit);
+                        drop(slot);
+                        return;
+                    }
+                },
+            };
             let service = hyper::service::service_fn(
                 move |mut req: Request<hyper::body::Incoming>| {
                     let (app, buckets, refuse) = (app.clone(), buckets.clone(), refuse.clone());
@@ -104,7 +146,7 @@ pub async fn serve(engine: Arc<Engine>, name: String, listener: TcpListener, app
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(tcp), service)
+                .serve_connection(TokioIo::new(stream), service)
                 .await;
             drop(permit);
             drop(slot);

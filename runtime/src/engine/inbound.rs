@@ -28,8 +28,20 @@ pub fn services<'e>(engine: &'e Engine, endpoint: &str) -> Vec<&'e Interface> {
         .collect()
 }
 
+/// The largest frame `endpoint` takes: its `max_frame`, or `[limits] max_frame_bytes`.
+fn max_frame(engine: &Engine, endpoint: &str) -> usize {
+    engine
+        .config
+        .endpoints
+        .get(endpoint)
+        .and_then(|e| e.max_frame().ok().flatten())
+        .unwrap_or(engine.config.limits.max_frame_bytes)
+}
+
 /// Serves `endpoint` on an already bound listener until the process ends.
 pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
+    let settings = engine.config.endpoints.get(&endpoint).cloned();
+    let settings = settings.as_ref();
     let limit = engine.config.limits.max_connections;
     let per_address = engine.config.limits.max_connections_per_address;
     let observer = engine.clone();
@@ -57,6 +69,12 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
                     tracing::warn!(endpoint = %name, %peer, limit, refused = n, "connection refused: the endpoint already serves limits.max_connections connections");
                 }
             }
+            ConnectionEvent::TlsRefused(peer, why) => {
+                observer.metrics.tls_refused.get_or_create(&label).inc();
+                if let Some(n) = observer.notices.note(peer.ip(), "tls") {
+                    tracing::warn!(endpoint = %name, %peer, refused = n, "TLS handshake refused: {}", super::shown::shown(&why));
+                }
+            }
             ConnectionEvent::RefusedAddress(peer) => {
                 observer
                     .metrics
@@ -70,12 +88,15 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
         }
     };
     let opts = ServerOptions {
-        idle_timeout: Duration::from_secs(engine.config.limits.idle_timeout_s),
-        max_frame: engine.config.limits.max_frame_bytes,
+        idle_timeout: settings
+            .and_then(|e| e.timeout().ok().flatten())
+            .unwrap_or(Duration::from_secs(engine.config.limits.idle_timeout_s)),
+        max_frame: max_frame(&engine, &endpoint),
         max_connections: limit,
         max_per_address: per_address,
         on_event: Some(Arc::new(on_event)),
-        ..ServerOptions::default()
+        handshake_timeout: Duration::from_secs(engine.config.limits.header_timeout_s),
+        tls: engine.config.tls.server(&endpoint),
     };
     let served = serve(listener, opts, move |frame, peer| {
         let engine = engine.clone();
@@ -333,8 +354,8 @@ pub async fn receive(
     };
     if let Some(size) = oversized {
         let why = format!(
-            "frame of {size} bytes exceeds the limit of {} bytes (limits.max_frame_bytes); its first {} bytes are kept",
-            engine.config.limits.max_frame_bytes,
+            "frame of {size} bytes exceeds the limit of {} bytes (the endpoint's max_frame, or limits.max_frame_bytes); its first {} bytes are kept",
+            max_frame(engine, endpoint),
             bytes.len()
         );
         let nack = acks::reject_unparsed(&bytes, &why, 207, &ack_id, now);

@@ -58,6 +58,15 @@ pub struct RefusedLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabel {
+    /// The endpoint's name, or `[admin]`.
+    pub endpoint: String,
+    /// `server`, `client` (the production's own) or `ca`.
+    pub certificate: String,
+    pub subject: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabel {
     pub target: String,
 }
@@ -87,6 +96,10 @@ pub struct Metrics {
     pub connections: Family<EndpointLabel, Gauge>,
     pub connections_refused: Family<EndpointLabel, Counter>,
     pub http_refused: Family<RefusedLabel, Counter>,
+    /// Connections to a TLS listener (MLLP or HTTP) closed because the handshake failed.
+    pub tls_refused: Family<EndpointLabel, Counter>,
+    /// Seconds until each certificate in use expires.
+    pub certificate_expiry: Family<CertificateLabel, Gauge>,
     pub end_to_end: Family<Iface, Histogram, fn() -> Histogram>,
     /// Messages lanes took to send, by where from.
     pub taken: Family<TakenLabel, Counter>,
@@ -117,6 +130,8 @@ impl Metrics {
             connections: Family::default(),
             connections_refused: Family::default(),
             http_refused: Family::default(),
+            tls_refused: Family::default(),
+            certificate_expiry: Family::default(),
             end_to_end: Family::new_with_constructor(latency as fn() -> Histogram),
             taken: Family::default(),
             registry: Registry::default(),
@@ -195,6 +210,16 @@ impl Metrics {
             "connections_refused",
             "MLLP connections closed on arrival: limits.max_connections were open, or the address held limits.max_connections_per_address",
             m.connections_refused.clone(),
+        );
+        registry.register(
+            "tls_handshakes_refused",
+            "Connections to a TLS listener closed because the handshake failed or did not finish: plaintext, an untrusted, missing or misnamed client certificate",
+            m.tls_refused.clone(),
+        );
+        registry.register(
+            "tls_certificate_expiry_seconds",
+            "Seconds until a certificate in use expires (negative once it has)",
+            m.certificate_expiry.clone(),
         );
         registry.register(
             "http_refused",

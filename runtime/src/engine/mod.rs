@@ -37,6 +37,7 @@ mod retention;
 mod review;
 mod shown;
 pub mod time;
+pub mod tls;
 
 pub use cli::main;
 

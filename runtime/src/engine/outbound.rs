@@ -49,9 +49,23 @@ enum Transport {
 }
 
 impl Transport {
-    fn of(endpoint: Option<&ResolvedEndpoint>, iface: &Interface) -> Transport {
+    /// How `iface` sends to `endpoint`, with the endpoint's TLS when it has some.
+    fn of(
+        endpoint: Option<&ResolvedEndpoint>,
+        iface: &Interface,
+        tls: Option<crate::tls::ClientTls>,
+    ) -> Transport {
         let Some(e) = endpoint else {
             return Transport::Unsupported(format!("interface `{}` has no endpoint", iface.name));
+        };
+        let connect = e
+            .timeout()
+            .ok()
+            .flatten()
+            .unwrap_or(Duration::from_secs(10));
+        let http = |tls| {
+            super::http::client(tls, connect)
+                .map_err(|why| format!("endpoint `{}`: TLS: {why}", e.name))
         };
         match e.transport.as_str() {
             "mllp" => match e.address() {
@@ -59,9 +73,14 @@ impl Transport {
                     address,
                     client: None,
                     options: ClientOptions {
-                        connect_timeout: Duration::from_secs(10),
+                        connect_timeout: e
+                            .timeout()
+                            .ok()
+                            .flatten()
+                            .unwrap_or(Duration::from_secs(10)),
+                        max_frame: e.max_frame().ok().flatten().unwrap_or(16 << 20),
                         read_timeout: Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
-                        ..ClientOptions::default()
+                        tls,
                     },
                 },
                 Err(err) => Transport::Unsupported(err.message),
@@ -70,10 +89,13 @@ impl Transport {
                 dir: e.get("path").unwrap_or("./var/out").into(),
             },
             "fhir" => match e.get("url") {
-                Some(u) => Transport::Fhir {
-                    base: u.to_string(),
-                    client: super::http::client(),
-                    authorization: super::http::authorization(e),
+                Some(u) => match http(tls) {
+                    Ok(client) => Transport::Fhir {
+                        base: u.to_string(),
+                        client,
+                        authorization: super::http::authorization(e),
+                    },
+                    Err(why) => Transport::Unsupported(why),
                 },
                 None => Transport::Unsupported(format!(
                     "endpoint `{}` has no url (the FHIR server's base)",
@@ -81,10 +103,13 @@ impl Transport {
                 )),
             },
             "http" | "https" => match e.get("url") {
-                Some(u) => Transport::Http {
-                    url: u.to_string(),
-                    client: super::http::client(),
-                    authorization: super::http::authorization(e),
+                Some(u) => match http(tls) {
+                    Ok(client) => Transport::Http {
+                        url: u.to_string(),
+                        client,
+                        authorization: super::http::authorization(e),
+                    },
+                    Err(why) => Transport::Unsupported(why),
                 },
                 None => Transport::Unsupported(format!("endpoint `{}` has no url", e.name)),
             },
@@ -511,7 +536,8 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .endpoint
         .as_ref()
         .and_then(|e| engine.config.endpoints.get(e));
-    let mut transport = Transport::of(endpoint, &iface);
+    let tls = endpoint.and_then(|e| engine.config.tls.client(&e.name));
+    let mut transport = Transport::of(endpoint, &iface, tls);
     let lanes = engine.lanes.get(&name).cloned().unwrap_or_default();
     let Some(me) = lanes.get(lane as usize) else {
         return;

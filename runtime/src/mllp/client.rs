@@ -15,7 +15,7 @@ pub struct ClientOptions {
     pub read_timeout: Duration,
     pub max_frame: usize,
     #[cfg(feature = "tls")]
-    pub tls: Option<super::tls::ClientTls>,
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -54,7 +54,17 @@ impl MllpClient {
         tcp.set_nodelay(true)?;
         #[cfg(feature = "tls")]
         let stream: Box<dyn Stream> = match &opts.tls {
-            Some(tls) => Box::new(tls.connect(addr, tcp).await?),
+            Some(tls) => {
+                match tokio::time::timeout(opts.connect_timeout, tls.connect(addr, tcp)).await {
+                    Ok(s) => Box::new(s?),
+                    Err(_) => {
+                        return Err(MllpError::Tls(format!(
+                            "the TLS handshake with {addr} did not finish within {} ms",
+                            opts.connect_timeout.as_millis()
+                        )))
+                    }
+                }
+            }
             None => Box::new(tcp),
         };
         #[cfg(not(feature = "tls"))]

@@ -6,8 +6,6 @@ pub mod client;
 pub mod codec;
 pub mod per_address;
 pub mod server;
-#[cfg(feature = "tls")]
-pub mod tls;
 
 pub use client::{ClientOptions, MllpClient};
 pub use codec::{Frame, MllpCodec};
@@ -60,6 +58,13 @@ impl std::fmt::Display for MllpError {
 }
 
 impl std::error::Error for MllpError {}
+
+#[cfg(feature = "tls")]
+impl From<crate::tls::TlsError> for MllpError {
+    fn from(e: crate::tls::TlsError) -> Self {
+        MllpError::Tls(e.0)
+    }
+}
 
 impl From<std::io::Error> for MllpError {
     fn from(e: std::io::Error) -> Self {

@@ -28,14 +28,16 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Connections served at once from one client address; more are closed on arrival.
     pub max_per_address: usize,
+    /// A TLS client must finish its handshake within this.
+    pub handshake_timeout: Duration,
     /// Told of every connection opened, closed or refused.
     pub on_event: Option<Arc<dyn Fn(ConnectionEvent) + Send + Sync>>,
     #[cfg(feature = "tls")]
-    pub tls: Option<super::tls::ServerTls>,
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 /// What happened to a connection, for metrics and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
     Opened(SocketAddr),
     Closed(SocketAddr),
@@ -43,6 +45,9 @@ pub enum ConnectionEvent {
     Refused(SocketAddr),
     /// Closed on arrival: its address already held `max_per_address` connections.
     RefusedAddress(SocketAddr),
+    /// Closed before any frame was read: the TLS handshake failed or did not finish in
+    /// time (a plaintext client, an untrusted or missing client certificate...).
+    TlsRefused(SocketAddr, String),
 }
 
 impl Default for ServerOptions {
@@ -52,6 +57,7 @@ impl Default for ServerOptions {
             max_frame: 16 << 20,
             max_connections: 256,
             max_per_address: 64,
+            handshake_timeout: Duration::from_secs(10),
             on_event: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -142,9 +148,18 @@ async fn serve_connection<H, F>(
 {
     #[cfg(feature = "tls")]
     let stream: Box<dyn Stream> = match &opts.tls {
-        Some(tls) => match tls.accept(tcp).await {
-            Ok(s) => Box::new(s),
-            Err(_) => return,
+        Some(tls) => match tokio::time::timeout(opts.handshake_timeout, tls.accept(tcp)).await {
+            Ok(Ok(s)) => Box::new(s),
+            refused => {
+                let why = match refused {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "the TLS handshake did not finish in time".to_string(),
+                };
+                if let Some(f) = &opts.on_event {
+                    f(ConnectionEvent::TlsRefused(peer, why));
+                }
+                return;
+            }
         },
         None => Box::new(tcp),
     };

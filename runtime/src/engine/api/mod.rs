@@ -59,9 +59,19 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
         return;
     };
     let keys = Keys::new(&engine.config.auth);
+    let i_endpoint = i
+        .endpoint
+        .as_deref()
+        .and_then(|e| engine.config.endpoints.get(e))
+        .cloned();
+    let tls = i
+        .endpoint
+        .as_deref()
+        .and_then(|e| engine.config.tls.server(e));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let base_url = match (&engine.config.api_base_url, listener.local_addr()) {
         (Some(url), _) => url.clone(),
-        (None, Ok(addr)) => format!("http://{addr}"),
+        (None, Ok(addr)) => format!("{scheme}://{addr}"),
         (None, Err(_)) => String::new(),
     };
     let facade = Arc::new(Facade {
@@ -92,7 +102,11 @@ pub async fn serve(engine: Arc<Engine>, interface: String, listener: tokio::net:
         .route("/{resource}", get(search).post(create::create))
         .route("/{resource}/{id}", get(read).put(update))
         .with_state(facade);
-    super::http_listener::serve(engine, interface, listener, app).await;
+    let how = super::http_listener::Listening {
+        tls,
+        header_timeout: i_endpoint.and_then(|e| e.timeout().ok().flatten()),
+    };
+    super::http_listener::serve(engine, interface, listener, app, how).await;
 }
 
 // ---- answers -------------------------------------------------------------------------------
