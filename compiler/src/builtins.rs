@@ -97,6 +97,13 @@ pub const ENDPOINT_SETTINGS: &[&str] = &[
     "user",
     "password",
     "token",
+    // OAuth2 client credentials (SMART Backend Services with signing_key).
+    "token_url",
+    "client_id",
+    "client_secret",
+    "scope",
+    "signing_key",
+    "signing_kid",
     "certificate",
     "private_key",
     // TLS: the CA a peer's certificate must chain to, and the names it must carry.
@@ -107,7 +114,13 @@ pub const ENDPOINT_SETTINGS: &[&str] = &[
     "charset",
 ];
 /// Settings whose value is a credential: never a literal.
-pub const SECRET_SETTINGS: &[&str] = &["password", "token", "private_key"];
+pub const SECRET_SETTINGS: &[&str] = &[
+    "password",
+    "token",
+    "private_key",
+    "client_secret",
+    "signing_key",
+];
 /// What TLS is made of: needed only where an environment says `tls: required`, so an
 /// environment may go without a value.
 pub const TLS_SETTINGS: &[&str] = &["certificate", "private_key", "ca", "peer_names"];

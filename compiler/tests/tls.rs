@@ -82,6 +82,10 @@ fn pki(dir: &Path) -> Ca {
     ca.issue(dir, "pas", &["pas.hospital.test"], 365, 3);
     ca.issue(dir, "intruder", &["intruder.test"], 365, 4);
     Ca::new(dir, "rogue").issue(dir, "rogue-pas", &["pas.hospital.test"], 365, 5);
+    // The hub's SMART Backend Services key (EC P-384, for ES384).
+    let smart = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    std::fs::write(dir.join("smart.key"), smart.serialize_pem()).unwrap();
+    std::fs::write(dir.join("smart.pub"), smart.public_key_pem()).unwrap();
     ca
 }
 
@@ -105,7 +109,7 @@ impl Drop for PyPeer {
 }
 
 impl PyPeer {
-    fn start(dir: &Path, kind: &str, port: u16) -> PyPeer {
+    fn start(dir: &Path, kind: &str, port: u16, extra: &[&str]) -> PyPeer {
         let record = dir.join(format!("{kind}-record.jsonl"));
         let mut cmd = python();
         cmd.args([kind, "--port", &port.to_string()])
@@ -118,6 +122,7 @@ impl PyPeer {
         if kind == "lab" {
             cmd.arg("--client-ca").arg(dir.join("hospital-ca.pem"));
         }
+        cmd.args(extra);
         let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
@@ -135,12 +140,31 @@ impl PyPeer {
             .collect()
     }
 
+    /// The records of requests to `path` (all of them for the lab).
+    fn at(&self, path: &str) -> Vec<serde_json::Value> {
+        let all = self.records();
+        all.into_iter()
+            .filter(|r| r["path"].is_null() || r["path"] == path)
+            .collect()
+    }
+
     fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        self.wait_for_at("", n)
+    }
+
+    /// Waits until `n` requests to `path` answered 200 (or 20 s passed); all requests to it.
+    fn wait_for_at(&self, path: &str, n: usize) -> Vec<serde_json::Value> {
         let start = Instant::now();
-        while self.records().len() < n && start.elapsed() < Duration::from_secs(20) {
+        let done = |rs: &[serde_json::Value]| {
+            rs.iter()
+                .filter(|r| r["status"].is_null() || r["status"] == 200)
+                .count()
+                >= n
+        };
+        while !done(&self.at(path)) && start.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.records()
+        self.at(path)
     }
 }
 
@@ -188,14 +212,17 @@ struct Setup {
     admin: u16,
     lab: PyPeer,
     portal: PyPeer,
+    portal_port: u16,
 }
 
-fn config_text(dir: &Path, hub: u16, mtls: u16, lab: u16, portal_url: &str, admin: u16) -> String {
+fn config_text(dir: &Path, hub: u16, mtls: u16, lab: u16, portal: &str, admin: u16) -> String {
     let p = |f: &str| dir.join(f).display().to_string();
     format!(
         "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-         [settings]\nHUB_CERT = \"{}\"\nSENDER_CA = \"{}\"\nLAB_CA = \"{}\"\nHUB_CLIENT_CERT = \"{}\"\nPORTAL_URL = \"{portal_url}\"\n\
+         [settings]\nHUB_CERT = \"{}\"\nSENDER_CA = \"{}\"\nLAB_CA = \"{}\"\nHUB_CLIENT_CERT = \"{}\"\nPORTAL_URL = \"{portal}/hook\"\n\
+         PORTAL_OAUTH_URL = \"{portal}/oauth\"\nPORTAL_SMART_URL = \"{portal}/smart\"\nPORTAL_TOKEN_URL = \"{portal}/token\"\n\
          [secrets]\nHUB_KEY = {{ file = \"{}\" }}\nHUB_CLIENT_KEY = \"{}\"\nPORTAL_TOKEN = \"portal-token-0123456789\"\n\
+         PORTAL_CLIENT_SECRET = \"client-secret-0123456789\"\nPORTAL_SIGNING_KEY = \"{}\"\n\
          [endpoints.hub_in]\nport = {hub}\n[endpoints.hub_mtls]\nport = {mtls}\n[endpoints.lab_out]\nport = {lab}\n",
         p("hub.pem"),
         p("hospital-ca.pem"),
@@ -203,10 +230,16 @@ fn config_text(dir: &Path, hub: u16, mtls: u16, lab: u16, portal_url: &str, admi
         p("hub.pem"),
         p("hub.key"),
         p("hub.key"),
+        p("smart.key"),
     )
 }
 
 fn setup(name: &str) -> Setup {
+    setup_with(name, &[])
+}
+
+/// A production and its peers; `https` are the HTTPS peer's options.
+fn setup_with(name: &str, https: &[&str]) -> Setup {
     let bin = build("compiler/tests/production/tls");
     let dir = fresh_dir(name);
     let ca = pki(&dir);
@@ -217,8 +250,8 @@ fn setup(name: &str) -> Setup {
         free_port(),
         free_port(),
     );
-    let lab = PyPeer::start(&dir, "lab", lab_port);
-    let portal = PyPeer::start(&dir, "https", portal_port);
+    let lab = PyPeer::start(&dir, "lab", lab_port, &[]);
+    let portal = PyPeer::start(&dir, "https", portal_port, https);
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,
@@ -227,7 +260,7 @@ fn setup(name: &str) -> Setup {
             hub,
             mtls,
             lab_port,
-            &format!("https://127.0.0.1:{portal_port}/hook"),
+            &format!("https://127.0.0.1:{portal_port}"),
             admin,
         ),
     )
@@ -244,6 +277,7 @@ fn setup(name: &str) -> Setup {
         admin,
         lab,
         portal,
+        portal_port,
     }
 }
 
@@ -271,7 +305,7 @@ fn tls_services_and_operations_speak_tls_and_plaintext_gets_nothing() {
     let lab = s.lab.wait_for(3);
     assert_eq!(lab.len(), 3, "{lab:?}");
     assert!(lab.iter().all(|r| r["peer"] == "localhost"), "{lab:?}");
-    let portal = s.portal.wait_for(3);
+    let portal = s.portal.wait_for_at("/hook", 3);
     assert_eq!(portal.len(), 3, "{portal:?}");
     for r in &portal {
         assert_eq!(r["authorization"], "Bearer portal-token-0123456789");
@@ -433,6 +467,90 @@ fn tls_sighup_swaps_certificates_while_messages_flow_and_loses_none() {
     let log = std::fs::read_to_string(s.dir.join("store.log")).unwrap();
     assert!(
         log.contains("SIGHUP: certificates, keys and CAs reloaded"),
+        "{log}"
+    );
+}
+
+/// OAuth2 client credentials, with a client secret and as SMART Backend Services (a JWT
+/// signed ES384): one token for as long as the server takes it; when the server refuses a
+/// token (401), one new token and the same message again, delivered once.
+#[test]
+fn credentials_oauth_tokens_are_asked_for_kept_and_renewed_once_on_401() {
+    let s = setup_with("tls-oauth", &["--revoke-after", "2"]);
+    let controls = controls("OAUTH", 3);
+    let files = messages(&s.dir, &controls);
+    let out = py_send(&s.dir, s.hub, "hospital-ca.pem", None, &files);
+    assert_eq!(out.matches("\nAA").count(), 3, "{out}");
+    let public = std::fs::read(s.dir.join("smart.pub")).unwrap();
+    for (path, client) in [("/oauth", "accord-hub"), ("/smart", "accord-hub-smart")] {
+        let calls = s.portal.wait_for_at(path, 3);
+        let statuses: Vec<i64> = calls
+            .iter()
+            .map(|r| r["status"].as_i64().unwrap())
+            .collect();
+        assert_eq!(statuses, [200, 200, 401, 200], "{path}: {calls:#?}");
+        let delivered: Vec<String> = calls
+            .iter()
+            .filter(|r| r["status"] == 200)
+            .map(|r| field(r["body"].as_str().unwrap(), "MSH", 10))
+            .collect();
+        assert_eq!(delivered, controls, "{path}: each message once, in order");
+        // The 401 was for the revoked token; the retry carried the new one.
+        assert_eq!(calls[2]["authorization"], calls[0]["authorization"]);
+        assert_ne!(calls[3]["authorization"], calls[2]["authorization"]);
+        // Two token requests by this client, each as its kind of client authentication.
+        let tokens: Vec<serde_json::Value> = s
+            .portal
+            .at("/token")
+            .into_iter()
+            .filter(|r| {
+                let body = r["body"].as_str().unwrap_or_default();
+                match path {
+                    "/oauth" => !body.contains("client_assertion"),
+                    _ => body.contains("client_assertion"),
+                }
+            })
+            .collect();
+        assert_eq!(tokens.len(), 2, "{path}: {tokens:#?}");
+        for t in &tokens {
+            let body = t["body"].as_str().unwrap();
+            assert!(body.starts_with("grant_type=client_credentials"), "{body}");
+            if path == "/oauth" {
+                assert!(body.contains("scope=system%2FPatient.cruds"), "{body}");
+                // client_id:client_secret, as HTTP basic authentication.
+                assert_eq!(
+                    t["authorization"],
+                    "Basic YWNjb3JkLWh1YjpjbGllbnQtc2VjcmV0LTAxMjM0NTY3ODk="
+                );
+                continue;
+            }
+            assert!(t["authorization"].is_null(), "{t}");
+            assert!(
+                body.contains("client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"),
+                "{body}"
+            );
+            let jwt = body.split("client_assertion=").nth(1).unwrap();
+            let header = jsonwebtoken::decode_header(jwt).unwrap();
+            assert_eq!(header.alg, jsonwebtoken::Algorithm::ES384);
+            assert_eq!(header.kid.as_deref(), Some("hub-2026"));
+            let token_url = format!("https://127.0.0.1:{}/token", s.portal_port);
+            let mut check = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES384);
+            check.set_audience(&[&token_url]);
+            check.set_issuer(&[client]);
+            let claims = jsonwebtoken::decode::<serde_json::Value>(
+                jwt,
+                &jsonwebtoken::DecodingKey::from_ec_pem(&public).unwrap(),
+                &check,
+            )
+            .unwrap()
+            .claims;
+            assert_eq!(claims["sub"], client);
+            assert!(claims["jti"].is_string());
+        }
+    }
+    let log = std::fs::read_to_string(s.dir.join("store.log")).unwrap();
+    assert!(
+        !log.contains("client-secret-0123456789") && !log.contains("tok-"),
         "{log}"
     );
 }

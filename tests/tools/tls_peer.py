@@ -13,8 +13,12 @@ the production's TLS is checked against an implementation nobody here wrote.
         An MLLP server over TLS that requires a client certificate from CLIENT-CA, answers
         every message AA and appends {"peer": subject CN, "message": text} to FILE.
     tls_peer.py https --port P --cert C.pem --key K.pem --record FILE
-        An HTTPS server that answers every POST 200 and appends {"authorization": header,
-        "content_type": header, "body": text} to FILE.
+            [--revoke-after N] [--expires-in S]
+        An HTTPS server that appends {"path", "authorization", "content_type", "body",
+        "status"} to FILE for every POST. `/token` is an OAuth2 token endpoint: it
+        records the form and issues `tok-N` (expiring in S seconds). `/oauth` and `/smart`
+        take only a token it issued, and refuse one (401) once it was used N times (as if
+        revoked); any other path answers 200.
 """
 
 import argparse
@@ -125,24 +129,41 @@ def lab(args):
 
 def https(args):
     lock = threading.Lock()
+    issued = {}  # token -> times used
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with lock, open(args.record, "a") as out:
-                out.write(
-                    json.dumps(
-                        {
-                            "authorization": self.headers.get("Authorization"),
-                            "content_type": self.headers.get("Content-Type"),
-                            "body": body.decode("utf-8", "replace"),
-                        }
-                    )
-                    + "\n"
-                )
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
+            authorization = self.headers.get("Authorization")
+            answer, status = b"", 200
+            with lock:
+                if self.path == "/token":
+                    token = f"tok-{len(issued) + 1}"
+                    issued[token] = 0
+                    answer = json.dumps(
+                        {"access_token": token, "token_type": "bearer", "expires_in": args.expires_in}
+                    ).encode()
+                elif self.path in ("/oauth", "/smart"):
+                    token = (authorization or "").removeprefix("Bearer ")
+                    uses = issued.get(token)
+                    if uses is None or (args.revoke_after and uses >= args.revoke_after):
+                        status = 401
+                    else:
+                        issued[token] = uses + 1
+                record = {
+                    "path": self.path,
+                    "authorization": authorization,
+                    "content_type": self.headers.get("Content-Type"),
+                    "body": body.decode("utf-8", "replace"),
+                    "status": status,
+                }
+                with open(args.record, "a") as out:
+                    out.write(json.dumps(record) + "\n")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
 
         def log_message(self, *_):
             pass
@@ -181,6 +202,8 @@ def main():
     h.add_argument("--cert", required=True)
     h.add_argument("--key", required=True)
     h.add_argument("--record", required=True)
+    h.add_argument("--revoke-after", type=int, default=0)
+    h.add_argument("--expires-in", type=int, default=3600)
     args = p.parse_args()
     {"send": send, "lab": lab, "https": https}[args.cmd](args)
 

@@ -145,10 +145,15 @@ fn not_honoured(transport: &str, key: &str) -> Option<(&'static str, &'static st
             "not read by the production",
             "a message's character set is its MSH-18 (ASCII, UTF-8 and 8859/1 are read, and written back as received); remove `charset`",
         )),
-        "user" | "password" | "token" if !http => Some((
+        "user" | "password" | "token" | "token_url" | "client_id" | "client_secret" | "scope"
+        | "signing_key" | "signing_kid"
+            if !http =>
+        {
+            Some((
             "no credentials are sent on this transport",
             "MLLP and file transports carry no credentials: say who a peer is with mutual TLS (`tls: required`, `certificate`, `private_key`, `ca`, `peer_names`), and remove this setting",
-        )),
+            ))
+        }
         "max_frame" if transport != "mllp" => Some((
             "frames are MLLP's",
             "remove `max_frame`: only MLLP reads frames",

@@ -400,6 +400,7 @@ pub fn main(production: Production) -> ExitCode {
                             .map(|(k, v)| {
                                 if k == "password"
                                     || k == "private_key"
+                                    || k == "signing_key"
                                     || k.contains("secret")
                                     || k.contains("token")
                                 {

@@ -2,9 +2,10 @@
 //! FHIR REST API of a server: a resource is created or updated under its type, a Bundle is
 //! posted to the base). The status code is the reply (2xx accepted, 4xx rejected, 408,
 //! 429 and 5xx an application error to retry, no answer refused), and a FHIR server's
-//! OperationOutcome says why. The endpoint's credentials go with every request: `token`
-//! as a bearer token, `user` and `password` as basic authentication.
+//! OperationOutcome says why. The endpoint's credentials go with every request (see
+//! `credentials`): a bearer token, basic authentication, or an OAuth2 token.
 
+use super::credentials::{Credentials, OAuth, Secret};
 use super::outbound::{http_attempt, SendAttempt};
 use crate::tls::ClientTls;
 use axum::body::Bytes;
@@ -14,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -77,31 +78,6 @@ fn build(tls: Option<&ClientTls>, connect: Duration) -> Result<Pool, crate::tls:
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-/// An `Authorization` header's value, which no log line, error or debug output shows.
-#[derive(Clone)]
-pub(super) struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The credentials of endpoint `e` as an `Authorization` header: `Bearer TOKEN` for
-/// `token`, `Basic ...` for `user` and `password`; none when it declares neither.
-pub(super) fn authorization(e: &super::config::ResolvedEndpoint) -> Option<Secret> {
-    use base64::Engine as _;
-    if let Some(token) = e.get("token").filter(|t| !t.is_empty()) {
-        return Some(Secret(format!("Bearer {token}")));
-    }
-    let user = e.get("user")?;
-    let pair = format!("{user}:{}", e.get("password").unwrap_or(""));
-    Some(Secret(format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )))
-}
-
 /// A client with its own connection pool, kept for the life of an operation; with `tls`
 /// it speaks HTTPS only.
 pub(super) fn client(
@@ -116,13 +92,80 @@ pub(super) fn client(
     })
 }
 
-/// Sends one request; the status and body, or the attempt that says why there are none.
+/// Sends one request with the endpoint's credentials; the status and body, or the attempt
+/// that says why there are none. With OAuth2, a token is asked for when none is held,
+/// and a `401` makes it ask for a new one and send once more.
 async fn exchange(
+    client: &HttpClient,
+    credentials: &Credentials,
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, Bytes), SendAttempt> {
+    let mut refreshed = false;
+    loop {
+        let authorization = match credentials {
+            Credentials::None => None,
+            Credentials::Header(secret) => Some(secret.clone()),
+            Credentials::OAuth(o) => match o.held(Instant::now()) {
+                Some(token) => Some(token),
+                None => Some(token(client, o, timeout).await?),
+            },
+        };
+        let kind = (content_type, content_type);
+        let (status, text) = request(
+            client,
+            authorization.as_ref(),
+            method,
+            url,
+            kind,
+            body,
+            timeout,
+        )
+        .await?;
+        if let (401, Credentials::OAuth(o), false) = (status, credentials, refreshed) {
+            // The token was revoked or the server's clock disagrees: one new token, once.
+            o.forget();
+            refreshed = true;
+            tracing::info!(
+                url,
+                "401 from the peer: asking the token endpoint for a new token"
+            );
+            continue;
+        }
+        return Ok((status, text));
+    }
+}
+
+/// A new token from the OAuth2 token endpoint. A refusal is a `refused` attempt, retried
+/// as the contract says, since no message can go until the client is let in.
+async fn token(client: &HttpClient, o: &OAuth, timeout: Duration) -> Result<Secret, SendAttempt> {
+    let unix_now = jiff::Timestamp::now().as_second();
+    let req = o.request(unix_now).map_err(|why| http_attempt(None, why))?;
+    let kind = ("application/x-www-form-urlencoded", "application/json");
+    let (status, body) = request(
+        client,
+        req.authorization.as_ref(),
+        "POST",
+        &req.url,
+        kind,
+        req.form.as_bytes(),
+        timeout,
+    )
+    .await?;
+    o.accept(status, &body, Instant::now())
+        .map_err(|why| http_attempt(None, why))
+}
+
+/// One HTTP request: `kind` is its content type and what it accepts.
+async fn request(
     client: &HttpClient,
     authorization: Option<&Secret>,
     method: &str,
     url: &str,
-    content_type: &str,
+    (content_type, accept): (&str, &str),
     body: &[u8],
     timeout: Duration,
 ) -> Result<(u16, Bytes), SendAttempt> {
@@ -130,7 +173,7 @@ async fn exchange(
         .method(method)
         .uri(url)
         .header("content-type", content_type)
-        .header("accept", content_type);
+        .header("accept", accept);
     if let Some(Secret(value)) = authorization {
         let mut v = match axum::http::HeaderValue::from_str(value) {
             Ok(v) => v,
@@ -177,7 +220,7 @@ async fn exchange(
 
 pub(super) async fn post(
     client: &HttpClient,
-    authorization: Option<&Secret>,
+    credentials: &Credentials,
     url: &str,
     body: &[u8],
     timeout: Duration,
@@ -189,7 +232,7 @@ pub(super) async fn post(
     };
     match exchange(
         client,
-        authorization,
+        credentials,
         "POST",
         url,
         content_type,
@@ -274,7 +317,7 @@ pub(super) fn outcome_text(body: &[u8]) -> Option<String> {
 /// are the detail.
 pub(super) async fn fhir(
     client: &HttpClient,
-    authorization: Option<&Secret>,
+    credentials: &Credentials,
     base: &str,
     body: &[u8],
     timeout: Duration,
@@ -282,7 +325,7 @@ pub(super) async fn fhir(
     let (method, url) = fhir_request(base, body);
     match exchange(
         client,
-        authorization,
+        credentials,
         method,
         &url,
         "application/fhir+json",
@@ -308,25 +351,6 @@ pub(super) async fn fhir(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_are_sent_as_declared_and_never_shown() {
-        let endpoint = |pairs: &[(&str, &str)]| super::super::config::ResolvedEndpoint {
-            name: "e".into(),
-            transport: "fhir".into(),
-            values: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            loc: "x:1".into(),
-        };
-        let bearer = authorization(&endpoint(&[("token", "t0ken")])).unwrap();
-        assert_eq!(bearer.0, "Bearer t0ken");
-        assert_eq!(format!("{bearer:?}"), "Secret(***)");
-        let basic = authorization(&endpoint(&[("user", "hub"), ("password", "pw")])).unwrap();
-        assert_eq!(basic.0, "Basic aHViOnB3");
-        assert!(authorization(&endpoint(&[])).is_none());
-    }
 
     #[test]
     fn resources_go_where_fhir_rest_puts_them() {

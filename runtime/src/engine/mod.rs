@@ -17,6 +17,7 @@ mod admin;
 mod api;
 mod cli;
 pub mod config;
+mod credentials;
 mod envelope;
 mod flows;
 mod folder;

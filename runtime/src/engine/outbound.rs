@@ -37,13 +37,13 @@ enum Transport {
         /// One client (and its connection pool) per operation.
         client: super::http::HttpClient,
         /// The endpoint's credentials as an `Authorization` header.
-        authorization: Option<super::http::Secret>,
+        credentials: super::credentials::Credentials,
     },
     /// A FHIR server's REST API at `base`.
     Fhir {
         base: String,
         client: super::http::HttpClient,
-        authorization: Option<super::http::Secret>,
+        credentials: super::credentials::Credentials,
     },
     Unsupported(String),
 }
@@ -93,7 +93,10 @@ impl Transport {
                     Ok(client) => Transport::Fhir {
                         base: u.to_string(),
                         client,
-                        authorization: super::http::authorization(e),
+                        credentials: match super::credentials::Credentials::of(e) {
+                            Ok(c) => c,
+                            Err(why) => return Transport::Unsupported(why.message),
+                        },
                     },
                     Err(why) => Transport::Unsupported(why),
                 },
@@ -107,7 +110,10 @@ impl Transport {
                     Ok(client) => Transport::Http {
                         url: u.to_string(),
                         client,
-                        authorization: super::http::authorization(e),
+                        credentials: match super::credentials::Credentials::of(e) {
+                            Ok(c) => c,
+                            Err(why) => return Transport::Unsupported(why.message),
+                        },
                     },
                     Err(why) => Transport::Unsupported(why),
                 },
@@ -222,11 +228,11 @@ impl Transport {
             Transport::Http {
                 url,
                 client,
-                authorization,
+                credentials,
             } => {
                 super::http::post(
                     client,
-                    authorization.as_ref(),
+                    credentials,
                     url,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
@@ -236,11 +242,11 @@ impl Transport {
             Transport::Fhir {
                 base,
                 client,
-                authorization,
+                credentials,
             } => {
                 super::http::fhir(
                     client,
-                    authorization.as_ref(),
+                    credentials,
                     base,
                     &next.payload,
                     Duration::from_millis(iface.ack.timeout_ms.unwrap_or(30_000)),
