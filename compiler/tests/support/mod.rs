@@ -31,12 +31,23 @@ pub fn text(o: &Output) -> String {
     .replace('\r', "\n")
 }
 
+/// A port nothing listens on, never the same twice in one test process (the kernel may
+/// hand a just-closed ephemeral port out again, and a test that takes three ports in a
+/// row would then give two endpoints one port).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Reads one MLLP frame (VT ... FS CR).
