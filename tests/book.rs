@@ -224,6 +224,27 @@ fn diff_rules_table() -> String {
 }
 
 #[test]
+fn reply_table_is_the_productions() {
+    let path = root().join("book/src/production.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- replies:start -->\n", "<!-- replies:end -->");
+    let (Some(a), Some(b)) = (page.find(start), page.find(end)) else {
+        panic!("book/src/production.md lost its replies markers");
+    };
+    let generated = format!(
+        "{}{start}{}{}",
+        &page[..a],
+        accord_runtime::answer::table(),
+        &page[b..]
+    );
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap();
+    assert!(current == generated, "the reply table in book/src/production.md is stale: run `UPDATE_EXPECT=1 cargo test -p accord-tests --test book`");
+}
+
+#[test]
 fn governance_rules_table_is_up_to_date() {
     let path = root().join("book/src/governance.md");
     let page = std::fs::read_to_string(&path).unwrap();

@@ -155,6 +155,8 @@ codes! {
         "Every endpoint setting has an effect at run time, or it is refused here: a contract must not promise what the production does not do. `user`, `password`, `token` and the OAuth2 settings (`token_url`, `client_id`, `client_secret`, `scope`, `signing_key`, `signing_kid`) are used by `http`, `https` and `fhir` endpoints only (MLLP carries no credentials: mutual TLS says who a peer is); `max_frame` is MLLP's; `timeout` and the TLS settings (`tls`, `certificate`, `private_key`, `ca`, `peer_names`) need a connection (not a `file` folder); `charset` is refused everywhere, since a message's character set is its MSH-18.";
     "E0515", "transport not available yet",
         "`tcp` (raw TCP with a delimiter) and `sftp` are part of the language, and the production cannot send or receive over them yet. An endpoint that names one is refused rather than accepted and then failing at start-up; use `mllp`, `http`, `https`, `fhir` or a `file` folder (an SFTP drop can be a folder that a site's transfer agent syncs).";
+    "E0516", "route to a retired interface",
+        "A retired interface is over: the production starts nothing for it, refuses the messages it would have received with `AR` (reason `retired`), and sends nothing through it. A route to it would queue messages that never leave, so it is refused; route them to the interface that replaced it.";
     "W0301", "stage rules without a stage field",
         "`accept ... when stage ...` and `lock from ...` depend on the record's current stage, which the production reads from the field named by `from <field>` on the ownership block. Without it, the production cannot apply these rules and treats them as not met: the write goes to the field's conflict rule.";
     "W0302", "matrix on a record without a key",
@@ -165,6 +167,8 @@ codes! {
         "The interface's review date is in the past. It is a warning so that builds keep working; `--deny-warnings` makes it fail.";
     "W0502", "route without otherwise",
         "A route without `otherwise` silently drops messages that match no rule. Say where they go, or `otherwise -> discard` to drop them on purpose.";
+    "W0503", "sunset passed",
+        "A deprecated interface's sunset is the date it was to stop. Past it, the interface still runs until its status says `retired`, which the board should decide rather than discover: retire it, or agree a later date.";
 }
 
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {

@@ -1039,6 +1039,17 @@ pub fn setting_not_honoured(
     .with_help(help.to_string())
 }
 
+pub fn route_to_retired(span: Span, name: &str, status: Span) -> Diagnostic {
+    Diagnostic::error(
+        "E0516",
+        format!("route to `{name}`, a retired interface"),
+        span,
+        "retired",
+    )
+    .with_label(status, "retired here")
+    .with_help("a retired interface sends nothing: route these messages to the interface that replaced it, or take the target out")
+}
+
 pub fn transport_not_available(span: Span, transport: &str) -> Diagnostic {
     Diagnostic::error(
         "E0515",
@@ -1214,6 +1225,16 @@ pub fn review_overdue(span: Span, date: &str, today: &str) -> Diagnostic {
         "review overdue",
     )
     .with_help("review the interface with its owner and set the next review date")
+}
+
+pub fn sunset_passed(span: Span, date: &str, today: &str) -> Diagnostic {
+    Diagnostic::warning(
+        "W0503",
+        format!("the sunset date {date} has passed (today is {today}) and the interface still runs"),
+        span,
+        "past its sunset",
+    )
+    .with_help("retire it (`status: retired`: the production then refuses its messages and starts nothing for it), or agree a later sunset with its owner")
 }
 
 pub fn route_without_otherwise(name: &Ident, item: Span) -> Diagnostic {

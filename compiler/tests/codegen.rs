@@ -199,7 +199,7 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    assert!(out.contains("6 passed, 0 failed"), "{out}");
 
     // A copy of the example whose test expects the wrong sex must fail, saying where.
     let copy = target().join("crates/trakcare-lab-wrong");
@@ -243,7 +243,7 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
         ),
         "{out}"
     );
-    assert!(out.contains("3 passed, 1 failed"), "{out}");
+    assert!(out.contains("5 passed, 1 failed"), "{out}");
 }
 
 #[test]

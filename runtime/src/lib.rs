@@ -5,6 +5,7 @@
 //! engine ([`engine`]: journal, services, operations, flows, admin HTTP, the binary's CLI). It never depends on `accord-dsl` or
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
+pub mod answer;
 pub mod constraints;
 #[cfg(feature = "engine")]
 pub mod engine;
@@ -22,6 +23,7 @@ pub mod zone;
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::answer;
     pub use crate::constraints::{check as constrain, Rule};
     #[cfg(feature = "engine")]
     pub use crate::engine;
@@ -35,6 +37,7 @@ pub mod __private {
         json_get, once, write, Date, DateTime, Decimal, FromJson, JsonStep, MapError, MapErrorKind,
         Once, Output, Scope, ToHl7, ToJson,
     };
+    pub use crate::spec;
     pub use crate::steward::{govern, Steward, Unsupervised};
     pub use regex::Regex;
     pub use serde;

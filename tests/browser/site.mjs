@@ -48,7 +48,7 @@ try {
   check("the stylesheet applies (header is dark)",
     (await page.locator("header").evaluate((h) => getComputedStyle(h).backgroundColor)) === "rgb(29, 53, 87)");
   check("the dependency graph draws five systems", (await page.locator("svg.graph g.node").count()) === 5);
-  check("the graph draws one arrow per interface", (await page.locator("svg.graph path.edge").count()) === 11);
+  check("the graph draws one arrow per interface", (await page.locator("svg.graph path.edge").count()) === 12);
   const due = page.locator("#reviews tbody tr");
   check("one review is due", (await due.count()) === 1 && (await due.first().innerText()).includes("adt_to_pharmacy"));
   await page.screenshot({ path: `${shotDir}/overview.png`, fullPage: true });

@@ -169,7 +169,11 @@ fn check_interface(
                     c.push(diag::deprecated_without_sunset(cl.span));
                 }
                 if let Some(s) = sunset {
-                    check_date(c, &s.text, s.span);
+                    let valid = check_date(c, &s.text, s.span);
+                    if valid && status.name != "retired" && s.text.as_str() < c.opts.today.as_str()
+                    {
+                        c.push(diag::sunset_passed(s.span, &s.text, &c.opts.today));
+                    }
                 }
             }
             IfaceClauseKind::On { actions, then, .. } => {

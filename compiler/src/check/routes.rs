@@ -27,8 +27,14 @@ pub(super) fn check(c: &mut Checker) {
                 }
             };
             for t in targets {
-                if let Some((Kind::Route, to)) = lookup_target(c, t) {
-                    edges[rid].push((to, t.span));
+                match lookup_target(c, t) {
+                    Some((Kind::Route, to)) => edges[rid].push((to, t.span)),
+                    Some((Kind::Interface, to)) => {
+                        if let Some(status) = retired(c, to) {
+                            c.push(diag::route_to_retired(t.span, &t.name, status));
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -42,6 +48,19 @@ pub(super) fn check(c: &mut Checker) {
         }
     }
     report_cycles(c, &edges);
+}
+
+/// The `status: retired` clause of interface `iface`, when it is retired.
+fn retired(c: &Checker, iface: usize) -> Option<Span> {
+    c.m.interfaces
+        .get(iface)
+        .node
+        .clauses
+        .iter()
+        .find_map(|cl| match &cl.kind {
+            IfaceClauseKind::Status { status, .. } if status.name == "retired" => Some(cl.span),
+            _ => None,
+        })
 }
 
 fn lookup_target(c: &mut Checker, t: &Ident) -> Option<(Kind, usize)> {

@@ -34,6 +34,18 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
         }
         None => quote! { let routed: Vec<&str> = vec![]; },
     };
+    // The interface the message enters at: the one named, or the route's source.
+    let interface = match &given.at {
+        Some(name) => {
+            let iface = ir
+                .routes
+                .iter()
+                .find(|r| &r.name == name)
+                .map_or(name.as_str(), |r| r.from.as_str());
+            quote!(Some(#iface))
+        }
+        None => quote!(None),
+    };
     let checks = t.expect.iter().map(|e| match e {
         Expect::Routed { to, negated: false } => quote! {
             if !routed.contains(&#to) { return Err(format!("expected the message to be routed to `{}`; it went to {:?}", #to, routed)); }
@@ -42,8 +54,8 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             if routed.contains(&#to) { return Err(format!("expected the message not to be routed to `{}`; it went to {:?}", #to, routed)); }
         },
         Expect::Ack { code } => quote! {
-            let ack = if rejected.is_some() { "AR" } else { "AA" };
-            if ack != #code { return Err(format!("expected ACK {}, the production would answer {ack} ({})", #code, rejected.clone().unwrap_or_default())); }
+            let ack = rt::answer::heard(&spec, interface, &msg, refused.is_some(), rejected.is_none());
+            if ack != #code { return Err(format!("expected ACK {}, the production would answer {ack} ({})", #code, rejected.clone().unwrap_or_else(|| "stored".into()))); }
         },
         Expect::Rejected { reason } => {
             let reason = reason.clone().unwrap_or_default();
@@ -86,8 +98,13 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             #read
             let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
             let scope = rt::Scope::whole(&msg);
+            let spec: rt::spec::Spec = serde_json::from_str(#krate::SPEC).map_err(|e| e.to_string())?;
+            let interface: Option<&str> = #interface;
+            // Refused on receipt (type, sender, profile) as the production refuses it: never routed.
+            let refused = interface.and_then(|i| rt::answer::refusal(&spec, i, &msg));
             #entry
-            let mut rejected: Option<String> = None;
+            let routed: Vec<&str> = if refused.is_some() { vec![] } else { routed };
+            let mut rejected: Option<String> = refused.clone();
             for target in &routed {
                 if let Err(e) = #krate::deliver(target, &msg, &mut rt::Unsupervised) {
                     rejected.get_or_insert(e.to_string());

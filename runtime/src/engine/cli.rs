@@ -667,7 +667,7 @@ async fn start(
         .spec
         .interfaces
         .iter()
-        .filter(|i| i.role == Role::Operation)
+        .filter(|i| i.role == Role::Operation && i.status != "retired")
     {
         tokio::spawn(outbound::run(engine.clone(), i.name.clone()));
     }

@@ -7,8 +7,9 @@
 
 use super::acks;
 use super::{control_part, joined_key, key_of, key_parts, patient_of, time, Engine, Outcome};
-use crate::hl7::ack::{AckCode, AckMode, ErrDetail, ErrLocation, Severity};
-use crate::hl7::{dict, validate, Message};
+use crate::answer;
+use crate::hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
+use crate::hl7::Message;
 use crate::mllp::codec::Frame;
 use crate::mllp::server::{serve, ConnectionEvent, Reply, ServerOptions};
 use crate::spec::{Interface, Role};
@@ -107,45 +108,6 @@ pub async fn run(engine: Arc<Engine>, endpoint: String, listener: TcpListener) {
     if let Err(e) = served {
         tracing::error!(error = %e, "listener stopped");
     }
-}
-
-/// Why a message is not from the system its interface receives from: which MSH field
-/// says otherwise.
-struct WrongSender {
-    location: ErrLocation,
-    why: String,
-}
-
-fn not_the_sender(msg: &Message, sender: &crate::spec::SenderIdentity) -> Option<WrongSender> {
-    for (field, want, what) in [
-        (3, &sender.application, "hl7_application"),
-        (4, &sender.facility, "hl7_facility"),
-    ] {
-        let Some(want) = want else { continue };
-        let path = format!("MSH-{field}.1");
-        let got = crate::hl7::Path::parse(&path)
-            .ok()
-            .and_then(|p| msg.get(&p).ok().flatten())
-            .and_then(|v| v.text().ok().map(|t| t.into_owned()))
-            .unwrap_or_default();
-        if !got.eq_ignore_ascii_case(want) {
-            return Some(WrongSender {
-                location: ErrLocation {
-                    segment: "MSH".into(),
-                    sequence: 1,
-                    field: Some(field),
-                    repetition: None,
-                    component: Some(1),
-                    subcomponent: None,
-                },
-                why: format!(
-                    "{path} is `{got}`, but this interface receives from {} whose {what} is `{want}` ({})",
-                    sender.system, sender.loc
-                ),
-            });
-        }
-    }
-    None
 }
 
 /// What the journal said about a new message.
@@ -374,149 +336,70 @@ pub async fn receive(
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let candidates = services(engine, endpoint);
-    let Some(iface) = candidates
-        .iter()
-        .find(|i| i.accepts(&message_type))
-        .copied()
-    else {
-        let why = format!(
-            "message type {message_type} is not received on this endpoint ({}: {})",
-            endpoint,
-            candidates
-                .iter()
-                .map(|i| i.messages.join(" "))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        let nack = acks::ack(
-            &msg,
-            acks::commit_code(&msg, false),
-            Some("unsupported message type"),
-            vec![ErrDetail {
-                code: 200,
-                severity: Severity::Error,
-                location: None,
-                message: why.clone(),
-            }],
-            &ack_id,
-            now,
-        );
-        let mut row = base("rejected", "validate", why, &nack);
-        row.message_type = Some(message_type);
-        row.control_id = msg.control_id().map(str::to_string);
-        let fate = store_rejected(engine, row).await;
-        return (Reply::Frame(nack), fate);
-    };
+    let admitted = answer::admit(&engine.spec, &candidates, endpoint, &msg);
+    let mode = AckMode::of(&msg);
     let mut row = base("received", "received", String::new(), &[]);
-    row.interface = iface.name.clone();
-    row.version = iface.version.clone();
     row.message_type = Some(message_type);
     row.control_id = msg.control_id().map(str::to_string);
-    row.patient_id = patient_of(&msg);
-    let idem_parts = key_parts(&msg, &iface.idempotency);
-    row.idem_key = joined_key(&idem_parts);
-    row.idem_control = control_part(&iface.idempotency, &idem_parts);
-    row.order_key = iface
-        .ordering
-        .as_ref()
-        .and_then(|p| key_of(&msg, std::slice::from_ref(p)));
+    let named = match &admitted {
+        Ok(i) => Some(*i),
+        Err(refusal) => refusal.interface,
+    };
+    if let Some(iface) = named {
+        row.interface = iface.name.clone();
+        row.version = iface.version.clone();
+        row.patient_id = patient_of(&msg);
+        let idem_parts = key_parts(&msg, &iface.idempotency);
+        row.idem_key = joined_key(&idem_parts);
+        row.idem_control = control_part(&iface.idempotency, &idem_parts);
+        row.order_key = iface
+            .ordering
+            .as_ref()
+            .and_then(|p| key_of(&msg, std::slice::from_ref(p)));
+    }
     row.reason = None;
     row.detail = None;
     row.ack = None;
     row.ack_code = None;
-
-    // The sending system is who the contract says, by its own MSH-3/MSH-4.
-    if let Some(wrong) = iface.sender.as_ref().and_then(|s| not_the_sender(&msg, s)) {
-        let code = acks::commit_code(&msg, false);
-        let nack = acks::ack(
-            &msg,
-            code,
-            Some("the sending application or facility is not the contract's"),
-            vec![ErrDetail {
-                code: 207,
-                severity: Severity::Error,
-                location: Some(wrong.location),
-                message: wrong.why.clone(),
-            }],
-            &ack_id,
-            now,
-        );
-        row.state = "rejected";
-        row.reason = Some("sender");
-        row.detail = Some(wrong.why);
-        row.ack_code = Some(code.to_string());
-        row.ack = Some(nack.clone());
-        let fate = store_rejected(engine, row).await;
-        return (Reply::Frame(nack), fate);
-    }
-
-    if let Some(name) = &iface.profile {
-        let profile = engine.spec.profiles.iter().find(|p| &p.name == name);
-        let version = msg
-            .version()
-            .map(str::to_string)
-            .or_else(|| profile.map(|p| p.version.clone()))
-            .unwrap_or_default();
-        let problems: Vec<_> = match dict::dictionary(&version) {
-            Some(d) => validate::validate(&msg, d, profile),
-            None => vec![validate::Problem {
-                offset: 0,
-                what: format!("MSH-12: HL7 version `{version}` is not known"),
-                warning: false,
-                code: 203,
-                location: None,
-            }],
-        }
-        .into_iter()
-        .filter(|p| !p.warning)
-        .collect();
-        if !problems.is_empty() {
-            let detail = problems
-                .iter()
-                .map(|p| p.what.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
+    let iface = match admitted {
+        Ok(iface) => iface,
+        Err(refusal) => {
+            let contract = named.map_or("commit", |i| i.ack.mode.as_str());
+            let code = answer::reply_code(contract, mode, answer::Outcome::Refused)
+                .unwrap_or(acks::commit_code(&msg, false));
             let nack = acks::ack(
                 &msg,
-                acks::commit_code(&msg, false),
-                Some(&format!("rejected by profile {name}")),
-                problems.iter().take(20).map(|p| p.err_detail()).collect(),
+                code,
+                Some(&refusal.summary),
+                refusal.errors,
                 &ack_id,
                 now,
             );
             row.state = "rejected";
-            row.reason = Some("validate");
-            row.detail = Some(detail);
-            row.ack_code = Some(acks::commit_code(&msg, false).to_string());
+            row.reason = Some(refusal.reason);
+            row.detail = Some(refusal.detail);
+            row.ack_code = Some(code.to_string());
             row.ack = Some(nack.clone());
             let fate = store_rejected(engine, row).await;
             return (Reply::Frame(nack), fate);
         }
-    }
-
-    // How to answer: from the contract, or from MSH-15/16 when the contract says `msh`.
-    let mode = AckMode::of(&msg);
-    let (application, wanted) = match (iface.ack.mode.as_str(), mode) {
-        ("never", _) => (false, false),
-        ("application", _) => (true, true),
-        ("msh", AckMode::Original) => (true, true),
-        ("msh", AckMode::Enhanced { accept, .. }) => (false, accept.wants(true)),
-        (_, AckMode::Enhanced { accept, .. }) => (false, accept.wants(true)),
-        _ => (false, true),
     };
-    let commit_ack = (!application).then(|| {
-        acks::ack(
-            &msg,
-            acks::commit_code(&msg, true),
-            None,
-            vec![],
-            &ack_id,
-            now,
-        )
-    });
-    row.ack_code = commit_ack
-        .as_ref()
-        .map(|_| acks::commit_code(&msg, true).to_string());
+
+    // How to answer: from the contract, or from MSH-15/16 when the contract says `msh`
+    // (one decision for the production, `accord test` and the book: `answer`).
+    let contract = iface.ack.mode.as_str();
+    let application = answer::waits_for_downstream(contract, mode);
+    let at_commit = answer::reply_code(
+        contract,
+        mode,
+        answer::Outcome::Accepted { downstream: None },
+    );
+    let wanted = at_commit.is_some();
+    // Kept for duplicates even when not sent (`ack: never`, MSH-15 NE).
+    let commit_code = at_commit.unwrap_or(acks::commit_code(&msg, true));
+    let commit_ack =
+        (!application).then(|| acks::ack(&msg, commit_code, None, vec![], &ack_id, now));
+    row.ack_code = commit_ack.as_ref().map(|_| commit_code.to_string());
     row.ack = commit_ack.clone();
     let interface = iface.name.clone();
     let stored = engine
@@ -535,7 +418,8 @@ pub async fn receive(
             let ack = ack.unwrap_or_else(|| {
                 acks::ack(
                     &msg,
-                    acks::commit_code(&msg, true),
+                    answer::reply_code(contract, mode, answer::Outcome::Duplicate)
+                        .unwrap_or(commit_code),
                     Some("duplicate: already received"),
                     vec![],
                     &ack_id,
@@ -547,11 +431,8 @@ pub async fn receive(
         Err(e) => {
             // Not durable: say so, so the sender keeps the message and retries.
             tracing::error!(error = %e, "journal write failed; message not accepted");
-            let code = if acks::enhanced(&msg) {
-                AckCode::CE
-            } else {
-                AckCode::AE
-            };
+            let code = answer::reply_code(contract, mode, answer::Outcome::NotStored)
+                .unwrap_or(AckCode::AE);
             let err = ErrDetail {
                 code: 207,
                 severity: Severity::Error,
@@ -583,7 +464,7 @@ pub async fn receive(
             .get_or_create(&super::metrics::AckLabel {
                 interface,
                 direction: "sent".into(),
-                code: acks::commit_code(&msg, true).to_string(),
+                code: commit_code.to_string(),
             })
             .inc();
         return (
@@ -607,11 +488,14 @@ pub async fn receive(
             Outcome { positive: false, text: format!("no downstream outcome within {} ms; the message is kept and delivery continues", timeout.as_millis()) }
         }
     };
-    let code = if outcome.positive {
-        AckCode::AA
-    } else {
-        AckCode::AE
-    };
+    let code = answer::reply_code(
+        contract,
+        mode,
+        answer::Outcome::Accepted {
+            downstream: Some(outcome.positive),
+        },
+    )
+    .unwrap_or(AckCode::AE);
     let errors = if outcome.positive {
         vec![]
     } else {
