@@ -39,6 +39,12 @@ impl ResolvedEndpoint {
         self.values.get(key).map(String::as_str)
     }
 
+    /// A setting's value trimmed, an empty one counting as absent (an environment may give
+    /// `""` for what it does not use).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.get(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+
     /// `host:port`, for MLLP and TCP endpoints.
     pub fn address(&self) -> Result<String, ConfigError> {
         let port = self.get("port").ok_or_else(|| ConfigError {
@@ -66,7 +72,7 @@ impl ResolvedEndpoint {
     /// `timeout`: how long to wait for a connection (an operation's connect and TLS
     /// handshake, a listener's idle connection); seconds, or `500ms`, `30s`, `5m`.
     pub fn timeout(&self) -> Result<Option<std::time::Duration>, ConfigError> {
-        let Some(v) = self.get("timeout").map(str::trim).filter(|v| !v.is_empty()) else {
+        let Some(v) = self.setting("timeout") else {
             return Ok(None);
         };
         let ms = match v.parse::<i64>() {

@@ -78,10 +78,6 @@ pub struct TokenRequest {
 /// A token is not used in its last this-much of life.
 const EARLY: Duration = Duration::from_secs(30);
 
-fn setting<'a>(e: &'a ResolvedEndpoint, key: &str) -> Option<&'a str> {
-    e.get(key).map(str::trim).filter(|v| !v.is_empty())
-}
-
 fn problem(e: &ResolvedEndpoint, what: String, help: &str) -> ConfigError {
     ConfigError {
         message: format!("endpoint `{}` ({}): {what}", e.name, e.loc),
@@ -116,10 +112,10 @@ fn signing_key(pem: &[u8]) -> Result<(EncodingKey, Algorithm), String> {
 impl Credentials {
     /// The credentials endpoint `e` declares, or what is wrong with them.
     pub fn of(e: &ResolvedEndpoint) -> Result<Credentials, ConfigError> {
-        let token_url = setting(e, "token_url");
+        let token_url = e.setting("token_url");
         let declared: Vec<&str> = ["token", "user", "token_url"]
             .into_iter()
-            .filter(|k| setting(e, k).is_some())
+            .filter(|k| e.setting(k).is_some())
             .collect();
         if declared.len() > 1 {
             return Err(problem(
@@ -128,10 +124,10 @@ impl Credentials {
                 "an endpoint authenticates one way: a `token`, `user` and `password`, or an OAuth2 `token_url`",
             ));
         }
-        if let Some(token) = setting(e, "token") {
+        if let Some(token) = e.setting("token") {
             return Ok(Credentials::Header(Secret(format!("Bearer {token}"))));
         }
-        if let Some(user) = setting(e, "user") {
+        if let Some(user) = e.setting("user") {
             return Ok(Credentials::Header(basic(
                 user,
                 e.get("password").unwrap_or(""),
@@ -144,7 +140,7 @@ impl Credentials {
             "signing_kid",
             "scope",
         ] {
-            if token_url.is_none() && setting(e, orphan).is_some() {
+            if token_url.is_none() && e.setting(orphan).is_some() {
                 return Err(problem(
                     e,
                     format!("has `{orphan}` without a `token_url`"),
@@ -162,21 +158,21 @@ impl Credentials {
                 "client credentials and tokens are sent over TLS only: give the token endpoint's https:// URL",
             ));
         }
-        if !setting(e, "url").is_some_and(|u| u.starts_with("https://")) {
+        if !e.setting("url").is_some_and(|u| u.starts_with("https://")) {
             return Err(problem(
                 e,
                 "has a `token_url`, and its own url is not https".into(),
                 "a bearer token is sent over TLS only: give the endpoint an https:// URL",
             ));
         }
-        let client_id = setting(e, "client_id").ok_or_else(|| {
+        let client_id = e.setting("client_id").ok_or_else(|| {
             problem(
                 e,
                 "has a `token_url` and no `client_id`".into(),
                 "give the client id the authorisation server registered for the production",
             )
         })?;
-        let auth = match (setting(e, "client_secret"), setting(e, "signing_key")) {
+        let auth = match (e.setting("client_secret"), e.setting("signing_key")) {
             (Some(secret), None) => ClientAuth::Secret(Secret(secret.to_string())),
             (None, Some(key)) => {
                 let pem = crate::tls::Pem::load(key)
@@ -187,7 +183,7 @@ impl Credentials {
                 ClientAuth::Jwt {
                     key,
                     alg,
-                    kid: setting(e, "signing_kid").map(str::to_string),
+                    kid: e.setting("signing_kid").map(str::to_string),
                 }
             }
             (None, None) | (Some(_), Some(_)) => {
@@ -201,7 +197,7 @@ impl Credentials {
         Ok(Credentials::OAuth(OAuth {
             token_url: token_url.to_string(),
             client_id: client_id.to_string(),
-            scope: setting(e, "scope").map(str::to_string),
+            scope: e.setting("scope").map(str::to_string),
             auth,
             held: Mutex::new(None),
             assertions: AtomicU64::new(0),

@@ -89,13 +89,8 @@ fn err(message: String, help: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A setting's value, an empty one counting as absent.
-fn setting<'a>(e: &'a ResolvedEndpoint, key: &str) -> Option<&'a str> {
-    e.get(key).map(str::trim).filter(|v| !v.is_empty())
-}
-
 fn pem(e: &ResolvedEndpoint, key: &str) -> Result<Option<Pem>, ConfigError> {
-    let Some(value) = setting(e, key) else {
+    let Some(value) = e.setting(key) else {
         return Ok(None);
     };
     Pem::load(value).map(Some).map_err(|why| {
@@ -107,7 +102,7 @@ fn pem(e: &ResolvedEndpoint, key: &str) -> Result<Option<Pem>, ConfigError> {
 }
 
 fn names(e: &ResolvedEndpoint) -> Vec<String> {
-    setting(e, "peer_names")
+    e.setting("peer_names")
         .map(|v| {
             v.split([',', ' '])
                 .filter(|n| !n.is_empty())
@@ -133,7 +128,7 @@ fn asks_for_tls(e: &ResolvedEndpoint, side: Side) -> Result<bool, ConfigError> {
             ))
         }
     };
-    let url = setting(e, "url");
+    let url = e.setting("url");
     let https = url.is_some_and(|u| u.starts_with("https://"));
     match e.transport.as_str() {
         "http" | "https" | "fhir" if side == Side::Client => {
@@ -383,11 +378,6 @@ impl EndpointTls {
     /// The TLS of sending endpoint `name`, when it has TLS.
     pub fn client(&self, name: &str) -> Option<ClientTls> {
         self.clients.get(name).map(|(c, _)| c.clone())
-    }
-
-    /// Whether nothing asks for TLS.
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty() && self.clients.is_empty()
     }
 
     /// The certificates in use.
