@@ -157,6 +157,12 @@ codes! {
         "`tcp` (raw TCP with a delimiter) and `sftp` are part of the language, and the production cannot send or receive over them yet. An endpoint that names one is refused rather than accepted and then failing at start-up; use `mllp`, `http`, `https`, `fhir` or a `file` folder (an SFTP drop can be a folder that a site's transfer agent syncs).";
     "E0516", "route to a retired interface",
         "A retired interface is over: the production starts nothing for it, refuses the messages it would have received with `AR` (reason `retired`), and sends nothing through it. A route to it would queue messages that never leave, so it is refused; route them to the interface that replaced it.";
+    "E0517", "SLA percentile out of range",
+        "`sla: delivered pNN < D` promises that NN per cent of messages are delivered within D. The production measures it over the last five minutes of deliveries and alerts when it is broken, so NN must be a share it can compute: from `p1` to `p100` (`p100` is the slowest message). Each kind of SLA (`delivered`, `backlog`, `quiet`) is given once per interface.";
+    "E0518", "pattern not available yet",
+        "`pattern: request_response` and `pattern: query` describe a caller that waits for an answer built from another system's reply (for example a PDQ query `QBP^Q22` to the MPI answered `RSP^K22`). The production does not relay such answers yet: it would acknowledge the request and never answer it. An interface that names one is refused rather than accepted and then silently answering with an ACK; use `pattern: event` for messages whose reply is an acknowledgement.";
+    "E0519", "flow action with no effect",
+        "A flow acts when its wait ends. On `timeout` it can `alert`, `warn`, `dead_letter` (or `fail`) the wait, `send` the start message to another interface, or `complete` it quietly. On `reply` (the awaited message arrived) it can `alert`, `warn`, `send` the reply to another interface, or `complete`. `retry` and `suspend` have nothing to retry or suspend in a flow, and `dead_letter` after the reply arrived has nothing to hold, so they are refused rather than ignored.";
     "W0301", "stage rules without a stage field",
         "`accept ... when stage ...` and `lock from ...` depend on the record's current stage, which the production reads from the field named by `from <field>` on the ownership block. Without it, the production cannot apply these rules and treats them as not met: the write goes to the field's conflict rule.";
     "W0302", "matrix on a record without a key",

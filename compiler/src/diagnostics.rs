@@ -1242,3 +1242,37 @@ pub fn route_without_otherwise(name: &Ident, item: Span) -> Diagnostic {
         .with_label(Span { start: item.end.saturating_sub(1), ..item }, "add `otherwise -> ...` before this brace")
         .with_help("say where unmatched messages go, e.g. `otherwise -> archive` (or `otherwise -> discard` to drop them on purpose)")
 }
+
+pub fn sla_percentile(span: Span, text: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0517",
+        format!("`{text}` is not a percentile the production can measure"),
+        span,
+        "not between p1 and p100",
+    )
+    .with_help("write the share of messages the promise covers, for example `delivered p95 < 5s`")
+}
+
+pub fn pattern_not_available(span: Span, pattern: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0518",
+        format!("the production cannot answer `{pattern}` interfaces yet"),
+        span,
+        "not available yet",
+    )
+    .with_help("use `pattern: event` when the reply is an acknowledgement; a relayed answer (QBP^Q22 to RSP^K22) is not built yet")
+}
+
+pub fn flow_action_without_effect(span: Span, action: &str, event: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0519",
+        format!("`{action}` has no effect on a flow's `{event}`"),
+        span,
+        "nothing to do here",
+    )
+    .with_help(if event == "timeout" {
+        "on timeout a flow can `alert`, `warn`, `dead_letter`, `send` the start message on, or `complete`"
+    } else {
+        "on reply a flow can `alert`, `warn`, `send` the reply on, or `complete`"
+    })
+}

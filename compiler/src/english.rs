@@ -296,6 +296,7 @@ pub fn sla(s: &Sla) -> String {
             under_ms,
         } => format!("{percentile}% delivered within {}", duration(*under_ms)),
         Sla::Backlog { under } => format!("backlog under {under} messages"),
+        Sla::Quiet { under_ms } => format!("never quiet for {}", duration(*under_ms)),
     }
 }
 

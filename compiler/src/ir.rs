@@ -572,8 +572,15 @@ pub struct SendsOnly {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Sla {
+    /// `delivered p95 < 5s`: that share of messages delivered within the time, measured
+    /// from receipt by the production to the receiver's accepting reply.
     Delivered { percentile: u32, under_ms: u64 },
+    /// `backlog < 100`: fewer messages waiting than this (an operation's queue, or what a
+    /// service received that still waits to go out).
     Backlog { under: u32 },
+    /// `quiet < 2h`: never longer than this without a message (received by a service,
+    /// delivered by an operation).
+    Quiet { under_ms: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

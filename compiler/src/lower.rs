@@ -746,6 +746,7 @@ impl Lower<'_, '_> {
                                 under_ms: under.millis,
                             },
                             ast::SlaItem::Backlog(n) => ir::Sla::Backlog { under: *n },
+                            ast::SlaItem::Quiet(d) => ir::Sla::Quiet { under_ms: d.millis },
                         })
                         .collect()
                 }

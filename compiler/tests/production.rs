@@ -327,10 +327,11 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
              [endpoints.lab_out]\nport = {}\n[endpoints.drop]\npath = \"{}\"\n\
-             [endpoints.inbox]\npath = \"{}\"\n",
+             [endpoints.inbox]\npath = \"{}\"\n[endpoints.desk]\npath = \"{}\"\n",
             lab.port,
             drop_dir.display(),
-            dir.join("inbox").display()
+            dir.join("inbox").display(),
+            dir.join("desk").display()
         ),
     )
     .unwrap();
@@ -354,6 +355,25 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
     // The result for ORD1 ends its wait (sent at once: the flow allows 3 s).
     let result = "MSH|^~\\&|LAB|L|HUB|H|20261122091000||ORU^R01^ORU_R01|R1|P|2.4\rPID|1||200001^^^HIS^MR\rORC|RE|ORD1\rOBR|1|ORD1||FBC\rOBX|1|NM|HB||135|g/L|||||F\r";
     assert!(send("r1.hl7", result.to_string()).contains("MSA|AA|R1"));
+    // The flow's `on reply`: the results desk gets the result, and its alert is raised.
+    let desk = dir.join("desk");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let notices = loop {
+        let found: Vec<_> = std::fs::read_dir(&desk)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(std::fs::read_to_string(&notices[0])
+        .unwrap()
+        .contains("ORC|RE|ORD1"));
+    assert!(http_get(admin, "/metrics")
+        .unwrap()
+        .contains("accord_alerts_total{target=\"results-desk\"} 1"));
 
     // AE from the lab, retried once after a second, then dead-lettered: the sender gets AE.
     let started = Instant::now();
@@ -402,6 +422,8 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(flows, (1, 2, 0));
+    // A timed-out wait never ran `on reply`.
+    assert_eq!(std::fs::read_dir(&desk).unwrap().count(), 1);
     let metrics = http_get(admin, "/metrics").unwrap();
     // One from ORD2's dead letter, two from the flow timeouts.
     assert!(

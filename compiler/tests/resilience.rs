@@ -153,7 +153,7 @@ fn a_30_second_outage_backs_up_raises_the_alert_and_drains_in_order() {
                 && metric(s.admin, "accord_backlog_breached{interface=\"adt_to_lab\"}") == Some(0.0)
         },
     );
-    assert!(log_of(&s).contains("backlog back under its SLA"));
+    assert!(log_of(&s).contains("SLA met again"));
 
     // The backlog was read back from the journal. Caught up again, the lanes send what
     // comes next from the processor's copy, each patient's still after its backlog.
@@ -227,6 +227,65 @@ fn bad_inputs() -> Vec<Bad> {
             bytes: oversized,
         },
     ]
+}
+
+/// The value of `accord_sla_breached` for an interface's SLA.
+fn breached(admin: u16, interface: &str, sla: &str) -> Option<f64> {
+    metric(
+        admin,
+        &format!("accord_sla_breached{{interface=\"{interface}\",sla=\"{sla}\"}}"),
+    )
+}
+
+#[test]
+fn sla_a_quiet_feed_a_slow_peer_and_a_service_backlog_each_raise_their_alert() {
+    // The lab takes 1.5 s to acknowledge each message: the contract says p95 < 1s.
+    let lab = Peer::start(|_, _| {
+        std::thread::sleep(Duration::from_millis(1500));
+        "CA"
+    });
+    let s = start_production("e2e-sla", lab.port, "");
+    // Nothing arrives for 3 seconds: `quiet < 3s` on the service is broken.
+    wait_until("the quiet alert fires", Duration::from_secs(10), || {
+        breached(s.admin, "adt_in", "quiet") == Some(1.0)
+            && metric(s.admin, "accord_alerts_total{target=\"quiet:adt_in\"}") == Some(1.0)
+    });
+    assert_eq!(breached(s.admin, "adt_to_lab", "delivered"), Some(0.0));
+    let mut conn = connect(s.hub);
+    for p in 0..4 {
+        assert_eq!(send(&mut conn, &adt(2000 + p, 0)), "AA");
+    }
+    wait_until("the feed is heard again", Duration::from_secs(5), || {
+        breached(s.admin, "adt_in", "quiet") == Some(0.0)
+    });
+    // Four messages wait behind a slow peer: the service's `backlog < 3` is broken.
+    wait_until(
+        "the service's backlog alert fires",
+        Duration::from_secs(5),
+        || {
+            breached(s.admin, "adt_in", "backlog") == Some(1.0)
+                && metric(s.admin, "accord_alerts_total{target=\"backlog:adt_in\"}") == Some(1.0)
+        },
+    );
+    // Delivered, each took more than the contract's second, for the operation and for
+    // the service that received them.
+    wait_until("the latency alert fires", Duration::from_secs(20), || {
+        breached(s.admin, "adt_to_lab", "delivered") == Some(1.0)
+            && breached(s.admin, "adt_in", "delivered") == Some(1.0)
+            && metric(s.admin, "accord_alerts_total{target=\"sla:adt_to_lab\"}") == Some(1.0)
+    });
+    let p95 = metric(
+        s.admin,
+        "accord_sla_delivered_seconds{interface=\"adt_to_lab\"}",
+    );
+    assert!(p95.is_some_and(|v| v >= 1.5), "measured p95: {p95:?}");
+    wait_until("the backlog drains", Duration::from_secs(20), || {
+        breached(s.admin, "adt_in", "backlog") == Some(0.0)
+    });
+    let log = log_of(&s);
+    assert!(log.contains("sla: delivered p95"), "{log}");
+    assert!(log.contains("has the feed stopped?"), "{log}");
+    assert_eq!(lab.messages().len(), 4);
 }
 
 #[test]

@@ -764,8 +764,13 @@ impl fmt::Display for KeyExpr {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SlaItem {
-    Delivered { percentile: Token, under: Duration },
+    Delivered {
+        percentile: Token,
+        under: Duration,
+    },
     Backlog(u32),
+    /// `quiet < 2h`: the interface never goes longer than this without a message.
+    Quiet(Duration),
 }
 
 // ---- routes, flows, tests ------------------------------------------------------------------

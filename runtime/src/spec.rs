@@ -156,6 +156,53 @@ pub enum Role {
     Unwired,
 }
 
+#[cfg(test)]
+impl Interface {
+    /// An interface with nothing declared beyond its name and role, for unit tests.
+    pub fn example(name: &str, role: Role) -> Interface {
+        Interface {
+            name: name.into(),
+            version: "1".into(),
+            role,
+            from: "a".into(),
+            to: "b".into(),
+            endpoint: None,
+            status: "active".into(),
+            messages: vec![],
+            profile: None,
+            transforms: false,
+            ack: Ack {
+                mode: "commit".into(),
+                timeout_ms: None,
+            },
+            replies: vec![],
+            idempotency: vec![],
+            ordering: None,
+            ordering_also: vec![],
+            retain_ms: None,
+            sla: Sla::default(),
+            sender: None,
+            serves: vec![],
+            accepts: vec![],
+            loc: "x:1".into(),
+        }
+    }
+}
+
+/// An interface's `sla:` clause.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sla {
+    /// `delivered pNN < D`: (NN, D in milliseconds).
+    #[serde(default)]
+    pub delivered: Option<(u32, u64)>,
+    /// `backlog < N`: more waiting than this raises an alert.
+    #[serde(default)]
+    pub backlog_under: Option<u32>,
+    /// `quiet < D`: longer than this without a message raises an alert (milliseconds).
+    #[serde(default)]
+    pub quiet_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interface {
     pub name: String,
@@ -181,9 +228,9 @@ pub struct Interface {
     #[serde(default)]
     pub ordering_also: Vec<String>,
     pub retain_ms: Option<u64>,
-    /// The contract's `sla: backlog < N`: more waiting than this raises an alert.
+    /// The contract's service levels (`sla:`), measured and alerted by the production.
     #[serde(default)]
-    pub backlog_under: Option<u32>,
+    pub sla: Sla,
     /// Who the sending system says it is in MSH-3/MSH-4 (`hl7_application`,
     /// `hl7_facility` on the system): an inbound message that says otherwise is refused.
     #[serde(default)]
@@ -328,6 +375,10 @@ pub struct Flow {
     pub wait_for: String,
     pub within_ms: u64,
     pub on_timeout: Vec<Action>,
+    /// What to do when the awaited message arrives (`on reply:`): alerts, a warning, and
+    /// follow-ups (`send x`: the arriving message mapped for interface `x`).
+    #[serde(default)]
+    pub on_reply: Vec<Action>,
     pub loc: Loc,
 }
 

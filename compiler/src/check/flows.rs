@@ -5,7 +5,22 @@ use super::interfaces::{check_action, check_key};
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
-use accord_dsl::ast::{FlowClauseKind, KeyExpr};
+use accord_dsl::ast::{Action, ActionKind, FlowClauseKind, KeyExpr};
+
+/// The action's word when it does nothing on this flow event: a flow has no delivery to
+/// retry or suspend, and nothing to hold once the awaited message has arrived.
+fn without_effect<'a>(a: &'a Action, event: &str) -> Option<&'a str> {
+    match &a.kind {
+        ActionKind::Retry { .. } => Some("retry"),
+        ActionKind::Simple(t) if t.text == "suspend" => Some("suspend"),
+        ActionKind::Simple(t)
+            if event == "reply" && (t.text == "dead_letter" || t.text == "fail") =>
+        {
+            Some(&t.text)
+        }
+        _ => None,
+    }
+}
 
 pub(super) fn check(c: &mut Checker) {
     for (_, d) in c.m.flows.iter() {
@@ -43,6 +58,9 @@ pub(super) fn check(c: &mut Checker) {
                     timeout |= event.text == "timeout";
                     for a in actions {
                         check_action(c, a);
+                        if let Some(word) = without_effect(a, &event.text) {
+                            c.push(diag::flow_action_without_effect(a.span, word, &event.text));
+                        }
                     }
                 }
             }

@@ -11,7 +11,7 @@ use crate::model::{lit_word, Kind};
 use crate::suggest::did_you_mean;
 use accord_dsl::ast::{
     Action, ActionKind, IfaceClause, IfaceClauseKind, Interface, KeyExpr, LitKind, Prop,
-    RetryCount, SettingValue,
+    RetryCount, SettingValue, SlaItem,
 };
 use accord_dsl::Span;
 
@@ -115,6 +115,9 @@ fn check_interface(
                     did_you_mean(v, PATTERNS.iter().copied()),
                 ));
             }
+            if v == "request_response" || v == "query" {
+                c.push(diag::pattern_not_available(p.value.span, v));
+            }
             Some((v.to_string(), p.span))
         }
     };
@@ -127,6 +130,12 @@ fn check_interface(
                 },
                 Kind::Profile,
             );
+        }
+    }
+
+    for cl in &i.clauses {
+        if let IfaceClauseKind::Sla(items) = &cl.kind {
+            check_sla(c, items, cl.span);
         }
     }
 
@@ -263,6 +272,28 @@ fn check_date(c: &mut Checker, d: &str, span: Span) -> bool {
 }
 
 /// Retries end (or say `forever`) and `send` names an interface.
+/// Each SLA kind once, and a percentile the production can compute.
+fn check_sla(c: &mut Checker, items: &[SlaItem], clause: Span) {
+    let mut seen: Vec<(&str, Span)> = vec![];
+    for item in items {
+        let (kind, span) = match item {
+            SlaItem::Delivered { percentile, .. } => {
+                let n: Option<u32> = percentile.text.trim_start_matches('p').parse().ok();
+                if !n.is_some_and(|n| (1..=100).contains(&n)) {
+                    c.push(diag::sla_percentile(percentile.span, &percentile.text));
+                }
+                ("sla delivered", percentile.span)
+            }
+            SlaItem::Backlog(_) => ("sla backlog", clause),
+            SlaItem::Quiet(d) => ("sla quiet", d.span),
+        };
+        match seen.iter().find(|(k, _)| *k == kind) {
+            Some((_, prev)) => c.push(diag::duplicate_clause(span, *prev, kind)),
+            None => seen.push((kind, span)),
+        }
+    }
+}
+
 pub(super) fn check_action(c: &mut Checker, a: &Action) {
     match &a.kind {
         ActionKind::Retry {

@@ -28,7 +28,22 @@ pub fn role(ir: &Estate, i: &ir::Interface) -> Role {
                 .any(|t| matches!(t, RouteTarget::Interface(n) if n == &i.name))
         })
     });
-    if targeted {
+    // A reply policy's or a flow's `send x` queues for `x` as a route does.
+    let sent_to = |actions: &[ir::Action]| {
+        actions
+            .iter()
+            .any(|a| matches!(a, ir::Action::Send { interface } if interface == &i.name))
+    };
+    let followed_up = ir
+        .flows
+        .iter()
+        .any(|f| sent_to(&f.on_timeout) || sent_to(&f.on_reply))
+        || ir.interfaces.iter().any(|o| {
+            o.replies
+                .iter()
+                .any(|r| sent_to(&r.actions) || sent_to(&r.then))
+        });
+    if targeted || followed_up {
         Role::Operation
     } else if ir.routes.iter().any(|r| r.from == i.name) || Some(i.to.as_str()) == engine_system(ir)
     {
@@ -186,10 +201,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 ordering: i.ordering.as_ref().and_then(hl7_key),
                 ordering_also: i.ordering_also.iter().filter_map(hl7_key).collect(),
                 retain_ms: i.retain_ms,
-                backlog_under: i.sla.iter().find_map(|s| match s {
-                    ir::Sla::Backlog { under } => Some(*under),
-                    _ => None,
-                }),
+                sla: sla(&i.sla),
                 sender: sender_identity(ir, &i.from),
                 serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),
                 accepts: i.accepts.iter().filter_map(|m| served(ir, m)).collect(),
@@ -208,6 +220,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     wait_for: f.wait_for.clone(),
                     within_ms: f.within_ms,
                     on_timeout: f.on_timeout.iter().map(action).collect(),
+                    on_reply: f.on_reply.iter().map(action).collect(),
                     loc: loc(&f.loc),
                 })
             })
@@ -350,4 +363,20 @@ fn patient_link(body: &[ir::Stmt]) -> Option<spec::PatientLink> {
             _ => None,
         }
     })
+}
+
+/// The `sla:` clause as the production measures it.
+fn sla(items: &[ir::Sla]) -> spec::Sla {
+    let mut out = spec::Sla::default();
+    for s in items {
+        match s {
+            ir::Sla::Delivered {
+                percentile,
+                under_ms,
+            } => out.delivered = Some((*percentile, *under_ms)),
+            ir::Sla::Backlog { under } => out.backlog_under = Some(*under),
+            ir::Sla::Quiet { under_ms } => out.quiet_ms = Some(*under_ms),
+        }
+    }
+    out
 }

@@ -299,6 +299,31 @@ fn sla(o: &Interface, n: &Interface, out: &mut Changes) {
             },
             subject(n),
             format!("SLA {} -> {}", b(ob), b(nb)),
+            me.clone(),
+        );
+    }
+    let quiet = |i: &Interface| {
+        i.sla.iter().find_map(|s| match s {
+            Sla::Quiet { under_ms } => Some(*under_ms),
+            _ => None,
+        })
+    };
+    let (oq, nq) = (quiet(o), quiet(n));
+    if oq != nq {
+        let looser = match (oq, nq) {
+            (Some(_), None) => true,
+            (Some(a), Some(b)) => b > a,
+            _ => false,
+        };
+        let q = |x: Option<u64>| text(x.map(|under_ms| Sla::Quiet { under_ms }));
+        out.push(
+            if looser {
+                "sla-loosened"
+            } else {
+                "sla-tightened"
+            },
+            subject(n),
+            format!("SLA {} -> {}", q(oq), q(nq)),
             me,
         );
     }

@@ -270,6 +270,7 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
                         format!("delivered {} < {}", percentile.text, under.text)
                     }
                     SlaItem::Backlog(n) => format!("backlog < {n}"),
+                    SlaItem::Quiet(d) => format!("quiet < {}", d.text),
                 })
                 .collect();
             format!("sla: {}", items.join(", "))

@@ -13,6 +13,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_alert
             | Rule::k_at
             | Rule::k_backlog
+            | Rule::k_quiet
             | Rule::k_backoff
             | Rule::k_before
             | Rule::k_by

@@ -1015,6 +1015,9 @@ impl Lower {
                                 percentile: self.token(only_rule(&s, Rule::percentile)),
                                 under: self.duration(only_rule(&s, Rule::duration)),
                             },
+                            Rule::sla_quiet => {
+                                SlaItem::Quiet(self.duration(only_rule(&s, Rule::duration)))
+                            }
                             _ => SlaItem::Backlog(num(&only_rule(&s, Rule::pos_int))),
                         }
                     })

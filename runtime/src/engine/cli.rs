@@ -678,17 +678,24 @@ async fn start(
     Ok(engine)
 }
 
-/// Refreshes the queue-depth and review gauges from the journal once a second, and raises an alert
-/// when an operation's queue grows past its contract's `sla: backlog < N` (once per
-/// breach; the recovery is logged too).
+/// Refreshes the queue-depth and review gauges from the journal once a second, and
+/// measures the contracts' SLAs (see `sla`): alerts when one breaks, logs when it is met again.
 async fn gauges(engine: Arc<Engine>) {
-    let mut breached: std::collections::BTreeSet<String> = Default::default();
+    let mut breaches = super::sla::Breaches::default();
     let mut expiring: std::collections::BTreeSet<(String, String)> = Default::default();
+    seed_quiet_clocks(&engine).await;
+    // Counting a service's backlog joins each waiting delivery to its inbound message:
+    // done only when a service's contract asks.
+    let service_backlogs = engine
+        .spec
+        .interfaces
+        .iter()
+        .any(|i| i.role == Role::Service && i.sla.backlog_under.is_some());
     loop {
         certificate_gauges(&engine, &mut expiring);
         let depths = engine
             .journal
-            .write_redoable(|c| {
+            .write_redoable(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT interface, COUNT(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') GROUP BY interface",
                 )?;
@@ -698,11 +705,21 @@ async fn gauges(engine: Arc<Engine>) {
                     "SELECT interface, COUNT(*) FROM messages WHERE state = 'review' GROUP BY interface",
                 )?;
                 let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                Ok((depths, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+                let held = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut by_service = vec![];
+                if service_backlogs {
+                    let mut st = c.prepare_cached(
+                        "SELECT p.interface, COUNT(*) FROM messages m JOIN messages p ON p.id = m.parent
+                         WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying') GROUP BY p.interface",
+                    )?;
+                    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+                    by_service = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                }
+                Ok((depths, held, by_service))
             })
             .await
             .unwrap_or_default();
-        let (depths, held) = depths;
+        let (depths, held, by_service) = depths;
         for i in engine
             .spec
             .interfaces
@@ -722,23 +739,55 @@ async fn gauges(engine: Arc<Engine>) {
                 .review_pending
                 .get_or_create(&label)
                 .set(waiting.unwrap_or(0));
-            let Some(limit) = i.backlog_under else {
-                continue;
-            };
-            let over = depth >= i64::from(limit);
-            engine
-                .metrics
-                .backlog_breached
-                .get_or_create(&label)
-                .set(i64::from(over));
-            if over && breached.insert(i.name.clone()) {
-                engine.metrics.alert(&format!("backlog:{}", i.name));
-                tracing::warn!(alert = "backlog", interface = %i.name, depth, limit, "ALERT: the queue is over its contract's `sla: backlog < {limit}`; is the peer down?");
-            } else if !over && breached.remove(&i.name) {
-                tracing::info!(interface = %i.name, depth, limit, "backlog back under its SLA");
-            }
         }
+        let backlogs = super::sla::Backlogs {
+            operations: depths.into_iter().collect(),
+            services: by_service.into_iter().collect(),
+        };
+        super::sla::evaluate(
+            &engine.spec.interfaces,
+            &engine.sla,
+            &backlogs,
+            &engine.metrics,
+            &mut breaches,
+            super::time::now_ms(),
+        );
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Starts each `sla: quiet` clock at the interface's last message in the journal (a
+/// restart does not reset how long a feed has been quiet).
+async fn seed_quiet_clocks(engine: &Engine) {
+    let names: Vec<(String, bool)> = engine
+        .spec
+        .interfaces
+        .iter()
+        .filter(|i| i.sla.quiet_ms.is_some())
+        .map(|i| (i.name.clone(), i.role == Role::Operation))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let last = engine
+        .journal
+        .write_redoable(move |c| {
+            let mut out = vec![];
+            for (name, operation) in &names {
+                let sql = if *operation {
+                    "SELECT MAX(updated_at) FROM messages WHERE interface = ?1 AND direction = 'out' AND state = 'completed'"
+                } else {
+                    "SELECT MAX(received_at) FROM messages WHERE interface = ?1 AND direction = 'in'"
+                };
+                let at: Option<i64> = c.query_row(sql, [name], |r| r.get(0))?;
+                out.extend(at.map(|at| (name.clone(), at)));
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default();
+    for (name, at) in last {
+        engine.sla.seed(&name, at);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Flow timeouts: waits live in the journal's `flows` table with their deadlines, so they
 //! survive restarts. This task fires the contract's `on timeout` actions for every wait
-//! past its deadline: alerts (log line and metric), dead letter (the wait is kept as
-//! `dead`, with the reason), or a follow-up message to another interface.
+//! past its deadline: alerts (log line and metric), a warning, dead letter (the wait is
+//! kept as `dead`, with the reason), or a follow-up message to another interface. A wait
+//! that ends because its message arrived runs `on reply` in the processor (`process`).
 
 use super::{metrics, time, Engine};
 use crate::spec::Action;
@@ -57,6 +58,11 @@ pub async fn run(engine: Arc<Engine>) {
                             .inc();
                     }
                     Action::Send { interface } => follow_ups.push(interface.clone()),
+                    Action::Warn => {
+                        tracing::warn!(flow = %flow.name, key = %e.key, "flow timed out waiting for {}", flow.wait_for);
+                    }
+                    // `complete` closes the wait quietly; retry and suspend are refused
+                    // by `accord check` (E0519).
                     _ => {}
                 }
             }

@@ -455,6 +455,7 @@ pub async fn receive(
         .received
         .get_or_create(&super::metrics::Metrics::iface(&interface))
         .inc();
+    engine.sla.heard(&interface, now);
     tracing::debug!(interface = %interface, id, "received");
     if !application {
         engine.received.notify_one();

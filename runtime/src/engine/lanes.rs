@@ -28,6 +28,8 @@ pub(super) struct Next {
     pub(super) attempts: u32,
     /// When the message it came from was received (for the end-to-end metric).
     pub(super) received_at: i64,
+    /// The interface that received the message it came from (for that service's SLA).
+    pub(super) origin: Option<String>,
     pub(super) control_id: Option<String>,
     pub(super) order_key: Option<String>,
 }
@@ -113,6 +115,7 @@ mod tests {
             payload: vec![],
             attempts: 0,
             received_at: 0,
+            origin: None,
             control_id: None,
             order_key: None,
         }

@@ -1,6 +1,6 @@
 //! The production's metrics in Prometheus form (`/metrics`): messages received and sent,
-//! ACK codes, dead letters, duplicates, alerts, queue depth (and whether it breaks the
-//! contract's backlog SLA) and end-to-end latency, per interface; connections open and
+//! ACK codes, dead letters, duplicates, alerts, queue depth, end-to-end latency and the
+//! contract's SLAs (measured and whether they are broken), per interface; connections open and
 //! refused, per listening endpoint. Counting is lock-free; encoding happens only when scraped.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -67,6 +67,13 @@ pub struct CertificateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SlaLabel {
+    pub interface: String,
+    /// `delivered`, `backlog` or `quiet`.
+    pub sla: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AlertLabel {
     pub target: String,
 }
@@ -89,6 +96,12 @@ pub struct Metrics {
     pub queue_depth: Family<Iface, Gauge>,
     /// 1 while an operation's queue is over its contract's `sla: backlog < N`.
     pub backlog_breached: Family<Iface, Gauge>,
+    /// 1 while an interface breaks one of its contract's SLAs.
+    pub sla_breached: Family<SlaLabel, Gauge>,
+    /// The contract's percentile of delivery latency over the last five minutes, seconds.
+    pub sla_delivered: Family<Iface, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Seconds since an interface with `sla: quiet < D` last received or delivered.
+    pub quiet_seconds: Family<Iface, Gauge>,
     pub purged: Family<Iface, Counter>,
     pub ownership: Family<DecisionLabel, Counter>,
     /// Deliveries held by the matrix for a person to decide.
@@ -124,6 +137,9 @@ impl Metrics {
             alerts: Family::default(),
             queue_depth: Family::default(),
             backlog_breached: Family::default(),
+            sla_breached: Family::default(),
+            sla_delivered: Family::default(),
+            quiet_seconds: Family::default(),
             purged: Family::default(),
             ownership: Family::default(),
             review_pending: Family::default(),
@@ -180,6 +196,21 @@ impl Metrics {
             "backlog_breached",
             "1 while an operation's queue is over its contract's `sla: backlog < N`",
             m.backlog_breached.clone(),
+        );
+        registry.register(
+            "sla_breached",
+            "1 while an interface breaks its contract's SLA (delivered, backlog or quiet)",
+            m.sla_breached.clone(),
+        );
+        registry.register(
+            "sla_delivered_seconds",
+            "The contract's delivery percentile over the last five minutes (`sla: delivered pNN < D`)",
+            m.sla_delivered.clone(),
+        );
+        registry.register(
+            "quiet_seconds",
+            "Seconds since the interface last received (a service) or delivered (an operation) a message, for `sla: quiet < D`",
+            m.quiet_seconds.clone(),
         );
         registry.register(
             "ownership_decisions",

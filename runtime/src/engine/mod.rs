@@ -37,6 +37,7 @@ mod replies;
 mod retention;
 mod review;
 mod shown;
+mod sla;
 pub mod time;
 pub mod tls;
 
@@ -148,6 +149,8 @@ pub struct Engine {
     pub ready: AtomicBool,
     /// Refusals of clients, logged once per client and interval.
     pub notices: notices::Notices,
+    /// Delivery latencies and last-message times for the contracts' SLAs.
+    pub sla: sla::Tracker,
     /// Per ordered operation, the operations to the same endpoint it shares ordering keys
     /// with, itself first when it names further keys (see [`Engine::order_peers`]).
     order_peers: HashMap<String, Vec<String>>,
@@ -175,6 +178,7 @@ impl Engine {
         }
         let mut metrics = Metrics::new();
         metrics.register_journal(journal.stats());
+        let sla = sla::Tracker::new(&spec.interfaces, time::now_ms());
         Engine {
             spec,
             functions,
@@ -187,6 +191,7 @@ impl Engine {
             waiting: Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             notices: notices::Notices::default(),
+            sla,
             order_peers,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),

@@ -480,7 +480,7 @@ fn choose_batch(
     }
     let mut st = c.prepare_cached(
         "SELECT m.id, m.parent, m.payload, m.attempts,
-           COALESCE(p.received_at, m.received_at), m.control_id, m.order_key
+           COALESCE(p.received_at, m.received_at), m.control_id, m.order_key, p.interface
          FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
     )?;
     let batch = chosen
@@ -495,6 +495,7 @@ fn choose_batch(
                     received_at: r.get(4)?,
                     control_id: r.get(5)?,
                     order_key: r.get(6)?,
+                    origin: r.get(7)?,
                 })
             })
         })
@@ -696,11 +697,15 @@ async fn record(
     match d.state {
         "completed" => {
             engine.metrics.sent.get_or_create(&label).inc();
+            let took = (now - next.received_at).max(0);
             engine
                 .metrics
                 .end_to_end
                 .get_or_create(&label)
-                .observe((now - next.received_at).max(0) as f64 / 1000.0);
+                .observe(took as f64 / 1000.0);
+            engine
+                .sla
+                .delivered(&iface.name, next.origin.as_deref(), took, now);
         }
         "dead" => {
             engine

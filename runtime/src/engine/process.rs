@@ -9,7 +9,7 @@ use super::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
 use crate::mapping::{MapErrorKind, Output};
-use crate::spec::{Interface, Role};
+use crate::spec::{Action, Interface, Role};
 use crate::steward::{Hold, Steward};
 use rusqlite::params;
 use std::sync::Arc;
@@ -106,9 +106,20 @@ struct Change {
     /// The matrix's changes and decisions for that record.
     writes: Vec<Write>,
     notes: Vec<Note>,
-    /// (flow, key, deadline) waits to start; (flow, key) waits that this message ends.
+    /// (flow, key, deadline) waits to start; the waits that this message ends.
     starts: Vec<(String, String, i64)>,
-    ends: Vec<(String, String)>,
+    ends: Vec<FlowEnd>,
+}
+
+/// A flow wait (flow, key) that a committed batch ended.
+type Ended = (String, String);
+
+/// A flow wait this message ends if it is still waiting, with what the flow's `on reply`
+/// queues when it does (`send x`: this message mapped for `x`).
+struct FlowEnd {
+    flow: String,
+    key: String,
+    follow_ups: Vec<Queued>,
 }
 
 pub async fn run(engine: Arc<Engine>) {
@@ -206,6 +217,7 @@ pub async fn run(engine: Arc<Engine>) {
                     payload: q.payload.clone(),
                     attempts: 0,
                     received_at: ch.received_at,
+                    origin: Some(ch.interface.clone()),
                     control_id: q.control_id.clone(),
                     order_key: q.order_key.clone(),
                 };
@@ -233,24 +245,25 @@ pub async fn run(engine: Arc<Engine>) {
             .write_redoable(move |c| {
                 records::guarded(c, |c| {
                     let before = records::change_number(c)?;
-                    let ids = apply(c, &changes, lanes, &copied)?;
-                    Ok((ids, before, records::change_number(c)?))
+                    let (ids, ended) = apply(c, &changes, lanes, &copied)?;
+                    Ok((ids, ended, before, records::change_number(c)?))
                 })
             })
             .await;
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
         match &applied {
-            Ok(Ok((_, before, after))) => store.committed_at(*before, *after, &written),
+            Ok(Ok((_, _, before, after))) => store.committed_at(*before, *after, &written),
             _ => store.committed(),
         }
         match applied {
-            Ok(Ok((ids, _, _))) => {
+            Ok(Ok((ids, ended, _, _))) => {
                 conflicts = 0;
                 debug_assert_eq!(ids.len(), copies.len());
                 for ((_, _, next), id) in copies.iter_mut().zip(ids) {
                     next.id = id;
                 }
+                replied(&engine, &ended);
             }
             // A record changed under the batch (an API update, an operator command): the
             // batch is decided again against what is stored now.
@@ -528,18 +541,64 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
             continue;
         };
+        let mut ends = false;
         for q in change.queued.iter().filter(|q| q.state == "queued") {
             if q.interface == f.start {
                 change
                     .starts
                     .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
             }
-            if q.interface == f.wait_for {
-                change.ends.push((f.name.clone(), key.clone()));
-            }
+            ends |= q.interface == f.wait_for;
+        }
+        if ends {
+            let hops = change.queued.len();
+            let follow_ups = f
+                .on_reply
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Send { interface } => Some(interface),
+                    _ => None,
+                })
+                .enumerate()
+                .filter_map(|(n, target)| follow_up(engine, store, target, hops + n, src, m))
+                .collect();
+            change.ends.push(FlowEnd {
+                flow: f.name.clone(),
+                key,
+                follow_ups,
+            });
         }
     }
     change
+}
+
+/// A flow's `on reply: send x`: the arriving message mapped for `x`. Its records were
+/// governed by its own routes, so the follow-up writes none.
+fn follow_up(
+    engine: &Engine,
+    store: &mut RecordStore,
+    target: &str,
+    hop: usize,
+    src: Source,
+    m: &Received,
+) -> Option<Queued> {
+    let iface = engine.interface(target)?;
+    if iface.role != Role::Operation {
+        return None;
+    }
+    let control_id = format!("AC{}.{}", m.id, hop + 1);
+    let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
+    let mut q = map_for(
+        engine.functions.chains(),
+        iface,
+        src,
+        &m.payload,
+        &control_id,
+        &mut steward,
+    );
+    q.writes.clear();
+    q.notes = std::mem::take(&mut steward.notes);
+    Some(q)
 }
 
 fn event(
@@ -572,15 +631,17 @@ pub(super) fn store_record(
 }
 
 /// Stores a processed batch; returns the ids of the deliveries queued for the operations
-/// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order.
+/// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
+/// flow waits (flow, key) it ended.
 fn apply(
     c: &rusqlite::Connection,
     changes: &[Change],
     lanes: u32,
     copied: &[String],
-) -> rusqlite::Result<Vec<i64>> {
+) -> rusqlite::Result<(Vec<i64>, Vec<Ended>)> {
     let now = time::now_ms();
     let mut ids = Vec::with_capacity(copied.len());
+    let mut completed = vec![];
     for ch in changes {
         c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
             .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
@@ -604,33 +665,10 @@ fn apply(
             store_record(c, ch.inbound, now, record)?;
         }
         for q in &ch.queued {
-            let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
-            c.prepare_cached(
-                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
-                 VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
-            )?
-            .execute(params![
-                ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
-                q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
-            ])?;
-            let id = c.last_insert_rowid();
+            let id = insert_queued(c, ch, q, now, lanes)?;
             if q.state == "queued" && copied.contains(&q.interface) {
                 ids.push(id);
             }
-            if let Some((endpoint, keys)) = &q.also_keys {
-                for k in keys {
-                    c.prepare_cached(
-                        "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![id, endpoint, k])?;
-                }
-            }
-            event(c, id, now, q.state, q.detail.as_deref())?;
-            for n in &q.notes {
-                event(c, id, now, "ownership", Some(&n.text))?;
-            }
-            records::store(c, &q.writes, Some(id), now)?;
         }
         for (flow, key, deadline) in &ch.starts {
             c.prepare_cached(
@@ -649,22 +687,85 @@ fn apply(
                 Some(&format!("{flow} waits for key {key}")),
             )?;
         }
-        for (flow, key) in &ch.ends {
+        for end in &ch.ends {
             let n = c
                 .prepare_cached("UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'")?
-                .execute(params![flow, key])?;
+                .execute(params![end.flow, end.key])?;
             if n > 0 {
                 event(
                     c,
                     ch.inbound,
                     now,
                     "flow-completed",
-                    Some(&format!("{flow} key {key}")),
+                    Some(&format!("{} key {}", end.flow, end.key)),
                 )?;
+                for q in &end.follow_ups {
+                    insert_queued(c, ch, q, now, lanes)?;
+                }
+                completed.push((end.flow.clone(), end.key.clone()));
             }
         }
     }
-    Ok(ids)
+    Ok((ids, completed))
+}
+
+/// Journals one delivery `ch` queued (or dead on arrival) with its ordering keys, events
+/// and record writes; returns its id.
+fn insert_queued(
+    c: &rusqlite::Connection,
+    ch: &Change,
+    q: &Queued,
+    now: i64,
+    lanes: u32,
+) -> rusqlite::Result<i64> {
+    let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
+    c.prepare_cached(
+        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+           message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
+         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
+        q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
+    ])?;
+    let id = c.last_insert_rowid();
+    if let Some((endpoint, keys)) = &q.also_keys {
+        for k in keys {
+            c.prepare_cached(
+                "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, endpoint, k])?;
+        }
+    }
+    event(c, id, now, q.state, q.detail.as_deref())?;
+    for n in &q.notes {
+        event(c, id, now, "ownership", Some(&n.text))?;
+    }
+    records::store(c, &q.writes, Some(id), now)?;
+    Ok(id)
+}
+
+/// Runs a flow's `on reply` alerts and warnings once its wait has ended, and wakes the
+/// operations its follow-ups were queued for.
+fn replied(engine: &Engine, completed: &[Ended]) {
+    for (name, key) in completed {
+        let Some(flow) = engine.spec.flows.iter().find(|f| &f.name == name) else {
+            continue;
+        };
+        for a in &flow.on_reply {
+            match a {
+                Action::Alert { target } => {
+                    engine.metrics.alert(target);
+                    tracing::warn!(alert = %target, flow = %name, key = %key, "ALERT: {} arrived for flow {name}", flow.wait_for);
+                }
+                Action::Warn => {
+                    tracing::warn!(flow = %name, key = %key, "{} arrived for flow {name}", flow.wait_for);
+                }
+                Action::Send { interface } => engine.wake_operation(interface),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The dead letter's reason for a mapping that failed other than by the matrix: `constraint`

@@ -176,35 +176,13 @@ pub fn decide(iface: &Interface, class: &str, attempts: u32) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Ack, ReplyPolicy, Role};
+    use crate::spec::{ReplyPolicy, Role};
 
     fn iface(replies: Vec<ReplyPolicy>) -> Interface {
-        Interface {
-            name: "x".into(),
-            version: "1".into(),
-            role: Role::Operation,
-            from: "a".into(),
-            to: "b".into(),
-            endpoint: None,
-            status: "active".into(),
-            messages: vec![],
-            profile: None,
-            transforms: false,
-            ack: Ack {
-                mode: "application".into(),
-                timeout_ms: None,
-            },
-            replies,
-            idempotency: vec![],
-            ordering: None,
-            ordering_also: vec![],
-            retain_ms: None,
-            backlog_under: None,
-            sender: None,
-            serves: vec![],
-            accepts: vec![],
-            loc: "x:1".into(),
-        }
+        let mut i = Interface::example("x", Role::Operation);
+        i.ack.mode = "application".into();
+        i.replies = replies;
+        i
     }
 
     #[test]

@@ -257,6 +257,7 @@ pub(super) async fn create(
     match stored {
         Ok(Stored::New(message)) => {
             f.engine.metrics.received.get_or_create(&label).inc();
+            f.engine.sla.heard(&label.interface, now);
             f.engine.received.notify_one();
             let detail = format!("journalled as message {message}");
             audit(
