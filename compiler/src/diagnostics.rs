@@ -1276,3 +1276,79 @@ pub fn flow_action_without_effect(span: Span, action: &str, event: &str) -> Diag
         "on reply a flow can `alert`, `warn`, `send` the reply on, or `complete`"
     })
 }
+
+pub fn invalid_handling(span: Span, what: &str) -> Diagnostic {
+    let (message, label) = if what == "invalid" {
+        (
+            "`on invalid` on an interface that sends no HL7 v2".to_string(),
+            "its output is FHIR or a record",
+        )
+    } else {
+        (
+            format!("`{what}` cannot apply to an invalid message"),
+            "mapping it again gives the same message",
+        )
+    };
+    Diagnostic::error("E0520", message, span, label).with_help(
+        "`on invalid` takes `warn` (send it and note why), `dead_letter` (hold it for an operator) and `alert \"target\"`",
+    )
+}
+
+pub fn outbound_incomplete(
+    span: Span,
+    mapping: &str,
+    receiver: &str,
+    missing: &[String],
+    unsupported: &[String],
+) -> Diagnostic {
+    let mut parts = vec![];
+    if !missing.is_empty() {
+        parts.push(format!("never writes {}", missing.join(", ")));
+    }
+    if !unsupported.is_empty() {
+        parts.push(format!(
+            "writes {}, which the profile does not support",
+            unsupported.join(", ")
+        ));
+    }
+    Diagnostic::warning(
+        "W0402",
+        format!(
+            "the message `{mapping}` builds for {receiver} {}",
+            parts.join(" and ")
+        ),
+        span,
+        "this mapping",
+    )
+    .with_help("write what is required (`EVN-2 <- now()`, `PV1-2 <- patient_class`); the production checks each message before it is queued and applies the interface's `on invalid` (warn, or dead_letter)")
+}
+
+pub fn carried_type_lost(
+    span: Span,
+    mapping: &str,
+    lost: &[String],
+    produced: &[String],
+    carries: bool,
+) -> Diagnostic {
+    let (message, label) = if carries {
+        (
+            format!(
+                "`{mapping}`'s profile does not name {}: such messages are dead-lettered",
+                lost.join(", ")
+            ),
+            format!("the profile names {}", produced.join(", ")),
+        )
+    } else {
+        (
+            format!(
+                "`{mapping}` sends {} as {}",
+                lost.join(", "),
+                produced.join(", ")
+            ),
+            "the trigger is not carried through".to_string(),
+        )
+    };
+    Diagnostic::warning("W0403", message, span, label).with_help(
+        "target a profile that names every type the interface carries (`-> hl7v2 winpath_adt`): its mapping then keeps the inbound trigger",
+    )
+}

@@ -6,8 +6,8 @@
 use crate::ir::{AcceptWhen, Ack, Action, Conflict, Interface, Key, ReplyPolicy, Sla};
 
 /// The reply classes a policy can name, in the order the site lists them.
-const CLASSES: [&str; 10] = [
-    "AA", "AE", "AR", "CA", "CE", "CR", "no_msa", "mismatch", "timeout", "refused",
+const CLASSES: [&str; 11] = [
+    "AA", "AE", "AR", "CA", "CE", "CR", "no_msa", "mismatch", "timeout", "refused", "invalid",
 ];
 
 /// `2000` -> `2 s`, `300000` -> `5 min`, `86400000` -> `24 h` (whole hours up to a day).
@@ -36,6 +36,7 @@ fn class_name(class: &str) -> String {
         "refused" => "A refused or dropped connection".into(),
         "no_msa" => "A reply without an MSA segment".into(),
         "mismatch" => "A reply whose MSA-2 does not match the message's control id".into(),
+        "invalid" => "A message that breaks the receiver's profile or its HL7 v2 structure".into(),
         code => format!("{} {code} reply", article(code)),
     }
 }
@@ -209,8 +210,10 @@ pub fn reply_handling(i: &Interface) -> (Vec<String>, Vec<String>) {
         .flat_map(|p| p.classes.iter().map(String::as_str))
         .collect();
     let relevant: &[&str] = match i.ack.mode.as_str() {
-        "commit" => &["CA", "CE", "CR", "no_msa", "mismatch", "timeout", "refused"],
-        "never" => &["refused"],
+        "commit" => &[
+            "CA", "CE", "CR", "no_msa", "mismatch", "timeout", "refused", "invalid",
+        ],
+        "never" => &["refused", "invalid"],
         _ => &CLASSES,
     };
     let defaults = relevant

@@ -173,9 +173,7 @@ fn the_site_says_what_the_board_must_see() {
     assert!(page.contains(
         "An AE reply is retried 5 times, 2 s to 5 min apart, then dead-lettered and alerts"
     ));
-    assert!(page.contains(
-        "Never sent: <code>patient_class</code>, <code>postcode</code>, <code>stage</code>."
-    ));
+    assert!(page.contains("Never sent: <code>postcode</code>, <code>stage</code>."));
     assert!(page.contains("PID-8 via trakcare_sex"));
     assert!(page.contains("Administrative Sex (IS)"));
     // The example message comes from the estate's test, escaped.
@@ -244,7 +242,7 @@ fn concept_maps_are_valid_fhir_r4() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let maps: Vec<PathBuf> = files(&out).keys().map(|k| out.join(k)).collect();
-    assert_eq!(maps.len(), 7, "one ConceptMap per code map");
+    assert_eq!(maps.len(), 8, "one ConceptMap per code map");
     let (valid, report) = support::fhir_validate(&maps);
     assert!(valid, "{report}");
 
@@ -274,7 +272,7 @@ fn concept_maps_are_valid_fhir_r4() {
     let all = accord(&["export", "conceptmap", "examples/trakcare-lab"]);
     let bundle: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
     assert_eq!(bundle["type"], "collection");
-    assert_eq!(bundle["entry"].as_array().unwrap().len(), 7);
+    assert_eq!(bundle["entry"].as_array().unwrap().len(), 8);
 
     let typo = accord(&[
         "export",

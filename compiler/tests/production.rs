@@ -770,3 +770,87 @@ fn example_config(
     .unwrap();
     config
 }
+
+fn adt(control: &str, trigger: &str, sex: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^{trigger}^ADT_A01|{control}|P|2.4\r\
+         EVN|{trigger}|20261122085900\rPID|1||300001^^^PAS^MR||DOE^JANE||19800101|{sex}\rPV1|1|I\r"
+    )
+}
+
+#[test]
+fn conformance_outbound_messages_keep_their_trigger_and_break_no_profile_unnoticed() {
+    let bin = build("compiler/tests/production/conformance");
+    let lab = Peer::start(|_, _| "CA");
+    let ward = Peer::start(|_, _| "CA");
+    let (hub, admin) = (free_port(), free_port());
+    let dir = fresh_dir("e2e-conformance");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.lab_out]\nport = {}\n[endpoints.ward_out]\nport = {}\n",
+            lab.port, ward.port
+        ),
+    )
+    .unwrap();
+    let store = dir.join("var");
+    let prod = start(&bin, &config, &store, admin);
+    let send = |name: &str, content: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap();
+        accord_send(hub, &p)
+    };
+
+    // An admission and a transfer leave as themselves (the profile names both), with the
+    // event time and patient class carried into EVN-2 and PV1-2.
+    assert!(send("a01.hl7", adt("C1", "A01", "F")).contains("MSA|AA|C1"));
+    assert!(send("a02.hl7", adt("C2", "A02", "F")).contains("MSA|AA|C2"));
+    let got = lab.wait_for(2);
+    assert_eq!(field(&got[0], "MSH", 9), "ADT^A01");
+    assert_eq!(field(&got[1], "MSH", 9), "ADT^A02");
+    assert_eq!(field(&got[1], "EVN", 2), "20261122085900");
+    assert_eq!(field(&got[1], "PV1", 2), "I");
+
+    // A discharge is not a type of the lab's profile: held, not relabelled as an admission.
+    let ack = send("a03.hl7", adt("C3", "A03", "F"));
+    assert!(ack.contains("MSA|AE|C3"), "{ack}");
+
+    // No sex: PID-8 is `R` in the profile. The lab's contract dead-letters it and alerts;
+    // the ward's sends it and notes why.
+    let ack = send("nosex.hl7", adt("C4", "A08", ""));
+    assert!(ack.contains("MSA|AE|C4"), "{ack}");
+    let got = ward.wait_for(3);
+    assert!(
+        got.iter().any(|m| field(m, "MSH", 9) == "ADT^A08"),
+        "{got:?}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lab.messages().len(),
+        2,
+        "nothing nonconformant reaches the lab"
+    );
+
+    let journal = store.join("journal.sqlite");
+    let (ok, dead) = operate(&bin, &journal, &["dead-letters", "list"]);
+    assert!(ok, "{dead}");
+    assert_eq!(dead.matches("conformance").count(), 2, "{dead}");
+    assert!(dead.contains("ADT^A03 is not a message type"), "{dead}");
+    assert!(dead.contains("PID-8"), "{dead}");
+    let metrics = http_get(admin, "/metrics").unwrap();
+    assert!(
+        metrics.contains("accord_alerts_total{target=\"lab-oncall\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "accord_dead_letters_total{interface=\"adt_to_lab\",reason=\"conformance\"} 2"
+        ),
+        "{metrics}"
+    );
+    let log = std::fs::read_to_string(store.with_extension("log")).unwrap();
+    assert!(log.contains("sent although it breaks"), "{log}");
+    drop(prod);
+}

@@ -9,7 +9,7 @@
 //!   mode and the sender's acknowledgement mode (MSH-15/16): `None` when nothing is sent.
 
 use crate::hl7::ack::{AckCode, AckMode, ErrDetail, ErrLocation, Severity};
-use crate::hl7::{dict, validate, Message};
+use crate::hl7::Message;
 use crate::spec::{Interface, SenderIdentity, Spec};
 
 /// What became of a message, as far as its sender is told.
@@ -154,25 +154,7 @@ pub fn admit<'s>(
         });
     }
     if let Some(name) = &iface.profile {
-        let profile = spec.profiles.iter().find(|p| &p.name == name);
-        let version = msg
-            .version()
-            .map(str::to_string)
-            .or_else(|| profile.map(|p| p.version.clone()))
-            .unwrap_or_default();
-        let problems: Vec<_> = match dict::dictionary(&version) {
-            Some(d) => validate::validate(msg, d, profile),
-            None => vec![validate::Problem {
-                offset: 0,
-                what: format!("MSH-12: HL7 version `{version}` is not known"),
-                warning: false,
-                code: 203,
-                location: None,
-            }],
-        }
-        .into_iter()
-        .filter(|p| !p.warning)
-        .collect();
+        let problems = crate::conformance::problems(spec, iface, msg, true);
         if !problems.is_empty() {
             return Err(Refusal {
                 interface: Some(iface),

@@ -6,6 +6,7 @@
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
 pub mod answer;
+pub mod conformance;
 pub mod constraints;
 #[cfg(feature = "engine")]
 pub mod engine;
@@ -24,6 +25,7 @@ pub mod zone;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::answer;
+    pub use crate::conformance;
     pub use crate::constraints::{check as constrain, Rule};
     #[cfg(feature = "engine")]
     pub use crate::engine;

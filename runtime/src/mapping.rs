@@ -40,6 +40,9 @@ pub enum MapErrorKind {
         rule: String,
         value: String,
     },
+    /// The output is not what the receiver's contract takes (a message type its profile
+    /// does not name, a structure or profile it breaks).
+    Conformance(String),
 }
 
 impl fmt::Display for MapError {
@@ -61,6 +64,7 @@ impl fmt::Display for MapError {
                 write!(f, "{}: required field `{field}` was not set", self.at)
             }
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
+            MapErrorKind::Conformance(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
             MapErrorKind::Constraint { field, rule, value } => write!(
                 f,

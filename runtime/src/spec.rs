@@ -137,7 +137,7 @@ impl Endpoint {
 }
 
 /// `code^trigger` of a message type written with or without its structure.
-fn trigger_level(m: &str) -> &str {
+pub fn trigger_level(m: &str) -> &str {
     match m.match_indices('^').nth(1) {
         Some((i, _)) => &m[..i],
         None => m,
@@ -354,6 +354,9 @@ pub enum Action {
 pub fn default_actions(class: &str) -> Vec<Action> {
     match class {
         "AA" | "CA" => vec![Action::Complete],
+        // What breaks the receiver's profile is sent, with a warning, unless the
+        // contract says `on invalid: dead_letter`.
+        "invalid" => vec![Action::Warn],
         "timeout" | "refused" => vec![Action::Retry {
             times: None,
             forever: true,

@@ -185,9 +185,16 @@ fn check_interface(
                     }
                 }
             }
-            IfaceClauseKind::On { actions, then, .. } => {
+            IfaceClauseKind::On {
+                classes,
+                actions,
+                then,
+            } => {
                 for a in actions.iter().chain(then) {
                     check_action(c, a);
+                }
+                if let Some(class) = classes.iter().find(|t| t.text == "invalid") {
+                    check_on_invalid(c, i, class.span, actions.iter().chain(then), facts);
                 }
             }
             IfaceClauseKind::Idempotency(keys) => keys.iter().for_each(|k| check_key(c, id, k)),
@@ -272,6 +279,42 @@ fn check_date(c: &mut Checker, d: &str, span: Span) -> bool {
 }
 
 /// Retries end (or say `forever`) and `send` names an interface.
+/// `on invalid` decides what happens to an outbound HL7 v2 message that breaks its
+/// receiver's profile or structure: it is sent with a warning or dead-lettered, with
+/// alerts. Mapping it again would give the same message, so nothing is retried.
+fn check_on_invalid<'a>(
+    c: &mut Checker,
+    i: &Interface,
+    class: Span,
+    actions: impl Iterator<Item = &'a Action>,
+    facts: &[MappingFacts],
+) {
+    for a in actions {
+        let word = match &a.kind {
+            ActionKind::Retry { .. } => Some("retry"),
+            ActionKind::Send(_) => Some("send"),
+            ActionKind::Simple(t) if matches!(t.text.as_str(), "complete" | "suspend") => {
+                Some(t.text.as_str())
+            }
+            _ => None,
+        };
+        if let Some(word) = word {
+            c.push(diag::invalid_handling(a.span, word));
+        }
+    }
+    let last = i.clauses.iter().find_map(|cl| match &cl.kind {
+        IfaceClauseKind::Transform(ms) => ms.last(),
+        _ => None,
+    });
+    let output = last
+        .and_then(|m| c.m.id(Kind::Mapping, &m.name))
+        .and_then(|id| facts.get(id))
+        .map(|f| &f.target);
+    if matches!(output, Some(SchemaTy::Fhir(_) | SchemaTy::Record(_))) {
+        c.push(diag::invalid_handling(class, "invalid"));
+    }
+}
+
 /// Each SLA kind once, and a percentile the production can compute.
 fn check_sla(c: &mut Checker, items: &[SlaItem], clause: Span) {
     let mut seen: Vec<(&str, Span)> = vec![];
@@ -384,7 +427,7 @@ fn check_ack(
         for cl in &i.clauses {
             if let IfaceClauseKind::On { classes, .. } = &cl.kind {
                 for class in classes {
-                    if !matches!(class.text.as_str(), "timeout" | "refused") {
+                    if !matches!(class.text.as_str(), "timeout" | "refused" | "invalid") {
                         c.push(diag::reply_handler_never_used(class, span));
                     }
                 }

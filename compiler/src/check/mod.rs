@@ -12,6 +12,7 @@ mod flows;
 pub mod hl7paths;
 mod interfaces;
 mod mappings;
+mod outbound;
 mod ownership;
 mod profiles;
 mod records;
@@ -52,6 +53,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     let facts = mappings::check(&mut c);
     ownership::check(&mut c, &facts);
     interfaces::check(&mut c, &facts);
+    outbound::check(&mut c);
     routes::check(&mut c);
     ackbudget::check(&mut c);
     flows::check(&mut c);

@@ -165,6 +165,29 @@ fn deliver_arm(ir: &Estate, i: &crate::ir::Interface, from_fhir: bool) -> Option
         .mappings
         .iter()
         .find(|m| Some(&m.name) == i.transforms.last())?;
+    // A profile naming several message types: the output keeps the inbound trigger.
+    if let (
+        Schema::Hl7 {
+            message: None,
+            profile: Some(p),
+            ..
+        },
+        false,
+    ) = (&last.target, from_fhir)
+    {
+        let types = ir
+            .profiles
+            .iter()
+            .find(|x| &x.name == p)
+            .map(|x| x.messages.clone())
+            .unwrap_or_default();
+        if types.len() > 1 {
+            let at = format!("{}:{}", last.loc.file, last.loc.line);
+            steps.push(
+                quote! { let v = rt::conformance::carry_trigger(v, msg, &[#(#types),*], #at)?; },
+            );
+        }
+    }
     let output = match &last.target {
         Schema::Hl7 { .. } => quote!(rt::Output::Hl7(v)),
         // A resource serialises itself, straight to bytes.

@@ -29,7 +29,12 @@ fn the_patient_goes_to_winpath_with_only_its_fields() {
     let bytes = sample("adt_a01.hl7");
     let p = estate::trakcare_adt_to_patient(&rt::Message::parse(&bytes).unwrap()).unwrap();
     let out = String::from_utf8(estate::patient_to_winpath(&p).unwrap()).unwrap();
-    assert_eq!(out, "MSH|^~\\&|||||||ADT^A01|||2.4\rPID|||100001^^^^MR||EVERYWOMAN^EVE||19800314|F\r");
+    // EVN-2 is when the message was built; PV1-2 the patient class WinPath's profile needs.
+    let (head, rest) = out.split_once("\rEVN||").expect("an EVN segment");
+    assert_eq!(head, "MSH|^~\\&|||||||ADT^A01|||2.4");
+    let (recorded, rest) = rest.split_once('\r').unwrap();
+    assert_eq!(recorded.len(), "20261205191422+0000".len(), "{recorded}");
+    assert_eq!(rest, "PID|||100001^^^^MR||EVERYWOMAN^EVE||19800314|F\rPV1||I\r");
 }
 
 #[test]
@@ -55,8 +60,9 @@ fn results_map_one_observation_per_obx_and_back() {
     let k = &r.observations[1];
     assert_eq!((k.code, k.value.as_str(), k.units.as_deref(), k.flag, k.sequence), (estate::LabTest::K, "6.1", Some("mmol/L"), Some(estate::AbnormalFlag::H), 2));
     let back = String::from_utf8(estate::result_to_trakcare(&r).unwrap()).unwrap();
-    assert!(back.contains("\rOBR||ORD123|LAB987|"), "{back:?}");
-    assert!(back.contains("\rOBX|||HB||135|g/L\r") && back.contains("\rOBX|||K||6.1|mmol/L\r"), "{back:?}");
+    assert!(back.contains("\rOBR||ORD123|LAB987|FBC|"), "OBR-4 the test: {back:?}");
+    // OBX-11, the observation's status, follows the result's.
+    assert!(back.contains("\rOBX|||HB||135|g/L|||||F\r") && back.contains("\rOBX|||K||6.1|mmol/L|||||F\r"), "{back:?}");
     assert!(back.contains("|F\r"), "OBR-25: {back:?}");
 }
 

@@ -28,6 +28,8 @@ struct Patient {
     given_name: Option<String>,
     birth_date: Option<(u16, u8, u8)>,
     male: bool,
+    recorded_at: Option<String>,
+    patient_class: Option<String>,
 }
 
 struct Paths {
@@ -40,6 +42,8 @@ struct Paths {
     pid5_2: Path,
     pid7: Path,
     pid8: Path,
+    evn2: Path,
+    pv1_2: Path,
 }
 
 fn paths() -> Paths {
@@ -54,6 +58,8 @@ fn paths() -> Paths {
         pid5_2: p("PID-5.2"),
         pid7: p("PID-7"),
         pid8: p("PID-8"),
+        evn2: p("EVN-2"),
+        pv1_2: p("PV1-2"),
     }
 }
 
@@ -94,12 +100,21 @@ fn hand_in(msg: &Message) -> Result<Patient, String> {
         Some(b"F") => false,
         _ => return Err("unknown sex code".into()),
     };
+    let text = |seg: &str, field: usize| {
+        msg.segment(seg, 1)
+            .and_then(|s| s.field(field))
+            .filter(|v| !v.is_empty())
+            .and_then(|v| v.text().ok())
+            .map(|t| t.into_owned())
+    };
     Ok(Patient {
         mrn,
         family_name,
         given_name,
         birth_date,
         male,
+        recorded_at: text("EVN", 2),
+        patient_class: text("PV1", 2),
     })
 }
 
@@ -108,6 +123,10 @@ fn hand_out(p: &Patient, paths: &Paths) -> Vec<u8> {
     let _ = b.set(&paths.msh9_1, "ADT");
     let _ = b.set(&paths.msh9_2, "A01");
     let _ = b.set(&paths.msh12, "2.5.1");
+    // Segments in the structure's order, as the generated mapping writes them.
+    if let Some(t) = &p.recorded_at {
+        let _ = b.set(&paths.evn2, t);
+    }
     let _ = b.set(&paths.pid3_1, &p.mrn);
     let _ = b.set(&paths.pid3_5, "MR");
     let _ = b.set(&paths.pid5_1, &p.family_name);
@@ -118,6 +137,9 @@ fn hand_out(p: &Patient, paths: &Paths) -> Vec<u8> {
         let _ = b.set(&paths.pid7, &format!("{y:04}{m:02}{d:02}"));
     }
     let _ = b.set(&paths.pid8, if p.male { "M" } else { "F" });
+    if let Some(c) = &p.patient_class {
+        let _ = b.set(&paths.pv1_2, c);
+    }
     b.serialize()
 }
 

@@ -13,7 +13,7 @@ use super::shown::{shown, shown_or};
 use super::{process, time, Chains};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
-use crate::spec::{Interface, Matrix, Role, Spec};
+use crate::spec::{Interface, Role, Spec};
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
 use serde_json::json;
 use std::path::Path;
@@ -323,7 +323,7 @@ pub fn resend(
             let mut store = RecordStore::new(journal);
             let mapper = Mapper {
                 chains,
-                matrices: &spec.matrices,
+                spec,
                 store: &mut store,
             };
             match resend_out(&tx, d, iface, mapper, edit.map(|_| payload))? {
@@ -361,7 +361,7 @@ pub fn resend(
 /// stored records it is checked against.
 pub(super) struct Mapper<'a> {
     pub chains: Chains,
-    pub matrices: &'a [Matrix],
+    pub spec: &'a Spec,
     pub store: &'a mut RecordStore,
 }
 
@@ -379,8 +379,17 @@ impl Mapper<'_> {
         control: &str,
         approved: bool,
     ) -> rusqlite::Result<process::Queued> {
-        let mut steward = JournalSteward::new(self.matrices, &iface.from, self.store, approved);
-        let q = process::map_for(self.chains, iface, src, source, control, &mut steward);
+        let mut steward =
+            JournalSteward::new(&self.spec.matrices, &iface.from, self.store, approved);
+        let q = process::map_for(
+            self.spec,
+            self.chains,
+            iface,
+            src,
+            source,
+            control,
+            &mut steward,
+        );
         let (writes, notes) = (steward.writes, steward.notes);
         for n in &notes {
             event(c, id, "ownership", &n.text)?;
@@ -438,7 +447,7 @@ fn resend_out(
     // edit of it), checked against the stored records as they are now.
     let (payload, message_type, control_id, patient, order_key, how) = if matches!(
         d.reason.as_deref(),
-        Some("map" | "constraint" | "ownership")
+        Some("map" | "constraint" | "conformance" | "ownership")
     ) {
         let source = edited.unwrap_or(&d.payload);
         let parsed = match Parsed::parse(source) {

@@ -9,7 +9,7 @@ use super::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
 use crate::mapping::{MapErrorKind, Output};
-use crate::spec::{Action, Interface, Role};
+use crate::spec::{Action, Interface, Role, Spec};
 use crate::steward::{Hold, Steward};
 use rusqlite::params;
 use std::sync::Arc;
@@ -88,6 +88,8 @@ pub(super) struct Queued {
     pub(super) writes: Vec<Write>,
     /// The matrix's notable decisions, recorded as events on the delivery.
     pub(super) notes: Vec<Note>,
+    /// Alerts the contract raises for this delivery (`on invalid: ... alert "x"`).
+    pub(super) alerts: Vec<String>,
 }
 
 /// Everything processing one message changes, applied in one transaction.
@@ -198,6 +200,10 @@ pub async fn run(engine: Arc<Engine>) {
                 std::iter::once(own).chain(hops)
             })
             .collect();
+        let alerted: Vec<String> = changes
+            .iter()
+            .flat_map(|c| c.queued.iter().flat_map(|q| q.alerts.iter().cloned()))
+            .collect();
         let mut targets: Vec<String> = changes
             .iter()
             .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
@@ -298,6 +304,9 @@ pub async fn run(engine: Arc<Engine>) {
                 engine.metrics.ownership.get_or_create(&label).inc();
             }
         }
+        for q in &alerted {
+            engine.metrics.alert(q);
+        }
         engine.queued_by_processor(&targets, copies);
         for (id, outcome) in settled {
             engine.settle(id, outcome);
@@ -321,6 +330,7 @@ fn map_to_queued(
     let control_id = format!("AC{}.{}", m.id, hop + 1);
     let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
     let mut q = map_for(
+        &engine.spec,
         engine.functions.chains(),
         iface,
         src,
@@ -338,7 +348,9 @@ fn map_to_queued(
 
 /// What `iface`'s transform chain makes of `msg`, ready to queue (or dead, reason `map`,
 /// holding the inbound payload). Also used to resend a dead letter after a mapping fix.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn map_for(
+    spec: &Spec,
     chains: super::Chains,
     iface: &Interface,
     src: Source,
@@ -360,6 +372,7 @@ pub(super) fn map_for(
         payload: vec![],
         writes: vec![],
         notes: vec![],
+        alerts: vec![],
     };
     let (mapped, msg) = match src {
         Source::Hl7(msg) => ((chains.deliver)(&iface.name, msg, steward), Some(msg)),
@@ -401,6 +414,15 @@ pub(super) fn map_for(
             };
             // Keys and ids from what is sent when it is HL7, else from what was received.
             let sent = Message::parse(&bytes).ok();
+            if let Some(out) = &sent {
+                if let Some(held) = invalid(spec, iface, out, &mut q) {
+                    q.payload = inbound_payload.to_vec();
+                    q.state = "dead";
+                    q.reason = Some("conformance");
+                    q.detail = Some(held);
+                    return q;
+                }
+            }
             let Some(from) = sent.as_ref().or(msg) else {
                 q.message_type = src.resource_type();
                 q.payload = bytes;
@@ -428,6 +450,43 @@ pub(super) fn map_for(
         }
     }
     q
+}
+
+/// What `iface` is about to send, checked against its profile and the HL7 v2 structure
+/// of its type: `None` when it conforms or the contract's `on invalid` says to send it
+/// anyway (with a warning, noted on the delivery); else why it is dead-lettered.
+fn invalid(spec: &Spec, iface: &Interface, out: &Message, q: &mut Queued) -> Option<String> {
+    let problems = crate::conformance::problems(spec, iface, out, true);
+    if problems.is_empty() {
+        return None;
+    }
+    let what = problems
+        .iter()
+        .take(5)
+        .map(|p| p.what.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let actions = iface
+        .replies
+        .iter()
+        .find(|r| r.classes.iter().any(|c| c == "invalid"))
+        .map(|r| r.actions.clone())
+        .unwrap_or_else(|| crate::spec::default_actions("invalid"));
+    let mut dead = false;
+    for a in &actions {
+        match a {
+            Action::DeadLetter | Action::Fail => dead = true,
+            Action::Alert { target } => q.alerts.push(target.clone()),
+            _ => {}
+        }
+    }
+    let why = format!("breaks the receiver's contract: {what}");
+    if dead {
+        return Some(why);
+    }
+    tracing::warn!(interface = %iface.name, problems = %what, "sent although it breaks the receiver's profile or HL7 structure (`on invalid: warn`)");
+    q.detail = Some(format!("sent, but {why}"));
+    None
 }
 
 /// A held message's detail: `[queue] why`, as `review list` reads it.
@@ -589,6 +648,7 @@ fn follow_up(
     let control_id = format!("AC{}.{}", m.id, hop + 1);
     let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
     let mut q = map_for(
+        &engine.spec,
         engine.functions.chains(),
         iface,
         src,
@@ -773,6 +833,7 @@ fn replied(engine: &Engine, completed: &[Ended]) {
 pub(super) fn failure_reason(kind: &MapErrorKind) -> &'static str {
     match kind {
         MapErrorKind::Constraint { .. } => "constraint",
+        MapErrorKind::Conformance(_) => "conformance",
         _ => "map",
     }
 }

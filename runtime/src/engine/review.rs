@@ -186,7 +186,7 @@ fn approve_delivery(
     let control = format!("AC{}.v{}", r.parent.unwrap_or(r.id), r.id);
     let mapper = Mapper {
         chains,
-        matrices: &spec.matrices,
+        spec,
         store,
     };
     let q = mapper.map(tx, r.id, iface, src, &r.payload, &control, true)?;

@@ -660,24 +660,32 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[7usize], "ADT", "estate/estate.accord:47")?;
-    rt::write(&mut b, &PATHS[8usize], "A01", "estate/estate.accord:47")?;
-    rt::write(&mut b, &PATHS[9usize], "2.5.1", "estate/estate.accord:47")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+    rt::write(&mut b, &PATHS[9usize], "ADT", "estate/estate.accord:47")?;
+    rt::write(&mut b, &PATHS[10usize], "A01", "estate/estate.accord:47")?;
+    rt::write(&mut b, &PATHS[11usize], "2.5.1", "estate/estate.accord:47")?;
+    if let Some(v) = Some(rt::f::now()) {
         rt::write(
             &mut b,
             &PATHS[5usize],
-            &rt::ToHl7::to_hl7(v),
+            &rt::ToHl7::to_hl7(&v),
             "estate/estate.accord:50",
         )?;
     }
-    rt::write(&mut b, &PATHS[6usize], "MR", "estate/estate.accord:51")?;
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+        rt::write(
+            &mut b,
+            &PATHS[6usize],
+            &rt::ToHl7::to_hl7(v),
+            "estate/estate.accord:51",
+        )?;
+    }
+    rt::write(&mut b, &PATHS[7usize], "MR", "estate/estate.accord:52")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
         rt::write(
             &mut b,
             &PATHS[1usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:52",
+            "estate/estate.accord:53",
         )?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.given_name.as_ref()) {
@@ -685,7 +693,7 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[2usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:53",
+            "estate/estate.accord:54",
         )?;
     }
     if let Some(v) = rt::f::format_date(
@@ -696,20 +704,21 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[3usize],
             &rt::ToHl7::to_hl7(&v),
-            "estate/estate.accord:54",
+            "estate/estate.accord:55",
         )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out_str(x, "estate/estate.accord:55")?),
+        Some(x) => Some(sex_out_str(x, "estate/estate.accord:56")?),
         None => None,
     } {
         rt::write(
             &mut b,
             &PATHS[4usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:55",
+            "estate/estate.accord:56",
         )?;
     }
+    rt::write(&mut b, &PATHS[8usize], "U", "estate/estate.accord:57")?;
     Ok(b.serialize())
 }
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -744,7 +753,7 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[10usize], "estate/fhir.accord:59")? {
+    if let Some(v) = scope.text(&PATHS[12usize], "estate/fhir.accord:59")? {
         out.visit.get_or_insert_with(Default::default).visit_number = Some(v);
     }
     if let Some(v) = rt::once(
@@ -756,12 +765,12 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
         out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[11usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
+        (scope.str(&PATHS[8usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
             == Some("I"),
     ) {
         out.visit.get_or_insert_with(Default::default).inpatient = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[12usize], "estate/fhir.accord:62")? {
+    if let Some(v) = scope.text(&PATHS[13usize], "estate/fhir.accord:62")? {
         out.visit.get_or_insert_with(Default::default).ward = Some(v);
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
@@ -774,14 +783,14 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
         {
             el1.patient_mrn = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[13usize], "estate/fhir.accord:65")? {
+        if let Some(v) = scope1.text(&PATHS[14usize], "estate/fhir.accord:65")? {
             el1.allergen = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[14usize], "estate/fhir.accord:66")? {
+        if let Some(v) = scope1.text(&PATHS[15usize], "estate/fhir.accord:66")? {
             el1.allergen_name = Some(v);
         }
         if let Some(v) = match scope1
-            .str(&PATHS[15usize], "estate/fhir.accord:67")?
+            .str(&PATHS[16usize], "estate/fhir.accord:67")?
             .as_deref()
         {
             Some(x) => Some(allergen_type(x, "estate/fhir.accord:67")?),
@@ -1966,10 +1975,14 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         None, component : None, subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 8usize, repetition : None,
         component : None, subcomponent : None }, rt::Path { segment :
+        String::from("EVN"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition : None,
         component : Some(5usize), subcomponent : None }, rt::Path { segment :
+        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
         String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
@@ -1978,8 +1991,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : None, subcomponent : None }, rt::Path { segment :
         String::from("PV1"), occurrence : None, field : 19usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
         String::from("PV1"), occurrence : None, field : 3usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
@@ -1991,6 +2002,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:58\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:60\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];

@@ -1575,7 +1575,9 @@ pub fn fhir_to_order(src: &serde_json::Value) -> Result<LabOrder, rt::MapError> 
     }
     out.finish("mappings.accord:102")
 }
-/// The order as WinPath takes it.
+/// The order as WinPath takes it. WinPath wants the patient's name (PID-5), which an order
+/// from the portal does not carry: `accord check` says so (W0402), and each order is sent
+/// with that noted, until the production can look the name up in the stored record.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
@@ -1586,31 +1588,31 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
     rt::write(&mut b, &PATHS[23usize], "ORM", "mappings.accord:112")?;
     rt::write(&mut b, &PATHS[24usize], "O01", "mappings.accord:112")?;
     rt::write(&mut b, &PATHS[25usize], "2.4", "mappings.accord:112")?;
-    rt::write(&mut b, &PATHS[18usize], "NW", "mappings.accord:114")?;
+    rt::write(&mut b, &PATHS[18usize], "NW", "mappings.accord:116")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
         rt::write(
             &mut b,
             &PATHS[14usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:115",
+            "mappings.accord:117",
         )?;
     }
-    rt::write(&mut b, &PATHS[19usize], "PORTAL", "mappings.accord:116")?;
+    rt::write(&mut b, &PATHS[19usize], "PORTAL", "mappings.accord:118")?;
     if let Some(v) = Some(&src).map(|r| &r.patient_mrn) {
         rt::write(
             &mut b,
             &PATHS[20usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:117",
+            "mappings.accord:119",
         )?;
     }
-    rt::write(&mut b, &PATHS[21usize], "MR", "mappings.accord:118")?;
+    rt::write(&mut b, &PATHS[21usize], "MR", "mappings.accord:120")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
         rt::write(
             &mut b,
             &PATHS[22usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:119",
+            "mappings.accord:121",
         )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.test_code) {
@@ -1618,7 +1620,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[15usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:120",
+            "mappings.accord:122",
         )?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.test_name.as_ref()) {
@@ -1626,7 +1628,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[16usize],
             &rt::ToHl7::to_hl7(v),
-            "mappings.accord:121",
+            "mappings.accord:123",
         )?;
     }
     if let Some(v) = if Some(&src).map(|r| &r.urgent).copied().unwrap_or(false) {
@@ -1638,7 +1640,7 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[17usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:122",
+            "mappings.accord:124",
         )?;
     }
     Ok(b.serialize())

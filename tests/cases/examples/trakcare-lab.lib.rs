@@ -412,6 +412,8 @@ impl Observation {
 pub struct LabResult {
     pub placer_order: String,
     pub filler_order: String,
+    /// The test ordered (OBR-4), as the lab names it.
+    pub service: Option<LabTest>,
     pub status: String,
     pub observed_at: Option<rt::DateTime>,
     pub observations: Vec<Observation>,
@@ -425,6 +427,9 @@ impl rt::FromJson for LabResult {
             )?,
             filler_order: rt::FromJson::from_json(
                 obj.get("filler_order").unwrap_or(&serde_json::Value::Null),
+            )?,
+            service: rt::FromJson::from_json(
+                obj.get("service").unwrap_or(&serde_json::Value::Null),
             )?,
             status: rt::FromJson::from_json(
                 obj.get("status").unwrap_or(&serde_json::Value::Null),
@@ -449,6 +454,7 @@ impl rt::ToJson for LabResult {
             String::from("filler_order"),
             rt::ToJson::to_json(&self.filler_order),
         );
+        obj.insert(String::from("service"), rt::ToJson::to_json(&self.service));
         obj.insert(String::from("status"), rt::ToJson::to_json(&self.status));
         obj.insert(String::from("observed_at"), rt::ToJson::to_json(&self.observed_at));
         obj.insert(
@@ -468,6 +474,7 @@ impl rt::FhirValue for LabResult {
 pub struct LabResultDraft {
     pub placer_order: Option<String>,
     pub filler_order: Option<String>,
+    pub service: Option<LabTest>,
     pub status: Option<String>,
     pub observed_at: Option<rt::DateTime>,
     pub observations: Vec<Observation>,
@@ -494,6 +501,7 @@ impl LabResultDraft {
                         field: "LabResult.filler_order",
                     },
                 })?,
+            service: self.service,
             status: self
                 .status
                 .ok_or_else(|| rt::MapError {
@@ -938,6 +946,25 @@ pub fn trakcare_class(
     }
 }
 /// WinPath abnormal flags are already HL7 table 0078 codes; anything else is rejected.
+pub fn class_to_hl7(
+    value: PatientClass,
+    at: &'static str,
+) -> Result<String, rt::MapError> {
+    class_to_hl7_str(value, at).map(String::from)
+}
+/// The same code map, borrowing its literal results.
+pub fn class_to_hl7_str(
+    value: PatientClass,
+    _at: &'static str,
+) -> Result<&'static str, rt::MapError> {
+    #[allow(clippy::match_single_binding, unreachable_patterns)]
+    match value {
+        PatientClass::Inpatient => Ok("I"),
+        PatientClass::Outpatient => Ok("O"),
+        PatientClass::Emergency => Ok("E"),
+        _ => Ok("U"),
+    }
+}
 pub fn winpath_flag(
     value: &str,
     at: &'static str,
@@ -1079,15 +1106,23 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:21")?;
+    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:21")?;
     rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:21")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:21")?;
-    if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:23")?;
+    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:21")?;
+    if let Some(v) = Some(rt::f::now()) {
+        rt::write(
+            &mut b,
+            &PATHS[10usize],
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:23",
+        )?;
     }
-    rt::write(&mut b, &PATHS[11usize], "MR", "mappings.accord:24")?;
+    if let Some(v) = Some(&src).map(|r| &r.mrn) {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:24")?;
+    }
+    rt::write(&mut b, &PATHS[12usize], "MR", "mappings.accord:25")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:25")?;
+        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:26")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -1098,22 +1133,28 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     {
         rt::write(
             &mut b,
-            &PATHS[13usize],
+            &PATHS[14usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:26",
+            "mappings.accord:27",
         )?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:27")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:28")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:28")?),
+        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:29")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:28")?;
+        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:29")?;
+    }
+    if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
+        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:30")?),
+        None => None,
+    } {
+        rt::write(&mut b, &PATHS[7usize], &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
     }
     Ok(b.serialize())
 }
@@ -1125,20 +1166,34 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:31")?;
-    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:31")?;
-    rt::write(&mut b, &PATHS[15usize], "2.5", "mappings.accord:31")?;
+    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:33")?;
+    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:33")?;
+    rt::write(&mut b, &PATHS[16usize], "2.5", "mappings.accord:33")?;
+    if let Some(v) = Some(rt::f::now()) {
+        rt::write(
+            &mut b,
+            &PATHS[10usize],
+            &rt::ToHl7::to_hl7(&v),
+            "mappings.accord:35",
+        )?;
+    }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:33")?;
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:36")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:34")?;
+        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:37")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:35")?;
+        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:38")?;
+    }
+    if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
+        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:39")?),
+        None => None,
+    } {
+        rt::write(&mut b, &PATHS[7usize], &rt::ToHl7::to_hl7(v), "mappings.accord:39")?;
     }
     Ok(b.serialize())
 }
@@ -1147,13 +1202,19 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = LabResultDraft::default();
-    if let Some(v) = scope.text(&PATHS[16usize], "mappings.accord:40")? {
+    if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:44")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:41")? {
+    if let Some(v) = scope.text(&PATHS[18usize], "mappings.accord:45")? {
         out.filler_order = Some(v);
     }
-    if let Some(v) = if (scope.str(&PATHS[18usize], "mappings.accord:42")?.as_deref())
+    if let Some(v) = match scope.str(&PATHS[19usize], "mappings.accord:46")?.as_deref() {
+        Some(x) => Some(winpath_test(x, "mappings.accord:46")?),
+        None => None,
+    } {
+        out.service = Some(v);
+    }
+    if let Some(v) = if (scope.str(&PATHS[20usize], "mappings.accord:47")?.as_deref())
         .as_deref() == Some("F")
     {
         Some(String::from("final"))
@@ -1163,50 +1224,50 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         out.status = Some(v);
     }
     if let Some(v) = rt::f::datetime_in(
-        scope.str(&PATHS[19usize], "mappings.accord:43")?.as_deref(),
+        scope.str(&PATHS[21usize], "mappings.accord:48")?.as_deref(),
         "Europe/London",
-        "mappings.accord:43",
+        "mappings.accord:48",
     )? {
         out.observed_at = Some(v);
     }
     for scope1 in scope.each_segment("OBX").into_iter() {
         let mut el1 = ObservationDraft::default();
         if let Some(v) = match scope1
-            .str(&PATHS[20usize], "mappings.accord:45")?
+            .str(&PATHS[22usize], "mappings.accord:50")?
             .as_deref()
         {
-            Some(x) => Some(winpath_test(x, "mappings.accord:45")?),
+            Some(x) => Some(winpath_test(x, "mappings.accord:50")?),
             None => None,
         } {
             el1.code = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[21usize], "mappings.accord:46")? {
+        if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:51")? {
             el1.value = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[22usize], "mappings.accord:47")? {
+        if let Some(v) = scope1.text(&PATHS[24usize], "mappings.accord:52")? {
             el1.units = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:48")? {
+        if let Some(v) = scope1.text(&PATHS[25usize], "mappings.accord:53")? {
             el1.reference_range = Some(v);
         }
         if let Some(v) = match scope1
-            .str(&PATHS[24usize], "mappings.accord:49")?
+            .str(&PATHS[26usize], "mappings.accord:54")?
             .as_deref()
         {
-            Some(x) => Some(winpath_flag(x, "mappings.accord:49")?),
+            Some(x) => Some(winpath_flag(x, "mappings.accord:54")?),
             None => None,
         } {
             el1.flag = Some(v);
         }
         if let Some(v) = rt::f::integer(
-            scope1.str(&PATHS[25usize], "mappings.accord:50")?.as_deref(),
-            "mappings.accord:50",
+            scope1.str(&PATHS[27usize], "mappings.accord:55")?.as_deref(),
+            "mappings.accord:55",
         )? {
             el1.sequence = Some(v);
         }
-        out.observations.push(el1.finish("mappings.accord:44")?);
+        out.observations.push(el1.finish("mappings.accord:49")?);
     }
-    out.finish("mappings.accord:38")
+    out.finish("mappings.accord:42")
 }
 /// The canonical result back to TrakCare as ORU^R01 2.4.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -1216,14 +1277,20 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         "ORU^R01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[14usize], "ORU", "mappings.accord:54")?;
-    rt::write(&mut b, &PATHS[8usize], "R01", "mappings.accord:54")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:54")?;
+    rt::write(&mut b, &PATHS[15usize], "ORU", "mappings.accord:59")?;
+    rt::write(&mut b, &PATHS[8usize], "R01", "mappings.accord:59")?;
+    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:59")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[16usize], &rt::ToHl7::to_hl7(v), "mappings.accord:56")?;
+        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:61")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.filler_order) {
-        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:57")?;
+        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(v), "mappings.accord:62")?;
+    }
+    if let Some(v) = match Some(&src).and_then(|r| r.service.as_ref()).cloned() {
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:63")?),
+        None => None,
+    } {
+        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(v), "mappings.accord:63")?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str())).as_deref()
         == Some("final")
@@ -1234,38 +1301,52 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(
             &mut b,
-            &PATHS[18usize],
+            &PATHS[20usize],
             &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:58",
+            "mappings.accord:64",
         )?;
     }
     for (k, item) in std::iter::once(src).flat_map(|r| r.observations.iter()).enumerate()
     {
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
-            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:60")?),
+            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:66")?),
             None => None,
         } {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[20usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:60",
+                "mappings.accord:66",
             )?;
         }
         if let Some(v) = Some(&item).map(|r| &r.value) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[21usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&PATHS[23usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:61",
+                "mappings.accord:67",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&PATHS[24usize], Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:62",
+                "mappings.accord:68",
+            )?;
+        }
+        if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
+            .as_deref() == Some("final")
+        {
+            Some(String::from("F"))
+        } else {
+            Some(String::from("P"))
+        } {
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&PATHS[28usize], Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "mappings.accord:69",
             )?;
         }
     }
@@ -1276,41 +1357,41 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
 pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = LabOrderDraft::default();
-    if let Some(v) = scope.text(&PATHS[26usize], "mappings.accord:68")? {
+    if let Some(v) = scope.text(&PATHS[29usize], "mappings.accord:75")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[27usize], "mappings.accord:69")?.as_deref() {
-        Some(x) => Some(winpath_test(x, "mappings.accord:69")?),
+    if let Some(v) = match scope.str(&PATHS[19usize], "mappings.accord:76")?.as_deref() {
+        Some(x) => Some(winpath_test(x, "mappings.accord:76")?),
         None => None,
     } {
         out.test_code = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[28usize], "mappings.accord:70")? {
+    if let Some(v) = scope.text(&PATHS[30usize], "mappings.accord:77")? {
         out.priority = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:71")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:78")? {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[12usize], "mappings.accord:72")? {
+    if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:79")? {
         out.patient.get_or_insert_with(Default::default).family_name = Some(v);
     }
     out.patient
         .get_or_insert_with(Default::default)
         .given_names
-        .extend(scope.text(&PATHS[13usize], "mappings.accord:73")?);
+        .extend(scope.text(&PATHS[14usize], "mappings.accord:80")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:74")?.as_deref(),
-        "mappings.accord:74",
+        scope.str(&PATHS[5usize], "mappings.accord:81")?.as_deref(),
+        "mappings.accord:81",
     )? {
         out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:75")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:75")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:82")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:82")?),
         None => None,
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
     }
-    out.finish("mappings.accord:66")
+    out.finish("mappings.accord:73")
 }
 /// The canonical order to WinPath's ORM.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -1320,24 +1401,24 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[14usize], "ORM", "mappings.accord:78")?;
-    rt::write(&mut b, &PATHS[8usize], "O01", "mappings.accord:78")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:78")?;
-    rt::write(&mut b, &PATHS[29usize], "NW", "mappings.accord:80")?;
+    rt::write(&mut b, &PATHS[15usize], "ORM", "mappings.accord:85")?;
+    rt::write(&mut b, &PATHS[8usize], "O01", "mappings.accord:85")?;
+    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:85")?;
+    rt::write(&mut b, &PATHS[31usize], "NW", "mappings.accord:87")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(v), "mappings.accord:81")?;
+        rt::write(&mut b, &PATHS[29usize], &rt::ToHl7::to_hl7(v), "mappings.accord:88")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
-        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:82")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:89")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[27usize], &rt::ToHl7::to_hl7(v), "mappings.accord:82")?;
+        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:83")?;
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:84")?;
+        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
     }
     Ok(b.serialize())
 }
@@ -1350,17 +1431,20 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A40",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[14usize], "ADT", "mappings.accord:87")?;
-    rt::write(&mut b, &PATHS[8usize], "A40", "mappings.accord:87")?;
-    rt::write(&mut b, &PATHS[15usize], "2.4", "mappings.accord:87")?;
-    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:89")?.as_deref() {
-        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
+    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:94")?;
+    rt::write(&mut b, &PATHS[8usize], "A40", "mappings.accord:94")?;
+    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:94")?;
+    if let Some(v) = scope.str(&PATHS[10usize], "mappings.accord:96")?.as_deref() {
+        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:96")?;
     }
-    if let Some(v) = scope.str(&PATHS[12usize], "mappings.accord:90")?.as_deref() {
-        rt::write(&mut b, &PATHS[12usize], &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
+    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:97")?.as_deref() {
+        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:97")?;
     }
-    if let Some(v) = scope.str(&PATHS[31usize], "mappings.accord:91")?.as_deref() {
-        rt::write(&mut b, &PATHS[30usize], &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
+    if let Some(v) = scope.str(&PATHS[13usize], "mappings.accord:98")?.as_deref() {
+        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
+    }
+    if let Some(v) = scope.str(&PATHS[33usize], "mappings.accord:99")?.as_deref() {
+        rt::write(&mut b, &PATHS[32usize], &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
     }
     Ok(b.serialize())
 }
@@ -1369,30 +1453,30 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
 pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:96")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:104")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:97")? {
+    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:105")? {
         out.nhs_number = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[12usize], "mappings.accord:98")? {
+    if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:106")? {
         out.family_name = Some(v);
     }
-    out.given_names.extend(scope.text(&PATHS[13usize], "mappings.accord:99")?);
-    out.given_names.extend(scope.text(&PATHS[32usize], "mappings.accord:99")?);
+    out.given_names.extend(scope.text(&PATHS[14usize], "mappings.accord:107")?);
+    out.given_names.extend(scope.text(&PATHS[34usize], "mappings.accord:107")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:100")?.as_deref(),
-        "mappings.accord:100",
+        scope.str(&PATHS[5usize], "mappings.accord:108")?.as_deref(),
+        "mappings.accord:108",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:101")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:101")?),
+    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:109")?.as_deref() {
+        Some(x) => Some(trakcare_sex(x, "mappings.accord:109")?),
         None => None,
     } {
         out.sex = Some(v);
     }
-    out.finish("mappings.accord:94")
+    out.finish("mappings.accord:102")
 }
 #[allow(unused_mut)]
 fn govern_patient(
@@ -1476,9 +1560,9 @@ pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::Map
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORU^R01"].contains(&message_type.as_str())
-        && (((scope.str(&PATHS[18usize], "interfaces.accord:205")?.as_deref()).as_deref()
+        && (((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref()).as_deref()
             == Some("F"))
-            || ((scope.str(&PATHS[18usize], "interfaces.accord:205")?.as_deref())
+            || ((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref())
                 .as_deref() == Some("C")))
     {
         out.push("results_to_trakcare");
@@ -1579,12 +1663,24 @@ pub fn deliver(
             let v = trakcare_adt_to_patient(msg)?;
             let v = govern_patient(steward, "mappings.accord:3", v)?;
             let v = patient_to_winpath(&v)?;
+            let v = rt::conformance::carry_trigger(
+                v,
+                msg,
+                &["ADT^A01", "ADT^A02", "ADT^A03", "ADT^A08"],
+                "mappings.accord:21",
+            )?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "adt_to_pharmacy" => {
             let v = trakcare_adt_to_patient(msg)?;
             let v = govern_patient(steward, "mappings.accord:3", v)?;
             let v = patient_to_pharmacy(&v)?;
+            let v = rt::conformance::carry_trigger(
+                v,
+                msg,
+                &["ADT^A01", "ADT^A08"],
+                "mappings.accord:33",
+            )?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "merge_to_lims" => {
@@ -1593,18 +1689,18 @@ pub fn deliver(
         }
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
-            let v = govern_patient(steward, "mappings.accord:94", v)?;
+            let v = govern_patient(steward, "mappings.accord:102", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;
-            let v = govern_lab_order(steward, "mappings.accord:66", v)?;
+            let v = govern_lab_order(steward, "mappings.accord:73", v)?;
             let v = order_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "results_to_trakcare" => {
             let v = winpath_oru_to_result(msg)?;
-            let v = govern_lab_result(steward, "mappings.accord:38", v)?;
+            let v = govern_lab_result(steward, "mappings.accord:42", v)?;
             let v = result_to_trakcare(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1637,6 +1733,8 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : Some(2usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 11usize, repetition : None,
         component : Some(5usize), subcomponent : None }, rt::Path { segment :
+        String::from("EVN"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition :
         Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
         : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
@@ -1652,6 +1750,8 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         String::from("OBR"), occurrence : None, field : 2usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("OBR"), occurrence : None, field : 3usize, repetition : None,
+        component : Some(1usize), subcomponent : None }, rt::Path { segment :
+        String::from("OBR"), occurrence : None, field : 4usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("OBR"), occurrence : None, field : 25usize, repetition : None,
         component : None, subcomponent : None }, rt::Path { segment :
@@ -1669,9 +1769,9 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : None, subcomponent : None }, rt::Path { segment :
         String::from("OBX"), occurrence : None, field : 1usize, repetition : None,
         component : None, subcomponent : None }, rt::Path { segment :
+        String::from("OBX"), occurrence : None, field : 11usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
         String::from("ORC"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 4usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("OBR"), occurrence : None, field : 27usize, repetition : None,
         component : Some(6usize), subcomponent : None }, rt::Path { segment :
@@ -1687,7 +1787,7 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CERT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_KEY\"}}],\"loc\":\"estate.accord:59\"}],\"loc\":\"estate.accord:59\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:70\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:70\"}],\"loc\":\"estate.accord:70\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:77\"}],\"loc\":\"estate.accord:77\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:86\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:86\"}],\"loc\":\"estate.accord:86\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CLIENT_CERT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_CLIENT_KEY\"}}],\"loc\":\"estate.accord:92\"}],\"loc\":\"estate.accord:92\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:104\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:104\"}],\"loc\":\"estate.accord:104\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:110\"}],\"loc\":\"estate.accord:110\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"ordering_also\":[],\"retain_ms\":2592000000,\"sla\":{\"delivered\":[95,2000],\"backlog_under\":500,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[95,5000],\"backlog_under\":100,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:21\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:44\"},{\"name\":\"merge_to_lims\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[\"MRG-1.1\"],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:60\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:77\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:90\"},{\"name\":\"orders_v1_in\",\"version\":\"1.2.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"retired\",\"messages\":[\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:104\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:118\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:136\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:150\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":31536000000,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:169\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:181\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"on_reply\":[],\"loc\":\"interfaces.accord:211\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:119\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:120\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:121\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:122\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:123\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:125\"}]},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:131\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:132\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:133\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:138\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:139\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:140\"}]}]}";
+pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CERT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_KEY\"}}],\"loc\":\"estate.accord:59\"}],\"loc\":\"estate.accord:59\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:70\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:70\"}],\"loc\":\"estate.accord:70\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:77\"}],\"loc\":\"estate.accord:77\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:86\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:86\"}],\"loc\":\"estate.accord:86\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CLIENT_CERT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_CLIENT_KEY\"}}],\"loc\":\"estate.accord:92\"}],\"loc\":\"estate.accord:92\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:104\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:104\"}],\"loc\":\"estate.accord:104\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:110\"}],\"loc\":\"estate.accord:110\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"ordering_also\":[],\"retain_ms\":2592000000,\"sla\":{\"delivered\":[95,2000],\"backlog_under\":500,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[95,5000],\"backlog_under\":100,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:21\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:44\"},{\"name\":\"merge_to_lims\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[\"MRG-1.1\"],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:60\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:77\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:90\"},{\"name\":\"orders_v1_in\",\"version\":\"1.2.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"retired\",\"messages\":[\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:104\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:118\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:136\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:150\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":31536000000,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:169\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:181\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"pharmacy_adt\",\"version\":\"2.5\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"on_reply\":[],\"loc\":\"interfaces.accord:211\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:119\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:120\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:121\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:122\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:123\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:125\"}]},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:131\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:132\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:133\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:138\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:139\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:140\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[
     (
