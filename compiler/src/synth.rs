@@ -141,17 +141,21 @@ mapping adt_in{g}: hl7v2 2.4 ADT^A01 -> Patient{g} {{
 }}
 
 mapping adt_out{g}: Patient{g} -> hl7v2 2.4 ADT^A01 {{
+  EVN-2 <- now()
   PID-3[1].1 <- mrn
   PID-3[1].5 <- "MR"
   PID-5.1 <- family_name
   PID-5.2 <- first(given_names)
   PID-7 <- format_date(birth_date, "YYYYMMDD")
   PID-8 <- sex via sex_out{g}
+  PV1-2 <- "U"
 }}
 
 mapping adt_slim{g}: Patient{g} -> hl7v2 2.5 ADT^A08 {{
+  EVN-2 <- now()
   PID-3[1].1 <- mrn
   PID-5.1 <- family_name
+  PV1-2 <- "U"
 }}
 
 mapping adt_fhir{g}: Patient{g} -> fhir r4 Patient {{
@@ -177,6 +181,8 @@ interface feed{g} version 1.0.0 {{
     let mut targets = vec![];
     for i in 0..count {
         let name = format!("if{g}_{i}");
+        // Each mapping names one message type: the interface carries that type.
+        let carried = if i % 2 == 0 { "ADT^A01" } else { "ADT^A08" };
         let (transform, sends) = if i % 2 == 0 {
             (
                 format!("adt_in{g}, adt_out{g}"),
@@ -197,7 +203,7 @@ interface {name} version 1.{i}.0 {{
   clinical_impact: "Stale demographics downstream"
   from src{g} to dst{g} via out{g}
   pattern: event
-  messages: ADT^A01 ADT^A08
+  messages: {carried}
   transform: {transform}
   ack: application within 30s
   on AE: retry 5 times backoff 2s..5m then dead_letter alert "oncall-{g}"
