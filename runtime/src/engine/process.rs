@@ -314,6 +314,9 @@ pub async fn run(engine: Arc<Engine>) {
     }
 }
 
+/// `m` mapped for operation `target`, hop `hop` of its message. `writes`: the record
+/// writes the matrix allows are kept (a route's delivery); a flow's `on reply: send x`
+/// follow-up keeps none, its records governed by the message's own routes.
 fn map_to_queued(
     engine: &Engine,
     store: &mut RecordStore,
@@ -321,6 +324,7 @@ fn map_to_queued(
     hop: usize,
     src: Source,
     m: &Received,
+    writes: bool,
 ) -> Option<Queued> {
     let iface = engine.interface(target)?;
     if iface.role != Role::Operation {
@@ -339,7 +343,7 @@ fn map_to_queued(
         &mut steward,
     );
     q.notes = std::mem::take(&mut steward.notes);
-    if q.state == "queued" {
+    if writes && q.state == "queued" {
         q.writes = std::mem::take(&mut steward.writes);
         store.stage(&q.writes);
     }
@@ -551,7 +555,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 change.detail = Some("no route target: discarded".into());
             }
             for (hop, t) in targets.into_iter().enumerate() {
-                if let Some(q) = map_to_queued(engine, store, t, hop, src, m) {
+                if let Some(q) = map_to_queued(engine, store, t, hop, src, m, true) {
                     if q.state == "dead" || q.state == "review" {
                         change.detail =
                             Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
@@ -619,7 +623,9 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                     _ => None,
                 })
                 .enumerate()
-                .filter_map(|(n, target)| follow_up(engine, store, target, hops + n, src, m))
+                .filter_map(|(n, target)| {
+                    map_to_queued(engine, store, target, hops + n, src, m, false)
+                })
                 .collect();
             change.ends.push(FlowEnd {
                 flow: f.name.clone(),
@@ -629,36 +635,6 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         }
     }
     change
-}
-
-/// A flow's `on reply: send x`: the arriving message mapped for `x`. Its records were
-/// governed by its own routes, so the follow-up writes none.
-fn follow_up(
-    engine: &Engine,
-    store: &mut RecordStore,
-    target: &str,
-    hop: usize,
-    src: Source,
-    m: &Received,
-) -> Option<Queued> {
-    let iface = engine.interface(target)?;
-    if iface.role != Role::Operation {
-        return None;
-    }
-    let control_id = format!("AC{}.{}", m.id, hop + 1);
-    let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
-    let mut q = map_for(
-        &engine.spec,
-        engine.functions.chains(),
-        iface,
-        src,
-        &m.payload,
-        &control_id,
-        &mut steward,
-    );
-    q.writes.clear();
-    q.notes = std::mem::take(&mut steward.notes);
-    Some(q)
 }
 
 fn event(
