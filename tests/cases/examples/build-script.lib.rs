@@ -11,6 +11,10 @@ pub struct Patient {
     pub given_name: Option<String>,
     pub birth_date: Option<rt::Date>,
     pub sex: Sex,
+    /// When the event happened (EVN-2), carried to the lab.
+    pub recorded_at: Option<String>,
+    /// The patient class (PV1-2) as the PAS sends it.
+    pub patient_class: Option<String>,
 }
 impl rt::FromJson for Patient {
     fn from_json(v: &serde_json::Value) -> Option<Self> {
@@ -31,6 +35,12 @@ impl rt::FromJson for Patient {
             sex: rt::FromJson::from_json(
                 obj.get("sex").unwrap_or(&serde_json::Value::Null),
             )?,
+            recorded_at: rt::FromJson::from_json(
+                obj.get("recorded_at").unwrap_or(&serde_json::Value::Null),
+            )?,
+            patient_class: rt::FromJson::from_json(
+                obj.get("patient_class").unwrap_or(&serde_json::Value::Null),
+            )?,
         })
     }
 }
@@ -42,6 +52,11 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("given_name"), rt::ToJson::to_json(&self.given_name));
         obj.insert(String::from("birth_date"), rt::ToJson::to_json(&self.birth_date));
         obj.insert(String::from("sex"), rt::ToJson::to_json(&self.sex));
+        obj.insert(String::from("recorded_at"), rt::ToJson::to_json(&self.recorded_at));
+        obj.insert(
+            String::from("patient_class"),
+            rt::ToJson::to_json(&self.patient_class),
+        );
         serde_json::Value::Object(obj)
     }
 }
@@ -58,6 +73,8 @@ pub struct PatientDraft {
     pub given_name: Option<String>,
     pub birth_date: Option<rt::Date>,
     pub sex: Option<Sex>,
+    pub recorded_at: Option<String>,
+    pub patient_class: Option<String>,
 }
 impl PatientDraft {
     /// The record, or the first required field left unset, or the first value
@@ -91,6 +108,8 @@ impl PatientDraft {
                         field: "Patient.sex",
                     },
                 })?,
+            recorded_at: self.recorded_at,
+            patient_class: self.patient_class,
         };
         record.constrain(at)?;
         Ok(record)
@@ -625,31 +644,37 @@ pub fn gender(value: Sex, at: &'static str) -> Result<Gender, rt::MapError> {
 pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "estate/estate.accord:40")? {
+    if let Some(v) = scope.text(&PATHS[0usize], "estate/estate.accord:44")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "estate/estate.accord:41")? {
+    if let Some(v) = scope.text(&PATHS[1usize], "estate/estate.accord:45")? {
         out.family_name = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[2usize], "estate/estate.accord:42")? {
+    if let Some(v) = scope.text(&PATHS[2usize], "estate/estate.accord:46")? {
         out.given_name = Some(v);
     }
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[3usize], "estate/estate.accord:43")?.as_deref(),
-        "estate/estate.accord:43",
+        scope.str(&PATHS[3usize], "estate/estate.accord:47")?.as_deref(),
+        "estate/estate.accord:47",
     )? {
         out.birth_date = Some(v);
     }
     if let Some(v) = match scope
-        .str(&PATHS[4usize], "estate/estate.accord:44")?
+        .str(&PATHS[4usize], "estate/estate.accord:48")?
         .as_deref()
     {
-        Some(x) => Some(sex_in(x, "estate/estate.accord:44")?),
+        Some(x) => Some(sex_in(x, "estate/estate.accord:48")?),
         None => None,
     } {
         out.sex = Some(v);
     }
-    out.finish("estate/estate.accord:39")
+    if let Some(v) = scope.text(&PATHS[5usize], "estate/estate.accord:49")? {
+        out.recorded_at = Some(v);
+    }
+    if let Some(v) = scope.text(&PATHS[6usize], "estate/estate.accord:50")? {
+        out.patient_class = Some(v);
+    }
+    out.finish("estate/estate.accord:43")
 }
 /// The patient for the lab, as HL7 v2.5.1 (measured against a hand-written equivalent by
 /// `cargo bench -p accord-example-build-script --bench mapping`).
@@ -660,32 +685,32 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[9usize], "ADT", "estate/estate.accord:47")?;
-    rt::write(&mut b, &PATHS[10usize], "A01", "estate/estate.accord:47")?;
-    rt::write(&mut b, &PATHS[11usize], "2.5.1", "estate/estate.accord:47")?;
-    if let Some(v) = Some(rt::f::now()) {
+    rt::write(&mut b, &PATHS[9usize], "ADT", "estate/estate.accord:53")?;
+    rt::write(&mut b, &PATHS[10usize], "A01", "estate/estate.accord:53")?;
+    rt::write(&mut b, &PATHS[11usize], "2.5.1", "estate/estate.accord:53")?;
+    if let Some(v) = Some(&src).and_then(|r| r.recorded_at.as_ref()) {
         rt::write(
             &mut b,
             &PATHS[5usize],
-            &rt::ToHl7::to_hl7(&v),
-            "estate/estate.accord:50",
+            &rt::ToHl7::to_hl7(v),
+            "estate/estate.accord:56",
         )?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
         rt::write(
             &mut b,
-            &PATHS[6usize],
+            &PATHS[7usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:51",
+            "estate/estate.accord:57",
         )?;
     }
-    rt::write(&mut b, &PATHS[7usize], "MR", "estate/estate.accord:52")?;
+    rt::write(&mut b, &PATHS[8usize], "MR", "estate/estate.accord:58")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
         rt::write(
             &mut b,
             &PATHS[1usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:53",
+            "estate/estate.accord:59",
         )?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.given_name.as_ref()) {
@@ -693,7 +718,7 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[2usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:54",
+            "estate/estate.accord:60",
         )?;
     }
     if let Some(v) = rt::f::format_date(
@@ -704,21 +729,28 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
             &mut b,
             &PATHS[3usize],
             &rt::ToHl7::to_hl7(&v),
-            "estate/estate.accord:55",
+            "estate/estate.accord:61",
         )?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_out_str(x, "estate/estate.accord:56")?),
+        Some(x) => Some(sex_out_str(x, "estate/estate.accord:62")?),
         None => None,
     } {
         rt::write(
             &mut b,
             &PATHS[4usize],
             &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:56",
+            "estate/estate.accord:62",
         )?;
     }
-    rt::write(&mut b, &PATHS[8usize], "U", "estate/estate.accord:57")?;
+    if let Some(v) = Some(&src).and_then(|r| r.patient_class.as_ref()) {
+        rt::write(
+            &mut b,
+            &PATHS[6usize],
+            &rt::ToHl7::to_hl7(v),
+            "estate/estate.accord:63",
+        )?;
+    }
     Ok(b.serialize())
 }
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -765,7 +797,7 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
         out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[8usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
+        (scope.str(&PATHS[6usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
             == Some("I"),
     ) {
         out.visit.get_or_insert_with(Default::default).inpatient = Some(v);
@@ -1977,12 +2009,12 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
         component : None, subcomponent : None }, rt::Path { segment :
         String::from("EVN"), occurrence : None, field : 2usize, repetition : None,
         component : None, subcomponent : None }, rt::Path { segment :
+        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
+        component : None, subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("PID"), occurrence : None, field : 3usize, repetition : None,
         component : Some(5usize), subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
         String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
         component : Some(1usize), subcomponent : None }, rt::Path { segment :
         String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
@@ -2002,6 +2034,6 @@ static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
     ]
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:60\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
+pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:66\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
