@@ -483,3 +483,148 @@ fn security_a_message_from_another_sending_application_is_refused() {
     );
     assert!(rejected[1].1.contains("hl7_facility"), "{rejected:?}");
 }
+
+/// A lab stand-in that answers by patient: 2001 CE, 2002 CR, 2003 an ACK for another
+/// control id, 2004 no MSA at all, 2006 AR, anyone else AA.
+fn answering_lab() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let g = g.clone();
+            std::thread::spawn(move || {
+                while let Some(frame) = read_frame(&mut s) {
+                    let m = String::from_utf8_lossy(&frame).into_owned();
+                    g.lock().unwrap().push(m.clone());
+                    let control = field(&m, "MSH", 10);
+                    let header = "MSH|^~\\&|LAB|LAB|HUB|HUB|20261122000000||ACK|L1|P|2.5.1\r";
+                    let msa = match field(&m, "PID", 3).split('^').next().unwrap_or("") {
+                        "2001" => format!("MSA|CE|{control}\r"),
+                        "2002" => format!("MSA|CR|{control}\r"),
+                        "2003" => "MSA|AA|SOMEONE-ELSES\r".to_string(),
+                        "2004" => "ERR|||207^Application internal error^HL70357|E\r".to_string(),
+                        "2006" => format!("MSA|AR|{control}\r"),
+                        _ => format!("MSA|AA|{control}\r"),
+                    };
+                    write_frame(&mut s, format!("{header}{msa}").as_bytes());
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
+    let (lab, got) = answering_lab();
+    let bin = build("compiler/tests/production/replies");
+    let (hub, admin) = (free_port(), free_port());
+    let dir = fresh_dir("e2e-replies");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n"
+        ),
+    )
+    .unwrap();
+    let production = start(&bin, &config, &dir.join("store"), admin);
+    let journal = dir.join("store/journal.sqlite");
+    let out = || -> Vec<(String, String, Option<String>)> {
+        let c = rusqlite::Connection::open(&journal).unwrap();
+        let rows = c
+            .prepare(
+                "SELECT COALESCE(patient_id, control_id, ''), state, reason FROM messages \
+             WHERE direction = 'out' ORDER BY patient_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows
+    };
+    let state_of = |patient: &str| {
+        out()
+            .into_iter()
+            .find(|(p, _, _)| p.starts_with(patient))
+            .map(|(_, s, r)| (s, r))
+    };
+
+    // Everything but the suspending CR first: the operation keeps sending after each.
+    let mut conn = connect(hub);
+    for p in [2005, 2001, 2003, 2004, 2006] {
+        assert_eq!(send(&mut conn, &adt(p, 1)), "AA");
+    }
+    wait_until("every reply is decided", Duration::from_secs(20), || {
+        out()
+            .iter()
+            .all(|(_, s, _)| s == "completed" || s == "dead")
+            && out().len() == 5
+    });
+    let done = |s: &str| (s.to_string(), None::<String>);
+    assert_eq!(state_of("2005"), Some(done("completed")), "{:?}", out());
+    // on CE: fail, a dead letter with the reply's reason.
+    assert_eq!(
+        state_of("2001"),
+        Some(("dead".into(), Some("nack".into()))),
+        "{:?}",
+        out()
+    );
+    // on mismatch | no_msa: alert, then dead_letter; each sent once, not retried.
+    for p in ["2003", "2004"] {
+        assert_eq!(
+            state_of(p).map(|(s, _)| s),
+            Some("dead".into()),
+            "{:?}",
+            out()
+        );
+    }
+    wait_until(
+        "the garbled alert counts both",
+        Duration::from_secs(5),
+        || metric(admin, "accord_alerts_total{target=\"garbled\"}") == Some(2.0),
+    );
+    // on AR: warn complete, the rejection counts as done, and is logged.
+    assert_eq!(state_of("2006").map(|(s, _)| s), Some("completed".into()));
+    let log = std::fs::read_to_string(dir.join("store").with_extension("log")).unwrap_or_default();
+    assert!(log.contains("WARN"), "{log}");
+
+    // on CR: suspend. The message stays queued and nothing more is sent until a restart.
+    assert_eq!(send(&mut conn, &adt(2002, 1)), "AA");
+    wait_until("the CR arrives", Duration::from_secs(10), || {
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|m| field(m, "PID", 3).starts_with("2002"))
+    });
+    assert_eq!(send(&mut conn, &adt(2007, 1)), "AA");
+    std::thread::sleep(Duration::from_secs(2));
+    let sent_to_lab = |patient: &str| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|m| field(m, "PID", 3).starts_with(patient))
+            .count()
+    };
+    assert_eq!(
+        sent_to_lab("2007"),
+        0,
+        "a suspended operation sends nothing"
+    );
+    assert_eq!(
+        sent_to_lab("2002"),
+        1,
+        "the CR is not retried while suspended"
+    );
+    assert_eq!(state_of("2002").map(|(s, _)| s), Some("queued".into()));
+    assert_eq!(state_of("2007").map(|(s, _)| s), Some("queued".into()));
+    for p in ["2001", "2003", "2004", "2006"] {
+        assert_eq!(sent_to_lab(p), 1, "{p} is decided on its first reply");
+    }
+    drop(production);
+}
