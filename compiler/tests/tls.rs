@@ -220,8 +220,8 @@ fn config_text(dir: &Path, hub: u16, mtls: u16, lab: u16, portal: &str, admin: u
     format!(
         "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
          [settings]\nHUB_CERT = \"{}\"\nSENDER_CA = \"{}\"\nLAB_CA = \"{}\"\nHUB_CLIENT_CERT = \"{}\"\nPORTAL_URL = \"{portal}/hook\"\n\
-         PORTAL_OAUTH_URL = \"{portal}/oauth\"\nPORTAL_SMART_URL = \"{portal}/smart\"\nPORTAL_TOKEN_URL = \"{portal}/token\"\n\
-         [secrets]\nHUB_KEY = {{ file = \"{}\" }}\nHUB_CLIENT_KEY = \"{}\"\nPORTAL_TOKEN = \"portal-token-0123456789\"\n\
+         PORTAL_OAUTH_URL = \"{portal}/oauth\"\nPORTAL_SMART_URL = \"{portal}/smart\"\nPORTAL_BASIC_URL = \"{portal}/basic\"\nPORTAL_TOKEN_URL = \"{portal}/token\"\n\
+         [secrets]\nHUB_KEY = {{ file = \"{}\" }}\nHUB_CLIENT_KEY = \"{}\"\nPORTAL_TOKEN = \"portal-token-0123456789\"\nPORTAL_PASSWORD = \"portal-password-0123456789\"\n\
          PORTAL_CLIENT_SECRET = \"client-secret-0123456789\"\nPORTAL_SIGNING_KEY = \"{}\"\n\
          [endpoints.hub_in]\nport = {hub}\n[endpoints.hub_mtls]\nport = {mtls}\n[endpoints.lab_out]\nport = {lab}\n",
         p("hub.pem"),
@@ -310,6 +310,15 @@ fn tls_services_and_operations_speak_tls_and_plaintext_gets_nothing() {
     for r in &portal {
         assert_eq!(r["authorization"], "Bearer portal-token-0123456789");
         assert!(r["body"].as_str().unwrap().starts_with("MSH|"), "{r}");
+    }
+    // The older webhook gets HTTP basic authentication with the user and its password.
+    let basic = s.portal.wait_for_at("/basic", 3);
+    assert_eq!(basic.len(), 3, "{basic:?}");
+    for r in &basic {
+        assert_eq!(
+            r["authorization"],
+            "Basic YWNjb3JkLWh1Yjpwb3J0YWwtcGFzc3dvcmQtMDEyMzQ1Njc4OQ=="
+        );
     }
 
     // Plaintext MLLP to the TLS listener: no reply, nothing journalled.
