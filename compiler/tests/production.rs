@@ -143,6 +143,16 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
         "{nack}"
     );
 
+    // 5b. An order on the retired feed (OML^O21, `orders_v1_in`): AR saying it is retired.
+    let oml =
+        "MSH|^~\\&|TRAKCARE|LOTHIAN|HUB|LOTHIAN|20261102101500||OML^O21^OML_O21|MSG00014|P|2.4\r\
+               PID|1||100001^^^TRAK^MR||EVERYWOMAN^EVE\r";
+    let nack = accord_send(adt_in, &file("oml.hl7", oml.to_string()));
+    assert!(
+        nack.contains("MSA|AR|MSG00014") && nack.contains("retired"),
+        "{nack}"
+    );
+
     // 6. Bytes that are not HL7, on a raw socket: AR, the connection stays usable.
     let mut raw = TcpStream::connect(("127.0.0.1", adt_in)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
