@@ -82,6 +82,18 @@ pub enum Hl7Command {
         /// Report the peak memory (RSS) of this process, e.g. the production's.
         #[arg(long)]
         pid: Option<u32>,
+        /// Connect with TLS, trusting the CA certificates in this PEM file.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// The peers listen with TLS, with this certificate chain (PEM)...
+        #[arg(long, requires = "peer_key")]
+        peer_cert: Option<PathBuf>,
+        /// ...and this private key (PEM).
+        #[arg(long, requires = "peer_cert")]
+        peer_key: Option<PathBuf>,
+        /// First open this many connections one after another and report what each cost.
+        #[arg(long, default_value = "0")]
+        handshakes: usize,
     },
     /// Listen for MLLP on PORT, print what arrives, reply with an ACK.
     Listen {
@@ -134,18 +146,53 @@ pub fn run(cmd: Hl7Command) -> ExitCode {
             patients,
             rate,
             pid,
-        } => super::hl7_load::load(&super::hl7_load::LoadOptions {
-            addr: &addr,
-            file: &file,
-            connections,
-            messages,
-            peers: &peer,
-            drain: Duration::from_secs(drain),
-            patients,
-            rate,
-            pid,
-        }),
+            tls_ca,
+            peer_cert,
+            peer_key,
+            handshakes,
+        } => {
+            let tls = match tls_ca.as_deref().map(client_tls).transpose() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            let peer_tls = match (peer_cert.as_deref(), peer_key.as_deref()) {
+                (Some(cert), Some(key)) => match server_tls(cert, key) {
+                    Ok(t) => Some(t),
+                    Err(code) => return code,
+                },
+                _ => None,
+            };
+            super::hl7_load::load(&super::hl7_load::LoadOptions {
+                addr: &addr,
+                file: &file,
+                connections,
+                messages,
+                peers: &peer,
+                drain: Duration::from_secs(drain),
+                patients,
+                rate,
+                pid,
+                tls,
+                peer_tls,
+                handshakes,
+            })
+        }
     }
+}
+
+/// A TLS client trusting the CA certificates in `ca` (PEM).
+fn client_tls(ca: &std::path::Path) -> Result<accord_runtime::tls::ClientTls, ExitCode> {
+    let pem = read(ca)?;
+    accord_runtime::tls::ClientTls::from_ca_pem(&pem).map_err(|e| fail(2, &e.to_string()))
+}
+
+/// A TLS listener's identity from a certificate chain and its key (PEM files).
+fn server_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<accord_runtime::tls::ServerTls, ExitCode> {
+    let (cert, key) = (read(cert)?, read(key)?);
+    accord_runtime::tls::ServerTls::from_pem(&cert, &key).map_err(|e| fail(2, &e.to_string()))
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -404,13 +451,9 @@ fn send(addr: &str, files: &[PathBuf], timeout: u64, tls_ca: Option<&std::path::
         ..ClientOptions::default()
     };
     if let Some(ca) = tls_ca {
-        let pem = match std::fs::read(ca) {
-            Ok(p) => p,
-            Err(e) => return fail(2, &format!("cannot read `{}`: {e}", ca.display())),
-        };
-        match accord_runtime::tls::ClientTls::from_ca_pem(&pem) {
+        match client_tls(ca) {
             Ok(t) => opts.tls = Some(t),
-            Err(e) => return fail(2, &e.to_string()),
+            Err(code) => return code,
         }
     }
     runtime().block_on(async move {

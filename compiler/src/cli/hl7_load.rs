@@ -6,6 +6,10 @@
 //! `--patients` PID-3 values so the production's per-key lanes all work; `--rate` paces the
 //! sending (latency is then measured from each message's scheduled time, so a stall is not
 //! hidden by the sender waiting it out); `--pid` reports the production's peak RSS.
+//! `--tls-ca` speaks TLS to the service and `--peer-cert`/`--peer-key` make the peers TLS
+//! listeners, so the same run measures a production whose contract says `tls: required`;
+//! `--handshakes N` first opens N connections one after another and reports what a new
+//! connection costs (TCP, and the TLS handshake when on).
 
 use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions};
 use accord_runtime::hl7::builder::MessageBuilder;
@@ -32,6 +36,32 @@ pub struct LoadOptions<'a> {
     pub rate: Option<u64>,
     /// A process whose peak RSS is reported at the end.
     pub pid: Option<u32>,
+    /// TLS to the service, trusting the CA the caller gave.
+    pub tls: Option<accord_runtime::tls::ClientTls>,
+    /// TLS on the peers' listeners.
+    pub peer_tls: Option<accord_runtime::tls::ServerTls>,
+    /// New connections opened (and closed) one after another before the run, timed.
+    pub handshakes: usize,
+}
+
+/// Opens `n` connections one after another, each until its first byte could be sent (the
+/// TLS handshake done, when on), and returns how long each took.
+async fn time_connections(
+    addr: &str,
+    opts: &ClientOptions,
+    n: usize,
+) -> Result<Vec<Duration>, String> {
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let client = MllpClient::connect(addr, opts.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        took.push(t.elapsed());
+        drop(client);
+    }
+    took.sort();
+    Ok(took)
 }
 
 /// The template with its own control id and, if it has a PID segment, patient.
@@ -121,35 +151,62 @@ pub fn load(o: &LoadOptions) -> ExitCode {
                 }
             };
             let count = delivered.clone();
-            tokio::spawn(serve(
-                listener,
-                ServerOptions::default(),
-                move |frame, _| {
-                    let count = count.clone();
-                    async move {
-                        let Frame::Message(b) = frame else {
-                            return Reply::Nothing;
-                        };
-                        count.fetch_add(1, Ordering::Relaxed);
-                        match Message::parse(&b) {
-                            Ok(m) => Reply::Frame(
-                                build_ack(
-                                    &m,
-                                    &AckOptions {
-                                        code: AckCode::AA,
-                                        text: None,
-                                        errors: vec![],
-                                        control_id: "LOADPEER",
-                                        timestamp: "20261122000000",
-                                    },
-                                )
-                                .into_bytes(),
-                            ),
-                            Err(_) => Reply::Nothing,
-                        }
+            let peer_options = ServerOptions {
+                tls: o.peer_tls.clone(),
+                ..ServerOptions::default()
+            };
+            tokio::spawn(serve(listener, peer_options, move |frame, _| {
+                let count = count.clone();
+                async move {
+                    let Frame::Message(b) = frame else {
+                        return Reply::Nothing;
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    match Message::parse(&b) {
+                        Ok(m) => Reply::Frame(
+                            build_ack(
+                                &m,
+                                &AckOptions {
+                                    code: AckCode::AA,
+                                    text: None,
+                                    errors: vec![],
+                                    control_id: "LOADPEER",
+                                    timestamp: "20261122000000",
+                                },
+                            )
+                            .into_bytes(),
+                        ),
+                        Err(_) => Reply::Nothing,
                     }
-                },
-            ));
+                }
+            }));
+        }
+        let client_options = ClientOptions {
+            tls: o.tls.clone(),
+            ..ClientOptions::default()
+        };
+        if o.handshakes > 0 {
+            match time_connections(o.addr, &client_options, o.handshakes).await {
+                Ok(took) => {
+                    let mean = took.iter().sum::<Duration>() / took.len() as u32;
+                    println!(
+                        "new connection ({}): mean {:.2} ms, p50 {:.2} ms, p99 {:.2} ms over {}",
+                        if o.tls.is_some() {
+                            "TCP + TLS handshake"
+                        } else {
+                            "TCP"
+                        },
+                        mean.as_secs_f64() * 1e3,
+                        percentile(&took, 0.50).as_secs_f64() * 1e3,
+                        percentile(&took, 0.99).as_secs_f64() * 1e3,
+                        took.len()
+                    );
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
         }
         let connections = o.connections.max(1);
         let per_conn = o.messages.div_ceil(connections);
@@ -176,8 +233,9 @@ pub fn load(o: &LoadOptions) -> ExitCode {
         let mut tasks = vec![];
         for payloads in per_connection {
             let addr = o.addr.to_string();
+            let client_options = client_options.clone();
             tasks.push(tokio::spawn(async move {
-                let mut client = MllpClient::connect(&addr, ClientOptions::default())
+                let mut client = MllpClient::connect(&addr, client_options)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut latencies = Vec::with_capacity(payloads.len());
