@@ -1165,6 +1165,30 @@ pub fn unreachable_rule(span: Span, because: Span, why: &str) -> Diagnostic {
         .with_help("remove the rule, move it before the rule that takes its messages, or give the earlier rule a `when` condition")
 }
 
+pub fn route_type_not_carried(
+    target: &Ident,
+    types: &[String],
+    messages: Span,
+    carried: &[String],
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0521",
+        format!(
+            "`{}` would be sent {}, which its contract does not carry",
+            target.name,
+            types.join(" and ")
+        ),
+        target.span,
+        "sent here",
+    )
+    .with_label(messages, format!("carries only {}", carried.join(" ")))
+    .with_help(format!(
+        "add {} to `{}`'s `messages:` if the receiver takes it, or route it to an interface that carries it",
+        types.join(" "),
+        target.name
+    ))
+}
+
 pub fn route_cycle(span: Span, first: Span, names: &[String]) -> Diagnostic {
     let mut path = names.to_vec();
     path.push(names[0].clone());

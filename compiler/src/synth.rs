@@ -219,12 +219,26 @@ interface {name} version 1.{i}.0 {{
         targets.push(name);
     }
     let first = targets.first().cloned().unwrap_or_default();
+    // Each type goes to the interfaces that carry it (the even ones A01, the odd ones A08).
+    let of_parity = |parity: usize| -> String {
+        let names: Vec<&str> = targets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        if names.is_empty() {
+            "discard".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
     let _ = write!(
         s,
         r#"
 route route{g} from feed{g} {{
-  ADT^A01 when PID-8 == "F" -> {all}
-  ADT^A08 -> {first}
+  ADT^A01 when PID-8 == "F" -> {a01}
+  ADT^A08 -> {a08}
   otherwise -> discard
 }}
 
@@ -234,7 +248,8 @@ test "group {g} routes A01" {{
   expect adt_in{g}.sex == female
 }}
 "#,
-        all = targets.join(", "),
+        a01 = of_parity(0),
+        a08 = of_parity(1),
     );
 }
 

@@ -1,7 +1,8 @@
 //! Routes (routing rules): a known source interface and targets, boolean conditions over
 //! the message, no rule that can never fire (shadowed by an earlier rule, after
 //! `otherwise`, or for a message type the source never receives), an `otherwise` on every
-//! route, and no cycle between routes.
+//! route, no cycle between routes, and no message type sent to an interface whose
+//! `messages:` does not carry it.
 
 use super::exprs::Scope;
 use super::Checker;
@@ -16,7 +17,11 @@ pub(super) fn check(c: &mut Checker) {
         let from = c.lookup(&d.node.from, Kind::Interface);
         let received = from.map(|i| received_types(c, i));
         let api = from.is_some_and(|i| super::api::is_api(c, i));
-        check_rules(c, d.node, received.flatten(), api);
+        let received = received.flatten();
+        if !api {
+            check_carried(c, d.node, received.as_deref());
+        }
+        check_rules(c, d.node, received, api);
         if api {
             check_api_rules(c, d.node);
         }
@@ -90,6 +95,92 @@ fn received_types(c: &Checker, iface: usize) -> Option<Vec<String>> {
             IfaceClauseKind::Messages(ms) => Some(ms.iter().map(|m| trigger(&m.text)).collect()),
             _ => None,
         })
+}
+
+/// The `messages:` clause of an HL7 v2 interface: its span and the triggers it lists.
+fn carried_types(c: &Checker, iface: usize) -> Option<(Span, Vec<String>)> {
+    if super::api::is_api(c, iface) {
+        return None;
+    }
+    c.m.interfaces
+        .get(iface)
+        .node
+        .clauses
+        .iter()
+        .find_map(|cl| match &cl.kind {
+            IfaceClauseKind::Messages(ms) => {
+                Some((cl.span, ms.iter().map(|m| trigger(&m.text)).collect()))
+            }
+            _ => None,
+        })
+}
+
+/// Every message type that can reach each rule (named by it, or for `otherwise` and `*`
+/// what the source receives and no earlier unconditional rule takes) must be carried by
+/// each interface the rule sends to.
+fn check_carried(c: &mut Checker, r: &Route, received: Option<&[String]>) {
+    let mut taken: Vec<String> = vec![];
+    let mut all_taken = false;
+    for rule in &r.rules {
+        if all_taken {
+            return;
+        }
+        let (reaching, targets, unconditional) = match &rule.kind {
+            RouteRuleKind::Match {
+                types: Some(RuleTypes::List(ts)),
+                when,
+                targets,
+            } => {
+                let named: Vec<String> = ts.iter().map(|t| trigger(&t.text)).collect();
+                let reaching: Vec<String> = named
+                    .iter()
+                    .filter(|t| !taken.contains(t))
+                    .filter(|t| received.is_none_or(|recv| recv.contains(t)))
+                    .cloned()
+                    .collect();
+                if when.is_none() {
+                    taken.extend(named);
+                }
+                (Some(reaching), targets, false)
+            }
+            RouteRuleKind::Match { when, targets, .. } => {
+                let rest = received.map(|recv| {
+                    recv.iter()
+                        .filter(|t| !taken.contains(t))
+                        .cloned()
+                        .collect()
+                });
+                (rest, targets, when.is_none())
+            }
+            RouteRuleKind::Otherwise { targets } => {
+                let rest = received.map(|recv| {
+                    recv.iter()
+                        .filter(|t| !taken.contains(t))
+                        .cloned()
+                        .collect()
+                });
+                (rest, targets, true)
+            }
+        };
+        all_taken |= unconditional;
+        let Some(reaching) = reaching else { continue };
+        for t in targets {
+            let Some(&(Kind::Interface, to)) = c.m.names.get(t.name.as_str()) else {
+                continue;
+            };
+            let Some((span, carried)) = carried_types(c, to) else {
+                continue;
+            };
+            let missing: Vec<String> = reaching
+                .iter()
+                .filter(|ty| !carried.contains(ty))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                c.push(diag::route_type_not_carried(t, &missing, span, &carried));
+            }
+        }
+    }
 }
 
 /// `ADT^A01^ADT_A01` -> `ADT^A01`.
