@@ -433,6 +433,13 @@ fn tls_sighup_swaps_certificates_while_messages_flow_and_loses_none() {
             // production told with SIGHUP: loaded without a restart, and alerted on
             // because it expires soon.
             s.ca.issue(&s.dir, "hub", &["localhost", "127.0.0.1"], 10, 77);
+            // The portal's bearer token is rotated in the same reload, once the first
+            // rounds reached the portal with the old one.
+            assert_eq!(s.portal.wait_for_at("/hook", 30).len(), 30);
+            let config = std::fs::read_to_string(&s.config).unwrap();
+            let rotated = config.replace("portal-token-0123456789", "portal-token-rotated-4567");
+            assert_ne!(config, rotated);
+            std::fs::write(&s.config, rotated).unwrap();
             let o = Command::new("kill").args(["-HUP", &pid]).output().unwrap();
             assert!(o.status.success());
             std::thread::sleep(Duration::from_millis(500));
@@ -475,9 +482,40 @@ fn tls_sighup_swaps_certificates_while_messages_flow_and_loses_none() {
     );
     let log = std::fs::read_to_string(s.dir.join("store.log")).unwrap();
     assert!(
-        log.contains("SIGHUP: certificates, keys and CAs reloaded"),
+        log.contains("SIGHUP: certificates, keys, CAs and credentials reloaded"),
         "{log}"
     );
+    // Deliveries before the reload carried the old token, those sent after it the new.
+    let hook = s.portal.wait_for_at("/hook", sent.len());
+    let token_of = |round: usize| -> Vec<String> {
+        let mut tokens: Vec<String> = hook
+            .iter()
+            .filter(|r| {
+                r["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("|R{round}N"))
+            })
+            .map(|r| r["authorization"].as_str().unwrap_or("").to_string())
+            .collect();
+        tokens.dedup();
+        tokens
+    };
+    for round in 0..3 {
+        assert_eq!(
+            token_of(round),
+            ["Bearer portal-token-0123456789"],
+            "round {round}"
+        );
+    }
+    for round in 4..6 {
+        assert_eq!(
+            token_of(round),
+            ["Bearer portal-token-rotated-4567"],
+            "round {round}"
+        );
+    }
+    assert!(!log.contains("portal-token"), "a token reached the log");
 }
 
 /// OAuth2 client credentials, with a client secret and as SMART Backend Services (a JWT

@@ -824,7 +824,8 @@ fn certificate_gauges(
 }
 
 /// On `SIGHUP`, reads the configuration again and takes the endpoints' new certificates,
-/// keys and CAs (files and secrets read anew) for the connections that follow. A
+/// keys and CAs (files and secrets read anew) for the connections that follow, and the
+/// HTTP and FHIR operations' new credentials for their next delivery. A
 /// configuration with errors changes nothing; open connections and the journal are
 /// untouched, so no message is lost.
 #[cfg(unix)]
@@ -847,9 +848,10 @@ async fn reload_on_hangup(engine: Arc<Engine>, production: Production, at: Where
                 for note in engine.config.tls.take_from(&next.tls) {
                     tracing::warn!("SIGHUP: {note}");
                 }
+                engine.reloaded.publish(next.endpoints);
                 tracing::info!(
                     certificates = engine.config.tls.certificates().len(),
-                    "SIGHUP: certificates, keys and CAs reloaded"
+                    "SIGHUP: certificates, keys, CAs and credentials reloaded"
                 );
             }
             Err(errors) => {

@@ -33,6 +33,7 @@ mod outbound;
 mod process;
 mod query;
 mod records;
+mod reloaded;
 mod replies;
 mod retention;
 mod review;
@@ -151,6 +152,8 @@ pub struct Engine {
     pub notices: notices::Notices,
     /// Delivery latencies and last-message times for the contracts' SLAs.
     pub sla: sla::Tracker,
+    /// Endpoint settings read again on SIGHUP, for the operations' credentials.
+    pub reloaded: reloaded::Reloaded,
     /// Per ordered operation, the operations to the same endpoint it shares ordering keys
     /// with, itself first when it names further keys (see [`Engine::order_peers`]).
     order_peers: HashMap<String, Vec<String>>,
@@ -192,6 +195,7 @@ impl Engine {
             ready: AtomicBool::new(false),
             notices: notices::Notices::default(),
             sla,
+            reloaded: reloaded::Reloaded::default(),
             order_peers,
             seq: AtomicU64::new(0),
             run_id: format!("{:x}", time::now_ms()),

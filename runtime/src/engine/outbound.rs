@@ -49,6 +49,23 @@ enum Transport {
 }
 
 impl Transport {
+    /// Takes the credentials of `e`, the endpoint's settings read again on SIGHUP, for
+    /// the deliveries that follow; credentials that no longer build are not taken.
+    fn take_credentials(&mut self, e: &ResolvedEndpoint) {
+        let (Transport::Http { credentials, .. } | Transport::Fhir { credentials, .. }) = self
+        else {
+            return;
+        };
+        match super::credentials::Credentials::of(e) {
+            Ok(c) => *credentials = c,
+            Err(why) => tracing::error!(
+                endpoint = %e.name,
+                "SIGHUP: the endpoint keeps its credentials: {}",
+                why.message
+            ),
+        }
+    }
+
     /// How `iface` sends to `endpoint`, with the endpoint's TLS when it has some.
     fn of(
         endpoint: Option<&ResolvedEndpoint>,
@@ -545,6 +562,8 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         .and_then(|e| engine.config.endpoints.get(e));
     let tls = endpoint.and_then(|e| engine.config.tls.client(&e.name));
     let mut transport = Transport::of(endpoint, &iface, tls);
+    // The SIGHUP reloads whose credentials this lane has taken (see `Reloaded`).
+    let mut credentials_taken = engine.reloaded.generation();
     let lanes = engine.lanes.get(&name).cloned().unwrap_or_default();
     let Some(me) = lanes.get(lane as usize) else {
         return;
@@ -639,6 +658,17 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             }
             if held.contains(&next.order_key) {
                 continue;
+            }
+            let reloads = engine.reloaded.generation();
+            if reloads != credentials_taken {
+                credentials_taken = reloads;
+                if let Some(e) = iface
+                    .endpoint
+                    .as_deref()
+                    .and_then(|e| engine.reloaded.endpoint(e))
+                {
+                    transport.take_credentials(&e);
+                }
             }
             let attempt = transport.send(&iface, next).await;
             let attempts = next.attempts + 1;
