@@ -44,9 +44,12 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+fn grammar() -> String {
+    std::fs::read_to_string(root().join("dsl/src/accord.pest")).unwrap()
+}
+
 /// The grammar rules that are clauses a user writes: declarations and their parts.
-fn grammar_clauses() -> BTreeSet<String> {
-    let grammar = std::fs::read_to_string(root().join("dsl/src/accord.pest")).unwrap();
+fn grammar_clauses(grammar: &str) -> BTreeSet<String> {
     let prefixes = [
         "iface_",
         "sla_",
@@ -108,8 +111,7 @@ fn grammar_clauses() -> BTreeSet<String> {
 }
 
 /// The quoted words of one grammar rule (`reply_class`, `act_simple`, `flow_event`).
-fn rule_words(rule: &str) -> Vec<String> {
-    let grammar = std::fs::read_to_string(root().join("dsl/src/accord.pest")).unwrap();
+fn rule_words(grammar: &str, rule: &str) -> Vec<String> {
     let line = grammar
         .lines()
         .find(|l| l.split_once('=').is_some_and(|(n, _)| n.trim() == rule))
@@ -124,7 +126,8 @@ fn rule_words(rule: &str) -> Vec<String> {
 
 /// Every key the ledger must cover.
 fn every_clause() -> BTreeSet<String> {
-    let mut all = grammar_clauses();
+    let grammar = grammar();
+    let mut all = grammar_clauses(&grammar);
     let mut add = |kind: &str, words: &[&str]| {
         for w in words {
             all.insert(format!("{kind}.{w}"));
@@ -146,7 +149,7 @@ fn every_clause() -> BTreeSet<String> {
         ("action", "act_simple"),
         ("flow_on", "flow_event"),
     ] {
-        for w in rule_words(rule) {
+        for w in rule_words(&grammar, rule) {
             all.insert(format!("{kind}.{w}"));
         }
     }
@@ -245,8 +248,8 @@ fn page() -> String {
          Every clause the language accepts is on this page with what it does when the production\n\
          runs and what proves it: a test that shows the effect over real sockets and files, or the\n\
          diagnostic that refuses the clause until it works. A test (`tests/ledger.rs`) walks the\n\
-         grammar and fails when a clause is missing here, or names a test or code that does not\n\
-         exist. Clauses whose proof is still missing say so under *Not yet proven*.\n\n\
+         grammar and fails when a clause is missing here, names a test or code that does not exist,\n\
+         or has no proof; a clause admitted as unproven would be listed under *Not yet proven*.\n\n\
          | Clause | At run time | Proven by |\n|---|---|---|\n",
     );
     let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");

@@ -115,6 +115,16 @@ fn carried_types(c: &Checker, iface: usize) -> Option<(Span, Vec<String>)> {
         })
 }
 
+/// What the source receives that no earlier unconditional rule took (`None`: unknown).
+fn not_taken(received: Option<&[String]>, taken: &[String]) -> Option<Vec<String>> {
+    received.map(|recv| {
+        recv.iter()
+            .filter(|t| !taken.contains(t))
+            .cloned()
+            .collect()
+    })
+}
+
 /// Every message type that can reach each rule (named by it, or for `otherwise` and `*`
 /// what the source receives and no earlier unconditional rule takes) must be carried by
 /// each interface the rule sends to.
@@ -144,23 +154,9 @@ fn check_carried(c: &mut Checker, r: &Route, received: Option<&[String]>) {
                 (Some(reaching), targets, false)
             }
             RouteRuleKind::Match { when, targets, .. } => {
-                let rest = received.map(|recv| {
-                    recv.iter()
-                        .filter(|t| !taken.contains(t))
-                        .cloned()
-                        .collect()
-                });
-                (rest, targets, when.is_none())
+                (not_taken(received, &taken), targets, when.is_none())
             }
-            RouteRuleKind::Otherwise { targets } => {
-                let rest = received.map(|recv| {
-                    recv.iter()
-                        .filter(|t| !taken.contains(t))
-                        .cloned()
-                        .collect()
-                });
-                (rest, targets, true)
-            }
+            RouteRuleKind::Otherwise { targets } => (not_taken(received, &taken), targets, true),
         };
         all_taken |= unconditional;
         let Some(reaching) = reaching else { continue };
