@@ -478,3 +478,87 @@ fn security_http_listeners_hold_under_abuse() {
         assert!(metrics.contains(&line), "{reason}: {metrics}");
     }
 }
+
+/// `[admin] token`: `/metrics` answers only a scraper that carries it (401 with a
+/// `WWW-Authenticate` challenge otherwise, counted), the probes stay open, and a `SIGHUP`
+/// takes a rotated token without a restart.
+#[test]
+fn security_the_admin_listener_asks_scrapers_for_its_token() {
+    let bin = build("compiler/tests/production/fhir-facade");
+    let (hub, api, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-admin-token");
+    let (jwks, _) = make_jwks(&dir);
+    let config = dir.join("dev.toml");
+    let write = |token: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"{token}\"\n\
+                 [endpoints.hub_in]\nport = {hub}\n[endpoints.portal_api]\nport = {api}\n\
+                 [auth]\njwks = \"{}\"\n\
+                 issuer = \"https://auth.accord.test\"\naudience = \"accord-fhir-test\"\n",
+                jwks.display()
+            ),
+        )
+        .unwrap()
+    };
+    let (first, second) = (
+        "scrape-token-one-0123456789abcdef",
+        "scrape-token-two-0123456789abcdef",
+    );
+    write(first);
+    let production = start(&bin, &config, &dir.join("store"), admin);
+    let metrics = |token: &str| {
+        let auth = if token.is_empty() {
+            String::new()
+        } else {
+            format!("Authorization: Bearer {token}\r\n")
+        };
+        http_get_with(admin, "/metrics", &auth).unwrap_or_default()
+    };
+    let status = |response: &str| response.split(' ').nth(1).unwrap_or("").to_string();
+
+    assert_eq!(status(&http_get(admin, "/health").unwrap()), "200");
+    assert_eq!(status(&http_get(admin, "/ready").unwrap()), "200");
+    let refused = metrics("");
+    assert_eq!(status(&refused), "401", "{refused}");
+    assert!(
+        refused.contains("Bearer realm=\"accord-admin\""),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("accord_"),
+        "no metric without the token: {refused}"
+    );
+    assert_eq!(status(&metrics("scrape-token-one-0123456789abcdee")), "401");
+    let served = metrics(first);
+    assert_eq!(status(&served), "200", "{served}");
+    assert!(
+        served.contains("accord_http_refused_total{listener=\"admin\",reason=\"unauthorised\"} 2"),
+        "{served}"
+    );
+
+    // The token is rotated: the old one is refused from the reload on, the new one served.
+    write(second);
+    let pid = production.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status(&metrics(second)) != "200" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated token was not taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(status(&metrics(first)), "401");
+    let log = std::fs::read_to_string(dir.join("store.log")).unwrap_or_default();
+    assert!(
+        log.contains("admin request without the admin token refused"),
+        "{log}"
+    );
+    assert!(!log.contains(first) && !log.contains(second), "{log}");
+}

@@ -115,6 +115,14 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 "type": "object", "additionalProperties": false,
                 "properties": {
                     "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." },
+                    "token": {
+                        "description": "Ask scrapers of /metrics for this bearer token (at least 32 characters): { env = \"VAR\" }, { file = \"path\" } or the value. /health and /ready stay open.",
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                        ]
+                    },
                     "certificate": {
                         "description": "Serve the admin endpoints over HTTPS with this PEM certificate chain: a file's path, { env = \"VAR\" } or { file = \"path\" } (with private_key).",
                         "oneOf": [

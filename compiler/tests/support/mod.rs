@@ -147,11 +147,16 @@ impl Peer {
 }
 
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    http_get_with(port, path, "")
+}
+
+/// `GET path` with `headers` (each line ending in `\r\n`) besides Host and Connection.
+pub fn http_get_with(port: u16, path: &str, headers: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
     )
     .ok()?;
     let mut out = String::new();

@@ -848,7 +848,7 @@ async fn reload_on_hangup(engine: Arc<Engine>, production: Production, at: Where
                 for note in engine.config.tls.take_from(&next.tls) {
                     tracing::warn!("SIGHUP: {note}");
                 }
-                engine.reloaded.publish(next.endpoints);
+                engine.reloaded.publish(next.endpoints, next.admin_token);
                 tracing::info!(
                     certificates = engine.config.tls.certificates().len(),
                     "SIGHUP: certificates, keys, CAs and credentials reloaded"

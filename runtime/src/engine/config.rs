@@ -141,6 +141,9 @@ pub struct Config {
     pub journal_path: PathBuf,
     pub sync: SyncPolicy,
     pub admin: Option<String>,
+    /// The bearer token `/metrics` asks of its scrapers (`[admin] token`); without it the
+    /// admin listener asks nothing. `/health` and `/ready` never ask (probes).
+    pub admin_token: Option<super::credentials::Secret>,
     pub limits: Limits,
     pub auth: Auth,
     /// The address clients reach the FHIR facade at (`[api] base_url`), for the links of
@@ -217,14 +220,22 @@ pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
         }
     }
     if let Some(a) = &config.admin {
-        if a.starts_with("0.0.0.0:") || a.starts_with("[::]:") {
-            out.push(err(
-                format!(
-                    "[admin] listen = \"{a}\" serves /metrics on every address of the host in `{}`",
-                    config.env
-                ),
-                "bind it to loopback or a management network: it has no authentication",
-            ));
+        let everywhere = a.starts_with("0.0.0.0:") || a.starts_with("[::]:");
+        let tls = config.tls.server(super::tls::ADMIN).is_some();
+        let shown = format!(
+            "[admin] listen = \"{a}\" serves /metrics on every address of the host in `{}`",
+            config.env
+        );
+        match (everywhere, &config.admin_token, tls) {
+            (true, None, _) => out.push(err(
+                shown,
+                "bind it to loopback or a management network, or ask scrapers for a bearer token with `[admin] token`",
+            )),
+            (true, Some(_), false) => out.push(err(
+                format!("{shown} without TLS: its token crosses the network in the clear"),
+                "give `[admin] certificate` and `private_key`, or bind it to loopback",
+            )),
+            _ => {}
         }
     }
     out
@@ -491,6 +502,10 @@ pub fn load(
             }
         }
     }
+    let admin_token = admin_token(&config["admin"]).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     let admin_tls = admin_tls(&config["admin"]).unwrap_or_else(|e| {
         errors.push(e);
         None
@@ -514,6 +529,7 @@ pub fn load(
         journal_path,
         sync,
         admin: config["admin"]["listen"].as_str().map(str::to_string),
+        admin_token,
         limits: Limits {
             max_frame_bytes: limit("max_frame_bytes", 16 << 20) as usize,
             max_connections: limit("max_connections", 256) as usize,
@@ -535,6 +551,27 @@ pub fn load(
             .unwrap_or(30)
             .min(3650) as u32,
     })
+}
+
+/// The fewest bytes the admin listener's bearer token may have: long enough that it
+/// cannot be guessed by asking.
+pub const ADMIN_TOKEN_MIN_BYTES: usize = 32;
+
+/// `[admin] token`: a secret of at least [`ADMIN_TOKEN_MIN_BYTES`], or none.
+fn admin_token(admin: &Value) -> Result<Option<super::credentials::Secret>, ConfigError> {
+    let hint = "a random value of at least 32 characters, e.g. from `openssl rand -hex 32`, as { env = \"VAR\" } or { file = \"path\" }";
+    let token = secret(&admin["token"]).map_err(|e| err(format!("[admin] token: {e}"), hint))?;
+    match token {
+        None => Ok(None),
+        Some(t) if t.trim().len() < ADMIN_TOKEN_MIN_BYTES => Err(err(
+            format!(
+                "[admin] token has {} bytes, fewer than the {ADMIN_TOKEN_MIN_BYTES} a token must have",
+                t.trim().len()
+            ),
+            hint,
+        )),
+        Some(t) => Ok(Some(super::credentials::Secret(t.trim().to_string()))),
+    }
 }
 
 /// The admin listener's TLS: `[admin] certificate` and `private_key` (each a PEM file's
@@ -727,6 +764,7 @@ mod tests {
             journal_path: "j".into(),
             sync: SyncPolicy::Full,
             admin: Some("0.0.0.0:9464".into()),
+            admin_token: None,
             limits: Limits {
                 max_frame_bytes: 1 << 20,
                 max_connections: 8,
@@ -756,6 +794,23 @@ mod tests {
         let mut quiet = config("prod", endpoint("10.1.2.3", None));
         quiet.admin = Some("127.0.0.1:9464".into());
         assert!(warnings(&spec, &quiet).is_empty());
+        // A token without TLS would be sent in the clear.
+        let mut token = config("prod", endpoint("10.1.2.3", None));
+        token.admin_token = Some(super::super::credentials::Secret("t".repeat(32)));
+        let w = warnings(&spec, &token);
+        assert!(w[0].message.contains("in the clear"), "{w:?}");
+    }
+
+    #[test]
+    fn security_the_admin_token_is_long_or_absent() {
+        let short = serde_json::json!({ "token": "letmein" });
+        let e = admin_token(&short).unwrap_err();
+        assert!(e.message.contains("fewer than the 32"), "{}", e.message);
+        assert!(!e.message.contains("letmein"), "the token is never shown");
+        assert!(admin_token(&serde_json::json!({ "token": "" })).is_err());
+        assert!(admin_token(&serde_json::json!({})).unwrap().is_none());
+        let long = serde_json::json!({ "token": "k".repeat(40) });
+        assert!(admin_token(&long).unwrap().is_some());
     }
 
     #[test]
