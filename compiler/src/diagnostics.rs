@@ -4,7 +4,7 @@
 //! interfaces, endpoints, routes and tests; W.... are warnings. `codes.rs` explains each.
 
 use crate::model::Kind;
-use accord_dsl::ast::{CodeName, Constraint, Ident, PathRef, Setting, StrLit, Token};
+use accord_dsl::ast::{CodeName, Constraint, Ident, PathRef, SegFilter, Setting, StrLit, Token};
 use accord_dsl::{Diagnostic, Span};
 
 fn hint_or(hint: Option<String>, otherwise: impl Into<String>) -> String {
@@ -939,6 +939,37 @@ pub fn fhir_single_has_index(name: &Ident, path: &str, card: &str) -> Diagnostic
         "a single element",
     )
     .with_help(format!("write `{}` without `[...]`", name.name))
+}
+
+/// Where a `[where element = "value"]` filter cannot pick: `why` says what the path is.
+pub fn filter_misplaced(w: &SegFilter, why: &str, help: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0422",
+        format!("a `where` filter {why}"),
+        w.span,
+        "cannot pick here",
+    )
+    .with_help(help.to_string())
+}
+
+/// The filter names an element the list's entries do not have, or one that is not text.
+pub fn filter_element(
+    w: &SegFilter,
+    list: &str,
+    problem: &str,
+    hint: Option<String>,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0422",
+        format!("the entries of FHIR `{list}` {problem}"),
+        w.element.span,
+        "cannot filter on this",
+    )
+    .with_help(hint.unwrap_or_else(|| {
+        format!(
+            "filter on a text element of `{list}`'s entries, such as `system` of a ContactPoint"
+        )
+    }))
 }
 
 pub fn fhir_for_each_single(name: &Ident, path: &str, card: &str) -> Diagnostic {

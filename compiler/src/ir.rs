@@ -388,6 +388,23 @@ pub enum Target {
 pub struct PathStep {
     pub name: String,
     pub index: Option<u32>,
+    /// `[where element = "value"]`: the first list element whose `element` is `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<PathFilter>,
+}
+
+impl PathStep {
+    /// Whether the step picks one element of a list, by index or by filter.
+    pub fn picks_one(&self) -> bool {
+        self.index.is_some() || self.filter.is_some()
+    }
+}
+
+/// A list element chosen by the text value of one of its elements (`system = "phone"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PathFilter {
+    pub element: String,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

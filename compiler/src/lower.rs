@@ -1004,6 +1004,10 @@ fn steps(p: &ast::PathRef) -> Vec<ir::PathStep> {
         .map(|s| ir::PathStep {
             name: s.name.name.clone(),
             index: s.index,
+            filter: s.filter.as_ref().map(|w| ir::PathFilter {
+                element: w.element.name.clone(),
+                value: w.value.value.clone(),
+            }),
         })
         .collect()
 }

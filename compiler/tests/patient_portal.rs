@@ -213,6 +213,26 @@ fn the_portal_reads_corrects_and_orders() {
     );
     assert_eq!(put["status"], 200, "{put}");
     assert_eq!(put["body"]["telecom"][0]["value"], "07700900789");
+    // A client that lists the e-mail first and the phone second: each is read by its
+    // system, not its place, so the phone is not stored as the e-mail or the reverse.
+    let email = body["telecom"][1]["value"].clone();
+    let mut reordered = body.clone();
+    reordered["telecom"] = serde_json::json!([
+        {"system": "email", "value": email},
+        {"system": "phone", "value": "07700900456"},
+    ]);
+    std::fs::write(&file, reordered.to_string()).unwrap();
+    let put = call(
+        "PUT",
+        &format!("{base}/Patient/{me}"),
+        scope,
+        me,
+        Some(&file),
+    );
+    assert_eq!(put["status"], 200, "{put}");
+    assert_eq!(put["body"]["telecom"][0]["system"], "phone", "{put}");
+    assert_eq!(put["body"]["telecom"][0]["value"], "07700900456", "{put}");
+    assert_eq!(put["body"]["telecom"][1]["value"], email, "{put}");
     body["birthDate"] = "1975-06-22".into();
     std::fs::write(&file, body.to_string()).unwrap();
     let refused = call(

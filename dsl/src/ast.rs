@@ -489,6 +489,24 @@ pub struct PathRef {
 pub struct PathSeg {
     pub name: Ident,
     pub index: Option<u32>,
+    /// `[where element = "value"]`: the first element of the list whose `element` is
+    /// `value` (reads from FHIR only; the checker refuses it elsewhere).
+    pub filter: Option<SegFilter>,
+}
+
+impl PathSeg {
+    /// Whether the segment picks one element of a list, by index or by filter.
+    pub fn picks_one(&self) -> bool {
+        self.index.is_some() || self.filter.is_some()
+    }
+}
+
+/// `[where element = "value"]` on a path segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegFilter {
+    pub element: Ident,
+    pub value: StrLit,
+    pub span: Span,
 }
 
 impl fmt::Display for PathRef {
@@ -500,6 +518,9 @@ impl fmt::Display for PathRef {
             write!(f, "{}", s.name.name)?;
             if let Some(ix) = s.index {
                 write!(f, "[{ix}]")?;
+            }
+            if let Some(w) = &s.filter {
+                write!(f, "[where {} = \"{}\"]", w.element.name, w.value.raw)?;
             }
         }
         Ok(())

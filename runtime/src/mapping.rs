@@ -742,11 +742,13 @@ impl<T: FromJson> FromJson for Vec<T> {
     }
 }
 
-/// One step of a FHIR element path: `name` or `name[i]` (0-based).
+/// One step of a FHIR element path: `name`, `name[i]` (0-based), or
+/// `name[where element = "value"]` (the first element whose `element` is the text `value`).
 #[derive(Debug, Clone, Copy)]
 pub enum JsonStep {
     Key(&'static str),
     Index(&'static str, usize),
+    Where(&'static str, &'static str, &'static str),
 }
 
 /// The value at `path` in a FHIR resource (or any JSON), if every step is there.
@@ -759,6 +761,11 @@ pub fn json_get<'v>(
         cur = match *step {
             JsonStep::Key(k) => cur.get(k)?,
             JsonStep::Index(k, ix) => cur.get(k)?.get(ix)?,
+            JsonStep::Where(k, element, value) => cur
+                .get(k)?
+                .as_array()?
+                .iter()
+                .find(|x| x.get(element).and_then(|v| v.as_str()) == Some(value))?,
         };
     }
     Some(cur)
@@ -967,6 +974,37 @@ pub mod functions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `telecom[where system = "phone"].value`: the first element whose `system` is the
+    /// text, wherever it stands in the list; nothing when none is.
+    #[test]
+    fn a_filter_picks_the_element_by_its_value_not_its_place() {
+        let p: serde_json::Value = serde_json::json!({"telecom": [
+            {"system": "email", "value": "jo@example.org"},
+            {"system": "phone", "value": "07700 900123"},
+            {"system": "phone", "value": "07700 900999"},
+        ]});
+        let get = |element, value| {
+            json_get(
+                &p,
+                &[
+                    JsonStep::Where("telecom", element, value),
+                    JsonStep::Key("value"),
+                ],
+            )
+            .and_then(|v| v.as_str())
+        };
+        assert_eq!(get("system", "phone"), Some("07700 900123"));
+        assert_eq!(get("system", "email"), Some("jo@example.org"));
+        assert_eq!(get("system", "fax"), None);
+        assert_eq!(get("use", "home"), None, "an element no entry has");
+        let not_a_list = serde_json::json!({"telecom": {"system": "phone"}});
+        assert!(json_get(
+            &not_a_list,
+            &[JsonStep::Where("telecom", "system", "phone")]
+        )
+        .is_none());
+    }
 
     /// `for each PID-3`: one scope per non-empty repetition, reads of the field pinned to
     /// it, other fields of the segment and explicit repetitions read as usual.

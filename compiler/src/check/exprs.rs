@@ -333,6 +333,14 @@ impl Checker<'_, '_> {
     pub fn walk_fields(&mut self, record: usize, segs: &[PathSeg]) -> Option<Ty> {
         let mut current = Ty::Record(record);
         for seg in segs {
+            if let Some(w) = &seg.filter {
+                self.push(diag::filter_misplaced(
+                    w,
+                    "on a record path",
+                    "a record's list is read by index (`given_names[0]`) or whole; filters pick entries of FHIR lists",
+                ));
+                return None;
+            }
             let rec = match current.base() {
                 Ty::Record(r) => *r,
                 Ty::List(inner) if seg.index.is_none() => match inner.base() {

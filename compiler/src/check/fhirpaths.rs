@@ -8,7 +8,7 @@
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::types::Ty;
-use accord_dsl::ast::{Expr, ExprKind, Ident, LitKind, PathRef};
+use accord_dsl::ast::{Expr, ExprKind, Ident, LitKind, PathRef, SegFilter};
 use accord_dsl::Span;
 use accord_runtime::fhir::dict::{self, Kind, PathProblem};
 
@@ -213,6 +213,22 @@ impl Checker<'_, '_> {
             let step = &steps[first + i];
             let e = step.element;
             let card = cardinality(e);
+            if let Some(w) = &seg.filter {
+                if !e.is_list() {
+                    self.push(diag::filter_misplaced(
+                        w,
+                        &format!("on FHIR `{}`, which does not repeat ({card})", e.path),
+                        &format!("read `{}` without `[...]`", seg.name.name),
+                    ));
+                    return None;
+                }
+                let mut entry: Vec<&str> = names[..=first + i].to_vec();
+                entry.push(&w.element.name);
+                if !self.filter_element_is_text(&ctx.root, &entry, step.ty, e.path, w) {
+                    return None;
+                }
+                continue;
+            }
             match (e.is_list(), seg.index) {
                 (true, None) if i < last => {
                     self.push(diag::fhir_list_needs_index(&seg.name, e.path, &card));
@@ -230,12 +246,57 @@ impl Checker<'_, '_> {
         Some(Place {
             path: step.element.path,
             ty: step.ty,
-            list: step.element.is_list() && p.segments[last].index.is_none(),
+            list: step.element.is_list() && !p.segments[last].picks_one(),
             required: binding
                 .filter(|b| b.strength == "required")
                 .map(|b| b.value_set),
             card: cardinality(step.element),
         })
+    }
+
+    /// Whether the entries of the list `path` (of type `ty`) have the text element the
+    /// filter `w` compares (`entry`: the element names from `root` to it); reports it
+    /// when not.
+    fn filter_element_is_text(
+        &mut self,
+        root: &str,
+        entry: &[&str],
+        ty: &str,
+        path: &str,
+        w: &SegFilter,
+    ) -> bool {
+        let d = dict::r4();
+        let name = w.element.name.as_str();
+        match d.resolve(root, entry) {
+            Ok(steps) => match steps.last() {
+                Some(s) if TEXT_TYPES.contains(&s.ty) && !s.element.is_list() => true,
+                Some(s) => {
+                    let problem = format!(
+                        "have `{name}` as {} `{}`, not a single text value",
+                        if s.element.is_list() {
+                            "a list of"
+                        } else {
+                            "a"
+                        },
+                        s.ty
+                    );
+                    self.push(diag::filter_element(w, path, &problem, None));
+                    false
+                }
+                None => false,
+            },
+            Err(PathProblem::UnknownElement { suggestion, .. }) => {
+                let hint = suggestion.map(|s| format!("did you mean `{s}`?"));
+                let problem = format!("(`{ty}`) have no element `{name}`");
+                self.push(diag::filter_element(w, path, &problem, hint));
+                false
+            }
+            Err(_) => {
+                let problem = format!("(`{ty}`) are primitive values, with no elements to compare");
+                self.push(diag::filter_element(w, path, &problem, None));
+                false
+            }
+        }
     }
 
     /// The canonical type of a FHIR element read by a mapping from FHIR.

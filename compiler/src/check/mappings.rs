@@ -239,6 +239,7 @@ fn body_inner(
                     }
                     (Target::Hl7, _) => Target::Hl7,
                     (Target::Fhir(ctx), _) => match target {
+                        MapTarget::Path(p) if !refuse_filters(c, p) => Target::Unknown,
                         MapTarget::Path(p) => fhir_for_each(c, ctx, p)
                             .map(Target::Fhir)
                             .unwrap_or(Target::Unknown),
@@ -407,6 +408,9 @@ fn assign_fhir(
     scope: &Scope,
     facts: &mut MappingFacts,
 ) {
+    if !refuse_filters(c, p) {
+        return;
+    }
     let place = c.fhir_place(ctx, p);
     let types: Vec<Ty> = values
         .iter()
@@ -424,6 +428,19 @@ fn assign_fhir(
     for (v, t) in values.iter().zip(&types) {
         c.check_fhir_value(&place, t, v, p.span);
     }
+}
+
+/// Reports a `where` filter on a path a mapping writes; `true` when there is none.
+fn refuse_filters(c: &mut Checker, p: &accord_dsl::ast::PathRef) -> bool {
+    let Some(w) = p.segments.iter().find_map(|s| s.filter.as_ref()) else {
+        return true;
+    };
+    c.push(diag::filter_misplaced(
+        w,
+        "on a path the mapping writes",
+        "a write names its entry by index and sets the element the filter would read: `telecom[0].system <- \"phone\"` and `telecom[0].value <- phone`",
+    ));
+    false
 }
 
 /// The FHIR context inside `for each` over (or into) the repeating element at `p`.

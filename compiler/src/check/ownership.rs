@@ -36,6 +36,7 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
                     .map(|i| accord_dsl::ast::PathSeg {
                         name: i.clone(),
                         index: None,
+                        filter: None,
                     })
                     .collect::<Vec<_>>(),
             )

@@ -461,6 +461,7 @@ impl Tree {
         let step = |name: &str| PathStep {
             name: name.to_string(),
             index: None,
+            filter: None,
         };
         let prefix = vec!["entry".to_string()];
         let base = quote!(x);

@@ -324,6 +324,7 @@ impl<'a> Gen<'a> {
         let id = PathStep {
             name: "id".into(),
             index: None,
+            filter: None,
         };
         let end = Final::Value {
             ty: LeafTy::text(),
@@ -1262,7 +1263,7 @@ impl<'a> Gen<'a> {
             Ok(steps) => match steps.last() {
                 Some(last) => (
                     fhir_read_type(last.ty),
-                    last.element.is_list() && path.last().is_some_and(|p| p.index.is_none()),
+                    last.element.is_list() && path.last().is_some_and(|p| !p.picks_one()),
                 ),
                 None => (Type::Text, false),
             },
@@ -1670,9 +1671,13 @@ fn json_steps(path: &[PathStep]) -> Vec<TokenStream> {
     path.iter()
         .map(|p| {
             let n = &p.name;
-            match p.index {
-                Some(i) => quote!(rt::JsonStep::Index(#n, #i as usize)),
-                None => quote!(rt::JsonStep::Key(#n)),
+            match (&p.filter, p.index) {
+                (Some(w), _) => {
+                    let (element, value) = (&w.element, &w.value);
+                    quote!(rt::JsonStep::Where(#n, #element, #value))
+                }
+                (None, Some(i)) => quote!(rt::JsonStep::Index(#n, #i as usize)),
+                (None, None) => quote!(rt::JsonStep::Key(#n)),
             }
         })
         .collect()

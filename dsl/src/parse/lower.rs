@@ -644,6 +644,11 @@ impl Lower {
                 .map(|s| PathSeg {
                     name: self.ident(only_rule(&s, Rule::ident)),
                     index: first(&s, Rule::pos_int).map(|i| num(&i)),
+                    filter: first(&s, Rule::seg_filter).map(|w| SegFilter {
+                        element: self.ident(only_rule(&w, Rule::ident)),
+                        value: self.string(only_rule(&w, Rule::string)),
+                        span: self.span(&w),
+                    }),
                 })
                 .collect(),
         }

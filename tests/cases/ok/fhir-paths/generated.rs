@@ -832,6 +832,21 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     }
     if let Some(v) = rt::json_get(
             src,
+            &[
+                rt::JsonStep::Where(
+                    "identifier",
+                    "system",
+                    "https://fhir.nhs.uk/Id/nhs-number",
+                ),
+                rt::JsonStep::Key("value"),
+            ],
+        )
+        .and_then(|v| <String as rt::FromJson>::from_json(v))
+    {
+        out.nhs_number = Some(v);
+    }
+    if let Some(v) = rt::json_get(
+            src,
             &[rt::JsonStep::Index("name", 0u32 as usize), rt::JsonStep::Key("family")],
         )
         .and_then(|v| <String as rt::FromJson>::from_json(v))
@@ -858,7 +873,7 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
     if let Some(v) = match rt::json_get(src, &[rt::JsonStep::Key("gender")])
         .and_then(|v| <String as rt::FromJson>::from_json(v))
     {
-        Some(x) => Some(fhir_sex(&x, "main.accord:60")?),
+        Some(x) => Some(fhir_sex(&x, "main.accord:62")?),
         None => None,
     } {
         out.sex = Some(v);
