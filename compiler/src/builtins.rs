@@ -75,6 +75,9 @@ pub const SYSTEM_PROPS: &[&str] = &[
     // refuses messages that say they come from another.
     "hl7_application",
     "hl7_facility",
+    // The names its TLS client certificates carry: a listener receiving from the system
+    // with mutual TLS admits only a certificate with one of them.
+    "certificate_names",
 ];
 pub const ENVIRONMENT_PROPS: &[&str] = &["kind", "description"];
 pub const INTERFACE_PROPS: &[&str] = &[

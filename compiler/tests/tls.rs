@@ -660,6 +660,14 @@ fn tls_check_config_refuses_what_tls_cannot_work_with() {
     let (ok, out) = check_with(&s, |t| t);
     assert!(ok, "{out}");
     assert!(!out.contains("BEGIN"), "no PEM is printed: {out}");
+    // The PAS names its certificates; the plain TLS listener it also sends to cannot
+    // check them, and says so.
+    assert!(
+        out.contains("endpoint `hub_in`")
+            && out.contains("certificate_names (pas.hospital.test) are not checked there"),
+        "{out}"
+    );
+    assert!(!out.contains("endpoint `hub_mtls`"), "{out}");
     let dir = s.dir.display().to_string();
     let ca = Ca::new(&s.dir, "other");
     ca.issue(&s.dir, "expired", &["localhost"], -1, 9);

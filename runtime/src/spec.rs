@@ -253,6 +253,10 @@ pub struct SenderIdentity {
     pub application: Option<String>,
     /// MSH-4.1 (namespace id of the sending facility).
     pub facility: Option<String>,
+    /// The names its TLS client certificates carry (`certificate_names`): a listener
+    /// receiving from it with mutual TLS admits only a certificate naming one of them.
+    #[serde(default)]
+    pub certificate_names: Vec<String>,
     /// Where the system is declared.
     pub loc: Loc,
 }

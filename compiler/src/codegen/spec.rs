@@ -292,16 +292,25 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
     out
 }
 
-/// What the sending system says it is in MSH-3 and MSH-4, from its `hl7_application` and
-/// `hl7_facility`; `None` when it declares neither.
+/// Who the sending system says it is: in MSH-3 and MSH-4, from its `hl7_application` and
+/// `hl7_facility`, and in its TLS client certificates (`certificate_names`); `None` when
+/// it declares none of them.
 fn sender_identity(ir: &Estate, system: &str) -> Option<spec::SenderIdentity> {
     let s = ir.systems.iter().find(|s| s.name == system)?;
     let prop = |k: &str| s.properties.get(k).cloned();
     let (application, facility) = (prop("hl7_application"), prop("hl7_facility"));
-    (application.is_some() || facility.is_some()).then(|| spec::SenderIdentity {
+    let certificate_names: Vec<String> = prop("certificate_names")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    let declared = application.is_some() || facility.is_some() || !certificate_names.is_empty();
+    declared.then(|| spec::SenderIdentity {
         system: system.to_string(),
         application,
         facility,
+        certificate_names,
         loc: loc(&s.loc),
     })
 }

@@ -197,6 +197,7 @@ pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
         config.tls_expiry_warning_days,
         jiff::Timestamp::now().as_second(),
     );
+    out.extend(unchecked_certificate_names(spec, config));
     if !spec.production_environments.contains(&config.env) {
         return out;
     }
@@ -236,6 +237,36 @@ pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
                 "give `[admin] certificate` and `private_key`, or bind it to loopback",
             )),
             _ => {}
+        }
+    }
+    out
+}
+
+/// Listeners with TLS that ask no client certificate (no `ca`) of a system that declares
+/// the names its certificates carry: those names cannot be checked there.
+fn unchecked_certificate_names(spec: &Spec, config: &Config) -> Vec<ConfigError> {
+    let mut out = vec![];
+    for e in config.endpoints.values() {
+        if config.tls.server(&e.name).is_none() || e.setting("ca").is_some() {
+            continue;
+        }
+        for s in super::tls::senders_to(spec, &e.name) {
+            if s.certificate_names.is_empty() {
+                continue;
+            }
+            let message = format!(
+                "endpoint `{}` ({}) receives from `{}` with TLS but asks no client certificate, so its certificate_names ({}) are not checked there",
+                e.name,
+                e.loc,
+                s.system,
+                s.certificate_names.join(", ")
+            );
+            if !out.iter().any(|w: &ConfigError| w.message == message) {
+                out.push(err(
+                    message,
+                    "give the endpoint `ca:` (the CA of the senders' certificates) for mutual TLS",
+                ));
+            }
         }
     }
     out

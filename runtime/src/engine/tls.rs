@@ -6,7 +6,8 @@
 //!
 //! - a **listener** (an inbound MLLP service, a FHIR facade) needs `certificate` and
 //!   `private_key`; with `ca` it requires client certificates from that CA (mutual TLS),
-//!   and with `peer_names` one of those names in the client's certificate;
+//!   and one of the accepted names in the client's certificate: the endpoint's
+//!   `peer_names`, or else the `certificate_names` of the systems it receives from;
 //! - a **client** (an MLLP, HTTP or FHIR operation) trusts `ca`, or the system's roots; the
 //!   server's certificate must carry `peer_names` (one name) or else the host; with
 //!   `certificate` and `private_key` it presents its own certificate when asked.
@@ -157,7 +158,33 @@ fn asks_for_tls(e: &ResolvedEndpoint, side: Side) -> Result<bool, ConfigError> {
     }
 }
 
-fn server_identity(e: &ResolvedEndpoint) -> Result<ServerIdentity, ConfigError> {
+/// The names a listener admits in client certificates: its `peer_names`, or else the
+/// `certificate_names` the systems it receives from declare.
+pub fn accepted_names(spec: &Spec, e: &ResolvedEndpoint) -> Vec<String> {
+    let own = names(e);
+    if !own.is_empty() {
+        return own;
+    }
+    let mut out: Vec<String> = senders_to(spec, &e.name)
+        .flat_map(|s| s.certificate_names.iter().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The declared identities of the systems whose messages arrive at endpoint `name`.
+pub fn senders_to<'a>(
+    spec: &'a Spec,
+    name: &'a str,
+) -> impl Iterator<Item = &'a crate::spec::SenderIdentity> {
+    spec.interfaces
+        .iter()
+        .filter(move |i| i.role == Role::Service && i.endpoint.as_deref() == Some(name))
+        .filter_map(|i| i.sender.as_ref())
+}
+
+fn server_identity(spec: &Spec, e: &ResolvedEndpoint) -> Result<ServerIdentity, ConfigError> {
     let missing = |key: &str| {
         err(
             format!(
@@ -170,8 +197,7 @@ fn server_identity(e: &ResolvedEndpoint) -> Result<ServerIdentity, ConfigError> 
     let certificate = pem(e, "certificate")?.ok_or_else(|| missing("certificate"))?;
     let private_key = pem(e, "private_key")?.ok_or_else(|| missing("private_key"))?;
     let client_ca = pem(e, "ca")?;
-    let client_names = names(e);
-    if client_ca.is_none() && !client_names.is_empty() {
+    if client_ca.is_none() && !names(e).is_empty() {
         return Err(err(
             format!(
                 "endpoint `{}` ({}) names the peers it accepts (`peer_names`) but gives no `ca` to check their certificates against",
@@ -180,6 +206,12 @@ fn server_identity(e: &ResolvedEndpoint) -> Result<ServerIdentity, ConfigError> 
             "mutual TLS needs `ca:`, the CA that issues the senders' certificates",
         ));
     }
+    // Without `ca` no client certificate is asked for, so there is no name to check
+    // (`config::warnings` says so where a sending system declares its names).
+    let client_names = match client_ca {
+        Some(_) => accepted_names(spec, e),
+        None => vec![],
+    };
     Ok(ServerIdentity {
         certificate,
         private_key,
@@ -278,7 +310,7 @@ impl EndpointTls {
                 }
             }
             match side {
-                Side::Listener => match server_identity(e) {
+                Side::Listener => match server_identity(spec, e) {
                     Ok(id) => tls.add_server(name, id, &mut in_use, &mut errors),
                     Err(error) => errors.push(error),
                 },
@@ -449,5 +481,62 @@ impl EndpointTls {
             *in_use = next.certificates();
         }
         notes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(names: &[&str]) -> Spec {
+        serde_json::from_value(json!({
+            "estate": "E", "version": "1.0.0", "environments": ["dev"],
+            "production_environments": [], "engine_system": "hub",
+            "endpoints": [], "profiles": [], "flows": [],
+            "interfaces": [{
+                "name": "adt_in", "version": "1.0.0", "role": "service", "from": "pas",
+                "to": "hub", "endpoint": "hub_mtls", "status": "active", "messages": [],
+                "profile": null, "transforms": false, "ack": {"mode": "commit", "timeout_ms": null},
+                "replies": [], "idempotency": [], "ordering": null, "retain_ms": null,
+                "sender": { "system": "pas", "application": null, "facility": null,
+                            "certificate_names": names, "loc": "estate.accord:9" },
+                "loc": "interfaces.accord:20"
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn endpoint(name: &str, peer_names: Option<&str>) -> ResolvedEndpoint {
+        let mut values = BTreeMap::new();
+        if let Some(n) = peer_names {
+            values.insert("peer_names".to_string(), n.to_string());
+        }
+        ResolvedEndpoint {
+            name: name.into(),
+            transport: "mllp".into(),
+            values,
+            loc: "estate.accord:40".into(),
+        }
+    }
+
+    #[test]
+    fn tls_a_listener_admits_its_peer_names_or_else_its_senders_certificate_names() {
+        let s = spec(&["pas.hospital.test", "pas-dr.hospital.test"]);
+        assert_eq!(
+            accepted_names(&s, &endpoint("hub_mtls", None)),
+            ["pas-dr.hospital.test", "pas.hospital.test"],
+            "the sending system's names"
+        );
+        assert_eq!(
+            accepted_names(&s, &endpoint("hub_mtls", Some("gateway.hospital.test"))),
+            ["gateway.hospital.test"],
+            "the endpoint's own names win"
+        );
+        assert!(
+            accepted_names(&s, &endpoint("other", None)).is_empty(),
+            "an endpoint the system does not send to"
+        );
+        assert!(accepted_names(&spec(&[]), &endpoint("hub_mtls", None)).is_empty());
     }
 }
