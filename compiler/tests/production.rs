@@ -739,6 +739,7 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
         details
             .iter()
             .any(|d| d.contains("Patient.nhs_number = \"9434765918\"")
+                && d.contains("(from PID-3[where 5 = \"NH\"].1)")
                 && d.contains("check nhs_modulus11")
                 && d.contains("mappings.accord:")),
         "{details:?}"
@@ -746,7 +747,9 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
     assert!(
         details
             .iter()
-            .any(|d| d.contains("Patient.postcode = \"NOT A POSTCODE\"") && d.contains("pattern")),
+            .any(|d| d.contains("Patient.postcode = \"NOT A POSTCODE\"")
+                && d.contains("(from PID-11.5)")
+                && d.contains("pattern")),
         "{details:?}"
     );
 }
@@ -843,10 +846,36 @@ fn conformance_outbound_messages_keep_their_trigger_and_break_no_profile_unnotic
         "nothing nonconformant reaches the lab"
     );
 
+    // A value that breaks the record's constraint: the application ACK says so with an ERR
+    // at the field it was read from (its lineage), code 102, and the contract line.
+    let ack = send(
+        "badmrn.hl7",
+        adt("C5", "A08", "F").replace("300001^", "30000X^"),
+    );
+    assert!(ack.contains("MSA|AE|C5"), "{ack}");
+    let err = ack
+        .split(['\r', '\n'])
+        .find(|s| s.starts_with("ERR|"))
+        .unwrap_or_else(|| panic!("no ERR: {ack}"));
+    // HL7 2.4's ERR-1 (ELD): segment, occurrence, field, then the 0357 code.
+    assert!(
+        err.starts_with("ERR|PID^1^3^102&"),
+        "location and code: {err}"
+    );
+    assert!(
+        ack.contains("Patient.mrn = \"30000X\" (from PID-3.1) breaks the contract's `pattern"),
+        "{ack}"
+    );
+
     let journal = store.join("journal.sqlite");
     let (ok, dead) = operate(&bin, &journal, &["dead-letters", "list"]);
     assert!(ok, "{dead}");
     assert_eq!(dead.matches("conformance").count(), 2, "{dead}");
+    assert_eq!(
+        dead.matches("constraint").count(),
+        2,
+        "lab and ward: {dead}"
+    );
     assert!(dead.contains("ADT^A03 is not a message type"), "{dead}");
     assert!(dead.contains("PID-8"), "{dead}");
     let metrics = http_get(admin, "/metrics").unwrap();

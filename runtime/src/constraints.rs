@@ -135,6 +135,7 @@ fn broken(at: &'static str, field: &'static str, rule: &Rule, value: String) -> 
             field,
             rule: rule.shown(),
             value,
+            source: None,
         },
     }
 }

@@ -39,6 +39,9 @@ pub enum MapErrorKind {
         field: &'static str,
         rule: String,
         value: String,
+        /// The HL7 path the value was read from, when the mapping read it from a message
+        /// (its lineage: see [`MapError::traced`]).
+        source: Option<&'static str>,
     },
     /// The output is not what the receiver's contract takes (a message type its profile
     /// does not name, a structure or profile it breaks).
@@ -66,16 +69,48 @@ impl fmt::Display for MapError {
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Conformance(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
-            MapErrorKind::Constraint { field, rule, value } => write!(
-                f,
-                "{}: {field} = {value:?} breaks the contract's `{rule}`",
-                self.at
-            ),
+            MapErrorKind::Constraint {
+                field,
+                rule,
+                value,
+                source,
+            } => {
+                write!(f, "{}: {field} = {value:?}", self.at)?;
+                if let Some(path) = source {
+                    write!(f, " (from {path})")?;
+                }
+                write!(f, " breaks the contract's `{rule}`")
+            }
         }
     }
 }
 
 impl std::error::Error for MapError {}
+
+impl MapError {
+    /// Names the message path a constraint's value came from, by the mapping's lineage
+    /// (`(Record.field, HL7 path)` pairs, generated from the contract).
+    pub fn traced(mut self, lineage: &[(&'static str, &'static str)]) -> MapError {
+        if let MapErrorKind::Constraint { field, source, .. } = &mut self.kind {
+            if source.is_none() {
+                *source = lineage.iter().find(|(f, _)| f == field).map(|(_, p)| *p);
+            }
+        }
+        self
+    }
+
+    /// How an HL7 ERR segment reports this error: its table 0357 code, and the message
+    /// path of the value at fault when the error knows it.
+    pub fn hl7_error(&self) -> (u16, Option<&'static str>) {
+        match &self.kind {
+            MapErrorKind::Missing { .. } => (101, None),
+            MapErrorKind::Conversion { .. } => (102, None),
+            MapErrorKind::Constraint { source, .. } => (102, *source),
+            MapErrorKind::Rejected { .. } => (103, None),
+            _ => (207, None),
+        }
+    }
+}
 
 /// A calendar date (HL7 DT, or the date part of DTM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -974,6 +1009,52 @@ pub mod functions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broken constraint names the message path its value came from, and an ERR reports
+    /// it there with code 102; other failures keep their own codes.
+    #[test]
+    fn constraint_errors_carry_their_lineage_to_the_err_segment() {
+        let broken = |field| MapError {
+            at: "mappings.accord:6",
+            kind: MapErrorKind::Constraint {
+                field,
+                rule: "check nhs_modulus11".into(),
+                value: "9434765918".into(),
+                source: None,
+            },
+        };
+        let lineage = [
+            ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
+            ("Patient.nhs_number", "PID-3[where 5 = \"NH\"].1"),
+        ];
+        let traced = broken("Patient.nhs_number").traced(&lineage);
+        assert_eq!(traced.hl7_error(), (102, Some("PID-3[where 5 = \"NH\"].1")));
+        assert!(traced
+            .to_string()
+            .contains("= \"9434765918\" (from PID-3[where 5 = \"NH\"].1) breaks"));
+        assert_eq!(
+            broken("Address.postcode").traced(&lineage).hl7_error(),
+            (102, None)
+        );
+        let missing = MapError {
+            at: "m",
+            kind: MapErrorKind::Missing {
+                field: "Patient.mrn",
+            },
+        };
+        assert_eq!(missing.traced(&lineage).hl7_error(), (101, None));
+        let at = crate::hl7::ack::ErrLocation::of_path("PID-3[2].1").unwrap();
+        assert_eq!(
+            (
+                at.segment.as_str(),
+                at.sequence,
+                at.field,
+                at.repetition,
+                at.component
+            ),
+            ("PID", 1, Some(3), Some(2), Some(1))
+        );
+    }
 
     /// `telecom[where system = "phone"].value`: the first element whose `system` is the
     /// text, wherever it stands in the list; nothing when none is.

@@ -201,15 +201,36 @@ impl<'a> Gen<'a> {
                 let d = names::suffixed(record, "Draft");
                 let body = self.stmts_record(&m.body, record, &quote!(out), &source_ctx);
                 let reads = self.take_reads();
+                let lineage = super::lineage::of_mapping(self.ir, m);
+                if lineage.is_empty() {
+                    return quote! {
+                        #(#[doc = #docs])*
+                        #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+                        pub fn #name(#param) -> Result<#t, rt::MapError> {
+                            #scope
+                            #reads
+                            let mut out = #d::default();
+                            #(#body)*
+                            out.finish(#at)
+                        }
+                    };
+                }
+                // A value that breaks a constraint is reported at the message path it
+                // was read from.
+                let traced = lineage.iter().map(|(field, path)| quote!((#field, #path)));
                 quote! {
                     #(#[doc = #docs])*
                     #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
                     pub fn #name(#param) -> Result<#t, rt::MapError> {
-                        #scope
-                        #reads
-                        let mut out = #d::default();
-                        #(#body)*
-                        out.finish(#at)
+                        const LINEAGE: &[(&str, &str)] = &[#(#traced),*];
+                        let mapped = || -> Result<#t, rt::MapError> {
+                            #scope
+                            #reads
+                            let mut out = #d::default();
+                            #(#body)*
+                            out.finish(#at)
+                        };
+                        mapped().map_err(|e| e.traced(LINEAGE))
                     }
                 }
             }

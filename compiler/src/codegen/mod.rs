@@ -6,6 +6,7 @@
 mod codes;
 mod config;
 mod fhir_out;
+mod lineage;
 mod mappings;
 mod names;
 mod routes;

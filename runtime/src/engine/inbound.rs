@@ -486,7 +486,7 @@ pub async fn receive(
             if let Ok(mut w) = engine.waiting.lock() {
                 w.remove(&id);
             }
-            Outcome { positive: false, text: format!("no downstream outcome within {} ms; the message is kept and delivery continues", timeout.as_millis()) }
+            Outcome { positive: false, text: format!("no downstream outcome within {} ms; the message is kept and delivery continues", timeout.as_millis()), error: None }
         }
     };
     let code = answer::reply_code(
@@ -500,10 +500,11 @@ pub async fn receive(
     let errors = if outcome.positive {
         vec![]
     } else {
+        let (code, at) = outcome.error.unwrap_or((207, None));
         vec![ErrDetail {
-            code: 207,
+            code,
             severity: Severity::Error,
-            location: None,
+            location: at.and_then(crate::hl7::ack::ErrLocation::of_path),
             message: outcome.text.clone(),
         }]
     };

@@ -126,6 +126,10 @@ pub struct Chains {
 pub struct Outcome {
     pub positive: bool,
     pub text: String,
+    /// How an ERR segment reports a negative outcome: the HL7 table 0357 code and the
+    /// message path of the value at fault (a broken constraint's lineage); `None` is
+    /// 207, application error, with no location.
+    pub error: Option<(u16, Option<&'static str>)>,
 }
 
 /// The running production, shared by its tasks.

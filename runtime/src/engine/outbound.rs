@@ -820,6 +820,7 @@ async fn record(
                 } else {
                     format!("{dead} delivery(ies) failed; see the dead letter")
                 },
+                error: None,
             },
         ),
         Ok(None) => {}

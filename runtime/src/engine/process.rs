@@ -90,6 +90,8 @@ pub(super) struct Queued {
     pub(super) notes: Vec<Note>,
     /// Alerts the contract raises for this delivery (`on invalid: ... alert "x"`).
     pub(super) alerts: Vec<String>,
+    /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
+    pub(super) hl7_error: Option<(u16, Option<&'static str>)>,
 }
 
 /// Everything processing one message changes, applied in one transaction.
@@ -111,6 +113,8 @@ struct Change {
     /// (flow, key, deadline) waits to start; the waits that this message ends.
     starts: Vec<(String, String, i64)>,
     ends: Vec<FlowEnd>,
+    /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
+    hl7_error: Option<(u16, Option<&'static str>)>,
 }
 
 /// A flow wait (flow, key) that a committed batch ended.
@@ -179,7 +183,17 @@ pub async fn run(engine: Arc<Engine>) {
                 // Held for review is accepted: a person decides, not the sender.
                 let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
                 let text = c.detail.clone().unwrap_or_else(|| "processed".into());
-                (c.inbound, Outcome { positive, text })
+                let error = c
+                    .hl7_error
+                    .or_else(|| c.queued.iter().find_map(|q| q.hl7_error));
+                (
+                    c.inbound,
+                    Outcome {
+                        positive,
+                        text,
+                        error,
+                    },
+                )
             })
             .collect();
         let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
@@ -377,6 +391,7 @@ pub(super) fn map_for(
         writes: vec![],
         notes: vec![],
         alerts: vec![],
+        hl7_error: None,
     };
     let (mapped, msg) = match src {
         Source::Hl7(msg) => ((chains.deliver)(&iface.name, msg, steward), Some(msg)),
@@ -405,6 +420,7 @@ pub(super) fn map_for(
         Err(e) => {
             q.state = "dead";
             q.reason = Some(failure_reason(&e.kind));
+            q.hl7_error = Some(e.hl7_error());
             q.detail = Some(e.to_string());
             q.payload = inbound_payload.to_vec();
         }
@@ -501,6 +517,7 @@ pub(super) fn review_detail(queue: Option<&str>, why: &str) -> String {
 impl Change {
     /// Says why a mapping failed or the matrix held the message.
     fn reason_detail(&mut self, e: crate::mapping::MapError) {
+        self.hl7_error = Some(e.hl7_error());
         self.detail = Some(match e.kind {
             MapErrorKind::Ownership(Hold::Review { queue, detail }) => {
                 review_detail(queue.as_deref(), &detail)
@@ -525,6 +542,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         record: None,
         starts: vec![],
         ends: vec![],
+        hl7_error: None,
     };
     let parsed = match Parsed::parse(&m.payload) {
         Ok(p) => p,

@@ -143,6 +143,26 @@ pub struct ErrLocation {
     pub subcomponent: Option<usize>,
 }
 
+impl ErrLocation {
+    /// The location of a value read at the message path `path` (`PID-3[2].1`): its
+    /// segment and occurrence, field, repetition when the path names one by number, and
+    /// component and subcomponent. `None` for a path that does not parse.
+    pub fn of_path(path: &str) -> Option<ErrLocation> {
+        let p = super::path::Path::parse(path).ok()?;
+        Some(ErrLocation {
+            segment: p.segment,
+            sequence: p.occurrence.unwrap_or(1),
+            field: Some(p.field),
+            repetition: match p.repetition {
+                Some(super::path::Repetition::Index(i)) => Some(i),
+                _ => None,
+            },
+            component: p.component,
+            subcomponent: p.subcomponent,
+        })
+    }
+}
+
 /// One ERR segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrDetail {

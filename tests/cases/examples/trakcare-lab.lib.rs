@@ -1032,71 +1032,86 @@ pub fn test_to_winpath_str(
 /// TrakCare ADT to the canonical patient.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
-    let scope = rt::Scope::whole(msg);
-    let reads: [rt::Once<'_>; 2usize] = Default::default();
-    let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:5")? {
-        out.mrn = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:6")? {
-        out.nhs_number = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[2usize], "mappings.accord:7")? {
-        out.family_name = Some(v);
-    }
-    out.given_names.extend(scope.text(&PATHS[3usize], "mappings.accord:8")?);
-    out.given_names.extend(scope.text(&PATHS[4usize], "mappings.accord:8")?);
-    if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:9")?.as_deref(),
-        "mappings.accord:9",
-    )? {
-        out.birth_date = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:10")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:10")?),
-        None => None,
-    } {
-        out.sex = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[7usize], "mappings.accord:11")?.as_deref() {
-        Some(x) => Some(trakcare_class(x, "mappings.accord:11")?),
-        None => None,
-    } {
-        out.patient_class = Some(v);
-    }
-    if (rt::once(&reads[0usize], || scope.str(&PATHS[8usize], "mappings.accord:13"))?
-        .as_deref())
-        .as_deref() != Some("A08")
-    {
-        if let Some(v) = match rt::once(
-                &reads[0usize],
-                || scope.str(&PATHS[8usize], "mappings.accord:14"),
-            )?
+    const LINEAGE: &[(&str, &str)] = &[
+        ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
+        ("Patient.nhs_number", "PID-3[where 5 = \"NH\"].1"),
+        ("Patient.family_name", "PID-5[1].1"),
+        ("Patient.postcode", "PID-11.5"),
+    ];
+    let mapped = || -> Result<Patient, rt::MapError> {
+        let scope = rt::Scope::whole(msg);
+        let reads: [rt::Once<'_>; 2usize] = Default::default();
+        let mut out = PatientDraft::default();
+        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:5")? {
+            out.mrn = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:6")? {
+            out.nhs_number = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[2usize], "mappings.accord:7")? {
+            out.family_name = Some(v);
+        }
+        out.given_names.extend(scope.text(&PATHS[3usize], "mappings.accord:8")?);
+        out.given_names.extend(scope.text(&PATHS[4usize], "mappings.accord:8")?);
+        if let Some(v) = rt::f::date(
+            scope.str(&PATHS[5usize], "mappings.accord:9")?.as_deref(),
+            "mappings.accord:9",
+        )? {
+            out.birth_date = Some(v);
+        }
+        if let Some(v) = match scope
+            .str(&PATHS[6usize], "mappings.accord:10")?
             .as_deref()
         {
-            Some(x) => Some(trakcare_event_stage(x, "mappings.accord:14")?),
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:10")?),
             None => None,
         } {
-            out.stage = Some(v);
+            out.sex = Some(v);
         }
-    } else {}
-    if rt::once(&reads[1usize], || scope.str(&PATHS[9usize], "mappings.accord:16"))?
-        .map(String::from)
-        .is_some()
-    {
-        if let Some(v) = rt::f::upper(
-            rt::f::trim(
-                rt::once(
-                        &reads[1usize],
-                        || scope.str(&PATHS[9usize], "mappings.accord:17"),
-                    )?
-                    .map(String::from),
-            ),
-        ) {
-            out.postcode = Some(v);
+        if let Some(v) = match scope
+            .str(&PATHS[7usize], "mappings.accord:11")?
+            .as_deref()
+        {
+            Some(x) => Some(trakcare_class(x, "mappings.accord:11")?),
+            None => None,
+        } {
+            out.patient_class = Some(v);
         }
-    } else {}
-    out.finish("mappings.accord:3")
+        if (rt::once(&reads[0usize], || scope.str(&PATHS[8usize], "mappings.accord:13"))?
+            .as_deref())
+            .as_deref() != Some("A08")
+        {
+            if let Some(v) = match rt::once(
+                    &reads[0usize],
+                    || scope.str(&PATHS[8usize], "mappings.accord:14"),
+                )?
+                .as_deref()
+            {
+                Some(x) => Some(trakcare_event_stage(x, "mappings.accord:14")?),
+                None => None,
+            } {
+                out.stage = Some(v);
+            }
+        } else {}
+        if rt::once(&reads[1usize], || scope.str(&PATHS[9usize], "mappings.accord:16"))?
+            .map(String::from)
+            .is_some()
+        {
+            if let Some(v) = rt::f::upper(
+                rt::f::trim(
+                    rt::once(
+                            &reads[1usize],
+                            || scope.str(&PATHS[9usize], "mappings.accord:17"),
+                        )?
+                        .map(String::from),
+                ),
+            ) {
+                out.postcode = Some(v);
+            }
+        } else {}
+        out.finish("mappings.accord:3")
+    };
+    mapped().map_err(|e| e.traced(LINEAGE))
 }
 /// The canonical patient to WinPath's ADT.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -1200,74 +1215,83 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
 /// WinPath results to the canonical result, one observation per OBX.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapError> {
-    let scope = rt::Scope::whole(msg);
-    let mut out = LabResultDraft::default();
-    if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:44")? {
-        out.placer_order = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[18usize], "mappings.accord:45")? {
-        out.filler_order = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[19usize], "mappings.accord:46")?.as_deref() {
-        Some(x) => Some(winpath_test(x, "mappings.accord:46")?),
-        None => None,
-    } {
-        out.service = Some(v);
-    }
-    if let Some(v) = if (scope.str(&PATHS[20usize], "mappings.accord:47")?.as_deref())
-        .as_deref() == Some("F")
-    {
-        Some(String::from("final"))
-    } else {
-        Some(String::from("preliminary"))
-    } {
-        out.status = Some(v);
-    }
-    if let Some(v) = rt::f::datetime_in(
-        scope.str(&PATHS[21usize], "mappings.accord:48")?.as_deref(),
-        "Europe/London",
-        "mappings.accord:48",
-    )? {
-        out.observed_at = Some(v);
-    }
-    for scope1 in scope.each_segment("OBX").into_iter() {
-        let mut el1 = ObservationDraft::default();
-        if let Some(v) = match scope1
-            .str(&PATHS[22usize], "mappings.accord:50")?
+    const LINEAGE: &[(&str, &str)] = &[("Observation.sequence", "OBX-1")];
+    let mapped = || -> Result<LabResult, rt::MapError> {
+        let scope = rt::Scope::whole(msg);
+        let mut out = LabResultDraft::default();
+        if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:44")? {
+            out.placer_order = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[18usize], "mappings.accord:45")? {
+            out.filler_order = Some(v);
+        }
+        if let Some(v) = match scope
+            .str(&PATHS[19usize], "mappings.accord:46")?
             .as_deref()
         {
-            Some(x) => Some(winpath_test(x, "mappings.accord:50")?),
+            Some(x) => Some(winpath_test(x, "mappings.accord:46")?),
             None => None,
         } {
-            el1.code = Some(v);
+            out.service = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:51")? {
-            el1.value = Some(v);
-        }
-        if let Some(v) = scope1.text(&PATHS[24usize], "mappings.accord:52")? {
-            el1.units = Some(v);
-        }
-        if let Some(v) = scope1.text(&PATHS[25usize], "mappings.accord:53")? {
-            el1.reference_range = Some(v);
-        }
-        if let Some(v) = match scope1
-            .str(&PATHS[26usize], "mappings.accord:54")?
-            .as_deref()
+        if let Some(v) = if (scope
+            .str(&PATHS[20usize], "mappings.accord:47")?
+            .as_deref())
+            .as_deref() == Some("F")
         {
-            Some(x) => Some(winpath_flag(x, "mappings.accord:54")?),
-            None => None,
+            Some(String::from("final"))
+        } else {
+            Some(String::from("preliminary"))
         } {
-            el1.flag = Some(v);
+            out.status = Some(v);
         }
-        if let Some(v) = rt::f::integer(
-            scope1.str(&PATHS[27usize], "mappings.accord:55")?.as_deref(),
-            "mappings.accord:55",
+        if let Some(v) = rt::f::datetime_in(
+            scope.str(&PATHS[21usize], "mappings.accord:48")?.as_deref(),
+            "Europe/London",
+            "mappings.accord:48",
         )? {
-            el1.sequence = Some(v);
+            out.observed_at = Some(v);
         }
-        out.observations.push(el1.finish("mappings.accord:49")?);
-    }
-    out.finish("mappings.accord:42")
+        for scope1 in scope.each_segment("OBX").into_iter() {
+            let mut el1 = ObservationDraft::default();
+            if let Some(v) = match scope1
+                .str(&PATHS[22usize], "mappings.accord:50")?
+                .as_deref()
+            {
+                Some(x) => Some(winpath_test(x, "mappings.accord:50")?),
+                None => None,
+            } {
+                el1.code = Some(v);
+            }
+            if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:51")? {
+                el1.value = Some(v);
+            }
+            if let Some(v) = scope1.text(&PATHS[24usize], "mappings.accord:52")? {
+                el1.units = Some(v);
+            }
+            if let Some(v) = scope1.text(&PATHS[25usize], "mappings.accord:53")? {
+                el1.reference_range = Some(v);
+            }
+            if let Some(v) = match scope1
+                .str(&PATHS[26usize], "mappings.accord:54")?
+                .as_deref()
+            {
+                Some(x) => Some(winpath_flag(x, "mappings.accord:54")?),
+                None => None,
+            } {
+                el1.flag = Some(v);
+            }
+            if let Some(v) = rt::f::integer(
+                scope1.str(&PATHS[27usize], "mappings.accord:55")?.as_deref(),
+                "mappings.accord:55",
+            )? {
+                el1.sequence = Some(v);
+            }
+            out.observations.push(el1.finish("mappings.accord:49")?);
+        }
+        out.finish("mappings.accord:42")
+    };
+    mapped().map_err(|e| e.traced(LINEAGE))
 }
 /// The canonical result back to TrakCare as ORU^R01 2.4.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -1355,43 +1379,56 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
 /// TrakCare orders to the canonical order.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
-    let scope = rt::Scope::whole(msg);
-    let mut out = LabOrderDraft::default();
-    if let Some(v) = scope.text(&PATHS[29usize], "mappings.accord:75")? {
-        out.placer_order = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[19usize], "mappings.accord:76")?.as_deref() {
-        Some(x) => Some(winpath_test(x, "mappings.accord:76")?),
-        None => None,
-    } {
-        out.test_code = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[30usize], "mappings.accord:77")? {
-        out.priority = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:78")? {
-        out.patient.get_or_insert_with(Default::default).mrn = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:79")? {
-        out.patient.get_or_insert_with(Default::default).family_name = Some(v);
-    }
-    out.patient
-        .get_or_insert_with(Default::default)
-        .given_names
-        .extend(scope.text(&PATHS[14usize], "mappings.accord:80")?);
-    if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:81")?.as_deref(),
-        "mappings.accord:81",
-    )? {
-        out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:82")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:82")?),
-        None => None,
-    } {
-        out.patient.get_or_insert_with(Default::default).sex = Some(v);
-    }
-    out.finish("mappings.accord:73")
+    const LINEAGE: &[(&str, &str)] = &[
+        ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
+        ("Patient.family_name", "PID-5.1"),
+    ];
+    let mapped = || -> Result<LabOrder, rt::MapError> {
+        let scope = rt::Scope::whole(msg);
+        let mut out = LabOrderDraft::default();
+        if let Some(v) = scope.text(&PATHS[29usize], "mappings.accord:75")? {
+            out.placer_order = Some(v);
+        }
+        if let Some(v) = match scope
+            .str(&PATHS[19usize], "mappings.accord:76")?
+            .as_deref()
+        {
+            Some(x) => Some(winpath_test(x, "mappings.accord:76")?),
+            None => None,
+        } {
+            out.test_code = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[30usize], "mappings.accord:77")? {
+            out.priority = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:78")? {
+            out.patient.get_or_insert_with(Default::default).mrn = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:79")? {
+            out.patient.get_or_insert_with(Default::default).family_name = Some(v);
+        }
+        out.patient
+            .get_or_insert_with(Default::default)
+            .given_names
+            .extend(scope.text(&PATHS[14usize], "mappings.accord:80")?);
+        if let Some(v) = rt::f::date(
+            scope.str(&PATHS[5usize], "mappings.accord:81")?.as_deref(),
+            "mappings.accord:81",
+        )? {
+            out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
+        }
+        if let Some(v) = match scope
+            .str(&PATHS[6usize], "mappings.accord:82")?
+            .as_deref()
+        {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:82")?),
+            None => None,
+        } {
+            out.patient.get_or_insert_with(Default::default).sex = Some(v);
+        }
+        out.finish("mappings.accord:73")
+    };
+    mapped().map_err(|e| e.traced(LINEAGE))
 }
 /// The canonical order to WinPath's ORM.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -1451,32 +1488,43 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
 /// MPI updates: the matrix decides which of these fields the MPI may change.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
-    let scope = rt::Scope::whole(msg);
-    let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:104")? {
-        out.mrn = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:105")? {
-        out.nhs_number = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:106")? {
-        out.family_name = Some(v);
-    }
-    out.given_names.extend(scope.text(&PATHS[14usize], "mappings.accord:107")?);
-    out.given_names.extend(scope.text(&PATHS[34usize], "mappings.accord:107")?);
-    if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:108")?.as_deref(),
-        "mappings.accord:108",
-    )? {
-        out.birth_date = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:109")?.as_deref() {
-        Some(x) => Some(trakcare_sex(x, "mappings.accord:109")?),
-        None => None,
-    } {
-        out.sex = Some(v);
-    }
-    out.finish("mappings.accord:102")
+    const LINEAGE: &[(&str, &str)] = &[
+        ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
+        ("Patient.nhs_number", "PID-3[where 5 = \"NH\"].1"),
+        ("Patient.family_name", "PID-5.1"),
+    ];
+    let mapped = || -> Result<Patient, rt::MapError> {
+        let scope = rt::Scope::whole(msg);
+        let mut out = PatientDraft::default();
+        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:104")? {
+            out.mrn = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:105")? {
+            out.nhs_number = Some(v);
+        }
+        if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:106")? {
+            out.family_name = Some(v);
+        }
+        out.given_names.extend(scope.text(&PATHS[14usize], "mappings.accord:107")?);
+        out.given_names.extend(scope.text(&PATHS[34usize], "mappings.accord:107")?);
+        if let Some(v) = rt::f::date(
+            scope.str(&PATHS[5usize], "mappings.accord:108")?.as_deref(),
+            "mappings.accord:108",
+        )? {
+            out.birth_date = Some(v);
+        }
+        if let Some(v) = match scope
+            .str(&PATHS[6usize], "mappings.accord:109")?
+            .as_deref()
+        {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:109")?),
+            None => None,
+        } {
+            out.sex = Some(v);
+        }
+        out.finish("mappings.accord:102")
+    };
+    mapped().map_err(|e| e.traced(LINEAGE))
 }
 #[allow(unused_mut)]
 fn govern_patient(

@@ -594,126 +594,147 @@ pub fn sex_out_str(value: Sex, _at: &'static str) -> Result<&'static str, rt::Ma
 /// Paths with repetitions and filters, functions, conditionals, iteration.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
 pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
-    let scope = rt::Scope::whole(msg);
-    let reads: [rt::Once<'_>; 2usize] = Default::default();
-    let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "main.accord:30")? {
-        out.mrn = Some(v);
-    }
-    if let Some(v) = scope.text(&PATHS[1usize], "main.accord:31")? {
-        out.nhs_number = Some(v);
-    }
-    if let Some(v) = rt::f::upper(
-        rt::f::trim(scope.text(&PATHS[2usize], "main.accord:32")?),
-    ) {
-        out.family_name = Some(v);
-    }
-    out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:33")?);
-    out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:33")?);
-    if let Some(v) = rt::f::date(
-        rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:34"))?
-            .as_deref(),
-        "main.accord:34",
-    )? {
-        out.birth_date = Some(v);
-    }
-    if let Some(v) = rt::f::datetime_in(
-        rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:35"))?
-            .as_deref(),
-        "Europe/London",
-        "main.accord:35",
-    )? {
-        out.born_at = Some(v);
-    }
-    if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:36")?.as_deref() {
-        Some(x) => Some(sex_in(x, "main.accord:36")?),
-        None => None,
-    } {
-        out.sex = Some(v);
-    }
-    if let Some(v) = rt::f::decimal(
-        scope.str(&PATHS[7usize], "main.accord:37")?.as_deref(),
-        "main.accord:37",
-    )? {
-        out.weight_kg = Some(v);
-    }
-    if let Some(v) = Some(
-        (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()).as_deref() == Some("Y"),
-    ) {
-        out.deceased = Some(v);
-    }
-    if let Some(v) = Some(scope.texts(&PATHS[9usize], "main.accord:39")?.len() as i64) {
-        out.visits = Some(v);
-    }
-    if (rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
-        .map(String::from)
-        .is_some())
-        && (!((rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
-            .as_deref())
-            .as_deref() == Some("")))
-    {
-        if let Some(v) = rt::once(
-                &reads[1usize],
-                || scope.str(&PATHS[10usize], "main.accord:41"),
-            )?
-            .map(String::from)
-        {
-            out.postcode = Some(v);
+    const LINEAGE: &[(&str, &str)] = &[
+        ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
+        ("Patient.nhs_number", "PID-3[where 4.1 = \"NHS\"].1"),
+        ("Patient.weight_kg", "OBX[1]-5"),
+        ("Patient.visits", "PV1-19[*]"),
+        ("Patient.postcode", "PID-11.5"),
+    ];
+    let mapped = || -> Result<Patient, rt::MapError> {
+        let scope = rt::Scope::whole(msg);
+        let reads: [rt::Once<'_>; 2usize] = Default::default();
+        let mut out = PatientDraft::default();
+        if let Some(v) = scope.text(&PATHS[0usize], "main.accord:30")? {
+            out.mrn = Some(v);
         }
-    } else {
-        if let Some(v) = Some(String::from("ZZ99 3WZ")) {
-            out.postcode = Some(v);
+        if let Some(v) = scope.text(&PATHS[1usize], "main.accord:31")? {
+            out.nhs_number = Some(v);
         }
-    }
-    for scope1 in scope.each_segment("NK1").into_iter() {
-        let mut el1 = ContactDraft::default();
-        if let Some(v) = rt::f::concat(
-            vec![
-                scope1.text(& PATHS[11usize], "main.accord:46") ?,
-                Some(String::from(" ")), scope1.text(& PATHS[12usize], "main.accord:46")
-                ?
-            ],
+        if let Some(v) = rt::f::upper(
+            rt::f::trim(scope.text(&PATHS[2usize], "main.accord:32")?),
         ) {
-            el1.name = Some(v);
+            out.family_name = Some(v);
         }
-        if let Some(v) = if (scope1.str(&PATHS[13usize], "main.accord:47")?.as_deref())
-            .as_deref() == Some("HL70063")
-        {
-            scope1
-                .text(&PATHS[14usize], "main.accord:47")?
-                .or(scope1.text(&PATHS[15usize], "main.accord:47")?)
-        } else {
-            None
-        } {
-            el1.relationship = Some(v);
+        out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:33")?);
+        out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:33")?);
+        if let Some(v) = rt::f::date(
+            rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:34"))?
+                .as_deref(),
+            "main.accord:34",
+        )? {
+            out.birth_date = Some(v);
         }
-        if let Some(v) = if scope1.text(&PATHS[16usize], "main.accord:49")?.is_some() {
-            scope1.text(&PATHS[17usize], "main.accord:49")?
-        } else {
-            scope1.text(&PATHS[18usize], "main.accord:49")?
-        } {
-            el1.phone = Some(v);
+        if let Some(v) = rt::f::datetime_in(
+            rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:35"))?
+                .as_deref(),
+            "Europe/London",
+            "main.accord:35",
+        )? {
+            out.born_at = Some(v);
         }
-        out.contacts.push(el1.finish("main.accord:45")?);
-    }
-    for scope1 in scope.each_repetition(&PATHS[19usize]).into_iter() {
-        let mut el1 = PatientIdDraft::default();
-        if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
-            el1.value = Some(v);
-        }
-        if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:54")? {
-            el1.authority = Some(v);
-        }
-        if let Some(v) = match scope1.str(&PATHS[22usize], "main.accord:55")?.as_deref()
-        {
-            Some(x) => id_kind(x, "main.accord:55")?,
+        if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:36")?.as_deref() {
+            Some(x) => Some(sex_in(x, "main.accord:36")?),
             None => None,
         } {
-            el1.kind = Some(v);
+            out.sex = Some(v);
         }
-        out.identifiers.push(el1.finish("main.accord:51")?);
-    }
-    out.finish("main.accord:28")
+        if let Some(v) = rt::f::decimal(
+            scope.str(&PATHS[7usize], "main.accord:37")?.as_deref(),
+            "main.accord:37",
+        )? {
+            out.weight_kg = Some(v);
+        }
+        if let Some(v) = Some(
+            (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()).as_deref()
+                == Some("Y"),
+        ) {
+            out.deceased = Some(v);
+        }
+        if let Some(v) = Some(
+            scope.texts(&PATHS[9usize], "main.accord:39")?.len() as i64,
+        ) {
+            out.visits = Some(v);
+        }
+        if (rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
+            .map(String::from)
+            .is_some())
+            && (!((rt::once(
+                    &reads[1usize],
+                    || scope.str(&PATHS[10usize], "main.accord:40"),
+                )?
+                .as_deref())
+                .as_deref() == Some("")))
+        {
+            if let Some(v) = rt::once(
+                    &reads[1usize],
+                    || scope.str(&PATHS[10usize], "main.accord:41"),
+                )?
+                .map(String::from)
+            {
+                out.postcode = Some(v);
+            }
+        } else {
+            if let Some(v) = Some(String::from("ZZ99 3WZ")) {
+                out.postcode = Some(v);
+            }
+        }
+        for scope1 in scope.each_segment("NK1").into_iter() {
+            let mut el1 = ContactDraft::default();
+            if let Some(v) = rt::f::concat(
+                vec![
+                    scope1.text(& PATHS[11usize], "main.accord:46") ?,
+                    Some(String::from(" ")), scope1.text(& PATHS[12usize],
+                    "main.accord:46") ?
+                ],
+            ) {
+                el1.name = Some(v);
+            }
+            if let Some(v) = if (scope1
+                .str(&PATHS[13usize], "main.accord:47")?
+                .as_deref())
+                .as_deref() == Some("HL70063")
+            {
+                scope1
+                    .text(&PATHS[14usize], "main.accord:47")?
+                    .or(scope1.text(&PATHS[15usize], "main.accord:47")?)
+            } else {
+                None
+            } {
+                el1.relationship = Some(v);
+            }
+            if let Some(v) = if scope1.text(&PATHS[16usize], "main.accord:49")?.is_some()
+            {
+                scope1.text(&PATHS[17usize], "main.accord:49")?
+            } else {
+                scope1.text(&PATHS[18usize], "main.accord:49")?
+            } {
+                el1.phone = Some(v);
+            }
+            out.contacts.push(el1.finish("main.accord:45")?);
+        }
+        for scope1 in scope.each_repetition(&PATHS[19usize]).into_iter() {
+            let mut el1 = PatientIdDraft::default();
+            if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
+                el1.value = Some(v);
+            }
+            if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:54")? {
+                el1.authority = Some(v);
+            }
+            if let Some(v) = match scope1
+                .str(&PATHS[22usize], "main.accord:55")?
+                .as_deref()
+            {
+                Some(x) => id_kind(x, "main.accord:55")?,
+                None => None,
+            } {
+                el1.kind = Some(v);
+            }
+            out.identifiers.push(el1.finish("main.accord:51")?);
+        }
+        out.finish("main.accord:28")
+    };
+    mapped().map_err(|e| e.traced(LINEAGE))
 }
 /// Back to HL7 v2, one NK1 per contact.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
