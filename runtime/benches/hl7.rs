@@ -1,5 +1,7 @@
 //! HL7 v2 engine benchmark (a bench binary, not a timed test): msg/s and MB/s on one
-//! core for parse + index, parse + read ten fields, serialise, and build an ACK, on the
+//! core for parse + index, parse + read ten fields, serialise, build an ACK, and validate
+//! against the version's structure and dictionary (what the production does to every
+//! outbound message before it is queued), on the
 //! 1.7 KB ADT^A01 of `tests/corpus/bench`, an ORU^R01 of the corpus, and the whole
 //! corpus. Baselines measured in the same run: a bare `memchr` pass that records segment
 //! and field offsets (the floor), and the `er7` crate (the fastest permissive parser).
@@ -175,6 +177,22 @@ fn run(title: &str, messages: &[Vec<u8>], fields: &[&str]) {
                 timestamp: "20260101120000",
             };
             drop(black_box(build_ack(black_box(m), &opts)));
+        }),
+    });
+    let mut v = 0;
+    rows.push(Row {
+        name: "accord: validate (dictionary)",
+        per_round: measure(messages, |_| {
+            let m = &parsed[v % parsed.len()];
+            v += 1;
+            let version = m.version().unwrap_or("2.5");
+            if let Some(d) = accord_runtime::hl7::dict::dictionary(version) {
+                drop(black_box(accord_runtime::hl7::validate::validate(
+                    black_box(m),
+                    d,
+                    None,
+                )));
+            }
         }),
     });
     report(title, messages, &rows);
