@@ -6,7 +6,7 @@
 //! `credentials`): a bearer token, basic authentication, or an OAuth2 token.
 
 use super::credentials::{Credentials, OAuth, Secret};
-use super::outbound::{http_attempt, SendAttempt};
+use super::outbound::SendAttempt;
 use crate::tls::ClientTls;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -345,6 +345,22 @@ pub(super) async fn fhir(
             }
             a
         }
+    }
+}
+
+/// An HTTP exchange's outcome as a reply class: 2xx `AA`, 4xx `AR`, other statuses `AE`,
+/// and no response at all `refused`.
+fn http_attempt(status: Option<u16>, detail: String) -> SendAttempt {
+    let class = match status {
+        Some(200..=299) => "AA",
+        Some(400..=499) => "AR",
+        Some(_) => "AE",
+        None => "refused",
+    };
+    SendAttempt {
+        class: class.into(),
+        detail: Some(detail),
+        reply: None,
     }
 }
 

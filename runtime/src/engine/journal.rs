@@ -343,7 +343,7 @@ fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
             "INSERT OR IGNORE INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, ?4)",
             rusqlite::params![
                 record,
-                super::records::fhir_id(&record, &key),
+                crate::fhir::write::id_of_key(&record, &key),
                 key,
                 n as i64 + 1
             ],

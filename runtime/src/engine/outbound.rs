@@ -279,20 +279,6 @@ impl Transport {
     }
 }
 
-pub(super) fn http_attempt(status: Option<u16>, detail: String) -> Attempt {
-    let class = match status {
-        Some(200..=299) => "AA",
-        Some(400..=499) => "AR",
-        Some(_) => "AE",
-        None => "refused",
-    };
-    Attempt {
-        class: class.into(),
-        detail: Some(detail),
-        reply: None,
-    }
-}
-
 pub(super) use Attempt as SendAttempt;
 
 /// Runs an operation: one lane when it has no ordering key (strict arrival order), else

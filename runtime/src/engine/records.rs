@@ -244,18 +244,6 @@ pub fn store(
     Ok(())
 }
 
-/// The FHIR id a facade serves the stored `record` with `key` under: the record's name
-/// and its key fields' values (`key` is them joined by `|`), as every resource made of
-/// such a record is named ([`crate::fhir::write::id`]).
-pub fn fhir_id(record: &str, key: &str) -> String {
-    let parts: Vec<&str> = key.split('|').collect();
-    let shown: Vec<&dyn crate::fhir::write::IdPart> = parts
-        .iter()
-        .map(|p| p as &dyn crate::fhir::write::IdPart)
-        .collect();
-    crate::fhir::write::id(record, &shown)
-}
-
 /// Notes that `record` `key` changed: its row in `record_ids` (the FHIR id a facade reads
 /// it by) takes the next change number, which tells the facades' search indexes that its
 /// search terms are to be worked out again.
@@ -265,7 +253,11 @@ fn changed(c: &Connection, record: &str, key: &str) -> rusqlite::Result<()> {
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM record_ids))
          ON CONFLICT (record, id) DO UPDATE SET key = excluded.key, version = excluded.version",
     )?
-    .execute(params![record, fhir_id(record, key), key])?;
+    .execute(params![
+        record,
+        crate::fhir::write::id_of_key(record, key),
+        key
+    ])?;
     Ok(())
 }
 
@@ -644,7 +636,7 @@ mod tests {
         write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "1"}))).unwrap();
         let (id, first) = version("1");
         assert_eq!(id, "patient-1");
-        assert_eq!(id, fhir_id("Patient", "1"));
+        assert_eq!(id, crate::fhir::write::id_of_key("Patient", "1"));
         write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "2"}))).unwrap();
         assert!(version("1").1 > first, "a change gives a later number");
 
@@ -659,7 +651,10 @@ mod tests {
         .unwrap();
         crate::engine::journal::prepare(&c).unwrap();
         assert_eq!(version("1"), ("patient-1".into(), 1));
-        assert_eq!(version("A B"), (fhir_id("Patient", "A B"), 2));
+        assert_eq!(
+            version("A B"),
+            (crate::fhir::write::id_of_key("Patient", "A B"), 2)
+        );
         assert_eq!(version("A B").0, "patient-A.20B");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -282,6 +282,14 @@ pub fn id(prefix: &str, parts: &[&dyn IdPart]) -> String {
     )
 }
 
+/// The id of the resource made from the stored `record` whose key is `key` (its key
+/// fields' values joined by `|`, as the journal keeps them): [`id`] of those values.
+pub fn id_of_key(record: &str, key: &str) -> String {
+    let parts: Vec<&str> = key.split('|').collect();
+    let shown: Vec<&dyn IdPart> = parts.iter().map(|p| p as &dyn IdPart).collect();
+    id(record, &shown)
+}
+
 /// `Type/id`: the reference to the resource whose id [`id`] makes from these keys, built
 /// in one string.
 pub fn reference_to(resource_type: &str, prefix: &str, parts: &[&dyn IdPart]) -> String {

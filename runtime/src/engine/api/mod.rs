@@ -418,7 +418,7 @@ fn fhir_record(
         .as_object_mut()
         .map(|o| o.entry("meta").or_insert_with(|| json!({})))
     {
-        let id = super::records::fhir_id(&served.record, key);
+        let id = crate::fhir::write::id_of_key(&served.record, key);
         if let Some(version) = version_of(c, &served.record, &id)? {
             meta["versionId"] = json!(version.to_string());
         }
