@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.2.0";
+pub const IR_VERSION: &str = "1.3.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -480,7 +480,7 @@ pub enum Expr {
         otherwise: Box<Expr>,
     },
     Binary {
-        op: String,
+        op: BinOp,
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
@@ -489,6 +489,49 @@ pub enum Expr {
     },
     /// `else absent`: no value.
     Absent,
+}
+
+/// A binary operator, spelled in JSON as the language writes it (`==`, `and`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum BinOp {
+    #[serde(rename = "or")]
+    Or,
+    #[serde(rename = "and")]
+    And,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl BinOp {
+    /// The operator as the language writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+        }
+    }
+}
+
+impl std::fmt::Display for BinOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,9 @@
 //! tables and route conditions and for `accord diff`'s reports. Also lists what an
 //! expression reads and which code maps it looks codes up in.
 
-use crate::ir::{Constraint, Expr, Hl7Path, IterSource, PathStep, SettingValue, Target, Type};
+use crate::ir::{
+    BinOp, Constraint, Expr, Hl7Path, IterSource, PathStep, SettingValue, Target, Type,
+};
 
 /// `Code<Sex>`, `[Text]`, `Date?`, as a record field's type is written.
 pub fn type_text(t: &Type) -> String {
@@ -77,10 +79,10 @@ pub fn steps(path: &[PathStep]) -> String {
         .join(".")
 }
 
-fn precedence(op: &str) -> u8 {
+fn precedence(op: BinOp) -> u8 {
     match op {
-        "or" => 1,
-        "and" => 2,
+        BinOp::Or => 1,
+        BinOp::And => 2,
         _ => 3,
     }
 }
@@ -137,7 +139,7 @@ fn expr_in(e: &Expr, parent: u8) -> String {
             }
         }
         Expr::Binary { op, lhs, rhs } => {
-            let p = precedence(op);
+            let p = precedence(*op);
             let s = format!("{} {op} {}", expr_in(lhs, p), expr_in(rhs, p + 1));
             if p < parent {
                 format!("({s})")
@@ -280,9 +282,9 @@ mod tests {
         }
     }
 
-    fn bin(op: &str, l: Expr, r: Expr) -> Expr {
+    fn bin(op: BinOp, l: Expr, r: Expr) -> Expr {
         Expr::Binary {
-            op: op.into(),
+            op,
             lhs: Box::new(l),
             rhs: Box::new(r),
         }
@@ -292,19 +294,19 @@ mod tests {
     fn precedence_keeps_meaning() {
         let eq = |v: &str| {
             bin(
-                "==",
+                BinOp::Eq,
                 hl7("OBR-25"),
                 Expr::Text {
                     value: v.to_string(),
                 },
             )
         };
-        let e = bin("and", bin("or", eq("F"), eq("C")), eq("X"));
+        let e = bin(BinOp::And, bin(BinOp::Or, eq("F"), eq("C")), eq("X"));
         assert_eq!(
             expr(&e),
             r#"(OBR-25 == "F" or OBR-25 == "C") and OBR-25 == "X""#
         );
-        let e = bin("or", eq("F"), bin("and", eq("C"), eq("X")));
+        let e = bin(BinOp::Or, eq("F"), bin(BinOp::And, eq("C"), eq("X")));
         assert_eq!(
             expr(&e),
             r#"OBR-25 == "F" or OBR-25 == "C" and OBR-25 == "X""#

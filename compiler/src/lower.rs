@@ -623,7 +623,16 @@ impl Lower<'_, '_> {
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.operand(lhs, rhs, scope), self.operand(rhs, lhs, scope));
                 ir::Expr::Binary {
-                    op: op.as_str().to_string(),
+                    op: match op {
+                        ast::BinOp::Or => ir::BinOp::Or,
+                        ast::BinOp::And => ir::BinOp::And,
+                        ast::BinOp::Eq => ir::BinOp::Eq,
+                        ast::BinOp::Ne => ir::BinOp::Ne,
+                        ast::BinOp::Lt => ir::BinOp::Lt,
+                        ast::BinOp::Le => ir::BinOp::Le,
+                        ast::BinOp::Gt => ir::BinOp::Gt,
+                        ast::BinOp::Ge => ir::BinOp::Ge,
+                    },
                     lhs: Box::new(l),
                     rhs: Box::new(r),
                 }

@@ -34,7 +34,7 @@ fn walk(ir: &Estate, record: &str, body: &[Stmt], out: &mut Vec<(String, String)
                     continue;
                 };
                 if !out.iter().any(|(f, _)| *f == field) {
-                    out.push((field, read.to_string()));
+                    out.push((field, read));
                 }
             }
             Stmt::For {
@@ -95,24 +95,12 @@ fn element_record(ir: &Estate, record: &str, path: &[PathStep]) -> Option<String
     Some(at)
 }
 
-/// The first HL7 path `e` reads, left to right.
-fn first_hl7(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Hl7 { path } => Some(&path.text),
-        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
-            args.iter().find_map(first_hl7)
-        }
-        Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
-            first_hl7(value)
-        }
-        Expr::If {
-            cond,
-            then,
-            otherwise,
-        } => first_hl7(then)
-            .or_else(|| first_hl7(otherwise))
-            .or_else(|| first_hl7(cond)),
-        Expr::Binary { lhs, rhs, .. } => first_hl7(lhs).or_else(|| first_hl7(rhs)),
-        _ => None,
-    }
+/// The first HL7 path `e` reads, as written (a condition's before its branches').
+fn first_hl7(e: &Expr) -> Option<String> {
+    let mut reads = vec![];
+    crate::ir_text::reads(e, &mut reads);
+    reads.into_iter().find_map(|r| match r {
+        crate::ir_text::Read::Hl7(p) => Some(p.text),
+        crate::ir_text::Read::Field(_) => None,
+    })
 }

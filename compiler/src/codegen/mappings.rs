@@ -8,7 +8,8 @@
 use super::fhir_out::{self, Final, LeafTy, Place, Tree};
 use super::{codes, names, types};
 use crate::ir::{
-    Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target, Type,
+    BinOp, Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target,
+    Type,
 };
 use accord_runtime::hl7::dict::{self, Element};
 use proc_macro2::TokenStream;
@@ -1155,14 +1156,14 @@ impl<'a> Gen<'a> {
                 (quote!(!(#v)), Shape::Bool)
             }
             Expr::Binary { op, lhs, rhs }
-                if matches!(op.as_str(), "==" | "!=")
+                if matches!(op, BinOp::Eq | BinOp::Ne)
                     && self.borrowed_text_pair(lhs, rhs, ctx, at).is_some() =>
             {
                 // Text against a literal compares in place, without copying either side.
                 let Some((a, b)) = self.borrowed_text_pair(lhs, rhs, ctx, at) else {
                     return (quote!(false), Shape::Bool);
                 };
-                let t = if op == "==" {
+                let t = if *op == BinOp::Eq {
                     quote!((#a).as_deref() == #b)
                 } else {
                     quote!((#a).as_deref() != #b)
@@ -1177,15 +1178,15 @@ impl<'a> Gen<'a> {
                 } else {
                     b
                 };
-                let t = match op.as_str() {
-                    "and" => quote!((#a) && (#b)),
-                    "or" => quote!((#a) || (#b)),
-                    "==" => quote!((#a) == (#b)),
-                    "!=" => quote!((#a) != (#b)),
-                    "<" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x < y)),
-                    "<=" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x <= y)),
-                    ">" => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x > y)),
-                    _ => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x >= y)),
+                let t = match op {
+                    BinOp::And => quote!((#a) && (#b)),
+                    BinOp::Or => quote!((#a) || (#b)),
+                    BinOp::Eq => quote!((#a) == (#b)),
+                    BinOp::Ne => quote!((#a) != (#b)),
+                    BinOp::Lt => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x < y)),
+                    BinOp::Le => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x <= y)),
+                    BinOp::Gt => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x > y)),
+                    BinOp::Ge => quote!(matches!((&(#a), &(#b)), (Some(x), Some(y)) if x >= y)),
                 };
                 (t, Shape::Bool)
             }
