@@ -185,6 +185,25 @@ fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
     );
 }
 
+/// An expectation on a field of an optional record (`address.postcode`) and of a list of
+/// records (`contacts[1].postcode`) builds and holds: the harness reads through the
+/// record's JSON, so neither is a field access on an `Option` or a `Vec`.
+#[test]
+fn accord_test_reads_fields_of_optional_and_repeated_records() {
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["test", "compiler/tests/production/nested-expect"])
+        .env("CARGO_TARGET_DIR", target())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("1 passed, 0 failed"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
     let o = Command::new(env!("CARGO_BIN_EXE_accord"))

@@ -1689,7 +1689,7 @@ fn hl7_scope(ctx: &SourceCtx, segment: &str) -> proc_macro2::Ident {
         .unwrap_or_else(|| format_ident!("scope"))
 }
 
-fn json_steps(path: &[PathStep]) -> Vec<TokenStream> {
+pub(super) fn json_steps(path: &[PathStep]) -> Vec<TokenStream> {
     path.iter()
         .map(|p| {
             let n = &p.name;

@@ -71,12 +71,16 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             let at = format!("{}:{}", loc.file, loc.line);
             let mapping = path.first().map(|p| p.name.clone()).unwrap_or_default();
             let m = names::snake(&mapping);
-            let fields = path.iter().skip(1).map(|p| names::snake(&p.name));
-            let shown = path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
+            // Read through the record's JSON, so an optional or repeated record on the
+            // way is no value (`null`), not a field of an `Option` or a `Vec`.
+            let steps = super::mappings::json_steps(path.get(1..).unwrap_or_default());
+            let shown = crate::ir_text::steps(path);
             let expected = gen.test_value(equals, &at);
             quote! {
                 let out = #krate::#m(&msg).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
-                let (actual, expected) = (rt::ToJson::to_json(&out.#(#fields).*), #expected);
+                let whole = rt::ToJson::to_json(&out);
+                let actual = rt::json_get(&whole, &[#(#steps),*]).cloned().unwrap_or(serde_json::Value::Null);
+                let expected = #expected;
                 if actual != expected { return Err(format!("{}: expected {} == {expected}, found {actual}", #at, #shown)); }
             }
         }
