@@ -22,6 +22,7 @@ pub mod suggest;
 pub mod synth;
 pub mod types;
 pub mod uses;
+pub mod words;
 
 #[cfg(feature = "build")]
 pub mod build_script;

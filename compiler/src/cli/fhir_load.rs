@@ -63,13 +63,6 @@ async fn one(conn: &mut BufReader<TcpStream>, request: &[u8]) -> std::io::Result
     Ok((status, t.elapsed()))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 pub fn load(o: &FhirLoadOptions) -> ExitCode {
     let Some((host, path)) = split_url(o.url) else {
         eprintln!("error: `{}` is not an http:// URL\n  = help: e.g. http://127.0.0.1:18080/Patient/patient-300001", o.url);
@@ -139,8 +132,8 @@ pub fn load(o: &FhirLoadOptions) -> ExitCode {
         );
         println!(
             "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            percentile(&lat, 0.50).as_secs_f64() * 1e3,
-            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            super::hl7_load::percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            super::hl7_load::percentile(&lat, 0.99).as_secs_f64() * 1e3,
             lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
         );
         let shown: Vec<String> = statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();

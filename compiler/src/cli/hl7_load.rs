@@ -111,7 +111,8 @@ fn memory_of(pid: u32) -> Option<(u64, u64)> {
     Some((kib("VmHWM:")?, kib("VmRSS:")?))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The value at fraction `p` (0.5 for the median) of `sorted`; zero when it is empty.
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

@@ -252,7 +252,10 @@ impl Tree {
         let base = format!(
             "{}{}{}",
             self.objs[0].name,
-            names.iter().map(|n| camel(n)).collect::<String>(),
+            names
+                .iter()
+                .map(|n| crate::words::pascal(n))
+                .collect::<String>(),
             suffix
         );
         let mut name = base.clone();
@@ -660,7 +663,7 @@ impl Tree {
                     });
                 }
                 SlotKind::Array(elems) => {
-                    let seq = format_ident!("{}Seq{}", name, camel(key));
+                    let seq = format_ident!("{}Seq{}", name, crate::words::pascal(key));
                     let mut items = vec![];
                     let mut elem_empty = vec![];
                     for e in elems {
@@ -771,20 +774,10 @@ fn all(conds: &[TokenStream]) -> TokenStream {
 
 /// `patient_to_fhir` -> `PatientToFhirResource`.
 fn root_name(mapping: &str) -> Ident {
-    Ident::new(&format!("{}Resource", camel(mapping)), Span::call_site())
-}
-
-/// `patient_to_fhir` -> `PatientToFhir`, `birthDate` -> `BirthDate`.
-pub fn camel(name: &str) -> String {
-    name.split(['_', '-'])
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut cs = p.chars();
-            cs.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + cs.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
+    Ident::new(
+        &format!("{}Resource", crate::words::pascal(mapping)),
+        Span::call_site(),
+    )
 }
 
 /// The Rust type of the resource a mapping into FHIR produces.

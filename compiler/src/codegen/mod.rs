@@ -54,20 +54,7 @@ pub struct GeneratedCrate {
 
 /// A crate name from the estate name: `Lothian TrakCare estate` -> `lothian-trakcare-estate`.
 pub fn crate_name(estate: &str) -> String {
-    let mut name: String = estate
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while name.contains("--") {
-        name = name.replace("--", "-");
-    }
-    let name = name.trim_matches('-').to_string();
+    let name = crate::words::slug(estate);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         format!("estate-{name}")
     } else {

@@ -3,34 +3,8 @@
 //! (text, or codesets without a system) get a `urn:accord:` URI that names the estate.
 
 use crate::ir::{Codemap, CodemapDefault, Estate, Type};
+use crate::words::{pascal, slug};
 use serde_json::{json, Map, Value};
-
-/// `Lothian TrakCare laboratory estate` -> `lothian-trakcare-laboratory-estate`.
-pub fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
-
-/// `trakcare_sex` -> `TrakcareSex` (ConceptMap.name must be usable as an identifier).
-fn pascal(s: &str) -> String {
-    s.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
 
 fn system(estate: &Estate, map: &Codemap, ty: &Type, side: &str) -> String {
     if let Type::Code { codeset } = ty {
@@ -140,17 +114,4 @@ pub fn concept_map(estate: &Estate, map: &Codemap) -> Value {
     }
     cm.insert("group".into(), Value::Array(vec![Value::Object(group)]));
     Value::Object(cm)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn names() {
-        assert_eq!(
-            super::slug("Lothian TrakCare laboratory estate"),
-            "lothian-trakcare-laboratory-estate"
-        );
-        assert_eq!(super::slug("trakcare_sex"), "trakcare-sex");
-        assert_eq!(super::pascal("trakcare_sex"), "TrakcareSex");
-    }
 }

@@ -15,7 +15,7 @@
 //! whose mapping reads no patient cannot be created with a patient token.
 
 use super::{
-    admit, audit, body_resource, fhir, in_compartment, load, outcome, record_id, Facade, Grant,
+    admit, audit, body_resource, fhir, in_compartment, load, record_id, refused, Facade, Grant,
 };
 use crate::engine::http_listener::ClientAddr;
 use crate::engine::inbound::{store_once, Row, Stored};
@@ -139,12 +139,14 @@ pub(super) async fn create(
             Err(r) => return r,
         };
     let refuse = |status: StatusCode, code: &'static str, why: String| {
-        let f = f.clone();
-        let (who, action) = (token.who.clone(), action.clone());
-        async move {
-            audit(&f, &who, action, status, &why).await;
-            outcome(status, code, &why)
-        }
+        refused(
+            f.clone(),
+            token.who.clone(),
+            action.clone(),
+            status,
+            code,
+            why,
+        )
     };
     if !creates(&f, &accepted) {
         return refuse(

@@ -526,6 +526,20 @@ async fn audit_refused_logins(f: &Facade) {
     }
 }
 
+/// Audits a request refused after its token was accepted (who, what it asked, why) and
+/// answers it with an OperationOutcome.
+async fn refused(
+    f: Arc<Facade>,
+    who: String,
+    action: String,
+    status: StatusCode,
+    code: &'static str,
+    why: String,
+) -> Response {
+    audit(&f, &who, action, status, &why).await;
+    outcome(status, code, &why)
+}
+
 async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail: &str) {
     let (who, detail) = (who.to_string(), format!("{} {}", status.as_u16(), detail));
     let action = kept(&action);
@@ -1095,12 +1109,14 @@ async fn update(
         Err(r) => return r,
     };
     let refuse = |status: StatusCode, code: &'static str, why: String| {
-        let f = f.clone();
-        let (who, action) = (token.who.clone(), action.clone());
-        async move {
-            audit(&f, &who, action, status, &why).await;
-            outcome(status, code, &why)
-        }
+        refused(
+            f.clone(),
+            token.who.clone(),
+            action.clone(),
+            status,
+            code,
+            why,
+        )
     };
     let Some(accepted) = f
         .interface
