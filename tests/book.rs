@@ -395,3 +395,91 @@ fn every_code_is_registered_explained_and_has_an_err_case() {
         );
     }
 }
+
+/// Files outside `runtime/src/engine/journal/` that still run SQL of their own. The
+/// journal module is to own every statement (the storage layer a second backend
+/// implements), so this list only shrinks: a file that no longer runs SQL must leave it,
+/// and a file not on it may not start.
+const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
+    "runtime/src/engine/api/index.rs",
+    "runtime/src/engine/api/mod.rs",
+    "runtime/src/engine/cli.rs",
+    "runtime/src/engine/flows.rs",
+    "runtime/src/engine/inbound.rs",
+    "runtime/src/engine/operator.rs",
+    "runtime/src/engine/outbound.rs",
+    "runtime/src/engine/process.rs",
+    "runtime/src/engine/records.rs",
+    "runtime/src/engine/review.rs",
+];
+
+#[test]
+fn tidy_sql_lives_in_the_journal_module() {
+    let runs_sql = |text: &str| {
+        [
+            "prepare_cached(",
+            ".execute(",
+            "query_row(",
+            "execute_batch(",
+            ".prepare(",
+            "query_map(",
+        ]
+        .iter()
+        .any(|s| text.contains(s))
+    };
+    let mut problems = vec![];
+    for f in rust_files() {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if !(rel.starts_with("runtime/src/") || rel.starts_with("compiler/src/")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let listed = SQL_OUTSIDE_THE_JOURNAL.contains(&rel.as_str());
+        let inside = rel.starts_with("runtime/src/engine/journal/");
+        match (runs_sql(&text), inside, listed) {
+            (true, false, false) => problems.push(format!(
+                "{rel} runs SQL: put the statements in runtime/src/engine/journal/"
+            )),
+            (false, _, true) => problems.push(format!(
+                "{rel} no longer runs SQL: take it off SQL_OUTSIDE_THE_JOURNAL"
+            )),
+            _ => {}
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// ARCHITECTURE.md is a map: every source file or folder it names (`name.rs`, `name/`)
+/// exists somewhere in the workspace.
+#[test]
+fn tidy_architecture_names_only_files_that_exist() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let mut names: Vec<String> = vec![];
+    for part in map.split('`').skip(1).step_by(2) {
+        let looks_like_file = part.ends_with(".rs")
+            && !part.contains(' ')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_/.-".contains(c));
+        if looks_like_file {
+            names.push(part.to_string());
+        }
+    }
+    assert!(names.len() > 20, "found only {names:?}");
+    let files: Vec<String> = rust_files()
+        .iter()
+        .map(|f| f.to_string_lossy().replace('\\', "/"))
+        .collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !files.iter().any(|f| f.ends_with(&format!("/{n}"))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names files that do not exist: {missing:?}"
+    );
+}

@@ -5,9 +5,7 @@
 use super::config::{self, ConfigError};
 use super::journal::Journal;
 use super::operator::{self, Actor, Selection};
-use super::{
-    admin, flows, folder, inbound, outbound, process, query, review, time, Engine, Production,
-};
+use super::{admin, flows, folder, inbound, outbound, process, review, time, Engine, Production};
 use crate::spec::{Role, Spec};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -423,7 +421,7 @@ pub fn main(production: Production) -> ExitCode {
                 }
             }
         }
-        Command::Status { journal, json } => print(query::status(&journal, json)),
+        Command::Status { journal, json } => print(super::journal::query::status(&journal, json)),
         Command::Messages {
             journal,
             control_id,
@@ -438,7 +436,7 @@ pub fn main(production: Production) -> ExitCode {
                 Ok(v) => v,
                 Err(code) => return code,
             };
-            let f = query::Filter {
+            let f = super::journal::query::Filter {
                 control_id,
                 patient,
                 state,
@@ -446,7 +444,7 @@ pub fn main(production: Production) -> ExitCode {
                 since_ms,
                 limit,
             };
-            print(query::messages(&journal, &f, json))
+            print(super::journal::query::messages(&journal, &f, json))
         }
         Command::DeadLetters(d) => dead_letters(&spec, &production, d, print),
         Command::Review(r) => review_command(&spec, &production, r, print),
@@ -500,7 +498,7 @@ pub fn main(production: Production) -> ExitCode {
             ))
         }
         Command::Audit { journal, json } => print(operator::audit_log(&journal, json)),
-        Command::Trace { id, journal } => match query::trace(&journal, &id) {
+        Command::Trace { id, journal } => match super::journal::query::trace(&journal, &id) {
             Ok(Some(s)) => {
                 print!("{s}");
                 ExitCode::SUCCESS

@@ -31,7 +31,7 @@ mod notices;
 mod operator;
 mod outbound;
 mod process;
-mod query;
+
 mod records;
 mod reloaded;
 mod replies;

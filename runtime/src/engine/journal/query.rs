@@ -3,9 +3,9 @@
 //! `trace` (every hop and event of one message, across interfaces, by correlation id).
 //! Patient identifiers are shown only when asked for by `messages --patient`.
 
-use super::journal::{open_read, JournalError};
-use super::shown::shown;
-use super::time;
+use super::{open_read, JournalError};
+use crate::engine::shown::shown;
+use crate::engine::time;
 use rusqlite::{params_from_iter, types::Value as Sql, Connection};
 use serde_json::json;
 use std::path::Path;
