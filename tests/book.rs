@@ -404,7 +404,6 @@ const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/api/index.rs",
     "runtime/src/engine/api/mod.rs",
     "runtime/src/engine/cli.rs",
-    "runtime/src/engine/flows.rs",
     "runtime/src/engine/inbound.rs",
     "runtime/src/engine/operator.rs",
     "runtime/src/engine/outbound.rs",

@@ -4,17 +4,11 @@
 //! kept as `dead`, with the reason), or a follow-up message to another interface. A wait
 //! that ends because its message arrived runs `on reply` in the processor (`process`).
 
+use super::journal::flows::{close_timed_out, expired_waits, payload, queue_child};
 use super::{metrics, time, Engine};
 use crate::spec::Action;
-use rusqlite::params;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Expired {
-    flow: String,
-    key: String,
-    start: i64,
-}
 
 pub async fn run(engine: Arc<Engine>) {
     if engine.spec.flows.is_empty() {
@@ -25,13 +19,7 @@ pub async fn run(engine: Arc<Engine>) {
         let now = time::now_ms();
         let expired = engine
             .journal
-            .write_redoable(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT flow, key, start_message FROM flows WHERE state = 'waiting' AND deadline <= ?1 ORDER BY deadline LIMIT 256",
-                )?;
-                let rows = st.query_map(params![now], |r| Ok(Expired { flow: r.get(0)?, key: r.get(1)?, start: r.get(2)? }))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
+            .write_redoable(move |c| expired_waits(c, now, 256))
             .await
             .unwrap_or_default();
         for e in expired {
@@ -78,18 +66,14 @@ pub async fn run(engine: Arc<Engine>) {
                     Some((iface.name.clone(), iface.version.clone()))
                 })
                 .collect();
-            let (flow_name, key, start) = (e.flow.clone(), e.key.clone(), e.start);
             let deliver = engine.functions.deliver;
             let written = engine
                 .journal
                 .write(move |c| {
                     let now = time::now_ms();
-                    c.prepare_cached("UPDATE flows SET state = ?1 WHERE flow = ?2 AND key = ?3 AND state = 'waiting'")?
-                        .execute(params![state, flow_name, key])?;
-                    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, 'flow-timeout', ?3)")?
-                        .execute(params![start, now, detail])?;
+                    close_timed_out(c, &e, state, now, &detail)?;
                     for (iface, version) in &queued {
-                        let payload: Vec<u8> = c.query_row("SELECT payload FROM messages WHERE id = ?1", params![start], |r| r.get(0))?;
+                        let payload = payload(c, e.start)?;
                         let out = crate::hl7::Message::parse(&payload)
                             .ok()
                             .and_then(|m| {
@@ -100,11 +84,7 @@ pub async fn run(engine: Arc<Engine>) {
                             .flatten()
                             .map(|o| o.into_bytes())
                             .unwrap_or(payload);
-                        c.prepare_cached(
-                            "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state, received_at, updated_at, payload)
-                             SELECT correlation, id, ?2, ?3, 'out', 'queued', ?4, ?4, ?5 FROM messages WHERE id = ?1",
-                        )?
-                        .execute(params![start, iface, version, now, out])?;
+                        queue_child(c, e.start, iface, version, now, &out)?;
                     }
                     Ok(())
                 })

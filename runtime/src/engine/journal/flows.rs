@@ -1,0 +1,76 @@
+//! Flow waits in storage: the `flows` table (one row per flow and correlation key, with
+//! its deadline and state), the waits past their deadline, closing one with its event, and
+//! queueing a follow-up delivery made from the wait's start message.
+
+use rusqlite::{params, Connection};
+
+/// A wait past its deadline: its flow, correlation key and the message that started it.
+pub struct ExpiredWait {
+    pub flow: String,
+    pub key: String,
+    pub start: i64,
+}
+
+/// At most `limit` waits still waiting whose deadline is at or before `now`, the oldest
+/// deadline first.
+pub fn expired_waits(c: &Connection, now: i64, limit: u32) -> rusqlite::Result<Vec<ExpiredWait>> {
+    let mut st = c.prepare_cached(
+        "SELECT flow, key, start_message FROM flows WHERE state = 'waiting' AND deadline <= ?1
+         ORDER BY deadline LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![now, limit], |r| {
+        Ok(ExpiredWait {
+            flow: r.get(0)?,
+            key: r.get(1)?,
+            start: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Ends the wait of `flow` for `key` with `state` (`timed_out`, `dead`) if it is still
+/// waiting, and records a `flow-timeout` event with `detail` on its start message.
+pub fn close_timed_out(
+    c: &Connection,
+    w: &ExpiredWait,
+    state: &str,
+    now: i64,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE flows SET state = ?1 WHERE flow = ?2 AND key = ?3 AND state = 'waiting'",
+    )?
+    .execute(params![state, w.flow, w.key])?;
+    c.prepare_cached(
+        "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, 'flow-timeout', ?3)",
+    )?
+    .execute(params![w.start, now, detail])?;
+    Ok(())
+}
+
+/// The payload of message `id`.
+pub fn payload(c: &Connection, id: i64) -> rusqlite::Result<Vec<u8>> {
+    c.query_row(
+        "SELECT payload FROM messages WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
+    )
+}
+
+/// Queues `payload` for `interface` (contract `version`) as a child of message `parent`,
+/// in its correlation.
+pub fn queue_child(
+    c: &Connection,
+    parent: i64,
+    interface: &str,
+    version: &str,
+    now: i64,
+    payload: &[u8],
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state, received_at, updated_at, payload)
+         SELECT correlation, id, ?2, ?3, 'out', 'queued', ?4, ?4, ?5 FROM messages WHERE id = ?1",
+    )?
+    .execute(params![parent, interface, version, now, payload])?;
+    Ok(())
+}
