@@ -403,7 +403,6 @@ fn every_code_is_registered_explained_and_has_an_err_case() {
 const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/api/index.rs",
     "runtime/src/engine/api/mod.rs",
-    "runtime/src/engine/cli.rs",
     "runtime/src/engine/inbound.rs",
     "runtime/src/engine/operator.rs",
     "runtime/src/engine/outbound.rs",

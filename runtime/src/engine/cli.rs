@@ -585,12 +585,7 @@ async fn start(
         .map_err(|e| e.to_string())?;
     let (estate, version) = (spec.estate.clone(), spec.version.clone());
     journal
-        .write(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('estate', ?1), ('version', ?2)",
-                [&estate, &version],
-            )
-        })
+        .write(move |c| super::journal::gauges::record_estate(c, &estate, &version))
         .await
         .map_err(|e| e.to_string())?;
     // Bind everything before starting anything, so a port in use fails the start cleanly.
@@ -693,28 +688,7 @@ async fn gauges(engine: Arc<Engine>) {
         certificate_gauges(&engine, &mut expiring);
         let depths = engine
             .journal
-            .write_redoable(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT interface, COUNT(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') GROUP BY interface",
-                )?;
-                let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                let depths = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut st = c.prepare_cached(
-                    "SELECT interface, COUNT(*) FROM messages WHERE state = 'review' GROUP BY interface",
-                )?;
-                let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                let held = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                let mut by_service = vec![];
-                if service_backlogs {
-                    let mut st = c.prepare_cached(
-                        "SELECT p.interface, COUNT(*) FROM messages m JOIN messages p ON p.id = m.parent
-                         WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying') GROUP BY p.interface",
-                    )?;
-                    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                    by_service = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                }
-                Ok((depths, held, by_service))
-            })
+            .write_redoable(move |c| super::journal::gauges::depths(c, service_backlogs))
             .await
             .unwrap_or_default();
         let (depths, held, by_service) = depths;
@@ -772,12 +746,7 @@ async fn seed_quiet_clocks(engine: &Engine) {
         .write_redoable(move |c| {
             let mut out = vec![];
             for (name, operation) in &names {
-                let sql = if *operation {
-                    "SELECT MAX(updated_at) FROM messages WHERE interface = ?1 AND direction = 'out' AND state = 'completed'"
-                } else {
-                    "SELECT MAX(received_at) FROM messages WHERE interface = ?1 AND direction = 'in'"
-                };
-                let at: Option<i64> = c.query_row(sql, [name], |r| r.get(0))?;
+                let at = super::journal::gauges::last_activity(c, name, *operation)?;
                 out.extend(at.map(|at| (name.clone(), at)));
             }
             Ok(out)

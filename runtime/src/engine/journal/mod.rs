@@ -24,10 +24,12 @@
 //! One module owns the journal's storage: `schema.rs` (tables, indexes, upgrades, lanes),
 //! `writer.rs` (the writer thread, group commit, checkpoints) and, beside them, the
 //! storage each part of the production reads and writes (`query.rs`: the operator's
-//! questions; `retention.rs`: purging; `flows.rs`: flow waits). SQL written outside this
+//! questions; `retention.rs`: purging; `flows.rs`: flow waits;
+//! `gauges.rs`: what the gauges and SLAs read). SQL written outside this
 //! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
 
 pub(crate) mod flows;
+pub(crate) mod gauges;
 pub(crate) mod query;
 mod retention;
 mod schema;

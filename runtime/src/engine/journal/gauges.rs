@@ -1,0 +1,54 @@
+//! What the production's gauges and service levels read from storage: queue depths per
+//! interface, deliveries held for review, the backlog each service left behind it, and
+//! when each interface last moved a message; and the estate a journal belongs to.
+
+use rusqlite::{params, Connection};
+
+/// Counts per interface, as `(interface, count)`.
+pub type Counts = Vec<(String, i64)>;
+
+/// Deliveries waiting to be sent (queued or retrying) and held for review, per
+/// interface; with `by_service`, the waiting deliveries counted by the service that
+/// received their message.
+pub fn depths(c: &Connection, by_service: bool) -> rusqlite::Result<(Counts, Counts, Counts)> {
+    let counts = |sql: &str| -> rusqlite::Result<Counts> {
+        let mut st = c.prepare_cached(sql)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    let waiting = counts(
+        "SELECT interface, COUNT(*) FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') GROUP BY interface",
+    )?;
+    let held = counts(
+        "SELECT interface, COUNT(*) FROM messages WHERE state = 'review' GROUP BY interface",
+    )?;
+    let services = if by_service {
+        counts(
+            "SELECT p.interface, COUNT(*) FROM messages m JOIN messages p ON p.id = m.parent
+             WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying') GROUP BY p.interface",
+        )?
+    } else {
+        vec![]
+    };
+    Ok((waiting, held, services))
+}
+
+/// When interface `name` last moved a message: an operation's last completed delivery,
+/// a service's last receipt.
+pub fn last_activity(c: &Connection, name: &str, operation: bool) -> rusqlite::Result<Option<i64>> {
+    let sql = if operation {
+        "SELECT MAX(updated_at) FROM messages WHERE interface = ?1 AND direction = 'out' AND state = 'completed'"
+    } else {
+        "SELECT MAX(received_at) FROM messages WHERE interface = ?1 AND direction = 'in'"
+    };
+    c.query_row(sql, params![name], |r| r.get(0))
+}
+
+/// Notes in the journal which estate and contract version last ran on it.
+pub fn record_estate(c: &Connection, estate: &str, version: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('estate', ?1), ('version', ?2)",
+        [estate, version],
+    )?;
+    Ok(())
+}
