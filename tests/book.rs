@@ -408,7 +408,6 @@ const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/outbound.rs",
     "runtime/src/engine/process.rs",
     "runtime/src/engine/records.rs",
-    "runtime/src/engine/review.rs",
 ];
 
 #[test]

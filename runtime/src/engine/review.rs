@@ -14,7 +14,7 @@ use super::shown::shown;
 use super::{process, time, Chains};
 use crate::hl7::Message;
 use crate::spec::{Interface, Spec};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde_json::json;
 use std::path::Path;
 
@@ -25,16 +25,7 @@ pub struct Held {
     pub queue: Option<String>,
 }
 
-struct Row {
-    id: i64,
-    parent: Option<i64>,
-    /// `in`: a store-only inbound message whose record is held; `out`: a delivery.
-    direction: String,
-    interface: String,
-    received_at: i64,
-    detail: String,
-    payload: Vec<u8>,
-}
+use super::journal::review::{held, mark_discarded, mark_processed, stored_fields, HeldRow as Row};
 
 /// `[queue] why` as the processor writes it.
 fn queue_of(detail: &str) -> &str {
@@ -46,23 +37,7 @@ fn queue_of(detail: &str) -> &str {
 }
 
 fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
-    let rows: Vec<Row> = c
-        .prepare(
-            "SELECT id, parent, interface, received_at, COALESCE(detail, ''), payload, direction
-             FROM messages WHERE state = 'review' ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                parent: r.get(1)?,
-                interface: r.get(2)?,
-                received_at: r.get(3)?,
-                detail: r.get(4)?,
-                payload: r.get(5)?,
-                direction: r.get(6)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows = held(c)?;
     let picked: Vec<Row> = rows
         .into_iter()
         .filter(|r| h.ids.is_empty() || h.ids.contains(&r.id))
@@ -233,11 +208,7 @@ fn approve_record(
     if let Some(o) = out {
         process::store_record(tx, r.id, now, &o.into_bytes())?;
     }
-    tx.execute(
-        "UPDATE messages SET state = 'processed', reason = NULL, detail = NULL, updated_at = ?1
-         WHERE id = ?2",
-        params![now, r.id],
-    )?;
+    mark_processed(tx, r.id, now)?;
     Ok(None)
 }
 
@@ -248,10 +219,7 @@ pub fn reject(journal: &Path, h: &Held, actor: &Actor) -> Result<String, Journal
     let rows = select(&tx, h)?;
     let now = time::now_ms();
     for r in &rows {
-        tx.execute(
-            "UPDATE messages SET state = 'discarded', updated_at = ?1 WHERE id = ?2",
-            params![now, r.id],
-        )?;
+        mark_discarded(&tx, r.id, now)?;
         event(&tx, r.id, "review-rejected", &by(actor))?;
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -286,15 +254,7 @@ pub fn show_record(
     as_json: bool,
 ) -> Result<String, JournalError> {
     let c = open_read(journal)?;
-    let rows: Vec<(String, String, String, Option<i64>, i64)> = c
-        .prepare(
-            "SELECT field, value, writer, message, updated_at FROM records
-             WHERE record = ?1 AND key = ?2 ORDER BY field",
-        )?
-        .query_map(params![record, key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows = stored_fields(&c, record, key)?;
     if rows.is_empty() {
         return Err(JournalError(format!(
             "no stored {record} with key {key:?} (the key is the record's key fields joined by `|`)"
