@@ -407,7 +407,6 @@ const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/operator.rs",
     "runtime/src/engine/outbound.rs",
     "runtime/src/engine/process.rs",
-    "runtime/src/engine/records.rs",
 ];
 
 #[test]

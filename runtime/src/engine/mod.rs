@@ -32,7 +32,6 @@ mod operator;
 mod outbound;
 mod process;
 
-mod records;
 mod reloaded;
 mod replies;
 mod retention;

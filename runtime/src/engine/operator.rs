@@ -6,9 +6,9 @@
 //! row and the original stays, marked `resent`. The running production picks the changes
 //! up from the journal within a few seconds (its queues poll when idle).
 
+use super::journal::records::{self, JournalSteward, RecordStore};
 use super::journal::{lane_sql, open_read, open_write, JournalError};
 use super::process::{Parsed, Source};
-use super::records::{self, JournalSteward, RecordStore};
 use super::shown::{shown, shown_or};
 use super::{process, time, Chains};
 use crate::hl7::builder::MessageBuilder;

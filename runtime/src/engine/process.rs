@@ -4,8 +4,8 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
+use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::lanes::Next;
-use super::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::{key_of, patient_of, time, Engine, Outcome};
 use crate::hl7::Message;
 use crate::mapping::{MapErrorKind, Output};

@@ -6,10 +6,10 @@
 //! Also `records show`: the stored copy of a governed record, field by field, with who
 //! wrote each value.
 
+use super::journal::records::{self, JournalSteward, RecordStore};
 use super::journal::{open_read, open_write, JournalError};
 use super::operator::{audit, event, requeue, Actor, Mapper};
 use super::process::{Parsed, Source};
-use super::records::{self, JournalSteward, RecordStore};
 use super::shown::shown;
 use super::{process, time, Chains};
 use crate::hl7::Message;

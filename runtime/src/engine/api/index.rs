@@ -2,7 +2,7 @@
 //! `identifier` can find, without making a resource of every stored record.
 //!
 //! Every stored record has a row in `record_ids` (its FHIR id and its change number, the
-//! journal's highest when it last changed; see `records::store`). A facade keeps, per
+//! journal's highest when it last changed; see `journal::records::store`). A facade keeps, per
 //! interface and resource type (the *scope*), the terms each served resource is found by
 //! in `record_terms` and, in `meta`, the change number they are complete up to. A search
 //! first brings its scope up to date: the records changed since are made into resources

@@ -995,12 +995,12 @@ enum Refused {
     /// The record is not at the version `If-Match` named (it is at this one, if stored).
     Version(Option<i64>),
     /// The record changed while the matrix decided: decide again.
-    Stale(super::records::Stale),
+    Stale(super::journal::records::Stale),
 }
 
 /// What the matrix made of an update: the writes to store, or why it is refused.
 enum Decided {
-    Apply(Vec<super::records::Write>),
+    Apply(Vec<super::journal::records::Write>),
     Refuse(StatusCode, String),
 }
 
@@ -1049,8 +1049,8 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
         }
         Err(e) => return Decided::Refuse(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
-    let mut store = super::records::RecordStore::new(&f.engine.config.journal_path);
-    let mut steward = super::records::JournalSteward::new(
+    let mut store = super::journal::records::RecordStore::new(&f.engine.config.journal_path);
+    let mut steward = super::journal::records::JournalSteward::new(
         &f.engine.spec.matrices,
         &f.interface.from,
         &mut store,
@@ -1210,8 +1210,8 @@ async fn update(
                         return Ok(Err(Refused::Version(now)));
                     }
                 }
-                let stored = super::records::guarded(c, |c| {
-                    super::records::store(c, &writes, None, time::now_ms())
+                let stored = super::journal::records::guarded(c, |c| {
+                    super::journal::records::store(c, &writes, None, time::now_ms())
                 })?;
                 Ok(stored.map_err(Refused::Stale))
             })

@@ -81,7 +81,7 @@ impl RecordStore {
 
     fn conn(&mut self) -> Result<&Connection, String> {
         if self.conn.is_none() {
-            let c = super::journal::open_read(&self.path).map_err(|e| e.to_string())?;
+            let c = super::open_read(&self.path).map_err(|e| e.to_string())?;
             self.conn = Some(c);
         }
         Ok(self.conn.as_ref().expect("opened above"))
