@@ -550,7 +550,7 @@ impl<'a> Gen<'a> {
                 let (c, _) = self.expr(cond, ctx, &loc(l));
                 let t = self.stmts_record(then, record, out, ctx);
                 let o = self.stmts_record(otherwise, record, out, ctx);
-                quote! { if #c { #(#t)* } else { #(#o)* } }
+                if_else(&c, &t, &o)
             }
             _ => quote!(),
         }
@@ -795,7 +795,7 @@ impl<'a> Gen<'a> {
                 let (c, _) = self.expr(cond, ctx, &loc(l));
                 let t = self.stmts_hl7(then, ctx, occurrence);
                 let o = self.stmts_hl7(otherwise, ctx, occurrence);
-                quote! { if #c { #(#t)* } else { #(#o)* } }
+                if_else(&c, &t, &o)
             }
             _ => quote!(),
         }
@@ -959,7 +959,7 @@ impl<'a> Gen<'a> {
                 let (c, _) = self.expr(cond, ctx, &loc(l));
                 let t = self.stmts_fhir(then, ctx, tree, obj, base, prefix);
                 let o = self.stmts_fhir(otherwise, ctx, tree, obj, base, prefix);
-                quote! { if #c { #(#t)* } else { #(#o)* } }
+                if_else(&c, &t, &o)
             }
             _ => quote!(),
         }
@@ -1164,9 +1164,9 @@ impl<'a> Gen<'a> {
                     return (quote!(false), Shape::Bool);
                 };
                 let t = if *op == BinOp::Eq {
-                    quote!((#a).as_deref() == #b)
+                    quote!((#a) == #b)
                 } else {
-                    quote!((#a).as_deref() != #b)
+                    quote!((#a) != #b)
                 };
                 (t, Shape::Bool)
             }
@@ -1747,5 +1747,14 @@ fn parse_ir_path(text: &str) -> Hl7Path {
         repetition: None,
         component: p.component.map(|c| c as u32),
         subcomponent: p.subcomponent.map(|s| s as u32),
+    }
+}
+
+/// `if c { then } else { otherwise }`, without an empty `else`.
+fn if_else(c: &TokenStream, then: &[TokenStream], otherwise: &[TokenStream]) -> TokenStream {
+    if otherwise.iter().all(TokenStream::is_empty) {
+        quote! { if #c { #(#then)* } }
+    } else {
+        quote! { if #c { #(#then)* } else { #(#otherwise)* } }
     }
 }

@@ -250,17 +250,23 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
                 RouteTarget::Discard => quote! {},
             });
             let types: Vec<String> = rule.messages.iter().map(|m| m.split('^').take(2).collect::<Vec<_>>().join("^")).collect();
-            let type_test = if types.is_empty() { quote!(true) } else { quote!([#(#types),*].contains(&message_type.as_str())) };
+            let type_test = (!types.is_empty()).then(|| quote!([#(#types),*].contains(&message_type.as_str())));
             let cond = match &rule.when {
-                None => quote!(true),
+                None => None,
                 Some(e) if reads_records(e) => {
                     let msg = format!("{at}: route conditions on canonical records are generated with the production wiring");
-                    quote!(compile_error!(#msg))
+                    Some(quote!(compile_error!(#msg)))
                 }
-                Some(e) => gen.condition(e, &at),
+                Some(e) => Some(gen.condition(e, &at)),
+            };
+            let test = match (type_test, cond) {
+                (Some(t), Some(c)) => quote!(#t && (#c)),
+                (Some(t), None) => t,
+                (None, Some(c)) => c,
+                (None, None) => quote!(true),
             };
             quote! {
-                if #type_test && (#cond) {
+                if #test {
                     #(#targets)*
                     return Ok(out);
                 }

@@ -797,8 +797,7 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
         out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[6usize], "estate/fhir.accord:61")?.as_deref()).as_deref()
-            == Some("I"),
+        (scope.str(&PATHS[6usize], "estate/fhir.accord:61")?.as_deref()) == Some("I"),
     ) {
         out.visit.get_or_insert_with(Default::default).inpatient = Some(v);
     }

@@ -1522,8 +1522,7 @@ pub fn portal_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
         out.test_name = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[17usize], "mappings.accord:100")?.as_deref()).as_deref()
-            == Some("S"),
+        (scope.str(&PATHS[17usize], "mappings.accord:100")?.as_deref()) == Some("S"),
     ) {
         out.urgent = Some(v);
     }
@@ -1702,11 +1701,11 @@ pub fn route_portal_orders(
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if ["ORM^O01"].contains(&message_type.as_str()) && (true) {
+    if ["ORM^O01"].contains(&message_type.as_str()) {
         out.push("orders_to_winpath");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         return Ok(out);
     }
     Ok(out)
@@ -1720,11 +1719,11 @@ pub fn route_portal_fhir_orders(
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if ["ServiceRequest"].contains(&message_type.as_str()) && (true) {
+    if ["ServiceRequest"].contains(&message_type.as_str()) {
         out.push("fhir_orders_to_winpath");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         return Ok(out);
     }
     Ok(out)

@@ -1078,8 +1078,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
             out.patient_class = Some(v);
         }
         if (rt::once(&reads[0usize], || scope.str(&PATHS[8usize], "mappings.accord:13"))?
-            .as_deref())
-            .as_deref() != Some("A08")
+            .as_deref()) != Some("A08")
         {
             if let Some(v) = match rt::once(
                     &reads[0usize],
@@ -1092,7 +1091,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
             } {
                 out.stage = Some(v);
             }
-        } else {}
+        }
         if rt::once(&reads[1usize], || scope.str(&PATHS[9usize], "mappings.accord:16"))?
             .map(String::from)
             .is_some()
@@ -1108,7 +1107,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
             ) {
                 out.postcode = Some(v);
             }
-        } else {}
+        }
         out.finish("mappings.accord:3")
     };
     mapped().map_err(|e| e.traced(LINEAGE))
@@ -1236,8 +1235,7 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         }
         if let Some(v) = if (scope
             .str(&PATHS[20usize], "mappings.accord:47")?
-            .as_deref())
-            .as_deref() == Some("F")
+            .as_deref()) == Some("F")
         {
             Some(String::from("final"))
         } else {
@@ -1316,7 +1314,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(v), "mappings.accord:63")?;
     }
-    if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str())).as_deref()
+    if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
         == Some("final")
     {
         Some(String::from("F"))
@@ -1360,7 +1358,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
             )?;
         }
         if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
-            .as_deref() == Some("final")
+            == Some("final")
         {
             Some(String::from("F"))
         } else {
@@ -1561,23 +1559,23 @@ pub fn route_adt_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapErro
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if ["ADT^A01", "ADT^A08"].contains(&message_type.as_str()) && (true) {
+    if ["ADT^A01", "ADT^A08"].contains(&message_type.as_str()) {
         out.push("adt_to_lims");
         out.push("adt_to_pharmacy");
         return Ok(out);
     }
     if ["ADT^A02", "ADT^A03"].contains(&message_type.as_str())
-        && ((scope.str(&PATHS[7usize], "interfaces.accord:192")?.as_deref()).as_deref()
+        && ((scope.str(&PATHS[7usize], "interfaces.accord:192")?.as_deref())
             == Some("I"))
     {
         out.push("adt_to_lims");
         return Ok(out);
     }
-    if ["ADT^A40"].contains(&message_type.as_str()) && (true) {
+    if ["ADT^A40"].contains(&message_type.as_str()) {
         out.push("merge_to_lims");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         out.push("archive");
         return Ok(out);
     }
@@ -1590,11 +1588,11 @@ pub fn route_orders_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapE
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if ["ORM^O01"].contains(&message_type.as_str()) && (true) {
+    if ["ORM^O01"].contains(&message_type.as_str()) {
         out.push("orders_to_lims");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         out.push("archive");
         return Ok(out);
     }
@@ -1608,19 +1606,19 @@ pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::Map
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORU^R01"].contains(&message_type.as_str())
-        && (((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref()).as_deref()
+        && (((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref())
             == Some("F"))
             || ((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref())
-                .as_deref() == Some("C")))
+                == Some("C")))
     {
         out.push("results_to_trakcare");
         return Ok(out);
     }
-    if ["ORU^R01"].contains(&message_type.as_str()) && (true) {
+    if ["ORU^R01"].contains(&message_type.as_str()) {
         out.push("results_to_trakcare");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         out.push("archive");
         return Ok(out);
     }

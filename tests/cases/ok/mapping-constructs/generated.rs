@@ -646,8 +646,7 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
             out.weight_kg = Some(v);
         }
         if let Some(v) = Some(
-            (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()).as_deref()
-                == Some("Y"),
+            (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()) == Some("Y"),
         ) {
             out.deceased = Some(v);
         }
@@ -663,8 +662,7 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
                     &reads[1usize],
                     || scope.str(&PATHS[10usize], "main.accord:40"),
                 )?
-                .as_deref())
-                .as_deref() == Some("")))
+                .as_deref()) == Some("")))
         {
             if let Some(v) = rt::once(
                     &reads[1usize],
@@ -692,8 +690,7 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
             }
             if let Some(v) = if (scope1
                 .str(&PATHS[13usize], "main.accord:47")?
-                .as_deref())
-                .as_deref() == Some("HL70063")
+                .as_deref()) == Some("HL70063")
             {
                 scope1
                     .text(&PATHS[14usize], "main.accord:47")?

@@ -12,23 +12,21 @@ pub fn route_orders(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORM^O01"].contains(&message_type.as_str())
-        && (((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()).as_deref()
-            == Some("NW"))
-            || ((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()).as_deref()
-                == Some("XO")))
+        && (((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()) == Some("NW"))
+            || ((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()) == Some("XO")))
     {
         out.push("orders_to_lab");
         return Ok(out);
     }
-    if ["ORM^O01"].contains(&message_type.as_str()) && (true) {
+    if ["ORM^O01"].contains(&message_type.as_str()) {
         out.push("order_result");
         return Ok(out);
     }
-    if ["OML^O21"].contains(&message_type.as_str()) && (true) {
+    if ["OML^O21"].contains(&message_type.as_str()) {
         out.extend(route_specimen_route(msg)?);
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         return Ok(out);
     }
     Ok(out)
@@ -42,11 +40,11 @@ pub fn route_specimen_route(
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if true && (scope.text(&PATHS[1usize], "main.accord:84")?.is_some()) {
+    if scope.text(&PATHS[1usize], "main.accord:84")?.is_some() {
         out.push("orders_to_lab");
         return Ok(out);
     }
-    if true && (true) {
+    if true {
         return Ok(out);
     }
     Ok(out)
