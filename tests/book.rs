@@ -404,7 +404,6 @@ const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/api/index.rs",
     "runtime/src/engine/api/mod.rs",
     "runtime/src/engine/inbound.rs",
-    "runtime/src/engine/operator.rs",
     "runtime/src/engine/outbound.rs",
     "runtime/src/engine/process.rs",
 ];
@@ -433,10 +432,12 @@ fn tidy_sql_lives_in_the_journal_module() {
         if !(rel.starts_with("runtime/src/") || rel.starts_with("compiler/src/")) {
             continue;
         }
-        let text = std::fs::read_to_string(&f).unwrap();
+        let whole = std::fs::read_to_string(&f).unwrap();
+        // A unit test may set up its rows by hand.
+        let text = whole.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
         let listed = SQL_OUTSIDE_THE_JOURNAL.contains(&rel.as_str());
         let inside = rel.starts_with("runtime/src/engine/journal/");
-        match (runs_sql(&text), inside, listed) {
+        match (runs_sql(text), inside, listed) {
             (true, false, false) => problems.push(format!(
                 "{rel} runs SQL: put the statements in runtime/src/engine/journal/"
             )),

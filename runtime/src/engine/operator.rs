@@ -6,15 +6,20 @@
 //! row and the original stays, marked `resent`. The running production picks the changes
 //! up from the journal within a few seconds (its queues poll when idle).
 
+use super::journal::operator::{
+    audit_entries, audit_row, dead_letters, event as journal_event, events_of, last_reply,
+    queue_edited, receive_again, receive_edited, replay_row, replayable,
+    requeue as journal_requeue, set_state, Dead, DeadFilter, Original, Queueable,
+};
 use super::journal::records::{self, JournalSteward, RecordStore};
-use super::journal::{lane_sql, open_read, open_write, JournalError};
+use super::journal::{open_read, open_write, JournalError};
 use super::process::{Parsed, Source};
 use super::shown::{shown, shown_or};
 use super::{process, time, Chains};
 use crate::hl7::builder::MessageBuilder;
 use crate::hl7::{Message, Path as Hl7Path};
 use crate::spec::{Interface, Role, Spec};
-use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::json;
 use std::path::Path;
 
@@ -45,73 +50,14 @@ impl Actor {
     }
 }
 
-struct Dead {
-    id: i64,
-    parent: Option<i64>,
-    correlation: String,
-    interface: String,
-    direction: String,
-    reason: Option<String>,
-    detail: Option<String>,
-    control_id: Option<String>,
-    message_type: Option<String>,
-    received_at: i64,
-    attempts: i64,
-    payload: Vec<u8>,
-}
-
-const DEAD_COLUMNS: &str =
-    "id, parent, correlation, interface, direction, reason, detail, control_id,
-  message_type, received_at, attempts, payload";
-
-fn dead_row(r: &rusqlite::Row) -> rusqlite::Result<Dead> {
-    Ok(Dead {
-        id: r.get(0)?,
-        parent: r.get(1)?,
-        correlation: r.get(2)?,
-        interface: r.get(3)?,
-        direction: r.get(4)?,
-        reason: r.get(5)?,
-        detail: r.get(6)?,
-        control_id: r.get(7)?,
-        message_type: r.get(8)?,
-        received_at: r.get(9)?,
-        attempts: r.get(10)?,
-        payload: r.get(11)?,
-    })
-}
-
 fn select_dead(c: &Connection, s: &Selection) -> Result<Vec<Dead>, JournalError> {
-    let mut sql = format!("SELECT {DEAD_COLUMNS} FROM messages WHERE state = 'dead'");
-    let mut args: Vec<Sql> = vec![];
-    if !s.ids.is_empty() {
-        let marks: Vec<String> = s
-            .ids
-            .iter()
-            .map(|id| {
-                args.push(Sql::Integer(*id));
-                format!("?{}", args.len())
-            })
-            .collect();
-        sql.push_str(&format!(" AND id IN ({})", marks.join(", ")));
-    }
-    if let Some(v) = &s.interface {
-        args.push(Sql::Text(v.clone()));
-        sql.push_str(&format!(" AND interface = ?{}", args.len()));
-    }
-    if let Some(v) = &s.reason {
-        args.push(Sql::Text(v.clone()));
-        sql.push_str(&format!(" AND reason = ?{}", args.len()));
-    }
-    if let Some(v) = s.since_ms {
-        args.push(Sql::Integer(time::now_ms() - v));
-        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
-    }
-    sql.push_str(" ORDER BY id");
-    let rows = c
-        .prepare(&sql)?
-        .query_map(params_from_iter(args.iter()), dead_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let filter = DeadFilter {
+        ids: &s.ids,
+        interface: s.interface.as_deref(),
+        reason: s.reason.as_deref(),
+        since: s.since_ms.map(|v| time::now_ms() - v),
+    };
+    let rows = dead_letters(c, &filter)?;
     if let Some(missing) = s.ids.iter().find(|id| !rows.iter().any(|r| r.id == **id)) {
         return Err(JournalError(format!(
             "message {missing} is not in the dead letter (see `dead-letters list`)"
@@ -168,12 +114,7 @@ pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
         ..Selection::default()
     };
     let d = select_dead(&c, &sel)?.remove(0);
-    let ack: Option<Vec<u8>> = c
-        .query_row("SELECT ack FROM messages WHERE id = ?1", params![id], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .flatten();
+    let ack = last_reply(&c, id)?;
     let mut out = format!(
         "dead letter {id}: {} ({}), reason {}\n  {}\n  received {}, {} attempt(s), correlation {}\n",
         d.interface,
@@ -188,16 +129,7 @@ pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
         out.push_str(&format!("  from message {p}\n"));
     }
     out.push_str("history:\n");
-    let mut st = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
-    let events = st.query_map(params![id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    for e in events {
-        let (at, kind, detail) = e?;
+    for (at, kind, detail) in events_of(&c, id)? {
         out.push_str(&format!(
             "  {} {kind} {}\n",
             time::iso(at),
@@ -233,11 +165,14 @@ pub(super) fn audit(
         Some(why) => format!("{detail}; why: {why}"),
         None => detail.to_string(),
     };
-    c.execute(
-        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![time::now_ms(), actor.name, action, ids.join(","), detail],
-    )?;
-    Ok(c.last_insert_rowid())
+    audit_row(
+        c,
+        time::now_ms(),
+        &actor.name,
+        action,
+        &ids.join(","),
+        &detail,
+    )
 }
 
 pub(super) fn event(
@@ -246,11 +181,7 @@ pub(super) fn event(
     kind: &str,
     detail: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![message, time::now_ms(), kind, detail],
-    )?;
-    Ok(())
+    journal_event(c, message, time::now_ms(), kind, detail)
 }
 
 /// The segments that differ between two messages (`PID`, `OBX[2]`), for the audit of an edit.
@@ -414,25 +345,14 @@ pub(super) fn requeue(
     patient: Option<&str>,
     order_key: Option<&str>,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        &format!(
-            "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
-               detail = NULL, ack_code = NULL, ack = NULL, payload = ?1, message_type = ?2,
-               control_id = ?3, patient_id = ?4, order_key = ?5, lane = {}, updated_at = ?6
-             WHERE id = ?7",
-            lane_sql("?5")
-        ),
-        params![
-            payload,
-            message_type,
-            control_id,
-            patient,
-            order_key,
-            time::now_ms(),
-            id
-        ],
-    )?;
-    Ok(())
+    let q = Queueable {
+        payload,
+        message_type,
+        control_id,
+        patient,
+        order_key,
+    };
+    journal_requeue(c, id, &q, time::now_ms())
 }
 
 fn resend_out(
@@ -504,17 +424,14 @@ fn resend_out(
             Ok(Ok(format!("{how} on {}", d.interface)))
         }
         Some(original_edit) => {
-            c.execute(
-                &format!(
-                    "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                       message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
-                     SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7, {}
-                     FROM messages WHERE id = ?8",
-                    lane_sql("?5")
-                ),
-                params![iface.version, message_type, control_id, patient, order_key, now, payload, d.id],
-            )?;
-            let new = c.last_insert_rowid();
+            let q = Queueable {
+                payload: &payload,
+                message_type: message_type.as_deref(),
+                control_id: control_id.as_deref(),
+                patient: patient.as_deref(),
+                order_key: order_key.as_deref(),
+            };
+            let new = queue_edited(c, d.id, &iface.version, &q, now)?;
             let changed = changed_segments(&d.payload, original_edit).join(", ");
             supersede(
                 c,
@@ -535,11 +452,7 @@ fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, 
     let now = time::now_ms();
     match edited {
         None => {
-            c.execute(
-                "UPDATE messages SET state = 'received', reason = NULL, detail = NULL, updated_at = ?1
-                 WHERE id = ?2",
-                params![now, d.id],
-            )?;
+            receive_again(c, d.id, now)?;
             event(c, d.id, "resend", "processed again")?;
             Ok("processed again".into())
         }
@@ -548,14 +461,7 @@ fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, 
             let control = msg
                 .as_ref()
                 .and_then(|m| m.control_id().map(str::to_string));
-            c.execute(
-                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   message_type, control_id, patient_id, received_at, updated_at, payload)
-                 SELECT correlation, id, interface, contract_version, 'in', 'received', message_type, ?1,
-                   patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4",
-                params![control, now, payload, d.id],
-            )?;
-            let new = c.last_insert_rowid();
+            let new = receive_edited(c, d.id, control.as_deref(), payload, now)?;
             let changed = changed_segments(&d.payload, payload).join(", ");
             supersede(
                 c,
@@ -580,10 +486,7 @@ fn supersede(
     state: &str,
     what: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "UPDATE messages SET state = 'resent', updated_at = ?1 WHERE id = ?2",
-        params![time::now_ms(), original],
-    )?;
+    set_state(c, original, "resent", time::now_ms())?;
     event(c, original, "edited", what)?;
     event(c, new, state, &format!("edited copy of message {original}"))
 }
@@ -595,10 +498,7 @@ pub fn discard(journal: &Path, s: &Selection, actor: &Actor) -> Result<String, J
     let rows = select_dead(&tx, s)?;
     let now = time::now_ms();
     for d in &rows {
-        tx.execute(
-            "UPDATE messages SET state = 'discarded', updated_at = ?1 WHERE id = ?2",
-            params![now, d.id],
-        )?;
+        set_state(&tx, d.id, "discarded", now)?;
         event(
             &tx,
             d.id,
@@ -640,13 +540,6 @@ pub struct Replay {
     pub dry_run: bool,
 }
 
-struct Original {
-    id: i64,
-    version: String,
-    control_id: Option<String>,
-    payload: Vec<u8>,
-}
-
 /// Replays what an interface received (processed again: routes, maps and deliveries run as
 /// new hops) or delivered (sent again, with a control id marking the replay). Each message
 /// is pinned to the contract version that first processed it: a different version is
@@ -677,38 +570,15 @@ pub fn replay(
     };
     let mut c = open_write(journal)?;
     let tx = super::journal::begin_operator(&mut c)?;
-    let mut sql = format!(
-        "SELECT id, contract_version, control_id, payload FROM messages
-         WHERE interface = ?1 AND direction = '{direction}' AND state IN ({states})"
-    );
-    let mut args: Vec<Sql> = vec![Sql::Text(iface.name.clone())];
-    if let Some(v) = r.from_ms {
-        args.push(Sql::Integer(v));
-        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
-    }
-    if let Some(v) = r.to_ms {
-        args.push(Sql::Integer(v));
-        sql.push_str(&format!(" AND received_at < ?{}", args.len()));
-    }
-    if let Some(k) = &r.key {
-        args.push(Sql::Text(k.clone()));
-        let n = args.len();
-        sql.push_str(&format!(
-            " AND (order_key = ?{n} OR patient_id = ?{n} OR control_id = ?{n})"
-        ));
-    }
-    sql.push_str(" ORDER BY id");
-    let rows = tx
-        .prepare(&sql)?
-        .query_map(params_from_iter(args.iter()), |row| {
-            Ok(Original {
-                id: row.get(0)?,
-                version: row.get(1)?,
-                control_id: row.get(2)?,
-                payload: row.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = replayable(
+        &tx,
+        &iface.name,
+        direction,
+        states,
+        r.from_ms,
+        r.to_ms,
+        r.key.as_deref(),
+    )?;
     if rows.is_empty() {
         return Ok(format!("nothing to replay on `{}`\n", iface.name));
     }
@@ -776,17 +646,16 @@ pub fn replay(
         } else {
             "received"
         };
-        tx.execute(
-            &format!(
-                "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-                   message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload, lane)
-                 SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
-                   message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7",
-                lane_sql("order_key")
-            ),
-            params![direction, iface.version, state, control, now, payload, o.id],
+        let new = replay_row(
+            &tx,
+            o.id,
+            direction,
+            &iface.version,
+            state,
+            control.as_deref(),
+            &payload,
+            now,
         )?;
-        let new = tx.last_insert_rowid();
         event(
             &tx,
             o.id,
@@ -832,34 +701,7 @@ fn marked_control_id(
 /// The audit trail, newest first.
 pub fn audit_log(journal: &Path, as_json: bool) -> Result<String, JournalError> {
     let c = open_read(journal)?;
-    let has: bool = c
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'audit'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or(false);
-    if !has {
-        return Ok(if as_json {
-            "[]\n"
-        } else {
-            "(no audit entries)\n"
-        }
-        .into());
-    }
-    let rows = c
-        .prepare("SELECT id, at, actor, action, messages, detail FROM audit ORDER BY id DESC")?
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = audit_entries(&c)?;
     if as_json {
         let v: Vec<_> = rows
             .iter()

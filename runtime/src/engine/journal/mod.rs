@@ -25,12 +25,14 @@
 //! `writer.rs` (the writer thread, group commit, checkpoints) and, beside them, the
 //! storage each part of the production reads and writes (`query.rs`: the operator's
 //! questions; `retention.rs`: purging; `flows.rs`: flow waits;
-//! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue;
+//! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue; `operator.rs`: dead
+//! letters, the audit trail and the rows operator actions write;
 //! `records.rs`: the stored records and the steward that decides against them). SQL written outside this
 //! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
 
 pub(crate) mod flows;
 pub(crate) mod gauges;
+pub(crate) mod operator;
 pub(crate) mod query;
 pub(crate) mod records;
 mod retention;
