@@ -15,8 +15,11 @@
 //! facade also catches up in the background, so searches rarely wait for it.
 
 use super::{bare_resource, with_reader, Facade};
+use crate::engine::journal::facade::{
+    changes_since, found as journal_found, store_terms, terms_mark,
+};
 use crate::spec::Served;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -88,32 +91,12 @@ pub(super) struct Pending {
     pub more: bool,
 }
 
-fn mark(c: &Connection, scope: &str) -> rusqlite::Result<i64> {
-    c.prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
-        .query_row([format!("terms:{scope}")], |r| r.get(0))
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(0),
-            e => Err(e),
-        })
-}
-
 /// The next [`CHUNK`] changes of any record since the scope's mark (read in one
 /// statement, one snapshot; change numbers are distinct, each the highest yet plus one),
 /// with the terms of those of `served`'s record.
 pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, String> {
-    let from = mark(c, &scope(f, served)).map_err(|e| e.to_string())?;
-    let rows: Vec<(String, String, String, i64)> = c
-        .prepare_cached(
-            "SELECT record, id, key, version FROM record_ids WHERE version > ?1
-             ORDER BY version LIMIT ?2",
-        )
-        .and_then(|mut st| {
-            st.query_map(params![from, CHUNK as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(|e| e.to_string())?;
+    let from = terms_mark(c, &scope(f, served)).map_err(|e| e.to_string())?;
+    let rows = changes_since(c, from, CHUNK as i64).map_err(|e| e.to_string())?;
     let more = rows.len() == CHUNK;
     let upto = rows.iter().map(|r| r.3).max().unwrap_or(from);
     let mut changed = vec![];
@@ -165,49 +148,19 @@ pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), Str
 }
 
 /// Stores the terms of what [`pending`] found and moves the scope's mark to its end
-/// (inside the writer's transaction). A record that changed again in between keeps its
-/// old terms: its new change number is past the mark, so the next search takes it.
+/// (inside the writer's transaction).
 pub(super) fn store(
     c: &Connection,
     scope: &str,
     record: &str,
     p: &Pending,
 ) -> rusqlite::Result<()> {
-    for (id, version, terms) in &p.changed {
-        let unchanged = c
-            .prepare_cached(
-                "SELECT 1 FROM record_ids WHERE record = ?1 AND id = ?2 AND version = ?3",
-            )?
-            .exists(params![record, id, version])?;
-        if !unchanged {
-            continue;
-        }
-        c.prepare_cached("DELETE FROM record_terms WHERE scope = ?1 AND id = ?2")?
-            .execute(params![scope, id])?;
-        for term in terms {
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO record_terms (scope, term, id) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![scope, term, id])?;
-        }
-    }
-    c.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET
-           value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
-    )?
-    .execute(params![format!("terms:{scope}"), p.upto.to_string()])?;
-    Ok(())
+    store_terms(c, scope, record, &p.changed, p.upto)
 }
 
 /// The ids of the scope's resources found by `term`.
 pub(super) fn found(c: &Connection, scope: &str, term: &str) -> Result<Vec<String>, String> {
-    c.prepare_cached("SELECT id FROM record_terms WHERE scope = ?1 AND term = ?2")
-        .and_then(|mut st| {
-            st.query_map(params![scope, term], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()
-        })
-        .map_err(|e| e.to_string())
+    journal_found(c, scope, term).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

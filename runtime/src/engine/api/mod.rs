@@ -26,7 +26,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use rusqlite::params;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -320,17 +319,8 @@ fn stored_record(
     served: &Served,
     key: &str,
 ) -> Result<Option<StoredRecord>, String> {
-    let fields: Vec<(String, String, i64)> = c
-        .prepare_cached(
-            "SELECT field, value, updated_at FROM records WHERE record = ?1 AND key = ?2",
-        )
-        .and_then(|mut st| {
-            st.query_map(params![served.record, key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(|e| e.to_string())?;
+    let fields =
+        super::journal::facade::record_fields(c, &served.record, key).map_err(|e| e.to_string())?;
     if fields.is_empty() {
         return Ok(None);
     }
@@ -348,13 +338,7 @@ fn id_row(
     record: &str,
     id: &str,
 ) -> Result<Option<(String, i64)>, String> {
-    c.prepare_cached("SELECT key, version FROM record_ids WHERE record = ?1 AND id = ?2")
-        .and_then(|mut st| st.query_row(params![record, id], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e.to_string()),
-        })
+    super::journal::facade::id_row(c, record, id).map_err(|e| e.to_string())
 }
 
 /// The change number of the stored record `record` whose FHIR id is `id`.
@@ -548,10 +532,8 @@ async fn audit(f: &Facade, who: &str, action: String, status: StatusCode, detail
         .engine
         .journal
         .write(move |c| {
-            c.execute(
-                "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, '', ?4)",
-                params![time::now_ms(), who, format!("{name}: {action}"), detail],
-            )
+            let action = format!("{name}: {action}");
+            super::journal::facade::access_audit(c, time::now_ms(), &who, &action, &detail)
         })
         .await;
 }
@@ -779,18 +761,13 @@ fn encode(s: &str) -> String {
 /// and whether more follow.
 fn window(f: &Facade, served: &Served, page: Page) -> Result<(Vec<Value>, bool), String> {
     with_reader(f, |c| {
-        let rows: Vec<String> = c
-            .prepare_cached(
-                "SELECT key FROM record_ids WHERE record = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-            )
-            .and_then(|mut st| {
-                st.query_map(
-                    params![served.record, page.count as i64 + 1, page.offset as i64],
-                    |r| r.get(0),
-                )?
-                .collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .map_err(|e| e.to_string())?;
+        let rows = super::journal::facade::record_keys(
+            c,
+            &served.record,
+            page.count as i64 + 1,
+            page.offset as i64,
+        )
+        .map_err(|e| e.to_string())?;
         let more = rows.len() > page.count;
         let mut out = vec![];
         for key in rows.iter().take(page.count) {

@@ -26,10 +26,12 @@
 //! storage each part of the production reads and writes (`query.rs`: the operator's
 //! questions; `retention.rs`: purging; `flows.rs`: flow waits;
 //! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue; `operator.rs`: dead
-//! letters, the audit trail and the rows operator actions write;
+//! letters, the audit trail and the rows operator actions write; `facade.rs`: what the
+//! FHIR facades read, their search index and access audit;
 //! `records.rs`: the stored records and the steward that decides against them). SQL written outside this
 //! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
 
+pub(crate) mod facade;
 pub(crate) mod flows;
 pub(crate) mod gauges;
 pub(crate) mod operator;
