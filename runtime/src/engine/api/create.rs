@@ -18,7 +18,7 @@ use super::{
     admit, audit, body_resource, fhir, in_compartment, load, record_id, refused, Facade, Grant,
 };
 use crate::engine::http_listener::ClientAddr;
-use crate::engine::inbound::{store_once, Row, Stored};
+use crate::engine::journal::inbound::{store_once, Row, Stored};
 use crate::engine::time;
 use crate::spec::Served;
 use axum::extract::{Extension, Path, State};

@@ -27,13 +27,15 @@
 //! questions; `retention.rs`: purging; `flows.rs`: flow waits;
 //! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue; `operator.rs`: dead
 //! letters, the audit trail and the rows operator actions write; `facade.rs`: what the
-//! FHIR facades read, their search index and access audit;
+//! FHIR facades read, their search index and access audit; `inbound.rs`: received
+//! messages and duplicates;
 //! `records.rs`: the stored records and the steward that decides against them). SQL written outside this
 //! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
 
 pub(crate) mod facade;
 pub(crate) mod flows;
 pub(crate) mod gauges;
+pub(crate) mod inbound;
 pub(crate) mod operator;
 pub(crate) mod query;
 pub(crate) mod records;

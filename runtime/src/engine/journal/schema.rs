@@ -140,7 +140,7 @@ CREATE INDEX IF NOT EXISTS messages_lanes ON messages (interface, lane, id, orde
 /// The idempotency keys that `messages_control_keys` cannot find. A received message whose
 /// contract's key holds its control id (`idempotency: MSH-4, MSH-10`, the usual key) is
 /// marked `idem_by_control`: an earlier message with the same key has the same control
-/// id, so `inbound::store_once` finds it through the control-id index, and indexing the
+/// id, so `journal::inbound::store_once` finds it through the control-id index, and indexing the
 /// key too would cost a second page per message in no useful order (a sixth of each
 /// transaction's pages under load). Every other key (`ORC-2`, a created resource's id,
 /// a row written before the mark) is indexed here.
