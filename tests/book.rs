@@ -402,7 +402,6 @@ fn every_code_is_registered_explained_and_has_an_err_case() {
 /// and a file not on it may not start.
 const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[
     "runtime/src/engine/outbound.rs",
-    "runtime/src/engine/process.rs",
 ];
 
 #[test]

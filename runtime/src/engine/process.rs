@@ -4,6 +4,8 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
+use super::journal::flows::{complete_wait, start_wait};
+use super::journal::processing::{self as storage, event, store_record, Received};
 use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
 use super::lanes::Next;
 use super::{key_of, patient_of, time, Engine, Outcome};
@@ -11,17 +13,8 @@ use crate::hl7::Message;
 use crate::mapping::{MapErrorKind, Output};
 use crate::spec::{Action, Interface, Role, Spec};
 use crate::steward::{Hold, Steward};
-use rusqlite::params;
 use std::sync::Arc;
 use std::time::Duration;
-
-struct Received {
-    id: i64,
-    correlation: String,
-    interface: String,
-    payload: Vec<u8>,
-    received_at: i64,
-}
 
 /// What a transform chain reads: a received HL7 v2 message, or a resource an API's
 /// client created (journalled as its JSON).
@@ -134,23 +127,7 @@ pub async fn run(engine: Arc<Engine>) {
     loop {
         let batch = engine
             .journal
-            .write_redoable(|c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, correlation, interface, payload, received_at FROM messages
-                     WHERE direction = 'in' AND state = 'received' ORDER BY id LIMIT 256",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok(Received {
-                        id: r.get(0)?,
-                        correlation: r.get(1)?,
-                        interface: r.get(2)?,
-                        payload: r.get(3)?,
-                        received_at: r.get(4)?,
-                    })
-                })?;
-                let batch = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((batch, records::change_number(c)?))
-            })
+            .write_redoable(|c| Ok((storage::received(c, 256)?, records::change_number(c)?)))
             .await;
         let batch = match batch {
             Ok((b, version)) => {
@@ -655,35 +632,6 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
     change
 }
 
-fn event(
-    c: &rusqlite::Connection,
-    message: i64,
-    at: i64,
-    kind: &str,
-    detail: Option<&str>,
-) -> rusqlite::Result<()> {
-    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![message, at, kind, detail])?;
-    Ok(())
-}
-
-/// Keeps the canonical record an inbound transform produced, as a child of the message.
-pub(super) fn store_record(
-    c: &rusqlite::Connection,
-    inbound: i64,
-    now: i64,
-    record: &[u8],
-) -> rusqlite::Result<()> {
-    c.prepare_cached(
-        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-           received_at, updated_at, payload)
-         SELECT correlation, id, interface, contract_version, 'record', 'completed', ?2, ?2, ?3
-         FROM messages WHERE id = ?1",
-    )?
-    .execute(params![inbound, now, record])?;
-    Ok(())
-}
-
 /// Stores a processed batch; returns the ids of the deliveries queued for the operations
 /// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
 /// flow waits (flow, key) it ended.
@@ -697,8 +645,14 @@ fn apply(
     let mut ids = Vec::with_capacity(copied.len());
     let mut completed = vec![];
     for ch in changes {
-        c.prepare_cached("UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5")?
-            .execute(params![ch.state, ch.reason, ch.detail, now, ch.inbound])?;
+        storage::settle(
+            c,
+            ch.inbound,
+            ch.state,
+            ch.reason,
+            ch.detail.as_deref(),
+            now,
+        )?;
         let summary = if ch.queued.is_empty() {
             ch.detail.clone()
         } else {
@@ -725,14 +679,7 @@ fn apply(
             }
         }
         for (flow, key, deadline) in &ch.starts {
-            c.prepare_cached(
-                "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting')
-                 ON CONFLICT (flow, key) DO UPDATE SET start_message = excluded.start_message,
-                   correlation = excluded.correlation, started_at = excluded.started_at,
-                   deadline = excluded.deadline, state = 'waiting'",
-            )?
-            .execute(params![flow, key, ch.inbound, ch.correlation, now, deadline])?;
+            start_wait(c, flow, key, ch.inbound, &ch.correlation, now, *deadline)?;
             event(
                 c,
                 ch.inbound,
@@ -742,10 +689,7 @@ fn apply(
             )?;
         }
         for end in &ch.ends {
-            let n = c
-                .prepare_cached("UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'")?
-                .execute(params![end.flow, end.key])?;
-            if n > 0 {
+            if complete_wait(c, &end.flow, &end.key)? {
                 event(
                     c,
                     ch.inbound,
@@ -772,25 +716,26 @@ fn insert_queued(
     now: i64,
     lanes: u32,
 ) -> rusqlite::Result<i64> {
-    let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
-    c.prepare_cached(
-        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-           message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
-         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
-    )?
-    .execute(params![
-        ch.correlation, ch.inbound, q.interface, q.version, q.state, q.message_type, q.control_id,
-        q.patient_id, q.order_key, now, q.reason, q.detail, q.payload, lane
-    ])?;
-    let id = c.last_insert_rowid();
-    if let Some((endpoint, keys)) = &q.also_keys {
-        for k in keys {
-            c.prepare_cached(
-                "INSERT INTO order_keys (message, endpoint, key) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![id, endpoint, k])?;
-        }
-    }
+    let d = storage::Delivery {
+        correlation: &ch.correlation,
+        parent: ch.inbound,
+        interface: &q.interface,
+        version: &q.version,
+        state: q.state,
+        message_type: q.message_type.as_deref(),
+        control_id: q.control_id.as_deref(),
+        patient_id: q.patient_id.as_deref(),
+        order_key: q.order_key.as_deref(),
+        reason: q.reason,
+        detail: q.detail.as_deref(),
+        payload: &q.payload,
+        lane: super::journal::lane_of(q.order_key.as_deref(), lanes),
+        also_keys: q
+            .also_keys
+            .as_ref()
+            .map(|(endpoint, keys)| (endpoint.as_str(), keys.as_slice())),
+    };
+    let id = storage::queue(c, &d, now)?;
     event(c, id, now, q.state, q.detail.as_deref())?;
     for n in &q.notes {
         event(c, id, now, "ownership", Some(&n.text))?;

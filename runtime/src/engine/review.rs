@@ -11,7 +11,7 @@ use super::journal::{open_read, open_write, JournalError};
 use super::operator::{audit, event, requeue, Actor, Mapper};
 use super::process::{Parsed, Source};
 use super::shown::shown;
-use super::{process, time, Chains};
+use super::{time, Chains};
 use crate::hl7::Message;
 use crate::spec::{Interface, Spec};
 use rusqlite::Connection;
@@ -206,7 +206,7 @@ fn approve_record(
     records::store(tx, &writes, Some(r.id), now)?;
     store.stage(&writes);
     if let Some(o) = out {
-        process::store_record(tx, r.id, now, &o.into_bytes())?;
+        super::journal::processing::store_record(tx, r.id, now, &o.into_bytes())?;
     }
     mark_processed(tx, r.id, now)?;
     Ok(None)

@@ -41,11 +41,7 @@ pub fn close_timed_out(
         "UPDATE flows SET state = ?1 WHERE flow = ?2 AND key = ?3 AND state = 'waiting'",
     )?
     .execute(params![state, w.flow, w.key])?;
-    c.prepare_cached(
-        "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, 'flow-timeout', ?3)",
-    )?
-    .execute(params![w.start, now, detail])?;
-    Ok(())
+    super::processing::event(c, w.start, now, "flow-timeout", Some(detail))
 }
 
 /// The payload of message `id`.
@@ -73,4 +69,35 @@ pub fn queue_child(
     )?
     .execute(params![parent, interface, version, now, payload])?;
     Ok(())
+}
+
+/// Starts (or restarts) the wait of `flow` for `key`, begun by message `start`.
+pub fn start_wait(
+    c: &Connection,
+    flow: &str,
+    key: &str,
+    start: i64,
+    correlation: &str,
+    now: i64,
+    deadline: i64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting')
+         ON CONFLICT (flow, key) DO UPDATE SET start_message = excluded.start_message,
+           correlation = excluded.correlation, started_at = excluded.started_at,
+           deadline = excluded.deadline, state = 'waiting'",
+    )?
+    .execute(params![flow, key, start, correlation, now, deadline])?;
+    Ok(())
+}
+
+/// Ends the wait of `flow` for `key` as completed; whether it was still waiting.
+pub fn complete_wait(c: &Connection, flow: &str, key: &str) -> rusqlite::Result<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'",
+        )?
+        .execute(params![flow, key])?;
+    Ok(n > 0)
 }

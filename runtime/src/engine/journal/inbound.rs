@@ -70,14 +70,10 @@ pub fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i
         r.found_by_control()
     ])?;
     let id = c.last_insert_rowid();
-    c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![
-            id,
-            now,
-            r.state,
-            r.reason
-                .map(|x| format!("{x}: {}", r.detail.clone().unwrap_or_default()))
-        ])?;
+    let why = r
+        .reason
+        .map(|x| format!("{x}: {}", r.detail.as_deref().unwrap_or_default()));
+    super::processing::event(c, id, now, r.state, why.as_deref())?;
     Ok(id)
 }
 

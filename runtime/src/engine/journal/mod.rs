@@ -28,7 +28,7 @@
 //! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue; `operator.rs`: dead
 //! letters, the audit trail and the rows operator actions write; `facade.rs`: what the
 //! FHIR facades read, their search index and access audit; `inbound.rs`: received
-//! messages and duplicates;
+//! messages and duplicates; `processing.rs`: what the processor reads and queues;
 //! `records.rs`: the stored records and the steward that decides against them). SQL written outside this
 //! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
 
@@ -37,6 +37,7 @@ pub(crate) mod flows;
 pub(crate) mod gauges;
 pub(crate) mod inbound;
 pub(crate) mod operator;
+pub(crate) mod processing;
 pub(crate) mod query;
 pub(crate) mod records;
 mod retention;

@@ -125,11 +125,7 @@ pub fn event(
     kind: &str,
     detail: &str,
 ) -> rusqlite::Result<()> {
-    c.execute(
-        "INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![message, at, kind, detail],
-    )?;
-    Ok(())
+    super::processing::event(c, message, at, kind, Some(detail))
 }
 
 /// A message's new state (`resent`, `discarded`), nothing else changed.
