@@ -21,16 +21,17 @@
 //! Made by the writer at each commit that crosses SQLite's threshold, as by default, they
 //! stalled every caller waiting on that commit.
 //!
-//! One module owns the journal's storage: `schema.rs` (tables, indexes, upgrades, lanes),
-//! `writer.rs` (the writer thread, group commit, checkpoints) and, beside them, the
-//! storage each part of the production reads and writes (`query.rs`: the operator's
-//! questions; `retention.rs`: purging; `flows.rs`: flow waits;
-//! `gauges.rs`: what the gauges and SLAs read; `review.rs`: the review queue; `operator.rs`: dead
-//! letters, the audit trail and the rows operator actions write; `facade.rs`: what the
-//! FHIR facades read, their search index and access audit; `inbound.rs`: received
-//! messages and duplicates; `processing.rs`: what the processor reads and queues;
-//! `records.rs`: the stored records and the steward that decides against them). SQL written outside this
-//! module is on the way in (`tests/book.rs` keeps the list, which only shrinks).
+//! This module owns the journal's storage, every SQL statement of the production: the
+//! storage layer a second backend implements. `schema.rs` (tables, indexes, upgrades,
+//! lanes) and `writer.rs` (the writer thread, group commit, checkpoints), and beside them
+//! the storage of each part of the production: `inbound.rs` (received messages and
+//! duplicates), `processing.rs` (what the processor reads and queues), `queue.rs` (the
+//! operations' queues: what a lane sends next, each attempt's outcome), `flows.rs` (flow
+//! waits), `records.rs` (the stored records and the steward deciding against them),
+//! `facade.rs` (the FHIR facades' reads, search index and access audit), `review.rs`
+//! (the review queue), `operator.rs` (dead letters, audit, operator actions), `query.rs`
+//! (`status`, `messages`, `trace`), `gauges.rs` (what the gauges and SLAs read) and
+//! `retention.rs` (purging). `tests/book.rs` checks that no SQL is written elsewhere.
 
 pub(crate) mod facade;
 pub(crate) mod flows;
@@ -39,6 +40,7 @@ pub(crate) mod inbound;
 pub(crate) mod operator;
 pub(crate) mod processing;
 pub(crate) mod query;
+pub(super) mod queue;
 pub(crate) mod records;
 mod retention;
 pub(crate) mod review;
