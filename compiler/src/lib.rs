@@ -3,6 +3,9 @@
 //! The library does no IO: [`compile`] takes a [`SourceMap`] (the CLI and build scripts
 //! read the files) and returns diagnostics and, when there is no error, the IR.
 
+// Nothing panics on user input: no unwrap or expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod builtins;
 pub mod check;
 pub mod codegen;

@@ -1,6 +1,9 @@
 //! The Accord language front end: grammar, syntax tree with byte spans, parser, formatter.
 //! It knows nothing of the compiler's model or IR.
 
+// Nothing panics on user input: no unwrap or expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod ast;
 pub mod diag;
 pub mod fmt;

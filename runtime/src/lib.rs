@@ -5,6 +5,9 @@
 //! engine ([`engine`]: journal, services, operations, flows, admin HTTP, the binary's CLI). It never depends on `accord-dsl` or
 //! `accord-compiler`. Generated code names it only through [`__private`].
 
+// Nothing panics on user input: no unwrap or expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod answer;
 pub mod conformance;
 pub mod constraints;

@@ -80,11 +80,13 @@ impl RecordStore {
     }
 
     fn conn(&mut self) -> Result<&Connection, String> {
-        if self.conn.is_none() {
-            let c = super::open_read(&self.path).map_err(|e| e.to_string())?;
-            self.conn = Some(c);
+        match &mut self.conn {
+            Some(c) => Ok(c),
+            slot => {
+                let c = super::open_read(&self.path).map_err(|e| e.to_string())?;
+                Ok(slot.insert(c))
+            }
         }
-        Ok(self.conn.as_ref().expect("opened above"))
     }
 
     fn load(&mut self, record: &str, key: &str) -> Result<RecordState, String> {
@@ -105,7 +107,7 @@ impl RecordStore {
                 let stored = self.load(&w.record, &w.key).unwrap_or_default();
                 self.overlay.insert(k.clone(), stored);
             }
-            let state = self.overlay.get_mut(&k).expect("inserted above");
+            let state = self.overlay.entry(k).or_default();
             state.insert(
                 w.field.clone(),
                 FieldState {
