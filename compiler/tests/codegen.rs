@@ -190,12 +190,7 @@ fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
 /// record's JSON, so neither is a field access on an `Option` or a `Vec`.
 #[test]
 fn accord_test_reads_fields_of_optional_and_repeated_records() {
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["test", "compiler/tests/production/nested-expect"])
-        .env("CARGO_TARGET_DIR", target())
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let o = accord_test("compiler/tests/production/nested-expect");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && out.contains("1 passed, 0 failed"),
@@ -204,14 +199,19 @@ fn accord_test_reads_fields_of_optional_and_repeated_records() {
     );
 }
 
-#[test]
-fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
-    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["test", "examples/trakcare-lab"])
+/// `accord test DIR` (relative to the repository), its crates in the tests' target.
+fn accord_test(dir: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["test", dir])
         .env("CARGO_TARGET_DIR", target())
         .current_dir(root())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
+    let o = accord_test("examples/trakcare-lab");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),

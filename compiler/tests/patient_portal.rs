@@ -203,14 +203,17 @@ fn the_portal_reads_corrects_and_orders() {
     let mut body = patient["body"].clone();
     body["telecom"][0]["value"] = "07700900789".into();
     let file = dir.join("phone.json");
-    std::fs::write(&file, body.to_string()).unwrap();
-    let put = call(
-        "PUT",
-        &format!("{base}/Patient/{me}"),
-        scope,
-        me,
-        Some(&file),
-    );
+    let put_me = |body: &Value| {
+        std::fs::write(&file, body.to_string()).unwrap();
+        call(
+            "PUT",
+            &format!("{base}/Patient/{me}"),
+            scope,
+            me,
+            Some(&file),
+        )
+    };
+    let put = put_me(&body);
     assert_eq!(put["status"], 200, "{put}");
     assert_eq!(put["body"]["telecom"][0]["value"], "07700900789");
     // A client that lists the e-mail first and the phone second: each is read by its
@@ -221,27 +224,13 @@ fn the_portal_reads_corrects_and_orders() {
         {"system": "email", "value": email},
         {"system": "phone", "value": "07700900456"},
     ]);
-    std::fs::write(&file, reordered.to_string()).unwrap();
-    let put = call(
-        "PUT",
-        &format!("{base}/Patient/{me}"),
-        scope,
-        me,
-        Some(&file),
-    );
+    let put = put_me(&reordered);
     assert_eq!(put["status"], 200, "{put}");
     assert_eq!(put["body"]["telecom"][0]["system"], "phone", "{put}");
     assert_eq!(put["body"]["telecom"][0]["value"], "07700900456", "{put}");
     assert_eq!(put["body"]["telecom"][1]["value"], email, "{put}");
     body["birthDate"] = "1975-06-22".into();
-    std::fs::write(&file, body.to_string()).unwrap();
-    let refused = call(
-        "PUT",
-        &format!("{base}/Patient/{me}"),
-        scope,
-        me,
-        Some(&file),
-    );
+    let refused = put_me(&body);
     assert_eq!(refused["status"], 403, "{refused}");
     let why = refused["body"]["issue"][0]["diagnostics"].as_str().unwrap();
     assert!(why.contains("birth_date"), "{why}");
