@@ -36,9 +36,10 @@ struct RecordScope {
 
 pub struct Gen<'a> {
     ir: &'a Estate,
-    /// Every HL7 path of the crate, built once (`PATHS[i]`).
-    pub paths: RefCell<Vec<Hl7Path>>,
-    /// The whole-message reads of the mapping being generated (`PATHS` indexes): each is
+    /// Every HL7 path of the crate, built once, each in a static named after it
+    /// (`PID_3_1`).
+    paths: RefCell<Vec<(Hl7Path, proc_macro2::Ident)>>,
+    /// The whole-message reads of the mapping being generated (`paths` indexes): each is
     /// made once per message, however many statements read it (`reads[k]`).
     once: RefCell<Vec<usize>>,
     /// Which whole-message paths the statements of the mapping read, and where (a first,
@@ -63,19 +64,40 @@ impl<'a> Gen<'a> {
     }
 
     fn path_ref(&self, p: &Hl7Path) -> TokenStream {
-        let i = self.path_index(p);
-        quote!(PATHS[#i])
+        let name = self.path_static(self.path_index(p));
+        quote!(#name)
     }
 
     fn path_index(&self, p: &Hl7Path) -> usize {
         let mut paths = self.paths.borrow_mut();
-        match paths.iter().position(|q| q == p) {
+        match paths.iter().position(|(q, _)| q == p) {
             Some(i) => i,
             None => {
-                paths.push(p.clone());
+                let mut name = path_name(&p.text);
+                if paths.iter().any(|(_, n)| *n == name) {
+                    name = format_ident!("{}_{}", name, paths.len());
+                }
+                paths.push((p.clone(), name));
                 paths.len() - 1
             }
         }
+    }
+
+    /// The static that holds path `i`.
+    fn path_static(&self, i: usize) -> proc_macro2::Ident {
+        self.paths.borrow()[i].1.clone()
+    }
+
+    /// The statics of every path the crate's code read or wrote, each parsed once.
+    pub fn path_statics(&self) -> TokenStream {
+        let statics = self.paths.borrow().iter().map(|(p, name)| {
+            let (doc, value) = (format!(" `{}`", p.text), super::path_literal(p));
+            quote! {
+                #[doc = #doc]
+                static #name: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| #value);
+            }
+        }).collect::<Vec<_>>();
+        quote!(#(#statics)*)
     }
 
     /// A single HL7 value read in scope `sc`, as `Option<&str>`-like text borrowed from
@@ -85,7 +107,8 @@ impl<'a> Gen<'a> {
     fn read_str(&self, p: &Hl7Path, sc: &proc_macro2::Ident, at: &str) -> (TokenStream, bool) {
         let i = self.path_index(p);
         if sc != "scope" {
-            return (quote!(#sc.str(&PATHS[#i], #at)?), false);
+            let name = self.path_static(i);
+            return (quote!(#sc.str(&#name, #at)?), false);
         }
         let cached = match &*self.cache.borrow() {
             Some(set) => set.contains(&i),
@@ -98,8 +121,9 @@ impl<'a> Gen<'a> {
                 false
             }
         };
+        let name = self.path_static(i);
         if !cached {
-            return (quote!(scope.str(&PATHS[#i], #at)?), false);
+            return (quote!(scope.str(&#name, #at)?), false);
         }
         let mut once = self.once.borrow_mut();
         let k = match once.iter().position(|&j| j == i) {
@@ -110,7 +134,7 @@ impl<'a> Gen<'a> {
             }
         };
         (
-            quote!(rt::once(&reads[#k], || scope.str(&PATHS[#i], #at))?),
+            quote!(rt::once(&reads[#k], || scope.str(&#name, #at))?),
             true,
         )
     }
@@ -1757,4 +1781,15 @@ fn if_else(c: &TokenStream, then: &[TokenStream], otherwise: &[TokenStream]) -> 
     } else {
         quote! { if #c { #(#then)* } else { #(#otherwise)* } }
     }
+}
+
+/// The name of the static holding an HL7 path: its letters and digits in upper case,
+/// each run joined by `_` (`PID-3[where 5 = "NH"].1` -> `PID_3_WHERE_5_NH_1`).
+fn path_name(text: &str) -> proc_macro2::Ident {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect();
+    format_ident!("{}", words.join("_"))
 }

@@ -104,20 +104,7 @@ pub fn gen_lib(ir: &Estate) -> String {
     let codemaps = ir.codemaps.iter().map(|c| codes::gen_codemap(ir, c));
     let maps: Vec<TokenStream> = ir.mappings.iter().map(|m| gen.gen_mapping(m)).collect();
     let routing = routes::gen_routes(ir, &gen);
-    let paths = gen
-        .paths
-        .borrow()
-        .iter()
-        .map(path_literal)
-        .collect::<Vec<_>>();
-    let paths_static = if paths.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            /// Every HL7 v2 path the mappings read or write, built once.
-            static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| vec![#(#paths),*]);
-        }
-    };
+    let paths_static = gen.path_statics();
     let spec = serde_json::to_string(&spec::production_spec(ir)).unwrap_or_default();
     let schemas = ir.environments.iter().map(|e| {
         let (name, schema) = (&e.name, config::config_schema(ir, &e.name).to_string());

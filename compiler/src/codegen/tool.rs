@@ -191,17 +191,7 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             }
         }
     });
-    let paths = gen
-        .paths
-        .borrow()
-        .iter()
-        .map(super::path_literal)
-        .collect::<Vec<_>>();
-    let paths_static = if paths.is_empty() {
-        quote!()
-    } else {
-        quote! { static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| vec![#(#paths),*]); }
-    };
+    let paths_static = gen.path_statics();
     let tokens = quote! {
         //! Runs the estate's mappings on message files (`accord map`) and its tests (`accord test`).
         #![allow(clippy::all, unused_mut, unused_variables, unused_imports, dead_code, unreachable_code)]

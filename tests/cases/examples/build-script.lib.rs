@@ -644,34 +644,31 @@ pub fn gender(value: Sex, at: &'static str) -> Result<Gender, rt::MapError> {
 pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "estate/estate.accord:44")? {
+    if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "estate/estate.accord:44")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "estate/estate.accord:45")? {
+    if let Some(v) = scope.text(&PID_5_1, "estate/estate.accord:45")? {
         out.family_name = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[2usize], "estate/estate.accord:46")? {
+    if let Some(v) = scope.text(&PID_5_2, "estate/estate.accord:46")? {
         out.given_name = Some(v);
     }
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[3usize], "estate/estate.accord:47")?.as_deref(),
+        scope.str(&PID_7, "estate/estate.accord:47")?.as_deref(),
         "estate/estate.accord:47",
     )? {
         out.birth_date = Some(v);
     }
-    if let Some(v) = match scope
-        .str(&PATHS[4usize], "estate/estate.accord:48")?
-        .as_deref()
-    {
+    if let Some(v) = match scope.str(&PID_8, "estate/estate.accord:48")?.as_deref() {
         Some(x) => Some(sex_in(x, "estate/estate.accord:48")?),
         None => None,
     } {
         out.sex = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[5usize], "estate/estate.accord:49")? {
+    if let Some(v) = scope.text(&EVN_2, "estate/estate.accord:49")? {
         out.recorded_at = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[6usize], "estate/estate.accord:50")? {
+    if let Some(v) = scope.text(&PV1_2, "estate/estate.accord:50")? {
         out.patient_class = Some(v);
     }
     out.finish("estate/estate.accord:43")
@@ -685,71 +682,36 @@ pub fn patient_to_lab(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[9usize], "ADT", "estate/estate.accord:53")?;
-    rt::write(&mut b, &PATHS[10usize], "A01", "estate/estate.accord:53")?;
-    rt::write(&mut b, &PATHS[11usize], "2.5.1", "estate/estate.accord:53")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "estate/estate.accord:53")?;
+    rt::write(&mut b, &MSH_9_2, "A01", "estate/estate.accord:53")?;
+    rt::write(&mut b, &MSH_12, "2.5.1", "estate/estate.accord:53")?;
     if let Some(v) = Some(&src).and_then(|r| r.recorded_at.as_ref()) {
-        rt::write(
-            &mut b,
-            &PATHS[5usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:56",
-        )?;
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "estate/estate.accord:56")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(
-            &mut b,
-            &PATHS[7usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:57",
-        )?;
+        rt::write(&mut b, &PID_3_1, &rt::ToHl7::to_hl7(v), "estate/estate.accord:57")?;
     }
-    rt::write(&mut b, &PATHS[8usize], "MR", "estate/estate.accord:58")?;
+    rt::write(&mut b, &PID_3_5, "MR", "estate/estate.accord:58")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(
-            &mut b,
-            &PATHS[1usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:59",
-        )?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "estate/estate.accord:59")?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.given_name.as_ref()) {
-        rt::write(
-            &mut b,
-            &PATHS[2usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:60",
-        )?;
+        rt::write(&mut b, &PID_5_2, &rt::ToHl7::to_hl7(v), "estate/estate.accord:60")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).and_then(|r| r.birth_date.as_ref()).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(
-            &mut b,
-            &PATHS[3usize],
-            &rt::ToHl7::to_hl7(&v),
-            "estate/estate.accord:61",
-        )?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "estate/estate.accord:61")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_out_str(x, "estate/estate.accord:62")?),
         None => None,
     } {
-        rt::write(
-            &mut b,
-            &PATHS[4usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:62",
-        )?;
+        rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "estate/estate.accord:62")?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.patient_class.as_ref()) {
-        rt::write(
-            &mut b,
-            &PATHS[6usize],
-            &rt::ToHl7::to_hl7(v),
-            "estate/estate.accord:63",
-        )?;
+        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "estate/estate.accord:63")?;
     }
     Ok(b.serialize())
 }
@@ -760,70 +722,66 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     let mut out = AdmissionDraft::default();
     if let Some(v) = rt::once(
             &reads[0usize],
-            || scope.str(&PATHS[0usize], "estate/fhir.accord:54"),
+            || scope.str(&PID_3_WHERE_5_MR_1, "estate/fhir.accord:54"),
         )?
         .map(String::from)
     {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "estate/fhir.accord:55")? {
+    if let Some(v) = scope.text(&PID_5_1, "estate/fhir.accord:55")? {
         out.patient.get_or_insert_with(Default::default).family_name = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[2usize], "estate/fhir.accord:56")? {
+    if let Some(v) = scope.text(&PID_5_2, "estate/fhir.accord:56")? {
         out.patient.get_or_insert_with(Default::default).given_name = Some(v);
     }
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[3usize], "estate/fhir.accord:57")?.as_deref(),
+        scope.str(&PID_7, "estate/fhir.accord:57")?.as_deref(),
         "estate/fhir.accord:57",
     )? {
         out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[4usize], "estate/fhir.accord:58")?.as_deref()
-    {
+    if let Some(v) = match scope.str(&PID_8, "estate/fhir.accord:58")?.as_deref() {
         Some(x) => Some(sex_in(x, "estate/fhir.accord:58")?),
         None => None,
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[12usize], "estate/fhir.accord:59")? {
+    if let Some(v) = scope.text(&PV1_19_1, "estate/fhir.accord:59")? {
         out.visit.get_or_insert_with(Default::default).visit_number = Some(v);
     }
     if let Some(v) = rt::once(
             &reads[0usize],
-            || scope.str(&PATHS[0usize], "estate/fhir.accord:60"),
+            || scope.str(&PID_3_WHERE_5_MR_1, "estate/fhir.accord:60"),
         )?
         .map(String::from)
     {
         out.visit.get_or_insert_with(Default::default).patient_mrn = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[6usize], "estate/fhir.accord:61")?.as_deref()) == Some("I"),
+        (scope.str(&PV1_2, "estate/fhir.accord:61")?.as_deref()) == Some("I"),
     ) {
         out.visit.get_or_insert_with(Default::default).inpatient = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[13usize], "estate/fhir.accord:62")? {
+    if let Some(v) = scope.text(&PV1_3_1, "estate/fhir.accord:62")? {
         out.visit.get_or_insert_with(Default::default).ward = Some(v);
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
         let mut el1 = AllergyDraft::default();
         if let Some(v) = rt::once(
                 &reads[0usize],
-                || scope.str(&PATHS[0usize], "estate/fhir.accord:64"),
+                || scope.str(&PID_3_WHERE_5_MR_1, "estate/fhir.accord:64"),
             )?
             .map(String::from)
         {
             el1.patient_mrn = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[14usize], "estate/fhir.accord:65")? {
+        if let Some(v) = scope1.text(&AL1_3_1, "estate/fhir.accord:65")? {
             el1.allergen = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[15usize], "estate/fhir.accord:66")? {
+        if let Some(v) = scope1.text(&AL1_3_2, "estate/fhir.accord:66")? {
             el1.allergen_name = Some(v);
         }
-        if let Some(v) = match scope1
-            .str(&PATHS[16usize], "estate/fhir.accord:67")?
-            .as_deref()
-        {
+        if let Some(v) = match scope1.str(&AL1_2, "estate/fhir.accord:67")?.as_deref() {
             Some(x) => Some(allergen_type(x, "estate/fhir.accord:67")?),
             None => None,
         } {
@@ -1992,45 +1950,162 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 3usize,
-        repetition : Some(rt::hl7::Repetition::Where { component : 5usize, subcomponent :
-        None, value : String::from("MR") }), component : Some(1usize), subcomponent :
-        None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        5usize, repetition : None, component : Some(1usize), subcomponent : None },
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 5usize,
-        repetition : None, component : Some(2usize), subcomponent : None }, rt::Path {
-        segment : String::from("PID"), occurrence : None, field : 7usize, repetition :
-        None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 8usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("EVN"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(5usize), subcomponent : None }, rt::Path { segment :
-        String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("MSH"), occurrence : None, field : 12usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 19usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }
-    ]
+/// `PID-3[where 5 = "MR"].1`
+static PID_3_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.1`
+static PID_5_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.2`
+static PID_5_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-7`
+static PID_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-8`
+static PID_8: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 8usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `EVN-2`
+static EVN_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("EVN"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PV1-2`
+static PV1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PV1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-3.1`
+static PID_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3.5`
+static PID_3_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `MSH-9.1`
+static MSH_9_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-9.2`
+static MSH_9_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-12`
+static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 12usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PV1-19.1`
+static PV1_19_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PV1"),
+    occurrence: None,
+    field: 19usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PV1-3.1`
+static PV1_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PV1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `AL1-3.1`
+static AL1_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `AL1-3.2`
+static AL1_3_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `AL1-2`
+static AL1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Embedded estate\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"adt_to_app\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"pas\",\"to\":\"app\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"estate/estate.accord:66\"}],\"profiles\":[],\"flows\":[],\"matrices\":[]}";

@@ -643,82 +643,76 @@ pub fn adt_to_admission(msg: &rt::Message) -> Result<Admission, rt::MapError> {
     let mut out = AdmissionDraft::default();
     if let Some(v) = rt::once(
             &reads[0usize],
-            || scope.str(&PATHS[0usize], "mappings.accord:35"),
+            || scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:35"),
         )?
         .map(String::from)
     {
         out.patient.get_or_insert_with(Default::default).mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:36")? {
+    if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:36")? {
         out.patient.get_or_insert_with(Default::default).nhs_number = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[2usize], "mappings.accord:37")? {
+    if let Some(v) = scope.text(&PID_5_1_1, "mappings.accord:37")? {
         out.patient.get_or_insert_with(Default::default).family_name = Some(v);
     }
     out.patient
         .get_or_insert_with(Default::default)
         .given_names
-        .extend(scope.text(&PATHS[3usize], "mappings.accord:38")?);
+        .extend(scope.text(&PID_5_1_2, "mappings.accord:38")?);
     out.patient
         .get_or_insert_with(Default::default)
         .given_names
-        .extend(scope.text(&PATHS[4usize], "mappings.accord:38")?);
+        .extend(scope.text(&PID_5_1_3, "mappings.accord:38")?);
     if let Some(v) = rt::f::date(
-        scope.str(&PATHS[5usize], "mappings.accord:39")?.as_deref(),
+        scope.str(&PID_7, "mappings.accord:39")?.as_deref(),
         "mappings.accord:39",
     )? {
         out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
     }
-    if let Some(v) = match scope.str(&PATHS[6usize], "mappings.accord:40")?.as_deref() {
+    if let Some(v) = match scope.str(&PID_8, "mappings.accord:40")?.as_deref() {
         Some(x) => Some(v2_sex(x, "mappings.accord:40")?),
         None => None,
     } {
         out.patient.get_or_insert_with(Default::default).sex = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[7usize], "mappings.accord:41")? {
+    if let Some(v) = scope.text(&PID_13_1_1, "mappings.accord:41")? {
         out.patient.get_or_insert_with(Default::default).phone = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[8usize], "mappings.accord:42")? {
+    if let Some(v) = scope.text(&PID_13_1_4, "mappings.accord:42")? {
         out.patient.get_or_insert_with(Default::default).email = Some(v);
     }
     for scope1 in scope.each_segment("AL1").into_iter() {
         let mut el1 = AllergyDraft::default();
         if let Some(v) = rt::once(
                 &reads[0usize],
-                || scope.str(&PATHS[0usize], "mappings.accord:44"),
+                || scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:44"),
             )?
             .map(String::from)
         {
             el1.patient_mrn = Some(v);
         }
         if let Some(v) = scope1
-            .text(&PATHS[9usize], "mappings.accord:45")?
-            .or(scope1.text(&PATHS[10usize], "mappings.accord:45")?)
+            .text(&AL1_3_1, "mappings.accord:45")?
+            .or(scope1.text(&AL1_3_2, "mappings.accord:45")?)
         {
             el1.allergen = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[10usize], "mappings.accord:46")? {
+        if let Some(v) = scope1.text(&AL1_3_2, "mappings.accord:46")? {
             el1.allergen_name = Some(v);
         }
-        if let Some(v) = match scope1
-            .str(&PATHS[11usize], "mappings.accord:47")?
-            .as_deref()
-        {
+        if let Some(v) = match scope1.str(&AL1_2, "mappings.accord:47")?.as_deref() {
             Some(x) => v2_allergen_type(x, "mappings.accord:47")?,
             None => None,
         } {
             el1.category = Some(v);
         }
-        if let Some(v) = match scope1
-            .str(&PATHS[12usize], "mappings.accord:48")?
-            .as_deref()
-        {
+        if let Some(v) = match scope1.str(&AL1_4, "mappings.accord:48")?.as_deref() {
             Some(x) => v2_allergy_severity(x, "mappings.accord:48")?,
             None => None,
         } {
             el1.criticality = Some(v);
         }
-        if let Some(v) = scope1.text(&PATHS[13usize], "mappings.accord:49")? {
+        if let Some(v) = scope1.text(&AL1_5, "mappings.accord:49")? {
             el1.reaction = Some(v);
         }
         out.allergies.push(el1.finish("mappings.accord:43")?);
@@ -1509,20 +1503,20 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
 pub fn portal_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = LabOrderDraft::default();
-    if let Some(v) = scope.text(&PATHS[14usize], "mappings.accord:96")? {
+    if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:96")? {
         out.placer_order = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:97")? {
+    if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:97")? {
         out.patient_mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[15usize], "mappings.accord:98")? {
+    if let Some(v) = scope.text(&OBR_4_1, "mappings.accord:98")? {
         out.test_code = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[16usize], "mappings.accord:99")? {
+    if let Some(v) = scope.text(&OBR_4_2, "mappings.accord:99")? {
         out.test_name = Some(v);
     }
     if let Some(v) = Some(
-        (scope.str(&PATHS[17usize], "mappings.accord:100")?.as_deref()) == Some("S"),
+        (scope.str(&OBR_27_6, "mappings.accord:100")?.as_deref()) == Some("S"),
     ) {
         out.urgent = Some(v);
     }
@@ -1599,63 +1593,33 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[23usize], "ORM", "mappings.accord:113")?;
-    rt::write(&mut b, &PATHS[24usize], "O01", "mappings.accord:113")?;
-    rt::write(&mut b, &PATHS[25usize], "2.4", "mappings.accord:113")?;
-    rt::write(&mut b, &PATHS[18usize], "NW", "mappings.accord:117")?;
+    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:113")?;
+    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:113")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:113")?;
+    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:117")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(
-            &mut b,
-            &PATHS[14usize],
-            &rt::ToHl7::to_hl7(v),
-            "mappings.accord:118",
-        )?;
+        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:118")?;
     }
-    rt::write(&mut b, &PATHS[19usize], "PORTAL", "mappings.accord:119")?;
+    rt::write(&mut b, &ORC_2_2, "PORTAL", "mappings.accord:119")?;
     if let Some(v) = Some(&src).map(|r| &r.patient_mrn) {
-        rt::write(
-            &mut b,
-            &PATHS[20usize],
-            &rt::ToHl7::to_hl7(v),
-            "mappings.accord:120",
-        )?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:120")?;
     }
-    rt::write(&mut b, &PATHS[21usize], "MR", "mappings.accord:121")?;
+    rt::write(&mut b, &PID_3_1_5, "MR", "mappings.accord:121")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(
-            &mut b,
-            &PATHS[22usize],
-            &rt::ToHl7::to_hl7(v),
-            "mappings.accord:122",
-        )?;
+        rt::write(&mut b, &OBR_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:122")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.test_code) {
-        rt::write(
-            &mut b,
-            &PATHS[15usize],
-            &rt::ToHl7::to_hl7(v),
-            "mappings.accord:123",
-        )?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:123")?;
     }
     if let Some(v) = Some(&src).and_then(|r| r.test_name.as_ref()) {
-        rt::write(
-            &mut b,
-            &PATHS[16usize],
-            &rt::ToHl7::to_hl7(v),
-            "mappings.accord:124",
-        )?;
+        rt::write(&mut b, &OBR_4_2, &rt::ToHl7::to_hl7(v), "mappings.accord:124")?;
     }
     if let Some(v) = if Some(&src).map(|r| &r.urgent).copied().unwrap_or(false) {
         Some(String::from("S"))
     } else {
         Some(String::from("R"))
     } {
-        rt::write(
-            &mut b,
-            &PATHS[17usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:125",
-        )?;
+        rt::write(&mut b, &OBR_27_6, &rt::ToHl7::to_hl7(&v), "mappings.accord:125")?;
     }
     Ok(b.serialize())
 }
@@ -1852,66 +1816,247 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 3usize,
-        repetition : Some(rt::hl7::Repetition::Where { component : 5usize, subcomponent :
-        None, value : String::from("MR") }), component : Some(1usize), subcomponent :
-        None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Where { component : 5usize,
-        subcomponent : None, value : String::from("NH") }), component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 5usize, repetition : Some(rt::hl7::Repetition::Index(1usize)),
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 5usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(2usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        5usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(3usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 7usize, repetition : None, component : None,
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 8usize, repetition : None, component : None, subcomponent : None },
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 13usize,
-        repetition : Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 13usize, repetition : Some(rt::hl7::Repetition::Index(1usize)),
-        component : Some(4usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 4usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("AL1"), occurrence : None, field : 5usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("ORC"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 4usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 4usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 27usize, repetition : None,
-        component : Some(6usize), subcomponent : None }, rt::Path { segment :
-        String::from("ORC"), occurrence : None, field : 1usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("ORC"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(5usize), subcomponent : None }, rt::Path { segment : String::from("OBR"),
-        occurrence : None, field : 2usize, repetition : None, component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("MSH"), occurrence :
-        None, field : 9usize, repetition : None, component : Some(1usize), subcomponent :
-        None }, rt::Path { segment : String::from("MSH"), occurrence : None, field :
-        9usize, repetition : None, component : Some(2usize), subcomponent : None },
-        rt::Path { segment : String::from("MSH"), occurrence : None, field : 12usize,
-        repetition : None, component : None, subcomponent : None }
-    ]
+/// `PID-3[where 5 = "MR"].1`
+static PID_3_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[where 5 = "NH"].1`
+static PID_3_WHERE_5_NH_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("NH"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].1`
+static PID_5_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].2`
+static PID_5_1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-5[1].3`
+static PID_5_1_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(3usize),
+    subcomponent: None,
+});
+/// `PID-7`
+static PID_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-8`
+static PID_8: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 8usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-13[1].1`
+static PID_13_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-13[1].4`
+static PID_13_1_4: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(4usize),
+    subcomponent: None,
+});
+/// `AL1-3.1`
+static AL1_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `AL1-3.2`
+static AL1_3_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `AL1-2`
+static AL1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `AL1-4`
+static AL1_4: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 4usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `AL1-5`
+static AL1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("AL1"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `ORC-2.1`
+static ORC_2_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-4.1`
+static OBR_4_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 4usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-4.2`
+static OBR_4_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 4usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `OBR-27.6`
+static OBR_27_6: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 27usize,
+    repetition: None,
+    component: Some(6usize),
+    subcomponent: None,
+});
+/// `ORC-1`
+static ORC_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `ORC-2.2`
+static ORC_2_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-3[1].1`
+static PID_3_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[1].5`
+static PID_3_1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `OBR-2.1`
+static OBR_2_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-9.1`
+static MSH_9_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-9.2`
+static MSH_9_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-12`
+static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 12usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Lothian patient portal\",\"version\":\"1.0.0\",\"environments\":[\"dev\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:37\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17101\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:37\"}],\"loc\":\"estate.accord:37\"},{\"name\":\"portal_api\",\"transport\":\"http\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:44\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"18080\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PORTAL_API_PORT\"}}],\"loc\":\"estate.accord:44\"}],\"loc\":\"estate.accord:44\"},{\"name\":\"hub_portal_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:51\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17102\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_PORTAL_PORT\"}}],\"loc\":\"estate.accord:51\"}],\"loc\":\"estate.accord:51\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:58\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"17103\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:58\"}],\"loc\":\"estate.accord:58\"}],\"interfaces\":[{\"name\":\"adt_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A04\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:4\"},{\"name\":\"portal_fhir\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"portal_api\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"patient_to_fhir\",\"keys\":[\"mrn\"],\"patient\":null},{\"resource\":\"AllergyIntolerance\",\"record\":\"Allergy\",\"mapping\":\"allergy_to_fhir\",\"keys\":[\"patient_mrn\",\"allergen\"],\"patient\":null}],\"accepts\":[{\"resource\":\"Patient\",\"record\":\"Patient\",\"mapping\":\"fhir_to_patient\",\"keys\":[\"mrn\"],\"patient\":null},{\"resource\":\"ServiceRequest\",\"record\":\"LabOrder\",\"mapping\":\"fhir_to_order\",\"keys\":[\"placer_order\"],\"patient\":{\"field\":\"patient_mrn\",\"element\":\"subject.identifier.value\"}}],\"loc\":\"interfaces.accord:18\"},{\"name\":\"portal_orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"portal\",\"to\":\"hub\",\"endpoint\":\"hub_portal_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:33\"},{\"name\":\"orders_to_winpath\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"portal\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"AE\",\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:45\"},{\"name\":\"fhir_orders_to_winpath\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"portal\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"AE\",\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:60\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:69\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:70\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:71\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:72\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:73\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:74\"},{\"field\":\"email\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"records.accord:75\"}]},{\"record\":\"Allergy\",\"keys\":[\"patient_mrn\",\"allergen\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"allergen_name\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:80\"},{\"field\":\"category\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:81\"},{\"field\":\"criticality\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:82\"},{\"field\":\"reaction\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"records.accord:83\"}]}]}";

@@ -1042,47 +1042,41 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
         let scope = rt::Scope::whole(msg);
         let reads: [rt::Once<'_>; 2usize] = Default::default();
         let mut out = PatientDraft::default();
-        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:5")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:5")? {
             out.mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:6")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:6")? {
             out.nhs_number = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[2usize], "mappings.accord:7")? {
+        if let Some(v) = scope.text(&PID_5_1_1, "mappings.accord:7")? {
             out.family_name = Some(v);
         }
-        out.given_names.extend(scope.text(&PATHS[3usize], "mappings.accord:8")?);
-        out.given_names.extend(scope.text(&PATHS[4usize], "mappings.accord:8")?);
+        out.given_names.extend(scope.text(&PID_5_1_2, "mappings.accord:8")?);
+        out.given_names.extend(scope.text(&PID_5_1_3, "mappings.accord:8")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PATHS[5usize], "mappings.accord:9")?.as_deref(),
+            scope.str(&PID_7, "mappings.accord:9")?.as_deref(),
             "mappings.accord:9",
         )? {
             out.birth_date = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[6usize], "mappings.accord:10")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:10")?.as_deref() {
             Some(x) => Some(trakcare_sex(x, "mappings.accord:10")?),
             None => None,
         } {
             out.sex = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[7usize], "mappings.accord:11")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&PV1_2, "mappings.accord:11")?.as_deref() {
             Some(x) => Some(trakcare_class(x, "mappings.accord:11")?),
             None => None,
         } {
             out.patient_class = Some(v);
         }
-        if (rt::once(&reads[0usize], || scope.str(&PATHS[8usize], "mappings.accord:13"))?
+        if (rt::once(&reads[0usize], || scope.str(&MSH_9_2, "mappings.accord:13"))?
             .as_deref()) != Some("A08")
         {
             if let Some(v) = match rt::once(
                     &reads[0usize],
-                    || scope.str(&PATHS[8usize], "mappings.accord:14"),
+                    || scope.str(&MSH_9_2, "mappings.accord:14"),
                 )?
                 .as_deref()
             {
@@ -1092,7 +1086,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
                 out.stage = Some(v);
             }
         }
-        if rt::once(&reads[1usize], || scope.str(&PATHS[9usize], "mappings.accord:16"))?
+        if rt::once(&reads[1usize], || scope.str(&PID_11_5, "mappings.accord:16"))?
             .map(String::from)
             .is_some()
         {
@@ -1100,7 +1094,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
                 rt::f::trim(
                     rt::once(
                             &reads[1usize],
-                            || scope.str(&PATHS[9usize], "mappings.accord:17"),
+                            || scope.str(&PID_11_5, "mappings.accord:17"),
                         )?
                         .map(String::from),
                 ),
@@ -1120,23 +1114,18 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:21")?;
-    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:21")?;
-    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:21")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:21")?;
+    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:21")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:21")?;
     if let Some(v) = Some(rt::f::now()) {
-        rt::write(
-            &mut b,
-            &PATHS[10usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:23",
-        )?;
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:23")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:24")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:24")?;
     }
-    rt::write(&mut b, &PATHS[12usize], "MR", "mappings.accord:25")?;
+    rt::write(&mut b, &PID_3_1_5, "MR", "mappings.accord:25")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:26")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:26")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -1145,30 +1134,25 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(
-            &mut b,
-            &PATHS[14usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:27",
-        )?;
+        rt::write(&mut b, &PID_5_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:27")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:28")?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:28")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:29")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "mappings.accord:29")?;
+        rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "mappings.accord:29")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
         Some(x) => Some(class_to_hl7_str(x, "mappings.accord:30")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[7usize], &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
+        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
     }
     Ok(b.serialize())
 }
@@ -1180,34 +1164,29 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:33")?;
-    rt::write(&mut b, &PATHS[8usize], "A01", "mappings.accord:33")?;
-    rt::write(&mut b, &PATHS[16usize], "2.5", "mappings.accord:33")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:33")?;
+    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:33")?;
+    rt::write(&mut b, &MSH_12, "2.5", "mappings.accord:33")?;
     if let Some(v) = Some(rt::f::now()) {
-        rt::write(
-            &mut b,
-            &PATHS[10usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:35",
-        )?;
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:35")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:36")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:36")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:37")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:37")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "mappings.accord:38")?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:38")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
         Some(x) => Some(class_to_hl7_str(x, "mappings.accord:39")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[7usize], &rt::ToHl7::to_hl7(v), "mappings.accord:39")?;
+        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:39")?;
     }
     Ok(b.serialize())
 }
@@ -1218,24 +1197,20 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
     let mapped = || -> Result<LabResult, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = LabResultDraft::default();
-        if let Some(v) = scope.text(&PATHS[17usize], "mappings.accord:44")? {
+        if let Some(v) = scope.text(&OBR_2_1, "mappings.accord:44")? {
             out.placer_order = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[18usize], "mappings.accord:45")? {
+        if let Some(v) = scope.text(&OBR_3_1, "mappings.accord:45")? {
             out.filler_order = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[19usize], "mappings.accord:46")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:46")?.as_deref() {
             Some(x) => Some(winpath_test(x, "mappings.accord:46")?),
             None => None,
         } {
             out.service = Some(v);
         }
-        if let Some(v) = if (scope
-            .str(&PATHS[20usize], "mappings.accord:47")?
-            .as_deref()) == Some("F")
+        if let Some(v) = if (scope.str(&OBR_25, "mappings.accord:47")?.as_deref())
+            == Some("F")
         {
             Some(String::from("final"))
         } else {
@@ -1244,7 +1219,7 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
             out.status = Some(v);
         }
         if let Some(v) = rt::f::datetime_in(
-            scope.str(&PATHS[21usize], "mappings.accord:48")?.as_deref(),
+            scope.str(&OBR_7, "mappings.accord:48")?.as_deref(),
             "Europe/London",
             "mappings.accord:48",
         )? {
@@ -1252,35 +1227,30 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
         }
         for scope1 in scope.each_segment("OBX").into_iter() {
             let mut el1 = ObservationDraft::default();
-            if let Some(v) = match scope1
-                .str(&PATHS[22usize], "mappings.accord:50")?
-                .as_deref()
+            if let Some(v) = match scope1.str(&OBX_3_1, "mappings.accord:50")?.as_deref()
             {
                 Some(x) => Some(winpath_test(x, "mappings.accord:50")?),
                 None => None,
             } {
                 el1.code = Some(v);
             }
-            if let Some(v) = scope1.text(&PATHS[23usize], "mappings.accord:51")? {
+            if let Some(v) = scope1.text(&OBX_5, "mappings.accord:51")? {
                 el1.value = Some(v);
             }
-            if let Some(v) = scope1.text(&PATHS[24usize], "mappings.accord:52")? {
+            if let Some(v) = scope1.text(&OBX_6_1, "mappings.accord:52")? {
                 el1.units = Some(v);
             }
-            if let Some(v) = scope1.text(&PATHS[25usize], "mappings.accord:53")? {
+            if let Some(v) = scope1.text(&OBX_7, "mappings.accord:53")? {
                 el1.reference_range = Some(v);
             }
-            if let Some(v) = match scope1
-                .str(&PATHS[26usize], "mappings.accord:54")?
-                .as_deref()
-            {
+            if let Some(v) = match scope1.str(&OBX_8, "mappings.accord:54")?.as_deref() {
                 Some(x) => Some(winpath_flag(x, "mappings.accord:54")?),
                 None => None,
             } {
                 el1.flag = Some(v);
             }
             if let Some(v) = rt::f::integer(
-                scope1.str(&PATHS[27usize], "mappings.accord:55")?.as_deref(),
+                scope1.str(&OBX_1, "mappings.accord:55")?.as_deref(),
                 "mappings.accord:55",
             )? {
                 el1.sequence = Some(v);
@@ -1299,20 +1269,20 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         "ORU^R01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[15usize], "ORU", "mappings.accord:59")?;
-    rt::write(&mut b, &PATHS[8usize], "R01", "mappings.accord:59")?;
-    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:59")?;
+    rt::write(&mut b, &MSH_9_1, "ORU", "mappings.accord:59")?;
+    rt::write(&mut b, &MSH_9_2, "R01", "mappings.accord:59")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:59")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[17usize], &rt::ToHl7::to_hl7(v), "mappings.accord:61")?;
+        rt::write(&mut b, &OBR_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:61")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.filler_order) {
-        rt::write(&mut b, &PATHS[18usize], &rt::ToHl7::to_hl7(v), "mappings.accord:62")?;
+        rt::write(&mut b, &OBR_3_1, &rt::ToHl7::to_hl7(v), "mappings.accord:62")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.service.as_ref()).cloned() {
         Some(x) => Some(test_to_winpath_str(x, "mappings.accord:63")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(v), "mappings.accord:63")?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:63")?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
         == Some("final")
@@ -1321,12 +1291,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } else {
         Some(String::from("P"))
     } {
-        rt::write(
-            &mut b,
-            &PATHS[20usize],
-            &rt::ToHl7::to_hl7(&v),
-            "mappings.accord:64",
-        )?;
+        rt::write(&mut b, &OBR_25, &rt::ToHl7::to_hl7(&v), "mappings.accord:64")?;
     }
     for (k, item) in std::iter::once(src).flat_map(|r| r.observations.iter()).enumerate()
     {
@@ -1336,7 +1301,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         } {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[22usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&OBX_3_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
                 "mappings.accord:66",
             )?;
@@ -1344,7 +1309,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         if let Some(v) = Some(&item).map(|r| &r.value) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[23usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&OBX_5, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
                 "mappings.accord:67",
             )?;
@@ -1352,7 +1317,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[24usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&OBX_6_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
                 "mappings.accord:68",
             )?;
@@ -1366,7 +1331,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         } {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[28usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&OBX_11, Some(k + 1)),
                 &rt::ToHl7::to_hl7(&v),
                 "mappings.accord:69",
             )?;
@@ -1384,41 +1349,35 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
     let mapped = || -> Result<LabOrder, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = LabOrderDraft::default();
-        if let Some(v) = scope.text(&PATHS[29usize], "mappings.accord:75")? {
+        if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:75")? {
             out.placer_order = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[19usize], "mappings.accord:76")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:76")?.as_deref() {
             Some(x) => Some(winpath_test(x, "mappings.accord:76")?),
             None => None,
         } {
             out.test_code = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[30usize], "mappings.accord:77")? {
+        if let Some(v) = scope.text(&OBR_27_6, "mappings.accord:77")? {
             out.priority = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:78")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:78")? {
             out.patient.get_or_insert_with(Default::default).mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:79")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:79")? {
             out.patient.get_or_insert_with(Default::default).family_name = Some(v);
         }
         out.patient
             .get_or_insert_with(Default::default)
             .given_names
-            .extend(scope.text(&PATHS[14usize], "mappings.accord:80")?);
+            .extend(scope.text(&PID_5_2, "mappings.accord:80")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PATHS[5usize], "mappings.accord:81")?.as_deref(),
+            scope.str(&PID_7, "mappings.accord:81")?.as_deref(),
             "mappings.accord:81",
         )? {
             out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[6usize], "mappings.accord:82")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:82")?.as_deref() {
             Some(x) => Some(trakcare_sex(x, "mappings.accord:82")?),
             None => None,
         } {
@@ -1436,24 +1395,24 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[15usize], "ORM", "mappings.accord:85")?;
-    rt::write(&mut b, &PATHS[8usize], "O01", "mappings.accord:85")?;
-    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:85")?;
-    rt::write(&mut b, &PATHS[31usize], "NW", "mappings.accord:87")?;
+    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:85")?;
+    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:85")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:85")?;
+    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:87")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &PATHS[29usize], &rt::ToHl7::to_hl7(v), "mappings.accord:88")?;
+        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:88")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
         Some(x) => Some(test_to_winpath_str(x, "mappings.accord:89")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[19usize], &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
     }
     Ok(b.serialize())
 }
@@ -1466,20 +1425,20 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A40",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[15usize], "ADT", "mappings.accord:94")?;
-    rt::write(&mut b, &PATHS[8usize], "A40", "mappings.accord:94")?;
-    rt::write(&mut b, &PATHS[16usize], "2.4", "mappings.accord:94")?;
-    if let Some(v) = scope.str(&PATHS[10usize], "mappings.accord:96")?.as_deref() {
-        rt::write(&mut b, &PATHS[10usize], &rt::ToHl7::to_hl7(v), "mappings.accord:96")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:94")?;
+    rt::write(&mut b, &MSH_9_2, "A40", "mappings.accord:94")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:94")?;
+    if let Some(v) = scope.str(&EVN_2, "mappings.accord:96")?.as_deref() {
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "mappings.accord:96")?;
     }
-    if let Some(v) = scope.str(&PATHS[0usize], "mappings.accord:97")?.as_deref() {
-        rt::write(&mut b, &PATHS[11usize], &rt::ToHl7::to_hl7(v), "mappings.accord:97")?;
+    if let Some(v) = scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:97")?.as_deref() {
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:97")?;
     }
-    if let Some(v) = scope.str(&PATHS[13usize], "mappings.accord:98")?.as_deref() {
-        rt::write(&mut b, &PATHS[13usize], &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
+    if let Some(v) = scope.str(&PID_5_1, "mappings.accord:98")?.as_deref() {
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
     }
-    if let Some(v) = scope.str(&PATHS[33usize], "mappings.accord:99")?.as_deref() {
-        rt::write(&mut b, &PATHS[32usize], &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
+    if let Some(v) = scope.str(&MRG_1_WHERE_5_MR_1, "mappings.accord:99")?.as_deref() {
+        rt::write(&mut b, &MRG_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
     }
     Ok(b.serialize())
 }
@@ -1494,27 +1453,24 @@ pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let mapped = || -> Result<Patient, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = PatientDraft::default();
-        if let Some(v) = scope.text(&PATHS[0usize], "mappings.accord:104")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:104")? {
             out.mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[1usize], "mappings.accord:105")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:105")? {
             out.nhs_number = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[13usize], "mappings.accord:106")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:106")? {
             out.family_name = Some(v);
         }
-        out.given_names.extend(scope.text(&PATHS[14usize], "mappings.accord:107")?);
-        out.given_names.extend(scope.text(&PATHS[34usize], "mappings.accord:107")?);
+        out.given_names.extend(scope.text(&PID_5_2, "mappings.accord:107")?);
+        out.given_names.extend(scope.text(&PID_5_3, "mappings.accord:107")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PATHS[5usize], "mappings.accord:108")?.as_deref(),
+            scope.str(&PID_7, "mappings.accord:108")?.as_deref(),
             "mappings.accord:108",
         )? {
             out.birth_date = Some(v);
         }
-        if let Some(v) = match scope
-            .str(&PATHS[6usize], "mappings.accord:109")?
-            .as_deref()
-        {
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:109")?.as_deref() {
             Some(x) => Some(trakcare_sex(x, "mappings.accord:109")?),
             None => None,
         } {
@@ -1565,8 +1521,7 @@ pub fn route_adt_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapErro
         return Ok(out);
     }
     if ["ADT^A02", "ADT^A03"].contains(&message_type.as_str())
-        && ((scope.str(&PATHS[7usize], "interfaces.accord:192")?.as_deref())
-            == Some("I"))
+        && ((scope.str(&PV1_2, "interfaces.accord:192")?.as_deref()) == Some("I"))
     {
         out.push("adt_to_lims");
         return Ok(out);
@@ -1606,10 +1561,8 @@ pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::Map
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORU^R01"].contains(&message_type.as_str())
-        && (((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref())
-            == Some("F"))
-            || ((scope.str(&PATHS[20usize], "interfaces.accord:205")?.as_deref())
-                == Some("C")))
+        && (((scope.str(&OBR_25, "interfaces.accord:205")?.as_deref()) == Some("F"))
+            || ((scope.str(&OBR_25, "interfaces.accord:205")?.as_deref()) == Some("C")))
     {
         out.push("results_to_trakcare");
         return Ok(out);
@@ -1753,84 +1706,332 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 3usize,
-        repetition : Some(rt::hl7::Repetition::Where { component : 5usize, subcomponent :
-        None, value : String::from("MR") }), component : Some(1usize), subcomponent :
-        None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Where { component : 5usize,
-        subcomponent : None, value : String::from("NH") }), component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 5usize, repetition : Some(rt::hl7::Repetition::Index(1usize)),
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 5usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(2usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        5usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(3usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 7usize, repetition : None, component : None,
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 8usize, repetition : None, component : None, subcomponent : None },
-        rt::Path { segment : String::from("PV1"), occurrence : None, field : 2usize,
-        repetition : None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("MSH"), occurrence : None, field : 9usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 11usize, repetition : None,
-        component : Some(5usize), subcomponent : None }, rt::Path { segment :
-        String::from("EVN"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(5usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 5usize, repetition : None, component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 5usize, repetition : None, component : Some(2usize), subcomponent :
-        None }, rt::Path { segment : String::from("MSH"), occurrence : None, field :
-        9usize, repetition : None, component : Some(1usize), subcomponent : None },
-        rt::Path { segment : String::from("MSH"), occurrence : None, field : 12usize,
-        repetition : None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 4usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 25usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 7usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 5usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 6usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 7usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 8usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 1usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : None, field : 11usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("ORC"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("OBR"), occurrence : None, field : 27usize, repetition : None,
-        component : Some(6usize), subcomponent : None }, rt::Path { segment :
-        String::from("ORC"), occurrence : None, field : 1usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("MRG"), occurrence : None, field : 1usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("MRG"), occurrence : None, field : 1usize, repetition :
-        Some(rt::hl7::Repetition::Where { component : 5usize, subcomponent : None, value
-        : String::from("MR") }), component : Some(1usize), subcomponent : None },
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 5usize,
-        repetition : None, component : Some(3usize), subcomponent : None }
-    ]
+/// `PID-3[where 5 = "MR"].1`
+static PID_3_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[where 5 = "NH"].1`
+static PID_3_WHERE_5_NH_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("NH"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].1`
+static PID_5_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].2`
+static PID_5_1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-5[1].3`
+static PID_5_1_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(3usize),
+    subcomponent: None,
+});
+/// `PID-7`
+static PID_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-8`
+static PID_8: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 8usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PV1-2`
+static PV1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PV1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `MSH-9.2`
+static MSH_9_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-11.5`
+static PID_11_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 11usize,
+    repetition: None,
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `EVN-2`
+static EVN_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("EVN"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-3[1].1`
+static PID_3_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[1].5`
+static PID_3_1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `PID-5.1`
+static PID_5_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.2`
+static PID_5_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-9.1`
+static MSH_9_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-12`
+static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 12usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBR-2.1`
+static OBR_2_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-3.1`
+static OBR_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-4.1`
+static OBR_4_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 4usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-25`
+static OBR_25: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 25usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBR-7`
+static OBR_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX-3.1`
+static OBX_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBX-5`
+static OBX_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX-6.1`
+static OBX_6_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 6usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBX-7`
+static OBX_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX-8`
+static OBX_8: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 8usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX-1`
+static OBX_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX-11`
+static OBX_11: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: None,
+    field: 11usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `ORC-2.1`
+static ORC_2_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-27.6`
+static OBR_27_6: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 27usize,
+    repetition: None,
+    component: Some(6usize),
+    subcomponent: None,
+});
+/// `ORC-1`
+static ORC_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `MRG-1.1`
+static MRG_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MRG"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MRG-1[where 5 = "MR"].1`
+static MRG_1_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MRG"),
+    occurrence: None,
+    field: 1usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.3`
+static PID_5_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(3usize),
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CERT\"}}],\"loc\":\"estate.accord:59\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_KEY\"}}],\"loc\":\"estate.accord:59\"}],\"loc\":\"estate.accord:59\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:70\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:70\"}],\"loc\":\"estate.accord:70\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:77\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:77\"}],\"loc\":\"estate.accord:77\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:86\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:86\"}],\"loc\":\"estate.accord:86\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CLIENT_CERT\"}}],\"loc\":\"estate.accord:92\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_CLIENT_KEY\"}}],\"loc\":\"estate.accord:92\"}],\"loc\":\"estate.accord:92\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:104\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:104\"}],\"loc\":\"estate.accord:104\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:110\"}],\"loc\":\"estate.accord:110\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"ordering_also\":[],\"retain_ms\":2592000000,\"sla\":{\"delivered\":[95,2000],\"backlog_under\":500,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[95,5000],\"backlog_under\":100,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:21\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:44\"},{\"name\":\"merge_to_lims\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[\"MRG-1.1\"],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:60\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:77\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:90\"},{\"name\":\"orders_v1_in\",\"version\":\"1.2.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"retired\",\"messages\":[\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:104\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:118\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:136\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:150\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":31536000000,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:19\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:169\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:30\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:181\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"pharmacy_adt\",\"version\":\"2.5\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"on_reply\":[],\"loc\":\"interfaces.accord:211\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:119\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:120\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:121\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:122\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:123\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:125\"}]},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:131\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:132\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:133\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:138\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:139\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:140\"}]}]}";

@@ -605,68 +605,61 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let reads: [rt::Once<'_>; 2usize] = Default::default();
         let mut out = PatientDraft::default();
-        if let Some(v) = scope.text(&PATHS[0usize], "main.accord:30")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "main.accord:30")? {
             out.mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PATHS[1usize], "main.accord:31")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_4_1_NHS_1, "main.accord:31")? {
             out.nhs_number = Some(v);
         }
         if let Some(v) = rt::f::upper(
-            rt::f::trim(scope.text(&PATHS[2usize], "main.accord:32")?),
+            rt::f::trim(scope.text(&PID_5_1_1, "main.accord:32")?),
         ) {
             out.family_name = Some(v);
         }
-        out.given_names.extend(scope.text(&PATHS[3usize], "main.accord:33")?);
-        out.given_names.extend(scope.text(&PATHS[4usize], "main.accord:33")?);
+        out.given_names.extend(scope.text(&PID_5_1_2, "main.accord:33")?);
+        out.given_names.extend(scope.text(&PID_5_1_3, "main.accord:33")?);
         if let Some(v) = rt::f::date(
-            rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:34"))?
-                .as_deref(),
+            rt::once(&reads[0usize], || scope.str(&PID_7, "main.accord:34"))?.as_deref(),
             "main.accord:34",
         )? {
             out.birth_date = Some(v);
         }
         if let Some(v) = rt::f::datetime_in(
-            rt::once(&reads[0usize], || scope.str(&PATHS[5usize], "main.accord:35"))?
-                .as_deref(),
+            rt::once(&reads[0usize], || scope.str(&PID_7, "main.accord:35"))?.as_deref(),
             "Europe/London",
             "main.accord:35",
         )? {
             out.born_at = Some(v);
         }
-        if let Some(v) = match scope.str(&PATHS[6usize], "main.accord:36")?.as_deref() {
+        if let Some(v) = match scope.str(&PID_8, "main.accord:36")?.as_deref() {
             Some(x) => Some(sex_in(x, "main.accord:36")?),
             None => None,
         } {
             out.sex = Some(v);
         }
         if let Some(v) = rt::f::decimal(
-            scope.str(&PATHS[7usize], "main.accord:37")?.as_deref(),
+            scope.str(&OBX_1_5, "main.accord:37")?.as_deref(),
             "main.accord:37",
         )? {
             out.weight_kg = Some(v);
         }
         if let Some(v) = Some(
-            (scope.str(&PATHS[8usize], "main.accord:38")?.as_deref()) == Some("Y"),
+            (scope.str(&PID_30, "main.accord:38")?.as_deref()) == Some("Y"),
         ) {
             out.deceased = Some(v);
         }
-        if let Some(v) = Some(
-            scope.texts(&PATHS[9usize], "main.accord:39")?.len() as i64,
-        ) {
+        if let Some(v) = Some(scope.texts(&PV1_19, "main.accord:39")?.len() as i64) {
             out.visits = Some(v);
         }
-        if (rt::once(&reads[1usize], || scope.str(&PATHS[10usize], "main.accord:40"))?
+        if (rt::once(&reads[1usize], || scope.str(&PID_11_5, "main.accord:40"))?
             .map(String::from)
             .is_some())
-            && (!((rt::once(
-                    &reads[1usize],
-                    || scope.str(&PATHS[10usize], "main.accord:40"),
-                )?
+            && (!((rt::once(&reads[1usize], || scope.str(&PID_11_5, "main.accord:40"))?
                 .as_deref()) == Some("")))
         {
             if let Some(v) = rt::once(
                     &reads[1usize],
-                    || scope.str(&PATHS[10usize], "main.accord:41"),
+                    || scope.str(&PID_11_5, "main.accord:41"),
                 )?
                 .map(String::from)
             {
@@ -681,47 +674,41 @@ pub fn adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
             let mut el1 = ContactDraft::default();
             if let Some(v) = rt::f::concat(
                 vec![
-                    scope1.text(& PATHS[11usize], "main.accord:46") ?,
-                    Some(String::from(" ")), scope1.text(& PATHS[12usize],
-                    "main.accord:46") ?
+                    scope1.text(& NK1_2_2, "main.accord:46") ?, Some(String::from(" ")),
+                    scope1.text(& NK1_2_1, "main.accord:46") ?
                 ],
             ) {
                 el1.name = Some(v);
             }
-            if let Some(v) = if (scope1
-                .str(&PATHS[13usize], "main.accord:47")?
-                .as_deref()) == Some("HL70063")
+            if let Some(v) = if (scope1.str(&NK1_3_3, "main.accord:47")?.as_deref())
+                == Some("HL70063")
             {
                 scope1
-                    .text(&PATHS[14usize], "main.accord:47")?
-                    .or(scope1.text(&PATHS[15usize], "main.accord:47")?)
+                    .text(&NK1_3_2, "main.accord:47")?
+                    .or(scope1.text(&NK1_3_1, "main.accord:47")?)
             } else {
                 None
             } {
                 el1.relationship = Some(v);
             }
-            if let Some(v) = if scope1.text(&PATHS[16usize], "main.accord:49")?.is_some()
-            {
-                scope1.text(&PATHS[17usize], "main.accord:49")?
+            if let Some(v) = if scope1.text(&NK1_5, "main.accord:49")?.is_some() {
+                scope1.text(&NK1_5_1, "main.accord:49")?
             } else {
-                scope1.text(&PATHS[18usize], "main.accord:49")?
+                scope1.text(&NK1_6_1, "main.accord:49")?
             } {
                 el1.phone = Some(v);
             }
             out.contacts.push(el1.finish("main.accord:45")?);
         }
-        for scope1 in scope.each_repetition(&PATHS[19usize]).into_iter() {
+        for scope1 in scope.each_repetition(&PID_3).into_iter() {
             let mut el1 = PatientIdDraft::default();
-            if let Some(v) = scope1.text(&PATHS[20usize], "main.accord:53")? {
+            if let Some(v) = scope1.text(&PID_3_1, "main.accord:53")? {
                 el1.value = Some(v);
             }
-            if let Some(v) = scope1.text(&PATHS[21usize], "main.accord:54")? {
+            if let Some(v) = scope1.text(&PID_3_4_1, "main.accord:54")? {
                 el1.authority = Some(v);
             }
-            if let Some(v) = match scope1
-                .str(&PATHS[22usize], "main.accord:55")?
-                .as_deref()
-            {
+            if let Some(v) = match scope1.str(&PID_3_5, "main.accord:55")?.as_deref() {
                 Some(x) => id_kind(x, "main.accord:55")?,
                 None => None,
             } {
@@ -741,15 +728,15 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A08",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &PATHS[27usize], "ADT", "main.accord:59")?;
-    rt::write(&mut b, &PATHS[28usize], "A08", "main.accord:59")?;
-    rt::write(&mut b, &PATHS[29usize], "2.4", "main.accord:59")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "main.accord:59")?;
+    rt::write(&mut b, &MSH_9_2, "A08", "main.accord:59")?;
+    rt::write(&mut b, &MSH_12, "2.4", "main.accord:59")?;
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PATHS[23usize], &rt::ToHl7::to_hl7(v), "main.accord:61")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "main.accord:61")?;
     }
-    rt::write(&mut b, &PATHS[24usize], "MR", "main.accord:62")?;
+    rt::write(&mut b, &PID_3_1_5, "MR", "main.accord:62")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PATHS[25usize], &rt::ToHl7::to_hl7(v), "main.accord:63")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "main.accord:63")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -758,25 +745,25 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(&mut b, &PATHS[26usize], &rt::ToHl7::to_hl7(&v), "main.accord:64")?;
+        rt::write(&mut b, &PID_5_2, &rt::ToHl7::to_hl7(&v), "main.accord:64")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PATHS[5usize], &rt::ToHl7::to_hl7(&v), "main.accord:65")?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "main.accord:65")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
         Some(x) => Some(sex_out_str(x, "main.accord:66")?),
         None => None,
     } {
-        rt::write(&mut b, &PATHS[6usize], &rt::ToHl7::to_hl7(v), "main.accord:66")?;
+        rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "main.accord:66")?;
     }
     for (k, item) in std::iter::once(src).flat_map(|r| r.contacts.iter()).enumerate() {
         if let Some(v) = Some(&item).map(|r| &r.name) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[12usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&NK1_2_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
                 "main.accord:68",
             )?;
@@ -784,7 +771,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
             rt::write(
                 &mut b,
-                &rt::hl7::path::at_occurrence(&PATHS[15usize], Some(k + 1)),
+                &rt::hl7::path::at_occurrence(&NK1_3_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
                 "main.accord:69",
             )?;
@@ -1028,74 +1015,284 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 3usize,
-        repetition : Some(rt::hl7::Repetition::Where { component : 5usize, subcomponent :
-        None, value : String::from("MR") }), component : Some(1usize), subcomponent :
-        None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Where { component : 4usize,
-        subcomponent : Some(1usize), value : String::from("NHS") }), component :
-        Some(1usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 5usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        5usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(2usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 5usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(3usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        7usize, repetition : None, component : None, subcomponent : None }, rt::Path {
-        segment : String::from("PID"), occurrence : None, field : 8usize, repetition :
-        None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("OBX"), occurrence : Some(1usize), field : 5usize, repetition :
-        None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 30usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PV1"), occurrence : None, field : 19usize, repetition :
-        Some(rt::hl7::Repetition::All), component : None, subcomponent : None }, rt::Path
-        { segment : String::from("PID"), occurrence : None, field : 11usize, repetition :
-        None, component : Some(5usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 2usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(3usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(2usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 5usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 5usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("NK1"), occurrence : None, field : 6usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : None, subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(1usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(4usize), subcomponent : Some(1usize) }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition : None,
-        component : Some(5usize), subcomponent : None }, rt::Path { segment :
-        String::from("PID"), occurrence : None, field : 3usize, repetition :
-        Some(rt::hl7::Repetition::Index(1usize)), component : Some(1usize), subcomponent
-        : None }, rt::Path { segment : String::from("PID"), occurrence : None, field :
-        3usize, repetition : Some(rt::hl7::Repetition::Index(1usize)), component :
-        Some(5usize), subcomponent : None }, rt::Path { segment : String::from("PID"),
-        occurrence : None, field : 5usize, repetition : None, component : Some(1usize),
-        subcomponent : None }, rt::Path { segment : String::from("PID"), occurrence :
-        None, field : 5usize, repetition : None, component : Some(2usize), subcomponent :
-        None }, rt::Path { segment : String::from("MSH"), occurrence : None, field :
-        9usize, repetition : None, component : Some(1usize), subcomponent : None },
-        rt::Path { segment : String::from("MSH"), occurrence : None, field : 9usize,
-        repetition : None, component : Some(2usize), subcomponent : None }, rt::Path {
-        segment : String::from("MSH"), occurrence : None, field : 12usize, repetition :
-        None, component : None, subcomponent : None }
-    ]
+/// `PID-3[where 5 = "MR"].1`
+static PID_3_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[where 4.1 = "NHS"].1`
+static PID_3_WHERE_4_1_NHS_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(||
+rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 4usize,
+        subcomponent: Some(1usize),
+        value: String::from("NHS"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].1`
+static PID_5_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5[1].2`
+static PID_5_1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `PID-5[1].3`
+static PID_5_1_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(3usize),
+    subcomponent: None,
+});
+/// `PID-7`
+static PID_7: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 7usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-8`
+static PID_8: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 8usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `OBX[1]-5`
+static OBX_1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBX"),
+    occurrence: Some(1usize),
+    field: 5usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-30`
+static PID_30: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 30usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PV1-19[*]`
+static PV1_19: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PV1"),
+    occurrence: None,
+    field: 19usize,
+    repetition: Some(rt::hl7::Repetition::All),
+    component: None,
+    subcomponent: None,
+});
+/// `PID-11.5`
+static PID_11_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 11usize,
+    repetition: None,
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `NK1-2.2`
+static NK1_2_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `NK1-2.1`
+static NK1_2_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `NK1-3.3`
+static NK1_3_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(3usize),
+    subcomponent: None,
+});
+/// `NK1-3.2`
+static NK1_3_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `NK1-3.1`
+static NK1_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `NK1-5`
+static NK1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `NK1-5.1`
+static NK1_5_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `NK1-6.1`
+static NK1_6_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 6usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3`
+static PID_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `PID-3.1`
+static PID_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3.4.1`
+static PID_3_4_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(4usize),
+    subcomponent: Some(1usize),
+});
+/// `PID-3.5`
+static PID_3_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `PID-3[1].1`
+static PID_3_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[1].5`
+static PID_3_1_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `PID-5.1`
+static PID_5_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.2`
+static PID_5_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-9.1`
+static MSH_9_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-9.2`
+static MSH_9_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-12`
+static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 12usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Mapping constructs\",\"version\":\"1.2.3\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[],\"profiles\":[],\"flows\":[],\"matrices\":[]}";

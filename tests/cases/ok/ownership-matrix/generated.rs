@@ -164,13 +164,13 @@ impl Address {
 pub fn portal_contact(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PATHS[0usize], "main.accord:39")? {
+    if let Some(v) = scope.text(&PID_3_1, "main.accord:39")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[1usize], "main.accord:40")? {
+    if let Some(v) = scope.text(&PID_13_WHERE_3_INTERNET_4, "main.accord:40")? {
         out.email = Some(v);
     }
-    if let Some(v) = scope.text(&PATHS[2usize], "main.accord:41")? {
+    if let Some(v) = scope.text(&PID_13_WHERE_2_PRN_1, "main.accord:41")? {
         out.phone = Some(v);
     }
     out.finish("main.accord:38")
@@ -258,19 +258,41 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 3usize,
-        repetition : None, component : Some(1usize), subcomponent : None }, rt::Path {
-        segment : String::from("PID"), occurrence : None, field : 13usize, repetition :
-        Some(rt::hl7::Repetition::Where { component : 3usize, subcomponent : None, value
-        : String::from("Internet") }), component : Some(4usize), subcomponent : None },
-        rt::Path { segment : String::from("PID"), occurrence : None, field : 13usize,
-        repetition : Some(rt::hl7::Repetition::Where { component : 2usize, subcomponent :
-        None, value : String::from("PRN") }), component : Some(1usize), subcomponent :
-        None }
-    ]
+/// `PID-3.1`
+static PID_3_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-13[where 3 = "Internet"].4`
+static PID_13_WHERE_3_INTERNET_4: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(||
+rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 3usize,
+        subcomponent: None,
+        value: String::from("Internet"),
+    }),
+    component: Some(4usize),
+    subcomponent: None,
+});
+/// `PID-13[where 2 = "PRN"].1`
+static PID_13_WHERE_2_PRN_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 2usize,
+        subcomponent: None,
+        value: String::from("PRN"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:31\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:34\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:35\"}]}]}";

@@ -12,8 +12,8 @@ pub fn route_orders(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
     if ["ORM^O01"].contains(&message_type.as_str())
-        && (((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()) == Some("NW"))
-            || ((scope.str(&PATHS[0usize], "main.accord:77")?.as_deref()) == Some("XO")))
+        && (((scope.str(&ORC_1, "main.accord:77")?.as_deref()) == Some("NW"))
+            || ((scope.str(&ORC_1, "main.accord:77")?.as_deref()) == Some("XO")))
     {
         out.push("orders_to_lab");
         return Ok(out);
@@ -40,7 +40,7 @@ pub fn route_specimen_route(
     let (code, trigger, _) = msg.message_type();
     let message_type = format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or(""));
     let mut out: Vec<&'static str> = vec![];
-    if scope.text(&PATHS[1usize], "main.accord:84")?.is_some() {
+    if scope.text(&SPM_2, "main.accord:84")?.is_some() {
         out.push("orders_to_lab");
         return Ok(out);
     }
@@ -124,14 +124,23 @@ pub fn deliver(
         _ => Ok(None),
     }
 }
-/// Every HL7 v2 path the mappings read or write, built once.
-static PATHS: std::sync::LazyLock<Vec<rt::Path>> = std::sync::LazyLock::new(|| {
-    vec![
-        rt::Path { segment : String::from("ORC"), occurrence : None, field : 1usize,
-        repetition : None, component : None, subcomponent : None }, rt::Path { segment :
-        String::from("SPM"), occurrence : None, field : 2usize, repetition : None,
-        component : None, subcomponent : None }
-    ]
+/// `ORC-1`
+static ORC_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("ORC"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
+});
+/// `SPM-2`
+static SPM_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("SPM"),
+    occurrence: None,
+    field: 2usize,
+    repetition: None,
+    component: None,
+    subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
 pub const SPEC: &str = "{\"estate\":\"Routing and flows\",\"version\":\"2.0.0\",\"environments\":[\"dev\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"main.accord:21\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_PORT\"}}],\"loc\":\"main.accord:21\"}],\"loc\":\"main.accord:21\"},{\"name\":\"lab_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"LAB_HOST\"}}],\"loc\":\"main.accord:27\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"LAB_PORT\"}}],\"loc\":\"main.accord:27\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"main.accord:27\"}],\"loc\":\"main.accord:27\"}],\"interfaces\":[{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\",\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-3\",\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:34\"},{\"name\":\"orders_to_lab\",\"version\":\"1.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"lab\",\"endpoint\":\"lab_mllp\",\"status\":\"draft\",\"messages\":[\"ORM^O01\",\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"application\",\"timeout_ms\":45000},\"replies\":[{\"classes\":[\"AA\",\"CA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":1000,\"backoff_max_ms\":30000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]},{\"classes\":[\"timeout\"],\"actions\":[{\"kind\":\"retry\",\"times\":10,\"forever\":false,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":60000}],\"then\":[{\"kind\":\"suspend\"}]},{\"classes\":[\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]},{\"classes\":[\"no_msa\",\"mismatch\"],\"actions\":[{\"kind\":\"fail\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":7776000000,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":1000,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:46\"},{\"name\":\"results_back\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"lab\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"deprecated\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"msh\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:66\"}],\"profiles\":[],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lab\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_back\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"send\",\"interface\":\"orders_to_lab\"}],\"on_reply\":[{\"kind\":\"complete\"}],\"loc\":\"main.accord:89\"}],\"matrices\":[]}";
