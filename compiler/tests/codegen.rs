@@ -302,7 +302,7 @@ fn build_generates_mappings_from_fhir_as_json_reads() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lib = std::fs::read_to_string(dir.join("out/src/lib.rs")).unwrap();
     assert!(
-        lib.contains("pub fn from_portal(src: &serde_json::Value)"),
+        lib.contains("pub fn from_portal(src: &rt::serde_json::Value)"),
         "{lib}"
     );
     assert!(

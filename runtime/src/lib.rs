@@ -46,4 +46,5 @@ pub mod __private {
     pub use crate::steward::{govern, Steward, Unsupervised};
     pub use regex::Regex;
     pub use serde;
+    pub use serde_json;
 }

@@ -51,8 +51,8 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
         }
 
         impl rt::ToJson for #name {
-            fn to_json(&self) -> serde_json::Value {
-                serde_json::Value::String(String::from(self.code()))
+            fn to_json(&self) -> rt::serde_json::Value {
+                rt::serde_json::Value::String(String::from(self.code()))
             }
         }
 
@@ -65,7 +65,7 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
         impl rt::fhir::IdPart for #name {}
 
         impl rt::FromJson for #name {
-            fn from_json(v: &serde_json::Value) -> Option<Self> {
+            fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
                 #name::from_code(v.as_str()?)
             }
         }

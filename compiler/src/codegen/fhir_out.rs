@@ -53,7 +53,7 @@ impl LeafTy {
 
     fn field_ty(&self) -> TokenStream {
         if self.any {
-            quote!(serde_json::Value)
+            quote!(rt::serde_json::Value)
         } else {
             self.rust.clone()
         }
@@ -601,9 +601,9 @@ impl Tree {
         let local = self.local_entries();
         // A Bundle's JSON is what goes on the wire, its local references included.
         let to_json = if local.is_empty() {
-            quote!(serde_json::to_value(self).unwrap_or_default())
+            quote!(rt::serde_json::to_value(self).unwrap_or_default())
         } else {
-            quote!(serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default())
+            quote!(rt::serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default())
         };
         quote! {
             #(#structs)*
@@ -615,7 +615,7 @@ impl Tree {
             }
 
             impl rt::ToJson for #root<'_> {
-                fn to_json(&self) -> serde_json::Value {
+                fn to_json(&self) -> rt::serde_json::Value {
                     #to_json
                 }
             }

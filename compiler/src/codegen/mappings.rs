@@ -202,7 +202,7 @@ impl<'a> Gen<'a> {
                     }),
                 )
             }
-            Schema::Fhir { .. } => (quote!(src: &serde_json::Value), quote!(), None),
+            Schema::Fhir { .. } => (quote!(src: &rt::serde_json::Value), quote!(), None),
         };
         let fscope = match &m.source {
             Schema::Fhir { resource } => Some(FhirScope {
@@ -1676,7 +1676,7 @@ impl SourceCtx {
     }
 }
 
-/// A FHIR source: `var` is a `&serde_json::Value`; `prefix` the element names walked from
+/// A FHIR source: `var` is a `&rt::serde_json::Value`; `prefix` the element names walked from
 /// the resource `root` to it.
 #[derive(Clone)]
 struct FhirScope {

@@ -354,7 +354,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// The stored record (as JSON) API interface `interface` reads from a client's
         /// `resource`, or `None` when it does not accept that type.
         #[allow(unused_variables)]
-        pub fn accept(interface: &str, resource: &str, resource_json: &serde_json::Value) -> Result<Option<serde_json::Value>, rt::MapError> {
+        pub fn accept(interface: &str, resource: &str, resource_json: &rt::serde_json::Value) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
             match (interface, resource) {
                 #(#accept_arms)*
                 _ => Ok(None),
@@ -364,7 +364,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
         /// for `resource`, or `None` when it does not serve that type.
         #[allow(unused_variables)]
-        pub fn serve(interface: &str, resource: &str, record: &serde_json::Value) -> Result<Option<Vec<u8>>, rt::MapError> {
+        pub fn serve(interface: &str, resource: &str, record: &rt::serde_json::Value) -> Result<Option<Vec<u8>>, rt::MapError> {
             match (interface, resource) {
                 #(#serve_arms,)*
                 _ => Ok(None),
@@ -395,7 +395,7 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// Runs the transform chain of `interface` on a resource an API's client created,
         /// when the chain starts from FHIR: `Ok(None)` when it does not.
         #[allow(unused_variables)]
-        pub fn deliver_fhir(interface: &str, resource_json: &serde_json::Value, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
+        pub fn deliver_fhir(interface: &str, resource_json: &rt::serde_json::Value, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
             match interface {
                 #(#deliver_fhir_arms,)*
                 _ => Ok(None),

@@ -79,7 +79,7 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             quote! {
                 let out = #krate::#m(&msg).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
                 let whole = rt::ToJson::to_json(&out);
-                let actual = rt::json_get(&whole, &[#(#steps),*]).cloned().unwrap_or(serde_json::Value::Null);
+                let actual = rt::json_get(&whole, &[#(#steps),*]).cloned().unwrap_or(rt::serde_json::Value::Null);
                 let expected = #expected;
                 if actual != expected { return Err(format!("{}: expected {} == {expected}, found {actual}", #at, #shown)); }
             }
@@ -102,7 +102,7 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             #read
             let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
             let scope = rt::Scope::whole(&msg);
-            let spec: rt::spec::Spec = serde_json::from_str(#krate::SPEC).map_err(|e| e.to_string())?;
+            let spec: rt::spec::Spec = rt::serde_json::from_str(#krate::SPEC).map_err(|e| e.to_string())?;
             let interface: Option<&str> = #interface;
             // Refused on receipt (type, sender, profile) as the production refuses it: never routed.
             let refused = interface.and_then(|i| rt::answer::refusal(&spec, i, &msg));
@@ -131,7 +131,7 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
                 quote!(Output::Json(rt::fhir::resource_to_string_pretty(&#value)))
             }
             Schema::Record { .. } => {
-                quote!(Output::Json(serde_json::to_string_pretty(&rt::ToJson::to_json(&#value)).unwrap_or_default()))
+                quote!(Output::Json(rt::serde_json::to_string_pretty(&rt::ToJson::to_json(&#value)).unwrap_or_default()))
             }
         }
     };
@@ -217,8 +217,8 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
         }
 
         /// The file as JSON (a FHIR resource), or the exit code after saying why it is not.
-        fn input_json(file: &str, bytes: &[u8]) -> Result<serde_json::Value, ExitCode> {
-            serde_json::from_slice(bytes).map_err(|e| {
+        fn input_json(file: &str, bytes: &[u8]) -> Result<rt::serde_json::Value, ExitCode> {
+            rt::serde_json::from_slice(bytes).map_err(|e| {
                 eprintln!("error: {file} is not JSON: {e}");
                 ExitCode::from(2)
             })

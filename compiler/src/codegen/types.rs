@@ -137,7 +137,7 @@ pub fn gen_record(r: &Record) -> TokenStream {
     let from_json_fields = r.fields.iter().map(|f| {
         let n = names::snake(&f.name);
         let key = f.name.as_str();
-        quote! { #n: rt::FromJson::from_json(obj.get(#key).unwrap_or(&serde_json::Value::Null))? }
+        quote! { #n: rt::FromJson::from_json(obj.get(#key).unwrap_or(&rt::serde_json::Value::Null))? }
     });
     quote! {
         #(#[doc = #docs])*
@@ -145,17 +145,17 @@ pub fn gen_record(r: &Record) -> TokenStream {
         pub struct #name { #(#fields,)* }
 
         impl rt::FromJson for #name {
-            fn from_json(v: &serde_json::Value) -> Option<Self> {
+            fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
                 let obj = v.as_object()?;
                 Some(#name { #(#from_json_fields,)* })
             }
         }
 
         impl rt::ToJson for #name {
-            fn to_json(&self) -> serde_json::Value {
-                let mut obj = serde_json::Map::new();
+            fn to_json(&self) -> rt::serde_json::Value {
+                let mut obj = rt::serde_json::Map::new();
                 #(#json_fields)*
-                serde_json::Value::Object(obj)
+                rt::serde_json::Value::Object(obj)
             }
         }
 

@@ -17,36 +17,36 @@ pub struct Patient {
     pub patient_class: Option<String>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family_name: rt::FromJson::from_json(
-                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("family_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             given_name: rt::FromJson::from_json(
-                obj.get("given_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("given_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             birth_date: rt::FromJson::from_json(
-                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+                obj.get("birth_date").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sex: rt::FromJson::from_json(
-                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+                obj.get("sex").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             recorded_at: rt::FromJson::from_json(
-                obj.get("recorded_at").unwrap_or(&serde_json::Value::Null),
+                obj.get("recorded_at").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             patient_class: rt::FromJson::from_json(
-                obj.get("patient_class").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_class").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
         obj.insert(String::from("given_name"), rt::ToJson::to_json(&self.given_name));
@@ -57,7 +57,7 @@ impl rt::ToJson for Patient {
             String::from("patient_class"),
             rt::ToJson::to_json(&self.patient_class),
         );
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -130,28 +130,28 @@ pub struct Admission {
     pub allergies: Vec<Allergy>,
 }
 impl rt::FromJson for Admission {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Admission {
             patient: rt::FromJson::from_json(
-                obj.get("patient").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             visit: rt::FromJson::from_json(
-                obj.get("visit").unwrap_or(&serde_json::Value::Null),
+                obj.get("visit").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergies: rt::FromJson::from_json(
-                obj.get("allergies").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergies").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Admission {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("patient"), rt::ToJson::to_json(&self.patient));
         obj.insert(String::from("visit"), rt::ToJson::to_json(&self.visit));
         obj.insert(String::from("allergies"), rt::ToJson::to_json(&self.allergies));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Admission {
@@ -211,27 +211,27 @@ pub struct Visit {
     pub ward: Option<String>,
 }
 impl rt::FromJson for Visit {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Visit {
             visit_number: rt::FromJson::from_json(
-                obj.get("visit_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("visit_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             patient_mrn: rt::FromJson::from_json(
-                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             inpatient: rt::FromJson::from_json(
-                obj.get("inpatient").unwrap_or(&serde_json::Value::Null),
+                obj.get("inpatient").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             ward: rt::FromJson::from_json(
-                obj.get("ward").unwrap_or(&serde_json::Value::Null),
+                obj.get("ward").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Visit {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(
             String::from("visit_number"),
             rt::ToJson::to_json(&self.visit_number),
@@ -239,7 +239,7 @@ impl rt::ToJson for Visit {
         obj.insert(String::from("patient_mrn"), rt::ToJson::to_json(&self.patient_mrn));
         obj.insert(String::from("inpatient"), rt::ToJson::to_json(&self.inpatient));
         obj.insert(String::from("ward"), rt::ToJson::to_json(&self.ward));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Visit {
@@ -306,27 +306,27 @@ pub struct Allergy {
     pub category: AllergyCategory,
 }
 impl rt::FromJson for Allergy {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Allergy {
             patient_mrn: rt::FromJson::from_json(
-                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergen: rt::FromJson::from_json(
-                obj.get("allergen").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergen").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergen_name: rt::FromJson::from_json(
-                obj.get("allergen_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergen_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             category: rt::FromJson::from_json(
-                obj.get("category").unwrap_or(&serde_json::Value::Null),
+                obj.get("category").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Allergy {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("patient_mrn"), rt::ToJson::to_json(&self.patient_mrn));
         obj.insert(String::from("allergen"), rt::ToJson::to_json(&self.allergen));
         obj.insert(
@@ -334,7 +334,7 @@ impl rt::ToJson for Allergy {
             rt::ToJson::to_json(&self.allergen_name),
         );
         obj.insert(String::from("category"), rt::ToJson::to_json(&self.category));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Allergy {
@@ -429,8 +429,8 @@ impl std::fmt::Display for Sex {
     }
 }
 impl rt::ToJson for Sex {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for Sex {
@@ -440,7 +440,7 @@ impl rt::FhirValue for Sex {
 }
 impl rt::fhir::IdPart for Sex {}
 impl rt::FromJson for Sex {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
     }
 }
@@ -495,8 +495,8 @@ impl std::fmt::Display for AllergyCategory {
     }
 }
 impl rt::ToJson for AllergyCategory {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AllergyCategory {
@@ -506,7 +506,7 @@ impl rt::FhirValue for AllergyCategory {
 }
 impl rt::fhir::IdPart for AllergyCategory {}
 impl rt::FromJson for AllergyCategory {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AllergyCategory::from_code(v.as_str()?)
     }
 }
@@ -548,8 +548,8 @@ impl std::fmt::Display for Gender {
     }
 }
 impl rt::ToJson for Gender {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for Gender {
@@ -559,7 +559,7 @@ impl rt::FhirValue for Gender {
 }
 impl rt::fhir::IdPart for Gender {}
 impl rt::FromJson for Gender {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         Gender::from_code(v.as_str()?)
     }
 }
@@ -937,8 +937,8 @@ impl rt::fhir::Resource for PatientToFhirResource<'_> {
     }
 }
 impl rt::ToJson for PatientToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for PatientToFhirResource<'_> {
@@ -1188,8 +1188,8 @@ impl rt::fhir::Resource for VisitToEncounterResource<'_> {
     }
 }
 impl rt::ToJson for VisitToEncounterResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for VisitToEncounterResource<'_> {
@@ -1455,8 +1455,8 @@ impl rt::fhir::Resource for AllergyToFhirResource<'_> {
     }
 }
 impl rt::ToJson for AllergyToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for AllergyToFhirResource<'_> {
@@ -1774,8 +1774,8 @@ impl rt::fhir::Resource for AdmissionBundleResource<'_> {
     }
 }
 impl rt::ToJson for AdmissionBundleResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::from_slice(&rt::fhir::resource_to_vec(self)).unwrap_or_default()
     }
 }
 impl rt::FhirValue for AdmissionBundleResource<'_> {
@@ -1883,8 +1883,8 @@ pub fn admission_bundle<'a>(
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -1895,7 +1895,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -1926,7 +1926,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

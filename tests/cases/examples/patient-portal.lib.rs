@@ -18,39 +18,39 @@ pub struct Patient {
     pub email: Option<String>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             nhs_number: rt::FromJson::from_json(
-                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("nhs_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family_name: rt::FromJson::from_json(
-                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("family_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             given_names: rt::FromJson::from_json(
-                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+                obj.get("given_names").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             birth_date: rt::FromJson::from_json(
-                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+                obj.get("birth_date").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sex: rt::FromJson::from_json(
-                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+                obj.get("sex").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             phone: rt::FromJson::from_json(
-                obj.get("phone").unwrap_or(&serde_json::Value::Null),
+                obj.get("phone").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             email: rt::FromJson::from_json(
-                obj.get("email").unwrap_or(&serde_json::Value::Null),
+                obj.get("email").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
         obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
@@ -59,7 +59,7 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("sex"), rt::ToJson::to_json(&self.sex));
         obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
         obj.insert(String::from("email"), rt::ToJson::to_json(&self.email));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -130,33 +130,33 @@ pub struct Allergy {
     pub reaction: Option<String>,
 }
 impl rt::FromJson for Allergy {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Allergy {
             patient_mrn: rt::FromJson::from_json(
-                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergen: rt::FromJson::from_json(
-                obj.get("allergen").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergen").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergen_name: rt::FromJson::from_json(
-                obj.get("allergen_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergen_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             category: rt::FromJson::from_json(
-                obj.get("category").unwrap_or(&serde_json::Value::Null),
+                obj.get("category").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             criticality: rt::FromJson::from_json(
-                obj.get("criticality").unwrap_or(&serde_json::Value::Null),
+                obj.get("criticality").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             reaction: rt::FromJson::from_json(
-                obj.get("reaction").unwrap_or(&serde_json::Value::Null),
+                obj.get("reaction").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Allergy {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("patient_mrn"), rt::ToJson::to_json(&self.patient_mrn));
         obj.insert(String::from("allergen"), rt::ToJson::to_json(&self.allergen));
         obj.insert(
@@ -166,7 +166,7 @@ impl rt::ToJson for Allergy {
         obj.insert(String::from("category"), rt::ToJson::to_json(&self.category));
         obj.insert(String::from("criticality"), rt::ToJson::to_json(&self.criticality));
         obj.insert(String::from("reaction"), rt::ToJson::to_json(&self.reaction));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Allergy {
@@ -230,24 +230,24 @@ pub struct Admission {
     pub allergies: Vec<Allergy>,
 }
 impl rt::FromJson for Admission {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Admission {
             patient: rt::FromJson::from_json(
-                obj.get("patient").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             allergies: rt::FromJson::from_json(
-                obj.get("allergies").unwrap_or(&serde_json::Value::Null),
+                obj.get("allergies").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Admission {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("patient"), rt::ToJson::to_json(&self.patient));
         obj.insert(String::from("allergies"), rt::ToJson::to_json(&self.allergies));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Admission {
@@ -299,30 +299,30 @@ pub struct LabOrder {
     pub urgent: bool,
 }
 impl rt::FromJson for LabOrder {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(LabOrder {
             placer_order: rt::FromJson::from_json(
-                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+                obj.get("placer_order").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             patient_mrn: rt::FromJson::from_json(
-                obj.get("patient_mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             test_code: rt::FromJson::from_json(
-                obj.get("test_code").unwrap_or(&serde_json::Value::Null),
+                obj.get("test_code").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             test_name: rt::FromJson::from_json(
-                obj.get("test_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("test_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             urgent: rt::FromJson::from_json(
-                obj.get("urgent").unwrap_or(&serde_json::Value::Null),
+                obj.get("urgent").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for LabOrder {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(
             String::from("placer_order"),
             rt::ToJson::to_json(&self.placer_order),
@@ -331,7 +331,7 @@ impl rt::ToJson for LabOrder {
         obj.insert(String::from("test_code"), rt::ToJson::to_json(&self.test_code));
         obj.insert(String::from("test_name"), rt::ToJson::to_json(&self.test_name));
         obj.insert(String::from("urgent"), rt::ToJson::to_json(&self.urgent));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for LabOrder {
@@ -450,8 +450,8 @@ impl std::fmt::Display for Gender {
     }
 }
 impl rt::ToJson for Gender {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for Gender {
@@ -461,7 +461,7 @@ impl rt::FhirValue for Gender {
 }
 impl rt::fhir::IdPart for Gender {}
 impl rt::FromJson for Gender {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         Gender::from_code(v.as_str()?)
     }
 }
@@ -516,8 +516,8 @@ impl std::fmt::Display for AllergyCategory {
     }
 }
 impl rt::ToJson for AllergyCategory {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AllergyCategory {
@@ -527,7 +527,7 @@ impl rt::FhirValue for AllergyCategory {
 }
 impl rt::fhir::IdPart for AllergyCategory {}
 impl rt::FromJson for AllergyCategory {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AllergyCategory::from_code(v.as_str()?)
     }
 }
@@ -577,8 +577,8 @@ impl std::fmt::Display for AllergyCriticality {
     }
 }
 impl rt::ToJson for AllergyCriticality {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AllergyCriticality {
@@ -588,7 +588,7 @@ impl rt::FhirValue for AllergyCriticality {
 }
 impl rt::fhir::IdPart for AllergyCriticality {}
 impl rt::FromJson for AllergyCriticality {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AllergyCriticality::from_code(v.as_str()?)
     }
 }
@@ -982,8 +982,8 @@ impl rt::fhir::Resource for PatientToFhirResource<'_> {
     }
 }
 impl rt::ToJson for PatientToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for PatientToFhirResource<'_> {
@@ -1352,8 +1352,8 @@ impl rt::fhir::Resource for AllergyToFhirResource<'_> {
     }
 }
 impl rt::ToJson for AllergyToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for AllergyToFhirResource<'_> {
@@ -1409,7 +1409,7 @@ pub fn allergy_to_fhir<'a>(
 /// The patient's corrections: the matrix lets the portal change phone and e-mail only.
 /// Identifiers and contact points are picked by their system, wherever a client lists them.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError> {
+pub fn fhir_to_patient(src: &rt::serde_json::Value) -> Result<Patient, rt::MapError> {
     let mut out = PatientDraft::default();
     if let Some(v) = rt::json_get(
             src,
@@ -1525,7 +1525,7 @@ pub fn portal_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError> {
 /// The portal's order as a FHIR ServiceRequest: the placer's order number is its first
 /// identifier, and the patient is named by MRN in the subject's identifier.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn fhir_to_order(src: &serde_json::Value) -> Result<LabOrder, rt::MapError> {
+pub fn fhir_to_order(src: &rt::serde_json::Value) -> Result<LabOrder, rt::MapError> {
     let mut out = LabOrderDraft::default();
     if let Some(v) = rt::json_get(
             src,
@@ -1698,8 +1698,8 @@ pub fn route_portal_fhir_orders(
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         ("portal_fhir", "Patient") => {
             Ok(Some(rt::ToJson::to_json(&fhir_to_patient(resource_json)?)))
@@ -1716,7 +1716,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         ("portal_fhir", "Patient") => {
@@ -1781,7 +1781,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

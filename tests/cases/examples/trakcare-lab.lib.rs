@@ -21,42 +21,42 @@ pub struct Patient {
     pub stage: Option<PatientStage>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             nhs_number: rt::FromJson::from_json(
-                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("nhs_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family_name: rt::FromJson::from_json(
-                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("family_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             given_names: rt::FromJson::from_json(
-                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+                obj.get("given_names").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             birth_date: rt::FromJson::from_json(
-                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+                obj.get("birth_date").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sex: rt::FromJson::from_json(
-                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+                obj.get("sex").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             patient_class: rt::FromJson::from_json(
-                obj.get("patient_class").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient_class").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             postcode: rt::FromJson::from_json(
-                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+                obj.get("postcode").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             stage: rt::FromJson::from_json(
-                obj.get("stage").unwrap_or(&serde_json::Value::Null),
+                obj.get("stage").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
         obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
@@ -69,7 +69,7 @@ impl rt::ToJson for Patient {
         );
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
         obj.insert(String::from("stage"), rt::ToJson::to_json(&self.stage));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -197,27 +197,27 @@ pub struct LabOrder {
     pub patient: Patient,
 }
 impl rt::FromJson for LabOrder {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(LabOrder {
             placer_order: rt::FromJson::from_json(
-                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+                obj.get("placer_order").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             test_code: rt::FromJson::from_json(
-                obj.get("test_code").unwrap_or(&serde_json::Value::Null),
+                obj.get("test_code").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             priority: rt::FromJson::from_json(
-                obj.get("priority").unwrap_or(&serde_json::Value::Null),
+                obj.get("priority").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             patient: rt::FromJson::from_json(
-                obj.get("patient").unwrap_or(&serde_json::Value::Null),
+                obj.get("patient").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for LabOrder {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(
             String::from("placer_order"),
             rt::ToJson::to_json(&self.placer_order),
@@ -225,7 +225,7 @@ impl rt::ToJson for LabOrder {
         obj.insert(String::from("test_code"), rt::ToJson::to_json(&self.test_code));
         obj.insert(String::from("priority"), rt::ToJson::to_json(&self.priority));
         obj.insert(String::from("patient"), rt::ToJson::to_json(&self.patient));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for LabOrder {
@@ -297,33 +297,33 @@ pub struct Observation {
     pub sequence: i64,
 }
 impl rt::FromJson for Observation {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Observation {
             code: rt::FromJson::from_json(
-                obj.get("code").unwrap_or(&serde_json::Value::Null),
+                obj.get("code").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             value: rt::FromJson::from_json(
-                obj.get("value").unwrap_or(&serde_json::Value::Null),
+                obj.get("value").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             units: rt::FromJson::from_json(
-                obj.get("units").unwrap_or(&serde_json::Value::Null),
+                obj.get("units").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             reference_range: rt::FromJson::from_json(
-                obj.get("reference_range").unwrap_or(&serde_json::Value::Null),
+                obj.get("reference_range").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             flag: rt::FromJson::from_json(
-                obj.get("flag").unwrap_or(&serde_json::Value::Null),
+                obj.get("flag").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sequence: rt::FromJson::from_json(
-                obj.get("sequence").unwrap_or(&serde_json::Value::Null),
+                obj.get("sequence").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Observation {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("code"), rt::ToJson::to_json(&self.code));
         obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
         obj.insert(String::from("units"), rt::ToJson::to_json(&self.units));
@@ -333,7 +333,7 @@ impl rt::ToJson for Observation {
         );
         obj.insert(String::from("flag"), rt::ToJson::to_json(&self.flag));
         obj.insert(String::from("sequence"), rt::ToJson::to_json(&self.sequence));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Observation {
@@ -419,33 +419,33 @@ pub struct LabResult {
     pub observations: Vec<Observation>,
 }
 impl rt::FromJson for LabResult {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(LabResult {
             placer_order: rt::FromJson::from_json(
-                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+                obj.get("placer_order").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             filler_order: rt::FromJson::from_json(
-                obj.get("filler_order").unwrap_or(&serde_json::Value::Null),
+                obj.get("filler_order").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             service: rt::FromJson::from_json(
-                obj.get("service").unwrap_or(&serde_json::Value::Null),
+                obj.get("service").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             status: rt::FromJson::from_json(
-                obj.get("status").unwrap_or(&serde_json::Value::Null),
+                obj.get("status").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             observed_at: rt::FromJson::from_json(
-                obj.get("observed_at").unwrap_or(&serde_json::Value::Null),
+                obj.get("observed_at").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             observations: rt::FromJson::from_json(
-                obj.get("observations").unwrap_or(&serde_json::Value::Null),
+                obj.get("observations").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for LabResult {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(
             String::from("placer_order"),
             rt::ToJson::to_json(&self.placer_order),
@@ -461,7 +461,7 @@ impl rt::ToJson for LabResult {
             String::from("observations"),
             rt::ToJson::to_json(&self.observations),
         );
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for LabResult {
@@ -575,8 +575,8 @@ impl std::fmt::Display for AdministrativeSex {
     }
 }
 impl rt::ToJson for AdministrativeSex {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AdministrativeSex {
@@ -586,7 +586,7 @@ impl rt::FhirValue for AdministrativeSex {
 }
 impl rt::fhir::IdPart for AdministrativeSex {}
 impl rt::FromJson for AdministrativeSex {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
     }
 }
@@ -634,8 +634,8 @@ impl std::fmt::Display for PatientClass {
     }
 }
 impl rt::ToJson for PatientClass {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for PatientClass {
@@ -645,7 +645,7 @@ impl rt::FhirValue for PatientClass {
 }
 impl rt::fhir::IdPart for PatientClass {}
 impl rt::FromJson for PatientClass {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         PatientClass::from_code(v.as_str()?)
     }
 }
@@ -694,8 +694,8 @@ impl std::fmt::Display for PatientStage {
     }
 }
 impl rt::ToJson for PatientStage {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for PatientStage {
@@ -705,7 +705,7 @@ impl rt::FhirValue for PatientStage {
 }
 impl rt::fhir::IdPart for PatientStage {}
 impl rt::FromJson for PatientStage {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         PatientStage::from_code(v.as_str()?)
     }
 }
@@ -770,8 +770,8 @@ impl std::fmt::Display for AbnormalFlag {
     }
 }
 impl rt::ToJson for AbnormalFlag {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AbnormalFlag {
@@ -781,7 +781,7 @@ impl rt::FhirValue for AbnormalFlag {
 }
 impl rt::fhir::IdPart for AbnormalFlag {}
 impl rt::FromJson for AbnormalFlag {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AbnormalFlag::from_code(v.as_str()?)
     }
 }
@@ -850,8 +850,8 @@ impl std::fmt::Display for LabTest {
     }
 }
 impl rt::ToJson for LabTest {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for LabTest {
@@ -861,7 +861,7 @@ impl rt::FhirValue for LabTest {
 }
 impl rt::fhir::IdPart for LabTest {}
 impl rt::FromJson for LabTest {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         LabTest::from_code(v.as_str()?)
     }
 }
@@ -1583,8 +1583,8 @@ pub fn route_results_hub(msg: &rt::Message) -> Result<Vec<&'static str>, rt::Map
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -1595,7 +1595,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -1641,7 +1641,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

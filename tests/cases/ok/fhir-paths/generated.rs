@@ -15,36 +15,36 @@ pub struct Patient {
     pub deceased: Option<bool>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             nhs_number: rt::FromJson::from_json(
-                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("nhs_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family_name: rt::FromJson::from_json(
-                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("family_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             given_names: rt::FromJson::from_json(
-                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+                obj.get("given_names").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             birth_date: rt::FromJson::from_json(
-                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+                obj.get("birth_date").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sex: rt::FromJson::from_json(
-                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+                obj.get("sex").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             deceased: rt::FromJson::from_json(
-                obj.get("deceased").unwrap_or(&serde_json::Value::Null),
+                obj.get("deceased").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
         obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
@@ -52,7 +52,7 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("birth_date"), rt::ToJson::to_json(&self.birth_date));
         obj.insert(String::from("sex"), rt::ToJson::to_json(&self.sex));
         obj.insert(String::from("deceased"), rt::ToJson::to_json(&self.deceased));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -131,31 +131,31 @@ pub struct ResultRecord {
     pub value: Option<rt::Decimal>,
 }
 impl rt::FromJson for ResultRecord {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(ResultRecord {
             placer_order: rt::FromJson::from_json(
-                obj.get("placer_order").unwrap_or(&serde_json::Value::Null),
+                obj.get("placer_order").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             r#final: rt::FromJson::from_json(
-                obj.get("final").unwrap_or(&serde_json::Value::Null),
+                obj.get("final").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             value: rt::FromJson::from_json(
-                obj.get("value").unwrap_or(&serde_json::Value::Null),
+                obj.get("value").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for ResultRecord {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(
             String::from("placer_order"),
             rt::ToJson::to_json(&self.placer_order),
         );
         obj.insert(String::from("final"), rt::ToJson::to_json(&self.r#final));
         obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for ResultRecord {
@@ -257,8 +257,8 @@ impl std::fmt::Display for AdministrativeSex {
     }
 }
 impl rt::ToJson for AdministrativeSex {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for AdministrativeSex {
@@ -268,7 +268,7 @@ impl rt::FhirValue for AdministrativeSex {
 }
 impl rt::fhir::IdPart for AdministrativeSex {}
 impl rt::FromJson for AdministrativeSex {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         AdministrativeSex::from_code(v.as_str()?)
     }
 }
@@ -508,8 +508,8 @@ impl rt::fhir::Resource for PatientToFhirResource<'_> {
     }
 }
 impl rt::ToJson for PatientToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for PatientToFhirResource<'_> {
@@ -690,8 +690,8 @@ impl rt::fhir::Resource for ResultToFhirResource<'_> {
     }
 }
 impl rt::ToJson for ResultToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for ResultToFhirResource<'_> {
@@ -789,8 +789,8 @@ impl rt::fhir::Resource for FinalResultToFhirResource<'_> {
     }
 }
 impl rt::ToJson for FinalResultToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for FinalResultToFhirResource<'_> {
@@ -817,7 +817,7 @@ pub fn final_result_to_fhir<'a>(
 }
 /// Reads from FHIR are typed by the dictionary and generated as JSON reads.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError> {
+pub fn fhir_to_patient(src: &rt::serde_json::Value) -> Result<Patient, rt::MapError> {
     let mut out = PatientDraft::default();
     if let Some(v) = rt::json_get(
             src,
@@ -893,8 +893,8 @@ pub fn fhir_to_patient(src: &serde_json::Value) -> Result<Patient, rt::MapError>
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -905,7 +905,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -936,7 +936,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

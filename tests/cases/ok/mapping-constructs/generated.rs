@@ -22,54 +22,54 @@ pub struct Patient {
     pub identifiers: Vec<PatientId>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             nhs_number: rt::FromJson::from_json(
-                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("nhs_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family_name: rt::FromJson::from_json(
-                obj.get("family_name").unwrap_or(&serde_json::Value::Null),
+                obj.get("family_name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             given_names: rt::FromJson::from_json(
-                obj.get("given_names").unwrap_or(&serde_json::Value::Null),
+                obj.get("given_names").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             birth_date: rt::FromJson::from_json(
-                obj.get("birth_date").unwrap_or(&serde_json::Value::Null),
+                obj.get("birth_date").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             born_at: rt::FromJson::from_json(
-                obj.get("born_at").unwrap_or(&serde_json::Value::Null),
+                obj.get("born_at").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             sex: rt::FromJson::from_json(
-                obj.get("sex").unwrap_or(&serde_json::Value::Null),
+                obj.get("sex").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             weight_kg: rt::FromJson::from_json(
-                obj.get("weight_kg").unwrap_or(&serde_json::Value::Null),
+                obj.get("weight_kg").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             deceased: rt::FromJson::from_json(
-                obj.get("deceased").unwrap_or(&serde_json::Value::Null),
+                obj.get("deceased").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             visits: rt::FromJson::from_json(
-                obj.get("visits").unwrap_or(&serde_json::Value::Null),
+                obj.get("visits").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             postcode: rt::FromJson::from_json(
-                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+                obj.get("postcode").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             contacts: rt::FromJson::from_json(
-                obj.get("contacts").unwrap_or(&serde_json::Value::Null),
+                obj.get("contacts").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             identifiers: rt::FromJson::from_json(
-                obj.get("identifiers").unwrap_or(&serde_json::Value::Null),
+                obj.get("identifiers").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
         obj.insert(String::from("family_name"), rt::ToJson::to_json(&self.family_name));
@@ -83,7 +83,7 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
         obj.insert(String::from("contacts"), rt::ToJson::to_json(&self.contacts));
         obj.insert(String::from("identifiers"), rt::ToJson::to_json(&self.identifiers));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -224,28 +224,28 @@ pub struct PatientId {
     pub kind: Option<String>,
 }
 impl rt::FromJson for PatientId {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(PatientId {
             value: rt::FromJson::from_json(
-                obj.get("value").unwrap_or(&serde_json::Value::Null),
+                obj.get("value").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             authority: rt::FromJson::from_json(
-                obj.get("authority").unwrap_or(&serde_json::Value::Null),
+                obj.get("authority").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             kind: rt::FromJson::from_json(
-                obj.get("kind").unwrap_or(&serde_json::Value::Null),
+                obj.get("kind").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for PatientId {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("value"), rt::ToJson::to_json(&self.value));
         obj.insert(String::from("authority"), rt::ToJson::to_json(&self.authority));
         obj.insert(String::from("kind"), rt::ToJson::to_json(&self.kind));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for PatientId {
@@ -295,31 +295,31 @@ pub struct Contact {
     pub phone: Option<String>,
 }
 impl rt::FromJson for Contact {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Contact {
             name: rt::FromJson::from_json(
-                obj.get("name").unwrap_or(&serde_json::Value::Null),
+                obj.get("name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             relationship: rt::FromJson::from_json(
-                obj.get("relationship").unwrap_or(&serde_json::Value::Null),
+                obj.get("relationship").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             phone: rt::FromJson::from_json(
-                obj.get("phone").unwrap_or(&serde_json::Value::Null),
+                obj.get("phone").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Contact {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("name"), rt::ToJson::to_json(&self.name));
         obj.insert(
             String::from("relationship"),
             rt::ToJson::to_json(&self.relationship),
         );
         obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Contact {
@@ -369,24 +369,24 @@ pub struct ContactCards {
     pub cards: Vec<ContactCard>,
 }
 impl rt::FromJson for ContactCards {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(ContactCards {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             cards: rt::FromJson::from_json(
-                obj.get("cards").unwrap_or(&serde_json::Value::Null),
+                obj.get("cards").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for ContactCards {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("cards"), rt::ToJson::to_json(&self.cards));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for ContactCards {
@@ -434,28 +434,28 @@ pub struct ContactCard {
     pub family: Option<String>,
 }
 impl rt::FromJson for ContactCard {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(ContactCard {
             name: rt::FromJson::from_json(
-                obj.get("name").unwrap_or(&serde_json::Value::Null),
+                obj.get("name").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             family: rt::FromJson::from_json(
-                obj.get("family").unwrap_or(&serde_json::Value::Null),
+                obj.get("family").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for ContactCard {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("name"), rt::ToJson::to_json(&self.name));
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("family"), rt::ToJson::to_json(&self.family));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for ContactCard {
@@ -547,8 +547,8 @@ impl std::fmt::Display for Sex {
     }
 }
 impl rt::ToJson for Sex {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::String(String::from(self.code()))
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::Value::String(String::from(self.code()))
     }
 }
 impl rt::FhirValue for Sex {
@@ -558,7 +558,7 @@ impl rt::FhirValue for Sex {
 }
 impl rt::fhir::IdPart for Sex {}
 impl rt::FromJson for Sex {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         Sex::from_code(v.as_str()?)
     }
 }
@@ -897,8 +897,8 @@ impl rt::fhir::Resource for PatientToFhirResource<'_> {
     }
 }
 impl rt::ToJson for PatientToFhirResource<'_> {
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    fn to_json(&self) -> rt::serde_json::Value {
+        rt::serde_json::to_value(self).unwrap_or_default()
     }
 }
 impl rt::FhirValue for PatientToFhirResource<'_> {
@@ -952,8 +952,8 @@ pub fn contact_cards(src: &Patient) -> Result<ContactCards, rt::MapError> {
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -964,7 +964,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -995,7 +995,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

@@ -13,36 +13,36 @@ pub struct Patient {
     pub address: Option<Address>,
 }
 impl rt::FromJson for Patient {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Patient {
             mrn: rt::FromJson::from_json(
-                obj.get("mrn").unwrap_or(&serde_json::Value::Null),
+                obj.get("mrn").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             nhs_number: rt::FromJson::from_json(
-                obj.get("nhs_number").unwrap_or(&serde_json::Value::Null),
+                obj.get("nhs_number").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             phone: rt::FromJson::from_json(
-                obj.get("phone").unwrap_or(&serde_json::Value::Null),
+                obj.get("phone").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             email: rt::FromJson::from_json(
-                obj.get("email").unwrap_or(&serde_json::Value::Null),
+                obj.get("email").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             address: rt::FromJson::from_json(
-                obj.get("address").unwrap_or(&serde_json::Value::Null),
+                obj.get("address").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Patient {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("mrn"), rt::ToJson::to_json(&self.mrn));
         obj.insert(String::from("nhs_number"), rt::ToJson::to_json(&self.nhs_number));
         obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
         obj.insert(String::from("email"), rt::ToJson::to_json(&self.email));
         obj.insert(String::from("address"), rt::ToJson::to_json(&self.address));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Patient {
@@ -95,24 +95,24 @@ pub struct Address {
     pub postcode: String,
 }
 impl rt::FromJson for Address {
-    fn from_json(v: &serde_json::Value) -> Option<Self> {
+    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
         let obj = v.as_object()?;
         Some(Address {
             line1: rt::FromJson::from_json(
-                obj.get("line1").unwrap_or(&serde_json::Value::Null),
+                obj.get("line1").unwrap_or(&rt::serde_json::Value::Null),
             )?,
             postcode: rt::FromJson::from_json(
-                obj.get("postcode").unwrap_or(&serde_json::Value::Null),
+                obj.get("postcode").unwrap_or(&rt::serde_json::Value::Null),
             )?,
         })
     }
 }
 impl rt::ToJson for Address {
-    fn to_json(&self) -> serde_json::Value {
-        let mut obj = serde_json::Map::new();
+    fn to_json(&self) -> rt::serde_json::Value {
+        let mut obj = rt::serde_json::Map::new();
         obj.insert(String::from("line1"), rt::ToJson::to_json(&self.line1));
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
-        serde_json::Value::Object(obj)
+        rt::serde_json::Value::Object(obj)
     }
 }
 impl rt::FhirValue for Address {
@@ -190,8 +190,8 @@ fn govern_patient(
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -202,7 +202,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -233,7 +233,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {

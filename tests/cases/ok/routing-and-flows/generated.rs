@@ -55,8 +55,8 @@ pub fn route_specimen_route(
 pub fn accept(
     interface: &str,
     resource: &str,
-    resource_json: &serde_json::Value,
-) -> Result<Option<serde_json::Value>, rt::MapError> {
+    resource_json: &rt::serde_json::Value,
+) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
     }
@@ -67,7 +67,7 @@ pub fn accept(
 pub fn serve(
     interface: &str,
     resource: &str,
-    record: &serde_json::Value,
+    record: &rt::serde_json::Value,
 ) -> Result<Option<Vec<u8>>, rt::MapError> {
     match (interface, resource) {
         _ => Ok(None),
@@ -104,7 +104,7 @@ pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
 #[allow(unused_variables)]
 pub fn deliver_fhir(
     interface: &str,
-    resource_json: &serde_json::Value,
+    resource_json: &rt::serde_json::Value,
     steward: &mut dyn rt::Steward,
 ) -> Result<Option<rt::Output>, rt::MapError> {
     match interface {
