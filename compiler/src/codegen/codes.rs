@@ -1,4 +1,5 @@
-//! Codesets as enums (with their code text and display), and code maps as functions
+//! Codesets as enums implementing the runtime's `Code` (their system, code text and
+//! display; JSON, FHIR and ids come with it), and code maps as functions
 //! whose `match` is total because the checker required a default.
 
 use super::{names, types};
@@ -25,50 +26,26 @@ pub fn gen_codeset(c: &Codeset) -> TokenStream {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum #name { #(#variants,)* }
 
-        impl #name {
-            /// The code system URI, when the codeset names one.
-            pub const SYSTEM: Option<&'static str> = #system;
-            /// Every code, in the order of the codeset.
-            pub const ALL: &'static [#name] = &[#(#name::#variants,)*];
+        impl rt::Code for #name {
+            const SYSTEM: Option<&'static str> = #system;
+            const ALL: &'static [#name] = &[#(#name::#variants,)*];
 
-            pub fn code(self) -> &'static str {
+            fn code(self) -> &'static str {
                 match self { #(#name::#variants => #codes,)* }
             }
 
-            pub fn display(self) -> &'static str {
+            fn display(self) -> &'static str {
                 match self { #(#name::#variants => #displays,)* }
-            }
-
-            pub fn from_code(code: &str) -> Option<#name> {
-                match code { #(#codes => Some(#name::#variants),)* _ => None }
             }
         }
 
         impl std::fmt::Display for #name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.code())
-            }
-        }
-
-        impl rt::ToJson for #name {
-            fn to_json(&self) -> rt::serde_json::Value {
-                rt::serde_json::Value::String(String::from(self.code()))
-            }
-        }
-
-        impl rt::FhirValue for #name {
-            fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.code())
+                f.write_str(rt::Code::code(*self))
             }
         }
 
         impl rt::fhir::IdPart for #name {}
-
-        impl rt::FromJson for #name {
-            fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-                #name::from_code(v.as_str()?)
-            }
-        }
     }
 }
 
@@ -123,7 +100,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             let shown = if textual_from {
                 quote!(value.to_string())
             } else {
-                quote!(value.code().to_string())
+                quote!(rt::Code::code(value).to_string())
             };
             quote! { _ => Err(rt::MapError { at, kind: rt::MapErrorKind::Rejected { codemap: #cm, value: #shown, reason: String::from(#reason) } }) }
         }
@@ -143,7 +120,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
             } else if matches!(types::base(&m.to), Type::Code { .. }) {
                 quote! { other => Ok(other) }
             } else {
-                quote! { other => Ok(other.code().to_string()) }
+                quote! { other => Ok(rt::Code::code(other).to_string()) }
             }
         }
     };
@@ -170,7 +147,7 @@ pub fn gen_codemap(ir: &Estate, m: &Codemap) -> TokenStream {
         });
         let default = match &m.default {
             CodemapDefault::Value { code } => quote! { _ => Ok(#code) },
-            CodemapDefault::Pass => quote! { other => Ok(other.code()) },
+            CodemapDefault::Pass => quote! { other => Ok(rt::Code::code(other)) },
             // No static variant has `absent` (see `static_text_variant`).
             CodemapDefault::Reject { .. } | CodemapDefault::Absent => default,
         };

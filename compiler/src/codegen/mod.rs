@@ -119,6 +119,10 @@ pub fn gen_lib(ir: &Estate) -> String {
         #[allow(unused_imports)]
         use accord_runtime::__private as rt;
 
+        /// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+        /// `SYSTEM` and `ALL` (bring it into scope to call them).
+        pub use accord_runtime::mapping::Code;
+
         #(#records)*
         #(#codesets)*
         #(#codemaps)*

@@ -2,6 +2,7 @@
 //! messages. Copied into the generated crate by `compiler/tests/codegen.rs`.
 
 use accord_runtime::__private as rt;
+use estate::Code;
 use lothian_trakcare_laboratory_estate as estate;
 
 fn sample(name: &str) -> Vec<u8> {

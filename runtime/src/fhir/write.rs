@@ -98,6 +98,12 @@ impl FhirValue for serde_json::Value {
     }
 }
 
+impl<T: crate::mapping::Code> FhirValue for T {
+    fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
 impl<T: FhirValue> FhirValue for Vec<T> {
     fn write<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.iter().map(Fhir))

@@ -2,6 +2,7 @@
 //! as JSON numbers), its inverse [`FromJson`], reads of FHIR element paths ([`json_get`],
 //! with `[where ...]` filters), and the [`Output`] a transform chain produces.
 
+use super::code::Code;
 use super::values::{Date, DateTime, Decimal};
 
 /// What an interface's transform chain produces for the wire.
@@ -190,6 +191,18 @@ pub fn json_get<'v>(
         };
     }
     Some(cur)
+}
+
+impl<T: Code> ToJson for T {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::String(String::from(self.code()))
+    }
+}
+
+impl<T: Code> FromJson for T {
+    fn from_json(v: &serde_json::Value) -> Option<Self> {
+        T::from_code(v.as_str()?)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! values inside a scope (the whole message, or one repetition of a segment or group in a
 //! `for each`), values as HL7 and as JSON, and the built-in functions of the language.
 
+mod code;
 mod error;
 pub mod functions;
 mod json;
@@ -10,6 +11,7 @@ mod scope;
 mod to_hl7;
 pub(crate) mod values;
 
+pub use code::Code;
 pub use error::{MapError, MapErrorKind};
 pub use json::{json_get, FromJson, JsonStep, Output, ToJson};
 pub use scope::{once, write, Once, Scope};

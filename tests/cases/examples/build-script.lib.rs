@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
     pub mrn: String,
@@ -398,52 +401,28 @@ pub enum Sex {
     Male,
     Female,
 }
-impl Sex {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = None;
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [Sex] = &[Sex::Male, Sex::Female];
-    pub fn code(self) -> &'static str {
+impl rt::Code for Sex {
+    const SYSTEM: Option<&'static str> = None;
+    const ALL: &'static [Sex] = &[Sex::Male, Sex::Female];
+    fn code(self) -> &'static str {
         match self {
             Sex::Male => "male",
             Sex::Female => "female",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             Sex::Male => "Male",
             Sex::Female => "Female",
         }
     }
-    pub fn from_code(code: &str) -> Option<Sex> {
-        match code {
-            "male" => Some(Sex::Male),
-            "female" => Some(Sex::Female),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for Sex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for Sex {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for Sex {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for Sex {}
-impl rt::FromJson for Sex {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        Sex::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AllergyCategory {
     Food,
@@ -451,19 +430,17 @@ pub enum AllergyCategory {
     Environment,
     Biologic,
 }
-impl AllergyCategory {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AllergyCategory {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/allergy-intolerance-category",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AllergyCategory] = &[
+    const ALL: &'static [AllergyCategory] = &[
         AllergyCategory::Food,
         AllergyCategory::Medication,
         AllergyCategory::Environment,
         AllergyCategory::Biologic,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AllergyCategory::Food => "food",
             AllergyCategory::Medication => "medication",
@@ -471,7 +448,7 @@ impl AllergyCategory {
             AllergyCategory::Biologic => "biologic",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AllergyCategory::Food => "Food",
             AllergyCategory::Medication => "Medication",
@@ -479,90 +456,42 @@ impl AllergyCategory {
             AllergyCategory::Biologic => "Biologic",
         }
     }
-    pub fn from_code(code: &str) -> Option<AllergyCategory> {
-        match code {
-            "food" => Some(AllergyCategory::Food),
-            "medication" => Some(AllergyCategory::Medication),
-            "environment" => Some(AllergyCategory::Environment),
-            "biologic" => Some(AllergyCategory::Biologic),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AllergyCategory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AllergyCategory {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AllergyCategory {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AllergyCategory {}
-impl rt::FromJson for AllergyCategory {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AllergyCategory::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Gender {
     Male,
     Female,
 }
-impl Gender {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for Gender {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/administrative-gender",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [Gender] = &[Gender::Male, Gender::Female];
-    pub fn code(self) -> &'static str {
+    const ALL: &'static [Gender] = &[Gender::Male, Gender::Female];
+    fn code(self) -> &'static str {
         match self {
             Gender::Male => "male",
             Gender::Female => "female",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             Gender::Male => "Male",
             Gender::Female => "Female",
         }
     }
-    pub fn from_code(code: &str) -> Option<Gender> {
-        match code {
-            "male" => Some(Gender::Male),
-            "female" => Some(Gender::Female),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for Gender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for Gender {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for Gender {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for Gender {}
-impl rt::FromJson for Gender {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        Gender::from_code(v.as_str()?)
-    }
-}
 pub fn sex_in(value: &str, at: &'static str) -> Result<Sex, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
@@ -594,7 +523,7 @@ pub fn sex_out_str(value: Sex, at: &'static str) -> Result<&'static str, rt::Map
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "sex_out",
-                    value: value.code().to_string(),
+                    value: rt::Code::code(value).to_string(),
                     reason: String::from("no lab code"),
                 },
             })
@@ -633,7 +562,7 @@ pub fn gender(value: Sex, at: &'static str) -> Result<Gender, rt::MapError> {
                 at,
                 kind: rt::MapErrorKind::Rejected {
                     codemap: "gender",
-                    value: value.code().to_string(),
+                    value: rt::Code::code(value).to_string(),
                     reason: String::from("no FHIR gender"),
                 },
             })

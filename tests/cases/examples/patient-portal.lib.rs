@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 /// A patient as TrakCare registers them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
@@ -406,19 +409,17 @@ pub enum Gender {
     Other,
     Unknown,
 }
-impl Gender {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for Gender {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/administrative-gender",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [Gender] = &[
+    const ALL: &'static [Gender] = &[
         Gender::Male,
         Gender::Female,
         Gender::Other,
         Gender::Unknown,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             Gender::Male => "male",
             Gender::Female => "female",
@@ -426,7 +427,7 @@ impl Gender {
             Gender::Unknown => "unknown",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             Gender::Male => "Male",
             Gender::Female => "Female",
@@ -434,37 +435,13 @@ impl Gender {
             Gender::Unknown => "Unknown",
         }
     }
-    pub fn from_code(code: &str) -> Option<Gender> {
-        match code {
-            "male" => Some(Gender::Male),
-            "female" => Some(Gender::Female),
-            "other" => Some(Gender::Other),
-            "unknown" => Some(Gender::Unknown),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for Gender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for Gender {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for Gender {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for Gender {}
-impl rt::FromJson for Gender {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        Gender::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AllergyCategory {
     Food,
@@ -472,19 +449,17 @@ pub enum AllergyCategory {
     Environment,
     Biologic,
 }
-impl AllergyCategory {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AllergyCategory {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/allergy-intolerance-category",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AllergyCategory] = &[
+    const ALL: &'static [AllergyCategory] = &[
         AllergyCategory::Food,
         AllergyCategory::Medication,
         AllergyCategory::Environment,
         AllergyCategory::Biologic,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AllergyCategory::Food => "food",
             AllergyCategory::Medication => "medication",
@@ -492,7 +467,7 @@ impl AllergyCategory {
             AllergyCategory::Biologic => "biologic",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AllergyCategory::Food => "Food",
             AllergyCategory::Medication => "Medication",
@@ -500,98 +475,49 @@ impl AllergyCategory {
             AllergyCategory::Biologic => "Biologic",
         }
     }
-    pub fn from_code(code: &str) -> Option<AllergyCategory> {
-        match code {
-            "food" => Some(AllergyCategory::Food),
-            "medication" => Some(AllergyCategory::Medication),
-            "environment" => Some(AllergyCategory::Environment),
-            "biologic" => Some(AllergyCategory::Biologic),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AllergyCategory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AllergyCategory {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AllergyCategory {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AllergyCategory {}
-impl rt::FromJson for AllergyCategory {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AllergyCategory::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AllergyCriticality {
     Low,
     High,
     C2,
 }
-impl AllergyCriticality {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AllergyCriticality {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/allergy-intolerance-criticality",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AllergyCriticality] = &[
+    const ALL: &'static [AllergyCriticality] = &[
         AllergyCriticality::Low,
         AllergyCriticality::High,
         AllergyCriticality::C2,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AllergyCriticality::Low => "low",
             AllergyCriticality::High => "high",
             AllergyCriticality::C2 => "unable-to-assess",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AllergyCriticality::Low => "Low risk",
             AllergyCriticality::High => "High risk",
             AllergyCriticality::C2 => "Unable to assess risk",
         }
     }
-    pub fn from_code(code: &str) -> Option<AllergyCriticality> {
-        match code {
-            "low" => Some(AllergyCriticality::Low),
-            "high" => Some(AllergyCriticality::High),
-            "unable-to-assess" => Some(AllergyCriticality::C2),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AllergyCriticality {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AllergyCriticality {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AllergyCriticality {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AllergyCriticality {}
-impl rt::FromJson for AllergyCriticality {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AllergyCriticality::from_code(v.as_str()?)
-    }
-}
 pub fn v2_sex(value: &str, _at: &'static str) -> Result<Gender, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {

@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 /// A patient as every system in the estate should see them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
@@ -531,19 +534,17 @@ pub enum AdministrativeSex {
     Other,
     Unknown,
 }
-impl AdministrativeSex {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AdministrativeSex {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/administrative-gender",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AdministrativeSex] = &[
+    const ALL: &'static [AdministrativeSex] = &[
         AdministrativeSex::Male,
         AdministrativeSex::Female,
         AdministrativeSex::Other,
         AdministrativeSex::Unknown,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AdministrativeSex::Male => "male",
             AdministrativeSex::Female => "female",
@@ -551,7 +552,7 @@ impl AdministrativeSex {
             AdministrativeSex::Unknown => "unknown",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AdministrativeSex::Male => "Male",
             AdministrativeSex::Female => "Female",
@@ -559,96 +560,47 @@ impl AdministrativeSex {
             AdministrativeSex::Unknown => "Unknown",
         }
     }
-    pub fn from_code(code: &str) -> Option<AdministrativeSex> {
-        match code {
-            "male" => Some(AdministrativeSex::Male),
-            "female" => Some(AdministrativeSex::Female),
-            "other" => Some(AdministrativeSex::Other),
-            "unknown" => Some(AdministrativeSex::Unknown),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AdministrativeSex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AdministrativeSex {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AdministrativeSex {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AdministrativeSex {}
-impl rt::FromJson for AdministrativeSex {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AdministrativeSex::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PatientClass {
     Inpatient,
     Outpatient,
     Emergency,
 }
-impl PatientClass {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = None;
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [PatientClass] = &[
+impl rt::Code for PatientClass {
+    const SYSTEM: Option<&'static str> = None;
+    const ALL: &'static [PatientClass] = &[
         PatientClass::Inpatient,
         PatientClass::Outpatient,
         PatientClass::Emergency,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             PatientClass::Inpatient => "inpatient",
             PatientClass::Outpatient => "outpatient",
             PatientClass::Emergency => "emergency",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             PatientClass::Inpatient => "Inpatient",
             PatientClass::Outpatient => "Outpatient",
             PatientClass::Emergency => "Emergency",
         }
     }
-    pub fn from_code(code: &str) -> Option<PatientClass> {
-        match code {
-            "inpatient" => Some(PatientClass::Inpatient),
-            "outpatient" => Some(PatientClass::Outpatient),
-            "emergency" => Some(PatientClass::Emergency),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for PatientClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for PatientClass {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for PatientClass {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for PatientClass {}
-impl rt::FromJson for PatientClass {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        PatientClass::from_code(v.as_str()?)
-    }
-}
 /// The workflow stages of a patient's stay, as the ownership matrix names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PatientStage {
@@ -656,59 +608,34 @@ pub enum PatientStage {
     Admitted,
     Discharged,
 }
-impl PatientStage {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = None;
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [PatientStage] = &[
+impl rt::Code for PatientStage {
+    const SYSTEM: Option<&'static str> = None;
+    const ALL: &'static [PatientStage] = &[
         PatientStage::Registered,
         PatientStage::Admitted,
         PatientStage::Discharged,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             PatientStage::Registered => "registered",
             PatientStage::Admitted => "admitted",
             PatientStage::Discharged => "discharged",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             PatientStage::Registered => "Registered",
             PatientStage::Admitted => "Admitted",
             PatientStage::Discharged => "Discharged",
         }
     }
-    pub fn from_code(code: &str) -> Option<PatientStage> {
-        match code {
-            "registered" => Some(PatientStage::Registered),
-            "admitted" => Some(PatientStage::Admitted),
-            "discharged" => Some(PatientStage::Discharged),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for PatientStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for PatientStage {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for PatientStage {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for PatientStage {}
-impl rt::FromJson for PatientStage {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        PatientStage::from_code(v.as_str()?)
-    }
-}
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AbnormalFlag {
     H,
@@ -718,13 +645,11 @@ pub enum AbnormalFlag {
     N,
     A,
 }
-impl AbnormalFlag {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AbnormalFlag {
+    const SYSTEM: Option<&'static str> = Some(
         "http://terminology.hl7.org/CodeSystem/v2-0078",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AbnormalFlag] = &[
+    const ALL: &'static [AbnormalFlag] = &[
         AbnormalFlag::H,
         AbnormalFlag::L,
         AbnormalFlag::Hh,
@@ -732,7 +657,7 @@ impl AbnormalFlag {
         AbnormalFlag::N,
         AbnormalFlag::A,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AbnormalFlag::H => "H",
             AbnormalFlag::L => "L",
@@ -742,7 +667,7 @@ impl AbnormalFlag {
             AbnormalFlag::A => "A",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AbnormalFlag::H => "High",
             AbnormalFlag::L => "Low",
@@ -752,39 +677,13 @@ impl AbnormalFlag {
             AbnormalFlag::A => "Abnormal",
         }
     }
-    pub fn from_code(code: &str) -> Option<AbnormalFlag> {
-        match code {
-            "H" => Some(AbnormalFlag::H),
-            "L" => Some(AbnormalFlag::L),
-            "HH" => Some(AbnormalFlag::Hh),
-            "LL" => Some(AbnormalFlag::Ll),
-            "N" => Some(AbnormalFlag::N),
-            "A" => Some(AbnormalFlag::A),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AbnormalFlag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AbnormalFlag {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AbnormalFlag {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AbnormalFlag {}
-impl rt::FromJson for AbnormalFlag {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AbnormalFlag::from_code(v.as_str()?)
-    }
-}
 /// Local laboratory test codes agreed between TrakCare and WinPath.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LabTest {
@@ -796,11 +695,9 @@ pub enum LabTest {
     K,
     Na,
 }
-impl LabTest {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = None;
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [LabTest] = &[
+impl rt::Code for LabTest {
+    const SYSTEM: Option<&'static str> = None;
+    const ALL: &'static [LabTest] = &[
         LabTest::Fbc,
         LabTest::Ue,
         LabTest::Lft,
@@ -809,7 +706,7 @@ impl LabTest {
         LabTest::K,
         LabTest::Na,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             LabTest::Fbc => "FBC",
             LabTest::Ue => "UE",
@@ -820,7 +717,7 @@ impl LabTest {
             LabTest::Na => "NA",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             LabTest::Fbc => "Full blood count",
             LabTest::Ue => "Urea and electrolytes",
@@ -831,40 +728,13 @@ impl LabTest {
             LabTest::Na => "Sodium",
         }
     }
-    pub fn from_code(code: &str) -> Option<LabTest> {
-        match code {
-            "FBC" => Some(LabTest::Fbc),
-            "UE" => Some(LabTest::Ue),
-            "LFT" => Some(LabTest::Lft),
-            "CRP" => Some(LabTest::Crp),
-            "HB" => Some(LabTest::Hb),
-            "K" => Some(LabTest::K),
-            "NA" => Some(LabTest::Na),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for LabTest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for LabTest {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for LabTest {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for LabTest {}
-impl rt::FromJson for LabTest {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        LabTest::from_code(v.as_str()?)
-    }
-}
 /// The stage each TrakCare ADT event moves the patient to.
 pub fn trakcare_event_stage(
     value: &str,
@@ -1026,7 +896,7 @@ pub fn test_to_winpath_str(
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {
         LabTest::Ue => Ok("U&E"),
-        other => Ok(other.code()),
+        other => Ok(rt::Code::code(other)),
     }
 }
 /// TrakCare ADT to the canonical patient.

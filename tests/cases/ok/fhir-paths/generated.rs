@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
     pub mrn: String,
@@ -213,19 +216,17 @@ pub enum AdministrativeSex {
     Other,
     Unknown,
 }
-impl AdministrativeSex {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for AdministrativeSex {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/administrative-gender",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [AdministrativeSex] = &[
+    const ALL: &'static [AdministrativeSex] = &[
         AdministrativeSex::Male,
         AdministrativeSex::Female,
         AdministrativeSex::Other,
         AdministrativeSex::Unknown,
     ];
-    pub fn code(self) -> &'static str {
+    fn code(self) -> &'static str {
         match self {
             AdministrativeSex::Male => "male",
             AdministrativeSex::Female => "female",
@@ -233,7 +234,7 @@ impl AdministrativeSex {
             AdministrativeSex::Unknown => "unknown",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             AdministrativeSex::Male => "Male",
             AdministrativeSex::Female => "Female",
@@ -241,37 +242,13 @@ impl AdministrativeSex {
             AdministrativeSex::Unknown => "Unknown",
         }
     }
-    pub fn from_code(code: &str) -> Option<AdministrativeSex> {
-        match code {
-            "male" => Some(AdministrativeSex::Male),
-            "female" => Some(AdministrativeSex::Female),
-            "other" => Some(AdministrativeSex::Other),
-            "unknown" => Some(AdministrativeSex::Unknown),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for AdministrativeSex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for AdministrativeSex {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for AdministrativeSex {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for AdministrativeSex {}
-impl rt::FromJson for AdministrativeSex {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        AdministrativeSex::from_code(v.as_str()?)
-    }
-}
 pub fn fhir_sex(
     value: &str,
     _at: &'static str,

@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 /// Every type and constraint of the record language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Patient {
@@ -511,57 +514,32 @@ pub enum Sex {
     Female,
     Unknown,
 }
-impl Sex {
-    /// The code system URI, when the codeset names one.
-    pub const SYSTEM: Option<&'static str> = Some(
+impl rt::Code for Sex {
+    const SYSTEM: Option<&'static str> = Some(
         "http://hl7.org/fhir/administrative-gender",
     );
-    /// Every code, in the order of the codeset.
-    pub const ALL: &'static [Sex] = &[Sex::Male, Sex::Female, Sex::Unknown];
-    pub fn code(self) -> &'static str {
+    const ALL: &'static [Sex] = &[Sex::Male, Sex::Female, Sex::Unknown];
+    fn code(self) -> &'static str {
         match self {
             Sex::Male => "male",
             Sex::Female => "female",
             Sex::Unknown => "unknown",
         }
     }
-    pub fn display(self) -> &'static str {
+    fn display(self) -> &'static str {
         match self {
             Sex::Male => "Male",
             Sex::Female => "Female",
             Sex::Unknown => "Unknown",
         }
     }
-    pub fn from_code(code: &str) -> Option<Sex> {
-        match code {
-            "male" => Some(Sex::Male),
-            "female" => Some(Sex::Female),
-            "unknown" => Some(Sex::Unknown),
-            _ => None,
-        }
-    }
 }
 impl std::fmt::Display for Sex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-impl rt::ToJson for Sex {
-    fn to_json(&self) -> rt::serde_json::Value {
-        rt::serde_json::Value::String(String::from(self.code()))
-    }
-}
-impl rt::FhirValue for Sex {
-    fn write<S: rt::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
+        f.write_str(rt::Code::code(*self))
     }
 }
 impl rt::fhir::IdPart for Sex {}
-impl rt::FromJson for Sex {
-    fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
-        Sex::from_code(v.as_str()?)
-    }
-}
 pub fn sex_in(value: &str, _at: &'static str) -> Result<Sex, rt::MapError> {
     #[allow(clippy::match_single_binding, unreachable_patterns)]
     match value {

@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
 #[allow(unused_variables)]

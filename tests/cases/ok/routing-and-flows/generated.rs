@@ -4,6 +4,9 @@
 #![allow(clippy::all)]
 #[allow(unused_imports)]
 use accord_runtime::__private as rt;
+/// What every codeset's enum implements: `code()`, `display()`, `from_code`,
+/// `SYSTEM` and `ALL` (bring it into scope to call them).
+pub use accord_runtime::mapping::Code;
 /// The targets of a message under this route (first matching rule wins).
 #[allow(unused_variables, clippy::needless_borrow)]
 pub fn route_orders(msg: &rt::Message) -> Result<Vec<&'static str>, rt::MapError> {
