@@ -33,6 +33,7 @@
 //! (`status`, `messages`, `trace`), `gauges.rs` (what the gauges and SLAs read) and
 //! `retention.rs` (purging). `tests/book.rs` checks that no SQL is written elsewhere.
 
+mod clauses;
 pub(crate) mod facade;
 pub(crate) mod flows;
 pub(crate) mod gauges;

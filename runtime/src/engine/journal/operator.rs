@@ -3,6 +3,7 @@
 //! decisions (what may be resent, how a message is mapped again, which version a replay is
 //! pinned to) are `engine::operator`'s.
 
+use super::clauses::Clauses;
 use super::lane_sql;
 use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
 
@@ -34,34 +35,26 @@ pub struct DeadFilter<'a> {
 
 /// The dead letters `f` names, oldest first.
 pub fn dead_letters(c: &Connection, f: &DeadFilter) -> rusqlite::Result<Vec<Dead>> {
-    let mut sql = String::from(
+    // The ids as one JSON array parameter: any number of them, one statement text.
+    let mut w = Clauses::new(
         "SELECT id, parent, correlation, interface, direction, reason, detail, control_id,
            message_type, received_at, attempts, payload FROM messages WHERE state = 'dead'",
+        vec![],
     );
-    let mut args: Vec<Sql> = vec![];
     if !f.ids.is_empty() {
-        let marks: Vec<String> = f
-            .ids
-            .iter()
-            .map(|id| {
-                args.push(Sql::Integer(*id));
-                format!("?{}", args.len())
-            })
-            .collect();
-        sql.push_str(&format!(" AND id IN ({})", marks.join(", ")));
+        let ids = serde_json::to_string(f.ids).unwrap_or_default();
+        w.and("id IN (SELECT value FROM json_each(?N))", Sql::Text(ids));
     }
     if let Some(v) = f.interface {
-        args.push(Sql::Text(v.to_string()));
-        sql.push_str(&format!(" AND interface = ?{}", args.len()));
+        w.and("interface =", Sql::Text(v.to_string()));
     }
     if let Some(v) = f.reason {
-        args.push(Sql::Text(v.to_string()));
-        sql.push_str(&format!(" AND reason = ?{}", args.len()));
+        w.and("reason =", Sql::Text(v.to_string()));
     }
     if let Some(v) = f.since {
-        args.push(Sql::Integer(v));
-        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
+        w.and("received_at >=", Sql::Integer(v));
     }
+    let (mut sql, args) = (w.sql, w.args);
     sql.push_str(" ORDER BY id");
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(params_from_iter(args.iter()), |r| {
@@ -243,26 +236,26 @@ pub fn replayable(
 ) -> rusqlite::Result<Vec<Original>> {
     // The direction is written into the statement, as the partial indexes are.
     let direction = if direction == "out" { "out" } else { "in" };
-    let mut sql = format!(
-        "SELECT id, contract_version, control_id, payload FROM messages
-         WHERE interface = ?1 AND direction = '{direction}' AND state IN ({states})"
+    let mut w = Clauses::new(
+        format!(
+            "SELECT id, contract_version, control_id, payload FROM messages
+             WHERE interface = ?1 AND direction = '{direction}' AND state IN ({states})"
+        ),
+        vec![Sql::Text(interface.into())],
     );
-    let mut args: Vec<Sql> = vec![Sql::Text(interface.into())];
     if let Some(v) = from {
-        args.push(Sql::Integer(v));
-        sql.push_str(&format!(" AND received_at >= ?{}", args.len()));
+        w.and("received_at >=", Sql::Integer(v));
     }
     if let Some(v) = to {
-        args.push(Sql::Integer(v));
-        sql.push_str(&format!(" AND received_at < ?{}", args.len()));
+        w.and("received_at <", Sql::Integer(v));
     }
     if let Some(k) = key {
-        args.push(Sql::Text(k.to_string()));
-        let n = args.len();
-        sql.push_str(&format!(
-            " AND (order_key = ?{n} OR patient_id = ?{n} OR control_id = ?{n})"
-        ));
+        w.and(
+            "(order_key = ?N OR patient_id = ?N OR control_id = ?N)",
+            Sql::Text(k.to_string()),
+        );
     }
+    let (mut sql, args) = (w.sql, w.args);
     sql.push_str(" ORDER BY id");
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(params_from_iter(args.iter()), |row| {

@@ -94,35 +94,26 @@ const PATIENT_CLAUSE: &str =
 
 pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, JournalError> {
     let c = open_read(journal)?;
-    let mut sql = String::from(
+    let mut w = super::clauses::Clauses::new(
         "SELECT id, received_at, interface, direction, state, message_type, control_id, correlation, reason FROM messages WHERE 1 = 1",
+        vec![],
     );
-    let mut args: Vec<Sql> = vec![];
-    // A clause ends in its parameter, or names it `?N` wherever it is used.
-    let mut add = |clause: &str, v: Sql| {
-        args.push(v);
-        let n = format!("?{}", args.len());
-        if clause.contains("?N") {
-            sql.push_str(&format!(" AND {}", clause.replace("?N", &n)));
-        } else {
-            sql.push_str(&format!(" AND {clause} {n}"));
-        }
-    };
     if let Some(v) = &f.control_id {
-        add("control_id =", Sql::Text(v.clone()));
+        w.and("control_id =", Sql::Text(v.clone()));
     }
     if let Some(v) = &f.patient {
-        add(PATIENT_CLAUSE, Sql::Text(v.clone()));
+        w.and(PATIENT_CLAUSE, Sql::Text(v.clone()));
     }
     if let Some(v) = &f.state {
-        add("state =", Sql::Text(v.clone()));
+        w.and("state =", Sql::Text(v.clone()));
     }
     if let Some(v) = &f.interface {
-        add("interface =", Sql::Text(v.clone()));
+        w.and("interface =", Sql::Text(v.clone()));
     }
     if let Some(v) = f.since_ms {
-        add("received_at >=", Sql::Integer(time::now_ms() - v));
+        w.and("received_at >=", Sql::Integer(time::now_ms() - v));
     }
+    let (mut sql, args) = (w.sql, w.args);
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.max(1)));
     let mut st = c.prepare(&sql)?;
     let rows: Vec<[String; 9]> = st
