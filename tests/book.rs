@@ -396,7 +396,7 @@ fn every_code_is_registered_explained_and_has_an_err_case() {
     }
 }
 
-/// Files outside `runtime/src/engine/journal/` that may run SQL of their own: none. The
+/// Files outside `runtime/engine/src/journal/` that may run SQL of their own: none. The
 /// journal module owns every statement (the storage layer a second backend implements).
 const SQL_OUTSIDE_THE_JOURNAL: &[&str] = &[];
 
@@ -428,10 +428,10 @@ fn tidy_sql_lives_in_the_journal_module() {
         // A unit test may set up its rows by hand.
         let text = whole.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
         let listed = SQL_OUTSIDE_THE_JOURNAL.contains(&rel.as_str());
-        let inside = rel.starts_with("runtime/src/engine/journal/");
+        let inside = rel.starts_with("runtime/engine/src/journal/");
         match (runs_sql(text), inside, listed) {
             (true, false, false) => problems.push(format!(
-                "{rel} runs SQL: put the statements in runtime/src/engine/journal/"
+                "{rel} runs SQL: put the statements in runtime/engine/src/journal/"
             )),
             (false, _, true) => problems.push(format!(
                 "{rel} no longer runs SQL: take it off SQL_OUTSIDE_THE_JOURNAL"

@@ -4,7 +4,7 @@
 
 use accord_compiler::check::hl7paths::runtime_path;
 use accord_dsl::ast::{ExprKind, ItemKind, MapStmtKind};
-use accord_runtime::hl7::Path;
+use accord_hl7::Path;
 
 const PATHS: &[&str] = &[
     "PID-3",

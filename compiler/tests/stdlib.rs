@@ -651,7 +651,7 @@ fn expect_rows(
     resource: &str,
 ) -> Vec<String> {
     let raw = std::fs::read(message).unwrap();
-    let msg = accord_runtime::hl7::Message::parse(&raw).unwrap();
+    let msg = accord_hl7::Message::parse(&raw).unwrap();
     let resources: Vec<&serde_json::Value> = bundle["entry"]
         .as_array()
         .unwrap()
@@ -673,7 +673,7 @@ fn expect_rows(
             {
                 continue;
             }
-            let Ok(path) = accord_runtime::hl7::Path::parse(field) else {
+            let Ok(path) = accord_hl7::Path::parse(field) else {
                 continue;
             };
             let valued = msg

@@ -3,10 +3,10 @@
 //! message rebuilt from its raw fields serialises to its normalised form.
 #![no_main]
 
-use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions};
-use accord_runtime::hl7::batch::Batch;
-use accord_runtime::hl7::builder::MessageBuilder;
-use accord_runtime::hl7::{Message, Path};
+use accord_hl7::ack::{build_ack, AckCode, AckOptions};
+use accord_hl7::batch::Batch;
+use accord_hl7::builder::MessageBuilder;
+use accord_hl7::{Message, Path};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! the stream was cut.
 #![no_main]
 
-use accord_runtime::mllp::{Frame, MllpCodec};
+use accord_hl7::mllp::{Frame, MllpCodec};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;

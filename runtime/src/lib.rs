@@ -1,9 +1,13 @@
-//! The Accord runtime: what generated productions link against.
+//! The Accord runtime: what a generated crate's mappings and routes link against, about
+//! the size of a generated client's support crate. It owns the values mappings compute
+//! with and the scopes they read ([`mapping`]), the FHIR writer ([`fhir::write`]), the
+//! steward of the source-of-truth matrix ([`steward`]), constraints, time zones, and the
+//! wiring the compiler writes and the engine reads ([`spec`]).
 //!
-//! It owns the HL7 v2 engine ([`hl7`]), MLLP ([`mllp`]), the FHIR R4 dictionary ([`fhir`]);
-//! and the production
-//! engine ([`engine`]: journal, services, operations, flows, admin HTTP, the binary's CLI). It never depends on `accord-dsl` or
-//! `accord-compiler`. Generated code names it only through [`__private`].
+//! HL7 v2 is `accord-hl7` (re-exported as [`hl7`]), the FHIR dictionary `accord-fhir`, and
+//! the production engine `accord-engine`, which only a generated `main.rs` links. It never
+//! depends on `accord-dsl` or `accord-compiler`. Generated code names it only through
+//! [`__private`].
 
 // Nothing panics on user input: no unwrap or expect outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -11,17 +15,11 @@
 pub mod answer;
 pub mod conformance;
 pub mod constraints;
-#[cfg(feature = "engine")]
-pub mod engine;
 pub mod fhir;
-pub mod hl7;
+pub use accord_hl7 as hl7;
 pub mod mapping;
-#[cfg(feature = "mllp")]
-pub mod mllp;
 pub mod spec;
 pub mod steward;
-#[cfg(feature = "tls")]
-pub mod tls;
 pub mod zone;
 
 /// The one door generated code uses; its contents may change without notice.
@@ -30,8 +28,6 @@ pub mod __private {
     pub use crate::answer;
     pub use crate::conformance;
     pub use crate::constraints::{check as constrain, Rule};
-    #[cfg(feature = "engine")]
-    pub use crate::engine;
     pub use crate::fhir::write as fhir;
     pub use crate::fhir::write::{Fhir, FhirValue};
     pub use crate::hl7;

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use accord_hl7::profile::{LocalField, LocalSegment, Profile, ProfileRule};
+
 /// Everything the engine needs to know about an estate besides its generated functions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
@@ -156,9 +158,10 @@ pub enum Role {
     Unwired,
 }
 
-#[cfg(test)]
 impl Interface {
-    /// An interface with nothing declared beyond its name and role, for unit tests.
+    /// An interface with nothing declared beyond its name and role, for the engine's unit
+    /// tests (which live in another crate, so this cannot be `cfg(test)`).
+    #[doc(hidden)]
     pub fn example(name: &str, role: Role) -> Interface {
         Interface {
             name: name.into(),
@@ -387,41 +390,6 @@ pub struct Flow {
     #[serde(default)]
     pub on_reply: Vec<Action>,
     pub loc: Loc,
-}
-
-/// A conformance profile: usage, cardinality and length rules over HL7 paths, and local
-/// (Z) segments.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Profile {
-    pub name: String,
-    pub version: String,
-    pub rules: Vec<ProfileRule>,
-    pub segments: Vec<LocalSegment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProfileRule {
-    /// The path as written, e.g. `PID-3`.
-    pub path: String,
-    /// `R`, `RE`, `O`, `C`, `X`.
-    pub usage: String,
-    pub min: Option<u32>,
-    pub max: Option<u32>,
-    pub length: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LocalSegment {
-    pub id: String,
-    pub usage: Option<String>,
-    pub fields: Vec<LocalField>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LocalField {
-    pub position: u32,
-    pub name: String,
-    pub usage: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! FHIR paths of mappings against the FHIR R4 dictionary (`accord_runtime::fhir::dict`):
+//! FHIR paths of mappings against the FHIR R4 dictionary (`accord-fhir`):
 //! the resource exists (E0414), every element exists, with "did you mean" (E0414), a list
 //! element is indexed before the path goes below it and a single one is not (E0415), the
 //! value fits the element's type (E0416), and a value written to an element with a
@@ -10,7 +10,7 @@ use crate::diagnostics as diag;
 use crate::types::Ty;
 use accord_dsl::ast::{Expr, ExprKind, Ident, LitKind, PathRef, SegFilter};
 use accord_dsl::Span;
-use accord_runtime::fhir::dict::{self, Kind, PathProblem};
+use accord_fhir::{self as dict, Kind, PathProblem};
 
 /// Where FHIR paths start: a resource (or data type) and the element names a `for each`
 /// already walked into.

@@ -6,8 +6,8 @@ use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
 use accord_dsl::ast::{self, IfaceClauseKind, ProfileItem, SchemaKind};
-use accord_runtime::hl7::dict::{self, PathProblem};
-use accord_runtime::hl7::{Path, Repetition};
+use accord_hl7::dict::{self, PathProblem};
+use accord_hl7::{Path, Repetition};
 use std::rc::Rc;
 
 /// What an HL7 path is checked against.

@@ -10,7 +10,7 @@ use crate::model::Kind;
 use accord_dsl::ast::{
     IfaceClauseKind, Interface, MapStmt, MapStmtKind, MapTarget, Mapping, ProfileItem, SchemaKind,
 };
-use accord_runtime::hl7::dict::{self, Dictionary, Element};
+use accord_hl7::dict::{self, Dictionary, Element};
 
 pub(super) fn check(c: &mut Checker) {
     for (_, d) in c.m.mappings.iter() {

@@ -6,12 +6,16 @@ use crate::codegen::{gen_crate, CodegenOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The runtime crate this `accord` was built with; `ACCORD_RUNTIME` overrides it.
-fn runtime_dependency() -> String {
+/// The runtime folder this `accord` was built with (`accord-runtime`, with the engine in
+/// its `engine/`); `ACCORD_RUNTIME` overrides it.
+fn runtime_dir() -> PathBuf {
     let path = std::env::var("ACCORD_RUNTIME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime"));
-    let path = path.canonicalize().unwrap_or(path);
+    path.canonicalize().unwrap_or(path)
+}
+
+fn path_dependency(path: &Path) -> String {
     format!("{{ path = {:?} }}", path.to_string_lossy())
 }
 
@@ -42,7 +46,8 @@ fn write_crate(paths: &[PathBuf], out: Option<PathBuf>) -> Result<(PathBuf, Stri
     let krate = gen_crate(
         ir,
         &CodegenOptions {
-            runtime_dependency: runtime_dependency(),
+            runtime_dependency: path_dependency(&runtime_dir()),
+            engine_dependency: path_dependency(&runtime_dir().join("engine")),
         },
     );
     let dir = out.unwrap_or_else(|| PathBuf::from("target/accord").join(&krate.name));

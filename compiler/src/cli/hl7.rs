@@ -2,11 +2,11 @@
 //! value, inspect a message with field names, validate it, build its ACK, send messages
 //! over MLLP and print the ACKs, and listen as a peer that prints what it receives.
 
-use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions, ErrDetail, Severity};
-use accord_runtime::hl7::batch::Batch;
-use accord_runtime::hl7::dict;
-use accord_runtime::hl7::{Message, ParseError, Path};
-use accord_runtime::mllp::{serve, ClientOptions, Frame, MllpClient, Reply, ServerOptions};
+use accord_hl7::ack::{build_ack, AckCode, AckOptions, ErrDetail, Severity};
+use accord_hl7::batch::Batch;
+use accord_hl7::dict;
+use accord_hl7::mllp::{serve, ClientOptions, Frame, MllpClient, Reply, ServerOptions};
+use accord_hl7::{Message, ParseError, Path};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -181,18 +181,18 @@ pub fn run(cmd: Hl7Command) -> ExitCode {
 }
 
 /// A TLS client trusting the CA certificates in `ca` (PEM).
-fn client_tls(ca: &std::path::Path) -> Result<accord_runtime::tls::ClientTls, ExitCode> {
+fn client_tls(ca: &std::path::Path) -> Result<accord_hl7::tls::ClientTls, ExitCode> {
     let pem = read(ca)?;
-    accord_runtime::tls::ClientTls::from_ca_pem(&pem).map_err(|e| fail(2, &e.to_string()))
+    accord_hl7::tls::ClientTls::from_ca_pem(&pem).map_err(|e| fail(2, &e.to_string()))
 }
 
 /// A TLS listener's identity from a certificate chain and its key (PEM files).
 fn server_tls(
     cert: &std::path::Path,
     key: &std::path::Path,
-) -> Result<accord_runtime::tls::ServerTls, ExitCode> {
+) -> Result<accord_hl7::tls::ServerTls, ExitCode> {
     let (cert, key) = (read(cert)?, read(key)?);
-    accord_runtime::tls::ServerTls::from_pem(&cert, &key).map_err(|e| fail(2, &e.to_string()))
+    accord_hl7::tls::ServerTls::from_pem(&cert, &key).map_err(|e| fail(2, &e.to_string()))
 }
 
 fn fail(code: u8, msg: &str) -> ExitCode {
@@ -403,7 +403,7 @@ fn ack_text(m: &Message, code: AckCode, text: Option<&str>, error_code: Option<u
 }
 
 fn dict_error(code: u16) -> &'static str {
-    accord_runtime::hl7::ack::error_code_text(code)
+    accord_hl7::ack::error_code_text(code)
 }
 
 fn ack(

@@ -11,12 +11,12 @@
 //! `--handshakes N` first opens N connections one after another and reports what a new
 //! connection costs (TCP, and the TLS handshake when on).
 
-use accord_runtime::hl7::ack::{build_ack, AckCode, AckOptions};
-use accord_runtime::hl7::builder::MessageBuilder;
-use accord_runtime::hl7::{Message, Path};
-use accord_runtime::mllp::client::{ClientOptions, MllpClient};
-use accord_runtime::mllp::codec::Frame;
-use accord_runtime::mllp::server::{serve, Reply, ServerOptions};
+use accord_hl7::ack::{build_ack, AckCode, AckOptions};
+use accord_hl7::builder::MessageBuilder;
+use accord_hl7::mllp::client::{ClientOptions, MllpClient};
+use accord_hl7::mllp::codec::Frame;
+use accord_hl7::mllp::server::{serve, Reply, ServerOptions};
+use accord_hl7::{Message, Path};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,9 +37,9 @@ pub struct LoadOptions<'a> {
     /// A process whose peak RSS is reported at the end.
     pub pid: Option<u32>,
     /// TLS to the service, trusting the CA the caller gave.
-    pub tls: Option<accord_runtime::tls::ClientTls>,
+    pub tls: Option<accord_hl7::tls::ClientTls>,
     /// TLS on the peers' listeners.
-    pub peer_tls: Option<accord_runtime::tls::ServerTls>,
+    pub peer_tls: Option<accord_hl7::tls::ServerTls>,
     /// New connections opened (and closed) one after another before the run, timed.
     pub handshakes: usize,
 }

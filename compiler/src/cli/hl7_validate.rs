@@ -4,8 +4,8 @@
 //! length, local Z-segments). Each problem is printed with its file position.
 
 use super::hl7::{line_col, with_messages};
-use accord_runtime::hl7::{dict, validate};
-use accord_runtime::spec::Profile;
+use accord_hl7::profile::Profile;
+use accord_hl7::{dict, validate};
 use std::process::ExitCode;
 
 pub fn validate(file: &std::path::Path, version: Option<&str>, profile: Option<&str>) -> ExitCode {

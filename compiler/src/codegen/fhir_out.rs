@@ -224,7 +224,7 @@ impl Tree {
     /// dictionary does not know it: the checker has reported that already).
     fn repeats(&self, names: &[String], step: &PathStep) -> bool {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match accord_runtime::fhir::dict::r4().resolve(&self.resource, &refs) {
+        match accord_fhir::r4().resolve(&self.resource, &refs) {
             Ok(steps) => steps.last().is_some_and(|s| s.element.is_list()),
             Err(_) => step.index.is_some(),
         }

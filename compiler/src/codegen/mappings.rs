@@ -11,7 +11,7 @@ use crate::ir::{
     BinOp, Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target,
     Type,
 };
-use accord_runtime::hl7::dict::{self, Element};
+use accord_hl7::dict::{self, Element};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use std::cell::RefCell;
@@ -1305,7 +1305,7 @@ impl<'a> Gen<'a> {
     fn fhir_field_expr(&self, path: &[PathStep], fs: &FhirScope) -> (TokenStream, Shape) {
         let mut names: Vec<&str> = fs.prefix.iter().map(String::as_str).collect();
         names.extend(path.iter().map(|p| p.name.as_str()));
-        let (ty, list) = match accord_runtime::fhir::dict::r4().resolve(&fs.root, &names) {
+        let (ty, list) = match accord_fhir::r4().resolve(&fs.root, &names) {
             Ok(steps) => match steps.last() {
                 Some(last) => (
                     fhir_read_type(last.ty),
@@ -1755,7 +1755,7 @@ fn convert(v: &TokenStream, shape: &Shape, target: &Type) -> TokenStream {
 
 /// An IR path from text (the header fields the generator sets itself).
 fn parse_ir_path(text: &str) -> Hl7Path {
-    let p = accord_runtime::hl7::Path::parse(text).unwrap_or(accord_runtime::hl7::Path {
+    let p = accord_hl7::Path::parse(text).unwrap_or(accord_hl7::Path {
         segment: "MSH".into(),
         occurrence: None,
         field: 9,

@@ -60,7 +60,7 @@ fn hl7_about(side: Option<&Hl7Side>, path: &Hl7Path) -> String {
             .map(|f| format!("{} ({}, local)", f.name, f.datatype))
             .unwrap_or_default();
     }
-    let Some(dict) = accord_runtime::hl7::dict::dictionary(&side.version) else {
+    let Some(dict) = accord_hl7::dict::dictionary(&side.version) else {
         return String::new();
     };
     let Some(field) = dict.field(&path.segment, path.field as usize) else {
@@ -143,7 +143,7 @@ fn fhir_about(resource: Option<&str>, path: &[&str]) -> String {
     let Some(resource) = resource else {
         return String::new();
     };
-    let Ok(steps) = accord_runtime::fhir::dict::r4().resolve(resource, path) else {
+    let Ok(steps) = accord_fhir::r4().resolve(resource, path) else {
         return String::new();
     };
     let Some(last) = steps.last() else {

@@ -1,6 +1,6 @@
-//! FHIR R4: the dictionary of resources, data types and their elements ([`dict`]), which
-//! the compiler checks mapping paths against, and what generated mappings serialise
-//! resources through ([`write`]).
+//! FHIR R4: the dictionary of resources, data types and their elements (`accord-fhir`,
+//! re-exported as [`dict`]), and what generated mappings serialise resources through
+//! ([`write`]).
 
-pub mod dict;
+pub use accord_fhir as dict;
 pub mod write;

@@ -1,0 +1,390 @@
+//! What an operator asks the journal of a production, running or not: `status` (counts
+//! per interface), `messages` (search by control id, patient, state, interface, time) and
+//! `trace` (every hop and event of one message, across interfaces, by correlation id).
+//! Patient identifiers are shown only when asked for by `messages --patient`.
+
+use super::{open_read, JournalError};
+use crate::shown::shown;
+use crate::time;
+use rusqlite::{params_from_iter, types::Value as Sql, Connection};
+use serde_json::json;
+use std::path::Path;
+
+pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let mut st = c.prepare(
+        "SELECT interface, direction,
+           SUM(direction = 'in' AND state NOT IN ('rejected', 'duplicate')),
+           SUM(direction = 'out' AND state = 'completed'),
+           SUM(direction = 'out' AND state = 'queued'),
+           SUM(direction = 'out' AND state = 'retrying'),
+           SUM(state = 'dead'),
+           SUM(state = 'rejected'),
+           SUM(state = 'duplicate'),
+           SUM(state = 'review')
+         FROM messages WHERE direction IN ('in', 'out') GROUP BY interface, direction ORDER BY interface",
+    )?;
+    let rows: Vec<(String, String, [i64; 8])> = st
+        .query_map([], |r| {
+            let mut n = [0i64; 8];
+            for (i, v) in n.iter_mut().enumerate() {
+                *v = r.get::<_, Option<i64>>(i + 2)?.unwrap_or(0);
+            }
+            Ok((r.get(0)?, r.get(1)?, n))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let flows: Vec<(String, String, i64)> = c
+        .prepare(
+            "SELECT flow, state, COUNT(*) FROM flows GROUP BY flow, state ORDER BY flow, state",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if as_json {
+        let v = json!({
+            "interfaces": rows.iter().map(|(i, d, n)| json!({
+                "interface": i, "direction": d, "received": n[0], "sent": n[1], "queued": n[2],
+                "failed": n[3], "dead": n[4], "rejected": n[5], "duplicates": n[6], "review": n[7],
+            })).collect::<Vec<_>>(),
+            "flows": flows.iter().map(|(f, s, n)| json!({"flow": f, "state": s, "count": n})).collect::<Vec<_>>(),
+        });
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = format!(
+        "{:<28} {:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6} {:>7}\n",
+        "interface",
+        "dir",
+        "received",
+        "sent",
+        "queued",
+        "failed",
+        "dead",
+        "rejected",
+        "dups",
+        "review"
+    );
+    for (i, d, n) in &rows {
+        out.push_str(&format!(
+            "{i:<28} {d:>4} {:>9} {:>7} {:>7} {:>7} {:>6} {:>9} {:>6} {:>7}\n",
+            n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]
+        ));
+    }
+    for (f, s, n) in &flows {
+        out.push_str(&format!("flow {f}: {n} {s}\n"));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+pub struct Filter {
+    pub control_id: Option<String>,
+    pub patient: Option<String>,
+    pub state: Option<String>,
+    pub interface: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: u32,
+}
+
+/// The messages of one patient (`?N`): through the index of received messages, then the
+/// deliveries made from them (every outbound row's parent is a received one).
+const PATIENT_CLAUSE: &str =
+    "id IN (SELECT id FROM messages WHERE direction = 'in' AND patient_id = ?N
+   UNION ALL SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
+   WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'
+   AND d.patient_id = ?N)";
+
+pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, JournalError> {
+    let c = open_read(journal)?;
+    let mut w = super::clauses::Clauses::new(
+        "SELECT id, received_at, interface, direction, state, message_type, control_id, correlation, reason FROM messages WHERE 1 = 1",
+        vec![],
+    );
+    if let Some(v) = &f.control_id {
+        w.and("control_id =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.patient {
+        w.and(PATIENT_CLAUSE, Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.state {
+        w.and("state =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &f.interface {
+        w.and("interface =", Sql::Text(v.clone()));
+    }
+    if let Some(v) = f.since_ms {
+        w.and("received_at >=", Sql::Integer(time::now_ms() - v));
+    }
+    let (mut sql, args) = (w.sql, w.args);
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.max(1)));
+    let mut st = c.prepare(&sql)?;
+    let rows: Vec<[String; 9]> = st
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok([
+                r.get::<_, i64>(0)?.to_string(),
+                time::iso(r.get(1)?),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                r.get(7)?,
+                r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            ])
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if as_json {
+        let keys = [
+            "id",
+            "received_at",
+            "interface",
+            "direction",
+            "state",
+            "message_type",
+            "control_id",
+            "correlation",
+            "reason",
+        ];
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                keys.iter()
+                    .zip(r.iter())
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect::<serde_json::Map<_, _>>()
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let mut out = format!(
+        "{:>7} {:<24} {:<24} {:<4} {:<10} {:<8} {:<20} {}\n",
+        "id", "received", "interface", "dir", "state", "type", "control id", "reason"
+    );
+    for r in &rows {
+        out.push_str(&format!(
+            "{:>7} {:<24} {:<24} {:<4} {:<10} {:<8} {:<20} {}\n",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            shown(&r[5]),
+            shown(&r[6]),
+            shown(&r[8])
+        ));
+    }
+    if rows.is_empty() {
+        out.push_str("(no messages match)\n");
+    }
+    Ok(out)
+}
+
+fn correlation_of(c: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    if let Ok(n) = id.parse::<i64>() {
+        if let Some(corr) = c
+            .query_row("SELECT correlation FROM messages WHERE id = ?1", [n], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            return Ok(Some(corr));
+        }
+    }
+    // Every hop shares the correlation id of the message received.
+    let received = c
+        .query_row(
+            "SELECT correlation FROM messages WHERE direction = 'in' AND correlation = ?1 LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if received.is_some() {
+        return Ok(received);
+    }
+    c.query_row(
+        "SELECT correlation FROM messages WHERE control_id = ?1 ORDER BY id LIMIT 1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The hops of correlation `?1`: the messages received with it (the first, replays,
+/// edits) through their index, and the rows made from each (deliveries, stored records).
+const HOPS: &str = "id IN (SELECT id FROM messages WHERE direction = 'in' AND correlation = ?1
+   UNION SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
+   WHERE r.direction = 'in' AND r.correlation = ?1 AND d.correlation = ?1)";
+
+/// Every hop of one message: ID is a journal id, a control id (MSH-10) or a correlation id.
+pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
+    let c = open_read(journal)?;
+    let Some(corr) = correlation_of(&c, id)? else {
+        return Ok(None);
+    };
+    let mut out = format!("correlation {corr}\n");
+    let mut st = c.prepare(&format!(
+        "SELECT id, interface, contract_version, direction, state, message_type, control_id, attempts, ack_code, reason, detail
+         FROM messages WHERE {HOPS} ORDER BY id"
+    ))?;
+    let hops: Vec<(i64, String)> = st
+        .query_map([&corr], |r| {
+            let id: i64 = r.get(0)?;
+            let line = format!(
+                "#{id} {} {} v{} {} {} control id {} attempts {}{}{}{}",
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                shown(&r.get::<_, Option<String>>(5)?.unwrap_or_default()),
+                r.get::<_, String>(4)?,
+                shown(&r.get::<_, Option<String>>(6)?.unwrap_or_else(|| "-".into())),
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?
+                    .map(|a| format!(" ack {}", shown(&a)))
+                    .unwrap_or_default(),
+                r.get::<_, Option<String>>(9)?
+                    .map(|a| format!(" reason {}", shown(&a)))
+                    .unwrap_or_default(),
+                r.get::<_, Option<String>>(10)?
+                    .map(|a| format!(": {}", shown(&a)))
+                    .unwrap_or_default(),
+            );
+            Ok((id, line))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ev = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
+    for (id, line) in hops {
+        out.push_str(&line);
+        out.push('\n');
+        let events: Vec<String> = ev
+            .query_map([id], |r| {
+                Ok(format!(
+                    "    {} {}{}",
+                    time::iso(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!(": {}", shown(&d)))
+                        .unwrap_or_default()
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for e in events {
+            out.push_str(&e);
+            out.push('\n');
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    /// A received message for `patient` and its deliveries, one of them to `patient` too
+    /// and one naming another patient (a mapping may change the identifier).
+    fn received(c: &Connection, patient: &str, deliveries: &[&str]) {
+        let row = |dir: &str, parent: Option<i64>, p: &str| {
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
+                   state, control_id, patient_id, received_at, updated_at, payload)
+                 VALUES ('c', ?1, 'adt', '1.0.0', ?2, 'completed', 'M', ?3, 0, 0, x'00')",
+                params![parent, dir, p],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        let id = row("in", None, patient);
+        for p in deliveries {
+            row("out", Some(id), p);
+        }
+    }
+
+    /// `sql` (one parameter) searches through `index` and scans no table or index whole.
+    fn searches_through(c: &Connection, sql: &str, index: &str) {
+        let plan = crate::journal::query_plan(c, sql, ["x"]);
+        assert!(plan.iter().any(|p| p.contains(index)), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
+    }
+
+    #[test]
+    fn a_patient_is_found_through_the_messages_received_and_their_deliveries() {
+        let (dir, path, c) = crate::journal::scratch("query");
+        received(&c, "MRN1", &["MRN1", "MRN1"]);
+        received(&c, "MRN2", &["MRN2", "MRN1"]);
+        received(&c, "MRN1", &[]);
+        let filter = |p: &str| Filter {
+            patient: Some(p.into()),
+            control_id: Some("M".into()),
+            limit: 100,
+            ..Filter::default()
+        };
+        let ids = |p: &str| -> Vec<i64> {
+            let out = messages(&path, &filter(p), true).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let mut ids: Vec<i64> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().parse().unwrap())
+                .collect();
+            ids.sort();
+            ids
+        };
+        // MRN1: its two received messages and the two deliveries of the first. The second
+        // message's delivery that names MRN1 came from MRN2's message: not found by MRN1.
+        assert_eq!(ids("MRN1"), vec![1, 2, 3, 7]);
+        assert_eq!(ids("MRN2"), vec![4, 5]);
+        assert_eq!(ids("MRN3"), Vec::<i64>::new());
+        // The lookup uses the index of received messages, never a scan of every message.
+        let sql = format!(
+            "SELECT id FROM messages WHERE {} ORDER BY id DESC LIMIT 100",
+            PATIENT_CLAUSE.replace("?N", "?1")
+        );
+        searches_through(&c, &sql, "messages_patient_in");
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_trace_finds_every_hop_through_the_messages_received() {
+        let (dir, path, c) = crate::journal::scratch("trace");
+        let row = |corr: &str, dir: &str, parent: Option<i64>, control: Option<&str>| {
+            c.execute(
+                "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
+                   state, control_id, received_at, updated_at, payload)
+                 VALUES (?1, ?2, 'adt', '1.0.0', ?3, 'completed', ?4, 0, 0, x'00')",
+                params![corr, parent, dir, control],
+            )
+            .unwrap();
+            c.last_insert_rowid()
+        };
+        let first = row("run-1", "in", None, Some("MSG1"));
+        let record = row("run-1", "record", Some(first), None);
+        let out = row("run-1", "out", Some(first), Some("AC1.1"));
+        let other = row("run-2", "in", None, Some("MSG2"));
+        row("run-2", "out", Some(other), Some("AC4.1"));
+        // A replay: a new message received, a child of the first, and its delivery.
+        let replay = row("run-1", "in", Some(first), Some("MSG1"));
+        let again = row("run-1", "out", Some(replay), Some("AC1.1R1"));
+        let hops = |id: &str| -> Vec<i64> {
+            let text = trace(&path, id).unwrap().unwrap_or_default();
+            text.lines()
+                .filter_map(|l| l.strip_prefix('#'))
+                .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+                .collect()
+        };
+        let all = vec![first, record, out, replay, again];
+        // By correlation id, by the control id received or sent, and by journal id.
+        assert_eq!(hops("run-1"), all);
+        assert_eq!(hops("MSG1"), all);
+        assert_eq!(hops("AC1.1"), all);
+        assert_eq!(hops(&out.to_string()), all);
+        assert_eq!(hops("MSG2").len(), 2);
+        assert!(trace(&path, "nothing").unwrap().is_none());
+        // The hops come through the index of received messages and the parent index.
+        let sql = format!("SELECT id FROM messages WHERE {HOPS}");
+        searches_through(&c, &sql, "messages_correlation_in");
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

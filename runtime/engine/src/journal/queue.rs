@@ -1,0 +1,302 @@
+//! The operations' queues in storage: which pending deliveries a lane sends next (its
+//! covering index walked in arrival order, a key waiting for its retry holding back only
+//! its own later messages, a delivery held while another operation's earlier delivery of a
+//! shared key is pending), a delivery's outcome, a copy queued for another interface by a
+//! reply policy's `send`, and how a message's deliveries stand.
+
+use crate::lanes::Next;
+use crate::time;
+use rusqlite::{params, Connection};
+
+/// What a lane does next with the first pending messages of its keys, in arrival order.
+#[derive(Debug, PartialEq)]
+pub enum Choice {
+    /// Send these, in order.
+    Send(Vec<Next>),
+    /// Everything is waiting for a retry: look again in this many milliseconds.
+    Wait(i64),
+    /// Nothing is pending for the lane. `seen` is the highest message id when the lane
+    /// looked; `quiet`, that nothing was pending either for an operation that can hold
+    /// the lane's messages back. Then the lane can send from its copy (`lanes`).
+    Idle { seen: i64, quiet: bool },
+}
+
+/// Walks a lane's pending messages in arrival order and stops at the first whose key has
+/// nothing earlier still pending: a message waiting for its retry holds back the later
+/// messages of its key only.
+#[derive(Default)]
+pub struct Chooser {
+    blocked: Vec<Option<String>>,
+    soonest: Option<i64>,
+}
+
+impl Chooser {
+    /// Whether the message with this key and retry time goes now.
+    pub fn offer(&mut self, key: Option<&str>, next_at: i64, now: i64) -> bool {
+        if self.blocked.iter().any(|b| b.as_deref() == key) {
+            return false;
+        }
+        if next_at > now {
+            self.blocked.push(key.map(str::to_string));
+            self.soonest = Some(self.soonest.map_or(next_at, |s| s.min(next_at)));
+            return false;
+        }
+        true
+    }
+
+    /// The message with this key may go now as far as this lane knows, but an earlier
+    /// delivery of another operation that shares one of its keys is still pending: it
+    /// waits, and so do the later messages of its key; look again at `again`.
+    pub fn hold(&mut self, key: Option<&str>, again: i64) {
+        self.blocked.push(key.map(str::to_string));
+        self.soonest = Some(self.soonest.map_or(again, |s| s.min(again)));
+    }
+
+    pub fn nothing_sendable(&self, now: i64) -> Option<Choice> {
+        self.soonest.map(|t| Choice::Wait(t - now))
+    }
+}
+
+/// The most pending messages a lane looks at to find one it may send; past that, every
+/// key seen is waiting for a retry and the lane waits too.
+const LOOK_AHEAD: usize = 4096;
+
+/// The most messages a lane takes from the journal at once. It sends them one by one,
+/// recording each outcome before the next send, so taking several costs no safety: if one
+/// must wait for a retry, the rest of its key in the batch is left for later.
+pub const BATCH: usize = 64;
+
+/// How soon a lane looks again at a message held by another operation's delivery.
+const HELD_RECHECK_MS: i64 = 200;
+
+/// The operations whose pending deliveries can hold back a lane's messages
+/// (`Engine::order_peers`), with what finding them needs.
+#[derive(Clone, Default)]
+pub struct Peers {
+    pub names: Vec<String>,
+    pub lanes: u32,
+    pub endpoint: String,
+}
+
+/// Whether an earlier delivery still pending, of a peer operation or of another lane,
+/// shares one of message `id`'s ordering keys: its first key `key` and the further keys
+/// stored for it. A peer's delivery whose first key is k sits in k's lane, so each probe
+/// is a short walk of one lane's covering index; further keys (merges) are in
+/// `order_keys`.
+fn held_by_others(
+    c: &rusqlite::Connection,
+    id: i64,
+    key: Option<&str>,
+    interface: &str,
+    lane: u32,
+    peers: &Peers,
+) -> rusqlite::Result<bool> {
+    let mut keys: Vec<String> = key.map(str::to_string).into_iter().collect();
+    let mut mine = c.prepare_cached("SELECT key FROM order_keys WHERE message = ?1")?;
+    for k in mine.query_map(params![id], |r| r.get::<_, String>(0))? {
+        keys.push(k?);
+    }
+    let mut first = c.prepare_cached(
+        "SELECT 1 FROM messages
+         WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
+           AND order_key = ?3 AND id < ?4
+         LIMIT 1",
+    )?;
+    let mut further = c.prepare_cached(
+        "SELECT 1 FROM order_keys o JOIN messages p ON p.id = o.message
+         WHERE o.endpoint = ?1 AND o.key = ?2 AND o.message < ?3
+           AND p.state IN ('queued', 'retrying') AND NOT (p.interface = ?4 AND p.lane = ?5)
+         LIMIT 1",
+    )?;
+    for k in &keys {
+        let k_lane = super::lane_of(Some(k), peers.lanes);
+        for peer in &peers.names {
+            if peer == interface && k_lane == lane {
+                continue; // This lane's own order.
+            }
+            if first.exists(params![peer, k_lane, k, id])? {
+                return Ok(true);
+            }
+        }
+        if further.exists(params![peers.endpoint, k, id, interface, lane])? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Chooses a lane's next messages on its own read connection (off the writer thread),
+/// from the lane's covering index (ids, keys and retry times), then reads the chosen
+/// messages' payloads alone.
+pub fn choose_batch(
+    c: &rusqlite::Connection,
+    interface: &str,
+    lane: u32,
+    peers: &Peers,
+) -> rusqlite::Result<Choice> {
+    let now = time::now_ms();
+    // Before the queue is read: every message up to `seen` is in what the read sees.
+    let seen: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
+        .query_row([], |r| r.get(0))?;
+    let mut chooser = Chooser::default();
+    let mut chosen = vec![];
+    {
+        let mut st = c.prepare_cached(
+            "SELECT id, order_key, next_at FROM messages
+             WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
+             ORDER BY id",
+        )?;
+        let mut rows = st.query(params![interface, lane])?;
+        let mut seen = 0;
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(1)?.as_str_or_null()?;
+            if chooser.offer(key, r.get(2)?, now) {
+                let id = r.get::<_, i64>(0)?;
+                if !peers.names.is_empty() && held_by_others(c, id, key, interface, lane, peers)? {
+                    chooser.hold(key, now + HELD_RECHECK_MS);
+                } else {
+                    chosen.push(id);
+                    if chosen.len() == BATCH {
+                        break;
+                    }
+                }
+            }
+            seen += 1;
+            if seen >= LOOK_AHEAD {
+                break;
+            }
+        }
+    }
+    if chosen.is_empty() {
+        if let Some(wait) = chooser.nothing_sendable(now) {
+            return Ok(wait);
+        }
+        let mut pending = c.prepare_cached(
+            "SELECT 1 FROM messages
+             WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 LIMIT 1",
+        )?;
+        let mut quiet = true;
+        for peer in peers.names.iter().filter(|p| *p != interface) {
+            if pending.exists(params![peer])? {
+                quiet = false;
+                break;
+            }
+        }
+        return Ok(Choice::Idle { seen, quiet });
+    }
+    let mut st = c.prepare_cached(
+        "SELECT m.id, m.parent, m.payload, m.attempts,
+           COALESCE(p.received_at, m.received_at), m.control_id, m.order_key, p.interface
+         FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
+    )?;
+    let batch = chosen
+        .into_iter()
+        .map(|id| {
+            st.query_row(params![id], |r| {
+                Ok(Next {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get(3)?,
+                    received_at: r.get(4)?,
+                    control_id: r.get(5)?,
+                    order_key: r.get(6)?,
+                    origin: r.get(7)?,
+                })
+            })
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Choice::Send(batch))
+}
+
+/// What an attempt's outcome writes on its delivery.
+pub struct Outcome<'a> {
+    pub state: &'a str,
+    pub attempts: u32,
+    pub next_at: i64,
+    /// The reply class (`AA`, `AE`, `refused`...).
+    pub class: &'a str,
+    pub reply: Option<&'a [u8]>,
+    pub reason: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// Records delivery `id`'s outcome, with an event saying `what`.
+pub fn record_outcome(
+    c: &Connection,
+    id: i64,
+    o: &Outcome,
+    what: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "UPDATE messages SET state = ?1, attempts = ?2, next_at = ?3, ack_code = ?4, ack = ?5,
+           reason = ?6, detail = ?7, updated_at = ?8 WHERE id = ?9",
+    )?
+    .execute(params![
+        o.state, o.attempts, o.next_at, o.class, o.reply, o.reason, o.detail, now, id
+    ])?;
+    super::processing::event(c, id, now, o.state, Some(what))
+}
+
+/// Queues a copy of delivery `id` for `interface` (contract `version`), in the lane of
+/// its key among `lanes`.
+pub fn queue_copy(
+    c: &Connection,
+    id: i64,
+    interface: &str,
+    version: &str,
+    now: i64,
+    lanes: u32,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
+           message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
+         SELECT correlation, parent, ?2, ?3, 'out', 'queued', message_type, control_id, patient_id,
+           order_key, ?4, ?4, payload, accord_lane(order_key, ?5) FROM messages WHERE id = ?1",
+    )?
+    .execute(params![id, interface, version, now, lanes])?;
+    Ok(())
+}
+
+/// How the deliveries of message `parent` stand: how many are still pending, how many dead.
+pub fn deliveries_of(c: &Connection, parent: i64) -> rusqlite::Result<(i64, i64)> {
+    c.prepare_cached(
+        "SELECT COALESCE(SUM(state NOT IN ('completed', 'dead', 'review', 'discarded')), 0), COALESCE(SUM(state = 'dead'), 0)
+         FROM messages WHERE parent = ?1 AND direction = 'out'",
+    )?
+    .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index of the first message a lane may send, or what it does instead.
+    fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Result<usize, Option<Choice>> {
+        let mut chooser = Chooser::default();
+        match pending
+            .iter()
+            .position(|(key, next_at)| chooser.offer(*key, *next_at, now))
+        {
+            Some(i) => Ok(i),
+            None => Err(chooser.nothing_sendable(now)),
+        }
+    }
+
+    #[test]
+    fn a_waiting_message_holds_back_only_its_own_key() {
+        let now = 1_000;
+        // A waits for its retry: B goes first; A's later message waits behind it.
+        let p = [(Some("A"), 5_000), (Some("A"), 0), (Some("B"), 0)];
+        assert_eq!(choose(&p, now), Ok(2));
+        // Only A pending: wait for the retry.
+        assert_eq!(choose(&p[..2], now), Err(Some(Choice::Wait(4_000))));
+        // No key: one queue, strict order.
+        let p = [(None, 5_000), (None, 0)];
+        assert_eq!(choose(&p, now), Err(Some(Choice::Wait(4_000))));
+        assert_eq!(choose(&[(None, 0), (None, 0)], now), Ok(0));
+        assert_eq!(choose(&[], now), Err(None));
+    }
+}

@@ -1,0 +1,663 @@
+//! The ownership matrix enforced against the journal: the stored copy of each governed
+//! record (table `records`, one row per field with its writer) and the [`Steward`] the
+//! processor hands to transform chains. The steward reads the stored record (through a
+//! batch overlay, so a batch sees its own earlier changes), decides each field with
+//! [`steward::decide`], and keeps the writes and the decisions until the processor
+//! commits them with the message they came from.
+//!
+//! Each write names the stored state its decision read (`expected`), and [`store`] writes
+//! it only if that state is still there: a decision made against a record another
+//! writer changed in the meantime (an API update racing a message, an operator command
+//! racing the processor) is refused as a [`Stale`] and decided again, never lost.
+
+use accord_runtime::spec::Matrix;
+use accord_runtime::steward::{self, get_path, set_path, Hold, Stage, Steward, Stored, Verdict};
+use rusqlite::{params, Connection};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A field's stored value, its stored text, and the system that wrote it.
+#[derive(Debug, Clone)]
+struct FieldState {
+    value: Value,
+    /// The `records.value` text, compared as stored (no JSON round trip).
+    raw: String,
+    writer: String,
+}
+
+type RecordState = HashMap<String, FieldState>;
+
+/// A field change to store once its message is committed.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub record: String,
+    pub key: String,
+    pub field: String,
+    pub value: Value,
+    pub writer: String,
+    /// The stored (value text, writer) the decision read; `None`: the field was not stored.
+    pub expected: Option<(String, String)>,
+}
+
+/// A decision worth recording as an event on the message: who wrote what, and what the
+/// matrix did about it.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub verdict: &'static str,
+    pub text: String,
+}
+
+/// Stored records as the processor (or an operator command) sees them: the journal,
+/// through a read connection of its own, plus this batch's changes.
+pub struct RecordStore {
+    path: std::path::PathBuf,
+    conn: Option<Connection>,
+    overlay: HashMap<(String, String), RecordState>,
+    /// Records read from the journal, each read once: a message delivered to two
+    /// operations governs its patient twice, and the processor's next batches govern the
+    /// same patients again. A change made meanwhile by another writer is caught at the
+    /// commit ([`Stale`]), as for a single read; between batches, by the change number.
+    read: HashMap<(String, String), RecordState>,
+    /// The journal's change number (`record_ids`) that `read` is known to be current
+    /// at: its records' last changes were this store's own, and no other writer has
+    /// changed a record since. `None`: not known, read afresh.
+    current_at: Option<i64>,
+}
+
+/// The most records a store keeps between batches; past that it starts over, so memory
+/// stays flat however many records the journal holds.
+const READ_LIMIT: usize = 4096;
+
+impl RecordStore {
+    pub fn new(path: &std::path::Path) -> RecordStore {
+        RecordStore {
+            path: path.to_path_buf(),
+            conn: None,
+            overlay: HashMap::new(),
+            read: HashMap::new(),
+            current_at: None,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&Connection, String> {
+        match &mut self.conn {
+            Some(c) => Ok(c),
+            slot => {
+                let c = super::open_read(&self.path).map_err(|e| e.to_string())?;
+                Ok(slot.insert(c))
+            }
+        }
+    }
+
+    fn load(&mut self, record: &str, key: &str) -> Result<RecordState, String> {
+        let k = (record.to_string(), key.to_string());
+        if let Some(s) = self.overlay.get(&k).or_else(|| self.read.get(&k)) {
+            return Ok(s.clone());
+        }
+        let stored = read_record(self.conn()?, record, key).map_err(|e| e.to_string())?;
+        self.read.insert(k, stored.clone());
+        Ok(stored)
+    }
+
+    /// Makes `writes` visible to the rest of the batch.
+    pub fn stage(&mut self, writes: &[Write]) {
+        for w in writes {
+            let k = (w.record.clone(), w.key.clone());
+            if !self.overlay.contains_key(&k) {
+                let stored = self.load(&w.record, &w.key).unwrap_or_default();
+                self.overlay.insert(k.clone(), stored);
+            }
+            let state = self.overlay.entry(k).or_default();
+            state.insert(
+                w.field.clone(),
+                FieldState {
+                    value: w.value.clone(),
+                    raw: w.value.to_string(),
+                    writer: w.writer.clone(),
+                },
+            );
+        }
+    }
+
+    /// The batch is over, committed or not: the next one reads the journal afresh.
+    pub fn committed(&mut self) {
+        self.overlay.clear();
+        self.read.clear();
+        self.current_at = None;
+    }
+
+    /// A batch begins with the journal's change number at `version`: what was read
+    /// before is still current if no record has changed since this store's last commit.
+    pub fn begin(&mut self, version: i64) {
+        if self.current_at != Some(version) {
+            self.read.clear();
+        }
+        self.current_at = Some(version);
+    }
+
+    /// The batch is committed, having written the records `written` (record, key). Its
+    /// transaction found the change number at `before` and left it at `after`. If
+    /// `before` is where the batch began, no other writer changed a record meanwhile:
+    /// what the store read is still current but for the records the batch wrote, which
+    /// are read afresh. Otherwise the next batch reads everything afresh.
+    pub fn committed_at(&mut self, before: i64, after: i64, written: &[(String, String)]) {
+        self.overlay.clear();
+        if self.current_at != Some(before) || self.read.len() > READ_LIMIT {
+            self.read.clear();
+        }
+        for k in written {
+            self.read.remove(k);
+        }
+        self.current_at = Some(after);
+    }
+}
+
+/// The journal's change number: the last of its record changes (0 before the first).
+pub fn change_number(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM record_ids")?
+        .query_row([], |r| r.get(0))
+}
+
+fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<RecordState> {
+    let mut st = conn.prepare_cached(
+        "SELECT field, value, writer FROM records WHERE record = ?1 AND key = ?2",
+    )?;
+    let rows = st.query_map(params![record, key], |r| {
+        let raw: String = r.get(1)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            FieldState {
+                value: serde_json::from_str(&raw).unwrap_or(Value::Null),
+                raw,
+                writer: r.get(2)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// A stored field is no longer what the decision that writes it read: another writer
+/// changed it in between. Nothing of the change is stored; decide again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale(pub String);
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} changed while this change was decided; decide it again",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Stale {}
+
+/// Stores `writes` for the message `message` (inside the writer's transaction); `None`
+/// for a write that came with no message (an update through a FHIR API). A field whose
+/// stored state is not the one its decision read fails with a [`Stale`] (inside a
+/// `rusqlite::Error`, so the caller's transaction or [`guarded`] undoes the rest).
+pub fn store(
+    c: &Connection,
+    writes: &[Write],
+    message: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    for w in writes {
+        let (value, writer) = match &w.expected {
+            Some((v, by)) => (Some(v.as_str()), Some(by.as_str())),
+            None => (None, None),
+        };
+        // One statement: the update happens only over the state the decision read, and a
+        // row that appeared since (expected none) is not overwritten either.
+        let n = c
+            .prepare_cached(
+                "INSERT INTO records (record, key, field, value, writer, message, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (record, key, field) DO UPDATE SET value = excluded.value,
+               writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at
+             WHERE records.value IS ?8 AND records.writer IS ?9",
+            )?
+            .execute(params![
+                w.record,
+                w.key,
+                w.field,
+                w.value.to_string(),
+                w.writer,
+                message,
+                now,
+                value,
+                writer
+            ])?;
+        if n == 0 {
+            let what = format!("{} {} {}", w.record, w.key, w.field);
+            return Err(rusqlite::Error::UserFunctionError(Box::new(Stale(what))));
+        }
+    }
+    // A record's writes come together: one change number per record.
+    let mut last: Option<(&str, &str)> = None;
+    for w in writes {
+        let this = (w.record.as_str(), w.key.as_str());
+        if last != Some(this) {
+            changed(c, this.0, this.1)?;
+            last = Some(this);
+        }
+    }
+    Ok(())
+}
+
+/// Notes that `record` `key` changed: its row in `record_ids` (the FHIR id a facade reads
+/// it by) takes the next change number, which tells the facades' search indexes that its
+/// search terms are to be worked out again.
+fn changed(c: &Connection, record: &str, key: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO record_ids (record, id, key, version)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM record_ids))
+         ON CONFLICT (record, id) DO UPDATE SET key = excluded.key, version = excluded.version",
+    )?
+    .execute(params![
+        record,
+        accord_runtime::fhir::write::id_of_key(record, key),
+        key
+    ])?;
+    Ok(())
+}
+
+/// Runs `f` inside a savepoint of its own: a [`Stale`] from [`store`] undoes all of
+/// `f`'s changes and is returned as `Ok(Err(_))`, so the caller can decide again; other
+/// errors pass through.
+pub fn guarded<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Result<T, Stale>> {
+    c.prepare_cached("SAVEPOINT guarded")?.execute([])?;
+    let out = f(c);
+    let conflict = match &out {
+        Err(rusqlite::Error::UserFunctionError(e)) => e.downcast_ref::<Stale>().cloned(),
+        _ => None,
+    };
+    if conflict.is_some() || out.is_err() {
+        c.prepare_cached("ROLLBACK TO guarded")?.execute([])?;
+    }
+    c.prepare_cached("RELEASE guarded")?.execute([])?;
+    match (out, conflict) {
+        (_, Some(conflict)) => Ok(Err(conflict)),
+        (out, None) => out.map(Ok),
+    }
+}
+
+/// The steward of one transform chain: `system` is the sending system of the interface.
+pub struct JournalSteward<'a> {
+    matrices: &'a [Matrix],
+    system: &'a str,
+    store: &'a mut RecordStore,
+    /// A person approved this message: `review` conflicts are applied.
+    approved: bool,
+    pub writes: Vec<Write>,
+    pub notes: Vec<Note>,
+}
+
+impl<'a> JournalSteward<'a> {
+    pub fn new(
+        matrices: &'a [Matrix],
+        system: &'a str,
+        store: &'a mut RecordStore,
+        approved: bool,
+    ) -> Self {
+        JournalSteward {
+            matrices,
+            system,
+            store,
+            approved,
+            writes: vec![],
+            notes: vec![],
+        }
+    }
+}
+
+/// The record's key: its key fields' values joined by `|` (`None` if one is missing).
+fn key_of(m: &Matrix, value: &Value) -> Option<String> {
+    let parts: Option<Vec<String>> = m
+        .keys
+        .iter()
+        .map(|k| match get_path(value, k) {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        })
+        .collect();
+    parts.map(|p| p.join("|"))
+}
+
+impl Steward for JournalSteward<'_> {
+    fn govern(&mut self, record: &str, value: &mut Value) -> Result<bool, Hold> {
+        let Some(m) = self.matrices.iter().find(|m| m.record == record) else {
+            return Ok(false);
+        };
+        let Some(key) = key_of(m, value) else {
+            return Ok(false);
+        };
+        let stored = self.store.load(record, &key).map_err(|e| Hold::Reject {
+            detail: format!("cannot read the stored {record} {key}: {e}"),
+        })?;
+        let current = m
+            .stage_field
+            .as_ref()
+            .and_then(|f| stored.get(f))
+            .and_then(|s| s.value.as_str().map(str::to_string));
+        let stage = Stage {
+            stages: &m.stages,
+            current: current.as_deref(),
+        };
+        let (mut changed, mut rejects, mut reviews) = (false, vec![], vec![]);
+        let mut queue = None;
+        let mut writes = vec![];
+        for row in &m.fields {
+            let new = get_path(value, &row.field).clone();
+            if new.is_null() {
+                continue; // not written by this message
+            }
+            let st = stored.get(&row.field);
+            let d = steward::decide(
+                row,
+                self.system,
+                &new,
+                st.map(|s| Stored {
+                    value: &s.value,
+                    writer: &s.writer,
+                }),
+                &stage,
+            );
+            let on_review = matches!(d.verdict, Verdict::Review(_));
+            let verdict = match d.verdict {
+                Verdict::Review(_) if self.approved => Verdict::Apply,
+                v => v,
+            };
+            // Said in words only when it is recorded: most fields are unchanged.
+            let what = || format!("{record} {key} {}: {}", row.field, d.why);
+            let label = match &verdict {
+                Verdict::Unchanged => continue,
+                Verdict::Apply => {
+                    writes.push(Write {
+                        record: record.to_string(),
+                        key: key.clone(),
+                        field: row.field.clone(),
+                        value: new,
+                        writer: self.system.to_string(),
+                        expected: st.map(|s| (s.raw.clone(), s.writer.clone())),
+                    });
+                    if !d.notable {
+                        continue;
+                    }
+                    "applied"
+                }
+                Verdict::KeepStored => {
+                    let kept = st.map(|s| s.value.clone()).unwrap_or(Value::Null);
+                    set_path(value, &row.field, kept);
+                    changed = true;
+                    "kept-stored"
+                }
+                Verdict::Reject => {
+                    rejects.push(what());
+                    "rejected"
+                }
+                Verdict::Review(q) => {
+                    if queue.is_none() {
+                        queue = q.clone();
+                    }
+                    reviews.push(what());
+                    "review"
+                }
+            };
+            let text = if self.approved && on_review {
+                format!("{} (approved on review)", what())
+            } else {
+                what()
+            };
+            self.notes.push(Note {
+                verdict: label,
+                text,
+            });
+        }
+        if !rejects.is_empty() {
+            return Err(Hold::Reject {
+                detail: format!("ownership: {}", rejects.join("; ")),
+            });
+        }
+        if !reviews.is_empty() {
+            return Err(Hold::Review {
+                queue,
+                detail: format!("ownership: {}", reviews.join("; ")),
+            });
+        }
+        self.writes.extend(writes);
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_runtime::spec::{Acceptance, Conflict, OwnedField};
+    use serde_json::json;
+
+    fn matrix() -> Vec<Matrix> {
+        let field = |name: &str| OwnedField {
+            field: name.into(),
+            owner: "pas".into(),
+            accept: vec![Acceptance {
+                system: "portal".into(),
+                when: None,
+            }],
+            conflict: Conflict::Newest,
+            lock_from: None,
+            loc: "records.accord:1".into(),
+        };
+        vec![Matrix {
+            record: "Patient".into(),
+            keys: vec!["mrn".into()],
+            stages: vec![],
+            stage_field: None,
+            fields: vec![field("phone"), field("email")],
+        }]
+    }
+
+    /// What `system` would write to patient 1, decided against the journal as it is now.
+    fn decide(path: &std::path::Path, system: &str, value: Value) -> Vec<Write> {
+        decide_with(&mut RecordStore::new(path), system, value)
+    }
+
+    /// What `system` would write to patient 1, decided through `store` (and its cache).
+    fn decide_with(store: &mut RecordStore, system: &str, mut value: Value) -> Vec<Write> {
+        let matrices = matrix();
+        let mut steward = JournalSteward::new(&matrices, system, store, false);
+        steward.govern("Patient", &mut value).unwrap();
+        steward.writes
+    }
+
+    fn stored(c: &Connection, field: &str) -> Option<(String, String)> {
+        c.query_row(
+            "SELECT value, writer FROM records WHERE record = 'Patient' AND key = '1' AND field = ?1",
+            [field],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    fn write(c: &Connection, writes: &[Write]) -> Result<(), Stale> {
+        guarded(c, |c| store(c, writes, None, 0)).unwrap()
+    }
+
+    #[test]
+    fn a_write_decided_against_a_record_that_changed_since_is_refused_whole() {
+        let (dir, path, c) = crate::journal::scratch("records");
+
+        // Both decide against an empty record: the portal (an API update) and PAS (a message).
+        let portal = decide(
+            &path,
+            "portal",
+            json!({"mrn": "1", "phone": "222", "email": "p@x"}),
+        );
+        let pas = decide(&path, "pas", json!({"mrn": "1", "email": "pas@x"}));
+        assert_eq!(portal.len(), 2);
+        assert_eq!(write(&c, &pas), Ok(()));
+
+        // The portal's decision read no e-mail, but PAS stored one: nothing of it is stored,
+        // not even the phone its first write would have set.
+        let refused = write(&c, &portal).unwrap_err();
+        assert_eq!(refused.0, "Patient 1 email");
+        assert_eq!(stored(&c, "phone"), None);
+        assert_eq!(
+            stored(&c, "email"),
+            Some(("\"pas@x\"".into(), "pas".into()))
+        );
+
+        // Decided again against what is stored now, it goes through.
+        let again = decide(
+            &path,
+            "portal",
+            json!({"mrn": "1", "phone": "222", "email": "p@x"}),
+        );
+        assert_eq!(write(&c, &again), Ok(()));
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("\"222\"".into(), "portal".into()))
+        );
+        assert_eq!(
+            stored(&c, "email"),
+            Some(("\"p@x\"".into(), "portal".into()))
+        );
+
+        // A write over a value that was replaced in between is refused too, not only a
+        // write over a value that appeared.
+        let late = decide(&path, "pas", json!({"mrn": "1", "phone": "333"}));
+        let sooner = decide(&path, "portal", json!({"mrn": "1", "phone": "444"}));
+        assert_eq!(write(&c, &sooner), Ok(()));
+        assert!(write(&c, &late).is_err());
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("\"444\"".into(), "portal".into()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batch_reads_a_record_once_and_a_change_in_between_is_still_refused() {
+        let (dir, path, c) = crate::journal::scratch("records-read-once");
+        let mut store = RecordStore::new(&path);
+        let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
+        // The batch reads patient 1 (nothing stored); the portal then stores a phone.
+        let first = govern(&mut store, json!({"mrn": "1", "email": "a@x"}));
+        assert_eq!(first[0].expected, None);
+        let portal = decide(&path, "portal", json!({"mrn": "1", "phone": "222"}));
+        assert_eq!(write(&c, &portal), Ok(()));
+        // Later in the same batch the record comes from what the batch read, so the
+        // decision names the state it read, and its write is refused as stale.
+        let second = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(second[0].expected, None);
+        assert_eq!(write(&c, &second).unwrap_err().0, "Patient 1 phone");
+        // The next batch reads the journal again.
+        store.committed();
+        let third = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(third[0].expected, Some(("\"222\"".into(), "portal".into())));
+        assert_eq!(write(&c, &third), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_read_stay_cached_across_batches_until_another_writer_changes_one() {
+        let (dir, path, c) = crate::journal::scratch("records-across-batches");
+        let mut store = RecordStore::new(&path);
+        let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
+        write(
+            &c,
+            &decide(&path, "portal", json!({"mrn": "1", "phone": "222"})),
+        )
+        .unwrap();
+        let v = change_number(&c).unwrap();
+        store.begin(v);
+        let first = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(first[0].expected, Some(("\"222\"".into(), "portal".into())));
+        store.committed_at(v, v, &[]);
+        // A change that bypasses the change number is not seen: the next batch used
+        // what the last one read, without reading the journal.
+        c.execute("UPDATE records SET value = '\"999\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(v);
+        let cached = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            cached[0].expected,
+            Some(("\"222\"".into(), "portal".into()))
+        );
+        store.committed_at(v, v, &[]);
+        // Another writer's change moves the number on: read afresh.
+        write(
+            &c,
+            &decide(&path, "portal", json!({"mrn": "1", "phone": "444"})),
+        )
+        .unwrap();
+        let moved = change_number(&c).unwrap();
+        assert!(moved > v);
+        store.begin(moved);
+        let fresh = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(fresh[0].expected, Some(("\"444\"".into(), "portal".into())));
+        // A change made during a batch (its transaction finds another number than the
+        // batch began with) empties the cache too; so does the batch's own write.
+        store.committed_at(moved + 1, moved + 1, &[]);
+        c.execute("UPDATE records SET value = '\"555\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(moved + 1);
+        let after_race = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            after_race[0].expected,
+            Some(("\"555\"".into(), "portal".into()))
+        );
+        store.committed_at(moved + 1, moved + 1, &[("Patient".into(), "1".into())]);
+        c.execute("UPDATE records SET value = '\"666\"' WHERE key = '1'", [])
+            .unwrap();
+        store.begin(moved + 1);
+        let rewritten = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
+        assert_eq!(
+            rewritten[0].expected,
+            Some(("\"666\"".into(), "portal".into()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_stored_record_has_its_fhir_id_and_a_later_change_number_at_each_change() {
+        let (dir, path, c) = crate::journal::scratch("record-ids");
+        let version = |key: &str| -> (String, i64) {
+            c.query_row(
+                "SELECT id, version FROM record_ids WHERE record = 'Patient' AND key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "1"}))).unwrap();
+        let (id, first) = version("1");
+        assert_eq!(id, "patient-1");
+        assert_eq!(id, accord_runtime::fhir::write::id_of_key("Patient", "1"));
+        write(&c, &decide(&path, "pas", json!({"mrn": "1", "phone": "2"}))).unwrap();
+        assert!(version("1").1 > first, "a change gives a later number");
+
+        // A journal written before record_ids gets them when it is next opened.
+        c.execute_batch("DELETE FROM record_ids; DELETE FROM meta WHERE key = 'record_ids';")
+            .unwrap();
+        c.execute(
+            "INSERT INTO records (record, key, field, value, writer, updated_at)
+             VALUES ('Patient', 'A B', 'phone', '\"3\"', 'pas', 0)",
+            [],
+        )
+        .unwrap();
+        crate::journal::prepare(&c).unwrap();
+        assert_eq!(version("1"), ("patient-1".into(), 1));
+        assert_eq!(
+            version("A B"),
+            (accord_runtime::fhir::write::id_of_key("Patient", "A B"), 2)
+        );
+        assert_eq!(version("A B").0, "patient-A.20B");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

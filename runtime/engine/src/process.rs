@@ -1,0 +1,778 @@
+//! The processor: takes received messages from the journal in arrival order, runs their
+//! routes and each target's transform chain (the generated functions), and in one
+//! transaction queues the results for the operations, starts or completes flow waits, and
+//! marks the message processed. A crash before the commit leaves the message `received`,
+//! so it is processed again after restart, exactly once in the journal.
+
+use super::journal::flows::{complete_wait, start_wait};
+use super::journal::processing::{self as storage, event, store_record, Received};
+use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
+use super::lanes::Next;
+use super::{key_of, patient_of, time, Engine, Outcome};
+use accord_hl7::Message;
+use accord_runtime::mapping::{MapErrorKind, Output};
+use accord_runtime::spec::{Action, Interface, Role, Spec};
+use accord_runtime::steward::{Hold, Steward};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a transform chain reads: a received HL7 v2 message, or a resource an API's
+/// client created (journalled as its JSON).
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    Hl7(&'a Message<'a>),
+    Fhir(&'a serde_json::Value),
+}
+
+impl Source<'_> {
+    /// A created resource's type (`ServiceRequest`).
+    fn resource_type(&self) -> Option<String> {
+        match self {
+            Source::Hl7(_) => None,
+            Source::Fhir(v) => v["resourceType"].as_str().map(str::to_string),
+        }
+    }
+}
+
+/// A journalled payload, read as what it is: a JSON object is a created resource,
+/// anything else an HL7 v2 message.
+pub(super) enum Parsed<'a> {
+    Hl7(Message<'a>),
+    Fhir(serde_json::Value),
+}
+
+impl<'a> Parsed<'a> {
+    pub(super) fn parse(payload: &'a [u8]) -> Result<Parsed<'a>, String> {
+        if payload.first() == Some(&b'{') {
+            serde_json::from_slice(payload)
+                .map(Parsed::Fhir)
+                .map_err(|e| format!("the resource is not JSON: {e}"))
+        } else {
+            Message::parse(payload)
+                .map(Parsed::Hl7)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    pub(super) fn source(&self) -> Source<'_> {
+        match self {
+            Parsed::Hl7(m) => Source::Hl7(m),
+            Parsed::Fhir(v) => Source::Fhir(v),
+        }
+    }
+}
+
+/// A message queued for an operation (or dead on arrival: its mapping failed).
+pub(super) struct Queued {
+    pub(super) interface: String,
+    pub(super) version: String,
+    pub(super) state: &'static str,
+    pub(super) reason: Option<&'static str>,
+    pub(super) detail: Option<String>,
+    pub(super) message_type: Option<String>,
+    pub(super) control_id: Option<String>,
+    pub(super) patient_id: Option<String>,
+    pub(super) order_key: Option<String>,
+    /// The delivery's further ordering keys (`ordering: per A, B` gives B), with the
+    /// endpoint whose operations share them. Its first key is `order_key`.
+    pub(super) also_keys: Option<(String, Vec<String>)>,
+    pub(super) payload: Vec<u8>,
+    /// Record fields the matrix lets this delivery change, stored when it is queued.
+    pub(super) writes: Vec<Write>,
+    /// The matrix's notable decisions, recorded as events on the delivery.
+    pub(super) notes: Vec<Note>,
+    /// Alerts the contract raises for this delivery (`on invalid: ... alert "x"`).
+    pub(super) alerts: Vec<String>,
+    /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
+    pub(super) hl7_error: Option<(u16, Option<&'static str>)>,
+}
+
+/// Everything processing one message changes, applied in one transaction.
+struct Change {
+    inbound: i64,
+    /// When the inbound message was received.
+    received_at: i64,
+    interface: String,
+    correlation: String,
+    state: &'static str,
+    reason: Option<&'static str>,
+    detail: Option<String>,
+    queued: Vec<Queued>,
+    /// A canonical record the inbound transform produced (stored with the message).
+    record: Option<Vec<u8>>,
+    /// The matrix's changes and decisions for that record.
+    writes: Vec<Write>,
+    notes: Vec<Note>,
+    /// (flow, key, deadline) waits to start; the waits that this message ends.
+    starts: Vec<(String, String, i64)>,
+    ends: Vec<FlowEnd>,
+    /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
+    hl7_error: Option<(u16, Option<&'static str>)>,
+}
+
+/// A flow wait (flow, key) that a committed batch ended.
+type Ended = (String, String);
+
+/// A flow wait this message ends if it is still waiting, with what the flow's `on reply`
+/// queues when it does (`send x`: this message mapped for `x`).
+struct FlowEnd {
+    flow: String,
+    key: String,
+    follow_ups: Vec<Queued>,
+}
+
+pub async fn run(engine: Arc<Engine>) {
+    let mut store = RecordStore::new(engine.journal.path());
+    let mut conflicts = 0u64;
+    loop {
+        let batch = engine
+            .journal
+            .write_redoable(|c| Ok((storage::received(c, 256)?, records::change_number(c)?)))
+            .await;
+        let batch = match batch {
+            Ok((b, version)) => {
+                store.begin(version);
+                b
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "processor cannot read the journal; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // Idle: look again each second, for what operators resend or replay from outside.
+            let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
+            continue;
+        }
+        let changes: Vec<Change> = batch
+            .iter()
+            .map(|m| process(&engine, &mut store, m))
+            .collect();
+        let settled: Vec<(i64, Outcome)> = changes
+            .iter()
+            .filter(|c| {
+                c.queued
+                    .iter()
+                    .all(|q| q.state == "dead" || q.state == "review")
+            })
+            .map(|c| {
+                // Held for review is accepted: a person decides, not the sender.
+                let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
+                let text = c.detail.clone().unwrap_or_else(|| "processed".into());
+                let error = c
+                    .hl7_error
+                    .or_else(|| c.queued.iter().find_map(|q| q.hl7_error));
+                (
+                    c.inbound,
+                    Outcome {
+                        positive,
+                        text,
+                        error,
+                    },
+                )
+            })
+            .collect();
+        let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
+            .iter()
+            .flat_map(|c| {
+                let own = (
+                    c.interface.clone(),
+                    (c.state == "dead").then_some(c.reason).flatten(),
+                    c.notes.iter().map(|n| n.verdict).collect(),
+                );
+                let hops = c.queued.iter().map(|q| {
+                    (
+                        q.interface.clone(),
+                        (q.state == "dead").then_some(q.reason).flatten(),
+                        q.notes.iter().map(|n| n.verdict).collect(),
+                    )
+                });
+                std::iter::once(own).chain(hops)
+            })
+            .collect();
+        let alerted: Vec<String> = changes
+            .iter()
+            .flat_map(|c| c.queued.iter().flat_map(|q| q.alerts.iter().cloned()))
+            .collect();
+        let mut targets: Vec<String> = changes
+            .iter()
+            .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let lanes = engine.config.limits.lanes;
+        // The lanes' copies are made here, off the writer's thread; `apply` gives their ids.
+        let mut copies: Vec<(String, u32, Next)> = changes
+            .iter()
+            .flat_map(|ch| ch.queued.iter().map(move |q| (ch, q)))
+            .filter(|(_, q)| q.state == "queued" && engine.sends_from_copies(&q.interface))
+            .map(|(ch, q)| {
+                let next = Next {
+                    id: 0,
+                    parent: Some(ch.inbound),
+                    payload: q.payload.clone(),
+                    attempts: 0,
+                    received_at: ch.received_at,
+                    origin: Some(ch.interface.clone()),
+                    control_id: q.control_id.clone(),
+                    order_key: q.order_key.clone(),
+                };
+                let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
+                (q.interface.clone(), lane, next)
+            })
+            .collect();
+        // The operations given copies, for `apply` to return their deliveries' ids.
+        let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
+        copied.sort_unstable();
+        copied.dedup();
+        // The records the batch writes: read afresh by the next batch.
+        let written: Vec<(String, String)> = changes
+            .iter()
+            .flat_map(|ch| {
+                ch.writes
+                    .iter()
+                    .chain(ch.queued.iter().flat_map(|q| q.writes.iter()))
+            })
+            .map(|w| (w.record.clone(), w.key.clone()))
+            .collect();
+        let applied = engine
+            .journal
+            // Lost to a power failure, the messages are simply processed again.
+            .write_redoable(move |c| {
+                records::guarded(c, |c| {
+                    let before = records::change_number(c)?;
+                    let (ids, ended) = apply(c, &changes, lanes, &copied)?;
+                    Ok((ids, ended, before, records::change_number(c)?))
+                })
+            })
+            .await;
+        // Either way the overlay goes: committed, it is in the journal; failed, the batch
+        // is processed again from the journal.
+        match &applied {
+            Ok(Ok((_, _, before, after))) => store.committed_at(*before, *after, &written),
+            _ => store.committed(),
+        }
+        match applied {
+            Ok(Ok((ids, ended, _, _))) => {
+                conflicts = 0;
+                debug_assert_eq!(ids.len(), copies.len());
+                for ((_, _, next), id) in copies.iter_mut().zip(ids) {
+                    next.id = id;
+                }
+                replied(&engine, &ended);
+            }
+            // A record changed under the batch (an API update, an operator command): the
+            // batch is decided again against what is stored now.
+            Ok(Err(conflict)) => {
+                conflicts += 1;
+                tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
+                // Another writer keeps winning: let it finish before deciding again.
+                if conflicts > 3 {
+                    tokio::time::sleep(Duration::from_millis(20 * conflicts.min(50))).await;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "processor cannot write the journal; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        for (interface, dead, decisions) in counted {
+            if let Some(reason) = dead {
+                let label = super::metrics::ReasonLabel {
+                    interface: interface.clone(),
+                    reason: reason.into(),
+                };
+                engine.metrics.dead.get_or_create(&label).inc();
+            }
+            for decision in decisions {
+                let label = super::metrics::DecisionLabel {
+                    interface: interface.clone(),
+                    decision: decision.into(),
+                };
+                engine.metrics.ownership.get_or_create(&label).inc();
+            }
+        }
+        for q in &alerted {
+            engine.metrics.alert(q);
+        }
+        engine.queued_by_processor(&targets, copies);
+        for (id, outcome) in settled {
+            engine.settle(id, outcome);
+        }
+    }
+}
+
+/// `m` mapped for operation `target`, hop `hop` of its message. `writes`: the record
+/// writes the matrix allows are kept (a route's delivery); a flow's `on reply: send x`
+/// follow-up keeps none, its records governed by the message's own routes.
+fn map_to_queued(
+    engine: &Engine,
+    store: &mut RecordStore,
+    target: &str,
+    hop: usize,
+    src: Source,
+    m: &Received,
+    writes: bool,
+) -> Option<Queued> {
+    let iface = engine.interface(target)?;
+    if iface.role != Role::Operation {
+        return None;
+    }
+    // One control id per hop: the inbound's journal id and the target's place.
+    let control_id = format!("AC{}.{}", m.id, hop + 1);
+    let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
+    let mut q = map_for(
+        &engine.spec,
+        engine.functions.chains(),
+        iface,
+        src,
+        &m.payload,
+        &control_id,
+        &mut steward,
+    );
+    q.notes = std::mem::take(&mut steward.notes);
+    if writes && q.state == "queued" {
+        q.writes = std::mem::take(&mut steward.writes);
+        store.stage(&q.writes);
+    }
+    Some(q)
+}
+
+/// What `iface`'s transform chain makes of `msg`, ready to queue (or dead, reason `map`,
+/// holding the inbound payload). Also used to resend a dead letter after a mapping fix.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn map_for(
+    spec: &Spec,
+    chains: super::Chains,
+    iface: &Interface,
+    src: Source,
+    inbound_payload: &[u8],
+    control_id: &str,
+    steward: &mut dyn Steward,
+) -> Queued {
+    let mut q = Queued {
+        interface: iface.name.clone(),
+        version: iface.version.clone(),
+        state: "queued",
+        reason: None,
+        detail: None,
+        message_type: None,
+        control_id: None,
+        patient_id: None,
+        order_key: None,
+        also_keys: None,
+        payload: vec![],
+        writes: vec![],
+        notes: vec![],
+        alerts: vec![],
+        hl7_error: None,
+    };
+    let (mapped, msg) = match src {
+        Source::Hl7(msg) => ((chains.deliver)(&iface.name, msg, steward), Some(msg)),
+        Source::Fhir(v) => ((chains.deliver_fhir)(&iface.name, v, steward), None),
+    };
+    match mapped {
+        Err(e) if matches!(e.kind, MapErrorKind::Ownership(_)) => {
+            let MapErrorKind::Ownership(hold) = e.kind else {
+                unreachable!("matched above")
+            };
+            // Held by the matrix: the inbound payload waits, to be mapped again when a
+            // person approves it (review) or an operator resends it (reject).
+            q.reason = Some("ownership");
+            q.payload = inbound_payload.to_vec();
+            match hold {
+                Hold::Reject { detail } => {
+                    q.state = "dead";
+                    q.detail = Some(detail);
+                }
+                Hold::Review { queue, detail } => {
+                    q.state = "review";
+                    q.detail = Some(review_detail(queue.as_deref(), &detail));
+                }
+            }
+        }
+        Err(e) => {
+            q.state = "dead";
+            q.reason = Some(failure_reason(&e.kind));
+            q.hl7_error = Some(e.hl7_error());
+            q.detail = Some(e.to_string());
+            q.payload = inbound_payload.to_vec();
+        }
+        Ok(out) => {
+            let bytes = match out {
+                None => inbound_payload.to_vec(),
+                Some(Output::Hl7(b)) => {
+                    super::envelope::complete_header(b, msg, iface, control_id, time::now_ms())
+                }
+                Some(o @ Output::Json(_)) => o.into_bytes(),
+            };
+            // Keys and ids from what is sent when it is HL7, else from what was received.
+            let sent = Message::parse(&bytes).ok();
+            if let Some(out) = &sent {
+                if let Some(held) = invalid(spec, iface, out, &mut q) {
+                    q.payload = inbound_payload.to_vec();
+                    q.state = "dead";
+                    q.reason = Some("conformance");
+                    q.detail = Some(held);
+                    return q;
+                }
+            }
+            let Some(from) = sent.as_ref().or(msg) else {
+                q.message_type = src.resource_type();
+                q.payload = bytes;
+                return q;
+            };
+            let (code, trigger, _) = from.message_type();
+            q.message_type = Some(format!("{}^{}", code.unwrap_or(""), trigger.unwrap_or("")));
+            q.control_id = from.control_id().map(str::to_string);
+            q.patient_id = patient_of(from);
+            q.order_key = iface
+                .ordering
+                .as_ref()
+                .and_then(|p| key_of(from, std::slice::from_ref(p)));
+            if let Some(endpoint) = iface.endpoint.as_ref().filter(|_| iface.ordering.is_some()) {
+                let keys: Vec<String> = iface
+                    .ordering_also
+                    .iter()
+                    .filter_map(|p| key_of(from, std::slice::from_ref(p)))
+                    .collect();
+                if !keys.is_empty() {
+                    q.also_keys = Some((endpoint.clone(), keys));
+                }
+            }
+            q.payload = bytes;
+        }
+    }
+    q
+}
+
+/// What `iface` is about to send, checked against its profile and the HL7 v2 structure
+/// of its type: `None` when it conforms or the contract's `on invalid` says to send it
+/// anyway (with a warning, noted on the delivery); else why it is dead-lettered.
+fn invalid(spec: &Spec, iface: &Interface, out: &Message, q: &mut Queued) -> Option<String> {
+    let problems = accord_runtime::conformance::problems(spec, iface, out, true);
+    if problems.is_empty() {
+        return None;
+    }
+    let what = problems
+        .iter()
+        .take(5)
+        .map(|p| p.what.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let actions = iface
+        .replies
+        .iter()
+        .find(|r| r.classes.iter().any(|c| c == "invalid"))
+        .map(|r| r.actions.clone())
+        .unwrap_or_else(|| accord_runtime::spec::default_actions("invalid"));
+    let mut dead = false;
+    for a in &actions {
+        match a {
+            Action::DeadLetter | Action::Fail => dead = true,
+            Action::Alert { target } => q.alerts.push(target.clone()),
+            _ => {}
+        }
+    }
+    let why = format!("breaks the receiver's contract: {what}");
+    if dead {
+        return Some(why);
+    }
+    tracing::warn!(interface = %iface.name, problems = %what, "sent although it breaks the receiver's profile or HL7 structure (`on invalid: warn`)");
+    q.detail = Some(format!("sent, but {why}"));
+    None
+}
+
+/// A held message's detail: `[queue] why`, as `review list` reads it.
+pub(super) fn review_detail(queue: Option<&str>, why: &str) -> String {
+    format!("[{}] {why}", queue.unwrap_or("review"))
+}
+
+impl Change {
+    /// Says why a mapping failed or the matrix held the message.
+    fn reason_detail(&mut self, e: accord_runtime::mapping::MapError) {
+        self.hl7_error = Some(e.hl7_error());
+        self.detail = Some(match e.kind {
+            MapErrorKind::Ownership(Hold::Review { queue, detail }) => {
+                review_detail(queue.as_deref(), &detail)
+            }
+            _ => e.to_string(),
+        });
+    }
+}
+
+fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
+    let mut change = Change {
+        inbound: m.id,
+        received_at: m.received_at,
+        interface: m.interface.clone(),
+        writes: vec![],
+        notes: vec![],
+        correlation: m.correlation.clone(),
+        state: "processed",
+        reason: None,
+        detail: None,
+        queued: vec![],
+        record: None,
+        starts: vec![],
+        ends: vec![],
+        hl7_error: None,
+    };
+    let parsed = match Parsed::parse(&m.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            change.state = "dead";
+            change.reason = Some("parse");
+            change.detail = Some(e);
+            return change;
+        }
+    };
+    let src = parsed.source();
+    let targets = match src {
+        Source::Hl7(msg) => (engine.functions.inbound)(&m.interface, msg),
+        // What an API's client created goes where the API's routes send its type.
+        Source::Fhir(_) => Ok((engine.functions.routed)(
+            &m.interface,
+            &src.resource_type().unwrap_or_default(),
+        )),
+    };
+    match targets {
+        Err(e) => {
+            change.state = "dead";
+            change.reason = Some("route");
+            change.detail = Some(e.to_string());
+        }
+        Ok(Some(targets)) => {
+            if targets.is_empty() {
+                change.detail = Some("no route target: discarded".into());
+            }
+            for (hop, t) in targets.into_iter().enumerate() {
+                if let Some(q) = map_to_queued(engine, store, t, hop, src, m, true) {
+                    if q.state == "dead" || q.state == "review" {
+                        change.detail =
+                            Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
+                    }
+                    change.queued.push(q);
+                }
+            }
+        }
+        Ok(None) => {
+            let from = engine.interface(&m.interface).map(|i| i.from.as_str());
+            let mut steward = JournalSteward::new(
+                &engine.spec.matrices,
+                from.unwrap_or_default(),
+                store,
+                false,
+            );
+            let result = match src {
+                Source::Hl7(msg) => (engine.functions.deliver)(&m.interface, msg, &mut steward),
+                Source::Fhir(v) => (engine.functions.deliver_fhir)(&m.interface, v, &mut steward),
+            };
+            change.notes = std::mem::take(&mut steward.notes);
+            match result {
+                Err(e) => {
+                    (change.state, change.reason) = match &e.kind {
+                        MapErrorKind::Ownership(Hold::Review { .. }) => {
+                            ("review", Some("ownership"))
+                        }
+                        MapErrorKind::Ownership(_) => ("dead", Some("ownership")),
+                        other => ("dead", Some(failure_reason(other))),
+                    };
+                    change.reason_detail(e);
+                }
+                Ok(out) => {
+                    change.writes = std::mem::take(&mut steward.writes);
+                    store.stage(&change.writes);
+                    change.record = out.map(Output::into_bytes);
+                }
+            }
+        }
+    }
+    let Source::Hl7(msg) = src else {
+        return change;
+    };
+    let now = time::now_ms();
+    for f in &engine.spec.flows {
+        let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
+            continue;
+        };
+        let mut ends = false;
+        for q in change.queued.iter().filter(|q| q.state == "queued") {
+            if q.interface == f.start {
+                change
+                    .starts
+                    .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
+            }
+            ends |= q.interface == f.wait_for;
+        }
+        if ends {
+            let hops = change.queued.len();
+            let follow_ups = f
+                .on_reply
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Send { interface } => Some(interface),
+                    _ => None,
+                })
+                .enumerate()
+                .filter_map(|(n, target)| {
+                    map_to_queued(engine, store, target, hops + n, src, m, false)
+                })
+                .collect();
+            change.ends.push(FlowEnd {
+                flow: f.name.clone(),
+                key,
+                follow_ups,
+            });
+        }
+    }
+    change
+}
+
+/// Stores a processed batch; returns the ids of the deliveries queued for the operations
+/// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
+/// flow waits (flow, key) it ended.
+fn apply(
+    c: &rusqlite::Connection,
+    changes: &[Change],
+    lanes: u32,
+    copied: &[String],
+) -> rusqlite::Result<(Vec<i64>, Vec<Ended>)> {
+    let now = time::now_ms();
+    let mut ids = Vec::with_capacity(copied.len());
+    let mut completed = vec![];
+    for ch in changes {
+        storage::settle(
+            c,
+            ch.inbound,
+            ch.state,
+            ch.reason,
+            ch.detail.as_deref(),
+            now,
+        )?;
+        let summary = if ch.queued.is_empty() {
+            ch.detail.clone()
+        } else {
+            Some(
+                ch.queued
+                    .iter()
+                    .map(|q| format!("{} ({})", q.interface, q.state))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
+        event(c, ch.inbound, now, ch.state, summary.as_deref())?;
+        records::store(c, &ch.writes, Some(ch.inbound), now)?;
+        for n in &ch.notes {
+            event(c, ch.inbound, now, "ownership", Some(&n.text))?;
+        }
+        if let Some(record) = &ch.record {
+            store_record(c, ch.inbound, now, record)?;
+        }
+        for q in &ch.queued {
+            let id = insert_queued(c, ch, q, now, lanes)?;
+            if q.state == "queued" && copied.contains(&q.interface) {
+                ids.push(id);
+            }
+        }
+        for (flow, key, deadline) in &ch.starts {
+            start_wait(c, flow, key, ch.inbound, &ch.correlation, now, *deadline)?;
+            event(
+                c,
+                ch.inbound,
+                now,
+                "flow-started",
+                Some(&format!("{flow} waits for key {key}")),
+            )?;
+        }
+        for end in &ch.ends {
+            if complete_wait(c, &end.flow, &end.key)? {
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-completed",
+                    Some(&format!("{} key {}", end.flow, end.key)),
+                )?;
+                for q in &end.follow_ups {
+                    insert_queued(c, ch, q, now, lanes)?;
+                }
+                completed.push((end.flow.clone(), end.key.clone()));
+            }
+        }
+    }
+    Ok((ids, completed))
+}
+
+/// Journals one delivery `ch` queued (or dead on arrival) with its ordering keys, events
+/// and record writes; returns its id.
+fn insert_queued(
+    c: &rusqlite::Connection,
+    ch: &Change,
+    q: &Queued,
+    now: i64,
+    lanes: u32,
+) -> rusqlite::Result<i64> {
+    let d = storage::Delivery {
+        correlation: &ch.correlation,
+        parent: ch.inbound,
+        interface: &q.interface,
+        version: &q.version,
+        state: q.state,
+        message_type: q.message_type.as_deref(),
+        control_id: q.control_id.as_deref(),
+        patient_id: q.patient_id.as_deref(),
+        order_key: q.order_key.as_deref(),
+        reason: q.reason,
+        detail: q.detail.as_deref(),
+        payload: &q.payload,
+        lane: super::journal::lane_of(q.order_key.as_deref(), lanes),
+        also_keys: q
+            .also_keys
+            .as_ref()
+            .map(|(endpoint, keys)| (endpoint.as_str(), keys.as_slice())),
+    };
+    let id = storage::queue(c, &d, now)?;
+    event(c, id, now, q.state, q.detail.as_deref())?;
+    for n in &q.notes {
+        event(c, id, now, "ownership", Some(&n.text))?;
+    }
+    records::store(c, &q.writes, Some(id), now)?;
+    Ok(id)
+}
+
+/// Runs a flow's `on reply` alerts and warnings once its wait has ended, and wakes the
+/// operations its follow-ups were queued for.
+fn replied(engine: &Engine, completed: &[Ended]) {
+    for (name, key) in completed {
+        let Some(flow) = engine.spec.flows.iter().find(|f| &f.name == name) else {
+            continue;
+        };
+        for a in &flow.on_reply {
+            match a {
+                Action::Alert { target } => {
+                    engine.metrics.alert(target);
+                    tracing::warn!(alert = %target, flow = %name, key = %key, "ALERT: {} arrived for flow {name}", flow.wait_for);
+                }
+                Action::Warn => {
+                    tracing::warn!(flow = %name, key = %key, "{} arrived for flow {name}", flow.wait_for);
+                }
+                Action::Send { interface } => engine.wake_operation(interface),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The dead letter's reason for a mapping that failed other than by the matrix: `constraint`
+/// when a value breaks a record's constraint, else `map`.
+pub(super) fn failure_reason(kind: &MapErrorKind) -> &'static str {
+    match kind {
+        MapErrorKind::Constraint { .. } => "constraint",
+        MapErrorKind::Conformance(_) => "conformance",
+        _ => "map",
+    }
+}
