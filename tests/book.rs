@@ -472,3 +472,56 @@ fn tidy_architecture_names_only_files_that_exist() {
         "ARCHITECTURE.md names files that do not exist: {missing:?}"
     );
 }
+
+/// Code generation, the governance site and diff read the IR and nothing else: no
+/// dictionary, syntax tree, model or checker, directly or through the helpers they share
+/// (`english.rs`, `ir_text.rs`, `uses.rs`, `words.rs`). What they need from the HL7 v2 and
+/// FHIR dictionaries, lowering has written into the IR (`compiler/src/places.rs`).
+#[test]
+fn tidy_codegen_docs_and_diff_read_only_the_ir() {
+    let forbidden = [
+        "accord_hl7",
+        "accord_fhir",
+        "accord_dsl",
+        "crate::check",
+        "crate::model",
+        "crate::resolve",
+        "crate::lower",
+        "crate::places",
+        "crate::types",
+        "crate::builtins",
+        "crate::stdlib",
+    ];
+    let compiler = root().join("compiler/src");
+    let readers: Vec<PathBuf> = rust_files()
+        .into_iter()
+        .filter(|f| {
+            let Ok(rel) = f.strip_prefix(&compiler) else {
+                return false;
+            };
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            ["codegen/", "docs/", "diff/"]
+                .iter()
+                .any(|d| rel.starts_with(d))
+                || ["english.rs", "ir_text.rs", "uses.rs", "words.rs"].contains(&rel.as_str())
+        })
+        .collect();
+    assert!(readers.len() > 20, "found only {readers:?}");
+    let mut problems = vec![];
+    for f in &readers {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in forbidden {
+                if code.contains(word) {
+                    problems.push(format!("{}:{}: uses {word}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "codegen, docs and diff read only the IR (put what they need into it when lowering):\n{}",
+        problems.join("\n")
+    );
+}

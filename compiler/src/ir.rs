@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.3.0";
+pub const IR_VERSION: &str = "1.4.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -112,7 +112,7 @@ pub enum Type {
     Optional {
         of: Box<Type>,
     },
-    /// Typed later (FHIR elements until the FHIR dictionary lands).
+    /// No canonical type: a complex FHIR element (a `HumanName`), read whole.
     Unknown,
 }
 
@@ -302,6 +302,38 @@ pub struct Hl7Path {
     pub repetition: Option<Repetition>,
     pub component: Option<u32>,
     pub subcomponent: Option<u32>,
+    /// What the HL7 v2 dictionary of the mapping's side calls the place (in mappings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<Hl7Element>,
+}
+
+impl Hl7Path {
+    /// `SEG-field.component` as the generator writes header fields itself (`MSH-9.1`).
+    pub fn field(segment: &str, field: u32, component: Option<u32>) -> Hl7Path {
+        let text = match component {
+            Some(c) => format!("{segment}-{field}.{c}"),
+            None => format!("{segment}-{field}"),
+        };
+        Hl7Path {
+            text,
+            segment: segment.to_string(),
+            occurrence: None,
+            field,
+            repetition: None,
+            component,
+            subcomponent: None,
+            element: None,
+        }
+    }
+}
+
+/// An HL7 v2 field, component or subcomponent as the dictionary names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Hl7Element {
+    /// `Patient Identifier List / ID Number`: the field's name, then each component's.
+    pub name: String,
+    /// The data type of the last step (`ST`, `CX`).
+    pub datatype: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -335,6 +367,9 @@ pub enum Schema {
         version: String,
         message: Option<String>,
         profile: Option<String>,
+        /// The dictionary's message structure for the message (`ADT_A01` for `ADT^A04`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        structure: Option<String>,
     },
     Fhir {
         resource: String,
@@ -391,6 +426,39 @@ pub struct PathStep {
     /// `[where element = "value"]`: the first list element whose `element` is `value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<PathFilter>,
+    /// The FHIR R4 element this step reaches, on a FHIR side of a mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir: Option<FhirElement>,
+}
+
+/// A FHIR R4 element as the dictionary defines it, at one step of a mapping's path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FhirElement {
+    /// The definition path (`Patient.name`, `HumanName.family`).
+    pub path: String,
+    /// The type at this step (`string`, `HumanName`; a choice's picked type).
+    pub ty: String,
+    pub min: u32,
+    /// `None` is `*`.
+    pub max: Option<u32>,
+    /// The value set of a required binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<String>,
+    /// The canonical type a read of this element gives (`date` reads as a date).
+    pub reads_as: Type,
+}
+
+impl FhirElement {
+    /// Whether the element repeats.
+    pub fn is_list(&self) -> bool {
+        self.max != Some(1) && self.max != Some(0)
+    }
+
+    /// `0..1`, `1..*`.
+    pub fn cardinality(&self) -> String {
+        let max = self.max.map_or_else(|| "*".to_string(), |m| m.to_string());
+        format!("{}..{max}", self.min)
+    }
 }
 
 impl PathStep {
@@ -415,6 +483,13 @@ pub enum IterSource {
     },
     Group {
         group: String,
+        /// Every segment inside the group of the source structure, nested groups included.
+        #[serde(default)]
+        segments: Vec<String>,
+        /// The segments an occurrence of the group can begin with: its optional first
+        /// segments up to and including its first required one (`ORC`, `OBR`).
+        #[serde(default)]
+        leaders: Vec<String>,
     },
     /// The repetitions of an HL7 field (`for each PID-3`).
     Repetitions {

@@ -45,7 +45,7 @@ pub fn constraint(c: &Constraint) -> String {
 pub fn iter_source(s: &IterSource) -> String {
     match s {
         IterSource::Segment { segment } => segment.clone(),
-        IterSource::Group { group } => format!("group {group}"),
+        IterSource::Group { group, .. } => format!("group {group}"),
         IterSource::Repetitions { path } => path.text.clone(),
         IterSource::Field { path } => steps(path),
     }
@@ -156,7 +156,7 @@ fn expr_in(e: &Expr, parent: u8) -> String {
 pub fn reads(e: &Expr, out: &mut Vec<Read>) {
     match e {
         Expr::Hl7 { path } => push(out, Read::Hl7(path.clone())),
-        Expr::Field { path } => push(out, Read::Field(steps(path))),
+        Expr::Field { path } => push(out, Read::Field(path.clone())),
         Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
             args.iter().for_each(|a| reads(a, out))
         }
@@ -190,7 +190,8 @@ pub fn reads(e: &Expr, out: &mut Vec<Read>) {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Read {
     Hl7(Hl7Path),
-    Field(String),
+    /// A field (or FHIR element) path, with what the IR knows of each step.
+    Field(Vec<PathStep>),
 }
 
 fn push(out: &mut Vec<Read>, r: Read) {
@@ -278,6 +279,7 @@ mod tests {
                 repetition: None,
                 component: None,
                 subcomponent: None,
+                element: None,
             },
         }
     }

@@ -19,6 +19,7 @@ pub mod ir;
 pub mod ir_text;
 pub mod lower;
 pub mod model;
+pub mod places;
 pub mod resolve;
 pub mod stdlib;
 pub mod suggest;

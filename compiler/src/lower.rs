@@ -20,7 +20,7 @@ pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
         None => (String::new(), String::new(), String::new()),
     };
     let prod = m.production_envs();
-    ir::Estate {
+    let mut estate = ir::Estate {
         ir_version: ir::IR_VERSION.to_string(),
         name,
         version,
@@ -105,7 +105,9 @@ pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
             .iter()
             .map(|(t, docs, span)| l.test(t, docs, *span))
             .collect(),
-    }
+    };
+    crate::places::resolve(&mut estate);
+    estate
 }
 
 fn join_docs(docs: &[String]) -> String {
@@ -410,6 +412,7 @@ impl Lower<'_, '_> {
                 version: version.text.clone(),
                 message: Some(message.text.clone()),
                 profile: None,
+                structure: None,
             },
             ast::SchemaKind::Hl7Profile(p) => {
                 let version = self
@@ -421,6 +424,7 @@ impl Lower<'_, '_> {
                     version,
                     message: None,
                     profile: Some(p.name.clone()),
+                    structure: None,
                 }
             }
             ast::SchemaKind::Fhir(r) => ir::Schema::Fhir {
@@ -479,6 +483,8 @@ impl Lower<'_, '_> {
                             ast::IterSource::Group(t) => (
                                 ir::IterSource::Group {
                                     group: t.text.clone(),
+                                    segments: vec![],
+                                    leaders: vec![],
                                 },
                                 scope,
                             ),
@@ -1004,6 +1010,7 @@ pub(crate) fn hl7_path(p: &ast::Hl7Path) -> ir::Hl7Path {
         }),
         component: p.component,
         subcomponent: p.subcomponent,
+        element: None,
     }
 }
 
@@ -1017,6 +1024,7 @@ fn steps(p: &ast::PathRef) -> Vec<ir::PathStep> {
                 element: w.element.name.clone(),
                 value: w.value.value.clone(),
             }),
+            fhir: None,
         })
         .collect()
 }

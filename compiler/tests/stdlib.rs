@@ -157,10 +157,7 @@ fn field_reads(e: &Expr, out: &mut BTreeSet<String>) {
     ir_text::reads(e, &mut reads);
     for r in reads {
         if let ir_text::Read::Field(path) = r {
-            let names: Vec<&str> = path
-                .split('.')
-                .map(|s| s.split('[').next().unwrap_or(s))
-                .collect();
+            let names: Vec<&str> = path.iter().map(|s| s.name.as_str()).collect();
             out.insert(names.join("."));
         }
     }

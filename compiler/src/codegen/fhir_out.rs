@@ -165,7 +165,7 @@ impl Tree {
         let mut names: Vec<String> = prefix.to_vec();
         for (i, step) in path.iter().enumerate() {
             names.push(step.name.clone());
-            let repeats = self.repeats(&names, step);
+            let repeats = Tree::repeats(step);
             let last = i + 1 == path.len();
             let slot = self.slot(obj, &step.name, repeats);
             let field = self.objs[obj].slots[slot].field.clone();
@@ -220,13 +220,12 @@ impl Tree {
         }
     }
 
-    /// Whether the element at `names` repeats in R4 (an index on it says so when the
-    /// dictionary does not know it: the checker has reported that already).
-    fn repeats(&self, names: &[String], step: &PathStep) -> bool {
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        match accord_fhir::r4().resolve(&self.resource, &refs) {
-            Ok(steps) => steps.last().is_some_and(|s| s.element.is_list()),
-            Err(_) => step.index.is_some(),
+    /// Whether the element a step reaches repeats in R4 (an index on it says so when the
+    /// step has no element: the id and Bundle fields the generator adds itself).
+    fn repeats(step: &PathStep) -> bool {
+        match &step.fhir {
+            Some(e) => e.is_list(),
+            None => step.index.is_some(),
         }
     }
 
@@ -465,6 +464,7 @@ impl Tree {
             name: name.to_string(),
             index: None,
             filter: None,
+            fhir: None,
         };
         let prefix = vec!["entry".to_string()];
         let base = quote!(x);
@@ -665,7 +665,7 @@ impl Tree {
                 SlotKind::Array(elems) => {
                     let seq = format_ident!("{}Seq{}", name, crate::words::pascal(key));
                     let mut items = vec![];
-                    let mut elem_empty = vec![];
+                    let (mut elem_empty, mut elem_filled) = (vec![], vec![]);
                     for e in elems {
                         match e {
                             Elem::Fixed { field, item, .. } => match item {
@@ -673,6 +673,7 @@ impl Tree {
                                     let t = l.field_ty();
                                     fields.push(quote!(pub #field: Option<#t>));
                                     elem_empty.push(quote!(self.#field.is_none()));
+                                    elem_filled.push(quote!(self.#field.is_some()));
                                     items.push(quote! {
                                         if let Some(v) = &o.#field { q.serialize_element(&rt::Fhir(v))?; }
                                     });
@@ -681,6 +682,7 @@ impl Tree {
                                     let t = &self.objs[*c].name;
                                     fields.push(quote!(pub #field: #t<'a>));
                                     elem_empty.push(quote!(self.#field.is_empty()));
+                                    elem_filled.push(quote!(!self.#field.is_empty()));
                                     items.push(quote! {
                                         if !o.#field.is_empty() { q.serialize_element(&o.#field)?; }
                                     });
@@ -690,6 +692,7 @@ impl Tree {
                                 let t = &self.objs[*obj].name;
                                 fields.push(quote!(pub #field: Vec<#t<'a>>));
                                 elem_empty.push(quote!(self.#field.iter().all(|e| e.is_empty())));
+                                elem_filled.push(quote!(self.#field.iter().any(|e| !e.is_empty())));
                                 items.push(quote! {
                                     for e in o.#field.iter().filter(|e| !e.is_empty()) { q.serialize_element(e)?; }
                                 });
@@ -698,16 +701,17 @@ impl Tree {
                                 let t = leaf.field_ty();
                                 fields.push(quote!(pub #field: Vec<#t>));
                                 elem_empty.push(quote!(self.#field.is_empty()));
+                                elem_filled.push(quote!(!self.#field.is_empty()));
                                 items.push(quote! {
                                     for v in &o.#field { q.serialize_element(&rt::Fhir(v))?; }
                                 });
                             }
                         }
                     }
-                    let all_empty = all(&elem_empty);
-                    empties.push(all_empty.clone());
+                    empties.push(all(&elem_empty));
+                    let filled = any(&elem_filled);
                     entries.push(quote! {
-                        if !(#all_empty) { m.serialize_entry(#key, &#seq(self))?; }
+                        if #filled { m.serialize_entry(#key, &#seq(self))?; }
                     });
                     seqs.push(quote! {
                         struct #seq<'s, 'a>(&'s #name<'a>);
@@ -769,6 +773,14 @@ fn all(conds: &[TokenStream]) -> TokenStream {
     match conds {
         [] => quote!(true),
         [first, rest @ ..] => quote!(#first #(&& #rest)*),
+    }
+}
+
+/// `a || b || ...`, or `false` for none.
+fn any(conds: &[TokenStream]) -> TokenStream {
+    match conds {
+        [] => quote!(false),
+        [first, rest @ ..] => quote!(#first #(|| #rest)*),
     }
 }
 

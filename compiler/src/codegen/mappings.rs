@@ -11,7 +11,6 @@ use crate::ir::{
     BinOp, Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Repetition, Schema, Stmt, Target,
     Type,
 };
-use accord_hl7::dict::{self, Element};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use std::cell::RefCell;
@@ -70,7 +69,9 @@ impl<'a> Gen<'a> {
 
     fn path_index(&self, p: &Hl7Path) -> usize {
         let mut paths = self.paths.borrow_mut();
-        match paths.iter().position(|(q, _)| q == p) {
+        // One static per path as written: the dictionary's name for it (which differs
+        // between versions) does not change the runtime path.
+        match paths.iter().position(|(q, _)| q.text == p.text) {
             Some(i) => i,
             None => {
                 let mut name = path_name(&p.text);
@@ -205,15 +206,10 @@ impl<'a> Gen<'a> {
             Schema::Fhir { .. } => (quote!(src: &rt::serde_json::Value), quote!(), None),
         };
         let fscope = match &m.source {
-            Schema::Fhir { resource } => Some(FhirScope {
-                var: quote!(src),
-                root: resource.clone(),
-                prefix: vec![],
-            }),
+            Schema::Fhir { .. } => Some(FhirScope { var: quote!(src) }),
             _ => None,
         };
         let source_ctx = SourceCtx {
-            structure: self.structure(&m.source),
             source: rscope.clone(),
             rscope,
             fscope,
@@ -263,6 +259,7 @@ impl<'a> Gen<'a> {
                 version,
                 message,
                 profile,
+                ..
             } => {
                 let message = message
                     .clone()
@@ -276,14 +273,14 @@ impl<'a> Gen<'a> {
                 let mut parts = message.split('^');
                 let (code, trigger) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
                 let header = [
-                    ("MSH-9.1", code),
-                    ("MSH-9.2", trigger),
-                    ("MSH-12", version.as_str()),
+                    (Hl7Path::field("MSH", 9, Some(1)), code),
+                    (Hl7Path::field("MSH", 9, Some(2)), trigger),
+                    (Hl7Path::field("MSH", 12, None), version.as_str()),
                 ]
                 .into_iter()
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(p, v)| {
-                    let path = self.path_ref(&parse_ir_path(p));
+                    let path = self.path_ref(&p);
                     quote! { rt::write(&mut b, &#path, #v, #at)?; }
                 });
                 let body = self.stmts_hl7(&m.body, &source_ctx, &quote!(None));
@@ -329,7 +326,8 @@ impl<'a> Gen<'a> {
                     #items
 
                     #(#[doc = #docs])*
-                    #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+                    // The output is filled line by line, in the mapping's order.
+                    #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone, clippy::field_reassign_with_default)]
                     pub fn #name<'a>(#param) -> Result<#root<'a>, rt::MapError> {
                         #scope
                         #reads
@@ -371,6 +369,7 @@ impl<'a> Gen<'a> {
             name: "id".into(),
             index: None,
             filter: None,
+            fhir: None,
         };
         let end = Final::Value {
             ty: LeafTy::text(),
@@ -382,105 +381,6 @@ impl<'a> Gen<'a> {
             },
             _ => quote!(),
         }
-    }
-
-    /// The message structure of an HL7 source, for `for each GROUP`.
-    fn structure(&self, s: &Schema) -> Option<(String, String)> {
-        let Schema::Hl7 {
-            version,
-            message,
-            profile,
-        } = s
-        else {
-            return None;
-        };
-        let message = message.clone().or_else(|| {
-            profile
-                .as_ref()
-                .and_then(|p| self.ir.profiles.iter().find(|x| &x.name == p))
-                .and_then(|p| p.messages.first().cloned())
-        })?;
-        let d = dict::dictionary(version)?;
-        Some((version.clone(), d.structure_for(&message)?.to_string()))
-    }
-
-    /// Every segment inside a group of the source structure (nested groups included).
-    fn group_segments(&self, ctx: &SourceCtx, group: &str) -> Vec<String> {
-        fn all(els: &[Element], out: &mut Vec<String>) {
-            for e in els {
-                match e {
-                    Element::Segment { id, .. } => out.push(id.to_string()),
-                    Element::Group { children, .. } => all(children, out),
-                }
-            }
-        }
-        fn find(els: &[Element], group: &str, out: &mut Vec<String>) -> bool {
-            els.iter().any(|e| match e {
-                Element::Group { name, children, .. } if *name == group => {
-                    all(children, out);
-                    true
-                }
-                Element::Group { children, .. } => find(children, group, out),
-                _ => false,
-            })
-        }
-        let mut out = vec![];
-        if let Some((v, s)) = &ctx.structure {
-            if let Some(els) = dict::dictionary(v).and_then(|d| d.structure(s)) {
-                find(els, group, &mut out);
-            }
-        }
-        out
-    }
-
-    /// The segments a group of the source structure can begin with: its optional first
-    /// segments (and those of optional groups first in it), up to and including its first
-    /// required one (`ORC`, `OBR` for ORDER_OBSERVATION).
-    fn group_leaders(&self, ctx: &SourceCtx, group: &str) -> Vec<String> {
-        fn find<'e>(els: &'e [Element], group: &str) -> Option<&'e [Element]> {
-            for e in els {
-                if let Element::Group { name, children, .. } = e {
-                    if *name == group {
-                        return Some(children);
-                    }
-                    if let Some(found) = find(children, group) {
-                        return Some(found);
-                    }
-                }
-            }
-            None
-        }
-        /// Pushes the leaders of `els`; true when a required element ends them.
-        fn leaders(els: &[Element], out: &mut Vec<String>) -> bool {
-            for e in els {
-                match e {
-                    Element::Segment { id, min, .. } => {
-                        out.push(id.to_string());
-                        if *min > 0 {
-                            return true;
-                        }
-                    }
-                    Element::Group { children, min, .. } => {
-                        if leaders(children, out) && *min > 0 {
-                            return true;
-                        }
-                    }
-                }
-            }
-            false
-        }
-        let mut out = vec![];
-        if let Some(els) = ctx.structure.as_ref().and_then(|(v, s)| {
-            dict::dictionary(v)
-                .and_then(|d| d.structure(s))
-                .and_then(|els| find(els, group))
-        }) {
-            leaders(els, &mut out);
-        }
-        if out.is_empty() {
-            out.push("MSH".into());
-        }
-        out
     }
 
     // ---- statements -------------------------------------------------------------------------
@@ -645,15 +545,14 @@ impl<'a> Gen<'a> {
                     inner,
                 )
             }
-            IterSource::Group { group } => {
-                let leaders = self.group_leaders(ctx, group);
+            IterSource::Group {
+                segments, leaders, ..
+            } => {
                 let last = leaders.last().map(String::as_str).unwrap_or("MSH");
                 let outer = hl7_scope(ctx, last);
                 let var = format_ident!("scope{}", ctx.hl7.len() + 1);
                 let mut inner = ctx.clone();
-                inner
-                    .hl7
-                    .push((var.clone(), self.group_segments(ctx, group)));
+                inner.hl7.push((var.clone(), segments.clone()));
                 (
                     quote!(#var),
                     quote!(#outer.each_group(&[#(#leaders),*]).into_iter()),
@@ -665,14 +564,8 @@ impl<'a> Gen<'a> {
                     return (quote!(item), quote!(std::iter::empty::<()>()), ctx.clone());
                 };
                 let (var, steps) = (&fs.var, json_steps(path));
-                let mut prefix = fs.prefix.clone();
-                prefix.extend(path.iter().map(|p| p.name.clone()));
                 let inner = SourceCtx {
-                    fscope: Some(FhirScope {
-                        var: quote!(item),
-                        prefix,
-                        ..fs.clone()
-                    }),
+                    fscope: Some(FhirScope { var: quote!(item) }),
                     ..ctx.clone()
                 };
                 (
@@ -1009,7 +902,6 @@ impl<'a> Gen<'a> {
     /// A route rule's condition over the whole message.
     pub fn condition(&self, e: &Expr, at: &str) -> TokenStream {
         let ctx = SourceCtx {
-            structure: None,
             source: None,
             rscope: None,
             fscope: None,
@@ -1027,7 +919,6 @@ impl<'a> Gen<'a> {
     /// An expected value in a test, as JSON (codes by their code text).
     pub fn test_value(&self, e: &Expr, at: &str) -> TokenStream {
         let ctx = SourceCtx {
-            structure: None,
             source: None,
             rscope: None,
             fscope: None,
@@ -1303,18 +1194,17 @@ impl<'a> Gen<'a> {
     /// A FHIR element read: its JSON value converted to the canonical type the checker
     /// gave it (from the R4 dictionary), a list when the path ends at a repeating element.
     fn fhir_field_expr(&self, path: &[PathStep], fs: &FhirScope) -> (TokenStream, Shape) {
-        let mut names: Vec<&str> = fs.prefix.iter().map(String::as_str).collect();
-        names.extend(path.iter().map(|p| p.name.as_str()));
-        let (ty, list) = match accord_fhir::r4().resolve(&fs.root, &names) {
-            Ok(steps) => match steps.last() {
-                Some(last) => (
-                    fhir_read_type(last.ty),
-                    last.element.is_list() && path.last().is_some_and(|p| !p.picks_one()),
-                ),
-                None => (Type::Text, false),
-            },
+        let (ty, list) = match path.last().and_then(|p| p.fhir.as_ref().map(|e| (p, e))) {
+            Some((last, e)) => (
+                match &e.reads_as {
+                    // A complex element reads as its JSON text.
+                    Type::Unknown => Type::Text,
+                    t => t.clone(),
+                },
+                e.is_list() && !last.picks_one(),
+            ),
             // The checker reported the path; the crate is never built from it.
-            Err(_) => (Type::Text, false),
+            None => (Type::Text, false),
         };
         let (var, steps) = (&fs.var, json_steps(path));
         let get = quote!(rt::json_get(#var, &[#(#steps),*]));
@@ -1652,7 +1542,6 @@ impl<'a> Gen<'a> {
 /// Where HL7 paths and field paths read, inside a mapping.
 #[derive(Clone)]
 struct SourceCtx {
-    structure: Option<(String, String)>,
     /// The HL7 scopes of enclosing `for each` over segments or groups, outermost first:
     /// the variable and the segments it covers. A path reads the innermost scope that
     /// covers its segment, else the whole message (`PID-3` inside `for each AL1`).
@@ -1676,25 +1565,11 @@ impl SourceCtx {
     }
 }
 
-/// A FHIR source: `var` is a `&rt::serde_json::Value`; `prefix` the element names walked from
-/// the resource `root` to it.
+/// A FHIR source: `var` is the `&rt::serde_json::Value` reads start from (the resource, or
+/// the list entry of a `for each`); the IR's path steps carry the elements they reach.
 #[derive(Clone)]
 struct FhirScope {
     var: TokenStream,
-    root: String,
-    prefix: Vec<String>,
-}
-
-/// The canonical type a FHIR element of this type reads as (the checker's rule).
-fn fhir_read_type(ty: &str) -> Type {
-    match ty {
-        "boolean" => Type::Boolean,
-        "integer" | "positiveInt" | "unsignedInt" => Type::Integer,
-        "decimal" => Type::Decimal,
-        "date" => Type::Date,
-        "dateTime" | "instant" => Type::DateTime,
-        _ => Type::Text,
-    }
 }
 
 /// Whether a one-step path names the record in scope itself (`Allergy`).
@@ -1750,27 +1625,6 @@ fn convert(v: &TokenStream, shape: &Shape, target: &Type) -> TokenStream {
             quote!(#v.map(|d| rt::DateTime { date: d, hour: 0, minute: 0, second: 0, offset_minutes: None, has_time: false }))
         }
         _ => v.clone(),
-    }
-}
-
-/// An IR path from text (the header fields the generator sets itself).
-fn parse_ir_path(text: &str) -> Hl7Path {
-    let p = accord_hl7::Path::parse(text).unwrap_or(accord_hl7::Path {
-        segment: "MSH".into(),
-        occurrence: None,
-        field: 9,
-        repetition: None,
-        component: None,
-        subcomponent: None,
-    });
-    Hl7Path {
-        text: text.to_string(),
-        segment: p.segment,
-        occurrence: p.occurrence.map(|o| o as u32),
-        field: p.field as u32,
-        repetition: None,
-        component: p.component.map(|c| c as u32),
-        subcomponent: p.subcomponent.map(|s| s as u32),
     }
 }
 

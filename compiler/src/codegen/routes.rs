@@ -343,10 +343,36 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
             };
             let (n, f) = (i.name.as_str(), names::snake(m));
             Some(quote! {
-                (#n, #resource) => Ok(Some(rt::ToJson::to_json(&#f(resource_json)?))),
+                (#n, #resource) => Ok(Some(rt::ToJson::to_json(&#f(resource_json)?)))
             })
         })
     });
+    let accept_body = dispatch(
+        quote!((interface, resource)),
+        &accept_arms.collect::<Vec<_>>(),
+        quote!(Ok(None)),
+    );
+    let serve_body = dispatch(
+        quote!((interface, resource)),
+        &serve_arms.collect::<Vec<_>>(),
+        quote!(Ok(None)),
+    );
+    let inbound_body = dispatch(
+        quote!(interface),
+        &inbound_arms.collect::<Vec<_>>(),
+        quote!(Ok(None)),
+    );
+    let routed_body = dispatch(quote!(interface), &routed_arms, quote!(None));
+    let deliver_fhir_body = dispatch(
+        quote!(interface),
+        &deliver_fhir_arms.collect::<Vec<_>>(),
+        quote!(Ok(None)),
+    );
+    let deliver_body = dispatch(
+        quote!(interface),
+        &deliver_arms.collect::<Vec<_>>(),
+        quote!(Ok(None)),
+    );
     quote! {
         #governors
         #(#routes)*
@@ -355,30 +381,21 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// `resource`, or `None` when it does not accept that type.
         #[allow(unused_variables)]
         pub fn accept(interface: &str, resource: &str, resource_json: &rt::serde_json::Value) -> Result<Option<rt::serde_json::Value>, rt::MapError> {
-            match (interface, resource) {
-                #(#accept_arms)*
-                _ => Ok(None),
-            }
+            #accept_body
         }
 
         /// The FHIR resource API interface `interface` makes of a stored record (as JSON)
         /// for `resource`, or `None` when it does not serve that type.
         #[allow(unused_variables)]
         pub fn serve(interface: &str, resource: &str, record: &rt::serde_json::Value) -> Result<Option<Vec<u8>>, rt::MapError> {
-            match (interface, resource) {
-                #(#serve_arms,)*
-                _ => Ok(None),
-            }
+            #serve_body
         }
 
         /// The targets of a message received on interface `interface` (its routes), or
         /// `None` when no route takes messages from it.
         #[allow(unused_variables)]
         pub fn inbound(interface: &str, msg: &rt::Message) -> Result<Option<Vec<&'static str>>, rt::MapError> {
-            match interface {
-                #(#inbound_arms,)*
-                _ => Ok(None),
-            }
+            #inbound_body
         }
 
         /// The interfaces a resource of type `resource`, created by a client of API
@@ -386,20 +403,14 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// what that interface's clients create.
         #[allow(unused_variables)]
         pub fn routed(interface: &str, resource: &str) -> Option<Vec<&'static str>> {
-            match interface {
-                #(#routed_arms,)*
-                _ => None,
-            }
+            #routed_body
         }
 
         /// Runs the transform chain of `interface` on a resource an API's client created,
         /// when the chain starts from FHIR: `Ok(None)` when it does not.
         #[allow(unused_variables)]
         pub fn deliver_fhir(interface: &str, resource_json: &rt::serde_json::Value, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
-            match interface {
-                #(#deliver_fhir_arms,)*
-                _ => Ok(None),
-            }
+            #deliver_fhir_body
         }
 
         /// Runs the transform chain of `interface` on `msg` and returns what it produces:
@@ -407,9 +418,21 @@ pub fn gen_routes(ir: &Estate, gen: &Gen) -> TokenStream {
         /// Each record the ownership matrix governs passes `steward` on the way.
         #[allow(unused_variables)]
         pub fn deliver(interface: &str, msg: &rt::Message, steward: &mut dyn rt::Steward) -> Result<Option<rt::Output>, rt::MapError> {
-            match interface {
-                #(#deliver_arms,)*
-                _ => Ok(None),
+            #deliver_body
+        }
+    }
+}
+
+/// `match on { arms, _ => fallback }`, or `fallback` alone when there are no arms (an
+/// estate without routes, APIs or transforms).
+fn dispatch(on: TokenStream, arms: &[TokenStream], fallback: TokenStream) -> TokenStream {
+    if arms.is_empty() {
+        fallback
+    } else {
+        quote! {
+            match #on {
+                #(#arms,)*
+                _ => #fallback,
             }
         }
     }

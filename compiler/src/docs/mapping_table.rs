@@ -1,9 +1,11 @@
 //! A mapping as a table for the board: one row per mapped value, with the source as
 //! written, the names the HL7 v2 dictionary (or the record's doc comments) give its paths,
 //! the target, the code maps it goes through and the conditions it is under (`when`,
-//! `for each`). Reads the IR and the runtime's HL7 dictionary only.
+//! `for each`). Reads the IR only: the dictionaries' names are in it.
 
-use crate::ir::{self, Estate, Expr, Hl7Path, IterSource, Mapping, Schema, Stmt, Target, Type};
+use crate::ir::{
+    self, Estate, Expr, Hl7Path, IterSource, Mapping, PathStep, Schema, Stmt, Target, Type,
+};
 use crate::ir_text::{self as exprs, type_text, Read};
 use serde::Serialize;
 
@@ -23,18 +25,14 @@ pub struct Row {
     pub file: String,
 }
 
-/// The HL7 v2 side of a mapping: its version and the profile's local segments.
+/// The HL7 v2 side of a mapping: the profile whose local segments it may use.
 struct Hl7Side<'e> {
-    version: String,
     profile: Option<&'e ir::Profile>,
 }
 
 fn hl7_side<'e>(estate: &'e Estate, schema: &Schema) -> Option<Hl7Side<'e>> {
     match schema {
-        Schema::Hl7 {
-            version, profile, ..
-        } => Some(Hl7Side {
-            version: version.clone(),
+        Schema::Hl7 { profile, .. } => Some(Hl7Side {
             profile: profile
                 .as_ref()
                 .and_then(|p| estate.profiles.iter().find(|x| &x.name == p)),
@@ -60,33 +58,10 @@ fn hl7_about(side: Option<&Hl7Side>, path: &Hl7Path) -> String {
             .map(|f| format!("{} ({}, local)", f.name, f.datatype))
             .unwrap_or_default();
     }
-    let Some(dict) = accord_hl7::dict::dictionary(&side.version) else {
-        return String::new();
-    };
-    let Some(field) = dict.field(&path.segment, path.field as usize) else {
-        return String::new();
-    };
-    let mut about = field.name.to_string();
-    let mut datatype = field.datatype;
-    if let Some(c) = path.component {
-        if let Some(comp) = dict
-            .components(datatype)
-            .and_then(|cs| cs.iter().find(|x| x.position == c as usize))
-        {
-            about = format!("{about} / {}", comp.name);
-            datatype = comp.datatype;
-            if let Some(s) = path.subcomponent {
-                if let Some(sub) = dict
-                    .components(datatype)
-                    .and_then(|cs| cs.iter().find(|x| x.position == s as usize))
-                {
-                    about = format!("{about} / {}", sub.name);
-                    datatype = sub.datatype;
-                }
-            }
-        }
-    }
-    format!("{about} ({datatype})")
+    path.element
+        .as_ref()
+        .map(|e| format!("{} ({})", e.name, e.datatype))
+        .unwrap_or_default()
 }
 
 fn base(t: &Type) -> &Type {
@@ -137,27 +112,15 @@ struct Walk<'e> {
     rows: Vec<Row>,
 }
 
-/// What FHIR R4 says of the element at `path` below `resource`: `HumanName.family
-/// (string, 0..1)`, with a required binding's value set.
-fn fhir_about(resource: Option<&str>, path: &[&str]) -> String {
-    let Some(resource) = resource else {
+/// What FHIR R4 says of the element a path reaches: `HumanName.family (string, 0..1)`,
+/// with a required binding's value set.
+fn fhir_about(path: &[PathStep]) -> String {
+    let Some(e) = path.last().and_then(|s| s.fhir.as_ref()) else {
         return String::new();
     };
-    let Ok(steps) = accord_fhir::r4().resolve(resource, path) else {
-        return String::new();
-    };
-    let Some(last) = steps.last() else {
-        return String::new();
-    };
-    let e = last.element;
-    let card = format!(
-        "{}..{}",
-        e.min,
-        e.max.map(|m| m.to_string()).unwrap_or_else(|| "*".into())
-    );
-    let mut about = format!("{} ({}, {card})", e.path, last.ty);
-    if let Some(b) = e.binding.as_ref().filter(|b| b.strength == "required") {
-        about.push_str(&format!("; required codes of {}", b.value_set));
+    let mut about = format!("{} ({}, {})", e.path, e.ty, e.cardinality());
+    if let Some(vs) = &e.required {
+        about.push_str(&format!("; required codes of {vs}"));
     }
     about
 }
@@ -236,7 +199,7 @@ impl Walk<'_> {
                     format!("{}[].{}", target_prefix.join("."), exprs::steps(path))
                 };
                 let about = match self.target_fhir {
-                    Some(_) => fhir_about(self.target_fhir, &full),
+                    Some(_) => fhir_about(path),
                     None => field_about(self.estate, self.target_record, &full),
                 };
                 (shown, about)
@@ -268,11 +231,12 @@ impl Walk<'_> {
                         format!("{}: {about}", p.text)
                     }
                 }
-                Read::Field(f) => {
+                Read::Field(path) => {
+                    let f = &exprs::steps(path);
                     let mut full: Vec<&str> = source_prefix.iter().map(String::as_str).collect();
-                    full.extend(f.split('.').map(|s| s.split('[').next().unwrap_or(s)));
+                    full.extend(path.iter().map(|s| s.name.as_str()));
                     let about = match self.source_fhir {
-                        Some(_) => fhir_about(self.source_fhir, &full),
+                        Some(_) => fhir_about(path),
                         None => field_about(self.estate, self.source_record, &full),
                     };
                     if bare && !about.is_empty() && &source == f {
@@ -336,6 +300,7 @@ pub fn schema_text(s: &Schema) -> String {
             version,
             message,
             profile,
+            ..
         } => {
             let mut t = format!("HL7 v2 {version}");
             if let Some(m) = message {

@@ -221,6 +221,12 @@ pub fn build(estate: &str) -> PathBuf {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
+    // Generated crates carry no `#![deny(warnings)]`; the tests hold them to it.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !stderr.contains(") generated "),
+        "the generated crate has warnings:\n{stderr}"
+    );
     let bin = root().join(String::from_utf8_lossy(&o.stdout).trim());
     assert!(bin.exists(), "{}", bin.display());
     bin

@@ -6,7 +6,7 @@
 //! corpus. Baselines measured in the same run: a bare `memchr` pass that records segment
 //! and field offsets (the floor), and the `er7` crate (the fastest permissive parser).
 //!
-//! Run: `cargo bench -p accord-runtime --bench hl7`
+//! Run: `cargo bench -p accord-hl7 --bench hl7`
 
 use accord_hl7::ack::{build_ack, AckCode, AckOptions};
 use accord_hl7::builder::MessageBuilder;

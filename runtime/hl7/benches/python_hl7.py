@@ -1,4 +1,4 @@
-"""python-hl7 on the same messages as `cargo bench -p accord-runtime --bench hl7`, for
+"""python-hl7 on the same messages as `cargo bench -p accord-hl7 --bench hl7`, for
 comparison: msg/s for hl7.parse and for parse + ten fields, median of 7 samples.
 
     python3 runtime/hl7/benches/python_hl7.py
