@@ -1,6 +1,7 @@
 //! The types of the canonical model and of mapping expressions, and the rules for which
-//! value may be written where. HL7 v2 values are text until the dictionary gives them a
-//! data type; FHIR values are `Unknown` until the FHIR dictionary lands.
+//! value may be written where. HL7 v2 values read as text, converted by the language's
+//! functions (`date`, `decimal`); a FHIR primitive reads as the canonical type its R4
+//! type names (`check/fhirpaths.rs`), and a complex FHIR element is `Unknown`.
 
 use std::fmt;
 

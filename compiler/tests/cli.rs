@@ -158,7 +158,7 @@ fn ir_and_schema_are_json() {
     let o = accord(&["ir", "examples/trakcare-lab"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let ir: serde_json::Value = serde_json::from_slice(&o.stdout).expect("ir json");
-    assert_eq!(ir["ir_version"], "1.3.0");
+    assert_eq!(ir["ir_version"], accord_compiler::ir::IR_VERSION);
     assert_eq!(ir["timezone"], "Europe/London");
     assert_eq!(
         ir["interfaces"].as_array().map(|a| !a.is_empty()),

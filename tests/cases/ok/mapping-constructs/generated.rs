@@ -882,7 +882,7 @@ impl rt::FhirValue for PatientToFhirResource<'_> {
         rt::serde::Serialize::serialize(self, s)
     }
 }
-/// FHIR targets are accepted; their paths are checked once the FHIR dictionary lands.
+/// To FHIR R4: each path is checked against the R4 dictionary, and its element is in the IR.
 #[allow(
     unused_variables,
     clippy::needless_borrow,
