@@ -35,8 +35,8 @@ pub mod __private {
     pub use crate::hl7::{Message, Path};
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
-        json_get, once, write, Code, Date, DateTime, Decimal, FromJson, JsonStep, MapError,
-        MapErrorKind, Once, Output, Scope, ToHl7, ToJson,
+        json_get, once, required, write, Code, Date, DateTime, Decimal, FromJson, JsonStep,
+        MapError, MapErrorKind, Once, Output, Scope, ToHl7, ToJson,
     };
     pub use crate::spec;
     pub use crate::steward::{govern, Steward, Unsupervised};

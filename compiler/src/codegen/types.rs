@@ -112,10 +112,14 @@ pub fn gen_record(r: &Record) -> TokenStream {
         let fname = format!("{}.{}", r.name, f.name);
         match (&f.ty, base(&f.ty)) {
             (_, Type::List { .. }) => quote! { #n: self.#n },
-            (Type::Optional { .. }, Type::Record { .. }) => quote! { #n: self.#n.map(|d| d.finish(at)).transpose()? },
-            (_, Type::Record { .. }) => quote! { #n: self.#n.ok_or(rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })?.finish(at)? },
+            (Type::Optional { .. }, Type::Record { .. }) => {
+                quote! { #n: self.#n.map(|d| d.finish(at)).transpose()? }
+            }
+            (_, Type::Record { .. }) => {
+                quote! { #n: rt::required(self.#n, at, #fname)?.finish(at)? }
+            }
             (Type::Optional { .. }, _) => quote! { #n: self.#n },
-            _ => quote! { #n: self.#n.ok_or(rt::MapError { at, kind: rt::MapErrorKind::Missing { field: #fname } })? },
+            _ => quote! { #n: rt::required(self.#n, at, #fname)? },
         }
     });
     let constrained = r.fields.iter().filter_map(|f| {

@@ -110,6 +110,19 @@ impl MapError {
     }
 }
 
+/// A required record field's value, or the error naming it: what a generated draft's
+/// `finish` calls for each field the record requires.
+#[inline]
+pub fn required<T>(value: Option<T>, at: &'static str, field: &'static str) -> Result<T, MapError> {
+    match value {
+        Some(v) => Ok(v),
+        None => Err(MapError {
+            at,
+            kind: MapErrorKind::Missing { field },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

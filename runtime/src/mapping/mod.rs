@@ -12,7 +12,7 @@ mod to_hl7;
 pub(crate) mod values;
 
 pub use code::Code;
-pub use error::{MapError, MapErrorKind};
+pub use error::{required, MapError, MapErrorKind};
 pub use json::{json_get, FromJson, JsonStep, Output, ToJson};
 pub use scope::{once, write, Once, Scope};
 pub use to_hl7::ToHl7;

@@ -83,32 +83,11 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
-            family_name: self
-                .family_name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.family_name",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
+            family_name: rt::required(self.family_name, at, "Patient.family_name")?,
             given_name: self.given_name,
             birth_date: self.birth_date,
-            sex: self
-                .sex
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.sex",
-                    },
-                })?,
+            sex: rt::required(self.sex, at, "Patient.sex")?,
             recorded_at: self.recorded_at,
             patient_class: self.patient_class,
         };
@@ -173,24 +152,8 @@ impl AdmissionDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
         let record = Admission {
-            patient: self
-                .patient
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Admission.patient",
-                    },
-                })?
-                .finish(at)?,
-            visit: self
-                .visit
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Admission.visit",
-                    },
-                })?
-                .finish(at)?,
+            patient: rt::required(self.patient, at, "Admission.patient")?.finish(at)?,
+            visit: rt::required(self.visit, at, "Admission.visit")?.finish(at)?,
             allergies: self.allergies,
         };
         record.constrain(at)?;
@@ -262,30 +225,9 @@ impl VisitDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Visit, rt::MapError> {
         let record = Visit {
-            visit_number: self
-                .visit_number
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Visit.visit_number",
-                    },
-                })?,
-            patient_mrn: self
-                .patient_mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Visit.patient_mrn",
-                    },
-                })?,
-            inpatient: self
-                .inpatient
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Visit.inpatient",
-                    },
-                })?,
+            visit_number: rt::required(self.visit_number, at, "Visit.visit_number")?,
+            patient_mrn: rt::required(self.patient_mrn, at, "Visit.patient_mrn")?,
+            inpatient: rt::required(self.inpatient, at, "Visit.inpatient")?,
             ward: self.ward,
         };
         record.constrain(at)?;
@@ -357,31 +299,10 @@ impl AllergyDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
         let record = Allergy {
-            patient_mrn: self
-                .patient_mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Allergy.patient_mrn",
-                    },
-                })?,
-            allergen: self
-                .allergen
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Allergy.allergen",
-                    },
-                })?,
+            patient_mrn: rt::required(self.patient_mrn, at, "Allergy.patient_mrn")?,
+            allergen: rt::required(self.allergen, at, "Allergy.allergen")?,
             allergen_name: self.allergen_name,
-            category: self
-                .category
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Allergy.category",
-                    },
-                })?,
+            category: rt::required(self.category, at, "Allergy.category")?,
         };
         record.constrain(at)?;
         Ok(record)

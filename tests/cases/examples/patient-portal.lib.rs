@@ -86,23 +86,9 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
             nhs_number: self.nhs_number,
-            family_name: self
-                .family_name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.family_name",
-                    },
-                })?,
+            family_name: rt::required(self.family_name, at, "Patient.family_name")?,
             given_names: self.given_names,
             birth_date: self.birth_date,
             sex: self.sex,
@@ -191,22 +177,8 @@ impl AllergyDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Allergy, rt::MapError> {
         let record = Allergy {
-            patient_mrn: self
-                .patient_mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Allergy.patient_mrn",
-                    },
-                })?,
-            allergen: self
-                .allergen
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Allergy.allergen",
-                    },
-                })?,
+            patient_mrn: rt::required(self.patient_mrn, at, "Allergy.patient_mrn")?,
+            allergen: rt::required(self.allergen, at, "Allergy.allergen")?,
             allergen_name: self.allergen_name,
             category: self.category,
             criticality: self.criticality,
@@ -268,15 +240,7 @@ impl AdmissionDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Admission, rt::MapError> {
         let record = Admission {
-            patient: self
-                .patient
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Admission.patient",
-                    },
-                })?
-                .finish(at)?,
+            patient: rt::required(self.patient, at, "Admission.patient")?.finish(at)?,
             allergies: self.allergies,
         };
         record.constrain(at)?;
@@ -355,39 +319,11 @@ impl LabOrderDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabOrder, rt::MapError> {
         let record = LabOrder {
-            placer_order: self
-                .placer_order
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.placer_order",
-                    },
-                })?,
-            patient_mrn: self
-                .patient_mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.patient_mrn",
-                    },
-                })?,
-            test_code: self
-                .test_code
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.test_code",
-                    },
-                })?,
+            placer_order: rt::required(self.placer_order, at, "LabOrder.placer_order")?,
+            patient_mrn: rt::required(self.patient_mrn, at, "LabOrder.patient_mrn")?,
+            test_code: rt::required(self.test_code, at, "LabOrder.test_code")?,
             test_name: self.test_name,
-            urgent: self
-                .urgent
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.urgent",
-                    },
-                })?,
+            urgent: rt::required(self.urgent, at, "LabOrder.urgent")?,
         };
         record.constrain(at)?;
         Ok(record)

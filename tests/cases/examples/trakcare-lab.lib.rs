@@ -97,40 +97,12 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
             nhs_number: self.nhs_number,
-            family_name: self
-                .family_name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.family_name",
-                    },
-                })?,
+            family_name: rt::required(self.family_name, at, "Patient.family_name")?,
             given_names: self.given_names,
-            birth_date: self
-                .birth_date
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.birth_date",
-                    },
-                })?,
-            sex: self
-                .sex
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.sex",
-                    },
-                })?,
+            birth_date: rt::required(self.birth_date, at, "Patient.birth_date")?,
+            sex: rt::required(self.sex, at, "Patient.sex")?,
             patient_class: self.patient_class,
             postcode: self.postcode,
             stage: self.stage,
@@ -248,32 +220,10 @@ impl LabOrderDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabOrder, rt::MapError> {
         let record = LabOrder {
-            placer_order: self
-                .placer_order
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.placer_order",
-                    },
-                })?,
-            test_code: self
-                .test_code
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.test_code",
-                    },
-                })?,
+            placer_order: rt::required(self.placer_order, at, "LabOrder.placer_order")?,
+            test_code: rt::required(self.test_code, at, "LabOrder.test_code")?,
             priority: self.priority,
-            patient: self
-                .patient
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabOrder.patient",
-                    },
-                })?
-                .finish(at)?,
+            patient: rt::required(self.patient, at, "LabOrder.patient")?.finish(at)?,
         };
         record.constrain(at)?;
         Ok(record)
@@ -358,33 +308,12 @@ impl ObservationDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Observation, rt::MapError> {
         let record = Observation {
-            code: self
-                .code
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Observation.code",
-                    },
-                })?,
-            value: self
-                .value
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Observation.value",
-                    },
-                })?,
+            code: rt::required(self.code, at, "Observation.code")?,
+            value: rt::required(self.value, at, "Observation.value")?,
             units: self.units,
             reference_range: self.reference_range,
             flag: self.flag,
-            sequence: self
-                .sequence
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Observation.sequence",
-                    },
-                })?,
+            sequence: rt::required(self.sequence, at, "Observation.sequence")?,
         };
         record.constrain(at)?;
         Ok(record)
@@ -486,31 +415,10 @@ impl LabResultDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<LabResult, rt::MapError> {
         let record = LabResult {
-            placer_order: self
-                .placer_order
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabResult.placer_order",
-                    },
-                })?,
-            filler_order: self
-                .filler_order
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabResult.filler_order",
-                    },
-                })?,
+            placer_order: rt::required(self.placer_order, at, "LabResult.placer_order")?,
+            filler_order: rt::required(self.filler_order, at, "LabResult.filler_order")?,
             service: self.service,
-            status: self
-                .status
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "LabResult.status",
-                    },
-                })?,
+            status: rt::required(self.status, at, "LabResult.status")?,
             observed_at: self.observed_at,
             observations: self.observations,
         };

@@ -78,40 +78,12 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
             nhs_number: self.nhs_number,
-            family_name: self
-                .family_name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.family_name",
-                    },
-                })?,
+            family_name: rt::required(self.family_name, at, "Patient.family_name")?,
             given_names: self.given_names,
-            birth_date: self
-                .birth_date
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.birth_date",
-                    },
-                })?,
-            sex: self
-                .sex
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.sex",
-                    },
-                })?,
+            birth_date: rt::required(self.birth_date, at, "Patient.birth_date")?,
+            sex: rt::required(self.sex, at, "Patient.sex")?,
             deceased: self.deceased,
         };
         record.constrain(at)?;
@@ -177,22 +149,8 @@ impl ResultDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ResultRecord, rt::MapError> {
         let record = ResultRecord {
-            placer_order: self
-                .placer_order
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Result.placer_order",
-                    },
-                })?,
-            r#final: self
-                .r#final
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Result.final",
-                    },
-                })?,
+            placer_order: rt::required(self.placer_order, at, "Result.placer_order")?,
+            r#final: rt::required(self.r#final, at, "Result.final")?,
             value: self.value,
         };
         record.constrain(at)?;

@@ -115,41 +115,13 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
             nhs_number: self.nhs_number,
-            family_name: self
-                .family_name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.family_name",
-                    },
-                })?,
+            family_name: rt::required(self.family_name, at, "Patient.family_name")?,
             given_names: self.given_names,
-            birth_date: self
-                .birth_date
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.birth_date",
-                    },
-                })?,
+            birth_date: rt::required(self.birth_date, at, "Patient.birth_date")?,
             born_at: self.born_at,
-            sex: self
-                .sex
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.sex",
-                    },
-                })?,
+            sex: rt::required(self.sex, at, "Patient.sex")?,
             weight_kg: self.weight_kg,
             deceased: self.deceased,
             visits: self.visits,
@@ -267,14 +239,7 @@ impl PatientIdDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<PatientId, rt::MapError> {
         let record = PatientId {
-            value: self
-                .value
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "PatientId.value",
-                    },
-                })?,
+            value: rt::required(self.value, at, "PatientId.value")?,
             authority: self.authority,
             kind: self.kind,
         };
@@ -341,14 +306,7 @@ impl ContactDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Contact, rt::MapError> {
         let record = Contact {
-            name: self
-                .name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Contact.name",
-                    },
-                })?,
+            name: rt::required(self.name, at, "Contact.name")?,
             relationship: self.relationship,
             phone: self.phone,
         };
@@ -407,14 +365,7 @@ impl ContactCardsDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ContactCards, rt::MapError> {
         let record = ContactCards {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "ContactCards.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "ContactCards.mrn")?,
             cards: self.cards,
         };
         record.constrain(at)?;
@@ -477,22 +428,8 @@ impl ContactCardDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<ContactCard, rt::MapError> {
         let record = ContactCard {
-            name: self
-                .name
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "ContactCard.name",
-                    },
-                })?,
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "ContactCard.mrn",
-                    },
-                })?,
+            name: rt::required(self.name, at, "ContactCard.name")?,
+            mrn: rt::required(self.mrn, at, "ContactCard.mrn")?,
             family: self.family,
         };
         record.constrain(at)?;

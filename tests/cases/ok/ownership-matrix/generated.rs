@@ -66,14 +66,7 @@ impl PatientDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Patient, rt::MapError> {
         let record = Patient {
-            mrn: self
-                .mrn
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Patient.mrn",
-                    },
-                })?,
+            mrn: rt::required(self.mrn, at, "Patient.mrn")?,
             nhs_number: self.nhs_number,
             phone: self.phone,
             email: self.email,
@@ -133,22 +126,8 @@ impl AddressDraft {
     #[allow(unused_variables)]
     pub fn finish(self, at: &'static str) -> Result<Address, rt::MapError> {
         let record = Address {
-            line1: self
-                .line1
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Address.line1",
-                    },
-                })?,
-            postcode: self
-                .postcode
-                .ok_or(rt::MapError {
-                    at,
-                    kind: rt::MapErrorKind::Missing {
-                        field: "Address.postcode",
-                    },
-                })?,
+            line1: rt::required(self.line1, at, "Address.line1")?,
+            postcode: rt::required(self.postcode, at, "Address.postcode")?,
         };
         record.constrain(at)?;
         Ok(record)
