@@ -65,8 +65,8 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
         }
     }
     if let Some(z) = m.estate.and_then(|(e, _, _)| e.timezone.as_ref()) {
-        if !accord_runtime::zone::known(&z.value) {
-            let names = accord_runtime::zone::names();
+        if !accord_runtime::mapping::zone::known(&z.value) {
+            let names = accord_runtime::mapping::zone::names();
             diags.push(diag::invalid_value(
                 z.span,
                 "time zone",

@@ -1,7 +1,7 @@
 //! The Accord runtime: what a generated crate's mappings and routes link against, about
 //! the size of a generated client's support crate. It owns the values mappings compute
 //! with and the scopes they read ([`mapping`]), the FHIR writer ([`fhir::write`]), the
-//! steward of the source-of-truth matrix ([`steward`]), constraints, time zones, and the
+//! steward of the source-of-truth matrix ([`steward`]), constraints, and the
 //! wiring the compiler writes and the engine reads ([`spec`]).
 //!
 //! HL7 v2 is `accord-hl7` (re-exported as [`hl7`]), the FHIR dictionary `accord-fhir`, and
@@ -20,7 +20,6 @@ pub use accord_hl7 as hl7;
 pub mod mapping;
 pub mod spec;
 pub mod steward;
-pub mod zone;
 
 /// The one door generated code uses; its contents may change without notice.
 #[doc(hidden)]

@@ -25,7 +25,7 @@ pub fn datetime_in<S: AsRef<str>>(
     zone: &'static str,
     at: &'static str,
 ) -> Result<Option<DateTime>, MapError> {
-    Ok(datetime(v, at)?.map(|t| crate::zone::localise(t, zone)))
+    Ok(datetime(v, at)?.map(|t| super::zone::localise(t, zone)))
 }
 
 pub fn datetime<S: AsRef<str>>(

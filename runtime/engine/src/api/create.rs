@@ -14,9 +14,10 @@
 //! token's patient, by reference or by one of that patient's identifiers; a resource
 //! whose mapping reads no patient cannot be created with a patient token.
 
-use super::{
-    admit, audit, body_resource, fhir, in_compartment, load, record_id, refused, Facade, Grant,
-};
+use super::access::{admit, audit, in_compartment, refused, Grant};
+use super::stored::load;
+use super::update::{body_resource, record_id};
+use super::{fhir, Facade};
 use crate::http_listener::ClientAddr;
 use crate::journal::inbound::{store_once, Row, Stored};
 use crate::time;

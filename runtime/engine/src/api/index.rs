@@ -14,7 +14,9 @@
 //! bulk load does not make every concurrent search serve every new record at once; each
 //! facade also catches up in the background, so searches rarely wait for it.
 
-use super::{bare_resource, with_reader, Facade};
+use super::error::FacadeError;
+use super::stored::{bare_resource, with_reader};
+use super::Facade;
 use crate::journal::facade::{changes_since, found as journal_found, store_terms, terms_mark};
 use accord_runtime::spec::Served;
 use rusqlite::Connection;
@@ -92,9 +94,9 @@ pub(super) struct Pending {
 /// The next [`CHUNK`] changes of any record since the scope's mark (read in one
 /// statement, one snapshot; change numbers are distinct, each the highest yet plus one),
 /// with the terms of those of `served`'s record.
-pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, String> {
-    let from = terms_mark(c, &scope(f, served)).map_err(|e| e.to_string())?;
-    let rows = changes_since(c, from, CHUNK as i64).map_err(|e| e.to_string())?;
+pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, FacadeError> {
+    let from = terms_mark(c, &scope(f, served))?;
+    let rows = changes_since(c, from, CHUNK as i64)?;
     let more = rows.len() == CHUNK;
     let upto = rows.iter().map(|r| r.3).max().unwrap_or(from);
     let mut changed = vec![];
@@ -118,15 +120,14 @@ pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pen
 
 /// Brings the index of `served` up to date with every record change committed so far,
 /// a chunk at a time, one caller at a time per facade.
-pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), String> {
+pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), FacadeError> {
     let _one = f.indexing.lock().await;
     let scope = scope(f, served);
     loop {
         let chunk = {
             let (f, served) = (f.clone(), served.clone());
             tokio::task::spawn_blocking(move || with_reader(&f, |c| pending(&f, c, &served)))
-                .await
-                .map_err(|e| e.to_string())??
+                .await??
         };
         let more = chunk.more;
         if !chunk.moved {
@@ -137,8 +138,7 @@ pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), Str
         f.engine
             .journal
             .write_redoable(move |c| store(c, &scope, &record, &chunk))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !more {
             return Ok(());
         }
@@ -157,8 +157,8 @@ pub(super) fn store(
 }
 
 /// The ids of the scope's resources found by `term`.
-pub(super) fn found(c: &Connection, scope: &str, term: &str) -> Result<Vec<String>, String> {
-    journal_found(c, scope, term).map_err(|e| e.to_string())
+pub(super) fn found(c: &Connection, scope: &str, term: &str) -> Result<Vec<String>, FacadeError> {
+    Ok(journal_found(c, scope, term)?)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! occurs (the hour when clocks go forward) is moved forward by the gap, as RFC 5545 and
 //! most engines do.
 
-use crate::mapping::values::{Date, DateTime};
+use super::values::{Date, DateTime};
 use jiff::tz::TimeZone;
 use std::cell::RefCell;
 

@@ -1,0 +1,230 @@
+//! What the facade reads of the journal: stored records (the matrix's copies) by key or
+//! FHIR id, made into resources by the interface's mapping, with their version and when
+//! they last changed; on pooled read connections, off the async threads.
+
+use super::error::FacadeError;
+use super::{index, Facade};
+use accord_runtime::spec::Served;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Runs `go` on one of the facade's read connections to the journal (opened if none is
+/// free, kept for the next request).
+pub(super) fn with_reader<T>(
+    f: &Facade,
+    go: impl FnOnce(&rusqlite::Connection) -> Result<T, FacadeError>,
+) -> Result<T, FacadeError> {
+    let pooled = f.readers.lock().ok().and_then(|mut r| r.pop());
+    let c = match pooled {
+        Some(c) => c,
+        None => crate::journal::open_read(&f.engine.config.journal_path)?,
+    };
+    let out = go(&c);
+    if let Ok(mut r) = f.readers.lock() {
+        r.push(c);
+    }
+    out
+}
+
+/// A stored record as JSON from its (field, value) rows: the matrix stores the governed
+/// fields, and the key fields are the row's key.
+pub(super) fn record_from(served: &Served, key: &str, fields: Vec<(String, String)>) -> Value {
+    let mut rec = json!({});
+    for (field, value) in fields {
+        let value: Value = serde_json::from_str(&value).unwrap_or(Value::Null);
+        accord_runtime::steward::set_path(&mut rec, &field, value);
+    }
+    for (field, part) in served.keys.iter().zip(key.split('|')) {
+        if accord_runtime::steward::get_path(&rec, field).is_null() {
+            accord_runtime::steward::set_path(&mut rec, field, Value::String(part.to_string()));
+        }
+    }
+    rec
+}
+
+/// A stored record as JSON, and when it last changed (ms).
+pub(super) struct StoredRecord {
+    value: Value,
+    updated_at: i64,
+}
+
+/// The stored record of `served` whose key is `key`, if any field of it is stored.
+pub(super) fn stored_record(
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<StoredRecord>, FacadeError> {
+    let fields = crate::journal::facade::record_fields(c, &served.record, key)?;
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let updated_at = fields.iter().map(|f| f.2).max().unwrap_or(0);
+    let fields = fields.into_iter().map(|(f, v, _)| (f, v)).collect();
+    Ok(Some(StoredRecord {
+        value: record_from(served, key, fields),
+        updated_at,
+    }))
+}
+
+/// The key and change number of the stored record `record` whose FHIR id is `id`.
+pub(super) fn id_row(
+    c: &rusqlite::Connection,
+    record: &str,
+    id: &str,
+) -> Result<Option<(String, i64)>, FacadeError> {
+    Ok(crate::journal::facade::id_row(c, record, id)?)
+}
+
+/// The change number of the stored record `record` whose FHIR id is `id`.
+pub(super) fn version_of(
+    c: &rusqlite::Connection,
+    record: &str,
+    id: &str,
+) -> Result<Option<i64>, FacadeError> {
+    Ok(id_row(c, record, id)?.map(|(_, version)| version))
+}
+
+/// The key of the stored record of `served` whose FHIR id is `id` (`record_ids`).
+pub(super) fn key_of_id(
+    c: &rusqlite::Connection,
+    served: &Served,
+    id: &str,
+) -> Result<Option<String>, FacadeError> {
+    Ok(id_row(c, &served.record, id)?.map(|(key, _)| key))
+}
+
+/// The resource the interface's mapping makes of `rec`; `None` when it makes none (or
+/// cannot: said in the log, and the record left out).
+pub(super) fn serve_record(
+    f: &Facade,
+    served: &Served,
+    rec: &Value,
+) -> Result<Option<Value>, FacadeError> {
+    match (f.engine.functions.serve)(&f.interface.name, &served.resource, rec) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| FacadeError::Resource(e.to_string())),
+        Ok(None) => Ok(None),
+        Err(e) => {
+            tracing::warn!(interface = %f.interface.name, error = %e, "a stored record gives no resource");
+            Ok(None)
+        }
+    }
+}
+
+/// The resource made of the stored record `key` of `served`, without its `meta` (what
+/// the search index works its terms out from).
+pub(super) fn bare_resource(
+    f: &Facade,
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<Value>, FacadeError> {
+    match stored_record(c, served, key)? {
+        Some(stored) => serve_record(f, served, &stored.value),
+        None => Ok(None),
+    }
+}
+
+/// The resource made of the stored record `key` of `served`, its `meta` giving the
+/// record's change number as `versionId` and when it last changed as `lastUpdated`.
+pub(super) fn fhir_record(
+    f: &Facade,
+    c: &rusqlite::Connection,
+    served: &Served,
+    key: &str,
+) -> Result<Option<Value>, FacadeError> {
+    let Some(stored) = stored_record(c, served, key)? else {
+        return Ok(None);
+    };
+    let Some(mut resource) = serve_record(f, served, &stored.value)? else {
+        return Ok(None);
+    };
+    if let Some(meta) = resource
+        .as_object_mut()
+        .map(|o| o.entry("meta").or_insert_with(|| json!({})))
+    {
+        let id = accord_runtime::fhir::write::id_of_key(&served.record, key);
+        if let Some(version) = version_of(c, &served.record, &id)? {
+            meta["versionId"] = json!(version.to_string());
+        }
+        if let Some(at) = instant(stored.updated_at) {
+            meta["lastUpdated"] = json!(at);
+        }
+    }
+    Ok(Some(resource))
+}
+
+/// Milliseconds since the epoch as a FHIR instant (UTC).
+pub(super) fn instant(ms: i64) -> Option<String> {
+    let t = jiff::Timestamp::from_millisecond(ms).ok()?;
+    Some(t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// The weak ETag of a resource's version: `W/"N"`.
+pub(super) fn etag(resource: &Value) -> Option<String> {
+    resource["meta"]["versionId"]
+        .as_str()
+        .map(|v| format!("W/\"{v}\""))
+}
+
+/// The resource made of the stored record of `served` whose id is `id` (found through
+/// `record_ids`), as JSON.
+pub(super) fn resources(f: &Facade, served: &Served, id: &str) -> Result<Vec<Value>, FacadeError> {
+    with_reader(f, |c| {
+        let Some(key) = key_of_id(c, served, id)? else {
+            return Ok(vec![]);
+        };
+        Ok(fhir_record(f, c, served, &key)?.into_iter().collect())
+    })
+}
+
+/// The resources a search by the indexed `term` can match: the scope's index is brought
+/// up to date first (so it misses no change committed before the search), then the
+/// resources it finds by `term` are served.
+pub(super) async fn indexed(
+    f: &Arc<Facade>,
+    served: Served,
+    term: String,
+) -> Result<Vec<Value>, FacadeError> {
+    index::catch_up(f, &served).await?;
+    let scope = index::scope(f, &served);
+    let f = f.clone();
+    tokio::task::spawn_blocking(move || {
+        with_reader(&f, |c| {
+            let mut out = vec![];
+            for id in index::found(c, &scope, &term)? {
+                if let Some(key) = key_of_id(c, &served, &id)? {
+                    out.extend(fhir_record(&f, c, &served, &key)?);
+                }
+            }
+            Ok(out)
+        })
+    })
+    .await?
+}
+
+/// [`resources`] off the async threads (it reads the journal).
+pub(super) async fn load(
+    f: &Arc<Facade>,
+    served: Served,
+    id: String,
+) -> Result<Vec<Value>, FacadeError> {
+    let f = f.clone();
+    tokio::task::spawn_blocking(move || resources(&f, &served, &id)).await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_instants_and_weak_etags() {
+        assert_eq!(
+            instant(1_764_583_200_123).as_deref(),
+            Some("2025-12-01T10:00:00.123Z")
+        );
+        let r = json!({ "meta": { "versionId": "42" } });
+        assert_eq!(etag(&r).as_deref(), Some("W/\"42\""));
+    }
+}
