@@ -84,14 +84,14 @@ pub fn compile(sources: &SourceMap, options: &Options) -> Compilation {
     }
     let (model, diags) = resolve::resolve(sources, &files);
     diagnostics.extend(diags);
-    let (diags, _facts) = check::check(&model, options);
+    let (diags, facts) = check::check(&model, options);
     diagnostics.extend(diags);
     diagnostics.sort_by_key(|d| (d.span().file, d.span().start, d.code));
     diagnostics.dedup();
     let ir = if diagnostics.iter().any(|d| d.is_error()) {
         None
     } else {
-        Some(lower::lower(&model, sources))
+        Some(lower::lower(&model, sources, &facts.resolved))
     };
     Compilation { ir, diagnostics }
 }

@@ -2,6 +2,7 @@
 //! may rely on every name resolving; where something is still missing it lowers to a
 //! neutral value rather than panicking.
 
+use crate::check::Resolution;
 use crate::ir;
 use crate::model::{Kind, Model};
 use crate::types::Ty;
@@ -9,8 +10,12 @@ use accord_dsl::ast::{self, LitKind};
 use accord_dsl::{SourceMap, Span};
 use std::collections::BTreeMap;
 
-pub fn lower(m: &Model, sources: &SourceMap) -> ir::Estate {
-    let l = Lower { m, sources };
+pub fn lower(m: &Model, sources: &SourceMap, resolved: &BTreeMap<Span, Resolution>) -> ir::Estate {
+    let l = Lower {
+        m,
+        sources,
+        resolved,
+    };
     let (name, version, docs) = match &m.estate {
         Some((e, docs, _)) => (
             e.name.value.clone(),
@@ -132,13 +137,8 @@ fn lit_text(l: &ast::Lit) -> String {
 struct Lower<'m, 'a> {
     m: &'m Model<'a>,
     sources: &'m SourceMap,
-}
-
-/// Where bare field paths point while lowering a mapping body.
-#[derive(Clone, Copy)]
-struct Scope {
-    record: Option<usize>,
-    element: Option<usize>,
+    /// What the checker made of paths only types tell apart (codes, `for each` elements).
+    resolved: &'m BTreeMap<Span, Resolution>,
 }
 
 impl Lower<'_, '_> {
@@ -437,34 +437,24 @@ impl Lower<'_, '_> {
     }
 
     fn mapping(&self, mp: &ast::Mapping, docs: &[String], span: Span) -> ir::Mapping {
-        let record = match &mp.source.kind {
-            ast::SchemaKind::Record(r) => self.m.id(Kind::Record, &r.name),
-            _ => None,
-        };
         ir::Mapping {
             name: mp.name.name.clone(),
             docs: join_docs(docs),
             source: self.schema(&mp.source),
             target: self.schema(&mp.target),
-            body: self.stmts(
-                &mp.body,
-                Scope {
-                    record,
-                    element: None,
-                },
-            ),
+            body: self.stmts(&mp.body),
             loc: self.loc(span),
         }
     }
 
-    fn stmts(&self, body: &[ast::MapStmt], scope: Scope) -> Vec<ir::Stmt> {
+    fn stmts(&self, body: &[ast::MapStmt]) -> Vec<ir::Stmt> {
         body.iter()
             .map(|s| {
                 let (docs, loc) = (join_docs(&s.docs), self.loc(s.span));
                 match &s.kind {
                     ast::MapStmtKind::Assign { target, values } => ir::Stmt::Assign {
                         target: map_target(target),
-                        values: values.iter().map(|v| self.expr(v, scope)).collect(),
+                        values: values.iter().map(|v| self.expr(v)).collect(),
                         docs,
                         loc,
                     },
@@ -473,44 +463,24 @@ impl Lower<'_, '_> {
                         source,
                         body,
                     } => {
-                        let (src, inner) = match source {
-                            ast::IterSource::Segment(t) => (
-                                ir::IterSource::Segment {
-                                    segment: t.text.clone(),
-                                },
-                                scope,
-                            ),
-                            ast::IterSource::Group(t) => (
-                                ir::IterSource::Group {
-                                    group: t.text.clone(),
-                                    segments: vec![],
-                                    leaders: vec![],
-                                },
-                                scope,
-                            ),
+                        let src = match source {
+                            ast::IterSource::Segment(t) => ir::IterSource::Segment {
+                                segment: t.text.clone(),
+                            },
+                            ast::IterSource::Group(t) => ir::IterSource::Group {
+                                group: t.text.clone(),
+                                segments: vec![],
+                                leaders: vec![],
+                            },
                             ast::IterSource::Repetitions(p) => {
-                                (ir::IterSource::Repetitions { path: hl7_path(p) }, scope)
+                                ir::IterSource::Repetitions { path: hl7_path(p) }
                             }
-                            ast::IterSource::Path(p) => {
-                                let element = match self
-                                    .path_type(p, scope)
-                                    .as_ref()
-                                    .and_then(|t| t.list_element().cloned())
-                                    .map(|t| t.base().clone())
-                                {
-                                    Some(Ty::Record(e)) => Some(e),
-                                    _ => None,
-                                };
-                                (
-                                    ir::IterSource::Field { path: steps(p) },
-                                    Scope { element, ..scope },
-                                )
-                            }
+                            ast::IterSource::Path(p) => ir::IterSource::Field { path: steps(p) },
                         };
                         ir::Stmt::For {
                             target: map_target(target),
                             source: src,
-                            body: self.stmts(body, inner),
+                            body: self.stmts(body),
                             docs,
                             loc,
                         }
@@ -520,11 +490,11 @@ impl Lower<'_, '_> {
                         then,
                         otherwise,
                     } => ir::Stmt::When {
-                        cond: self.expr(cond, scope),
-                        then: self.stmts(then, scope),
+                        cond: self.expr(cond),
+                        then: self.stmts(then),
                         otherwise: otherwise
                             .as_ref()
-                            .map(|o| self.stmts(o, scope))
+                            .map(|o| self.stmts(o))
                             .unwrap_or_default(),
                         docs,
                         loc,
@@ -534,38 +504,7 @@ impl Lower<'_, '_> {
             .collect()
     }
 
-    /// The type of a field path in scope, if it resolves (no diagnostics here).
-    fn path_type(&self, p: &ast::PathRef, scope: Scope) -> Option<Ty> {
-        let head = &p.segments.first()?.name.name;
-        let (record, segs) =
-            if let Some(e) = scope.element.filter(|e| self.m.field(*e, head).is_some()) {
-                (e, &p.segments[..])
-            } else if let Some(r) = scope.record.filter(|r| self.m.field(*r, head).is_some()) {
-                (r, &p.segments[..])
-            } else if let Some(r) = self.m.id(Kind::Record, head) {
-                (r, &p.segments[1..])
-            } else {
-                return None;
-            };
-        let mut ty = Ty::Record(record);
-        for s in segs {
-            let rec = match ty.base() {
-                Ty::Record(r) => *r,
-                Ty::List(inner) => match inner.base() {
-                    Ty::Record(r) => *r,
-                    _ => return None,
-                },
-                _ => return None,
-            };
-            ty = self.m.field(rec, &s.name.name)?.ty.clone();
-            if s.index.is_some() {
-                ty = ty.list_element()?.clone();
-            }
-        }
-        Some(ty)
-    }
-
-    fn expr(&self, e: &ast::Expr, scope: Scope) -> ir::Expr {
+    fn expr(&self, e: &ast::Expr) -> ir::Expr {
         match &e.kind {
             ast::ExprKind::Lit(l) => match &l.kind {
                 LitKind::Str(s) => ir::Expr::Text {
@@ -583,14 +522,16 @@ impl Lower<'_, '_> {
                 },
             },
             ast::ExprKind::Hl7(p) => ir::Expr::Hl7 { path: hl7_path(p) },
-            ast::ExprKind::Path(p) if self.codeset_code(p, scope).is_some() => ir::Expr::Code {
-                codeset: p.segments[0].name.name.clone(),
-                code: p.segments[1].name.name.clone(),
+            ast::ExprKind::Path(p) => match self.resolved.get(&p.span) {
+                Some(Resolution::Code { codeset, code }) => ir::Expr::Code {
+                    codeset: self.m.codesets.get(*codeset).name.name.clone(),
+                    code: code.clone(),
+                },
+                _ => ir::Expr::Field { path: steps(p) },
             },
-            ast::ExprKind::Path(p) => ir::Expr::Field { path: steps(p) },
-            ast::ExprKind::Paren(inner) => self.expr(inner, scope),
+            ast::ExprKind::Paren(inner) => self.expr(inner),
             ast::ExprKind::Not(inner) => ir::Expr::Not {
-                value: Box::new(self.expr(inner, scope)),
+                value: Box::new(self.expr(inner)),
             },
             ast::ExprKind::Absent => ir::Expr::Absent,
             ast::ExprKind::Call { func, args } if func.name == "reference" => {
@@ -600,34 +541,34 @@ impl Lower<'_, '_> {
                 };
                 ir::Expr::Reference {
                     mapping,
-                    keys: args.iter().skip(1).map(|a| self.expr(a, scope)).collect(),
+                    keys: args.iter().skip(1).map(|a| self.expr(a)).collect(),
                 }
             }
             ast::ExprKind::Call { func, args } => ir::Expr::Call {
                 function: func.name.clone(),
-                args: args.iter().map(|a| self.expr(a, scope)).collect(),
+                args: args.iter().map(|a| self.expr(a)).collect(),
             },
             ast::ExprKind::Via { expr, map } if self.m.id(Kind::Mapping, &map.name).is_some() => {
                 ir::Expr::Apply {
                     mapping: map.name.clone(),
-                    value: Box::new(self.expr(expr, scope)),
+                    value: Box::new(self.expr(expr)),
                 }
             }
             ast::ExprKind::Via { expr, map } => ir::Expr::Lookup {
                 codemap: map.name.clone(),
-                value: Box::new(self.expr(expr, scope)),
+                value: Box::new(self.expr(expr)),
             },
             ast::ExprKind::If {
                 cond,
                 then,
                 otherwise,
             } => ir::Expr::If {
-                cond: Box::new(self.expr(cond, scope)),
-                then: Box::new(self.expr(then, scope)),
-                otherwise: Box::new(self.expr(otherwise, scope)),
+                cond: Box::new(self.expr(cond)),
+                then: Box::new(self.expr(then)),
+                otherwise: Box::new(self.expr(otherwise)),
             },
             ast::ExprKind::Binary { op, lhs, rhs } => {
-                let (l, r) = (self.operand(lhs, rhs, scope), self.operand(rhs, lhs, scope));
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
                 ir::Expr::Binary {
                     op: match op {
                         ast::BinOp::Or => ir::BinOp::Or,
@@ -644,32 +585,6 @@ impl Lower<'_, '_> {
                 }
             }
         }
-    }
-
-    /// A bare name compared with a code-typed value is that code.
-    /// `Codeset.code` (see the checker's `codeset_code_path`).
-    fn codeset_code(&self, p: &ast::PathRef, scope: Scope) -> Option<usize> {
-        let [head, code] = &p.segments[..] else {
-            return None;
-        };
-        if head.index.is_some() || code.index.is_some() || self.path_type(p, scope).is_some() {
-            return None;
-        }
-        self.m.id(Kind::Codeset, &head.name.name)
-    }
-
-    fn operand(&self, side: &ast::Expr, other: &ast::Expr, scope: Scope) -> ir::Expr {
-        if let (ast::ExprKind::Path(p), ast::ExprKind::Path(o)) = (&side.kind, &other.kind) {
-            if p.segments.len() == 1 && self.path_type(p, scope).is_none() {
-                if let Some(Ty::Code(cs)) = self.path_type(o, scope).map(|t| t.base().clone()) {
-                    return ir::Expr::Code {
-                        codeset: self.m.codesets.get(cs).name.name.clone(),
-                        code: p.segments[0].name.name.clone(),
-                    };
-                }
-            }
-        }
-        self.expr(side, scope)
     }
 
     fn interface(&self, i: &ast::Interface, docs: &[String], span: Span) -> ir::Interface {
@@ -803,10 +718,6 @@ impl Lower<'_, '_> {
             Some(_) => ir::RouteTarget::Interface(t.name.clone()),
             None => ir::RouteTarget::Discard,
         };
-        let scope = Scope {
-            record: None,
-            element: None,
-        };
         ir::Route {
             name: r.name.name.clone(),
             docs: join_docs(docs),
@@ -833,7 +744,7 @@ impl Lower<'_, '_> {
                             }
                             _ => vec![],
                         },
-                        when: when.as_ref().map(|w| self.expr(w, scope)),
+                        when: when.as_ref().map(|w| self.expr(w)),
                         targets: targets.iter().map(target).collect(),
                         otherwise: false,
                         loc: self.loc(rule.span),
@@ -911,7 +822,7 @@ impl Lower<'_, '_> {
                     },
                     ast::Expectation::Value { path, value } => ir::Expect::Value {
                         path: key(path),
-                        equals: Box::new(self.test_value(path, value)),
+                        equals: Box::new(self.expr(value)),
                         loc: self.loc(s.span),
                     },
                 }),
@@ -924,48 +835,6 @@ impl Lower<'_, '_> {
             expect,
             loc: self.loc(span),
         }
-    }
-
-    /// An expected value; a bare name expected of a code field is that code.
-    fn test_value(&self, path: &ast::KeyExpr, value: &ast::Expr) -> ir::Expr {
-        if let (ast::KeyExpr::Path(p), ast::ExprKind::Path(v)) = (path, &value.kind) {
-            let record = p
-                .segments
-                .first()
-                .and_then(|h| self.m.id(Kind::Mapping, &h.name.name))
-                .and_then(|mid| match &self.m.mappings.get(mid).node.target.kind {
-                    ast::SchemaKind::Record(r) => self.m.id(Kind::Record, &r.name),
-                    _ => None,
-                });
-            if let (Some(r), true) = (record, v.segments.len() == 1) {
-                let rest = ast::PathRef {
-                    segments: p.segments[1..].to_vec(),
-                    span: p.span,
-                };
-                if let Some(Ty::Code(cs)) = self
-                    .path_type(
-                        &rest,
-                        Scope {
-                            record: Some(r),
-                            element: None,
-                        },
-                    )
-                    .map(|t| t.base().clone())
-                {
-                    return ir::Expr::Code {
-                        codeset: self.m.codesets.get(cs).name.name.clone(),
-                        code: v.segments[0].name.name.clone(),
-                    };
-                }
-            }
-        }
-        self.expr(
-            value,
-            Scope {
-                record: None,
-                element: None,
-            },
-        )
     }
 }
 

@@ -3,7 +3,7 @@
 //! of a `for each`, or records by name. Records every record field it reads, for the
 //! `sends only` check.
 
-use super::Checker;
+use super::{Checker, Resolution};
 use crate::builtins::{call_type, CallError, FUNCTIONS};
 use crate::diagnostics as diag;
 use crate::model::Kind;
@@ -192,11 +192,19 @@ impl Checker<'_, '_> {
                     m: self.m,
                     opts: self.opts,
                     diags: vec![],
+                    resolved: Default::default(),
                 };
                 let other_ty = probe.type_of(other, scope, &mut vec![]);
                 if let Ty::Code(cs) = other_ty.base() {
                     let name = &p.segments[0].name;
                     if self.m.has_code(*cs, &name.name) {
+                        self.resolved.insert(
+                            p.span,
+                            Resolution::Code {
+                                codeset: *cs,
+                                code: name.name.clone(),
+                            },
+                        );
                         return other_ty.base().clone();
                     }
                     if self.resolve_in_scope(p, scope).is_none() {
@@ -274,6 +282,13 @@ impl Checker<'_, '_> {
                 let hint = did_you_mean(&code.name, self.m.codeset_codes[cs].iter().copied());
                 self.push(diag::unknown_code(code, &set, hint));
             }
+            self.resolved.insert(
+                p.span,
+                Resolution::Code {
+                    codeset: cs,
+                    code: code.name.clone(),
+                },
+            );
             return Ty::Code(cs);
         }
         // The record in scope by its own name is the whole record (`Allergy via m`).

@@ -289,7 +289,10 @@ fn body_inner(
                     IterSource::Path(p) => {
                         let ty = c.type_path(p, scope, &mut facts.reads);
                         match ty.list_element().map(|e| e.base().clone()) {
-                            Some(Ty::Record(e)) => inner_scope.element = Some(e),
+                            Some(Ty::Record(e)) => {
+                                c.resolved.insert(p.span, super::Resolution::Element(e));
+                                inner_scope.element = Some(e);
+                            }
                             Some(Ty::Unknown) | None if ty.is_unknown() => {}
                             _ => {
                                 let t = c.ty_name(&ty);

@@ -27,17 +27,32 @@ use crate::suggest::did_you_mean;
 use crate::types::{Ty, TyName};
 use crate::Options;
 use accord_dsl::ast::Ident;
-use accord_dsl::Diagnostic;
+use accord_dsl::{Diagnostic, Span};
+use std::collections::BTreeMap;
 
 pub struct Checker<'m, 'a> {
     pub m: &'m Model<'a>,
     pub opts: &'m Options,
     pub diags: Vec<Diagnostic>,
+    /// What the checker made of each path whose meaning depends on types (see
+    /// [`Resolution`]), by the path's span: lowering reads it instead of typing again.
+    pub resolved: BTreeMap<Span, Resolution>,
+}
+
+/// What a name in an expression turned out to be, where only its types tell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// A code of a codeset: written out (`Sex.male`), or bare where the value it is
+    /// compared with or expected of is of that codeset (`sex == male`).
+    Code { codeset: usize, code: String },
+    /// The record each element of a `for each` over a list of records is.
+    Element(usize),
 }
 
 /// What the checks learned that lowering needs too.
 pub struct Facts {
     pub mappings: Vec<MappingFacts>,
+    pub resolved: BTreeMap<Span, Resolution>,
 }
 
 pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
@@ -45,6 +60,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
         m,
         opts,
         diags: vec![],
+        resolved: BTreeMap::new(),
     };
     records::check(&mut c);
     codemaps::check(&mut c);
@@ -58,7 +74,13 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     ackbudget::check(&mut c);
     flows::check(&mut c);
     tests::check(&mut c);
-    (c.diags, Facts { mappings: facts })
+    (
+        c.diags,
+        Facts {
+            mappings: facts,
+            resolved: c.resolved,
+        },
+    )
 }
 
 impl Checker<'_, '_> {

@@ -90,7 +90,15 @@ fn check_value(c: &mut Checker, ty: &Ty, value: &accord_dsl::ast::Expr) {
     if let (Ty::Code(cs), ExprKind::Path(p)) = (ty.base(), &value.kind) {
         if p.segments.len() == 1 {
             let name = &p.segments[0].name;
-            if !c.m.has_code(*cs, &name.name) {
+            if c.m.has_code(*cs, &name.name) {
+                c.resolved.insert(
+                    p.span,
+                    super::Resolution::Code {
+                        codeset: *cs,
+                        code: name.name.clone(),
+                    },
+                );
+            } else {
                 let set = c.m.codesets.get(*cs).name.name.clone();
                 let hint = did_you_mean(&name.name, c.m.codeset_codes[*cs].iter().copied());
                 c.push(diag::unknown_code(name, &set, hint));
