@@ -34,7 +34,7 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     let config = example_config(
         &dir,
         [adt_in, lab_in, mpi_in, admin],
-        [&winpath, &pharmacy, &results],
+        [winpath.port, pharmacy.port, results.port],
     );
     let store = dir.join("var");
 
@@ -690,7 +690,7 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
     let config = example_config(
         &dir,
         [adt_in, lab_in, mpi_in, admin],
-        [&winpath, &pharmacy, &results],
+        [winpath.port, pharmacy.port, results.port],
     );
     let store = dir.join("var");
     let _production = start(&bin, &config, &store, admin);
@@ -757,33 +757,6 @@ fn constraint_breaking_values_are_dead_lettered_and_never_sent() {
 /// The example estate's configuration in `dir`: the pharmacy's password as `secret` (TOML),
 /// the listeners on `[TrakCare ADT, WinPath results, MPI, admin]` and WinPath, the
 /// pharmacy and TrakCare's results played by `peers`.
-fn example_config(
-    dir: &Path,
-    [adt_in, lab_in, mpi_in, admin]: [u16; 4],
-    [winpath, pharmacy, results]: [&Peer; 3],
-) -> std::path::PathBuf {
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
-             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
-             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
-             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
-             [endpoints.archive_dir]\npath = \"{}\"\n",
-            winpath.port,
-            pharmacy.port,
-            results.port,
-            dir.join("archive").display()
-        ),
-    )
-    .unwrap();
-    config
-}
-
 fn adt(control: &str, trigger: &str, sex: &str) -> String {
     format!(
         "MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^{trigger}^ADT_A01|{control}|P|2.4\r\

@@ -304,3 +304,33 @@ pub fn wait_for_records(journal: &Path, record: &str, n: i64) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The example estate's `dev` configuration with every endpoint on loopback: the
+/// production listens on `adt_in`, `lab_in`, `mpi_in` and `admin`, and sends to the peers
+/// on these ports (WinPath, the pharmacy, TrakCare's results listener).
+pub fn example_config(
+    dir: &Path,
+    [adt_in, lab_in, mpi_in, admin]: [u16; 4],
+    [winpath, pharmacy, results]: [u16; 3],
+) -> std::path::PathBuf {
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [endpoints.hub_trakcare_in]\nhost = \"127.0.0.1\"\nport = {adt_in}\n\
+             [endpoints.hub_winpath_in]\nhost = \"127.0.0.1\"\nport = {lab_in}\n\
+             [endpoints.mpi_feed]\nhost = \"127.0.0.1\"\nport = {mpi_in}\n\
+             [endpoints.winpath_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.pharmacy_mllp]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.trakcare_results]\nhost = \"127.0.0.1\"\nport = {}\n\
+             [endpoints.archive_dir]\npath = \"{}\"\n",
+            winpath,
+            pharmacy,
+            results,
+            dir.join("archive").display()
+        ),
+    )
+    .unwrap();
+    config
+}

@@ -123,6 +123,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the journal to a new file while the production runs (consistent: everything
+    /// acknowledged before it began is in it).
+    Backup {
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+        /// The backup file to make (never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place of a stopped production's journal (the journal it replaces is
+    /// kept beside it); the production started on it carries on from it.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite")]
+        journal: PathBuf,
+    },
     /// What operators did: resends, edits, discards, replays, reviews.
     Audit {
         #[arg(long, default_value = "var/journal.sqlite")]
@@ -365,6 +383,30 @@ pub fn main(production: Production) -> ExitCode {
     };
     match cli.command {
         Command::Run(at) => run(spec, production, at),
+        Command::Backup { journal, to } => {
+            print(super::journal::backup::backup(&journal, &to).map(|c| {
+                format!(
+                    "backed up {} ({} messages, {} bytes) to {}\n",
+                    journal.display(),
+                    c.messages,
+                    c.bytes,
+                    to.display()
+                )
+            }))
+        }
+        Command::Restore { from, journal } => print(
+            super::journal::backup::restore(&from, &journal).map(|(c, kept)| {
+                let kept = kept
+                    .map(|k| format!("; the journal it replaced is {}", k.display()))
+                    .unwrap_or_default();
+                format!(
+                    "restored {} ({} messages) to {}{kept}\n",
+                    from.display(),
+                    c.messages,
+                    journal.display()
+                )
+            }),
+        ),
         Command::CheckConfig { at, schema } => {
             if schema {
                 return match production.config_schemas.iter().find(|(e, _)| *e == at.env) {

@@ -31,13 +31,16 @@
 //! `facade.rs` (the FHIR facades' reads, search index and access audit), `review.rs`
 //! (the review queue), `operator.rs` (dead letters, audit, operator actions), `query.rs`
 //! (`status`, `messages`, `trace`), `gauges.rs` (what the gauges and SLAs read) and
-//! `retention.rs` (purging). `tests/book.rs` checks that no SQL is written elsewhere.
+//! `retention.rs` (purging); `lock.rs` (one production per journal) and `backup.rs`
+//! (online backup, restore). `tests/book.rs` checks that no SQL is written elsewhere.
 
+pub mod backup;
 mod clauses;
 pub(crate) mod facade;
 pub(crate) mod flows;
 pub(crate) mod gauges;
 pub(crate) mod inbound;
+pub mod lock;
 pub(crate) mod operator;
 pub(crate) mod processing;
 pub(crate) mod query;

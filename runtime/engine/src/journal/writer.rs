@@ -93,15 +93,19 @@ pub struct Journal {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
     stats: WriterStats,
+    /// This production's hold on the journal, for as long as any clone lives.
+    _lock: std::sync::Arc<super::lock::StoreLock>,
 }
 
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and starts its writer thread.
+    /// Refused while another production holds it (see [`super::lock`]).
     pub fn open(path: &Path, sync: SyncPolicy, lanes: u32) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| JournalError(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let lock = std::sync::Arc::new(super::lock::acquire(path, "a production")?);
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Under `full`, the writer fsyncs the WAL itself for durable jobs (see `writer`).
@@ -143,15 +147,21 @@ impl Journal {
         let counted = stats.clone();
         std::thread::Builder::new()
             .name("accord-journal".into())
-            .spawn(move || {
-                writer(conn, rx, wal, sync == SyncPolicy::Full, counted);
-                drop(alive);
+            .spawn({
+                // The writer's last commit is made under the lock too.
+                let held = lock.clone();
+                move || {
+                    writer(conn, rx, wal, sync == SyncPolicy::Full, counted);
+                    drop(alive);
+                    drop(held);
+                }
             })
             .map_err(|e| JournalError(e.to_string()))?;
         Ok(Journal {
             jobs: tx,
             path: path.to_path_buf(),
             stats,
+            _lock: lock,
         })
     }
 
