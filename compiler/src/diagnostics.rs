@@ -952,6 +952,20 @@ pub fn filter_misplaced(w: &SegFilter, why: &str, help: &str) -> Diagnostic {
     .with_help(help.to_string())
 }
 
+/// A literal `format_date` pattern with letters that are no token (they would be copied
+/// into every date written). `at` is the span of the letters, or of the whole literal.
+pub fn date_pattern(at: Span, why: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0423",
+        format!("this date pattern would write letters as they are: {why}"),
+        at,
+        "not a pattern token",
+    )
+    .with_help(
+        "write the date with YYYY, MM and DD (and hh, mm, ss for a DateTime), anything else but letters between them: `\"YYYYMMDD\"`, `\"DD/MM/YYYY\"`, `\"YYYY-MM-DDThh:mm:ss\"`",
+    )
+}
+
 /// The filter names an element the list's entries do not have, or one that is not text.
 pub fn filter_element(
     w: &SegFilter,

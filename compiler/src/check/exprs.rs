@@ -71,7 +71,12 @@ impl Checker<'_, '_> {
             ExprKind::Call { func, args } => {
                 let tys: Vec<Ty> = args.iter().map(|a| self.type_of(a, scope, reads)).collect();
                 match call_type(&func.name, &tys) {
-                    Ok(t) => t,
+                    Ok(t) => {
+                        if let ("format_date", [value, _]) = (func.name.as_str(), &tys[..]) {
+                            self.check_date_pattern(value, &args[1]);
+                        }
+                        t
+                    }
                     Err(CallError::Unknown) => {
                         self.push(diag::unknown_function(
                             func,
@@ -218,6 +223,39 @@ impl Checker<'_, '_> {
             }
         }
         self.type_of(side, scope, reads)
+    }
+
+    /// A literal `format_date` pattern uses only its tokens (E0423); `value` is the type
+    /// of the date it writes.
+    fn check_date_pattern(&mut self, value: &Ty, pattern: &Expr) {
+        let ExprKind::Lit(l) = &pattern.kind else {
+            return;
+        };
+        let LitKind::Str(s) = &l.kind else {
+            return;
+        };
+        let with_time = !matches!(value.base(), Ty::Date);
+        if let Some((at, why)) =
+            accord_runtime::mapping::functions::date_pattern_problem(&s.value, with_time)
+        {
+            // The letters themselves when the literal has no escapes to shift them.
+            let span = if s.raw == s.value {
+                let run = s.value[at..]
+                    .chars()
+                    .take_while(|c| c.is_alphabetic())
+                    .map(char::len_utf8)
+                    .sum::<usize>()
+                    .max(1);
+                Span {
+                    file: s.span.file,
+                    start: s.span.start + 1 + at as u32,
+                    end: s.span.start + 1 + (at + run) as u32,
+                }
+            } else {
+                s.span
+            };
+            self.push(diag::date_pattern(span, &why));
+        }
     }
 
     pub fn expect_boolean(&mut self, t: &Ty, span: Span) {

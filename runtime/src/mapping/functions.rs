@@ -106,6 +106,42 @@ pub fn format_datetime<S: AsRef<str>>(d: Option<DateTime>, pattern: Option<S>) -
     ))
 }
 
+/// What is wrong with a `format_date` pattern, if anything: the byte offset of the first
+/// letters that are no token and why. The tokens are `YYYY`, `MM`, `DD` and, for a date and
+/// time, `hh`, `mm`, `ss`; `T` and `Z` stand for themselves, as does anything that is not a
+/// letter. The compiler refuses such a literal pattern (E0423); at run time the letters
+/// would be copied into the output.
+pub fn date_pattern_problem(pattern: &str, with_time: bool) -> Option<(usize, String)> {
+    const DATE: [&str; 3] = ["YYYY", "MM", "DD"];
+    const TIME: [&str; 3] = ["hh", "mm", "ss"];
+    let mut at = 0;
+    while at < pattern.len() {
+        let rest = &pattern[at..];
+        if let Some(t) = DATE.iter().find(|t| rest.starts_with(**t)) {
+            at += t.len();
+            continue;
+        }
+        if let Some(t) = TIME.iter().find(|t| rest.starts_with(**t)) {
+            if !with_time {
+                return Some((at, format!("`{t}` is a time, and a Date has none")));
+            }
+            at += t.len();
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        if c.is_alphabetic() && c != 'T' && c != 'Z' {
+            let run: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
+            let why = match run.as_str() {
+                "YY" => "`YY`: the year is written `YYYY`".to_string(),
+                _ => format!("`{run}` is not a date pattern token (YYYY, MM, DD, hh, mm, ss)"),
+            };
+            return Some((at, why));
+        }
+        at += c.len_utf8();
+    }
+    None
+}
+
 fn format_parts(pattern: &str, d: &Date, t: Option<&DateTime>) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(pattern.len() + 2);
@@ -173,4 +209,23 @@ fn civil(z: i64) -> Date {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
     let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
     Date { year, month, day }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_patterns_name_their_first_unknown_letters() {
+        assert_eq!(date_pattern_problem("YYYYMMDD", false), None);
+        assert_eq!(date_pattern_problem("YYYY-MM-DDThh:mm:ssZ", true), None);
+        assert_eq!(
+            date_pattern_problem("DD/MM/YY", false).map(|p| p.0),
+            Some(6)
+        );
+        assert!(date_pattern_problem("YYYYMMDDhhmm", false)
+            .is_some_and(|(at, why)| at == 8 && why.contains("a Date has none")));
+        assert!(date_pattern_problem("DD Mon YYYY", true)
+            .is_some_and(|(at, why)| at == 3 && why.contains("`Mon`")));
+    }
 }
