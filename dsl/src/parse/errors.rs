@@ -31,6 +31,9 @@ pub(crate) fn syntax_error(
         (None, InputLocation::Span((s, _))) => s,
     };
     let pos = pos.min(slice.len());
+    if let Some(d) = duration_in_words(file, slice, offset, pos) {
+        return d;
+    }
     let found = found_token(&slice[pos..]);
     let end = pos + found.len().max(1).min(slice.len() - pos);
     let span = Span::new(file, offset + pos, offset + end.max(pos));
@@ -92,6 +95,75 @@ pub(crate) fn syntax_error(
     };
     let help = help_for(&expected, found);
     Diagnostic::error("E0100", message, span, "unexpected here").with_help(help)
+}
+
+/// A duration written in words just before the error (`timeout: 20 minutes`,
+/// `within 5 mins`): the parser stops later, where the words stop making sense (often at
+/// the closing brace), so the error names the words instead, with the form to write.
+fn duration_in_words(file: FileId, slice: &str, offset: usize, pos: usize) -> Option<Diagnostic> {
+    const UNITS: [(&str, &str); 16] = [
+        ("milliseconds", "ms"),
+        ("millisecond", "ms"),
+        ("seconds", "s"),
+        ("second", "s"),
+        ("secs", "s"),
+        ("sec", "s"),
+        ("minutes", "m"),
+        ("minute", "m"),
+        ("mins", "m"),
+        ("min", "m"),
+        ("hours", "h"),
+        ("hour", "h"),
+        ("hrs", "h"),
+        ("hr", "h"),
+        ("days", "d"),
+        ("day", "d"),
+    ];
+    // Only the source up to the error, back to the start of the line before it.
+    let before = &slice[..pos];
+    let from = before
+        .trim_end()
+        .rfind('\n')
+        .and_then(|nl| before[..nl].rfind('\n'))
+        .map_or(0, |nl| nl + 1);
+    // ... and on to the end of the word after it (`within 20| minutes`).
+    let after = &slice[pos..];
+    let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+    let word = after[gap..]
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(after.len() - gap);
+    let window = &slice[from..pos + gap + word];
+    let words: Vec<(usize, &str)> = window
+        .split_inclusive(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == '{')
+        .scan(0, |at, w| {
+            let start = *at;
+            *at += w.len();
+            Some((
+                start,
+                w.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == '}' || c == '{'),
+            ))
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    words.windows(2).rev().find_map(|pair| {
+        let [(_, number), (at, word)] = pair else {
+            return None;
+        };
+        let (_, unit) = UNITS.iter().find(|(w, _)| w.eq_ignore_ascii_case(word))?;
+        if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let start = offset + from + at;
+        Some(
+            Diagnostic::error(
+                "E0100",
+                format!("syntax error: a duration is written as a number and a unit letter, not `{number} {word}`"),
+                Span::new(file, start, start + word.len()),
+                "a unit in words",
+            )
+            .with_help(format!("write `{number}{unit}` (units: ms, s, m, h, d)")),
+        )
+    })
 }
 
 /// The rule whose Debug name is `name` (only the rules worth naming in messages).
