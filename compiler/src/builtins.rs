@@ -49,6 +49,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "format_date(Date or DateTime, Text) -> Text: e.g. \"YYYYMMDD\"",
     ),
     ("join", "join([Text], Text) -> Text"),
+    (
+        "display",
+        "display(Code<S>) -> Text: the code's display text as the codeset declares it",
+    ),
     ("now", "now() -> DateTime"),
     ("today", "today() -> Date"),
 ];
@@ -172,6 +176,15 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
                 "identifier" => Ty::Identifier,
                 _ => Ty::Text,
             })
+        }
+        "display" => {
+            arity(1, "one argument")?;
+            want(
+                0,
+                matches!(args[0].base(), Ty::Code(_) | Ty::Unknown),
+                "a code of a codeset",
+            )?;
+            Ok(Ty::Text)
         }
         "text" => {
             arity(1, "one argument")?;

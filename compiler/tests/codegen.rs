@@ -190,7 +190,8 @@ fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
 
 /// An expectation on a field of an optional record (`address.postcode`) and of a list of
 /// records (`contacts[1].postcode`) builds and holds: the harness reads through the
-/// record's JSON, so neither is a field access on an `Option` or a `Vec`.
+/// record's JSON, so neither is a field access on an `Option` or a `Vec`. The same test
+/// expects a bare code (`sex == female`) and a code's display text (`display(...)`).
 #[test]
 fn accord_test_reads_fields_of_optional_and_repeated_records() {
     let o = accord_test("compiler/tests/production/nested-expect");

@@ -562,6 +562,13 @@ impl Gen<'_> {
                 (quote!(rt::f::#f(#arg)), Shape::Opt(Type::Text))
             }
             "identifier" => (text(0), Shape::Opt(Type::Identifier)),
+            "display" => {
+                let x = v(0);
+                (
+                    quote!(#x.map(|c| String::from(rt::Code::display(c)))),
+                    Shape::Opt(Type::Text),
+                )
+            }
             "text" => match &a[0].1 {
                 Shape::Bool => {
                     let x = v(0);
