@@ -203,6 +203,41 @@ fn accord_test_reads_fields_of_optional_and_repeated_records() {
     );
 }
 
+/// An expectation on a mapping the message's routes never run fails: the estate above with
+/// a test whose A02 the route discards, yet which expects `adt_to_patient`'s output.
+#[test]
+fn accord_test_fails_an_expectation_on_a_mapping_that_never_runs() {
+    let dir = target().join("estates/never-runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let estate = std::fs::read_to_string(
+        root().join("compiler/tests/production/nested-expect/estate.accord"),
+    )
+    .unwrap()
+    .replace("estate \"Nested expectations\"", "estate \"Never runs\"");
+    std::fs::write(
+        dir.join("estate.accord"),
+        format!(
+            "{estate}\ntest \"discarded\" {{\n  given hl7 \"MSH|^~\\\\&|PAS|H|HUB|H|20260101||ADT^A02|2|P|2.4\\rPID|1||123||X^Y||19800101|F\" at adt_in\n  expect adt_to_patient.mrn == \"123\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .arg("test")
+        .arg(&dir)
+        .env("CARGO_TARGET_DIR", target())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("1 passed, 1 failed")
+            && out.contains("`adt_to_patient` never runs for this message: it is routed to []"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// `accord test DIR` (relative to the repository), its crates in the tests' target.
 fn accord_test(dir: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_accord"))

@@ -76,7 +76,26 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             let steps = super::mappings::json_steps(path.get(1..).unwrap_or_default());
             let shown = crate::ir_text::steps(path);
             let expected = gen.test_value(equals, &at);
+            // A message given at an interface or route is read by a mapping only through
+            // the transform chain of an interface it is routed to: an expectation on a
+            // mapping no route of the message runs fails, instead of running it anyway.
+            let takers: Vec<&str> = ir
+                .interfaces
+                .iter()
+                .filter(|i| i.transforms.first() == Some(&mapping))
+                .map(|i| i.name.as_str())
+                .collect();
+            let runs = quote! {
+                if interface.is_some() && !routed.iter().any(|r| [#(#takers),*].contains(r)) {
+                    return Err(format!(
+                        "{}: expected {}, but `{}` never runs for this message: it is routed to {:?}, and {}",
+                        #at, #shown, #mapping, routed,
+                        if [#(#takers),*].is_empty() { String::from("no interface's transform chain starts with it") } else { format!("only {:?} start their transform chain with it", [#(#takers),*]) }
+                    ));
+                }
+            };
             quote! {
+                #runs
                 let out = #krate::#m(&msg).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
                 let whole = rt::ToJson::to_json(&out);
                 let actual = rt::json_get(&whole, &[#(#steps),*]).cloned().unwrap_or(rt::serde_json::Value::Null);
