@@ -124,9 +124,9 @@ pub fn decide(
     stored: Option<Stored>,
     stage: &Stage,
 ) -> Decision {
-    let stored_value = stored.as_ref().map(|s| s.value).filter(|v| !v.is_null());
+    let stored_value = stored.as_ref().map(|s| s.value).filter(|v| !is_empty(v));
     // Nothing written over nothing stored is no change.
-    if stored_value == Some(new) || (stored_value.is_none() && new.is_null()) {
+    if stored_value == Some(new) || (stored_value.is_none() && is_empty(new)) {
         return Decision {
             verdict: Verdict::Unchanged,
             why: "same value as stored".into(),
@@ -208,6 +208,19 @@ pub fn decide(
                 notable: true,
             }
         }
+    }
+}
+
+/// Whether a value a message carries for a field is no value: absent, an empty list, empty
+/// text, or a record of such. A message that carries no value for a field does not write
+/// it: an MPI's mapping that leaves `given_names` as `[]` leaves the stored names alone.
+pub fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Object(fields) => fields.values().all(is_empty),
+        Value::Bool(_) | Value::Number(_) => false,
     }
 }
 

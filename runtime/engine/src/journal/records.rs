@@ -354,8 +354,8 @@ impl Steward for JournalSteward<'_> {
         let mut writes = vec![];
         for row in &m.fields {
             let new = get_path(value, &row.field).clone();
-            if new.is_null() {
-                continue; // not written by this message
+            if steward::is_empty(&new) {
+                continue; // not written by this message: no value, `[]` or `""`
             }
             let st = stored.get(&row.field);
             let d = steward::decide(
@@ -561,6 +561,33 @@ mod tests {
         let third = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
         assert_eq!(third[0].expected, Some(("\"222\"".into(), "portal".into())));
         assert_eq!(write(&c, &third), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_empty_list_or_text_is_no_write() {
+        let (dir, path, c) = crate::journal::scratch("records-empty");
+        write(
+            &c,
+            &decide(
+                &path,
+                "pas",
+                json!({"mrn": "1", "phone": ["222"], "email": "a@x"}),
+            ),
+        )
+        .unwrap();
+        // The portal's message carries no phones and no e-mail: nothing to decide or store.
+        let none = decide(
+            &path,
+            "portal",
+            json!({"mrn": "1", "phone": [], "email": ""}),
+        );
+        assert!(none.is_empty(), "{none:?}");
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("[\"222\"]".into(), "pas".into()))
+        );
+        assert_eq!(stored(&c, "email"), Some(("\"a@x\"".into(), "pas".into())));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
