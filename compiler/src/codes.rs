@@ -83,6 +83,8 @@ codes! {
         "`accept ... when stage ...` and `lock from ...` name a stage declared on the ownership block with `stages [...]`.";
     "E0305", "stage field cannot hold the stages",
         "`ownership R stages [...] from field` names the record field whose value is the record's current workflow stage; the production reads it from the stored record to decide `when stage` and `lock from` rules. It must be `Text` or a code whose codeset lists every stage.";
+    "E0306", "event time that cannot order writes",
+        "`conflict newest by FIELD` orders the writes to a field by an event time instead of by their arrival: an update older than the stored value's does not overwrite it, however late it arrives (an A08 held up behind a newer one). FIELD is a Date or DateTime field of the record, filled by each writer's mapping from its message's event time (`updated_at <- datetime(EVN-2)`). Only `newest` is ordered: `owner_wins`, `reject` and `review` do not depend on time.";
     "E0401", "code map without default",
         "Every code map says what happens to a code it does not list: `_ => reject \"reason\"` (the message is rejected with that reason), `_ => <code>` (a fixed target code) or `_ => pass` (the value passes unchanged). Lookup tables without a default are how unknown codes silently become empty fields.";
     "E0402", "code outside the codeset",

@@ -706,6 +706,12 @@ pub fn stage_field_type(field: &Ident, found: &str, missing: &[&str]) -> Diagnos
     .with_help(help)
 }
 
+/// `conflict ... by FIELD` that cannot order writes.
+pub fn event_time(at: Span, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error("E0306", what.to_string(), at, "cannot order writes by this")
+        .with_help(help.to_string())
+}
+
 pub fn stages_without_source(record: &Ident, used: Span) -> Diagnostic {
     Diagnostic::warning(
         "W0301",

@@ -3,7 +3,9 @@
 //! dead-lettered"), keys, durations and SLAs. Reads IR values only; no markup (the site's
 //! templates escape the text).
 
-use crate::ir::{AcceptWhen, Ack, Action, Conflict, Interface, Key, ReplyPolicy, Sla};
+use crate::ir::{
+    AcceptWhen, Ack, Action, Conflict, Interface, Key, OwnershipRow, ReplyPolicy, Sla,
+};
 
 /// The reply classes a policy can name, in the order the site lists them.
 const CLASSES: [&str; 11] = [
@@ -281,8 +283,16 @@ pub fn accept_when(w: &Option<AcceptWhen>) -> String {
     }
 }
 
-/// A matrix conflict rule: `owner wins`, `human review (demographics-queue)`.
-pub fn conflict(c: &Conflict) -> String {
+/// A matrix row's conflict rule: `owner wins`, `human review (demographics-queue)`,
+/// `newest wins (by event time updated_at)`.
+pub fn conflict(row: &OwnershipRow) -> String {
+    match (&row.conflict, &row.ordered_by) {
+        (Conflict::Newest, Some(by)) => format!("newest wins (by event time {by})"),
+        (c, _) => conflict_rule(c),
+    }
+}
+
+fn conflict_rule(c: &Conflict) -> String {
     match c {
         Conflict::OwnerWins => "owner wins".into(),
         Conflict::Newest => "newest wins".into(),

@@ -209,6 +209,9 @@ pub struct OwnershipRow {
     pub owner: String,
     pub accept: Vec<Accept>,
     pub conflict: Conflict,
+    /// `conflict newest by FIELD`: the record's event time field that orders the writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_by: Option<String>,
     pub lock_from: Option<String>,
     /// The workflow stages of the record, in order.
     pub stages: Vec<String>,

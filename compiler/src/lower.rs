@@ -311,6 +311,7 @@ impl Lower<'_, '_> {
                     owner: String::new(),
                     accept: vec![],
                     conflict: ir::Conflict::OwnerWins,
+                    ordered_by: None,
                     lock_from: None,
                     stages: stages.clone(),
                     stage_field: o.stage_field.as_ref().map(|f| f.name.clone()),
@@ -341,12 +342,20 @@ impl Lower<'_, '_> {
                                 ast::ConflictRule::Review(q) => ir::Conflict::Review {
                                     queue: q.as_ref().map(|q| q.value.clone()),
                                 },
-                                ast::ConflictRule::Named(n) => match n.name.as_str() {
-                                    "newest" => ir::Conflict::Newest,
-                                    "reject" => ir::Conflict::Reject,
-                                    "review" => ir::Conflict::Review { queue: None },
-                                    _ => ir::Conflict::OwnerWins,
-                                },
+                                ast::ConflictRule::Named(n, by) => {
+                                    row.ordered_by = by.as_ref().map(|by| {
+                                        by.iter()
+                                            .map(|i| i.name.as_str())
+                                            .collect::<Vec<_>>()
+                                            .join(".")
+                                    });
+                                    match n.name.as_str() {
+                                        "newest" => ir::Conflict::Newest,
+                                        "reject" => ir::Conflict::Reject,
+                                        "review" => ir::Conflict::Review { queue: None },
+                                        _ => ir::Conflict::OwnerWins,
+                                    }
+                                }
                             }
                         }
                         ast::OwnClauseKind::Lock(s) => row.lock_from = Some(s.name.clone()),

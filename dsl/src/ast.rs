@@ -355,8 +355,9 @@ pub enum AcceptCond {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConflictRule {
-    /// `owner_wins`, `newest`, `reject` (validated by the checker).
-    Named(Ident),
+    /// `owner_wins`, `newest`, `reject` (validated by the checker); `newest by FIELD`
+    /// orders writes by the record's event time field instead of their arrival.
+    Named(Ident, Option<Vec<Ident>>),
     Review(Option<StrLit>),
 }
 

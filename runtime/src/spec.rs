@@ -52,6 +52,10 @@ pub struct OwnedField {
     pub owner: String,
     pub accept: Vec<Acceptance>,
     pub conflict: Conflict,
+    /// `conflict newest by FIELD`: the record's event time field (`.`-separated) that
+    /// orders writes; an older write than the stored value's does not overwrite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_by: Option<String>,
     /// No writes from this stage on.
     pub lock_from: Option<String>,
     pub loc: Loc,

@@ -75,7 +75,7 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
                             _ => {}
                         }
                     }
-                    OwnClauseKind::Conflict(ConflictRule::Named(n))
+                    OwnClauseKind::Conflict(ConflictRule::Named(n, _))
                         if !CONFLICT_RULES.contains(&n.name.as_str()) =>
                     {
                         c.push(diag::invalid_value(
@@ -85,6 +85,9 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
                             CONFLICT_RULES,
                             did_you_mean(&n.name, CONFLICT_RULES.iter().copied()),
                         ));
+                    }
+                    OwnClauseKind::Conflict(ConflictRule::Named(n, Some(by))) => {
+                        check_event_time(c, rid, n, by)
                     }
                     OwnClauseKind::Lock(st) => check_stage(c, st, &stages),
                     _ => {}
@@ -250,5 +253,43 @@ fn check_interface_writes(
                 }
             }
         }
+    }
+}
+
+/// `conflict newest by FIELD`: only `newest` is ordered, by a Date or DateTime field of the
+/// record (the event time its mapping reads, such as EVN-2).
+fn check_event_time(c: &mut Checker, rid: usize, rule: &Ident, by: &[Ident]) {
+    let span = Span {
+        file: rule.span.file,
+        start: by.first().map_or(rule.span.start, |i| i.span.start),
+        end: by.last().map_or(rule.span.end, |i| i.span.end),
+    };
+    if rule.name != "newest" {
+        c.push(diag::event_time(
+            rule.span,
+            &format!("`conflict {}` does not order writes by time", rule.name),
+            "write `conflict newest by FIELD`, or drop `by ...`",
+        ));
+        return;
+    }
+    let segs: Vec<accord_dsl::ast::PathSeg> = by
+        .iter()
+        .map(|i| accord_dsl::ast::PathSeg {
+            name: i.clone(),
+            index: None,
+            filter: None,
+        })
+        .collect();
+    match c.walk_fields(rid, &segs) {
+        Some(t) if matches!(t.base(), Ty::Date | Ty::DateTime | Ty::Unknown) => {}
+        Some(t) => {
+            let found = c.ty_name(&t);
+            c.push(diag::event_time(
+                span,
+                &format!("writes are ordered by a Date or DateTime field, and this is {found}"),
+                "name the record's event time field, filled from the message's (`updated_at <- datetime(EVN-2)`)",
+            ));
+        }
+        None => {}
     }
 }

@@ -285,6 +285,7 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
                     queue: queue.clone(),
                 },
             },
+            ordered_by: row.ordered_by.clone(),
             lock_from: row.lock_from.clone(),
             loc: loc(&row.loc),
         });

@@ -472,14 +472,14 @@ fn matrix(old: &Estate, new: &Estate, out: &mut Changes) {
                 users.clone(),
             );
         }
-        if o.conflict != n.conflict {
+        if o.conflict != n.conflict || o.ordered_by != n.ordered_by {
             out.push(
                 "conflict-rule-changed",
                 subject.clone(),
                 format!(
                     "conflict {} -> {}",
-                    crate::english::conflict(&o.conflict),
-                    crate::english::conflict(&n.conflict)
+                    crate::english::conflict(o),
+                    crate::english::conflict(n)
                 ),
                 users.clone(),
             );

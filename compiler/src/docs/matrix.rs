@@ -182,9 +182,7 @@ pub fn grids(estate: &Estate) -> Vec<Grid> {
                     .filter(|d| !d.is_empty())
                     .unwrap_or_else(|| f.docs.clone()),
                 cells,
-                conflict: own
-                    .map(|o| crate::english::conflict(&o.conflict))
-                    .unwrap_or_default(),
+                conflict: own.map(|o| crate::english::conflict(o)).unwrap_or_default(),
                 lock: own
                     .and_then(|o| o.lock_from.clone())
                     .map(|s| format!("locked from {s}"))

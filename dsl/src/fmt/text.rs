@@ -101,7 +101,11 @@ pub(super) fn own_clause(c: &OwnClause) -> String {
             }
             s
         }
-        OwnClauseKind::Conflict(ConflictRule::Named(n)) => format!("conflict {}", n.name),
+        OwnClauseKind::Conflict(ConflictRule::Named(n, None)) => format!("conflict {}", n.name),
+        OwnClauseKind::Conflict(ConflictRule::Named(n, Some(by))) => {
+            let by: Vec<&str> = by.iter().map(|i| i.name.as_str()).collect();
+            format!("conflict {} by {}", n.name, by.join("."))
+        }
         OwnClauseKind::Conflict(ConflictRule::Review(None)) => "conflict review".to_string(),
         OwnClauseKind::Conflict(ConflictRule::Review(Some(q))) => {
             format!("conflict review {}", quoted(q))

@@ -509,7 +509,10 @@ impl Lower {
                             Rule::conflict_review => ConflictRule::Review(
                                 first(&rule, Rule::string).map(|s| self.string(s)),
                             ),
-                            _ => ConflictRule::Named(self.ident(only_rule(&rule, Rule::ident))),
+                            _ => ConflictRule::Named(
+                                self.ident(only_rule(&rule, Rule::ident)),
+                                first(&rule, Rule::field_path).map(|f| self.idents(&f)),
+                            ),
                         })
                     }
                     _ => OwnClauseKind::Lock(self.ident(only_rule(&inner, Rule::ident))),

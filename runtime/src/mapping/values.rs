@@ -139,6 +139,31 @@ impl DateTime {
     }
 }
 
+impl DateTime {
+    /// Seconds since 1970-01-01T00:00:00Z, for ordering event times: a time with an offset
+    /// is moved to UTC by it, one without is taken as it stands (as the estate's times
+    /// usually are), and a date alone is its midnight.
+    pub fn epoch_seconds(&self) -> i64 {
+        let days = days_from_civil(self.date.year, self.date.month, self.date.day);
+        let local = days * 86_400
+            + i64::from(self.hour) * 3_600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second);
+        local - i64::from(self.offset_minutes.unwrap_or(0)) * 60
+    }
+}
+
+/// Days since 1970-01-01 of a Gregorian date (Howard Hinnant's days_from_civil).
+fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.has_time {

@@ -23,6 +23,8 @@ struct FieldState {
     /// The `records.value` text, compared as stored (no JSON round trip).
     raw: String,
     writer: String,
+    /// The event time of the write that stored it (fields ordered `newest by`).
+    event_at: Option<i64>,
 }
 
 type RecordState = HashMap<String, FieldState>;
@@ -37,6 +39,8 @@ pub struct Write {
     pub writer: String,
     /// The stored (value text, writer) the decision read; `None`: the field was not stored.
     pub expected: Option<(String, String)>,
+    /// The write's event time in seconds, for a field ordered by one.
+    pub event_at: Option<i64>,
 }
 
 /// A decision worth recording as an event on the message: who wrote what, and what the
@@ -114,6 +118,7 @@ impl RecordStore {
                     value: w.value.clone(),
                     raw: w.value.to_string(),
                     writer: w.writer.clone(),
+                    event_at: w.event_at,
                 },
             );
         }
@@ -160,7 +165,7 @@ pub fn change_number(c: &Connection) -> rusqlite::Result<i64> {
 
 fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<RecordState> {
     let mut st = conn.prepare_cached(
-        "SELECT field, value, writer FROM records WHERE record = ?1 AND key = ?2",
+        "SELECT field, value, writer, event_at FROM records WHERE record = ?1 AND key = ?2",
     )?;
     let rows = st.query_map(params![record, key], |r| {
         let raw: String = r.get(1)?;
@@ -170,6 +175,7 @@ fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<R
                 value: serde_json::from_str(&raw).unwrap_or(Value::Null),
                 raw,
                 writer: r.get(2)?,
+                event_at: r.get(3)?,
             },
         ))
     })?;
@@ -212,10 +218,11 @@ pub fn store(
         // row that appeared since (expected none) is not overwritten either.
         let n = c
             .prepare_cached(
-                "INSERT INTO records (record, key, field, value, writer, message, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                "INSERT INTO records (record, key, field, value, writer, message, updated_at, event_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?10)
              ON CONFLICT (record, key, field) DO UPDATE SET value = excluded.value,
-               writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at
+               writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at,
+               event_at = excluded.event_at
              WHERE records.value IS ?8 AND records.writer IS ?9",
             )?
             .execute(params![
@@ -227,7 +234,8 @@ pub fn store(
                 message,
                 now,
                 value,
-                writer
+                writer,
+                w.event_at
             ])?;
         if n == 0 {
             let what = format!("{} {} {}", w.record, w.key, w.field);
@@ -358,16 +366,32 @@ impl Steward for JournalSteward<'_> {
                 continue; // not written by this message: no value, `[]` or `""`
             }
             let st = stored.get(&row.field);
-            let d = steward::decide(
-                row,
-                self.system,
-                &new,
-                st.map(|s| Stored {
-                    value: &s.value,
-                    writer: &s.writer,
-                }),
-                &stage,
-            );
+            // `newest by FIELD`: the write's event time, and whether it is older than the
+            // stored value's; such a write keeps the stored value, whoever sent it.
+            let event_at = row
+                .ordered_by
+                .as_deref()
+                .and_then(|f| steward::event_seconds(get_path(value, f)));
+            let late = st
+                .filter(|s| s.value != new)
+                .and_then(|s| steward::out_of_sequence(event_at, s.event_at, &new, &s.value));
+            let d = match late {
+                Some(why) => steward::Decision {
+                    verdict: Verdict::KeepStored,
+                    why: format!("{why}: kept the stored value (conflict newest by event time)"),
+                    notable: true,
+                },
+                None => steward::decide(
+                    row,
+                    self.system,
+                    &new,
+                    st.map(|s| Stored {
+                        value: &s.value,
+                        writer: &s.writer,
+                    }),
+                    &stage,
+                ),
+            };
             let on_review = matches!(d.verdict, Verdict::Review(_));
             let verdict = match d.verdict {
                 Verdict::Review(_) if self.approved => Verdict::Apply,
@@ -385,6 +409,7 @@ impl Steward for JournalSteward<'_> {
                         value: new,
                         writer: self.system.to_string(),
                         expected: st.map(|s| (s.raw.clone(), s.writer.clone())),
+                        event_at,
                     });
                     if !d.notable {
                         continue;
@@ -442,6 +467,11 @@ mod tests {
     use serde_json::json;
 
     fn matrix() -> Vec<Matrix> {
+        matrix_ordered_by(None)
+    }
+
+    /// The test matrix, its fields ordered by the record's `updated_at` when `by` says so.
+    fn matrix_ordered_by(by: Option<&str>) -> Vec<Matrix> {
         let field = |name: &str| OwnedField {
             field: name.into(),
             owner: "pas".into(),
@@ -450,6 +480,7 @@ mod tests {
                 when: None,
             }],
             conflict: Conflict::Newest,
+            ordered_by: by.map(str::to_string),
             lock_from: None,
             loc: "records.accord:1".into(),
         };
@@ -561,6 +592,52 @@ mod tests {
         let third = govern(&mut store, json!({"mrn": "1", "phone": "333"}));
         assert_eq!(third[0].expected, Some(("\"222\"".into(), "portal".into())));
         assert_eq!(write(&c, &third), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_update_older_than_the_stored_value_does_not_overwrite_it() {
+        let (dir, path, c) = crate::journal::scratch("records-ordered");
+        let matrices = matrix_ordered_by(Some("updated_at"));
+        let decide = |system: &str, mut value: Value| {
+            let mut store = RecordStore::new(&path);
+            let mut steward = JournalSteward::new(&matrices, system, &mut store, false);
+            steward.govern("Patient", &mut value).unwrap();
+            (steward.writes, steward.notes, value)
+        };
+        let at = |t: &str| format!("2026-11-22T{t}");
+        // The newer update arrives first.
+        let (w, _, _) = decide(
+            "pas",
+            json!({"mrn": "1", "phone": "222", "updated_at": at("10:00:00")}),
+        );
+        write(&c, &w).unwrap();
+        // The older one, held up on the way, arrives after it: the stored value stays, and
+        // what is sent on carries it.
+        let (w, notes, sent) = decide(
+            "portal",
+            json!({"mrn": "1", "phone": "111", "updated_at": at("09:00:00")}),
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(sent["phone"], "222");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.verdict == "kept-stored"
+                    && n.text.contains("older than the stored value")),
+            "{notes:?}"
+        );
+        assert_eq!(stored(&c, "phone"), Some(("\"222\"".into(), "pas".into())));
+        // A later one applies.
+        let (w, _, _) = decide(
+            "portal",
+            json!({"mrn": "1", "phone": "333", "updated_at": at("11:00:00")}),
+        );
+        write(&c, &w).unwrap();
+        assert_eq!(
+            stored(&c, "phone"),
+            Some(("\"333\"".into(), "portal".into()))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

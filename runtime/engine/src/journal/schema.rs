@@ -104,6 +104,8 @@ CREATE TABLE IF NOT EXISTS records (
   writer TEXT NOT NULL,
   message INTEGER,
   updated_at INTEGER NOT NULL,
+  -- The event time (seconds) of the write, for fields ordered by one (`newest by`).
+  event_at INTEGER,
   PRIMARY KEY (record, key, field)
 ) WITHOUT ROWID;
 -- The FHIR id of each stored record (what a facade reads it by), and its change number:
@@ -158,7 +160,8 @@ pub fn lane_sql(key: &str) -> String {
 }
 
 /// Creates or upgrades the schema (journals written before lanes get the `lane` column,
-/// and those written before it the `idem_by_control` mark) and registers `accord_lane`.
+/// those written before it the `idem_by_control` mark, and stored records their
+/// `event_at`) and registers `accord_lane`.
 pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     let has_lane: bool = conn
@@ -180,6 +183,13 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute_batch(IDEM_INDEX)?;
+    let has_event_at: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('records') WHERE name = 'event_at'")?
+        .exists([])?;
+    if !has_event_at {
+        // Values stored before have no event time: the next write is not ordered against them.
+        conn.execute_batch("ALTER TABLE records ADD COLUMN event_at INTEGER")?;
+    }
     register_lane_function(conn)?;
     index_stored_records(conn)
 }

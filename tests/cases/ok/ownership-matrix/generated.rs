@@ -12,6 +12,8 @@ pub struct Patient {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<Address>,
+    /// When the sending system says the change happened (EVN-2), for ordering writes.
+    pub updated_at: Option<rt::DateTime>,
 }
 impl rt::FromJson for Patient {
     fn from_json(v: &rt::serde_json::Value) -> Option<Self> {
@@ -32,6 +34,9 @@ impl rt::FromJson for Patient {
             address: rt::FromJson::from_json(
                 obj.get("address").unwrap_or(&rt::serde_json::Value::Null),
             )?,
+            updated_at: rt::FromJson::from_json(
+                obj.get("updated_at").unwrap_or(&rt::serde_json::Value::Null),
+            )?,
         })
     }
 }
@@ -43,6 +48,7 @@ impl rt::ToJson for Patient {
         obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
         obj.insert(String::from("email"), rt::ToJson::to_json(&self.email));
         obj.insert(String::from("address"), rt::ToJson::to_json(&self.address));
+        obj.insert(String::from("updated_at"), rt::ToJson::to_json(&self.updated_at));
         rt::serde_json::Value::Object(obj)
     }
 }
@@ -59,6 +65,7 @@ pub struct PatientDraft {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<AddressDraft>,
+    pub updated_at: Option<rt::DateTime>,
 }
 impl PatientDraft {
     /// The record, or the first required field left unset, or the first value
@@ -71,6 +78,7 @@ impl PatientDraft {
             phone: self.phone,
             email: self.email,
             address: self.address.map(|d| d.finish(at)).transpose()?,
+            updated_at: self.updated_at,
         };
         record.constrain(at)?;
         Ok(record)
@@ -144,16 +152,16 @@ impl Address {
 pub fn portal_contact(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let scope = rt::Scope::whole(msg);
     let mut out = PatientDraft::default();
-    if let Some(v) = scope.text(&PID_3_1, "main.accord:39")? {
+    if let Some(v) = scope.text(&PID_3_1, "main.accord:41")? {
         out.mrn = Some(v);
     }
-    if let Some(v) = scope.text(&PID_13_WHERE_3_INTERNET_4, "main.accord:40")? {
+    if let Some(v) = scope.text(&PID_13_WHERE_3_INTERNET_4, "main.accord:42")? {
         out.email = Some(v);
     }
-    if let Some(v) = scope.text(&PID_13_WHERE_2_PRN_1, "main.accord:41")? {
+    if let Some(v) = scope.text(&PID_13_WHERE_2_PRN_1, "main.accord:43")? {
         out.phone = Some(v);
     }
-    out.finish("main.accord:38")
+    out.finish("main.accord:40")
 }
 #[allow(unused_mut)]
 fn govern_patient(
@@ -222,7 +230,7 @@ pub fn deliver(
     match interface {
         "portal_updates" => {
             let v = portal_contact(msg)?;
-            let v = govern_patient(steward, "main.accord:38", v)?;
+            let v = govern_patient(steward, "main.accord:40", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         _ => Ok(None),
@@ -265,6 +273,6 @@ static PID_13_WHERE_2_PRN_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock
     subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:44\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:31\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:34\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:35\"}]}]}";
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":null,\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:46\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"ordered_by\":\"updated_at\",\"lock_from\":null,\"loc\":\"main.accord:35\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:36\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:37\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
