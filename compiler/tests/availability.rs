@@ -38,6 +38,12 @@ fn finish(bin: &Path, args: &[&str]) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
+/// `restore --from backup --journal journal` with the production binary.
+fn restore(bin: &Path, backup: &Path, journal: &Path) -> (Option<i32>, String) {
+    let (from, to) = (backup.to_str().unwrap(), journal.to_str().unwrap());
+    finish(bin, &["restore", "--from", from, "--journal", to])
+}
+
 #[test]
 fn a_second_production_on_one_sqlite_journal_is_refused_and_a_crash_frees_it() {
     let bin = build("examples/trakcare-lab");
@@ -147,32 +153,14 @@ fn backup_under_load_restores_into_a_production_that_carries_on() {
     );
 
     // A running production's journal is not restored over.
-    let (code, out) = finish(
-        &bin,
-        &[
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = restore(&bin, &backup, &journal);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("in use by a production"), "{out}");
 
     // The machine is lost: the production dies, its journal is replaced by the backup.
     prod.child.kill().unwrap();
     prod.child.wait().unwrap();
-    let (code, out) = finish(
-        &bin,
-        &[
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--journal",
-            journal.to_str().unwrap(),
-        ],
-    );
+    let (code, out) = restore(&bin, &backup, &journal);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("the journal it replaced is"), "{out}");
 

@@ -5,22 +5,14 @@
 //! crate of modules so that one `cargo build` compiles them. Every ok case and example is
 //! compiled by `codegen.rs` and the production tests.
 
+mod support;
+
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("generated")
-}
+use support::{root, target};
 
 /// A field type of the language, the HL7 v2 read that fills it, and the write back.
 const FIELD_TYPES: &[(&str, &str, Option<&str>)] = &[
