@@ -273,3 +273,85 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
         Some(1.0)
     );
 }
+
+/// A message from `system` (`pas` A01/A08 or `mpi` A31) carrying `phone`, said to have
+/// happened at `event` (EVN-2).
+fn timed(system: &str, control: &str, phone: &str, event: &str) -> String {
+    let (sender, trigger, structure) = match system {
+        "mpi" => ("MPI|N", "A31", "ADT_A05"),
+        _ => (
+            "PAS|H",
+            control.split('-').next().unwrap_or("A08"),
+            "ADT_A01",
+        ),
+    };
+    format!(
+        "MSH|^~\\&|{sender}|HUB|H|20261122090000||ADT^{trigger}^{structure}|{control}|P|2.5\r\
+         EVN|{trigger}|{event}\r\
+         PID|1||{MRN}^^^PAS^MR||DOE^JANE||19800101|F|||||{phone}\rPV1|1|I\r"
+    )
+}
+
+/// `conflict newest by updated_at`: the PAS's A08, held up on the way, arrives after the
+/// MPI's newer change of the phone number, and keeps the newer stored value instead of
+/// overwriting it; a later change applies again.
+#[test]
+fn an_older_update_arriving_late_keeps_the_newer_stored_value() {
+    let bin = build("compiler/tests/production/ownership");
+    let lab = Peer::start(|_, _| "CA");
+    let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
+    let dir = fresh_dir("e2e-ordered");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
+             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n",
+            lab.port
+        ),
+    )
+    .unwrap();
+    let store = dir.join("store");
+    let s = Setup {
+        _production: start(&bin, &config, &store, admin),
+        bin,
+        journal: store.join("journal.sqlite"),
+        hub,
+        mpi: mpi_port,
+        admin,
+    };
+    step(
+        &s,
+        s.hub,
+        &timed("pas", "A01-1", "111", "20261122100000"),
+        0,
+    );
+    assert_eq!(s.stored("phone"), (Value::from("111"), "pas".into()));
+    step(&s, s.mpi, &timed("mpi", "M-1", "222", "20261122110000"), 1);
+    assert_eq!(s.stored("phone"), (Value::from("222"), "mpi".into()));
+    // Sent at 10:30, arriving after the 11:00 change: the stored value stays.
+    step(
+        &s,
+        s.hub,
+        &timed("pas", "A08-1", "333", "20261122103000"),
+        2,
+    );
+    assert_eq!(s.stored("phone"), (Value::from("222"), "mpi".into()));
+    let c = rusqlite::Connection::open(&s.journal).unwrap();
+    let kept: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = 'ownership' AND detail LIKE '%phone: the update is older than the stored value%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 1, "the decision is recorded with its reason");
+    // Sent at 12:00: newer, so it applies, from the owner as from anyone.
+    step(
+        &s,
+        s.hub,
+        &timed("pas", "A08-2", "444", "20261122120000"),
+        3,
+    );
+    assert_eq!(s.stored("phone"), (Value::from("444"), "pas".into()));
+}
