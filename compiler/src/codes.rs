@@ -145,8 +145,8 @@ codes! {
         "An application ACK reports the downstream outcome back to the sender. It needs a timeout (`within 30s`), a conversational pattern (not batch or API) and a transport that carries replies (not a file drop).";
     "E0507", "reply handler for a reply that never comes",
         "With `ack: never` no reply is read, so handlers for AA/AE/AR/CA/CE/CR, no_msa or mismatch never run; only `timeout` and `refused` can occur.";
-    "E0508", "setting missing for an environment",
-        "An endpoint setting given per environment must have a value for every declared environment, or promotion to the missing one fails at start-up.";
+    "E0508", "setting missing for a production environment",
+        "An endpoint setting given per environment must have a value in the contract for every production environment (`kind: production`), which the governance board reviews: a literal, or `env(...)`/`secret(...)` naming where the deployment supplies it. Another environment may leave it out: its configuration file must then set it under `[endpoints.NAME]`, and `check-config` and `run` refuse one that does not.";
     "E0509", "unreachable route rule",
         "A route rule can never match: an earlier rule without a condition takes the same message types, it follows `otherwise`, or its source interface never receives those message types.";
     "E0510", "cycle between routes",

@@ -1206,8 +1206,16 @@ pub fn reply_handler_never_used(class: &Token, ack: Span) -> Diagnostic {
 }
 
 pub fn setting_missing_environment(s: &Setting, missing: &[&str]) -> Diagnostic {
-    Diagnostic::error("E0508", format!("`{}` has no value for {}", s.key.name, list(missing)), s.span, "not set for every environment")
-        .with_help(format!("add a value for each environment (`... in {}`), or a value without `in` that applies to all", missing[0]))
+    Diagnostic::error(
+        "E0508",
+        format!("`{}` has no value for the production environment {}", s.key.name, list(missing)),
+        s.span,
+        "not set where the board reviews it",
+    )
+    .with_help(format!(
+        "give production its value in the contract (`... in {}`: a literal, `env(...)` or `secret(...)`), or one without `in` for all; other environments may leave it to their configuration file",
+        missing[0]
+    ))
 }
 
 pub fn unreachable_rule(span: Span, because: Span, why: &str) -> Diagnostic {

@@ -72,6 +72,11 @@ pub struct Setting {
     pub key: String,
     /// Values in the order written; `env: None` applies to every environment.
     pub values: Vec<EnvValue>,
+    /// The environments the contract gives no value for, whose configuration file must
+    /// then set it under `[endpoints.NAME]` (TLS material is needed only where TLS is on,
+    /// and is never listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_config: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

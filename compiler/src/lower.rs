@@ -177,11 +177,36 @@ impl Lower<'_, '_> {
     }
 
     fn endpoint(&self, e: &ast::Endpoint, docs: &[String], span: Span) -> ir::Endpoint {
+        let envs: Vec<&str> = self
+            .m
+            .environments
+            .decls
+            .iter()
+            .map(|d| d.name.name.as_str())
+            .collect();
+        // An environment without a value of its own or a catch-all one (the checker refused
+        // that for production environments) takes it from its configuration file.
+        let from_config = |s: &ast::Setting| -> Vec<String> {
+            if crate::builtins::TLS_SETTINGS.contains(&s.key.name.as_str())
+                || s.values.iter().any(|v| v.env.is_none())
+            {
+                return vec![];
+            }
+            envs.iter()
+                .filter(|e| {
+                    !s.values
+                        .iter()
+                        .any(|v| v.env.as_ref().is_some_and(|x| x.name == **e))
+                })
+                .map(|e| e.to_string())
+                .collect()
+        };
         let settings: Vec<ir::Setting> = e
             .settings
             .iter()
             .map(|s| ir::Setting {
                 key: s.key.name.clone(),
+                from_config: from_config(s),
                 values: s
                     .values
                     .iter()

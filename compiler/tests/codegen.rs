@@ -238,6 +238,49 @@ fn accord_test_fails_an_expectation_on_a_mapping_that_never_runs() {
     );
 }
 
+/// A setting the contract leaves out of an environment is required in that environment's
+/// configuration file (its JSON Schema), and only there; production must have it in the
+/// contract (E0508).
+#[test]
+fn a_setting_left_out_of_an_environment_is_required_in_its_configuration() {
+    let dir = target().join("estates/left-to-config");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("estate.accord"),
+        "estate \"Left to config\" version 1.0.0\nenvironment dev\nenvironment prod {\n  kind: production\n}\n\
+         endpoint archive {\n  transport: file\n  path: env(\"ARCHIVE\") in prod\n}\n",
+    )
+    .unwrap();
+    let out = dir.join("crate");
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["build", "--no-cargo"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let schema = |env: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(out.join(format!("config/{env}.schema.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (dev, prod) = (schema("dev"), schema("prod"));
+    assert_eq!(
+        dev["properties"]["endpoints"]["required"],
+        serde_json::json!(["archive"])
+    );
+    assert_eq!(
+        dev["properties"]["endpoints"]["properties"]["archive"]["required"],
+        serde_json::json!(["path"])
+    );
+    assert!(prod["properties"]["endpoints"]["required"].is_null());
+    assert_eq!(
+        prod["properties"]["settings"]["required"],
+        serde_json::json!(["ARCHIVE"])
+    );
+}
+
 /// `accord test DIR` (relative to the repository), its crates in the tests' target.
 fn accord_test(dir: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_accord"))

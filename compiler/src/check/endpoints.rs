@@ -95,8 +95,11 @@ pub(super) fn check(c: &mut Checker) {
                     }
                 }
             }
-            // Every environment gets a value: one without `in` covers all. TLS material
-            // is needed only where TLS is required.
+            // Every production environment gets its value in the contract, which the
+            // board reviews: one without `in` covers all. Another environment may leave a
+            // value to its configuration file, whose schema then requires it there
+            // (`[endpoints.NAME] key = ...`). TLS material is needed only where TLS is
+            // required.
             if !envs.is_empty()
                 && !TLS_SETTINGS.contains(&key)
                 && s.values.iter().all(|v| v.env.is_some())
@@ -104,6 +107,7 @@ pub(super) fn check(c: &mut Checker) {
                 let missing: Vec<&str> = envs
                     .iter()
                     .copied()
+                    .filter(|e| prod.contains(e))
                     .filter(|e| {
                         !s.values
                             .iter()

@@ -79,18 +79,41 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
         ] }),
     );
     let mut endpoints = Map::new();
+    let mut endpoints_needed = vec![];
     for e in &ir.endpoints {
         let mut props = Map::new();
+        let mut needed = vec![];
         for s in &e.settings {
+            // Left out of this environment by the contract: the configuration gives it.
+            let left_out = s.from_config.iter().any(|e| e == env);
+            let description = if left_out {
+                format!(
+                    "{}.{} for {env}: the contract leaves it to this file ({}:{})",
+                    e.name, s.key, e.loc.file, e.loc.line
+                )
+            } else {
+                format!(
+                    "overrides {}.{} ({}:{})",
+                    e.name, s.key, e.loc.file, e.loc.line
+                )
+            };
+            if left_out {
+                needed.push(s.key.clone());
+            }
             props.insert(
                 s.key.clone(),
-                json!({ "type": ["string", "integer"], "description": format!("overrides {}.{} ({}:{})", e.name, s.key, e.loc.file, e.loc.line) }),
+                json!({ "type": ["string", "integer"], "description": description }),
             );
         }
-        endpoints.insert(
-            e.name.clone(),
-            json!({ "type": "object", "additionalProperties": false, "properties": props }),
-        );
+        if !needed.is_empty() {
+            endpoints_needed.push(e.name.clone());
+        }
+        let mut endpoint =
+            json!({ "type": "object", "additionalProperties": false, "properties": props });
+        if !needed.is_empty() {
+            endpoint["required"] = json!(needed);
+        }
+        endpoints.insert(e.name.clone(), endpoint);
     }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -100,10 +123,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
         "properties": {
             "settings": settings,
             "secrets": secrets,
-            "endpoints": {
-                "description": "Endpoint settings that replace the contract's values in this deployment (e.g. a port).",
-                "type": "object", "additionalProperties": false, "properties": endpoints
-            },
+            "endpoints": endpoints_schema(endpoints, endpoints_needed),
             "journal": {
                 "type": "object", "additionalProperties": false,
                 "properties": {
@@ -188,4 +208,17 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
             }
         }
     })
+}
+
+/// The `[endpoints]` section: overrides of the contract's values, and the values it leaves
+/// to this environment's file (required).
+fn endpoints_schema(endpoints: Map<String, Value>, needed: Vec<String>) -> Value {
+    let mut section = json!({
+        "description": "Endpoint settings that replace the contract's values in this deployment (e.g. a port), and those the contract leaves to this environment's file.",
+        "type": "object", "additionalProperties": false, "properties": endpoints
+    });
+    if !needed.is_empty() {
+        section["required"] = json!(needed);
+    }
+    section
 }
