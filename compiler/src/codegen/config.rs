@@ -115,7 +115,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
         }
         endpoints.insert(e.name.clone(), endpoint);
     }
-    json!({
+    let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": format!("Configuration of the production \"{}\" {} for environment {env}", ir.name, ir.version),
         "type": "object",
@@ -123,7 +123,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
         "properties": {
             "settings": settings,
             "secrets": secrets,
-            "endpoints": endpoints_schema(endpoints, endpoints_needed),
+            "endpoints": endpoints_schema(endpoints, endpoints_needed.clone()),
             "journal": {
                 "type": "object", "additionalProperties": false,
                 "properties": {
@@ -207,7 +207,12 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 }
             }
         }
-    })
+    });
+    // The file must have the settings the contract leaves to it.
+    if !endpoints_needed.is_empty() {
+        schema["required"] = json!(["endpoints"]);
+    }
+    schema
 }
 
 /// The `[endpoints]` section: overrides of the contract's values, and the values it leaves

@@ -667,6 +667,36 @@ fn explain(e: &jsonschema::ValidationError, schema: &Value, env: &str, file: &st
     let at = e.instance_path.to_string();
     let section = at.trim_start_matches('/').split('/').next().unwrap_or("");
     match &e.kind {
+        // A setting the contract leaves to this environment's file, or its endpoint's
+        // whole table, or the whole [endpoints] section.
+        ValidationErrorKind::Required { property }
+            if section == "endpoints" || property.as_str() == Some("endpoints") =>
+        {
+            let endpoints = &schema["properties"]["endpoints"];
+            let within = at.trim_start_matches('/').split('/').nth(1);
+            let missing = property.as_str().unwrap_or_default();
+            let (endpoint, key) = match within {
+                Some(endpoint) => (endpoint.to_string(), missing.to_string()),
+                None => {
+                    let endpoint = if missing == "endpoints" {
+                        endpoints["required"][0].as_str().unwrap_or_default()
+                    } else {
+                        missing
+                    };
+                    let key = endpoints["properties"][endpoint]["required"][0]
+                        .as_str()
+                        .unwrap_or_default();
+                    (endpoint.to_string(), key.to_string())
+                }
+            };
+            let about = endpoints["properties"][&endpoint]["properties"][&key]["description"]
+                .as_str()
+                .unwrap_or_default();
+            err(
+                format!("endpoint `{endpoint}` has no `{key}` for environment `{env}`"),
+                format!("{about}: set `{key} = ...` under [endpoints.{endpoint}] in {file}"),
+            )
+        }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
             let used = schema["properties"][section]["properties"][name]["description"]
@@ -741,6 +771,53 @@ mod tests {
             .into_iter()
             .map(|e| e.message)
             .collect()
+    }
+
+    /// A setting the contract leaves to this environment's file is named when the file
+    /// lacks it, whether the key, its endpoint's table or the whole section is missing.
+    #[test]
+    fn a_setting_left_to_the_file_is_named_when_missing() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "required": ["endpoints"],
+            "properties": { "endpoints": {
+                "type": "object",
+                "required": ["archive"],
+                "properties": { "archive": {
+                    "type": "object",
+                    "required": ["path"],
+                    "properties": { "path": { "description": "archive.path for dev: the contract leaves it to this file (estate.accord:7)" } }
+                } }
+            } }
+        });
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&schema)
+            .unwrap();
+        for config in [
+            serde_json::json!({}),
+            serde_json::json!({ "endpoints": {} }),
+            serde_json::json!({ "endpoints": { "archive": {} } }),
+        ] {
+            let errors: Vec<ConfigError> = validator
+                .iter_errors(&config)
+                .map(|e| explain(&e, &schema, "dev", "dev.toml"))
+                .collect();
+            assert_eq!(errors.len(), 1, "{config}");
+            assert_eq!(
+                errors[0].message, "endpoint `archive` has no `path` for environment `dev`",
+                "{config}"
+            );
+            assert!(
+                errors[0]
+                    .help
+                    .contains("under [endpoints.archive] in dev.toml"),
+                "{}",
+                errors[0].help
+            );
+        }
+        let ok = serde_json::json!({ "endpoints": { "archive": { "path": "/srv/archive" } } });
+        assert_eq!(validator.iter_errors(&ok).count(), 0);
     }
 
     #[test]
