@@ -244,7 +244,19 @@ fn sla_a_quiet_feed_a_slow_peer_and_a_service_backlog_each_raise_their_alert() {
         std::thread::sleep(Duration::from_millis(1500));
         "CA"
     });
-    let s = start_production("e2e-sla", lab.port, "");
+    // Alerts are posted to a webhook (Accord's JSON), each once, with a recovery notice.
+    let hook = Webhook::start();
+    let s = start_production(
+        "e2e-sla",
+        lab.port,
+        &format!("[alerts.default]\nwebhook = \"{}\"", hook.url()),
+    );
+    let posted = |alert: &str, state: &str| {
+        hook.posts()
+            .iter()
+            .filter(|p| p["alert"] == alert && p["state"] == state)
+            .count()
+    };
     // Nothing arrives for 3 seconds: `quiet < 3s` on the service is broken.
     wait_until("the quiet alert fires", Duration::from_secs(10), || {
         breached(s.admin, "adt_in", "quiet") == Some(1.0)
@@ -286,6 +298,26 @@ fn sla_a_quiet_feed_a_slow_peer_and_a_service_backlog_each_raise_their_alert() {
     assert!(log.contains("sla: delivered p95"), "{log}");
     assert!(log.contains("has the feed stopped?"), "{log}");
     assert_eq!(lab.messages().len(), 4);
+    // Each breach reached the webhook once, and each that mended sent its recovery.
+    wait_until("the notices are posted", Duration::from_secs(10), || {
+        posted("quiet:adt_in", "resolved") == 1 && posted("backlog:adt_in", "resolved") == 1
+    });
+    for alert in ["quiet:adt_in", "backlog:adt_in", "sla:adt_to_lab"] {
+        assert_eq!(posted(alert, "alert"), 1, "{alert}: {:#?}", hook.posts());
+    }
+    let quiet = hook
+        .posts()
+        .into_iter()
+        .find(|p| p["alert"] == "quiet:adt_in")
+        .unwrap();
+    assert_eq!(quiet["subject"], "adt_in");
+    assert!(
+        quiet["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("has the feed stopped?"),
+        "{quiet}"
+    );
 }
 
 #[test]
@@ -524,11 +556,15 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     let (hub, admin) = (free_port(), free_port());
     let dir = fresh_dir("e2e-replies");
     let config = dir.join("dev.toml");
+    // The contract's `alert "garbled"` goes to a Slack-shaped webhook.
+    let hook = Webhook::start();
     std::fs::write(
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n"
+             [alerts.garbled]\nwebhook = \"{}\"\nformat = \"slack\"\n\
+             [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n",
+            hook.url()
         ),
     )
     .unwrap();
@@ -588,6 +624,20 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
         "the garbled alert counts both",
         Duration::from_secs(5),
         || metric(admin, "accord_alerts_total{target=\"garbled\"}") == Some(2.0),
+    );
+    // Both counted, one posted: the second repeats the first while it lasts.
+    wait_until(
+        "the garbled alert is posted",
+        Duration::from_secs(5),
+        || !hook.posts().is_empty(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let posts = hook.posts();
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    let text = posts[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("[Replies test dev] alert garbled: message "),
+        "{text}"
     );
     // on AR: warn complete, the rejection counts as done, and is logged.
     assert_eq!(state_of("2006").map(|(s, _)| s), Some("completed".into()));

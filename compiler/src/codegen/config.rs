@@ -124,6 +124,24 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
             "settings": settings,
             "secrets": secrets,
             "endpoints": endpoints_schema(endpoints, endpoints_needed.clone()),
+            "alerts": {
+                "description": "Where alerts are posted, by alert name: the contract's (`alert \"lab-oncall\"`), `sla:INTERFACE`, `backlog:INTERFACE`, `quiet:INTERFACE`, `certificate:ENDPOINT`; `default` takes those with no route of their own.",
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object", "additionalProperties": false, "required": ["webhook"],
+                    "properties": {
+                        "webhook": {
+                            "description": "The webhook URL (a secret: anyone holding it can post to the channel): text, { env = \"VAR\" } or { file = \"path\" }.",
+                            "oneOf": [
+                                { "type": "string" },
+                                { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                                { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                            ]
+                        },
+                        "format": { "enum": ["json", "slack", "teams"], "description": "json: Accord's own JSON (default); slack and teams: the `text` their incoming webhooks take." }
+                    }
+                }
+            },
             "journal": {
                 "type": "object", "additionalProperties": false,
                 "properties": {

@@ -334,3 +334,73 @@ pub fn example_config(
     .unwrap();
     config
 }
+
+/// An HTTP endpoint on loopback that takes webhook posts (alerts) and keeps their bodies.
+pub struct Webhook {
+    pub port: u16,
+    got: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(s) = conn else { continue };
+                let g = g.clone();
+                std::thread::spawn(move || serve_posts(s, &g));
+            }
+        });
+        Webhook { port, got }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// The JSON bodies posted so far.
+    pub fn posts(&self) -> Vec<serde_json::Value> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Reads HTTP/1.1 requests off one connection (keep-alive), answering each `200`.
+fn serve_posts(s: TcpStream, got: &Mutex<Vec<serde_json::Value>>) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut out = s;
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        // The request line, then headers up to the blank line.
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if let Ok(v) = serde_json::from_slice(&body) {
+            got.lock().unwrap().push(v);
+        }
+        let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    }
+}

@@ -763,6 +763,7 @@ async fn gauges(engine: Arc<Engine>) {
             &engine.sla,
             &backlogs,
             &engine.metrics,
+            &engine.alerts,
             &mut breaches,
             super::time::now_ms(),
         );
@@ -823,8 +824,17 @@ fn certificate_gauges(
         let key = (c.endpoint.clone(), c.facts.subject.clone());
         if left < warn_s {
             if expiring.insert(key) {
-                engine.metrics.alert(&format!("certificate:{}", c.endpoint));
-                tracing::warn!(alert = "certificate", endpoint = %c.endpoint, certificate = c.role, subject = %c.facts.subject, days_left = left / 86_400, "ALERT: a certificate expires within [tls] expiry_warning_days; renew it and send SIGHUP");
+                engine.alert(
+                    &format!("certificate:{}", c.endpoint),
+                    &c.endpoint,
+                    &format!(
+                        "the {} certificate of {} ({}) expires in {} days; renew it and send SIGHUP",
+                        c.role,
+                        c.endpoint,
+                        c.facts.subject,
+                        left / 86_400
+                    ),
+                );
             }
         } else {
             expiring.remove(&key);

@@ -154,6 +154,8 @@ pub struct Config {
     pub tls: std::sync::Arc<super::tls::EndpointTls>,
     /// A certificate this close to its expiry is warned of and alerted on.
     pub tls_expiry_warning_days: u32,
+    /// Where alerts are posted, by alert name (`[alerts.NAME]`).
+    pub alerts: BTreeMap<String, super::alerts::Route>,
 }
 
 /// How API interfaces check bearer tokens (`[auth]`): RS256 keys from a JWKS file, or an
@@ -239,7 +241,48 @@ pub fn warnings(spec: &Spec, config: &Config) -> Vec<ConfigError> {
             _ => {}
         }
     }
+    out.extend(unrouted_alerts(spec, config));
     out
+}
+
+/// The alert names the contract raises (`alert "lab-oncall"` in reply policies and flows).
+pub fn alert_names(spec: &Spec) -> std::collections::BTreeSet<String> {
+    let replies = spec
+        .interfaces
+        .iter()
+        .flat_map(|i| i.replies.iter().flat_map(|r| r.actions.iter()));
+    let flows = spec
+        .flows
+        .iter()
+        .flat_map(|f| f.on_timeout.iter().chain(f.on_reply.iter()));
+    replies
+        .chain(flows)
+        .filter_map(|a| match a {
+            accord_runtime::spec::Action::Alert { target } => Some(target.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// In production, an alert the contract raises that no `[alerts]` route posts anywhere:
+/// it is only counted and logged.
+fn unrouted_alerts(spec: &Spec, config: &Config) -> Vec<ConfigError> {
+    if config.alerts.contains_key("default") {
+        return vec![];
+    }
+    alert_names(spec)
+        .into_iter()
+        .filter(|name| !config.alerts.contains_key(name))
+        .map(|name| {
+            err(
+                format!(
+                    "alert `{name}` reaches no one in `{}`: it is only counted (accord_alerts_total) and logged",
+                    config.env
+                ),
+                format!("route it to a webhook: `[alerts.{name}] webhook = {{ env = \"VAR\" }}` (or `[alerts.default]` for every alert)"),
+            )
+        })
+        .collect()
 }
 
 /// Listeners with TLS that ask no client certificate (no `ca`) of a system that declares
@@ -541,6 +584,10 @@ pub fn load(
         errors.push(e);
         None
     });
+    let alerts = alert_routes(&config["alerts"]).unwrap_or_else(|e| {
+        errors.extend(e);
+        BTreeMap::new()
+    });
     let tls = super::tls::EndpointTls::build(
         spec,
         &endpoints,
@@ -581,7 +628,51 @@ pub fn load(
             .as_u64()
             .unwrap_or(30)
             .min(3650) as u32,
+        alerts,
     })
+}
+
+/// `[alerts.NAME]`: where alerts of each name are posted (`default`: those of a name
+/// with no route of its own). A webhook URL is a secret (it lets anyone post to the
+/// channel): text, `{ env = "VAR" }` or `{ file = "path" }`.
+fn alert_routes(
+    alerts: &Value,
+) -> Result<BTreeMap<String, super::alerts::Route>, Vec<ConfigError>> {
+    let (mut routes, mut errors) = (BTreeMap::new(), vec![]);
+    for (name, a) in alerts.as_object().into_iter().flatten() {
+        let format = a["format"].as_str().unwrap_or("json");
+        let Some(format) = super::alerts::Format::parse(format) else {
+            errors.push(err(
+                format!("[alerts.{name}] format `{format}` is not json, slack or teams"),
+                "json posts Accord's own JSON; slack and teams post the `text` their incoming webhooks take",
+            ));
+            continue;
+        };
+        match secret(&a["webhook"]) {
+            Ok(Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                routes.insert(
+                    name.clone(),
+                    super::alerts::Route {
+                        webhook: url.trim().to_string(),
+                        format,
+                    },
+                );
+            }
+            Ok(_) => errors.push(err(
+                format!("[alerts.{name}] has no webhook URL"),
+                "set `webhook = \"https://...\"` (or { env = \"VAR\" }, { file = \"path\" })",
+            )),
+            Err(why) => errors.push(err(
+                format!("[alerts.{name}] webhook: {why}"),
+                "set it, or remove the route",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(routes)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The fewest bytes the admin listener's bearer token may have: long enough that it
@@ -888,6 +979,7 @@ mod tests {
             api_base_url: None,
             tls: Default::default(),
             tls_expiry_warning_days: 30,
+            alerts: BTreeMap::new(),
         }
     }
 

@@ -30,10 +30,14 @@ pub async fn run(engine: Arc<Engine>) {
             let mut follow_ups = vec![];
             for a in &flow.on_timeout {
                 match a {
-                    Action::Alert { target } => {
-                        engine.metrics.alert(target);
-                        tracing::warn!(alert = %target, flow = %flow.name, key = %e.key, "ALERT: flow timed out waiting for {}", flow.wait_for);
-                    }
+                    Action::Alert { target } => engine.alert(
+                        target,
+                        &flow.name,
+                        &format!(
+                            "flow {} timed out waiting for {} ({})",
+                            flow.name, flow.wait_for, e.key
+                        ),
+                    ),
                     Action::DeadLetter | Action::Fail => {
                         state = "dead";
                         engine

@@ -159,6 +159,20 @@ async fn token(client: &HttpClient, o: &OAuth, timeout: Duration) -> Result<Secr
         .map_err(|why| http_attempt(None, why))
 }
 
+/// Posts a JSON body (an alert to its webhook): the status, or why there is none.
+pub(super) async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u16, String> {
+    let kind = ("application/json", "*/*");
+    match request(client, None, "POST", url, kind, body, timeout).await {
+        Ok((status, _)) => Ok(status),
+        Err(a) => Err(a.detail.unwrap_or(a.class)),
+    }
+}
+
 /// One HTTP request: `kind` is its content type and what it accepts.
 async fn request(
     client: &HttpClient,

@@ -20,6 +20,7 @@
 
 mod acks;
 mod admin;
+pub mod alerts;
 mod api;
 mod cli;
 pub mod config;
@@ -147,6 +148,8 @@ pub struct Engine {
     pub config: Config,
     pub journal: Journal,
     pub metrics: Metrics,
+    /// Posts alerts to the webhooks the configuration routes them to.
+    pub alerts: alerts::Notifier,
     /// Wakes the processor when messages are received.
     pub received: Notify,
     /// Each operation's lanes: a wake-up per lane, so each lane is woken (or finds the
@@ -194,12 +197,15 @@ impl Engine {
         let mut metrics = Metrics::new();
         metrics.register_journal(journal.stats());
         let sla = sla::Tracker::new(&spec.interfaces, time::now_ms());
+        let mut alerts = alerts::Notifier::new(config.alerts.clone());
+        alerts.start(spec.estate.clone(), config.env.clone());
         Engine {
             spec,
             functions,
             config,
             journal,
             metrics,
+            alerts,
             received: Notify::new(),
             lanes,
             holds_back,
@@ -224,6 +230,14 @@ impl Engine {
             .get(interface)
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Raises alert `name` about `subject`: counted in the metrics, logged, and posted to
+    /// its webhook when the configuration routes it (once while it repeats).
+    pub fn alert(&self, name: &str, subject: &str, text: &str) {
+        self.metrics.alert(name);
+        tracing::warn!(alert = %name, subject = %subject, "ALERT: {text}");
+        self.alerts.raise(name, subject, text);
     }
 
     pub fn interface(&self, name: &str) -> Option<&Interface> {

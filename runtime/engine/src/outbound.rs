@@ -538,8 +538,14 @@ async fn record(
         _ => {}
     }
     for target in &d.alerts {
-        engine.metrics.alert(target);
-        tracing::warn!(alert = %target, interface = %iface.name, id = next.id, class = %attempt.class, "ALERT");
+        engine.alert(
+            target,
+            &iface.name,
+            &format!(
+                "message {} answered {}: {}",
+                next.id, attempt.class, d.state
+            ),
+        );
     }
     let (id, state, reason) = (next.id, d.state, d.reason);
     let next_at = d.retry_in_ms.map(|ms| now + ms as i64).unwrap_or(0);

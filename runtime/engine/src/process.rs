@@ -191,9 +191,13 @@ pub async fn run(engine: Arc<Engine>) {
                 std::iter::once(own).chain(hops)
             })
             .collect();
-        let alerted: Vec<String> = changes
+        let alerted: Vec<(String, String)> = changes
             .iter()
-            .flat_map(|c| c.queued.iter().flat_map(|q| q.alerts.iter().cloned()))
+            .flat_map(|c| {
+                c.queued
+                    .iter()
+                    .flat_map(|q| q.alerts.iter().map(|a| (a.clone(), q.interface.clone())))
+            })
             .collect();
         let mut targets: Vec<String> = changes
             .iter()
@@ -295,8 +299,12 @@ pub async fn run(engine: Arc<Engine>) {
                 engine.metrics.ownership.get_or_create(&label).inc();
             }
         }
-        for q in &alerted {
-            engine.metrics.alert(q);
+        for (alert, interface) in &alerted {
+            engine.alert(
+                alert,
+                interface,
+                "a message breaks the receiver's contract (`on invalid`)",
+            );
         }
         engine.queued_by_processor(&targets, copies);
         for (id, outcome) in settled {
@@ -753,10 +761,11 @@ fn replied(engine: &Engine, completed: &[Ended]) {
         };
         for a in &flow.on_reply {
             match a {
-                Action::Alert { target } => {
-                    engine.metrics.alert(target);
-                    tracing::warn!(alert = %target, flow = %name, key = %key, "ALERT: {} arrived for flow {name}", flow.wait_for);
-                }
+                Action::Alert { target } => engine.alert(
+                    target,
+                    name,
+                    &format!("{} arrived for flow {name} ({key})", flow.wait_for),
+                ),
                 Action::Warn => {
                     tracing::warn!(flow = %name, key = %key, "{} arrived for flow {name}", flow.wait_for);
                 }

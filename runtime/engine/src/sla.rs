@@ -8,6 +8,7 @@
 //! Each SLA is a gauge on `/metrics` (`accord_sla_breached{interface,sla}`), and a breach
 //! raises one alert and a warning; the recovery is logged.
 
+use super::alerts::Notifier;
 use super::metrics::{Metrics, SlaLabel};
 use accord_runtime::spec::{Interface, Role};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -143,9 +144,23 @@ pub struct Backlogs {
 #[derive(Default)]
 pub struct Breaches(BTreeSet<(String, &'static str)>);
 
+/// What an SLA's state did at one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Broke,
+    Mended,
+    Same,
+}
+
 impl Breaches {
-    /// Records whether `interface`'s `sla` holds; true when it has just broken.
-    fn set(&mut self, metrics: &Metrics, interface: &str, sla: &'static str, broken: bool) -> bool {
+    /// Records whether `interface`'s `sla` holds, and whether it has just broken or mended.
+    fn set(
+        &mut self,
+        metrics: &Metrics,
+        interface: &str,
+        sla: &'static str,
+        broken: bool,
+    ) -> Change {
         metrics
             .sla_breached
             .get_or_create(&SlaLabel {
@@ -155,13 +170,42 @@ impl Breaches {
             .set(i64::from(broken));
         let key = (interface.to_string(), sla);
         if broken {
-            self.0.insert(key)
-        } else {
-            if self.0.remove(&key) {
-                tracing::info!(interface, sla, "SLA met again");
+            if self.0.insert(key) {
+                Change::Broke
+            } else {
+                Change::Same
             }
-            false
+        } else if self.0.remove(&key) {
+            tracing::info!(interface, sla, "SLA met again");
+            Change::Mended
+        } else {
+            Change::Same
         }
+    }
+}
+
+/// Alerts on a breach (counted, logged, posted) and a recovery notice when it mends.
+fn notify(
+    change: Change,
+    metrics: &Metrics,
+    alerts: &Notifier,
+    (kind, interface): (&str, &str),
+    breach: impl FnOnce() -> String,
+) {
+    let name = format!("{kind}:{interface}");
+    match change {
+        Change::Broke => {
+            let text = breach();
+            metrics.alert(&name);
+            tracing::warn!(alert = kind, interface, "ALERT: {text}");
+            alerts.raise(&name, interface, &text);
+        }
+        Change::Mended => alerts.resolve(
+            &name,
+            interface,
+            &format!("{interface} meets its contract's `sla` ({kind}) again"),
+        ),
+        Change::Same => {}
     }
 }
 
@@ -171,6 +215,7 @@ pub fn evaluate(
     tracker: &Tracker,
     backlogs: &Backlogs,
     metrics: &Metrics,
+    alerts: &Notifier,
     breaches: &mut Breaches,
     now: i64,
 ) {
@@ -185,10 +230,13 @@ pub fn evaluate(
                     .set(ms as f64 / 1000.0);
             }
             let broken = measured.is_some_and(|ms| ms >= under_ms as i64);
-            if breaches.set(metrics, &i.name, "delivered", broken) {
-                metrics.alert(&format!("sla:{}", i.name));
-                tracing::warn!(alert = "sla", interface = %i.name, sla = "delivered", percentile, measured_ms = measured.unwrap_or(0), limit_ms = under_ms, "ALERT: deliveries are slower than the contract's `sla: delivered p{percentile}` over the last five minutes");
-            }
+            let change = breaches.set(metrics, &i.name, "delivered", broken);
+            notify(change, metrics, alerts, ("sla", &i.name), || {
+                format!(
+                    "deliveries take {} ms at p{percentile} over the last five minutes, over the contract's `sla: delivered p{percentile} < {under_ms} ms`",
+                    measured.unwrap_or(0)
+                )
+            });
         }
         if let Some(limit) = i.sla.backlog_under {
             let waiting = match i.role {
@@ -203,10 +251,10 @@ pub fn evaluate(
                     .get_or_create(&label)
                     .set(i64::from(broken));
             }
-            if breaches.set(metrics, &i.name, "backlog", broken) {
-                metrics.alert(&format!("backlog:{}", i.name));
-                tracing::warn!(alert = "backlog", interface = %i.name, depth, limit, "ALERT: the queue is over its contract's `sla: backlog < {limit}`; is the peer down?");
-            }
+            let change = breaches.set(metrics, &i.name, "backlog", broken);
+            notify(change, metrics, alerts, ("backlog", &i.name), || {
+                format!("{depth} messages wait, over the contract's `sla: backlog < {limit}`; is the peer down?")
+            });
         }
         if let Some(under_ms) = i.sla.quiet_ms {
             let quiet = tracker.quiet_for(&i.name, now).unwrap_or(0);
@@ -215,10 +263,14 @@ pub fn evaluate(
                 .get_or_create(&label)
                 .set(quiet / 1000);
             let broken = quiet >= under_ms as i64;
-            if breaches.set(metrics, &i.name, "quiet", broken) {
-                metrics.alert(&format!("quiet:{}", i.name));
-                tracing::warn!(alert = "quiet", interface = %i.name, quiet_s = quiet / 1000, limit_s = under_ms / 1000, "ALERT: no message within the contract's `sla: quiet`; has the feed stopped?");
-            }
+            let change = breaches.set(metrics, &i.name, "quiet", broken);
+            notify(change, metrics, alerts, ("quiet", &i.name), || {
+                format!(
+                    "no message for {} s, over the contract's `sla: quiet < {} s`; has the feed stopped?",
+                    quiet / 1000,
+                    under_ms / 1000
+                )
+            });
         }
     }
 }
@@ -275,6 +327,7 @@ mod tests {
         let m = Metrics::new();
         let mut b = Breaches::default();
         let none = Backlogs::default();
+        let quiet_alerts = Notifier::new(Default::default());
         let alerts = |m: &Metrics| {
             m.alerts
                 .get_or_create(&super::super::metrics::AlertLabel {
@@ -282,13 +335,45 @@ mod tests {
                 })
                 .get()
         };
-        evaluate(std::slice::from_ref(&i), &t, &none, &m, &mut b, 30_000);
+        evaluate(
+            std::slice::from_ref(&i),
+            &t,
+            &none,
+            &m,
+            &quiet_alerts,
+            &mut b,
+            30_000,
+        );
         assert_eq!(alerts(&m), 0);
-        evaluate(std::slice::from_ref(&i), &t, &none, &m, &mut b, 61_000);
-        evaluate(std::slice::from_ref(&i), &t, &none, &m, &mut b, 62_000);
+        evaluate(
+            std::slice::from_ref(&i),
+            &t,
+            &none,
+            &m,
+            &quiet_alerts,
+            &mut b,
+            61_000,
+        );
+        evaluate(
+            std::slice::from_ref(&i),
+            &t,
+            &none,
+            &m,
+            &quiet_alerts,
+            &mut b,
+            62_000,
+        );
         assert_eq!(alerts(&m), 1, "one alert per breach");
         t.heard("feed", 63_000);
-        evaluate(std::slice::from_ref(&i), &t, &none, &m, &mut b, 64_000);
+        evaluate(
+            std::slice::from_ref(&i),
+            &t,
+            &none,
+            &m,
+            &quiet_alerts,
+            &mut b,
+            64_000,
+        );
         let breached = m
             .sla_breached
             .get_or_create(&SlaLabel {

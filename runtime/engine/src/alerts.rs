@@ -1,0 +1,310 @@
+//! Alerts that reach a person. A contract's `alert "lab-oncall"` (in a reply policy, a
+//! flow, `on invalid`), an SLA breach, a feed gone quiet, a backlog and a certificate near
+//! expiry are counted in `accord_alerts_total` and logged, and, where the configuration
+//! routes the alert's name to a webhook (`[alerts.NAME] webhook = ...`, else
+//! `[alerts.default]`), posted there as JSON, or in the shape Slack and Teams incoming
+//! webhooks take.
+//!
+//! Posting never holds up a message: alerts go through a queue to one task. An alert that
+//! repeats while its condition lasts is sent once: repeats within [`QUIET`] are counted
+//! and reported with the next notice. A condition that ends (an SLA met again) sends a
+//! recovery notice, once, if its alert was sent. A webhook that fails is tried
+//! [`ATTEMPTS`] times, then given up on with a warning in the log; the metric already has
+//! the alert.
+
+use super::http::{self, HttpClient};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long an alert with the same name and subject is not sent again.
+pub const QUIET: Duration = Duration::from_secs(600);
+/// How many times a webhook is tried for one notice.
+pub const ATTEMPTS: u32 = 3;
+
+/// What a webhook receives: Accord's own JSON, or the `text` message Slack and Teams
+/// incoming webhooks take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Slack,
+    Teams,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "json" => Some(Format::Json),
+            "slack" => Some(Format::Slack),
+            "teams" => Some(Format::Teams),
+            _ => None,
+        }
+    }
+}
+
+/// Where alerts of one name go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub webhook: String,
+    pub format: Format,
+}
+
+/// One notice: an alert raised, or its condition over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// The alert's name (`lab-oncall`) or kind (`sla`, `quiet`, `certificate`).
+    pub name: String,
+    /// What it is about: an interface, an endpoint, a flow.
+    pub subject: String,
+    pub text: String,
+    pub resolved: bool,
+    /// Alerts of the same name and subject not sent since the last notice.
+    pub repeats: u32,
+}
+
+impl Notice {
+    /// The webhook body in `format`, for the estate `estate` in environment `env`.
+    pub fn body(&self, format: Format, estate: &str, env: &str) -> serde_json::Value {
+        let state = if self.resolved { "resolved" } else { "alert" };
+        let repeats = match self.repeats {
+            0 => String::new(),
+            n => format!(" ({n} more since the last notice)"),
+        };
+        let line = format!(
+            "[{estate} {env}] {state} {}: {} ({}){repeats}",
+            self.name, self.text, self.subject
+        );
+        match format {
+            Format::Json => serde_json::json!({
+                "estate": estate,
+                "environment": env,
+                "alert": self.name,
+                "subject": self.subject,
+                "state": state,
+                "text": self.text,
+                "repeats": self.repeats,
+            }),
+            Format::Slack | Format::Teams => serde_json::json!({ "text": line }),
+        }
+    }
+}
+
+/// What was sent for one (name, subject), to hold back its repeats.
+#[derive(Default)]
+struct Sent {
+    at: Option<Instant>,
+    held: u32,
+}
+
+/// The alerts of a production: raise and resolve from anywhere; a task posts them.
+pub struct Notifier {
+    routes: BTreeMap<String, Route>,
+    queue: Option<mpsc::UnboundedSender<Notice>>,
+    sent: Mutex<HashMap<(String, String), Sent>>,
+}
+
+impl Notifier {
+    /// With no routes, nothing is posted (alerts are still counted and logged).
+    pub fn new(routes: BTreeMap<String, Route>) -> Notifier {
+        Notifier {
+            routes,
+            queue: None,
+            sent: Mutex::default(),
+        }
+    }
+
+    /// Starts the task that posts notices (on the current Tokio runtime).
+    pub fn start(&mut self, estate: String, env: String) {
+        if self.routes.is_empty() {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.queue = Some(tx);
+        tokio::spawn(post_all(rx, self.routes.clone(), estate, env));
+    }
+
+    /// The route of alert `name`: its own, else `default`.
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.get(name).or_else(|| self.routes.get("default"))
+    }
+
+    /// Raises alert `name` about `subject`; sent unless the same was sent within
+    /// [`QUIET`] (then counted for the next notice).
+    pub fn raise(&self, name: &str, subject: &str, text: &str) {
+        let Some(repeats) = self.due(name, subject, Instant::now()) else {
+            return;
+        };
+        self.send(Notice {
+            name: name.into(),
+            subject: subject.into(),
+            text: text.into(),
+            resolved: false,
+            repeats,
+        });
+    }
+
+    /// The condition of alert `name` about `subject` is over: a recovery notice, if its
+    /// alert was sent.
+    pub fn resolve(&self, name: &str, subject: &str, text: &str) {
+        let was_sent = self
+            .sent
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&(name.to_string(), subject.to_string())))
+            .is_some_and(|s| s.at.is_some());
+        if was_sent {
+            self.send(Notice {
+                name: name.into(),
+                subject: subject.into(),
+                text: text.into(),
+                resolved: true,
+                repeats: 0,
+            });
+        }
+    }
+
+    /// Whether an alert is to be sent now, with how many were held back since the last;
+    /// `None` while it is held back.
+    fn due(&self, name: &str, subject: &str, now: Instant) -> Option<u32> {
+        self.route(name)?;
+        let mut sent = self.sent.lock().ok()?;
+        let s = sent
+            .entry((name.to_string(), subject.to_string()))
+            .or_default();
+        match s.at {
+            Some(at) if now.duration_since(at) < QUIET => {
+                s.held += 1;
+                None
+            }
+            _ => {
+                s.at = Some(now);
+                Some(std::mem::take(&mut s.held))
+            }
+        }
+    }
+
+    fn send(&self, notice: Notice) {
+        if let Some(q) = &self.queue {
+            let _ = q.send(notice);
+        }
+    }
+}
+
+/// Posts every notice to its route's webhook, one at a time, in the order raised.
+async fn post_all(
+    mut rx: mpsc::UnboundedReceiver<Notice>,
+    routes: BTreeMap<String, Route>,
+    estate: String,
+    env: String,
+) {
+    let mut clients: HashMap<bool, HttpClient> = HashMap::new();
+    while let Some(n) = rx.recv().await {
+        let Some(route) = routes.get(&n.name).or_else(|| routes.get("default")) else {
+            continue;
+        };
+        let https = route.webhook.starts_with("https://");
+        let client = match clients.entry(https) {
+            std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => match webhook_client(https) {
+                Ok(c) => slot.insert(c),
+                Err(why) => {
+                    tracing::warn!(alert = %n.name, error = %why, "alert not posted: no HTTP client");
+                    continue;
+                }
+            },
+        };
+        let body = n.body(route.format, &estate, &env).to_string();
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match http::post_json(
+                client,
+                &route.webhook,
+                body.as_bytes(),
+                Duration::from_secs(10),
+            )
+            .await
+            {
+                Ok(status) if (200..300).contains(&status) => {
+                    last.clear();
+                    break;
+                }
+                Ok(status) => last = format!("HTTP {status}"),
+                Err(why) => last = why,
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+        }
+        if !last.is_empty() {
+            tracing::warn!(alert = %n.name, subject = %n.subject, error = %last, "alert not posted to its webhook after {ATTEMPTS} attempts");
+        }
+    }
+}
+
+/// A client for webhooks: HTTPS against the system's root certificates, or plain HTTP.
+fn webhook_client(https: bool) -> Result<HttpClient, String> {
+    let tls = if https {
+        Some(
+            accord_hl7::tls::ClientTls::new(&accord_hl7::tls::ClientIdentity::default())
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    http::client(tls, Duration::from_secs(10)).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notifier() -> Notifier {
+        let route = Route {
+            webhook: "http://127.0.0.1:9/hook".into(),
+            format: Format::Json,
+        };
+        Notifier::new(BTreeMap::from([("lab-oncall".to_string(), route)]))
+    }
+
+    #[test]
+    fn an_alert_repeating_while_it_lasts_is_sent_once_and_counted_for_the_next() {
+        let n = notifier();
+        let t = Instant::now();
+        assert_eq!(n.due("lab-oncall", "adt_to_lims", t), Some(0));
+        assert_eq!(
+            n.due("lab-oncall", "adt_to_lims", t + Duration::from_secs(5)),
+            None
+        );
+        assert_eq!(
+            n.due("lab-oncall", "adt_to_lims", t + Duration::from_secs(9)),
+            None
+        );
+        // Another subject is another alert.
+        assert_eq!(n.due("lab-oncall", "orders_to_lims", t), Some(0));
+        // After the quiet period, sent again with the two held back.
+        assert_eq!(n.due("lab-oncall", "adt_to_lims", t + QUIET), Some(2));
+        // No route and no default: nothing to send.
+        assert_eq!(n.due("pharmacy-oncall", "x", t), None);
+    }
+
+    #[test]
+    fn notices_take_the_shape_their_webhook_asks_for() {
+        let notice = Notice {
+            name: "lab-oncall".into(),
+            subject: "adt_to_lims".into(),
+            text: "message 42 moved to the dead letter (AR)".into(),
+            resolved: false,
+            repeats: 3,
+        };
+        let json = notice.body(Format::Json, "Lothian", "prod");
+        assert_eq!(json["alert"], "lab-oncall");
+        assert_eq!(json["state"], "alert");
+        assert_eq!(json["repeats"], 3);
+        let slack = notice.body(Format::Slack, "Lothian", "prod");
+        assert_eq!(
+            slack["text"],
+            "[Lothian prod] alert lab-oncall: message 42 moved to the dead letter (AR) (adt_to_lims) (3 more since the last notice)"
+        );
+    }
+}
