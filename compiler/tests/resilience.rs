@@ -556,15 +556,19 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     let (hub, admin) = (free_port(), free_port());
     let dir = fresh_dir("e2e-replies");
     let config = dir.join("dev.toml");
-    // The contract's `alert "garbled"` goes to a Slack-shaped webhook.
+    // The contract's `alert "garbled"` goes to a Slack-shaped webhook, and by mail
+    // through a real SMTP server.
     let hook = Webhook::start();
+    let mail = MailSink::start(&dir);
     std::fs::write(
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [alerts.garbled]\nwebhook = \"{}\"\nformat = \"slack\"\n\
+             [alerts.garbled]\nwebhook = \"{}\"\nformat = \"slack\"\nemail = [\"lab-oncall@hospital.example\"]\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\nstarttls = \"off\"\nfrom = \"accord@hub.example\"\n\
              [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n",
-            hook.url()
+            hook.url(),
+            mail.port
         ),
     )
     .unwrap();
@@ -638,6 +642,20 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     assert!(
         text.starts_with("[Replies test dev] alert garbled: message "),
         "{text}"
+    );
+    wait_until(
+        "the garbled alert is mailed",
+        Duration::from_secs(10),
+        || !mail.messages().is_empty(),
+    );
+    let mails = mail.messages();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert!(
+        mails[0].contains("Subject: [Replies test dev] alert garbled: ")
+            && mails[0].contains("To: lab-oncall@hospital.example")
+            && mails[0].contains("alert garbled: message "),
+        "{}",
+        mails[0]
     );
     // on AR: warn complete, the rejection counts as done, and is logged.
     assert_eq!(state_of("2006").map(|(s, _)| s), Some("completed".into()));

@@ -128,8 +128,9 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 "description": "Where alerts are posted, by alert name: the contract's (`alert \"lab-oncall\"`), `sla:INTERFACE`, `backlog:INTERFACE`, `quiet:INTERFACE`, `certificate:ENDPOINT`; `default` takes those with no route of their own.",
                 "type": "object",
                 "additionalProperties": {
-                    "type": "object", "additionalProperties": false, "required": ["webhook"],
+                    "type": "object", "additionalProperties": false,
                     "properties": {
+                        "email": { "type": "array", "items": { "type": "string" }, "description": "Mail recipients, through [smtp]." },
                         "webhook": {
                             "description": "The webhook URL (a secret: anyone holding it can post to the channel): text, { env = \"VAR\" } or { file = \"path\" }.",
                             "oneOf": [
@@ -139,6 +140,25 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                             ]
                         },
                         "format": { "enum": ["json", "slack", "teams"], "description": "json: Accord's own JSON (default); slack and teams: the `text` their incoming webhooks take." }
+                    }
+                }
+            },
+            "smtp": {
+                "description": "The mail server alerts with `email` recipients are sent through.",
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "host": { "type": "string" },
+                    "port": { "type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 587 (STARTTLS), or 25 with starttls = \"off\"." },
+                    "from": { "type": "string", "description": "The sender address." },
+                    "starttls": { "enum": ["required", "off"], "description": "required (default): the connection is upgraded to TLS, verified against the system's roots, or nothing is sent; off: plain SMTP, for a relay on the same host." },
+                    "username": { "type": "string" },
+                    "password": {
+                        "description": "text, { env = \"VAR\" } or { file = \"path\" }.",
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+                        ]
                     }
                 }
             },

@@ -404,3 +404,51 @@ fn serve_posts(s: TcpStream, got: &Mutex<Vec<serde_json::Value>>) {
         let _ = out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     }
 }
+
+/// A real SMTP server on loopback (Python's aiosmtpd, installed by `.ci/run`) that prints
+/// every message it takes; stopped when dropped.
+pub struct MailSink {
+    pub port: u16,
+    child: Child,
+    out: PathBuf,
+}
+
+impl MailSink {
+    pub fn start(dir: &Path) -> MailSink {
+        let port = free_port();
+        let out = dir.join("mail.txt");
+        let child = Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (bash .ci/run installs it)");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        MailSink { port, child, out }
+    }
+
+    /// Every message received so far, as aiosmtpd printed them.
+    pub fn messages(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .split("---------- MESSAGE FOLLOWS ----------")
+            .filter(|m| m.contains("END MESSAGE"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

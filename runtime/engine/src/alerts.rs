@@ -1,9 +1,9 @@
 //! Alerts that reach a person. A contract's `alert "lab-oncall"` (in a reply policy, a
 //! flow, `on invalid`), an SLA breach, a feed gone quiet, a backlog and a certificate near
 //! expiry are counted in `accord_alerts_total` and logged, and, where the configuration
-//! routes the alert's name to a webhook (`[alerts.NAME] webhook = ...`, else
-//! `[alerts.default]`), posted there as JSON, or in the shape Slack and Teams incoming
-//! webhooks take.
+//! routes the alert's name (`[alerts.NAME]`, else `[alerts.default]`), posted to a
+//! webhook (as JSON, or in the shape Slack and Teams incoming webhooks take) and mailed
+//! through the configured SMTP server (`[smtp]`, STARTTLS unless told otherwise).
 //!
 //! Posting never holds up a message: alerts go through a queue to one task. An alert that
 //! repeats while its condition lasts is sent once: repeats within [`QUIET`] are counted
@@ -43,11 +43,24 @@ impl Format {
     }
 }
 
-/// Where alerts of one name go.
+/// Where alerts of one name go: a webhook, mail recipients, or both.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    pub webhook: String,
+    pub webhook: Option<String>,
     pub format: Format,
+    pub email: Vec<String>,
+}
+
+/// The mail server alerts are sent through (`[smtp]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// The sender address.
+    pub from: String,
+    /// STARTTLS is required unless `starttls = "off"` (a relay on the same host).
+    pub starttls: bool,
+    pub login: Option<(String, String)>,
 }
 
 /// One notice: an alert raised, or its condition over.
@@ -100,6 +113,7 @@ struct Sent {
 /// The alerts of a production: raise and resolve from anywhere; a task posts them.
 pub struct Notifier {
     routes: BTreeMap<String, Route>,
+    smtp: Option<Smtp>,
     queue: Option<mpsc::UnboundedSender<Notice>>,
     sent: Mutex<HashMap<(String, String), Sent>>,
 }
@@ -109,9 +123,16 @@ impl Notifier {
     pub fn new(routes: BTreeMap<String, Route>) -> Notifier {
         Notifier {
             routes,
+            smtp: None,
             queue: None,
             sent: Mutex::default(),
         }
+    }
+
+    /// Mails alerts whose routes name recipients through `smtp`.
+    pub fn with_smtp(mut self, smtp: Option<Smtp>) -> Notifier {
+        self.smtp = smtp;
+        self
     }
 
     /// Starts the task that posts notices (on the current Tokio runtime).
@@ -121,7 +142,8 @@ impl Notifier {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         self.queue = Some(tx);
-        tokio::spawn(post_all(rx, self.routes.clone(), estate, env));
+        let mail = self.smtp.clone().map(Mailer::new);
+        tokio::spawn(post_all(rx, self.routes.clone(), mail, estate, env));
     }
 
     /// The route of alert `name`: its own, else `default`.
@@ -191,10 +213,12 @@ impl Notifier {
     }
 }
 
-/// Posts every notice to its route's webhook, one at a time, in the order raised.
+/// Posts every notice to its route's webhook and mails its recipients, one notice at a
+/// time, in the order raised.
 async fn post_all(
     mut rx: mpsc::UnboundedReceiver<Notice>,
     routes: BTreeMap<String, Route>,
+    mail: Option<Mailer>,
     estate: String,
     env: String,
 ) {
@@ -203,42 +227,117 @@ async fn post_all(
         let Some(route) = routes.get(&n.name).or_else(|| routes.get("default")) else {
             continue;
         };
-        let https = route.webhook.starts_with("https://");
-        let client = match clients.entry(https) {
-            std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => match webhook_client(https) {
-                Ok(c) => slot.insert(c),
-                Err(why) => {
-                    tracing::warn!(alert = %n.name, error = %why, "alert not posted: no HTTP client");
-                    continue;
+        if let Some(url) = &route.webhook {
+            let https = url.starts_with("https://");
+            let client = match clients.entry(https) {
+                std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => match webhook_client(https) {
+                    Ok(c) => slot.insert(c),
+                    Err(why) => {
+                        tracing::warn!(alert = %n.name, error = %why, "alert not posted: no HTTP client");
+                        continue;
+                    }
+                },
+            };
+            let body = n.body(route.format, &estate, &env).to_string();
+            let last = retried(|| async {
+                match http::post_json(client, url, body.as_bytes(), Duration::from_secs(10)).await {
+                    Ok(status) if (200..300).contains(&status) => Ok(()),
+                    Ok(status) => Err(format!("HTTP {status}")),
+                    Err(why) => Err(why),
                 }
-            },
-        };
-        let body = n.body(route.format, &estate, &env).to_string();
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match http::post_json(
-                client,
-                &route.webhook,
-                body.as_bytes(),
-                Duration::from_secs(10),
+            })
+            .await;
+            if let Err(why) = last {
+                tracing::warn!(alert = %n.name, subject = %n.subject, error = %why, "alert not posted to its webhook after {ATTEMPTS} attempts");
+            }
+        }
+        if !route.email.is_empty() {
+            let Some(mail) = &mail else {
+                tracing::warn!(alert = %n.name, "alert not mailed: the configuration has no [smtp]");
+                continue;
+            };
+            let sent = retried(|| mail.send(&route.email, &n, &estate, &env)).await;
+            if let Err(why) = sent {
+                tracing::warn!(alert = %n.name, subject = %n.subject, error = %why, "alert not mailed after {ATTEMPTS} attempts");
+            }
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, at most [`ATTEMPTS`] times; the last error.
+async fn retried<F, Fut>(mut attempt: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut last = Ok(());
+    for n in 1..=ATTEMPTS {
+        last = attempt().await;
+        if last.is_ok() {
+            break;
+        }
+        if n < ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(n))).await;
+        }
+    }
+    last
+}
+
+/// Mail through the configured server: one message per notice to the route's recipients.
+struct Mailer {
+    smtp: Smtp,
+}
+
+impl Mailer {
+    fn new(smtp: Smtp) -> Mailer {
+        Mailer { smtp }
+    }
+
+    async fn send(&self, to: &[String], n: &Notice, estate: &str, env: &str) -> Result<(), String> {
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+        let state = if n.resolved { "resolved" } else { "alert" };
+        let mut message = Message::builder()
+            .from(
+                self.smtp
+                    .from
+                    .parse()
+                    .map_err(|e| format!("[smtp] from: {e}"))?,
             )
+            .subject(format!(
+                "[{estate} {env}] {state} {}: {}",
+                n.name, n.subject
+            ));
+        for address in to {
+            message = message.to(address.parse().map_err(|e| format!("`{address}`: {e}"))?);
+        }
+        let text = n.body(Format::Slack, estate, env)["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let message = message.body(text).map_err(|e| e.to_string())?;
+        let builder = if self.smtp.starttls {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.smtp.host)
+                .map_err(|e| e.to_string())?
+        } else {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp.host)
+        };
+        let mut builder = builder
+            .port(self.smtp.port)
+            .timeout(Some(Duration::from_secs(10)));
+        if let Some((user, password)) = &self.smtp.login {
+            builder =
+                builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+                    user.clone(),
+                    password.clone(),
+                ));
+        }
+        builder
+            .build()
+            .send(message)
             .await
-            {
-                Ok(status) if (200..300).contains(&status) => {
-                    last.clear();
-                    break;
-                }
-                Ok(status) => last = format!("HTTP {status}"),
-                Err(why) => last = why,
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-            }
-        }
-        if !last.is_empty() {
-            tracing::warn!(alert = %n.name, subject = %n.subject, error = %last, "alert not posted to its webhook after {ATTEMPTS} attempts");
-        }
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -261,8 +360,9 @@ mod tests {
 
     fn notifier() -> Notifier {
         let route = Route {
-            webhook: "http://127.0.0.1:9/hook".into(),
+            webhook: Some("http://127.0.0.1:9/hook".into()),
             format: Format::Json,
+            email: vec![],
         };
         Notifier::new(BTreeMap::from([("lab-oncall".to_string(), route)]))
     }

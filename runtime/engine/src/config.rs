@@ -156,6 +156,8 @@ pub struct Config {
     pub tls_expiry_warning_days: u32,
     /// Where alerts are posted, by alert name (`[alerts.NAME]`).
     pub alerts: BTreeMap<String, super::alerts::Route>,
+    /// The mail server alerts are mailed through (`[smtp]`).
+    pub smtp: Option<super::alerts::Smtp>,
 }
 
 /// How API interfaces check bearer tokens (`[auth]`): RS256 keys from a JWKS file, or an
@@ -588,6 +590,10 @@ pub fn load(
         errors.extend(e);
         BTreeMap::new()
     });
+    let smtp = smtp(&config["smtp"], &alerts).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     let tls = super::tls::EndpointTls::build(
         spec,
         &endpoints,
@@ -629,12 +635,13 @@ pub fn load(
             .unwrap_or(30)
             .min(3650) as u32,
         alerts,
+        smtp,
     })
 }
 
-/// `[alerts.NAME]`: where alerts of each name are posted (`default`: those of a name
-/// with no route of its own). A webhook URL is a secret (it lets anyone post to the
-/// channel): text, `{ env = "VAR" }` or `{ file = "path" }`.
+/// `[alerts.NAME]`: where alerts of each name go (`default`: those of a name with no
+/// route of its own): a webhook, mail recipients, or both. A webhook URL is a secret (it
+/// lets anyone post to the channel): text, `{ env = "VAR" }` or `{ file = "path" }`.
 fn alert_routes(
     alerts: &Value,
 ) -> Result<BTreeMap<String, super::alerts::Route>, Vec<ConfigError>> {
@@ -648,31 +655,103 @@ fn alert_routes(
             ));
             continue;
         };
-        match secret(&a["webhook"]) {
+        let webhook = match secret(&a["webhook"]) {
             Ok(Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
-                routes.insert(
-                    name.clone(),
-                    super::alerts::Route {
-                        webhook: url.trim().to_string(),
-                        format,
-                    },
-                );
+                Some(url.trim().to_string())
             }
-            Ok(_) => errors.push(err(
-                format!("[alerts.{name}] has no webhook URL"),
-                "set `webhook = \"https://...\"` (or { env = \"VAR\" }, { file = \"path\" })",
-            )),
-            Err(why) => errors.push(err(
-                format!("[alerts.{name}] webhook: {why}"),
-                "set it, or remove the route",
-            )),
+            Ok(Some(_)) => {
+                errors.push(err(
+                    format!("[alerts.{name}] webhook is not an http(s) URL"),
+                    "give the URL the channel's incoming webhook has",
+                ));
+                continue;
+            }
+            Ok(None) => None,
+            Err(why) => {
+                errors.push(err(
+                    format!("[alerts.{name}] webhook: {why}"),
+                    "set it, or remove the route",
+                ));
+                continue;
+            }
+        };
+        let email: Vec<String> = a["email"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .collect();
+        if webhook.is_none() && email.is_empty() {
+            errors.push(err(
+                format!("[alerts.{name}] sends nowhere"),
+                "give it `webhook = ...`, `email = [\"...\"]`, or both",
+            ));
+            continue;
         }
+        routes.insert(
+            name.clone(),
+            super::alerts::Route {
+                webhook,
+                format,
+                email,
+            },
+        );
     }
     if errors.is_empty() {
         Ok(routes)
     } else {
         Err(errors)
     }
+}
+
+/// `[smtp]`: the mail server alerts are mailed through; needed when a route has `email`.
+fn smtp(
+    smtp: &Value,
+    routes: &BTreeMap<String, super::alerts::Route>,
+) -> Result<Option<super::alerts::Smtp>, ConfigError> {
+    let mails = routes.values().any(|r| !r.email.is_empty());
+    let Some(host) = smtp["host"].as_str() else {
+        return if mails {
+            Err(err(
+                "alerts are to be mailed, but [smtp] has no host",
+                "set `host`, `from` (and `port`, `username`, `password`) under [smtp]",
+            ))
+        } else {
+            Ok(None)
+        };
+    };
+    let starttls = smtp["starttls"].as_str().unwrap_or("required") != "off";
+    let from = smtp["from"].as_str().ok_or_else(|| {
+        err(
+            "[smtp] has no `from` address",
+            "set `from = \"accord@hospital.example\"`",
+        )
+    })?;
+    let password = secret(&smtp["password"]).map_err(|why| {
+        err(
+            format!("[smtp] password: {why}"),
+            "set it, or remove username",
+        )
+    })?;
+    let login = match (smtp["username"].as_str(), password) {
+        (Some(u), Some(p)) => Some((u.to_string(), p)),
+        (None, None) => None,
+        _ => {
+            return Err(err(
+                "[smtp] has a username without a password, or a password without a username",
+                "give both, or neither",
+            ))
+        }
+    };
+    Ok(Some(super::alerts::Smtp {
+        host: host.to_string(),
+        port: smtp["port"]
+            .as_u64()
+            .map_or(if starttls { 587 } else { 25 }, |p| p.min(65535) as u16),
+        from: from.to_string(),
+        starttls,
+        login,
+    }))
 }
 
 /// The fewest bytes the admin listener's bearer token may have: long enough that it
@@ -980,6 +1059,7 @@ mod tests {
             tls: Default::default(),
             tls_expiry_warning_days: 30,
             alerts: BTreeMap::new(),
+            smtp: None,
         }
     }
 

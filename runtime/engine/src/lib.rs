@@ -197,7 +197,8 @@ impl Engine {
         let mut metrics = Metrics::new();
         metrics.register_journal(journal.stats());
         let sla = sla::Tracker::new(&spec.interfaces, time::now_ms());
-        let mut alerts = alerts::Notifier::new(config.alerts.clone());
+        let mut alerts =
+            alerts::Notifier::new(config.alerts.clone()).with_smtp(config.smtp.clone());
         alerts.start(spec.estate.clone(), config.env.clone());
         Engine {
             spec,
