@@ -103,12 +103,12 @@ fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
     wait_until("the message is processed", || s.processed() > done_before);
 }
 
-#[test]
-fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
+/// The ownership estate's production in a fresh folder `name`, the lab answering `CA`.
+fn setup(name: &str) -> (Setup, Peer) {
     let bin = build("compiler/tests/production/ownership");
     let lab = Peer::start(|_, _| "CA");
     let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-ownership");
+    let dir = fresh_dir(name);
     let config = dir.join("dev.toml");
     std::fs::write(
         &config,
@@ -120,15 +120,20 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
     )
     .unwrap();
     let store = dir.join("store");
-    let production = start(&bin, &config, &store, admin);
     let s = Setup {
-        _production: production,
+        _production: start(&bin, &config, &store, admin),
         bin,
         journal: store.join("journal.sqlite"),
         hub,
         mpi: mpi_port,
         admin,
     };
+    (s, lab)
+}
+
+#[test]
+fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
+    let (s, lab) = setup("e2e-ownership");
     let n1 = "9434765919";
 
     // 1. The MPI speaks first: it owns the NHS number, and may set the name and the birth
@@ -297,29 +302,7 @@ fn timed(system: &str, control: &str, phone: &str, event: &str) -> String {
 /// overwriting it; a later change applies again.
 #[test]
 fn an_older_update_arriving_late_keeps_the_newer_stored_value() {
-    let bin = build("compiler/tests/production/ownership");
-    let lab = Peer::start(|_, _| "CA");
-    let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
-    let dir = fresh_dir("e2e-ordered");
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n",
-            lab.port
-        ),
-    )
-    .unwrap();
-    let store = dir.join("store");
-    let s = Setup {
-        _production: start(&bin, &config, &store, admin),
-        bin,
-        journal: store.join("journal.sqlite"),
-        hub,
-        mpi: mpi_port,
-        admin,
-    };
+    let (s, _lab) = setup("e2e-ordered");
     step(
         &s,
         s.hub,

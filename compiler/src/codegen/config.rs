@@ -70,13 +70,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
         &users(ir, None, true),
         &users(ir, Some(env), true),
         "secret",
-        json!({ "oneOf": [
-            { "type": "string" },
-            { "type": "object", "additionalProperties": false, "required": ["env"],
-              "properties": { "env": { "type": "string" } } },
-            { "type": "object", "additionalProperties": false, "required": ["file"],
-              "properties": { "file": { "type": "string" } } }
-        ] }),
+        json!({ "oneOf": secret_forms() }),
     );
     let mut endpoints = Map::new();
     let mut endpoints_needed = vec![];
@@ -133,11 +127,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                         "email": { "type": "array", "items": { "type": "string" }, "description": "Mail recipients, through [smtp]." },
                         "webhook": {
                             "description": "The webhook URL (a secret: anyone holding it can post to the channel): text, { env = \"VAR\" } or { file = \"path\" }.",
-                            "oneOf": [
-                                { "type": "string" },
-                                { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                                { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                            ]
+                            "oneOf": secret_forms()
                         },
                         "format": { "enum": ["json", "slack", "teams"], "description": "json: Accord's own JSON (default); slack and teams: the `text` their incoming webhooks take." }
                     }
@@ -154,11 +144,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     "username": { "type": "string" },
                     "password": {
                         "description": "text, { env = \"VAR\" } or { file = \"path\" }.",
-                        "oneOf": [
-                            { "type": "string" },
-                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                        ]
+                        "oneOf": secret_forms()
                     }
                 }
             },
@@ -175,27 +161,15 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     "listen": { "type": "string", "description": "Address of /health, /ready and /metrics, e.g. 127.0.0.1:9464." },
                     "token": {
                         "description": "Ask scrapers of /metrics for this bearer token (at least 32 characters): { env = \"VAR\" }, { file = \"path\" } or the value. /health and /ready stay open.",
-                        "oneOf": [
-                            { "type": "string" },
-                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                        ]
+                        "oneOf": secret_forms()
                     },
                     "certificate": {
                         "description": "Serve the admin endpoints over HTTPS with this PEM certificate chain: a file's path, { env = \"VAR\" } or { file = \"path\" } (with private_key).",
-                        "oneOf": [
-                            { "type": "string" },
-                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                        ]
+                        "oneOf": secret_forms()
                     },
                     "private_key": {
                         "description": "The PEM private key of the admin certificate: a file's path, { env = \"VAR\" } or { file = \"path\" }.",
-                        "oneOf": [
-                            { "type": "string" },
-                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                        ]
+                        "oneOf": secret_forms()
                     }
                 }
             },
@@ -213,11 +187,7 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     "jwks": { "type": "string", "description": "A JSON Web Key Set file of the authorisation server's RS256 keys." },
                     "hs256_secret": {
                         "description": "A shared HS256 secret (tests and development): text, { env = \"VAR\" } or { file = \"path\" }.",
-                        "oneOf": [
-                            { "type": "string" },
-                            { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
-                            { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
-                        ]
+                        "oneOf": secret_forms()
                     },
                     "issuer": { "type": "string", "description": "The `iss` every token must carry (required when the estate has an API interface)." },
                     "audience": { "type": "string", "description": "The `aud` every token must carry (required when the estate has an API interface)." }
@@ -264,4 +234,14 @@ fn endpoints_schema(endpoints: Map<String, Value>, needed: Vec<String>) -> Value
         section["required"] = json!(needed);
     }
     section
+}
+
+/// The three ways a secret is given in the file: the value, `{ env = "VAR" }` or
+/// `{ file = "path" }`.
+fn secret_forms() -> Value {
+    json!([
+        { "type": "string" },
+        { "type": "object", "additionalProperties": false, "required": ["env"], "properties": { "env": { "type": "string" } } },
+        { "type": "object", "additionalProperties": false, "required": ["file"], "properties": { "file": { "type": "string" } } }
+    ])
 }
