@@ -21,12 +21,17 @@ pub enum Hold {
         queue: Option<String>,
         detail: String,
     },
+    /// The stored record could not be read (the journal is unreachable): nothing is
+    /// decided, and the message is processed again once it can be.
+    Unavailable { detail: String },
 }
 
 impl Hold {
     pub fn detail(&self) -> &str {
         match self {
-            Hold::Reject { detail } | Hold::Review { detail, .. } => detail,
+            Hold::Reject { detail }
+            | Hold::Review { detail, .. }
+            | Hold::Unavailable { detail } => detail,
         }
     }
 }

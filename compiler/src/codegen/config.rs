@@ -152,8 +152,15 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 "type": "object", "additionalProperties": false,
                 "properties": {
                     "path": { "type": "string", "description": "The SQLite journal file (default: STORE/journal.sqlite)." },
-                    "sync": { "enum": ["full", "normal", "off"], "description": "fsync policy: full syncs every commit (default), normal syncs at checkpoints, off never." }
-                }
+                    "sync": { "enum": ["full", "normal", "off"], "description": "fsync policy: full syncs every commit (default), normal syncs at checkpoints, off never. SQLite only: PostgreSQL's commits are as durable as its synchronous_commit." },
+                    "url": { "type": "string", "pattern": "^postgres(ql)?://", "description": "A PostgreSQL journal in place of the SQLite file: postgres://USER@HOST:PORT/DATABASE (?sslmode=require for TLS)." },
+                    "password": {
+                        "description": "The PostgreSQL role's password: text, { env = \"VAR\" } or { file = \"path\" }.",
+                        "oneOf": secret_forms()
+                    },
+                    "ca": { "type": "string", "description": "PEM file of the CA that signed the PostgreSQL server's certificate (default: the system's roots)." }
+                },
+                "not": { "required": ["url", "path"] }
             },
             "admin": {
                 "type": "object", "additionalProperties": false,

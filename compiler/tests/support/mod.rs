@@ -4,6 +4,8 @@
 //! receives and answers with the code the test picks.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! port in use is an error naming the endpoint), then starts the workers and reports ready.
 
 use super::config::{self, ConfigError};
-use super::journal::Journal;
+use super::journal::{Journal, Store};
 use super::operator::{self, Actor, Selection};
 use super::{admin, flows, folder, inbound, outbound, process, review, time, Engine, Production};
 use accord_runtime::spec::{Role, Spec};
@@ -47,15 +47,15 @@ enum Command {
     },
     /// Per interface: received, sent, queued, failed (retrying), dead, rejected, duplicates.
     Status {
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         #[arg(long)]
         json: bool,
     },
     /// Search the journal.
     Messages {
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         /// MSH-10 of the message.
         #[arg(long)]
         control_id: Option<String>,
@@ -78,8 +78,8 @@ enum Command {
     /// Every hop of one message, by journal id, control id or correlation id.
     Trace {
         id: String,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
     },
     /// The dead letter: list, show, resend (as is, mapped again, or edited), discard.
     #[command(subcommand)]
@@ -118,16 +118,16 @@ enum Command {
         record: String,
         /// Its key (key fields joined by `|`), e.g. the MRN.
         key: String,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         #[arg(long)]
         json: bool,
     },
     /// Copy the journal to a new file while the production runs (consistent: everything
     /// acknowledged before it began is in it).
     Backup {
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         /// The backup file to make (never overwritten).
         #[arg(long)]
         to: PathBuf,
@@ -138,13 +138,13 @@ enum Command {
         /// The backup file.
         #[arg(long)]
         from: PathBuf,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
     },
     /// What operators did: resends, edits, discards, replays, reviews.
     Audit {
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         #[arg(long)]
         json: bool,
     },
@@ -158,8 +158,8 @@ struct Who {
     /// Why (recorded in the audit).
     #[arg(long)]
     why: Option<String>,
-    #[arg(long, default_value = "var/journal.sqlite")]
-    journal: PathBuf,
+    #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+    journal: Store,
 }
 
 #[derive(clap::Args, Clone)]
@@ -185,16 +185,16 @@ enum DeadLetters {
     List {
         #[command(flatten)]
         pick: Pick,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         #[arg(long)]
         json: bool,
     },
     /// One dead letter: reason, history, the message and the last reply.
     Show {
         id: i64,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
     },
     /// Queue dead letters again (a mapping failure is mapped again first).
     Resend {
@@ -231,8 +231,8 @@ enum Review {
         /// Only this review queue.
         #[arg(long)]
         queue: Option<String>,
-        #[arg(long, default_value = "var/journal.sqlite")]
-        journal: PathBuf,
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        journal: Store,
         #[arg(long)]
         json: bool,
     },
@@ -384,7 +384,10 @@ pub fn main(production: Production) -> ExitCode {
     match cli.command {
         Command::Run(at) => run(spec, production, at),
         Command::Backup { journal, to } => {
-            print(super::journal::backup::backup(&journal, &to).map(|c| {
+            let Some(journal) = sqlite_only(&journal, "backup") else {
+                return ExitCode::from(2);
+            };
+            print(super::journal::backup::backup(journal, &to).map(|c| {
                 format!(
                     "backed up {} ({} messages, {} bytes) to {}\n",
                     journal.display(),
@@ -394,19 +397,24 @@ pub fn main(production: Production) -> ExitCode {
                 )
             }))
         }
-        Command::Restore { from, journal } => print(
-            super::journal::backup::restore(&from, &journal).map(|(c, kept)| {
-                let kept = kept
-                    .map(|k| format!("; the journal it replaced is {}", k.display()))
-                    .unwrap_or_default();
-                format!(
-                    "restored {} ({} messages) to {}{kept}\n",
-                    from.display(),
-                    c.messages,
-                    journal.display()
-                )
-            }),
-        ),
+        Command::Restore { from, journal } => {
+            let Some(journal) = sqlite_only(&journal, "restore") else {
+                return ExitCode::from(2);
+            };
+            print(
+                super::journal::backup::restore(&from, journal).map(|(c, kept)| {
+                    let kept = kept
+                        .map(|k| format!("; the journal it replaced is {}", k.display()))
+                        .unwrap_or_default();
+                    format!(
+                        "restored {} ({} messages) to {}{kept}\n",
+                        from.display(),
+                        c.messages,
+                        journal.display()
+                    )
+                }),
+            )
+        }
         Command::CheckConfig { at, schema } => {
             if schema {
                 return match production.config_schemas.iter().find(|(e, _)| *e == at.env) {
@@ -454,11 +462,7 @@ pub fn main(production: Production) -> ExitCode {
                             .collect();
                         println!("  {name} ({}): {}", e.transport, shown.join(" "));
                     }
-                    println!(
-                        "  journal: {} (sync {:?})",
-                        c.journal_path.display(),
-                        c.sync
-                    );
+                    println!("  journal: {} (sync {:?})", c.journal, c.sync);
                     ExitCode::SUCCESS
                 }
             }
@@ -547,8 +551,7 @@ pub fn main(production: Production) -> ExitCode {
             }
             Ok(None) => {
                 eprintln!(
-                    "error: no message with id, control id or correlation `{id}` in {}",
-                    journal.display()
+                    "error: no message with id, control id or correlation `{id}` in {journal}"
                 );
                 ExitCode::from(1)
             }
@@ -623,7 +626,7 @@ async fn start(
     production: Production,
     config: config::Config,
 ) -> Result<Arc<Engine>, String> {
-    let journal = Journal::open(&config.journal_path, config.sync, config.limits.lanes)
+    let journal = Journal::open_store(&config.journal, config.sync, config.limits.lanes)
         .map_err(|e| e.to_string())?;
     let (estate, version) = (spec.estate.clone(), spec.version.clone());
     journal
@@ -945,4 +948,21 @@ fn dead_letters(
             ))
         }
     }
+}
+
+/// A `--journal` argument: a SQLite file's path or a PostgreSQL URL.
+fn parse_store(s: &str) -> Result<Store, String> {
+    Store::parse(s).map_err(|e| e.0)
+}
+
+/// The SQLite file of a command only the embedded journal has; `None`, with the reason
+/// printed, for a PostgreSQL journal.
+fn sqlite_only<'a>(store: &'a Store, command: &str) -> Option<&'a std::path::Path> {
+    let path = store.sqlite_path();
+    if path.is_none() {
+        eprintln!(
+            "error: `{command}` copies a SQLite journal; {store} is PostgreSQL\n  = help: use PostgreSQL's own tools: pg_basebackup for a base backup, a streaming standby for failover (runbook: Availability)"
+        );
+    }
+    path
 }

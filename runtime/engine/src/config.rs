@@ -5,7 +5,7 @@
 //! against the JSON Schema the compiler emitted for the environment, and every error names
 //! the setting and the contract line that needs it.
 
-use super::journal::SyncPolicy;
+use super::journal::{Store, SyncPolicy};
 use accord_runtime::spec::{SettingValue, Spec};
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value};
@@ -138,7 +138,8 @@ pub struct Limits {
 pub struct Config {
     pub env: String,
     pub endpoints: BTreeMap<String, ResolvedEndpoint>,
-    pub journal_path: PathBuf,
+    /// Where the journal lives: a SQLite file (the default) or a PostgreSQL database.
+    pub journal: Store,
     pub sync: SyncPolicy,
     pub admin: Option<String>,
     /// The bearer token `/metrics` asks of its scrapers (`[admin] token`); without it the
@@ -547,10 +548,28 @@ pub fn load(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let journal_path = config["journal"]["path"]
-        .as_str()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| store.join("journal.sqlite"));
+    let journal = match config["journal"]["url"].as_str() {
+        Some(url) => {
+            let bad = |message: String| {
+                vec![ConfigError {
+                    message,
+                    help: "write url = \"postgres://USER@HOST:PORT/DATABASE\" and the password as { env = \"VAR\" } or { file = \"path\" }".into(),
+                }]
+            };
+            let password = secret(&config["journal"]["password"])
+                .map_err(|e| bad(format!("[journal] password: {e}")))?;
+            let ca = config["journal"]["ca"].as_str().map(PathBuf::from);
+            let target = super::journal::pg::PgTarget::from_url(url, password.as_deref(), ca)
+                .map_err(|e| bad(format!("[journal] url: {}", e.0)))?;
+            Store::Postgres(std::sync::Arc::new(target))
+        }
+        None => Store::Sqlite(
+            config["journal"]["path"]
+                .as_str()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| store.join("journal.sqlite")),
+        ),
+    };
     let sync = config["journal"]["sync"]
         .as_str()
         .and_then(SyncPolicy::parse)
@@ -610,7 +629,7 @@ pub fn load(
     Ok(Config {
         env: env.to_string(),
         endpoints,
-        journal_path,
+        journal,
         sync,
         admin: config["admin"]["listen"].as_str().map(str::to_string),
         admin_token,
@@ -1039,7 +1058,7 @@ mod tests {
         Config {
             env: env.into(),
             endpoints,
-            journal_path: "j".into(),
+            journal: Store::Sqlite("j".into()),
             sync: SyncPolicy::Full,
             admin: Some("0.0.0.0:9464".into()),
             admin_token: None,

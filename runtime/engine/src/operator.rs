@@ -12,16 +12,15 @@ use super::journal::operator::{
     requeue as journal_requeue, set_state, Dead, DeadFilter, Original, Queueable,
 };
 use super::journal::records::{self, JournalSteward, RecordStore};
-use super::journal::{open_read, open_write, JournalError};
+use super::journal::{begin_operator, open_read, JournalError, Store};
 use super::process::{Parsed, Source};
 use super::shown::{shown, shown_or};
 use super::{process, time, Chains};
+use crate::journal::db::{Db, DbResult};
 use accord_hl7::builder::MessageBuilder;
 use accord_hl7::{Message, Path as Hl7Path};
 use accord_runtime::spec::{Interface, Role, Spec};
-use rusqlite::Connection;
 use serde_json::json;
-use std::path::Path;
 
 /// Which dead letters an action applies to: explicit ids, or every one matching filters.
 #[derive(Default, Clone)]
@@ -50,7 +49,7 @@ impl Actor {
     }
 }
 
-fn select_dead(c: &Connection, s: &Selection) -> Result<Vec<Dead>, JournalError> {
+fn select_dead(c: &Db, s: &Selection) -> Result<Vec<Dead>, JournalError> {
     let filter = DeadFilter {
         ids: &s.ids,
         interface: s.interface.as_deref(),
@@ -66,9 +65,10 @@ fn select_dead(c: &Connection, s: &Selection) -> Result<Vec<Dead>, JournalError>
     Ok(rows)
 }
 
-pub fn list(journal: &Path, s: &Selection, as_json: bool) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
-    let rows = select_dead(&c, s)?;
+pub fn list(journal: &Store, s: &Selection, as_json: bool) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
+    let rows = select_dead(c, s)?;
     if as_json {
         let v: Vec<_> = rows
             .iter()
@@ -107,14 +107,15 @@ pub fn list(journal: &Path, s: &Selection, as_json: bool) -> Result<String, Jour
 }
 
 /// One dead letter: why it is there, its history and the message itself.
-pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
+pub fn show(journal: &Store, id: i64) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
     let sel = Selection {
         ids: vec![id],
         ..Selection::default()
     };
-    let d = select_dead(&c, &sel)?.remove(0);
-    let ack = last_reply(&c, id)?;
+    let d = select_dead(c, &sel)?.remove(0);
+    let ack = last_reply(c, id)?;
     let mut out = format!(
         "dead letter {id}: {} ({}), reason {}\n  {}\n  received {}, {} attempt(s), correlation {}\n",
         d.interface,
@@ -129,7 +130,7 @@ pub fn show(journal: &Path, id: i64) -> Result<String, JournalError> {
         out.push_str(&format!("  from message {p}\n"));
     }
     out.push_str("history:\n");
-    for (at, kind, detail) in events_of(&c, id)? {
+    for (at, kind, detail) in events_of(c, id)? {
         out.push_str(&format!(
             "  {} {kind} {}\n",
             time::iso(at),
@@ -154,12 +155,12 @@ fn segments(bytes: &[u8]) -> String {
 }
 
 pub(super) fn audit(
-    c: &Connection,
+    c: &Db,
     actor: &Actor,
     action: &str,
     ids: &[i64],
     detail: &str,
-) -> rusqlite::Result<i64> {
+) -> DbResult<i64> {
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
     let detail = match &actor.why {
         Some(why) => format!("{detail}; why: {why}"),
@@ -175,12 +176,7 @@ pub(super) fn audit(
     )
 }
 
-pub(super) fn event(
-    c: &Connection,
-    message: i64,
-    kind: &str,
-    detail: &str,
-) -> rusqlite::Result<()> {
+pub(super) fn event(c: &Db, message: i64, kind: &str, detail: &str) -> DbResult<()> {
     journal_event(c, message, time::now_ms(), kind, detail)
 }
 
@@ -212,15 +208,15 @@ fn changed_segments(old: &[u8], new: &[u8]) -> Vec<String> {
 /// the mapping runs again first, with this binary's contracts); inbound ones are processed
 /// again. With `edit`, the edited message replaces the payload in a new row.
 pub fn resend(
-    journal: &Path,
+    journal: &Store,
     spec: &Spec,
     chains: Chains,
     s: &Selection,
     edit: Option<&[u8]>,
     actor: &Actor,
 ) -> Result<String, JournalError> {
-    let mut c = open_write(journal)?;
-    let tx = super::journal::begin_operator(&mut c)?;
+    let held = begin_operator(journal)?;
+    let tx = held.db();
     let rows = select_dead(&tx, s)?;
     if rows.is_empty() {
         return Ok("nothing to resend: no dead letter matches\n".into());
@@ -284,7 +280,7 @@ pub fn resend(
             &format!("{} message(s)", done.len()),
         )?;
     }
-    tx.commit()?;
+    held.commit()?;
     Ok(out)
 }
 
@@ -302,14 +298,14 @@ impl Mapper<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn map(
         self,
-        c: &Connection,
+        c: &Db,
         id: i64,
         iface: &Interface,
         src: Source,
         source: &[u8],
         control: &str,
         approved: bool,
-    ) -> rusqlite::Result<process::Queued> {
+    ) -> DbResult<process::Queued> {
         let mut steward =
             JournalSteward::new(&self.spec.matrices, &iface.from, self.store, approved);
         let q = process::map_for(
@@ -337,14 +333,14 @@ impl Mapper<'_> {
 /// Puts message `id` back on its operation's queue with a newly mapped payload.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn requeue(
-    c: &Connection,
+    c: &Db,
     id: i64,
     payload: &[u8],
     message_type: Option<&str>,
     control_id: Option<&str>,
     patient: Option<&str>,
     order_key: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let q = Queueable {
         payload,
         message_type,
@@ -356,7 +352,7 @@ pub(super) fn requeue(
 }
 
 fn resend_out(
-    c: &Connection,
+    c: &Db,
     d: &Dead,
     iface: &Interface,
     mapper: Mapper,
@@ -448,7 +444,7 @@ fn resend_out(
     }
 }
 
-fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, JournalError> {
+fn resend_in(c: &Db, d: &Dead, edited: Option<&[u8]>) -> Result<String, JournalError> {
     let now = time::now_ms();
     match edited {
         None => {
@@ -479,22 +475,16 @@ fn resend_in(c: &Connection, d: &Dead, edited: Option<&[u8]>) -> Result<String, 
 
 /// The original of an edit: kept, marked `resent`, with events on both rows naming the
 /// other (`new` enters `state`).
-fn supersede(
-    c: &Connection,
-    original: i64,
-    new: i64,
-    state: &str,
-    what: &str,
-) -> rusqlite::Result<()> {
+fn supersede(c: &Db, original: i64, new: i64, state: &str, what: &str) -> DbResult<()> {
     set_state(c, original, "resent", time::now_ms())?;
     event(c, original, "edited", what)?;
     event(c, new, state, &format!("edited copy of message {original}"))
 }
 
 /// Takes dead letters out of the dead letter for good (they stay in the journal, `discarded`).
-pub fn discard(journal: &Path, s: &Selection, actor: &Actor) -> Result<String, JournalError> {
-    let mut c = open_write(journal)?;
-    let tx = super::journal::begin_operator(&mut c)?;
+pub fn discard(journal: &Store, s: &Selection, actor: &Actor) -> Result<String, JournalError> {
+    let held = begin_operator(journal)?;
+    let tx = held.db();
     let rows = select_dead(&tx, s)?;
     let now = time::now_ms();
     for d in &rows {
@@ -524,7 +514,7 @@ pub fn discard(journal: &Path, s: &Selection, actor: &Actor) -> Result<String, J
             &format!("{} message(s)", ids.len()),
         )?;
     }
-    tx.commit()?;
+    held.commit()?;
     Ok(format!("discarded {} dead letter(s)\n", ids.len()))
 }
 
@@ -545,7 +535,7 @@ pub struct Replay {
 /// is pinned to the contract version that first processed it: a different version is
 /// refused unless chosen with `version`.
 pub fn replay(
-    journal: &Path,
+    journal: &Store,
     spec: &Spec,
     r: &Replay,
     actor: &Actor,
@@ -568,8 +558,8 @@ pub fn replay(
             )))
         }
     };
-    let mut c = open_write(journal)?;
-    let tx = super::journal::begin_operator(&mut c)?;
+    let held = begin_operator(journal)?;
+    let tx = held.db();
     let rows = replayable(
         &tx,
         &iface.name,
@@ -669,7 +659,7 @@ pub fn replay(
             &format!("replay of message {} by {}", o.id, actor.name),
         )?;
     }
-    tx.commit()?;
+    held.commit()?;
     Ok(format!(
         "replayed {} message(s) on `{}` (audit {audit_id})\n",
         ids.len(),
@@ -699,9 +689,10 @@ fn marked_control_id(
 }
 
 /// The audit trail, newest first.
-pub fn audit_log(journal: &Path, as_json: bool) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
-    let rows = audit_entries(&c)?;
+pub fn audit_log(journal: &Store, as_json: bool) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
+    let rows = audit_entries(c)?;
     if as_json {
         let v: Vec<_> = rows
             .iter()
@@ -758,7 +749,8 @@ mod tests {
 
     #[test]
     fn replays_are_pinned_to_the_version_that_processed_them() {
-        let (dir, journal, c) = super::super::journal::scratch("replay");
+        let (dir, path, c) = super::super::journal::scratch("replay");
+        let journal = Store::Sqlite(path);
         c.execute(
             "INSERT INTO messages (correlation, interface, contract_version, direction, state,
                control_id, received_at, updated_at, payload)
@@ -766,7 +758,6 @@ mod tests {
             [],
         )
         .unwrap();
-        drop(c);
         let actor = Actor::new(Some("tester".into()), Some("test".into()));
         let replay = |version: Option<&str>| Replay {
             interface: "adt_in".into(),
@@ -792,7 +783,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn replay_err(journal: &Path, spec: &Spec, r: &Replay, actor: &Actor) -> String {
+    fn replay_err(journal: &Store, spec: &Spec, r: &Replay, actor: &Actor) -> String {
         match super::replay(journal, spec, r, actor) {
             Ok(s) => panic!("replayed: {s}"),
             Err(e) => e.to_string(),

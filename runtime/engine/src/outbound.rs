@@ -306,8 +306,8 @@ pub async fn run(engine: Arc<Engine>, name: String) {
 
 /// A lane's read connection, moved into a blocking task for each query.
 struct LaneReader {
-    path: std::path::PathBuf,
-    conn: Option<rusqlite::Connection>,
+    store: super::journal::Store,
+    conn: Option<super::journal::db::Conn>,
 }
 
 impl LaneReader {
@@ -315,25 +315,31 @@ impl LaneReader {
         let conn = match self.conn.take() {
             Some(c) => c,
             None => {
-                let c = super::journal::open_read(&self.path).map_err(|e| e.to_string())?;
+                let c = super::journal::open_read(&self.store).map_err(|e| e.to_string())?;
                 // A lane reads its index and one payload at a time: a small cache is enough,
                 // and memory stays flat however many lanes run. (Every lane of a production
                 // that has fallen behind reads the journal: at 512 KiB each, 32 lanes' caches
                 // took 25 MiB, performance page.)
-                c.pragma_update(None, "cache_size", -128)
-                    .map_err(|e| e.to_string())?;
+                if let super::journal::db::Conn::Lite(c) = &c {
+                    c.pragma_update(None, "cache_size", -128)
+                        .map_err(|e| e.to_string())?;
+                }
                 c
             }
         };
         let interface = interface.to_string();
         let peers = peers.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = choose_batch(&conn, &interface, lane, &peers).map_err(|e| e.to_string());
+            let r = choose_batch(&conn.db(), &interface, lane, &peers).map_err(|e| e.to_string());
             (conn, r)
         })
         .await
         .map_err(|e| e.to_string())?;
-        self.conn = Some(conn);
+        // A connection that failed is opened afresh next time (a PostgreSQL server that
+        // restarted has closed it).
+        if result.is_ok() {
+            self.conn = Some(conn);
+        }
         result
     }
 }
@@ -359,7 +365,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
     };
     let may_copy = engine.sends_from_copies(&name);
     let mut reader = LaneReader {
-        path: engine.journal.path().to_path_buf(),
+        store: engine.journal.store().clone(),
         conn: None,
     };
     // Sending from the copy: the epoch it was entered under, and since when.

@@ -4,6 +4,7 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
+use super::journal::db::{Db, DbResult};
 use super::journal::flows::{complete_wait, start_wait};
 use super::journal::processing::{self as storage, event, store_record, Received};
 use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
@@ -122,7 +123,7 @@ struct FlowEnd {
 }
 
 pub async fn run(engine: Arc<Engine>) {
-    let mut store = RecordStore::new(engine.journal.path());
+    let mut store = RecordStore::new(engine.journal.store());
     let mut conflicts = 0u64;
     loop {
         let batch = engine
@@ -149,6 +150,14 @@ pub async fn run(engine: Arc<Engine>) {
             .iter()
             .map(|m| process(&engine, &mut store, m))
             .collect();
+        if let Some(why) = store.take_unavailable() {
+            // Nothing is decided on a record that could not be read: the batch stays
+            // received, and is processed again once the journal answers.
+            store.committed();
+            tracing::error!(error = %why, "processor cannot read the stored records; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         let settled: Vec<(i64, Outcome)> = changes
             .iter()
             .filter(|c| {
@@ -400,6 +409,11 @@ pub(super) fn map_for(
                     q.state = "review";
                     q.detail = Some(review_detail(queue.as_deref(), &detail));
                 }
+                // Never applied: the processor drops the batch (`take_unavailable`).
+                Hold::Unavailable { detail } => {
+                    q.state = "dead";
+                    q.detail = Some(detail);
+                }
             }
         }
         Err(e) => {
@@ -644,11 +658,11 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
 /// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
 /// flow waits (flow, key) it ended.
 fn apply(
-    c: &rusqlite::Connection,
+    c: &Db,
     changes: &[Change],
     lanes: u32,
     copied: &[String],
-) -> rusqlite::Result<(Vec<i64>, Vec<Ended>)> {
+) -> DbResult<(Vec<i64>, Vec<Ended>)> {
     let now = time::now_ms();
     let mut ids = Vec::with_capacity(copied.len());
     let mut completed = vec![];
@@ -717,13 +731,7 @@ fn apply(
 
 /// Journals one delivery `ch` queued (or dead on arrival) with its ordering keys, events
 /// and record writes; returns its id.
-fn insert_queued(
-    c: &rusqlite::Connection,
-    ch: &Change,
-    q: &Queued,
-    now: i64,
-    lanes: u32,
-) -> rusqlite::Result<i64> {
+fn insert_queued(c: &Db, ch: &Change, q: &Queued, now: i64, lanes: u32) -> DbResult<i64> {
     let d = storage::Delivery {
         correlation: &ch.correlation,
         parent: ch.inbound,

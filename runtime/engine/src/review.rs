@@ -7,16 +7,15 @@
 //! wrote each value.
 
 use super::journal::records::{self, JournalSteward, RecordStore};
-use super::journal::{open_read, open_write, JournalError};
+use super::journal::{begin_operator, open_read, JournalError, Store};
 use super::operator::{audit, event, requeue, Actor, Mapper};
 use super::process::{Parsed, Source};
 use super::shown::shown;
 use super::{time, Chains};
+use crate::journal::db::Db;
 use accord_hl7::Message;
 use accord_runtime::spec::{Interface, Spec};
-use rusqlite::Connection;
 use serde_json::json;
-use std::path::Path;
 
 /// Which held deliveries an action names: ids, or every one in a queue.
 #[derive(Default, Clone)]
@@ -36,7 +35,7 @@ fn queue_of(detail: &str) -> &str {
         .unwrap_or("review")
 }
 
-fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
+fn select(c: &Db, h: &Held) -> Result<Vec<Row>, JournalError> {
     let rows = held(c)?;
     let picked: Vec<Row> = rows
         .into_iter()
@@ -51,9 +50,10 @@ fn select(c: &Connection, h: &Held) -> Result<Vec<Row>, JournalError> {
     Ok(picked)
 }
 
-pub fn list(journal: &Path, h: &Held, as_json: bool) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
-    let rows = select(&c, h)?;
+pub fn list(journal: &Store, h: &Held, as_json: bool) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
+    let rows = select(c, h)?;
     if as_json {
         let items: Vec<_> = rows
             .iter()
@@ -85,14 +85,14 @@ pub fn list(journal: &Path, h: &Held, as_json: bool) -> Result<String, JournalEr
 
 /// Approves held deliveries: the review conflicts are applied and the deliveries queued.
 pub fn approve(
-    journal: &Path,
+    journal: &Store,
     spec: &Spec,
     chains: Chains,
     h: &Held,
     actor: &Actor,
 ) -> Result<String, JournalError> {
-    let mut c = open_write(journal)?;
-    let tx = super::journal::begin_operator(&mut c)?;
+    let held = begin_operator(journal)?;
+    let tx = held.db();
     let rows = select(&tx, h)?;
     let mut store = RecordStore::new(journal);
     let (mut out, mut done) = (String::new(), vec![]);
@@ -143,14 +143,14 @@ pub fn approve(
             &format!("{} message(s)", done.len()),
         )?;
     }
-    tx.commit()?;
+    held.commit()?;
     Ok(out)
 }
 
 /// A held delivery, mapped again with the review conflicts applied and queued; or why
 /// it is still held.
 fn approve_delivery(
-    tx: &Connection,
+    tx: &Db,
     spec: &Spec,
     chains: Chains,
     store: &mut RecordStore,
@@ -184,7 +184,7 @@ fn approve_delivery(
 /// record is made again with the review conflicts applied, stored, and the message
 /// marked processed; or why it is still held.
 fn approve_record(
-    tx: &Connection,
+    tx: &Db,
     spec: &Spec,
     chains: Chains,
     store: &mut RecordStore,
@@ -213,9 +213,9 @@ fn approve_record(
 }
 
 /// Rejects held deliveries: the stored record keeps its values; nothing is sent.
-pub fn reject(journal: &Path, h: &Held, actor: &Actor) -> Result<String, JournalError> {
-    let mut c = open_write(journal)?;
-    let tx = super::journal::begin_operator(&mut c)?;
+pub fn reject(journal: &Store, h: &Held, actor: &Actor) -> Result<String, JournalError> {
+    let held = begin_operator(journal)?;
+    let tx = held.db();
     let rows = select(&tx, h)?;
     let now = time::now_ms();
     for r in &rows {
@@ -232,7 +232,7 @@ pub fn reject(journal: &Path, h: &Held, actor: &Actor) -> Result<String, Journal
             &format!("{} message(s)", ids.len()),
         )?;
     }
-    tx.commit()?;
+    held.commit()?;
     Ok(format!(
         "rejected {} held message(s); nothing was sent\n",
         ids.len()
@@ -248,13 +248,14 @@ fn by(actor: &Actor) -> String {
 
 /// The stored copy of one record: each field's value, writer and the message that set it.
 pub fn show_record(
-    journal: &Path,
+    journal: &Store,
     record: &str,
     key: &str,
     as_json: bool,
 ) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
-    let rows = stored_fields(&c, record, key)?;
+    let conn = open_read(journal)?;
+    let c = &conn.db();
+    let rows = stored_fields(c, record, key)?;
     if rows.is_empty() {
         return Err(JournalError(format!(
             "no stored {record} with key {key:?} (the key is the record's key fields joined by `|`)"

@@ -56,8 +56,8 @@ impl fmt::Display for FacadeError {
 
 impl std::error::Error for FacadeError {}
 
-impl From<rusqlite::Error> for FacadeError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::journal::db::DbError> for FacadeError {
+    fn from(e: crate::journal::db::DbError) -> Self {
         FacadeError::Journal(e.to_string())
     }
 }

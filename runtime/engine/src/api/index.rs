@@ -17,9 +17,9 @@
 use super::error::FacadeError;
 use super::stored::{bare_resource, with_reader};
 use super::Facade;
+use crate::journal::db::{Db, DbResult};
 use crate::journal::facade::{changes_since, found as journal_found, store_terms, terms_mark};
 use accord_runtime::spec::Served;
-use rusqlite::Connection;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ pub(super) struct Pending {
 /// The next [`CHUNK`] changes of any record since the scope's mark (read in one
 /// statement, one snapshot; change numbers are distinct, each the highest yet plus one),
 /// with the terms of those of `served`'s record.
-pub(super) fn pending(f: &Facade, c: &Connection, served: &Served) -> Result<Pending, FacadeError> {
+pub(super) fn pending(f: &Facade, c: &Db, served: &Served) -> Result<Pending, FacadeError> {
     let from = terms_mark(c, &scope(f, served))?;
     let rows = changes_since(c, from, CHUNK as i64)?;
     let more = rows.len() == CHUNK;
@@ -147,17 +147,12 @@ pub(super) async fn catch_up(f: &Arc<Facade>, served: &Served) -> Result<(), Fac
 
 /// Stores the terms of what [`pending`] found and moves the scope's mark to its end
 /// (inside the writer's transaction).
-pub(super) fn store(
-    c: &Connection,
-    scope: &str,
-    record: &str,
-    p: &Pending,
-) -> rusqlite::Result<()> {
+pub(super) fn store(c: &Db, scope: &str, record: &str, p: &Pending) -> DbResult<()> {
     store_terms(c, scope, record, &p.changed, p.upto)
 }
 
 /// The ids of the scope's resources found by `term`.
-pub(super) fn found(c: &Connection, scope: &str, term: &str) -> Result<Vec<String>, FacadeError> {
+pub(super) fn found(c: &Db, scope: &str, term: &str) -> Result<Vec<String>, FacadeError> {
     Ok(journal_found(c, scope, term)?)
 }
 

@@ -46,7 +46,7 @@ struct Facade {
     /// The address clients reach the facade at, for links (never the `Host` header).
     base_url: String,
     /// Read connections to the journal, kept between requests.
-    readers: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    readers: std::sync::Mutex<Vec<crate::journal::db::Conn>>,
     /// Held while the search index catches up (see [`index::catch_up`]).
     indexing: tokio::sync::Mutex<()>,
     /// Refused tokens per client address, audited once a minute.

@@ -4,6 +4,7 @@
 
 use super::error::FacadeError;
 use super::{index, Facade};
+use crate::journal::db::Db;
 use accord_runtime::spec::Served;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -12,16 +13,19 @@ use std::sync::Arc;
 /// free, kept for the next request).
 pub(super) fn with_reader<T>(
     f: &Facade,
-    go: impl FnOnce(&rusqlite::Connection) -> Result<T, FacadeError>,
+    go: impl FnOnce(&Db) -> Result<T, FacadeError>,
 ) -> Result<T, FacadeError> {
     let pooled = f.readers.lock().ok().and_then(|mut r| r.pop());
     let c = match pooled {
         Some(c) => c,
-        None => crate::journal::open_read(&f.engine.config.journal_path)?,
+        None => crate::journal::open_read(&f.engine.config.journal)?,
     };
-    let out = go(&c);
-    if let Ok(mut r) = f.readers.lock() {
-        r.push(c);
+    let out = go(&c.db());
+    // A connection the journal failed on is not kept (the server may have closed it).
+    if !matches!(out, Err(FacadeError::Journal(_))) {
+        if let Ok(mut r) = f.readers.lock() {
+            r.push(c);
+        }
     }
     out
 }
@@ -50,7 +54,7 @@ pub(super) struct StoredRecord {
 
 /// The stored record of `served` whose key is `key`, if any field of it is stored.
 pub(super) fn stored_record(
-    c: &rusqlite::Connection,
+    c: &Db,
     served: &Served,
     key: &str,
 ) -> Result<Option<StoredRecord>, FacadeError> {
@@ -67,29 +71,17 @@ pub(super) fn stored_record(
 }
 
 /// The key and change number of the stored record `record` whose FHIR id is `id`.
-pub(super) fn id_row(
-    c: &rusqlite::Connection,
-    record: &str,
-    id: &str,
-) -> Result<Option<(String, i64)>, FacadeError> {
+pub(super) fn id_row(c: &Db, record: &str, id: &str) -> Result<Option<(String, i64)>, FacadeError> {
     Ok(crate::journal::facade::id_row(c, record, id)?)
 }
 
 /// The change number of the stored record `record` whose FHIR id is `id`.
-pub(super) fn version_of(
-    c: &rusqlite::Connection,
-    record: &str,
-    id: &str,
-) -> Result<Option<i64>, FacadeError> {
+pub(super) fn version_of(c: &Db, record: &str, id: &str) -> Result<Option<i64>, FacadeError> {
     Ok(id_row(c, record, id)?.map(|(_, version)| version))
 }
 
 /// The key of the stored record of `served` whose FHIR id is `id` (`record_ids`).
-pub(super) fn key_of_id(
-    c: &rusqlite::Connection,
-    served: &Served,
-    id: &str,
-) -> Result<Option<String>, FacadeError> {
+pub(super) fn key_of_id(c: &Db, served: &Served, id: &str) -> Result<Option<String>, FacadeError> {
     Ok(id_row(c, &served.record, id)?.map(|(key, _)| key))
 }
 
@@ -116,7 +108,7 @@ pub(super) fn serve_record(
 /// the search index works its terms out from).
 pub(super) fn bare_resource(
     f: &Facade,
-    c: &rusqlite::Connection,
+    c: &Db,
     served: &Served,
     key: &str,
 ) -> Result<Option<Value>, FacadeError> {
@@ -130,7 +122,7 @@ pub(super) fn bare_resource(
 /// record's change number as `versionId` and when it last changed as `lastUpdated`.
 pub(super) fn fhir_record(
     f: &Facade,
-    c: &rusqlite::Connection,
+    c: &Db,
     served: &Served,
     key: &str,
 ) -> Result<Option<Value>, FacadeError> {

@@ -147,7 +147,7 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
         }
         Err(e) => return Decided::Refuse(e.status(), e.to_string()),
     }
-    let mut store = crate::journal::records::RecordStore::new(&f.engine.config.journal_path);
+    let mut store = crate::journal::records::RecordStore::new(&f.engine.config.journal);
     let mut steward = crate::journal::records::JournalSteward::new(
         &f.engine.spec.matrices,
         &f.interface.from,
@@ -157,6 +157,9 @@ fn decide_update(f: &Facade, accepted: &Served, id: &str, body: &Value) -> Decid
     match accord_runtime::steward::Steward::govern(&mut steward, &accepted.record, &mut record) {
         Err(accord_runtime::steward::Hold::Reject { detail }) => {
             return Decided::Refuse(StatusCode::FORBIDDEN, detail)
+        }
+        Err(accord_runtime::steward::Hold::Unavailable { detail }) => {
+            return Decided::Refuse(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
         Err(accord_runtime::steward::Hold::Review { detail, .. }) => {
             return Decided::Refuse(

@@ -29,7 +29,14 @@ pub fn backup(journal: &Path, to: &Path) -> Result<Copied, JournalError> {
             to.display()
         )));
     }
-    let c = super::open_read(journal)?;
+    let c =
+        Connection::open_with_flags(journal, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+            JournalError(format!(
+                "cannot open the journal {}: {e}",
+                journal.display()
+            ))
+        })?;
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
     let messages = message_count(&c, journal)?;
     let target = to.to_string_lossy().into_owned();
     c.execute("VACUUM INTO ?1", [&target])
@@ -108,7 +115,7 @@ mod tests {
             )
             .unwrap();
         }
-        let before = message_count(&c, &path).unwrap();
+        let before = message_count(&Connection::open(&path).unwrap(), &path).unwrap();
         assert_eq!(before, 3);
         let copy = dir.join("copy.sqlite");
         let copied = backup(&path, &copy).unwrap();
@@ -124,7 +131,6 @@ mod tests {
         std::fs::write(&junk, b"not a database").unwrap();
         assert!(restore(&junk, &path).is_err());
         assert!(path.exists());
-        drop(c);
         let (restored, kept) = restore(&copy, &path).unwrap();
         assert_eq!(restored.messages, before);
         let kept = kept.unwrap();

@@ -1,7 +1,7 @@
 //! The `WHERE` of a query an operator's filters shape (`messages`, dead letters,
 //! replays): clauses joined by `AND`, each with its parameter numbered as it is added.
 
-use rusqlite::types::Value as Sql;
+use super::db::Value as Sql;
 
 /// A statement's optional clauses and their parameters, in order.
 pub struct Clauses {
@@ -31,6 +31,23 @@ impl Clauses {
         }
         self
     }
+
+    /// Adds ` AND column IN (?a, ?b, ...)`, a parameter for each of `values` (none: a
+    /// clause nothing matches).
+    pub fn and_in(&mut self, column: &str, values: Vec<Sql>) -> &mut Clauses {
+        let mut placed = vec![];
+        for v in values {
+            self.args.push(v);
+            placed.push(format!("?{}", self.args.len()));
+        }
+        if placed.is_empty() {
+            self.sql.push_str(" AND 1 = 0");
+        } else {
+            self.sql
+                .push_str(&format!(" AND {column} IN ({})", placed.join(", ")));
+        }
+        self
+    }
 }
 
 #[cfg(test)]
@@ -50,5 +67,7 @@ mod tests {
             "SELECT id FROM messages WHERE interface = ?1 AND state = ?2 AND (order_key = ?3 OR control_id = ?3)"
         );
         assert_eq!(w.args.len(), 3);
+        w.and_in("id", vec![Sql::Int(4), Sql::Int(9)]);
+        assert!(w.sql.ends_with(" AND id IN (?4, ?5)"), "{}", w.sql);
     }
 }

@@ -2,7 +2,7 @@
 //! its deadline and state), the waits past their deadline, closing one with its event, and
 //! queueing a follow-up delivery made from the wait's start message.
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db, DbResult};
 
 /// A wait past its deadline: its flow, correlation key and the message that started it.
 pub struct ExpiredWait {
@@ -13,7 +13,7 @@ pub struct ExpiredWait {
 
 /// At most `limit` waits still waiting whose deadline is at or before `now`, the oldest
 /// deadline first.
-pub fn expired_waits(c: &Connection, now: i64, limit: u32) -> rusqlite::Result<Vec<ExpiredWait>> {
+pub fn expired_waits(c: &Db, now: i64, limit: u32) -> DbResult<Vec<ExpiredWait>> {
     let mut st = c.prepare_cached(
         "SELECT flow, key, start_message FROM flows WHERE state = 'waiting' AND deadline <= ?1
          ORDER BY deadline LIMIT ?2",
@@ -31,12 +31,12 @@ pub fn expired_waits(c: &Connection, now: i64, limit: u32) -> rusqlite::Result<V
 /// Ends the wait of `flow` for `key` with `state` (`timed_out`, `dead`) if it is still
 /// waiting, and records a `flow-timeout` event with `detail` on its start message.
 pub fn close_timed_out(
-    c: &Connection,
+    c: &Db,
     w: &ExpiredWait,
     state: &str,
     now: i64,
     detail: &str,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     c.prepare_cached(
         "UPDATE flows SET state = ?1 WHERE flow = ?2 AND key = ?3 AND state = 'waiting'",
     )?
@@ -45,7 +45,7 @@ pub fn close_timed_out(
 }
 
 /// The payload of message `id`.
-pub fn payload(c: &Connection, id: i64) -> rusqlite::Result<Vec<u8>> {
+pub fn payload(c: &Db, id: i64) -> DbResult<Vec<u8>> {
     c.query_row(
         "SELECT payload FROM messages WHERE id = ?1",
         params![id],
@@ -56,13 +56,13 @@ pub fn payload(c: &Connection, id: i64) -> rusqlite::Result<Vec<u8>> {
 /// Queues `payload` for `interface` (contract `version`) as a child of message `parent`,
 /// in its correlation.
 pub fn queue_child(
-    c: &Connection,
+    c: &Db,
     parent: i64,
     interface: &str,
     version: &str,
     now: i64,
     payload: &[u8],
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     c.prepare_cached(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state, received_at, updated_at, payload)
          SELECT correlation, id, ?2, ?3, 'out', 'queued', ?4, ?4, ?5 FROM messages WHERE id = ?1",
@@ -73,14 +73,14 @@ pub fn queue_child(
 
 /// Starts (or restarts) the wait of `flow` for `key`, begun by message `start`.
 pub fn start_wait(
-    c: &Connection,
+    c: &Db,
     flow: &str,
     key: &str,
     start: i64,
     correlation: &str,
     now: i64,
     deadline: i64,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     c.prepare_cached(
         "INSERT INTO flows (flow, key, start_message, correlation, started_at, deadline, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting')
@@ -93,7 +93,7 @@ pub fn start_wait(
 }
 
 /// Ends the wait of `flow` for `key` as completed; whether it was still waiting.
-pub fn complete_wait(c: &Connection, flow: &str, key: &str) -> rusqlite::Result<bool> {
+pub fn complete_wait(c: &Db, flow: &str, key: &str) -> DbResult<bool> {
     let n = c
         .prepare_cached(
             "UPDATE flows SET state = 'completed' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'",

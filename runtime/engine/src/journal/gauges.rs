@@ -2,7 +2,7 @@
 //! interface, deliveries held for review, the backlog each service left behind it, and
 //! when each interface last moved a message; and the estate a journal belongs to.
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db, DbResult};
 
 /// Counts per interface, as `(interface, count)`.
 pub type Counts = Vec<(String, i64)>;
@@ -10,8 +10,8 @@ pub type Counts = Vec<(String, i64)>;
 /// Deliveries waiting to be sent (queued or retrying) and held for review, per
 /// interface; with `by_service`, the waiting deliveries counted by the service that
 /// received their message.
-pub fn depths(c: &Connection, by_service: bool) -> rusqlite::Result<(Counts, Counts, Counts)> {
-    let counts = |sql: &str| -> rusqlite::Result<Counts> {
+pub fn depths(c: &Db, by_service: bool) -> DbResult<(Counts, Counts, Counts)> {
+    let counts = |sql: &str| -> DbResult<Counts> {
         let mut st = c.prepare_cached(sql)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
@@ -35,7 +35,7 @@ pub fn depths(c: &Connection, by_service: bool) -> rusqlite::Result<(Counts, Cou
 
 /// When interface `name` last moved a message: an operation's last completed delivery,
 /// a service's last receipt.
-pub fn last_activity(c: &Connection, name: &str, operation: bool) -> rusqlite::Result<Option<i64>> {
+pub fn last_activity(c: &Db, name: &str, operation: bool) -> DbResult<Option<i64>> {
     let sql = if operation {
         "SELECT MAX(updated_at) FROM messages WHERE interface = ?1 AND direction = 'out' AND state = 'completed'"
     } else {
@@ -45,9 +45,10 @@ pub fn last_activity(c: &Connection, name: &str, operation: bool) -> rusqlite::R
 }
 
 /// Notes in the journal which estate and contract version last ran on it.
-pub fn record_estate(c: &Connection, estate: &str, version: &str) -> rusqlite::Result<()> {
+pub fn record_estate(c: &Db, estate: &str, version: &str) -> DbResult<()> {
     c.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('estate', ?1), ('version', ?2)",
+        "INSERT INTO meta (key, value) VALUES ('estate', ?1), ('version', ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [estate, version],
     )?;
     Ok(())

@@ -2,7 +2,7 @@
 //! duplicate detection by idempotency key through the two indexes that hold the keys
 //! (`IDEM_INDEX` and the control-id index), so a duplicate gets the first one's ACK.
 
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, Db, DbResult, OptionalExtension};
 
 /// What the journal said about a new message.
 pub enum Stored {
@@ -43,14 +43,15 @@ impl Row {
     }
 }
 
-pub fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i64> {
-    c.prepare_cached(
+pub fn insert(c: &Db, r: &Row, now: i64) -> DbResult<i64> {
+    let id: i64 = c.prepare_cached(
         "INSERT INTO messages (correlation, interface, contract_version, direction, state,
            message_type, control_id, patient_id, idem_key, order_key, peer, received_at,
            updated_at, ack_code, ack, reason, detail, payload, idem_by_control)
-         VALUES (?1, ?2, ?3, 'in', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         VALUES (?1, ?2, ?3, 'in', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         r.correlation,
         r.interface,
         r.version,
@@ -68,8 +69,7 @@ pub fn insert(c: &rusqlite::Connection, r: &Row, now: i64) -> rusqlite::Result<i
         r.detail,
         r.payload,
         r.found_by_control()
-    ])?;
-    let id = c.last_insert_rowid();
+    ], |r| r.get(0))?;
     let why = r
         .reason
         .map(|x| format!("{x}: {}", r.detail.as_deref().unwrap_or_default()));
@@ -90,7 +90,7 @@ const FIRST_BY_KEY: &str = "SELECT id, ack FROM messages INDEXED BY messages_ide
 
 /// Stores a received message, or, when its idempotency key was seen before, records it
 /// as a duplicate of the first one (whose ACK answers it).
-pub fn store_once(c: &rusqlite::Connection, row: &Row, now: i64) -> rusqlite::Result<Stored> {
+pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
     if let Some(key) = &row.idem_key {
         // Marked messages (see `Row::found_by_control`) under the key's control id, and
         // the rest through their own index; the first of either.
@@ -124,12 +124,7 @@ pub fn store_once(c: &rusqlite::Connection, row: &Row, now: i64) -> rusqlite::Re
 }
 
 /// The application ACK sent for received message `id`, once the downstream outcome is known.
-pub fn record_ack(
-    c: &rusqlite::Connection,
-    id: i64,
-    code: &str,
-    ack: &[u8],
-) -> rusqlite::Result<usize> {
+pub fn record_ack(c: &Db, id: i64, code: &str, ack: &[u8]) -> DbResult<usize> {
     c.prepare_cached("UPDATE messages SET ack_code = ?1, ack = ?2 WHERE id = ?3")?
         .execute(params![code, ack, id])
 }
@@ -162,7 +157,7 @@ mod tests {
         }
     }
 
-    fn new(c: &rusqlite::Connection, r: &Row) -> i64 {
+    fn new(c: &Db, r: &Row) -> i64 {
         match store_once(c, r, 0).unwrap() {
             Stored::New(id) => id,
             Stored::Duplicate(first, _) => {
@@ -171,7 +166,7 @@ mod tests {
         }
     }
 
-    fn duplicate_of(c: &rusqlite::Connection, r: &Row) -> (i64, Vec<u8>) {
+    fn duplicate_of(c: &Db, r: &Row) -> (i64, Vec<u8>) {
         match store_once(c, r, 0).unwrap() {
             Stored::Duplicate(first, ack) => (first, ack.unwrap_or_default()),
             Stored::New(id) => panic!("{:?} not found: stored again as {id}", r.idem_key),

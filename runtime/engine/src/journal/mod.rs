@@ -1,4 +1,5 @@
-//! The journal: every message and every state change, in SQLite (WAL). One writer thread
+//! The journal: every message and every state change, in SQLite (WAL), the embedded
+//! default, or in PostgreSQL (`[journal] url`). One writer thread
 //! owns the write connection; callers send it closures and await their results. The writer
 //! runs every job waiting in its queue inside one transaction and answers only after the
 //! commit. One failing job does not undo the others: the batch is then run again with each
@@ -21,8 +22,10 @@
 //! Made by the writer at each commit that crosses SQLite's threshold, as by default, they
 //! stalled every caller waiting on that commit.
 //!
-//! This module owns the journal's storage, every SQL statement of the production: the
-//! storage layer a second backend implements. `schema.rs` (tables, indexes, upgrades,
+//! This module owns the journal's storage, every SQL statement of the production, written
+//! once for both backends against `db.rs` (connections, statements, values, rows; `pg.rs`
+//! is PostgreSQL's side of it, `pg_schema.rs` its migrations, `store.rs` where a journal
+//! lives and the connections opened on it beside the writer). `schema.rs` (tables, indexes, upgrades,
 //! lanes) and `writer.rs` (the writer thread, group commit, checkpoints), and beside them
 //! the storage of each part of the production: `inbound.rs` (received messages and
 //! duplicates), `processing.rs` (what the processor reads and queues), `queue.rs` (the
@@ -36,12 +39,15 @@
 
 pub mod backup;
 mod clauses;
+pub mod db;
 pub(crate) mod facade;
 pub(crate) mod flows;
 pub(crate) mod gauges;
 pub(crate) mod inbound;
 pub mod lock;
 pub(crate) mod operator;
+pub mod pg;
+mod pg_schema;
 pub(crate) mod processing;
 pub(crate) mod query;
 pub(super) mod queue;
@@ -49,15 +55,17 @@ pub(crate) mod records;
 mod retention;
 pub(crate) mod review;
 mod schema;
+mod store;
 mod writer;
 
 pub use retention::{purge_audit, purge_batch, Cursor, Purged, BATCH};
 pub(crate) use schema::prepare;
 pub use schema::{lane_of, lane_sql, set_lanes, IDEM_INDEX, SCHEMA};
+pub use store::{begin_operator, open_read, open_write, OperatorTx, Store};
 pub use writer::{Journal, WriterStats};
 
-use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
+#[cfg(test)]
+use rusqlite::Connection;
 
 /// How hard a commit is pushed to disk (`journal.sync` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,83 +106,52 @@ impl From<rusqlite::Error> for JournalError {
     }
 }
 
-/// A connection for operator actions on a journal that a running production may be
-/// writing: waits for the production's writer rather than failing.
-pub fn open_write(path: &Path) -> Result<Connection, JournalError> {
-    if !path.exists() {
-        return Err(JournalError(format!(
-            "no journal at {} (has the production run with this store?)",
-            path.display()
-        )));
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    prepare(&conn)?;
-    Ok(conn)
-}
-
-/// An operator action's transaction, which takes the write lock at its start. A deferred
-/// one starts as a reader and, when the running production's writer commits before it
-/// writes, cannot be upgraded: SQLite answers "database is locked" at once, without the
-/// busy timeout. Taking the lock first waits for the writer instead.
-pub fn begin_operator(c: &mut Connection) -> Result<rusqlite::Transaction<'_>, JournalError> {
-    Ok(c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
-}
-
-/// A read-only connection for queries (`status`, `messages`, `trace`).
-pub fn open_read(path: &Path) -> Result<Connection, JournalError> {
-    if !path.exists() {
-        return Err(JournalError(format!(
-            "no journal at {} (has the production run with this store?)",
-            path.display()
-        )));
-    }
-    // No mutex of its own, as rusqlite opens the writer's: a connection is used by one
-    // thread at a time (it is `Send`, not `Sync`), and the serialized mode's locking cost
-    // every read of the lanes and the processor a mutex round trip.
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
-}
-
 /// A new journal in a folder of its own under the temp dir, for unit tests: the folder
-/// (remove it when done), the journal's path, and a connection with the schema.
+/// (remove it when done), the journal's path, and a connection with the schema (kept open
+/// for the rest of the test run).
 #[cfg(test)]
-pub(crate) fn scratch(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+pub(crate) fn scratch(name: &str) -> (std::path::PathBuf, std::path::PathBuf, db::Db<'static>) {
     let dir = std::env::temp_dir().join(format!("accord-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     let path = dir.join("journal.sqlite");
-    let c = Connection::open(&path).expect("a scratch journal");
+    let c = db::Db::Lite(Box::leak(Box::new(
+        Connection::open(&path).expect("a scratch journal"),
+    )));
     prepare(&c).expect("the schema");
     (dir, path, c)
+}
+
+/// An in-memory journal with the schema, for unit tests (kept open for the test run).
+#[cfg(test)]
+pub(crate) fn memory() -> db::Db<'static> {
+    let c = db::Db::Lite(Box::leak(Box::new(
+        Connection::open_in_memory().expect("an in-memory journal"),
+    )));
+    prepare(&c).expect("the schema");
+    c
 }
 
 /// How SQLite plans `sql` with `params`, one line per step (`SEARCH m USING INDEX ...`),
 /// for unit tests that check a query reads through its index.
 #[cfg(test)]
-pub(crate) fn query_plan(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
-    c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .expect("a query to plan")
-        .query_map(params, |r| r.get::<_, String>(3))
-        .expect("its plan")
-        .collect::<rusqlite::Result<_>>()
-        .expect("its plan's steps")
+pub(crate) fn query_plan(c: &db::Db, sql: &str, params: impl db::Params) -> Vec<String> {
+    c.query_map(&format!("EXPLAIN QUERY PLAN {sql}"), params, |r| {
+        r.get::<_, String>(3)
+    })
+    .expect("its plan")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn queue(c: &Connection, key: &str, lanes: u32) {
+    fn queue(c: &db::Db, key: &str, lanes: u32) {
         c.execute(
             "INSERT INTO messages (correlation, interface, contract_version, direction, state,
                order_key, received_at, updated_at, payload, lane)
              VALUES ('c', 'lab', '1.0.0', 'out', 'queued', ?1, 0, 0, x'00', ?2)",
-            rusqlite::params![key, lane_of(Some(key), lanes)],
+            db::params![key, lane_of(Some(key), lanes)],
         )
         .unwrap();
     }
@@ -183,7 +160,7 @@ mod tests {
     fn a_failing_job_leaves_no_trace_and_the_others_of_its_batch_commit() {
         let (dir, path, _c) = scratch("batch");
         let journal = Journal::open(&path, SyncPolicy::Full, 1).unwrap();
-        let insert = |c: &Connection, key: &str| {
+        let insert = |c: &db::Db, key: &str| {
             c.execute("INSERT INTO meta (key, value) VALUES (?1, 'x')", [key])
         };
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -208,13 +185,14 @@ mod tests {
         assert_eq!(a.unwrap(), 1);
         assert!(b.unwrap_err().0.contains("no_such_table"));
         assert_eq!(c.unwrap(), 1);
-        let read = open_read(&path).unwrap();
+        let read = open_read(&Store::Sqlite(path.clone())).unwrap();
         let keys: Vec<String> = read
-            .prepare("SELECT key FROM meta WHERE value = 'x' ORDER BY key")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .db()
+            .query_map(
+                "SELECT key FROM meta WHERE value = 'x' ORDER BY key",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(keys, ["a", "c"]);
         // One transaction held all three (and perhaps the first).
@@ -225,8 +203,7 @@ mod tests {
 
     #[test]
     fn a_new_lane_count_places_every_pending_message_again() {
-        let c = Connection::open_in_memory().unwrap();
-        prepare(&c).unwrap();
+        let c = memory();
         assert_eq!(set_lanes(&c, 4).unwrap(), 0);
         let keys: Vec<String> = (0..50).map(|i| format!("MRN{i}")).collect();
         for k in &keys {
@@ -237,11 +214,11 @@ mod tests {
         // A new count: every pending message is placed under it, as new ones will be.
         assert_eq!(set_lanes(&c, 3).unwrap(), keys.len());
         let placed: Vec<(String, u32)> = c
-            .prepare("SELECT order_key, lane FROM messages ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .query_map(
+                "SELECT order_key, lane FROM messages ORDER BY id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         for (key, lane) in placed {
             assert_eq!(lane, lane_of(Some(&key), 3), "{key}");

@@ -4,8 +4,8 @@
 //! pinned to) are `engine::operator`'s.
 
 use super::clauses::Clauses;
+use super::db::{params, Db, DbResult, OptionalExtension, Value as Sql};
 use super::lane_sql;
-use rusqlite::{params, params_from_iter, types::Value as Sql, Connection, OptionalExtension};
 
 /// A message in the dead letter.
 pub struct Dead {
@@ -34,16 +34,14 @@ pub struct DeadFilter<'a> {
 }
 
 /// The dead letters `f` names, oldest first.
-pub fn dead_letters(c: &Connection, f: &DeadFilter) -> rusqlite::Result<Vec<Dead>> {
-    // The ids as one JSON array parameter: any number of them, one statement text.
+pub fn dead_letters(c: &Db, f: &DeadFilter) -> DbResult<Vec<Dead>> {
     let mut w = Clauses::new(
         "SELECT id, parent, correlation, interface, direction, reason, detail, control_id,
            message_type, received_at, attempts, payload FROM messages WHERE state = 'dead'",
         vec![],
     );
     if !f.ids.is_empty() {
-        let ids = serde_json::to_string(f.ids).unwrap_or_default();
-        w.and("id IN (SELECT value FROM json_each(?N))", Sql::Text(ids));
+        w.and_in("id", f.ids.iter().map(|i| Sql::Int(*i)).collect());
     }
     if let Some(v) = f.interface {
         w.and("interface =", Sql::Text(v.to_string()));
@@ -52,12 +50,12 @@ pub fn dead_letters(c: &Connection, f: &DeadFilter) -> rusqlite::Result<Vec<Dead
         w.and("reason =", Sql::Text(v.to_string()));
     }
     if let Some(v) = f.since {
-        w.and("received_at >=", Sql::Integer(v));
+        w.and("received_at >=", Sql::Int(v));
     }
     let (mut sql, args) = (w.sql, w.args);
     sql.push_str(" ORDER BY id");
     let mut st = c.prepare(&sql)?;
-    let rows = st.query_map(params_from_iter(args.iter()), |r| {
+    let rows = st.query_map(&args, |r| {
         Ok(Dead {
             id: r.get(0)?,
             parent: r.get(1)?,
@@ -77,7 +75,7 @@ pub fn dead_letters(c: &Connection, f: &DeadFilter) -> rusqlite::Result<Vec<Dead
 }
 
 /// The last reply a peer gave to message `id`, if any.
-pub fn last_reply(c: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+pub fn last_reply(c: &Db, id: i64) -> DbResult<Option<Vec<u8>>> {
     Ok(
         c.query_row("SELECT ack FROM messages WHERE id = ?1", params![id], |r| {
             r.get(0)
@@ -88,7 +86,7 @@ pub fn last_reply(c: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> 
 }
 
 /// The events of message `id` in order: when, what kind, and the detail.
-pub fn events_of(c: &Connection, id: i64) -> rusqlite::Result<Vec<(i64, String, Option<String>)>> {
+pub fn events_of(c: &Db, id: i64) -> DbResult<Vec<(i64, String, Option<String>)>> {
     let mut st = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
     let rows = st.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
@@ -96,33 +94,27 @@ pub fn events_of(c: &Connection, id: i64) -> rusqlite::Result<Vec<(i64, String, 
 
 /// Writes an audit row; its id.
 pub fn audit_row(
-    c: &Connection,
+    c: &Db,
     at: i64,
     actor: &str,
     action: &str,
     messages: &str,
     detail: &str,
-) -> rusqlite::Result<i64> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+) -> DbResult<i64> {
+    c.query_row(
+        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![at, actor, action, messages, detail],
-    )?;
-    Ok(c.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// An event on message `message`.
-pub fn event(
-    c: &Connection,
-    message: i64,
-    at: i64,
-    kind: &str,
-    detail: &str,
-) -> rusqlite::Result<()> {
+pub fn event(c: &Db, message: i64, at: i64, kind: &str, detail: &str) -> DbResult<()> {
     super::processing::event(c, message, at, kind, Some(detail))
 }
 
 /// A message's new state (`resent`, `discarded`), nothing else changed.
-pub fn set_state(c: &Connection, id: i64, state: &str, now: i64) -> rusqlite::Result<()> {
+pub fn set_state(c: &Db, id: i64, state: &str, now: i64) -> DbResult<()> {
     c.execute(
         "UPDATE messages SET state = ?1, updated_at = ?2 WHERE id = ?3",
         params![state, now, id],
@@ -141,7 +133,7 @@ pub struct Queueable<'a> {
 
 /// Puts delivery `id` back on its operation's queue with `q`, its attempts and last reply
 /// cleared, in the lane of its key.
-pub fn requeue(c: &Connection, id: i64, q: &Queueable, now: i64) -> rusqlite::Result<()> {
+pub fn requeue(c: &Db, id: i64, q: &Queueable, now: i64) -> DbResult<()> {
     c.execute(
         &format!(
             "UPDATE messages SET state = 'queued', attempts = 0, next_at = 0, reason = NULL,
@@ -165,28 +157,22 @@ pub fn requeue(c: &Connection, id: i64, q: &Queueable, now: i64) -> rusqlite::Re
 
 /// A new delivery made from dead delivery `id` with the edited `q`, under contract
 /// `version`; its id.
-pub fn queue_edited(
-    c: &Connection,
-    id: i64,
-    version: &str,
-    q: &Queueable,
-    now: i64,
-) -> rusqlite::Result<i64> {
-    c.execute(
+pub fn queue_edited(c: &Db, id: i64, version: &str, q: &Queueable, now: i64) -> DbResult<i64> {
+    c.query_row(
         &format!(
             "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
              SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7, {}
-             FROM messages WHERE id = ?8",
+             FROM messages WHERE id = ?8 RETURNING id",
             lane_sql("?5")
         ),
         params![version, q.message_type, q.control_id, q.patient, q.order_key, now, q.payload, id],
-    )?;
-    Ok(c.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// A received message made to be processed again.
-pub fn receive_again(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+pub fn receive_again(c: &Db, id: i64, now: i64) -> DbResult<()> {
     c.execute(
         "UPDATE messages SET state = 'received', reason = NULL, detail = NULL, updated_at = ?1
          WHERE id = ?2",
@@ -198,20 +184,20 @@ pub fn receive_again(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> 
 /// A new received message, the edited `payload` of received message `id`, to be
 /// processed; its id.
 pub fn receive_edited(
-    c: &Connection,
+    c: &Db,
     id: i64,
     control: Option<&str>,
     payload: &[u8],
     now: i64,
-) -> rusqlite::Result<i64> {
-    c.execute(
+) -> DbResult<i64> {
+    c.query_row(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            message_type, control_id, patient_id, received_at, updated_at, payload)
          SELECT correlation, id, interface, contract_version, 'in', 'received', message_type, ?1,
-           patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4",
+           patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4 RETURNING id",
         params![control, now, payload, id],
-    )?;
-    Ok(c.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// A message a replay may take.
@@ -226,14 +212,14 @@ pub struct Original {
 /// (an SQL list of quoted states, from the caller's constants), received in
 /// `[from, to)`, with `key` as ordering key, patient or control id; oldest first.
 pub fn replayable(
-    c: &Connection,
+    c: &Db,
     interface: &str,
     direction: &str,
     states: &str,
     from: Option<i64>,
     to: Option<i64>,
     key: Option<&str>,
-) -> rusqlite::Result<Vec<Original>> {
+) -> DbResult<Vec<Original>> {
     // The direction is written into the statement, as the partial indexes are.
     let direction = if direction == "out" { "out" } else { "in" };
     let mut w = Clauses::new(
@@ -244,10 +230,10 @@ pub fn replayable(
         vec![Sql::Text(interface.into())],
     );
     if let Some(v) = from {
-        w.and("received_at >=", Sql::Integer(v));
+        w.and("received_at >=", Sql::Int(v));
     }
     if let Some(v) = to {
-        w.and("received_at <", Sql::Integer(v));
+        w.and("received_at <", Sql::Int(v));
     }
     if let Some(k) = key {
         w.and(
@@ -258,7 +244,7 @@ pub fn replayable(
     let (mut sql, args) = (w.sql, w.args);
     sql.push_str(" ORDER BY id");
     let mut st = c.prepare(&sql)?;
-    let rows = st.query_map(params_from_iter(args.iter()), |row| {
+    let rows = st.query_map(&args, |row| {
         Ok(Original {
             id: row.get(0)?,
             version: row.get(1)?,
@@ -274,7 +260,7 @@ pub fn replayable(
 /// again) and a sibling when it was delivered (sent again); its id.
 #[allow(clippy::too_many_arguments)]
 pub fn replay_row(
-    c: &Connection,
+    c: &Db,
     id: i64,
     direction: &str,
     version: &str,
@@ -282,25 +268,25 @@ pub fn replay_row(
     control: Option<&str>,
     payload: &[u8],
     now: i64,
-) -> rusqlite::Result<i64> {
-    c.execute(
+) -> DbResult<i64> {
+    c.query_row(
         &format!(
             "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload, lane)
              SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
-               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7",
+               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7 RETURNING id",
             lane_sql("order_key")
         ),
         params![direction, version, state, control, now, payload, id],
-    )?;
-    Ok(c.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// One audit entry: id, time, actor, action, the messages, the detail.
 pub type AuditEntry = (i64, i64, String, String, String, Option<String>);
 
 /// The audit trail, newest first (empty on a journal written before it existed).
-pub fn audit_entries(c: &Connection) -> rusqlite::Result<Vec<AuditEntry>> {
+pub fn audit_entries(c: &Db) -> DbResult<Vec<AuditEntry>> {
     let has: bool = c
         .query_row(
             "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'audit'",

@@ -2,7 +2,7 @@
 //! and events, the canonical record a transform produced, and the deliveries it queues
 //! (in the lane of their key, with their further ordering keys).
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db, DbResult};
 
 /// A received message waiting to be processed.
 pub struct Received {
@@ -14,7 +14,7 @@ pub struct Received {
 }
 
 /// At most `limit` received messages waiting to be processed, oldest first.
-pub fn received(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Received>> {
+pub fn received(c: &Db, limit: i64) -> DbResult<Vec<Received>> {
     let mut st = c.prepare_cached(
         "SELECT id, correlation, interface, payload, received_at FROM messages
          WHERE direction = 'in' AND state = 'received' ORDER BY id LIMIT ?1",
@@ -32,13 +32,7 @@ pub fn received(c: &Connection, limit: i64) -> rusqlite::Result<Vec<Received>> {
 }
 
 /// An event on message `message`.
-pub fn event(
-    c: &Connection,
-    message: i64,
-    at: i64,
-    kind: &str,
-    detail: Option<&str>,
-) -> rusqlite::Result<()> {
+pub fn event(c: &Db, message: i64, at: i64, kind: &str, detail: Option<&str>) -> DbResult<()> {
     c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![message, at, kind, detail])?;
     Ok(())
@@ -46,13 +40,13 @@ pub fn event(
 
 /// A processed message's state, reason and detail.
 pub fn settle(
-    c: &Connection,
+    c: &Db,
     id: i64,
     state: &str,
     reason: Option<&str>,
     detail: Option<&str>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     c.prepare_cached(
         "UPDATE messages SET state = ?1, reason = ?2, detail = ?3, updated_at = ?4 WHERE id = ?5",
     )?
@@ -61,7 +55,7 @@ pub fn settle(
 }
 
 /// Keeps the canonical record an inbound transform produced, as a child of the message.
-pub fn store_record(c: &Connection, inbound: i64, now: i64, record: &[u8]) -> rusqlite::Result<()> {
+pub fn store_record(c: &Db, inbound: i64, now: i64, record: &[u8]) -> DbResult<()> {
     c.prepare_cached(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            received_at, updated_at, payload)
@@ -92,17 +86,17 @@ pub struct Delivery<'a> {
 }
 
 /// Journals delivery `d`; its id.
-pub fn queue(c: &Connection, d: &Delivery, now: i64) -> rusqlite::Result<i64> {
-    c.prepare_cached(
+pub fn queue(c: &Db, d: &Delivery, now: i64) -> DbResult<i64> {
+    let id: i64 = c.prepare_cached(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
-         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)
+         RETURNING id",
     )?
-    .execute(params![
+    .query_row(params![
         d.correlation, d.parent, d.interface, d.version, d.state, d.message_type, d.control_id,
         d.patient_id, d.order_key, now, d.reason, d.detail, d.payload, d.lane
-    ])?;
-    let id = c.last_insert_rowid();
+    ], |r| r.get(0))?;
     if let Some((endpoint, keys)) = d.also_keys {
         for k in keys {
             c.prepare_cached(

@@ -3,25 +3,25 @@
 //! `trace` (every hop and event of one message, across interfaces, by correlation id).
 //! Patient identifiers are shown only when asked for by `messages --patient`.
 
-use super::{open_read, JournalError};
+use super::db::{Db, DbResult, Value as Sql};
+use super::{open_read, JournalError, Store};
 use crate::shown::shown;
 use crate::time;
-use rusqlite::{params_from_iter, types::Value as Sql, Connection};
 use serde_json::json;
-use std::path::Path;
 
-pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
+pub fn status(journal: &Store, as_json: bool) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
     let mut st = c.prepare(
         "SELECT interface, direction,
-           SUM(direction = 'in' AND state NOT IN ('rejected', 'duplicate')),
-           SUM(direction = 'out' AND state = 'completed'),
-           SUM(direction = 'out' AND state = 'queued'),
-           SUM(direction = 'out' AND state = 'retrying'),
-           SUM(state = 'dead'),
-           SUM(state = 'rejected'),
-           SUM(state = 'duplicate'),
-           SUM(state = 'review')
+           COUNT(*) FILTER (WHERE direction = 'in' AND state NOT IN ('rejected', 'duplicate')),
+           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'completed'),
+           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'queued'),
+           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'retrying'),
+           COUNT(*) FILTER (WHERE state = 'dead'),
+           COUNT(*) FILTER (WHERE state = 'rejected'),
+           COUNT(*) FILTER (WHERE state = 'duplicate'),
+           COUNT(*) FILTER (WHERE state = 'review')
          FROM messages WHERE direction IN ('in', 'out') GROUP BY interface, direction ORDER BY interface",
     )?;
     let rows: Vec<(String, String, [i64; 8])> = st
@@ -32,13 +32,13 @@ pub fn status(journal: &Path, as_json: bool) -> Result<String, JournalError> {
             }
             Ok((r.get(0)?, r.get(1)?, n))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     let flows: Vec<(String, String, i64)> = c
         .prepare(
             "SELECT flow, state, COUNT(*) FROM flows GROUP BY flow, state ORDER BY flow, state",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     if as_json {
         let v = json!({
             "interfaces": rows.iter().map(|(i, d, n)| json!({
@@ -92,8 +92,9 @@ const PATIENT_CLAUSE: &str =
    WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'
    AND d.patient_id = ?N)";
 
-pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, JournalError> {
-    let c = open_read(journal)?;
+pub fn messages(journal: &Store, f: &Filter, as_json: bool) -> Result<String, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
     let mut w = super::clauses::Clauses::new(
         "SELECT id, received_at, interface, direction, state, message_type, control_id, correlation, reason FROM messages WHERE 1 = 1",
         vec![],
@@ -111,13 +112,13 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
         w.and("interface =", Sql::Text(v.clone()));
     }
     if let Some(v) = f.since_ms {
-        w.and("received_at >=", Sql::Integer(time::now_ms() - v));
+        w.and("received_at >=", Sql::Int(time::now_ms() - v));
     }
     let (mut sql, args) = (w.sql, w.args);
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit.max(1)));
     let mut st = c.prepare(&sql)?;
     let rows: Vec<[String; 9]> = st
-        .query_map(params_from_iter(args.iter()), |r| {
+        .query_map(&args, |r| {
             Ok([
                 r.get::<_, i64>(0)?.to_string(),
                 time::iso(r.get(1)?),
@@ -130,7 +131,7 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
                 r.get::<_, Option<String>>(8)?.unwrap_or_default(),
             ])
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     if as_json {
         let keys = [
             "id",
@@ -177,8 +178,8 @@ pub fn messages(journal: &Path, f: &Filter, as_json: bool) -> Result<String, Jou
     Ok(out)
 }
 
-fn correlation_of(c: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
-    use rusqlite::OptionalExtension;
+fn correlation_of(c: &Db, id: &str) -> DbResult<Option<String>> {
+    use super::db::OptionalExtension;
     if let Ok(n) = id.parse::<i64>() {
         if let Some(corr) = c
             .query_row("SELECT correlation FROM messages WHERE id = ?1", [n], |r| {
@@ -215,9 +216,10 @@ const HOPS: &str = "id IN (SELECT id FROM messages WHERE direction = 'in' AND co
    WHERE r.direction = 'in' AND r.correlation = ?1 AND d.correlation = ?1)";
 
 /// Every hop of one message: ID is a journal id, a control id (MSH-10) or a correlation id.
-pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
-    let c = open_read(journal)?;
-    let Some(corr) = correlation_of(&c, id)? else {
+pub fn trace(journal: &Store, id: &str) -> Result<Option<String>, JournalError> {
+    let conn = open_read(journal)?;
+    let c = &conn.db();
+    let Some(corr) = correlation_of(c, id)? else {
         return Ok(None);
     };
     let mut out = format!("correlation {corr}\n");
@@ -249,7 +251,7 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
             );
             Ok((id, line))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     let mut ev = c.prepare("SELECT at, kind, detail FROM events WHERE message = ?1 ORDER BY id")?;
     for (id, line) in hops {
         out.push_str(&line);
@@ -266,7 +268,7 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
                         .unwrap_or_default()
                 ))
             })?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<DbResult<_>>()?;
         for e in events {
             out.push_str(&e);
             out.push('\n');
@@ -278,20 +280,20 @@ pub fn trace(journal: &Path, id: &str) -> Result<Option<String>, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::{params, Connection};
+    use crate::journal::db::{params, Db};
 
     /// A received message for `patient` and its deliveries, one of them to `patient` too
     /// and one naming another patient (a mapping may change the identifier).
-    fn received(c: &Connection, patient: &str, deliveries: &[&str]) {
+    fn received(c: &Db, patient: &str, deliveries: &[&str]) {
         let row = |dir: &str, parent: Option<i64>, p: &str| {
-            c.execute(
+            c.query_row(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
                    state, control_id, patient_id, received_at, updated_at, payload)
-                 VALUES ('c', ?1, 'adt', '1.0.0', ?2, 'completed', 'M', ?3, 0, 0, x'00')",
+                 VALUES ('c', ?1, 'adt', '1.0.0', ?2, 'completed', 'M', ?3, 0, 0, x'00') RETURNING id",
                 params![parent, dir, p],
+                |r| r.get::<_, i64>(0),
             )
-            .unwrap();
-            c.last_insert_rowid()
+            .unwrap()
         };
         let id = row("in", None, patient);
         for p in deliveries {
@@ -300,7 +302,7 @@ mod tests {
     }
 
     /// `sql` (one parameter) searches through `index` and scans no table or index whole.
-    fn searches_through(c: &Connection, sql: &str, index: &str) {
+    fn searches_through(c: &Db, sql: &str, index: &str) {
         let plan = crate::journal::query_plan(c, sql, ["x"]);
         assert!(plan.iter().any(|p| p.contains(index)), "{plan:?}");
         assert!(!plan.iter().any(|p| p.starts_with("SCAN")), "{plan:?}");
@@ -319,7 +321,7 @@ mod tests {
             ..Filter::default()
         };
         let ids = |p: &str| -> Vec<i64> {
-            let out = messages(&path, &filter(p), true).unwrap();
+            let out = messages(&Store::Sqlite(path.clone()), &filter(p), true).unwrap();
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             let mut ids: Vec<i64> = v
                 .as_array()
@@ -341,7 +343,6 @@ mod tests {
             PATIENT_CLAUSE.replace("?N", "?1")
         );
         searches_through(&c, &sql, "messages_patient_in");
-        drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -349,14 +350,14 @@ mod tests {
     fn a_trace_finds_every_hop_through_the_messages_received() {
         let (dir, path, c) = crate::journal::scratch("trace");
         let row = |corr: &str, dir: &str, parent: Option<i64>, control: Option<&str>| {
-            c.execute(
+            c.query_row(
                 "INSERT INTO messages (correlation, parent, interface, contract_version, direction,
                    state, control_id, received_at, updated_at, payload)
-                 VALUES (?1, ?2, 'adt', '1.0.0', ?3, 'completed', ?4, 0, 0, x'00')",
+                 VALUES (?1, ?2, 'adt', '1.0.0', ?3, 'completed', ?4, 0, 0, x'00') RETURNING id",
                 params![corr, parent, dir, control],
+                |r| r.get::<_, i64>(0),
             )
-            .unwrap();
-            c.last_insert_rowid()
+            .unwrap()
         };
         let first = row("run-1", "in", None, Some("MSG1"));
         let record = row("run-1", "record", Some(first), None);
@@ -367,7 +368,9 @@ mod tests {
         let replay = row("run-1", "in", Some(first), Some("MSG1"));
         let again = row("run-1", "out", Some(replay), Some("AC1.1R1"));
         let hops = |id: &str| -> Vec<i64> {
-            let text = trace(&path, id).unwrap().unwrap_or_default();
+            let text = trace(&Store::Sqlite(path.clone()), id)
+                .unwrap()
+                .unwrap_or_default();
             text.lines()
                 .filter_map(|l| l.strip_prefix('#'))
                 .map(|l| l.split(' ').next().unwrap().parse().unwrap())
@@ -380,11 +383,12 @@ mod tests {
         assert_eq!(hops("AC1.1"), all);
         assert_eq!(hops(&out.to_string()), all);
         assert_eq!(hops("MSG2").len(), 2);
-        assert!(trace(&path, "nothing").unwrap().is_none());
+        assert!(trace(&Store::Sqlite(path.clone()), "nothing")
+            .unwrap()
+            .is_none());
         // The hops come through the index of received messages and the parent index.
         let sql = format!("SELECT id FROM messages WHERE {HOPS}");
         searches_through(&c, &sql, "messages_correlation_in");
-        drop(c);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

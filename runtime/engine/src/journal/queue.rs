@@ -4,9 +4,9 @@
 //! shared key is pending), a delivery's outcome, a copy queued for another interface by a
 //! reply policy's `send`, and how a message's deliveries stand.
 
+use super::db::{params, Db, DbResult};
 use crate::lanes::Next;
 use crate::time;
-use rusqlite::{params, Connection};
 
 /// What a lane does next with the first pending messages of its keys, in arrival order.
 #[derive(Debug, PartialEq)]
@@ -84,13 +84,13 @@ pub struct Peers {
 /// is a short walk of one lane's covering index; further keys (merges) are in
 /// `order_keys`.
 fn held_by_others(
-    c: &rusqlite::Connection,
+    c: &Db,
     id: i64,
     key: Option<&str>,
     interface: &str,
     lane: u32,
     peers: &Peers,
-) -> rusqlite::Result<bool> {
+) -> DbResult<bool> {
     let mut keys: Vec<String> = key.map(str::to_string).into_iter().collect();
     let mut mine = c.prepare_cached("SELECT key FROM order_keys WHERE message = ?1")?;
     for k in mine.query_map(params![id], |r| r.get::<_, String>(0))? {
@@ -128,12 +128,7 @@ fn held_by_others(
 /// Chooses a lane's next messages on its own read connection (off the writer thread),
 /// from the lane's covering index (ids, keys and retry times), then reads the chosen
 /// messages' payloads alone.
-pub fn choose_batch(
-    c: &rusqlite::Connection,
-    interface: &str,
-    lane: u32,
-    peers: &Peers,
-) -> rusqlite::Result<Choice> {
+pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResult<Choice> {
     let now = time::now_ms();
     // Before the queue is read: every message up to `seen` is in what the read sees.
     let seen: i64 = c
@@ -145,12 +140,11 @@ pub fn choose_batch(
         let mut st = c.prepare_cached(
             "SELECT id, order_key, next_at FROM messages
              WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
-             ORDER BY id",
+             ORDER BY id LIMIT ?3",
         )?;
-        let mut rows = st.query(params![interface, lane])?;
         let mut seen = 0;
-        while let Some(r) = rows.next()? {
-            let key = r.get_ref(1)?.as_str_or_null()?;
+        st.for_each(params![interface, lane, LOOK_AHEAD], |r| {
+            let key = r.get_str(1)?;
             if chooser.offer(key, r.get(2)?, now) {
                 let id = r.get::<_, i64>(0)?;
                 if !peers.names.is_empty() && held_by_others(c, id, key, interface, lane, peers)? {
@@ -158,15 +152,13 @@ pub fn choose_batch(
                 } else {
                     chosen.push(id);
                     if chosen.len() == BATCH {
-                        break;
+                        return Ok(false);
                     }
                 }
             }
             seen += 1;
-            if seen >= LOOK_AHEAD {
-                break;
-            }
-        }
+            Ok(seen < LOOK_AHEAD)
+        })?;
     }
     if chosen.is_empty() {
         if let Some(wait) = chooser.nothing_sendable(now) {
@@ -206,7 +198,7 @@ pub fn choose_batch(
                 })
             })
         })
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(Choice::Send(batch))
 }
 
@@ -223,13 +215,7 @@ pub struct Outcome<'a> {
 }
 
 /// Records delivery `id`'s outcome, with an event saying `what`.
-pub fn record_outcome(
-    c: &Connection,
-    id: i64,
-    o: &Outcome,
-    what: &str,
-    now: i64,
-) -> rusqlite::Result<()> {
+pub fn record_outcome(c: &Db, id: i64, o: &Outcome, what: &str, now: i64) -> DbResult<()> {
     c.prepare_cached(
         "UPDATE messages SET state = ?1, attempts = ?2, next_at = ?3, ack_code = ?4, ack = ?5,
            reason = ?6, detail = ?7, updated_at = ?8 WHERE id = ?9",
@@ -243,13 +229,13 @@ pub fn record_outcome(
 /// Queues a copy of delivery `id` for `interface` (contract `version`), in the lane of
 /// its key among `lanes`.
 pub fn queue_copy(
-    c: &Connection,
+    c: &Db,
     id: i64,
     interface: &str,
     version: &str,
     now: i64,
     lanes: u32,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     c.prepare_cached(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
@@ -261,9 +247,10 @@ pub fn queue_copy(
 }
 
 /// How the deliveries of message `parent` stand: how many are still pending, how many dead.
-pub fn deliveries_of(c: &Connection, parent: i64) -> rusqlite::Result<(i64, i64)> {
+pub fn deliveries_of(c: &Db, parent: i64) -> DbResult<(i64, i64)> {
     c.prepare_cached(
-        "SELECT COALESCE(SUM(state NOT IN ('completed', 'dead', 'review', 'discarded')), 0), COALESCE(SUM(state = 'dead'), 0)
+        "SELECT COUNT(*) FILTER (WHERE state NOT IN ('completed', 'dead', 'review', 'discarded')),
+           COUNT(*) FILTER (WHERE state = 'dead')
          FROM messages WHERE parent = ?1 AND direction = 'out'",
     )?
     .query_row(params![parent], |r| Ok((r.get(0)?, r.get(1)?)))

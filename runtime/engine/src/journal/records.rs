@@ -10,9 +10,9 @@
 //! writer changed in the meantime (an API update racing a message, an operator command
 //! racing the processor) is refused as a [`Stale`] and decided again, never lost.
 
+use super::db::{params, Conn, Db, DbError, DbResult};
 use accord_runtime::spec::Matrix;
 use accord_runtime::steward::{self, get_path, set_path, Hold, Stage, Steward, Stored, Verdict};
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -54,8 +54,8 @@ pub struct Note {
 /// Stored records as the processor (or an operator command) sees them: the journal,
 /// through a read connection of its own, plus this batch's changes.
 pub struct RecordStore {
-    path: std::path::PathBuf,
-    conn: Option<Connection>,
+    store: super::Store,
+    conn: Option<Conn>,
     overlay: HashMap<(String, String), RecordState>,
     /// Records read from the journal, each read once: a message delivered to two
     /// operations governs its patient twice, and the processor's next batches govern the
@@ -66,6 +66,9 @@ pub struct RecordStore {
     /// at: its records' last changes were this store's own, and no other writer has
     /// changed a record since. `None`: not known, read afresh.
     current_at: Option<i64>,
+    /// Why a read failed since the last [`RecordStore::take_unavailable`]: the decisions
+    /// made meanwhile are not to be applied.
+    unavailable: Option<String>,
 }
 
 /// The most records a store keeps between batches; past that it starts over, so memory
@@ -73,22 +76,29 @@ pub struct RecordStore {
 const READ_LIMIT: usize = 4096;
 
 impl RecordStore {
-    pub fn new(path: &std::path::Path) -> RecordStore {
+    pub fn new(store: &super::Store) -> RecordStore {
         RecordStore {
-            path: path.to_path_buf(),
+            store: store.clone(),
             conn: None,
             overlay: HashMap::new(),
             read: HashMap::new(),
             current_at: None,
+            unavailable: None,
         }
     }
 
-    fn conn(&mut self) -> Result<&Connection, String> {
+    /// Why a stored record could not be read since the last call, if one could not: the
+    /// caller then applies nothing it decided meanwhile and tries again later.
+    pub fn take_unavailable(&mut self) -> Option<String> {
+        self.unavailable.take()
+    }
+
+    fn conn(&mut self) -> Result<Db<'_>, String> {
         match &mut self.conn {
-            Some(c) => Ok(c),
+            Some(c) => Ok(c.db()),
             slot => {
-                let c = super::open_read(&self.path).map_err(|e| e.to_string())?;
-                Ok(slot.insert(c))
+                let c = super::open_read(&self.store).map_err(|e| e.to_string())?;
+                Ok(slot.insert(c).db())
             }
         }
     }
@@ -98,7 +108,16 @@ impl RecordStore {
         if let Some(s) = self.overlay.get(&k).or_else(|| self.read.get(&k)) {
             return Ok(s.clone());
         }
-        let stored = read_record(self.conn()?, record, key).map_err(|e| e.to_string())?;
+        let stored = match read_record(&self.conn()?, record, key) {
+            Ok(s) => s,
+            Err(e) => {
+                // Opened afresh next time (a PostgreSQL server that restarted closed it);
+                // the batch that asked is processed again (`take_unavailable`).
+                self.conn = None;
+                self.unavailable = Some(e.to_string());
+                return Err(e.to_string());
+            }
+        };
         self.read.insert(k, stored.clone());
         Ok(stored)
     }
@@ -158,12 +177,12 @@ impl RecordStore {
 }
 
 /// The journal's change number: the last of its record changes (0 before the first).
-pub fn change_number(c: &Connection) -> rusqlite::Result<i64> {
+pub fn change_number(c: &Db) -> DbResult<i64> {
     c.prepare_cached("SELECT COALESCE(MAX(version), 0) FROM record_ids")?
         .query_row([], |r| r.get(0))
 }
 
-fn read_record(conn: &Connection, record: &str, key: &str) -> rusqlite::Result<RecordState> {
+fn read_record(conn: &Db, record: &str, key: &str) -> DbResult<RecordState> {
     let mut st = conn.prepare_cached(
         "SELECT field, value, writer, event_at FROM records WHERE record = ?1 AND key = ?2",
     )?;
@@ -203,12 +222,7 @@ impl std::error::Error for Stale {}
 /// for a write that came with no message (an update through a FHIR API). A field whose
 /// stored state is not the one its decision read fails with a [`Stale`] (inside a
 /// `rusqlite::Error`, so the caller's transaction or [`guarded`] undoes the rest).
-pub fn store(
-    c: &Connection,
-    writes: &[Write],
-    message: Option<i64>,
-    now: i64,
-) -> rusqlite::Result<()> {
+pub fn store(c: &Db, writes: &[Write], message: Option<i64>, now: i64) -> DbResult<()> {
     for w in writes {
         let (value, writer) = match &w.expected {
             Some((v, by)) => (Some(v.as_str()), Some(by.as_str())),
@@ -223,7 +237,7 @@ pub fn store(
              ON CONFLICT (record, key, field) DO UPDATE SET value = excluded.value,
                writer = excluded.writer, message = excluded.message, updated_at = excluded.updated_at,
                event_at = excluded.event_at
-             WHERE records.value IS ?8 AND records.writer IS ?9",
+             WHERE records.value IS NOT DISTINCT FROM ?8 AND records.writer IS NOT DISTINCT FROM ?9",
             )?
             .execute(params![
                 w.record,
@@ -239,7 +253,7 @@ pub fn store(
             ])?;
         if n == 0 {
             let what = format!("{} {} {}", w.record, w.key, w.field);
-            return Err(rusqlite::Error::UserFunctionError(Box::new(Stale(what))));
+            return Err(DbError::Refused(Box::new(Stale(what))));
         }
     }
     // A record's writes come together: one change number per record.
@@ -257,7 +271,7 @@ pub fn store(
 /// Notes that `record` `key` changed: its row in `record_ids` (the FHIR id a facade reads
 /// it by) takes the next change number, which tells the facades' search indexes that its
 /// search terms are to be worked out again.
-fn changed(c: &Connection, record: &str, key: &str) -> rusqlite::Result<()> {
+fn changed(c: &Db, record: &str, key: &str) -> DbResult<()> {
     c.prepare_cached(
         "INSERT INTO record_ids (record, id, key, version)
          VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(version), 0) + 1 FROM record_ids))
@@ -274,20 +288,17 @@ fn changed(c: &Connection, record: &str, key: &str) -> rusqlite::Result<()> {
 /// Runs `f` inside a savepoint of its own: a [`Stale`] from [`store`] undoes all of
 /// `f`'s changes and is returned as `Ok(Err(_))`, so the caller can decide again; other
 /// errors pass through.
-pub fn guarded<T>(
-    c: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Result<T, Stale>> {
-    c.prepare_cached("SAVEPOINT guarded")?.execute([])?;
+pub fn guarded<T>(c: &Db, f: impl FnOnce(&Db) -> DbResult<T>) -> DbResult<Result<T, Stale>> {
+    c.control("SAVEPOINT guarded")?;
     let out = f(c);
     let conflict = match &out {
-        Err(rusqlite::Error::UserFunctionError(e)) => e.downcast_ref::<Stale>().cloned(),
+        Err(DbError::Refused(e)) => e.downcast_ref::<Stale>().cloned(),
         _ => None,
     };
     if conflict.is_some() || out.is_err() {
-        c.prepare_cached("ROLLBACK TO guarded")?.execute([])?;
+        c.control("ROLLBACK TO guarded")?;
     }
-    c.prepare_cached("RELEASE guarded")?.execute([])?;
+    c.control("RELEASE guarded")?;
     match (out, conflict) {
         (_, Some(conflict)) => Ok(Err(conflict)),
         (out, None) => out.map(Ok),
@@ -345,9 +356,12 @@ impl Steward for JournalSteward<'_> {
         let Some(key) = key_of(m, value) else {
             return Ok(false);
         };
-        let stored = self.store.load(record, &key).map_err(|e| Hold::Reject {
-            detail: format!("cannot read the stored {record} {key}: {e}"),
-        })?;
+        let stored = self
+            .store
+            .load(record, &key)
+            .map_err(|e| Hold::Unavailable {
+                detail: format!("cannot read the stored {record} {key}: {e}"),
+            })?;
         let current = m
             .stage_field
             .as_ref()
@@ -495,7 +509,11 @@ mod tests {
 
     /// What `system` would write to patient 1, decided against the journal as it is now.
     fn decide(path: &std::path::Path, system: &str, value: Value) -> Vec<Write> {
-        decide_with(&mut RecordStore::new(path), system, value)
+        decide_with(
+            &mut RecordStore::new(&crate::journal::Store::Sqlite(path.to_path_buf())),
+            system,
+            value,
+        )
     }
 
     /// What `system` would write to patient 1, decided through `store` (and its cache).
@@ -506,7 +524,7 @@ mod tests {
         steward.writes
     }
 
-    fn stored(c: &Connection, field: &str) -> Option<(String, String)> {
+    fn stored(c: &Db, field: &str) -> Option<(String, String)> {
         c.query_row(
             "SELECT value, writer FROM records WHERE record = 'Patient' AND key = '1' AND field = ?1",
             [field],
@@ -515,7 +533,7 @@ mod tests {
         .ok()
     }
 
-    fn write(c: &Connection, writes: &[Write]) -> Result<(), Stale> {
+    fn write(c: &Db, writes: &[Write]) -> Result<(), Stale> {
         guarded(c, |c| store(c, writes, None, 0)).unwrap()
     }
 
@@ -575,7 +593,7 @@ mod tests {
     #[test]
     fn a_batch_reads_a_record_once_and_a_change_in_between_is_still_refused() {
         let (dir, path, c) = crate::journal::scratch("records-read-once");
-        let mut store = RecordStore::new(&path);
+        let mut store = RecordStore::new(&crate::journal::Store::Sqlite(path.clone()));
         let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
         // The batch reads patient 1 (nothing stored); the portal then stores a phone.
         let first = govern(&mut store, json!({"mrn": "1", "email": "a@x"}));
@@ -600,7 +618,7 @@ mod tests {
         let (dir, path, c) = crate::journal::scratch("records-ordered");
         let matrices = matrix_ordered_by(Some("updated_at"));
         let decide = |system: &str, mut value: Value| {
-            let mut store = RecordStore::new(&path);
+            let mut store = RecordStore::new(&crate::journal::Store::Sqlite(path.clone()));
             let mut steward = JournalSteward::new(&matrices, system, &mut store, false);
             steward.govern("Patient", &mut value).unwrap();
             (steward.writes, steward.notes, value)
@@ -671,7 +689,7 @@ mod tests {
     #[test]
     fn records_read_stay_cached_across_batches_until_another_writer_changes_one() {
         let (dir, path, c) = crate::journal::scratch("records-across-batches");
-        let mut store = RecordStore::new(&path);
+        let mut store = RecordStore::new(&crate::journal::Store::Sqlite(path.clone()));
         let govern = |store: &mut RecordStore, value: Value| decide_with(store, "pas", value);
         write(
             &c,

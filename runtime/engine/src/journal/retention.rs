@@ -14,7 +14,7 @@
 //! This is the storage half: what a purge deletes and in what order. The task that runs it
 //! each minute is `engine::retention`.
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db, DbResult};
 
 /// Rows removed per transaction: short enough not to hold up live traffic.
 pub const BATCH: usize = 1000;
@@ -24,7 +24,7 @@ const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead', 'review')";
 
 /// A message and every row made from it, through `parent` (deliveries, the stored record,
 /// replays and theirs).
-const TREE: &str = "WITH RECURSIVE tree(id) AS (SELECT ?1
+const TREE: &str = "WITH RECURSIVE tree(id) AS (SELECT CAST(?1 AS BIGINT)
   UNION SELECT m.id FROM messages m JOIN tree t ON m.parent = t.id)";
 
 /// Where a purge goes on from: the receipt time and id of the last candidate it looked at,
@@ -70,19 +70,19 @@ fn candidates_sql() -> String {
 /// (milliseconds since the epoch) and after `after`, each with the rows made from it and
 /// their events.
 pub fn purge_batch(
-    c: &Connection,
+    c: &Db,
     interface: &str,
     cutoff: i64,
     after: Cursor,
     limit: usize,
-) -> rusqlite::Result<Purged> {
+) -> DbResult<Purged> {
     let candidates: Vec<(i64, i64)> = c
         .prepare_cached(&candidates_sql())?
         .query_map(
             params![interface, cutoff, after.received_at, after.id, limit as i64],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     let mut tree = c.prepare_cached(&format!(
         "{TREE} SELECT m.id, m.state IN {UNFINISHED} FROM tree JOIN messages m ON m.id = tree.id"
     ))?;
@@ -93,7 +93,7 @@ pub fn purge_batch(
     for (id, _) in &candidates {
         let rows: Vec<(i64, bool)> = tree
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<DbResult<_>>()?;
         // A replay's delivery still pending keeps the whole message (the query above saw
         // only the direct children): nothing of it goes, none counted. No rows: it went
         // with a message before it in this batch (a replay with its original).
@@ -118,12 +118,7 @@ pub fn purge_batch(
 
 /// Removes up to `limit` of the audit rows of `interface`'s FHIR facade (`INTERFACE: ...`)
 /// written before `cutoff`, oldest first; how many.
-pub fn purge_audit(
-    c: &Connection,
-    interface: &str,
-    cutoff: i64,
-    limit: usize,
-) -> rusqlite::Result<usize> {
+pub fn purge_audit(c: &Db, interface: &str, cutoff: i64, limit: usize) -> DbResult<usize> {
     let prefix = format!("{interface}: ");
     c.prepare_cached(
         "DELETE FROM audit WHERE id IN (SELECT id FROM audit
@@ -137,20 +132,20 @@ mod tests {
     use super::*;
 
     fn row(
-        c: &Connection,
+        c: &Db,
         interface: &str,
         direction: &str,
         state: &str,
         at: i64,
         parent: Option<i64>,
     ) -> i64 {
-        c.execute(
+        let id: i64 = c.query_row(
             "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
-               received_at, updated_at, payload) VALUES ('c', ?1, ?2, '1.0.0', ?3, ?4, ?5, ?5, x'00')",
-            params![parent, interface, direction, state, at],
+               received_at, updated_at, payload) VALUES ('c', ?1, ?2, '1.0.0', ?3, ?4, ?5, ?5, ?6) RETURNING id",
+            params![parent, interface, direction, state, at, b"\x00".to_vec()],
+            |r| r.get(0),
         )
         .unwrap();
-        let id = c.last_insert_rowid();
         c.execute(
             "INSERT INTO events (message, at, kind) VALUES (?1, ?2, ?3)",
             params![id, at, state],
@@ -159,11 +154,11 @@ mod tests {
         id
     }
 
-    fn insert(c: &Connection, interface: &str, state: &str, at: i64, parent: Option<i64>) -> i64 {
+    fn insert(c: &Db, interface: &str, state: &str, at: i64, parent: Option<i64>) -> i64 {
         row(c, interface, "in", state, at, parent)
     }
 
-    fn exists(c: &Connection, id: i64) -> bool {
+    fn exists(c: &Db, id: i64) -> bool {
         c.query_row("SELECT COUNT(*) FROM messages WHERE id = ?1", [id], |r| {
             r.get::<_, i64>(0)
         })
@@ -173,8 +168,7 @@ mod tests {
 
     #[test]
     fn security_an_api_interfaces_retain_covers_its_access_audit() {
-        let c = Connection::open_in_memory().unwrap();
-        crate::journal::prepare(&c).unwrap();
+        let c = crate::journal::memory();
         let audit = |at: i64, action: &str| {
             c.execute(
                 "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, 'a', ?2, '', '')",
@@ -209,8 +203,7 @@ mod tests {
 
     #[test]
     fn only_finished_expired_messages_of_the_interface_go() {
-        let c = Connection::open_in_memory().unwrap();
-        crate::journal::prepare(&c).unwrap();
+        let c = crate::journal::memory();
         let (old, new, cutoff) = (1_000, 9_000, 5_000);
         let done = insert(&c, "adt_in", "processed", old, None);
         let rejected = insert(&c, "adt_in", "rejected", old, None);
@@ -263,7 +256,7 @@ mod tests {
 
     /// Every purge of one pass, as `run` makes them: returns how many went, and how
     /// many transactions it took.
-    fn pass(c: &Connection, cutoff: i64, limit: usize) -> (usize, usize) {
+    fn pass(c: &Db, cutoff: i64, limit: usize) -> (usize, usize) {
         let (mut total, mut transactions, mut after) = (0, 0, Cursor::START);
         loop {
             let batch = purge_batch(c, "adt_in", cutoff, after, limit).unwrap();
@@ -279,8 +272,7 @@ mod tests {
 
     #[test]
     fn the_walk_goes_on_from_its_cursor_through_the_age_index() {
-        let c = Connection::open_in_memory().unwrap();
-        crate::journal::prepare(&c).unwrap();
+        let c = crate::journal::memory();
         let plan = crate::journal::query_plan(
             &c,
             &candidates_sql(),
@@ -295,8 +287,7 @@ mod tests {
 
     #[test]
     fn messages_passed_over_do_not_hold_up_the_ones_after_them() {
-        let c = Connection::open_in_memory().unwrap();
-        crate::journal::prepare(&c).unwrap();
+        let c = crate::journal::memory();
         let cutoff = 5_000;
         // The oldest three were replayed and their replays are still being delivered:
         // more than a whole batch of candidates that must be passed over.

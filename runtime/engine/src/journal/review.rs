@@ -2,7 +2,7 @@
 //! review, marking one approved-and-processed or discarded, and the fields of one stored
 //! record with who wrote each.
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db, DbResult};
 
 /// A message held for review.
 pub struct HeldRow {
@@ -17,7 +17,7 @@ pub struct HeldRow {
 }
 
 /// Every message held for review, oldest first.
-pub fn held(c: &Connection) -> rusqlite::Result<Vec<HeldRow>> {
+pub fn held(c: &Db) -> DbResult<Vec<HeldRow>> {
     let mut st = c.prepare(
         "SELECT id, parent, interface, received_at, COALESCE(detail, ''), payload, direction
          FROM messages WHERE state = 'review' ORDER BY id",
@@ -37,7 +37,7 @@ pub fn held(c: &Connection) -> rusqlite::Result<Vec<HeldRow>> {
 }
 
 /// A held inbound message whose record was stored after all: processed, its hold cleared.
-pub fn mark_processed(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+pub fn mark_processed(c: &Db, id: i64, now: i64) -> DbResult<()> {
     c.execute(
         "UPDATE messages SET state = 'processed', reason = NULL, detail = NULL, updated_at = ?1
          WHERE id = ?2",
@@ -47,7 +47,7 @@ pub fn mark_processed(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()>
 }
 
 /// A held message an operator rejected: discarded, nothing sent.
-pub fn mark_discarded(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
+pub fn mark_discarded(c: &Db, id: i64, now: i64) -> DbResult<()> {
     c.execute(
         "UPDATE messages SET state = 'discarded', updated_at = ?1 WHERE id = ?2",
         params![now, id],
@@ -59,11 +59,7 @@ pub fn mark_discarded(c: &Connection, id: i64, now: i64) -> rusqlite::Result<()>
 pub type StoredField = (String, String, String, Option<i64>, i64);
 
 /// The stored fields of `record` `key`, by name.
-pub fn stored_fields(
-    c: &Connection,
-    record: &str,
-    key: &str,
-) -> rusqlite::Result<Vec<StoredField>> {
+pub fn stored_fields(c: &Db, record: &str, key: &str) -> DbResult<Vec<StoredField>> {
     let mut st = c.prepare(
         "SELECT field, value, writer, message, updated_at FROM records
          WHERE record = ?1 AND key = ?2 ORDER BY field",

@@ -2,6 +2,7 @@
 //! written by an earlier version takes when it is opened (`prepare`), and the operation
 //! lanes the schema encodes (`lane_of`, the SQL function `accord_lane`, `set_lanes`).
 
+use super::db::{params, Db, DbResult};
 use rusqlite::Connection;
 
 pub const SCHEMA: &str = "
@@ -156,13 +157,21 @@ CREATE INDEX IF NOT EXISTS messages_idem_rest ON messages (interface, idem_key)
 /// statements that queue outside the production (operators): under the lane count the
 /// production last started with, from `meta`.
 pub fn lane_sql(key: &str) -> String {
-    format!("accord_lane({key}, COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lanes'), 1))")
+    format!("accord_lane({key}, COALESCE((SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'lanes'), 1))")
 }
 
-/// Creates or upgrades the schema (journals written before lanes get the `lane` column,
-/// those written before it the `idem_by_control` mark, and stored records their
+/// Creates or upgrades the schema and makes `accord_lane` known to the connection.
+pub(crate) fn prepare(db: &Db) -> DbResult<()> {
+    match db {
+        Db::Lite(conn) => prepare_sqlite(conn),
+        Db::Pg(_) => super::pg_schema::migrate(db),
+    }
+}
+
+/// Creates or upgrades a SQLite journal (journals written before lanes get the `lane`
+/// column, those written before it the `idem_by_control` mark, and stored records their
 /// `event_at`) and registers `accord_lane`.
-pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+fn prepare_sqlite(conn: &Connection) -> DbResult<()> {
     conn.execute_batch(SCHEMA)?;
     let has_lane: bool = conn
         .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'lane'")?
@@ -191,12 +200,12 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE records ADD COLUMN event_at INTEGER")?;
     }
     register_lane_function(conn)?;
-    index_stored_records(conn)
+    index_stored_records(&Db::Lite(conn))
 }
 
 /// Journals written before `record_ids` get a row (change numbers 1, 2, ...) for every
 /// record they store, once.
-fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn index_stored_records(conn: &Db) -> DbResult<()> {
     let done = conn
         .prepare("SELECT 1 FROM meta WHERE key = 'record_ids'")?
         .exists([])?;
@@ -206,14 +215,15 @@ fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
     let keys: Vec<(String, String)> = conn
         .prepare("SELECT DISTINCT record, key FROM records")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     // One transaction (a savepoint works inside the caller's, too).
     conn.execute_batch("SAVEPOINT record_ids")?;
     // Change numbers are distinct: the search indexes catch up in chunks by them.
     for (n, (record, key)) in keys.into_iter().enumerate() {
         conn.execute(
-            "INSERT OR IGNORE INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![
+            "INSERT INTO record_ids (record, id, key, version) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            params![
                 record,
                 accord_runtime::fhir::write::id_of_key(&record, &key),
                 key,
@@ -222,7 +232,7 @@ fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('record_ids', '1')",
+        "INSERT INTO meta (key, value) VALUES ('record_ids', '1') ON CONFLICT DO NOTHING",
         [],
     )?;
     conn.execute_batch("RELEASE record_ids")
@@ -230,10 +240,10 @@ fn index_stored_records(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Records the lane count this production runs with; when it differs from the last run's,
 /// places every pending outbound message in its lane under the new count.
-pub fn set_lanes(conn: &Connection, lanes: u32) -> rusqlite::Result<usize> {
+pub fn set_lanes(conn: &Db, lanes: u32) -> DbResult<usize> {
     let last: Option<i64> = conn
         .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lanes'",
+            "SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'lanes'",
             [],
             |r| r.get(0),
         )

@@ -3,7 +3,10 @@
 //! job, and answers each caller after the commit; a checkpointer thread of its own copies
 //! the WAL into the database. See the module above for the durability contract.
 
+use super::db::{Db, DbResult, Dialect};
+use super::pg::{self, PgConn, PgTarget};
 use super::schema::{prepare, set_lanes};
+use super::store::Store;
 use super::{JournalError, SyncPolicy};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
@@ -17,7 +20,7 @@ use std::time::Instant;
 /// then answered.
 trait Work: Send {
     /// Runs the job; false if it failed, and its changes must be undone.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Db) -> bool;
     /// Answers the caller with the job's last result, once the transaction is settled.
     fn answer(self: Box<Self>, commit: Result<(), String>);
 }
@@ -32,9 +35,9 @@ struct Pending<T, F> {
 impl<T, F> Work for Pending<T, F>
 where
     T: Send,
-    F: FnMut(&Connection) -> rusqlite::Result<T> + Send,
+    F: FnMut(&Db) -> DbResult<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Db) -> bool {
         let r = (self.f)(conn).map_err(|e| e.to_string());
         let ok = r.is_ok();
         self.result = Some(r);
@@ -91,15 +94,55 @@ const MAX_BATCH: usize = 1024;
 #[derive(Clone)]
 pub struct Journal {
     jobs: mpsc::Sender<Job>,
-    path: PathBuf,
+    store: Store,
     stats: WriterStats,
-    /// This production's hold on the journal, for as long as any clone lives.
-    _lock: std::sync::Arc<super::lock::StoreLock>,
+    /// This production's hold on a SQLite journal, for as long as any clone lives.
+    _lock: Option<std::sync::Arc<super::lock::StoreLock>>,
+}
+
+/// The writer's connection and what its backend needs besides.
+enum Backend {
+    /// SQLite: the WAL to fsync for durable jobs (under `sync = "full"`).
+    Lite {
+        conn: Connection,
+        wal_path: PathBuf,
+        wal: Option<std::fs::File>,
+        fsync: bool,
+    },
+    /// PostgreSQL: its commit is durable as the server's `synchronous_commit` says; a
+    /// connection lost is opened again before the next batch.
+    Pg {
+        conn: Option<Box<PgConn>>,
+        target: std::sync::Arc<PgTarget>,
+    },
 }
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path` and starts its writer thread.
-    /// Refused while another production holds it (see [`super::lock`]).
+    /// Opens (creating if needed) the journal and starts its writer thread. A SQLite
+    /// journal is refused while another production holds it (see [`super::lock`]).
+    pub fn open_store(
+        store: &Store,
+        sync: SyncPolicy,
+        lanes: u32,
+    ) -> Result<Journal, JournalError> {
+        match store {
+            Store::Sqlite(path) => Journal::open(path, sync, lanes),
+            Store::Postgres(target) => {
+                let conn = pg::connect(target)?;
+                prepare(&Db::Pg(&conn))?;
+                pg::hold_production_lock(&conn, target)?;
+                set_lanes(&Db::Pg(&conn), lanes)?;
+                let backend = Backend::Pg {
+                    conn: Some(Box::new(conn)),
+                    target: target.clone(),
+                };
+                Journal::start(store.clone(), backend, None, None)
+            }
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite journal at `path` and starts its writer
+    /// thread. Refused while another production holds it (see [`super::lock`]).
     pub fn open(path: &Path, sync: SyncPolicy, lanes: u32) -> Result<Journal, JournalError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -127,23 +170,45 @@ impl Journal {
         // checkpointer thread's; the writer makes one itself only if the WAL outgrows this
         // many pages (16 MiB), which a checkpointer keeping up never lets happen.
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
-        prepare(&conn)?;
-        set_lanes(&conn, lanes)?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        prepare(&Db::Lite(&conn))?;
+        set_lanes(&Db::Lite(&conn), lanes)?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let wal = PathBuf::from(wal);
-        let stats = WriterStats::default();
         let checkpoints = Connection::open(path)?;
         checkpoints.busy_timeout(std::time::Duration::from_secs(10))?;
         // A checkpoint fsyncs (the WAL before copying, the database after) as the policy says.
         checkpoints.pragma_update(None, "synchronous", level)?;
+        let backend = Backend::Lite {
+            conn,
+            wal_path: PathBuf::from(wal),
+            wal: None,
+            fsync: sync == SyncPolicy::Full,
+        };
+        Journal::start(
+            Store::Sqlite(path.to_path_buf()),
+            backend,
+            Some(checkpoints),
+            Some(lock),
+        )
+    }
+
+    /// Starts the writer thread (and a SQLite journal's checkpointer).
+    fn start(
+        store: Store,
+        backend: Backend,
+        checkpoints: Option<Connection>,
+        lock: Option<std::sync::Arc<super::lock::StoreLock>>,
+    ) -> Result<Journal, JournalError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let stats = WriterStats::default();
         // The checkpointer ends when the writer does: the writer holds this sender.
         let (alive, writer_gone) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("accord-checkpoint".into())
-            .spawn(move || checkpointer(checkpoints, writer_gone))
-            .map_err(|e| JournalError(e.to_string()))?;
+        if let Some(checkpoints) = checkpoints {
+            std::thread::Builder::new()
+                .name("accord-checkpoint".into())
+                .spawn(move || checkpointer(checkpoints, writer_gone))
+                .map_err(|e| JournalError(e.to_string()))?;
+        }
         let counted = stats.clone();
         std::thread::Builder::new()
             .name("accord-journal".into())
@@ -151,7 +216,7 @@ impl Journal {
                 // The writer's last commit is made under the lock too.
                 let held = lock.clone();
                 move || {
-                    writer(conn, rx, wal, sync == SyncPolicy::Full, counted);
+                    writer(backend, rx, counted);
                     drop(alive);
                     drop(held);
                 }
@@ -159,14 +224,15 @@ impl Journal {
             .map_err(|e| JournalError(e.to_string()))?;
         Ok(Journal {
             jobs: tx,
-            path: path.to_path_buf(),
+            store,
             stats,
             _lock: lock,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal lives, for the readers beside the writer.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The writer's counters, shared with it.
@@ -182,7 +248,7 @@ impl Journal {
     pub fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T, JournalError>>
     where
         T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Db) -> DbResult<T> + Send + 'static,
     {
         self.submit(true, f)
     }
@@ -193,7 +259,7 @@ impl Journal {
     pub fn write_redoable<T, F>(&self, f: F) -> impl Future<Output = Result<T, JournalError>>
     where
         T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Db) -> DbResult<T> + Send + 'static,
     {
         self.submit(false, f)
     }
@@ -201,7 +267,7 @@ impl Journal {
     fn submit<T, F>(&self, durable: bool, f: F) -> impl Future<Output = Result<T, JournalError>>
     where
         T: Send + 'static,
-        F: FnMut(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Db) -> DbResult<T> + Send + 'static,
     {
         let (reply, rx) = tokio::sync::oneshot::channel::<Result<T, String>>();
         let work = Box::new(Pending {
@@ -219,16 +285,7 @@ impl Journal {
     }
 }
 
-fn writer(
-    conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    wal_path: PathBuf,
-    fsync: bool,
-    stats: WriterStats,
-) {
-    // Opened after the first commit (the WAL file exists from then on); SQLite truncates
-    // it but never unlinks it while this connection is open.
-    let mut wal: Option<std::fs::File> = None;
+fn writer(mut backend: Backend, rx: mpsc::Receiver<Job>, stats: WriterStats) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -241,11 +298,15 @@ fn writer(
         stats.jobs.inc_by(jobs.len() as u64);
         stats.transactions.inc();
         stats.jobs_per_transaction.observe(jobs.len() as f64);
-        let result = run_batch(&conn, &mut jobs);
+        let result = match &mut backend {
+            Backend::Lite { conn, .. } => run_batch(&Db::Lite(conn), &mut jobs),
+            Backend::Pg { conn, target } => run_pg_batch(conn, target, &mut jobs),
+        };
         let ran = started.elapsed();
         let count = jobs.len();
         let mut fsync_took = std::time::Duration::ZERO;
         let mut after_sync = vec![];
+        let fsync = matches!(backend, Backend::Lite { fsync: true, .. });
         for job in jobs {
             if job.durable && fsync {
                 after_sync.push(job.work);
@@ -253,9 +314,10 @@ fn writer(
                 job.work.answer(result.clone());
             }
         }
-        if !after_sync.is_empty() {
+        if let (false, Backend::Lite { wal, wal_path, .. }) = (after_sync.is_empty(), &mut backend)
+        {
             let syncing = Instant::now();
-            let synced = result.clone().and_then(|_| sync_wal(&mut wal, &wal_path));
+            let synced = result.clone().and_then(|_| sync_wal(wal, wal_path));
             fsync_took = syncing.elapsed();
             stats.fsyncs.inc();
             for work in after_sync {
@@ -277,6 +339,32 @@ fn writer(
     }
 }
 
+/// Runs a batch on PostgreSQL, connecting again first if the connection was lost. A batch
+/// that cannot reach the server fails as a whole: its callers answer their senders
+/// negatively (they send again) and nothing was committed.
+fn run_pg_batch(
+    conn: &mut Option<Box<PgConn>>,
+    target: &PgTarget,
+    jobs: &mut [Job],
+) -> Result<(), String> {
+    let c = match conn.take().filter(|c| !c.is_closed()) {
+        Some(c) => conn.insert(c),
+        None => {
+            let fresh = pg::connect(target).map_err(|e| e.0)?;
+            // The lock went with the lost session: taken again, or nothing is written.
+            pg::hold_production_lock(&fresh, target).map_err(|e| e.0)?;
+            tracing::info!(journal = %target, "connected to the journal again");
+            conn.insert(Box::new(fresh))
+        }
+    };
+    let result = run_batch(&Db::Pg(c), jobs);
+    if result.is_err() && c.is_closed() {
+        tracing::warn!(journal = %target, "lost the connection to the journal");
+        *conn = None;
+    }
+    result
+}
+
 /// A transaction that holds its callers this long is logged.
 const SLOW_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -287,10 +375,13 @@ const SLOW_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(1
 /// own, rolled back alone if it fails again. Savepoints on every job cost the writer a
 /// tenth of its time under load (each first change of a page in a savepoint copies the
 /// page), and jobs almost never fail.
-fn run_batch(conn: &Connection, jobs: &mut [Job]) -> Result<(), String> {
-    let begin = |conn: &Connection| {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| e.to_string())
+fn run_batch(conn: &Db, jobs: &mut [Job]) -> Result<(), String> {
+    let begin = |conn: &Db| {
+        conn.execute_batch(match conn.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        })
+        .map_err(|e| e.to_string())
     };
     begin(conn)?;
     if !jobs.iter_mut().all(|job| job.work.run(conn)) {
@@ -332,9 +423,9 @@ fn checkpointer(conn: Connection, writer_gone: mpsc::Receiver<()>) {
     }
 }
 
-/// Runs a statement without parameters or rows through the connection's statement cache.
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute([])
+/// Runs a transaction control statement through the connection's statement cache.
+fn run_cached(conn: &Db, sql: &str) -> DbResult<()> {
+    conn.control(sql)
 }
 
 /// fsyncs the WAL file: every commit so far is then on disk.

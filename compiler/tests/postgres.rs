@@ -1,0 +1,260 @@
+//! The journal on a real PostgreSQL server (`cargo test -- postgres`): the example
+//! production run with `[journal] url`, its password from a secret, acknowledging only
+//! what PostgreSQL committed, answering duplicates with the first ACK, delivering what it
+//! queued after a kill -9, storing records, and the operator's commands (`status`,
+//! `messages`, `trace`, `dead-letters`) reading the same database by URL; a second
+//! production on the same database refused; and PostgreSQL stopped under load, with the
+//! production answering AE meanwhile and losing nothing it acknowledged.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::postgres::{Postgres, PASSWORD};
+use support::*;
+
+fn adt(control: &str, mrn: u32) -> String {
+    format!(
+        "MSH|^~\\&|TRAKCARE|LOTHIAN|HUB|LOTHIAN|20261122090000||ADT^A01^ADT_A01|{control}|P|2.4\r\
+         EVN|A01|20261122085900\rPID|1||{mrn}^^^PAS^MR||DOE^JANE||19800101|F\rPV1|1|I\r"
+    )
+}
+
+/// The example's configuration with its journal on `pg`, the password in a file.
+fn config_on(pg: &Postgres, dir: &Path, ports: [u16; 4], peers: [u16; 3]) -> std::path::PathBuf {
+    let config = example_config(dir, ports, peers);
+    let secret = dir.join("journal-password");
+    std::fs::write(&secret, PASSWORD).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
+        pg.url(),
+        secret.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Runs a production command against the journal at `pg` and returns its output.
+fn command(bin: &Path, pg: &Postgres, args: &[&str]) -> String {
+    let url = pg.url();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--journal", &url]);
+    let o = Command::new(bin)
+        .args(&all)
+        .env("ACCORD_JOURNAL_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{}: {out}", args.join(" "));
+    out
+}
+
+/// Patients (PID-3.1) among what a peer received.
+fn patients(peer: &Peer) -> Vec<String> {
+    peer.messages()
+        .iter()
+        .map(|m| {
+            field(m, "PID", 3)
+                .split('^')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(t.elapsed() < Duration::from_secs(30), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
+    let dir = fresh_dir("postgres-journal");
+    let pg = Postgres::start(&dir.join("pg"));
+    let bin = build("examples/trakcare-lab");
+    let (pharmacy, results) = (Peer::start(|_, _| "CA"), Peer::start(|_, _| "AA"));
+    // WinPath is down at first: what the production acknowledges waits in its queue.
+    let winpath_port = free_port();
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let config = config_on(
+        &pg,
+        &dir,
+        ports,
+        [winpath_port, pharmacy.port, results.port],
+    );
+    let store = dir.join("var");
+    std::fs::create_dir_all(&store).unwrap();
+    let mut prod = start(&bin, &config, &store, ports[3]);
+
+    // Twenty patients, each acknowledged once PostgreSQL has committed it.
+    let acks: Vec<String> = (1..=20)
+        .map(|n| send_msa(ports[0], &adt(&format!("PG{n:03}"), 700000 + n)))
+        .collect();
+    assert!(acks.iter().all(|a| a == "AA"), "{acks:?}");
+
+    // Killed, restarted, and WinPath back: every acknowledged message is delivered, once.
+    prod.child.kill().unwrap();
+    prod.child.wait().unwrap();
+    // WinPath refuses one patient (AR): that message becomes a dead letter.
+    let winpath = Peer::start_on(winpath_port, |m, _| {
+        if m.contains("|700013^") {
+            "AR"
+        } else {
+            "AA"
+        }
+    });
+    let _again = start(&bin, &config, &store, ports[3]);
+    // A second production on the same database is refused at once; the first goes on.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_config = config_on(
+        &pg,
+        &other,
+        [free_port(), free_port(), free_port(), free_port()],
+        [winpath_port, pharmacy.port, results.port],
+    );
+    let o = Command::new(&bin)
+        .args(["run", "--env", "dev", "--config"])
+        .arg(&other_config)
+        .arg("--store")
+        .arg(other.join("var"))
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("is in use by a production") && out.contains("pid") && out.contains("help:"),
+        "{out}"
+    );
+    wait_until("WinPath receives the twenty", || {
+        let got = patients(&winpath);
+        (1..=20).all(|n| got.contains(&format!("{}", 700000 + n)))
+    });
+    // A resend is a duplicate: the first ACK, nothing delivered again.
+    assert_eq!(send_msa(ports[0], &adt("PG001", 700001)), "AA");
+    std::thread::sleep(Duration::from_millis(500));
+    let got = patients(&winpath);
+    assert_eq!(got.iter().filter(|p| *p == "700001").count(), 1, "{got:?}");
+
+    // The operator's commands read the same journal by URL.
+    let status = command(&bin, &pg, &["status"]);
+    assert!(status.contains("adt_to_lims"), "{status}");
+    let trace = command(&bin, &pg, &["trace", "PG002"]);
+    assert!(trace.contains("correlation"), "{trace}");
+    assert!(
+        trace.contains("winpath") || trace.contains("adt_to_lims"),
+        "{trace}"
+    );
+    let found = command(&bin, &pg, &["messages", "--patient", "700003"]);
+    assert!(found.contains("PG003"), "{found}");
+    let dead = command(&bin, &pg, &["dead-letters", "list"]);
+    assert!(dead.contains("adt_to_lims"), "{dead}");
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn postgres_stopped_under_load_loses_nothing_acknowledged() {
+    let dir = fresh_dir("postgres-outage");
+    let pg = Postgres::start(&dir.join("pg"));
+    let bin = build("examples/trakcare-lab");
+    let (winpath, pharmacy, results) = (
+        Peer::start(|_, _| "AA"),
+        Peer::start(|_, _| "CA"),
+        Peer::start(|_, _| "AA"),
+    );
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let config = config_on(
+        &pg,
+        &dir,
+        ports,
+        [winpath.port, pharmacy.port, results.port],
+    );
+    let store = dir.join("var");
+    std::fs::create_dir_all(&store).unwrap();
+    let _prod = start(&bin, &config, &store, ports[3]);
+
+    // A sender as an HL7 system is: each message sent until it is acknowledged AA.
+    let adt_in = ports[0];
+    let sender = std::thread::spawn(move || {
+        let mut refused = 0;
+        for n in 1..=150u32 {
+            let m = adt(&format!("OUT{n:03}"), 800000 + n);
+            let t = Instant::now();
+            loop {
+                let code = std::net::TcpStream::connect(("127.0.0.1", adt_in))
+                    .ok()
+                    .map(|_| send_msa(adt_in, &m))
+                    .unwrap_or_default();
+                if code == "AA" {
+                    break;
+                }
+                refused += 1;
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "OUT{n:03} never acknowledged"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        refused
+    });
+    // PostgreSQL goes away under load, for eight seconds, as a crash would take it.
+    std::thread::sleep(Duration::from_millis(800));
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(8));
+    pg.start_again();
+    let refused = sender.join().unwrap();
+    assert!(
+        refused > 0,
+        "the production acknowledged nothing while PostgreSQL was down"
+    );
+
+    // Every patient reaches WinPath.
+    let t = Instant::now();
+    loop {
+        let got = patients(&winpath);
+        let missing: Vec<u32> = (1..=150)
+            .filter(|n| !got.contains(&format!("{}", 800000 + n)))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let status = command(&bin, &pg, &["status"]);
+            let first = command(&bin, &pg, &["trace", &format!("OUT{:03}", missing[0])]);
+            panic!("acknowledged, never delivered: {missing:?}\n{status}\n{first}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A delivery sent while its outcome could not be recorded is sent again (at least
+    // once): under its first control id, so the peer discards it, and at most one per
+    // lane (4 by default) for the outage.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut sent: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for m in winpath.messages() {
+        let patient = field(&m, "PID", 3)
+            .split('^')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        sent.entry(patient).or_default().push(field(&m, "MSH", 10));
+    }
+    let again: Vec<(&String, &Vec<String>)> = sent.iter().filter(|(_, c)| c.len() > 1).collect();
+    assert!(again.len() <= 4, "sent again: {again:?}");
+    for (patient, controls) in &again {
+        assert!(
+            controls.iter().all(|c| *c == controls[0]),
+            "{patient} was sent again under another control id: {controls:?}"
+        );
+    }
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}
