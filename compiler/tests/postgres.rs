@@ -258,3 +258,65 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged() {
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn postgres_journal_over_tls_verifies_the_server_against_the_configured_ca() {
+    let dir = fresh_dir("postgres-tls");
+    let ca = support::pki::Ca::new(&dir, "db");
+    let pg = Postgres::start_tls(&dir.join("pg"), &ca);
+    let bin = build("examples/trakcare-lab");
+    let (winpath, pharmacy, results) = (
+        Peer::start(|_, _| "AA"),
+        Peer::start(|_, _| "CA"),
+        Peer::start(|_, _| "AA"),
+    );
+    let peers = [winpath.port, pharmacy.port, results.port];
+    // `ca` names the CA that signed the server's certificate; sslmode=require asks for TLS.
+    let with = |name: &str, query: &str, ca_line: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(d.join("var")).unwrap();
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let config = config_on(&pg, &d, ports, peers);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("/postgres\"", &format!("/postgres{query}\"\n{ca_line}"));
+        std::fs::write(&config, text).unwrap();
+        (config, d.join("var"), ports)
+    };
+    let ca_line = format!("ca = \"{}\"", dir.join("db-ca.pem").display());
+    let (config, store, ports) = with("tls", "?sslmode=require", &ca_line);
+    let prod = start(&bin, &config, &store, ports[3]);
+    assert_eq!(send_msa(ports[0], &adt("TLS001", 900001)), "AA");
+    wait_until("WinPath receives the message", || {
+        patients(&winpath).contains(&"900001".to_string())
+    });
+    drop(prod);
+
+    // Refused, each with its reason, before the production listens anywhere.
+    let refused = |config: &Path, store: &Path| {
+        let o = Command::new(&bin)
+            .args(["run", "--env", "dev", "--config"])
+            .arg(config)
+            .arg("--store")
+            .arg(store)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        text(&o)
+    };
+    // A server whose certificate another CA signed (here: the system's roots).
+    let (config, store, _) = with("no-ca", "?sslmode=require", "");
+    let out = refused(&config, &store);
+    assert!(out.contains("cannot connect to the journal"), "{out}");
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+    // In the clear, which this server refuses.
+    let (config, store, _) = with("clear", "?sslmode=disable", "");
+    let out = refused(&config, &store);
+    assert!(out.contains("cannot connect to the journal"), "{out}");
+    assert!(
+        out.contains("no encryption") || out.contains("pg_hba"),
+        "{out}"
+    );
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}

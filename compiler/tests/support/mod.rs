@@ -4,6 +4,7 @@
 //! receives and answers with the code the test picks.
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod postgres;
 
 use std::io::{Read, Write};

@@ -13,6 +13,8 @@ pub struct Postgres {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Serves TLS only (`hostssl`), with a certificate from the test's CA.
+    tls: bool,
 }
 
 /// The folder of PostgreSQL's programs: `$ACCORD_PG_BIN`, Debian's
@@ -43,9 +45,22 @@ fn is_root() -> bool {
 impl Postgres {
     /// Starts a new server in `dir` (created, and owned by the server's user).
     pub fn start(dir: &Path) -> Postgres {
+        Postgres::start_with(dir, None)
+    }
+
+    /// Starts a new server that takes TLS connections only, with a certificate for
+    /// 127.0.0.1 issued by `ca`.
+    pub fn start_tls(dir: &Path, ca: &super::pki::Ca) -> Postgres {
+        Postgres::start_with(dir, Some(ca))
+    }
+
+    fn start_with(dir: &Path, ca: Option<&super::pki::Ca>) -> Postgres {
         let bin = bin_dir();
         let data = dir.join("pgdata");
         std::fs::create_dir_all(dir).unwrap();
+        if let Some(ca) = ca {
+            ca.issue(dir, "server", &["127.0.0.1", "localhost"], 30, 7);
+        }
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, PASSWORD).unwrap();
         if is_root() {
@@ -57,10 +72,18 @@ impl Postgres {
                 .success();
             assert!(ok, "chown {} to postgres", dir.display());
         }
+        if ca.is_some() {
+            // PostgreSQL takes a key only its own user can read.
+            let _ = Command::new("chmod")
+                .arg("600")
+                .arg(dir.join("server.key"))
+                .status();
+        }
         let pg = Postgres {
             port: super::free_port(),
             dir: dir.to_path_buf(),
             bin,
+            tls: ca.is_some(),
         };
         let o = pg.run(
             "initdb",
@@ -78,6 +101,14 @@ impl Postgres {
             ],
         );
         assert!(o.status.success(), "initdb: {}", super::text(&o));
+        if pg.tls {
+            // TLS or nothing: a connection in the clear is refused by the server.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .unwrap();
+        }
         pg.start_again();
         pg
     }
@@ -112,11 +143,18 @@ impl Postgres {
     /// connections.
     pub fn start_again(&self) {
         let data = self.dir.join("pgdata");
-        let options = format!(
+        let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200",
             self.port,
             self.dir.display()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.dir.join("server.pem").display(),
+                self.dir.join("server.key").display()
+            ));
+        }
         let log = self.dir.join("server.log");
         let o = self.run(
             "pg_ctl",

@@ -81,7 +81,17 @@ impl From<postgres::Error> for DbError {
                 Some(detail) => format!("{}: {detail}", d.message()),
                 None => d.message().to_string(),
             }),
-            None => DbError::Sql(e.to_string()),
+            // The client's own errors keep their cause apart (a TLS handshake's says which
+            // certificate check failed).
+            None => {
+                let mut text = e.to_string();
+                let mut cause = e.source();
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                DbError::Sql(text)
+            }
         }
     }
 }
