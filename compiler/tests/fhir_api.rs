@@ -12,6 +12,7 @@ mod support;
 use serde_json::Value;
 use std::process::Command;
 
+use support::postgres::{JournalAt, Postgres, PASSWORD};
 use support::*;
 
 /// The HS256 secret of the test's configuration (32 bytes or more, as `check-config` asks).
@@ -83,13 +84,40 @@ fn start_facade(name: &str, auth: &str, extra: &str) -> (std::path::PathBuf, Fac
 
 #[test]
 fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
+    serves_and_audits("e2e-fhir-api", None);
+}
+
+/// The same on a PostgreSQL journal (`cargo test -- postgres`): the facade's reads,
+/// search index, versions, updates through the matrix and audit, in PostgreSQL's SQL.
+#[test]
+fn postgres_the_api_serves_stored_patients_and_audits_every_access() {
+    let dir = fresh_dir("e2e-fhir-api-pg-server");
+    let pg = Postgres::start(&dir);
+    serves_and_audits("e2e-fhir-api-pg", Some(&pg));
+}
+
+/// Patients stored from ADT, served to SMART clients by the Python client's requests, and
+/// every access audited; on `pg`'s journal if given, else the SQLite default.
+fn serves_and_audits(name: &str, pg: Option<&Postgres>) {
     let hs256 = format!("hs256_secret = \"{SECRET}\"\n");
-    let (_, f) = start_facade("e2e-fhir-api", &hs256, "");
+    let secret = fresh_dir(&format!("{name}-secret")).join("journal-password");
+    std::fs::write(&secret, PASSWORD).unwrap();
+    let on_pg = pg.map(|pg| {
+        format!(
+            "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
+            pg.url(),
+            secret.display()
+        )
+    });
+    let (_, f) = start_facade(name, &hs256, on_pg.as_deref().unwrap_or(""));
     let (hub, api, key) = (f.hub, f.api, f.key.clone());
     assert_eq!(send_msa(hub, &adt("API1", "API001", "EVERYWOMAN")), "AA");
     assert_eq!(send_msa(hub, &adt("API2", "API002", "NOBODY")), "AA");
-    let journal = f.store.join("journal.sqlite");
-    wait_for_records(&journal, "Patient", 2);
+    let journal = match pg {
+        Some(pg) => JournalAt::Postgres(pg.url()),
+        None => JournalAt::Sqlite(f.store.join("journal.sqlite")),
+    };
+    journal.wait_for_records("Patient", 2);
 
     let python = fhir_python();
     let o = Command::new(python)
@@ -249,30 +277,19 @@ fn the_api_serves_stored_patients_to_smart_scopes_and_audits_every_access() {
     let next: i64 = version("update_current_version").parse().unwrap();
     assert!(next > after.parse::<i64>().unwrap(), "{next} after {after}");
     assert_eq!(r["update_current_version"]["etag"], format!("W/\"{next}\""));
-    let c = rusqlite::Connection::open(&journal).unwrap();
-    let (phone, writer): (String, String) = c
-        .query_row(
-            "SELECT value, writer FROM records WHERE record = 'Patient' AND key = 'API001' AND field = 'phone'",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        (phone.as_str(), writer.as_str()),
-        ("\"07700900555\"", "portal")
+    let stored = journal.rows(
+        "SELECT value, writer FROM records WHERE record = 'Patient' AND key = 'API001' AND field = 'phone'",
     );
+    assert_eq!(stored, [["\"07700900555\"", "portal"]]);
 
     // Every access is audited: who, what and the outcome.
-    let c = rusqlite::Connection::open(&journal).unwrap();
-    let rows: Vec<(String, String, String)> = c
-        .prepare(
+    let rows: Vec<(String, String, String)> = journal
+        .rows(
             "SELECT actor, action, detail FROM audit WHERE action LIKE 'portal_fhir:%' ORDER BY id",
         )
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
     // Every request but /metadata; of the five refused tokens, the first: refused tokens
     // are audited once per client address a minute, with a count.
     assert_eq!(rows.len(), 28, "{rows:#?}");

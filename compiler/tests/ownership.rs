@@ -9,6 +9,7 @@ mod support;
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::postgres::{JournalAt, Postgres, PASSWORD};
 use support::*;
 
 const MRN: &str = "OWN001";
@@ -43,7 +44,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 struct Setup {
     _production: Production,
     bin: std::path::PathBuf,
-    journal: std::path::PathBuf,
+    journal: JournalAt,
     hub: u16,
     mpi: u16,
     admin: u16,
@@ -52,10 +53,14 @@ struct Setup {
 impl Setup {
     /// Runs an operator command of the production binary on its journal.
     fn cli(&self, args: &[&str]) -> (bool, String) {
+        let journal = match &self.journal {
+            JournalAt::Sqlite(path) => path.display().to_string(),
+            JournalAt::Postgres(url) => url.clone(),
+        };
         let o = Command::new(&self.bin)
             .args(args)
-            .arg("--journal")
-            .arg(&self.journal)
+            .args(["--journal", &journal])
+            .env("ACCORD_JOURNAL_PASSWORD", PASSWORD)
             .output()
             .unwrap();
         (o.status.success(), text(&o))
@@ -79,13 +84,9 @@ impl Setup {
 
     /// How many messages the processor has finished with (not `received`).
     fn processed(&self) -> usize {
-        let c = rusqlite::Connection::open(&self.journal).unwrap();
-        c.query_row(
-            "SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'received'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap() as usize
+        self.journal
+            .count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND state != 'received'")
+            as usize
     }
 
     fn metric(&self, prefix: &str) -> Option<f64> {
@@ -103,19 +104,30 @@ fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
     wait_until("the message is processed", || s.processed() > done_before);
 }
 
-/// The ownership estate's production in a fresh folder `name`, the lab answering `CA`.
-fn setup(name: &str) -> (Setup, Peer) {
+/// The ownership estate's production in a fresh folder `name`, the lab answering `CA`; on
+/// `pg`'s journal if given, else the SQLite default.
+fn setup(name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
     let bin = build("compiler/tests/production/ownership");
     let lab = Peer::start(|_, _| "CA");
     let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
     let dir = fresh_dir(name);
     let config = dir.join("dev.toml");
+    let secret = dir.join("journal-password");
+    std::fs::write(&secret, PASSWORD).unwrap();
+    let on_pg = pg.map(|pg| {
+        format!(
+            "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
+            pg.url(),
+            secret.display()
+        )
+    });
     std::fs::write(
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n",
-            lab.port
+             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n{}",
+            lab.port,
+            on_pg.unwrap_or_default()
         ),
     )
     .unwrap();
@@ -123,7 +135,10 @@ fn setup(name: &str) -> (Setup, Peer) {
     let s = Setup {
         _production: start(&bin, &config, &store, admin),
         bin,
-        journal: store.join("journal.sqlite"),
+        journal: match pg {
+            Some(pg) => JournalAt::Postgres(pg.url()),
+            None => JournalAt::Sqlite(store.join("journal.sqlite")),
+        },
         hub,
         mpi: mpi_port,
         admin,
@@ -133,7 +148,20 @@ fn setup(name: &str) -> (Setup, Peer) {
 
 #[test]
 fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
-    let (s, lab) = setup("e2e-ownership");
+    matrix_field_by_field("e2e-ownership", None);
+}
+
+/// The same on a PostgreSQL journal (`cargo test -- postgres`): the steward's conditional
+/// writes, review approve and reject, the `records` and `audit` commands, in its SQL.
+#[test]
+fn postgres_the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
+    let dir = fresh_dir("e2e-ownership-pg-server");
+    let pg = Postgres::start(&dir);
+    matrix_field_by_field("e2e-ownership-pg", Some(&pg));
+}
+
+fn matrix_field_by_field(name: &str, pg: Option<&Postgres>) {
+    let (s, lab) = setup(name, pg);
     let n1 = "9434765919";
 
     // 1. The MPI speaks first: it owns the NHS number, and may set the name and the birth
@@ -254,14 +282,12 @@ fn the_matrix_applies_keeps_reviews_and_rejects_field_by_field() {
         audit.contains("review-approve") && audit.contains("review-reject"),
         "{audit}"
     );
-    let c = rusqlite::Connection::open(&s.journal).unwrap();
-    let events: Vec<String> = c
-        .prepare("SELECT detail FROM events WHERE kind = 'ownership' ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let events: Vec<String> = s
+        .journal
+        .rows("SELECT detail FROM events WHERE kind = 'ownership' ORDER BY id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     let has = |needle: &str| events.iter().any(|e| e.contains(needle));
     assert!(has("family_name: mpi may not overwrite"), "{events:#?}");
     assert!(has("kept the stored value"), "{events:#?}");
@@ -302,7 +328,7 @@ fn timed(system: &str, control: &str, phone: &str, event: &str) -> String {
 /// overwriting it; a later change applies again.
 #[test]
 fn an_older_update_arriving_late_keeps_the_newer_stored_value() {
-    let (s, _lab) = setup("e2e-ordered");
+    let (s, _lab) = setup("e2e-ordered", None);
     step(
         &s,
         s.hub,
@@ -320,14 +346,9 @@ fn an_older_update_arriving_late_keeps_the_newer_stored_value() {
         2,
     );
     assert_eq!(s.stored("phone"), (Value::from("222"), "mpi".into()));
-    let c = rusqlite::Connection::open(&s.journal).unwrap();
-    let kept: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM events WHERE kind = 'ownership' AND detail LIKE '%phone: the update is older than the stored value%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let kept = s.journal.count(
+        "SELECT COUNT(*) FROM events WHERE kind = 'ownership' AND detail LIKE '%phone: the update is older than the stored value%'",
+    );
     assert_eq!(kept, 1, "the decision is recorded with its reason");
     // Sent at 12:00: newer, so it applies, from the owner as from anyone.
     step(

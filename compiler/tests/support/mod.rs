@@ -282,30 +282,9 @@ pub fn send_msa(port: u16, m: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Waits (at most 15 s) until the journal stores `n` distinct records of type `record`.
+/// Waits (at most 15 s) until the SQLite journal stores `n` distinct records of type `record`.
 pub fn wait_for_records(journal: &Path, record: &str, n: i64) {
-    let t = Instant::now();
-    loop {
-        let stored = rusqlite::Connection::open(journal)
-            .ok()
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT COUNT(DISTINCT key) FROM records WHERE record = ?1",
-                    [record],
-                    |r| r.get::<_, i64>(0),
-                )
-                .ok()
-            })
-            .unwrap_or(0);
-        if stored >= n {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "{n} {record} records are not stored ({stored})"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    postgres::JournalAt::Sqlite(journal.to_path_buf()).wait_for_records(record, n)
 }
 
 /// The example estate's `dev` configuration with every endpoint on loopback: the

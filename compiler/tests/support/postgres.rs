@@ -207,3 +207,82 @@ impl Drop for Postgres {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A production's journal as a test reads it: a SQLite file or a PostgreSQL database.
+pub enum JournalAt {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl JournalAt {
+    /// Every row of `sql`, each column as text (integers in decimal, NULL as "").
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match self {
+            JournalAt::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path).unwrap();
+                let mut st = c.prepare(sql).unwrap();
+                let n = st.column_count();
+                st.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                                rusqlite::types::Value::Integer(v) => v.to_string(),
+                                rusqlite::types::Value::Text(t) => t,
+                                rusqlite::types::Value::Real(f) => f.to_string(),
+                                _ => String::new(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            }
+            JournalAt::Postgres(url) => {
+                let mut config: postgres::Config = url.parse().unwrap();
+                config.password(PASSWORD);
+                let mut c = config.connect(postgres::NoTls).unwrap();
+                c.query(sql, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| {
+                                r.try_get::<_, Option<String>>(i)
+                                    .map(Option::unwrap_or_default)
+                                    .or_else(|_| r.try_get::<_, i64>(i).map(|v| v.to_string()))
+                                    .unwrap()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first column of the first row of `sql`, a count.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.rows(sql)
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits (at most 15 s) until the journal stores `n` distinct records of type `record`.
+    pub fn wait_for_records(&self, record: &str, n: i64) {
+        let t = std::time::Instant::now();
+        let sql = format!("SELECT COUNT(DISTINCT key) FROM records WHERE record = '{record}'");
+        loop {
+            let stored = self.count(&sql);
+            if stored >= n {
+                return;
+            }
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(15),
+                "{n} {record} records are not stored ({stored})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}

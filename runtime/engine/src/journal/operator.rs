@@ -4,7 +4,7 @@
 //! pinned to) are `engine::operator`'s.
 
 use super::clauses::Clauses;
-use super::db::{params, Db, DbResult, OptionalExtension, Value as Sql};
+use super::db::{params, Db, DbResult, Dialect, OptionalExtension, Value as Sql};
 use super::lane_sql;
 
 /// A message in the dead letter.
@@ -285,15 +285,17 @@ pub fn replay_row(
 /// One audit entry: id, time, actor, action, the messages, the detail.
 pub type AuditEntry = (i64, i64, String, String, String, Option<String>);
 
-/// The audit trail, newest first (empty on a journal written before it existed).
+/// The audit trail, newest first (empty on a SQLite journal written before it existed;
+/// a PostgreSQL journal has had it from its first migration).
 pub fn audit_entries(c: &Db) -> DbResult<Vec<AuditEntry>> {
-    let has: bool = c
-        .query_row(
+    let has: bool = match c.dialect() {
+        Dialect::Sqlite => c.query_row(
             "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'audit'",
             [],
             |r| r.get(0),
-        )
-        .unwrap_or(false);
+        )?,
+        Dialect::Postgres => true,
+    };
     if !has {
         return Ok(vec![]);
     }
