@@ -161,26 +161,53 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     let resent = command(
         &bin,
         &pg,
-        &["dead-letters", "resend", "--all", "--interface", "adt_to_lims", "--by", "ops"],
+        &[
+            "dead-letters",
+            "resend",
+            "--all",
+            "--interface",
+            "adt_to_lims",
+            "--by",
+            "ops",
+        ],
     );
-    assert!(resent.contains("resent") || resent.contains("queued"), "{resent}");
+    assert!(
+        resent.contains("resent") || resent.contains("queued"),
+        "{resent}"
+    );
     wait_until("the resent message reaches WinPath", || {
         patients(&winpath).iter().filter(|p| *p == "700013").count() > before
     });
     // A replay, counted first, then made: WinPath receives the patient again.
-    let counted = command(&bin, &pg, &["replay", "adt_to_lims", "--key", "700002", "--dry-run"]);
+    let counted = command(
+        &bin,
+        &pg,
+        &["replay", "adt_to_lims", "--key", "700002", "--dry-run"],
+    );
     assert!(counted.contains("would replay 1 message"), "{counted}");
     let replayed = command(
         &bin,
         &pg,
-        &["replay", "adt_to_lims", "--key", "700002", "--why", "lab lost a day", "--by", "ops"],
+        &[
+            "replay",
+            "adt_to_lims",
+            "--key",
+            "700002",
+            "--why",
+            "lab lost a day",
+            "--by",
+            "ops",
+        ],
     );
     assert!(replayed.contains("replayed 1 message"), "{replayed}");
     wait_until("the replay reaches WinPath", || {
         patients(&winpath).iter().filter(|p| *p == "700002").count() == 2
     });
     let audit = command(&bin, &pg, &["audit"]);
-    assert!(audit.contains("resend") && audit.contains("replay"), "{audit}");
+    assert!(
+        audit.contains("resend") && audit.contains("replay"),
+        "{audit}"
+    );
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
 }

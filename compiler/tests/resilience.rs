@@ -244,12 +244,19 @@ fn sla_a_quiet_feed_a_slow_peer_and_a_service_backlog_each_raise_their_alert() {
         std::thread::sleep(Duration::from_millis(1500));
         "CA"
     });
-    // Alerts are posted to a webhook (Accord's JSON), each once, with a recovery notice.
+    // Alerts are posted to a webhook (Accord's JSON), each once, with a recovery notice:
+    // the operation's SLA alerts to the people its contract names (`alert "lab-oncall"`),
+    // the rest to the default route.
     let hook = Webhook::start();
+    let oncall = Webhook::start();
     let s = start_production(
         "e2e-sla",
         lab.port,
-        &format!("[alerts.default]\nwebhook = \"{}\"", hook.url()),
+        &format!(
+            "[alerts.default]\nwebhook = \"{}\"\n[alerts.lab-oncall]\nwebhook = \"{}\"",
+            hook.url(),
+            oncall.url()
+        ),
     );
     let posted = |alert: &str, state: &str| {
         hook.posts()
@@ -302,9 +309,17 @@ fn sla_a_quiet_feed_a_slow_peer_and_a_service_backlog_each_raise_their_alert() {
     wait_until("the notices are posted", Duration::from_secs(10), || {
         posted("quiet:adt_in", "resolved") == 1 && posted("backlog:adt_in", "resolved") == 1
     });
-    for alert in ["quiet:adt_in", "backlog:adt_in", "sla:adt_to_lab"] {
+    for alert in ["quiet:adt_in", "backlog:adt_in"] {
         assert_eq!(posted(alert, "alert"), 1, "{alert}: {:#?}", hook.posts());
     }
+    // adt_to_lab's contract names `lab-oncall`: its SLA breach went there, not to default.
+    assert_eq!(posted("sla:adt_to_lab", "alert"), 0, "{:#?}", hook.posts());
+    let to_oncall = oncall
+        .posts()
+        .iter()
+        .filter(|p| p["alert"] == "sla:adt_to_lab" && p["state"] == "alert")
+        .count();
+    assert_eq!(to_oncall, 1, "{:#?}", oncall.posts());
     let quiet = hook
         .posts()
         .into_iter()

@@ -605,10 +605,11 @@ pub fn load(
         errors.push(e);
         None
     });
-    let alerts = alert_routes(&config["alerts"]).unwrap_or_else(|e| {
+    let mut alerts = alert_routes(&config["alerts"]).unwrap_or_else(|e| {
         errors.extend(e);
         BTreeMap::new()
     });
+    route_service_levels(spec, &mut alerts);
     let smtp = smtp(&config["smtp"], &alerts).unwrap_or_else(|e| {
         errors.push(e);
         None
@@ -656,6 +657,29 @@ pub fn load(
         alerts,
         smtp,
     })
+}
+
+/// An interface's service-level alerts (`sla:I`, `backlog:I`, `quiet:I`) without a route
+/// of their own go where the interface's own alerts go: the route of the first alert name
+/// its reply policies raise (`alert "lab-oncall"`) that has one. So the people the
+/// contract names for an interface hear of its SLA breaches too, before `default`.
+fn route_service_levels(spec: &Spec, routes: &mut BTreeMap<String, super::alerts::Route>) {
+    for i in &spec.interfaces {
+        let own = i
+            .replies
+            .iter()
+            .flat_map(|r| r.actions.iter())
+            .find_map(|a| match a {
+                accord_runtime::spec::Action::Alert { target } => routes.get(target).cloned(),
+                _ => None,
+            });
+        let Some(route) = own else { continue };
+        for kind in ["sla", "backlog", "quiet"] {
+            routes
+                .entry(format!("{kind}:{}", i.name))
+                .or_insert_with(|| route.clone());
+        }
+    }
 }
 
 /// `[alerts.NAME]`: where alerts of each name go (`default`: those of a name with no

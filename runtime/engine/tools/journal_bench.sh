@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The journal benchmark (book: Performance, "SQLite and PostgreSQL journals"): the example
+# production under the README's load, alternately on its SQLite journal and on a
+# PostgreSQL server started here on loopback (Debian's, with fsync and synchronous_commit
+# on, as in production), in the same rounds. Not a test: it prints what each run measured.
+#
+#   runtime/engine/tools/journal_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
+#
+# PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
+# ACCORD the release `accord` (its `hl7 load` is the sender and plays both peers).
+set -euo pipefail
+prod=${1:?the production binary}
+accord=${2:?the accord binary}
+rounds=${3:-3}
+messages=${4:-40000}
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+work=$(mktemp -d /tmp/accord-journal-bench.XXXXXX)
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+port=15432
+password=bench-password
+echo "$password" > "$work/pwfile"
+[ "$(id -u)" = 0 ] && chown -R postgres "$work"
+as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
+as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
+  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=200" start >/dev/null
+trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
+echo "$password" > "$work/journal-password"
+
+config_pg="$work/load-pg.toml"
+cp "$repo/examples/trakcare-lab/config/load.toml" "$config_pg"
+# The SQLite run's `sync` line makes no sense for PostgreSQL: its commits are its own.
+sed -i '/^sync = /d' "$config_pg"
+sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$port/bench\"\npassword = { file = \"$work/journal-password\" }|" "$config_pg"
+
+run() { # run NAME CONFIG
+  local store="$work/store-$1"
+  rm -rf "$store"
+  "$prod" run --env dev --config "$2" --store "$store" 2>"$work/$1.log" &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:9465/ready >/dev/null 2>&1 && break; sleep 0.1; done
+  "$accord" hl7 load 127.0.0.1:16661 "$repo/examples/trakcare-lab/samples/adt_a01.hl7" \
+    --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 --pid "$pid" \
+    | sed "s/^/$1: /"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for round in $(seq "$rounds"); do
+  echo "== round $round"
+  run sqlite "$repo/examples/trakcare-lab/config/load.toml"
+  PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord -d postgres \
+    -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+  run postgres "$config_pg"
+  PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord -d bench -At \
+    -c "SELECT 'postgres: commits ' || xact_commit || ', blocks written ' || blks_hit FROM pg_stat_database WHERE datname = 'bench'"
+done
