@@ -12,7 +12,7 @@ mod support;
 use serde_json::Value;
 use std::process::Command;
 
-use support::postgres::{JournalAt, Postgres, PASSWORD};
+use support::postgres::{JournalAt, Postgres};
 use support::*;
 
 /// The HS256 secret of the test's configuration (32 bytes or more, as `check-config` asks).
@@ -100,15 +100,7 @@ fn postgres_the_api_serves_stored_patients_and_audits_every_access() {
 /// every access audited; on `pg`'s journal if given, else the SQLite default.
 fn serves_and_audits(name: &str, pg: Option<&Postgres>) {
     let hs256 = format!("hs256_secret = \"{SECRET}\"\n");
-    let secret = fresh_dir(&format!("{name}-secret")).join("journal-password");
-    std::fs::write(&secret, PASSWORD).unwrap();
-    let on_pg = pg.map(|pg| {
-        format!(
-            "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
-            pg.url(),
-            secret.display()
-        )
-    });
+    let on_pg = pg.map(|pg| pg.journal_toml(&fresh_dir(&format!("{name}-secret"))));
     let (_, f) = start_facade(name, &hs256, on_pg.as_deref().unwrap_or(""));
     let (hub, api, key) = (f.hub, f.api, f.key.clone());
     assert_eq!(send_msa(hub, &adt("API1", "API001", "EVERYWOMAN")), "AA");

@@ -112,15 +112,7 @@ fn setup(name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
     let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
     let dir = fresh_dir(name);
     let config = dir.join("dev.toml");
-    let secret = dir.join("journal-password");
-    std::fs::write(&secret, PASSWORD).unwrap();
-    let on_pg = pg.map(|pg| {
-        format!(
-            "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
-            pg.url(),
-            secret.display()
-        )
-    });
+    let on_pg = pg.map(|pg| pg.journal_toml(&dir));
     std::fs::write(
         &config,
         format!(

@@ -24,14 +24,8 @@ fn adt(control: &str, mrn: u32) -> String {
 /// The example's configuration with its journal on `pg`, the password in a file.
 fn config_on(pg: &Postgres, dir: &Path, ports: [u16; 4], peers: [u16; 3]) -> std::path::PathBuf {
     let config = example_config(dir, ports, peers);
-    let secret = dir.join("journal-password");
-    std::fs::write(&secret, PASSWORD).unwrap();
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
-        pg.url(),
-        secret.display()
-    ));
+    text.push_str(&pg.journal_toml(dir));
     std::fs::write(&config, text).unwrap();
     config
 }
@@ -49,20 +43,6 @@ fn command(bin: &Path, pg: &Postgres, args: &[&str]) -> String {
     let out = text(&o);
     assert!(o.status.success(), "{}: {out}", args.join(" "));
     out
-}
-
-/// Patients (PID-3.1) among what a peer received.
-fn patients(peer: &Peer) -> Vec<String> {
-    peer.messages()
-        .iter()
-        .map(|m| {
-            field(m, "PID", 3)
-                .split('^')
-                .next()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -133,13 +113,13 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         "{out}"
     );
     wait_until("WinPath receives the twenty", || {
-        let got = patients(&winpath);
+        let got = winpath.patients();
         (1..=20).all(|n| got.contains(&format!("{}", 700000 + n)))
     });
     // A resend is a duplicate: the first ACK, nothing delivered again.
     assert_eq!(send_msa(ports[0], &adt("PG001", 700001)), "AA");
     std::thread::sleep(Duration::from_millis(500));
-    let got = patients(&winpath);
+    let got = winpath.patients();
     assert_eq!(got.iter().filter(|p| *p == "700001").count(), 1, "{got:?}");
 
     // The operator's commands read the same journal by URL.
@@ -157,7 +137,7 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     assert!(dead.contains("adt_to_lims"), "{dead}");
 
     // Resent by an operator: queued again and sent (WinPath refuses it again: dead again).
-    let before = patients(&winpath).iter().filter(|p| *p == "700013").count();
+    let before = winpath.patients().iter().filter(|p| *p == "700013").count();
     let resent = command(
         &bin,
         &pg,
@@ -176,7 +156,7 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         "{resent}"
     );
     wait_until("the resent message reaches WinPath", || {
-        patients(&winpath).iter().filter(|p| *p == "700013").count() > before
+        winpath.patients().iter().filter(|p| *p == "700013").count() > before
     });
     // A replay, counted first, then made: WinPath receives the patient again.
     let counted = command(
@@ -201,7 +181,7 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     );
     assert!(replayed.contains("replayed 1 message"), "{replayed}");
     wait_until("the replay reaches WinPath", || {
-        patients(&winpath).iter().filter(|p| *p == "700002").count() == 2
+        winpath.patients().iter().filter(|p| *p == "700002").count() == 2
     });
     let audit = command(&bin, &pg, &["audit"]);
     assert!(
@@ -273,7 +253,7 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged() {
     // Every patient reaches WinPath.
     let t = Instant::now();
     loop {
-        let got = patients(&winpath);
+        let got = winpath.patients();
         let missing: Vec<u32> = (1..=150)
             .filter(|n| !got.contains(&format!("{}", 800000 + n)))
             .collect();
@@ -341,7 +321,7 @@ fn postgres_journal_over_tls_verifies_the_server_against_the_configured_ca() {
     let prod = start(&bin, &config, &store, ports[3]);
     assert_eq!(send_msa(ports[0], &adt("TLS001", 900001)), "AA");
     wait_until("WinPath receives the message", || {
-        patients(&winpath).contains(&"900001".to_string())
+        winpath.patients().contains(&"900001".to_string())
     });
     drop(prod);
 

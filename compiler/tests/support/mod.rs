@@ -135,6 +135,20 @@ impl Peer {
         Peer { port, got }
     }
 
+    /// The patients (PID-3.1) of what it received, in order.
+    pub fn patients(&self) -> Vec<String> {
+        self.messages()
+            .iter()
+            .map(|m| {
+                field(m, "PID", 3)
+                    .split('^')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
     pub fn messages(&self) -> Vec<String> {
         self.got.lock().unwrap().clone()
     }

@@ -195,6 +195,18 @@ impl Postgres {
         );
     }
 
+    /// A production configuration's `[journal]` section for this server, its password in
+    /// a file written into `dir`.
+    pub fn journal_toml(&self, dir: &Path) -> String {
+        let secret = dir.join("journal-password");
+        std::fs::write(&secret, PASSWORD).unwrap();
+        format!(
+            "[journal]\nurl = \"{}\"\npassword = {{ file = \"{}\" }}\n",
+            self.url(),
+            secret.display()
+        )
+    }
+
     /// The journal URL of the role `accord` (its password is [`PASSWORD`], given apart).
     pub fn url(&self) -> String {
         format!("postgres://accord@127.0.0.1:{}/postgres", self.port)
