@@ -74,6 +74,7 @@ pub fn open_read(store: &Store) -> Result<Conn, JournalError> {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.set_prepared_statement_cache_capacity(super::writer::STATEMENT_CACHE);
             Ok(Conn::Lite(conn))
         }
         Store::Postgres(t) => Ok(Conn::Pg(Box::new(pg::connect(t)?))),
@@ -90,6 +91,7 @@ pub fn open_write(store: &Store) -> Result<Conn, JournalError> {
             }
             let conn = Connection::open(path)?;
             conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.set_prepared_statement_cache_capacity(super::writer::STATEMENT_CACHE);
             super::prepare(&Db::Lite(&conn))?;
             Ok(Conn::Lite(conn))
         }

@@ -87,6 +87,11 @@ impl Default for WriterStats {
     }
 }
 
+/// Statements a SQLite connection keeps prepared. Every journal statement goes through
+/// the cache (`Db::prepare_cached`); rusqlite's default of 16 is fewer than the writer's
+/// hot statements, and a statement evicted is parsed again at its next use.
+pub(super) const STATEMENT_CACHE: usize = 256;
+
 /// The most jobs committed together.
 const MAX_BATCH: usize = 1024;
 
@@ -166,6 +171,7 @@ impl Journal {
         // Each job's savepoint keeps its undo in memory, never in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Checkpoints (copying the WAL into the database, and its fsync) are the
         // checkpointer thread's; the writer makes one itself only if the WAL outgrows this
         // many pages (16 MiB), which a checkpointer keeping up never lets happen.
