@@ -561,6 +561,22 @@ impl<'c> Db<'c> {
         self.prepare_cached(sql)?.query_row(params, f)
     }
 
+    /// Runs an `INSERT` (without `RETURNING`) and answers the new row's `id`;
+    /// `DbError::NoRows` if it inserted nothing. SQLite reads the id from the connection
+    /// (its `RETURNING` runs the statement into a temporary table first, which cost the
+    /// writer a tenth of its time under load); PostgreSQL asks for it with `RETURNING id`.
+    pub fn insert<P: Params>(&self, sql: &str, params: P) -> DbResult<i64> {
+        match *self {
+            Db::Lite(c) => {
+                if self.prepare_cached(sql)?.execute(params)? == 0 {
+                    return Err(DbError::NoRows);
+                }
+                Ok(c.last_insert_rowid())
+            }
+            Db::Pg(_) => self.query_row(&format!("{sql} RETURNING id"), params, |r| r.get(0)),
+        }
+    }
+
     /// Every row of `sql`, each converted by `f`.
     pub fn query_map<P: Params, T>(
         &self,

@@ -44,14 +44,12 @@ impl Row {
 }
 
 pub fn insert(c: &Db, r: &Row, now: i64) -> DbResult<i64> {
-    let id: i64 = c.prepare_cached(
+    let id = c.insert(
         "INSERT INTO messages (correlation, interface, contract_version, direction, state,
            message_type, control_id, patient_id, idem_key, order_key, peer, received_at,
            updated_at, ack_code, ack, reason, detail, payload, idem_by_control)
-         VALUES (?1, ?2, ?3, 'in', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         RETURNING id",
-    )?
-    .query_row(params![
+         VALUES (?1, ?2, ?3, 'in', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
         r.correlation,
         r.interface,
         r.version,
@@ -69,7 +67,7 @@ pub fn insert(c: &Db, r: &Row, now: i64) -> DbResult<i64> {
         r.detail,
         r.payload,
         r.found_by_control()
-    ], |r| r.get(0))?;
+    ])?;
     let why = r
         .reason
         .map(|x| format!("{x}: {}", r.detail.as_deref().unwrap_or_default()));

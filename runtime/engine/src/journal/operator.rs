@@ -101,10 +101,9 @@ pub fn audit_row(
     messages: &str,
     detail: &str,
 ) -> DbResult<i64> {
-    c.query_row(
-        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    c.insert(
+        "INSERT INTO audit (at, actor, action, messages, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![at, actor, action, messages, detail],
-        |r| r.get(0),
     )
 }
 
@@ -158,16 +157,15 @@ pub fn requeue(c: &Db, id: i64, q: &Queueable, now: i64) -> DbResult<()> {
 /// A new delivery made from dead delivery `id` with the edited `q`, under contract
 /// `version`; its id.
 pub fn queue_edited(c: &Db, id: i64, version: &str, q: &Queueable, now: i64) -> DbResult<i64> {
-    c.query_row(
+    c.insert(
         &format!(
             "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                message_type, control_id, patient_id, order_key, received_at, updated_at, payload, lane)
              SELECT correlation, parent, interface, ?1, 'out', 'queued', ?2, ?3, ?4, ?5, received_at, ?6, ?7, {}
-             FROM messages WHERE id = ?8 RETURNING id",
+             FROM messages WHERE id = ?8",
             lane_sql("?5")
         ),
         params![version, q.message_type, q.control_id, q.patient, q.order_key, now, q.payload, id],
-        |r| r.get(0),
     )
 }
 
@@ -190,13 +188,12 @@ pub fn receive_edited(
     payload: &[u8],
     now: i64,
 ) -> DbResult<i64> {
-    c.query_row(
+    c.insert(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            message_type, control_id, patient_id, received_at, updated_at, payload)
          SELECT correlation, id, interface, contract_version, 'in', 'received', message_type, ?1,
-           patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4 RETURNING id",
+           patient_id, received_at, ?2, ?3 FROM messages WHERE id = ?4",
         params![control, now, payload, id],
-        |r| r.get(0),
     )
 }
 
@@ -269,16 +266,15 @@ pub fn replay_row(
     payload: &[u8],
     now: i64,
 ) -> DbResult<i64> {
-    c.query_row(
+    c.insert(
         &format!(
             "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
                message_type, control_id, patient_id, order_key, peer, received_at, updated_at, payload, lane)
              SELECT correlation, CASE WHEN ?1 = 'in' THEN id ELSE parent END, interface, ?2, direction, ?3,
-               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7 RETURNING id",
+               message_type, ?4, patient_id, order_key, peer, ?5, ?5, ?6, {} FROM messages WHERE id = ?7",
             lane_sql("order_key")
         ),
         params![direction, version, state, control, now, payload, id],
-        |r| r.get(0),
     )
 }
 

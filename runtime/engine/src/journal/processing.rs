@@ -87,16 +87,14 @@ pub struct Delivery<'a> {
 
 /// Journals delivery `d`; its id.
 pub fn queue(c: &Db, d: &Delivery, now: i64) -> DbResult<i64> {
-    let id: i64 = c.prepare_cached(
+    let id = c.insert(
         "INSERT INTO messages (correlation, parent, interface, contract_version, direction, state,
            message_type, control_id, patient_id, order_key, received_at, updated_at, reason, detail, payload, lane)
-         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)
-         RETURNING id",
-    )?
-    .query_row(params![
+         VALUES (?1, ?2, ?3, ?4, 'out', ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14)",
+        params![
         d.correlation, d.parent, d.interface, d.version, d.state, d.message_type, d.control_id,
         d.patient_id, d.order_key, now, d.reason, d.detail, d.payload, d.lane
-    ], |r| r.get(0))?;
+    ])?;
     if let Some((endpoint, keys)) = d.also_keys {
         for k in keys {
             c.prepare_cached(
