@@ -23,7 +23,7 @@ echo "$password" > "$work/pwfile"
 [ "$(id -u)" = 0 ] && chown -R postgres "$work"
 as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
 as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
-  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=200" start >/dev/null
+  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start >/dev/null
 trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
 echo "$password" > "$work/journal-password"
 

@@ -7,7 +7,22 @@
 use super::db::{Db, DbResult};
 
 /// The migrations, in order; each is applied once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "the journal", INITIAL)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "the journal", INITIAL),
+    (2, "duplicates found in id order", DUPLICATES_BY_ID),
+];
+
+/// The duplicate lookups (`inbound::store_once`) ask for the first message with a key:
+/// with `id` last in their indexes, PostgreSQL reads that one entry. Without it, the
+/// planner walked the primary key in id order instead (SQLite is told which index to use;
+/// PostgreSQL takes no hints): 1,470 buffer reads per message received at 5,000 messages.
+const DUPLICATES_BY_ID: &str = "
+DROP INDEX IF EXISTS messages_control_keys;
+CREATE INDEX messages_control_keys ON messages (control_id, interface, idem_key, id);
+DROP INDEX IF EXISTS messages_idem_rest;
+CREATE INDEX messages_idem_rest ON messages (interface, idem_key, id)
+  WHERE idem_key IS NOT NULL AND idem_by_control = 0;
+";
 
 /// The key of the advisory lock nodes take while migrating (any constant of our own).
 const MIGRATION_LOCK: i64 = 0x6163_636f_7264;
