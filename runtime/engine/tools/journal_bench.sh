@@ -52,5 +52,5 @@ for round in $(seq "$rounds"); do
     -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
   run postgres "$config_pg"
   PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord -d bench -At \
-    -c "SELECT 'postgres: commits ' || xact_commit || ', blocks written ' || blks_hit FROM pg_stat_database WHERE datname = 'bench'"
+    -c "SELECT 'postgres: commits ' || xact_commit || ', buffer hits ' || blks_hit FROM pg_stat_database WHERE datname = 'bench'"
 done
