@@ -47,14 +47,14 @@ enum Command {
     },
     /// Per interface: received, sent, queued, failed (retrying), dead, rejected, duplicates.
     Status {
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         #[arg(long)]
         json: bool,
     },
     /// Search the journal.
     Messages {
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         /// MSH-10 of the message.
         #[arg(long)]
@@ -78,7 +78,7 @@ enum Command {
     /// Every hop of one message, by journal id, control id or correlation id.
     Trace {
         id: String,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
     },
     /// The dead letter: list, show, resend (as is, mapped again, or edited), discard.
@@ -118,7 +118,7 @@ enum Command {
         record: String,
         /// Its key (key fields joined by `|`), e.g. the MRN.
         key: String,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         #[arg(long)]
         json: bool,
@@ -126,7 +126,7 @@ enum Command {
     /// Copy the journal to a new file while the production runs (consistent: everything
     /// acknowledged before it began is in it).
     Backup {
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         /// The backup file to make (never overwritten).
         #[arg(long)]
@@ -138,12 +138,12 @@ enum Command {
         /// The backup file.
         #[arg(long)]
         from: PathBuf,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
     },
     /// What operators did: resends, edits, discards, replays, reviews.
     Audit {
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         #[arg(long)]
         json: bool,
@@ -158,7 +158,7 @@ struct Who {
     /// Why (recorded in the audit).
     #[arg(long)]
     why: Option<String>,
-    #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+    #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
     journal: Store,
 }
 
@@ -185,7 +185,7 @@ enum DeadLetters {
     List {
         #[command(flatten)]
         pick: Pick,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         #[arg(long)]
         json: bool,
@@ -193,7 +193,7 @@ enum DeadLetters {
     /// One dead letter: reason, history, the message and the last reply.
     Show {
         id: i64,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
     },
     /// Queue dead letters again (a mapping failure is mapped again first).
@@ -231,7 +231,7 @@ enum Review {
         /// Only this review queue.
         #[arg(long)]
         queue: Option<String>,
-        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store)]
+        #[arg(long, default_value = "var/journal.sqlite", value_parser = parse_store, value_name = "SQLITE_FILE|POSTGRES_URL")]
         journal: Store,
         #[arg(long)]
         json: bool,
