@@ -47,11 +47,7 @@ fn restore(bin: &Path, backup: &Path, journal: &Path) -> (Option<i32>, String) {
 #[test]
 fn a_second_production_on_one_sqlite_journal_is_refused_and_a_crash_frees_it() {
     let bin = build("examples/trakcare-lab");
-    let (winpath, pharmacy, results) = (
-        Peer::start(|_, _| "AA"),
-        Peer::start(|_, _| "CA"),
-        Peer::start(|_, _| "AA"),
-    );
+    let (winpath, pharmacy, results) = example_peers();
     let peers = [winpath.port, pharmacy.port, results.port];
     let dir = fresh_dir("one-journal");
     let store = dir.join("var");

@@ -99,15 +99,7 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         [free_port(), free_port(), free_port(), free_port()],
         [winpath_port, pharmacy.port, results.port],
     );
-    let o = Command::new(&bin)
-        .args(["run", "--env", "dev", "--config"])
-        .arg(&other_config)
-        .arg("--store")
-        .arg(other.join("var"))
-        .output()
-        .unwrap();
-    let out = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{out}");
+    let out = refused_run(&bin, &other_config, &other.join("var"));
     assert!(
         out.contains("is in use by a production") && out.contains("pid") && out.contains("help:"),
         "{out}"
@@ -197,11 +189,7 @@ fn postgres_stopped_under_load_loses_nothing_acknowledged() {
     let dir = fresh_dir("postgres-outage");
     let pg = Postgres::start(&dir.join("pg"));
     let bin = build("examples/trakcare-lab");
-    let (winpath, pharmacy, results) = (
-        Peer::start(|_, _| "AA"),
-        Peer::start(|_, _| "CA"),
-        Peer::start(|_, _| "AA"),
-    );
+    let (winpath, pharmacy, results) = example_peers();
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let config = config_on(
         &pg,
@@ -298,11 +286,7 @@ fn postgres_journal_over_tls_verifies_the_server_against_the_configured_ca() {
     let ca = support::pki::Ca::new(&dir, "db");
     let pg = Postgres::start_tls(&dir.join("pg"), &ca);
     let bin = build("examples/trakcare-lab");
-    let (winpath, pharmacy, results) = (
-        Peer::start(|_, _| "AA"),
-        Peer::start(|_, _| "CA"),
-        Peer::start(|_, _| "AA"),
-    );
+    let (winpath, pharmacy, results) = example_peers();
     let peers = [winpath.port, pharmacy.port, results.port];
     // `ca` names the CA that signed the server's certificate; sslmode=require asks for TLS.
     let with = |name: &str, query: &str, ca_line: &str| {
@@ -326,25 +310,14 @@ fn postgres_journal_over_tls_verifies_the_server_against_the_configured_ca() {
     drop(prod);
 
     // Refused, each with its reason, before the production listens anywhere.
-    let refused = |config: &Path, store: &Path| {
-        let o = Command::new(&bin)
-            .args(["run", "--env", "dev", "--config"])
-            .arg(config)
-            .arg("--store")
-            .arg(store)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-        text(&o)
-    };
     // A server whose certificate another CA signed (here: the system's roots).
     let (config, store, _) = with("no-ca", "?sslmode=require", "");
-    let out = refused(&config, &store);
+    let out = refused_run(&bin, &config, &store);
     assert!(out.contains("cannot connect to the journal"), "{out}");
     assert!(out.to_lowercase().contains("certificate"), "{out}");
     // In the clear, which this server refuses.
     let (config, store, _) = with("clear", "?sslmode=disable", "");
-    let out = refused(&config, &store);
+    let out = refused_run(&bin, &config, &store);
     assert!(out.contains("cannot connect to the journal"), "{out}");
     assert!(
         out.contains("no encryption") || out.contains("pg_hba"),

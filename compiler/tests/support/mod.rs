@@ -301,6 +301,31 @@ pub fn wait_for_records(journal: &Path, record: &str, n: i64) {
     postgres::JournalAt::Sqlite(journal.to_path_buf()).wait_for_records(record, n)
 }
 
+/// The example estate's three peers, accepting everything: WinPath (AA), the pharmacy
+/// (CA) and TrakCare's results listener (AA), in `example_config`'s order.
+pub fn example_peers() -> (Peer, Peer, Peer) {
+    (
+        Peer::start(|_, _| "AA"),
+        Peer::start(|_, _| "CA"),
+        Peer::start(|_, _| "AA"),
+    )
+}
+
+/// Runs `run` on `config` and `store`, which must be refused before the production
+/// listens (exit code 2); what it said.
+pub fn refused_run(bin: &Path, config: &Path, store: &Path) -> String {
+    let o = Command::new(bin)
+        .args(["run", "--env", "dev", "--config"])
+        .arg(config)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    out
+}
+
 /// The example estate's `dev` configuration with every endpoint on loopback: the
 /// production listens on `adt_in`, `lab_in`, `mpi_in` and `admin`, and sends to the peers
 /// on these ports (WinPath, the pharmacy, TrakCare's results listener).

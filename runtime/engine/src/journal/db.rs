@@ -216,24 +216,6 @@ impl ToParam for Value {
     }
 }
 
-impl From<i64> for Value {
-    fn from(i: i64) -> Self {
-        Value::Int(i)
-    }
-}
-
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Text(s)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Text(s.to_string())
-    }
-}
-
 /// A statement's parameters: `params![a, b]`, an array `[a]`, `[]`, or a slice of values.
 pub trait Params {
     fn with<R>(&self, f: impl FnOnce(&[&dyn ToParam]) -> R) -> R;

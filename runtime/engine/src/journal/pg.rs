@@ -265,7 +265,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 
 /// A journal statement as PostgreSQL takes it: `$N` parameters, and SQLite's index hints
 /// (`INDEXED BY name`, which PostgreSQL's planner has no use for) left out.
-pub fn postgres_sql(sql: &str) -> String {
+fn postgres_sql(sql: &str) -> String {
     let mut out = dollar_params(sql);
     while let Some(at) = out.find(" INDEXED BY ") {
         let rest = &out[at + " INDEXED BY ".len()..];
@@ -279,7 +279,7 @@ pub fn postgres_sql(sql: &str) -> String {
 
 /// The journal's `?N` (and bare `?`, numbered as SQLite numbers it: one past the highest
 /// so far) parameters as PostgreSQL's `$N`, leaving quoted text alone.
-pub fn dollar_params(sql: &str) -> String {
+fn dollar_params(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut quoted = false;
     let mut highest = 0_u32;
