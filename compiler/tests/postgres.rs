@@ -2,8 +2,8 @@
 //! production run with `[journal] url`, its password from a secret, acknowledging only
 //! what PostgreSQL committed, answering duplicates with the first ACK, delivering what it
 //! queued after a kill -9, storing records, and the operator's commands (`status`,
-//! `messages`, `trace`, `dead-letters`) reading the same database by URL; a second
-//! production on the same database refused; and PostgreSQL stopped under load, with the
+//! `messages`, `trace`, `dead-letters`) reading the same database by URL; a node with
+//! another lane count refused; and PostgreSQL stopped under load, with the
 //! production answering AE meanwhile and losing nothing it acknowledged.
 
 mod support;
@@ -90,7 +90,8 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         }
     });
     let _again = start(&bin, &config, &store, ports[3]);
-    // A second production on the same database is refused at once; the first goes on.
+    // A node that would run another lane count on the same journal is refused at once
+    // (nodes share the lanes); the first goes on.
     let other = dir.join("other");
     std::fs::create_dir_all(&other).unwrap();
     let other_config = config_on(
@@ -99,9 +100,12 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         [free_port(), free_port(), free_port(), free_port()],
         [winpath_port, pharmacy.port, results.port],
     );
+    let mut text = std::fs::read_to_string(&other_config).unwrap();
+    text.push_str("[limits]\nlanes = 3\n");
+    std::fs::write(&other_config, text).unwrap();
     let out = refused_run(&bin, &other_config, &other.join("var"));
     assert!(
-        out.contains("is in use by a production") && out.contains("pid") && out.contains("help:"),
+        out.contains("runs 4 lanes per operation") && out.contains("help:"),
         "{out}"
     );
     wait_until("WinPath receives the twenty", || {

@@ -91,7 +91,8 @@ pub fn field(msg: &str, seg: &str, n: usize) -> String {
 /// A downstream system: records every message and answers with the code `reply` picks.
 pub struct Peer {
     pub port: u16,
-    got: Arc<Mutex<Vec<String>>>,
+    /// Each message with when it arrived.
+    got: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl Peer {
@@ -103,7 +104,7 @@ impl Peer {
     pub fn start_on(port: u16, reply: fn(&str, usize) -> &'static str) -> Peer {
         let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = l.local_addr().unwrap().port();
-        let got: Arc<Mutex<Vec<String>>> = Arc::default();
+        let got: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let g = got.clone();
         // How often each control id arrived (the reply may depend on it).
         let counts: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
@@ -116,7 +117,7 @@ impl Peer {
                         let m = String::from_utf8_lossy(&frame).into_owned();
                         let seen = {
                             let (mut v, mut counts) = (g.lock().unwrap(), c.lock().unwrap());
-                            v.push(m.clone());
+                            v.push((Instant::now(), m.clone()));
                             let n = counts.entry(field(&m, "MSH", 10)).or_insert(0);
                             *n += 1;
                             *n
@@ -150,6 +151,16 @@ impl Peer {
     }
 
     pub fn messages(&self) -> Vec<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    /// What it received, each message with when it arrived.
+    pub fn timed(&self) -> Vec<(Instant, String)> {
         self.got.lock().unwrap().clone()
     }
 

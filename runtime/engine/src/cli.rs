@@ -36,7 +36,14 @@ struct Where {
 #[derive(Subcommand)]
 enum Command {
     /// Run the production until interrupted.
-    Run(Where),
+    Run {
+        #[command(flatten)]
+        at: Where,
+        /// This node's name, when several nodes share a PostgreSQL journal (else
+        /// `ACCORD_NODE`, else the host's name); `status` shows it.
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Check the configuration for an environment and print the resolved endpoints.
     CheckConfig {
         #[command(flatten)]
@@ -382,7 +389,12 @@ pub fn main(production: Production) -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(at) => run(spec, production, at),
+        Command::Run { at, node } => run(
+            spec,
+            production,
+            at,
+            node.or_else(|| std::env::var("ACCORD_NODE").ok()),
+        ),
         Command::Backup { journal, to } => {
             let Some(journal) = sqlite_only(&journal, "backup") else {
                 return ExitCode::from(2);
@@ -563,7 +575,7 @@ pub fn main(production: Production) -> ExitCode {
     }
 }
 
-fn run(spec: Spec, production: Production, at: Where) -> ExitCode {
+fn run(spec: Spec, production: Production, at: Where, node: Option<String>) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ACCORD_LOG")
@@ -598,13 +610,15 @@ fn run(spec: Spec, production: Production, at: Where) -> ExitCode {
     runtime.block_on(async move {
         #[cfg(unix)]
         let reload = (production, at.clone());
-        match start(spec, production, config).await {
+        match start(spec, production, config, super::cluster::Identity::new(node)).await {
             Ok(engine) => {
                 #[cfg(unix)]
                 tokio::spawn(reload_on_hangup(engine.clone(), reload.0, reload.1));
                 tracing::info!(estate = %engine.spec.estate, version = %engine.spec.version, env = %engine.config.env, "production ready");
                 let _ = tokio::signal::ctrl_c().await;
                 tracing::info!("stopping: every acknowledged message is in the journal");
+                // The other nodes take this one's lanes at once, not when its leases run out.
+                tokio::task::block_in_place(|| super::cluster::leave(&engine));
                 ExitCode::SUCCESS
             }
             Err(why) => {
@@ -625,7 +639,11 @@ async fn start(
     spec: Spec,
     production: Production,
     config: config::Config,
+    node: super::cluster::Identity,
 ) -> Result<Arc<Engine>, String> {
+    // Admitted among the estate's nodes before the journal is opened (which sets the
+    // lanes the nodes agree on).
+    let cluster = tokio::task::block_in_place(|| super::cluster::join(&spec, &config, node))?;
     let journal = Journal::open_store(&config.journal, config.sync, config.limits.lanes)
         .map_err(|e| e.to_string())?;
     let (estate, version) = (spec.estate.clone(), spec.version.clone());
@@ -686,7 +704,7 @@ async fn start(
         Some(a) => Some(bind(a, "the admin HTTP listener").await?),
         None => None,
     };
-    let engine = Arc::new(Engine::new(spec, production, config, journal));
+    let engine = Arc::new(Engine::new(spec, production, config, journal, cluster));
     for (name, l) in listeners {
         tokio::spawn(inbound::run(engine.clone(), name, l));
     }
@@ -712,6 +730,7 @@ async fn start(
     tokio::spawn(flows::run(engine.clone()));
     tokio::spawn(gauges(engine.clone()));
     tokio::spawn(super::retention::run(engine.clone()));
+    super::cluster::start(engine.clone());
     engine.ready.store(true, Ordering::Release);
     Ok(engine)
 }

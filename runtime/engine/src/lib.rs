@@ -23,6 +23,7 @@ mod admin;
 pub mod alerts;
 mod api;
 mod cli;
+pub mod cluster;
 pub mod config;
 mod credentials;
 mod envelope;
@@ -152,6 +153,8 @@ pub struct Engine {
     pub alerts: alerts::Notifier,
     /// Wakes the processor when messages are received.
     pub received: Notify,
+    /// What of the estate's work this node does (every lane and task on SQLite).
+    pub cluster: cluster::Cluster,
     /// Each operation's lanes: a wake-up per lane, so each lane is woken (or finds the
     /// permit) whichever lane the message is in (one shared `Notify` woke a single lane,
     /// and the lane holding the message could sleep out its idle timeout), and the copy of
@@ -177,7 +180,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(spec: Spec, functions: Production, config: Config, journal: Journal) -> Engine {
+    pub fn new(
+        spec: Spec,
+        functions: Production,
+        config: Config,
+        journal: Journal,
+        cluster: cluster::Cluster,
+    ) -> Engine {
         let lanes = spec
             .interfaces
             .iter()
@@ -208,6 +217,7 @@ impl Engine {
             metrics,
             alerts,
             received: Notify::new(),
+            cluster,
             lanes,
             holds_back,
             waiting: Mutex::new(HashMap::new()),
@@ -270,9 +280,11 @@ impl Engine {
     }
 
     /// Whether `operation`'s lanes can send from a copy: not one with further keys
-    /// (merges), whose deliveries are always checked against other lanes' queues.
+    /// (merges), whose deliveries are always checked against other lanes' queues, nor
+    /// when nodes share the journal (its ids, from one sequence for every node's writes,
+    /// are not in commit order, which a copy's epoch counts on).
     fn sends_from_copies(&self, operation: &str) -> bool {
-        !self.order_peers(operation).iter().any(|p| p == operation)
+        !self.cluster.clustered() && !self.order_peers(operation).iter().any(|p| p == operation)
     }
 
     /// After the processor committed deliveries for `targets`: first the lanes they can
@@ -304,23 +316,65 @@ impl Engine {
         }
     }
 
-    /// Tells a service waiting on `inbound` how its message ended.
-    pub fn settle(&self, inbound: i64, outcome: Outcome) {
+    /// Tells the service waiting on `inbound` (received by service `origin`) how its
+    /// message ended: on this node, or (when nodes share the journal and none waits here)
+    /// on whichever node received it.
+    pub fn settle(&self, inbound: i64, origin: Option<&str>, outcome: Outcome) {
+        if self.settle_here(inbound, outcome.clone()) || !self.waits_elsewhere(origin) {
+            return;
+        }
+        let notice = cluster::Notice::Settled {
+            id: inbound,
+            positive: outcome.positive,
+            text: outcome.text,
+            code: outcome.error.map(|(c, _)| c),
+        }
+        .text();
+        let sent = self
+            .journal
+            .write_redoable(move |c| journal::cluster::notify(c, &notice));
+        tokio::spawn(async move {
+            if let Err(e) = sent.await {
+                tracing::warn!(error = %e, "cannot tell the other nodes a message's outcome");
+            }
+        });
+    }
+
+    /// Whether a sender of service `origin` may wait on another node for its message's
+    /// outcome: nodes share the journal, and the service's ACKs can wait for it.
+    fn waits_elsewhere(&self, origin: Option<&str>) -> bool {
+        self.cluster.clustered()
+            && origin
+                .and_then(|o| self.interface(o))
+                .is_some_and(|i| matches!(i.ack.mode.as_str(), "application" | "msh"))
+    }
+
+    /// Tells a service of this node waiting on `inbound` how its message ended; whether
+    /// one was waiting.
+    pub fn settle_here(&self, inbound: i64, outcome: Outcome) -> bool {
         let waiter = self
             .waiting
             .lock()
             .ok()
             .and_then(|mut w| w.remove(&inbound));
-        if let Some(tx) = waiter {
-            let _ = tx.send(outcome);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+                true
+            }
+            None => false,
         }
     }
 
-    pub fn is_waiting(&self, inbound: i64) -> bool {
-        self.waiting
-            .lock()
-            .map(|w| w.contains_key(&inbound))
-            .unwrap_or(false)
+    /// Whether a service may be waiting on `inbound` (received by service `origin`): one
+    /// of this node, or, when nodes share the journal, perhaps one of another.
+    pub fn is_waiting(&self, inbound: i64, origin: Option<&str>) -> bool {
+        self.waits_elsewhere(origin)
+            || self
+                .waiting
+                .lock()
+                .map(|w| w.contains_key(&inbound))
+                .unwrap_or(false)
     }
 }
 

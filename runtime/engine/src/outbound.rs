@@ -370,7 +370,18 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
     };
     // Sending from the copy: the epoch it was entered under, and since when.
     let mut from_copy: Option<(u64, std::time::Instant)> = None;
+    let lease = super::cluster::lane_lease(&name, lane);
+    let cluster = &engine.cluster;
     loop {
+        // When nodes share the journal, one of them runs the lane: the holder of its lease.
+        // (Unparked before asking: a lease is handed over only while its lane is parked.)
+        cluster.unpark(&lease);
+        if !cluster.owns(&lease) {
+            leave_copy(me, &mut from_copy);
+            cluster.park(&lease);
+            let _ = tokio::time::timeout(Duration::from_secs(1), me.wake.notified()).await;
+            continue;
+        }
         if suspended.load(Ordering::Acquire) {
             if lane == 0 {
                 tracing::error!(interface = %name, "operation suspended by its reply policy; restart the production to resume");
@@ -405,6 +416,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
             match reader.next(&name, lane, &peers).await {
                 Ok(Choice::Send(batch)) => batch,
                 Ok(Choice::Wait(ms)) => {
+                    cluster.park(&lease);
                     let _ =
                         tokio::time::timeout(Duration::from_millis(ms as u64), me.wake.notified())
                             .await;
@@ -416,6 +428,7 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
                         continue;
                     }
                     // Idle: look again each second, for what operators requeue from outside.
+                    cluster.park(&lease);
                     let _ = tokio::time::timeout(Duration::from_secs(1), me.wake.notified()).await;
                     continue;
                 }
@@ -443,7 +456,10 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
         let mut held: Vec<Option<String>> = vec![];
         let mut unsure = false;
         for next in &batch {
-            if suspended.load(Ordering::Acquire) {
+            // A lease that ran out (the journal unreachable) or is being handed over: the
+            // rest of the batch is the next holder's.
+            if suspended.load(Ordering::Acquire) || !cluster.owns(&lease) {
+                unsure = true;
                 break;
             }
             if held.contains(&next.order_key) {
@@ -568,7 +584,9 @@ async fn record(
                 .map(|i| (i.name.clone(), i.version.clone()))
         })
         .collect();
-    let parent = next.parent.filter(|p| engine.is_waiting(*p));
+    let parent = next
+        .parent
+        .filter(|p| engine.is_waiting(*p, next.origin.as_deref()));
     let lanes = engine.config.limits.lanes;
     // Lost to a power failure, the outcome only makes the lane send the message again,
     // with the same control id: redoable.
@@ -613,6 +631,7 @@ async fn record(
     match settled {
         Ok(Some((parent, dead))) => engine.settle(
             parent,
+            next.origin.as_deref(),
             Outcome {
                 positive: dead == 0,
                 text: if dead == 0 {

@@ -4,7 +4,9 @@
 //! marks the message processed. A crash before the commit leaves the message `received`,
 //! so it is processed again after restart, exactly once in the journal.
 
-use super::journal::db::{Db, DbResult};
+use super::cluster::{Notice, PROCESSOR};
+use super::journal::cluster as stored;
+use super::journal::db::{Db, DbError, DbResult};
 use super::journal::flows::{complete_wait, start_wait};
 use super::journal::processing::{self as storage, event, store_record, Received};
 use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
@@ -122,10 +124,28 @@ struct FlowEnd {
     follow_ups: Vec<Queued>,
 }
 
+/// The processor's batch was not written: this node's lease ran out while it decided.
+#[derive(Debug)]
+struct Fenced;
+
+impl std::fmt::Display for Fenced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this node no longer holds the processor's lease; another node processes")
+    }
+}
+
+impl std::error::Error for Fenced {}
+
 pub async fn run(engine: Arc<Engine>) {
     let mut store = RecordStore::new(engine.journal.store());
     let mut conflicts = 0u64;
+    let cluster = &engine.cluster;
     loop {
+        // When nodes share the journal, one of them processes, in arrival order.
+        if !cluster.owns(PROCESSOR) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
+            continue;
+        }
         let batch = engine
             .journal
             .write_redoable(|c| Ok((storage::received(c, 256)?, records::change_number(c)?)))
@@ -158,7 +178,7 @@ pub async fn run(engine: Arc<Engine>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        let settled: Vec<(i64, Outcome)> = changes
+        let settled: Vec<(i64, String, Outcome)> = changes
             .iter()
             .filter(|c| {
                 c.queued
@@ -174,6 +194,7 @@ pub async fn run(engine: Arc<Engine>) {
                     .or_else(|| c.queued.iter().find_map(|q| q.hl7_error));
                 (
                     c.inbound,
+                    c.interface.clone(),
                     Outcome {
                         positive,
                         text,
@@ -236,6 +257,15 @@ pub async fn run(engine: Arc<Engine>) {
             })
             .collect();
         // The operations given copies, for `apply` to return their deliveries' ids.
+        let notified: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                Notice::Queued {
+                    operation: t.clone(),
+                }
+                .text()
+            })
+            .collect();
         let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
         copied.sort_unstable();
         copied.dedup();
@@ -249,15 +279,29 @@ pub async fn run(engine: Arc<Engine>) {
             })
             .map(|w| (w.record.clone(), w.key.clone()))
             .collect();
+        let node = cluster.node().map(|n| n.id.clone());
         let applied = engine
             .journal
             // Lost to a power failure, the messages are simply processed again.
             .write_redoable(move |c| {
-                records::guarded(c, |c| {
+                // A node whose lease ran out meanwhile writes nothing it decided: another
+                // node processes these messages now.
+                if let Some(node) = &node {
+                    if !stored::holds(c, node, PROCESSOR)? {
+                        return Err(DbError::Refused(Box::new(Fenced)));
+                    }
+                }
+                let outcome = records::guarded(c, |c| {
                     let before = records::change_number(c)?;
                     let (ids, ended) = apply(c, &changes, lanes, &copied)?;
                     Ok((ids, ended, before, records::change_number(c)?))
-                })
+                })?;
+                if outcome.is_ok() && node.is_some() {
+                    for t in &notified {
+                        stored::notify(c, t)?;
+                    }
+                }
+                Ok(outcome)
             })
             .await;
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
@@ -316,8 +360,8 @@ pub async fn run(engine: Arc<Engine>) {
             );
         }
         engine.queued_by_processor(&targets, copies);
-        for (id, outcome) in settled {
-            engine.settle(id, outcome);
+        for (id, origin, outcome) in settled {
+            engine.settle(id, Some(&origin), outcome);
         }
     }
 }

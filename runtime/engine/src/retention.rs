@@ -23,6 +23,11 @@ pub async fn run(engine: Arc<Engine>) {
         return;
     }
     loop {
+        // When nodes share the journal, one of them purges: the holder of the timers' lease.
+        if !engine.cluster.owns(super::cluster::TIMERS) {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
         for (interface, retain) in &retained {
             let retain = *retain;
             let cutoff = time::now_ms() - retain as i64;

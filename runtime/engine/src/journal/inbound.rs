@@ -90,6 +90,9 @@ const FIRST_BY_KEY: &str = "SELECT id, ack FROM messages INDEXED BY messages_ide
 /// as a duplicate of the first one (whose ACK answers it).
 pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
     if let Some(key) = &row.idem_key {
+        // Nodes sharing the journal look for the first under this key one at a time, so
+        // the same message received by two at once is stored once.
+        super::cluster::serialise(c, &format!("idem/{}/{key}", row.interface))?;
         // Marked messages (see `Row::found_by_control`) under the key's control id, and
         // the rest through their own index; the first of either.
         let by_control: Option<(i64, Option<Vec<u8>>)> = match &row.idem_control {
@@ -118,7 +121,11 @@ pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
             return Ok(Stored::Duplicate(id, ack));
         }
     }
-    insert(c, row, now).map(Stored::New)
+    let id = insert(c, row, now)?;
+    if row.state == "received" {
+        super::cluster::received(c)?;
+    }
+    Ok(Stored::New(id))
 }
 
 /// The application ACK sent for received message `id`, once the downstream outcome is known.

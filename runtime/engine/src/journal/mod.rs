@@ -34,11 +34,13 @@
 //! `facade.rs` (the FHIR facades' reads, search index and access audit), `review.rs`
 //! (the review queue), `operator.rs` (dead letters, audit, operator actions), `query.rs`
 //! (`status`, `messages`, `trace`), `gauges.rs` (what the gauges and SLAs read) and
-//! `retention.rs` (purging); `lock.rs` (one production per journal) and `backup.rs`
-//! (online backup, restore). `tests/book.rs` checks that no SQL is written elsewhere.
+//! `retention.rs` (purging); `lock.rs` (one production per SQLite journal), `cluster.rs` (the nodes
+//! sharing a PostgreSQL journal, their leases and notices) and `backup.rs` (online backup,
+//! restore). `tests/book.rs` checks that no SQL is written elsewhere.
 
 pub mod backup;
 mod clauses;
+pub mod cluster;
 pub mod db;
 pub(crate) mod facade;
 pub(crate) mod flows;

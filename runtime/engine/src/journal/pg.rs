@@ -88,44 +88,6 @@ pub fn connect(t: &PgTarget) -> Result<PgConn, JournalError> {
     Ok(PgConn::new(client))
 }
 
-/// The key of the session advisory lock a production's writer holds on its journal.
-const PRODUCTION_LOCK: i64 = 0x0061_6363_6f72_6401;
-
-/// Takes the journal for this production: the writer's session holds an advisory lock for
-/// as long as it lives, so a second production on the same database is refused at once
-/// (both would send every queued message). The server releases it when the session ends,
-/// however the process ended. Who holds it is noted in `meta`, for the refusal's message.
-pub fn hold_production_lock(c: &PgConn, t: &PgTarget) -> Result<(), JournalError> {
-    let db = super::db::Db::Pg(c);
-    let got: bool = db.query_row("SELECT pg_try_advisory_lock(?1)", [PRODUCTION_LOCK], |r| {
-        r.get(0)
-    })?;
-    if !got {
-        let holder: String = db
-            .query_row("SELECT value FROM meta WHERE key = 'holder'", [], |r| {
-                r.get(0)
-            })
-            .unwrap_or_else(|_| "another node".into());
-        return Err(JournalError(format!(
-            "the journal {t} is in use by a production ({holder})\n  = help: one journal serves one production; stop that one first, or give this one a database of its own"
-        )));
-    }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "this host".into());
-    let holder = format!(
-        "{host}, pid {}, since {}",
-        std::process::id(),
-        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    );
-    db.execute(
-        "INSERT INTO meta (key, value) VALUES ('holder', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [holder],
-    )?;
-    Ok(())
-}
-
 /// The TLS connector: the server's certificate verified against the target's CA, or the
 /// system's roots.
 fn tls(t: &PgTarget) -> Result<tokio_postgres_rustls::MakeRustlsConnect, JournalError> {
@@ -219,6 +181,25 @@ impl PgConn {
 
     pub(super) fn batch(&self, sql: &str) -> DbResult<()> {
         self.with(|c| c.batch_execute(sql))
+    }
+
+    /// The payloads of the notifications this connection `LISTEN`s for, waiting up to
+    /// `wait` for the first; those that follow at once come too.
+    pub fn notifications(&self, wait: std::time::Duration) -> DbResult<Vec<String>> {
+        use postgres::fallible_iterator::FallibleIterator;
+        self.with(|c| {
+            let mut out = vec![];
+            let mut notifications = c.notifications();
+            let first = notifications.timeout_iter(wait).next()?;
+            if let Some(n) = first {
+                out.push(n.payload().to_string());
+                let mut rest = notifications.iter();
+                while let Some(n) = rest.next()? {
+                    out.push(n.payload().to_string());
+                }
+            }
+            Ok(out)
+        })
     }
 
     /// Whether the connection to the server is gone (the writer then opens another).

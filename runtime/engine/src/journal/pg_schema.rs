@@ -10,7 +10,33 @@ use super::db::{Db, DbResult};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "the journal", INITIAL),
     (2, "duplicates found in id order", DUPLICATES_BY_ID),
+    (3, "nodes and leases", NODES_AND_LEASES),
 ];
+
+/// Several nodes on one journal (`journal/cluster.rs`): who they are, and the leases by
+/// which one of them at a time runs each lane and each once-only task. Times are the
+/// server's (`accord_now_ms`), so the nodes' clocks do not have to agree.
+const NODES_AND_LEASES: &str = "
+CREATE TABLE IF NOT EXISTS nodes (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  estate TEXT NOT NULL,
+  version TEXT NOT NULL,
+  lanes BIGINT NOT NULL,
+  started_at BIGINT NOT NULL,
+  seen_at BIGINT NOT NULL,
+  left_at BIGINT
+);
+CREATE TABLE IF NOT EXISTS leases (
+  name TEXT PRIMARY KEY,
+  node TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  taken_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_node ON leases (node);
+CREATE OR REPLACE FUNCTION accord_now_ms() RETURNS BIGINT
+LANGUAGE sql VOLATILE AS $$ SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT $$;
+";
 
 /// The duplicate lookups (`inbound::store_once`) ask for the first message with a key:
 /// with `id` last in their indexes, PostgreSQL reads that one entry. Without it, the

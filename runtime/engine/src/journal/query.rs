@@ -39,6 +39,16 @@ pub fn status(journal: &Store, as_json: bool) -> Result<String, JournalError> {
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<DbResult<_>>()?;
+    // Nodes sharing a PostgreSQL journal, and the leases each holds (none on SQLite).
+    let nodes = super::cluster::nodes(c, crate::cluster::LEASE_MS)?;
+    let leases = super::cluster::leases(c)?;
+    let held = |node: &str| -> Vec<&str> {
+        leases
+            .iter()
+            .filter(|(_, n, _)| n == node)
+            .map(|(name, _, _)| name.as_str())
+            .collect()
+    };
     if as_json {
         let v = json!({
             "interfaces": rows.iter().map(|(i, d, n)| json!({
@@ -46,6 +56,11 @@ pub fn status(journal: &Store, as_json: bool) -> Result<String, JournalError> {
                 "failed": n[3], "dead": n[4], "rejected": n[5], "duplicates": n[6], "review": n[7],
             })).collect::<Vec<_>>(),
             "flows": flows.iter().map(|(f, s, n)| json!({"flow": f, "state": s, "count": n})).collect::<Vec<_>>(),
+            "nodes": nodes.iter().map(|n| json!({
+                "name": n.name, "id": n.id, "live": n.live, "estate": n.estate,
+                "version": n.version, "started_at": n.started_at, "seen_at": n.seen_at,
+                "left_at": n.left_at, "leases": held(&n.id),
+            })).collect::<Vec<_>>(),
         });
         return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
     }
@@ -70,6 +85,50 @@ pub fn status(journal: &Store, as_json: bool) -> Result<String, JournalError> {
     }
     for (f, s, n) in &flows {
         out.push_str(&format!("flow {f}: {n} {s}\n"));
+    }
+    if !nodes.is_empty() {
+        out.push_str(&format!(
+            "\nnodes ({} live of {}):\n",
+            nodes.iter().filter(|n| n.live).count(),
+            nodes.len()
+        ));
+    }
+    for n in &nodes {
+        let mine = held(&n.id);
+        let lanes = mine.iter().filter(|l| l.starts_with("lane/")).count();
+        let tasks: Vec<&str> = mine
+            .iter()
+            .filter(|l| !l.starts_with("lane/"))
+            .copied()
+            .collect();
+        let state = match (n.live, n.left_at) {
+            (true, _) => "live",
+            (false, Some(_)) => "stopped",
+            (false, None) => "gone",
+        };
+        out.push_str(&format!(
+            "  {:<16} {state:<8} v{:<8} started {}  seen {}  {lanes} lane(s){}  ({})\n",
+            n.name,
+            n.version,
+            crate::time::iso(n.started_at),
+            crate::time::iso(n.seen_at),
+            if tasks.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", tasks.join(", "))
+            },
+            n.id
+        ));
+        // Its lanes, by operation: `adt_to_lims 0 2 5`.
+        let mut by_op: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for l in mine.iter().filter_map(|l| l.strip_prefix("lane/")) {
+            if let Some((op, lane)) = l.rsplit_once('/') {
+                by_op.entry(op).or_default().push(lane);
+            }
+        }
+        for (op, lanes) in by_op {
+            out.push_str(&format!("    {op} {}\n", lanes.join(" ")));
+        }
     }
     Ok(out)
 }

@@ -223,6 +223,11 @@ impl std::error::Error for Stale {}
 /// stored state is not the one its decision read fails with a [`Stale`] (inside a
 /// `rusqlite::Error`, so the caller's transaction or [`guarded`] undoes the rest).
 pub fn store(c: &Db, writes: &[Write], message: Option<i64>, now: i64) -> DbResult<()> {
+    if !writes.is_empty() {
+        // Nodes sharing the journal write records one at a time: change numbers stay
+        // unique and increasing (`changed`).
+        super::cluster::serialise(c, "records")?;
+    }
     for w in writes {
         let (value, writer) = match &w.expected {
             Some((v, by)) => (Some(v.as_str()), Some(by.as_str())),

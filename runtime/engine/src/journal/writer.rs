@@ -124,7 +124,9 @@ enum Backend {
 
 impl Journal {
     /// Opens (creating if needed) the journal and starts its writer thread. A SQLite
-    /// journal is refused while another production holds it (see [`super::lock`]).
+    /// journal is refused while another production holds it (see [`super::lock`]); a
+    /// PostgreSQL journal is shared by the estate's nodes (`crate::cluster`), which are
+    /// admitted before this.
     pub fn open_store(
         store: &Store,
         sync: SyncPolicy,
@@ -135,7 +137,6 @@ impl Journal {
             Store::Postgres(target) => {
                 let conn = pg::connect(target)?;
                 prepare(&Db::Pg(&conn))?;
-                pg::hold_production_lock(&conn, target)?;
                 set_lanes(&Db::Pg(&conn), lanes)?;
                 let backend = Backend::Pg {
                     conn: Some(Box::new(conn)),
@@ -357,8 +358,6 @@ fn run_pg_batch(
         Some(c) => conn.insert(c),
         None => {
             let fresh = pg::connect(target).map_err(|e| e.0)?;
-            // The lock went with the lost session: taken again, or nothing is written.
-            pg::hold_production_lock(&fresh, target).map_err(|e| e.0)?;
             tracing::info!(journal = %target, "connected to the journal again");
             conn.insert(Box::new(fresh))
         }

@@ -1,0 +1,553 @@
+//! Several production nodes on one PostgreSQL journal: which of the estate's work this
+//! node does now. Every node runs every inbound service; each lane of each operation, the
+//! processor and the timers (flow timeouts, retention) are run by one node at a time, the
+//! holder of their lease (`journal/cluster.rs`). A thread of the node's own, on its own
+//! connection, beats the node's heart and renews its leases every `BEAT`, takes the leases
+//! nobody holds (lanes up to the node's fair share of them, so a node that joins gets
+//! work), hands over what is above its share once the task using it has stopped, and
+//! acts on the notices other nodes send ([`Notice`]: something received or queued, a
+//! message's outcome for a sender waiting here), which they send with their changes.
+//!
+//! A lease is the node's for `LEASE_MS` after a renewal, in the server's time. The node
+//! counts it as its own for less (`MARGIN` less, from before it asked), so it has stopped
+//! using a lease before anyone else can take it. A node killed loses its lanes to the
+//! others `LEASE_MS` after its last renewal at most. A node that stops cleanly gives them
+//! up at once.
+//!
+//! On a SQLite journal there is one production (`journal::lock`): it owns everything and
+//! none of this runs.
+
+use super::config::Config;
+pub use super::journal::cluster::Notice;
+use super::journal::cluster::{self as stored, Node};
+use super::journal::db::Db;
+use super::journal::pg::{self, PgConn, PgTarget};
+use super::journal::Store;
+use super::Engine;
+use accord_runtime::spec::Spec;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a lease lasts after its renewal, in the server's time.
+pub const LEASE_MS: i64 = 3_000;
+/// How often the node renews its leases and looks for others to take.
+const BEAT: Duration = Duration::from_millis(500);
+/// How much sooner than the server the node counts a lease as gone.
+const MARGIN: Duration = Duration::from_millis(750);
+
+/// The processor's lease: one node decides on received messages, in arrival order.
+pub const PROCESSOR: &str = "processor";
+/// The timers' lease: flow timeouts and retention, run by one node.
+pub const TIMERS: &str = "timers";
+
+/// The lease of lane `lane` of operation `operation`.
+pub fn lane_lease(operation: &str, lane: u32) -> String {
+    format!("lane/{operation}/{lane}")
+}
+
+/// Who this node is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Unique to this process: the name, the pid and the start time.
+    pub id: String,
+    /// As the operator named it (`run --node`, `ACCORD_NODE`), else the host's name.
+    pub name: String,
+}
+
+impl Identity {
+    pub fn new(name: Option<String>) -> Identity {
+        let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "node".into())
+        });
+        let id = format!("{name}:{}:{}", std::process::id(), super::time::now_ms());
+        Identity { id, name }
+    }
+}
+
+/// What this node does now.
+pub struct Cluster {
+    /// `None` on SQLite: this node does everything.
+    node: Option<Identity>,
+    /// The leases held, each until when (locally) it may be used.
+    held: Mutex<HashMap<String, Instant>>,
+    /// Leases being handed over: no longer used, given up once their task has stopped.
+    releasing: Mutex<HashSet<String>>,
+    /// Leases whose task is not using them now (between batches, or stopped).
+    parked: Mutex<HashSet<String>>,
+}
+
+impl Cluster {
+    /// The one production of a SQLite journal.
+    pub fn solo() -> Cluster {
+        Cluster::with(None)
+    }
+
+    fn with(node: Option<Identity>) -> Cluster {
+        Cluster {
+            node,
+            held: Mutex::default(),
+            releasing: Mutex::default(),
+            parked: Mutex::default(),
+        }
+    }
+
+    /// Whether other nodes may share the journal.
+    pub fn clustered(&self) -> bool {
+        self.node.is_some()
+    }
+
+    pub fn node(&self) -> Option<&Identity> {
+        self.node.as_ref()
+    }
+
+    /// Whether this node may do the work of lease `name` now.
+    pub fn owns(&self, name: &str) -> bool {
+        if self.node.is_none() {
+            return true;
+        }
+        let until = self.held.lock().ok().and_then(|h| h.get(name).copied());
+        let releasing = self
+            .releasing
+            .lock()
+            .map(|r| r.contains(name))
+            .unwrap_or(true);
+        until.is_some_and(|u| Instant::now() < u) && !releasing
+    }
+
+    /// The task of lease `name` is not using it (it may be handed over).
+    pub fn park(&self, name: &str) {
+        if self.node.is_some() {
+            if let Ok(mut p) = self.parked.lock() {
+                p.insert(name.to_string());
+            }
+        }
+    }
+
+    /// The task of lease `name` is about to use it.
+    pub fn unpark(&self, name: &str) {
+        if self.node.is_some() {
+            if let Ok(mut p) = self.parked.lock() {
+                p.remove(name);
+            }
+        }
+    }
+}
+
+/// Joins the nodes of `spec`'s estate on the configuration's PostgreSQL journal (its
+/// migrations taken first): refused while live nodes run another estate or another lane
+/// count. On SQLite, the one production.
+pub fn join(spec: &Spec, config: &Config, identity: Identity) -> Result<Cluster, String> {
+    let Store::Postgres(target) = &config.journal else {
+        return Ok(Cluster::solo());
+    };
+    let conn = pg::connect(target).map_err(|e| e.to_string())?;
+    let db = Db::Pg(&conn);
+    super::journal::prepare(&db).map_err(|e| format!("journal {target}: {e}"))?;
+    let me = Node {
+        id: identity.id.clone(),
+        name: identity.name.clone(),
+        estate: spec.estate.clone(),
+        version: spec.version.clone(),
+        lanes: config.limits.lanes,
+        started_at: 0,
+        seen_at: 0,
+        left_at: None,
+        live: true,
+    };
+    let live: Vec<Node> = stored::nodes(&db, LEASE_MS)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|n| n.live)
+        .collect();
+    if let Some(other) = live.iter().find(|n| n.estate != me.estate) {
+        return Err(format!(
+            "the journal {target} is in use by a production of estate `{}` (node {})\n  = help: one journal serves one estate; give this one a database of its own",
+            other.estate, other.name
+        ));
+    }
+    if let Some(other) = live.iter().find(|n| n.lanes != me.lanes) {
+        return Err(format!(
+            "node {} runs {} lanes per operation on this journal, this node {}\n  = help: every node of an estate runs the same `[limits] lanes`; to change it, stop every node first",
+            other.name, other.lanes, me.lanes
+        ));
+    }
+    stored::join(&db, &me).map_err(|e| e.to_string())?;
+    drop(conn);
+    Ok(Cluster::with(Some(identity)))
+}
+
+/// The leases of `engine`'s estate: every lane of every running operation, the
+/// processor, and the timers.
+fn leases_of(engine: &Engine) -> (Vec<String>, Vec<String>) {
+    let mut lanes = vec![];
+    for i in engine
+        .spec
+        .interfaces
+        .iter()
+        .filter(|i| i.role == accord_runtime::spec::Role::Operation && i.status != "retired")
+    {
+        for lane in 0..super::lanes_of(i, &engine.config) {
+            lanes.push(lane_lease(&i.name, lane));
+        }
+    }
+    (lanes, vec![PROCESSOR.to_string(), TIMERS.to_string()])
+}
+
+/// Starts the node's thread (nothing on SQLite).
+pub fn start(engine: Arc<Engine>) {
+    let (Some(node), Store::Postgres(target)) = (
+        engine.cluster.node().cloned(),
+        engine.config.journal.clone(),
+    ) else {
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("accord-cluster".into())
+        .spawn(move || Beat::new(engine, node, target).run());
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the cluster thread");
+    }
+}
+
+/// The node's thread: its connection, and what it knows of the leases.
+struct Beat {
+    engine: Arc<Engine>,
+    node: Identity,
+    target: Arc<PgTarget>,
+    conn: Option<PgConn>,
+    lanes: Vec<String>,
+    singletons: Vec<String>,
+}
+
+impl Beat {
+    fn new(engine: Arc<Engine>, node: Identity, target: Arc<PgTarget>) -> Beat {
+        let (mut lanes, singletons) = leases_of(&engine);
+        // Nodes start asking for lanes at different places, so they seldom ask for the
+        // same one at once.
+        let turn = node.id.bytes().map(usize::from).sum::<usize>() % lanes.len().max(1);
+        lanes.rotate_left(turn);
+        Beat {
+            engine,
+            node,
+            target,
+            conn: None,
+            lanes,
+            singletons,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let started = Instant::now();
+            if let Err(e) = self.tick(started) {
+                tracing::warn!(error = %e, "cluster: cannot reach the journal; the node's leases run out unless it comes back");
+                self.conn = None;
+            }
+            let left = BEAT.saturating_sub(started.elapsed());
+            self.listen(left.max(Duration::from_millis(10)));
+        }
+    }
+
+    /// Connects (again) if the node has no connection, and listens for notices on it.
+    fn connect(&mut self) -> Result<(), String> {
+        if self.conn.as_ref().is_none_or(PgConn::is_closed) {
+            let c = pg::connect(&self.target).map_err(|e| e.to_string())?;
+            Db::Pg(&c)
+                .execute_batch(&format!("LISTEN {}", stored::CHANNEL))
+                .map_err(|e| e.to_string())?;
+            self.conn = Some(c);
+        }
+        Ok(())
+    }
+
+    /// One beat: renew, hand over, take.
+    fn tick(&mut self, started: Instant) -> Result<(), String> {
+        self.connect()?;
+        let id = self.node.id.clone();
+        let conn = self.conn.as_ref().ok_or("no connection")?;
+        let db = Db::Pg(conn);
+        let err = |e: super::journal::db::DbError| e.to_string();
+        let renewed: HashSet<String> = stored::beat(&db, &id, LEASE_MS)
+            .map_err(err)?
+            .into_iter()
+            .collect();
+        let until = started + Duration::from_millis(LEASE_MS as u64) - MARGIN;
+        let lost: Vec<String> = {
+            let mut held = self.engine.cluster.held.lock().map_err(|e| e.to_string())?;
+            let lost = held
+                .keys()
+                .filter(|k| !renewed.contains(*k))
+                .cloned()
+                .collect();
+            held.retain(|k, _| renewed.contains(k));
+            for k in &renewed {
+                held.insert(k.clone(), until);
+            }
+            lost
+        };
+        for name in &lost {
+            tracing::warn!(lease = %name, "cluster: lease lost");
+            wake(&self.engine, name);
+        }
+        let live: HashSet<String> = stored::nodes(&db, LEASE_MS)
+            .map_err(err)?
+            .into_iter()
+            .filter(|n| n.live)
+            .map(|n| n.id)
+            .collect();
+        let holders: HashMap<String, String> = stored::leases(&db)
+            .map_err(err)?
+            .into_iter()
+            .map(|(name, node, _)| (name, node))
+            .collect();
+        let cluster = &self.engine.cluster;
+        // Each operation's lanes shared out: what is above this node's share goes, once
+        // its lane has stopped; free lanes are taken up to the share.
+        let plan = share_out(&self.lanes, &holders, &live, &id);
+        if let Ok(mut r) = cluster.releasing.lock() {
+            r.extend(plan.give.iter().cloned());
+        }
+        let ready: Vec<String> = {
+            let parked = cluster.parked.lock().map_err(|e| e.to_string())?;
+            let releasing = cluster.releasing.lock().map_err(|e| e.to_string())?;
+            releasing
+                .iter()
+                .filter(|l| parked.contains(*l) || !renewed.contains(*l))
+                .cloned()
+                .collect()
+        };
+        for l in &ready {
+            stored::release(&db, &id, l).map_err(err)?;
+            if let Ok(mut h) = cluster.held.lock() {
+                h.remove(l);
+            }
+            if let Ok(mut r) = cluster.releasing.lock() {
+                r.remove(l);
+            }
+            tracing::info!(lease = %l, "cluster: lane handed over");
+        }
+        // The once-only tasks nobody holds, and the lanes of the plan.
+        let free_singletons = self.singletons.iter().filter(|s| !holders.contains_key(*s));
+        let mut gained = vec![];
+        for name in free_singletons.chain(plan.take.iter()) {
+            let asked = Instant::now();
+            if stored::take(&db, &id, name, LEASE_MS).map_err(err)? {
+                let until = asked + Duration::from_millis(LEASE_MS as u64) - MARGIN;
+                if let Ok(mut h) = cluster.held.lock() {
+                    h.insert(name.clone(), until);
+                }
+                gained.push(name.clone());
+            }
+        }
+        for name in &gained {
+            tracing::info!(lease = %name, "cluster: lease taken");
+            wake(&self.engine, name);
+        }
+        Ok(())
+    }
+
+    /// Waits up to `wait` for other nodes' notices, and acts on them.
+    fn listen(&mut self, wait: Duration) {
+        let Some(conn) = self.conn.as_ref() else {
+            std::thread::sleep(wait);
+            return;
+        };
+        let payloads = match conn.notifications(wait) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: lost the notices' connection");
+                self.conn = None;
+                return;
+            }
+        };
+        for p in payloads {
+            match serde_json::from_str::<Notice>(&p) {
+                Ok(Notice::Received) => self.engine.received.notify_one(),
+                Ok(Notice::Queued { operation }) => self.engine.wake_operation(&operation),
+                Ok(Notice::Settled {
+                    id,
+                    positive,
+                    text,
+                    code,
+                }) => {
+                    self.engine.settle_here(
+                        id,
+                        super::Outcome {
+                            positive,
+                            text,
+                            error: code.map(|c| (c, None)),
+                        },
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// What a node does with the lanes this beat.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    /// Lanes it holds beyond its share: handed over once their lane stops.
+    give: Vec<String>,
+    /// Free lanes it asks for.
+    take: Vec<String>,
+}
+
+/// Shares out each operation's lanes (`lane/OP/N`, in the order this node asks for them)
+/// among the `live` nodes, as seen by node `me` from who holds what (`holders`): a node
+/// holds at most its ceiling share of each operation's lanes, and one above its floor
+/// gives one up while another live node is below the floor. So every node that can have
+/// a lane of an operation gets one, and a node that joins is given work.
+fn share_out(
+    lanes: &[String],
+    holders: &HashMap<String, String>,
+    live: &HashSet<String>,
+    me: &str,
+) -> Plan {
+    let nodes = live.len().max(1);
+    let mut by_op: Vec<(&str, Vec<&String>)> = vec![];
+    for l in lanes {
+        let op = l.rsplit_once('/').map_or(l.as_str(), |(op, _)| op);
+        match by_op.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, v)) => v.push(l),
+            None => by_op.push((op, vec![l])),
+        }
+    }
+    let mut plan = Plan::default();
+    for (_, group) in by_op {
+        let (floor, ceil) = (group.len() / nodes, group.len().div_ceil(nodes));
+        let mut counts: HashMap<&str, usize> = live.iter().map(|n| (n.as_str(), 0)).collect();
+        for l in &group {
+            if let Some(n) = holders.get(*l).and_then(|n| counts.get_mut(n.as_str())) {
+                *n += 1;
+            }
+        }
+        let mine: Vec<&String> = group
+            .iter()
+            .filter(|l| holders.get(**l).is_some_and(|n| n == me))
+            .copied()
+            .collect();
+        let starved = counts.iter().any(|(n, c)| *n != me && *c < floor);
+        let give = if mine.len() > ceil {
+            mine.len() - ceil
+        } else if mine.len() > floor && starved {
+            1
+        } else {
+            0
+        };
+        plan.give
+            .extend(mine.iter().rev().take(give).map(|l| (*l).clone()));
+        let room = ceil.saturating_sub(mine.len() - give);
+        plan.take.extend(
+            group
+                .iter()
+                .filter(|l| !holders.contains_key(**l))
+                .take(room)
+                .map(|l| (*l).clone()),
+        );
+    }
+    plan
+}
+
+/// Wakes the task of lease `name`, to start or stop using it.
+fn wake(engine: &Engine, name: &str) {
+    if name == PROCESSOR {
+        engine.received.notify_one();
+    } else if let Some((op, n)) = name.strip_prefix("lane/").and_then(|r| r.rsplit_once('/')) {
+        let lane = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| engine.lanes.get(op).and_then(|l| l.get(n)));
+        if let Some(lane) = lane {
+            lane.wake.notify_one();
+        }
+    }
+}
+
+/// Tells the other nodes this node stops: its leases go at once.
+pub fn leave(engine: &Engine) {
+    let (Some(node), Store::Postgres(target)) = (engine.cluster.node(), &engine.config.journal)
+    else {
+        return;
+    };
+    if let Ok(c) = pg::connect(target) {
+        let _ = stored::leave(&Db::Pg(&c), &node.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lanes(op: &str, n: u32) -> Vec<String> {
+        (0..n).map(|i| lane_lease(op, i)).collect()
+    }
+
+    fn held(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(l, n)| (l.to_string(), n.to_string()))
+            .collect()
+    }
+
+    fn live(nodes: &[&str]) -> HashSet<String> {
+        nodes.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn a_node_takes_free_lanes_up_to_its_ceiling_share_of_each_operation() {
+        let mut all = lanes("a", 4);
+        all.extend(lanes("b", 1));
+        let plan = share_out(&all, &HashMap::new(), &live(&["me", "x"]), "me");
+        assert_eq!(plan.take, ["lane/a/0", "lane/a/1", "lane/b/0"]);
+        assert!(plan.give.is_empty());
+        // Alone, it takes everything.
+        let plan = share_out(&all, &HashMap::new(), &live(&["me"]), "me");
+        assert_eq!(plan.take.len(), 5);
+    }
+
+    #[test]
+    fn a_node_above_its_share_or_above_the_floor_while_another_starves_gives_lanes_up() {
+        let all = lanes("a", 4);
+        // It held everything; a second node joined: two go.
+        let mine = held(&[
+            ("lane/a/0", "me"),
+            ("lane/a/1", "me"),
+            ("lane/a/2", "me"),
+            ("lane/a/3", "me"),
+        ]);
+        let plan = share_out(&all, &mine, &live(&["me", "x"]), "me");
+        assert_eq!(plan.give, ["lane/a/3", "lane/a/2"]);
+        // Two each, a third node with none: one goes, so the newcomer gets work.
+        let split = held(&[
+            ("lane/a/0", "me"),
+            ("lane/a/1", "me"),
+            ("lane/a/2", "x"),
+            ("lane/a/3", "x"),
+        ]);
+        let plan = share_out(&all, &split, &live(&["me", "x", "y"]), "me");
+        assert_eq!(plan.give, ["lane/a/1"]);
+        assert!(plan.take.is_empty());
+        // Settled at 2/1/1: nobody moves.
+        let settled = held(&[
+            ("lane/a/0", "me"),
+            ("lane/a/1", "y"),
+            ("lane/a/2", "x"),
+            ("lane/a/3", "x"),
+        ]);
+        for n in ["me", "x", "y"] {
+            assert_eq!(
+                share_out(&all, &settled, &live(&["me", "x", "y"]), n),
+                Plan::default()
+            );
+        }
+        // A dead node's leases count as held until they run out, then are free.
+        let dead = held(&[("lane/a/0", "gone"), ("lane/a/1", "gone")]);
+        let plan = share_out(&all, &dead, &live(&["me"]), "me");
+        assert_eq!(plan.take, ["lane/a/2", "lane/a/3"]);
+    }
+}
