@@ -60,7 +60,8 @@ pub enum Hl7Command {
     /// spread over --patients PID-3 values, flat out or paced with --rate;
     /// reports msg/s in (and out, with --peer) and ACK latency percentiles.
     Load {
-        /// HOST:PORT of the production's inbound service.
+        /// HOST:PORT of the production's inbound service; several, comma-separated (the
+        /// nodes of one estate), and the connections are spread over them in turn.
         addr: String,
         file: PathBuf,
         #[arg(long, default_value = "4")]

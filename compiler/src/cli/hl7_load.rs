@@ -9,7 +9,8 @@
 //! `--tls-ca` speaks TLS to the service and `--peer-cert`/`--peer-key` make the peers TLS
 //! listeners, so the same run measures a production whose contract says `tls: required`;
 //! `--handshakes N` first opens N connections one after another and reports what a new
-//! connection costs (TCP, and the TLS handshake when on).
+//! connection costs (TCP, and the TLS handshake when on). Several addresses, comma-separated,
+//! spread the connections over the nodes of one estate.
 
 use accord_hl7::ack::{build_ack, AckCode, AckOptions};
 use accord_hl7::builder::MessageBuilder;
@@ -187,7 +188,8 @@ pub fn load(o: &LoadOptions) -> ExitCode {
             ..ClientOptions::default()
         };
         if o.handshakes > 0 {
-            match time_connections(o.addr, &client_options, o.handshakes).await {
+            let first = o.addr.split(',').next().unwrap_or(o.addr).trim();
+            match time_connections(first, &client_options, o.handshakes).await {
                 Ok(took) => {
                     let mean = took.iter().sum::<Duration>() / took.len() as u32;
                     println!(
@@ -232,8 +234,9 @@ pub fn load(o: &LoadOptions) -> ExitCode {
             .map(|r| Duration::from_secs_f64(connections as f64 / r as f64));
         let start = Instant::now();
         let mut tasks = vec![];
-        for payloads in per_connection {
-            let addr = o.addr.to_string();
+        let addrs: Vec<&str> = o.addr.split(',').map(str::trim).collect();
+        for (c, payloads) in per_connection.into_iter().enumerate() {
+            let addr = addrs[c % addrs.len()].to_string();
             let client_options = client_options.clone();
             tasks.push(tokio::spawn(async move {
                 let mut client = MllpClient::connect(&addr, client_options)

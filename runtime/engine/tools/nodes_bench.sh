@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The nodes benchmark (book: Performance, "Several nodes on one PostgreSQL journal"): the
+# example production under the README's load, in the same rounds, as one node on its
+# SQLite journal, then one, two and three nodes on one PostgreSQL server started here on
+# loopback (Debian's, fsync and synchronous_commit on). The load tool spreads its
+# connections over the nodes (as a TCP load balancer would) and plays both peers. Not a
+# test: it prints, per run, what the load tool measured, each node's CPU seconds per
+# thousand messages, and PostgreSQL's commits and mean commit time.
+#
+#   runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
+#
+# PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
+# ACCORD the release `accord`.
+set -euo pipefail
+prod=${1:?the production binary}
+accord=${2:?the accord binary}
+rounds=${3:-2}
+messages=${4:-20000}
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+work=$(mktemp -d /tmp/accord-nodes-bench.XXXXXX)
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+port=15433
+password=bench-password
+echo "$password" > "$work/pwfile"
+[ "$(id -u)" = 0 ] && chown -R postgres "$work"
+as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
+as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
+  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on" start >/dev/null
+trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
+echo "$password" > "$work/journal-password"
+sql() { PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord "$@"; }
+
+# Node K's configuration: the load settings with its own listeners (services, admin).
+config() { # config BACKEND K
+  local out="$work/$1-$2.toml" base=$((16661 + 100 * $2))
+  cp "$repo/examples/trakcare-lab/config/load.toml" "$out"
+  sed -i "s/^port = 16661/port = $base/; s/127.0.0.1:9465/127.0.0.1:$((9465 + $2))/" "$out"
+  printf '[endpoints.hub_winpath_in]\nport = %d\n[endpoints.mpi_feed]\nport = %d\n' \
+    $((base + 1)) $((base + 2)) >> "$out"
+  if [ "$1" = postgres ]; then
+    sed -i '/^sync = /d' "$out"
+    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$port/bench\"\npassword = { file = \"$work/journal-password\" }|" "$out"
+  fi
+  echo "$out"
+}
+
+cpu() { # cpu PID: user + system seconds so far
+  awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"
+}
+
+run() { # run BACKEND NODES
+  local name="$1-$2" pids=() addrs=() before=()
+  for k in $(seq 0 $(($2 - 1))); do
+    local store="$work/store-$name-$k"
+    rm -rf "$store"
+    "$prod" run --env dev --node "n$k" --config "$(config "$1" "$k")" --store "$store" \
+      2>"$work/$name-$k.log" &
+    pids+=($!)
+    addrs+=("127.0.0.1:$((16661 + 100 * k))")
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((9465 + k))/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  sleep 2 # the nodes share the lanes out
+  for p in "${pids[@]}"; do before+=("$(cpu "$p")"); done
+  local commits0=0
+  [ "$1" = postgres ] && commits0=$(sql -d bench -At -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'")
+  "$accord" hl7 load "$(IFS=,; echo "${addrs[*]}")" "$repo/examples/trakcare-lab/samples/adt_a01.hl7" \
+    --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 \
+    | sed "s/^/$name: /"
+  local i=0
+  for p in "${pids[@]}"; do
+    awk -v a="${before[$i]}" -v b="$(cpu "$p")" -v m="$messages" -v n="$name" -v k="$i" \
+      'BEGIN { printf "%s: node n%d CPU %.2f s, %.1f ms per 1,000 messages\n", n, k, b - a, (b - a) * 1e6 / m }'
+    i=$((i + 1))
+  done
+  if [ "$1" = postgres ]; then
+    sql -d bench -At -c "SELECT '$name: postgres commits ' || (xact_commit - $commits0) FROM pg_stat_database WHERE datname = 'bench'"
+    sql -d bench -At -c "SELECT '$name: postgres COMMIT ' || calls || ' calls, mean ' || round(mean_exec_time::numeric, 3) || ' ms, max ' || round(max_exec_time::numeric, 1) || ' ms' FROM pg_stat_statements WHERE query = 'COMMIT'"
+  fi
+  for p in "${pids[@]}"; do kill "$p"; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+fresh() {
+  sql -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+  sql -d bench -c "CREATE EXTENSION pg_stat_statements"
+}
+
+for round in $(seq "$rounds"); do
+  echo "== round $round"
+  run sqlite 1
+  for n in 1 2 3; do
+    fresh
+    run postgres "$n"
+  done
+done
