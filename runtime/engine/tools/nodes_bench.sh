@@ -5,7 +5,7 @@
 # loopback (Debian's, fsync and synchronous_commit on). The load tool spreads its
 # connections over the nodes (as a TCP load balancer would) and plays both peers. Not a
 # test: it prints, per run, what the load tool measured, each node's CPU seconds per
-# thousand messages, and PostgreSQL's commits and mean commit time.
+# thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a commit waits for).
 #
 #   runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
@@ -26,7 +26,7 @@ echo "$password" > "$work/pwfile"
 [ "$(id -u)" = 0 ] && chown -R postgres "$work"
 as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
 as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
-  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on" start >/dev/null
+  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=300 -c track_wal_io_timing=on" start >/dev/null
 trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
 echo "$password" > "$work/journal-password"
 sql() { PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord "$@"; }
@@ -63,7 +63,10 @@ run() { # run BACKEND NODES
   sleep 2 # the nodes share the lanes out
   for p in "${pids[@]}"; do before+=("$(cpu "$p")"); done
   local commits0=0
-  [ "$1" = postgres ] && commits0=$(sql -d bench -At -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'")
+  if [ "$1" = postgres ]; then
+    commits0=$(sql -d bench -At -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'")
+    sql -d bench -At -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+  fi
   "$accord" hl7 load "$(IFS=,; echo "${addrs[*]}")" "$repo/examples/trakcare-lab/samples/adt_a01.hl7" \
     --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 \
     | sed "s/^/$name: /"
@@ -75,7 +78,8 @@ run() { # run BACKEND NODES
   done
   if [ "$1" = postgres ]; then
     sql -d bench -At -c "SELECT '$name: postgres commits ' || (xact_commit - $commits0) FROM pg_stat_database WHERE datname = 'bench'"
-    sql -d bench -At -c "SELECT '$name: postgres COMMIT ' || calls || ' calls, mean ' || round(mean_exec_time::numeric, 3) || ' ms, max ' || round(max_exec_time::numeric, 1) || ' ms' FROM pg_stat_statements WHERE query = 'COMMIT'"
+    # A commit waits for its WAL flush: the server's fsyncs of the WAL, and their mean time.
+    sql -d bench -At -c "SELECT '$name: postgres WAL fsyncs ' || wal_sync || ', mean ' || round((wal_sync_time / GREATEST(wal_sync, 1))::numeric, 3) || ' ms' FROM pg_stat_wal"
   fi
   for p in "${pids[@]}"; do kill "$p"; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -83,7 +87,6 @@ run() { # run BACKEND NODES
 
 fresh() {
   sql -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
-  sql -d bench -c "CREATE EXTENSION pg_stat_statements"
 }
 
 for round in $(seq "$rounds"); do

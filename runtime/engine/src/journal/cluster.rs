@@ -169,10 +169,14 @@ pub fn received(c: &Db) -> DbResult<()> {
     notify(c, &Notice::Received.text())
 }
 
-/// Sends `payload` to every node listening (at the commit of the caller's transaction;
-/// the same payload twice in one transaction is sent once). Nothing on SQLite.
+/// Sends `payload` to every node listening (at the commit of the caller's transaction,
+/// with its other notices: `pg_deferred`; the same payload twice in one transaction is
+/// sent once). Nothing on SQLite.
 pub fn notify(c: &Db, payload: &str) -> DbResult<()> {
-    if c.dialect() != Dialect::Postgres {
+    let Db::Pg(pg) = c else {
+        return Ok(());
+    };
+    if pg.defer_notice(payload) {
         return Ok(());
     }
     c.prepare_cached("SELECT pg_notify(?1, ?2)::text")?

@@ -24,7 +24,8 @@
 //!
 //! This module owns the journal's storage, every SQL statement of the production, written
 //! once for both backends against `db.rs` (connections, statements, values, rows; `pg.rs`
-//! is PostgreSQL's side of it, `pg_schema.rs` its migrations, `store.rs` where a journal
+//! is PostgreSQL's side of it, `pg_deferred.rs` the events and notices a PostgreSQL
+//! transaction writes at its commit, `pg_schema.rs` its migrations, `store.rs` where a journal
 //! lives and the connections opened on it beside the writer). `schema.rs` (tables, indexes, upgrades,
 //! lanes) and `writer.rs` (the writer thread, group commit, checkpoints), and beside them
 //! the storage of each part of the production: `inbound.rs` (received messages and
@@ -49,6 +50,7 @@ pub(crate) mod inbound;
 pub mod lock;
 pub(crate) mod operator;
 pub mod pg;
+mod pg_deferred;
 mod pg_schema;
 pub(crate) mod processing;
 pub(crate) mod query;

@@ -3,6 +3,7 @@
 //! between the journal's five kinds of value and PostgreSQL's column types.
 
 use super::db::{Cell, DbError, DbResult, Param, ToParam};
+use super::pg_deferred::{Deferred, Event, INSERT_EVENTS, NOTIFY_ALL};
 use super::JournalError;
 use postgres::config::SslMode;
 use postgres::types::{IsNull, ToSql, Type};
@@ -131,6 +132,8 @@ pub struct PgConn {
     /// `None` only while the connection is dropped.
     client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
+    /// The open transaction's events and notices, written at its commit.
+    deferred: RefCell<Deferred>,
 }
 
 impl PgConn {
@@ -138,7 +141,45 @@ impl PgConn {
         PgConn {
             client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
+            deferred: RefCell::default(),
         }
+    }
+
+    /// Holds an event on a message for the open transaction's commit; false outside a
+    /// transaction (the caller writes it at once).
+    pub(super) fn defer_event(&self, e: Event) -> bool {
+        self.deferred.borrow_mut().event(e)
+    }
+
+    /// Holds a notice to the other nodes for the open transaction's commit; false
+    /// outside a transaction.
+    pub(super) fn defer_notice(&self, payload: &str) -> bool {
+        self.deferred.borrow_mut().notice(payload)
+    }
+
+    /// Writes what a transaction held back, just before its commit: the events in one
+    /// statement, the notices in another.
+    fn flush(&self, events: Vec<Event>, notices: Vec<String>) -> DbResult<()> {
+        if !events.is_empty() {
+            let st = self.prepare(INSERT_EVENTS)?;
+            let mut messages = Vec::with_capacity(events.len());
+            let mut ats = Vec::with_capacity(events.len());
+            let mut kinds = Vec::with_capacity(events.len());
+            let mut details = Vec::with_capacity(events.len());
+            for e in events {
+                messages.push(e.message);
+                ats.push(e.at);
+                kinds.push(e.kind);
+                details.push(e.detail);
+            }
+            self.with(|c| c.execute(&st, &[&messages, &ats, &kinds, &details]))?;
+        }
+        if !notices.is_empty() {
+            let st = self.prepare(NOTIFY_ALL)?;
+            let channel = super::cluster::CHANNEL;
+            self.with(|c| c.execute(&st, &[&channel, &notices]))?;
+        }
+        Ok(())
     }
 
     /// The statement for `sql`, prepared once per connection.
@@ -179,8 +220,15 @@ impl PgConn {
         self.with(|c| c.query(s, &refs))
     }
 
+    /// Runs statements without parameters; a transaction's control statements also
+    /// commit, keep or drop what it held back (`pg_deferred`).
     pub(super) fn batch(&self, sql: &str) -> DbResult<()> {
-        self.with(|c| c.batch_execute(sql))
+        let mut deferred = self.deferred.borrow_mut();
+        deferred.control(
+            sql,
+            |sql| self.with(|c| c.batch_execute(sql)),
+            |events, notices| self.flush(events, notices),
+        )
     }
 
     /// The payloads of the notifications this connection `LISTEN`s for, waiting up to

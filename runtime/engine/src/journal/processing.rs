@@ -31,8 +31,20 @@ pub fn received(c: &Db, limit: i64) -> DbResult<Vec<Received>> {
     rows.collect()
 }
 
-/// An event on message `message`.
+/// An event on message `message` (on PostgreSQL, inside a transaction, written with the
+/// transaction's other events at its commit: `pg_deferred`).
 pub fn event(c: &Db, message: i64, at: i64, kind: &str, detail: Option<&str>) -> DbResult<()> {
+    if let Db::Pg(pg) = c {
+        let e = super::pg_deferred::Event {
+            message,
+            at,
+            kind: kind.to_string(),
+            detail: detail.map(str::to_string),
+        };
+        if pg.defer_event(e) {
+            return Ok(());
+        }
+    }
     c.prepare_cached("INSERT INTO events (message, at, kind, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![message, at, kind, detail])?;
     Ok(())
