@@ -1,8 +1,8 @@
 //! The journal: every message and every state change, in SQLite (WAL), the embedded
-//! default, or in PostgreSQL (`[journal] url`). One writer thread
-//! owns the write connection; callers send it closures and await their results. The writer
-//! runs every job waiting in its queue inside one transaction and answers only after the
-//! commit. One failing job does not undo the others: the batch is then run again with each
+//! default, or in PostgreSQL (`[journal] url`). One writer thread owns the write
+//! connection (on PostgreSQL, a few, side by side: `writer.rs`); callers send it closures
+//! and await their results. The writer runs every job waiting in its queue inside one
+//! transaction and answers only after the commit. One failing job does not undo the others: the batch is then run again with each
 //! job in a savepoint (`run_batch`), so a job may run twice and must only change the
 //! database.
 //!

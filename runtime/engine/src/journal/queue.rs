@@ -4,7 +4,7 @@
 //! shared key is pending), a delivery's outcome, a copy queued for another interface by a
 //! reply policy's `send`, and how a message's deliveries stand.
 
-use super::db::{params, Db, DbResult};
+use super::db::{params, Db, DbResult, Dialect};
 use crate::lanes::Next;
 use crate::time;
 
@@ -60,6 +60,11 @@ impl Chooser {
 /// The most pending messages a lane looks at to find one it may send; past that, every
 /// key seen is waiting for a retry and the lane waits too.
 const LOOK_AHEAD: usize = 4096;
+
+/// The same on PostgreSQL, which sends a statement's rows all at once (SQLite steps through
+/// them only as far as the lane reads): a lane with a backlog would otherwise fetch 4,096
+/// rows to send 64.
+const PG_LOOK_AHEAD: usize = 512;
 
 /// The most messages a lane takes from the journal at once. It sends them one by one,
 /// recording each outcome before the next send, so taking several costs no safety: if one
@@ -131,9 +136,13 @@ fn held_by_others(
 pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResult<Choice> {
     let now = time::now_ms();
     // Before the queue is read: every message up to `seen` is in what the read sees.
-    let seen: i64 = c
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
-        .query_row([], |r| r.get(0))?;
+    // (Only a lane that may send from its copy uses it, and none does on PostgreSQL.)
+    let seen: i64 = match c.dialect() {
+        Dialect::Sqlite => c
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
+            .query_row([], |r| r.get(0))?,
+        Dialect::Postgres => 0,
+    };
     let mut chooser = Chooser::default();
     let mut chosen = vec![];
     {
@@ -143,7 +152,11 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
              ORDER BY id LIMIT ?3",
         )?;
         let mut seen = 0;
-        st.for_each(params![interface, lane, LOOK_AHEAD], |r| {
+        let look_ahead = match c.dialect() {
+            Dialect::Sqlite => LOOK_AHEAD,
+            Dialect::Postgres => PG_LOOK_AHEAD,
+        };
+        st.for_each(params![interface, lane, look_ahead], |r| {
             let key = r.get_str(1)?;
             if chooser.offer(key, r.get(2)?, now) {
                 let id = r.get::<_, i64>(0)?;
@@ -157,7 +170,7 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
                 }
             }
             seen += 1;
-            Ok(seen < LOOK_AHEAD)
+            Ok(seen < look_ahead)
         })?;
     }
     if chosen.is_empty() {
@@ -177,30 +190,50 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
         }
         return Ok(Choice::Idle { seen, quiet });
     }
-    let mut st = c.prepare_cached(
-        "SELECT m.id, m.parent, m.payload, m.attempts,
-           COALESCE(p.received_at, m.received_at), m.control_id, m.order_key, p.interface
-         FROM messages m LEFT JOIN messages p ON p.id = m.parent WHERE m.id = ?1",
-    )?;
-    let batch = chosen
-        .into_iter()
-        .map(|id| {
-            st.query_row(params![id], |r| {
-                Ok(Next {
-                    id: r.get(0)?,
-                    parent: r.get(1)?,
-                    payload: r.get(2)?,
-                    attempts: r.get(3)?,
-                    received_at: r.get(4)?,
-                    control_id: r.get(5)?,
-                    order_key: r.get(6)?,
-                    origin: r.get(7)?,
-                })
-            })
+    let next = |r: &super::db::Row| {
+        Ok(Next {
+            id: r.get(0)?,
+            parent: r.get(1)?,
+            payload: r.get(2)?,
+            attempts: r.get(3)?,
+            received_at: r.get(4)?,
+            control_id: r.get(5)?,
+            order_key: r.get(6)?,
+            origin: r.get(7)?,
         })
-        .collect::<DbResult<Vec<_>>>()?;
+    };
+    let batch = match c.dialect() {
+        // In process, one message at a time is as cheap as any.
+        Dialect::Sqlite => {
+            let mut st = c.prepare_cached(&format!("{NEXT} WHERE m.id = ?1"))?;
+            chosen
+                .into_iter()
+                .map(|id| st.query_row(params![id], next))
+                .collect::<DbResult<Vec<_>>>()?
+        }
+        // One round trip for the batch: the lane's pending messages from the first chosen
+        // to the last, of which the chosen are kept, in order.
+        Dialect::Postgres => {
+            let (first, last) = (chosen[0], chosen[chosen.len() - 1]);
+            let mut read: Vec<Next> = c
+                .prepare_cached(&format!(
+                    "{NEXT} WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying')
+                       AND m.interface = ?1 AND m.lane = ?2 AND m.id BETWEEN ?3 AND ?4"
+                ))?
+                .query_map(params![interface, lane, first, last], next)?
+                .collect::<DbResult<Vec<_>>>()?;
+            read.retain(|n| chosen.binary_search(&n.id).is_ok());
+            read.sort_by_key(|n| n.id);
+            read
+        }
+    };
     Ok(Choice::Send(batch))
 }
+
+/// What a lane sends of a message: its row, and the message it was made from.
+const NEXT: &str = "SELECT m.id, m.parent, m.payload, m.attempts,
+       COALESCE(p.received_at, m.received_at), m.control_id, m.order_key, p.interface
+     FROM messages m LEFT JOIN messages p ON p.id = m.parent";
 
 /// What an attempt's outcome writes on its delivery.
 pub struct Outcome<'a> {
