@@ -158,9 +158,11 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                         "description": "The PostgreSQL role's password: text, { env = \"VAR\" } or { file = \"path\" }.",
                         "oneOf": secret_forms()
                     },
-                    "ca": { "type": "string", "description": "PEM file of the CA that signed the PostgreSQL server's certificate (default: the system's roots)." }
+                    "ca": { "type": "string", "description": "PEM file of the CA that signed the PostgreSQL server's certificate (default: the system's roots)." },
+                    "writers": { "type": "integer", "minimum": 1, "maximum": 32, "description": "PostgreSQL only: transactions this node commits side by side, each on a connection of its own (default 4). Keep the nodes' total near twice the server's cores." }
                 },
-                "not": { "required": ["url", "path"] }
+                "not": { "required": ["url", "path"] },
+                "dependentRequired": { "writers": ["url"] }
             },
             "admin": {
                 "type": "object", "additionalProperties": false,

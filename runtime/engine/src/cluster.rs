@@ -246,8 +246,14 @@ impl Beat {
                 tracing::warn!(error = %e, "cluster: cannot reach the journal; the node's leases run out unless it comes back");
                 self.conn = None;
             }
-            let left = BEAT.saturating_sub(started.elapsed());
-            self.listen(left.max(Duration::from_millis(10)));
+            // Notices are acted on as they come; the next beat is due a beat later.
+            loop {
+                let left = BEAT.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                self.listen(left);
+            }
         }
     }
 
@@ -366,7 +372,9 @@ impl Beat {
         for p in payloads {
             match serde_json::from_str::<Notice>(&p) {
                 Ok(Notice::Received) => self.engine.received.notify_one(),
-                Ok(Notice::Queued { operation }) => self.engine.wake_operation(&operation),
+                Ok(Notice::Queued { operation, lanes }) => {
+                    self.engine.wake_lanes(&operation, &lanes)
+                }
                 Ok(Notice::Settled {
                     id,
                     positive,

@@ -559,8 +559,11 @@ pub fn load(
             let password = secret(&config["journal"]["password"])
                 .map_err(|e| bad(format!("[journal] password: {e}")))?;
             let ca = config["journal"]["ca"].as_str().map(PathBuf::from);
-            let target = super::journal::pg::PgTarget::from_url(url, password.as_deref(), ca)
+            let mut target = super::journal::pg::PgTarget::from_url(url, password.as_deref(), ca)
                 .map_err(|e| bad(format!("[journal] url: {}", e.0)))?;
+            if let Some(n) = config["journal"]["writers"].as_u64() {
+                target.writers = n.clamp(1, 32) as usize;
+            }
             Store::Postgres(std::sync::Arc::new(target))
         }
         None => Store::Sqlite(

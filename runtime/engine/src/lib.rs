@@ -279,6 +279,20 @@ impl Engine {
         self.held_back_by(interface);
     }
 
+    /// Wakes lanes `lanes` of `operation`, given deliveries by another node's processor
+    /// (or this one's, through its notice); and the lanes those can hold back.
+    pub fn wake_lanes(&self, operation: &str, lanes: &[u32]) {
+        if let Some(all) = self.lanes.get(operation) {
+            for n in lanes {
+                if let Some(lane) = all.get(*n as usize) {
+                    lane.stale();
+                    lane.wake.notify_one();
+                }
+            }
+        }
+        self.held_back_by(operation);
+    }
+
     /// Whether `operation`'s lanes can send from a copy: not one with further keys
     /// (merges), whose deliveries are always checked against other lanes' queues, nor
     /// when nodes share the journal (its ids, from one sequence for every node's writes,
@@ -291,7 +305,12 @@ impl Engine {
     /// hold back go stale, then each lane is given its copies (`(operation, lane,
     /// message)`, in commit order), then the targets' lanes are woken. In that order a
     /// held-back lane never takes a copy committed after the delivery that holds it.
+    /// When nodes share the journal, the processor's notice wakes the lanes given
+    /// deliveries, on whichever node runs them (this one included): nothing here.
     fn queued_by_processor(&self, targets: &[String], copies: Vec<(String, u32, lanes::Next)>) {
+        if self.cluster.clustered() {
+            return;
+        }
         for t in targets {
             self.held_back_by(t);
         }

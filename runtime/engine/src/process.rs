@@ -256,16 +256,26 @@ pub async fn run(engine: Arc<Engine>) {
                 (q.interface.clone(), lane, next)
             })
             .collect();
-        // The operations given copies, for `apply` to return their deliveries' ids.
-        let notified: Vec<String> = targets
-            .iter()
-            .map(|t| {
+        // The lanes given deliveries, which the nodes running them are told of.
+        let mut queued_lanes: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
+            Default::default();
+        for q in changes.iter().flat_map(|ch| ch.queued.iter()) {
+            queued_lanes
+                .entry(&q.interface)
+                .or_default()
+                .insert(super::journal::lane_of(q.order_key.as_deref(), lanes));
+        }
+        let notified: Vec<String> = queued_lanes
+            .into_iter()
+            .map(|(t, lanes)| {
                 Notice::Queued {
-                    operation: t.clone(),
+                    operation: t.to_string(),
+                    lanes: lanes.into_iter().collect(),
                 }
                 .text()
             })
             .collect();
+        // The operations given copies, for `apply` to return their deliveries' ids.
         let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
         copied.sort_unstable();
         copied.dedup();

@@ -7,7 +7,7 @@
 # test: it prints, per run, what the load tool measured, each node's CPU seconds per
 # thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a commit waits for).
 #
-#   runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
+#   [WRITERS=4] runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
 # PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
 # ACCORD the release `accord`.
@@ -31,8 +31,13 @@ trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "
 echo "$password" > "$work/journal-password"
 sql() { PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord "$@"; }
 
-# Node K's configuration: the load settings with its own listeners (services, admin).
-config() { # config BACKEND K
+# The writers of the PostgreSQL runs, shared out among the nodes (at least one each), so
+# that every run puts as many transactions side by side on the server and the runs differ
+# by the nodes' coordination only.
+writers=${WRITERS:-4}
+
+# Node K of N's configuration: the load settings with its own listeners (services, admin).
+config() { # config BACKEND K N
   local out="$work/$1-$2.toml" base=$((16661 + 100 * $2))
   cp "$repo/examples/trakcare-lab/config/load.toml" "$out"
   sed -i "s/^port = 16661/port = $base/; s/127.0.0.1:9465/127.0.0.1:$((9465 + $2))/" "$out"
@@ -40,7 +45,7 @@ config() { # config BACKEND K
     $((base + 1)) $((base + 2)) >> "$out"
   if [ "$1" = postgres ]; then
     sed -i '/^sync = /d' "$out"
-    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$port/bench\"\npassword = { file = \"$work/journal-password\" }|" "$out"
+    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$port/bench\"\npassword = { file = \"$work/journal-password\" }\nwriters = $(( writers / $3 > 0 ? writers / $3 : 1 ))|" "$out"
   fi
   echo "$out"
 }
@@ -54,7 +59,7 @@ run() { # run BACKEND NODES
   for k in $(seq 0 $(($2 - 1))); do
     local store="$work/store-$name-$k"
     rm -rf "$store"
-    "$prod" run --env dev --node "n$k" --config "$(config "$1" "$k")" --store "$store" \
+    "$prod" run --env dev --node "n$k" --config "$(config "$1" "$k" "$2")" --store "$store" \
       2>"$work/$name-$k.log" &
     pids+=($!)
     addrs+=("127.0.0.1:$((16661 + 100 * k))")

@@ -18,7 +18,7 @@ pub enum Notice {
     /// A message was received: the processor looks.
     Received,
     /// Deliveries were queued for `operation`: its lanes look.
-    Queued { operation: String },
+    Queued { operation: String, lanes: Vec<u32> },
     /// Received message `id` ended so: the node whose sender waits for it answers.
     Settled {
         id: i64,

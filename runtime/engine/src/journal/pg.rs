@@ -16,12 +16,19 @@ use std::time::Duration;
 
 /// A PostgreSQL journal: the server, database and role to connect as, and how to trust
 /// the server's certificate when the connection asks for TLS (`sslmode=require`).
+/// Writers per node unless `[journal] writers` says otherwise: a transaction's time on
+/// PostgreSQL is mostly round trips, so writers side by side multiply what a node commits
+/// (performance page).
+pub const DEFAULT_WRITERS: usize = 4;
+
 pub struct PgTarget {
     config: postgres::Config,
     /// The URL without its password, for messages.
     shown: String,
     /// PEM file of the CA that signed the server's certificate; the system roots if none.
     ca: Option<PathBuf>,
+    /// Transactions a node commits side by side (`[journal] writers`).
+    pub writers: usize,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -67,7 +74,12 @@ impl PgTarget {
             },
             None => url.to_string(),
         };
-        Ok(PgTarget { config, shown, ca })
+        Ok(PgTarget {
+            config,
+            shown,
+            ca,
+            writers: DEFAULT_WRITERS,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The journal's writer: one thread owns the write connection, runs every job waiting in
 //! its queue in one transaction (`run_batch`), fsyncs the WAL when a batch holds a durable
 //! job, and answers each caller after the commit; a checkpointer thread of its own copies
-//! the WAL into the database. On PostgreSQL, `PG_WRITERS` threads take turns at the queue,
+//! the WAL into the database. On PostgreSQL, `[journal] writers` threads take turns at the queue,
 //! each committing its batch on its own connection, side by side. See the module above for the durability contract.
 
 use super::db::{Db, DbResult, Dialect};
@@ -95,11 +95,6 @@ pub(super) const STATEMENT_CACHE: usize = 256;
 
 /// The most jobs committed together.
 const MAX_BATCH: usize = 1024;
-
-/// Writer threads on a PostgreSQL journal, each with its connection. A transaction's time
-/// there is mostly round trips, so writers side by side multiply what a node commits
-/// (performance page); on SQLite there is one writer, as SQLite allows.
-const PG_WRITERS: usize = 4;
 
 /// The write side of the journal; cheap to clone.
 #[derive(Clone)]
@@ -228,7 +223,7 @@ impl Journal {
         let mut backends = vec![backend];
         if let Some(Backend::Pg { target, .. }) = backends.first() {
             let target = target.clone();
-            for _ in 1..PG_WRITERS {
+            for _ in 1..target.writers {
                 backends.push(Backend::Pg {
                     conn: None,
                     target: target.clone(),
