@@ -4,8 +4,9 @@
 # SQLite journal, then one, two and three nodes on one PostgreSQL server started here on
 # loopback (Debian's, fsync and synchronous_commit on). The load tool spreads its
 # connections over the nodes (as a TCP load balancer would) and plays both peers. Not a
-# test: it prints, per run, what the load tool measured, each node's CPU seconds per
-# thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a commit waits for).
+# test: it prints, per run, what the load tool measured, each node's and the server's CPU
+# seconds per thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a
+# commit waits for).
 #
 #   [WRITERS=4] runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
@@ -54,6 +55,17 @@ cpu() { # cpu PID: user + system seconds so far
   awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"
 }
 
+# The PostgreSQL server's CPU seconds so far: the postmaster's, its children's that have
+# ended (a node's backends end with its connections) and those still running (the WAL
+# writer, the checkpointer).
+server_cpu() {
+  local pm
+  pm=$(head -1 "$work/pgdata/postmaster.pid")
+  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+    for c in $(pgrep -P "$pm"); do awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true; done
+  } | awk '{ t += $1 } END { printf "%.2f", t / 100 }'
+}
+
 run() { # run BACKEND NODES
   local name="$1-$2" pids=() addrs=() before=()
   for k in $(seq 0 $(($2 - 1))); do
@@ -67,8 +79,9 @@ run() { # run BACKEND NODES
   done
   sleep 2 # the nodes share the lanes out
   for p in "${pids[@]}"; do before+=("$(cpu "$p")"); done
-  local commits0=0
+  local commits0=0 server0=0
   if [ "$1" = postgres ]; then
+    server0=$(server_cpu)
     commits0=$(sql -d bench -At -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'")
     sql -d bench -At -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
   fi
@@ -88,6 +101,11 @@ run() { # run BACKEND NODES
   fi
   for p in "${pids[@]}"; do kill "$p"; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$1" = postgres ]; then
+    sleep 1 # the nodes' backends end
+    awk -v a="$server0" -v b="$(server_cpu)" -v m="$messages" -v n="$name" \
+      'BEGIN { printf "%s: postgres server CPU %.2f s, %.1f ms per 1,000 messages\n", n, b - a, (b - a) * 1e6 / m }'
+  fi
 }
 
 fresh() {
