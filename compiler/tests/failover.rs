@@ -5,7 +5,8 @@
 //! patient's messages in the order they were acknowledged, duplicates at most one per
 //! lane per kill; the killed node's lanes are taken over and delivering again within 5 s
 //! at p99 (from the kill to the first delivery, by another node, on a lane the killed node
-//! held); and `status` shows the nodes and their lanes.
+//! held); `status` shows the nodes and their lanes; and a node stopped with SIGTERM gives
+//! its leases up at once.
 
 mod support;
 
@@ -349,6 +350,36 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
     assert!(
         p99 < Duration::from_secs(5),
         "failover p99 {p99:?}: {failovers:?}"
+    );
+
+    // A node stopped as a service manager stops it (SIGTERM) gives its leases up at once,
+    // and `status` says it stopped.
+    let n1 = nodes[0].child.take().unwrap();
+    let stopped = Command::new("kill")
+        .args(["-TERM", &n1.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let out = n1.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "n1 did not stop cleanly: {:?}",
+        out.status
+    );
+    let held = journal.count("SELECT COUNT(*) FROM leases WHERE node LIKE 'n1:%'");
+    assert_eq!(held, 0, "n1's leases outlived it");
+    let status = Command::new(&bin)
+        .args(["status", "--journal", &pg.url()])
+        .env("ACCORD_JOURNAL_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let status = text(&status);
+    assert!(status.contains("nodes (2 live of"), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains("  n1 ") && l.contains("stopped")),
+        "{status}"
     );
     drop(nodes);
     drop(pg);

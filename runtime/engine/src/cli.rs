@@ -615,7 +615,7 @@ fn run(spec: Spec, production: Production, at: Where, node: Option<String>) -> E
                 #[cfg(unix)]
                 tokio::spawn(reload_on_hangup(engine.clone(), reload.0, reload.1));
                 tracing::info!(estate = %engine.spec.estate, version = %engine.spec.version, env = %engine.config.env, "production ready");
-                let _ = tokio::signal::ctrl_c().await;
+                stop_signal().await;
                 tracing::info!("stopping: every acknowledged message is in the journal");
                 // The other nodes take this one's lanes at once, not when its leases run out.
                 tokio::task::block_in_place(|| super::cluster::leave(&engine));
@@ -627,6 +627,22 @@ fn run(spec: Spec, production: Production, at: Where, node: Option<String>) -> E
             }
         }
     })
+}
+
+/// Waits for the signal to stop: SIGINT (Ctrl-C), or SIGTERM, which service managers send.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn bind(addr: &str, what: &str) -> Result<tokio::net::TcpListener, String> {

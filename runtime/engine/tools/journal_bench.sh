@@ -15,17 +15,11 @@ rounds=${3:-3}
 messages=${4:-40000}
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d /tmp/accord-journal-bench.XXXXXX)
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 port=15432
 password=bench-password
-echo "$password" > "$work/pwfile"
-[ "$(id -u)" = 0 ] && chown -R postgres "$work"
-as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
-as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
-  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start >/dev/null
-trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
-echo "$password" > "$work/journal-password"
+pg_settings="-c max_connections=200 -c shared_preload_libraries=pg_stat_statements"
+# shellcheck source=scratch_postgres.sh
+source "$(dirname "$0")/scratch_postgres.sh"
 
 config_pg="$work/load-pg.toml"
 cp "$repo/examples/trakcare-lab/config/load.toml" "$config_pg"
@@ -48,9 +42,9 @@ run() { # run NAME CONFIG
 for round in $(seq "$rounds"); do
   echo "== round $round"
   run sqlite "$repo/examples/trakcare-lab/config/load.toml"
-  PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord -d postgres \
+  sql -d postgres \
     -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
   run postgres "$config_pg"
-  PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord -d bench -At \
+  sql -d bench -At \
     -c "SELECT 'postgres: commits ' || xact_commit || ', buffer hits ' || blks_hit FROM pg_stat_database WHERE datname = 'bench'"
 done

@@ -19,18 +19,11 @@ rounds=${3:-2}
 messages=${4:-20000}
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d /tmp/accord-nodes-bench.XXXXXX)
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 port=15433
 password=bench-password
-echo "$password" > "$work/pwfile"
-[ "$(id -u)" = 0 ] && chown -R postgres "$work"
-as_pg "$bin/initdb" -D "$work/pgdata" -U accord --auth=scram-sha-256 --pwfile "$work/pwfile" >/dev/null
-as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
-  -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$work -c max_connections=300 -c track_wal_io_timing=on" start >/dev/null
-trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
-echo "$password" > "$work/journal-password"
-sql() { PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord "$@"; }
+pg_settings="-c max_connections=300 -c track_wal_io_timing=on"
+# shellcheck source=scratch_postgres.sh
+source "$(dirname "$0")/scratch_postgres.sh"
 
 # The writers of the PostgreSQL runs, shared out among the nodes (at least one each), so
 # that every run puts as many transactions side by side on the server and the runs differ
