@@ -796,6 +796,17 @@ async fn gauges(engine: Arc<Engine>) {
             operations: depths.into_iter().collect(),
             services: by_service.into_iter().collect(),
         };
+        // When nodes share the journal, one of them judges the SLAs (the holder of the
+        // timers' lease), so an alert is raised once, and a feed heard by another node is
+        // not quiet: its clock is read from the journal first. Its delivery times are
+        // those of its own lanes.
+        if engine.cluster.clustered() {
+            if !engine.cluster.owns(super::cluster::TIMERS) {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            seed_quiet_clocks(&engine).await;
+        }
         super::sla::evaluate(
             &engine.spec.interfaces,
             &engine.sla,
@@ -811,6 +822,9 @@ async fn gauges(engine: Arc<Engine>) {
 
 /// Starts each `sla: quiet` clock at the interface's last message in the journal (a
 /// restart does not reset how long a feed has been quiet).
+/// Sets when each interface with a `quiet:` SLA last had a message, from the journal: at
+/// start-up (a restart does not reset how long a feed has been quiet), and, when nodes
+/// share the journal, before each evaluation (a feed may be heard by another node).
 async fn seed_quiet_clocks(engine: &Engine) {
     let names: Vec<(String, bool)> = engine
         .spec
@@ -835,7 +849,7 @@ async fn seed_quiet_clocks(engine: &Engine) {
         .await
         .unwrap_or_default();
     for (name, at) in last {
-        engine.sla.seed(&name, at);
+        engine.sla.heard(&name, at);
     }
 }
 

@@ -61,18 +61,8 @@ impl Tracker {
         }
     }
 
-    /// Sets when an interface last had a message, from the journal at start-up: a restart
-    /// does not reset how long a feed has been quiet.
-    pub fn seed(&self, interface: &str, at: i64) {
-        if !self.quiet.contains(interface) {
-            return;
-        }
-        if let Ok(mut s) = self.state.lock() {
-            s.last.insert(interface.to_string(), at);
-        }
-    }
-
-    /// A service received (journalled) a message.
+    /// A service received (journalled) a message; or, read from the journal, an interface
+    /// last had one then (at start-up, and from other nodes' receipts).
     pub fn heard(&self, interface: &str, now: i64) {
         if !self.quiet.contains(interface) {
             return;
