@@ -711,3 +711,65 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     }
     drop(production);
 }
+
+/// Two nodes of the estate on one PostgreSQL journal, alerts to one webhook: the feed is
+/// sent to one node only, so the other must not call it quiet; once it stops, the quiet
+/// alert is raised once for the estate, not once per node.
+#[test]
+fn postgres_two_nodes_judge_a_quiet_feed_once_and_hear_what_the_other_node_receives() {
+    let dir = fresh_dir("sla-nodes");
+    let pg = support::postgres::Postgres::start(&dir.join("pg"));
+    let bin = build("compiler/tests/production/resilience");
+    let lab = Peer::start(|_, _| "CA");
+    let hook = Webhook::start();
+    let mut nodes = vec![];
+    let mut hubs = vec![];
+    for name in ["a", "b"] {
+        let at = dir.join(name);
+        std::fs::create_dir_all(&at).unwrap();
+        let (hub, admin) = (free_port(), free_port());
+        let config = at.join("dev.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[admin]\nlisten = \"127.0.0.1:{admin}\"\n{}\
+                 [alerts.default]\nwebhook = \"{}\"\n\
+                 [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {}\n",
+                pg.journal_toml(&at),
+                hook.url(),
+                lab.port
+            ),
+        )
+        .unwrap();
+        nodes.push(start(&bin, &config, &at.join("store"), admin));
+        hubs.push(hub);
+    }
+    let quiet_alerts = || {
+        hook.posts()
+            .iter()
+            .filter(|p| p["alert"] == "quiet:adt_in" && p["state"] == "alert")
+            .count()
+    };
+    // The feed arrives at node a only, every second, for eight seconds (`quiet < 3s`).
+    let mut conn = connect(hubs[0]);
+    for seq in 0..8 {
+        assert_eq!(send(&mut conn, &adt(3000 + seq, 0)), "AA");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(
+        quiet_alerts(),
+        0,
+        "a feed one node hears is not quiet: {:#?}",
+        hook.posts()
+    );
+    // It stops: one alert for the estate.
+    wait_until("the quiet alert fires", Duration::from_secs(15), || {
+        quiet_alerts() >= 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(quiet_alerts(), 1, "{:#?}", hook.posts());
+    assert_eq!(lab.wait_for(8).len(), 8);
+    drop(nodes);
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}
