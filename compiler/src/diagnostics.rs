@@ -712,6 +712,11 @@ pub fn event_time(at: Span, what: &str, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
+/// `-> partial Record` that the production could not complete.
+pub fn partial_update(at: Span, what: &str, label: &str, help: &str) -> Diagnostic {
+    Diagnostic::error("E0307", what.to_string(), at, label.to_string()).with_help(help.to_string())
+}
+
 pub fn stages_without_source(record: &Ident, used: Span) -> Diagnostic {
     Diagnostic::warning(
         "W0301",

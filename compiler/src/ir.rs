@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.4.0";
+pub const IR_VERSION: &str = "1.5.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -364,6 +364,10 @@ pub struct Mapping {
     pub docs: String,
     pub source: Schema,
     pub target: Schema,
+    /// `-> partial Record`: the mapping writes some of the record's fields, and the
+    /// production completes the rest from the stored record (which the matrix keeps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub body: Vec<Stmt>,
     pub loc: Loc,
 }

@@ -476,6 +476,7 @@ impl Lower<'_, '_> {
             docs: join_docs(docs),
             source: self.schema(&mp.source),
             target: self.schema(&mp.target),
+            partial: mp.partial.is_some(),
             body: self.stmts(&mp.body),
             loc: self.loc(span),
         }

@@ -107,7 +107,12 @@ fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
 /// The ownership estate's production in a fresh folder `name`, the lab answering `CA`; on
 /// `pg`'s journal if given, else the SQLite default.
 fn setup(name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
-    let bin = build("compiler/tests/production/ownership");
+    setup_estate("compiler/tests/production/ownership", name, pg)
+}
+
+/// The same for another estate with the same endpoints (`hub_in`, `mpi_in`, `lab_out`).
+fn setup_estate(estate: &str, name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
+    let bin = build(estate);
     let lab = Peer::start(|_, _| "CA");
     let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
     let dir = fresh_dir(name);
@@ -350,4 +355,86 @@ fn an_older_update_arriving_late_keeps_the_newer_stored_value() {
         3,
     );
     assert_eq!(s.stored("phone"), (Value::from("444"), "pas".into()));
+}
+
+/// An MPI A31 for the patient `mrn`, carrying the NHS number `nhs` and a family name the
+/// MPI may not write.
+fn mpi_nhs(control: &str, mrn: &str, nhs: &str) -> String {
+    format!(
+        "MSH|^~\\&|MPI|N|HUB|H|20261122090000||ADT^A31^ADT_A05|{control}|P|2.5\r\
+         EVN|A31|20261122090000\r\
+         PID|1||{mrn}^^^PAS^MR~{nhs}^^^NHS^NH||MPI-SPELLING^JANE||19700101|U\rPV1|1|N\r"
+    )
+}
+
+/// `-> partial Patient`: the MPI carries the NHS number only. For a patient nobody has
+/// registered the update is held back with the reason (a dead letter, resent once the
+/// PAS registers the patient); for a registered one only the NHS number changes, the
+/// name the MPI spells otherwise is not a write, and the lab gets the whole patient,
+/// completed from the stored record.
+#[test]
+fn a_partial_update_changes_only_what_it_carries_and_the_lab_gets_the_whole_patient() {
+    let (s, lab) = setup_estate(
+        "compiler/tests/production/partial-updates",
+        "e2e-partial",
+        None,
+    );
+    let nhs = "9434765919";
+
+    // 1. Nobody has registered P1: nothing completes the update.
+    step(&s, s.mpi, &mpi_nhs("M-1", "P1", nhs), 0);
+    let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let detail = dead[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no Patient P1 is stored") && detail.contains("owner must send it first"),
+        "{detail}"
+    );
+    assert!(lab.messages().is_empty());
+
+    // 2. The PAS registers P1: the lab gets the registration.
+    step(
+        &s,
+        s.hub,
+        &pas("A-1", "A01", "", "SMITH", "F").replace(MRN, "P1"),
+        1,
+    );
+    let got = lab.wait_for(1);
+    assert_eq!(field(&got[0], "PID", 5), "SMITH");
+
+    // 3. The MPI's NHS number: stored as the MPI's, and the lab gets the whole patient.
+    step(&s, s.mpi, &mpi_nhs("M-2", "P1", nhs), 2);
+    let got = lab.wait_for(2);
+    assert_eq!(field(&got[1], "MSH", 9), "ADT^A31");
+    assert_eq!(field(&got[1], "PID", 19), nhs);
+    assert_eq!(field(&got[1], "PID", 5), "SMITH", "the name is the PAS's");
+    assert_eq!(field(&got[1], "PID", 7), "19800101");
+    let r = s.json(&["records", "Patient", "P1", "--json"]);
+    assert_eq!(r["fields"]["nhs_number"]["value"], nhs);
+    assert_eq!(r["fields"]["nhs_number"]["writer"], "mpi");
+    assert_eq!(r["fields"]["family_name"]["value"], "SMITH");
+    assert_eq!(r["fields"]["family_name"]["writer"], "pas");
+
+    // 4. The first update, resent now that P1 is registered, completes.
+    let id = dead[0]["id"].to_string();
+    let (ok, out) = s.cli(&[
+        "dead-letters",
+        "resend",
+        &id,
+        "--why",
+        "P1 registered since",
+    ]);
+    assert!(ok, "{out}");
+    let got = lab.wait_for(3);
+    assert_eq!(field(&got[2], "PID", 19), nhs);
+    assert_eq!(field(&got[2], "PID", 5), "SMITH");
+
+    // 5. A bad NHS number the MPI carries is refused by the record's check.
+    let before = s.processed();
+    step(&s, s.mpi, &mpi_nhs("M-3", "P1", "1234567890"), before);
+    let dead = s.json(&["dead-letters", "list", "--reason", "constraint", "--json"]);
+    assert_eq!(dead.as_array().unwrap().len(), 1, "{dead:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.messages().len(), 3, "nothing more reaches the lab");
 }

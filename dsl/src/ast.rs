@@ -599,6 +599,9 @@ pub struct Mapping {
     pub name: Ident,
     pub source: SchemaRef,
     pub target: SchemaRef,
+    /// `-> partial Record`: where the word `partial` is. The mapping writes only some
+    /// fields; the others are completed from the stored record.
+    pub partial: Option<Span>,
     pub body: Vec<MapStmt>,
 }
 

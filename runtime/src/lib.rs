@@ -1,7 +1,8 @@
 //! The Accord runtime: what a generated crate's mappings and routes link against, about
 //! the size of a generated client's support crate. It owns the values mappings compute
 //! with and the scopes they read ([`mapping`]), the FHIR writer ([`fhir::write`]), the
-//! steward of the source-of-truth matrix ([`steward`]), constraints, and the
+//! steward of the source-of-truth matrix ([`steward`]) and the partial records it completes
+//! ([`partial`]), constraints, and the
 //! wiring the compiler writes and the engine reads ([`spec`]).
 //!
 //! HL7 v2 is `accord-hl7` (re-exported as [`hl7`]), the FHIR dictionary `accord-fhir`, and
@@ -18,6 +19,7 @@ pub mod constraints;
 pub mod fhir;
 pub use accord_hl7 as hl7;
 pub mod mapping;
+pub mod partial;
 pub mod spec;
 pub mod steward;
 
@@ -37,6 +39,7 @@ pub mod __private {
         json_get, once, required, write, Code, Date, DateTime, Decimal, FromJson, JsonStep,
         MapError, MapErrorKind, Once, Output, Scope, ToHl7, ToJson,
     };
+    pub use crate::partial::{govern_partial, Partial};
     pub use crate::spec;
     pub use crate::steward::{govern, Steward, Unsupervised};
     pub use regex::Regex;

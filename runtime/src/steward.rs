@@ -41,6 +41,13 @@ pub trait Steward {
     /// Governs `value`, a `record` just produced. May change fields (returns `true` when
     /// it did) or hold the message back.
     fn govern(&mut self, record: &str, value: &mut Value) -> Result<bool, Hold>;
+
+    /// Completes `value`, a partial `record` already governed, from the stored copy: each
+    /// field it does not carry takes the stored value. `Ok(false)`: this steward keeps no
+    /// records (see [`crate::partial`]).
+    fn complete(&mut self, _record: &str, _value: &mut Value) -> Result<bool, Hold> {
+        Ok(false)
+    }
 }
 
 /// The steward of tests and `accord map`: no stored records, everything passes.

@@ -469,6 +469,15 @@ impl Checker<'_, '_> {
             ));
             return Ty::Unknown;
         };
+        if decl.partial.is_some() {
+            self.push(diag::apply_mapping(
+                map,
+                value.span,
+                "it writes a partial record, which only a transform chain completes from the stored record",
+                None,
+            ));
+            return Ty::Unknown;
+        }
         let result = match &decl.target.kind {
             SchemaKind::Fhir(r) => Ty::Resource(r.name.clone()),
             SchemaKind::Record(r) => match self.m.id(Kind::Record, &r.name) {

@@ -97,7 +97,18 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             target_hl7: target_ctx,
             ..scope
         };
-        body(c, &d.node.body, &tgt, &scope, &mut facts, d.name.span);
+        // A partial mapping leaves the fields it does not write to the stored record
+        // (`ownership::check_partial` checks that something completes them).
+        let whole = d.node.partial.is_none();
+        body(
+            c,
+            &d.node.body,
+            &tgt,
+            &scope,
+            &mut facts,
+            d.name.span,
+            whole,
+        );
         out.push(facts);
     }
     out
@@ -145,10 +156,12 @@ fn body(
     scope: &Scope,
     facts: &mut MappingFacts,
     owner: Span,
+    whole: bool,
 ) {
     let mut written: Vec<String> = vec![];
     body_inner(c, stmts, tgt, scope, facts, &mut written);
-    if let Target::Record(r) = *tgt {
+    if let (Target::Record(r), true) = (tgt, whole) {
+        let r = *r;
         let missing: Vec<String> = c.m.record_fields[r]
             .iter()
             .filter(|f| {
@@ -302,7 +315,9 @@ fn body_inner(
                     }
                 }
                 match inner_tgt {
-                    Target::Record(_) => body(c, inner, &inner_tgt, &inner_scope, facts, s.span),
+                    Target::Record(_) => {
+                        body(c, inner, &inner_tgt, &inner_scope, facts, s.span, true)
+                    }
                     _ => body_inner(c, inner, &inner_tgt, &inner_scope, facts, &mut vec![]),
                 }
             }

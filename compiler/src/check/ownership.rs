@@ -2,7 +2,7 @@
 //! systems, conflict rules and workflow stages; and no interface writes a field that the
 //! matrix does not let its sending system write.
 
-use super::{Checker, MappingFacts};
+use super::{Checker, MappingFacts, SchemaTy};
 use crate::builtins::CONFLICT_RULES;
 use crate::diagnostics as diag;
 use crate::model::Kind;
@@ -123,6 +123,84 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
         }
     }
     check_interface_writes(c, facts, &rows);
+    check_partial(c, facts, &rows);
+}
+
+/// `-> partial Record`: the production completes what the mapping does not write from
+/// the stored record, so the record must be one it keeps (a matrix and a key), the
+/// mapping must write the key that finds it, and every required field it leaves out
+/// must be one the matrix keeps.
+fn check_partial(c: &mut Checker, facts: &[MappingFacts], rows: &HashMap<(usize, String), Row>) {
+    let m = c.m;
+    for (mid, d) in m.mappings.iter() {
+        let Some(word) = d.node.partial else { continue };
+        let target = d.node.target.span;
+        let rid = match facts[mid].target {
+            SchemaTy::Record(r) => r,
+            SchemaTy::Unknown => continue,
+            _ => {
+                c.push(diag::partial_update(
+                    word,
+                    "only a record can be written in part",
+                    "HL7 v2 messages and FHIR resources are written whole",
+                    "drop `partial`, or map into a record the matrix keeps and map that record on",
+                ));
+                continue;
+            }
+        };
+        let record = c.record_name(rid).to_string();
+        let fields = &m.record_fields[rid];
+        let is_key = |f: &crate::model::FieldInfo| {
+            f.decl
+                .constraints
+                .iter()
+                .any(|k| matches!(k.kind, accord_dsl::ast::ConstraintKind::Key))
+        };
+        let governed = rows.keys().any(|(r, _)| *r == rid);
+        if !governed || !fields.iter().any(is_key) {
+            c.push(diag::partial_update(
+                target,
+                &format!("`{record}` is not kept by the production, so nothing completes a partial one"),
+                "no stored record to complete it from",
+                &format!(
+                    "the production keeps records under the ownership matrix with a key: give `{record}` a `key` field and an `ownership {record} {{ ... }}` matrix, or write it whole"
+                ),
+            ));
+            continue;
+        }
+        let written: Vec<&str> = facts[mid]
+            .writes
+            .iter()
+            .filter(|w| w.record == rid)
+            .map(|w| w.field.as_str())
+            .collect();
+        for f in fields.iter().filter(|f| !written.contains(&f.name)) {
+            let kept = rows.keys().any(|(r, path)| {
+                *r == rid && (path == f.name || path.starts_with(&format!("{}.", f.name)))
+            });
+            if is_key(f) {
+                c.push(diag::partial_update(
+                    target,
+                    &format!("a partial `{record}` must carry its key, and this mapping never writes `{}`", f.name),
+                    "the stored record is found by its key",
+                    &format!("write the key: `{} <- ...`", f.name),
+                ));
+            } else if !matches!(f.ty, Ty::Optional(_) | Ty::List(_)) && !kept {
+                c.push(diag::partial_update(
+                    target,
+                    &format!(
+                        "required field `{record}.{}` is not written here, and the matrix does not keep it",
+                        f.name
+                    ),
+                    "nothing completes this field",
+                    &format!(
+                        "write `{}` in this mapping, give it a row in `ownership {record}` so the stored record keeps it, or make it optional",
+                        f.name
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// `from field` names a field that can hold the stages; stage rules without it warn.

@@ -104,7 +104,13 @@ fn gen_main(krate: &str) -> String {
 /// `src/lib.rs`: everything the estate declares, formatted by prettyplease.
 pub fn gen_lib(ir: &Estate) -> String {
     let gen = mappings::Gen::new(ir);
-    let records = ir.records.iter().map(types::gen_record);
+    let records = ir.records.iter().map(|r| {
+        let partial = ir.mappings.iter().any(|m| {
+            m.partial
+                && matches!(&m.target, crate::ir::Schema::Record { record } if *record == r.name)
+        });
+        types::gen_record(r, partial)
+    });
     let codesets = ir.codesets.iter().map(codes::gen_codeset);
     let codemaps = ir.codemaps.iter().map(|c| codes::gen_codemap(ir, c));
     let maps: Vec<TokenStream> = ir.mappings.iter().map(|m| gen.gen_mapping(m)).collect();

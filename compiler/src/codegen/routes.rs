@@ -82,9 +82,39 @@ fn nested_record(t: &crate::ir::Type) -> Option<(String, u8)> {
     }
 }
 
+/// How `govern_<record>` goes on after the record's own decision: each governed record
+/// it holds, through that record's governor.
+fn govern_nested(ir: &Estate, r: &crate::ir::Record) -> Vec<TokenStream> {
+    r.fields
+        .iter()
+        .filter_map(|field| {
+            let (inner, how) = nested_record(&field.ty)?;
+            if !holds_governed(ir, &inner, &mut vec![]) {
+                return None;
+            }
+            let (x, g) = (names::snake(&field.name), governor(&inner));
+            Some(match how {
+                0 => quote! { v.#x = #g(steward, at, v.#x)?; },
+                1 => quote! { v.#x = match v.#x { Some(e) => Some(#g(steward, at, e)?), None => None }; },
+                _ => quote! { v.#x = v.#x.into_iter().map(|e| #g(steward, at, e)).collect::<Result<Vec<_>, _>>()?; },
+            })
+        })
+        .collect()
+}
+
+/// `govern_partial_patient` for record `Patient`.
+fn partial_governor(record: &str) -> proc_macro2::Ident {
+    quote::format_ident!(
+        "govern_partial{}",
+        governor(record).to_string().trim_start_matches("govern")
+    )
+}
+
 /// `govern_<record>`: the record through the steward when the matrix governs it, then
 /// each governed record it holds, so an admission's patient and each of its allergies
-/// are kept and decided as records of their own.
+/// are kept and decided as records of their own. A record some mapping writes in part
+/// also gets `govern_partial_<record>`, which decides the fields written and completes
+/// the rest from the stored record.
 fn gen_governors(ir: &Estate) -> TokenStream {
     let fns = ir
         .records
@@ -101,18 +131,23 @@ fn gen_governors(ir: &Estate) -> TokenStream {
             } else {
                 quote! { let mut v = v; }
             };
-            let nested = r.fields.iter().filter_map(|field| {
-                let (inner, how) = nested_record(&field.ty)?;
-                if !holds_governed(ir, &inner, &mut vec![]) {
-                    return None;
-                }
-                let (x, g) = (names::snake(&field.name), governor(&inner));
-                Some(match how {
-                    0 => quote! { v.#x = #g(steward, at, v.#x)?; },
-                    1 => quote! { v.#x = match v.#x { Some(e) => Some(#g(steward, at, e)?), None => None }; },
-                    _ => quote! { v.#x = v.#x.into_iter().map(|e| #g(steward, at, e)).collect::<Result<Vec<_>, _>>()?; },
-                })
-            });
+            let nested = govern_nested(ir, r);
+            let partial = ir
+                .mappings
+                .iter()
+                .any(|m| m.partial && matches!(&m.target, Schema::Record { record } if *record == r.name))
+                .then(|| {
+                    let p = partial_governor(&r.name);
+                    let required = super::types::required_fields(r);
+                    quote! {
+                        #[allow(unused_mut)]
+                        fn #p(steward: &mut dyn rt::Steward, at: &'static str, v: rt::Partial<#t>) -> Result<#t, rt::MapError> {
+                            let mut v = rt::govern_partial(steward, #name, at, v, &[#(#required),*])?;
+                            #(#nested)*
+                            Ok(v)
+                        }
+                    }
+                });
             quote! {
                 #[allow(unused_mut)]
                 fn #f(steward: &mut dyn rt::Steward, at: &'static str, v: #t) -> Result<#t, rt::MapError> {
@@ -120,6 +155,7 @@ fn gen_governors(ir: &Estate) -> TokenStream {
                     #(#nested)*
                     Ok(v)
                 }
+                #partial
             }
         });
     quote! { #(#fns)* }
@@ -155,7 +191,11 @@ fn deliver_arm(ir: &Estate, i: &crate::ir::Interface, from_fhir: bool) -> Option
         if let Schema::Record { record } = &m.target {
             if holds_governed(ir, record, &mut vec![]) {
                 let at = format!("{}:{}", m.loc.file, m.loc.line);
-                let g = governor(record);
+                let g = if m.partial {
+                    partial_governor(record)
+                } else {
+                    governor(record)
+                };
                 steps.push(quote! { let v = #g(steward, #at, v)?; });
             }
         }

@@ -91,8 +91,56 @@ fn rule(c: &crate::ir::Constraint) -> Option<TokenStream> {
     })
 }
 
-/// `struct Record`, `struct RecordDraft` and `RecordDraft::finish`.
-pub fn gen_record(r: &Record) -> TokenStream {
+/// The fields a record requires: neither optional nor lists (a list may be empty).
+pub fn required_fields(r: &Record) -> Vec<&str> {
+    r.fields
+        .iter()
+        .filter(|f| !matches!(f.ty, Type::Optional { .. } | Type::List { .. }))
+        .map(|f| f.name.as_str())
+        .collect()
+}
+
+/// `RecordDraft::partial`, for a record some mapping writes in part: the key fields are
+/// required, each field written is checked against its constraints and carried, a field
+/// left unset is left out (a nested record written is written whole).
+fn gen_partial(r: &Record) -> TokenStream {
+    let name = names::ty(&r.name);
+    let fields = r.fields.iter().map(|f| {
+        let n = names::snake(&f.name);
+        let (key, fname) = (f.name.as_str(), format!("{}.{}", r.name, f.name));
+        let value = match (&f.ty, base(&f.ty)) {
+            (_, Type::List { .. }) => quote!(self.#n),
+            (_, Type::Record { .. }) => quote!(self.#n.map(|d| d.finish(at)).transpose()?),
+            _ if f.constraints.contains(&crate::ir::Constraint::Key) => {
+                quote!(rt::required(self.#n, at, #fname)?)
+            }
+            _ => quote!(self.#n),
+        };
+        let rules: Vec<TokenStream> = f.constraints.iter().filter_map(rule).collect();
+        let constrain = (!rules.is_empty()).then(|| {
+            quote! { rt::constrain(at, #fname, &v, &[#(#rules),*])?; }
+        });
+        quote! {
+            let v = rt::ToJson::to_json(&#value);
+            #constrain
+            out.set(#key, v);
+        }
+    });
+    quote! {
+        /// What a mapping `-> partial` carries: its key, and the fields it wrote.
+        #[allow(unused_variables)]
+        pub fn partial(self, at: &'static str) -> Result<rt::Partial<#name>, rt::MapError> {
+            let mut out = rt::Partial::default();
+            #(#fields)*
+            Ok(out)
+        }
+    }
+}
+
+/// `struct Record`, `struct RecordDraft` and `RecordDraft::finish` (and
+/// `RecordDraft::partial` when a mapping writes the record in `partial`).
+pub fn gen_record(r: &Record, partial: bool) -> TokenStream {
+    let partial = partial.then(|| gen_partial(r));
     let name = names::ty(&r.name);
     let draft_name = names::suffixed(&r.name, "Draft");
     let docs: Vec<String> = r.docs.lines().map(|l| format!(" {l}")).collect();
@@ -182,6 +230,8 @@ pub fn gen_record(r: &Record) -> TokenStream {
                 record.constrain(at)?;
                 Ok(record)
             }
+
+            #partial
         }
 
         impl #name {

@@ -713,6 +713,20 @@ fn mappings(old: &Estate, new: &Estate, out: &mut Changes) {
                 "source or target schema changed".into(),
                 users.clone(),
             );
+        } else if o.partial != n.partial {
+            // What the sender's message writes changes: the fields it leaves out were
+            // writes of nothing, and are now no writes (or the other way round).
+            out.push(
+                "mapping-schema-changed",
+                subject.clone(),
+                if n.partial {
+                    "now writes its record in part: the fields it leaves out come from the stored record"
+                } else {
+                    "now writes its whole record: the fields it leaves out are unset"
+                }
+                .into(),
+                users.clone(),
+            );
         }
         let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
         outputs(&o.body, "", "", &mut a);

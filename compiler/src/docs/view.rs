@@ -535,7 +535,14 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             name: m.name.clone(),
             docs: paragraphs(&m.docs),
             source: mapping_table::schema_text(&m.source),
-            target: mapping_table::schema_text(&m.target),
+            target: if m.partial {
+                format!(
+                    "{}, in part (the fields it writes; the rest from the stored record)",
+                    mapping_table::schema_text(&m.target)
+                )
+            } else {
+                mapping_table::schema_text(&m.target)
+            },
             rows: mapping_table::rows(estate, m),
             loc: loc(&m.loc),
         })

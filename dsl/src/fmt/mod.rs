@@ -153,9 +153,10 @@ fn print_item(p: &mut Printer, item: &Item) {
         ItemKind::Mapping(m) => {
             p.open(
                 &format!(
-                    "mapping {}: {} -> {}",
+                    "mapping {}: {} -> {}{}",
                     m.name.name,
                     schema(&m.source),
+                    if m.partial.is_some() { "partial " } else { "" },
                     schema(&m.target)
                 ),
                 end(m.target.span),

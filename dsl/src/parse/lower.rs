@@ -822,6 +822,7 @@ impl Lower {
             span: name.span,
         };
         Mapping {
+            partial: first(&p, Rule::map_partial).map(|k| self.span(&k)),
             source: schemas.next().unwrap_or(fallback.clone()),
             target: schemas.next().unwrap_or(fallback),
             body: all(&p, Rule::map_stmt)

@@ -44,6 +44,9 @@ pub enum MapErrorKind {
     /// The output is not what the receiver's contract takes (a message type its profile
     /// does not name, a structure or profile it breaks).
     Conformance(String),
+    /// A partial record (`-> partial Record`) met a steward that keeps no stored records
+    /// to complete it from: tests and `accord map`, never the production.
+    Unstored { record: &'static str },
 }
 
 impl fmt::Display for MapError {
@@ -67,6 +70,11 @@ impl fmt::Display for MapError {
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Conformance(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
+            MapErrorKind::Unstored { record } => write!(
+                f,
+                "{}: a partial `{record}` is completed from the stored record, and there is none here",
+                self.at
+            ),
             MapErrorKind::Constraint {
                 field,
                 rule,

@@ -154,7 +154,15 @@ impl<'a> Gen<'a> {
         };
         match &m.target {
             Schema::Record { record } => {
-                let t = names::ty(record);
+                // A partial mapping gives only the fields it wrote (its chain completes
+                // the rest from the stored record); a whole one checks the required.
+                let (t, done) = if m.partial {
+                    let t = names::ty(record);
+                    (quote!(rt::Partial<#t>), quote!(partial))
+                } else {
+                    let t = names::ty(record);
+                    (quote!(#t), quote!(finish))
+                };
                 let d = names::suffixed(record, "Draft");
                 let body = self.stmts_record(&m.body, record, &quote!(out), &source_ctx);
                 let reads = self.take_reads();
@@ -168,7 +176,7 @@ impl<'a> Gen<'a> {
                             #reads
                             let mut out = #d::default();
                             #(#body)*
-                            out.finish(#at)
+                            out.#done(#at)
                         }
                     };
                 }
@@ -185,7 +193,7 @@ impl<'a> Gen<'a> {
                             #reads
                             let mut out = #d::default();
                             #(#body)*
-                            out.finish(#at)
+                            out.#done(#at)
                         };
                         mapped().map_err(|e| e.traced(LINEAGE))
                     }

@@ -477,6 +477,39 @@ impl Steward for JournalSteward<'_> {
         self.writes.extend(writes);
         Ok(changed)
     }
+
+    /// A partial record takes the stored value of each field it does not carry; with
+    /// nothing stored under its key there is nothing to complete it from, and the message
+    /// is held back with the reason (its record's owner has not created it yet).
+    fn complete(&mut self, record: &str, value: &mut Value) -> Result<bool, Hold> {
+        let Some(m) = self.matrices.iter().find(|m| m.record == record) else {
+            return Ok(false);
+        };
+        let Some(key) = key_of(m, value) else {
+            return Err(Hold::Reject {
+                detail: format!("partial update: the {record} carries no key"),
+            });
+        };
+        let stored = self
+            .store
+            .load(record, &key)
+            .map_err(|e| Hold::Unavailable {
+                detail: format!("cannot read the stored {record} {key}: {e}"),
+            })?;
+        if stored.values().all(|s| steward::is_empty(&s.value)) {
+            return Err(Hold::Reject {
+                detail: format!(
+                    "partial update: no {record} {key} is stored to complete it; the record's owner must send it first"
+                ),
+            });
+        }
+        for (field, s) in &stored {
+            if steward::is_empty(get_path(value, field)) && !steward::is_empty(&s.value) {
+                set_path(value, field, s.value.clone());
+            }
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

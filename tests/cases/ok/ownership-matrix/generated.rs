@@ -83,6 +83,27 @@ impl PatientDraft {
         record.constrain(at)?;
         Ok(record)
     }
+    /// What a mapping `-> partial` carries: its key, and the fields it wrote.
+    #[allow(unused_variables)]
+    pub fn partial(
+        self,
+        at: &'static str,
+    ) -> Result<rt::Partial<Patient>, rt::MapError> {
+        let mut out = rt::Partial::default();
+        let v = rt::ToJson::to_json(&rt::required(self.mrn, at, "Patient.mrn")?);
+        out.set("mrn", v);
+        let v = rt::ToJson::to_json(&self.nhs_number);
+        out.set("nhs_number", v);
+        let v = rt::ToJson::to_json(&self.phone);
+        out.set("phone", v);
+        let v = rt::ToJson::to_json(&self.email);
+        out.set("email", v);
+        let v = rt::ToJson::to_json(&self.address.map(|d| d.finish(at)).transpose()?);
+        out.set("address", v);
+        let v = rt::ToJson::to_json(&self.updated_at);
+        out.set("updated_at", v);
+        Ok(out)
+    }
 }
 impl Patient {
     /// Checks the record's `length`, `range`, `pattern` and `check` constraints.
@@ -163,6 +184,20 @@ pub fn portal_contact(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     }
     out.finish("main.accord:40")
 }
+/// The MPI sends the NHS number and nothing else: the other fields are no writes, and
+/// the production completes the patient from the stored record.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn mpi_nhs(msg: &rt::Message) -> Result<rt::Partial<Patient>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let mut out = PatientDraft::default();
+    if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "main.accord:61")? {
+        out.mrn = Some(v);
+    }
+    if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "main.accord:62")? {
+        out.nhs_number = Some(v);
+    }
+    out.partial("main.accord:58")
+}
 #[allow(unused_mut)]
 fn govern_patient(
     steward: &mut dyn rt::Steward,
@@ -170,6 +205,15 @@ fn govern_patient(
     v: Patient,
 ) -> Result<Patient, rt::MapError> {
     let mut v = rt::govern(steward, "Patient", at, v)?;
+    Ok(v)
+}
+#[allow(unused_mut)]
+fn govern_partial_patient(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: rt::Partial<Patient>,
+) -> Result<Patient, rt::MapError> {
+    let mut v = rt::govern_partial(steward, "Patient", at, v, &["mrn"])?;
     Ok(v)
 }
 /// The stored record (as JSON) API interface `interface` reads from a client's
@@ -268,6 +312,32 @@ static PID_13_WHERE_2_PRN_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock
         component: 2usize,
         subcomponent: None,
         value: String::from("PRN"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[where 5 = "MR"].1`
+static PID_3_WHERE_5_MR_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("MR"),
+    }),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[where 5 = "NH"].1`
+static PID_3_WHERE_5_NH_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Where {
+        component: 5usize,
+        subcomponent: None,
+        value: String::from("NH"),
     }),
     component: Some(1usize),
     subcomponent: None,
