@@ -53,6 +53,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "display",
         "display(Code<S>) -> Text: the code's display text as the codeset declares it",
     ),
+    (
+        "lookup",
+        "lookup(Record.field, key, ...) -> T: the field of the record the production stored under these key values; no value when none is stored",
+    ),
+    (
+        "require",
+        "require(T, \"reason\") -> T: the value, or the message refused with the reason when there is none",
+    ),
     ("now", "now() -> DateTime"),
     ("today", "today() -> Date"),
 ];
@@ -221,6 +229,15 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
         "exists" => {
             arity(1, "one argument")?;
             Ok(Ty::Boolean)
+        }
+        "require" => {
+            arity(2, "two arguments: a value and the reason, in quotes")?;
+            want(
+                1,
+                matches!(args[1], Ty::Text),
+                "the reason, as text in quotes",
+            )?;
+            Ok(args[0].clone())
         }
         "first" | "last" | "count" => {
             arity(1, "one argument")?;

@@ -712,6 +712,11 @@ pub fn event_time(at: Span, what: &str, help: &str) -> Diagnostic {
         .with_help(help.to_string())
 }
 
+/// `lookup(Record.field, key, ...)` that cannot find a stored value.
+pub fn bad_lookup(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0424", what, at, "cannot look this up").with_help(help)
+}
+
 /// `-> partial Record` that the production could not complete.
 pub fn partial_update(at: Span, what: &str, label: &str, help: &str) -> Diagnostic {
     Diagnostic::error("E0307", what.to_string(), at, label.to_string()).with_help(help.to_string())

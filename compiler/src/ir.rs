@@ -561,6 +561,13 @@ pub enum Expr {
         mapping: String,
         keys: Vec<Expr>,
     },
+    /// `lookup(Record.field, key, ...)`: the field of the record the production stored
+    /// under these key values (the matrix's copy), or no value when none is stored.
+    Stored {
+        record: String,
+        field: Vec<String>,
+        keys: Vec<Expr>,
+    },
     If {
         cond: Box<Expr>,
         then: Box<Expr>,

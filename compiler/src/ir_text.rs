@@ -121,6 +121,14 @@ fn expr_in(e: &Expr, parent: u8) -> String {
             let keys: Vec<String> = keys.iter().map(expr).collect();
             format!("reference({mapping}, {})", keys.join(", "))
         }
+        Expr::Stored {
+            record,
+            field,
+            keys,
+        } => {
+            let keys: Vec<String> = keys.iter().map(expr).collect();
+            format!("lookup({record}.{}, {})", field.join("."), keys.join(", "))
+        }
         Expr::If {
             cond,
             then,
@@ -157,9 +165,9 @@ pub fn reads(e: &Expr, out: &mut Vec<Read>) {
     match e {
         Expr::Hl7 { path } => push(out, Read::Hl7(path.clone())),
         Expr::Field { path } => push(out, Read::Field(path.clone())),
-        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
-            args.iter().for_each(|a| reads(a, out))
-        }
+        Expr::Call { args, .. }
+        | Expr::Reference { keys: args, .. }
+        | Expr::Stored { keys: args, .. } => args.iter().for_each(|a| reads(a, out)),
         Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
             reads(value, out)
         }
@@ -216,7 +224,9 @@ pub fn mappings_used(e: &Expr, out: &mut Vec<String>) {
             }
             keys.iter().for_each(|k| mappings_used(k, out));
         }
-        Expr::Call { args, .. } => args.iter().for_each(|a| mappings_used(a, out)),
+        Expr::Call { args, .. } | Expr::Stored { keys: args, .. } => {
+            args.iter().for_each(|a| mappings_used(a, out))
+        }
         Expr::Not { value } | Expr::Lookup { value, .. } => mappings_used(value, out),
         Expr::If {
             cond,
@@ -235,6 +245,39 @@ pub fn mappings_used(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
+/// The records an expression looks up in the store (`lookup(Patient.family_name, ...)`),
+/// in order, once each.
+pub fn stored_records(e: &Expr, out: &mut Vec<String>) {
+    match e {
+        Expr::Stored { record, keys, .. } => {
+            if !out.contains(record) {
+                out.push(record.clone());
+            }
+            keys.iter().for_each(|k| stored_records(k, out));
+        }
+        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
+            args.iter().for_each(|a| stored_records(a, out))
+        }
+        Expr::Not { value } | Expr::Apply { value, .. } | Expr::Lookup { value, .. } => {
+            stored_records(value, out)
+        }
+        Expr::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            stored_records(cond, out);
+            stored_records(then, out);
+            stored_records(otherwise, out);
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            stored_records(lhs, out);
+            stored_records(rhs, out);
+        }
+        _ => {}
+    }
+}
+
 /// The code maps an expression looks up, in order, once each.
 pub fn codemaps(e: &Expr, out: &mut Vec<String>) {
     match e {
@@ -244,9 +287,9 @@ pub fn codemaps(e: &Expr, out: &mut Vec<String>) {
             }
             codemaps(value, out);
         }
-        Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
-            args.iter().for_each(|a| codemaps(a, out))
-        }
+        Expr::Call { args, .. }
+        | Expr::Reference { keys: args, .. }
+        | Expr::Stored { keys: args, .. } => args.iter().for_each(|a| codemaps(a, out)),
         Expr::Not { value } | Expr::Apply { value, .. } => codemaps(value, out),
         Expr::If {
             cond,

@@ -579,6 +579,23 @@ impl Lower<'_, '_> {
                     keys: args.iter().skip(1).map(|a| self.expr(a)).collect(),
                 }
             }
+            ast::ExprKind::Call { func, args } if func.name == "lookup" => {
+                let (record, field) = match args.first().map(|a| &a.kind) {
+                    Some(ast::ExprKind::Path(p)) => (
+                        p.segments[0].name.name.clone(),
+                        p.segments[1..]
+                            .iter()
+                            .map(|s| s.name.name.clone())
+                            .collect(),
+                    ),
+                    _ => (String::new(), vec![]),
+                };
+                ir::Expr::Stored {
+                    record,
+                    field,
+                    keys: args.iter().skip(1).map(|a| self.expr(a)).collect(),
+                }
+            }
             ast::ExprKind::Call { func, args } => ir::Expr::Call {
                 function: func.name.clone(),
                 args: args.iter().map(|a| self.expr(a)).collect(),

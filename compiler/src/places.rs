@@ -171,7 +171,9 @@ fn expr(e: &mut Expr, side: &Side) {
         Expr::Hl7 { path } => hl7(path, side),
         Expr::Field { path } => fhir(path, side),
         Expr::Call { args, .. } => args.iter_mut().for_each(|a| expr(a, side)),
-        Expr::Reference { keys, .. } => keys.iter_mut().for_each(|k| expr(k, side)),
+        Expr::Reference { keys, .. } | Expr::Stored { keys, .. } => {
+            keys.iter_mut().for_each(|k| expr(k, side))
+        }
         Expr::Lookup { value, .. } | Expr::Apply { value, .. } | Expr::Not { value } => {
             expr(value, side)
         }

@@ -3,7 +3,7 @@
 //! (which other interfaces share a record) and `accord diff` (which interface's version a
 //! change to a record or code map must bump) both read the estate through these.
 
-use crate::ir::{Estate, Interface, Mapping, RouteTarget, Schema, Stmt};
+use crate::ir::{Estate, Expr, Interface, Mapping, RouteTarget, Schema, Stmt};
 use std::collections::BTreeSet;
 
 /// The mappings of `i`'s transform chain, in chain order, each followed by the mappings
@@ -31,26 +31,60 @@ pub fn mappings_of<'e>(estate: &'e Estate, i: &Interface) -> Vec<&'e Mapping> {
         .collect()
 }
 
-/// The mappings a list of statements runs or refers to.
-fn stmt_mappings(body: &[Stmt], out: &mut Vec<String>) {
+/// Calls `f` with each expression of a list of statements (values and conditions, in
+/// order, nested statements included).
+pub fn each_expr<'e>(body: &'e [Stmt], f: &mut impl FnMut(&'e Expr)) {
     for s in body {
         match s {
-            Stmt::Assign { values, .. } => values
-                .iter()
-                .for_each(|v| crate::ir_text::mappings_used(v, out)),
-            Stmt::For { body, .. } => stmt_mappings(body, out),
+            Stmt::Assign { values, .. } => values.iter().for_each(&mut *f),
+            Stmt::For { body, .. } => each_expr(body, f),
             Stmt::When {
                 cond,
                 then,
                 otherwise,
                 ..
             } => {
-                crate::ir_text::mappings_used(cond, out);
-                stmt_mappings(then, out);
-                stmt_mappings(otherwise, out);
+                f(cond);
+                each_expr(then, f);
+                each_expr(otherwise, f);
             }
         }
     }
+}
+
+/// The mappings a list of statements runs or refers to.
+fn stmt_mappings(body: &[Stmt], out: &mut Vec<String>) {
+    each_expr(body, &mut |e| crate::ir_text::mappings_used(e, out));
+}
+
+/// The stored records a mapping looks up (`lookup(Patient.family_name, ...)`), in order,
+/// once each.
+pub fn stored_lookups(m: &Mapping) -> Vec<String> {
+    let mut out = vec![];
+    each_expr(&m.body, &mut |e| {
+        crate::ir_text::stored_records(e, &mut out)
+    });
+    out
+}
+
+/// Whether mapping `name` looks stored records up, itself or through a mapping it runs.
+pub fn looks_up_records(estate: &Estate, name: &str) -> bool {
+    let mut todo = vec![name.to_string()];
+    let mut seen = vec![];
+    while let Some(n) = todo.pop() {
+        if seen.contains(&n) {
+            continue;
+        }
+        let Some(m) = estate.mappings.iter().find(|m| m.name == n) else {
+            continue;
+        };
+        if !stored_lookups(m).is_empty() {
+            return true;
+        }
+        stmt_mappings(&m.body, &mut todo);
+        seen.push(n);
+    }
+    false
 }
 
 /// The interfaces the routes from `service` can send to, following routes into routes.
@@ -83,6 +117,7 @@ fn mapping_records(m: &Mapping, out: &mut BTreeSet<String>) {
             out.insert(record.clone());
         }
     }
+    out.extend(stored_lookups(m));
 }
 
 /// The records an interface carries: those its transforms read or produce, and for a
@@ -104,24 +139,7 @@ pub fn records_of(estate: &Estate, i: &Interface) -> BTreeSet<String> {
 
 /// The code maps a list of statements looks codes up in, in order, once each.
 pub fn lookups(body: &[Stmt], out: &mut Vec<String>) {
-    for s in body {
-        match s {
-            Stmt::Assign { values, .. } => {
-                values.iter().for_each(|v| crate::ir_text::codemaps(v, out))
-            }
-            Stmt::For { body, .. } => lookups(body, out),
-            Stmt::When {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => {
-                crate::ir_text::codemaps(cond, out);
-                lookups(then, out);
-                lookups(otherwise, out);
-            }
-        }
-    }
+    each_expr(body, &mut |e| crate::ir_text::codemaps(e, out));
 }
 
 /// The code maps `i`'s transforms and route conditions look up.

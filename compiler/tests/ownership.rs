@@ -107,11 +107,12 @@ fn step(s: &Setup, port: u16, m: &str, done_before: usize) {
 /// The ownership estate's production in a fresh folder `name`, the lab answering `CA`; on
 /// `pg`'s journal if given, else the SQLite default.
 fn setup(name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
-    setup_estate("compiler/tests/production/ownership", name, pg)
+    setup_estate("compiler/tests/production/ownership", name, pg, "")
 }
 
-/// The same for another estate with the same endpoints (`hub_in`, `mpi_in`, `lab_out`).
-fn setup_estate(estate: &str, name: &str, pg: Option<&Postgres>) -> (Setup, Peer) {
+/// The same for another estate with these endpoints (`hub_in`, `mpi_in`, `lab_out`) and
+/// more, configured by `extra`.
+fn setup_estate(estate: &str, name: &str, pg: Option<&Postgres>, extra: &str) -> (Setup, Peer) {
     let bin = build(estate);
     let lab = Peer::start(|_, _| "CA");
     let (hub, mpi_port, admin) = (free_port(), free_port(), free_port());
@@ -122,7 +123,7 @@ fn setup_estate(estate: &str, name: &str, pg: Option<&Postgres>) -> (Setup, Peer
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n[endpoints.hub_in]\nport = {hub}\n\
-             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n{}",
+             [endpoints.mpi_in]\nport = {mpi_port}\n[endpoints.lab_out]\nport = {}\n{extra}\n{}",
             lab.port,
             on_pg.unwrap_or_default()
         ),
@@ -374,11 +375,7 @@ fn mpi_nhs(control: &str, mrn: &str, nhs: &str) -> String {
 /// completed from the stored record.
 #[test]
 fn a_partial_update_changes_only_what_it_carries_and_the_lab_gets_the_whole_patient() {
-    let (s, lab) = setup_estate(
-        "compiler/tests/production/partial-updates",
-        "e2e-partial",
-        None,
-    );
+    let (s, lab) = setup_estate(STORED, "e2e-partial", None, "");
     let nhs = "9434765919";
 
     // 1. Nobody has registered P1: nothing completes the update.
@@ -437,4 +434,69 @@ fn a_partial_update_changes_only_what_it_carries_and_the_lab_gets_the_whole_pati
     assert_eq!(dead.as_array().unwrap().len(), 1, "{dead:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lab.messages().len(), 3, "nothing more reaches the lab");
+}
+
+/// The estate of partial updates and lookups.
+const STORED: &str = "compiler/tests/production/partial-updates";
+
+/// A lab result for patient `mrn`, carrying the MRN and nothing else of the patient.
+fn result(control: &str, mrn: &str) -> String {
+    format!(
+        "MSH|^~\\&|LAB|L|HUB|H|20261122090000||ORU^R01^ORU_R01|{control}|P|2.5\r\
+         PID|1||{mrn}^^^PAS^MR\r\
+         OBR|1|ORD1||FBC^Full blood count\r\
+         OBX|1|NM|HB^Haemoglobin||135|g/L\r"
+    )
+}
+
+/// `lookup(Patient.family_name, PID-3[1].1)`: the PAS gets each result with the name and
+/// NHS number the production stored; `coalesce` gives the default while the NHS number is
+/// unknown; `require` refuses a result for a patient nobody registered, with the
+/// contract's reason.
+#[test]
+fn a_mapping_looks_up_the_stored_patient_and_refuses_a_result_for_one_nobody_registered() {
+    let pas_peer = Peer::start(|_, _| "CA");
+    let results = free_port();
+    let extra = format!(
+        "[endpoints.results_in]\nport = {results}\n[endpoints.pas_out]\nport = {}\n",
+        pas_peer.port
+    );
+    let (s, lab) = setup_estate(STORED, "e2e-lookup", None, &extra);
+
+    // 1. Nobody registered P9: refused with the contract's reason.
+    step(&s, results, &result("R-1", "P9"), 0);
+    let dead = s.json(&["dead-letters", "list", "--json"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the result is for a patient the PAS never registered"),
+        "{dead:?}"
+    );
+
+    // 2. The PAS registers P2; its result carries the stored name, and no NHS number yet.
+    step(
+        &s,
+        s.hub,
+        &pas("A-2", "A01", "", "SMITH", "F").replace(MRN, "P2"),
+        1,
+    );
+    lab.wait_for(1);
+    step(&s, results, &result("R-2", "P2"), 2);
+    let got = pas_peer.wait_for(1);
+    assert_eq!(field(&got[0], "PID", 3), "P2^^^^MR");
+    assert_eq!(field(&got[0], "PID", 5), "SMITH");
+    assert_eq!(field(&got[0], "PID", 19), "not known");
+    assert_eq!(field(&got[0], "OBR", 4), "FBC");
+
+    // 3. Once the MPI has sent the NHS number, results carry it.
+    let nhs = "9434765919";
+    step(&s, s.mpi, &mpi_nhs("M-2", "P2", nhs), 3);
+    lab.wait_for(2);
+    step(&s, results, &result("R-3", "P2"), 4);
+    let got = pas_peer.wait_for(2);
+    assert_eq!(field(&got[1], "PID", 19), nhs);
+    assert_eq!(field(&got[1], "PID", 5), "SMITH");
 }

@@ -41,7 +41,7 @@ pub mod __private {
     };
     pub use crate::partial::{govern_partial, Partial};
     pub use crate::spec;
-    pub use crate::steward::{govern, Steward, Unsupervised};
+    pub use crate::steward::{govern, stored, Steward, Unsupervised};
     pub use regex::Regex;
     pub use serde;
     pub use serde_json;

@@ -48,6 +48,50 @@ pub trait Steward {
     fn complete(&mut self, _record: &str, _value: &mut Value) -> Result<bool, Hold> {
         Ok(false)
     }
+
+    /// The stored `record` under `key` (its key fields' values joined by `|`), as JSON
+    /// by field; `None` when nothing is stored, or this steward keeps no records.
+    fn lookup(&mut self, _record: &str, _key: &str) -> Result<Option<Value>, Hold> {
+        Ok(None)
+    }
+}
+
+/// `lookup(Record.field, key, ...)` in a generated mapping: the field of the record stored
+/// under `keys`, or `None` when none is stored (or it has no value there). A journal that
+/// cannot be read holds the message back ([`Hold::Unavailable`]), so it is processed
+/// again rather than decided on a missing value.
+pub fn stored<T: FromJson>(
+    records: &mut dyn Steward,
+    record: &str,
+    field: &str,
+    keys: &[Value],
+    at: &'static str,
+) -> Result<Option<T>, MapError> {
+    let key = keys
+        .iter()
+        .map(|k| match k {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    let found = records.lookup(record, &key).map_err(|hold| MapError {
+        at,
+        kind: MapErrorKind::Ownership(hold),
+    })?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let value = get_path(&found, field);
+    if is_empty(value) {
+        return Ok(None);
+    }
+    T::from_json(value).map(Some).ok_or_else(|| MapError {
+        at,
+        kind: MapErrorKind::Read(format!(
+            "the stored {record} {key}'s {field} does not fit the field any more"
+        )),
+    })
 }
 
 /// The steward of tests and `accord map`: no stored records, everything passes.

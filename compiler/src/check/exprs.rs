@@ -31,6 +31,8 @@ pub struct Scope {
     pub hl7_ctx: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
     /// The same for the HL7 paths a mapping writes.
     pub target_hl7: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
+    /// Stored records may be looked up (`lookup(...)`): in mappings only.
+    pub stored: bool,
 }
 
 /// A record field read by an expression: record, top-level field, where.
@@ -65,6 +67,9 @@ impl Checker<'_, '_> {
             ExprKind::Call { func, args } if func.name == "reference" => {
                 self.type_reference(func, args, e.span, scope, reads)
             }
+            ExprKind::Call { func, args } if func.name == "lookup" => {
+                self.type_stored(args, e.span, scope, reads)
+            }
             ExprKind::Via { expr, map } if self.m.id(Kind::Mapping, &map.name).is_some() => {
                 self.type_apply(expr, map, scope, reads)
             }
@@ -74,6 +79,19 @@ impl Checker<'_, '_> {
                     Ok(t) => {
                         if let ("format_date", [value, _]) = (func.name.as_str(), &tys[..]) {
                             self.check_date_pattern(value, &args[1]);
+                        }
+                        // The reason is part of the contract: written out, not computed.
+                        let literal = |a: &Expr| matches!(&a.kind, ExprKind::Lit(l) if matches!(l.kind, LitKind::Str(_)));
+                        if let ("require", [_, reason]) = (func.name.as_str(), &args[..]) {
+                            if !literal(reason) {
+                                self.push(diag::call_argument(
+                                    func,
+                                    reason.span,
+                                    "the reason, as text in quotes",
+                                    "a computed value",
+                                    signature(&func.name),
+                                ));
+                            }
                         }
                         t
                     }
@@ -617,6 +635,140 @@ impl Checker<'_, '_> {
         }
         let _ = func;
         Ty::Text
+    }
+}
+
+impl Checker<'_, '_> {
+    /// `lookup(Record.field, key, ...)`: the field of a stored record. Only mappings look
+    /// records up (the production runs them with its store); the record is one it keeps
+    /// (a matrix and key fields), the field one the matrix keeps, and the keys are the
+    /// record's key values, in order and of their types. Its type is the field's, with no
+    /// value when nothing is stored.
+    fn type_stored(
+        &mut self,
+        args: &[Expr],
+        span: Span,
+        scope: &Scope,
+        reads: &mut Vec<Read>,
+    ) -> Ty {
+        let refuse = |c: &mut Self, at: Span, what: String, help: String| {
+            c.push(diag::bad_lookup(at, what, help));
+            Ty::Unknown
+        };
+        if !scope.stored {
+            return refuse(
+                self,
+                span,
+                "stored records are looked up only in mappings".into(),
+                "look the record up in the mapping that needs the value; routes, flows and tests read the message".into(),
+            );
+        }
+        let head = match args.first().map(|a| &a.kind) {
+            Some(ExprKind::Path(p)) if p.segments.len() >= 2 => Some(p),
+            _ => None,
+        };
+        let Some(p) = head else {
+            return refuse(
+                self,
+                args.first().map_or(span, |a| a.span),
+                "the first argument names a stored record's field".into(),
+                "write `lookup(Patient.family_name, PID-3.1)`: the record and field, then the record's key values".into(),
+            );
+        };
+        let Some(rid) = self.lookup(&p.segments[0].name, Kind::Record) else {
+            return Ty::Unknown;
+        };
+        let Some(field_ty) = self.walk_fields(rid, &p.segments[1..]) else {
+            return Ty::Unknown;
+        };
+        let rname = self.record_name(rid).to_string();
+        let field = p.segments[1..]
+            .iter()
+            .map(|s| s.name.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let keys: Vec<(String, Ty)> = self.m.record_fields[rid]
+            .iter()
+            .filter(|f| {
+                f.decl
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c.kind, accord_dsl::ast::ConstraintKind::Key))
+            })
+            .map(|f| (f.name.to_string(), f.ty.clone()))
+            .collect();
+        let kept = self.kept_fields(rid);
+        if kept.is_empty() || keys.is_empty() {
+            return refuse(
+                self,
+                p.span,
+                format!("the production keeps no `{rname}` to look up"),
+                format!("it keeps the records under the ownership matrix with a key: give `{rname}` a `key` field and an `ownership {rname} {{ ... }}` matrix"),
+            );
+        }
+        let covered = kept.iter().any(|k| {
+            *k == field
+                || k.starts_with(&format!("{field}."))
+                || field.starts_with(&format!("{k}."))
+        });
+        if !covered {
+            return refuse(
+                self,
+                p.span,
+                format!("the matrix does not keep `{rname}.{field}`, so the production stores no value to look up"),
+                format!("give `{field}` a row in `ownership {rname}`, or read it from the message"),
+            );
+        }
+        let given = &args[1..];
+        let list = keys
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if given.len() != keys.len() {
+            return refuse(
+                self,
+                span,
+                format!(
+                    "{rname} is found by {} ({list}), and this gives {}",
+                    plural(keys.len(), "key field"),
+                    plural(given.len(), "value"),
+                ),
+                format!(
+                    "give the key values after the field, in the order of {rname}'s fields: {list}"
+                ),
+            );
+        }
+        for (arg, (key, ty)) in given.iter().zip(&keys) {
+            let t = self.type_of(arg, scope, reads);
+            if !t.assignable_to(ty) {
+                let (found, wanted) = (self.ty_name(&t), self.ty_name(ty));
+                self.push(diag::bad_lookup(
+                    arg.span,
+                    format!("this is {found}, and the key `{key}` of {rname} is {wanted}"),
+                    format!("give the value of {rname}'s `{key}` here"),
+                ));
+            }
+        }
+        field_ty
+    }
+
+    /// The field paths the ownership matrices of record `rid` keep (what the production
+    /// stores of it); empty when no matrix governs it.
+    pub fn kept_fields(&self, rid: usize) -> Vec<String> {
+        self.m
+            .ownerships
+            .iter()
+            .filter(|(o, _, _)| self.m.id(Kind::Record, &o.record.name) == Some(rid))
+            .flat_map(|(o, _, _)| o.fields.iter())
+            .map(|f| {
+                f.path
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect()
     }
 }
 

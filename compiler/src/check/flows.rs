@@ -47,6 +47,7 @@ pub(super) fn check(c: &mut Checker) {
                             if let KeyExpr::Path(p) = k {
                                 let scope = super::exprs::Scope {
                                     record_heads: true,
+                                    stored: false,
                                     ..Default::default()
                                 };
                                 c.type_path(p, &scope, &mut vec![]);

@@ -357,6 +357,7 @@ pub(super) fn check_key(c: &mut Checker, interface: usize, k: &KeyExpr) {
         KeyExpr::Path(p) => {
             let scope = Scope {
                 record_heads: true,
+                stored: false,
                 ..Scope::default()
             };
             c.type_path(p, &scope, &mut vec![]);

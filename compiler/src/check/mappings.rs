@@ -73,6 +73,7 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             },
             element: None,
             record_heads: false,
+            stored: true,
             fhir: fhir_root(&source),
             hl7_ctx: c.hl7_ctx_for_schema(&d.node.source.kind),
             target_hl7: None,

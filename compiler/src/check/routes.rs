@@ -194,6 +194,7 @@ fn check_rules(c: &mut Checker, r: &Route, received: Option<Vec<String>>, api: b
     let scope = Scope {
         hl7: true,
         record_heads: true,
+        stored: false,
         ..Scope::default()
     };
     let mut taken = Taken::Types(vec![]);

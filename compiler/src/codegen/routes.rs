@@ -15,6 +15,7 @@ use quote::quote;
 pub(crate) fn reads_records(e: &Expr) -> bool {
     match e {
         Expr::Field { .. } => true,
+        Expr::Stored { .. } => true,
         Expr::Call { args, .. } | Expr::Reference { keys: args, .. } => {
             args.iter().any(reads_records)
         }
@@ -171,20 +172,24 @@ fn deliver_arm(ir: &Estate, i: &crate::ir::Interface, from_fhir: bool) -> Option
     for t in &i.transforms {
         let m = ir.mappings.iter().find(|m| &m.name == t)?;
         let f = names::snake(t);
+        // A mapping that looks stored records up reads them through the steward's store.
+        let records = crate::uses::looks_up_records(ir, t).then(|| quote!(, &mut *steward));
         steps.push(match (&m.source, first) {
-            (Schema::Hl7 { .. }, true) if !from_fhir => quote! { let v = #f(msg)?; },
-            (Schema::Fhir { .. }, true) if from_fhir => quote! { let v = #f(resource_json)?; },
+            (Schema::Hl7 { .. }, true) if !from_fhir => quote! { let v = #f(msg #records)?; },
+            (Schema::Fhir { .. }, true) if from_fhir => {
+                quote! { let v = #f(resource_json #records)?; }
+            }
             (_, true) => return None,
             (Schema::Hl7 { .. }, false) => quote! {
                 let parsed = rt::Message::parse(&v).map_err(|e| rt::MapError { at: #t, kind: rt::MapErrorKind::Read(e.to_string()) })?;
-                let v = #f(&parsed)?;
+                let v = #f(&parsed #records)?;
             },
             // A resource read by a mapping from FHIR is read as JSON.
             (Schema::Fhir { .. }, false) => quote! {
                 let v = rt::ToJson::to_json(&v);
-                let v = #f(&v)?;
+                let v = #f(&v #records)?;
             },
-            (_, false) => quote! { let v = #f(&v)?; },
+            (_, false) => quote! { let v = #f(&v #records)?; },
         });
         // A record the matrix governs, or one holding governed records, passes the
         // steward before the next step.

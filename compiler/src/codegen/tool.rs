@@ -71,6 +71,9 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             let at = format!("{}:{}", loc.file, loc.line);
             let mapping = path.first().map(|p| p.name.clone()).unwrap_or_default();
             let m = names::snake(&mapping);
+            // A test has no stored records: a lookup finds none.
+            let records = crate::uses::looks_up_records(ir, &mapping)
+                .then(|| quote!(, &mut rt::Unsupervised));
             // Read through the record's JSON, so an optional or repeated record on the
             // way is no value (`null`), not a field of an `Option` or a `Vec`.
             let steps = super::mappings::json_steps(path.get(1..).unwrap_or_default());
@@ -96,7 +99,7 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             };
             quote! {
                 #runs
-                let out = #krate::#m(&msg).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
+                let out = #krate::#m(&msg #records).map_err(|e| format!("`{}` failed: {e}", #mapping))?;
                 let whole = rt::ToJson::to_json(&out);
                 let actual = rt::json_get(&whole, &[#(#steps),*]).cloned().unwrap_or(rt::serde_json::Value::Null);
                 let expected = #expected;
@@ -176,7 +179,11 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             },
         };
         let out = output(&m.target, quote!(v));
-        arms.push(quote! { #name => { #input #krate::#f(&msg).map(|v| #out) } });
+        // `accord map` has no stored records: a lookup finds none.
+        let records =
+            |m: &str| crate::uses::looks_up_records(ir, m).then(|| quote!(, &mut rt::Unsupervised));
+        let r = records(&m.name);
+        arms.push(quote! { #name => { #input #krate::#f(&msg #r).map(|v| #out) } });
         // A partial record is completed from the stored record, which `accord map` has
         // not: it prints what the mapping carries, and starts no chain.
         if let (Schema::Record { record }, false) = (&m.target, m.partial) {
@@ -187,9 +194,10 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             {
                 let chain = format!("{},{}", m.name, n.name);
                 let g = names::snake(&n.name);
+                let rg = records(&n.name);
                 let out = output(&n.target, quote!(v));
                 // The second step's output may borrow the record, so it is printed while it lives.
-                arms.push(quote! { #chain => { #input #krate::#f(&msg).and_then(|r| #krate::#g(&r).map(|v| #out)) } });
+                arms.push(quote! { #chain => { #input #krate::#f(&msg #r).and_then(|x| #krate::#g(&x #rg).map(|v| #out)) } });
             }
         }
     }

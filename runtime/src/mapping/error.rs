@@ -47,6 +47,9 @@ pub enum MapErrorKind {
     /// A partial record (`-> partial Record`) met a steward that keeps no stored records
     /// to complete it from: tests and `accord map`, never the production.
     Unstored { record: &'static str },
+    /// `require(value, "reason")` met no value: the contract refuses the message with
+    /// its reason (a report for a patient nobody registered).
+    Refused { reason: &'static str },
 }
 
 impl fmt::Display for MapError {
@@ -70,6 +73,7 @@ impl fmt::Display for MapError {
             MapErrorKind::Read(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Conformance(why) => write!(f, "{}: {why}", self.at),
             MapErrorKind::Ownership(hold) => write!(f, "{}", hold.detail()),
+            MapErrorKind::Refused { reason } => write!(f, "{}: {reason}", self.at),
             MapErrorKind::Unstored { record } => write!(
                 f,
                 "{}: a partial `{record}` is completed from the stored record, and there is none here",
@@ -109,7 +113,7 @@ impl MapError {
     /// path of the value at fault when the error knows it.
     pub fn hl7_error(&self) -> (u16, Option<&'static str>) {
         match &self.kind {
-            MapErrorKind::Missing { .. } => (101, None),
+            MapErrorKind::Missing { .. } | MapErrorKind::Refused { .. } => (101, None),
             MapErrorKind::Conversion { .. } => (102, None),
             MapErrorKind::Constraint { source, .. } => (102, *source),
             MapErrorKind::Rejected { .. } => (103, None),

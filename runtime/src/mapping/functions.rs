@@ -211,6 +211,37 @@ fn civil(z: i64) -> Date {
     Date { year, month, day }
 }
 
+/// `require(value, "reason")`: the value, or the message refused with the contract's
+/// reason when there is none.
+pub fn require<T>(
+    v: Option<T>,
+    reason: &'static str,
+    at: &'static str,
+) -> Result<Option<T>, MapError> {
+    match v {
+        Some(v) => Ok(Some(v)),
+        None => Err(MapError {
+            at,
+            kind: MapErrorKind::Refused { reason },
+        }),
+    }
+}
+
+/// `require(list, "reason")`: the list, or the message refused when it is empty.
+pub fn require_list<T>(
+    v: Vec<T>,
+    reason: &'static str,
+    at: &'static str,
+) -> Result<Vec<T>, MapError> {
+    if v.is_empty() {
+        return Err(MapError {
+            at,
+            kind: MapErrorKind::Refused { reason },
+        });
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

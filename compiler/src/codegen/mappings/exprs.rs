@@ -92,6 +92,11 @@ impl Gen<'_> {
             Expr::Field { path } => self.field_expr(path, ctx),
             Expr::Apply { mapping, value } => self.apply(mapping, value, ctx, at),
             Expr::Reference { mapping, keys } => self.reference(mapping, keys, ctx, at),
+            Expr::Stored {
+                record,
+                field,
+                keys,
+            } => self.stored(record, field, keys, ctx, at),
             Expr::Lookup { codemap, value } => {
                 let (v, shape) = self.expr(value, ctx, at);
                 let cm = self.ir.codemaps.iter().find(|c| &c.name == codemap);
@@ -378,16 +383,72 @@ impl Gen<'_> {
                 Shape::ResList(mapping.to_string()),
             ),
         };
+        // A mapping that looks stored records up is given the store it was given.
+        let records = self.uses_records(mapping).then(|| quote!(, &mut *records));
         match shape {
             Shape::List(_) => (
-                quote!(#v.into_iter().map(|r| #f(&r)).collect::<Result<Vec<_>, _>>()?),
+                quote!(#v.into_iter().map(|r| #f(&r #records)).collect::<Result<Vec<_>, _>>()?),
                 many,
             ),
             _ => (
-                quote!(match #v { Some(r) => Some(#f(&r)?), None => None }),
+                quote!(match #v { Some(r) => Some(#f(&r #records)?), None => None }),
                 one,
             ),
         }
+    }
+
+    /// `lookup(Record.field, keys...)`: the field of the stored record with these keys,
+    /// read through the store the mapping was given; no value when a key is missing or
+    /// nothing is stored.
+    pub(super) fn stored(
+        &self,
+        record: &str,
+        field: &[String],
+        keys: &[Expr],
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> (TokenStream, Shape) {
+        let mut ty = Type::Record {
+            record: record.to_string(),
+        };
+        for step in field {
+            ty = match types::base(&ty) {
+                Type::Record { record } => self.field_type(record, step),
+                _ => Type::Unknown,
+            };
+        }
+        let ks = keys.iter().map(|k| {
+            let (v, shape) = self.expr(k, ctx, at);
+            match shape {
+                Shape::Bool => quote!(Some(#v)),
+                Shape::List(_) | Shape::ResList(_) => quote!(#v.into_iter().next()),
+                _ => v,
+            }
+        });
+        let vars: Vec<_> = (0..keys.len()).map(|i| format_ident!("k{}", i)).collect();
+        let path = field.join(".");
+        let (t, shape, none) = match types::base(&ty) {
+            Type::List { of } => (
+                types::rust(&ty),
+                Shape::List(types::base(of).clone()),
+                quote!(Vec::new()),
+            ),
+            base => (types::rust(base), Shape::Opt(base.clone()), quote!(None)),
+        };
+        let found = match &shape {
+            Shape::List(_) => quote!(.unwrap_or_default()),
+            _ => quote!(),
+        };
+        (
+            quote! {
+                match (#(#ks,)*) {
+                    (#(Some(#vars),)*) => rt::stored::<#t>(&mut *records, #record, #path, &[#(rt::ToJson::to_json(&#vars)),*], #at)? #found,
+                    #[allow(unreachable_patterns)]
+                    _ => #none,
+                }
+            },
+            shape,
+        )
     }
 
     /// `reference(mapping, keys...)`: `Type/id` with the id the mapping gives the record
@@ -646,6 +707,22 @@ impl Gen<'_> {
             "join" => {
                 let (l, s) = (v(0), text(1));
                 (quote!(rt::f::join(#l, #s)), Shape::Opt(Type::Text))
+            }
+            "require" => {
+                let x = v(0);
+                // The checker lets only a text literal through as the reason.
+                let reason = match args.get(1) {
+                    Some(Expr::Text { value }) => value.clone(),
+                    _ => String::from("a required value is missing"),
+                };
+                match &a[0].1 {
+                    Shape::List(_) | Shape::ResList(_) => (
+                        quote!(rt::f::require_list(#x, #reason, #at)?),
+                        a[0].1.clone(),
+                    ),
+                    Shape::Bool => (x, Shape::Bool),
+                    other => (quote!(rt::f::require(#x, #reason, #at)?), other.clone()),
+                }
             }
             "now" => (quote!(Some(rt::f::now())), Shape::Opt(Type::DateTime)),
             "today" => (quote!(Some(rt::f::today())), Shape::Opt(Type::Date)),

@@ -97,6 +97,13 @@ impl<'a> Gen<'a> {
             .unwrap_or(Type::Unknown)
     }
 
+    /// Whether mapping `name` looks stored records up (`lookup(...)`), itself or through a
+    /// mapping it applies: its function then takes the store (`records: &mut dyn
+    /// rt::Steward`), and its callers pass theirs.
+    pub fn uses_records(&self, name: &str) -> bool {
+        crate::uses::looks_up_records(self.ir, name)
+    }
+
     /// Mapping `m` as a function. It is generated twice: the first pass finds the
     /// whole-message values that several statements read, and the second reads each of
     /// those once per message.
@@ -140,6 +147,11 @@ impl<'a> Gen<'a> {
                 )
             }
             Schema::Fhir { .. } => (quote!(src: &rt::serde_json::Value), quote!(), None),
+        };
+        let param = if self.uses_records(&m.name) {
+            quote!(#param, records: &mut dyn rt::Steward)
+        } else {
+            param
         };
         let fscope = match &m.source {
             Schema::Fhir { .. } => Some(FhirScope { var: quote!(src) }),
@@ -259,8 +271,12 @@ impl<'a> Gen<'a> {
                 let complete = tree.complete_entries();
                 let (root, items) = (tree.root_name(), tree.items());
                 // The resource borrows the source record's text.
-                let param = match &m.source {
-                    Schema::Record { record } => {
+                let param = match (&m.source, self.uses_records(&m.name)) {
+                    (Schema::Record { record }, true) => {
+                        let t = names::ty(record);
+                        quote!(src: &'a #t, records: &mut dyn rt::Steward)
+                    }
+                    (Schema::Record { record }, false) => {
                         let t = names::ty(record);
                         quote!(src: &'a #t)
                     }

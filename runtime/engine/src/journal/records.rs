@@ -478,6 +478,25 @@ impl Steward for JournalSteward<'_> {
         Ok(changed)
     }
 
+    /// The record as stored, by field path (each field's value set at its path), when
+    /// any field of it is stored.
+    fn lookup(&mut self, record: &str, key: &str) -> Result<Option<Value>, Hold> {
+        let stored = self
+            .store
+            .load(record, key)
+            .map_err(|e| Hold::Unavailable {
+                detail: format!("cannot read the stored {record} {key}: {e}"),
+            })?;
+        if stored.values().all(|s| steward::is_empty(&s.value)) {
+            return Ok(None);
+        }
+        let mut value = Value::Object(Default::default());
+        for (field, s) in &stored {
+            set_path(&mut value, field, s.value.clone());
+        }
+        Ok(Some(value))
+    }
+
     /// A partial record takes the stored value of each field it does not carry; with
     /// nothing stored under its key there is nothing to complete it from, and the message
     /// is held back with the reason (its record's owner has not created it yet).

@@ -198,6 +198,85 @@ pub fn mpi_nhs(msg: &rt::Message) -> Result<rt::Partial<Patient>, rt::MapError> 
     }
     out.partial("main.accord:58")
 }
+/// Results for the portal carry the contact details the production stored: the lab
+/// sends the MRN only.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn result_contact(
+    msg: &rt::Message,
+    records: &mut dyn rt::Steward,
+) -> Result<Vec<u8>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let reads: [rt::Once<'_>; 1usize] = Default::default();
+    static ORDER: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| rt::hl7::dict::segment_order(
+        "2.5",
+        "ORU^R01",
+    ));
+    let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
+    rt::write(&mut b, &MSH_9_1, "ORU", "main.accord:65")?;
+    rt::write(&mut b, &MSH_9_2, "R01", "main.accord:65")?;
+    rt::write(&mut b, &MSH_12, "2.5", "main.accord:65")?;
+    if let Some(v) = rt::once(
+            &reads[0usize],
+            || scope.str(&PID_3_1_1, "main.accord:68"),
+        )?
+        .as_deref()
+    {
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "main.accord:68")?;
+    }
+    if let Some(v) = scope.str(&PID_5_1, "main.accord:69")?.as_deref() {
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "main.accord:69")?;
+    }
+    if let Some(v) = scope.str(&OBR_4_1, "main.accord:70")?.as_deref() {
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "main.accord:70")?;
+    }
+    if let Some(v) = match (
+        rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:71"))?
+            .map(String::from),
+    ) {
+        (Some(k0),) => {
+            rt::stored::<
+                String,
+            >(
+                &mut *records,
+                "Patient",
+                "email",
+                &[rt::ToJson::to_json(&k0)],
+                "main.accord:71",
+            )?
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+        .or(Some(String::from("none@example.org")))
+    {
+        rt::write(&mut b, &PID_13_1_4, &rt::ToHl7::to_hl7(&v), "main.accord:71")?;
+    }
+    if let Some(v) = rt::f::require(
+        match (
+            rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:72"))?
+                .map(String::from),
+        ) {
+            (Some(k0),) => {
+                rt::stored::<
+                    String,
+                >(
+                    &mut *records,
+                    "Patient",
+                    "address.postcode",
+                    &[rt::ToJson::to_json(&k0)],
+                    "main.accord:72",
+                )?
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        },
+        "no postcode is stored for the patient",
+        "main.accord:72",
+    )? {
+        rt::write(&mut b, &PID_11_5, &rt::ToHl7::to_hl7(&v), "main.accord:72")?;
+    }
+    Ok(b.serialize())
+}
 #[allow(unused_mut)]
 fn govern_patient(
     steward: &mut dyn rt::Steward,
@@ -340,6 +419,78 @@ static PID_3_WHERE_5_NH_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::
         value: String::from("NH"),
     }),
     component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-3[1].1`
+static PID_3_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 3usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-5.1`
+static PID_5_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 5usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `OBR-4.1`
+static OBR_4_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("OBR"),
+    occurrence: None,
+    field: 4usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `PID-13[1].4`
+static PID_13_1_4: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(4usize),
+    subcomponent: None,
+});
+/// `PID-11.5`
+static PID_11_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 11usize,
+    repetition: None,
+    component: Some(5usize),
+    subcomponent: None,
+});
+/// `MSH-9.1`
+static MSH_9_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(1usize),
+    subcomponent: None,
+});
+/// `MSH-9.2`
+static MSH_9_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 9usize,
+    repetition: None,
+    component: Some(2usize),
+    subcomponent: None,
+});
+/// `MSH-12`
+static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("MSH"),
+    occurrence: None,
+    field: 12usize,
+    repetition: None,
+    component: None,
     subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
