@@ -31,14 +31,23 @@ pub fn unknown_name(
     hint: Option<String>,
 ) -> Diagnostic {
     let noun = wanted.noun();
+    // "an endpoint", "an interface", "a route".
+    let a = |n: &str| {
+        let article = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {n}")
+    };
     match found {
         Some(k) => Diagnostic::error(
             "E0101",
-            format!("`{}` is a {}, not a {noun}", name.name, k.noun()),
+            format!("`{}` is {}, not {}", name.name, a(k.noun()), a(noun)),
             name.span,
-            format!("expected a {noun}"),
+            format!("expected {}", a(noun)),
         )
-        .with_help(hint_or(hint, format!("name a {noun} here"))),
+        .with_help(hint_or(hint, format!("name {} here", a(noun)))),
         None => Diagnostic::error(
             "E0101",
             format!("unknown {noun} `{}`", name.name),
