@@ -133,10 +133,15 @@ fn gen_governors(ir: &Estate) -> TokenStream {
                 quote! { let mut v = v; }
             };
             let nested = govern_nested(ir, r);
-            let partial = ir
-                .mappings
-                .iter()
-                .any(|m| m.partial && matches!(&m.target, Schema::Record { record } if *record == r.name))
+            // Only a chain runs a partial mapping's governor.
+            let chained = ir.interfaces.iter().flat_map(|i| &i.transforms).any(|t| {
+                ir.mappings.iter().any(|m| {
+                    &m.name == t
+                        && m.partial
+                        && matches!(&m.target, Schema::Record { record } if *record == r.name)
+                })
+            });
+            let partial = chained
                 .then(|| {
                     let p = partial_governor(&r.name);
                     let required = super::types::required_fields(r);

@@ -286,15 +286,6 @@ fn govern_patient(
     let mut v = rt::govern(steward, "Patient", at, v)?;
     Ok(v)
 }
-#[allow(unused_mut)]
-fn govern_partial_patient(
-    steward: &mut dyn rt::Steward,
-    at: &'static str,
-    v: rt::Partial<Patient>,
-) -> Result<Patient, rt::MapError> {
-    let mut v = rt::govern_partial(steward, "Patient", at, v, &["mrn"])?;
-    Ok(v)
-}
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
 #[allow(unused_variables)]
