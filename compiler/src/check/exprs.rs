@@ -578,16 +578,7 @@ impl Checker<'_, '_> {
             matches!(&s.kind, MapStmtKind::Assign { target: MapTarget::Path(p), .. }
                 if p.segments.len() == 1 && p.segments[0].name.name == "id")
         });
-        let keys: Vec<(String, Ty)> = self.m.record_fields[record]
-            .iter()
-            .filter(|f| {
-                f.decl
-                    .constraints
-                    .iter()
-                    .any(|c| matches!(c.kind, accord_dsl::ast::ConstraintKind::Key))
-            })
-            .map(|f| (f.name.to_string(), f.ty.clone()))
-            .collect();
+        let keys = self.key_fields(record);
         let rname = self.record_name(record).to_string();
         if sets_id || keys.is_empty() {
             let (why, help) = if sets_id {
@@ -687,16 +678,7 @@ impl Checker<'_, '_> {
             .map(|s| s.name.name.as_str())
             .collect::<Vec<_>>()
             .join(".");
-        let keys: Vec<(String, Ty)> = self.m.record_fields[rid]
-            .iter()
-            .filter(|f| {
-                f.decl
-                    .constraints
-                    .iter()
-                    .any(|c| matches!(c.kind, accord_dsl::ast::ConstraintKind::Key))
-            })
-            .map(|f| (f.name.to_string(), f.ty.clone()))
-            .collect();
+        let keys = self.key_fields(rid);
         let kept = self.kept_fields(rid);
         if kept.is_empty() || keys.is_empty() {
             return refuse(
@@ -751,6 +733,20 @@ impl Checker<'_, '_> {
             }
         }
         field_ty
+    }
+
+    /// The key fields of record `rid`, with their types, in order.
+    pub fn key_fields(&self, rid: usize) -> Vec<(String, Ty)> {
+        self.m.record_fields[rid]
+            .iter()
+            .filter(|f| {
+                f.decl
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c.kind, accord_dsl::ast::ConstraintKind::Key))
+            })
+            .map(|f| (f.name.to_string(), f.ty.clone()))
+            .collect()
     }
 
     /// The field paths the ownership matrices of record `rid` keep (what the production

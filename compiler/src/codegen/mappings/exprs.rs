@@ -397,6 +397,17 @@ impl Gen<'_> {
         }
     }
 
+    /// A key value given to `reference` or `lookup`: one optional value (the first of a
+    /// list).
+    fn key_value(&self, k: &Expr, ctx: &SourceCtx, at: &str) -> TokenStream {
+        let (v, shape) = self.expr(k, ctx, at);
+        match shape {
+            Shape::Bool => quote!(Some(#v)),
+            Shape::List(_) | Shape::ResList(_) => quote!(#v.into_iter().next()),
+            _ => v,
+        }
+    }
+
     /// `lookup(Record.field, keys...)`: the field of the stored record with these keys,
     /// read through the store the mapping was given; no value when a key is missing or
     /// nothing is stored.
@@ -417,14 +428,7 @@ impl Gen<'_> {
                 _ => Type::Unknown,
             };
         }
-        let ks = keys.iter().map(|k| {
-            let (v, shape) = self.expr(k, ctx, at);
-            match shape {
-                Shape::Bool => quote!(Some(#v)),
-                Shape::List(_) | Shape::ResList(_) => quote!(#v.into_iter().next()),
-                _ => v,
-            }
-        });
+        let ks = keys.iter().map(|k| self.key_value(k, ctx, at));
         let vars: Vec<_> = (0..keys.len()).map(|i| format_ident!("k{}", i)).collect();
         let path = field.join(".");
         let (t, shape, none) = match types::base(&ty) {
@@ -472,12 +476,7 @@ impl Gen<'_> {
                     return cur;
                 }
             }
-            let (v, shape) = self.expr(k, ctx, at);
-            match shape {
-                Shape::Bool => quote!(Some(#v)),
-                Shape::List(_) | Shape::ResList(_) => quote!(#v.into_iter().next()),
-                _ => v,
-            }
+            self.key_value(k, ctx, at)
         });
         let vars: Vec<_> = (0..keys.len()).map(|i| format_ident!("k{}", i)).collect();
         (

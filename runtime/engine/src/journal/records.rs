@@ -339,6 +339,16 @@ impl<'a> JournalSteward<'a> {
     }
 }
 
+impl JournalSteward<'_> {
+    /// The stored `record` under `key`; a journal that cannot be read decides nothing
+    /// ([`Hold::Unavailable`]: the message is processed again).
+    fn load(&mut self, record: &str, key: &str) -> Result<RecordState, Hold> {
+        self.store.load(record, key).map_err(|e| Hold::Unavailable {
+            detail: format!("cannot read the stored {record} {key}: {e}"),
+        })
+    }
+}
+
 /// The record's key: its key fields' values joined by `|` (`None` if one is missing).
 fn key_of(m: &Matrix, value: &Value) -> Option<String> {
     let parts: Option<Vec<String>> = m
@@ -361,12 +371,7 @@ impl Steward for JournalSteward<'_> {
         let Some(key) = key_of(m, value) else {
             return Ok(false);
         };
-        let stored = self
-            .store
-            .load(record, &key)
-            .map_err(|e| Hold::Unavailable {
-                detail: format!("cannot read the stored {record} {key}: {e}"),
-            })?;
+        let stored = self.load(record, &key)?;
         let current = m
             .stage_field
             .as_ref()
@@ -481,12 +486,7 @@ impl Steward for JournalSteward<'_> {
     /// The record as stored, by field path (each field's value set at its path), when
     /// any field of it is stored.
     fn lookup(&mut self, record: &str, key: &str) -> Result<Option<Value>, Hold> {
-        let stored = self
-            .store
-            .load(record, key)
-            .map_err(|e| Hold::Unavailable {
-                detail: format!("cannot read the stored {record} {key}: {e}"),
-            })?;
+        let stored = self.load(record, key)?;
         if stored.values().all(|s| steward::is_empty(&s.value)) {
             return Ok(None);
         }
@@ -509,12 +509,7 @@ impl Steward for JournalSteward<'_> {
                 detail: format!("partial update: the {record} carries no key"),
             });
         };
-        let stored = self
-            .store
-            .load(record, &key)
-            .map_err(|e| Hold::Unavailable {
-                detail: format!("cannot read the stored {record} {key}: {e}"),
-            })?;
+        let stored = self.load(record, &key)?;
         if stored.values().all(|s| steward::is_empty(&s.value)) {
             return Err(Hold::Reject {
                 detail: format!(
