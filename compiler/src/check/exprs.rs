@@ -613,17 +613,7 @@ impl Checker<'_, '_> {
             ));
             return Ty::Text;
         }
-        for (arg, (field, ty)) in given.iter().zip(&keys) {
-            let t = self.type_of(arg, scope, reads);
-            if !t.assignable_to(ty) {
-                let (found, wanted) = (self.ty_name(&t), self.ty_name(ty));
-                self.push(diag::bad_reference(
-                    arg.span,
-                    format!("this is {found}, and the key `{field}` of {rname} is {wanted}"),
-                    format!("give the value of {rname}'s `{field}` here"),
-                ));
-            }
-        }
+        self.check_key_values(given, &keys, &rname, scope, reads, diag::bad_reference);
         let _ = func;
         Ty::Text
     }
@@ -721,18 +711,32 @@ impl Checker<'_, '_> {
                 ),
             );
         }
-        for (arg, (key, ty)) in given.iter().zip(&keys) {
+        self.check_key_values(given, &keys, &rname, scope, reads, diag::bad_lookup);
+        field_ty
+    }
+
+    /// Each key value given (to `reference` or `lookup`) is of its key field's type;
+    /// `refuse` makes the diagnostic for one that is not.
+    fn check_key_values(
+        &mut self,
+        given: &[Expr],
+        keys: &[(String, Ty)],
+        record: &str,
+        scope: &Scope,
+        reads: &mut Vec<Read>,
+        refuse: fn(Span, String, String) -> accord_dsl::Diagnostic,
+    ) {
+        for (arg, (key, ty)) in given.iter().zip(keys) {
             let t = self.type_of(arg, scope, reads);
             if !t.assignable_to(ty) {
                 let (found, wanted) = (self.ty_name(&t), self.ty_name(ty));
-                self.push(diag::bad_lookup(
+                self.push(refuse(
                     arg.span,
-                    format!("this is {found}, and the key `{key}` of {rname} is {wanted}"),
-                    format!("give the value of {rname}'s `{key}` here"),
+                    format!("this is {found}, and the key `{key}` of {record} is {wanted}"),
+                    format!("give the value of {record}'s `{key}` here"),
                 ));
             }
         }
-        field_ty
     }
 
     /// The key fields of record `rid`, with their types, in order.
