@@ -56,6 +56,19 @@ pub trait Steward {
     }
 }
 
+/// A stored record's key as the journal keeps it: its key fields' values, text as it is
+/// and anything else as JSON, joined by `|`.
+pub fn key_text<'v>(parts: impl IntoIterator<Item = &'v Value>) -> String {
+    parts
+        .into_iter()
+        .map(|k| match k {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 /// `lookup(Record.field, key, ...)` in a generated mapping: the field of the record stored
 /// under `keys`, or `None` when none is stored (or it has no value there). A journal that
 /// cannot be read holds the message back ([`Hold::Unavailable`]), so it is processed
@@ -67,14 +80,7 @@ pub fn stored<T: FromJson>(
     keys: &[Value],
     at: &'static str,
 ) -> Result<Option<T>, MapError> {
-    let key = keys
-        .iter()
-        .map(|k| match k {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("|");
+    let key = key_text(keys);
     let found = records.lookup(record, &key).map_err(|hold| MapError {
         at,
         kind: MapErrorKind::Ownership(hold),

@@ -150,14 +150,10 @@ fn check_partial(c: &mut Checker, facts: &[MappingFacts], rows: &HashMap<(usize,
         };
         let record = c.record_name(rid).to_string();
         let fields = &m.record_fields[rid];
-        let is_key = |f: &crate::model::FieldInfo| {
-            f.decl
-                .constraints
-                .iter()
-                .any(|k| matches!(k.kind, accord_dsl::ast::ConstraintKind::Key))
-        };
+        let keys = c.key_fields(rid);
+        let is_key = |f: &crate::model::FieldInfo| keys.iter().any(|(k, _)| k == f.name);
         let governed = rows.keys().any(|(r, _)| *r == rid);
-        if !governed || !fields.iter().any(is_key) {
+        if !governed || keys.is_empty() {
             c.push(diag::partial_update(
                 target,
                 &format!("`{record}` is not kept by the production, so nothing completes a partial one"),

@@ -337,9 +337,7 @@ impl<'a> JournalSteward<'a> {
             notes: vec![],
         }
     }
-}
 
-impl JournalSteward<'_> {
     /// The stored `record` under `key`; a journal that cannot be read decides nothing
     /// ([`Hold::Unavailable`]: the message is processed again).
     fn load(&mut self, record: &str, key: &str) -> Result<RecordState, Hold> {
@@ -351,16 +349,12 @@ impl JournalSteward<'_> {
 
 /// The record's key: its key fields' values joined by `|` (`None` if one is missing).
 fn key_of(m: &Matrix, value: &Value) -> Option<String> {
-    let parts: Option<Vec<String>> = m
+    let parts: Option<Vec<&Value>> = m
         .keys
         .iter()
-        .map(|k| match get_path(value, k) {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        })
+        .map(|k| Some(get_path(value, k)).filter(|v| !v.is_null()))
         .collect();
-    parts.map(|p| p.join("|"))
+    parts.map(steward::key_text)
 }
 
 impl Steward for JournalSteward<'_> {
@@ -509,17 +503,17 @@ impl Steward for JournalSteward<'_> {
                 detail: format!("partial update: the {record} carries no key"),
             });
         };
-        let stored = self.load(record, &key)?;
-        if stored.values().all(|s| steward::is_empty(&s.value)) {
+        let Some(Value::Object(stored)) = self.lookup(record, &key)? else {
             return Err(Hold::Reject {
                 detail: format!(
                     "partial update: no {record} {key} is stored to complete it; the record's owner must send it first"
                 ),
             });
-        }
-        for (field, s) in &stored {
-            if steward::is_empty(get_path(value, field)) && !steward::is_empty(&s.value) {
-                set_path(value, field, s.value.clone());
+        };
+        // A nested record the message carries is carried whole (see `crate::partial`).
+        for (field, v) in stored {
+            if steward::is_empty(get_path(value, &field)) {
+                set_path(value, &field, v);
             }
         }
         Ok(true)
