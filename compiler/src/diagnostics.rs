@@ -726,6 +726,11 @@ pub fn bad_lookup(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0424", what, at, "cannot look this up").with_help(help)
 }
 
+/// `merge: Record from ... into ...` that the production could not apply.
+pub fn bad_merge(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0522", what, at, "cannot merge this").with_help(help)
+}
+
 /// `-> partial Record` that the production could not complete.
 pub fn partial_update(at: Span, what: &str, label: &str, help: &str) -> Diagnostic {
     Diagnostic::error("E0307", what.to_string(), at, label.to_string()).with_help(help.to_string())

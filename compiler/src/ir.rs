@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.5.0";
+pub const IR_VERSION: &str = "1.6.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -664,7 +664,31 @@ pub struct Interface {
     pub sends_only: Option<SendsOnly>,
     pub sla: Vec<Sla>,
     pub retain_ms: Option<u64>,
+    /// A message naming a retired key merges that stored record into the survivor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Merge>,
     pub loc: Loc,
+}
+
+/// `merge: Patient from MRG-1.1 into PID-3.1 follow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Merge {
+    pub record: String,
+    /// Where the message names the key that is retired (`MRG-1.1`).
+    pub retired: Hl7Path,
+    /// Where it names the key that survives (`PID-3.1`).
+    pub survivor: Hl7Path,
+    /// What a later message for a retired key does.
+    pub policy: MergePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MergePolicy {
+    /// It is taken as the survivor's.
+    Follow,
+    /// It waits for a person in review `queue` (`review` when none is named).
+    Hold { queue: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -670,6 +670,7 @@ impl Lower<'_, '_> {
             sends_only: None,
             sla: vec![],
             retain_ms: None,
+            merge: None,
             loc: self.loc(span),
         };
         for c in &i.clauses {
@@ -746,6 +747,19 @@ impl Lower<'_, '_> {
                     out.accepts = ms.iter().map(|m| m.name.clone()).collect()
                 }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
+                ast::IfaceClauseKind::Merge(m) => {
+                    out.merge = Some(ir::Merge {
+                        record: m.record.name.clone(),
+                        retired: hl7_path(&m.retired),
+                        survivor: hl7_path(&m.survivor),
+                        policy: match &m.policy {
+                            ast::MergePolicy::Follow(_) => ir::MergePolicy::Follow,
+                            ast::MergePolicy::Hold { queue, .. } => ir::MergePolicy::Hold {
+                                queue: queue.as_ref().map(|q| q.value.clone()),
+                            },
+                        },
+                    })
+                }
                 ast::IfaceClauseKind::Prop(p) => {
                     let v = lit_text(&p.value);
                     match p.key.name.as_str() {

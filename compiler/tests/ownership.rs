@@ -500,3 +500,98 @@ fn a_mapping_looks_up_the_stored_patient_and_refuses_a_result_for_one_nobody_reg
     assert_eq!(field(&got[1], "PID", 19), nhs);
     assert_eq!(field(&got[1], "PID", 5), "SMITH");
 }
+
+/// The PAS's A40 merging patient `retired` into `survivor`.
+fn a40(control: &str, survivor: &str, retired: &str) -> String {
+    format!(
+        "MSH|^~\\&|PAS|H|HUB|H|20261122090000||ADT^A40^ADT_A39|{control}|P|2.5\r\
+         EVN|A40|20261122090000\r\
+         PID|1||{survivor}^^^PAS^MR||JONES^ANN\r\
+         MRG|{retired}^^^PAS^MR\r"
+    )
+}
+
+/// `merge: Patient from MRG-1.1 into PID-3[where 5 = "MR"].1 follow`: an A40 retires P1
+/// into P2. The MPI's NHS number for P1, sent after, is stored on P2 and the lab gets P2
+/// with it; a result for P1 reaches the PAS with P2's name; `records` says P1 was
+/// merged; the same merge again changes nothing, and a merge of P1 into a third patient
+/// is held for a person with the reason, never guessed.
+#[test]
+fn a_merge_retires_the_patient_and_later_messages_for_the_old_mrn_follow_the_survivor() {
+    let pas_peer = Peer::start(|_, _| "CA");
+    let results = free_port();
+    let extra = format!(
+        "[endpoints.results_in]\nport = {results}\n[endpoints.pas_out]\nport = {}\n",
+        pas_peer.port
+    );
+    let (s, lab) = setup_estate(STORED, "e2e-merge", None, &extra);
+    let nhs = "9434765919";
+
+    // 1. The PAS registers P1 and P2, then merges P1 into P2; the lab gets all three.
+    step(
+        &s,
+        s.hub,
+        &pas("A-1", "A01", "", "SMITH", "F").replace(MRN, "P1"),
+        0,
+    );
+    step(
+        &s,
+        s.hub,
+        &pas("A-2", "A01", "", "JONES", "F").replace(MRN, "P2"),
+        1,
+    );
+    step(&s, s.hub, &a40("A-3", "P2", "P1"), 2);
+    let got = lab.wait_for(3);
+    assert!(field(&got[2], "MSH", 9).starts_with("ADT^A40"), "{got:?}");
+    let p1 = s.json(&["records", "Patient", "P1", "--json"]);
+    assert_eq!(p1["merged_into"], "P2", "{p1}");
+    let p2 = s.json(&["records", "Patient", "P2", "--json"]);
+    assert_eq!(p2["replaces"], serde_json::json!(["P1"]), "{p2}");
+
+    // 2. The MPI's NHS number for the retired P1 is taken as P2's: stored there, and the
+    // lab gets P2 with its own name.
+    step(&s, s.mpi, &mpi_nhs("M-1", "P1", nhs), 3);
+    let got = lab.wait_for(4);
+    assert_eq!(field(&got[3], "PID", 3), "P2^^^^MR");
+    assert_eq!(field(&got[3], "PID", 5), "JONES");
+    assert_eq!(field(&got[3], "PID", 19), nhs);
+    let p2 = s.json(&["records", "Patient", "P2", "--json"]);
+    assert_eq!(p2["fields"]["nhs_number"]["value"], nhs);
+    let p1 = s.json(&["records", "Patient", "P1", "--json"]);
+    assert!(p1["fields"]["nhs_number"].is_null(), "{p1}");
+    let (ok, trace) = s.cli(&["trace", "M-1"]);
+    assert!(
+        ok && trace.contains("Patient P1 was merged into P2"),
+        "{trace}"
+    );
+
+    // 3. A result for P1 reaches the PAS with the survivor's name and NHS number.
+    step(&s, results, &result("R-1", "P1"), 4);
+    let got = pas_peer.wait_for(1);
+    assert_eq!(field(&got[0], "PID", 5), "JONES");
+    assert_eq!(field(&got[0], "PID", 19), nhs);
+
+    // 4. The same merge again (a resend by the PAS) is nothing new; a merge of P1 into P3
+    // contradicts it and waits for a person as a dead letter, with the reason.
+    step(&s, s.hub, &a40("A-4", "P2", "P1"), 5);
+    step(&s, s.hub, &a40("A-5", "P3", "P1"), 6);
+    let dead = s.json(&["dead-letters", "list", "--reason", "ownership", "--json"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let detail = dead[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Patient P1 was already merged into P2")
+            && detail.contains("a person decides"),
+        "{detail}"
+    );
+    let p1 = s.json(&["records", "Patient", "P1", "--json"]);
+    assert_eq!(p1["merged_into"], "P2");
+    let got = lab.wait_for(5);
+    assert!(field(&got[4], "MSH", 9).starts_with("ADT^A40"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        lab.messages().len(),
+        5,
+        "the contradicting merge reaches nobody"
+    );
+}

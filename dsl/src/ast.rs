@@ -728,7 +728,28 @@ pub enum IfaceClauseKind {
     /// each read into a stored record by a mapping from FHIR.
     Accepts(Vec<Ident>),
     Retain(Duration),
+    /// `merge: Patient from MRG-1.1 into PID-3.1 follow`: a message naming a retired
+    /// key merges that stored record into the survivor's.
+    Merge(Merge),
     Prop(Prop),
+}
+
+/// A merge clause: which record, where the message names the retired and the surviving
+/// keys, and what later messages for the retired key do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merge {
+    pub record: Ident,
+    pub retired: Hl7Path,
+    pub survivor: Hl7Path,
+    pub policy: MergePolicy,
+}
+
+/// What a later message for a retired key does: `follow` the survivor, or `hold` for
+/// review (in the named queue).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergePolicy {
+    Follow(Span),
+    Hold { queue: Option<StrLit>, span: Span },
 }
 
 #[derive(Debug, Clone, PartialEq)]

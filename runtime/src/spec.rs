@@ -41,6 +41,30 @@ pub struct Matrix {
     /// The field that holds the record's current stage.
     pub stage_field: Option<String>,
     pub fields: Vec<OwnedField>,
+    /// What a message for a key merged into another does (`None`: nothing merges this
+    /// record, so no key is ever retired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Retired>,
+}
+
+/// A merge clause (`merge: Patient from MRG-1.1 into PID-3.1 follow`): a received message
+/// whose `retired` path has a value retires that stored `record` into the one under the
+/// value at `survivor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Merge {
+    pub record: String,
+    pub retired: String,
+    pub survivor: String,
+    pub loc: Loc,
+}
+
+/// What a message for a retired key does: it is taken as the survivor's (`follow`), or
+/// waits for a person in a review queue (`hold`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Retired {
+    Follow,
+    Hold { queue: Option<String> },
 }
 
 /// One field of the matrix: who owns it, who else may write it and when, and how a
@@ -191,6 +215,7 @@ impl Interface {
             sender: None,
             serves: vec![],
             accepts: vec![],
+            merge: None,
             loc: "x:1".into(),
         }
     }
@@ -249,6 +274,9 @@ pub struct Interface {
     /// FHIR), decided field by field by the ownership matrix.
     #[serde(default)]
     pub accepts: Vec<Served>,
+    /// A merge the messages it receives can carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Merge>,
     pub loc: Loc,
 }
 

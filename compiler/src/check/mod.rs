@@ -12,6 +12,7 @@ mod flows;
 pub mod hl7paths;
 mod interfaces;
 mod mappings;
+mod merges;
 mod outbound;
 mod ownership;
 mod profiles;
@@ -69,6 +70,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     let facts = mappings::check(&mut c);
     ownership::check(&mut c, &facts);
     interfaces::check(&mut c, &facts);
+    merges::check(&mut c);
     outbound::check(&mut c);
     routes::check(&mut c);
     ackbudget::check(&mut c);

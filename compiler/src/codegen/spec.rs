@@ -205,6 +205,12 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 sender: sender_identity(ir, &i.from),
                 serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),
                 accepts: i.accepts.iter().filter_map(|m| served(ir, m)).collect(),
+                merge: i.merge.as_ref().map(|m| spec::Merge {
+                    record: m.record.clone(),
+                    retired: m.retired.text.clone(),
+                    survivor: m.survivor.text.clone(),
+                    loc: loc(&i.loc),
+                }),
                 loc: loc(&i.loc),
             })
             .collect(),
@@ -227,6 +233,22 @@ pub fn production_spec(ir: &Estate) -> Spec {
             .collect(),
         matrices: matrices(ir),
     }
+}
+
+/// What a message for a retired `record` key does, when an interface merges it (the
+/// checker makes every merge of a record agree, E0522).
+fn retired(ir: &Estate, record: &str) -> Option<spec::Retired> {
+    let m = ir
+        .interfaces
+        .iter()
+        .filter_map(|i| i.merge.as_ref())
+        .find(|m| m.record == record)?;
+    Some(match &m.policy {
+        ir::MergePolicy::Follow => spec::Retired::Follow,
+        ir::MergePolicy::Hold { queue } => spec::Retired::Hold {
+            queue: queue.clone(),
+        },
+    })
 }
 
 /// The matrix rows grouped per record, for records that have a key (W0302 otherwise).
@@ -254,6 +276,7 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
                     stages: row.stages.clone(),
                     stage_field: row.stage_field.clone(),
                     fields: vec![],
+                    retired: retired(ir, &row.record),
                 });
                 out.len() - 1
             }

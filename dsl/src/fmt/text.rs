@@ -287,6 +287,17 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
         IfaceClauseKind::Serves(ms) => format!("serves: {}", names(ms, ", ")),
         IfaceClauseKind::Accepts(ms) => format!("accepts: {}", names(ms, ", ")),
         IfaceClauseKind::Retain(d) => format!("retain: {}", d.text),
+        IfaceClauseKind::Merge(m) => {
+            let policy = match &m.policy {
+                MergePolicy::Follow(_) => "follow".to_string(),
+                MergePolicy::Hold { queue: None, .. } => "hold".to_string(),
+                MergePolicy::Hold { queue: Some(q), .. } => format!("hold \"{}\"", q.raw),
+            };
+            format!(
+                "merge: {} from {} into {} {policy}",
+                m.record.name, m.retired, m.survivor
+            )
+        }
         IfaceClauseKind::Prop(p) => format!("{}: {}", p.key.name, lit(&p.value)),
     }
 }

@@ -41,6 +41,10 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_idempotency
             | Rule::k_import
             | Rule::k_in
+            | Rule::k_into
+            | Rule::k_hold
+            | Rule::k_follow
+            | Rule::k_merge
             | Rule::k_interface
             | Rule::k_len
             | Rule::k_length

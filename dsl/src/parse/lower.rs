@@ -1042,9 +1042,34 @@ impl Lower {
             Rule::iface_retain => {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }
+            Rule::iface_merge => IfaceClauseKind::Merge(self.merge(&c)),
             _ => IfaceClauseKind::Prop(self.prop(c)),
         };
         IfaceClause { docs, kind, span }
+    }
+
+    fn merge(&self, c: &P) -> Merge {
+        // The grammar gives a merge two paths.
+        let paths: Vec<Hl7Path> = all(c, Rule::hl7_path)
+            .into_iter()
+            .map(|p| self.hl7_path(p))
+            .collect();
+        let (retired, survivor) = (paths[0].clone(), paths[paths.len() - 1].clone());
+        let policy = only_rule(c, Rule::merge_policy);
+        let span = self.span(&policy);
+        let policy = match first(&policy, Rule::merge_hold) {
+            Some(h) => MergePolicy::Hold {
+                queue: first(&h, Rule::string).map(|s| self.string(s)),
+                span,
+            },
+            None => MergePolicy::Follow(span),
+        };
+        Merge {
+            record: self.ident(only_rule(c, Rule::ident)),
+            retired,
+            survivor,
+            policy,
+        }
     }
 
     fn action(&self, p: P) -> Action {

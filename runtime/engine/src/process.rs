@@ -9,7 +9,7 @@ use super::journal::cluster as stored;
 use super::journal::db::{Db, DbError, DbResult};
 use super::journal::flows::{complete_wait, start_wait};
 use super::journal::processing::{self as storage, event, store_record, Received};
-use super::journal::records::{self, JournalSteward, Note, RecordStore, Write};
+use super::journal::records::{self, JournalSteward, Merge, Note, RecordStore, Write};
 use super::lanes::Next;
 use super::{key_of, patient_of, time, Engine, Outcome};
 use accord_hl7::Message;
@@ -106,6 +106,8 @@ struct Change {
     /// The matrix's changes and decisions for that record.
     writes: Vec<Write>,
     notes: Vec<Note>,
+    /// The merge the message makes (`merge:` on its interface).
+    merge: Option<Merge>,
     /// (flow, key, deadline) waits to start; the waits that this message ends.
     starts: Vec<(String, String, i64)>,
     ends: Vec<FlowEnd>,
@@ -587,6 +589,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         interface: m.interface.clone(),
         writes: vec![],
         notes: vec![],
+        merge: None,
         correlation: m.correlation.clone(),
         state: "processed",
         reason: None,
@@ -607,6 +610,24 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         }
     };
     let src = parsed.source();
+    if let Source::Hl7(msg) = src {
+        match merge_of(engine, store, &m.interface, msg) {
+            Ok(None) => {}
+            Ok(Some((merge, note))) => {
+                if let Some(merge) = merge {
+                    store.stage_merge(&merge);
+                    change.merge = Some(merge);
+                }
+                change.notes.push(note);
+            }
+            Err(why) => {
+                change.state = "dead";
+                change.reason = Some("ownership");
+                change.detail = Some(why);
+                return change;
+            }
+        }
+    }
     let targets = match src {
         Source::Hl7(msg) => (engine.functions.inbound)(&m.interface, msg),
         // What an API's client created goes where the API's routes send its type.
@@ -647,7 +668,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 Source::Hl7(msg) => (engine.functions.deliver)(&m.interface, msg, &mut steward),
                 Source::Fhir(v) => (engine.functions.deliver_fhir)(&m.interface, v, &mut steward),
             };
-            change.notes = std::mem::take(&mut steward.notes);
+            change.notes.append(&mut steward.notes);
             match result {
                 Err(e) => {
                     (change.state, change.reason) = match &e.kind {
@@ -665,6 +686,12 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                     change.record = out.map(Output::into_bytes);
                 }
             }
+        }
+    }
+    if change.state == "dead" {
+        // A message that goes nowhere merges nothing.
+        if let Some(merge) = change.merge.take() {
+            store.unstage_merge(&merge);
         }
     }
     let Source::Hl7(msg) = src else {
@@ -708,6 +735,75 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
     change
 }
 
+/// The merge `msg` makes, received on `interface` (`merge:`), decided against the stored
+/// merges: `None` when the message names no retired key; the merge to store (none if it
+/// was already made) and what was decided, in words; or why it cannot be applied, which
+/// dead-letters the message for a person (a retired key already merged into another
+/// record, a survivor that was itself merged into the retired key): never a guess.
+fn merge_of(
+    engine: &Engine,
+    store: &mut RecordStore,
+    interface: &str,
+    msg: &Message,
+) -> Result<Option<(Option<Merge>, Note)>, String> {
+    let Some(clause) = engine.interface(interface).and_then(|i| i.merge.as_ref()) else {
+        return Ok(None);
+    };
+    let Some(retired) = key_of(msg, std::slice::from_ref(&clause.retired)) else {
+        return Ok(None);
+    };
+    let record = &clause.record;
+    let Some(survivor) = key_of(msg, std::slice::from_ref(&clause.survivor)) else {
+        return Err(format!(
+            "merge: the message retires {record} {retired} ({}) but names no survivor at {} ({})",
+            clause.retired, clause.survivor, clause.loc
+        ));
+    };
+    if survivor == retired {
+        return Err(format!(
+            "merge: the message merges {record} {retired} into itself ({} and {} are the same)",
+            clause.retired, clause.survivor
+        ));
+    }
+    let chain = |store: &mut RecordStore, key: &str| {
+        store.merge_chain(record, key).map_err(|t| match t {
+            records::MergeTrouble::Unavailable(e) | records::MergeTrouble::Broken(e) => {
+                format!("merge: {e}")
+            }
+        })
+    };
+    let from_survivor = chain(store, &survivor)?;
+    if from_survivor.contains(&retired) {
+        return Err(format!(
+            "merge: {record} {survivor} was itself merged into {retired}; merging {retired} into {survivor} would go round, so a person decides"
+        ));
+    }
+    let merge = Merge {
+        record: record.clone(),
+        retired: retired.clone(),
+        survivor: survivor.clone(),
+    };
+    match chain(store, &retired)?.first() {
+        None => Ok(Some((
+            Some(merge),
+            Note {
+                verdict: "merged",
+                text: format!("{record} {retired} merged into {survivor}"),
+            },
+        ))),
+        Some(first) if *first == survivor => Ok(Some((
+            None,
+            Note {
+                verdict: "merged",
+                text: format!("{record} {retired} was already merged into {survivor}: nothing to do"),
+            },
+        ))),
+        Some(other) => Err(format!(
+            "merge: {record} {retired} was already merged into {other}; this message merges it into {survivor}, so a person decides which is right"
+        )),
+    }
+}
+
 /// Stores a processed batch; returns the ids of the deliveries queued for the operations
 /// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
 /// flow waits (flow, key) it ended.
@@ -741,6 +837,9 @@ fn apply(
             )
         };
         event(c, ch.inbound, now, ch.state, summary.as_deref())?;
+        if let Some(merge) = ch.merge.as_ref().filter(|_| ch.state != "dead") {
+            records::store_merge(c, merge, ch.inbound, now)?;
+        }
         records::store(c, &ch.writes, Some(ch.inbound), now)?;
         for n in &ch.notes {
             event(c, ch.inbound, now, "ownership", Some(&n.text))?;

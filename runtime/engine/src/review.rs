@@ -256,7 +256,9 @@ pub fn show_record(
     let conn = open_read(journal)?;
     let c = &conn.db();
     let rows = stored_fields(c, record, key)?;
-    if rows.is_empty() {
+    let merged_into = records::merged_into(c, record, key)?;
+    let replaces = records::retired_into(c, record, key)?;
+    if rows.is_empty() && merged_into.is_none() {
         return Err(JournalError(format!(
             "no stored {record} with key {key:?} (the key is the record's key fields joined by `|`)"
         )));
@@ -274,10 +276,24 @@ pub fn show_record(
             .collect();
         return Ok(format!(
             "{}\n",
-            json!({"record": record, "key": key, "fields": fields})
+            json!({
+                "record": record, "key": key, "fields": fields,
+                "merged_into": merged_into, "replaces": replaces,
+            })
         ));
     }
     let mut out = format!("{record} {}\n", shown(key));
+    if let Some(survivor) = &merged_into {
+        out.push_str(&format!(
+            "  merged into {}: messages for {} are taken as its, or held, as the contract says\n",
+            shown(survivor),
+            shown(key)
+        ));
+    }
+    if !replaces.is_empty() {
+        let keys: Vec<String> = replaces.iter().map(|k| shown(k).to_string()).collect();
+        out.push_str(&format!("  replaces {}\n", keys.join(", ")));
+    }
     for (f, v, w, m, at) in rows {
         let (v, w) = (shown(&v), shown(&w));
         out.push_str(&format!(

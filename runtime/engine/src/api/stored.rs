@@ -132,6 +132,9 @@ pub(super) fn fhir_record(
     let Some(mut resource) = serve_record(f, served, &stored.value)? else {
         return Ok(None);
     };
+    if served.resource == "Patient" {
+        link_merges(c, served, key, &mut resource)?;
+    }
     if let Some(meta) = resource
         .as_object_mut()
         .map(|o| o.entry("meta").or_insert_with(|| json!({})))
@@ -145,6 +148,36 @@ pub(super) fn fhir_record(
         }
     }
     Ok(Some(resource))
+}
+
+/// A merged patient's links (`Patient.link`): a retired record is `replaced-by` its
+/// survivor and no longer `active`; a survivor `replaces` each record merged into it.
+fn link_merges(
+    c: &Db,
+    served: &Served,
+    key: &str,
+    resource: &mut Value,
+) -> Result<(), FacadeError> {
+    use crate::journal::records::{merged_into, retired_into};
+    let reference = |key: &str| json!({ "reference": format!("Patient/{}", accord_runtime::fhir::write::id_of_key(&served.record, key)) });
+    let mut links = vec![];
+    let survivor = merged_into(c, &served.record, key)?;
+    if let Some(survivor) = &survivor {
+        links.push(json!({ "other": reference(survivor), "type": "replaced-by" }));
+    }
+    for retired in retired_into(c, &served.record, key)? {
+        links.push(json!({ "other": reference(&retired), "type": "replaces" }));
+    }
+    let Some(o) = resource.as_object_mut() else {
+        return Ok(());
+    };
+    if survivor.is_some() {
+        o.insert("active".into(), json!(false));
+    }
+    if !links.is_empty() {
+        o.insert("link".into(), Value::Array(links));
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch as a FHIR instant (UTC).

@@ -11,7 +11,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "the journal", INITIAL),
     (2, "duplicates found in id order", DUPLICATES_BY_ID),
     (3, "nodes and leases", NODES_AND_LEASES),
+    (4, "merged records", RECORD_MERGES),
 ];
+
+/// Merges (`merge:` on an interface), as SQLite's `record_merges`.
+const RECORD_MERGES: &str = "
+CREATE TABLE IF NOT EXISTS record_merges (
+  record TEXT NOT NULL,
+  retired TEXT NOT NULL,
+  survivor TEXT NOT NULL,
+  message BIGINT,
+  merged_at BIGINT NOT NULL,
+  PRIMARY KEY (record, retired)
+);
+CREATE INDEX IF NOT EXISTS record_merges_survivor ON record_merges (record, survivor);
+";
 
 /// Several nodes on one journal (`journal/cluster.rs`): who they are, and the leases by
 /// which one of them at a time runs each lane and each once-only task. Times are the

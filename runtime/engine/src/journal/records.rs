@@ -10,8 +10,8 @@
 //! writer changed in the meantime (an API update racing a message, an operator command
 //! racing the processor) is refused as a [`Stale`] and decided again, never lost.
 
-use super::db::{params, Conn, Db, DbError, DbResult};
-use accord_runtime::spec::Matrix;
+use super::db::{params, Conn, Db, DbError, DbResult, OptionalExtension};
+use accord_runtime::spec::{Matrix, Retired};
 use accord_runtime::steward::{self, get_path, set_path, Hold, Stage, Steward, Stored, Verdict};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -69,7 +69,25 @@ pub struct RecordStore {
     /// Why a read failed since the last [`RecordStore::take_unavailable`]: the decisions
     /// made meanwhile are not to be applied.
     unavailable: Option<String>,
+    /// Merges this batch made (record, retired) -> survivor, not yet committed.
+    merges_staged: HashMap<(String, String), String>,
+    /// Merges read from the journal: (record, key) -> the key it was merged into, if any.
+    /// Kept and dropped with `read`.
+    merges_read: HashMap<(String, String), Option<String>>,
 }
+
+/// A merge to store once its message is committed: `record` `retired` now points to
+/// `survivor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merge {
+    pub record: String,
+    pub retired: String,
+    pub survivor: String,
+}
+
+/// The longest chain of merges followed (a retired key whose survivor was retired in turn,
+/// and so on); a longer one is taken as broken and held for a person.
+const MERGE_CHAIN_LIMIT: usize = 16;
 
 /// The most records a store keeps between batches; past that it starts over, so memory
 /// stays flat however many records the journal holds.
@@ -84,6 +102,8 @@ impl RecordStore {
             read: HashMap::new(),
             current_at: None,
             unavailable: None,
+            merges_staged: HashMap::new(),
+            merges_read: HashMap::new(),
         }
     }
 
@@ -122,6 +142,67 @@ impl RecordStore {
         Ok(stored)
     }
 
+    /// The key `record` `key` was merged into directly, if it was (this batch's merges
+    /// first, then the journal's).
+    fn merged_into(&mut self, record: &str, key: &str) -> Result<Option<String>, String> {
+        let k = (record.to_string(), key.to_string());
+        if let Some(s) = self.merges_staged.get(&k) {
+            return Ok(Some(s.clone()));
+        }
+        if let Some(s) = self.merges_read.get(&k) {
+            return Ok(s.clone());
+        }
+        let found = match survivor_of(&self.conn()?, record, key) {
+            Ok(s) => s,
+            Err(e) => {
+                self.conn = None;
+                self.unavailable = Some(e.to_string());
+                return Err(e.to_string());
+            }
+        };
+        self.merges_read.insert(k, found.clone());
+        Ok(found)
+    }
+
+    /// The keys `record` `key` was merged into, in order (empty when it was never
+    /// retired); the last is the record that stands for it now. A chain that comes back
+    /// to a key it passed, or goes on past [`MERGE_CHAIN_LIMIT`], is an error in words.
+    pub fn merge_chain(&mut self, record: &str, key: &str) -> Result<Vec<String>, MergeTrouble> {
+        let mut chain: Vec<String> = vec![];
+        let mut at = key.to_string();
+        while let Some(next) = self
+            .merged_into(record, &at)
+            .map_err(MergeTrouble::Unavailable)?
+        {
+            if next == key || chain.contains(&next) || chain.len() >= MERGE_CHAIN_LIMIT {
+                return Err(MergeTrouble::Broken(format!(
+                    "the merges of {record} {key} go round or on without end ({} -> {next})",
+                    std::iter::once(key.to_string())
+                        .chain(chain.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
+                )));
+            }
+            chain.push(next.clone());
+            at = next;
+        }
+        Ok(chain)
+    }
+
+    /// Makes `merge` visible to the rest of the batch.
+    pub fn stage_merge(&mut self, merge: &Merge) {
+        self.merges_staged.insert(
+            (merge.record.clone(), merge.retired.clone()),
+            merge.survivor.clone(),
+        );
+    }
+
+    /// Takes back a merge staged by a message that was not processed after all.
+    pub fn unstage_merge(&mut self, merge: &Merge) {
+        self.merges_staged
+            .remove(&(merge.record.clone(), merge.retired.clone()));
+    }
+
     /// Makes `writes` visible to the rest of the batch.
     pub fn stage(&mut self, writes: &[Write]) {
         for w in writes {
@@ -147,6 +228,8 @@ impl RecordStore {
     pub fn committed(&mut self) {
         self.overlay.clear();
         self.read.clear();
+        self.merges_staged.clear();
+        self.merges_read.clear();
         self.current_at = None;
     }
 
@@ -155,6 +238,7 @@ impl RecordStore {
     pub fn begin(&mut self, version: i64) {
         if self.current_at != Some(version) {
             self.read.clear();
+            self.merges_read.clear();
         }
         self.current_at = Some(version);
     }
@@ -168,6 +252,14 @@ impl RecordStore {
         self.overlay.clear();
         if self.current_at != Some(before) || self.read.len() > READ_LIMIT {
             self.read.clear();
+            self.merges_read.clear();
+        }
+        // What this batch merged is read afresh (it is in the journal now).
+        for k in std::mem::take(&mut self.merges_staged).into_keys() {
+            self.merges_read.remove(&k);
+        }
+        if self.merges_read.len() > READ_LIMIT {
+            self.merges_read.clear();
         }
         for k in written {
             self.read.remove(k);
@@ -199,6 +291,62 @@ fn read_record(conn: &Db, record: &str, key: &str) -> DbResult<RecordState> {
         ))
     })?;
     rows.collect()
+}
+
+/// Why a key's merges cannot be followed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeTrouble {
+    /// The journal could not be read: decide again later.
+    Unavailable(String),
+    /// The merges make no chain to one survivor: a person has to decide.
+    Broken(String),
+}
+
+/// The key `record` `key` was merged into, if it was.
+fn survivor_of(c: &Db, record: &str, key: &str) -> DbResult<Option<String>> {
+    c.prepare_cached("SELECT survivor FROM record_merges WHERE record = ?1 AND retired = ?2")?
+        .query_row(params![record, key], |r| r.get(0))
+        .optional()
+}
+
+/// The keys merged into `record` `key` directly.
+pub fn retired_into(c: &Db, record: &str, key: &str) -> DbResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT retired FROM record_merges WHERE record = ?1 AND survivor = ?2 ORDER BY retired",
+    )?;
+    let rows = st.query_map(params![record, key], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The key `record` `key` was merged into directly, if it was (for the facade).
+pub fn merged_into(c: &Db, record: &str, key: &str) -> DbResult<Option<String>> {
+    survivor_of(c, record, key)
+}
+
+/// Stores `merge`, made by message `message` (inside the processor's transaction). Both
+/// records take a new change number: the facade serves them with their links.
+pub fn store_merge(c: &Db, merge: &Merge, message: i64, now: i64) -> DbResult<()> {
+    super::cluster::serialise(c, "records")?;
+    c.prepare_cached(
+        "INSERT INTO record_merges (record, retired, survivor, message, merged_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (record, retired) DO NOTHING",
+    )?
+    .execute(params![
+        merge.record,
+        merge.retired,
+        merge.survivor,
+        message,
+        now
+    ])?;
+    for key in [&merge.retired, &merge.survivor] {
+        let stored = c
+            .prepare_cached("SELECT 1 FROM records WHERE record = ?1 AND key = ?2 LIMIT 1")?
+            .exists(params![merge.record, key])?;
+        if stored {
+            changed(c, &merge.record, key)?;
+        }
+    }
+    Ok(())
 }
 
 /// A stored field is no longer what the decision that writes it read: another writer
@@ -345,6 +493,66 @@ impl<'a> JournalSteward<'a> {
             detail: format!("cannot read the stored {record} {key}: {e}"),
         })
     }
+
+    /// The record that stands for `m.record` `key` now: the key itself, or the survivor
+    /// it was merged into, when the contract says to `follow` merges (or a person
+    /// approved the message). With `hold`, a message for a retired key waits for review.
+    /// `quiet`: a lookup, which reads the survivor without a note or a hold.
+    fn resolve(&mut self, m: &Matrix, key: &str, quiet: bool) -> Result<String, Hold> {
+        let Some(policy) = &m.retired else {
+            return Ok(key.to_string());
+        };
+        let chain = match self.store.merge_chain(&m.record, key) {
+            Ok(chain) => chain,
+            Err(MergeTrouble::Unavailable(e)) => {
+                return Err(Hold::Unavailable {
+                    detail: format!("cannot read the merges of {} {key}: {e}", m.record),
+                })
+            }
+            Err(MergeTrouble::Broken(why)) => {
+                return Err(Hold::Review {
+                    queue: None,
+                    detail: format!("merge: {why}"),
+                })
+            }
+        };
+        let Some(survivor) = chain.last().cloned() else {
+            return Ok(key.to_string());
+        };
+        if quiet {
+            return Ok(survivor);
+        }
+        let merged = format!("{} {key} was merged into {survivor}", m.record);
+        match policy {
+            Retired::Hold { queue } if !self.approved => Err(Hold::Review {
+                queue: queue.clone(),
+                detail: format!(
+                    "merge: {merged}; a person decides whether this message is for {survivor} (`hold`)"
+                ),
+            }),
+            Retired::Hold { .. } => {
+                self.notes.push(Note {
+                    verdict: "merge-followed",
+                    text: format!("{merged}: taken as {survivor}'s (approved on review)"),
+                });
+                Ok(survivor)
+            }
+            Retired::Follow => {
+                self.notes.push(Note {
+                    verdict: "merge-followed",
+                    text: format!("{merged}: taken as {survivor}'s (`follow`)"),
+                });
+                Ok(survivor)
+            }
+        }
+    }
+}
+
+/// Sets the key of `value` (a record of `m`, found by one key field) to `key`.
+fn set_key(m: &Matrix, value: &mut Value, key: &str) {
+    if let [field] = m.keys.as_slice() {
+        set_path(value, field, Value::String(key.to_string()));
+    }
 }
 
 /// The record's key: its key fields' values joined by `|` (`None` if one is missing).
@@ -362,9 +570,14 @@ impl Steward for JournalSteward<'_> {
         let Some(m) = self.matrices.iter().find(|m| m.record == record) else {
             return Ok(false);
         };
-        let Some(key) = key_of(m, value) else {
+        let Some(written) = key_of(m, value) else {
             return Ok(false);
         };
+        let key = self.resolve(m, &written, false)?;
+        let followed = key != written;
+        if followed {
+            set_key(m, value, &key);
+        }
         let stored = self.load(record, &key)?;
         let current = m
             .stage_field
@@ -375,7 +588,7 @@ impl Steward for JournalSteward<'_> {
             stages: &m.stages,
             current: current.as_deref(),
         };
-        let (mut changed, mut rejects, mut reviews) = (false, vec![], vec![]);
+        let (mut changed, mut rejects, mut reviews) = (followed, vec![], vec![]);
         let mut queue = None;
         let mut writes = vec![];
         for row in &m.fields {
@@ -480,7 +693,11 @@ impl Steward for JournalSteward<'_> {
     /// The record as stored, by field path (each field's value set at its path), when
     /// any field of it is stored.
     fn lookup(&mut self, record: &str, key: &str) -> Result<Option<Value>, Hold> {
-        let stored = self.load(record, key)?;
+        let key = match self.matrices.iter().find(|m| m.record == record) {
+            Some(m) => self.resolve(m, key, true)?,
+            None => key.to_string(),
+        };
+        let stored = self.load(record, &key)?;
         if stored.values().all(|s| steward::is_empty(&s.value)) {
             return Ok(None);
         }

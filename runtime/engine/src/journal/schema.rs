@@ -119,6 +119,18 @@ CREATE TABLE IF NOT EXISTS record_ids (
   PRIMARY KEY (record, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_ids_changes ON record_ids (version);
+-- Merges (`merge:` on an interface): each retired key of a record and the key it was
+-- merged into, by which message. A retired key has one survivor; a survivor may itself be
+-- retired later, and the chain is followed.
+CREATE TABLE IF NOT EXISTS record_merges (
+  record TEXT NOT NULL,
+  retired TEXT NOT NULL,
+  survivor TEXT NOT NULL,
+  message INTEGER,
+  merged_at INTEGER NOT NULL,
+  PRIMARY KEY (record, retired)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_merges_survivor ON record_merges (record, survivor);
 -- A facade's search index (scope `interface/Resource`): the terms each served resource is
 -- found by (`patient:ID`, `identifier:VALUE`, `identifier:SYSTEM|VALUE`), as of the change
 -- number in meta `terms:SCOPE`.

@@ -1,0 +1,143 @@
+//! Merge clauses (`merge: Patient from MRG-1.1 into PID-3.1 follow`): the record is one
+//! the production stores (a matrix, one text key), the interface is one it receives, the
+//! paths exist in what it receives, and every interface that merges a record agrees on
+//! what later messages for a retired key do.
+
+use super::{interfaces::check_key, Checker};
+use crate::diagnostics as diag;
+use crate::model::Kind;
+use accord_dsl::ast::{IfaceClauseKind, KeyExpr, Merge, MergePolicy};
+
+pub(super) fn check(c: &mut Checker) {
+    // The first merge of each record, with its policy in words, for the others to match.
+    let mut policies: Vec<(String, String, accord_dsl::Span)> = vec![];
+    for (id, d) in c.m.interfaces.iter() {
+        for cl in &d.node.clauses {
+            let IfaceClauseKind::Merge(m) = &cl.kind else {
+                continue;
+            };
+            check_merge(c, id, m);
+            let policy = policy_words(&m.policy);
+            match policies.iter().find(|(r, _, _)| *r == m.record.name) {
+                Some((_, first, at)) if *first != policy => {
+                    c.push(
+                        diag::bad_merge(
+                            policy_span(&m.policy),
+                            format!(
+                                "`{}` is merged by two interfaces that treat a retired key differently",
+                                m.record.name
+                            ),
+                            format!(
+                                "another merge of `{}` says `{first}`: later messages for a retired key are treated one way, whichever interface merged it",
+                                m.record.name
+                            ),
+                        )
+                        .with_label(*at, "the other merge's policy"),
+                    );
+                }
+                Some(_) => {}
+                None => policies.push((m.record.name.clone(), policy, policy_span(&m.policy))),
+            }
+        }
+    }
+}
+
+fn policy_words(p: &MergePolicy) -> String {
+    match p {
+        MergePolicy::Follow(_) => "follow".into(),
+        MergePolicy::Hold { queue: None, .. } => "hold".into(),
+        MergePolicy::Hold { queue: Some(q), .. } => format!("hold \"{}\"", q.value),
+    }
+}
+
+fn policy_span(p: &MergePolicy) -> accord_dsl::Span {
+    match p {
+        MergePolicy::Follow(s) | MergePolicy::Hold { span: s, .. } => *s,
+    }
+}
+
+fn check_merge(c: &mut Checker, interface: usize, m: &Merge) {
+    for p in [&m.retired, &m.survivor] {
+        check_key(c, interface, &KeyExpr::Hl7(p.clone()));
+    }
+    if !receives(c, interface) {
+        let name = c.m.interfaces.get(interface).name.name.clone();
+        c.push(diag::bad_merge(
+            m.record.span,
+            format!("`{name}` merges records, but the production does not receive it"),
+            "a merge is read from a message the production receives: put it on an interface that a route reads from, or one to the engine system".into(),
+        ));
+    }
+    let Some(rid) = c.lookup(&m.record, Kind::Record) else {
+        return;
+    };
+    if c.kept_fields(rid).is_empty() {
+        c.push(diag::bad_merge(
+            m.record.span,
+            format!(
+                "`{}` is not stored, so there is nothing to merge",
+                m.record.name
+            ),
+            format!(
+                "give `{}` an ownership matrix: the production stores the records a matrix governs",
+                m.record.name
+            ),
+        ));
+        return;
+    }
+    match c.key_fields(rid).as_slice() {
+        [(_, ty)] if ty.is_textual() => {}
+        [(field, ty)] => c.push(diag::bad_merge(
+            m.record.span,
+            format!(
+                "`{}` is keyed by `{field}`, {}, but a merge reads its keys as text",
+                m.record.name,
+                c.ty_name(ty)
+            ),
+            format!("make `{field}` a `Text` key"),
+        )),
+        keys => c.push(diag::bad_merge(
+            m.record.span,
+            format!(
+                "`{}` has {} key fields, but a merge names a record by one",
+                m.record.name,
+                keys.len()
+            ),
+            format!(
+                "merge a record with one `key` field; `{}` is found by {}",
+                m.record.name,
+                keys.iter()
+                    .map(|(f, _)| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+    if m.retired == m.survivor {
+        c.push(diag::bad_merge(
+            m.survivor.span,
+            "the retired and the surviving key are read from the same place".into(),
+            "name the retired key where the message carries it (`MRG-1.1` in an A40) and the survivor's in the patient's identifiers (`PID-3.1`)".into(),
+        ));
+    }
+}
+
+/// The production receives `interface`: a route reads from it, or it goes to the engine.
+fn receives(c: &Checker, interface: usize) -> bool {
+    let i = c.m.interfaces.get(interface);
+    let routed =
+        c.m.routes
+            .iter()
+            .any(|(_, r)| r.node.from.name == i.name.name);
+    let to = i.node.clauses.iter().find_map(|cl| match &cl.kind {
+        IfaceClauseKind::Route { to, .. } => Some(to.name.as_str()),
+        _ => None,
+    });
+    let engine = c.m.systems.iter().find(|(_, s)| {
+        s.node
+            .props
+            .iter()
+            .any(|p| p.key.name == "role" && crate::model::lit_word(&p.value) == Some("engine"))
+    });
+    routed || engine.is_some_and(|(_, s)| Some(s.name.name.as_str()) == to)
+}
