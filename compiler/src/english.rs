@@ -378,3 +378,19 @@ mod tests {
         );
     }
 }
+
+/// A merge clause in words: `merges Patient MRG-1.1 into PID-3.1, later messages for the
+/// retired key follow the survivor`.
+pub fn merge(m: &crate::ir::Merge) -> String {
+    let later = match &m.policy {
+        crate::ir::MergePolicy::Follow => "are taken as the survivor's".to_string(),
+        crate::ir::MergePolicy::Hold { queue } => format!(
+            "wait for a person in review queue `{}`",
+            queue.as_deref().unwrap_or("review")
+        ),
+    };
+    format!(
+        "merges the {} at {} into the one at {}; later messages for the retired key {later}",
+        m.record, m.retired.text, m.survivor.text
+    )
+}

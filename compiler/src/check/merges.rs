@@ -68,6 +68,13 @@ fn check_merge(c: &mut Checker, interface: usize, m: &Merge) {
             "a merge is read from a message the production receives: put it on an interface that a route reads from, or one to the engine system".into(),
         ));
     }
+    if m.retired.to_string() == m.survivor.to_string() {
+        c.push(diag::bad_merge(
+            m.survivor.span,
+            "the retired and the surviving key are read from the same place".into(),
+            "name the retired key where the message carries it (`MRG-1.1` in an A40) and the survivor's in the patient's identifiers (`PID-3.1`)".into(),
+        ));
+    }
     let Some(rid) = c.lookup(&m.record, Kind::Record) else {
         return;
     };
@@ -112,13 +119,6 @@ fn check_merge(c: &mut Checker, interface: usize, m: &Merge) {
                     .join(", ")
             ),
         )),
-    }
-    if m.retired == m.survivor {
-        c.push(diag::bad_merge(
-            m.survivor.span,
-            "the retired and the surviving key are read from the same place".into(),
-            "name the retired key where the message carries it (`MRG-1.1` in an A40) and the survivor's in the patient's identifiers (`PID-3.1`)".into(),
-        ));
     }
 }
 

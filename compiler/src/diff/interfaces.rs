@@ -477,6 +477,20 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
     sends_only(o, n, out);
     sla(o, n, out);
     retention(o, n, out);
+    if o.merge != n.merge {
+        let m = |i: &Interface| {
+            i.merge
+                .as_ref()
+                .map(english::merge)
+                .unwrap_or_else(|| "no merges".into())
+        };
+        out.push(
+            "merge-changed",
+            subject(n),
+            format!("{} -> {}", m(o), m(n)),
+            me(),
+        );
+    }
     for m in o.serves.iter().filter(|m| !n.serves.contains(m)) {
         out.push(
             "api-resource-removed",

@@ -149,6 +149,11 @@ pub const RULES: &[Rule] = &[
         why: "messages are kept longer",
     },
     Rule {
+        id: "merge-changed",
+        class: B,
+        why: "the stored records a message merges, or what later messages for a retired key do, changed",
+    },
+    Rule {
         id: "transforms-changed",
         class: B,
         why: "another transform chain produces the outbound message",

@@ -138,6 +138,8 @@ pub struct InterfacePage {
     pub ordering: String,
     pub minimisation: Option<Minimisation>,
     pub retain: String,
+    /// The merge clause in words (empty without one).
+    pub merge: String,
     pub transforms: Vec<Transform>,
     pub routing: Vec<RuleView>,
     pub flows: Vec<String>,
@@ -608,6 +610,11 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
                     english::duration(ms)
                 )
             })
+            .unwrap_or_default(),
+        merge: i
+            .merge
+            .as_ref()
+            .map(|m| format!("A message that {}.", english::merge(m)))
             .unwrap_or_default(),
         transforms,
         routing,

@@ -252,4 +252,43 @@ mod tests {
         let r = json!({ "meta": { "versionId": "42" } });
         assert_eq!(etag(&r).as_deref(), Some("W/\"42\""));
     }
+
+    #[test]
+    fn a_merged_patient_is_replaced_by_its_survivor_which_replaces_it() {
+        use crate::journal::records::{store_merge, Merge};
+        let (dir, _, c) = crate::journal::scratch("facade-links");
+        let merge = Merge {
+            record: "Patient".into(),
+            retired: "P1".into(),
+            survivor: "P2".into(),
+        };
+        store_merge(&c, &merge, 1, 0).unwrap();
+        let served = Served {
+            resource: "Patient".into(),
+            record: "Patient".into(),
+            mapping: "patient_to_fhir".into(),
+            keys: vec!["mrn".into()],
+            patient: None,
+        };
+        let linked = |key: &str| {
+            let mut r = json!({ "resourceType": "Patient", "active": true });
+            link_merges(&c, &served, key, &mut r).unwrap();
+            r
+        };
+        let retired = linked("P1");
+        assert_eq!(retired["active"], false);
+        assert_eq!(
+            retired["link"],
+            json!([{ "other": { "reference": "Patient/patient-P2" }, "type": "replaced-by" }])
+        );
+        let survivor = linked("P2");
+        assert_eq!(survivor["active"], true);
+        assert_eq!(
+            survivor["link"],
+            json!([{ "other": { "reference": "Patient/patient-P1" }, "type": "replaces" }])
+        );
+        let unmerged = linked("P3");
+        assert!(unmerged.get("link").is_none(), "{unmerged}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -767,6 +767,7 @@ mod tests {
             stages: vec![],
             stage_field: None,
             fields: vec![field("phone"), field("email")],
+            retired: None,
         }]
     }
 
@@ -1043,6 +1044,139 @@ mod tests {
             (accord_runtime::fhir::write::id_of_key("Patient", "A B"), 2)
         );
         assert_eq!(version("A B").0, "patient-A.20B");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The test matrix, merged records treated as `retired` says.
+    fn merging(retired: Retired) -> Vec<Matrix> {
+        let mut m = matrix();
+        m[0].retired = Some(retired);
+        m
+    }
+
+    fn merge(c: &Db, retired: &str, survivor: &str) {
+        let m = Merge {
+            record: "Patient".into(),
+            retired: retired.into(),
+            survivor: survivor.into(),
+        };
+        store_merge(c, &m, 1, 0).unwrap();
+    }
+
+    #[test]
+    fn a_message_for_a_retired_key_follows_the_survivor_or_waits_for_a_person() {
+        let (dir, path, c) = crate::journal::scratch("records-merged");
+        write(
+            &c,
+            &decide(&path, "pas", json!({"mrn": "2", "phone": "222"})),
+        )
+        .unwrap();
+        merge(&c, "1", "2");
+        let journal = crate::journal::Store::Sqlite(path.clone());
+        let govern = |matrices: &[Matrix], approved: bool, mut value: Value| {
+            let mut store = RecordStore::new(&journal);
+            let mut steward = JournalSteward::new(matrices, "portal", &mut store, approved);
+            let out = steward.govern("Patient", &mut value);
+            (out, steward.writes, steward.notes, value)
+        };
+
+        // `follow`: the update for patient 1 is patient 2's, and says so.
+        let follow = merging(Retired::Follow);
+        let (out, writes, notes, sent) =
+            govern(&follow, false, json!({"mrn": "1", "email": "a@x"}));
+        assert_eq!(out, Ok(true), "the record's key changed");
+        assert_eq!(sent["mrn"], "2");
+        assert_eq!(writes.len(), 1);
+        assert_eq!(
+            (writes[0].key.as_str(), writes[0].field.as_str()),
+            ("2", "email")
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.verdict == "merge-followed"
+                    && n.text.contains("Patient 1 was merged into 2")),
+            "{notes:?}"
+        );
+        // A lookup of the retired key reads the survivor.
+        let mut store = RecordStore::new(&journal);
+        let mut steward = JournalSteward::new(&follow, "portal", &mut store, false);
+        let found = steward.lookup("Patient", "1").unwrap().unwrap();
+        assert_eq!(found["phone"], "222");
+        assert!(steward.notes.is_empty(), "a lookup decides nothing");
+
+        // `hold "merges"`: the message waits for a person, and once approved follows.
+        let hold = merging(Retired::Hold {
+            queue: Some("merges".into()),
+        });
+        let (out, writes, _, _) = govern(&hold, false, json!({"mrn": "1", "email": "a@x"}));
+        match out {
+            Err(Hold::Review { queue, detail }) => {
+                assert_eq!(queue.as_deref(), Some("merges"));
+                assert!(detail.contains("Patient 1 was merged into 2"), "{detail}");
+            }
+            other => panic!("expected a review hold, got {other:?}"),
+        }
+        assert!(writes.is_empty());
+        let (out, writes, _, sent) = govern(&hold, true, json!({"mrn": "1", "email": "a@x"}));
+        assert_eq!(out, Ok(true));
+        assert_eq!(
+            (writes[0].key.as_str(), sent["mrn"].as_str()),
+            ("2", Some("2"))
+        );
+
+        // A key nobody merged, and a record no interface merges, are left alone.
+        let (out, writes, notes, _) = govern(&follow, false, json!({"mrn": "3", "email": "b@x"}));
+        assert_eq!(out, Ok(false));
+        assert_eq!(writes[0].key, "3");
+        assert!(
+            notes.iter().all(|n| n.verdict != "merge-followed"),
+            "{notes:?}"
+        );
+        let (_, writes, _, _) = govern(&matrix(), false, json!({"mrn": "1", "email": "b@x"}));
+        assert_eq!(writes[0].key, "1");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn merges_are_followed_along_a_chain_and_a_circle_is_held_for_a_person() {
+        let (dir, path, c) = crate::journal::scratch("records-merge-chain");
+        merge(&c, "1", "2");
+        merge(&c, "2", "3");
+        let journal = crate::journal::Store::Sqlite(path.clone());
+        let mut store = RecordStore::new(&journal);
+        assert_eq!(
+            store.merge_chain("Patient", "1"),
+            Ok(vec!["2".into(), "3".into()])
+        );
+        assert_eq!(store.merge_chain("Patient", "3"), Ok(vec![]));
+        // This batch's own merge counts before it is committed; taken back, it does not.
+        let staged = Merge {
+            record: "Patient".into(),
+            retired: "3".into(),
+            survivor: "4".into(),
+        };
+        store.stage_merge(&staged);
+        assert_eq!(
+            store.merge_chain("Patient", "1").unwrap().last().unwrap(),
+            "4"
+        );
+        store.unstage_merge(&staged);
+        assert_eq!(
+            store.merge_chain("Patient", "1").unwrap().last().unwrap(),
+            "3"
+        );
+
+        // 3 merged back into 1 makes a circle: no survivor, so a person decides.
+        merge(&c, "3", "1");
+        let mut store = RecordStore::new(&journal);
+        let matrices = merging(Retired::Follow);
+        let mut steward = JournalSteward::new(&matrices, "pas", &mut store, false);
+        let mut value = json!({"mrn": "2", "phone": "1"});
+        match steward.govern("Patient", &mut value) {
+            Err(Hold::Review { detail, .. }) => assert!(detail.contains("go round"), "{detail}"),
+            other => panic!("expected a review hold, got {other:?}"),
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
