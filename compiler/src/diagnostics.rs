@@ -1370,6 +1370,12 @@ pub fn pattern_not_available(span: Span, pattern: &str) -> Diagnostic {
     .with_help("use `pattern: event` when the reply is an acknowledgement; a relayed answer (QBP^Q22 to RSP^K22) is not built yet")
 }
 
+/// `cancel when ...` the production cannot evaluate, or `on cancel` without it.
+pub fn bad_cancel(at: Span, what: &str, help: &str) -> Diagnostic {
+    Diagnostic::error("E0523", what.to_string(), at, "cannot cancel by this")
+        .with_help(help.to_string())
+}
+
 pub fn flow_action_without_effect(span: Span, action: &str, event: &str) -> Diagnostic {
     Diagnostic::error(
         "E0519",
@@ -1379,6 +1385,8 @@ pub fn flow_action_without_effect(span: Span, action: &str, event: &str) -> Diag
     )
     .with_help(if event == "timeout" {
         "on timeout a flow can `alert`, `warn`, `dead_letter`, `send` the start message on, or `complete`"
+    } else if event == "cancel" {
+        "on cancel a flow can `alert`, `warn`, `send` the cancellation on, or `complete`"
     } else {
         "on reply a flow can `alert`, `warn`, `send` the reply on, or `complete`"
     })

@@ -313,6 +313,22 @@ pub fn sla(s: &Sla) -> String {
     }
 }
 
+/// A merge clause in words: `merges Patient MRG-1.1 into PID-3.1, later messages for the
+/// retired key follow the survivor`.
+pub fn merge(m: &crate::ir::Merge) -> String {
+    let later = match &m.policy {
+        crate::ir::MergePolicy::Follow => "are taken as the survivor's".to_string(),
+        crate::ir::MergePolicy::Hold { queue } => format!(
+            "wait for a person in review queue `{}`",
+            queue.as_deref().unwrap_or("review")
+        ),
+    };
+    format!(
+        "merges the {} at {} into the one at {}; later messages for the retired key {later}",
+        m.record, m.retired.text, m.survivor.text
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,20 +393,4 @@ mod tests {
             "No reply within the timeout or a refused or dropped connection is retried until it succeeds, every 30 s."
         );
     }
-}
-
-/// A merge clause in words: `merges Patient MRG-1.1 into PID-3.1, later messages for the
-/// retired key follow the survivor`.
-pub fn merge(m: &crate::ir::Merge) -> String {
-    let later = match &m.policy {
-        crate::ir::MergePolicy::Follow => "are taken as the survivor's".to_string(),
-        crate::ir::MergePolicy::Hold { queue } => format!(
-            "wait for a person in review queue `{}`",
-            queue.as_deref().unwrap_or("review")
-        ),
-    };
-    format!(
-        "merges the {} at {} into the one at {}; later messages for the retired key {later}",
-        m.record, m.retired.text, m.survivor.text
-    )
 }

@@ -799,7 +799,20 @@ pub struct Flow {
     pub within_ms: u64,
     pub on_timeout: Vec<Action>,
     pub on_reply: Vec<Action>,
+    /// `cancel when P == "v" or ...`: a start message with any of these values cancels
+    /// the pending wait of its key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancel_when: Vec<CancelValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_cancel: Vec<Action>,
     pub loc: Loc,
+}
+
+/// One value that makes a flow's start message a cancellation: `ORC-1 == "CA"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CancelValue {
+    pub path: Hl7Path,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

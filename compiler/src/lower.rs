@@ -834,6 +834,8 @@ impl Lower<'_, '_> {
             within_ms: 0,
             on_timeout: vec![],
             on_reply: vec![],
+            cancel_when: vec![],
+            on_cancel: vec![],
             loc: self.loc(span),
         };
         for c in &f.clauses {
@@ -844,12 +846,22 @@ impl Lower<'_, '_> {
                     out.wait_for = interface.name.clone();
                     out.within_ms = within.millis;
                 }
+                ast::FlowClauseKind::Cancel(cond) => {
+                    out.cancel_when = crate::check::cancel_values(cond)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(path, value)| ir::CancelValue {
+                            path: hl7_path(path),
+                            value,
+                        })
+                        .collect()
+                }
                 ast::FlowClauseKind::On { event, actions } => {
                     let list = actions.iter().map(action).collect();
-                    if event.text == "timeout" {
-                        out.on_timeout = list;
-                    } else {
-                        out.on_reply = list;
+                    match event.text.as_str() {
+                        "timeout" => out.on_timeout = list,
+                        "cancel" => out.on_cancel = list,
+                        _ => out.on_reply = list,
                     }
                 }
             }

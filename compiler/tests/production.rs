@@ -402,10 +402,25 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
     let ack = send("ord3.hl7", order("C3", "ORD3", "NW"));
     assert!(ack.contains("MSA|AE|C3"), "{ack}");
 
-    // A cancel is routed nowhere (`otherwise -> discard`): positive, nothing sent.
-    let ack = send("ord4.hl7", order("C4", "ORD4", "CA"));
+    // A cancel reaches the lab and ends the order's wait (`cancel when ORC-1 == "CA"`):
+    // it never times out, `on cancel` raises its alert, and a result after it goes to the
+    // HIS as routed, noted as late.
+    let ack = send("ord4.hl7", order("C4", "ORD4", "NW"));
     assert!(ack.contains("MSA|AA|C4"), "{ack}");
-    assert!(!lab.messages().iter().any(|m| m.contains("ORD4")));
+    let ack = send("ord4ca.hl7", order("C4CA", "ORD4", "CA"));
+    assert!(ack.contains("MSA|AA|C4CA"), "{ack}");
+    let to_lab: Vec<String> = lab
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("ORD4"))
+        .map(|m| field(&m, "ORC", 1))
+        .collect();
+    assert_eq!(to_lab, ["NW", "CA"]);
+    let late = result.replace("ORD1", "ORD4").replace("|R1|", "|R4|");
+    assert!(send("r4.hl7", late).contains("MSA|AA|R4"));
+    // A cancel for an order nobody placed is sent as routed, and cancels nothing.
+    let ack = send("ord5.hl7", order("C5", "ORD5", "CA"));
+    assert!(ack.contains("MSA|AA|C5"), "{ack}");
 
     // ORD2 and ORD3 time out after 3 s (ORD1's wait was ended by its result, above).
     let journal = store.join("journal.sqlite");
@@ -427,14 +442,37 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
                 .unwrap_or(0)
         };
         if (count("completed"), count("dead")) == (1, 2) || Instant::now() > deadline {
-            break (count("completed"), count("dead"), count("waiting"));
+            break (
+                count("completed"),
+                count("dead"),
+                count("waiting"),
+                count("cancelled"),
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(flows, (1, 2, 0));
-    // A timed-out wait never ran `on reply`.
+    assert_eq!(flows, (1, 2, 0, 1));
+    // A timed-out or cancelled wait never ran `on reply`.
     assert_eq!(std::fs::read_dir(&desk).unwrap().count(), 1);
     let metrics = http_get(admin, "/metrics").unwrap();
+    assert!(
+        metrics.contains("accord_alerts_total{target=\"order-desk\"} 1"),
+        "{metrics}"
+    );
+    let trace = |id: &str| {
+        let o = Command::new(&bin)
+            .args(["trace", id, "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        text(&o)
+    };
+    let cancelled = trace("C4CA");
+    assert!(cancelled.contains("flow-cancelled"), "{cancelled}");
+    let late = trace("R4");
+    assert!(late.contains("its wait was cancelled"), "{late}");
+    let nothing = trace("C5");
+    assert!(nothing.contains("no wait to cancel"), "{nothing}");
     // One from ORD2's dead letter, two from the flow timeouts.
     assert!(
         metrics.contains("accord_alerts_total{target=\"oncall\"} 3"),

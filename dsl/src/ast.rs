@@ -730,7 +730,7 @@ pub enum IfaceClauseKind {
     Retain(Duration),
     /// `merge: Patient from MRG-1.1 into PID-3.1 follow`: a message naming a retired
     /// key merges that stored record into the survivor's.
-    Merge(Merge),
+    Merge(Box<Merge>),
     Prop(Prop),
 }
 
@@ -870,8 +870,17 @@ pub struct FlowClause {
 pub enum FlowClauseKind {
     Start(Ident),
     Correlate(KeyExpr),
-    Wait { interface: Ident, within: Duration },
-    On { event: Token, actions: Vec<Action> },
+    Wait {
+        interface: Ident,
+        within: Duration,
+    },
+    /// `cancel when COND`: a start message for which COND holds cancels the pending wait
+    /// of its key instead of starting one.
+    Cancel(Expr),
+    On {
+        event: Token,
+        actions: Vec<Action>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

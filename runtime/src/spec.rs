@@ -421,6 +421,14 @@ pub struct Flow {
     /// follow-ups (`send x`: the arriving message mapped for interface `x`).
     #[serde(default)]
     pub on_reply: Vec<Action>,
+    /// (HL7 path, value) pairs of `cancel when`: a start message with any of them cancels
+    /// the pending wait of its key instead of starting one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancel_when: Vec<(String, String)>,
+    /// What to do when a wait is cancelled (`on cancel:`): alerts, a warning, and
+    /// follow-ups (`send x`: the cancelling message mapped for interface `x`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_cancel: Vec<Action>,
     pub loc: Loc,
 }
 

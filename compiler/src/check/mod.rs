@@ -20,6 +20,7 @@ mod records;
 mod routes;
 mod tests;
 
+pub use flows::cancel_values;
 pub use mappings::{MappingFacts, SchemaTy};
 
 use crate::diagnostics as diag;

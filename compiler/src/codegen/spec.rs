@@ -227,6 +227,12 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     within_ms: f.within_ms,
                     on_timeout: f.on_timeout.iter().map(action).collect(),
                     on_reply: f.on_reply.iter().map(action).collect(),
+                    cancel_when: f
+                        .cancel_when
+                        .iter()
+                        .map(|c| (c.path.text.clone(), c.value.clone()))
+                        .collect(),
+                    on_cancel: f.on_cancel.iter().map(action).collect(),
                     loc: loc(&f.loc),
                 })
             })

@@ -589,6 +589,8 @@ fn flows(old: &Estate, new: &Estate, out: &mut Changes) {
                         f.within_ms,
                         f.on_timeout.clone(),
                         f.on_reply.clone(),
+                        f.cancel_when.clone(),
+                        f.on_cancel.clone(),
                     )
                 };
                 if shape(o) != shape(n) {

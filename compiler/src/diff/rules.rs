@@ -191,7 +191,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: "flow-changed",
         class: B,
-        why: "what a stateful flow waits for, how long, or what it does on timeout changes",
+        why: "what a stateful flow waits for, how long, what cancels it, or what it does on timeout, reply or cancel changes",
     },
     Rule {
         id: "flow-added",

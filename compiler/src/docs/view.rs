@@ -567,7 +567,7 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
         .filter(|f| f.start == i.name || f.wait_for == i.name)
         .map(|f| {
             let timeout: Vec<String> = f.on_timeout.iter().map(action_word).collect();
-            format!(
+            let mut text = format!(
                 "{}: every message of {} waits for {} (correlated by {}) within {}; on timeout: {}.",
                 f.name,
                 f.start,
@@ -575,7 +575,22 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
                 english::key(&f.correlate),
                 english::duration(f.within_ms),
                 if timeout.is_empty() { "nothing".to_string() } else { timeout.join(", ") }
-            )
+            );
+            if !f.cancel_when.is_empty() {
+                let when: Vec<String> = f
+                    .cancel_when
+                    .iter()
+                    .map(|c| format!("{} is “{}”", c.path.text, c.value))
+                    .collect();
+                let then: Vec<String> = f.on_cancel.iter().map(action_word).collect();
+                text.push_str(&format!(
+                    " A message of {} whose {} cancels the wait instead; on cancel: {}.",
+                    f.start,
+                    when.join(" or "),
+                    if then.is_empty() { "nothing".to_string() } else { then.join(", ") }
+                ));
+            }
+            text
         })
         .collect();
     let mine = crate::uses::records_of(estate, i);

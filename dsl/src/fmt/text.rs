@@ -337,6 +337,7 @@ pub(super) fn flow_clause(c: &FlowClauseKind) -> String {
         FlowClauseKind::Wait { interface, within } => {
             format!("wait for {} within {}", interface.name, within.text)
         }
+        FlowClauseKind::Cancel(cond) => format!("cancel when {}", expr(cond)),
         FlowClauseKind::On {
             event,
             actions: list,

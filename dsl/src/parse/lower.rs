@@ -1042,7 +1042,7 @@ impl Lower {
             Rule::iface_retain => {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }
-            Rule::iface_merge => IfaceClauseKind::Merge(self.merge(&c)),
+            Rule::iface_merge => IfaceClauseKind::Merge(Box::new(self.merge(&c))),
             _ => IfaceClauseKind::Prop(self.prop(c)),
         };
         IfaceClause { docs, kind, span }
@@ -1170,6 +1170,9 @@ impl Lower {
                         }
                         Rule::flow_correlate => {
                             FlowClauseKind::Correlate(self.key_expr(only_rule(&c, Rule::key_expr)))
+                        }
+                        Rule::flow_cancel => {
+                            FlowClauseKind::Cancel(self.expr(only_rule(&c, Rule::expr)))
                         }
                         Rule::flow_wait => FlowClauseKind::Wait {
                             interface: self.ident(only_rule(&c, Rule::ident)),

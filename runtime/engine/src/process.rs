@@ -7,7 +7,7 @@
 use super::cluster::{Notice, PROCESSOR};
 use super::journal::cluster as stored;
 use super::journal::db::{Db, DbError, DbResult};
-use super::journal::flows::{complete_wait, start_wait};
+use super::journal::flows::{cancel_wait, complete_wait, start_wait, wait_state};
 use super::journal::processing::{self as storage, event, store_record, Received};
 use super::journal::records::{self, JournalSteward, Merge, Note, RecordStore, Write};
 use super::lanes::Next;
@@ -111,12 +111,15 @@ struct Change {
     /// (flow, key, deadline) waits to start; the waits that this message ends.
     starts: Vec<(String, String, i64)>,
     ends: Vec<FlowEnd>,
+    /// The waits this message cancels (`cancel when`), with what `on cancel` queues.
+    cancels: Vec<FlowEnd>,
     /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
     hl7_error: Option<(u16, Option<&'static str>)>,
 }
 
-/// A flow wait (flow, key) that a committed batch ended.
-type Ended = (String, String);
+/// A flow wait (flow, key) that a committed batch ended, and how: `reply` (the awaited
+/// message arrived) or `cancel`.
+type Ended = (String, String, &'static str);
 
 /// A flow wait this message ends if it is still waiting, with what the flow's `on reply`
 /// queues when it does (`send x`: this message mapped for `x`).
@@ -598,6 +601,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         record: None,
         starts: vec![],
         ends: vec![],
+        cancels: vec![],
         hl7_error: None,
     };
     let parsed = match Parsed::parse(&m.payload) {
@@ -702,19 +706,27 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
             continue;
         };
-        let mut ends = false;
+        // `cancel when ORC-1 == "CA"`: this start message cancels the wait of its key.
+        let cancels = f
+            .cancel_when
+            .iter()
+            .any(|(path, value)| key_of(msg, std::slice::from_ref(path)).as_ref() == Some(value));
+        let (mut ends, mut cancelled) = (false, false);
         for q in change.queued.iter().filter(|q| q.state == "queued") {
             if q.interface == f.start {
-                change
-                    .starts
-                    .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
+                if cancels {
+                    cancelled = true;
+                } else {
+                    change
+                        .starts
+                        .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
+                }
             }
             ends |= q.interface == f.wait_for;
         }
-        if ends {
-            let hops = change.queued.len();
-            let follow_ups = f
-                .on_reply
+        // A flow's `send x` on reply or cancel: this message mapped for `x`.
+        let follow_ups = |store: &mut RecordStore, actions: &[Action], hops: usize| {
+            actions
                 .iter()
                 .filter_map(|a| match a {
                     Action::Send { interface } => Some(interface),
@@ -724,7 +736,20 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 .filter_map(|(n, target)| {
                     map_to_queued(engine, store, target, hops + n, src, m, false)
                 })
-                .collect();
+                .collect()
+        };
+        if cancelled {
+            let hops = change.queued.len();
+            let follow_ups = follow_ups(store, &f.on_cancel, hops);
+            change.cancels.push(FlowEnd {
+                flow: f.name.clone(),
+                key: key.clone(),
+                follow_ups,
+            });
+        }
+        if ends {
+            let hops = change.queued.len() + f.on_cancel.len();
+            let follow_ups = follow_ups(store, &f.on_reply, hops);
             change.ends.push(FlowEnd {
                 flow: f.name.clone(),
                 key,
@@ -863,6 +888,36 @@ fn apply(
                 Some(&format!("{flow} waits for key {key}")),
             )?;
         }
+        for end in &ch.cancels {
+            if cancel_wait(c, &end.flow, &end.key)? {
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-cancelled",
+                    Some(&format!("{} key {}", end.flow, end.key)),
+                )?;
+                for q in &end.follow_ups {
+                    insert_queued(c, ch, q, now, lanes)?;
+                }
+                completed.push((end.flow.clone(), end.key.clone(), "cancel"));
+            } else {
+                let was = wait_state(c, &end.flow, &end.key)?;
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-cancel",
+                    Some(&format!(
+                        "{} key {}: no wait to cancel ({}); sent as routed",
+                        end.flow,
+                        end.key,
+                        was.map(|s| format!("it is {s}"))
+                            .unwrap_or_else(|| "none was started".into())
+                    )),
+                )?;
+            }
+        }
         for end in &ch.ends {
             if complete_wait(c, &end.flow, &end.key)? {
                 event(
@@ -875,7 +930,19 @@ fn apply(
                 for q in &end.follow_ups {
                     insert_queued(c, ch, q, now, lanes)?;
                 }
-                completed.push((end.flow.clone(), end.key.clone()));
+                completed.push((end.flow.clone(), end.key.clone(), "reply"));
+            } else if wait_state(c, &end.flow, &end.key)?.as_deref() == Some("cancelled") {
+                // Sent as routed, but an operator reading the trace sees why no flow ended.
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-late",
+                    Some(&format!(
+                        "{} key {}: its wait was cancelled before this arrived",
+                        end.flow, end.key
+                    )),
+                )?;
             }
         }
     }
@@ -916,19 +983,23 @@ fn insert_queued(c: &Db, ch: &Change, q: &Queued, now: i64, lanes: u32) -> DbRes
 /// Runs a flow's `on reply` alerts and warnings once its wait has ended, and wakes the
 /// operations its follow-ups were queued for.
 fn replied(engine: &Engine, completed: &[Ended]) {
-    for (name, key) in completed {
+    for (name, key, how) in completed {
         let Some(flow) = engine.spec.flows.iter().find(|f| &f.name == name) else {
             continue;
         };
-        for a in &flow.on_reply {
+        let (actions, what) = if *how == "cancel" {
+            (&flow.on_cancel, format!("{name} was cancelled ({key})"))
+        } else {
+            (
+                &flow.on_reply,
+                format!("{} arrived for flow {name} ({key})", flow.wait_for),
+            )
+        };
+        for a in actions {
             match a {
-                Action::Alert { target } => engine.alert(
-                    target,
-                    name,
-                    &format!("{} arrived for flow {name} ({key})", flow.wait_for),
-                ),
+                Action::Alert { target } => engine.alert(target, name, &what),
                 Action::Warn => {
-                    tracing::warn!(flow = %name, key = %key, "{} arrived for flow {name}", flow.wait_for);
+                    tracing::warn!(flow = %name, key = %key, "{what}");
                 }
                 Action::Send { interface } => engine.wake_operation(interface),
                 _ => {}

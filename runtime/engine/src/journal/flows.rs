@@ -92,6 +92,25 @@ pub fn start_wait(
     Ok(())
 }
 
+/// Ends the wait of `flow` for `key` as cancelled; whether it was still waiting.
+pub fn cancel_wait(c: &Db, flow: &str, key: &str) -> DbResult<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE flows SET state = 'cancelled' WHERE flow = ?1 AND key = ?2 AND state = 'waiting'",
+        )?
+        .execute(params![flow, key])?;
+    Ok(n > 0)
+}
+
+/// The state of the wait of `flow` for `key` (`waiting`, `completed`, `cancelled`, ...),
+/// if one was ever started.
+pub fn wait_state(c: &Db, flow: &str, key: &str) -> DbResult<Option<String>> {
+    use super::db::OptionalExtension;
+    c.prepare_cached("SELECT state FROM flows WHERE flow = ?1 AND key = ?2")?
+        .query_row(params![flow, key], |r| r.get(0))
+        .optional()
+}
+
 /// Ends the wait of `flow` for `key` as completed; whether it was still waiting.
 pub fn complete_wait(c: &Db, flow: &str, key: &str) -> DbResult<bool> {
     let n = c
