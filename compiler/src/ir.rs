@@ -805,6 +805,9 @@ pub struct Flow {
     pub cancel_when: Vec<CancelValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_cancel: Vec<Action>,
+    /// `hold early within D`: how long a reply that arrives before its start waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_early_ms: Option<u64>,
     pub loc: Loc,
 }
 

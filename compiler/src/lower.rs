@@ -836,6 +836,7 @@ impl Lower<'_, '_> {
             on_reply: vec![],
             cancel_when: vec![],
             on_cancel: vec![],
+            hold_early_ms: None,
             loc: self.loc(span),
         };
         for c in &f.clauses {
@@ -846,6 +847,7 @@ impl Lower<'_, '_> {
                     out.wait_for = interface.name.clone();
                     out.within_ms = within.millis;
                 }
+                ast::FlowClauseKind::HoldEarly(d) => out.hold_early_ms = Some(d.millis),
                 ast::FlowClauseKind::Cancel(cond) => {
                     out.cancel_when = crate::check::cancel_values(cond)
                         .unwrap_or_default()

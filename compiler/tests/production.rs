@@ -422,6 +422,33 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
     let ack = send("ord5.hl7", order("C5", "ORD5", "CA"));
     assert!(ack.contains("MSA|AA|C5"), "{ack}");
 
+    // A result before its order (`hold early within 2s`) waits for it: nothing is filed
+    // until ORD6 is ordered; then it is, the flow completes at once and `on reply` runs.
+    // A result for an order that never comes is dead-lettered when its time is up.
+    let early = result.replace("ORD1", "ORD6").replace("|R1|", "|R6|");
+    assert!(send("r6.hl7", early).contains("MSA|AA|R6"));
+    let never = result.replace("ORD1", "ORD7").replace("|R1|", "|R7|");
+    assert!(send("r7.hl7", never).contains("MSA|AA|R7"));
+    let filed = |order: &str| {
+        std::fs::read_dir(&drop_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                text.contains("ORU^R01") && text.contains(order)
+            })
+            .count()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(filed("ORD6"), 0, "the result waits for its order");
+    let ack = send("ord6.hl7", order("C6", "ORD6", "NW"));
+    assert!(ack.contains("MSA|AA|C6"), "{ack}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while filed("ORD6") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(filed("ORD6"), 1, "released by its order");
+
     // ORD2 and ORD3 time out after 3 s (ORD1's wait was ended by its result, above).
     let journal = store.join("journal.sqlite");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -441,19 +468,26 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
                 .and_then(|f| f["count"].as_i64())
                 .unwrap_or(0)
         };
-        if (count("completed"), count("dead")) == (1, 2) || Instant::now() > deadline {
-            break (
-                count("completed"),
-                count("dead"),
-                count("waiting"),
-                count("cancelled"),
-            );
+        let counts = (
+            count("completed"),
+            count("dead"),
+            count("waiting"),
+            count("cancelled"),
+            count("held"),
+        );
+        if counts == (2, 2, 0, 1, 0) || Instant::now() > deadline {
+            break counts;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(flows, (1, 2, 0, 1));
-    // A timed-out or cancelled wait never ran `on reply`.
-    assert_eq!(std::fs::read_dir(&desk).unwrap().count(), 1);
+    assert_eq!(flows, (2, 2, 0, 1, 0));
+    assert_eq!(
+        filed("ORD7"),
+        0,
+        "a result whose order never came is not filed"
+    );
+    // A timed-out or cancelled wait never ran `on reply`; ORD1's and ORD6's did.
+    assert_eq!(std::fs::read_dir(&desk).unwrap().count(), 2);
     let metrics = http_get(admin, "/metrics").unwrap();
     assert!(
         metrics.contains("accord_alerts_total{target=\"order-desk\"} 1"),
@@ -473,6 +507,28 @@ fn application_acks_wait_for_the_lab_and_flows_time_out() {
     assert!(late.contains("its wait was cancelled"), "{late}");
     let nothing = trace("C5");
     assert!(nothing.contains("no wait to cancel"), "{nothing}");
+    let released = trace("C6");
+    assert!(
+        released.contains("its reply had come first and was held"),
+        "{released}"
+    );
+    let (ok, out) = operate(
+        &bin,
+        &journal,
+        &[
+            "dead-letters",
+            "list",
+            "--interface",
+            "results_to_his",
+            "--reason",
+            "timeout",
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let expired: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(expired.as_array().unwrap().len(), 1, "{out}");
+    assert!(out.contains("no start of the wait for key ORD7"), "{out}");
     // One from ORD2's dead letter, two from the flow timeouts.
     assert!(
         metrics.contains("accord_alerts_total{target=\"oncall\"} 3"),

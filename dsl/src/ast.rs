@@ -877,6 +877,8 @@ pub enum FlowClauseKind {
     /// `cancel when COND`: a start message for which COND holds cancels the pending wait
     /// of its key instead of starting one.
     Cancel(Expr),
+    /// `hold early within D`: a reply that arrives before its start message waits for it.
+    HoldEarly(Duration),
     On {
         event: Token,
         actions: Vec<Action>,

@@ -429,6 +429,10 @@ pub struct Flow {
     /// follow-ups (`send x`: the cancelling message mapped for interface `x`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_cancel: Vec<Action>,
+    /// `hold early within D`: a delivery to `wait_for` whose key no start message has
+    /// opened a wait for is held this long for it (milliseconds), then dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_early_ms: Option<u64>,
     pub loc: Loc,
 }
 

@@ -63,6 +63,8 @@ pub(super) fn check(c: &mut Checker) {
                         }
                     }
                 }
+                // Any length: the production holds a reply at most this long.
+                FlowClauseKind::HoldEarly(_) => {}
                 FlowClauseKind::Cancel(cond) => match (cancel_values(cond), start_iface) {
                     (None, _) => c.push(diag::bad_cancel(
                         cond.span,

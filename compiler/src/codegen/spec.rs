@@ -233,6 +233,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                         .map(|c| (c.path.text.clone(), c.value.clone()))
                         .collect(),
                     on_cancel: f.on_cancel.iter().map(action).collect(),
+                    hold_early_ms: f.hold_early_ms,
                     loc: loc(&f.loc),
                 })
             })

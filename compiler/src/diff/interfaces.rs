@@ -591,6 +591,7 @@ fn flows(old: &Estate, new: &Estate, out: &mut Changes) {
                         f.on_reply.clone(),
                         f.cancel_when.clone(),
                         f.on_cancel.clone(),
+                        f.hold_early_ms,
                     )
                 };
                 if shape(o) != shape(n) {

@@ -576,6 +576,13 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
                 english::duration(f.within_ms),
                 if timeout.is_empty() { "nothing".to_string() } else { timeout.join(", ") }
             );
+            if let Some(ms) = f.hold_early_ms {
+                text.push_str(&format!(
+                    " A message for {} that comes before its start waits for it up to {}, then goes to the dead letter.",
+                    f.wait_for,
+                    english::duration(ms)
+                ));
+            }
             if !f.cancel_when.is_empty() {
                 let when: Vec<String> = f
                     .cancel_when

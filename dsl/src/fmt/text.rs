@@ -338,6 +338,7 @@ pub(super) fn flow_clause(c: &FlowClauseKind) -> String {
             format!("wait for {} within {}", interface.name, within.text)
         }
         FlowClauseKind::Cancel(cond) => format!("cancel when {}", expr(cond)),
+        FlowClauseKind::HoldEarly(d) => format!("hold early within {}", d.text),
         FlowClauseKind::On {
             event,
             actions: list,

@@ -42,6 +42,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_import
             | Rule::k_in
             | Rule::k_cancel
+            | Rule::k_early
             | Rule::k_into
             | Rule::k_hold
             | Rule::k_follow

@@ -1171,6 +1171,9 @@ impl Lower {
                         Rule::flow_correlate => {
                             FlowClauseKind::Correlate(self.key_expr(only_rule(&c, Rule::key_expr)))
                         }
+                        Rule::flow_hold => {
+                            FlowClauseKind::HoldEarly(self.duration(only_rule(&c, Rule::duration)))
+                        }
                         Rule::flow_cancel => {
                             FlowClauseKind::Cancel(self.expr(only_rule(&c, Rule::expr)))
                         }

@@ -3,8 +3,12 @@
 //! past its deadline: alerts (log line and metric), a warning, dead letter (the wait is
 //! kept as `dead`, with the reason), or a follow-up message to another interface. A wait
 //! that ends because its message arrived runs `on reply` in the processor (`process`).
+//! Replies held for a start that never came (`hold early within`) are dead-lettered here
+//! once their time is up.
 
-use super::journal::flows::{close_timed_out, expired_waits, payload, queue_child};
+use super::journal::flows::{
+    close_timed_out, expire_early, expired_early, expired_waits, payload, queue_child,
+};
 use super::{metrics, time, Engine};
 use accord_runtime::spec::Action;
 use std::sync::Arc;
@@ -104,6 +108,46 @@ pub async fn run(engine: Arc<Engine>) {
             for name in &follow_ups {
                 engine.wake_operation(name);
             }
+        }
+        expire_held_replies(&engine, now).await;
+    }
+}
+
+/// Replies held for a start that did not come in time (`hold early within`): each is
+/// dead-lettered with reason `timeout`, to be resent by an operator once its order is in.
+async fn expire_held_replies(engine: &Engine, now: i64) {
+    let expired = engine
+        .journal
+        .write_redoable(move |c| expired_early(c, now, 256))
+        .await
+        .unwrap_or_default();
+    for e in expired {
+        let Some(flow) = engine.spec.flows.iter().find(|f| f.name == e.flow) else {
+            continue;
+        };
+        let detail = format!(
+            "{}: no start of the wait for key {} came within {} ms of this reply; resend it once it has",
+            flow.name,
+            e.key,
+            flow.hold_early_ms.unwrap_or_default()
+        );
+        let dead = engine
+            .journal
+            .write(move |c| expire_early(c, &e, time::now_ms(), &detail))
+            .await;
+        match dead {
+            Ok(true) => {
+                engine
+                    .metrics
+                    .dead
+                    .get_or_create(&metrics::ReasonLabel {
+                        interface: flow.wait_for.clone(),
+                        reason: "timeout".into(),
+                    })
+                    .inc();
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %err, "cannot time out a held reply"),
         }
     }
 }

@@ -7,7 +7,9 @@
 use super::cluster::{Notice, PROCESSOR};
 use super::journal::cluster as stored;
 use super::journal::db::{Db, DbError, DbResult};
-use super::journal::flows::{cancel_wait, complete_wait, start_wait, wait_state};
+use super::journal::flows::{
+    cancel_wait, complete_wait, hold_early, release_early, start_wait, wait_state, Waits,
+};
 use super::journal::processing::{self as storage, event, store_record, Received};
 use super::journal::records::{self, JournalSteward, Merge, Note, RecordStore, Write};
 use super::lanes::Next;
@@ -113,6 +115,9 @@ struct Change {
     ends: Vec<FlowEnd>,
     /// The waits this message cancels (`cancel when`), with what `on cancel` queues.
     cancels: Vec<FlowEnd>,
+    /// The waits this message replies to before their start (`hold early`): its
+    /// deliveries to the awaited interface, and what `on reply` queues, are held.
+    early: Vec<Early>,
     /// How an application ACK's ERR reports a failed mapping (`MapError::hl7_error`).
     hl7_error: Option<(u16, Option<&'static str>)>,
 }
@@ -129,6 +134,21 @@ struct FlowEnd {
     follow_ups: Vec<Queued>,
 }
 
+/// A reply held for the start of its flow's wait (`hold early within`), until `deadline`.
+struct Early {
+    end: FlowEnd,
+    wait_for: String,
+    deadline: i64,
+}
+
+/// What storing a batch gave: the ids of the deliveries given lane copies, the flow
+/// waits it ended, and the operations whose held replies it released.
+struct Applied {
+    ids: Vec<i64>,
+    ended: Vec<Ended>,
+    released: Vec<String>,
+}
+
 /// The processor's batch was not written: this node's lease ran out while it decided.
 #[derive(Debug)]
 struct Fenced;
@@ -143,6 +163,7 @@ impl std::error::Error for Fenced {}
 
 pub async fn run(engine: Arc<Engine>) {
     let mut store = RecordStore::new(engine.journal.store());
+    let mut waits = Waits::new(engine.journal.store());
     let mut conflicts = 0u64;
     let cluster = &engine.cluster;
     loop {
@@ -173,9 +194,13 @@ pub async fn run(engine: Arc<Engine>) {
         }
         let changes: Vec<Change> = batch
             .iter()
-            .map(|m| process(&engine, &mut store, m))
+            .map(|m| process(&engine, &mut store, &mut waits, m))
             .collect();
-        if let Some(why) = store.take_unavailable() {
+        if let Some(why) = store
+            .take_unavailable()
+            .or_else(|| waits.take_unavailable())
+        {
+            waits.committed();
             // Nothing is decided on a record that could not be read: the batch stays
             // received, and is processed again once the journal answers.
             store.committed();
@@ -188,11 +213,15 @@ pub async fn run(engine: Arc<Engine>) {
             .filter(|c| {
                 c.queued
                     .iter()
-                    .all(|q| q.state == "dead" || q.state == "review")
+                    .all(|q| matches!(q.state, "dead" | "review" | "held"))
             })
             .map(|c| {
                 // Held for review is accepted: a person decides, not the sender.
-                let positive = c.state != "dead" && c.queued.iter().all(|q| q.state == "review");
+                // So is a reply held for its order (`hold early`): time decides.
+                let positive = c.state != "dead"
+                    && c.queued
+                        .iter()
+                        .all(|q| q.state == "review" || q.state == "held");
                 let text = c.detail.clone().unwrap_or_else(|| "processed".into());
                 let error = c
                     .hl7_error
@@ -308,8 +337,8 @@ pub async fn run(engine: Arc<Engine>) {
                 }
                 let outcome = records::guarded(c, |c| {
                     let before = records::change_number(c)?;
-                    let (ids, ended) = apply(c, &changes, lanes, &copied)?;
-                    Ok((ids, ended, before, records::change_number(c)?))
+                    let applied = apply(c, &changes, lanes, &copied)?;
+                    Ok((applied, before, records::change_number(c)?))
                 })?;
                 if outcome.is_ok() && node.is_some() {
                     for t in &notified {
@@ -322,11 +351,23 @@ pub async fn run(engine: Arc<Engine>) {
         // Either way the overlay goes: committed, it is in the journal; failed, the batch
         // is processed again from the journal.
         match &applied {
-            Ok(Ok((_, _, before, after))) => store.committed_at(*before, *after, &written),
+            Ok(Ok((_, before, after))) => store.committed_at(*before, *after, &written),
             _ => store.committed(),
         }
+        waits.committed();
         match applied {
-            Ok(Ok((ids, ended, _, _))) => {
+            Ok(Ok((
+                Applied {
+                    ids,
+                    ended,
+                    released,
+                },
+                _,
+                _,
+            ))) => {
+                for operation in released {
+                    engine.wake_operation(&operation);
+                }
                 conflicts = 0;
                 debug_assert_eq!(ids.len(), copies.len());
                 for ((_, _, next), id) in copies.iter_mut().zip(ids) {
@@ -585,7 +626,7 @@ impl Change {
     }
 }
 
-fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
+fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Received) -> Change {
     let mut change = Change {
         inbound: m.id,
         received_at: m.received_at,
@@ -602,6 +643,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         starts: vec![],
         ends: vec![],
         cancels: vec![],
+        early: vec![],
         hl7_error: None,
     };
     let parsed = match Parsed::parse(&m.payload) {
@@ -717,6 +759,7 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
                 if cancels {
                     cancelled = true;
                 } else {
+                    waits.stage_start(&f.name, &key);
                     change
                         .starts
                         .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
@@ -749,12 +792,32 @@ fn process(engine: &Engine, store: &mut RecordStore, m: &Received) -> Change {
         }
         if ends {
             let hops = change.queued.len() + f.on_cancel.len();
-            let follow_ups = follow_ups(store, &f.on_reply, hops);
-            change.ends.push(FlowEnd {
+            let mut follow_ups: Vec<Queued> = follow_ups(store, &f.on_reply, hops);
+            let end = |follow_ups| FlowEnd {
                 flow: f.name.clone(),
-                key,
+                key: key.clone(),
                 follow_ups,
-            });
+            };
+            match f.hold_early_ms {
+                // No start has opened this wait: the reply waits for it, held.
+                Some(hold) if !waits.started(&f.name, &key) => {
+                    let replies = change
+                        .queued
+                        .iter_mut()
+                        .filter(|q| q.interface == f.wait_for);
+                    for q in replies.chain(follow_ups.iter_mut()) {
+                        if q.state == "queued" {
+                            q.state = "held";
+                        }
+                    }
+                    change.early.push(Early {
+                        end: end(follow_ups),
+                        wait_for: f.wait_for.clone(),
+                        deadline: now + hold as i64,
+                    });
+                }
+                _ => change.ends.push(end(follow_ups)),
+            }
         }
     }
     change
@@ -832,15 +895,11 @@ fn merge_of(
 /// Stores a processed batch; returns the ids of the deliveries queued for the operations
 /// in `copied` (those whose lanes get copies, see `lanes`), in the batch's order, and the
 /// flow waits (flow, key) it ended.
-fn apply(
-    c: &Db,
-    changes: &[Change],
-    lanes: u32,
-    copied: &[String],
-) -> DbResult<(Vec<i64>, Vec<Ended>)> {
+fn apply(c: &Db, changes: &[Change], lanes: u32, copied: &[String]) -> DbResult<Applied> {
     let now = time::now_ms();
     let mut ids = Vec::with_capacity(copied.len());
     let mut completed = vec![];
+    let mut released = vec![];
     for ch in changes {
         storage::settle(
             c,
@@ -872,21 +931,69 @@ fn apply(
         if let Some(record) = &ch.record {
             store_record(c, ch.inbound, now, record)?;
         }
+        let mut held = vec![];
         for q in &ch.queued {
             let id = insert_queued(c, ch, q, now, lanes)?;
             if q.state == "queued" && copied.contains(&q.interface) {
                 ids.push(id);
             }
+            if q.state == "held" {
+                held.push((id, q.interface.as_str()));
+            }
         }
-        for (flow, key, deadline) in &ch.starts {
-            start_wait(c, flow, key, ch.inbound, &ch.correlation, now, *deadline)?;
+        for early in &ch.early {
+            let flow = &early.end.flow;
+            let key = &early.end.key;
+            let mut mine: Vec<i64> = held
+                .iter()
+                .filter(|(_, i)| *i == early.wait_for)
+                .map(|(id, _)| *id)
+                .collect();
+            for q in &early.end.follow_ups {
+                mine.push(insert_queued(c, ch, q, now, lanes)?);
+            }
+            for id in mine {
+                hold_early(c, flow, key, id, early.deadline)?;
+            }
             event(
                 c,
                 ch.inbound,
                 now,
-                "flow-started",
-                Some(&format!("{flow} waits for key {key}")),
+                "flow-early",
+                Some(&format!(
+                    "{flow} key {key}: no start has opened this wait yet; held until it does, or {}",
+                    time::iso(early.deadline)
+                )),
             )?;
+        }
+        for (flow, key, deadline) in &ch.starts {
+            start_wait(c, flow, key, ch.inbound, &ch.correlation, now, *deadline)?;
+            let replies = release_early(c, flow, key, now)?;
+            if replies.is_empty() {
+                event(
+                    c,
+                    ch.inbound,
+                    now,
+                    "flow-started",
+                    Some(&format!("{flow} waits for key {key}")),
+                )?;
+                continue;
+            }
+            // Its reply came first and was held: the wait is over as it begins.
+            complete_wait(c, flow, key)?;
+            let ids: Vec<String> = replies.iter().map(|(id, _)| id.to_string()).collect();
+            event(
+                c,
+                ch.inbound,
+                now,
+                "flow-completed",
+                Some(&format!(
+                    "{flow} key {key}: its reply had come first and was held (message {}); released",
+                    ids.join(", ")
+                )),
+            )?;
+            completed.push((flow.clone(), key.clone(), "reply"));
+            released.extend(replies.into_iter().map(|(_, i)| i));
         }
         for end in &ch.cancels {
             if cancel_wait(c, &end.flow, &end.key)? {
@@ -946,7 +1053,11 @@ fn apply(
             }
         }
     }
-    Ok((ids, completed))
+    Ok(Applied {
+        ids,
+        ended: completed,
+        released,
+    })
 }
 
 /// Journals one delivery `ch` queued (or dead on arrival) with its ordering keys, events

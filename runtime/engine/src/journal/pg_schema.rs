@@ -11,10 +11,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "the journal", INITIAL),
     (2, "duplicates found in id order", DUPLICATES_BY_ID),
     (3, "nodes and leases", NODES_AND_LEASES),
-    (4, "merged records", RECORD_MERGES),
+    (4, "merged records and early replies", RECORD_MERGES),
 ];
 
-/// Merges (`merge:` on an interface), as SQLite's `record_merges`.
+/// Merges (`merge:` on an interface), as SQLite's `record_merges`; replies held for their
+/// flow's start (`hold early`), as its `flow_early`.
 const RECORD_MERGES: &str = "
 CREATE TABLE IF NOT EXISTS record_merges (
   record TEXT NOT NULL,
@@ -25,6 +26,14 @@ CREATE TABLE IF NOT EXISTS record_merges (
   PRIMARY KEY (record, retired)
 );
 CREATE INDEX IF NOT EXISTS record_merges_survivor ON record_merges (record, survivor);
+CREATE TABLE IF NOT EXISTS flow_early (
+  flow TEXT NOT NULL,
+  key TEXT NOT NULL,
+  message BIGINT NOT NULL,
+  deadline BIGINT NOT NULL,
+  PRIMARY KEY (flow, key, message)
+);
+CREATE INDEX IF NOT EXISTS flow_early_deadline ON flow_early (deadline);
 ";
 
 /// Several nodes on one journal (`journal/cluster.rs`): who they are, and the leases by

@@ -33,9 +33,12 @@ pub fn status(journal: &Store, as_json: bool) -> Result<String, JournalError> {
             Ok((r.get(0)?, r.get(1)?, n))
         })?
         .collect::<DbResult<_>>()?;
+    // Each flow's waits by state, and the replies held for a start (`hold early`) as `held`.
     let flows: Vec<(String, String, i64)> = c
         .prepare(
-            "SELECT flow, state, COUNT(*) FROM flows GROUP BY flow, state ORDER BY flow, state",
+            "SELECT flow, state, COUNT(*) FROM flows GROUP BY flow, state
+             UNION ALL SELECT flow, 'held', COUNT(*) FROM flow_early GROUP BY flow
+             ORDER BY 1, 2",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<DbResult<_>>()?;

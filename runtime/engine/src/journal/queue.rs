@@ -282,7 +282,7 @@ pub fn queue_copy(
 /// How the deliveries of message `parent` stand: how many are still pending, how many dead.
 pub fn deliveries_of(c: &Db, parent: i64) -> DbResult<(i64, i64)> {
     c.prepare_cached(
-        "SELECT COUNT(*) FILTER (WHERE state NOT IN ('completed', 'dead', 'review', 'discarded')),
+        "SELECT COUNT(*) FILTER (WHERE state NOT IN ('completed', 'dead', 'review', 'discarded', 'held')),
            COUNT(*) FILTER (WHERE state = 'dead')
          FROM messages WHERE parent = ?1 AND direction = 'out'",
     )?

@@ -20,7 +20,7 @@ use super::db::{params, Db, DbResult};
 pub const BATCH: usize = 1000;
 
 /// States in which a message still has work ahead of it.
-const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead', 'review')";
+const UNFINISHED: &str = "('received', 'queued', 'retrying', 'dead', 'review', 'held')";
 
 /// A message and every row made from it, through `parent` (deliveries, the stored record,
 /// replays and theirs).

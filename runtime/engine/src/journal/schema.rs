@@ -83,6 +83,16 @@ CREATE TABLE IF NOT EXISTS flows (
   PRIMARY KEY (flow, key)
 );
 CREATE INDEX IF NOT EXISTS flows_deadline ON flows (state, deadline);
+-- Replies that arrived before their flow's start (`hold early within D`): each held
+-- delivery (state `held`), the wait it is for, and when it stops waiting.
+CREATE TABLE IF NOT EXISTS flow_early (
+  flow TEXT NOT NULL,
+  key TEXT NOT NULL,
+  message INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  PRIMARY KEY (flow, key, message)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flow_early_deadline ON flow_early (deadline);
 -- What operators did (resend, edit, discard, replay): who, when, to which messages, why.
 CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY,
