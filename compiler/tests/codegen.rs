@@ -291,6 +291,46 @@ fn accord_test(dir: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// `accord test --generated`: each test's message changed at one place must get what the
+/// contract prescribes: an unlisted sex code is refused by `trakcare_sex`'s `reject`, an
+/// unlisted patient class takes `trakcare_class`'s default and is accepted, an empty
+/// family name or order number is refused as a missing required field, and a family name
+/// past `length ..80` breaks the constraint. Cases from a test whose own message is
+/// refused, or that no longer reach the mapping, are skipped with the reason.
+#[test]
+fn accord_test_generated_gives_each_message_the_outcome_the_contract_prescribes() {
+    let o = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["test", "--generated", "examples/trakcare-lab"])
+        .env("CARGO_TARGET_DIR", target())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for case in [
+        "trakcare_adt_to_patient: a code `trakcare_sex` does not list at PID-8\" (from test \"A01 maps sex and reaches the lab and the pharmacy\") ... ok",
+        "trakcare_adt_to_patient: a code `trakcare_class` does not list at PV1-2\" (from test \"A01 maps sex and reaches the lab and the pharmacy\") ... ok",
+        "trakcare_adt_to_patient: required `family_name` missing at PID-5[1].1\" (from test \"A01 maps sex and reaches the lab and the pharmacy\") ... ok",
+        "trakcare_adt_to_patient: `family_name` longer than 80 at PID-5[1].1\" (from test \"A01 maps sex and reaches the lab and the pharmacy\") ... ok",
+        "winpath_oru_to_result: required `placer_order` missing at OBR-2.1\" (from test \"final results reach TrakCare with flags\") ... ok",
+        "winpath_oru_to_result: a code `winpath_test` does not list at OBR-4.1\" (from test \"final results reach TrakCare with flags\") ... ok",
+    ] {
+        assert!(out.contains(case), "missing {case}\n{out}");
+    }
+    assert!(
+        out.contains("(from test \"an unknown sex code is rejected\") ... skipped: the test's own message is refused"),
+        "{out}"
+    );
+    assert!(
+        out.contains("7 passed, 0 failed, 12 skipped (generated from the contract)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
     let o = accord_test("examples/trakcare-lab");

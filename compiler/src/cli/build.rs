@@ -171,7 +171,7 @@ fn cargo_build(
 }
 
 /// `accord test`: build the estate's tool and run the estate's tests with it.
-pub fn test(paths: &[PathBuf]) -> ExitCode {
+pub fn test(paths: &[PathBuf], generated: bool) -> ExitCode {
     let root = paths
         .first()
         .map(|p| {
@@ -182,7 +182,14 @@ pub fn test(paths: &[PathBuf]) -> ExitCode {
             }
         })
         .unwrap_or_default();
-    run_tool(paths, &["test".as_ref(), root.as_os_str()])
+    if generated {
+        run_tool(
+            paths,
+            &["test".as_ref(), root.as_os_str(), "--generated".as_ref()],
+        )
+    } else {
+        run_tool(paths, &["test".as_ref(), root.as_os_str()])
+    }
 }
 
 /// Writes and builds the estate's crate, then runs its tool binary with `args`.

@@ -134,6 +134,11 @@ enum Command {
     Test {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Run the negative cases derived from the contract instead: each test's message
+        /// with an unlisted code, a required field missing or a length broken, which must
+        /// get the outcome the contract prescribes.
+        #[arg(long)]
+        generated: bool,
     },
     /// Generate the governance site: overview, interface catalogue and pages, the
     /// source-of-truth matrix, records, code maps and the dependency graph.
@@ -257,7 +262,7 @@ pub fn main() -> ExitCode {
                     out,
                 },
         } => doc::export_conceptmap(&[estate], codemap.as_deref(), out.as_deref()),
-        Command::Test { paths } => build::test(&paths),
+        Command::Test { paths, generated } => build::test(&paths, generated),
         Command::Map {
             estate,
             mapping,

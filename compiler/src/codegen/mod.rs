@@ -6,6 +6,7 @@
 
 mod codes;
 mod config;
+mod derived;
 mod fhir_out;
 mod lineage;
 mod mappings;

@@ -13,7 +13,10 @@ use quote::quote;
 /// every routed interface's transforms run, then each expectation is checked.
 fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Test) -> TokenStream {
     let f = names::snake(&format!("test_{i}"));
-    let at = format!("{}:{}", t.loc.file, t.loc.line);
+    let (given_f, run_f) = (
+        names::snake(&format!("given_{i}")),
+        names::snake(&format!("run_{i}")),
+    );
     let Some(given) = t.given.first() else {
         return quote! { fn #f(_root: &str) -> Result<(), String> { Ok(()) } };
     };
@@ -27,12 +30,12 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
     let entry = match &given.at {
         Some(name) if ir.routes.iter().any(|r| &r.name == name) => {
             let r = names::snake(&format!("route_{name}"));
-            quote! { let routed: Vec<&str> = #krate::#r(&msg).map_err(|e| e.to_string())?; }
+            quote! { let routed: Vec<&'static str> = #krate::#r(msg).map_err(|e| e.to_string())?; }
         }
         Some(name) => {
-            quote! { let routed: Vec<&str> = #krate::inbound(#name, &msg).map_err(|e| e.to_string())?.unwrap_or_default(); }
+            quote! { let routed: Vec<&'static str> = #krate::inbound(#name, msg).map_err(|e| e.to_string())?.unwrap_or_default(); }
         }
-        None => quote! { let routed: Vec<&str> = vec![]; },
+        None => quote! { let routed: Vec<&'static str> = vec![]; },
     };
     // The interface the message enters at: the one named, or the route's source.
     let interface = match &given.at {
@@ -117,22 +120,26 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
             }
         }
     });
-    let _ = at;
     quote! {
+        /// The message test #i gives.
         #[allow(unused_variables)]
-        fn #f(root: &str) -> Result<(), String> {
+        fn #given_f(root: &str) -> Result<Vec<u8>, String> {
             #read
-            let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
-            let scope = rt::Scope::whole(&msg);
-            let spec: rt::spec::Spec = rt::serde_json::from_str(#krate::SPEC).map_err(|e| e.to_string())?;
+            Ok(bytes)
+        }
+
+        /// What becomes of `msg` given where test #i gives its message: refused on
+        /// receipt (type, sender, profile) as the production refuses it, else routed and
+        /// mapped for each target; (where it went, why it was refused, if it was).
+        #[allow(unused_variables)]
+        fn #run_f(spec: &rt::spec::Spec, msg: &rt::Message) -> Result<(Vec<&'static str>, Option<String>, Option<String>), String> {
             let interface: Option<&str> = #interface;
-            // Refused on receipt (type, sender, profile) as the production refuses it: never routed.
-            let refused = interface.and_then(|i| rt::answer::refusal(&spec, i, &msg));
+            let refused = interface.and_then(|i| rt::answer::refusal(spec, i, msg));
             #entry
-            let routed: Vec<&str> = if refused.is_some() { vec![] } else { routed };
+            let routed: Vec<&'static str> = if refused.is_some() { vec![] } else { routed };
             let mut rejected: Option<String> = refused.clone();
             for target in &routed {
-                match #krate::deliver(target, &msg, &mut rt::Unsupervised) {
+                match #krate::deliver(target, msg, &mut rt::Unsupervised) {
                     // A partial record needs the stored one, which a test has not: what
                     // it carries is checked by expectations on the mapping.
                     Err(rt::MapError { kind: rt::MapErrorKind::Unstored { .. }, .. }) | Ok(_) => {}
@@ -141,6 +148,17 @@ fn gen_test(ir: &Estate, gen: &Gen, krate: &proc_macro2::Ident, i: usize, t: &Te
                     }
                 }
             }
+            Ok((routed, refused, rejected))
+        }
+
+        #[allow(unused_variables)]
+        fn #f(root: &str) -> Result<(), String> {
+            let bytes = #given_f(root)?;
+            let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
+            let scope = rt::Scope::whole(&msg);
+            let spec: rt::spec::Spec = rt::serde_json::from_str(#krate::SPEC).map_err(|e| e.to_string())?;
+            let interface: Option<&str> = #interface;
+            let (routed, refused, rejected) = #run_f(&spec, &msg)?;
             #(#checks)*
             Ok(())
         }
@@ -225,6 +243,58 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             }
         }
     });
+    let derived = super::derived::derive(ir);
+    let derived_runs = derived.iter().map(|d| {
+        let (given_f, run_f) = (
+            names::snake(&format!("given_{}", d.test)),
+            names::snake(&format!("run_{}", d.test)),
+        );
+        let name = format!("{}: {}", d.mapping, d.what);
+        let (path, value, at, mapping) = (&d.path, &d.value, &d.at, &d.mapping);
+        let takers = &d.takers;
+        let baseline = ir.tests[d.test].name.as_str();
+        let expect = match &d.refused {
+            Some(fragment) => quote! {
+                match &rejected {
+                    Some(r) if r.contains(#fragment) => Ok(()),
+                    Some(r) => Err(format!("expected a refusal with {:?}, got: {r}", #fragment)),
+                    None => Err(format!("expected a refusal with {:?}; the message was accepted", #fragment)),
+                }
+            },
+            None => quote! {
+                match &rejected {
+                    None => Ok(()),
+                    Some(r) => Err(format!("expected the message to be accepted; it was refused: {r}")),
+                }
+            },
+        };
+        quote! {
+            let outcome = (|| -> Result<Option<String>, String> {
+                let bytes = #given_f(root)?;
+                let msg = rt::Message::parse(&bytes).map_err(|e| format!("the test message does not parse: {e}"))?;
+                // A message refused as it is cannot show what one change does.
+                if let (_, _, Some(why)) = #run_f(&spec, &msg)? {
+                    return Ok(Some(format!("the test's own message is refused ({why})")));
+                }
+                let mut b = rt::MessageBuilder::from_message(&msg);
+                let path = rt::Path::parse(#path).map_err(|e| e.to_string())?;
+                b.set(&path, #value).map_err(|e| format!("cannot set {}: {e}", #path))?;
+                let changed = b.serialize();
+                let msg = rt::Message::parse(&changed).map_err(|e| format!("the changed message does not parse: {e}"))?;
+                let (routed, _, rejected) = #run_f(&spec, &msg)?;
+                if !routed.iter().any(|r| [#(#takers),*].contains(r)) {
+                    return Ok(Some(format!("`{}` does not run for the test's message (routed to {:?})", #mapping, routed)));
+                }
+                let checked: Result<(), String> = #expect;
+                checked.map(|()| None)
+            })();
+            match outcome {
+                Ok(None) => { passed += 1; println!("generated {:?} (from test {:?}) ... ok", #name, #baseline); }
+                Ok(Some(why)) => { skipped += 1; println!("generated {:?} (from test {:?}) ... skipped: {why}", #name, #baseline); }
+                Err(e) => { failed += 1; println!("generated {:?} (from test {:?}) ... FAILED\n  --> {}\n  {e}", #name, #baseline, #at); }
+            }
+        }
+    });
     let paths_static = gen.path_statics();
     let tokens = quote! {
         //! Runs the estate's mappings on message files (`accord map`) and its tests (`accord test`).
@@ -274,6 +344,20 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
 
+        /// Runs the negative cases derived from the contract (`accord test --generated`):
+        /// each test's message changed at one path, with the outcome the contract says.
+        #[allow(unused_mut, unused_variables)]
+        fn run_generated(root: &str) -> ExitCode {
+            let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+            let spec: rt::spec::Spec = match rt::serde_json::from_str(#krate::SPEC) {
+                Ok(s) => s,
+                Err(e) => { eprintln!("error: the production's wiring does not read: {e}"); return ExitCode::from(2); }
+            };
+            #(#derived_runs)*
+            println!("{passed} passed, {failed} failed, {skipped} skipped (generated from the contract)");
+            if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+
         // An estate without mappings answers every `map` with the list of none.
         #[allow(unreachable_code, unused_variables)]
         fn main() -> ExitCode {
@@ -281,8 +365,11 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             if args.len() == 3 && args[1] == "test" {
                 return run_tests(&args[2]);
             }
+            if args.len() == 4 && args[1] == "test" && args[3] == "--generated" {
+                return run_generated(&args[2]);
+            }
             if args.len() < 4 || args[1] != "map" {
-                eprintln!("usage: accord-tool map MAPPING[,MAPPING] FILE [--format json|hl7] | accord-tool test ESTATE_ROOT");
+                eprintln!("usage: accord-tool map MAPPING[,MAPPING] FILE [--format json|hl7] | accord-tool test ESTATE_ROOT [--generated]");
                 return ExitCode::from(2);
             }
             let format = args.get(5).cloned().unwrap_or_default();
