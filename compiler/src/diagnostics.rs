@@ -731,6 +731,11 @@ pub fn bad_merge(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0522", what, at, "cannot merge this").with_help(help)
 }
 
+/// `unique` on a field the production does not store, or cannot compare.
+pub fn bad_unique(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0308", what, at, "cannot keep this unique").with_help(help)
+}
+
 /// `-> partial Record` that the production could not complete.
 pub fn partial_update(at: Span, what: &str, label: &str, help: &str) -> Diagnostic {
     Diagnostic::error("E0307", what.to_string(), at, label.to_string()).with_help(help.to_string())

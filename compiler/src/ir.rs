@@ -142,6 +142,8 @@ pub struct Field {
 pub enum Constraint {
     /// Identifies the record; carried to match, never an update.
     Key,
+    /// No two stored records hold the same value.
+    Unique,
     Check {
         validator: String,
     },

@@ -30,6 +30,7 @@ pub fn constraint(c: &Constraint) -> String {
     let bound = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     match c {
         Constraint::Key => "key".into(),
+        Constraint::Unique => "unique".into(),
         Constraint::Check { validator } => format!("check {validator}"),
         Constraint::Length { min, max } => format!("length {}..{}", bound(min), bound(max)),
         Constraint::Range { min, max } => format!(

@@ -921,6 +921,7 @@ impl Lower<'_, '_> {
 fn constraint(c: &ast::Constraint) -> ir::Constraint {
     match &c.kind {
         ast::ConstraintKind::Key => ir::Constraint::Key,
+        ast::ConstraintKind::Unique => ir::Constraint::Unique,
         ast::ConstraintKind::Check(v) => ir::Constraint::Check {
             validator: v.name.clone(),
         },

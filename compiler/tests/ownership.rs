@@ -515,7 +515,8 @@ fn a40(control: &str, survivor: &str, retired: &str) -> String {
 /// into P2. The MPI's NHS number for P1, sent after, is stored on P2 and the lab gets P2
 /// with it; a result for P1 reaches the PAS with P2's name; `records` says P1 was
 /// merged; the same merge again changes nothing, and a merge of P1 into a third patient
-/// is held for a person with the reason, never guessed.
+/// is held for a person with the reason, never guessed; nor is an NHS number (`unique`)
+/// that would name two patients.
 #[test]
 fn a_merge_retires_the_patient_and_later_messages_for_the_old_mrn_follow_the_survivor() {
     let pas_peer = Peer::start(|_, _| "CA");
@@ -594,4 +595,28 @@ fn a_merge_retires_the_patient_and_later_messages_for_the_old_mrn_follow_the_sur
         5,
         "the contradicting merge reaches nobody"
     );
+
+    // 5. `nhs_number ... unique`: the MPI gives P3 the NHS number P2 holds. Two stored
+    // patients match the message, so it waits for a person; P3 keeps no NHS number and
+    // the lab hears nothing of it.
+    step(
+        &s,
+        s.hub,
+        &pas("A-6", "A01", "", "BROWN", "M").replace(MRN, "P3"),
+        7,
+    );
+    lab.wait_for(6);
+    step(&s, s.mpi, &mpi_nhs("M-3", "P3", nhs), 8);
+    let held = s.json(&["review", "list", "--json"]);
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    let detail = held[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("is also Patient P2's") && detail.contains("two stored records match"),
+        "{detail}"
+    );
+    let p3 = s.json(&["records", "Patient", "P3", "--json"]);
+    assert!(p3["fields"]["nhs_number"].is_null(), "{p3}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.messages().len(), 6, "the held update reaches nobody");
 }

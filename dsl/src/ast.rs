@@ -234,6 +234,9 @@ pub struct Constraint {
 pub enum ConstraintKind {
     /// The field identifies the record: mappings carry it to match, not to update.
     Key,
+    /// No two stored records hold the same value: a message that would give one record
+    /// another's value names two records, and waits for a person.
+    Unique,
     Check(Ident),
     Length(RangeLit),
     Range(RangeLit),

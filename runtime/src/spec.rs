@@ -45,6 +45,10 @@ pub struct Matrix {
     /// record, so no key is ever retired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<Retired>,
+    /// The fields no two stored records may share a value of (`unique`): a message that
+    /// would give this record another's value names two records, and waits for review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<String>,
 }
 
 /// A merge clause (`merge: Patient from MRG-1.1 into PID-3.1 follow`): a received message

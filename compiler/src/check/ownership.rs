@@ -124,6 +124,53 @@ pub(super) fn check(c: &mut Checker, facts: &[MappingFacts]) {
     }
     check_interface_writes(c, facts, &rows);
     check_partial(c, facts, &rows);
+    check_unique(c, &rows);
+}
+
+/// `unique`: the production compares a new value with the stored records, so the field is
+/// one the matrix keeps, of a record found by its key, and not that key (a key is one
+/// record by definition).
+fn check_unique(c: &mut Checker, rows: &HashMap<(usize, String), Row>) {
+    for rid in 0..c.m.record_fields.len() {
+        let record = c.m.records.get(rid).name.name.clone();
+        for f in c.m.record_fields[rid].clone() {
+            let kinds: Vec<&accord_dsl::ast::ConstraintKind> =
+                f.decl.constraints.iter().map(|k| &k.kind).collect();
+            let Some(unique) = f
+                .decl
+                .constraints
+                .iter()
+                .find(|k| matches!(k.kind, accord_dsl::ast::ConstraintKind::Unique))
+            else {
+                continue;
+            };
+            let name = f.decl.name.name.clone();
+            let problem = if kinds
+                .iter()
+                .any(|k| matches!(k, accord_dsl::ast::ConstraintKind::Key))
+            {
+                Some((
+                    format!("`{record}.{name}` is the record's key, which is one record already"),
+                    "leave out `unique`: no two stored records share a key".to_string(),
+                ))
+            } else if c.key_fields(rid).is_empty() {
+                Some((
+                    format!("`{record}` has no key, so the production stores none of it to compare `{name}` with"),
+                    format!("give `{record}` a `key` field and an ownership matrix"),
+                ))
+            } else if !rows.contains_key(&(rid, name.clone())) {
+                Some((
+                    format!("the production does not store `{record}.{name}`, so it cannot keep it unique"),
+                    format!("give `{name}` a row in `ownership {record}`: the production stores the fields the matrix governs"),
+                ))
+            } else {
+                None
+            };
+            if let Some((what, help)) = problem {
+                c.push(diag::bad_unique(unique.span, what, help));
+            }
+        }
+    }
 }
 
 /// `-> partial Record`: the production completes what the mapping does not write from

@@ -25,6 +25,8 @@ pub(super) fn check(c: &mut Checker) {
                         !matches!(base, Ty::List(_) | Ty::Record(_))
                             && !matches!(f.ty, Ty::Optional(_))
                     }
+                    // One value per record, compared as stored.
+                    ConstraintKind::Unique => !matches!(base, Ty::List(_) | Ty::Record(_)),
                 };
                 if !fits {
                     let ty = c.ty_name(&f.ty);

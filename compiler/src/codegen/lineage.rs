@@ -82,7 +82,10 @@ fn owner(ir: &Estate, record: &str, path: &[PathStep]) -> Option<String> {
     }
     let r = ir.records.iter().find(|r| r.name == at)?;
     let f = r.fields.iter().find(|f| f.name == last.name)?;
-    let checked = f.constraints.iter().any(|c| *c != Constraint::Key);
+    let checked = f
+        .constraints
+        .iter()
+        .any(|c| !matches!(c, Constraint::Key | Constraint::Unique));
     checked.then(|| format!("{at}.{}", last.name))
 }
 

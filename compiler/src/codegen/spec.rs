@@ -284,6 +284,12 @@ fn matrices(ir: &Estate) -> Vec<spec::Matrix> {
                     stage_field: row.stage_field.clone(),
                     fields: vec![],
                     retired: retired(ir, &row.record),
+                    unique: record
+                        .fields
+                        .iter()
+                        .filter(|f| f.constraints.contains(&ir::Constraint::Unique))
+                        .map(|f| f.name.clone())
+                        .collect(),
                 });
                 out.len() - 1
             }

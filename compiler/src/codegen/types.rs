@@ -74,7 +74,8 @@ fn rule(c: &crate::ir::Constraint) -> Option<TokenStream> {
         None => quote!(None),
     };
     Some(match c {
-        Constraint::Key => return None,
+        // Kept by the production's steward against the stored records, not by a value.
+        Constraint::Key | Constraint::Unique => return None,
         Constraint::Check { validator } => quote!(rt::Rule::Check(#validator)),
         Constraint::Length { min, max } => {
             let (min, max) = (num(min), num(max));

@@ -69,6 +69,7 @@ fn range(r: &RangeLit) -> String {
 pub(super) fn constraint(c: &Constraint) -> String {
     match &c.kind {
         ConstraintKind::Key => "key".to_string(),
+        ConstraintKind::Unique => "unique".to_string(),
         ConstraintKind::Check(n) => format!("check {}", n.name),
         ConstraintKind::Length(r) => format!("length {}", range(r)),
         ConstraintKind::Range(r) => format!("range {}", range(r)),

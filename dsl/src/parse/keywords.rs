@@ -51,6 +51,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_len
             | Rule::k_length
             | Rule::k_key
+            | Rule::k_unique
             | Rule::k_lock
             | Rule::k_mapping
             | Rule::k_messages

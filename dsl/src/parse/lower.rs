@@ -349,6 +349,7 @@ impl Lower {
         let inner = only(&p);
         let kind = match inner.as_rule() {
             Rule::c_key => ConstraintKind::Key,
+            Rule::c_unique => ConstraintKind::Unique,
             Rule::c_check => ConstraintKind::Check(self.ident(only_rule(&inner, Rule::ident))),
             Rule::c_length => {
                 ConstraintKind::Length(self.range_lit(only_rule(&inner, Rule::range_lit)))

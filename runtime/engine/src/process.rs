@@ -164,6 +164,30 @@ impl std::error::Error for Fenced {}
 pub async fn run(engine: Arc<Engine>) {
     let mut store = RecordStore::new(engine.journal.store());
     let mut waits = Waits::new(engine.journal.store());
+    // Values stored before their field was made `unique` are indexed before anything is
+    // decided against them.
+    if engine.spec.matrices.iter().any(|m| !m.unique.is_empty()) {
+        let engine = engine.clone();
+        loop {
+            let matrices = engine.spec.matrices.clone();
+            match engine
+                .journal
+                .write(move |c| records::index_unique(c, &matrices))
+                .await
+            {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(values = n, "indexed the stored values of `unique` fields");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot index the `unique` fields' stored values; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
     let mut conflicts = 0u64;
     let cluster = &engine.cluster;
     loop {

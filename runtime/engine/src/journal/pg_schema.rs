@@ -11,7 +11,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "the journal", INITIAL),
     (2, "duplicates found in id order", DUPLICATES_BY_ID),
     (3, "nodes and leases", NODES_AND_LEASES),
-    (4, "merged records and early replies", RECORD_MERGES),
+    (
+        4,
+        "merged records, early replies and unique values",
+        RECORD_MERGES,
+    ),
 ];
 
 /// Merges (`merge:` on an interface), as SQLite's `record_merges`; replies held for their
@@ -34,6 +38,14 @@ CREATE TABLE IF NOT EXISTS flow_early (
   PRIMARY KEY (flow, key, message)
 );
 CREATE INDEX IF NOT EXISTS flow_early_deadline ON flow_early (deadline);
+CREATE TABLE IF NOT EXISTS record_values (
+  record TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  key TEXT NOT NULL,
+  PRIMARY KEY (record, field, value, key)
+);
+CREATE INDEX IF NOT EXISTS record_values_key ON record_values (record, field, key);
 ";
 
 /// Several nodes on one journal (`journal/cluster.rs`): who they are, and the leases by

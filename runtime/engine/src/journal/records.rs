@@ -41,6 +41,8 @@ pub struct Write {
     pub expected: Option<(String, String)>,
     /// The write's event time in seconds, for a field ordered by one.
     pub event_at: Option<i64>,
+    /// The field is `unique`: its value is indexed (`record_values`).
+    pub unique: bool,
 }
 
 /// A decision worth recording as an event on the message: who wrote what, and what the
@@ -195,6 +197,46 @@ impl RecordStore {
             (merge.record.clone(), merge.retired.clone()),
             merge.survivor.clone(),
         );
+    }
+
+    /// The other records than `key` that hold `value` (JSON) in `unique` field `field`:
+    /// the journal's, as this batch has changed them, and this batch's own.
+    pub fn others_holding(
+        &mut self,
+        record: &str,
+        field: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<Vec<String>, String> {
+        let text = value.to_string();
+        let stored = match holders(&self.conn()?, record, field, &text) {
+            Ok(keys) => keys,
+            Err(e) => {
+                self.conn = None;
+                self.unavailable = Some(e.to_string());
+                return Err(e.to_string());
+            }
+        };
+        let mut out: Vec<String> = vec![];
+        for k in stored.into_iter().filter(|k| k != key) {
+            // A record this batch gave another value no longer holds it.
+            let moved = self
+                .overlay
+                .get(&(record.to_string(), k.clone()))
+                .and_then(|s| s.get(field))
+                .is_some_and(|s| s.value != *value);
+            if !moved {
+                out.push(k);
+            }
+        }
+        for ((r, k), state) in &self.overlay {
+            let holds = state.get(field).is_some_and(|s| s.value == *value);
+            if r == record && k != key && holds && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// Takes back a merge staged by a message that was not processed after all.
@@ -409,6 +451,9 @@ pub fn store(c: &Db, writes: &[Write], message: Option<i64>, now: i64) -> DbResu
             return Err(DbError::Refused(Box::new(Stale(what))));
         }
     }
+    for w in writes.iter().filter(|w| w.unique) {
+        index_value(c, &w.record, &w.field, &w.key, &w.value.to_string())?;
+    }
     // A record's writes come together: one change number per record.
     let mut last: Option<(&str, &str)> = None;
     for w in writes {
@@ -419,6 +464,45 @@ pub fn store(c: &Db, writes: &[Write], message: Option<i64>, now: i64) -> DbResu
         }
     }
     Ok(())
+}
+
+/// Makes `value` the indexed value of `unique` field `field` of `record` `key`.
+fn index_value(c: &Db, record: &str, field: &str, key: &str, value: &str) -> DbResult<()> {
+    c.prepare_cached("DELETE FROM record_values WHERE record = ?1 AND field = ?2 AND key = ?3")?
+        .execute(params![record, field, key])?;
+    c.prepare_cached(
+        "INSERT INTO record_values (record, field, value, key) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![record, field, value, key])?;
+    Ok(())
+}
+
+/// Indexes the stored values of the matrices' `unique` fields that are not yet (a field
+/// made `unique` after its values were stored); run when the processor starts.
+pub fn index_unique(c: &Db, matrices: &[Matrix]) -> DbResult<usize> {
+    let mut n = 0;
+    for m in matrices {
+        for field in &m.unique {
+            n += c
+                .prepare_cached(
+                    "INSERT INTO record_values (record, field, value, key)
+                     SELECT record, field, value, key FROM records WHERE record = ?1 AND field = ?2
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![m.record, field])?;
+        }
+    }
+    Ok(n)
+}
+
+/// The keys of the stored `record`s whose `unique` field `field` holds `value` (as JSON).
+fn holders(c: &Db, record: &str, field: &str, value: &str) -> DbResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT key FROM record_values WHERE record = ?1 AND field = ?2 AND value = ?3 ORDER BY key",
+    )?;
+    let rows = st.query_map(params![record, field, value], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// Notes that `record` `key` changed: its row in `record_ids` (the FHIR id a facade reads
@@ -548,6 +632,48 @@ impl<'a> JournalSteward<'a> {
     }
 }
 
+impl JournalSteward<'_> {
+    /// Why `value` in `unique` field `field` of `m.record` `key` would name two records:
+    /// another stored record holds it (one merged into `key` does not count); `None` when
+    /// none does.
+    fn shared(
+        &mut self,
+        m: &Matrix,
+        key: &str,
+        field: &str,
+        value: &Value,
+    ) -> Result<Option<String>, Hold> {
+        let unavailable = |e: String| Hold::Unavailable {
+            detail: format!("cannot read which {} hold this {field}: {e}", m.record),
+        };
+        let others = self
+            .store
+            .others_holding(&m.record, field, key, value)
+            .map_err(unavailable)?;
+        let mut named = vec![];
+        for other in others {
+            let chain = self
+                .store
+                .merge_chain(&m.record, &other)
+                .map_err(|t| match t {
+                    MergeTrouble::Unavailable(e) | MergeTrouble::Broken(e) => unavailable(e),
+                })?;
+            if chain.last().map(String::as_str) != Some(key) {
+                named.push(other);
+            }
+        }
+        if named.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "{} {key} {field}: {value} is also {} {}'s (`unique`): two stored records match this message; a person decides (merge them, or correct the value)",
+            m.record,
+            m.record,
+            named.join(", ")
+        )))
+    }
+}
+
 /// Sets the key of `value` (a record of `m`, found by one key field) to `key`.
 fn set_key(m: &Matrix, value: &mut Value, key: &str) {
     if let [field] = m.keys.as_slice() {
@@ -633,6 +759,13 @@ impl Steward for JournalSteward<'_> {
             let label = match &verdict {
                 Verdict::Unchanged => continue,
                 Verdict::Apply => {
+                    let unique = m.unique.contains(&row.field);
+                    if unique && !self.approved {
+                        if let Some(why) = self.shared(m, &key, &row.field, &new)? {
+                            reviews.push(why);
+                            continue;
+                        }
+                    }
                     writes.push(Write {
                         record: record.to_string(),
                         key: key.clone(),
@@ -641,6 +774,7 @@ impl Steward for JournalSteward<'_> {
                         writer: self.system.to_string(),
                         expected: st.map(|s| (s.raw.clone(), s.writer.clone())),
                         event_at,
+                        unique,
                     });
                     if !d.notable {
                         continue;
@@ -768,6 +902,7 @@ mod tests {
             stage_field: None,
             fields: vec![field("phone"), field("email")],
             retired: None,
+            unique: vec![],
         }]
     }
 
@@ -1177,6 +1312,62 @@ mod tests {
             Err(Hold::Review { detail, .. }) => assert!(detail.contains("go round"), "{detail}"),
             other => panic!("expected a review hold, got {other:?}"),
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_unique_value_another_record_holds_waits_for_a_person_unless_it_was_merged_in() {
+        let (dir, path, c) = crate::journal::scratch("records-unique");
+        let mut matrices = merging(Retired::Follow);
+        matrices[0].unique = vec!["email".into()];
+        let journal = crate::journal::Store::Sqlite(path.clone());
+        let govern = |approved: bool, mut value: Value| {
+            let mut store = RecordStore::new(&journal);
+            let mut steward = JournalSteward::new(&matrices, "pas", &mut store, approved);
+            let out = steward.govern("Patient", &mut value);
+            (out, steward.writes)
+        };
+        let (out, writes) = govern(false, json!({"mrn": "2", "email": "a@x"}));
+        assert_eq!(out, Ok(false));
+        assert!(writes[0].unique);
+        write(&c, &writes).unwrap();
+
+        // Patient 3 with patient 2's e-mail: two records match, a person decides.
+        let (out, writes) = govern(false, json!({"mrn": "3", "email": "a@x"}));
+        match out {
+            Err(Hold::Review { detail, .. }) => assert!(
+                detail.contains("is also Patient 2's") && detail.contains("two stored records"),
+                "{detail}"
+            ),
+            other => panic!("expected a review hold, got {other:?}"),
+        }
+        assert!(writes.is_empty());
+        // Another value, or the holder itself, goes through.
+        assert_eq!(
+            govern(false, json!({"mrn": "3", "email": "b@x"})).0,
+            Ok(false)
+        );
+        assert_eq!(
+            govern(false, json!({"mrn": "2", "email": "a@x"})).0,
+            Ok(false)
+        );
+        // A person approved it: written as sent.
+        let (out, writes) = govern(true, json!({"mrn": "3", "email": "a@x"}));
+        assert_eq!((out, writes.len()), (Ok(false), 1));
+
+        // Once 2 is merged into 4, 4 may hold 2's value.
+        merge(&c, "2", "4");
+        assert_eq!(
+            govern(false, json!({"mrn": "4", "email": "a@x"})).0,
+            Ok(false)
+        );
+
+        // Values stored before the field was `unique` are indexed when asked.
+        c.execute("DELETE FROM record_values", []).unwrap();
+        assert_eq!(index_unique(&c, &matrices).unwrap(), 1);
+        assert!(govern(false, json!({"mrn": "5", "email": "a@x"}))
+            .0
+            .is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

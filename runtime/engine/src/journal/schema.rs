@@ -141,6 +141,15 @@ CREATE TABLE IF NOT EXISTS record_merges (
   PRIMARY KEY (record, retired)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_merges_survivor ON record_merges (record, survivor);
+-- The stored values of `unique` fields, by value: which records hold it.
+CREATE TABLE IF NOT EXISTS record_values (
+  record TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  key TEXT NOT NULL,
+  PRIMARY KEY (record, field, value, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_values_key ON record_values (record, field, key);
 -- A facade's search index (scope `interface/Resource`): the terms each served resource is
 -- found by (`patient:ID`, `identifier:VALUE`, `identifier:SYSTEM|VALUE`), as of the change
 -- number in meta `terms:SCOPE`.
