@@ -61,6 +61,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "require",
         "require(T, \"reason\") -> T: the value, or the message refused with the reason when there is none",
     ),
+    (
+        "index",
+        "index() -> Integer: inside a `for each`, the place of the current element, from 1",
+    ),
     ("now", "now() -> DateTime"),
     ("today", "today() -> Date"),
 ];
@@ -292,6 +296,7 @@ pub fn call_type(name: &str, args: &[Ty]) -> Result<Ty, CallError> {
             want(1, text(&args[1]), "Text")?;
             Ok(Ty::Text)
         }
+        "index" => arity(0, "no arguments").map(|_| Ty::Integer),
         "now" => arity(0, "no arguments").map(|_| Ty::DateTime),
         "today" => arity(0, "no arguments").map(|_| Ty::Date),
         _ => Err(CallError::Unknown),

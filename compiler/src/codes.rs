@@ -137,6 +137,8 @@ codes! {
         "`lookup(Record.field, key, ...)` reads a field of a record the production stored (the copy the ownership matrix keeps), found by the record's key values: a RIS report carries the patient's name the RIS never sends. It has no value when nothing is stored under the key; `coalesce(lookup(...), \"default\")` gives a default, and `require(lookup(...), \"reason\")` refuses the message with the reason. The record must be one the production keeps (an `ownership` matrix and `key` fields), the field one the matrix has a row for, and the values after it the record's keys, in order and of their types. Only mappings look records up: routes, flows and tests read the message.";
     "E0411", "transforms do not compose",
         "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
+    "E0425", "index() outside a for each",
+        "`index()` gives the place of the current element of the innermost `for each`, counting from 1: the set id of a repeating segment (`OBX-1 <- index()`), a sequence number in a record list. Outside a `for each` there is no current element, so it has no value to give.";
     "E0501", "literal secret",
         "Credentials are never written in contracts. Reference them with `secret(\"NAME\")` (or `env(\"NAME\")`); the production reads them from its configuration, the environment or a file.";
     "E0502", "literal production address",

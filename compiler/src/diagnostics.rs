@@ -364,6 +364,17 @@ pub fn unknown_function(f: &Ident, hint: Option<String>) -> Diagnostic {
     .with_help(hint_or(hint, format!("the functions are {}", list(&all))))
 }
 
+/// `index()` where there is no `for each` element to count.
+pub fn index_outside_for_each(f: &Ident) -> Diagnostic {
+    Diagnostic::error(
+        "E0425",
+        "`index()` outside a `for each`",
+        f.span,
+        "no element to count here",
+    )
+    .with_help("`index()` is the place of the current element inside `target <- for each SOURCE { ... }`, from 1 (`OBX-1 <- index()`)")
+}
+
 pub fn call_arity(f: &Ident, span: Span, expected: &str, signature: &str) -> Diagnostic {
     Diagnostic::error(
         "E0207",

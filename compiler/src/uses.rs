@@ -52,6 +52,37 @@ pub fn each_expr<'e>(body: &'e [Stmt], f: &mut impl FnMut(&'e Expr)) {
     }
 }
 
+/// Whether `body`, the statements of one `for each`, ask for `index()` (outside the
+/// `for each` statements inside it, which count their own elements).
+pub fn asks_index(body: &[Stmt]) -> bool {
+    fn calls(e: &Expr) -> bool {
+        match e {
+            Expr::Call { function, args } => function == "index" || args.iter().any(calls),
+            Expr::Stored { keys, .. } | Expr::Reference { keys, .. } => keys.iter().any(calls),
+            Expr::Not { value } | Expr::Lookup { value, .. } | Expr::Apply { value, .. } => {
+                calls(value)
+            }
+            Expr::If {
+                cond,
+                then,
+                otherwise,
+            } => calls(cond) || calls(then) || calls(otherwise),
+            Expr::Binary { lhs, rhs, .. } => calls(lhs) || calls(rhs),
+            _ => false,
+        }
+    }
+    body.iter().any(|s| match s {
+        Stmt::Assign { values, .. } => values.iter().any(calls),
+        Stmt::For { .. } => false,
+        Stmt::When {
+            cond,
+            then,
+            otherwise,
+            ..
+        } => calls(cond) || asks_index(then) || asks_index(otherwise),
+    })
+}
+
 /// The mappings a list of statements runs or refers to.
 fn stmt_mappings(body: &[Stmt], out: &mut Vec<String>) {
     each_expr(body, &mut |e| crate::ir_text::mappings_used(e, out));

@@ -220,6 +220,15 @@ fn the_example_production_moves_real_messages_and_loses_nothing() {
     assert_eq!(pharm.len(), 2, "{pharm:?}");
     let res = results.wait_for(1);
     assert!(field(&res[0], "MSH", 9).starts_with("ORU^R01"), "{res:?}");
+    // `OBX-1 <- index()`: each observation's set id is its place, from 1.
+    let set_ids: Vec<&str> = res[0]
+        .split(['\r', '\n'])
+        .filter(|l| l.starts_with("OBX"))
+        .filter_map(|l| l.split('|').nth(1))
+        .collect();
+    assert!(set_ids.len() >= 2, "{res:?}");
+    let places: Vec<String> = (1..=set_ids.len()).map(|n| n.to_string()).collect();
+    assert_eq!(set_ids, places, "{res:?}");
 
     // The journal, through the production binary's own commands.
     let journal = store.join("journal.sqlite");

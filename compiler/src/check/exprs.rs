@@ -33,6 +33,8 @@ pub struct Scope {
     pub target_hl7: Option<std::rc::Rc<super::hl7paths::Hl7Ctx>>,
     /// Stored records may be looked up (`lookup(...)`): in mappings only.
     pub stored: bool,
+    /// Inside a `for each`: `index()` is the current element's place.
+    pub iteration: bool,
 }
 
 /// A record field read by an expression: record, top-level field, where.
@@ -69,6 +71,13 @@ impl Checker<'_, '_> {
             }
             ExprKind::Call { func, args } if func.name == "lookup" => {
                 self.type_stored(args, e.span, scope, reads)
+            }
+            ExprKind::Call { func, args } if func.name == "index" && !scope.iteration => {
+                args.iter().for_each(|a| {
+                    self.type_of(a, scope, reads);
+                });
+                self.push(diag::index_outside_for_each(func));
+                Ty::Integer
             }
             ExprKind::Via { expr, map } if self.m.id(Kind::Mapping, &map.name).is_some() => {
                 self.type_apply(expr, map, scope, reads)

@@ -74,6 +74,7 @@ pub(super) fn check(c: &mut Checker) -> Vec<MappingFacts> {
             element: None,
             record_heads: false,
             stored: true,
+            iteration: false,
             fhir: fhir_root(&source),
             hl7_ctx: c.hl7_ctx_for_schema(&d.node.source.kind),
             target_hl7: None,
@@ -269,6 +270,7 @@ fn body_inner(
                     _ => Target::Unknown,
                 };
                 let mut inner_scope = scope.clone();
+                inner_scope.iteration = true;
                 match source {
                     IterSource::Segment(t) | IterSource::Group(t) => {
                         if !scope.hl7 {

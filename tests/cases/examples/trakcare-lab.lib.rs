@@ -1069,17 +1069,28 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(&mut b, &OBR_25, &rt::ToHl7::to_hl7(&v), "mappings.accord:64")?;
     }
-    for (k, item) in std::iter::once(src).flat_map(|r| r.observations.iter()).enumerate()
+    for (k, (index1, item)) in std::iter::once(src)
+        .flat_map(|r| r.observations.iter())
+        .enumerate()
+        .enumerate()
     {
+        if let Some(v) = Some(index1 as i64 + 1) {
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&OBX_1, Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "mappings.accord:66",
+            )?;
+        }
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
-            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:66")?),
+            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:67")?),
             None => None,
         } {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_3_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:66",
+                "mappings.accord:67",
             )?;
         }
         if let Some(v) = Some(&item).map(|r| &r.value) {
@@ -1087,7 +1098,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_5, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:67",
+                "mappings.accord:68",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
@@ -1095,7 +1106,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_6_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:68",
+                "mappings.accord:69",
             )?;
         }
         if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
@@ -1109,7 +1120,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_11, Some(k + 1)),
                 &rt::ToHl7::to_hl7(&v),
-                "mappings.accord:69",
+                "mappings.accord:70",
             )?;
         }
     }
@@ -1125,41 +1136,41 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
     let mapped = || -> Result<LabOrder, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = LabOrderDraft::default();
-        if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:75")? {
+        if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:76")? {
             out.placer_order = Some(v);
         }
-        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:76")?.as_deref() {
-            Some(x) => Some(winpath_test(x, "mappings.accord:76")?),
+        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:77")?.as_deref() {
+            Some(x) => Some(winpath_test(x, "mappings.accord:77")?),
             None => None,
         } {
             out.test_code = Some(v);
         }
-        if let Some(v) = scope.text(&OBR_27_6, "mappings.accord:77")? {
+        if let Some(v) = scope.text(&OBR_27_6, "mappings.accord:78")? {
             out.priority = Some(v);
         }
-        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:78")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:79")? {
             out.patient.get_or_insert_with(Default::default).mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:79")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:80")? {
             out.patient.get_or_insert_with(Default::default).family_name = Some(v);
         }
         out.patient
             .get_or_insert_with(Default::default)
             .given_names
-            .extend(scope.text(&PID_5_2, "mappings.accord:80")?);
+            .extend(scope.text(&PID_5_2, "mappings.accord:81")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PID_7, "mappings.accord:81")?.as_deref(),
-            "mappings.accord:81",
+            scope.str(&PID_7, "mappings.accord:82")?.as_deref(),
+            "mappings.accord:82",
         )? {
             out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
         }
-        if let Some(v) = match scope.str(&PID_8, "mappings.accord:82")?.as_deref() {
-            Some(x) => Some(trakcare_sex(x, "mappings.accord:82")?),
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:83")?.as_deref() {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:83")?),
             None => None,
         } {
             out.patient.get_or_insert_with(Default::default).sex = Some(v);
         }
-        out.finish("mappings.accord:73")
+        out.finish("mappings.accord:74")
     };
     mapped().map_err(|e| e.traced(LINEAGE))
 }
@@ -1171,24 +1182,24 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:85")?;
-    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:85")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:85")?;
-    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:87")?;
+    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:86")?;
+    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:86")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:86")?;
+    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:88")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:88")?;
+        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
-        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:89")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:90")?),
         None => None,
     } {
-        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:89")?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:92")?;
     }
     Ok(b.serialize())
 }
@@ -1201,20 +1212,20 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A40",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:94")?;
-    rt::write(&mut b, &MSH_9_2, "A40", "mappings.accord:94")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:94")?;
-    if let Some(v) = scope.str(&EVN_2, "mappings.accord:96")?.as_deref() {
-        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "mappings.accord:96")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:95")?;
+    rt::write(&mut b, &MSH_9_2, "A40", "mappings.accord:95")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:95")?;
+    if let Some(v) = scope.str(&EVN_2, "mappings.accord:97")?.as_deref() {
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "mappings.accord:97")?;
     }
-    if let Some(v) = scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:97")?.as_deref() {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:97")?;
+    if let Some(v) = scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:98")?.as_deref() {
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
     }
-    if let Some(v) = scope.str(&PID_5_1, "mappings.accord:98")?.as_deref() {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
+    if let Some(v) = scope.str(&PID_5_1, "mappings.accord:99")?.as_deref() {
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
     }
-    if let Some(v) = scope.str(&MRG_1_WHERE_5_MR_1, "mappings.accord:99")?.as_deref() {
-        rt::write(&mut b, &MRG_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
+    if let Some(v) = scope.str(&MRG_1_WHERE_5_MR_1, "mappings.accord:100")?.as_deref() {
+        rt::write(&mut b, &MRG_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:100")?;
     }
     Ok(b.serialize())
 }
@@ -1229,30 +1240,30 @@ pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
     let mapped = || -> Result<Patient, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = PatientDraft::default();
-        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:104")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:105")? {
             out.mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:105")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:106")? {
             out.nhs_number = Some(v);
         }
-        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:106")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:107")? {
             out.family_name = Some(v);
         }
-        out.given_names.extend(scope.text(&PID_5_2, "mappings.accord:107")?);
-        out.given_names.extend(scope.text(&PID_5_3, "mappings.accord:107")?);
+        out.given_names.extend(scope.text(&PID_5_2, "mappings.accord:108")?);
+        out.given_names.extend(scope.text(&PID_5_3, "mappings.accord:108")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PID_7, "mappings.accord:108")?.as_deref(),
-            "mappings.accord:108",
+            scope.str(&PID_7, "mappings.accord:109")?.as_deref(),
+            "mappings.accord:109",
         )? {
             out.birth_date = Some(v);
         }
-        if let Some(v) = match scope.str(&PID_8, "mappings.accord:109")?.as_deref() {
-            Some(x) => Some(trakcare_sex(x, "mappings.accord:109")?),
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:110")?.as_deref() {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:110")?),
             None => None,
         } {
             out.sex = Some(v);
         }
-        out.finish("mappings.accord:102")
+        out.finish("mappings.accord:103")
     };
     mapped().map_err(|e| e.traced(LINEAGE))
 }
@@ -1456,12 +1467,12 @@ pub fn deliver(
         }
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
-            let v = govern_patient(steward, "mappings.accord:102", v)?;
+            let v = govern_patient(steward, "mappings.accord:103", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;
-            let v = govern_lab_order(steward, "mappings.accord:73", v)?;
+            let v = govern_lab_order(steward, "mappings.accord:74", v)?;
             let v = order_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }

@@ -13,6 +13,7 @@ impl Gen<'_> {
             fscope: None,
             hl7: vec![],
             nesting: 0,
+            index: None,
         };
         let (t, shape) = self.expr(e, &ctx, at);
         match shape {
@@ -30,6 +31,7 @@ impl Gen<'_> {
             fscope: None,
             hl7: vec![],
             nesting: 0,
+            index: None,
         };
         let (t, _) = self.expr(e, &ctx, at);
         quote!(rt::ToJson::to_json(&(#t)))
@@ -641,6 +643,11 @@ impl Gen<'_> {
                     let x = v(0);
                     (quote!(#x.map(|x| x.to_string())), Shape::Opt(Type::Text))
                 }
+            },
+            "index" => match &ctx.index {
+                Some(n) => (quote!(Some(#n as i64 + 1)), Shape::Opt(Type::Integer)),
+                // Refused outside a `for each` (E0425).
+                None => (quote!(None::<i64>), Shape::Opt(Type::Integer)),
             },
             "concat" => {
                 let parts = (0..a.len()).map(text);

@@ -163,6 +163,7 @@ impl<'a> Gen<'a> {
             fscope,
             hl7: vec![],
             nesting: 0,
+            index: None,
         };
         match &m.target {
             Schema::Record { record } => {
@@ -366,6 +367,9 @@ struct SourceCtx {
     source: Option<RecordScope>,
     /// A FHIR resource (or, inside `for each`, one element of it) that paths read.
     fscope: Option<FhirScope>,
+    /// The innermost `for each`'s count of elements before the current one, when its
+    /// body asks for `index()`.
+    index: Option<proc_macro2::Ident>,
 }
 
 impl SourceCtx {

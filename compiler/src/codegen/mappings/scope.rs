@@ -6,13 +6,23 @@ use super::*;
 
 impl Gen<'_> {
     /// What a `for each` binds and iterates, and the context inside it.
+    /// The loop of a `for each` over `source` whose statements are `body`: its pattern,
+    /// iterator, and the context inside it. A body that asks for `index()` counts its
+    /// elements (`enumerate`); an inner loop counts its own.
     pub(super) fn iteration(
         &self,
         source: &IterSource,
+        body: &[Stmt],
         ctx: &SourceCtx,
     ) -> (TokenStream, TokenStream, SourceCtx) {
         let (pat, iter, mut inner) = self.iteration_of(source, ctx);
         inner.nesting = ctx.nesting + 1;
+        inner.index = None;
+        if crate::uses::asks_index(body) {
+            let n = format_ident!("index{}", inner.nesting);
+            inner.index = Some(n.clone());
+            return (quote!((#n, #pat)), quote!(#iter.enumerate()), inner);
+        }
         (pat, iter, inner)
     }
 

@@ -71,7 +71,7 @@ impl Gen<'_> {
                     return quote!();
                 };
                 let d = names::suffixed(&elem, "Draft");
-                let (pat, iter, inner_ctx) = self.iteration(source, ctx);
+                let (pat, iter, inner_ctx) = self.iteration(source, body, ctx);
                 // One name per nesting depth, so an inner element never hides an outer one.
                 let el = format_ident!("el{}", inner_ctx.depth());
                 let inner = self.stmts_record(body, &elem, &quote!(#el), &inner_ctx);

@@ -672,13 +672,25 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
     } {
         rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "main.accord:66")?;
     }
-    for (k, item) in std::iter::once(src).flat_map(|r| r.contacts.iter()).enumerate() {
+    for (k, (index1, item)) in std::iter::once(src)
+        .flat_map(|r| r.contacts.iter())
+        .enumerate()
+        .enumerate()
+    {
+        if let Some(v) = Some(index1 as i64 + 1) {
+            rt::write(
+                &mut b,
+                &rt::hl7::path::at_occurrence(&NK1_1, Some(k + 1)),
+                &rt::ToHl7::to_hl7(&v),
+                "main.accord:69",
+            )?;
+        }
         if let Some(v) = Some(&item).map(|r| &r.name) {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&NK1_2_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:68",
+                "main.accord:70",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.relationship.as_ref()) {
@@ -686,7 +698,7 @@ pub fn patient_to_adt(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&NK1_3_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "main.accord:69",
+                "main.accord:71",
             )?;
         }
     }
@@ -860,9 +872,9 @@ pub fn contact_cards(src: &Patient) -> Result<ContactCards, rt::MapError> {
         if let Some(v) = Some(&src).map(|r| &r.family_name).cloned() {
             el1.family = Some(v);
         }
-        out.cards.push(el1.finish("main.accord:84")?);
+        out.cards.push(el1.finish("main.accord:86")?);
     }
-    out.finish("main.accord:80")
+    out.finish("main.accord:82")
 }
 /// The stored record (as JSON) API interface `interface` reads from a client's
 /// `resource`, or `None` when it does not accept that type.
@@ -1171,6 +1183,15 @@ static PID_5_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::
     field: 5usize,
     repetition: None,
     component: Some(2usize),
+    subcomponent: None,
+});
+/// `NK1-1`
+static NK1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("NK1"),
+    occurrence: None,
+    field: 1usize,
+    repetition: None,
+    component: None,
     subcomponent: None,
 });
 /// `MSH-9.1`
