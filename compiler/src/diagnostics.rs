@@ -871,7 +871,17 @@ pub fn codemap_bad_type(span: Span, side: &str, ty: &str) -> Diagnostic {
 
 pub fn for_each_not_record_list(span: Span, ty: &str) -> Diagnostic {
     Diagnostic::error("E0410", format!("`for each` needs a list of records, but this is {ty}"), span, "not a list of records")
-        .with_help("iterate from a repeating segment or group (`for each OBX`) into a field of type `[Record]`")
+        .with_help("iterate from a repeating segment or group (`for each OBX`) into a field of type `[Record]`; for a list of values, give one value per element: `identifiers <- for each PID-3: PID-3.1`")
+}
+
+pub fn for_each_value_not_value_list(span: Span, ty: &str) -> Diagnostic {
+    Diagnostic::error(
+        "E0410",
+        format!("`for each ...: value` fills a record's list of values, but this is {ty}"),
+        span,
+        "not a list of values",
+    )
+    .with_help("write one value per element into a record field of type `[Text]` (or another list of values); build records, segments or FHIR elements with a `{ ... }` body")
 }
 
 pub fn for_each_field_part(p: &accord_dsl::ast::Hl7Path) -> Diagnostic {

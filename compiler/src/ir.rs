@@ -406,6 +406,9 @@ pub enum Stmt {
         target: Target,
         source: IterSource,
         body: Vec<Stmt>,
+        /// `for each SOURCE: EXPR`: one value per element, into a list of values.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Box<Expr>>,
         docs: String,
         loc: Loc,
     },

@@ -497,6 +497,7 @@ impl Lower<'_, '_> {
                         target,
                         source,
                         body,
+                        value,
                     } => {
                         let src = match source {
                             ast::IterSource::Segment(t) => ir::IterSource::Segment {
@@ -516,6 +517,7 @@ impl Lower<'_, '_> {
                             target: map_target(target),
                             source: src,
                             body: self.stmts(body),
+                            value: value.as_ref().map(|v| Box::new(self.expr(v))),
                             docs,
                             loc,
                         }

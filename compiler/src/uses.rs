@@ -37,7 +37,12 @@ pub fn each_expr<'e>(body: &'e [Stmt], f: &mut impl FnMut(&'e Expr)) {
     for s in body {
         match s {
             Stmt::Assign { values, .. } => values.iter().for_each(&mut *f),
-            Stmt::For { body, .. } => each_expr(body, f),
+            Stmt::For { body, value, .. } => {
+                if let Some(v) = value {
+                    f(v);
+                }
+                each_expr(body, f)
+            }
             Stmt::When {
                 cond,
                 then,
@@ -52,35 +57,38 @@ pub fn each_expr<'e>(body: &'e [Stmt], f: &mut impl FnMut(&'e Expr)) {
     }
 }
 
-/// Whether `body`, the statements of one `for each`, ask for `index()` (outside the
-/// `for each` statements inside it, which count their own elements).
-pub fn asks_index(body: &[Stmt]) -> bool {
-    fn calls(e: &Expr) -> bool {
-        match e {
-            Expr::Call { function, args } => function == "index" || args.iter().any(calls),
-            Expr::Stored { keys, .. } | Expr::Reference { keys, .. } => keys.iter().any(calls),
-            Expr::Not { value } | Expr::Lookup { value, .. } | Expr::Apply { value, .. } => {
-                calls(value)
-            }
-            Expr::If {
-                cond,
-                then,
-                otherwise,
-            } => calls(cond) || calls(then) || calls(otherwise),
-            Expr::Binary { lhs, rhs, .. } => calls(lhs) || calls(rhs),
-            _ => false,
+/// Whether `e` asks for `index()`.
+pub fn calls_index(e: &Expr) -> bool {
+    match e {
+        Expr::Call { function, args } => function == "index" || args.iter().any(calls_index),
+        Expr::Stored { keys, .. } | Expr::Reference { keys, .. } => keys.iter().any(calls_index),
+        Expr::Not { value } | Expr::Lookup { value, .. } | Expr::Apply { value, .. } => {
+            calls_index(value)
         }
-    }
-    body.iter().any(|s| match s {
-        Stmt::Assign { values, .. } => values.iter().any(calls),
-        Stmt::For { .. } => false,
-        Stmt::When {
+        Expr::If {
             cond,
             then,
             otherwise,
-            ..
-        } => calls(cond) || asks_index(then) || asks_index(otherwise),
-    })
+        } => calls_index(cond) || calls_index(then) || calls_index(otherwise),
+        Expr::Binary { lhs, rhs, .. } => calls_index(lhs) || calls_index(rhs),
+        _ => false,
+    }
+}
+
+/// Whether the statements of one `for each` (or its value, `for each SOURCE: value`) ask
+/// for `index()`, outside the `for each` statements inside, which count their own.
+pub fn asks_index(body: &[Stmt], value: Option<&Expr>) -> bool {
+    value.is_some_and(calls_index)
+        || body.iter().any(|s| match s {
+            Stmt::Assign { values, .. } => values.iter().any(calls_index),
+            Stmt::For { .. } => false,
+            Stmt::When {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => calls_index(cond) || asks_index(then, None) || asks_index(otherwise, None),
+        })
 }
 
 /// The mappings a list of statements runs or refers to.

@@ -160,7 +160,7 @@ fn accord_map_runs_generated_mappings_and_chains_on_a_sample() {
     ]);
     let hl7 = String::from_utf8_lossy(&o.stdout);
     assert!(
-        o.status.success() && hl7.contains("\nOBX|||K||6.1|mmol/L"),
+        o.status.success() && hl7.contains("\nOBX|2||K||6.1|mmol/L"),
         "{hl7}"
     );
 

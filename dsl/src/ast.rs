@@ -643,6 +643,8 @@ pub enum MapStmtKind {
         target: MapTarget,
         source: IterSource,
         body: Vec<MapStmt>,
+        /// `for each SOURCE: EXPR`: one value per element (a list of values), no body.
+        value: Option<Box<Expr>>,
     },
     When {
         cond: Expr,

@@ -233,12 +233,24 @@ fn body_inner(
                 target,
                 source,
                 body: inner,
+                value,
             } => {
                 let place = match (tgt, target) {
                     (Target::Fhir(_), MapTarget::Path(_)) => None,
                     _ => target_type(c, target, tgt, scope, facts, written),
                 };
+                // `for each SOURCE: value` fills a record's list of values.
+                let values_of = match (tgt, place.as_ref().map(|p| p.base().clone())) {
+                    (Target::Record(_), Some(Ty::List(el)))
+                        if !matches!(el.base(), Ty::Record(_)) =>
+                    {
+                        Some(*el)
+                    }
+                    (Target::Record(_), Some(Ty::Unknown)) => Some(Ty::Unknown),
+                    _ => None,
+                };
                 let inner_tgt = match (tgt, place.as_ref().map(|p| p.base().clone())) {
+                    _ if value.is_some() => Target::Unknown,
                     (Target::Record(_), Some(Ty::List(el))) => match el.base() {
                         Ty::Record(e) => Target::Record(*e),
                         _ => {
@@ -316,6 +328,20 @@ fn body_inner(
                             }
                         }
                     }
+                }
+                if let Some(v) = value {
+                    let t = c.type_of(v, &inner_scope, &mut facts.reads);
+                    match &values_of {
+                        Some(el) => check_assign(c, &t, el, false, v.span, target.span()),
+                        None => {
+                            let what = place
+                                .as_ref()
+                                .map(|p| c.ty_name(p))
+                                .unwrap_or_else(|| "not a record field".into());
+                            c.push(diag::for_each_value_not_value_list(target.span(), &what));
+                        }
+                    }
+                    continue;
                 }
                 match inner_tgt {
                     Target::Record(_) => {

@@ -145,11 +145,29 @@ impl Walk<'_> {
                     target,
                     source,
                     body,
+                    value,
+                    loc,
                     ..
                 } => {
                     let over = exprs::iter_source(source);
                     let mut conds = outer.to_vec();
                     conds.push(format!("for each {over}"));
+                    // `for each SOURCE: value`: one row, the value per element.
+                    if let Some(v) = value {
+                        let mut sp = source_prefix.to_vec();
+                        if let IterSource::Field { path } = source {
+                            sp.extend(path.iter().map(|s| s.name.clone()));
+                        }
+                        self.assign(
+                            target,
+                            std::slice::from_ref(v),
+                            loc,
+                            &conds,
+                            target_prefix,
+                            &sp,
+                        );
+                        continue;
+                    }
                     let mut tp = target_prefix.to_vec();
                     if let Target::Field { path } = target {
                         tp.extend(path.iter().map(|s| s.name.clone()));

@@ -62,8 +62,8 @@ fn results_map_one_observation_per_obx_and_back() {
     assert_eq!((k.code, k.value.as_str(), k.units.as_deref(), k.flag, k.sequence), (estate::LabTest::K, "6.1", Some("mmol/L"), Some(estate::AbnormalFlag::H), 2));
     let back = String::from_utf8(estate::result_to_trakcare(&r).unwrap()).unwrap();
     assert!(back.contains("\rOBR||ORD123|LAB987|FBC|"), "OBR-4 the test: {back:?}");
-    // OBX-11, the observation's status, follows the result's.
-    assert!(back.contains("\rOBX|||HB||135|g/L|||||F\r") && back.contains("\rOBX|||K||6.1|mmol/L|||||F\r"), "{back:?}");
+    // OBX-1 is each observation's place (`index()`); OBX-11, its status, follows the result's.
+    assert!(back.contains("\rOBX|1||HB||135|g/L|||||F\r") && back.contains("\rOBX|2||K||6.1|mmol/L|||||F\r"), "{back:?}");
     assert!(back.contains("|F\r"), "OBR-25: {back:?}");
 }
 

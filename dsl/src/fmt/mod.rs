@@ -443,7 +443,24 @@ fn print_map_body(p: &mut Printer, body: &[MapStmt]) {
                 MapStmtKind::For {
                     target,
                     source,
+                    value: Some(value),
+                    ..
+                } => {
+                    let src = match source {
+                        IterSource::Segment(t) | IterSource::Group(t) => t.text.clone(),
+                        IterSource::Path(pr) => pr.to_string(),
+                        IterSource::Repetitions(p) => p.to_string(),
+                    };
+                    p.line(
+                        &format!("{} <- for each {src}: {}", map_target(target), expr(value)),
+                        end(s.span),
+                    );
+                }
+                MapStmtKind::For {
+                    target,
+                    source,
                     body,
+                    value: None,
                 } => {
                     let src = match source {
                         IterSource::Segment(t) | IterSource::Group(t) => t.text.clone(),

@@ -879,6 +879,8 @@ impl Lower {
                         .into_iter()
                         .map(|s| self.map_stmt(s))
                         .collect(),
+                    value: first(&inner, Rule::for_value)
+                        .map(|v| Box::new(self.expr(only_rule(&v, Rule::expr)))),
                 }
             }
             _ => {

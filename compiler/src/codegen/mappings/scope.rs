@@ -13,12 +13,13 @@ impl Gen<'_> {
         &self,
         source: &IterSource,
         body: &[Stmt],
+        value: Option<&Expr>,
         ctx: &SourceCtx,
     ) -> (TokenStream, TokenStream, SourceCtx) {
         let (pat, iter, mut inner) = self.iteration_of(source, ctx);
         inner.nesting = ctx.nesting + 1;
         inner.index = None;
-        if crate::uses::asks_index(body) {
+        if crate::uses::asks_index(body, value) {
             let n = format_ident!("index{}", inner.nesting);
             inner.index = Some(n.clone());
             return (quote!((#n, #pat)), quote!(#iter.enumerate()), inner);

@@ -137,7 +137,7 @@ impl Gen<'_> {
                 else {
                     return quote!();
                 };
-                let (pat, iter, inner_ctx) = self.iteration(source, body, ctx);
+                let (pat, iter, inner_ctx) = self.iteration(source, body, None, ctx);
                 let mut inner_prefix = prefix.to_vec();
                 inner_prefix.extend(path.iter().map(|p| p.name.clone()));
                 let el = format_ident!("el{}", child);

@@ -82,7 +82,7 @@ impl Gen<'_> {
                 body,
                 ..
             } => {
-                let (pat, iter, inner_ctx) = self.iteration(source, body, ctx);
+                let (pat, iter, inner_ctx) = self.iteration(source, body, None, ctx);
                 let inner = self.stmts_hl7(body, &inner_ctx, &quote!(Some(k + 1)));
                 quote! {
                     for (k, #pat) in #iter.enumerate() {

@@ -59,6 +59,7 @@ impl Gen<'_> {
                 target: Target::Field { path },
                 source,
                 body,
+                value,
                 loc: l,
                 ..
             } => {
@@ -67,11 +68,22 @@ impl Gen<'_> {
                 let Type::List { of } = types::base(&ty).clone() else {
                     return quote!();
                 };
+                // `for each SOURCE: value`: one value per element that has one.
+                if let Some(v) = value {
+                    let (pat, iter, inner_ctx) = self.iteration(source, body, Some(v), ctx);
+                    let (t, shape) = self.expr(v, &inner_ctx, &at);
+                    let v = convert(&t, &shape, &of);
+                    return quote! {
+                        for #pat in #iter {
+                            #place.extend(#v);
+                        }
+                    };
+                }
                 let Type::Record { record: elem } = types::base(&of).clone() else {
                     return quote!();
                 };
                 let d = names::suffixed(&elem, "Draft");
-                let (pat, iter, inner_ctx) = self.iteration(source, body, ctx);
+                let (pat, iter, inner_ctx) = self.iteration(source, body, None, ctx);
                 // One name per nesting depth, so an inner element never hides an outer one.
                 let el = format_ident!("el{}", inner_ctx.depth());
                 let inner = self.stmts_record(body, &elem, &quote!(#el), &inner_ctx);
