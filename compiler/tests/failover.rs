@@ -146,7 +146,14 @@ impl Random {
 /// Waits until `peer` has every acknowledged message, checks each patient's came in
 /// order (a message again only as a redelivery, at most one per lane per kill), and
 /// answers how many came again.
-fn delivered_in_order(peer: &Peer, name: &str, acked: &[(String, u32)], kills: usize) -> usize {
+/// `journal` says where the messages stand when some never arrive.
+fn delivered_in_order(
+    peer: &Peer,
+    name: &str,
+    acked: &[(String, u32)],
+    kills: usize,
+    journal: &JournalAt,
+) -> usize {
     let t = Instant::now();
     loop {
         let got: HashSet<(String, u32)> = peer.messages().iter().map(|m| key_seq(m)).collect();
@@ -154,13 +161,23 @@ fn delivered_in_order(peer: &Peer, name: &str, acked: &[(String, u32)], kills: u
         if missing.is_empty() {
             break;
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "{} of {} acknowledged messages never reached {name}, e.g. {:?}",
-            missing.len(),
-            acked.len(),
-            &missing[..missing.len().min(5)]
-        );
+        if t.elapsed() >= Duration::from_secs(60) {
+            // Where the journal has them, and who holds what: the story of a stuck lane.
+            let states = journal.rows(
+                "SELECT interface, direction, state, COUNT(*) FROM messages
+                 GROUP BY interface, direction, state ORDER BY 1, 2, 3",
+            );
+            let leases = journal
+                .rows("SELECT name, node, expires_at - accord_now_ms() FROM leases ORDER BY name");
+            let nodes = journal.rows("SELECT id, seen_at, left_at FROM nodes ORDER BY id");
+            panic!(
+                "{} of {} acknowledged messages never reached {name}, e.g. {:?}\n\
+                 messages by state: {states:?}\nleases: {leases:?}\nnodes: {nodes:?}",
+                missing.len(),
+                acked.len(),
+                &missing[..missing.len().min(5)]
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut last: HashMap<String, u32> = HashMap::new();
@@ -332,7 +349,7 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
     let acked = acked.lock().unwrap().clone();
     let mut duplicates = 0;
     for (peer, name) in [(&winpath, "WinPath"), (&pharmacy, "the pharmacy")] {
-        duplicates += delivered_in_order(peer, name, &acked, kills);
+        duplicates += delivered_in_order(peer, name, &acked, kills, &journal);
     }
     failovers.sort();
     let p99 = failovers[(failovers.len() * 99).div_ceil(100).saturating_sub(1)];

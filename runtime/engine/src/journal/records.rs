@@ -125,21 +125,24 @@ impl RecordStore {
         }
     }
 
+    /// `read` on this store's connection. A failure says why through
+    /// [`RecordStore::take_unavailable`], and the connection is opened afresh next time (a
+    /// PostgreSQL server that restarted closed it): the batch that asked is processed again.
+    fn query<T>(&mut self, read: impl FnOnce(&Db) -> DbResult<T>) -> Result<T, String> {
+        let out = read(&self.conn()?).map_err(|e| e.to_string());
+        if let Err(e) = &out {
+            self.conn = None;
+            self.unavailable = Some(e.clone());
+        }
+        out
+    }
+
     fn load(&mut self, record: &str, key: &str) -> Result<RecordState, String> {
         let k = (record.to_string(), key.to_string());
         if let Some(s) = self.overlay.get(&k).or_else(|| self.read.get(&k)) {
             return Ok(s.clone());
         }
-        let stored = match read_record(&self.conn()?, record, key) {
-            Ok(s) => s,
-            Err(e) => {
-                // Opened afresh next time (a PostgreSQL server that restarted closed it);
-                // the batch that asked is processed again (`take_unavailable`).
-                self.conn = None;
-                self.unavailable = Some(e.to_string());
-                return Err(e.to_string());
-            }
-        };
+        let stored = self.query(|c| read_record(c, record, key))?;
         self.read.insert(k, stored.clone());
         Ok(stored)
     }
@@ -154,14 +157,7 @@ impl RecordStore {
         if let Some(s) = self.merges_read.get(&k) {
             return Ok(s.clone());
         }
-        let found = match survivor_of(&self.conn()?, record, key) {
-            Ok(s) => s,
-            Err(e) => {
-                self.conn = None;
-                self.unavailable = Some(e.to_string());
-                return Err(e.to_string());
-            }
-        };
+        let found = self.query(|c| survivor_of(c, record, key))?;
         self.merges_read.insert(k, found.clone());
         Ok(found)
     }
@@ -209,14 +205,7 @@ impl RecordStore {
         value: &Value,
     ) -> Result<Vec<String>, String> {
         let text = value.to_string();
-        let stored = match holders(&self.conn()?, record, field, &text) {
-            Ok(keys) => keys,
-            Err(e) => {
-                self.conn = None;
-                self.unavailable = Some(e.to_string());
-                return Err(e.to_string());
-            }
-        };
+        let stored = self.query(|c| holders(c, record, field, &text))?;
         let mut out: Vec<String> = vec![];
         for k in stored.into_iter().filter(|k| k != key) {
             // A record this batch gave another value no longer holds it.
