@@ -164,12 +164,17 @@ fn delivered_in_order(
         if t.elapsed() >= Duration::from_secs(60) {
             // Where the journal has them, and who holds what: the story of a stuck lane.
             let states = journal.rows(
-                "SELECT interface, direction, state, COUNT(*) FROM messages
+                "SELECT interface, direction, state, CAST(COUNT(*) AS TEXT) FROM messages
                  GROUP BY interface, direction, state ORDER BY 1, 2, 3",
             );
-            let leases = journal
-                .rows("SELECT name, node, expires_at - accord_now_ms() FROM leases ORDER BY name");
-            let nodes = journal.rows("SELECT id, seen_at, left_at FROM nodes ORDER BY id");
+            let leases = journal.rows(
+                "SELECT name, node, CAST(expires_at - accord_now_ms() AS TEXT) FROM leases
+                 ORDER BY name",
+            );
+            let nodes = journal.rows(
+                "SELECT id, CAST(accord_now_ms() - seen_at AS TEXT),
+                   COALESCE(CAST(left_at AS TEXT), '') FROM nodes ORDER BY id",
+            );
             panic!(
                 "{} of {} acknowledged messages never reached {name}, e.g. {:?}\n\
                  messages by state: {states:?}\nleases: {leases:?}\nnodes: {nodes:?}",
