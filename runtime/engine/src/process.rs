@@ -190,9 +190,20 @@ pub async fn run(engine: Arc<Engine>) {
     }
     let mut conflicts = 0u64;
     let cluster = &engine.cluster;
+    // Whether this node processed last time round, to say when that changes.
+    let mut processing = false;
     loop {
         // When nodes share the journal, one of them processes, in arrival order.
-        if !cluster.owns(PROCESSOR) {
+        let owns = cluster.owns(PROCESSOR);
+        if owns != processing && cluster.clustered() {
+            processing = owns;
+            if owns {
+                tracing::info!("processor: this node processes the received messages now");
+            } else {
+                tracing::info!("processor: this node no longer processes");
+            }
+        }
+        if !owns {
             let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
             continue;
         }
