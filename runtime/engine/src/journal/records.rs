@@ -128,8 +128,13 @@ impl RecordStore {
     /// `read` on this store's connection. A failure says why through
     /// [`RecordStore::take_unavailable`], and the connection is opened afresh next time (a
     /// PostgreSQL server that restarted closed it): the batch that asked is processed again.
+    /// A connection that cannot be opened counts as a failed read: without it, the
+    /// steward's `Hold::Unavailable` would be applied as a dead letter, not retried.
     fn query<T>(&mut self, read: impl FnOnce(&Db) -> DbResult<T>) -> Result<T, String> {
-        let out = read(&self.conn()?).map_err(|e| e.to_string());
+        let out = match self.conn() {
+            Ok(c) => read(&c).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = &out {
             self.conn = None;
             self.unavailable = Some(e.clone());
@@ -1358,5 +1363,19 @@ mod tests {
             .0
             .is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_opened_holds_the_batch_back_rather_than_deciding() {
+        let missing = std::env::temp_dir().join("accord-no-such-journal/journal.sqlite");
+        let mut store = RecordStore::new(&crate::journal::Store::Sqlite(missing));
+        let matrices = matrix();
+        let mut steward = JournalSteward::new(&matrices, "pas", &mut store, false);
+        let out = steward.govern("Patient", &mut json!({"mrn": "1", "phone": "2"}));
+        assert!(matches!(out, Err(Hold::Unavailable { .. })), "{out:?}");
+        assert!(
+            store.take_unavailable().is_some(),
+            "the processor must retry the batch"
+        );
     }
 }
