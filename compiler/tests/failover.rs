@@ -153,6 +153,7 @@ fn delivered_in_order(
     acked: &[(String, u32)],
     kills: usize,
     journal: &JournalAt,
+    pids: &[u32],
 ) -> usize {
     let t = Instant::now();
     loop {
@@ -175,12 +176,32 @@ fn delivered_in_order(
                 "SELECT id, CAST(accord_now_ms() - seen_at AS TEXT),
                    COALESCE(CAST(left_at AS TEXT), '') FROM nodes ORDER BY id",
             );
+            // Three looks, a fifth of a second apart: a transaction stuck, or many short ones.
+            let sessions: Vec<Vec<Vec<String>>> = (0..3)
+                .map(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    journal.rows(
+                        "SELECT CAST(pid AS TEXT), COALESCE(state, ''), COALESCE(wait_event_type, ''),
+                           COALESCE(wait_event, ''), LEFT(query, 60),
+                           COALESCE(CAST(clock_timestamp() - xact_start AS TEXT), ''),
+                           COALESCE(CAST(clock_timestamp() - state_change AS TEXT), '')
+                         FROM pg_stat_activity WHERE datname = current_database()
+                           AND state <> 'idle' ORDER BY 1",
+                    )
+                })
+                .collect();
+            let waiting = journal.rows(
+                "SELECT locktype, COALESCE(CAST(objid AS TEXT), ''), mode, CAST(pid AS TEXT)
+                 FROM pg_locks WHERE NOT granted",
+            );
             panic!(
                 "{} of {} acknowledged messages never reached {name}, e.g. {:?}\n\
-                 messages by state: {states:?}\nleases: {leases:?}\nnodes: {nodes:?}",
+                 messages by state: {states:?}\nleases: {leases:?}\nnodes: {nodes:?}\n\
+                 sessions: {sessions:#?}\nlocks waited for: {waiting:?}\n{}",
                 missing.len(),
                 acked.len(),
-                &missing[..missing.len().min(5)]
+                &missing[..missing.len().min(5)],
+                backtraces(pids) + &backtraces(pids)
             );
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -205,6 +226,37 @@ fn delivered_in_order(
         "{name}: {duplicates} duplicates for {kills} kills of nodes with {LANES} lanes each"
     );
     duplicates
+}
+
+/// Where each node's threads stand (gdb, when the machine has it): the engine's frames
+/// of each thread, to tell a stuck processor from an idle one.
+fn backtraces(pids: &[u32]) -> String {
+    let mut out = String::new();
+    for pid in pids {
+        let Ok(gdb) = Command::new("gdb")
+            .args([
+                "-p",
+                &pid.to_string(),
+                "-batch",
+                "-ex",
+                "thread apply all bt",
+            ])
+            .output()
+        else {
+            return "(no gdb here for the nodes' backtraces)".into();
+        };
+        out.push_str(&format!("node pid {pid}:\n"));
+        for line in String::from_utf8_lossy(&gdb.stdout).lines() {
+            if line.starts_with("Thread ")
+                || line.contains("accord_engine::")
+                || line.contains("postgres::")
+            {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -354,7 +406,11 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
     let acked = acked.lock().unwrap().clone();
     let mut duplicates = 0;
     for (peer, name) in [(&winpath, "WinPath"), (&pharmacy, "the pharmacy")] {
-        duplicates += delivered_in_order(peer, name, &acked, kills, &journal);
+        let pids: Vec<u32> = nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+            .collect();
+        duplicates += delivered_in_order(peer, name, &acked, kills, &journal, &pids);
     }
     failovers.sort();
     let p99 = failovers[(failovers.len() * 99).div_ceil(100).saturating_sub(1)];
