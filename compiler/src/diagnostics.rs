@@ -1323,6 +1323,25 @@ pub fn test_unknown_reference(name: &Ident, nouns: &[&str], hint: Option<String>
     ))
 }
 
+/// A scenario names something that does not exist (E0511, as in tests).
+pub fn scenario_unknown(name: &Ident, hint: Option<String>) -> Diagnostic {
+    Diagnostic::error(
+        "E0511",
+        format!(
+            "the scenario names `{}`, which is not an interface",
+            name.name
+        ),
+        name.span,
+        "unknown in this estate",
+    )
+    .with_help(hint_or(hint, "name an existing interface"))
+}
+
+/// A scenario step the production cannot run as written.
+pub fn scenario_step(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0524", what, at, "cannot run this step").with_help(help)
+}
+
 pub fn test_file_missing(path: &StrLit) -> Diagnostic {
     Diagnostic::error("E0512", format!("test message file `{}` does not exist", path.value), path.span, "file not found")
         .with_help("paths are relative to the `.accord` file; put sample messages beside the estate (synthetic patients only)")

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.6.0";
+pub const IR_VERSION: &str = "1.7.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -33,6 +33,9 @@ pub struct Estate {
     pub routes: Vec<Route>,
     pub flows: Vec<Flow>,
     pub tests: Vec<Test>,
+    /// Scenarios: messages in sequence, peers that answer as told, a virtual clock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<Scenario>,
 }
 
 /// Where an item or line was written: file (relative to the estate) and 1-based line.
@@ -858,5 +861,87 @@ pub enum Expect {
         path: Key,
         equals: Box<Expr>,
         loc: Loc,
+    },
+}
+
+/// A scenario: run in order on the generated production, in process, with virtual peers
+/// and a virtual clock (`accord test`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Scenario {
+    pub name: String,
+    pub docs: String,
+    pub steps: Vec<ScenarioStep>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScenarioStep {
+    pub kind: StepKind,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum StepKind {
+    /// The peer of operation `operation` answers these in turn, the last one kept
+    /// (`nothing`: no reply within the contract's timeout).
+    Peer {
+        operation: String,
+        answers: Vec<String>,
+    },
+    /// A message received by service `at`: a file relative to the estate root, or inline.
+    Send {
+        file: Option<String>,
+        inline: Option<String>,
+        at: String,
+    },
+    Advance {
+        ms: u64,
+    },
+    /// An operator resends `operation`'s dead letters.
+    Resend {
+        operation: String,
+    },
+    /// An operator replays what `operation` delivered.
+    Replay {
+        operation: String,
+    },
+    /// The reply to the last message sent, by MSA-1.
+    ExpectAck {
+        code: String,
+    },
+    /// How many messages of the journal are in `state` (dead, review, rejected, held),
+    /// of interface `at` when named.
+    ExpectCount {
+        count: u64,
+        state: String,
+        at: Option<String>,
+    },
+    /// The stored record `record` with key `key`: absent, present, or with `field`
+    /// equal to `equals`.
+    ExpectRecord {
+        record: String,
+        key: String,
+        absent: bool,
+        field: Option<String>,
+        equals: Option<String>,
+    },
+    /// The state of flow `flow`'s wait for `key` (`waiting`, `completed`, `timed_out`,
+    /// `dead`, `cancelled`).
+    ExpectFlow {
+        flow: String,
+        key: String,
+        state: String,
+    },
+    /// How many messages `operation`'s peer received (every attempt counts).
+    ExpectReceived {
+        operation: String,
+        count: u64,
+    },
+    /// The value at `path` of each message `operation`'s peer received, in order.
+    ExpectValues {
+        operation: String,
+        path: String,
+        values: Vec<String>,
     },
 }

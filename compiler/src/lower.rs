@@ -110,6 +110,11 @@ pub fn lower(m: &Model, sources: &SourceMap, resolved: &BTreeMap<Span, Resolutio
             .iter()
             .map(|(t, docs, span)| l.test(t, docs, *span))
             .collect(),
+        scenarios: m
+            .scenarios
+            .iter()
+            .map(|(t, docs, span)| l.scenario(t, docs, *span))
+            .collect(),
     };
     crate::places::resolve(&mut estate);
     estate
@@ -915,6 +920,97 @@ impl Lower<'_, '_> {
             docs: join_docs(docs),
             given,
             expect,
+            loc: self.loc(span),
+        }
+    }
+
+    fn scenario(&self, t: &ast::Scenario, docs: &[String], span: Span) -> ir::Scenario {
+        use ast::{ScenarioExpect as X, StepKind as S};
+        let file_name = &self.sources.get(span.file).name;
+        let count = |t: &ast::Token| t.text.parse().unwrap_or(0);
+        let steps = t
+            .steps
+            .iter()
+            .map(|s| ir::ScenarioStep {
+                kind: match &s.kind {
+                    S::Peer { operation, answers } => ir::StepKind::Peer {
+                        operation: operation.name.clone(),
+                        answers: answers.iter().map(|a| a.text.clone()).collect(),
+                    },
+                    S::Send { source, at } => {
+                        let (file, inline) = match source {
+                            ast::GivenSource::File(f) => (
+                                Some(crate::resolve::join_relative(file_name, &f.value)),
+                                None,
+                            ),
+                            ast::GivenSource::Inline(s) => (None, Some(s.value.clone())),
+                        };
+                        ir::StepKind::Send {
+                            file,
+                            inline,
+                            at: at.name.clone(),
+                        }
+                    }
+                    S::Advance(d) => ir::StepKind::Advance { ms: d.millis },
+                    S::Resend(op) => ir::StepKind::Resend {
+                        operation: op.name.clone(),
+                    },
+                    S::Replay(op) => ir::StepKind::Replay {
+                        operation: op.name.clone(),
+                    },
+                    S::Expect(X::Ack(c)) => ir::StepKind::ExpectAck {
+                        code: c.text.clone(),
+                    },
+                    S::Expect(X::Count {
+                        count: n,
+                        state,
+                        at,
+                    }) => ir::StepKind::ExpectCount {
+                        count: count(n),
+                        state: state.text.clone(),
+                        at: at.as_ref().map(|a| a.name.clone()),
+                    },
+                    S::Expect(X::Record {
+                        absent,
+                        record,
+                        key,
+                        field,
+                    }) => ir::StepKind::ExpectRecord {
+                        record: record.name.clone(),
+                        key: key.value.clone(),
+                        absent: *absent,
+                        field: field.as_ref().map(|(f, _)| f.name.clone()),
+                        equals: field.as_ref().map(|(_, v)| v.value.clone()),
+                    },
+                    S::Expect(X::Flow { flow, key, state }) => ir::StepKind::ExpectFlow {
+                        flow: flow.name.clone(),
+                        key: key.value.clone(),
+                        state: state.text.clone(),
+                    },
+                    S::Expect(X::Received {
+                        operation,
+                        count: n,
+                    }) => ir::StepKind::ExpectReceived {
+                        operation: operation.name.clone(),
+                        count: count(n),
+                    },
+                    S::Expect(X::ReceivedValues {
+                        operation,
+                        path,
+                        values,
+                    }) => ir::StepKind::ExpectValues {
+                        operation: operation.name.clone(),
+                        path: path.to_string(),
+                        values: values.iter().map(|v| v.value.clone()).collect(),
+                    },
+                },
+                loc: self.loc(s.span),
+            })
+            .collect();
+        ir::Scenario {
+            name: t.name.value.clone(),
+            docs: join_docs(docs),
+            steps,
             loc: self.loc(span),
         }
     }

@@ -111,6 +111,7 @@ pub struct Model<'a> {
     pub flows: Table<'a, ast::Flow>,
     pub ownerships: Vec<(&'a ast::Ownership, &'a [String], Span)>,
     pub tests: Vec<(&'a ast::Test, &'a [String], Span)>,
+    pub scenarios: Vec<(&'a ast::Scenario, &'a [String], Span)>,
     /// Every named item: name -> (kind, index in its table).
     pub names: HashMap<&'a str, (Kind, usize)>,
     /// Resolved fields per record, indexed like `records`.

@@ -61,6 +61,7 @@ pub fn resolve<'a>(sources: &SourceMap, files: &'a [ParsedFile]) -> (Model<'a>, 
                 ItemKind::Flow(fl) => add!(flows, Kind::Flow, fl),
                 ItemKind::Ownership(o) => m.ownerships.push((o, docs, span)),
                 ItemKind::Test(t) => m.tests.push((t, docs, span)),
+                ItemKind::Scenario(t) => m.scenarios.push((t, docs, span)),
             }
         }
     }

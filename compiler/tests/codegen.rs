@@ -331,8 +331,14 @@ fn accord_test_generated_gives_each_message_the_outcome_the_contract_prescribes(
     );
 }
 
+/// `accord test` runs the example's tests and its scenarios (`cargo test -- scenario`):
+/// each scenario on the generated production in process, with virtual peers and clock
+/// (duplicates, negative and missing ACKs, a refusing receiver beside an accepting one,
+/// resend, ordering behind a retry, malformed input, a code-set mismatch, a merge, flow
+/// timeout, completion and cancellation, replay). A copy with a wrong test and a wrong
+/// scenario fails both, each at its line.
 #[test]
-fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
+fn accord_test_runs_the_estate_tests_and_scenarios_and_reports_failures_with_their_line() {
     let o = accord_test("examples/trakcare-lab");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -340,7 +346,21 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(out.contains("6 passed, 0 failed"), "{out}");
+    assert!(out.contains("19 passed, 0 failed"), "{out}");
+    let scenarios = out.lines().filter(|l| l.starts_with("scenario ")).count();
+    assert_eq!(scenarios, 13, "{out}");
+    for name in [
+        "a duplicate is answered again and delivered once",
+        "a lab that does not answer is tried again every 30 seconds",
+        "a merge retires the old MRN and later messages follow the survivor",
+        "an order without a result times out after a day",
+        "a replay after an outage sends the lab's messages again",
+    ] {
+        assert!(
+            out.contains(&format!("scenario {name:?} ... ok (")),
+            "{name}\n{out}"
+        );
+    }
 
     // A copy of the example whose test expects the wrong sex must fail, saying where.
     let copy = target().join("crates/trakcare-lab-wrong");
@@ -355,6 +375,7 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
             let text = std::fs::read_to_string(&p)
                 .unwrap()
                 .replace("sex == female", "sex == male")
+                .replace("expect 1 rejected", "expect 2 rejected")
                 // Its own estate name, so its crate and tool do not share the example's.
                 .replace(
                     "laboratory estate\"",
@@ -384,7 +405,11 @@ fn accord_test_runs_the_estate_tests_and_reports_failures_with_their_line() {
         ),
         "{out}"
     );
-    assert!(out.contains("5 passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("scenario \"a malformed message is refused on receipt\" ... FAILED\n  --> scenarios.accord:80\n  expected 2 message(s) rejected on receipt; the journal has 1"),
+        "{out}"
+    );
+    assert!(out.contains("17 passed, 2 failed"), "{out}");
 }
 
 #[test]

@@ -62,6 +62,7 @@ pub enum ItemKind {
     Route(Route),
     Flow(Flow),
     Test(Test),
+    Scenario(Scenario),
 }
 
 impl ItemKind {
@@ -83,6 +84,7 @@ impl ItemKind {
             ItemKind::Route(_) => "route",
             ItemKind::Flow(_) => "flow",
             ItemKind::Test(_) => "test",
+            ItemKind::Scenario(_) => "scenario",
         }
     }
 }
@@ -104,6 +106,7 @@ pub const ITEM_KEYWORDS: &[&str] = &[
     "route",
     "flow",
     "test",
+    "scenario",
 ];
 
 // ---- simple items --------------------------------------------------------------------------
@@ -909,6 +912,74 @@ pub enum TestStmtKind {
         at: Option<Ident>,
     },
     Expect(Expectation),
+}
+
+/// `scenario "..." { ... }`: messages in sequence at the production's services, peers
+/// that answer as told, a clock that moves when told, and what must follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: StrLit,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub kind: StepKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    /// `peer OP answers AE, AA`: the replies in turn, the last one kept.
+    Peer {
+        operation: Ident,
+        answers: Vec<Token>,
+    },
+    /// `send hl7 "..." at SERVICE`.
+    Send {
+        source: GivenSource,
+        at: Ident,
+    },
+    /// `advance 31s`.
+    Advance(Duration),
+    /// `resend dead at OP`: an operator resends OP's dead letters.
+    Resend(Ident),
+    /// `replay OP`: an operator replays what OP delivered.
+    Replay(Ident),
+    Expect(ScenarioExpect),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScenarioExpect {
+    /// `expect ack AA`: the reply to the last message sent.
+    Ack(Token),
+    /// `expect 1 dead at OP`: messages in the journal in a state.
+    Count {
+        count: Token,
+        state: Token,
+        at: Option<Ident>,
+    },
+    /// `expect record Patient "P1" family_name == "SMITH"`; `expect no record ...`.
+    Record {
+        absent: bool,
+        record: Ident,
+        key: StrLit,
+        field: Option<(Ident, StrLit)>,
+    },
+    /// `expect flow order_result "ORD1" timed_out`.
+    Flow {
+        flow: Ident,
+        key: StrLit,
+        state: Token,
+    },
+    /// `expect OP received 2`.
+    Received { operation: Ident, count: Token },
+    /// `expect OP received PID-5.1 == "A", "B"`: one value per message, in order.
+    ReceivedValues {
+        operation: Ident,
+        path: Hl7Path,
+        values: Vec<StrLit>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,6 +20,7 @@ pub mod fhir;
 pub use accord_hl7 as hl7;
 pub mod mapping;
 pub mod partial;
+pub mod scenario;
 pub mod spec;
 pub mod steward;
 

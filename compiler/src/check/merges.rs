@@ -123,7 +123,7 @@ fn check_merge(c: &mut Checker, interface: usize, m: &Merge) {
 }
 
 /// The production receives `interface`: a route reads from it, or it goes to the engine.
-fn receives(c: &Checker, interface: usize) -> bool {
+pub(super) fn receives(c: &Checker, interface: usize) -> bool {
     let i = c.m.interfaces.get(interface);
     let routed =
         c.m.routes

@@ -18,6 +18,7 @@ mod ownership;
 mod profiles;
 mod records;
 mod routes;
+mod scenarios;
 mod tests;
 
 pub use flows::cancel_values;
@@ -77,6 +78,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     ackbudget::check(&mut c);
     flows::check(&mut c);
     tests::check(&mut c);
+    scenarios::check(&mut c);
     (
         c.diags,
         Facts {

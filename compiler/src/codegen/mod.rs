@@ -12,6 +12,7 @@ mod lineage;
 mod mappings;
 mod names;
 mod routes;
+mod scenarios;
 pub mod spec;
 mod tool;
 mod types;

@@ -243,6 +243,27 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
             }
         }
     });
+    // Scenarios run on the production itself (`accord_engine::scenario`), linked only
+    // when the estate has some.
+    let scenario_runs = (!ir.scenarios.is_empty()).then(|| {
+        let json = super::scenarios::json(ir);
+        quote! {
+            const SCENARIOS: &str = #json;
+            let production = accord_engine::Production {
+                spec: #krate::SPEC,
+                config_schemas: #krate::CONFIG_SCHEMAS,
+                inbound: #krate::inbound,
+                deliver: #krate::deliver,
+                routed: #krate::routed,
+                deliver_fhir: #krate::deliver_fhir,
+                serve: #krate::serve,
+                accept: #krate::accept,
+            };
+            let (p, f) = accord_engine::scenario::run(production, SCENARIOS, std::path::Path::new(root));
+            passed += p;
+            failed += f;
+        }
+    });
     let derived = super::derived::derive(ir);
     let derived_runs = derived.iter().map(|d| {
         let (given_f, run_f) = (
@@ -340,6 +361,7 @@ pub fn gen_tool(ir: &Estate, crate_ident: &str) -> String {
         fn run_tests(root: &str) -> ExitCode {
             let (mut passed, mut failed) = (0usize, 0usize);
             #(#test_runs)*
+            #scenario_runs
             println!("{passed} passed, {failed} failed");
             if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }

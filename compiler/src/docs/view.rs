@@ -144,6 +144,9 @@ pub struct InterfacePage {
     pub routing: Vec<RuleView>,
     pub flows: Vec<String>,
     pub examples: Vec<Example>,
+    /// The scenarios that send a message at this interface or look at what its peer
+    /// received.
+    pub scenarios: Vec<ScenarioView>,
     pub shares: Vec<Share>,
     pub loc: String,
 }
@@ -172,6 +175,13 @@ pub struct RuleView {
     pub messages: String,
     pub when: String,
     pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioView {
+    pub name: String,
+    pub docs: String,
+    pub loc: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,6 +435,31 @@ fn rule_view(r: &ir::Route, rule: &ir::RouteRule) -> RuleView {
     }
 }
 
+/// The scenarios that exercise interface `i`: a message sent at it, or its peer.
+fn scenarios(estate: &Estate, i: &Interface) -> Vec<ScenarioView> {
+    use ir::StepKind as S;
+    estate
+        .scenarios
+        .iter()
+        .filter(|s| {
+            s.steps.iter().any(|step| match &step.kind {
+                S::Send { at, .. } => at == &i.name,
+                S::Peer { operation, .. }
+                | S::ExpectReceived { operation, .. }
+                | S::ExpectValues { operation, .. }
+                | S::Resend { operation }
+                | S::Replay { operation } => operation == &i.name,
+                _ => false,
+            })
+        })
+        .map(|s| ScenarioView {
+            name: s.name.clone(),
+            docs: s.docs.clone(),
+            loc: format!("{}:{}", s.loc.file, s.loc.line),
+        })
+        .collect()
+}
+
 fn examples(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Vec<Example> {
     let mut out = vec![];
     for t in &estate.tests {
@@ -642,6 +677,7 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
         routing,
         flows,
         examples: examples(estate, i, inputs),
+        scenarios: scenarios(estate, i),
         shares,
         loc: loc(&i.loc),
         summary: s,

@@ -219,6 +219,16 @@ fn print_item(p: &mut Printer, item: &Item) {
             );
             p.close(close);
         }
+        ItemKind::Scenario(t) => {
+            p.open(&format!("scenario {}", quoted(&t.name)), end(t.name.span));
+            children(
+                p,
+                &t.steps,
+                |s| s.span,
+                |p, s| p.line(&scenario_step(&s.kind), end(s.span)),
+            );
+            p.close(close);
+        }
     }
 }
 

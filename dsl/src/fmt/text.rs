@@ -374,3 +374,67 @@ pub(super) fn test_stmt(s: &TestStmtKind) -> String {
         },
     }
 }
+
+pub(super) fn scenario_step(s: &StepKind) -> String {
+    let source = |s: &GivenSource| match s {
+        GivenSource::File(f) => format!("file({})", quoted(f)),
+        GivenSource::Inline(s) => quoted(s),
+    };
+    match s {
+        StepKind::Peer { operation, answers } => format!(
+            "peer {} answers {}",
+            operation.name,
+            answers
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        StepKind::Send { source: s, at } => format!("send hl7 {} at {}", source(s), at.name),
+        StepKind::Advance(d) => format!("advance {}", d.text),
+        StepKind::Resend(op) => format!("resend dead at {}", op.name),
+        StepKind::Replay(op) => format!("replay {}", op.name),
+        StepKind::Expect(e) => match e {
+            ScenarioExpect::Ack(c) => format!("expect ack {}", c.text),
+            ScenarioExpect::Count { count, state, at } => {
+                let mut line = format!("expect {} {}", count.text, state.text);
+                if let Some(a) = at {
+                    line.push_str(&format!(" at {}", a.name));
+                }
+                line
+            }
+            ScenarioExpect::Record {
+                absent,
+                record,
+                key,
+                field,
+            } => {
+                let mut line = format!(
+                    "expect {}record {} {}",
+                    if *absent { "no " } else { "" },
+                    record.name,
+                    quoted(key)
+                );
+                if let Some((f, v)) = field {
+                    line.push_str(&format!(" {} == {}", f.name, quoted(v)));
+                }
+                line
+            }
+            ScenarioExpect::Flow { flow, key, state } => {
+                format!("expect flow {} {} {}", flow.name, quoted(key), state.text)
+            }
+            ScenarioExpect::Received { operation, count } => {
+                format!("expect {} received {}", operation.name, count.text)
+            }
+            ScenarioExpect::ReceivedValues {
+                operation,
+                path,
+                values,
+            } => format!(
+                "expect {} received {path} == {}",
+                operation.name,
+                values.iter().map(quoted).collect::<Vec<_>>().join(", ")
+            ),
+        },
+    }
+}

@@ -7,6 +7,15 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::k_absent
+            | Rule::k_scenario
+            | Rule::k_peer
+            | Rule::k_answers
+            | Rule::k_advance
+            | Rule::k_resend
+            | Rule::k_dead
+            | Rule::k_replay
+            | Rule::k_received
+            | Rule::k_no
             | Rule::k_accept
             | Rule::k_ack
             | Rule::k_after

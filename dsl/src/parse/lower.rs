@@ -225,6 +225,7 @@ impl Lower {
             Rule::interface_decl => ItemKind::Interface(self.interface(decl)),
             Rule::route_decl => ItemKind::Route(self.route(decl)),
             Rule::flow_decl => ItemKind::Flow(self.flow(decl)),
+            Rule::scenario_decl => ItemKind::Scenario(self.scenario(decl)),
             _ => ItemKind::Test(self.test(decl)),
         };
         Item { docs, span, kind }
@@ -1223,6 +1224,93 @@ impl Lower {
                     TestStmt { kind, span }
                 })
                 .collect(),
+        }
+    }
+
+    fn scenario(&self, p: P) -> Scenario {
+        Scenario {
+            name: self.string(only_rule(&p, Rule::string)),
+            steps: all(&p, Rule::scen_step)
+                .into_iter()
+                .map(|s| {
+                    let span = self.span(&s);
+                    let s = only(&s);
+                    let ident = |s: &P| self.ident(only_rule(s, Rule::ident));
+                    let kind = match s.as_rule() {
+                        Rule::scen_peer => StepKind::Peer {
+                            operation: ident(&s),
+                            answers: all(&s, Rule::peer_answer)
+                                .into_iter()
+                                .map(|a| self.token(a))
+                                .collect(),
+                        },
+                        Rule::scen_send => StepKind::Send {
+                            source: match first(&s, Rule::file_ref) {
+                                Some(f) => {
+                                    GivenSource::File(self.string(only_rule(&f, Rule::string)))
+                                }
+                                None => {
+                                    GivenSource::Inline(self.string(only_rule(&s, Rule::string)))
+                                }
+                            },
+                            at: ident(&s),
+                        },
+                        Rule::scen_advance => {
+                            StepKind::Advance(self.duration(only_rule(&s, Rule::duration)))
+                        }
+                        Rule::scen_resend => StepKind::Resend(ident(&s)),
+                        Rule::scen_replay => StepKind::Replay(ident(&s)),
+                        _ => StepKind::Expect(self.scenario_expect(only(&s))),
+                    };
+                    Step { kind, span }
+                })
+                .collect(),
+        }
+    }
+
+    fn scenario_expect(&self, e: P) -> ScenarioExpect {
+        match e.as_rule() {
+            Rule::exp_ack => ScenarioExpect::Ack(self.token(only_rule(&e, Rule::reply_class))),
+            Rule::sx_count => ScenarioExpect::Count {
+                count: self.token(only_rule(&e, Rule::pos_int)),
+                state: self.token(only_rule(&e, Rule::sx_state)),
+                at: first(&e, Rule::ident).map(|i| self.ident(i)),
+            },
+            Rule::sx_flow => ScenarioExpect::Flow {
+                flow: self.ident(only_rule(&e, Rule::ident)),
+                key: self.string(only_rule(&e, Rule::string)),
+                state: self.token(only_rule(&e, Rule::flow_state)),
+            },
+            Rule::sx_record => {
+                let names = all(&e, Rule::ident);
+                let strings = all(&e, Rule::string);
+                ScenarioExpect::Record {
+                    absent: first(&e, Rule::sx_no).is_some(),
+                    record: self.ident(only_rule(&e, Rule::ident)),
+                    key: self.string(only_rule(&e, Rule::string)),
+                    field: match (names.get(1), strings.get(1)) {
+                        (Some(f), Some(v)) => Some((self.ident(f.clone()), self.string(v.clone()))),
+                        _ => None,
+                    },
+                }
+            }
+            _ => {
+                let operation = self.ident(only_rule(&e, Rule::ident));
+                match first(&e, Rule::sx_values) {
+                    Some(v) => ScenarioExpect::ReceivedValues {
+                        operation,
+                        path: self.hl7_path(only_rule(&v, Rule::hl7_path)),
+                        values: all(&v, Rule::string)
+                            .into_iter()
+                            .map(|s| self.string(s))
+                            .collect(),
+                    },
+                    None => ScenarioExpect::Received {
+                        operation,
+                        count: self.token(only_rule(&e, Rule::pos_int)),
+                    },
+                }
+            }
         }
     }
 

@@ -25,92 +25,97 @@ pub async fn run(engine: Arc<Engine>) {
         if !engine.cluster.owns(super::cluster::TIMERS) {
             continue;
         }
-        let now = time::now_ms();
-        let expired = engine
-            .journal
-            .write_redoable(move |c| expired_waits(c, now, 256))
-            .await
-            .unwrap_or_default();
-        for e in expired {
-            let Some(flow) = engine.spec.flows.iter().find(|f| f.name == e.flow) else {
-                continue;
-            };
-            let mut state = "timed_out";
-            let mut follow_ups = vec![];
-            for a in &flow.on_timeout {
-                match a {
-                    Action::Alert { target } => engine.alert(
-                        target,
-                        &flow.name,
-                        &format!(
-                            "flow {} timed out waiting for {} ({})",
-                            flow.name, flow.wait_for, e.key
-                        ),
+        tick(&engine).await;
+    }
+}
+
+/// Times out every wait past its deadline now, and every held reply past its limit.
+pub(crate) async fn tick(engine: &Arc<Engine>) {
+    let now = time::now_ms();
+    let expired = engine
+        .journal
+        .write_redoable(move |c| expired_waits(c, now, 256))
+        .await
+        .unwrap_or_default();
+    for e in expired {
+        let Some(flow) = engine.spec.flows.iter().find(|f| f.name == e.flow) else {
+            continue;
+        };
+        let mut state = "timed_out";
+        let mut follow_ups = vec![];
+        for a in &flow.on_timeout {
+            match a {
+                Action::Alert { target } => engine.alert(
+                    target,
+                    &flow.name,
+                    &format!(
+                        "flow {} timed out waiting for {} ({})",
+                        flow.name, flow.wait_for, e.key
                     ),
-                    Action::DeadLetter | Action::Fail => {
-                        state = "dead";
-                        engine
-                            .metrics
-                            .dead
-                            .get_or_create(&metrics::ReasonLabel {
-                                interface: flow.start.clone(),
-                                reason: "timeout".into(),
-                            })
-                            .inc();
-                    }
-                    Action::Send { interface } => follow_ups.push(interface.clone()),
-                    Action::Warn => {
-                        tracing::warn!(flow = %flow.name, key = %e.key, "flow timed out waiting for {}", flow.wait_for);
-                    }
-                    // `complete` closes the wait quietly; retry and suspend are refused
-                    // by `accord check` (E0519).
-                    _ => {}
+                ),
+                Action::DeadLetter | Action::Fail => {
+                    state = "dead";
+                    engine
+                        .metrics
+                        .dead
+                        .get_or_create(&metrics::ReasonLabel {
+                            interface: flow.start.clone(),
+                            reason: "timeout".into(),
+                        })
+                        .inc();
                 }
-            }
-            let detail = format!(
-                "{} waited {} ms for {} (key {}): {state}",
-                flow.name, flow.within_ms, flow.wait_for, e.key
-            );
-            // A follow-up is the start message mapped for the named interface.
-            let queued: Vec<(String, String)> = follow_ups
-                .iter()
-                .filter_map(|name| {
-                    let iface = engine.interface(name)?;
-                    Some((iface.name.clone(), iface.version.clone()))
-                })
-                .collect();
-            let deliver = engine.functions.deliver;
-            let written = engine
-                .journal
-                .write(move |c| {
-                    let now = time::now_ms();
-                    close_timed_out(c, &e, state, now, &detail)?;
-                    for (iface, version) in &queued {
-                        let payload = payload(c, e.start)?;
-                        let out = accord_hl7::Message::parse(&payload)
-                            .ok()
-                            .and_then(|m| {
-                                // The start message's records were governed when it was
-                                // first processed; the follow-up only re-maps it.
-                                deliver(iface, &m, &mut accord_runtime::steward::Unsupervised).ok()
-                            })
-                            .flatten()
-                            .map(|o| o.into_bytes())
-                            .unwrap_or(payload);
-                        queue_child(c, e.start, iface, version, now, &out)?;
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(err) = written {
-                tracing::error!(error = %err, "cannot record a flow timeout");
-            }
-            for name in &follow_ups {
-                engine.wake_operation(name);
+                Action::Send { interface } => follow_ups.push(interface.clone()),
+                Action::Warn => {
+                    tracing::warn!(flow = %flow.name, key = %e.key, "flow timed out waiting for {}", flow.wait_for);
+                }
+                // `complete` closes the wait quietly; retry and suspend are refused
+                // by `accord check` (E0519).
+                _ => {}
             }
         }
-        expire_held_replies(&engine, now).await;
+        let detail = format!(
+            "{} waited {} ms for {} (key {}): {state}",
+            flow.name, flow.within_ms, flow.wait_for, e.key
+        );
+        // A follow-up is the start message mapped for the named interface.
+        let queued: Vec<(String, String)> = follow_ups
+            .iter()
+            .filter_map(|name| {
+                let iface = engine.interface(name)?;
+                Some((iface.name.clone(), iface.version.clone()))
+            })
+            .collect();
+        let deliver = engine.functions.deliver;
+        let written = engine
+            .journal
+            .write(move |c| {
+                let now = time::now_ms();
+                close_timed_out(c, &e, state, now, &detail)?;
+                for (iface, version) in &queued {
+                    let payload = payload(c, e.start)?;
+                    let out = accord_hl7::Message::parse(&payload)
+                        .ok()
+                        .and_then(|m| {
+                            // The start message's records were governed when it was
+                            // first processed; the follow-up only re-maps it.
+                            deliver(iface, &m, &mut accord_runtime::steward::Unsupervised).ok()
+                        })
+                        .flatten()
+                        .map(|o| o.into_bytes())
+                        .unwrap_or(payload);
+                    queue_child(c, e.start, iface, version, now, &out)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(err) = written {
+            tracing::error!(error = %err, "cannot record a flow timeout");
+        }
+        for name in &follow_ups {
+            engine.wake_operation(name);
+        }
     }
+    expire_held_replies(engine, now).await;
 }
 
 /// Replies held for a start that did not come in time (`hold early within`): each is

@@ -359,7 +359,7 @@ pub async fn receive(
             if let Ok(mut w) = engine.waiting.lock() {
                 w.remove(&id);
             }
-            Outcome { positive: false, text: format!("no downstream outcome within {} ms; the message is kept and delivery continues", timeout.as_millis()), error: None }
+            no_outcome(timeout.as_millis())
         }
     };
     let code = answer::reply_code(
@@ -405,6 +405,18 @@ pub async fn receive(
         })
         .inc();
     (Reply::Frame(ack), Fate::Stored)
+}
+
+/// What a sender waiting for an application ACK is told when no outcome came within
+/// the contract's `timeout_ms`.
+pub(crate) fn no_outcome(timeout_ms: u128) -> Outcome {
+    Outcome {
+        positive: false,
+        text: format!(
+            "no downstream outcome within {timeout_ms} ms; the message is kept and delivery continues"
+        ),
+        error: None,
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod reloaded;
 mod replies;
 mod retention;
 mod review;
+pub mod scenario;
 mod shown;
 mod sla;
 pub mod time;

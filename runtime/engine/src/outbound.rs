@@ -45,6 +45,8 @@ enum Transport {
         client: super::http::HttpClient,
         credentials: super::credentials::Credentials,
     },
+    /// A peer in process, as a scenario sets it up (`scenario`).
+    Virtual(Arc<super::scenario::Peer>),
     Unsupported(String),
 }
 
@@ -270,6 +272,31 @@ impl Transport {
                 )
                 .await
             }
+            Transport::Virtual(peer) => {
+                let reply = peer.answer(&next.payload);
+                if iface.ack.mode == "never" {
+                    return Attempt {
+                        class: "AA".into(),
+                        detail: None,
+                        reply: None,
+                    };
+                }
+                match reply {
+                    Some(reply) => {
+                        let (class, detail) = replies::classify(&reply, next.control_id.as_deref());
+                        Attempt {
+                            class,
+                            detail,
+                            reply: Some(reply),
+                        }
+                    }
+                    None => Attempt {
+                        class: "timeout".into(),
+                        detail: Some("the peer did not answer".into()),
+                        reply: None,
+                    },
+                }
+            }
             Transport::Unsupported(why) => Attempt {
                 class: "refused".into(),
                 detail: Some(why.clone()),
@@ -452,50 +479,143 @@ async fn run_lane(engine: Arc<Engine>, iface: Interface, lane: u32, suspended: A
                 .into(),
             })
             .inc_by(batch.len() as u64);
-        // Keys whose message in this batch must wait: their later messages wait too.
-        let mut held: Vec<Option<String>> = vec![];
-        let mut unsure = false;
-        for next in &batch {
-            // A lease that ran out (the journal unreachable) or is being handed over: the
-            // rest of the batch is the next holder's.
-            if suspended.load(Ordering::Acquire) || !cluster.owns(&lease) {
-                unsure = true;
-                break;
-            }
-            if held.contains(&next.order_key) {
-                continue;
-            }
-            let reloads = engine.reloaded.generation();
-            if reloads != credentials_taken {
-                credentials_taken = reloads;
-                if let Some(e) = iface
-                    .endpoint
-                    .as_deref()
-                    .and_then(|e| engine.reloaded.endpoint(e))
-                {
-                    transport.take_credentials(&e);
-                }
-            }
-            let attempt = transport.send(&iface, next).await;
-            let attempts = next.attempts + 1;
-            let decision = replies::decide(&iface, &attempt.class, attempts);
-            if decision.suspend {
-                suspended.store(true, Ordering::Release);
-            }
-            if !record(&engine, &iface, next, &attempt, &decision, attempts).await {
-                // The outcome is not known to be stored: read the queue again.
-                unsure = true;
-                break;
-            }
-            if !matches!(decision.state, "completed" | "dead") {
-                held.push(next.order_key.clone());
-            }
-        }
+        let may_send = || !suspended.load(Ordering::Acquire) && cluster.owns(&lease);
+        let unsure = send_batch(
+            &engine,
+            &iface,
+            &mut transport,
+            &batch,
+            &may_send,
+            &suspended,
+            &mut credentials_taken,
+        )
+        .await;
         // What waits for a retry, or was left unsent, is in the journal's queue, not the
         // copy's: the lane reads the journal again.
-        if unsure || !held.is_empty() {
+        if unsure {
             leave_copy(me, &mut from_copy);
         }
+    }
+}
+
+/// Sends `batch` in order, each outcome recorded before the next message goes; a key
+/// whose message must wait (a retry) holds back its later messages. Stops when `may_send`
+/// says the lane is no longer this node's to run. Answers whether the lane must read the
+/// journal again: something waits for a retry, or was left unsent.
+async fn send_batch(
+    engine: &Arc<Engine>,
+    iface: &Interface,
+    transport: &mut Transport,
+    batch: &[Next],
+    may_send: &(dyn Fn() -> bool + Sync),
+    suspended: &AtomicBool,
+    credentials_taken: &mut u64,
+) -> bool {
+    // Keys whose message in this batch must wait: their later messages wait too.
+    let mut held: Vec<Option<String>> = vec![];
+    for next in batch {
+        // A lease that ran out (the journal unreachable) or is being handed over: the
+        // rest of the batch is the next holder's.
+        if !may_send() {
+            return true;
+        }
+        if held.contains(&next.order_key) {
+            continue;
+        }
+        let reloads = engine.reloaded.generation();
+        if reloads != *credentials_taken {
+            *credentials_taken = reloads;
+            if let Some(e) = iface
+                .endpoint
+                .as_deref()
+                .and_then(|e| engine.reloaded.endpoint(e))
+            {
+                transport.take_credentials(&e);
+            }
+        }
+        let attempt = transport.send(iface, next).await;
+        let attempts = next.attempts + 1;
+        let decision = replies::decide(iface, &attempt.class, attempts);
+        if decision.suspend {
+            suspended.store(true, Ordering::Release);
+        }
+        if !record(engine, iface, next, &attempt, &decision, attempts).await {
+            // The outcome is not known to be stored: read the queue again.
+            return true;
+        }
+        if !matches!(decision.state, "completed" | "dead") {
+            held.push(next.order_key.clone());
+        }
+    }
+    !held.is_empty()
+}
+
+/// One lane of an operation whose peer is in process (`scenario`): each pass sends what
+/// is due now, as a lane of the running production would, through the same queue reads,
+/// reply policy and journal writes.
+pub(crate) struct PeerLane {
+    interface: Interface,
+    lane: u32,
+    transport: Transport,
+    reader: LaneReader,
+    peers: Peers,
+    suspended: AtomicBool,
+    credentials_taken: u64,
+}
+
+impl PeerLane {
+    pub(crate) fn new(
+        engine: &Engine,
+        interface: Interface,
+        lane: u32,
+        peer: Arc<super::scenario::Peer>,
+    ) -> PeerLane {
+        let peers = Peers {
+            names: engine.order_peers(&interface.name).to_vec(),
+            lanes: engine.config.limits.lanes.max(1),
+            endpoint: interface.endpoint.clone().unwrap_or_default(),
+        };
+        PeerLane {
+            interface,
+            lane,
+            transport: Transport::Virtual(peer),
+            reader: LaneReader {
+                store: engine.journal.store().clone(),
+                conn: None,
+            },
+            peers,
+            suspended: AtomicBool::new(false),
+            credentials_taken: engine.reloaded.generation(),
+        }
+    }
+
+    /// Sends what is due now; whether anything was sent. A suspended operation (its reply
+    /// policy said `suspend`) sends nothing more.
+    pub(crate) async fn pass(&mut self, engine: &Arc<Engine>) -> Result<bool, String> {
+        if self.suspended.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let batch = match self
+            .reader
+            .next(&self.interface.name, self.lane, &self.peers)
+            .await?
+        {
+            Choice::Send(batch) => batch,
+            Choice::Wait(_) | Choice::Idle { .. } => return Ok(false),
+        };
+        let suspended = &self.suspended;
+        let may_send = || !suspended.load(Ordering::Acquire);
+        send_batch(
+            engine,
+            &self.interface,
+            &mut self.transport,
+            &batch,
+            &may_send,
+            suspended,
+            &mut self.credentials_taken,
+        )
+        .await;
+        Ok(true)
     }
 }
 

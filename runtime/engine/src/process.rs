@@ -161,34 +161,77 @@ impl std::fmt::Display for Fenced {
 
 impl std::error::Error for Fenced {}
 
-pub async fn run(engine: Arc<Engine>) {
-    let mut store = RecordStore::new(engine.journal.store());
-    let mut waits = Waits::new(engine.journal.store());
-    // Values stored before their field was made `unique` are indexed before anything is
-    // decided against them.
-    if engine.spec.matrices.iter().any(|m| !m.unique.is_empty()) {
-        let engine = engine.clone();
-        loop {
-            let matrices = engine.spec.matrices.clone();
-            match engine
-                .journal
-                .write(move |c| records::index_unique(c, &matrices))
-                .await
-            {
-                Ok(n) => {
-                    if n > 0 {
-                        tracing::info!(values = n, "indexed the stored values of `unique` fields");
+/// What one pass of the processor did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Nothing was received.
+    Idle,
+    /// A batch was decided and written.
+    Done,
+    /// Nothing was written: try again after this long.
+    Retry(Duration),
+}
+
+/// The processor's state between passes: the stored records and waits it read, and how
+/// many passes in a row a stored record changed under.
+pub(crate) struct Processor {
+    store: RecordStore,
+    waits: Waits,
+    conflicts: u64,
+}
+
+impl Processor {
+    /// A processor of `engine`'s journal, once the values of `unique` fields stored before
+    /// are indexed.
+    pub(crate) async fn start(engine: &Arc<Engine>) -> Processor {
+        // Values stored before their field was made `unique` are indexed before anything is
+        // decided against them.
+        if engine.spec.matrices.iter().any(|m| !m.unique.is_empty()) {
+            let engine = engine.clone();
+            loop {
+                let matrices = engine.spec.matrices.clone();
+                match engine
+                    .journal
+                    .write(move |c| records::index_unique(c, &matrices))
+                    .await
+                {
+                    Ok(n) => {
+                        if n > 0 {
+                            tracing::info!(
+                                values = n,
+                                "indexed the stored values of `unique` fields"
+                            );
+                        }
+                        break;
                     }
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot index the `unique` fields' stored values; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot index the `unique` fields' stored values; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
         }
+        Processor {
+            store: RecordStore::new(engine.journal.store()),
+            waits: Waits::new(engine.journal.store()),
+            conflicts: 0,
+        }
     }
-    let mut conflicts = 0u64;
+
+    /// Decides on up to a batch of received messages, in arrival order, and writes what
+    /// it decided in one transaction.
+    pub(crate) async fn pass(&mut self, engine: &Arc<Engine>) -> Pass {
+        let Processor {
+            store,
+            waits,
+            conflicts,
+        } = self;
+        batch(engine, store, waits, conflicts).await
+    }
+}
+
+pub async fn run(engine: Arc<Engine>) {
+    let mut processor = Processor::start(&engine).await;
     let cluster = &engine.cluster;
     // Whether this node processed last time round, to say when that changes.
     let mut processing = false;
@@ -207,254 +250,269 @@ pub async fn run(engine: Arc<Engine>) {
             let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
             continue;
         }
-        let batch = engine
-            .journal
-            .write_redoable(|c| Ok((storage::received(c, 256)?, records::change_number(c)?)))
-            .await;
-        let batch = match batch {
-            Ok((b, version)) => {
-                store.begin(version);
-                b
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "processor cannot read the journal; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
+        match processor.pass(&engine).await {
             // Idle: look again each second, for what operators resend or replay from outside.
-            let _ = tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
-            continue;
-        }
-        let changes: Vec<Change> = batch
-            .iter()
-            .map(|m| process(&engine, &mut store, &mut waits, m))
-            .collect();
-        if let Some(why) = store
-            .take_unavailable()
-            .or_else(|| waits.take_unavailable())
-        {
-            waits.committed();
-            // Nothing is decided on a record that could not be read: the batch stays
-            // received, and is processed again once the journal answers.
-            store.committed();
-            tracing::error!(error = %why, "processor cannot read the stored records; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        let settled: Vec<(i64, String, Outcome)> = changes
-            .iter()
-            .filter(|c| {
-                c.queued
-                    .iter()
-                    .all(|q| matches!(q.state, "dead" | "review" | "held"))
-            })
-            .map(|c| {
-                // Held for review is accepted: a person decides, not the sender.
-                // So is a reply held for its order (`hold early`): time decides.
-                let positive = c.state != "dead"
-                    && c.queued
-                        .iter()
-                        .all(|q| q.state == "review" || q.state == "held");
-                let text = c.detail.clone().unwrap_or_else(|| "processed".into());
-                let error = c
-                    .hl7_error
-                    .or_else(|| c.queued.iter().find_map(|q| q.hl7_error));
-                (
-                    c.inbound,
-                    c.interface.clone(),
-                    Outcome {
-                        positive,
-                        text,
-                        error,
-                    },
-                )
-            })
-            .collect();
-        let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
-            .iter()
-            .flat_map(|c| {
-                let own = (
-                    c.interface.clone(),
-                    (c.state == "dead").then_some(c.reason).flatten(),
-                    c.notes.iter().map(|n| n.verdict).collect(),
-                );
-                let hops = c.queued.iter().map(|q| {
-                    (
-                        q.interface.clone(),
-                        (q.state == "dead").then_some(q.reason).flatten(),
-                        q.notes.iter().map(|n| n.verdict).collect(),
-                    )
-                });
-                std::iter::once(own).chain(hops)
-            })
-            .collect();
-        let alerted: Vec<(String, String)> = changes
-            .iter()
-            .flat_map(|c| {
-                c.queued
-                    .iter()
-                    .flat_map(|q| q.alerts.iter().map(|a| (a.clone(), q.interface.clone())))
-            })
-            .collect();
-        let mut targets: Vec<String> = changes
-            .iter()
-            .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
-        let lanes = engine.config.limits.lanes;
-        // The lanes' copies are made here, off the writer's thread; `apply` gives their ids.
-        let mut copies: Vec<(String, u32, Next)> = changes
-            .iter()
-            .flat_map(|ch| ch.queued.iter().map(move |q| (ch, q)))
-            .filter(|(_, q)| q.state == "queued" && engine.sends_from_copies(&q.interface))
-            .map(|(ch, q)| {
-                let next = Next {
-                    id: 0,
-                    parent: Some(ch.inbound),
-                    payload: q.payload.clone(),
-                    attempts: 0,
-                    received_at: ch.received_at,
-                    origin: Some(ch.interface.clone()),
-                    control_id: q.control_id.clone(),
-                    order_key: q.order_key.clone(),
-                };
-                let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
-                (q.interface.clone(), lane, next)
-            })
-            .collect();
-        // The lanes given deliveries, which the nodes running them are told of.
-        let mut queued_lanes: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
-            Default::default();
-        for q in changes.iter().flat_map(|ch| ch.queued.iter()) {
-            queued_lanes
-                .entry(&q.interface)
-                .or_default()
-                .insert(super::journal::lane_of(q.order_key.as_deref(), lanes));
-        }
-        let notified: Vec<String> = queued_lanes
-            .into_iter()
-            .map(|(t, lanes)| {
-                Notice::Queued {
-                    operation: t.to_string(),
-                    lanes: lanes.into_iter().collect(),
-                }
-                .text()
-            })
-            .collect();
-        // The operations given copies, for `apply` to return their deliveries' ids.
-        let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
-        copied.sort_unstable();
-        copied.dedup();
-        // The records the batch writes: read afresh by the next batch.
-        let written: Vec<(String, String)> = changes
-            .iter()
-            .flat_map(|ch| {
-                ch.writes
-                    .iter()
-                    .chain(ch.queued.iter().flat_map(|q| q.writes.iter()))
-            })
-            .map(|w| (w.record.clone(), w.key.clone()))
-            .collect();
-        let node = cluster.node().map(|n| n.id.clone());
-        let applied = engine
-            .journal
-            // Lost to a power failure, the messages are simply processed again.
-            .write_redoable(move |c| {
-                // A node whose lease ran out meanwhile writes nothing it decided: another
-                // node processes these messages now.
-                if let Some(node) = &node {
-                    if !stored::holds(c, node, PROCESSOR)? {
-                        return Err(DbError::Refused(Box::new(Fenced)));
-                    }
-                }
-                let outcome = records::guarded(c, |c| {
-                    let before = records::change_number(c)?;
-                    let applied = apply(c, &changes, lanes, &copied)?;
-                    Ok((applied, before, records::change_number(c)?))
-                })?;
-                if outcome.is_ok() && node.is_some() {
-                    for t in &notified {
-                        stored::notify(c, t)?;
-                    }
-                }
-                Ok(outcome)
-            })
-            .await;
-        // Either way the overlay goes: committed, it is in the journal; failed, the batch
-        // is processed again from the journal.
-        match &applied {
-            Ok(Ok((_, before, after))) => store.committed_at(*before, *after, &written),
-            _ => store.committed(),
-        }
-        waits.committed();
-        match applied {
-            Ok(Ok((
-                Applied {
-                    ids,
-                    ended,
-                    released,
-                },
-                _,
-                _,
-            ))) => {
-                for operation in released {
-                    engine.wake_operation(&operation);
-                }
-                conflicts = 0;
-                debug_assert_eq!(ids.len(), copies.len());
-                for ((_, _, next), id) in copies.iter_mut().zip(ids) {
-                    next.id = id;
-                }
-                replied(&engine, &ended);
+            Pass::Idle => {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), engine.received.notified()).await;
             }
-            // A record changed under the batch (an API update, an operator command): the
-            // batch is decided again against what is stored now.
-            Ok(Err(conflict)) => {
-                conflicts += 1;
-                tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
-                // Another writer keeps winning: let it finish before deciding again.
-                if conflicts > 3 {
-                    tokio::time::sleep(Duration::from_millis(20 * conflicts.min(50))).await;
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "processor cannot write the journal; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        }
-        for (interface, dead, decisions) in counted {
-            if let Some(reason) = dead {
-                let label = super::metrics::ReasonLabel {
-                    interface: interface.clone(),
-                    reason: reason.into(),
-                };
-                engine.metrics.dead.get_or_create(&label).inc();
-            }
-            for decision in decisions {
-                let label = super::metrics::DecisionLabel {
-                    interface: interface.clone(),
-                    decision: decision.into(),
-                };
-                engine.metrics.ownership.get_or_create(&label).inc();
-            }
-        }
-        for (alert, interface) in &alerted {
-            engine.alert(
-                alert,
-                interface,
-                "a message breaks the receiver's contract (`on invalid`)",
-            );
-        }
-        engine.queued_by_processor(&targets, copies);
-        for (id, origin, outcome) in settled {
-            engine.settle(id, Some(&origin), outcome);
+            Pass::Done => {}
+            Pass::Retry(wait) => tokio::time::sleep(wait).await,
         }
     }
+}
+
+async fn batch(
+    engine: &Arc<Engine>,
+    store: &mut RecordStore,
+    waits: &mut Waits,
+    conflicts: &mut u64,
+) -> Pass {
+    let batch = engine
+        .journal
+        .write_redoable(|c| Ok((storage::received(c, 256)?, records::change_number(c)?)))
+        .await;
+    let batch = match batch {
+        Ok((b, version)) => {
+            store.begin(version);
+            b
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "processor cannot read the journal; retrying");
+            return Pass::Retry(Duration::from_secs(1));
+        }
+    };
+    if batch.is_empty() {
+        return Pass::Idle;
+    }
+    let changes: Vec<Change> = batch
+        .iter()
+        .map(|m| process(engine, store, waits, m))
+        .collect();
+    if let Some(why) = store
+        .take_unavailable()
+        .or_else(|| waits.take_unavailable())
+    {
+        waits.committed();
+        // Nothing is decided on a record that could not be read: the batch stays
+        // received, and is processed again once the journal answers.
+        store.committed();
+        tracing::error!(error = %why, "processor cannot read the stored records; retrying");
+        return Pass::Retry(Duration::from_secs(1));
+    }
+    let settled: Vec<(i64, String, Outcome)> = changes
+        .iter()
+        .filter(|c| {
+            c.queued
+                .iter()
+                .all(|q| matches!(q.state, "dead" | "review" | "held"))
+        })
+        .map(|c| {
+            // Held for review is accepted: a person decides, not the sender.
+            // So is a reply held for its order (`hold early`): time decides.
+            let positive = c.state != "dead"
+                && c.queued
+                    .iter()
+                    .all(|q| q.state == "review" || q.state == "held");
+            let text = c.detail.clone().unwrap_or_else(|| "processed".into());
+            let error = c
+                .hl7_error
+                .or_else(|| c.queued.iter().find_map(|q| q.hl7_error));
+            (
+                c.inbound,
+                c.interface.clone(),
+                Outcome {
+                    positive,
+                    text,
+                    error,
+                },
+            )
+        })
+        .collect();
+    let counted: Vec<(String, Option<&'static str>, Vec<&'static str>)> = changes
+        .iter()
+        .flat_map(|c| {
+            let own = (
+                c.interface.clone(),
+                (c.state == "dead").then_some(c.reason).flatten(),
+                c.notes.iter().map(|n| n.verdict).collect(),
+            );
+            let hops = c.queued.iter().map(|q| {
+                (
+                    q.interface.clone(),
+                    (q.state == "dead").then_some(q.reason).flatten(),
+                    q.notes.iter().map(|n| n.verdict).collect(),
+                )
+            });
+            std::iter::once(own).chain(hops)
+        })
+        .collect();
+    let alerted: Vec<(String, String)> = changes
+        .iter()
+        .flat_map(|c| {
+            c.queued
+                .iter()
+                .flat_map(|q| q.alerts.iter().map(|a| (a.clone(), q.interface.clone())))
+        })
+        .collect();
+    let mut targets: Vec<String> = changes
+        .iter()
+        .flat_map(|c| c.queued.iter().map(|q| q.interface.clone()))
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let lanes = engine.config.limits.lanes;
+    // The lanes' copies are made here, off the writer's thread; `apply` gives their ids.
+    let mut copies: Vec<(String, u32, Next)> = changes
+        .iter()
+        .flat_map(|ch| ch.queued.iter().map(move |q| (ch, q)))
+        .filter(|(_, q)| q.state == "queued" && engine.sends_from_copies(&q.interface))
+        .map(|(ch, q)| {
+            let next = Next {
+                id: 0,
+                parent: Some(ch.inbound),
+                payload: q.payload.clone(),
+                attempts: 0,
+                received_at: ch.received_at,
+                origin: Some(ch.interface.clone()),
+                control_id: q.control_id.clone(),
+                order_key: q.order_key.clone(),
+            };
+            let lane = super::journal::lane_of(q.order_key.as_deref(), lanes);
+            (q.interface.clone(), lane, next)
+        })
+        .collect();
+    // The lanes given deliveries, which the nodes running them are told of.
+    let mut queued_lanes: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
+        Default::default();
+    for q in changes.iter().flat_map(|ch| ch.queued.iter()) {
+        queued_lanes
+            .entry(&q.interface)
+            .or_default()
+            .insert(super::journal::lane_of(q.order_key.as_deref(), lanes));
+    }
+    let notified: Vec<String> = queued_lanes
+        .into_iter()
+        .map(|(t, lanes)| {
+            Notice::Queued {
+                operation: t.to_string(),
+                lanes: lanes.into_iter().collect(),
+            }
+            .text()
+        })
+        .collect();
+    // The operations given copies, for `apply` to return their deliveries' ids.
+    let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
+    copied.sort_unstable();
+    copied.dedup();
+    // The records the batch writes: read afresh by the next batch.
+    let written: Vec<(String, String)> = changes
+        .iter()
+        .flat_map(|ch| {
+            ch.writes
+                .iter()
+                .chain(ch.queued.iter().flat_map(|q| q.writes.iter()))
+        })
+        .map(|w| (w.record.clone(), w.key.clone()))
+        .collect();
+    let node = engine.cluster.node().map(|n| n.id.clone());
+    let applied = engine
+        .journal
+        // Lost to a power failure, the messages are simply processed again.
+        .write_redoable(move |c| {
+            // A node whose lease ran out meanwhile writes nothing it decided: another
+            // node processes these messages now.
+            if let Some(node) = &node {
+                if !stored::holds(c, node, PROCESSOR)? {
+                    return Err(DbError::Refused(Box::new(Fenced)));
+                }
+            }
+            let outcome = records::guarded(c, |c| {
+                let before = records::change_number(c)?;
+                let applied = apply(c, &changes, lanes, &copied)?;
+                Ok((applied, before, records::change_number(c)?))
+            })?;
+            if outcome.is_ok() && node.is_some() {
+                for t in &notified {
+                    stored::notify(c, t)?;
+                }
+            }
+            Ok(outcome)
+        })
+        .await;
+    // Either way the overlay goes: committed, it is in the journal; failed, the batch
+    // is processed again from the journal.
+    match &applied {
+        Ok(Ok((_, before, after))) => store.committed_at(*before, *after, &written),
+        _ => store.committed(),
+    }
+    waits.committed();
+    match applied {
+        Ok(Ok((
+            Applied {
+                ids,
+                ended,
+                released,
+            },
+            _,
+            _,
+        ))) => {
+            for operation in released {
+                engine.wake_operation(&operation);
+            }
+            *conflicts = 0;
+            debug_assert_eq!(ids.len(), copies.len());
+            for ((_, _, next), id) in copies.iter_mut().zip(ids) {
+                next.id = id;
+            }
+            replied(engine, &ended);
+        }
+        // A record changed under the batch (an API update, an operator command): the
+        // batch is decided again against what is stored now.
+        Ok(Err(conflict)) => {
+            *conflicts += 1;
+            tracing::info!(%conflict, "a stored record changed under the batch; processing it again");
+            // Another writer keeps winning: let it finish before deciding again.
+            let wait = if *conflicts > 3 {
+                20 * (*conflicts).min(50)
+            } else {
+                0
+            };
+            return Pass::Retry(Duration::from_millis(wait));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "processor cannot write the journal; retrying");
+            return Pass::Retry(Duration::from_secs(1));
+        }
+    }
+    for (interface, dead, decisions) in counted {
+        if let Some(reason) = dead {
+            let label = super::metrics::ReasonLabel {
+                interface: interface.clone(),
+                reason: reason.into(),
+            };
+            engine.metrics.dead.get_or_create(&label).inc();
+        }
+        for decision in decisions {
+            let label = super::metrics::DecisionLabel {
+                interface: interface.clone(),
+                decision: decision.into(),
+            };
+            engine.metrics.ownership.get_or_create(&label).inc();
+        }
+    }
+    for (alert, interface) in &alerted {
+        engine.alert(
+            alert,
+            interface,
+            "a message breaks the receiver's contract (`on invalid`)",
+        );
+    }
+    engine.queued_by_processor(&targets, copies);
+    for (id, origin, outcome) in settled {
+        engine.settle(id, Some(&origin), outcome);
+    }
+    Pass::Done
 }
 
 /// `m` mapped for operation `target`, hop `hop` of its message. `writes`: the record

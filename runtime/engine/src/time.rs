@@ -1,12 +1,26 @@
 //! Wall-clock helpers: milliseconds since the Unix epoch, and their ISO 8601 and HL7 forms.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The virtual clock's time, when a scenario runs the production (0: the wall clock).
+static VIRTUAL: AtomicI64 = AtomicI64::new(0);
+
+/// Now: the wall clock's time, or the virtual clock's while a scenario runs.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    match VIRTUAL.load(Ordering::Acquire) {
+        0 => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        v => v,
+    }
+}
+
+/// Sets the virtual clock (`scenario`): every journal time, deadline and retry is read
+/// from it until it is set to 0 again.
+pub(crate) fn set_virtual(ms: i64) {
+    VIRTUAL.store(ms, Ordering::Release);
 }
 
 /// (year, month, day, hour, minute, second, millisecond) in UTC.

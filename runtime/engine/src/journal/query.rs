@@ -339,6 +339,14 @@ pub fn trace(journal: &Store, id: &str) -> Result<Option<String>, JournalError> 
     Ok(Some(out))
 }
 
+/// How many messages are in `state` (of interface `interface`, when named).
+pub fn count_in_state(c: &Db, state: &str, interface: Option<&str>) -> DbResult<i64> {
+    c.prepare_cached(
+        "SELECT COUNT(*) FROM messages WHERE state = ?1 AND (?2 IS NULL OR interface = ?2)",
+    )?
+    .query_row(super::db::params![state, interface], |r| r.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -865,6 +865,14 @@ impl Steward for JournalSteward<'_> {
     }
 }
 
+/// The stored fields of `record` `key`, by name, with their values (empty: no such record).
+pub fn stored_fields(c: &Db, record: &str, key: &str) -> DbResult<HashMap<String, Value>> {
+    Ok(read_record(c, record, key)?
+        .into_iter()
+        .map(|(field, state)| (field, state.value))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,158 @@
+//! Scenarios (`scenario "..." { ... }`): every step names something the production runs.
+//! A message is sent at an interface the production receives; a peer, a count of what a
+//! peer received and a resend are of an interface it sends to; a stored record is one a
+//! matrix governs, with a field it has; an ACK is expected only after a message was sent.
+//! Names that do not exist are E0511, as in tests; names that exist but cannot play the
+//! part are E0524.
+
+use super::Checker;
+use crate::diagnostics as diag;
+use crate::model::Kind;
+use accord_dsl::ast::{
+    ActionKind, FlowClauseKind, GivenSource, Ident, IfaceClauseKind, RouteRuleKind, ScenarioExpect,
+    StepKind,
+};
+
+pub(super) fn check(c: &mut Checker) {
+    for (s, _, span) in c.m.scenarios.clone() {
+        let mut sent = false;
+        for step in &s.steps {
+            match &step.kind {
+                StepKind::Send { source, at } => {
+                    sent = true;
+                    if let Some(id) = interface(c, at) {
+                        if !super::merges::receives(c, id) {
+                            c.push(diag::scenario_step(
+                                at.span,
+                                format!("the production does not receive `{}`", at.name),
+                                "send a message at an interface a route reads from (or one to the engine system)".into(),
+                            ));
+                        }
+                    }
+                    if let (GivenSource::File(f), Some(exists)) =
+                        (source, c.opts.file_exists.as_ref())
+                    {
+                        if !exists(span.file, &f.value) {
+                            c.push(diag::test_file_missing(f));
+                        }
+                    }
+                }
+                StepKind::Peer { operation, .. }
+                | StepKind::Expect(ScenarioExpect::Received { operation, .. })
+                | StepKind::Expect(ScenarioExpect::ReceivedValues { operation, .. }) => {
+                    operation_of(c, operation);
+                }
+                StepKind::Resend(i) | StepKind::Replay(i) => {
+                    interface(c, i);
+                }
+                StepKind::Advance(d) => {
+                    if d.millis == 0 {
+                        c.push(diag::scenario_step(
+                            d.span,
+                            "the clock does not move".into(),
+                            "advance by a duration of more than zero, such as `31s`".into(),
+                        ));
+                    }
+                }
+                StepKind::Expect(ScenarioExpect::Ack(code)) => {
+                    if !sent {
+                        c.push(diag::scenario_step(
+                            code.span,
+                            "an ACK is expected before any message was sent".into(),
+                            "`expect ack` checks the reply to the last `send`: put it after one"
+                                .into(),
+                        ));
+                    }
+                }
+                StepKind::Expect(ScenarioExpect::Flow { flow, .. }) => {
+                    c.lookup(flow, Kind::Flow);
+                }
+                StepKind::Expect(ScenarioExpect::Count { at, .. }) => {
+                    if let Some(at) = at {
+                        interface(c, at);
+                    }
+                }
+                StepKind::Expect(ScenarioExpect::Record { record, field, .. }) => {
+                    let Some(rid) = c.lookup(record, Kind::Record) else {
+                        continue;
+                    };
+                    if c.kept_fields(rid).is_empty() {
+                        c.push(diag::scenario_step(
+                            record.span,
+                            format!("`{}` is not stored, so there is no record to look at", record.name),
+                            format!("give `{}` an ownership matrix: the production stores the records a matrix governs", record.name),
+                        ));
+                        continue;
+                    }
+                    if let Some((f, _)) = field {
+                        let seg = accord_dsl::ast::PathSeg {
+                            name: f.clone(),
+                            index: None,
+                            filter: None,
+                        };
+                        c.walk_fields(rid, &[seg]);
+                    }
+                }
+            }
+        }
+        if !sent {
+            c.push(diag::scenario_step(
+                s.name.span,
+                "the scenario sends no message".into(),
+                "start with `send hl7 file(\"samples/adt_a01.hl7\") at trakcare_adt_in`".into(),
+            ));
+        }
+    }
+}
+
+/// The interface `i` names, or E0511.
+fn interface(c: &mut Checker, i: &Ident) -> Option<usize> {
+    match c.m.names.get(i.name.as_str()) {
+        Some(&(Kind::Interface, id)) => Some(id),
+        _ => {
+            let hint = crate::suggest::did_you_mean(&i.name, c.m.names_of(Kind::Interface));
+            c.push(diag::scenario_unknown(i, hint));
+            None
+        }
+    }
+}
+
+/// Checks that `i` is an interface the production sends to: a route's target, or one a
+/// reply policy or a flow sends to.
+fn operation_of(c: &mut Checker, i: &Ident) {
+    if interface(c, i).is_none() {
+        return;
+    }
+    let name = i.name.as_str();
+    let routed = c.m.routes.iter().any(|(_, r)| {
+        r.node.rules.iter().any(|rule| match &rule.kind {
+            RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => {
+                targets.iter().any(|t| t.name == name)
+            }
+        })
+    });
+    let sends = |actions: &[accord_dsl::ast::Action]| {
+        actions
+            .iter()
+            .any(|a| matches!(&a.kind, ActionKind::Send(t) if t.name == name))
+    };
+    let by_policy = c.m.interfaces.iter().any(|(_, d)| {
+        d.node.clauses.iter().any(|cl| match &cl.kind {
+            IfaceClauseKind::On { actions, then, .. } => sends(actions) || sends(then),
+            _ => false,
+        })
+    });
+    let by_flow = c.m.flows.iter().any(|(_, d)| {
+        d.node.clauses.iter().any(|cl| match &cl.kind {
+            FlowClauseKind::On { actions, .. } => sends(actions),
+            _ => false,
+        })
+    });
+    if !(routed || by_policy || by_flow) {
+        c.push(diag::scenario_step(
+            i.span,
+            format!("the production does not send to `{name}`, so it has no peer"),
+            "name an interface a route sends to: its peer is the system that receives it".into(),
+        ));
+    }
+}
