@@ -36,6 +36,13 @@ const BEAT: Duration = Duration::from_millis(500);
 /// How much sooner than the server the node counts a lease as gone.
 const MARGIN: Duration = Duration::from_millis(750);
 
+/// A task that reports no progress ([`Cluster::pulse`]) for this long while its node holds
+/// its lease is taken to be stuck: the node hands the lease over rather than keep renewing
+/// it from its own thread while nothing is done under it.
+const STUCK: Duration = Duration::from_secs(30);
+/// How long a node does not take again a lease it handed over as stuck.
+const SHUN: Duration = Duration::from_secs(60);
+
 /// The processor's lease: one node decides on received messages, in arrival order.
 pub const PROCESSOR: &str = "processor";
 /// The timers' lease: flow timeouts and retention, run by one node.
@@ -77,6 +84,10 @@ pub struct Cluster {
     releasing: Mutex<HashSet<String>>,
     /// Leases whose task is not using them now (between batches, or stopped).
     parked: Mutex<HashSet<String>>,
+    /// When each task that reports its progress last did so (the processor, the timers).
+    pulses: Mutex<HashMap<String, Instant>>,
+    /// Leases this node handed over as stuck, and when.
+    shunned: Mutex<HashMap<String, Instant>>,
 }
 
 impl Cluster {
@@ -91,6 +102,8 @@ impl Cluster {
             held: Mutex::default(),
             releasing: Mutex::default(),
             parked: Mutex::default(),
+            pulses: Mutex::default(),
+            shunned: Mutex::default(),
         }
     }
 
@@ -124,6 +137,36 @@ impl Cluster {
                 p.insert(name.to_string());
             }
         }
+    }
+
+    /// The task of lease `name` is making progress (it calls this at least once a second,
+    /// whether it holds the lease or not). A node whose task stops calling it while the
+    /// node holds the lease hands the lease over after `STUCK`.
+    pub fn pulse(&self, name: &str) {
+        if self.node.is_some() {
+            if let Ok(mut p) = self.pulses.lock() {
+                p.insert(name.to_string(), Instant::now());
+            }
+        }
+    }
+
+    /// The leases held whose task has reported no progress for `STUCK`.
+    fn stuck(&self) -> Vec<String> {
+        let (Ok(held), Ok(pulses)) = (self.held.lock(), self.pulses.lock()) else {
+            return vec![];
+        };
+        held.keys()
+            .filter(|k| pulses.get(*k).is_some_and(|t| t.elapsed() > STUCK))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether this node handed lease `name` over as stuck a short while ago.
+    fn shuns(&self, name: &str) -> bool {
+        self.shunned
+            .lock()
+            .map(|s| s.get(name).is_some_and(|t| t.elapsed() < SHUN))
+            .unwrap_or(false)
     }
 
     /// The task of lease `name` is about to use it.
@@ -276,11 +319,21 @@ impl Beat {
         let conn = self.conn.as_ref().ok_or("no connection")?;
         let db = Db::Pg(conn);
         let err = |e: super::journal::db::DbError| e.to_string();
-        let renewed: HashSet<String> = stored::beat(&db, &id, LEASE_MS)
+        let until = started + Duration::from_millis(LEASE_MS as u64) - MARGIN;
+        let mut renewed: HashSet<String> = stored::beat(&db, &id, LEASE_MS, PROCESSOR)
             .map_err(err)?
             .into_iter()
             .collect();
-        let until = started + Duration::from_millis(LEASE_MS as u64) - MARGIN;
+        // The lanes and timers count as renewed now, before the processor's lease, whose
+        // renewal waits while the processor writes a batch (it holds its lease's row).
+        if let Ok(mut held) = self.engine.cluster.held.lock() {
+            for k in &renewed {
+                held.insert(k.clone(), until);
+            }
+        }
+        if stored::renew(&db, &id, PROCESSOR, LEASE_MS).map_err(err)? {
+            renewed.insert(PROCESSOR.to_string());
+        }
         let lost: Vec<String> = {
             let mut held = self.engine.cluster.held.lock().map_err(|e| e.to_string())?;
             let lost = held
@@ -335,8 +388,27 @@ impl Beat {
             }
             tracing::info!(lease = %l, "cluster: lane handed over");
         }
+        // A task that holds its lease but has stopped moving (its node's runtime starved,
+        // a call that never returns) would keep every other node from doing its work while
+        // this thread renews the lease: the lease goes to another node instead.
+        for name in cluster.stuck() {
+            tracing::error!(lease = %name, "cluster: the task of this lease has made no progress for {} s; handing the lease to another node", STUCK.as_secs());
+            stored::release(&db, &id, &name).map_err(err)?;
+            if let Ok(mut h) = cluster.held.lock() {
+                h.remove(&name);
+            }
+            if let Ok(mut s) = cluster.shunned.lock() {
+                s.insert(name.clone(), Instant::now());
+            }
+            if let Ok(mut p) = cluster.pulses.lock() {
+                p.remove(&name);
+            }
+        }
         // The once-only tasks nobody holds, and the lanes of the plan.
-        let free_singletons = self.singletons.iter().filter(|s| !holders.contains_key(*s));
+        let free_singletons = self
+            .singletons
+            .iter()
+            .filter(|s| !holders.contains_key(*s) && !cluster.shuns(s));
         let mut gained = vec![];
         for name in free_singletons.chain(plan.take.iter()) {
             let asked = Instant::now();
@@ -493,6 +565,40 @@ mod tests {
 
     fn lanes(op: &str, n: u32) -> Vec<String> {
         (0..n).map(|i| lane_lease(op, i)).collect()
+    }
+
+    /// A held lease whose task stopped reporting progress is stuck; one whose task
+    /// reports, or that has no task reporting, is not; a node that handed a lease over
+    /// shuns it for a while.
+    #[test]
+    fn a_lease_whose_task_stopped_moving_is_stuck() {
+        let c = Cluster::with(Some(Identity::new(Some("n1".into()))));
+        let later = Instant::now() + Duration::from_secs(3);
+        for name in [PROCESSOR, TIMERS, "lane/op/0"] {
+            c.held.lock().unwrap().insert(name.to_string(), later);
+        }
+        c.pulse(TIMERS);
+        let long_ago = Instant::now() - STUCK - Duration::from_secs(1);
+        c.pulses
+            .lock()
+            .unwrap()
+            .insert(PROCESSOR.to_string(), long_ago);
+        assert_eq!(c.stuck(), vec![PROCESSOR.to_string()]);
+        assert!(!c.shuns(PROCESSOR));
+        c.shunned
+            .lock()
+            .unwrap()
+            .insert(PROCESSOR.to_string(), Instant::now());
+        assert!(c.shuns(PROCESSOR));
+        c.shunned
+            .lock()
+            .unwrap()
+            .insert(PROCESSOR.to_string(), Instant::now() - SHUN);
+        assert!(!c.shuns(PROCESSOR));
+        // On SQLite nothing is leased, so nothing reports.
+        let solo = Cluster::solo();
+        solo.pulse(PROCESSOR);
+        assert!(solo.pulses.lock().unwrap().is_empty());
     }
 
     fn held(pairs: &[(&str, &str)]) -> HashMap<String, String> {

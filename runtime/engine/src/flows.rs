@@ -20,6 +20,7 @@ pub async fn run(engine: Arc<Engine>) {
     }
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        engine.cluster.pulse(super::cluster::TIMERS);
         // When nodes share the journal, one of them times flows out: the holder of the
         // timers' lease.
         if !engine.cluster.owns(super::cluster::TIMERS) {

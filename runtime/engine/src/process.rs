@@ -236,6 +236,7 @@ pub async fn run(engine: Arc<Engine>) {
     // Whether this node processed last time round, to say when that changes.
     let mut processing = false;
     loop {
+        cluster.pulse(PROCESSOR);
         // When nodes share the journal, one of them processes, in arrival order.
         let owns = cluster.owns(PROCESSOR);
         if owns != processing && cluster.clustered() {

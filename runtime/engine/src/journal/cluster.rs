@@ -89,17 +89,28 @@ pub fn join(c: &Db, n: &Node) -> DbResult<()> {
     Ok(())
 }
 
-/// Node `node` says it is alive and renews every lease it holds for `ttl_ms`; the names
-/// of those leases (any it lost meanwhile are not among them).
-pub fn beat(c: &Db, node: &str, ttl_ms: i64) -> DbResult<Vec<String>> {
+/// Node `node` says it is alive and renews every lease it holds for `ttl_ms` but `apart`;
+/// the names of those leases (any it lost meanwhile are not among them).
+pub fn beat(c: &Db, node: &str, ttl_ms: i64, apart: &str) -> DbResult<Vec<String>> {
     c.prepare_cached("UPDATE nodes SET seen_at = accord_now_ms() WHERE id = ?1")?
         .execute(params![node])?;
     c.prepare_cached(
         "UPDATE leases SET expires_at = accord_now_ms() + ?2
-         WHERE node = ?1 AND expires_at > accord_now_ms() RETURNING name",
+         WHERE node = ?1 AND name <> ?3 AND expires_at > accord_now_ms() RETURNING name",
     )?
-    .query_map(params![node, ttl_ms], |r| r.get(0))?
+    .query_map(params![node, ttl_ms, apart], |r| r.get(0))?
     .collect()
+}
+
+/// Node `node` renews lease `name` for `ttl_ms` if it still holds it; whether it does.
+/// (The processor's lease is renewed on its own: a batch being written holds its row,
+/// `holds`, and the node's other leases must not wait for that.)
+pub fn renew(c: &Db, node: &str, name: &str, ttl_ms: i64) -> DbResult<bool> {
+    c.prepare_cached(
+        "UPDATE leases SET expires_at = accord_now_ms() + ?3
+         WHERE node = ?1 AND name = ?2 AND expires_at > accord_now_ms() RETURNING name",
+    )?
+    .exists(params![node, name, ttl_ms])
 }
 
 /// Node `node` takes lease `name` for `ttl_ms` if nobody holds it or its holder's time has
