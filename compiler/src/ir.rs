@@ -906,6 +906,11 @@ pub enum StepKind {
     Replay {
         operation: String,
     },
+    /// A person approves (or rejects) what waits for review, in `queue` when named.
+    Review {
+        approve: bool,
+        queue: Option<String>,
+    },
     /// The reply to the last message sent, by MSA-1.
     ExpectAck {
         code: String,

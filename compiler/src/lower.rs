@@ -958,6 +958,10 @@ impl Lower<'_, '_> {
                     S::Replay(op) => ir::StepKind::Replay {
                         operation: op.name.clone(),
                     },
+                    S::Review { approve, queue } => ir::StepKind::Review {
+                        approve: *approve,
+                        queue: queue.as_ref().map(|q| q.value.clone()),
+                    },
                     S::Expect(X::Ack(c)) => ir::StepKind::ExpectAck {
                         code: c.text.clone(),
                     },

@@ -346,9 +346,9 @@ fn accord_test_runs_the_estate_tests_and_scenarios_and_reports_failures_with_the
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(out.contains("20 passed, 0 failed"), "{out}");
+    assert!(out.contains("21 passed, 0 failed"), "{out}");
     let scenarios = out.lines().filter(|l| l.starts_with("scenario ")).count();
-    assert_eq!(scenarios, 14, "{out}");
+    assert_eq!(scenarios, 15, "{out}");
     for name in [
         "a duplicate is answered again and delivered once",
         "a lab that does not answer is tried again every 30 seconds",
@@ -409,7 +409,7 @@ fn accord_test_runs_the_estate_tests_and_scenarios_and_reports_failures_with_the
         out.contains("scenario \"a malformed message is refused on receipt\" ... FAILED\n  --> scenarios.accord:80\n  expected 2 message(s) rejected on receipt; the journal has 1"),
         "{out}"
     );
-    assert!(out.contains("18 passed, 2 failed"), "{out}");
+    assert!(out.contains("19 passed, 2 failed"), "{out}");
 }
 
 #[test]

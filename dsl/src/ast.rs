@@ -946,6 +946,12 @@ pub enum StepKind {
     Resend(Ident),
     /// `replay OP`: an operator replays what OP delivered.
     Replay(Ident),
+    /// `approve review ["queue"]` / `reject review ["queue"]`: a person decides what waits
+    /// for review (in that queue).
+    Review {
+        approve: bool,
+        queue: Option<StrLit>,
+    },
     Expect(ScenarioExpect),
 }
 

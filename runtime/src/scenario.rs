@@ -43,6 +43,11 @@ pub enum StepKind {
     Replay {
         operation: String,
     },
+    /// A person approves (or rejects) what waits for review, in `queue` when named.
+    Review {
+        approve: bool,
+        queue: Option<String>,
+    },
     ExpectAck {
         code: String,
     },

@@ -45,6 +45,7 @@ pub(super) fn check(c: &mut Checker) {
                 StepKind::Resend(i) | StepKind::Replay(i) => {
                     interface(c, i);
                 }
+                StepKind::Review { .. } => {}
                 StepKind::Advance(d) => {
                     if d.millis == 0 {
                         c.push(diag::scenario_step(

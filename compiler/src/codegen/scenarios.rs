@@ -38,6 +38,7 @@ fn kind(k: &ir::StepKind) -> StepKind {
         S::Advance { ms } => StepKind::Advance { ms },
         S::Resend { operation } => StepKind::Resend { operation },
         S::Replay { operation } => StepKind::Replay { operation },
+        S::Review { approve, queue } => StepKind::Review { approve, queue },
         S::ExpectAck { code } => StepKind::ExpectAck { code },
         S::ExpectCount { count, state, at } => StepKind::ExpectCount { count, state, at },
         S::ExpectRecord {

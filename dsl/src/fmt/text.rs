@@ -394,6 +394,13 @@ pub(super) fn scenario_step(s: &StepKind) -> String {
         StepKind::Advance(d) => format!("advance {}", d.text),
         StepKind::Resend(op) => format!("resend dead at {}", op.name),
         StepKind::Replay(op) => format!("replay {}", op.name),
+        StepKind::Review { approve, queue } => {
+            let mut line = format!("{} review", if *approve { "approve" } else { "reject" });
+            if let Some(q) = queue {
+                line.push_str(&format!(" {}", quoted(q)));
+            }
+            line
+        }
         StepKind::Expect(e) => match e {
             ScenarioExpect::Ack(c) => format!("expect ack {}", c.text),
             ScenarioExpect::Count { count, state, at } => {

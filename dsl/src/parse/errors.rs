@@ -302,7 +302,7 @@ fn rule_phrase(rule: Rule) -> &'static str {
         route_rule => "a route rule",
         flow_clause => "a flow clause",
         test_stmt => "`given` or `expect`",
-        scen_step => "a step (`peer`, `send`, `advance`, `resend`, `replay` or `expect`)",
+        scen_step => "a step (`peer`, `send`, `advance`, `resend`, `replay`, `approve`, `reject` or `expect`)",
         peer_answer => "an answer (AA, AE, AR, CA, CE, CR or nothing)",
         sx_state => "a state (dead, review, rejected or held)",
         flow_state => "a flow state (waiting, completed, timed_out, dead or cancelled)",

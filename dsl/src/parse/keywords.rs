@@ -7,6 +7,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::k_absent
+            | Rule::k_approve
             | Rule::k_scenario
             | Rule::k_peer
             | Rule::k_answers

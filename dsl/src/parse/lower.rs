@@ -1260,6 +1260,10 @@ impl Lower {
                         }
                         Rule::scen_resend => StepKind::Resend(ident(&s)),
                         Rule::scen_replay => StepKind::Replay(ident(&s)),
+                        Rule::scen_review => StepKind::Review {
+                            approve: first(&s, Rule::scen_approve).is_some(),
+                            queue: first(&s, Rule::string).map(|q| self.string(q)),
+                        },
                         _ => StepKind::Expect(self.scenario_expect(only(&s))),
                     };
                     Step { kind, span }

@@ -15,6 +15,7 @@ use super::journal::{self, open_read, Journal, Store, SyncPolicy};
 use super::operator::{self, Actor, Replay, Selection};
 use super::outbound::PeerLane;
 use super::process::{Pass, Processor};
+use super::review::{self, Held};
 use super::{acks, cluster, flows, time, Engine, Production};
 use accord_hl7::ack::AckCode;
 use accord_hl7::mllp::codec::Frame;
@@ -318,6 +319,21 @@ impl Harness {
                 let store = self.engine.journal.store().clone();
                 operator::replay(&store, &self.engine.spec, &replay, &actor())
                     .map_err(|e| e.to_string())?;
+                self.settle().await
+            }
+            StepKind::Review { approve, queue } => {
+                let held = Held {
+                    ids: vec![],
+                    queue: queue.clone(),
+                };
+                let store = self.engine.journal.store().clone();
+                if *approve {
+                    let (spec, chains) = (self.engine.spec.clone(), self.engine.functions.chains());
+                    review::approve(&store, &spec, chains, &held, &actor())
+                } else {
+                    review::reject(&store, &held, &actor())
+                }
+                .map_err(|e| e.to_string())?;
                 self.settle().await
             }
             StepKind::ExpectAck { code } => {
