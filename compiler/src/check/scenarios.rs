@@ -9,8 +9,7 @@ use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
 use accord_dsl::ast::{
-    ActionKind, FlowClauseKind, GivenSource, Ident, IfaceClauseKind, RouteRuleKind, ScenarioExpect,
-    StepKind,
+    ActionKind, FlowClauseKind, Ident, IfaceClauseKind, RouteRuleKind, ScenarioExpect, StepKind,
 };
 
 pub(super) fn check(c: &mut Checker) {
@@ -29,13 +28,7 @@ pub(super) fn check(c: &mut Checker) {
                             ));
                         }
                     }
-                    if let (GivenSource::File(f), Some(exists)) =
-                        (source, c.opts.file_exists.as_ref())
-                    {
-                        if !exists(span.file, &f.value) {
-                            c.push(diag::test_file_missing(f));
-                        }
-                    }
+                    super::tests::message_file(c, source, span);
                 }
                 StepKind::Peer { operation, .. }
                 | StepKind::Expect(ScenarioExpect::Received { operation, .. })

@@ -20,13 +20,7 @@ pub(super) fn check(c: &mut Checker) {
                     if let Some(a) = at {
                         test_ref(c, a, &[Kind::Interface, Kind::Route]);
                     }
-                    if let (GivenSource::File(f), Some(exists)) =
-                        (source, c.opts.file_exists.as_ref())
-                    {
-                        if !exists(span.file, &f.value) {
-                            c.push(diag::test_file_missing(f));
-                        }
-                    }
+                    message_file(c, source, span);
                 }
                 TestStmtKind::Expect(Expectation::Routed { to, .. }) => {
                     test_ref(c, to, &[Kind::Interface, Kind::Route, Kind::Flow]);
@@ -62,6 +56,15 @@ pub(super) fn check(c: &mut Checker) {
                 "given",
                 "given hl7 file(\"samples/adt_a01.hl7\") at trakcare_adt_in",
             ));
+        }
+    }
+}
+
+/// A message file named by a test or a scenario exists, when the caller can tell (E0512).
+pub(super) fn message_file(c: &mut Checker, source: &GivenSource, span: accord_dsl::Span) {
+    if let (GivenSource::File(f), Some(exists)) = (source, c.opts.file_exists.as_ref()) {
+        if !exists(span.file, &f.value) {
+            c.push(diag::test_file_missing(f));
         }
     }
 }

@@ -1209,14 +1209,7 @@ impl Lower {
                     let s = only(&s);
                     let kind = match s.as_rule() {
                         Rule::test_given => TestStmtKind::Given {
-                            source: match first(&s, Rule::file_ref) {
-                                Some(f) => {
-                                    GivenSource::File(self.string(only_rule(&f, Rule::string)))
-                                }
-                                None => {
-                                    GivenSource::Inline(self.string(only_rule(&s, Rule::string)))
-                                }
-                            },
+                            source: self.given_source(&s),
                             at: first(&s, Rule::ident).map(|i| self.ident(i)),
                         },
                         _ => TestStmtKind::Expect(self.expectation(only(&s))),
@@ -1224,6 +1217,14 @@ impl Lower {
                     TestStmt { kind, span }
                 })
                 .collect(),
+        }
+    }
+
+    /// The message of a `given` or a `send`: `file("...")` or an inline string.
+    fn given_source(&self, s: &P) -> GivenSource {
+        match first(s, Rule::file_ref) {
+            Some(f) => GivenSource::File(self.string(only_rule(&f, Rule::string))),
+            None => GivenSource::Inline(self.string(only_rule(s, Rule::string))),
         }
     }
 
@@ -1245,14 +1246,7 @@ impl Lower {
                                 .collect(),
                         },
                         Rule::scen_send => StepKind::Send {
-                            source: match first(&s, Rule::file_ref) {
-                                Some(f) => {
-                                    GivenSource::File(self.string(only_rule(&f, Rule::string)))
-                                }
-                                None => {
-                                    GivenSource::Inline(self.string(only_rule(&s, Rule::string)))
-                                }
-                            },
+                            source: self.given_source(&s),
                             at: ident(&s),
                         },
                         Rule::scen_advance => {

@@ -32,6 +32,9 @@ pub async fn run(engine: Arc<Engine>) {
 
 /// Times out every wait past its deadline now, and every held reply past its limit.
 pub(crate) async fn tick(engine: &Arc<Engine>) {
+    if engine.spec.flows.is_empty() {
+        return;
+    }
     let now = time::now_ms();
     let expired = engine
         .journal
