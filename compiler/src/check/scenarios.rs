@@ -14,11 +14,13 @@ use accord_dsl::ast::{
 
 pub(super) fn check(c: &mut Checker) {
     for (s, _, span) in c.m.scenarios.clone() {
-        let mut sent = false;
+        // Whether a message was sent yet, and whether its sender hears an ACK.
+        let (mut sent, mut acked) = (false, true);
         for step in &s.steps {
             match &step.kind {
                 StepKind::Send { source, at } => {
                     sent = true;
+                    acked = !never_acks(c, &at.name);
                     if let Some(id) = interface(c, at) {
                         if !super::merges::receives(c, id) {
                             c.push(diag::scenario_step(
@@ -30,8 +32,17 @@ pub(super) fn check(c: &mut Checker) {
                     }
                     super::tests::message_file(c, source, span);
                 }
-                StepKind::Peer { operation, .. }
-                | StepKind::Expect(ScenarioExpect::Received { operation, .. })
+                StepKind::Peer { operation, answers } => {
+                    operation_of(c, operation);
+                    if never_acks(c, &operation.name) {
+                        c.push(diag::scenario_step(
+                            answers.first().map_or(operation.span, |a| a.span),
+                            format!("`{}` says `ack: never`: its peer is never asked for a reply", operation.name),
+                            "leave the answers out, or give the interface an `ack` its peer answers".into(),
+                        ));
+                    }
+                }
+                StepKind::Expect(ScenarioExpect::Received { operation, .. })
                 | StepKind::Expect(ScenarioExpect::ReceivedValues { operation, .. }) => {
                     operation_of(c, operation);
                 }
@@ -55,6 +66,12 @@ pub(super) fn check(c: &mut Checker) {
                             "an ACK is expected before any message was sent".into(),
                             "`expect ack` checks the reply to the last `send`: put it after one"
                                 .into(),
+                        ));
+                    } else if !acked {
+                        c.push(diag::scenario_step(
+                            code.span,
+                            "the last message was sent at an interface that says `ack: never`: no ACK comes back".into(),
+                            "expect what the message did instead (`expect OP received 1`), or send it where an ACK is given".into(),
                         ));
                     }
                 }
@@ -97,6 +114,16 @@ pub(super) fn check(c: &mut Checker) {
             ));
         }
     }
+}
+
+/// Whether interface `name` says `ack: never` (false when it does not exist).
+fn never_acks(c: &Checker, name: &str) -> bool {
+    c.m.interfaces.iter().any(|(_, d)| {
+        d.node.name.name == name
+            && d.node.clauses.iter().any(
+                |cl| matches!(&cl.kind, IfaceClauseKind::Ack { mode, .. } if mode.name == "never"),
+            )
+    })
 }
 
 /// The interface `i` names, or E0511.
