@@ -500,7 +500,15 @@ impl Harness {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         self.sent.push(sent);
-        Ok(())
+        // The endpoint picks the interface by the message, as it would in the hospital: a
+        // message another contract takes is not the step the scenario means.
+        let taken = self.read(journal::query::last_received_interface).await?;
+        match taken {
+            Some(name) if name != at && self.engine.interface(&name).is_some() => Err(format!(
+                "the message was taken by `{name}`, not `{at}` (they share an endpoint; the message's MSH says which contract it falls under)"
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The ids of the messages whose senders wait for their outcome now.

@@ -339,6 +339,16 @@ pub fn trace(journal: &Store, id: &str) -> Result<Option<String>, JournalError> 
     Ok(Some(out))
 }
 
+/// The interface of the message received last (`ENDPOINT?` when none was picked).
+pub fn last_received_interface(c: &Db) -> DbResult<Option<String>> {
+    use super::db::OptionalExtension;
+    c.prepare_cached(
+        "SELECT interface FROM messages WHERE direction = 'in' ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row([], |r| r.get(0))
+    .optional()
+}
+
 /// How many messages are in `state` (of interface `interface`, when named).
 pub fn count_in_state(c: &Db, state: &str, interface: Option<&str>) -> DbResult<i64> {
     c.prepare_cached(
