@@ -130,7 +130,8 @@ enum Command {
         #[arg(long)]
         release: bool,
     },
-    /// Run the estate's tests against its generated code (no sockets needed).
+    /// Run the estate's tests against its generated code, then its scenarios on the
+    /// production in process (virtual peers and clock; no sockets needed).
     Test {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
