@@ -11,19 +11,15 @@ pub fn json(ir: &Estate) -> String {
     serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())
 }
 
-fn at(l: &ir::Loc) -> String {
-    format!("{}:{}", l.file, l.line)
-}
-
 fn scenario(s: &ir::Scenario) -> Scenario {
     Scenario {
         name: s.name.clone(),
-        at: at(&s.loc),
+        at: super::spec::loc(&s.loc),
         steps: s
             .steps
             .iter()
             .map(|step| Step {
-                at: at(&step.loc),
+                at: super::spec::loc(&step.loc),
                 kind: kind(&step.kind),
             })
             .collect(),

@@ -6,7 +6,8 @@
 use crate::ir::{self, Estate, Key, RouteTarget};
 use accord_runtime::spec::{self, Role, Spec};
 
-fn loc(l: &ir::Loc) -> String {
+/// `file:line` of a place in the estate.
+pub(super) fn loc(l: &ir::Loc) -> String {
     format!("{}:{}", l.file, l.line)
 }
 

@@ -455,7 +455,7 @@ fn scenarios(estate: &Estate, i: &Interface) -> Vec<ScenarioView> {
         .map(|s| ScenarioView {
             name: s.name.clone(),
             docs: s.docs.clone(),
-            loc: format!("{}:{}", s.loc.file, s.loc.line),
+            loc: loc(&s.loc),
         })
         .collect()
 }
