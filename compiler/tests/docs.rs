@@ -173,7 +173,9 @@ fn the_site_says_what_the_board_must_see() {
     assert!(page.contains(
         "An AE reply is retried 5 times, 2 s to 5 min apart, then dead-lettered and alerts"
     ));
-    assert!(page.contains("Never sent: <code>postcode</code>, <code>stage</code>."));
+    assert!(page.contains(
+        "Never sent: <code>postcode</code>, <code>stage</code>, <code>updated_at</code>."
+    ));
     assert!(page.contains("PID-8 via trakcare_sex"));
     assert!(page.contains("Administrative Sex (IS)"));
     // The example message comes from the estate's test, escaped.
