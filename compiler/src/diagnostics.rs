@@ -747,6 +747,11 @@ pub fn bad_unique(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0308", what, at, "cannot keep this unique").with_help(help)
 }
 
+/// `clear` on a statement where no HL7 null is read or written.
+pub fn bad_clear(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0309", what, at, "nothing to clear here").with_help(help)
+}
+
 /// `-> partial Record` that the production could not complete.
 pub fn partial_update(at: Span, what: &str, label: &str, help: &str) -> Diagnostic {
     Diagnostic::error("E0307", what.to_string(), at, label.to_string()).with_help(help.to_string())

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped on any change that an IR consumer could notice.
-pub const IR_VERSION: &str = "1.7.0";
+pub const IR_VERSION: &str = "1.8.0";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Estate {
@@ -402,6 +402,10 @@ pub enum Stmt {
     Assign {
         target: Target,
         values: Vec<Expr>,
+        /// `clear`: from HL7 v2, the null `""` at the value's path clears the field;
+        /// into HL7 v2, an empty value is written as `""`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clear: bool,
         docs: String,
         loc: Loc,
     },

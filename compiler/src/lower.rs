@@ -492,9 +492,14 @@ impl Lower<'_, '_> {
             .map(|s| {
                 let (docs, loc) = (join_docs(&s.docs), self.loc(s.span));
                 match &s.kind {
-                    ast::MapStmtKind::Assign { target, values } => ir::Stmt::Assign {
+                    ast::MapStmtKind::Assign {
+                        target,
+                        values,
+                        clear,
+                    } => ir::Stmt::Assign {
                         target: map_target(target),
                         values: values.iter().map(|v| self.expr(v)).collect(),
+                        clear: clear.is_some(),
                         docs,
                         loc,
                     },

@@ -641,6 +641,8 @@ pub enum MapStmtKind {
     Assign {
         target: MapTarget,
         values: Vec<Expr>,
+        /// `clear`: the HL7 null `""` clears the field (into HL7: no value is sent as `""`).
+        clear: Option<Span>,
     },
     For {
         target: MapTarget,

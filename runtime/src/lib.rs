@@ -38,7 +38,7 @@ pub mod __private {
     pub use crate::mapping::functions as f;
     pub use crate::mapping::{
         json_get, once, required, write, Code, Date, DateTime, Decimal, FromJson, JsonStep,
-        MapError, MapErrorKind, Once, Output, Scope, ToHl7, ToJson,
+        MapError, MapErrorKind, Once, Output, Scope, ToHl7, ToJson, HL7_NULL,
     };
     pub use crate::partial::{govern_partial, Partial};
     pub use crate::spec;

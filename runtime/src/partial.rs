@@ -7,13 +7,15 @@
 //! the lab with the name and birth date the PAS stored.
 
 use crate::mapping::{FromJson, MapError, MapErrorKind, ToJson};
-use crate::steward::{is_empty, Hold, Steward};
+use crate::steward::{is_empty, Hold, Steward, CLEARED};
 use serde_json::{Map, Value};
 use std::marker::PhantomData;
 
-/// A `T` with only the fields a mapping wrote: a JSON object without the others.
+/// A `T` with only the fields a mapping wrote: a JSON object without the others, and the
+/// fields it cleared (`phone <- PID-13.1 clear` where the sender put `""`).
 pub struct Partial<T> {
     fields: Map<String, Value>,
+    cleared: Vec<String>,
     record: PhantomData<fn() -> T>,
 }
 
@@ -21,6 +23,7 @@ impl<T> Default for Partial<T> {
     fn default() -> Self {
         Partial {
             fields: Map::new(),
+            cleared: vec![],
             record: PhantomData,
         }
     }
@@ -41,9 +44,29 @@ impl<T> Partial<T> {
         }
     }
 
-    /// The fields written, by name.
+    /// Clears a field: a write of no value, which the matrix decides like any other
+    /// (the sender's HL7 null `""` on a statement that says `clear`).
+    pub fn clear(&mut self, field: &str) {
+        self.fields.insert(field.to_string(), Value::Null);
+        if !self.cleared.iter().any(|f| f == field) {
+            self.cleared.push(field.to_string());
+        }
+    }
+
+    /// The fields written, by name (a cleared one holds `null`).
     pub fn fields(&self) -> &Map<String, Value> {
         &self.fields
+    }
+
+    /// The record's JSON as the steward reads it: the fields written, and under
+    /// [`CLEARED`] the names of those cleared.
+    fn into_json(self) -> Value {
+        let mut fields = self.fields;
+        if !self.cleared.is_empty() {
+            let names = self.cleared.into_iter().map(Value::String).collect();
+            fields.insert(CLEARED.to_string(), Value::Array(names));
+        }
+        Value::Object(fields)
     }
 }
 
@@ -68,7 +91,7 @@ pub fn govern_partial<T: FromJson>(
         at,
         kind: MapErrorKind::Ownership(hold),
     };
-    let mut json = Value::Object(partial.fields);
+    let mut json = partial.into_json();
     steward.govern(record, &mut json).map_err(held)?;
     if !steward.complete(record, &mut json).map_err(held)? {
         return Err(MapError {
@@ -88,6 +111,9 @@ pub fn govern_partial<T: FromJson>(
                 missing.join(", ")
             ),
         }));
+    }
+    if let Value::Object(fields) = &mut json {
+        fields.remove(CLEARED);
     }
     T::from_json(&json).ok_or_else(|| MapError {
         at,

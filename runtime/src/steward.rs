@@ -273,6 +273,20 @@ pub fn decide(
     }
 }
 
+/// The key under which a partial record's JSON lists the fields its message cleared (a
+/// write of no value), for the steward: `{"mrn": "1", "phone": null, "$cleared":
+/// ["phone"]}`. No record field can be named so.
+pub const CLEARED: &str = "$cleared";
+
+/// Whether the message cleared `field` (named under [`CLEARED`]): its empty value is a
+/// write, not the absence of one.
+pub fn is_cleared(value: &Value, field: &str) -> bool {
+    value
+        .get(CLEARED)
+        .and_then(Value::as_array)
+        .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(field)))
+}
+
 /// Whether a value a message carries for a field is no value: absent, an empty list, empty
 /// text, or a record of such. A message that carries no value for a field does not write
 /// it: an MPI's mapping that leaves `given_names` as `[]` leaves the stored names alone.

@@ -189,7 +189,7 @@ fn body_inner(
 ) {
     for s in stmts {
         match &s.kind {
-            MapStmtKind::Assign { target, values } => {
+            MapStmtKind::Assign { target, values, .. } => {
                 if let (Target::Fhir(ctx), MapTarget::Path(p)) = (tgt, target) {
                     assign_fhir(c, ctx, p, values, scope, facts);
                     continue;

@@ -4,6 +4,7 @@
 
 mod ackbudget;
 mod api;
+mod clears;
 mod codemaps;
 mod endpoints;
 mod exprs;
@@ -70,6 +71,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     endpoints::check(&mut c);
     profiles::check(&mut c);
     let facts = mappings::check(&mut c);
+    clears::check(&mut c, &facts);
     ownership::check(&mut c, &facts);
     interfaces::check(&mut c, &facts);
     merges::check(&mut c);

@@ -670,10 +670,16 @@ fn profiles(old: &Estate, new: &Estate, out: &mut Changes) {
 fn outputs(body: &[Stmt], prefix: &str, cond: &str, out: &mut BTreeMap<String, String>) {
     for s in body {
         match s {
-            Stmt::Assign { target, values, .. } => {
+            Stmt::Assign {
+                target,
+                values,
+                clear,
+                ..
+            } => {
                 let t = format!("{prefix}{}", ir_text::target(target));
                 let v: Vec<String> = values.iter().map(ir_text::expr).collect();
-                out.insert(t, format!("{}{cond}", v.join(", ")));
+                let clear = if *clear { " clear" } else { "" };
+                out.insert(t, format!("{}{clear}{cond}", v.join(", ")));
             }
             Stmt::For {
                 target,

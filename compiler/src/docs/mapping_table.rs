@@ -138,9 +138,20 @@ impl Walk<'_> {
                 Stmt::Assign {
                     target,
                     values,
+                    clear,
                     loc,
                     ..
-                } => self.assign(target, values, loc, outer, target_prefix, source_prefix),
+                } => {
+                    // `clear`: the HL7 null's meaning, beside the row's other conditions.
+                    let mut conds = outer.to_vec();
+                    if *clear {
+                        conds.push(match target {
+                            Target::Hl7 { .. } => "no value is sent as `\"\"` (delete)".into(),
+                            _ => "`\"\"` clears the stored value".into(),
+                        });
+                    }
+                    self.assign(target, values, loc, &conds, target_prefix, source_prefix)
+                }
                 Stmt::For {
                     target,
                     source,

@@ -443,10 +443,15 @@ fn print_map_body(p: &mut Printer, body: &[MapStmt]) {
             p.docs(&s.docs);
             let close = end(s.span).saturating_sub(1);
             match &s.kind {
-                MapStmtKind::Assign { target, values } => {
+                MapStmtKind::Assign {
+                    target,
+                    values,
+                    clear,
+                } => {
                     let vals: Vec<String> = values.iter().map(expr).collect();
+                    let clear = if clear.is_some() { " clear" } else { "" };
                     p.line(
-                        &format!("{} <- {}", map_target(target), vals.join(", ")),
+                        &format!("{} <- {}{clear}", map_target(target), vals.join(", ")),
                         end(s.span),
                     );
                 }

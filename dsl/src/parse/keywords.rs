@@ -72,6 +72,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_owner
             | Rule::k_ownership
             | Rule::k_partial
+            | Rule::k_clear
             | Rule::k_pass
             | Rule::k_serves
             | Rule::k_accepts

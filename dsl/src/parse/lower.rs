@@ -865,6 +865,7 @@ impl Lower {
                     .into_iter()
                     .map(|e| self.expr(e))
                     .collect(),
+                clear: first(&inner, Rule::map_clear).map(|k| self.span(&k)),
             },
             Rule::map_for => {
                 let src = only(&only_rule(&inner, Rule::iter_source));

@@ -15,6 +15,6 @@ pub mod zone;
 pub use code::Code;
 pub use error::{required, MapError, MapErrorKind};
 pub use json::{json_get, FromJson, JsonStep, Output, ToJson};
-pub use scope::{once, write, Once, Scope};
+pub use scope::{once, write, Once, Scope, HL7_NULL};
 pub use to_hl7::ToHl7;
 pub use values::{Date, DateTime, Decimal};

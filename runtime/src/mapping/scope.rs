@@ -197,6 +197,31 @@ impl<'m, 'a> Scope<'m, 'a> {
         Ok(None)
     }
 
+    /// Whether the sender put the HL7 null `""` at `path` ("delete this value"), or on
+    /// the whole field (or repetition) `path` is in, for a statement that says `clear`.
+    pub fn is_null(&self, path: &Path, at: &'static str) -> Result<bool, MapError> {
+        let read = |e: crate::hl7::ParseError| MapError {
+            at,
+            kind: MapErrorKind::Read(e.to_string()),
+        };
+        let first = |p: &Path| -> Result<Option<bool>, MapError> {
+            let values = self.values(p).map_err(read)?;
+            Ok(values.iter().find(|v| !v.is_empty()).map(|v| v.is_null()))
+        };
+        if let Some(null) = first(path)? {
+            return Ok(null);
+        }
+        if path.component.is_none() {
+            return Ok(false);
+        }
+        let field = Path {
+            component: None,
+            subcomponent: None,
+            ..path.clone()
+        };
+        Ok(first(&field)?.unwrap_or(false))
+    }
+
     /// Every non-empty unescaped text at `path` (`[*]` gives all repetitions).
     pub fn texts(&self, path: &Path, at: &'static str) -> Result<Vec<String>, MapError> {
         let read = |e: crate::hl7::ParseError| MapError {
@@ -217,6 +242,10 @@ impl<'m, 'a> Scope<'m, 'a> {
         Ok(out)
     }
 }
+
+/// The HL7 v2 null, "delete this value": what a statement that says `clear` writes for
+/// a value that is empty.
+pub const HL7_NULL: &str = "\"\"";
 
 /// Writes `text` at `path` of an outbound message; a path that is not a place (the
 /// checker rules these out) is reported at the mapping line `at`.

@@ -17,6 +17,8 @@ pub struct Patient {
     pub birth_date: rt::Date,
     pub sex: AdministrativeSex,
     pub patient_class: Option<PatientClass>,
+    /// The patient's telephone number (PID-13); the national record holds it.
+    pub phone: Option<String>,
     pub postcode: Option<String>,
     /// Where the patient is in their stay; the matrix's stage rules read it.
     pub stage: Option<PatientStage>,
@@ -49,6 +51,9 @@ impl rt::FromJson for Patient {
             patient_class: rt::FromJson::from_json(
                 obj.get("patient_class").unwrap_or(&rt::serde_json::Value::Null),
             )?,
+            phone: rt::FromJson::from_json(
+                obj.get("phone").unwrap_or(&rt::serde_json::Value::Null),
+            )?,
             postcode: rt::FromJson::from_json(
                 obj.get("postcode").unwrap_or(&rt::serde_json::Value::Null),
             )?,
@@ -74,6 +79,7 @@ impl rt::ToJson for Patient {
             String::from("patient_class"),
             rt::ToJson::to_json(&self.patient_class),
         );
+        obj.insert(String::from("phone"), rt::ToJson::to_json(&self.phone));
         obj.insert(String::from("postcode"), rt::ToJson::to_json(&self.postcode));
         obj.insert(String::from("stage"), rt::ToJson::to_json(&self.stage));
         obj.insert(String::from("updated_at"), rt::ToJson::to_json(&self.updated_at));
@@ -95,6 +101,7 @@ pub struct PatientDraft {
     pub birth_date: Option<rt::Date>,
     pub sex: Option<AdministrativeSex>,
     pub patient_class: Option<PatientClass>,
+    pub phone: Option<String>,
     pub postcode: Option<String>,
     pub stage: Option<PatientStage>,
     pub updated_at: Option<rt::DateTime>,
@@ -112,12 +119,86 @@ impl PatientDraft {
             birth_date: rt::required(self.birth_date, at, "Patient.birth_date")?,
             sex: rt::required(self.sex, at, "Patient.sex")?,
             patient_class: self.patient_class,
+            phone: self.phone,
             postcode: self.postcode,
             stage: self.stage,
             updated_at: self.updated_at,
         };
         record.constrain(at)?;
         Ok(record)
+    }
+    /// What a mapping `-> partial` carries: its key, and the fields it wrote.
+    #[allow(unused_variables)]
+    pub fn partial(
+        self,
+        at: &'static str,
+    ) -> Result<rt::Partial<Patient>, rt::MapError> {
+        let mut out = rt::Partial::default();
+        let v = rt::ToJson::to_json(&rt::required(self.mrn, at, "Patient.mrn")?);
+        rt::constrain(
+            at,
+            "Patient.mrn",
+            &v,
+            &[
+                rt::Rule::Length {
+                    min: Some(1u64),
+                    max: Some(20u64),
+                },
+            ],
+        )?;
+        out.set("mrn", v);
+        let v = rt::ToJson::to_json(&self.nhs_number);
+        rt::constrain(
+            at,
+            "Patient.nhs_number",
+            &v,
+            &[rt::Rule::Check("nhs_modulus11")],
+        )?;
+        out.set("nhs_number", v);
+        let v = rt::ToJson::to_json(&self.family_name);
+        rt::constrain(
+            at,
+            "Patient.family_name",
+            &v,
+            &[
+                rt::Rule::Length {
+                    min: Some(1u64),
+                    max: Some(80u64),
+                },
+            ],
+        )?;
+        out.set("family_name", v);
+        let v = rt::ToJson::to_json(&self.given_names);
+        out.set("given_names", v);
+        let v = rt::ToJson::to_json(&self.birth_date);
+        out.set("birth_date", v);
+        let v = rt::ToJson::to_json(&self.sex);
+        out.set("sex", v);
+        let v = rt::ToJson::to_json(&self.patient_class);
+        out.set("patient_class", v);
+        let v = rt::ToJson::to_json(&self.phone);
+        out.set("phone", v);
+        let v = rt::ToJson::to_json(&self.postcode);
+        rt::constrain(
+            at,
+            "Patient.postcode",
+            &v,
+            &[
+                {
+                    static COMPILED: std::sync::OnceLock<Option<rt::Regex>> = std::sync::OnceLock::new();
+                    rt::Rule::Pattern(
+                        "^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$",
+                        &COMPILED,
+                    )
+                },
+            ],
+        )?;
+        out.set("postcode", v);
+        let v = rt::ToJson::to_json(&self.stage);
+        out.set("stage", v);
+        let v = rt::ToJson::to_json(&self.updated_at);
+        out.set("updated_at", v);
+        Ok(out)
     }
 }
 impl Patient {
@@ -856,29 +937,32 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
         } {
             out.patient_class = Some(v);
         }
+        if let Some(v) = scope.text(&PID_13_1_1, "mappings.accord:12")? {
+            out.phone = Some(v);
+        }
         if let Some(v) = rt::f::datetime_in(
-            scope.str(&EVN_2, "mappings.accord:12")?.as_deref(),
+            scope.str(&EVN_2, "mappings.accord:13")?.as_deref(),
             "Europe/London",
-            "mappings.accord:12",
+            "mappings.accord:13",
         )? {
             out.updated_at = Some(v);
         }
-        if (rt::once(&reads[0usize], || scope.str(&MSH_9_2, "mappings.accord:14"))?
+        if (rt::once(&reads[0usize], || scope.str(&MSH_9_2, "mappings.accord:15"))?
             .as_deref()) != Some("A08")
         {
             if let Some(v) = match rt::once(
                     &reads[0usize],
-                    || scope.str(&MSH_9_2, "mappings.accord:15"),
+                    || scope.str(&MSH_9_2, "mappings.accord:16"),
                 )?
                 .as_deref()
             {
-                Some(x) => Some(trakcare_event_stage(x, "mappings.accord:15")?),
+                Some(x) => Some(trakcare_event_stage(x, "mappings.accord:16")?),
                 None => None,
             } {
                 out.stage = Some(v);
             }
         }
-        if rt::once(&reads[1usize], || scope.str(&PID_11_5, "mappings.accord:17"))?
+        if rt::once(&reads[1usize], || scope.str(&PID_11_5, "mappings.accord:18"))?
             .map(String::from)
             .is_some()
         {
@@ -886,7 +970,7 @@ pub fn trakcare_adt_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapErro
                 rt::f::trim(
                     rt::once(
                             &reads[1usize],
-                            || scope.str(&PID_11_5, "mappings.accord:18"),
+                            || scope.str(&PID_11_5, "mappings.accord:19"),
                         )?
                         .map(String::from),
                 ),
@@ -906,18 +990,18 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:22")?;
-    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:22")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:22")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:23")?;
+    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:23")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:23")?;
     if let Some(v) = Some(rt::f::now()) {
-        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:24")?;
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:25")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:25")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:26")?;
     }
-    rt::write(&mut b, &PID_3_1_5, "MR", "mappings.accord:26")?;
+    rt::write(&mut b, &PID_3_1_5, "MR", "mappings.accord:27")?;
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:27")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:28")?;
     }
     if let Some(v) = Some(&src)
         .map(|r| &r.given_names)
@@ -926,25 +1010,30 @@ pub fn patient_to_winpath(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         .first()
         .cloned()
     {
-        rt::write(&mut b, &PID_5_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:28")?;
+        rt::write(&mut b, &PID_5_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:29")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:29")?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:30")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.sex).cloned() {
-        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:30")?),
+        Some(x) => Some(sex_to_winpath_str(x, "mappings.accord:31")?),
         None => None,
     } {
-        rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "mappings.accord:30")?;
+        rt::write(&mut b, &PID_8, &rt::ToHl7::to_hl7(v), "mappings.accord:31")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
-        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:31")?),
+        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:32")?),
         None => None,
     } {
-        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:31")?;
+        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:32")?;
+    }
+    if let Some(v) = Some(&src).and_then(|r| r.phone.as_ref()) {
+        rt::write(&mut b, &PID_13_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:34")?;
+    } else {
+        rt::write(&mut b, &PID_13_1_1, rt::HL7_NULL, "mappings.accord:34")?;
     }
     Ok(b.serialize())
 }
@@ -956,29 +1045,29 @@ pub fn patient_to_pharmacy(src: &Patient) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:34")?;
-    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:34")?;
-    rt::write(&mut b, &MSH_12, "2.5", "mappings.accord:34")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:37")?;
+    rt::write(&mut b, &MSH_9_2, "A01", "mappings.accord:37")?;
+    rt::write(&mut b, &MSH_12, "2.5", "mappings.accord:37")?;
     if let Some(v) = Some(rt::f::now()) {
-        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:36")?;
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(&v), "mappings.accord:39")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.mrn) {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:37")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:40")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.family_name) {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:38")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:41")?;
     }
     if let Some(v) = rt::f::format_date(
         Some(&src).map(|r| &r.birth_date).cloned(),
         Some("YYYYMMDD"),
     ) {
-        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:39")?;
+        rt::write(&mut b, &PID_7, &rt::ToHl7::to_hl7(&v), "mappings.accord:42")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.patient_class.as_ref()).cloned() {
-        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:40")?),
+        Some(x) => Some(class_to_hl7_str(x, "mappings.accord:43")?),
         None => None,
     } {
-        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:40")?;
+        rt::write(&mut b, &PV1_2, &rt::ToHl7::to_hl7(v), "mappings.accord:43")?;
     }
     Ok(b.serialize())
 }
@@ -989,19 +1078,19 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
     let mapped = || -> Result<LabResult, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = LabResultDraft::default();
-        if let Some(v) = scope.text(&OBR_2_1, "mappings.accord:45")? {
+        if let Some(v) = scope.text(&OBR_2_1, "mappings.accord:48")? {
             out.placer_order = Some(v);
         }
-        if let Some(v) = scope.text(&OBR_3_1, "mappings.accord:46")? {
+        if let Some(v) = scope.text(&OBR_3_1, "mappings.accord:49")? {
             out.filler_order = Some(v);
         }
-        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:47")?.as_deref() {
-            Some(x) => Some(winpath_test(x, "mappings.accord:47")?),
+        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:50")?.as_deref() {
+            Some(x) => Some(winpath_test(x, "mappings.accord:50")?),
             None => None,
         } {
             out.service = Some(v);
         }
-        if let Some(v) = if (scope.str(&OBR_25, "mappings.accord:48")?.as_deref())
+        if let Some(v) = if (scope.str(&OBR_25, "mappings.accord:51")?.as_deref())
             == Some("F")
         {
             Some(String::from("final"))
@@ -1011,45 +1100,45 @@ pub fn winpath_oru_to_result(msg: &rt::Message) -> Result<LabResult, rt::MapErro
             out.status = Some(v);
         }
         if let Some(v) = rt::f::datetime_in(
-            scope.str(&OBR_7, "mappings.accord:49")?.as_deref(),
+            scope.str(&OBR_7, "mappings.accord:52")?.as_deref(),
             "Europe/London",
-            "mappings.accord:49",
+            "mappings.accord:52",
         )? {
             out.observed_at = Some(v);
         }
         for scope1 in scope.each_segment("OBX").into_iter() {
             let mut el1 = ObservationDraft::default();
-            if let Some(v) = match scope1.str(&OBX_3_1, "mappings.accord:51")?.as_deref()
+            if let Some(v) = match scope1.str(&OBX_3_1, "mappings.accord:54")?.as_deref()
             {
-                Some(x) => Some(winpath_test(x, "mappings.accord:51")?),
+                Some(x) => Some(winpath_test(x, "mappings.accord:54")?),
                 None => None,
             } {
                 el1.code = Some(v);
             }
-            if let Some(v) = scope1.text(&OBX_5, "mappings.accord:52")? {
+            if let Some(v) = scope1.text(&OBX_5, "mappings.accord:55")? {
                 el1.value = Some(v);
             }
-            if let Some(v) = scope1.text(&OBX_6_1, "mappings.accord:53")? {
+            if let Some(v) = scope1.text(&OBX_6_1, "mappings.accord:56")? {
                 el1.units = Some(v);
             }
-            if let Some(v) = scope1.text(&OBX_7, "mappings.accord:54")? {
+            if let Some(v) = scope1.text(&OBX_7, "mappings.accord:57")? {
                 el1.reference_range = Some(v);
             }
-            if let Some(v) = match scope1.str(&OBX_8, "mappings.accord:55")?.as_deref() {
-                Some(x) => Some(winpath_flag(x, "mappings.accord:55")?),
+            if let Some(v) = match scope1.str(&OBX_8, "mappings.accord:58")?.as_deref() {
+                Some(x) => Some(winpath_flag(x, "mappings.accord:58")?),
                 None => None,
             } {
                 el1.flag = Some(v);
             }
             if let Some(v) = rt::f::integer(
-                scope1.str(&OBX_1, "mappings.accord:56")?.as_deref(),
-                "mappings.accord:56",
+                scope1.str(&OBX_1, "mappings.accord:59")?.as_deref(),
+                "mappings.accord:59",
             )? {
                 el1.sequence = Some(v);
             }
-            out.observations.push(el1.finish("mappings.accord:50")?);
+            out.observations.push(el1.finish("mappings.accord:53")?);
         }
-        out.finish("mappings.accord:43")
+        out.finish("mappings.accord:46")
     };
     mapped().map_err(|e| e.traced(LINEAGE))
 }
@@ -1061,20 +1150,20 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
         "ORU^R01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ORU", "mappings.accord:60")?;
-    rt::write(&mut b, &MSH_9_2, "R01", "mappings.accord:60")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:60")?;
+    rt::write(&mut b, &MSH_9_1, "ORU", "mappings.accord:63")?;
+    rt::write(&mut b, &MSH_9_2, "R01", "mappings.accord:63")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:63")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &OBR_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:62")?;
+        rt::write(&mut b, &OBR_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:65")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.filler_order) {
-        rt::write(&mut b, &OBR_3_1, &rt::ToHl7::to_hl7(v), "mappings.accord:63")?;
+        rt::write(&mut b, &OBR_3_1, &rt::ToHl7::to_hl7(v), "mappings.accord:66")?;
     }
     if let Some(v) = match Some(&src).and_then(|r| r.service.as_ref()).cloned() {
-        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:64")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:67")?),
         None => None,
     } {
-        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:64")?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:67")?;
     }
     if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
         == Some("final")
@@ -1083,7 +1172,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
     } else {
         Some(String::from("P"))
     } {
-        rt::write(&mut b, &OBR_25, &rt::ToHl7::to_hl7(&v), "mappings.accord:65")?;
+        rt::write(&mut b, &OBR_25, &rt::ToHl7::to_hl7(&v), "mappings.accord:68")?;
     }
     for (k, (index1, item)) in std::iter::once(src)
         .flat_map(|r| r.observations.iter())
@@ -1095,18 +1184,18 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(&v),
-                "mappings.accord:67",
+                "mappings.accord:70",
             )?;
         }
         if let Some(v) = match Some(&item).map(|r| &r.code).cloned() {
-            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:68")?),
+            Some(x) => Some(test_to_winpath_str(x, "mappings.accord:71")?),
             None => None,
         } {
             rt::write(
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_3_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:68",
+                "mappings.accord:71",
             )?;
         }
         if let Some(v) = Some(&item).map(|r| &r.value) {
@@ -1114,7 +1203,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_5, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:69",
+                "mappings.accord:72",
             )?;
         }
         if let Some(v) = Some(&item).and_then(|r| r.units.as_ref()) {
@@ -1122,7 +1211,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_6_1, Some(k + 1)),
                 &rt::ToHl7::to_hl7(v),
-                "mappings.accord:70",
+                "mappings.accord:73",
             )?;
         }
         if let Some(v) = if (Some(&src).map(|r| &r.status).map(|s| s.as_str()))
@@ -1136,7 +1225,7 @@ pub fn result_to_trakcare(src: &LabResult) -> Result<Vec<u8>, rt::MapError> {
                 &mut b,
                 &rt::hl7::path::at_occurrence(&OBX_11, Some(k + 1)),
                 &rt::ToHl7::to_hl7(&v),
-                "mappings.accord:71",
+                "mappings.accord:74",
             )?;
         }
     }
@@ -1152,41 +1241,41 @@ pub fn trakcare_orm_to_order(msg: &rt::Message) -> Result<LabOrder, rt::MapError
     let mapped = || -> Result<LabOrder, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = LabOrderDraft::default();
-        if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:77")? {
+        if let Some(v) = scope.text(&ORC_2_1, "mappings.accord:80")? {
             out.placer_order = Some(v);
         }
-        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:78")?.as_deref() {
-            Some(x) => Some(winpath_test(x, "mappings.accord:78")?),
+        if let Some(v) = match scope.str(&OBR_4_1, "mappings.accord:81")?.as_deref() {
+            Some(x) => Some(winpath_test(x, "mappings.accord:81")?),
             None => None,
         } {
             out.test_code = Some(v);
         }
-        if let Some(v) = scope.text(&OBR_27_6, "mappings.accord:79")? {
+        if let Some(v) = scope.text(&OBR_27_6, "mappings.accord:82")? {
             out.priority = Some(v);
         }
-        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:80")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:83")? {
             out.patient.get_or_insert_with(Default::default).mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:81")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:84")? {
             out.patient.get_or_insert_with(Default::default).family_name = Some(v);
         }
         out.patient
             .get_or_insert_with(Default::default)
             .given_names
-            .extend(scope.text(&PID_5_2, "mappings.accord:82")?);
+            .extend(scope.text(&PID_5_2, "mappings.accord:85")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PID_7, "mappings.accord:83")?.as_deref(),
-            "mappings.accord:83",
+            scope.str(&PID_7, "mappings.accord:86")?.as_deref(),
+            "mappings.accord:86",
         )? {
             out.patient.get_or_insert_with(Default::default).birth_date = Some(v);
         }
-        if let Some(v) = match scope.str(&PID_8, "mappings.accord:84")?.as_deref() {
-            Some(x) => Some(trakcare_sex(x, "mappings.accord:84")?),
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:87")?.as_deref() {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:87")?),
             None => None,
         } {
             out.patient.get_or_insert_with(Default::default).sex = Some(v);
         }
-        out.finish("mappings.accord:75")
+        out.finish("mappings.accord:78")
     };
     mapped().map_err(|e| e.traced(LINEAGE))
 }
@@ -1198,24 +1287,24 @@ pub fn order_to_winpath(src: &LabOrder) -> Result<Vec<u8>, rt::MapError> {
         "ORM^O01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:87")?;
-    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:87")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:87")?;
-    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:89")?;
+    rt::write(&mut b, &MSH_9_1, "ORM", "mappings.accord:90")?;
+    rt::write(&mut b, &MSH_9_2, "O01", "mappings.accord:90")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:90")?;
+    rt::write(&mut b, &ORC_1, "NW", "mappings.accord:92")?;
     if let Some(v) = Some(&src).map(|r| &r.placer_order) {
-        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:90")?;
+        rt::write(&mut b, &ORC_2_1, &rt::ToHl7::to_hl7(v), "mappings.accord:93")?;
     }
     if let Some(v) = match Some(&src).map(|r| &r.test_code).cloned() {
-        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:91")?),
+        Some(x) => Some(test_to_winpath_str(x, "mappings.accord:94")?),
         None => None,
     } {
-        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:91")?;
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "mappings.accord:94")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.mrn) {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:92")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:95")?;
     }
     if let Some(v) = Some(&src).map(|r| &r.patient).map(|r| &r.family_name) {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:93")?;
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:96")?;
     }
     Ok(b.serialize())
 }
@@ -1228,65 +1317,78 @@ pub fn merge_to_winpath(msg: &rt::Message) -> Result<Vec<u8>, rt::MapError> {
         "ADT^A40",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:96")?;
-    rt::write(&mut b, &MSH_9_2, "A40", "mappings.accord:96")?;
-    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:96")?;
-    if let Some(v) = scope.str(&EVN_2, "mappings.accord:98")?.as_deref() {
-        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "mappings.accord:98")?;
+    rt::write(&mut b, &MSH_9_1, "ADT", "mappings.accord:99")?;
+    rt::write(&mut b, &MSH_9_2, "A40", "mappings.accord:99")?;
+    rt::write(&mut b, &MSH_12, "2.4", "mappings.accord:99")?;
+    if let Some(v) = scope.str(&EVN_2, "mappings.accord:101")?.as_deref() {
+        rt::write(&mut b, &EVN_2, &rt::ToHl7::to_hl7(v), "mappings.accord:101")?;
     }
-    if let Some(v) = scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:99")?.as_deref() {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:99")?;
+    if let Some(v) = scope.str(&PID_3_WHERE_5_MR_1, "mappings.accord:102")?.as_deref() {
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:102")?;
     }
-    if let Some(v) = scope.str(&PID_5_1, "mappings.accord:100")?.as_deref() {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:100")?;
+    if let Some(v) = scope.str(&PID_5_1, "mappings.accord:103")?.as_deref() {
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "mappings.accord:103")?;
     }
-    if let Some(v) = scope.str(&MRG_1_WHERE_5_MR_1, "mappings.accord:101")?.as_deref() {
-        rt::write(&mut b, &MRG_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:101")?;
+    if let Some(v) = scope.str(&MRG_1_WHERE_5_MR_1, "mappings.accord:104")?.as_deref() {
+        rt::write(&mut b, &MRG_1_1, &rt::ToHl7::to_hl7(v), "mappings.accord:104")?;
     }
     Ok(b.serialize())
 }
-/// MPI updates: the matrix decides which of these fields the MPI may change.
+/// MPI updates: the matrix decides which of these fields the MPI may change, and what
+/// the MPI does not send stays as stored. The HL7 null `""` in PID-13 deletes the phone.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
-pub fn mpi_to_patient(msg: &rt::Message) -> Result<Patient, rt::MapError> {
+pub fn mpi_to_patient(msg: &rt::Message) -> Result<rt::Partial<Patient>, rt::MapError> {
     const LINEAGE: &[(&str, &str)] = &[
         ("Patient.mrn", "PID-3[where 5 = \"MR\"].1"),
         ("Patient.nhs_number", "PID-3[where 5 = \"NH\"].1"),
         ("Patient.family_name", "PID-5.1"),
     ];
-    let mapped = || -> Result<Patient, rt::MapError> {
+    let mapped = || -> Result<rt::Partial<Patient>, rt::MapError> {
         let scope = rt::Scope::whole(msg);
         let mut out = PatientDraft::default();
-        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:106")? {
+        let mut cleared: Vec<&'static str> = Vec::new();
+        if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "mappings.accord:110")? {
             out.mrn = Some(v);
         }
-        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:107")? {
+        if let Some(v) = scope.text(&PID_3_WHERE_5_NH_1, "mappings.accord:111")? {
             out.nhs_number = Some(v);
         }
-        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:108")? {
+        if let Some(v) = scope.text(&PID_5_1, "mappings.accord:112")? {
             out.family_name = Some(v);
         }
-        out.given_names.extend(scope.text(&PID_5_2, "mappings.accord:109")?);
-        out.given_names.extend(scope.text(&PID_5_3, "mappings.accord:109")?);
+        out.given_names.extend(scope.text(&PID_5_2, "mappings.accord:113")?);
+        out.given_names.extend(scope.text(&PID_5_3, "mappings.accord:113")?);
         if let Some(v) = rt::f::date(
-            scope.str(&PID_7, "mappings.accord:110")?.as_deref(),
-            "mappings.accord:110",
+            scope.str(&PID_7, "mappings.accord:114")?.as_deref(),
+            "mappings.accord:114",
         )? {
             out.birth_date = Some(v);
         }
-        if let Some(v) = match scope.str(&PID_8, "mappings.accord:111")?.as_deref() {
-            Some(x) => Some(trakcare_sex(x, "mappings.accord:111")?),
+        if let Some(v) = match scope.str(&PID_8, "mappings.accord:115")?.as_deref() {
+            Some(x) => Some(trakcare_sex(x, "mappings.accord:115")?),
             None => None,
         } {
             out.sex = Some(v);
         }
+        if scope.is_null(&PID_13_1_1, "mappings.accord:116")? {
+            cleared.push("phone");
+        } else {
+            if let Some(v) = scope.text(&PID_13_1_1, "mappings.accord:116")? {
+                out.phone = Some(v);
+            }
+        }
         if let Some(v) = rt::f::datetime_in(
-            scope.str(&EVN_2, "mappings.accord:112")?.as_deref(),
+            scope.str(&EVN_2, "mappings.accord:117")?.as_deref(),
             "Europe/London",
-            "mappings.accord:112",
+            "mappings.accord:117",
         )? {
             out.updated_at = Some(v);
         }
-        out.finish("mappings.accord:104")
+        let mut done = out.partial("mappings.accord:107")?;
+        for field in cleared {
+            done.clear(field);
+        }
+        Ok(done)
     };
     mapped().map_err(|e| e.traced(LINEAGE))
 }
@@ -1297,6 +1399,21 @@ fn govern_patient(
     v: Patient,
 ) -> Result<Patient, rt::MapError> {
     let mut v = rt::govern(steward, "Patient", at, v)?;
+    Ok(v)
+}
+#[allow(unused_mut)]
+fn govern_partial_patient(
+    steward: &mut dyn rt::Steward,
+    at: &'static str,
+    v: rt::Partial<Patient>,
+) -> Result<Patient, rt::MapError> {
+    let mut v = rt::govern_partial(
+        steward,
+        "Patient",
+        at,
+        v,
+        &["mrn", "family_name", "birth_date", "sex"],
+    )?;
     Ok(v)
 }
 #[allow(unused_mut)]
@@ -1468,7 +1585,7 @@ pub fn deliver(
                 v,
                 msg,
                 &["ADT^A01", "ADT^A02", "ADT^A03", "ADT^A08"],
-                "mappings.accord:22",
+                "mappings.accord:23",
             )?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1480,7 +1597,7 @@ pub fn deliver(
                 v,
                 msg,
                 &["ADT^A01", "ADT^A08"],
-                "mappings.accord:34",
+                "mappings.accord:37",
             )?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1490,18 +1607,18 @@ pub fn deliver(
         }
         "mpi_updates" => {
             let v = mpi_to_patient(msg)?;
-            let v = govern_patient(steward, "mappings.accord:104", v)?;
+            let v = govern_partial_patient(steward, "mappings.accord:107", v)?;
             Ok(Some(rt::Output::Json(rt::fhir::to_vec(&rt::ToJson::to_json(&v)))))
         }
         "orders_to_lims" => {
             let v = trakcare_orm_to_order(msg)?;
-            let v = govern_lab_order(steward, "mappings.accord:75", v)?;
+            let v = govern_lab_order(steward, "mappings.accord:78", v)?;
             let v = order_to_winpath(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
         "results_to_trakcare" => {
             let v = winpath_oru_to_result(msg)?;
-            let v = govern_lab_result(steward, "mappings.accord:43", v)?;
+            let v = govern_lab_result(steward, "mappings.accord:46", v)?;
             let v = result_to_trakcare(&v)?;
             Ok(Some(rt::Output::Hl7(v)))
         }
@@ -1586,6 +1703,15 @@ static PV1_2: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Pa
     field: 2usize,
     repetition: None,
     component: None,
+    subcomponent: None,
+});
+/// `PID-13[1].1`
+static PID_13_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
     subcomponent: None,
 });
 /// `EVN-2`
@@ -1836,7 +1962,7 @@ static PID_5_3: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::
     subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CERT\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_KEY\"}}],\"loc\":\"estate.accord:60\"}],\"loc\":\"estate.accord:60\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:71\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:71\"}],\"loc\":\"estate.accord:71\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:78\"}],\"loc\":\"estate.accord:78\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:87\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:87\"}],\"loc\":\"estate.accord:87\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CLIENT_CERT\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_CLIENT_KEY\"}}],\"loc\":\"estate.accord:93\"}],\"loc\":\"estate.accord:93\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:105\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:105\"}],\"loc\":\"estate.accord:105\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:111\"}],\"loc\":\"estate.accord:111\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"ordering_also\":[],\"retain_ms\":2592000000,\"sla\":{\"delivered\":[95,2000],\"backlog_under\":500,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"merge\":{\"record\":\"Patient\",\"retired\":\"MRG-1.1\",\"survivor\":\"PID-3[where 5 = \\\"MR\\\"].1\",\"loc\":\"interfaces.accord:3\"},\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[95,5000],\"backlog_under\":100,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:24\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:47\"},{\"name\":\"merge_to_lims\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[\"MRG-1.1\"],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:63\"},{\"name\":\"mpi_updates\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:80\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:93\"},{\"name\":\"orders_v1_in\",\"version\":\"1.2.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"retired\",\"messages\":[\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:107\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:121\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:139\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:153\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":31536000000,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:172\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:184\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"pharmacy_adt\",\"version\":\"2.5\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"on_reply\":[],\"cancel_when\":[[\"ORC-1\",\"CA\"],[\"ORC-1\",\"OC\"]],\"loc\":\"interfaces.accord:214\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:120\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:121\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:122\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:123\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"ordered_by\":\"updated_at\",\"lock_from\":null,\"loc\":\"estate.accord:125\"},{\"field\":\"updated_at\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:128\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:129\"}],\"retired\":{\"kind\":\"follow\"}},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:135\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:136\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:137\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:142\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:143\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:144\"}]}]}";
+pub const SPEC: &str = "{\"estate\":\"Lothian TrakCare laboratory estate\",\"version\":\"3.2.0\",\"environments\":[\"dev\",\"test\",\"prod\"],\"production_environments\":[\"prod\"],\"engine_system\":\"hub\",\"endpoints\":[{\"name\":\"hub_trakcare_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6661\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_TRAKCARE_PORT\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CERT\"}}],\"loc\":\"estate.accord:60\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_KEY\"}}],\"loc\":\"estate.accord:60\"}],\"loc\":\"estate.accord:60\"},{\"name\":\"hub_winpath_in\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":null,\"value\":{\"kind\":\"literal\",\"name\":\"0.0.0.0\"}}],\"loc\":\"estate.accord:71\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"6662\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_WINPATH_PORT\"}}],\"loc\":\"estate.accord:71\"}],\"loc\":\"estate.accord:71\"},{\"name\":\"winpath_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"winpath-test.lab.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_HOST\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"2575\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"WINPATH_PORT\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:78\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:78\"}],\"loc\":\"estate.accord:78\"},{\"name\":\"trakcare_results\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"trakcare-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_HOST\"}}],\"loc\":\"estate.accord:87\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7001\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRAKCARE_RESULTS_PORT\"}}],\"loc\":\"estate.accord:87\"}],\"loc\":\"estate.accord:87\"},{\"name\":\"pharmacy_mllp\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"pharmacy-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_HOST\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7002\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"PHARMACY_PORT\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"tls\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"off\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"literal\",\"name\":\"required\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"ca\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"TRUST_CA\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"certificate\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"HUB_CLIENT_CERT\"}}],\"loc\":\"estate.accord:93\"},{\"key\":\"private_key\",\"values\":[{\"env\":\"prod\",\"value\":{\"kind\":\"secret\",\"name\":\"HUB_CLIENT_KEY\"}}],\"loc\":\"estate.accord:93\"}],\"loc\":\"estate.accord:93\"},{\"name\":\"mpi_feed\",\"transport\":\"mllp\",\"settings\":[{\"key\":\"host\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"localhost\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"mpi-test.local\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_HOST\"}}],\"loc\":\"estate.accord:105\"},{\"key\":\"port\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"7003\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"MPI_PORT\"}}],\"loc\":\"estate.accord:105\"}],\"loc\":\"estate.accord:105\"},{\"name\":\"archive_dir\",\"transport\":\"file\",\"settings\":[{\"key\":\"path\",\"values\":[{\"env\":\"dev\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"test\",\"value\":{\"kind\":\"literal\",\"name\":\"./var/archive\"}},{\"env\":\"prod\",\"value\":{\"kind\":\"env\",\"name\":\"ARCHIVE_DIR\"}}],\"loc\":\"estate.accord:111\"}],\"loc\":\"estate.accord:111\"}],\"interfaces\":[{\"name\":\"trakcare_adt_in\",\"version\":\"1.4.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\",\"ADT^A40\"],\"profile\":\"trakcare_adt\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-4\",\"MSH-10\"],\"ordering\":\"PID-3\",\"ordering_also\":[],\"retain_ms\":2592000000,\"sla\":{\"delivered\":[95,2000],\"backlog_under\":500,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"merge\":{\"record\":\"Patient\",\"retired\":\"MRG-1.1\",\"survivor\":\"PID-3[where 5 = \\\"MR\\\"].1\",\"loc\":\"interfaces.accord:3\"},\"loc\":\"interfaces.accord:3\"},{\"name\":\"adt_to_lims\",\"version\":\"3.1.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A02\",\"ADT^A03\",\"ADT^A08\"],\"profile\":\"winpath_adt\",\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AA\"],\"actions\":[{\"kind\":\"complete\"}],\"then\":[]},{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":300000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]},{\"classes\":[\"timeout\",\"refused\"],\"actions\":[{\"kind\":\"retry\",\"times\":null,\"forever\":true,\"backoff_min_ms\":null,\"backoff_max_ms\":null,\"every_ms\":30000}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[95,5000],\"backlog_under\":100,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:24\"},{\"name\":\"adt_to_pharmacy\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"pharmacy\",\"endpoint\":\"pharmacy_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A01\",\"ADT^A08\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":10000},\"replies\":[{\"classes\":[\"CE\",\"CR\"],\"actions\":[{\"kind\":\"dead_letter\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:47\"},{\"name\":\"merge_to_lims\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":60000},\"replies\":[{\"classes\":[\"AE\",\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[],\"ordering\":\"PID-3.1\",\"ordering_also\":[\"MRG-1.1\"],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:63\"},{\"name\":\"mpi_updates\",\"version\":\"1.1.0\",\"role\":\"service\",\"from\":\"mpi\",\"to\":\"hub\",\"endpoint\":\"mpi_feed\",\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:80\"},{\"name\":\"orders_in\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":\"trakcare_orm\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:93\"},{\"name\":\"orders_v1_in\",\"version\":\"1.2.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"hub_trakcare_in\",\"status\":\"retired\",\"messages\":[\"OML^O21\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:107\"},{\"name\":\"orders_to_lims\",\"version\":\"3.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"winpath\",\"endpoint\":\"winpath_mllp\",\"status\":\"active\",\"messages\":[\"ORM^O01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":3,\"forever\":false,\"backoff_min_ms\":5000,\"backoff_max_ms\":60000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"ORC-2\"],\"ordering\":\"ORC-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:121\"},{\"name\":\"results_in\",\"version\":\"2.0.0\",\"role\":\"service\",\"from\":\"winpath\",\"to\":\"hub\",\"endpoint\":\"hub_winpath_in\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":\"winpath_oru\",\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[\"MSH-10\"],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:139\"},{\"name\":\"results_to_trakcare\",\"version\":\"2.0.0\",\"role\":\"operation\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"trakcare_results\",\"status\":\"active\",\"messages\":[\"ORU^R01\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"application\",\"timeout_ms\":30000},\"replies\":[{\"classes\":[\"AE\"],\"actions\":[{\"kind\":\"retry\",\"times\":5,\"forever\":false,\"backoff_min_ms\":2000,\"backoff_max_ms\":120000,\"every_ms\":null}],\"then\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}]},{\"classes\":[\"AR\"],\"actions\":[{\"kind\":\"dead_letter\"},{\"kind\":\"alert\",\"target\":\"lab-oncall\"}],\"then\":[]}],\"idempotency\":[\"MSH-10\"],\"ordering\":\"OBR-2\",\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":[99,10000],\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:153\"},{\"name\":\"archive\",\"version\":\"1.0.0\",\"role\":\"operation\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":\"archive_dir\",\"status\":\"active\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":31536000000,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"trakcare\",\"application\":\"TRAKCARE\",\"facility\":\"LOTHIAN\",\"certificate_names\":[],\"loc\":\"estate.accord:20\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:172\"},{\"name\":\"legacy_results\",\"version\":\"1.3.0\",\"role\":\"unwired\",\"from\":\"winpath\",\"to\":\"trakcare\",\"endpoint\":\"archive_dir\",\"status\":\"deprecated\",\"messages\":[],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"never\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":{\"system\":\"winpath\",\"application\":\"WINPATH\",\"facility\":null,\"certificate_names\":[],\"loc\":\"estate.accord:31\"},\"serves\":[],\"accepts\":[],\"loc\":\"interfaces.accord:184\"}],\"profiles\":[{\"name\":\"trakcare_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"MSH-10\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":20},{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":1,\"max\":null,\"length\":null},{\"path\":\"PID-7\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[{\"id\":\"ZPI\",\"usage\":\"O\",\"fields\":[{\"position\":1,\"name\":\"Religion\",\"usage\":\"O\"},{\"position\":2,\"name\":\"Preferred language\",\"usage\":\"RE\"}]}]},{\"name\":\"trakcare_orm\",\"version\":\"2.4\",\"rules\":[{\"path\":\"ORC-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-4\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_oru\",\"version\":\"2.4\",\"rules\":[{\"path\":\"OBR-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBR-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-5\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"OBX-8\",\"usage\":\"RE\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"winpath_adt\",\"version\":\"2.4\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":1,\"max\":1,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-8\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-19\",\"usage\":\"X\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]},{\"name\":\"pharmacy_adt\",\"version\":\"2.5\",\"rules\":[{\"path\":\"PID-3\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PID-5\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null},{\"path\":\"PV1-2\",\"usage\":\"R\",\"min\":null,\"max\":null,\"length\":null}],\"segments\":[]}],\"flows\":[{\"name\":\"order_result\",\"start\":\"orders_to_lims\",\"correlate\":\"ORC-2\",\"wait_for\":\"results_to_trakcare\",\"within_ms\":86400000,\"on_timeout\":[{\"kind\":\"alert\",\"target\":\"lab-oncall\"},{\"kind\":\"dead_letter\"}],\"on_reply\":[],\"cancel_when\":[[\"ORC-1\",\"CA\"],[\"ORC-1\",\"OC\"]],\"loc\":\"interfaces.accord:214\"}],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"registered\",\"admitted\",\"discharged\"],\"stage_field\":\"stage\",\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"demographics-queue\"},\"lock_from\":null,\"loc\":\"estate.accord:120\"},{\"field\":\"family_name\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:121\"},{\"field\":\"given_names\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:122\"},{\"field\":\"birth_date\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":\"discharged\",\"loc\":\"estate.accord:123\"},{\"field\":\"sex\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:124\"},{\"field\":\"phone\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:125\"},{\"field\":\"patient_class\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"ordered_by\":\"updated_at\",\"lock_from\":null,\"loc\":\"estate.accord:130\"},{\"field\":\"updated_at\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"mpi\",\"when\":null}],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:131\"},{\"field\":\"stage\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:132\"}],\"retired\":{\"kind\":\"follow\"}},{\"record\":\"LabResult\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"filler_order\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"reject\"},\"lock_from\":null,\"loc\":\"estate.accord:138\"},{\"field\":\"observations\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:139\"},{\"field\":\"status\",\"owner\":\"winpath\",\"accept\":[],\"conflict\":{\"kind\":\"newest\"},\"lock_from\":null,\"loc\":\"estate.accord:140\"}]},{\"record\":\"LabOrder\",\"keys\":[\"placer_order\"],\"stages\":[],\"stage_field\":null,\"fields\":[{\"field\":\"test_code\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:145\"},{\"field\":\"priority\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:146\"},{\"field\":\"patient\",\"owner\":\"trakcare\",\"accept\":[],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":null,\"loc\":\"estate.accord:147\"}]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[
     (

@@ -178,6 +178,21 @@ impl<'a> Gen<'a> {
                 };
                 let d = names::suffixed(record, "Draft");
                 let body = self.stmts_record(&m.body, record, &quote!(out), &source_ctx);
+                // Fields the sender cleared (`clear` and `""`), named in the partial.
+                let (cleared, done) = if m.partial && clears(&m.body) {
+                    (
+                        quote!(let mut cleared: Vec<&'static str> = Vec::new();),
+                        quote! {
+                            let mut done = out.partial(#at)?;
+                            for field in cleared {
+                                done.clear(field);
+                            }
+                            Ok(done)
+                        },
+                    )
+                } else {
+                    (quote!(), quote!(out.#done(#at)))
+                };
                 let reads = self.take_reads();
                 let lineage = super::lineage::of_mapping(self.ir, m);
                 if lineage.is_empty() {
@@ -188,8 +203,9 @@ impl<'a> Gen<'a> {
                             #scope
                             #reads
                             let mut out = #d::default();
+                            #cleared
                             #(#body)*
-                            out.#done(#at)
+                            #done
                         }
                     };
                 }
@@ -205,8 +221,9 @@ impl<'a> Gen<'a> {
                             #scope
                             #reads
                             let mut out = #d::default();
+                            #cleared
                             #(#body)*
-                            out.#done(#at)
+                            #done
                         };
                         mapped().map_err(|e| e.traced(LINEAGE))
                     }
@@ -432,4 +449,15 @@ fn if_else(c: &TokenStream, then: &[TokenStream], otherwise: &[TokenStream]) -> 
     } else {
         quote! { if #c { #(#then)* } else { #(#otherwise)* } }
     }
+}
+
+/// Whether any statement of `body` (in `when` blocks too) says `clear`.
+fn clears(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Assign { clear, .. } => *clear,
+        Stmt::For { body, .. } => clears(body),
+        Stmt::When {
+            then, otherwise, ..
+        } => clears(then) || clears(otherwise),
+    })
 }

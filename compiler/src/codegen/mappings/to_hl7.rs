@@ -25,6 +25,7 @@ impl Gen<'_> {
             Stmt::Assign {
                 target: Target::Hl7 { path },
                 values,
+                clear,
                 loc: l,
                 ..
             } => {
@@ -40,6 +41,16 @@ impl Gen<'_> {
                 let writes = vals.iter().enumerate().map(|(k, (v, shape))| match shape {
                     // The checker lets no FHIR resource into an HL7 field.
                     Shape::Res(_) | Shape::ResList(_) => quote!(),
+                    // `clear`: no value is sent as the HL7 null, "delete your copy".
+                    Shape::List(_) if *clear => quote! {
+                        let list = #v;
+                        if list.is_empty() {
+                            rt::write(&mut b, &#place, rt::HL7_NULL, #at)?;
+                        }
+                        for (rep, v) in list.iter().enumerate() {
+                            rt::write(&mut b, &rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v), #at)?;
+                        }
+                    },
                     Shape::List(_) => quote! {
                         for (rep, v) in #v.iter().enumerate() {
                             rt::write(&mut b, &rt::hl7::path::at_repetition(&#place, rep + 1), &rt::ToHl7::to_hl7(v), #at)?;
@@ -60,17 +71,22 @@ impl Gen<'_> {
                             Expr::Lookup { codemap, value } => self.lookup_static(codemap, value, ctx, &at),
                             other => self.text_ref(other, ctx, &at),
                         };
+                        let absent = if *clear {
+                            quote!(else { rt::write(&mut b, &#target, rt::HL7_NULL, #at)?; })
+                        } else {
+                            quote!()
+                        };
                         if let Some(r) = borrowed {
                             return quote! {
                                 if let Some(v) = #r {
                                     rt::write(&mut b, &#target, &rt::ToHl7::to_hl7(v), #at)?;
-                                }
+                                } #absent
                             };
                         }
                         quote! {
                             if let Some(v) = #v {
                                 rt::write(&mut b, &#target, &rt::ToHl7::to_hl7(&v), #at)?;
-                            }
+                            } #absent
                         }
                     }
                 });

@@ -27,32 +27,35 @@ impl Gen<'_> {
             Stmt::Assign {
                 target: Target::Field { path },
                 values,
+                clear,
                 loc: l,
                 ..
             } => {
                 let at = loc(l);
-                let (place, ty) = self.draft_place(out, record, path);
-                let is_list = matches!(types::base(&ty), Type::List { .. });
-                let vals: Vec<(TokenStream, Shape)> =
-                    values.iter().map(|v| self.expr(v, ctx, &at)).collect();
-                if is_list {
-                    let elem = match types::base(&ty) {
-                        Type::List { of } => (**of).clone(),
-                        _ => Type::Unknown,
-                    };
-                    if vals.len() == 1 && matches!(vals[0].1, Shape::List(_)) {
-                        let v = &vals[0].0;
-                        return quote! { #place = #v; };
+                let write = self.assign_record(out, record, path, values, ctx, &at);
+                // `clear` (a partial mapping, checked): the sender's `""` at the path the
+                // value reads clears the field instead.
+                let null_at = values.first().and_then(|v| {
+                    let mut reads = vec![];
+                    crate::ir_text::reads(v, &mut reads);
+                    reads.into_iter().find_map(|r| match r {
+                        crate::ir_text::Read::Hl7(p) => Some(p),
+                        crate::ir_text::Read::Field(_) => None,
+                    })
+                });
+                match null_at {
+                    Some(p) if *clear => {
+                        let p = self.path_ref(&p);
+                        let field = &path[0].name;
+                        quote! {
+                            if scope.is_null(&#p, #at)? {
+                                cleared.push(#field);
+                            } else {
+                                #write
+                            }
+                        }
                     }
-                    let pushes = vals.iter().map(|(v, shape)| {
-                        let v = convert(v, shape, &elem);
-                        quote! { #place.extend(#v); }
-                    });
-                    quote! { #(#pushes)* }
-                } else {
-                    let (v, shape) = &vals[0];
-                    let v = convert(v, shape, types::base(&ty));
-                    quote! { if let Some(v) = #v { #place = Some(v); } }
+                    _ => write,
                 }
             }
             Stmt::For {
@@ -108,6 +111,42 @@ impl Gen<'_> {
                 if_else(&c, &t, &o)
             }
             _ => quote!(),
+        }
+    }
+
+    /// `field <- values` into a draft: a list's values extend it, a single value sets it
+    /// when there is one.
+    fn assign_record(
+        &self,
+        out: &TokenStream,
+        record: &str,
+        path: &[PathStep],
+        values: &[Expr],
+        ctx: &SourceCtx,
+        at: &str,
+    ) -> TokenStream {
+        let (place, ty) = self.draft_place(out, record, path);
+        let is_list = matches!(types::base(&ty), Type::List { .. });
+        let vals: Vec<(TokenStream, Shape)> =
+            values.iter().map(|v| self.expr(v, ctx, at)).collect();
+        if is_list {
+            let elem = match types::base(&ty) {
+                Type::List { of } => (**of).clone(),
+                _ => Type::Unknown,
+            };
+            if vals.len() == 1 && matches!(vals[0].1, Shape::List(_)) {
+                let v = &vals[0].0;
+                return quote! { #place = #v; };
+            }
+            let pushes = vals.iter().map(|(v, shape)| {
+                let v = convert(v, shape, &elem);
+                quote! { #place.extend(#v); }
+            });
+            quote! { #(#pushes)* }
+        } else {
+            let (v, shape) = &vals[0];
+            let v = convert(v, shape, types::base(&ty));
+            quote! { if let Some(v) = #v { #place = Some(v); } }
         }
     }
 

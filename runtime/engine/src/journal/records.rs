@@ -464,6 +464,9 @@ pub fn store(c: &Db, writes: &[Write], message: Option<i64>, now: i64) -> DbResu
 fn index_value(c: &Db, record: &str, field: &str, key: &str, value: &str) -> DbResult<()> {
     c.prepare_cached("DELETE FROM record_values WHERE record = ?1 AND field = ?2 AND key = ?3")?
         .execute(params![record, field, key])?;
+    if value == "null" {
+        return Ok(()); // cleared: the record holds no value to keep unique
+    }
     c.prepare_cached(
         "INSERT INTO record_values (record, field, value, key) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING",
@@ -713,7 +716,7 @@ impl Steward for JournalSteward<'_> {
         let mut writes = vec![];
         for row in &m.fields {
             let new = get_path(value, &row.field).clone();
-            if steward::is_empty(&new) {
+            if steward::is_empty(&new) && !steward::is_cleared(value, &row.field) {
                 continue; // not written by this message: no value, `[]` or `""`
             }
             let st = stored.get(&row.field);
@@ -754,7 +757,7 @@ impl Steward for JournalSteward<'_> {
                 Verdict::Unchanged => continue,
                 Verdict::Apply => {
                     let unique = m.unique.contains(&row.field);
-                    if unique && !self.approved {
+                    if unique && !self.approved && !steward::is_empty(&new) {
                         if let Some(why) = self.shared(m, &key, &row.field, &new)? {
                             reviews.push(why);
                             continue;
@@ -815,6 +818,21 @@ impl Steward for JournalSteward<'_> {
             });
         }
         self.writes.extend(writes);
+        // What goes on is the record as it now stands: a field the message leaves empty
+        // (no write) carries the stored value, as a partial record is completed; a field
+        // it cleared stays empty.
+        for row in &m.fields {
+            let Some(s) = stored.get(&row.field) else {
+                continue;
+            };
+            if !steward::is_empty(&s.value)
+                && steward::is_empty(get_path(value, &row.field))
+                && !steward::is_cleared(value, &row.field)
+            {
+                set_path(value, &row.field, s.value.clone());
+                changed = true;
+            }
+        }
         Ok(changed)
     }
 
@@ -855,9 +873,10 @@ impl Steward for JournalSteward<'_> {
                 ),
             });
         };
-        // A nested record the message carries is carried whole (see `crate::partial`).
+        // A nested record the message carries is carried whole (see `crate::partial`); a
+        // field it cleared stays empty.
         for (field, v) in stored {
-            if steward::is_empty(get_path(value, &field)) {
+            if steward::is_empty(get_path(value, &field)) && !steward::is_cleared(value, &field) {
                 set_path(value, &field, v);
             }
         }
@@ -1084,6 +1103,52 @@ mod tests {
             Some(("[\"222\"]".into(), "pas".into()))
         );
         assert_eq!(stored(&c, "email"), Some(("\"a@x\"".into(), "pas".into())));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cleared_field_is_a_write_of_no_value_that_the_matrix_decides() {
+        let (dir, path, c) = crate::journal::scratch("records-cleared");
+        write(
+            &c,
+            &decide(
+                &path,
+                "pas",
+                json!({"mrn": "1", "phone": "222", "email": "a@x"}),
+            ),
+        )
+        .unwrap();
+        // The owner clears the phone (its message put `""` there, and the mapping says
+        // `clear`): the stored value goes; the e-mail, merely not sent, stays.
+        let cleared = json!({"mrn": "1", "phone": null, "$cleared": ["phone"]});
+        let writes = decide(&path, "pas", cleared.clone());
+        assert_eq!(writes.len(), 1, "{writes:?}");
+        assert_eq!(writes[0].value, Value::Null);
+        write(&c, &writes).unwrap();
+        assert_eq!(stored(&c, "phone"), Some(("null".into(), "pas".into())));
+        assert_eq!(stored(&c, "email"), Some(("\"a@x\"".into(), "pas".into())));
+        // Clearing what is already empty is no change.
+        assert!(decide(&path, "pas", cleared).is_empty());
+        // A non-owner's clear is decided as any write: the portal may not overwrite the
+        // PAS's e-mail, even with nothing.
+        let mut store = RecordStore::new(&crate::journal::Store::Sqlite(path.clone()));
+        let matrices = vec![Matrix {
+            fields: matrix()[0]
+                .fields
+                .iter()
+                .cloned()
+                .map(|mut f| {
+                    f.conflict = Conflict::OwnerWins;
+                    f
+                })
+                .collect(),
+            ..matrix().remove(0)
+        }];
+        let mut steward = JournalSteward::new(&matrices, "portal", &mut store, false);
+        let mut value = json!({"mrn": "1", "email": null, "$cleared": ["email"]});
+        assert!(steward.govern("Patient", &mut value).unwrap());
+        assert!(steward.writes.is_empty(), "{:?}", steward.writes);
+        assert_eq!(value["email"], json!("a@x"), "the stored value is sent on");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -198,6 +198,33 @@ pub fn mpi_nhs(msg: &rt::Message) -> Result<rt::Partial<Patient>, rt::MapError> 
     }
     out.partial("main.accord:58")
 }
+/// TrakCare's contact updates: the HL7 null `""` in PID-13 deletes the stored phone; an
+/// empty PID-13 leaves it alone.
+#[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
+pub fn trakcare_contact(
+    msg: &rt::Message,
+) -> Result<rt::Partial<Patient>, rt::MapError> {
+    let scope = rt::Scope::whole(msg);
+    let mut out = PatientDraft::default();
+    let mut cleared: Vec<&'static str> = Vec::new();
+    if let Some(v) = scope.text(&PID_3_WHERE_5_MR_1, "main.accord:68")? {
+        out.mrn = Some(v);
+    }
+    if scope.is_null(&PID_13_WHERE_2_PRN_1, "main.accord:69")? {
+        cleared.push("phone");
+    } else {
+        if let Some(v) = rt::f::trim(
+            scope.text(&PID_13_WHERE_2_PRN_1, "main.accord:69")?,
+        ) {
+            out.phone = Some(v);
+        }
+    }
+    let mut done = out.partial("main.accord:65")?;
+    for field in cleared {
+        done.clear(field);
+    }
+    Ok(done)
+}
 /// Results for the portal carry the contact details the production stored: the lab
 /// sends the MRN only.
 #[allow(unused_variables, clippy::needless_borrow, clippy::redundant_clone)]
@@ -212,25 +239,25 @@ pub fn result_contact(
         "ORU^R01",
     ));
     let mut b = rt::MessageBuilder::new(Default::default()).ordered(ORDER.as_slice());
-    rt::write(&mut b, &MSH_9_1, "ORU", "main.accord:65")?;
-    rt::write(&mut b, &MSH_9_2, "R01", "main.accord:65")?;
-    rt::write(&mut b, &MSH_12, "2.5", "main.accord:65")?;
+    rt::write(&mut b, &MSH_9_1, "ORU", "main.accord:72")?;
+    rt::write(&mut b, &MSH_9_2, "R01", "main.accord:72")?;
+    rt::write(&mut b, &MSH_12, "2.5", "main.accord:72")?;
     if let Some(v) = rt::once(
             &reads[0usize],
-            || scope.str(&PID_3_1_1, "main.accord:68"),
+            || scope.str(&PID_3_1_1, "main.accord:75"),
         )?
         .as_deref()
     {
-        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "main.accord:68")?;
+        rt::write(&mut b, &PID_3_1_1, &rt::ToHl7::to_hl7(v), "main.accord:75")?;
     }
-    if let Some(v) = scope.str(&PID_5_1, "main.accord:69")?.as_deref() {
-        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "main.accord:69")?;
+    if let Some(v) = scope.str(&PID_5_1, "main.accord:76")?.as_deref() {
+        rt::write(&mut b, &PID_5_1, &rt::ToHl7::to_hl7(v), "main.accord:76")?;
     }
-    if let Some(v) = scope.str(&OBR_4_1, "main.accord:70")?.as_deref() {
-        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "main.accord:70")?;
+    if let Some(v) = scope.str(&OBR_4_1, "main.accord:77")?.as_deref() {
+        rt::write(&mut b, &OBR_4_1, &rt::ToHl7::to_hl7(v), "main.accord:77")?;
     }
     if let Some(v) = match (
-        rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:71"))?
+        rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:78"))?
             .map(String::from),
     ) {
         (Some(k0),) => {
@@ -241,7 +268,7 @@ pub fn result_contact(
                 "Patient",
                 "email",
                 &[rt::ToJson::to_json(&k0)],
-                "main.accord:71",
+                "main.accord:78",
             )?
         }
         #[allow(unreachable_patterns)]
@@ -249,11 +276,33 @@ pub fn result_contact(
     }
         .or(Some(String::from("none@example.org")))
     {
-        rt::write(&mut b, &PID_13_1_4, &rt::ToHl7::to_hl7(&v), "main.accord:71")?;
+        rt::write(&mut b, &PID_13_1_4, &rt::ToHl7::to_hl7(&v), "main.accord:78")?;
+    }
+    if let Some(v) = match (
+        rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:80"))?
+            .map(String::from),
+    ) {
+        (Some(k0),) => {
+            rt::stored::<
+                String,
+            >(
+                &mut *records,
+                "Patient",
+                "phone",
+                &[rt::ToJson::to_json(&k0)],
+                "main.accord:80",
+            )?
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    } {
+        rt::write(&mut b, &PID_13_1_1, &rt::ToHl7::to_hl7(&v), "main.accord:80")?;
+    } else {
+        rt::write(&mut b, &PID_13_1_1, rt::HL7_NULL, "main.accord:80")?;
     }
     if let Some(v) = rt::f::require(
         match (
-            rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:72"))?
+            rt::once(&reads[0usize], || scope.str(&PID_3_1_1, "main.accord:81"))?
                 .map(String::from),
         ) {
             (Some(k0),) => {
@@ -264,16 +313,16 @@ pub fn result_contact(
                     "Patient",
                     "address.postcode",
                     &[rt::ToJson::to_json(&k0)],
-                    "main.accord:72",
+                    "main.accord:81",
                 )?
             }
             #[allow(unreachable_patterns)]
             _ => None,
         },
         "no postcode is stored for the patient",
-        "main.accord:72",
+        "main.accord:81",
     )? {
-        rt::write(&mut b, &PID_11_5, &rt::ToHl7::to_hl7(&v), "main.accord:72")?;
+        rt::write(&mut b, &PID_11_5, &rt::ToHl7::to_hl7(&v), "main.accord:81")?;
     }
     Ok(b.serialize())
 }
@@ -448,6 +497,15 @@ static PID_13_1_4: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| r
     component: Some(4usize),
     subcomponent: None,
 });
+/// `PID-13[1].1`
+static PID_13_1_1: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
+    segment: String::from("PID"),
+    occurrence: None,
+    field: 13usize,
+    repetition: Some(rt::hl7::Repetition::Index(1usize)),
+    component: Some(1usize),
+    subcomponent: None,
+});
 /// `PID-11.5`
 static PID_11_5: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::Path {
     segment: String::from("PID"),
@@ -485,6 +543,6 @@ static MSH_12: std::sync::LazyLock<rt::Path> = std::sync::LazyLock::new(|| rt::P
     subcomponent: None,
 });
 /// The production's wiring (services, operations, flows, settings), read by the engine.
-pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":\"hub\",\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:46\"},{\"name\":\"patient_merges\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"merge\":{\"record\":\"Patient\",\"retired\":\"MRG-1.1\",\"survivor\":\"PID-3[where 5 = \\\"MR\\\"].1\",\"loc\":\"main.accord:80\"},\"loc\":\"main.accord:80\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"ordered_by\":\"updated_at\",\"lock_from\":null,\"loc\":\"main.accord:35\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:36\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:37\"}],\"retired\":{\"kind\":\"hold\",\"queue\":\"merges\"},\"unique\":[\"nhs_number\"]}]}";
+pub const SPEC: &str = "{\"estate\":\"Ownership\",\"version\":\"1.0.0\",\"environments\":[],\"production_environments\":[],\"engine_system\":\"hub\",\"endpoints\":[],\"interfaces\":[{\"name\":\"portal_updates\",\"version\":\"1.0.0\",\"role\":\"unwired\",\"from\":\"portal\",\"to\":\"trakcare\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A31\"],\"profile\":null,\"transforms\":true,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"loc\":\"main.accord:46\"},{\"name\":\"patient_merges\",\"version\":\"1.0.0\",\"role\":\"service\",\"from\":\"trakcare\",\"to\":\"hub\",\"endpoint\":null,\"status\":\"active\",\"messages\":[\"ADT^A40\"],\"profile\":null,\"transforms\":false,\"ack\":{\"mode\":\"commit\",\"timeout_ms\":null},\"replies\":[],\"idempotency\":[],\"ordering\":null,\"ordering_also\":[],\"retain_ms\":null,\"sla\":{\"delivered\":null,\"backlog_under\":null,\"quiet_ms\":null},\"sender\":null,\"serves\":[],\"accepts\":[],\"merge\":{\"record\":\"Patient\",\"retired\":\"MRG-1.1\",\"survivor\":\"PID-3[where 5 = \\\"MR\\\"].1\",\"loc\":\"main.accord:89\"},\"loc\":\"main.accord:89\"}],\"profiles\":[],\"flows\":[],\"matrices\":[{\"record\":\"Patient\",\"keys\":[\"mrn\"],\"stages\":[\"referred\",\"registered\",\"admitted\",\"discharged\"],\"stage_field\":null,\"fields\":[{\"field\":\"nhs_number\",\"owner\":\"mpi\",\"accept\":[{\"system\":\"trakcare\",\"when\":{\"kind\":\"absent\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":\"mpi-queue\"},\"lock_from\":null,\"loc\":\"main.accord:33\"},{\"field\":\"phone\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_in\",\"stages\":[\"referred\",\"registered\"]}}],\"conflict\":{\"kind\":\"newest\"},\"ordered_by\":\"updated_at\",\"lock_from\":null,\"loc\":\"main.accord:35\"},{\"field\":\"email\",\"owner\":\"portal\",\"accept\":[{\"system\":\"trakcare\",\"when\":null}],\"conflict\":{\"kind\":\"owner_wins\"},\"lock_from\":\"discharged\",\"loc\":\"main.accord:36\"},{\"field\":\"address.postcode\",\"owner\":\"trakcare\",\"accept\":[{\"system\":\"portal\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}},{\"system\":\"mpi\",\"when\":{\"kind\":\"stage_before\",\"stage\":\"admitted\"}}],\"conflict\":{\"kind\":\"review\",\"queue\":null},\"lock_from\":null,\"loc\":\"main.accord:37\"}],\"retired\":{\"kind\":\"hold\",\"queue\":\"merges\"},\"unique\":[\"nhs_number\"]}]}";
 /// The JSON Schema of the configuration file, per environment.
 pub const CONFIG_SCHEMAS: &[(&str, &str)] = &[];
