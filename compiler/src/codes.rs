@@ -141,6 +141,8 @@ codes! {
         "An interface's `transform:` chain runs left to right; each mapping must read what the previous one produces, and the first must read the inbound message.";
     "E0425", "index() outside a for each",
         "`index()` gives the place of the current element of the innermost `for each`, counting from 1: the set id of a repeating segment (`OBX-1 <- index()`), a sequence number in a record list. Outside a `for each` there is no current element, so it has no value to give.";
+    "E0426", "`split` that cannot split",
+        "`split: per SEGMENT` on an interface makes the production send one message per occurrence of the segment: one ORM with three OBRs becomes three orders. Each part carries the segments before the first occurrence (MSH, PID, an ORC that heads every order) and one occurrence with the segments after it up to the next; each goes through the interface's transform chain on its own and is delivered, acknowledged, retried and dead-lettered alone. The interface must be one the production sends to (a route's target or a `send`), and what it maps HL7 v2; a segment its messages cannot hold is reported as an HL7 path error.";
     "E0501", "literal secret",
         "Credentials are never written in contracts. Reference them with `secret(\"NAME\")` (or `env(\"NAME\")`); the production reads them from its configuration, the environment or a file.";
     "E0502", "literal production address",

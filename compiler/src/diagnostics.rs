@@ -747,6 +747,11 @@ pub fn bad_unique(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0308", what, at, "cannot keep this unique").with_help(help)
 }
 
+/// `split: per SEGMENT` on an interface that cannot split what it sends.
+pub fn bad_split(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0426", what, at, "cannot split here").with_help(help)
+}
+
 /// `clear` on a statement where no HL7 null is read or written.
 pub fn bad_clear(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0309", what, at, "nothing to clear here").with_help(help)

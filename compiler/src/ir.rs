@@ -676,6 +676,9 @@ pub struct Interface {
     pub sends_only: Option<SendsOnly>,
     pub sla: Vec<Sla>,
     pub retain_ms: Option<u64>,
+    /// `split: per OBR`: one message out per occurrence of this segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
     /// A message naming a retired key merges that stored record into the survivor's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<Merge>,

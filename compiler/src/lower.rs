@@ -682,6 +682,7 @@ impl Lower<'_, '_> {
             sends_only: None,
             sla: vec![],
             retain_ms: None,
+            split: None,
             merge: None,
             loc: self.loc(span),
         };
@@ -759,6 +760,7 @@ impl Lower<'_, '_> {
                     out.accepts = ms.iter().map(|m| m.name.clone()).collect()
                 }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
+                ast::IfaceClauseKind::Split(s) => out.split = Some(s.text.clone()),
                 ast::IfaceClauseKind::Merge(m) => {
                     out.merge = Some(ir::Merge {
                         record: m.record.name.clone(),

@@ -738,6 +738,8 @@ pub enum IfaceClauseKind {
     /// each read into a stored record by a mapping from FHIR.
     Accepts(Vec<Ident>),
     Retain(Duration),
+    /// `split: per OBR`: an operation sends one message per occurrence of the segment.
+    Split(Token),
     /// `merge: Patient from MRG-1.1 into PID-3.1 follow`: a message naming a retired
     /// key merges that stored record into the survivor's.
     Merge(Box<Merge>),

@@ -215,6 +215,7 @@ impl Interface {
             ordering: None,
             ordering_also: vec![],
             retain_ms: None,
+            split: None,
             sla: Sla::default(),
             sender: None,
             serves: vec![],
@@ -264,6 +265,10 @@ pub struct Interface {
     #[serde(default)]
     pub ordering_also: Vec<String>,
     pub retain_ms: Option<u64>,
+    /// `split: per OBR`: one message out per occurrence of this segment, each with the
+    /// segments before the first occurrence (see `Message::split_per`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
     /// The contract's service levels (`sla:`), measured and alerted by the production.
     #[serde(default)]
     pub sla: Sla,

@@ -69,7 +69,7 @@ try {
   // The matrix.
   await page.goto(url("matrix.html"));
   const patient = page.locator("section#Patient table.matrix");
-  check("the matrix has a row per Patient field", (await patient.locator("tbody tr").count()) === 9);
+  check("the matrix has a row per Patient field", (await patient.locator("tbody tr").count()) === 11);
   const nhs = patient.locator("tbody tr", { hasText: "nhs_number" });
   check("the MPI owns the NHS number", (await nhs.locator("td.owner").innerText()) === "owner");
   check("an unowned field is highlighted",

@@ -43,6 +43,7 @@ fn clause_key(k: &IfaceClauseKind) -> Option<&'static str> {
         IfaceClauseKind::Serves(_) => "serves",
         IfaceClauseKind::Accepts(_) => "accepts",
         IfaceClauseKind::Retain(_) => "retain",
+        IfaceClauseKind::Split(_) => "split",
         IfaceClauseKind::Merge(_) => "merge",
         IfaceClauseKind::On { .. } | IfaceClauseKind::Prop(_) => return None,
     })

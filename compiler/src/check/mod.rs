@@ -20,6 +20,7 @@ mod profiles;
 mod records;
 mod routes;
 mod scenarios;
+mod splits;
 mod tests;
 
 pub use flows::cancel_values;
@@ -75,6 +76,7 @@ pub fn check(m: &Model, opts: &Options) -> (Vec<Diagnostic>, Facts) {
     ownership::check(&mut c, &facts);
     interfaces::check(&mut c, &facts);
     merges::check(&mut c);
+    splits::check(&mut c);
     outbound::check(&mut c);
     routes::check(&mut c);
     ackbudget::check(&mut c);

@@ -8,8 +8,40 @@ use super::exprs::Scope;
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
-use accord_dsl::ast::{Ident, IfaceClauseKind, Route, RouteRuleKind, RuleTypes, Token};
+use accord_dsl::ast::{
+    ActionKind, FlowClauseKind, Ident, IfaceClauseKind, Route, RouteRuleKind, RuleTypes, Token,
+};
 use accord_dsl::Span;
+
+/// Whether the production sends to interface `name`: a route's target, or one a reply
+/// policy or a flow sends to (`send x`).
+pub(super) fn sent_to(c: &Checker, name: &str) -> bool {
+    let routed = c.m.routes.iter().any(|(_, r)| {
+        r.node.rules.iter().any(|rule| match &rule.kind {
+            RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => {
+                targets.iter().any(|t| t.name == name)
+            }
+        })
+    });
+    let sends = |actions: &[accord_dsl::ast::Action]| {
+        actions
+            .iter()
+            .any(|a| matches!(&a.kind, ActionKind::Send(t) if t.name == name))
+    };
+    let by_policy = c.m.interfaces.iter().any(|(_, d)| {
+        d.node.clauses.iter().any(|cl| match &cl.kind {
+            IfaceClauseKind::On { actions, then, .. } => sends(actions) || sends(then),
+            _ => false,
+        })
+    });
+    let by_flow = c.m.flows.iter().any(|(_, d)| {
+        d.node.clauses.iter().any(|cl| match &cl.kind {
+            FlowClauseKind::On { actions, .. } => sends(actions),
+            _ => false,
+        })
+    });
+    routed || by_policy || by_flow
+}
 
 pub(super) fn check(c: &mut Checker) {
     let mut edges: Vec<Vec<(usize, Span)>> = vec![vec![]; c.m.routes.len()];

@@ -8,9 +8,7 @@
 use super::Checker;
 use crate::diagnostics as diag;
 use crate::model::Kind;
-use accord_dsl::ast::{
-    ActionKind, FlowClauseKind, Ident, IfaceClauseKind, RouteRuleKind, ScenarioExpect, StepKind,
-};
+use accord_dsl::ast::{Ident, IfaceClauseKind, ScenarioExpect, StepKind};
 
 pub(super) fn check(c: &mut Checker) {
     for (s, _, span) in c.m.scenarios.clone() {
@@ -145,31 +143,7 @@ fn operation_of(c: &mut Checker, i: &Ident) {
         return;
     }
     let name = i.name.as_str();
-    let routed = c.m.routes.iter().any(|(_, r)| {
-        r.node.rules.iter().any(|rule| match &rule.kind {
-            RouteRuleKind::Match { targets, .. } | RouteRuleKind::Otherwise { targets } => {
-                targets.iter().any(|t| t.name == name)
-            }
-        })
-    });
-    let sends = |actions: &[accord_dsl::ast::Action]| {
-        actions
-            .iter()
-            .any(|a| matches!(&a.kind, ActionKind::Send(t) if t.name == name))
-    };
-    let by_policy = c.m.interfaces.iter().any(|(_, d)| {
-        d.node.clauses.iter().any(|cl| match &cl.kind {
-            IfaceClauseKind::On { actions, then, .. } => sends(actions) || sends(then),
-            _ => false,
-        })
-    });
-    let by_flow = c.m.flows.iter().any(|(_, d)| {
-        d.node.clauses.iter().any(|cl| match &cl.kind {
-            FlowClauseKind::On { actions, .. } => sends(actions),
-            _ => false,
-        })
-    });
-    if !(routed || by_policy || by_flow) {
+    if !super::routes::sent_to(c, name) {
         c.push(diag::scenario_step(
             i.span,
             format!("the production does not send to `{name}`, so it has no peer"),

@@ -202,6 +202,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 ordering: i.ordering.as_ref().and_then(hl7_key),
                 ordering_also: i.ordering_also.iter().filter_map(hl7_key).collect(),
                 retain_ms: i.retain_ms,
+                split: i.split.clone(),
                 sla: sla(&i.sla),
                 sender: sender_identity(ir, &i.from),
                 serves: i.serves.iter().filter_map(|m| served(ir, m)).collect(),

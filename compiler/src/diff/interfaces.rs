@@ -477,6 +477,20 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
     sends_only(o, n, out);
     sla(o, n, out);
     retention(o, n, out);
+    if o.split != n.split {
+        let s = |i: &Interface| {
+            i.split
+                .as_ref()
+                .map(|seg| format!("split per {seg}"))
+                .unwrap_or_else(|| "whole messages".into())
+        };
+        out.push(
+            "split-changed",
+            subject(n),
+            format!("{} -> {}", s(o), s(n)),
+            me(),
+        );
+    }
     if o.merge != n.merge {
         let m = |i: &Interface| {
             i.merge

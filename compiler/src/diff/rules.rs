@@ -149,6 +149,11 @@ pub const RULES: &[Rule] = &[
         why: "messages are kept longer",
     },
     Rule {
+        id: "split-changed",
+        class: B,
+        why: "the receiver gets one message per part of what it used to get whole, or the reverse",
+    },
+    Rule {
         id: "merge-changed",
         class: B,
         why: "the stored records a message merges, or what later messages for a retired key do, changed",

@@ -140,6 +140,8 @@ pub struct InterfacePage {
     pub retain: String,
     /// The merge clause in words (empty without one).
     pub merge: String,
+    /// `split: per OBR`, in words; empty without.
+    pub split: String,
     pub transforms: Vec<Transform>,
     pub routing: Vec<RuleView>,
     pub flows: Vec<String>,
@@ -672,6 +674,15 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             .merge
             .as_ref()
             .map(|m| format!("A message that {}.", english::merge(m)))
+            .unwrap_or_default(),
+        split: i
+            .split
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "One message is sent per {s} segment: each carries the segments before the first {s}, then its own {s} and the segments after it up to the next."
+                )
+            })
             .unwrap_or_default(),
         transforms,
         routing,

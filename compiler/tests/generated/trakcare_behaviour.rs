@@ -30,12 +30,16 @@ fn the_patient_goes_to_winpath_with_only_its_fields() {
     let bytes = sample("adt_a01.hl7");
     let p = estate::trakcare_adt_to_patient(&rt::Message::parse(&bytes).unwrap()).unwrap();
     let out = String::from_utf8(estate::patient_to_winpath(&p).unwrap()).unwrap();
-    // EVN-2 is when the message was built; PV1-2 the patient class WinPath's profile needs.
+    // EVN-2 is when the message was built; PV1-2 the patient class WinPath's profile needs;
+    // PID-13 the HL7 null, as no phone is known (`PID-13[1].1 <- phone clear`).
     let (head, rest) = out.split_once("\rEVN||").expect("an EVN segment");
     assert_eq!(head, "MSH|^~\\&|||||||ADT^A01|||2.4");
     let (recorded, rest) = rest.split_once('\r').unwrap();
     assert_eq!(recorded.len(), "20261205191422+0000".len(), "{recorded}");
-    assert_eq!(rest, "PID|||100001^^^^MR||EVERYWOMAN^EVE||19800314|F\rPV1||I\r");
+    assert_eq!(
+        rest,
+        "PID|||100001^^^^MR||EVERYWOMAN^EVE||19800314|F|||||\"\"\rPV1||I\r"
+    );
 }
 
 #[test]

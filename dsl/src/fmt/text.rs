@@ -288,6 +288,7 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
         IfaceClauseKind::Serves(ms) => format!("serves: {}", names(ms, ", ")),
         IfaceClauseKind::Accepts(ms) => format!("accepts: {}", names(ms, ", ")),
         IfaceClauseKind::Retain(d) => format!("retain: {}", d.text),
+        IfaceClauseKind::Split(s) => format!("split: per {}", s.text),
         IfaceClauseKind::Merge(m) => {
             let policy = match &m.policy {
                 MergePolicy::Follow(_) => "follow".to_string(),

@@ -73,6 +73,7 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_ownership
             | Rule::k_partial
             | Rule::k_clear
+            | Rule::k_split
             | Rule::k_pass
             | Rule::k_serves
             | Rule::k_accepts

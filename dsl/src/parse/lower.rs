@@ -1048,6 +1048,7 @@ impl Lower {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }
             Rule::iface_merge => IfaceClauseKind::Merge(Box::new(self.merge(&c))),
+            Rule::iface_split => IfaceClauseKind::Split(self.token(only_rule(&c, Rule::seg_id))),
             _ => IfaceClauseKind::Prop(self.prop(c)),
         };
         IfaceClause { docs, kind, span }

@@ -516,14 +516,61 @@ async fn batch(
     Pass::Done
 }
 
+/// What `m` queues for operation `target` (hop `hop` of its message): one delivery, or
+/// with `split: per SEGMENT` one per part, each mapped on its own, with the part it was
+/// made from.
+fn queue_for(
+    engine: &Engine,
+    store: &mut RecordStore,
+    target: &str,
+    hop: usize,
+    src: Source,
+    m: &Received,
+    writes: bool,
+) -> Vec<(Queued, Option<Vec<u8>>)> {
+    let split = engine.interface(target).and_then(|i| i.split.as_deref());
+    let parts = match (split, src) {
+        (Some(segment), Source::Hl7(msg)) => split_parts(msg, segment),
+        _ => vec![],
+    };
+    if parts.is_empty() {
+        return map_to_queued(engine, store, target, hop, None, src, m, writes)
+            .map(|q| (q, None))
+            .into_iter()
+            .collect();
+    }
+    let mut out = vec![];
+    for (k, bytes) in parts.into_iter().enumerate() {
+        let Ok(part) = Message::parse(&bytes) else {
+            continue;
+        };
+        let part_of = Some((k, bytes.as_slice()));
+        if let Some(q) = map_to_queued(
+            engine,
+            store,
+            target,
+            hop,
+            part_of,
+            Source::Hl7(&part),
+            m,
+            writes,
+        ) {
+            out.push((q, Some(bytes.clone())));
+        }
+    }
+    out
+}
+
 /// `m` mapped for operation `target`, hop `hop` of its message. `writes`: the record
 /// writes the matrix allows are kept (a route's delivery); a flow's `on reply: send x`
 /// follow-up keeps none, its records governed by the message's own routes.
+#[allow(clippy::too_many_arguments)]
 fn map_to_queued(
     engine: &Engine,
     store: &mut RecordStore,
     target: &str,
     hop: usize,
+    part: Option<(usize, &[u8])>,
     src: Source,
     m: &Received,
     writes: bool,
@@ -532,15 +579,19 @@ fn map_to_queued(
     if iface.role != Role::Operation {
         return None;
     }
-    // One control id per hop: the inbound's journal id and the target's place.
-    let control_id = format!("AC{}.{}", m.id, hop + 1);
+    // One control id per hop: the inbound's journal id and the target's place (and the
+    // part's, for `split`). A part that fails holds the part, to be resent alone.
+    let (control_id, payload) = match part {
+        Some((k, bytes)) => (format!("AC{}.{}.{}", m.id, hop + 1, k + 1), bytes),
+        None => (format!("AC{}.{}", m.id, hop + 1), m.payload.as_slice()),
+    };
     let mut steward = JournalSteward::new(&engine.spec.matrices, &iface.from, store, false);
     let mut q = map_for(
         &engine.spec,
         engine.functions.chains(),
         iface,
         src,
-        &m.payload,
+        payload,
         &control_id,
         &mut steward,
     );
@@ -768,6 +819,8 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
             }
         }
     }
+    // For each delivery queued, the part of the message it was made from (`split`).
+    let mut parts_of: Vec<Option<Vec<u8>>> = vec![];
     let targets = match src {
         Source::Hl7(msg) => (engine.functions.inbound)(&m.interface, msg),
         // What an API's client created goes where the API's routes send its type.
@@ -787,12 +840,13 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
                 change.detail = Some("no route target: discarded".into());
             }
             for (hop, t) in targets.into_iter().enumerate() {
-                if let Some(q) = map_to_queued(engine, store, t, hop, src, m, true) {
+                for (q, part) in queue_for(engine, store, t, hop, src, m, true) {
                     if q.state == "dead" || q.state == "review" {
                         change.detail =
                             Some(format!("{t}: {}", q.detail.clone().unwrap_or_default()));
                     }
                     change.queued.push(q);
+                    parts_of.push(part);
                 }
             }
         }
@@ -839,28 +893,40 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
     };
     let now = time::now_ms();
     for f in &engine.spec.flows {
-        let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
-            continue;
-        };
-        // `cancel when ORC-1 == "CA"`: this start message cancels the wait of its key.
-        let cancels = f
-            .cancel_when
-            .iter()
-            .any(|(path, value)| key_of(msg, std::slice::from_ref(path)).as_ref() == Some(value));
-        let (mut ends, mut cancelled) = (false, false);
-        for q in change.queued.iter().filter(|q| q.state == "queued") {
-            if q.interface == f.start {
-                if cancels {
-                    cancelled = true;
-                } else {
-                    waits.stage_start(&f.name, &key);
-                    change
-                        .starts
-                        .push((f.name.clone(), key.clone(), now + f.within_ms as i64));
-                }
+        // Each delivery to the flow's start opens (or, `cancel when ORC-1 == "CA"`,
+        // cancels) the wait of its own key: a part of a split message, its part's.
+        let mut cancelled: Vec<String> = vec![];
+        for (q, part) in change.queued.iter().zip(&parts_of) {
+            if q.state != "queued" || q.interface != f.start {
+                continue;
             }
-            ends |= q.interface == f.wait_for;
+            let parsed = part.as_deref().and_then(|b| Message::parse(b).ok());
+            let from = parsed.as_ref().unwrap_or(msg);
+            let Some(key) = key_of(from, std::slice::from_ref(&f.correlate)) else {
+                continue;
+            };
+            let cancels = f.cancel_when.iter().any(|(path, value)| {
+                key_of(from, std::slice::from_ref(path)).as_ref() == Some(value)
+            });
+            if cancels {
+                if !cancelled.contains(&key) {
+                    cancelled.push(key);
+                }
+            } else if !change
+                .starts
+                .iter()
+                .any(|(n, k, _)| *n == f.name && *k == key)
+            {
+                waits.stage_start(&f.name, &key);
+                change
+                    .starts
+                    .push((f.name.clone(), key, now + f.within_ms as i64));
+            }
         }
+        let ends = change
+            .queued
+            .iter()
+            .any(|q| q.state == "queued" && q.interface == f.wait_for);
         // A flow's `send x` on reply or cancel: this message mapped for `x`.
         let follow_ups = |store: &mut RecordStore, actions: &[Action], hops: usize| {
             actions
@@ -870,20 +936,26 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
                     _ => None,
                 })
                 .enumerate()
-                .filter_map(|(n, target)| {
-                    map_to_queued(engine, store, target, hops + n, src, m, false)
+                .flat_map(|(n, target)| {
+                    queue_for(engine, store, target, hops + n, src, m, false)
+                        .into_iter()
+                        .map(|(q, _)| q)
                 })
                 .collect()
         };
-        if cancelled {
+        for key in cancelled {
             let hops = change.queued.len();
             let follow_ups = follow_ups(store, &f.on_cancel, hops);
             change.cancels.push(FlowEnd {
                 flow: f.name.clone(),
-                key: key.clone(),
+                key,
                 follow_ups,
             });
         }
+        // A reply ends the wait of the message's own key.
+        let Some(key) = key_of(msg, std::slice::from_ref(&f.correlate)) else {
+            continue;
+        };
         if ends {
             let hops = change.queued.len() + f.on_cancel.len();
             let mut follow_ups: Vec<Queued> = follow_ups(store, &f.on_reply, hops);
@@ -915,6 +987,33 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
         }
     }
     change
+}
+
+/// `msg` cut into the parts an operation with `split: per SEGMENT` sends (see
+/// `Message::split_per`), each with a control id of its own (MSH-10 and `-1`, `-2`...,
+/// what a pass-through sends); none when the message has fewer than two occurrences, so
+/// it goes whole.
+fn split_parts(msg: &Message, segment: &str) -> Vec<Vec<u8>> {
+    let parts = msg.split_per(segment);
+    if parts.len() < 2 {
+        return vec![];
+    }
+    let control = msg.control_id().unwrap_or_default().to_string();
+    let msh10 = accord_hl7::Path::parse("MSH-10").ok();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, bytes)| {
+            let (Ok(part), Some(path)) = (Message::parse(&bytes), msh10.as_ref()) else {
+                return bytes;
+            };
+            let mut b = accord_hl7::builder::MessageBuilder::from_message(&part);
+            match b.set(path, &format!("{control}-{}", k + 1)) {
+                Ok(()) => b.serialize(),
+                Err(_) => bytes,
+            }
+        })
+        .collect()
 }
 
 /// The merge `msg` makes, received on `interface` (`merge:`), decided against the stored

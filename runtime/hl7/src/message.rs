@@ -218,6 +218,42 @@ impl<'a> Message<'a> {
         None
     }
 
+    /// The message cut before each occurrence of segment `id` (`split: per OBR`): each
+    /// part carries the segments before the first occurrence (MSH, PID, an ORC that
+    /// heads every order...), then one occurrence with the segments after it up to the
+    /// next. With fewer than two occurrences the message is one part, itself. Segments
+    /// end with `\r`, as built messages do.
+    pub fn split_per(&self, id: &str) -> Vec<Vec<u8>> {
+        let starts: Vec<usize> = self
+            .segments()
+            .filter(|s| s.is(id))
+            .map(|s| s.index())
+            .collect();
+        if starts.len() < 2 {
+            return vec![self.bytes.to_vec()];
+        }
+        let join = |range: std::ops::Range<usize>, out: &mut Vec<u8>| {
+            for i in range {
+                if let Some(s) = self.segment_at(i) {
+                    out.extend_from_slice(s.raw());
+                    out.push(b'\r');
+                }
+            }
+        };
+        let mut header = vec![];
+        join(0..starts[0], &mut header);
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &from)| {
+                let to = starts.get(k + 1).copied().unwrap_or(self.segments.len());
+                let mut part = header.clone();
+                join(from..to, &mut part);
+                part
+            })
+            .collect()
+    }
+
     #[inline]
     fn segment_field_raw(&self, seg: usize, n: usize) -> Option<&'a [u8]> {
         let s = self.segments.get(seg)?;

@@ -281,3 +281,30 @@ proptest! {
         let _ = Batch::parse(&input);
     }
 }
+
+#[test]
+fn split_per_cuts_a_message_before_each_occurrence_and_repeats_the_header() {
+    let orm = "MSH|^~\\&|T|L|H|L|20261102120000||ORM^O01|M1|P|2.4\rPID|1||100001^^^TRAK^MR\rORC|NW|G1\rOBR|1|O1||FBC\rNTE|1||fasting\rOBR|2|O2||U&E\rOBR|3|O3||LFT\rZDS|x";
+    let m = Message::parse(orm.as_bytes()).unwrap();
+    let parts: Vec<String> = m
+        .split_per("OBR")
+        .into_iter()
+        .map(|p| String::from_utf8(p).unwrap())
+        .collect();
+    let head =
+        "MSH|^~\\&|T|L|H|L|20261102120000||ORM^O01|M1|P|2.4\rPID|1||100001^^^TRAK^MR\rORC|NW|G1\r";
+    assert_eq!(
+        parts,
+        [
+            format!("{head}OBR|1|O1||FBC\rNTE|1||fasting\r"),
+            format!("{head}OBR|2|O2||U&E\r"),
+            format!("{head}OBR|3|O3||LFT\rZDS|x\r"),
+        ]
+    );
+    for p in &parts {
+        Message::parse(p.as_bytes()).expect("each part is a message");
+    }
+    // One occurrence, or none: the message itself.
+    assert_eq!(m.split_per("ORC"), [orm.as_bytes().to_vec()]);
+    assert_eq!(m.split_per("OBX"), [orm.as_bytes().to_vec()]);
+}
