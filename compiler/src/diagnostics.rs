@@ -747,6 +747,11 @@ pub fn bad_unique(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0308", what, at, "cannot keep this unique").with_help(help)
 }
 
+/// `link:` that the production could not apply.
+pub fn bad_link(at: Span, what: String, help: String) -> Diagnostic {
+    Diagnostic::error("E0522", what, at, "cannot link this").with_help(help)
+}
+
 /// `split: per SEGMENT` on an interface that cannot split what it sends.
 pub fn bad_split(at: Span, what: String, help: String) -> Diagnostic {
     Diagnostic::error("E0426", what, at, "cannot split here").with_help(help)

@@ -329,6 +329,15 @@ pub fn merge(m: &crate::ir::Merge) -> String {
     )
 }
 
+/// A link clause in words: `links the Patient at PID[1]-3.1 with the one at PID[2]-3.1
+/// on an ADT^A24, and unlinks them on an ADT^A37`.
+pub fn link(l: &crate::ir::Link) -> String {
+    format!(
+        "links the {} at {} with the one at {} on an ADT^A24 (both records stay; FHIR `Patient.link` says `seealso`), and unlinks them on an ADT^A37",
+        l.record, l.first.text, l.second.text
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -682,10 +682,22 @@ pub struct Interface {
     /// A message naming a retired key merges that stored record into the survivor's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<Merge>,
+    /// An ADT^A24 links two stored records, an ADT^A37 unlinks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Link>,
     pub loc: Loc,
 }
 
 /// `merge: Patient from MRG-1.1 into PID-3.1 follow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Link {
+    pub record: String,
+    /// Where the message names one record's key (`PID[1]-3.1`).
+    pub first: Hl7Path,
+    /// Where it names the other's (`PID[2]-3.1`).
+    pub second: Hl7Path,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Merge {
     pub record: String,
@@ -937,6 +949,14 @@ pub enum StepKind {
         absent: bool,
         field: Option<String>,
         equals: Option<String>,
+    },
+    /// Whether stored records `first` and `second` of `record` are linked (or, `absent`,
+    /// not).
+    ExpectLink {
+        record: String,
+        first: String,
+        second: String,
+        absent: bool,
     },
     /// The state of flow `flow`'s wait for `key` (`waiting`, `completed`, `timed_out`,
     /// `dead`, `cancelled`).

@@ -683,6 +683,7 @@ impl Lower<'_, '_> {
             sla: vec![],
             retain_ms: None,
             split: None,
+            link: None,
             merge: None,
             loc: self.loc(span),
         };
@@ -761,6 +762,13 @@ impl Lower<'_, '_> {
                 }
                 ast::IfaceClauseKind::Retain(d) => out.retain_ms = Some(d.millis),
                 ast::IfaceClauseKind::Split(s) => out.split = Some(s.text.clone()),
+                ast::IfaceClauseKind::Link(l) => {
+                    out.link = Some(ir::Link {
+                        record: l.record.name.clone(),
+                        first: hl7_path(&l.first),
+                        second: hl7_path(&l.second),
+                    })
+                }
                 ast::IfaceClauseKind::Merge(m) => {
                     out.merge = Some(ir::Merge {
                         record: m.record.name.clone(),
@@ -992,6 +1000,17 @@ impl Lower<'_, '_> {
                         absent: *absent,
                         field: field.as_ref().map(|(f, _)| f.name.clone()),
                         equals: field.as_ref().map(|(_, v)| v.value.clone()),
+                    },
+                    S::Expect(X::Link {
+                        absent,
+                        record,
+                        first,
+                        second,
+                    }) => ir::StepKind::ExpectLink {
+                        record: record.name.clone(),
+                        first: first.value.clone(),
+                        second: second.value.clone(),
+                        absent: *absent,
                     },
                     S::Expect(X::Flow { flow, key, state }) => ir::StepKind::ExpectFlow {
                         flow: flow.name.clone(),

@@ -740,6 +740,9 @@ pub enum IfaceClauseKind {
     Retain(Duration),
     /// `split: per OBR`: an operation sends one message per occurrence of the segment.
     Split(Token),
+    /// `link: Patient PID[1]-3.1 with PID[2]-3.1`: an A24 links two stored records, an
+    /// A37 unlinks them.
+    Link(Box<Link>),
     /// `merge: Patient from MRG-1.1 into PID-3.1 follow`: a message naming a retired
     /// key merges that stored record into the survivor's.
     Merge(Box<Merge>),
@@ -748,6 +751,13 @@ pub enum IfaceClauseKind {
 
 /// A merge clause: which record, where the message names the retired and the surviving
 /// keys, and what later messages for the retired key do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub record: Ident,
+    pub first: Hl7Path,
+    pub second: Hl7Path,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merge {
     pub record: Ident,
@@ -975,6 +985,13 @@ pub enum ScenarioExpect {
         record: Ident,
         key: StrLit,
         field: Option<(Ident, StrLit)>,
+    },
+    /// `expect link Patient "P1" "P2"`; `expect no link ...`.
+    Link {
+        absent: bool,
+        record: Ident,
+        first: StrLit,
+        second: StrLit,
     },
     /// `expect flow order_result "ORD1" timed_out`.
     Flow {

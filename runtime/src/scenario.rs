@@ -68,6 +68,12 @@ pub enum StepKind {
         key: String,
         state: String,
     },
+    ExpectLink {
+        record: String,
+        first: String,
+        second: String,
+        absent: bool,
+    },
     ExpectReceived {
         operation: String,
         count: u64,

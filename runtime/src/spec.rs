@@ -51,6 +51,17 @@ pub struct Matrix {
     pub unique: Vec<String>,
 }
 
+/// A link clause (`link: Patient PID[1]-3.1 with PID[2]-3.1`): a received ADT^A24 links
+/// the stored `record`s under the values at `first` and `second` (one person, two
+/// records that both stay), an ADT^A37 unlinks them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub record: String,
+    pub first: String,
+    pub second: String,
+    pub loc: Loc,
+}
+
 /// A merge clause (`merge: Patient from MRG-1.1 into PID-3.1 follow`): a received message
 /// whose `retired` path has a value retires that stored `record` into the one under the
 /// value at `survivor`.
@@ -216,6 +227,7 @@ impl Interface {
             ordering_also: vec![],
             retain_ms: None,
             split: None,
+            link: None,
             sla: Sla::default(),
             sender: None,
             serves: vec![],
@@ -286,6 +298,9 @@ pub struct Interface {
     /// A merge the messages it receives can carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<Merge>,
+    /// An ADT^A24 links two stored records, an ADT^A37 unlinks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Link>,
     pub loc: Loc,
 }
 

@@ -44,6 +44,7 @@ fn clause_key(k: &IfaceClauseKind) -> Option<&'static str> {
         IfaceClauseKind::Accepts(_) => "accepts",
         IfaceClauseKind::Retain(_) => "retain",
         IfaceClauseKind::Split(_) => "split",
+        IfaceClauseKind::Link(_) => "link",
         IfaceClauseKind::Merge(_) => "merge",
         IfaceClauseKind::On { .. } | IfaceClauseKind::Prop(_) => return None,
     })

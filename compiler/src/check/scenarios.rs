@@ -81,6 +81,24 @@ pub(super) fn check(c: &mut Checker) {
                         interface(c, at);
                     }
                 }
+                StepKind::Expect(ScenarioExpect::Link { record, .. }) => {
+                    let Some(rid) = c.lookup(record, Kind::Record) else {
+                        continue;
+                    };
+                    if c.kept_fields(rid).is_empty() {
+                        c.push(diag::scenario_step(
+                            record.span,
+                            format!(
+                                "`{}` is not stored, so no two of them are linked",
+                                record.name
+                            ),
+                            format!(
+                                "give `{}` an ownership matrix and an interface a `link:` clause",
+                                record.name
+                            ),
+                        ));
+                    }
+                }
                 StepKind::Expect(ScenarioExpect::Record { record, field, .. }) => {
                     let Some(rid) = c.lookup(record, Kind::Record) else {
                         continue;

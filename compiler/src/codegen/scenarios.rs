@@ -51,6 +51,17 @@ fn kind(k: &ir::StepKind) -> StepKind {
             equals,
         },
         S::ExpectFlow { flow, key, state } => StepKind::ExpectFlow { flow, key, state },
+        S::ExpectLink {
+            record,
+            first,
+            second,
+            absent,
+        } => StepKind::ExpectLink {
+            record,
+            first,
+            second,
+            absent,
+        },
         S::ExpectReceived { operation, count } => StepKind::ExpectReceived { operation, count },
         S::ExpectValues {
             operation,

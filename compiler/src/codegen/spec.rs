@@ -213,6 +213,12 @@ pub fn production_spec(ir: &Estate) -> Spec {
                     survivor: m.survivor.text.clone(),
                     loc: loc(&i.loc),
                 }),
+                link: i.link.as_ref().map(|l| spec::Link {
+                    record: l.record.clone(),
+                    first: l.first.text.clone(),
+                    second: l.second.text.clone(),
+                    loc: loc(&i.loc),
+                }),
                 loc: loc(&i.loc),
             })
             .collect(),

@@ -477,6 +477,20 @@ fn one(old: &Estate, new: &Estate, o: &Interface, n: &Interface, out: &mut Chang
     sends_only(o, n, out);
     sla(o, n, out);
     retention(o, n, out);
+    if o.link != n.link {
+        let l = |i: &Interface| {
+            i.link
+                .as_ref()
+                .map(english::link)
+                .unwrap_or_else(|| "no links".into())
+        };
+        let rule = if o.link.is_none() {
+            "link-added"
+        } else {
+            "link-changed"
+        };
+        out.push(rule, subject(n), format!("{} -> {}", l(o), l(n)), me());
+    }
     if o.split != n.split {
         let s = |i: &Interface| {
             i.split

@@ -149,6 +149,16 @@ pub const RULES: &[Rule] = &[
         why: "messages are kept longer",
     },
     Rule {
+        id: "link-added",
+        class: C,
+        why: "an ADT^A24 now links two stored records (and an A37 unlinks them): the facade adds `seealso` links, nothing else changes",
+    },
+    Rule {
+        id: "link-changed",
+        class: B,
+        why: "which stored records an ADT^A24 links (and an A37 unlinks) changed: the facade's `Patient.link` follows",
+    },
+    Rule {
         id: "split-changed",
         class: B,
         why: "the receiver gets one message per part of what it used to get whole, or the reverse",

@@ -140,6 +140,8 @@ pub struct InterfacePage {
     pub retain: String,
     /// The merge clause in words (empty without one).
     pub merge: String,
+    /// `link:`, in words; empty without.
+    pub link: String,
     /// `split: per OBR`, in words; empty without.
     pub split: String,
     pub transforms: Vec<Transform>,
@@ -674,6 +676,11 @@ pub fn interface_page(estate: &Estate, i: &Interface, inputs: &DocInputs) -> Int
             .merge
             .as_ref()
             .map(|m| format!("A message that {}.", english::merge(m)))
+            .unwrap_or_default(),
+        link: i
+            .link
+            .as_ref()
+            .map(|l| format!("A message that {}.", english::link(l)))
             .unwrap_or_default(),
         split: i
             .split

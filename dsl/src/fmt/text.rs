@@ -289,6 +289,9 @@ pub(super) fn iface_clause(c: &IfaceClauseKind) -> String {
         IfaceClauseKind::Accepts(ms) => format!("accepts: {}", names(ms, ", ")),
         IfaceClauseKind::Retain(d) => format!("retain: {}", d.text),
         IfaceClauseKind::Split(s) => format!("split: per {}", s.text),
+        IfaceClauseKind::Link(l) => {
+            format!("link: {} {} with {}", l.record.name, l.first, l.second)
+        }
         IfaceClauseKind::Merge(m) => {
             let policy = match &m.policy {
                 MergePolicy::Follow(_) => "follow".to_string(),
@@ -411,6 +414,18 @@ pub(super) fn scenario_step(s: &StepKind) -> String {
                 }
                 line
             }
+            ScenarioExpect::Link {
+                absent,
+                record,
+                first,
+                second,
+            } => format!(
+                "expect {}link {} {} {}",
+                if *absent { "no " } else { "" },
+                record.name,
+                quoted(first),
+                quoted(second)
+            ),
             ScenarioExpect::Record {
                 absent,
                 record,

@@ -74,6 +74,8 @@ pub(crate) fn is_keyword(rule: Rule) -> bool {
             | Rule::k_partial
             | Rule::k_clear
             | Rule::k_split
+            | Rule::k_link
+            | Rule::k_with
             | Rule::k_pass
             | Rule::k_serves
             | Rule::k_accepts

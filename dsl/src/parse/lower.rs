@@ -1048,6 +1048,18 @@ impl Lower {
                 IfaceClauseKind::Retain(self.duration(only_rule(&c, Rule::duration)))
             }
             Rule::iface_merge => IfaceClauseKind::Merge(Box::new(self.merge(&c))),
+            Rule::iface_link => {
+                // The grammar gives a link two paths.
+                let paths: Vec<Hl7Path> = all(&c, Rule::hl7_path)
+                    .into_iter()
+                    .map(|p| self.hl7_path(p))
+                    .collect();
+                IfaceClauseKind::Link(Box::new(Link {
+                    record: self.ident(only_rule(&c, Rule::ident)),
+                    first: paths[0].clone(),
+                    second: paths[paths.len() - 1].clone(),
+                }))
+            }
             Rule::iface_split => IfaceClauseKind::Split(self.token(only_rule(&c, Rule::seg_id))),
             _ => IfaceClauseKind::Prop(self.prop(c)),
         };
@@ -1281,6 +1293,15 @@ impl Lower {
                 key: self.string(only_rule(&e, Rule::string)),
                 state: self.token(only_rule(&e, Rule::flow_state)),
             },
+            Rule::sx_link => {
+                let strings = all(&e, Rule::string);
+                ScenarioExpect::Link {
+                    absent: first(&e, Rule::sx_no).is_some(),
+                    record: self.ident(only_rule(&e, Rule::ident)),
+                    first: self.string(strings[0].clone()),
+                    second: self.string(strings[strings.len() - 1].clone()),
+                }
+            }
             Rule::sx_record => {
                 let names = all(&e, Rule::ident);
                 let strings = all(&e, Rule::string);

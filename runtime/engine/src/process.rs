@@ -110,6 +110,8 @@ struct Change {
     notes: Vec<Note>,
     /// The merge the message makes (`merge:` on its interface).
     merge: Option<Merge>,
+    /// An ADT^A24's link, or an A37's unlink (`link:`).
+    link: Option<records::Link>,
     /// (flow, key, deadline) waits to start; the waits that this message ends.
     starts: Vec<(String, String, i64)>,
     ends: Vec<FlowEnd>,
@@ -779,6 +781,7 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
         writes: vec![],
         notes: vec![],
         merge: None,
+        link: None,
         correlation: m.correlation.clone(),
         state: "processed",
         reason: None,
@@ -809,6 +812,19 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
                     store.stage_merge(&merge);
                     change.merge = Some(merge);
                 }
+                change.notes.push(note);
+            }
+            Err(why) => {
+                change.state = "dead";
+                change.reason = Some("ownership");
+                change.detail = Some(why);
+                return change;
+            }
+        }
+        match link_of(engine, store, &m.interface, msg) {
+            Ok(None) => {}
+            Ok(Some((link, note))) => {
+                change.link = Some(link);
                 change.notes.push(note);
             }
             Err(why) => {
@@ -1016,6 +1032,68 @@ fn split_parts(msg: &Message, segment: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The link an ADT^A24 received on `interface` makes, or an A37 undoes (`link:`): `None`
+/// for other messages. Two keys the message must name, different, neither retired by a
+/// merge (a person decides which survivor is meant, never a guess).
+fn link_of(
+    engine: &Engine,
+    store: &mut RecordStore,
+    interface: &str,
+    msg: &Message,
+) -> Result<Option<(records::Link, Note)>, String> {
+    let Some(clause) = engine.interface(interface).and_then(|i| i.link.as_ref()) else {
+        return Ok(None);
+    };
+    let unlink = match msg.message_type() {
+        (Some("ADT"), Some("A24"), _) => false,
+        (Some("ADT"), Some("A37"), _) => true,
+        _ => return Ok(None),
+    };
+    let record = &clause.record;
+    let key = |path: &String| {
+        key_of(msg, std::slice::from_ref(path)).ok_or_else(|| {
+            format!(
+                "link: the message names no {record} at {path} ({})",
+                clause.loc
+            )
+        })
+    };
+    let (first, second) = (key(&clause.first)?, key(&clause.second)?);
+    if first == second {
+        return Err(format!(
+            "link: the message links {record} {first} with itself ({} and {} are the same)",
+            clause.first, clause.second
+        ));
+    }
+    for k in [&first, &second] {
+        let chain = store.merge_chain(record, k).map_err(|t| match t {
+            records::MergeTrouble::Unavailable(e) | records::MergeTrouble::Broken(e) => {
+                format!("link: {e}")
+            }
+        })?;
+        if let Some(survivor) = chain.first() {
+            return Err(format!(
+                "link: {record} {k} was merged into {survivor}; a person decides whether the survivor is meant"
+            ));
+        }
+    }
+    let (verdict, text) = if unlink {
+        (
+            "unlinked",
+            format!("{record} {first} and {second} unlinked"),
+        )
+    } else {
+        ("linked", format!("{record} {first} linked with {second}"))
+    };
+    let link = records::Link {
+        record: record.clone(),
+        first,
+        second,
+        unlink,
+    };
+    Ok(Some((link, Note { verdict, text })))
+}
+
 /// The merge `msg` makes, received on `interface` (`merge:`), decided against the stored
 /// merges: `None` when the message names no retired key; the merge to store (none if it
 /// was already made) and what was decided, in words; or why it cannot be applied, which
@@ -1116,6 +1194,9 @@ fn apply(c: &Db, changes: &[Change], lanes: u32, copied: &[String]) -> DbResult<
         event(c, ch.inbound, now, ch.state, summary.as_deref())?;
         if let Some(merge) = ch.merge.as_ref().filter(|_| ch.state != "dead") {
             records::store_merge(c, merge, ch.inbound, now)?;
+        }
+        if let Some(link) = ch.link.as_ref().filter(|_| ch.state != "dead") {
+            records::store_link(c, link, ch.inbound, now)?;
         }
         records::store(c, &ch.writes, Some(ch.inbound), now)?;
         for n in &ch.notes {

@@ -411,6 +411,26 @@ impl Harness {
                     ))
                 }
             }
+            StepKind::ExpectLink {
+                record,
+                first,
+                second,
+                absent,
+            } => {
+                let (r, k) = (record.clone(), first.clone());
+                let others = self
+                    .read(move |c| journal::records::linked(c, &r, &k))
+                    .await?;
+                match (others.contains(second), absent) {
+                    (true, false) | (false, true) => Ok(()),
+                    (false, false) => Err(format!(
+                        "expected {record} {first:?} to be linked with {second:?}; it is linked with {others:?}"
+                    )),
+                    (true, true) => Err(format!(
+                        "expected {record} {first:?} not to be linked with {second:?}; it is"
+                    )),
+                }
+            }
             StepKind::ExpectFlow { flow, key, state } => {
                 let (f, k) = (flow.clone(), key.clone());
                 let got = self

@@ -150,15 +150,16 @@ pub(super) fn fhir_record(
     Ok(Some(resource))
 }
 
-/// A merged patient's links (`Patient.link`): a retired record is `replaced-by` its
-/// survivor and no longer `active`; a survivor `replaces` each record merged into it.
+/// A merged or linked patient's links (`Patient.link`): a retired record is `replaced-by`
+/// its survivor and no longer `active`; a survivor `replaces` each record merged into it;
+/// two records an ADT^A24 linked (`link:`) are each other's `seealso`.
 fn link_merges(
     c: &Db,
     served: &Served,
     key: &str,
     resource: &mut Value,
 ) -> Result<(), FacadeError> {
-    use crate::journal::records::{merged_into, retired_into};
+    use crate::journal::records::{linked, merged_into, retired_into};
     let reference = |key: &str| json!({ "reference": format!("Patient/{}", accord_runtime::fhir::write::id_of_key(&served.record, key)) });
     let mut links = vec![];
     let survivor = merged_into(c, &served.record, key)?;
@@ -167,6 +168,9 @@ fn link_merges(
     }
     for retired in retired_into(c, &served.record, key)? {
         links.push(json!({ "other": reference(&retired), "type": "replaces" }));
+    }
+    for other in linked(c, &served.record, key)? {
+        links.push(json!({ "other": reference(&other), "type": "seealso" }));
     }
     let Some(o) = resource.as_object_mut() else {
         return Ok(());
@@ -254,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn a_merged_patient_is_replaced_by_its_survivor_which_replaces_it() {
+    fn a_merged_patient_is_replaced_by_its_survivor_and_linked_ones_are_seealso() {
         use crate::journal::records::{store_merge, Merge};
         let (dir, _, c) = crate::journal::scratch("facade-links");
         let merge = Merge {
@@ -289,6 +293,32 @@ mod tests {
         );
         let unmerged = linked("P3");
         assert!(unmerged.get("link").is_none(), "{unmerged}");
+
+        // An ADT^A24 links P3 and P4, both active: each is the other's `seealso`, until an
+        // A37 unlinks them.
+        use crate::journal::records::{store_link, Link};
+        let mut link = Link {
+            record: "Patient".into(),
+            first: "P3".into(),
+            second: "P4".into(),
+            unlink: false,
+        };
+        store_link(&c, &link, 2, 0).unwrap();
+        store_link(&c, &link, 3, 0).unwrap(); // the same A24 again changes nothing
+        for (key, other) in [("P3", "P4"), ("P4", "P3")] {
+            let r = linked(key);
+            assert_eq!(r["active"], true);
+            assert_eq!(
+                r["link"],
+                json!([{ "other": { "reference": format!("Patient/patient-{other}") }, "type": "seealso" }])
+            );
+        }
+        link.unlink = true;
+        store_link(&c, &link, 4, 0).unwrap();
+        for key in ["P3", "P4"] {
+            let r = linked(key);
+            assert!(r.get("link").is_none(), "{r}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

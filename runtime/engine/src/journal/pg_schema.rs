@@ -16,7 +16,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "merged records, early replies and unique values",
         RECORD_MERGES,
     ),
+    (5, "linked records", RECORD_LINKS),
 ];
+
+/// Links (`link:` on an interface), as SQLite's `record_links`.
+const RECORD_LINKS: &str = "
+CREATE TABLE IF NOT EXISTS record_links (
+  record TEXT NOT NULL,
+  key TEXT NOT NULL,
+  other TEXT NOT NULL,
+  message BIGINT,
+  linked_at BIGINT NOT NULL,
+  PRIMARY KEY (record, key, other)
+);
+";
 
 /// Merges (`merge:` on an interface), as SQLite's `record_merges`; replies held for their
 /// flow's start (`hold early`), as its `flow_early`.

@@ -385,6 +385,55 @@ pub fn store_merge(c: &Db, merge: &Merge, message: i64, now: i64) -> DbResult<()
     Ok(())
 }
 
+/// A link between two stored records of one person (`link:`), made by an ADT^A24, or
+/// undone (`unlink`) by an ADT^A37.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub record: String,
+    pub first: String,
+    pub second: String,
+    pub unlink: bool,
+}
+
+/// Stores `link` (or removes it), made by message `message` (inside the processor's
+/// transaction). Both records take a new change number: the facade serves them with
+/// their links.
+pub fn store_link(c: &Db, link: &Link, message: i64, now: i64) -> DbResult<()> {
+    super::cluster::serialise(c, "records")?;
+    for (key, other) in [(&link.first, &link.second), (&link.second, &link.first)] {
+        if link.unlink {
+            c.prepare_cached(
+                "DELETE FROM record_links WHERE record = ?1 AND key = ?2 AND other = ?3",
+            )?
+            .execute(params![link.record, key, other])?;
+        } else {
+            c.prepare_cached(
+                "INSERT INTO record_links (record, key, other, message, linked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (record, key, other) DO NOTHING",
+            )?
+            .execute(params![link.record, key, other, message, now])?;
+        }
+    }
+    for key in [&link.first, &link.second] {
+        let stored = c
+            .prepare_cached("SELECT 1 FROM records WHERE record = ?1 AND key = ?2 LIMIT 1")?
+            .exists(params![link.record, key])?;
+        if stored {
+            changed(c, &link.record, key)?;
+        }
+    }
+    Ok(())
+}
+
+/// The keys `record` `key` is linked with (`link:`), in order.
+pub fn linked(c: &Db, record: &str, key: &str) -> DbResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT other FROM record_links WHERE record = ?1 AND key = ?2 ORDER BY other",
+    )?;
+    let rows = st.query_map(params![record, key], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// A stored field is no longer what the decision that writes it read: another writer
 /// changed it in between. Nothing of the change is stored; decide again.
 #[derive(Debug, Clone, PartialEq)]

@@ -141,6 +141,16 @@ CREATE TABLE IF NOT EXISTS record_merges (
   PRIMARY KEY (record, retired)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_merges_survivor ON record_merges (record, survivor);
+-- Links (`link:` on an interface): two stored records of one person that both stay, one
+-- row each way, with the message (an ADT^A24) that linked them; an ADT^A37 deletes both.
+CREATE TABLE IF NOT EXISTS record_links (
+  record TEXT NOT NULL,
+  key TEXT NOT NULL,
+  other TEXT NOT NULL,
+  message INTEGER,
+  linked_at INTEGER NOT NULL,
+  PRIMARY KEY (record, key, other)
+) WITHOUT ROWID;
 -- The stored values of `unique` fields, by value: which records hold it.
 CREATE TABLE IF NOT EXISTS record_values (
   record TEXT NOT NULL,
