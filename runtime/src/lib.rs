@@ -41,6 +41,7 @@ pub mod __private {
         MapError, MapErrorKind, Once, Output, Scope, ToHl7, ToJson, HL7_NULL,
     };
     pub use crate::partial::{govern_partial, Partial};
+    pub use crate::scenario;
     pub use crate::spec;
     pub use crate::steward::{govern, stored, Steward, Unsupervised};
     pub use regex::Regex;

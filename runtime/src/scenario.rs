@@ -74,6 +74,16 @@ pub enum StepKind {
         second: String,
         absent: bool,
     },
+    /// The matrix's last decision on `record` `key`'s `field`, as the journal's trace says
+    /// it, contains `says` (`kept the stored value (conflict owner_wins)`). Made by the
+    /// tool for the cases it derives (`accord test --generated`); no scenario step of the
+    /// language makes it.
+    ExpectDecision {
+        record: String,
+        key: String,
+        field: String,
+        says: String,
+    },
     ExpectReceived {
         operation: String,
         count: u64,

@@ -258,12 +258,7 @@ pub fn decide(
                 Conflict::Reject => Verdict::Reject,
                 Conflict::Review { queue } => Verdict::Review(queue.clone()),
             };
-            let settled = match &verdict {
-                Verdict::Apply => "applied (conflict newest)",
-                Verdict::KeepStored => "kept the stored value (conflict owner_wins)",
-                Verdict::Reject => "rejected the message (conflict reject)",
-                _ => "sent the message for review (conflict review)",
-            };
+            let settled = settled(&row.conflict);
             Decision {
                 verdict,
                 why: format!("{why}: {settled}"),
@@ -285,6 +280,17 @@ pub fn is_cleared(value: &Value, field: &str) -> bool {
         .get(CLEARED)
         .and_then(Value::as_array)
         .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(field)))
+}
+
+/// How a conflict settled under `rule`, in the trace's words ("... : kept the stored
+/// value (conflict owner_wins)"); `accord test --generated` looks for them.
+pub fn settled(rule: &Conflict) -> &'static str {
+    match rule {
+        Conflict::OwnerWins => "kept the stored value (conflict owner_wins)",
+        Conflict::Newest => "applied (conflict newest)",
+        Conflict::Reject => "rejected the message (conflict reject)",
+        Conflict::Review { .. } => "sent the message for review (conflict review)",
+    }
 }
 
 /// Whether a value a message carries for a field is no value: absent, an empty list, empty

@@ -14,8 +14,8 @@
 //! A baseline the production would refuse as it is gives no cases (it is reported as
 //! skipped). Only assignments at the top of a mapping, read straight from one HL7 path, are used:
 //! what such a statement does with a changed value follows from the contract alone.
-//! Writes by a system the matrix does not accept need stored records, which the tool has
-//! not; they are left to the production's tests.
+//! Writes by a system the matrix accepts beside the owner need stored records: they are
+//! derived in `derived_writes` and run as scenarios on the production.
 
 use crate::ir::{CodemapDefault, Constraint, Estate, Expr, Mapping, Repetition, RouteTarget};
 use crate::ir::{Hl7Path, Loc, Schema, Stmt, Target, Type};
@@ -150,7 +150,9 @@ fn cases(ir: &Estate, m: &Mapping) -> Vec<Case> {
                 let what = format!("a code `{codemap}` does not list at {}", p.text);
                 let refused = match &cm.default {
                     CodemapDefault::Reject { .. } => Some(format!("code map `{codemap}` rejects")),
-                    CodemapDefault::Absent if field.is_some_and(|f| required(&f.ty)) => {
+                    CodemapDefault::Absent
+                        if field.is_some_and(|f| required(&f.ty)) && !m.partial =>
+                    {
                         Some(format!("{}` was not set", step.name))
                     }
                     _ => None,
@@ -165,7 +167,8 @@ fn cases(ir: &Estate, m: &Mapping) -> Vec<Case> {
                     continue;
                 }
                 let at = loc(l);
-                if required(&f.ty) {
+                // A partial mapping's missing field is no write, not a refusal.
+                if required(&f.ty) && !m.partial {
                     out.push((
                         format!("required `{}` missing at {}", f.name, p.text),
                         p.text.clone(),

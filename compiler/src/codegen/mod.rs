@@ -7,6 +7,7 @@
 mod codes;
 mod config;
 mod derived;
+mod derived_writes;
 mod fhir_out;
 mod lineage;
 mod mappings;

@@ -160,7 +160,31 @@ pub fn run(production: Production, scenarios: &str, root: &Path) -> (usize, usiz
 }
 
 /// A failure: where (the step's `file:line`) and why.
-type Failure = (String, String);
+pub type Failure = (String, String);
+
+/// Runs one scenario made by the tool (a case derived from the contract) on
+/// `production`; the first failure, if any.
+pub fn check(production: Production, scenario: &Scenario, root: &Path) -> Result<(), Failure> {
+    let spec: Spec = serde_json::from_str(production.spec).map_err(|e| {
+        (
+            scenario.at.clone(),
+            format!("the production's wiring does not read: {e}"),
+        )
+    })?;
+    let dir = std::env::temp_dir().join(format!(
+        "accord-derived-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = run_one(production, &spec, scenario, root, &dir);
+    time::set_virtual(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// Numbers the journals of [`check`]'s scenarios within one process.
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn run_one(
     production: Production,
@@ -428,6 +452,26 @@ impl Harness {
                     )),
                     (true, true) => Err(format!(
                         "expected {record} {first:?} not to be linked with {second:?}; it is"
+                    )),
+                }
+            }
+            StepKind::ExpectDecision {
+                record,
+                key,
+                field,
+                says,
+            } => {
+                let prefix = format!("{record} {key} {field}: ");
+                let p = prefix.clone();
+                let all = self.read(move |c| journal::query::decisions(c, &p)).await?;
+                match all.last() {
+                    Some(d) if d.contains(says.as_str()) => Ok(()),
+                    Some(d) => Err(format!(
+                        "expected the matrix to have {says} for {record} {key} {field}; it decided: {}",
+                        &d[prefix.len()..]
+                    )),
+                    None => Err(format!(
+                        "expected the matrix to have {says} for {record} {key} {field}; it made no decision on that field"
                     )),
                 }
             }

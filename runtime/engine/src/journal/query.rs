@@ -349,6 +349,18 @@ pub fn last_received_interface(c: &Db) -> DbResult<Option<String>> {
     .optional()
 }
 
+/// The ownership decisions of the trace whose words start with `prefix` (`Patient 1
+/// phone: `), oldest first.
+pub fn decisions(c: &Db, prefix: &str) -> DbResult<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT detail FROM events WHERE kind = 'ownership' AND detail IS NOT NULL ORDER BY id",
+    )?;
+    let rows: Vec<String> = st
+        .query_map(super::db::params![], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().filter(|d| d.starts_with(prefix)).collect())
+}
+
 /// How many messages are in `state` (of interface `interface`, when named).
 pub fn count_in_state(c: &Db, state: &str, interface: Option<&str>) -> DbResult<i64> {
     c.prepare_cached(
