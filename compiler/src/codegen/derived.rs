@@ -9,7 +9,9 @@
 //! - a required record field read straight from a path, left empty: refused (`required
 //!   field ... was not set`);
 //! - a text field with `length ..N`, given N + 1 characters (or one less than a minimum
-//!   above one): refused by the constraint.
+//!   above one): refused by the constraint;
+//! - a text field with a `pattern` or a `check`, given a value that breaks it first:
+//!   refused by the constraint.
 //!
 //! A baseline the production would refuse as it is gives no cases (it is reported as
 //! skipped). Only assignments at the top of a mapping, read straight from one HL7 path, are used:
@@ -200,11 +202,59 @@ fn cases(ir: &Estate, m: &Mapping) -> Vec<Case> {
                         ));
                     }
                 }
+                // A pattern or a check: the first value tried that breaks it before any
+                // other rule of the field (the order the production checks them in).
+                let ranged = f
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c, Constraint::Range { .. }));
+                for c in f.constraints.iter().filter(|_| !ranged) {
+                    let (what, rule) = match c {
+                        Constraint::Pattern { .. } => (
+                            format!("`{}` not matching its pattern at {}", f.name, p.text),
+                            "pattern",
+                        ),
+                        Constraint::Check { validator } => (
+                            format!("`{}` failing `check {validator}` at {}", f.name, p.text),
+                            "check",
+                        ),
+                        _ => continue,
+                    };
+                    let breaks = |v: &&&str| first_broken(&f.constraints, v) == Some(c);
+                    if let Some(value) = BREAKERS.iter().find(breaks) {
+                        out.push((
+                            what,
+                            p.text.clone(),
+                            value.to_string(),
+                            Some(format!("breaks the contract's `{rule}")),
+                            at.clone(),
+                        ));
+                    }
+                }
             }
             _ => {}
         }
     }
     out
+}
+
+/// Values tried in turn to break a pattern or a check.
+const BREAKERS: &[&str] = &["!", "!!", "0", "00", "X", "x", "1234567890", "a b", "-"];
+
+/// The first of `constraints` that `value` breaks, in the order the production checks
+/// them (keys, `unique` and ranges are not judged here).
+fn first_broken<'c>(constraints: &'c [Constraint], value: &str) -> Option<&'c Constraint> {
+    constraints.iter().find(|c| match c {
+        Constraint::Length { min, max } => {
+            let n = value.chars().count() as u64;
+            !(min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m))
+        }
+        Constraint::Pattern { regex } => {
+            regex::Regex::new(regex).is_ok_and(|re| !re.is_match(value))
+        }
+        Constraint::Check { validator } => !accord_runtime::constraints::valid(validator, value),
+        _ => false,
+    })
 }
 
 /// A path the tool can change in place: no repetition filter, no `*`.
@@ -264,6 +314,8 @@ record P {
   given: Text?
   sex: Text
   class: Text?
+  nhs: Text? check nhs_modulus11
+  code: Text? length 2..2 pattern "^[A-Z]+$"
 }
 codemap sexes: Text -> Text {
   "F" => "female"
@@ -279,6 +331,8 @@ mapping adt_to_p: hl7v2 2.5 ADT^A01 -> P {
   given <- PID-5.2
   sex <- PID-8 via sexes
   class <- PV1-2 via classes
+  nhs <- PID-19
+  code <- PID-20.1
 }
 interface adt_in version 1.0.0 {
   purpose: "In"
@@ -350,6 +404,31 @@ test "an admission" {
                     "PV1-2".into(),
                     "ZZ-UNLISTED".into(),
                     None
+                ),
+                (
+                    "`nhs` failing `check nhs_modulus11` at PID-19".into(),
+                    "PID-19".into(),
+                    "!".into(),
+                    r("breaks the contract's `check")
+                ),
+                (
+                    "`code` longer than 2 at PID-20.1".into(),
+                    "PID-20.1".into(),
+                    "XXX".into(),
+                    r("breaks the contract's `length")
+                ),
+                (
+                    "`code` shorter than 2 at PID-20.1".into(),
+                    "PID-20.1".into(),
+                    "X".into(),
+                    r("breaks the contract's `length")
+                ),
+                // One character breaks the length first: two break the pattern alone.
+                (
+                    "`code` not matching its pattern at PID-20.1".into(),
+                    "PID-20.1".into(),
+                    "!!".into(),
+                    r("breaks the contract's `pattern")
                 ),
             ]
         );
