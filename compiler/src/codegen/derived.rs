@@ -44,7 +44,7 @@ pub struct Derived {
 /// A value no code map lists.
 const UNLISTED: &str = "ZZ-UNLISTED";
 
-fn loc(l: &Loc) -> String {
+pub(super) fn loc(l: &Loc) -> String {
     format!("{}:{}", l.file, l.line)
 }
 
@@ -258,14 +258,14 @@ fn first_broken<'c>(constraints: &'c [Constraint], value: &str) -> Option<&'c Co
 }
 
 /// A path the tool can change in place: no repetition filter, no `*`.
-fn plain(p: &Hl7Path) -> bool {
+pub(super) fn plain(p: &Hl7Path) -> bool {
     !matches!(
         p.repetition,
         Some(Repetition::Where { .. } | Repetition::All)
     )
 }
 
-fn base(ty: &Type) -> &Type {
+pub(super) fn base(ty: &Type) -> &Type {
     match ty {
         Type::Optional { of } => base(of),
         other => other,
@@ -278,7 +278,7 @@ fn required(ty: &Type) -> bool {
 }
 
 /// How many statements of `body` (at any depth) write field `name` at the top level.
-fn writes(body: &[Stmt], name: &str) -> usize {
+pub(super) fn writes(body: &[Stmt], name: &str) -> usize {
     body.iter()
         .map(|s| match s {
             Stmt::Assign {

@@ -18,8 +18,9 @@
 //! the record, so when the owner's is partial the writer's message goes first (accepted,
 //! as nothing is stored), then the owner's, then the writer's again.
 
-use crate::ir::{AcceptWhen, Conflict, Constraint, Estate, Expr, Hl7Path, Repetition};
-use crate::ir::{Interface, Loc, Mapping, Schema, Stmt, Target, Type};
+use super::derived::{base, loc, plain, writes};
+use crate::ir::{AcceptWhen, Conflict, Constraint, Estate, Expr, Hl7Path};
+use crate::ir::{Interface, Mapping, Schema, Stmt, Target, Type};
 use accord_runtime::spec;
 
 /// One side of a case: a test whose message reaches an interface whose chain writes the
@@ -267,30 +268,11 @@ fn straight_reads(m: &Mapping) -> Vec<(String, &Hl7Path)> {
         let ([step], [Expr::Hl7 { path: p }]) = (path.as_slice(), values.as_slice()) else {
             continue;
         };
-        let twice = m.body.iter().filter(|x| writes(x, &step.name)).count() > 1;
-        if plain(p) && !twice {
+        if plain(p) && writes(&m.body, &step.name) == 1 {
             out.push((step.name.clone(), p));
         }
     }
     out
-}
-
-/// Whether statement `s` writes top-level field `name` (conditions included).
-fn writes(s: &Stmt, name: &str) -> bool {
-    match s {
-        Stmt::Assign {
-            target: Target::Field { path },
-            ..
-        }
-        | Stmt::For {
-            target: Target::Field { path },
-            ..
-        } => path.first().is_some_and(|p| p.name == name),
-        Stmt::When {
-            then, otherwise, ..
-        } => then.iter().chain(otherwise).any(|x| writes(x, name)),
-        _ => false,
-    }
 }
 
 /// The length of the values the case sends: 6, within the field's `length`; `None` when
@@ -312,25 +294,6 @@ fn length(constraints: &[Constraint]) -> Option<usize> {
         }
     }
     (len > 0).then_some(len)
-}
-
-/// A path the tool can change in place: no repetition filter, no `*`.
-fn plain(p: &Hl7Path) -> bool {
-    !matches!(
-        p.repetition,
-        Some(Repetition::Where { .. } | Repetition::All)
-    )
-}
-
-fn base(ty: &Type) -> &Type {
-    match ty {
-        Type::Optional { of } => base(of),
-        other => other,
-    }
-}
-
-fn loc(l: &Loc) -> String {
-    format!("{}:{}", l.file, l.line)
 }
 
 #[cfg(test)]
