@@ -805,34 +805,30 @@ fn process(engine: &Engine, store: &mut RecordStore, waits: &mut Waits, m: &Rece
     };
     let src = parsed.source();
     if let Source::Hl7(msg) = src {
-        match merge_of(engine, store, &m.interface, msg) {
-            Ok(None) => {}
-            Ok(Some((merge, note))) => {
+        // The records' identity first (`merge:`, `link:`): what would guess goes to a
+        // person, dead-lettered with the reason.
+        let mut identity = || -> Result<(), String> {
+            if let Some((merge, note)) = merge_of(engine, store, &m.interface, msg)? {
                 if let Some(merge) = merge {
                     store.stage_merge(&merge);
                     change.merge = Some(merge);
                 }
                 change.notes.push(note);
             }
-            Err(why) => {
-                change.state = "dead";
-                change.reason = Some("ownership");
-                change.detail = Some(why);
-                return change;
-            }
-        }
-        match link_of(engine, store, &m.interface, msg) {
-            Ok(None) => {}
-            Ok(Some((link, note))) => {
+            if let Some((link, note)) = link_of(engine, store, &m.interface, msg)? {
                 change.link = Some(link);
                 change.notes.push(note);
             }
-            Err(why) => {
-                change.state = "dead";
-                change.reason = Some("ownership");
-                change.detail = Some(why);
-                return change;
+            Ok(())
+        };
+        if let Err(why) = identity() {
+            if let Some(merge) = change.merge.take() {
+                store.unstage_merge(&merge);
             }
+            change.state = "dead";
+            change.reason = Some("ownership");
+            change.detail = Some(why);
+            return change;
         }
     }
     // For each delivery queued, the part of the message it was made from (`split`).
