@@ -34,6 +34,9 @@ pub(crate) fn syntax_error(
     if let Some(d) = duration_in_words(file, slice, offset, pos) {
         return d;
     }
+    if let Some(d) = doc_with_nothing_after(file, slice, offset, pos) {
+        return d;
+    }
     let found = found_token(&slice[pos..]);
     let end = pos + found.len().max(1).min(slice.len() - pos);
     let span = Span::new(file, offset + pos, offset + end.max(pos));
@@ -95,6 +98,38 @@ pub(crate) fn syntax_error(
     };
     let help = help_for(&expected, found);
     Diagnostic::error("E0100", message, span, "unexpected here").with_help(help)
+}
+
+/// A doc comment (`///`) on the last line of a block: it documents the clause after it,
+/// and the parser finds the closing brace instead. The error names the comment.
+fn doc_with_nothing_after(
+    file: FileId,
+    slice: &str,
+    offset: usize,
+    pos: usize,
+) -> Option<Diagnostic> {
+    if !slice[pos..].trim_start().starts_with('}') {
+        return None;
+    }
+    let before = slice[..pos].trim_end();
+    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+    let line = &before[line_start..];
+    let indent = line.len() - line.trim_start().len();
+    if !line.trim_start().starts_with("///") {
+        return None;
+    }
+    let start = offset + line_start + indent;
+    Some(
+        Diagnostic::error(
+            "E0100",
+            "syntax error: this doc comment documents nothing: the block ends after it".to_string(),
+            Span::new(file, start, offset + before.len()),
+            "nothing follows this `///`",
+        )
+        .with_help(
+            "a `///` comment documents the clause or item after it: move it above the clause it is about, or make it a plain `//` comment".to_string(),
+        ),
+    )
 }
 
 /// A duration written in words just before the error (`timeout: 20 minutes`,
