@@ -91,6 +91,10 @@ pub struct Cluster {
     pulses: Mutex<HashMap<String, Instant>>,
     /// Leases this node handed over as stuck, and when.
     shunned: Mutex<HashMap<String, Instant>>,
+    /// The node is stopping (`leave`): its thread takes and renews nothing more. Each
+    /// beat holds this lock, so `leave` waits for a beat under way before it gives the
+    /// leases up, and none is taken again after.
+    leaving: Mutex<bool>,
 }
 
 impl Cluster {
@@ -107,6 +111,7 @@ impl Cluster {
             parked: Mutex::default(),
             pulses: Mutex::default(),
             shunned: Mutex::default(),
+            leaving: Mutex::new(false),
         }
     }
 
@@ -288,7 +293,14 @@ impl Beat {
     fn run(mut self) {
         loop {
             let started = Instant::now();
-            if let Err(e) = self.tick(started) {
+            let engine = self.engine.clone();
+            let leaving = engine.cluster.leaving.lock();
+            let ticked = match leaving {
+                Ok(ref l) if **l => Ok(()),
+                _ => self.tick(started),
+            };
+            drop(leaving);
+            if let Err(e) = ticked {
                 tracing::warn!(error = %e, "cluster: cannot reach the journal; the node's leases run out unless it comes back");
                 self.conn = None;
             }
@@ -557,6 +569,14 @@ pub fn leave(engine: &Engine) {
     else {
         return;
     };
+    // After the beat under way, if any: no lease is taken or renewed once they are given
+    // up.
+    let mut leaving = engine
+        .cluster
+        .leaving
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    *leaving = true;
     if let Ok(c) = pg::connect(target) {
         let _ = stored::leave(&Db::Pg(&c), &node.id);
     }
