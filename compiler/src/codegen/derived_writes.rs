@@ -31,8 +31,6 @@ pub struct Side {
     pub test: usize,
     /// Where the test gives its message (the interface the scenario sends it to).
     pub service: String,
-    /// The interface whose chain writes the record.
-    pub interface: String,
     /// The HL7 path the field is read from (no `[where ...]`: the tool changes it).
     pub path: String,
     /// The HL7 path the record's key is read from.
@@ -190,7 +188,6 @@ fn sides(ir: &Estate) -> Vec<(String, String, String, Side)> {
                     Side {
                         test: i,
                         service: service.name.clone(),
-                        interface: iface.name.clone(),
                         path: path.text.clone(),
                         key_path: key.text.clone(),
                         key_plain: plain(key),
