@@ -1167,15 +1167,32 @@ fn apply(c: &Db, changes: &[Change], lanes: u32, copied: &[String]) -> DbResult<
     let mut ids = Vec::with_capacity(copied.len());
     let mut completed = vec![];
     let mut released = vec![];
+    let settled: Vec<storage::Settled> = changes
+        .iter()
+        .map(|ch| storage::Settled {
+            id: ch.inbound,
+            state: ch.state,
+            reason: ch.reason,
+            detail: ch.detail.as_deref(),
+        })
+        .collect();
+    storage::settle_all(c, &settled, now)?;
+    // The batch's deliveries at once, unless a flow queues follow-ups among them: those
+    // are journalled in the order they are decided, which bounds their keys' order.
+    let at_once = changes
+        .iter()
+        .all(|ch| ch.early.is_empty() && ch.cancels.is_empty() && ch.ends.is_empty());
+    let mut journalled = if at_once {
+        let all: Vec<storage::Delivery> = changes
+            .iter()
+            .flat_map(|ch| ch.queued.iter().map(move |q| delivery(ch, q, lanes)))
+            .collect();
+        storage::queue_all(c, &all, now)?
+    } else {
+        vec![]
+    }
+    .into_iter();
     for ch in changes {
-        storage::settle(
-            c,
-            ch.inbound,
-            ch.state,
-            ch.reason,
-            ch.detail.as_deref(),
-            now,
-        )?;
         let summary = if ch.queued.is_empty() {
             ch.detail.clone()
         } else {
@@ -1203,7 +1220,13 @@ fn apply(c: &Db, changes: &[Change], lanes: u32, copied: &[String]) -> DbResult<
         }
         let mut held = vec![];
         for q in &ch.queued {
-            let id = insert_queued(c, ch, q, now, lanes)?;
+            let id = match journalled.next() {
+                Some(id) => {
+                    queued_written(c, id, q, now)?;
+                    id
+                }
+                None => insert_queued(c, ch, q, now, lanes)?,
+            };
             if q.state == "queued" && copied.contains(&q.interface) {
                 ids.push(id);
             }
@@ -1333,7 +1356,24 @@ fn apply(c: &Db, changes: &[Change], lanes: u32, copied: &[String]) -> DbResult<
 /// Journals one delivery `ch` queued (or dead on arrival) with its ordering keys, events
 /// and record writes; returns its id.
 fn insert_queued(c: &Db, ch: &Change, q: &Queued, now: i64, lanes: u32) -> DbResult<i64> {
-    let d = storage::Delivery {
+    let id = storage::queue(c, &delivery(ch, q, lanes), now)?;
+    queued_written(c, id, q, now)?;
+    Ok(id)
+}
+
+/// What journalling delivery `q` as `id` writes besides its row: its events and its
+/// record writes.
+fn queued_written(c: &Db, id: i64, q: &Queued, now: i64) -> DbResult<()> {
+    event(c, id, now, q.state, q.detail.as_deref())?;
+    for n in &q.notes {
+        event(c, id, now, "ownership", Some(&n.text))?;
+    }
+    records::store(c, &q.writes, Some(id), now)
+}
+
+/// Delivery `q` of change `ch` as the journal stores it.
+fn delivery<'a>(ch: &'a Change, q: &'a Queued, lanes: u32) -> storage::Delivery<'a> {
+    storage::Delivery {
         correlation: &ch.correlation,
         parent: ch.inbound,
         interface: &q.interface,
@@ -1351,14 +1391,7 @@ fn insert_queued(c: &Db, ch: &Change, q: &Queued, now: i64, lanes: u32) -> DbRes
             .also_keys
             .as_ref()
             .map(|(endpoint, keys)| (endpoint.as_str(), keys.as_slice())),
-    };
-    let id = storage::queue(c, &d, now)?;
-    event(c, id, now, q.state, q.detail.as_deref())?;
-    for n in &q.notes {
-        event(c, id, now, "ownership", Some(&n.text))?;
     }
-    records::store(c, &q.writes, Some(id), now)?;
-    Ok(id)
 }
 
 /// Runs a flow's `on reply` alerts and warnings once its wait has ended, and wakes the

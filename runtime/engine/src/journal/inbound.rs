@@ -2,7 +2,7 @@
 //! duplicate detection by idempotency key through the two indexes that hold the keys
 //! (`IDEM_INDEX` and the control-id index), so a duplicate gets the first one's ACK.
 
-use super::db::{params, Db, DbResult, OptionalExtension};
+use super::db::{params, Db, DbResult, Dialect, OptionalExtension};
 
 /// What the journal said about a new message.
 pub enum Stored {
@@ -68,11 +68,25 @@ pub fn insert(c: &Db, r: &Row, now: i64) -> DbResult<i64> {
         r.payload,
         r.found_by_control()
     ])?;
+    stored_event(c, id, r, now)?;
+    Ok(id)
+}
+
+/// The event a stored message starts with: its state, and why when it has a reason.
+fn stored_event(c: &Db, id: i64, r: &Row, now: i64) -> DbResult<()> {
     let why = r
         .reason
         .map(|x| format!("{x}: {}", r.detail.as_deref().unwrap_or_default()));
-    super::processing::event(c, id, now, r.state, why.as_deref())?;
-    Ok(id)
+    super::processing::event(c, id, now, r.state, why.as_deref())
+}
+
+/// `row` as a duplicate of message `first`.
+fn duplicate_of(row: &Row, first: i64) -> Row {
+    let mut dup = row.clone();
+    dup.state = "duplicate";
+    dup.reason = Some("duplicate");
+    dup.detail = Some(format!("same idempotency key as message {first}"));
+    dup
 }
 
 /// The first message received on `?1` with idempotency key `?2` among those marked
@@ -89,6 +103,9 @@ const FIRST_BY_KEY: &str = "SELECT id, ack FROM messages INDEXED BY messages_ide
 /// Stores a received message, or, when its idempotency key was seen before, records it
 /// as a duplicate of the first one (whose ACK answers it).
 pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
+    if c.dialect() == Dialect::Postgres {
+        return store_once_pg(c, row, now);
+    }
     if let Some(key) = &row.idem_key {
         // Nodes sharing the journal look for the first under this key one at a time, so
         // the same message received by two at once is stored once.
@@ -113,15 +130,56 @@ pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
             (a, b) => a.or(b),
         };
         if let Some((id, ack)) = first {
-            let mut dup = row.clone();
-            dup.state = "duplicate";
-            dup.reason = Some("duplicate");
-            dup.detail = Some(format!("same idempotency key as message {id}"));
-            insert(c, &dup, now)?;
+            insert(c, &duplicate_of(row, id), now)?;
             return Ok(Stored::Duplicate(id, ack));
         }
     }
     let id = insert(c, row, now)?;
+    if row.state == "received" {
+        super::cluster::received(c)?;
+    }
+    Ok(Stored::New(id))
+}
+
+/// [`store_once`] on PostgreSQL, in one round trip: the lock, both lookups and the insert
+/// are `accord_store_once` (`pg_schema::RECEIVE_ONCE`), the same steps as on SQLite. As
+/// four statements, they were a quarter of a node's.
+fn store_once_pg(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
+    let lock = row
+        .idem_key
+        .as_ref()
+        .map(|key| format!("idem/{}/{key}", row.interface));
+    let (id, first, first_ack): (i64, Option<i64>, Option<Vec<u8>>) = c.query_row(
+        "SELECT id, first_id, first_ack FROM accord_store_once(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+           ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            lock,
+            row.interface,
+            row.idem_key,
+            row.idem_control,
+            row.correlation,
+            row.version,
+            row.state,
+            row.message_type,
+            row.control_id,
+            row.patient_id,
+            row.order_key,
+            row.peer,
+            now,
+            row.ack_code,
+            row.ack,
+            row.reason,
+            row.detail,
+            row.payload,
+            row.found_by_control()
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if let Some(first) = first {
+        stored_event(c, id, &duplicate_of(row, first), now)?;
+        return Ok(Stored::Duplicate(first, first_ack));
+    }
+    stored_event(c, id, row, now)?;
     if row.state == "received" {
         super::cluster::received(c)?;
     }

@@ -210,6 +210,27 @@ impl PgConn {
         Ok(prepared)
     }
 
+    /// Runs `sql` with PostgreSQL's own parameters (arrays, for statements over many rows
+    /// at once); how many rows it changed.
+    pub(super) fn execute_native(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> DbResult<u64> {
+        let st = self.prepare(sql)?;
+        self.with(|c| c.execute(&st, params))
+    }
+
+    /// The rows of `sql` with PostgreSQL's own parameters.
+    pub(super) fn query_native(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> DbResult<Vec<postgres::Row>> {
+        let st = self.prepare(sql)?;
+        self.with(|c| c.query(&st, params))
+    }
+
     pub(super) fn execute(
         &self,
         s: &postgres::Statement,

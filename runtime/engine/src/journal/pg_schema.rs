@@ -17,7 +17,58 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         RECORD_MERGES,
     ),
     (5, "linked records", RECORD_LINKS),
+    (6, "a message received in one round trip", RECEIVE_ONCE),
 ];
+
+/// `inbound::store_once` as one function: under the key's advisory lock (`lock`, for
+/// nodes receiving the same message at once), the first message with idempotency key
+/// `key` through either index (`key_control` the key's control id part), then the new row,
+/// as a duplicate of that first one if there is one. A function, not one statement with
+/// common table expressions: those all read the snapshot taken before the lock was
+/// granted, and would miss the first copy another node committed meanwhile; each statement
+/// here reads after the lock. Returns the new row's id, and the first's id and ACK.
+const RECEIVE_ONCE: &str = "
+CREATE OR REPLACE FUNCTION accord_store_once(
+  lock TEXT, iface TEXT, key TEXT, key_control TEXT, p_correlation TEXT, p_version TEXT,
+  p_state TEXT, p_type TEXT, p_control TEXT, p_patient TEXT, p_order TEXT, p_peer TEXT,
+  p_now BIGINT, p_ack_code TEXT, p_ack BYTEA, p_reason TEXT, p_detail TEXT, p_payload BYTEA,
+  p_by_control BIGINT, OUT id BIGINT, OUT first_id BIGINT, OUT first_ack BYTEA)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  other BIGINT;
+  other_ack BYTEA;
+BEGIN
+  IF key IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended(lock, 0));
+    IF key_control IS NOT NULL THEN
+      SELECT m.id, m.ack INTO first_id, first_ack FROM messages m
+       WHERE m.control_id = key_control AND m.interface = iface AND m.idem_key = key
+         AND m.direction = 'in' AND m.state NOT IN ('rejected', 'duplicate')
+       ORDER BY m.id LIMIT 1;
+    END IF;
+    SELECT m.id, m.ack INTO other, other_ack FROM messages m
+     WHERE m.interface = iface AND m.idem_key = key AND m.idem_by_control = 0
+       AND m.direction = 'in' AND m.state NOT IN ('rejected', 'duplicate')
+     ORDER BY m.id LIMIT 1;
+    IF other IS NOT NULL AND (first_id IS NULL OR other < first_id) THEN
+      first_id := other;
+      first_ack := other_ack;
+    END IF;
+  END IF;
+  INSERT INTO messages (correlation, interface, contract_version, direction, state,
+    message_type, control_id, patient_id, idem_key, order_key, peer, received_at,
+    updated_at, ack_code, ack, reason, detail, payload, idem_by_control)
+  VALUES (p_correlation, iface, p_version, 'in',
+    CASE WHEN first_id IS NULL THEN p_state ELSE 'duplicate' END,
+    p_type, p_control, p_patient, key, p_order, p_peer, p_now, p_now, p_ack_code, p_ack,
+    CASE WHEN first_id IS NULL THEN p_reason ELSE 'duplicate' END,
+    CASE WHEN first_id IS NULL THEN p_detail
+         ELSE 'same idempotency key as message ' || first_id END,
+    p_payload, p_by_control)
+  RETURNING messages.id INTO id;
+END
+$$;
+";
 
 /// Links (`link:` on an interface), as SQLite's `record_links`.
 const RECORD_LINKS: &str = "

@@ -66,6 +66,37 @@ pub fn settle(
     Ok(())
 }
 
+/// A processed message's outcome, as [`settle`] writes it.
+pub struct Settled<'a> {
+    pub id: i64,
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+/// [`settle`] for each of `rows`: on PostgreSQL in one statement, where one each was a
+/// round trip for every message processed.
+pub fn settle_all(c: &Db, rows: &[Settled], now: i64) -> DbResult<()> {
+    match c {
+        Db::Pg(pg) if rows.len() > 1 => {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
+            let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason).collect();
+            let details: Vec<Option<&str>> = rows.iter().map(|r| r.detail).collect();
+            pg.execute_native(
+                "UPDATE messages m SET state = u.s, reason = u.r, detail = u.d, updated_at = $5
+                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(i, s, r, d)
+                 WHERE m.id = u.i",
+                &[&ids, &states, &reasons, &details, &now],
+            )?;
+            Ok(())
+        }
+        _ => rows
+            .iter()
+            .try_for_each(|r| settle(c, r.id, r.state, r.reason, r.detail, now)),
+    }
+}
+
 /// Keeps the canonical record an inbound transform produced, as a child of the message.
 pub fn store_record(c: &Db, inbound: i64, now: i64, record: &[u8]) -> DbResult<()> {
     c.prepare_cached(
@@ -97,6 +128,79 @@ pub struct Delivery<'a> {
     pub also_keys: Option<(&'a str, &'a [String])>,
 }
 
+/// Journals deliveries `ds`; their ids, in order. On PostgreSQL in two statements (their
+/// ids taken from the sequence in order, then the rows), where one each was a round trip
+/// for every delivery.
+pub fn queue_all<'a>(c: &Db, ds: &[Delivery<'a>], now: i64) -> DbResult<Vec<i64>> {
+    let Db::Pg(pg) = c else {
+        return ds.iter().map(|d| queue(c, d, now)).collect();
+    };
+    if ds.len() < 2 {
+        return ds.iter().map(|d| queue(c, d, now)).collect();
+    }
+    let mut ids: Vec<i64> = pg
+        .query_native(
+            "SELECT nextval(pg_get_serial_sequence('messages', 'id'))
+             FROM generate_series(1, $1::bigint)",
+            &[&(ds.len() as i64)],
+        )?
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    fn text<'a>(
+        ds: &[Delivery<'a>],
+        f: impl Fn(&Delivery<'a>) -> Option<&'a str>,
+    ) -> Vec<Option<&'a str>> {
+        ds.iter().map(f).collect()
+    }
+    let column = |f: fn(&Delivery<'a>) -> Option<&'a str>| text(ds, f);
+    let correlations = column(|d| Some(d.correlation));
+    let parents: Vec<i64> = ds.iter().map(|d| d.parent).collect();
+    let interfaces = column(|d| Some(d.interface));
+    let versions = column(|d| Some(d.version));
+    let states = column(|d| Some(d.state));
+    let types = column(|d| d.message_type);
+    let controls = column(|d| d.control_id);
+    let patients = column(|d| d.patient_id);
+    let orders = column(|d| d.order_key);
+    let reasons = column(|d| d.reason);
+    let details = column(|d| d.detail);
+    let payloads: Vec<&[u8]> = ds.iter().map(|d| d.payload).collect();
+    let lanes: Vec<i64> = ds.iter().map(|d| i64::from(d.lane)).collect();
+    pg.execute_native(
+        "INSERT INTO messages (id, correlation, parent, interface, contract_version, direction,
+           state, message_type, control_id, patient_id, order_key, received_at, updated_at,
+           reason, detail, payload, lane)
+         SELECT i, c, p, f, v, 'out', s, t, k, pa, o, $15, $15, r, d, pl, l
+         FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+           $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+           $12::text[], $13::bytea[], $14::bigint[])
+           AS u(i, c, p, f, v, s, t, k, pa, o, r, d, pl, l)",
+        &[
+            &ids,
+            &correlations,
+            &parents,
+            &interfaces,
+            &versions,
+            &states,
+            &types,
+            &controls,
+            &patients,
+            &orders,
+            &reasons,
+            &details,
+            &payloads,
+            &lanes,
+            &now,
+        ],
+    )?;
+    for (d, id) in ds.iter().zip(&ids) {
+        also_keys(c, *id, d)?;
+    }
+    Ok(ids)
+}
+
 /// Journals delivery `d`; its id.
 pub fn queue(c: &Db, d: &Delivery, now: i64) -> DbResult<i64> {
     let id = c.insert(
@@ -107,6 +211,12 @@ pub fn queue(c: &Db, d: &Delivery, now: i64) -> DbResult<i64> {
         d.correlation, d.parent, d.interface, d.version, d.state, d.message_type, d.control_id,
         d.patient_id, d.order_key, now, d.reason, d.detail, d.payload, d.lane
     ])?;
+    also_keys(c, id, d)?;
+    Ok(id)
+}
+
+/// Stores delivery `d`'s further ordering keys, under its id `id`.
+fn also_keys(c: &Db, id: i64, d: &Delivery) -> DbResult<()> {
     if let Some((endpoint, keys)) = d.also_keys {
         for k in keys {
             c.prepare_cached(
@@ -115,5 +225,5 @@ pub fn queue(c: &Db, d: &Delivery, now: i64) -> DbResult<i64> {
             .execute(params![id, endpoint, k])?;
         }
     }
-    Ok(id)
+    Ok(())
 }
