@@ -142,7 +142,7 @@ pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
 }
 
 /// [`store_once`] on PostgreSQL, in one round trip: the lock, both lookups and the insert
-/// are `accord_store_once` (`pg_schema::RECEIVE_ONCE`), the same steps as on SQLite. As
+/// are `accord_store_once` (`pg_schema::ONE_ROUND_TRIP`), the same steps as on SQLite. As
 /// four statements, they were a quarter of a node's.
 fn store_once_pg(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
     let lock = row

@@ -3,7 +3,7 @@
 //! between the journal's five kinds of value and PostgreSQL's column types.
 
 use super::db::{Cell, DbError, DbResult, Param, ToParam};
-use super::pg_deferred::{Deferred, Event, INSERT_EVENTS, NOTIFY_ALL};
+use super::pg_deferred::{Deferred, Event, Held, Outcome, FLUSH, UPDATE_OUTCOMES};
 use super::JournalError;
 use postgres::config::SslMode;
 use postgres::types::{IsNull, ToSql, Type};
@@ -169,29 +169,88 @@ impl PgConn {
         self.deferred.borrow_mut().notice(payload)
     }
 
-    /// Writes what a transaction held back, just before its commit: the events in one
-    /// statement, the notices in another.
-    fn flush(&self, events: Vec<Event>, notices: Vec<String>) -> DbResult<()> {
-        if !events.is_empty() {
-            let st = self.prepare(INSERT_EVENTS)?;
-            let mut messages = Vec::with_capacity(events.len());
-            let mut ats = Vec::with_capacity(events.len());
-            let mut kinds = Vec::with_capacity(events.len());
-            let mut details = Vec::with_capacity(events.len());
-            for e in events {
-                messages.push(e.message);
-                ats.push(e.at);
-                kinds.push(e.kind);
-                details.push(e.detail);
-            }
-            self.with(|c| c.execute(&st, &[&messages, &ats, &kinds, &details]))?;
+    /// Holds a delivery's outcome for the open transaction's commit, or its next other
+    /// statement; false outside a transaction.
+    pub(super) fn defer_outcome(&self, o: Outcome) -> bool {
+        self.deferred.borrow_mut().outcome(o)
+    }
+
+    /// Writes what a transaction held back, just before its commit, in one statement.
+    fn flush(&self, held: Held) -> DbResult<()> {
+        let st = self.prepare(FLUSH)?;
+        let o = OutcomeColumns::of(&held.outcomes);
+        let mut messages = Vec::with_capacity(held.events.len());
+        let mut ats = Vec::with_capacity(held.events.len());
+        let mut kinds = Vec::with_capacity(held.events.len());
+        let mut details = Vec::with_capacity(held.events.len());
+        for e in held.events {
+            messages.push(e.message);
+            ats.push(e.at);
+            kinds.push(e.kind);
+            details.push(e.detail);
         }
-        if !notices.is_empty() {
-            let st = self.prepare(NOTIFY_ALL)?;
-            let channel = super::cluster::CHANNEL;
-            self.with(|c| c.execute(&st, &[&channel, &notices]))?;
-        }
+        let channel = super::cluster::CHANNEL;
+        self.with(|c| {
+            c.execute(
+                &st,
+                &[
+                    &o.ids,
+                    &o.states,
+                    &o.attempts,
+                    &o.next_ats,
+                    &o.classes,
+                    &o.replies,
+                    &o.reasons,
+                    &o.details,
+                    &o.ats,
+                    &messages,
+                    &ats,
+                    &kinds,
+                    &details,
+                    &channel,
+                    &held.notices,
+                ],
+            )
+        })?;
         Ok(())
+    }
+
+    /// Writes the outcomes held, if any, before a statement that could read them.
+    fn before_statement(&self) -> DbResult<()> {
+        let taken = self.deferred.borrow_mut().take_outcomes();
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let written = self.prepare(UPDATE_OUTCOMES).and_then(|st| {
+            let o = OutcomeColumns::of(&taken);
+            self.with(|c| {
+                c.execute(
+                    &st,
+                    &[
+                        &o.ids,
+                        &o.states,
+                        &o.attempts,
+                        &o.next_ats,
+                        &o.classes,
+                        &o.replies,
+                        &o.reasons,
+                        &o.details,
+                        &o.ats,
+                    ],
+                )
+            })
+        });
+        let mut deferred = self.deferred.borrow_mut();
+        match written {
+            Ok(_) => {
+                deferred.outcomes_written();
+                Ok(())
+            }
+            Err(e) => {
+                deferred.outcomes_unwritten(taken);
+                Err(e)
+            }
+        }
     }
 
     /// The statement for `sql`, prepared once per connection.
@@ -217,6 +276,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> DbResult<u64> {
+        self.before_statement()?;
         let st = self.prepare(sql)?;
         self.with(|c| c.execute(&st, params))
     }
@@ -227,6 +287,7 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> DbResult<Vec<postgres::Row>> {
+        self.before_statement()?;
         let st = self.prepare(sql)?;
         self.with(|c| c.query(&st, params))
     }
@@ -236,6 +297,7 @@ impl PgConn {
         s: &postgres::Statement,
         params: &[&dyn ToParam],
     ) -> DbResult<usize> {
+        self.before_statement()?;
         let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -247,6 +309,7 @@ impl PgConn {
         s: &postgres::Statement,
         params: &[&dyn ToParam],
     ) -> DbResult<Vec<postgres::Row>> {
+        self.before_statement()?;
         let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
@@ -256,11 +319,16 @@ impl PgConn {
     /// Runs statements without parameters; a transaction's control statements also
     /// commit, keep or drop what it held back (`pg_deferred`).
     pub(super) fn batch(&self, sql: &str) -> DbResult<()> {
+        // A savepoint must not hold an earlier job's outcomes, or rolling back to it would
+        // undo them on the server: they are written before it is set.
+        if super::pg_deferred::writes_held_first(sql) {
+            self.before_statement()?;
+        }
         let mut deferred = self.deferred.borrow_mut();
         deferred.control(
             sql,
             |sql| self.with(|c| c.batch_execute(sql)),
-            |events, notices| self.flush(events, notices),
+            |held| self.flush(held),
         )
     }
 
@@ -310,6 +378,38 @@ impl Drop for PgConn {
         if let Some(client) = self.client.get_mut().take() {
             blocking(move || drop(client));
         }
+    }
+}
+
+/// Outcomes as the columns `UPDATE_OUTCOMES` and `FLUSH` take.
+#[derive(Default)]
+struct OutcomeColumns<'a> {
+    ids: Vec<i64>,
+    states: Vec<&'a str>,
+    attempts: Vec<i64>,
+    next_ats: Vec<i64>,
+    classes: Vec<&'a str>,
+    replies: Vec<Option<&'a [u8]>>,
+    reasons: Vec<Option<&'a str>>,
+    details: Vec<Option<&'a str>>,
+    ats: Vec<i64>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn of(outcomes: &'a [Outcome]) -> OutcomeColumns<'a> {
+        let mut c = OutcomeColumns::default();
+        for o in outcomes {
+            c.ids.push(o.id);
+            c.states.push(&o.state);
+            c.attempts.push(o.attempts);
+            c.next_ats.push(o.next_at);
+            c.classes.push(&o.class);
+            c.replies.push(o.reply.as_deref());
+            c.reasons.push(o.reason.as_deref());
+            c.details.push(o.detail.as_deref());
+            c.ats.push(o.at);
+        }
+        c
     }
 }
 

@@ -1,10 +1,13 @@
-//! What a PostgreSQL transaction writes only at its commit: the events of its messages,
-//! and its notices to the other nodes. Each costs a round trip to the server when written
-//! at once, and together they were a third of the writer's statements (six events and a
-//! notice per message received and delivered). Nothing in a transaction reads them back,
-//! so they are kept in order and written just before `COMMIT`, in two statements whatever
-//! their number. A savepoint rolled back drops those written since it; a transaction
-//! rolled back drops them all. Outside a transaction they are written at once.
+//! What a PostgreSQL transaction writes only at its commit, or just before a statement
+//! that could read it: the events of its messages, its notices to the other nodes, and its
+//! deliveries' outcomes. Each costs a round trip to the server when written at once, and
+//! together they were half of the writer's statements (six events, a notice and two
+//! outcomes per message received and delivered). They are kept in order and written just
+//! before `COMMIT` in one statement whatever their number (`FLUSH`). Nothing reads events
+//! or notices back; outcomes are rows others read, so any other statement of the
+//! transaction writes those held first (`PgConn::before_statement`). A savepoint rolled
+//! back drops what was held since it; a transaction rolled back drops it all. Outside a
+//! transaction each is written at once.
 
 use super::db::DbResult;
 
@@ -16,24 +19,63 @@ pub(super) struct Event {
     pub detail: Option<String>,
 }
 
+/// A delivery's outcome, as `queue::record_outcome` writes it.
+pub(super) struct Outcome {
+    pub id: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub class: String,
+    pub reply: Option<Vec<u8>>,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub at: i64,
+}
+
+/// What is held for the commit.
+#[derive(Default)]
+pub(super) struct Held {
+    pub events: Vec<Event>,
+    pub notices: Vec<String>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.notices.is_empty() && self.outcomes.is_empty()
+    }
+}
+
+/// A savepoint open, with how much of each kind was held when it was set.
+struct Mark {
+    name: String,
+    events: usize,
+    notices: usize,
+    outcomes: usize,
+}
+
 /// The writes held back for the open transaction, if one is open.
 #[derive(Default)]
 pub(super) struct Deferred {
     open: bool,
-    events: Vec<Event>,
-    notices: Vec<String>,
-    /// Each savepoint open, with how many events and notices were held when it was set.
-    marks: Vec<(String, usize, usize)>,
+    held: Held,
+    marks: Vec<Mark>,
 }
 
-/// The events, all at once, in the order they were held.
-pub(super) const INSERT_EVENTS: &str = "INSERT INTO events (message, at, kind, detail)
-     SELECT m, a, k, d FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[])
-       WITH ORDINALITY AS e(m, a, k, d, n) ORDER BY n";
+/// Outcomes, all at once (`$1` to `$9`): `pg_schema::ONE_ROUND_TRIP`'s
+/// `accord_outcomes`, the last held for a delivery written last.
+pub(super) const UPDATE_OUTCOMES: &str =
+    "SELECT accord_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-/// The notices, each once.
-pub(super) const NOTIFY_ALL: &str =
-    "SELECT COUNT(pg_notify($1, p)) FROM (SELECT DISTINCT UNNEST($2::text[]) AS p) n";
+/// Everything held, in one statement at the commit: the outcomes (`$1` to `$9`), the
+/// events in the order they were held (`$10` to `$13`), and the notices, each once, on
+/// channel `$14` (`$15`).
+pub(super) const FLUSH: &str = "WITH events AS (
+       INSERT INTO events (message, at, kind, detail)
+       SELECT m, a, k, d FROM UNNEST($10::bigint[], $11::bigint[], $12::text[], $13::text[])
+         WITH ORDINALITY AS e(m, a, k, d, n) ORDER BY n)
+     SELECT accord_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       + (SELECT COUNT(pg_notify($14, p)) FROM (SELECT DISTINCT UNNEST($15::text[]) AS p) n)";
 
 /// A transaction control statement the deferral follows.
 enum Control<'a> {
@@ -43,6 +85,12 @@ enum Control<'a> {
     Savepoint(&'a str),
     RollbackTo(&'a str),
     Release(&'a str),
+}
+
+/// Whether the outcomes held must be written before `sql`: before any statement but
+/// those that end the transaction or a savepoint (a savepoint is set with nothing held).
+pub(super) fn writes_held_first(sql: &str) -> bool {
+    matches!(Control::of(sql), None | Some(Control::Savepoint(_)))
 }
 
 impl<'a> Control<'a> {
@@ -71,7 +119,7 @@ impl Deferred {
     /// Holds `e` for the commit; false outside a transaction (write it now).
     pub(super) fn event(&mut self, e: Event) -> bool {
         if self.open {
-            self.events.push(e);
+            self.held.events.push(e);
         }
         self.open
     }
@@ -79,9 +127,37 @@ impl Deferred {
     /// Holds notice `payload` for the commit; false outside a transaction.
     pub(super) fn notice(&mut self, payload: &str) -> bool {
         if self.open {
-            self.notices.push(payload.to_string());
+            self.held.notices.push(payload.to_string());
         }
         self.open
+    }
+
+    /// Holds outcome `o` for the commit or the transaction's next other statement; false
+    /// outside a transaction.
+    pub(super) fn outcome(&mut self, o: Outcome) -> bool {
+        if self.open {
+            self.held.outcomes.push(o);
+        }
+        self.open
+    }
+
+    /// The outcomes held, to be written now, before another statement.
+    pub(super) fn take_outcomes(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.held.outcomes)
+    }
+
+    /// The outcomes taken were written: the savepoints set before now no longer hold them
+    /// (the server's own savepoints undo them if rolled back to).
+    pub(super) fn outcomes_written(&mut self) {
+        for m in &mut self.marks {
+            m.outcomes = 0;
+        }
+    }
+
+    /// The outcomes taken could not be written: they are held again, first.
+    pub(super) fn outcomes_unwritten(&mut self, mut taken: Vec<Outcome>) {
+        taken.append(&mut self.held.outcomes);
+        self.held.outcomes = taken;
     }
 
     /// Runs control statement `sql` with `run`, writing what is held first when it
@@ -90,16 +166,16 @@ impl Deferred {
         &mut self,
         sql: &str,
         run: impl FnOnce(&str) -> DbResult<()>,
-        flush: impl FnOnce(Vec<Event>, Vec<String>) -> DbResult<()>,
+        flush: impl FnOnce(Held) -> DbResult<()>,
     ) -> DbResult<()> {
         let Some(control) = Control::of(sql) else {
             return run(sql);
         };
         match control {
             Control::Commit => {
-                let (events, notices) = self.take();
-                if !events.is_empty() || !notices.is_empty() {
-                    flush(events, notices)?;
+                let held = self.take();
+                if !held.is_empty() {
+                    flush(held)?;
                 }
                 run(sql)
             }
@@ -115,24 +191,29 @@ impl Deferred {
             }
             Control::Savepoint(name) => {
                 run(sql)?;
-                self.marks
-                    .push((name.to_string(), self.events.len(), self.notices.len()));
+                self.marks.push(Mark {
+                    name: name.to_string(),
+                    events: self.held.events.len(),
+                    notices: self.held.notices.len(),
+                    outcomes: self.held.outcomes.len(),
+                });
                 Ok(())
             }
             Control::RollbackTo(name) => {
                 run(sql)?;
                 // The savepoint stays, as PostgreSQL keeps it; what followed it goes.
-                if let Some(at) = self.marks.iter().rposition(|(n, _, _)| n == name) {
-                    let (_, events, notices) = self.marks[at];
+                if let Some(at) = self.marks.iter().rposition(|m| m.name == name) {
+                    let m = &self.marks[at];
+                    self.held.events.truncate(m.events);
+                    self.held.notices.truncate(m.notices);
+                    self.held.outcomes.truncate(m.outcomes);
                     self.marks.truncate(at + 1);
-                    self.events.truncate(events);
-                    self.notices.truncate(notices);
                 }
                 Ok(())
             }
             Control::Release(name) => {
                 run(sql)?;
-                if let Some(at) = self.marks.iter().rposition(|(n, _, _)| n == name) {
+                if let Some(at) = self.marks.iter().rposition(|m| m.name == name) {
                     self.marks.truncate(at);
                 }
                 Ok(())
@@ -141,13 +222,10 @@ impl Deferred {
     }
 
     /// Ends the transaction's deferral: what was held, for the commit.
-    fn take(&mut self) -> (Vec<Event>, Vec<String>) {
+    fn take(&mut self) -> Held {
         self.open = false;
         self.marks.clear();
-        (
-            std::mem::take(&mut self.events),
-            std::mem::take(&mut self.notices),
-        )
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -170,8 +248,8 @@ mod tests {
         d.control(
             sql,
             |_| Ok(()),
-            |events, _| {
-                written = events.iter().map(|e| e.message).collect();
+            |held| {
+                written = held.events.iter().map(|e| e.message).collect();
                 Ok(())
             },
         )
@@ -201,5 +279,56 @@ mod tests {
         run(&mut d, "BEGIN");
         assert_eq!(run(&mut d, "COMMIT"), Vec::<i64>::new());
         assert!(!d.event(event(5)));
+    }
+
+    fn outcome(id: i64) -> Outcome {
+        Outcome {
+            id,
+            state: "completed".into(),
+            attempts: 1,
+            next_at: 0,
+            class: "AA".into(),
+            reply: None,
+            reason: None,
+            detail: None,
+            at: 0,
+        }
+    }
+
+    fn held_outcomes(d: &Deferred) -> Vec<i64> {
+        d.held.outcomes.iter().map(|o| o.id).collect()
+    }
+
+    #[test]
+    fn outcomes_written_early_are_left_to_the_servers_savepoints() {
+        let mut d = Deferred::default();
+        assert!(
+            !d.outcome(outcome(0)),
+            "outside a transaction: written at once"
+        );
+        run(&mut d, "BEGIN");
+        d.outcome(outcome(1));
+        // A savepoint is set with nothing held (`PgConn::batch` writes 1 first).
+        assert!(writes_held_first("SAVEPOINT job") && !writes_held_first("RELEASE job"));
+        assert_eq!(d.take_outcomes().len(), 1);
+        d.outcomes_written();
+        run(&mut d, "SAVEPOINT job");
+        d.outcome(outcome(2));
+        // Another statement comes: 2 is written now, inside the savepoint.
+        let taken = d.take_outcomes();
+        assert_eq!(taken.iter().map(|o| o.id).collect::<Vec<_>>(), [2]);
+        d.outcomes_written();
+        d.outcome(outcome(3));
+        // Rolled back to: the server undoes 2; 3 followed the savepoint and goes.
+        run(&mut d, "ROLLBACK TO job");
+        assert_eq!(held_outcomes(&d), Vec::<i64>::new());
+        d.outcome(outcome(4));
+        // A write that failed holds its outcomes again, before those held since.
+        let taken = d.take_outcomes();
+        d.outcome(outcome(5));
+        d.outcomes_unwritten(taken);
+        assert_eq!(held_outcomes(&d), [4, 5]);
+        run(&mut d, "ROLLBACK");
+        assert_eq!(held_outcomes(&d), Vec::<i64>::new());
     }
 }

@@ -74,8 +74,9 @@ pub struct Settled<'a> {
     pub detail: Option<&'a str>,
 }
 
-/// [`settle`] for each of `rows`: on PostgreSQL in one statement, where one each was a
-/// round trip for every message processed.
+/// [`settle`] for each of `rows`: on PostgreSQL in one statement
+/// (`pg_schema::ONE_ROUND_TRIP`'s `accord_settle`), where one each was a round trip for
+/// every message processed.
 pub fn settle_all(c: &Db, rows: &[Settled], now: i64) -> DbResult<()> {
     match c {
         Db::Pg(pg) if rows.len() > 1 => {
@@ -83,10 +84,8 @@ pub fn settle_all(c: &Db, rows: &[Settled], now: i64) -> DbResult<()> {
             let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
             let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason).collect();
             let details: Vec<Option<&str>> = rows.iter().map(|r| r.detail).collect();
-            pg.execute_native(
-                "UPDATE messages m SET state = u.s, reason = u.r, detail = u.d, updated_at = $5
-                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(i, s, r, d)
-                 WHERE m.id = u.i",
+            pg.query_native(
+                "SELECT accord_settle($1, $2, $3, $4, $5)",
                 &[&ids, &states, &reasons, &details, &now],
             )?;
             Ok(())

@@ -295,6 +295,23 @@ pub struct Outcome<'a> {
 
 /// Records delivery `id`'s outcome, with an event saying `what`.
 pub fn record_outcome(c: &Db, id: i64, o: &Outcome, what: &str, now: i64) -> DbResult<()> {
+    if let Db::Pg(pg) = c {
+        // Held for the commit, with the transaction's other outcomes (`pg_deferred`).
+        let held = super::pg_deferred::Outcome {
+            id,
+            state: o.state.to_string(),
+            attempts: i64::from(o.attempts),
+            next_at: o.next_at,
+            class: o.class.to_string(),
+            reply: o.reply.map(<[u8]>::to_vec),
+            reason: o.reason.map(str::to_string),
+            detail: o.detail.map(str::to_string),
+            at: now,
+        };
+        if pg.defer_outcome(held) {
+            return super::processing::event(c, id, now, o.state, Some(what));
+        }
+    }
     c.prepare_cached(
         "UPDATE messages SET state = ?1, attempts = ?2, next_at = ?3, ack_code = ?4, ack = ?5,
            reason = ?6, detail = ?7, updated_at = ?8 WHERE id = ?9",
