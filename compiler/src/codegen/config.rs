@@ -182,6 +182,30 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     }
                 }
             },
+            "console": {
+                "description": "The operations console, served on the admin listener under /console: its operators, each with a role and a password hash, and how long a session may sit idle.",
+                "type": "object", "additionalProperties": false,
+                "required": ["operators"],
+                "properties": {
+                    "idle_minutes": { "type": "integer", "minimum": 1, "maximum": 1440, "description": "A session unused this many minutes ends (default 15)." },
+                    "operators": {
+                        "description": "The operators, by login name.",
+                        "type": "object", "minProperties": 1,
+                        "additionalProperties": {
+                            "type": "object", "additionalProperties": false,
+                            "required": ["role", "password"],
+                            "properties": {
+                                "role": { "enum": ["viewer", "operator", "admin"], "description": "viewer: sees the pages; operator: also resends and discards dead letters; admin: also replays and reads the audit trail." },
+                                "password": {
+                                    "description": "The argon2id hash of the operator's password (`PRODUCTION console hash-password`): { env = \"VAR\" }, { file = \"path\" } or the value.",
+                                    "oneOf": secret_forms()
+                                },
+                                "phi": { "type": "boolean", "description": "Whether the operator sees patients' identifiers and demographics unmasked (default: yes for operator and admin, no for viewer)." }
+                            }
+                        }
+                    }
+                }
+            },
             "tls": {
                 "description": "Certificates in use: the endpoints' (tls: required) and the admin listener's.",
                 "type": "object", "additionalProperties": false,

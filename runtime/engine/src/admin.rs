@@ -1,5 +1,7 @@
 //! Admin HTTP: `/health` (the process answers), `/ready` (listeners bound, journal open,
-//! workers running: 503 until then) and `/metrics` (Prometheus text format).
+//! workers running: 503 until then), `/metrics` (Prometheus text format), and the
+//! operations console under `/console` when the configuration has a `[console]`
+//! (`console`: its own logins, sessions and roles; the admin token is not asked there).
 //!
 //! With `[admin] token`, `/metrics` answers only a request that carries it as a bearer
 //! token (compared in constant time), and `401` otherwise; the refusal is counted in
@@ -23,11 +25,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(engine.clone(), token_asked));
-    Router::new()
+    let console = super::console::router(engine.clone());
+    let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
         .merge(guarded)
-        .with_state(engine)
+        .with_state(engine);
+    match console {
+        Some(console) => app.merge(console),
+        None => app,
+    }
 }
 
 async fn ready(State(engine): State<Arc<Engine>>) -> impl IntoResponse {

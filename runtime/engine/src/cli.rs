@@ -34,6 +34,13 @@ struct Where {
 }
 
 #[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Read a password from standard input and print its argon2id hash, for an operator's
+    /// `password` in `[console.operators.NAME]` (keep it as a secret: a file or a variable).
+    HashPassword,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the production until interrupted.
     Run {
@@ -44,6 +51,9 @@ enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// The operations console's accounts.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Check the configuration for an environment and print the resolved endpoints.
     CheckConfig {
         #[command(flatten)]
@@ -426,6 +436,28 @@ pub fn main(production: Production) -> ExitCode {
                     )
                 }),
             )
+        }
+        Command::Console(ConsoleCommand::HashPassword) => {
+            let mut password = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut password) {
+                eprintln!("error: cannot read the password from standard input: {e}");
+                return ExitCode::from(2);
+            }
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.len() < 12 {
+                eprintln!("error: the password has {} characters, fewer than 12\n  = help: choose a longer one; a passphrase of a few words is easier to type", password.chars().count());
+                return ExitCode::from(2);
+            }
+            match super::console::hash_password(password) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: cannot hash the password: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::CheckConfig { at, schema } => {
             if schema {

@@ -157,6 +157,8 @@ pub struct Config {
     pub tls_expiry_warning_days: u32,
     /// Where alerts are posted, by alert name (`[alerts.NAME]`).
     pub alerts: BTreeMap<String, super::alerts::Route>,
+    /// The operations console's operators (`[console]`); no console without it.
+    pub console: Option<super::console::Settings>,
     /// The mail server alerts are mailed through (`[smtp]`).
     pub smtp: Option<super::alerts::Smtp>,
 }
@@ -627,6 +629,20 @@ pub fn load(
         errors.extend(e);
         Default::default()
     });
+    let console = super::console::settings::from_config(&config["console"], secret)
+        .unwrap_or_else(|e| {
+            errors.push(err(
+                e,
+                "each [console.operators.NAME] has role = \"viewer\", \"operator\" or \"admin\" and password = the argon2id hash (a secret reference)",
+            ));
+            None
+        });
+    if console.is_some() && config["admin"]["listen"].is_null() {
+        errors.push(err(
+            "[console] is set but there is no admin listener to serve it",
+            "give [admin] listen, e.g. \"127.0.0.1:9464\" (with a certificate unless it is loopback)",
+        ));
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -658,6 +674,7 @@ pub fn load(
             .unwrap_or(30)
             .min(3650) as u32,
         alerts,
+        console,
         smtp,
     })
 }
@@ -1105,6 +1122,7 @@ mod tests {
             tls: Default::default(),
             tls_expiry_warning_days: 30,
             alerts: BTreeMap::new(),
+            console: None,
             smtp: None,
         }
     }

@@ -25,6 +25,7 @@ mod api;
 mod cli;
 pub mod cluster;
 pub mod config;
+mod console;
 mod credentials;
 mod envelope;
 mod flows;

@@ -40,6 +40,7 @@
 //! restore). `tests/book.rs` checks that no SQL is written elsewhere.
 
 pub mod backup;
+pub(crate) mod browse;
 mod clauses;
 pub mod cluster;
 pub mod db;

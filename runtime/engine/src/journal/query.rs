@@ -148,7 +148,7 @@ pub struct Filter {
 
 /// The messages of one patient (`?N`): through the index of received messages, then the
 /// deliveries made from them (every outbound row's parent is a received one).
-const PATIENT_CLAUSE: &str =
+pub(super) const PATIENT_CLAUSE: &str =
     "id IN (SELECT id FROM messages WHERE direction = 'in' AND patient_id = ?N
    UNION ALL SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
    WHERE r.direction = 'in' AND r.patient_id = ?N AND d.direction = 'out'

@@ -1,0 +1,357 @@
+//! The operations console on the example production's admin listener, over real sockets:
+//! logins against argon2id hashes made by the production's own `console hash-password`,
+//! sessions, CSRF, roles enforced on the server (a viewer is refused a resend and sees no
+//! button), patient data masked for a viewer, a dead letter resent from the console and
+//! received again by the peer, throttled logins, logout, and every action in the audit
+//! trail with its operator and reason. `cargo test -- console` selects these.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// An HTTP/1.1 exchange: the status, the headers (lowercased names) and the body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The session cookie a login set (`accord_console=...`).
+    fn cookie(&self) -> String {
+        let set = self.header("set-cookie").expect("a Set-Cookie header");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        set.split(';').next().unwrap().to_string()
+    }
+
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with its CSRF token")
+            + "name=\"csrf\" value=\"".len();
+        self.body[at..].split('"').next().unwrap().to_string()
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let cookie = if cookie.is_empty() {
+        String::new()
+    } else {
+        format!("Cookie: {cookie}\r\n")
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// `name`'s session: logged in with `password`.
+fn login(port: u16, name: &str, password: &str) -> String {
+    let r = http(
+        port,
+        "POST",
+        "/console/login",
+        "",
+        &format!("name={name}&password={}", password.replace(' ', "+")),
+    );
+    assert_eq!(r.status, 303, "{name} logs in: {}", r.body);
+    r.cookie()
+}
+
+/// The argon2id hash the production makes of `password`.
+fn hash(bin: &std::path::Path, password: &str) -> String {
+    let mut child = Command::new(bin)
+        .args(["console", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
+    let bin = build("examples/trakcare-lab");
+    // A short password is refused before it is hashed.
+    let o = Command::new(&bin)
+        .args(["console", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            writeln!(c.stdin.take().unwrap(), "short")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // WinPath refuses (AR) the first copy of every message, and takes the second.
+    let winpath = Peer::start(|_, seen| if seen == 1 { "AR" } else { "AA" });
+    let pharmacy = Peer::start(|_, _| "CA");
+    let results = Peer::start(|_, _| "AA");
+    let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = fresh_dir("console");
+    let config = example_config(
+        &dir,
+        [adt_in, lab_in, mpi_in, admin],
+        [winpath.port, pharmacy.port, results.port],
+    );
+    let passwords = [
+        ("ana", "operator", "ana's long passphrase"),
+        ("vic", "viewer", "vic's long passphrase"),
+        ("ada", "admin", "ada's long passphrase"),
+    ];
+    let mut section = String::from("[console]\nidle_minutes = 5\n");
+    for (name, role, password) in passwords {
+        let file = dir.join(format!("{name}.hash"));
+        std::fs::write(&file, hash(&bin, password)).unwrap();
+        section.push_str(&format!(
+            "[console.operators.{name}]\nrole = \"{role}\"\npassword = {{ file = \"{}\" }}\n",
+            file.display()
+        ));
+    }
+    let mut text_of = std::fs::read_to_string(&config).unwrap();
+    text_of.push_str(&section);
+    std::fs::write(&config, text_of).unwrap();
+    let _prod = start(&bin, &config, &dir.join("var"), admin);
+
+    // A message WinPath refuses: it waits in the dead letter.
+    assert_eq!(send_msa(adt_in, &sample("adt_a01.hl7")), "AA");
+    winpath.wait_for(1);
+
+    // No session: the way to the login page. A wrong password: refused, and audited.
+    let r = http(admin, "GET", "/console/", "", "");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/console/login"));
+    let r = http(
+        admin,
+        "POST",
+        "/console/login",
+        "",
+        "name=ana&password=wrong+guess",
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("unknown operator or wrong password"));
+
+    // The viewer sees the dead letter, masked, without a button, and is refused a
+    // resend on the server even with a valid form.
+    let vic = login(admin, "vic", "vic's long passphrase");
+    let dead_id = {
+        let started = Instant::now();
+        loop {
+            let r = http(admin, "GET", "/console/dead-letters", &vic, "");
+            assert_eq!(r.status, 200);
+            if let Some(at) = r.body.find("/console/messages/") {
+                let id: String = r.body[at + "/console/messages/".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                assert!(!r.body.contains(">Resend<"), "no button for a viewer");
+                break id;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no dead letter"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let page = http(
+        admin,
+        "GET",
+        &format!("/console/messages/{dead_id}"),
+        &vic,
+        "",
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Patient Name") || page.body.contains("PID-5"));
+    // The patient's name and NHS number, nowhere on the page.
+    for phi in ["EVERYWOMAN", "9434765919"] {
+        assert!(!page.body.contains(phi), "the viewer sees {phi}");
+    }
+    let csrf = page.csrf();
+    let r = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{dead_id}/resend"),
+        &vic,
+        &format!("csrf={csrf}&reason=try"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("needs the operator role"), "{}", r.body);
+
+    // The operator: no CSRF token, refused; no reason, refused; both, resent, and
+    // WinPath receives the message again.
+    let ana = login(admin, "ana", "ana's long passphrase");
+    let page = http(
+        admin,
+        "GET",
+        &format!("/console/messages/{dead_id}"),
+        &ana,
+        "",
+    );
+    assert!(page.body.contains(">Resend<"), "{}", page.body);
+    assert!(
+        page.body.contains("EVERYWOMAN"),
+        "an operator sees the patient"
+    );
+    let csrf = page.csrf();
+    let r = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{dead_id}/resend"),
+        &ana,
+        "reason=no+token",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("CSRF"));
+    let r = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{dead_id}/resend"),
+        &ana,
+        &format!("csrf={csrf}&reason=+"),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(winpath.messages().len(), 1, "nothing was resent yet");
+    let r = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{dead_id}/resend"),
+        &ana,
+        &format!("csrf={csrf}&reason=WinPath+fixed+its+mapping"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("queued on adt_to_lims"), "{}", r.body);
+    assert_eq!(winpath.wait_for(2).len(), 2, "WinPath gets it again");
+    // Only an admin reads the audit trail.
+    assert_eq!(http(admin, "GET", "/console/audit", &ana, "").status, 403);
+
+    // The search finds the message by its control id.
+    let control = field(&sample("adt_a01.hl7"), "MSH", 10);
+    let r = http(
+        admin,
+        "GET",
+        &format!("/console/messages?control={control}"),
+        &ana,
+        "",
+    );
+    // It finds the message received; its page links the delivery made from it.
+    let at = r
+        .body
+        .find("<td><a href=\"/console/messages/")
+        .expect("a message found")
+        + "<td><a href=\"/console/messages/".len();
+    let received: String = r.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_ne!(received, dead_id);
+    let page = http(
+        admin,
+        "GET",
+        &format!("/console/messages/{received}"),
+        &ana,
+        "",
+    );
+    assert!(
+        page.body.contains(&format!("/console/messages/{dead_id}")),
+        "{}",
+        page.body
+    );
+
+    // Logging out ends the session.
+    let dashboard = http(admin, "GET", "/console/", &ana, "");
+    assert_eq!(dashboard.status, 200, "{}", dashboard.body);
+    assert!(dashboard.body.contains("adt_to_lims"), "{}", dashboard.body);
+    let csrf = dashboard.csrf();
+    let r = http(
+        admin,
+        "POST",
+        "/console/logout",
+        &ana,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(http(admin, "GET", "/console/", &ana, "").status, 303);
+
+    // The admin reads the trail: the failed login, the refusal, the resend with its reason.
+    let ada = login(admin, "ada", "ada's long passphrase");
+    let audit = http(admin, "GET", "/console/audit", &ada, "");
+    assert_eq!(audit.status, 200);
+    for said in [
+        "console-login-failed",
+        "console-refused",
+        "WinPath fixed its mapping",
+        "console-logout",
+    ] {
+        assert!(
+            audit.body.contains(said),
+            "the audit has {said}: {}",
+            audit.body
+        );
+    }
+
+    // Five failed logins for an account, and the sixth is turned away unchecked.
+    for _ in 0..5 {
+        let r = http(
+            admin,
+            "POST",
+            "/console/login",
+            "",
+            "name=ada&password=nope",
+        );
+        assert_eq!(r.status, 401);
+    }
+    let r = http(
+        admin,
+        "POST",
+        "/console/login",
+        "",
+        "name=ada&password=ada's+long+passphrase",
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+}

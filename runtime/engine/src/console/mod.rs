@@ -1,0 +1,79 @@
+//! The operations console, served by the production on its admin listener under
+//! `/console` (over TLS when the admin listener has a certificate): server-rendered pages,
+//! no script, that work with no internet. Operators log in with a local account and act by
+//! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
+//! `pages` the pages and the actions behind their forms; `view` how a stored message is
+//! shown field by field; the journal's `browse` the reads the pages make.
+
+mod auth;
+mod pages;
+pub mod settings;
+mod view;
+
+pub use auth::hash as hash_password;
+pub use settings::Settings;
+
+use super::Engine;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+/// The console's state: the engine, the live sessions, the templates.
+pub struct Console {
+    engine: Arc<Engine>,
+    settings: Settings,
+    sessions: auth::Sessions,
+    templates: minijinja::Environment<'static>,
+    /// Whether the admin listener serves HTTPS (the cookie is then `Secure`).
+    secure: bool,
+    /// A hash checked for an unknown operator's login, so it takes as long as a known one.
+    decoy: String,
+}
+
+/// The templates, compiled in.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("messages.html", include_str!("templates/messages.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("dead.html", include_str!("templates/dead.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("done.html", include_str!("templates/done.html")),
+    ("refused.html", include_str!("templates/refused.html")),
+];
+
+/// The console's routes, when the configuration has a `[console]`.
+pub fn router(engine: Arc<Engine>) -> Option<Router> {
+    let settings = engine.config.console.clone()?;
+    let mut templates = minijinja::Environment::new();
+    for (name, source) in TEMPLATES {
+        if let Err(e) = templates.add_template(name, source) {
+            tracing::error!(template = name, error = %e, "console template");
+            return None;
+        }
+    }
+    let secure = engine.config.tls.server(super::tls::ADMIN).is_some();
+    let console = Arc::new(Console {
+        sessions: auth::Sessions::new(settings.idle),
+        decoy: auth::hash(&auth::token()).unwrap_or_default(),
+        engine,
+        settings,
+        templates,
+        secure,
+    });
+    Some(
+        Router::new()
+            .route("/console", get(pages::dashboard))
+            .route("/console/", get(pages::dashboard))
+            .route("/console/login", get(pages::login_page).post(pages::login))
+            .route("/console/logout", post(pages::logout))
+            .route("/console/messages", get(pages::messages))
+            .route("/console/messages/{id}", get(pages::message))
+            .route("/console/messages/{id}/resend", post(pages::resend))
+            .route("/console/messages/{id}/discard", post(pages::discard))
+            .route("/console/dead-letters", get(pages::dead_letters))
+            .route("/console/audit", get(pages::audit))
+            .with_state(console),
+    )
+}

@@ -1,0 +1,618 @@
+//! The console's pages and the actions behind their forms. Every page asks for a live
+//! session; every form posts its session's CSRF token; every action is checked against the
+//! operator's role here, on the server, and written to the audit trail with the operator's
+//! name and reason. Journal reads and operator actions run on the blocking pool.
+
+use super::auth::{self, Action, Session};
+use super::view;
+use super::Console;
+use crate::journal::{self, browse, JournalError};
+use crate::operator::{self, Actor, Selection};
+use crate::time;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+type Page = Result<Response, Stop>;
+
+/// A page drawn instead of the one asked for (the login page, a refusal), boxed: a
+/// response is large, and most requests do not stop.
+pub struct Stop(Box<Response>);
+
+impl From<Response> for Stop {
+    fn from(r: Response) -> Stop {
+        Stop(Box::new(r))
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl Console {
+    /// The request's live session, or the way to the login page.
+    fn session(&self, headers: &HeaderMap) -> Result<Session, Stop> {
+        auth::cookie_of(headers)
+            .and_then(|t| self.sessions.get(&t))
+            .ok_or_else(|| Redirect::to("/console/login").into_response().into())
+    }
+
+    /// Renders template `name` with `ctx`, the session and the estate's name beside it.
+    fn render(&self, name: &str, session: Option<&Session>, mut ctx: Value) -> Response {
+        ctx["estate"] = json!(self.engine.spec.estate);
+        if let Some(s) = session {
+            ctx["session"] = json!({
+                "operator": s.operator, "role": s.role.name(), "csrf": s.csrf,
+                "phi": s.phi, "admin": s.role.may(Action::Audit),
+            });
+        }
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(&ctx))
+        {
+            Ok(html) => (
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                    ),
+                    (header::X_FRAME_OPTIONS, "DENY"),
+                ],
+                Html(html),
+            )
+                .into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "console page");
+                (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be drawn\n").into_response()
+            }
+        }
+    }
+
+    /// A refusal page with status `status`.
+    fn refuse(&self, status: StatusCode, session: Option<&Session>, why: &str) -> Stop {
+        let mut page = self.render("refused.html", session, json!({ "why": why }));
+        *page.status_mut() = status;
+        page.into()
+    }
+
+    /// Runs a read of the journal on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&journal::db::Db) -> journal::db::DbResult<T> + Send + 'static,
+    ) -> Result<T, Stop> {
+        let store = self.engine.journal.store().clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let conn = journal::open_read(&store)?;
+            f(&conn.db()).map_err(JournalError::from)
+        })
+        .await;
+        match done {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(journal_failed(&e.0).into()),
+            Err(e) => Err(journal_failed(&e.to_string()).into()),
+        }
+    }
+
+    /// Writes an audit row for a console event that is not an operator action.
+    async fn audit(&self, actor: &str, action: &str, detail: String) {
+        let (actor, action) = (actor.to_string(), action.to_string());
+        let written = self
+            .engine
+            .journal
+            .write(move |c| {
+                journal::operator::audit_row(c, time::now_ms(), &actor, &action, "", &detail)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot audit a console event");
+        }
+    }
+}
+
+fn journal_failed(e: &str) -> Response {
+    tracing::error!(error = %e, "console: journal read");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the journal could not be read; try again\n",
+    )
+        .into_response()
+}
+
+/// A form's fields.
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The posted form's CSRF token is its session's, or the request is refused.
+fn csrf_checked(c: &Console, s: &Session, fields: &[(String, String)]) -> Result<(), Stop> {
+    match field(fields, "csrf") {
+        Some(t) if auth::same(t, &s.csrf) => Ok(()),
+        _ => Err(c.refuse(
+            StatusCode::FORBIDDEN,
+            Some(s),
+            "the form carried no valid CSRF token; reload the page and try again",
+        )),
+    }
+}
+
+/// The operator's role allows `a`, or the request is refused (and audited).
+async fn role_checked(c: &Console, s: &Session, a: Action, what: &str) -> Result<(), Stop> {
+    if s.role.may(a) {
+        return Ok(());
+    }
+    c.audit(
+        &s.operator,
+        "console-refused",
+        format!(
+            "{what}: needs the {} role, has {}",
+            a.needs(),
+            s.role.name()
+        ),
+    )
+    .await;
+    Err(c.refuse(
+        StatusCode::FORBIDDEN,
+        Some(s),
+        &format!(
+            "{what} needs the {} role; you are {}",
+            a.needs(),
+            s.role.name()
+        ),
+    ))
+}
+
+pub async fn login_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    if c.session(&headers).is_ok() {
+        return Redirect::to("/console/").into_response();
+    }
+    c.render("login.html", None, json!({}))
+}
+
+pub async fn login(
+    State(c): State<Arc<Console>>,
+    client: Option<axum::Extension<crate::http_listener::ClientAddr>>,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let name = field(&fields, "name").unwrap_or_default().to_string();
+    let password = field(&fields, "password").unwrap_or_default().to_string();
+    let address = client
+        .map(|axum::Extension(a)| a.0.ip().to_string())
+        .unwrap_or_default();
+    let keys = [format!("operator/{name}"), format!("address/{address}")];
+    if let Some(wait) = keys.iter().find_map(|k| c.sessions.throttled(k)) {
+        let mut page = c.render(
+            "login.html",
+            None,
+            json!({ "error": format!(
+                "too many failed logins; try again in {} minute(s)",
+                wait.as_secs() / 60 + 1
+            ) }),
+        );
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return page;
+    }
+    let operator = c
+        .settings
+        .operators
+        .iter()
+        .find(|o| o.name == name)
+        .cloned();
+    // The hash is checked even for an unknown name, so the time taken does not tell.
+    let hash = operator
+        .as_ref()
+        .map(|o| o.hash.clone())
+        .unwrap_or_else(|| c.decoy.clone());
+    let good = tokio::task::spawn_blocking(move || auth::verify(&hash, &password))
+        .await
+        .unwrap_or(false);
+    match operator.filter(|_| good) {
+        Some(op) => {
+            for k in &keys {
+                c.sessions.succeeded(k);
+            }
+            let id = c.sessions.open(&op);
+            c.audit(&op.name, "console-login", format!("from {address}"))
+                .await;
+            (
+                [(header::SET_COOKIE, auth::set_cookie(&id, c.secure))],
+                Redirect::to("/console/"),
+            )
+                .into_response()
+        }
+        None => {
+            for k in &keys {
+                c.sessions.failed(k);
+            }
+            c.audit(&name, "console-login-failed", format!("from {address}"))
+                .await;
+            let mut page = c.render(
+                "login.html",
+                None,
+                json!({ "error": "unknown operator or wrong password" }),
+            );
+            *page.status_mut() = StatusCode::UNAUTHORIZED;
+            page
+        }
+    }
+}
+
+pub async fn logout(State(c): State<Arc<Console>>, headers: HeaderMap, body: Bytes) -> Page {
+    let s = c.session(&headers)?;
+    csrf_checked(&c, &s, &form(&body))?;
+    if let Some(id) = auth::cookie_of(&headers) {
+        c.sessions.close(&id);
+    }
+    c.audit(&s.operator, "console-logout", String::new()).await;
+    Ok((
+        [(header::SET_COOKIE, auth::clear_cookie(c.secure))],
+        Redirect::to("/console/login"),
+    )
+        .into_response())
+}
+
+pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
+    let s = c.session(&headers)?;
+    let rows = c.read(browse::interfaces).await?;
+    let now = time::now_ms();
+    let interfaces: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "interface": r.interface, "direction": r.direction, "received": r.received,
+                "sent": r.sent, "queued": r.queued, "retrying": r.retrying, "dead": r.dead,
+                "rejected": r.rejected, "review": r.review,
+                "last": r.last_at.map(time::iso),
+                "oldest_queued": r.oldest_queued_at.map(|t| age(now - t)),
+            })
+        })
+        .collect();
+    Ok(c.render(
+        "dashboard.html",
+        Some(&s),
+        json!({ "interfaces": interfaces, "now": time::iso(now) }),
+    ))
+}
+
+/// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`.
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// The message search's query string.
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
+pub struct SearchQuery {
+    interface: Option<String>,
+    control: Option<String>,
+    patient: Option<String>,
+    state: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<i64>,
+}
+
+/// The states a message can be in, for the search's choice.
+const STATES: &[&str] = &[
+    "received",
+    "processed",
+    "queued",
+    "retrying",
+    "completed",
+    "dead",
+    "review",
+    "rejected",
+    "duplicate",
+    "discarded",
+    "held",
+    "resent",
+];
+
+/// Messages on a page.
+const PAGE: u32 = 50;
+
+pub async fn messages(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<SearchQuery>,
+) -> Page {
+    let s = c.session(&headers)?;
+    let given = |v: &Option<String>| {
+        v.as_ref()
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+    };
+    let mut error = None;
+    let mut when = |v: &Option<String>, name: &str| -> Option<i64> {
+        let text = given(v)?;
+        let t = time::parse_instant(&text);
+        if t.is_none() {
+            error = Some(format!(
+                "{name} `{text}` is not a time: write 2026-12-07T09:30 (UTC)"
+            ));
+        }
+        t
+    };
+    let search = browse::Search {
+        interface: given(&q.interface),
+        control_id: given(&q.control),
+        patient: given(&q.patient),
+        state: given(&q.state),
+        from_ms: when(&q.from, "from"),
+        to_ms: when(&q.to, "to"),
+        before: q.before,
+        limit: PAGE,
+    };
+    let names: Vec<String> = c
+        .engine
+        .spec
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    let rows = c.read(move |db| browse::search(db, &search)).await?;
+    let next = (rows.len() == PAGE as usize)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten()
+        .map(|last| {
+            let more = SearchQuery {
+                before: Some(last),
+                ..q.clone()
+            };
+            format!(
+                "/console/messages?{}",
+                serde_urlencoded::to_string(&more).unwrap_or_default()
+            )
+        });
+    let messages: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id, "received": time::iso(m.received_at), "interface": m.interface,
+                "direction": m.direction, "state": m.state, "message_type": m.message_type,
+                "control_id": m.control_id, "reason": m.reason,
+                "patient": view::patient(m.patient_id.as_deref(), s.phi),
+            })
+        })
+        .collect();
+    Ok(c.render(
+        "messages.html",
+        Some(&s),
+        json!({
+            "messages": messages, "q": q, "next": next, "error": error,
+            "interface_names": names, "states": STATES,
+        }),
+    ))
+}
+
+pub async fn message(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Page {
+    let s = c.session(&headers)?;
+    let found = c
+        .read(move |db| {
+            let Some(m) = browse::message(db, id)? else {
+                return Ok(None);
+            };
+            Ok(Some((
+                m,
+                browse::children(db, id)?,
+                browse::events(db, id)?,
+            )))
+        })
+        .await?;
+    let Some((m, children, events)) = found else {
+        return Err(c.refuse(
+            StatusCode::NOT_FOUND,
+            Some(&s),
+            &format!("the journal has no message {id}"),
+        ));
+    };
+    let l = &m.listed;
+    let json_payload = l.direction != "record" && m.payload.first() == Some(&b'{');
+    let segments = if json_payload {
+        None
+    } else {
+        view::hl7(&m.payload, s.phi)
+    };
+    let raw = if json_payload || !s.phi {
+        if json_payload && !s.phi {
+            view::MASK.to_string()
+        } else {
+            view::raw(&m.payload, s.phi)
+        }
+    } else {
+        String::from_utf8_lossy(&m.payload).replace('\r', "\n")
+    };
+    let ctx = json!({
+        "m": {
+            "id": l.id, "interface": l.interface, "version": m.contract_version,
+            "direction": l.direction, "state": l.state, "reason": l.reason, "detail": m.detail,
+            "message_type": l.message_type, "control_id": l.control_id,
+            "patient": view::patient(l.patient_id.as_deref(), s.phi),
+            "received": time::iso(l.received_at), "peer": m.peer, "correlation": m.correlation,
+            "parent": m.parent, "attempts": m.attempts, "ack_code": m.ack_code,
+        },
+        "segments": segments,
+        "raw": raw,
+        "ack": m.ack.as_ref().map(|a| String::from_utf8_lossy(a).replace('\r', "\n")),
+        "children": children.iter().map(|c| json!({
+            "id": c.id, "interface": c.interface, "direction": c.direction, "state": c.state,
+            "control_id": c.control_id,
+        })).collect::<Vec<_>>(),
+        "events": events.iter().map(|(at, kind, detail)| json!({
+            "at": time::iso(*at), "kind": kind, "detail": detail,
+        })).collect::<Vec<_>>(),
+        "may_act": s.role.may(Action::Resend),
+    });
+    Ok(c.render("message.html", Some(&s), ctx))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeadQuery {
+    interface: Option<String>,
+}
+
+pub async fn dead_letters(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<DeadQuery>,
+) -> Page {
+    let s = c.session(&headers)?;
+    let interface = q.interface.filter(|i| !i.is_empty());
+    let rows = c
+        .read(move |db| {
+            journal::operator::dead_letters(
+                db,
+                &journal::operator::DeadFilter {
+                    interface: interface.as_deref(),
+                    ..Default::default()
+                },
+            )
+        })
+        .await?;
+    let dead: Vec<Value> = rows
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "received": time::iso(d.received_at), "interface": d.interface,
+                "direction": d.direction, "reason": d.reason, "detail": d.detail,
+                "control_id": d.control_id, "attempts": d.attempts,
+            })
+        })
+        .collect();
+    Ok(c.render(
+        "dead.html",
+        Some(&s),
+        json!({ "dead": dead, "may_act": s.role.may(Action::Resend) }),
+    ))
+}
+
+/// What a dead letter's form asks for.
+#[derive(Clone, Copy)]
+enum DeadAction {
+    Resend,
+    Discard,
+}
+
+pub async fn resend(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Page {
+    act_on_dead(c, headers, id, body, DeadAction::Resend).await
+}
+
+pub async fn discard(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Page {
+    act_on_dead(c, headers, id, body, DeadAction::Discard).await
+}
+
+async fn act_on_dead(
+    c: Arc<Console>,
+    headers: HeaderMap,
+    id: i64,
+    body: Bytes,
+    what: DeadAction,
+) -> Page {
+    let s = c.session(&headers)?;
+    let fields = form(&body);
+    csrf_checked(&c, &s, &fields)?;
+    let (action, words) = match what {
+        DeadAction::Resend => (Action::Resend, "a resend"),
+        DeadAction::Discard => (Action::Discard, "a discard"),
+    };
+    role_checked(&c, &s, action, words).await?;
+    let Some(reason) = field(&fields, "reason")
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    else {
+        return Err(c.refuse(
+            StatusCode::BAD_REQUEST,
+            Some(&s),
+            &format!("{words} needs a reason, for the audit trail"),
+        ));
+    };
+    let actor = Actor {
+        name: s.operator.clone(),
+        why: Some(reason.to_string()),
+    };
+    let engine = c.engine.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let selection = Selection {
+            ids: vec![id],
+            ..Default::default()
+        };
+        let store = engine.journal.store().clone();
+        match what {
+            DeadAction::Resend => operator::resend(
+                &store,
+                &engine.spec,
+                engine.functions.chains(),
+                &selection,
+                None,
+                &actor,
+            ),
+            DeadAction::Discard => operator::discard(&store, &selection, &actor),
+        }
+    })
+    .await
+    .map_err(|e| JournalError(e.to_string()))
+    .and_then(|r| r);
+    match done {
+        Ok(said) => {
+            // The operations and the processor look at once, not at their next poll.
+            for i in &c.engine.spec.interfaces {
+                c.engine.wake_operation(&i.name);
+            }
+            c.engine.received.notify_one();
+            Ok(c.render(
+                "done.html",
+                Some(&s),
+                json!({ "flash": said.trim(), "id": id }),
+            ))
+        }
+        Err(e) => Err(c.refuse(StatusCode::CONFLICT, Some(&s), &e.0)),
+    }
+}
+
+pub async fn audit(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
+    let s = c.session(&headers)?;
+    role_checked(&c, &s, Action::Audit, "the audit trail").await?;
+    let rows = c.read(journal::operator::audit_entries).await?;
+    let audit: Vec<Value> = rows
+        .iter()
+        .take(500)
+        .map(|(_, at, actor, action, messages, detail)| {
+            json!({ "at": time::iso(*at), "actor": actor, "action": action,
+                    "messages": messages, "detail": detail })
+        })
+        .collect();
+    Ok(c.render("audit.html", Some(&s), json!({ "audit": audit })))
+}
