@@ -212,6 +212,10 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
     for phi in ["EVERYWOMAN", "9434765919"] {
         assert!(!page.body.contains(phi), "the viewer sees {phi}");
     }
+    assert!(
+        page.body.contains("<h2>Lineage</h2>"),
+        "the viewer sees the lineage, masked"
+    );
     let csrf = page.csrf();
     let r = http(
         admin,
@@ -238,6 +242,20 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
         page.body.contains("EVERYWOMAN"),
         "an operator sees the patient"
     );
+    // Field-level lineage: WinPath's PID-5.1 was written by patient_to_winpath from the
+    // record's family_name, which trakcare_adt_to_patient read from the received PID-5.
+    let lineage = &page.body[page.body.find("<h2>Lineage</h2>").expect("a lineage")..];
+    let row = lineage
+        .split("<tr>")
+        .find(|r| r.starts_with("<td><code>PID-5.1</code>"))
+        .expect("PID-5.1's lineage");
+    for said in [
+        "EVERYWOMAN",
+        "<code>family_name</code> at <code>mappings.accord:28</code>",
+        "<code>PID-5[1].1</code> = <code>EVERYWOMAN</code> via <code>family_name</code> read at <code>mappings.accord:7</code>",
+    ] {
+        assert!(row.contains(said), "{said} in {row}");
+    }
     let csrf = page.csrf();
     let r = http(
         admin,

@@ -27,6 +27,29 @@ pub struct Spec {
     /// The source-of-truth matrix of each record that has one and a key.
     #[serde(default)]
     pub matrices: Vec<Matrix>,
+    /// Every mapping's assignments, for the console's field-level lineage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<MappingLineage>,
+}
+
+/// A mapping's assignments as written: what each output field is made of, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingLineage {
+    pub name: String,
+    /// `mappings.accord:3`.
+    pub at: String,
+    pub rows: Vec<LineageRow>,
+}
+
+/// One assignment: the output field (`PID-5.1`, `family_name`, `name[*].family` inside a
+/// `for each`), the expression as written, the inputs it reads (HL7 paths, or the
+/// source record's fields), and its place in the contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineageRow {
+    pub target: String,
+    pub expr: String,
+    pub sources: Vec<String>,
+    pub at: String,
 }
 
 /// One record's rows of the source-of-truth matrix, enforced when a transform produces
@@ -217,6 +240,7 @@ impl Interface {
             messages: vec![],
             profile: None,
             transforms: false,
+            chain: vec![],
             ack: Ack {
                 mode: "commit".into(),
                 timeout_ms: None,
@@ -266,6 +290,9 @@ pub struct Interface {
     pub profile: Option<String>,
     /// Whether the interface has a transform chain (`deliver` returns its output).
     pub transforms: bool,
+    /// The mappings of that chain, in order (`Spec::mappings` has their lineage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
     pub ack: Ack,
     pub replies: Vec<ReplyPolicy>,
     /// HL7 paths whose values, joined, identify a message for duplicate detection.

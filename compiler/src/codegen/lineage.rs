@@ -7,7 +7,78 @@
 //! first HL7 path its value reads (a code map's input, a function's argument); a field
 //! written twice keeps its first source.
 
+//!
+//! [`rows`] is every assignment of a mapping, for the production's `Spec`: the console
+//! composes a delivered message's field-level lineage from them (output field, the
+//! record field it was made of, the received message's path, each with its line).
+
 use crate::ir::{Constraint, Estate, Expr, Mapping, PathStep, Schema, Stmt, Target, Type};
+use accord_runtime::spec::{LineageRow, MappingLineage};
+
+/// Every assignment of `m`, with what it reads and where it is written.
+pub fn rows(m: &Mapping) -> MappingLineage {
+    let mut out = vec![];
+    assignments(&m.body, "", &mut out);
+    MappingLineage {
+        name: m.name.clone(),
+        at: format!("{}:{}", m.loc.file, m.loc.line),
+        rows: out,
+    }
+}
+
+/// The text of an assignment's target, under `prefix` inside a `for each`.
+fn target_text(t: &Target, prefix: &str) -> String {
+    let own = match t {
+        Target::Hl7 { path } => path.text.clone(),
+        Target::Segment { segment } => segment.clone(),
+        Target::Field { path } => crate::ir_text::steps(path),
+    };
+    format!("{prefix}{own}")
+}
+
+fn assignments(body: &[Stmt], prefix: &str, out: &mut Vec<LineageRow>) {
+    for s in body {
+        match s {
+            Stmt::Assign {
+                target,
+                values,
+                loc,
+                ..
+            } => {
+                let mut reads = vec![];
+                for v in values {
+                    crate::ir_text::reads(v, &mut reads);
+                }
+                out.push(LineageRow {
+                    target: target_text(target, prefix),
+                    expr: values
+                        .iter()
+                        .map(crate::ir_text::expr)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    sources: reads
+                        .into_iter()
+                        .map(|r| match r {
+                            crate::ir_text::Read::Hl7(p) => p.text,
+                            crate::ir_text::Read::Field(f) => crate::ir_text::steps(&f),
+                        })
+                        .collect(),
+                    at: format!("{}:{}", loc.file, loc.line),
+                });
+            }
+            Stmt::For { target, body, .. } => {
+                let inner = format!("{}[*].", target_text(target, prefix));
+                assignments(body, &inner, out);
+            }
+            Stmt::When {
+                then, otherwise, ..
+            } => {
+                assignments(then, prefix, out);
+                assignments(otherwise, prefix, out);
+            }
+        }
+    }
+}
 
 /// `(Record.field, HL7 path)` for every constrained record field the mapping fills from
 /// the message.

@@ -185,6 +185,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
                 messages: i.messages.clone(),
                 profile: i.profile.clone(),
                 transforms: !i.transforms.is_empty(),
+                chain: i.transforms.clone(),
                 ack: spec::Ack {
                     mode: i.ack.mode.clone(),
                     timeout_ms: i.ack.timeout_ms,
@@ -247,6 +248,7 @@ pub fn production_spec(ir: &Estate) -> Spec {
             })
             .collect(),
         matrices: matrices(ir),
+        mappings: ir.mappings.iter().map(super::lineage::rows).collect(),
     }
 }
 

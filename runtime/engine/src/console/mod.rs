@@ -3,9 +3,11 @@
 //! no script, that work with no internet. Operators log in with a local account and act by
 //! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
 //! `pages` the pages and the actions behind their forms; `view` how a stored message is
-//! shown field by field; the journal's `browse` the reads the pages make.
+//! shown field by field; `lineage` where each field of a delivered message came from;
+//! the journal's `browse` the reads the pages make.
 
 mod auth;
+mod lineage;
 mod pages;
 pub mod settings;
 mod view;

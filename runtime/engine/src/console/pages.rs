@@ -415,14 +415,20 @@ pub async fn message(
             let Some(m) = browse::message(db, id)? else {
                 return Ok(None);
             };
+            // What it was made from, for its lineage.
+            let received = match m.parent {
+                Some(p) => browse::message(db, p)?.map(|p| p.payload),
+                None => None,
+            };
             Ok(Some((
                 m,
+                received,
                 browse::children(db, id)?,
                 browse::events(db, id)?,
             )))
         })
         .await?;
-    let Some((m, children, events)) = found else {
+    let Some((m, received, children, events)) = found else {
         return Err(c.refuse(
             StatusCode::NOT_FOUND,
             Some(&s),
@@ -445,7 +451,30 @@ pub async fn message(
     } else {
         String::from_utf8_lossy(&m.payload).replace('\r', "\n")
     };
+    let lineage = if l.direction == "out" {
+        super::lineage::of(
+            &c.engine.spec,
+            &l.interface,
+            &m.payload,
+            received.as_deref(),
+            s.phi,
+        )
+    } else {
+        vec![]
+    };
+    // The lineage is this production's contract; a message processed under another
+    // version of the interface was made by that version's mappings.
+    let running = c
+        .engine
+        .spec
+        .interfaces
+        .iter()
+        .find(|i| i.name == l.interface)
+        .map(|i| i.version.clone());
+    let other_version = running.filter(|v| *v != m.contract_version);
     let ctx = json!({
+        "lineage": lineage,
+        "other_version": other_version,
         "m": {
             "id": l.id, "interface": l.interface, "version": m.contract_version,
             "direction": l.direction, "state": l.state, "reason": l.reason, "detail": m.detail,

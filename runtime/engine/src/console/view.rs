@@ -31,6 +31,11 @@ pub struct FieldView {
 /// insurance: all their fields are masked for an operator not granted patient data.
 const PATIENT_SEGMENTS: &[&str] = &["PID", "PD1", "NK1", "GT1", "IN1", "IN2", "IN3", "MRG"];
 
+/// Whether segment `id` holds a patient's identity or demographics.
+pub fn is_patient_segment(id: &str) -> bool {
+    PATIENT_SEGMENTS.contains(&id)
+}
+
 /// What masked text reads as.
 pub const MASK: &str = "••••";
 
