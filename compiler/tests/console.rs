@@ -111,6 +111,57 @@ fn hash(bin: &std::path::Path, password: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The example production with a console of three operators (ana the operator, vic the
+/// viewer, ada the admin), with WinPath refusing (AR) the first copy of every message, and
+/// one admission sent: it waits in the dead letter. The production, its admin port and
+/// WinPath (the other peers live as long as it does).
+struct Running {
+    _prod: Production,
+    admin: u16,
+    winpath: Peer,
+    _peers: (Peer, Peer),
+}
+
+fn running(name: &str, bin: &std::path::Path) -> Running {
+    let winpath = Peer::start(|_, seen| if seen == 1 { "AR" } else { "AA" });
+    let pharmacy = Peer::start(|_, _| "CA");
+    let results = Peer::start(|_, _| "AA");
+    let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
+    let dir = fresh_dir(name);
+    let config = example_config(
+        &dir,
+        [adt_in, lab_in, mpi_in, admin],
+        [winpath.port, pharmacy.port, results.port],
+    );
+    let mut section = String::from("[console]\nidle_minutes = 5\n");
+    for (name, role, password) in OPERATORS {
+        let file = dir.join(format!("{name}.hash"));
+        std::fs::write(&file, hash(bin, password)).unwrap();
+        section.push_str(&format!(
+            "[console.operators.{name}]\nrole = \"{role}\"\npassword = {{ file = \"{}\" }}\n",
+            file.display()
+        ));
+    }
+    let mut text_of = std::fs::read_to_string(&config).unwrap();
+    text_of.push_str(&section);
+    std::fs::write(&config, text_of).unwrap();
+    let prod = start(bin, &config, &dir.join("var"), admin);
+    assert_eq!(send_msa(adt_in, &sample("adt_a01.hl7")), "AA");
+    winpath.wait_for(1);
+    Running {
+        _prod: prod,
+        admin,
+        winpath,
+        _peers: (pharmacy, results),
+    }
+}
+
+const OPERATORS: [(&str, &str, &str); 3] = [
+    ("ana", "operator", "ana's long passphrase"),
+    ("vic", "viewer", "vic's long passphrase"),
+    ("ada", "admin", "ada's long passphrase"),
+];
+
 #[test]
 fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
     let bin = build("examples/trakcare-lab");
@@ -127,41 +178,10 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
         })
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let run = running("console", &bin);
+    let (admin, winpath) = (run.admin, &run.winpath);
 
-    // WinPath refuses (AR) the first copy of every message, and takes the second.
-    let winpath = Peer::start(|_, seen| if seen == 1 { "AR" } else { "AA" });
-    let pharmacy = Peer::start(|_, _| "CA");
-    let results = Peer::start(|_, _| "AA");
-    let (adt_in, lab_in, mpi_in, admin) = (free_port(), free_port(), free_port(), free_port());
-    let dir = fresh_dir("console");
-    let config = example_config(
-        &dir,
-        [adt_in, lab_in, mpi_in, admin],
-        [winpath.port, pharmacy.port, results.port],
-    );
-    let passwords = [
-        ("ana", "operator", "ana's long passphrase"),
-        ("vic", "viewer", "vic's long passphrase"),
-        ("ada", "admin", "ada's long passphrase"),
-    ];
-    let mut section = String::from("[console]\nidle_minutes = 5\n");
-    for (name, role, password) in passwords {
-        let file = dir.join(format!("{name}.hash"));
-        std::fs::write(&file, hash(&bin, password)).unwrap();
-        section.push_str(&format!(
-            "[console.operators.{name}]\nrole = \"{role}\"\npassword = {{ file = \"{}\" }}\n",
-            file.display()
-        ));
-    }
-    let mut text_of = std::fs::read_to_string(&config).unwrap();
-    text_of.push_str(&section);
-    std::fs::write(&config, text_of).unwrap();
-    let _prod = start(&bin, &config, &dir.join("var"), admin);
-
-    // A message WinPath refuses: it waits in the dead letter.
-    assert_eq!(send_msa(adt_in, &sample("adt_a01.hl7")), "AA");
-    winpath.wait_for(1);
-
+    // A message WinPath refused waits in the dead letter.
     // No session: the way to the login page. A wrong password: refused, and audited.
     let r = http(admin, "GET", "/console/", "", "");
     assert_eq!(r.status, 303);
@@ -372,4 +392,46 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
         "name=ada&password=ada's+long+passphrase",
     );
     assert_eq!(r.status, 429, "{}", r.body);
+}
+
+#[test]
+fn console_in_chromium_a_viewer_is_refused_and_an_operator_resends_with_lineage() {
+    let root = root();
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (bash .ci/run does)"
+    );
+    let bin = build("examples/trakcare-lab");
+    let run = running("console-browser", &bin);
+    let shots = target().join("test-artifacts/console");
+    let control = field(&sample("adt_a01.hl7"), "MSH", 10);
+    let o = Command::new("node")
+        .arg(root.join("tests/browser/console.mjs"))
+        .arg(format!("http://127.0.0.1:{}", run.admin))
+        .arg(&shots)
+        .arg(format!("vic:{}", OPERATORS[1].2))
+        .arg(format!("ana:{}", OPERATORS[0].2))
+        .arg(&control)
+        .output()
+        .expect("node runs (bash .ci/run installs Chromium and playwright-core)");
+    let said = text(&o);
+    assert!(o.status.success() && !said.contains("FAILED"), "{said}");
+    assert_eq!(
+        run.winpath.wait_for(2).len(),
+        2,
+        "WinPath gets the resent message"
+    );
+    for shot in [
+        "dashboard.png",
+        "message-viewer.png",
+        "search.png",
+        "lineage.png",
+        "resent.png",
+    ] {
+        let len = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 10_000, "screenshot {shot} is missing or empty");
+    }
 }
