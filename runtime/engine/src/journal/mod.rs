@@ -24,8 +24,8 @@
 //!
 //! This module owns the journal's storage, every SQL statement of the production, written
 //! once for both backends against `db.rs` (connections, statements, values, rows; `pg.rs`
-//! is PostgreSQL's side of it, `pg_deferred.rs` the events and notices a PostgreSQL
-//! transaction writes at its commit, `pg_schema.rs` its migrations, `store.rs` where a journal
+//! is PostgreSQL's side of it, `pg_deferred.rs` the events, notices and outcomes a
+//! PostgreSQL transaction writes at its commit, `pg_schema.rs` its migrations, `store.rs` where a journal
 //! lives and the connections opened on it beside the writer). `schema.rs` (tables, indexes, upgrades,
 //! lanes) and `writer.rs` (the writer thread, group commit, checkpoints), and beside them
 //! the storage of each part of the production: `inbound.rs` (received messages and
@@ -34,7 +34,7 @@
 //! waits), `records.rs` (the stored records and the steward deciding against them),
 //! `facade.rs` (the FHIR facades' reads, search index and access audit), `review.rs`
 //! (the review queue), `operator.rs` (dead letters, audit, operator actions), `query.rs`
-//! (`status`, `messages`, `trace`), `gauges.rs` (what the gauges and SLAs read) and
+//! (`status`, `messages`, `trace`), `browse.rs` (what the console's pages read), `gauges.rs` (what the gauges and SLAs read) and
 //! `retention.rs` (purging); `lock.rs` (one production per SQLite journal), `cluster.rs` (the nodes
 //! sharing a PostgreSQL journal, their leases and notices) and `backup.rs` (online backup,
 //! restore). `tests/book.rs` checks that no SQL is written elsewhere.
