@@ -97,6 +97,49 @@ fn login(port: u16, name: &str, password: &str) -> String {
     r.cookie()
 }
 
+/// The id of the dead letter the dead-letter page lists first, once there is one.
+fn wait_for_dead(admin: u16, session: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let r = http(admin, "GET", "/console/dead-letters", session, "");
+        assert_eq!(r.status, 200);
+        if let Some(at) = r.body.find("<td><a href=\"/console/messages/") {
+            return r.body[at + "<td><a href=\"/console/messages/".len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// HTML text as written: the escapes the templates make undone.
+fn unescape(html: &str) -> String {
+    html.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// `text` as a form value.
+fn urlencoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The argon2id hash the production makes of `password`.
 fn hash(bin: &std::path::Path, password: &str) -> String {
     let mut child = Command::new(bin)
@@ -118,6 +161,7 @@ fn hash(bin: &std::path::Path, password: &str) -> String {
 struct Running {
     _prod: Production,
     admin: u16,
+    adt_in: u16,
     winpath: Peer,
     _peers: (Peer, Peer),
 }
@@ -151,6 +195,7 @@ fn running(name: &str, bin: &std::path::Path) -> Running {
     Running {
         _prod: prod,
         admin,
+        adt_in,
         winpath,
         _peers: (pharmacy, results),
     }
@@ -308,6 +353,100 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
     // Only an admin reads the audit trail.
     assert_eq!(http(admin, "GET", "/console/audit", &ana, "").status, 403);
 
+    // Edit and resend: a second admission, refused; the operator changes the family
+    // name, sees the edit as a diff, confirms, and WinPath receives the edited message.
+    let second = sample("adt_a01.hl7").replace("MSG00001", "MSG00002");
+    assert_eq!(send_msa(run.adt_in, &second), "AA");
+    winpath.wait_for(3);
+    let edited_id = wait_for_dead(admin, &ana);
+    assert_ne!(edited_id, dead_id);
+    let page = http(
+        admin,
+        "GET",
+        &format!("/console/messages/{edited_id}"),
+        &ana,
+        "",
+    );
+    let csrf = page.csrf();
+    let text = unescape(
+        page.body
+            .split("name=\"message\" rows=\"10\" cols=\"100\">")
+            .nth(1)
+            .and_then(|t| t.split("</textarea>").next())
+            .expect("the edit form"),
+    );
+    assert!(text.contains("EVERYWOMAN"), "{text}");
+    let changed = text.replace("EVERYWOMAN", "EDITWOMAN");
+    let form = format!(
+        "csrf={csrf}&reason=spelling+fixed+by+the+ward&message={}",
+        urlencoded(&changed)
+    );
+    let preview = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{edited_id}/edit"),
+        &ana,
+        &form,
+    );
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("<del><code>PID|") && preview.body.contains("EDITWOMAN"),
+        "{}",
+        preview.body
+    );
+    assert_eq!(
+        winpath.messages().len(),
+        3,
+        "nothing sent before the edit is confirmed"
+    );
+    let done = http(
+        admin,
+        "POST",
+        &format!("/console/messages/{edited_id}/edit"),
+        &ana,
+        &format!("{form}&confirm=yes"),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    let got = winpath.wait_for(4);
+    assert!(got.len() == 4 && got[3].contains("EDITWOMAN"), "{got:?}");
+
+    // The trace of the first message: every hop with its decisions.
+    let trace = http(admin, "GET", &format!("/console/trace/{dead_id}"), &ana, "");
+    assert_eq!(trace.status, 200);
+    for said in [
+        "trakcare_adt_in",
+        "adt_to_lims",
+        "adt_to_pharmacy",
+        "AR (alert lab-oncall)",
+        "<td>resend</td>",
+        "completed",
+    ] {
+        assert!(
+            trace.body.contains(said),
+            "the trace has {said}: {}",
+            trace.body
+        );
+    }
+
+    // A replay is an admin's: the operator is refused; the review queue is open to all.
+    let csrf = http(admin, "GET", "/console/review", &ana, "").csrf();
+    let r = http(
+        admin,
+        "POST",
+        "/console/replay",
+        &ana,
+        &format!("csrf={csrf}&interface=adt_to_lims&reason=x"),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = http(
+        admin,
+        "POST",
+        &format!("/console/review/{dead_id}/approve"),
+        &ana,
+        &format!("csrf={csrf}&reason=x"),
+    );
+    assert_eq!(r.status, 409, "not held for review: {}", r.body);
+
     // The search finds the message by its control id.
     let control = field(&sample("adt_a01.hl7"), "MSH", 10);
     let r = http(
@@ -372,6 +511,36 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
             audit.body
         );
     }
+
+    // The admin's replay: a dry run counts, and nothing is sent until it is confirmed.
+    let csrf = audit.csrf();
+    let dry = http(
+        admin,
+        "POST",
+        "/console/replay",
+        &ada,
+        &format!("csrf={csrf}&interface=adt_to_lims&reason=lab+lost+a+day"),
+    );
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert!(
+        dry.body.contains("would replay 2 message(s)"),
+        "{}",
+        dry.body
+    );
+    assert_eq!(winpath.messages().len(), 4);
+    let replayed = http(
+        admin,
+        "POST",
+        "/console/replay",
+        &ada,
+        &format!("csrf={csrf}&interface=adt_to_lims&reason=lab+lost+a+day&confirm=yes"),
+    );
+    assert_eq!(replayed.status, 200, "{}", replayed.body);
+    assert_eq!(
+        winpath.wait_for(6).len(),
+        6,
+        "the two deliveries sent again"
+    );
 
     // Five failed logins for an account, and the sixth is turned away unchecked.
     for _ in 0..5 {

@@ -2,10 +2,11 @@
 //! `/console` (over TLS when the admin listener has a certificate): server-rendered pages,
 //! no script, that work with no internet. Operators log in with a local account and act by
 //! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
-//! `pages` the pages and the actions behind their forms; `view` how a stored message is
-//! shown field by field; `lineage` where each field of a delivered message came from;
-//! the journal's `browse` the reads the pages make.
+//! `pages` the pages, `actions` the forms that change something; `view` how a stored
+//! message is shown field by field; `lineage` where each field of a delivered message came
+//! from; the journal's `browse` the reads the pages make.
 
+mod actions;
 mod auth;
 mod lineage;
 mod pages;
@@ -42,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("dead.html", include_str!("templates/dead.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("done.html", include_str!("templates/done.html")),
+    ("edit.html", include_str!("templates/edit.html")),
+    ("review.html", include_str!("templates/review.html")),
+    ("replay.html", include_str!("templates/replay.html")),
+    ("trace.html", include_str!("templates/trace.html")),
     ("refused.html", include_str!("templates/refused.html")),
 ];
 
@@ -72,9 +77,18 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
             .route("/console/logout", post(pages::logout))
             .route("/console/messages", get(pages::messages))
             .route("/console/messages/{id}", get(pages::message))
-            .route("/console/messages/{id}/resend", post(pages::resend))
-            .route("/console/messages/{id}/discard", post(pages::discard))
+            .route("/console/messages/{id}/resend", post(actions::resend))
+            .route("/console/messages/{id}/edit", post(actions::edit))
+            .route("/console/messages/{id}/discard", post(actions::discard))
+            .route("/console/trace/{id}", get(pages::trace))
             .route("/console/dead-letters", get(pages::dead_letters))
+            .route("/console/review", get(pages::review))
+            .route("/console/review/{id}/approve", post(actions::approve))
+            .route("/console/review/{id}/reject", post(actions::reject))
+            .route(
+                "/console/replay",
+                get(pages::replay_page).post(actions::replay),
+            )
             .route("/console/audit", get(pages::audit))
             .with_state(console),
     )

@@ -7,7 +7,6 @@ use super::auth::{self, Action, Session};
 use super::view;
 use super::Console;
 use crate::journal::{self, browse, JournalError};
-use crate::operator::{self, Actor, Selection};
 use crate::time;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-type Page = Result<Response, Stop>;
+pub(super) type Page = Result<Response, Stop>;
 
 /// A page drawn instead of the one asked for (the login page, a refusal), boxed: a
 /// response is large, and most requests do not stop.
@@ -37,14 +36,14 @@ impl IntoResponse for Stop {
 
 impl Console {
     /// The request's live session, or the way to the login page.
-    fn session(&self, headers: &HeaderMap) -> Result<Session, Stop> {
+    pub(super) fn session(&self, headers: &HeaderMap) -> Result<Session, Stop> {
         auth::cookie_of(headers)
             .and_then(|t| self.sessions.get(&t))
             .ok_or_else(|| Redirect::to("/console/login").into_response().into())
     }
 
     /// Renders template `name` with `ctx`, the session and the estate's name beside it.
-    fn render(&self, name: &str, session: Option<&Session>, mut ctx: Value) -> Response {
+    pub(super) fn render(&self, name: &str, session: Option<&Session>, mut ctx: Value) -> Response {
         ctx["estate"] = json!(self.engine.spec.estate);
         if let Some(s) = session {
             ctx["session"] = json!({
@@ -77,14 +76,14 @@ impl Console {
     }
 
     /// A refusal page with status `status`.
-    fn refuse(&self, status: StatusCode, session: Option<&Session>, why: &str) -> Stop {
+    pub(super) fn refuse(&self, status: StatusCode, session: Option<&Session>, why: &str) -> Stop {
         let mut page = self.render("refused.html", session, json!({ "why": why }));
         *page.status_mut() = status;
         page.into()
     }
 
     /// Runs a read of the journal on the blocking pool.
-    async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&journal::db::Db) -> journal::db::DbResult<T> + Send + 'static,
     ) -> Result<T, Stop> {
@@ -102,7 +101,7 @@ impl Console {
     }
 
     /// Writes an audit row for a console event that is not an operator action.
-    async fn audit(&self, actor: &str, action: &str, detail: String) {
+    pub(super) async fn audit(&self, actor: &str, action: &str, detail: String) {
         let (actor, action) = (actor.to_string(), action.to_string());
         let written = self
             .engine
@@ -127,11 +126,11 @@ fn journal_failed(e: &str) -> Response {
 }
 
 /// A form's fields.
-fn form(body: &Bytes) -> Vec<(String, String)> {
+pub(super) fn form(body: &Bytes) -> Vec<(String, String)> {
     serde_urlencoded::from_bytes(body).unwrap_or_default()
 }
 
-fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
+pub(super) fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -139,7 +138,11 @@ fn field<'f>(fields: &'f [(String, String)], name: &str) -> Option<&'f str> {
 }
 
 /// The posted form's CSRF token is its session's, or the request is refused.
-fn csrf_checked(c: &Console, s: &Session, fields: &[(String, String)]) -> Result<(), Stop> {
+pub(super) fn csrf_checked(
+    c: &Console,
+    s: &Session,
+    fields: &[(String, String)],
+) -> Result<(), Stop> {
     match field(fields, "csrf") {
         Some(t) if auth::same(t, &s.csrf) => Ok(()),
         _ => Err(c.refuse(
@@ -151,7 +154,12 @@ fn csrf_checked(c: &Console, s: &Session, fields: &[(String, String)]) -> Result
 }
 
 /// The operator's role allows `a`, or the request is refused (and audited).
-async fn role_checked(c: &Console, s: &Session, a: Action, what: &str) -> Result<(), Stop> {
+pub(super) async fn role_checked(
+    c: &Console,
+    s: &Session,
+    a: Action,
+    what: &str,
+) -> Result<(), Stop> {
     if s.role.may(a) {
         return Ok(());
     }
@@ -538,99 +546,6 @@ pub async fn dead_letters(
     ))
 }
 
-/// What a dead letter's form asks for.
-#[derive(Clone, Copy)]
-enum DeadAction {
-    Resend,
-    Discard,
-}
-
-pub async fn resend(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Page {
-    act_on_dead(c, headers, id, body, DeadAction::Resend).await
-}
-
-pub async fn discard(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    body: Bytes,
-) -> Page {
-    act_on_dead(c, headers, id, body, DeadAction::Discard).await
-}
-
-async fn act_on_dead(
-    c: Arc<Console>,
-    headers: HeaderMap,
-    id: i64,
-    body: Bytes,
-    what: DeadAction,
-) -> Page {
-    let s = c.session(&headers)?;
-    let fields = form(&body);
-    csrf_checked(&c, &s, &fields)?;
-    let (action, words) = match what {
-        DeadAction::Resend => (Action::Resend, "a resend"),
-        DeadAction::Discard => (Action::Discard, "a discard"),
-    };
-    role_checked(&c, &s, action, words).await?;
-    let Some(reason) = field(&fields, "reason")
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-    else {
-        return Err(c.refuse(
-            StatusCode::BAD_REQUEST,
-            Some(&s),
-            &format!("{words} needs a reason, for the audit trail"),
-        ));
-    };
-    let actor = Actor {
-        name: s.operator.clone(),
-        why: Some(reason.to_string()),
-    };
-    let engine = c.engine.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let selection = Selection {
-            ids: vec![id],
-            ..Default::default()
-        };
-        let store = engine.journal.store().clone();
-        match what {
-            DeadAction::Resend => operator::resend(
-                &store,
-                &engine.spec,
-                engine.functions.chains(),
-                &selection,
-                None,
-                &actor,
-            ),
-            DeadAction::Discard => operator::discard(&store, &selection, &actor),
-        }
-    })
-    .await
-    .map_err(|e| JournalError(e.to_string()))
-    .and_then(|r| r);
-    match done {
-        Ok(said) => {
-            // The operations and the processor look at once, not at their next poll.
-            for i in &c.engine.spec.interfaces {
-                c.engine.wake_operation(&i.name);
-            }
-            c.engine.received.notify_one();
-            Ok(c.render(
-                "done.html",
-                Some(&s),
-                json!({ "flash": said.trim(), "id": id }),
-            ))
-        }
-        Err(e) => Err(c.refuse(StatusCode::CONFLICT, Some(&s), &e.0)),
-    }
-}
-
 pub async fn audit(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     let s = c.session(&headers)?;
     role_checked(&c, &s, Action::Audit, "the audit trail").await?;
@@ -644,4 +559,113 @@ pub async fn audit(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
         })
         .collect();
     Ok(c.render("audit.html", Some(&s), json!({ "audit": audit })))
+}
+
+/// The estate's interface names, for the forms' choices.
+pub(super) fn interface_names(c: &Console) -> Vec<String> {
+    c.engine
+        .spec
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+pub async fn review(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
+    let s = c.session(&headers)?;
+    let rows = c.read(journal::review::held).await?;
+    let held: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let queue = r
+                .detail
+                .strip_prefix('[')
+                .and_then(|d| d.split_once(']'))
+                .map(|(q, _)| q)
+                .unwrap_or("review");
+            json!({
+                "id": r.id, "interface": r.interface, "queue": queue,
+                "received": time::iso(r.received_at), "detail": r.detail,
+            })
+        })
+        .collect();
+    Ok(c.render(
+        "review.html",
+        Some(&s),
+        json!({ "held": held, "may_act": s.role.may(Action::Resend) }),
+    ))
+}
+
+pub async fn replay_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
+    let s = c.session(&headers)?;
+    role_checked(&c, &s, Action::Replay, "a replay").await?;
+    Ok(c.render(
+        "replay.html",
+        Some(&s),
+        json!({ "interfaces": interface_names(&c), "q": {} }),
+    ))
+}
+
+pub async fn trace(State(c): State<Arc<Console>>, headers: HeaderMap, Path(id): Path<i64>) -> Page {
+    let s = c.session(&headers)?;
+    let found = c
+        .read(move |db| {
+            let Some((correlation, hops)) = browse::hops(db, id)? else {
+                return Ok(None);
+            };
+            let mut out = vec![];
+            for h in hops {
+                let events = browse::events(db, h.listed.id)?;
+                out.push((h, events));
+            }
+            Ok(Some((correlation, out)))
+        })
+        .await?;
+    let Some((correlation, hops)) = found else {
+        return Err(c.refuse(
+            StatusCode::NOT_FOUND,
+            Some(&s),
+            &format!("the journal has no message {id}"),
+        ));
+    };
+    let start = hops.first().map(|(h, _)| h.listed.received_at).unwrap_or(0);
+    let hops: Vec<Value> = hops
+        .iter()
+        .map(|(h, events)| {
+            let l = &h.listed;
+            json!({
+                "id": l.id, "direction": l.direction, "interface": l.interface,
+                "version": h.version, "message_type": l.message_type, "state": l.state,
+                "reason": l.reason,
+                "events": events.iter().map(|(at, kind, detail)| json!({
+                    "at": time::iso(*at), "after": at - start, "kind": kind,
+                    "detail": detail.as_deref().map(|d| mask_detail(d, s.phi)),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(c.render(
+        "trace.html",
+        Some(&s),
+        json!({ "correlation": correlation, "hops": hops }),
+    ))
+}
+
+/// An event's detail as an operator not granted patient data reads it: the ownership
+/// decisions name the patient's key, which is masked.
+fn mask_detail(detail: &str, phi: bool) -> String {
+    if phi {
+        return detail.to_string();
+    }
+    detail
+        .split(' ')
+        .map(|w| {
+            if w.chars().filter(char::is_ascii_digit).count() >= 6 {
+                view::MASK
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -195,3 +195,37 @@ pub fn children(c: &Db, id: i64) -> DbResult<Vec<Listed>> {
 pub fn events(c: &Db, id: i64) -> DbResult<Vec<(i64, String, Option<String>)>> {
     super::operator::events_of(c, id)
 }
+
+/// A hop of a correlation: a message and the contract version that processed it.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub listed: Listed,
+    pub version: String,
+}
+
+/// The correlation of message `id` and every hop of it, in order (`query::HOPS`).
+pub fn hops(c: &Db, id: i64) -> DbResult<Option<(String, Vec<Hop>)>> {
+    let Some(correlation) = c
+        .query_row(
+            "SELECT correlation FROM messages WHERE id = ?1",
+            params![id],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut st = c.prepare(&format!(
+        "SELECT {LISTED}, contract_version FROM messages WHERE {} ORDER BY id",
+        super::query::HOPS
+    ))?;
+    let hops = st
+        .query_map(params![correlation], |r| {
+            Ok(Hop {
+                listed: listed(r)?,
+                version: r.get(9)?,
+            })
+        })?
+        .collect::<DbResult<Vec<_>>>()?;
+    Ok(Some((correlation, hops)))
+}

@@ -273,7 +273,8 @@ fn correlation_of(c: &Db, id: &str) -> DbResult<Option<String>> {
 
 /// The hops of correlation `?1`: the messages received with it (the first, replays,
 /// edits) through their index, and the rows made from each (deliveries, stored records).
-const HOPS: &str = "id IN (SELECT id FROM messages WHERE direction = 'in' AND correlation = ?1
+pub(super) const HOPS: &str =
+    "id IN (SELECT id FROM messages WHERE direction = 'in' AND correlation = ?1
    UNION SELECT d.id FROM messages r JOIN messages d ON d.parent = r.id
    WHERE r.direction = 'in' AND r.correlation = ?1 AND d.correlation = ?1)";
 
