@@ -484,6 +484,21 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
     let dashboard = http(admin, "GET", "/console/", &ana, "");
     assert_eq!(dashboard.status, 200, "{}", dashboard.body);
     assert!(dashboard.body.contains("adt_to_lims"), "{}", dashboard.body);
+    // WinPath's endpoint is up, with its last ACK; the certificates have their table.
+    assert!(
+        dashboard.body.contains("winpath_mllp: up, last ACK"),
+        "{}",
+        dashboard.body
+    );
+    assert!(dashboard.body.contains("<h2>Certificates</h2>"));
+    // The interface page charts its traffic.
+    let page = http(admin, "GET", "/console/interfaces/adt_to_lims", &ana, "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<svg class=\"chart\"") && page.body.contains("<rect"),
+        "{}",
+        page.body
+    );
     let csrf = dashboard.csrf();
     let r = http(
         admin,

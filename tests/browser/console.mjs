@@ -49,7 +49,7 @@ try {
   const v = await login(vctx, viewer);
   check("the dashboard lists adt_to_lims", (await v.locator("td", { hasText: "adt_to_lims" }).count()) > 0);
   await v.screenshot({ path: `${shotDir}/dashboard.png`, fullPage: true });
-  await v.getByRole("link", { name: "Dead letters" }).click();
+  await v.getByRole("link", { name: "Dead letters", exact: true }).click();
   await v.waitForLoadState();
   check("a viewer sees no Resend button", (await v.getByRole("button", { name: "Resend" }).count()) === 0);
   await v.locator("tbody a").first().click();
@@ -66,7 +66,7 @@ try {
   const octx = await browser.newContext();
   octx.on("request", (r) => { if (!r.url().startsWith(base)) outside.push(r.url()); });
   const o = await login(octx, operator);
-  await o.getByRole("link", { name: "Messages" }).click();
+  await o.getByRole("link", { name: "Messages", exact: true }).click();
   await o.getByLabel("Control id").fill(control);
   await o.getByRole("button", { name: "Search" }).click();
   await o.waitForLoadState();
@@ -86,6 +86,14 @@ try {
   await o.waitForLoadState();
   check("the resend is done", (await o.locator("p.flash").innerText()).includes("queued on adt_to_lims"));
   await o.screenshot({ path: `${shotDir}/resent.png`, fullPage: true });
+  await o.goto(`${deadUrl.replace(/\/messages\/(\d+)$/, "/trace/$1")}`);
+  check("the trace lists every hop", (await o.locator("main ol > li").count()) >= 2);
+  await o.screenshot({ path: `${shotDir}/trace.png`, fullPage: true });
+  await o.goto(`${base}/console/`);
+  await o.getByRole("link", { name: "adt_to_lims", exact: true }).click();
+  await o.waitForLoadState();
+  check("the interface page charts its traffic", (await o.locator("svg.chart rect").count()) >= 1);
+  await o.screenshot({ path: `${shotDir}/interface.png`, fullPage: true });
   check("nothing was fetched from outside the production", outside.length === 0);
 } catch (e) {
   check(`the console run: ${e}`, false);

@@ -4,10 +4,11 @@
 //! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
 //! `pages` the pages, `actions` the forms that change something; `view` how a stored
 //! message is shown field by field; `lineage` where each field of a delivered message came
-//! from; the journal's `browse` the reads the pages make.
+//! from; `charts` the SVG charts; the journal's `browse` the reads the pages make.
 
 mod actions;
 mod auth;
+mod charts;
 mod lineage;
 mod pages;
 pub mod settings;
@@ -47,6 +48,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("review.html", include_str!("templates/review.html")),
     ("replay.html", include_str!("templates/replay.html")),
     ("trace.html", include_str!("templates/trace.html")),
+    ("interface.html", include_str!("templates/interface.html")),
     ("refused.html", include_str!("templates/refused.html")),
 ];
 
@@ -81,6 +83,7 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
             .route("/console/messages/{id}/edit", post(actions::edit))
             .route("/console/messages/{id}/discard", post(actions::discard))
             .route("/console/trace/{id}", get(pages::trace))
+            .route("/console/interfaces/{name}", get(pages::interface))
             .route("/console/dead-letters", get(pages::dead_letters))
             .route("/console/review", get(pages::review))
             .route("/console/review/{id}/approve", post(actions::approve))

@@ -281,20 +281,66 @@ pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Pag
     let interfaces: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let spec = c.engine.spec.interfaces.iter().find(|i| i.name == r.interface);
             json!({
                 "interface": r.interface, "direction": r.direction, "received": r.received,
                 "sent": r.sent, "queued": r.queued, "retrying": r.retrying, "dead": r.dead,
                 "rejected": r.rejected, "review": r.review,
                 "last": r.last_at.map(time::iso),
                 "oldest_queued": r.oldest_queued_at.map(|t| age(now - t)),
+                "sla": spec.map(|i| sla_state(&c, i, now)),
+                "peer": spec.filter(|_| r.direction == "out").and_then(|i| i.endpoint.clone()).map(|endpoint| json!({
+                    "endpoint": endpoint,
+                    "up": r.retrying == 0,
+                    "last_ack": r.last_ack_at.map(time::iso),
+                })),
+            })
+        })
+        .collect();
+    let days = c.engine.config.tls_expiry_warning_days;
+    let certificates: Vec<Value> = c
+        .engine
+        .config
+        .tls
+        .certificates()
+        .iter()
+        .map(|u| {
+            let left = u.facts.seconds_left(now / 1000) / 86_400;
+            json!({
+                "endpoint": u.endpoint, "role": u.role, "subject": u.facts.subject,
+                "expires": time::iso(u.facts.not_after * 1000), "days_left": left,
+                "soon": left < i64::from(days),
             })
         })
         .collect();
     Ok(c.render(
         "dashboard.html",
         Some(&s),
-        json!({ "interfaces": interfaces, "now": time::iso(now) }),
+        json!({ "interfaces": interfaces, "now": time::iso(now), "certificates": certificates }),
     ))
+}
+
+/// An interface's service levels as they stand: each the contract's, with what is
+/// measured now and whether it holds.
+fn sla_state(c: &Console, i: &accord_runtime::spec::Interface, now: i64) -> Vec<Value> {
+    let mut out = vec![];
+    if let Some((p, limit)) = i.sla.delivered {
+        let measured = c.engine.sla.percentile(&i.name, p, now);
+        out.push(json!({
+            "what": format!("delivered p{p} < {}", age(limit as i64)),
+            "now": measured.map(|m| format!("{m} ms")).unwrap_or_else(|| "nothing delivered lately".into()),
+            "met": measured.is_none_or(|m| m < limit as i64),
+        }));
+    }
+    if let Some(limit) = i.sla.quiet_ms {
+        let quiet = c.engine.sla.quiet_for(&i.name, now);
+        out.push(json!({
+            "what": format!("quiet < {}", age(limit as i64)),
+            "now": quiet.map(|q| format!("quiet {}", age(q))).unwrap_or_else(|| "nothing yet".into()),
+            "met": quiet.is_none_or(|q| q < limit as i64),
+        }));
+    }
+    out
 }
 
 /// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`.
@@ -669,3 +715,60 @@ fn mask_detail(detail: &str, phi: bool) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+pub async fn interface(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Page {
+    let s = c.session(&headers)?;
+    let Some(spec) = c
+        .engine
+        .spec
+        .interfaces
+        .iter()
+        .find(|i| i.name == name)
+        .cloned()
+    else {
+        return Err(c.refuse(
+            StatusCode::NOT_FOUND,
+            Some(&s),
+            &format!("this production has no interface `{name}`"),
+        ));
+    };
+    let now = time::now_ms();
+    let since = now - CHART_HOURS * 3_600_000;
+    let window = (since / 60_000, now / 60_000);
+    let wanted = name.clone();
+    let minutes = c
+        .read(move |db| browse::minutes(db, &wanted, since))
+        .await?;
+    let counts: Vec<(i64, f64)> = minutes
+        .iter()
+        .map(|m| (m.minute, m.messages as f64))
+        .collect();
+    let latency: Vec<(i64, f64)> = minutes
+        .iter()
+        .filter_map(|m| m.mean_ms.map(|v| (m.minute, v)))
+        .collect();
+    Ok(c.render(
+        "interface.html",
+        Some(&s),
+        json!({
+            "name": spec.name, "version": spec.version, "from": spec.from, "to": spec.to,
+            "role": format!("{:?}", spec.role).to_lowercase(), "endpoint": spec.endpoint,
+            "hours": CHART_HOURS,
+            "throughput": super::charts::columns("Messages a minute", window, &counts, "msg"),
+            "latency": super::charts::columns(
+                "Mean time from queued to acknowledged",
+                window,
+                &latency,
+                "ms",
+            ),
+            "sla": sla_state(&c, &spec, now),
+        }),
+    ))
+}
+
+/// How many hours the interface page's charts show.
+const CHART_HOURS: i64 = 6;

@@ -23,6 +23,8 @@ pub struct InterfaceRow {
     pub last_at: Option<i64>,
     /// When its oldest delivery still waiting was queued.
     pub oldest_queued_at: Option<i64>,
+    /// When its peer last answered a delivery.
+    pub last_ack_at: Option<i64>,
 }
 
 /// Every interface that has messages, with its counts.
@@ -37,7 +39,8 @@ pub fn interfaces(c: &Db) -> DbResult<Vec<InterfaceRow>> {
            COUNT(*) FILTER (WHERE state = 'rejected'),
            COUNT(*) FILTER (WHERE state = 'review'),
            MAX(received_at),
-           MIN(received_at) FILTER (WHERE direction = 'out' AND state IN ('queued', 'retrying'))
+           MIN(received_at) FILTER (WHERE direction = 'out' AND state IN ('queued', 'retrying')),
+           MAX(updated_at) FILTER (WHERE direction = 'out' AND ack_code IS NOT NULL)
          FROM messages WHERE direction IN ('in', 'out')
          GROUP BY interface, direction ORDER BY interface, direction",
     )?;
@@ -54,6 +57,7 @@ pub fn interfaces(c: &Db) -> DbResult<Vec<InterfaceRow>> {
             review: r.get(8)?,
             last_at: r.get(9)?,
             oldest_queued_at: r.get(10)?,
+            last_ack_at: r.get(11)?,
         })
     })?;
     rows.collect()
@@ -228,4 +232,35 @@ pub fn hops(c: &Db, id: i64) -> DbResult<Option<(String, Vec<Hop>)>> {
         })?
         .collect::<DbResult<Vec<_>>>()?;
     Ok(Some((correlation, hops)))
+}
+
+/// One minute of an interface's traffic: how many messages it received or queued, and,
+/// of those its peer acknowledged, the mean and the longest time from queued to answered.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Minute {
+    pub minute: i64,
+    pub messages: i64,
+    pub mean_ms: Option<f64>,
+    pub max_ms: Option<i64>,
+}
+
+/// Interface `interface`'s traffic by minute since `since` (Unix milliseconds), oldest
+/// first, through the index of its messages by time.
+pub fn minutes(c: &Db, interface: &str, since: i64) -> DbResult<Vec<Minute>> {
+    let mut st = c.prepare(
+        "SELECT received_at / 60000, COUNT(*),
+           AVG(updated_at - received_at) FILTER (WHERE direction = 'out' AND ack_code IS NOT NULL),
+           MAX(updated_at - received_at) FILTER (WHERE direction = 'out' AND ack_code IS NOT NULL)
+         FROM messages WHERE interface = ?1 AND received_at >= ?2
+         GROUP BY received_at / 60000 ORDER BY 1",
+    )?;
+    let rows = st.query_map(params![interface, since], |r| {
+        Ok(Minute {
+            minute: r.get(0)?,
+            messages: r.get(1)?,
+            mean_ms: r.get(2)?,
+            max_ms: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }
