@@ -276,25 +276,37 @@ pub async fn logout(State(c): State<Arc<Console>>, headers: HeaderMap, body: Byt
 
 pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     let s = c.session(&headers)?;
-    let rows = c.read(browse::interfaces).await?;
     let now = time::now_ms();
+    let since = now - RECENT_MINUTES * 60_000;
+    let names = interface_names(&c);
+    let rows = c
+        .read(move |db| {
+            names
+                .into_iter()
+                .map(|n| browse::interface_now(db, &n, since).map(|r| (n, r)))
+                .collect::<journal::db::DbResult<Vec<_>>>()
+        })
+        .await?;
     let interfaces: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            let spec = c.engine.spec.interfaces.iter().find(|i| i.name == r.interface);
-            json!({
-                "interface": r.interface, "direction": r.direction, "received": r.received,
-                "sent": r.sent, "queued": r.queued, "retrying": r.retrying, "dead": r.dead,
-                "rejected": r.rejected, "review": r.review,
+        .filter_map(|(name, r)| {
+            let spec = c.engine.spec.interfaces.iter().find(|i| &i.name == name)?;
+            let out = spec.role == accord_runtime::spec::Role::Operation;
+            Some(json!({
+                "interface": name,
+                "direction": if out { "out" } else { "in" },
+                "per_minute": format!("{:.1}", r.recent as f64 / RECENT_MINUTES as f64),
+                "rejected": r.rejected,
+                "queued": r.queued, "retrying": r.retrying, "dead": r.dead, "review": r.review,
                 "last": r.last_at.map(time::iso),
                 "oldest_queued": r.oldest_queued_at.map(|t| age(now - t)),
-                "sla": spec.map(|i| sla_state(&c, i, now)),
-                "peer": spec.filter(|_| r.direction == "out").and_then(|i| i.endpoint.clone()).map(|endpoint| json!({
+                "sla": sla_state(&c, spec, now),
+                "peer": spec.endpoint.clone().filter(|_| out).map(|endpoint| json!({
                     "endpoint": endpoint,
                     "up": r.retrying == 0,
                     "last_ack": r.last_ack_at.map(time::iso),
                 })),
-            })
+            }))
         })
         .collect();
     let days = c.engine.config.tls_expiry_warning_days;
@@ -316,7 +328,10 @@ pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Pag
     Ok(c.render(
         "dashboard.html",
         Some(&s),
-        json!({ "interfaces": interfaces, "now": time::iso(now), "certificates": certificates }),
+        json!({
+            "interfaces": interfaces, "now": time::iso(now), "certificates": certificates,
+            "minutes": RECENT_MINUTES,
+        }),
     ))
 }
 
@@ -343,6 +358,9 @@ fn sla_state(c: &Console, i: &accord_runtime::spec::Interface, now: i64) -> Vec<
     out
 }
 
+/// The dashboard's window for rates, in minutes.
+const RECENT_MINUTES: i64 = 15;
+
 /// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`.
 fn age(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -364,22 +382,6 @@ pub struct SearchQuery {
     to: Option<String>,
     before: Option<i64>,
 }
-
-/// The states a message can be in, for the search's choice.
-const STATES: &[&str] = &[
-    "received",
-    "processed",
-    "queued",
-    "retrying",
-    "completed",
-    "dead",
-    "review",
-    "rejected",
-    "duplicate",
-    "discarded",
-    "held",
-    "resent",
-];
 
 /// Messages on a page.
 const PAGE: u32 = 50;
@@ -453,7 +455,7 @@ pub async fn messages(
         Some(&s),
         json!({
             "messages": messages, "q": q, "next": next, "error": error,
-            "interface_names": names, "states": STATES,
+            "interface_names": names, "states": browse::STATES,
         }),
     ))
 }

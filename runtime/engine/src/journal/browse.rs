@@ -7,17 +7,16 @@
 use super::clauses::Clauses;
 use super::db::{params, Db, DbResult, OptionalExtension, Row, Value as Sql};
 
-/// One interface and direction on the dashboard.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InterfaceRow {
-    pub interface: String,
-    pub direction: String,
-    pub received: i64,
-    pub sent: i64,
+/// One interface on the dashboard, as it stands now.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct InterfaceNow {
+    /// Messages it received or queued since the window began.
+    pub recent: i64,
+    /// Of those, refused at receipt (`rejected`).
+    pub rejected: i64,
     pub queued: i64,
     pub retrying: i64,
     pub dead: i64,
-    pub rejected: i64,
     pub review: i64,
     /// When its last message was received or queued.
     pub last_at: Option<i64>,
@@ -27,40 +26,50 @@ pub struct InterfaceRow {
     pub last_ack_at: Option<i64>,
 }
 
-/// Every interface that has messages, with its counts.
-pub fn interfaces(c: &Db) -> DbResult<Vec<InterfaceRow>> {
-    let mut st = c.prepare(
-        "SELECT interface, direction,
-           COUNT(*) FILTER (WHERE direction = 'in' AND state NOT IN ('rejected', 'duplicate')),
-           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'completed'),
-           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'queued'),
-           COUNT(*) FILTER (WHERE direction = 'out' AND state = 'retrying'),
-           COUNT(*) FILTER (WHERE state = 'dead'),
-           COUNT(*) FILTER (WHERE state = 'rejected'),
-           COUNT(*) FILTER (WHERE state = 'review'),
-           MAX(received_at),
-           MIN(received_at) FILTER (WHERE direction = 'out' AND state IN ('queued', 'retrying')),
-           MAX(updated_at) FILTER (WHERE direction = 'out' AND ack_code IS NOT NULL)
-         FROM messages WHERE direction IN ('in', 'out')
-         GROUP BY interface, direction ORDER BY interface, direction",
-    )?;
-    let rows = st.query_map([], |r| {
-        Ok(InterfaceRow {
-            interface: r.get(0)?,
-            direction: r.get(1)?,
-            received: r.get(2)?,
-            sent: r.get(3)?,
-            queued: r.get(4)?,
-            retrying: r.get(5)?,
-            dead: r.get(6)?,
-            rejected: r.get(7)?,
-            review: r.get(8)?,
-            last_at: r.get(9)?,
-            oldest_queued_at: r.get(10)?,
-            last_ack_at: r.get(11)?,
-        })
-    })?;
-    rows.collect()
+/// The statements of [`interface_now`].
+const NOW_RECENT: &str =
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'rejected'), MAX(received_at)
+         FROM messages WHERE interface = ?1 AND received_at >= ?2";
+
+const NOW_LAST: &str = "SELECT MAX(received_at) FROM messages WHERE interface = ?1";
+
+const NOW_QUEUE: &str = "SELECT COUNT(*) FILTER (WHERE state = 'queued'), COUNT(*) FILTER (WHERE state = 'retrying'),
+           MIN(received_at)
+         FROM messages WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1";
+
+const NOW_DEAD: &str = "SELECT COUNT(*) FROM messages WHERE state = 'dead' AND interface = ?1";
+
+const NOW_REVIEW: &str = "SELECT COUNT(*) FROM messages WHERE state = 'review' AND interface = ?1";
+
+const NOW_LAST_ACK: &str = "SELECT updated_at FROM messages INDEXED BY messages_age
+             WHERE interface = ?1 AND ack_code IS NOT NULL AND direction = 'out'
+             ORDER BY received_at DESC LIMIT 1";
+
+/// Interface `interface` now, with its traffic since `since` (Unix milliseconds). Every
+/// count reads an index, never the whole table: the recent traffic and the last message
+/// its index by time, the queue the lanes' index, the dead letters and the review queue
+/// their partial indexes. Counting every message of every interface took 1.7 s a page on
+/// a journal of a million messages.
+pub fn interface_now(c: &Db, interface: &str, since: i64) -> DbResult<InterfaceNow> {
+    let mut now = InterfaceNow::default();
+    (now.recent, now.rejected, now.last_at) =
+        c.query_row(NOW_RECENT, params![interface, since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if now.last_at.is_none() {
+        now.last_at = c.query_row(NOW_LAST, params![interface], |r| r.get(0))?;
+    }
+    (now.queued, now.retrying, now.oldest_queued_at) =
+        c.query_row(NOW_QUEUE, params![interface], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    now.dead = c.query_row(NOW_DEAD, params![interface], |r| r.get(0))?;
+    now.review = c.query_row(NOW_REVIEW, params![interface], |r| r.get(0))?;
+    // The newest answered delivery, walking its index by time backwards.
+    now.last_ack_at = c
+        .query_row(NOW_LAST_ACK, params![interface], |r| r.get(0))
+        .optional()?;
+    Ok(now)
 }
 
 /// What a search asks for; every part optional.
@@ -76,6 +85,22 @@ pub struct Search {
     pub before: Option<i64>,
     pub limit: u32,
 }
+
+/// The states the production writes, for a search's choice.
+pub const STATES: &[&str] = &[
+    "received",
+    "processed",
+    "queued",
+    "retrying",
+    "completed",
+    "dead",
+    "review",
+    "rejected",
+    "duplicate",
+    "discarded",
+    "held",
+    "resent",
+];
 
 /// A message in a list.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -108,10 +133,38 @@ fn listed(r: &Row) -> DbResult<Listed> {
     })
 }
 
-/// The messages `s` matches, newest first, at most `s.limit`.
+/// The messages `s` matches, newest first, at most `s.limit`. On a journal of a million
+/// messages a page must not walk the table, so each search names the index that finds its
+/// newest matches at once (on SQLite; PostgreSQL's planner needs no hint): by control id
+/// or patient their own; the rare states (`dead`, `review`) their partial indexes; one
+/// interface its index by time, read backwards; otherwise the primary key backwards.
 pub fn search(c: &Db, s: &Search) -> DbResult<Vec<Listed>> {
+    let (sql, args) = search_sql(s);
+    let mut st = c.prepare(&sql)?;
+    let rows = st.query_map(&args, listed)?;
+    rows.collect()
+}
+
+/// The statement of search `s`, and its parameters.
+fn search_sql(s: &Search) -> (String, Vec<Sql>) {
+    let keyed = s.control_id.is_some() || s.patient.is_some();
+    let rare = match s.state.as_deref() {
+        Some("dead") => Some("messages_dead"),
+        Some("review") => Some("messages_review"),
+        _ => None,
+    };
+    let (index, order) = match (keyed, rare, &s.interface) {
+        (true, _, _) => (None, "id DESC"),
+        (false, Some(index), _) => (Some(index), "id DESC"),
+        (false, None, Some(_)) => (Some("messages_age"), "received_at DESC, id DESC"),
+        (false, None, None) => (None, "id DESC"),
+    };
+    let from = match index {
+        Some(index) => format!("messages INDEXED BY {index}"),
+        None => "messages".to_string(),
+    };
     let mut w = Clauses::new(
-        format!("SELECT {LISTED} FROM messages WHERE direction IN ('in', 'out')"),
+        format!("SELECT {LISTED} FROM {from} WHERE direction IN ('in', 'out')"),
         vec![],
     );
     if let Some(v) = &s.control_id {
@@ -121,7 +174,17 @@ pub fn search(c: &Db, s: &Search) -> DbResult<Vec<Listed>> {
         w.and(super::query::PATIENT_CLAUSE, Sql::Text(v.clone()));
     }
     if let Some(v) = &s.state {
-        w.and("state =", Sql::Text(v.clone()));
+        // A state the production writes is spelled in the statement, so the partial
+        // indexes of the rare ones (`dead`, `review`) serve it: a bound parameter could be
+        // any state, and a search for dead letters walked the whole table.
+        match STATES.iter().find(|k| **k == v.as_str()) {
+            Some(k) => {
+                w.sql.push_str(&format!(" AND state = '{k}'"));
+            }
+            None => {
+                w.and("state =", Sql::Text(v.clone()));
+            }
+        }
     }
     if let Some(v) = &s.interface {
         w.and("interface =", Sql::Text(v.clone()));
@@ -137,12 +200,10 @@ pub fn search(c: &Db, s: &Search) -> DbResult<Vec<Listed>> {
     }
     let mut sql = w.sql;
     sql.push_str(&format!(
-        " ORDER BY id DESC LIMIT {}",
+        " ORDER BY {order} LIMIT {}",
         s.limit.clamp(1, 500)
     ));
-    let mut st = c.prepare(&sql)?;
-    let rows = st.query_map(&w.args, listed)?;
-    rows.collect()
+    (sql, w.args)
 }
 
 /// One stored message, whole.
@@ -263,4 +324,81 @@ pub fn minutes(c: &Db, interface: &str, since: i64) -> DbResult<Vec<Minute>> {
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{query_plan, scratch};
+
+    #[test]
+    fn console_searches_find_their_newest_matches_through_an_index() {
+        let (dir, _, c) = scratch("browse-plans");
+        let plan = |s: Search| {
+            let (sql, args) = search_sql(&Search { limit: 50, ..s });
+            query_plan(&c, &sql, &args).join("\n")
+        };
+        let some = |v: &str| Some(v.to_string());
+        for (search, index) in [
+            (
+                Search {
+                    interface: some("adt_in"),
+                    ..Default::default()
+                },
+                "messages_age",
+            ),
+            (
+                Search {
+                    state: some("dead"),
+                    ..Default::default()
+                },
+                "messages_dead",
+            ),
+            (
+                Search {
+                    state: some("review"),
+                    interface: some("a"),
+                    ..Default::default()
+                },
+                "messages_review",
+            ),
+            (
+                Search {
+                    control_id: some("C1"),
+                    ..Default::default()
+                },
+                "messages_control_keys",
+            ),
+            (
+                Search {
+                    patient: some("100001"),
+                    ..Default::default()
+                },
+                "messages_patient_in",
+            ),
+        ] {
+            let p = plan(search);
+            assert!(p.contains(index), "{index}: {p}");
+            if index == "messages_age" {
+                assert!(
+                    !p.contains("TEMP B-TREE"),
+                    "read backwards, not sorted: {p}"
+                );
+            }
+        }
+        // The dashboard's counts each read an index, never the table.
+        let p = query_plan(&c, NOW_RECENT, params!["adt_in", 0]).join("\n");
+        assert!(p.contains("messages_age"), "{p}");
+        for sql in [NOW_LAST, NOW_QUEUE, NOW_DEAD, NOW_REVIEW, NOW_LAST_ACK] {
+            let p = query_plan(&c, sql, params!["adt_in"]).join("\n");
+            assert!(
+                p.contains("USING") && !p.contains("SCAN messages"),
+                "{sql}: {p}"
+            );
+        }
+        // Nothing asked: the newest, backwards along the primary key, no sort.
+        let p = plan(Search::default());
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
