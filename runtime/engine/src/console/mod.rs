@@ -4,13 +4,14 @@
 //! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
 //! `pages` the pages, `actions` the forms that change something; `view` how a stored
 //! message is shown field by field; `lineage` where each field of a delivered message came
-//! from; `charts` the SVG charts; the journal's `browse` the reads the pages make.
+//! from; `charts` the SVG charts; `rates` the dashboard's rates; the journal's `browse` the reads the pages make.
 
 mod actions;
 mod auth;
 mod charts;
 mod lineage;
 mod pages;
+mod rates;
 pub mod settings;
 mod view;
 
@@ -32,6 +33,8 @@ pub struct Console {
     secure: bool,
     /// A hash checked for an unknown operator's login, so it takes as long as a known one.
     decoy: String,
+    /// The dashboard's rates.
+    rates: rates::Rates,
 }
 
 /// The templates, compiled in.
@@ -66,6 +69,7 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
     let console = Arc::new(Console {
         sessions: auth::Sessions::new(settings.idle),
         decoy: auth::hash(&auth::token()).unwrap_or_default(),
+        rates: rates::Rates::new(super::time::now_ms()),
         engine,
         settings,
         templates,

@@ -277,13 +277,13 @@ pub async fn logout(State(c): State<Arc<Console>>, headers: HeaderMap, body: Byt
 pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     let s = c.session(&headers)?;
     let now = time::now_ms();
-    let since = now - RECENT_MINUTES * 60_000;
     let names = interface_names(&c);
+    let rates = c.rates.per_minute(&c.engine, now);
     let rows = c
         .read(move |db| {
             names
                 .into_iter()
-                .map(|n| browse::interface_now(db, &n, since).map(|r| (n, r)))
+                .map(|n| browse::interface_now(db, &n).map(|r| (n, r)))
                 .collect::<journal::db::DbResult<Vec<_>>>()
         })
         .await?;
@@ -295,8 +295,7 @@ pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Pag
             Some(json!({
                 "interface": name,
                 "direction": if out { "out" } else { "in" },
-                "per_minute": format!("{:.1}", r.recent as f64 / RECENT_MINUTES as f64),
-                "rejected": r.rejected,
+                "per_minute": rates.get(name).map(|r| format!("{r:.1}")),
                 "queued": r.queued, "retrying": r.retrying, "dead": r.dead, "review": r.review,
                 "last": r.last_at.map(time::iso),
                 "oldest_queued": r.oldest_queued_at.map(|t| age(now - t)),
@@ -330,7 +329,7 @@ pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Pag
         Some(&s),
         json!({
             "interfaces": interfaces, "now": time::iso(now), "certificates": certificates,
-            "minutes": RECENT_MINUTES,
+            "minutes": super::rates::WINDOW_MINUTES,
         }),
     ))
 }
@@ -357,9 +356,6 @@ fn sla_state(c: &Console, i: &accord_runtime::spec::Interface, now: i64) -> Vec<
     }
     out
 }
-
-/// The dashboard's window for rates, in minutes.
-const RECENT_MINUTES: i64 = 15;
 
 /// A duration as a person reads it: `42 s`, `7 min`, `3 h 5 min`.
 fn age(ms: i64) -> String {
