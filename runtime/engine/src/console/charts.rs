@@ -9,12 +9,13 @@ const HEIGHT: f64 = 160.0;
 const LEFT: f64 = 56.0;
 const BOTTOM: f64 = 22.0;
 
-/// A column chart of `points` (minute in Unix minutes, value) over the minutes `first` to
-/// `last`, titled `title`, the values shown with `unit`. Empty when there is nothing to
-/// draw.
+/// A column chart of `points` (the first minute of a column `step` minutes wide, in Unix
+/// minutes, and its value) over the minutes `first` to `last`, titled `title`, the values
+/// shown with `unit`. Empty when there is nothing to draw.
 pub fn columns(
     title: &str,
     (first, last): (i64, i64),
+    step: i64,
     points: &[(i64, f64)],
     unit: &str,
 ) -> String {
@@ -25,7 +26,8 @@ pub fn columns(
     let top = points.iter().map(|p| p.1).fold(0.0_f64, f64::max).max(1.0);
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - BOTTOM - 8.0;
-    let bar = (plot_w / span).max(1.0);
+    let minute_w = plot_w / span;
+    let bar = (minute_w * step.max(1) as f64).max(1.0);
     let mut svg = format!(
         "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" aria-label=\"{}\"><title>{}</title>",
         escape(title),
@@ -47,7 +49,7 @@ pub fn columns(
         HEIGHT - BOTTOM
     );
     for (minute, value) in points {
-        let x = LEFT + (minute - first) as f64 * bar;
+        let x = LEFT + (minute - first) as f64 * minute_w;
         let h = value / top * plot_h;
         let _ = write!(
             svg,
@@ -101,6 +103,7 @@ mod tests {
         let svg = columns(
             "Messages a minute",
             (100, 159),
+            1,
             &[(100, 4.0), (102, 8.0)],
             "msg",
         );
@@ -110,6 +113,9 @@ mod tests {
             svg.contains("width=\"9.9\""),
             "a column a minute of the hour: {svg}"
         );
-        assert!(columns("x", (0, 1), &[], "msg").is_empty());
+        assert!(columns("x", (0, 1), 1, &[], "msg").is_empty());
+        // Five-minute columns over an hour: each as wide as five minutes.
+        let svg = columns("x", (0, 59), 5, &[(0, 1.0)], "msg");
+        assert!(svg.contains("width=\"53.7\""), "{svg}");
     }
 }

@@ -277,13 +277,24 @@ pub async fn logout(State(c): State<Arc<Console>>, headers: HeaderMap, body: Byt
 pub async fn dashboard(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     let s = c.session(&headers)?;
     let now = time::now_ms();
-    let names = interface_names(&c);
+    let names: Vec<(String, bool)> = c
+        .engine
+        .spec
+        .interfaces
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                i.role == accord_runtime::spec::Role::Operation,
+            )
+        })
+        .collect();
     let rates = c.rates.per_minute(&c.engine, now);
     let rows = c
         .read(move |db| {
             names
                 .into_iter()
-                .map(|n| browse::interface_now(db, &n).map(|r| (n, r)))
+                .map(|(n, operation)| browse::interface_now(db, &n, operation).map(|r| (n, r)))
                 .collect::<journal::db::DbResult<Vec<_>>>()
         })
         .await?;
@@ -741,13 +752,21 @@ pub async fn interface(
     let minutes = c
         .read(move |db| browse::minutes(db, &wanted, since))
         .await?;
-    let counts: Vec<(i64, f64)> = minutes
+    // Columns of five minutes: messages in each, and their mean latency.
+    let mut buckets: std::collections::BTreeMap<i64, (f64, f64, f64)> = Default::default();
+    for m in &minutes {
+        let b = buckets.entry(m.minute / STEP * STEP).or_default();
+        b.0 += m.messages as f64;
+        if let Some(mean) = m.mean_ms {
+            b.1 += mean * m.messages as f64;
+            b.2 += m.messages as f64;
+        }
+    }
+    let counts: Vec<(i64, f64)> = buckets.iter().map(|(at, b)| (*at, b.0)).collect();
+    let latency: Vec<(i64, f64)> = buckets
         .iter()
-        .map(|m| (m.minute, m.messages as f64))
-        .collect();
-    let latency: Vec<(i64, f64)> = minutes
-        .iter()
-        .filter_map(|m| m.mean_ms.map(|v| (m.minute, v)))
+        .filter(|(_, b)| b.2 > 0.0)
+        .map(|(at, b)| (*at, b.1 / b.2))
         .collect();
     Ok(c.render(
         "interface.html",
@@ -756,10 +775,11 @@ pub async fn interface(
             "name": spec.name, "version": spec.version, "from": spec.from, "to": spec.to,
             "role": format!("{:?}", spec.role).to_lowercase(), "endpoint": spec.endpoint,
             "hours": CHART_HOURS,
-            "throughput": super::charts::columns("Messages a minute", window, &counts, "msg"),
+            "throughput": super::charts::columns("Messages in five minutes", window, STEP, &counts, "msg"),
             "latency": super::charts::columns(
                 "Mean time from queued to acknowledged",
                 window,
+                STEP,
                 &latency,
                 "ms",
             ),
@@ -770,3 +790,6 @@ pub async fn interface(
 
 /// How many hours the interface page's charts show.
 const CHART_HOURS: i64 = 6;
+
+/// The minutes of a chart's column.
+const STEP: i64 = 5;
