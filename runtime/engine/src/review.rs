@@ -26,8 +26,9 @@ pub struct Held {
 
 use super::journal::review::{held, mark_discarded, mark_processed, stored_fields, HeldRow as Row};
 
-/// `[queue] why` as the processor writes it.
-fn queue_of(detail: &str) -> &str {
+/// The review queue a held message's detail names (`[queue] why`, as the processor writes
+/// it), `review` if none.
+pub(crate) fn queue_of(detail: &str) -> &str {
     detail
         .strip_prefix('[')
         .and_then(|d| d.split_once(']'))

@@ -632,14 +632,9 @@ pub async fn review(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     let held: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let queue = r
-                .detail
-                .strip_prefix('[')
-                .and_then(|d| d.split_once(']'))
-                .map(|(q, _)| q)
-                .unwrap_or("review");
             json!({
-                "id": r.id, "interface": r.interface, "queue": queue,
+                "id": r.id, "interface": r.interface,
+                "queue": crate::review::queue_of(&r.detail),
                 "received": time::iso(r.received_at), "detail": r.detail,
             })
         })

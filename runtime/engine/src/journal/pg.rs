@@ -190,28 +190,16 @@ impl PgConn {
             details.push(e.detail);
         }
         let channel = super::cluster::CHANNEL;
-        self.with(|c| {
-            c.execute(
-                &st,
-                &[
-                    &o.ids,
-                    &o.states,
-                    &o.attempts,
-                    &o.next_ats,
-                    &o.classes,
-                    &o.replies,
-                    &o.reasons,
-                    &o.details,
-                    &o.ats,
-                    &messages,
-                    &ats,
-                    &kinds,
-                    &details,
-                    &channel,
-                    &held.notices,
-                ],
-            )
-        })?;
+        let mut params = o.params().to_vec();
+        params.extend::<[&(dyn ToSql + Sync); 6]>([
+            &messages,
+            &ats,
+            &kinds,
+            &details,
+            &channel,
+            &held.notices,
+        ]);
+        self.with(|c| c.execute(&st, &params))?;
         Ok(())
     }
 
@@ -223,22 +211,7 @@ impl PgConn {
         }
         let written = self.prepare(UPDATE_OUTCOMES).and_then(|st| {
             let o = OutcomeColumns::of(&taken);
-            self.with(|c| {
-                c.execute(
-                    &st,
-                    &[
-                        &o.ids,
-                        &o.states,
-                        &o.attempts,
-                        &o.next_ats,
-                        &o.classes,
-                        &o.replies,
-                        &o.reasons,
-                        &o.details,
-                        &o.ats,
-                    ],
-                )
-            })
+            self.with(|c| c.execute(&st, &o.params()))
         });
         let mut deferred = self.deferred.borrow_mut();
         match written {
@@ -410,6 +383,21 @@ impl<'a> OutcomeColumns<'a> {
             c.ats.push(o.at);
         }
         c
+    }
+
+    /// The columns as the statements' parameters `$1` to `$9`.
+    fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.ids,
+            &self.states,
+            &self.attempts,
+            &self.next_ats,
+            &self.classes,
+            &self.replies,
+            &self.reasons,
+            &self.details,
+            &self.ats,
+        ]
     }
 }
 
