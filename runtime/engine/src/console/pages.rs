@@ -1,7 +1,8 @@
-//! The console's pages and the actions behind their forms. Every page asks for a live
-//! session; every form posts its session's CSRF token; every action is checked against the
-//! operator's role here, on the server, and written to the audit trail with the operator's
-//! name and reason. Journal reads and operator actions run on the blocking pool.
+//! The console's pages (login and logout, the dashboard, an interface, the search, the
+//! message viewer, the trace, the dead letters, the review queue, the replay form, the
+//! audit trail) and the checks every form passes before `actions` acts: a live session,
+//! its CSRF token, and the role the action needs, refused here on the server and written
+//! to the audit trail. Journal reads run on the blocking pool.
 
 use super::auth::{self, Action, Session};
 use super::view;
