@@ -579,7 +579,8 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
 }
 
 #[test]
-fn console_in_chromium_a_viewer_is_refused_and_an_operator_resends_with_lineage() {
+fn console_in_chromium_a_viewer_is_refused_an_operator_edits_and_resends_an_admin_counts_a_replay()
+{
     let root = root();
     assert!(
         root.join("tests/browser/node_modules/playwright-core")
@@ -596,22 +597,27 @@ fn console_in_chromium_a_viewer_is_refused_and_an_operator_resends_with_lineage(
         .arg(&shots)
         .arg(format!("vic:{}", OPERATORS[1].2))
         .arg(format!("ana:{}", OPERATORS[0].2))
+        .arg(format!("ada:{}", OPERATORS[2].2))
         .arg(&control)
         .output()
         .expect("node runs (bash .ci/run installs Chromium and playwright-core)");
     let said = text(&o);
     assert!(o.status.success() && !said.contains("FAILED"), "{said}");
-    assert_eq!(
-        run.winpath.wait_for(2).len(),
-        2,
-        "WinPath gets the resent message"
+    let got = run.winpath.wait_for(2);
+    assert!(
+        got.len() == 2 && got[1].contains("EDITWOMAN"),
+        "WinPath gets the edited message: {got:?}"
     );
     for shot in [
         "dashboard.png",
         "message-viewer.png",
         "search.png",
         "lineage.png",
+        "edit.png",
         "resent.png",
+        "trace.png",
+        "interface.png",
+        "replay.png",
     ] {
         let len = std::fs::metadata(shots.join(shot))
             .map(|m| m.len())

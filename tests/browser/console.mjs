@@ -2,15 +2,16 @@
 // playwright-core, against a running production's admin listener. A viewer logs in, sees
 // the dead letter masked and without buttons, and is refused a resend the server checks;
 // an operator finds the message, reads its lineage, is refused a form without its CSRF
-// token, and resends it with a reason. Saves a screenshot of each page.
-// Usage: node console.mjs BASE_URL SCREENSHOT_DIR VIEWER:PASSWORD OPERATOR:PASSWORD CONTROL_ID
+// token, edits the message, sees the edit as a diff and resends it with a reason; an admin
+// counts a replay with a dry run. Saves a screenshot of each page.
+// Usage: node console.mjs BASE_URL SCREENSHOT_DIR VIEWER:PASSWORD OPERATOR:PASSWORD ADMIN:PASSWORD CONTROL_ID
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 
-const [base, shots, viewer, operator, control] = process.argv.slice(2);
-if (!base || !shots || !viewer || !operator || !control) {
-  console.error("usage: node console.mjs BASE_URL SCREENSHOT_DIR VIEWER:PASSWORD OPERATOR:PASSWORD CONTROL_ID");
+const [base, shots, viewer, operator, admin, control] = process.argv.slice(2);
+if (!base || !shots || !viewer || !operator || !admin || !control) {
+  console.error("usage: node console.mjs BASE_URL SCREENSHOT_DIR VIEWER:PASSWORD OPERATOR:PASSWORD ADMIN:PASSWORD CONTROL_ID");
   process.exit(2);
 }
 const shotDir = resolve(shots);
@@ -81,10 +82,19 @@ try {
   await o.screenshot({ path: `${shotDir}/lineage.png`, fullPage: true });
   const noToken = await o.request.post(`${deadUrl}/resend`, { form: { reason: "no token" } });
   check("a form without its CSRF token is refused (403)", noToken.status() === 403);
-  await o.getByLabel("Reason").first().fill("WinPath fixed its mapping");
-  await o.getByRole("button", { name: "Resend" }).click();
+  // Edit and resend: the family name corrected, the edit shown as a diff, then sent.
+  await o.getByText("Edit and resend").click();
+  const box = o.locator("textarea[name=message]");
+  await box.fill((await box.inputValue()).replace("EVERYWOMAN", "EDITWOMAN"));
+  await o.locator("details").getByLabel("Reason").fill("ward corrected the spelling");
+  await o.getByRole("button", { name: "Show the edit" }).click();
   await o.waitForLoadState();
-  check("the resend is done", (await o.locator("p.flash").innerText()).includes("queued on adt_to_lims"));
+  check("the edit is shown as a diff", (await o.locator("del").innerText()).includes("EVERYWOMAN")
+    && (await o.locator("ins").innerText()).includes("EDITWOMAN"));
+  await o.screenshot({ path: `${shotDir}/edit.png`, fullPage: true });
+  await o.getByRole("button", { name: "Resend the edited message" }).click();
+  await o.waitForLoadState();
+  check("the edited message is queued", (await o.locator("p.flash").innerText()).includes("queued on adt_to_lims"));
   await o.screenshot({ path: `${shotDir}/resent.png`, fullPage: true });
   await o.goto(`${deadUrl.replace(/\/messages\/(\d+)$/, "/trace/$1")}`);
   check("the trace lists every hop", (await o.locator("main ol > li").count()) >= 2);
@@ -94,6 +104,19 @@ try {
   await o.waitForLoadState();
   check("the interface page charts its traffic", (await o.locator("svg.chart rect").count()) >= 1);
   await o.screenshot({ path: `${shotDir}/interface.png`, fullPage: true });
+
+  // The admin counts a replay before confirming it.
+  const actx = await browser.newContext();
+  actx.on("request", (r) => { if (!r.url().startsWith(base)) outside.push(r.url()); });
+  const a = await login(actx, admin);
+  await a.getByRole("link", { name: "Replay", exact: true }).click();
+  await a.getByLabel("Interface").selectOption("adt_to_lims");
+  await a.getByLabel("Reason").fill("the lab lost a day");
+  await a.getByRole("button", { name: "Count (dry run)" }).click();
+  await a.waitForLoadState();
+  check("the dry run counts before anything is replayed",
+    (await a.locator("p.flash").innerText()).startsWith("would replay"));
+  await a.screenshot({ path: `${shotDir}/replay.png`, fullPage: true });
   check("nothing was fetched from outside the production", outside.length === 0);
 } catch (e) {
   check(`the console run: ${e}`, false);

@@ -4,7 +4,8 @@
 //! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
 //! `pages` the pages, `actions` the forms that change something; `view` how a stored
 //! message is shown field by field; `lineage` where each field of a delivered message came
-//! from; `charts` the SVG charts; `rates` the dashboard's rates; the journal's `browse` the reads the pages make.
+//! from; `charts` the SVG charts; `rates` the dashboard's rates; the journal's `browse`
+//! the reads the pages make.
 
 mod actions;
 mod auth;
