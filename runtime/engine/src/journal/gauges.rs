@@ -23,15 +23,20 @@ pub fn depths(c: &Db, by_service: bool) -> DbResult<(Counts, Counts, Counts)> {
         "SELECT interface, COUNT(*) FROM messages WHERE state = 'review' GROUP BY interface",
     )?;
     let services = if by_service {
-        counts(
-            "SELECT p.interface, COUNT(*) FROM messages m JOIN messages p ON p.id = m.parent
-             WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying') GROUP BY p.interface",
-        )?
+        counts(BY_SERVICE)?
     } else {
         vec![]
     };
     Ok((waiting, held, services))
 }
+
+/// The waiting deliveries counted by the service that received their message, through
+/// the lanes' partial index. Left to choose, SQLite walked every delivery ever made
+/// through the index of children: 340 ms at a million messages, on the writer, every
+/// second, which held every commit behind it (commit-ACK p99 245 ms at 500 msg/s).
+const BY_SERVICE: &str = "SELECT p.interface, COUNT(*)
+     FROM messages m INDEXED BY messages_lanes JOIN messages p ON p.id = m.parent
+     WHERE m.direction = 'out' AND m.state IN ('queued', 'retrying') GROUP BY p.interface";
 
 /// When interface `name` last moved a message: an operation's last completed delivery,
 /// a service's last receipt.
@@ -52,4 +57,21 @@ pub fn record_estate(c: &Db, estate: &str, version: &str) -> DbResult<()> {
         [estate, version],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{query_plan, scratch};
+
+    #[test]
+    fn a_services_backlog_is_counted_from_the_waiting_deliveries_only() {
+        let (dir, _, c) = scratch("gauges-plan");
+        let plan = query_plan(&c, BY_SERVICE, []).join("\n");
+        assert!(
+            plan.contains("USING INDEX messages_lanes") && !plan.contains("messages_children"),
+            "{plan}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
