@@ -214,7 +214,7 @@ pub async fn approve(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Page {
-    let (s, _, actor) = checked(&c, &headers, &body, Action::Resend, "an approval").await?;
+    let (s, _, actor) = checked(&c, &headers, &body, Action::Review, "an approval").await?;
     run(&c, &s, back_to_review(), move |e| {
         let held = Held {
             ids: vec![id],
@@ -237,7 +237,7 @@ pub async fn reject(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Page {
-    let (s, _, actor) = checked(&c, &headers, &body, Action::Discard, "a rejection").await?;
+    let (s, _, actor) = checked(&c, &headers, &body, Action::Review, "a rejection").await?;
     run(&c, &s, back_to_review(), move |e| {
         let held = Held {
             ids: vec![id],

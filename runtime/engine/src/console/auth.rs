@@ -30,6 +30,8 @@ pub enum Action {
     View,
     Resend,
     Discard,
+    /// Approve or reject a message held for review.
+    Review,
     Replay,
     Audit,
 }
@@ -56,7 +58,7 @@ impl Role {
     fn needed(a: Action) -> Role {
         match a {
             Action::View => Role::Viewer,
-            Action::Resend | Action::Discard => Role::Operator,
+            Action::Resend | Action::Discard | Action::Review => Role::Operator,
             Action::Replay | Action::Audit => Role::Admin,
         }
     }
@@ -267,6 +269,7 @@ mod tests {
     fn console_roles_allow_what_they_name_and_no_more() {
         assert!(Role::Viewer.may(Action::View) && !Role::Viewer.may(Action::Resend));
         assert!(Role::Operator.may(Action::Discard) && !Role::Operator.may(Action::Replay));
+        assert!(Role::Operator.may(Action::Review) && !Role::Viewer.may(Action::Review));
         assert!(Role::Admin.may(Action::Replay) && Role::Admin.may(Action::Audit));
         assert_eq!(Action::Replay.needs(), "admin");
     }

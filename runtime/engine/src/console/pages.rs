@@ -643,7 +643,7 @@ pub async fn review(State(c): State<Arc<Console>>, headers: HeaderMap) -> Page {
     Ok(c.render(
         "review.html",
         Some(&s),
-        json!({ "held": held, "may_act": s.role.may(Action::Resend) }),
+        json!({ "held": held, "may_act": s.role.may(Action::Review) }),
     ))
 }
 
