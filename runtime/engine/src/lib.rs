@@ -34,6 +34,7 @@ mod http;
 mod http_listener;
 mod inbound;
 pub mod journal;
+mod jwt;
 mod lanes;
 mod metrics;
 mod notices;

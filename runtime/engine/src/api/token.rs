@@ -1,26 +1,19 @@
-//! Bearer tokens of the FHIR facade, checked to the SMART App Launch and RFC 8725 rules:
-//! the signature by a key pinned to its algorithm (RS256 keys from the configured JWKS,
-//! the HS256 shared secret), then the claims: `iss` and `aud` must be present and name
-//! the configured issuer and audience, `exp` must be present and `nbf` and `iat`, when
-//! present, must not lie in the future, all within [`LEEWAY_S`]. A claim of the wrong type
-//! is a missing claim. The JWKS is read at start and again when a token names a key it
-//! does not have, at most once every [`JWKS_REFRESH_S`], so a rotated key is picked up and
-//! a stream of made-up `kid`s does not read the file at every request.
+//! Bearer tokens of the FHIR facade, checked to the SMART App Launch and RFC 8725 rules
+//! (the shared checks are `jwt`'s): the signature by a key pinned to its algorithm (RS256
+//! keys from the configured JWKS, the HS256 shared secret), then the claims, against the
+//! configured issuer and audience. The JWKS is read at start and again when a token names
+//! a key it does not have, at most once every [`JWKS_REFRESH_S`], so a rotated key is
+//! picked up and a stream of made-up `kid`s does not read the file at every request.
 
 use super::super::config::Auth;
+use crate::jwt::{self, pick, JWKS_REFRESH_S};
 use axum::http::{header, HeaderMap};
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// How far a token's times may be off the server's clock, in seconds.
-pub(super) const LEEWAY_S: i64 = 60;
-
-/// The shortest time between two readings of the JWKS for a `kid` it lacks.
-pub(super) const JWKS_REFRESH_S: u64 = 30;
 
 /// Who a token speaks for and what it may do.
 #[derive(Debug)]
@@ -135,31 +128,6 @@ impl Keys {
     }
 }
 
-/// The RS256 verification key of `set` that `kid` names; a token without a `kid` may
-/// only use a set of one key. A key pinned to another algorithm or use is not one.
-fn pick(set: Option<&JwkSet>, kid: Option<&str>) -> Result<DecodingKey, String> {
-    let set = set.ok_or("the JWKS has not been read")?;
-    let jwk = match kid {
-        Some(kid) => set
-            .find(kid)
-            .ok_or_else(|| format!("no key of the JWKS has the token's `kid` {kid:?}"))?,
-        None if set.keys.len() == 1 => &set.keys[0],
-        None => return Err("the token names no key (`kid`) and the JWKS has several".into()),
-    };
-    if let Some(alg) = jwk.common.key_algorithm {
-        if alg != KeyAlgorithm::RS256 {
-            return Err(format!("the key the token names is for {alg:?}, not RS256"));
-        }
-    }
-    if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
-        return Err("the key the token names is not a signing key (`use`)".into());
-    }
-    if !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
-        return Err("the key the token names is not an RSA key".into());
-    }
-    DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable JWK: {e}"))
-}
-
 /// The bearer token of a request, checked: who it speaks for and its scopes.
 pub(super) fn authorize(keys: &Keys, headers: &HeaderMap) -> Result<Token, String> {
     let bearer = headers
@@ -183,16 +151,7 @@ pub(super) fn authorize(keys: &Keys, headers: &HeaderMap) -> Result<Token, Strin
         Algorithm::RS256 => keys.rs256_key(head.kid.as_deref())?,
         other => return Err(format!("tokens signed with {other:?} are not accepted")),
     };
-    // The library checks the signature with the key pinned to its algorithm; the claims
-    // are checked below, all of them, by one rule.
-    let mut v = Validation::new(head.alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.required_spec_claims.clear();
-    let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(bearer, &key, &v)
-        .map_err(|e| format!("the token is not valid: {e}"))?;
-    let claims = data.claims;
+    let claims = jwt::verified_claims(bearer, &key, head.alg)?;
     check_claims(&claims, &keys.auth, jiff::Timestamp::now().as_second())?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
     Ok(Token {
@@ -216,60 +175,21 @@ pub(super) fn check_claims(
     auth: &Auth,
     now: i64,
 ) -> Result<(), String> {
-    let time = |k: &str| -> Result<Option<i64>, String> {
-        match claims.get(k) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                .map(Some)
-                .ok_or_else(|| format!("the token's `{k}` is not a time in seconds")),
-        }
-    };
-    let exp = time("exp")?.ok_or("the token has no expiry (`exp`)")?;
-    if now > exp.saturating_add(LEEWAY_S) {
-        return Err("the token has expired".into());
-    }
-    if let Some(nbf) = time("nbf")? {
-        if nbf > now.saturating_add(LEEWAY_S) {
-            return Err("the token is not valid yet (`nbf` is in the future)".into());
-        }
-    }
-    if let Some(iat) = time("iat")? {
-        if iat > now.saturating_add(LEEWAY_S) {
-            return Err("the token was issued in the future (`iat`)".into());
-        }
-    }
-    let want_iss = auth
+    let issuer = auth
         .issuer
         .as_deref()
         .ok_or("the server has no [auth] issuer to check tokens against")?;
-    match claims.get("iss").and_then(Value::as_str) {
-        Some(iss) if iss == want_iss => {}
-        Some(_) => return Err("the token's issuer (`iss`) is not the one this API trusts".into()),
-        None => return Err("the token names no issuer (`iss`)".into()),
-    }
-    let want_aud = auth
+    let audience = auth
         .audience
         .as_deref()
         .ok_or("the server has no [auth] audience to check tokens against")?;
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
-    if audiences.is_empty() {
-        return Err("the token names no audience (`aud`)".into());
-    }
-    if !audiences.contains(&want_aud) {
-        return Err("the token is not for this API (`aud`)".into());
-    }
-    Ok(())
+    jwt::check_registered(claims, issuer, audience, "this API", now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::LEEWAY_S;
     use serde_json::json;
 
     fn auth() -> Auth {
