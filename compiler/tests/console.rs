@@ -167,6 +167,16 @@ struct Running {
 }
 
 fn running(name: &str, bin: &std::path::Path) -> Running {
+    running_with(name, bin, |_, _| String::new())
+}
+
+/// As [`running`], with `more` (given the admin port and the run's folder) added to the
+/// configuration after the operators.
+fn running_with(
+    name: &str,
+    bin: &std::path::Path,
+    more: impl FnOnce(u16, &std::path::Path) -> String,
+) -> Running {
     let winpath = Peer::start(|_, seen| if seen == 1 { "AR" } else { "AA" });
     let pharmacy = Peer::start(|_, _| "CA");
     let results = Peer::start(|_, _| "AA");
@@ -186,6 +196,7 @@ fn running(name: &str, bin: &std::path::Path) -> Running {
             file.display()
         ));
     }
+    section.push_str(&more(admin, &dir));
     let mut text_of = std::fs::read_to_string(&config).unwrap();
     text_of.push_str(&section);
     std::fs::write(&config, text_of).unwrap();
@@ -199,6 +210,44 @@ fn running(name: &str, bin: &std::path::Path) -> Running {
         winpath,
         _peers: (pharmacy, results),
     }
+}
+
+/// node-oidc-provider on loopback, as `tests/browser/idp.mjs` starts it, for as long as
+/// this lives.
+struct Provider {
+    child: std::process::Child,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The provider on `port`, once it listens, with one client: `accord-console`, whose
+/// secret is `secret` and whose callback is the console's on `admin`.
+fn provider(port: u16, secret: &str, admin: u16) -> Provider {
+    use std::io::BufRead;
+    let mut child = Command::new("node")
+        .arg(root().join("tests/browser/idp.mjs"))
+        .arg(port.to_string())
+        .arg("accord-console")
+        .arg(secret)
+        .arg(format!("http://127.0.0.1:{admin}/console/oidc/callback"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs (bash .ci/run installs it with oidc-provider)");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("idp listening"),
+        "the provider did not start: {line}"
+    );
+    // What it says later is read and dropped, so it never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    Provider { child }
 }
 
 const OPERATORS: [(&str, &str, &str); 3] = [
@@ -623,5 +672,114 @@ fn console_in_chromium_a_viewer_is_refused_an_operator_edits_and_resends_an_admi
             .map(|m| m.len())
             .unwrap_or(0);
         assert!(len > 10_000, "screenshot {shot} is missing or empty");
+    }
+}
+
+#[test]
+fn console_signs_in_through_openid_connect_in_chromium_with_the_role_the_provider_grants() {
+    let root = root();
+    assert!(
+        root.join("tests/browser/node_modules/oidc-provider")
+            .is_dir(),
+        "oidc-provider is not installed: run `npm ci --prefix tests/browser` (bash .ci/run does)"
+    );
+    let bin = build("examples/trakcare-lab");
+    let idp_port = free_port();
+    let idp_base = format!("http://localhost:{idp_port}");
+    let secret = "a client secret: with reserved characters & more";
+    let mut idp = None;
+    let run = running_with("console-oidc", &bin, |admin, dir| {
+        idp = Some(provider(idp_port, secret, admin));
+        let file = dir.join("oidc-client.secret");
+        std::fs::write(&file, secret).unwrap();
+        format!(
+            "[console.oidc]\nissuer = \"{idp_base}\"\nclient_id = \"accord-console\"\n\
+             client_secret = {{ file = \"{}\" }}\n\
+             redirect_url = \"http://127.0.0.1:{admin}/console/oidc/callback\"\n\
+             label = \"Hospital login\"\nscopes = [\"openid\", \"profile\", \"groups\"]\n\
+             roles_claim = \"groups\"\n\
+             [console.oidc.roles]\n\"accord-viewers\" = \"viewer\"\n\
+             \"accord-operators\" = \"operator\"\n\"accord-admins\" = \"admin\"\n",
+            file.display()
+        )
+    });
+    let shots = target().join("test-artifacts/console");
+    let o = Command::new("node")
+        .arg(root.join("tests/browser/oidc.mjs"))
+        .arg(format!("http://127.0.0.1:{}", run.admin))
+        .arg(&idp_base)
+        .arg(&shots)
+        .output()
+        .expect("node runs (bash .ci/run installs Chromium and playwright-core)");
+    let said = text(&o);
+    assert!(o.status.success() && !said.contains("FAILED"), "{said}");
+    // An answer this browser did not ask for, and the provider's refusal, over plain HTTP.
+    let forged = http(
+        run.admin,
+        "GET",
+        "/console/oidc/callback?code=stolen&state=forged",
+        "",
+        "",
+    );
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert!(
+        forged.body.contains("did not start this sign-in"),
+        "{}",
+        forged.body
+    );
+    assert!(forged
+        .header("set-cookie")
+        .is_none_or(|c| !c.contains("accord_console=")));
+    let crossed = http(
+        run.admin,
+        "GET",
+        "/console/oidc/callback?code=stolen&state=forged",
+        "accord_oidc=another",
+        "",
+    );
+    assert!(
+        crossed.body.contains("is not this browser"),
+        "{}",
+        crossed.body
+    );
+    let denied = http(
+        run.admin,
+        "GET",
+        "/console/oidc/callback?error=access_denied&error_description=end-user+aborted",
+        "",
+        "",
+    );
+    assert!(
+        unescape(&denied.body).contains("refused the sign-in: access_denied (end-user aborted)"),
+        "{}",
+        denied.body
+    );
+    // The audit trail names who came in through the provider, and who was turned away.
+    let ada = login(run.admin, "ada", OPERATORS[2].2);
+    let audit = unescape(&http(run.admin, "GET", "/console/audit", &ada, "").body);
+    for seen in [
+        "through OpenID Connect",
+        "sub olivia), as operator",
+        "sub vera), as viewer",
+        "mallory has no console role",
+        "ada is also a local operator",
+        "already used",
+    ] {
+        assert!(
+            audit.contains(seen),
+            "the audit trail shows {seen:?}:\n{audit}"
+        );
+    }
+    drop(idp);
+    for shot in [
+        "login-sso.png",
+        "provider-login.png",
+        "signed-in.png",
+        "sso-refused.png",
+    ] {
+        let len = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 5_000, "screenshot {shot} is missing or empty");
     }
 }

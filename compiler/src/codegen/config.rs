@@ -183,9 +183,9 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                 }
             },
             "console": {
-                "description": "The operations console, served on the admin listener under /console: its operators, each with a role and a password hash, and how long a session may sit idle.",
+                "description": "The operations console, served on the admin listener under /console: its local operators, each with a role and a password hash, the OpenID Connect provider operators may sign in through, and how long a session may sit idle.",
                 "type": "object", "additionalProperties": false,
-                "required": ["operators"],
+                "anyOf": [{ "required": ["operators"] }, { "required": ["oidc"] }],
                 "properties": {
                     "idle_minutes": { "type": "integer", "minimum": 1, "maximum": 1440, "description": "A session unused this many minutes ends (default 15)." },
                     "operators": {
@@ -203,7 +203,8 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                                 "phi": { "type": "boolean", "description": "Whether the operator sees patients' identifiers and demographics unmasked (default: yes for operator and admin, no for viewer)." }
                             }
                         }
-                    }
+                    },
+                    "oidc": console_oidc_schema()
                 }
             },
             "tls": {
@@ -267,6 +268,36 @@ fn endpoints_schema(endpoints: Map<String, Value>, needed: Vec<String>) -> Value
         section["required"] = json!(needed);
     }
     section
+}
+
+/// The schema of `[console.oidc]`, apart: one `json!` of the whole schema would pass the
+/// macro's recursion limit.
+fn console_oidc_schema() -> serde_json::Value {
+    json!({
+        "description": "Sign-in through the hospital's OpenID Connect provider (authorization code flow with PKCE); the ID token is checked as the FHIR facade's tokens are, and a claim's values give the role.",
+        "type": "object", "additionalProperties": false,
+        "required": ["issuer", "client_id", "redirect_url", "roles"],
+        "properties": {
+            "issuer": { "type": "string", "description": "The provider's issuer identifier, exactly as its tokens' `iss` (https; http only on loopback). Its metadata is read from ISSUER/.well-known/openid-configuration." },
+            "client_id": { "type": "string", "description": "The console's client id at the provider." },
+            "client_secret": {
+                "description": "The client secret of a confidential client (sent as client_secret_basic): { env = \"VAR\" }, { file = \"path\" } or the value. Without it the console is a public client, bound by PKCE alone.",
+                "oneOf": secret_forms()
+            },
+            "redirect_url": { "type": "string", "description": "The console's callback as registered with the provider: https://HOST:PORT/console/oidc/callback." },
+            "label": { "type": "string", "description": "The sign-in button says \"Sign in with LABEL\" (default \"single sign-on\")." },
+            "scopes": { "type": "array", "items": { "type": "string" }, "description": "The scopes asked for (default [\"openid\", \"profile\"]; openid is always asked for)." },
+            "roles_claim": { "type": "string", "description": "The ID token claim holding the operator's groups or roles (default \"roles\"); a dotted path walks objects, e.g. \"realm_access.roles\"." },
+            "name_claim": { "type": "string", "description": "The claim naming the operator in the console and the audit trail (default \"preferred_username\", else `sub`)." },
+            "roles": {
+                "description": "Which value of the roles claim grants which role; the highest held wins, and somebody holding none is refused.",
+                "type": "object", "minProperties": 1,
+                "additionalProperties": { "enum": ["viewer", "operator", "admin"] }
+            },
+            "phi": { "type": "string", "description": "The value of the roles claim that grants unmasked patient data; without it, operators and admins see it and viewers do not." },
+            "ca": { "type": "string", "description": "The CA bundle (a path or PEM) the provider's certificate must chain to, when not the system's roots." }
+        }
+    })
 }
 
 /// The three ways a secret is given in the file: the value, `{ env = "VAR" }` or

@@ -633,7 +633,7 @@ pub fn load(
         .unwrap_or_else(|e| {
             errors.push(err(
                 e,
-                "each [console.operators.NAME] has role = \"viewer\", \"operator\" or \"admin\" and password = the argon2id hash (a secret reference)",
+                "each [console.operators.NAME] has role = \"viewer\", \"operator\" or \"admin\" and password = the argon2id hash (a secret reference); [console.oidc] has issuer, client_id, redirect_url and [console.oidc.roles]",
             ));
             None
         });

@@ -173,6 +173,42 @@ pub(super) async fn post_json(
     }
 }
 
+/// A GET that accepts JSON (an identity provider's metadata and keys): the status and
+/// body, or why there are none.
+pub(super) async fn get(
+    client: &HttpClient,
+    url: &str,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let kind = ("application/json", "application/json");
+    request(client, None, "GET", url, kind, &[], timeout)
+        .await
+        .map_err(|a| a.detail.unwrap_or(a.class))
+}
+
+/// Posts a form (a token request), with `authorization` when given: the status and body,
+/// or why there are none.
+pub(super) async fn post_form(
+    client: &HttpClient,
+    url: &str,
+    authorization: Option<&Secret>,
+    form: &str,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let kind = ("application/x-www-form-urlencoded", "application/json");
+    request(
+        client,
+        authorization,
+        "POST",
+        url,
+        kind,
+        form.as_bytes(),
+        timeout,
+    )
+    .await
+    .map_err(|a| a.detail.unwrap_or(a.class))
+}
+
 /// One HTTP request: `kind` is its content type and what it accepts.
 async fn request(
     client: &HttpClient,

@@ -1,7 +1,8 @@
 //! The operations console, served by the production on its admin listener under
 //! `/console` (over TLS when the admin listener has a certificate): server-rendered pages,
-//! no script, that work with no internet. Operators log in with a local account and act by
-//! role. `settings` reads `[console]`; `auth` owns who may enter and what each may do;
+//! no script, that work with no internet. Operators log in with a local account or through
+//! the hospital's OpenID Connect provider, and act by role. `settings` reads `[console]`;
+//! `auth` owns who may enter and what each may do; `oidc` the provider's sign-in;
 //! `pages` the pages, `actions` the forms that change something; `view` how a stored
 //! message is shown field by field; `lineage` where each field of a delivered message came
 //! from; `charts` the SVG charts; `rates` the dashboard's rates; the journal's `browse`
@@ -11,6 +12,7 @@ mod actions;
 mod auth;
 mod charts;
 mod lineage;
+mod oidc;
 mod pages;
 mod rates;
 pub mod settings;
@@ -36,12 +38,15 @@ pub struct Console {
     decoy: String,
     /// The dashboard's rates.
     rates: rates::Rates,
+    /// The OpenID Connect provider operators may sign in through, when configured.
+    oidc: Option<oidc::Oidc>,
 }
 
 /// The templates, compiled in.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
+    ("entered.html", include_str!("templates/entered.html")),
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("messages.html", include_str!("templates/messages.html")),
     ("message.html", include_str!("templates/message.html")),
@@ -67,6 +72,13 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
         }
     }
     let secure = engine.config.tls.server(super::tls::ADMIN).is_some();
+    let oidc = match settings.oidc.clone().map(oidc::Oidc::new).transpose() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "console: the OpenID Connect client cannot be made");
+            return None;
+        }
+    };
     let console = Arc::new(Console {
         sessions: auth::Sessions::new(settings.idle),
         decoy: auth::hash(&auth::token()).unwrap_or_default(),
@@ -75,6 +87,7 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
         settings,
         templates,
         secure,
+        oidc,
     });
     Some(
         Router::new()
@@ -82,6 +95,8 @@ pub fn router(engine: Arc<Engine>) -> Option<Router> {
             .route("/console/", get(pages::dashboard))
             .route("/console/login", get(pages::login_page).post(pages::login))
             .route("/console/logout", post(pages::logout))
+            .route("/console/oidc/start", get(oidc::start))
+            .route(oidc::CALLBACK_PATH, get(oidc::callback))
             .route("/console/messages", get(pages::messages))
             .route("/console/messages/{id}", get(pages::message))
             .route("/console/messages/{id}/resend", post(actions::resend))

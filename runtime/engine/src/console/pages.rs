@@ -189,7 +189,21 @@ pub async fn login_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Re
     if c.session(&headers).is_ok() {
         return Redirect::to("/console/").into_response();
     }
-    c.render("login.html", None, json!({}))
+    login_form(&c, None)
+}
+
+/// The login page: the local accounts' form when there are local operators, the
+/// provider's sign-in button when there is one, and `error` above them.
+pub(super) fn login_form(c: &Console, error: Option<&str>) -> Response {
+    c.render(
+        "login.html",
+        None,
+        json!({
+            "error": error,
+            "local": !c.settings.operators.is_empty(),
+            "sso": c.oidc.as_ref().map(|o| o.settings.label.clone()),
+        }),
+    )
 }
 
 pub async fn login(
@@ -205,13 +219,12 @@ pub async fn login(
         .unwrap_or_default();
     let keys = [format!("operator/{name}"), format!("address/{address}")];
     if let Some(wait) = keys.iter().find_map(|k| c.sessions.throttled(k)) {
-        let mut page = c.render(
-            "login.html",
-            None,
-            json!({ "error": format!(
+        let mut page = login_form(
+            &c,
+            Some(&format!(
                 "too many failed logins; try again in {} minute(s)",
                 wait.as_secs() / 60 + 1
-            ) }),
+            )),
         );
         *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return page;
@@ -250,11 +263,7 @@ pub async fn login(
             }
             c.audit(&name, "console-login-failed", format!("from {address}"))
                 .await;
-            let mut page = c.render(
-                "login.html",
-                None,
-                json!({ "error": "unknown operator or wrong password" }),
-            );
+            let mut page = login_form(&c, Some("unknown operator or wrong password"));
             *page.status_mut() = StatusCode::UNAUTHORIZED;
             page
         }

@@ -1,6 +1,7 @@
 //! The console's part of the configuration (`[console]`): the operators, each a local
-//! account with a role and an argon2id password hash held as a secret, and how long a
-//! session may sit idle.
+//! account with a role and an argon2id password hash held as a secret; the OpenID Connect
+//! provider operators may sign in through instead (`[console.oidc]`, read by `oidc`); and
+//! how long a session may sit idle.
 
 use super::auth::Role;
 use serde_json::Value;
@@ -13,6 +14,8 @@ pub const DEFAULT_IDLE_MINUTES: u64 = 15;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub operators: Vec<Operator>,
+    /// The identity provider operators may sign in through, when configured.
+    pub oidc: Option<super::oidc::OidcSettings>,
     pub idle: Duration,
 }
 
@@ -67,14 +70,16 @@ pub fn from_config(
             });
         }
     }
-    if operators.is_empty() {
+    let oidc = super::oidc::OidcSettings::from_config(&console["oidc"], &secret)?;
+    if operators.is_empty() && oidc.is_none() {
         return Err(
-            "[console] has no operators: add [console.operators.NAME] with role and password"
+            "[console] lets nobody in: add [console.operators.NAME] with role and password, or [console.oidc]"
                 .into(),
         );
     }
     Ok(Some(Settings {
         operators,
+        oidc,
         idle: Duration::from_secs(60 * idle.max(1)),
     }))
 }
