@@ -330,6 +330,33 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
         page.body.contains("<h2>Lineage</h2>"),
         "the viewer sees the lineage, masked"
     );
+    // The received message beside what was made from it, the deliveries: masked for the
+    // viewer, shown to the operator.
+    let made_from = "<th scope=\"row\">Made from</th><td><a href=\"/console/messages/";
+    let at = page.body.find(made_from).expect("the dead letter's parent") + made_from.len();
+    let parent: String = page.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let received = format!("/console/messages/{parent}");
+    let side = |session: &str| {
+        let body = http(admin, "GET", &received, session, "").body;
+        let at = body
+            .find("<h2>Side by side</h2>")
+            .expect("a side-by-side view");
+        body[at..].split("<h2>Raw</h2>").next().unwrap().to_string()
+    };
+    let masked = side(&vic);
+    assert!(
+        masked.contains("This message: Received on trakcare_adt_in")
+            && masked.contains("Sent on adt_to_lims (dead)")
+            && masked.contains("Sent on adt_to_pharmacy"),
+        "{masked}"
+    );
+    assert!(
+        !masked.contains("EVERYWOMAN") && masked.contains("••••"),
+        "{masked}"
+    );
     let csrf = page.csrf();
     let r = http(
         admin,
@@ -355,6 +382,11 @@ fn console_operators_log_in_act_by_role_and_every_action_is_audited() {
     assert!(
         page.body.contains("EVERYWOMAN"),
         "an operator sees the patient"
+    );
+    let shown = side(&ana);
+    assert!(
+        shown.matches("EVERYWOMAN").count() >= 3,
+        "the operator sees the patient received, in the record and sent: {shown}"
     );
     // Field-level lineage: WinPath's PID-5.1 was written by patient_to_winpath from the
     // record's family_name, which trakcare_adt_to_patient read from the received PID-5.
@@ -662,6 +694,7 @@ fn console_in_chromium_a_viewer_is_refused_an_operator_edits_and_resends_an_admi
         "message-viewer.png",
         "search.png",
         "lineage.png",
+        "side-by-side.png",
         "edit.png",
         "resent.png",
         "trace.png",

@@ -80,6 +80,12 @@ try {
   check("PID-5.1 came from the received PID-5 through family_name",
     (await pid5.innerText()).includes("family_name") && (await pid5.innerText()).includes("EVERYWOMAN"));
   await o.screenshot({ path: `${shotDir}/lineage.png`, fullPage: true });
+  const side = o.locator("div.side section");
+  check("the viewer shows the delivery beside the message it was made from",
+    (await side.count()) === 2 && (await side.nth(0).innerText()).includes("Received on")
+      && (await side.nth(1).innerText()).includes("This message"));
+  await side.first().scrollIntoViewIfNeeded();
+  await o.screenshot({ path: `${shotDir}/side-by-side.png` });
   const noToken = await o.request.post(`${deadUrl}/resend`, { form: { reason: "no token" } });
   check("a form without its CSRF token is refused (403)", noToken.status() === 403);
   // Edit and resend: the family name corrected, the edit shown as a diff, then sent.

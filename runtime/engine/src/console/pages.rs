@@ -488,28 +488,34 @@ pub async fn message(
             let Some(m) = browse::message(db, id)? else {
                 return Ok(None);
             };
-            // What it was made from, for its lineage.
-            let received = match m.parent {
-                Some(p) => browse::message(db, p)?.map(|p| p.payload),
+            // What it was made from, for its lineage and beside it.
+            let parent = match m.parent {
+                Some(p) => browse::message(db, p)?,
                 None => None,
             };
-            Ok(Some((
-                m,
-                received,
-                browse::children(db, id)?,
-                browse::events(db, id)?,
-            )))
+            let children = browse::children(db, id)?;
+            // What was made from it, beside it: the deliveries and the canonical record.
+            let mut made = vec![];
+            for c in children
+                .iter()
+                .filter(|c| c.direction != "in")
+                .take(SIDE_BY_SIDE)
+            {
+                made.extend(browse::message(db, c.id)?);
+            }
+            Ok(Some((m, parent, children, made, browse::events(db, id)?)))
         })
         .await?;
-    let Some((m, received, children, events)) = found else {
+    let Some((m, parent, children, made, events)) = found else {
         return Err(c.refuse(
             StatusCode::NOT_FOUND,
             Some(&s),
             &format!("the journal has no message {id}"),
         ));
     };
+    let received = parent.as_ref().map(|p| p.payload.clone());
     let l = &m.listed;
-    let json_payload = l.direction != "record" && m.payload.first() == Some(&b'{');
+    let json_payload = view::is_json(&m.payload);
     let segments = if json_payload {
         None
     } else {
@@ -567,6 +573,7 @@ pub async fn message(
             "at": time::iso(*at), "kind": kind, "detail": detail,
         })).collect::<Vec<_>>(),
         "may_act": s.role.may(Action::Resend),
+        "side": side_by_side(&m, parent.as_ref(), &made, s.phi),
     });
     Ok(c.render("message.html", Some(&s), ctx))
 }
@@ -574,6 +581,40 @@ pub async fn message(
 #[derive(Debug, Default, Deserialize)]
 pub struct DeadQuery {
     interface: Option<String>,
+}
+
+/// The most messages made from one shown beside it.
+const SIDE_BY_SIDE: usize = 6;
+
+/// The message beside what it became: a received message and the deliveries and record
+/// made from it, or a delivery and the message it was made from. Empty when the message
+/// has neither.
+fn side_by_side(
+    m: &browse::Stored,
+    parent: Option<&browse::Stored>,
+    made: &[browse::Stored],
+    phi: bool,
+) -> Vec<Value> {
+    let column = |x: &browse::Stored, this: bool| {
+        let l = &x.listed;
+        let what = match l.direction.as_str() {
+            "in" => "Received on",
+            "record" => "Canonical record of",
+            _ => "Sent on",
+        };
+        json!({
+            "id": l.id, "this": this, "state": l.state,
+            "title": format!("{what} {}", l.interface),
+            "text": view::text(&x.payload, phi),
+        })
+    };
+    match (parent, made.is_empty()) {
+        (Some(p), _) => vec![column(p, false), column(m, true)],
+        (None, false) => std::iter::once(column(m, true))
+            .chain(made.iter().map(|x| column(x, false)))
+            .collect(),
+        (None, true) => vec![],
+    }
 }
 
 pub async fn dead_letters(

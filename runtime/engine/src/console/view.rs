@@ -95,6 +95,30 @@ pub fn raw(payload: &[u8], phi: bool) -> String {
         .join("\n")
 }
 
+/// Whether `payload` is JSON (a FHIR resource, a canonical record) rather than HL7 v2.
+pub fn is_json(payload: &[u8]) -> bool {
+    matches!(
+        payload.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+/// `payload` as the side-by-side view shows it: HL7 v2 a segment a line with patient
+/// segments masked unless `phi`; JSON pretty-printed, or masked whole unless `phi` (a
+/// record or a FHIR resource is the patient's throughout).
+pub fn text(payload: &[u8], phi: bool) -> String {
+    if !is_json(payload) {
+        return raw(payload, phi);
+    }
+    if !phi {
+        return MASK.into();
+    }
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned())
+}
+
 /// A patient identifier as a list shows it.
 pub fn patient(id: Option<&str>, phi: bool) -> String {
     match id {
@@ -126,5 +150,10 @@ mod tests {
         assert!(!raw(ADT, false).contains("DOE"));
         assert!(raw(ADT, true).contains("DOE^JANE"));
         assert!(hl7(b"not hl7", true).is_none());
+        let record = br#" {"patient": {"family": "DOE"}}"#;
+        assert!(is_json(record) && !is_json(ADT));
+        assert_eq!(text(record, false), MASK, "a record is masked whole");
+        assert!(text(record, true).contains("\"family\": \"DOE\""));
+        assert!(!text(ADT, false).contains("DOE") && text(ADT, true).contains("DOE"));
     }
 }
