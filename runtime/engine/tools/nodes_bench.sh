@@ -8,7 +8,8 @@
 # seconds per thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a
 # commit waits for).
 #
-#   [WRITERS=4] runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
+#   [WRITERS=4] [RUNS="sqlite-1 postgres-1 ..."] [PG_SETTINGS="-c ..."] \
+#     runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
 # PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
 # ACCORD the release `accord`.
@@ -21,7 +22,9 @@ repo=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d /tmp/accord-nodes-bench.XXXXXX)
 port=15433
 password=bench-password
-pg_settings="-c max_connections=300 -c track_wal_io_timing=on"
+pg_settings="-c max_connections=300 -c track_wal_io_timing=on ${PG_SETTINGS:-}"
+# Which runs: all by default; e.g. RUNS="sqlite-1 postgres-1" for those two only.
+runs=${RUNS:-sqlite-1 postgres-1 postgres-2 postgres-3}
 # shellcheck source=scratch_postgres.sh
 source "$(dirname "$0")/scratch_postgres.sh"
 
@@ -107,9 +110,10 @@ fresh() {
 
 for round in $(seq "$rounds"); do
   echo "== round $round"
-  run sqlite 1
-  for n in 1 2 3; do
-    fresh
-    run postgres "$n"
+  for r in $runs; do
+    case "$r" in
+      sqlite-1) run sqlite 1 ;;
+      postgres-*) fresh; run postgres "${r#postgres-}" ;;
+    esac
   done
 done
