@@ -11,8 +11,10 @@ use crate::time;
 /// What a lane does next with the first pending messages of its keys, in arrival order.
 #[derive(Debug, PartialEq)]
 pub enum Choice {
-    /// Send these, in order.
-    Send(Vec<Next>),
+    /// Send these, in order. `drained`: they are every message the lane had pending when
+    /// it looked (none held back, none waiting for a retry), so once they are sent the lane
+    /// has nothing to look for until it is woken.
+    Send { batch: Vec<Next>, drained: bool },
     /// Everything is waiting for a retry: look again in this many milliseconds.
     Wait(i64),
     /// Nothing is pending for the lane. `seen` is the highest message id when the lane
@@ -167,6 +169,12 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
     };
     let mut chooser = Chooser::default();
     let mut chosen = vec![];
+    // The pending rows the read went through, and whether it reached the queue's end.
+    let mut rows = 0;
+    let look_ahead = match c.dialect() {
+        Dialect::Sqlite => LOOK_AHEAD,
+        Dialect::Postgres => PG_LOOK_AHEAD,
+    };
     {
         let pg = c.dialect() == Dialect::Postgres;
         // On PostgreSQL, whether each message is held by a peer's delivery comes with it,
@@ -179,8 +187,6 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
              WHERE direction = 'out' AND state IN ('queued', 'retrying') AND interface = ?1 AND lane = ?2
              ORDER BY id LIMIT ?3"
         })?;
-        let mut seen = 0;
-        let look_ahead = if pg { PG_LOOK_AHEAD } else { LOOK_AHEAD };
         let names = peers.names.join(",");
         let each = |r: &super::db::Row| {
             let key = r.get_str(1)?;
@@ -200,8 +206,8 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
                     }
                 }
             }
-            seen += 1;
-            Ok(seen < look_ahead)
+            rows += 1;
+            Ok(rows < look_ahead)
         };
         if held_in_row {
             st.for_each(
@@ -236,6 +242,9 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
         }
         return Ok(Choice::Idle { seen, quiet });
     }
+    // A batch that stopped at BATCH, or passed over rows, or read as far as it may, may
+    // have left messages behind.
+    let drained = chosen.len() < BATCH && rows == chosen.len() && rows < look_ahead;
     let next = |r: &super::db::Row| {
         Ok(Next {
             id: r.get(0)?,
@@ -273,7 +282,7 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
             read
         }
     };
-    Ok(Choice::Send(batch))
+    Ok(Choice::Send { batch, drained })
 }
 
 /// What a lane sends of a message: its row, and the message it was made from.
@@ -355,6 +364,61 @@ pub fn deliveries_of(c: &Db, parent: i64) -> DbResult<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Queues `n` deliveries on lane 0 of `lims` with keys `{prefix}0`, `{prefix}1`...:
+    /// the ids.
+    fn queue(c: &Db, prefix: &str, n: usize, next_at: i64) -> Vec<i64> {
+        (0..n)
+            .map(|i| {
+                c.prepare_cached(
+                    "INSERT INTO messages (correlation, interface, contract_version, direction,
+                       state, order_key, received_at, updated_at, next_at, lane, payload)
+                     VALUES ('c', 'lims', '1.0.0', 'out', 'queued', ?1, 0, 0, ?2, 0, x'00')
+                     RETURNING id",
+                )
+                .unwrap()
+                .query_row(params![format!("{prefix}{i}"), next_at], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn sent(c: &Db, ids: &[i64]) {
+        for id in ids {
+            c.execute(
+                "UPDATE messages SET state = 'completed' WHERE id = ?1",
+                params![id],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_batch_says_whether_it_is_all_the_lane_had() {
+        let c = crate::journal::memory();
+        let none = Peers::default();
+        let take = |c: &Db| match choose_batch(c, "lims", 0, &none).unwrap() {
+            Choice::Send { batch, drained } => (batch.iter().map(|n| n.id).collect(), drained),
+            other => panic!("{other:?}"),
+        };
+        let ids = queue(&c, "a", 3, 0);
+        let (batch, drained): (Vec<i64>, bool) = take(&c);
+        assert_eq!((batch, drained), (ids.clone(), true), "everything pending");
+        sent(&c, &ids);
+        // More than a batch: the rest is left behind.
+        let ids = queue(&c, "b", BATCH + 1, 0);
+        let (batch, drained) = take(&c);
+        assert_eq!((batch.len(), drained), (BATCH, false));
+        sent(&c, &ids);
+        // One waits for its retry: the lane must look again when it is due.
+        let now = time::now_ms();
+        let later = queue(&c, "c", 1, now + 60_000);
+        let ready = queue(&c, "d", 1, 0);
+        let (batch, drained) = take(&c);
+        assert_eq!((batch, drained), (ready, false), "{later:?} waits");
+    }
 
     /// The index of the first message a lane may send, or what it does instead.
     fn choose(pending: &[(Option<&str>, i64)], now: i64) -> Result<usize, Option<Choice>> {
