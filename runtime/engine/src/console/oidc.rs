@@ -367,7 +367,7 @@ impl Oidc {
         let state = q
             .get("state")
             .ok_or("the provider's answer has no `state`")?;
-        let bound = cookie(headers, STATE_COOKIE).ok_or(
+        let bound = auth::cookie(headers, STATE_COOKIE).ok_or(
             "this browser did not start this sign-in (it has no sign-in cookie); sign in again",
         )?;
         if !auth::same(state, &bound) {
@@ -540,18 +540,6 @@ pub fn operator_of(
         hash: String::new(),
         phi,
     })
-}
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_string())
 }
 
 /// The state cookie: `Lax`, since the provider's answer is a navigation from its site;
