@@ -572,18 +572,21 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     let dir = fresh_dir("e2e-replies");
     let config = dir.join("dev.toml");
     // The contract's `alert "garbled"` goes to a Slack-shaped webhook, and by mail
-    // through a real SMTP server.
+    // through a real SMTP server that takes mail only after STARTTLS, with a certificate
+    // of the hospital's own CA.
     let hook = Webhook::start();
-    let mail = MailSink::start(&dir);
+    let ca = support::pki::Ca::new(&dir, "mail");
+    let mail = MailSink::start_tls(&dir, &ca);
     std::fs::write(
         &config,
         format!(
             "[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
              [alerts.garbled]\nwebhook = \"{}\"\nformat = \"slack\"\nemail = [\"lab-oncall@hospital.example\"]\n\
-             [smtp]\nhost = \"127.0.0.1\"\nport = {}\nstarttls = \"off\"\nfrom = \"accord@hub.example\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\nca = \"{}\"\nfrom = \"accord@hub.example\"\n\
              [endpoints.hub_in]\nport = {hub}\n[endpoints.lab_out]\nport = {lab}\n",
             hook.url(),
-            mail.port
+            mail.port,
+            dir.join("mail-ca.pem").display()
         ),
     )
     .unwrap();

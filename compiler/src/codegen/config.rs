@@ -140,7 +140,8 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                     "host": { "type": "string" },
                     "port": { "type": "integer", "minimum": 1, "maximum": 65535, "description": "Default 587 (STARTTLS), or 25 with starttls = \"off\"." },
                     "from": { "type": "string", "description": "The sender address." },
-                    "starttls": { "enum": ["required", "off"], "description": "required (default): the connection is upgraded to TLS, verified against the system's roots, or nothing is sent; off: plain SMTP, for a relay on the same host." },
+                    "starttls": { "enum": ["required", "off"], "description": "required (default): the connection is upgraded to TLS, verified against the system's roots (or `ca`), or nothing is sent; off: plain SMTP, for a relay on the same host (no password is sent in the clear to another host)." },
+                    "ca": { "type": "string", "description": "PEM file of the CA that signed the mail server's certificate, trusted in place of the system's roots." },
                     "username": { "type": "string" },
                     "password": {
                         "description": "text, { env = \"VAR\" } or { file = \"path\" }.",

@@ -446,11 +446,34 @@ pub struct MailSink {
 }
 
 impl MailSink {
+    /// A server that takes mail in the clear.
     pub fn start(dir: &Path) -> MailSink {
+        MailSink::spawn(dir, &[])
+    }
+
+    /// A server that takes mail only after STARTTLS, with a certificate for 127.0.0.1
+    /// issued by `ca`.
+    pub fn start_tls(dir: &Path, ca: &pki::Ca) -> MailSink {
+        let cert = ca.issue(dir, "mail", &["127.0.0.1"], 30, 7);
+        let key = cert.with_extension("key");
+        MailSink::spawn(
+            dir,
+            &[
+                "--tlscert".as_ref(),
+                cert.as_os_str(),
+                "--tlskey".as_ref(),
+                key.as_os_str(),
+            ],
+        )
+    }
+
+    fn spawn(dir: &Path, tls: &[&std::ffi::OsStr]) -> MailSink {
         let port = free_port();
         let out = dir.join("mail.txt");
         let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .args(["-m", "aiosmtpd", "-n"])
+            .args(tls)
+            .arg("-l")
             .arg(format!("127.0.0.1:{port}"))
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
             .stderr(Stdio::null())

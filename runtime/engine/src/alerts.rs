@@ -13,6 +13,7 @@
 //! the alert.
 
 use super::http::{self, HttpClient};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,6 +61,9 @@ pub struct Smtp {
     pub from: String,
     /// STARTTLS is required unless `starttls = "off"` (a relay on the same host).
     pub starttls: bool,
+    /// The CA certificates (PEM) the server's certificate must chain to, in place of the
+    /// system's roots: a hospital's relay is usually signed by its own CA.
+    pub ca: Option<Vec<u8>>,
     pub login: Option<(String, String)>,
 }
 
@@ -294,6 +298,18 @@ impl Mailer {
         Mailer { smtp }
     }
 
+    /// STARTTLS's parameters: the server's certificate must name its host and chain to
+    /// the configured CA, or to the system's roots.
+    fn tls(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        let mut tls = TlsParameters::builder(self.smtp.host.clone());
+        if let Some(ca) = &self.smtp.ca {
+            tls = tls
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(Certificate::from_pem(ca)?);
+        }
+        tls.build_rustls()
+    }
+
     async fn send(&self, to: &[String], n: &Notice, estate: &str, env: &str) -> Result<(), String> {
         use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
         let state = if n.resolved { "resolved" } else { "alert" };
@@ -316,12 +332,10 @@ impl Mailer {
             .unwrap_or_default()
             .to_string();
         let message = message.body(text).map_err(|e| e.to_string())?;
-        let builder = if self.smtp.starttls {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.smtp.host)
-                .map_err(|e| e.to_string())?
-        } else {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp.host)
-        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp.host);
+        if self.smtp.starttls {
+            builder = builder.tls(Tls::Required(self.tls().map_err(|e| e.to_string())?));
+        }
         let mut builder = builder
             .port(self.smtp.port)
             .timeout(Some(Duration::from_secs(10)));

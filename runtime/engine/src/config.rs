@@ -806,6 +806,33 @@ fn smtp(
             ))
         }
     };
+    let loopback = matches!(host, "localhost" | "::1") || host.starts_with("127.");
+    if login.is_some() && !starttls && !loopback {
+        return Err(err(
+            format!("[smtp] would send its password to {host} in the clear (starttls = \"off\")"),
+            "keep STARTTLS required for a relay on another host, or use a relay on this host without a login",
+        ));
+    }
+    let ca = match smtp["ca"].as_str() {
+        Some(_) if !starttls => {
+            return Err(err(
+                "[smtp] has a `ca`, but starttls = \"off\" never checks a certificate",
+                "remove `ca`, or require STARTTLS",
+            ))
+        }
+        Some(path) => {
+            let pem = accord_hl7::tls::Pem::load(path)
+                .and_then(|p| p.certificates().map(|_| p))
+                .map_err(|e| {
+                    err(
+                        format!("[smtp] ca: {e}"),
+                        "give the path of the PEM file of the CA that signed the mail server's certificate",
+                    )
+                })?;
+            Some(pem.0)
+        }
+        None => None,
+    };
     Ok(Some(super::alerts::Smtp {
         host: host.to_string(),
         port: smtp["port"]
@@ -813,6 +840,7 @@ fn smtp(
             .map_or(if starttls { 587 } else { 25 }, |p| p.min(65535) as u16),
         from: from.to_string(),
         starttls,
+        ca,
         login,
     }))
 }
@@ -1155,6 +1183,38 @@ mod tests {
         assert!(admin_token(&serde_json::json!({})).unwrap().is_none());
         let long = serde_json::json!({ "token": "k".repeat(40) });
         assert!(admin_token(&long).unwrap().is_some());
+    }
+
+    #[test]
+    fn security_smtp_sends_no_password_in_the_clear_and_checks_a_given_ca() {
+        let none = BTreeMap::new();
+        let mail = |v: serde_json::Value| smtp(&v, &none).map(|s| s.unwrap());
+        let relay = serde_json::json!({ "host": "mail.hospital.example", "from": "a@b.example",
+            "username": "accord", "password": "pw", "starttls": "off" });
+        let e = mail(relay).unwrap_err();
+        assert!(e.message.contains("in the clear"), "{}", e.message);
+        let local = serde_json::json!({ "host": "127.0.0.1", "from": "a@b.example",
+            "username": "accord", "password": "pw", "starttls": "off" });
+        assert!(!mail(local).unwrap().starttls);
+        let e = mail(
+            serde_json::json!({ "host": "mail.hospital.example", "from": "a@b.example",
+            "ca": "/no/such/ca.pem" }),
+        )
+        .unwrap_err();
+        assert!(e.message.starts_with("[smtp] ca: "), "{}", e.message);
+        let e = mail(
+            serde_json::json!({ "host": "127.0.0.1", "from": "a@b.example",
+            "ca": "/no/such/ca.pem", "starttls": "off" }),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("never checks"), "{}", e.message);
+        let default =
+            mail(serde_json::json!({ "host": "mail.hospital.example", "from": "a@b.example" }))
+                .unwrap();
+        assert_eq!(
+            (default.starttls, default.port, default.ca),
+            (true, 587, None)
+        );
     }
 
     #[test]
