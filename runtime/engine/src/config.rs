@@ -767,6 +767,17 @@ fn alert_routes(
     }
 }
 
+/// Whether `host` (a name, or an address with or without IPv6 brackets) is this machine,
+/// where plain text does not cross the network.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `[smtp]`: the mail server alerts are mailed through; needed when a route has `email`.
 fn smtp(
     smtp: &Value,
@@ -806,8 +817,7 @@ fn smtp(
             ))
         }
     };
-    let loopback = matches!(host, "localhost" | "::1") || host.starts_with("127.");
-    if login.is_some() && !starttls && !loopback {
+    if login.is_some() && !starttls && !is_loopback(host) {
         return Err(err(
             format!("[smtp] would send its password to {host} in the clear (starttls = \"off\")"),
             "keep STARTTLS required for a relay on another host, or use a relay on this host without a login",
@@ -1196,6 +1206,16 @@ mod tests {
         let local = serde_json::json!({ "host": "127.0.0.1", "from": "a@b.example",
             "username": "accord", "password": "pw", "starttls": "off" });
         assert!(!mail(local).unwrap().starttls);
+        for (host, here) in [
+            ("localhost", true),
+            ("::1", true),
+            ("[::1]", true),
+            ("127.0.0.2", true),
+            ("10.0.0.1", false),
+            ("localhost.example.org", false),
+        ] {
+            assert_eq!(is_loopback(host), here, "{host}");
+        }
         let e = mail(
             serde_json::json!({ "host": "mail.hospital.example", "from": "a@b.example",
             "ca": "/no/such/ca.pem" }),

@@ -91,7 +91,7 @@ fn acceptable_url(url: &str) -> Result<(), String> {
     let host = uri.host().unwrap_or_default();
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1") => Ok(()),
+        Some("http") if crate::config::is_loopback(host) => Ok(()),
         Some("http") => Err(format!(
             "`{url}` is not https (plain HTTP is for loopback only)"
         )),
