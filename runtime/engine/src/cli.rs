@@ -798,9 +798,12 @@ async fn gauges(engine: Arc<Engine>) {
         .any(|i| i.role == Role::Service && i.sla.backlog_under.is_some());
     loop {
         certificate_gauges(&engine, &mut expiring);
+        // Only the node that judges the SLAs reads the services' backlogs (see below).
+        let judges = !engine.cluster.clustered() || engine.cluster.owns(super::cluster::TIMERS);
+        let by_service = service_backlogs && judges;
         let depths = engine
             .journal
-            .write_redoable(move |c| super::journal::gauges::depths(c, service_backlogs))
+            .write_redoable(move |c| super::journal::gauges::depths(c, by_service))
             .await
             .unwrap_or_default();
         let (depths, held, by_service) = depths;
@@ -833,7 +836,7 @@ async fn gauges(engine: Arc<Engine>) {
         // not quiet: its clock is read from the journal first. Its delivery times are
         // those of its own lanes.
         if engine.cluster.clustered() {
-            if !engine.cluster.owns(super::cluster::TIMERS) {
+            if !judges {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
             }
