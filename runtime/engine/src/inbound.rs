@@ -275,10 +275,7 @@ pub async fn receive(
     row.ack_code = commit_ack.as_ref().map(|_| commit_code.to_string());
     row.ack = commit_ack.clone();
     let interface = iface.name.clone();
-    let stored = engine
-        .journal
-        .write(move |c| store_once(c, &row, now))
-        .await;
+    let stored = store_received(engine, row, now).await;
     let id = match stored {
         Ok(Stored::New(id)) => id,
         Ok(Stored::Duplicate(first, ack)) => {
@@ -417,6 +414,29 @@ pub(crate) fn no_outcome(timeout_ms: u128) -> Outcome {
         ),
         error: None,
     }
+}
+
+/// Stores a message received by a service (`journal::inbound::store_once`), and, when
+/// another node processes the estate's messages, tells it at the commit; this node's
+/// processor is woken in process by the caller. Only then: PostgreSQL holds its one lock on
+/// notifications from a notifying transaction's commit until the commit is on disk, so
+/// receipts that all notified committed one after another, whatever the writers.
+pub(crate) async fn store_received(
+    engine: &Engine,
+    row: Row,
+    now: i64,
+) -> Result<Stored, super::journal::JournalError> {
+    let tell_others = engine.cluster.clustered() && !engine.cluster.owns(super::cluster::PROCESSOR);
+    engine
+        .journal
+        .write(move |c| {
+            let stored = store_once(c, &row, now)?;
+            if tell_others && row.state == "received" && matches!(stored, Stored::New(_)) {
+                super::journal::cluster::received(c)?;
+            }
+            Ok(stored)
+        })
+        .await
 }
 
 #[cfg(test)]

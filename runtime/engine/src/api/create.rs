@@ -19,7 +19,7 @@ use super::stored::load;
 use super::update::{body_resource, record_id};
 use super::{fhir, Facade};
 use crate::http_listener::ClientAddr;
-use crate::journal::inbound::{store_once, Row, Stored};
+use crate::journal::inbound::{Row, Stored};
 use crate::time;
 use accord_runtime::spec::Served;
 use axum::extract::{Extension, Path, State};
@@ -251,11 +251,7 @@ pub(super) async fn create(
         payload: payload.clone(),
     };
     let now = time::now_ms();
-    let stored = f
-        .engine
-        .journal
-        .write(move |c| store_once(c, &row, now))
-        .await;
+    let stored = crate::inbound::store_received(&f.engine, row, now).await;
     let label = crate::metrics::Metrics::iface(&f.interface.name);
     match stored {
         Ok(Stored::New(message)) => {

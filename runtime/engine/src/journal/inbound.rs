@@ -101,7 +101,9 @@ const FIRST_BY_KEY: &str = "SELECT id, ack FROM messages INDEXED BY messages_ide
      AND direction = 'in' AND state NOT IN ('rejected', 'duplicate') ORDER BY id LIMIT 1";
 
 /// Stores a received message, or, when its idempotency key was seen before, records it
-/// as a duplicate of the first one (whose ACK answers it).
+/// as a duplicate of the first one (whose ACK answers it). When nodes share the journal,
+/// the caller tells the others of a new message (`cluster::received`) if its own node
+/// does not process it.
 pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
     if c.dialect() == Dialect::Postgres {
         return store_once_pg(c, row, now);
@@ -135,9 +137,6 @@ pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
         }
     }
     let id = insert(c, row, now)?;
-    if row.state == "received" {
-        super::cluster::received(c)?;
-    }
     Ok(Stored::New(id))
 }
 
@@ -180,9 +179,6 @@ fn store_once_pg(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
         return Ok(Stored::Duplicate(first, first_ack));
     }
     stored_event(c, id, row, now)?;
-    if row.state == "received" {
-        super::cluster::received(c)?;
-    }
     Ok(Stored::New(id))
 }
 
