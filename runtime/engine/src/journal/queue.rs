@@ -250,7 +250,8 @@ fn idle(c: &Db, interface: &str, peers: &Peers, seen: i64) -> DbResult<Choice> {
 
 /// Chooses a lane's next messages on its own read connection (off the writer thread),
 /// from the lane's covering index (ids, keys and retry times), then reads the chosen
-/// messages' payloads alone.
+/// messages' payloads alone. On PostgreSQL the first [`BATCH`] come with their payloads
+/// in one read (`pg_choose_and_read`), and this looks further only when none may go.
 pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResult<Choice> {
     let now = time::now_ms();
     if c.dialect() == Dialect::Postgres {
@@ -277,7 +278,7 @@ pub fn choose_batch(c: &Db, interface: &str, lane: u32, peers: &Peers) -> DbResu
     {
         let pg = c.dialect() == Dialect::Postgres;
         // On PostgreSQL, whether each message is held by a peer's delivery comes with it,
-        // in the same round trip (`PG_PENDING_HELD`).
+        // in the same round trip (`PG_HELD`).
         let held_in_row = pg && !peers.names.is_empty();
         let mut st = c.prepare_cached(&if held_in_row {
             pg_pending(true, false)
