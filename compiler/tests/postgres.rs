@@ -112,8 +112,39 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         let got = winpath.patients();
         (1..=20).all(|n| got.contains(&format!("{}", 700000 + n)))
     });
-    // A resend is a duplicate: the first ACK, nothing delivered again.
-    assert_eq!(send_msa(ports[0], &adt("PG001", 700001)), "AA");
+    // A resend is a duplicate: the first ACK, nothing delivered again. Each is a
+    // transaction of one statement, which takes two round trips to the server: its
+    // `BEGIN` goes with the statement and its `COMMIT` with the events held for it (one at
+    // a time, they took four).
+    let journal_counts = || {
+        let metrics = http_get(ports[3], "/metrics").unwrap_or_default();
+        let counter = |name: &str| -> f64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+        };
+        (
+            counter("accord_journal_round_trips_total"),
+            counter("accord_journal_transactions_total"),
+        )
+    };
+    let (trips, transactions) = journal_counts();
+    for n in 1..=20 {
+        assert_eq!(
+            send_msa(ports[0], &adt(&format!("PG{n:03}"), 700000 + n)),
+            "AA"
+        );
+    }
+    let (trips, transactions) = {
+        let (t, x) = journal_counts();
+        (t - trips, x - transactions)
+    };
+    assert!(
+        transactions >= 20.0 && trips / transactions <= 2.5,
+        "{trips} round trips in {transactions} transactions"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let got = winpath.patients();
     assert_eq!(got.iter().filter(|p| *p == "700001").count(), 1, "{got:?}");

@@ -284,6 +284,11 @@ impl Metrics {
             stats.fsyncs.clone(),
         );
         r.register(
+            "journal_round_trips",
+            "Round trips to a PostgreSQL journal's server in the writer's transactions",
+            stats.round_trips.clone(),
+        );
+        r.register(
             "journal_jobs_per_transaction",
             "Jobs grouped in one journal transaction",
             stats.jobs_per_transaction.clone(),

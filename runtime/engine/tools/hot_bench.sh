@@ -11,7 +11,8 @@
 #   (a row inserted when a message waits, deleted when it is done), and `fillfactor` 85.
 #
 # Then, for scale, pgbench's time for a prepared `SELECT 1`, and for `BEGIN; SELECT 1;
-# COMMIT`, one client: what a round trip and a transaction cost on this machine.
+# COMMIT`, one client: what a round trip and a transaction cost on this machine; and a
+# transaction of two inserts sent in four round trips and in two.
 #
 #   runtime/engine/tools/hot_bench.sh [ROUNDS]
 set -euo pipefail
@@ -104,4 +105,33 @@ if [ "$(id -u)" = 0 ]; then chown postgres "$work/one.sql" "$work/transaction.sq
 for f in one transaction; do
   PGPASSWORD=$password "$bin/pgbench" -n -M prepared -h 127.0.0.1 -p "$port" -U accord \
     -f "$work/$f.sql" -T 5 -c 1 hot 2>/dev/null | sed -n "s/^latency average = /pgbench $f: /p"
+done
+
+# A transaction of two inserts, four clients, as four round trips (`BEGIN`, each insert,
+# `COMMIT`) and as two (`BEGIN` sent with the first insert, `COMMIT` with the second, as
+# `journal/pg.rs` sends them): transactions a second, and the server's CPU per
+# transaction (book: Performance, "A transaction's BEGIN and COMMIT travel with its work").
+sql -d hot -c "SET client_min_messages TO warning; DROP TABLE IF EXISTS trips; CREATE TABLE trips (id BIGSERIAL PRIMARY KEY, v TEXT)" >/dev/null
+printf 'BEGIN;\nINSERT INTO trips (v) VALUES (1);\nINSERT INTO trips (v) VALUES (2);\nCOMMIT;\n' > "$work/four.sql"
+printf '\\startpipeline\nBEGIN;\nINSERT INTO trips (v) VALUES (1);\n\\endpipeline\n\\startpipeline\nINSERT INTO trips (v) VALUES (2);\nCOMMIT;\n\\endpipeline\n' > "$work/two.sql"
+if [ "$(id -u)" = 0 ]; then chown postgres "$work/four.sql" "$work/two.sql"; fi
+server_cpu() {
+  local pm
+  pm=$(head -1 "$work/pgdata/postmaster.pid")
+  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+    for c in $(pgrep -P "$pm"); do awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true; done
+  } | awk '{ t += $1 } END { printf "%.2f", t / 100 }'
+}
+for round in $(seq "$rounds"); do
+  for f in four two; do
+    before=$(server_cpu)
+    out=$(PGPASSWORD=$password "$bin/pgbench" -n -M prepared -h 127.0.0.1 -p "$port" -U accord \
+      -f "$work/$f.sql" -T 5 -c 4 hot 2>/dev/null)
+    sleep 0.5 # the clients' backends end
+    after=$(server_cpu)
+    tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    done_tx=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+    awk -v r="$round" -v f="$f" -v t="$tps" -v a="$before" -v b="$after" -v n="$done_tx" \
+      'BEGIN { printf "round %d, %s round trips: %.0f transactions/s, server CPU %.3f ms a transaction\n", r, f, t, (b - a) * 1000 / n }'
+  done
 done

@@ -8,11 +8,16 @@
 # seconds per thousand messages, and PostgreSQL's transactions and WAL fsyncs (what a
 # commit waits for).
 #
-#   [WRITERS=4] [RUNS="sqlite-1 postgres-1 ..."] [PG_SETTINGS="-c ..."] \
+#   [WRITERS=4] [RUNS="sqlite-1 postgres-1 ..."] [PG_SETTINGS="-c ..."] [STATEMENTS=1] \
+#     [DELAY_MS=0.5] [RATE=1000] \
 #     runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
 # PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
-# ACCORD the release `accord`.
+# ACCORD the release `accord`. STATEMENTS=1 also prints, per PostgreSQL run, the statements
+# the server spent most time on (pg_stat_statements) and how many statements it ran.
+# DELAY_MS puts a network between the nodes and the server: they connect through
+# delay_proxy.py, which holds what it forwards that long each way, and the script first
+# prints the round trip that makes (pgbench, `SELECT 1`). RATE paces the load tool.
 set -euo pipefail
 prod=${1:?the production binary}
 accord=${2:?the accord binary}
@@ -23,6 +28,12 @@ work=$(mktemp -d /tmp/accord-nodes-bench.XXXXXX)
 port=15433
 password=bench-password
 pg_settings="-c max_connections=300 -c track_wal_io_timing=on ${PG_SETTINGS:-}"
+statements=${STATEMENTS:-0}
+delay_ms=${DELAY_MS:-}
+rate=${RATE:+--rate $RATE}
+if [ "$statements" = 1 ]; then
+  pg_settings="$pg_settings -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+fi
 # Which runs: all by default; e.g. RUNS="sqlite-1 postgres-1" for those two only.
 runs=${RUNS:-sqlite-1 postgres-1 postgres-2 postgres-3}
 # shellcheck source=scratch_postgres.sh
@@ -42,7 +53,7 @@ config() { # config BACKEND K N
     $((base + 1)) $((base + 2)) >> "$out"
   if [ "$1" = postgres ]; then
     sed -i '/^sync = /d' "$out"
-    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$port/bench\"\npassword = { file = \"$work/journal-password\" }\nwriters = $(( writers / $3 > 0 ? writers / $3 : 1 ))|" "$out"
+    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$node_port/bench\"\npassword = { file = \"$work/journal-password\" }\nwriters = $(( writers / $3 > 0 ? writers / $3 : 1 ))|" "$out"
   fi
   echo "$out"
 }
@@ -80,9 +91,12 @@ run() { # run BACKEND NODES
     server0=$(server_cpu)
     commits0=$(sql -d bench -At -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'")
     sql -d bench -At -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+    if [ "$statements" = 1 ]; then
+      sql -d bench -At -c "SELECT pg_stat_statements_reset()" >/dev/null
+    fi
   fi
   "$accord" hl7 load "$(IFS=,; echo "${addrs[*]}")" "$repo/examples/trakcare-lab/samples/adt_a01.hl7" \
-    --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 \
+    --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 $rate \
     | sed "s/^/$name: /"
   local i=0
   for p in "${pids[@]}"; do
@@ -94,6 +108,11 @@ run() { # run BACKEND NODES
     sql -d bench -At -c "SELECT '$name: postgres commits ' || (xact_commit - $commits0) FROM pg_stat_database WHERE datname = 'bench'"
     # A commit waits for its WAL flush: the server's fsyncs of the WAL, and their mean time.
     sql -d bench -At -c "SELECT '$name: postgres WAL fsyncs ' || wal_sync || ', mean ' || round((wal_sync_time / GREATEST(wal_sync, 1))::numeric, 3) || ' ms' FROM pg_stat_wal"
+    if [ "$statements" = 1 ]; then
+      # Top-level statements only: a function's own statements are counted inside it.
+      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time DESC LIMIT 25" | sed "s/^/$name: /"
+      sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) FROM pg_stat_statements WHERE toplevel"
+    fi
   fi
   for p in "${pids[@]}"; do kill "$p"; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -106,7 +125,27 @@ run() { # run BACKEND NODES
 
 fresh() {
   sql -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+  if [ "$statements" = 1 ]; then
+    sql -d bench -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  fi
 }
+
+# The port the nodes connect to: the server's, or the delaying proxy's in front of it.
+node_port=$port
+if [ -n "$delay_ms" ]; then
+  node_port=$((port + 1))
+  python3 "$(dirname "$0")/delay_proxy.py" "$node_port" "$port" "$delay_ms" &
+  proxy=$!
+  trap 'kill $proxy 2>/dev/null; as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
+  sleep 0.5
+  echo "SELECT 1;" > "$work/one.sql"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$work/one.sql"; fi
+  for p in "$port" "$node_port"; do
+    PGPASSWORD=$password "$bin/pgbench" -n -M prepared -h 127.0.0.1 -p "$p" -U accord \
+      -f "$work/one.sql" -T 3 -c 1 postgres 2>/dev/null \
+      | sed -n "s/^latency average = /round trip to port $p (pgbench SELECT 1): /p"
+  done
+fi
 
 for round in $(seq "$rounds"); do
   echo "== round $round"

@@ -73,8 +73,8 @@ impl From<rusqlite::Error> for DbError {
     }
 }
 
-impl From<postgres::Error> for DbError {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
         // The server's message, with its detail when it gave one.
         match e.as_db_error() {
             Some(d) => DbError::Sql(match d.detail() {
@@ -361,7 +361,7 @@ impl FromCol for Value {
 /// A row of a result.
 pub enum Row<'r> {
     Lite(&'r rusqlite::Row<'r>),
-    Pg(&'r postgres::Row),
+    Pg(&'r tokio_postgres::Row),
 }
 
 /// A column's place in a row (its position; rows are read by position).
@@ -413,7 +413,7 @@ impl<'r> Row<'r> {
 /// A prepared statement.
 pub enum Stmt<'c> {
     Lite(rusqlite::CachedStatement<'c>),
-    Pg(&'c PgConn, postgres::Statement),
+    Pg(&'c PgConn, tokio_postgres::Statement),
 }
 
 impl Stmt<'_> {

@@ -52,6 +52,7 @@ pub mod lock;
 pub(crate) mod operator;
 pub mod pg;
 mod pg_deferred;
+mod pg_driver;
 mod pg_schema;
 pub(crate) mod processing;
 pub(crate) mod query;

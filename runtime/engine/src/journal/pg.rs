@@ -1,18 +1,22 @@
 //! The PostgreSQL side of [`super::db`]: a connection with its statement cache
-//! ([`PgConn`]), the journal's `?N` parameters as PostgreSQL's `$N`, and the conversions
-//! between the journal's five kinds of value and PostgreSQL's column types.
+//! ([`PgConn`]), which sends a transaction's `BEGIN` with its first statement and its
+//! held writes with its `COMMIT`; the journal's `?N` parameters as PostgreSQL's `$N`; and
+//! the conversions between the journal's five kinds of value and PostgreSQL's column types.
 
 use super::db::{Cell, DbError, DbResult, Param, ToParam};
-use super::pg_deferred::{Deferred, Event, Held, Outcome, FLUSH, UPDATE_OUTCOMES};
+use super::pg_deferred::{self, Control, Deferred, Event, Held, Outcome, FLUSH, UPDATE_OUTCOMES};
+use super::pg_driver::{self, Driver};
 use super::JournalError;
-use postgres::config::SslMode;
-use postgres::types::{IsNull, ToSql, Type};
-use std::cell::RefCell;
+use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::Statement;
 
 /// A PostgreSQL journal: the server, database and role to connect as, and how to trust
 /// the server's certificate when the connection asks for TLS (`sslmode=require`).
@@ -22,7 +26,7 @@ use std::time::Duration;
 pub const DEFAULT_WRITERS: usize = 4;
 
 pub struct PgTarget {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// The URL without its password, for messages.
     shown: String,
     /// PEM file of the CA that signed the server's certificate; the system roots if none.
@@ -51,7 +55,7 @@ impl PgTarget {
         password: Option<&str>,
         ca: Option<PathBuf>,
     ) -> Result<PgTarget, JournalError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             JournalError(format!(
                 "the journal URL is not a PostgreSQL connection string ({e}); write postgres://USER@HOST:PORT/DATABASE"
             ))
@@ -85,20 +89,15 @@ impl PgTarget {
 
 /// Opens a connection to the journal's server, over TLS unless `sslmode=disable`.
 pub fn connect(t: &PgTarget) -> Result<PgConn, JournalError> {
-    let client = match t.config.get_ssl_mode() {
-        SslMode::Disable => blocking(|| t.config.connect(postgres::NoTls)),
+    let (client, driver) = match t.config.get_ssl_mode() {
+        SslMode::Disable => blocking(|| pg_driver::connect(&t.config, tokio_postgres::NoTls)),
         _ => {
             let tls = tls(t)?;
-            blocking(|| t.config.connect(tls))
+            blocking(|| pg_driver::connect(&t.config, tls))
         }
     }
-    .map_err(|e| {
-        JournalError(format!(
-            "cannot connect to the journal at {t}: {}",
-            DbError::from(e)
-        ))
-    })?;
-    Ok(PgConn::new(client))
+    .map_err(|e| JournalError(format!("cannot connect to the journal at {t}: {e}")))?;
+    Ok(PgConn::new(client, driver))
 }
 
 /// The TLS connector: the server's certificate verified against the target's CA, or the
@@ -140,20 +139,42 @@ fn tls(t: &PgTarget) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Journal
 }
 
 /// A PostgreSQL connection and the statements it has prepared, by their journal SQL.
+///
+/// A round trip to the server costs both sides more CPU than most of the journal's
+/// statements do, so a transaction's control statements travel with its work: `BEGIN` is
+/// held until the transaction's first statement and sent with it, and the writes held
+/// for the commit (`pg_deferred`) are sent with the `COMMIT`. A transaction of one
+/// statement is two round trips instead of four. The requests of a round trip are sent
+/// together and answered in order; the first error among them is the call's.
 pub struct PgConn {
+    client: tokio_postgres::Client,
     /// `None` only while the connection is dropped.
-    client: RefCell<Option<postgres::Client>>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
-    /// The open transaction's events and notices, written at its commit.
+    driver: RefCell<Option<Driver>>,
+    statements: RefCell<HashMap<String, Statement>>,
+    /// The open transaction's events, notices and outcomes, written at its commit.
     deferred: RefCell<Deferred>,
+    /// The `BEGIN` of a transaction nothing has been sent in yet.
+    begin: RefCell<Option<String>>,
+    /// Round trips made for statements, not counting their preparation (once each per
+    /// connection); `accord_journal_round_trips_total` counts the writer's.
+    trips: StdCell<u64>,
+}
+
+/// A commit's held writes, as `FLUSH` takes them.
+struct Flush {
+    statement: Statement,
+    held: Held,
 }
 
 impl PgConn {
-    pub fn new(client: postgres::Client) -> PgConn {
+    fn new(client: tokio_postgres::Client, driver: Driver) -> PgConn {
         PgConn {
-            client: RefCell::new(Some(client)),
+            client,
+            driver: RefCell::new(Some(driver)),
             statements: RefCell::new(HashMap::new()),
             deferred: RefCell::default(),
+            begin: RefCell::new(None),
+            trips: StdCell::new(0),
         }
     }
 
@@ -175,67 +196,19 @@ impl PgConn {
         self.deferred.borrow_mut().outcome(o)
     }
 
-    /// Writes what a transaction held back, just before its commit, in one statement.
-    fn flush(&self, held: Held) -> DbResult<()> {
-        let st = self.prepare(FLUSH)?;
-        let o = OutcomeColumns::of(&held.outcomes);
-        let mut messages = Vec::with_capacity(held.events.len());
-        let mut ats = Vec::with_capacity(held.events.len());
-        let mut kinds = Vec::with_capacity(held.events.len());
-        let mut details = Vec::with_capacity(held.events.len());
-        for e in held.events {
-            messages.push(e.message);
-            ats.push(e.at);
-            kinds.push(e.kind);
-            details.push(e.detail);
-        }
-        let channel = super::cluster::CHANNEL;
-        let mut params = o.params().to_vec();
-        params.extend::<[&(dyn ToSql + Sync); 6]>([
-            &messages,
-            &ats,
-            &kinds,
-            &details,
-            &channel,
-            &held.notices,
-        ]);
-        self.with(|c| c.execute(&st, &params))?;
-        Ok(())
-    }
-
-    /// Writes the outcomes held, if any, before a statement that could read them.
-    fn before_statement(&self) -> DbResult<()> {
-        let taken = self.deferred.borrow_mut().take_outcomes();
-        if taken.is_empty() {
-            return Ok(());
-        }
-        let written = self.prepare(UPDATE_OUTCOMES).and_then(|st| {
-            let o = OutcomeColumns::of(&taken);
-            self.with(|c| c.execute(&st, &o.params()))
-        });
-        let mut deferred = self.deferred.borrow_mut();
-        match written {
-            Ok(_) => {
-                deferred.outcomes_written();
-                Ok(())
-            }
-            Err(e) => {
-                deferred.outcomes_unwritten(taken);
-                Err(e)
-            }
-        }
-    }
-
     /// The statement for `sql`, prepared once per connection.
-    pub(super) fn prepare(&self, sql: &str) -> DbResult<postgres::Statement> {
+    pub(super) fn prepare(&self, sql: &str) -> DbResult<Statement> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let prepared = self.with(|c| c.prepare(&postgres_sql(sql))).map_err(|e| {
-            let start: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-            let start: String = start.chars().take(120).collect();
-            DbError::Sql(format!("{e} (in `{start}`)"))
-        })?;
+        let prepared = self
+            .block_on_uncounted(self.client.prepare(&postgres_sql(sql)))
+            .and_then(|r| r.map_err(DbError::from))
+            .map_err(|e| {
+                let start: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+                let start: String = start.chars().take(120).collect();
+                DbError::Sql(format!("{e} (in `{start}`)"))
+            })?;
         self.statements
             .borrow_mut()
             .insert(sql.to_string(), prepared.clone());
@@ -249,9 +222,8 @@ impl PgConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> DbResult<u64> {
-        self.before_statement()?;
         let st = self.prepare(sql)?;
-        self.with(|c| c.execute(&st, params))
+        self.statement(self.client.execute(&st, params))
     }
 
     /// The rows of `sql` with PostgreSQL's own parameters.
@@ -259,34 +231,52 @@ impl PgConn {
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> DbResult<Vec<postgres::Row>> {
-        self.before_statement()?;
+    ) -> DbResult<Vec<tokio_postgres::Row>> {
         let st = self.prepare(sql)?;
-        self.with(|c| c.query(&st, params))
+        self.statement(self.client.query(&st, params))
     }
 
-    pub(super) fn execute(
-        &self,
-        s: &postgres::Statement,
-        params: &[&dyn ToParam],
-    ) -> DbResult<usize> {
-        self.before_statement()?;
+    pub(super) fn execute(&self, s: &Statement, params: &[&dyn ToParam]) -> DbResult<usize> {
         let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.with(|c| c.execute(s, &refs))? as usize)
+        Ok(self.statement(self.client.execute(s, &refs))? as usize)
     }
 
     pub(super) fn query(
         &self,
-        s: &postgres::Statement,
+        s: &Statement,
         params: &[&dyn ToParam],
-    ) -> DbResult<Vec<postgres::Row>> {
-        self.before_statement()?;
+    ) -> DbResult<Vec<tokio_postgres::Row>> {
         let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.with(|c| c.query(s, &refs))
+        self.statement(self.client.query(s, &refs))
+    }
+
+    /// Runs a statement that could read what the transaction holds: the outcomes held
+    /// are written in the same round trip, before it.
+    fn statement<T>(
+        &self,
+        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> DbResult<T> {
+        let taken = self.deferred.borrow_mut().take_outcomes();
+        let (outcomes, result) = self.round_trip(&taken, None, request);
+        self.settle_outcomes(taken, outcomes);
+        result
+    }
+
+    /// Whether outcomes taken to be written were: the savepoints no longer hold them, or
+    /// they are held again.
+    fn settle_outcomes(&self, taken: Vec<Outcome>, written: DbResult<()>) {
+        if taken.is_empty() {
+            return;
+        }
+        let mut deferred = self.deferred.borrow_mut();
+        match written {
+            Ok(()) => deferred.outcomes_written(),
+            Err(_) => deferred.outcomes_unwritten(taken),
+        }
     }
 
     /// Runs statements without parameters; a transaction's control statements also
@@ -294,63 +284,189 @@ impl PgConn {
     pub(super) fn batch(&self, sql: &str) -> DbResult<()> {
         // A savepoint must not hold an earlier job's outcomes, or rolling back to it would
         // undo them on the server: they are written before it is set.
-        if super::pg_deferred::writes_held_first(sql) {
-            self.before_statement()?;
+        let taken = if pg_deferred::writes_held_first(sql) {
+            self.deferred.borrow_mut().take_outcomes()
+        } else {
+            vec![]
+        };
+        let mut outcomes = Ok(());
+        let result = self
+            .deferred
+            .borrow_mut()
+            .control(sql, |sql, held| match Control::of(sql) {
+                Some(Control::Begin) => {
+                    *self.begin.borrow_mut() = Some(sql.to_string());
+                    Ok(())
+                }
+                // Nothing was sent since the `BEGIN`: there is nothing to end.
+                Some(Control::Rollback) if self.begin.borrow_mut().take().is_some() => Ok(()),
+                Some(Control::Commit)
+                    if held.is_empty() && self.begin.borrow_mut().take().is_some() =>
+                {
+                    Ok(())
+                }
+                Some(Control::Commit) if !held.is_empty() => {
+                    let flush = Flush {
+                        statement: self.prepare(FLUSH)?,
+                        held,
+                    };
+                    self.round_trip(&[], Some(&flush), self.client.batch_execute(sql))
+                        .1
+                }
+                _ => {
+                    let (written, result) =
+                        self.round_trip(&taken, None, self.client.batch_execute(sql));
+                    outcomes = written;
+                    result
+                }
+            });
+        self.settle_outcomes(taken, outcomes);
+        result
+    }
+
+    /// One round trip: the transaction's `BEGIN` if it is still held, the `outcomes`
+    /// given, the commit's held writes (`flush`), then `request`, sent together. Whether
+    /// the outcomes were written, and the call's result: the first error of the requests.
+    fn round_trip<T>(
+        &self,
+        outcomes: &[Outcome],
+        flush: Option<&Flush>,
+        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> (DbResult<()>, DbResult<T>) {
+        let begin = self.begin.borrow_mut().take();
+        let update = match outcomes {
+            [] => None,
+            _ => match self.prepare(UPDATE_OUTCOMES) {
+                Ok(st) => Some(st),
+                Err(e) => return (Err(copy(&e)), Err(e)),
+            },
+        };
+        let columns = OutcomeColumns::of(outcomes);
+        let outcome_params = columns.params();
+        let flush_columns = flush.map(|f| FlushColumns::of(&f.held));
+        let flush_params = flush_columns.as_ref().map(FlushColumns::params);
+        let client = &self.client;
+        let begin_sent = async {
+            match &begin {
+                Some(sql) => client.batch_execute(sql).await,
+                None => Ok(()),
+            }
+        };
+        let outcomes_sent = async {
+            match &update {
+                Some(st) => client.execute(st, &outcome_params).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let flush_sent = async {
+            match (flush, &flush_params) {
+                (Some(f), Some(params)) => client.execute(&f.statement, params).await.map(drop),
+                _ => Ok(()),
+            }
+        };
+        // `join4` polls its futures in order: each sends its request when first polled,
+        // so they leave in this order, and the connection writes them together.
+        let joined = futures_util::future::join4(begin_sent, outcomes_sent, flush_sent, request);
+        match self.block_on(joined) {
+            Ok((begun, written, flushed, result)) => {
+                let written = begun.and(written).map_err(DbError::from);
+                let result = match (&written, flushed) {
+                    (Err(e), _) => Err(copy(e)),
+                    (Ok(()), Err(e)) => Err(e.into()),
+                    (Ok(()), Ok(())) => result.map_err(DbError::from),
+                };
+                (written, result)
+            }
+            Err(e) => (Err(copy(&e)), Err(e)),
         }
-        let mut deferred = self.deferred.borrow_mut();
-        deferred.control(
-            sql,
-            |sql| self.with(|c| c.batch_execute(sql)),
-            |held| self.flush(held),
-        )
     }
 
     /// The payloads of the notifications this connection `LISTEN`s for, waiting up to
     /// `wait` for the first; those that follow at once come too.
     pub fn notifications(&self, wait: std::time::Duration) -> DbResult<Vec<String>> {
-        use postgres::fallible_iterator::FallibleIterator;
-        self.with(|c| {
-            let mut out = vec![];
-            let mut notifications = c.notifications();
-            let first = notifications.timeout_iter(wait).next()?;
-            if let Some(n) = first {
-                out.push(n.payload().to_string());
-                let mut rest = notifications.iter();
-                while let Some(n) = rest.next()? {
-                    out.push(n.payload().to_string());
-                }
-            }
-            Ok(out)
-        })
+        let mut driver = self.driver.borrow_mut();
+        let d = driver.as_mut().ok_or_else(closed)?;
+        blocking(|| d.notifications(wait))
     }
 
     /// Whether the connection to the server is gone (the writer then opens another).
     pub fn is_closed(&self) -> bool {
-        self.client
-            .borrow()
-            .as_ref()
-            .is_none_or(postgres::Client::is_closed)
+        self.client.is_closed() || self.driver.borrow().is_none()
     }
 
-    /// Runs a call on the client (see [`blocking`]).
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>,
-    ) -> DbResult<T> {
-        let mut client = self.client.borrow_mut();
-        let c = client
-            .as_mut()
-            .ok_or_else(|| DbError::Sql("the journal connection is closed".into()))?;
-        Ok(blocking(|| f(c))?)
+    /// Round trips this connection has made to the server for statements.
+    pub fn round_trips(&self) -> u64 {
+        self.trips.get()
     }
+
+    /// Runs the client's requests (see [`blocking`]), counted as a round trip.
+    fn block_on<F: Future>(&self, future: F) -> DbResult<F::Output> {
+        self.trips.set(self.trips.get() + 1);
+        self.block_on_uncounted(future)
+    }
+
+    fn block_on_uncounted<F: Future>(&self, future: F) -> DbResult<F::Output> {
+        let mut driver = self.driver.borrow_mut();
+        let d = driver.as_mut().ok_or_else(closed)?;
+        blocking(|| d.block_on(future))
+    }
+}
+
+/// The same error again, for a second result it is also the cause of.
+fn copy(e: &DbError) -> DbError {
+    DbError::Sql(e.to_string())
+}
+
+fn closed() -> DbError {
+    DbError::Sql("the journal connection is closed".into())
 }
 
 impl Drop for PgConn {
     fn drop(&mut self) {
-        // Closing the connection blocks on its own runtime, as every call does.
-        if let Some(client) = self.client.get_mut().take() {
-            blocking(move || drop(client));
+        // The connection's runtime is dropped outside the production's, as every call
+        // blocks on it.
+        if let Some(driver) = self.driver.get_mut().take() {
+            blocking(move || drop(driver));
         }
+    }
+}
+
+/// A commit's held events and notices as `FLUSH` takes them (its outcomes too).
+struct FlushColumns<'a> {
+    outcomes: OutcomeColumns<'a>,
+    messages: Vec<i64>,
+    ats: Vec<i64>,
+    kinds: Vec<&'a str>,
+    details: Vec<Option<&'a str>>,
+    channel: &'static str,
+    notices: &'a [String],
+}
+
+impl<'a> FlushColumns<'a> {
+    fn of(held: &'a Held) -> FlushColumns<'a> {
+        FlushColumns {
+            outcomes: OutcomeColumns::of(&held.outcomes),
+            messages: held.events.iter().map(|e| e.message).collect(),
+            ats: held.events.iter().map(|e| e.at).collect(),
+            kinds: held.events.iter().map(|e| e.kind.as_str()).collect(),
+            details: held.events.iter().map(|e| e.detail.as_deref()).collect(),
+            channel: super::cluster::CHANNEL,
+            notices: &held.notices,
+        }
+    }
+
+    /// `$1` to `$15`.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.outcomes.params().to_vec();
+        params.extend::<[&(dyn ToSql + Sync); 6]>([
+            &self.messages,
+            &self.ats,
+            &self.kinds,
+            &self.details,
+            &self.channel,
+            &self.notices,
+        ]);
+        params
     }
 }
 
@@ -458,7 +574,7 @@ fn dollar_params(sql: &str) -> String {
 }
 
 /// Column `i` of a PostgreSQL row as one of the journal's kinds of value.
-pub(super) fn cell(r: &postgres::Row, i: usize) -> DbResult<Cell<'_>> {
+pub(super) fn cell(r: &tokio_postgres::Row, i: usize) -> DbResult<Cell<'_>> {
     let ty = r
         .columns()
         .get(i)
@@ -544,7 +660,7 @@ impl ToSql for PgParam<'_> {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! or notices back; outcomes are rows others read, so any other statement of the
 //! transaction writes those held first (`PgConn::before_statement`). A savepoint rolled
 //! back drops what was held since it; a transaction rolled back drops it all. Outside a
-//! transaction each is written at once.
+//! transaction each is written at once. The connection sends the writes held with the
+//! `COMMIT`, in the same round trip (`PgConn::batch`).
 
 use super::db::DbResult;
 
@@ -41,7 +42,7 @@ pub(super) struct Held {
 }
 
 impl Held {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.events.is_empty() && self.notices.is_empty() && self.outcomes.is_empty()
     }
 }
@@ -78,7 +79,7 @@ pub(super) const FLUSH: &str = "WITH events AS (
        + (SELECT COUNT(pg_notify($14, p)) FROM (SELECT DISTINCT UNNEST($15::text[]) AS p) n)";
 
 /// A transaction control statement the deferral follows.
-enum Control<'a> {
+pub(super) enum Control<'a> {
     Begin,
     Commit,
     Rollback,
@@ -94,7 +95,8 @@ pub(super) fn writes_held_first(sql: &str) -> bool {
 }
 
 impl<'a> Control<'a> {
-    fn of(sql: &'a str) -> Option<Control<'a>> {
+    /// What `sql` is, if it is one of these.
+    pub(super) fn of(sql: &'a str) -> Option<Control<'a>> {
         let words: Vec<&str> = sql.split_whitespace().collect();
         let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
         let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
@@ -160,37 +162,33 @@ impl Deferred {
         self.held.outcomes = taken;
     }
 
-    /// Runs control statement `sql` with `run`, writing what is held first when it
-    /// commits (`flush`), and following the transaction's savepoints.
+    /// Runs control statement `sql` with `run`, which writes what is held (given at the
+    /// commit, empty otherwise) before `sql`; follows the transaction's savepoints.
     pub(super) fn control(
         &mut self,
         sql: &str,
-        run: impl FnOnce(&str) -> DbResult<()>,
-        flush: impl FnOnce(Held) -> DbResult<()>,
+        run: impl FnOnce(&str, Held) -> DbResult<()>,
     ) -> DbResult<()> {
         let Some(control) = Control::of(sql) else {
-            return run(sql);
+            return run(sql, Held::default());
         };
         match control {
             Control::Commit => {
                 let held = self.take();
-                if !held.is_empty() {
-                    flush(held)?;
-                }
-                run(sql)
+                run(sql, held)
             }
             Control::Begin => {
-                run(sql)?;
+                run(sql, Held::default())?;
                 self.take();
                 self.open = true;
                 Ok(())
             }
             Control::Rollback => {
                 self.take();
-                run(sql)
+                run(sql, Held::default())
             }
             Control::Savepoint(name) => {
-                run(sql)?;
+                run(sql, Held::default())?;
                 self.marks.push(Mark {
                     name: name.to_string(),
                     events: self.held.events.len(),
@@ -200,7 +198,7 @@ impl Deferred {
                 Ok(())
             }
             Control::RollbackTo(name) => {
-                run(sql)?;
+                run(sql, Held::default())?;
                 // The savepoint stays, as PostgreSQL keeps it; what followed it goes.
                 if let Some(at) = self.marks.iter().rposition(|m| m.name == name) {
                     let m = &self.marks[at];
@@ -212,7 +210,7 @@ impl Deferred {
                 Ok(())
             }
             Control::Release(name) => {
-                run(sql)?;
+                run(sql, Held::default())?;
                 if let Some(at) = self.marks.iter().rposition(|m| m.name == name) {
                     self.marks.truncate(at);
                 }
@@ -245,14 +243,10 @@ mod tests {
     /// Runs `sql` on `d`; what a commit wrote (event messages).
     fn run(d: &mut Deferred, sql: &str) -> Vec<i64> {
         let mut written = vec![];
-        d.control(
-            sql,
-            |_| Ok(()),
-            |held| {
-                written = held.events.iter().map(|e| e.message).collect();
-                Ok(())
-            },
-        )
+        d.control(sql, |_, held| {
+            written = held.events.iter().map(|e| e.message).collect();
+            Ok(())
+        })
         .unwrap();
         written
     }

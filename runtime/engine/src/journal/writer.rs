@@ -60,13 +60,15 @@ struct Job {
 }
 
 /// What the writer did, for `/metrics`: how many jobs it ran, in how many transactions,
-/// how many fsyncs it made, and how long each transaction took from its first job to its
-/// answers. Jobs per transaction is how well group commit groups.
+/// how many fsyncs it made, how many round trips to a PostgreSQL server its transactions
+/// took, and how long each transaction took from its first job to its answers. Jobs per
+/// transaction is how well group commit groups.
 #[derive(Clone)]
 pub struct WriterStats {
     pub jobs: Counter,
     pub transactions: Counter,
     pub fsyncs: Counter,
+    pub round_trips: Counter,
     pub jobs_per_transaction: Histogram,
     pub transaction_seconds: Histogram,
 }
@@ -77,6 +79,7 @@ impl Default for WriterStats {
             jobs: Counter::default(),
             transactions: Counter::default(),
             fsyncs: Counter::default(),
+            round_trips: Counter::default(),
             jobs_per_transaction: Histogram::new([
                 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
             ]),
@@ -332,7 +335,7 @@ fn writer(mut backend: Backend, rx: &std::sync::Mutex<mpsc::Receiver<Job>>, stat
         stats.jobs_per_transaction.observe(jobs.len() as f64);
         let result = match &mut backend {
             Backend::Lite { conn, .. } => run_batch(&Db::Lite(conn), &mut jobs),
-            Backend::Pg { conn, target } => run_pg_batch(conn, target, &mut jobs),
+            Backend::Pg { conn, target } => run_pg_batch(conn, target, &mut jobs, &stats),
         };
         let ran = started.elapsed();
         let count = jobs.len();
@@ -378,6 +381,7 @@ fn run_pg_batch(
     conn: &mut Option<Box<PgConn>>,
     target: &PgTarget,
     jobs: &mut [Job],
+    stats: &WriterStats,
 ) -> Result<(), String> {
     let c = match conn.take().filter(|c| !c.is_closed()) {
         Some(c) => conn.insert(c),
@@ -387,7 +391,9 @@ fn run_pg_batch(
             conn.insert(Box::new(fresh))
         }
     };
+    let trips = c.round_trips();
     let result = run_batch(&Db::Pg(c), jobs);
+    stats.round_trips.inc_by(c.round_trips() - trips);
     if result.is_err() && c.is_closed() {
         tracing::warn!(journal = %target, "lost the connection to the journal");
         *conn = None;
