@@ -2,7 +2,7 @@
 //! duplicate detection by idempotency key through the two indexes that hold the keys
 //! (`IDEM_INDEX` and the control-id index), so a duplicate gets the first one's ACK.
 
-use super::db::{params, Db, DbResult, Dialect, OptionalExtension};
+use super::db::{params, Db, DbResult, Dialect, OptionalExtension, Params};
 
 /// What the journal said about a new message.
 pub enum Stored {
@@ -140,6 +140,11 @@ pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
     Ok(Stored::New(id))
 }
 
+/// A receipt on PostgreSQL: `pg_schema::ONE_ROUND_TRIP`'s `accord_store_once`.
+const STORE_ONCE: &str =
+    "SELECT id, first_id, first_ack FROM accord_store_once(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+       ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
 /// [`store_once`] on PostgreSQL, in one round trip: the lock, both lookups and the insert
 /// are `accord_store_once` (`pg_schema::ONE_ROUND_TRIP`), the same steps as on SQLite. As
 /// four statements, they were a quarter of a node's.
@@ -148,32 +153,39 @@ fn store_once_pg(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
         .idem_key
         .as_ref()
         .map(|key| format!("idem/{}/{key}", row.interface));
-    let (id, first, first_ack): (i64, Option<i64>, Option<Vec<u8>>) = c.query_row(
-        "SELECT id, first_id, first_ack FROM accord_store_once(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-           ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-        params![
-            lock,
-            row.interface,
-            row.idem_key,
-            row.idem_control,
-            row.correlation,
-            row.version,
-            row.state,
-            row.message_type,
-            row.control_id,
-            row.patient_id,
-            row.order_key,
-            row.peer,
-            now,
-            row.ack_code,
-            row.ack,
-            row.reason,
-            row.detail,
-            row.payload,
-            row.found_by_control()
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let Db::Pg(pg) = c else {
+        return Err(super::db::DbError::Sql("not a PostgreSQL journal".into()));
+    };
+    // It reads and writes received messages only: deliveries' outcomes held by the
+    // transaction stay held for its commit.
+    let rows = (params![
+        lock,
+        row.interface,
+        row.idem_key,
+        row.idem_control,
+        row.correlation,
+        row.version,
+        row.state,
+        row.message_type,
+        row.control_id,
+        row.patient_id,
+        row.order_key,
+        row.peer,
+        now,
+        row.ack_code,
+        row.ack,
+        row.reason,
+        row.detail,
+        row.payload,
+        row.found_by_control()
+    ]
+    .with(|ps| pg.query_beside_outcomes(STORE_ONCE, ps)))?;
+    let r = rows.first().ok_or(super::db::DbError::NoRows)?;
+    let (id, first, first_ack): (i64, Option<i64>, Option<Vec<u8>>) = (
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get::<_, Option<&[u8]>>(2)?.map(<[u8]>::to_vec),
+    );
     if let Some(first) = first {
         stored_event(c, id, &duplicate_of(row, first), now)?;
         return Ok(Stored::Duplicate(first, first_ack));

@@ -254,6 +254,22 @@ impl PgConn {
         self.statement(self.client.query(s, &refs))
     }
 
+    /// The rows of `sql`, a statement that reads no delivery (`direction = 'out'`): the
+    /// outcomes held stay held for the commit, where they cost no statement of their own.
+    /// Receipts are most of a writer's statements, and outcomes written before each were
+    /// 9,300 statements for 20,000 messages (performance page).
+    pub(super) fn query_beside_outcomes(
+        &self,
+        sql: &str,
+        params: &[&dyn ToParam],
+    ) -> DbResult<Vec<tokio_postgres::Row>> {
+        let st = self.prepare(sql)?;
+        let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        self.round_trip(&[], None, self.client.query(&st, &refs)).1
+    }
+
     /// Runs a statement that could read what the transaction holds: the outcomes held
     /// are written in the same round trip, before it.
     fn statement<T>(
@@ -391,7 +407,7 @@ impl PgConn {
 
     /// Whether the connection to the server is gone (the writer then opens another).
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed() || self.driver.borrow().is_none()
+        self.client.is_closed() || self.driver.borrow().as_ref().is_none_or(Driver::is_closed)
     }
 
     /// Round trips this connection has made to the server for statements.

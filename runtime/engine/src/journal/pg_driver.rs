@@ -88,6 +88,11 @@ impl Driver {
         }))
     }
 
+    /// Whether the server has closed the connection.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// The payloads of the notifications received, waiting up to `wait` for the first
     /// when none is kept; those that arrived with it come too.
     pub(super) fn notifications(&mut self, wait: Duration) -> DbResult<Vec<String>> {
