@@ -112,6 +112,10 @@ run() { # run BACKEND NODES
       # Top-level statements only: a function's own statements are counted inside it.
       sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time DESC LIMIT 25" | sed "s/^/$name: /"
       sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) FROM pg_stat_statements WHERE toplevel"
+      # Index entries the scans went through, per index: many more than the rows
+      # fetched means scans walked over entries of dead rows.
+      sql -d bench -At -F ' | ' -c "SELECT indexrelname, idx_scan || ' scans', idx_tup_read || ' entries read', idx_tup_fetch || ' rows fetched' FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY idx_tup_read DESC LIMIT 6" | sed "s/^/$name: index /"
+      sql -d bench -At -c "SELECT '$name: messages ' || n_live_tup || ' live, ' || n_dead_tup || ' dead rows, autovacuums ' || autovacuum_count || ', autoanalyzes ' || autoanalyze_count FROM pg_stat_user_tables WHERE relname = 'messages'"
     fi
   fi
   for p in "${pids[@]}"; do kill "$p"; done
