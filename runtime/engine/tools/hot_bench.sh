@@ -115,13 +115,6 @@ sql -d hot -c "SET client_min_messages TO warning; DROP TABLE IF EXISTS trips; C
 printf 'BEGIN;\nINSERT INTO trips (v) VALUES (1);\nINSERT INTO trips (v) VALUES (2);\nCOMMIT;\n' > "$work/four.sql"
 printf '\\startpipeline\nBEGIN;\nINSERT INTO trips (v) VALUES (1);\n\\endpipeline\n\\startpipeline\nINSERT INTO trips (v) VALUES (2);\nCOMMIT;\n\\endpipeline\n' > "$work/two.sql"
 if [ "$(id -u)" = 0 ]; then chown postgres "$work/four.sql" "$work/two.sql"; fi
-server_cpu() {
-  local pm
-  pm=$(head -1 "$work/pgdata/postmaster.pid")
-  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
-    for c in $(pgrep -P "$pm"); do awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true; done
-  } | awk '{ t += $1 } END { printf "%.2f", t / 100 }'
-}
 for round in $(seq "$rounds"); do
   for f in four two; do
     before=$(server_cpu)

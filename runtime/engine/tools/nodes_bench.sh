@@ -62,17 +62,6 @@ cpu() { # cpu PID: user + system seconds so far
   awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"
 }
 
-# The PostgreSQL server's CPU seconds so far: the postmaster's, its children's that have
-# ended (a node's backends end with its connections) and those still running (the WAL
-# writer, the checkpointer).
-server_cpu() {
-  local pm
-  pm=$(head -1 "$work/pgdata/postmaster.pid")
-  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
-    for c in $(pgrep -P "$pm"); do awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true; done
-  } | awk '{ t += $1 } END { printf "%.2f", t / 100 }'
-}
-
 run() { # run BACKEND NODES
   local name="$1-$2" pids=() addrs=() before=()
   for k in $(seq 0 $(($2 - 1))); do

@@ -2,7 +2,7 @@
 # in a temporary folder `$work` (which the caller made), on loopback port `$port`, role
 # `accord` with password `$password`, with the settings in `$pg_settings`; stopped and
 # the folder removed when the script exits. As `postgres` when run as root (initdb
-# refuses root). Defines `sql` (psql as accord) and `$work/journal-password`.
+# refuses root). Defines `sql` (psql as accord), `server_cpu` and `$work/journal-password`.
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 echo "$password" > "$work/pwfile"
@@ -13,3 +13,14 @@ as_pg "$bin/pg_ctl" -D "$work/pgdata" -l "$work/pg.log" -w \
 trap 'as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
 echo "$password" > "$work/journal-password"
 sql() { PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U accord "$@"; }
+
+# The server's CPU seconds so far: the postmaster's, its children's that have ended (a
+# client's backend ends with its connection) and those still running (the WAL writer,
+# the checkpointer).
+server_cpu() {
+  local pm
+  pm=$(head -1 "$work/pgdata/postmaster.pid")
+  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
+    for c in $(pgrep -P "$pm"); do awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true; done
+  } | awk '{ t += $1 } END { printf "%.2f", t / 100 }'
+}

@@ -237,10 +237,9 @@ impl PgConn {
     }
 
     pub(super) fn execute(&self, s: &Statement, params: &[&dyn ToParam]) -> DbResult<usize> {
-        let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.statement(self.client.execute(s, &refs))? as usize)
+        bound(params, |ps| {
+            Ok(self.statement(self.client.execute(s, ps))? as usize)
+        })
     }
 
     pub(super) fn query(
@@ -248,10 +247,7 @@ impl PgConn {
         s: &Statement,
         params: &[&dyn ToParam],
     ) -> DbResult<Vec<tokio_postgres::Row>> {
-        let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.statement(self.client.query(s, &refs))
+        bound(params, |ps| self.statement(self.client.query(s, ps)))
     }
 
     /// The rows of `sql`, a statement that reads no delivery (`direction = 'out'`): the
@@ -264,10 +260,9 @@ impl PgConn {
         params: &[&dyn ToParam],
     ) -> DbResult<Vec<tokio_postgres::Row>> {
         let st = self.prepare(sql)?;
-        let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.round_trip(&[], None, self.client.query(&st, &refs)).1
+        bound(params, |ps| {
+            self.round_trip(&[], None, self.client.query(&st, ps)).1
+        })
     }
 
     /// Runs a statement that could read what the transaction holds: the outcomes held
@@ -349,7 +344,6 @@ impl PgConn {
         flush: Option<&Flush>,
         request: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> (DbResult<()>, DbResult<T>) {
-        let begin = self.begin.borrow_mut().take();
         let update = match outcomes {
             [] => None,
             _ => match self.prepare(UPDATE_OUTCOMES) {
@@ -357,6 +351,9 @@ impl PgConn {
                 Err(e) => return (Err(copy(&e)), Err(e)),
             },
         };
+        // Taken only now that it is sent: a `BEGIN` dropped unsent would leave what
+        // follows outside the transaction.
+        let begin = self.begin.borrow_mut().take();
         let columns = OutcomeColumns::of(outcomes);
         let outcome_params = columns.params();
         let flush_columns = flush.map(|f| FlushColumns::of(&f.held));
@@ -426,6 +423,13 @@ impl PgConn {
         let d = driver.as_mut().ok_or_else(closed)?;
         blocking(|| d.block_on(future))
     }
+}
+
+/// Calls `f` with `params` bound as PostgreSQL takes them.
+fn bound<R>(params: &[&dyn ToParam], f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> R) -> R {
+    let bound: Vec<PgParam> = params.iter().map(|p| PgParam(p.param())).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    f(&refs)
 }
 
 /// The same error again, for a second result it is also the cause of.

@@ -70,22 +70,13 @@ impl Driver {
     /// Runs `future` (the client's requests) to its end, reading the connection meanwhile.
     pub(super) fn block_on<F: Future>(&mut self, future: F) -> DbResult<F::Output> {
         let mut future = pin!(future);
-        let Driver {
-            runtime,
-            connection,
-            notifications,
-            closed,
-        } = self;
-        runtime.block_on(std::future::poll_fn(|cx| {
-            read(connection, notifications, closed, cx)?;
-            match future.as_mut().poll(cx) {
-                Poll::Ready(out) => Poll::Ready(Ok(out)),
-                // The client's requests end with an error of their own once the
-                // connection is gone; this is for a future that is not a request.
-                Poll::Pending if *closed => Poll::Ready(Err(closed_error())),
-                Poll::Pending => Poll::Pending,
-            }
-        }))
+        self.drive(|cx, _, closed| match future.as_mut().poll(cx) {
+            Poll::Ready(out) => Poll::Ready(Ok(out)),
+            // The client's requests end with an error of their own once the connection
+            // is gone; this is for a future that is not a request.
+            Poll::Pending if closed => Poll::Ready(Err(closed_error())),
+            Poll::Pending => Poll::Pending,
+        })
     }
 
     /// Whether the server has closed the connection.
@@ -96,27 +87,37 @@ impl Driver {
     /// The payloads of the notifications received, waiting up to `wait` for the first
     /// when none is kept; those that arrived with it come too.
     pub(super) fn notifications(&mut self, wait: Duration) -> DbResult<Vec<String>> {
+        // Made on the first step, inside the runtime whose timer it needs.
+        let mut timeout: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        self.drive(|cx, kept, closed| {
+            let timeout = timeout.get_or_insert_with(|| Box::pin(tokio::time::sleep(wait)));
+            if !kept.is_empty() || timeout.as_mut().poll(cx).is_ready() {
+                Poll::Ready(Ok(()))
+            } else if closed {
+                Poll::Ready(Err(closed_error()))
+            } else {
+                Poll::Pending
+            }
+        })?;
+        Ok(self.notifications.drain(..).collect())
+    }
+
+    /// Runs the connection's runtime until `step` is ready, reading the connection before
+    /// each step; `step` sees the notifications kept and whether the connection closed.
+    fn drive<T>(
+        &mut self,
+        mut step: impl FnMut(&mut Context<'_>, &VecDeque<String>, bool) -> Poll<DbResult<T>>,
+    ) -> DbResult<T> {
         let Driver {
             runtime,
             connection,
             notifications,
             closed,
         } = self;
-        runtime.block_on(async {
-            let mut timeout = pin!(tokio::time::sleep(wait));
-            std::future::poll_fn(|cx| {
-                read(connection, notifications, closed, cx)?;
-                if !notifications.is_empty() || timeout.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(Ok(()))
-                } else if *closed {
-                    Poll::Ready(Err(closed_error()))
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await
-        })?;
-        Ok(self.notifications.drain(..).collect())
+        runtime.block_on(std::future::poll_fn(|cx| {
+            read(connection, notifications, closed, cx)?;
+            step(cx, notifications, *closed)
+        }))
     }
 }
 
