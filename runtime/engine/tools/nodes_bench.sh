@@ -129,7 +129,7 @@ if [ -n "$delay_ms" ]; then
   node_port=$((port + 1))
   python3 "$(dirname "$0")/delay_proxy.py" "$node_port" "$port" "$delay_ms" &
   proxy=$!
-  trap 'kill $proxy 2>/dev/null; as_pg "$bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null; rm -rf "$work"' EXIT
+  trap 'kill $proxy 2>/dev/null; stop_server' EXIT
   sleep 0.5
   echo "SELECT 1;" > "$work/one.sql"
   if [ "$(id -u)" = 0 ]; then chown postgres "$work/one.sql"; fi

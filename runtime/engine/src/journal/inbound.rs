@@ -2,7 +2,7 @@
 //! duplicate detection by idempotency key through the two indexes that hold the keys
 //! (`IDEM_INDEX` and the control-id index), so a duplicate gets the first one's ACK.
 
-use super::db::{params, Db, DbResult, Dialect, OptionalExtension, Params};
+use super::db::{params, Db, DbResult, OptionalExtension, Params};
 
 /// What the journal said about a new message.
 pub enum Stored {
@@ -105,8 +105,8 @@ const FIRST_BY_KEY: &str = "SELECT id, ack FROM messages INDEXED BY messages_ide
 /// the caller tells the others of a new message (`cluster::received`) if its own node
 /// does not process it.
 pub fn store_once(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
-    if c.dialect() == Dialect::Postgres {
-        return store_once_pg(c, row, now);
+    if let Db::Pg(pg) = c {
+        return store_once_pg(c, pg, row, now);
     }
     if let Some(key) = &row.idem_key {
         // Nodes sharing the journal look for the first under this key one at a time, so
@@ -148,14 +148,11 @@ const STORE_ONCE: &str =
 /// [`store_once`] on PostgreSQL, in one round trip: the lock, both lookups and the insert
 /// are `accord_store_once` (`pg_schema::ONE_ROUND_TRIP`), the same steps as on SQLite. As
 /// four statements, they were a quarter of a node's.
-fn store_once_pg(c: &Db, row: &Row, now: i64) -> DbResult<Stored> {
+fn store_once_pg(c: &Db, pg: &super::pg::PgConn, row: &Row, now: i64) -> DbResult<Stored> {
     let lock = row
         .idem_key
         .as_ref()
         .map(|key| format!("idem/{}/{key}", row.interface));
-    let Db::Pg(pg) = c else {
-        return Err(super::db::DbError::Sql("not a PostgreSQL journal".into()));
-    };
     // It reads and writes received messages only: deliveries' outcomes held by the
     // transaction stay held for its commit.
     let rows = (params![

@@ -4,8 +4,9 @@
 //! together they were half of the writer's statements (six events, a notice and two
 //! outcomes per message received and delivered). They are kept in order and written just
 //! before `COMMIT` in one statement whatever their number (`FLUSH`). Nothing reads events
-//! or notices back; outcomes are rows others read, so any other statement of the
-//! transaction writes those held first (`PgConn::before_statement`). A savepoint rolled
+//! or notices back; outcomes are rows others read, so a statement that could read them
+//! writes those held first, in its own round trip (`PgConn::statement`); a receipt, which
+//! reads no delivery, leaves them held (`PgConn::query_beside_outcomes`). A savepoint rolled
 //! back drops what was held since it; a transaction rolled back drops it all. Outside a
 //! transaction each is written at once. The connection sends the writes held with the
 //! `COMMIT`, in the same round trip (`PgConn::batch`).
