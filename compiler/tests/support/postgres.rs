@@ -144,7 +144,8 @@ impl Postgres {
     pub fn start_again(&self) {
         let data = self.dir.join("pgdata");
         let mut options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200 \
+             -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on",
             self.port,
             self.dir.display()
         );

@@ -343,14 +343,7 @@ impl LaneReader {
             Some(c) => c,
             None => {
                 let c = super::journal::open_read(&self.store).map_err(|e| e.to_string())?;
-                // A lane reads its index and one payload at a time: a small cache is enough,
-                // and memory stays flat however many lanes run. (Every lane of a production
-                // that has fallen behind reads the journal: at 512 KiB each, 32 lanes' caches
-                // took 25 MiB, performance page.)
-                if let super::journal::db::Conn::Lite(c) = &c {
-                    c.pragma_update(None, "cache_size", -128)
-                        .map_err(|e| e.to_string())?;
-                }
+                queue::settle_reader(&c.db()).map_err(|e| e.to_string())?;
                 c
             }
         };

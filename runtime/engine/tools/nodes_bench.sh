@@ -32,7 +32,7 @@ statements=${STATEMENTS:-0}
 delay_ms=${DELAY_MS:-}
 rate=${RATE:+--rate $RATE}
 if [ "$statements" = 1 ]; then
-  pg_settings="$pg_settings -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+  pg_settings="$pg_settings -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
 fi
 # Which runs: all by default; e.g. RUNS="sqlite-1 postgres-1" for those two only.
 runs=${RUNS:-sqlite-1 postgres-1 postgres-2 postgres-3}
@@ -99,8 +99,8 @@ run() { # run BACKEND NODES
     sql -d bench -At -c "SELECT '$name: postgres WAL fsyncs ' || wal_sync || ', mean ' || round((wal_sync_time / GREATEST(wal_sync, 1))::numeric, 3) || ' ms' FROM pg_stat_wal"
     if [ "$statements" = 1 ]; then
       # Top-level statements only: a function's own statements are counted inside it.
-      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time DESC LIMIT 25" | sed "s/^/$name: /"
-      sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) FROM pg_stat_statements WHERE toplevel"
+      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', plans || ' plans ' || round(total_plan_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" | sed "s/^/$name: /"
+      sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) || ', plans ' || sum(plans) || ', plan ms ' || round(sum(total_plan_time)::numeric) FROM pg_stat_statements WHERE toplevel"
       # Index entries the scans went through, per index: many more than the rows
       # fetched means scans walked over entries of dead rows.
       sql -d bench -At -F ' | ' -c "SELECT indexrelname, idx_scan || ' scans', idx_tup_read || ' entries read', idx_tup_fetch || ' rows fetched' FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY idx_tup_read DESC LIMIT 6" | sed "s/^/$name: index /"
