@@ -14,7 +14,8 @@
 #
 # PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
 # ACCORD the release `accord`. STATEMENTS=1 also prints, per PostgreSQL run, the statements
-# the server spent most time on (pg_stat_statements) and how many statements it ran.
+# the server spent most time on, planning and running them (pg_stat_statements, with
+# track_planning), and how many statements it ran and planned.
 # DELAY_MS puts a network between the nodes and the server: they connect through
 # delay_proxy.py, which holds what it forwards that long each way, and the script first
 # prints the round trip that makes (pgbench, `SELECT 1`). RATE paces the load tool.
