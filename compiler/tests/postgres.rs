@@ -243,6 +243,42 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         calls >= 8 && plans * 4 <= calls,
         "the lanes' reads were planned {plans} times in {calls} calls"
     );
+
+    // Outcomes and settled states are set by one update a call; an id given twice takes
+    // the values given last, as the loop of single-row updates before it did.
+    let delivery = journal.count("SELECT MAX(id) FROM messages WHERE direction = 'out'");
+    journal.rows(&format!(
+        "SELECT accord_outcomes(ARRAY[{delivery}, {delivery}], ARRAY['retrying', 'completed'],
+           ARRAY[7, 8]::bigint[], ARRAY[0, 0]::bigint[], ARRAY['AE', 'AA'],
+           ARRAY[NULL, NULL]::bytea[], ARRAY['first', 'last'], ARRAY['', ''], ARRAY[1, 2]::bigint[])"
+    ));
+    let received = journal.count("SELECT MAX(id) FROM messages WHERE direction = 'in'");
+    let state = &journal.rows(&format!("SELECT state FROM messages WHERE id = {received}"))[0][0];
+    journal.rows(&format!(
+        "SELECT accord_settle(ARRAY[{received}, {received}], ARRAY['review', '{state}'],
+           ARRAY['first', 'last'], ARRAY['', ''], 3)"
+    ));
+    let rows = journal.rows(&format!(
+        "SELECT id, state, reason, attempts FROM messages WHERE id IN ({delivery}, {received})
+         ORDER BY direction DESC"
+    ));
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                delivery.to_string(),
+                "completed".into(),
+                "last".into(),
+                "8".into()
+            ],
+            vec![
+                received.to_string(),
+                state.clone(),
+                "last".into(),
+                "0".into()
+            ],
+        ]
+    );
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);
 }
