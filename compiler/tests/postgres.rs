@@ -218,9 +218,8 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
 
     // A lane's read is planned once on its connection, not at each call: left to choose,
     // the server planned it afresh at nearly every call under load, and planning cost
-    // more than running it
-    // (book: Performance, "A lane's read is planned once"). Counted over four seconds of
-    // the idle lanes looking at their queues each second.
+    // more than running it (book: Performance, "A lane's read is planned once"). Counted
+    // over four seconds of the idle lanes looking at their queues each second.
     let journal = JournalAt::Postgres(pg.url());
     journal.rows("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     journal.count("SELECT COUNT(*) FROM (SELECT pg_stat_statements_reset()) r");

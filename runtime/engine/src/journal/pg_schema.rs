@@ -4,7 +4,7 @@
 //! advisory lock, so nodes starting together migrate once. `accord_lane` is a SQL function
 //! here, the same FNV-1a as `schema::lane_of`.
 
-use super::db::{Db, DbResult};
+use super::db::{Db, DbError, DbResult};
 
 /// The migrations, in order; each is applied once, in its own transaction.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -350,8 +350,31 @@ END
 $$;
 ";
 
+/// The oldest PostgreSQL the journal runs on (`server_version_num`): 12, the first with
+/// `plan_cache_mode`, which a lane's read connection sets (`queue::settle_reader`).
+const OLDEST_SERVER: i64 = 120_000;
+
+/// Refuses a server older than [`OLDEST_SERVER`], before anything is written to it: on
+/// one, every lane would fail at its first read, and go on retrying.
+fn supported(version_num: i64) -> DbResult<()> {
+    if version_num >= OLDEST_SERVER {
+        return Ok(());
+    }
+    Err(DbError::Sql(format!(
+        "the journal's PostgreSQL server is version {}.{}, and Accord needs 12 or later\n\
+         help: upgrade the server (the runbook's \"A PostgreSQL journal\" says which versions)",
+        version_num / 10_000,
+        version_num % 10_000
+    )))
+}
+
 /// Applies the migrations this journal has not taken.
 pub(super) fn migrate(db: &Db) -> DbResult<()> {
+    supported(db.query_row(
+        "SELECT current_setting('server_version_num')::bigint",
+        [],
+        |r| r.get(0),
+    )?)?;
     db.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
@@ -400,4 +423,21 @@ pub(super) fn migrate(db: &Db) -> DbResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_older_than_12_is_refused_with_its_version_and_a_hint() {
+        let e = supported(110_022).unwrap_err().to_string();
+        assert!(
+            e.contains("version 11.22") && e.contains("12 or later"),
+            "{e}"
+        );
+        assert!(e.contains("help: upgrade the server"), "{e}");
+        assert!(supported(120_000).is_ok());
+        assert!(supported(150_018).is_ok());
+    }
 }

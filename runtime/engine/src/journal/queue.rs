@@ -238,11 +238,11 @@ fn pg_choose_and_read(
 ///   that has fallen behind reads the journal: at 512 KiB each, 32 lanes' caches took
 ///   25 MiB, performance page.)
 /// - PostgreSQL: the lane's statements keep one plan. Left to choose, the server planned
-///   the read with `PG_HELD` afresh at every call, as its generic plan's estimate was
-///   higher than a custom plan's: 0.8 ms of planning a call, more than its execution, and
-///   a fifth of the server's CPU with three nodes (performance page, "A lane's read is
-///   planned once"). Every predicate its indexes are partial on is written into the
-///   statements, so the generic plan uses the same indexes.
+///   the read with `PG_HELD` afresh at nearly every call under load, as its generic
+///   plan's estimate was higher than a custom plan's: 0.8 ms of planning a call, more
+///   than its execution, and a fifth of the server's CPU with three nodes (performance
+///   page, "A lane's read is planned once"). Every predicate its indexes are partial on
+///   is written into the statements, so the generic plan uses the same indexes.
 pub fn settle_reader(c: &Db) -> DbResult<()> {
     match c.dialect() {
         Dialect::Sqlite => c.execute_batch("PRAGMA cache_size = -128"),
