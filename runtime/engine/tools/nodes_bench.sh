@@ -15,7 +15,8 @@
 # PRODUCTION is the example's release binary (`accord build --release examples/trakcare-lab`),
 # ACCORD the release `accord`. STATEMENTS=1 also prints, per PostgreSQL run, the statements
 # the server spent most time on, planning and running them (pg_stat_statements, with
-# track_planning), and how many statements it ran and planned.
+# track_planning), the statements the journal's functions run inside them, and how many
+# statements it ran and planned.
 # DELAY_MS puts a network between the nodes and the server: they connect through
 # delay_proxy.py, which holds what it forwards that long each way, and the script first
 # prints the round trip that makes (pgbench, `SELECT 1`). RATE paces the load tool.
@@ -101,6 +102,8 @@ run() { # run BACKEND NODES
     if [ "$statements" = 1 ]; then
       # Top-level statements only: a function's own statements are counted inside it.
       sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', plans || ' plans ' || round(total_plan_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" | sed "s/^/$name: /"
+      # The statements the journal's functions run, inside the top-level ones above.
+      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100) FROM pg_stat_statements WHERE NOT toplevel ORDER BY total_exec_time DESC LIMIT 8" | sed "s/^/$name: inside a function: /"
       sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) || ', plans ' || sum(plans) || ', plan ms ' || round(sum(total_plan_time)::numeric) FROM pg_stat_statements WHERE toplevel"
       # Index entries the scans went through, per index: many more than the rows
       # fetched means scans walked over entries of dead rows.
