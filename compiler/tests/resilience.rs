@@ -618,11 +618,11 @@ fn replies_each_class_a_peer_answers_gets_the_contracts_action() {
     for p in [2005, 2001, 2003, 2004, 2006] {
         assert_eq!(send(&mut conn, &adt(p, 1)), "AA");
     }
+    // One read for both conditions: read twice, the first could see three rows all
+    // decided and the second five, two of them still queued (a CI run did).
     wait_until("every reply is decided", Duration::from_secs(20), || {
-        out()
-            .iter()
-            .all(|(_, s, _)| s == "completed" || s == "dead")
-            && out().len() == 5
+        let rows = out();
+        rows.len() == 5 && rows.iter().all(|(_, s, _)| s == "completed" || s == "dead")
     });
     let done = |s: &str| (s.to_string(), None::<String>);
     assert_eq!(state_of("2005"), Some(done("completed")), "{:?}", out());
