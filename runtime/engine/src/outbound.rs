@@ -343,7 +343,7 @@ impl LaneReader {
             Some(c) => c,
             None => {
                 let c = super::journal::open_read(&self.store).map_err(|e| e.to_string())?;
-                queue::settle_reader(&c.db()).map_err(|e| e.to_string())?;
+                queue::ready_lane_reader(&c.db()).map_err(|e| e.to_string())?;
                 c
             }
         };

@@ -351,7 +351,7 @@ $$;
 ";
 
 /// The oldest PostgreSQL the journal runs on (`server_version_num`): 12, the first with
-/// `plan_cache_mode`, which a lane's read connection sets (`queue::settle_reader`).
+/// `plan_cache_mode`, which a lane's read connection sets (`queue::ready_lane_reader`).
 const OLDEST_SERVER: i64 = 120_000;
 
 /// Refuses a server older than [`OLDEST_SERVER`], before anything is written to it: on

@@ -243,7 +243,7 @@ fn pg_choose_and_read(
 ///   than its execution, and a fifth of the server's CPU with three nodes (performance
 ///   page, "A lane's read is planned once"). Every predicate its indexes are partial on
 ///   is written into the statements, so the generic plan uses the same indexes.
-pub fn settle_reader(c: &Db) -> DbResult<()> {
+pub fn ready_lane_reader(c: &Db) -> DbResult<()> {
     match c.dialect() {
         Dialect::Sqlite => c.execute_batch("PRAGMA cache_size = -128"),
         Dialect::Postgres => c.execute_batch("SET plan_cache_mode = force_generic_plan"),
