@@ -149,6 +149,88 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     let got = winpath.patients();
     assert_eq!(got.iter().filter(|p| *p == "700001").count(), 1, "{got:?}");
 
+    // A burst from many senders at once: a writer stores its batch's receipts in one call
+    // (`accord_store_many`). Among them, resends of stored messages, and each of twenty new
+    // messages from two senders at once: every one acknowledged, and delivered once.
+    let journal = JournalAt::Postgres(pg.url());
+    journal.rows("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    journal.count("SELECT COUNT(*) FROM (SELECT pg_stat_statements_reset()) r");
+    let burst: Vec<u32> = (21..=60).chain(1..=5).chain(41..=60).collect();
+    let start_together = std::sync::Arc::new(std::sync::Barrier::new(burst.len()));
+    let senders: Vec<_> = burst
+        .iter()
+        .map(|&n| {
+            let start_together = start_together.clone();
+            let port = ports[0];
+            std::thread::spawn(move || {
+                start_together.wait();
+                send_msa(port, &adt(&format!("PG{n:03}"), 700000 + n))
+            })
+        })
+        .collect();
+    let acks: Vec<String> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(acks.iter().all(|a| a == "AA"), "{acks:?}");
+    wait_until("WinPath receives the burst's forty", || {
+        let got = winpath.patients();
+        (21..=60).all(|n| got.contains(&format!("{}", 700000 + n)))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let got = winpath.patients();
+    for n in (1..=5).chain(21..=60) {
+        let patient = format!("{}", 700000 + n);
+        assert_eq!(
+            got.iter().filter(|p| **p == patient).count(),
+            1,
+            "{n}: {got:?}"
+        );
+    }
+    let firsts = journal.rows(
+        "SELECT control_id, COUNT(*) FILTER (WHERE state <> 'duplicate') FROM messages
+         WHERE direction = 'in' AND control_id LIKE 'PG%' GROUP BY control_id HAVING
+           COUNT(*) FILTER (WHERE state <> 'duplicate') <> 1",
+    );
+    assert!(firsts.is_empty(), "not stored once: {firsts:?}");
+    let together = journal.count(
+        "SELECT COALESCE(SUM(calls), 0)::bigint FROM pg_stat_statements
+         WHERE query LIKE '%accord_store_many%' AND toplevel",
+    );
+    assert!(together >= 1, "no receipts were stored together");
+
+    // Called directly: a receipt whose key was stored before is a duplicate of the first,
+    // whose ACK it gets; another is new (stored as rejected, so nothing processes it).
+    let first = &journal.rows(
+        "SELECT id::text, interface, idem_key, control_id FROM messages
+         WHERE control_id = 'PG001' AND direction = 'in' ORDER BY id LIMIT 1",
+    )[0];
+    let stored = &journal.rows(&format!(
+        "SELECT ids::text, first_ids::text, (first_acks[1] IS NOT NULL)::text
+         FROM accord_store_many(ARRAY[NULL, NULL], ARRAY['{iface}', '{iface}'],
+           ARRAY['{key}', 'direct-new'], ARRAY['{control}', NULL], ARRAY['c1', 'c2'],
+           ARRAY['1', '1'], ARRAY['received', 'rejected'], ARRAY[NULL, NULL],
+           ARRAY['{control}', 'direct-new'], ARRAY[NULL, NULL], ARRAY[NULL, NULL],
+           ARRAY['p', 'p'], ARRAY[1, 2]::bigint[], ARRAY[NULL, NULL], ARRAY[NULL, NULL]::bytea[],
+           ARRAY[NULL, NULL], ARRAY[NULL, NULL], ARRAY['x', 'y']::bytea[], ARRAY[1, 0]::bigint[])",
+        iface = first[1],
+        key = first[2],
+        control = first[3],
+    ))[0];
+    assert_eq!(stored[1], format!("{{{},NULL}}", first[0]), "{stored:?}");
+    assert_eq!(stored[2], "true", "the first's ACK: {stored:?}");
+    let states = journal.rows(&format!(
+        "SELECT state, COALESCE(detail, '') FROM messages WHERE id = ANY('{}'::bigint[]) ORDER BY id",
+        stored[0]
+    ));
+    assert_eq!(
+        states,
+        vec![
+            vec![
+                "duplicate".to_string(),
+                format!("same idempotency key as message {}", first[0])
+            ],
+            vec!["rejected".to_string(), String::new()],
+        ]
+    );
+
     // The operator's commands read the same journal by URL.
     let status = command(&bin, &pg, &["status"]);
     assert!(status.contains("adt_to_lims"), "{status}");
@@ -220,8 +302,6 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     // the server planned it afresh at nearly every call under load, and planning cost
     // more than running it (book: Performance, "A lane's read is planned once"). Counted
     // over four seconds of the idle lanes looking at their queues each second.
-    let journal = JournalAt::Postgres(pg.url());
-    journal.rows("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
     journal.count("SELECT COUNT(*) FROM (SELECT pg_stat_statements_reset()) r");
     std::thread::sleep(Duration::from_secs(4));
     let (calls, plans) = journal

@@ -6,7 +6,8 @@
 //! ERR segments: nothing is dropped and the sender is never left waiting.
 
 use super::acks;
-use super::journal::inbound::{insert, record_ack, store_once, Row, Stored};
+use super::journal::inbound::{insert, record_ack, Row, Stored};
+use super::journal::receipts::Receipt;
 use super::{control_part, joined_key, key_of, key_parts, patient_of, time, Engine, Outcome};
 use accord_hl7::ack::{AckCode, AckMode, ErrDetail, Severity};
 use accord_hl7::mllp::codec::Frame;
@@ -429,13 +430,7 @@ pub(crate) async fn store_received(
     let tell_others = engine.cluster.clustered() && !engine.cluster.owns(super::cluster::PROCESSOR);
     engine
         .journal
-        .write(move |c| {
-            let stored = store_once(c, &row, now)?;
-            if tell_others && row.state == "received" && matches!(stored, Stored::New(_)) {
-                super::journal::cluster::received(c)?;
-            }
-            Ok(stored)
-        })
+        .receive(Receipt::new(row, now, tell_others))
         .await
 }
 

@@ -36,7 +36,7 @@ pub struct Row {
 impl Row {
     /// Whether a later message with the same idempotency key finds this one through the
     /// control-id index (`journal::IDEM_INDEX`): its key's control id part is its own.
-    fn found_by_control(&self) -> bool {
+    pub(super) fn found_by_control(&self) -> bool {
         self.idem_key.is_some()
             && self.idem_control.is_some()
             && self.idem_control == self.control_id
@@ -149,10 +149,7 @@ const STORE_ONCE: &str =
 /// are `accord_store_once` (`pg_schema::ONE_ROUND_TRIP`), the same steps as on SQLite. As
 /// four statements, they were a quarter of a node's.
 fn store_once_pg(c: &Db, pg: &super::pg::PgConn, row: &Row, now: i64) -> DbResult<Stored> {
-    let lock = row
-        .idem_key
-        .as_ref()
-        .map(|key| format!("idem/{}/{key}", row.interface));
+    let lock = idem_lock(row);
     // It reads and writes received messages only: deliveries' outcomes held by the
     // transaction stay held for its commit.
     let rows = (params![
@@ -183,7 +180,27 @@ fn store_once_pg(c: &Db, pg: &super::pg::PgConn, row: &Row, now: i64) -> DbResul
         r.try_get(1)?,
         r.try_get::<_, Option<&[u8]>>(2)?.map(<[u8]>::to_vec),
     );
-    if let Some(first) = first {
+    stored_together(c, id, row, first.map(|f| (f, first_ack)), now)
+}
+
+/// The advisory lock under which a received message's idempotency key is looked for on
+/// PostgreSQL: nodes receiving the same message at once store it once.
+pub(super) fn idem_lock(row: &Row) -> Option<String> {
+    row.idem_key
+        .as_ref()
+        .map(|key| format!("idem/{}/{key}", row.interface))
+}
+
+/// What is left of storing `row` once the server stored it as message `id` (a duplicate
+/// of `first`, whose ACK is given, if it has one): its first event.
+pub(super) fn stored_together(
+    c: &Db,
+    id: i64,
+    row: &Row,
+    first: Option<(i64, Option<Vec<u8>>)>,
+    now: i64,
+) -> DbResult<Stored> {
+    if let Some((first, first_ack)) = first {
         stored_event(c, id, &duplicate_of(row, first), now)?;
         return Ok(Stored::Duplicate(first, first_ack));
     }

@@ -57,6 +57,7 @@ mod pg_schema;
 pub(crate) mod processing;
 pub(crate) mod query;
 pub(super) mod queue;
+pub(crate) mod receipts;
 pub(crate) mod records;
 mod retention;
 pub(crate) mod review;

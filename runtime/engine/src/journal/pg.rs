@@ -265,6 +265,16 @@ impl PgConn {
         })
     }
 
+    /// [`PgConn::query_beside_outcomes`] with PostgreSQL's own parameters (arrays).
+    pub(super) fn query_native_beside_outcomes(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> DbResult<Vec<tokio_postgres::Row>> {
+        let st = self.prepare(sql)?;
+        self.round_trip(&[], None, self.client.query(&st, params)).1
+    }
+
     /// Runs a statement that could read what the transaction holds: the outcomes held
     /// are written in the same round trip, before it.
     fn statement<T>(

@@ -5,7 +5,9 @@
 //! each committing its batch on its own connection, side by side. See the module above for the durability contract.
 
 use super::db::{Db, DbResult, Dialect};
+use super::inbound::Stored;
 use super::pg::{self, PgConn, PgTarget};
+use super::receipts::{store_together, Receipt};
 use super::schema::{prepare, set_lanes};
 use super::store::Store;
 use super::{JournalError, SyncPolicy};
@@ -24,6 +26,38 @@ trait Work: Send {
     fn run(&mut self, conn: &Db) -> bool;
     /// Answers the caller with the job's last result, once the transaction is settled.
     fn answer(self: Box<Self>, commit: Result<(), String>);
+    /// The received message the job stores, which the writer may store together with
+    /// the batch's others (`receipts::store_together`).
+    fn receipt(&mut self) -> Option<&mut Receipt> {
+        None
+    }
+}
+
+/// A received message's job (`Journal::receive`).
+struct Receiving {
+    receipt: Receipt,
+    result: Option<Result<Stored, String>>,
+    reply: tokio::sync::oneshot::Sender<Result<Stored, String>>,
+}
+
+impl Work for Receiving {
+    fn run(&mut self, conn: &Db) -> bool {
+        let r = self.receipt.store(conn).map_err(|e| e.to_string());
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), String>) {
+        let result = self
+            .result
+            .unwrap_or_else(|| Err("the journal did not store the message".into()));
+        let _ = self.reply.send(commit.and(result));
+    }
+
+    fn receipt(&mut self) -> Option<&mut Receipt> {
+        Some(&mut self.receipt)
+    }
 }
 
 /// A caller's job and the channel its result goes back on.
@@ -292,6 +326,27 @@ impl Journal {
         self.submit(false, f)
     }
 
+    /// Stores a received message once (`receipts`); resolves once it is durable. Queued
+    /// when called, as [`Journal::write`]; the writer stores a batch's receipts together.
+    pub fn receive(&self, receipt: Receipt) -> impl Future<Output = Result<Stored, JournalError>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let work = Box::new(Receiving {
+            receipt,
+            result: None,
+            reply,
+        });
+        let sent = self.jobs.send(Job {
+            durable: true,
+            work,
+        });
+        async move {
+            sent.map_err(|_| JournalError("the writer has stopped".into()))?;
+            rx.await
+                .map_err(|_| JournalError("the writer has stopped".into()))?
+                .map_err(JournalError)
+        }
+    }
+
     fn submit<T, F>(&self, durable: bool, f: F) -> impl Future<Output = Result<T, JournalError>>
     where
         T: Send + 'static,
@@ -420,8 +475,19 @@ fn run_batch(conn: &Db, jobs: &mut [Job]) -> Result<(), String> {
         .map_err(|e| e.to_string())
     };
     begin(conn)?;
-    if !jobs.iter_mut().all(|job| job.work.run(conn)) {
+    // On PostgreSQL the batch's receipts are stored first, in one call; each job then
+    // finishes its own. Should that call fail, every job runs alone, as after any failure.
+    let mut receipts: Vec<&mut Receipt> =
+        jobs.iter_mut().filter_map(|j| j.work.receipt()).collect();
+    let together = store_together(conn, &mut receipts)
+        .map_err(|e| tracing::warn!(error = %e, "storing a batch's receipts together failed"))
+        .is_ok();
+    if !together || !jobs.iter_mut().all(|job| job.work.run(conn)) {
         let _ = conn.execute_batch("ROLLBACK");
+        // What the call stored was rolled back with the rest.
+        for receipt in jobs.iter_mut().filter_map(|j| j.work.receipt()) {
+            receipt.forget();
+        }
         begin(conn)?;
         for job in jobs.iter_mut() {
             // Prepared once: parsing these three statements for every job cost the writer
