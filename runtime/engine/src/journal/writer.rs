@@ -335,16 +335,7 @@ impl Journal {
             result: None,
             reply,
         });
-        let sent = self.jobs.send(Job {
-            durable: true,
-            work,
-        });
-        async move {
-            sent.map_err(|_| JournalError("the writer has stopped".into()))?;
-            rx.await
-                .map_err(|_| JournalError("the writer has stopped".into()))?
-                .map_err(JournalError)
-        }
+        self.queue(true, work, rx)
     }
 
     fn submit<T, F>(&self, durable: bool, f: F) -> impl Future<Output = Result<T, JournalError>>
@@ -358,6 +349,16 @@ impl Journal {
             result: None,
             reply,
         });
+        self.queue(durable, work, rx)
+    }
+
+    /// Queues `work` for the writer; resolves with what it answers on `rx`.
+    fn queue<T>(
+        &self,
+        durable: bool,
+        work: Box<dyn Work>,
+        rx: tokio::sync::oneshot::Receiver<Result<T, String>>,
+    ) -> impl Future<Output = Result<T, JournalError>> {
         let sent = self.jobs.send(Job { durable, work });
         async move {
             sent.map_err(|_| JournalError("the writer has stopped".into()))?;
