@@ -27,7 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// `accord_store_many` is `accord_store_once` for a writer's batch of receipts
-/// (`inbound::store_together`), in one round trip and one `INSERT`: one call and one
+/// (`receipts::store_together`), in one round trip and one `INSERT`: one call and one
 /// executor a receipt were a fifth of the server's time (performance page, "Receipts
 /// together"). The caller gives each idempotency key at most once, so no receipt of the
 /// batch is a duplicate of another; the keys' advisory locks are taken first, in one
