@@ -212,6 +212,19 @@ impl Postgres {
     pub fn url(&self) -> String {
         format!("postgres://accord@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// A session of its own on the journal, as the role `accord`, for a test that sets
+    /// something for the session or counts what one connection did.
+    pub fn session(&self) -> postgres::Client {
+        connect(&self.url())
+    }
+}
+
+/// A connection to the journal at `url`, as the role `accord`.
+fn connect(url: &str) -> postgres::Client {
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.password(PASSWORD);
+    config.connect(postgres::NoTls).unwrap()
 }
 
 impl Drop for Postgres {
@@ -251,25 +264,21 @@ impl JournalAt {
                 .collect::<Result<_, _>>()
                 .unwrap()
             }
-            JournalAt::Postgres(url) => {
-                let mut config: postgres::Config = url.parse().unwrap();
-                config.password(PASSWORD);
-                let mut c = config.connect(postgres::NoTls).unwrap();
-                c.query(sql, &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| {
-                                r.try_get::<_, Option<String>>(i)
-                                    .map(Option::unwrap_or_default)
-                                    .or_else(|_| r.try_get::<_, i64>(i).map(|v| v.to_string()))
-                                    .unwrap()
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
+            JournalAt::Postgres(url) => connect(url)
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| {
+                            r.try_get::<_, Option<String>>(i)
+                                .map(Option::unwrap_or_default)
+                                .or_else(|_| r.try_get::<_, i64>(i).map(|v| v.to_string()))
+                                .unwrap()
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
 
