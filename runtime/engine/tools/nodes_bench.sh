@@ -101,9 +101,9 @@ run() { # run BACKEND NODES
     sql -d bench -At -c "SELECT '$name: postgres WAL fsyncs ' || wal_sync || ', mean ' || round((wal_sync_time / GREATEST(wal_sync, 1))::numeric, 3) || ' ms' FROM pg_stat_wal"
     if [ "$statements" = 1 ]; then
       # Top-level statements only: a function's own statements are counted inside it.
-      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', plans || ' plans ' || round(total_plan_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" | sed "s/^/$name: /"
+      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', 'max ' || round(max_exec_time::numeric, 1) || ' ms', plans || ' plans ' || round(total_plan_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE toplevel ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" | sed "s/^/$name: /"
       # The statements the journal's functions run, inside the top-level ones above.
-      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100) FROM pg_stat_statements WHERE NOT toplevel ORDER BY total_exec_time DESC LIMIT 8" | sed "s/^/$name: inside a function: /"
+      sql -d bench -At -F ' | ' -c "SELECT calls, round(total_exec_time::numeric) || ' ms', 'max ' || round(max_exec_time::numeric, 1) || ' ms', plans || ' plans ' || round(total_plan_time::numeric) || ' ms', rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100) FROM pg_stat_statements WHERE NOT toplevel ORDER BY total_exec_time + total_plan_time DESC LIMIT 8" | sed "s/^/$name: inside a function: /"
       sql -d bench -At -c "SELECT '$name: statements ' || sum(calls) || ', exec ms ' || round(sum(total_exec_time)::numeric) || ', plans ' || sum(plans) || ', plan ms ' || round(sum(total_plan_time)::numeric) FROM pg_stat_statements WHERE toplevel"
       # Index entries the scans went through, per index: many more than the rows
       # fetched means scans walked over entries of dead rows.
