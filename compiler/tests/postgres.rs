@@ -270,6 +270,19 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
         calls == 8 && plans <= 2,
         "the receipts' INSERT was planned {plans} times in {calls} calls"
     );
+    // Every function of the journal that runs statements keeps its plans, also after a
+    // later migration redefines it (which drops the settings it does not name again).
+    let replanned = journal.rows(
+        "SELECT p.proname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+         WHERE l.lanname = 'plpgsql' AND p.proname LIKE 'accord\\_%' AND p.proname <> 'accord_lane'
+           AND NOT COALESCE(p.proconfig @> ARRAY['plan_cache_mode=force_generic_plan'], false)
+         ORDER BY 1",
+    );
+    assert!(replanned.is_empty(), "planned at each call: {replanned:?}");
+    let kept = journal.count(
+        "SELECT COUNT(*) FROM pg_proc WHERE proconfig @> ARRAY['plan_cache_mode=force_generic_plan']",
+    );
+    assert_eq!(kept, 4, "the functions that keep their plans");
 
     // The operator's commands read the same journal by URL.
     let status = command(&bin, &pg, &["status"]);
