@@ -31,7 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// that plan. Left to choose, the plan cache planned most of them afresh at every call:
 /// it keeps a statement's generic plan only if its estimated cost is near the custom
 /// plans', and a custom plan, made knowing the arrays given, counts their rows where the
-/// generic one guesses (a thousand for `generate_series(1, n)`, a hundred for `UNNEST`).
+/// generic one guesses (a thousand for `generate_series(1, n)`).
 /// Planning was a tenth of the server's CPU, and 0.7 ms of each `accord_store_many` call
 /// (performance page, "The functions' statements planned once"). The generic plans are
 /// the ones the functions' `SET`s already hold them to: the key's own index, the primary
