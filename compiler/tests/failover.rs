@@ -269,7 +269,40 @@ fn backtraces(pids: &[u32]) -> String {
 
 #[test]
 fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_order() {
-    let dir = fresh_dir("failover");
+    failover(Placement::Spread);
+}
+
+/// With `lane_placement = "with-processor"`, every lane runs on the node that processes;
+/// the node killed is that one each time, so each kill moves the processor and every lane
+/// at once, and the same guarantees hold.
+#[test]
+fn failover_with_the_lanes_on_the_processors_node_kills_it_and_loses_nothing() {
+    failover(Placement::WithProcessor);
+}
+
+/// Where the nodes run the lanes (`[journal] lane_placement`), and which node each kill
+/// takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    /// Shared out among the nodes (the default); a random node is killed.
+    Spread,
+    /// All on the processor's node, which is the node killed.
+    WithProcessor,
+}
+
+/// The two tests run one after the other: each measures failover times on the machine's
+/// cores, which the other's nodes would share.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn failover(placement: Placement) {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let with_processor = placement == Placement::WithProcessor;
+    let kills_wanted = if with_processor { 6 } else { KILLS };
+    let dir = fresh_dir(if with_processor {
+        "failover-with-processor"
+    } else {
+        "failover"
+    });
     let pg = Postgres::start(&dir.join("pg"));
     let bin = build("examples/trakcare-lab");
     let (winpath, pharmacy, results) = example_peers();
@@ -282,6 +315,9 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
             let config = example_config(&at, ports, [winpath.port, pharmacy.port, results.port]);
             let mut text = std::fs::read_to_string(&config).unwrap();
             text.push_str(&pg.journal_toml(&at));
+            if with_processor {
+                text.push_str("lane_placement = \"with-processor\"\n");
+            }
             std::fs::write(&config, text).unwrap();
             Node {
                 name: name.to_string(),
@@ -355,10 +391,34 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
         assert!(status.contains(&format!("  {n} ")), "{status}");
     }
     assert!(status.contains("adt_to_lims"), "{status}");
-    while kills < KILLS {
-        // A random moment, a random node.
+    while kills < kills_wanted {
+        // A random moment, a random node (with the lanes on the processor's node, that
+        // node, which holds every lane).
         std::thread::sleep(Duration::from_millis(1_000 + random.next(2_000)));
-        let victim = random.next(nodes.len() as u64) as usize;
+        let victim = if with_processor {
+            let processor = journal.rows(
+                "SELECT node FROM leases WHERE name = 'processor' AND expires_at > accord_now_ms()",
+            );
+            let holder = processor.first().map(|r| r[0].clone()).unwrap_or_default();
+            let elsewhere = journal.count(&format!(
+                "SELECT COUNT(*) FROM leases WHERE name LIKE 'lane/%' AND node <> '{holder}'
+                   AND expires_at > accord_now_ms()"
+            ));
+            let lanes = journal.count(&format!(
+                "SELECT COUNT(*) FROM leases WHERE name LIKE 'lane/%' AND node = '{holder}'"
+            ));
+            assert_eq!(elsewhere, 0, "a lane runs on a node that does not process");
+            assert!(
+                lanes >= 2 * LANES as i64,
+                "the processor's node runs {lanes} lanes"
+            );
+            nodes
+                .iter()
+                .position(|n| holder.starts_with(&format!("{}:", n.name)))
+                .expect("a node processes")
+        } else {
+            random.next(nodes.len() as u64) as usize
+        };
         let name = nodes[victim].name.clone();
         // The lanes it holds of the two operations WinPath and the pharmacy receive from.
         let held = |op: &str| -> HashSet<u32> {
@@ -430,7 +490,7 @@ fn failover_three_nodes_killed_at_random_lose_nothing_and_keep_each_patients_ord
         p99
     );
     assert!(
-        failovers.len() >= 10,
+        failovers.len() >= kills_wanted.min(10),
         "too few kills hit a node with lanes: {failovers:?}"
     );
     assert!(

@@ -969,3 +969,54 @@ fn conformance_outbound_messages_keep_their_trigger_and_break_no_profile_unnotic
     assert!(log.contains("sent although it breaks"), "{log}");
     drop(prod);
 }
+
+/// The PostgreSQL journal's own settings are checked before anything runs: without `url`
+/// (a SQLite journal has one production, with one writer, which runs every lane), or
+/// with a value it does not know, `check-config` refuses them and names the key; with a
+/// PostgreSQL journal they are taken, and the SQLite file's settings beside `url` are
+/// refused (none is dropped unread).
+#[test]
+fn lane_placement_and_writers_need_a_postgresql_journal_and_a_known_value() {
+    let dir = fresh_dir("lane-placement");
+    let bin = build("examples/trakcare-lab");
+    let config = example_config(&dir, [1, 2, 3, 4], [5, 6, 7]);
+    let base = std::fs::read_to_string(&config).unwrap();
+    let url = "url = \"postgres://accord@127.0.0.1:5432/accord\"\n";
+    for (journal, refused) in [
+        (
+            "lane_placement = \"with-processor\"\n".to_string(),
+            Some("`lane_placement`"),
+        ),
+        ("writers = 2\n".to_string(), Some("`writers`")),
+        ("ca = \"/etc/db-ca.pem\"\n".to_string(), Some("`ca`")),
+        (format!("{url}sync = \"off\"\n"), Some("`sync`")),
+        (
+            format!("{url}path = \"/var/journal.sqlite\"\n"),
+            Some("`path`"),
+        ),
+        (
+            format!("{url}lane_placement = \"everywhere\"\n"),
+            Some("lane_placement"),
+        ),
+        (format!("{url}lane_placement = \"with-processor\"\n"), None),
+        (
+            format!("{url}lane_placement = \"spread\"\nwriters = 2\n"),
+            None,
+        ),
+    ] {
+        std::fs::write(&config, format!("{base}[journal]\n{journal}")).unwrap();
+        let o = Command::new(&bin)
+            .args(["check-config", "--env", "dev", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = text(&o);
+        if let Some(key) = refused {
+            assert_eq!(o.status.code(), Some(2), "{journal}: {said}");
+            assert!(said.contains(key), "{journal}: {said}");
+        } else {
+            assert!(o.status.success(), "{journal}: {said}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

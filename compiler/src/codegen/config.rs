@@ -160,10 +160,11 @@ pub fn config_schema(ir: &Estate, env: &str) -> Value {
                         "oneOf": secret_forms()
                     },
                     "ca": { "type": "string", "description": "PEM file of the CA that signed the PostgreSQL server's certificate (default: the system's roots)." },
-                    "writers": { "type": "integer", "minimum": 1, "maximum": 32, "description": "PostgreSQL only: transactions this node commits side by side, each on a connection of its own (default 4). Keep the nodes' total near twice the server's cores." }
+                    "writers": { "type": "integer", "minimum": 1, "maximum": 32, "description": "PostgreSQL only: transactions this node commits side by side, each on a connection of its own (default 4). Keep the nodes' total near twice the server's cores." },
+                    "lane_placement": { "enum": ["spread", "with-processor"], "description": "PostgreSQL only: where the operations' lanes run when several nodes share the journal. spread (default) shares each operation's lanes out among the live nodes; with-processor runs them all on the node that processes, which hands them what it queues in memory instead of through the journal. Every node of an estate sets the same." }
                 },
-                "not": { "required": ["url", "path"] },
-                "dependentRequired": { "writers": ["url"] }
+                "not": { "anyOf": [{ "required": ["url", "path"] }, { "required": ["url", "sync"] }] },
+                "dependencies": { "writers": ["url"], "lane_placement": ["url"], "password": ["url"], "ca": ["url"] }
             },
             "admin": {
                 "type": "object", "additionalProperties": false,

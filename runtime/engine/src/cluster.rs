@@ -138,6 +138,13 @@ impl Cluster {
         until.is_some_and(|u| Instant::now() < u) && !releasing
     }
 
+    /// Whether lease `name` is this node's on several nodes: its task is woken here,
+    /// without a notice through the journal. False on SQLite, where nothing is leased
+    /// and no notice is sent.
+    pub fn runs_here(&self, name: &str) -> bool {
+        self.node.is_some() && self.owns(name)
+    }
+
     /// The task of lease `name` is not using it (it may be handed over).
     pub fn park(&self, name: &str) {
         if self.node.is_some() {
@@ -296,17 +303,19 @@ impl Beat {
             let engine = self.engine.clone();
             let leaving = engine.cluster.leaving.lock();
             let ticked = match leaving {
-                Ok(ref l) if **l => Ok(()),
+                Ok(ref l) if **l => Ok(BEAT),
                 _ => self.tick(started),
             };
             drop(leaving);
-            if let Err(e) = ticked {
+            let due = ticked.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cluster: cannot reach the journal; the node's leases run out unless it comes back");
                 self.conn = None;
-            }
-            // Notices are acted on as they come; the next beat is due a beat later.
+                BEAT
+            });
+            // Notices are acted on as they come; the next beat is due a beat later, or
+            // sooner when another node's lease runs out first.
             loop {
-                let left = BEAT.saturating_sub(started.elapsed());
+                let left = due.saturating_sub(started.elapsed());
                 if left.is_zero() {
                     break;
                 }
@@ -327,8 +336,9 @@ impl Beat {
         Ok(())
     }
 
-    /// One beat: renew, hand over, take.
-    fn tick(&mut self, started: Instant) -> Result<(), String> {
+    /// One beat: renew, hand over, take. Answers when the next beat is due: a beat
+    /// later, or just after another node's lease runs out, if one will before then.
+    fn tick(&mut self, started: Instant) -> Result<Duration, String> {
         self.connect()?;
         let id = self.node.id.clone();
         let conn = self.conn.as_ref().ok_or("no connection")?;
@@ -372,15 +382,32 @@ impl Beat {
             .filter(|n| n.live)
             .map(|n| n.id)
             .collect();
-        let holders: HashMap<String, String> = stored::leases(&db)
-            .map_err(err)?
+        let leases = stored::leases(&db).map_err(err)?;
+        let due = next_beat(&leases, &id, started.elapsed());
+        let mut holders: HashMap<String, String> = leases
             .into_iter()
             .map(|(name, node, _)| (name, node))
             .collect();
         let cluster = &self.engine.cluster;
+        // The once-only tasks nobody holds, before the lanes: with the lanes placed with
+        // the processor, the node that takes the processor takes its lanes in this beat.
+        let free_singletons: Vec<String> = self
+            .singletons
+            .iter()
+            .filter(|s| !holders.contains_key(*s) && !cluster.shuns(s))
+            .cloned()
+            .collect();
+        let mut gained = self.take(&db, &free_singletons)?;
+        for name in &gained {
+            holders.insert(name.clone(), id.clone());
+        }
         // Each operation's lanes shared out: what is above this node's share goes, once
         // its lane has stopped; free lanes are taken up to the share.
-        let plan = share_out(&self.lanes, &holders, &live, &id);
+        let plan = if self.target.lanes_with_processor {
+            follow_processor(&self.lanes, &holders, &id)
+        } else {
+            share_out(&self.lanes, &holders, &live, &id)
+        };
         if let Ok(mut r) = cluster.releasing.lock() {
             r.extend(plan.give.iter().cloned());
         }
@@ -419,27 +446,29 @@ impl Beat {
                 p.remove(&name);
             }
         }
-        // The once-only tasks nobody holds, and the lanes of the plan.
-        let free_singletons = self
-            .singletons
-            .iter()
-            .filter(|s| !holders.contains_key(*s) && !cluster.shuns(s));
+        // The lanes of the plan.
+        gained.extend(self.take(&db, &plan.take)?);
+        for name in &gained {
+            tracing::info!(lease = %name, "cluster: lease taken");
+            wake(&self.engine, name);
+        }
+        Ok(due)
+    }
+
+    /// Asks for the leases `names`, nobody's at the last look: those this node got.
+    fn take(&self, db: &Db, names: &[String]) -> Result<Vec<String>, String> {
         let mut gained = vec![];
-        for name in free_singletons.chain(plan.take.iter()) {
+        for name in names {
             let asked = Instant::now();
-            if stored::take(&db, &id, name, LEASE_MS).map_err(err)? {
+            if stored::take(db, &self.node.id, name, LEASE_MS).map_err(|e| e.to_string())? {
                 let until = asked + Duration::from_millis(LEASE_MS as u64) - MARGIN;
-                if let Ok(mut h) = cluster.held.lock() {
+                if let Ok(mut h) = self.engine.cluster.held.lock() {
                     h.insert(name.clone(), until);
                 }
                 gained.push(name.clone());
             }
         }
-        for name in &gained {
-            tracing::info!(lease = %name, "cluster: lease taken");
-            wake(&self.engine, name);
-        }
-        Ok(())
+        Ok(gained)
     }
 
     /// Waits up to `wait` for other nodes' notices, and acts on them.
@@ -481,6 +510,21 @@ impl Beat {
             }
         }
     }
+}
+
+/// When node `me`'s next beat is due, `elapsed` into this one, from the leases held now
+/// (`(name, holder, milliseconds left)`): a beat after this one began, or just after the
+/// first lease of another node runs out, if one will before then. A live node renews its
+/// leases every beat, so one with less than a beat left is a dead node's (or a stalled
+/// one's): taken at once, not up to a beat late, it shortens the failover.
+fn next_beat(leases: &[(String, String, i64)], me: &str, elapsed: Duration) -> Duration {
+    let runs_out = leases
+        .iter()
+        .filter(|(_, node, _)| node != me)
+        .filter_map(|(_, _, left)| u64::try_from(*left).ok())
+        .map(|left| elapsed + Duration::from_millis(left + 5))
+        .min();
+    runs_out.map_or(BEAT, |at| at.min(BEAT))
 }
 
 /// What a node does with the lanes this beat.
@@ -544,6 +588,24 @@ fn share_out(
                 .take(room)
                 .map(|l| (*l).clone()),
         );
+    }
+    plan
+}
+
+/// Places every lane with the processor (`[journal] lane_placement = "with-processor"`),
+/// as seen by node `me` from who holds what (`holders`): the node holding the processor's
+/// lease takes every free lane; any other node gives up the lanes it holds, once they
+/// have stopped. While nobody processes, nobody takes a lane: the node that takes the
+/// processor takes them in the same beat.
+fn follow_processor(lanes: &[String], holders: &HashMap<String, String>, me: &str) -> Plan {
+    let processes = holders.get(PROCESSOR).is_some_and(|n| n == me);
+    let mut plan = Plan::default();
+    for l in lanes {
+        match holders.get(l) {
+            Some(n) if n == me && !processes => plan.give.push(l.clone()),
+            None if processes => plan.take.push(l.clone()),
+            _ => {}
+        }
     }
     plan
 }
@@ -645,6 +707,40 @@ mod tests {
         // Alone, it takes everything.
         let plan = share_out(&all, &HashMap::new(), &live(&["me"]), "me");
         assert_eq!(plan.take.len(), 5);
+    }
+
+    #[test]
+    fn the_next_beat_comes_just_after_another_nodes_lease_runs_out() {
+        let lease = |name: &str, node: &str, left: i64| (name.to_string(), node.to_string(), left);
+        let elapsed = Duration::from_millis(40);
+        // Every lease renewed lately: a beat after this one began.
+        let renewed = [lease("processor", "x", 2_400), lease("lane/a/0", "me", 100)];
+        assert_eq!(next_beat(&renewed, "me", elapsed), BEAT);
+        // Another node's lease runs out in 120 ms: the beat comes just after.
+        let dying = [lease("processor", "x", 120), lease("lane/a/0", "x", 300)];
+        assert_eq!(
+            next_beat(&dying, "me", elapsed),
+            Duration::from_millis(40 + 120 + 5)
+        );
+        assert_eq!(next_beat(&[], "me", elapsed), BEAT);
+    }
+
+    #[test]
+    fn with_the_processor_every_lane_goes_to_the_node_that_processes() {
+        let mut all = lanes("a", 2);
+        all.extend(lanes("b", 1));
+        // The processor's node takes every free lane, and leaves another's to run out.
+        let holders = held(&[(PROCESSOR, "me"), ("lane/a/1", "x")]);
+        let plan = follow_processor(&all, &holders, "me");
+        assert_eq!(plan.take, ["lane/a/0", "lane/b/0"]);
+        assert!(plan.give.is_empty());
+        // Any other node gives up what it holds, and takes nothing.
+        let plan = follow_processor(&all, &holders, "x");
+        assert_eq!(plan.give, ["lane/a/1"]);
+        assert!(plan.take.is_empty());
+        // While nobody processes, nobody takes a lane.
+        let plan = follow_processor(&all, &HashMap::new(), "me");
+        assert_eq!(plan, Plan::default());
     }
 
     #[test]

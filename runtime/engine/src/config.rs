@@ -566,6 +566,9 @@ pub fn load(
             if let Some(n) = config["journal"]["writers"].as_u64() {
                 target.writers = n.clamp(1, 32) as usize;
             }
+            if config["journal"]["lane_placement"].as_str() == Some("with-processor") {
+                target.lanes_with_processor = true;
+            }
             Store::Postgres(std::sync::Arc::new(target))
         }
         None => Store::Sqlite(
@@ -966,6 +969,43 @@ fn explain(e: &jsonschema::ValidationError, schema: &Value, env: &str, file: &st
             err(
                 format!("endpoint `{endpoint}` has no `{key}` for environment `{env}`"),
                 format!("{about}: set `{key} = ...` under [endpoints.{endpoint}] in {file}"),
+            )
+        }
+        // The SQLite file's settings beside a PostgreSQL journal's `url`.
+        ValidationErrorKind::Not { .. } if at == "/journal" => {
+            let sqlite_only: Vec<&str> = ["path", "sync"]
+                .into_iter()
+                .filter(|k| e.instance.get(*k).is_some())
+                .collect();
+            err(
+                format!(
+                    "[journal] in {file} has a PostgreSQL `url` and the SQLite file's {}",
+                    sqlite_only
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "a journal is one or the other: remove `url` to keep the SQLite file, or the SQLite settings (a PostgreSQL commit is as durable as the server's synchronous_commit)",
+            )
+        }
+        // A PostgreSQL journal's setting (`dependencies` on `url`) beside the SQLite file.
+        ValidationErrorKind::Required { property }
+            if section == "journal" && property.as_str() == Some("url") =>
+        {
+            let needs_url: Vec<String> = schema["properties"]["journal"]["dependencies"]
+                .as_object()
+                .into_iter()
+                .flat_map(|d| d.keys())
+                .filter(|k| e.instance.get(k.as_str()).is_some())
+                .map(|k| format!("`{k}`"))
+                .collect();
+            err(
+                format!(
+                    "[journal] {} in {file} applies to a PostgreSQL journal, and the journal has no `url`",
+                    needs_url.join(", ")
+                ),
+                "remove it to keep the SQLite journal, or give the PostgreSQL journal's `url = \"postgres://USER@HOST:PORT/DATABASE\"` under [journal]",
             )
         }
         ValidationErrorKind::Required { property } => {

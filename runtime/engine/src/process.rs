@@ -394,16 +394,28 @@ async fn batch(
             .or_default()
             .insert(super::journal::lane_of(q.order_key.as_deref(), lanes));
     }
-    let notified: Vec<String> = queued_lanes
-        .into_iter()
-        .map(|(t, lanes)| {
-            Notice::Queued {
-                operation: t.to_string(),
-                lanes: lanes.into_iter().collect(),
-            }
-            .text()
-        })
-        .collect();
+    // The lanes this node runs are woken here after the commit; a notice tells the
+    // nodes that run the others (every listening node reads each notice in a
+    // transaction of its own).
+    let mut woken_here: Vec<(String, Vec<u32>)> = vec![];
+    let mut notified: Vec<String> = vec![];
+    for (t, lanes) in queued_lanes {
+        let (here, elsewhere): (Vec<u32>, Vec<u32>) = lanes
+            .into_iter()
+            .partition(|l| engine.cluster.runs_here(&super::cluster::lane_lease(t, *l)));
+        if !here.is_empty() {
+            woken_here.push((t.to_string(), here));
+        }
+        if !elsewhere.is_empty() {
+            notified.push(
+                Notice::Queued {
+                    operation: t.to_string(),
+                    lanes: elsewhere,
+                }
+                .text(),
+            );
+        }
+    }
     // The operations given copies, for `apply` to return their deliveries' ids.
     let mut copied: Vec<String> = copies.iter().map(|(op, _, _)| op.clone()).collect();
     copied.sort_unstable();
@@ -512,6 +524,9 @@ async fn batch(
         );
     }
     engine.queued_by_processor(&targets, copies);
+    for (operation, lanes) in &woken_here {
+        engine.wake_lanes(operation, lanes);
+    }
     for (id, origin, outcome) in settled {
         engine.settle(id, Some(&origin), outcome);
     }

@@ -33,6 +33,9 @@ pub struct PgTarget {
     ca: Option<PathBuf>,
     /// Transactions a node commits side by side (`[journal] writers`).
     pub writers: usize,
+    /// The operations' lanes all run on the node that holds the processor's lease
+    /// (`[journal] lane_placement = "with-processor"`), not shared out among the nodes.
+    pub lanes_with_processor: bool,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -83,6 +86,7 @@ impl PgTarget {
             shown,
             ca,
             writers: DEFAULT_WRITERS,
+            lanes_with_processor: false,
         })
     }
 }
