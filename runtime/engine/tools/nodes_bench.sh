@@ -9,6 +9,7 @@
 # commit waits for).
 #
 #   [WRITERS=4] [RUNS="sqlite-1 postgres-1 ..."] [PG_SETTINGS="-c ..."] [STATEMENTS=1] \
+#     [PLACEMENT=spread|with-processor] \
 #     [DELAY_MS=0.5] [RATE=1000] \
 #     runtime/engine/tools/nodes_bench.sh PRODUCTION ACCORD [ROUNDS] [MESSAGES]
 #
@@ -45,6 +46,8 @@ source "$(dirname "$0")/scratch_postgres.sh"
 # that every run puts as many transactions side by side on the server and the runs differ
 # by the nodes' coordination only.
 writers=${WRITERS:-4}
+# Where the lanes run on several nodes (`[journal] lane_placement`): the default if unset.
+placement=${PLACEMENT:-}
 
 # Node K of N's configuration: the load settings with its own listeners (services, admin).
 config() { # config BACKEND K N
@@ -55,7 +58,7 @@ config() { # config BACKEND K N
     $((base + 1)) $((base + 2)) >> "$out"
   if [ "$1" = postgres ]; then
     sed -i '/^sync = /d' "$out"
-    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$node_port/bench\"\npassword = { file = \"$work/journal-password\" }\nwriters = $(( writers / $3 > 0 ? writers / $3 : 1 ))|" "$out"
+    sed -i "s|^\[journal\]|[journal]\nurl = \"postgres://accord@127.0.0.1:$node_port/bench\"\npassword = { file = \"$work/journal-password\" }\nwriters = $(( writers / $3 > 0 ? writers / $3 : 1 ))${placement:+\nlane_placement = \"$placement\"}|" "$out"
   fi
   echo "$out"
 }
@@ -86,9 +89,22 @@ run() { # run BACKEND NODES
       sql -d bench -At -c "SELECT pg_stat_statements_reset()" >/dev/null
     fi
   fi
+  local t0 t1
+  t0=$(date +%s.%N)
   "$accord" hl7 load "$(IFS=,; echo "${addrs[*]}")" "$repo/examples/trakcare-lab/samples/adt_a01.hl7" \
     --connections 16 --messages "$messages" --patients 1000 --peer 17001 --peer 17002 $rate \
-    | sed "s/^/$name: /"
+    >"$work/load.out" &
+  local load=$! load_cpu=0
+  # The load tool's own CPU (it plays the senders and both peers), read just before it exits.
+  while kill -0 "$load" 2>/dev/null; do
+    load_cpu=$(cpu "$load" 2>/dev/null || echo "$load_cpu")
+    sleep 0.1
+  done
+  wait "$load" || true
+  t1=$(date +%s.%N)
+  sed "s/^/$name: /" "$work/load.out"
+  awk -v c="$load_cpu" -v m="$messages" -v n="$name" -v w="$(echo "$t1 - $t0" | bc)" \
+    'BEGIN { printf "%s: load tool CPU %.2f s, %.1f ms per 1,000 messages; wall %.2f s\n", n, c, c * 1e6 / m, w }'
   local i=0
   for p in "${pids[@]}"; do
     awk -v a="${before[$i]}" -v b="$(cpu "$p")" -v m="$messages" -v n="$name" -v k="$i" \
