@@ -3,7 +3,7 @@
 //! what PostgreSQL committed, answering duplicates with the first ACK, delivering what it
 //! queued after a kill -9, storing records, and the operator's commands (`status`,
 //! `messages`, `trace`, `dead-letters`) reading the same database by URL; a node with
-//! another lane count refused; and PostgreSQL stopped for 20 s under the load of two
+//! another lane count or lane placement refused; and PostgreSQL stopped for 20 s under the load of two
 //! nodes, which answer AE meanwhile and lose nothing they acknowledged.
 
 mod support;
@@ -106,6 +106,23 @@ fn postgres_journal_runs_the_example_production_and_its_operator_commands() {
     let out = refused_run(&bin, &other_config, &other.join("var"));
     assert!(
         out.contains("runs 4 lanes per operation") && out.contains("help:"),
+        "{out}"
+    );
+    // So is one that would place the lanes otherwise (nodes would hand them to each
+    // other in turn).
+    let text = std::fs::read_to_string(&other_config)
+        .unwrap()
+        .replace("[limits]\nlanes = 3\n", "")
+        .replace(
+            "[journal]\n",
+            "[journal]\nlane_placement = \"with-processor\"\n",
+        );
+    std::fs::write(&other_config, text).unwrap();
+    let out = refused_run(&bin, &other_config, &other.join("var"));
+    assert!(
+        out.contains("places the lanes `spread`")
+            && out.contains("this node `with-processor`")
+            && out.contains("help:"),
         "{out}"
     );
     wait_until("WinPath receives the twenty", || {

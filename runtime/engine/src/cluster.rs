@@ -210,6 +210,12 @@ pub fn join(spec: &Spec, config: &Config, identity: Identity) -> Result<Cluster,
         estate: spec.estate.clone(),
         version: spec.version.clone(),
         lanes: config.limits.lanes,
+        lane_placement: if target.lanes_with_processor {
+            "with-processor"
+        } else {
+            "spread"
+        }
+        .into(),
         started_at: 0,
         seen_at: 0,
         left_at: None,
@@ -230,6 +236,12 @@ pub fn join(spec: &Spec, config: &Config, identity: Identity) -> Result<Cluster,
         return Err(format!(
             "node {} runs {} lanes per operation on this journal, this node {}\n  = help: every node of an estate runs the same `[limits] lanes`; to change it, stop every node first",
             other.name, other.lanes, me.lanes
+        ));
+    }
+    if let Some(other) = live.iter().find(|n| n.lane_placement != me.lane_placement) {
+        return Err(format!(
+            "node {} places the lanes `{}` on this journal, this node `{}`\n  = help: every node of an estate sets the same `[journal] lane_placement`; to change it, stop every node first",
+            other.name, other.lane_placement, me.lane_placement
         ));
     }
     stored::join(&db, &me).map_err(|e| e.to_string())?;

@@ -42,6 +42,8 @@ pub struct Node {
     pub estate: String,
     pub version: String,
     pub lanes: u32,
+    /// Its `[journal] lane_placement`: `spread` or `with-processor`.
+    pub lane_placement: String,
     pub started_at: i64,
     pub seen_at: i64,
     pub left_at: Option<i64>,
@@ -56,7 +58,7 @@ pub fn nodes(c: &Db, ttl_ms: i64) -> DbResult<Vec<Node>> {
     }
     c.prepare_cached(
         "SELECT id, name, estate, version, lanes, started_at, seen_at, left_at,
-           left_at IS NULL AND seen_at > accord_now_ms() - ?1
+           left_at IS NULL AND seen_at > accord_now_ms() - ?1, lane_placement
          FROM nodes WHERE seen_at > accord_now_ms() - 86400000 ORDER BY started_at, id",
     )?
     .query_map(params![ttl_ms], |r| {
@@ -66,6 +68,7 @@ pub fn nodes(c: &Db, ttl_ms: i64) -> DbResult<Vec<Node>> {
             estate: r.get(2)?,
             version: r.get(3)?,
             lanes: r.get(4)?,
+            lane_placement: r.get(9)?,
             started_at: r.get(5)?,
             seen_at: r.get(6)?,
             left_at: r.get(7)?,
@@ -82,9 +85,10 @@ pub fn join(c: &Db, n: &Node) -> DbResult<()> {
         [],
     )?;
     c.execute(
-        "INSERT INTO nodes (id, name, estate, version, lanes, started_at, seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, accord_now_ms(), accord_now_ms())",
-        params![n.id, n.name, n.estate, n.version, n.lanes],
+        "INSERT INTO nodes (id, name, estate, version, lanes, lane_placement, started_at,
+           seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, accord_now_ms(), accord_now_ms())",
+        params![n.id, n.name, n.estate, n.version, n.lanes, n.lane_placement],
     )?;
     Ok(())
 }

@@ -25,7 +25,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "states and outcomes set in one update", ONE_UPDATE),
     (8, "a writer's receipts stored together", RECEIPTS_TOGETHER),
     (9, "the functions' statements planned once", PLANNED_ONCE),
+    (10, "the nodes' lane placement", LANE_PLACEMENT),
 ];
+
+/// Each node's `[journal] lane_placement`, so that a node placing the lanes otherwise
+/// than the live nodes is refused at start, as one with another lane count is: nodes that
+/// disagree would hand the lanes to each other in turn. Nodes from before it placed them
+/// `spread`.
+const LANE_PLACEMENT: &str = "
+ALTER TABLE nodes ADD COLUMN IF NOT EXISTS lane_placement TEXT NOT NULL DEFAULT 'spread';
+";
 
 /// The journal's functions plan each of their statements once per connection and keep
 /// that plan. Left to choose, the plan cache planned most of them afresh at every call:
